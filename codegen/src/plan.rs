@@ -1,0 +1,1237 @@
+//! The partitioning plan: its TOML schema, defaults, and validation.
+//!
+//! A plan that holds only `[model]` is valid; every other table has the defaults documented on
+//! its struct. Unknown keys are errors. Validation collects every problem it finds, each with
+//! the line and column it comes from, instead of stopping at the first.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diag::{Issue, PlanError, SpanIndex};
+use crate::fixed::{sum_bits, Overflow, QFormat, Rounding};
+
+/// The whole plan, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub model: ModelSpec,
+    #[serde(default)]
+    pub quant: QuantSpec,
+    #[serde(default)]
+    pub activation: ActivationSpec,
+    #[serde(default)]
+    pub sparsity: SparsitySpec,
+    #[serde(default)]
+    pub target: TargetSpec,
+    #[serde(default)]
+    pub partition: PartitionSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Lstm,
+    Cnn,
+}
+
+/// `[model]`: what network, its sizes, and where its weights come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    /// LSTM: features per input step.
+    pub input_size: Option<i64>,
+    /// LSTM: hidden units per layer.
+    pub hidden_size: Option<i64>,
+    /// LSTM: stacked layers (default 1).
+    pub num_layers: Option<i64>,
+    /// CNN: input feature map `[channels, height, width]`.
+    pub input_shape: Option<Vec<i64>>,
+    /// CNN: the layer stack, as `[[model.layer]]` tables.
+    #[serde(default, rename = "layer")]
+    pub layers: Vec<CnnLayerSpec>,
+    /// A PyTorch `state_dict` saved as safetensors, relative to the plan file.
+    pub weights: Option<String>,
+    /// Random weights (PyTorch default initialisation ranges) from this seed.
+    pub seed: Option<i64>,
+    /// Prefix of every weight key, e.g. `"encoder.lstm."`.
+    #[serde(default)]
+    pub weights_prefix: String,
+}
+
+/// One CNN layer, with `nn.Conv2d` / `nn.MaxPool2d` / `nn.Linear` semantics. `name` is the
+/// `state_dict` key stem (`"{name}.weight"`); it defaults to the layer's index in the stack,
+/// as in `nn.Sequential`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CnnLayerSpec {
+    Conv2d {
+        out_channels: i64,
+        kernel: i64,
+        #[serde(default = "one")]
+        stride: i64,
+        #[serde(default)]
+        padding: i64,
+        name: Option<String>,
+    },
+    Relu {
+        name: Option<String>,
+    },
+    Maxpool {
+        kernel: i64,
+        /// Defaults to `kernel`.
+        stride: Option<i64>,
+        name: Option<String>,
+    },
+    Flatten {
+        name: Option<String>,
+    },
+    Dense {
+        out_features: i64,
+        name: Option<String>,
+    },
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// `[quant]`: fixed-point formats (`sI.F`, see [`crate::fixed`]) and the rounding/overflow
+/// modes used by every requantization.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuantSpec {
+    /// Weights (default `s1.14`).
+    pub weight: QFormat,
+    /// Biases; an LSTM row's two biases are summed in float and quantized once
+    /// (default `s3.12`).
+    pub bias: QFormat,
+    /// Inputs x and hidden state h (default `s3.12`).
+    pub data: QFormat,
+    /// LSTM cell state c (default `s3.12`).
+    pub cell: QFormat,
+    /// Gate pre-activations, the input of sigmoid/tanh (default `s3.12`).
+    pub preact: QFormat,
+    /// Sigmoid/tanh outputs (default `s1.14`).
+    pub gate: QFormat,
+    /// `nearest-even` (default) or `truncate`.
+    pub rounding: Rounding,
+    /// `saturate` (default) or `wrap`.
+    pub overflow: Overflow,
+    /// Accumulator width. Default: exactly what full-width accumulation needs. A given width
+    /// smaller than that is an error, since accumulators never round or overflow.
+    pub accumulator_bits: Option<i64>,
+}
+
+impl Default for QuantSpec {
+    fn default() -> Self {
+        Self {
+            weight: QFormat::new(1, 14),
+            bias: QFormat::new(3, 12),
+            data: QFormat::new(3, 12),
+            cell: QFormat::new(3, 12),
+            preact: QFormat::new(3, 12),
+            gate: QFormat::new(1, 14),
+            rounding: Rounding::NearestEven,
+            overflow: Overflow::Saturate,
+            accumulator_bits: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ActMethod {
+    /// Piecewise linear over uniform segments: a coefficient ROM and one multiplier.
+    #[default]
+    Pwl,
+    /// Lookup table over uniform bins.
+    Lut,
+}
+
+impl fmt::Display for ActMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ActMethod::Pwl => "pwl",
+            ActMethod::Lut => "lut",
+        })
+    }
+}
+
+/// `[activation]`: how sigmoid and tanh are approximated. Inputs outside the range clamp to
+/// its ends. The segment or bin width must be a power of two of the input LSB.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// `pwl` (default) or `lut`.
+    pub method: ActMethod,
+    /// PWL segments over each range (default 64, a power of two).
+    pub segments: i64,
+    /// LUT entries over each range (default 1024, a power of two).
+    pub entries: i64,
+    /// Sigmoid input range `[lo, hi]` (default `[-8.0, 8.0]`).
+    pub sigmoid_range: [f64; 2],
+    /// Tanh input range `[lo, hi]` (default `[-4.0, 4.0]`).
+    pub tanh_range: [f64; 2],
+}
+
+impl Default for ActivationSpec {
+    fn default() -> Self {
+        Self {
+            method: ActMethod::Pwl,
+            segments: 64,
+            entries: 1024,
+            sigmoid_range: [-8.0, 8.0],
+            tanh_range: [-4.0, 4.0],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SparsityKind {
+    #[default]
+    Dense,
+    Bbs,
+}
+
+/// `[sparsity]`: dense, or bank-balanced sparse. `banks` is also the lane count of each
+/// engine, so it matters for dense weights too (dense = BBS with every entry kept).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SparsitySpec {
+    /// `dense` (default) or `bbs`.
+    pub kind: SparsityKind,
+    /// Banks per weight row, K (default 4). Rows that K does not divide are zero-padded.
+    pub banks: i64,
+    /// Kept fraction per bank, in (0, 1]; n = round(density * bank size), at least 1.
+    pub density: Option<f64>,
+    /// Kept entries per bank, n, instead of `density`. With neither, weights that already
+    /// are bank-balanced are kept as they are.
+    pub nnz_per_bank: Option<i64>,
+}
+
+impl Default for SparsitySpec {
+    fn default() -> Self {
+        Self {
+            kind: SparsityKind::Dense,
+            banks: 4,
+            density: None,
+            nnz_per_bank: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    #[default]
+    Ring,
+    Chain,
+    Star,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkMode {
+    /// Device-to-device links.
+    #[default]
+    Direct,
+    /// Boards exchange link data through the host driver's streams.
+    Host,
+}
+
+/// `[target.link]`: how devices are connected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkSpec {
+    /// `ring` (default), `chain`, or `star` (through a hub).
+    pub topology: Topology,
+    /// Link data width in bits (default 64).
+    pub width: i64,
+    /// One-way latency in cycles (default 16).
+    pub latency: i64,
+    /// `direct` (default) or `host` (relayed by the host driver).
+    pub mode: LinkMode,
+}
+
+impl Default for LinkSpec {
+    fn default() -> Self {
+        Self {
+            topology: Topology::Ring,
+            width: 64,
+            latency: 16,
+            mode: LinkMode::Direct,
+        }
+    }
+}
+
+/// `[target]`: the devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TargetSpec {
+    /// Number of FPGAs (default 1).
+    pub devices: i64,
+    /// Row engines per device, M (default 1); each has `banks` multiplier lanes.
+    pub engines: i64,
+    /// Clock for time estimates, MHz (default 200).
+    pub clock_mhz: f64,
+    /// Optional per-device multiplier budget; exceeding it is an error.
+    pub dsp_budget: Option<i64>,
+    /// Optional per-device on-chip memory budget in bits; exceeding it is an error.
+    pub memory_bits: Option<i64>,
+    pub link: LinkSpec,
+}
+
+impl Default for TargetSpec {
+    fn default() -> Self {
+        Self {
+            devices: 1,
+            engines: 1,
+            clock_mhz: 200.0,
+            dsp_budget: None,
+            memory_bits: None,
+            link: LinkSpec::default(),
+        }
+    }
+}
+
+/// How one layer's work is split over its devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// LSTM: each device owns hidden units with their four gate rows; h is all-gathered.
+    Rows,
+    /// LSTM: each device owns banks of the [x; h] columns; partial sums are reduced.
+    Cols,
+    /// LSTM: the i, f, g, o matrices sit on different devices (at most 4).
+    Gates,
+    /// LSTM: W_ih x and W_hh h on different devices (at most 2).
+    Ops,
+    /// LSTM or CNN: whole layers on different devices, pipelined over timesteps.
+    Layers,
+    /// CNN: each device owns whole filters (output channels); outputs are concatenated.
+    Filters,
+    /// CNN: each device owns input channels; partial sums are reduced.
+    Channels,
+    /// CNN: spatial tiles (not built yet).
+    Tiles,
+    /// CNN: fused tile partitioning (not built yet).
+    Fused,
+}
+
+impl Strategy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Rows => "rows",
+            Strategy::Cols => "cols",
+            Strategy::Gates => "gates",
+            Strategy::Ops => "ops",
+            Strategy::Layers => "layers",
+            Strategy::Filters => "filters",
+            Strategy::Channels => "channels",
+            Strategy::Tiles => "tiles",
+            Strategy::Fused => "fused",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `[partition]`: the default strategy, and per-layer overrides.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// Default `rows` for LSTMs and `filters` for CNNs.
+    pub strategy: Option<Strategy>,
+    /// `[[partition.override]]` tables.
+    #[serde(rename = "override")]
+    pub overrides: Vec<OverrideSpec>,
+}
+
+/// `[[partition.override]]`: a strategy and device set for one layer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideSpec {
+    /// Layer index (LSTM layer, or position in the CNN stack).
+    pub layer: i64,
+    pub strategy: Option<Strategy>,
+    /// Devices that share this layer (default: all).
+    pub devices: Option<Vec<i64>>,
+}
+
+pub const LSTM_STRATEGIES: &[Strategy] = &[
+    Strategy::Rows,
+    Strategy::Cols,
+    Strategy::Gates,
+    Strategy::Ops,
+    Strategy::Layers,
+];
+pub const CNN_STRATEGIES: &[Strategy] = &[
+    Strategy::Filters,
+    Strategy::Channels,
+    Strategy::Layers,
+    Strategy::Tiles,
+    Strategy::Fused,
+];
+
+/// A CNN layer after validation, with its shapes resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CnnLayer {
+    Conv2d {
+        name: String,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    Relu,
+    Maxpool {
+        kernel: usize,
+        stride: usize,
+    },
+    Flatten,
+    Dense {
+        name: String,
+        in_features: usize,
+        out_features: usize,
+    },
+}
+
+/// Model shape after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelShape {
+    Lstm {
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+    },
+    Cnn {
+        input_shape: [usize; 3],
+        layers: Vec<CnnLayer>,
+        /// Shape after each layer, `[c, h, w]` (a dense output is `[n, 1, 1]`).
+        shapes: Vec<[usize; 3]>,
+    },
+}
+
+impl ModelShape {
+    /// Layers that carry weights and can be split (LSTM layers; CNN conv/dense layers are
+    /// indexed by stack position).
+    pub fn num_layers(&self) -> usize {
+        match self {
+            ModelShape::Lstm { num_layers, .. } => *num_layers,
+            ModelShape::Cnn { layers, .. } => layers.len(),
+        }
+    }
+}
+
+/// Where the weights come from, resolved against the plan's directory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WeightSource {
+    File(PathBuf),
+    Seed(u64),
+}
+
+/// How many entries each BBS bank keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Keep {
+    /// Every entry (dense).
+    All,
+    Density(f64),
+    Nnz(usize),
+    /// Infer from weights that are already bank-balanced.
+    AsGiven,
+}
+
+/// A plan that passed validation, with everything resolved to plain numbers.
+#[derive(Debug, Clone)]
+pub struct CheckedPlan {
+    pub plan: Plan,
+    /// The plan's name as the user gave it (used in messages).
+    pub name: String,
+    pub text: String,
+    pub dir: PathBuf,
+    pub shape: ModelShape,
+    pub weights: WeightSource,
+    pub banks: usize,
+    pub keep: Keep,
+    pub devices: usize,
+    /// Strategy and devices for each layer.
+    pub layers: Vec<LayerAssignment>,
+    /// 64-bit FNV-1a of the plan text, for generated-file headers.
+    pub plan_hash: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerAssignment {
+    pub strategy: Strategy,
+    pub devices: Vec<usize>,
+}
+
+/// FNV-1a, 64 bit. Stable across platforms and releases.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+const MODEL_EXAMPLE: &str = "a minimal plan is:\n  [model]\n  kind = \"lstm\"\n  input_size = 64\n  hidden_size = 256\n  seed = 1";
+
+/// Read and validate a plan file. `name` is how the user wrote the path.
+pub fn load(path: &Path) -> Result<CheckedPlan, crate::Error> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        crate::Error::input(
+            format!("cannot read plan `{name}`: {e}"),
+            "give the path of a TOML plan file; see examples/ for commented plans",
+        )
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            return Err(crate::Error::input(
+                format!("plan `{name}` is not text: invalid UTF-8 at byte {at}"),
+                "a plan is a UTF-8 TOML file; this looks like a binary file",
+            ));
+        }
+    };
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    check_text(&name, &text, &dir)
+}
+
+/// Validate plan text. Paths in the plan resolve against `dir`.
+pub fn check_text(name: &str, text: &str, dir: &Path) -> Result<CheckedPlan, crate::Error> {
+    let fail =
+        |issues: Vec<Issue>| crate::Error::Plan(Box::new(PlanError::new(name, text, issues)));
+    if text.trim().is_empty() {
+        return Err(fail(vec![Issue::new("the plan is empty").help(format!(
+            "a plan needs at least a [model] table; {MODEL_EXAMPLE}"
+        ))]));
+    }
+    let plan: Plan = match toml::from_str(text) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut msg = e.message().trim().to_string();
+            let help = if msg.starts_with("missing field `model`") {
+                msg = "the plan has no [model] table".into();
+                MODEL_EXAMPLE.to_string()
+            } else if msg.contains("unknown field") {
+                "remove or rename the key; the allowed keys are listed above".into()
+            } else if msg.contains("unknown variant") {
+                "use one of the listed values".into()
+            } else {
+                "see examples/ for commented plans and README.md for every key".into()
+            };
+            return Err(fail(vec![Issue::new(msg).help(help).at(e.span(), "here")]));
+        }
+    };
+    let spans = SpanIndex::new(text);
+    let mut v = Validator {
+        spans: &spans,
+        issues: Vec::new(),
+    };
+    let checked = v.plan(plan, name, text, dir);
+    match checked {
+        Some(c) if v.issues.is_empty() => Ok(c),
+        _ => Err(fail(v.issues)),
+    }
+}
+
+struct Validator<'s, 'a> {
+    spans: &'s SpanIndex<'a>,
+    issues: Vec<Issue>,
+}
+
+impl Validator<'_, '_> {
+    fn err(&mut self, path: &[&str], message: impl Into<String>, help: impl Into<String>) {
+        let span = self.spans.value(path);
+        self.issues
+            .push(Issue::new(message).help(help).at(span, "here"));
+    }
+
+    /// A positive size; reports and returns None otherwise.
+    fn positive(&mut self, path: &[&str], v: i64) -> Option<usize> {
+        if v >= 1 {
+            Some(v as usize)
+        } else {
+            self.err(
+                path,
+                format!("`{}` is {v}, but it must be at least 1", path.join(".")),
+                "sizes and counts are positive whole numbers",
+            );
+            None
+        }
+    }
+
+    fn required(&mut self, path: &[&str], v: Option<i64>, what: &str) -> Option<usize> {
+        match v {
+            Some(v) => self.positive(path, v),
+            None => {
+                self.err(
+                    &path[..path.len() - 1],
+                    format!("[model] needs `{}`", path[path.len() - 1]),
+                    format!("add `{} = N`, {what}", path[path.len() - 1]),
+                );
+                None
+            }
+        }
+    }
+
+    fn plan(&mut self, plan: Plan, name: &str, text: &str, dir: &Path) -> Option<CheckedPlan> {
+        let shape = self.model(&plan.model);
+        let weights = self.weights(&plan.model, dir);
+        let (banks, keep) = self.sparsity(&plan.sparsity);
+        self.quant(&plan.quant, shape.as_ref(), banks);
+        self.activation(&plan.activation, &plan.quant);
+        let devices = self.target(&plan.target);
+        let layers = match (&shape, devices) {
+            (Some(s), Some(d)) => self.partition(&plan.partition, s, d, plan.model.kind),
+            _ => None,
+        };
+        Some(CheckedPlan {
+            name: name.to_string(),
+            text: text.to_string(),
+            dir: dir.to_path_buf(),
+            plan_hash: fnv1a(text.as_bytes()),
+            shape: shape?,
+            weights: weights?,
+            banks: banks?,
+            keep: keep?,
+            devices: devices?,
+            layers: layers?,
+            plan,
+        })
+    }
+
+    fn model(&mut self, m: &ModelSpec) -> Option<ModelShape> {
+        match m.kind {
+            ModelKind::Lstm => {
+                for (key, present) in [
+                    ("input_shape", m.input_shape.is_some()),
+                    ("layer", !m.layers.is_empty()),
+                ] {
+                    if present {
+                        let span = self.spans.key(&["model", key]);
+                        self.issues.push(
+                            Issue::new(format!(
+                                "`{key}` is for kind = \"cnn\"; this model is an LSTM"
+                            ))
+                            .help("an LSTM takes input_size, hidden_size and num_layers")
+                            .at(span, "not allowed here"),
+                        );
+                    }
+                }
+                let i = self.required(&["model", "input_size"], m.input_size, "features per step");
+                let h = self.required(&["model", "hidden_size"], m.hidden_size, "hidden units");
+                let l = self.positive(&["model", "num_layers"], m.num_layers.unwrap_or(1));
+                Some(ModelShape::Lstm {
+                    input_size: i?,
+                    hidden_size: h?,
+                    num_layers: l?,
+                })
+            }
+            ModelKind::Cnn => {
+                for (key, present) in [
+                    ("input_size", m.input_size.is_some()),
+                    ("hidden_size", m.hidden_size.is_some()),
+                    ("num_layers", m.num_layers.is_some()),
+                ] {
+                    if present {
+                        let span = self.spans.key(&["model", key]);
+                        self.issues.push(
+                            Issue::new(format!(
+                                "`{key}` is for kind = \"lstm\"; this model is a CNN"
+                            ))
+                            .help("a CNN takes input_shape = [C, H, W] and [[model.layer]] tables")
+                            .at(span, "not allowed here"),
+                        );
+                    }
+                }
+                self.cnn(m)
+            }
+        }
+    }
+
+    fn cnn(&mut self, m: &ModelSpec) -> Option<ModelShape> {
+        let Some(shape) = &m.input_shape else {
+            self.err(
+                &["model"],
+                "[model] needs `input_shape` for a CNN",
+                "add `input_shape = [C, H, W]`, e.g. [1, 28, 28]",
+            );
+            return None;
+        };
+        if shape.len() != 3 {
+            self.err(
+                &["model", "input_shape"],
+                format!("`input_shape` has {} entries", shape.len()),
+                "write it as [channels, height, width]",
+            );
+            return None;
+        }
+        let mut dims = [0usize; 3];
+        for (i, d) in shape.iter().enumerate() {
+            dims[i] = self.positive(&["model", "input_shape"], *d)?;
+        }
+        if m.layers.is_empty() {
+            self.err(
+                &["model"],
+                "a CNN needs at least one [[model.layer]]",
+                "layer types: conv2d, relu, maxpool, flatten, dense",
+            );
+            return None;
+        }
+        let mut cur = dims;
+        let mut flat = false;
+        let mut layers = Vec::new();
+        let mut shapes = Vec::new();
+        for (i, l) in m.layers.iter().enumerate() {
+            let idx = i.to_string();
+            let p = |k: &'static str| -> Vec<String> {
+                vec!["model".into(), "layer".into(), idx.clone(), k.into()]
+            };
+            let name_of = |n: &Option<String>| n.clone().unwrap_or_else(|| i.to_string());
+            let pos = |v: &mut Self, k: &'static str, x: i64| -> Option<usize> {
+                let path = p(k);
+                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                v.positive(&refs, x)
+            };
+            let (layer, next) = match l {
+                CnnLayerSpec::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                    name,
+                } => {
+                    let oc = pos(self, "out_channels", *out_channels);
+                    let k = pos(self, "kernel", *kernel);
+                    let s = pos(self, "stride", *stride);
+                    let pad = if *padding < 0 {
+                        self.err(
+                            &["model", "layer", &idx, "padding"],
+                            format!("`padding` is {padding}, but it must be 0 or more"),
+                            "padding is a count of zero rows/columns on each side",
+                        );
+                        None
+                    } else {
+                        Some(*padding as usize)
+                    };
+                    let (oc, k, s, pad) = (oc?, k?, s?, pad?);
+                    if flat {
+                        self.err(
+                            &["model", "layer", &idx],
+                            format!("layer {i} is a conv2d after the map was flattened"),
+                            "conv2d and maxpool must come before flatten/dense",
+                        );
+                        return None;
+                    }
+                    let (h, w) = (cur[1] + 2 * pad, cur[2] + 2 * pad);
+                    if k > h || k > w {
+                        self.err(
+                            &["model", "layer", &idx, "kernel"],
+                            format!(
+                                "layer {i}: kernel {k} is larger than the padded {h}x{w} input map"
+                            ),
+                            "use a smaller kernel or more padding",
+                        );
+                        return None;
+                    }
+                    let next = [oc, (h - k) / s + 1, (w - k) / s + 1];
+                    (
+                        CnnLayer::Conv2d {
+                            name: name_of(name),
+                            in_channels: cur[0],
+                            out_channels: oc,
+                            kernel: k,
+                            stride: s,
+                            padding: pad,
+                        },
+                        next,
+                    )
+                }
+                CnnLayerSpec::Relu { .. } => (CnnLayer::Relu, cur),
+                CnnLayerSpec::Maxpool { kernel, stride, .. } => {
+                    let k = pos(self, "kernel", *kernel)?;
+                    let s = pos(self, "stride", stride.unwrap_or(*kernel))?;
+                    if flat || k > cur[1] || k > cur[2] {
+                        self.err(
+                            &["model", "layer", &idx],
+                            format!(
+                                "layer {i}: maxpool {k} does not fit the {}x{} input map",
+                                cur[1], cur[2]
+                            ),
+                            "maxpool needs a 2-D map at least as large as its kernel",
+                        );
+                        return None;
+                    }
+                    (
+                        CnnLayer::Maxpool {
+                            kernel: k,
+                            stride: s,
+                        },
+                        [cur[0], (cur[1] - k) / s + 1, (cur[2] - k) / s + 1],
+                    )
+                }
+                CnnLayerSpec::Flatten { .. } => {
+                    flat = true;
+                    (CnnLayer::Flatten, [cur[0] * cur[1] * cur[2], 1, 1])
+                }
+                CnnLayerSpec::Dense { out_features, name } => {
+                    let o = pos(self, "out_features", *out_features)?;
+                    flat = true;
+                    (
+                        CnnLayer::Dense {
+                            name: name_of(name),
+                            in_features: cur[0] * cur[1] * cur[2],
+                            out_features: o,
+                        },
+                        [o, 1, 1],
+                    )
+                }
+            };
+            layers.push(layer);
+            shapes.push(next);
+            cur = next;
+        }
+        Some(ModelShape::Cnn {
+            input_shape: dims,
+            layers,
+            shapes,
+        })
+    }
+
+    fn weights(&mut self, m: &ModelSpec, dir: &Path) -> Option<WeightSource> {
+        match (&m.weights, m.seed) {
+            (Some(_), Some(_)) => {
+                let span = self.spans.key(&["model", "seed"]);
+                self.issues.push(
+                    Issue::new("[model] gives both `weights` and `seed`")
+                        .help("use `weights` for a safetensors file or `seed` for random weights, not both")
+                        .at(span, "remove this or `weights`"),
+                );
+                None
+            }
+            (None, None) => {
+                self.err(
+                    &["model"],
+                    "[model] says neither where the weights are nor a seed",
+                    "add `weights = \"model.safetensors\"` (a PyTorch state_dict) or `seed = 1` for random weights",
+                );
+                None
+            }
+            (Some(w), None) => Some(WeightSource::File(dir.join(w))),
+            (None, Some(s)) if s < 0 => {
+                self.err(
+                    &["model", "seed"],
+                    format!("`seed` is {s}"),
+                    "a seed is a whole number 0 or more",
+                );
+                None
+            }
+            (None, Some(s)) => Some(WeightSource::Seed(s as u64)),
+        }
+    }
+
+    fn sparsity(&mut self, s: &SparsitySpec) -> (Option<usize>, Option<Keep>) {
+        let banks = self.positive(&["sparsity", "banks"], s.banks);
+        let keep = match (s.kind, s.density, s.nnz_per_bank) {
+            (SparsityKind::Dense, None, None) => Some(Keep::All),
+            (SparsityKind::Dense, _, _) => {
+                let key = if s.density.is_some() {
+                    "density"
+                } else {
+                    "nnz_per_bank"
+                };
+                let span = self.spans.key(&["sparsity", key]);
+                self.issues.push(
+                    Issue::new(format!("`{key}` is set but sparsity kind is \"dense\""))
+                        .help("set `kind = \"bbs\"` for bank-balanced sparsity, or remove the key")
+                        .at(span, "only for kind = \"bbs\""),
+                );
+                None
+            }
+            (SparsityKind::Bbs, Some(_), Some(_)) => {
+                let span = self.spans.key(&["sparsity", "nnz_per_bank"]);
+                self.issues.push(
+                    Issue::new("[sparsity] gives both `density` and `nnz_per_bank`")
+                        .help("give one: the kept fraction per bank, or the kept count per bank")
+                        .at(span, "remove this or `density`"),
+                );
+                None
+            }
+            (SparsityKind::Bbs, Some(d), None) => {
+                if d > 0.0 && d <= 1.0 {
+                    Some(Keep::Density(d))
+                } else {
+                    self.err(
+                        &["sparsity", "density"],
+                        format!("`density` is {d}, outside (0, 1]"),
+                        "density is the kept fraction of each bank: more than 0, at most 1",
+                    );
+                    None
+                }
+            }
+            (SparsityKind::Bbs, None, Some(n)) => self
+                .positive(&["sparsity", "nnz_per_bank"], n)
+                .map(Keep::Nnz),
+            (SparsityKind::Bbs, None, None) => Some(Keep::AsGiven),
+        };
+        (banks, keep)
+    }
+
+    fn quant(&mut self, q: &QuantSpec, shape: Option<&ModelShape>, banks: Option<usize>) {
+        let prod_frac = q.weight.frac_bits + q.data.frac_bits;
+        if q.bias.frac_bits > prod_frac {
+            self.err(
+                &["quant", "bias"],
+                format!(
+                    "bias format {} has more fraction bits than a product ({} + {} = {prod_frac})",
+                    q.bias, q.weight.frac_bits, q.data.frac_bits
+                ),
+                "biases are added to the accumulator without rounding; give them at most as many fraction bits as weight + data",
+            );
+        }
+        let Some(shape) = shape else { return };
+        let need = required_acc_bits(q, shape, banks.unwrap_or(1));
+        match q.accumulator_bits {
+            Some(a) if a < need as i64 => self.err(
+                &["quant", "accumulator_bits"],
+                format!("`accumulator_bits` is {a}, but full-width accumulation for this model needs {need}"),
+                format!("accumulators never round or overflow; use at least {need}, or leave the key out to get exactly {need}"),
+            ),
+            Some(a) if a > 64 => self.err(
+                &["quant", "accumulator_bits"],
+                format!("`accumulator_bits` is {a}"),
+                "partita supports accumulators of up to 64 bits",
+            ),
+            _ if need > 64 => self.err(
+                &["quant"],
+                format!("full-width accumulation for this model needs {need} bits"),
+                "partita supports accumulators of up to 64 bits; use narrower weight/data formats",
+            ),
+            _ => {}
+        }
+    }
+
+    fn activation(&mut self, a: &ActivationSpec, q: &QuantSpec) {
+        let (key, n) = match a.method {
+            ActMethod::Pwl => ("segments", a.segments),
+            ActMethod::Lut => ("entries", a.entries),
+        };
+        if n < 1 || (n as u64).count_ones() != 1 || n > 1 << 16 {
+            self.err(
+                &["activation", key],
+                format!("`{key}` is {n}"),
+                format!("`{key}` must be a power of two from 1 to 65536"),
+            );
+            return;
+        }
+        for (rkey, range, fmt, fkey) in [
+            ("sigmoid_range", a.sigmoid_range, q.preact, "preact"),
+            ("tanh_range", a.tanh_range, q.preact, "preact"),
+            ("tanh_range", a.tanh_range, q.cell, "cell"),
+        ] {
+            if let Err(why) = crate::act_table::grid(range, fmt, n as usize) {
+                self.err(
+                    &["activation", rkey],
+                    format!("`{rkey}` = [{}, {}] does not fit {n} {key} over the {fkey} format {fmt}: {why}", range[0], range[1]),
+                    format!("the range must lie on the {fkey} grid, and its width / {key} must be a power of two of its LSB ({})", fmt.lsb()),
+                );
+                return;
+            }
+        }
+    }
+
+    fn target(&mut self, t: &TargetSpec) -> Option<usize> {
+        let d = self.positive(&["target", "devices"], t.devices);
+        self.positive(&["target", "engines"], t.engines);
+        self.positive(&["target", "link", "width"], t.link.width);
+        if t.link.latency < 0 {
+            self.err(
+                &["target", "link", "latency"],
+                format!("`latency` is {}", t.link.latency),
+                "latency is a cycle count, 0 or more",
+            );
+        }
+        if !(t.clock_mhz > 0.0 && t.clock_mhz.is_finite()) {
+            self.err(
+                &["target", "clock_mhz"],
+                format!("`clock_mhz` is {}", t.clock_mhz),
+                "a clock frequency in MHz, more than 0",
+            );
+        }
+        if let Some(b) = t.dsp_budget {
+            self.positive(&["target", "dsp_budget"], b);
+        }
+        if let Some(b) = t.memory_bits {
+            self.positive(&["target", "memory_bits"], b);
+        }
+        d
+    }
+
+    fn partition(
+        &mut self,
+        p: &PartitionSpec,
+        shape: &ModelShape,
+        devices: usize,
+        kind: ModelKind,
+    ) -> Option<Vec<LayerAssignment>> {
+        let allowed = match kind {
+            ModelKind::Lstm => LSTM_STRATEGIES,
+            ModelKind::Cnn => CNN_STRATEGIES,
+        };
+        let allowed_list = allowed
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let kind_name = match kind {
+            ModelKind::Lstm => "an LSTM",
+            ModelKind::Cnn => "a CNN",
+        };
+        let check_strategy = |v: &mut Self, s: Strategy, path: &[&str]| -> bool {
+            if !allowed.contains(&s) {
+                v.err(
+                    path,
+                    format!("strategy \"{s}\" does not apply to {kind_name}"),
+                    format!("{kind_name} can use {allowed_list}"),
+                );
+                false
+            } else if matches!(s, Strategy::Tiles | Strategy::Fused) {
+                v.err(
+                    path,
+                    format!("strategy \"{s}\" is not built yet"),
+                    "CNN plans can use \"filters\", \"channels\" or \"layers\" today",
+                );
+                false
+            } else {
+                true
+            }
+        };
+        let default = p.strategy.unwrap_or(match kind {
+            ModelKind::Lstm => Strategy::Rows,
+            ModelKind::Cnn => Strategy::Filters,
+        });
+        let mut ok = check_strategy(self, default, &["partition", "strategy"]);
+        let n_layers = shape.num_layers();
+        let all: Vec<usize> = (0..devices).collect();
+        let mut out: Vec<LayerAssignment> = (0..n_layers)
+            .map(|l| {
+                if default == Strategy::Layers {
+                    LayerAssignment {
+                        strategy: Strategy::Layers,
+                        devices: vec![l * devices / n_layers],
+                    }
+                } else {
+                    LayerAssignment {
+                        strategy: default,
+                        devices: all.clone(),
+                    }
+                }
+            })
+            .collect();
+        if default == Strategy::Layers && devices > n_layers {
+            self.err(
+                &["partition", "strategy"],
+                format!("strategy \"layers\" puts whole layers on devices, but there are {devices} devices and {n_layers} layers"),
+                "use at most as many devices as layers, or split layers with another strategy",
+            );
+            ok = false;
+        }
+        let mut seen = vec![false; n_layers];
+        for (i, o) in p.overrides.iter().enumerate() {
+            let idx = i.to_string();
+            let base = ["partition", "override", idx.as_str()];
+            let l = if o.layer >= 0 && (o.layer as usize) < n_layers {
+                o.layer as usize
+            } else {
+                self.err(
+                    &[&base[..], &["layer"]].concat(),
+                    format!(
+                        "override for layer {}, but the model has layers 0 to {}",
+                        o.layer,
+                        n_layers - 1
+                    ),
+                    "layer indices start at 0",
+                );
+                ok = false;
+                continue;
+            };
+            if std::mem::replace(&mut seen[l], true) {
+                self.err(
+                    &[&base[..], &["layer"]].concat(),
+                    format!("layer {l} has more than one override"),
+                    "give each layer at most one [[partition.override]]",
+                );
+                ok = false;
+            }
+            let strategy = o.strategy.unwrap_or(default);
+            if let Some(s) = o.strategy {
+                ok &= check_strategy(self, s, &[&base[..], &["strategy"]].concat());
+            }
+            let devs = match &o.devices {
+                None => all.clone(),
+                Some(ds) => {
+                    let mut v: Vec<usize> = Vec::new();
+                    for d in ds {
+                        if *d < 0 || *d as usize >= devices {
+                            self.err(
+                                &[&base[..], &["devices"]].concat(),
+                                format!("device {d} does not exist"),
+                                format!(
+                                    "devices are numbered 0 to {} ([target] devices = {devices})",
+                                    devices - 1
+                                ),
+                            );
+                            ok = false;
+                        } else if v.contains(&(*d as usize)) {
+                            self.err(
+                                &[&base[..], &["devices"]].concat(),
+                                format!("device {d} is listed twice"),
+                                "list each device once",
+                            );
+                            ok = false;
+                        } else {
+                            v.push(*d as usize);
+                        }
+                    }
+                    if ds.is_empty() {
+                        self.err(
+                            &[&base[..], &["devices"]].concat(),
+                            "`devices` is empty",
+                            "list at least one device",
+                        );
+                        ok = false;
+                    }
+                    v
+                }
+            };
+            out[l] = LayerAssignment {
+                strategy,
+                devices: devs,
+            };
+        }
+        // Strategy limits.
+        for (l, a) in out.iter().enumerate() {
+            let n = a.devices.len();
+            let limit = match (a.strategy, shape) {
+                (Strategy::Gates, _) => Some((4, "the four gates i, f, g, o")),
+                (Strategy::Ops, _) => Some((2, "the two products W_ih x and W_hh h")),
+                (Strategy::Layers, _) => Some((1, "a whole layer")),
+                (Strategy::Rows, ModelShape::Lstm { hidden_size, .. }) => {
+                    Some((*hidden_size, "its hidden units"))
+                }
+                (Strategy::Filters | Strategy::Channels, ModelShape::Cnn { layers, .. }) => {
+                    let (o, i) = match &layers[l] {
+                        CnnLayer::Conv2d {
+                            out_channels,
+                            in_channels,
+                            ..
+                        } => (*out_channels, *in_channels),
+                        CnnLayer::Dense {
+                            out_features,
+                            in_features,
+                            ..
+                        } => (*out_features, *in_features),
+                        _ => (usize::MAX, usize::MAX),
+                    };
+                    if a.strategy == Strategy::Filters {
+                        Some((o, "its output channels"))
+                    } else {
+                        Some((i, "its input channels"))
+                    }
+                }
+                _ => None,
+            };
+            if let Some((max, what)) = limit {
+                if n > max {
+                    let path = match p.overrides.iter().position(|o| o.layer == l as i64) {
+                        Some(i) => vec![
+                            "partition".to_string(),
+                            "override".into(),
+                            i.to_string(),
+                            "devices".into(),
+                        ],
+                        None => vec!["partition".into(), "strategy".into()],
+                    };
+                    let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                    self.err(&refs, format!("layer {l}: strategy \"{}\" splits {what} over at most {max} device(s), but {n} are given", a.strategy), "use fewer devices for this layer with a [[partition.override]], or another strategy");
+                    ok = false;
+                }
+            }
+        }
+        if ok {
+            for d in 0..devices {
+                if !out.iter().any(|a| a.devices.contains(&d)) {
+                    self.err(&["partition"], format!("device {d} gets no work"), "every device in [target] must hold part of the model; lower `devices` or change the partition");
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+/// Bits a full-width accumulator needs for the widest dot product of this model: every
+/// product at full width, the sum of all of them, plus the bias.
+pub fn required_acc_bits(q: &QuantSpec, shape: &ModelShape, banks: usize) -> u32 {
+    let prod = q.weight.width() + q.data.width() - 1;
+    let terms = match shape {
+        ModelShape::Lstm {
+            input_size,
+            hidden_size,
+            num_layers,
+        } => {
+            let in_max = if *num_layers > 1 {
+                (*input_size).max(*hidden_size)
+            } else {
+                *input_size
+            };
+            // Padding to whole banks adds zero terms, which the width must still cover.
+            let pad = |n: usize| n.div_ceil(banks) * banks;
+            pad(in_max) + pad(*hidden_size)
+        }
+        ModelShape::Cnn { layers, .. } => layers
+            .iter()
+            .map(|l| match l {
+                CnnLayer::Conv2d {
+                    in_channels,
+                    kernel,
+                    ..
+                } => in_channels * kernel * kernel,
+                CnnLayer::Dense { in_features, .. } => *in_features,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(1),
+    };
+    let bias_aligned = q.bias.width()
+        + (q.weight.frac_bits + q.data.frac_bits
+            - q.bias.frac_bits.min(q.weight.frac_bits + q.data.frac_bits));
+    sum_bits(prod.max(bias_aligned), terms as u64 + 1)
+}
+
+/// The accumulator width in use: the plan's, or the required one.
+pub fn acc_bits(plan: &CheckedPlan) -> u32 {
+    let need = required_acc_bits(&plan.plan.quant, &plan.shape, plan.banks);
+    plan.plan
+        .quant
+        .accumulator_bits
+        .map(|a| a as u32)
+        .unwrap_or(need)
+}
