@@ -146,7 +146,10 @@ impl ActTable {
                 let c0s = knots[..pieces].to_vec();
                 // Floored chord slope: the last offset of a piece never passes the next knot,
                 // so the table is continuous to within an LSB and exactly monotone.
-                let c1s = knots.windows(2).map(|w| (w[1] - w[0]).div_euclid(step)).collect();
+                let c1s = knots
+                    .windows(2)
+                    .map(|w| (w[1] - w[0]).div_euclid(step))
+                    .collect();
                 (c0s, c1s, guard)
             }
         };

@@ -44,11 +44,16 @@ impl Issue {
 }
 
 /// Every problem found in one plan, with the plan's text so that each is shown in place.
+/// One problem is shown on its own; several are listed under a count.
 #[derive(Debug, Error, Diagnostic)]
-#[error("{summary}")]
+#[error("{message}")]
 #[diagnostic(code(partita::plan))]
 pub struct PlanError {
-    pub summary: String,
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+    #[label(collection)]
+    pub labels: Vec<LabeledSpan>,
     #[source_code]
     pub src: NamedSource<String>,
     #[related]
@@ -56,15 +61,33 @@ pub struct PlanError {
 }
 
 impl PlanError {
-    pub fn new(name: &str, text: &str, issues: Vec<Issue>) -> Self {
-        let n = issues.len();
+    pub fn new(name: &str, text: &str, mut issues: Vec<Issue>) -> Self {
+        let src = NamedSource::new(name, text.to_string());
+        if issues.len() == 1 {
+            let i = issues.remove(0);
+            return Self {
+                message: i.message,
+                help: i.help,
+                labels: i.labels,
+                src,
+                issues,
+            };
+        }
         Self {
-            summary: format!(
-                "{name}: {n} error{} in the plan",
-                if n == 1 { "" } else { "s" }
-            ),
-            src: NamedSource::new(name, text.to_string()),
+            message: format!("{name}: {} errors in the plan", issues.len()),
+            help: None,
+            labels: Vec::new(),
+            src,
             issues,
+        }
+    }
+
+    /// Every issue, whether shown on its own or under a count.
+    pub fn messages(&self) -> Vec<&str> {
+        if self.issues.is_empty() {
+            vec![&self.message]
+        } else {
+            self.issues.iter().map(|i| i.message.as_str()).collect()
         }
     }
 }

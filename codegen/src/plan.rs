@@ -243,6 +243,25 @@ pub enum LinkMode {
     Host,
 }
 
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Topology::Ring => "ring",
+            Topology::Chain => "chain",
+            Topology::Star => "star",
+        })
+    }
+}
+
+impl fmt::Display for LinkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkMode::Direct => "direct",
+            LinkMode::Host => "host",
+        })
+    }
+}
+
 /// `[target.link]`: how devices are connected.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -525,7 +544,7 @@ pub fn check_text(name: &str, text: &str, dir: &Path) -> Result<CheckedPlan, cra
     let plan: Plan = match toml::from_str(text) {
         Ok(p) => p,
         Err(e) => {
-            let mut msg = e.message().trim().to_string();
+            let mut msg = plain_words(e.message().trim());
             let help = if msg.starts_with("missing field `model`") {
                 msg = "the plan has no [model] table".into();
                 MODEL_EXAMPLE.to_string()
@@ -549,6 +568,22 @@ pub fn check_text(name: &str, text: &str, dir: &Path) -> Result<CheckedPlan, cra
         Some(c) if v.issues.is_empty() => Ok(c),
         _ => Err(fail(v.issues)),
     }
+}
+
+/// serde names Rust types in its messages; say what a plan author writes instead.
+fn plain_words(msg: &str) -> String {
+    let mut m = msg.to_string();
+    for (from, to) in [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected an array"),
+        ("expected a string", "expected a quoted string"),
+        ("struct CnnLayerSpec", "a layer table"),
+    ] {
+        m = m.replace(from, to);
+    }
+    m
 }
 
 struct Validator<'s, 'a> {

@@ -365,7 +365,7 @@ pub fn render(design: &Design, costs: &[DeviceCost]) -> String {
     let t = &plan.plan.target;
     let _ = writeln!(
         s,
-        "target: {} device(s), {} engine(s) x {} lanes each; link {:?} {} bits, {} cycles, {:?}",
+        "target: {} device(s), {} engine(s) x {} lanes each; link {} {} bits, {} cycles, {}",
         plan.devices,
         t.engines,
         plan.banks,

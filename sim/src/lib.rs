@@ -1,1 +1,255 @@
-//! golden models
+//! partita-sim: golden models (float and bit-exact fixed point) and their `.npy` I/O.
+//!
+//! The Verilator cosimulation is not built yet; it arrives with RTL generation.
+
+pub mod cnn;
+pub mod lstm;
+
+use std::path::Path;
+
+use miette::Diagnostic;
+use ndarray::{Array3, ArrayD, Axis, Ix2, Ix3, IxDyn};
+use ndarray_npy::{read_npy, write_npy, ReadNpyError};
+use partita_codegen::design::{Design, ModelDesign};
+use thiserror::Error;
+
+pub use lstm::Events;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum Error {
+    /// An input or output file is unusable.
+    #[error("{message}")]
+    #[diagnostic(code(partita::input))]
+    Input {
+        message: String,
+        #[help]
+        help: String,
+    },
+}
+
+fn input_err(message: String, help: impl Into<String>) -> Error {
+    Error::Input {
+        message,
+        help: help.into(),
+    }
+}
+
+/// Float (PyTorch semantics) or bit-exact fixed point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Float,
+    Fixed,
+}
+
+/// A checked input array, always batched: LSTM `(batch, seq, input)`, CNN `(n, c, h, w)`.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub data: ArrayD<f64>,
+    /// Whether the file had the batch axis (the output keeps the same form).
+    pub batched: bool,
+}
+
+/// Golden output in the input's form, and what saturated on the way.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub values: ArrayD<f64>,
+    /// Fixed mode: the output codes, same shape.
+    pub codes: Option<ArrayD<i64>>,
+    pub events: Events,
+}
+
+/// Read a float32 or float64 `.npy` file.
+pub fn read_array(path: &Path) -> Result<ArrayD<f64>, Error> {
+    let shown = path.display();
+    match read_npy::<_, ArrayD<f64>>(path) {
+        Ok(a) => Ok(a),
+        Err(ReadNpyError::WrongDescriptor(_)) => match read_npy::<_, ArrayD<f32>>(path) {
+            Ok(a) => Ok(a.mapv(f64::from)),
+            Err(ReadNpyError::WrongDescriptor(d)) => Err(input_err(
+                format!("`{shown}` holds {d}, not floats"),
+                "inputs are float32 or float64 .npy arrays (numpy.save of a float array)",
+            )),
+            Err(e) => Err(input_err(
+                format!("cannot read `{shown}`: {e}"),
+                "give a .npy file",
+            )),
+        },
+        Err(ReadNpyError::Io(e)) => Err(input_err(
+            format!("cannot read `{shown}`: {e}"),
+            "give the path of a .npy file",
+        )),
+        Err(e) => Err(input_err(
+            format!("`{shown}` is not a valid .npy file: {e}"),
+            "write inputs with numpy.save(path, array) as float32 or float64",
+        )),
+    }
+}
+
+/// Read and check an input array against the design.
+pub fn read_input(path: &Path, design: &Design) -> Result<Input, Error> {
+    let data = read_array(path)?;
+    check_input(data, design, &path.display().to_string())
+}
+
+/// Check an input array's shape and values against the design.
+pub fn check_input(data: ArrayD<f64>, design: &Design, name: &str) -> Result<Input, Error> {
+    if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(input_err(
+            format!("`{name}` holds a non-finite value ({v}) at flat index {i}"),
+            "inputs must be finite numbers",
+        ));
+    }
+    let shape = data.shape().to_vec();
+    match &design.model {
+        ModelDesign::Lstm(m) => {
+            let ok_rank = matches!(shape.len(), 2 | 3);
+            let last = shape.last().copied().unwrap_or(0);
+            if !ok_rank || last != m.input_size || shape.contains(&0) {
+                return Err(input_err(
+                    format!(
+                        "`{name}` has shape {shape:?}, but this LSTM takes (seq, {i}) or (batch, seq, {i})",
+                        i = m.input_size
+                    ),
+                    format!(
+                        "the last axis is the input width, input_size = {}; seq and batch must be at least 1",
+                        m.input_size
+                    ),
+                ));
+            }
+            let batched = shape.len() == 3;
+            let data = if batched {
+                data
+            } else {
+                data.insert_axis(Axis(0))
+            };
+            Ok(Input { data, batched })
+        }
+        ModelDesign::Cnn(m) => {
+            let want = m.input_shape.to_vec();
+            let (batched, got) = match shape.len() {
+                3 => (false, shape.clone()),
+                4 => (true, shape[1..].to_vec()),
+                _ => (false, Vec::new()),
+            };
+            if got != want || shape[0] == 0 {
+                return Err(input_err(
+                    format!(
+                        "`{name}` has shape {shape:?}, but this CNN takes {want:?} or (n, {}, {}, {})",
+                        want[0], want[1], want[2]
+                    ),
+                    "input maps are (channels, height, width), with an optional leading batch axis",
+                ));
+            }
+            let data = if batched {
+                data
+            } else {
+                data.insert_axis(Axis(0))
+            };
+            Ok(Input { data, batched })
+        }
+    }
+}
+
+/// Run the golden model on a checked input. Fixed mode follows the plan's partition.
+pub fn run(design: &Design, input: &Input, mode: Mode) -> Output {
+    run_with(design, input, mode, Some(&design.partition.layers))
+}
+
+/// Run with an explicit partition (`None`: every layer as one share).
+pub fn run_with(
+    design: &Design,
+    input: &Input,
+    mode: Mode,
+    partition: Option<&[partita_codegen::partition::LayerPartition]>,
+) -> Output {
+    let q = design.quant();
+    let mut ev = Events::default();
+    let mut codes_out: Vec<ArrayD<i64>> = Vec::new();
+    let mut vals_out: Vec<ArrayD<f64>> = Vec::new();
+    for item in input.data.outer_iter() {
+        match (&design.model, mode) {
+            (ModelDesign::Lstm(m), Mode::Float) => {
+                let x = item.into_dimensionality::<Ix2>().expect("checked rank");
+                vals_out.push(lstm::float(m, x).into_dyn());
+            }
+            (ModelDesign::Lstm(m), Mode::Fixed) => {
+                let x = item.into_dimensionality::<Ix2>().expect("checked rank");
+                let xq = lstm::quantize_input(q, x, &mut ev);
+                codes_out.push(lstm::fixed(m, q, partition, xq.view(), &mut ev).into_dyn());
+            }
+            (ModelDesign::Cnn(m), Mode::Float) => {
+                let x = item.into_dimensionality::<Ix3>().expect("checked rank");
+                vals_out.push(cnn_out(m, cnn::float(m, x)));
+            }
+            (ModelDesign::Cnn(m), Mode::Fixed) => {
+                let x = item.into_dimensionality::<Ix3>().expect("checked rank");
+                let xq: Array3<i64> = x.mapv(|v| {
+                    let y = q.data.quantize(v, q.rounding, q.overflow);
+                    ev.input_clipped += y.clipped as u64;
+                    y.code
+                });
+                codes_out.push(cnn_out(m, cnn::fixed(m, q, partition, xq.view(), &mut ev)));
+            }
+        }
+    }
+    let stack = |parts: Vec<ArrayD<f64>>| -> ArrayD<f64> {
+        let views: Vec<_> = parts.iter().map(|a| a.view()).collect();
+        let s = ndarray::stack(Axis(0), &views).expect("equal shapes");
+        if input.batched {
+            s
+        } else {
+            s.index_axis_move(Axis(0), 0)
+        }
+    };
+    match mode {
+        Mode::Float => Output {
+            values: stack(vals_out),
+            codes: None,
+            events: ev,
+        },
+        Mode::Fixed => {
+            let lsb = q.data.lsb();
+            let vals = codes_out
+                .iter()
+                .map(|c| c.mapv(|v| v as f64 * lsb))
+                .collect();
+            let views: Vec<_> = codes_out.iter().map(|a| a.view()).collect();
+            let codes = ndarray::stack(Axis(0), &views).expect("equal shapes");
+            let codes = if input.batched {
+                codes
+            } else {
+                codes.index_axis_move(Axis(0), 0)
+            };
+            Output {
+                values: stack(vals),
+                codes: Some(codes),
+                events: ev,
+            }
+        }
+    }
+}
+
+/// A CNN ending in dense or flatten gives a vector `(n)`, like `nn.Linear`'s.
+fn cnn_out<T: Clone>(m: &partita_codegen::design::CnnDesign, a: Array3<T>) -> ArrayD<T> {
+    use partita_codegen::plan::CnnLayer;
+    let (c, h, w) = a.dim();
+    if matches!(
+        m.layers.last(),
+        Some(CnnLayer::Dense { .. } | CnnLayer::Flatten)
+    ) {
+        debug_assert!(h == 1 && w == 1);
+        a.into_shape_with_order(IxDyn(&[c])).expect("same length")
+    } else {
+        a.into_dyn()
+    }
+}
+
+/// Write a float64 `.npy`.
+pub fn write_output(path: &Path, values: &ArrayD<f64>) -> Result<(), Error> {
+    write_npy(path, values).map_err(|e| {
+        input_err(
+            format!("cannot write `{}`: {e}", path.display()),
+            "check that the output directory exists and is writable",
+        )
+    })
+}
