@@ -91,6 +91,7 @@ fn plan_issue(plan: &CheckedPlan, path: &[&str], message: String, help: &str) ->
 /// Run every pass.
 pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
     let float = weights::load(&plan)?;
+    tracing::info!(source = ?plan.weights, "weights loaded");
     let q = plan.plan.quant.clone();
     let (r, o) = (q.rounding, q.overflow);
     let mut quant_reports = Vec::new();
@@ -123,6 +124,13 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             }
         };
         let (csb, rep) = bbs_prune::encode(w.view(), plan.banks, n);
+        tracing::info!(
+            tensor = name,
+            banks = plan.banks,
+            nnz_per_bank = csb.shape.nnz_per_bank,
+            dropped = rep.dropped,
+            "bbs-prune"
+        );
         prune_reports.push((name.to_string(), rep));
         Ok(csb)
     };
@@ -244,6 +252,9 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             })
         }
     };
+    for r in &quant_reports {
+        tracing::info!(tensor = %r.name, format = %r.format, clipped = r.clipped, max_abs_error = r.max_abs_error, "quantize");
+    }
     let partition = partition::build(&plan).map_err(|e| {
         plan_issue(
             &plan,
