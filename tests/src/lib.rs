@@ -1,1 +1,91 @@
-//! End-to-end tests live in tests/tests/.
+//! Helpers for partita's end-to-end tests (the tests themselves are in `tests/tests/`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ndarray::ArrayD;
+use partita_codegen::design::{self, Design};
+use partita_codegen::plan;
+
+/// Root of the repository.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "partita-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Write a file into the directory and return its path.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run the `partita` CLI in process: (exit code, stdout, stderr), without colour.
+pub fn cli(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("partita").chain(args.iter().copied());
+    let code = partita_host::run(argv, &mut out, &mut err, false);
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// Validate plan text (paths relative to `dir`) and run every pass.
+pub fn design_from_text(text: &str, dir: &Path) -> Design {
+    let checked = plan::check_text("plan.toml", text, dir)
+        .unwrap_or_else(|e| panic!("plan should be valid: {e:?}\n{text}"));
+    design::build(checked).unwrap_or_else(|e| panic!("passes should succeed: {e:?}\n{text}"))
+}
+
+/// Read an .npy of f64.
+pub fn read_f64(path: &Path) -> ArrayD<f64> {
+    partita_sim::read_array(path).unwrap_or_else(|e| panic!("read {}: {e:?}", path.display()))
+}
+
+/// Max |a - b| of two arrays of equal shape.
+pub fn max_abs_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Unit-normal inputs from a seed.
+pub fn normal_input(shape: &[usize], seed: u64) -> ArrayD<f64> {
+    let mut rng = partita_codegen::weights::SplitMix64::new(seed);
+    let n = shape.iter().product();
+    ArrayD::from_shape_vec(shape.to_vec(), (0..n).map(|_| rng.normal()).collect())
+        .expect("shape matches")
+}

@@ -1,0 +1,158 @@
+//! Golden-model properties: the float model against a plain loop reference, the fixed model's
+//! independence from the partition, and its accuracy against float.
+
+use ndarray::{ArrayD, Axis};
+use partita_codegen::design::ModelDesign;
+use partita_sim::{lstm, Input, Mode};
+use partita_tests::{design_from_text, max_abs_diff, normal_input, TempDir};
+use proptest::prelude::*;
+
+fn lstm_plan(i: usize, h: usize, l: usize, banks: usize, density: Option<f64>, seed: u64) -> String {
+    let sparsity = match density {
+        Some(d) => format!("[sparsity]\nkind = \"bbs\"\nbanks = {banks}\ndensity = {d}\n"),
+        None => format!("[sparsity]\nkind = \"dense\"\nbanks = {banks}\n"),
+    };
+    format!(
+        "[model]\nkind = \"lstm\"\ninput_size = {i}\nhidden_size = {h}\nnum_layers = {l}\nseed = {seed}\n{sparsity}"
+    )
+}
+
+fn batched(x: ArrayD<f64>) -> Input {
+    Input { data: x, batched: true }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The ndarray float model equals a straightforward loop implementation.
+    #[test]
+    fn float_matches_loop_reference(
+        i in 1usize..12, h in 1usize..12, l in 1usize..3, seq in 1usize..6,
+        banks in 1usize..5, bbs in any::<bool>(), seed in 0u64..1000,
+    ) {
+        let dir = TempDir::new("loopref");
+        let d = design_from_text(&lstm_plan(i, h, l, banks, bbs.then_some(0.5), seed), dir.path());
+        let ModelDesign::Lstm(m) = &d.model else { unreachable!() };
+        let x = normal_input(&[seq, i], seed + 1);
+        let x2 = x.view().into_dimensionality::<ndarray::Ix2>().unwrap();
+        let a = lstm::float(m, x2).into_dyn();
+        let b = lstm::float_reference(m, x2).into_dyn();
+        prop_assert!(max_abs_diff(&a, &b) < 1e-12);
+    }
+}
+
+/// A plan with a random partition per layer: `parts[l] = (strategy, first device, count)`.
+fn partitioned_plan(base: &str, parts: &[(&str, usize, usize)]) -> String {
+    let devices = parts.iter().map(|p| p.1 + p.2).max().unwrap_or(1);
+    let mut s = format!("{base}[target]\ndevices = {devices}\n");
+    for (l, (strategy, first, n)) in parts.iter().enumerate() {
+        let devs: Vec<String> = (*first..first + n).map(|d| d.to_string()).collect();
+        s += &format!(
+            "[[partition.override]]\nlayer = {l}\nstrategy = \"{strategy}\"\ndevices = [{}]\n",
+            devs.join(", ")
+        );
+    }
+    s
+}
+
+fn lstm_partition() -> impl Strategy<Value = (String, Vec<(&'static str, usize, usize)>, u64)> {
+    (1usize..10, 1usize..10, 1usize..3, 1usize..5, any::<bool>(), 0u64..1000).prop_flat_map(
+        |(i, h, l, banks, bbs, seed)| {
+            let base = lstm_plan(i, h, l, banks, bbs.then_some(0.4), seed);
+            let layer = (
+                prop::sample::select(vec!["rows", "cols", "gates", "ops", "layers"]),
+                0usize..6,
+                1usize..6,
+            );
+            prop::collection::vec(layer, l).prop_map(move |raw| {
+                // Devices used so far form 0..end, so every device gets work.
+                let mut end = 0;
+                let mut parts = Vec::new();
+                for (s, off, n) in raw {
+                    let max = match s {
+                        "rows" => h,
+                        "cols" => 2 * banks,
+                        "gates" => 4,
+                        "ops" => 2,
+                        _ => 1,
+                    };
+                    let n = n.min(max);
+                    let first = off.min(end);
+                    end = end.max(first + n);
+                    parts.push((s, first, n));
+                }
+                (base.clone(), parts, seed)
+            })
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// No partition changes a single output bit of the fixed model.
+    #[test]
+    fn fixed_output_independent_of_partition((base, parts, seed) in lstm_partition()) {
+        let text = partitioned_plan(&base, &parts);
+        let dir = TempDir::new("part");
+        let d = design_from_text(&text, dir.path());
+        let ModelDesign::Lstm(m) = &d.model else { unreachable!() };
+        let x = batched(normal_input(&[2, 5, m.input_size], seed ^ 0x55));
+        let whole = partita_sim::run_with(&d, &x, Mode::Fixed, None).codes.unwrap();
+        let split = partita_sim::run(&d, &x, Mode::Fixed).codes.unwrap();
+        prop_assert_eq!(whole, split, "plan:\n{}", text);
+    }
+
+    /// Same for CNNs split by filters and by channels.
+    #[test]
+    fn cnn_fixed_output_independent_of_partition(
+        s0 in prop::sample::select(vec!["filters", "channels"]),
+        s1 in prop::sample::select(vec!["filters", "channels"]),
+        n0 in 1usize..4, n1 in 1usize..3, seed in 0u64..1000,
+    ) {
+        let base = format!(
+            "[model]\nkind = \"cnn\"\ninput_shape = [3, 7, 7]\nseed = {seed}\n\
+             [[model.layer]]\ntype = \"conv2d\"\nout_channels = 4\nkernel = 3\npadding = 1\n\
+             [[model.layer]]\ntype = \"relu\"\n\
+             [[model.layer]]\ntype = \"dense\"\nout_features = 3\n"
+        );
+        let text = partitioned_plan(&base, &[(s0, 0, n0.min(3)), ("filters", 0, 1), (s1, 0, n1)]);
+        let dir = TempDir::new("cnnpart");
+        let d = design_from_text(&text, dir.path());
+        let x = batched(normal_input(&[2, 3, 7, 7], seed));
+        let whole = partita_sim::run_with(&d, &x, Mode::Fixed, None).codes.unwrap();
+        let split = partita_sim::run(&d, &x, Mode::Fixed).codes.unwrap();
+        prop_assert_eq!(whole, split, "plan:\n{}", text);
+    }
+}
+
+/// With the default formats, fixed output stays within 0.01 of float on well-scaled inputs
+/// (PyTorch's default init, unit-normal inputs), dense and BBS, over long sequences.
+#[test]
+fn fixed_within_0_01_of_float_on_defaults() {
+    for (i, h, l, density) in [(64, 256, 2, None), (64, 256, 2, Some(0.25)), (16, 32, 1, None), (7, 50, 3, Some(0.5))] {
+        let dir = TempDir::new("acc");
+        let d = design_from_text(&lstm_plan(i, h, l, 8, density, 42), dir.path());
+        let x = batched(normal_input(&[2, 60, i], 9));
+        let fixed = partita_sim::run(&d, &x, Mode::Fixed);
+        let float = partita_sim::run(&d, &x, Mode::Float);
+        let err = max_abs_diff(&fixed.values, &float.values);
+        println!("{i}->{h} x{l} {density:?}: max |fixed - float| = {err:.2e}");
+        assert!(err <= 0.01, "{i}->{h} x{l} {density:?}: max |fixed - float| = {err}");
+        assert_eq!(fixed.events.saturations, 0);
+        assert_eq!(fixed.values.shape(), &[2, 60, h]);
+    }
+}
+
+/// An unbatched input gives an unbatched output, equal to the batched run's first item.
+#[test]
+fn unbatched_matches_batched() {
+    let dir = TempDir::new("unb");
+    let d = design_from_text(&lstm_plan(5, 6, 2, 2, None, 3), dir.path());
+    let x = normal_input(&[2, 4, 5], 1);
+    let both = partita_sim::run(&d, &batched(x.clone()), Mode::Fixed).values;
+    let first = x.index_axis(Axis(0), 0).to_owned();
+    let one = partita_sim::run(&d, &Input { data: first.insert_axis(Axis(0)), batched: false }, Mode::Fixed).values;
+    assert_eq!(one.shape(), &[4, 6]);
+    assert_eq!(one, both.index_axis(Axis(0), 0).to_owned());
+}
