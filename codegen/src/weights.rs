@@ -245,23 +245,16 @@ fn read_safetensors(
     let prefix = &plan.plan.model.weights_prefix;
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    let mut prefix_hint: Option<String> = None;
     for (name, dims) in expected {
         let key = format!("{prefix}{name}");
         let view = match st.tensor(&key) {
             Ok(v) => v,
             Err(_) => {
-                let near: Vec<&String> = names
-                    .iter()
-                    .filter(|n| n.ends_with(name.as_str()))
-                    .collect();
-                let hint = match near.first() {
-                    Some(n) => format!(
-                        "; a key `{n}` exists: set weights_prefix = \"{}\"",
-                        &n[..n.len() - name.len()]
-                    ),
-                    None => String::new(),
-                };
-                problems.push(format!("tensor `{key}` is missing{hint}"));
+                if let Some(n) = names.iter().find(|n| n.ends_with(name.as_str())) {
+                    prefix_hint.get_or_insert_with(|| n[..n.len() - name.len()].to_string());
+                }
+                problems.push(format!("tensor `{key}` is missing"));
                 continue;
             }
         };
@@ -309,6 +302,11 @@ fn read_safetensors(
     }
     if problems.is_empty() {
         return Ok(out);
+    }
+    if let Some(p) = prefix_hint.filter(|p| p != prefix) {
+        problems.push(format!(
+            "the file has these tensors under the prefix `{p}`: set weights_prefix = \"{p}\""
+        ));
     }
     let listing = names
         .iter()

@@ -89,3 +89,45 @@ pub fn normal_input(shape: &[usize], seed: u64) -> ArrayD<f64> {
     ArrayD::from_shape_vec(shape.to_vec(), (0..n).map(|_| rng.normal()).collect())
         .expect("shape matches")
 }
+
+/// A safetensors file of f32 tensors: `(name, shape)`, values from a seed.
+pub fn safetensors_bytes(tensors: &[(&str, Vec<usize>)], seed: u64) -> Vec<u8> {
+    let mut rng = partita_codegen::weights::SplitMix64::new(seed);
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, shape)| {
+            let count: usize = shape.iter().product();
+            let bytes = (0..count)
+                .flat_map(|_| (rng.uniform(0.3) as f32).to_le_bytes())
+                .collect();
+            (n.to_string(), shape.clone(), bytes)
+        })
+        .collect();
+    let views = data.iter().map(|(n, shape, bytes)| {
+        let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+            .expect("consistent tensor");
+        (n.clone(), v)
+    });
+    safetensors::serialize(views, None).expect("serialize")
+}
+
+/// The four tensors of an nn.LSTM layer.
+pub fn lstm_tensors(
+    prefix: &str,
+    layer: usize,
+    input: usize,
+    hidden: usize,
+) -> Vec<(String, Vec<usize>)> {
+    vec![
+        (
+            format!("{prefix}weight_ih_l{layer}"),
+            vec![4 * hidden, input],
+        ),
+        (
+            format!("{prefix}weight_hh_l{layer}"),
+            vec![4 * hidden, hidden],
+        ),
+        (format!("{prefix}bias_ih_l{layer}"), vec![4 * hidden]),
+        (format!("{prefix}bias_hh_l{layer}"), vec![4 * hidden]),
+    ]
+}

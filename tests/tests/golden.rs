@@ -7,7 +7,14 @@ use partita_sim::{lstm, Input, Mode};
 use partita_tests::{design_from_text, max_abs_diff, normal_input, TempDir};
 use proptest::prelude::*;
 
-fn lstm_plan(i: usize, h: usize, l: usize, banks: usize, density: Option<f64>, seed: u64) -> String {
+fn lstm_plan(
+    i: usize,
+    h: usize,
+    l: usize,
+    banks: usize,
+    density: Option<f64>,
+    seed: u64,
+) -> String {
     let sparsity = match density {
         Some(d) => format!("[sparsity]\nkind = \"bbs\"\nbanks = {banks}\ndensity = {d}\n"),
         None => format!("[sparsity]\nkind = \"dense\"\nbanks = {banks}\n"),
@@ -18,7 +25,10 @@ fn lstm_plan(i: usize, h: usize, l: usize, banks: usize, density: Option<f64>, s
 }
 
 fn batched(x: ArrayD<f64>) -> Input {
-    Input { data: x, batched: true }
+    Input {
+        data: x,
+        batched: true,
+    }
 }
 
 proptest! {
@@ -56,8 +66,15 @@ fn partitioned_plan(base: &str, parts: &[(&str, usize, usize)]) -> String {
 }
 
 fn lstm_partition() -> impl Strategy<Value = (String, Vec<(&'static str, usize, usize)>, u64)> {
-    (1usize..10, 1usize..10, 1usize..3, 1usize..5, any::<bool>(), 0u64..1000).prop_flat_map(
-        |(i, h, l, banks, bbs, seed)| {
+    (
+        1usize..10,
+        1usize..10,
+        1usize..3,
+        1usize..5,
+        any::<bool>(),
+        0u64..1000,
+    )
+        .prop_flat_map(|(i, h, l, banks, bbs, seed)| {
             let base = lstm_plan(i, h, l, banks, bbs.then_some(0.4), seed);
             let layer = (
                 prop::sample::select(vec!["rows", "cols", "gates", "ops", "layers"]),
@@ -83,8 +100,7 @@ fn lstm_partition() -> impl Strategy<Value = (String, Vec<(&'static str, usize, 
                 }
                 (base.clone(), parts, seed)
             })
-        },
-    )
+        })
 }
 
 proptest! {
@@ -130,7 +146,12 @@ proptest! {
 /// (PyTorch's default init, unit-normal inputs), dense and BBS, over long sequences.
 #[test]
 fn fixed_within_0_01_of_float_on_defaults() {
-    for (i, h, l, density) in [(64, 256, 2, None), (64, 256, 2, Some(0.25)), (16, 32, 1, None), (7, 50, 3, Some(0.5))] {
+    for (i, h, l, density) in [
+        (64, 256, 2, None),
+        (64, 256, 2, Some(0.25)),
+        (16, 32, 1, None),
+        (7, 50, 3, Some(0.5)),
+    ] {
         let dir = TempDir::new("acc");
         let d = design_from_text(&lstm_plan(i, h, l, 8, density, 42), dir.path());
         let x = batched(normal_input(&[2, 60, i], 9));
@@ -138,7 +159,10 @@ fn fixed_within_0_01_of_float_on_defaults() {
         let float = partita_sim::run(&d, &x, Mode::Float);
         let err = max_abs_diff(&fixed.values, &float.values);
         println!("{i}->{h} x{l} {density:?}: max |fixed - float| = {err:.2e}");
-        assert!(err <= 0.01, "{i}->{h} x{l} {density:?}: max |fixed - float| = {err}");
+        assert!(
+            err <= 0.01,
+            "{i}->{h} x{l} {density:?}: max |fixed - float| = {err}"
+        );
         assert_eq!(fixed.events.saturations, 0);
         assert_eq!(fixed.values.shape(), &[2, 60, h]);
     }
@@ -152,7 +176,15 @@ fn unbatched_matches_batched() {
     let x = normal_input(&[2, 4, 5], 1);
     let both = partita_sim::run(&d, &batched(x.clone()), Mode::Fixed).values;
     let first = x.index_axis(Axis(0), 0).to_owned();
-    let one = partita_sim::run(&d, &Input { data: first.insert_axis(Axis(0)), batched: false }, Mode::Fixed).values;
+    let one = partita_sim::run(
+        &d,
+        &Input {
+            data: first.insert_axis(Axis(0)),
+            batched: false,
+        },
+        Mode::Fixed,
+    )
+    .values;
     assert_eq!(one.shape(), &[4, 6]);
     assert_eq!(one, both.index_axis(Axis(0), 0).to_owned());
 }
