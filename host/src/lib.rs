@@ -47,8 +47,11 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
         /// Float64 with PyTorch semantics instead of the fixed-point hardware contract.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "vs_float")]
         float: bool,
+        /// Also run the float model and print the max |fixed - float| difference.
+        #[arg(long)]
+        vs_float: bool,
     },
     /// Generate Verilog for each device. [not built yet]
     Gen {
@@ -117,6 +120,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             input,
             output,
             float,
+            vs_float,
         } => {
             let d = design::from_path(&plan)?;
             let x = partita_sim::read_input(&input, &d)?;
@@ -139,6 +143,16 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                     y.events.input_clipped, y.events.saturations
                 )
                 .map_err(io_failure)?;
+            }
+            if vs_float {
+                let f = partita_sim::run(&d, &x, Mode::Float);
+                let err = y
+                    .values
+                    .iter()
+                    .zip(f.values.iter())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f64, f64::max);
+                writeln!(out, "max |fixed - float| = {err:.3e}").map_err(io_failure)?;
             }
             Ok(())
         }

@@ -1,0 +1,146 @@
+//! The CLI on the example plans: `check` summaries (golden files), `golden` outputs, and
+//! weights that arrive already bank-balanced.
+
+use partita_codegen::bbs_prune;
+use partita_tests::{
+    cli, design_from_text, max_abs_diff, read_f64, repo, safetensors_bytes, TempDir,
+};
+
+const EXAMPLES: &[&str] = &[
+    "lstm_1dev_dense",
+    "lstm_1dev_bbs",
+    "lstm_4dev_dense",
+    "lstm_4dev_bbs",
+    "cnn_small",
+];
+
+#[test]
+fn every_example_checks() {
+    for name in EXAMPLES {
+        let path = repo().join(format!("examples/{name}.toml"));
+        let (code, out, err) = cli(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let out = out.replace(&format!("{}/", repo().display()), "");
+        insta::assert_snapshot!(format!("check_{name}"), out);
+    }
+}
+
+fn golden(plan: &str, input: &str, extra: &[&str]) -> (String, ndarray::ArrayD<f64>) {
+    let dir = TempDir::new("golden");
+    let out = dir.path().join("y.npy");
+    let plan = repo().join(plan);
+    let input = repo().join(input);
+    let mut args = vec![
+        "golden",
+        plan.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, err) = cli(&args);
+    assert_eq!(code, 0, "{err}");
+    (stdout, read_f64(&out))
+}
+
+#[test]
+fn golden_writes_outputs_like_pytorch() {
+    let (msg, fixed) = golden(
+        "examples/lstm_4dev_bbs.toml",
+        "examples/inputs/lstm64_b2_seq16.npy",
+        &["--vs-float"],
+    );
+    assert_eq!(fixed.shape(), &[2, 16, 256]);
+    assert!(msg.contains("max |fixed - float|"), "{msg}");
+    let (_, float) = golden(
+        "examples/lstm_4dev_bbs.toml",
+        "examples/inputs/lstm64_b2_seq16.npy",
+        &["--float"],
+    );
+    assert_eq!(float.shape(), &[2, 16, 256]);
+    let err = max_abs_diff(&fixed, &float);
+    assert!(err > 0.0 && err < 0.01, "fixed vs float: {err}");
+    // Fixed outputs are exact multiples of the data LSB (s3.12).
+    assert!(fixed.iter().all(|v| (v * 4096.0).fract() == 0.0));
+    // Unbatched input, unbatched output.
+    let (_, y) = golden(
+        "examples/lstm_4dev_dense.toml",
+        "examples/inputs/lstm32_seq16.npy",
+        &[],
+    );
+    assert_eq!(y.shape(), &[16, 128]);
+    let (_, y) = golden(
+        "examples/cnn_small.toml",
+        "examples/inputs/mnist_like_b2.npy",
+        &[],
+    );
+    assert_eq!(y.shape(), &[2, 10]);
+}
+
+/// Weights that already are bank-balanced sparse come through with every value unchanged,
+/// whether n is inferred or given.
+#[test]
+fn pre_pruned_weights_are_kept_exactly() {
+    let (i, h, banks, n) = (16, 8, 2, 2);
+    let names = partita_tests::lstm_tensors("", 0, i, h);
+    let dense = safetensors_bytes(
+        &names
+            .iter()
+            .map(|(a, s)| (a.as_str(), s.clone()))
+            .collect::<Vec<_>>(),
+        5,
+    );
+    // Prune the f32 weights in float, then write them back as f32 (exactly representable).
+    let st = safetensors::SafeTensors::deserialize(&dense).unwrap();
+    let mut pruned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut originals = Vec::new();
+    for (name, shape) in &names {
+        let t = st.tensor(name).unwrap();
+        let vals: Vec<f64> = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect();
+        let vals = if shape.len() == 2 {
+            let m = ndarray::Array2::from_shape_vec((shape[0], shape[1]), vals).unwrap();
+            let (csb, _) = bbs_prune::encode(m.view(), banks, n);
+            let p = csb.decode();
+            originals.push(p.clone());
+            p.iter().copied().collect()
+        } else {
+            vals
+        };
+        let bytes = vals
+            .iter()
+            .flat_map(|v| (*v as f32).to_le_bytes())
+            .collect();
+        pruned.push((name.clone(), shape.clone(), bytes));
+    }
+    let views = pruned.iter().map(|(n, s, b)| {
+        (
+            n.clone(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap(),
+        )
+    });
+    let dir = TempDir::new("prepruned");
+    dir.write(
+        "w.safetensors",
+        safetensors::serialize(views, None).unwrap(),
+    );
+    // n inferred, n given, and a larger n: none of them may change a value.
+    for keep in ["", "nnz_per_bank = 2\n", "nnz_per_bank = 3\n"] {
+        let text = format!(
+            "[model]\nkind = \"lstm\"\ninput_size = {i}\nhidden_size = {h}\nweights = \"w.safetensors\"\n\
+             [sparsity]\nkind = \"bbs\"\nbanks = {banks}\n{keep}"
+        );
+        let d = design_from_text(&text, dir.path());
+        let partita_codegen::design::ModelDesign::Lstm(m) = &d.model else {
+            unreachable!()
+        };
+        assert_eq!(m.layers[0].dense_ih, originals[0], "keep = {keep:?}");
+        assert_eq!(m.layers[0].dense_hh, originals[1], "keep = {keep:?}");
+        assert!(d.prune_reports.iter().all(|(_, r)| r.dropped == 0));
+        assert!(m.layers[0].w_ih.shape.nnz_per_bank >= n);
+    }
+}
