@@ -43,6 +43,8 @@ pub struct CnnWeights {
     /// Pruned float weights, PyTorch shape.
     pub weight: ArrayD<f64>,
     pub bias: Array1<f64>,
+    /// Weight codes in CSB form (same positions as `csb`) and in PyTorch shape.
+    pub q_csb: CsbMatrix<i64>,
     pub q_weight: ArrayD<i64>,
     pub q_bias: Vec<i64>,
 }
@@ -75,6 +77,28 @@ pub struct Design {
 impl Design {
     pub fn quant(&self) -> &QuantSpec {
         &self.plan.plan.quant
+    }
+}
+
+/// A `rows x (in * k * k)` matrix back to PyTorch's weight shape.
+fn reshape<T>(m: Array2<T>, dims: &[usize]) -> ArrayD<T> {
+    m.into_shape_with_order(IxDyn(dims))
+        .expect("same element count")
+}
+
+/// Quantize the stored entries of a CSB matrix (padding and pruned positions stay zero).
+fn quantize_csb(
+    name: &str,
+    m: &CsbMatrix<f64>,
+    q: &QuantSpec,
+    reports: &mut Vec<TensorReport>,
+) -> CsbMatrix<i64> {
+    let (codes, rep) = quantize(name, &m.values, q.weight, q.rounding, q.overflow);
+    reports.push(rep);
+    CsbMatrix {
+        shape: m.shape,
+        values: codes,
+        indices: m.indices.clone(),
     }
 }
 
@@ -148,17 +172,8 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             for (l, w) in layers.into_iter().enumerate() {
                 let w_ih = prune(&format!("weight_ih_l{l}"), &w.w_ih)?;
                 let w_hh = prune(&format!("weight_hh_l{l}"), &w.w_hh)?;
-                let mut qcsb = |name: String, m: &CsbMatrix<f64>| {
-                    let (codes, rep) = quantize(&name, &m.values, q.weight, r, o);
-                    quant_reports.push(rep);
-                    CsbMatrix {
-                        shape: m.shape,
-                        values: codes,
-                        indices: m.indices.clone(),
-                    }
-                };
-                let q_ih = qcsb(format!("weight_ih_l{l}"), &w_ih);
-                let q_hh = qcsb(format!("weight_hh_l{l}"), &w_hh);
+                let q_ih = quantize_csb(&format!("weight_ih_l{l}"), &w_ih, &q, &mut quant_reports);
+                let q_hh = quantize_csb(&format!("weight_hh_l{l}"), &w_hh, &q, &mut quant_reports);
                 let bias: Vec<f64> = (&w.b_ih + &w.b_hh).to_vec();
                 let (q_bias, rep) = quantize(&format!("bias_l{l} (ih + hh)"), &bias, q.bias, r, o);
                 quant_reports.push(rep);
@@ -215,18 +230,9 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                     &format!("{name}.weight"),
                     &m.into_dimensionality::<Ix2>().expect("2-D"),
                 )?;
-                let pruned = csb.decode();
-                let weight = pruned
-                    .into_shape_with_order(IxDyn(&dims))
-                    .expect("same element count");
-                let (codes, rep) = quantize(
-                    &format!("{name}.weight"),
-                    weight.as_slice().expect("standard layout"),
-                    q.weight,
-                    r,
-                    o,
-                );
-                quant_reports.push(rep);
+                let q_csb = quantize_csb(&format!("{name}.weight"), &csb, &q, &mut quant_reports);
+                let weight = reshape(csb.decode(), &dims);
+                let q_weight = reshape(q_csb.decode(), &dims);
                 let (q_bias, rep) = quantize(
                     &format!("{name}.bias"),
                     w.bias.as_slice().expect("contiguous"),
@@ -237,8 +243,8 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                 quant_reports.push(rep);
                 out.push(Some(CnnWeights {
                     csb,
-                    q_weight: ArrayD::from_shape_vec(IxDyn(&dims), codes)
-                        .expect("same element count"),
+                    q_csb,
+                    q_weight,
                     weight,
                     bias: w.bias,
                     q_bias,

@@ -106,16 +106,15 @@ impl QFormat {
         };
         let body = s.strip_prefix('s').ok_or_else(bad)?;
         let (i, f) = body.split_once('.').ok_or_else(bad)?;
-        let int_bits: u32 = i.parse().map_err(|_| bad())?;
-        let frac_bits: u32 = f.parse().map_err(|_| bad())?;
-        let q = QFormat::new(int_bits, frac_bits);
-        if q.width() < 2 || q.width() > MAX_FORMAT_BITS {
+        let int_bits: u64 = i.parse().map_err(|_| bad())?;
+        let frac_bits: u64 = f.parse().map_err(|_| bad())?;
+        let width = 1 + int_bits + frac_bits;
+        if !(2..=MAX_FORMAT_BITS as u64).contains(&width) {
             return Err(format!(
-                "`{s}` is {} bits wide; formats must be 2 to {MAX_FORMAT_BITS} bits (1 + I + F)",
-                int_bits as u64 + frac_bits as u64 + 1
+                "`{s}` is {width} bits wide; formats must be 2 to {MAX_FORMAT_BITS} bits (1 + I + F)"
             ));
         }
-        Ok(q)
+        Ok(QFormat::new(int_bits as u32, frac_bits as u32))
     }
 }
 
@@ -244,6 +243,8 @@ mod tests {
         assert!(QFormat::parse("s3").is_err());
         assert!(QFormat::parse("s0.0").is_err());
         assert!(QFormat::parse("s20.20").is_err());
+        assert!(QFormat::parse("s4294967295.1").is_err());
+        assert!(QFormat::parse("s99999999999999999999.1").is_err());
     }
 
     #[test]

@@ -504,6 +504,14 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Largest model partita accepts, in weights (about 4 GB as f64, before pruning).
+pub const MAX_PARAMS: u128 = 500_000_000;
+/// Largest device, engine and bank counts, and CNN map side.
+pub const MAX_COUNT: i64 = 4096;
+pub const MAX_MAP_SIDE: i64 = 65536;
+/// Largest LSTM size, channel or feature count.
+pub const MAX_WIDTH: i64 = 1 << 24;
+
 const MODEL_EXAMPLE: &str = "a minimal plan is:\n  [model]\n  kind = \"lstm\"\n  input_size = 64\n  hidden_size = 256\n  seed = 1";
 
 /// Read and validate a plan file. `name` is how the user wrote the path.
@@ -612,9 +620,23 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// A positive count no larger than `max`.
+    fn bounded(&mut self, path: &[&str], v: i64, max: i64, what: &str) -> Option<usize> {
+        let n = self.positive(path, v)?;
+        if v > max {
+            self.err(
+                path,
+                format!("`{}` is {v}, more than partita supports", path.join(".")),
+                format!("{what} can be at most {max}"),
+            );
+            return None;
+        }
+        Some(n)
+    }
+
     fn required(&mut self, path: &[&str], v: Option<i64>, what: &str) -> Option<usize> {
         match v {
-            Some(v) => self.positive(path, v),
+            Some(v) => self.bounded(path, v, MAX_WIDTH, path[path.len() - 1]),
             None => {
                 self.err(
                     &path[..path.len() - 1],
@@ -627,7 +649,7 @@ impl Validator<'_, '_> {
     }
 
     fn plan(&mut self, plan: Plan, name: &str, text: &str, dir: &Path) -> Option<CheckedPlan> {
-        let shape = self.model(&plan.model);
+        let shape = self.model(&plan.model).filter(|s| self.size_ok(s));
         let weights = self.weights(&plan.model, dir);
         let (banks, keep) = self.sparsity(&plan.sparsity);
         self.quant(&plan.quant, shape.as_ref(), banks);
@@ -672,7 +694,12 @@ impl Validator<'_, '_> {
                 }
                 let i = self.required(&["model", "input_size"], m.input_size, "features per step");
                 let h = self.required(&["model", "hidden_size"], m.hidden_size, "hidden units");
-                let l = self.positive(&["model", "num_layers"], m.num_layers.unwrap_or(1));
+                let l = self.bounded(
+                    &["model", "num_layers"],
+                    m.num_layers.unwrap_or(1),
+                    MAX_COUNT,
+                    "num_layers",
+                );
                 Some(ModelShape::Lstm {
                     input_size: i?,
                     hidden_size: h?,
@@ -701,6 +728,54 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// Refuse models too large to hold, before anything is allocated.
+    fn size_ok(&mut self, shape: &ModelShape) -> bool {
+        let params: u128 = match shape {
+            ModelShape::Lstm {
+                input_size,
+                hidden_size,
+                num_layers,
+            } => {
+                let (i, h, l) = (
+                    *input_size as u128,
+                    *hidden_size as u128,
+                    *num_layers as u128,
+                );
+                4 * h * (i + h + 2) + (l - 1) * 4 * h * (2 * h + 2)
+            }
+            ModelShape::Cnn { layers, .. } => layers
+                .iter()
+                .map(|l| match l {
+                    CnnLayer::Conv2d {
+                        in_channels,
+                        out_channels,
+                        kernel,
+                        ..
+                    } => {
+                        (*out_channels as u128) * (*in_channels as u128) * (*kernel as u128).pow(2)
+                    }
+                    CnnLayer::Dense {
+                        in_features,
+                        out_features,
+                        ..
+                    } => (*in_features as u128) * (*out_features as u128),
+                    _ => 0,
+                })
+                .sum(),
+        };
+        if params > MAX_PARAMS {
+            self.err(
+                &["model"],
+                format!(
+                    "the model has {params} weights, more than partita supports ({MAX_PARAMS})"
+                ),
+                "check the sizes in [model]",
+            );
+            return false;
+        }
+        true
+    }
+
     fn cnn(&mut self, m: &ModelSpec) -> Option<ModelShape> {
         let Some(shape) = &m.input_shape else {
             self.err(
@@ -720,7 +795,12 @@ impl Validator<'_, '_> {
         }
         let mut dims = [0usize; 3];
         for (i, d) in shape.iter().enumerate() {
-            dims[i] = self.positive(&["model", "input_shape"], *d)?;
+            dims[i] = self.bounded(
+                &["model", "input_shape"],
+                *d,
+                MAX_MAP_SIDE,
+                "each input_shape entry",
+            )?;
         }
         if m.layers.is_empty() {
             self.err(
@@ -743,7 +823,12 @@ impl Validator<'_, '_> {
             let pos = |v: &mut Self, k: &'static str, x: i64| -> Option<usize> {
                 let path = p(k);
                 let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-                v.positive(&refs, x)
+                let max = if k.starts_with("out_") {
+                    MAX_WIDTH
+                } else {
+                    MAX_MAP_SIDE
+                };
+                v.bounded(&refs, x, max, k)
             };
             let (layer, next) = match l {
                 CnnLayerSpec::Conv2d {
@@ -756,7 +841,14 @@ impl Validator<'_, '_> {
                     let oc = pos(self, "out_channels", *out_channels);
                     let k = pos(self, "kernel", *kernel);
                     let s = pos(self, "stride", *stride);
-                    let pad = if *padding < 0 {
+                    let pad = if *padding > MAX_MAP_SIDE {
+                        self.err(
+                            &["model", "layer", &idx, "padding"],
+                            format!("`padding` is {padding}, more than partita supports"),
+                            format!("padding can be at most {MAX_MAP_SIDE}"),
+                        );
+                        None
+                    } else if *padding < 0 {
                         self.err(
                             &["model", "layer", &idx, "padding"],
                             format!("`padding` is {padding}, but it must be 0 or more"),
@@ -883,7 +975,7 @@ impl Validator<'_, '_> {
     }
 
     fn sparsity(&mut self, s: &SparsitySpec) -> (Option<usize>, Option<Keep>) {
-        let banks = self.positive(&["sparsity", "banks"], s.banks);
+        let banks = self.bounded(&["sparsity", "banks"], s.banks, MAX_COUNT, "banks");
         let keep = match (s.kind, s.density, s.nnz_per_bank) {
             (SparsityKind::Dense, None, None) => Some(Keep::All),
             (SparsityKind::Dense, _, _) => {
@@ -993,8 +1085,13 @@ impl Validator<'_, '_> {
     }
 
     fn target(&mut self, t: &TargetSpec) -> Option<usize> {
-        let d = self.positive(&["target", "devices"], t.devices);
-        self.positive(&["target", "engines"], t.engines);
+        let d = self.bounded(&["target", "devices"], t.devices, MAX_COUNT, "devices");
+        self.bounded(
+            &["target", "engines"],
+            t.engines,
+            MAX_COUNT,
+            "engines per device",
+        );
         self.positive(&["target", "link", "width"], t.link.width);
         if t.link.latency < 0 {
             self.err(

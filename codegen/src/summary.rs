@@ -191,34 +191,13 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                         + s.rows.len() as u64 * pixels * d_bits;
                     if let Some(w) = &m.weights[l] {
                         c.multipliers = engines * lanes;
-                        // Stored positions from the CSB; non-zero-ness from the codes.
-                        let cols = w.csb.shape.cols;
-                        let flat = w.q_weight.as_slice().expect("standard layout");
-                        let codes = CsbMatrix {
-                            shape: w.csb.shape,
-                            values: (0..w.csb.values.len())
-                                .map(|i| {
-                                    let (row, rest) = (
-                                        i / (w.csb.shape.nnz_per_bank * w.csb.shape.banks),
-                                        i % w.csb.shape.banks,
-                                    );
-                                    let col =
-                                        rest * w.csb.shape.bank_size + w.csb.indices[i] as usize;
-                                    if col < cols {
-                                        flat[row * cols + col]
-                                    } else {
-                                        0
-                                    }
-                                })
-                                .collect(),
-                            indices: w.csb.indices.clone(),
-                        };
+                        let codes = &w.q_csb;
                         for &r in &s.rows {
                             for &b in &s.blocks {
-                                let (e, nz) = entries_in(&codes, r, |col| col / block_cols, b);
+                                let (e, nz) = entries_in(codes, r, |col| col / block_cols, b);
                                 c.macs += e * pixels;
                                 c.nonzeros += nz;
-                                c.weight_bits += e * (w_bits + idx_bits(&codes));
+                                c.weight_bits += e * (w_bits + idx_bits(codes));
                             }
                         }
                     }

@@ -188,3 +188,22 @@ fn unbatched_matches_batched() {
     assert_eq!(one.shape(), &[4, 6]);
     assert_eq!(one, both.index_axis(Axis(0), 0).to_owned());
 }
+
+/// The fixed CNN stays close to float on the example plan (s5.10 maps) and on the torch
+/// fixture's architecture with default formats.
+#[test]
+fn cnn_fixed_close_to_float() {
+    for (plan, shape) in [
+        ("examples/cnn_small.toml", vec![2, 1, 28, 28]),
+        ("tests/fixtures/torch/cnn_a.toml", vec![3, 2, 10, 10]),
+    ] {
+        let d = partita_codegen::design::from_path(&partita_tests::repo().join(plan)).unwrap();
+        let x = batched(normal_input(&shape, 4));
+        let fixed = partita_sim::run(&d, &x, Mode::Fixed);
+        let float = partita_sim::run(&d, &x, Mode::Float);
+        let err = max_abs_diff(&fixed.values, &float.values);
+        println!("{plan}: max |fixed - float| = {err:.2e}");
+        assert!(err < 0.01, "{plan}: {err}");
+        assert_eq!(fixed.events.saturations, 0);
+    }
+}
