@@ -91,7 +91,7 @@ pub fn normal_input(shape: &[usize], seed: u64) -> ArrayD<f64> {
 }
 
 /// A safetensors file of f32 tensors: `(name, shape)`, values from a seed.
-pub fn safetensors_bytes(tensors: &[(&str, Vec<usize>)], seed: u64) -> Vec<u8> {
+pub fn safetensors_bytes(tensors: &[(String, Vec<usize>)], seed: u64) -> Vec<u8> {
     let mut rng = partita_codegen::weights::SplitMix64::new(seed);
     let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()

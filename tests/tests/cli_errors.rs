@@ -237,21 +237,18 @@ fn weights_not_safetensors() {
 #[test]
 fn weights_wrong_shapes() {
     let t = lstm_tensors("", 0, 4, 6);
-    let t: Vec<(&str, Vec<usize>)> = t.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
     insta::assert_snapshot!(with_weights("x", LSTM_W, &safetensors_bytes(&t, 1)));
 }
 
 #[test]
 fn weights_missing_prefix() {
     let t = lstm_tensors("encoder.lstm.", 0, 4, 8);
-    let t: Vec<(&str, Vec<usize>)> = t.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
     insta::assert_snapshot!(with_weights("x", LSTM_W, &safetensors_bytes(&t, 1)));
 }
 
 #[test]
 fn weights_with_prefix_load() {
     let t = lstm_tensors("encoder.lstm.", 0, 4, 8);
-    let t: Vec<(&str, Vec<usize>)> = t.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
     let dir = TempDir::new("w");
     dir.write("w.safetensors", safetensors_bytes(&t, 1));
     let path = dir.write(
