@@ -84,13 +84,7 @@ fn golden_writes_outputs_like_pytorch() {
 fn pre_pruned_weights_are_kept_exactly() {
     let (i, h, banks, n) = (16, 8, 2, 2);
     let names = partita_tests::lstm_tensors("", 0, i, h);
-    let dense = safetensors_bytes(
-        &names
-            .iter()
-            .map(|(a, s)| (a.as_str(), s.clone()))
-            .collect::<Vec<_>>(),
-        5,
-    );
+    let dense = safetensors_bytes(&names, 5);
     // Prune the f32 weights in float, then write them back as f32 (exactly representable).
     let st = safetensors::SafeTensors::deserialize(&dense).unwrap();
     let mut pruned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
