@@ -8,6 +8,7 @@ pub mod act_table;
 pub mod bbs_prune;
 pub mod design;
 pub mod diag;
+pub mod emit;
 pub mod fixed;
 pub mod partition;
 pub mod plan;

@@ -1322,7 +1322,8 @@ impl Validator<'_, '_> {
 /// Bits a full-width accumulator needs for the widest dot product of this model: every
 /// product at full width, the sum of all of them, plus the bias.
 pub fn required_acc_bits(q: &QuantSpec, shape: &ModelShape, banks: usize) -> u32 {
-    let prod = q.weight.width() + q.data.width() - 1;
+    // A product needs wa + wb bits: (-2^(wa-1)) * (-2^(wb-1)) = 2^(wa+wb-2).
+    let prod = q.weight.width() + q.data.width();
     let terms = match shape {
         ModelShape::Lstm {
             input_size,

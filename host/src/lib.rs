@@ -14,6 +14,9 @@ use partita_codegen::design;
 use partita_codegen::summary;
 use partita_sim::Mode;
 
+pub mod device;
+pub mod simulate;
+
 #[derive(Parser)]
 #[command(
     name = "partita",
@@ -53,14 +56,35 @@ enum Command {
         #[arg(long)]
         vs_float: bool,
     },
-    /// Generate Verilog for each device. [not built yet]
+    /// Generate Verilog, $readmemh weights, the register map and a file list (single-device LSTM plans).
     Gen {
         plan: PathBuf,
-        #[arg(short = 'o', long)]
-        out: Option<PathBuf>,
+        /// Output directory (created if missing).
+        #[arg(short = 'o', long, default_value = "rtl")]
+        out: PathBuf,
     },
-    /// Cosimulate the generated RTL in Verilator against the golden model. [not built yet]
-    Sim { plan: PathBuf },
+    /// Cosimulate the RTL in Verilator and compare every output word with the golden model.
+    Sim {
+        plan: PathBuf,
+        /// Input .npy like `golden` takes (default: 2 sequences of 8 unit-normal steps).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Write the device's output here (.npy float64, same shape as `golden`).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Simulate an already generated directory (from `partita gen`) instead of generating.
+        #[arg(long)]
+        rtl: Option<PathBuf>,
+        /// Dump an FST waveform of the whole run.
+        #[arg(long)]
+        wave: Option<PathBuf>,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Hold stream ready/valid low on this percentage of cycles (0-99).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..100))]
+        backpressure: u32,
+    },
     /// Drive devices (simulated or boards) through the host driver. [not built yet]
     Run { plan: PathBuf },
 }
@@ -81,7 +105,7 @@ pub fn render(err: &dyn Diagnostic, color: bool) -> String {
 }
 
 /// A failure that exits with `code` after its diagnostic is shown.
-struct Failure {
+pub struct Failure {
     code: u8,
     diag: Box<dyn Diagnostic + Send + Sync>,
 }
@@ -156,22 +180,106 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Gen { .. } => Err(NotBuilt {
-            verb: "gen",
-            what: "RTL generation (Verilog per device, register map, file list)",
+        Command::Gen { plan, out: dir } => {
+            let d = design::from_path(&plan)?;
+            let files = partita_codegen::emit::generate(&d).map_err(|e| GenFailure(e))?;
+            write_files(&dir, &files)?;
+            writeln!(out, "gen: wrote {} files to {}", files.len(), dir.display())
+                .map_err(io_failure)?;
+            Ok(())
         }
-        .into()),
-        Command::Sim { .. } => Err(NotBuilt {
-            verb: "sim",
-            what: "Verilator cosimulation against the golden model",
+        Command::Sim {
+            plan,
+            input,
+            output,
+            rtl,
+            wave,
+            json,
+            backpressure,
+        } => {
+            let d = design::from_path(&plan)?;
+            let opts = simulate::SimOptions {
+                input,
+                rtl,
+                wave,
+                backpressure,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let report = simulate::simulate(&d, &opts)?;
+            if let Some(p) = output {
+                partita_sim::write_output(&p, &report.output)?;
+            }
+            if json {
+                writeln!(out, "{}", report.json()).map_err(io_failure)?;
+            } else {
+                write!(out, "{}", report.summary()).map_err(io_failure)?;
+            }
+            if report.matched {
+                Ok(())
+            } else {
+                Err(Failure {
+                    code: 1,
+                    diag: Box::new(Mismatch(
+                        report
+                            .summary()
+                            .lines()
+                            .next()
+                            .unwrap_or("mismatch")
+                            .to_string(),
+                    )),
+                })
+            }
         }
-        .into()),
         Command::Run { .. } => Err(NotBuilt {
             verb: "run",
             what: "Driving simulated devices and boards through the host driver",
         }
         .into()),
     }
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{0}")]
+#[diagnostic(
+    code(partita::mismatch),
+    help("the RTL output differs from the bit-exact golden model; rerun with --wave to see why")
+)]
+struct Mismatch(String);
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("cannot generate RTL: {0}")]
+#[diagnostic(
+    code(partita::gen),
+    help("see \"Status\" in README.md for what `gen` covers today")
+)]
+struct GenFailure(String);
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("cannot write `{path}`: {source}")]
+#[diagnostic(code(partita::io), help("check that the directory is writable"))]
+struct WriteFailure {
+    path: String,
+    source: std::io::Error,
+}
+
+/// Write generated files into `dir`, creating it.
+pub fn write_files(
+    dir: &std::path::Path,
+    files: &[partita_codegen::emit::File],
+) -> Result<(), Failure> {
+    let fail = |p: &std::path::Path, e: std::io::Error| -> Failure {
+        WriteFailure {
+            path: p.display().to_string(),
+            source: e,
+        }
+        .into()
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
+    for f in files {
+        let p = dir.join(&f.name);
+        std::fs::write(&p, &f.text).map_err(|e| fail(&p, e))?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]

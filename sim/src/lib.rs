@@ -1,8 +1,9 @@
 //! partita-sim: golden models (float and bit-exact fixed point) and their `.npy` I/O.
 //!
-//! The Verilator cosimulation is not built yet; it arrives with RTL generation.
+//! [`cosim`] builds generated RTL with Verilator and loads it as a shared library.
 
 pub mod cnn;
+pub mod cosim;
 pub mod lstm;
 
 use std::path::Path;

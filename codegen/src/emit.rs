@@ -1,0 +1,993 @@
+//! Emitter `gen`: fill the Verilog templates in `templates/` for a single-device LSTM design,
+//! and write the weight/bias `$readmemh` files, the register map (JSON and C header) and a file
+//! list for vendor tools. Every width and name is computed here; templates only place them.
+//!
+//! Engine m computes hidden units m, m+M, m+2M, ... and for each the rows i, f, g, o in that
+//! order; its weight memory holds those rows' CSB slices in exactly that order (x slices, then
+//! h slices), so the shared controller just counts addresses.
+
+use std::fmt::Write as _;
+
+use askama::Template;
+
+use crate::act_table::ActTable;
+use crate::design::{Design, LstmDesign, ModelDesign};
+use crate::fixed::Rounding;
+use crate::plan::ActMethod;
+
+/// Magic value of the ID register: "PART".
+pub const DEVICE_ID: u32 = 0x5041_5254;
+
+/// One generated file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub name: String,
+    pub text: String,
+}
+
+/// A register of the AXI4-Lite map.
+#[derive(Clone, Debug)]
+pub struct Register {
+    pub name: &'static str,
+    pub offset: u32,
+    pub access: &'static str,
+    pub doc: String,
+}
+
+/// Bits needed to hold the unsigned value `v` (at least 1).
+pub fn bits_for(v: u64) -> u32 {
+    (64 - v.leading_zeros()).max(1)
+}
+
+/// Sign-extend `expr` (width `from`) to `to` bits, as a Verilog expression.
+pub fn sext(expr: &str, from: u32, to: u32) -> String {
+    assert!(to >= from, "sext {expr} from {from} to {to}");
+    if to == from {
+        expr.to_string()
+    } else {
+        format!("{{{{{}{{{}[{}]}}}}, {}}}", to - from, expr, from - 1, expr)
+    }
+}
+
+/// Zero-extend `expr` (width `from`) to `to` bits.
+pub fn zext(expr: &str, from: u32, to: u32) -> String {
+    assert!(to >= from, "zext {expr} from {from} to {to}");
+    if to == from {
+        expr.to_string()
+    } else {
+        format!("{{{}'d0, {}}}", to - from, expr)
+    }
+}
+
+/// A `width`-bit constant holding the two's-complement pattern of `v`.
+pub fn konst(v: i64, width: u32) -> String {
+    let mask = if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    format!("{width}'h{:x}", (v as u64) & mask)
+}
+
+fn header(design: &Design) -> String {
+    HeaderView {
+        version: crate::VERSION,
+        plan_name: &design.plan.name,
+        plan_hash: &format!("{:016x}", design.plan.plan_hash),
+    }
+    .render()
+    .expect("header template renders")
+    .trim_end()
+    .to_string()
+}
+
+#[derive(Template)]
+#[template(path = "header.txt", escape = "none")]
+struct HeaderView<'a> {
+    version: &'a str,
+    plan_name: &'a str,
+    plan_hash: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "partita_requant.v", escape = "none")]
+struct RequantView {
+    header: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_act.v", escape = "none")]
+struct ActView {
+    header: String,
+    name: String,
+    func: &'static str,
+    input_fmt: String,
+    output_fmt: String,
+    method: String,
+    pieces: usize,
+    lo: f64,
+    hi: f64,
+    max_err: String,
+    iw: u32,
+    ow: u32,
+    x_ext: String,
+    lo_const: String,
+    last_const: String,
+    last: u64,
+    rel_w: u32,
+    kw: u32,
+    shift: u32,
+    is_lut: bool,
+    entries: Vec<String>,
+    coeffs: Vec<(String, String)>,
+    c0w: u32,
+    c1w: u32,
+    accw: u32,
+    c0_ext: String,
+    c1_ext: String,
+    off_ext: String,
+    guard: u32,
+    round_ne: u32,
+}
+
+fn signed_bits(v: &[i64]) -> u32 {
+    v.iter()
+        .map(|x| {
+            65 - if *x < 0 {
+                x.leading_ones()
+            } else {
+                x.leading_zeros()
+            }
+        })
+        .max()
+        .unwrap_or(1)
+        .max(2)
+}
+
+fn act_view(design: &Design, name: &str, t: &ActTable) -> Result<ActView, String> {
+    let iw = t.input.width();
+    let ow = t.output.width();
+    let shift = t.grid.step_shift;
+    let pieces = t.grid.pieces;
+    if pieces < 2 {
+        return Err(format!(
+            "the {name} table needs at least 2 pieces for hardware"
+        ));
+    }
+    if t.method == ActMethod::Pwl && shift == 0 {
+        return Err(format!(
+            "the {name} table has one input code per segment; use fewer segments (or method = \"lut\")"
+        ));
+    }
+    let kw = pieces.trailing_zeros();
+    let rel_w = kw + shift;
+    let last = ((pieces as u64) << shift) - 1;
+    let c0w = signed_bits(&t.values);
+    let c1w = signed_bits(&t.slopes);
+    let accw = c0w.max(c1w + shift + 1) + 1;
+    let lo_code = t.grid.lo_code;
+    let (lo, hi) = (
+        t.input.to_f64(lo_code),
+        t.input.to_f64(lo_code + last as i64 + 1),
+    );
+    Ok(ActView {
+        header: header(design),
+        name: name.to_string(),
+        func: t.func.name(),
+        input_fmt: t.input.to_string(),
+        output_fmt: t.output.to_string(),
+        method: t.method.to_string(),
+        pieces,
+        lo,
+        hi,
+        max_err: format!("{:.3e}", t.max_abs_error),
+        iw,
+        ow,
+        x_ext: sext("x", iw, iw + 1),
+        lo_const: konst(lo_code, iw + 1),
+        last_const: konst(last as i64, iw + 1),
+        last,
+        rel_w,
+        kw,
+        shift,
+        is_lut: t.method == ActMethod::Lut,
+        entries: t.values.iter().map(|v| konst(*v, ow)).collect(),
+        coeffs: t
+            .values
+            .iter()
+            .zip(&t.slopes)
+            .map(|(c0, c1)| (konst(*c0, c0w), konst(*c1, c1w)))
+            .collect(),
+        c0w,
+        c1w,
+        accw,
+        c0_ext: sext("c0", c0w, accw),
+        c1_ext: sext("c1", c1w, accw),
+        off_ext: if shift > 0 {
+            zext(&format!("rel[{}:0]", shift - 1), shift, accw)
+        } else {
+            format!("{accw}'d0")
+        },
+        guard: t.guard,
+        round_ne: (t.rounding == Rounding::NearestEven) as u32,
+    })
+}
+
+struct TreeNode {
+    name: String,
+    width: u32,
+    expr: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_engine.v", escape = "none")]
+struct EngineView {
+    header: String,
+    k: usize,
+    lanes: Vec<usize>,
+    waw: u32,
+    baw: u32,
+    vaw: u32,
+    lane_w: u32,
+    dw: u32,
+    ww: u32,
+    iw: u32,
+    bw: u32,
+    pw: u32,
+    sw: u32,
+    accw: u32,
+    pre_w: u32,
+    wword: u32,
+    entry_w: u32,
+    wdepth: usize,
+    bdepth: usize,
+    vdepth: usize,
+    idx_ext: Vec<String>,
+    prod_a: Vec<String>,
+    prod_b: Vec<String>,
+    levels: Vec<u32>,
+    tree: Vec<TreeNode>,
+    tree_delay: u32,
+    tree_out: String,
+    sum_ext: String,
+    bias_aligned: String,
+    pre_shr: u32,
+    pre_shl: u32,
+    round_ne: u32,
+    sat: u32,
+}
+
+struct LayerConst {
+    index: usize,
+    slices: usize,
+    nih: usize,
+    rows: usize,
+    xbase_expr: String,
+    hbase0: usize,
+    hbase1: usize,
+    cbase: usize,
+}
+
+#[derive(Template)]
+#[template(path = "partita_top.v", escape = "none")]
+struct TopView {
+    header: String,
+    layers_n: usize,
+    input_size: usize,
+    hidden: usize,
+    engines: usize,
+    k: usize,
+    dw: u32,
+    axis_w: u32,
+    wstage_w: u32,
+    layer_w: u32,
+    last_layer: usize,
+    row_w: u32,
+    slice_w: u32,
+    waw: u32,
+    baw: u32,
+    lane_w: u32,
+    vaw: u32,
+    in_w: u32,
+    unit_w: u32,
+    caw: u32,
+    layer_consts: Vec<LayerConst>,
+    ofifo_depth: usize,
+    ofifo_aw: u32,
+    ofifo_aw1: u32,
+    bx0_last: usize,
+    in_last: usize,
+    engine_list: Vec<usize>,
+    pre_w: u32,
+    wword: u32,
+    bw: u32,
+    eng_w: u32,
+    last_engine: usize,
+    sat_add_w: u32,
+    row_clips_expr: String,
+    cell_w: u32,
+    cdepth: usize,
+    gw: u32,
+    fc_w: u32,
+    ig_w: u32,
+    csum_w: u32,
+    fc_aligned: String,
+    ig_aligned: String,
+    cell_shr: u32,
+    cell_shl: u32,
+    round_ne: u32,
+    sat: u32,
+    oh_w: u32,
+    oh_expr: String,
+    h_shr: u32,
+    h_shl: u32,
+    unit_ext: String,
+    fc_expr: String,
+    ig_expr: String,
+    bh_last: usize,
+    hidden_last: usize,
+    out_ext: String,
+    sat_ext: String,
+    wdata_regs: Vec<usize>,
+    id_hex: String,
+    version_hex: String,
+    hash_lo: String,
+    hash_hi: String,
+    config0_hex: String,
+    config1_hex: String,
+    unused_regs: String,
+}
+
+/// Shift amounts to move from `from_frac` to `to_frac` fraction bits: (right, left).
+fn shifts(from_frac: u32, to_frac: u32) -> (u32, u32) {
+    if from_frac >= to_frac {
+        (from_frac - to_frac, 0)
+    } else {
+        (0, to_frac - from_frac)
+    }
+}
+
+/// The geometry every generated file shares.
+pub struct Geometry {
+    pub k: usize,
+    pub m: usize,
+    pub h: usize,
+    pub i: usize,
+    pub layers: usize,
+    /// Rows per engine per layer (units padded to a multiple of M, times 4 gates).
+    pub rows_per_engine: usize,
+    /// CSB slices per row, per layer: (x slices, h slices).
+    pub slices: Vec<(usize, usize)>,
+    pub bx0: usize,
+    pub bh: usize,
+    pub index_bits: u32,
+    pub wdepth: usize,
+    pub bdepth: usize,
+    pub vdepth: usize,
+}
+
+impl Geometry {
+    pub fn new(design: &Design, m: &LstmDesign) -> Result<Self, String> {
+        let k = design.plan.banks;
+        let engines = design.plan.plan.target.engines as usize;
+        let h = m.hidden_size;
+        let slots = h.div_ceil(engines);
+        let rows_per_engine = slots * 4;
+        let slices: Vec<(usize, usize)> = m
+            .layers
+            .iter()
+            .map(|l| (l.q_ih.shape.nnz_per_bank, l.q_hh.shape.nnz_per_bank))
+            .collect();
+        for (l, (a, b)) in slices.iter().enumerate() {
+            if engines >= 4 * (a + b) {
+                return Err(format!(
+                    "layer {l}: {engines} engines hand over units faster than the element-wise unit \
+                     takes them (a unit every {} cycles); use at most {} engines",
+                    4 * (a + b),
+                    4 * (a + b) - 1
+                ));
+            }
+        }
+        let index_bits = m
+            .layers
+            .iter()
+            .flat_map(|l| [l.q_ih.shape.index_bits(), l.q_hh.shape.index_bits()])
+            .max()
+            .unwrap_or(1);
+        let bx0 = m.layers[0].q_ih.shape.bank_size;
+        let bh = m.layers[0].q_hh.shape.bank_size;
+        let wdepth = slices.iter().map(|(a, b)| rows_per_engine * (a + b)).sum();
+        let bdepth = rows_per_engine * m.layers.len();
+        Ok(Self {
+            k,
+            m: engines,
+            h,
+            i: m.input_size,
+            layers: m.layers.len(),
+            rows_per_engine,
+            slices,
+            bx0,
+            bh,
+            index_bits,
+            wdepth,
+            bdepth,
+            vdepth: bx0 + 2 * m.layers.len() * bh,
+        })
+    }
+
+    /// Base of h buffer `buf` of layer `l` in every lane's vector memory.
+    pub fn hbase(&self, l: usize, buf: usize) -> usize {
+        self.bx0 + (2 * l + buf) * self.bh
+    }
+
+    /// The row (of 4H) that engine `e` computes at position `p` of a layer, or None for padding.
+    pub fn row_of(&self, e: usize, p: usize) -> Option<usize> {
+        let unit = (p / 4) * self.m + e;
+        (unit < self.h).then_some((p % 4) * self.h + unit)
+    }
+}
+
+/// Generate every file of a single-device LSTM design.
+pub fn generate(design: &Design) -> Result<Vec<File>, String> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Err("CNN hardware is not built yet; `partita gen` handles LSTM plans".into());
+    };
+    if design.plan.devices != 1 {
+        return Err(format!(
+            "the plan has {} devices; multi-device RTL (link ports) is not built yet, so `gen` \
+             handles single-device plans",
+            design.plan.devices
+        ));
+    }
+    let q = design.quant();
+    let g = Geometry::new(design, m)?;
+    let hdr = header(design);
+    let round_ne = (q.rounding == Rounding::NearestEven) as u32;
+    let sat = (q.overflow == crate::fixed::Overflow::Saturate) as u32;
+    let (dw, ww, bw) = (q.data.width(), q.weight.width(), q.bias.width());
+    let (pre_w, gw, cell_w) = (q.preact.width(), q.gate.width(), q.cell.width());
+    let iw = g.index_bits;
+    let entry_w = ww + iw;
+    let wword = g.k as u32 * entry_w;
+    let pw = ww + dw;
+    // Tree levels: ceil(log2 K), at least one registered level.
+    let tl = if g.k == 1 {
+        1
+    } else {
+        bits_for(g.k as u64 - 1)
+    };
+    let sw = pw + tl;
+    let accw = design.acc_bits.max(sw + 1);
+    let vaw = bits_for(g.vdepth as u64 - 1);
+    let waw = bits_for(g.wdepth as u64 - 1);
+    let baw = bits_for(g.bdepth as u64 - 1);
+    let lane_w = bits_for(g.k as u64 - 1);
+    let prod_frac = q.weight.frac_bits + q.data.frac_bits;
+    let (pre_shr, pre_shl) = shifts(prod_frac, q.preact.frac_bits);
+    let bshift = prod_frac - q.bias.frac_bits;
+
+    // Adder tree: level 0 is the lane products t0_k; each level adds pairs at one bit wider.
+    let mut tree = Vec::new();
+    let mut prev: Vec<String> = (0..g.k).map(|k| format!("t0_{k}")).collect();
+    let mut width = pw;
+    let mut levels = Vec::new();
+    for lvl in 1..=tl {
+        let next_w = width + 1;
+        let mut next = Vec::new();
+        for (i, pair) in prev.chunks(2).enumerate() {
+            let name = format!("s{lvl}_{i}");
+            let expr = match pair {
+                [a, b] => format!("{} + {}", sext(a, width, next_w), sext(b, width, next_w)),
+                [a] => sext(a, width, next_w),
+                _ => unreachable!(),
+            };
+            tree.push(TreeNode {
+                name: name.clone(),
+                width: next_w,
+                expr,
+            });
+            next.push(name);
+        }
+        levels.push(next_w);
+        prev = next;
+        width = next_w;
+    }
+    let engine = EngineView {
+        header: hdr.clone(),
+        k: g.k,
+        lanes: (0..g.k).collect(),
+        waw,
+        baw,
+        vaw,
+        lane_w,
+        dw,
+        ww,
+        iw,
+        bw,
+        pw,
+        sw,
+        accw,
+        pre_w,
+        wword,
+        entry_w,
+        wdepth: g.wdepth,
+        bdepth: g.bdepth,
+        vdepth: g.vdepth,
+        idx_ext: (0..g.k)
+            .map(|k| zext(&format!("widx_{k}"), iw, vaw))
+            .collect(),
+        prod_a: (0..g.k).map(|k| sext(&format!("wv_{k}"), ww, pw)).collect(),
+        prod_b: (0..g.k)
+            .map(|k| sext(&format!("vin_{k}"), dw, pw))
+            .collect(),
+        levels,
+        tree,
+        tree_delay: tl - 1,
+        tree_out: prev[0].clone(),
+        sum_ext: sext("sum", sw, accw),
+        bias_aligned: {
+            let b = sext("sum_bias", bw, accw - bshift);
+            if bshift > 0 {
+                format!("{{{b}, {bshift}'d0}}")
+            } else {
+                b
+            }
+        },
+        pre_shr,
+        pre_shl,
+        round_ne,
+        sat,
+    };
+
+    // Element-wise widths.
+    let fc_w = gw + cell_w;
+    let ig_w = 2 * gw;
+    let fc_frac = q.gate.frac_bits + q.cell.frac_bits;
+    let ig_frac = 2 * q.gate.frac_bits;
+    let c_frac = fc_frac.max(ig_frac);
+    let (sh_fc, sh_ig) = (c_frac - fc_frac, c_frac - ig_frac);
+    let csum_w = (fc_w + sh_fc).max(ig_w + sh_ig) + 1;
+    let align = |name: &str, w: u32, sh: u32| {
+        let shifted = if sh > 0 {
+            format!("{{{name}, {sh}'d0}}")
+        } else {
+            name.to_string()
+        };
+        sext(&shifted, w + sh, csum_w)
+    };
+    let (cell_shr, cell_shl) = shifts(c_frac, q.cell.frac_bits);
+    let oh_w = 2 * gw;
+    let (h_shr, h_shl) = shifts(ig_frac, q.data.frac_bits);
+    let unit_w = bits_for((g.h + g.m) as u64);
+    let caw = bits_for((g.layers * g.h) as u64 - 1);
+    let layer_w = bits_for(g.layers as u64 - 1);
+    let row_w = bits_for(g.rows_per_engine as u64 - 1);
+    let slice_w = bits_for(g.slices.iter().map(|(a, b)| a + b).max().unwrap_or(1) as u64);
+    let eng_w = bits_for(g.m as u64 - 1);
+    let sat_add_w = bits_for(g.m as u64);
+    let ofifo_depth = 64usize.max((g.h + 1).next_power_of_two().min(1024));
+    let ofifo_aw = ofifo_depth.trailing_zeros();
+    let axis_w = dw.div_ceil(8) * 8;
+    let nwords = wword.div_ceil(32).max(bw.div_ceil(32));
+    let wstage_w = nwords * 32;
+    let layer_consts = (0..g.layers)
+        .map(|l| LayerConst {
+            index: l,
+            slices: g.slices[l].0 + g.slices[l].1,
+            nih: g.slices[l].0,
+            rows: g.rows_per_engine,
+            xbase_expr: if l == 0 {
+                format!("{vaw}'d0")
+            } else {
+                format!(
+                    "(cur[{}] ? {vaw}'d{} : {vaw}'d{})",
+                    l - 1,
+                    g.hbase(l - 1, 1),
+                    g.hbase(l - 1, 0)
+                )
+            },
+            hbase0: g.hbase(l, 0),
+            hbase1: g.hbase(l, 1),
+            cbase: l * g.h,
+        })
+        .collect();
+    let mut unused = vec![format!("wsel[31:24]"), format!("wsel[15:1]")];
+    if waw.max(baw) < 32 {
+        unused.push(format!("waddr_reg[31:{}]", waw.max(baw)));
+    }
+    if wstage_w > wword.max(bw) {
+        unused.push(format!("wstage[{}:{}]", wstage_w - 1, wword.max(bw)));
+    }
+    let v = crate::VERSION
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0))
+        .collect::<Vec<_>>();
+    let version = (v.first().copied().unwrap_or(0) << 16)
+        | (v.get(1).copied().unwrap_or(0) << 8)
+        | v.get(2).copied().unwrap_or(0);
+    let top = TopView {
+        header: hdr.clone(),
+        layers_n: g.layers,
+        input_size: g.i,
+        hidden: g.h,
+        engines: g.m,
+        k: g.k,
+        dw,
+        axis_w,
+        wstage_w,
+        layer_w,
+        last_layer: g.layers - 1,
+        row_w,
+        slice_w,
+        waw,
+        baw,
+        lane_w,
+        vaw,
+        in_w: bits_for(g.i as u64 - 1),
+        unit_w,
+        caw,
+        layer_consts,
+        ofifo_depth,
+        ofifo_aw,
+        ofifo_aw1: ofifo_aw + 1,
+        bx0_last: g.bx0 - 1,
+        in_last: g.i - 1,
+        engine_list: (0..g.m).collect(),
+        pre_w,
+        wword,
+        bw,
+        eng_w,
+        last_engine: g.m - 1,
+        sat_add_w,
+        row_clips_expr: (0..g.m)
+            .map(|e| zext(&format!("row_clip_{e}"), 1, sat_add_w))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        cell_w,
+        cdepth: g.layers * g.h,
+        gw,
+        fc_w,
+        ig_w,
+        csum_w,
+        fc_aligned: align("fc3", fc_w, sh_fc),
+        ig_aligned: align("ig3", ig_w, sh_ig),
+        cell_shr,
+        cell_shl,
+        round_ne,
+        sat,
+        oh_w,
+        oh_expr: format!("{} * {}", sext("o5", gw, oh_w), sext("tc5", gw, oh_w)),
+        h_shr,
+        h_shl,
+        unit_ext: unit_ext(unit_w, caw),
+        fc_expr: format!("{} * {}", sext("f2", gw, fc_w), sext("c2", cell_w, fc_w)),
+        ig_expr: format!("{} * {}", sext("i2", gw, ig_w), sext("g2", gw, ig_w)),
+        bh_last: g.bh - 1,
+        hidden_last: g.h - 1,
+        out_ext: sext(&format!("of_head[{dw}:1]"), dw, axis_w),
+        sat_ext: zext("row_clips", sat_add_w, 32),
+        wdata_regs: (0..nwords as usize).collect(),
+        id_hex: format!("{DEVICE_ID:08x}"),
+        version_hex: format!("{version:08x}"),
+        hash_lo: format!("{:08x}", design.plan.plan_hash as u32),
+        hash_hi: format!("{:08x}", (design.plan.plan_hash >> 32) as u32),
+        config0_hex: format!(
+            "{:08x}",
+            ((g.i as u32 & 0xffff) << 16) | (g.h as u32 & 0xffff)
+        ),
+        config1_hex: format!(
+            "{:08x}",
+            ((g.layers as u32 & 0xff) << 24)
+                | ((g.m as u32 & 0xff) << 16)
+                | ((g.k as u32 & 0xff) << 8)
+                | (dw & 0xff)
+        ),
+        unused_regs: unused.join(", "),
+    };
+    // askama drops the template's final newline; POSIX text files (and Verilator) want it.
+    let render = |r: Result<String, askama::Error>| {
+        r.map(|t| t.trim_end().to_string() + "\n")
+            .map_err(|e| format!("template error: {e}"))
+    };
+    let mut files = vec![
+        File {
+            name: "partita_requant.v".into(),
+            text: render(
+                RequantView {
+                    header: hdr.clone(),
+                }
+                .render(),
+            )?,
+        },
+        File {
+            name: "partita_engine.v".into(),
+            text: render(engine.render())?,
+        },
+    ];
+    for (name, t) in [
+        ("sigmoid", &m.tables.sigmoid),
+        ("tanh", &m.tables.tanh),
+        ("tanh_cell", &m.tables.tanh_cell),
+    ] {
+        files.push(File {
+            name: format!("partita_act_{name}.v"),
+            text: render(act_view(design, name, t)?.render())?,
+        });
+    }
+    files.push(File {
+        name: "partita_top.v".into(),
+        text: render(top.render())?,
+    });
+    files.extend(memory_files(design, m, &g, entry_w, wword));
+    let regs = registers(nwords);
+    files.push(File {
+        name: "regmap.json".into(),
+        text: regmap_json(design, &g, &regs, wword, bw),
+    });
+    files.push(File {
+        name: "partita_regs.h".into(),
+        text: regs_header(design, &regs),
+    });
+    let mut list = String::new();
+    let _ = writeln!(
+        list,
+        "// partita {} file list (plan hash {:016x}); top module partita_top",
+        crate::VERSION,
+        design.plan.plan_hash
+    );
+    for f in files.iter().filter(|f| f.name.ends_with(".v")) {
+        let _ = writeln!(list, "{}", f.name);
+    }
+    files.push(File {
+        name: "files.f".into(),
+        text: list,
+    });
+    Ok(files)
+}
+
+/// `u_cnt` (`unit_w` bits) as a cell-memory offset (`caw` bits).
+fn unit_ext(unit_w: u32, caw: u32) -> String {
+    if caw >= unit_w {
+        zext("u_cnt", unit_w, caw)
+    } else {
+        format!("u_cnt[{}:0]", caw - 1)
+    }
+}
+
+fn hex_word(v: u128, bits: u32) -> String {
+    let digits = bits.div_ceil(4) as usize;
+    format!("{v:0digits$x}")
+}
+
+/// `$readmemh` files: per engine, the weight words (lane 0 in the low bits, each entry
+/// `{value, index}`) and the combined biases, in schedule order.
+fn memory_files(
+    design: &Design,
+    m: &LstmDesign,
+    g: &Geometry,
+    entry_w: u32,
+    wword: u32,
+) -> Vec<File> {
+    let q = design.quant();
+    let (ww, iw, bw) = (q.weight.width(), g.index_bits, q.bias.width());
+    let mask = |bits: u32| (1u128 << bits) - 1;
+    let hdr = format!(
+        "// partita {} plan hash {:016x}\n",
+        crate::VERSION,
+        design.plan.plan_hash
+    );
+    let mut out = Vec::new();
+    for e in 0..g.m {
+        let mut w = hdr.clone();
+        let mut b = hdr.clone();
+        for layer in &m.layers {
+            for p in 0..g.rows_per_engine {
+                let row = g.row_of(e, p);
+                for (mat, n) in [
+                    (&layer.q_ih, layer.q_ih.shape.nnz_per_bank),
+                    (&layer.q_hh, layer.q_hh.shape.nnz_per_bank),
+                ] {
+                    for j in 0..n {
+                        let mut word: u128 = 0;
+                        for k in 0..g.k {
+                            let (v, idx) = row.map_or((0, 0), |r| mat.entry(r, j, k));
+                            let entry = (((v as u128) & mask(ww)) << iw) | (idx as u128 & mask(iw));
+                            word |= entry << (k as u32 * entry_w);
+                        }
+                        let _ = writeln!(w, "{}", hex_word(word, wword));
+                    }
+                }
+                let bias = row.map_or(0, |r| layer.q_bias[r]);
+                let _ = writeln!(b, "{}", hex_word((bias as u128) & mask(bw), bw));
+            }
+        }
+        out.push(File {
+            name: format!("weights_e{e}.hex"),
+            text: w,
+        });
+        out.push(File {
+            name: format!("bias_e{e}.hex"),
+            text: b,
+        });
+    }
+    out
+}
+
+fn registers(nwords: u32) -> Vec<Register> {
+    let mut r = vec![
+        Register {
+            name: "ID",
+            offset: 0x00,
+            access: "R",
+            doc: format!("0x{DEVICE_ID:08x} (\"PART\")"),
+        },
+        Register {
+            name: "VERSION",
+            offset: 0x04,
+            access: "R",
+            doc: "generator version: major << 16 | minor << 8 | patch".into(),
+        },
+        Register {
+            name: "PLAN_HASH_LO",
+            offset: 0x08,
+            access: "R",
+            doc: "plan hash, low 32 bits".into(),
+        },
+        Register {
+            name: "PLAN_HASH_HI",
+            offset: 0x0C,
+            access: "R",
+            doc: "plan hash, high 32 bits".into(),
+        },
+        Register {
+            name: "CTRL",
+            offset: 0x10,
+            access: "W",
+            doc: "bit 0 start (when idle), bit 1 soft reset (clears the datapath and error state)"
+                .into(),
+        },
+        Register {
+            name: "STATUS",
+            offset: 0x14,
+            access: "R",
+            doc: "bit 0 busy, bit 1 done (all outputs delivered), bit 2 error (sticky)".into(),
+        },
+        Register {
+            name: "SEQ_LEN",
+            offset: 0x18,
+            access: "RW",
+            doc: "timesteps per sequence".into(),
+        },
+        Register {
+            name: "SEQ_COUNT",
+            offset: 0x1C,
+            access: "RW",
+            doc: "sequences per run, streamed back to back".into(),
+        },
+        Register {
+            name: "CYCLES_LO",
+            offset: 0x20,
+            access: "R",
+            doc: "clock cycles from start to the last result, low 32 bits".into(),
+        },
+        Register {
+            name: "CYCLES_HI",
+            offset: 0x24,
+            access: "R",
+            doc: "cycle counter, high 32 bits".into(),
+        },
+        Register {
+            name: "SAT_COUNT",
+            offset: 0x28,
+            access: "R",
+            doc: "saturation events (pre-activations, cell states, h values) in the last run"
+                .into(),
+        },
+        Register {
+            name: "ERR_COUNT",
+            offset: 0x2C,
+            access: "R",
+            doc: "refused accesses: unknown address, start or weight write while busy".into(),
+        },
+        Register {
+            name: "WSEL",
+            offset: 0x30,
+            access: "RW",
+            doc: "run-time weight write target: bits 23:16 engine, bit 0 = 0 weights / 1 biases"
+                .into(),
+        },
+        Register {
+            name: "WADDR",
+            offset: 0x34,
+            access: "RW",
+            doc: "run-time weight write address (word index in the engine's memory)".into(),
+        },
+        Register {
+            name: "WCOMMIT",
+            offset: 0x38,
+            access: "W",
+            doc: "write the staged WDATA words to WSEL/WADDR (when idle)".into(),
+        },
+    ];
+    for j in 0..nwords {
+        r.push(Register {
+            name: "WDATA",
+            offset: 0x40 + 4 * j,
+            access: "W",
+            doc: format!("staged weight word, bits {}..{}", 32 * j + 31, 32 * j),
+        });
+    }
+    r.push(Register {
+        name: "CONFIG0",
+        offset: 0x80,
+        access: "R",
+        doc: "input_size << 16 | hidden_size".into(),
+    });
+    r.push(Register {
+        name: "CONFIG1",
+        offset: 0x84,
+        access: "R",
+        doc: "layers << 24 | engines << 16 | lanes << 8 | data width".into(),
+    });
+    r
+}
+
+fn regmap_json(design: &Design, g: &Geometry, regs: &[Register], wword: u32, bw: u32) -> String {
+    let q = design.quant();
+    let regs_json: Vec<serde_json::Value> = regs
+        .iter()
+        .map(|r| {
+            serde_json::json!({"name": r.name, "offset": r.offset, "access": r.access, "doc": r.doc})
+        })
+        .collect();
+    let v = serde_json::json!({
+        "generator": format!("partita {}", crate::VERSION),
+        "plan_hash": format!("{:016x}", design.plan.plan_hash),
+        "top": "partita_top",
+        "bus": {"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat", "output": "AXI4-Stream, one h value per beat, tlast on the last of each timestep"},
+        "geometry": {
+            "input_size": g.i, "hidden_size": g.h, "layers": g.layers, "engines": g.m, "lanes": g.k,
+            "weight_word_bits": wword, "weight_depth": g.wdepth, "bias_bits": bw, "bias_depth": g.bdepth,
+            "index_bits": g.index_bits,
+        },
+        "formats": {
+            "weight": q.weight.to_string(), "bias": q.bias.to_string(), "data": q.data.to_string(),
+            "cell": q.cell.to_string(), "preact": q.preact.to_string(), "gate": q.gate.to_string(),
+            "accumulator_bits": design.acc_bits, "rounding": q.rounding.to_string(), "overflow": q.overflow.to_string(),
+        },
+        "registers": regs_json,
+    });
+    serde_json::to_string_pretty(&v).expect("json") + "\n"
+}
+
+fn regs_header(design: &Design, regs: &[Register]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "/* Generated by partita {} (plan hash {:016x}). AXI4-Lite register map. */",
+        crate::VERSION,
+        design.plan.plan_hash
+    );
+    let _ = writeln!(s, "#ifndef PARTITA_REGS_H\n#define PARTITA_REGS_H\n");
+    let mut seen_wdata = false;
+    for r in regs {
+        if r.name == "WDATA" {
+            if !seen_wdata {
+                let _ = writeln!(
+                    s,
+                    "/* {} ({}) */\n#define PARTITA_WDATA(j) (0x{:03X}u + 4u * (j))",
+                    r.doc, r.access, r.offset
+                );
+                seen_wdata = true;
+            }
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "/* {} ({}) */\n#define PARTITA_{} 0x{:03X}u",
+            r.doc, r.access, r.name, r.offset
+        );
+    }
+    let _ = writeln!(s, "\n#define PARTITA_ID_VALUE 0x{DEVICE_ID:08X}u\n#define PARTITA_PLAN_HASH 0x{:016X}ull\n\n#endif", design.plan.plan_hash);
+    s
+}

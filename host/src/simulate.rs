@@ -1,0 +1,318 @@
+//! `partita sim`: cosimulate a design's RTL in Verilator through the device trait and compare
+//! every output word, and the word count, with the bit-exact golden model.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use partita_codegen::design::{Design, ModelDesign};
+use partita_codegen::emit;
+use partita_sim::cosim::{self, BuildOptions, Model};
+use partita_sim::{Input, Mode};
+
+use crate::device::{run_lstm, Backpressure, SimDevice};
+
+/// What the user asked for.
+#[derive(Clone, Debug, Default)]
+pub struct SimOptions {
+    pub input: Option<PathBuf>,
+    pub rtl: Option<PathBuf>,
+    pub wave: Option<PathBuf>,
+    pub backpressure: u32,
+    /// Show a spinner while Verilator builds.
+    pub progress: bool,
+}
+
+/// The first differing word.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mismatch {
+    pub layer: usize,
+    pub batch: usize,
+    pub timestep: usize,
+    pub index: usize,
+    pub expected: i64,
+    pub got: i64,
+}
+
+/// Everything a cosimulation measured.
+#[derive(Clone, Debug)]
+pub struct SimReport {
+    pub matched: bool,
+    pub mismatch: Option<Mismatch>,
+    pub words_expected: usize,
+    pub words_got: usize,
+    pub sequences: usize,
+    pub timesteps: usize,
+    pub cycles_total: u64,
+    pub cycles_per_timestep: f64,
+    pub lower_bound_cycles_per_timestep: f64,
+    pub efficiency: f64,
+    pub sim_cycles: u64,
+    pub sim_seconds: f64,
+    pub sim_cycles_per_second: f64,
+    pub build_seconds: f64,
+    pub build_cached: bool,
+    pub saturations_hw: u32,
+    pub saturations_golden: u64,
+    pub rtl_dir: PathBuf,
+    /// Device output as values, in the input's form.
+    pub output: ArrayD<f64>,
+}
+
+impl SimReport {
+    pub fn json(&self) -> String {
+        let mm = self.mismatch.as_ref().map(|m| {
+            serde_json::json!({"layer": m.layer, "batch": m.batch, "timestep": m.timestep, "index": m.index, "expected": m.expected, "got": m.got})
+        });
+        serde_json::to_string_pretty(&serde_json::json!({
+            "match": self.matched,
+            "mismatch": mm,
+            "words_expected": self.words_expected,
+            "words_got": self.words_got,
+            "sequences": self.sequences,
+            "timesteps": self.timesteps,
+            "cycles_total": self.cycles_total,
+            "cycles_per_timestep": self.cycles_per_timestep,
+            "lower_bound_cycles_per_timestep": self.lower_bound_cycles_per_timestep,
+            "efficiency": self.efficiency,
+            "sim_cycles": self.sim_cycles,
+            "sim_seconds": self.sim_seconds,
+            "sim_cycles_per_second": self.sim_cycles_per_second,
+            "build_seconds": self.build_seconds,
+            "build_cached": self.build_cached,
+            "saturations_hw": self.saturations_hw,
+            "saturations_golden": self.saturations_golden,
+            "rtl_dir": self.rtl_dir.display().to_string(),
+        }))
+        .expect("json")
+    }
+
+    pub fn summary(&self) -> String {
+        let verdict = match &self.mismatch {
+            None if self.matched => format!(
+                "match: all {} words equal the golden model",
+                self.words_expected
+            ),
+            None => format!(
+                "mismatch: got {} words, expected {}",
+                self.words_got, self.words_expected
+            ),
+            Some(m) => format!(
+                "mismatch at layer {}, batch {}, timestep {}, index {}: expected {}, got {}",
+                m.layer, m.batch, m.timestep, m.index, m.expected, m.got
+            ),
+        };
+        format!(
+            "{verdict}\ncycles: {} total, {:.1} per timestep (lower bound {:.1}, efficiency {:.3})\n\
+             simulation: {} cycles in {:.2} s ({:.0} cycles/s); build {:.2} s{}\n\
+             saturations: hardware {}, golden {}\n",
+            self.cycles_total,
+            self.cycles_per_timestep,
+            self.lower_bound_cycles_per_timestep,
+            self.efficiency,
+            self.sim_cycles,
+            self.sim_seconds,
+            self.sim_cycles_per_second,
+            self.build_seconds,
+            if self.build_cached { " (cached)" } else { "" },
+            self.saturations_hw,
+            self.saturations_golden
+        )
+    }
+}
+
+/// Errors of a cosimulation run (exit 2: the inputs or the tools; mismatches are in the report).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SimError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cosim(#[from] cosim::CosimError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Device(#[from] crate::device::DeviceError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Input(#[from] partita_sim::Error),
+    #[error("{0}")]
+    #[diagnostic(code(partita::gen))]
+    Gen(String),
+    #[error("cannot write `{path}`: {why}")]
+    #[diagnostic(code(partita::io))]
+    Io { path: String, why: String },
+}
+
+/// Write the generated files for `design` into a content-addressed directory of the cache
+/// (or `dir`), and return it.
+pub fn generate_into(design: &Design, dir: Option<&Path>) -> Result<PathBuf, SimError> {
+    let files = emit::generate(design).map_err(SimError::Gen)?;
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for f in &files {
+                for b in f.name.bytes().chain(f.text.bytes()) {
+                    h ^= b as u64;
+                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+            cosim::cache_root().join("rtl").join(format!("{h:016x}"))
+        }
+    };
+    let io = |p: &Path, e: std::io::Error| SimError::Io {
+        path: p.display().to_string(),
+        why: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    for f in &files {
+        let p = dir.join(&f.name);
+        if std::fs::read_to_string(&p).ok().as_deref() != Some(f.text.as_str()) {
+            std::fs::write(&p, &f.text).map_err(|e| io(&p, e))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Default input when none is given: 2 sequences of 8 unit-normal steps (seed 1).
+pub fn default_input(design: &Design) -> Input {
+    let i = match &design.model {
+        ModelDesign::Lstm(m) => m.input_size,
+        ModelDesign::Cnn(_) => 1,
+    };
+    let mut rng = partita_codegen::weights::SplitMix64::new(1);
+    let data = ArrayD::from_shape_fn(IxDyn(&[2, 8, i]), |_| rng.normal());
+    Input {
+        data,
+        batched: true,
+    }
+}
+
+/// Build, run and compare.
+pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Err(SimError::Gen(
+            "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
+        ));
+    };
+    let input = match &opts.input {
+        Some(p) => partita_sim::read_input(p, design)?,
+        None => default_input(design),
+    };
+    let rtl_dir = match &opts.rtl {
+        Some(d) => d.clone(),
+        None => generate_into(design, None)?,
+    };
+    let spinner = opts.progress.then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message("building the Verilator model (cached after the first time)");
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    });
+    let built = cosim::build(
+        &rtl_dir,
+        &BuildOptions {
+            trace: opts.wave.is_some(),
+        },
+    );
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    let built = built?;
+    let mut model = Model::load(&built.library)?;
+    if let Some(w) = &opts.wave {
+        model.trace(w)?;
+    }
+    let mut dev = SimDevice::new(
+        model,
+        Backpressure {
+            percent: opts.backpressure,
+            seed: 0x9e37_79b9,
+        },
+    );
+
+    // Golden, in the same quantized inputs.
+    let q = design.quant();
+    let golden = partita_sim::run(design, &input, Mode::Fixed);
+    let expected: Vec<i64> = golden
+        .codes
+        .as_ref()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
+    let mut codes = Vec::with_capacity(input.data.len());
+    let mut ev = partita_sim::Events::default();
+    for s in input.data.outer_iter() {
+        let x = s
+            .into_dimensionality::<ndarray::Ix2>()
+            .expect("checked input rank");
+        codes.extend(
+            partita_sim::lstm::quantize_input(q, x, &mut ev)
+                .iter()
+                .copied(),
+        );
+    }
+    let t0 = Instant::now();
+    let run = run_lstm(
+        &mut dev,
+        design.plan.plan_hash,
+        steps,
+        seqs,
+        m.hidden_size,
+        q.data.width(),
+        &codes,
+    )?;
+    let sim_seconds = t0.elapsed().as_secs_f64();
+    let h = m.hidden_size;
+    let mismatch = expected
+        .iter()
+        .zip(&run.codes)
+        .position(|(a, b)| a != b)
+        .map(|i| Mismatch {
+            layer: m.layers.len() - 1,
+            batch: i / (steps * h),
+            timestep: (i / h) % steps,
+            index: i % h,
+            expected: expected[i],
+            got: run.codes[i],
+        });
+    let matched = mismatch.is_none() && expected.len() == run.codes.len();
+    let timesteps = seqs * steps;
+    let k = design.plan.banks;
+    let entries: usize = m
+        .layers
+        .iter()
+        .map(|l| 4 * h * k * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank))
+        .sum();
+    let multipliers = design.plan.plan.target.engines as usize * k;
+    let lower = entries as f64 / multipliers as f64;
+    let per_step = run.cycles as f64 / timesteps as f64;
+    let lsb = q.data.lsb();
+    let mut output = ArrayD::from_shape_vec(
+        IxDyn(&[seqs, steps, h]),
+        run.codes.iter().map(|c| *c as f64 * lsb).collect(),
+    )
+    .map_err(|e| SimError::Gen(e.to_string()))?;
+    if !input.batched {
+        output = output.index_axis_move(Axis(0), 0);
+    }
+    Ok(SimReport {
+        matched,
+        mismatch,
+        words_expected: expected.len(),
+        words_got: run.codes.len(),
+        sequences: seqs,
+        timesteps,
+        cycles_total: run.cycles,
+        cycles_per_timestep: per_step,
+        lower_bound_cycles_per_timestep: lower,
+        efficiency: lower / per_step,
+        sim_cycles: dev.cycles(),
+        sim_seconds,
+        sim_cycles_per_second: dev.cycles() as f64 / sim_seconds.max(1e-9),
+        build_seconds: built.seconds,
+        build_cached: built.cached,
+        saturations_hw: run.saturations,
+        saturations_golden: golden.events.saturations,
+        rtl_dir,
+        output,
+    })
+}

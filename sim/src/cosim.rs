@@ -1,0 +1,481 @@
+//! Verilator cosimulation: build generated RTL at run time into a shared library through a
+//! small generated C-ABI wrapper, cache it by content hash, and load it with `libloading`.
+//!
+//! A build runs `verilator --cc --build` (C++ at -O2, through ccache when present), compiles
+//! the wrapper and Verilator's runtime with `-fPIC`, and links `libpartita_model.so`. The cache
+//! key covers every Verilog source, the wrapper, the flags and the Verilator version; `$readmemh`
+//! files are read when the model is created, so they are not part of the key.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+/// How long one build step may take before a hung toolchain is killed.
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
+
+#[derive(Debug, Error, miette::Diagnostic)]
+pub enum CosimError {
+    #[error("{tool} is not installed")]
+    #[diagnostic(code(partita::tool), help("install it with `bash scripts/ensure-tools.sh verilator ccache` (Debian: apt-get install verilator ccache)"))]
+    MissingTool { tool: String },
+    #[error("Verilator build failed ({what}):\n{log}")]
+    #[diagnostic(code(partita::build), help("the full log is in {dir}"))]
+    Build {
+        what: String,
+        log: String,
+        dir: String,
+    },
+    #[error("cannot load the simulation model {path}: {why}")]
+    #[diagnostic(code(partita::load))]
+    Load { path: String, why: String },
+    #[error("file problem at {path}: {why}")]
+    #[diagnostic(code(partita::io))]
+    Io { path: String, why: String },
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> CosimError {
+    CosimError::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    }
+}
+
+/// Inputs of `partita_top`, applied before a rising edge. Layout shared with the wrapper.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PinsIn {
+    pub rst_n: u32,
+    pub awaddr: u32,
+    pub awvalid: u32,
+    pub wdata: u32,
+    pub wstrb: u32,
+    pub wvalid: u32,
+    pub bready: u32,
+    pub araddr: u32,
+    pub arvalid: u32,
+    pub rready: u32,
+    pub s_tvalid: u32,
+    pub s_tlast: u32,
+    pub m_tready: u32,
+    pub _pad: u32,
+    pub s_tdata: u64,
+}
+
+/// Outputs of `partita_top`, sampled just before the rising edge (so `valid && ready` here is
+/// a handshake that completes at that edge).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PinsOut {
+    pub awready: u32,
+    pub wready: u32,
+    pub bresp: u32,
+    pub bvalid: u32,
+    pub arready: u32,
+    pub rdata: u32,
+    pub rresp: u32,
+    pub rvalid: u32,
+    pub s_tready: u32,
+    pub m_tvalid: u32,
+    pub m_tlast: u32,
+    pub _pad: u32,
+    pub m_tdata: u64,
+}
+
+/// The generated C-ABI wrapper around `Vpartita_top`.
+pub const WRAPPER: &str = r#"// partita cosimulation wrapper (generated; C ABI for libloading).
+#include "Vpartita_top.h"
+#include "verilated.h"
+#if PARTITA_TRACE
+#include "verilated_fst_c.h"
+#endif
+#include <cstdint>
+
+struct PinsIn { uint32_t rst_n, awaddr, awvalid, wdata, wstrb, wvalid, bready, araddr, arvalid,
+                rready, s_tvalid, s_tlast, m_tready, pad; uint64_t s_tdata; };
+struct PinsOut { uint32_t awready, wready, bresp, bvalid, arready, rdata, rresp, rvalid, s_tready,
+                 m_tvalid, m_tlast, pad; uint64_t m_tdata; };
+struct Handle {
+    VerilatedContext* ctx;
+    Vpartita_top* top;
+#if PARTITA_TRACE
+    VerilatedFstC* tfp;
+#endif
+    uint64_t time;
+};
+
+extern "C" {
+void* pt_new(void) {
+    Handle* h = new Handle;
+    h->ctx = new VerilatedContext;
+#if PARTITA_TRACE
+    h->ctx->traceEverOn(true);
+    h->tfp = nullptr;
+#endif
+    h->top = new Vpartita_top{h->ctx};
+    h->time = 0;
+    h->top->clk = 0;
+    h->top->rst_n = 0;
+    h->top->eval();
+    return h;
+}
+int pt_trace(void* p, const char* path) {
+#if PARTITA_TRACE
+    Handle* h = static_cast<Handle*>(p);
+    h->tfp = new VerilatedFstC;
+    h->top->trace(h->tfp, 99);
+    h->tfp->open(path);
+    return 1;
+#else
+    (void)p; (void)path;
+    return 0;
+#endif
+}
+void pt_free(void* p) {
+    Handle* h = static_cast<Handle*>(p);
+    h->top->final();
+#if PARTITA_TRACE
+    if (h->tfp) { h->tfp->close(); delete h->tfp; }
+#endif
+    delete h->top;
+    delete h->ctx;
+    delete h;
+}
+void pt_step(void* p, const PinsIn* in, PinsOut* out) {
+    Handle* h = static_cast<Handle*>(p);
+    Vpartita_top* t = h->top;
+    t->rst_n = in->rst_n;
+    t->s_axil_awaddr = in->awaddr; t->s_axil_awvalid = in->awvalid;
+    t->s_axil_wdata = in->wdata; t->s_axil_wstrb = in->wstrb; t->s_axil_wvalid = in->wvalid;
+    t->s_axil_bready = in->bready; t->s_axil_araddr = in->araddr; t->s_axil_arvalid = in->arvalid;
+    t->s_axil_rready = in->rready;
+    t->s_axis_tdata = in->s_tdata; t->s_axis_tvalid = in->s_tvalid; t->s_axis_tlast = in->s_tlast;
+    t->m_axis_tready = in->m_tready;
+    t->clk = 0;
+    t->eval();
+    out->awready = t->s_axil_awready; out->wready = t->s_axil_wready;
+    out->bresp = t->s_axil_bresp; out->bvalid = t->s_axil_bvalid;
+    out->arready = t->s_axil_arready; out->rdata = t->s_axil_rdata;
+    out->rresp = t->s_axil_rresp; out->rvalid = t->s_axil_rvalid;
+    out->s_tready = t->s_axis_tready;
+    out->m_tvalid = t->m_axis_tvalid; out->m_tlast = t->m_axis_tlast;
+    out->m_tdata = t->m_axis_tdata;
+#if PARTITA_TRACE
+    if (h->tfp) h->tfp->dump(h->time);
+#endif
+    h->time += 5;
+    t->clk = 1;
+    t->eval();
+#if PARTITA_TRACE
+    if (h->tfp) h->tfp->dump(h->time);
+#endif
+    h->time += 5;
+}
+}
+"#;
+
+/// Build options.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// Compile FST tracing in.
+    pub trace: bool,
+}
+
+/// Where built models live: `$PARTITA_CACHE`, else `$XDG_CACHE_HOME/partita`, else
+/// `~/.cache/partita`, else the system temp dir.
+pub fn cache_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("PARTITA_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(p).join("partita");
+    }
+    if let Some(p) = std::env::var_os("HOME") {
+        return PathBuf::from(p).join(".cache/partita");
+    }
+    std::env::temp_dir().join("partita-cache")
+}
+
+/// Is `tool` on PATH?
+pub fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *h ^= *b as u64;
+        *h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+}
+
+/// Run a build step with its output in `<dir>/<what>.log`, killing it after BUILD_TIMEOUT.
+fn run(cmd: &mut Command, what: &str, dir: &Path) -> Result<(), CosimError> {
+    let log_path = dir.join(format!("{what}.log"));
+    let fail = |log: String| CosimError::Build {
+        what: what.into(),
+        log,
+        dir: dir.display().to_string(),
+    };
+    let log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
+    let err = log.try_clone().map_err(|e| io(&log_path, e))?;
+    let mut child = cmd
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let t0 = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if t0.elapsed() > BUILD_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!(
+                    "timed out after {} s",
+                    BUILD_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+    Err(fail(tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
+}
+
+/// What a build produced.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub library: PathBuf,
+    /// True when the model came from the cache.
+    pub cached: bool,
+    pub seconds: f64,
+}
+
+/// Build (or find in the cache) the model for the RTL in `rtl_dir` (which holds `files.f`).
+pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
+    let t0 = Instant::now();
+    if !have("verilator") {
+        return Err(CosimError::MissingTool {
+            tool: "verilator".into(),
+        });
+    }
+    let rtl_dir = rtl_dir.canonicalize().map_err(|e| io(rtl_dir, e))?;
+    let list_path = rtl_dir.join("files.f");
+    let list = std::fs::read_to_string(&list_path).map_err(|e| io(&list_path, e))?;
+    let sources: Vec<PathBuf> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .map(|l| rtl_dir.join(l))
+        .collect();
+    let version = Command::new("verilator")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let hex_dir = format!("{}/", rtl_dir.display());
+    let mut key: u64 = 0xcbf2_9ce4_8422_2325;
+    for s in &sources {
+        fnv(
+            &mut key,
+            s.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
+        fnv(&mut key, &std::fs::read(s).map_err(|e| io(s, e))?);
+    }
+    fnv(&mut key, WRAPPER.as_bytes());
+    fnv(&mut key, version.as_bytes());
+    fnv(&mut key, hex_dir.as_bytes());
+    fnv(&mut key, &[opts.trace as u8]);
+    let dir = cache_root().join("models").join(format!("{key:016x}"));
+    let lib = dir.join("libpartita_model.so");
+    if lib.exists() {
+        return Ok(Built {
+            library: lib,
+            cached: true,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+    }
+    let work = cache_root()
+        .join("models")
+        .join(format!("{key:016x}.tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| io(&work, e))?;
+    let ccache = have("ccache");
+    let obj = work.join("obj");
+    let mut v = Command::new("verilator");
+    v.args([
+        "--cc",
+        "--build",
+        "-j",
+        "2",
+        "-O3",
+        "--top-module",
+        "partita_top",
+        "--Mdir",
+    ])
+    .arg(&obj)
+    .args([
+        "-CFLAGS",
+        "-fPIC",
+        "-CFLAGS",
+        "-O2",
+        "-MAKEFLAGS",
+        "OPT_FAST=-O2",
+    ])
+    .arg(format!("-GHEX_DIR=\"{hex_dir}\""))
+    .args(&sources);
+    if opts.trace {
+        v.arg("--trace-fst");
+    }
+    if ccache {
+        v.env("OBJCACHE", "ccache");
+    }
+    run(&mut v, "verilator", &work)?;
+    let root = Command::new("verilator")
+        .args(["--getenv", "VERILATOR_ROOT"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "/usr/share/verilator".into());
+    let inc = PathBuf::from(&root).join("include");
+    std::fs::write(work.join("wrapper.cpp"), WRAPPER).map_err(|e| io(&work, e))?;
+    let mut units = vec![
+        work.join("wrapper.cpp"),
+        inc.join("verilated.cpp"),
+        inc.join("verilated_threads.cpp"),
+    ];
+    if opts.trace {
+        units.push(inc.join("verilated_fst_c.cpp"));
+    }
+    let mut objects = Vec::new();
+    for (n, src) in units.iter().enumerate() {
+        let o = work.join(format!("u{n}.o"));
+        let mut c = if ccache {
+            let mut c = Command::new("ccache");
+            c.arg("g++");
+            c
+        } else {
+            Command::new("g++")
+        };
+        c.args(["-c", "-fPIC", "-O2", "-std=gnu++17", "-faligned-new"])
+            .arg(format!("-DPARTITA_TRACE={}", opts.trace as u8))
+            .arg(format!("-DVM_TRACE={}", opts.trace as u8))
+            .arg(format!("-DVM_TRACE_FST={}", opts.trace as u8))
+            .arg("-I")
+            .arg(&obj)
+            .arg("-I")
+            .arg(&inc)
+            .arg("-I")
+            .arg(inc.join("vltstd"))
+            .arg(src)
+            .arg("-o")
+            .arg(&o);
+        run(&mut c, &format!("compile-{n}"), &work)?;
+        objects.push(o);
+    }
+    let mut link = Command::new("g++");
+    link.args(["-shared", "-o"])
+        .arg(work.join("libpartita_model.so"))
+        .args(&objects)
+        .arg(obj.join("Vpartita_top__ALL.a"))
+        .arg("-pthread");
+    if opts.trace {
+        link.arg("-lz");
+    }
+    run(&mut link, "link", &work)?;
+    // Publish atomically: another process may have built the same key meanwhile.
+    if std::fs::rename(&work, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    if !lib.exists() {
+        return Err(io(&lib, "the build finished but the library is missing"));
+    }
+    Ok(Built {
+        library: lib,
+        cached: false,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+type NewFn = unsafe extern "C" fn() -> *mut std::ffi::c_void;
+type FreeFn = unsafe extern "C" fn(*mut std::ffi::c_void);
+type StepFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const PinsIn, *mut PinsOut);
+type TraceFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const std::ffi::c_char) -> i32;
+
+/// One instance of a built model.
+pub struct Model {
+    handle: *mut std::ffi::c_void,
+    step_fn: StepFn,
+    free_fn: FreeFn,
+    trace_fn: TraceFn,
+    /// Keeps the library mapped while the instance lives.
+    _lib: libloading::Library,
+    pub cycles: u64,
+}
+
+impl Model {
+    /// Load a built library and create an instance. `$readmemh` files are read now.
+    pub fn load(path: &Path) -> Result<Model, CosimError> {
+        let fail = |e: libloading::Error| CosimError::Load {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        };
+        // SAFETY: the library is one we built from WRAPPER; its symbols have the declared types.
+        unsafe {
+            let lib = libloading::Library::new(path).map_err(fail)?;
+            let new: NewFn = *lib.get::<NewFn>(b"pt_new\0").map_err(fail)?;
+            let step_fn: StepFn = *lib.get::<StepFn>(b"pt_step\0").map_err(fail)?;
+            let free_fn: FreeFn = *lib.get::<FreeFn>(b"pt_free\0").map_err(fail)?;
+            let trace_fn: TraceFn = *lib.get::<TraceFn>(b"pt_trace\0").map_err(fail)?;
+            let handle = new();
+            Ok(Model {
+                handle,
+                step_fn,
+                free_fn,
+                trace_fn,
+                _lib: lib,
+                cycles: 0,
+            })
+        }
+    }
+
+    /// Start an FST dump (the model must have been built with `trace`).
+    pub fn trace(&mut self, path: &Path) -> Result<(), CosimError> {
+        let c = CString::new(path.display().to_string()).map_err(|e| io(path, e))?;
+        // SAFETY: handle is live; the string outlives the call.
+        let ok = unsafe { (self.trace_fn)(self.handle, c.as_ptr()) };
+        if ok == 1 {
+            Ok(())
+        } else {
+            Err(io(path, "this model was built without tracing"))
+        }
+    }
+
+    /// Apply `pins`, sample the outputs, and clock one rising edge.
+    pub fn step(&mut self, pins: &PinsIn) -> PinsOut {
+        let mut out = PinsOut::default();
+        // SAFETY: handle is live and owned by self; both structs match the C layout.
+        unsafe { (self.step_fn)(self.handle, pins, &mut out) };
+        self.cycles += 1;
+        out
+    }
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        // SAFETY: handle came from pt_new and is freed exactly once.
+        unsafe { (self.free_fn)(self.handle) };
+    }
+}

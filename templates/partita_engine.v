@@ -1,0 +1,180 @@
+{= header =}
+// BBS row engine: {= k =} lanes. Each lane reads its own vector memory at the CSB in-bank index
+// (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
+// full-width accumulator. One row takes as many cycles as it has CSB slices. The pipeline
+// advances only when `adv` is high; every stage holds otherwise.
+module partita_engine #(
+    parameter WEIGHT_HEX = "weights_e0.hex",
+    parameter BIAS_HEX = "bias_e0.hex"
+) (
+    input  wire                  clk,
+    input  wire                  rst,
+    input  wire                  adv,
+    // Stage A control, shared by all engines.
+    input  wire                  a_valid,
+    input  wire [{= waw =}-1:0]  a_waddr,
+    input  wire [{= baw =}-1:0]  a_baddr,
+    input  wire                  a_first,
+    input  wire                  a_last,
+    input  wire                  a_zero,
+    input  wire [{= vaw =}-1:0]  a_rbase,
+    // Vector memory write port (broadcast to every engine's copy).
+    input  wire                  vw_en,
+    input  wire [{= lane_w =}-1:0] vw_lane,
+    input  wire [{= vaw =}-1:0]  vw_addr,
+    input  wire [{= dw =}-1:0]   vw_data,
+    // Run-time weight and bias writes from the control interface.
+    input  wire                  ww_en,
+    input  wire [{= waw =}-1:0]  ww_addr,
+    input  wire [{= wword =}-1:0] ww_data,
+    input  wire                  bw_en,
+    input  wire [{= baw =}-1:0]  bw_addr,
+    input  wire [{= bw =}-1:0]   bw_data,
+    // Finished rows, requantized to the pre-activation format.
+    output reg                   row_valid,
+    output reg  [{= pre_w =}-1:0] row_preact,
+    output reg                   row_clip
+);
+    reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
+    reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
+    initial $readmemh(WEIGHT_HEX, wmem);
+    initial $readmemh(BIAS_HEX, bmem);
+
+    // Stage B: weight word and bias.
+    reg [{= wword =}-1:0] wq;
+    reg [{= bw =}-1:0] bias_b;
+    reg [{= vaw =}-1:0] rbase_b;
+    reg v_b, first_b, last_b, zero_b;
+    always @(posedge clk) begin
+        if (ww_en) wmem[ww_addr] <= ww_data;
+        if (bw_en) bmem[bw_addr] <= bw_data;
+        if (rst) begin
+            v_b <= 1'b0;
+        end else if (adv) begin
+            v_b <= a_valid;
+        end
+        if (adv) begin
+            wq <= wmem[a_waddr];
+            bias_b <= bmem[a_baddr];
+            rbase_b <= a_rbase;
+            first_b <= a_first;
+            last_b <= a_last;
+            zero_b <= a_zero;
+        end
+    end
+
+    // Stage C: per-lane vector reads; stage D: products.
+    reg [{= bw =}-1:0] bias_c, bias_d;
+    reg v_c, first_c, last_c, zero_c;
+    reg v_d, first_d, last_d;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_c <= 1'b0;
+            v_d <= 1'b0;
+        end else if (adv) begin
+            v_c <= v_b;
+            v_d <= v_c;
+        end
+        if (adv) begin
+            bias_c <= bias_b;
+            first_c <= first_b;
+            last_c <= last_b;
+            zero_c <= zero_b;
+            bias_d <= bias_c;
+            first_d <= first_c;
+            last_d <= last_c;
+        end
+    end
+{% for lane in lanes %}
+    // Lane {= lane =}.
+    reg [{= dw =}-1:0] vmem_{= lane =} [0:{= vdepth =}-1];
+    reg [{= dw =}-1:0] vq_{= lane =};
+    reg [{= ww =}-1:0] wv_{= lane =};
+    reg [{= pw =}-1:0] t0_{= lane =};
+    wire [{= ww =}-1:0] wval_{= lane =} = wq[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
+    wire [{= iw =}-1:0] widx_{= lane =} = wq[{= lane =}*{= entry_w =} +: {= iw =}];
+    wire [{= vaw =}-1:0] vra_{= lane =} = rbase_b + {= idx_ext[loop.index0] =};
+    wire [{= dw =}-1:0] vin_{= lane =} = zero_c ? {= dw =}'d0 : vq_{= lane =};
+    always @(posedge clk) begin
+        if (vw_en && vw_lane == {= lane_w =}'d{= lane =}) vmem_{= lane =}[vw_addr] <= vw_data;
+        if (adv) begin
+            vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}];
+            wv_{= lane =} <= wval_{= lane =};
+            t0_{= lane =} <= {= prod_a[loop.index0] =} * {= prod_b[loop.index0] =};
+        end
+    end
+{% endfor %}
+    // Adder tree: {= levels.len() =} registered level(s); every sum keeps full width.
+{% for node in tree %}    reg [{= node.width =}-1:0] {= node.name =};
+{% endfor %}    always @(posedge clk) begin
+        if (adv) begin
+{% for node in tree %}            {= node.name =} <= {= node.expr =};
+{% endfor %}        end
+    end
+    // Control delayed through the tree.
+    reg [{= tree_delay =}:0] v_t, first_t, last_t;
+    reg [{= bw =}-1:0] bias_t [0:{= tree_delay =}];
+    integer i;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_t <= {= tree_delay + 1 =}'d0;
+        end else if (adv) begin
+            v_t[0] <= v_d;
+            for (i = 1; i <= {= tree_delay =}; i = i + 1) v_t[i] <= v_t[i-1];
+        end
+        if (adv) begin
+            first_t[0] <= first_d;
+            last_t[0] <= last_d;
+            bias_t[0] <= bias_d;
+            for (i = 1; i <= {= tree_delay =}; i = i + 1) begin
+                first_t[i] <= first_t[i-1];
+                last_t[i] <= last_t[i-1];
+                bias_t[i] <= bias_t[i-1];
+            end
+        end
+    end
+    wire [{= sw =}-1:0] sum = {= tree_out =};
+    wire sum_v = v_t[{= tree_delay =}];
+    wire sum_first = first_t[{= tree_delay =}];
+    wire sum_last = last_t[{= tree_delay =}];
+    wire [{= bw =}-1:0] sum_bias = bias_t[{= tree_delay =}];
+
+    // Full-width accumulator; the bias is aligned to the product fraction, never rounded.
+    reg [{= accw =}-1:0] acc;
+    wire [{= accw =}-1:0] acc_base = sum_first ? {= bias_aligned =} : acc;
+    wire [{= accw =}-1:0] acc_next = acc_base + {= sum_ext =};
+    reg row_done;
+    reg [{= accw =}-1:0] row_acc;
+    always @(posedge clk) begin
+        if (rst) begin
+            row_done <= 1'b0;
+        end else if (adv) begin
+            row_done <= sum_v && sum_last;
+        end
+        if (adv) begin
+            if (sum_v) begin
+                acc <= acc_next;
+                row_acc <= acc_next;
+            end
+        end
+    end
+
+    // One rounding and saturation into the pre-activation format.
+    wire [{= pre_w =}-1:0] pre;
+    wire pre_clip;
+    partita_requant #(
+        .IW({= accw =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_pre (.x(row_acc), .y(pre), .clip(pre_clip));
+    always @(posedge clk) begin
+        if (rst) begin
+            row_valid <= 1'b0;
+        end else if (adv) begin
+            row_valid <= row_done;
+        end
+        if (adv) begin
+            row_preact <= pre;
+            row_clip <= row_done && pre_clip;
+        end
+    end
+endmodule

@@ -1,0 +1,518 @@
+{= header =}
+// partita LSTM device: {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =},
+// {= engines =} row engine(s) x {= k =} lanes. AXI4-Lite control (register map in regmap.json
+// and partita_regs.h), AXI4-Stream x_t in and h_t out, one {= dw =}-bit value per beat.
+//
+// Per timestep and layer the controller issues every CSB slice of every row once; engines run
+// in lockstep (bank balance gives every row the same slice count). Engine m computes hidden
+// units m, m+M, ... with their gate rows in order i, f, g, o. A serial element-wise unit turns
+// each unit's four pre-activations into c' = f*c + i*g and h' = o*tanh(c'), writes h' into the
+// other half of the double-buffered h region of every engine, and (last layer) into the output
+// FIFO. The whole datapath stalls while the output FIFO is full.
+module partita_top #(
+    parameter HEX_DIR = ""
+) (
+    input  wire        clk,
+    input  wire        rst_n,
+    // AXI4-Lite slave.
+    input  wire [11:0] s_axil_awaddr,
+    input  wire        s_axil_awvalid,
+    output wire        s_axil_awready,
+    input  wire [31:0] s_axil_wdata,
+    input  wire [3:0]  s_axil_wstrb,
+    input  wire        s_axil_wvalid,
+    output wire        s_axil_wready,
+    output reg  [1:0]  s_axil_bresp,
+    output reg         s_axil_bvalid,
+    input  wire        s_axil_bready,
+    input  wire [11:0] s_axil_araddr,
+    input  wire        s_axil_arvalid,
+    output wire        s_axil_arready,
+    output reg  [31:0] s_axil_rdata,
+    output reg  [1:0]  s_axil_rresp,
+    output reg         s_axil_rvalid,
+    input  wire        s_axil_rready,
+    // AXI4-Stream input: x_t values, {= input_size =} beats per timestep.
+    input  wire [{= axis_w =}-1:0] s_axis_tdata,
+    input  wire        s_axis_tvalid,
+    output wire        s_axis_tready,
+    input  wire        s_axis_tlast,
+    // AXI4-Stream output: h_t of the last layer, {= hidden =} beats per timestep, tlast on the last.
+    output wire [{= axis_w =}-1:0] m_axis_tdata,
+    output wire        m_axis_tvalid,
+    input  wire        m_axis_tready,
+    output wire        m_axis_tlast
+);
+    localparam [2:0] S_IDLE = 3'd0, S_LOAD = 3'd1, S_RUN = 3'd2, S_WAIT = 3'd3, S_FLUSH = 3'd4;
+
+    // ------------------------------------------------------------------ registers
+    reg        soft_rst;
+    wire       rst = !rst_n || soft_rst;
+    reg [31:0] seq_len, seq_count;
+    reg        busy, done, err_flag;
+    reg [63:0] cycles;
+    reg [31:0] sat_count, err_count;
+    reg [31:0] wsel, waddr_reg;
+    reg [{= wstage_w =}-1:0] wstage;
+    reg        start_pulse, commit_pulse;
+
+    // ------------------------------------------------------------------ controller
+    reg [2:0]  state;
+    reg [31:0] t, b;
+    reg [{= layer_w =}-1:0] l;
+    reg [{= layers_n =}-1:0] cur;
+    reg [{= row_w =}-1:0] row;
+    reg [{= slice_w =}-1:0] slice;
+    reg [{= waw =}-1:0] waddr;
+    reg [{= baw =}-1:0] baddr;
+    reg [{= lane_w =}-1:0] ld_lane;
+    reg [{= vaw =}-1:0] ld_idx;
+    reg [{= in_w =}-1:0] ld_count;
+    reg [{= unit_w =}-1:0] units_done;
+    wire first_step = (t == 32'd0);
+    wire last_layer = (l == {= layer_w =}'d{= last_layer =});
+
+    // Per-layer constants.
+    reg [{= slice_w =}-1:0] l_slices, l_nih;
+    reg [{= row_w =}-1:0] l_row_last;
+    reg [{= vaw =}-1:0] l_xbase, l_hbase_rd, l_hbase_wr;
+    reg [{= caw =}-1:0] l_cbase;
+    always @* begin
+        case (l)
+{% for ly in layer_consts %}            {= layer_w =}'d{= ly.index =}: begin
+                l_slices = {= slice_w =}'d{= ly.slices =};
+                l_nih = {= slice_w =}'d{= ly.nih =};
+                l_row_last = {= row_w =}'d{= ly.rows - 1 =};
+                l_xbase = {= ly.xbase_expr =};
+                l_hbase_rd = cur[{= ly.index =}] ? {= vaw =}'d{= ly.hbase1 =} : {= vaw =}'d{= ly.hbase0 =};
+                l_hbase_wr = cur[{= ly.index =}] ? {= vaw =}'d{= ly.hbase0 =} : {= vaw =}'d{= ly.hbase1 =};
+                l_cbase = {= caw =}'d{= ly.cbase =};
+            end
+{% endfor %}            default: begin
+                l_slices = {= slice_w =}'d1;
+                l_nih = {= slice_w =}'d0;
+                l_row_last = {= row_w =}'d0;
+                l_xbase = {= vaw =}'d0;
+                l_hbase_rd = {= vaw =}'d0;
+                l_hbase_wr = {= vaw =}'d0;
+                l_cbase = {= caw =}'d0;
+            end
+        endcase
+    end
+
+    // Output FIFO and the global advance.
+    localparam integer OD = {= ofifo_depth =};
+    reg [{= dw =}:0] ofifo [0:OD-1];
+    reg [{= ofifo_aw =}-1:0] of_wp, of_rp;
+    reg [{= ofifo_aw =}:0] of_count;
+    wire adv = (of_count != {= ofifo_aw1 =}'d{= ofifo_depth =});
+
+    // Stage A control to the engines.
+    wire a_valid = (state == S_RUN);
+    wire a_xsel = (slice < l_nih);
+    wire a_first = (slice == {= slice_w =}'d0);
+    wire a_last = (slice == l_slices - {= slice_w =}'d1);
+    wire a_zero = !a_xsel && first_step;
+    wire [{= vaw =}-1:0] a_rbase = a_xsel ? l_xbase : l_hbase_rd;
+
+    // Vector memory write port: the input loader or the element-wise unit.
+    wire load_we = (state == S_LOAD) && s_axis_tvalid;
+    assign s_axis_tready = (state == S_LOAD);
+    reg se_we;
+    reg [{= lane_w =}-1:0] se_lane;
+    reg [{= vaw =}-1:0] se_idx;
+    reg [{= dw =}-1:0] se_h;
+    wire vw_en = load_we || se_we;
+    wire [{= lane_w =}-1:0] vw_lane = load_we ? ld_lane : se_lane;
+    wire [{= vaw =}-1:0] vw_addr = load_we ? ld_idx : (l_hbase_wr + se_idx);
+    wire [{= dw =}-1:0] vw_data = load_we ? s_axis_tdata[{= dw =}-1:0] : se_h;
+{% if axis_w > dw %}    wire unused_axis = &{1'b0, s_axis_tdata[{= axis_w =}-1:{= dw =}], s_axis_tlast};
+{% else %}    wire unused_axis = &{1'b0, s_axis_tlast};
+{% endif %}    wire unused_axil = &{1'b0, s_axil_wstrb, s_axil_awaddr[1:0], s_axil_araddr[1:0]};
+    wire unused_regs = &{1'b0, {= unused_regs =}};
+
+    always @(posedge clk) begin
+        if (rst) begin
+            state <= S_IDLE;
+            busy <= 1'b0;
+            done <= 1'b0;
+            t <= 32'd0;
+            b <= 32'd0;
+            l <= {= layer_w =}'d0;
+            cur <= {= layers_n =}'d0;
+            row <= {= row_w =}'d0;
+            slice <= {= slice_w =}'d0;
+            waddr <= {= waw =}'d0;
+            baddr <= {= baw =}'d0;
+            ld_lane <= {= lane_w =}'d0;
+            ld_idx <= {= vaw =}'d0;
+            ld_count <= {= in_w =}'d0;
+            cycles <= 64'd0;
+        end else begin
+            if (busy) cycles <= cycles + 64'd1;
+            case (state)
+                S_IDLE: if (start_pulse) begin
+                    busy <= (seq_len != 32'd0) && (seq_count != 32'd0);
+                    done <= (seq_len == 32'd0) || (seq_count == 32'd0);
+                    state <= ((seq_len != 32'd0) && (seq_count != 32'd0)) ? S_LOAD : S_IDLE;
+                    t <= 32'd0;
+                    b <= 32'd0;
+                    l <= {= layer_w =}'d0;
+                    cycles <= 64'd0;
+                    ld_lane <= {= lane_w =}'d0;
+                    ld_idx <= {= vaw =}'d0;
+                    ld_count <= {= in_w =}'d0;
+                end
+                S_LOAD: if (s_axis_tvalid) begin
+                    if (ld_idx == {= vaw =}'d{= bx0_last =}) begin
+                        ld_idx <= {= vaw =}'d0;
+                        ld_lane <= ld_lane + {= lane_w =}'d1;
+                    end else begin
+                        ld_idx <= ld_idx + {= vaw =}'d1;
+                    end
+                    if (ld_count == {= in_w =}'d{= in_last =}) begin
+                        ld_count <= {= in_w =}'d0;
+                        ld_lane <= {= lane_w =}'d0;
+                        ld_idx <= {= vaw =}'d0;
+                        state <= S_RUN;
+                        l <= {= layer_w =}'d0;
+                        row <= {= row_w =}'d0;
+                        slice <= {= slice_w =}'d0;
+                        waddr <= {= waw =}'d0;
+                        baddr <= {= baw =}'d0;
+                    end else begin
+                        ld_count <= ld_count + {= in_w =}'d1;
+                    end
+                end
+                S_RUN: if (adv) begin
+                    waddr <= waddr + {= waw =}'d1;
+                    if (a_last) begin
+                        slice <= {= slice_w =}'d0;
+                        baddr <= baddr + {= baw =}'d1;
+                        if (row == l_row_last) begin
+                            row <= {= row_w =}'d0;
+                            state <= S_WAIT;
+                        end else begin
+                            row <= row + {= row_w =}'d1;
+                        end
+                    end else begin
+                        slice <= slice + {= slice_w =}'d1;
+                    end
+                end
+                S_WAIT: if (units_done == {= unit_w =}'d{= hidden =}) begin
+                    cur[l] <= !cur[l];
+                    if (!last_layer) begin
+                        l <= l + {= layer_w =}'d1;
+                        state <= S_RUN;
+                    end else if (t + 32'd1 == seq_len) begin
+                        t <= 32'd0;
+                        if (b + 32'd1 == seq_count) begin
+                            state <= S_FLUSH;
+                            busy <= 1'b0;
+                        end else begin
+                            b <= b + 32'd1;
+                            state <= S_LOAD;
+                        end
+                    end else begin
+                        t <= t + 32'd1;
+                        state <= S_LOAD;
+                    end
+                end
+                S_FLUSH: if (of_count == {= ofifo_aw1 =}'d0) begin
+                    done <= 1'b1;
+                    state <= S_IDLE;
+                end
+                default: state <= S_IDLE;
+            endcase
+        end
+    end
+
+    // ------------------------------------------------------------------ engines
+{% for e in engine_list %}    wire row_valid_{= e =};
+    wire [{= pre_w =}-1:0] row_preact_{= e =};
+    wire row_clip_{= e =};
+    partita_engine #(
+        .WEIGHT_HEX({HEX_DIR, "weights_e{= e =}.hex"}),
+        .BIAS_HEX({HEX_DIR, "bias_e{= e =}.hex"})
+    ) u_engine_{= e =} (
+        .clk(clk), .rst(rst), .adv(adv),
+        .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
+        .a_last(a_last), .a_zero(a_zero), .a_rbase(a_rbase),
+        .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
+        .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd{= e =}), .ww_addr(waddr_reg[{= waw =}-1:0]),
+        .ww_data(wstage[{= wword =}-1:0]),
+        .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd{= e =}), .bw_addr(waddr_reg[{= baw =}-1:0]),
+        .bw_data(wstage[{= bw =}-1:0]),
+        .row_valid(row_valid_{= e =}), .row_preact(row_preact_{= e =}), .row_clip(row_clip_{= e =})
+    );
+{% endfor %}{% if engines > 1 %}    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
+{% endif %}
+    // ------------------------------------------------------------------ gate collector
+    // Rows arrive per engine in gate order i, f, g, o; after o, all engines hand over a unit.
+    reg [1:0] gate;
+{% for e in engine_list %}    reg [{= pre_w =}-1:0] pi_{= e =}, pf_{= e =}, pg_{= e =};
+    reg [{= 4 * pre_w =}-1:0] hold_{= e =};
+{% endfor %}    reg hold_v;
+    reg [{= eng_w =}-1:0] drain;
+    reg [{= unit_w =}-1:0] u_cnt;
+    wire [{= sat_add_w =}-1:0] row_clips = {= row_clips_expr =};
+    wire step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =});
+    always @(posedge clk) begin
+        if (rst || state == S_IDLE || state == S_LOAD || step_done) begin
+            gate <= 2'd0;
+            hold_v <= 1'b0;
+            drain <= {= eng_w =}'d0;
+            u_cnt <= {= unit_w =}'d0;
+        end else if (adv) begin
+            if (row_valid_0) begin
+                gate <= gate + 2'd1;
+{% for e in engine_list %}                case (gate)
+                    2'd0: pi_{= e =} <= row_preact_{= e =};
+                    2'd1: pf_{= e =} <= row_preact_{= e =};
+                    2'd2: pg_{= e =} <= row_preact_{= e =};
+                    default: hold_{= e =} <= {pi_{= e =}, pf_{= e =}, pg_{= e =}, row_preact_{= e =}};
+                endcase
+{% endfor %}            end
+            // A unit bundle drains one engine per cycle; the next one arrives 4 rows later,
+            // which the generator checks is more than M cycles.
+            if (row_valid_0 && gate == 2'd3) begin
+                hold_v <= 1'b1;
+                drain <= {= eng_w =}'d0;
+            end else if (hold_v) begin
+                u_cnt <= u_cnt + {= unit_w =}'d1;
+                if (drain == {= eng_w =}'d{= last_engine =}) hold_v <= 1'b0;
+                else drain <= drain + {= eng_w =}'d1;
+            end
+        end
+    end
+    reg [{= 4 * pre_w =}-1:0] feed;
+    always @* begin
+        case (drain)
+{% for e in engine_list %}            {= eng_w =}'d{= e =}: feed = hold_{= e =};
+{% endfor %}            default: feed = {= 4 * pre_w =}'d0;
+        endcase
+    end
+    wire feed_v = hold_v && (u_cnt < {= unit_w =}'d{= hidden =});
+
+    // ------------------------------------------------------------------ element-wise unit
+    reg [{= cell_w =}-1:0] cmem [0:{= cdepth =}-1];
+    reg v1, v2, v3, v4, v5, v6;
+    reg [{= caw =}-1:0] ca1, ca2, ca3, ca4;
+    reg [{= pre_w =}-1:0] pi1, pf1, pg1, po1;
+    reg [{= cell_w =}-1:0] c_q;
+    reg [{= gw =}-1:0] i2, f2, g2, o2, o3, o4, o5;
+    reg [{= cell_w =}-1:0] c2, c4;
+    reg [{= fc_w =}-1:0] fc3;
+    reg [{= ig_w =}-1:0] ig3;
+    reg [{= gw =}-1:0] tc5;
+    reg [{= dw =}-1:0] h6;
+    reg c4_clip, h6_clip;
+    wire [{= gw =}-1:0] act_i, act_f, act_g, act_o, act_tc;
+    partita_act_sigmoid u_sig_i (.x(pi1), .y(act_i));
+    partita_act_sigmoid u_sig_f (.x(pf1), .y(act_f));
+    partita_act_tanh    u_tanh_g (.x(pg1), .y(act_g));
+    partita_act_sigmoid u_sig_o (.x(po1), .y(act_o));
+    partita_act_tanh_cell u_tanh_c (.x(c4), .y(act_tc));
+    wire [{= csum_w =}-1:0] csum = {= fc_aligned =} + {= ig_aligned =};
+    wire [{= cell_w =}-1:0] c_new;
+    wire c_clip;
+    partita_requant #(
+        .IW({= csum_w =}), .SHR({= cell_shr =}), .SHL({= cell_shl =}), .OW({= cell_w =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_cell (.x(csum), .y(c_new), .clip(c_clip));
+    wire [{= oh_w =}-1:0] oh = {= oh_expr =};
+    wire [{= dw =}-1:0] h_new;
+    wire h_clip;
+    partita_requant #(
+        .IW({= oh_w =}), .SHR({= h_shr =}), .SHL({= h_shl =}), .OW({= dw =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_h (.x(oh), .y(h_new), .clip(h_clip));
+    always @(posedge clk) begin
+        if (rst) begin
+            v1 <= 1'b0; v2 <= 1'b0; v3 <= 1'b0; v4 <= 1'b0; v5 <= 1'b0; v6 <= 1'b0;
+        end else if (adv) begin
+            v1 <= feed_v;
+            ca1 <= l_cbase + {= unit_ext =};
+            {pi1, pf1, pg1, po1} <= feed;
+            c_q <= cmem[l_cbase + {= unit_ext =}];
+            v2 <= v1; ca2 <= ca1;
+            i2 <= act_i; f2 <= act_f; g2 <= act_g; o2 <= act_o;
+            c2 <= first_step ? {= cell_w =}'d0 : c_q;
+            v3 <= v2; ca3 <= ca2; o3 <= o2;
+            fc3 <= {= fc_expr =};
+            ig3 <= {= ig_expr =};
+            v4 <= v3; ca4 <= ca3; o4 <= o3;
+            c4 <= c_new;
+            c4_clip <= v3 && c_clip;
+            if (v4) cmem[ca4] <= c4;
+            v5 <= v4; o5 <= o4;
+            tc5 <= act_tc;
+            v6 <= v5;
+            h6 <= h_new;
+            h6_clip <= v5 && h_clip;
+        end
+    end
+
+    // h writes: every engine's next h buffer; the last layer also feeds the output FIFO.
+    reg [{= unit_w =}-1:0] h_unit;
+    always @(posedge clk) begin
+        if (rst || state == S_LOAD || state == S_IDLE) begin
+            se_we <= 1'b0;
+            se_lane <= {= lane_w =}'d0;
+            se_idx <= {= vaw =}'d0;
+            h_unit <= {= unit_w =}'d0;
+            units_done <= {= unit_w =}'d0;
+        end else begin
+            se_we <= adv && v6;
+            se_h <= h6;
+            if (adv && v6) begin
+                units_done <= units_done + {= unit_w =}'d1;
+                h_unit <= h_unit + {= unit_w =}'d1;
+            end
+            if (se_we) begin
+                if (se_idx == {= vaw =}'d{= bh_last =}) begin
+                    se_idx <= {= vaw =}'d0;
+                    se_lane <= se_lane + {= lane_w =}'d1;
+                end else begin
+                    se_idx <= se_idx + {= vaw =}'d1;
+                end
+            end
+            if (step_done) begin
+                units_done <= {= unit_w =}'d0;
+                h_unit <= {= unit_w =}'d0;
+                se_lane <= {= lane_w =}'d0;
+                se_idx <= {= vaw =}'d0;
+            end
+        end
+    end
+
+    // Output FIFO: {h, last-of-timestep}.
+    wire of_push = adv && v6 && last_layer;
+    wire of_pop = m_axis_tvalid && m_axis_tready;
+    always @(posedge clk) begin
+        if (rst) begin
+            of_wp <= {= ofifo_aw =}'d0;
+            of_rp <= {= ofifo_aw =}'d0;
+            of_count <= {= ofifo_aw1 =}'d0;
+        end else begin
+            if (of_push) begin
+                ofifo[of_wp] <= {h6, h_unit == {= unit_w =}'d{= hidden_last =}};
+                of_wp <= of_wp + {= ofifo_aw =}'d1;
+            end
+            if (of_pop) of_rp <= of_rp + {= ofifo_aw =}'d1;
+            if (of_push && !of_pop) of_count <= of_count + {= ofifo_aw1 =}'d1;
+            else if (of_pop && !of_push) of_count <= of_count - {= ofifo_aw1 =}'d1;
+        end
+    end
+    wire [{= dw =}:0] of_head = ofifo[of_rp];
+    assign m_axis_tvalid = (of_count != {= ofifo_aw1 =}'d0);
+    assign m_axis_tdata = {= out_ext =};
+    assign m_axis_tlast = of_head[0];
+
+    // Saturation events: pre-activations, cell states and h values.
+    always @(posedge clk) begin
+        if (rst) sat_count <= 32'd0;
+        else if (start_pulse && state == S_IDLE) sat_count <= 32'd0;
+        else if (adv) sat_count <= sat_count + {= sat_ext =} + {31'd0, c4_clip} + {31'd0, h6_clip};
+    end
+
+    // ------------------------------------------------------------------ AXI4-Lite
+    wire aw_hs = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid;
+    assign s_axil_awready = aw_hs;
+    assign s_axil_wready = aw_hs;
+    assign s_axil_arready = !s_axil_rvalid;
+    wire [9:0] wa = s_axil_awaddr[11:2];
+    wire [9:0] ra = s_axil_araddr[11:2];
+    always @(posedge clk) begin
+        start_pulse <= 1'b0;
+        commit_pulse <= 1'b0;
+        soft_rst <= 1'b0;
+        if (!rst_n) begin
+            s_axil_bvalid <= 1'b0;
+            s_axil_bresp <= 2'b00;
+            seq_len <= 32'd1;
+            seq_count <= 32'd1;
+            wsel <= 32'd0;
+            waddr_reg <= 32'd0;
+            wstage <= {= wstage_w =}'d0;
+            err_count <= 32'd0;
+            err_flag <= 1'b0;
+        end else begin
+            if (s_axil_bvalid && s_axil_bready) s_axil_bvalid <= 1'b0;
+            if (aw_hs) begin
+                s_axil_bvalid <= 1'b1;
+                s_axil_bresp <= 2'b00;
+                case (wa)
+                    10'h004: begin
+                        if (s_axil_wdata[1]) soft_rst <= 1'b1;
+                        else if (s_axil_wdata[0]) begin
+                            if (state == S_IDLE) start_pulse <= 1'b1;
+                            else begin
+                                err_count <= err_count + 32'd1;
+                                err_flag <= 1'b1;
+                                s_axil_bresp <= 2'b10;
+                            end
+                        end
+                    end
+                    10'h006: seq_len <= s_axil_wdata;
+                    10'h007: seq_count <= s_axil_wdata;
+                    10'h00C: wsel <= s_axil_wdata;
+                    10'h00D: waddr_reg <= s_axil_wdata;
+                    10'h00E: begin
+                        if (state == S_IDLE) commit_pulse <= 1'b1;
+                        else begin
+                            err_count <= err_count + 32'd1;
+                            err_flag <= 1'b1;
+                            s_axil_bresp <= 2'b10;
+                        end
+                    end
+{% for j in wdata_regs %}                    10'd{= 16 + j =}: wstage[{= j =}*32 +: 32] <= s_axil_wdata;
+{% endfor %}                    default: begin
+                        err_count <= err_count + 32'd1;
+                        err_flag <= 1'b1;
+                        s_axil_bresp <= 2'b10;
+                    end
+                endcase
+            end
+            if (soft_rst) begin
+                err_count <= 32'd0;
+                err_flag <= 1'b0;
+            end
+        end
+    end
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            s_axil_rvalid <= 1'b0;
+            s_axil_rdata <= 32'd0;
+            s_axil_rresp <= 2'b00;
+        end else begin
+            if (s_axil_rvalid && s_axil_rready) s_axil_rvalid <= 1'b0;
+            if (s_axil_arvalid && !s_axil_rvalid) begin
+                s_axil_rvalid <= 1'b1;
+                s_axil_rresp <= 2'b00;
+                case (ra)
+                    10'h000: s_axil_rdata <= 32'h{= id_hex =};
+                    10'h001: s_axil_rdata <= 32'h{= version_hex =};
+                    10'h002: s_axil_rdata <= 32'h{= hash_lo =};
+                    10'h003: s_axil_rdata <= 32'h{= hash_hi =};
+                    10'h004: s_axil_rdata <= 32'd0;
+                    10'h005: s_axil_rdata <= {29'd0, err_flag, done, busy};
+                    10'h006: s_axil_rdata <= seq_len;
+                    10'h007: s_axil_rdata <= seq_count;
+                    10'h008: s_axil_rdata <= cycles[31:0];
+                    10'h009: s_axil_rdata <= cycles[63:32];
+                    10'h00A: s_axil_rdata <= sat_count;
+                    10'h00B: s_axil_rdata <= err_count;
+                    10'h00C: s_axil_rdata <= wsel;
+                    10'h00D: s_axil_rdata <= waddr_reg;
+                    10'h020: s_axil_rdata <= 32'h{= config0_hex =};
+                    10'h021: s_axil_rdata <= 32'h{= config1_hex =};
+                    default: begin
+                        s_axil_rdata <= 32'd0;
+                        s_axil_rresp <= 2'b10;
+                    end
+                endcase
+            end
+        end
+    end
+endmodule
