@@ -754,9 +754,40 @@ fn unit_ext(unit_w: u32, caw: u32) -> String {
     }
 }
 
-fn hex_word(v: u128, bits: u32) -> String {
-    let digits = bits.div_ceil(4) as usize;
-    format!("{v:0digits$x}")
+/// A memory word of any width, for `$readmemh`.
+struct Word {
+    limbs: Vec<u64>,
+    bits: u32,
+}
+
+impl Word {
+    fn new(bits: u32) -> Self {
+        Word {
+            limbs: vec![0; bits.div_ceil(64) as usize],
+            bits,
+        }
+    }
+
+    /// Put the low `width` bits of `v` at bit `at`.
+    fn set(&mut self, at: u32, width: u32, v: u64) {
+        for b in 0..width {
+            if (v >> b) & 1 == 1 {
+                let p = at + b;
+                self.limbs[(p / 64) as usize] |= 1 << (p % 64);
+            }
+        }
+    }
+
+    fn hex(&self) -> String {
+        (0..self.bits.div_ceil(4))
+            .rev()
+            .map(|n| {
+                let p = n * 4;
+                let nib = (self.limbs[(p / 64) as usize] >> (p % 64)) & 0xf;
+                char::from_digit(nib as u32, 16).unwrap_or('0')
+            })
+            .collect()
+    }
 }
 
 /// `$readmemh` files: per engine, the weight words (lane 0 in the low bits, each entry
@@ -770,7 +801,6 @@ fn memory_files(
 ) -> Vec<File> {
     let q = design.quant();
     let (ww, iw, bw) = (q.weight.width(), g.index_bits, q.bias.width());
-    let mask = |bits: u32| (1u128 << bits) - 1;
     let hdr = format!(
         "// partita {} plan hash {:016x}\n",
         crate::VERSION,
@@ -788,17 +818,19 @@ fn memory_files(
                     (&layer.q_hh, layer.q_hh.shape.nnz_per_bank),
                 ] {
                     for j in 0..n {
-                        let mut word: u128 = 0;
+                        let mut word = Word::new(wword);
                         for k in 0..g.k {
                             let (v, idx) = row.map_or((0, 0), |r| mat.entry(r, j, k));
-                            let entry = (((v as u128) & mask(ww)) << iw) | (idx as u128 & mask(iw));
-                            word |= entry << (k as u32 * entry_w);
+                            let at = k as u32 * entry_w;
+                            word.set(at, iw, idx as u64);
+                            word.set(at + iw, ww, v as u64);
                         }
-                        let _ = writeln!(w, "{}", hex_word(word, wword));
+                        let _ = writeln!(w, "{}", word.hex());
                     }
                 }
-                let bias = row.map_or(0, |r| layer.q_bias[r]);
-                let _ = writeln!(b, "{}", hex_word((bias as u128) & mask(bw), bw));
+                let mut word = Word::new(bw);
+                word.set(0, bw, row.map_or(0, |r| layer.q_bias[r]) as u64);
+                let _ = writeln!(b, "{}", word.hex());
             }
         }
         out.push(File {
