@@ -95,6 +95,10 @@ module partita_engine #(
     wire [{= iw =}-1:0] widx_{= lane =} = wq[{= lane =}*{= entry_w =} +: {= iw =}];
     wire [{= vaw =}-1:0] vra_{= lane =} = rbase_b + {= idx_ext[loop.index0] =};
     wire [{= dw =}-1:0] vin_{= lane =} = zero_c ? {= dw =}'d0 : vq_{= lane =};
+    // Padded positions are never written; they start (and stay) zero, so a zero weight there
+    // never meets an unknown value. Synthesizes as memory initialisation.
+    integer n_{= lane =};
+    initial for (n_{= lane =} = 0; n_{= lane =} < {= vdepth =}; n_{= lane =} = n_{= lane =} + 1) vmem_{= lane =}[n_{= lane =}] = {= dw =}'d0;
     always @(posedge clk) begin
         if (vw_en && vw_lane == {= lane_w =}'d{= lane =}) vmem_{= lane =}[vw_addr] <= vw_data;
         if (adv) begin

@@ -10,8 +10,10 @@
 // other half of the double-buffered h region of every engine, and (last layer) into the output
 // FIFO. The whole datapath stalls while the output FIFO is full.
 module partita_top #(
-    parameter HEX_DIR = ""
-) (
+    // $readmemh files, one per engine memory; override with full paths if needed.
+{% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
+    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
+{% endfor %}) (
     input  wire        clk,
     input  wire        rst_n,
     // AXI4-Lite slave.
@@ -232,8 +234,8 @@ module partita_top #(
     wire [{= pre_w =}-1:0] row_preact_{= e =};
     wire row_clip_{= e =};
     partita_engine #(
-        .WEIGHT_HEX({HEX_DIR, "weights_e{= e =}.hex"}),
-        .BIAS_HEX({HEX_DIR, "bias_e{= e =}.hex"})
+        .WEIGHT_HEX(WEIGHTS_E{= e =}),
+        .BIAS_HEX(BIAS_E{= e =})
     ) u_engine_{= e =} (
         .clk(clk), .rst(rst), .adv(adv),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),

@@ -427,8 +427,33 @@ impl Geometry {
     }
 }
 
-/// Generate every file of a single-device LSTM design.
-pub fn generate(design: &Design) -> Result<Vec<File>, String> {
+/// Test vectors for the generated self-checking testbench: data-format codes.
+#[derive(Clone, Debug, Default)]
+pub struct Vectors {
+    pub seq_len: usize,
+    pub seq_count: usize,
+    /// `(sequence, timestep, feature)` flattened.
+    pub input: Vec<i64>,
+    /// `(sequence, timestep, unit)` flattened, from the golden model.
+    pub expected: Vec<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "partita_tb.v", escape = "none")]
+struct TbView {
+    header: String,
+    nin: usize,
+    nout: usize,
+    axis_w: u32,
+    hidden: usize,
+    seq_len: usize,
+    seq_count: usize,
+    timeout: u64,
+}
+
+/// Generate every file of a single-device LSTM design, plus a self-checking testbench when
+/// `vectors` are given.
+pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>, String> {
     let ModelDesign::Lstm(m) = &design.model else {
         return Err("CNN hardware is not built yet; `partita gen` handles LSTM plans".into());
     };
@@ -547,13 +572,23 @@ pub fn generate(design: &Design) -> Result<Vec<File>, String> {
     let c_frac = fc_frac.max(ig_frac);
     let (sh_fc, sh_ig) = (c_frac - fc_frac, c_frac - ig_frac);
     let csum_w = (fc_w + sh_fc).max(ig_w + sh_ig) + 1;
+    // {sign extension, name, sh zero bits}: the sign comes from `name` itself, since
+    // Verilog-2005 cannot bit-select a concatenation.
     let align = |name: &str, w: u32, sh: u32| {
-        let shifted = if sh > 0 {
-            format!("{{{name}, {sh}'d0}}")
-        } else {
+        let ext = csum_w - w - sh;
+        let mut parts = Vec::new();
+        if ext > 0 {
+            parts.push(format!("{{{ext}{{{name}[{}]}}}}", w - 1));
+        }
+        parts.push(name.to_string());
+        if sh > 0 {
+            parts.push(format!("{sh}'d0"));
+        }
+        if parts.len() == 1 {
             name.to_string()
-        };
-        sext(&shifted, w + sh, csum_w)
+        } else {
+            format!("{{{}}}", parts.join(", "))
+        }
     };
     let (cell_shr, cell_shl) = shifts(c_frac, q.cell.frac_bits);
     let oh_w = 2 * gw;
@@ -664,7 +699,11 @@ pub fn generate(design: &Design) -> Result<Vec<File>, String> {
         ig_expr: format!("{} * {}", sext("i2", gw, ig_w), sext("g2", gw, ig_w)),
         bh_last: g.bh - 1,
         hidden_last: g.h - 1,
-        out_ext: sext(&format!("of_head[{dw}:1]"), dw, axis_w),
+        out_ext: if axis_w > dw {
+            format!("{{{{{}{{of_head[{dw}]}}}}, of_head[{dw}:1]}}", axis_w - dw)
+        } else {
+            format!("of_head[{dw}:1]")
+        },
         sat_ext: zext("row_clips", sat_add_w, 32),
         wdata_regs: (0..nwords as usize).collect(),
         id_hex: format!("{DEVICE_ID:08x}"),
@@ -742,6 +781,46 @@ pub fn generate(design: &Design) -> Result<Vec<File>, String> {
         name: "files.f".into(),
         text: list,
     });
+    if let Some(v) = vectors {
+        let words = |codes: &[i64]| {
+            let mut t = String::new();
+            for c in codes {
+                let mut w = Word::new(axis_w);
+                // Sign-extended to the stream width, as the device drives tdata.
+                w.set(0, axis_w, *c as u64);
+                let _ = writeln!(t, "{}", w.hex());
+            }
+            t
+        };
+        let per_step: u64 = g
+            .slices
+            .iter()
+            .map(|(a, b)| (g.rows_per_engine * (a + b) + 64) as u64)
+            .sum::<u64>()
+            + g.i as u64;
+        let tb = TbView {
+            header: hdr.clone(),
+            nin: v.input.len(),
+            nout: v.expected.len(),
+            axis_w,
+            hidden: g.h,
+            seq_len: v.seq_len,
+            seq_count: v.seq_count,
+            timeout: 10_000 + 2 * per_step * (v.seq_len * v.seq_count) as u64,
+        };
+        files.push(File {
+            name: "partita_tb.v".into(),
+            text: render(tb.render())?,
+        });
+        files.push(File {
+            name: "tb_input.hex".into(),
+            text: words(&v.input),
+        });
+        files.push(File {
+            name: "tb_expected.hex".into(),
+            text: words(&v.expected),
+        });
+    }
     Ok(files)
 }
 

@@ -182,7 +182,8 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
         }
         Command::Gen { plan, out: dir } => {
             let d = design::from_path(&plan)?;
-            let files = partita_codegen::emit::generate(&d).map_err(|e| GenFailure(e))?;
+            let vectors = simulate::tb_vectors(&d);
+            let files = partita_codegen::emit::generate(&d, Some(&vectors)).map_err(GenFailure)?;
             write_files(&dir, &files)?;
             writeln!(out, "gen: wrote {} files to {}", files.len(), dir.display())
                 .map_err(io_failure)?;

@@ -144,7 +144,7 @@ pub enum SimError {
 /// Write the generated files for `design` into a content-addressed directory of the cache
 /// (or `dir`), and return it.
 pub fn generate_into(design: &Design, dir: Option<&Path>) -> Result<PathBuf, SimError> {
-    let files = emit::generate(design).map_err(SimError::Gen)?;
+    let files = emit::generate(design, Some(&tb_vectors(design))).map_err(SimError::Gen)?;
     let dir = match dir {
         Some(d) => d.to_path_buf(),
         None => {
@@ -170,6 +170,25 @@ pub fn generate_into(design: &Design, dir: Option<&Path>) -> Result<PathBuf, Sim
         }
     }
     Ok(dir)
+}
+
+/// Testbench vectors: one sequence of 3 unit-normal steps (seed 2) through the golden model.
+pub fn tb_vectors(design: &Design) -> emit::Vectors {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return emit::Vectors::default();
+    };
+    let mut rng = partita_codegen::weights::SplitMix64::new(2);
+    let x = ndarray::Array2::from_shape_fn((3, m.input_size), |_| rng.normal());
+    let q = design.quant();
+    let mut ev = partita_sim::Events::default();
+    let xq = partita_sim::lstm::quantize_input(q, x.view(), &mut ev);
+    let y = partita_sim::lstm::fixed(m, q, None, xq.view(), &mut ev);
+    emit::Vectors {
+        seq_len: 3,
+        seq_count: 1,
+        input: xq.iter().copied().collect(),
+        expected: y.iter().copied().collect(),
+    }
 }
 
 /// Default input when none is given: 2 sequences of 8 unit-normal steps (seed 1).

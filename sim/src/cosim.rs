@@ -335,8 +335,19 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         "-MAKEFLAGS",
         "OPT_FAST=-O2",
     ])
-    .arg(format!("-GHEX_DIR=\"{hex_dir}\""))
     .args(&sources);
+    // Point every $readmemh parameter at this directory.
+    for e in 0.. {
+        let w = rtl_dir.join(format!("weights_e{e}.hex"));
+        if !w.exists() {
+            break;
+        }
+        v.arg(format!("-GWEIGHTS_E{e}=\"{}\"", w.display()));
+        v.arg(format!(
+            "-GBIAS_E{e}=\"{}\"",
+            rtl_dir.join(format!("bias_e{e}.hex")).display()
+        ));
+    }
     if opts.trace {
         v.arg("--trace-fst");
     }
