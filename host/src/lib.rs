@@ -14,6 +14,7 @@ use partita_codegen::design;
 use partita_codegen::summary;
 use partita_sim::Mode;
 
+pub mod bench;
 pub mod device;
 pub mod simulate;
 
@@ -84,6 +85,14 @@ enum Command {
         /// Hold stream ready/valid low on this percentage of cycles (0-99).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..100))]
         backpressure: u32,
+    },
+    /// Measure cosim speed, cycles per timestep and efficiency, Verilator build time (cold and
+    /// cached) and golden-model speed on single-device plans (default: the 1-device examples).
+    Bench {
+        plans: Vec<PathBuf>,
+        /// Timesteps per sequence of the benchmark input (2 sequences).
+        #[arg(long, default_value_t = 32)]
+        steps: usize,
     },
     /// Drive devices (simulated or boards) through the host driver. [not built yet]
     Run { plan: PathBuf },
@@ -205,6 +214,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 wave,
                 backpressure,
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                cache: None,
             };
             let report = simulate::simulate(&d, &opts)?;
             if let Some(p) = output {
@@ -230,6 +240,23 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                     )),
                 })
             }
+        }
+        Command::Bench { plans, steps } => {
+            let plans = if plans.is_empty() {
+                vec![
+                    PathBuf::from("examples/lstm_1dev_dense.toml"),
+                    PathBuf::from("examples/lstm_1dev_bbs.toml"),
+                ]
+            } else {
+                plans
+            };
+            writeln!(out, "{}", bench::HEADER).map_err(io_failure)?;
+            for p in plans {
+                let d = design::from_path(&p)?;
+                let row = bench::run(&d, steps)?;
+                writeln!(out, "{}", row.line(&p.display().to_string())).map_err(io_failure)?;
+            }
+            Ok(())
         }
         Command::Run { .. } => Err(NotBuilt {
             verb: "run",

@@ -21,6 +21,8 @@ pub struct SimOptions {
     pub backpressure: u32,
     /// Show a spinner while Verilator builds.
     pub progress: bool,
+    /// Model cache directory (default: cosim::cache_root()).
+    pub cache: Option<PathBuf>,
 }
 
 /// The first differing word.
@@ -230,6 +232,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         &rtl_dir,
         &BuildOptions {
             trace: opts.wave.is_some(),
+            cache: opts.cache.clone(),
         },
     );
     if let Some(pb) = spinner {

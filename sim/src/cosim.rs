@@ -181,6 +181,8 @@ void pt_step(void* p, const PinsIn* in, PinsOut* out) {
 pub struct BuildOptions {
     /// Compile FST tracing in.
     pub trace: bool,
+    /// Cache directory instead of [`cache_root`] (benchmarks use an empty one for cold builds).
+    pub cache: Option<PathBuf>,
 }
 
 /// Where built models live: `$PARTITA_CACHE`, else `$XDG_CACHE_HOME/partita`, else
@@ -299,7 +301,8 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     fnv(&mut key, version.as_bytes());
     fnv(&mut key, hex_dir.as_bytes());
     fnv(&mut key, &[opts.trace as u8]);
-    let dir = cache_root().join("models").join(format!("{key:016x}"));
+    let root = opts.cache.clone().unwrap_or_else(cache_root);
+    let dir = root.join("models").join(format!("{key:016x}"));
     let lib = dir.join("libpartita_model.so");
     if lib.exists() {
         return Ok(Built {
@@ -308,7 +311,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
             seconds: t0.elapsed().as_secs_f64(),
         });
     }
-    let work = cache_root()
+    let work = root
         .join("models")
         .join(format!("{key:016x}.tmp{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
