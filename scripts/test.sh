@@ -3,7 +3,8 @@
 # Long property sweeps: PROPTEST_CASES=2000 bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-tools.sh
+# HDL tools: Verilator 5.006, Icarus 11, Yosys 0.23 and ccache from Debian; zlib for FST waves.
+bash scripts/ensure-tools.sh verilator iverilog yosys ccache g++ make zlib1g-dev
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo build --release --locked --bin partita

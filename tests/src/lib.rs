@@ -21,8 +21,9 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
+        // Fixed-width names: rendered messages wrap at the same place on every run.
         let p = std::env::temp_dir().join(format!(
-            "partita-test-{tag}-{}-{}",
+            "partita-test-{tag}-{:010}-{:06}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));

@@ -351,7 +351,7 @@ fn input_non_finite() {
 fn verbs_not_built_yet() {
     let dir = TempDir::new("nb");
     let plan = dir.write("p.toml", LSTM);
-    for verb in ["gen", "sim", "run"] {
+    for verb in ["run"] {
         let err = run_expect_2(&dir, &[verb, plan.to_str().unwrap()]);
         assert!(
             err.contains(&format!("`partita {verb}` is not built yet")),
