@@ -3,9 +3,11 @@
 // (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
 // full-width accumulator. One row takes as many cycles as it has CSB slices. The pipeline
 // advances only when `adv` is high; every stage holds otherwise.
+// KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module partita_engine #(
     parameter WEIGHT_HEX = "weights_e0.hex",
-    parameter BIAS_HEX = "bias_e0.hex"
+    parameter BIAS_HEX = "bias_e0.hex",
+    parameter integer KIND = 0
 ) (
     input  wire                  clk,
     input  wire                  rst,
@@ -16,8 +18,10 @@ module partita_engine #(
     input  wire [{= baw =}-1:0]  a_baddr,
     input  wire                  a_first,
     input  wire                  a_last,
-    input  wire                  a_zero,
-    input  wire [{= vaw =}-1:0]  a_rbase,
+    input  wire                  a_xsel,
+    input  wire                  a_step0,
+    input  wire [{= vaw =}-1:0]  a_xbase,
+    input  wire [{= vaw =}-1:0]  a_hbase,
     // Vector memory write port (broadcast to every engine's copy).
     input  wire                  vw_en,
     input  wire [{= lane_w =}-1:0] vw_lane,
@@ -30,11 +34,13 @@ module partita_engine #(
     input  wire                  bw_en,
     input  wire [{= baw =}-1:0]  bw_addr,
     input  wire [{= bw =}-1:0]   bw_data,
-    // Finished rows, requantized to the pre-activation format.
+    // Finished rows: the full-width sum, bias included (for KIND 0 and 1).
     output reg                   row_valid,
-    output reg  [{= pre_w =}-1:0] row_preact,
-    output reg                   row_clip
+    output reg  [{= accw =}-1:0]  row_acc
 );
+    wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
+    wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
+    wire a_zero = !use_x && a_step0;
     reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
     reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
     initial $readmemh(WEIGHT_HEX, wmem);
@@ -147,38 +153,17 @@ module partita_engine #(
     reg [{= accw =}-1:0] acc;
     wire [{= accw =}-1:0] acc_base = sum_first ? {= bias_aligned =} : acc;
     wire [{= accw =}-1:0] acc_next = acc_base + {= sum_ext =};
-    reg row_done;
-    reg [{= accw =}-1:0] row_acc;
     always @(posedge clk) begin
         if (rst) begin
-            row_done <= 1'b0;
+            row_valid <= 1'b0;
         end else if (adv) begin
-            row_done <= sum_v && sum_last;
+            row_valid <= sum_v && sum_last;
         end
         if (adv) begin
             if (sum_v) begin
                 acc <= acc_next;
                 row_acc <= acc_next;
             end
-        end
-    end
-
-    // One rounding and saturation into the pre-activation format.
-    wire [{= pre_w =}-1:0] pre;
-    wire pre_clip;
-    partita_requant #(
-        .IW({= accw =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
-        .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_pre (.x(row_acc), .y(pre), .clip(pre_clip));
-    always @(posedge clk) begin
-        if (rst) begin
-            row_valid <= 1'b0;
-        end else if (adv) begin
-            row_valid <= row_done;
-        end
-        if (adv) begin
-            row_preact <= pre;
-            row_clip <= row_done && pre_clip;
         end
     end
 endmodule

@@ -114,8 +114,6 @@ module partita_top #(
     wire a_xsel = (slice < l_nih);
     wire a_first = (slice == {= slice_w =}'d0);
     wire a_last = (slice == l_slices - {= slice_w =}'d1);
-    wire a_zero = !a_xsel && first_step;
-    wire [{= vaw =}-1:0] a_rbase = a_xsel ? l_xbase : l_hbase_rd;
 
     // Vector memory write port: the input loader or the element-wise unit.
     wire load_we = (state == S_LOAD) && s_axis_tvalid;
@@ -231,58 +229,87 @@ module partita_top #(
 
     // ------------------------------------------------------------------ engines
 {% for e in engine_list %}    wire row_valid_{= e =};
-    wire [{= pre_w =}-1:0] row_preact_{= e =};
-    wire row_clip_{= e =};
+    wire [{= accw =}-1:0] row_acc_{= e =};
     partita_engine #(
         .WEIGHT_HEX(WEIGHTS_E{= e =}),
-        .BIAS_HEX(BIAS_E{= e =})
+        .BIAS_HEX(BIAS_E{= e =}),
+        .KIND({= engine_kinds[loop.index0] =})
     ) u_engine_{= e =} (
         .clk(clk), .rst(rst), .adv(adv),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
-        .a_last(a_last), .a_zero(a_zero), .a_rbase(a_rbase),
+        .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd{= e =}), .ww_addr(waddr_reg[{= waw =}-1:0]),
         .ww_data(wstage[{= wword =}-1:0]),
         .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd{= e =}), .bw_addr(waddr_reg[{= baw =}-1:0]),
         .bw_data(wstage[{= bw =}-1:0]),
-        .row_valid(row_valid_{= e =}), .row_preact(row_preact_{= e =}), .row_clip(row_clip_{= e =})
+        .row_valid(row_valid_{= e =}), .row_acc(row_acc_{= e =})
     );
 {% endfor %}{% if engines > 1 %}    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
 {% endif %}
+    // ------------------------------------------------------------------ row lanes
+    // Each row lane sums its engines' full-width partial sums (two for W_ih x | W_hh h pairs)
+    // and rounds and saturates once into the pre-activation format.
+{% for r in rlanes %}    wire [{= accw + 1 =}-1:0] rsum_{= r.index =} = {= r.sum_expr =};
+    wire [{= pre_w =}-1:0] rpre_{= r.index =};
+    wire rclip_{= r.index =};
+    partita_requant #(
+        .IW({= accw + 1 =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_pre_{= r.index =} (.x(rsum_{= r.index =}), .y(rpre_{= r.index =}), .clip(rclip_{= r.index =}));
+    reg [{= pre_w =}-1:0] row_preact_{= r.index =};
+    reg row_clip_{= r.index =};
+    always @(posedge clk) begin
+        if (adv) begin
+            row_preact_{= r.index =} <= rpre_{= r.index =};
+            row_clip_{= r.index =} <= row_valid_0 && rclip_{= r.index =};
+        end
+    end
+{% endfor %}    reg row_valid_r;
+    always @(posedge clk) begin
+        if (rst) row_valid_r <= 1'b0;
+        else if (adv) row_valid_r <= row_valid_0;
+    end
+
     // ------------------------------------------------------------------ gate collector
-    // Rows arrive per engine in gate order i, f, g, o; after o, all engines hand over a unit.
-    reg [1:0] gate;
-{% for e in engine_list %}    reg [{= pre_w =}-1:0] pi_{= e =}, pf_{= e =}, pg_{= e =};
-    reg [{= 4 * pre_w =}-1:0] hold_{= e =};
-{% endfor %}    reg hold_v;
+{% if per_gate %}    // One engine group per gate: every row slot yields {= bundles =} complete unit(s), bundle s
+    // taking i, f, g, o from row lanes s, {= bundles =}+s, 2*{= bundles =}+s, 3*{= bundles =}+s.
+{% else %}    // Rows arrive per row lane in gate order i, f, g, o; after o, every lane hands over a unit.
+{% endif %}    reg [1:0] gate;
+{% for b in bundle_list %}    reg [{= 4 * pre_w =}-1:0] hold_{= b.index =};
+{% if !per_gate %}    reg [{= pre_w =}-1:0] pi_{= b.index =}, pf_{= b.index =}, pg_{= b.index =};
+{% endif %}{% endfor %}    reg hold_v;
     reg [{= eng_w =}-1:0] drain;
     reg [{= unit_w =}-1:0] u_cnt;
     wire [{= sat_add_w =}-1:0] row_clips = {= row_clips_expr =};
     wire step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =});
-    always @(posedge clk) begin
+{% if per_gate %}    wire capture = row_valid_r;
+{% else %}    wire capture = row_valid_r && gate == 2'd3;
+{% endif %}    always @(posedge clk) begin
         if (rst || state == S_IDLE || state == S_LOAD || step_done) begin
             gate <= 2'd0;
             hold_v <= 1'b0;
             drain <= {= eng_w =}'d0;
             u_cnt <= {= unit_w =}'d0;
         end else if (adv) begin
-            if (row_valid_0) begin
+            if (row_valid_r) begin
                 gate <= gate + 2'd1;
-{% for e in engine_list %}                case (gate)
-                    2'd0: pi_{= e =} <= row_preact_{= e =};
-                    2'd1: pf_{= e =} <= row_preact_{= e =};
-                    2'd2: pg_{= e =} <= row_preact_{= e =};
-                    default: hold_{= e =} <= {pi_{= e =}, pf_{= e =}, pg_{= e =}, row_preact_{= e =}};
+{% for b in bundle_list %}{% if per_gate %}                hold_{= b.index =} <= {= b.capture =};
+{% else %}                case (gate)
+                    2'd0: pi_{= b.index =} <= row_preact_{= b.index =};
+                    2'd1: pf_{= b.index =} <= row_preact_{= b.index =};
+                    2'd2: pg_{= b.index =} <= row_preact_{= b.index =};
+                    default: hold_{= b.index =} <= {pi_{= b.index =}, pf_{= b.index =}, pg_{= b.index =}, row_preact_{= b.index =}};
                 endcase
-{% endfor %}            end
-            // A unit bundle drains one engine per cycle; the next one arrives 4 rows later,
-            // which the generator checks is more than M cycles.
-            if (row_valid_0 && gate == 2'd3) begin
+{% endif %}{% endfor %}            end
+            // A bundle drains one unit per cycle; the next arrives later than that (checked by
+            // the generator).
+            if (capture) begin
                 hold_v <= 1'b1;
                 drain <= {= eng_w =}'d0;
             end else if (hold_v) begin
                 u_cnt <= u_cnt + {= unit_w =}'d1;
-                if (drain == {= eng_w =}'d{= last_engine =}) hold_v <= 1'b0;
+                if (drain == {= eng_w =}'d{= last_bundle =}) hold_v <= 1'b0;
                 else drain <= drain + {= eng_w =}'d1;
             end
         end
@@ -290,7 +317,7 @@ module partita_top #(
     reg [{= 4 * pre_w =}-1:0] feed;
     always @* begin
         case (drain)
-{% for e in engine_list %}            {= eng_w =}'d{= e =}: feed = hold_{= e =};
+{% for b in bundle_list %}            {= eng_w =}'d{= b.index =}: feed = hold_{= b.index =};
 {% endfor %}            default: feed = {= 4 * pre_w =}'d0;
         endcase
     end

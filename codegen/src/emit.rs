@@ -236,7 +236,6 @@ struct EngineView {
     pw: u32,
     sw: u32,
     accw: u32,
-    pre_w: u32,
     wword: u32,
     entry_w: u32,
     wdepth: usize,
@@ -251,10 +250,18 @@ struct EngineView {
     tree_out: String,
     sum_ext: String,
     bias_aligned: String,
-    pre_shr: u32,
-    pre_shl: u32,
-    round_ne: u32,
-    sat: u32,
+}
+
+struct RowLane {
+    index: usize,
+    /// Sum of this lane's engines' accumulators, one bit wider.
+    sum_expr: String,
+}
+
+struct Bundle {
+    index: usize,
+    /// Per-gate mapping: {i, f, g, o} pre-activations of this bundle's unit.
+    capture: String,
 }
 
 struct LayerConst {
@@ -302,9 +309,17 @@ struct TopView {
     wword: u32,
     bw: u32,
     eng_w: u32,
-    last_engine: usize,
+    last_bundle: usize,
     sat_add_w: u32,
     row_clips_expr: String,
+    accw: u32,
+    pre_shr: u32,
+    pre_shl: u32,
+    engine_kinds: Vec<u32>,
+    rlanes: Vec<RowLane>,
+    per_gate: bool,
+    bundles: usize,
+    bundle_list: Vec<Bundle>,
     cell_w: u32,
     cdepth: usize,
     gw: u32,
@@ -347,6 +362,18 @@ fn shifts(from_frac: u32, to_frac: u32) -> (u32, u32) {
     }
 }
 
+/// How the four gates of a unit and the two products of a row share the engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    /// Engine m computes units m, m+M, ..., all four gate rows of each in turn (default).
+    Interleaved,
+    /// Strategy `gates`: a group of M/4 engines per gate; every slot completes M/4 units.
+    PerGate,
+    /// Strategy `ops`: engine pairs, one for W_ih x and one for W_hh h of the same row, whose
+    /// full-width partial sums are added before the one rounding.
+    Ops,
+}
+
 /// The geometry every generated file shares.
 pub struct Geometry {
     pub k: usize,
@@ -354,8 +381,11 @@ pub struct Geometry {
     pub h: usize,
     pub i: usize,
     pub layers: usize,
-    /// Rows per engine per layer (units padded to a multiple of M, times 4 gates).
-    pub rows_per_engine: usize,
+    pub mapping: Mapping,
+    /// Row lanes: producers of one finished row per slot (engines, or engine pairs).
+    pub rlanes: usize,
+    /// Rows per row lane per layer (padded).
+    pub rows_per_lane: usize,
     /// CSB slices per row, per layer: (x slices, h slices).
     pub slices: Vec<(usize, usize)>,
     pub bx0: usize,
@@ -368,51 +398,113 @@ pub struct Geometry {
 
 impl Geometry {
     pub fn new(design: &Design, m: &LstmDesign) -> Result<Self, String> {
+        use crate::plan::Strategy;
         let k = design.plan.banks;
         let engines = design.plan.plan.target.engines as usize;
         let h = m.hidden_size;
-        let slots = h.div_ceil(engines);
-        let rows_per_engine = slots * 4;
+        let all = |s: Strategy| design.plan.layers.iter().all(|a| a.strategy == s);
+        let mapping = if all(Strategy::Gates) {
+            if engines % 4 != 0 {
+                return Err(format!(
+                    "strategy \"gates\" gives each gate its own engines, so [target] engines must be a multiple of 4 (it is {engines})"
+                ));
+            }
+            Mapping::PerGate
+        } else if all(Strategy::Ops) {
+            if engines % 2 != 0 {
+                return Err(format!(
+                    "strategy \"ops\" puts W_ih x and W_hh h on separate engines, so [target] engines must be even (it is {engines})"
+                ));
+            }
+            Mapping::Ops
+        } else {
+            Mapping::Interleaved
+        };
+        let rlanes = if mapping == Mapping::Ops {
+            engines / 2
+        } else {
+            engines
+        };
+        let rows_per_lane = match mapping {
+            Mapping::PerGate => h.div_ceil(rlanes / 4),
+            _ => h.div_ceil(rlanes) * 4,
+        };
         let slices: Vec<(usize, usize)> = m
             .layers
             .iter()
             .map(|l| (l.q_ih.shape.nnz_per_bank, l.q_hh.shape.nnz_per_bank))
             .collect();
-        for (l, (a, b)) in slices.iter().enumerate() {
-            if engines >= 4 * (a + b) {
-                return Err(format!(
-                    "layer {l}: {engines} engines hand over units faster than the element-wise unit \
-                     takes them (a unit every {} cycles); use at most {} engines",
-                    4 * (a + b),
-                    4 * (a + b) - 1
-                ));
-            }
-        }
-        let index_bits = m
-            .layers
-            .iter()
-            .flat_map(|l| [l.q_ih.shape.index_bits(), l.q_hh.shape.index_bits()])
-            .max()
-            .unwrap_or(1);
-        let bx0 = m.layers[0].q_ih.shape.bank_size;
-        let bh = m.layers[0].q_hh.shape.bank_size;
-        let wdepth = slices.iter().map(|(a, b)| rows_per_engine * (a + b)).sum();
-        let bdepth = rows_per_engine * m.layers.len();
-        Ok(Self {
+        let mut g = Self {
             k,
             m: engines,
             h,
             i: m.input_size,
             layers: m.layers.len(),
-            rows_per_engine,
+            mapping,
+            rlanes,
+            rows_per_lane,
             slices,
-            bx0,
-            bh,
-            index_bits,
-            wdepth,
-            bdepth,
-            vdepth: bx0 + 2 * m.layers.len() * bh,
-        })
+            bx0: m.layers[0].q_ih.shape.bank_size,
+            bh: m.layers[0].q_hh.shape.bank_size,
+            index_bits: m
+                .layers
+                .iter()
+                .flat_map(|l| [l.q_ih.shape.index_bits(), l.q_hh.shape.index_bits()])
+                .max()
+                .unwrap_or(1),
+            wdepth: 0,
+            bdepth: 0,
+            vdepth: 0,
+        };
+        for l in 0..g.layers {
+            let period = g.slices_per_row(l) * if mapping == Mapping::PerGate { 1 } else { 4 };
+            if g.bundles() >= period {
+                return Err(format!(
+                    "layer {l}: {} units complete every {period} cycles, faster than the \
+                     element-wise unit takes them (one per cycle); use fewer engines",
+                    g.bundles()
+                ));
+            }
+        }
+        g.wdepth = (0..g.layers)
+            .map(|l| rows_per_lane * g.slices_per_row(l))
+            .sum();
+        g.bdepth = rows_per_lane * g.layers;
+        g.vdepth = g.bx0 + 2 * g.layers * g.bh;
+        Ok(g)
+    }
+
+    /// Cycles per row in layer `l`: both products in turn, or the longer one for `ops` pairs.
+    pub fn slices_per_row(&self, l: usize) -> usize {
+        let (a, b) = self.slices[l];
+        if self.mapping == Mapping::Ops {
+            a.max(b)
+        } else {
+            a + b
+        }
+    }
+
+    /// 0: x then h slices; 1: x only; 2: h only.
+    pub fn engine_kind(&self, e: usize) -> u32 {
+        match self.mapping {
+            Mapping::Ops => 1 + (e % 2) as u32,
+            _ => 0,
+        }
+    }
+
+    pub fn engine_rlane(&self, e: usize) -> usize {
+        match self.mapping {
+            Mapping::Ops => e / 2,
+            _ => e,
+        }
+    }
+
+    /// Units completed per bundle hand-over.
+    pub fn bundles(&self) -> usize {
+        match self.mapping {
+            Mapping::PerGate => self.rlanes / 4,
+            _ => self.rlanes,
+        }
     }
 
     /// Base of h buffer `buf` of layer `l` in every lane's vector memory.
@@ -420,10 +512,16 @@ impl Geometry {
         self.bx0 + (2 * l + buf) * self.bh
     }
 
-    /// The row (of 4H) that engine `e` computes at position `p` of a layer, or None for padding.
-    pub fn row_of(&self, e: usize, p: usize) -> Option<usize> {
-        let unit = (p / 4) * self.m + e;
-        (unit < self.h).then_some((p % 4) * self.h + unit)
+    /// The row (of 4H) that row lane `r` computes at position `p` of a layer, or None for padding.
+    pub fn row_of(&self, r: usize, p: usize) -> Option<usize> {
+        let (gate, unit) = match self.mapping {
+            Mapping::PerGate => {
+                let gsz = self.rlanes / 4;
+                (r / gsz, p * gsz + r % gsz)
+            }
+            _ => (p % 4, (p / 4) * self.rlanes + r),
+        };
+        (unit < self.h).then_some(gate * self.h + unit)
     }
 }
 
@@ -532,7 +630,6 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         pw,
         sw,
         accw,
-        pre_w,
         wword,
         entry_w,
         wdepth: g.wdepth,
@@ -558,10 +655,6 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
                 b
             }
         },
-        pre_shr,
-        pre_shl,
-        round_ne,
-        sat,
     };
 
     // Element-wise widths.
@@ -596,10 +689,10 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
     let unit_w = bits_for((g.h + g.m) as u64);
     let caw = bits_for((g.layers * g.h) as u64 - 1);
     let layer_w = bits_for(g.layers as u64 - 1);
-    let row_w = bits_for(g.rows_per_engine as u64 - 1);
+    let row_w = bits_for(g.rows_per_lane as u64 - 1);
     let slice_w = bits_for(g.slices.iter().map(|(a, b)| a + b).max().unwrap_or(1) as u64);
-    let eng_w = bits_for(g.m as u64 - 1);
-    let sat_add_w = bits_for(g.m as u64);
+    let eng_w = bits_for(g.bundles() as u64 - 1);
+    let sat_add_w = bits_for(g.rlanes as u64);
     let ofifo_depth = 64usize.max((g.h + 1).next_power_of_two().min(1024));
     let ofifo_aw = ofifo_depth.trailing_zeros();
     let axis_w = dw.div_ceil(8) * 8;
@@ -608,9 +701,10 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
     let layer_consts = (0..g.layers)
         .map(|l| LayerConst {
             index: l,
-            slices: g.slices[l].0 + g.slices[l].1,
+            slices: g.slices_per_row(l),
+            // x slices come first in a mixed engine; x-only and h-only engines ignore it.
             nih: g.slices[l].0,
-            rows: g.rows_per_engine,
+            rows: g.rows_per_lane,
             xbase_expr: if l == 0 {
                 format!("{vaw}'d0")
             } else {
@@ -672,9 +766,43 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         wword,
         bw,
         eng_w,
-        last_engine: g.m - 1,
+        last_bundle: g.bundles() - 1,
+        accw,
+        pre_shr,
+        pre_shl,
+        engine_kinds: (0..g.m).map(|e| g.engine_kind(e)).collect(),
+        rlanes: (0..g.rlanes)
+            .map(|r| {
+                let engines: Vec<usize> = (0..g.m).filter(|e| g.engine_rlane(*e) == r).collect();
+                RowLane {
+                    index: r,
+                    sum_expr: engines
+                        .iter()
+                        .map(|e| sext(&format!("row_acc_{e}"), accw, accw + 1))
+                        .collect::<Vec<_>>()
+                        .join(" + "),
+                }
+            })
+            .collect(),
+        per_gate: g.mapping == Mapping::PerGate,
+        bundles: g.bundles(),
+        bundle_list: (0..g.bundles())
+            .map(|b| {
+                let n = g.bundles();
+                Bundle {
+                    index: b,
+                    capture: format!(
+                        "{{row_preact_{}, row_preact_{}, row_preact_{}, row_preact_{}}}",
+                        b,
+                        n + b,
+                        2 * n + b,
+                        3 * n + b
+                    ),
+                }
+            })
+            .collect(),
         sat_add_w,
-        row_clips_expr: (0..g.m)
+        row_clips_expr: (0..g.rlanes)
             .map(|e| zext(&format!("row_clip_{e}"), 1, sat_add_w))
             .collect::<Vec<_>>()
             .join(" + "),
@@ -795,7 +923,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         let per_step: u64 = g
             .slices
             .iter()
-            .map(|(a, b)| (g.rows_per_engine * (a + b) + 64) as u64)
+            .map(|(a, b)| (g.rows_per_lane * (a + b) + 64) as u64)
             .sum::<u64>()
             + g.i as u64;
         let tb = TbView {
@@ -889,14 +1017,20 @@ fn memory_files(
     for e in 0..g.m {
         let mut w = hdr.clone();
         let mut b = hdr.clone();
-        for layer in &m.layers {
-            for p in 0..g.rows_per_engine {
-                let row = g.row_of(e, p);
-                for (mat, n) in [
-                    (&layer.q_ih, layer.q_ih.shape.nnz_per_bank),
-                    (&layer.q_hh, layer.q_hh.shape.nnz_per_bank),
-                ] {
-                    for j in 0..n {
+        let (kind, lane) = (g.engine_kind(e), g.engine_rlane(e));
+        for (l, layer) in m.layers.iter().enumerate() {
+            let per_row = g.slices_per_row(l);
+            // Kind 0: x then h slices; 1: x only; 2: h only (ops pairs).
+            let mats: Vec<&crate::bbs_prune::CsbMatrix<i64>> = match kind {
+                1 => vec![&layer.q_ih],
+                2 => vec![&layer.q_hh],
+                _ => vec![&layer.q_ih, &layer.q_hh],
+            };
+            for p in 0..g.rows_per_lane {
+                let row = g.row_of(lane, p);
+                let mut emitted = 0;
+                for mat in &mats {
+                    for j in 0..mat.shape.nnz_per_bank {
                         let mut word = Word::new(wword);
                         for k in 0..g.k {
                             let (v, idx) = row.map_or((0, 0), |r| mat.entry(r, j, k));
@@ -905,10 +1039,17 @@ fn memory_files(
                             word.set(at + iw, ww, v as u64);
                         }
                         let _ = writeln!(w, "{}", word.hex());
+                        emitted += 1;
                     }
                 }
+                // An ops pair pads its shorter product with zero slices.
+                for _ in emitted..per_row {
+                    let _ = writeln!(w, "{}", Word::new(wword).hex());
+                }
                 let mut word = Word::new(bw);
-                word.set(0, bw, row.map_or(0, |r| layer.q_bias[r]) as u64);
+                if kind != 2 {
+                    word.set(0, bw, row.map_or(0, |r| layer.q_bias[r]) as u64);
+                }
                 let _ = writeln!(b, "{}", word.hex());
             }
         }

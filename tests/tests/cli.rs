@@ -9,6 +9,7 @@ use partita_tests::{
 const EXAMPLES: &[&str] = &[
     "lstm_1dev_dense",
     "lstm_1dev_bbs",
+    "lstm_1dev_gates",
     "lstm_4dev_dense",
     "lstm_4dev_bbs",
     "cnn_small",

@@ -49,11 +49,16 @@ fn sources(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The plans the quality gates run on: two examples and the odd one.
+/// The plans the quality gates run on: the single-device examples (interleaved and per-gate
+/// engines), an `ops` variant, and the odd one (last).
 fn plans(tmp: &TempDir) -> Vec<PathBuf> {
+    let gates = repo().join("examples/lstm_1dev_gates.toml");
+    let ops = std::fs::read_to_string(&gates).unwrap().replace("strategy = \"gates\"", "strategy = \"ops\"");
     vec![
         repo().join("examples/lstm_1dev_dense.toml"),
         repo().join("examples/lstm_1dev_bbs.toml"),
+        gates,
+        tmp.write("ops.toml", ops),
         tmp.write("odd.toml", ODD),
     ]
 }
@@ -139,7 +144,7 @@ fn yosys_synthesizes_without_latches() {
     for (n, plan) in plans(&tmp).iter().enumerate() {
         let dir = tmp.path().join(format!("rtl{n}"));
         gen(plan, &dir);
-        let full = n == 2;
+        let full = n == 4;
         yosys_no_latches(&dir, full).unwrap_or_else(|e| panic!("{}: {e}", plan.display()));
     }
     let bad = tmp.path().join("bad");
@@ -212,6 +217,44 @@ fn sim_json(args: &[&str]) -> (u8, serde_json::Value, String) {
     let (code, out, err) = cli(&full);
     let v = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
     (code, v, err)
+}
+
+/// Each gate sharing on the 64 -> 256 BBS layer: bit-exact; per-gate engines stay efficient.
+#[test]
+fn cosim_gate_sharing_mappings() {
+    if !have("verilator") {
+        return;
+    }
+    let plan = repo().join("examples/lstm_1dev_gates.toml");
+    let (code, v, err) = sim_json(&[plan.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(v["match"], true);
+    assert!(v["efficiency"].as_f64().unwrap() >= 0.85, "{v}");
+    let tmp = TempDir::new("ops");
+    let ops = tmp.write(
+        "ops.toml",
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("strategy = \"gates\"", "strategy = \"ops\""),
+    );
+    let (code, v, err) = sim_json(&[ops.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(v["match"], true);
+    // Engines must fit the mapping: a clear error otherwise.
+    let bad = tmp.write(
+        "bad.toml",
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("engines = 4", "engines = 3"),
+    );
+    let (code, _, err) = cli(&[
+        "gen",
+        bad.to_str().unwrap(),
+        "-o",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("multiple of 4"), "{err}");
 }
 
 /// The 64 -> 256 LSTM at 75% BBS with 8 banks: bit-exact, and at least 0.85 of the
@@ -419,8 +462,8 @@ fn generated_files_are_deterministic_and_complete() {
         .contains(&hash));
 }
 
-/// Random small LSTMs: sizes, formats, rounding, banks, densities, engines, layers and table
-/// kinds. Every cosim output word equals the golden model's. Each case builds a model (a few
+/// Random small LSTMs: sizes, formats, rounding, banks, densities, engines, layers, table
+/// kinds and gate sharing (unit-interleaved, per-gate engines, W_ih x | W_hh h pairs). Every cosim output word equals the golden model's. Each case builds a model (a few
 /// seconds); more cases: PROPTEST_CASES=50.
 #[test]
 fn random_lstms_cosim_equals_golden() {
@@ -450,9 +493,16 @@ fn random_lstms_cosim_equals_golden() {
             prop::sample::select(vec!["s3.12", "s4.7"]),
             0u64..1000,
         ),
+        prop::sample::select(vec!["rows", "gates", "ops"]),
     );
     runner
-        .run(&strategy, |((i, h, l, k, m), (density, method), (rounding, overflow), (wfmt, dfmt, seed))| {
+        .run(&strategy, |((i, h, l, k, m), (density, method), (rounding, overflow), (wfmt, dfmt, seed), sharing)| {
+            // Gate sharing: per-gate engine groups need 4n engines, ops pairs an even count.
+            let m = match sharing {
+                "gates" => 4 * m.div_ceil(4),
+                "ops" => 2 * m.div_ceil(2),
+                _ => m,
+            };
             let sparsity = if density == "dense" {
                 format!("kind = \"dense\"\nbanks = {k}\n")
             } else {
@@ -462,7 +512,8 @@ fn random_lstms_cosim_equals_golden() {
                 "[model]\nkind = \"lstm\"\ninput_size = {i}\nhidden_size = {h}\nnum_layers = {l}\nseed = {seed}\n\
                  [sparsity]\n{sparsity}[target]\nengines = {m}\n\
                  [quant]\nweight = \"{wfmt}\"\ndata = \"{dfmt}\"\nrounding = \"{rounding}\"\noverflow = \"{overflow}\"\n\
-                 [activation]\nmethod = \"{method}\"\nsegments = 16\nentries = 64\n"
+                 [activation]\nmethod = \"{method}\"\nsegments = 16\nentries = 64\n\
+                 [partition]\nstrategy = \"{sharing}\"\n"
             );
             let tmp = TempDir::new("prop");
             let plan = tmp.write("p.toml", &text);
