@@ -53,7 +53,9 @@ fn sources(dir: &Path) -> Vec<String> {
 /// engines), an `ops` variant, and the odd one (last).
 fn plans(tmp: &TempDir) -> Vec<PathBuf> {
     let gates = repo().join("examples/lstm_1dev_gates.toml");
-    let ops = std::fs::read_to_string(&gates).unwrap().replace("strategy = \"gates\"", "strategy = \"ops\"");
+    let ops = std::fs::read_to_string(&gates)
+        .unwrap()
+        .replace("strategy = \"gates\"", "strategy = \"ops\"");
     vec![
         repo().join("examples/lstm_1dev_dense.toml"),
         repo().join("examples/lstm_1dev_bbs.toml"),
