@@ -211,23 +211,6 @@ impl ActTable {
         self.max_abs_error = worst;
         self.worst_input = at;
     }
-
-    /// Widths the hardware needs for the coefficient ROM (pwl) or table (lut).
-    pub fn coeff_bits(&self) -> u32 {
-        let w = |v: &[i64]| {
-            v.iter()
-                .map(|x| {
-                    65 - if *x < 0 {
-                        x.leading_ones()
-                    } else {
-                        x.leading_zeros()
-                    }
-                })
-                .max()
-                .unwrap_or(1)
-        };
-        w(&self.values).max(w(&self.slopes))
-    }
 }
 
 /// The three tables an LSTM needs: sigmoid and tanh on pre-activations, tanh on the cell.

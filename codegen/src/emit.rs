@@ -12,7 +12,7 @@ use askama::Template;
 
 use crate::act_table::ActTable;
 use crate::design::{Design, LstmDesign, ModelDesign};
-use crate::fixed::Rounding;
+use crate::fixed::{signed_bits, Rounding};
 use crate::plan::ActMethod;
 
 /// Magic value of the ID register: "PART".
@@ -130,20 +130,6 @@ struct ActView {
     round_ne: u32,
 }
 
-fn signed_bits(v: &[i64]) -> u32 {
-    v.iter()
-        .map(|x| {
-            65 - if *x < 0 {
-                x.leading_ones()
-            } else {
-                x.leading_zeros()
-            }
-        })
-        .max()
-        .unwrap_or(1)
-        .max(2)
-}
-
 fn act_view(design: &Design, name: &str, t: &ActTable) -> Result<ActView, String> {
     let iw = t.input.width();
     let ow = t.output.width();
@@ -162,8 +148,8 @@ fn act_view(design: &Design, name: &str, t: &ActTable) -> Result<ActView, String
     let kw = pieces.trailing_zeros();
     let rel_w = kw + shift;
     let last = ((pieces as u64) << shift) - 1;
-    let c0w = signed_bits(&t.values);
-    let c1w = signed_bits(&t.slopes);
+    let c0w = signed_bits(&t.values).max(2);
+    let c1w = signed_bits(&t.slopes).max(2);
     let accw = c0w.max(c1w + shift + 1) + 1;
     let lo_code = t.grid.lo_code;
     let (lo, hi) = (

@@ -216,6 +216,21 @@ pub fn requantize(
     to.fit(aligned, overflow)
 }
 
+/// Two's-complement bits that hold every value in `values` (at least 1).
+pub fn signed_bits(values: &[i64]) -> u32 {
+    values
+        .iter()
+        .map(|x| {
+            65 - if *x < 0 {
+                x.leading_ones()
+            } else {
+                x.leading_zeros()
+            }
+        })
+        .max()
+        .unwrap_or(1)
+}
+
 /// Bits needed to hold any signed value in `[-(2^(w-1)) * n, (2^(w-1)) * n]`: a sum of `n`
 /// terms each at most `w` bits wide.
 pub fn sum_bits(term_bits: u32, terms: u64) -> u32 {
@@ -266,6 +281,15 @@ mod tests {
         assert_eq!(q.fit(-9, Overflow::Wrap).code, -1);
         assert!(q.fit(-9, Overflow::Wrap).clipped);
         assert!(!q.fit(-4, Overflow::Wrap).clipped);
+    }
+
+    #[test]
+    fn signed_bits_of_values() {
+        assert_eq!(signed_bits(&[0]), 1);
+        assert_eq!(signed_bits(&[-1]), 1);
+        assert_eq!(signed_bits(&[1]), 2);
+        assert_eq!(signed_bits(&[-128, 127]), 8);
+        assert_eq!(signed_bits(&[128]), 9);
     }
 
     #[test]
