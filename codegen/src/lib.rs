@@ -6,6 +6,7 @@
 
 pub mod act_table;
 pub mod bbs_prune;
+pub mod cost;
 pub mod design;
 pub mod diag;
 pub mod emit;

@@ -67,6 +67,15 @@ fn entries_in(
 
 /// Compute every device's cost.
 pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
+    costs(design, None)
+}
+
+/// Every device's cost for layer `l` alone (its h traffic counts for the layer producing it).
+pub fn layer_costs(design: &Design, l: usize) -> Vec<DeviceCost> {
+    costs(design, Some(l))
+}
+
+fn costs(design: &Design, only: Option<usize>) -> Vec<DeviceCost> {
     let plan = &design.plan;
     let q = design.quant();
     let mut costs: Vec<DeviceCost> = (0..plan.devices)
@@ -105,6 +114,9 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
             let h = m.hidden_size;
             let k = plan.banks;
             for (l, (layer, p)) in m.layers.iter().zip(parts).enumerate() {
+                if only.is_some_and(|o| o != l) {
+                    continue;
+                }
                 for s in &p.shares {
                     let c = &mut costs[s.device];
                     c.multipliers = engines * lanes;
@@ -173,6 +185,9 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
         }
         ModelDesign::Cnn(m) => {
             for (l, p) in parts.iter().enumerate() {
+                if only.is_some_and(|o| o != l) {
+                    continue;
+                }
                 let out = m.shapes[l];
                 let in_shape = if l == 0 {
                     m.input_shape

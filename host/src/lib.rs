@@ -16,6 +16,7 @@ use partita_sim::Mode;
 
 pub mod bench;
 pub mod device;
+pub mod report;
 pub mod simulate;
 
 #[derive(Parser)]
@@ -93,6 +94,16 @@ enum Command {
         /// Timesteps per sequence of the benchmark input (2 sequences).
         #[arg(long, default_value_t = 32)]
         steps: usize,
+    },
+    /// Cost model: predicted cycles per timestep, link traffic, memory and multipliers.
+    Report {
+        plan: PathBuf,
+        /// Compare strategies over device counts, e.g. devices=1,2,4,8.
+        #[arg(long)]
+        sweep: Option<String>,
+        /// Also write the sweep as an SVG plot of speed-up against device count.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Drive devices (simulated or boards) through the host driver. [not built yet]
     Run { plan: PathBuf },
@@ -258,6 +269,36 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Report { plan, sweep, plot } => {
+            let d = design::from_path(&plan)?;
+            let p = partita_codegen::cost::predict(&d);
+            writeln!(
+                out,
+                "plan {}: {:.0} cycles per timestep ({}), {:.0} link bytes per timestep, {} memory bits and {} multipliers on the largest device",
+                plan.display(),
+                p.cycles_per_step,
+                if p.exact { "exact for the generated single-device hardware" } else { "estimate" },
+                p.link_bytes_per_step,
+                p.max_memory_bits,
+                p.multipliers
+            )
+            .map_err(io_failure)?;
+            if let Some(sw) = sweep {
+                let devices = report::parse_sweep(&sw).map_err(ArgFailure)?;
+                let rows = partita_codegen::cost::sweep(&d, &devices);
+                write!(out, "\n{}", report::table(&d, &rows)).map_err(io_failure)?;
+                if let Some(path) = plot {
+                    std::fs::write(&path, report::svg(&d, &rows)).map_err(|e| {
+                        Failure::from(WriteFailure {
+                            path: path.display().to_string(),
+                            source: e,
+                        })
+                    })?;
+                    writeln!(out, "plot: {}", path.display()).map_err(io_failure)?;
+                }
+            }
+            Ok(())
+        }
         Command::Run { .. } => Err(NotBuilt {
             verb: "run",
             what: "Driving simulated devices and boards through the host driver",
@@ -273,6 +314,11 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
     help("the RTL output differs from the bit-exact golden model; rerun with --wave to see why")
 )]
 struct Mismatch(String);
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{0}")]
+#[diagnostic(code(partita::args))]
+struct ArgFailure(String);
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("cannot generate RTL: {0}")]

@@ -139,3 +139,31 @@ fn pre_pruned_weights_are_kept_exactly() {
         assert!(m.layers[0].w_ih.shape.nnz_per_bank >= n);
     }
 }
+
+#[test]
+fn report_sweep_table_and_plot() {
+    let tmp = TempDir::new("report");
+    let plot = tmp.path().join("sweep.svg");
+    let plan = repo().join("examples/lstm_4dev_bbs.toml");
+    let (code, out, err) = cli(&[
+        "report",
+        plan.to_str().unwrap(),
+        "--sweep",
+        "devices=1,2,4",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = out
+        .replace(&format!("{}/", repo().display()), "")
+        .replace(&plot.display().to_string(), "<plot>");
+    insta::assert_snapshot!("report_lstm_4dev_bbs", out);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<polyline").count() == 5,
+        "{svg}"
+    );
+    let (code, _, err) = cli(&["report", plan.to_str().unwrap(), "--sweep", "devices=1,x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("device counts are whole numbers"), "{err}");
+}

@@ -221,6 +221,24 @@ fn sim_json(args: &[&str]) -> (u8, serde_json::Value, String) {
     (code, v, err)
 }
 
+/// The cost model's single-device cycles per timestep equal the hardware cycle counter, for
+/// every gate sharing and an awkward plan (the issue asks for within 10%; it is exact).
+#[test]
+fn cost_model_matches_cosim_cycles() {
+    if !have("verilator") {
+        return;
+    }
+    let tmp = TempDir::new("cost");
+    for plan in plans(&tmp) {
+        let d = partita_codegen::design::from_path(&plan).unwrap();
+        let predicted = partita_codegen::cost::single_device_cycles(&d).unwrap() as f64;
+        let (code, v, err) = sim_json(&[plan.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let measured = v["cycles_per_timestep"].as_f64().unwrap();
+        assert_eq!(predicted, measured, "{}", plan.display());
+    }
+}
+
 /// Each gate sharing on the 64 -> 256 BBS layer: bit-exact; per-gate engines stay efficient.
 #[test]
 fn cosim_gate_sharing_mappings() {

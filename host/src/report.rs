@@ -1,0 +1,120 @@
+//! `partita report`: the cost model's sweep as a table, and optionally as an SVG plot.
+
+use std::fmt::Write as _;
+
+use partita_codegen::cost::{self, SweepRow};
+use partita_codegen::design::Design;
+
+/// Parse `devices=1,2,4,8`.
+pub fn parse_sweep(s: &str) -> Result<Vec<usize>, String> {
+    let list = s
+        .strip_prefix("devices=")
+        .ok_or_else(|| format!("`{s}`: write the sweep as devices=1,2,4,8"))?;
+    let v: Result<Vec<usize>, _> = list.split(',').map(|x| x.trim().parse::<usize>()).collect();
+    match v {
+        Ok(v) if !v.is_empty() && v.iter().all(|d| (1..=4096).contains(d)) => Ok(v),
+        _ => Err(format!(
+            "`{list}`: device counts are whole numbers from 1 to 4096, comma-separated"
+        )),
+    }
+}
+
+/// The sweep table. Speed-up is against the single-device `rows` prediction.
+pub fn table(design: &Design, rows: &[SweepRow]) -> String {
+    let base = cost::sweep(design, &[1])
+        .first()
+        .map(|r| r.prediction.cycles_per_step)
+        .unwrap_or(f64::NAN);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "strategy  devices  cycles/step  speed-up  link bytes/step  max memory bits/device  multipliers/device  basis"
+    );
+    for r in rows {
+        let p = &r.prediction;
+        let _ = writeln!(
+            s,
+            "{:<8}  {:>7}  {:>11.0}  {:>8.2}  {:>15.0}  {:>22}  {:>18}  {}",
+            r.strategy.name(),
+            r.devices,
+            p.cycles_per_step,
+            base / p.cycles_per_step,
+            p.link_bytes_per_step,
+            p.max_memory_bits,
+            p.multipliers,
+            if p.exact {
+                "exact (generated hardware)"
+            } else {
+                "estimate"
+            }
+        );
+    }
+    s
+}
+
+/// A line plot of speed-up against device count, one line per strategy.
+pub fn svg(design: &Design, rows: &[SweepRow]) -> String {
+    let base = cost::sweep(design, &[1])
+        .first()
+        .map(|r| r.prediction.cycles_per_step)
+        .unwrap_or(1.0);
+    let (w, h, pad) = (640.0, 400.0, 50.0);
+    let max_d = rows.iter().map(|r| r.devices).max().unwrap_or(1) as f64;
+    let max_s = rows
+        .iter()
+        .map(|r| base / r.prediction.cycles_per_step)
+        .fold(1.0, f64::max);
+    let x = |d: f64| pad + (w - 2.0 * pad) * (d - 1.0) / (max_d - 1.0).max(1.0);
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * v / max_s;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <text x=\"{}\" y=\"{}\">devices</text><text x=\"5\" y=\"{}\">speed-up</text>\n",
+        h - pad, w - pad, h - pad, h - pad, w / 2.0, h - 15.0, pad - 10.0
+    );
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
+    let mut names: Vec<&str> = rows.iter().map(|r| r.strategy.name()).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    for (i, name) in names.iter().enumerate() {
+        let pts: Vec<String> = rows
+            .iter()
+            .filter(|r| r.strategy.name() == *name)
+            .map(|r| {
+                format!(
+                    "{:.1},{:.1}",
+                    x(r.devices as f64),
+                    y(base / r.prediction.cycles_per_step)
+                )
+            })
+            .collect();
+        let c = colors[i % colors.len()];
+        let _ = writeln!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
+            pts.join(" ")
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{name}</text>",
+            w - pad + 5.0,
+            pad + 15.0 * i as f64
+        );
+    }
+    for r in rows
+        .iter()
+        .map(|r| r.devices)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\">{r}</text>",
+            x(r as f64) - 3.0,
+            h - pad + 15.0
+        );
+    }
+    s + "</svg>\n"
+}
