@@ -105,8 +105,20 @@ enum Command {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
-    /// Drive devices (simulated or boards) through the host driver. [not built yet]
-    Run { plan: PathBuf },
+    /// Run inputs through a device via the host driver (no golden comparison), like a board.
+    Run {
+        plan: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        /// `sim` (Verilator model of the generated RTL). Board backends are not built yet.
+        #[arg(long, default_value = "sim")]
+        backend: String,
+        /// Use an already generated RTL directory.
+        #[arg(long)]
+        rtl: Option<PathBuf>,
+    },
 }
 
 /// Render a diagnostic; colour only when asked for.
@@ -143,7 +155,7 @@ impl<E: Diagnostic + Send + Sync + 'static> From<E> for Failure {
 #[error("`partita {verb}` is not built yet")]
 #[diagnostic(
     code(partita::not_built),
-    help("{what} arrives with a later release; see \"Status\" in README.md. Today: `partita check` and `partita golden`.")
+    help("{what}: not built yet; see \"Status\" in README.md for what is")
 )]
 struct NotBuilt {
     verb: &'static str,
@@ -299,11 +311,62 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Run { .. } => Err(NotBuilt {
-            verb: "run",
-            what: "Driving simulated devices and boards through the host driver",
+        Command::Run {
+            plan,
+            input,
+            output,
+            backend,
+            rtl,
+        } => {
+            if backend != "sim" {
+                return Err(NotBuilt {
+                    verb: "run --backend {pcie,remote}",
+                    what: "Board backends (PCIe, remote)",
+                }
+                .into());
+            }
+            let d = design::from_path(&plan)?;
+            let partita_codegen::design::ModelDesign::Lstm(m) = &d.model else {
+                return Err(GenFailure(
+                    "CNN hardware is not built yet; `partita run` handles LSTM plans".into(),
+                )
+                .into());
+            };
+            let x = partita_sim::read_input(&input, &d)?;
+            let opts = simulate::SimOptions {
+                rtl,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                ..Default::default()
+            };
+            let (mut dev, _, _) = simulate::open_sim_device(&d, &opts)?;
+            let codes = simulate::input_codes(&d, &x);
+            let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
+            let r = device::run_lstm(
+                &mut dev,
+                d.plan.plan_hash,
+                steps,
+                seqs,
+                m.hidden_size,
+                d.quant().data.width(),
+                &codes,
+            )
+            .map_err(simulate::SimError::from)?;
+            let y = simulate::output_array(&d, &x, m.hidden_size, &r.codes);
+            partita_sim::write_output(&output, &y)?;
+            writeln!(
+                out,
+                "run (sim): {} sequence(s) x {} step(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",
+                seqs,
+                steps,
+                output.display(),
+                y.shape(),
+                r.cycles,
+                r.saturations,
+                r.errors
+            )
+            .map_err(io_failure)?;
+            Ok(())
         }
-        .into()),
     }
 }
 

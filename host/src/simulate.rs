@@ -207,17 +207,11 @@ pub fn default_input(design: &Design) -> Input {
     }
 }
 
-/// Build, run and compare.
-pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
-    let ModelDesign::Lstm(m) = &design.model else {
-        return Err(SimError::Gen(
-            "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
-        ));
-    };
-    let input = match &opts.input {
-        Some(p) => partita_sim::read_input(p, design)?,
-        None => default_input(design),
-    };
+/// Generate (unless `opts.rtl`), build or fetch from the cache, and open a simulated device.
+pub fn open_sim_device(
+    design: &Design,
+    opts: &SimOptions,
+) -> Result<(SimDevice, cosim::Built, PathBuf), SimError> {
     let rtl_dir = match &opts.rtl {
         Some(d) => d.clone(),
         None => generate_into(design, None)?,
@@ -243,14 +237,62 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
     if let Some(w) = &opts.wave {
         model.trace(w)?;
     }
-    let mut dev = SimDevice::new(
+    let dev = SimDevice::new(
         model,
         Backpressure {
             percent: opts.backpressure,
             seed: 0x9e37_79b9,
         },
     );
+    Ok((dev, built, rtl_dir))
+}
 
+/// Input values as data-format codes, `(sequence, timestep, feature)` flattened.
+pub fn input_codes(design: &Design, input: &Input) -> Vec<i64> {
+    let q = design.quant();
+    let mut codes = Vec::with_capacity(input.data.len());
+    let mut ev = partita_sim::Events::default();
+    for s in input.data.outer_iter() {
+        let x = s
+            .into_dimensionality::<ndarray::Ix2>()
+            .expect("checked input rank");
+        codes.extend(
+            partita_sim::lstm::quantize_input(q, x, &mut ev)
+                .iter()
+                .copied(),
+        );
+    }
+    codes
+}
+
+/// Device output codes as values in the input's form.
+pub fn output_array(design: &Design, input: &Input, hidden: usize, codes: &[i64]) -> ArrayD<f64> {
+    let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
+    let lsb = design.quant().data.lsb();
+    let out = ArrayD::from_shape_fn(IxDyn(&[seqs, steps, hidden]), |ix| {
+        codes
+            .get((ix[0] * steps + ix[1]) * hidden + ix[2])
+            .map_or(f64::NAN, |c| *c as f64 * lsb)
+    });
+    if input.batched {
+        out
+    } else {
+        out.index_axis_move(Axis(0), 0)
+    }
+}
+
+/// Build, run and compare.
+pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Err(SimError::Gen(
+            "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
+        ));
+    };
+    let input = match &opts.input {
+        Some(p) => partita_sim::read_input(p, design)?,
+        None => default_input(design),
+    };
+    let (mut dev, built, rtl_dir) = open_sim_device(design, opts)?;
     // Golden, in the same quantized inputs.
     let q = design.quant();
     let golden = partita_sim::run(design, &input, Mode::Fixed);
@@ -307,15 +349,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
     let multipliers = design.plan.plan.target.engines as usize * k;
     let lower = entries as f64 / multipliers as f64;
     let per_step = run.cycles as f64 / timesteps as f64;
-    let lsb = q.data.lsb();
-    let mut output = ArrayD::from_shape_vec(
-        IxDyn(&[seqs, steps, h]),
-        run.codes.iter().map(|c| *c as f64 * lsb).collect(),
-    )
-    .map_err(|e| SimError::Gen(e.to_string()))?;
-    if !input.batched {
-        output = output.index_axis_move(Axis(0), 0);
-    }
+    let output = output_array(design, &input, h, &run.codes);
     Ok(SimReport {
         matched,
         mismatch,

@@ -348,16 +348,27 @@ fn input_non_finite() {
 }
 
 #[test]
-fn verbs_not_built_yet() {
+fn board_backends_not_built_yet() {
     let dir = TempDir::new("nb");
     let plan = dir.write("p.toml", LSTM);
-    for verb in ["run"] {
-        let err = run_expect_2(&dir, &[verb, plan.to_str().unwrap()]);
-        assert!(
-            err.contains(&format!("`partita {verb}` is not built yet")),
-            "{err}"
-        );
-    }
+    let x = dir.write(
+        "x.npy",
+        npy_bytes(ndarray::ArrayD::<f64>::zeros(vec![2, 4])),
+    );
+    let y = dir.path().join("y.npy");
+    let args = [
+        "run",
+        plan.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        y.to_str().unwrap(),
+        "--backend",
+        "pcie",
+    ];
+    let err = run_expect_2(&dir, &args);
+    assert!(err.contains("is not built yet"), "{err}");
+    assert!(!y.exists(), "nothing written on failure");
 }
 
 #[test]

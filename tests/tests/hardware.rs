@@ -339,6 +339,49 @@ fn cosim_dense_example_with_backpressure_and_input_file() {
     );
 }
 
+/// `partita run` drives the simulated device through the host driver, like a board: its
+/// output file equals `partita golden`.
+#[test]
+fn run_on_simulated_device_equals_golden() {
+    if !have("verilator") {
+        return;
+    }
+    let tmp = TempDir::new("run");
+    let plan = tmp.write("odd.toml", ODD);
+    let x = tmp.path().join("x.npy");
+    ndarray_npy::write_npy(
+        &x,
+        &ndarray::Array3::<f64>::from_shape_fn((2, 3, 5), |(a, b, c)| {
+            (a as f64 - 0.5) * (b as f64 + 1.0) * (c as f64 - 2.0) / 3.0
+        }),
+    )
+    .unwrap();
+    let (y, g) = (tmp.path().join("y.npy"), tmp.path().join("g.npy"));
+    let (code, out, err) = cli(&[
+        "run",
+        plan.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        y.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("run (sim): 2 sequence(s) x 3 step(s)"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&[
+        "golden",
+        plan.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        g.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(partita_tests::read_f64(&y), partita_tests::read_f64(&g));
+}
+
 /// Flip one weight in a generated .hex file: the cosim must say `mismatch`, name the first
 /// difference, and exit 1.
 #[test]
