@@ -168,7 +168,12 @@ pub fn generate_into(design: &Design, dir: Option<&Path>) -> Result<PathBuf, Sim
     for f in &files {
         let p = dir.join(&f.name);
         if std::fs::read_to_string(&p).ok().as_deref() != Some(f.text.as_str()) {
-            std::fs::write(&p, &f.text).map_err(|e| io(&p, e))?;
+            // Write then rename, so a concurrent reader never sees a half-written file.
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = dir.join(format!(".{}.{}-{n}", f.name, std::process::id()));
+            std::fs::write(&tmp, &f.text).map_err(|e| io(&tmp, e))?;
+            std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;
         }
     }
     Ok(dir)

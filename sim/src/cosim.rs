@@ -311,9 +311,12 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
             seconds: t0.elapsed().as_secs_f64(),
         });
     }
+    // Unique per build, also between threads of one process.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let work = root
         .join("models")
-        .join(format!("{key:016x}.tmp{}", std::process::id()));
+        .join(format!("{key:016x}.tmp{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| io(&work, e))?;
     let ccache = have("ccache");
