@@ -1,5 +1,6 @@
 //! partita-host: the `partita` command-line tool, as a library so tests can drive it in
-//! process. The device trait and its backends are not built yet.
+//! process. [`device`] holds the device trait, the simulated backend and the LSTM run sequence;
+//! board backends (PCIe, remote) are not built yet.
 //!
 //! Exit codes: 0 success; 1 a cosimulation mismatch (once `sim` is built); 2 bad input (plan,
 //! weights, arrays, arguments) or a verb that is not built yet.

@@ -286,6 +286,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
+    // The $readmemh paths are compiled in (as -G parameters), so the directory is part of the key.
     let hex_dir = format!("{}/", rtl_dir.display());
     let mut key: u64 = 0xcbf2_9ce4_8422_2325;
     for s in &sources {
