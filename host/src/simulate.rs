@@ -307,18 +307,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         .map(|c| c.iter().copied().collect())
         .unwrap_or_default();
     let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
-    let mut codes = Vec::with_capacity(input.data.len());
-    let mut ev = partita_sim::Events::default();
-    for s in input.data.outer_iter() {
-        let x = s
-            .into_dimensionality::<ndarray::Ix2>()
-            .expect("checked input rank");
-        codes.extend(
-            partita_sim::lstm::quantize_input(q, x, &mut ev)
-                .iter()
-                .copied(),
-        );
-    }
+    let codes = input_codes(design, &input);
     let t0 = Instant::now();
     let run = run_lstm(
         &mut dev,
