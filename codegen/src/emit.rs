@@ -69,7 +69,7 @@ pub fn konst(v: i64, width: u32) -> String {
     format!("{width}'h{:x}", (v as u64) & mask)
 }
 
-fn header(design: &Design) -> String {
+pub(crate) fn header(design: &Design) -> String {
     HeaderView {
         version: crate::VERSION,
         plan_name: &design.plan.name,
@@ -91,13 +91,13 @@ struct HeaderView<'a> {
 
 #[derive(Template)]
 #[template(path = "partita_requant.v", escape = "none")]
-struct RequantView {
+pub(crate) struct RequantView {
     header: String,
 }
 
 #[derive(Template)]
 #[template(path = "partita_act.v", escape = "none")]
-struct ActView {
+pub(crate) struct ActView {
     header: String,
     name: String,
     func: &'static str,
@@ -130,7 +130,7 @@ struct ActView {
     round_ne: u32,
 }
 
-fn act_view(design: &Design, name: &str, t: &ActTable) -> Result<ActView, String> {
+pub(crate) fn act_view(design: &Design, name: &str, t: &ActTable) -> Result<ActView, String> {
     let iw = t.input.width();
     let ow = t.output.width();
     let shift = t.grid.step_shift;
@@ -207,7 +207,7 @@ struct TreeNode {
 
 #[derive(Template)]
 #[template(path = "partita_engine.v", escape = "none")]
-struct EngineView {
+pub(crate) struct EngineView {
     header: String,
     k: usize,
     lanes: Vec<usize>,
@@ -535,49 +535,80 @@ struct TbView {
     timeout: u64,
 }
 
-/// Generate every file of a single-device LSTM design, plus a self-checking testbench when
-/// `vectors` are given.
-pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>, String> {
-    let ModelDesign::Lstm(m) = &design.model else {
-        return Err("CNN hardware is not built yet; `partita gen` handles LSTM plans".into());
-    };
-    if design.plan.devices != 1 {
-        return Err(format!(
-            "the plan has {} devices; multi-device RTL (link ports) is not built yet, so `gen` \
-             handles single-device plans",
-            design.plan.devices
-        ));
-    }
+/// Widths, shifts and the engine view shared by the single-device top and the multi-device node.
+pub(crate) struct Datapath {
+    pub(crate) hdr: String,
+    pub(crate) round_ne: u32,
+    pub(crate) sat: u32,
+    pub(crate) dw: u32,
+    pub(crate) ww: u32,
+    pub(crate) bw: u32,
+    pub(crate) pre_w: u32,
+    pub(crate) gw: u32,
+    pub(crate) cell_w: u32,
+    pub(crate) iw: u32,
+    pub(crate) entry_w: u32,
+    pub(crate) wword: u32,
+    pub(crate) pw: u32,
+    pub(crate) tl: u32,
+    pub(crate) sw: u32,
+    pub(crate) accw: u32,
+    pub(crate) vaw: u32,
+    pub(crate) waw: u32,
+    pub(crate) baw: u32,
+    pub(crate) lane_w: u32,
+    pub(crate) prod_frac: u32,
+    pub(crate) pre_shr: u32,
+    pub(crate) pre_shl: u32,
+    pub(crate) bshift: u32,
+    pub(crate) engine: EngineView,
+    pub(crate) fc_w: u32,
+    pub(crate) ig_w: u32,
+    pub(crate) fc_frac: u32,
+    pub(crate) ig_frac: u32,
+    pub(crate) c_frac: u32,
+    pub(crate) sh_fc: u32,
+    pub(crate) sh_ig: u32,
+    pub(crate) csum_w: u32,
+    pub(crate) cell_shr: u32,
+    pub(crate) cell_shl: u32,
+    pub(crate) oh_w: u32,
+    pub(crate) h_shr: u32,
+    pub(crate) h_shl: u32,
+    pub(crate) fc_aligned: String,
+    pub(crate) ig_aligned: String,
+}
+
+pub(crate) fn datapath(design: &Design, k: usize, index_bits: u32, wdepth: usize, bdepth: usize, vdepth: usize) -> Datapath {
     let q = design.quant();
-    let g = Geometry::new(design, m)?;
     let hdr = header(design);
     let round_ne = (q.rounding == Rounding::NearestEven) as u32;
     let sat = (q.overflow == crate::fixed::Overflow::Saturate) as u32;
     let (dw, ww, bw) = (q.data.width(), q.weight.width(), q.bias.width());
     let (pre_w, gw, cell_w) = (q.preact.width(), q.gate.width(), q.cell.width());
-    let iw = g.index_bits;
+    let iw = index_bits;
     let entry_w = ww + iw;
-    let wword = g.k as u32 * entry_w;
+    let wword = k as u32 * entry_w;
     let pw = ww + dw;
     // Tree levels: ceil(log2 K), at least one registered level.
-    let tl = if g.k == 1 {
+    let tl = if k == 1 {
         1
     } else {
-        bits_for(g.k as u64 - 1)
+        bits_for(k as u64 - 1)
     };
     let sw = pw + tl;
     let accw = design.acc_bits.max(sw + 1);
-    let vaw = bits_for(g.vdepth as u64 - 1);
-    let waw = bits_for(g.wdepth as u64 - 1);
-    let baw = bits_for(g.bdepth as u64 - 1);
-    let lane_w = bits_for(g.k as u64 - 1);
+    let vaw = bits_for(vdepth as u64 - 1);
+    let waw = bits_for(wdepth as u64 - 1);
+    let baw = bits_for(bdepth as u64 - 1);
+    let lane_w = bits_for(k as u64 - 1);
     let prod_frac = q.weight.frac_bits + q.data.frac_bits;
     let (pre_shr, pre_shl) = shifts(prod_frac, q.preact.frac_bits);
     let bshift = prod_frac - q.bias.frac_bits;
 
     // Adder tree: level 0 is the lane products t0_k; each level adds pairs at one bit wider.
     let mut tree = Vec::new();
-    let mut prev: Vec<String> = (0..g.k).map(|k| format!("t0_{k}")).collect();
+    let mut prev: Vec<String> = (0..k).map(|k| format!("t0_{k}")).collect();
     let mut width = pw;
     let mut levels = Vec::new();
     for lvl in 1..=tl {
@@ -603,8 +634,8 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
     }
     let engine = EngineView {
         header: hdr.clone(),
-        k: g.k,
-        lanes: (0..g.k).collect(),
+        k: k,
+        lanes: (0..k).collect(),
         waw,
         baw,
         vaw,
@@ -618,14 +649,14 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         accw,
         wword,
         entry_w,
-        wdepth: g.wdepth,
-        bdepth: g.bdepth,
-        vdepth: g.vdepth,
-        idx_ext: (0..g.k)
+        wdepth: wdepth,
+        bdepth: bdepth,
+        vdepth: vdepth,
+        idx_ext: (0..k)
             .map(|k| zext(&format!("widx_{k}"), iw, vaw))
             .collect(),
-        prod_a: (0..g.k).map(|k| sext(&format!("wv_{k}"), ww, pw)).collect(),
-        prod_b: (0..g.k)
+        prod_a: (0..k).map(|k| sext(&format!("wv_{k}"), ww, pw)).collect(),
+        prod_b: (0..k)
             .map(|k| sext(&format!("vin_{k}"), dw, pw))
             .collect(),
         levels,
@@ -672,6 +703,95 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
     let (cell_shr, cell_shl) = shifts(c_frac, q.cell.frac_bits);
     let oh_w = 2 * gw;
     let (h_shr, h_shl) = shifts(ig_frac, q.data.frac_bits);
+    Datapath {
+        hdr,
+        round_ne,
+        sat,
+        dw,
+        ww,
+        bw,
+        pre_w,
+        gw,
+        cell_w,
+        iw,
+        entry_w,
+        wword,
+        pw,
+        tl,
+        sw,
+        accw,
+        vaw,
+        waw,
+        baw,
+        lane_w,
+        prod_frac,
+        pre_shr,
+        pre_shl,
+        bshift,
+        engine,
+        fc_w,
+        ig_w,
+        fc_frac,
+        ig_frac,
+        c_frac,
+        sh_fc,
+        sh_ig,
+        csum_w,
+        cell_shr,
+        cell_shl,
+        oh_w,
+        h_shr,
+        h_shl,
+        fc_aligned: align("fc3", fc_w, sh_fc),
+        ig_aligned: align("ig3", ig_w, sh_ig),
+    }
+}
+
+/// Generate every file of a single-device LSTM design, plus a self-checking testbench when
+/// `vectors` are given.
+pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>, String> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Err("CNN hardware is not built yet; `partita gen` handles LSTM plans".into());
+    };
+    if design.plan.devices != 1 {
+        return Err(format!(
+            "the plan has {} devices; multi-device RTL (link ports) is not built yet, so `gen` \
+             handles single-device plans",
+            design.plan.devices
+        ));
+    }
+    let g = Geometry::new(design, m)?;
+    let Datapath {
+        hdr,
+        round_ne,
+        sat,
+        dw,
+        bw,
+        pre_w,
+        gw,
+        cell_w,
+        entry_w,
+        wword,
+        accw,
+        vaw,
+        waw,
+        baw,
+        lane_w,
+        pre_shr,
+        pre_shl,
+        engine,
+        fc_w,
+        ig_w,
+        csum_w,
+        cell_shr,
+        cell_shl,
+        oh_w,
+        h_shr,
+        h_shl,
+        fc_aligned,
+        ig_aligned,
+        ..
+    } = datapath(design, g.k, g.index_bits, g.wdepth, g.bdepth, g.vdepth);
     let unit_w = bits_for((g.h + g.m) as u64);
     let caw = bits_for((g.layers * g.h) as u64 - 1);
     let layer_w = bits_for(g.layers as u64 - 1);
@@ -713,13 +833,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
     if wstage_w > wword.max(bw) {
         unused.push(format!("wstage[{}:{}]", wstage_w - 1, wword.max(bw)));
     }
-    let v = crate::VERSION
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0))
-        .collect::<Vec<_>>();
-    let version = (v.first().copied().unwrap_or(0) << 16)
-        | (v.get(1).copied().unwrap_or(0) << 8)
-        | v.get(2).copied().unwrap_or(0);
+    let version = version_word();
     let top = TopView {
         header: hdr.clone(),
         layers_n: g.layers,
@@ -798,8 +912,8 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         fc_w,
         ig_w,
         csum_w,
-        fc_aligned: align("fc3", fc_w, sh_fc),
-        ig_aligned: align("ig3", ig_w, sh_ig),
+        fc_aligned,
+        ig_aligned,
         cell_shr,
         cell_shl,
         round_ne,
@@ -837,36 +951,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         ),
         unused_regs: unused.join(", "),
     };
-    // askama drops the template's final newline; POSIX text files (and Verilator) want it.
-    let render = |r: Result<String, askama::Error>| {
-        r.map(|t| t.trim_end().to_string() + "\n")
-            .map_err(|e| format!("template error: {e}"))
-    };
-    let mut files = vec![
-        File {
-            name: "partita_requant.v".into(),
-            text: render(
-                RequantView {
-                    header: hdr.clone(),
-                }
-                .render(),
-            )?,
-        },
-        File {
-            name: "partita_engine.v".into(),
-            text: render(engine.render())?,
-        },
-    ];
-    for (name, t) in [
-        ("sigmoid", &m.tables.sigmoid),
-        ("tanh", &m.tables.tanh),
-        ("tanh_cell", &m.tables.tanh_cell),
-    ] {
-        files.push(File {
-            name: format!("partita_act_{name}.v"),
-            text: render(act_view(design, name, t)?.render())?,
-        });
-    }
+    let mut files = datapath_files(design, m, engine)?;
     files.push(File {
         name: "partita_top.v".into(),
         text: render(top.render())?,
@@ -948,13 +1033,13 @@ fn unit_ext(unit_w: u32, caw: u32) -> String {
 }
 
 /// A memory word of any width, for `$readmemh`.
-struct Word {
+pub(crate) struct Word {
     limbs: Vec<u64>,
     bits: u32,
 }
 
 impl Word {
-    fn new(bits: u32) -> Self {
+    pub(crate) fn new(bits: u32) -> Self {
         Word {
             limbs: vec![0; bits.div_ceil(64) as usize],
             bits,
@@ -962,7 +1047,7 @@ impl Word {
     }
 
     /// Put the low `width` bits of `v` at bit `at`.
-    fn set(&mut self, at: u32, width: u32, v: u64) {
+    pub(crate) fn set(&mut self, at: u32, width: u32, v: u64) {
         for b in 0..width {
             if (v >> b) & 1 == 1 {
                 let p = at + b;
@@ -971,7 +1056,7 @@ impl Word {
         }
     }
 
-    fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         (0..self.bits.div_ceil(4))
             .rev()
             .map(|n| {
@@ -1051,7 +1136,7 @@ fn memory_files(
     out
 }
 
-fn registers(nwords: u32) -> Vec<Register> {
+pub(crate) fn registers(nwords: u32) -> Vec<Register> {
     let mut r = vec![
         Register {
             name: "ID",
@@ -1198,7 +1283,7 @@ fn regmap_json(design: &Design, g: &Geometry, regs: &[Register], wword: u32, bw:
     serde_json::to_string_pretty(&v).expect("json") + "\n"
 }
 
-fn regs_header(design: &Design, regs: &[Register]) -> String {
+pub(crate) fn regs_header(design: &Design, regs: &[Register]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -1228,4 +1313,54 @@ fn regs_header(design: &Design, regs: &[Register]) -> String {
     }
     let _ = writeln!(s, "\n#define PARTITA_ID_VALUE 0x{DEVICE_ID:08X}u\n#define PARTITA_PLAN_HASH 0x{:016X}ull\n\n#endif", design.plan.plan_hash);
     s
+}
+
+/// Render the files every device shares: requantizer, row engine and activation tables.
+pub(crate) fn datapath_files(
+    design: &Design,
+    m: &LstmDesign,
+    engine: EngineView,
+) -> Result<Vec<File>, String> {
+    let hdr = header(design);
+    let mut files = vec![
+        File {
+            name: "partita_requant.v".into(),
+            text: render(RequantView {
+                header: hdr.clone(),
+            }
+            .render())?,
+        },
+        File {
+            name: "partita_engine.v".into(),
+            text: render(engine.render())?,
+        },
+    ];
+    for (name, t) in [
+        ("sigmoid", &m.tables.sigmoid),
+        ("tanh", &m.tables.tanh),
+        ("tanh_cell", &m.tables.tanh_cell),
+    ] {
+        files.push(File {
+            name: format!("partita_act_{name}.v"),
+            text: render(act_view(design, name, t)?.render())?,
+        });
+    }
+    Ok(files)
+}
+
+/// askama drops the template's final newline; POSIX text files (and Verilator) want it.
+pub(crate) fn render(r: Result<String, askama::Error>) -> Result<String, String> {
+    r.map(|t| t.trim_end().to_string() + "\n")
+        .map_err(|e| format!("template error: {e}"))
+}
+
+/// Generator version as the VERSION register value: major << 16 | minor << 8 | patch.
+pub(crate) fn version_word() -> u32 {
+    let v = crate::VERSION
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0))
+        .collect::<Vec<_>>();
+    (v.first().copied().unwrap_or(0) << 16)
+        | (v.get(1).copied().unwrap_or(0) << 8)
+        | v.get(2).copied().unwrap_or(0)
 }

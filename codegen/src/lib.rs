@@ -11,6 +11,7 @@ pub mod design;
 pub mod diag;
 pub mod emit;
 pub mod fixed;
+pub mod node;
 pub mod partition;
 pub mod plan;
 pub mod quantize;

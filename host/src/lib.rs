@@ -215,8 +215,12 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
         }
         Command::Gen { plan, out: dir } => {
             let d = design::from_path(&plan)?;
-            let vectors = simulate::tb_vectors(&d);
-            let files = partita_codegen::emit::generate(&d, Some(&vectors)).map_err(GenFailure)?;
+            let files = if d.plan.devices > 1 {
+                partita_codegen::node::generate(&d).map_err(GenFailure)?
+            } else {
+                let vectors = simulate::tb_vectors(&d);
+                partita_codegen::emit::generate(&d, Some(&vectors)).map_err(GenFailure)?
+            };
             write_files(&dir, &files)?;
             writeln!(out, "gen: wrote {} files to {}", files.len(), dir.display())
                 .map_err(io_failure)?;
@@ -415,6 +419,9 @@ pub fn write_files(
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
     for f in files {
         let p = dir.join(&f.name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
+        }
         std::fs::write(&p, &f.text).map_err(|e| fail(&p, e))?;
     }
     Ok(())
