@@ -481,7 +481,7 @@ module partita_top #(
     wire fwd_req_{= p.index =} = rh_v_{= p.index =} && ((rs_{= p.index =} == 2'd0 && !hd_me_{= p.index =}) || rs_{= p.index =} == 2'd2);
     wire [1:0] fwd_port_{= p.index =} = (rs_{= p.index =} == 2'd0) ? hd_port_{= p.index =} : rfport_{= p.index =};
     wire fwd_go_{= p.index =};
-    wire rv_lastv_{= p.index =} = ({{= 7 - vpb_w =}'d0, rvi_{= p.index =}} + 7'd1 >= rnb_{= p.index =});
+    wire rv_lastv_{= p.index =} = (rleft_{= p.index =} == 7'd1) || ({{= 7 - vpb_w =}'d0, rvi_{= p.index =}} + 7'd1 == rvpb_{= p.index =});
     always @* begin
         case (rs_{= p.index =})
             2'd0: rx_pop_{= p.index =} = rh_v_{= p.index =} && (hd_me_{= p.index =} || fwd_go_{= p.index =});

@@ -17,6 +17,7 @@ use partita_sim::Mode;
 
 pub mod bench;
 pub mod device;
+pub mod multisim;
 pub mod report;
 pub mod simulate;
 
@@ -244,6 +245,27 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 cache: None,
             };
+            if d.plan.devices > 1 {
+                let report = multisim::simulate_multi(&d, &opts, None)?;
+                if let Some(p) = output {
+                    partita_sim::write_output(&p, &report.output)?;
+                }
+                if json {
+                    writeln!(out, "{}", report.json()).map_err(io_failure)?;
+                } else {
+                    write!(out, "{}", report.summary()).map_err(io_failure)?;
+                }
+                return if report.matched {
+                    Ok(())
+                } else {
+                    Err(Failure {
+                        code: 1,
+                        diag: Box::new(Mismatch(
+                            report.summary().lines().next().unwrap_or("mismatch").to_string(),
+                        )),
+                    })
+                };
+            }
             let report = simulate::simulate(&d, &opts)?;
             if let Some(p) = output {
                 partita_sim::write_output(&p, &report.output)?;

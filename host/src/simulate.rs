@@ -147,11 +147,16 @@ pub enum SimError {
 /// (or `dir`), and return it.
 pub fn generate_into(design: &Design, dir: Option<&Path>) -> Result<PathBuf, SimError> {
     let files = emit::generate(design, Some(&tb_vectors(design))).map_err(SimError::Gen)?;
+    write_cached(&files, dir)
+}
+
+/// Write `files` into `dir`, or a content-addressed directory of the cache, and return it.
+pub fn write_cached(files: &[emit::File], dir: Option<&Path>) -> Result<PathBuf, SimError> {
     let dir = match dir {
         Some(d) => d.to_path_buf(),
         None => {
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for f in &files {
+            for f in files {
                 for b in f.name.bytes().chain(f.text.bytes()) {
                     h ^= b as u64;
                     h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -165,13 +170,17 @@ pub fn generate_into(design: &Design, dir: Option<&Path>) -> Result<PathBuf, Sim
         why: e.to_string(),
     };
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    for f in &files {
+    for f in files {
         let p = dir.join(&f.name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
         if std::fs::read_to_string(&p).ok().as_deref() != Some(f.text.as_str()) {
             // Write then rename, so a concurrent reader never sees a half-written file.
             static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let tmp = dir.join(format!(".{}.{}-{n}", f.name, std::process::id()));
+            let base = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let tmp = p.with_file_name(format!(".{base}.{}-{n}", std::process::id()));
             std::fs::write(&tmp, &f.text).map_err(|e| io(&tmp, e))?;
             std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;
         }
@@ -232,6 +241,7 @@ pub fn open_sim_device(
         &BuildOptions {
             trace: opts.wave.is_some(),
             cache: opts.cache.clone(),
+            ports: 0,
         },
     );
     if let Some(pb) = spinner {

@@ -84,6 +84,43 @@ pub struct PinsOut {
     pub m_tdata: u64,
 }
 
+/// Link-port inputs of a multi-device node (after [`PinsIn`] in the same C struct).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkIn {
+    pub rx_tvalid: [u32; 2],
+    pub rx_tlast: [u32; 2],
+    pub tx_tready: [u32; 2],
+    pub _pad: [u32; 2],
+    pub rx_tdata: [u64; 2],
+}
+
+/// Link-port outputs of a multi-device node.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkOut {
+    pub tx_tvalid: [u32; 2],
+    pub tx_tlast: [u32; 2],
+    pub rx_tready: [u32; 2],
+    pub _pad: [u32; 2],
+    pub tx_tdata: [u64; 2],
+}
+
+/// Pins of a multi-device node: the device pins and its link ports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeIn {
+    pub pins: PinsIn,
+    pub link: LinkIn,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeOut {
+    pub pins: PinsOut,
+    pub link: LinkOut,
+}
+
 /// The generated C-ABI wrapper around `Vpartita_top`.
 pub const WRAPPER: &str = r#"// partita cosimulation wrapper (generated; C ABI for libloading).
 #include "Vpartita_top.h"
@@ -143,9 +180,37 @@ void pt_free(void* p) {
     delete h->ctx;
     delete h;
 }
+struct LinkIn { uint32_t rx_tvalid[2], rx_tlast[2], tx_tready[2], pad[2]; uint64_t rx_tdata[2]; };
+struct LinkOut { uint32_t tx_tvalid[2], tx_tlast[2], rx_tready[2], pad[2]; uint64_t tx_tdata[2]; };
+struct NodeIn { PinsIn pins; LinkIn link; };
+struct NodeOut { PinsOut pins; LinkOut link; };
+#ifndef PARTITA_PORTS
+#define PARTITA_PORTS 0
+#endif
+#if PARTITA_PORTS > 0
+#define PT_LINK(n) \
+    t->l##n##_rx_tvalid = li->rx_tvalid[n]; t->l##n##_rx_tlast = li->rx_tlast[n]; \
+    t->l##n##_rx_tdata = li->rx_tdata[n]; t->l##n##_tx_tready = li->tx_tready[n];
+#define PT_LINK_OUT(n) \
+    lo->tx_tvalid[n] = t->l##n##_tx_tvalid; lo->tx_tlast[n] = t->l##n##_tx_tlast; \
+    lo->tx_tdata[n] = t->l##n##_tx_tdata; lo->rx_tready[n] = t->l##n##_rx_tready;
+#endif
+static void pt_cycle(Handle* h, const PinsIn* in, PinsOut* out, const LinkIn* li, LinkOut* lo);
 void pt_step(void* p, const PinsIn* in, PinsOut* out) {
-    Handle* h = static_cast<Handle*>(p);
+    pt_cycle(static_cast<Handle*>(p), in, out, nullptr, nullptr);
+}
+void pt_step_node(void* p, const NodeIn* in, NodeOut* out) {
+    pt_cycle(static_cast<Handle*>(p), &in->pins, &out->pins, &in->link, &out->link);
+}
+static void pt_cycle(Handle* h, const PinsIn* in, PinsOut* out, const LinkIn* li, LinkOut* lo) {
     Vpartita_top* t = h->top;
+#if PARTITA_PORTS > 0
+    PT_LINK(0)
+#endif
+#if PARTITA_PORTS > 1
+    PT_LINK(1)
+#endif
+    (void)li; (void)lo;
     t->rst_n = in->rst_n;
     t->s_axil_awaddr = in->awaddr; t->s_axil_awvalid = in->awvalid;
     t->s_axil_wdata = in->wdata; t->s_axil_wstrb = in->wstrb; t->s_axil_wvalid = in->wvalid;
@@ -162,6 +227,12 @@ void pt_step(void* p, const PinsIn* in, PinsOut* out) {
     out->s_tready = t->s_axis_tready;
     out->m_tvalid = t->m_axis_tvalid; out->m_tlast = t->m_axis_tlast;
     out->m_tdata = t->m_axis_tdata;
+#if PARTITA_PORTS > 0
+    PT_LINK_OUT(0)
+#endif
+#if PARTITA_PORTS > 1
+    PT_LINK_OUT(1)
+#endif
 #if PARTITA_TRACE
     if (h->tfp) h->tfp->dump(h->time);
 #endif
@@ -183,6 +254,8 @@ pub struct BuildOptions {
     pub trace: bool,
     /// Cache directory instead of [`cache_root`] (benchmarks use an empty one for cold builds).
     pub cache: Option<PathBuf>,
+    /// Link ports of a multi-device node (0 for a single-device top).
+    pub ports: usize,
 }
 
 /// Where built models live: `$PARTITA_CACHE`, else `$XDG_CACHE_HOME/partita`, else
@@ -301,7 +374,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     fnv(&mut key, WRAPPER.as_bytes());
     fnv(&mut key, version.as_bytes());
     fnv(&mut key, hex_dir.as_bytes());
-    fnv(&mut key, &[opts.trace as u8]);
+    fnv(&mut key, &[opts.trace as u8, opts.ports as u8]);
     let root = opts.cache.clone().unwrap_or_else(cache_root);
     let dir = root.join("models").join(format!("{key:016x}"));
     let lib = dir.join("libpartita_model.so");
@@ -389,6 +462,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         };
         c.args(["-c", "-fPIC", "-O2", "-std=gnu++17", "-faligned-new"])
             .arg(format!("-DPARTITA_TRACE={}", opts.trace as u8))
+            .arg(format!("-DPARTITA_PORTS={}", opts.ports))
             .arg(format!("-DVM_TRACE={}", opts.trace as u8))
             .arg(format!("-DVM_TRACE_FST={}", opts.trace as u8))
             .arg("-I")
@@ -430,12 +504,14 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
 type NewFn = unsafe extern "C" fn() -> *mut std::ffi::c_void;
 type FreeFn = unsafe extern "C" fn(*mut std::ffi::c_void);
 type StepFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const PinsIn, *mut PinsOut);
+type StepNodeFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const NodeIn, *mut NodeOut);
 type TraceFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const std::ffi::c_char) -> i32;
 
 /// One instance of a built model.
 pub struct Model {
     handle: *mut std::ffi::c_void,
     step_fn: StepFn,
+    step_node_fn: StepNodeFn,
     free_fn: FreeFn,
     trace_fn: TraceFn,
     /// Keeps the library mapped while the instance lives.
@@ -455,12 +531,15 @@ impl Model {
             let lib = libloading::Library::new(path).map_err(fail)?;
             let new: NewFn = *lib.get::<NewFn>(b"pt_new\0").map_err(fail)?;
             let step_fn: StepFn = *lib.get::<StepFn>(b"pt_step\0").map_err(fail)?;
+            let step_node_fn: StepNodeFn =
+                *lib.get::<StepNodeFn>(b"pt_step_node\0").map_err(fail)?;
             let free_fn: FreeFn = *lib.get::<FreeFn>(b"pt_free\0").map_err(fail)?;
             let trace_fn: TraceFn = *lib.get::<TraceFn>(b"pt_trace\0").map_err(fail)?;
             let handle = new();
             Ok(Model {
                 handle,
                 step_fn,
+                step_node_fn,
                 free_fn,
                 trace_fn,
                 _lib: lib,
@@ -486,6 +565,17 @@ impl Model {
         let mut out = PinsOut::default();
         // SAFETY: handle is live and owned by self; both structs match the C layout.
         unsafe { (self.step_fn)(self.handle, pins, &mut out) };
+        self.cycles += 1;
+        out
+    }
+}
+
+impl Model {
+    /// One cycle of a multi-device node (built with `ports` > 0): device pins and link ports.
+    pub fn step_node(&mut self, pins: &NodeIn) -> NodeOut {
+        let mut out = NodeOut::default();
+        // SAFETY: as in `step`; the wrapper ignores link fields it was built without.
+        unsafe { (self.step_node_fn)(self.handle, pins, &mut out) };
         self.cycles += 1;
         out
     }

@@ -5,6 +5,7 @@
 pub mod cnn;
 pub mod cosim;
 pub mod lstm;
+pub mod multi;
 
 use std::path::Path;
 

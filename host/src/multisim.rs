@@ -1,0 +1,273 @@
+//! `partita sim` on a multi-device plan: generate every device's RTL, build one Verilator model
+//! per device, run them in lockstep over the modelled links, and compare every output word
+//! with the single-device golden model.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use partita_codegen::design::{Design, ModelDesign};
+use partita_codegen::node;
+use partita_sim::cosim::{self, BuildOptions, Model};
+use partita_sim::multi::{self, DeviceStats, Fault, MultiOptions};
+use partita_sim::Mode;
+
+use crate::simulate::{default_input, input_codes, output_array, Mismatch, SimError, SimOptions};
+
+/// One device's measured figures.
+#[derive(Clone, Debug)]
+pub struct DeviceReport {
+    pub device: usize,
+    pub cycles: u64,
+    pub mac_cycles: u64,
+    /// Engine issue cycles over busy cycles.
+    pub utilization: f64,
+    /// Cycles spent waiting for link data (barriers, partial sums).
+    pub link_wait_cycles: u64,
+    pub tx_bytes: u64,
+    pub forwarded_bytes: u64,
+    pub stats: DeviceStats,
+}
+
+/// Everything a multi-device cosimulation measured.
+#[derive(Clone, Debug)]
+pub struct MultiReport {
+    pub matched: bool,
+    pub mismatch: Option<Mismatch>,
+    pub words_expected: usize,
+    pub words_got: usize,
+    pub sequences: usize,
+    pub timesteps: usize,
+    pub devices: Vec<DeviceReport>,
+    /// Slowest device's busy cycles over the timesteps.
+    pub cycles_per_timestep: f64,
+    pub link_bytes_per_timestep: f64,
+    pub topology: String,
+    pub strategies: Vec<String>,
+    pub sim_cycles: u64,
+    pub sim_seconds: f64,
+    pub build_seconds: f64,
+    pub saturations_hw: u64,
+    pub saturations_golden: u64,
+    /// A link or device error that stopped the run.
+    pub error: Option<String>,
+    pub rtl_dir: PathBuf,
+    pub output: ndarray::ArrayD<f64>,
+}
+
+impl MultiReport {
+    pub fn json(&self) -> String {
+        let mm = self.mismatch.as_ref().map(|m| {
+            serde_json::json!({"layer": m.layer, "batch": m.batch, "timestep": m.timestep, "index": m.index, "expected": m.expected, "got": m.got})
+        });
+        let devs: Vec<serde_json::Value> = self
+            .devices
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "device": d.device,
+                    "cycles": d.cycles,
+                    "mac_cycles": d.mac_cycles,
+                    "utilization": d.utilization,
+                    "link_wait_cycles": d.link_wait_cycles,
+                    "tx_bytes": d.tx_bytes,
+                    "forwarded_bytes": d.forwarded_bytes,
+                    "saturations": d.stats.saturations,
+                    "link_status": d.stats.link_status,
+                    "crc_errors": d.stats.crc_errors,
+                    "seq_errors": d.stats.seq_errors,
+                })
+            })
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({
+            "match": self.matched,
+            "mismatch": mm,
+            "error": self.error,
+            "words_expected": self.words_expected,
+            "words_got": self.words_got,
+            "sequences": self.sequences,
+            "timesteps": self.timesteps,
+            "devices": devs,
+            "cycles_per_timestep": self.cycles_per_timestep,
+            "link_bytes_per_timestep": self.link_bytes_per_timestep,
+            "topology": self.topology,
+            "strategies": self.strategies,
+            "sim_cycles": self.sim_cycles,
+            "sim_seconds": self.sim_seconds,
+            "build_seconds": self.build_seconds,
+            "saturations_hw": self.saturations_hw,
+            "saturations_golden": self.saturations_golden,
+            "rtl_dir": self.rtl_dir.display().to_string(),
+        }))
+        .unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> String {
+        let verdict = match (&self.error, &self.mismatch) {
+            (Some(e), _) => format!("error: {e}"),
+            (None, None) if self.matched => format!(
+                "match: all {} words from {} devices equal the golden model",
+                self.words_expected,
+                self.devices.len()
+            ),
+            (None, None) => format!(
+                "mismatch: got {} words, expected {}",
+                self.words_got, self.words_expected
+            ),
+            (None, Some(m)) => format!(
+                "mismatch at layer {}, batch {}, timestep {}, index {}: expected {}, got {}",
+                m.layer, m.batch, m.timestep, m.index, m.expected, m.got
+            ),
+        };
+        let mut s = format!(
+            "{verdict}\nsystem: {} devices, {} links, strategies {}; {:.1} cycles per timestep, \
+             {:.0} link bytes per timestep\n",
+            self.devices.len(),
+            self.topology,
+            self.strategies.join("/"),
+            self.cycles_per_timestep,
+            self.link_bytes_per_timestep
+        );
+        s += "device  cycles    utilization  link-wait  tx-bytes  fwd-bytes\n";
+        for d in &self.devices {
+            s += &format!(
+                "{:<7} {:<9} {:<12.3} {:<10} {:<9} {}\n",
+                d.device, d.cycles, d.utilization, d.link_wait_cycles, d.tx_bytes, d.forwarded_bytes
+            );
+        }
+        s += &format!(
+            "simulation: {} cycles in {:.2} s; build {:.2} s\nsaturations: hardware {}, golden {}\n",
+            self.sim_cycles, self.sim_seconds, self.build_seconds, self.saturations_hw, self.saturations_golden
+        );
+        s
+    }
+}
+
+/// Write every device's files into a content-addressed cache directory.
+pub fn generate_multi(design: &Design) -> Result<PathBuf, SimError> {
+    let files = node::generate(design).map_err(SimError::Gen)?;
+    crate::simulate::write_cached(&files, None)
+}
+
+/// Build, run in lockstep and compare. `fault` injects a link fault.
+pub fn simulate_multi(
+    design: &Design,
+    opts: &SimOptions,
+    fault: Option<Fault>,
+) -> Result<MultiReport, SimError> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Err(SimError::Gen(
+            "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
+        ));
+    };
+    let sys = node::system(design).map_err(SimError::Gen)?;
+    let input = match &opts.input {
+        Some(p) => partita_sim::read_input(p, design)?,
+        None => default_input(design),
+    };
+    let rtl_dir = match &opts.rtl {
+        Some(d) => d.clone(),
+        None => generate_multi(design)?,
+    };
+    let t0 = Instant::now();
+    let mut models = Vec::new();
+    for n in &sys.nodes {
+        let built = cosim::build(
+            &rtl_dir.join(format!("dev{}", n.index)),
+            &BuildOptions {
+                trace: false,
+                cache: opts.cache.clone(),
+                ports: n.ports.len(),
+            },
+        )?;
+        models.push(Model::load(&built.library)?);
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    let golden = partita_sim::run(design, &input, Mode::Fixed);
+    let expected: Vec<i64> = golden
+        .codes
+        .as_ref()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
+    let codes = input_codes(design, &input);
+    let q = design.quant();
+    // Generous cycle limit: every row of every layer on one lane, plus link time per step.
+    let per_step: u64 = m
+        .layers
+        .iter()
+        .map(|l| (4 * m.hidden_size * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank) + 4096) as u64)
+        .sum::<u64>()
+        + 64 * sys.latency as u64;
+    let mopts = MultiOptions {
+        fault,
+        max_cycles: 200_000 + 4 * per_step * (seqs * (steps + m.layers.len())) as u64,
+        link_timeout: 0,
+    };
+    let t1 = Instant::now();
+    let run = multi::run(&mut models, &sys, steps, seqs, &codes, q.data.width(), &mopts);
+    let sim_seconds = t1.elapsed().as_secs_f64();
+    let h = m.hidden_size;
+    let mismatch = expected
+        .iter()
+        .zip(&run.codes)
+        .position(|(a, b)| a != b)
+        .map(|i| Mismatch {
+            layer: m.layers.len() - 1,
+            batch: i / (steps * h),
+            timestep: (i / h) % steps,
+            index: i % h,
+            expected: expected[i],
+            got: run.codes[i],
+        });
+    let matched = run.error.is_none() && mismatch.is_none() && expected.len() == run.codes.len();
+    let timesteps = seqs * steps;
+    let bytes = sys.width as u64 / 8;
+    let devices: Vec<DeviceReport> = run
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(d, s)| DeviceReport {
+            device: d,
+            cycles: s.cycles as u64,
+            mac_cycles: s.mac_cycles as u64,
+            utilization: s.mac_cycles as f64 / (s.cycles as f64).max(1.0),
+            link_wait_cycles: s.wait_cycles as u64,
+            tx_bytes: s.tx_beats as u64 * bytes,
+            forwarded_bytes: s.fwd_beats as u64 * bytes,
+            stats: s.clone(),
+        })
+        .collect();
+    let max_cycles = devices.iter().map(|d| d.cycles).max().unwrap_or(0);
+    let link_bytes: u64 = devices.iter().map(|d| d.tx_bytes).sum();
+    let output = output_array(design, &input, h, &run.codes);
+    Ok(MultiReport {
+        matched,
+        mismatch,
+        words_expected: expected.len(),
+        words_got: run.codes.len(),
+        sequences: seqs,
+        timesteps,
+        cycles_per_timestep: max_cycles as f64 / timesteps as f64,
+        link_bytes_per_timestep: link_bytes as f64 / timesteps as f64,
+        topology: if sys.switched && design.plan.plan.target.link.mode == partita_codegen::plan::LinkMode::Host {
+            "host-relayed".into()
+        } else {
+            design.plan.plan.target.link.topology.to_string()
+        },
+        strategies: design
+            .plan
+            .layers
+            .iter()
+            .map(|a| a.strategy.to_string())
+            .collect(),
+        devices,
+        sim_cycles: run.sim_cycles,
+        sim_seconds,
+        build_seconds,
+        saturations_hw: run.devices.iter().map(|d| d.saturations as u64).sum(),
+        saturations_golden: golden.events.saturations,
+        error: run.error,
+        rtl_dir,
+        output,
+    })
+}

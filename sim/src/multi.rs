@@ -1,0 +1,537 @@
+//! Lockstep multi-device cosimulation: one Verilator model per device, all clocked together,
+//! with the links between them modelled as channels of the plan's width (one beat per cycle)
+//! and latency. Ring and chain links are point to point; star (through a hub) and host-relayed
+//! systems send every frame to a switch that stores it whole and forwards it to its
+//! destination, one more link latency later.
+//!
+//! Each device is driven through its AXI4-Lite port (configure, start, poll status, read
+//! counters) and its AXI4-Stream ports, like the single-device driver. Every wait has a cycle
+//! limit. Faults can be injected on any channel: a flipped bit, a dropped frame, or two frames
+//! swapped.
+
+use std::collections::VecDeque;
+
+use partita_codegen::node::System;
+
+use crate::cosim::{Model, NodeIn, NodeOut, PinsIn, PinsOut};
+
+/// A fault to inject on one channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Flip bit 0 of the frame's second beat.
+    Corrupt,
+    /// Drop the whole frame.
+    Drop,
+    /// Deliver the frame after the next one.
+    Reorder,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// Channel index (see [`channel_names`]).
+    pub channel: usize,
+    /// Which frame entering that channel (0-based).
+    pub frame: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Beat {
+    at: u64,
+    data: u64,
+    last: bool,
+}
+
+#[derive(Debug, Default)]
+struct Channel {
+    q: VecDeque<Beat>,
+    latency: u64,
+    cap: usize,
+    /// Frames that entered (counted at tlast).
+    frames: usize,
+    /// Beats of the frame now entering, before fault handling.
+    cur: Vec<(u64, bool)>,
+    held: Vec<(u64, bool)>,
+    fault: Option<Fault>,
+    beats: u64,
+    last_at: u64,
+}
+
+impl Channel {
+    fn new(latency: u64) -> Self {
+        Channel {
+            latency,
+            cap: latency as usize + 48,
+            ..Default::default()
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.q.len() < self.cap
+    }
+
+    fn enqueue(&mut self, now: u64, data: u64, last: bool) {
+        let at = (now + self.latency).max(self.last_at + 1);
+        self.last_at = at;
+        self.q.push_back(Beat { at, data, last });
+    }
+
+    /// A beat accepted from a transmitter at cycle `now`.
+    fn push(&mut self, now: u64, data: u64, last: bool) {
+        if std::env::var_os("PARTITA_LINK_TRACE").is_some() {
+            eprintln!("link beat @{now}: {data:016x}{}", if last { " last" } else { "" });
+        }
+        self.beats += 1;
+        self.cur.push((data, last));
+        if !last {
+            // Frames pass through whole only when a fault needs them whole.
+            if self.fault.is_none() {
+                let (d, l) = self.cur.remove(0);
+                self.enqueue(now, d, l);
+            }
+            return;
+        }
+        let n = self.frames;
+        self.frames += 1;
+        let mut frame = std::mem::take(&mut self.cur);
+        match self.fault {
+            Some(f) if f.frame == n => match f.kind {
+                FaultKind::Corrupt => {
+                    let i = 1.min(frame.len() - 1);
+                    frame[i].0 ^= 1;
+                }
+                FaultKind::Drop => frame.clear(),
+                FaultKind::Reorder => {
+                    self.held = frame;
+                    return;
+                }
+            },
+            _ => {}
+        }
+        for (d, l) in frame {
+            self.enqueue(now, d, l);
+        }
+        if !self.held.is_empty() && self.fault.is_some_and(|f| f.frame + 1 == n) {
+            for (d, l) in std::mem::take(&mut self.held) {
+                self.enqueue(now, d, l);
+            }
+        }
+    }
+
+    fn head(&self, now: u64) -> Option<Beat> {
+        self.q.front().copied().filter(|b| b.at <= now)
+    }
+}
+
+/// Names of the channels, in index order (for fault injection and reports).
+pub fn channel_names(sys: &System) -> Vec<String> {
+    if sys.switched {
+        (0..sys.nodes.len())
+            .map(|d| format!("device {d} -> switch"))
+            .chain((0..sys.nodes.len()).map(|d| format!("switch -> device {d}")))
+            .collect()
+    } else {
+        sys.links
+            .iter()
+            .map(|l| format!("device {} port {} -> device {} port {}", l.from.0, l.from.1, l.to.0, l.to.1))
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum AxiOp {
+    W(u32, u32),
+    R(u32),
+}
+
+#[derive(Default)]
+struct Axi {
+    ops: VecDeque<AxiOp>,
+    phase: u8,
+    reads: Vec<u32>,
+}
+
+impl Axi {
+    fn idle(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn drive(&self, p: &mut PinsIn) {
+        match (self.ops.front(), self.phase) {
+            (Some(AxiOp::W(a, d)), 0) => {
+                p.awaddr = *a;
+                p.wdata = *d;
+                p.awvalid = 1;
+                p.wvalid = 1;
+                p.wstrb = 0xf;
+            }
+            (Some(AxiOp::W(..)), _) => p.bready = 1,
+            (Some(AxiOp::R(a)), 0) => {
+                p.araddr = *a;
+                p.arvalid = 1;
+            }
+            (Some(AxiOp::R(_)), _) => p.rready = 1,
+            (None, _) => {}
+        }
+    }
+
+    fn observe(&mut self, o: &PinsOut) {
+        match (self.ops.front(), self.phase) {
+            (Some(AxiOp::W(..)), 0) if o.awready == 1 && o.wready == 1 => self.phase = 1,
+            (Some(AxiOp::W(..)), 1) if o.bvalid == 1 => {
+                self.ops.pop_front();
+                self.phase = 0;
+            }
+            (Some(AxiOp::R(_)), 0) if o.arready == 1 => self.phase = 1,
+            (Some(AxiOp::R(_)), 1) if o.rvalid == 1 => {
+                self.reads.push(o.rdata);
+                self.ops.pop_front();
+                self.phase = 0;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Register offsets of the node (see regmap.json).
+pub mod reg {
+    pub const STATUS: u32 = 0x14;
+    pub const SEQ_LEN: u32 = 0x18;
+    pub const SEQ_COUNT: u32 = 0x1C;
+    pub const CTRL: u32 = 0x10;
+    pub const CYCLES_LO: u32 = 0x20;
+    pub const SAT_COUNT: u32 = 0x28;
+    pub const LINK_STATUS: u32 = 0x88;
+    pub const LINK_CRC_ERRS: u32 = 0x8C;
+    pub const LINK_SEQ_ERRS: u32 = 0x90;
+    pub const LINK_FMT_ERRS: u32 = 0x94;
+    pub const LINK_ERR_INFO: u32 = 0x98;
+    pub const TX_BEATS: u32 = 0x9C;
+    pub const FWD_BEATS: u32 = 0xA0;
+    pub const RX_BEATS: u32 = 0xA4;
+    pub const MAC_CYCLES: u32 = 0xA8;
+    pub const WAIT_CYCLES: u32 = 0xAC;
+    pub const LINK_TIMEOUT: u32 = 0xB0;
+}
+
+const STAT_REGS: [u32; 13] = [
+    reg::STATUS,
+    reg::CYCLES_LO,
+    reg::SAT_COUNT,
+    reg::LINK_STATUS,
+    reg::LINK_CRC_ERRS,
+    reg::LINK_SEQ_ERRS,
+    reg::LINK_FMT_ERRS,
+    reg::LINK_ERR_INFO,
+    reg::TX_BEATS,
+    reg::FWD_BEATS,
+    reg::RX_BEATS,
+    reg::MAC_CYCLES,
+    reg::WAIT_CYCLES,
+];
+
+/// What one device's counters said after the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    pub status: u32,
+    pub cycles: u32,
+    pub saturations: u32,
+    pub link_status: u32,
+    pub crc_errors: u32,
+    pub seq_errors: u32,
+    pub format_errors: u32,
+    pub error_info: u32,
+    pub tx_beats: u32,
+    pub fwd_beats: u32,
+    pub rx_beats: u32,
+    pub mac_cycles: u32,
+    pub wait_cycles: u32,
+}
+
+impl DeviceStats {
+    fn from_reads(r: &[u32]) -> Self {
+        let g = |i: usize| r.get(i).copied().unwrap_or(0);
+        DeviceStats {
+            status: g(0),
+            cycles: g(1),
+            saturations: g(2),
+            link_status: g(3),
+            crc_errors: g(4),
+            seq_errors: g(5),
+            format_errors: g(6),
+            error_info: g(7),
+            tx_beats: g(8),
+            fwd_beats: g(9),
+            rx_beats: g(10),
+            mac_cycles: g(11),
+            wait_cycles: g(12),
+        }
+    }
+
+    /// A link error in words, if the device flagged one.
+    pub fn link_error(&self) -> Option<String> {
+        if self.link_status == 0 {
+            return None;
+        }
+        let mut kinds = Vec::new();
+        if self.link_status & 1 != 0 {
+            kinds.push(format!("{} CRC error(s)", self.crc_errors));
+        }
+        if self.link_status & 2 != 0 {
+            kinds.push(format!("{} sequence error(s) (dropped or reordered frame)", self.seq_errors));
+        }
+        if self.link_status & 4 != 0 {
+            kinds.push(format!("{} malformed frame(s)", self.format_errors));
+        }
+        if self.link_status & 8 != 0 {
+            kinds.push("link timeout (a frame never arrived)".into());
+        }
+        let i = self.error_info;
+        let first = match i >> 28 {
+            1 => format!("first: CRC mismatch on frame {} from device {}", i & 0x3fff, (i >> 24) & 7),
+            2 => format!(
+                "first: from device {} expected frame {} (low 10 bits), got frame {}",
+                (i >> 24) & 7,
+                (i >> 14) & 0x3ff,
+                i & 0x3fff
+            ),
+            3 => format!("first: malformed frame from device {}", (i >> 24) & 7),
+            4 => "first: waited longer than LINK_TIMEOUT".into(),
+            _ => String::new(),
+        };
+        Some(format!("{}; {first}", kinds.join(", ")))
+    }
+}
+
+/// Options of a multi-device run.
+#[derive(Clone, Debug, Default)]
+pub struct MultiOptions {
+    pub fault: Option<Fault>,
+    /// Give up after this many cycles.
+    pub max_cycles: u64,
+    /// Cycles a device may wait for a link before flagging a timeout (0: off).
+    pub link_timeout: u32,
+}
+
+/// Result of a multi-device run.
+#[derive(Clone, Debug, Default)]
+pub struct MultiRun {
+    /// Output codes `(sequence, timestep, unit)` flattened, as many as arrived.
+    pub codes: Vec<i64>,
+    pub devices: Vec<DeviceStats>,
+    /// Clock cycles from the first start to the last output.
+    pub cycles: u64,
+    pub sim_cycles: u64,
+    /// Beats that entered each channel.
+    pub channel_beats: Vec<u64>,
+    /// Why the run stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// Run `steps` x `seqs` timesteps through the system. `x` holds input codes
+/// `(sequence, timestep, feature)`; `dw` is the data width.
+pub fn run(
+    models: &mut [Model],
+    sys: &System,
+    steps: usize,
+    seqs: usize,
+    x: &[i64],
+    dw: u32,
+    opts: &MultiOptions,
+) -> MultiRun {
+    let nd = sys.nodes.len();
+    let lat = sys.latency as u64;
+    let mut chans: Vec<Channel> = if sys.switched {
+        (0..2 * nd).map(|_| Channel::new(lat)).collect()
+    } else {
+        sys.links.iter().map(|_| Channel::new(lat)).collect()
+    };
+    if let Some(f) = opts.fault {
+        if let Some(c) = chans.get_mut(f.channel) {
+            c.fault = Some(f);
+        }
+    }
+    // (device, port) -> channel index for tx and rx.
+    let tx_chan = |d: usize, p: usize| -> Option<usize> {
+        if sys.switched {
+            (p == 0).then_some(d)
+        } else {
+            sys.links.iter().position(|l| l.from == (d, p))
+        }
+    };
+    let rx_chan = |d: usize, p: usize| -> Option<usize> {
+        if sys.switched {
+            (p == 0).then_some(nd + d)
+        } else {
+            sys.links.iter().position(|l| l.to == (d, p))
+        }
+    };
+    let mut axi: Vec<Axi> = (0..nd).map(|_| Axi::default()).collect();
+    let mut fed = vec![0usize; nd];
+    let mut outs: Vec<Vec<i64>> = vec![Vec::new(); nd];
+    let expected_out: Vec<usize> = (0..nd)
+        .map(|d| {
+            sys.outputs
+                .iter()
+                .filter(|o| o.0 == d)
+                .map(|o| o.2)
+                .sum::<usize>()
+                * steps
+                * seqs
+        })
+        .collect();
+    let mut now = 0u64;
+    let mut result = MultiRun::default();
+    let sign = |v: u64| -> i64 {
+        let s = 64 - dw;
+        ((v << s) as i64) >> s
+    };
+    // Reset.
+    for _ in 0..4 {
+        for m in models.iter_mut() {
+            m.step_node(&NodeIn::default());
+        }
+        now += 1;
+    }
+    for a in axi.iter_mut() {
+        a.ops.extend([
+            AxiOp::W(reg::SEQ_LEN, steps as u32),
+            AxiOp::W(reg::SEQ_COUNT, seqs as u32),
+            AxiOp::W(reg::LINK_TIMEOUT, opts.link_timeout),
+            AxiOp::W(reg::CTRL, 1),
+        ]);
+    }
+    let start = now + 5;
+    let mut last_out = start;
+    let mut phase = 0; // 0 configure/run, 1 reading final counters
+    let mut polling = false;
+    let mut dones = vec![false; nd];
+    let max = opts.max_cycles.max(10_000);
+    loop {
+        if now > max {
+            result.error = Some(format!(
+                "timed out after {max} cycles: {} of {} output values arrived; devices done: {:?}",
+                outs.iter().map(Vec::len).sum::<usize>(),
+                expected_out.iter().sum::<usize>(),
+                dones
+            ));
+            break;
+        }
+        for d in 0..nd {
+            let mut pins = NodeIn::default();
+            pins.pins.rst_n = 1;
+            pins.pins.m_tready = 1;
+            axi[d].drive(&mut pins.pins);
+            let node = &sys.nodes[d];
+            if node.needs_x && fed[d] < x.len() {
+                pins.pins.s_tvalid = 1;
+                pins.pins.s_tdata = x[fed[d]] as u64 & ((1u64 << dw) - 1);
+            }
+            for p in 0..node.ports.len() {
+                if let Some(c) = tx_chan(d, p) {
+                    pins.link.tx_tready[p] = chans[c].ready() as u32;
+                }
+                if let Some(b) = rx_chan(d, p).and_then(|c| chans[c].head(now)) {
+                    pins.link.rx_tvalid[p] = 1;
+                    pins.link.rx_tdata[p] = b.data;
+                    pins.link.rx_tlast[p] = b.last as u32;
+                }
+            }
+            let o: NodeOut = models[d].step_node(&pins);
+            axi[d].observe(&o.pins);
+            if pins.pins.s_tvalid == 1 && o.pins.s_tready == 1 {
+                fed[d] += 1;
+            }
+            if o.pins.m_tvalid == 1 {
+                outs[d].push(sign(o.pins.m_tdata));
+                last_out = now;
+            }
+            for p in 0..node.ports.len() {
+                if let Some(c) = tx_chan(d, p) {
+                    if o.link.tx_tvalid[p] == 1 && pins.link.tx_tready[p] == 1 {
+                        chans[c].push(now, o.link.tx_tdata[p], o.link.tx_tlast[p] == 1);
+                    }
+                }
+                if let Some(c) = rx_chan(d, p) {
+                    if pins.link.rx_tvalid[p] == 1 && o.link.rx_tready[p] == 1 {
+                        chans[c].q.pop_front();
+                    }
+                }
+            }
+        }
+        // The switch forwards whole frames that have fully arrived.
+        if sys.switched {
+            for s in 0..nd {
+                let whole = chans[s]
+                    .q
+                    .iter()
+                    .position(|b| b.last)
+                    .filter(|i| chans[s].q[*i].at <= now);
+                if let Some(i) = whole {
+                    let frame: Vec<Beat> = chans[s].q.drain(..=i).collect();
+                    let dst = ((frame[0].data >> 24) & 7) as usize;
+                    if dst < nd {
+                        for b in frame {
+                            chans[nd + dst].enqueue(now, b.data, b.last);
+                        }
+                    }
+                }
+            }
+        }
+        now += 1;
+        if axi.iter().all(Axi::idle) {
+            if phase == 1 {
+                break;
+            }
+            if polling {
+                for d in 0..nd {
+                    let s = axi[d].reads.pop().unwrap_or(0);
+                    dones[d] = s & 2 != 0;
+                    if s & 4 != 0 && result.error.is_none() {
+                        result.error = Some(format!("device {d} reports an error"));
+                    }
+                }
+                polling = false;
+            }
+            let all_out = outs.iter().zip(&expected_out).all(|(o, e)| o.len() >= *e);
+            if result.error.is_some() || (all_out && dones.iter().all(|x| *x)) {
+                phase = 1;
+                for a in axi.iter_mut() {
+                    a.reads.clear();
+                    a.ops.extend(STAT_REGS.iter().map(|r| AxiOp::R(*r)));
+                }
+            } else if now % 1024 == 0 || all_out {
+                polling = true;
+                for a in axi.iter_mut() {
+                    a.reads.clear();
+                    a.ops.push_back(AxiOp::R(reg::STATUS));
+                }
+            }
+        }
+    }
+    result.devices = axi.iter().map(|a| DeviceStats::from_reads(&a.reads)).collect();
+    for (d, s) in result.devices.iter().enumerate() {
+        if let Some(e) = s.link_error() {
+            let msg = format!("device {d}: link error: {e}");
+            result.error = Some(match result.error.take() {
+                Some(prev) if prev.contains("link error") => format!("{prev}; {msg}"),
+                _ => msg,
+            });
+        }
+    }
+    // Assemble outputs in (sequence, timestep, unit) order.
+    let mut taken = vec![0usize; nd];
+    'outer: for _ in 0..steps * seqs {
+        for &(d, _, n) in &sys.outputs {
+            if taken[d] + n > outs[d].len() {
+                break 'outer;
+            }
+            result.codes.extend_from_slice(&outs[d][taken[d]..taken[d] + n]);
+            taken[d] += n;
+        }
+    }
+    result.cycles = last_out.saturating_sub(start);
+    result.sim_cycles = now;
+    result.channel_beats = chans.iter().map(|c| c.beats).collect();
+    result
+}
