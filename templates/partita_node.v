@@ -16,7 +16,8 @@
 // a link for long.
 //
 // Frames (tlast ends them): header beat {type[31:30], src[29:27], dst[26:24], layer[23:21],
-// count[20:14], seq[13:0]} (type 0 h values, 1 partial sums, 2 barrier); payload beats with
+// count[20:14], parity[13], seq[12:0]} (type 0 h values, 1 partial sums, 2 barrier; parity: the
+// tick-parity buffer h values go to); payload beats with
 // count values packed from bit 0; a trailer beat with the CRC-32 (poly 04C11DB7, init
 // FFFFFFFF, every bit of header and payload beats, most significant first). Sequence numbers
 // count frames per (source, destination). A frame addressed elsewhere is forwarded unchanged.
@@ -175,7 +176,7 @@ module partita_top #(
     wire of_full = (of_count == {= ofifo_aw + 1 =}'d{= ofifo_depth =});
 
     // ------------------------------------------------------------------ transmit queue
-    // Entries {last of run, type, layer, destination, value}; the framer packs them.
+    // Entries {last of run, type, layer, parity, destination, value}; the framer packs them.
     localparam integer TQD = {= txq_depth =};
     localparam integer TQW = {= tq_w =};
     reg [TQW-1:0] txq [0:TQD-1];
@@ -279,9 +280,11 @@ module partita_top #(
     wire [2:0] hd_dst_{= p.index =} = rh_d_{= p.index =}[26:24];
     wire [2:0] hd_layer_{= p.index =} = rh_d_{= p.index =}[23:21];
     wire [6:0] hd_cnt_{= p.index =} = rh_d_{= p.index =}[20:14];
-    wire [13:0] hd_seq_{= p.index =} = rh_d_{= p.index =}[13:0];
+    wire [12:0] hd_seq_{= p.index =} = rh_d_{= p.index =}[12:0];
+    wire hd_par_{= p.index =} = rh_d_{= p.index =}[13];
     reg [1:0] rs_{= p.index =};  // 0 header, 1 payload, 2 forward, 3 drop
     reg [1:0] rt_{= p.index =};
+    reg rpar_{= p.index =};
     reg [2:0] rsrc_{= p.index =};
     reg [{= layer_w =}-1:0] rlay_{= p.index =};
     reg [6:0] rleft_{= p.index =}, rcount_{= p.index =};
@@ -325,7 +328,7 @@ module partita_top #(
     always @* begin
         hw_base_{= p.index =} = {= vaw =}'d0;
         case (rlay_{= p.index =})
-{% for c in layer_consts %}            {= layer_w =}'d{= c.index =}: hw_base_{= p.index =} = wr_par ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
+{% for c in layer_consts %}            {= layer_w =}'d{= c.index =}: hw_base_{= p.index =} = rpar_{= p.index =} ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
 {% endfor %}            default: ;
         endcase
     end
@@ -469,7 +472,7 @@ module partita_top #(
     reg fin_clear;
 
     // ------------------------------------------------------------------ receive state machines
-{% for p in ports %}    reg [13:0] rseq_{= p.index =} [0:7];
+{% for p in ports %}    reg [12:0] rseq_{= p.index =} [0:7];
     reg [1:0] rfport_{= p.index =};
     reg ok_p_{= p.index =}, ok_b_{= p.index =}, e_crc_{= p.index =}, e_seq_{= p.index =}, e_fmt_{= p.index =};
     reg [31:0] e_info_{= p.index =};
@@ -509,7 +512,7 @@ module partita_top #(
             rfport_{= p.index =} <= 2'd0;
             e_info_{= p.index =} <= 32'd0;
             for (i_{= p.index =} = 0; i_{= p.index =} < 8; i_{= p.index =} = i_{= p.index =} + 1) begin
-                rseq_{= p.index =}[i_{= p.index =}] <= 14'd0;
+                rseq_{= p.index =}[i_{= p.index =}] <= 13'd0;
                 hl_cnt_{= p.index =}[i_{= p.index =}] <= {= unit_w + 1 =}'d0;
                 hl_lane_{= p.index =}[i_{= p.index =}] <= {= lane_w =}'d0;
                 hl_idx_{= p.index =}[i_{= p.index =}] <= {= vaw =}'d0;
@@ -520,15 +523,16 @@ module partita_top #(
                     if (hd_me_{= p.index =}) begin
                         if (hd_bad_{= p.index =}) begin
                             e_fmt_{= p.index =} <= 1'b1;
-                            e_info_{= p.index =} <= {4'd3, 1'b0, hd_src_{= p.index =}, 10'd0, hd_seq_{= p.index =}};
+                            e_info_{= p.index =} <= {4'd3, 1'b0, hd_src_{= p.index =}, 11'd0, hd_seq_{= p.index =}};
                             rs_{= p.index =} <= rh_last_{= p.index =} ? 2'd0 : 2'd3;
                         end else if (hd_seq_{= p.index =} != rseq_{= p.index =}[hd_src_{= p.index =}]) begin
                             e_seq_{= p.index =} <= 1'b1;
-                            e_info_{= p.index =} <= {4'd2, 1'b0, hd_src_{= p.index =}, rseq_{= p.index =}[hd_src_{= p.index =}][9:0], hd_seq_{= p.index =}};
+                            e_info_{= p.index =} <= {4'd2, 1'b0, hd_src_{= p.index =}, rseq_{= p.index =}[hd_src_{= p.index =}][10:0], hd_seq_{= p.index =}};
                             rs_{= p.index =} <= 2'd3;
                         end else begin
                             rs_{= p.index =} <= 2'd1;
                             rt_{= p.index =} <= hd_type_{= p.index =};
+                            rpar_{= p.index =} <= hd_par_{= p.index =};
                             rsrc_{= p.index =} <= hd_src_{= p.index =};
                             rlay_{= p.index =} <= hd_layer_{= p.index =}[{= layer_w =}-1:0];
                             rleft_{= p.index =} <= hd_cnt_{= p.index =};
@@ -545,16 +549,16 @@ module partita_top #(
                     if (rh_last_{= p.index =}) begin
                         rs_{= p.index =} <= 2'd0;
                         if (rh_d_{= p.index =}[31:0] == rcrc_{= p.index =} && rleft_{= p.index =} == 7'd0) begin
-                            rseq_{= p.index =}[rsrc_{= p.index =}] <= rseq_{= p.index =}[rsrc_{= p.index =}] + 14'd1;
+                            rseq_{= p.index =}[rsrc_{= p.index =}] <= rseq_{= p.index =}[rsrc_{= p.index =}] + 13'd1;
                             ok_p_{= p.index =} <= (rt_{= p.index =} == 2'd1);
                             ok_b_{= p.index =} <= (rt_{= p.index =} == 2'd2);
                         end else begin
                             e_crc_{= p.index =} <= 1'b1;
-                            e_info_{= p.index =} <= {4'd1, 1'b0, rsrc_{= p.index =}, 10'd0, rseq_{= p.index =}[rsrc_{= p.index =}]};
+                            e_info_{= p.index =} <= {4'd1, 1'b0, rsrc_{= p.index =}, 11'd0, rseq_{= p.index =}[rsrc_{= p.index =}]};
                         end
                     end else if (rnb_{= p.index =} == 7'd0) begin
                         e_fmt_{= p.index =} <= 1'b1;
-                        e_info_{= p.index =} <= {4'd3, 1'b0, rsrc_{= p.index =}, 10'd0, rseq_{= p.index =}[rsrc_{= p.index =}]};
+                        e_info_{= p.index =} <= {4'd3, 1'b0, rsrc_{= p.index =}, 11'd0, rseq_{= p.index =}[rsrc_{= p.index =}]};
                         rs_{= p.index =} <= 2'd3;
                     end else if (rv_ack_{= p.index =}) begin
                         rleft_{= p.index =} <= rleft_{= p.index =} - 7'd1;
@@ -634,9 +638,11 @@ module partita_top #(
     reg [{= lw =}-1:0] f_beat;
     reg [{= lw =}-1:0] fbuf [0:{= maxb =}-1];
     reg [31:0] f_crc;
-    reg [13:0] tseq [0:7];
+    reg [12:0] tseq [0:7];
+    reg f_par;
     integer i_f;
     wire tq_last = tq_head[{= tq_w - 1 =}];
+    wire tq_par = tq_head[{= accw + 3 =}];
     wire [1:0] tq_type = tq_head[{= tq_w - 2 =}:{= tq_w - 3 =}];
     wire [{= layer_w =}-1:0] tq_layer = tq_head[{= tq_w - 4 =}:{= tq_w - 3 - layer_w =}];
     wire [2:0] tq_dst = tq_head[{= accw + 2 =}:{= accw =}];
@@ -676,7 +682,7 @@ module partita_top #(
     assign tq_pop = f_take || ((fs == F_IDLE) && !tq_empty && tq_type == 2'd2);
     wire [1:0] fr_port = port_of(f_dst);
     wire fr_sending = (fs == F_HDR) || (fs == F_PAY) || (fs == F_CRC);
-    wire [{= lw =}-1:0] fr_hdr = {{= lw - 32 =}'d0, f_type, 3'd{= me =}, f_dst, {= layer_ext =}, f_nv, tseq[f_dst]};
+    wire [{= lw =}-1:0] fr_hdr = {{= lw - 32 =}'d0, f_type, 3'd{= me =}, f_dst, {= layer_ext =}, f_nv, f_par, tseq[f_dst]};
     reg [{= lw =}-1:0] fr_data;
     always @* begin
         case (fs)
@@ -700,12 +706,14 @@ module partita_top #(
             f_vi <= {= vpb_w =}'d0;
             f_beat <= {= lw =}'d0;
             f_crc <= CRC_INIT;
-            for (i_f = 0; i_f < 8; i_f = i_f + 1) tseq[i_f] <= 14'd0;
+            for (i_f = 0; i_f < 8; i_f = i_f + 1) tseq[i_f] <= 13'd0;
+            f_par <= 1'b0;
         end else begin
             case (fs)
                 F_IDLE: if (!tq_empty) begin
                     f_type <= tq_type;
                     f_layer <= tq_layer;
+                    f_par <= tq_par;
                     f_nv <= 7'd0;
                     f_nb <= {= fb_w =}'d0;
                     f_vi <= {= vpb_w =}'d0;
@@ -740,7 +748,7 @@ module partita_top #(
                     if (f_bi + {= fb_w =}'d1 == f_nb) fs <= F_CRC;
                 end
                 F_CRC: if (fr_go) begin
-                    tseq[f_dst] <= tseq[f_dst] + 14'd1;
+                    tseq[f_dst] <= tseq[f_dst] + 13'd1;
                     f_mask <= f_mask & ~(8'd1 << f_dst);
                     f_dst <= lowest(f_mask & ~(8'd1 << f_dst));
                     if ((f_mask & ~(8'd1 << f_dst)) == 8'd0) begin
@@ -887,13 +895,13 @@ module partita_top #(
         tq_in = {TQW{1'b0}};
         if (part_v && !l_plocal) begin
             tq_push = 1'b1;
-            tq_in = {parts_out + {= row_w + 1 =}'d1 == l_rows, 2'd1, l, l_pdst, row_acc};
+            tq_in = {parts_out + {= row_w + 1 =}'d1 == l_rows, 2'd1, l, 1'b0, l_pdst, row_acc};
         end else if (h_out && l_hmask != 8'd0) begin
             tq_push = 1'b1;
-            tq_in = {units_done + {= unit_w + 1 =}'d1 == l_nfin, 2'd0, l, 3'd0, {= h6_acc =}};
+            tq_in = {units_done + {= unit_w + 1 =}'d1 == l_nfin, 2'd0, l, wr_par, 3'd0, {= h6_acc =}};
         end else if (state == S_BAR && !tq_full) begin
             tq_push = 1'b1;
-            tq_in = {1'b1, 2'd2, {= layer_w =}'d0, 3'd0, {= accw =}'d0};
+            tq_in = {1'b1, 2'd2, {= layer_w =}'d0, 1'b0, 3'd0, {= accw =}'d0};
         end
     end
 

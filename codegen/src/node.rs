@@ -734,7 +734,7 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
     }
     let ofifo_depth = 64usize.max((last.fin.len() + 1).next_power_of_two().min(1024));
     let txq_depth = 64usize;
-    let tq_w = 1 + 2 + layer_w + 3 + accw;
+    let tq_w = 1 + 2 + layer_w + 1 + 3 + accw;
     let view = NodeView {
         header: header(design),
         me,

@@ -288,12 +288,12 @@ impl DeviceStats {
         }
         let i = self.error_info;
         let first = match i >> 28 {
-            1 => format!("first: CRC mismatch on frame {} from device {}", i & 0x3fff, (i >> 24) & 7),
+            1 => format!("first: CRC mismatch on frame {} from device {}", i & 0x1fff, (i >> 24) & 7),
             2 => format!(
-                "first: from device {} expected frame {} (low 10 bits), got frame {}",
+                "first: from device {} expected frame {}, got frame {}",
                 (i >> 24) & 7,
-                (i >> 14) & 0x3ff,
-                i & 0x3fff
+                (i >> 13) & 0x7ff,
+                i & 0x1fff
             ),
             3 => format!("first: malformed frame from device {}", (i >> 24) & 7),
             4 => "first: waited longer than LINK_TIMEOUT".into(),
