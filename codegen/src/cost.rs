@@ -6,12 +6,14 @@
 //! cycles and drains its pipeline (12 cycles, plus one per adder-tree level, plus the position
 //! of the last real unit in its hand-over bundle). A test holds it to the cosim's cycle counter.
 //!
-//! For several devices there is no generated hardware yet; the model adds, per layer, the
-//! slowest device's compute and the link time of its dependency rounds (all-gather for `rows`;
-//! reduce then broadcast for `cols`, `gates` and `ops`), each round costing its largest
-//! per-device receive volume over the link width plus the link latency. `layers` pipelines
-//! over timesteps, so its step time is the slowest device's. These figures are estimates until
-//! multi-device cosimulation exists to validate them.
+//! For several devices the model replays one tick of the generated node hardware
+//! (`node.rs`): each device runs its program (for each layer: issue its rows, then finish its
+//! units once every partial sum arrived), partial sums reach their finisher a link latency
+//! per hop after the source's last row, and the tick ends when every device has received the
+//! h values it needs (written one per cycle) and every barrier. A sequence of S steps takes
+//! S + L - 1 ticks (layer l works on step T - l at tick T). A test holds the prediction within
+//! 10% of the cosimulated cycle counters on the example plans. Plans the node hardware cannot
+//! build fall back to a coarser estimate.
 
 use crate::design::{Design, ModelDesign};
 use crate::emit::{bits_for, Geometry};
@@ -81,6 +83,20 @@ pub fn predict(design: &Design) -> Prediction {
         .unwrap_or(0);
     let multipliers = costs.iter().map(|c| c.multipliers).max().unwrap_or(0);
     let link_bytes_per_step = costs.iter().map(|c| c.tx_bits).sum::<u64>() as f64 / 8.0;
+    if design.plan.devices > 1 {
+        if let (Some(c), Some(b)) = (
+            node_cycles_per_step(design, DEFAULT_STEPS),
+            node_link_bytes_per_step(design, DEFAULT_STEPS),
+        ) {
+            return Prediction {
+                cycles_per_step: c,
+                exact: false,
+                link_bytes_per_step: b,
+                max_memory_bits,
+                multipliers,
+            };
+        }
+    }
     if design.plan.devices == 1 {
         if let Some(c) = single_device_cycles(design) {
             return Prediction {
@@ -224,4 +240,153 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
         }
     }
     rows
+}
+
+/// Timesteps per sequence the multi-device prediction assumes (the cosim's default input).
+pub const DEFAULT_STEPS: usize = 8;
+
+/// Node pipeline constants (cycles), read off `partita_node.v`: state transitions around a
+/// layer's row issue, the engine's depth after the last issue, the finisher's depth, and the
+/// delay a frame sees at each forwarding hop.
+const NODE_MAC_EXTRA: u64 = 7;
+const NODE_FIN_EXTRA: u64 = 11;
+const NODE_TICK_EXTRA: u64 = 3;
+const NODE_HOP: u64 = 4;
+
+/// Predicted cycles per timestep of the generated multi-device hardware over sequences of
+/// `steps` timesteps, or None if the plan has no node hardware.
+pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return None;
+    };
+    let sys = crate::node::system(design).ok()?;
+    let nl = m.layers.len();
+    let d = sys.nodes.len();
+    let k = design.plan.banks;
+    let tree = if k == 1 { 1 } else { bits_for(k as u64 - 1) } as u64;
+    let q = design.quant();
+    let dw = q.data.width() as u64;
+    let lw = sys.width as u64;
+    let vpb_h = (lw / dw).max(1);
+    let lat = sys.latency as u64;
+    let hops = |a: usize, b: usize| -> u64 {
+        if sys.switched {
+            2
+        } else if sys.links.len() == d && d > 2 {
+            ((b + d - a) % d) as u64
+        } else {
+            (a as i64 - b as i64).unsigned_abs()
+        }
+    };
+    let slices = |l: usize, n: &crate::node::NodeLayer| -> u64 {
+        let x = if n.x_banks.is_empty() {
+            0
+        } else {
+            m.layers[l].q_ih.shape.nnz_per_bank
+        };
+        let h = if n.h_banks.is_empty() {
+            0
+        } else {
+            m.layers[l].q_hh.shape.nnz_per_bank
+        };
+        (x + h) as u64
+    };
+    // One tick with the given layers active; returns its length.
+    let tick = |active: &[bool]| -> u64 {
+        let mut t = vec![NODE_TICK_EXTRA; d];
+        let mut h_ready = vec![0u64; d];
+        for l in 0..nl {
+            if !active[l] {
+                continue;
+            }
+            let mut mac_end = vec![0u64; d];
+            for n in &sys.nodes {
+                let nlay = &n.layers[l];
+                if !nlay.rows.is_empty() {
+                    t[n.index] += nlay.rows.len() as u64 * slices(l, nlay) + NODE_MAC_EXTRA + tree;
+                }
+                mac_end[n.index] = t[n.index];
+            }
+            for n in &sys.nodes {
+                let nlay = &n.layers[l];
+                if nlay.fin.is_empty() {
+                    continue;
+                }
+                let mut start = t[n.index];
+                for &(s, _) in &nlay.sources {
+                    if s != n.index {
+                        let beats = MAX_FRAME_BEATS + 2;
+                        start = start.max(mac_end[s] + hops(s, n.index) * (lat + NODE_HOP) + beats);
+                    }
+                }
+                t[n.index] = start + nlay.fin.len() as u64 + NODE_FIN_EXTRA;
+                // Its h values reach each consumer, which writes them one per cycle.
+                let beats = (nlay.fin.len() as u64).div_ceil(vpb_h) + 2;
+                for (j, &c) in nlay.h_consumers.iter().enumerate() {
+                    let arrive =
+                        t[n.index] + (j as u64 + 1) * beats + hops(n.index, c) * (lat + NODE_HOP);
+                    h_ready[c] = h_ready[c].max(arrive) + nlay.fin.len() as u64;
+                }
+            }
+        }
+        // Barriers: every device hears from every other after its h values.
+        let mut end = 0;
+        for a in 0..d {
+            let mut ready = t[a].max(h_ready[a]);
+            for b in 0..d {
+                if a != b {
+                    ready = ready.max(t[b] + 2 * d as u64 + hops(b, a) * (lat + NODE_HOP));
+                }
+            }
+            end = end.max(ready);
+        }
+        end
+    };
+    let mut total = m.input_size as u64;
+    for tt in 0..steps + nl - 1 {
+        let active: Vec<bool> = (0..nl).map(|l| l <= tt && tt < steps + l).collect();
+        total += tick(&active);
+    }
+    Some(total as f64 / steps as f64)
+}
+
+/// Payload beats per frame at most (see `node.rs`).
+const MAX_FRAME_BEATS: u64 = crate::node::MAX_BEATS as u64;
+
+/// Link bytes per timestep the generated nodes send (headers, CRCs and barriers included;
+/// forwarding hops not counted again), over sequences of `steps` timesteps.
+pub fn node_link_bytes_per_step(design: &Design, steps: usize) -> Option<f64> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return None;
+    };
+    let sys = crate::node::system(design).ok()?;
+    let nl = m.layers.len();
+    let d = sys.nodes.len() as u64;
+    let q = design.quant();
+    let lw = sys.width as u64;
+    let vpb_h = (lw / q.data.width() as u64).max(1);
+    let vpb_p = (lw / design.acc_bits.max(1) as u64).max(1);
+    let run = |n: u64, vpb: u64| -> u64 {
+        let maxv = (MAX_FRAME_BEATS * vpb).min(127);
+        let mut beats = 0;
+        let mut left = n;
+        while left > 0 {
+            let f = left.min(maxv);
+            beats += f.div_ceil(vpb) + 2;
+            left -= f;
+        }
+        beats
+    };
+    let mut per_layer = vec![0u64; nl];
+    for n in &sys.nodes {
+        for (l, nlay) in n.layers.iter().enumerate() {
+            if !nlay.rows.is_empty() && nlay.pdst != n.index {
+                per_layer[l] += run(nlay.rows.len() as u64, vpb_p);
+            }
+            per_layer[l] += nlay.h_consumers.len() as u64 * run(nlay.fin.len() as u64, vpb_h);
+        }
+    }
+    let ticks = (steps + nl - 1) as u64;
+    let beats = per_layer.iter().sum::<u64>() * steps as u64 + ticks * d * (d - 1) * 2;
+    Some((beats * lw / 8) as f64 / steps as f64)
 }

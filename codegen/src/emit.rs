@@ -579,7 +579,14 @@ pub(crate) struct Datapath {
     pub(crate) ig_aligned: String,
 }
 
-pub(crate) fn datapath(design: &Design, k: usize, index_bits: u32, wdepth: usize, bdepth: usize, vdepth: usize) -> Datapath {
+pub(crate) fn datapath(
+    design: &Design,
+    k: usize,
+    index_bits: u32,
+    wdepth: usize,
+    bdepth: usize,
+    vdepth: usize,
+) -> Datapath {
     let q = design.quant();
     let hdr = header(design);
     let round_ne = (q.rounding == Rounding::NearestEven) as u32;
@@ -591,11 +598,7 @@ pub(crate) fn datapath(design: &Design, k: usize, index_bits: u32, wdepth: usize
     let wword = k as u32 * entry_w;
     let pw = ww + dw;
     // Tree levels: ceil(log2 K), at least one registered level.
-    let tl = if k == 1 {
-        1
-    } else {
-        bits_for(k as u64 - 1)
-    };
+    let tl = if k == 1 { 1 } else { bits_for(k as u64 - 1) };
     let sw = pw + tl;
     let accw = design.acc_bits.max(sw + 1);
     let vaw = bits_for(vdepth as u64 - 1);
@@ -656,9 +659,7 @@ pub(crate) fn datapath(design: &Design, k: usize, index_bits: u32, wdepth: usize
             .map(|k| zext(&format!("widx_{k}"), iw, vaw))
             .collect(),
         prod_a: (0..k).map(|k| sext(&format!("wv_{k}"), ww, pw)).collect(),
-        prod_b: (0..k)
-            .map(|k| sext(&format!("vin_{k}"), dw, pw))
-            .collect(),
+        prod_b: (0..k).map(|k| sext(&format!("vin_{k}"), dw, pw)).collect(),
         levels,
         tree,
         tree_delay: tl - 1,
@@ -1325,10 +1326,12 @@ pub(crate) fn datapath_files(
     let mut files = vec![
         File {
             name: "partita_requant.v".into(),
-            text: render(RequantView {
-                header: hdr.clone(),
-            }
-            .render())?,
+            text: render(
+                RequantView {
+                    header: hdr.clone(),
+                }
+                .render(),
+            )?,
         },
         File {
             name: "partita_engine.v".into(),

@@ -142,7 +142,12 @@ pub fn system(design: &Design) -> Result<System, String> {
         for s in &p.shares {
             let nlay = &mut nodes[s.device].layers[l];
             nlay.x_banks = s.blocks.iter().filter(|b| **b < k).copied().collect();
-            nlay.h_banks = s.blocks.iter().filter(|b| **b >= k).map(|b| b - k).collect();
+            nlay.h_banks = s
+                .blocks
+                .iter()
+                .filter(|b| **b >= k)
+                .map(|b| b - k)
+                .collect();
             nlay.bias = s.blocks.contains(&0);
             let owned: std::collections::BTreeSet<usize> = s.rows.iter().copied().collect();
             let fins: std::collections::BTreeSet<usize> =
@@ -182,7 +187,10 @@ pub fn system(design: &Design) -> Result<System, String> {
                 }
             }
             if rows.len() != s.rows.len() {
-                return Err(format!("layer {l}: device {} has rows outside its finisher's units", s.device));
+                return Err(format!(
+                    "layer {l}: device {} has rows outside its finisher's units",
+                    s.device
+                ));
             }
             nlay.rows = rows;
             if let Some(m0) = mask.filter(|m0| *m0 != 0) {
@@ -192,7 +200,8 @@ pub fn system(design: &Design) -> Result<System, String> {
     }
     for l in 0..nl {
         for dev in 0..d {
-            let has_h = !nodes[dev].layers[l].h_banks.is_empty() && !nodes[dev].layers[l].rows.is_empty();
+            let has_h =
+                !nodes[dev].layers[l].h_banks.is_empty() && !nodes[dev].layers[l].rows.is_empty();
             let next_x = l + 1 < nl
                 && !nodes[dev].layers[l + 1].x_banks.is_empty()
                 && !nodes[dev].layers[l + 1].rows.is_empty();
@@ -425,7 +434,10 @@ struct NodeView {
 }
 
 fn mask_bits(m: u8, n: usize) -> String {
-    (0..n).rev().map(|b| if m >> b & 1 == 1 { '1' } else { '0' }).collect()
+    (0..n)
+        .rev()
+        .map(|b| if m >> b & 1 == 1 { '1' } else { '0' })
+        .collect()
 }
 
 /// Resize `expr` (width `from`) to `to` bits, unsigned.
@@ -479,7 +491,12 @@ fn system_json(design: &Design, sys: &System) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
-fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result<Vec<File>, String> {
+fn node_files(
+    design: &Design,
+    m: &LstmDesign,
+    sys: &System,
+    n: &Node,
+) -> Result<Vec<File>, String> {
     let q = design.quant();
     let k = design.plan.banks;
     let nl = m.layers.len();
@@ -489,8 +506,16 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
     let bh = m.layers[0].q_hh.shape.bank_size;
     let hbase = |l: usize, p: usize| 2 * bx0 + (2 * l + p) * bh;
     let slices = |l: usize, nl: &NodeLayer| -> (usize, usize) {
-        let x = if nl.x_banks.is_empty() { 0 } else { m.layers[l].q_ih.shape.nnz_per_bank };
-        let hs = if nl.h_banks.is_empty() { 0 } else { m.layers[l].q_hh.shape.nnz_per_bank };
+        let x = if nl.x_banks.is_empty() {
+            0
+        } else {
+            m.layers[l].q_ih.shape.nnz_per_bank
+        };
+        let hs = if nl.h_banks.is_empty() {
+            0
+        } else {
+            m.layers[l].q_hh.shape.nnz_per_bank
+        };
         (x, hs)
     };
     let index_bits = m
@@ -516,7 +541,11 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
             "[target.link] width is {lw} bits; generated link ports carry 32 to 64 bits per beat"
         ));
     }
-    let any_p = sys.nodes.iter().any(|x| x.layers.iter().any(|l| !l.rows.is_empty() && l.pdst != x.index));
+    let any_p = sys.nodes.iter().any(|x| {
+        x.layers
+            .iter()
+            .any(|l| !l.rows.is_empty() && l.pdst != x.index)
+    });
     if any_p && lw < accw {
         return Err(format!(
             "[target.link] width is {lw} bits, but this plan sends {accw}-bit partial sums \
@@ -530,7 +559,13 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
     let vpb_w = bits_for(vpb_h.max(vpb_p) as u64 - 1);
     let h = m.hidden_size;
     let unit_w = bits_for(h as u64 + 1);
-    let max_rows = n.layers.iter().map(|l| l.rows.len()).max().unwrap_or(1).max(1);
+    let max_rows = n
+        .layers
+        .iter()
+        .map(|l| l.rows.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let row_w = bits_for(max_rows as u64);
     let max_slices = (0..nl)
         .map(|l| {
@@ -602,13 +637,19 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
                     "to and from the star's hub, which forwards frames by destination".to_string()
                 }
             } else {
-                let side = |o: &Option<usize>| o.map_or("nothing (tie off)".to_string(), |d| format!("device {d}"));
+                let side = |o: &Option<usize>| {
+                    o.map_or("nothing (tie off)".to_string(), |d| format!("device {d}"))
+                };
                 format!("tx to {}, rx from {}", side(tx), side(rx))
             };
             let mut rv = String::new();
             for v in 0..vpb_h.max(vpb_p) {
                 let hx = if v < vpb_h {
-                    zext(&format!("rh_d_{p}[{}:{}]", (v + 1) * dw - 1, v * dw), dw, accw)
+                    zext(
+                        &format!("rh_d_{p}[{}:{}]", (v + 1) * dw - 1, v * dw),
+                        dw,
+                        accw,
+                    )
                 } else {
                     format!("{accw}'d0")
                 };
@@ -793,7 +834,11 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
         fb_ix_w: bits_for(MAX_BEATS as u64 - 1),
         hstart_w,
         hstarts,
-        need_x: if n.needs_x { "1'b1".into() } else { "1'b0".into() },
+        need_x: if n.needs_x {
+            "1'b1".into()
+        } else {
+            "1'b0".into()
+        },
         in_w: bits_for(m.input_size as u64 - 1),
         bx0,
         bh,
@@ -821,11 +866,23 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
         cell_shr: dp.cell_shr,
         cell_shl: dp.cell_shl,
         oh_w: dp.oh_w,
-        oh_expr: format!("{} * {}", sext("o5", dp.gw, dp.oh_w), sext("tc5", dp.gw, dp.oh_w)),
+        oh_expr: format!(
+            "{} * {}",
+            sext("o5", dp.gw, dp.oh_w),
+            sext("tc5", dp.gw, dp.oh_w)
+        ),
         h_shr: dp.h_shr,
         h_shl: dp.h_shl,
-        fc_expr: format!("{} * {}", sext("f2", dp.gw, dp.fc_w), sext("c2", dp.cell_w, dp.fc_w)),
-        ig_expr: format!("{} * {}", sext("i2", dp.gw, dp.ig_w), sext("g2", dp.gw, dp.ig_w)),
+        fc_expr: format!(
+            "{} * {}",
+            sext("f2", dp.gw, dp.fc_w),
+            sext("c2", dp.cell_w, dp.fc_w)
+        ),
+        ig_expr: format!(
+            "{} * {}",
+            sext("i2", dp.gw, dp.ig_w),
+            sext("g2", dp.gw, dp.ig_w)
+        ),
         h6_acc: zext("h6", dw, accw),
         out_ext: if axis_w > dw {
             format!("{{{{{}{{of_head[{dw}]}}}}, of_head[{dw}:1]}}", axis_w - dw)
@@ -838,7 +895,10 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
         version_hex: format!("{:08x}", version_word()),
         hash_lo: format!("{:08x}", design.plan.plan_hash as u32),
         hash_hi: format!("{:08x}", (design.plan.plan_hash >> 32) as u32),
-        config0_hex: format!("{:08x}", ((m.input_size as u32 & 0xffff) << 16) | (h as u32 & 0xffff)),
+        config0_hex: format!(
+            "{:08x}",
+            ((m.input_size as u32 & 0xffff) << 16) | (h as u32 & 0xffff)
+        ),
         config1_hex: format!(
             "{:08x}",
             ((nl as u32 & 0xff) << 24) | (1 << 16) | ((k as u32 & 0xff) << 8) | (dw & 0xff)
@@ -854,7 +914,11 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
     // Weights: per row, x slices then h slices, lanes of banks this device does not hold zero.
     let entry_w = dp.wword / k as u32;
     let iw = index_bits;
-    let hdr = format!("// partita {} plan hash {:016x} device {me}\n", crate::VERSION, design.plan.plan_hash);
+    let hdr = format!(
+        "// partita {} plan hash {:016x} device {me}\n",
+        crate::VERSION,
+        design.plan.plan_hash
+    );
     let (mut w, mut b) = (hdr.clone(), hdr.clone());
     let mut words = 0usize;
     for (l, nlay) in n.layers.iter().enumerate() {
@@ -889,8 +953,14 @@ fn node_files(design: &Design, m: &LstmDesign, sys: &System, n: &Node) -> Result
         let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
         let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
     }
-    files.push(File { name: "weights_e0.hex".into(), text: w });
-    files.push(File { name: "bias_e0.hex".into(), text: b });
+    files.push(File {
+        name: "weights_e0.hex".into(),
+        text: w,
+    });
+    files.push(File {
+        name: "bias_e0.hex".into(),
+        text: b,
+    });
     let mut list = String::new();
     let _ = writeln!(
         list,

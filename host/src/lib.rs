@@ -261,7 +261,12 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                     Err(Failure {
                         code: 1,
                         diag: Box::new(Mismatch(
-                            report.summary().lines().next().unwrap_or("mismatch").to_string(),
+                            report
+                                .summary()
+                                .lines()
+                                .next()
+                                .unwrap_or("mismatch")
+                                .to_string(),
                         )),
                     })
                 };

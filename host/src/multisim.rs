@@ -131,7 +131,12 @@ impl MultiReport {
         for d in &self.devices {
             s += &format!(
                 "{:<7} {:<9} {:<12.3} {:<10} {:<9} {}\n",
-                d.device, d.cycles, d.utilization, d.link_wait_cycles, d.tx_bytes, d.forwarded_bytes
+                d.device,
+                d.cycles,
+                d.utilization,
+                d.link_wait_cycles,
+                d.tx_bytes,
+                d.forwarded_bytes
             );
         }
         s += &format!(
@@ -195,7 +200,10 @@ pub fn simulate_multi(
     let per_step: u64 = m
         .layers
         .iter()
-        .map(|l| (4 * m.hidden_size * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank) + 4096) as u64)
+        .map(|l| {
+            (4 * m.hidden_size * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank) + 4096)
+                as u64
+        })
         .sum::<u64>()
         + 64 * sys.latency as u64;
     let mopts = MultiOptions {
@@ -204,7 +212,15 @@ pub fn simulate_multi(
         link_timeout: 0,
     };
     let t1 = Instant::now();
-    let run = multi::run(&mut models, &sys, steps, seqs, &codes, q.data.width(), &mopts);
+    let run = multi::run(
+        &mut models,
+        &sys,
+        steps,
+        seqs,
+        &codes,
+        q.data.width(),
+        &mopts,
+    );
     let sim_seconds = t1.elapsed().as_secs_f64();
     let h = m.hidden_size;
     let mismatch = expected
@@ -249,7 +265,9 @@ pub fn simulate_multi(
         timesteps,
         cycles_per_timestep: max_cycles as f64 / timesteps as f64,
         link_bytes_per_timestep: link_bytes as f64 / timesteps as f64,
-        topology: if sys.switched && design.plan.plan.target.link.mode == partita_codegen::plan::LinkMode::Host {
+        topology: if sys.switched
+            && design.plan.plan.target.link.mode == partita_codegen::plan::LinkMode::Host
+        {
             "host-relayed".into()
         } else {
             design.plan.plan.target.link.topology.to_string()

@@ -179,7 +179,10 @@ pub fn write_cached(files: &[emit::File], dir: Option<&Path>) -> Result<PathBuf,
             // Write then rename, so a concurrent reader never sees a half-written file.
             static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let base = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let base = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let tmp = p.with_file_name(format!(".{base}.{}-{n}", std::process::id()));
             std::fs::write(&tmp, &f.text).map_err(|e| io(&tmp, e))?;
             std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;

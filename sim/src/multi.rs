@@ -79,7 +79,10 @@ impl Channel {
     /// A beat accepted from a transmitter at cycle `now`.
     fn push(&mut self, now: u64, data: u64, last: bool) {
         if std::env::var_os("PARTITA_LINK_TRACE").is_some() {
-            eprintln!("link beat @{now}: {data:016x}{}", if last { " last" } else { "" });
+            eprintln!(
+                "link beat @{now}: {data:016x}{}",
+                if last { " last" } else { "" }
+            );
         }
         self.beats += 1;
         self.cur.push((data, last));
@@ -133,7 +136,12 @@ pub fn channel_names(sys: &System) -> Vec<String> {
     } else {
         sys.links
             .iter()
-            .map(|l| format!("device {} port {} -> device {} port {}", l.from.0, l.from.1, l.to.0, l.to.1))
+            .map(|l| {
+                format!(
+                    "device {} port {} -> device {} port {}",
+                    l.from.0, l.from.1, l.to.0, l.to.1
+                )
+            })
             .collect()
     }
 }
@@ -278,7 +286,10 @@ impl DeviceStats {
             kinds.push(format!("{} CRC error(s)", self.crc_errors));
         }
         if self.link_status & 2 != 0 {
-            kinds.push(format!("{} sequence error(s) (dropped or reordered frame)", self.seq_errors));
+            kinds.push(format!(
+                "{} sequence error(s) (dropped or reordered frame)",
+                self.seq_errors
+            ));
         }
         if self.link_status & 4 != 0 {
             kinds.push(format!("{} malformed frame(s)", self.format_errors));
@@ -288,7 +299,11 @@ impl DeviceStats {
         }
         let i = self.error_info;
         let first = match i >> 28 {
-            1 => format!("first: CRC mismatch on frame {} from device {}", i & 0x1fff, (i >> 24) & 7),
+            1 => format!(
+                "first: CRC mismatch on frame {} from device {}",
+                i & 0x1fff,
+                (i >> 24) & 7
+            ),
             2 => format!(
                 "first: from device {} expected frame {}, got frame {}",
                 (i >> 24) & 7,
@@ -509,7 +524,10 @@ pub fn run(
             }
         }
     }
-    result.devices = axi.iter().map(|a| DeviceStats::from_reads(&a.reads)).collect();
+    result.devices = axi
+        .iter()
+        .map(|a| DeviceStats::from_reads(&a.reads))
+        .collect();
     for (d, s) in result.devices.iter().enumerate() {
         if let Some(e) = s.link_error() {
             let msg = format!("device {d}: link error: {e}");
@@ -526,7 +544,9 @@ pub fn run(
             if taken[d] + n > outs[d].len() {
                 break 'outer;
             }
-            result.codes.extend_from_slice(&outs[d][taken[d]..taken[d] + n]);
+            result
+                .codes
+                .extend_from_slice(&outs[d][taken[d]..taken[d] + n]);
             taken[d] += n;
         }
     }
