@@ -582,7 +582,7 @@ fn node_files(
     let paw = bits_for(pdepth as u64 - 1);
     let caw = paw;
     let lane_w = bits_for(k as u64 - 1);
-    let cnt_w = bits_for(4 * h as u64) + 1;
+    let cnt_w = (bits_for(4 * h as u64) + 1).max(8);
 
     // Per-layer constants.
     let mut layer_consts = Vec::new();

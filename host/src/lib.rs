@@ -88,6 +88,11 @@ enum Command {
         /// Hold stream ready/valid low on this percentage of cycles (0-99).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..100))]
         backpressure: u32,
+        /// Multi-device plans: damage one link frame, KIND:CHANNEL:FRAME with KIND corrupt
+        /// (flip a bit), drop or reorder (deliver after the next frame). Channel numbers are in
+        /// the summary. The run must then report a link error.
+        #[arg(long, value_parser = multisim::parse_fault)]
+        inject_fault: Option<partita_sim::multi::Fault>,
     },
     /// Measure cosim speed, cycles per timestep and efficiency, Verilator build time (cold and
     /// cached) and golden-model speed on single-device plans (default: the 1-device examples).
@@ -235,8 +240,16 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             wave,
             json,
             backpressure,
+            inject_fault,
         } => {
             let d = design::from_path(&plan)?;
+            if inject_fault.is_some() && d.plan.devices == 1 {
+                return Err(ArgFailure(
+                    "--inject-fault damages link frames; this plan has one device and no links"
+                        .into(),
+                )
+                .into());
+            }
             let opts = simulate::SimOptions {
                 input,
                 rtl,
@@ -246,7 +259,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 cache: None,
             };
             if d.plan.devices > 1 {
-                let report = multisim::simulate_multi(&d, &opts, None)?;
+                let report = multisim::simulate_multi(&d, &opts, inject_fault)?;
                 if let Some(p) = output {
                     partita_sim::write_output(&p, &report.output)?;
                 }

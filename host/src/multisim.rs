@@ -50,6 +50,8 @@ pub struct MultiReport {
     pub saturations_golden: u64,
     /// A link or device error that stopped the run.
     pub error: Option<String>,
+    /// Link channels and the beats that entered each.
+    pub channels: Vec<(String, u64)>,
     pub rtl_dir: PathBuf,
     pub output: ndarray::ArrayD<f64>,
 }
@@ -90,6 +92,7 @@ impl MultiReport {
             "cycles_per_timestep": self.cycles_per_timestep,
             "link_bytes_per_timestep": self.link_bytes_per_timestep,
             "topology": self.topology,
+            "channels": self.channels.iter().map(|(n, b)| serde_json::json!({"name": n, "beats": b})).collect::<Vec<_>>(),
             "strategies": self.strategies,
             "sim_cycles": self.sim_cycles,
             "sim_seconds": self.sim_seconds,
@@ -139,12 +142,42 @@ impl MultiReport {
                 d.forwarded_bytes
             );
         }
+        s += "link channels (beats carried):";
+        for (i, (name, beats)) in self.channels.iter().enumerate() {
+            s += &format!(" [{i}] {name}: {beats};");
+        }
+        s += "\n";
         s += &format!(
             "simulation: {} cycles in {:.2} s; build {:.2} s\nsaturations: hardware {}, golden {}\n",
             self.sim_cycles, self.sim_seconds, self.build_seconds, self.saturations_hw, self.saturations_golden
         );
         s
     }
+}
+
+/// Parse `KIND:CHANNEL:FRAME` (KIND corrupt, drop or reorder).
+pub fn parse_fault(s: &str) -> Result<Fault, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let usage =
+        "expected KIND:CHANNEL:FRAME, KIND one of corrupt, drop, reorder (e.g. corrupt:0:3)";
+    let [kind, ch, fr] = parts.as_slice() else {
+        return Err(usage.into());
+    };
+    let kind = match *kind {
+        "corrupt" => multi::FaultKind::Corrupt,
+        "drop" => multi::FaultKind::Drop,
+        "reorder" => multi::FaultKind::Reorder,
+        other => return Err(format!("unknown fault `{other}`; {usage}")),
+    };
+    let num = |t: &str, what: &str| {
+        t.parse::<usize>()
+            .map_err(|_| format!("{what} `{t}` is not a number; {usage}"))
+    };
+    Ok(Fault {
+        kind,
+        channel: num(ch, "channel")?,
+        frame: num(fr, "frame")?,
+    })
 }
 
 /// Write every device's files into a content-addressed cache directory.
@@ -165,6 +198,22 @@ pub fn simulate_multi(
         ));
     };
     let sys = node::system(design).map_err(SimError::Gen)?;
+    let channels = multi::channel_names(&sys);
+    if let Some(f) = fault {
+        if f.channel >= channels.len() {
+            return Err(SimError::Gen(format!(
+                "--inject-fault: channel {} does not exist; this system has channels 0..{}: {}",
+                f.channel,
+                channels.len(),
+                channels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{i}: {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
     let input = match &opts.input {
         Some(p) => partita_sim::read_input(p, design)?,
         None => default_input(design),
@@ -285,6 +334,7 @@ pub fn simulate_multi(
         saturations_hw: run.devices.iter().map(|d| d.saturations as u64).sum(),
         saturations_golden: golden.events.saturations,
         error: run.error,
+        channels: channels.into_iter().zip(run.channel_beats).collect(),
         rtl_dir,
         output,
     })

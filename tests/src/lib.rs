@@ -132,3 +132,25 @@ pub fn lstm_tensors(
         (format!("{prefix}bias_hh_l{layer}"), vec![4 * hidden]),
     ]
 }
+
+/// Is `tool` installed? Without it a test skips with a message; under CI (CI=true) a missing
+/// tool is a failure, since .ci/run installs every tool.
+pub fn have_tool(tool: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg(if tool == "iverilog" {
+            "-V"
+        } else {
+            "--version"
+        })
+        .output()
+        .map(|o| o.status.success() || !o.stdout.is_empty())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing on CI; .ci/run should have installed it"
+        );
+        eprintln!("skipping: {tool} is not installed (bash scripts/ensure-tools.sh {tool})");
+    }
+    ok
+}

@@ -10,23 +10,7 @@ use partita_tests::{cli, repo, TempDir};
 use proptest::prelude::*;
 
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(if tool == "iverilog" {
-            "-V"
-        } else {
-            "--version"
-        })
-        .output()
-        .map(|o| o.status.success() || !o.stdout.is_empty())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing on CI; .ci/run should have installed it"
-        );
-        eprintln!("skipping: {tool} is not installed (bash scripts/ensure-tools.sh {tool})");
-    }
-    ok
+    partita_tests::have_tool(tool)
 }
 
 /// A small plan with every awkward choice: odd sizes, K = 3, 3 engines, 2 layers, LUT tables,

@@ -1,0 +1,338 @@
+//! Multi-device hardware: every partition strategy, device count and topology cosimulated in
+//! lockstep over modelled links, bit-identical to the single-device golden model; link faults
+//! reported; lint and latch checks of the node RTL; the rows speed-up and the cost model
+//! measured against the cosim.
+//!
+//! These tests need verilator and ccache (yosys for the latch check). Without a tool they skip
+//! with a message; under CI (CI=true) a missing tool fails.
+
+use std::path::Path;
+use std::process::Command;
+
+use partita_codegen::Design;
+use partita_host::multisim::{simulate_multi, MultiReport};
+use partita_host::simulate::{simulate, SimOptions};
+use partita_sim::multi::{Fault, FaultKind};
+use partita_tests::{cli, design_from_text, have_tool, repo, TempDir};
+use proptest::prelude::*;
+
+/// A small multi-device plan.
+fn plan(
+    i: usize,
+    h: usize,
+    layers: usize,
+    bbs: bool,
+    devices: usize,
+    topology: &str,
+    mode: &str,
+    strategy: &str,
+    extra: &str,
+) -> String {
+    let sparsity = if bbs {
+        "[sparsity]\nkind = \"bbs\"\nbanks = 4\ndensity = 0.5\n"
+    } else {
+        "[sparsity]\nkind = \"dense\"\nbanks = 4\n"
+    };
+    format!(
+        "[model]\nkind = \"lstm\"\ninput_size = {i}\nhidden_size = {h}\nnum_layers = {layers}\nseed = 11\n\
+         {sparsity}[target]\ndevices = {devices}\n[target.link]\ntopology = \"{topology}\"\nwidth = 64\n\
+         latency = 5\nmode = \"{mode}\"\n[partition]\nstrategy = \"{strategy}\"\n{extra}"
+    )
+}
+
+fn run(text: &str, dir: &Path, fault: Option<Fault>) -> (Design, MultiReport) {
+    let d = design_from_text(text, dir);
+    let r = simulate_multi(&d, &SimOptions::default(), fault)
+        .unwrap_or_else(|e| panic!("simulate failed: {e}\n{text}"));
+    (d, r)
+}
+
+fn assert_matches(text: &str, tag: &str) {
+    let tmp = TempDir::new(tag);
+    let (_, r) = run(text, tmp.path(), None);
+    assert!(
+        r.matched,
+        "{tag}: {}\n{text}",
+        r.summary().lines().next().unwrap_or("")
+    );
+    assert_eq!(r.words_got, r.words_expected);
+    // Every device really worked and reported its counters.
+    for dev in &r.devices {
+        assert!(
+            dev.cycles > 0,
+            "{tag}: device {} reported no cycles",
+            dev.device
+        );
+        assert_eq!(dev.stats.link_status, 0);
+    }
+}
+
+/// One configuration per strategy and combination of dense/BBS and 1/2 layers, over the
+/// device counts and topologies each strategy allows.
+#[test]
+fn rows_and_layers_match_golden() {
+    if !have_tool("verilator") {
+        return;
+    }
+    for (n, (layers, bbs, devices, topo, mode, strategy)) in [
+        (1, true, 2, "ring", "direct", "rows"),
+        (2, false, 3, "chain", "direct", "rows"),
+        (2, true, 4, "ring", "direct", "rows"),
+        (1, false, 4, "star", "direct", "rows"),
+        (2, true, 3, "ring", "host", "rows"),
+        (2, true, 2, "chain", "direct", "layers"),
+        (2, false, 2, "ring", "direct", "layers"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = plan(10, 12, layers, bbs, devices, topo, mode, strategy, "");
+        assert_matches(&text, &format!("rl{n}"));
+    }
+}
+
+#[test]
+fn cols_and_ops_match_golden() {
+    if !have_tool("verilator") {
+        return;
+    }
+    for (n, (layers, bbs, devices, topo, strategy)) in [
+        (1, true, 2, "ring", "cols"),
+        (2, false, 4, "chain", "cols"),
+        (2, true, 3, "star", "cols"),
+        (1, false, 2, "ring", "ops"),
+        (2, true, 2, "chain", "ops"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = plan(10, 12, layers, bbs, devices, topo, "direct", strategy, "");
+        assert_matches(&text, &format!("co{n}"));
+    }
+}
+
+#[test]
+fn gates_and_mixed_match_golden() {
+    if !have_tool("verilator") {
+        return;
+    }
+    let mixed = "[[partition.override]]\nlayer = 1\nstrategy = \"cols\"\ndevices = [2, 3]\n";
+    let mixed2 = "[[partition.override]]\nlayer = 0\nstrategy = \"layers\"\ndevices = [0]\n\
+                  [[partition.override]]\nlayer = 1\nstrategy = \"rows\"\ndevices = [1, 2]\n";
+    for (n, (layers, bbs, devices, topo, strategy, extra)) in [
+        (1, true, 2, "ring", "gates", ""),
+        (2, false, 4, "ring", "gates", ""),
+        (2, true, 4, "chain", "gates", mixed),
+        (2, false, 3, "ring", "rows", mixed2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = plan(
+            10, 12, layers, bbs, devices, topo, "direct", strategy, extra,
+        );
+        assert_matches(&text, &format!("gm{n}"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, .. ProptestConfig::default() })]
+    /// Random plans: sizes, sparsity, layers, strategy, device count and topology.
+    #[test]
+    fn random_multi_device_plans_match_golden(
+        i in 3usize..14,
+        h in 4usize..14,
+        layers in 1usize..3,
+        bbs in any::<bool>(),
+        strategy in prop::sample::select(vec!["rows", "cols", "gates", "ops", "layers"]),
+        devices in 2usize..5,
+        topo in prop::sample::select(vec!["ring", "chain", "star"]),
+        host in any::<bool>(),
+    ) {
+        if !have_tool("verilator") {
+            return Ok(());
+        }
+        let devices = match strategy {
+            "ops" => 2,
+            "layers" => layers.max(2),
+            _ => devices,
+        };
+        let layers = if strategy == "layers" { devices } else { layers };
+        let mode = if host { "host" } else { "direct" };
+        let text = plan(i, h, layers, bbs, devices, topo, mode, strategy, "");
+        assert_matches(&text, "prop");
+    }
+}
+
+/// A flipped bit, a dropped frame and two swapped frames are each caught by the receiver,
+/// flagged in its registers and reported by the cosim; the run fails.
+#[test]
+fn link_faults_are_detected_and_reported() {
+    if !have_tool("verilator") {
+        return;
+    }
+    let text = plan(8, 8, 1, true, 2, "ring", "direct", "rows", "");
+    for (kind, expect) in [
+        (FaultKind::Corrupt, "CRC"),
+        (FaultKind::Drop, "sequence"),
+        (FaultKind::Reorder, "sequence"),
+    ] {
+        let tmp = TempDir::new("fault");
+        let (_, r) = run(
+            &text,
+            tmp.path(),
+            Some(Fault {
+                kind,
+                channel: 0,
+                frame: 2,
+            }),
+        );
+        assert!(!r.matched, "{kind:?}: a damaged link must fail the run");
+        let err = r.error.clone().unwrap_or_default();
+        assert!(err.contains(expect), "{kind:?}: error was `{err}`");
+        let flagged: Vec<_> = r
+            .devices
+            .iter()
+            .filter(|d| d.stats.link_status != 0)
+            .collect();
+        assert!(!flagged.is_empty(), "{kind:?}: no device flagged it");
+        // The receiver stopped: no damaged value was used, so fewer words arrived.
+        assert!(
+            r.words_got < r.words_expected,
+            "{kind:?}: outputs kept coming"
+        );
+    }
+    // The same plan without a fault passes, through the CLI, which also exits 1 with a fault.
+    let tmp = TempDir::new("faultcli");
+    let p = tmp.write("plan.toml", &text);
+    let (code, out, err) = cli(&["sim", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = cli(&["sim", p.to_str().unwrap(), "--inject-fault", "corrupt:1:0"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("CRC"), "{out}");
+}
+
+/// Node RTL of every strategy lints clean with -Wall, has no lint_off, carries the header; a
+/// coarse Yosys synthesis of a 2-device system infers no latch.
+#[test]
+fn node_rtl_lints_clean_and_has_no_latches() {
+    if !have_tool("verilator") {
+        return;
+    }
+    let tmp = TempDir::new("nodelint");
+    for (n, (devices, topo, strategy)) in [
+        (2, "ring", "rows"),
+        (3, "chain", "cols"),
+        (4, "star", "gates"),
+        (2, "chain", "layers"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = tmp.write(
+            &format!("p{n}.toml"),
+            plan(10, 12, 2, true, devices, topo, "direct", strategy, ""),
+        );
+        let dir = tmp.path().join(format!("rtl{n}"));
+        let (code, _, err) = cli(&["gen", p.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        assert!(dir.join("system.json").exists());
+        for d in 0..devices {
+            let dd = dir.join(format!("dev{d}"));
+            let out = Command::new("verilator")
+                .args([
+                    "--lint-only",
+                    "-Wall",
+                    "--top-module",
+                    "partita_top",
+                    "-f",
+                    "files.f",
+                ])
+                .current_dir(&dd)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success() && text.trim().is_empty(),
+                "{strategy} dev{d}:\n{text}"
+            );
+            let top = std::fs::read_to_string(dd.join("partita_top.v")).unwrap();
+            assert!(!top.contains("lint_off"));
+            assert!(top.starts_with("// Generated by partita"));
+        }
+        if n == 0 && have_tool("yosys") {
+            let dd = dir.join("dev0");
+            let files: Vec<String> = std::fs::read_to_string(dd.join("files.f"))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with("//") && !l.trim().is_empty())
+                .map(str::to_string)
+                .collect();
+            let script = format!(
+                "read_verilog {}; synth -top partita_top -run :fine; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH_* t:$_DLATCHSR_*",
+                files.join(" ")
+            );
+            let out = Command::new("yosys")
+                .args(["-q", "-p", &script])
+                .current_dir(&dd)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// The built-in demo (64 -> 256, 2 layers, 75% BBS, rows over 4 FPGAs on a ring) against the
+/// same model on one FPGA: at most 0.35 of the single-device cycles per timestep, links
+/// included. Also the cost model: within 10% of the measured cycles on the multi-device
+/// example plans, and their link bytes exactly.
+#[test]
+fn rows_speedup_and_cost_model_against_cosim() {
+    if !have_tool("verilator") {
+        return;
+    }
+    let tmp = TempDir::new("speedup");
+    let demo = std::fs::read_to_string(repo().join("examples/lstm_4dev_bbs.toml")).unwrap();
+    let (d4, r4) = run(&demo, tmp.path(), None);
+    assert!(r4.matched, "{}", r4.summary());
+    let single = demo
+        .replace("devices = 4", "devices = 1")
+        .replace("strategy = \"rows\"", "");
+    let d1 = design_from_text(&single, tmp.path());
+    let r1 = simulate(&d1, &SimOptions::default()).unwrap();
+    assert!(r1.matched);
+    let ratio = r4.cycles_per_timestep / r1.cycles_per_timestep;
+    eprintln!(
+        "rows over 4: {:.1} vs 1 device {:.1} cycles per timestep: ratio {ratio:.3}",
+        r4.cycles_per_timestep, r1.cycles_per_timestep
+    );
+    assert!(ratio <= 0.35, "ratio {ratio:.3}");
+    let _ = d4;
+    for name in ["lstm_4dev_bbs", "lstm_4dev_dense"] {
+        let text = std::fs::read_to_string(repo().join(format!("examples/{name}.toml"))).unwrap();
+        let (design, report) = run(&text, tmp.path(), None);
+        assert!(report.matched, "{}", report.summary());
+        let p = partita_codegen::cost::predict(&design);
+        let err =
+            (p.cycles_per_step - report.cycles_per_timestep).abs() / report.cycles_per_timestep;
+        eprintln!(
+            "{name}: predicted {:.1}, measured {:.1} cycles per timestep ({:.1}% off)",
+            p.cycles_per_step,
+            report.cycles_per_timestep,
+            100.0 * err
+        );
+        assert!(err <= 0.10, "{name}: cost model {:.1}% off", 100.0 * err);
+        assert_eq!(
+            p.link_bytes_per_step, report.link_bytes_per_timestep,
+            "{name}: link bytes"
+        );
+    }
+}
