@@ -186,6 +186,8 @@ pub struct SweepRow {
     pub strategy: Strategy,
     pub devices: usize,
     pub prediction: Prediction,
+    /// The plan variant the row describes (for measuring it).
+    pub design: Design,
 }
 
 /// The same model and formats under each strategy and device count (LSTM plans).
@@ -236,6 +238,7 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
                 strategy,
                 devices: n,
                 prediction: predict(&d),
+                design: d,
             });
         }
     }

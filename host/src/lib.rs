@@ -111,6 +111,10 @@ enum Command {
         /// Also write the sweep as an SVG plot of speed-up against device count.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Also cosimulate every configuration of the sweep (generated RTL, Verilator, default
+        /// input) and print the measured cycles next to the prediction.
+        #[arg(long)]
+        measure: bool,
     },
     /// Run inputs through a device via the host driver (no golden comparison), like a board.
     Run {
@@ -326,7 +330,12 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Report { plan, sweep, plot } => {
+        Command::Report {
+            plan,
+            sweep,
+            plot,
+            measure,
+        } => {
             let d = design::from_path(&plan)?;
             let p = partita_codegen::cost::predict(&d);
             writeln!(
@@ -344,6 +353,9 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 let devices = report::parse_sweep(&sw).map_err(ArgFailure)?;
                 let rows = partita_codegen::cost::sweep(&d, &devices);
                 write!(out, "\n{}", report::table(&d, &rows)).map_err(io_failure)?;
+                if measure {
+                    write!(out, "\n{}", report::measured(&rows)?).map_err(io_failure)?;
+                }
                 if let Some(path) = plot {
                     std::fs::write(&path, report::svg(&d, &rows)).map_err(|e| {
                         Failure::from(WriteFailure {

@@ -118,3 +118,58 @@ pub fn svg(design: &Design, rows: &[SweepRow]) -> String {
     }
     s + "</svg>\n"
 }
+
+/// Cosimulate every row of a sweep and tabulate measured against predicted cycles.
+pub fn measured(rows: &[SweepRow]) -> Result<String, crate::simulate::SimError> {
+    let opts = crate::simulate::SimOptions::default();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "measured by cosimulation (2 sequences x 8 steps):\nstrategy  devices  predicted  measured  error   speed-up  link bytes/step  match"
+    );
+    let mut base = f64::NAN;
+    for r in rows {
+        let res = if r.devices == 1 {
+            crate::simulate::simulate(&r.design, &opts)
+                .map(|rep| (rep.cycles_per_timestep, 0.0, rep.matched))
+        } else {
+            crate::multisim::simulate_multi(&r.design, &opts, None).map(|rep| {
+                (
+                    rep.cycles_per_timestep,
+                    rep.link_bytes_per_timestep,
+                    rep.matched,
+                )
+            })
+        };
+        let (cycles, bytes, ok) = match res {
+            Ok(v) => v,
+            Err(crate::simulate::SimError::Gen(why)) => {
+                let _ = writeln!(
+                    s,
+                    "{:<8}  {:>7}  not generated: {why}",
+                    r.strategy.name(),
+                    r.devices
+                );
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if r.devices == 1 && base.is_nan() {
+            base = cycles;
+        }
+        let p = r.prediction.cycles_per_step;
+        let _ = writeln!(
+            s,
+            "{:<8}  {:>7}  {:>9.0}  {:>8.0}  {:>5.1}%  {:>8.2}  {:>15.0}  {}",
+            r.strategy.name(),
+            r.devices,
+            p,
+            cycles,
+            100.0 * (p - cycles) / cycles,
+            base / cycles,
+            bytes,
+            if ok { "yes" } else { "NO" }
+        );
+    }
+    Ok(s)
+}
