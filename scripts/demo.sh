@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main job on the built-in example: a 2-layer 64 -> 256 LSTM at 75% bank-balanced sparsity
-# split by rows over 4 FPGAs. It checks the plan (per-device work, memory, link traffic) and runs
-# the bit-exact golden model against float. Multi-device RTL is not built yet (see README,
-# "Status"), so the cosimulation part runs the single-FPGA version of the same layer.
+# The main job on the built-in example: a 2-layer 64 -> 256 LSTM at 75% bank-balanced sparsity,
+# split by rows over 4 simulated FPGAs on a ring. It checks the plan, generates every device's
+# RTL (with its link ports), cosimulates the 4 devices in lockstep in Verilator over modelled
+# links, checks every output word against the bit-exact golden model, and prints the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh verilator ccache g++ make zlib1g-dev
@@ -17,12 +17,14 @@ trap 'rm -rf "$out"' EXIT
 echo "== partita check $plan"
 $p check "$plan"
 echo
-echo "== partita golden $plan (bit-exact fixed point vs float)"
+echo "== partita gen $plan (one directory per FPGA, plus system.json)"
+$p gen "$plan" -o "$out/rtl"
+echo
+echo "== partita sim $plan (all devices in lockstep, every word checked against golden)"
+$p sim "$plan" --rtl "$out/rtl" --input "$input" --output "$out/h.npy"
+echo
+echo "== partita golden $plan --vs-float (how far the bit-exact model is from float)"
 $p golden "$plan" --input "$input" --output "$out/h_fixed.npy" --vs-float
-$p golden "$plan" --input "$input" --output "$out/h_float.npy" --float
 echo
-echo "== partita gen + sim examples/lstm_1dev_bbs.toml (one FPGA: RTL, Verilator, every word checked)"
-$p gen examples/lstm_1dev_bbs.toml -o "$out/rtl"
-$p sim examples/lstm_1dev_bbs.toml --rtl "$out/rtl" --input "$input"
-echo
-echo "== not built yet: multi-device RTL and cosim (link ports), partita run on boards"
+echo "== partita report $plan --sweep devices=1,2,4 (cost model; add --measure to cosimulate each)"
+$p report "$plan" --sweep devices=1,2,4

@@ -477,8 +477,8 @@ module partita_top #(
     reg ok_p_{= p.index =}, ok_b_{= p.index =}, e_crc_{= p.index =}, e_seq_{= p.index =}, e_fmt_{= p.index =};
     reg [31:0] e_info_{= p.index =};
     wire hd_me_{= p.index =} = (hd_dst_{= p.index =} == 3'd{= me =});
-    wire hd_bad_{= p.index =} = (hd_type_{= p.index =} == 2'd3) || (hd_src_{= p.index =} >= 3'd{= ndev =}) || (hd_src_{= p.index =} == 3'd{= me =})
-        || (hd_layer_{= p.index =} >= 3'd{= layers_n =}) || rh_last_{= p.index =}
+    wire hd_bad_{= p.index =} = (hd_type_{= p.index =} == 2'd3) || {= src_bad.replace("#", p.index.to_string().as_str()) =} || (hd_src_{= p.index =} == 3'd{= me =})
+        || {= layer_bad.replace("#", p.index.to_string().as_str()) =} || rh_last_{= p.index =}
         || ((hd_type_{= p.index =} == 2'd2) != (hd_cnt_{= p.index =} == 7'd0)) || (hd_cnt_{= p.index =} > 7'd{= max_vals =});
     wire [1:0] hd_port_{= p.index =} = port_of(hd_dst_{= p.index =});
     wire fwd_req_{= p.index =} = rh_v_{= p.index =} && ((rs_{= p.index =} == 2'd0 && !hd_me_{= p.index =}) || rs_{= p.index =} == 2'd2);

@@ -212,7 +212,8 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
                 Strategy::Ops => 2,
                 _ => layers,
             };
-            if n == 0 || n > limit {
+            // One device is one device, whatever the strategy: the rows row is the baseline.
+            if n == 0 || n > limit || (n == 1 && strategy != Strategy::Rows) {
                 continue;
             }
             let assign: Vec<LayerAssignment> = (0..layers)

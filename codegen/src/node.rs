@@ -431,6 +431,8 @@ struct NodeView {
     config0_hex: String,
     config1_hex: String,
     node_hex: String,
+    src_bad: String,
+    layer_bad: String,
 }
 
 fn mask_bits(m: u8, n: usize) -> String {
@@ -904,6 +906,16 @@ fn node_files(
             ((nl as u32 & 0xff) << 24) | (1 << 16) | ((k as u32 & 0xff) << 8) | (dw & 0xff)
         ),
         node_hex: format!("{:08x}", (me << 8) | nd),
+        src_bad: if nd < 8 {
+            format!("(hd_src_# >= 3'd{nd})")
+        } else {
+            "1'b0".into()
+        },
+        layer_bad: if nl < 8 {
+            format!("(hd_layer_# >= 3'd{nl})")
+        } else {
+            "1'b0".into()
+        },
     };
     let _ = q;
     let mut files = datapath_files(design, m, dp.engine)?;

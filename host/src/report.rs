@@ -44,6 +44,8 @@ pub fn table(design: &Design, rows: &[SweepRow]) -> String {
             p.multipliers,
             if p.exact {
                 "exact (generated hardware)"
+            } else if r.devices > 1 {
+                "model of the generated nodes"
             } else {
                 "estimate"
             }
