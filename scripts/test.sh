@@ -10,6 +10,6 @@ cargo fmt --all -- --check
 cargo build --release --locked --bin partita
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 # One closing line over every test binary (cargo's own last line is often a 0-test doc run).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

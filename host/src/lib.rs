@@ -343,7 +343,13 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 "plan {}: {:.0} cycles per timestep ({}), {:.0} link bytes per timestep, {} memory bits and {} multipliers on the largest device",
                 plan.display(),
                 p.cycles_per_step,
-                if p.exact { "exact for the generated single-device hardware" } else { "estimate" },
+                if p.exact {
+                    "exact for the generated single-device hardware"
+                } else if d.plan.devices > 1 {
+                    "model of the generated multi-device hardware"
+                } else {
+                    "estimate"
+                },
                 p.link_bytes_per_step,
                 p.max_memory_bits,
                 p.multipliers
