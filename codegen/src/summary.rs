@@ -368,6 +368,21 @@ pub fn render(design: &Design, costs: &[DeviceCost]) -> String {
         t.link.latency,
         t.link.mode
     );
+    if let ModelDesign::Lstm(_) = &design.model {
+        let p = crate::cost::predict(design);
+        let basis = if p.exact {
+            "exact for the generated single-device hardware"
+        } else if plan.devices > 1 && crate::cost::node_cycles_per_step(design, 8).is_some() {
+            "model of the generated multi-device hardware, 8-step sequences"
+        } else {
+            "estimate"
+        };
+        let _ = writeln!(
+            s,
+            "cost model: {:.0} cycles per timestep ({basis}), {:.0} link bytes per timestep, {} multipliers per device",
+            p.cycles_per_step, p.link_bytes_per_step, p.multipliers
+        );
+    }
     let _ = writeln!(s, "\nlayer  strategy  devices");
     for (l, p) in design.partition.layers.iter().enumerate() {
         let devs: Vec<String> = p.devices.iter().map(|d| d.to_string()).collect();

@@ -228,12 +228,17 @@ pub fn simulate_multi(
         let built = cosim::build(
             &rtl_dir.join(format!("dev{}", n.index)),
             &BuildOptions {
-                trace: false,
+                trace: opts.wave.is_some(),
                 cache: opts.cache.clone(),
                 ports: n.ports.len(),
             },
         )?;
-        models.push(Model::load(&built.library)?);
+        let mut model = Model::load(&built.library)?;
+        if let Some(w) = &opts.wave {
+            // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
+            model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;
+        }
+        models.push(model);
     }
     let build_seconds = t0.elapsed().as_secs_f64();
     let golden = partita_sim::run(design, &input, Mode::Fixed);

@@ -446,13 +446,32 @@ fn wave_dump_and_bad_input_exit_codes() {
         bad.to_str().unwrap(),
     ]);
     assert_eq!(code, 2, "{err}");
-    // Multi-device plans are not built yet for RTL: a clear error, exit 2.
-    let (code, _, err) = cli(&[
-        "sim",
-        repo().join("examples/lstm_4dev_bbs.toml").to_str().unwrap(),
-    ]);
+    // Link faults need links: a clear error, exit 2.
+    let (code, _, err) = cli(&["sim", plan.to_str().unwrap(), "--inject-fault", "drop:0:1"]);
     assert_eq!(code, 2);
-    assert!(err.contains("multi-device RTL"), "{err}");
+    assert!(err.contains("one device and no links"), "{err}");
+    // A multi-device run dumps one waveform per device.
+    let small = tmp.write(
+        "two.toml",
+        "[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 4\nseed = 1\n[target]\ndevices = 2\n",
+    );
+    let (code, out, err) = cli(&[
+        "sim",
+        small.to_str().unwrap(),
+        "--wave",
+        wave.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    for d in 0..2 {
+        let f = wave.with_extension(format!("dev{d}.fst"));
+        assert!(
+            std::fs::metadata(&f)
+                .map(|m| m.len() > 1000)
+                .unwrap_or(false),
+            "no {}",
+            f.display()
+        );
+    }
 }
 
 #[test]
