@@ -438,7 +438,7 @@ module partita_top #(
     wire [2:0] pw_ng_{= s.index =} = next_gate(pw_mask_{= s.index =}, pw_cg_{= s.index =});
     wire [{= paw =}-1:0] pw_addr_{= s.index =} = pw_base_{= s.index =} + {= s.slot_ext =};
     always @(posedge clk) begin
-        if (rst || start_pulse) begin
+        if (rst) begin
             pw_gate_{= s.index =} <= 2'd0;
             pw_slot_{= s.index =} <= {= unit_w =}'d0;
             pw_k_{= s.index =} <= {= cnt_w =}'d0;
@@ -587,10 +587,12 @@ module partita_top #(
         end
     end
 {% endfor %}
-    // Partial counts and barrier count.
+    // Partial counts and barrier count. Like the partial-sum write counters, not cleared by start:
+    // peers may already be sending to a device that has not been started yet. Every run leaves
+    // them at zero; a reset clears them (reset the devices of a system together).
     reg bar_take;
     always @(posedge clk) begin
-        if (rst || start_pulse) begin
+        if (rst) begin
 {% for s in slots %}{% for c in layer_consts %}            pc_{= s.index =}[{= c.index =}] <= {= cnt_w =}'d0;
 {% endfor %}{% endfor %}            bar_cnt <= {= bar_w =}'d0;
         end else begin

@@ -192,6 +192,16 @@ pub fn simulate_multi(
     opts: &SimOptions,
     fault: Option<Fault>,
 ) -> Result<MultiReport, SimError> {
+    simulate_multi_with(design, opts, fault, 0)
+}
+
+/// As [`simulate_multi`], starting device d after d x `start_skew` register reads.
+pub fn simulate_multi_with(
+    design: &Design,
+    opts: &SimOptions,
+    fault: Option<Fault>,
+    start_skew: usize,
+) -> Result<MultiReport, SimError> {
     let ModelDesign::Lstm(m) = &design.model else {
         return Err(SimError::Gen(
             "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
@@ -264,6 +274,7 @@ pub fn simulate_multi(
         fault,
         max_cycles: 200_000 + 4 * per_step * (seqs * (steps + m.layers.len())) as u64,
         link_timeout: 0,
+        start_skew,
     };
     let t1 = Instant::now();
     let run = multi::run(

@@ -326,6 +326,9 @@ pub struct MultiOptions {
     pub max_cycles: u64,
     /// Cycles a device may wait for a link before flagging a timeout (0: off).
     pub link_timeout: u32,
+    /// Start device d about d x this many register reads after device 0, as a host starting
+    /// boards one after another would (0: all at once).
+    pub start_skew: usize,
 }
 
 /// Result of a multi-device run.
@@ -408,13 +411,17 @@ pub fn run(
         }
         now += 1;
     }
-    for a in axi.iter_mut() {
+    for (d, a) in axi.iter_mut().enumerate() {
         a.ops.extend([
             AxiOp::W(reg::SEQ_LEN, steps as u32),
             AxiOp::W(reg::SEQ_COUNT, seqs as u32),
             AxiOp::W(reg::LINK_TIMEOUT, opts.link_timeout),
-            AxiOp::W(reg::CTRL, 1),
         ]);
+        a.ops.extend(std::iter::repeat_n(
+            AxiOp::R(reg::STATUS),
+            d * opts.start_skew,
+        ));
+        a.ops.push_back(AxiOp::W(reg::CTRL, 1));
     }
     let start = now + 5;
     let mut last_out = start;
