@@ -19,8 +19,8 @@ use askama::Template;
 
 use crate::design::{Design, LstmDesign, ModelDesign};
 use crate::emit::{
-    bits_for, datapath, datapath_files, header, render, sext, version_word, zext, File, Word,
-    DEVICE_ID,
+    bits_for, datapath, datapath_files, header, registers, regs_header, render, sext, version_word,
+    zext, File, Register, Word, DEVICE_ID,
 };
 use crate::plan::{LinkMode, Topology};
 
@@ -965,6 +965,50 @@ fn node_files(
         let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
         let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
     }
+    let mut regs = registers(nwords);
+    for (name, offset, access, doc) in [
+        ("LINK_STATUS", 0x88, "R", "sticky link errors: bit 0 CRC, 1 sequence (dropped or reordered frame), 2 malformed frame, 3 timeout"),
+        ("LINK_CRC_ERRS", 0x8C, "R", "frames with a CRC mismatch"),
+        ("LINK_SEQ_ERRS", 0x90, "R", "frames with an unexpected sequence number"),
+        ("LINK_FMT_ERRS", 0x94, "R", "malformed frames"),
+        ("LINK_ERR_INFO", 0x98, "R", "first error: kind << 28 | source << 24 | expected seq << 13 | received seq"),
+        ("TX_BEATS", 0x9C, "R", "link beats this device sent (its own frames)"),
+        ("FWD_BEATS", 0xA0, "R", "link beats this device forwarded for others"),
+        ("RX_BEATS", 0xA4, "R", "link beats received"),
+        ("MAC_CYCLES", 0xA8, "R", "cycles the row engine issued work in the last run"),
+        ("WAIT_CYCLES", 0xAC, "R", "cycles spent waiting on links (barriers, partial sums) in the last run"),
+        ("LINK_TIMEOUT", 0xB0, "RW", "cycles a link wait may last before LINK_STATUS bit 3 (0: no limit)"),
+        ("NODE", 0xB4, "R", "device index << 8 | device count"),
+    ] {
+        regs.push(Register {
+            name,
+            offset,
+            access,
+            doc: doc.to_string(),
+        });
+    }
+    let regs_json: Vec<serde_json::Value> = regs
+        .iter()
+        .map(|r| serde_json::json!({"name": r.name, "offset": r.offset, "access": r.access, "doc": r.doc}))
+        .collect();
+    files.push(File {
+        name: "regmap.json".into(),
+        text: serde_json::to_string_pretty(&serde_json::json!({
+            "generator": format!("partita {}", crate::VERSION),
+            "plan_hash": format!("{:016x}", design.plan.plan_hash),
+            "top": "partita_top",
+            "device": me,
+            "devices": nd,
+            "bus": {"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat", "output": "AXI4-Stream, one h value of this device's last-layer units per beat, tlast on the last of each timestep", "links": format!("AXI4-Stream, {lw} bits per beat, frames ended by tlast")},
+            "registers": regs_json,
+        }))
+        .unwrap_or_default()
+            + "\n",
+    });
+    files.push(File {
+        name: "partita_regs.h".into(),
+        text: regs_header(design, &regs),
+    });
     files.push(File {
         name: "weights_e0.hex".into(),
         text: w,
