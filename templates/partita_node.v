@@ -821,62 +821,7 @@ module partita_top #(
     wire [{= 4 * pre_w =}-1:0] feed = {pre_0, pre_1, pre_2, pre_3};
     wire [2:0] pre_clips = {2'd0, fv1 && pclip_0} + {2'd0, fv1 && pclip_1} + {2'd0, fv1 && pclip_2} + {2'd0, fv1 && pclip_3};
 
-    // ------------------------------------------------------------------ element-wise unit
-    reg [{= cell_w =}-1:0] cmem [0:{= cdepth =}-1];
-    reg [{= caw =}-1:0] ca1, ca2, ca3, ca4;
-    reg [{= pre_w =}-1:0] pi1, pf1, pg1, po1;
-    reg [{= cell_w =}-1:0] c_q;
-    reg [{= gw =}-1:0] i2, f2, g2, o2, o3, o4, o5;
-    reg [{= cell_w =}-1:0] c2, c4;
-    reg [{= fc_w =}-1:0] fc3;
-    reg [{= ig_w =}-1:0] ig3;
-    reg [{= gw =}-1:0] tc5;
-    reg c4_clip, h6_clip;
-    wire [{= gw =}-1:0] act_i, act_f, act_g, act_o, act_tc;
-    partita_act_sigmoid u_sig_i (.x(pi1), .y(act_i));
-    partita_act_sigmoid u_sig_f (.x(pf1), .y(act_f));
-    partita_act_tanh    u_tanh_g (.x(pg1), .y(act_g));
-    partita_act_sigmoid u_sig_o (.x(po1), .y(act_o));
-    partita_act_tanh_cell u_tanh_c (.x(c4), .y(act_tc));
-    wire [{= csum_w =}-1:0] csum = {= fc_aligned =} + {= ig_aligned =};
-    wire [{= cell_w =}-1:0] c_new;
-    wire c_clip;
-    partita_requant #(
-        .IW({= csum_w =}), .SHR({= cell_shr =}), .SHL({= cell_shl =}), .OW({= cell_w =}),
-        .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_cell (.x(csum), .y(c_new), .clip(c_clip));
-    wire [{= oh_w =}-1:0] oh = {= oh_expr =};
-    wire [{= dw =}-1:0] h_new;
-    wire h_clip;
-    partita_requant #(
-        .IW({= oh_w =}), .SHR({= h_shr =}), .SHL({= h_shl =}), .OW({= dw =}),
-        .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_h (.x(oh), .y(h_new), .clip(h_clip));
-    always @(posedge clk) begin
-        if (rst) begin
-            v1 <= 1'b0; v2 <= 1'b0; v3 <= 1'b0; v4 <= 1'b0; v5 <= 1'b0; v6 <= 1'b0;
-        end else if (fadv) begin
-            v1 <= feed_v;
-            ca1 <= l_cbase + {= fs1_ext =};
-            {pi1, pf1, pg1, po1} <= feed;
-            c_q <= cmem[l_cbase + {= fs1_ext =}];
-            v2 <= v1; ca2 <= ca1;
-            i2 <= act_i; f2 <= act_f; g2 <= act_g; o2 <= act_o;
-            c2 <= first_step ? {= cell_w =}'d0 : c_q;
-            v3 <= v2; ca3 <= ca2; o3 <= o2;
-            fc3 <= {= fc_expr =};
-            ig3 <= {= ig_expr =};
-            v4 <= v3; ca4 <= ca3; o4 <= o3;
-            c4 <= c_new;
-            c4_clip <= v3 && c_clip;
-            if (v4) cmem[ca4] <= c4;
-            v5 <= v4; o5 <= o4;
-            tc5 <= act_tc;
-            v6 <= v5;
-            h6 <= h_new;
-            h6_clip <= v5 && h_clip;
-        end
-    end
+{% include "partita_ew.inc" %}
     always @(posedge clk) begin
         if (rst || state == S_FWAIT) begin
             lh_lane <= l_flane;
@@ -909,26 +854,8 @@ module partita_top #(
 
     // Output FIFO: {h, last of this device's units in the timestep}.
     wire of_push = h_out && l_out;
-    wire of_pop = m_axis_tvalid && m_axis_tready;
-    always @(posedge clk) begin
-        if (rst) begin
-            of_wp <= {= ofifo_aw =}'d0;
-            of_rp <= {= ofifo_aw =}'d0;
-            of_count <= {= ofifo_aw + 1 =}'d0;
-        end else begin
-            if (of_push) begin
-                ofifo[of_wp] <= {h6, units_done + {= unit_w + 1 =}'d1 == l_nfin};
-                of_wp <= of_wp + {= ofifo_aw =}'d1;
-            end
-            if (of_pop) of_rp <= of_rp + {= ofifo_aw =}'d1;
-            if (of_push && !of_pop) of_count <= of_count + {= ofifo_aw + 1 =}'d1;
-            else if (of_pop && !of_push) of_count <= of_count - {= ofifo_aw + 1 =}'d1;
-        end
-    end
-    wire [{= dw =}:0] of_head = ofifo[of_rp];
-    assign m_axis_tvalid = (of_count != {= ofifo_aw + 1 =}'d0);
-    assign m_axis_tdata = {= out_ext =};
-    assign m_axis_tlast = of_head[0];
+    wire of_last = (units_done + {= unit_w + 1 =}'d1 == l_nfin);
+{% include "partita_ofifo.inc" %}
 
     // ------------------------------------------------------------------ controller
     wire waiting = (state == S_TSTART && !(gt == 32'd0 || bar_ok)) || (state == S_FWAIT && !fin_ready)
@@ -1059,117 +986,5 @@ module partita_top #(
         else if (fadv) sat_count <= sat_count + {29'd0, pre_clips} + {31'd0, c4_clip} + {31'd0, h6_clip};
     end
 
-    // ------------------------------------------------------------------ AXI4-Lite
-    wire aw_hs = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid;
-    assign s_axil_awready = aw_hs;
-    assign s_axil_wready = aw_hs;
-    assign s_axil_arready = !s_axil_rvalid;
-    wire [9:0] wa = s_axil_awaddr[11:2];
-    wire [9:0] ra = s_axil_araddr[11:2];
-    always @(posedge clk) begin
-        start_pulse <= 1'b0;
-        commit_pulse <= 1'b0;
-        soft_rst <= 1'b0;
-        if (!rst_n) begin
-            s_axil_bvalid <= 1'b0;
-            s_axil_bresp <= 2'b00;
-            seq_len <= 32'd1;
-            seq_count <= 32'd1;
-            wsel <= 32'd0;
-            waddr_reg <= 32'd0;
-            wstage <= {= wstage_w =}'d0;
-            err_count <= 32'd0;
-            err_flag <= 1'b0;
-            link_timeout <= 32'd0;
-        end else begin
-            if (s_axil_bvalid && s_axil_bready) s_axil_bvalid <= 1'b0;
-            if (aw_hs) begin
-                s_axil_bvalid <= 1'b1;
-                s_axil_bresp <= 2'b00;
-                case (wa)
-                    10'h004: begin
-                        if (s_axil_wdata[1]) soft_rst <= 1'b1;
-                        else if (s_axil_wdata[0]) begin
-                            if (state == S_IDLE) start_pulse <= 1'b1;
-                            else begin
-                                err_count <= err_count + 32'd1;
-                                err_flag <= 1'b1;
-                                s_axil_bresp <= 2'b10;
-                            end
-                        end
-                    end
-                    10'h006: seq_len <= s_axil_wdata;
-                    10'h007: seq_count <= s_axil_wdata;
-                    10'h00C: wsel <= s_axil_wdata;
-                    10'h00D: waddr_reg <= s_axil_wdata;
-                    10'h02C: link_timeout <= s_axil_wdata;
-                    10'h00E: begin
-                        if (state == S_IDLE) commit_pulse <= 1'b1;
-                        else begin
-                            err_count <= err_count + 32'd1;
-                            err_flag <= 1'b1;
-                            s_axil_bresp <= 2'b10;
-                        end
-                    end
-{% for j in wdata_regs %}                    10'd{= 16 + j =}: wstage[{= j =}*32 +: 32] <= s_axil_wdata;
-{% endfor %}                    default: begin
-                        err_count <= err_count + 32'd1;
-                        err_flag <= 1'b1;
-                        s_axil_bresp <= 2'b10;
-                    end
-                endcase
-            end
-            if (soft_rst) begin
-                err_count <= 32'd0;
-                err_flag <= 1'b0;
-            end
-        end
-    end
-    always @(posedge clk) begin
-        if (!rst_n) begin
-            s_axil_rvalid <= 1'b0;
-            s_axil_rdata <= 32'd0;
-            s_axil_rresp <= 2'b00;
-        end else begin
-            if (s_axil_rvalid && s_axil_rready) s_axil_rvalid <= 1'b0;
-            if (s_axil_arvalid && !s_axil_rvalid) begin
-                s_axil_rvalid <= 1'b1;
-                s_axil_rresp <= 2'b00;
-                case (ra)
-                    10'h000: s_axil_rdata <= 32'h{= id_hex =};
-                    10'h001: s_axil_rdata <= 32'h{= version_hex =};
-                    10'h002: s_axil_rdata <= 32'h{= hash_lo =};
-                    10'h003: s_axil_rdata <= 32'h{= hash_hi =};
-                    10'h004: s_axil_rdata <= 32'd0;
-                    10'h005: s_axil_rdata <= {29'd0, err_flag || link_err, done, busy};
-                    10'h006: s_axil_rdata <= seq_len;
-                    10'h007: s_axil_rdata <= seq_count;
-                    10'h008: s_axil_rdata <= cycles[31:0];
-                    10'h009: s_axil_rdata <= cycles[63:32];
-                    10'h00A: s_axil_rdata <= sat_count;
-                    10'h00B: s_axil_rdata <= err_count;
-                    10'h00C: s_axil_rdata <= wsel;
-                    10'h00D: s_axil_rdata <= waddr_reg;
-                    10'h020: s_axil_rdata <= 32'h{= config0_hex =};
-                    10'h021: s_axil_rdata <= 32'h{= config1_hex =};
-                    10'h022: s_axil_rdata <= {28'd0, link_status};
-                    10'h023: s_axil_rdata <= crc_errs;
-                    10'h024: s_axil_rdata <= seq_errs;
-                    10'h025: s_axil_rdata <= fmt_errs;
-                    10'h026: s_axil_rdata <= err_info;
-                    10'h027: s_axil_rdata <= tx_beats;
-                    10'h028: s_axil_rdata <= fwd_beats;
-                    10'h029: s_axil_rdata <= rx_beats;
-                    10'h02A: s_axil_rdata <= mac_cycles;
-                    10'h02B: s_axil_rdata <= wait_cycles;
-                    10'h02C: s_axil_rdata <= link_timeout;
-                    10'h02D: s_axil_rdata <= 32'h{= node_hex =};
-                    default: begin
-                        s_axil_rdata <= 32'd0;
-                        s_axil_rresp <= 2'b10;
-                    end
-                endcase
-            end
-        end
-    end
+{% include "partita_axil.inc" %}
 endmodule

@@ -107,7 +107,7 @@ module partita_top #(
     reg [{= dw =}:0] ofifo [0:OD-1];
     reg [{= ofifo_aw =}-1:0] of_wp, of_rp;
     reg [{= ofifo_aw =}:0] of_count;
-    wire adv = (of_count != {= ofifo_aw1 =}'d{= ofifo_depth =});
+    wire adv = (of_count != {= ofifo_aw + 1 =}'d{= ofifo_depth =});
 
     // Stage A control to the engines.
     wire a_valid = (state == S_RUN);
@@ -218,7 +218,7 @@ module partita_top #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == {= ofifo_aw1 =}'d0) begin
+                S_FLUSH: if (of_count == {= ofifo_aw + 1 =}'d0) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -323,65 +323,9 @@ module partita_top #(
     end
     wire feed_v = hold_v && (u_cnt < {= unit_w =}'d{= hidden =});
 
-    // ------------------------------------------------------------------ element-wise unit
-    reg [{= cell_w =}-1:0] cmem [0:{= cdepth =}-1];
     reg v1, v2, v3, v4, v5, v6;
-    reg [{= caw =}-1:0] ca1, ca2, ca3, ca4;
-    reg [{= pre_w =}-1:0] pi1, pf1, pg1, po1;
-    reg [{= cell_w =}-1:0] c_q;
-    reg [{= gw =}-1:0] i2, f2, g2, o2, o3, o4, o5;
-    reg [{= cell_w =}-1:0] c2, c4;
-    reg [{= fc_w =}-1:0] fc3;
-    reg [{= ig_w =}-1:0] ig3;
-    reg [{= gw =}-1:0] tc5;
     reg [{= dw =}-1:0] h6;
-    reg c4_clip, h6_clip;
-    wire [{= gw =}-1:0] act_i, act_f, act_g, act_o, act_tc;
-    partita_act_sigmoid u_sig_i (.x(pi1), .y(act_i));
-    partita_act_sigmoid u_sig_f (.x(pf1), .y(act_f));
-    partita_act_tanh    u_tanh_g (.x(pg1), .y(act_g));
-    partita_act_sigmoid u_sig_o (.x(po1), .y(act_o));
-    partita_act_tanh_cell u_tanh_c (.x(c4), .y(act_tc));
-    wire [{= csum_w =}-1:0] csum = {= fc_aligned =} + {= ig_aligned =};
-    wire [{= cell_w =}-1:0] c_new;
-    wire c_clip;
-    partita_requant #(
-        .IW({= csum_w =}), .SHR({= cell_shr =}), .SHL({= cell_shl =}), .OW({= cell_w =}),
-        .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_cell (.x(csum), .y(c_new), .clip(c_clip));
-    wire [{= oh_w =}-1:0] oh = {= oh_expr =};
-    wire [{= dw =}-1:0] h_new;
-    wire h_clip;
-    partita_requant #(
-        .IW({= oh_w =}), .SHR({= h_shr =}), .SHL({= h_shl =}), .OW({= dw =}),
-        .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_h (.x(oh), .y(h_new), .clip(h_clip));
-    always @(posedge clk) begin
-        if (rst) begin
-            v1 <= 1'b0; v2 <= 1'b0; v3 <= 1'b0; v4 <= 1'b0; v5 <= 1'b0; v6 <= 1'b0;
-        end else if (adv) begin
-            v1 <= feed_v;
-            ca1 <= l_cbase + {= unit_ext =};
-            {pi1, pf1, pg1, po1} <= feed;
-            c_q <= cmem[l_cbase + {= unit_ext =}];
-            v2 <= v1; ca2 <= ca1;
-            i2 <= act_i; f2 <= act_f; g2 <= act_g; o2 <= act_o;
-            c2 <= first_step ? {= cell_w =}'d0 : c_q;
-            v3 <= v2; ca3 <= ca2; o3 <= o2;
-            fc3 <= {= fc_expr =};
-            ig3 <= {= ig_expr =};
-            v4 <= v3; ca4 <= ca3; o4 <= o3;
-            c4 <= c_new;
-            c4_clip <= v3 && c_clip;
-            if (v4) cmem[ca4] <= c4;
-            v5 <= v4; o5 <= o4;
-            tc5 <= act_tc;
-            v6 <= v5;
-            h6 <= h_new;
-            h6_clip <= v5 && h_clip;
-        end
-    end
-
+{% include "partita_ew.inc" %}
     // h writes: every engine's next h buffer; the last layer also feeds the output FIFO.
     reg [{= unit_w =}-1:0] h_unit;
     always @(posedge clk) begin
@@ -417,26 +361,8 @@ module partita_top #(
 
     // Output FIFO: {h, last-of-timestep}.
     wire of_push = adv && v6 && last_layer;
-    wire of_pop = m_axis_tvalid && m_axis_tready;
-    always @(posedge clk) begin
-        if (rst) begin
-            of_wp <= {= ofifo_aw =}'d0;
-            of_rp <= {= ofifo_aw =}'d0;
-            of_count <= {= ofifo_aw1 =}'d0;
-        end else begin
-            if (of_push) begin
-                ofifo[of_wp] <= {h6, h_unit == {= unit_w =}'d{= hidden_last =}};
-                of_wp <= of_wp + {= ofifo_aw =}'d1;
-            end
-            if (of_pop) of_rp <= of_rp + {= ofifo_aw =}'d1;
-            if (of_push && !of_pop) of_count <= of_count + {= ofifo_aw1 =}'d1;
-            else if (of_pop && !of_push) of_count <= of_count - {= ofifo_aw1 =}'d1;
-        end
-    end
-    wire [{= dw =}:0] of_head = ofifo[of_rp];
-    assign m_axis_tvalid = (of_count != {= ofifo_aw1 =}'d0);
-    assign m_axis_tdata = {= out_ext =};
-    assign m_axis_tlast = of_head[0];
+    wire of_last = (h_unit == {= unit_w =}'d{= hidden_last =});
+{% include "partita_ofifo.inc" %}
 
     // Saturation events: pre-activations, cell states and h values.
     always @(posedge clk) begin
@@ -445,103 +371,5 @@ module partita_top #(
         else if (adv) sat_count <= sat_count + {= sat_ext =} + {31'd0, c4_clip} + {31'd0, h6_clip};
     end
 
-    // ------------------------------------------------------------------ AXI4-Lite
-    wire aw_hs = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid;
-    assign s_axil_awready = aw_hs;
-    assign s_axil_wready = aw_hs;
-    assign s_axil_arready = !s_axil_rvalid;
-    wire [9:0] wa = s_axil_awaddr[11:2];
-    wire [9:0] ra = s_axil_araddr[11:2];
-    always @(posedge clk) begin
-        start_pulse <= 1'b0;
-        commit_pulse <= 1'b0;
-        soft_rst <= 1'b0;
-        if (!rst_n) begin
-            s_axil_bvalid <= 1'b0;
-            s_axil_bresp <= 2'b00;
-            seq_len <= 32'd1;
-            seq_count <= 32'd1;
-            wsel <= 32'd0;
-            waddr_reg <= 32'd0;
-            wstage <= {= wstage_w =}'d0;
-            err_count <= 32'd0;
-            err_flag <= 1'b0;
-        end else begin
-            if (s_axil_bvalid && s_axil_bready) s_axil_bvalid <= 1'b0;
-            if (aw_hs) begin
-                s_axil_bvalid <= 1'b1;
-                s_axil_bresp <= 2'b00;
-                case (wa)
-                    10'h004: begin
-                        if (s_axil_wdata[1]) soft_rst <= 1'b1;
-                        else if (s_axil_wdata[0]) begin
-                            if (state == S_IDLE) start_pulse <= 1'b1;
-                            else begin
-                                err_count <= err_count + 32'd1;
-                                err_flag <= 1'b1;
-                                s_axil_bresp <= 2'b10;
-                            end
-                        end
-                    end
-                    10'h006: seq_len <= s_axil_wdata;
-                    10'h007: seq_count <= s_axil_wdata;
-                    10'h00C: wsel <= s_axil_wdata;
-                    10'h00D: waddr_reg <= s_axil_wdata;
-                    10'h00E: begin
-                        if (state == S_IDLE) commit_pulse <= 1'b1;
-                        else begin
-                            err_count <= err_count + 32'd1;
-                            err_flag <= 1'b1;
-                            s_axil_bresp <= 2'b10;
-                        end
-                    end
-{% for j in wdata_regs %}                    10'd{= 16 + j =}: wstage[{= j =}*32 +: 32] <= s_axil_wdata;
-{% endfor %}                    default: begin
-                        err_count <= err_count + 32'd1;
-                        err_flag <= 1'b1;
-                        s_axil_bresp <= 2'b10;
-                    end
-                endcase
-            end
-            if (soft_rst) begin
-                err_count <= 32'd0;
-                err_flag <= 1'b0;
-            end
-        end
-    end
-    always @(posedge clk) begin
-        if (!rst_n) begin
-            s_axil_rvalid <= 1'b0;
-            s_axil_rdata <= 32'd0;
-            s_axil_rresp <= 2'b00;
-        end else begin
-            if (s_axil_rvalid && s_axil_rready) s_axil_rvalid <= 1'b0;
-            if (s_axil_arvalid && !s_axil_rvalid) begin
-                s_axil_rvalid <= 1'b1;
-                s_axil_rresp <= 2'b00;
-                case (ra)
-                    10'h000: s_axil_rdata <= 32'h{= id_hex =};
-                    10'h001: s_axil_rdata <= 32'h{= version_hex =};
-                    10'h002: s_axil_rdata <= 32'h{= hash_lo =};
-                    10'h003: s_axil_rdata <= 32'h{= hash_hi =};
-                    10'h004: s_axil_rdata <= 32'd0;
-                    10'h005: s_axil_rdata <= {29'd0, err_flag, done, busy};
-                    10'h006: s_axil_rdata <= seq_len;
-                    10'h007: s_axil_rdata <= seq_count;
-                    10'h008: s_axil_rdata <= cycles[31:0];
-                    10'h009: s_axil_rdata <= cycles[63:32];
-                    10'h00A: s_axil_rdata <= sat_count;
-                    10'h00B: s_axil_rdata <= err_count;
-                    10'h00C: s_axil_rdata <= wsel;
-                    10'h00D: s_axil_rdata <= waddr_reg;
-                    10'h020: s_axil_rdata <= 32'h{= config0_hex =};
-                    10'h021: s_axil_rdata <= 32'h{= config1_hex =};
-                    default: begin
-                        s_axil_rdata <= 32'd0;
-                        s_axil_rresp <= 2'b10;
-                    end
-                endcase
-            end
-        end
-    end
+{% include "partita_axil.inc" %}
 endmodule

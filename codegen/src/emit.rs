@@ -287,7 +287,6 @@ struct TopView {
     layer_consts: Vec<LayerConst>,
     ofifo_depth: usize,
     ofifo_aw: u32,
-    ofifo_aw1: u32,
     bx0_last: usize,
     in_last: usize,
     engine_list: Vec<usize>,
@@ -322,7 +321,11 @@ struct TopView {
     oh_expr: String,
     h_shr: u32,
     h_shl: u32,
-    unit_ext: String,
+    ew_adv: &'static str,
+    ew_unit: String,
+    axil_rw: Vec<AxilReg>,
+    axil_ro: Vec<AxilReg>,
+    status_err: &'static str,
     fc_expr: String,
     ig_expr: String,
     bh_last: usize,
@@ -337,6 +340,13 @@ struct TopView {
     config0_hex: String,
     config1_hex: String,
     unused_regs: String,
+}
+
+/// A register the shared AXI4-Lite block decodes beyond the common map: word index (hex) and
+/// the register or expression it reads (and, for read-write ones, writes).
+pub(crate) struct AxilReg {
+    pub(crate) index: String,
+    pub(crate) expr: String,
 }
 
 /// Shift amounts to move from `from_frac` to `to_frac` fraction bits: (right, left).
@@ -566,6 +576,10 @@ pub(crate) struct Datapath {
     pub(crate) h_shl: u32,
     pub(crate) fc_aligned: String,
     pub(crate) ig_aligned: String,
+    /// Element-wise products o*tanh(c), f*c and i*g at full width.
+    pub(crate) oh_expr: String,
+    pub(crate) fc_expr: String,
+    pub(crate) ig_expr: String,
 }
 
 pub(crate) fn datapath(
@@ -723,6 +737,9 @@ pub(crate) fn datapath(
         h_shl,
         fc_aligned: align("fc3", fc_w, sh_fc),
         ig_aligned: align("ig3", ig_w, sh_ig),
+        oh_expr: format!("{} * {}", sext("o5", gw, oh_w), sext("tc5", gw, oh_w)),
+        fc_expr: format!("{} * {}", sext("f2", gw, fc_w), sext("c2", cell_w, fc_w)),
+        ig_expr: format!("{} * {}", sext("i2", gw, ig_w), sext("g2", gw, ig_w)),
     }
 }
 
@@ -769,6 +786,9 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         h_shl,
         fc_aligned,
         ig_aligned,
+        oh_expr,
+        fc_expr,
+        ig_expr,
         ..
     } = datapath(design, g.k, g.index_bits, g.wdepth, g.bdepth, g.vdepth);
     let unit_w = bits_for((g.h + g.m) as u64);
@@ -837,7 +857,6 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         layer_consts,
         ofifo_depth,
         ofifo_aw,
-        ofifo_aw1: ofifo_aw + 1,
         bx0_last: g.bx0 - 1,
         in_last: g.i - 1,
         engine_list: (0..g.m).collect(),
@@ -898,12 +917,16 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         round_ne,
         sat,
         oh_w,
-        oh_expr: format!("{} * {}", sext("o5", gw, oh_w), sext("tc5", gw, oh_w)),
+        oh_expr,
         h_shr,
         h_shl,
-        unit_ext: unit_ext(unit_w, caw),
-        fc_expr: format!("{} * {}", sext("f2", gw, fc_w), sext("c2", cell_w, fc_w)),
-        ig_expr: format!("{} * {}", sext("i2", gw, ig_w), sext("g2", gw, ig_w)),
+        ew_adv: "adv",
+        axil_rw: Vec::new(),
+        axil_ro: Vec::new(),
+        status_err: "err_flag",
+        ew_unit: unit_ext(unit_w, caw),
+        fc_expr,
+        ig_expr,
         bh_last: g.bh - 1,
         hidden_last: g.h - 1,
         out_ext: if axis_w > dw {
@@ -945,20 +968,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         name: "partita_regs.h".into(),
         text: regs_header(design, &regs),
     });
-    let mut list = String::new();
-    let _ = writeln!(
-        list,
-        "// partita {} file list (plan hash {:016x}); top module partita_top",
-        crate::VERSION,
-        design.plan.plan_hash
-    );
-    for f in files.iter().filter(|f| f.name.ends_with(".v")) {
-        let _ = writeln!(list, "{}", f.name);
-    }
-    files.push(File {
-        name: "files.f".into(),
-        text: list,
-    });
+    files.push(file_list(design, "", &files));
     if let Some(v) = vectors {
         let words = |codes: &[i64]| {
             let mut t = String::new();
@@ -1344,4 +1354,23 @@ pub(crate) fn version_word() -> u32 {
     (v.first().copied().unwrap_or(0) << 16)
         | (v.get(1).copied().unwrap_or(0) << 8)
         | v.get(2).copied().unwrap_or(0)
+}
+
+/// `files.f`: the Verilog files of one device, for vendor tools. `what` names the device in
+/// the header ("" for a single-device design).
+pub(crate) fn file_list(design: &Design, what: &str, files: &[File]) -> File {
+    let mut list = String::new();
+    let _ = writeln!(
+        list,
+        "// partita {} file list (plan hash {:016x}){what}; top module partita_top",
+        crate::VERSION,
+        design.plan.plan_hash
+    );
+    for f in files.iter().filter(|f| f.name.ends_with(".v")) {
+        let _ = writeln!(list, "{}", f.name);
+    }
+    File {
+        name: "files.f".into(),
+        text: list,
+    }
 }

@@ -19,8 +19,8 @@ use askama::Template;
 
 use crate::design::{Design, LstmDesign, ModelDesign};
 use crate::emit::{
-    bits_for, datapath, datapath_files, header, registers, regs_header, render, sext, version_word,
-    zext, File, Register, Word, DEVICE_ID,
+    bits_for, datapath, datapath_files, file_list, header, registers, regs_header, render, sext,
+    version_word, zext, AxilReg, File, Register, Word, DEVICE_ID,
 };
 use crate::plan::{LinkMode, Topology};
 
@@ -396,7 +396,11 @@ struct NodeView {
     tq_val_lw: String,
     layer_ext: String,
     fslot_ext: String,
-    fs1_ext: String,
+    ew_adv: &'static str,
+    ew_unit: String,
+    axil_rw: Vec<AxilReg>,
+    axil_ro: Vec<AxilReg>,
+    status_err: &'static str,
     psum_w: u32,
     psum_exprs: Vec<String>,
     pre_w: u32,
@@ -430,7 +434,6 @@ struct NodeView {
     hash_hi: String,
     config0_hex: String,
     config1_hex: String,
-    node_hex: String,
     src_bad: String,
     layer_bad: String,
 }
@@ -849,7 +852,32 @@ fn node_files(
         tq_val_lw: fit("tq_val", accw, lw),
         layer_ext: fit("f_layer", layer_w, 3),
         fslot_ext: fit("f_slot", unit_w, paw),
-        fs1_ext: fit("fs1", unit_w, caw),
+        ew_adv: "fadv",
+        axil_rw: vec![AxilReg {
+            index: "02C".into(),
+            expr: "link_timeout".into(),
+        }],
+        axil_ro: [
+            ("022", "{28'd0, link_status}".to_string()),
+            ("023", "crc_errs".into()),
+            ("024", "seq_errs".into()),
+            ("025", "fmt_errs".into()),
+            ("026", "err_info".into()),
+            ("027", "tx_beats".into()),
+            ("028", "fwd_beats".into()),
+            ("029", "rx_beats".into()),
+            ("02A", "mac_cycles".into()),
+            ("02B", "wait_cycles".into()),
+            ("02D", format!("32'h{:08x}", (me << 8) | nd)),
+        ]
+        .into_iter()
+        .map(|(i, e)| AxilReg {
+            index: i.into(),
+            expr: e,
+        })
+        .collect(),
+        status_err: "err_flag || link_err",
+        ew_unit: fit("fs1", unit_w, caw),
         psum_w,
         psum_exprs,
         pre_w: dp.pre_w,
@@ -868,23 +896,11 @@ fn node_files(
         cell_shr: dp.cell_shr,
         cell_shl: dp.cell_shl,
         oh_w: dp.oh_w,
-        oh_expr: format!(
-            "{} * {}",
-            sext("o5", dp.gw, dp.oh_w),
-            sext("tc5", dp.gw, dp.oh_w)
-        ),
+        oh_expr: dp.oh_expr.clone(),
         h_shr: dp.h_shr,
         h_shl: dp.h_shl,
-        fc_expr: format!(
-            "{} * {}",
-            sext("f2", dp.gw, dp.fc_w),
-            sext("c2", dp.cell_w, dp.fc_w)
-        ),
-        ig_expr: format!(
-            "{} * {}",
-            sext("i2", dp.gw, dp.ig_w),
-            sext("g2", dp.gw, dp.ig_w)
-        ),
+        fc_expr: dp.fc_expr.clone(),
+        ig_expr: dp.ig_expr.clone(),
         h6_acc: zext("h6", dw, accw),
         out_ext: if axis_w > dw {
             format!("{{{{{}{{of_head[{dw}]}}}}, of_head[{dw}:1]}}", axis_w - dw)
@@ -905,7 +921,6 @@ fn node_files(
             "{:08x}",
             ((nl as u32 & 0xff) << 24) | (1 << 16) | ((k as u32 & 0xff) << 8) | (dw & 0xff)
         ),
-        node_hex: format!("{:08x}", (me << 8) | nd),
         src_bad: if nd < 8 {
             format!("(hd_src_# >= 3'd{nd})")
         } else {
@@ -1017,19 +1032,7 @@ fn node_files(
         name: "bias_e0.hex".into(),
         text: b,
     });
-    let mut list = String::new();
-    let _ = writeln!(
-        list,
-        "// partita {} file list (plan hash {:016x}), device {me} of {nd}; top module partita_top",
-        crate::VERSION,
-        design.plan.plan_hash
-    );
-    for f in files.iter().filter(|f| f.name.ends_with(".v")) {
-        let _ = writeln!(list, "{}", f.name);
-    }
-    files.push(File {
-        name: "files.f".into(),
-        text: list,
-    });
+    let list = file_list(design, &format!(", device {me} of {nd}"), &files);
+    files.push(list);
     Ok(files)
 }

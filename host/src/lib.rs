@@ -262,53 +262,29 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 cache: None,
             };
-            if d.plan.devices > 1 {
-                let report = multisim::simulate_multi(&d, &opts, inject_fault)?;
-                if let Some(p) = output {
-                    partita_sim::write_output(&p, &report.output)?;
-                }
-                if json {
-                    writeln!(out, "{}", report.json()).map_err(io_failure)?;
-                } else {
-                    write!(out, "{}", report.summary()).map_err(io_failure)?;
-                }
-                return if report.matched {
-                    Ok(())
-                } else {
-                    Err(Failure {
-                        code: 1,
-                        diag: Box::new(Mismatch(
-                            report
-                                .summary()
-                                .lines()
-                                .next()
-                                .unwrap_or("mismatch")
-                                .to_string(),
-                        )),
-                    })
-                };
-            }
-            let report = simulate::simulate(&d, &opts)?;
+            // Both reports: (output values, JSON, summary, every word matched).
+            let (values, json_text, summary, matched) = if d.plan.devices > 1 {
+                let r = multisim::simulate_multi(&d, &opts, inject_fault)?;
+                (r.output.clone(), r.json(), r.summary(), r.matched)
+            } else {
+                let r = simulate::simulate(&d, &opts)?;
+                (r.output.clone(), r.json(), r.summary(), r.matched)
+            };
             if let Some(p) = output {
-                partita_sim::write_output(&p, &report.output)?;
+                partita_sim::write_output(&p, &values)?;
             }
             if json {
-                writeln!(out, "{}", report.json()).map_err(io_failure)?;
+                writeln!(out, "{json_text}").map_err(io_failure)?;
             } else {
-                write!(out, "{}", report.summary()).map_err(io_failure)?;
+                write!(out, "{summary}").map_err(io_failure)?;
             }
-            if report.matched {
+            if matched {
                 Ok(())
             } else {
                 Err(Failure {
                     code: 1,
                     diag: Box::new(Mismatch(
-                        report
-                            .summary()
-                            .lines()
-                            .next()
-                            .unwrap_or("mismatch")
-                            .to_string(),
+                        summary.lines().next().unwrap_or("mismatch").to_string(),
                     )),
                 })
             }

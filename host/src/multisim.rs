@@ -11,7 +11,9 @@ use partita_sim::cosim::{self, BuildOptions, Model};
 use partita_sim::multi::{self, DeviceStats, Fault, MultiOptions};
 use partita_sim::Mode;
 
-use crate::simulate::{default_input, input_codes, output_array, Mismatch, SimError, SimOptions};
+use crate::simulate::{
+    default_input, first_mismatch, input_codes, output_array, Mismatch, SimError, SimOptions,
+};
 
 /// One device's measured figures.
 #[derive(Clone, Debug)]
@@ -288,18 +290,7 @@ pub fn simulate_multi_with(
     );
     let sim_seconds = t1.elapsed().as_secs_f64();
     let h = m.hidden_size;
-    let mismatch = expected
-        .iter()
-        .zip(&run.codes)
-        .position(|(a, b)| a != b)
-        .map(|i| Mismatch {
-            layer: m.layers.len() - 1,
-            batch: i / (steps * h),
-            timestep: (i / h) % steps,
-            index: i % h,
-            expected: expected[i],
-            got: run.codes[i],
-        });
+    let mismatch = first_mismatch(&expected, &run.codes, m.layers.len() - 1, steps, h);
     let matched = run.error.is_none() && mismatch.is_none() && expected.len() == run.codes.len();
     let timesteps = seqs * steps;
     let bytes = sys.width as u64 / 8;

@@ -299,6 +299,28 @@ pub fn output_array(design: &Design, input: &Input, hidden: usize, codes: &[i64]
     }
 }
 
+/// The first output word that differs from the golden model, with its position.
+pub fn first_mismatch(
+    expected: &[i64],
+    got: &[i64],
+    layer: usize,
+    steps: usize,
+    hidden: usize,
+) -> Option<Mismatch> {
+    expected
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+        .map(|i| Mismatch {
+            layer,
+            batch: i / (steps * hidden),
+            timestep: (i / hidden) % steps,
+            index: i % hidden,
+            expected: expected[i],
+            got: got[i],
+        })
+}
+
 /// Build, run and compare.
 pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
     let ModelDesign::Lstm(m) = &design.model else {
@@ -333,18 +355,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
     )?;
     let sim_seconds = t0.elapsed().as_secs_f64();
     let h = m.hidden_size;
-    let mismatch = expected
-        .iter()
-        .zip(&run.codes)
-        .position(|(a, b)| a != b)
-        .map(|i| Mismatch {
-            layer: m.layers.len() - 1,
-            batch: i / (steps * h),
-            timestep: (i / h) % steps,
-            index: i % h,
-            expected: expected[i],
-            got: run.codes[i],
-        });
+    let mismatch = first_mismatch(&expected, &run.codes, m.layers.len() - 1, steps, h);
     let matched = mismatch.is_none() && expected.len() == run.codes.len();
     let timesteps = seqs * steps;
     let k = design.plan.banks;

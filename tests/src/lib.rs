@@ -154,3 +154,41 @@ pub fn have_tool(tool: &str) -> bool {
     }
     ok
 }
+
+/// The Verilog files a generated directory's `files.f` lists.
+pub fn rtl_sources(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("files.f"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("//") && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Yosys on a generated directory: full `synth`, or its coarse part through memory inference;
+/// an error when any latch is inferred.
+pub fn yosys_no_latches(dir: &Path, full: bool) -> Result<(), String> {
+    let files = rtl_sources(dir).join(" ");
+    let synth = if full {
+        "synth -top partita_top"
+    } else {
+        "synth -top partita_top -run :fine"
+    };
+    let script = format!(
+        "read_verilog {files}; {synth}; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH_* t:$_DLATCHSR_*"
+    );
+    let out = std::process::Command::new("yosys")
+        .args(["-q", "-p", &script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

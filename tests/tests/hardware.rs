@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use partita_tests::{cli, repo, TempDir};
+use partita_tests::{cli, repo, rtl_sources as sources, yosys_no_latches, TempDir};
 use proptest::prelude::*;
 
 fn have(tool: &str) -> bool {
@@ -22,15 +22,6 @@ const ODD: &str = "[model]\nkind = \"lstm\"\ninput_size = 5\nhidden_size = 7\nnu
 fn gen(plan: &Path, dir: &Path) {
     let (code, _, err) = cli(&["gen", plan.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "gen failed: {err}");
-}
-
-fn sources(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("files.f"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("//") && !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// The plans the quality gates run on: the single-device examples (interleaved and per-gate
@@ -88,32 +79,6 @@ fn verilator_lint_all_warnings_zero() {
                 "{f} lacks the header"
             );
         }
-    }
-}
-
-fn yosys_no_latches(dir: &Path, full: bool) -> Result<(), String> {
-    let files = sources(dir).join(" ");
-    let synth = if full {
-        "synth -top partita_top"
-    } else {
-        "synth -top partita_top -run :fine"
-    };
-    let script = format!(
-        "read_verilog {files}; {synth}; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH_* t:$_DLATCHSR_*"
-    );
-    let out = Command::new("yosys")
-        .args(["-q", "-p", &script])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
     }
 }
 

@@ -13,7 +13,7 @@ use partita_codegen::Design;
 use partita_host::multisim::{simulate_multi, simulate_multi_with, MultiReport};
 use partita_host::simulate::{simulate, SimOptions};
 use partita_sim::multi::{Fault, FaultKind};
-use partita_tests::{cli, design_from_text, have_tool, repo, TempDir};
+use partita_tests::{cli, design_from_text, have_tool, repo, yosys_no_latches, TempDir};
 use proptest::prelude::*;
 
 /// A small multi-device plan.
@@ -296,27 +296,7 @@ fn node_rtl_lints_clean_and_has_no_latches() {
             }
         }
         if n == 0 && have_tool("yosys") {
-            let dd = dir.join("dev0");
-            let files: Vec<String> = std::fs::read_to_string(dd.join("files.f"))
-                .unwrap()
-                .lines()
-                .filter(|l| !l.starts_with("//") && !l.trim().is_empty())
-                .map(str::to_string)
-                .collect();
-            let script = format!(
-                "read_verilog {}; synth -top partita_top -run :fine; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH_* t:$_DLATCHSR_*",
-                files.join(" ")
-            );
-            let out = Command::new("yosys")
-                .args(["-q", "-p", &script])
-                .current_dir(&dd)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            yosys_no_latches(&dir.join("dev0"), false).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
