@@ -27,25 +27,7 @@ module partita_top #(
     parameter WEIGHTS_E0 = "weights_e0.hex",
     parameter BIAS_E0 = "bias_e0.hex"
 ) (
-    input  wire        clk,
-    input  wire        rst_n,
-    input  wire [11:0] s_axil_awaddr,
-    input  wire        s_axil_awvalid,
-    output wire        s_axil_awready,
-    input  wire [31:0] s_axil_wdata,
-    input  wire [3:0]  s_axil_wstrb,
-    input  wire        s_axil_wvalid,
-    output wire        s_axil_wready,
-    output reg  [1:0]  s_axil_bresp,
-    output reg         s_axil_bvalid,
-    input  wire        s_axil_bready,
-    input  wire [11:0] s_axil_araddr,
-    input  wire        s_axil_arvalid,
-    output wire        s_axil_arready,
-    output reg  [31:0] s_axil_rdata,
-    output reg  [1:0]  s_axil_rresp,
-    output reg         s_axil_rvalid,
-    input  wire        s_axil_rready,
+{% include "partita_axil_ports.inc" %}
 {% for p in ports %}    // Link port {= p.index =}: {= p.doc =}
     output wire [{= lw =}-1:0] l{= p.index =}_tx_tdata,
     output wire        l{= p.index =}_tx_tvalid,

@@ -14,26 +14,7 @@ module partita_top #(
 {% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
     parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
 {% endfor %}) (
-    input  wire        clk,
-    input  wire        rst_n,
-    // AXI4-Lite slave.
-    input  wire [11:0] s_axil_awaddr,
-    input  wire        s_axil_awvalid,
-    output wire        s_axil_awready,
-    input  wire [31:0] s_axil_wdata,
-    input  wire [3:0]  s_axil_wstrb,
-    input  wire        s_axil_wvalid,
-    output wire        s_axil_wready,
-    output reg  [1:0]  s_axil_bresp,
-    output reg         s_axil_bvalid,
-    input  wire        s_axil_bready,
-    input  wire [11:0] s_axil_araddr,
-    input  wire        s_axil_arvalid,
-    output wire        s_axil_arready,
-    output reg  [31:0] s_axil_rdata,
-    output reg  [1:0]  s_axil_rresp,
-    output reg         s_axil_rvalid,
-    input  wire        s_axil_rready,
+{% include "partita_axil_ports.inc" %}
     // AXI4-Stream input: x_t values, {= input_size =} beats per timestep.
     input  wire [{= axis_w =}-1:0] s_axis_tdata,
     input  wire        s_axis_tvalid,

@@ -428,6 +428,16 @@ fn mask_bits(m: u8, n: usize) -> String {
         .collect()
 }
 
+/// Verilog test that the 3-bit header field `field` is `n` or more (constant false when every
+/// code is valid).
+fn out_of_range(field: &str, n: usize) -> String {
+    if n < 8 {
+        format!("({field} >= 3'd{n})")
+    } else {
+        "1'b0".into()
+    }
+}
+
 /// Resize `expr` (width `from`) to `to` bits, unsigned.
 fn fit(expr: &str, from: u32, to: u32) -> String {
     if to >= from {
@@ -893,16 +903,8 @@ fn node_files(
             "{:08x}",
             ((nl as u32 & 0xff) << 24) | (1 << 16) | ((k as u32 & 0xff) << 8) | (dw & 0xff)
         ),
-        src_bad: if nd < 8 {
-            format!("(hd_src_# >= 3'd{nd})")
-        } else {
-            "1'b0".into()
-        },
-        layer_bad: if nl < 8 {
-            format!("(hd_layer_# >= 3'd{nl})")
-        } else {
-            "1'b0".into()
-        },
+        src_bad: out_of_range("hd_src_#", nd),
+        layer_bad: out_of_range("hd_layer_#", nl),
     };
     let _ = q;
     let mut files = datapath_files(design, m, dp.engine)?;

@@ -9,10 +9,9 @@ use partita_codegen::design::{Design, ModelDesign};
 use partita_codegen::node;
 use partita_sim::cosim::{self, BuildOptions, Model};
 use partita_sim::multi::{self, DeviceStats, Fault, MultiOptions};
-use partita_sim::Mode;
 
 use crate::simulate::{
-    default_input, first_mismatch, input_codes, output_array, Mismatch, SimError, SimOptions,
+    first_mismatch, golden_case, output_array, GoldenCase, Mismatch, SimError, SimOptions,
 };
 
 /// One device's measured figures.
@@ -226,10 +225,14 @@ pub fn simulate_multi_with(
             )));
         }
     }
-    let input = match &opts.input {
-        Some(p) => partita_sim::read_input(p, design)?,
-        None => default_input(design),
-    };
+    let GoldenCase {
+        input,
+        expected,
+        saturations_golden,
+        seqs,
+        steps,
+        codes,
+    } = golden_case(design, opts)?;
     let rtl_dir = match &opts.rtl {
         Some(d) => d.clone(),
         None => generate_multi(design)?,
@@ -253,14 +256,6 @@ pub fn simulate_multi_with(
         models.push(model);
     }
     let build_seconds = t0.elapsed().as_secs_f64();
-    let golden = partita_sim::run(design, &input, Mode::Fixed);
-    let expected: Vec<i64> = golden
-        .codes
-        .as_ref()
-        .map(|c| c.iter().copied().collect())
-        .unwrap_or_default();
-    let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
-    let codes = input_codes(design, &input);
     let q = design.quant();
     // Generous cycle limit: every row of every layer on one lane, plus link time per step.
     let per_step: u64 = m
@@ -339,7 +334,7 @@ pub fn simulate_multi_with(
         sim_seconds,
         build_seconds,
         saturations_hw: run.devices.iter().map(|d| d.saturations as u64).sum(),
-        saturations_golden: golden.events.saturations,
+        saturations_golden,
         error: run.error,
         channels: channels.into_iter().zip(run.channel_beats).collect(),
         rtl_dir,

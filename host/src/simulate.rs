@@ -299,6 +299,42 @@ pub fn output_array(design: &Design, input: &Input, hidden: usize, codes: &[i64]
     }
 }
 
+/// A cosimulation's input (the user's or the default), its data codes, and the golden model's
+/// output codes for it.
+pub struct GoldenCase {
+    pub input: Input,
+    pub expected: Vec<i64>,
+    pub saturations_golden: u64,
+    pub seqs: usize,
+    pub steps: usize,
+    /// Input codes, `(sequence, timestep, feature)` flattened.
+    pub codes: Vec<i64>,
+}
+
+/// Read (or make) the input and run the bit-exact golden model on it.
+pub fn golden_case(design: &Design, opts: &SimOptions) -> Result<GoldenCase, SimError> {
+    let input = match &opts.input {
+        Some(p) => partita_sim::read_input(p, design)?,
+        None => default_input(design),
+    };
+    let golden = partita_sim::run(design, &input, Mode::Fixed);
+    let expected: Vec<i64> = golden
+        .codes
+        .as_ref()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
+    let codes = input_codes(design, &input);
+    Ok(GoldenCase {
+        input,
+        expected,
+        saturations_golden: golden.events.saturations,
+        seqs,
+        steps,
+        codes,
+    })
+}
+
 /// The first output word that differs from the golden model, with its position.
 pub fn first_mismatch(
     expected: &[i64],
@@ -328,21 +364,16 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
             "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
         ));
     };
-    let input = match &opts.input {
-        Some(p) => partita_sim::read_input(p, design)?,
-        None => default_input(design),
-    };
+    let GoldenCase {
+        input,
+        expected,
+        saturations_golden,
+        seqs,
+        steps,
+        codes,
+    } = golden_case(design, opts)?;
     let (mut dev, built, rtl_dir) = open_sim_device(design, opts)?;
-    // Golden, in the same quantized inputs.
     let q = design.quant();
-    let golden = partita_sim::run(design, &input, Mode::Fixed);
-    let expected: Vec<i64> = golden
-        .codes
-        .as_ref()
-        .map(|c| c.iter().copied().collect())
-        .unwrap_or_default();
-    let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
-    let codes = input_codes(design, &input);
     let t0 = Instant::now();
     let run = run_lstm(
         &mut dev,
@@ -385,7 +416,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         build_seconds: built.seconds,
         build_cached: built.cached,
         saturations_hw: run.saturations,
-        saturations_golden: golden.events.saturations,
+        saturations_golden,
         rtl_dir,
         output,
     })
