@@ -15,6 +15,37 @@ use crate::design::{Design, LstmDesign, ModelDesign};
 use crate::fixed::{signed_bits, Rounding};
 use crate::plan::ActMethod;
 
+/// Register offsets (byte addresses) of the AXI4-Lite map; regmap.json and partita_regs.h
+/// describe them. The LINK_* and later ones exist on multi-device nodes only.
+pub mod reg {
+    pub const ID: u32 = 0x00;
+    pub const VERSION: u32 = 0x04;
+    pub const PLAN_HASH_LO: u32 = 0x08;
+    pub const PLAN_HASH_HI: u32 = 0x0C;
+    pub const CTRL: u32 = 0x10;
+    pub const STATUS: u32 = 0x14;
+    pub const SEQ_LEN: u32 = 0x18;
+    pub const SEQ_COUNT: u32 = 0x1C;
+    pub const CYCLES_LO: u32 = 0x20;
+    pub const CYCLES_HI: u32 = 0x24;
+    pub const SAT_COUNT: u32 = 0x28;
+    pub const ERR_COUNT: u32 = 0x2C;
+    pub const CONFIG0: u32 = 0x80;
+    pub const CONFIG1: u32 = 0x84;
+    pub const LINK_STATUS: u32 = 0x88;
+    pub const LINK_CRC_ERRS: u32 = 0x8C;
+    pub const LINK_SEQ_ERRS: u32 = 0x90;
+    pub const LINK_FMT_ERRS: u32 = 0x94;
+    pub const LINK_ERR_INFO: u32 = 0x98;
+    pub const TX_BEATS: u32 = 0x9C;
+    pub const FWD_BEATS: u32 = 0xA0;
+    pub const RX_BEATS: u32 = 0xA4;
+    pub const MAC_CYCLES: u32 = 0xA8;
+    pub const WAIT_CYCLES: u32 = 0xAC;
+    pub const LINK_TIMEOUT: u32 = 0xB0;
+    pub const NODE: u32 = 0xB4;
+}
+
 /// Magic value of the ID register: "PART".
 pub const DEVICE_ID: u32 = 0x5041_5254;
 

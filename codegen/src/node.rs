@@ -19,8 +19,8 @@ use askama::Template;
 
 use crate::design::{Design, LstmDesign, ModelDesign};
 use crate::emit::{
-    bits_for, datapath, datapath_files, file_list, header, registers, regs_header, render, sext,
-    version_word, zext, AxilReg, EwView, File, Register, Word, DEVICE_ID,
+    bits_for, datapath, datapath_files, file_list, header, reg, registers, regs_header, render,
+    sext, version_word, zext, AxilReg, EwView, File, Register, Word, DEVICE_ID,
 };
 use crate::plan::{LinkMode, Topology};
 
@@ -428,6 +428,11 @@ fn mask_bits(m: u8, n: usize) -> String {
         .collect()
 }
 
+/// The AXI4-Lite block's case label for a byte offset: the 32-bit word index in hex.
+fn word_index(offset: u32) -> String {
+    format!("{:03X}", offset >> 2)
+}
+
 /// Verilog test that the 3-bit header field `field` is `n` or more (constant false when every
 /// code is valid).
 fn out_of_range(field: &str, n: usize) -> String {
@@ -495,7 +500,6 @@ fn node_files(
     sys: &System,
     n: &Node,
 ) -> Result<Vec<File>, String> {
-    let q = design.quant();
     let k = design.plan.banks;
     let nl = m.layers.len();
     let me = n.index;
@@ -668,13 +672,6 @@ fn node_files(
             }
         })
         .collect();
-    let port_from = |src: usize| -> usize {
-        if n.ports.len() == 2 && src > me {
-            1
-        } else {
-            0
-        }
-    };
 
     // Partial-sum source slots.
     let mut devs: Vec<usize> = n
@@ -691,7 +688,7 @@ fn node_files(
             index: i,
             dev,
             local: dev == me,
-            port: port_from(dev),
+            port: sys.port_of(me, dev),
             layers: n
                 .layers
                 .iter()
@@ -853,25 +850,25 @@ fn node_files(
             unit: fit("fs1", unit_w, caw),
         },
         axil_rw: vec![AxilReg {
-            index: "02C".into(),
+            index: word_index(reg::LINK_TIMEOUT),
             expr: "link_timeout".into(),
         }],
         axil_ro: [
-            ("022", "{28'd0, link_status}".to_string()),
-            ("023", "crc_errs".into()),
-            ("024", "seq_errs".into()),
-            ("025", "fmt_errs".into()),
-            ("026", "err_info".into()),
-            ("027", "tx_beats".into()),
-            ("028", "fwd_beats".into()),
-            ("029", "rx_beats".into()),
-            ("02A", "mac_cycles".into()),
-            ("02B", "wait_cycles".into()),
-            ("02D", format!("32'h{:08x}", (me << 8) | nd)),
+            (reg::LINK_STATUS, "{28'd0, link_status}".to_string()),
+            (reg::LINK_CRC_ERRS, "crc_errs".into()),
+            (reg::LINK_SEQ_ERRS, "seq_errs".into()),
+            (reg::LINK_FMT_ERRS, "fmt_errs".into()),
+            (reg::LINK_ERR_INFO, "err_info".into()),
+            (reg::TX_BEATS, "tx_beats".into()),
+            (reg::FWD_BEATS, "fwd_beats".into()),
+            (reg::RX_BEATS, "rx_beats".into()),
+            (reg::MAC_CYCLES, "mac_cycles".into()),
+            (reg::WAIT_CYCLES, "wait_cycles".into()),
+            (reg::NODE, format!("32'h{:08x}", (me << 8) | nd)),
         ]
         .into_iter()
-        .map(|(i, e)| AxilReg {
-            index: i.into(),
+        .map(|(offset, e)| AxilReg {
+            index: word_index(offset),
             expr: e,
         })
         .collect(),
@@ -906,7 +903,6 @@ fn node_files(
         src_bad: out_of_range("hd_src_#", nd),
         layer_bad: out_of_range("hd_layer_#", nl),
     };
-    let _ = q;
     let mut files = datapath_files(design, m, dp.engine)?;
     files.push(File {
         name: "partita_top.v".into(),
@@ -956,18 +952,18 @@ fn node_files(
     }
     let mut regs = registers(nwords);
     for (name, offset, access, doc) in [
-        ("LINK_STATUS", 0x88, "R", "sticky link errors: bit 0 CRC, 1 sequence (dropped or reordered frame), 2 malformed frame, 3 timeout"),
-        ("LINK_CRC_ERRS", 0x8C, "R", "frames with a CRC mismatch"),
-        ("LINK_SEQ_ERRS", 0x90, "R", "frames with an unexpected sequence number"),
-        ("LINK_FMT_ERRS", 0x94, "R", "malformed frames"),
-        ("LINK_ERR_INFO", 0x98, "R", "first error: kind << 28 | source << 24 | expected seq << 13 | received seq"),
-        ("TX_BEATS", 0x9C, "R", "link beats this device sent (its own frames)"),
-        ("FWD_BEATS", 0xA0, "R", "link beats this device forwarded for others"),
-        ("RX_BEATS", 0xA4, "R", "link beats received"),
-        ("MAC_CYCLES", 0xA8, "R", "cycles the row engine issued work in the last run"),
-        ("WAIT_CYCLES", 0xAC, "R", "cycles spent waiting on links (barriers, partial sums) in the last run"),
-        ("LINK_TIMEOUT", 0xB0, "RW", "cycles a link wait may last before LINK_STATUS bit 3 (0: no limit)"),
-        ("NODE", 0xB4, "R", "device index << 8 | device count"),
+        ("LINK_STATUS", reg::LINK_STATUS, "R", "sticky link errors: bit 0 CRC, 1 sequence (dropped or reordered frame), 2 malformed frame, 3 timeout"),
+        ("LINK_CRC_ERRS", reg::LINK_CRC_ERRS, "R", "frames with a CRC mismatch"),
+        ("LINK_SEQ_ERRS", reg::LINK_SEQ_ERRS, "R", "frames with an unexpected sequence number"),
+        ("LINK_FMT_ERRS", reg::LINK_FMT_ERRS, "R", "malformed frames"),
+        ("LINK_ERR_INFO", reg::LINK_ERR_INFO, "R", "first error: kind << 28 | source << 24 | expected seq << 13 | received seq"),
+        ("TX_BEATS", reg::TX_BEATS, "R", "link beats this device sent (its own frames)"),
+        ("FWD_BEATS", reg::FWD_BEATS, "R", "link beats this device forwarded for others"),
+        ("RX_BEATS", reg::RX_BEATS, "R", "link beats received"),
+        ("MAC_CYCLES", reg::MAC_CYCLES, "R", "cycles the row engine issued work in the last run"),
+        ("WAIT_CYCLES", reg::WAIT_CYCLES, "R", "cycles spent waiting on links (barriers, partial sums) in the last run"),
+        ("LINK_TIMEOUT", reg::LINK_TIMEOUT, "RW", "cycles a link wait may last before LINK_STATUS bit 3 (0: no limit)"),
+        ("NODE", reg::NODE, "R", "device index << 8 | device count"),
     ] {
         regs.push(Register {
             name,

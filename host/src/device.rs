@@ -9,22 +9,7 @@ use partita_sim::cosim::{Model, PinsIn, PinsOut};
 use thiserror::Error;
 
 /// Register offsets (see regmap.json / partita_regs.h).
-pub mod reg {
-    pub const ID: u32 = 0x00;
-    pub const VERSION: u32 = 0x04;
-    pub const PLAN_HASH_LO: u32 = 0x08;
-    pub const PLAN_HASH_HI: u32 = 0x0C;
-    pub const CTRL: u32 = 0x10;
-    pub const STATUS: u32 = 0x14;
-    pub const SEQ_LEN: u32 = 0x18;
-    pub const SEQ_COUNT: u32 = 0x1C;
-    pub const CYCLES_LO: u32 = 0x20;
-    pub const CYCLES_HI: u32 = 0x24;
-    pub const SAT_COUNT: u32 = 0x28;
-    pub const ERR_COUNT: u32 = 0x2C;
-    pub const CONFIG0: u32 = 0x80;
-    pub const CONFIG1: u32 = 0x84;
-}
+pub use partita_codegen::emit::reg;
 
 #[derive(Debug, Error, miette::Diagnostic)]
 pub enum DeviceError {

@@ -413,7 +413,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
 #[error("{0}")]
 #[diagnostic(
     code(partita::mismatch),
-    help("the RTL output differs from the bit-exact golden model; rerun with --wave to see why")
+    help("the cosimulated output is not the bit-exact golden model's (a differing word, a missing one, or a link error stopped a device); rerun with --wave to see why")
 )]
 struct Mismatch(String);
 

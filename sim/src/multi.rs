@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 
+use partita_codegen::emit::reg;
 use partita_codegen::node::System;
 
 use crate::cosim::{Model, NodeIn, NodeOut, PinsIn, PinsOut};
@@ -78,12 +79,6 @@ impl Channel {
 
     /// A beat accepted from a transmitter at cycle `now`.
     fn push(&mut self, now: u64, data: u64, last: bool) {
-        if std::env::var_os("PARTITA_LINK_TRACE").is_some() {
-            eprintln!(
-                "link beat @{now}: {data:016x}{}",
-                if last { " last" } else { "" }
-            );
-        }
         self.beats += 1;
         self.cur.push((data, last));
         if !last {
@@ -201,27 +196,6 @@ impl Axi {
     }
 }
 
-/// Register offsets of the node (see regmap.json).
-pub mod reg {
-    pub const STATUS: u32 = 0x14;
-    pub const SEQ_LEN: u32 = 0x18;
-    pub const SEQ_COUNT: u32 = 0x1C;
-    pub const CTRL: u32 = 0x10;
-    pub const CYCLES_LO: u32 = 0x20;
-    pub const SAT_COUNT: u32 = 0x28;
-    pub const LINK_STATUS: u32 = 0x88;
-    pub const LINK_CRC_ERRS: u32 = 0x8C;
-    pub const LINK_SEQ_ERRS: u32 = 0x90;
-    pub const LINK_FMT_ERRS: u32 = 0x94;
-    pub const LINK_ERR_INFO: u32 = 0x98;
-    pub const TX_BEATS: u32 = 0x9C;
-    pub const FWD_BEATS: u32 = 0xA0;
-    pub const RX_BEATS: u32 = 0xA4;
-    pub const MAC_CYCLES: u32 = 0xA8;
-    pub const WAIT_CYCLES: u32 = 0xAC;
-    pub const LINK_TIMEOUT: u32 = 0xB0;
-}
-
 const STAT_REGS: [u32; 13] = [
     reg::STATUS,
     reg::CYCLES_LO,
@@ -337,8 +311,6 @@ pub struct MultiRun {
     /// Output codes `(sequence, timestep, unit)` flattened, as many as arrived.
     pub codes: Vec<i64>,
     pub devices: Vec<DeviceStats>,
-    /// Clock cycles from the first start to the last output.
-    pub cycles: u64,
     pub sim_cycles: u64,
     /// Beats that entered each channel.
     pub channel_beats: Vec<u64>,
@@ -423,8 +395,6 @@ pub fn run(
         ));
         a.ops.push_back(AxiOp::W(reg::CTRL, 1));
     }
-    let start = now + 5;
-    let mut last_out = start;
     let mut phase = 0; // 0 configure/run, 1 reading final counters
     let mut polling = false;
     let mut dones = vec![false; nd];
@@ -466,7 +436,6 @@ pub fn run(
             }
             if o.pins.m_tvalid == 1 {
                 outs[d].push(sign(o.pins.m_tdata));
-                last_out = now;
             }
             for p in 0..node.ports.len() {
                 if let Some(c) = tx_chan(d, p) {
@@ -557,7 +526,6 @@ pub fn run(
             taken[d] += n;
         }
     }
-    result.cycles = last_out.saturating_sub(start);
     result.sim_cycles = now;
     result.channel_beats = chans.iter().map(|c| c.beats).collect();
     result
