@@ -192,3 +192,74 @@ pub fn yosys_no_latches(dir: &Path, full: bool) -> Result<(), String> {
         ))
     }
 }
+
+/// Whether golden files should be rewritten instead of compared: the same switch as insta's
+/// snapshots, so one command blesses everything (`INSTA_UPDATE=always cargo test -p partita-tests`).
+pub fn blessing() -> bool {
+    std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always")
+}
+
+/// Every file under `dir`, as paths relative to it, sorted.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Compare the generated tree `actual` with the golden tree `golden`, file by file, byte for
+/// byte. When [`blessing`], rewrite `golden` to equal `actual` instead. Returns what differs.
+pub fn compare_tree(golden: &Path, actual: &Path) -> Vec<String> {
+    let (want, got) = (tree(golden), tree(actual));
+    if blessing() {
+        let _ = std::fs::remove_dir_all(golden);
+        for f in &got {
+            let to = golden.join(f);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(actual.join(f), &to).unwrap();
+        }
+        return Vec::new();
+    }
+    let mut diffs = Vec::new();
+    for f in want.iter().filter(|f| !got.contains(f)) {
+        diffs.push(format!("{}: no longer generated", f.display()));
+    }
+    for f in got.iter().filter(|f| !want.contains(f)) {
+        diffs.push(format!(
+            "{}: generated, but not in the golden files",
+            f.display()
+        ));
+    }
+    for f in got.iter().filter(|f| want.contains(f)) {
+        let a = std::fs::read_to_string(golden.join(f)).unwrap_or_default();
+        let b = std::fs::read_to_string(actual.join(f)).unwrap_or_default();
+        if a != b {
+            let line = a
+                .lines()
+                .zip(b.lines())
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.lines().count().min(b.lines().count()));
+            diffs.push(format!(
+                "{}: differs from line {} on\n  golden:    {}\n  generated: {}",
+                f.display(),
+                line + 1,
+                a.lines().nth(line).unwrap_or("<end of file>"),
+                b.lines().nth(line).unwrap_or("<end of file>")
+            ));
+        }
+    }
+    diffs
+}

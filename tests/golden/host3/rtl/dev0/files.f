@@ -1,0 +1,7 @@
+// partita 0.1.0 file list (plan hash a0c38d28e1e94547), device 0 of 3; top module partita_top
+partita_requant.v
+partita_engine.v
+partita_act_sigmoid.v
+partita_act_tanh.v
+partita_act_tanh_cell.v
+partita_top.v
