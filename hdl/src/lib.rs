@@ -1,5 +1,11 @@
-//! partita-hdl: the fixed-width infrastructure cores (AXI4-Lite register block, AXI4-Stream
-//! FIFOs, link framing).
+//! partita-hdl: the hardware that does not depend on the plan, and its contracts.
 //!
-//! Not built yet: these cores arrive with RTL generation (the single-FPGA hardware issue).
-//! This crate exists so the workspace layout is in place; it exports nothing today.
+//! - [`regs`]: the one register table (AXI4-Lite map) every consumer derives from.
+//! - [`frame`]: the link frame format as a Rust type, and the reference CRC.
+//! - [`cores`]: the library Verilog cores under `hdl/rtl/` (requantizer, CRC, FIFO, skid
+//!   buffer, link framer and deframer, tx port arbiter, AXI4-Lite block), each with a
+//!   self-checking testbench under `hdl/tb/`.
+
+pub mod cores;
+pub mod frame;
+pub mod regs;

@@ -1,0 +1,84 @@
+// partita library core: AXI4-Lite slave (32-bit data, 12-bit byte addresses) in front of a
+// register decode. A write is taken when AWVALID and WVALID are both high and no response is
+// pending; `we` pulses that cycle with the word address, and the decode answers `wok` in the
+// same cycle (0: refused). A read is taken when ARVALID is high and no read data is pending;
+// `re` pulses with the word address and the decode answers `rdata_in` / `rok`. Refused
+// accesses get SLVERR, increment `err_count` and set `err_flag`; `clr_err` (soft reset)
+// clears both. WSTRB and the two low address bits are ignored: registers are written whole.
+// Responses come one cycle after the address; the core resets on rst_n only.
+`timescale 1ns / 1ps
+module partita_axil (
+    input  wire        clk,
+    input  wire        rst_n,
+    input  wire [11:0] s_axil_awaddr,
+    input  wire        s_axil_awvalid,
+    output wire        s_axil_awready,
+    input  wire [31:0] s_axil_wdata,
+    input  wire [3:0]  s_axil_wstrb,
+    input  wire        s_axil_wvalid,
+    output wire        s_axil_wready,
+    output reg  [1:0]  s_axil_bresp,
+    output reg         s_axil_bvalid,
+    input  wire        s_axil_bready,
+    input  wire [11:0] s_axil_araddr,
+    input  wire        s_axil_arvalid,
+    output wire        s_axil_arready,
+    output reg  [31:0] s_axil_rdata,
+    output reg  [1:0]  s_axil_rresp,
+    output reg         s_axil_rvalid,
+    input  wire        s_axil_rready,
+    // Register decode.
+    output wire        we,
+    output wire [9:0]  waddr,
+    output wire [31:0] wdata,
+    input  wire        wok,
+    output wire        re,
+    output wire [9:0]  raddr,
+    input  wire [31:0] rdata_in,
+    input  wire        rok,
+    input  wire        clr_err,
+    output reg  [31:0] err_count,
+    output reg         err_flag
+);
+    assign we = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid;
+    assign s_axil_awready = we;
+    assign s_axil_wready = we;
+    assign waddr = s_axil_awaddr[11:2];
+    assign wdata = s_axil_wdata;
+    assign re = s_axil_arvalid && !s_axil_rvalid;
+    assign s_axil_arready = !s_axil_rvalid;
+    assign raddr = s_axil_araddr[11:2];
+    wire w_refused = we && !wok;
+    wire r_refused = re && !rok;
+    wire unused_axil = &{1'b0, s_axil_wstrb, s_axil_awaddr[1:0], s_axil_araddr[1:0]};
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            s_axil_bvalid <= 1'b0;
+            s_axil_bresp <= 2'b00;
+            s_axil_rvalid <= 1'b0;
+            s_axil_rdata <= 32'd0;
+            s_axil_rresp <= 2'b00;
+            err_count <= 32'd0;
+            err_flag <= 1'b0;
+        end else begin
+            if (s_axil_bvalid && s_axil_bready) s_axil_bvalid <= 1'b0;
+            if (we) begin
+                s_axil_bvalid <= 1'b1;
+                s_axil_bresp <= wok ? 2'b00 : 2'b10;
+            end
+            if (s_axil_rvalid && s_axil_rready) s_axil_rvalid <= 1'b0;
+            if (re) begin
+                s_axil_rvalid <= 1'b1;
+                s_axil_rresp <= rok ? 2'b00 : 2'b10;
+                s_axil_rdata <= rok ? rdata_in : 32'd0;
+            end
+            if (clr_err) begin
+                err_count <= 32'd0;
+                err_flag <= 1'b0;
+            end else if (w_refused || r_refused) begin
+                err_count <= err_count + {31'd0, w_refused} + {31'd0, r_refused};
+                err_flag <= 1'b1;
+            end
+        end
+    end
+endmodule

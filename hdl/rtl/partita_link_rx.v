@@ -1,0 +1,228 @@
+// partita library core: link deframer (one receive port). Beats go into a DEPTH-beat FIFO, so
+// the link is never held up longer than that. A frame addressed to this device (ME) is checked
+// (format: partita_hdl::frame): its header (type, source, layer, count), its sequence number
+// against the next one expected from its source, and its CRC-32 at the trailer. Its values come
+// out one at a time (v_*; the caller takes each with v_ack); at the trailer the frame is
+// committed (ok_p / ok_b with its source, layer and count) or, on a CRC mismatch, reported. A
+// bad header or sequence number drops the frame unread. Errors pulse e_crc / e_seq / e_fmt
+// with e_info = kind << 28 | source << 24 | expected seq << 13 | received seq. A frame
+// addressed elsewhere is offered for forwarding (fwd_*) on port ROUTES[2*dst +: 2], beat by
+// beat as `fwd_go` takes it.
+`timescale 1ns / 1ps
+module partita_link_rx #(
+    parameter integer LW = 64,          // link beat width (32 to 64)
+    parameter integer DW = 16,          // h value width
+    parameter integer ACCW = 40,        // partial-sum width
+    parameter integer ME = 0,           // this device
+    parameter integer NDEV = 2,         // devices in the system (1 to 8)
+    parameter integer NLAYERS = 1,      // layers (1 to 8)
+    parameter integer LAYER_W = 1,      // width of layer indices (at most 3)
+    parameter integer VPB_H = 4,        // h values per payload beat
+    parameter integer VPB_P = 1,        // partial sums per payload beat
+    parameter integer VPB_W = 2,        // width of a value-in-beat index
+    parameter integer MAX_VALS = 64,    // largest count a frame may carry
+    parameter [15:0] ROUTES = 16'h0000, // tx port of each destination, 2 bits each
+    parameter integer AW = 6,           // input FIFO: 2^AW beats
+    parameter integer DEPTH = 64
+) (
+    input  wire               clk,
+    input  wire               rst,
+    input  wire [LW-1:0]      rx_tdata,
+    input  wire               rx_tvalid,
+    output wire               rx_tready,
+    input  wire               rx_tlast,
+    output wire               rx_beat,     // a beat entered this cycle
+    // The frame being read: kind (0 h, 1 partial sums, 2 barrier), source, layer, parity.
+    output reg  [1:0]         f_type,
+    output reg  [2:0]         f_src,
+    output reg  [LAYER_W-1:0] f_layer,
+    output reg                f_par,
+    output reg  [6:0]         f_count,
+    // Its values, one at a time.
+    output wire               v_valid,
+    output reg  [ACCW-1:0]    v_data,
+    input  wire               v_ack,
+    // A frame passed every check (pulses the cycle after its trailer).
+    output reg                ok_p,
+    output reg                ok_b,
+    // Errors (pulses) and the details of the latest one.
+    output reg                e_crc,
+    output reg                e_seq,
+    output reg                e_fmt,
+    output reg  [31:0]        e_info,
+    // Forwarding.
+    output wire               fwd_valid,
+    output wire [1:0]         fwd_port,
+    output wire [LW-1:0]      fwd_data,
+    output wire               fwd_last,
+    input  wire               fwd_go
+);
+    localparam [31:0] CRC_INIT = 32'hFFFFFFFF;
+    localparam [2:0] ME3 = ME[2:0];
+    localparam [3:0] NDEV4 = NDEV[3:0];
+    localparam [3:0] NL4 = NLAYERS[3:0];
+    localparam [6:0] VPB_H7 = VPB_H[6:0];
+    localparam [6:0] VPB_P7 = VPB_P[6:0];
+    localparam [6:0] MAXV7 = MAX_VALS[6:0];
+    localparam [AW:0] FULL = DEPTH[AW:0];
+    localparam integer NV = 1 << VPB_W;
+    localparam [VPB_W-1:0] VI_ONE = 1;
+
+    // Input FIFO of {tlast, tdata}.
+    wire [LW:0] head;
+    wire [AW:0] cnt;
+    reg pop;
+    assign rx_tready = (cnt != FULL);
+    assign rx_beat = rx_tvalid && rx_tready;
+    partita_fifo #(.W(LW + 1), .AW(AW), .DEPTH(DEPTH)) u_fifo (
+        .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(pop),
+        .dout(head), .count(cnt)
+    );
+    wire hv = (cnt != {(AW + 1){1'b0}});
+    wire [LW-1:0] hd = head[LW-1:0];
+    wire hl = head[LW];
+
+    // Header fields of the head beat.
+    wire [1:0] hd_type = hd[31:30];
+    wire [2:0] hd_src = hd[29:27];
+    wire [2:0] hd_dst = hd[26:24];
+    wire [2:0] hd_layer = hd[23:21];
+    wire [6:0] hd_cnt = hd[20:14];
+    wire hd_par = hd[13];
+    wire [12:0] hd_seq = hd[12:0];
+    wire hd_me = (hd_dst == ME3);
+    wire hd_bad = (hd_type == 2'd3) || ({1'b0, hd_src} >= NDEV4) || (hd_src == ME3)
+        || ({1'b0, hd_layer} >= NL4) || hl
+        || ((hd_type == 2'd2) != (hd_cnt == 7'd0)) || (hd_cnt > MAXV7);
+    wire [1:0] hd_port = ROUTES[2*hd_dst +: 2];
+
+    reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
+    reg [6:0] rleft;
+    reg [VPB_W-1:0] rvi;
+    reg [31:0] rcrc;
+    reg [1:0] rfport;
+    reg [12:0] rseq [0:7];
+    integer i;
+
+    // Values in the head payload beat: min(values per beat, values left).
+    wire [6:0] rvpb = (f_type == 2'd0) ? VPB_H7 : VPB_P7;
+    wire [6:0] rnb = (rleft < rvpb) ? rleft : rvpb;
+    assign v_valid = hv && (rs == 2'd1) && !hl && (rleft != 7'd0);
+    wire v_last = (rleft == 7'd1) || ({{(7 - VPB_W){1'b0}}, rvi} + 7'd1 == rvpb);
+    wire [ACCW-1:0] vh [0:NV-1];
+    wire [ACCW-1:0] vp [0:NV-1];
+    genvar v;
+    generate
+        for (v = 0; v < NV; v = v + 1) begin : g_slot
+            if (v < VPB_H) begin : g_h
+                assign vh[v] = {{(ACCW - DW){1'b0}}, hd[v*DW +: DW]};
+            end else begin : g_h_none
+                assign vh[v] = {ACCW{1'b0}};
+            end
+            if (v < VPB_P && (v + 1) * ACCW <= LW) begin : g_p
+                assign vp[v] = hd[v*ACCW +: ACCW];
+            end else begin : g_p_none
+                assign vp[v] = {ACCW{1'b0}};
+            end
+        end
+    endgenerate
+    always @* v_data = (f_type == 2'd0) ? vh[rvi] : vp[rvi];
+
+    assign fwd_valid = hv && ((rs == 2'd0 && !hd_me) || rs == 2'd2);
+    assign fwd_port = (rs == 2'd0) ? hd_port : rfport;
+    assign fwd_data = hd;
+    assign fwd_last = hl;
+
+    always @* begin
+        case (rs)
+            2'd0: pop = hv && (hd_me || fwd_go);
+            2'd1: pop = hv && (hl || rnb == 7'd0 || (v_ack && v_last));
+            2'd2: pop = fwd_go;
+            default: pop = hv;
+        endcase
+    end
+
+    wire [31:0] crc_next;
+    partita_crc32 #(.W(LW)) u_crc (
+        .crc_in((rs == 2'd0) ? CRC_INIT : rcrc),
+        .data(hd),
+        .crc_out(crc_next)
+    );
+
+    always @(posedge clk) begin
+        ok_p <= 1'b0;
+        ok_b <= 1'b0;
+        e_crc <= 1'b0;
+        e_seq <= 1'b0;
+        e_fmt <= 1'b0;
+        if (rst) begin
+            rs <= 2'd0;
+            f_type <= 2'd0;
+            f_src <= 3'd0;
+            f_layer <= {LAYER_W{1'b0}};
+            rleft <= 7'd0;
+            f_count <= 7'd0;
+            rvi <= {VPB_W{1'b0}};
+            rcrc <= CRC_INIT;
+            rfport <= 2'd0;
+            e_info <= 32'd0;
+            for (i = 0; i < 8; i = i + 1) rseq[i] <= 13'd0;
+        end else begin
+            case (rs)
+                2'd0: if (hv) begin
+                    if (hd_me) begin
+                        if (hd_bad) begin
+                            e_fmt <= 1'b1;
+                            e_info <= {4'd3, 1'b0, hd_src, 11'd0, hd_seq};
+                            rs <= hl ? 2'd0 : 2'd3;
+                        end else if (hd_seq != rseq[hd_src]) begin
+                            e_seq <= 1'b1;
+                            e_info <= {4'd2, 1'b0, hd_src, rseq[hd_src][10:0], hd_seq};
+                            rs <= 2'd3;
+                        end else begin
+                            rs <= 2'd1;
+                            f_type <= hd_type;
+                            f_par <= hd_par;
+                            f_src <= hd_src;
+                            f_layer <= hd_layer[LAYER_W-1:0];
+                            rleft <= hd_cnt;
+                            f_count <= hd_cnt;
+                            rvi <= {VPB_W{1'b0}};
+                            rcrc <= crc_next;
+                        end
+                    end else if (fwd_go) begin
+                        rfport <= hd_port;
+                        rs <= hl ? 2'd0 : 2'd2;
+                    end
+                end
+                2'd1: if (hv) begin
+                    if (hl) begin
+                        rs <= 2'd0;
+                        if (hd[31:0] == rcrc && rleft == 7'd0) begin
+                            rseq[f_src] <= rseq[f_src] + 13'd1;
+                            ok_p <= (f_type == 2'd1);
+                            ok_b <= (f_type == 2'd2);
+                        end else begin
+                            e_crc <= 1'b1;
+                            e_info <= {4'd1, 1'b0, f_src, 11'd0, rseq[f_src]};
+                        end
+                    end else if (rnb == 7'd0) begin
+                        e_fmt <= 1'b1;
+                        e_info <= {4'd3, 1'b0, f_src, 11'd0, rseq[f_src]};
+                        rs <= 2'd3;
+                    end else if (v_ack) begin
+                        rleft <= rleft - 7'd1;
+                        if (v_last) begin
+                            rvi <= {VPB_W{1'b0}};
+                            rcrc <= crc_next;
+                        end else begin
+                            rvi <= rvi + VI_ONE;
+                        end
+                    end
+                end
+                2'd2: if (fwd_go && hl) rs <= 2'd0;
+                default: if (hv && hl) rs <= 2'd0;
+            endcase
+        end
+    end
+endmodule

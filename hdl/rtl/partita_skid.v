@@ -1,0 +1,44 @@
+// partita library core: AXI4-Stream skid buffer (register slice). Registers tdata, tlast and
+// tvalid towards the sink and s_tready towards the source, so neither the data path nor the
+// ready path crosses it combinationally. Full throughput: a beat per cycle while the sink is
+// ready; when the sink stalls, one beat waits in the skid register.
+`timescale 1ns / 1ps
+module partita_skid #(
+    parameter integer W = 8
+) (
+    input  wire         clk,
+    input  wire         rst,
+    input  wire [W-1:0] s_tdata,
+    input  wire         s_tvalid,
+    output wire         s_tready,
+    input  wire         s_tlast,
+    output wire [W-1:0] m_tdata,
+    output wire         m_tvalid,
+    input  wire         m_tready,
+    output wire         m_tlast
+);
+    reg [W:0] main_d, skid_d;
+    reg main_v, skid_v;
+    assign s_tready = !skid_v;
+    assign m_tvalid = main_v;
+    assign m_tdata = main_d[W-1:0];
+    assign m_tlast = main_d[W];
+    always @(posedge clk) begin
+        if (rst) begin
+            main_v <= 1'b0;
+            skid_v <= 1'b0;
+        end else if (skid_v) begin
+            // The source is held off; the waiting beat moves up when the sink takes main.
+            if (m_tready) begin
+                main_d <= skid_d;
+                skid_v <= 1'b0;
+            end
+        end else if (!main_v || m_tready) begin
+            main_v <= s_tvalid;
+            if (s_tvalid) main_d <= {s_tlast, s_tdata};
+        end else if (s_tvalid) begin
+            skid_d <= {s_tlast, s_tdata};
+            skid_v <= 1'b1;
+        end
+    end
+endmodule

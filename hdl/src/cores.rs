@@ -1,0 +1,104 @@
+//! The library Verilog cores under `hdl/rtl/`: parameterised Verilog-2005 that does not depend
+//! on the plan. Generated designs instantiate them and carry copies of the ones they use, so an
+//! RTL directory stands alone. Each core has a self-checking testbench under `hdl/tb/`
+//! (run by `tests/tests/cores.rs`, against the Rust references of this crate and of
+//! `partita_codegen::fixed`) and lints clean with `verilator -Wall` on its own.
+
+/// One core: its module (and file) name, what it needs, and its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Core {
+    pub name: &'static str,
+    /// Cores it instantiates.
+    pub needs: &'static [&'static str],
+    pub source: &'static str,
+}
+
+impl Core {
+    pub fn file(&self) -> String {
+        format!("{}.v", self.name)
+    }
+}
+
+macro_rules! core {
+    ($name:literal, [$($need:literal),*]) => {
+        Core {
+            name: $name,
+            needs: &[$($need),*],
+            source: include_str!(concat!("../rtl/", $name, ".v")),
+        }
+    };
+}
+
+/// The requantizer: one rounding and one overflow step.
+pub const REQUANT: Core = core!("partita_requant", []);
+/// One step of the link CRC (CRC-32/MPEG-2), combinational.
+pub const CRC32: Core = core!("partita_crc32", []);
+/// Synchronous FIFO, first word fall-through.
+pub const FIFO: Core = core!("partita_fifo", []);
+/// AXI4-Stream skid buffer (register slice).
+pub const SKID: Core = core!("partita_skid", []);
+/// Link framer.
+pub const LINK_TX: Core = core!("partita_link_tx", ["partita_crc32"]);
+/// Link deframer with header, sequence and CRC checks.
+pub const LINK_RX: Core = core!("partita_link_rx", ["partita_fifo", "partita_crc32"]);
+/// Link transmit port arbiter.
+pub const TX_ARB: Core = core!("partita_tx_arb", []);
+/// AXI4-Lite slave in front of a register decode.
+pub const AXIL: Core = core!("partita_axil", []);
+
+/// Every core.
+pub const ALL: &[Core] = &[REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL];
+
+/// A core by name.
+pub fn by_name(name: &str) -> Option<Core> {
+    ALL.iter().copied().find(|c| c.name == name)
+}
+
+/// `cores` and everything they instantiate, each once, dependencies first.
+pub fn closure(cores: &[Core]) -> Vec<Core> {
+    fn add(c: Core, out: &mut Vec<Core>) {
+        if out.contains(&c) {
+            return;
+        }
+        for n in c.needs {
+            if let Some(d) = by_name(n) {
+                add(d, out);
+            }
+        }
+        out.push(c);
+    }
+    let mut out = Vec::new();
+    for c in cores {
+        add(*c, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_core_defines_its_module_and_resolves_its_needs() {
+        for c in ALL {
+            assert!(
+                c.source.contains(&format!("module {} ", c.name))
+                    || c.source.contains(&format!("module {} #", c.name))
+                    || c.source.contains(&format!("module {} (", c.name)),
+                "{} does not define its module",
+                c.name
+            );
+            for n in c.needs {
+                assert!(by_name(n).is_some(), "{} needs unknown {n}", c.name);
+                assert!(
+                    c.source.contains(n),
+                    "{} lists {n} but does not use it",
+                    c.name
+                );
+            }
+            assert!(!c.source.contains("lint_off"), "{} has a lint_off", c.name);
+        }
+        let names: Vec<&str> = closure(&[LINK_RX]).iter().map(|c| c.name).collect();
+        assert_eq!(names, ["partita_fifo", "partita_crc32", "partita_link_rx"]);
+    }
+}

@@ -1,0 +1,795 @@
+//! The library cores of `hdl/`: each lints clean with `verilator -Wall` on its own and together
+//! with its testbench, and each testbench passes in Icarus. Where a Rust reference exists, the
+//! testbench is fed from it: the requantizer against `partita_codegen::fixed::requantize`, the
+//! CRC against `partita_hdl::frame::crc_bits` (and the CRC-32/MPEG-2 check value), the framer
+//! against `Frame::encode`, the deframer against a beat-level reference model below. Negative
+//! controls show the testbenches fail when an expected value is wrong.
+//!
+//! These tests need iverilog and verilator.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use partita_codegen::fixed::{requantize, Overflow, QFormat, Rounding};
+use partita_hdl::cores::{self, Core};
+use partita_hdl::frame::{self, crc_bits, Beat, Format, Frame, Header, Kind, CRC_INIT};
+use partita_tests::{have_tool, repo, TempDir};
+
+fn rtl(name: &str) -> PathBuf {
+    repo().join("hdl/rtl").join(format!("{name}.v"))
+}
+
+fn tb(name: &str) -> PathBuf {
+    repo().join("hdl/tb").join(format!("{name}_tb.v"))
+}
+
+/// The source files of `core` and what it instantiates.
+fn sources(core: Core) -> Vec<PathBuf> {
+    cores::closure(&[core])
+        .iter()
+        .map(|c| rtl(c.name))
+        .collect()
+}
+
+fn output(c: &mut Command) -> (bool, String) {
+    let o = c.output().expect("tool runs");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// A hex line of `bits` bits for `$readmemh`.
+fn hex(v: u128, bits: u32) -> String {
+    let digits = bits.div_ceil(4) as usize;
+    let masked = if bits >= 128 {
+        v
+    } else {
+        v & ((1u128 << bits) - 1)
+    };
+    format!("{masked:0digits$x}")
+}
+
+fn write_hex(dir: &Path, name: &str, lines: &[String]) {
+    std::fs::write(dir.join(name), lines.join("\n") + "\n").unwrap();
+}
+
+/// Run `core`'s testbench in Icarus from `dir` (which holds its vector files) with parameter
+/// overrides; the simulator's output.
+fn run_tb(core: Core, dir: &Path, params: &[(&str, String)]) -> String {
+    let top = format!("{}_tb", core.name);
+    let mut c = Command::new("iverilog");
+    c.args(["-g2005", "-o", "tb.vvp", "-s", &top]);
+    for (k, v) in params {
+        c.arg(format!("-P{top}.{k}={v}"));
+    }
+    c.arg(tb(core.name)).args(sources(core)).current_dir(dir);
+    let (ok, log) = output(&mut c);
+    assert!(ok, "iverilog {}: {log}", core.name);
+    let (_, log) = output(Command::new("vvp").args(["-n", "tb.vvp"]).current_dir(dir));
+    log
+}
+
+fn assert_pass(core: Core, log: &str) {
+    assert!(
+        log.contains("PASS") && !log.contains("FAIL"),
+        "{} testbench:\n{log}",
+        core.name
+    );
+}
+
+#[test]
+fn every_core_lints_clean_alone_and_with_its_testbench() {
+    if !have_tool("verilator") {
+        return;
+    }
+    for core in cores::ALL {
+        let (ok, log) = output(
+            Command::new("verilator")
+                .args(["--lint-only", "-Wall", "--top-module", core.name])
+                .args(sources(*core)),
+        );
+        assert!(ok && log.trim().is_empty(), "{}:\n{log}", core.name);
+        let (ok, log) = output(
+            Command::new("verilator")
+                .args(["--lint-only", "-Wall", "--timing", "--top-module"])
+                .arg(format!("{}_tb", core.name))
+                .arg(tb(core.name))
+                .args(sources(*core)),
+        );
+        assert!(
+            ok && log.trim().is_empty(),
+            "{} testbench:\n{log}",
+            core.name
+        );
+        for f in [rtl(core.name), tb(core.name)] {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(!text.contains("lint_off"), "{} has a lint_off", f.display());
+            assert!(
+                text.contains("`timescale 1ns / 1ps"),
+                "{} lacks a timescale",
+                f.display()
+            );
+        }
+    }
+}
+
+/// Exhaustive over the input for each parameter set: every branch of the core (right shift by
+/// 1 and by more, left shift, none; narrower, equal and wider results; saturate and wrap).
+#[test]
+fn requantizer_matches_the_rust_reference() {
+    if !have_tool("iverilog") {
+        return;
+    }
+    let sets = [
+        (12, 3, 0, 8, true, true),
+        (12, 3, 0, 8, false, false),
+        (10, 1, 0, 6, true, true),
+        (8, 0, 2, 12, true, true),
+        (9, 0, 0, 6, true, false),
+        (12, 0, 3, 9, true, true),
+        (7, 0, 0, 7, true, true),
+        (12, 5, 0, 10, false, true),
+    ];
+    for (n, (iw, shr, shl, ow, ne, sat)) in sets.into_iter().enumerate() {
+        let tmp = TempDir::new("requant");
+        let to = QFormat::new(ow - 1 - shl, shl);
+        let rounding = if ne {
+            Rounding::NearestEven
+        } else {
+            Rounding::Truncate
+        };
+        let overflow = if sat {
+            Overflow::Saturate
+        } else {
+            Overflow::Wrap
+        };
+        let lines: Vec<String> = (0..1u64 << iw)
+            .map(|x| {
+                let v = ((x << (64 - iw)) as i64 >> (64 - iw)) as i128;
+                let q = requantize(v, shr, to, rounding, overflow);
+                let word = (q.clipped as u128) << (iw + ow)
+                    | ((q.code as u128) & ((1 << ow) - 1)) << iw
+                    | x as u128;
+                hex(word, iw + ow + 1)
+            })
+            .collect();
+        write_hex(tmp.path(), "requant.hex", &lines);
+        let p = |k, v: u32| (k, v.to_string());
+        let log = run_tb(
+            cores::REQUANT,
+            tmp.path(),
+            &[
+                p("IW", iw),
+                p("SHR", shr),
+                p("SHL", shl),
+                p("OW", ow),
+                p("ROUND_NE", ne as u32),
+                p("SAT", sat as u32),
+                p("N", 1 << iw),
+            ],
+        );
+        assert!(log.contains("PASS"), "set {n}: {log}");
+        // Negative control: one wrong expectation must fail the testbench.
+        if n == 0 {
+            let mut bad = lines.clone();
+            bad[100] = hex(
+                u128::from_str_radix(&bad[100], 16).unwrap() ^ (1 << iw),
+                iw + ow + 1,
+            );
+            write_hex(tmp.path(), "requant.hex", &bad);
+            let log = run_tb(
+                cores::REQUANT,
+                tmp.path(),
+                &[p("IW", iw), p("SHR", shr), p("OW", ow), p("N", 1 << iw)],
+            );
+            assert!(
+                log.contains("FAIL"),
+                "the testbench missed a wrong vector: {log}"
+            );
+        }
+    }
+}
+
+#[test]
+fn crc_core_matches_the_reference_and_the_check_value() {
+    if !have_tool("iverilog") {
+        return;
+    }
+    // Bytes of "123456789", chained: the last step must end at the catalogue's check value.
+    let mut lines = Vec::new();
+    let mut c = CRC_INIT;
+    for b in b"123456789" {
+        let next = crc_bits(c, *b as u64, 8);
+        lines.push(hex(
+            (c as u128) << 40 | (*b as u128) << 32 | next as u128,
+            72,
+        ));
+        c = next;
+    }
+    assert_eq!(c, frame::CRC_CHECK);
+    let tmp = TempDir::new("crc");
+    write_hex(tmp.path(), "crc.hex", &lines);
+    let log = run_tb(
+        cores::CRC32,
+        tmp.path(),
+        &[("W", "8".into()), ("N", "9".into())],
+    );
+    assert_pass(cores::CRC32, &log);
+    for w in [32u32, 64] {
+        let mut rng = partita_codegen::weights::SplitMix64::new(w as u64);
+        let lines: Vec<String> = (0..64)
+            .map(|_| {
+                let ci = rng.next_u64() as u32;
+                let d = rng.next_u64() & if w == 64 { u64::MAX } else { (1 << w) - 1 };
+                let co = crc_bits(ci, d, w);
+                hex(
+                    (ci as u128) << (w + 32) | (d as u128) << 32 | co as u128,
+                    w + 64,
+                )
+            })
+            .collect();
+        write_hex(tmp.path(), "crc.hex", &lines);
+        let log = run_tb(
+            cores::CRC32,
+            tmp.path(),
+            &[("W", w.to_string()), ("N", "64".into())],
+        );
+        assert_pass(cores::CRC32, &log);
+    }
+}
+
+#[test]
+fn fifo_skid_arbiter_and_axil_testbenches_pass() {
+    if !have_tool("iverilog") {
+        return;
+    }
+    for core in [cores::FIFO, cores::SKID, cores::TX_ARB, cores::AXIL] {
+        let tmp = TempDir::new("core");
+        assert_pass(core, &run_tb(core, tmp.path(), &[]));
+    }
+    // The FIFO at another size.
+    let tmp = TempDir::new("fifo");
+    let log = run_tb(
+        cores::FIFO,
+        tmp.path(),
+        &[
+            ("W", "13".into()),
+            ("AW", "1".into()),
+            ("DEPTH", "2".into()),
+        ],
+    );
+    assert_pass(cores::FIFO, &log);
+}
+
+/// Parameters the link cores share for a frame format and system.
+struct Link {
+    f: Format,
+    me: u8,
+    ndev: u8,
+    nlayers: u8,
+    /// Tx port of each destination.
+    routes: [u8; 8],
+}
+
+impl Link {
+    fn layer_w(&self) -> u32 {
+        (64 - (self.nlayers as u64 - 1).leading_zeros()).max(1)
+    }
+    fn vpb_w(&self) -> u32 {
+        let m = self
+            .f
+            .values_per_beat(Kind::H)
+            .max(self.f.values_per_beat(Kind::Psum));
+        (64 - (m as u64 - 1).leading_zeros()).max(1)
+    }
+    fn routes(&self) -> u32 {
+        self.routes
+            .iter()
+            .enumerate()
+            .map(|(d, p)| (*p as u32) << (2 * d))
+            .sum()
+    }
+    fn common(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("LW", self.f.link_width.to_string()),
+            ("DW", self.f.h_width.to_string()),
+            ("ACCW", self.f.psum_width.to_string()),
+            ("ME", self.me.to_string()),
+            ("LAYER_W", self.layer_w().to_string()),
+            ("VPB_H", self.f.values_per_beat(Kind::H).to_string()),
+            ("VPB_P", self.f.values_per_beat(Kind::Psum).to_string()),
+            ("VPB_W", self.vpb_w().to_string()),
+            ("ROUTES", self.routes().to_string()),
+        ]
+    }
+}
+
+/// One run of values the node queues for the framer: kind, layer, parity, destination (partial
+/// sums), values.
+struct Run {
+    kind: Kind,
+    layer: u8,
+    parity: bool,
+    dst: u8,
+    values: Vec<u64>,
+}
+
+/// The framer with the runs of a scenario: queue entries in, the frames Frame::encode makes out.
+fn framer_case(l: &Link, hmasks: [u8; 8], others: u8, runs: &[Run], corrupt: bool) -> String {
+    let f = &l.f;
+    let accw = f.psum_width;
+    let mut queue = Vec::new();
+    let mut want = Vec::new();
+    let mut seq = [0u16; 8];
+    let lowest_first = |m: u8| (0..8u8).filter(move |d| m >> d & 1 == 1);
+    for r in runs {
+        let n = r.values.len().max(1);
+        for i in 0..n {
+            let v = r.values.get(i).copied().unwrap_or(0);
+            let entry = ((i + 1 == n) as u128) << (accw + 9)
+                | (r.kind as u128) << (accw + 7)
+                | (r.layer as u128) << (accw + 4)
+                | (r.parity as u128) << (accw + 3)
+                | (r.dst as u128) << accw
+                | v as u128;
+            queue.push(hex(entry, accw + 10));
+        }
+        let mask = match r.kind {
+            Kind::H => hmasks[r.layer as usize],
+            Kind::Psum => 1 << r.dst,
+            Kind::Barrier => others,
+        };
+        let chunks: Vec<&[u64]> = if r.kind == Kind::Barrier {
+            vec![&[]]
+        } else {
+            r.values.chunks(f.max_values(r.kind) as usize).collect()
+        };
+        for chunk in chunks {
+            for d in lowest_first(mask) {
+                let fr = Frame {
+                    header: Header {
+                        kind: r.kind,
+                        src: l.me,
+                        dst: d,
+                        layer: r.layer,
+                        count: chunk.len() as u8,
+                        parity: r.parity,
+                        seq: seq[d as usize],
+                    },
+                    values: chunk.to_vec(),
+                };
+                seq[d as usize] += 1;
+                for b in fr.encode(f) {
+                    let word = (l.routes[d as usize] as u128) << (f.link_width + 1)
+                        | (b.last as u128) << f.link_width
+                        | b.data as u128;
+                    want.push(hex(word, f.link_width + 3));
+                }
+            }
+        }
+    }
+    if corrupt {
+        let i = want.len() / 2;
+        want[i] = hex(
+            u128::from_str_radix(&want[i], 16).unwrap() ^ 4,
+            f.link_width + 3,
+        );
+    }
+    let tmp = TempDir::new("linktx");
+    write_hex(tmp.path(), "txq.hex", &queue);
+    write_hex(tmp.path(), "tx_expected.hex", &want);
+    let mut params = l.common();
+    let hm: u64 = hmasks
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (*m as u64) << (8 * i))
+        .sum();
+    params.extend([
+        ("MAXV_H", f.max_values(Kind::H).to_string()),
+        ("MAXV_P", f.max_values(Kind::Psum).to_string()),
+        ("MAXB", frame::MAX_PAYLOAD_BEATS.to_string()),
+        ("FB_W", "5".into()),
+        ("FB_IX_W", "4".into()),
+        ("OTHERS", others.to_string()),
+        ("HMASKS", hm.to_string()),
+        ("NQ", queue.len().to_string()),
+        ("NB", want.len().to_string()),
+    ]);
+    run_tb(cores::LINK_TX, tmp.path(), &params)
+}
+
+fn values(rng: &mut partita_codegen::weights::SplitMix64, n: usize, bits: u32) -> Vec<u64> {
+    (0..n).map(|_| rng.next_u64() & ((1 << bits) - 1)).collect()
+}
+
+#[test]
+fn framer_sends_the_frames_of_the_rust_encoder() {
+    if !have_tool("iverilog") {
+        return;
+    }
+    let mut rng = partita_codegen::weights::SplitMix64::new(21);
+    // Device 1 of 4, 64-bit links, s3.12 h values, 40-bit partial sums; devices 2 and 3 on port 1.
+    let a = Link {
+        f: Format {
+            link_width: 64,
+            h_width: 16,
+            psum_width: 40,
+        },
+        me: 1,
+        ndev: 4,
+        nlayers: 3,
+        routes: [0, 0, 1, 1, 0, 0, 0, 0],
+    };
+    let hmasks = [0b0101, 0b1000, 0b1101, 0, 0, 0, 0, 0];
+    let runs = vec![
+        Run {
+            kind: Kind::H,
+            layer: 0,
+            parity: true,
+            dst: 0,
+            values: values(&mut rng, 70, 16),
+        },
+        Run {
+            kind: Kind::Psum,
+            layer: 1,
+            parity: false,
+            dst: 3,
+            values: values(&mut rng, 20, 40),
+        },
+        Run {
+            kind: Kind::Barrier,
+            layer: 0,
+            parity: false,
+            dst: 0,
+            values: vec![],
+        },
+        Run {
+            kind: Kind::H,
+            layer: 2,
+            parity: false,
+            dst: 0,
+            values: values(&mut rng, 5, 16),
+        },
+        Run {
+            kind: Kind::Psum,
+            layer: 0,
+            parity: false,
+            dst: 0,
+            values: values(&mut rng, 1, 40),
+        },
+        Run {
+            kind: Kind::H,
+            layer: 1,
+            parity: true,
+            dst: 0,
+            values: values(&mut rng, 3, 16),
+        },
+        Run {
+            kind: Kind::Barrier,
+            layer: 0,
+            parity: false,
+            dst: 0,
+            values: vec![],
+        },
+    ];
+    let log = framer_case(&a, hmasks, 0b1101, &runs, false);
+    assert_pass(cores::LINK_TX, &log);
+    let log = framer_case(&a, hmasks, 0b1101, &runs, true);
+    assert!(
+        log.contains("FAIL"),
+        "the testbench missed a wrong beat: {log}"
+    );
+    // Device 0 of 2 on 32-bit links with 8-bit values and 32-bit partial sums.
+    let b = Link {
+        f: Format {
+            link_width: 32,
+            h_width: 8,
+            psum_width: 32,
+        },
+        me: 0,
+        ndev: 2,
+        nlayers: 2,
+        routes: [0; 8],
+    };
+    let runs = vec![
+        Run {
+            kind: Kind::H,
+            layer: 1,
+            parity: true,
+            dst: 0,
+            values: values(&mut rng, 130, 8),
+        },
+        Run {
+            kind: Kind::Psum,
+            layer: 0,
+            parity: false,
+            dst: 1,
+            values: values(&mut rng, 17, 32),
+        },
+        Run {
+            kind: Kind::Barrier,
+            layer: 0,
+            parity: false,
+            dst: 0,
+            values: vec![],
+        },
+    ];
+    let log = framer_case(&b, [0b10, 0b10, 0, 0, 0, 0, 0, 0], 0b10, &runs, false);
+    assert_pass(cores::LINK_TX, &log);
+}
+
+/// What the deframer must do with a stream of beats, beat by beat (the reference model).
+#[derive(Default)]
+struct RxExpect {
+    values: Vec<String>,
+    commits: Vec<String>,
+    errors: Vec<String>,
+    forwards: Vec<String>,
+}
+
+fn rx_model(l: &Link, max_vals: u32, beats: &[Beat]) -> RxExpect {
+    let f = &l.f;
+    let (lw, dw, accw) = (f.link_width, f.h_width, f.psum_width);
+    let mut e = RxExpect::default();
+    let mut seq = [0u16; 8];
+    // State: 0 header, 1 payload, 2 forward, 3 drop.
+    let mut rs = 0;
+    let (mut kind, mut src, mut layer, mut par, mut count) = (0u32, 0u8, 0u8, false, 0u32);
+    let (mut left, mut crc, mut fport) = (0u32, 0u32, 0u128);
+    let err = |e: &mut RxExpect, kind: u32, info: u32| {
+        e.errors.push(hex((kind as u128) << 32 | info as u128, 34))
+    };
+    for b in beats {
+        let d = b.data;
+        match rs {
+            0 => {
+                let h = d as u32;
+                let (ty, hs, hd, hl, hc, hseq) = (
+                    h >> 30,
+                    (h >> 27 & 7) as u8,
+                    (h >> 24 & 7) as u8,
+                    (h >> 21 & 7) as u8,
+                    h >> 14 & 0x7f,
+                    (h & 0x1fff) as u16,
+                );
+                if hd != l.me {
+                    fport = l.routes[hd as usize] as u128;
+                    e.forwards.push(hex(
+                        fport << (lw + 1) | (b.last as u128) << lw | d as u128,
+                        lw + 3,
+                    ));
+                    rs = if b.last { 0 } else { 2 };
+                    continue;
+                }
+                let bad = ty == 3
+                    || hs >= l.ndev
+                    || hs == l.me
+                    || hl >= l.nlayers
+                    || b.last
+                    || (ty == 2) != (hc == 0)
+                    || hc > max_vals;
+                if bad {
+                    err(&mut e, 3, 3 << 28 | (hs as u32) << 24 | hseq as u32);
+                    rs = if b.last { 0 } else { 3 };
+                } else if hseq != seq[hs as usize] {
+                    let exp = seq[hs as usize] as u32 & 0x7ff;
+                    err(
+                        &mut e,
+                        2,
+                        2 << 28 | (hs as u32) << 24 | exp << 13 | hseq as u32,
+                    );
+                    rs = 3;
+                } else {
+                    (kind, src, layer, par, count, left) = (ty, hs, hl, h >> 13 & 1 == 1, hc, hc);
+                    crc = crc_bits(CRC_INIT, d, lw);
+                    rs = 1;
+                }
+            }
+            1 => {
+                let k = if kind == 0 { Kind::H } else { Kind::Psum };
+                let vpb = f.values_per_beat(k);
+                if b.last {
+                    rs = 0;
+                    if d as u32 == crc && left == 0 {
+                        seq[src as usize] = (seq[src as usize] + 1) % frame::SEQ_MODULUS as u16;
+                        if kind != 0 {
+                            let c = ((kind == 2) as u128) << 13
+                                | (src as u128) << 10
+                                | (layer as u128) << 7
+                                | count as u128;
+                            e.commits.push(hex(c, 14));
+                        }
+                    } else {
+                        let info = 1 << 28 | (src as u32) << 24 | seq[src as usize] as u32;
+                        err(&mut e, 1, info);
+                    }
+                } else if left.min(vpb) == 0 {
+                    let info = 3 << 28 | (src as u32) << 24 | seq[src as usize] as u32;
+                    err(&mut e, 3, info);
+                    rs = 3;
+                } else {
+                    for slot in 0..left.min(vpb) {
+                        let v = if kind == 0 {
+                            d >> (slot * dw) & ((1 << dw) - 1)
+                        } else if (slot + 1) * accw <= lw {
+                            d >> (slot * accw)
+                                & if accw == 64 {
+                                    u64::MAX
+                                } else {
+                                    (1 << accw) - 1
+                                }
+                        } else {
+                            0
+                        };
+                        let word = (kind as u128) << (accw + 7)
+                            | (src as u128) << (accw + 4)
+                            | (layer as u128) << (accw + 1)
+                            | (par as u128) << accw
+                            | v as u128;
+                        e.values.push(hex(word, accw + 9));
+                        left -= 1;
+                    }
+                    crc = crc_bits(crc, d, lw);
+                }
+            }
+            2 => {
+                e.forwards.push(hex(
+                    fport << (lw + 1) | (b.last as u128) << lw | d as u128,
+                    lw + 3,
+                ));
+                rs = if b.last { 0 } else { 2 };
+            }
+            _ => rs = if b.last { 0 } else { 3 },
+        }
+    }
+    e
+}
+
+/// The beats of a frame from a raw header word and payload beats, with a correct CRC.
+fn raw_frame(lw: u32, header: u32, payload: &[u64]) -> Vec<Beat> {
+    let mut data = vec![header as u64];
+    data.extend_from_slice(payload);
+    let crc = data.iter().fold(CRC_INIT, |c, d| crc_bits(c, *d, lw));
+    data.push(crc as u64);
+    let n = data.len();
+    data.into_iter()
+        .enumerate()
+        .map(|(i, data)| Beat {
+            data,
+            last: i + 1 == n,
+        })
+        .collect()
+}
+
+#[test]
+fn deframer_matches_the_reference_model() {
+    if !have_tool("iverilog") {
+        return;
+    }
+    let mut rng = partita_codegen::weights::SplitMix64::new(33);
+    let l = Link {
+        f: Format {
+            link_width: 64,
+            h_width: 16,
+            psum_width: 40,
+        },
+        me: 1,
+        ndev: 4,
+        nlayers: 3,
+        routes: [0, 0, 1, 1, 0, 0, 0, 0],
+    };
+    let f = l.f;
+    let frame = |kind, src, dst, layer, parity, seq, vals: Vec<u64>| {
+        Frame {
+            header: Header {
+                kind,
+                src,
+                dst,
+                layer,
+                count: vals.len() as u8,
+                parity,
+                seq,
+            },
+            values: vals,
+        }
+        .encode(&f)
+    };
+    let mut beats: Vec<Beat> = Vec::new();
+    // Good h, partial-sum and barrier frames, and one for device 3 (forwarded on port 1).
+    beats.extend(frame(Kind::H, 0, 1, 2, true, 0, values(&mut rng, 6, 16)));
+    beats.extend(frame(
+        Kind::Psum,
+        2,
+        1,
+        0,
+        false,
+        0,
+        values(&mut rng, 3, 40),
+    ));
+    beats.extend(frame(Kind::H, 0, 3, 1, false, 0, values(&mut rng, 9, 16)));
+    beats.extend(frame(Kind::Barrier, 3, 1, 0, false, 0, vec![]));
+    // A flipped payload bit: values come out, then the CRC error; the next sequence number
+    // from device 0 is still 1, so a frame numbered 2 is a sequence error, and 1 is good again.
+    let mut damaged = frame(Kind::H, 0, 1, 1, false, 1, values(&mut rng, 5, 16));
+    damaged[1].data ^= 1 << 5;
+    beats.extend(damaged);
+    beats.extend(frame(Kind::H, 0, 1, 1, false, 2, values(&mut rng, 4, 16)));
+    beats.extend(frame(Kind::H, 0, 1, 1, false, 1, values(&mut rng, 4, 16)));
+    // Malformed: type 3, from itself, layer out of range, count over the limit, a barrier
+    // with values, a header with tlast, too few and too many payload beats.
+    let hdr = |ty: u32, src: u32, layer: u32, count: u32, seq: u32| {
+        ty << 30 | src << 27 | 1 << 24 | layer << 21 | count << 14 | seq
+    };
+    beats.extend(raw_frame(64, hdr(3, 2, 0, 1, 1), &[7]));
+    beats.extend(raw_frame(64, hdr(0, 1, 0, 1, 0), &[7]));
+    beats.extend(raw_frame(64, hdr(0, 2, 5, 1, 1), &[7]));
+    beats.extend(raw_frame(64, hdr(1, 2, 0, 100, 1), &[7]));
+    beats.extend(raw_frame(64, hdr(2, 3, 0, 3, 1), &[]));
+    beats.push(Beat {
+        data: hdr(0, 3, 0, 1, 1) as u64,
+        last: true,
+    });
+    beats.extend(raw_frame(64, hdr(0, 3, 0, 8, 1), &[0x1111_2222_3333_4444]));
+    beats.extend(raw_frame(64, hdr(1, 2, 2, 2, 1), &[5, 6, 7]));
+    // A one-beat frame for device 2 is forwarded as it is; a long partial-sum run arrives.
+    beats.push(Beat {
+        data: (hdr(0, 3, 0, 1, 9) & !(7 << 24) | 2 << 24) as u64,
+        last: true,
+    });
+    beats.extend(frame(
+        Kind::Psum,
+        3,
+        1,
+        2,
+        false,
+        1,
+        values(&mut rng, 17, 40),
+    ));
+    let want = rx_model(&l, 64, &beats);
+    assert!(
+        !want.values.is_empty()
+            && !want.commits.is_empty()
+            && want.errors.len() >= 9
+            && !want.forwards.is_empty(),
+        "the scenario covers every kind of event"
+    );
+    let tmp = TempDir::new("linkrx");
+    let lines: Vec<String> = beats
+        .iter()
+        .map(|b| hex((b.last as u128) << 64 | b.data as u128, 65))
+        .collect();
+    write_hex(tmp.path(), "rx_in.hex", &lines);
+    write_hex(tmp.path(), "rx_values.hex", &want.values);
+    write_hex(tmp.path(), "rx_commits.hex", &want.commits);
+    write_hex(tmp.path(), "rx_errors.hex", &want.errors);
+    write_hex(tmp.path(), "rx_forwards.hex", &want.forwards);
+    let mut params = l.common();
+    params.extend([
+        ("NDEV", l.ndev.to_string()),
+        ("NLAYERS", l.nlayers.to_string()),
+        ("MAX_VALS", "64".into()),
+        ("AW", "3".into()),
+        ("DEPTH", "8".into()),
+        ("NI", lines.len().to_string()),
+        ("NV", want.values.len().to_string()),
+        ("NC", want.commits.len().to_string()),
+        ("NE", want.errors.len().to_string()),
+        ("NF", want.forwards.len().to_string()),
+    ]);
+    let log = run_tb(cores::LINK_RX, tmp.path(), &params);
+    assert_pass(cores::LINK_RX, &log);
+    // Negative control: expecting a different first error must fail.
+    let mut bad = want.errors.clone();
+    bad[0] = hex(u128::from_str_radix(&bad[0], 16).unwrap() ^ 1, 34);
+    write_hex(tmp.path(), "rx_errors.hex", &bad);
+    let log = run_tb(cores::LINK_RX, tmp.path(), &params);
+    assert!(
+        log.contains("FAIL"),
+        "the testbench missed a wrong error: {log}"
+    );
+}
