@@ -8,6 +8,13 @@ bash scripts/ensure-tools.sh verilator iverilog yosys ccache g++ make zlib1g-dev
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo build --release --locked --bin partita
+# The driver stands alone: a board host builds it without the generator or its templates.
+cargo check --locked -p partita-host --no-default-features --lib
+if cargo tree --locked -p partita-host --no-default-features -e normal --prefix none |
+    grep -qE '^(partita-codegen|partita-sim|askama) '; then
+  echo "error: partita-host without default features depends on the generator" >&2
+  exit 1
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"

@@ -2,7 +2,7 @@
 // {= func =} for {= input_fmt =} inputs, {= output_fmt =} outputs: {= method =} with {= pieces =}
 // pieces over [{= lo =}, {= hi =}); inputs outside clamp to the ends. Max abs error against
 // float, over every input code: {= max_err =}. The golden model evaluates the same integers.
-module partita_act_{= name =} (
+module {= module =} (
     input  wire [{= iw =}-1:0] x,
     output wire [{= ow =}-1:0] y
 );

@@ -4,7 +4,7 @@
 // full-width accumulator. One row takes as many cycles as it has CSB slices. The pipeline
 // advances only when `adv` is high; every stage holds otherwise.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
-module partita_engine #(
+module {= name =} #(
     parameter WEIGHT_HEX = "weights_e0.hex",
     parameter BIAS_HEX = "bias_e0.hex",
     parameter integer KIND = 0
@@ -127,7 +127,7 @@ module partita_engine #(
     integer i;
     always @(posedge clk) begin
         if (rst) begin
-            v_t <= {= tree_delay + 1 =}'d0;
+            v_t <= {= tree_len =}'d0;
         end else if (adv) begin
             v_t[0] <= v_d;
             for (i = 1; i <= {= tree_delay =}; i = i + 1) v_t[i] <= v_t[i-1];

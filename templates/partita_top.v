@@ -9,12 +9,31 @@
 // each unit's four pre-activations into c' = f*c + i*g and h' = o*tanh(c'), writes h' into the
 // other half of the double-buffered h region of every engine, and (last layer) into the output
 // FIFO. The whole datapath stalls while the output FIFO is full.
-module partita_top #(
+module {= p.top =} #(
     // $readmemh files, one per engine memory; override with full paths if needed.
 {% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
     parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
 {% endfor %}) (
-{% include "partita_axil_ports.inc" %}
+    input  wire        clk,
+    input  wire        rst_n,
+    // AXI4-Lite slave.
+    input  wire [11:0] s_axil_awaddr,
+    input  wire        s_axil_awvalid,
+    output wire        s_axil_awready,
+    input  wire [31:0] s_axil_wdata,
+    input  wire [3:0]  s_axil_wstrb,
+    input  wire        s_axil_wvalid,
+    output wire        s_axil_wready,
+    output wire [1:0]  s_axil_bresp,
+    output wire        s_axil_bvalid,
+    input  wire        s_axil_bready,
+    input  wire [11:0] s_axil_araddr,
+    input  wire        s_axil_arvalid,
+    output wire        s_axil_arready,
+    output wire [31:0] s_axil_rdata,
+    output wire [1:0]  s_axil_rresp,
+    output wire        s_axil_rvalid,
+    input  wire        s_axil_rready,
     // AXI4-Stream input: x_t values, {= input_size =} beats per timestep.
     input  wire [{= axis_w =}-1:0] s_axis_tdata,
     input  wire        s_axis_tvalid,
@@ -29,15 +48,13 @@ module partita_top #(
     localparam [2:0] S_IDLE = 3'd0, S_LOAD = 3'd1, S_RUN = 3'd2, S_WAIT = 3'd3, S_FLUSH = 3'd4;
 
     // ------------------------------------------------------------------ registers
-    reg        soft_rst;
+    wire       soft_rst, start_pulse, commit_pulse;
     wire       rst = !rst_n || soft_rst;
-    reg [31:0] seq_len, seq_count;
-    reg        busy, done, err_flag;
+    wire [31:0] seq_len, seq_count, wsel, waddr_reg;
+    wire [{= wstage_w =}-1:0] wstage;
+    reg        busy, done;
     reg [63:0] cycles;
-    reg [31:0] sat_count, err_count;
-    reg [31:0] wsel, waddr_reg;
-    reg [{= wstage_w =}-1:0] wstage;
-    reg        start_pulse, commit_pulse;
+    reg [31:0] sat_count;
 
     // ------------------------------------------------------------------ controller
     reg [2:0]  state;
@@ -65,7 +82,7 @@ module partita_top #(
 {% for ly in layer_consts %}            {= layer_w =}'d{= ly.index =}: begin
                 l_slices = {= slice_w =}'d{= ly.slices =};
                 l_nih = {= slice_w =}'d{= ly.nih =};
-                l_row_last = {= row_w =}'d{= ly.rows - 1 =};
+                l_row_last = {= row_w =}'d{= ly.rows_last =};
                 l_xbase = {= ly.xbase_expr =};
                 l_hbase_rd = cur[{= ly.index =}] ? {= vaw =}'d{= ly.hbase1 =} : {= vaw =}'d{= ly.hbase0 =};
                 l_hbase_wr = cur[{= ly.index =}] ? {= vaw =}'d{= ly.hbase0 =} : {= vaw =}'d{= ly.hbase1 =};
@@ -84,11 +101,8 @@ module partita_top #(
     end
 
     // Output FIFO and the global advance.
-    localparam integer OD = {= ofifo_depth =};
-    reg [{= dw =}:0] ofifo [0:OD-1];
-    reg [{= ofifo_aw =}-1:0] of_wp, of_rp;
-    reg [{= ofifo_aw =}:0] of_count;
-    wire adv = (of_count != {= ofifo_aw + 1 =}'d{= ofifo_depth =});
+    wire [{= ofifo_aw =}:0] of_count;
+    wire adv = (of_count != {= ofifo_cnt_w =}'d{= ofifo_depth =});
 
     // Stage A control to the engines.
     wire a_valid = (state == S_RUN);
@@ -109,8 +123,7 @@ module partita_top #(
     wire [{= dw =}-1:0] vw_data = load_we ? s_axis_tdata[{= dw =}-1:0] : se_h;
 {% if axis_w > dw %}    wire unused_axis = &{1'b0, s_axis_tdata[{= axis_w =}-1:{= dw =}], s_axis_tlast};
 {% else %}    wire unused_axis = &{1'b0, s_axis_tlast};
-{% endif %}    wire unused_axil = &{1'b0, s_axil_wstrb, s_axil_awaddr[1:0], s_axil_araddr[1:0]};
-    wire unused_regs = &{1'b0, {= unused_regs =}};
+{% endif %}    wire unused_regs = &{1'b0, {= unused_regs =}};
 
     always @(posedge clk) begin
         if (rst) begin
@@ -199,7 +212,7 @@ module partita_top #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == {= ofifo_aw + 1 =}'d0) begin
+                S_FLUSH: if (of_count == {= ofifo_cnt_w =}'d0) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -211,7 +224,7 @@ module partita_top #(
     // ------------------------------------------------------------------ engines
 {% for e in engine_list %}    wire row_valid_{= e =};
     wire [{= accw =}-1:0] row_acc_{= e =};
-    partita_engine #(
+    {= p.engine =} #(
         .WEIGHT_HEX(WEIGHTS_E{= e =}),
         .BIAS_HEX(BIAS_E{= e =}),
         .KIND({= engine_kinds[loop.index0] =})
@@ -231,11 +244,11 @@ module partita_top #(
     // ------------------------------------------------------------------ row lanes
     // Each row lane sums its engines' full-width partial sums (two for W_ih x | W_hh h pairs)
     // and rounds and saturates once into the pre-activation format.
-{% for r in rlanes %}    wire [{= accw + 1 =}-1:0] rsum_{= r.index =} = {= r.sum_expr =};
+{% for r in rlanes %}    wire [{= rsum_w =}-1:0] rsum_{= r.index =} = {= r.sum_expr =};
     wire [{= pre_w =}-1:0] rpre_{= r.index =};
     wire rclip_{= r.index =};
     partita_requant #(
-        .IW({= accw + 1 =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
+        .IW({= rsum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
         .ROUND_NE({= round_ne =}), .SAT({= sat =})
     ) u_pre_{= r.index =} (.x(rsum_{= r.index =}), .y(rpre_{= r.index =}), .clip(rclip_{= r.index =}));
     reg [{= pre_w =}-1:0] row_preact_{= r.index =};
@@ -257,7 +270,7 @@ module partita_top #(
     // taking i, f, g, o from row lanes s, {= bundles =}+s, 2*{= bundles =}+s, 3*{= bundles =}+s.
 {% else %}    // Rows arrive per row lane in gate order i, f, g, o; after o, every lane hands over a unit.
 {% endif %}    reg [1:0] gate;
-{% for b in bundle_list %}    reg [{= 4 * pre_w =}-1:0] hold_{= b.index =};
+{% for b in bundle_list %}    reg [{= feed_w =}-1:0] hold_{= b.index =};
 {% if !per_gate %}    reg [{= pre_w =}-1:0] pi_{= b.index =}, pf_{= b.index =}, pg_{= b.index =};
 {% endif %}{% endfor %}    reg hold_v;
     reg [{= eng_w =}-1:0] drain;
@@ -295,18 +308,22 @@ module partita_top #(
             end
         end
     end
-    reg [{= 4 * pre_w =}-1:0] feed;
+    reg [{= feed_w =}-1:0] feed;
     always @* begin
         case (drain)
 {% for b in bundle_list %}            {= eng_w =}'d{= b.index =}: feed = hold_{= b.index =};
-{% endfor %}            default: feed = {= 4 * pre_w =}'d0;
+{% endfor %}            default: feed = {= feed_w =}'d0;
         endcase
     end
     wire feed_v = hold_v && (u_cnt < {= unit_w =}'d{= hidden =});
 
-    reg v1, v2, v3, v4, v5, v6;
-    reg [{= dw =}-1:0] h6;
-{% include "partita_ew.inc" %}
+    wire v6, c4_clip, h6_clip;
+    wire [{= dw =}-1:0] h6;
+    {= p.ew =} u_ew (
+        .clk(clk), .rst(rst), .adv(adv), .feed_v(feed_v), .feed(feed),
+        .caddr(l_cbase + {= unit_ext =}), .first_step(first_step),
+        .v6(v6), .h6(h6), .c4_clip(c4_clip), .h6_clip(h6_clip)
+    );
     // h writes: every engine's next h buffer; the last layer also feeds the output FIFO.
     reg [{= unit_w =}-1:0] h_unit;
     always @(posedge clk) begin
@@ -340,10 +357,18 @@ module partita_top #(
         end
     end
 
-    // Output FIFO: {h, last-of-timestep}.
+    // Output FIFO: {h, last-of-timestep}; the whole datapath stalls while it is full.
     wire of_push = adv && v6 && last_layer;
     wire of_last = (h_unit == {= unit_w =}'d{= hidden_last =});
-{% include "partita_ofifo.inc" %}
+    wire of_pop = m_axis_tvalid && m_axis_tready;
+    wire [{= dw =}:0] of_head;
+    partita_fifo #(.W({= of_w =}), .AW({= ofifo_aw =}), .DEPTH({= ofifo_depth =})) u_ofifo (
+        .clk(clk), .rst(rst), .push(of_push), .din({h6, of_last}), .pop(of_pop),
+        .dout(of_head), .count(of_count)
+    );
+    assign m_axis_tvalid = (of_count != {= ofifo_cnt_w =}'d0);
+    assign m_axis_tdata = {= out_ext =};
+    assign m_axis_tlast = of_head[0];
 
     // Saturation events: pre-activations, cell states and h values.
     always @(posedge clk) begin
@@ -352,5 +377,18 @@ module partita_top #(
         else if (adv) sat_count <= sat_count + {= sat_ext =} + {31'd0, c4_clip} + {31'd0, h6_clip};
     end
 
-{% include "partita_axil.inc" %}
+    // ------------------------------------------------------------------ AXI4-Lite
+    {= p.regs =} u_regs (
+        .clk(clk), .rst_n(rst_n),
+        .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
+        .s_axil_wdata(s_axil_wdata), .s_axil_wstrb(s_axil_wstrb), .s_axil_wvalid(s_axil_wvalid),
+        .s_axil_wready(s_axil_wready), .s_axil_bresp(s_axil_bresp), .s_axil_bvalid(s_axil_bvalid),
+        .s_axil_bready(s_axil_bready), .s_axil_araddr(s_axil_araddr), .s_axil_arvalid(s_axil_arvalid),
+        .s_axil_arready(s_axil_arready), .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
+        .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
+        .idle(state == S_IDLE), .busy(busy), .done(done), .fault(1'b0), .cycles(cycles),
+{% for c in reg_conns %}        .{= c.port =}({= c.expr =}),
+{% endfor %}        .start_pulse(start_pulse), .soft_rst(soft_rst), .commit_pulse(commit_pulse),
+        .wstage(wstage)
+    );
 endmodule

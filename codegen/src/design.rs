@@ -3,12 +3,12 @@
 
 use ndarray::{Array1, Array2, ArrayD, Ix2, IxDyn};
 
-use crate::act_table::{fit_lstm, LstmTables};
-use crate::bbs_prune::{self, CsbMatrix, PruneReport};
 use crate::diag::{Issue, PlanError, SpanIndex};
-use crate::partition::{self, PartitionMap};
+use crate::passes::act_table::{fit_lstm, LstmTables};
+use crate::passes::bbs_prune::{self, CsbMatrix, PruneReport};
+use crate::passes::partition::{self, PartitionMap};
+use crate::passes::quantize::{quantize, TensorReport};
 use crate::plan::{self, CheckedPlan, CnnLayer, Keep, ModelShape, QuantSpec};
-use crate::quantize::{quantize, TensorReport};
 use crate::weights::{self, FloatWeights};
 
 /// One LSTM layer after pruning and quantization.

@@ -216,6 +216,51 @@ pub fn requantize(
     to.fit(aligned, overflow)
 }
 
+/// The piece grid of an activation table (pass `act-table`): where it starts, and the piece width as a shift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    pub lo_code: i64,
+    pub step_shift: u32,
+    pub pieces: usize,
+}
+
+/// Check that `pieces` equal pieces of `range` sit on the grid of `fmt`: each piece a power of
+/// two of the LSB wide, so a piece index is a bit slice of `x - lo`.
+pub fn grid(range: [f64; 2], fmt: QFormat, pieces: usize) -> Result<Grid, String> {
+    let [lo, hi] = range;
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err("lo must be less than hi".into());
+    }
+    let scale = (fmt.frac_bits as f64).exp2();
+    let (lo_s, hi_s) = (lo * scale, hi * scale);
+    if lo_s.fract() != 0.0 || hi_s.fract() != 0.0 {
+        return Err(format!(
+            "the ends are not multiples of the LSB {}",
+            fmt.lsb()
+        ));
+    }
+    let (lo_code, hi_code) = (lo_s as i64, hi_s as i64);
+    if lo_code < fmt.min_code() || hi_code > fmt.max_code() + 1 {
+        return Err(format!(
+            "it reaches outside the format's range [{}, {}]",
+            fmt.min_value(),
+            fmt.max_value()
+        ));
+    }
+    let span = (hi_code - lo_code) as u64;
+    let step = span / pieces as u64;
+    if step == 0 || step * pieces as u64 != span || !step.is_power_of_two() {
+        return Err(format!(
+            "{span} input codes do not split into {pieces} power-of-two pieces"
+        ));
+    }
+    Ok(Grid {
+        lo_code,
+        step_shift: step.trailing_zeros(),
+        pieces,
+    })
+}
+
 /// Two's-complement bits that hold every value in `values` (at least 1).
 pub fn signed_bits(values: &[i64]) -> u32 {
     values

@@ -1,21 +1,19 @@
-//! partita codegen: the plan language, its validation, and the passes that turn a plan into a
-//! per-device design.
+//! partita codegen: the plan language, its validation, the passes, the architecture layer, the
+//! emitters and the analyses.
 //!
-//! Data flows one way: [`plan::load`] → [`design::build`] (weights, [`bbs_prune`],
-//! [`quantize`], [`act_table`], [`partition`]) → golden model / emitters.
+//! Data flows one way: [`plan::load`] → [`design::build`] (weights, then the passes in
+//! [`passes`]: `bbs-prune`, `quantize`, `act-table`, `partition`) → [`arch`] (geometry and
+//! widths, with the `schedule` pass for multi-device plans) → [`emit`] (Verilog, memory images,
+//! register maps) and [`analysis`] (resources, link traffic, cycles).
 
-pub mod act_table;
-pub mod bbs_prune;
-pub mod cost;
+pub mod analysis;
+pub mod arch;
 pub mod design;
 pub mod diag;
 pub mod emit;
 pub mod fixed;
-pub mod node;
-pub mod partition;
+pub mod passes;
 pub mod plan;
-pub mod quantize;
-pub mod summary;
 pub mod weights;
 
 pub use design::Design;

@@ -1073,7 +1073,7 @@ impl Validator<'_, '_> {
             ("tanh_range", a.tanh_range, q.preact, "preact"),
             ("tanh_range", a.tanh_range, q.cell, "cell"),
         ] {
-            if let Err(why) = crate::act_table::grid(range, fmt, n as usize) {
+            if let Err(why) = crate::fixed::grid(range, fmt, n as usize) {
                 self.err(
                     &["activation", rkey],
                     format!("`{rkey}` = [{}, {}] does not fit {n} {key} over the {fkey} format {fmt}: {why}", range[0], range[1]),

@@ -45,9 +45,22 @@ pub const LINK_RX: Core = core!("partita_link_rx", ["partita_fifo", "partita_crc
 pub const TX_ARB: Core = core!("partita_tx_arb", []);
 /// AXI4-Lite slave in front of a register decode.
 pub const AXIL: Core = core!("partita_axil", []);
+/// A device's link ports: receive ports, transmit queue, framer, arbiter, barrier count,
+/// link errors and beat counters.
+pub const LINK_HUB: Core = core!(
+    "partita_link_hub",
+    [
+        "partita_fifo",
+        "partita_link_tx",
+        "partita_link_rx",
+        "partita_tx_arb"
+    ]
+);
 
 /// Every core.
-pub const ALL: &[Core] = &[REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL];
+pub const ALL: &[Core] = &[
+    REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL, LINK_HUB,
+];
 
 /// A core by name.
 pub fn by_name(name: &str) -> Option<Core> {

@@ -39,8 +39,11 @@ pub enum Scope {
 /// Value after reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reset {
+    /// A register that resets to this value.
     Value(u32),
-    /// A constant of the generated design (version, plan hash, geometry), see the doc.
+    /// A read-only constant, the same on every device.
+    Const(u32),
+    /// A read-only constant of the generated design (version, plan hash, geometry), see the doc.
     Design,
     /// Write-only strobe: nothing to reset.
     None,
@@ -58,8 +61,10 @@ pub struct Reg {
     /// Words of an array register (the WDATA staging words); 1 otherwise. A device decodes as
     /// many as its weight words need.
     pub words: u32,
-    /// One line: what the register holds.
+    /// One line: what the register holds (regmap.json, partita_regs.h).
     pub doc: &'static str,
+    /// More for the register documentation: fields, when it changes, what refuses it.
+    pub detail: &'static str,
 }
 
 impl Reg {
@@ -87,6 +92,7 @@ const fn reg(
     reset: Reset,
     scope: Scope,
     doc: &'static str,
+    detail: &'static str,
 ) -> Reg {
     Reg {
         name,
@@ -96,6 +102,7 @@ const fn reg(
         scope,
         words: 1,
         doc,
+        detail,
     }
 }
 
@@ -106,9 +113,10 @@ pub const ID: Reg = reg(
     "ID",
     0x00,
     R,
-    Reset::Value(DEVICE_ID),
+    Reset::Const(DEVICE_ID),
     All,
     "0x50415254 (\"PART\")",
+    "Identifies a partita device.",
 );
 pub const VERSION: Reg = reg(
     "VERSION",
@@ -117,6 +125,7 @@ pub const VERSION: Reg = reg(
     Reset::Design,
     All,
     "generator version: major << 16 | minor << 8 | patch",
+    "The partita version that generated the RTL.",
 );
 pub const PLAN_HASH_LO: Reg = reg(
     "PLAN_HASH_LO",
@@ -125,6 +134,7 @@ pub const PLAN_HASH_LO: Reg = reg(
     Reset::Design,
     All,
     "plan hash, low 32 bits",
+    "64-bit FNV-1a hash of the plan text the RTL was generated from (also in every generated file's header and in regmap.json). A host checks it before it runs anything.",
 );
 pub const PLAN_HASH_HI: Reg = reg(
     "PLAN_HASH_HI",
@@ -133,6 +143,7 @@ pub const PLAN_HASH_HI: Reg = reg(
     Reset::Design,
     All,
     "plan hash, high 32 bits",
+    "See PLAN_HASH_LO.",
 );
 pub const CTRL: Reg = reg(
     "CTRL",
@@ -140,7 +151,8 @@ pub const CTRL: Reg = reg(
     W,
     Reset::Value(0),
     All,
-    "bit 0 start (when idle), bit 1 soft reset (clears the datapath and error state)",
+    "bit 0 start (when idle), bit 1 soft reset (clears the datapath, link state and ERR_COUNT); reads as 0",
+    "Bit 0: start a run of SEQ_COUNT sequences of SEQ_LEN timesteps; refused (SLVERR, counted) unless the device is idle. Bit 1: soft reset, accepted at any time: clears the datapath, every counter, STATUS, the link state and ERR_COUNT, like rst_n, but keeps SEQ_LEN, SEQ_COUNT, WSEL, WADDR, LINK_TIMEOUT, the staged WDATA words and the memories. Bit 1 wins when both are set. Reads as 0.",
 );
 pub const STATUS: Reg = reg(
     "STATUS",
@@ -149,6 +161,7 @@ pub const STATUS: Reg = reg(
     Reset::Value(0),
     All,
     "bit 0 busy, bit 1 done (all outputs delivered), bit 2 error (sticky)",
+    "Bit 0 busy: a run is in progress. Bit 1 done: the last run delivered all its outputs (cleared by the next start). Bit 2 error, sticky until reset or soft reset: a refused access (see ERR_COUNT) or, on a multi-device node, a link error (LINK_STATUS). A clean run after a refused access still reads 0x6.",
 );
 pub const SEQ_LEN: Reg = reg(
     "SEQ_LEN",
@@ -156,7 +169,8 @@ pub const SEQ_LEN: Reg = reg(
     RW,
     Reset::Value(1),
     All,
-    "timesteps per sequence",
+    "timesteps per sequence (reset 1)",
+    "Timesteps per sequence. 0 makes a start finish at once (done, no outputs).",
 );
 pub const SEQ_COUNT: Reg = reg(
     "SEQ_COUNT",
@@ -164,7 +178,8 @@ pub const SEQ_COUNT: Reg = reg(
     RW,
     Reset::Value(1),
     All,
-    "sequences per run, streamed back to back",
+    "sequences per run, streamed back to back (reset 1)",
+    "Sequences per run; each starts from zero state (h = c = 0). 0 makes a start finish at once.",
 );
 pub const CYCLES_LO: Reg = reg(
     "CYCLES_LO",
@@ -173,6 +188,7 @@ pub const CYCLES_LO: Reg = reg(
     Reset::Value(0),
     All,
     "clock cycles from start to the last result, low 32 bits",
+    "Counts while busy; cleared by start.",
 );
 pub const CYCLES_HI: Reg = reg(
     "CYCLES_HI",
@@ -181,6 +197,7 @@ pub const CYCLES_HI: Reg = reg(
     Reset::Value(0),
     All,
     "cycle counter, high 32 bits",
+    "See CYCLES_LO.",
 );
 pub const SAT_COUNT: Reg = reg(
     "SAT_COUNT",
@@ -189,6 +206,7 @@ pub const SAT_COUNT: Reg = reg(
     Reset::Value(0),
     All,
     "saturation events (pre-activations, cell states, h values) in the last run",
+    "Values the one rounding-and-overflow step clipped (or wrapped, with overflow = \"wrap\"); cleared by start. Compare with the golden model's count.",
 );
 pub const ERR_COUNT: Reg = reg(
     "ERR_COUNT",
@@ -196,7 +214,8 @@ pub const ERR_COUNT: Reg = reg(
     R,
     Reset::Value(0),
     All,
-    "refused accesses: unknown address, start or weight write while busy",
+    "refused accesses: unmapped address, wrong direction, start or commit while busy",
+    "Counts every access answered with SLVERR: a read or write of an unmapped address, a write to a read-only register, a read of a write-only one (WCOMMIT, WDATA), and a start or weight commit while not idle. Each also sets STATUS bit 2. Cleared by reset and soft reset.",
 );
 pub const WSEL: Reg = reg(
     "WSEL",
@@ -205,6 +224,7 @@ pub const WSEL: Reg = reg(
     Reset::Value(0),
     All,
     "run-time weight write target: bits 23:16 engine, bit 0 = 0 weights / 1 biases",
+    "Which memory WCOMMIT writes: bits 23:16 the engine (0 on a multi-device node), bit 0 weights (0) or biases (1).",
 );
 pub const WADDR: Reg = reg(
     "WADDR",
@@ -213,6 +233,7 @@ pub const WADDR: Reg = reg(
     Reset::Value(0),
     All,
     "run-time weight write address (word index in the engine's memory)",
+    "The word WCOMMIT writes: an index into the engine's weight or bias memory, in the order of the .hex images (regmap.json: weight_depth, bias_depth).",
 );
 pub const WCOMMIT: Reg = reg(
     "WCOMMIT",
@@ -221,6 +242,7 @@ pub const WCOMMIT: Reg = reg(
     Reset::None,
     All,
     "write the staged WDATA words to WSEL/WADDR (when idle)",
+    "Any value commits: the staged WDATA words are written to the memory word WSEL and WADDR select. Refused (SLVERR, counted) unless idle. Memories keep their contents through reset.",
 );
 pub const WDATA: Reg = Reg {
     name: "WDATA",
@@ -230,6 +252,7 @@ pub const WDATA: Reg = Reg {
     scope: All,
     words: 16,
     doc: "staged weight word",
+    detail: "The weight or bias word WCOMMIT writes, 32 bits per register, least significant first; a device decodes as many as its widest word needs (regmap.json: weight_word_bits, bias_bits). Write-only.",
 };
 pub const CONFIG0: Reg = reg(
     "CONFIG0",
@@ -238,6 +261,7 @@ pub const CONFIG0: Reg = reg(
     Reset::Design,
     All,
     "input_size << 16 | hidden_size",
+    "The model's shape, so a host can check it without the plan.",
 );
 pub const CONFIG1: Reg = reg(
     "CONFIG1",
@@ -246,6 +270,7 @@ pub const CONFIG1: Reg = reg(
     Reset::Design,
     All,
     "layers << 24 | engines << 16 | lanes << 8 | data width",
+    "Layers, row engines per device, lanes per engine, and the data format's width in bits.",
 );
 pub const LINK_STATUS: Reg = reg(
     "LINK_STATUS",
@@ -254,6 +279,7 @@ pub const LINK_STATUS: Reg = reg(
     Reset::Value(0),
     Node,
     "sticky link errors: bit 0 CRC, 1 sequence (dropped or reordered frame), 2 malformed frame, 3 timeout",
+    "Sticky until reset. Any bit stops the device: it finishes no more layers, so damaged data is never used; STATUS bit 2 is set.",
 );
 pub const LINK_CRC_ERRS: Reg = reg(
     "LINK_CRC_ERRS",
@@ -262,6 +288,7 @@ pub const LINK_CRC_ERRS: Reg = reg(
     Reset::Value(0),
     Node,
     "frames with a CRC mismatch",
+    "Frames addressed here whose trailer CRC differs (or whose payload was shorter than the count), since reset.",
 );
 pub const LINK_SEQ_ERRS: Reg = reg(
     "LINK_SEQ_ERRS",
@@ -270,6 +297,7 @@ pub const LINK_SEQ_ERRS: Reg = reg(
     Reset::Value(0),
     Node,
     "frames with an unexpected sequence number",
+    "Frames addressed here with a sequence number other than the next one from their source (a dropped or reordered frame), since reset.",
 );
 pub const LINK_FMT_ERRS: Reg = reg(
     "LINK_FMT_ERRS",
@@ -278,6 +306,7 @@ pub const LINK_FMT_ERRS: Reg = reg(
     Reset::Value(0),
     Node,
     "malformed frames",
+    "Frames addressed here with a bad header (type 3, an unknown or own source, a layer out of range, a count over the limit, a barrier with values, tlast on the header) or more payload beats than their count, since reset.",
 );
 pub const LINK_ERR_INFO: Reg = reg(
     "LINK_ERR_INFO",
@@ -286,6 +315,7 @@ pub const LINK_ERR_INFO: Reg = reg(
     Reset::Value(0),
     Node,
     "first error: kind << 28 | source << 24 | expected seq << 13 | received seq",
+    "The first link error since reset: bits 31:28 kind (1 CRC, 2 sequence, 3 malformed, 4 timeout), 26:24 the source device, 23:13 the sequence number expected from it (low 11 bits; sequence errors), 12:0 the sequence number received (CRC errors: the frame's own). 0: no error.",
 );
 pub const TX_BEATS: Reg = reg(
     "TX_BEATS",
@@ -293,7 +323,8 @@ pub const TX_BEATS: Reg = reg(
     R,
     Reset::Value(0),
     Node,
-    "link beats this device sent (its own frames)",
+    "link beats of this device's own frames, since reset",
+    "Beats of frames this device sent (header, payload, trailer), since reset: not cleared by start, so on a system whose boards start one after another, beats sent and received still add up.",
 );
 pub const FWD_BEATS: Reg = reg(
     "FWD_BEATS",
@@ -301,7 +332,8 @@ pub const FWD_BEATS: Reg = reg(
     R,
     Reset::Value(0),
     Node,
-    "link beats this device forwarded for others",
+    "link beats this device forwarded for others, since reset",
+    "Beats of frames addressed to another device that this one passed on (ring, chain), since reset.",
 );
 pub const RX_BEATS: Reg = reg(
     "RX_BEATS",
@@ -309,7 +341,8 @@ pub const RX_BEATS: Reg = reg(
     R,
     Reset::Value(0),
     Node,
-    "link beats received",
+    "link beats received, since reset",
+    "Beats that arrived on any link port, forwarded ones included, since reset.",
 );
 pub const MAC_CYCLES: Reg = reg(
     "MAC_CYCLES",
@@ -318,6 +351,7 @@ pub const MAC_CYCLES: Reg = reg(
     Reset::Value(0),
     Node,
     "cycles the row engine issued work in the last run",
+    "Cleared by start. MAC_CYCLES / cycles is the engine's utilization.",
 );
 pub const WAIT_CYCLES: Reg = reg(
     "WAIT_CYCLES",
@@ -326,6 +360,7 @@ pub const WAIT_CYCLES: Reg = reg(
     Reset::Value(0),
     Node,
     "cycles spent waiting on links (barriers, partial sums) in the last run",
+    "Cycles the controller waited for barriers or partial sums from other devices; cleared by start.",
 );
 pub const LINK_TIMEOUT: Reg = reg(
     "LINK_TIMEOUT",
@@ -334,6 +369,7 @@ pub const LINK_TIMEOUT: Reg = reg(
     Reset::Value(0),
     Node,
     "cycles a link wait may last before LINK_STATUS bit 3 (0: no limit)",
+    "A wait for other devices longer than this many cycles sets LINK_STATUS bit 3 (timeout) and stops the device. 0 (the reset value) disables it.",
 );
 pub const NODE: Reg = reg(
     "NODE",
@@ -342,6 +378,7 @@ pub const NODE: Reg = reg(
     Reset::Design,
     Node,
     "device index << 8 | device count",
+    "Which device of the system this is.",
 );
 
 /// Every register, in address order.
@@ -447,6 +484,60 @@ pub fn c_defines(map: &[Word]) -> String {
             w.reg.access.name(),
             w.reg.name,
             w.reg.offset
+        );
+    }
+    s
+}
+
+/// The register documentation (`hdl/REGISTERS.md`), generated from [`TABLE`].
+pub fn markdown() -> String {
+    let mut s = String::from(
+        "# partita register map\n\n\
+         Generated from the register table in `hdl/src/regs.rs`, which the Verilog decode, \
+         `regmap.json`, `partita_regs.h`, the testbench, the host driver and the cosimulation \
+         all derive from. Regenerate with `INSTA_UPDATE=always cargo test -p partita-tests \
+         --test docs`.\n\n\
+         AXI4-Lite slave: 32-bit data, 12-bit byte addresses (`s_axil_*`), every register one \
+         32-bit word at a 4-aligned offset. `wstrb` is ignored (registers are written whole) \
+         and so are the two low address bits. Each access is answered one cycle after its \
+         address: OKAY, or SLVERR for a refused one (an unmapped address, a write to a \
+         read-only register, a read of a write-only one, a start or commit while busy), which \
+         also increments ERR_COUNT and sets STATUS bit 2. Reads of a refused access return 0. \
+         A response waits for `bready` / `rready`; the next access is taken after it.\n\n\
+         Registers marked *node* exist only on the devices of a multi-device system.\n\n\
+         | offset | name | access | reset | devices | what |\n|---|---|---|---|---|---|\n",
+    );
+    for r in TABLE {
+        let offset = if r.words > 1 {
+            format!("0x{:03X}..0x{:03X}", r.offset, r.at(r.words - 1))
+        } else {
+            format!("0x{:03X}", r.offset)
+        };
+        let reset = match r.reset {
+            Reset::Value(v) => format!("0x{v:X}"),
+            Reset::Const(v) => format!("0x{v:08X}"),
+            Reset::Design => "design".into(),
+            Reset::None => "-".into(),
+        };
+        let scope = match r.scope {
+            Scope::All => "all",
+            Scope::Node => "node",
+        };
+        s += &format!(
+            "| {offset} | {} | {} | {reset} | {scope} | {} |\n",
+            r.name,
+            r.access.name(),
+            r.doc
+        );
+    }
+    s += "\n\"design\": a constant of the generated design (see regmap.json).\n\n## Details\n";
+    for r in TABLE {
+        s += &format!(
+            "\n**{}** (0x{:03X}, {}): {}\n",
+            r.name,
+            r.offset,
+            r.access.name(),
+            r.detail
         );
     }
     s

@@ -9,7 +9,7 @@
 use ndarray::{Array3, ArrayView3};
 use partita_codegen::design::CnnDesign;
 use partita_codegen::fixed::requantize;
-use partita_codegen::partition::{LayerPartition, Share};
+use partita_codegen::passes::partition::{LayerPartition, Share};
 use partita_codegen::plan::{CnnLayer, QuantSpec};
 
 use crate::lstm::Events;

@@ -256,6 +256,8 @@ pub struct BuildOptions {
     pub cache: Option<PathBuf>,
     /// Link ports of a multi-device node (0 for a single-device top).
     pub ports: usize,
+    /// The top module (default `partita_top`); the model's C++ class is `Vpartita_top` either way.
+    pub top: Option<String>,
 }
 
 /// Where built models live: `$PARTITA_CACHE`, else `$XDG_CACHE_HOME/partita`, else
@@ -375,6 +377,8 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     fnv(&mut key, version.as_bytes());
     fnv(&mut key, hex_dir.as_bytes());
     fnv(&mut key, &[opts.trace as u8, opts.ports as u8]);
+    let top = opts.top.clone().unwrap_or_else(|| "partita_top".into());
+    fnv(&mut key, top.as_bytes());
     let root = opts.cache.clone().unwrap_or_else(cache_root);
     let dir = root.join("models").join(format!("{key:016x}"));
     let lib = dir.join("libpartita_model.so");
@@ -402,8 +406,10 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         "-j",
         "2",
         "-O3",
+        "--prefix",
+        "Vpartita_top",
         "--top-module",
-        "partita_top",
+        &top,
         "--Mdir",
     ])
     .arg(&obj)

@@ -162,7 +162,7 @@ pub fn run_with(
     design: &Design,
     input: &Input,
     mode: Mode,
-    partition: Option<&[partita_codegen::partition::LayerPartition]>,
+    partition: Option<&[partita_codegen::passes::partition::LayerPartition]>,
 ) -> Output {
     let q = design.quant();
     let mut ev = Events::default();

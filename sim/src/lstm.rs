@@ -8,10 +8,10 @@
 //!   partition are added at full width, so the output does not depend on the partition.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
-use partita_codegen::bbs_prune::CsbMatrix;
 use partita_codegen::design::{LstmDesign, LstmLayer};
 use partita_codegen::fixed::{requantize, QFormat};
-use partita_codegen::partition::{LayerPartition, Share};
+use partita_codegen::passes::bbs_prune::CsbMatrix;
+use partita_codegen::passes::partition::{LayerPartition, Share};
 use partita_codegen::plan::QuantSpec;
 
 fn sigmoid(x: f64) -> f64 {

@@ -8,11 +8,16 @@
 //! counters) and its AXI4-Stream ports, like the single-device driver. Every wait has a cycle
 //! limit. Faults can be injected on any channel: a flipped bit, a dropped frame, or two frames
 //! swapped.
+//!
+//! Every channel decodes the frames it carries with the Rust frame type of `partita_hdl`
+//! (header, length, CRC), an oracle independent of the RTL: once as the transmitter sent them,
+//! and once as the receiver got them (after any injected fault).
 
 use std::collections::VecDeque;
 
-use partita_codegen::emit::reg;
-use partita_codegen::node::System;
+use partita_codegen::arch::lstm::System;
+use partita_hdl::frame::{Beat as LinkBeat, Decoder, ErrInfo, Frame, FrameError, Kind};
+use partita_hdl::regs;
 
 use crate::cosim::{Model, NodeIn, NodeOut, PinsIn, PinsOut};
 
@@ -56,6 +61,29 @@ struct Channel {
     fault: Option<Fault>,
     beats: u64,
     last_at: u64,
+    /// Frames as sent and as delivered, decoded.
+    sent: Monitor,
+    delivered: Monitor,
+}
+
+/// What the Rust decoder made of the frames on one side of a channel.
+#[derive(Clone, Debug, Default)]
+pub struct Monitor {
+    decoder: Decoder,
+    /// Frames that decoded, per (source device, kind).
+    pub frames: Vec<(u8, Kind)>,
+    /// Frames that did not, and why.
+    pub errors: Vec<FrameError>,
+}
+
+impl Monitor {
+    fn push(&mut self, data: u64, last: bool, f: &partita_hdl::frame::Format) {
+        match self.decoder.push(LinkBeat { data, last }, f) {
+            Some(Ok(Frame { header, .. })) => self.frames.push((header.src, header.kind)),
+            Some(Err(e)) => self.errors.push(e),
+            None => {}
+        }
+    }
 }
 
 impl Channel {
@@ -78,8 +106,9 @@ impl Channel {
     }
 
     /// A beat accepted from a transmitter at cycle `now`.
-    fn push(&mut self, now: u64, data: u64, last: bool) {
+    fn push(&mut self, now: u64, data: u64, last: bool, f: &partita_hdl::frame::Format) {
         self.beats += 1;
+        self.sent.push(data, last, f);
         self.cur.push((data, last));
         if !last {
             // Frames pass through whole only when a fault needs them whole.
@@ -123,6 +152,7 @@ impl Channel {
 
 /// Names of the channels, in index order (for fault injection and reports).
 pub fn channel_names(sys: &System) -> Vec<String> {
+    let sys = &sys.schedule;
     if sys.switched {
         (0..sys.nodes.len())
             .map(|d| format!("device {d} -> switch"))
@@ -196,20 +226,20 @@ impl Axi {
     }
 }
 
-const STAT_REGS: [u32; 13] = [
-    reg::STATUS,
-    reg::CYCLES_LO,
-    reg::SAT_COUNT,
-    reg::LINK_STATUS,
-    reg::LINK_CRC_ERRS,
-    reg::LINK_SEQ_ERRS,
-    reg::LINK_FMT_ERRS,
-    reg::LINK_ERR_INFO,
-    reg::TX_BEATS,
-    reg::FWD_BEATS,
-    reg::RX_BEATS,
-    reg::MAC_CYCLES,
-    reg::WAIT_CYCLES,
+const STAT_REGS: [regs::Reg; 13] = [
+    regs::STATUS,
+    regs::CYCLES_LO,
+    regs::SAT_COUNT,
+    regs::LINK_STATUS,
+    regs::LINK_CRC_ERRS,
+    regs::LINK_SEQ_ERRS,
+    regs::LINK_FMT_ERRS,
+    regs::LINK_ERR_INFO,
+    regs::TX_BEATS,
+    regs::FWD_BEATS,
+    regs::RX_BEATS,
+    regs::MAC_CYCLES,
+    regs::WAIT_CYCLES,
 ];
 
 /// What one device's counters said after the run.
@@ -271,23 +301,9 @@ impl DeviceStats {
         if self.link_status & 8 != 0 {
             kinds.push("link timeout (a frame never arrived)".into());
         }
-        let i = self.error_info;
-        let first = match i >> 28 {
-            1 => format!(
-                "first: CRC mismatch on frame {} from device {}",
-                i & 0x1fff,
-                (i >> 24) & 7
-            ),
-            2 => format!(
-                "first: from device {} expected frame {}, got frame {}",
-                (i >> 24) & 7,
-                (i >> 13) & 0x7ff,
-                i & 0x1fff
-            ),
-            3 => format!("first: malformed frame from device {}", (i >> 24) & 7),
-            4 => "first: waited longer than LINK_TIMEOUT".into(),
-            _ => String::new(),
-        };
+        let first = ErrInfo::decode(self.error_info)
+            .map(|e| format!("first: {e}"))
+            .unwrap_or_default();
         Some(format!("{}; {first}", kinds.join(", ")))
     }
 }
@@ -316,6 +332,35 @@ pub struct MultiRun {
     pub channel_beats: Vec<u64>,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
+    /// Per channel, the frames the Rust decoder saw as sent and as delivered.
+    pub sent: Vec<Monitor>,
+    pub delivered: Vec<Monitor>,
+    /// Per channel, the device that transmits into it (None: the switch).
+    pub channel_from: Vec<Option<usize>>,
+}
+
+impl MultiRun {
+    /// Frames each device's framer sent, per kind, as the Rust decoder read them on the first
+    /// link they entered, and every frame on any link the decoder rejected as sent.
+    pub fn frames_sent(&self) -> (Vec<[usize; 3]>, Vec<String>) {
+        let n = self.devices.len();
+        let mut counts = vec![[0usize; 3]; n];
+        let mut errors = Vec::new();
+        for (c, m) in self.sent.iter().enumerate() {
+            for e in &m.errors {
+                errors.push(format!("channel {c}: {e}"));
+            }
+            let Some(from) = self.channel_from.get(c).copied().flatten() else {
+                continue;
+            };
+            for (src, kind) in &m.frames {
+                if *src as usize == from && from < n {
+                    counts[from][*kind as usize] += 1;
+                }
+            }
+        }
+        (counts, errors)
+    }
 }
 
 /// Run `steps` x `seqs` timesteps through the system. `x` holds input codes
@@ -329,6 +374,8 @@ pub fn run(
     dw: u32,
     opts: &MultiOptions,
 ) -> MultiRun {
+    let fmt = sys.frame;
+    let sys = &sys.schedule;
     let nd = sys.nodes.len();
     let lat = sys.latency as u64;
     let mut chans: Vec<Channel> = if sys.switched {
@@ -385,15 +432,15 @@ pub fn run(
     }
     for (d, a) in axi.iter_mut().enumerate() {
         a.ops.extend([
-            AxiOp::W(reg::SEQ_LEN, steps as u32),
-            AxiOp::W(reg::SEQ_COUNT, seqs as u32),
-            AxiOp::W(reg::LINK_TIMEOUT, opts.link_timeout),
+            AxiOp::W(regs::SEQ_LEN.offset, steps as u32),
+            AxiOp::W(regs::SEQ_COUNT.offset, seqs as u32),
+            AxiOp::W(regs::LINK_TIMEOUT.offset, opts.link_timeout),
         ]);
         a.ops.extend(std::iter::repeat_n(
-            AxiOp::R(reg::STATUS),
+            AxiOp::R(regs::STATUS.offset),
             d * opts.start_skew,
         ));
-        a.ops.push_back(AxiOp::W(reg::CTRL, 1));
+        a.ops.push_back(AxiOp::W(regs::CTRL.offset, 1));
     }
     let mut phase = 0; // 0 configure/run, 1 reading final counters
     let mut polling = false;
@@ -440,12 +487,14 @@ pub fn run(
             for p in 0..node.ports.len() {
                 if let Some(c) = tx_chan(d, p) {
                     if o.link.tx_tvalid[p] == 1 && pins.link.tx_tready[p] == 1 {
-                        chans[c].push(now, o.link.tx_tdata[p], o.link.tx_tlast[p] == 1);
+                        chans[c].push(now, o.link.tx_tdata[p], o.link.tx_tlast[p] == 1, &fmt);
                     }
                 }
                 if let Some(c) = rx_chan(d, p) {
                     if pins.link.rx_tvalid[p] == 1 && o.link.rx_tready[p] == 1 {
-                        chans[c].q.pop_front();
+                        if let Some(b) = chans[c].q.pop_front() {
+                            chans[c].delivered.push(b.data, b.last, &fmt);
+                        }
                     }
                 }
             }
@@ -460,7 +509,14 @@ pub fn run(
                     .filter(|i| chans[s].q[*i].at <= now);
                 if let Some(i) = whole {
                     let frame: Vec<Beat> = chans[s].q.drain(..=i).collect();
-                    let dst = ((frame[0].data >> 24) & 7) as usize;
+                    for b in &frame {
+                        chans[s].delivered.push(b.data, b.last, &fmt);
+                    }
+                    // The switch reads the destination from the header; a header that does not
+                    // decode goes nowhere (the receiver then misses a sequence number).
+                    let dst = partita_hdl::frame::Header::decode(frame[0].data as u32)
+                        .map(|h| h.dst as usize)
+                        .unwrap_or(usize::MAX);
                     if dst < nd {
                         for b in frame {
                             chans[nd + dst].enqueue(now, b.data, b.last);
@@ -489,13 +545,13 @@ pub fn run(
                 phase = 1;
                 for a in axi.iter_mut() {
                     a.reads.clear();
-                    a.ops.extend(STAT_REGS.iter().map(|r| AxiOp::R(*r)));
+                    a.ops.extend(STAT_REGS.iter().map(|r| AxiOp::R(r.offset)));
                 }
             } else if now % 1024 == 0 || all_out {
                 polling = true;
                 for a in axi.iter_mut() {
                     a.reads.clear();
-                    a.ops.push_back(AxiOp::R(reg::STATUS));
+                    a.ops.push_back(AxiOp::R(regs::STATUS.offset));
                 }
             }
         }
@@ -528,5 +584,12 @@ pub fn run(
     }
     result.sim_cycles = now;
     result.channel_beats = chans.iter().map(|c| c.beats).collect();
+    result.sent = chans.iter().map(|c| c.sent.clone()).collect();
+    result.channel_from = if sys.switched {
+        (0..2 * nd).map(|c| (c < nd).then_some(c)).collect()
+    } else {
+        sys.links.iter().map(|l| Some(l.from.0)).collect()
+    };
+    result.delivered = chans.iter().map(|c| c.delivered.clone()).collect();
     result
 }

@@ -133,28 +133,6 @@ pub fn lstm_tensors(
     ]
 }
 
-/// Is `tool` installed? Without it a test skips with a message; under CI (CI=true) a missing
-/// tool is a failure, since .ci/run installs every tool.
-pub fn have_tool(tool: &str) -> bool {
-    let ok = std::process::Command::new(tool)
-        .arg(if tool == "iverilog" {
-            "-V"
-        } else {
-            "--version"
-        })
-        .output()
-        .map(|o| o.status.success() || !o.stdout.is_empty())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing on CI; .ci/run should have installed it"
-        );
-        eprintln!("skipping: {tool} is not installed (bash scripts/ensure-tools.sh {tool})");
-    }
-    ok
-}
-
 /// The Verilog files a generated directory's `files.f` lists.
 pub fn rtl_sources(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("files.f"))
@@ -165,14 +143,47 @@ pub fn rtl_sources(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `verilator --lint-only -Wall` (with `extra` arguments) in `dir` with `top` as the top module:
+/// Ok only when it prints nothing at all.
+pub fn lint(dir: &Path, top: &str, extra: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("verilator")
+        .args(["--lint-only", "-Wall", "--top-module", top])
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("verilator: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: lint output:\n{text}", dir.display()))
+    }
+}
+
+/// The top module of a generated device directory (from its `regmap.json`).
+pub fn top_of(dir: &Path) -> String {
+    let map: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("regmap.json")).unwrap()).unwrap();
+    map["top"].as_str().unwrap().to_string()
+}
+
 /// Yosys on a generated directory: full `synth`, or its coarse part through memory inference;
 /// an error when any latch is inferred.
 pub fn yosys_no_latches(dir: &Path, full: bool) -> Result<(), String> {
+    yosys_no_latches_top(dir, &top_of(dir), full)
+}
+
+/// [`yosys_no_latches`] with an explicit top module.
+pub fn yosys_no_latches_top(dir: &Path, top: &str, full: bool) -> Result<(), String> {
     let files = rtl_sources(dir).join(" ");
     let synth = if full {
-        "synth -top partita_top"
+        format!("synth -top {top}")
     } else {
-        "synth -top partita_top -run :fine"
+        format!("synth -top {top} -run :fine")
     };
     let script = format!(
         "read_verilog {files}; {synth}; select -assert-none t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH_* t:$_DLATCHSR_*"

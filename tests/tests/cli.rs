@@ -1,7 +1,7 @@
 //! The CLI on the example plans: `check` summaries (golden files), `golden` outputs, and
 //! weights that arrive already bank-balanced.
 
-use partita_codegen::bbs_prune;
+use partita_codegen::passes::bbs_prune;
 use partita_tests::{
     cli, design_from_text, max_abs_diff, read_f64, repo, safetensors_bytes, TempDir,
 };

@@ -13,7 +13,7 @@ use std::process::Command;
 use partita_codegen::fixed::{requantize, Overflow, QFormat, Rounding};
 use partita_hdl::cores::{self, Core};
 use partita_hdl::frame::{self, crc_bits, Beat, Format, Frame, Header, Kind, CRC_INIT};
-use partita_tests::{have_tool, repo, TempDir};
+use partita_tests::{repo, TempDir};
 
 fn rtl(name: &str) -> PathBuf {
     repo().join("hdl/rtl").join(format!("{name}.v"))
@@ -83,10 +83,11 @@ fn assert_pass(core: Core, log: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
 fn every_core_lints_clean_alone_and_with_its_testbench() {
-    if !have_tool("verilator") {
-        return;
-    }
     for core in cores::ALL {
         let (ok, log) = output(
             Command::new("verilator")
@@ -121,10 +122,11 @@ fn every_core_lints_clean_alone_and_with_its_testbench() {
 /// Exhaustive over the input for each parameter set: every branch of the core (right shift by
 /// 1 and by more, left shift, none; narrower, equal and wider results; saturate and wrap).
 #[test]
+#[cfg_attr(
+    not(all(have_iverilog, have_vvp)),
+    ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
+)]
 fn requantizer_matches_the_rust_reference() {
-    if !have_tool("iverilog") {
-        return;
-    }
     let sets = [
         (12, 3, 0, 8, true, true),
         (12, 3, 0, 8, false, false),
@@ -196,10 +198,11 @@ fn requantizer_matches_the_rust_reference() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_iverilog, have_vvp)),
+    ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
+)]
 fn crc_core_matches_the_reference_and_the_check_value() {
-    if !have_tool("iverilog") {
-        return;
-    }
     // Bytes of "123456789", chained: the last step must end at the catalogue's check value.
     let mut lines = Vec::new();
     let mut c = CRC_INIT;
@@ -244,11 +247,18 @@ fn crc_core_matches_the_reference_and_the_check_value() {
 }
 
 #[test]
-fn fifo_skid_arbiter_and_axil_testbenches_pass() {
-    if !have_tool("iverilog") {
-        return;
-    }
-    for core in [cores::FIFO, cores::SKID, cores::TX_ARB, cores::AXIL] {
+#[cfg_attr(
+    not(all(have_iverilog, have_vvp)),
+    ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
+)]
+fn fifo_skid_arbiter_axil_and_hub_testbenches_pass() {
+    for core in [
+        cores::FIFO,
+        cores::SKID,
+        cores::TX_ARB,
+        cores::AXIL,
+        cores::LINK_HUB,
+    ] {
         let tmp = TempDir::new("core");
         assert_pass(core, &run_tb(core, tmp.path(), &[]));
     }
@@ -408,10 +418,11 @@ fn values(rng: &mut partita_codegen::weights::SplitMix64, n: usize, bits: u32) -
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_iverilog, have_vvp)),
+    ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
+)]
 fn framer_sends_the_frames_of_the_rust_encoder() {
-    if !have_tool("iverilog") {
-        return;
-    }
     let mut rng = partita_codegen::weights::SplitMix64::new(21);
     // Device 1 of 4, 64-bit links, s3.12 h values, 40-bit partial sums; devices 2 and 3 on port 1.
     let a = Link {
@@ -667,10 +678,11 @@ fn raw_frame(lw: u32, header: u32, payload: &[u64]) -> Vec<Beat> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(have_iverilog, have_vvp)),
+    ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
+)]
 fn deframer_matches_the_reference_model() {
-    if !have_tool("iverilog") {
-        return;
-    }
     let mut rng = partita_codegen::weights::SplitMix64::new(33);
     let l = Link {
         f: Format {

@@ -2,25 +2,14 @@
 //! identify, refused accesses and error counters, soft reset, start while busy, run-time
 //! weight writes, and a device that stops answering.
 
-use partita_host::device::{reg, run_lstm, Backpressure, Device, DeviceError, SimDevice};
-use partita_host::simulate;
+use partita_hdl::regs;
+use partita_host::cosim as simulate;
+use partita_host::driver::{run_lstm, Backpressure, Device, DeviceError, SimDevice};
 use partita_sim::cosim::{self, BuildOptions, Model};
 use partita_tests::{design_from_text, TempDir};
 
 const PLAN: &str = "[model]\nkind = \"lstm\"\ninput_size = 3\nhidden_size = 5\nseed = 4\n\
 [sparsity]\nkind = \"bbs\"\nbanks = 2\ndensity = 0.5\n[target]\nengines = 2\n";
-
-fn have_verilator() -> bool {
-    let ok = std::process::Command::new("verilator")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "verilator missing on CI");
-        eprintln!("skipping: verilator is not installed");
-    }
-    ok
-}
 
 struct Fixture {
     _tmp: TempDir,
@@ -63,48 +52,62 @@ fn inputs(design: &partita_codegen::Design, steps: usize) -> (Vec<i64>, Vec<i64>
 }
 
 #[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
 fn registers_errors_and_soft_reset() {
-    if !have_verilator() {
-        return;
-    }
     let f = fixture();
     let mut dev = device(&f.rtl);
     let id = dev.identify().unwrap();
     assert_eq!(id.id, 0x5041_5254);
     assert_eq!(id.plan_hash, f.design.plan.plan_hash);
     assert_eq!(id.config[0], (3 << 16) | 5);
-    assert_eq!(dev.reg_read(reg::STATUS).unwrap(), 0);
-    dev.reg_write(reg::SEQ_LEN, 7).unwrap();
-    assert_eq!(dev.reg_read(reg::SEQ_LEN).unwrap(), 7);
-    // An unknown address is refused (SLVERR), counted, and sets STATUS.error.
+    assert_eq!(dev.reg_read(regs::STATUS.offset).unwrap(), 0);
+    dev.reg_write(regs::SEQ_LEN.offset, 7).unwrap();
+    assert_eq!(dev.reg_read(regs::SEQ_LEN.offset).unwrap(), 7);
+    // An unknown address is refused (SLVERR), counted, and sets STATUS.error: writes and reads.
     assert!(matches!(
         dev.reg_write(0x3F0, 1),
         Err(DeviceError::Refused { .. })
     ));
+    assert_eq!(dev.reg_read(regs::ERR_COUNT.offset).unwrap(), 1);
     assert!(matches!(
         dev.reg_read(0x3F0),
         Err(DeviceError::Refused { .. })
     ));
-    assert_eq!(dev.reg_read(reg::ERR_COUNT).unwrap(), 1);
-    assert_eq!(dev.reg_read(reg::STATUS).unwrap() & 0b100, 0b100);
+    assert_eq!(dev.reg_read(regs::ERR_COUNT.offset).unwrap(), 2);
+    // Writing a read-only register and reading a write-only one are refused too.
+    assert!(matches!(
+        dev.reg_write(regs::STATUS.offset, 1),
+        Err(DeviceError::Refused { .. })
+    ));
+    assert!(matches!(
+        dev.reg_read(regs::WCOMMIT.offset),
+        Err(DeviceError::Refused { .. })
+    ));
+    assert_eq!(dev.reg_read(regs::ERR_COUNT.offset).unwrap(), 4);
+    // CTRL reads as 0.
+    assert_eq!(dev.reg_read(regs::CTRL.offset).unwrap(), 0);
+    assert_eq!(dev.reg_read(regs::STATUS.offset).unwrap() & 0b100, 0b100);
     // Start with no input: busy, and a second start is refused.
-    dev.reg_write(reg::SEQ_LEN, 1).unwrap();
-    dev.reg_write(reg::SEQ_COUNT, 1).unwrap();
-    dev.reg_write(reg::CTRL, 1).unwrap();
+    dev.reg_write(regs::SEQ_LEN.offset, 1).unwrap();
+    dev.reg_write(regs::SEQ_COUNT.offset, 1).unwrap();
+    dev.reg_write(regs::CTRL.offset, 1).unwrap();
     assert_eq!(
-        dev.reg_read(reg::STATUS).unwrap() & 1,
+        dev.reg_read(regs::STATUS.offset).unwrap() & 1,
         1,
         "busy waiting for x"
     );
     assert!(matches!(
-        dev.reg_write(reg::CTRL, 1),
+        dev.reg_write(regs::CTRL.offset, 1),
         Err(DeviceError::Refused { .. })
     ));
-    assert_eq!(dev.reg_read(reg::ERR_COUNT).unwrap(), 2);
+    assert_eq!(dev.reg_read(regs::ERR_COUNT.offset).unwrap(), 5);
     // Soft reset: idle again, error state cleared, and a normal run works.
-    dev.reg_write(reg::CTRL, 2).unwrap();
-    assert_eq!(dev.reg_read(reg::STATUS).unwrap(), 0);
-    assert_eq!(dev.reg_read(reg::ERR_COUNT).unwrap(), 0);
+    dev.reg_write(regs::CTRL.offset, 2).unwrap();
+    assert_eq!(dev.reg_read(regs::STATUS.offset).unwrap(), 0);
+    assert_eq!(dev.reg_read(regs::ERR_COUNT.offset).unwrap(), 0);
     let (x, want) = inputs(&f.design, 4);
     let run = run_lstm(&mut dev, f.design.plan.plan_hash, 4, 1, 5, 16, &x).unwrap();
     assert_eq!(run.codes, want);
@@ -113,10 +116,11 @@ fn registers_errors_and_soft_reset() {
 }
 
 #[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
 fn device_that_stops_answering_times_out() {
-    if !have_verilator() {
-        return;
-    }
     let f = fixture();
     let mut dev = device(&f.rtl);
     dev.timeout_cycles = 2_000;
@@ -133,10 +137,11 @@ fn device_that_stops_answering_times_out() {
 /// Corrupt a weight in the .hex image, then repair it at run time through WSEL/WADDR/WDATA/
 /// WCOMMIT: the run must match the golden model again.
 #[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
 fn run_time_weight_write_repairs_a_corrupted_word() {
-    if !have_verilator() {
-        return;
-    }
     let f = fixture();
     let hex = f.rtl.join("weights_e0.hex");
     let text = std::fs::read_to_string(&hex).unwrap();
@@ -154,14 +159,14 @@ fn run_time_weight_write_repairs_a_corrupted_word() {
     );
     // Word 0 of engine 0, written back 32 bits at a time (least significant word first).
     let value = u128::from_str_radix(&original, 16).unwrap();
-    dev.reg_write(0x30, 0).unwrap(); // WSEL: engine 0, weights
-    dev.reg_write(0x34, 0).unwrap(); // WADDR
+    dev.reg_write(regs::WSEL.offset, 0).unwrap(); // engine 0, weights
+    dev.reg_write(regs::WADDR.offset, 0).unwrap();
     for j in 0..original.len().div_ceil(8) {
-        dev.reg_write(0x40 + 4 * j as u32, (value >> (32 * j)) as u32)
+        dev.reg_write(regs::WDATA.at(j as u32), (value >> (32 * j)) as u32)
             .unwrap();
     }
-    dev.reg_write(0x38, 1).unwrap(); // WCOMMIT
-                                     // run_lstm resets the device; memories keep their contents across reset.
+    dev.reg_write(regs::WCOMMIT.offset, 1).unwrap();
+    // run_lstm resets the device; memories keep their contents across reset.
     let fixed = run_lstm(&mut dev, f.design.plan.plan_hash, 3, 1, 5, 16, &x).unwrap();
     assert_eq!(fixed.codes, want);
 }

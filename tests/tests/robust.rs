@@ -70,8 +70,9 @@ fn run(text: &str) {
     if let Ok(p) = plan::check_text("fuzz.toml", text, &dir) {
         // Budget: keep each case small whatever the mutation made of the sizes.
         if let Ok(d) = design::build(p) {
-            let costs = partita_codegen::summary::device_costs(&d);
-            let _ = partita_codegen::summary::render(&d, &costs);
+            let costs = partita_codegen::analysis::resources::device_costs(&d);
+            let traffic = partita_codegen::analysis::traffic::traffic(&d);
+            let _ = partita_host::cli::check::summary(&d, &costs, &traffic);
         }
     }
 }

@@ -10,13 +10,13 @@
 #define PARTITA_PLAN_HASH_LO 0x008u
 /* plan hash, high 32 bits (R) */
 #define PARTITA_PLAN_HASH_HI 0x00Cu
-/* bit 0 start (when idle), bit 1 soft reset (clears the datapath and error state) (W) */
+/* bit 0 start (when idle), bit 1 soft reset (clears the datapath, link state and ERR_COUNT); reads as 0 (W) */
 #define PARTITA_CTRL 0x010u
 /* bit 0 busy, bit 1 done (all outputs delivered), bit 2 error (sticky) (R) */
 #define PARTITA_STATUS 0x014u
-/* timesteps per sequence (RW) */
+/* timesteps per sequence (reset 1) (RW) */
 #define PARTITA_SEQ_LEN 0x018u
-/* sequences per run, streamed back to back (RW) */
+/* sequences per run, streamed back to back (reset 1) (RW) */
 #define PARTITA_SEQ_COUNT 0x01Cu
 /* clock cycles from start to the last result, low 32 bits (R) */
 #define PARTITA_CYCLES_LO 0x020u
@@ -24,7 +24,7 @@
 #define PARTITA_CYCLES_HI 0x024u
 /* saturation events (pre-activations, cell states, h values) in the last run (R) */
 #define PARTITA_SAT_COUNT 0x028u
-/* refused accesses: unknown address, start or weight write while busy (R) */
+/* refused accesses: unmapped address, wrong direction, start or commit while busy (R) */
 #define PARTITA_ERR_COUNT 0x02Cu
 /* run-time weight write target: bits 23:16 engine, bit 0 = 0 weights / 1 biases (RW) */
 #define PARTITA_WSEL 0x030u
@@ -48,11 +48,11 @@
 #define PARTITA_LINK_FMT_ERRS 0x094u
 /* first error: kind << 28 | source << 24 | expected seq << 13 | received seq (R) */
 #define PARTITA_LINK_ERR_INFO 0x098u
-/* link beats this device sent (its own frames) (R) */
+/* link beats of this device's own frames, since reset (R) */
 #define PARTITA_TX_BEATS 0x09Cu
-/* link beats this device forwarded for others (R) */
+/* link beats this device forwarded for others, since reset (R) */
 #define PARTITA_FWD_BEATS 0x0A0u
-/* link beats received (R) */
+/* link beats received, since reset (R) */
 #define PARTITA_RX_BEATS 0x0A4u
 /* cycles the row engine issued work in the last run (R) */
 #define PARTITA_MAC_CYCLES 0x0A8u

@@ -1,7 +1,18 @@
-// partita 0.1.0 file list (plan hash 4a8bea21f51bff5f), device 1 of 2; top module partita_top
+// partita 0.1.0 file list (plan hash 4a8bea21f51bff5f), device 1 of 2; top module partita_d1_top
 partita_requant.v
-partita_engine.v
-partita_act_sigmoid.v
-partita_act_tanh.v
-partita_act_tanh_cell.v
-partita_top.v
+partita_fifo.v
+partita_crc32.v
+partita_link_tx.v
+partita_link_rx.v
+partita_tx_arb.v
+partita_link_hub.v
+partita_axil.v
+partita_d1_engine.v
+partita_d1_act_sigmoid.v
+partita_d1_act_tanh.v
+partita_d1_act_tanh_cell.v
+partita_d1_ew.v
+partita_d1_reduce.v
+partita_d1_vwrite.v
+partita_d1_regs.v
+partita_d1_top.v

@@ -1,0 +1,330 @@
+//! Cycle cost model: predicted cycles per timestep, link traffic, memory and multipliers for a
+//! design, and sweeps over device counts and strategies.
+//!
+//! For one device the model follows the generated hardware cycle for cycle (`emit::top`):
+//! every timestep loads x (I beats), then each layer issues rows-per-lane x slices-per-row
+//! cycles and drains its pipeline (12 cycles, plus one per adder-tree level, plus the position
+//! of the last real unit in its hand-over bundle). A test holds it to the cosim's cycle counter.
+//!
+//! For several devices the model replays one tick of the generated node hardware
+//! (`emit::node`) on the schedule: each device runs its program (for each layer: issue its
+//! rows, then finish its units once every partial sum arrived), partial sums reach their
+//! finisher a link latency per hop after the source's last row, and the tick ends when every
+//! device has received the h values it needs (written one per cycle) and every barrier. A
+//! sequence of S steps takes S + L - 1 ticks. A test holds the prediction within 10% of the
+//! cosimulated cycle counters on the example plans. Plans the node hardware cannot build fall
+//! back to a coarser estimate.
+
+use partita_hdl::frame::Kind;
+
+use super::resources;
+use super::traffic::{self, DEFAULT_STEPS};
+use crate::arch::lstm::{node_slices, tree_levels, SingleDevice, System};
+use crate::design::{Design, ModelDesign};
+use crate::passes::partition::{self, LayerPartition};
+use crate::plan::{LayerAssignment, Strategy};
+
+/// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot.
+pub const DRAIN_BASE: u64 = 12;
+
+/// What the model predicts for one design.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    pub cycles_per_step: f64,
+    /// How the cycle figure was made.
+    pub basis: CycleBasis,
+    pub link_bytes_per_step: f64,
+    pub max_memory_bits: u64,
+    pub multipliers: u64,
+}
+
+/// How a cycle prediction was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CycleBasis {
+    /// Follows the generated single-device hardware exactly.
+    Exact,
+    /// Replays the generated multi-device hardware's ticks.
+    NodeModel,
+    /// No generated hardware: a coarser estimate.
+    Estimate,
+}
+
+impl CycleBasis {
+    pub fn describe(self) -> &'static str {
+        match self {
+            CycleBasis::Exact => "exact for the generated single-device hardware",
+            CycleBasis::NodeModel => "model of the generated multi-device hardware",
+            CycleBasis::Estimate => "estimate",
+        }
+    }
+}
+
+/// Cycles per timestep of the generated single-device hardware, if it can be generated.
+pub fn single_device_cycles(design: &Design) -> Option<u64> {
+    let d = SingleDevice::new(design).ok()?;
+    let tree = tree_levels(d.arch.dp.k) as u64;
+    let last_slot = ((d.arch.hidden - 1) % d.bundles() + 1) as u64;
+    let per_layer: u64 = (0..d.arch.layers)
+        .map(|l| (d.rows_per_lane * d.slices_per_row(l)) as u64 + DRAIN_BASE + tree + last_slot)
+        .sum();
+    Some(d.arch.input_size as u64 + per_layer)
+}
+
+/// Compute cycles of one device's share of a layer on `engines` engines of K lanes: its rows
+/// spread over the engines, each row taking the slices of the banks it holds.
+fn share_cycles(design: &Design, p: &LayerPartition, device: usize, l: usize) -> u64 {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return 0;
+    };
+    let layer = &m.layers[l];
+    let k = design.plan.banks;
+    let engines = design.plan.plan.target.engines.max(1) as u64;
+    let Some(s) = p.shares.iter().find(|s| s.device == device) else {
+        return 0;
+    };
+    let has_x = s.blocks.iter().any(|b| *b < k);
+    let has_h = s.blocks.iter().any(|b| *b >= k);
+    let slices = has_x as u64 * layer.q_ih.shape.nnz_per_bank as u64
+        + has_h as u64 * layer.q_hh.shape.nnz_per_bank as u64;
+    (s.rows.len() as u64).div_ceil(engines) * slices + DRAIN_BASE + tree_levels(k) as u64 + 1
+}
+
+/// Predict the design's cycles per timestep, link traffic, memory and multipliers.
+pub fn predict(design: &Design) -> Prediction {
+    let costs = resources::device_costs(design);
+    let max_memory_bits = costs
+        .iter()
+        .map(|c| c.weight_bits + c.state_bits)
+        .max()
+        .unwrap_or(0);
+    let multipliers = costs.iter().map(|c| c.multipliers).max().unwrap_or(0);
+    let link_bytes_per_step = traffic::traffic(design).total();
+    let (cycles_per_step, basis) = cycles(design);
+    Prediction {
+        cycles_per_step,
+        basis,
+        link_bytes_per_step,
+        max_memory_bits,
+        multipliers,
+    }
+}
+
+/// Cycles per timestep, and how they were found.
+fn cycles(design: &Design) -> (f64, CycleBasis) {
+    if design.plan.devices > 1 {
+        if let Some(c) = node_cycles_per_step(design, DEFAULT_STEPS) {
+            return (c, CycleBasis::NodeModel);
+        }
+    } else if let Some(c) = single_device_cycles(design) {
+        return (c as f64, CycleBasis::Exact);
+    }
+    let ModelDesign::Lstm(m) = &design.model else {
+        return (0.0, CycleBasis::Estimate);
+    };
+    let t = &design.plan.plan.target;
+    let (width, latency) = (t.link.width.max(1) as f64, t.link.latency as f64);
+    let parts = &design.partition.layers;
+    let per_layer_rx: Vec<u64> = (0..parts.len())
+        .map(|l| {
+            traffic::payload_bits(design, Some(l))
+                .iter()
+                .map(|(_, rx)| *rx)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let round = |l: usize| -> f64 {
+        let rx = per_layer_rx[l] as f64;
+        if rx == 0.0 {
+            0.0
+        } else {
+            rx / width + latency
+        }
+    };
+    let input = m.input_size as f64;
+    let pipelined = parts.iter().all(|p| p.strategy == Strategy::Layers);
+    let cycles = if pipelined {
+        let mut per_device = vec![0u64; design.plan.devices];
+        for (l, p) in parts.iter().enumerate() {
+            per_device[p.devices[0]] += share_cycles(design, p, p.devices[0], l);
+        }
+        let comm = (0..parts.len()).map(round).fold(0.0, f64::max);
+        input + per_device.into_iter().max().unwrap_or(0) as f64 + comm
+    } else {
+        let mut total = input;
+        for (l, p) in parts.iter().enumerate() {
+            let compute = p
+                .devices
+                .iter()
+                .map(|d| share_cycles(design, p, *d, l))
+                .max()
+                .unwrap_or(0) as f64;
+            let rounds = match p.strategy {
+                Strategy::Rows => 1.0,
+                Strategy::Layers => 0.0,
+                _ => 2.0,
+            };
+            // Reduced strategies finish every unit on one device, one unit per cycle.
+            let finish = if rounds == 2.0 {
+                m.hidden_size as f64
+            } else {
+                0.0
+            };
+            total += compute
+                + finish
+                + rounds
+                    * round(l).max(if rounds > 0.0 && p.devices.len() > 1 {
+                        latency
+                    } else {
+                        0.0
+                    });
+        }
+        total
+    };
+    (cycles, CycleBasis::Estimate)
+}
+
+/// One row of a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepRow {
+    pub strategy: Strategy,
+    pub devices: usize,
+    pub prediction: Prediction,
+    /// The plan variant the row describes (for measuring it).
+    pub design: Design,
+}
+
+/// The same model and formats under each strategy and device count (LSTM plans).
+pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Vec::new();
+    };
+    let layers = m.layers.len();
+    let mut rows = Vec::new();
+    for &n in devices {
+        for strategy in [
+            Strategy::Rows,
+            Strategy::Cols,
+            Strategy::Gates,
+            Strategy::Ops,
+            Strategy::Layers,
+        ] {
+            let limit = match strategy {
+                Strategy::Rows => m.hidden_size,
+                Strategy::Cols => 2 * design.plan.banks,
+                Strategy::Gates => 4,
+                Strategy::Ops => 2,
+                _ => layers,
+            };
+            // One device is one device, whatever the strategy: the rows row is the baseline.
+            if n == 0 || n > limit || (n == 1 && strategy != Strategy::Rows) {
+                continue;
+            }
+            let assign: Vec<LayerAssignment> = (0..layers)
+                .map(|l| match strategy {
+                    Strategy::Layers => LayerAssignment {
+                        strategy,
+                        devices: vec![l * n / layers],
+                    },
+                    _ => LayerAssignment {
+                        strategy,
+                        devices: (0..n).collect(),
+                    },
+                })
+                .collect();
+            let mut d = design.clone();
+            d.plan.devices = n;
+            d.plan.layers = assign;
+            let Ok(p) = partition::build(&d.plan) else {
+                continue;
+            };
+            d.partition = p;
+            rows.push(SweepRow {
+                strategy,
+                devices: n,
+                prediction: predict(&d),
+                design: d,
+            });
+        }
+    }
+    rows
+}
+
+/// Node pipeline constants (cycles), read off `partita_node.v`: state transitions around a
+/// layer's row issue, the engine's depth after the last issue, the finisher's depth, and the
+/// delay a frame sees at each forwarding hop.
+const NODE_MAC_EXTRA: u64 = 7;
+const NODE_FIN_EXTRA: u64 = 11;
+const NODE_TICK_EXTRA: u64 = 3;
+const NODE_HOP: u64 = 4;
+
+/// Predicted cycles per timestep of the generated multi-device hardware over sequences of
+/// `steps` timesteps, or None if the plan has no node hardware.
+pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
+    let sys = System::new(design).ok()?;
+    let s = &sys.schedule;
+    let (nl, d) = (s.layers, s.nodes.len());
+    let tree = tree_levels(sys.arch.dp.k) as u64;
+    let vpb_h = sys.frame.values_per_beat(Kind::H) as u64;
+    let lat = s.latency as u64;
+    let psum_frame = sys
+        .frame
+        .frame_beats(Kind::Psum, sys.frame.max_values(Kind::Psum));
+    // One tick with the given layers active; returns its length.
+    let tick = |active: &[bool]| -> u64 {
+        let mut t = vec![NODE_TICK_EXTRA; d];
+        let mut h_ready = vec![0u64; d];
+        for l in 0..nl {
+            if !active[l] {
+                continue;
+            }
+            let mut mac_end = vec![0u64; d];
+            for n in &s.nodes {
+                let nlay = &n.layers[l];
+                if nlay.computes() {
+                    let (a, b) = node_slices(&sys.arch, l, nlay);
+                    t[n.index] += nlay.rows.len() as u64 * (a + b) as u64 + NODE_MAC_EXTRA + tree;
+                }
+                mac_end[n.index] = t[n.index];
+            }
+            for n in &s.nodes {
+                let nlay = &n.layers[l];
+                if nlay.fin.is_empty() {
+                    continue;
+                }
+                let mut start = t[n.index];
+                for &(src, _) in &nlay.sources {
+                    if src != n.index {
+                        start = start.max(
+                            mac_end[src] + s.hops(src, n.index) * (lat + NODE_HOP) + psum_frame,
+                        );
+                    }
+                }
+                t[n.index] = start + nlay.fin.len() as u64 + NODE_FIN_EXTRA;
+                // Its h values reach each consumer, which writes them one per cycle.
+                let beats = (nlay.fin.len() as u64).div_ceil(vpb_h) + 2;
+                for (j, &c) in nlay.h_consumers.iter().enumerate() {
+                    let arrive =
+                        t[n.index] + (j as u64 + 1) * beats + s.hops(n.index, c) * (lat + NODE_HOP);
+                    h_ready[c] = h_ready[c].max(arrive) + nlay.fin.len() as u64;
+                }
+            }
+        }
+        // Barriers: every device hears from every other after its h values.
+        let mut end = 0;
+        for a in 0..d {
+            let mut ready = t[a].max(h_ready[a]);
+            for b in (0..d).filter(|b| *b != a) {
+                ready = ready.max(t[b] + 2 * d as u64 + s.hops(b, a) * (lat + NODE_HOP));
+            }
+            end = end.max(ready);
+        }
+        end
+    };
+    let mut total = s.input_size as u64;
+    for tt in 0..s.ticks(steps) {
+        let active: Vec<bool> = (0..nl).map(|l| s.active(l, tt, steps)).collect();
+        total += tick(&active);
+    }
+    Some(total as f64 / steps as f64)
+}

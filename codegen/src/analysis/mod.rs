@@ -1,0 +1,6 @@
+//! Analyses of a design: what each device holds ([`resources`]), what crosses the links
+//! ([`traffic`], the one traffic model), and how many cycles a timestep takes ([`cost`]).
+
+pub mod cost;
+pub mod resources;
+pub mod traffic;

@@ -1,0 +1,190 @@
+//! Per-device work and memory of a design: multiply-accumulates, non-zero weights, weight and
+//! state memory, multipliers; and the check of `[target]` budgets. LSTM figures are per
+//! timestep, CNN figures per inference.
+
+use crate::design::{Design, ModelDesign};
+use crate::diag::{Issue, PlanError, SpanIndex};
+use crate::passes::bbs_prune::CsbMatrix;
+use crate::plan::{CnnLayer, Keep};
+
+/// What one device holds and does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceCost {
+    pub device: usize,
+    /// Multiply-accumulates (stored CSB entries, padding zeros included).
+    pub macs: u64,
+    /// Non-zero weights among them.
+    pub nonzeros: u64,
+    pub weight_bits: u64,
+    /// Vector banks (per engine), h double buffers, cell state, feature maps.
+    pub state_bits: u64,
+    /// Multipliers in the row engines: engines x lanes, where the device has weights.
+    pub multipliers: u64,
+}
+
+/// Stored entries of `row` whose column lies in `block`, and how many of them are non-zero.
+fn entries_in(
+    m: &CsbMatrix<i64>,
+    row: usize,
+    block_of: impl Fn(usize) -> usize,
+    block: usize,
+) -> (u64, u64) {
+    let s = m.shape;
+    let (mut e, mut nz) = (0, 0);
+    for j in 0..s.nnz_per_bank {
+        for k in 0..s.banks {
+            let (v, idx) = m.entry(row, j, k);
+            let col = k * s.bank_size + idx;
+            if col < s.cols && block_of(col) == block {
+                e += 1;
+                nz += (v != 0) as u64;
+            }
+        }
+    }
+    (e, nz)
+}
+
+/// Every device's cost.
+pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
+    let plan = &design.plan;
+    let q = design.quant();
+    let mut costs: Vec<DeviceCost> = (0..plan.devices)
+        .map(|d| DeviceCost {
+            device: d,
+            ..Default::default()
+        })
+        .collect();
+    let engines = plan.plan.target.engines as u64;
+    let lanes = plan.banks as u64;
+    let idx_bits = |m: &CsbMatrix<i64>| {
+        if plan.keep == Keep::All {
+            0
+        } else {
+            m.shape.index_bits() as u64
+        }
+    };
+    let (w_bits, d_bits) = (q.weight.width() as u64, q.data.width() as u64);
+    let parts = &design.partition.layers;
+    match &design.model {
+        ModelDesign::Lstm(m) => {
+            let h = m.hidden_size;
+            let k = plan.banks;
+            for (layer, p) in m.layers.iter().zip(parts) {
+                for s in &p.shares {
+                    let c = &mut costs[s.device];
+                    c.multipliers = engines * lanes;
+                    for &b in &s.blocks {
+                        let (mat, bank) = if b < k {
+                            (&layer.q_ih, b)
+                        } else {
+                            (&layer.q_hh, b - k)
+                        };
+                        let n = mat.shape.nnz_per_bank as u64;
+                        for &r in &s.rows {
+                            c.macs += n;
+                            c.nonzeros += (0..n as usize)
+                                .filter(|&j| mat.entry(r, j, bank).0 != 0)
+                                .count() as u64;
+                        }
+                        c.weight_bits += s.rows.len() as u64 * n * (w_bits + idx_bits(mat));
+                        let cols = mat.shape.bank_size as u64;
+                        let buffers = if b < k { 1 } else { 2 };
+                        c.state_bits += cols * d_bits * buffers * engines;
+                    }
+                    // Biases live where a row is completed.
+                    for &r in &s.rows {
+                        if p.completer(s.device, r % h) == s.device {
+                            c.weight_bits += q.bias.width() as u64;
+                        }
+                    }
+                }
+                // Cell state on each unit's finisher.
+                for u in 0..h {
+                    costs[p.finisher[u]].state_bits += q.cell.width() as u64;
+                }
+            }
+        }
+        ModelDesign::Cnn(m) => {
+            for (l, p) in parts.iter().enumerate() {
+                let out = m.shapes[l];
+                let in_shape = if l == 0 {
+                    m.input_shape
+                } else {
+                    m.shapes[l - 1]
+                };
+                let pixels = (out[1] * out[2]) as u64;
+                let in_pixels = in_shape[1] * in_shape[2];
+                let block_cols = match &m.layers[l] {
+                    CnnLayer::Conv2d { kernel, .. } => kernel * kernel,
+                    _ => in_pixels,
+                };
+                for s in &p.shares {
+                    let c = &mut costs[s.device];
+                    c.state_bits += (s.blocks.len() * in_pixels) as u64 * d_bits
+                        + s.rows.len() as u64 * pixels * d_bits;
+                    if let Some(w) = &m.weights[l] {
+                        c.multipliers = engines * lanes;
+                        let codes = &w.q_csb;
+                        for &r in &s.rows {
+                            for &b in &s.blocks {
+                                let (e, nz) = entries_in(codes, r, |col| col / block_cols, b);
+                                c.macs += e * pixels;
+                                c.nonzeros += nz;
+                                c.weight_bits += e * (w_bits + idx_bits(codes));
+                            }
+                            if p.completer(s.device, r) == s.device {
+                                c.weight_bits += q.bias.width() as u64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    costs
+}
+
+/// Check the per-device budgets of `[target]`.
+pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate::Error> {
+    let t = &design.plan.plan.target;
+    let spans = SpanIndex::new(&design.plan.text);
+    let mut issues = Vec::new();
+    for c in costs {
+        if let Some(b) = t.dsp_budget {
+            if c.multipliers > b as u64 {
+                issues.push(
+                    Issue::new(format!(
+                        "device {} needs {} multipliers, over dsp_budget = {b}",
+                        c.device, c.multipliers
+                    ))
+                    .help("lower [target] engines or [sparsity] banks, or raise the budget")
+                    .at(spans.value(&["target", "dsp_budget"]), "budget"),
+                );
+            }
+        }
+        if let Some(b) = t.memory_bits {
+            let need = c.weight_bits + c.state_bits;
+            if need > b as u64 {
+                issues.push(
+                    Issue::new(format!(
+                        "device {} needs {need} bits of memory, over memory_bits = {b}",
+                        c.device
+                    ))
+                    .help(
+                        "use more devices, more sparsity or narrower formats, or raise the budget",
+                    )
+                    .at(spans.value(&["target", "memory_bits"]), "budget"),
+                );
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::Error::Plan(Box::new(PlanError::new(
+            &design.plan.name,
+            &design.plan.text,
+            issues,
+        ))))
+    }
+}

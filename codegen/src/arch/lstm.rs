@@ -1,0 +1,667 @@
+//! The LSTM hardware's architecture: the BBS row engine's widths, the vector-memory layout, the
+//! engine mapping of a single device, and every width of a multi-device node, each computed
+//! once here. The emitters, the memory images, the cost and traffic models and the cosimulation
+//! read these types; templates get named fields and do no arithmetic.
+//!
+//! Example: 64 -> 256, K = 8 banks, s1.14 weights, s3.12 data, 75% BBS. Before: formats and a
+//! bank count. After: 6-bit in-bank indices, 8 lanes of 21-bit entries (a 168-bit weight word),
+//! 32-bit products, a 3-level adder tree (35-bit sums), and the accumulator width.
+
+use partita_hdl::frame;
+
+use super::bits_for;
+use crate::design::{Design, LstmDesign, ModelDesign};
+use crate::fixed::{Overflow, Rounding};
+use crate::passes::schedule::{self, Node, NodeLayer, Schedule};
+use crate::plan::Strategy;
+
+/// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
+pub fn tree_levels(k: usize) -> u32 {
+    if k <= 1 {
+        1
+    } else {
+        bits_for(k as u64 - 1)
+    }
+}
+
+/// Shift amounts to move from `from_frac` to `to_frac` fraction bits: (right, left).
+fn shifts(from_frac: u32, to_frac: u32) -> (u32, u32) {
+    if from_frac >= to_frac {
+        (from_frac - to_frac, 0)
+    } else {
+        (0, to_frac - from_frac)
+    }
+}
+
+/// Widths and shifts of the element-wise unit: c' = f·c + i·g into the cell format, and
+/// h' = o·tanh(c') into the data format, each product aligned exactly and rounded once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EwWidths {
+    pub dw: u32,
+    pub pre_w: u32,
+    pub cell_w: u32,
+    pub gw: u32,
+    /// f·c and i·g products.
+    pub fc_w: u32,
+    pub ig_w: u32,
+    /// Their zero-bit alignment shifts and the sign extension to the sum's width.
+    pub fc_shift: u32,
+    pub ig_shift: u32,
+    pub fc_ext: u32,
+    pub ig_ext: u32,
+    /// The sum f·c + i·g.
+    pub csum_w: u32,
+    pub cell_shr: u32,
+    pub cell_shl: u32,
+    /// o·tanh(c').
+    pub oh_w: u32,
+    pub h_shr: u32,
+    pub h_shl: u32,
+}
+
+/// The datapath every device of a design shares: the formats' widths, the BBS engine's lane
+/// entries, products, adder tree and accumulator, and the streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datapath {
+    /// Lanes per engine (banks).
+    pub k: usize,
+    pub dw: u32,
+    pub ww: u32,
+    pub bw: u32,
+    pub pre_w: u32,
+    pub gw: u32,
+    pub cell_w: u32,
+    /// In-bank index bits of a CSB entry (the widest layer's).
+    pub iw: u32,
+    /// One lane's entry {value, index} and the weight word of all lanes.
+    pub entry_w: u32,
+    pub wword: u32,
+    /// A lane's product, the adder tree's levels and its output width.
+    pub pw: u32,
+    pub tree_levels: u32,
+    pub sw: u32,
+    /// The full-width accumulator.
+    pub accw: u32,
+    /// Zero bits that align the bias to the products' fraction.
+    pub bias_shift: u32,
+    /// From the products' fraction to the pre-activation format.
+    pub pre_shr: u32,
+    pub pre_shl: u32,
+    pub round_ne: bool,
+    pub sat: bool,
+    /// Bits to address a lane.
+    pub lane_w: u32,
+    /// AXI4-Stream value width (data width in whole bytes).
+    pub axis_w: u32,
+    /// 32-bit WDATA words that stage a weight or bias word, and their width.
+    pub nwords: u32,
+    pub wstage_w: u32,
+    pub ew: EwWidths,
+}
+
+impl Datapath {
+    pub fn new(design: &Design, index_bits: u32) -> Datapath {
+        let q = design.quant();
+        let k = design.plan.banks;
+        let (dw, ww, bw) = (q.data.width(), q.weight.width(), q.bias.width());
+        let (pre_w, gw, cell_w) = (q.preact.width(), q.gate.width(), q.cell.width());
+        let iw = index_bits;
+        let entry_w = ww + iw;
+        let wword = k as u32 * entry_w;
+        let pw = ww + dw;
+        let tl = tree_levels(k);
+        let sw = pw + tl;
+        let accw = design.acc_bits.max(sw + 1);
+        let prod_frac = q.weight.frac_bits + q.data.frac_bits;
+        let (pre_shr, pre_shl) = shifts(prod_frac, q.preact.frac_bits);
+        let fc_w = gw + cell_w;
+        let ig_w = 2 * gw;
+        let fc_frac = q.gate.frac_bits + q.cell.frac_bits;
+        let ig_frac = 2 * q.gate.frac_bits;
+        let c_frac = fc_frac.max(ig_frac);
+        let (fc_shift, ig_shift) = (c_frac - fc_frac, c_frac - ig_frac);
+        let csum_w = (fc_w + fc_shift).max(ig_w + ig_shift) + 1;
+        let (cell_shr, cell_shl) = shifts(c_frac, q.cell.frac_bits);
+        let (h_shr, h_shl) = shifts(ig_frac, q.data.frac_bits);
+        let nwords = wword.div_ceil(32).max(bw.div_ceil(32));
+        Datapath {
+            k,
+            dw,
+            ww,
+            bw,
+            pre_w,
+            gw,
+            cell_w,
+            iw,
+            entry_w,
+            wword,
+            pw,
+            tree_levels: tl,
+            sw,
+            accw,
+            bias_shift: prod_frac - q.bias.frac_bits,
+            pre_shr,
+            pre_shl,
+            round_ne: q.rounding == Rounding::NearestEven,
+            sat: q.overflow == Overflow::Saturate,
+            lane_w: bits_for(k as u64 - 1),
+            axis_w: dw.div_ceil(8) * 8,
+            nwords,
+            wstage_w: nwords * 32,
+            ew: EwWidths {
+                dw,
+                pre_w,
+                cell_w,
+                gw,
+                fc_w,
+                ig_w,
+                fc_shift,
+                ig_shift,
+                fc_ext: csum_w - fc_w - fc_shift,
+                ig_ext: csum_w - ig_w - ig_shift,
+                csum_w,
+                cell_shr,
+                cell_shl,
+                oh_w: 2 * gw,
+                h_shr,
+                h_shl,
+            },
+        }
+    }
+}
+
+/// Depths and address widths of one engine's memories: weights (CSB slices in issue order),
+/// biases (one per row), and each lane's vector memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memories {
+    pub wdepth: usize,
+    pub bdepth: usize,
+    pub vdepth: usize,
+    pub waw: u32,
+    pub baw: u32,
+    pub vaw: u32,
+}
+
+impl Memories {
+    pub fn new(wdepth: usize, bdepth: usize, vdepth: usize) -> Memories {
+        Memories {
+            wdepth,
+            bdepth,
+            vdepth,
+            waw: bits_for(wdepth as u64 - 1),
+            baw: bits_for(bdepth as u64 - 1),
+            vaw: bits_for(vdepth as u64 - 1),
+        }
+    }
+}
+
+/// Where x and h live in every lane's vector memory. Lane j holds bank j: x values
+/// `j·bx0 ..` (x buffer `b` at `b·bx0`) and, per layer l, two h buffers of `bh` values (the
+/// one written this step and the one read), after the x buffers. So an h value of unit u has
+/// the same home (lane u / bh, index u mod bh) on every device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VectorLayout {
+    /// x values per bank (layer 0) and h values per bank.
+    pub bx0: usize,
+    pub bh: usize,
+    /// 1 on a single device; 2 on a node, whose x is double-buffered by tick parity.
+    pub x_buffers: usize,
+    pub layers: usize,
+}
+
+impl VectorLayout {
+    pub fn xbase(&self, buf: usize) -> usize {
+        buf * self.bx0
+    }
+
+    /// Base of h buffer `buf` of layer `l`.
+    pub fn hbase(&self, l: usize, buf: usize) -> usize {
+        self.x_buffers * self.bx0 + (2 * l + buf) * self.bh
+    }
+
+    pub fn depth(&self) -> usize {
+        self.x_buffers * self.bx0 + 2 * self.layers * self.bh
+    }
+
+    /// Lane and index of unit `u`'s h value.
+    pub fn home(&self, u: usize) -> (usize, usize) {
+        (u / self.bh, u % self.bh)
+    }
+}
+
+/// The model's shape as the hardware sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LstmArch {
+    pub input_size: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    /// CSB slices per row, per layer: (x slices, h slices).
+    pub slices: Vec<(usize, usize)>,
+    /// x values per bank (layer 0) and h values per bank.
+    pub bx0: usize,
+    pub bh: usize,
+    pub dp: Datapath,
+}
+
+impl LstmArch {
+    pub fn new(design: &Design) -> Result<LstmArch, String> {
+        let m = lstm(design)?;
+        let index_bits = m
+            .layers
+            .iter()
+            .flat_map(|l| [l.q_ih.shape.index_bits(), l.q_hh.shape.index_bits()])
+            .max()
+            .unwrap_or(1);
+        Ok(LstmArch {
+            input_size: m.input_size,
+            hidden: m.hidden_size,
+            layers: m.layers.len(),
+            slices: m
+                .layers
+                .iter()
+                .map(|l| (l.q_ih.shape.nnz_per_bank, l.q_hh.shape.nnz_per_bank))
+                .collect(),
+            bx0: m.layers[0].q_ih.shape.bank_size,
+            bh: m.layers[0].q_hh.shape.bank_size,
+            dp: Datapath::new(design, index_bits),
+        })
+    }
+
+    pub fn layout(&self, x_buffers: usize) -> VectorLayout {
+        VectorLayout {
+            bx0: self.bx0,
+            bh: self.bh,
+            x_buffers,
+            layers: self.layers,
+        }
+    }
+}
+
+/// The LSTM of a design (an error for CNN designs, whose hardware is not built yet).
+pub fn lstm(design: &Design) -> Result<&LstmDesign, String> {
+    match &design.model {
+        ModelDesign::Lstm(m) => Ok(m),
+        ModelDesign::Cnn(_) => {
+            Err("CNN hardware is not built yet; `partita gen` handles LSTM plans".into())
+        }
+    }
+}
+
+/// How the four gates of a unit and the two products of a row share the engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    /// Engine m computes units m, m+M, ..., all four gate rows of each in turn (default).
+    Interleaved,
+    /// Strategy `gates`: a group of M/4 engines per gate; every slot completes M/4 units.
+    PerGate,
+    /// Strategy `ops`: engine pairs, one for W_ih x and one for W_hh h of the same row, whose
+    /// full-width partial sums are added before the one rounding.
+    Ops,
+}
+
+/// A single-device design: M engines in lockstep, their mapping, memories and the top's widths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SingleDevice {
+    pub arch: LstmArch,
+    pub mapping: Mapping,
+    /// Engines.
+    pub m: usize,
+    /// Row lanes: producers of one finished row per slot (engines, or engine pairs).
+    pub rlanes: usize,
+    /// Rows per row lane per layer (padded).
+    pub rows_per_lane: usize,
+    pub mem: Memories,
+    pub layout: VectorLayout,
+    /// Counter widths of the top: units, cell-memory address, layer, row, slice, hand-over
+    /// bundle, saturation events per cycle, input count.
+    pub unit_w: u32,
+    pub caw: u32,
+    pub layer_w: u32,
+    pub row_w: u32,
+    pub slice_w: u32,
+    pub eng_w: u32,
+    pub sat_add_w: u32,
+    pub in_w: u32,
+    /// Output FIFO depth (a power of two) and its address width.
+    pub ofifo_depth: usize,
+    pub ofifo_aw: u32,
+}
+
+impl SingleDevice {
+    pub fn new(design: &Design) -> Result<SingleDevice, String> {
+        let arch = LstmArch::new(design)?;
+        let engines = design.plan.plan.target.engines as usize;
+        let h = arch.hidden;
+        let all = |s: Strategy| design.plan.layers.iter().all(|a| a.strategy == s);
+        let mapping = if all(Strategy::Gates) {
+            if engines % 4 != 0 {
+                return Err(format!(
+                    "strategy \"gates\" gives each gate its own engines, so [target] engines must be a multiple of 4 (it is {engines})"
+                ));
+            }
+            Mapping::PerGate
+        } else if all(Strategy::Ops) {
+            if engines % 2 != 0 {
+                return Err(format!(
+                    "strategy \"ops\" puts W_ih x and W_hh h on separate engines, so [target] engines must be even (it is {engines})"
+                ));
+            }
+            Mapping::Ops
+        } else {
+            Mapping::Interleaved
+        };
+        let rlanes = if mapping == Mapping::Ops {
+            engines / 2
+        } else {
+            engines
+        };
+        let rows_per_lane = match mapping {
+            Mapping::PerGate => h.div_ceil(rlanes / 4),
+            _ => h.div_ceil(rlanes) * 4,
+        };
+        let layout = arch.layout(1);
+        let mut d = SingleDevice {
+            mapping,
+            m: engines,
+            rlanes,
+            rows_per_lane,
+            mem: Memories::new(1, 1, 1),
+            layout,
+            unit_w: bits_for((h + engines) as u64),
+            caw: bits_for((arch.layers * h) as u64 - 1),
+            layer_w: bits_for(arch.layers as u64 - 1),
+            row_w: bits_for(rows_per_lane as u64 - 1),
+            slice_w: bits_for(arch.slices.iter().map(|(a, b)| a + b).max().unwrap_or(1) as u64),
+            eng_w: 0,
+            sat_add_w: bits_for(rlanes as u64),
+            in_w: bits_for(arch.input_size as u64 - 1),
+            ofifo_depth: 64usize.max((h + 1).next_power_of_two().min(1024)),
+            ofifo_aw: 0,
+            arch,
+        };
+        for l in 0..d.arch.layers {
+            let period = d.slices_per_row(l) * if mapping == Mapping::PerGate { 1 } else { 4 };
+            if d.bundles() >= period {
+                return Err(format!(
+                    "layer {l}: {} units complete every {period} cycles, faster than the \
+                     element-wise unit takes them (one per cycle); use fewer engines",
+                    d.bundles()
+                ));
+            }
+        }
+        let wdepth = (0..d.arch.layers)
+            .map(|l| rows_per_lane * d.slices_per_row(l))
+            .sum();
+        d.mem = Memories::new(wdepth, rows_per_lane * d.arch.layers, layout.depth());
+        d.eng_w = bits_for(d.bundles() as u64 - 1);
+        d.ofifo_aw = d.ofifo_depth.trailing_zeros();
+        Ok(d)
+    }
+
+    /// Cycles per row in layer `l`: both products in turn, or the longer one for `ops` pairs.
+    pub fn slices_per_row(&self, l: usize) -> usize {
+        let (a, b) = self.arch.slices[l];
+        if self.mapping == Mapping::Ops {
+            a.max(b)
+        } else {
+            a + b
+        }
+    }
+
+    /// 0: x then h slices; 1: x only; 2: h only.
+    pub fn engine_kind(&self, e: usize) -> u32 {
+        match self.mapping {
+            Mapping::Ops => 1 + (e % 2) as u32,
+            _ => 0,
+        }
+    }
+
+    pub fn engine_rlane(&self, e: usize) -> usize {
+        match self.mapping {
+            Mapping::Ops => e / 2,
+            _ => e,
+        }
+    }
+
+    /// Units completed per bundle hand-over.
+    pub fn bundles(&self) -> usize {
+        match self.mapping {
+            Mapping::PerGate => self.rlanes / 4,
+            _ => self.rlanes,
+        }
+    }
+
+    /// The row (of 4H) that row lane `r` computes at position `p` of a layer, or None for padding.
+    pub fn row_of(&self, r: usize, p: usize) -> Option<usize> {
+        let h = self.arch.hidden;
+        let (gate, unit) = match self.mapping {
+            Mapping::PerGate => {
+                let gsz = self.rlanes / 4;
+                (r / gsz, p * gsz + r % gsz)
+            }
+            _ => (p % 4, (p / 4) * self.rlanes + r),
+        };
+        (unit < h).then_some(gate * h + unit)
+    }
+}
+
+/// One layer of a node: its CSB slices per row and where its rows and partial sums start in
+/// the node's weight, bias and partial-sum memories.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeLayerArch {
+    /// x and h slices per row (zero for banks the device does not hold).
+    pub slices: (usize, usize),
+    pub wbase: usize,
+    pub bbase: usize,
+    pub pbase: usize,
+}
+
+/// One device of a multi-device system: its memories and every width of its top.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeArch {
+    pub index: usize,
+    pub layers: Vec<NodeLayerArch>,
+    pub mem: Memories,
+    pub layout: VectorLayout,
+    pub unit_w: u32,
+    pub row_w: u32,
+    pub slice_w: u32,
+    pub layer_w: u32,
+    /// Partial-sum and cell memories: one entry per finished unit of every layer.
+    pub pdepth: usize,
+    pub paw: u32,
+    /// Partial-sum counters.
+    pub cnt_w: u32,
+    /// Devices whose partial sums this node sums (itself included), in slot order.
+    pub slots: Vec<usize>,
+    /// Width of the sum of every slot's partial sum.
+    pub psum_w: u32,
+    pub ofifo_depth: usize,
+    pub ofifo_aw: u32,
+    pub txq_depth: usize,
+    pub txq_aw: u32,
+    /// Transmit-queue entry: {last, type, layer, parity, destination, value}.
+    pub tq_w: u32,
+    /// Receive FIFO per port.
+    pub rx_depth: usize,
+    pub rx_aw: u32,
+    /// Barrier counter.
+    pub bar_w: u32,
+    /// Start {lane, index, count} of a source's h run.
+    pub hstart_w: u32,
+}
+
+/// Beats each receive port buffers.
+pub const RX_DEPTH: usize = 64;
+/// Entries of a node's transmit queue.
+pub const TXQ_DEPTH: usize = 64;
+
+/// Frame-format widths a node's link cores use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkWidths {
+    pub vpb_h: u32,
+    pub vpb_p: u32,
+    pub maxv_h: u32,
+    pub maxv_p: u32,
+    /// Largest count a received frame may carry.
+    pub max_vals: u32,
+    pub vpb_w: u32,
+    /// Payload beat count and index widths.
+    pub fb_w: u32,
+    pub fb_ix_w: u32,
+}
+
+impl LinkWidths {
+    pub fn new(f: &frame::Format) -> LinkWidths {
+        use frame::Kind;
+        let (vpb_h, vpb_p) = (f.values_per_beat(Kind::H), f.values_per_beat(Kind::Psum));
+        let (maxv_h, maxv_p) = (f.max_values(Kind::H), f.max_values(Kind::Psum));
+        LinkWidths {
+            vpb_h,
+            vpb_p,
+            maxv_h,
+            maxv_p,
+            max_vals: maxv_h.max(maxv_p),
+            vpb_w: bits_for(vpb_h.max(vpb_p) as u64 - 1),
+            fb_w: bits_for(frame::MAX_PAYLOAD_BEATS as u64),
+            fb_ix_w: bits_for(frame::MAX_PAYLOAD_BEATS as u64 - 1),
+        }
+    }
+}
+
+/// A multi-device system: the schedule, the shared datapath, the frame format and each node.
+#[derive(Clone, Debug)]
+pub struct System {
+    pub arch: LstmArch,
+    pub schedule: Schedule,
+    pub frame: frame::Format,
+    pub link: LinkWidths,
+    pub nodes: Vec<NodeArch>,
+}
+
+impl System {
+    pub fn new(design: &Design) -> Result<System, String> {
+        let arch = LstmArch::new(design)?;
+        let schedule = schedule::build(design)?;
+        let lw = schedule.width;
+        if !(frame::MIN_LINK_WIDTH..=frame::MAX_LINK_WIDTH).contains(&lw) {
+            return Err(format!(
+                "[target.link] width is {lw} bits; generated link ports carry {} to {} bits per beat",
+                frame::MIN_LINK_WIDTH,
+                frame::MAX_LINK_WIDTH
+            ));
+        }
+        let accw = arch.dp.accw;
+        let any_p = schedule
+            .nodes
+            .iter()
+            .any(|n| n.layers.iter().any(|l| l.computes() && l.pdst != n.index));
+        if any_p && lw < accw {
+            return Err(format!(
+                "[target.link] width is {lw} bits, but this plan sends {accw}-bit partial sums \
+                 between devices; use a width of at least {accw}"
+            ));
+        }
+        let frame = frame::Format {
+            link_width: lw,
+            h_width: arch.dp.dw,
+            psum_width: accw,
+        };
+        let nodes = schedule
+            .nodes
+            .iter()
+            .map(|n| node_arch(&arch, &schedule, n))
+            .collect();
+        Ok(System {
+            link: LinkWidths::new(&frame),
+            arch,
+            schedule,
+            frame,
+            nodes,
+        })
+    }
+
+    /// Link beats of a run of values (its frames: headers, payload, trailers).
+    pub fn beats(&self, r: &schedule::Run) -> u64 {
+        self.frame.run_beats(r.kind, r.values as u64)
+    }
+}
+
+/// x and h slices per row of a node's layer: the banks it holds.
+pub fn node_slices(arch: &LstmArch, l: usize, nl: &NodeLayer) -> (usize, usize) {
+    let (a, b) = arch.slices[l];
+    (
+        if nl.x_banks.is_empty() { 0 } else { a },
+        if nl.h_banks.is_empty() { 0 } else { b },
+    )
+}
+
+fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node) -> NodeArch {
+    let h = arch.hidden;
+    let nd = sched.nodes.len();
+    let mut layers = Vec::new();
+    let (mut wbase, mut bbase, mut pbase) = (0usize, 0usize, 0usize);
+    for (l, nl) in n.layers.iter().enumerate() {
+        let slices = node_slices(arch, l, nl);
+        layers.push(NodeLayerArch {
+            slices,
+            wbase,
+            bbase,
+            pbase,
+        });
+        wbase += nl.rows.len() * (slices.0 + slices.1);
+        bbase += nl.rows.len();
+        pbase += nl.fin.len();
+    }
+    let layout = arch.layout(2);
+    let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth());
+    let max_rows = n
+        .layers
+        .iter()
+        .map(|l| l.rows.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let max_slices = layers
+        .iter()
+        .map(|l| l.slices.0 + l.slices.1)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let unit_w = bits_for(h as u64 + 1);
+    let layer_w = bits_for(arch.layers as u64 - 1);
+    let pdepth = pbase.max(1);
+    let mut slots: Vec<usize> = n
+        .layers
+        .iter()
+        .flat_map(|l| l.sources.iter().map(|s| s.0))
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let last = &n.layers[arch.layers - 1];
+    let ofifo_depth = 64usize.max((last.fin.len() + 1).next_power_of_two().min(1024));
+    NodeArch {
+        index: n.index,
+        layers,
+        mem,
+        layout,
+        unit_w,
+        row_w: bits_for(max_rows as u64),
+        slice_w: bits_for(max_slices as u64),
+        layer_w,
+        pdepth,
+        paw: bits_for(pdepth as u64 - 1),
+        cnt_w: (bits_for(4 * h as u64) + 1).max(8),
+        psum_w: arch.dp.accw + bits_for(slots.len().max(1) as u64),
+        slots,
+        ofifo_depth,
+        ofifo_aw: ofifo_depth.trailing_zeros(),
+        txq_depth: TXQ_DEPTH,
+        txq_aw: TXQ_DEPTH.trailing_zeros(),
+        tq_w: 1 + 2 + layer_w + 1 + 3 + arch.dp.accw,
+        rx_depth: RX_DEPTH,
+        rx_aw: RX_DEPTH.trailing_zeros(),
+        bar_w: bits_for(2 * nd as u64) + 1,
+        hstart_w: arch.dp.lane_w + mem.vaw + unit_w + 1,
+    }
+}

@@ -1,0 +1,124 @@
+//! The BBS row engine (`templates/partita_engine.v`): K lanes, each reading its own vector
+//! memory at the CSB in-bank index, K multipliers, a registered adder tree, and a full-width
+//! accumulator that starts from the aligned bias. Widths come from [`Datapath`] and
+//! [`Memories`]; this module writes the per-lane expressions and the tree.
+
+use askama::Template;
+
+use super::{sext, zext};
+use crate::arch::lstm::{Datapath, Memories};
+
+pub(crate) struct TreeNode {
+    name: String,
+    width: u32,
+    expr: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_engine.v", escape = "none")]
+pub(crate) struct EngineView {
+    header: String,
+    name: String,
+    k: usize,
+    lanes: Vec<usize>,
+    waw: u32,
+    baw: u32,
+    vaw: u32,
+    lane_w: u32,
+    dw: u32,
+    ww: u32,
+    iw: u32,
+    bw: u32,
+    pw: u32,
+    sw: u32,
+    accw: u32,
+    wword: u32,
+    entry_w: u32,
+    wdepth: usize,
+    bdepth: usize,
+    vdepth: usize,
+    idx_ext: Vec<String>,
+    prod_a: Vec<String>,
+    prod_b: Vec<String>,
+    levels: Vec<u32>,
+    tree: Vec<TreeNode>,
+    tree_delay: u32,
+    tree_len: u32,
+    tree_out: String,
+    sum_ext: String,
+    bias_aligned: String,
+}
+
+/// The engine (module `name`) of a device with memories `mem`.
+pub(crate) fn view(header: String, name: &str, dp: &Datapath, mem: &Memories) -> EngineView {
+    let k = dp.k;
+    // Adder tree: level 0 is the lane products t0_k; each level adds pairs at one bit wider.
+    let mut tree = Vec::new();
+    let mut prev: Vec<String> = (0..k).map(|k| format!("t0_{k}")).collect();
+    let mut width = dp.pw;
+    let mut levels = Vec::new();
+    for lvl in 1..=dp.tree_levels {
+        let next_w = width + 1;
+        let mut next = Vec::new();
+        for (i, pair) in prev.chunks(2).enumerate() {
+            let name = format!("s{lvl}_{i}");
+            let expr = match pair {
+                [a, b] => format!("{} + {}", sext(a, width, next_w), sext(b, width, next_w)),
+                [a] => sext(a, width, next_w),
+                _ => unreachable!("chunks of two"),
+            };
+            tree.push(TreeNode {
+                name: name.clone(),
+                width: next_w,
+                expr,
+            });
+            next.push(name);
+        }
+        levels.push(next_w);
+        prev = next;
+        width = next_w;
+    }
+    let bias = sext("sum_bias", dp.bw, dp.accw - dp.bias_shift);
+    EngineView {
+        header,
+        name: name.to_string(),
+        k,
+        lanes: (0..k).collect(),
+        waw: mem.waw,
+        baw: mem.baw,
+        vaw: mem.vaw,
+        lane_w: dp.lane_w,
+        dw: dp.dw,
+        ww: dp.ww,
+        iw: dp.iw,
+        bw: dp.bw,
+        pw: dp.pw,
+        sw: dp.sw,
+        accw: dp.accw,
+        wword: dp.wword,
+        entry_w: dp.entry_w,
+        wdepth: mem.wdepth,
+        bdepth: mem.bdepth,
+        vdepth: mem.vdepth,
+        idx_ext: (0..k)
+            .map(|k| zext(&format!("widx_{k}"), dp.iw, mem.vaw))
+            .collect(),
+        prod_a: (0..k)
+            .map(|k| sext(&format!("wv_{k}"), dp.ww, dp.pw))
+            .collect(),
+        prod_b: (0..k)
+            .map(|k| sext(&format!("vin_{k}"), dp.dw, dp.pw))
+            .collect(),
+        levels,
+        tree,
+        tree_delay: dp.tree_levels - 1,
+        tree_len: dp.tree_levels,
+        tree_out: prev[0].clone(),
+        sum_ext: sext("sum", dp.sw, dp.accw),
+        bias_aligned: if dp.bias_shift > 0 {
+            format!("{{{bias}, {}'d0}}", dp.bias_shift)
+        } else {
+            bias
+        },
+    }
+}

@@ -1,0 +1,134 @@
+//! `$readmemh` images of the engines' weight and bias memories. A weight word holds one CSB
+//! slice of a row: lane k's entry `{value, in-bank index}` at bits `k·entry_w`, lane 0 lowest.
+//! Rows follow the engine's issue order, each as its x slices then its h slices; the bias
+//! memory holds one word per row (`b_ih + b_hh`, quantized once).
+
+use std::fmt::Write as _;
+
+use super::{File, Word};
+use crate::arch::lstm::{Datapath, SingleDevice, System};
+use crate::design::{Design, LstmDesign};
+use crate::passes::bbs_prune::CsbMatrix;
+
+fn banner(design: &Design, what: &str) -> String {
+    format!(
+        "// partita {} plan hash {:016x}{what}\n",
+        crate::VERSION,
+        design.plan.plan_hash
+    )
+}
+
+/// One weight word: slice `j` of `row` in `mat`, for the lanes in `lanes` (others zero).
+fn slice_word(
+    dp: &Datapath,
+    mat: &CsbMatrix<i64>,
+    row: Option<usize>,
+    j: usize,
+    lanes: &dyn Fn(usize) -> bool,
+) -> String {
+    let mut word = Word::new(dp.wword);
+    for k in 0..dp.k {
+        if !lanes(k) {
+            continue;
+        }
+        let (v, idx) = row.map_or((0, 0), |r| mat.entry(r, j, k));
+        let at = k as u32 * dp.entry_w;
+        word.set(at, dp.iw, idx as u64);
+        word.set(at + dp.iw, dp.ww, v as u64);
+    }
+    word.hex()
+}
+
+fn bias_word(dp: &Datapath, v: Option<i64>) -> String {
+    let mut word = Word::new(dp.bw);
+    if let Some(v) = v {
+        word.set(0, dp.bw, v as u64);
+    }
+    word.hex()
+}
+
+/// Per engine of a single device: the weight words and the biases, in schedule order.
+pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<File> {
+    let dp = &d.arch.dp;
+    let hdr = banner(design, "");
+    let mut out = Vec::new();
+    for e in 0..d.m {
+        let mut w = hdr.clone();
+        let mut b = hdr.clone();
+        let (kind, lane) = (d.engine_kind(e), d.engine_rlane(e));
+        for (l, layer) in m.layers.iter().enumerate() {
+            let per_row = d.slices_per_row(l);
+            // Kind 0: x then h slices; 1: x only; 2: h only (ops pairs).
+            let mats: Vec<&CsbMatrix<i64>> = match kind {
+                1 => vec![&layer.q_ih],
+                2 => vec![&layer.q_hh],
+                _ => vec![&layer.q_ih, &layer.q_hh],
+            };
+            for p in 0..d.rows_per_lane {
+                let row = d.row_of(lane, p);
+                let mut emitted = 0;
+                for mat in &mats {
+                    for j in 0..mat.shape.nnz_per_bank {
+                        let _ = writeln!(w, "{}", slice_word(dp, mat, row, j, &|_| true));
+                        emitted += 1;
+                    }
+                }
+                // An ops pair pads its shorter product with zero slices.
+                for _ in emitted..per_row {
+                    let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
+                }
+                let bias = (kind != 2).then(|| row.map_or(0, |r| layer.q_bias[r]));
+                let _ = writeln!(b, "{}", bias_word(dp, bias));
+            }
+        }
+        out.push(File {
+            name: format!("weights_e{e}.hex"),
+            text: w,
+        });
+        out.push(File {
+            name: format!("bias_e{e}.hex"),
+            text: b,
+        });
+    }
+    out
+}
+
+/// A node's engine: its rows of every layer, x slices then h slices, lanes of banks it does
+/// not hold zero; the bias only where it holds column block 0.
+pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> Vec<File> {
+    let dp = &sys.arch.dp;
+    let n = &sys.schedule.nodes[me];
+    let hdr = banner(design, &format!(" device {me}"));
+    let (mut w, mut b) = (hdr.clone(), hdr);
+    let mut words = 0usize;
+    for (l, nlay) in n.layers.iter().enumerate() {
+        let layer = &m.layers[l];
+        for &r in &nlay.rows {
+            for (mat, banks) in [(&layer.q_ih, &nlay.x_banks), (&layer.q_hh, &nlay.h_banks)] {
+                if banks.is_empty() {
+                    continue;
+                }
+                for j in 0..mat.shape.nnz_per_bank {
+                    let held = |lane: usize| banks.contains(&lane);
+                    let _ = writeln!(w, "{}", slice_word(dp, mat, Some(r), j, &held));
+                    words += 1;
+                }
+            }
+            let _ = writeln!(b, "{}", bias_word(dp, nlay.bias.then_some(layer.q_bias[r])));
+        }
+    }
+    if words == 0 {
+        let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
+        let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
+    }
+    vec![
+        File {
+            name: "weights_e0.hex".into(),
+            text: w,
+        },
+        File {
+            name: "bias_e0.hex".into(),
+            text: b,
+        },
+    ]
+}

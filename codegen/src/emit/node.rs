@@ -1,0 +1,733 @@
+//! The devices of a multi-device system, each under `dev{d}/`: its top (template
+//! `partita_node.v`: controller, engine, per-layer schedule constants), its partial-sum reducer
+//! (`partita_reduce.v`) and vector-memory write port (`partita_vwrite.v`), the element-wise
+//! unit, the register decode, the library cores (the link ports are `partita_link_hub`), memory
+//! images, register map and file list; plus the `system.json` the cosimulation and the host
+//! driver wire together. What each device computes and sends comes from the schedule pass;
+//! widths and memory layouts from `arch::lstm`.
+//!
+//! Rows are issued unit by unit, in gate order within a unit, grouped by the finisher they go
+//! to; the finisher writes each source's partial sums into one memory per (source, gate) and
+//! sums them at full width.
+
+use askama::Template;
+use partita_hdl::cores;
+use partita_hdl::frame::MAX_PAYLOAD_BEATS;
+
+use super::{
+    core_files, engine, ew, file_list, fit, header, mask_bits, memory, module_file, regmap, render,
+    sext, tables, top, zext, File, Names,
+};
+use crate::arch::bits_for;
+use crate::arch::lstm::{self, LinkWidths, NodeArch, System};
+use crate::design::Design;
+use crate::plan::LinkMode;
+
+struct PortView {
+    index: usize,
+    doc: String,
+}
+
+struct NodeLayerConst {
+    index: usize,
+    mac: u8,
+    fin: u8,
+    plocal: u8,
+    needh: u8,
+    out: u8,
+    rows: usize,
+    slices: usize,
+    nih: usize,
+    wbase: usize,
+    bbase: usize,
+    xbase0: usize,
+    xbase1: usize,
+    hbase0: usize,
+    hbase1: usize,
+    pdst: usize,
+    nfin: usize,
+    pbase: usize,
+    flane: usize,
+    fidx: usize,
+    hmask: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_node.v", escape = "none")]
+struct NodeView {
+    header: String,
+    p: Names,
+    me: usize,
+    ndev: usize,
+    topology: String,
+    port_doc: String,
+    lw: u32,
+    layers_n: usize,
+    layers_last: usize,
+    input_size: usize,
+    hidden: usize,
+    k: usize,
+    ports: Vec<PortView>,
+    nports: u32,
+    axis_w: u32,
+    n_out: usize,
+    out_u0: usize,
+    wstage_w: u32,
+    unused_regs: String,
+    layer_w: u32,
+    l32: String,
+    row_w: u32,
+    rows_w: u32,
+    slice_w: u32,
+    unit_w: u32,
+    nfin_w: u32,
+    waw: u32,
+    baw: u32,
+    vaw: u32,
+    paw: u32,
+    lane_w: u32,
+    layer_consts: Vec<NodeLayerConst>,
+    ofifo_depth: usize,
+    ofifo_aw: u32,
+    ofifo_cnt_w: u32,
+    of_w: u32,
+    dw: u32,
+    accw: u32,
+    wword: u32,
+    bw: u32,
+    type_bits: u32,
+    src_bits: u32,
+    layer_bits: u32,
+    count_bits: u32,
+    data_bits: u32,
+    feed_w: u32,
+    tq_w: u32,
+    lk: LinkWidths,
+    maxb: u32,
+    others_mask: String,
+    routes_hex: String,
+    hmasks_hex: String,
+    rx_aw: u32,
+    rxd: usize,
+    txq_aw: u32,
+    txq_depth: usize,
+    bar_w: u32,
+    tx_tdata: String,
+    tx_tvalid: String,
+    tx_tready: String,
+    tx_tlast: String,
+    rx_tdata: String,
+    rx_tvalid: String,
+    rx_tready: String,
+    rx_tlast: String,
+    unit_ext: String,
+    h6_acc: String,
+    out_ext: String,
+    reg_conns: Vec<regmap::Conn>,
+}
+
+struct SlotLayer {
+    index: usize,
+    mask: String,
+    pbase: usize,
+    n: usize,
+}
+
+struct SlotView {
+    index: usize,
+    dev: usize,
+    local: bool,
+    port: usize,
+    layers: Vec<SlotLayer>,
+    layers_all: Vec<usize>,
+    slot_ext: String,
+    wrap_ext: String,
+    count_ext: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_reduce.v", escape = "none")]
+struct ReduceView {
+    header: String,
+    name: String,
+    layer_w: u32,
+    layers_n: usize,
+    accw: u32,
+    nports: u32,
+    ports: Vec<usize>,
+    src_bits: u32,
+    layer_bits: u32,
+    data_bits: u32,
+    count_bits: u32,
+    unit_w: u32,
+    paw: u32,
+    pdepth: usize,
+    cnt_w: u32,
+    feed_w: u32,
+    slots: Vec<SlotView>,
+    gates: Vec<usize>,
+    fslot_ext: String,
+    psum_w: u32,
+    psum_exprs: Vec<String>,
+    pre_w: u32,
+    pre_shr: u32,
+    pre_shl: u32,
+    round_ne: u32,
+    sat: u32,
+}
+
+struct KV {
+    key: String,
+    value: String,
+}
+
+struct HBase {
+    index: usize,
+    hbase0: usize,
+    hbase1: usize,
+}
+
+#[derive(Template)]
+#[template(path = "partita_vwrite.v", escape = "none")]
+struct VwriteView {
+    header: String,
+    name: String,
+    ports: Vec<PortView>,
+    nports: u32,
+    src_bits: u32,
+    layer_bits: u32,
+    data_bits: u32,
+    layer_w: u32,
+    layers_n: usize,
+    lane_w: u32,
+    vaw: u32,
+    dw: u32,
+    accw: u32,
+    axis_w: u32,
+    bh: usize,
+    bh_last: usize,
+    bx0: usize,
+    bx0_last: usize,
+    input_size: usize,
+    in_w: u32,
+    in_last: usize,
+    need_x: String,
+    hstart_w: u32,
+    hstarts: Vec<KV>,
+    hcnt_w: u32,
+    hs_lane_hi: u32,
+    hs_lane_lo: u32,
+    hs_idx_hi: u32,
+    hs_idx_lo: u32,
+    hs_n_hi: u32,
+    hbases: Vec<HBase>,
+}
+
+/// The node's signal behind each register port of its decode module.
+fn node_signal(name: &str) -> Option<String> {
+    Some(match name {
+        "LINK_STATUS" => "{28'd0, link_status}".into(),
+        "LINK_CRC_ERRS" => "crc_errs".into(),
+        "LINK_SEQ_ERRS" => "seq_errs".into(),
+        "LINK_FMT_ERRS" => "fmt_errs".into(),
+        "LINK_ERR_INFO" => "err_info".into(),
+        "WADDR" => "waddr_reg".into(),
+        other => other.to_ascii_lowercase(),
+    })
+}
+
+/// Generate every device's files; names are prefixed with `dev{d}/`. A `system.json` at the top
+/// describes the wiring.
+pub fn generate(design: &Design) -> Result<Vec<File>, String> {
+    let sys = System::new(design)?;
+    let mut out = Vec::new();
+    for n in &sys.schedule.nodes {
+        for f in node_files(design, &sys, n.index)? {
+            out.push(File {
+                name: format!("dev{}/{}", n.index, f.name),
+                text: f.text,
+            });
+        }
+    }
+    out.push(File {
+        name: "system.json".into(),
+        text: system_json(design, &sys),
+    });
+    out.push(system_list(design, &out));
+    Ok(out)
+}
+
+fn system_json(design: &Design, sys: &System) -> String {
+    let s = &sys.schedule;
+    let v = serde_json::json!({
+        "generator": format!("partita {}", crate::VERSION),
+        "plan_hash": format!("{:016x}", design.plan.plan_hash),
+        "devices": s.nodes.len(),
+        "topology": s.topology.to_string(),
+        "mode": s.mode.to_string(),
+        "link_width": s.width,
+        "link_latency": s.latency,
+        "links": s.links.iter().map(|l| serde_json::json!({"from": {"device": l.from.0, "port": l.from.1}, "to": {"device": l.to.0, "port": l.to.1}})).collect::<Vec<_>>(),
+        "switched": s.switched,
+        "input_devices": s.nodes.iter().filter(|n| n.needs_x).map(|n| n.index).collect::<Vec<_>>(),
+        "outputs": s.outputs.iter().map(|(d, u0, c)| serde_json::json!({"device": d, "first_unit": u0, "units": c})).collect::<Vec<_>>(),
+        "rtl": s.nodes.iter().map(|n| format!("dev{}/files.f", n.index)).collect::<Vec<_>>(),
+        "tops": s.nodes.iter().map(|n| super::top_module(design, n.index)).collect::<Vec<_>>(),
+        "system_file_list": "system.f",
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}
+
+/// `system.f`: every device's Verilog once, for simulating the whole system in one simulator:
+/// the library cores (the same on every device) from `dev0/`, then each device's own modules,
+/// whose names carry the device's prefix.
+fn system_list(design: &Design, files: &[File]) -> File {
+    let mut text = format!(
+        "// partita {} system file list (plan hash {:016x}); tops {}\n",
+        crate::VERSION,
+        design.plan.plan_hash,
+        (0..design.plan.devices)
+            .map(|d| super::top_module(design, d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let is_core = |name: &str| {
+        let file = name.rsplit('/').next().unwrap_or(name);
+        cores::ALL.iter().any(|c| c.file() == file)
+    };
+    for f in files.iter().filter(|f| f.name.ends_with(".v")) {
+        if !is_core(&f.name) || f.name.starts_with("dev0/") {
+            text += &f.name;
+            text += "\n";
+        }
+    }
+    File {
+        name: "system.f".into(),
+        text,
+    }
+}
+
+/// `{lN_name, ..., l0_name}`: a port signal of every link port, port 0 in the low bits.
+fn ports_cat(n: usize, name: &str) -> String {
+    let parts: Vec<String> = (0..n).rev().map(|p| format!("l{p}_{name}")).collect();
+    if n == 1 {
+        parts[0].clone()
+    } else {
+        format!("{{{}}}", parts.join(", "))
+    }
+}
+
+/// The reducer of node `na`: one slot per partial-sum source, its layers' masks, bases, counts.
+fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
+    let (dp, s, na) = (&sys.arch.dp, &sys.schedule, &sys.nodes[me]);
+    let n = &s.nodes[me];
+    let np = n.ports.len() as u32;
+    let layer_w = na.layer_w;
+    let accw = dp.accw;
+    let slots: Vec<SlotView> = na
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(i, &dev)| SlotView {
+            index: i,
+            dev,
+            local: dev == me,
+            port: s.port_of(me, dev),
+            layers: n
+                .layers
+                .iter()
+                .enumerate()
+                .filter_map(|(l, nlay)| {
+                    nlay.sources
+                        .iter()
+                        .find(|s| s.0 == dev)
+                        .map(|src| SlotLayer {
+                            index: l,
+                            mask: mask_bits(src.1, 4),
+                            pbase: na.layers[l].pbase,
+                            n: nlay.fin.len() * src.1.count_ones() as usize,
+                        })
+                })
+                .collect(),
+            layers_all: (0..sys.arch.layers).collect(),
+            slot_ext: fit(&format!("pw_cs_{i}"), na.unit_w, na.paw),
+            wrap_ext: zext(&format!("pw_ng_{i}[2]"), 1, na.unit_w),
+            count_ext: zext(&format!("cnt_{}", s.port_of(me, dev)), 7, na.cnt_w),
+        })
+        .collect();
+    let psum_w = na.psum_w;
+    let psum_exprs: Vec<String> = (0..4)
+        .map(|g| {
+            if slots.is_empty() {
+                return format!("{psum_w}'d0");
+            }
+            slots
+                .iter()
+                .map(|s| {
+                    format!(
+                        "(cm_{i}[{g}] ? {} : {psum_w}'d0)",
+                        sext(&format!("pq_{i}_{g}", i = s.index), accw, psum_w),
+                        i = s.index
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .collect();
+    // Ports some remote slot reads.
+    let mut ports: Vec<usize> = slots.iter().filter(|s| !s.local).map(|s| s.port).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ReduceView {
+        header: hdr,
+        name: name.to_string(),
+        layer_w,
+        layers_n: sys.arch.layers,
+        accw,
+        nports: np,
+        ports,
+        src_bits: 3 * np,
+        layer_bits: layer_w * np,
+        data_bits: accw * np,
+        count_bits: 7 * np,
+        unit_w: na.unit_w,
+        paw: na.paw,
+        pdepth: na.pdepth,
+        cnt_w: na.cnt_w,
+        feed_w: 4 * dp.pre_w,
+        slots,
+        gates: vec![0, 1, 2, 3],
+        fslot_ext: fit("f_slot", na.unit_w, na.paw),
+        psum_w,
+        psum_exprs,
+        pre_w: dp.pre_w,
+        pre_shr: dp.pre_shr,
+        pre_shl: dp.pre_shl,
+        round_ne: dp.round_ne as u32,
+        sat: dp.sat as u32,
+    }
+}
+
+/// The vector-memory write port of node `me`: where each source's h values start, per layer.
+fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
+    let (a, dp, s, na) = (&sys.arch, &sys.arch.dp, &sys.schedule, &sys.nodes[me]);
+    let n = &s.nodes[me];
+    let np = n.ports.len() as u32;
+    let (vaw, unit_w, layer_w, lane_w) = (na.mem.vaw, na.unit_w, na.layer_w, dp.lane_w);
+    let hstart_w = na.hstart_w;
+    let mut hstarts = Vec::new();
+    for src in &s.nodes {
+        for (l, sl) in src.layers.iter().enumerate() {
+            if src.index == me || !sl.h_consumers.contains(&me) {
+                continue;
+            }
+            let (lane, idx) = na.layout.home(sl.fin.start);
+            let v = (((lane as u128) << (vaw + unit_w + 1))
+                | ((idx as u128) << (unit_w + 1))
+                | sl.fin.len() as u128) as u64;
+            hstarts.push(KV {
+                key: format!("{}'d{}", 3 + layer_w, (src.index << layer_w) | l),
+                value: format!("{hstart_w}'d{v}"),
+            });
+        }
+    }
+    VwriteView {
+        header: hdr,
+        name: name.to_string(),
+        ports: ports_view(sys, me),
+        nports: np,
+        src_bits: 3 * np,
+        layer_bits: layer_w * np,
+        data_bits: dp.accw * np,
+        layer_w,
+        layers_n: a.layers,
+        lane_w,
+        vaw,
+        dw: dp.dw,
+        accw: dp.accw,
+        axis_w: dp.axis_w,
+        bh: a.bh,
+        bh_last: a.bh - 1,
+        bx0: a.bx0,
+        bx0_last: a.bx0 - 1,
+        input_size: a.input_size,
+        in_w: bits_for(a.input_size as u64 - 1),
+        in_last: a.input_size - 1,
+        need_x: if n.needs_x { "1'b1" } else { "1'b0" }.into(),
+        hstart_w,
+        hstarts,
+        hcnt_w: unit_w + 1,
+        hs_lane_hi: hstart_w - 1,
+        hs_lane_lo: hstart_w - lane_w,
+        hs_idx_hi: vaw + unit_w,
+        hs_idx_lo: unit_w + 1,
+        hs_n_hi: unit_w,
+        hbases: (0..a.layers)
+            .map(|l| HBase {
+                index: l,
+                hbase0: na.layout.hbase(l, 0),
+                hbase1: na.layout.hbase(l, 1),
+            })
+            .collect(),
+    }
+}
+
+/// The link ports of node `me`, with what they connect to.
+fn ports_view(sys: &System, me: usize) -> Vec<PortView> {
+    let s = &sys.schedule;
+    s.nodes[me]
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(p, (tx, rx))| {
+            let doc = if s.switched {
+                if s.mode == LinkMode::Host {
+                    "to and from the host driver, which relays frames between boards".to_string()
+                } else {
+                    "to and from the star's hub, which forwards frames by destination".to_string()
+                }
+            } else {
+                let side = |o: &Option<usize>| {
+                    o.map_or("nothing (tie off)".to_string(), |d| format!("device {d}"))
+                };
+                format!("tx to {}, rx from {}", side(tx), side(rx))
+            };
+            PortView { index: p, doc }
+        })
+        .collect()
+}
+
+/// The schedule constants of each layer on node `me`.
+fn layer_consts(sys: &System, me: usize) -> Vec<NodeLayerConst> {
+    let (n, na): (_, &NodeArch) = (&sys.schedule.nodes[me], &sys.nodes[me]);
+    let layout = &na.layout;
+    let nl = sys.arch.layers;
+    n.layers
+        .iter()
+        .zip(&na.layers)
+        .enumerate()
+        .map(|(l, (nlay, la))| {
+            let (x, hs) = la.slices;
+            let mut hm = 0u8;
+            for c in &nlay.h_consumers {
+                hm |= 1 << c;
+            }
+            let (flane, fidx) = layout.home(nlay.fin.start);
+            NodeLayerConst {
+                index: l,
+                mac: nlay.computes() as u8,
+                fin: (!nlay.fin.is_empty()) as u8,
+                plocal: (nlay.pdst == me) as u8,
+                needh: nlay.need_h as u8,
+                out: (l == nl - 1 && !nlay.fin.is_empty()) as u8,
+                rows: nlay.rows.len().max(1),
+                slices: (x + hs).max(1),
+                nih: x,
+                wbase: if nlay.computes() { la.wbase } else { 0 },
+                bbase: if nlay.computes() { la.bbase } else { 0 },
+                xbase0: if l == 0 {
+                    layout.xbase(0)
+                } else {
+                    layout.hbase(l - 1, 0)
+                },
+                xbase1: if l == 0 {
+                    layout.xbase(1)
+                } else {
+                    layout.hbase(l - 1, 1)
+                },
+                hbase0: layout.hbase(l, 0),
+                hbase1: layout.hbase(l, 1),
+                pdst: nlay.pdst,
+                nfin: nlay.fin.len().max(1),
+                pbase: if nlay.fin.is_empty() { 0 } else { la.pbase },
+                flane,
+                fidx,
+                hmask: mask_bits(hm, 8),
+            }
+        })
+        .collect()
+}
+
+fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, String> {
+    let m = lstm::lstm(design)?;
+    let (a, dp, lk) = (&sys.arch, &sys.arch.dp, sys.link);
+    let s = &sys.schedule;
+    let n = &s.nodes[me];
+    let na = &sys.nodes[me];
+    let nd = s.nodes.len();
+    let nl = a.layers;
+    let (dw, accw, lw) = (dp.dw, dp.accw, s.width);
+    let mem = &na.mem;
+    let np = n.ports.len();
+    // Tx port of each destination, 2 bits each (this device and absent ones: 0).
+    let routes: u32 = (0..nd)
+        .filter(|d| *d != me)
+        .map(|d| (s.port_of(me, d) as u32) << (2 * d))
+        .sum();
+    let hmasks: u64 = n
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, nlay)| {
+            let m: u64 = nlay.h_consumers.iter().map(|c| 1u64 << c).sum();
+            m << (8 * l)
+        })
+        .sum();
+    let others: u8 = (0..nd).filter(|d| *d != me).map(|d| 1u8 << d).sum();
+    let last = &n.layers[nl - 1];
+    let (waw, baw) = (mem.waw, mem.baw);
+    let mut unused = vec!["wsel[31:1]".to_string()];
+    if waw.max(baw) < 32 {
+        unused.push(format!("waddr_reg[31:{}]", waw.max(baw)));
+    }
+    if dp.wstage_w > dp.wword.max(dp.bw) {
+        unused.push(format!(
+            "wstage[{}:{}]",
+            dp.wstage_w - 1,
+            dp.wword.max(dp.bw)
+        ));
+    }
+    let names = Names::new(&super::module_prefix(design, me));
+    let map = regmap::device_map(true, dp.nwords);
+    let hdr = header(design);
+    let (regs_text, reg_conns) = regmap::decode_module(
+        hdr.clone(),
+        &names.regs,
+        &map,
+        dp.wstage_w,
+        &|name| match name {
+            "NODE" => Some(((me as u32) << 8) | nd as u32),
+            other => regmap::design_value(design, a, 1, other),
+        },
+        &node_signal,
+    )?;
+    let layer_w = na.layer_w;
+    let np32 = np as u32;
+    let view = NodeView {
+        header: hdr.clone(),
+        me,
+        ndev: nd,
+        topology: s.wiring(),
+        port_doc: format!("({np} port(s))"),
+        lw,
+        layers_n: nl,
+        layers_last: nl - 1,
+        input_size: a.input_size,
+        hidden: a.hidden,
+        k: dp.k,
+        ports: ports_view(sys, me),
+        nports: np32,
+        axis_w: dp.axis_w,
+        n_out: last.fin.len(),
+        out_u0: last.fin.start,
+        wstage_w: dp.wstage_w,
+        unused_regs: unused.join(", "),
+        layer_w,
+        l32: zext("l", layer_w, 32),
+        row_w: na.row_w,
+        rows_w: na.row_w + 1,
+        slice_w: na.slice_w,
+        unit_w: na.unit_w,
+        nfin_w: na.unit_w + 1,
+        waw,
+        baw,
+        vaw: mem.vaw,
+        paw: na.paw,
+        lane_w: dp.lane_w,
+        layer_consts: layer_consts(sys, me),
+        ofifo_depth: na.ofifo_depth,
+        ofifo_aw: na.ofifo_aw,
+        ofifo_cnt_w: na.ofifo_aw + 1,
+        of_w: dw + 1,
+        dw,
+        accw,
+        wword: dp.wword,
+        bw: dp.bw,
+        type_bits: 2 * np32,
+        src_bits: 3 * np32,
+        layer_bits: layer_w * np32,
+        count_bits: 7 * np32,
+        data_bits: accw * np32,
+        feed_w: 4 * dp.pre_w,
+        tq_w: na.tq_w,
+        lk,
+        maxb: MAX_PAYLOAD_BEATS,
+        others_mask: mask_bits(others, 8),
+        routes_hex: format!("{routes:04x}"),
+        hmasks_hex: format!("{hmasks:016x}"),
+        rx_aw: na.rx_aw,
+        rxd: na.rx_depth,
+        txq_aw: na.txq_aw,
+        txq_depth: na.txq_depth,
+        bar_w: na.bar_w,
+        tx_tdata: ports_cat(np, "tx_tdata"),
+        tx_tvalid: ports_cat(np, "tx_tvalid"),
+        tx_tready: ports_cat(np, "tx_tready"),
+        tx_tlast: ports_cat(np, "tx_tlast"),
+        rx_tdata: ports_cat(np, "rx_tdata"),
+        rx_tvalid: ports_cat(np, "rx_tvalid"),
+        rx_tready: ports_cat(np, "rx_tready"),
+        rx_tlast: ports_cat(np, "rx_tlast"),
+        unit_ext: fit("fin_unit", na.unit_w, na.paw),
+        h6_acc: zext("h6", dw, accw),
+        out_ext: top::out_ext(dw, dp.axis_w),
+        reg_conns,
+        p: names,
+    };
+    let names = &view.p;
+    let mut files = core_files(
+        design,
+        &[cores::REQUANT, cores::FIFO, cores::LINK_HUB, cores::AXIL],
+    );
+    files.extend(tables::datapath_files(
+        design,
+        m,
+        names,
+        engine::view(hdr.clone(), &names.engine, dp, mem),
+    )?);
+    files.push(ew::file(design, names, dp, na.paw, na.pdepth)?);
+    files.push(module_file(
+        &names.reduce,
+        render(reduce_view(hdr.clone(), sys, me, &names.reduce).render())?,
+    ));
+    files.push(module_file(
+        &names.vwrite,
+        render(vwrite_view(hdr.clone(), sys, me, &names.vwrite).render())?,
+    ));
+    files.push(module_file(&names.regs, regs_text));
+    files.push(module_file(&names.top, render(view.render())?));
+    files.push(File {
+        name: "regmap.json".into(),
+        text: regmap::json(
+            design,
+            &names.top,
+            serde_json::json!({"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat (devices that hold layer-0 x columns; others ignore the stream)", "output": "AXI4-Stream, one h value of this device's last-layer units per beat, tlast on the last of each timestep", "links": format!("AXI4-Stream, {lw} bits per beat, frames ended by tlast (README: Link frames)")}),
+            serde_json::json!({
+                "input_size": a.input_size, "hidden_size": a.hidden, "layers": nl, "engines": 1, "lanes": dp.k,
+                "weight_word_bits": dp.wword, "weight_depth": mem.wdepth, "bias_bits": dp.bw, "bias_depth": mem.bdepth,
+                "index_bits": dp.iw,
+                "output_units": {"first": last.fin.start, "count": last.fin.len()},
+                "takes_x": n.needs_x,
+            }),
+            serde_json::json!({
+                "device": me,
+                "devices": nd,
+                "link": {"width": lw, "ports": np, "wiring": s.wiring()},
+            }),
+            &map,
+        ),
+    });
+    files.push(File {
+        name: "partita_regs.h".into(),
+        text: regmap::c_header(design, &map),
+    });
+    files.extend(memory::node(design, m, sys, me));
+    let list = file_list(
+        design,
+        &format!(", device {me} of {nd}"),
+        &names.top,
+        &files,
+    );
+    files.push(list);
+    Ok(files)
+}

@@ -1,0 +1,307 @@
+//! A single-device LSTM (`templates/partita_top.v`): M row engines in lockstep from one slice
+//! counter, the gate collector, the element-wise unit, the output FIFO and the AXI4-Lite
+//! registers; plus the shared datapath files, memory images, register map, file list and,
+//! with test vectors, the self-checking testbench.
+//!
+//! Engine m computes hidden units m, m+M, m+2M, ... and for each the rows i, f, g, o in that
+//! order; its weight memory holds those rows' CSB slices in exactly that order (x slices, then
+//! h slices), so the shared controller just counts addresses.
+
+use askama::Template;
+
+use super::{
+    core_files, engine, ew, file_list, header, memory, module_file, regmap, render, sext, tables,
+    testbench, zext, File, Names, Vectors,
+};
+use crate::arch::lstm::{self, Mapping, SingleDevice};
+use crate::design::Design;
+use partita_hdl::cores;
+
+struct RowLane {
+    index: usize,
+    /// Sum of this lane's engines' accumulators, one bit wider.
+    sum_expr: String,
+}
+
+struct Bundle {
+    index: usize,
+    /// Per-gate mapping: {i, f, g, o} pre-activations of this bundle's unit.
+    capture: String,
+}
+
+struct LayerConst {
+    index: usize,
+    slices: usize,
+    nih: usize,
+    rows_last: usize,
+    xbase_expr: String,
+    hbase0: usize,
+    hbase1: usize,
+    cbase: usize,
+}
+
+#[derive(Template)]
+#[template(path = "partita_top.v", escape = "none")]
+struct TopView {
+    header: String,
+    layers_n: usize,
+    input_size: usize,
+    hidden: usize,
+    engines: usize,
+    k: usize,
+    dw: u32,
+    axis_w: u32,
+    wstage_w: u32,
+    layer_w: u32,
+    last_layer: usize,
+    row_w: u32,
+    slice_w: u32,
+    waw: u32,
+    baw: u32,
+    lane_w: u32,
+    vaw: u32,
+    in_w: u32,
+    unit_w: u32,
+    caw: u32,
+    layer_consts: Vec<LayerConst>,
+    ofifo_depth: usize,
+    ofifo_aw: u32,
+    ofifo_cnt_w: u32,
+    of_w: u32,
+    rsum_w: u32,
+    feed_w: u32,
+    bx0_last: usize,
+    in_last: usize,
+    engine_list: Vec<usize>,
+    pre_w: u32,
+    wword: u32,
+    bw: u32,
+    eng_w: u32,
+    last_bundle: usize,
+    sat_add_w: u32,
+    row_clips_expr: String,
+    accw: u32,
+    pre_shr: u32,
+    pre_shl: u32,
+    engine_kinds: Vec<u32>,
+    rlanes: Vec<RowLane>,
+    per_gate: bool,
+    bundles: usize,
+    bundle_list: Vec<Bundle>,
+    round_ne: u32,
+    sat: u32,
+    p: Names,
+    unit_ext: String,
+    reg_conns: Vec<regmap::Conn>,
+    bh_last: usize,
+    hidden_last: usize,
+    out_ext: String,
+    sat_ext: String,
+    unused_regs: String,
+}
+
+/// `u_cnt` (`unit_w` bits) as a cell-memory offset (`caw` bits).
+fn unit_ext(unit_w: u32, caw: u32) -> String {
+    if caw >= unit_w {
+        zext("u_cnt", unit_w, caw)
+    } else {
+        format!("u_cnt[{}:0]", caw - 1)
+    }
+}
+
+/// The output stream's tdata: the FIFO head's h value, sign-extended to whole bytes.
+pub(crate) fn out_ext(dw: u32, axis_w: u32) -> String {
+    if axis_w > dw {
+        format!("{{{{{}{{of_head[{dw}]}}}}, of_head[{dw}:1]}}", axis_w - dw)
+    } else {
+        format!("of_head[{dw}:1]")
+    }
+}
+
+/// Generate every file of a single-device LSTM design, plus a self-checking testbench when
+/// `vectors` are given.
+pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>, String> {
+    let m = lstm::lstm(design)?;
+    if design.plan.devices != 1 {
+        return Err(format!(
+            "the plan has {} devices; this emitter writes single-device designs",
+            design.plan.devices
+        ));
+    }
+    let d = SingleDevice::new(design)?;
+    let (a, dp, mem) = (&d.arch, &d.arch.dp, &d.mem);
+    let hdr = header(design);
+    let layer_consts = (0..a.layers)
+        .map(|l| LayerConst {
+            index: l,
+            slices: d.slices_per_row(l),
+            // x slices come first in a mixed engine; x-only and h-only engines ignore it.
+            nih: a.slices[l].0,
+            rows_last: d.rows_per_lane - 1,
+            xbase_expr: if l == 0 {
+                format!("{}'d0", mem.vaw)
+            } else {
+                format!(
+                    "(cur[{}] ? {vaw}'d{} : {vaw}'d{})",
+                    l - 1,
+                    d.layout.hbase(l - 1, 1),
+                    d.layout.hbase(l - 1, 0),
+                    vaw = mem.vaw
+                )
+            },
+            hbase0: d.layout.hbase(l, 0),
+            hbase1: d.layout.hbase(l, 1),
+            cbase: l * a.hidden,
+        })
+        .collect();
+    let mut unused = vec!["wsel[31:24]".to_string(), "wsel[15:1]".to_string()];
+    if mem.waw.max(mem.baw) < 32 {
+        unused.push(format!("waddr_reg[31:{}]", mem.waw.max(mem.baw)));
+    }
+    if dp.wstage_w > dp.wword.max(dp.bw) {
+        unused.push(format!(
+            "wstage[{}:{}]",
+            dp.wstage_w - 1,
+            dp.wword.max(dp.bw)
+        ));
+    }
+    let names = Names::new(&super::module_prefix(design, 0));
+    let map = regmap::device_map(false, dp.nwords);
+    let (regs_text, reg_conns) = regmap::decode_module(
+        hdr.clone(),
+        &names.regs,
+        &map,
+        dp.wstage_w,
+        &|name| regmap::design_value(design, a, d.m, name),
+        &|name| {
+            Some(match name {
+                "WADDR" => "waddr_reg".into(),
+                other => other.to_ascii_lowercase(),
+            })
+        },
+    )?;
+    let top = TopView {
+        header: hdr.clone(),
+        layers_n: a.layers,
+        input_size: a.input_size,
+        hidden: a.hidden,
+        engines: d.m,
+        k: dp.k,
+        dw: dp.dw,
+        axis_w: dp.axis_w,
+        wstage_w: dp.wstage_w,
+        layer_w: d.layer_w,
+        last_layer: a.layers - 1,
+        row_w: d.row_w,
+        slice_w: d.slice_w,
+        waw: mem.waw,
+        baw: mem.baw,
+        lane_w: dp.lane_w,
+        vaw: mem.vaw,
+        in_w: d.in_w,
+        unit_w: d.unit_w,
+        caw: d.caw,
+        layer_consts,
+        ofifo_depth: d.ofifo_depth,
+        ofifo_aw: d.ofifo_aw,
+        ofifo_cnt_w: d.ofifo_aw + 1,
+        of_w: dp.dw + 1,
+        rsum_w: dp.accw + 1,
+        feed_w: 4 * dp.pre_w,
+        bx0_last: a.bx0 - 1,
+        in_last: a.input_size - 1,
+        engine_list: (0..d.m).collect(),
+        pre_w: dp.pre_w,
+        wword: dp.wword,
+        bw: dp.bw,
+        eng_w: d.eng_w,
+        last_bundle: d.bundles() - 1,
+        accw: dp.accw,
+        pre_shr: dp.pre_shr,
+        pre_shl: dp.pre_shl,
+        engine_kinds: (0..d.m).map(|e| d.engine_kind(e)).collect(),
+        rlanes: (0..d.rlanes)
+            .map(|r| RowLane {
+                index: r,
+                sum_expr: (0..d.m)
+                    .filter(|e| d.engine_rlane(*e) == r)
+                    .map(|e| sext(&format!("row_acc_{e}"), dp.accw, dp.accw + 1))
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+            })
+            .collect(),
+        per_gate: d.mapping == Mapping::PerGate,
+        bundles: d.bundles(),
+        bundle_list: (0..d.bundles())
+            .map(|b| {
+                let n = d.bundles();
+                Bundle {
+                    index: b,
+                    capture: format!(
+                        "{{row_preact_{}, row_preact_{}, row_preact_{}, row_preact_{}}}",
+                        b,
+                        n + b,
+                        2 * n + b,
+                        3 * n + b
+                    ),
+                }
+            })
+            .collect(),
+        sat_add_w: d.sat_add_w,
+        row_clips_expr: (0..d.rlanes)
+            .map(|e| zext(&format!("row_clip_{e}"), 1, d.sat_add_w))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        round_ne: dp.round_ne as u32,
+        sat: dp.sat as u32,
+        unit_ext: unit_ext(d.unit_w, d.caw),
+        reg_conns,
+        bh_last: a.bh - 1,
+        hidden_last: a.hidden - 1,
+        out_ext: out_ext(dp.dw, dp.axis_w),
+        sat_ext: zext("row_clips", d.sat_add_w, 32),
+        unused_regs: unused.join(", "),
+        p: names,
+    };
+    let names = &top.p;
+    let mut files = core_files(design, &[cores::REQUANT, cores::FIFO, cores::AXIL]);
+    files.extend(tables::datapath_files(
+        design,
+        m,
+        names,
+        engine::view(hdr.clone(), &names.engine, dp, mem),
+    )?);
+    files.push(ew::file(design, names, dp, d.caw, a.layers * a.hidden)?);
+    files.push(module_file(&names.regs, regs_text));
+    files.push(module_file(&names.top, render(top.render())?));
+    files.extend(memory::single(design, m, &d));
+    files.push(File {
+        name: "regmap.json".into(),
+        text: regmap_json(design, &d, &map),
+    });
+    files.push(File {
+        name: "partita_regs.h".into(),
+        text: regmap::c_header(design, &map),
+    });
+    files.push(file_list(design, "", &names.top, &files));
+    if let Some(v) = vectors {
+        files.extend(testbench::files(hdr, &names.top, &d, v)?);
+    }
+    Ok(files)
+}
+
+fn regmap_json(design: &Design, d: &SingleDevice, map: &[partita_hdl::regs::Word]) -> String {
+    let (a, dp) = (&d.arch, &d.arch.dp);
+    regmap::json(
+        design,
+        &super::top_module(design, 0),
+        serde_json::json!({"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat", "output": "AXI4-Stream, one h value per beat, tlast on the last of each timestep"}),
+        serde_json::json!({
+            "input_size": a.input_size, "hidden_size": a.hidden, "layers": a.layers, "engines": d.m, "lanes": dp.k,
+            "weight_word_bits": dp.wword, "weight_depth": d.mem.wdepth, "bias_bits": dp.bw, "bias_depth": d.mem.bdepth,
+            "index_bits": dp.iw,
+        }),
+        serde_json::json!({}),
+        map,
+    )
+}

@@ -1,0 +1,9 @@
+//! The passes, one per file, named like their command words: `quantize`, `bbs-prune`,
+//! `act-table`, `partition` (run by [`crate::design::build`]) and `schedule` (the multi-device
+//! schedule, run by the architecture layer for multi-device plans).
+
+pub mod act_table;
+pub mod bbs_prune;
+pub mod partition;
+pub mod quantize;
+pub mod schedule;

@@ -1,0 +1,203 @@
+// partita library core: a device's link ports and their bookkeeping. NP receive ports
+// (partita_link_rx) and NP transmit ports shared by the framer (partita_link_tx) and
+// forwarding (partita_tx_arb); a transmit queue of TQ_DEPTH entries in front of the framer;
+// the barrier count; sticky link errors with their counters and the first error's details;
+// a wait timeout; and beat counters. Since reset: TX_BEATS counts beats of this device's own
+// frames, FWD_BEATS beats it forwarded, RX_BEATS beats it received.
+//
+// Queue an entry {last of run, type, layer, parity, destination, value} with tq_push while
+// !tq_full. Received values come out per port (rv_*; take each with rv_ack); a partial-sum
+// frame that passed every check pulses ok_p with its count (rv_count) and source. bar_ok says
+// every other device's barrier of this tick arrived; bar_take consumes them. `waiting` high
+// for `timeout` cycles (non-zero) sets status bit 3.
+`timescale 1ns / 1ps
+module partita_link_hub #(
+    parameter integer NP = 1,           // link ports (1 or 2)
+    parameter integer LW = 64,          // link beat width (32 to 64)
+    parameter integer DW = 16,          // h value width
+    parameter integer ACCW = 40,        // partial-sum width
+    parameter integer ME = 0,           // this device
+    parameter integer NDEV = 2,         // devices (2 to 8)
+    parameter integer NLAYERS = 1,      // layers (1 to 8)
+    parameter integer LAYER_W = 1,      // width of layer indices (at most 3)
+    parameter integer VPB_H = 4,        // h values per payload beat
+    parameter integer VPB_P = 1,        // partial sums per payload beat
+    parameter integer VPB_W = 2,        // width of a value-in-beat index
+    parameter integer MAXV_H = 64,      // h values per frame at most
+    parameter integer MAXV_P = 16,      // partial sums per frame at most
+    parameter integer MAX_VALS = 64,    // largest count a received frame may carry
+    parameter integer MAXB = 16,        // payload beats per frame at most
+    parameter integer FB_W = 5,         // width of a payload beat count
+    parameter integer FB_IX_W = 4,      // width of a payload beat index
+    parameter [7:0] OTHERS = 8'h02,     // every device but this one
+    parameter [15:0] ROUTES = 16'h0000, // tx port of each destination, 2 bits each
+    parameter [63:0] HMASKS = 64'h0,    // per layer, the devices its h values go to
+    parameter integer RX_AW = 6,        // receive FIFO per port: 2^RX_AW beats
+    parameter integer RX_DEPTH = 64,
+    parameter integer TQ_AW = 6,        // transmit queue: 2^TQ_AW entries
+    parameter integer TQ_DEPTH = 64,
+    parameter integer TQ_W = 50,        // queue entry: 1 + 2 + LAYER_W + 1 + 3 + ACCW
+    parameter integer BAR_W = 4         // barrier counter
+) (
+    input  wire                   clk,
+    input  wire                   rst,
+    output wire [NP*LW-1:0]       tx_tdata,
+    output wire [NP-1:0]          tx_tvalid,
+    input  wire [NP-1:0]          tx_tready,
+    output wire [NP-1:0]          tx_tlast,
+    input  wire [NP*LW-1:0]       rx_tdata,
+    input  wire [NP-1:0]          rx_tvalid,
+    output wire [NP-1:0]          rx_tready,
+    input  wire [NP-1:0]          rx_tlast,
+    // Transmit queue.
+    input  wire                   tq_push,
+    input  wire [TQ_W-1:0]        tq_in,
+    output wire                   tq_full,
+    output wire                   tx_idle,
+    // Received values, per port.
+    output wire [NP-1:0]          rv_valid,
+    output wire [2*NP-1:0]        rv_type,
+    output wire [3*NP-1:0]        rv_src,
+    output wire [LAYER_W*NP-1:0]  rv_layer,
+    output wire [NP-1:0]          rv_par,
+    output wire [7*NP-1:0]        rv_count,
+    output wire [ACCW*NP-1:0]     rv_data,
+    input  wire [NP-1:0]          rv_ack,
+    output wire [NP-1:0]          ok_p,
+    // Barriers.
+    input  wire                   bar_take,
+    output wire                   bar_ok,
+    // Waits, errors and counters.
+    input  wire                   waiting,
+    input  wire [31:0]            timeout,
+    output reg  [3:0]             status,
+    output reg  [31:0]            crc_errs,
+    output reg  [31:0]            seq_errs,
+    output reg  [31:0]            fmt_errs,
+    output reg  [31:0]            err_info,
+    output reg  [31:0]            tx_beats,
+    output reg  [31:0]            fwd_beats,
+    output reg  [31:0]            rx_beats
+);
+    localparam integer OTHERS_I = NDEV - 1;
+    localparam integer TQ_FULL_I = TQ_DEPTH - 2;
+    localparam [BAR_W-1:0] OTHERS_N = OTHERS_I[BAR_W-1:0];
+    localparam [BAR_W-1:0] BAR_ONE = 1;
+    localparam [TQ_AW:0] TQ_FULL = TQ_FULL_I[TQ_AW:0];
+
+    // Transmit queue and framer.
+    wire [TQ_AW:0] tq_count;
+    wire [TQ_W-1:0] tq_head;
+    wire tq_pop, fr_sending, fr_last, fr_go, fr_idle;
+    wire [1:0] fr_port;
+    wire [LW-1:0] fr_data;
+    wire tq_empty = (tq_count == {(TQ_AW + 1){1'b0}});
+    assign tq_full = (tq_count >= TQ_FULL);
+    assign tx_idle = tq_empty && fr_idle;
+    partita_fifo #(.W(TQ_W), .AW(TQ_AW), .DEPTH(TQ_DEPTH)) u_txq (
+        .clk(clk), .rst(rst), .push(tq_push), .din(tq_in), .pop(tq_pop), .dout(tq_head),
+        .count(tq_count)
+    );
+    wire [LAYER_W-1:0] q_layer = tq_head[TQ_W-4 -: LAYER_W];
+    partita_link_tx #(
+        .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
+        .VPB_P(VPB_P), .VPB_W(VPB_W), .MAXV_H(MAXV_H), .MAXV_P(MAXV_P), .MAXB(MAXB),
+        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .OTHERS(OTHERS), .ROUTES(ROUTES)
+    ) u_tx (
+        .clk(clk), .rst(rst), .q_empty(tq_empty), .q_last(tq_head[TQ_W-1]),
+        .q_type(tq_head[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(tq_head[ACCW+3]),
+        .q_dst(tq_head[ACCW+2 -: 3]), .q_val(tq_head[ACCW-1:0]),
+        .q_hmask(HMASKS[q_layer*8 +: 8]), .q_pop(tq_pop), .sending(fr_sending),
+        .port(fr_port), .data(fr_data), .last(fr_last), .go(fr_go), .idle(fr_idle)
+    );
+
+    // Receive ports.
+    wire [NP-1:0] fwd_valid, fwd_last, fwd_go, rx_beat, ok_b, e_crc, e_seq, e_fmt;
+    wire [2*NP-1:0] fwd_port;
+    wire [NP*LW-1:0] fwd_data;
+    wire [32*NP-1:0] e_info;
+    genvar p;
+    generate
+        for (p = 0; p < NP; p = p + 1) begin : g_rx
+            partita_link_rx #(
+                .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .NDEV(NDEV), .NLAYERS(NLAYERS),
+                .LAYER_W(LAYER_W), .VPB_H(VPB_H), .VPB_P(VPB_P), .VPB_W(VPB_W),
+                .MAX_VALS(MAX_VALS), .ROUTES(ROUTES), .AW(RX_AW), .DEPTH(RX_DEPTH)
+            ) u_rx (
+                .clk(clk), .rst(rst), .rx_tdata(rx_tdata[p*LW +: LW]), .rx_tvalid(rx_tvalid[p]),
+                .rx_tready(rx_tready[p]), .rx_tlast(rx_tlast[p]), .rx_beat(rx_beat[p]),
+                .f_type(rv_type[2*p +: 2]), .f_src(rv_src[3*p +: 3]),
+                .f_layer(rv_layer[LAYER_W*p +: LAYER_W]), .f_par(rv_par[p]),
+                .f_count(rv_count[7*p +: 7]), .v_valid(rv_valid[p]),
+                .v_data(rv_data[ACCW*p +: ACCW]), .v_ack(rv_ack[p]), .ok_p(ok_p[p]),
+                .ok_b(ok_b[p]), .e_crc(e_crc[p]), .e_seq(e_seq[p]), .e_fmt(e_fmt[p]),
+                .e_info(e_info[32*p +: 32]), .fwd_valid(fwd_valid[p]),
+                .fwd_port(fwd_port[2*p +: 2]), .fwd_data(fwd_data[p*LW +: LW]),
+                .fwd_last(fwd_last[p]), .fwd_go(fwd_go[p])
+            );
+        end
+    endgenerate
+
+    // Transmit ports.
+    wire [NP-1:0] tx_beat, tx_own;
+    partita_tx_arb #(.NP(NP), .LW(LW)) u_arb (
+        .clk(clk), .rst(rst), .fr_valid(fr_sending), .fr_port(fr_port), .fr_data(fr_data),
+        .fr_last(fr_last), .fr_go(fr_go), .fwd_valid(fwd_valid), .fwd_port(fwd_port),
+        .fwd_data(fwd_data), .fwd_last(fwd_last), .fwd_go(fwd_go), .tx_tdata(tx_tdata),
+        .tx_tvalid(tx_tvalid), .tx_tready(tx_tready), .tx_tlast(tx_tlast), .tx_beat(tx_beat),
+        .tx_own(tx_own)
+    );
+
+    // Barriers, waits, errors and counters.
+    reg [BAR_W-1:0] bar_cnt;
+    reg [31:0] wd;
+    assign bar_ok = (bar_cnt >= OTHERS_N);
+    integer i;
+    reg [BAR_W-1:0] bars_in;
+    reg [31:0] crc_n, seq_n, fmt_n, tx_n, fwd_n, rx_n;
+    always @* begin
+        bars_in = {BAR_W{1'b0}};
+        {crc_n, seq_n, fmt_n, tx_n, fwd_n, rx_n} = {6{32'd0}};
+        for (i = 0; i < NP; i = i + 1) begin
+            bars_in = bars_in + (ok_b[i] ? BAR_ONE : {BAR_W{1'b0}});
+            crc_n = crc_n + {31'd0, e_crc[i]};
+            seq_n = seq_n + {31'd0, e_seq[i]};
+            fmt_n = fmt_n + {31'd0, e_fmt[i]};
+            tx_n = tx_n + {31'd0, tx_beat[i] && tx_own[i]};
+            fwd_n = fwd_n + {31'd0, tx_beat[i] && !tx_own[i]};
+            rx_n = rx_n + {31'd0, rx_beat[i]};
+        end
+    end
+    always @(posedge clk) begin
+        if (rst) begin
+            bar_cnt <= {BAR_W{1'b0}};
+            wd <= 32'd0;
+            status <= 4'd0;
+            crc_errs <= 32'd0;
+            seq_errs <= 32'd0;
+            fmt_errs <= 32'd0;
+            err_info <= 32'd0;
+            tx_beats <= 32'd0;
+            fwd_beats <= 32'd0;
+            rx_beats <= 32'd0;
+        end else begin
+            bar_cnt <= bar_cnt + bars_in - (bar_take ? OTHERS_N : {BAR_W{1'b0}});
+            wd <= waiting ? wd + 32'd1 : 32'd0;
+            crc_errs <= crc_errs + crc_n;
+            seq_errs <= seq_errs + seq_n;
+            fmt_errs <= fmt_errs + fmt_n;
+            tx_beats <= tx_beats + tx_n;
+            fwd_beats <= fwd_beats + fwd_n;
+            rx_beats <= rx_beats + rx_n;
+            // The first error's details; later ports win a tie, as do errors over a timeout.
+            for (i = 0; i < NP; i = i + 1) begin
+                if ((e_crc[i] || e_seq[i] || e_fmt[i]) && status == 4'd0) err_info <= e_info[32*i +: 32];
+                status <= status | {1'b0, |e_fmt, |e_seq, |e_crc};
+            end
+            if (timeout != 32'd0 && wd >= timeout) begin
+                if (status == 4'd0) err_info <= {4'd4, 28'd0};
+                status <= status | {1'b0, |e_fmt, |e_seq, |e_crc} | 4'b1000;
+            end
+        end
+    end
+endmodule

@@ -1,0 +1,176 @@
+//! `partita check`: validate a plan, run the passes, check the budgets, and print each
+//! device's work, memory and link traffic with the cost model's prediction.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use partita_codegen::analysis::cost::{self, CycleBasis};
+use partita_codegen::analysis::resources::{self, DeviceCost};
+use partita_codegen::analysis::traffic::{self, Basis, Traffic, DEFAULT_STEPS};
+use partita_codegen::design::{self, Design, ModelDesign};
+use partita_codegen::plan::Keep;
+
+use super::{io_failure, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The plan (TOML).
+    plan: PathBuf,
+}
+
+pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+    let d = design::from_path(&a.plan)?;
+    let costs = resources::device_costs(&d);
+    resources::check_budgets(&d, &costs)?;
+    write!(out, "{}", summary(&d, &costs, &traffic::traffic(&d))).map_err(io_failure)
+}
+
+/// The text `partita check` prints.
+pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> String {
+    let plan = &design.plan;
+    let q = design.quant();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "plan {} is valid (plan hash {:016x})",
+        plan.name, plan.plan_hash
+    );
+    let unit = match &design.model {
+        ModelDesign::Lstm(m) => {
+            let _ = writeln!(
+                s,
+                "model: LSTM, input {} -> hidden {}, {} layer(s)",
+                m.input_size,
+                m.hidden_size,
+                m.layers.len()
+            );
+            "step"
+        }
+        ModelDesign::Cnn(m) => {
+            let _ = writeln!(
+                s,
+                "model: CNN, input {:?}, {} layers, output {:?}",
+                m.input_shape,
+                m.layers.len(),
+                m.shapes.last().copied().unwrap_or(m.input_shape)
+            );
+            "inference"
+        }
+    };
+    let sparsity = match plan.keep {
+        Keep::All => format!("dense, {} lanes per engine", plan.banks),
+        _ => {
+            let (kept, total): (usize, usize) =
+                design.prune_reports.iter().fold((0, 0), |(k, t), (_, r)| {
+                    (k + r.nonzero_before - r.dropped, t + r.nonzero_before)
+                });
+            format!(
+                "bank-balanced, K = {} banks; kept {kept} of {total} non-zeros ({:.1}%)",
+                plan.banks,
+                100.0 * kept as f64 / total.max(1) as f64
+            )
+        }
+    };
+    let _ = writeln!(s, "sparsity: {sparsity}");
+    let _ = writeln!(
+        s,
+        "formats: weight {}, bias {}, data {}, cell {}, preact {}, gate {}, accumulator {} bits; {}, {}",
+        q.weight, q.bias, q.data, q.cell, q.preact, q.gate, design.acc_bits, q.rounding, q.overflow
+    );
+    let t = &plan.plan.target;
+    let _ = writeln!(
+        s,
+        "target: {} device(s), {} engine(s) x {} lanes each; link {} {} bits, {} cycles, {}",
+        plan.devices,
+        t.engines,
+        plan.banks,
+        t.link.topology,
+        t.link.width,
+        t.link.latency,
+        t.link.mode
+    );
+    if let ModelDesign::Lstm(_) = &design.model {
+        let p = cost::predict(design);
+        let basis = match p.basis {
+            CycleBasis::NodeModel => {
+                format!("{}, {DEFAULT_STEPS}-step sequences", p.basis.describe())
+            }
+            b => b.describe().to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "cost model: {:.0} cycles per timestep ({basis}), {:.0} link bytes per timestep, {} multipliers per device",
+            p.cycles_per_step, p.link_bytes_per_step, p.multipliers
+        );
+    }
+    let _ = writeln!(s, "\nlayer  strategy  devices");
+    for (l, p) in design.partition.layers.iter().enumerate() {
+        let devs: Vec<String> = p.devices.iter().map(|d| d.to_string()).collect();
+        let _ = writeln!(s, "{l:>5}  {:<8}  {}", p.strategy.name(), devs.join(","));
+    }
+    let _ = writeln!(
+        s,
+        "\ndevice  MACs/{unit:<9}  non-zeros  weight bits  state bits  link tx bytes/{unit:<9}  link rx bytes/{unit:<9}  multipliers"
+    );
+    for (c, l) in costs.iter().zip(&traffic.devices) {
+        let _ = writeln!(
+            s,
+            "{:>6}  {:>15}  {:>9}  {:>11}  {:>10}  {:>23.1}  {:>23.1}  {:>11}",
+            c.device, c.macs, c.nonzeros, c.weight_bits, c.state_bits, l.tx, l.rx, c.multipliers
+        );
+    }
+    match traffic.basis {
+        Basis::None => {}
+        Basis::Frames => {
+            let _ = writeln!(
+                s,
+                "link traffic: the generated frames (header, payload, CRC trailer, tick barriers), {DEFAULT_STEPS}-step sequences; rx counts frames addressed to the device"
+            );
+        }
+        Basis::Payload => {
+            let _ = writeln!(
+                s,
+                "link traffic: raw payload point to point (no generated multi-device hardware for this plan)"
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nquantize: tensor, format, clipped/count, max abs error, rms error"
+    );
+    for r in &design.quant_reports {
+        let _ = writeln!(
+            s,
+            "  {:<28} {:<6} {:>6}/{:<8} {:.3e}  {:.3e}",
+            r.name,
+            r.format.to_string(),
+            r.clipped,
+            r.count,
+            r.max_abs_error,
+            r.rms_error
+        );
+    }
+    if let ModelDesign::Lstm(m) = &design.model {
+        let _ = writeln!(
+            s,
+            "\nactivation tables: function, input, method, max abs error vs float (at x)"
+        );
+        for (what, t) in [
+            ("sigmoid", &m.tables.sigmoid),
+            ("tanh", &m.tables.tanh),
+            ("tanh(cell)", &m.tables.tanh_cell),
+        ] {
+            let _ = writeln!(
+                s,
+                "  {:<10} {:<6} {} x{:<5} {:.2e} (x = {})",
+                what,
+                t.input.to_string(),
+                t.method,
+                t.grid.pieces,
+                t.max_abs_error,
+                t.worst_input
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,75 @@
+//! `partita run`: inputs through a device via the host driver, like a board: no golden model,
+//! just the device's output. Backends: `sim` (the Verilator model of the generated RTL).
+
+use std::path::PathBuf;
+
+use partita_codegen::design::{self, ModelDesign};
+
+use super::{io_failure, Failure, GenFailure, NotBuilt};
+use crate::cosim::{self, SimError, SimOptions};
+use crate::driver;
+
+#[derive(clap::Args)]
+pub struct Args {
+    plan: PathBuf,
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long)]
+    output: PathBuf,
+    /// `sim` (Verilator model of the generated RTL). Board backends are not built yet.
+    #[arg(long, default_value = "sim")]
+    backend: String,
+    /// Use an already generated RTL directory.
+    #[arg(long)]
+    rtl: Option<PathBuf>,
+}
+
+pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+    if a.backend != "sim" {
+        return Err(NotBuilt {
+            verb: "run --backend {pcie,remote}",
+            what: "Board backends (PCIe, remote)",
+        }
+        .into());
+    }
+    let d = design::from_path(&a.plan)?;
+    let ModelDesign::Lstm(m) = &d.model else {
+        return Err(GenFailure(
+            "CNN hardware is not built yet; `partita run` handles LSTM plans".into(),
+        )
+        .into());
+    };
+    let x = partita_sim::read_input(&a.input, &d)?;
+    let opts = SimOptions {
+        rtl: a.rtl,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ..Default::default()
+    };
+    let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
+    let codes = cosim::input_codes(&d, &x);
+    let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
+    let r = driver::run_lstm(
+        &mut dev,
+        d.plan.plan_hash,
+        steps,
+        seqs,
+        m.hidden_size,
+        d.quant().data.width(),
+        &codes,
+    )
+    .map_err(SimError::from)?;
+    let y = cosim::output_array(&d, &x, m.hidden_size, &r.codes);
+    partita_sim::write_output(&a.output, &y)?;
+    writeln!(
+        out,
+        "run (sim): {} sequence(s) x {} step(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",
+        seqs,
+        steps,
+        a.output.display(),
+        y.shape(),
+        r.cycles,
+        r.saturations,
+        r.errors
+    )
+    .map_err(io_failure)
+}

@@ -1,0 +1,379 @@
+//! `partita sim` on a multi-device plan: generate every device's RTL, build one Verilator model
+//! per device, run them in lockstep over the modelled links, and compare every output word
+//! with the single-device golden model.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use partita_codegen::arch::lstm::System;
+use partita_codegen::design::{Design, ModelDesign};
+use partita_codegen::emit;
+use partita_sim::cosim::{self, BuildOptions, Model};
+use partita_sim::multi::{self, DeviceStats, Fault, MultiOptions};
+
+use super::{
+    first_mismatch, golden_case, output_array, GoldenCase, Mismatch, SimError, SimOptions,
+};
+
+/// One device's measured figures.
+#[derive(Clone, Debug)]
+pub struct DeviceReport {
+    pub device: usize,
+    pub cycles: u64,
+    pub mac_cycles: u64,
+    /// Engine issue cycles over busy cycles.
+    pub utilization: f64,
+    /// Cycles spent waiting for link data (barriers, partial sums).
+    pub link_wait_cycles: u64,
+    pub tx_bytes: u64,
+    pub forwarded_bytes: u64,
+    pub stats: DeviceStats,
+}
+
+/// Everything a multi-device cosimulation measured.
+#[derive(Clone, Debug)]
+pub struct MultiReport {
+    pub matched: bool,
+    pub mismatch: Option<Mismatch>,
+    pub words_expected: usize,
+    pub words_got: usize,
+    pub sequences: usize,
+    pub timesteps: usize,
+    pub devices: Vec<DeviceReport>,
+    /// Slowest device's busy cycles over the timesteps.
+    pub cycles_per_timestep: f64,
+    pub link_bytes_per_timestep: f64,
+    pub topology: String,
+    pub strategies: Vec<String>,
+    pub sim_cycles: u64,
+    pub sim_seconds: f64,
+    pub build_seconds: f64,
+    pub saturations_hw: u64,
+    pub saturations_golden: u64,
+    /// A link or device error that stopped the run.
+    pub error: Option<String>,
+    /// Link channels and the beats that entered each.
+    pub channels: Vec<(String, u64)>,
+    /// Frames each device sent (h, partial sums, barriers), decoded by the Rust frame type on
+    /// the first link they entered, next to what the schedule says it sends.
+    pub frames_sent: Vec<[usize; 3]>,
+    pub frames_expected: Vec<[usize; 3]>,
+    /// Frames the Rust decoder rejected: as sent (an RTL framer fault) and as delivered (link
+    /// damage, such as an injected fault).
+    pub sent_frame_errors: Vec<String>,
+    pub delivered_frame_errors: Vec<String>,
+    pub rtl_dir: PathBuf,
+    pub output: ndarray::ArrayD<f64>,
+}
+
+impl MultiReport {
+    pub fn json(&self) -> String {
+        let mm = self.mismatch.as_ref().map(|m| {
+            serde_json::json!({"layer": m.layer, "batch": m.batch, "timestep": m.timestep, "index": m.index, "expected": m.expected, "got": m.got})
+        });
+        let devs: Vec<serde_json::Value> = self
+            .devices
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "device": d.device,
+                    "cycles": d.cycles,
+                    "mac_cycles": d.mac_cycles,
+                    "utilization": d.utilization,
+                    "link_wait_cycles": d.link_wait_cycles,
+                    "tx_bytes": d.tx_bytes,
+                    "forwarded_bytes": d.forwarded_bytes,
+                    "saturations": d.stats.saturations,
+                    "link_status": d.stats.link_status,
+                    "crc_errors": d.stats.crc_errors,
+                    "seq_errors": d.stats.seq_errors,
+                })
+            })
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({
+            "match": self.matched,
+            "mismatch": mm,
+            "error": self.error,
+            "words_expected": self.words_expected,
+            "words_got": self.words_got,
+            "sequences": self.sequences,
+            "timesteps": self.timesteps,
+            "devices": devs,
+            "cycles_per_timestep": self.cycles_per_timestep,
+            "link_bytes_per_timestep": self.link_bytes_per_timestep,
+            "topology": self.topology,
+            "channels": self.channels.iter().map(|(n, b)| serde_json::json!({"name": n, "beats": b})).collect::<Vec<_>>(),
+            "frames": {
+                "sent": self.frames_sent,
+                "expected": self.frames_expected,
+                "sent_decode_errors": self.sent_frame_errors,
+                "delivered_decode_errors": self.delivered_frame_errors,
+            },
+            "strategies": self.strategies,
+            "sim_cycles": self.sim_cycles,
+            "sim_seconds": self.sim_seconds,
+            "build_seconds": self.build_seconds,
+            "saturations_hw": self.saturations_hw,
+            "saturations_golden": self.saturations_golden,
+            "rtl_dir": self.rtl_dir.display().to_string(),
+        }))
+        .unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> String {
+        let verdict = match (&self.error, &self.mismatch) {
+            (Some(e), _) => format!("error: {e}"),
+            (None, None) if self.matched => format!(
+                "match: all {} words from {} devices equal the golden model",
+                self.words_expected,
+                self.devices.len()
+            ),
+            (None, None) => format!(
+                "mismatch: got {} words, expected {}",
+                self.words_got, self.words_expected
+            ),
+            (None, Some(m)) => format!(
+                "mismatch at layer {}, batch {}, timestep {}, index {}: expected {}, got {}",
+                m.layer, m.batch, m.timestep, m.index, m.expected, m.got
+            ),
+        };
+        let mut s = format!(
+            "{verdict}\nsystem: {} devices, {} links, strategies {}; {:.1} cycles per timestep, \
+             {:.0} link bytes per timestep\n",
+            self.devices.len(),
+            self.topology,
+            self.strategies.join("/"),
+            self.cycles_per_timestep,
+            self.link_bytes_per_timestep
+        );
+        s += "device  cycles    utilization  link-wait  tx-bytes  fwd-bytes\n";
+        for d in &self.devices {
+            s += &format!(
+                "{:<7} {:<9} {:<12.3} {:<10} {:<9} {}\n",
+                d.device,
+                d.cycles,
+                d.utilization,
+                d.link_wait_cycles,
+                d.tx_bytes,
+                d.forwarded_bytes
+            );
+        }
+        s += "link channels (beats carried):";
+        for (i, (name, beats)) in self.channels.iter().enumerate() {
+            s += &format!(" [{i}] {name}: {beats};");
+        }
+        s += "\n";
+        s += &format!(
+            "simulation: {} cycles in {:.2} s; build {:.2} s\nsaturations: hardware {}, golden {}\n",
+            self.sim_cycles, self.sim_seconds, self.build_seconds, self.saturations_hw, self.saturations_golden
+        );
+        s
+    }
+}
+
+/// Parse `KIND:CHANNEL:FRAME` (KIND corrupt, drop or reorder).
+pub fn parse_fault(s: &str) -> Result<Fault, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let usage =
+        "expected KIND:CHANNEL:FRAME, KIND one of corrupt, drop, reorder (e.g. corrupt:0:3)";
+    let [kind, ch, fr] = parts.as_slice() else {
+        return Err(usage.into());
+    };
+    let kind = match *kind {
+        "corrupt" => multi::FaultKind::Corrupt,
+        "drop" => multi::FaultKind::Drop,
+        "reorder" => multi::FaultKind::Reorder,
+        other => return Err(format!("unknown fault `{other}`; {usage}")),
+    };
+    let num = |t: &str, what: &str| {
+        t.parse::<usize>()
+            .map_err(|_| format!("{what} `{t}` is not a number; {usage}"))
+    };
+    Ok(Fault {
+        kind,
+        channel: num(ch, "channel")?,
+        frame: num(fr, "frame")?,
+    })
+}
+
+/// Write every device's files into a content-addressed cache directory.
+pub fn generate_multi(design: &Design) -> Result<PathBuf, SimError> {
+    let files = emit::generate(design, None).map_err(SimError::Gen)?;
+    super::write_cached(&files, None)
+}
+
+/// Build, run in lockstep and compare. `fault` injects a link fault.
+pub fn simulate_multi(
+    design: &Design,
+    opts: &SimOptions,
+    fault: Option<Fault>,
+) -> Result<MultiReport, SimError> {
+    simulate_multi_with(design, opts, fault, 0)
+}
+
+/// As [`simulate_multi`], starting device d after d x `start_skew` register reads.
+pub fn simulate_multi_with(
+    design: &Design,
+    opts: &SimOptions,
+    fault: Option<Fault>,
+    start_skew: usize,
+) -> Result<MultiReport, SimError> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Err(SimError::Gen(
+            "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
+        ));
+    };
+    let sys = System::new(design).map_err(SimError::Gen)?;
+    let channels = multi::channel_names(&sys);
+    if let Some(f) = fault {
+        if f.channel >= channels.len() {
+            return Err(SimError::Gen(format!(
+                "--inject-fault: channel {} does not exist; this system has channels 0..{}: {}",
+                f.channel,
+                channels.len(),
+                channels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{i}: {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let GoldenCase {
+        input,
+        expected,
+        saturations_golden,
+        seqs,
+        steps,
+        codes,
+    } = golden_case(design, opts)?;
+    let rtl_dir = match &opts.rtl {
+        Some(d) => d.clone(),
+        None => generate_multi(design)?,
+    };
+    let t0 = Instant::now();
+    let mut models = Vec::new();
+    for n in &sys.schedule.nodes {
+        let built = cosim::build(
+            &rtl_dir.join(format!("dev{}", n.index)),
+            &BuildOptions {
+                trace: opts.wave.is_some(),
+                cache: opts.cache.clone(),
+                ports: n.ports.len(),
+                top: Some(emit::top_module(design, n.index)),
+            },
+        )?;
+        let mut model = Model::load(&built.library)?;
+        if let Some(w) = &opts.wave {
+            // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
+            model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;
+        }
+        models.push(model);
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    let q = design.quant();
+    // Generous cycle limit: every row of every layer on one lane, plus link time per step.
+    let per_step: u64 = m
+        .layers
+        .iter()
+        .map(|l| {
+            (4 * m.hidden_size * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank) + 4096)
+                as u64
+        })
+        .sum::<u64>()
+        + 64 * sys.schedule.latency as u64;
+    let mopts = MultiOptions {
+        fault,
+        max_cycles: 200_000 + 4 * per_step * (seqs * (steps + m.layers.len())) as u64,
+        link_timeout: 0,
+        start_skew,
+    };
+    let t1 = Instant::now();
+    let run = multi::run(
+        &mut models,
+        &sys,
+        steps,
+        seqs,
+        &codes,
+        q.data.width(),
+        &mopts,
+    );
+    let sim_seconds = t1.elapsed().as_secs_f64();
+    let h = m.hidden_size;
+    let mismatch = first_mismatch(&expected, &run.codes, m.layers.len() - 1, steps, h);
+    // The oracle: every frame a framer sent decodes, and (when nothing stopped the run) each
+    // device sent exactly the frames the schedule says.
+    let (frames_sent, sent_frame_errors) = run.frames_sent();
+    let frames_expected = partita_codegen::analysis::traffic::frames_per_device(&sys, steps, seqs);
+    let delivered_frame_errors: Vec<String> = run
+        .delivered
+        .iter()
+        .enumerate()
+        .flat_map(|(c, m)| m.errors.iter().map(move |e| format!("channel {c}: {e}")))
+        .collect();
+    let mut error = run.error.clone();
+    if error.is_none() {
+        if let Some(e) = sent_frame_errors.first() {
+            error = Some(format!(
+                "a framer sent a frame the Rust decoder rejects: {e}"
+            ));
+        } else if frames_sent != frames_expected {
+            error = Some(format!(
+                "frames sent per device (h, psum, barrier) {frames_sent:?}, the schedule says {frames_expected:?}"
+            ));
+        }
+    }
+    let matched = error.is_none() && mismatch.is_none() && expected.len() == run.codes.len();
+    let timesteps = seqs * steps;
+    let bytes = sys.schedule.width as u64 / 8;
+    let devices: Vec<DeviceReport> = run
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(d, s)| DeviceReport {
+            device: d,
+            cycles: s.cycles as u64,
+            mac_cycles: s.mac_cycles as u64,
+            utilization: s.mac_cycles as f64 / (s.cycles as f64).max(1.0),
+            link_wait_cycles: s.wait_cycles as u64,
+            tx_bytes: s.tx_beats as u64 * bytes,
+            forwarded_bytes: s.fwd_beats as u64 * bytes,
+            stats: s.clone(),
+        })
+        .collect();
+    let max_cycles = devices.iter().map(|d| d.cycles).max().unwrap_or(0);
+    let link_bytes: u64 = devices.iter().map(|d| d.tx_bytes).sum();
+    let output = output_array(design, &input, h, &run.codes);
+    Ok(MultiReport {
+        matched,
+        mismatch,
+        words_expected: expected.len(),
+        words_got: run.codes.len(),
+        sequences: seqs,
+        timesteps,
+        cycles_per_timestep: max_cycles as f64 / timesteps as f64,
+        link_bytes_per_timestep: link_bytes as f64 / timesteps as f64,
+        topology: sys.schedule.wiring(),
+        strategies: design
+            .plan
+            .layers
+            .iter()
+            .map(|a| a.strategy.to_string())
+            .collect(),
+        devices,
+        sim_cycles: run.sim_cycles,
+        sim_seconds,
+        build_seconds,
+        saturations_hw: run.devices.iter().map(|d| d.saturations as u64).sum(),
+        saturations_golden,
+        error,
+        channels: channels.into_iter().zip(run.channel_beats).collect(),
+        frames_sent,
+        frames_expected,
+        sent_frame_errors,
+        delivered_frame_errors,
+        rtl_dir,
+        output,
+    })
+}

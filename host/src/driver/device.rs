@@ -1,0 +1,68 @@
+//! The device trait every backend implements: register reads and writes over AXI4-Lite,
+//! AXI4-Stream input and output, reset and identify. Run sequences use only the trait, so the
+//! same code drives a simulated device or a board.
+
+use partita_hdl::regs;
+use thiserror::Error;
+
+#[derive(Debug, Error, miette::Diagnostic)]
+pub enum DeviceError {
+    #[error("device stopped answering: {what} did not complete within {limit} cycles")]
+    #[diagnostic(
+        code(partita::timeout),
+        help("the device may be hung; check STATUS and the waveform (--wave)")
+    )]
+    Timeout { what: String, limit: u64 },
+    #[error("device refused {what} (AXI response {resp})")]
+    #[diagnostic(code(partita::refused))]
+    Refused { what: String, resp: u32 },
+    #[error("this is not a partita device, or a different plan: {0}")]
+    #[diagnostic(
+        code(partita::identity),
+        help("regenerate the RTL for this plan, or load the matching bitstream")
+    )]
+    Identity(String),
+    #[error("output stream framing error: {0}")]
+    #[diagnostic(code(partita::framing))]
+    Framing(String),
+}
+
+/// What `identify` reads back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub id: u32,
+    pub version: u32,
+    pub plan_hash: u64,
+    pub config: [u32; 2],
+}
+
+/// One word from the output stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Word {
+    pub data: u64,
+    pub last: bool,
+}
+
+/// A partita device: simulated or a board.
+pub trait Device {
+    fn reset(&mut self) -> Result<(), DeviceError>;
+    fn reg_read(&mut self, addr: u32) -> Result<u32, DeviceError>;
+    fn reg_write(&mut self, addr: u32, value: u32) -> Result<(), DeviceError>;
+    /// Queue words for the input stream; the device takes them as it becomes ready.
+    fn stream_write(&mut self, words: &[u64]) -> Result<(), DeviceError>;
+    /// Wait for `n` words from the output stream.
+    fn stream_read(&mut self, n: usize) -> Result<Vec<Word>, DeviceError>;
+
+    fn identify(&mut self) -> Result<Identity, DeviceError> {
+        Ok(Identity {
+            id: self.reg_read(regs::ID.offset)?,
+            version: self.reg_read(regs::VERSION.offset)?,
+            plan_hash: (self.reg_read(regs::PLAN_HASH_HI.offset)? as u64) << 32
+                | self.reg_read(regs::PLAN_HASH_LO.offset)? as u64,
+            config: [
+                self.reg_read(regs::CONFIG0.offset)?,
+                self.reg_read(regs::CONFIG1.offset)?,
+            ],
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! The driver side of the host: the [`device::Device`] trait, its backends and the run
+//! sequences. It depends on `partita-hdl` (the register table) and, for the simulated backend
+//! (feature `sim`), on the Verilator cosimulation, but not on the generator or its templates:
+//! a board host can use it with `default-features = false`.
+
+pub mod device;
+pub mod run;
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use device::{Device, DeviceError, Identity, Word};
+pub use run::{run_lstm, RunResult};
+#[cfg(feature = "sim")]
+pub use sim::{Backpressure, SimDevice};

@@ -1,0 +1,157 @@
+{= header =}
+// Partial-sum reduction of a finishing device: one memory per (source, gate) holds the
+// full-width partial sums of the units this device finishes, each source writing its own in
+// unit order (within a unit, in gate order over the source's gates); a source's values are
+// committed when its frame passes every check (the local engine's at once). Once every
+// expected partial of layer `layer` is committed (fin_ready), `fin_go` streams the units out:
+// the sources' partials of each gate are added at full width and rounded once into the
+// pre-activation format (feed, two cycles later with feed_v; unit: its slot). Counts are
+// not cleared by start: peers may send to a device not started yet. A reset clears them.
+module {= name =} (
+    input  wire                   clk,
+    input  wire                   rst,
+    input  wire [{= layer_w =}-1:0] layer,
+    // The local engine's partial sums for this device.
+    input  wire                   local_en,
+    input  wire [{= accw =}-1:0]    local_data,
+    // Received partial sums, per port: value, source, layer, and frame commits.
+    input  wire [{= nports =}-1:0]    rv_p,
+    input  wire [{= src_bits =}-1:0]   rv_src,
+    input  wire [{= layer_bits =}-1:0] rv_layer,
+    input  wire [{= data_bits =}-1:0] rv_data,
+    input  wire [{= nports =}-1:0]    ok_p,
+    input  wire [{= count_bits =}-1:0] rv_count,
+    // Finishing: clear the counts, stream the units.
+    input  wire                   fin_clear,
+    input  wire                   fin_go,
+    input  wire                   fadv,
+    input  wire [{= unit_w =}-1:0]  f_slot,
+    input  wire [{= paw =}-1:0]     pbase,
+    output wire                   fin_ready,
+    output reg                    feed_v,
+    output wire [{= feed_w =}-1:0]   feed,
+    output wire [2:0]             pre_clips,
+    output reg  [{= unit_w =}-1:0]  unit
+);
+    // Next gate after g in mask m: {wrapped, gate}.
+    function [2:0] next_gate(input [3:0] m, input [1:0] g);
+        reg [1:0] first;
+        begin
+            first = m[0] ? 2'd0 : (m[1] ? 2'd1 : (m[2] ? 2'd2 : 2'd3));
+            case (g)
+                2'd0: next_gate = m[1] ? 3'd1 : (m[2] ? 3'd2 : (m[3] ? 3'd3 : {1'b1, first}));
+                2'd1: next_gate = m[2] ? 3'd2 : (m[3] ? 3'd3 : {1'b1, first});
+                2'd2: next_gate = m[3] ? 3'd3 : {1'b1, first};
+                default: next_gate = {1'b1, first};
+            endcase
+        end
+    endfunction
+{% for p in ports %}    wire [2:0] src_{= p =} = rv_src[{= p =}*3 +: 3];
+    wire [{= layer_w =}-1:0] lay_{= p =} = rv_layer[{= p =}*{= layer_w =} +: {= layer_w =}];
+    wire [{= accw =}-1:0] val_{= p =} = rv_data[{= p =}*{= accw =} +: {= accw =}];
+    wire [6:0] cnt_{= p =} = rv_count[{= p =}*7 +: 7];
+{% endfor %}    wire unused_in = &{1'b0, rv_p, ok_p, rv_src, rv_layer, rv_data, rv_count, local_data, local_en, layer};
+
+{% for s in slots %}    // Source slot {= s.index =}: device {= s.dev =}.
+{% for g in gates %}    reg [{= accw =}-1:0] pm_{= s.index =}_{= g =} [0:{= pdepth =}-1];
+{% endfor %}    reg [1:0] pw_gate_{= s.index =};
+    reg [{= unit_w =}-1:0] pw_slot_{= s.index =};
+    reg [{= cnt_w =}-1:0] pc_{= s.index =} [0:{= layers_n =}-1];
+    reg [{= cnt_w =}-1:0] pw_k_{= s.index =}, pw_n_{= s.index =}, pe_{= s.index =};
+    reg [3:0] pw_mask_{= s.index =}, cm_{= s.index =};
+    reg [{= paw =}-1:0] pw_base_{= s.index =};
+{% if s.local %}    wire pw_en_{= s.index =} = local_en;
+    wire [{= accw =}-1:0] pw_data_{= s.index =} = local_data;
+    wire [{= layer_w =}-1:0] pw_layer_{= s.index =} = layer;
+{% else %}    wire pw_en_{= s.index =} = rv_p[{= s.port =}] && (src_{= s.port =} == 3'd{= s.dev =});
+    wire [{= accw =}-1:0] pw_data_{= s.index =} = val_{= s.port =};
+    wire [{= layer_w =}-1:0] pw_layer_{= s.index =} = lay_{= s.port =};
+{% endif %}    // Where the source's values of layer pw_layer go, and how many it sends; what layer `layer` expects.
+    always @* begin
+        pw_mask_{= s.index =} = 4'd1;
+        pw_base_{= s.index =} = {= paw =}'d0;
+        pw_n_{= s.index =} = {= cnt_w =}'d1;
+        pe_{= s.index =} = {= cnt_w =}'d0;
+        cm_{= s.index =} = 4'd0;
+        case (pw_layer_{= s.index =})
+{% for c in s.layers %}            {= layer_w =}'d{= c.index =}: begin
+                pw_mask_{= s.index =} = 4'b{= c.mask =};
+                pw_base_{= s.index =} = {= paw =}'d{= c.pbase =};
+                pw_n_{= s.index =} = {= cnt_w =}'d{= c.n =};
+            end
+{% endfor %}            default: ;
+        endcase
+        case (layer)
+{% for c in s.layers %}            {= layer_w =}'d{= c.index =}: begin
+                pe_{= s.index =} = {= cnt_w =}'d{= c.n =};
+                cm_{= s.index =} = 4'b{= c.mask =};
+            end
+{% endfor %}            default: ;
+        endcase
+    end
+    wire [2:0] pw_g0_{= s.index =} = next_gate(pw_mask_{= s.index =}, 2'd3);
+    wire unused_pw_{= s.index =} = &{1'b0, pw_g0_{= s.index =}[2]};
+    wire first_{= s.index =} = (pw_k_{= s.index =} == {= cnt_w =}'d0);
+    wire [1:0] pw_cg_{= s.index =} = first_{= s.index =} ? pw_g0_{= s.index =}[1:0] : pw_gate_{= s.index =};
+    wire [{= unit_w =}-1:0] pw_cs_{= s.index =} = first_{= s.index =} ? {= unit_w =}'d0 : pw_slot_{= s.index =};
+    wire [2:0] pw_ng_{= s.index =} = next_gate(pw_mask_{= s.index =}, pw_cg_{= s.index =});
+    wire [{= paw =}-1:0] pw_addr_{= s.index =} = pw_base_{= s.index =} + {= s.slot_ext =};
+    always @(posedge clk) begin
+        if (rst) begin
+            pw_gate_{= s.index =} <= 2'd0;
+            pw_slot_{= s.index =} <= {= unit_w =}'d0;
+            pw_k_{= s.index =} <= {= cnt_w =}'d0;
+        end else if (pw_en_{= s.index =}) begin
+            pw_gate_{= s.index =} <= pw_ng_{= s.index =}[1:0];
+            pw_slot_{= s.index =} <= pw_cs_{= s.index =} + {= s.wrap_ext =};
+            pw_k_{= s.index =} <= (pw_k_{= s.index =} + {= cnt_w =}'d1 == pw_n_{= s.index =}) ? {= cnt_w =}'d0 : pw_k_{= s.index =} + {= cnt_w =}'d1;
+        end
+        if (pw_en_{= s.index =}) begin
+            case (pw_cg_{= s.index =})
+{% for g in gates %}                2'd{= g =}: pm_{= s.index =}_{= g =}[pw_addr_{= s.index =}] <= pw_data_{= s.index =};
+{% endfor %}            endcase
+        end
+    end
+    // Committed counts per layer: the local engine's at once, a port's at its frame's trailer.
+    always @(posedge clk) begin
+        if (rst) begin
+{% for c in s.layers_all %}            pc_{= s.index =}[{= c =}] <= {= cnt_w =}'d0;
+{% endfor %}        end else begin
+{% if s.local %}            if (pw_en_{= s.index =}) pc_{= s.index =}[layer] <= pc_{= s.index =}[layer] + {= cnt_w =}'d1;
+{% else %}            if (ok_p[{= s.port =}] && src_{= s.port =} == 3'd{= s.dev =}) pc_{= s.index =}[lay_{= s.port =}] <= pc_{= s.index =}[lay_{= s.port =}] + {= s.count_ext =};
+{% endif %}            if (fin_clear) pc_{= s.index =}[layer] <= {= cnt_w =}'d0;
+        end
+    end
+{% endfor %}    assign fin_ready = 1'b1{% for s in slots %} && (pc_{= s.index =}[layer] == pe_{= s.index =}){% endfor %};
+
+    // Sum and round: read every slot's partials of the unit, add them per gate, round once.
+    reg fv0;
+    reg [{= paw =}-1:0] f_addr;
+    reg [{= unit_w =}-1:0] fs0;
+    wire unused_fs = &{1'b0, f_addr, fin_clear};
+{% for s in slots %}{% for g in gates %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =};
+{% endfor %}{% endfor %}    always @(posedge clk) begin
+        if (rst) begin
+            fv0 <= 1'b0;
+            feed_v <= 1'b0;
+        end else if (fadv) begin
+            fv0 <= fin_go;
+            feed_v <= fv0;
+        end
+        if (fadv) begin
+            f_addr <= pbase + {= fslot_ext =};
+            fs0 <= f_slot;
+            unit <= fs0;
+{% for s in slots %}{% for g in gates %}            pq_{= s.index =}_{= g =} <= pm_{= s.index =}_{= g =}[f_addr];
+{% endfor %}{% endfor %}        end
+    end
+{% for g in gates %}    wire [{= psum_w =}-1:0] psum_{= g =} = {= psum_exprs[loop.index0] =};
+    wire [{= pre_w =}-1:0] pre_{= g =};
+    wire pclip_{= g =};
+    partita_requant #(
+        .IW({= psum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_pre_{= g =} (.x(psum_{= g =}), .y(pre_{= g =}), .clip(pclip_{= g =}));
+{% endfor %}    assign feed = {pre_0, pre_1, pre_2, pre_3};
+    assign pre_clips = {2'd0, feed_v && pclip_0} + {2'd0, feed_v && pclip_1} + {2'd0, feed_v && pclip_2} + {2'd0, feed_v && pclip_3};
+endmodule

@@ -1,0 +1,94 @@
+{= header =}
+// AXI4-Lite register map of this device (regmap.json, partita_regs.h), decoded from the one
+// register table (partita_hdl::regs). The AXI4-Lite protocol, SLVERR responses and the
+// refused-access count are the library core partita_axil. Start (CTRL bit 0) and weight
+// commits are refused while the device is not idle; soft reset (CTRL bit 1) always goes.
+module {= name =} (
+    input  wire        clk,
+    input  wire        rst_n,
+    input  wire [11:0] s_axil_awaddr,
+    input  wire        s_axil_awvalid,
+    output wire        s_axil_awready,
+    input  wire [31:0] s_axil_wdata,
+    input  wire [3:0]  s_axil_wstrb,
+    input  wire        s_axil_wvalid,
+    output wire        s_axil_wready,
+    output wire [1:0]  s_axil_bresp,
+    output wire        s_axil_bvalid,
+    input  wire        s_axil_bready,
+    input  wire [11:0] s_axil_araddr,
+    input  wire        s_axil_arvalid,
+    output wire        s_axil_arready,
+    output wire [31:0] s_axil_rdata,
+    output wire [1:0]  s_axil_rresp,
+    output wire        s_axil_rvalid,
+    input  wire        s_axil_rready,
+    // Device state: STATUS = {error, done, busy}; `fault` also raises STATUS.error.
+    input  wire        idle,
+    input  wire        busy,
+    input  wire        done,
+    input  wire        fault,
+    input  wire [63:0] cycles,
+{% for p in inputs %}    input  wire [31:0] {= p =},
+{% endfor %}    // Commands and settings.
+    output reg         start_pulse,
+    output reg         soft_rst,
+    output reg         commit_pulse,
+{% for r in rws %}    output reg  [31:0] {= r.port =},
+{% endfor %}    output reg  [{= wstage_w =}-1:0] wstage
+);
+    wire we, re, err_flag;
+    wire [9:0] waddr_w, raddr;
+    wire [31:0] wdata, err_count;
+    reg wok, rok;
+    reg [31:0] rdata;
+    partita_axil u_axil (
+        .clk(clk), .rst_n(rst_n),
+        .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
+        .s_axil_wdata(s_axil_wdata), .s_axil_wstrb(s_axil_wstrb), .s_axil_wvalid(s_axil_wvalid),
+        .s_axil_wready(s_axil_wready), .s_axil_bresp(s_axil_bresp), .s_axil_bvalid(s_axil_bvalid),
+        .s_axil_bready(s_axil_bready), .s_axil_araddr(s_axil_araddr), .s_axil_arvalid(s_axil_arvalid),
+        .s_axil_arready(s_axil_arready), .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
+        .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
+        .we(we), .waddr(waddr_w), .wdata(wdata), .wok(wok), .re(re), .raddr(raddr),
+        .rdata_in(rdata), .rok(rok), .clr_err(soft_rst), .err_count(err_count), .err_flag(err_flag)
+    );
+    wire unused_re = &{1'b0, re};
+    wire ctrl_w = (waddr_w == 10'h{= ctrl =});
+    wire commit_w = (waddr_w == 10'h{= commit =});
+    always @* begin
+        case (waddr_w)
+            10'h{= ctrl =}: wok = wdata[1] || !wdata[0] || idle;
+            10'h{= commit =}: wok = idle;
+{% for r in rws %}            10'h{= r.index =},
+{% endfor %}{% for w in wdata %}            10'h{= w.index =}{% if !loop.last %},{% endif %}
+{% endfor %}                : wok = 1'b1;
+            default: wok = 1'b0;
+        endcase
+    end
+    always @* begin
+        rok = 1'b1;
+        case (raddr)
+{% for r in reads %}            10'h{= r.index =}: rdata = {= r.expr =};
+{% endfor %}            default: begin
+                rdata = 32'd0;
+                rok = 1'b0;
+            end
+        endcase
+    end
+    always @(posedge clk) begin
+        start_pulse <= rst_n && we && ctrl_w && !wdata[1] && wdata[0] && idle;
+        soft_rst <= rst_n && we && ctrl_w && wdata[1];
+        commit_pulse <= rst_n && we && commit_w && idle;
+        if (!rst_n) begin
+{% for r in rws %}            {= r.port =} <= 32'h{= r.reset =};
+{% endfor %}            wstage <= {= wstage_w =}'d0;
+        end else if (we) begin
+            case (waddr_w)
+{% for r in rws %}                10'h{= r.index =}: {= r.port =} <= wdata;
+{% endfor %}{% for w in wdata %}                10'h{= w.index =}: wstage[{= w.word =}*32 +: 32] <= wdata;
+{% endfor %}                default: ;
+            endcase
+        end
+    end
+endmodule

@@ -1,0 +1,27 @@
+// partita 0.1.0 system file list (plan hash 4a8bea21f51bff5f); tops partita_d0_top, partita_d1_top
+dev0/partita_requant.v
+dev0/partita_fifo.v
+dev0/partita_crc32.v
+dev0/partita_link_tx.v
+dev0/partita_link_rx.v
+dev0/partita_tx_arb.v
+dev0/partita_link_hub.v
+dev0/partita_axil.v
+dev0/partita_d0_engine.v
+dev0/partita_d0_act_sigmoid.v
+dev0/partita_d0_act_tanh.v
+dev0/partita_d0_act_tanh_cell.v
+dev0/partita_d0_ew.v
+dev0/partita_d0_reduce.v
+dev0/partita_d0_vwrite.v
+dev0/partita_d0_regs.v
+dev0/partita_d0_top.v
+dev1/partita_d1_engine.v
+dev1/partita_d1_act_sigmoid.v
+dev1/partita_d1_act_tanh.v
+dev1/partita_d1_act_tanh_cell.v
+dev1/partita_d1_ew.v
+dev1/partita_d1_reduce.v
+dev1/partita_d1_vwrite.v
+dev1/partita_d1_regs.v
+dev1/partita_d1_top.v
