@@ -321,7 +321,7 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
         }
         end
     };
-    let mut total = s.input_size as u64;
+    let mut total = sys.arch.input_size as u64;
     for tt in 0..s.ticks(steps) {
         let active: Vec<bool> = (0..nl).map(|l| s.active(l, tt, steps)).collect();
         total += tick(&active);

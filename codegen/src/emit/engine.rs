@@ -5,7 +5,7 @@
 
 use askama::Template;
 
-use super::{sext, zext};
+use super::verilog::{sext, zext};
 use crate::arch::lstm::{Datapath, Memories};
 
 pub(crate) struct TreeNode {

@@ -4,7 +4,7 @@
 
 use askama::Template;
 
-use super::{header, module_file, render, sext, File, Names};
+use super::verilog::{header, module_file, render, sext, File, Names};
 use crate::arch::lstm::Datapath;
 use crate::design::Design;
 

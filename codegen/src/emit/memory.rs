@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{File, Word};
+use super::verilog::{File, Word};
 use crate::arch::lstm::{Datapath, SingleDevice, System};
 use crate::design::{Design, LstmDesign};
 use crate::passes::bbs_prune::CsbMatrix;

@@ -14,10 +14,10 @@ use askama::Template;
 use partita_hdl::cores;
 use partita_hdl::frame::MAX_PAYLOAD_BEATS;
 
-use super::{
-    core_files, engine, ew, file_list, fit, header, mask_bits, memory, module_file, regmap, render,
-    sext, tables, top, zext, File, Names,
+use super::verilog::{
+    core_files, file_list, fit, header, mask_bits, module_file, render, sext, zext, File, Names,
 };
+use super::{engine, ew, memory, regmap, tables, top};
 use crate::arch::bits_for;
 use crate::arch::lstm::{self, LinkWidths, NodeArch, System};
 use crate::design::Design;
@@ -272,7 +272,7 @@ fn system_json(design: &Design, sys: &System) -> String {
         "input_devices": s.nodes.iter().filter(|n| n.needs_x).map(|n| n.index).collect::<Vec<_>>(),
         "outputs": s.outputs.iter().map(|(d, u0, c)| serde_json::json!({"device": d, "first_unit": u0, "units": c})).collect::<Vec<_>>(),
         "rtl": s.nodes.iter().map(|n| format!("dev{}/files.f", n.index)).collect::<Vec<_>>(),
-        "tops": s.nodes.iter().map(|n| super::top_module(design, n.index)).collect::<Vec<_>>(),
+        "tops": s.nodes.iter().map(|n| super::verilog::top_module(design, n.index)).collect::<Vec<_>>(),
         "system_file_list": "system.f",
     });
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
@@ -287,7 +287,7 @@ fn system_list(design: &Design, files: &[File]) -> File {
         crate::VERSION,
         design.plan.plan_hash,
         (0..design.plan.devices)
-            .map(|d| super::top_module(design, d))
+            .map(|d| super::verilog::top_module(design, d))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -587,7 +587,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
             dp.wword.max(dp.bw)
         ));
     }
-    let names = Names::new(&super::module_prefix(design, me));
+    let names = Names::new(&super::verilog::module_prefix(design, me));
     let map = regmap::device_map(true, dp.nwords);
     let hdr = header(design);
     let (regs_text, reg_conns) = regmap::decode_module(

@@ -11,7 +11,7 @@
 use askama::Template;
 use partita_hdl::regs::{self, Access, Reset, Word};
 
-use super::render;
+use super::verilog::render;
 use crate::design::Design;
 
 /// The words a device decodes: every register of its kind and `nwords` WDATA words.
@@ -180,7 +180,7 @@ pub(crate) fn design_value(
     name: &str,
 ) -> Option<u32> {
     Some(match name {
-        "VERSION" => super::version_word(),
+        "VERSION" => super::verilog::version_word(),
         "PLAN_HASH_LO" => design.plan.plan_hash as u32,
         "PLAN_HASH_HI" => (design.plan.plan_hash >> 32) as u32,
         "CONFIG0" => ((arch.input_size as u32 & 0xffff) << 16) | (arch.hidden as u32 & 0xffff),

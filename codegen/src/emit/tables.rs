@@ -4,7 +4,7 @@
 use askama::Template;
 
 use super::engine::EngineView;
-use super::{header, konst, module_file, render, sext, zext, File, Names};
+use super::verilog::{header, konst, module_file, render, sext, zext, File, Names};
 use crate::design::{Design, LstmDesign};
 use crate::fixed::{signed_bits, Rounding};
 use crate::passes::act_table::ActTable;

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use askama::Template;
 use partita_hdl::regs;
 
-use super::{render, File, Word};
+use super::verilog::{render, File, Word};
 use crate::arch::lstm::SingleDevice;
 
 /// Test vectors for the generated self-checking testbench: data-format codes.

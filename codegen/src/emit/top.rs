@@ -9,10 +9,9 @@
 
 use askama::Template;
 
-use super::{
-    core_files, engine, ew, file_list, header, memory, module_file, regmap, render, sext, tables,
-    testbench, zext, File, Names, Vectors,
-};
+use super::testbench::{self, Vectors};
+use super::verilog::{core_files, file_list, header, module_file, render, sext, zext, File, Names};
+use super::{engine, ew, memory, regmap, tables};
 use crate::arch::lstm::{self, Mapping, SingleDevice};
 use crate::design::Design;
 use partita_hdl::cores;
@@ -165,7 +164,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             dp.wword.max(dp.bw)
         ));
     }
-    let names = Names::new(&super::module_prefix(design, 0));
+    let names = Names::new(&super::verilog::module_prefix(design, 0));
     let map = regmap::device_map(false, dp.nwords);
     let (regs_text, reg_conns) = regmap::decode_module(
         hdr.clone(),
@@ -294,7 +293,7 @@ fn regmap_json(design: &Design, d: &SingleDevice, map: &[partita_hdl::regs::Word
     let (a, dp) = (&d.arch, &d.arch.dp);
     regmap::json(
         design,
-        &super::top_module(design, 0),
+        &super::verilog::top_module(design, 0),
         serde_json::json!({"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat", "output": "AXI4-Stream, one h value per beat, tlast on the last of each timestep"}),
         serde_json::json!({
             "input_size": a.input_size, "hidden_size": a.hidden, "layers": a.layers, "engines": d.m, "lanes": dp.k,

@@ -96,8 +96,7 @@ pub struct Schedule {
     pub latency: u32,
     /// Last-layer outputs: (device, first unit, count), in unit order.
     pub outputs: Vec<(usize, usize, usize)>,
-    pub hidden: usize,
-    pub input_size: usize,
+    /// Layers (ticks of a sequence depend on it).
     pub layers: usize,
 }
 
@@ -267,8 +266,6 @@ pub fn build(design: &Design) -> Result<Schedule, String> {
         width: t.width as u32,
         latency: t.latency as u32,
         outputs,
-        hidden: m.hidden_size,
-        input_size: m.input_size,
         layers: m.layers.len(),
     })
 }
