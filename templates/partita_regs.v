@@ -53,42 +53,48 @@ module {= name =} (
         .we(we), .waddr(waddr_w), .wdata(wdata), .wok(wok), .re(re), .raddr(raddr),
         .rdata_in(rdata), .rok(rok), .clr_err(soft_rst), .err_count(err_count), .err_flag(err_flag)
     );
-    wire unused_re = &{1'b0, re};
-    wire ctrl_w = (waddr_w == 10'h{= ctrl =});
-    wire commit_w = (waddr_w == 10'h{= commit =});
-    always @* begin
-        case (waddr_w)
-            10'h{= ctrl =}: wok = wdata[1] || !wdata[0] || idle;
-            10'h{= commit =}: wok = idle;
-{% for r in rws %}            10'h{= r.index =},
-{% endfor %}{% for w in wdata %}            10'h{= w.index =}{% if !loop.last %},{% endif %}
-{% endfor %}                : wok = 1'b1;
-            default: wok = 1'b0;
-        endcase
-    end
-    always @* begin
-        rok = 1'b1;
-        case (raddr)
-{% for r in reads %}            10'h{= r.index =}: rdata = {= r.expr =};
-{% endfor %}            default: begin
-                rdata = 32'd0;
-                rok = 1'b0;
-            end
-        endcase
-    end
+    // The decode, in the clocked process (the core answers a cycle later): writes take effect
+    // at the edge that takes them; reads sample the register at that edge.
     always @(posedge clk) begin
-        start_pulse <= rst_n && we && ctrl_w && !wdata[1] && wdata[0] && idle;
-        soft_rst <= rst_n && we && ctrl_w && wdata[1];
-        commit_pulse <= rst_n && we && commit_w && idle;
+        start_pulse <= 1'b0;
+        soft_rst <= 1'b0;
+        commit_pulse <= 1'b0;
         if (!rst_n) begin
 {% for r in rws %}            {= r.port =} <= 32'h{= r.reset =};
 {% endfor %}            wstage <= {= wstage_w =}'d0;
-        end else if (we) begin
-            case (waddr_w)
-{% for r in rws %}                10'h{= r.index =}: {= r.port =} <= wdata;
-{% endfor %}{% for w in wdata %}                10'h{= w.index =}: wstage[{= w.word =}*32 +: 32] <= wdata;
-{% endfor %}                default: ;
-            endcase
+            wok <= 1'b0;
+            rok <= 1'b0;
+            rdata <= 32'd0;
+        end else begin
+            if (we) begin
+                wok <= 1'b1;
+                case (waddr_w)
+                    10'h{= ctrl =}: begin
+                        if (wdata[1]) soft_rst <= 1'b1;
+                        else if (wdata[0]) begin
+                            if (idle) start_pulse <= 1'b1;
+                            else wok <= 1'b0;
+                        end
+                    end
+                    10'h{= commit =}: begin
+                        if (idle) commit_pulse <= 1'b1;
+                        else wok <= 1'b0;
+                    end
+{% for r in rws %}                    10'h{= r.index =}: {= r.port =} <= wdata;
+{% endfor %}{% for w in wdata %}                    10'h{= w.index =}: wstage[{= w.word =}*32 +: 32] <= wdata;
+{% endfor %}                    default: wok <= 1'b0;
+                endcase
+            end
+            if (re) begin
+                rok <= 1'b1;
+                case (raddr)
+{% for r in reads %}                    10'h{= r.index =}: rdata <= {= r.expr =};
+{% endfor %}                    default: begin
+                        rdata <= 32'd0;
+                        rok <= 1'b0;
+                    end
+                endcase
+            end
         end
     end
 endmodule

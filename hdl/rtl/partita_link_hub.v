@@ -82,7 +82,6 @@ module partita_link_hub #(
     localparam integer OTHERS_I = NDEV - 1;
     localparam integer TQ_FULL_I = TQ_DEPTH - 2;
     localparam [BAR_W-1:0] OTHERS_N = OTHERS_I[BAR_W-1:0];
-    localparam [BAR_W-1:0] BAR_ONE = 1;
     localparam [TQ_AW:0] TQ_FULL = TQ_FULL_I[TQ_AW:0];
 
     // Transmit queue and framer.
@@ -153,21 +152,21 @@ module partita_link_hub #(
     reg [31:0] wd;
     assign bar_ok = (bar_cnt >= OTHERS_N);
     integer i;
-    reg [BAR_W-1:0] bars_in;
-    reg [31:0] crc_n, seq_n, fmt_n, tx_n, fwd_n, rx_n;
-    always @* begin
-        bars_in = {BAR_W{1'b0}};
-        {crc_n, seq_n, fmt_n, tx_n, fwd_n, rx_n} = {6{32'd0}};
-        for (i = 0; i < NP; i = i + 1) begin
-            bars_in = bars_in + (ok_b[i] ? BAR_ONE : {BAR_W{1'b0}});
-            crc_n = crc_n + {31'd0, e_crc[i]};
-            seq_n = seq_n + {31'd0, e_seq[i]};
-            fmt_n = fmt_n + {31'd0, e_fmt[i]};
-            tx_n = tx_n + {31'd0, tx_beat[i] && tx_own[i]};
-            fwd_n = fwd_n + {31'd0, tx_beat[i] && !tx_own[i]};
-            rx_n = rx_n + {31'd0, rx_beat[i]};
+    // Set bits of v, for the counters (NP is 1 or 2).
+    function [31:0] ones(input [NP-1:0] v);
+        integer n;
+        begin
+            ones = 32'd0;
+            for (n = 0; n < NP; n = n + 1) ones = ones + {31'd0, v[n]};
         end
-    end
+    endfunction
+    function [BAR_W-1:0] bars(input [NP-1:0] v);
+        integer n;
+        begin
+            bars = {BAR_W{1'b0}};
+            for (n = 0; n < NP; n = n + 1) bars = bars + {{(BAR_W - 1){1'b0}}, v[n]};
+        end
+    endfunction
     always @(posedge clk) begin
         if (rst) begin
             bar_cnt <= {BAR_W{1'b0}};
@@ -181,14 +180,14 @@ module partita_link_hub #(
             fwd_beats <= 32'd0;
             rx_beats <= 32'd0;
         end else begin
-            bar_cnt <= bar_cnt + bars_in - (bar_take ? OTHERS_N : {BAR_W{1'b0}});
+            bar_cnt <= bar_cnt + bars(ok_b) - (bar_take ? OTHERS_N : {BAR_W{1'b0}});
             wd <= waiting ? wd + 32'd1 : 32'd0;
-            crc_errs <= crc_errs + crc_n;
-            seq_errs <= seq_errs + seq_n;
-            fmt_errs <= fmt_errs + fmt_n;
-            tx_beats <= tx_beats + tx_n;
-            fwd_beats <= fwd_beats + fwd_n;
-            rx_beats <= rx_beats + rx_n;
+            crc_errs <= crc_errs + ones(e_crc);
+            seq_errs <= seq_errs + ones(e_seq);
+            fmt_errs <= fmt_errs + ones(e_fmt);
+            tx_beats <= tx_beats + ones(tx_beat & tx_own);
+            fwd_beats <= fwd_beats + ones(tx_beat & ~tx_own);
+            rx_beats <= rx_beats + ones(rx_beat);
             // The first error's details; later ports win a tie, as do errors over a timeout.
             for (i = 0; i < NP; i = i + 1) begin
                 if ((e_crc[i] || e_seq[i] || e_fmt[i]) && status == 4'd0) err_info <= e_info[32*i +: 32];

@@ -31,7 +31,7 @@ macro_rules! core {
 
 /// The requantizer: one rounding and one overflow step.
 pub const REQUANT: Core = core!("partita_requant", []);
-/// One step of the link CRC (CRC-32/MPEG-2), combinational.
+/// The link CRC register (CRC-32/MPEG-2): start, continue or hold, one beat per edge.
 pub const CRC32: Core = core!("partita_crc32", []);
 /// Synchronous FIFO, first word fall-through.
 pub const FIFO: Core = core!("partita_fifo", []);

@@ -1,5 +1,6 @@
-// Self-checking testbench of partita_axil with a small decode: word 1 read-write, word 2 a
-// read-only constant, word 3 a command accepted only while idle, everything else unmapped.
+// Self-checking testbench of partita_axil with a small decode (clocked, as the core expects):
+// word 1 read-write, word 2 a read-only constant, word 3 a command accepted only while idle,
+// everything else unmapped.
 // Checks responses (OKAY / SLVERR), read data, that refused reads and writes both count in
 // err_count and set err_flag, that clr_err clears them, that a response waits for its ready,
 // and that a read and a write in the same cycle are both served. Prints PASS or FAIL.
@@ -22,12 +23,19 @@ module partita_axil_tb;
     reg clr_err = 1'b0, busy = 1'b0;
     reg [31:0] reg_a = 32'd0;
     reg cmd = 1'b0;
-    wire wok = (waddr == 10'd1) || (waddr == 10'd3 && !busy);
-    wire rok = (raddr == 10'd1) || (raddr == 10'd2);
-    wire [31:0] rd = (raddr == 10'd1) ? reg_a : 32'h12345678;
+    // The decode answers in its clocked process, at the edge that takes the access.
+    reg wok = 1'b0, rok = 1'b0;
+    reg [31:0] rd = 32'd0;
     always @(posedge clk) begin
         cmd <= we && waddr == 10'd3 && !busy;
-        if (we && waddr == 10'd1) reg_a <= wd;
+        if (we) begin
+            wok <= (waddr == 10'd1) || (waddr == 10'd3 && !busy);
+            if (waddr == 10'd1) reg_a <= wd;
+        end
+        if (re) begin
+            rok <= (raddr == 10'd1) || (raddr == 10'd2);
+            rd <= (raddr == 10'd1) ? reg_a : 32'h12345678;
+        end
     end
     partita_axil dut (
         .clk(clk), .rst_n(rst_n), .s_axil_awaddr(awaddr), .s_axil_awvalid(awvalid),
@@ -58,15 +66,15 @@ module partita_axil_tb;
             while (!(awready && wready)) begin @(negedge clk); #1; end
             @(negedge clk);
             awvalid = 1'b0; wvalid = 1'b0;
-            for (k = 0; k < wait_b; k = k + 1) begin
-                #1;
-                check(bvalid && !awready, "write response held");
-                @(negedge clk);
-            end
-            bready = 1'b1;
             #1;
             while (!bvalid) begin @(negedge clk); #1; end
+            for (k = 0; k < wait_b; k = k + 1) begin
+                @(negedge clk);
+                #1;
+                check(bvalid && !awready, "write response held");
+            end
             check(bresp == resp, "write response code");
+            bready = 1'b1;
             @(negedge clk);
             bready = 1'b0;
         end
@@ -79,15 +87,15 @@ module partita_axil_tb;
             while (!arready) begin @(negedge clk); #1; end
             @(negedge clk);
             arvalid = 1'b0;
-            for (k = 0; k < wait_r; k = k + 1) begin
-                #1;
-                check(rvalid && !arready, "read data held");
-                @(negedge clk);
-            end
-            rready = 1'b1;
             #1;
             while (!rvalid) begin @(negedge clk); #1; end
+            for (k = 0; k < wait_r; k = k + 1) begin
+                @(negedge clk);
+                #1;
+                check(rvalid && !arready, "read data held");
+            end
             check(rresp == resp && rdata == d, "read data and code");
+            rready = 1'b1;
             @(negedge clk);
             rready = 1'b0;
         end
@@ -108,14 +116,18 @@ module partita_axil_tb;
         axi_write(12'h00C, 32'd1, 2'b10, 0);
         busy = 1'b0;
         check(err_count == 3 && cmds == 1, "command refused while busy");
-        // A read and a write at once.
+        // A read and a write at once: both answered together, a cycle after the edge that took them.
         @(negedge clk);
         awaddr = 12'h004; wdata = 32'h00000077; awvalid = 1'b1; wvalid = 1'b1;
-        araddr = 12'h3FC; arvalid = 1'b1; bready = 1'b1; rready = 1'b1;
+        araddr = 12'h3FC; arvalid = 1'b1;
+        #1;
+        check(awready && arready, "read and write taken together");
         @(negedge clk);
         awvalid = 1'b0; wvalid = 1'b0; arvalid = 1'b0;
+        @(negedge clk);
         #1;
-        check(bvalid && bresp == 2'b00 && rvalid && rresp == 2'b10, "read and write together");
+        check(bvalid && bresp == 2'b00 && rvalid && rresp == 2'b10, "read and write answered together");
+        bready = 1'b1; rready = 1'b1;
         @(negedge clk);
         bready = 1'b0; rready = 1'b0;
         check(err_count == 4 && reg_a == 32'h77, "both served");

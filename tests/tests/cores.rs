@@ -203,17 +203,24 @@ fn requantizer_matches_the_rust_reference() {
     ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
 )]
 fn crc_core_matches_the_reference_and_the_check_value() {
-    // Bytes of "123456789", chained: the last step must end at the catalogue's check value.
-    let mut lines = Vec::new();
-    let mut c = CRC_INIT;
-    for b in b"123456789" {
-        let next = crc_bits(c, *b as u64, 8);
-        lines.push(hex(
-            (c as u128) << 40 | (*b as u128) << 32 | next as u128,
-            72,
-        ));
-        c = next;
+    // One vector per edge: {start, en, data, crc after the edge}, the register modelled with
+    // the reference step.
+    fn vector(crc: &mut u32, start: bool, en: bool, d: u64, w: u32) -> String {
+        if start {
+            *crc = crc_bits(CRC_INIT, d, w);
+        } else if en {
+            *crc = crc_bits(*crc, d, w);
+        }
+        let flags = (start as u128) << 1 | en as u128;
+        hex(flags << (w + 32) | (d as u128) << 32 | *crc as u128, w + 40)
     }
+    // Bytes of "123456789" from a start: the last edge must end at the catalogue's check value.
+    let mut c = CRC_INIT;
+    let lines: Vec<String> = b"123456789"
+        .iter()
+        .enumerate()
+        .map(|(i, b)| vector(&mut c, i == 0, i > 0, *b as u64, 8))
+        .collect();
     assert_eq!(c, frame::CRC_CHECK);
     let tmp = TempDir::new("crc");
     write_hex(tmp.path(), "crc.hex", &lines);
@@ -223,24 +230,22 @@ fn crc_core_matches_the_reference_and_the_check_value() {
         &[("W", "8".into()), ("N", "9".into())],
     );
     assert_pass(cores::CRC32, &log);
+    // Random data with random starts, continues and holds, at both link widths.
     for w in [32u32, 64] {
         let mut rng = partita_codegen::weights::SplitMix64::new(w as u64);
-        let lines: Vec<String> = (0..64)
+        let mut c = CRC_INIT;
+        let lines: Vec<String> = (0..96)
             .map(|_| {
-                let ci = rng.next_u64() as u32;
+                let r = rng.next_u64();
                 let d = rng.next_u64() & if w == 64 { u64::MAX } else { (1 << w) - 1 };
-                let co = crc_bits(ci, d, w);
-                hex(
-                    (ci as u128) << (w + 32) | (d as u128) << 32 | co as u128,
-                    w + 64,
-                )
+                vector(&mut c, r % 8 == 0, r % 8 > 2, d, w)
             })
             .collect();
         write_hex(tmp.path(), "crc.hex", &lines);
         let log = run_tb(
             cores::CRC32,
             tmp.path(),
-            &[("W", w.to_string()), ("N", "64".into())],
+            &[("W", w.to_string()), ("N", "96".into())],
         );
         assert_pass(cores::CRC32, &log);
     }

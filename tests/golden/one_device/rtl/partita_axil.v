@@ -2,13 +2,16 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 // Library core hdl/rtl/partita_axil.v: it does not depend on the plan.
 // partita library core: AXI4-Lite slave (32-bit data, 12-bit byte addresses) in front of a
-// register decode. A write is taken when AWVALID and WVALID are both high and no response is
-// pending; `we` pulses that cycle with the word address, and the decode answers `wok` in the
-// same cycle (0: refused). A read is taken when ARVALID is high and no read data is pending;
-// `re` pulses with the word address and the decode answers `rdata_in` / `rok`. Refused
-// accesses get SLVERR, increment `err_count` and set `err_flag`; `clr_err` (soft reset)
-// clears both. WSTRB and the two low address bits are ignored: registers are written whole.
-// Responses come one cycle after the address; the core resets on rst_n only.
+// register decode. A write is taken when AWVALID and WVALID are both high and no write is
+// pending; `we` pulses that cycle with the word address and data, and the decode, in its
+// clocked process, registers whether it accepted it (`wok`, 0: refused). A read is taken when
+// ARVALID is high and no read is pending; `re` pulses with the word address and the decode
+// registers the word (`rdata_in`) and whether the address is readable (`rok`). The response
+// (BVALID / RVALID) follows one cycle after that edge: OKAY, or SLVERR for a refused access,
+// which also increments `err_count` and sets `err_flag`; `clr_err` (soft reset) clears both.
+// Decoding in clocked processes keeps the register multiplexers off every cycle's
+// combinational path. WSTRB and the two low address bits are ignored: registers are written
+// whole. The core resets on rst_n only.
 `timescale 1ns / 1ps
 module partita_axil (
     input  wire        clk,
@@ -30,7 +33,7 @@ module partita_axil (
     output reg  [1:0]  s_axil_rresp,
     output reg         s_axil_rvalid,
     input  wire        s_axil_rready,
-    // Register decode.
+    // Register decode: it answers, registered, at the edge of `we` / `re`.
     output wire        we,
     output wire [9:0]  waddr,
     output wire [31:0] wdata,
@@ -43,19 +46,22 @@ module partita_axil (
     output reg  [31:0] err_count,
     output reg         err_flag
 );
-    assign we = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid;
+    reg wpend, rpend;
+    assign we = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid && !wpend;
     assign s_axil_awready = we;
     assign s_axil_wready = we;
     assign waddr = s_axil_awaddr[11:2];
     assign wdata = s_axil_wdata;
-    assign re = s_axil_arvalid && !s_axil_rvalid;
-    assign s_axil_arready = !s_axil_rvalid;
+    assign re = s_axil_arvalid && !s_axil_rvalid && !rpend;
+    assign s_axil_arready = re;
     assign raddr = s_axil_araddr[11:2];
-    wire w_refused = we && !wok;
-    wire r_refused = re && !rok;
+    wire w_refused = wpend && !wok;
+    wire r_refused = rpend && !rok;
     wire unused_axil = &{1'b0, s_axil_wstrb, s_axil_awaddr[1:0], s_axil_araddr[1:0]};
     always @(posedge clk) begin
         if (!rst_n) begin
+            wpend <= 1'b0;
+            rpend <= 1'b0;
             s_axil_bvalid <= 1'b0;
             s_axil_bresp <= 2'b00;
             s_axil_rvalid <= 1'b0;
@@ -64,13 +70,15 @@ module partita_axil (
             err_count <= 32'd0;
             err_flag <= 1'b0;
         end else begin
+            wpend <= we;
+            rpend <= re;
             if (s_axil_bvalid && s_axil_bready) s_axil_bvalid <= 1'b0;
-            if (we) begin
+            if (wpend) begin
                 s_axil_bvalid <= 1'b1;
                 s_axil_bresp <= wok ? 2'b00 : 2'b10;
             end
             if (s_axil_rvalid && s_axil_rready) s_axil_rvalid <= 1'b0;
-            if (re) begin
+            if (rpend) begin
                 s_axil_rvalid <= 1'b1;
                 s_axil_rresp <= rok ? 2'b00 : 2'b10;
                 s_axil_rdata <= rok ? rdata_in : 32'd0;

@@ -58,68 +58,70 @@ module partita_regs (
         .we(we), .waddr(waddr_w), .wdata(wdata), .wok(wok), .re(re), .raddr(raddr),
         .rdata_in(rdata), .rok(rok), .clr_err(soft_rst), .err_count(err_count), .err_flag(err_flag)
     );
-    wire unused_re = &{1'b0, re};
-    wire ctrl_w = (waddr_w == 10'h004);
-    wire commit_w = (waddr_w == 10'h00E);
-    always @* begin
-        case (waddr_w)
-            10'h004: wok = wdata[1] || !wdata[0] || idle;
-            10'h00E: wok = idle;
-            10'h006,
-            10'h007,
-            10'h00C,
-            10'h00D,
-            10'h010,
-            10'h011
-                : wok = 1'b1;
-            default: wok = 1'b0;
-        endcase
-    end
-    always @* begin
-        rok = 1'b1;
-        case (raddr)
-            10'h000: rdata = 32'h50415254;
-            10'h001: rdata = 32'h00000100;
-            10'h002: rdata = 32'h3fdbd0c3;
-            10'h003: rdata = 32'h4aa21767;
-            10'h004: rdata = 32'd0;
-            10'h005: rdata = {29'd0, err_flag || fault, done, busy};
-            10'h006: rdata = seq_len;
-            10'h007: rdata = seq_count;
-            10'h008: rdata = cycles[31:0];
-            10'h009: rdata = cycles[63:32];
-            10'h00A: rdata = sat_count;
-            10'h00B: rdata = err_count;
-            10'h00C: rdata = wsel;
-            10'h00D: rdata = waddr;
-            10'h020: rdata = 32'h00050006;
-            10'h021: rdata = 32'h02020310;
-            default: begin
-                rdata = 32'd0;
-                rok = 1'b0;
-            end
-        endcase
-    end
+    // The decode, in the clocked process (the core answers a cycle later): writes take effect
+    // at the edge that takes them; reads sample the register at that edge.
     always @(posedge clk) begin
-        start_pulse <= rst_n && we && ctrl_w && !wdata[1] && wdata[0] && idle;
-        soft_rst <= rst_n && we && ctrl_w && wdata[1];
-        commit_pulse <= rst_n && we && commit_w && idle;
+        start_pulse <= 1'b0;
+        soft_rst <= 1'b0;
+        commit_pulse <= 1'b0;
         if (!rst_n) begin
             seq_len <= 32'h00000001;
             seq_count <= 32'h00000001;
             wsel <= 32'h00000000;
             waddr <= 32'h00000000;
             wstage <= 64'd0;
-        end else if (we) begin
-            case (waddr_w)
-                10'h006: seq_len <= wdata;
-                10'h007: seq_count <= wdata;
-                10'h00C: wsel <= wdata;
-                10'h00D: waddr <= wdata;
-                10'h010: wstage[0*32 +: 32] <= wdata;
-                10'h011: wstage[1*32 +: 32] <= wdata;
-                default: ;
-            endcase
+            wok <= 1'b0;
+            rok <= 1'b0;
+            rdata <= 32'd0;
+        end else begin
+            if (we) begin
+                wok <= 1'b1;
+                case (waddr_w)
+                    10'h004: begin
+                        if (wdata[1]) soft_rst <= 1'b1;
+                        else if (wdata[0]) begin
+                            if (idle) start_pulse <= 1'b1;
+                            else wok <= 1'b0;
+                        end
+                    end
+                    10'h00E: begin
+                        if (idle) commit_pulse <= 1'b1;
+                        else wok <= 1'b0;
+                    end
+                    10'h006: seq_len <= wdata;
+                    10'h007: seq_count <= wdata;
+                    10'h00C: wsel <= wdata;
+                    10'h00D: waddr <= wdata;
+                    10'h010: wstage[0*32 +: 32] <= wdata;
+                    10'h011: wstage[1*32 +: 32] <= wdata;
+                    default: wok <= 1'b0;
+                endcase
+            end
+            if (re) begin
+                rok <= 1'b1;
+                case (raddr)
+                    10'h000: rdata <= 32'h50415254;
+                    10'h001: rdata <= 32'h00000100;
+                    10'h002: rdata <= 32'h3fdbd0c3;
+                    10'h003: rdata <= 32'h4aa21767;
+                    10'h004: rdata <= 32'd0;
+                    10'h005: rdata <= {29'd0, err_flag || fault, done, busy};
+                    10'h006: rdata <= seq_len;
+                    10'h007: rdata <= seq_count;
+                    10'h008: rdata <= cycles[31:0];
+                    10'h009: rdata <= cycles[63:32];
+                    10'h00A: rdata <= sat_count;
+                    10'h00B: rdata <= err_count;
+                    10'h00C: rdata <= wsel;
+                    10'h00D: rdata <= waddr;
+                    10'h020: rdata <= 32'h00050006;
+                    10'h021: rdata <= 32'h02020310;
+                    default: begin
+                        rdata <= 32'd0;
+                        rok <= 1'b0;
+                    end
+                endcase
+            end
         end
     end
 endmodule

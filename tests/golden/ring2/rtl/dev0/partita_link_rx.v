@@ -60,7 +60,6 @@ module partita_link_rx #(
     output wire               fwd_last,
     input  wire               fwd_go
 );
-    localparam [31:0] CRC_INIT = 32'hFFFFFFFF;
     localparam [2:0] ME3 = ME[2:0];
     localparam [3:0] NDEV4 = NDEV[3:0];
     localparam [3:0] NL4 = NLAYERS[3:0];
@@ -102,7 +101,6 @@ module partita_link_rx #(
     reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
     reg [6:0] rleft;
     reg [VPB_W-1:0] rvi;
-    reg [31:0] rcrc;
     reg [1:0] rfport;
     reg [12:0] rseq [0:7];
     integer i;
@@ -145,11 +143,12 @@ module partita_link_rx #(
         endcase
     end
 
-    wire [31:0] crc_next;
+    // The CRC starts with an accepted header and goes on with each payload beat read out.
+    wire [31:0] rcrc;
+    wire crc_start = (rs == 2'd0) && hv && hd_me && !hd_bad && (hd_seq == rseq[hd_src]);
+    wire crc_en = (rs == 2'd1) && hv && !hl && (rnb != 7'd0) && v_ack && v_last;
     partita_crc32 #(.W(LW)) u_crc (
-        .crc_in((rs == 2'd0) ? CRC_INIT : rcrc),
-        .data(hd),
-        .crc_out(crc_next)
+        .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc)
     );
 
     always @(posedge clk) begin
@@ -166,7 +165,6 @@ module partita_link_rx #(
             rleft <= 7'd0;
             f_count <= 7'd0;
             rvi <= {VPB_W{1'b0}};
-            rcrc <= CRC_INIT;
             rfport <= 2'd0;
             e_info <= 32'd0;
             for (i = 0; i < 8; i = i + 1) rseq[i] <= 13'd0;
@@ -191,7 +189,6 @@ module partita_link_rx #(
                             rleft <= hd_cnt;
                             f_count <= hd_cnt;
                             rvi <= {VPB_W{1'b0}};
-                            rcrc <= crc_next;
                         end
                     end else if (fwd_go) begin
                         rfport <= hd_port;
@@ -217,7 +214,6 @@ module partita_link_rx #(
                         rleft <= rleft - 7'd1;
                         if (v_last) begin
                             rvi <= {VPB_W{1'b0}};
-                            rcrc <= crc_next;
                         end else begin
                             rvi <= rvi + VI_ONE;
                         end

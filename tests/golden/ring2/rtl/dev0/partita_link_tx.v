@@ -48,7 +48,6 @@ module partita_link_tx #(
     output wire               idle
 );
     localparam [2:0] F_IDLE = 3'd0, F_FILL = 3'd1, F_HDR = 3'd2, F_PAY = 3'd3, F_CRC = 3'd4;
-    localparam [31:0] CRC_INIT = 32'hFFFFFFFF;
     localparam [2:0] ME3 = ME[2:0];
     localparam [7:0] DW8 = DW[7:0];
     localparam [7:0] ACCW8 = ACCW[7:0];
@@ -68,8 +67,8 @@ module partita_link_tx #(
     reg [VPB_W-1:0] f_vi;
     reg [LW-1:0] f_beat;
     reg [LW-1:0] fbuf [0:MAXB-1];
-    reg [31:0] f_crc;
     reg [12:0] tseq [0:7];
+    wire [31:0] f_crc;
     reg f_par;
     integer i;
 
@@ -142,11 +141,10 @@ module partita_link_tx #(
             default: data = crc_beat;
         endcase
     end
-    wire [31:0] crc_next;
+    // The CRC starts with the header beat and goes on with each payload beat sent.
     partita_crc32 #(.W(LW)) u_crc (
-        .crc_in((fs == F_HDR) ? CRC_INIT : f_crc),
-        .data(data),
-        .crc_out(crc_next)
+        .clk(clk), .rst(rst), .start((fs == F_HDR) && go), .en((fs == F_PAY) && go),
+        .data(data), .crc(f_crc)
     );
 
     always @(posedge clk) begin
@@ -161,7 +159,6 @@ module partita_link_tx #(
             f_bi <= {FB_W{1'b0}};
             f_vi <= {VPB_W{1'b0}};
             f_beat <= {LW{1'b0}};
-            f_crc <= CRC_INIT;
             for (i = 0; i < 8; i = i + 1) tseq[i] <= 13'd0;
             f_par <= 1'b0;
         end else begin
@@ -194,12 +191,10 @@ module partita_link_tx #(
                     if (f_frame_done) fs <= F_HDR;
                 end
                 F_HDR: if (go) begin
-                    f_crc <= crc_next;
                     f_bi <= {FB_W{1'b0}};
                     fs <= (f_nb == {FB_W{1'b0}}) ? F_CRC : F_PAY;
                 end
                 F_PAY: if (go) begin
-                    f_crc <= crc_next;
                     f_bi <= f_bi + FB_ONE;
                     if (f_bi + FB_ONE == f_nb) fs <= F_CRC;
                 end
