@@ -292,6 +292,21 @@ struct Link {
 }
 
 impl Link {
+    /// Device 1 of 4, 64-bit links, 16-bit h values, 40-bit partial sums, 3 layers; devices 2
+    /// and 3 on port 1.
+    fn device_1_of_4() -> Link {
+        Link {
+            f: Format {
+                link_width: 64,
+                h_width: 16,
+                psum_width: 40,
+            },
+            me: 1,
+            ndev: 4,
+            nlayers: 3,
+            routes: [0, 0, 1, 1, 0, 0, 0, 0],
+        }
+    }
     fn layer_w(&self) -> u32 {
         (64 - (self.nlayers as u64 - 1).leading_zeros()).max(1)
     }
@@ -429,18 +444,7 @@ fn values(rng: &mut partita_codegen::weights::SplitMix64, n: usize, bits: u32) -
 )]
 fn framer_sends_the_frames_of_the_rust_encoder() {
     let mut rng = partita_codegen::weights::SplitMix64::new(21);
-    // Device 1 of 4, 64-bit links, s3.12 h values, 40-bit partial sums; devices 2 and 3 on port 1.
-    let a = Link {
-        f: Format {
-            link_width: 64,
-            h_width: 16,
-            psum_width: 40,
-        },
-        me: 1,
-        ndev: 4,
-        nlayers: 3,
-        routes: [0, 0, 1, 1, 0, 0, 0, 0],
-    };
+    let a = Link::device_1_of_4();
     let hmasks = [0b0101, 0b1000, 0b1101, 0, 0, 0, 0, 0];
     let runs = vec![
         Run {
@@ -689,17 +693,7 @@ fn raw_frame(lw: u32, header: u32, payload: &[u64]) -> Vec<Beat> {
 )]
 fn deframer_matches_the_reference_model() {
     let mut rng = partita_codegen::weights::SplitMix64::new(33);
-    let l = Link {
-        f: Format {
-            link_width: 64,
-            h_width: 16,
-            psum_width: 40,
-        },
-        me: 1,
-        ndev: 4,
-        nlayers: 3,
-        routes: [0, 0, 1, 1, 0, 0, 0, 0],
-    };
+    let l = Link::device_1_of_4();
     let f = l.f;
     let frame = |kind, src, dst, layer, parity, seq, vals: Vec<u64>| {
         Frame {
