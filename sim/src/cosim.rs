@@ -31,6 +31,12 @@ pub enum CosimError {
     #[error("cannot load the simulation model {path}: {why}")]
     #[diagnostic(code(partita::load))]
     Load { path: String, why: String },
+    #[error("the Verilator model stopped: {why}")]
+    #[diagnostic(
+        code(partita::model),
+        help("most often a damaged or missing $readmemh (.hex) file in the RTL directory; regenerate it with `partita gen`, or fix the file named above (model library {path})")
+    )]
+    Model { path: String, why: String },
     #[error("file problem at {path}: {why}")]
     #[diagnostic(code(partita::io))]
     Io { path: String, why: String },
@@ -129,6 +135,31 @@ pub const WRAPPER: &str = r#"// partita cosimulation wrapper (generated; C ABI f
 #include "verilated_fst_c.h"
 #endif
 #include <cstdint>
+#include <string>
+
+// Verilator's fatal errors (a damaged $readmemh file, say) would call abort() and take the
+// whole partita process down. These replace its handlers (built with VL_USER_FATAL and
+// VL_USER_WARN): the first problem is kept for pt_problem() and the model runs on harmlessly.
+static std::string pt_first_problem;
+static void pt_note(const char* kind, const char* filename, int linenum, const char* msg) {
+    if (!pt_first_problem.empty()) return;
+    pt_first_problem = kind;
+    if (filename && filename[0]) {
+        pt_first_problem += std::string(" in ") + filename;
+        if (linenum > 0) pt_first_problem += " (Verilator's line " + std::to_string(linenum) + ")";
+    }
+    pt_first_problem += std::string(": ") + (msg ? msg : "");
+}
+void vl_fatal(const char* filename, int linenum, const char* hier, const char* msg) {
+    (void)hier;
+    Verilated::threadContextp()->gotError(true);
+    Verilated::threadContextp()->gotFinish(true);
+    pt_note("fatal error", filename, linenum, msg);
+}
+void vl_warn(const char* filename, int linenum, const char* hier, const char* msg) {
+    (void)hier;
+    pt_note("warning", filename, linenum, msg);
+}
 
 struct PinsIn { uint32_t rst_n, awaddr, awvalid, wdata, wstrb, wvalid, bready, araddr, arvalid,
                 rready, s_tvalid, s_tlast, m_tready, pad; uint64_t s_tdata; };
@@ -144,7 +175,9 @@ struct Handle {
 };
 
 extern "C" {
+const char* pt_problem(void) { return pt_first_problem.empty() ? nullptr : pt_first_problem.c_str(); }
 void* pt_new(void) {
+    pt_first_problem.clear();
     Handle* h = new Handle;
     h->ctx = new VerilatedContext;
 #if PARTITA_TRACE
@@ -467,6 +500,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
             Command::new("g++")
         };
         c.args(["-c", "-fPIC", "-O2", "-std=gnu++17", "-faligned-new"])
+            .args(["-DVL_USER_FATAL", "-DVL_USER_WARN"])
             .arg(format!("-DPARTITA_TRACE={}", opts.trace as u8))
             .arg(format!("-DPARTITA_PORTS={}", opts.ports))
             .arg(format!("-DVM_TRACE={}", opts.trace as u8))
@@ -511,6 +545,7 @@ type NewFn = unsafe extern "C" fn() -> *mut std::ffi::c_void;
 type FreeFn = unsafe extern "C" fn(*mut std::ffi::c_void);
 type StepFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const PinsIn, *mut PinsOut);
 type StepNodeFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const NodeIn, *mut NodeOut);
+type ProblemFn = unsafe extern "C" fn() -> *const std::ffi::c_char;
 type TraceFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const std::ffi::c_char) -> i32;
 
 /// One instance of a built model.
@@ -520,6 +555,7 @@ pub struct Model {
     step_node_fn: StepNodeFn,
     free_fn: FreeFn,
     trace_fn: TraceFn,
+    problem_fn: ProblemFn,
     /// Keeps the library mapped while the instance lives.
     _lib: libloading::Library,
     pub cycles: u64,
@@ -541,16 +577,36 @@ impl Model {
                 *lib.get::<StepNodeFn>(b"pt_step_node\0").map_err(fail)?;
             let free_fn: FreeFn = *lib.get::<FreeFn>(b"pt_free\0").map_err(fail)?;
             let trace_fn: TraceFn = *lib.get::<TraceFn>(b"pt_trace\0").map_err(fail)?;
+            let problem_fn: ProblemFn = *lib.get::<ProblemFn>(b"pt_problem\0").map_err(fail)?;
             let handle = new();
-            Ok(Model {
+            let model = Model {
                 handle,
                 step_fn,
                 step_node_fn,
                 free_fn,
                 trace_fn,
+                problem_fn,
                 _lib: lib,
                 cycles: 0,
-            })
+            };
+            // $readmemh files were read by the constructor: any problem stops here.
+            match model.problem() {
+                None => Ok(model),
+                Some(why) => Err(CosimError::Model {
+                    path: path.display().to_string(),
+                    why,
+                }),
+            }
+        }
+    }
+
+    /// The first fatal error or warning Verilator raised in this model's library, if any.
+    pub fn problem(&self) -> Option<String> {
+        // SAFETY: the function returns null or a NUL-terminated string owned by the library,
+        // which self keeps loaded; it is copied before returning.
+        unsafe {
+            let p = (self.problem_fn)();
+            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
         }
     }
 

@@ -170,3 +170,38 @@ fn run_time_weight_write_repairs_a_corrupted_word() {
     let fixed = run_lstm(&mut dev, f.design.plan.plan_hash, 3, 1, 5, 16, &x).unwrap();
     assert_eq!(fixed.codes, want);
 }
+
+/// Verilator's fatal handler would abort the whole process on a damaged `$readmemh` file.
+/// partita's wrapper replaces it: loading the model returns an error naming the file, and
+/// a missing image (only a warning in Verilator) is refused too. The Rust pre-check that
+/// `partita sim --rtl` runs first is bypassed here on purpose.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn verilator_fatal_errors_do_not_abort() {
+    let f = fixture();
+    let hex = f.rtl.join("weights_e0.hex");
+    let good = std::fs::read_to_string(&hex).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines[3] = "zzz";
+    std::fs::write(&hex, lines.join("\n") + "\n").unwrap();
+    let built = cosim::build(&f.rtl, &BuildOptions::default()).unwrap();
+    let err = Model::load(&built.library)
+        .err()
+        .expect("a damaged image is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("weights_e0.hex") && text.contains("syntax error"),
+        "{text}"
+    );
+    // And the model still loads once the file is repaired (the handler kept no state).
+    std::fs::write(&hex, &good).unwrap();
+    assert!(Model::load(&built.library).is_ok());
+    std::fs::remove_file(f.rtl.join("bias_e1.hex")).unwrap();
+    let err = Model::load(&built.library)
+        .err()
+        .expect("a missing image is refused");
+    assert!(err.to_string().contains("not found"), "{err}");
+}

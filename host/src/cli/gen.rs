@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use partita_codegen::design;
 use partita_codegen::emit::{self, File};
 
-use super::{io_failure, Failure, GenFailure, WriteFailure};
+use super::{io_failure, temp, ArgFailure, Failure, GenFailure, WriteFailure};
 use crate::cosim;
 
 #[derive(clap::Args)]
@@ -20,6 +20,7 @@ pub struct Args {
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
     let d = design::from_path(&a.plan)?;
+    check_out_dir(&a.out)?;
     let vectors = (d.plan.devices == 1).then(|| cosim::tb_vectors(&d));
     let files = emit::generate(&d, vectors.as_ref()).map_err(GenFailure)?;
     write_files(&a.out, &files)?;
@@ -32,7 +33,10 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     .map_err(io_failure)
 }
 
-/// Write generated files into `dir`, creating it.
+/// Write generated files into `dir`: all of them, or none. They are written into a temporary
+/// directory next to `dir`, which then replaces `dir`. An existing `dir` is replaced only if
+/// it is empty or holds an earlier `partita gen` output (a `files.f` or `system.json`), so a
+/// directory of the user's own files is never deleted.
 pub fn write_files(dir: &Path, files: &[File]) -> Result<(), Failure> {
     let fail = |p: &Path, e: std::io::Error| -> Failure {
         WriteFailure {
@@ -41,13 +45,89 @@ pub fn write_files(dir: &Path, files: &[File]) -> Result<(), Failure> {
         }
         .into()
     };
-    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
-    for f in files {
-        let p = dir.join(&f.name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
+    check_out_dir(dir)?;
+    let tmp = temp::temp_for(dir);
+    temp::remove(&tmp);
+    let written = (|| -> Result<(), Failure> {
+        std::fs::create_dir_all(&tmp).map_err(|e| fail(dir, e))?;
+        for f in files {
+            let p = tmp.join(&f.name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| fail(&dir.join(&f.name), e))?;
+            }
+            std::fs::write(&p, &f.text).map_err(|e| fail(&dir.join(&f.name), e))?;
         }
-        std::fs::write(&p, &f.text).map_err(|e| fail(&p, e))?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        temp::remove(&tmp);
+        return Err(e);
+    }
+    // Swap: the old output moves aside, the new one moves in, the old one goes.
+    let old = dir.with_file_name(format!(
+        ".{}.partita-old-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let had_old = dir.exists();
+    if had_old {
+        if let Err(e) = std::fs::rename(dir, &old) {
+            temp::remove(&tmp);
+            return Err(fail(dir, e));
+        }
+    }
+    if let Err(e) = std::fs::rename(&tmp, dir) {
+        if had_old {
+            let _ = std::fs::rename(&old, dir);
+        }
+        temp::remove(&tmp);
+        return Err(fail(dir, e));
+    }
+    if had_old {
+        temp::remove(&old);
+    }
+    Ok(())
+}
+
+/// Refuse an output path that is a file, or a directory with files partita did not write.
+pub fn check_out_dir(dir: &Path) -> Result<(), Failure> {
+    let shown = dir.display();
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            return Err(ArgFailure(format!(
+                "cannot write `{shown}`: its parent directory `{}` does not exist; create it first, or give -o a path in an existing directory",
+                parent.display()
+            ))
+            .into());
+        }
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Err(ArgFailure(format!(
+            "`{shown}` exists and is not a directory; -o takes a directory (give a new path, or remove the file)"
+        ))
+        .into());
+    }
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| WriteFailure {
+            path: shown.to_string(),
+            source: e,
+        })?
+        .filter_map(Result::ok)
+        .collect();
+    let ours = dir.join("files.f").is_file() || dir.join("system.json").is_file();
+    if !entries.is_empty() && !ours {
+        return Err(ArgFailure(format!(
+            "`{shown}` is a directory with {} entries that `partita gen` did not write; gen replaces its output directory whole, so give an empty or new directory, or an earlier gen output",
+            entries.len()
+        ))
+        .into());
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use partita_codegen::design;
 use partita_sim::Mode;
 
-use super::{io_failure, Failure};
+use super::{io_failure, temp, ArgFailure, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,11 +28,12 @@ pub struct Args {
 }
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+    temp::check_out_file(&a.output, "--output").map_err(ArgFailure)?;
     let d = design::from_path(&a.plan)?;
     let x = partita_sim::read_input(&a.input, &d)?;
     let mode = if a.float { Mode::Float } else { Mode::Fixed };
     let y = partita_sim::run(&d, &x, mode);
-    partita_sim::write_output(&a.output, &y.values)?;
+    temp::write_npy(&a.output, &y.values)?;
     let mode_name = if a.float { "float" } else { "fixed" };
     writeln!(
         out,

@@ -14,6 +14,7 @@ pub mod golden;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod temp;
 
 #[derive(Parser)]
 #[command(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use partita_codegen::design::{self, ModelDesign};
 
-use super::{io_failure, Failure, GenFailure, NotBuilt};
+use super::{io_failure, temp, ArgFailure, Failure, GenFailure, NotBuilt};
 use crate::cosim::{self, SimError, SimOptions};
 use crate::driver;
 
@@ -16,7 +16,8 @@ pub struct Args {
     input: PathBuf,
     #[arg(long)]
     output: PathBuf,
-    /// `sim` (Verilator model of the generated RTL). Board backends are not built yet.
+    /// `sim` (Verilator model of the generated RTL). The board backends `pcie` (XDMA) and
+    /// `remote` (gRPC) are not built yet.
     #[arg(long, default_value = "sim")]
     backend: String,
     /// Use an already generated RTL directory.
@@ -25,13 +26,23 @@ pub struct Args {
 }
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
-    if a.backend != "sim" {
-        return Err(NotBuilt {
-            verb: "run --backend {pcie,remote}",
-            what: "Board backends (PCIe, remote)",
+    match a.backend.as_str() {
+        "sim" => {}
+        "pcie" | "remote" => {
+            return Err(NotBuilt {
+                verb: "run --backend pcie/remote",
+                what: "Board backends (pcie: XDMA, remote: gRPC)",
+            }
+            .into())
         }
-        .into());
+        other => {
+            return Err(ArgFailure(format!(
+                "unknown backend `{other}` for --backend; allowed: sim (the Verilator model, built), pcie and remote (boards, not built yet)"
+            ))
+            .into())
+        }
     }
+    temp::check_out_file(&a.output, "--output").map_err(ArgFailure)?;
     let d = design::from_path(&a.plan)?;
     let ModelDesign::Lstm(m) = &d.model else {
         return Err(GenFailure(
@@ -59,7 +70,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     )
     .map_err(SimError::from)?;
     let y = cosim::output_array(&d, &x, m.hidden_size, &r.codes);
-    partita_sim::write_output(&a.output, &y)?;
+    temp::write_npy(&a.output, &y)?;
     writeln!(
         out,
         "run (sim): {} sequence(s) x {} step(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",

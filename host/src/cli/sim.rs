@@ -2,11 +2,11 @@
 //! for multi-device plans) and compare every output word, and the word count, with the golden
 //! model. Exit 1 on a mismatch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use partita_codegen::design;
 
-use super::{io_failure, ArgFailure, Failure};
+use super::{io_failure, temp, ArgFailure, Failure};
 use crate::cosim::{self, multi, SimOptions};
 
 #[derive(clap::Args)]
@@ -15,7 +15,8 @@ pub struct Args {
     /// Input .npy like `golden` takes (default: 2 sequences of 8 unit-normal steps).
     #[arg(long)]
     input: Option<PathBuf>,
-    /// Write the device's output here (.npy float64, same shape as `golden`).
+    /// Write the device's output here (.npy float64, same shape as `golden`). On a mismatch
+    /// this file is left as it was, and the device's output goes to NAME.mismatch.npy.
     #[arg(long)]
     output: Option<PathBuf>,
     /// Simulate an already generated directory (from `partita gen`) instead of generating.
@@ -38,6 +39,12 @@ pub struct Args {
 }
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+    if let Some(p) = &a.output {
+        temp::check_out_file(p, "--output").map_err(ArgFailure)?;
+    }
+    if let Some(p) = &a.wave {
+        temp::check_out_file(p, "--wave").map_err(ArgFailure)?;
+    }
     let d = design::from_path(&a.plan)?;
     if a.inject_fault.is_some() && d.plan.devices == 1 {
         return Err(ArgFailure(
@@ -61,8 +68,19 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         let r = cosim::simulate(&d, &opts)?;
         (r.output.clone(), r.json(), r.summary(), r.matched)
     };
+    let mut summary = summary;
     if let Some(p) = a.output {
-        partita_sim::write_output(&p, &values)?;
+        if matched {
+            temp::write_npy(&p, &values)?;
+        } else {
+            let bad = mismatch_path(&p);
+            temp::write_npy(&bad, &values)?;
+            summary.push_str(&format!(
+                "output: the mismatching device output is in {} ({} left as it was)\n",
+                bad.display(),
+                p.display()
+            ));
+        }
     }
     if a.json {
         writeln!(out, "{json_text}").map_err(io_failure)?;
@@ -76,4 +94,13 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             summary.lines().next().unwrap_or("mismatch"),
         ))
     }
+}
+
+/// `y.npy` -> `y.mismatch.npy`: where a failed run's device output goes.
+fn mismatch_path(p: &Path) -> PathBuf {
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    p.with_file_name(format!("{stem}.mismatch.npy"))
 }

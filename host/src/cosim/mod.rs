@@ -145,6 +145,154 @@ pub enum SimError {
     #[error("cannot write `{path}`: {why}")]
     #[diagnostic(code(partita::io))]
     Io { path: String, why: String },
+    /// A `--rtl` directory that does not hold this plan's generated design.
+    #[error("{message}")]
+    #[diagnostic(code(partita::rtl))]
+    Rtl {
+        message: String,
+        #[help]
+        help: String,
+    },
+}
+
+/// Largest file partita reads from an RTL directory (Verilog source or `$readmemh` image).
+pub const MAX_RTL_FILE_BYTES: u64 = 256 << 20;
+
+/// Check a `--rtl` directory against what `partita gen` writes for `design`, before Verilator
+/// sees it: `files.f` and every source it lists exist, and every `$readmemh` image the model
+/// reads exists and holds the same number of words, each a hex word no wider than the
+/// generated one. Verilog may be edited freely; the images' values may be too.
+pub fn check_rtl_dir(design: &Design, dir: &Path) -> Result<(), SimError> {
+    let regen = || {
+        "regenerate it with `partita gen PLAN -o DIR`, or pass the plan the directory was generated from".to_string()
+    };
+    let rtl = |message: String, help: String| SimError::Rtl { message, help };
+    let shown = dir.display();
+    if !dir.is_dir() {
+        return Err(rtl(
+            format!("--rtl `{shown}` is not a directory"),
+            "--rtl takes a directory written by `partita gen`".into(),
+        ));
+    }
+    let files = emit::generate(design, Some(&tb_vectors(design))).map_err(SimError::Gen)?;
+    for f in &files {
+        let name = f.name.as_str();
+        let base = Path::new(name)
+            .file_name()
+            .map(|b| b.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let is_list = base == "files.f";
+        let is_image = name.ends_with(".hex") && !base.starts_with("tb_");
+        if !is_list && !is_image {
+            continue;
+        }
+        let p = dir.join(name);
+        let meta = std::fs::metadata(&p).map_err(|e| {
+            rtl(
+                format!("--rtl `{shown}`: cannot read `{name}`: {e}"),
+                format!("this plan's design has `{name}`; {}", regen()),
+            )
+        })?;
+        if !meta.is_file() || meta.len() > MAX_RTL_FILE_BYTES {
+            return Err(rtl(
+                format!(
+                    "--rtl `{shown}`: `{name}` is not a regular file of at most {} MiB",
+                    MAX_RTL_FILE_BYTES >> 20
+                ),
+                regen(),
+            ));
+        }
+        let text = std::fs::read(&p).map_err(|e| {
+            rtl(
+                format!("--rtl `{shown}`: cannot read `{name}`: {e}"),
+                regen(),
+            )
+        })?;
+        let Ok(text) = String::from_utf8(text) else {
+            return Err(rtl(
+                format!("--rtl `{shown}`: `{name}` is not text"),
+                regen(),
+            ));
+        };
+        if is_list {
+            let sub = p.parent().unwrap_or(dir);
+            for (i, l) in text.lines().enumerate() {
+                let l = l.trim();
+                if l.is_empty() || l.starts_with("//") {
+                    continue;
+                }
+                if !sub.join(l).is_file() {
+                    return Err(rtl(
+                        format!(
+                            "--rtl `{shown}`: `{name}` line {} lists `{l}`, which is missing",
+                            i + 1
+                        ),
+                        regen(),
+                    ));
+                }
+            }
+            continue;
+        }
+        check_image(&text, &f.text).map_err(|(line, why)| {
+            rtl(
+                format!("--rtl `{shown}`: `{name}` line {line}: {why}"),
+                format!(
+                    "a $readmemh image holds one hex word per line (digits 0-9, a-f; `//` comments); {}",
+                    regen()
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Compare a `$readmemh` image with the generated one: same word count, each word hex digits,
+/// no wider. Errors carry the 1-based line.
+fn check_image(got: &str, want: &str) -> Result<(), (usize, String)> {
+    let words = |t: &str| -> Vec<(usize, String)> {
+        t.lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.split("//").next().unwrap_or("").trim().to_string()))
+            .filter(|(_, w)| !w.is_empty())
+            .collect()
+    };
+    let (g, w) = (words(got), words(want));
+    for (k, (line, word)) in g.iter().enumerate() {
+        let Some((_, ref_word)) = w.get(k) else {
+            return Err((
+                *line,
+                format!("one word too many: this memory holds {} words", w.len()),
+            ));
+        };
+        if let Some(c) = word.chars().find(|c| !c.is_ascii_hexdigit()) {
+            return Err((
+                *line,
+                format!("`{word}` is not a hex word (`{c}` is not a hex digit)"),
+            ));
+        }
+        if word.len() > ref_word.len() {
+            return Err((
+                *line,
+                format!(
+                    "`{word}` has {} hex digits; this memory's words have {}",
+                    word.len(),
+                    ref_word.len()
+                ),
+            ));
+        }
+    }
+    if g.len() < w.len() {
+        let last = got.lines().count();
+        return Err((
+            last.max(1),
+            format!(
+                "the file ends after {} words; this memory holds {}",
+                g.len(),
+                w.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Write the generated files for `design` into a content-addressed directory of the cache
@@ -234,7 +382,10 @@ pub fn open_sim_device(
     opts: &SimOptions,
 ) -> Result<(SimDevice, cosim::Built, PathBuf), SimError> {
     let rtl_dir = match &opts.rtl {
-        Some(d) => d.clone(),
+        Some(d) => {
+            check_rtl_dir(design, d)?;
+            d.clone()
+        }
         None => generate_into(design, None)?,
     };
     let spinner = opts.progress.then(|| {

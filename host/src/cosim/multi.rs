@@ -249,7 +249,10 @@ pub fn simulate_multi_with(
         codes,
     } = golden_case(design, opts)?;
     let rtl_dir = match &opts.rtl {
-        Some(d) => d.clone(),
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            d.clone()
+        }
         None => generate_multi(design)?,
     };
     let t0 = Instant::now();
