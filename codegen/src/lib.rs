@@ -12,6 +12,7 @@ pub mod design;
 pub mod diag;
 pub mod emit;
 pub mod fixed;
+pub mod limits;
 pub mod passes;
 pub mod plan;
 pub mod weights;

@@ -440,7 +440,46 @@ pub enum ModelShape {
     },
 }
 
+/// Weights kept per bank for a density: the nearest count, at least 1, at most the bank.
+pub fn nnz_for_density(density: f64, bank_size: usize) -> usize {
+    ((density * bank_size as f64).round() as usize).clamp(1, bank_size)
+}
+
 impl ModelShape {
+    /// Each weight matrix as (PyTorch name, columns per row).
+    pub fn matrix_rows(&self) -> Vec<(String, usize)> {
+        match self {
+            ModelShape::Lstm {
+                input_size,
+                hidden_size,
+                num_layers,
+            } => (0..*num_layers)
+                .flat_map(|l| {
+                    let i = if l == 0 { *input_size } else { *hidden_size };
+                    [
+                        (format!("weight_ih_l{l}"), i),
+                        (format!("weight_hh_l{l}"), *hidden_size),
+                    ]
+                })
+                .collect(),
+            ModelShape::Cnn { layers, .. } => layers
+                .iter()
+                .filter_map(|l| match l {
+                    CnnLayer::Conv2d {
+                        name,
+                        in_channels,
+                        kernel,
+                        ..
+                    } => Some((format!("{name}.weight"), in_channels * kernel * kernel)),
+                    CnnLayer::Dense {
+                        name, in_features, ..
+                    } => Some((format!("{name}.weight"), *in_features)),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
     /// Layers that carry weights and can be split (LSTM layers; CNN conv/dense layers are
     /// indexed by stack position).
     pub fn num_layers(&self) -> usize {
@@ -504,25 +543,35 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Largest model partita accepts, in weights (about 4 GB as f64, before pruning).
-pub const MAX_PARAMS: u128 = 500_000_000;
+/// Peak memory of the passes per model weight, measured (README.md, "Limits").
+pub const BYTES_PER_WEIGHT: u64 = 40;
 /// Largest device, engine and bank counts, and CNN map side.
 pub const MAX_COUNT: i64 = 4096;
 pub const MAX_MAP_SIDE: i64 = 65536;
 /// Largest LSTM size, channel or feature count.
 pub const MAX_WIDTH: i64 = 1 << 24;
 
+/// A number as a person would write it: 1e300, not 301 digits.
+pub fn num(x: f64) -> String {
+    if x.is_finite() && x != 0.0 && !(1e-4..1e7).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 const MODEL_EXAMPLE: &str = "a minimal plan is:\n  [model]\n  kind = \"lstm\"\n  input_size = 64\n  hidden_size = 256\n  seed = 1";
 
 /// Read and validate a plan file. `name` is how the user wrote the path.
 pub fn load(path: &Path) -> Result<CheckedPlan, crate::Error> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
-        crate::Error::input(
-            format!("cannot read plan `{name}`: {e}"),
-            "give the path of a TOML plan file; see examples/ for commented plans",
-        )
-    })?;
+    let bytes =
+        crate::limits::read_file(path, &crate::limits::PLAN_BYTES, "plan").map_err(|e| {
+            crate::Error::input(
+                e,
+                "give the path of a TOML plan file; see examples/ for commented plans",
+            )
+        })?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -556,6 +605,33 @@ pub fn check_text(name: &str, text: &str, dir: &Path) -> Result<CheckedPlan, cra
             let help = if msg.starts_with("missing field `model`") {
                 msg = "the plan has no [model] table".into();
                 MODEL_EXAMPLE.to_string()
+            } else if let Some(field) = msg
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'))
+            {
+                missing_help(field)
+            } else if msg.contains(" as i128") {
+                msg = msg
+                    .split(" as i128")
+                    .next()
+                    .unwrap_or("")
+                    .replace("invalid type: integer", "the whole number")
+                    + " is too large";
+                format!(
+                    "whole numbers in a plan go up to {}; partita's own limits are far lower (README.md, \"Limits\")",
+                    i64::MAX
+                )
+            } else if msg.contains("expected struct ModelSpec") {
+                msg = "`model` must be a table, not a single value".into();
+                MODEL_EXAMPLE.to_string()
+            } else if msg.contains("expected struct") {
+                msg = msg
+                    .split(", expected struct")
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+                    + ", expected a table";
+                "write it as a [table] with keys; see examples/ for commented plans".into()
             } else if msg.contains("unknown field") {
                 "remove or rename the key; the allowed keys are listed above".into()
             } else if msg.contains("unknown variant") {
@@ -575,6 +651,18 @@ pub fn check_text(name: &str, text: &str, dir: &Path) -> Result<CheckedPlan, cra
     match checked {
         Some(c) if v.issues.is_empty() => Ok(c),
         _ => Err(fail(v.issues)),
+    }
+}
+
+/// What a missing required key takes.
+fn missing_help(field: &str) -> String {
+    match field {
+        "kind" => "add `kind = \"lstm\"` or `kind = \"cnn\"` to [model] (in [sparsity]: \"dense\" or \"bbs\")".into(),
+        "type" => "each [[model.layer]] needs `type`, one of: conv2d, relu, maxpool, flatten, dense".into(),
+        "out_channels" => "a conv2d layer needs `out_channels = N` (and `kernel = K`)".into(),
+        "kernel" => "conv2d and maxpool layers need `kernel = K` (a square kernel side)".into(),
+        "out_features" => "a dense layer needs `out_features = N`".into(),
+        other => format!("add `{other} = ...`; README.md lists every key and its allowed values"),
     }
 }
 
@@ -652,6 +740,9 @@ impl Validator<'_, '_> {
         let shape = self.model(&plan.model).filter(|s| self.size_ok(s));
         let weights = self.weights(&plan.model, dir);
         let (banks, keep) = self.sparsity(&plan.sparsity);
+        if let (Some(s), Some(b), Some(k)) = (&shape, banks, keep) {
+            self.banks_fit(s, b, k);
+        }
         self.quant(&plan.quant, shape.as_ref(), banks);
         self.activation(&plan.activation, &plan.quant);
         let devices = self.target(&plan.target);
@@ -763,13 +854,17 @@ impl Validator<'_, '_> {
                 })
                 .sum(),
         };
-        if params > MAX_PARAMS {
+        let max = crate::limits::WEIGHTS.value() as u128;
+        if params > max {
             self.err(
                 &["model"],
                 format!(
-                    "the model has {params} weights, more than partita supports ({MAX_PARAMS})"
+                    "the model has {params} weights, more than the limit of {max}: its passes would need about {:.1} GB of memory",
+                    params as f64 * BYTES_PER_WEIGHT as f64 / 1e9
                 ),
-                "check the sizes in [model]",
+                format!(
+                    "partita holds about {BYTES_PER_WEIGHT} bytes per weight while it prunes and quantizes; make the model smaller (README.md, \"Limits\")"
+                ),
             );
             return false;
         }
@@ -810,8 +905,23 @@ impl Validator<'_, '_> {
             );
             return None;
         }
+        let input_values = dims.iter().map(|d| *d as u128).product::<u128>();
+        let max_map = crate::limits::FEATURE_MAP.value() as u128;
+        if input_values > max_map {
+            self.err(
+                &["model", "input_shape"],
+                format!(
+                    "the input map {}x{}x{} holds {input_values} values, more than the limit of {max_map}",
+                    dims[0], dims[1], dims[2]
+                ),
+                "use a smaller input (README.md, \"Limits\": feature_map)",
+            );
+            return None;
+        }
         let mut cur = dims;
         let mut flat = false;
+        let mut names: Vec<String> = Vec::new();
+        let mut macs: u128 = 0;
         let mut layers = Vec::new();
         let mut shapes = Vec::new();
         for (i, l) in m.layers.iter().enumerate() {
@@ -920,7 +1030,17 @@ impl Validator<'_, '_> {
                 }
                 CnnLayerSpec::Dense { out_features, name } => {
                     let o = pos(self, "out_features", *out_features)?;
-                    flat = true;
+                    if !flat {
+                        self.err(
+                            &["model", "layer", &idx],
+                            format!(
+                                "layer {i}: dense after a {}x{}x{} feature map, with no flatten before it",
+                                cur[0], cur[1], cur[2]
+                            ),
+                            "add a [[model.layer]] with type = \"flatten\" before it: PyTorch's nn.Linear acts on the last axis and does not flatten (nn.Flatten does)",
+                        );
+                        return None;
+                    }
                     (
                         CnnLayer::Dense {
                             name: name_of(name),
@@ -931,6 +1051,54 @@ impl Validator<'_, '_> {
                     )
                 }
             };
+            if let CnnLayer::Conv2d { name, .. } | CnnLayer::Dense { name, .. } = &layer {
+                if let Some(j) = names.iter().position(|n| n == name) {
+                    self.err(
+                        &["model", "layer", &idx],
+                        format!("layers {j} and {i} are both named `{name}`: both would load `{name}.weight`"),
+                        "give each conv2d and dense layer its own `name` (the state_dict key stem), or leave `name` out to use the layer's index",
+                    );
+                    return None;
+                }
+                names.push(name.clone());
+            }
+            let values = next.iter().map(|d| *d as u128).product::<u128>();
+            let max_map = crate::limits::FEATURE_MAP.value() as u128;
+            if values > max_map {
+                self.err(
+                    &["model", "layer", &idx],
+                    format!(
+                        "layer {i}: its output map {}x{}x{} holds {values} values, more than the limit of {max_map}",
+                        next[0], next[1], next[2]
+                    ),
+                    "use fewer channels or a smaller map (README.md, \"Limits\": feature_map)",
+                );
+                return None;
+            }
+            macs += match &layer {
+                CnnLayer::Conv2d {
+                    in_channels,
+                    kernel,
+                    ..
+                } => values * (*in_channels as u128) * (*kernel as u128).pow(2),
+                CnnLayer::Dense {
+                    in_features,
+                    out_features,
+                    ..
+                } => (*in_features as u128) * (*out_features as u128),
+                _ => 0,
+            };
+            let max_macs = crate::limits::CNN_MACS.value() as u128;
+            if macs > max_macs {
+                self.err(
+                    &["model", "layer", &idx],
+                    format!(
+                        "after layer {i} one sample takes {macs} multiply-accumulates, more than the limit of {max_macs}"
+                    ),
+                    "use fewer channels, smaller kernels or a smaller map (README.md, \"Limits\": cnn_macs)",
+                );
+                return None;
+            }
             layers.push(layer);
             shapes.push(next);
             cur = next;
@@ -971,6 +1139,42 @@ impl Validator<'_, '_> {
                 None
             }
             (None, Some(s)) => Some(WeightSource::Seed(s as u64)),
+        }
+    }
+
+    /// Some matrix must give every bank a column (else lanes never work), and a density
+    /// below 1 must prune something (else it silently keeps every weight).
+    fn banks_fit(&mut self, shape: &ModelShape, banks: usize, keep: Keep) {
+        let rows = shape.matrix_rows();
+        let Some((name, cols)) = rows.iter().max_by_key(|(_, c)| *c).cloned() else {
+            return;
+        };
+        if banks > cols {
+            self.err(
+                &["sparsity", "banks"],
+                format!(
+                    "`banks` is {banks}, but the widest matrix row (`{name}`) has only {cols} columns: {} lanes would never work",
+                    banks - cols
+                ),
+                format!("banks (the lanes of each engine) can be at most the widest row, {cols} columns here"),
+            );
+            return;
+        }
+        if let Keep::Density(d) = keep {
+            let prunes = rows.iter().any(|(_, c)| {
+                let bank = c.div_ceil(banks);
+                nnz_for_density(d, bank) < bank
+            });
+            if d < 1.0 && !prunes {
+                let bank = cols.div_ceil(banks);
+                self.err(
+                    &["sparsity", "density"],
+                    format!(
+                        "`density` = {d} prunes nothing: with {banks} banks the widest bank has {bank} entries (`{name}`), and {d} of {bank} rounds to all of them"
+                    ),
+                    "use fewer banks (wider banks), a lower density, or kind = \"dense\"",
+                );
+            }
         }
     }
 
@@ -1076,7 +1280,7 @@ impl Validator<'_, '_> {
             if let Err(why) = crate::fixed::grid(range, fmt, n as usize) {
                 self.err(
                     &["activation", rkey],
-                    format!("`{rkey}` = [{}, {}] does not fit {n} {key} over the {fkey} format {fmt}: {why}", range[0], range[1]),
+                    format!("`{rkey}` = [{}, {}] does not fit {n} {key} over the {fkey} format {fmt}: {why}", num(range[0]), num(range[1])),
                     format!("the range must lie on the {fkey} grid, and its width / {key} must be a power of two of its LSB ({})", fmt.lsb()),
                 );
                 return;
@@ -1093,17 +1297,18 @@ impl Validator<'_, '_> {
             "engines per device",
         );
         self.positive(&["target", "link", "width"], t.link.width);
-        if t.link.latency < 0 {
+        let max_latency = crate::limits::LINK_LATENCY.value();
+        if t.link.latency < 0 || t.link.latency as u64 > max_latency {
             self.err(
                 &["target", "link", "latency"],
                 format!("`latency` is {}", t.link.latency),
-                "latency is a cycle count, 0 or more",
+                format!("latency is a one-way cycle count from 0 to {max_latency} (README.md, \"Limits\")"),
             );
         }
         if !(t.clock_mhz > 0.0 && t.clock_mhz.is_finite()) {
             self.err(
                 &["target", "clock_mhz"],
-                format!("`clock_mhz` is {}", t.clock_mhz),
+                format!("`clock_mhz` is {}", num(t.clock_mhz)),
                 "a clock frequency in MHz, more than 0",
             );
         }

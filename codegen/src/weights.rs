@@ -224,15 +224,23 @@ fn read_safetensors(
     expected: &[(String, Vec<usize>)],
 ) -> Result<Vec<ArrayD<f64>>, crate::Error> {
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| {
-        weights_issue(
+    let bytes = crate::limits::read_file(path, &crate::limits::WEIGHTS_BYTES, "weights file")
+        .map_err(|e| {
+            weights_issue(
+                plan,
+                e,
+                "the path is relative to the plan file; save weights with \
+                 safetensors.torch.save_file(model.state_dict(), PATH)"
+                    .into(),
+            )
+        })?;
+    if let Err(why) = check_safetensors_layout(&bytes) {
+        return Err(weights_issue(
             plan,
-            format!("cannot read weights file `{shown}`: {e}"),
-            "the path is relative to the plan file; save weights with \
-             safetensors.torch.save_file(model.state_dict(), PATH)"
-                .into(),
-        )
-    })?;
+            format!("weights file `{shown}`: {why}"),
+            "partita reads PyTorch state_dicts saved with safetensors.torch.save_file; save the file again".into(),
+        ));
+    }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
         weights_issue(
             plan,
@@ -300,6 +308,28 @@ fn read_safetensors(
         }
         out.push(ArrayD::from_shape_vec(IxDyn(dims), values).expect("shape checked"));
     }
+    // As torch's load_state_dict(strict=True): tensors under the prefix that the plan does
+    // not use mean the file is for another model (more layers, other sizes).
+    let unused: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            n.starts_with(prefix.as_str())
+                && !expected.iter().any(|(e, _)| **n == format!("{prefix}{e}"))
+        })
+        .collect();
+    if !unused.is_empty() && problems.is_empty() {
+        let list = unused
+            .iter()
+            .take(8)
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if unused.len() > 8 { ", ..." } else { "" };
+        problems.push(format!(
+            "the file has {} tensor(s) the plan does not use: {list}{more} (is the file for a model with more layers? check num_layers / the layer list, or set weights_prefix to the part of the file for this model)",
+            unused.len()
+        ));
+    }
     if problems.is_empty() {
         return Ok(out);
     }
@@ -331,6 +361,98 @@ fn read_safetensors(
             }
         ),
     ))
+}
+
+/// Check a safetensors file's framing before the library sees it, so each problem is named:
+/// a truncated file (with the size the header implies), a header that is not JSON, and a
+/// tensor whose shape and dtype disagree with its byte range.
+fn check_safetensors_layout(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() < 8 {
+        return Err(format!(
+            "the file is truncated or not safetensors: {} bytes, but a safetensors file starts with an 8-byte header length",
+            bytes.len()
+        ));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let rest = (bytes.len() - 8) as u64;
+    if n > rest {
+        return Err(format!(
+            "the file is truncated or not safetensors: its first 8 bytes give a {n}-byte header, but only {rest} bytes follow"
+        ));
+    }
+    let header = &bytes[8..8 + n as usize];
+    let json: serde_json::Value = serde_json::from_slice(header).map_err(|e| {
+        format!("the header is not valid JSON ({e}); this is not a safetensors file")
+    })?;
+    let Some(map) = json.as_object() else {
+        return Err("the header is not a JSON object; this is not a safetensors file".into());
+    };
+    let data_len = rest - n;
+    let mut end_max = 0u64;
+    for (name, t) in map {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = t.get("dtype").and_then(|d| d.as_str()).unwrap_or("?");
+        let size: Option<u64> = match dtype {
+            "F64" | "I64" | "U64" => Some(8),
+            "F32" | "I32" | "U32" => Some(4),
+            "F16" | "BF16" | "I16" | "U16" => Some(2),
+            "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => Some(1),
+            _ => None,
+        };
+        let shape: Option<Vec<u64>> = t
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|d| d.as_u64()).collect());
+        let offsets: Option<Vec<u64>> = t
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|d| d.as_u64()).collect());
+        let (Some(shape), Some(off)) = (shape, offsets) else {
+            return Err(format!(
+                "tensor `{name}` has no valid `shape` or `data_offsets` in the header"
+            ));
+        };
+        let [a, b] = off[..] else {
+            return Err(format!(
+                "tensor `{name}`: data_offsets has {} entries, not 2",
+                off.len()
+            ));
+        };
+        if b < a {
+            return Err(format!(
+                "tensor `{name}`: data_offsets [{a}, {b}] run backwards"
+            ));
+        }
+        if b > data_len {
+            return Err(format!(
+                "the file is truncated: tensor `{name}` ends at data byte {b}, but the file holds only {data_len} data bytes (expected at least {} bytes in all, the file has {})",
+                8 + n + b,
+                bytes.len()
+            ));
+        }
+        if let Some(size) = size {
+            let count = shape.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d));
+            let need = count.and_then(|c| c.checked_mul(size));
+            if need != Some(b - a) {
+                return Err(format!(
+                    "tensor `{name}`: shape {shape:?} of dtype {dtype} needs {} bytes, but its data_offsets [{a}, {b}] span {} bytes",
+                    need.map_or("too many".into(), |x| x.to_string()),
+                    b - a
+                ));
+            }
+        }
+        end_max = end_max.max(b);
+    }
+    if end_max < data_len && end_max > 0 {
+        // Trailing bytes: safetensors refuses them; say so plainly.
+        return Err(format!(
+            "the file has {} bytes after its last tensor; it is damaged or not one safetensors file",
+            data_len - end_max
+        ));
+    }
+    Ok(())
 }
 
 /// IEEE half to f64, exact.

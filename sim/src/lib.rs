@@ -11,7 +11,7 @@ use std::path::Path;
 
 use miette::Diagnostic;
 use ndarray::{Array3, ArrayD, Axis, Ix2, Ix3, IxDyn};
-use ndarray_npy::{read_npy, write_npy, ReadNpyError};
+use ndarray_npy::{write_npy, ReadNpyError};
 use partita_codegen::design::{Design, ModelDesign};
 use thiserror::Error;
 
@@ -60,12 +60,27 @@ pub struct Output {
     pub events: Events,
 }
 
-/// Read a float32 or float64 `.npy` file.
+/// Read a float32 or float64 `.npy` file: a regular file within the size limit, whose header
+/// is checked (shape, value count limit, and that the data is all there) before the array is
+/// allocated.
 pub fn read_array(path: &Path) -> Result<ArrayD<f64>, Error> {
+    use ndarray_npy::ReadNpyExt;
     let shown = path.display();
-    match read_npy::<_, ArrayD<f64>>(path) {
+    let bytes = partita_codegen::limits::read_file(
+        path,
+        &partita_codegen::limits::INPUT_BYTES,
+        "input array",
+    )
+    .map_err(|e| input_err(e, "give the path of a .npy file (numpy.save)"))?;
+    npy_layout(&bytes).map_err(|why| {
+        input_err(
+            format!("`{shown}`: {why}"),
+            "write inputs with numpy.save(path, array) as float32 or float64",
+        )
+    })?;
+    match ArrayD::<f64>::read_npy(&bytes[..]) {
         Ok(a) => Ok(a),
-        Err(ReadNpyError::WrongDescriptor(_)) => match read_npy::<_, ArrayD<f32>>(path) {
+        Err(ReadNpyError::WrongDescriptor(_)) => match ArrayD::<f32>::read_npy(&bytes[..]) {
             Ok(a) => Ok(a.mapv(f64::from)),
             Err(ReadNpyError::WrongDescriptor(d)) => Err(input_err(
                 format!("`{shown}` holds {d}, not floats"),
@@ -76,15 +91,85 @@ pub fn read_array(path: &Path) -> Result<ArrayD<f64>, Error> {
                 "give a .npy file",
             )),
         },
-        Err(ReadNpyError::Io(e)) => Err(input_err(
-            format!("cannot read `{shown}`: {e}"),
-            "give the path of a .npy file",
-        )),
         Err(e) => Err(input_err(
             format!("`{shown}` is not a valid .npy file: {e}"),
             "write inputs with numpy.save(path, array) as float32 or float64",
         )),
     }
+}
+
+/// Check an .npy header: magic, shape, value-count limit, and that the file holds all the
+/// data the header promises. Returns the shape.
+pub fn npy_layout(bytes: &[u8]) -> Result<Vec<usize>, String> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(format!(
+            "not a .npy file: it does not start with the .npy magic (\\x93NUMPY); {} bytes",
+            bytes.len()
+        ));
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(format!("unknown .npy format version {v}")),
+    };
+    if start + hlen > bytes.len() {
+        return Err(format!(
+            "the file is truncated: its header says {hlen} header bytes, but the file has {} bytes",
+            bytes.len()
+        ));
+    }
+    let header = String::from_utf8_lossy(&bytes[start..start + hlen]);
+    let descr = header
+        .split("'descr':")
+        .nth(1)
+        .and_then(|r| r.split('\'').nth(1))
+        .unwrap_or("");
+    let item: usize = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let shape_text = header
+        .split("'shape':")
+        .nth(1)
+        .and_then(|r| r.split('(').nth(1))
+        .and_then(|r| r.split(')').next())
+        .ok_or("its header has no shape")?;
+    let mut shape = Vec::new();
+    for d in shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        shape.push(
+            d.parse::<usize>()
+                .map_err(|_| format!("its header has a bad shape entry `{d}`"))?,
+        );
+    }
+    let count = shape
+        .iter()
+        .try_fold(1u128, |a, d| a.checked_mul(*d as u128))
+        .unwrap_or(u128::MAX);
+    let max = partita_codegen::limits::INPUT_VALUES.value() as u128;
+    if count > max {
+        return Err(format!(
+            "shape {shape:?} holds {count} values, more than the limit of {max} (README.md, \"Limits\")"
+        ));
+    }
+    if item > 0 {
+        let need = (start + hlen) as u128 + count * item as u128;
+        if (bytes.len() as u128) < need {
+            return Err(format!(
+                "the file is truncated: shape {shape:?} of {descr} needs {need} bytes, but the file has {}",
+                bytes.len()
+            ));
+        }
+    }
+    Ok(shape)
 }
 
 /// Read and check an input array against the design.
@@ -116,6 +201,14 @@ pub fn check_input(data: ArrayD<f64>, design: &Design, name: &str) -> Result<Inp
                         "the last axis is the input width, input_size = {}; seq and batch must be at least 1",
                         m.input_size
                     ),
+                ));
+            }
+            let seq = shape[shape.len() - 2];
+            let max_seq = partita_codegen::limits::SEQUENCE.value();
+            if seq as u64 > max_seq {
+                return Err(input_err(
+                    format!("`{name}` has sequences of {seq} timesteps, more than the limit of {max_seq}"),
+                    "split the sequence (README.md, \"Limits\": sequence)",
                 ));
             }
             let batched = shape.len() == 3;

@@ -57,6 +57,8 @@ padding = 1
 type = "maxpool"
 kernel = 2
 [[model.layer]]
+type = "flatten"
+[[model.layer]]
 type = "dense"
 out_features = 4
 [target]

@@ -59,9 +59,7 @@ impl Banking {
 }
 
 /// n for a kept fraction: round(density * B), at least 1.
-pub fn nnz_for_density(density: f64, bank_size: usize) -> usize {
-    ((density * bank_size as f64).round() as usize).clamp(1, bank_size)
-}
+pub use crate::plan::nnz_for_density;
 
 /// A matrix in CSB form. `values[i]` and `indices[i]` for
 /// `i = (row * n + slice) * K + bank`.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use partita_codegen::analysis::cost::{self, CycleBasis, SweepRow};
 use partita_codegen::design::{self, Design};
 
-use super::{io_failure, ArgFailure, Failure, WriteFailure};
+use super::{io_failure, temp, ArgFailure, Failure, WriteFailure};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,6 +27,11 @@ pub struct Args {
 
 pub(crate) fn run_verb(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
     let d = design::from_path(&a.plan)?;
+    // Check the sweep before printing anything, so a failure prints only its reason.
+    let rows = match &a.sweep {
+        None => None,
+        Some(sw) => Some(sweep_rows(&d, sw, a.plot.as_deref())?),
+    };
     let p = cost::predict(&d);
     writeln!(
         out,
@@ -39,17 +44,15 @@ pub(crate) fn run_verb(a: Args, out: &mut dyn std::io::Write) -> Result<(), Fail
         p.multipliers
     )
     .map_err(io_failure)?;
-    let Some(sw) = a.sweep else {
+    let Some(rows) = rows else {
         return Ok(());
     };
-    let devices = parse_sweep(&sw).map_err(ArgFailure)?;
-    let rows = cost::sweep(&d, &devices);
     write!(out, "\n{}", table(&d, &rows)).map_err(io_failure)?;
     if a.measure {
         write!(out, "\n{}", measured(&rows)?).map_err(io_failure)?;
     }
     if let Some(path) = a.plot {
-        std::fs::write(&path, svg(&d, &rows)).map_err(|e| {
+        temp::write_text(&path, &svg(&d, &rows)).map_err(|e| {
             Failure::from(WriteFailure {
                 path: path.display().to_string(),
                 source: e,
@@ -58,6 +61,44 @@ pub(crate) fn run_verb(a: Args, out: &mut dyn std::io::Write) -> Result<(), Fail
         writeln!(out, "plot: {}", path.display()).map_err(io_failure)?;
     }
     Ok(())
+}
+
+/// Parse a sweep, check the plot path, and make its rows; every requested device count must
+/// give at least one row.
+fn sweep_rows(
+    d: &Design,
+    sw: &str,
+    plot: Option<&std::path::Path>,
+) -> Result<Vec<SweepRow>, Failure> {
+    let devices = parse_sweep(sw).map_err(ArgFailure)?;
+    if let Some(p) = plot {
+        temp::check_out_file(p, "--plot").map_err(ArgFailure)?;
+    }
+    let rows = cost::sweep(d, &devices);
+    let missing: Vec<String> = devices
+        .iter()
+        .filter(|n| !rows.iter().any(|r| r.devices == **n))
+        .map(|n| n.to_string())
+        .collect();
+    if !missing.is_empty() {
+        let why = match &d.model {
+            partita_codegen::design::ModelDesign::Lstm(m) => format!(
+                "rows splits at most hidden_size = {} ways, cols 2 x banks = {}, gates 4, ops 2, layers num_layers = {}",
+                m.hidden_size,
+                2 * d.plan.banks,
+                m.layers.len()
+            ),
+            partita_codegen::design::ModelDesign::Cnn(_) => {
+                "the sweep covers LSTM plans; CNN hardware is not built yet".into()
+            }
+        };
+        return Err(ArgFailure(format!(
+            "--sweep: no strategy can split this model over {} device(s): {why}",
+            missing.join(", ")
+        ))
+        .into());
+    }
+    Ok(rows)
 }
 
 /// Parse `devices=1,2,4,8`.

@@ -56,9 +56,11 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..Default::default()
     };
-    let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
-    let codes = cosim::input_codes(&d, &x);
     let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
+    let budget = cosim::cycle_budget(&d, seqs, steps, 0)?;
+    let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
+    dev.budget_cycles = budget;
+    let codes = cosim::input_codes(&d, &x);
     let r = driver::run_lstm(
         &mut dev,
         d.plan.plan_hash,

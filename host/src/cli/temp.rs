@@ -153,3 +153,13 @@ pub fn write_npy(path: &Path, values: &ndarray::ArrayD<f64>) -> Result<(), parti
     }
     r
 }
+
+/// Write a text file all at once: into a temporary next to `path`, then renamed over it.
+pub fn write_text(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = temp_for(path);
+    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if r.is_err() {
+        remove(&tmp);
+    }
+    r
+}

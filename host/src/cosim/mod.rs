@@ -155,9 +155,6 @@ pub enum SimError {
     },
 }
 
-/// Largest file partita reads from an RTL directory (Verilog source or `$readmemh` image).
-pub const MAX_RTL_FILE_BYTES: u64 = 256 << 20;
-
 /// Check a `--rtl` directory against what `partita gen` writes for `design`, before Verilator
 /// sees it: `files.f` and every source it lists exist, and every `$readmemh` image the model
 /// reads exists and holds the same number of words, each a hex word no wider than the
@@ -187,27 +184,15 @@ pub fn check_rtl_dir(design: &Design, dir: &Path) -> Result<(), SimError> {
             continue;
         }
         let p = dir.join(name);
-        let meta = std::fs::metadata(&p).map_err(|e| {
-            rtl(
-                format!("--rtl `{shown}`: cannot read `{name}`: {e}"),
-                format!("this plan's design has `{name}`; {}", regen()),
-            )
-        })?;
-        if !meta.is_file() || meta.len() > MAX_RTL_FILE_BYTES {
+        if !p.exists() {
             return Err(rtl(
-                format!(
-                    "--rtl `{shown}`: `{name}` is not a regular file of at most {} MiB",
-                    MAX_RTL_FILE_BYTES >> 20
-                ),
-                regen(),
+                format!("--rtl `{shown}`: `{name}` is missing"),
+                format!("this plan's design has `{name}`; {}", regen()),
             ));
         }
-        let text = std::fs::read(&p).map_err(|e| {
-            rtl(
-                format!("--rtl `{shown}`: cannot read `{name}`: {e}"),
-                regen(),
-            )
-        })?;
+        let limit = &partita_codegen::limits::RTL_FILE_BYTES;
+        let text = partita_codegen::limits::read_file(&p, limit, "RTL file")
+            .map_err(|e| rtl(format!("--rtl `{shown}`: {e}"), regen()))?;
         let Ok(text) = String::from_utf8(text) else {
             return Err(rtl(
                 format!("--rtl `{shown}`: `{name}` is not text"),
@@ -221,11 +206,16 @@ pub fn check_rtl_dir(design: &Design, dir: &Path) -> Result<(), SimError> {
                 if l.is_empty() || l.starts_with("//") {
                     continue;
                 }
-                if !sub.join(l).is_file() {
+                let src = sub.join(l);
+                let ok = std::fs::metadata(&src)
+                    .map(|m| m.is_file() && m.len() <= limit.value())
+                    .unwrap_or(false);
+                if !ok {
                     return Err(rtl(
                         format!(
-                            "--rtl `{shown}`: `{name}` line {} lists `{l}`, which is missing",
-                            i + 1
+                            "--rtl `{shown}`: `{name}` line {} lists `{l}`, which is missing, not a regular file, or larger than {} bytes",
+                            i + 1,
+                            limit.value()
                         ),
                         regen(),
                     ));
@@ -513,6 +503,35 @@ pub fn first_mismatch(
         })
 }
 
+/// The most cycles a cosimulation of `seqs` sequences of `steps` steps may take: 4 x the cost
+/// model's cycles (stretched for backpressure) plus slack for register setup. A bound above
+/// the `sim_cycles` limit is refused before anything is built.
+pub fn cycle_budget(
+    design: &Design,
+    seqs: usize,
+    steps: usize,
+    backpressure: u32,
+) -> Result<u64, SimError> {
+    let per_step = partita_codegen::analysis::cost::predict(design).cycles_per_step;
+    let layers = match &design.model {
+        ModelDesign::Lstm(m) => m.layers.len(),
+        ModelDesign::Cnn(_) => 1,
+    };
+    let stretch = 100.0 / (100.0 - backpressure.min(99) as f64);
+    let predicted = per_step * (seqs as f64) * ((steps + layers) as f64);
+    let budget = 4.0 * predicted * stretch + 200_000.0 + 20_000.0 * seqs as f64;
+    let max = partita_codegen::limits::SIM_CYCLES.value();
+    if !(budget <= max as f64) {
+        return Err(SimError::Input(partita_sim::Error::Input {
+            message: format!(
+                "this run would be allowed {budget:.0} simulated cycles (the cost model predicts {predicted:.0}: {per_step:.0} per step x {seqs} sequence(s) x {steps} step(s)), more than the limit of {max}"
+            ),
+            help: "give a shorter or smaller input, or a faster partition (README.md, \"Limits\": sim_cycles)".into(),
+        }));
+    }
+    Ok(budget as u64)
+}
+
 /// Build, run and compare.
 pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
     let ModelDesign::Lstm(m) = &design.model else {
@@ -528,7 +547,9 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         steps,
         codes,
     } = golden_case(design, opts)?;
+    let budget = cycle_budget(design, seqs, steps, opts.backpressure)?;
     let (mut dev, built, rtl_dir) = open_sim_device(design, opts)?;
+    dev.budget_cycles = budget;
     let q = design.quant();
     let t0 = Instant::now();
     let run = run_lstm(

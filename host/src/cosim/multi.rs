@@ -248,6 +248,7 @@ pub fn simulate_multi_with(
         steps,
         codes,
     } = golden_case(design, opts)?;
+    let budget = super::cycle_budget(design, seqs, steps, 0)?;
     let rtl_dir = match &opts.rtl {
         Some(d) => {
             super::check_rtl_dir(design, d)?;
@@ -276,19 +277,9 @@ pub fn simulate_multi_with(
     }
     let build_seconds = t0.elapsed().as_secs_f64();
     let q = design.quant();
-    // Generous cycle limit: every row of every layer on one lane, plus link time per step.
-    let per_step: u64 = m
-        .layers
-        .iter()
-        .map(|l| {
-            (4 * m.hidden_size * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank) + 4096)
-                as u64
-        })
-        .sum::<u64>()
-        + 64 * sys.schedule.latency as u64;
     let mopts = MultiOptions {
         fault,
-        max_cycles: 200_000 + 4 * per_step * (seqs * (steps + m.layers.len())) as u64,
+        max_cycles: budget,
         link_timeout: 0,
         start_skew,
     };

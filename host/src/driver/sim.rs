@@ -26,6 +26,8 @@ pub struct SimDevice {
     rng: u64,
     /// Cycles any single wait may take before the device counts as stopped.
     pub timeout_cycles: u64,
+    /// Cycles the whole run may take (from the cost model; unlimited by default).
+    pub budget_cycles: u64,
 }
 
 impl SimDevice {
@@ -42,6 +44,7 @@ impl SimDevice {
             bp,
             rng: bp.seed | 1,
             timeout_cycles: 5_000_000,
+            budget_cycles: u64::MAX,
         }
     }
 
@@ -84,6 +87,12 @@ impl SimDevice {
         mut done: impl FnMut(&mut Self, &PinsOut) -> bool,
     ) -> Result<PinsOut, DeviceError> {
         for _ in 0..self.timeout_cycles {
+            if self.model.cycles >= self.budget_cycles {
+                return Err(DeviceError::Timeout {
+                    what: format!("{what} (the whole run's cycle budget, 4 x the cost model's cycles, is spent)"),
+                    limit: self.budget_cycles,
+                });
+            }
             let out = self.tick();
             if done(self, &out) {
                 return Ok(out);
