@@ -676,6 +676,10 @@ fn plain_words(msg: &str) -> String {
         ("expected a sequence", "expected an array"),
         ("expected a string", "expected a quoted string"),
         ("struct CnnLayerSpec", "a layer table"),
+        (
+            "wanted string or table",
+            "expected one of the allowed words, quoted (e.g. kind = \"lstm\"); README.md lists them",
+        ),
     ] {
         m = m.replace(from, to);
     }

@@ -167,3 +167,45 @@ fn report_sweep_table_and_plot() {
     assert_eq!(code, 2);
     assert!(err.contains("device counts are whole numbers"), "{err}");
 }
+
+/// A cosimulation that fails keeps an existing `--output` file as it was and writes the
+/// device's output to NAME.mismatch.npy; a passing one replaces the file.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn failed_sim_keeps_the_old_output() {
+    let dir = TempDir::new("simout");
+    let plan = dir.write(
+        "p.toml",
+        b"[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
+    );
+    let rtl = dir.path().join("rtl");
+    let y = dir.path().join("y.npy");
+    let (p, r, y_s) = (
+        plan.to_str().unwrap(),
+        rtl.to_str().unwrap(),
+        y.to_str().unwrap(),
+    );
+    let (code, _, err) = cli(&["gen", p, "-o", r]);
+    assert_eq!(code, 0, "{err}");
+    // A valid but wrong weight word: the device now computes something else.
+    let hex = rtl.join("weights_e0.hex");
+    let text = std::fs::read_to_string(&hex).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[2] = "0".repeat(lines[2].len());
+    std::fs::write(&hex, lines.join("\n") + "\n").unwrap();
+    std::fs::write(&y, b"old").unwrap();
+    let (code, out, _) = cli(&["sim", p, "--rtl", r, "--output", y_s]);
+    assert_eq!(code, 1, "a wrong weight must be a mismatch: {out}");
+    assert!(out.contains("left as it was"), "{out}");
+    assert_eq!(std::fs::read(&y).unwrap(), b"old", "the old output is kept");
+    let bad = read_f64(&dir.path().join("y.mismatch.npy"));
+    assert_eq!(bad.shape(), &[2, 8, 8]);
+    // Repaired, the run passes and replaces the file.
+    std::fs::write(&hex, text).unwrap();
+    let (code, _, err) = cli(&["sim", p, "--rtl", r, "--output", y_s]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read_f64(&y).shape(), &[2, 8, 8]);
+}

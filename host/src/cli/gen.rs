@@ -50,7 +50,13 @@ pub fn write_files(dir: &Path, files: &[File]) -> Result<(), Failure> {
     temp::remove(&tmp);
     let written = (|| -> Result<(), Failure> {
         std::fs::create_dir_all(&tmp).map_err(|e| fail(dir, e))?;
-        for f in files {
+        // A negative control for the watcher (README.md, "Tests"): abort half-way through.
+        let abort_at = (std::env::var("PARTITA_FAULT").as_deref() == Ok("abort-in-gen"))
+            .then_some(files.len() / 2);
+        for (i, f) in files.iter().enumerate() {
+            if abort_at == Some(i) {
+                std::process::abort();
+            }
             let p = tmp.join(&f.name);
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| fail(&dir.join(&f.name), e))?;
