@@ -169,3 +169,19 @@ pub fn read_file(path: &std::path::Path, limit: &Limit, what: &str) -> Result<Ve
     }
     Ok(bytes)
 }
+
+/// The README's table of limits (between `<!-- limits -->` markers), rendered from [`ALL`].
+pub fn markdown_table() -> String {
+    let mut s = String::from("| limit | default | bounds | lower it with |\n|---|---|---|---|\n");
+    for l in ALL {
+        s += &format!(
+            "| `{}` | {} {} | {} | `PARTITA_LIMIT_{}` |\n",
+            l.name,
+            l.default,
+            l.unit,
+            l.what,
+            l.name.to_ascii_uppercase()
+        );
+    }
+    s
+}

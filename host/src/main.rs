@@ -43,11 +43,9 @@ fn main() -> ExitCode {
     let cli = partita_host::Cli::parse();
     init_tracing(cli.verbose);
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         partita_host::run_parsed(cli, &mut std::io::stdout(), &mut std::io::stderr(), color)
-    })) {
-        Ok(c) => c,
-        Err(_) => 2,
-    };
+    }))
+    .unwrap_or(2);
     ExitCode::from(code)
 }

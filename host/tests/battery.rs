@@ -164,7 +164,7 @@ impl Fixtures {
                 .collect();
             npy(&[2, 3, 4], "<f4", &v)
         });
-        w("x_int.npy", &npy(&[2, 3, 4], "<i8", &vec![0u8; 24 * 8]));
+        w("x_int.npy", &npy(&[2, 3, 4], "<i8", &[0u8; 24 * 8]));
         w("x_wide.npy", &npy(&[2, 3, 5], "<f8", &f64s(30)));
         w("x_rank1.npy", &npy(&[4], "<f8", &f64s(4)));
         w("x_rank4.npy", &npy(&[1, 2, 3, 4], "<f8", &f64s(24)));
@@ -194,16 +194,14 @@ impl Fixtures {
         w("x_cnn_bad.npy", &npy(&[1, 7, 8], "<f8", &f64s(56)));
         w("x_text.npy", b"this is not an array\n");
         w("x_empty.npy", b"");
-        let names = |v: Vec<(String, Vec<usize>)>| v;
-        let lstm1 = names(lstm_tensors(1));
-        let refs = |v: &[(String, Vec<usize>)]| -> Vec<(String, Vec<usize>)> { v.to_vec() };
+        let lstm1 = lstm_tensors(1);
         let st = |v: Vec<(String, Vec<usize>)>, f32: bool| {
             let r: Vec<(&str, Vec<usize>)> =
                 v.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
             safetensors_file(&r, f32)
         };
-        w("w_ok.safetensors", &st(refs(&lstm1), true));
-        w("w_f64.safetensors", &st(refs(&lstm1), false));
+        w("w_ok.safetensors", &st(lstm1.clone(), true));
+        w("w_f64.safetensors", &st(lstm1.clone(), false));
         w("w_2layer.safetensors", &st(lstm_tensors(2), true));
         w(
             "w_extra.safetensors",
@@ -243,7 +241,7 @@ impl Fixtures {
                 true,
             ),
         );
-        let good = st(refs(&lstm1), true);
+        let good = st(lstm1.clone(), true);
         w("w_trunc.safetensors", &good[..good.len() - 100]);
         w("w_tiny.safetensors", &good[..5]);
         w("w_hdrtrunc.safetensors", &good[..40]);
@@ -270,35 +268,15 @@ impl Fixtures {
             b[l - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
             b
         });
-        w(
-            "w_text.safetensors",
-            b"hello, this is text and not a safetensors file at all",
-        );
-        w(
-            "w_cnn.safetensors",
-            &st(
-                vec![
-                    ("0.weight".into(), vec![4, 1, 3, 3]),
-                    ("0.bias".into(), vec![4]),
-                    ("2.weight".into(), vec![3, 144]),
-                    ("2.bias".into(), vec![3]),
-                ],
-                true,
-            ),
-        );
-        w(
-            "w_cnn_extra.safetensors",
-            &st(
-                vec![
-                    ("0.weight".into(), vec![4, 1, 3, 3]),
-                    ("0.bias".into(), vec![4]),
-                    ("2.weight".into(), vec![3, 144]),
-                    ("2.bias".into(), vec![3]),
-                    ("5.weight".into(), vec![2, 3]),
-                ],
-                true,
-            ),
-        );
+        let cnn: Vec<(String, Vec<usize>)> = vec![
+            ("0.weight".into(), vec![4, 1, 3, 3]),
+            ("0.bias".into(), vec![4]),
+            ("2.weight".into(), vec![3, 144]),
+            ("2.bias".into(), vec![3]),
+        ];
+        w("w_cnn.safetensors", &st(cnn.clone(), true));
+        let extra = cnn.into_iter().chain([("5.weight".into(), vec![2, 3])]);
+        w("w_cnn_extra.safetensors", &st(extra.collect(), true));
         w(
             "plan_binary.toml",
             &(0..200u32)

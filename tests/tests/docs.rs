@@ -31,3 +31,27 @@ fn register_documentation_is_generated_from_the_table() {
         );
     }
 }
+
+/// README.md's table of limits is the one `codegen/src/limits.rs` renders.
+#[test]
+fn limits_table_is_generated_from_the_code() {
+    let path = repo().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (open, close) = ("<!-- limits -->\n", "<!-- /limits -->");
+    let start = readme
+        .find(open)
+        .expect("README has a <!-- limits --> marker")
+        + open.len();
+    let end = readme[start..].find(close).expect("and its end marker") + start;
+    let want = partita_codegen::limits::markdown_table();
+    if blessing() {
+        let new = format!("{}{}{}", &readme[..start], want, &readme[end..]);
+        std::fs::write(&path, new).unwrap();
+        return;
+    }
+    assert!(
+        readme[start..end] == want,
+        "README.md's limits table is not what codegen/src/limits.rs renders; regenerate it with \
+         `INSTA_UPDATE=always cargo test -p partita-tests --test docs`"
+    );
+}

@@ -521,7 +521,7 @@ pub fn cycle_budget(
     let predicted = per_step * (seqs as f64) * ((steps + layers) as f64);
     let budget = 4.0 * predicted * stretch + 200_000.0 + 20_000.0 * seqs as f64;
     let max = partita_codegen::limits::SIM_CYCLES.value();
-    if !(budget <= max as f64) {
+    if budget.is_nan() || budget > max as f64 {
         return Err(SimError::Input(partita_sim::Error::Input {
             message: format!(
                 "this run would be allowed {budget:.0} simulated cycles (the cost model predicts {predicted:.0}: {per_step:.0} per step x {seqs} sequence(s) x {steps} step(s)), more than the limit of {max}"
