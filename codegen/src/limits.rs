@@ -52,12 +52,20 @@ pub const CNN_MACS: Limit = Limit {
     what: "multiply-accumulates of one CNN sample (golden model time)",
 };
 
-/// Values in an input array (batch x sequence x features, or n x C x H x W).
+/// Values in an input or output array (batch x sequence x features, or n x C x H x W).
 pub const INPUT_VALUES: Limit = Limit {
     name: "input_values",
     default: 1 << 26,
     unit: "values",
-    what: "values in an input .npy array",
+    what: "values in an input .npy array, and in the output it gives",
+};
+
+/// Multiply-accumulates of one run of the golden model over a whole input array.
+pub const GOLDEN_MACS: Limit = Limit {
+    name: "golden_macs",
+    default: 1 << 37,
+    unit: "MACs",
+    what: "multiply-accumulates of one golden-model run over a whole input, dense count (about 500 M/s measured: under 5 minutes)",
 };
 
 /// Timesteps in one input sequence.
@@ -123,6 +131,7 @@ pub const ALL: &[Limit] = &[
     FEATURE_MAP,
     CNN_MACS,
     INPUT_VALUES,
+    GOLDEN_MACS,
     SEQUENCE,
     SIM_CYCLES,
     LINK_LATENCY,

@@ -446,6 +446,46 @@ pub fn nnz_for_density(density: f64, bank_size: usize) -> usize {
 }
 
 impl ModelShape {
+    /// Multiply-accumulates of one sample (CNN) or one timestep (LSTM), dense count.
+    pub fn macs_per_sample(&self) -> u128 {
+        match self {
+            ModelShape::Lstm { .. } => self
+                .matrix_rows()
+                .iter()
+                .map(|(_, c)| *c as u128)
+                .sum::<u128>()
+                .saturating_mul(4 * self.output_values() as u128),
+            ModelShape::Cnn { layers, shapes, .. } => layers
+                .iter()
+                .zip(shapes)
+                .map(|(l, out)| {
+                    let values = out.iter().map(|d| *d as u128).product::<u128>();
+                    match l {
+                        CnnLayer::Conv2d {
+                            in_channels,
+                            kernel,
+                            ..
+                        } => values * (*in_channels as u128) * (*kernel as u128).pow(2),
+                        CnnLayer::Dense { in_features, .. } => values * *in_features as u128,
+                        _ => 0,
+                    }
+                })
+                .sum(),
+        }
+    }
+
+    /// Output values of one sample (CNN) or one timestep (LSTM: hidden_size).
+    pub fn output_values(&self) -> usize {
+        match self {
+            ModelShape::Lstm { hidden_size, .. } => *hidden_size,
+            ModelShape::Cnn {
+                shapes,
+                input_shape,
+                ..
+            } => shapes.last().unwrap_or(input_shape).iter().product(),
+        }
+    }
+
     /// Each weight matrix as (PyTorch name, columns per row).
     pub fn matrix_rows(&self) -> Vec<(String, usize)> {
         match self {

@@ -180,6 +180,33 @@ pub fn read_input(path: &Path, design: &Design) -> Result<Input, Error> {
 
 /// Check an input array's shape and values against the design.
 pub fn check_input(data: ArrayD<f64>, design: &Design, name: &str) -> Result<Input, Error> {
+    let input = check_shape(data, design, name)?;
+    // Bound the run before it starts: its output array and its multiply-accumulates.
+    let shape = input.data.shape();
+    let samples = match &design.model {
+        ModelDesign::Lstm(_) => shape[0] as u128 * shape[1] as u128,
+        ModelDesign::Cnn(_) => shape[0] as u128,
+    };
+    let out_values = samples * design.plan.shape.output_values() as u128;
+    let max_values = partita_codegen::limits::INPUT_VALUES.value() as u128;
+    if out_values > max_values {
+        return Err(input_err(
+            format!("`{name}` would give an output of {out_values} values, more than the limit of {max_values}"),
+            "give fewer sequences, steps or samples (README.md, \"Limits\": input_values bounds input and output arrays)",
+        ));
+    }
+    let macs = samples.saturating_mul(design.plan.shape.macs_per_sample());
+    let max_macs = partita_codegen::limits::GOLDEN_MACS.value() as u128;
+    if macs > max_macs {
+        return Err(input_err(
+            format!("`{name}` needs {macs} multiply-accumulates through this model, more than the limit of {max_macs}"),
+            "give fewer sequences, steps or samples (README.md, \"Limits\": golden_macs)",
+        ));
+    }
+    Ok(input)
+}
+
+fn check_shape(data: ArrayD<f64>, design: &Design, name: &str) -> Result<Input, Error> {
     if let Some((i, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(input_err(
             format!("`{name}` holds a non-finite value ({v}) at flat index {i}"),
