@@ -3,7 +3,8 @@
 //! The work runs in a child process of the same binary, watched by this one. Whatever stops
 //! the child abnormally (an allocation failure, a fatal error inside a Verilator model, a
 //! panic, the kernel's out-of-memory killer) is reported here with exit code 2, and temporary
-//! output the child registered (see `partita_host::cli::temp`) is removed. Set
+//! output the child registered (see `partita_host::cli::temp`) is removed. If this process is
+//! killed instead, the child notices within 200 ms, removes its unfinished output and stops. Set
 //! `PARTITA_IN_PROCESS=1` to run without the watcher (for debuggers).
 
 use std::io::IsTerminal;
@@ -33,6 +34,9 @@ fn main() -> ExitCode {
         if let Some(code) = partita_host::cli::temp::supervise() {
             return ExitCode::from(code);
         }
+    }
+    if let Some(list) = std::env::var_os(partita_host::cli::temp::CHILD_ENV) {
+        partita_host::cli::temp::follow_parent(list.into());
     }
     // In the child: a panic is a bug; say so plainly and exit 2 (the watcher would too).
     std::panic::set_hook(Box::new(|info| {

@@ -606,3 +606,67 @@ fn hostile_inputs() {
         );
     }
 }
+
+/// The watcher's child does not outlive it: killing the `partita` process with a signal it
+/// cannot catch (as `timeout -s KILL` or a script would) stops the work within a second, and
+/// no output appears.
+#[test]
+fn child_stops_when_the_watcher_is_killed() {
+    let dir = std::env::temp_dir().join(format!("partita-follow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("p.toml"),
+        "[model]\nkind = \"lstm\"\ninput_size = 64\nhidden_size = 256\nseed = 1\n",
+    )
+    .unwrap();
+    // 40 000 steps: about half a minute of golden model, far longer than this test waits.
+    std::fs::write(
+        dir.join("x.npy"),
+        npy(&[1, 40_000, 64], "<f8", &f64s(40_000 * 64)),
+    )
+    .unwrap();
+    let mut parent = Command::new(BIN)
+        .args(["golden", "p.toml", "--input", "x.npy", "--output", "y.npy"])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = parent.id();
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .collect()
+    };
+    let t0 = std::time::Instant::now();
+    let child = loop {
+        if let Some(c) = children(pid).first() {
+            break *c;
+        }
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "the watcher never started a child"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let t1 = std::time::Instant::now();
+    let alive = |c: u32| {
+        std::fs::read_to_string(format!("/proc/{c}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+    };
+    while alive(child) {
+        assert!(
+            t1.elapsed().as_secs() < 5,
+            "the child {child} still runs 5 s after its watcher was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!dir.join("y.npy").exists(), "no output from a stopped run");
+    let _ = std::fs::remove_dir_all(&dir);
+}

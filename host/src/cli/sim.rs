@@ -55,7 +55,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     let opts = SimOptions {
         input: a.input,
         rtl: a.rtl,
-        wave: a.wave,
+        wave: a.wave.clone(),
         backpressure: a.backpressure,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         cache: None,
@@ -68,6 +68,23 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         let r = cosim::simulate(&d, &opts)?;
         (r.output.clone(), r.json(), r.summary(), r.matched)
     };
+    if let Some(w) = &a.wave {
+        // Verilator opens the FST itself and does not report failure; check it is there.
+        let files: Vec<PathBuf> = if d.plan.devices > 1 {
+            (0..d.plan.devices)
+                .map(|n| w.with_extension(format!("dev{n}.fst")))
+                .collect()
+        } else {
+            vec![w.clone()]
+        };
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            return Err(ArgFailure(format!(
+                "--wave: the waveform `{}` was not written (is its directory writable?)",
+                missing.display()
+            ))
+            .into());
+        }
+    }
     let mut summary = summary;
     if let Some(p) = a.output {
         if matched {

@@ -163,3 +163,23 @@ pub fn write_text(path: &Path, text: &str) -> std::io::Result<()> {
     }
     r
 }
+
+/// In the watched child: if the watching parent goes away (killed by a signal it cannot
+/// catch, such as a script's `kill` or `timeout`), remove this process's unfinished output and
+/// exit, instead of running on unwatched. Checks every 200 ms from a background thread.
+pub fn follow_parent(list: PathBuf) {
+    use std::os::unix::process::parent_id;
+    let parent = parent_id();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if parent_id() != parent {
+            let temps = std::fs::read_to_string(&list).unwrap_or_default();
+            for t in temps.lines().filter(|l| !l.is_empty()) {
+                remove(Path::new(t));
+            }
+            let _ = std::fs::remove_file(&list);
+            eprintln!("error: partita's watching process went away; stopping");
+            std::process::exit(2);
+        }
+    });
+}
