@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod arch;
+pub mod boards;
 pub mod design;
 pub mod diag;
 pub mod emit;

@@ -293,8 +293,14 @@ impl Default for LinkSpec {
 pub struct TargetSpec {
     /// Number of FPGAs (default 1).
     pub devices: i64,
-    /// Row engines per device, M (default 1); each has `banks` multiplier lanes.
-    pub engines: i64,
+    /// Row engines per device, M (default 1), or `"auto"`: as many as fill `fill` of the
+    /// board's multipliers (or all of `dsp_budget`); each engine has `banks` multiplier lanes.
+    pub engines: Engines,
+    /// A board preset (see `partita_codegen::boards`): its part's multipliers and block memory
+    /// bound every device, and size `engines = "auto"`.
+    pub board: Option<String>,
+    /// Fraction of the board's multipliers `engines = "auto"` may use (default 0.8).
+    pub fill: Option<f64>,
     /// Clock for time estimates, MHz (default 200).
     pub clock_mhz: f64,
     /// Optional per-device multiplier budget; exceeding it is an error.
@@ -308,12 +314,49 @@ impl Default for TargetSpec {
     fn default() -> Self {
         Self {
             devices: 1,
-            engines: 1,
+            engines: Engines::Count(1),
+            board: None,
+            fill: None,
             clock_mhz: 200.0,
             dsp_budget: None,
             memory_bits: None,
             link: LinkSpec::default(),
         }
+    }
+}
+
+/// `engines = N` or `engines = "auto"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Engines {
+    Count(i64),
+    Auto,
+}
+
+impl<'de> Deserialize<'de> for Engines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Engines;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number of engines or \"auto\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Engines, E> {
+                Ok(Engines::Count(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Engines, E> {
+                Ok(Engines::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Engines, E> {
+                if v == "auto" {
+                    Ok(Engines::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "`{v}` is not an engine count: write a whole number, or \"auto\" to fill the board"
+                    )))
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -561,6 +604,12 @@ pub struct CheckedPlan {
     pub banks: usize,
     pub keep: Keep,
     pub devices: usize,
+    /// Row engines per device (resolved when the plan says "auto").
+    pub engines: usize,
+    /// For `engines = "auto"`: what set the count.
+    pub engines_why: Option<String>,
+    /// The board preset, if the plan names one.
+    pub board: Option<&'static crate::boards::Board>,
     /// Strategy and devices for each layer.
     pub layers: Vec<LayerAssignment>,
     /// 64-bit FNV-1a of the plan text, for generated-file headers.
@@ -581,6 +630,29 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// Entries kept per bank of `bank` columns under the plan's sparsity, if the plan says.
+fn self_keep(plan: &Plan, bank: usize) -> Option<usize> {
+    let s = &plan.sparsity;
+    match (s.kind, s.density, s.nnz_per_bank) {
+        (SparsityKind::Dense, _, _) => Some(bank),
+        (_, Some(d), _) => Some(nnz_for_density(d, bank)),
+        (_, _, Some(n)) => Some((n.max(1) as usize).min(bank)),
+        _ => None,
+    }
+}
+
+/// Fraction of a board's multipliers `engines = "auto"` fills by default.
+pub const DEFAULT_FILL: f64 = 0.8;
+
+/// Multipliers of one LSTM element-wise unit: c' = f*c + i*g and o*tanh(c') take three, and
+/// each of the five sigmoid/tanh units one more when it is piecewise linear.
+pub fn ew_multipliers(method: ActMethod) -> u64 {
+    match method {
+        ActMethod::Pwl => 3 + 5,
+        ActMethod::Lut => 3,
+    }
 }
 
 /// Peak memory of the passes per model weight, measured (README.md, "Limits").
@@ -794,6 +866,15 @@ impl Validator<'_, '_> {
             (Some(s), Some(d)) => self.partition(&plan.partition, s, d, plan.model.kind),
             _ => None,
         };
+        let board = plan.target.board.as_deref().and_then(crate::boards::find);
+        let engines = match (&shape, banks, devices, &layers) {
+            (Some(s), Some(b), Some(d), Some(l)) => self.engines(&plan, s, b, d, l, board),
+            _ => None,
+        };
+        let (engines, engines_why) = match engines {
+            Some((e, why)) => (Some(e), why),
+            None => (None, None),
+        };
         Some(CheckedPlan {
             name: name.to_string(),
             text: text.to_string(),
@@ -804,9 +885,112 @@ impl Validator<'_, '_> {
             banks: banks?,
             keep: keep?,
             devices: devices?,
+            engines: engines?,
+            engines_why,
+            board,
             layers: layers?,
             plan,
         })
+    }
+
+    /// The engine count: as written, or for `"auto"` as many as fit the multipliers a device
+    /// may use (a `fill` of the board's, or the whole `dsp_budget`), after the element-wise
+    /// unit's, rounded to what the gate sharing needs and capped where more would idle.
+    fn engines(
+        &mut self,
+        plan: &Plan,
+        shape: &ModelShape,
+        banks: usize,
+        devices: usize,
+        layers: &[LayerAssignment],
+        board: Option<&crate::boards::Board>,
+    ) -> Option<(usize, Option<String>)> {
+        let t = &plan.target;
+        if let Engines::Count(n) = t.engines {
+            return Some((n as usize, None));
+        }
+        let budget = match (board, t.dsp_budget) {
+            (_, Some(b)) if b > 0 => b as u64,
+            (Some(b), _) => (b.multipliers as f64 * t.fill.unwrap_or(DEFAULT_FILL)).floor() as u64,
+            _ => {
+                self.err(
+                    &["target", "engines"],
+                    "engines = \"auto\" needs something to fill",
+                    format!(
+                        "name a board ([target] board = one of {}) or give dsp_budget = N multipliers per device",
+                        crate::boards::names()
+                    ),
+                );
+                return None;
+            }
+        };
+        if devices > 1 {
+            let why = "the generated multi-device node has one row engine (README, \"Status\")";
+            return Some((1, Some(why.into())));
+        }
+        let hidden = match shape {
+            ModelShape::Lstm { hidden_size, .. } => *hidden_size,
+            ModelShape::Cnn { .. } => {
+                return Some((1, Some("CNN hardware is not built yet".into())))
+            }
+        };
+        let ew = ew_multipliers(plan.activation.method);
+        let fit = budget.saturating_sub(ew) / banks as u64;
+        let all = |s: Strategy| layers.iter().all(|a| a.strategy == s);
+        let (step, cap) = if all(Strategy::Gates) {
+            (4, 4 * hidden)
+        } else if all(Strategy::Ops) {
+            (2, 2 * hidden)
+        } else {
+            (1, hidden)
+        };
+        // The element-wise unit takes one hidden unit per cycle, so the engines may not finish
+        // units faster than that: bundles of engines < cycles per row (the rule the generator
+        // enforces). Slices per row follow from the kept entries per bank; weights that arrive
+        // pruned (no density or nnz_per_bank) are assumed to keep one per bank.
+        let kept = |cols: usize| {
+            let bank = cols.div_ceil(banks);
+            match self_keep(plan, bank) {
+                Some(n) => n,
+                None => 1,
+            }
+        };
+        let rows = shape.matrix_rows();
+        let ew_cap = rows
+            .chunks(2)
+            .map(|pair| {
+                let (a, b) = (kept(pair[0].1), kept(pair[1].1));
+                match step {
+                    4 => 4 * (a + b - 1),
+                    2 => 2 * (4 * a.max(b) - 1),
+                    _ => 4 * (a + b) - 1,
+                }
+            })
+            .min()
+            .unwrap_or(1);
+        let e = (fit as usize).min(cap).min(ew_cap) / step * step;
+        let why = if fit as usize <= cap.min(ew_cap) {
+            format!("{budget} multipliers less the element-wise unit's {ew}, in engines of {banks} lanes")
+        } else if ew_cap < cap {
+            format!(
+                "capped at {ew_cap}: the element-wise unit finishes one hidden unit per cycle, and more engines would finish them faster (the multipliers would allow {fit})"
+            )
+        } else {
+            format!(
+                "capped at {cap}: one engine per hidden unit (the multipliers would allow {fit})"
+            )
+        };
+        if e == 0 {
+            self.err(
+                &["target", "engines"],
+                format!(
+                    "engines = \"auto\" finds room for no engine: {budget} multipliers, less the element-wise unit's {ew}, do not make {step} engine(s) of {banks} lanes"
+                ),
+                "use fewer banks (lanes per engine), a larger board or fill, or give engines = N",
+            );
+            return None;
+        }
+        Some((e, Some(why)))
     }
 
     fn model(&mut self, m: &ModelSpec) -> Option<ModelShape> {
@@ -1334,12 +1518,27 @@ impl Validator<'_, '_> {
 
     fn target(&mut self, t: &TargetSpec) -> Option<usize> {
         let d = self.bounded(&["target", "devices"], t.devices, MAX_COUNT, "devices");
-        self.bounded(
-            &["target", "engines"],
-            t.engines,
-            MAX_COUNT,
-            "engines per device",
-        );
+        if let Engines::Count(e) = t.engines {
+            self.bounded(&["target", "engines"], e, MAX_COUNT, "engines per device");
+        }
+        if let Some(b) = &t.board {
+            if crate::boards::find(b).is_none() {
+                self.err(
+                    &["target", "board"],
+                    format!("unknown board `{b}`"),
+                    format!("boards partita knows: {}", crate::boards::names()),
+                );
+            }
+        }
+        if let Some(f) = t.fill {
+            if !(f > 0.0 && f <= 1.0) {
+                self.err(
+                    &["target", "fill"],
+                    format!("`fill` is {}", num(f)),
+                    "fill is the fraction of the board's multipliers engines = \"auto\" may use: more than 0, at most 1",
+                );
+            }
+        }
         self.positive(&["target", "link", "width"], t.link.width);
         let max_latency = crate::limits::LINK_LATENCY.value();
         if t.link.latency < 0 || t.link.latency as u64 > max_latency {

@@ -209,3 +209,42 @@ fn failed_sim_keeps_the_old_output() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(read_f64(&y).shape(), &[2, 8, 8]);
 }
+
+/// Every board preset sizes `engines = "auto"` to a design that `gen` builds, and a model too
+/// large for a board is refused by `check`.
+#[test]
+fn board_presets_size_auto_engines_that_generate() {
+    let dir = TempDir::new("boards");
+    for b in partita_codegen::boards::BOARDS {
+        let text = format!(
+            "[model]\nkind = \"lstm\"\ninput_size = 64\nhidden_size = 256\nseed = 1\n\
+             [sparsity]\nkind = \"bbs\"\nbanks = 8\ndensity = 0.25\n\
+             [target]\nboard = \"{}\"\nengines = \"auto\"\n",
+            b.name
+        );
+        let plan = dir.write(&format!("{}.toml", b.name), text.as_bytes());
+        let d = design_from_text(&text, dir.path());
+        assert!(d.plan.engines >= 1, "{}", b.name);
+        let costs = partita_codegen::analysis::resources::device_costs(&d);
+        assert!(costs[0].multipliers <= b.multipliers, "{}", b.name);
+        let (code, out, err) = cli(&["check", plan.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {err}", b.name);
+        assert!(out.contains(&format!("board: {}", b.name)), "{out}");
+        assert!(out.contains("engines = \"auto\""), "{out}");
+        let rtl = dir.path().join(format!("rtl-{}", b.name));
+        let (code, _, err) = cli(&["gen", plan.to_str().unwrap(), "-o", rtl.to_str().unwrap()]);
+        assert_eq!(
+            code, 0,
+            "{}: gen refused the auto-sized design: {err}",
+            b.name
+        );
+    }
+    let big = dir.write(
+        "big.toml",
+        b"[model]\nkind = \"lstm\"\ninput_size = 1024\nhidden_size = 1024\nseed = 1\n\
+          [target]\nboard = \"pynq-z2\"\n",
+    );
+    let (code, _, err) = cli(&["check", big.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not fit the pynq-z2 board"), "{err}");
+}

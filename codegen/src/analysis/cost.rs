@@ -78,7 +78,7 @@ fn share_cycles(design: &Design, p: &LayerPartition, device: usize, l: usize) ->
     };
     let layer = &m.layers[l];
     let k = design.plan.banks;
-    let engines = design.plan.plan.target.engines.max(1) as u64;
+    let engines = design.plan.engines.max(1) as u64;
     let Some(s) = p.shares.iter().find(|s| s.device == device) else {
         return 0;
     };

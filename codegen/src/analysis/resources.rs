@@ -18,7 +18,8 @@ pub struct DeviceCost {
     pub weight_bits: u64,
     /// Vector banks (per engine), h double buffers, cell state, feature maps.
     pub state_bits: u64,
-    /// Multipliers in the row engines: engines x lanes, where the device has weights.
+    /// Multipliers: the row engines' (engines x lanes, where the device has weights) and the
+    /// element-wise unit's, where the device finishes hidden units.
     pub multipliers: u64,
 }
 
@@ -54,7 +55,7 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
             ..Default::default()
         })
         .collect();
-    let engines = plan.plan.target.engines as u64;
+    let engines = plan.engines as u64;
     let lanes = plan.banks as u64;
     let idx_bits = |m: &CsbMatrix<i64>| {
         if plan.keep == Keep::All {
@@ -103,6 +104,13 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                     costs[p.finisher[u]].state_bits += q.cell.width() as u64;
                 }
             }
+            // One element-wise unit on every device that finishes hidden units.
+            let ew = crate::plan::ew_multipliers(plan.plan.activation.method);
+            for c in costs.iter_mut() {
+                if parts.iter().any(|p| p.finisher.contains(&c.device)) {
+                    c.multipliers += ew;
+                }
+            }
         }
         ModelDesign::Cnn(m) => {
             for (l, p) in parts.iter().enumerate() {
@@ -144,6 +152,14 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
     costs
 }
 
+/// A device's use of its board, as fractions of the part's multipliers and block memory.
+pub fn board_use(board: &crate::boards::Board, c: &DeviceCost) -> (f64, f64) {
+    (
+        c.multipliers as f64 / board.multipliers as f64,
+        (c.weight_bits + c.state_bits) as f64 / board.memory_bits() as f64,
+    )
+}
+
 /// Check the per-device budgets of `[target]`.
 pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate::Error> {
     let t = &design.plan.plan.target;
@@ -174,6 +190,27 @@ pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate:
                         "use more devices, more sparsity or narrower formats, or raise the budget",
                     )
                     .at(spans.value(&["target", "memory_bits"]), "budget"),
+                );
+            }
+        }
+    }
+    if let Some(board) = design.plan.board {
+        for c in costs {
+            let need = c.weight_bits + c.state_bits;
+            if c.multipliers > board.multipliers || need > board.memory_bits() {
+                issues.push(
+                    Issue::new(format!(
+                        "device {} does not fit the {} board ({}): it needs {} multipliers of {} and {} bits of block memory of {}",
+                        c.device,
+                        board.name,
+                        board.part,
+                        c.multipliers,
+                        board.multipliers,
+                        need,
+                        board.memory_bits()
+                    ))
+                    .help("use more devices, fewer engines or banks, more sparsity or narrower formats, or a larger board")
+                    .at(spans.value(&["target", "board"]), "board"),
                 );
             }
         }

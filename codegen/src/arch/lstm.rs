@@ -330,7 +330,7 @@ pub struct SingleDevice {
 impl SingleDevice {
     pub fn new(design: &Design) -> Result<SingleDevice, String> {
         let arch = LstmArch::new(design)?;
-        let engines = design.plan.plan.target.engines as usize;
+        let engines = design.plan.engines;
         let h = arch.hidden;
         let all = |s: Strategy| design.plan.layers.iter().all(|a| a.strategy == s);
         let mapping = if all(Strategy::Gates) {

@@ -209,11 +209,11 @@ pub fn build(design: &Design) -> Result<Schedule, String> {
             frame::MAX_LAYERS
         ));
     }
-    if design.plan.plan.target.engines != 1 {
+    if design.plan.engines != 1 {
         return Err(format!(
             "multi-device RTL uses one row engine per device; [target] engines is {} \
              (more engines per device are built for single-device plans only)",
-            design.plan.plan.target.engines
+            design.plan.engines
         ));
     }
     let t = &design.plan.plan.target.link;

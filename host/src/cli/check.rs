@@ -82,7 +82,7 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
         s,
         "target: {} device(s), {} engine(s) x {} lanes each; link {} {} bits, {} cycles, {}",
         plan.devices,
-        t.engines,
+        plan.engines,
         plan.banks,
         t.link.topology,
         t.link.width,
@@ -102,6 +102,26 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
             "cost model: {:.0} cycles per timestep ({basis}), {:.0} link bytes per timestep, {} multipliers per device",
             p.cycles_per_step, p.link_bytes_per_step, p.multipliers
         );
+    }
+    if let Some(why) = &plan.engines_why {
+        let _ = writeln!(s, "engines = \"auto\": {} engine(s); {why}", plan.engines);
+    }
+    if let Some(b) = plan.board {
+        let _ = writeln!(s, "board: {} ({})", b.name, b.part);
+        for c in costs {
+            let (m, mem) = partita_codegen::analysis::resources::board_use(b, c);
+            let _ = writeln!(
+                s,
+                "  device {}: {} of {} multipliers ({:.0}%), {:.2} of {:.2} Mb block memory ({:.0}%)",
+                c.device,
+                c.multipliers,
+                b.multipliers,
+                100.0 * m,
+                (c.weight_bits + c.state_bits) as f64 / (1u64 << 20) as f64,
+                b.memory_bits() as f64 / (1u64 << 20) as f64,
+                100.0 * mem
+            );
+        }
     }
     let _ = writeln!(s, "\nlayer  strategy  devices");
     for (l, p) in design.partition.layers.iter().enumerate() {

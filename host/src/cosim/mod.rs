@@ -572,7 +572,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         .iter()
         .map(|l| 4 * h * k * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank))
         .sum();
-    let multipliers = design.plan.plan.target.engines as usize * k;
+    let multipliers = design.plan.engines * k;
     let lower = entries as f64 / multipliers as f64;
     let per_step = run.cycles as f64 / timesteps as f64;
     let output = output_array(design, &input, h, &run.codes);
