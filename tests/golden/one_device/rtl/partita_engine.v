@@ -71,7 +71,8 @@ module partita_engine #(
         end
     end
 
-    // Stage C: per-lane vector reads; stage D: products.
+    // Stage C: per-lane vector reads; stage D: products. The operands are signed so synthesis
+    // sees a weight x data multiply, one DSP block (unsigned, the sign extension made it three).
     reg [16-1:0] bias_c, bias_d;
     reg v_c, first_c, last_c, zero_c;
     reg v_d, first_d, last_d;
@@ -112,7 +113,7 @@ module partita_engine #(
         if (adv) begin
             vq_0 <= vmem_0[vra_0];
             wv_0 <= wval_0;
-            t0_0 <= {{16{wv_0[15]}}, wv_0} * {{16{vin_0[15]}}, vin_0};
+            t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
         end
     end
 
@@ -134,7 +135,7 @@ module partita_engine #(
         if (adv) begin
             vq_1 <= vmem_1[vra_1];
             wv_1 <= wval_1;
-            t0_1 <= {{16{wv_1[15]}}, wv_1} * {{16{vin_1[15]}}, vin_1};
+            t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
         end
     end
 
@@ -156,7 +157,7 @@ module partita_engine #(
         if (adv) begin
             vq_2 <= vmem_2[vra_2];
             wv_2 <= wval_2;
-            t0_2 <= {{16{wv_2[15]}}, wv_2} * {{16{vin_2[15]}}, vin_2};
+            t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
         end
     end
 

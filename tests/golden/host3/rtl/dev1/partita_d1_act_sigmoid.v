@@ -38,8 +38,9 @@ module partita_d1_act_sigmoid (
             default: begin c0 = 31'd0; c1 = 17'd0; end
         endcase
     end
-    // acc = C0 + C1 * offset, full width; then one rounding and saturation.
-    wire [32-1:0] acc = {{1{c0[30]}}, c0} + {{15{c1[16]}}, c1} * {20'd0, rel[11:0]};
+    // acc = C0 + C1 * offset, full width; then one rounding and saturation. Signed, so the
+    // multiply is C1 x offset wide, one DSP block.
+    wire [32-1:0] acc = $signed({{1{c0[30]}}, c0}) + $signed({{15{c1[16]}}, c1}) * $signed({20'd0, rel[11:0]});
     wire unused_acc_clip;
     partita_requant #(
         .IW(32), .SHR(16), .SHL(0), .OW(16), .ROUND_NE(1), .SAT(1)

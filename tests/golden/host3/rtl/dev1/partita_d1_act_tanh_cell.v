@@ -38,8 +38,9 @@ module partita_d1_act_tanh_cell (
             default: begin c0 = 30'd0; c1 = 18'd0; end
         endcase
     end
-    // acc = C0 + C1 * offset, full width; then one rounding and saturation.
-    wire [31-1:0] acc = {{1{c0[29]}}, c0} + {{13{c1[17]}}, c1} * {20'd0, rel[10:0]};
+    // acc = C0 + C1 * offset, full width; then one rounding and saturation. Signed, so the
+    // multiply is C1 x offset wide, one DSP block.
+    wire [31-1:0] acc = $signed({{1{c0[29]}}, c0}) + $signed({{13{c1[17]}}, c1}) * $signed({20'd0, rel[10:0]});
     wire unused_acc_clip;
     partita_requant #(
         .IW(31), .SHR(15), .SHL(0), .OW(16), .ROUND_NE(1), .SAT(1)

@@ -43,7 +43,7 @@ module partita_d0_ew (
         .IW(35), .SHR(16), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_cell (.x(csum), .y(c_new), .clip(c_clip));
-    wire [32-1:0] oh = {{16{o5[15]}}, o5} * {{16{tc5[15]}}, tc5};
+    wire [32-1:0] oh = $signed({{16{o5[15]}}, o5}) * $signed({{16{tc5[15]}}, tc5});
     wire [16-1:0] h_new;
     wire h_clip;
     partita_requant #(
@@ -63,8 +63,8 @@ module partita_d0_ew (
             i2 <= act_i; f2 <= act_f; g2 <= act_g; o2 <= act_o;
             c2 <= first_step ? 16'd0 : c_q;
             v3 <= v2; ca3 <= ca2; o3 <= o2;
-            fc3 <= {{16{f2[15]}}, f2} * {{16{c2[15]}}, c2};
-            ig3 <= {{16{i2[15]}}, i2} * {{16{g2[15]}}, g2};
+            fc3 <= $signed({{16{f2[15]}}, f2}) * $signed({{16{c2[15]}}, c2});
+            ig3 <= $signed({{16{i2[15]}}, i2}) * $signed({{16{g2[15]}}, g2});
             v4 <= v3; ca4 <= ca3; o4 <= o3;
             c4 <= c_new;
             c4_clip <= v3 && c_clip;

