@@ -212,42 +212,35 @@ pub fn nextpnr(family: Family) -> Result<String, SynthError> {
 
 /// Run a tool in `dir` with its output in `<dir>/<what>.log`, killed after `limit`.
 fn run(cmd: &mut Command, what: &str, dir: &Path, limit: Duration) -> Result<(), SynthError> {
-    let log_path = dir.join(format!("{what}.log"));
-    let log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
-    let err = log.try_clone().map_err(|e| io(&log_path, e))?;
-    let fail = |log: String| SynthError::Failed {
-        what: what.into(),
-        log,
-        dir: dir.display().to_string(),
-    };
-    let mut child = cmd
-        .current_dir(dir)
-        .stdout(log)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    let t0 = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if t0.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(SynthError::Timeout {
-                    what: what.into(),
-                    seconds: limit.as_secs(),
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(fail(e.to_string())),
-        }
-    };
-    if status.success() {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(25).collect();
-    Err(fail(tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
+    use partita_sim::cosim::{run_logged, ToolFailure};
+    run_logged(
+        cmd.current_dir(dir),
+        &dir.join(format!("{what}.log")),
+        limit,
+    )
+    .map_err(|f| match f {
+        ToolFailure::Timeout => SynthError::Timeout {
+            what: what.into(),
+            seconds: limit.as_secs(),
+        },
+        ToolFailure::Start(log) | ToolFailure::Failed(log) => SynthError::Failed {
+            what: what.into(),
+            log,
+            dir: dir.display().to_string(),
+        },
+    })
+}
+
+/// The Verilog sources `dir/files.f` lists, as `read_verilog` arguments.
+fn sources(dir: &Path) -> Result<String, SynthError> {
+    let path = dir.join("files.f");
+    let list = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+    Ok(list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 fn read_json(p: &Path) -> Result<serde_json::Value, SynthError> {
@@ -272,14 +265,8 @@ pub fn synthesize(
     limit: Duration,
 ) -> Result<Report, SynthError> {
     let yosys = yosys()?;
-    let list =
-        std::fs::read_to_string(dir.join("files.f")).map_err(|e| io(&dir.join("files.f"), e))?;
-    let sources: Vec<&str> = list
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("//"))
-        .collect();
-    let read = format!("read_verilog {}", sources.join(" "));
+    let sources = sources(dir)?;
+    let read = format!("read_verilog {sources}");
     let work = dir.join("synth");
     std::fs::create_dir_all(&work).map_err(|e| io(&work, e))?;
     let t0 = Instant::now();
@@ -419,16 +406,10 @@ pub fn place_and_route(
     let pnr = nextpnr(family)?;
     let yosys = yosys()?;
     // nextpnr reads the architecture's own JSON netlist.
-    let list =
-        std::fs::read_to_string(dir.join("files.f")).map_err(|e| io(&dir.join("files.f"), e))?;
-    let sources: Vec<&str> = list
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("//"))
-        .collect();
+    let sources = sources(dir)?;
     let script = format!(
         "read_verilog {}; synth_{} -top {} -json synth/pnr.json",
-        sources.join(" "),
+        sources,
         family.name(),
         report.top
     );

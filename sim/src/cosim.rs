@@ -324,43 +324,64 @@ fn fnv(h: &mut u64, bytes: &[u8]) {
     }
 }
 
-/// Run a build step with its output in `<dir>/<what>.log`, killing it after BUILD_TIMEOUT.
-fn run(cmd: &mut Command, what: &str, dir: &Path) -> Result<(), CosimError> {
-    let log_path = dir.join(format!("{what}.log"));
-    let fail = |log: String| CosimError::Build {
-        what: what.into(),
-        log,
-        dir: dir.display().to_string(),
-    };
-    let log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
-    let err = log.try_clone().map_err(|e| io(&log_path, e))?;
+/// How a logged tool run ended, when it did not succeed.
+#[derive(Debug)]
+pub enum ToolFailure {
+    /// It could not start, or the log could not be written.
+    Start(String),
+    /// It ran past its time limit and was killed.
+    Timeout,
+    /// It exited unsuccessfully; the last lines of its log.
+    Failed(String),
+}
+
+/// Run `cmd` with stdout and stderr in `log_path`, killing it after `limit`. Every external
+/// tool partita runs (Verilator, the compiler, Yosys, nextpnr) goes through here, so none
+/// can hang a run.
+pub fn run_logged(cmd: &mut Command, log_path: &Path, limit: Duration) -> Result<(), ToolFailure> {
+    let log = std::fs::File::create(log_path).map_err(|e| ToolFailure::Start(e.to_string()))?;
+    let err = log
+        .try_clone()
+        .map_err(|e| ToolFailure::Start(e.to_string()))?;
     let mut child = cmd
         .stdout(log)
         .stderr(err)
         .spawn()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| ToolFailure::Start(e.to_string()))?;
     let t0 = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
-            Ok(None) if t0.elapsed() > BUILD_TIMEOUT => {
+            Ok(None) if t0.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(fail(format!(
-                    "timed out after {} s",
-                    BUILD_TIMEOUT.as_secs()
-                )));
+                return Err(ToolFailure::Timeout);
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(fail(e.to_string())),
+            Err(e) => return Err(ToolFailure::Start(e.to_string())),
         }
     };
     if status.success() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let text = std::fs::read_to_string(log_path).unwrap_or_default();
     let tail: Vec<&str> = text.lines().rev().take(30).collect();
-    Err(fail(tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
+    Err(ToolFailure::Failed(
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+    ))
+}
+
+/// Run a build step with its output in `<dir>/<what>.log`, killing it after BUILD_TIMEOUT.
+fn run(cmd: &mut Command, what: &str, dir: &Path) -> Result<(), CosimError> {
+    let log_path = dir.join(format!("{what}.log"));
+    run_logged(cmd, &log_path, BUILD_TIMEOUT).map_err(|f| CosimError::Build {
+        what: what.into(),
+        log: match f {
+            ToolFailure::Start(e) | ToolFailure::Failed(e) => e,
+            ToolFailure::Timeout => format!("timed out after {} s", BUILD_TIMEOUT.as_secs()),
+        },
+        dir: dir.display().to_string(),
+    })
 }
 
 /// What a build produced.
