@@ -8,7 +8,7 @@ use crate::passes::act_table::{fit_lstm, LstmTables};
 use crate::passes::bbs_prune::{self, CsbMatrix, PruneReport};
 use crate::passes::partition::{self, PartitionMap};
 use crate::passes::quantize::{quantize, TensorReport};
-use crate::plan::{self, CheckedPlan, CnnLayer, Keep, ModelShape, QuantSpec};
+use crate::plan::{self, CheckedPlan, CnnLayer, ModelShape, QuantSpec};
 use crate::weights::{self, FloatWeights};
 
 /// One LSTM layer after pruning and quantization.
@@ -122,10 +122,8 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
     let mut prune_reports = Vec::new();
     let mut prune = |name: &str, w: &Array2<f64>| -> Result<CsbMatrix<f64>, crate::Error> {
         let bank_size = w.ncols().div_ceil(plan.banks).max(1);
-        let n = match plan.keep {
-            Keep::All => bank_size,
-            Keep::Density(d) => bbs_prune::nnz_for_density(d, bank_size),
-            Keep::Nnz(n) if n > bank_size => {
+        let n = match plan.keep.nnz(bank_size) {
+            Some(n) if n > bank_size => {
                 return Err(plan_issue(
                     &plan,
                     &["sparsity", "nnz_per_bank"],
@@ -133,8 +131,8 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                     "nnz_per_bank can be at most the bank size, ceil(columns / banks)",
                 ))
             }
-            Keep::Nnz(n) => n,
-            Keep::AsGiven => {
+            Some(n) => n,
+            None => {
                 let n = bbs_prune::max_nonzeros_per_bank(w.view(), plan.banks).max(1);
                 if n == bank_size && bank_size > 1 {
                     return Err(plan_issue(

@@ -467,6 +467,22 @@ pub enum CnnLayer {
     },
 }
 
+impl CnnLayer {
+    /// Multiply-accumulates of one sample through this layer, whose output map is `out`.
+    pub fn macs(&self, out: &[usize; 3]) -> u128 {
+        let values = out.iter().map(|d| *d as u128).product::<u128>();
+        match self {
+            CnnLayer::Conv2d {
+                in_channels,
+                kernel,
+                ..
+            } => values * (*in_channels as u128) * (*kernel as u128).pow(2),
+            CnnLayer::Dense { in_features, .. } => values * *in_features as u128,
+            _ => 0,
+        }
+    }
+}
+
 /// Model shape after validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelShape {
@@ -498,22 +514,9 @@ impl ModelShape {
                 .map(|(_, c)| *c as u128)
                 .sum::<u128>()
                 .saturating_mul(4 * self.output_values() as u128),
-            ModelShape::Cnn { layers, shapes, .. } => layers
-                .iter()
-                .zip(shapes)
-                .map(|(l, out)| {
-                    let values = out.iter().map(|d| *d as u128).product::<u128>();
-                    match l {
-                        CnnLayer::Conv2d {
-                            in_channels,
-                            kernel,
-                            ..
-                        } => values * (*in_channels as u128) * (*kernel as u128).pow(2),
-                        CnnLayer::Dense { in_features, .. } => values * *in_features as u128,
-                        _ => 0,
-                    }
-                })
-                .sum(),
+            ModelShape::Cnn { layers, shapes, .. } => {
+                layers.iter().zip(shapes).map(|(l, out)| l.macs(out)).sum()
+            }
         }
     }
 
@@ -591,6 +594,19 @@ pub enum Keep {
     AsGiven,
 }
 
+impl Keep {
+    /// Entries kept per bank of `bank` columns, or None when the weights decide (AsGiven).
+    /// A `nnz_per_bank` larger than the bank is returned as given (the passes refuse it).
+    pub fn nnz(self, bank: usize) -> Option<usize> {
+        match self {
+            Keep::All => Some(bank),
+            Keep::Density(d) => Some(nnz_for_density(d, bank)),
+            Keep::Nnz(n) => Some(n),
+            Keep::AsGiven => None,
+        }
+    }
+}
+
 /// A plan that passed validation, with everything resolved to plain numbers.
 #[derive(Debug, Clone)]
 pub struct CheckedPlan {
@@ -630,17 +646,6 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
-}
-
-/// Entries kept per bank of `bank` columns under the plan's sparsity, if the plan says.
-fn self_keep(plan: &Plan, bank: usize) -> Option<usize> {
-    let s = &plan.sparsity;
-    match (s.kind, s.density, s.nnz_per_bank) {
-        (SparsityKind::Dense, _, _) => Some(bank),
-        (_, Some(d), _) => Some(nnz_for_density(d, bank)),
-        (_, _, Some(n)) => Some((n.max(1) as usize).min(bank)),
-        _ => None,
-    }
 }
 
 /// Fraction of a board's multipliers `engines = "auto"` fills by default.
@@ -867,8 +872,10 @@ impl Validator<'_, '_> {
             _ => None,
         };
         let board = plan.target.board.as_deref().and_then(crate::boards::find);
-        let engines = match (&shape, banks, devices, &layers) {
-            (Some(s), Some(b), Some(d), Some(l)) => self.engines(&plan, s, b, d, l, board),
+        let engines = match (&shape, banks, keep, devices, &layers) {
+            (Some(s), Some(b), Some(k), Some(d), Some(l)) => {
+                self.engines(&plan, s, b, k, d, l, board)
+            }
             _ => None,
         };
         let (engines, engines_why) = match engines {
@@ -901,6 +908,7 @@ impl Validator<'_, '_> {
         plan: &Plan,
         shape: &ModelShape,
         banks: usize,
+        keep: Keep,
         devices: usize,
         layers: &[LayerAssignment],
         board: Option<&crate::boards::Board>,
@@ -950,10 +958,7 @@ impl Validator<'_, '_> {
         // pruned (no density or nnz_per_bank) are assumed to keep one per bank.
         let kept = |cols: usize| {
             let bank = cols.div_ceil(banks);
-            match self_keep(plan, bank) {
-                Some(n) => n,
-                None => 1,
-            }
+            keep.nnz(bank).map_or(1, |n| n.min(bank))
         };
         let rows = shape.matrix_rows();
         let ew_cap = rows
@@ -1303,19 +1308,7 @@ impl Validator<'_, '_> {
                 );
                 return None;
             }
-            macs += match &layer {
-                CnnLayer::Conv2d {
-                    in_channels,
-                    kernel,
-                    ..
-                } => values * (*in_channels as u128) * (*kernel as u128).pow(2),
-                CnnLayer::Dense {
-                    in_features,
-                    out_features,
-                    ..
-                } => (*in_features as u128) * (*out_features as u128),
-                _ => 0,
-            };
+            macs += layer.macs(&next);
             let max_macs = crate::limits::CNN_MACS.value() as u128;
             if macs > max_macs {
                 self.err(
