@@ -1,8 +1,9 @@
 {= header =}
 // BBS row engine: {= k =} lanes. Each lane reads its own vector memory at the CSB in-bank index
 // (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
-// full-width accumulator. One row takes as many cycles as it has CSB slices. The pipeline
-// advances only when `adv` is high; every stage holds otherwise.
+// full-width accumulator; every pipeline stage is one add, memory read or multiply. One row
+// takes as many cycles as it has CSB slices. The pipeline advances only when `adv` is high;
+// every stage holds otherwise.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module {= name =} #(
     parameter WEIGHT_HEX = "weights_e0.hex",
@@ -69,39 +70,75 @@ module {= name =} #(
         end
     end
 
-    // Stage C: per-lane vector reads; stage D: products. The operands are signed so synthesis
-    // sees a weight x data multiply, one DSP block (unsigned, the sign extension made it three).
-    reg [{= bw =}-1:0] bias_c, bias_d;
+    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
+    // (deep memories span several) is a stage of its own.
+    reg [{= wword =}-1:0] wr;
+    reg [{= bw =}-1:0] bias_w;
+    reg [{= vaw =}-1:0] rbase_w;
+    reg v_w, first_w, last_w, zero_w;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_w <= 1'b0;
+        end else if (adv) begin
+            v_w <= v_b;
+        end
+        if (adv) begin
+            wr <= wq;
+            bias_w <= bias_b;
+            rbase_w <= rbase_b;
+            first_w <= first_b;
+            last_w <= last_b;
+            zero_w <= zero_b;
+        end
+    end
+
+    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
+    // stage D: operand registers (a zero for h at step 0); stage E: products. The operands are
+    // signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
+    // extension made it three). Every stage is one add, one memory read or one multiply.
+    reg [{= bw =}-1:0] bias_c, bias_r, bias_d, bias_e;
     reg v_c, first_c, last_c, zero_c;
+    reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
+    reg v_e, first_e, last_e;
     always @(posedge clk) begin
         if (rst) begin
             v_c <= 1'b0;
+            v_r <= 1'b0;
             v_d <= 1'b0;
+            v_e <= 1'b0;
         end else if (adv) begin
-            v_c <= v_b;
-            v_d <= v_c;
+            v_c <= v_w;
+            v_r <= v_c;
+            v_d <= v_r;
+            v_e <= v_d;
         end
         if (adv) begin
-            bias_c <= bias_b;
-            first_c <= first_b;
-            last_c <= last_b;
-            zero_c <= zero_b;
-            bias_d <= bias_c;
-            first_d <= first_c;
-            last_d <= last_c;
+            bias_c <= bias_w;
+            first_c <= first_w;
+            last_c <= last_w;
+            zero_c <= zero_w;
+            bias_r <= bias_c;
+            first_r <= first_c;
+            last_r <= last_c;
+            zero_r <= zero_c;
+            bias_d <= bias_r;
+            first_d <= first_r;
+            last_d <= last_r;
+            bias_e <= bias_d;
+            first_e <= first_d;
+            last_e <= last_d;
         end
     end
 {% for lane in lanes %}
     // Lane {= lane =}.
     reg [{= dw =}-1:0] vmem_{= lane =} [0:{= vdepth =}-1];
-    reg [{= dw =}-1:0] vq_{= lane =};
-    reg [{= ww =}-1:0] wv_{= lane =};
+    reg [{= vaw =}-1:0] vra_{= lane =};
+    reg [{= dw =}-1:0] vq_{= lane =}, vin_{= lane =};
+    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =};
     reg [{= pw =}-1:0] t0_{= lane =};
-    wire [{= ww =}-1:0] wval_{= lane =} = wq[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
-    wire [{= iw =}-1:0] widx_{= lane =} = wq[{= lane =}*{= entry_w =} +: {= iw =}];
-    wire [{= vaw =}-1:0] vra_{= lane =} = rbase_b + {= idx_ext[loop.index0] =};
-    wire [{= dw =}-1:0] vin_{= lane =} = zero_c ? {= dw =}'d0 : vq_{= lane =};
+    wire [{= ww =}-1:0] wval_{= lane =} = wr[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
+    wire [{= iw =}-1:0] widx_{= lane =} = wr[{= lane =}*{= entry_w =} +: {= iw =}];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_{= lane =};
@@ -109,13 +146,16 @@ module {= name =} #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == {= lane_w =}'d{= lane =}) vmem_{= lane =}[vw_addr] <= vw_data;
         if (adv) begin
+            vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
+            wc_{= lane =} <= wval_{= lane =};
             vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}];
-            wv_{= lane =} <= wval_{= lane =};
+            wr_{= lane =} <= wc_{= lane =};
+            vin_{= lane =} <= zero_r ? {= dw =}'d0 : vq_{= lane =};
+            wv_{= lane =} <= wr_{= lane =};
             t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
         end
     end
-{% endfor %}
-    // Adder tree: {= levels.len() =} registered level(s); every sum keeps full width.
+{% endfor %}    // Adder tree: {= levels.len() =} registered level(s); every sum keeps full width.
 {% for node in tree %}    reg [{= node.width =}-1:0] {= node.name =};
 {% endfor %}    always @(posedge clk) begin
         if (adv) begin
@@ -130,13 +170,13 @@ module {= name =} #(
         if (rst) begin
             v_t <= {= tree_len =}'d0;
         end else if (adv) begin
-            v_t[0] <= v_d;
+            v_t[0] <= v_e;
             for (i = 1; i <= {= tree_delay =}; i = i + 1) v_t[i] <= v_t[i-1];
         end
         if (adv) begin
-            first_t[0] <= first_d;
-            last_t[0] <= last_d;
-            bias_t[0] <= bias_d;
+            first_t[0] <= first_e;
+            last_t[0] <= last_e;
+            bias_t[0] <= bias_e;
             for (i = 1; i <= {= tree_delay =}; i = i + 1) begin
                 first_t[i] <= first_t[i-1];
                 last_t[i] <= last_t[i-1];

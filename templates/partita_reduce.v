@@ -5,7 +5,7 @@
 // committed when its frame passes every check (the local engine's at once). Once every
 // expected partial of layer `layer` is committed (fin_ready), `fin_go` streams the units out:
 // the sources' partials of each gate are added at full width and rounded once into the
-// pre-activation format (feed, two cycles later with feed_v; unit: its slot). Counts are
+// pre-activation format (feed, four cycles later with feed_v; unit: its slot). Counts are
 // not cleared by start: peers may send to a device not started yet. A reset clears them.
 module {= name =} (
     input  wire                   clk,
@@ -124,34 +124,46 @@ module {= name =} (
     end
 {% endfor %}    assign fin_ready = 1'b1{% for s in slots %} && (pc_{= s.index =}[layer] == pe_{= s.index =}){% endfor %};
 
-    // Sum and round: read every slot's partials of the unit, add them per gate, round once.
-    reg fv0;
+    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
+    // add them per gate at full width (stage 3), round once (stage 4, feed).
+    reg fv0, fv1, fv2;
     reg [{= paw =}-1:0] f_addr;
-    reg [{= unit_w =}-1:0] fs0;
+    reg [{= unit_w =}-1:0] fs0, fs1, fs2;
     wire unused_fs = &{1'b0, f_addr, fin_clear};
 {% for s in slots %}{% for g in gates %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =};
-{% endfor %}{% endfor %}    always @(posedge clk) begin
-        if (rst) begin
-            fv0 <= 1'b0;
-            feed_v <= 1'b0;
-        end else if (fadv) begin
-            fv0 <= fin_go;
-            feed_v <= fv0;
-        end
-        if (fadv) begin
-            f_addr <= pbase + {= fslot_ext =};
-            fs0 <= f_slot;
-            unit <= fs0;
-{% for s in slots %}{% for g in gates %}            pq_{= s.index =}_{= g =} <= pm_{= s.index =}_{= g =}[f_addr];
-{% endfor %}{% endfor %}        end
-    end
-{% for g in gates %}    wire [{= psum_w =}-1:0] psum_{= g =} = {= psum_exprs[loop.index0] =};
+{% endfor %}{% endfor %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =};
     wire [{= pre_w =}-1:0] pre_{= g =};
     wire pclip_{= g =};
     partita_requant #(
         .IW({= psum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
         .ROUND_NE({= round_ne =}), .SAT({= sat =})
     ) u_pre_{= g =} (.x(psum_{= g =}), .y(pre_{= g =}), .clip(pclip_{= g =}));
-{% endfor %}    assign feed = {pre_0, pre_1, pre_2, pre_3};
-    assign pre_clips = {2'd0, feed_v && pclip_0} + {2'd0, feed_v && pclip_1} + {2'd0, feed_v && pclip_2} + {2'd0, feed_v && pclip_3};
+    reg [{= pre_w =}-1:0] feed_{= g =};
+    reg fclip_{= g =};
+{% endfor %}    always @(posedge clk) begin
+        if (rst) begin
+            fv0 <= 1'b0;
+            fv1 <= 1'b0;
+            fv2 <= 1'b0;
+            feed_v <= 1'b0;
+        end else if (fadv) begin
+            fv0 <= fin_go;
+            fv1 <= fv0;
+            fv2 <= fv1;
+            feed_v <= fv2;
+        end
+        if (fadv) begin
+            f_addr <= pbase + {= fslot_ext =};
+            fs0 <= f_slot;
+            fs1 <= fs0;
+            fs2 <= fs1;
+            unit <= fs2;
+{% for s in slots %}{% for g in gates %}            pq_{= s.index =}_{= g =} <= pm_{= s.index =}_{= g =}[f_addr];
+{% endfor %}{% endfor %}{% for g in gates %}            psum_{= g =} <= {= psum_exprs[loop.index0] =};
+            feed_{= g =} <= pre_{= g =};
+            fclip_{= g =} <= fv2 && pclip_{= g =};
+{% endfor %}        end
+    end
+    assign feed = {feed_0, feed_1, feed_2, feed_3};
+    assign pre_clips = {2'd0, fclip_0} + {2'd0, fclip_1} + {2'd0, fclip_2} + {2'd0, fclip_3};
 endmodule

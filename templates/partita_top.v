@@ -8,7 +8,8 @@
 // units m, m+M, ... with their gate rows in order i, f, g, o. A serial element-wise unit turns
 // each unit's four pre-activations into c' = f*c + i*g and h' = o*tanh(c'), writes h' into the
 // other half of the double-buffered h region of every engine, and (last layer) into the output
-// FIFO. The whole datapath stalls while the output FIFO is full.
+// FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
+// one multiply, one add, one rounding or one memory read.
 module {= p.top =} #(
     // $readmemh files, one per engine memory; override with full paths if needed.
 {% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
@@ -65,9 +66,14 @@ module {= p.top =} #(
     reg [{= slice_w =}-1:0] slice;
     reg [{= waw =}-1:0] waddr;
     reg [{= baw =}-1:0] baddr;
+    // x loader: runs up to one timestep ahead of the controller into the other x buffer.
     reg [{= lane_w =}-1:0] ld_lane;
-    reg [{= vaw =}-1:0] ld_idx;
+    reg [{= vaw =}-1:0] ld_idx, ld_addr;
     reg [{= in_w =}-1:0] ld_count;
+    reg [31:0] ld_t, ld_b;
+    reg ld_on, ld_par, x_par;
+    // Loaded x vectors whose timestep has not finished: 0, 1 or 2 (the loader waits at 2).
+    reg [1:0] ahead;
     reg [{= unit_w =}-1:0] units_done;
     wire first_step = (t == 32'd0);
     wire last_layer = (l == {= layer_w =}'d{= last_layer =});
@@ -100,9 +106,15 @@ module {= p.top =} #(
         endcase
     end
 
-    // Output FIFO and the global advance.
+    // Output FIFO and the global advance. `adv` is a register: high when the FIFO held fewer
+    // than {= adv_limit =} words a cycle earlier, so the one push it allows always fits, and no compare
+    // sits in front of its fan-out.
     wire [{= ofifo_aw =}:0] of_count;
-    wire adv = (of_count != {= ofifo_cnt_w =}'d{= ofifo_depth =});
+    reg adv;
+    always @(posedge clk) begin
+        if (rst) adv <= 1'b0;
+        else adv <= (of_count < {= ofifo_cnt_w =}'d{= adv_limit =});
+    end
 
     // Stage A control to the engines.
     wire a_valid = (state == S_RUN);
@@ -111,18 +123,74 @@ module {= p.top =} #(
     wire a_last = (slice == l_slices - {= slice_w =}'d1);
 
     // Vector memory write port: the input loader or the element-wise unit.
-    wire load_we = (state == S_LOAD) && s_axis_tvalid;
-    assign s_axis_tready = (state == S_LOAD);
+    // Register slices (library core partita_skid) on both streams: the stream pins drive and
+    // are driven by flip-flops only.
+    wire [{= axis_w =}-1:0] x_tdata;
+    wire x_tvalid, x_tlast;
     reg se_we;
     reg [{= lane_w =}-1:0] se_lane;
     reg [{= vaw =}-1:0] se_idx;
     reg [{= dw =}-1:0] se_h;
+    // The loader takes a beat while it has vectors to load and at most one loaded vector's
+    // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
+    // h writes on the shared vector-memory write port.
+    wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
+    partita_skid #(.W({= axis_w =})) u_x_slice (
+        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid),
+        .s_tready(s_axis_tready), .s_tlast(s_axis_tlast), .m_tdata(x_tdata), .m_tvalid(x_tvalid),
+        .m_tready(x_tready), .m_tlast(x_tlast)
+    );
+    wire load_we = x_tvalid && x_tready;
+    wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =}) && last_layer;
+    wire x_loaded = load_we && (ld_count == {= in_w =}'d{= in_last =});
+    always @(posedge clk) begin
+        if (rst || state == S_IDLE) begin
+            // Start: the first vector goes to buffer 0.
+            ld_on <= (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
+            ld_par <= 1'b0;
+            ld_t <= 32'd0;
+            ld_b <= 32'd0;
+            ld_lane <= {= lane_w =}'d0;
+            ld_idx <= {= vaw =}'d0;
+            ld_addr <= {= vaw =}'d{= xbase0 =};
+            ld_count <= {= in_w =}'d0;
+            ahead <= 2'd0;
+        end else begin
+            ahead <= ahead + {1'b0, x_loaded} - {1'b0, x_step_done};
+            if (load_we) begin
+                if (ld_idx == {= vaw =}'d{= bx0_last =}) begin
+                    ld_idx <= {= vaw =}'d0;
+                    ld_lane <= ld_lane + {= lane_w =}'d1;
+                    ld_addr <= ld_par ? {= vaw =}'d{= xbase1 =} : {= vaw =}'d{= xbase0 =};
+                end else begin
+                    ld_idx <= ld_idx + {= vaw =}'d1;
+                    ld_addr <= ld_addr + {= vaw =}'d1;
+                end
+                ld_count <= ld_count + {= in_w =}'d1;
+            end
+            if (x_loaded) begin
+                // A whole vector: the next goes to the other buffer.
+                ld_count <= {= in_w =}'d0;
+                ld_lane <= {= lane_w =}'d0;
+                ld_idx <= {= vaw =}'d0;
+                ld_par <= !ld_par;
+                ld_addr <= ld_par ? {= vaw =}'d{= xbase0 =} : {= vaw =}'d{= xbase1 =};
+                if (ld_t + 32'd1 == seq_len) begin
+                    ld_t <= 32'd0;
+                    ld_b <= ld_b + 32'd1;
+                    if (ld_b + 32'd1 == seq_count) ld_on <= 1'b0;
+                end else begin
+                    ld_t <= ld_t + 32'd1;
+                end
+            end
+        end
+    end
     wire vw_en = load_we || se_we;
     wire [{= lane_w =}-1:0] vw_lane = load_we ? ld_lane : se_lane;
-    wire [{= vaw =}-1:0] vw_addr = load_we ? ld_idx : (l_hbase_wr + se_idx);
-    wire [{= dw =}-1:0] vw_data = load_we ? s_axis_tdata[{= dw =}-1:0] : se_h;
-{% if axis_w > dw %}    wire unused_axis = &{1'b0, s_axis_tdata[{= axis_w =}-1:{= dw =}], s_axis_tlast};
-{% else %}    wire unused_axis = &{1'b0, s_axis_tlast};
+    wire [{= vaw =}-1:0] vw_addr = load_we ? ld_addr : (l_hbase_wr + se_idx);
+    wire [{= dw =}-1:0] vw_data = load_we ? x_tdata[{= dw =}-1:0] : se_h;
+{% if axis_w > dw %}    wire unused_axis = &{1'b0, x_tdata[{= axis_w =}-1:{= dw =}], x_tlast};
+{% else %}    wire unused_axis = &{1'b0, x_tlast};
 {% endif %}    wire unused_regs = &{1'b0, {= unused_regs =}};
 
     always @(posedge clk) begin
@@ -138,9 +206,7 @@ module {= p.top =} #(
             slice <= {= slice_w =}'d0;
             waddr <= {= waw =}'d0;
             baddr <= {= baw =}'d0;
-            ld_lane <= {= lane_w =}'d0;
-            ld_idx <= {= vaw =}'d0;
-            ld_count <= {= in_w =}'d0;
+            x_par <= 1'b0;
             cycles <= 64'd0;
         end else begin
             if (busy) cycles <= cycles + 64'd1;
@@ -152,31 +218,17 @@ module {= p.top =} #(
                     t <= 32'd0;
                     b <= 32'd0;
                     l <= {= layer_w =}'d0;
+                    x_par <= 1'b0;
                     cycles <= 64'd0;
-                    ld_lane <= {= lane_w =}'d0;
-                    ld_idx <= {= vaw =}'d0;
-                    ld_count <= {= in_w =}'d0;
                 end
-                S_LOAD: if (s_axis_tvalid) begin
-                    if (ld_idx == {= vaw =}'d{= bx0_last =}) begin
-                        ld_idx <= {= vaw =}'d0;
-                        ld_lane <= ld_lane + {= lane_w =}'d1;
-                    end else begin
-                        ld_idx <= ld_idx + {= vaw =}'d1;
-                    end
-                    if (ld_count == {= in_w =}'d{= in_last =}) begin
-                        ld_count <= {= in_w =}'d0;
-                        ld_lane <= {= lane_w =}'d0;
-                        ld_idx <= {= vaw =}'d0;
-                        state <= S_RUN;
-                        l <= {= layer_w =}'d0;
-                        row <= {= row_w =}'d0;
-                        slice <= {= slice_w =}'d0;
-                        waddr <= {= waw =}'d0;
-                        baddr <= {= baw =}'d0;
-                    end else begin
-                        ld_count <= ld_count + {= in_w =}'d1;
-                    end
+                // Wait for this timestep's x vector (usually loaded during the last step).
+                S_LOAD: if (ahead != 2'd0) begin
+                    state <= S_RUN;
+                    l <= {= layer_w =}'d0;
+                    row <= {= row_w =}'d0;
+                    slice <= {= slice_w =}'d0;
+                    waddr <= {= waw =}'d0;
+                    baddr <= {= baw =}'d0;
                 end
                 S_RUN: if (adv) begin
                     waddr <= waddr + {= waw =}'d1;
@@ -195,6 +247,7 @@ module {= p.top =} #(
                 end
                 S_WAIT: if (units_done == {= unit_w =}'d{= hidden =}) begin
                     cur[l] <= !cur[l];
+                    if (last_layer) x_par <= !x_par;
                     if (!last_layer) begin
                         l <= l + {= layer_w =}'d1;
                         state <= S_RUN;
@@ -212,7 +265,7 @@ module {= p.top =} #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == {= ofifo_cnt_w =}'d0) begin
+                S_FLUSH: if (of_count == {= ofifo_cnt_w =}'d0 && !m_axis_tvalid) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -243,8 +296,18 @@ module {= p.top =} #(
 {% endif %}
     // ------------------------------------------------------------------ row lanes
     // Each row lane sums its engines' full-width partial sums (two for W_ih x | W_hh h pairs)
-    // and rounds and saturates once into the pre-activation format.
-{% for r in rlanes %}    wire [{= rsum_w =}-1:0] rsum_{= r.index =} = {= r.sum_expr =};
+    // into a register, then rounds and saturates once into the pre-activation format.
+    reg row_valid_s, row_valid_r;
+    always @(posedge clk) begin
+        if (rst) begin
+            row_valid_s <= 1'b0;
+            row_valid_r <= 1'b0;
+        end else if (adv) begin
+            row_valid_s <= row_valid_0;
+            row_valid_r <= row_valid_s;
+        end
+    end
+{% for r in rlanes %}    reg [{= rsum_w =}-1:0] rsum_{= r.index =};
     wire [{= pre_w =}-1:0] rpre_{= r.index =};
     wire rclip_{= r.index =};
     partita_requant #(
@@ -255,16 +318,12 @@ module {= p.top =} #(
     reg row_clip_{= r.index =};
     always @(posedge clk) begin
         if (adv) begin
+            rsum_{= r.index =} <= {= r.sum_expr =};
             row_preact_{= r.index =} <= rpre_{= r.index =};
-            row_clip_{= r.index =} <= row_valid_0 && rclip_{= r.index =};
+            row_clip_{= r.index =} <= row_valid_s && rclip_{= r.index =};
         end
     end
-{% endfor %}    reg row_valid_r;
-    always @(posedge clk) begin
-        if (rst) row_valid_r <= 1'b0;
-        else if (adv) row_valid_r <= row_valid_0;
-    end
-
+{% endfor %}
     // ------------------------------------------------------------------ gate collector
 {% if per_gate %}    // One engine group per gate: every row slot yields {= bundles =} complete unit(s), bundle s
     // taking i, f, g, o from row lanes s, {= bundles =}+s, 2*{= bundles =}+s, 3*{= bundles =}+s.
@@ -317,12 +376,12 @@ module {= p.top =} #(
     end
     wire feed_v = hold_v && (u_cnt < {= unit_w =}'d{= hidden =});
 
-    wire v6, c4_clip, h6_clip;
-    wire [{= dw =}-1:0] h6;
+    wire ew_v, ew_c_clip, ew_h_clip;
+    wire [{= dw =}-1:0] ew_h;
     {= p.ew =} u_ew (
         .clk(clk), .rst(rst), .adv(adv), .feed_v(feed_v), .feed(feed),
         .caddr(l_cbase + {= unit_ext =}), .first_step(first_step),
-        .v6(v6), .h6(h6), .c4_clip(c4_clip), .h6_clip(h6_clip)
+        .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
     // h writes: every engine's next h buffer; the last layer also feeds the output FIFO.
     reg [{= unit_w =}-1:0] h_unit;
@@ -334,9 +393,9 @@ module {= p.top =} #(
             h_unit <= {= unit_w =}'d0;
             units_done <= {= unit_w =}'d0;
         end else begin
-            se_we <= adv && v6;
-            se_h <= h6;
-            if (adv && v6) begin
+            se_we <= adv && ew_v;
+            se_h <= ew_h;
+            if (adv && ew_v) begin
                 units_done <= units_done + {= unit_w =}'d1;
                 h_unit <= h_unit + {= unit_w =}'d1;
             end
@@ -358,23 +417,33 @@ module {= p.top =} #(
     end
 
     // Output FIFO: {h, last-of-timestep}; the whole datapath stalls while it is full.
-    wire of_push = adv && v6 && last_layer;
+    wire of_push = adv && ew_v && last_layer;
     wire of_last = (h_unit == {= unit_w =}'d{= hidden_last =});
-    wire of_pop = m_axis_tvalid && m_axis_tready;
     wire [{= dw =}:0] of_head;
+    wire of_valid = (of_count != {= ofifo_cnt_w =}'d0);
+    wire of_ready;
+    wire of_pop = of_valid && of_ready;
     partita_fifo #(.W({= of_w =}), .AW({= ofifo_aw =}), .DEPTH({= ofifo_depth =})) u_ofifo (
-        .clk(clk), .rst(rst), .push(of_push), .din({h6, of_last}), .pop(of_pop),
+        .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)
     );
-    assign m_axis_tvalid = (of_count != {= ofifo_cnt_w =}'d0);
-    assign m_axis_tdata = {= out_ext =};
-    assign m_axis_tlast = of_head[0];
+    partita_skid #(.W({= axis_w =})) u_h_slice (
+        .clk(clk), .rst(rst), .s_tdata({= out_ext =}), .s_tvalid(of_valid), .s_tready(of_ready),
+        .s_tlast(of_head[0]), .m_tdata(m_axis_tdata), .m_tvalid(m_axis_tvalid),
+        .m_tready(m_axis_tready), .m_tlast(m_axis_tlast)
+    );
 
-    // Saturation events: pre-activations, cell states and h values.
+    // Saturation events: pre-activations, cell states and h values. This cycle's events are
+    // summed into a small register first, so the 32-bit count is one adder.
+    reg [31:0] sat_inc;
     always @(posedge clk) begin
-        if (rst) sat_count <= 32'd0;
-        else if (start_pulse && state == S_IDLE) sat_count <= 32'd0;
-        else if (adv) sat_count <= sat_count + {= sat_ext =} + {31'd0, c4_clip} + {31'd0, h6_clip};
+        if (rst || (start_pulse && state == S_IDLE)) begin
+            sat_inc <= 32'd0;
+            sat_count <= 32'd0;
+        end else begin
+            sat_inc <= adv ? {= sat_ext =} + {31'd0, ew_c_clip} + {31'd0, ew_h_clip} : 32'd0;
+            sat_count <= sat_count + sat_inc;
+        end
     end
 
     // ------------------------------------------------------------------ AXI4-Lite

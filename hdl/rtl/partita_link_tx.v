@@ -66,6 +66,7 @@ module partita_link_tx #(
     reg [LW-1:0] fbuf [0:MAXB-1];
     reg [12:0] tseq [0:7];
     wire [31:0] f_crc;
+    wire crc_pend;
     reg f_par;
     integer i;
 
@@ -96,8 +97,9 @@ module partita_link_tx #(
             wire unused_hi = &{1'b0, q_val[ACCW-1:LW]};
         end
     endgenerate
-    wire [7:0] vi8 = {{(8 - VPB_W){1'b0}}, f_vi};
-    wire [7:0] f_sh = (f_type == 2'd0) ? (DW8 * vi8) : (ACCW8 * vi8);
+    // The value's bit offset in the beat, kept as a running sum (value index x value width),
+    // so the framer has no multiplier.
+    reg [7:0] f_sh;
     wire [LW-1:0] f_ins = ((f_type == 2'd0) ? ins_h : ins_p) << f_sh;
     wire [LW-1:0] f_beat_n = f_beat | f_ins;
     wire [6:0] f_vpb = (f_type == 2'd0) ? VPB_H7 : VPB_P7;
@@ -107,7 +109,7 @@ module partita_link_tx #(
     wire f_frame_done = f_take && (q_last || (f_nv + 7'd1 == f_maxv));
     assign q_pop = f_take || ((fs == F_IDLE) && !q_empty && q_type == 2'd2);
     assign port = ROUTES[2*f_dst +: 2];
-    assign sending = (fs == F_HDR) || (fs == F_PAY) || (fs == F_CRC);
+    assign sending = (fs == F_HDR) || (fs == F_PAY) || ((fs == F_CRC) && !crc_pend);
     assign last = (fs == F_CRC);
     assign idle = (fs == F_IDLE);
 
@@ -138,10 +140,25 @@ module partita_link_tx #(
             default: data = crc_beat;
         endcase
     end
-    // The CRC starts with the header beat and goes on with each payload beat sent.
+    // The CRC starts with the header beat and goes on with each payload beat sent. The beat and
+    // its enables are registered first, so the XOR network starts from flip-flops (not from the
+    // frame buffer read and the link's ready); the trailer waits while a beat is still in that
+    // register (crc_pend), one cycle per frame.
+    reg crc_s, crc_e;
+    reg [LW-1:0] crc_d;
+    always @(posedge clk) begin
+        if (rst) begin
+            crc_s <= 1'b0;
+            crc_e <= 1'b0;
+        end else begin
+            crc_s <= (fs == F_HDR) && go;
+            crc_e <= (fs == F_PAY) && go;
+        end
+        crc_d <= data;
+    end
+    assign crc_pend = crc_s || crc_e;
     partita_crc32 #(.W(LW)) u_crc (
-        .clk(clk), .rst(rst), .start((fs == F_HDR) && go), .en((fs == F_PAY) && go),
-        .data(data), .crc(f_crc)
+        .clk(clk), .rst(rst), .start(crc_s), .en(crc_e), .data(crc_d), .crc(f_crc)
     );
 
     always @(posedge clk) begin
@@ -155,6 +172,7 @@ module partita_link_tx #(
             f_nb <= {FB_W{1'b0}};
             f_bi <= {FB_W{1'b0}};
             f_vi <= {VPB_W{1'b0}};
+            f_sh <= 8'd0;
             f_beat <= {LW{1'b0}};
             for (i = 0; i < 8; i = i + 1) tseq[i] <= 13'd0;
             f_par <= 1'b0;
@@ -167,6 +185,7 @@ module partita_link_tx #(
                     f_nv <= 7'd0;
                     f_nb <= {FB_W{1'b0}};
                     f_vi <= {VPB_W{1'b0}};
+                    f_sh <= 8'd0;
                     f_beat <= {LW{1'b0}};
                     case (q_type)
                         2'd0: begin f_mask <= q_hmask; f_dst <= lowest(q_hmask); fs <= F_FILL; end
@@ -180,9 +199,11 @@ module partita_link_tx #(
                         fbuf[f_nb[FB_IX_W-1:0]] <= f_beat_n;
                         f_nb <= f_nb + FB_ONE;
                         f_vi <= {VPB_W{1'b0}};
+                        f_sh <= 8'd0;
                         f_beat <= {LW{1'b0}};
                     end else begin
                         f_vi <= f_vi + VI_ONE;
+                        f_sh <= f_sh + ((f_type == 2'd0) ? DW8 : ACCW8);
                         f_beat <= f_beat_n;
                     end
                     if (f_frame_done) fs <= F_HDR;
@@ -195,7 +216,7 @@ module partita_link_tx #(
                     f_bi <= f_bi + FB_ONE;
                     if (f_bi + FB_ONE == f_nb) fs <= F_CRC;
                 end
-                F_CRC: if (go) begin
+                F_CRC: if (go && !crc_pend) begin
                     tseq[f_dst] <= tseq[f_dst] + 13'd1;
                     f_mask <= f_mask & ~(8'd1 << f_dst);
                     f_dst <= lowest(f_mask & ~(8'd1 << f_dst));

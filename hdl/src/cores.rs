@@ -53,7 +53,8 @@ pub const LINK_HUB: Core = core!(
         "partita_fifo",
         "partita_link_tx",
         "partita_link_rx",
-        "partita_tx_arb"
+        "partita_tx_arb",
+        "partita_skid"
     ]
 );
 

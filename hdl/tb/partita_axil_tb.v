@@ -100,6 +100,12 @@ module partita_axil_tb;
             rready = 1'b0;
         end
     endtask
+    // Watchdog: a handshake that never comes is a failure, not a hang.
+    initial begin
+        #200000;
+        $display("FAIL: timeout");
+        $finish;
+    end
     initial begin
         repeat (3) @(negedge clk);
         rst_n = 1'b1;
@@ -116,7 +122,8 @@ module partita_axil_tb;
         axi_write(12'h00C, 32'd1, 2'b10, 0);
         busy = 1'b0;
         check(err_count == 3 && cmds == 1, "command refused while busy");
-        // A read and a write at once: both answered together, a cycle after the edge that took them.
+        // A read and a write at once: both answered together, two cycles after the edge that took
+        // them (the request register, then the decode).
         @(negedge clk);
         awaddr = 12'h004; wdata = 32'h00000077; awvalid = 1'b1; wvalid = 1'b1;
         araddr = 12'h3FC; arvalid = 1'b1;
@@ -124,6 +131,9 @@ module partita_axil_tb;
         check(awready && arready, "read and write taken together");
         @(negedge clk);
         awvalid = 1'b0; wvalid = 1'b0; arvalid = 1'b0;
+        @(negedge clk);
+        #1;
+        check(!bvalid && !rvalid, "not answered before the decode");
         @(negedge clk);
         #1;
         check(bvalid && bresp == 2'b00 && rvalid && rresp == 2'b10, "read and write answered together");

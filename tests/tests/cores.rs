@@ -70,7 +70,12 @@ fn run_tb(core: Core, dir: &Path, params: &[(&str, String)]) -> String {
     c.arg(tb(core.name)).args(sources(core)).current_dir(dir);
     let (ok, log) = output(&mut c);
     assert!(ok, "iverilog {}: {log}", core.name);
-    let (_, log) = output(Command::new("vvp").args(["-n", "tb.vvp"]).current_dir(dir));
+    // A deadline, so a testbench that waits forever fails instead of hanging the run.
+    let (_, log) = output(
+        Command::new("timeout")
+            .args(["300", "vvp", "-n", "tb.vvp"])
+            .current_dir(dir),
+    );
     log
 }
 

@@ -39,6 +39,11 @@ fn plans(tmp: &TempDir) -> Vec<PathBuf> {
     ]
 }
 
+/// A plan whose x loads take longer than its compute (1024 inputs, 8 hidden units, 25% BBS):
+/// the timestep rate is set by the x stream.
+const LOAD_BOUND: &str = "[model]\nkind = \"lstm\"\ninput_size = 1024\nhidden_size = 8\nseed = 3\n\
+[sparsity]\nkind = \"bbs\"\nbanks = 8\ndensity = 0.25\n[target]\nengines = 4\n";
+
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -171,11 +176,15 @@ fn sim_json(args: &[&str]) -> (u8, serde_json::Value, String) {
 )]
 fn cost_model_matches_cosim_cycles() {
     let tmp = TempDir::new("cost");
-    for plan in plans(&tmp) {
+    let mut all = plans(&tmp);
+    all.push(tmp.write("load_bound.toml", LOAD_BOUND));
+    for plan in all {
         let d = partita_codegen::design::from_path(&plan).unwrap();
-        let predicted = partita_codegen::analysis::cost::single_device_cycles(&d).unwrap() as f64;
         let (code, v, err) = sim_json(&[plan.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
+        let steps = v["timesteps"].as_u64().unwrap() as usize;
+        let predicted =
+            partita_codegen::analysis::cost::single_device_cycles(&d, steps).unwrap();
         let measured = v["cycles_per_timestep"].as_f64().unwrap();
         assert_eq!(predicted, measured, "{}", plan.display());
     }

@@ -3,7 +3,7 @@
 //!
 //! For one device the model follows the generated hardware cycle for cycle (`emit::top`):
 //! every timestep loads x (I beats), then each layer issues rows-per-lane x slices-per-row
-//! cycles and drains its pipeline (12 cycles, plus one per adder-tree level, plus the position
+//! cycles and drains its pipeline (`DRAIN_BASE` cycles, plus one per adder-tree level, plus the position
 //! of the last real unit in its hand-over bundle). A test holds it to the cosim's cycle counter.
 //!
 //! For several devices the model replays one tick of the generated node hardware
@@ -19,13 +19,17 @@ use partita_hdl::frame::Kind;
 
 use super::resources;
 use super::traffic::{self, DEFAULT_STEPS};
-use crate::arch::lstm::{node_slices, tree_levels, SingleDevice, System};
+use crate::arch::lstm::{
+    node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, EW_LATENCY,
+};
 use crate::design::{Design, ModelDesign};
 use crate::passes::partition::{self, LayerPartition};
 use crate::plan::{LayerAssignment, Strategy};
 
-/// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot.
-pub const DRAIN_BASE: u64 = 12;
+/// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot:
+/// the engine's front stages and its accumulator, the row lane's sum and rounding registers,
+/// the element-wise unit, and the h write.
+pub const DRAIN_BASE: u64 = (ENGINE_FRONT + 1 + 2 + EW_LATENCY + 1) as u64;
 
 /// What the model predicts for one design.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,15 +63,24 @@ impl CycleBasis {
     }
 }
 
-/// Cycles per timestep of the generated single-device hardware, if it can be generated.
-pub fn single_device_cycles(design: &Design) -> Option<u64> {
+/// Cycles per timestep of the generated single-device hardware over `steps` timesteps (all
+/// sequences together), if it can be generated. The x loader runs one timestep ahead, so only
+/// the first vector's load (I beats) is exposed, and each step takes its layer-steps plus one
+/// cycle: a run is I + steps x step cycles. When loading is slower than computing, every step
+/// after the first waits for its vector instead: I beats plus one cycle for each h value
+/// written meanwhile (h writes have the vector memories' write port first).
+pub fn single_device_cycles(design: &Design, steps: usize) -> Option<f64> {
     let d = SingleDevice::new(design).ok()?;
     let tree = tree_levels(d.arch.dp.k) as u64;
     let last_slot = ((d.arch.hidden - 1) % d.bundles() + 1) as u64;
     let per_layer: u64 = (0..d.arch.layers)
         .map(|l| (d.rows_per_lane * d.slices_per_row(l)) as u64 + DRAIN_BASE + tree + last_slot)
         .sum();
-    Some(d.arch.input_size as u64 + per_layer)
+    let input = d.arch.input_size as u64;
+    let load = input + (d.arch.hidden * d.arch.layers) as u64;
+    let step = per_layer + 1;
+    let steps = steps.max(1) as u64;
+    Some((input + (steps - 1) * step.max(load) + step) as f64 / steps as f64)
 }
 
 /// Compute cycles of one device's share of a layer on `engines` engines of K lanes: its rows
@@ -115,8 +128,8 @@ fn cycles(design: &Design) -> (f64, CycleBasis) {
         if let Some(c) = node_cycles_per_step(design, DEFAULT_STEPS) {
             return (c, CycleBasis::NodeModel);
         }
-    } else if let Some(c) = single_device_cycles(design) {
-        return (c as f64, CycleBasis::Exact);
+    } else if let Some(c) = single_device_cycles(design, DEFAULT_STEPS) {
+        return (c, CycleBasis::Exact);
     }
     let ModelDesign::Lstm(m) = &design.model else {
         return (0.0, CycleBasis::Estimate);
@@ -253,8 +266,8 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
 /// Node pipeline constants (cycles), read off `partita_node.v`: state transitions around a
 /// layer's row issue, the engine's depth after the last issue, the finisher's depth, and the
 /// delay a frame sees at each forwarding hop.
-const NODE_MAC_EXTRA: u64 = 7;
-const NODE_FIN_EXTRA: u64 = 11;
+const NODE_MAC_EXTRA: u64 = ENGINE_FRONT as u64 + 4;
+const NODE_FIN_EXTRA: u64 = EW_LATENCY as u64 + 7;
 const NODE_TICK_EXTRA: u64 = 3;
 const NODE_HOP: u64 = 4;
 

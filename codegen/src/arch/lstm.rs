@@ -15,6 +15,18 @@ use crate::fixed::{Overflow, Rounding};
 use crate::passes::schedule::{self, Node, NodeLayer, Schedule};
 use crate::plan::Strategy;
 
+/// Pipeline latencies (advancing cycles) of the datapath blocks, each stage one logic step
+/// (one multiplier, one adder or one memory read), so the critical path is one of them.
+/// Activation unit: clamp, table read, multiply, add, rounding and saturation.
+pub const ACT_LATENCY: u32 = 5;
+/// Element-wise unit, from a unit's four pre-activations to its h: cell read; the four
+/// activations; f·c and i·g; their sum; rounding to the cell format; tanh(c'); o·tanh(c');
+/// rounding to the data format.
+pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
+/// Row engine stages before the adder tree: weight read, its fabric register, vector address,
+/// vector read, operand registers, product.
+pub const ENGINE_FRONT: u32 = 6;
+
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {
     if k <= 1 {
@@ -204,7 +216,8 @@ pub struct VectorLayout {
     /// x values per bank (layer 0) and h values per bank.
     pub bx0: usize,
     pub bh: usize,
-    /// 1 on a single device; 2 on a node, whose x is double-buffered by tick parity.
+    /// 2: x is double-buffered (by tick parity on a node; on a single device the next
+    /// timestep's vector loads while this one computes).
     pub x_buffers: usize,
     pub layers: usize,
 }
@@ -359,7 +372,8 @@ impl SingleDevice {
             Mapping::PerGate => h.div_ceil(rlanes / 4),
             _ => h.div_ceil(rlanes) * 4,
         };
-        let layout = arch.layout(1);
+        // x is double-buffered: the next timestep's vector loads while this one computes.
+        let layout = arch.layout(2);
         let mut d = SingleDevice {
             mapping,
             m: engines,

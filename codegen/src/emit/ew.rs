@@ -5,7 +5,7 @@
 use askama::Template;
 
 use super::verilog::{header, module_file, render, sext, File, Names};
-use crate::arch::lstm::Datapath;
+use crate::arch::lstm::{Datapath, ACT_LATENCY, EW_LATENCY};
 use crate::design::Design;
 
 /// The products and aligned terms of the unit, as Verilog expressions.
@@ -67,26 +67,44 @@ impl Exprs {
             oh_w: e.oh_w,
             h_shr: e.h_shr,
             h_shl: e.h_shl,
-            fc_aligned: align("fc3", e.fc_w, e.fc_ext, e.fc_shift),
-            ig_aligned: align("ig3", e.ig_w, e.ig_ext, e.ig_shift),
+            fc_aligned: align("fc_p", e.fc_w, e.fc_ext, e.fc_shift),
+            ig_aligned: align("ig_p", e.ig_w, e.ig_ext, e.ig_shift),
             oh_expr: format!(
                 "$signed({}) * $signed({})",
-                sext("o5", e.gw, e.oh_w),
-                sext("tc5", e.gw, e.oh_w)
+                sext(&format!("od[{}]", Stages::TS), e.gw, e.oh_w),
+                sext("tc_a", e.gw, e.oh_w)
             ),
             fc_expr: format!(
                 "$signed({}) * $signed({})",
-                sext("f2", e.gw, e.fc_w),
-                sext("c2", e.cell_w, e.fc_w)
+                sext("f_a", e.gw, e.fc_w),
+                sext(&format!("cd[{}]", Stages::AS), e.cell_w, e.fc_w)
             ),
             ig_expr: format!(
                 "$signed({}) * $signed({})",
-                sext("i2", e.gw, e.ig_w),
-                sext("g2", e.gw, e.ig_w)
+                sext("i_a", e.gw, e.ig_w),
+                sext("g_a", e.gw, e.ig_w)
             ),
         }
     }
 }
+
+/// Stage numbers of the unit's pipeline (stage 1 registers the input), from
+/// `arch::lstm::{ACT_LATENCY, EW_LATENCY}`.
+struct Stages;
+
+impl Stages {
+    /// Activations out.
+    const AS: u32 = 1 + ACT_LATENCY;
+    /// f·c and i·g; their sum; c' rounded.
+    const PS: u32 = Self::AS + 1;
+    const SS: u32 = Self::PS + 1;
+    const CS: u32 = Self::SS + 1;
+    /// tanh(c') out; o·tanh(c').
+    const TS: u32 = Self::CS + ACT_LATENCY;
+    const OS: u32 = Self::TS + 1;
+}
+
+const _: () = assert!(Stages::OS + 1 == EW_LATENCY);
 
 #[derive(Template)]
 #[template(path = "partita_ew.v", escape = "none")]
@@ -102,6 +120,16 @@ struct EwView {
     tanh_cell: String,
     cell_fmt: String,
     data_fmt: String,
+    lat: u32,
+    lat_less1: u32,
+    ps_plus1: u32,
+    act_lat: u32,
+    as_: u32,
+    ps: u32,
+    ss: u32,
+    cs: u32,
+    ts: u32,
+    os: u32,
 }
 
 /// The unit of a device whose cell memory holds `cdepth` states (address width `caw`).
@@ -125,6 +153,16 @@ pub(crate) fn file(
         tanh_cell: names.tanh_cell.clone(),
         cell_fmt: q.cell.to_string(),
         data_fmt: q.data.to_string(),
+        lat: EW_LATENCY,
+        lat_less1: EW_LATENCY - 1,
+        ps_plus1: Stages::PS + 1,
+        act_lat: ACT_LATENCY,
+        as_: Stages::AS,
+        ps: Stages::PS,
+        ss: Stages::SS,
+        cs: Stages::CS,
+        ts: Stages::TS,
+        os: Stages::OS,
     };
     Ok(module_file(&names.ew, render(v.render())?))
 }

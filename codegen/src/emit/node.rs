@@ -121,7 +121,7 @@ struct NodeView {
     rx_tready: String,
     rx_tlast: String,
     unit_ext: String,
-    h6_acc: String,
+    ew_h_acc: String,
     out_ext: String,
     reg_conns: Vec<regmap::Conn>,
 }
@@ -669,7 +669,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         rx_tready: ports_cat(np, "rx_tready"),
         rx_tlast: ports_cat(np, "rx_tlast"),
         unit_ext: fit("fin_unit", na.unit_w, na.paw),
-        h6_acc: zext("h6", dw, accw),
+        ew_h_acc: zext("ew_h", dw, accw),
         out_ext: top::out_ext(dw, dp.axis_w),
         reg_conns,
         p: names,

@@ -5,6 +5,7 @@ use askama::Template;
 
 use super::engine::EngineView;
 use super::verilog::{header, konst, module_file, render, sext, zext, File, Names};
+use crate::arch::lstm::ACT_LATENCY;
 use crate::design::{Design, LstmDesign};
 use crate::fixed::{signed_bits, Rounding};
 use crate::passes::act_table::ActTable;
@@ -43,6 +44,7 @@ pub(crate) struct ActView {
     off_ext: String,
     guard: u32,
     round_ne: u32,
+    lat: u32,
 }
 
 pub(crate) fn act_view(
@@ -107,15 +109,12 @@ pub(crate) fn act_view(
         c0w,
         c1w,
         accw,
-        c0_ext: sext("c0", c0w, accw),
-        c1_ext: sext("c1", c1w, accw),
-        off_ext: if shift > 0 {
-            zext(&format!("rel[{}:0]", shift - 1), shift, accw)
-        } else {
-            format!("{accw}'d0")
-        },
+        c0_ext: sext("c0_3", c0w, accw),
+        c1_ext: sext("c1_2", c1w, accw),
+        off_ext: zext("off_2", shift.max(1), accw),
         guard: t.guard,
         round_ne: (t.rounding == Rounding::NearestEven) as u32,
+        lat: ACT_LATENCY,
     })
 }
 

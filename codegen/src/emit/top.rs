@@ -64,12 +64,15 @@ struct TopView {
     caw: u32,
     layer_consts: Vec<LayerConst>,
     ofifo_depth: usize,
+    adv_limit: usize,
     ofifo_aw: u32,
     ofifo_cnt_w: u32,
     of_w: u32,
     rsum_w: u32,
     feed_w: u32,
     bx0_last: usize,
+    xbase0: usize,
+    xbase1: usize,
     in_last: usize,
     engine_list: Vec<usize>,
     pre_w: u32,
@@ -138,7 +141,12 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             nih: a.slices[l].0,
             rows_last: d.rows_per_lane - 1,
             xbase_expr: if l == 0 {
-                format!("{}'d0", mem.vaw)
+                format!(
+                    "(x_par ? {vaw}'d{} : {vaw}'d{})",
+                    d.layout.xbase(1),
+                    d.layout.xbase(0),
+                    vaw = mem.vaw
+                )
             } else {
                 format!(
                     "(cur[{}] ? {vaw}'d{} : {vaw}'d{})",
@@ -202,12 +210,15 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         caw: d.caw,
         layer_consts,
         ofifo_depth: d.ofifo_depth,
+        adv_limit: d.ofifo_depth - 1,
         ofifo_aw: d.ofifo_aw,
         ofifo_cnt_w: d.ofifo_aw + 1,
         of_w: dp.dw + 1,
         rsum_w: dp.accw + 1,
         feed_w: 4 * dp.pre_w,
         bx0_last: a.bx0 - 1,
+        xbase0: d.layout.xbase(0),
+        xbase1: d.layout.xbase(1),
         in_last: a.input_size - 1,
         engine_list: (0..d.m).collect(),
         pre_w: dp.pre_w,
@@ -263,7 +274,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         p: names,
     };
     let names = &top.p;
-    let mut files = core_files(design, &[cores::REQUANT, cores::FIFO, cores::AXIL]);
+    let mut files = core_files(design, &[cores::REQUANT, cores::FIFO, cores::SKID, cores::AXIL]);
     files.extend(tables::datapath_files(
         design,
         m,

@@ -4,17 +4,23 @@
 // tanh for s3.12 inputs, s1.14 outputs: lut with 32
 // pieces over [-4, 4); inputs outside clamp to the ends. Max abs error against
 // float, over every input code: 1.224e-1. The golden model evaluates the same integers.
+// Pipelined: y is x's value 5 advancing cycles later, one logic step per stage (clamp;
+// table read; multiply; full-width add; one rounding and saturation). Holds while `adv` is low.
 module partita_act_tanh_cell (
-    input  wire [16-1:0] x,
-    output wire [16-1:0] y
+    input  wire                 clk,
+    input  wire                 adv,
+    input  wire [16-1:0]  x,
+    output reg  [16-1:0]  y
 );
-    // rel = clamp(x - lo, 0, last)
+    // Stage 1: rel = clamp(x - lo, 0, last).
     wire [16:0] d = {{1{x[15]}}, x} - 17'h1c000;
     wire below = d[16];
     wire above = !below && (d > 17'h7fff);
-    wire [15-1:0] rel = below ? 15'd0 : (above ? 15'd32767 : d[15-1:0]);
+    reg [15-1:0] rel;
     wire unused_d = &{1'b0, d[16:15]};
+    always @(posedge clk) if (adv) rel <= below ? 15'd0 : (above ? 15'd32767 : d[15-1:0]);
     wire [5-1:0] k = rel[15-1:10];
+    // Stage 2: the table; stages 3 to 5 only delay, so both methods have one latency.
     reg [16-1:0] v;
     always @* begin
         case (k)
@@ -53,6 +59,14 @@ module partita_act_tanh_cell (
             default: v = 16'd0;
         endcase
     end
-    assign y = v;
+    reg [16-1:0] v2, v3, v4;
+    always @(posedge clk) begin
+        if (adv) begin
+            v2 <= v;
+            v3 <= v2;
+            v4 <= v3;
+            y <= v4;
+        end
+    end
     wire unused_off = &{1'b0, rel[10-1:0]};
 endmodule

@@ -10,7 +10,8 @@
 // units m, m+M, ... with their gate rows in order i, f, g, o. A serial element-wise unit turns
 // each unit's four pre-activations into c' = f*c + i*g and h' = o*tanh(c'), writes h' into the
 // other half of the double-buffered h region of every engine, and (last layer) into the output
-// FIFO. The whole datapath stalls while the output FIFO is full.
+// FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
+// one multiply, one add, one rounding or one memory read.
 module partita_top #(
     // $readmemh files, one per engine memory; override with full paths if needed.
     parameter WEIGHTS_E0 = "weights_e0.hex",
@@ -69,9 +70,14 @@ module partita_top #(
     reg [2-1:0] slice;
     reg [6-1:0] waddr;
     reg [5-1:0] baddr;
+    // x loader: runs up to one timestep ahead of the controller into the other x buffer.
     reg [2-1:0] ld_lane;
-    reg [4-1:0] ld_idx;
+    reg [4-1:0] ld_idx, ld_addr;
     reg [3-1:0] ld_count;
+    reg [31:0] ld_t, ld_b;
+    reg ld_on, ld_par, x_par;
+    // Loaded x vectors whose timestep has not finished: 0, 1 or 2 (the loader waits at 2).
+    reg [1:0] ahead;
     reg [4-1:0] units_done;
     wire first_step = (t == 32'd0);
     wire last_layer = (l == 1'd1);
@@ -87,18 +93,18 @@ module partita_top #(
                 l_slices = 2'd2;
                 l_nih = 2'd1;
                 l_row_last = 4'd11;
-                l_xbase = 4'd0;
-                l_hbase_rd = cur[0] ? 4'd4 : 4'd2;
-                l_hbase_wr = cur[0] ? 4'd2 : 4'd4;
+                l_xbase = (x_par ? 4'd2 : 4'd0);
+                l_hbase_rd = cur[0] ? 4'd6 : 4'd4;
+                l_hbase_wr = cur[0] ? 4'd4 : 4'd6;
                 l_cbase = 4'd0;
             end
             1'd1: begin
                 l_slices = 2'd2;
                 l_nih = 2'd1;
                 l_row_last = 4'd11;
-                l_xbase = (cur[0] ? 4'd4 : 4'd2);
-                l_hbase_rd = cur[1] ? 4'd8 : 4'd6;
-                l_hbase_wr = cur[1] ? 4'd6 : 4'd8;
+                l_xbase = (cur[0] ? 4'd6 : 4'd4);
+                l_hbase_rd = cur[1] ? 4'd10 : 4'd8;
+                l_hbase_wr = cur[1] ? 4'd8 : 4'd10;
                 l_cbase = 4'd6;
             end
             default: begin
@@ -113,9 +119,15 @@ module partita_top #(
         endcase
     end
 
-    // Output FIFO and the global advance.
+    // Output FIFO and the global advance. `adv` is a register: high when the FIFO held fewer
+    // than 63 words a cycle earlier, so the one push it allows always fits, and no compare
+    // sits in front of its fan-out.
     wire [6:0] of_count;
-    wire adv = (of_count != 7'd64);
+    reg adv;
+    always @(posedge clk) begin
+        if (rst) adv <= 1'b0;
+        else adv <= (of_count < 7'd63);
+    end
 
     // Stage A control to the engines.
     wire a_valid = (state == S_RUN);
@@ -124,17 +136,73 @@ module partita_top #(
     wire a_last = (slice == l_slices - 2'd1);
 
     // Vector memory write port: the input loader or the element-wise unit.
-    wire load_we = (state == S_LOAD) && s_axis_tvalid;
-    assign s_axis_tready = (state == S_LOAD);
+    // Register slices (library core partita_skid) on both streams: the stream pins drive and
+    // are driven by flip-flops only.
+    wire [16-1:0] x_tdata;
+    wire x_tvalid, x_tlast;
     reg se_we;
     reg [2-1:0] se_lane;
     reg [4-1:0] se_idx;
     reg [16-1:0] se_h;
+    // The loader takes a beat while it has vectors to load and at most one loaded vector's
+    // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
+    // h writes on the shared vector-memory write port.
+    wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
+    partita_skid #(.W(16)) u_x_slice (
+        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid),
+        .s_tready(s_axis_tready), .s_tlast(s_axis_tlast), .m_tdata(x_tdata), .m_tvalid(x_tvalid),
+        .m_tready(x_tready), .m_tlast(x_tlast)
+    );
+    wire load_we = x_tvalid && x_tready;
+    wire x_step_done = (state == S_WAIT) && (units_done == 4'd6) && last_layer;
+    wire x_loaded = load_we && (ld_count == 3'd4);
+    always @(posedge clk) begin
+        if (rst || state == S_IDLE) begin
+            // Start: the first vector goes to buffer 0.
+            ld_on <= (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
+            ld_par <= 1'b0;
+            ld_t <= 32'd0;
+            ld_b <= 32'd0;
+            ld_lane <= 2'd0;
+            ld_idx <= 4'd0;
+            ld_addr <= 4'd0;
+            ld_count <= 3'd0;
+            ahead <= 2'd0;
+        end else begin
+            ahead <= ahead + {1'b0, x_loaded} - {1'b0, x_step_done};
+            if (load_we) begin
+                if (ld_idx == 4'd1) begin
+                    ld_idx <= 4'd0;
+                    ld_lane <= ld_lane + 2'd1;
+                    ld_addr <= ld_par ? 4'd2 : 4'd0;
+                end else begin
+                    ld_idx <= ld_idx + 4'd1;
+                    ld_addr <= ld_addr + 4'd1;
+                end
+                ld_count <= ld_count + 3'd1;
+            end
+            if (x_loaded) begin
+                // A whole vector: the next goes to the other buffer.
+                ld_count <= 3'd0;
+                ld_lane <= 2'd0;
+                ld_idx <= 4'd0;
+                ld_par <= !ld_par;
+                ld_addr <= ld_par ? 4'd0 : 4'd2;
+                if (ld_t + 32'd1 == seq_len) begin
+                    ld_t <= 32'd0;
+                    ld_b <= ld_b + 32'd1;
+                    if (ld_b + 32'd1 == seq_count) ld_on <= 1'b0;
+                end else begin
+                    ld_t <= ld_t + 32'd1;
+                end
+            end
+        end
+    end
     wire vw_en = load_we || se_we;
     wire [2-1:0] vw_lane = load_we ? ld_lane : se_lane;
-    wire [4-1:0] vw_addr = load_we ? ld_idx : (l_hbase_wr + se_idx);
-    wire [16-1:0] vw_data = load_we ? s_axis_tdata[16-1:0] : se_h;
-    wire unused_axis = &{1'b0, s_axis_tlast};
+    wire [4-1:0] vw_addr = load_we ? ld_addr : (l_hbase_wr + se_idx);
+    wire [16-1:0] vw_data = load_we ? x_tdata[16-1:0] : se_h;
+    wire unused_axis = &{1'b0, x_tlast};
     wire unused_regs = &{1'b0, wsel[31:24], wsel[15:1], waddr_reg[31:6], wstage[63:51]};
 
     always @(posedge clk) begin
@@ -150,9 +218,7 @@ module partita_top #(
             slice <= 2'd0;
             waddr <= 6'd0;
             baddr <= 5'd0;
-            ld_lane <= 2'd0;
-            ld_idx <= 4'd0;
-            ld_count <= 3'd0;
+            x_par <= 1'b0;
             cycles <= 64'd0;
         end else begin
             if (busy) cycles <= cycles + 64'd1;
@@ -164,31 +230,17 @@ module partita_top #(
                     t <= 32'd0;
                     b <= 32'd0;
                     l <= 1'd0;
+                    x_par <= 1'b0;
                     cycles <= 64'd0;
-                    ld_lane <= 2'd0;
-                    ld_idx <= 4'd0;
-                    ld_count <= 3'd0;
                 end
-                S_LOAD: if (s_axis_tvalid) begin
-                    if (ld_idx == 4'd1) begin
-                        ld_idx <= 4'd0;
-                        ld_lane <= ld_lane + 2'd1;
-                    end else begin
-                        ld_idx <= ld_idx + 4'd1;
-                    end
-                    if (ld_count == 3'd4) begin
-                        ld_count <= 3'd0;
-                        ld_lane <= 2'd0;
-                        ld_idx <= 4'd0;
-                        state <= S_RUN;
-                        l <= 1'd0;
-                        row <= 4'd0;
-                        slice <= 2'd0;
-                        waddr <= 6'd0;
-                        baddr <= 5'd0;
-                    end else begin
-                        ld_count <= ld_count + 3'd1;
-                    end
+                // Wait for this timestep's x vector (usually loaded during the last step).
+                S_LOAD: if (ahead != 2'd0) begin
+                    state <= S_RUN;
+                    l <= 1'd0;
+                    row <= 4'd0;
+                    slice <= 2'd0;
+                    waddr <= 6'd0;
+                    baddr <= 5'd0;
                 end
                 S_RUN: if (adv) begin
                     waddr <= waddr + 6'd1;
@@ -207,6 +259,7 @@ module partita_top #(
                 end
                 S_WAIT: if (units_done == 4'd6) begin
                     cur[l] <= !cur[l];
+                    if (last_layer) x_par <= !x_par;
                     if (!last_layer) begin
                         l <= l + 1'd1;
                         state <= S_RUN;
@@ -224,7 +277,7 @@ module partita_top #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == 7'd0) begin
+                S_FLUSH: if (of_count == 7'd0 && !m_axis_tvalid) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -272,8 +325,18 @@ module partita_top #(
 
     // ------------------------------------------------------------------ row lanes
     // Each row lane sums its engines' full-width partial sums (two for W_ih x | W_hh h pairs)
-    // and rounds and saturates once into the pre-activation format.
-    wire [37-1:0] rsum_0 = {{1{row_acc_0[35]}}, row_acc_0};
+    // into a register, then rounds and saturates once into the pre-activation format.
+    reg row_valid_s, row_valid_r;
+    always @(posedge clk) begin
+        if (rst) begin
+            row_valid_s <= 1'b0;
+            row_valid_r <= 1'b0;
+        end else if (adv) begin
+            row_valid_s <= row_valid_0;
+            row_valid_r <= row_valid_s;
+        end
+    end
+    reg [37-1:0] rsum_0;
     wire [16-1:0] rpre_0;
     wire rclip_0;
     partita_requant #(
@@ -284,11 +347,12 @@ module partita_top #(
     reg row_clip_0;
     always @(posedge clk) begin
         if (adv) begin
+            rsum_0 <= {{1{row_acc_0[35]}}, row_acc_0};
             row_preact_0 <= rpre_0;
-            row_clip_0 <= row_valid_0 && rclip_0;
+            row_clip_0 <= row_valid_s && rclip_0;
         end
     end
-    wire [37-1:0] rsum_1 = {{1{row_acc_1[35]}}, row_acc_1};
+    reg [37-1:0] rsum_1;
     wire [16-1:0] rpre_1;
     wire rclip_1;
     partita_requant #(
@@ -299,14 +363,10 @@ module partita_top #(
     reg row_clip_1;
     always @(posedge clk) begin
         if (adv) begin
+            rsum_1 <= {{1{row_acc_1[35]}}, row_acc_1};
             row_preact_1 <= rpre_1;
-            row_clip_1 <= row_valid_0 && rclip_1;
+            row_clip_1 <= row_valid_s && rclip_1;
         end
-    end
-    reg row_valid_r;
-    always @(posedge clk) begin
-        if (rst) row_valid_r <= 1'b0;
-        else if (adv) row_valid_r <= row_valid_0;
     end
 
     // ------------------------------------------------------------------ gate collector
@@ -366,12 +426,12 @@ module partita_top #(
     end
     wire feed_v = hold_v && (u_cnt < 4'd6);
 
-    wire v6, c4_clip, h6_clip;
-    wire [16-1:0] h6;
+    wire ew_v, ew_c_clip, ew_h_clip;
+    wire [16-1:0] ew_h;
     partita_ew u_ew (
         .clk(clk), .rst(rst), .adv(adv), .feed_v(feed_v), .feed(feed),
         .caddr(l_cbase + u_cnt), .first_step(first_step),
-        .v6(v6), .h6(h6), .c4_clip(c4_clip), .h6_clip(h6_clip)
+        .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
     // h writes: every engine's next h buffer; the last layer also feeds the output FIFO.
     reg [4-1:0] h_unit;
@@ -383,9 +443,9 @@ module partita_top #(
             h_unit <= 4'd0;
             units_done <= 4'd0;
         end else begin
-            se_we <= adv && v6;
-            se_h <= h6;
-            if (adv && v6) begin
+            se_we <= adv && ew_v;
+            se_h <= ew_h;
+            if (adv && ew_v) begin
                 units_done <= units_done + 4'd1;
                 h_unit <= h_unit + 4'd1;
             end
@@ -407,23 +467,33 @@ module partita_top #(
     end
 
     // Output FIFO: {h, last-of-timestep}; the whole datapath stalls while it is full.
-    wire of_push = adv && v6 && last_layer;
+    wire of_push = adv && ew_v && last_layer;
     wire of_last = (h_unit == 4'd5);
-    wire of_pop = m_axis_tvalid && m_axis_tready;
     wire [16:0] of_head;
+    wire of_valid = (of_count != 7'd0);
+    wire of_ready;
+    wire of_pop = of_valid && of_ready;
     partita_fifo #(.W(17), .AW(6), .DEPTH(64)) u_ofifo (
-        .clk(clk), .rst(rst), .push(of_push), .din({h6, of_last}), .pop(of_pop),
+        .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)
     );
-    assign m_axis_tvalid = (of_count != 7'd0);
-    assign m_axis_tdata = of_head[16:1];
-    assign m_axis_tlast = of_head[0];
+    partita_skid #(.W(16)) u_h_slice (
+        .clk(clk), .rst(rst), .s_tdata(of_head[16:1]), .s_tvalid(of_valid), .s_tready(of_ready),
+        .s_tlast(of_head[0]), .m_tdata(m_axis_tdata), .m_tvalid(m_axis_tvalid),
+        .m_tready(m_axis_tready), .m_tlast(m_axis_tlast)
+    );
 
-    // Saturation events: pre-activations, cell states and h values.
+    // Saturation events: pre-activations, cell states and h values. This cycle's events are
+    // summed into a small register first, so the 32-bit count is one adder.
+    reg [31:0] sat_inc;
     always @(posedge clk) begin
-        if (rst) sat_count <= 32'd0;
-        else if (start_pulse && state == S_IDLE) sat_count <= 32'd0;
-        else if (adv) sat_count <= sat_count + {30'd0, row_clips} + {31'd0, c4_clip} + {31'd0, h6_clip};
+        if (rst || (start_pulse && state == S_IDLE)) begin
+            sat_inc <= 32'd0;
+            sat_count <= 32'd0;
+        end else begin
+            sat_inc <= adv ? {30'd0, row_clips} + {31'd0, ew_c_clip} + {31'd0, ew_h_clip} : 32'd0;
+            sat_count <= sat_count + sat_inc;
+        end
     end
 
     // ------------------------------------------------------------------ AXI4-Lite

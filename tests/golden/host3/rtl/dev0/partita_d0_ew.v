@@ -4,9 +4,11 @@
 // Element-wise unit: four pre-activations {i, f, g, o} of one hidden unit per cycle in
 // (feed_v, feed), its cell state read from and written back to the cell memory at `caddr`;
 // c' = f*c + i*g (both products aligned exactly, rounded once to s3.12) and
-// h' = o*tanh(c') (rounded once to s3.12) come out six cycles later (v6, h6). Parallel
-// sigmoid units for i, f, o and tanh units for g and c'. The pipeline advances only with `adv`.
-// c4_clip / h6_clip flag a saturated cell state / h value in the cycle of v4 / v6.
+// h' = o*tanh(c') (rounded once to s3.12) come out 16 advancing cycles later
+// (v_out, h_out). Parallel sigmoid units for i, f, o and tanh units for g and c', each a
+// 5-stage pipeline. Every stage is one multiply, one add, one rounding or one memory
+// read. The pipeline advances only with `adv`. c_clip / h_clip flag a saturated cell state / h
+// value in the cycle its unit is at stage 9 / at the output.
 module partita_d0_ew (
     input  wire                 clk,
     input  wire                 rst,
@@ -15,65 +17,74 @@ module partita_d0_ew (
     input  wire [64-1:0]  feed,
     input  wire [4-1:0]   caddr,
     input  wire                 first_step,
-    output reg                  v6,
-    output reg  [16-1:0]   h6,
-    output reg                  c4_clip,
-    output reg                  h6_clip
+    output wire                 v_out,
+    output reg  [16-1:0]   h_out,
+    output reg                  c_clip,
+    output reg                  h_clip
 );
     reg [16-1:0] cmem [0:12-1];
-    reg [4-1:0] ca1, ca2, ca3, ca4;
+    // Valid and cell address, one bit / word per stage (index = stage).
+    reg [16:1] v;
+    reg [4-1:0] ca [1:9];
+    // Stage 1: register the pre-activations, read the cell state.
     reg [16-1:0] pi1, pf1, pg1, po1;
     reg [16-1:0] c_q;
-    reg [16-1:0] i2, f2, g2, o2, o3, o4, o5;
-    reg [16-1:0] c2, c4;
-    reg [32-1:0] fc3;
-    reg [32-1:0] ig3;
-    reg [16-1:0] tc5;
-    reg v1, v2, v3, v4, v5;
-    wire [16-1:0] act_i, act_f, act_g, act_o, act_tc;
-    partita_d0_act_sigmoid u_sig_i (.x(pi1), .y(act_i));
-    partita_d0_act_sigmoid u_sig_f (.x(pf1), .y(act_f));
-    partita_d0_act_tanh u_tanh_g (.x(pg1), .y(act_g));
-    partita_d0_act_sigmoid u_sig_o (.x(po1), .y(act_o));
-    partita_d0_act_tanh_cell u_tanh_c (.x(c4), .y(act_tc));
-    wire [35-1:0] csum = {{1{fc3[31]}}, fc3, 2'd0} + {{3{ig3[31]}}, ig3};
-    wire [16-1:0] c_new;
-    wire c_clip;
+    // Stages 2..6: activations; the cell state and o ride alongside.
+    wire [16-1:0] i_a, f_a, g_a, o_a, tc_a;
+    reg [16-1:0] cd [2:6];
+    reg [16-1:0] od [7:14];
+    partita_d0_act_sigmoid u_sig_i (.clk(clk), .adv(adv), .x(pi1), .y(i_a));
+    partita_d0_act_sigmoid u_sig_f (.clk(clk), .adv(adv), .x(pf1), .y(f_a));
+    partita_d0_act_tanh u_tanh_g (.clk(clk), .adv(adv), .x(pg1), .y(g_a));
+    partita_d0_act_sigmoid u_sig_o (.clk(clk), .adv(adv), .x(po1), .y(o_a));
+    // Stage 7: f*c and i*g; stage 8: their exact sum; stage 9: c' rounded once.
+    reg [32-1:0] fc_p;
+    reg [32-1:0] ig_p;
+    reg [35-1:0] csum;
+    reg [16-1:0] c_new;
+    wire [16-1:0] c_round;
+    wire c_sat;
     partita_requant #(
         .IW(35), .SHR(16), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_cell (.x(csum), .y(c_new), .clip(c_clip));
-    wire [32-1:0] oh = $signed({{16{o5[15]}}, o5}) * $signed({{16{tc5[15]}}, tc5});
-    wire [16-1:0] h_new;
-    wire h_clip;
+    ) u_cell (.x(csum), .y(c_round), .clip(c_sat));
+    // Stages after 9 up to 14: tanh(c'); stage 15: o*tanh(c'); stage 16: h rounded once.
+    partita_d0_act_tanh_cell u_tanh_c (.clk(clk), .adv(adv), .x(c_new), .y(tc_a));
+    reg [32-1:0] oh;
+    wire [16-1:0] h_round;
+    wire h_sat;
     partita_requant #(
         .IW(32), .SHR(16), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_h (.x(oh), .y(h_new), .clip(h_clip));
+    ) u_h (.x(oh), .y(h_round), .clip(h_sat));
+    assign v_out = v[16];
+    integer s;
     always @(posedge clk) begin
         if (rst) begin
-            v1 <= 1'b0; v2 <= 1'b0; v3 <= 1'b0; v4 <= 1'b0; v5 <= 1'b0; v6 <= 1'b0;
-            c4_clip <= 1'b0; h6_clip <= 1'b0;
+            v <= 16'd0;
+            c_clip <= 1'b0;
+            h_clip <= 1'b0;
         end else if (adv) begin
-            v1 <= feed_v;
-            ca1 <= caddr;
+            v <= {v[15:1], feed_v};
+            c_clip <= v[8] && c_sat;
+            h_clip <= v[15] && h_sat;
+        end
+        if (adv) begin
+            ca[1] <= caddr;
+            for (s = 2; s <= 9; s = s + 1) ca[s] <= ca[s-1];
             {pi1, pf1, pg1, po1} <= feed;
             c_q <= cmem[caddr];
-            v2 <= v1; ca2 <= ca1;
-            i2 <= act_i; f2 <= act_f; g2 <= act_g; o2 <= act_o;
-            c2 <= first_step ? 16'd0 : c_q;
-            v3 <= v2; ca3 <= ca2; o3 <= o2;
-            fc3 <= $signed({{16{f2[15]}}, f2}) * $signed({{16{c2[15]}}, c2});
-            ig3 <= $signed({{16{i2[15]}}, i2}) * $signed({{16{g2[15]}}, g2});
-            v4 <= v3; ca4 <= ca3; o4 <= o3;
-            c4 <= c_new;
-            c4_clip <= v3 && c_clip;
-            if (v4) cmem[ca4] <= c4;
-            v5 <= v4; o5 <= o4;
-            tc5 <= act_tc;
-            v6 <= v5;
-            h6 <= h_new;
-            h6_clip <= v5 && h_clip;
+            cd[2] <= first_step ? 16'd0 : c_q;
+            for (s = 3; s <= 6; s = s + 1) cd[s] <= cd[s-1];
+            od[7] <= o_a;
+            for (s = 8; s <= 14; s = s + 1) od[s] <= od[s-1];
+            fc_p <= $signed({{16{f_a[15]}}, f_a}) * $signed({{16{cd[6][15]}}, cd[6]});
+            ig_p <= $signed({{16{i_a[15]}}, i_a}) * $signed({{16{g_a[15]}}, g_a});
+            csum <= {{1{fc_p[31]}}, fc_p, 2'd0} + {{3{ig_p[31]}}, ig_p};
+            c_new <= c_round;
+            if (v[9]) cmem[ca[9]] <= c_new;
+            oh <= $signed({{16{od[14][15]}}, od[14]}) * $signed({{16{tc_a[15]}}, tc_a});
+            h_out <= h_round;
         end
     end
 endmodule

@@ -140,15 +140,27 @@ module partita_link_hub #(
         end
     endgenerate
 
-    // Transmit ports.
+    // Transmit ports: the arbiter, then a register slice (partita_skid) per port, so the link
+    // pins drive and are driven by flip-flops only.
     wire [NP-1:0] tx_beat, tx_own;
+    wire [NP*LW-1:0] a_tdata;
+    wire [NP-1:0] a_tvalid, a_tready, a_tlast;
     partita_tx_arb #(.NP(NP), .LW(LW)) u_arb (
         .clk(clk), .rst(rst), .fr_valid(fr_sending), .fr_port(fr_port), .fr_data(fr_data),
         .fr_last(fr_last), .fr_go(fr_go), .fwd_valid(fwd_valid), .fwd_port(fwd_port),
-        .fwd_data(fwd_data), .fwd_last(fwd_last), .fwd_go(fwd_go), .tx_tdata(tx_tdata),
-        .tx_tvalid(tx_tvalid), .tx_tready(tx_tready), .tx_tlast(tx_tlast), .tx_beat(tx_beat),
+        .fwd_data(fwd_data), .fwd_last(fwd_last), .fwd_go(fwd_go), .tx_tdata(a_tdata),
+        .tx_tvalid(a_tvalid), .tx_tready(a_tready), .tx_tlast(a_tlast), .tx_beat(tx_beat),
         .tx_own(tx_own)
     );
+    generate
+        for (p = 0; p < NP; p = p + 1) begin : g_tx
+            partita_skid #(.W(LW)) u_slice (
+                .clk(clk), .rst(rst), .s_tdata(a_tdata[p*LW +: LW]), .s_tvalid(a_tvalid[p]),
+                .s_tready(a_tready[p]), .s_tlast(a_tlast[p]), .m_tdata(tx_tdata[p*LW +: LW]),
+                .m_tvalid(tx_tvalid[p]), .m_tready(tx_tready[p]), .m_tlast(tx_tlast[p])
+            );
+        end
+    endgenerate
 
     // Barriers, waits, errors and counters.
     reg [BAR_W-1:0] bar_cnt;

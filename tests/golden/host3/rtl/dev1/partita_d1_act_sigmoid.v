@@ -4,17 +4,23 @@
 // sigmoid for s3.12 inputs, s1.14 outputs: pwl with 16
 // pieces over [-8, 8); inputs outside clamp to the ends. Max abs error against
 // float, over every input code: 1.167e-2. The golden model evaluates the same integers.
+// Pipelined: y is x's value 5 advancing cycles later, one logic step per stage (clamp;
+// table read; multiply; full-width add; one rounding and saturation). Holds while `adv` is low.
 module partita_d1_act_sigmoid (
-    input  wire [16-1:0] x,
-    output wire [16-1:0] y
+    input  wire                 clk,
+    input  wire                 adv,
+    input  wire [16-1:0]  x,
+    output reg  [16-1:0]  y
 );
-    // rel = clamp(x - lo, 0, last)
+    // Stage 1: rel = clamp(x - lo, 0, last).
     wire [16:0] d = {{1{x[15]}}, x} - 17'h18000;
     wire below = d[16];
     wire above = !below && (d > 17'hffff);
-    wire [16-1:0] rel = below ? 16'd0 : (above ? 16'd65535 : d[16-1:0]);
+    reg [16-1:0] rel;
     wire unused_d = &{1'b0, d[16:16]};
+    always @(posedge clk) if (adv) rel <= below ? 16'd0 : (above ? 16'd65535 : d[16-1:0]);
     wire [4-1:0] k = rel[16-1:12];
+    // Stage 2: coefficient table and the offset inside the segment.
     reg [31-1:0] c0;
     reg [17-1:0] c1;
     always @* begin
@@ -38,11 +44,26 @@ module partita_d1_act_sigmoid (
             default: begin c0 = 31'd0; c1 = 17'd0; end
         endcase
     end
-    // acc = C0 + C1 * offset, full width; then one rounding and saturation. Signed, so the
-    // multiply is C1 x offset wide, one DSP block.
-    wire [32-1:0] acc = $signed({{1{c0[30]}}, c0}) + $signed({{15{c1[16]}}, c1}) * $signed({20'd0, rel[11:0]});
+    reg [31-1:0] c0_2, c0_3;
+    reg [17-1:0] c1_2;
+    reg [12-1:0] off_2;
+    // Stage 3: C1 x offset, signed, one DSP block; stage 4: + C0 at full width; stage 5: one
+    // rounding and saturation.
+    reg [32-1:0] prod_3, acc_4;
+    wire [16-1:0] y_next;
     wire unused_acc_clip;
     partita_requant #(
         .IW(32), .SHR(16), .SHL(0), .OW(16), .ROUND_NE(1), .SAT(1)
-    ) u_out (.x(acc), .y(y), .clip(unused_acc_clip));
+    ) u_out (.x(acc_4), .y(y_next), .clip(unused_acc_clip));
+    always @(posedge clk) begin
+        if (adv) begin
+            c0_2 <= c0;
+            c1_2 <= c1;
+            off_2 <= rel[12-1:0];
+            c0_3 <= c0_2;
+            prod_3 <= $signed({{15{c1_2[16]}}, c1_2}) * $signed({20'd0, off_2});
+            acc_4 <= $signed({{1{c0_3[30]}}, c0_3}) + $signed(prod_3);
+            y <= y_next;
+        end
+    end
 endmodule

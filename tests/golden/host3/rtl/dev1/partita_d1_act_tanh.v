@@ -4,17 +4,23 @@
 // tanh for s3.12 inputs, s1.14 outputs: pwl with 16
 // pieces over [-4, 4); inputs outside clamp to the ends. Max abs error against
 // float, over every input code: 2.333e-2. The golden model evaluates the same integers.
+// Pipelined: y is x's value 5 advancing cycles later, one logic step per stage (clamp;
+// table read; multiply; full-width add; one rounding and saturation). Holds while `adv` is low.
 module partita_d1_act_tanh (
-    input  wire [16-1:0] x,
-    output wire [16-1:0] y
+    input  wire                 clk,
+    input  wire                 adv,
+    input  wire [16-1:0]  x,
+    output reg  [16-1:0]  y
 );
-    // rel = clamp(x - lo, 0, last)
+    // Stage 1: rel = clamp(x - lo, 0, last).
     wire [16:0] d = {{1{x[15]}}, x} - 17'h1c000;
     wire below = d[16];
     wire above = !below && (d > 17'h7fff);
-    wire [15-1:0] rel = below ? 15'd0 : (above ? 15'd32767 : d[15-1:0]);
+    reg [15-1:0] rel;
     wire unused_d = &{1'b0, d[16:15]};
+    always @(posedge clk) if (adv) rel <= below ? 15'd0 : (above ? 15'd32767 : d[15-1:0]);
     wire [4-1:0] k = rel[15-1:11];
+    // Stage 2: coefficient table and the offset inside the segment.
     reg [30-1:0] c0;
     reg [18-1:0] c1;
     always @* begin
@@ -38,11 +44,26 @@ module partita_d1_act_tanh (
             default: begin c0 = 30'd0; c1 = 18'd0; end
         endcase
     end
-    // acc = C0 + C1 * offset, full width; then one rounding and saturation. Signed, so the
-    // multiply is C1 x offset wide, one DSP block.
-    wire [31-1:0] acc = $signed({{1{c0[29]}}, c0}) + $signed({{13{c1[17]}}, c1}) * $signed({20'd0, rel[10:0]});
+    reg [30-1:0] c0_2, c0_3;
+    reg [18-1:0] c1_2;
+    reg [11-1:0] off_2;
+    // Stage 3: C1 x offset, signed, one DSP block; stage 4: + C0 at full width; stage 5: one
+    // rounding and saturation.
+    reg [31-1:0] prod_3, acc_4;
+    wire [16-1:0] y_next;
     wire unused_acc_clip;
     partita_requant #(
         .IW(31), .SHR(15), .SHL(0), .OW(16), .ROUND_NE(1), .SAT(1)
-    ) u_out (.x(acc), .y(y), .clip(unused_acc_clip));
+    ) u_out (.x(acc_4), .y(y_next), .clip(unused_acc_clip));
+    always @(posedge clk) begin
+        if (adv) begin
+            c0_2 <= c0;
+            c1_2 <= c1;
+            off_2 <= rel[11-1:0];
+            c0_3 <= c0_2;
+            prod_3 <= $signed({{13{c1_2[17]}}, c1_2}) * $signed({20'd0, off_2});
+            acc_4 <= $signed({{1{c0_3[29]}}, c0_3}) + $signed(prod_3);
+            y <= y_next;
+        end
+    end
 endmodule

@@ -3,8 +3,9 @@
 `timescale 1ns / 1ps
 // BBS row engine: 3 lanes. Each lane reads its own vector memory at the CSB in-bank index
 // (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
-// full-width accumulator. One row takes as many cycles as it has CSB slices. The pipeline
-// advances only when `adv` is high; every stage holds otherwise.
+// full-width accumulator; every pipeline stage is one add, memory read or multiply. One row
+// takes as many cycles as it has CSB slices. The pipeline advances only when `adv` is high;
+// every stage holds otherwise.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module partita_d1_engine #(
     parameter WEIGHT_HEX = "weights_e0.hex",
@@ -71,39 +72,75 @@ module partita_d1_engine #(
         end
     end
 
-    // Stage C: per-lane vector reads; stage D: products. The operands are signed so synthesis
-    // sees a weight x data multiply, one DSP block (unsigned, the sign extension made it three).
-    reg [16-1:0] bias_c, bias_d;
+    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
+    // (deep memories span several) is a stage of its own.
+    reg [54-1:0] wr;
+    reg [16-1:0] bias_w;
+    reg [4-1:0] rbase_w;
+    reg v_w, first_w, last_w, zero_w;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_w <= 1'b0;
+        end else if (adv) begin
+            v_w <= v_b;
+        end
+        if (adv) begin
+            wr <= wq;
+            bias_w <= bias_b;
+            rbase_w <= rbase_b;
+            first_w <= first_b;
+            last_w <= last_b;
+            zero_w <= zero_b;
+        end
+    end
+
+    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
+    // stage D: operand registers (a zero for h at step 0); stage E: products. The operands are
+    // signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
+    // extension made it three). Every stage is one add, one memory read or one multiply.
+    reg [16-1:0] bias_c, bias_r, bias_d, bias_e;
     reg v_c, first_c, last_c, zero_c;
+    reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
+    reg v_e, first_e, last_e;
     always @(posedge clk) begin
         if (rst) begin
             v_c <= 1'b0;
+            v_r <= 1'b0;
             v_d <= 1'b0;
+            v_e <= 1'b0;
         end else if (adv) begin
-            v_c <= v_b;
-            v_d <= v_c;
+            v_c <= v_w;
+            v_r <= v_c;
+            v_d <= v_r;
+            v_e <= v_d;
         end
         if (adv) begin
-            bias_c <= bias_b;
-            first_c <= first_b;
-            last_c <= last_b;
-            zero_c <= zero_b;
-            bias_d <= bias_c;
-            first_d <= first_c;
-            last_d <= last_c;
+            bias_c <= bias_w;
+            first_c <= first_w;
+            last_c <= last_w;
+            zero_c <= zero_w;
+            bias_r <= bias_c;
+            first_r <= first_c;
+            last_r <= last_c;
+            zero_r <= zero_c;
+            bias_d <= bias_r;
+            first_d <= first_r;
+            last_d <= last_r;
+            bias_e <= bias_d;
+            first_e <= first_d;
+            last_e <= last_d;
         end
     end
 
     // Lane 0.
     reg [16-1:0] vmem_0 [0:16-1];
-    reg [16-1:0] vq_0;
-    reg [16-1:0] wv_0;
+    reg [4-1:0] vra_0;
+    reg [16-1:0] vq_0, vin_0;
+    reg [16-1:0] wc_0, wr_0, wv_0;
     reg [32-1:0] t0_0;
-    wire [16-1:0] wval_0 = wq[0*18+2 +: 16];
-    wire [2-1:0] widx_0 = wq[0*18 +: 2];
-    wire [4-1:0] vra_0 = rbase_b + {2'd0, widx_0};
-    wire [16-1:0] vin_0 = zero_c ? 16'd0 : vq_0;
+    wire [16-1:0] wval_0 = wr[0*18+2 +: 16];
+    wire [2-1:0] widx_0 = wr[0*18 +: 2];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_0;
@@ -111,21 +148,24 @@ module partita_d1_engine #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd0) vmem_0[vw_addr] <= vw_data;
         if (adv) begin
+            vra_0 <= rbase_w + {2'd0, widx_0};
+            wc_0 <= wval_0;
             vq_0 <= vmem_0[vra_0];
-            wv_0 <= wval_0;
+            wr_0 <= wc_0;
+            vin_0 <= zero_r ? 16'd0 : vq_0;
+            wv_0 <= wr_0;
             t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
         end
     end
 
     // Lane 1.
     reg [16-1:0] vmem_1 [0:16-1];
-    reg [16-1:0] vq_1;
-    reg [16-1:0] wv_1;
+    reg [4-1:0] vra_1;
+    reg [16-1:0] vq_1, vin_1;
+    reg [16-1:0] wc_1, wr_1, wv_1;
     reg [32-1:0] t0_1;
-    wire [16-1:0] wval_1 = wq[1*18+2 +: 16];
-    wire [2-1:0] widx_1 = wq[1*18 +: 2];
-    wire [4-1:0] vra_1 = rbase_b + {2'd0, widx_1};
-    wire [16-1:0] vin_1 = zero_c ? 16'd0 : vq_1;
+    wire [16-1:0] wval_1 = wr[1*18+2 +: 16];
+    wire [2-1:0] widx_1 = wr[1*18 +: 2];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_1;
@@ -133,21 +173,24 @@ module partita_d1_engine #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd1) vmem_1[vw_addr] <= vw_data;
         if (adv) begin
+            vra_1 <= rbase_w + {2'd0, widx_1};
+            wc_1 <= wval_1;
             vq_1 <= vmem_1[vra_1];
-            wv_1 <= wval_1;
+            wr_1 <= wc_1;
+            vin_1 <= zero_r ? 16'd0 : vq_1;
+            wv_1 <= wr_1;
             t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
         end
     end
 
     // Lane 2.
     reg [16-1:0] vmem_2 [0:16-1];
-    reg [16-1:0] vq_2;
-    reg [16-1:0] wv_2;
+    reg [4-1:0] vra_2;
+    reg [16-1:0] vq_2, vin_2;
+    reg [16-1:0] wc_2, wr_2, wv_2;
     reg [32-1:0] t0_2;
-    wire [16-1:0] wval_2 = wq[2*18+2 +: 16];
-    wire [2-1:0] widx_2 = wq[2*18 +: 2];
-    wire [4-1:0] vra_2 = rbase_b + {2'd0, widx_2};
-    wire [16-1:0] vin_2 = zero_c ? 16'd0 : vq_2;
+    wire [16-1:0] wval_2 = wr[2*18+2 +: 16];
+    wire [2-1:0] widx_2 = wr[2*18 +: 2];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_2;
@@ -155,12 +198,15 @@ module partita_d1_engine #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd2) vmem_2[vw_addr] <= vw_data;
         if (adv) begin
+            vra_2 <= rbase_w + {2'd0, widx_2};
+            wc_2 <= wval_2;
             vq_2 <= vmem_2[vra_2];
-            wv_2 <= wval_2;
+            wr_2 <= wc_2;
+            vin_2 <= zero_r ? 16'd0 : vq_2;
+            wv_2 <= wr_2;
             t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
         end
     end
-
     // Adder tree: 2 registered level(s); every sum keeps full width.
     reg [33-1:0] s1_0;
     reg [33-1:0] s1_1;
@@ -180,13 +226,13 @@ module partita_d1_engine #(
         if (rst) begin
             v_t <= 2'd0;
         end else if (adv) begin
-            v_t[0] <= v_d;
+            v_t[0] <= v_e;
             for (i = 1; i <= 1; i = i + 1) v_t[i] <= v_t[i-1];
         end
         if (adv) begin
-            first_t[0] <= first_d;
-            last_t[0] <= last_d;
-            bias_t[0] <= bias_d;
+            first_t[0] <= first_e;
+            last_t[0] <= last_e;
+            bias_t[0] <= bias_e;
             for (i = 1; i <= 1; i = i + 1) begin
                 first_t[i] <= first_t[i-1];
                 last_t[i] <= last_t[i-1];

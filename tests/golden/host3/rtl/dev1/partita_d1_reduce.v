@@ -7,7 +7,7 @@
 // committed when its frame passes every check (the local engine's at once). Once every
 // expected partial of layer `layer` is committed (fin_ready), `fin_go` streams the units out:
 // the sources' partials of each gate are added at full width and rounded once into the
-// pre-activation format (feed, two cycles later with feed_v; unit: its slot). Counts are
+// pre-activation format (feed, four cycles later with feed_v; unit: its slot). Counts are
 // not cleared by start: peers may send to a device not started yet. A reset clears them.
 module partita_d1_reduce (
     input  wire                   clk,
@@ -125,61 +125,88 @@ module partita_d1_reduce (
     end
     assign fin_ready = 1'b1 && (pc_0[layer] == pe_0);
 
-    // Sum and round: read every slot's partials of the unit, add them per gate, round once.
-    reg fv0;
+    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
+    // add them per gate at full width (stage 3), round once (stage 4, feed).
+    reg fv0, fv1, fv2;
     reg [2-1:0] f_addr;
-    reg [4-1:0] fs0;
+    reg [4-1:0] fs0, fs1, fs2;
     wire unused_fs = &{1'b0, f_addr, fin_clear};
     reg [37-1:0] pq_0_0;
     reg [37-1:0] pq_0_1;
     reg [37-1:0] pq_0_2;
     reg [37-1:0] pq_0_3;
-    always @(posedge clk) begin
-        if (rst) begin
-            fv0 <= 1'b0;
-            feed_v <= 1'b0;
-        end else if (fadv) begin
-            fv0 <= fin_go;
-            feed_v <= fv0;
-        end
-        if (fadv) begin
-            f_addr <= pbase + f_slot[1:0];
-            fs0 <= f_slot;
-            unit <= fs0;
-            pq_0_0 <= pm_0_0[f_addr];
-            pq_0_1 <= pm_0_1[f_addr];
-            pq_0_2 <= pm_0_2[f_addr];
-            pq_0_3 <= pm_0_3[f_addr];
-        end
-    end
-    wire [38-1:0] psum_0 = (cm_0[0] ? {{1{pq_0_0[36]}}, pq_0_0} : 38'd0);
+    reg [38-1:0] psum_0;
     wire [16-1:0] pre_0;
     wire pclip_0;
     partita_requant #(
         .IW(38), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_0 (.x(psum_0), .y(pre_0), .clip(pclip_0));
-    wire [38-1:0] psum_1 = (cm_0[1] ? {{1{pq_0_1[36]}}, pq_0_1} : 38'd0);
+    reg [16-1:0] feed_0;
+    reg fclip_0;
+    reg [38-1:0] psum_1;
     wire [16-1:0] pre_1;
     wire pclip_1;
     partita_requant #(
         .IW(38), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_1 (.x(psum_1), .y(pre_1), .clip(pclip_1));
-    wire [38-1:0] psum_2 = (cm_0[2] ? {{1{pq_0_2[36]}}, pq_0_2} : 38'd0);
+    reg [16-1:0] feed_1;
+    reg fclip_1;
+    reg [38-1:0] psum_2;
     wire [16-1:0] pre_2;
     wire pclip_2;
     partita_requant #(
         .IW(38), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_2 (.x(psum_2), .y(pre_2), .clip(pclip_2));
-    wire [38-1:0] psum_3 = (cm_0[3] ? {{1{pq_0_3[36]}}, pq_0_3} : 38'd0);
+    reg [16-1:0] feed_2;
+    reg fclip_2;
+    reg [38-1:0] psum_3;
     wire [16-1:0] pre_3;
     wire pclip_3;
     partita_requant #(
         .IW(38), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_3 (.x(psum_3), .y(pre_3), .clip(pclip_3));
-    assign feed = {pre_0, pre_1, pre_2, pre_3};
-    assign pre_clips = {2'd0, feed_v && pclip_0} + {2'd0, feed_v && pclip_1} + {2'd0, feed_v && pclip_2} + {2'd0, feed_v && pclip_3};
+    reg [16-1:0] feed_3;
+    reg fclip_3;
+    always @(posedge clk) begin
+        if (rst) begin
+            fv0 <= 1'b0;
+            fv1 <= 1'b0;
+            fv2 <= 1'b0;
+            feed_v <= 1'b0;
+        end else if (fadv) begin
+            fv0 <= fin_go;
+            fv1 <= fv0;
+            fv2 <= fv1;
+            feed_v <= fv2;
+        end
+        if (fadv) begin
+            f_addr <= pbase + f_slot[1:0];
+            fs0 <= f_slot;
+            fs1 <= fs0;
+            fs2 <= fs1;
+            unit <= fs2;
+            pq_0_0 <= pm_0_0[f_addr];
+            pq_0_1 <= pm_0_1[f_addr];
+            pq_0_2 <= pm_0_2[f_addr];
+            pq_0_3 <= pm_0_3[f_addr];
+            psum_0 <= (cm_0[0] ? {{1{pq_0_0[36]}}, pq_0_0} : 38'd0);
+            feed_0 <= pre_0;
+            fclip_0 <= fv2 && pclip_0;
+            psum_1 <= (cm_0[1] ? {{1{pq_0_1[36]}}, pq_0_1} : 38'd0);
+            feed_1 <= pre_1;
+            fclip_1 <= fv2 && pclip_1;
+            psum_2 <= (cm_0[2] ? {{1{pq_0_2[36]}}, pq_0_2} : 38'd0);
+            feed_2 <= pre_2;
+            fclip_2 <= fv2 && pclip_2;
+            psum_3 <= (cm_0[3] ? {{1{pq_0_3[36]}}, pq_0_3} : 38'd0);
+            feed_3 <= pre_3;
+            fclip_3 <= fv2 && pclip_3;
+        end
+    end
+    assign feed = {feed_0, feed_1, feed_2, feed_3};
+    assign pre_clips = {2'd0, fclip_0} + {2'd0, fclip_1} + {2'd0, fclip_2} + {2'd0, fclip_3};
 endmodule

@@ -3,11 +3,12 @@
 // Library core hdl/rtl/partita_axil.v: it does not depend on the plan.
 // partita library core: AXI4-Lite slave (32-bit data, 12-bit byte addresses) in front of a
 // register decode. A write is taken when AWVALID and WVALID are both high and no write is
-// pending; `we` pulses that cycle with the word address and data, and the decode, in its
-// clocked process, registers whether it accepted it (`wok`, 0: refused). A read is taken when
-// ARVALID is high and no read is pending; `re` pulses with the word address and the decode
-// registers the word (`rdata_in`) and whether the address is readable (`rok`). The response
-// (BVALID / RVALID) follows one cycle after that edge: OKAY, or SLVERR for a refused access,
+// pending; the cycle after, `we` pulses with the registered word address and data, and the
+// decode, in its clocked process, registers whether it accepted it (`wok`, 0: refused). A read
+// is taken when ARVALID is high and no read is pending; the cycle after, `re` pulses with the
+// registered word address and the decode registers the word (`rdata_in`) and whether the
+// address is readable (`rok`). The response (BVALID / RVALID) follows one cycle after that
+// edge, two after the handshake: OKAY, or SLVERR for a refused access,
 // which also increments `err_count` and sets `err_flag`; `clr_err` (soft reset) clears both.
 // Decoding in clocked processes keeps the register multiplexers off every cycle's
 // combinational path. WSTRB and the two low address bits are ignored: registers are written
@@ -46,20 +47,35 @@ module partita_axil (
     output reg  [31:0] err_count,
     output reg         err_flag
 );
-    reg wpend, rpend;
-    assign we = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid && !wpend;
-    assign s_axil_awready = we;
-    assign s_axil_wready = we;
-    assign waddr = s_axil_awaddr[11:2];
-    assign wdata = s_axil_wdata;
-    assign re = s_axil_arvalid && !s_axil_rvalid && !rpend;
-    assign s_axil_arready = re;
-    assign raddr = s_axil_araddr[11:2];
+    // Each taken request is registered before the decode sees it, so the bus pins drive only
+    // flip-flops: the decode's address compare and read multiplexer start from registers.
+    reg wq, rq, wpend, rpend;
+    reg [9:0] waddr_q, raddr_q;
+    reg [31:0] wdata_q;
+    wire w_take = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid && !wq && !wpend;
+    wire r_take = s_axil_arvalid && !s_axil_rvalid && !rq && !rpend;
+    assign s_axil_awready = w_take;
+    assign s_axil_wready = w_take;
+    assign s_axil_arready = r_take;
+    assign we = wq;
+    assign waddr = waddr_q;
+    assign wdata = wdata_q;
+    assign re = rq;
+    assign raddr = raddr_q;
+    always @(posedge clk) begin
+        if (w_take) begin
+            waddr_q <= s_axil_awaddr[11:2];
+            wdata_q <= s_axil_wdata;
+        end
+        if (r_take) raddr_q <= s_axil_araddr[11:2];
+    end
     wire w_refused = wpend && !wok;
     wire r_refused = rpend && !rok;
     wire unused_axil = &{1'b0, s_axil_wstrb, s_axil_awaddr[1:0], s_axil_araddr[1:0]};
     always @(posedge clk) begin
         if (!rst_n) begin
+            wq <= 1'b0;
+            rq <= 1'b0;
             wpend <= 1'b0;
             rpend <= 1'b0;
             s_axil_bvalid <= 1'b0;
@@ -70,8 +86,10 @@ module partita_axil (
             err_count <= 32'd0;
             err_flag <= 1'b0;
         end else begin
-            wpend <= we;
-            rpend <= re;
+            wq <= w_take;
+            rq <= r_take;
+            wpend <= wq;
+            rpend <= rq;
             if (s_axil_bvalid && s_axil_bready) s_axil_bvalid <= 1'b0;
             if (wpend) begin
                 s_axil_bvalid <= 1'b1;

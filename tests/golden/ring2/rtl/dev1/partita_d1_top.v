@@ -217,13 +217,13 @@ module partita_d1_top #(
     assign rv_ack = rv_p | rv_take;
 
     // ------------------------------------------------------------------ vector memory writes
-    wire v6, c4_clip, h6_clip, x_ready;
-    wire [16-1:0] h6;
-    wire h_out = fadv && v6;
+    wire ew_v, ew_c_clip, ew_h_clip, x_ready;
+    wire [16-1:0] ew_h;
+    wire h_out = fadv && ew_v;
     partita_d1_vwrite u_vwrite (
         .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .gt(gt), .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
-        .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(h6),
+        .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_data(rv_data),
         .rv_take(rv_take), .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid),
         .s_axis_tready(s_axis_tready), .x_ready(x_ready),
@@ -248,7 +248,7 @@ module partita_d1_top #(
     partita_d1_ew u_ew (
         .clk(clk), .rst(rst), .adv(fadv), .feed_v(feed_v), .feed(feed),
         .caddr(l_pbase + fin_unit[2:0]), .first_step(first_step),
-        .v6(v6), .h6(h6), .c4_clip(c4_clip), .h6_clip(h6_clip)
+        .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
 
     // Transmit queue producers: remote partial sums, h values, barriers. Entries:
@@ -261,7 +261,7 @@ module partita_d1_top #(
             tq_in = {parts_out + 6'd1 == l_rows, 2'd1, l, 1'b0, l_pdst, row_acc};
         end else if (h_out && l_hmask != 8'd0) begin
             tq_push = 1'b1;
-            tq_in = {units_done + 5'd1 == l_nfin, 2'd0, l, wr_par, 3'd0, {21'd0, h6}};
+            tq_in = {units_done + 5'd1 == l_nfin, 2'd0, l, wr_par, 3'd0, {21'd0, ew_h}};
         end else if (state == S_BAR && !tq_full) begin
             tq_push = 1'b1;
             tq_in = {1'b1, 2'd2, 1'd0, 1'b0, 3'd0, 37'd0};
@@ -269,15 +269,20 @@ module partita_d1_top #(
     end
 
     // Output FIFO: {h, last of this device's units in the timestep}.
-    wire of_pop = m_axis_tvalid && m_axis_tready;
+    wire of_valid = (of_count != 7'd0);
+    wire of_ready;
+    wire of_pop = of_valid && of_ready;
     wire [16:0] of_head;
     partita_fifo #(.W(17), .AW(6), .DEPTH(64)) u_ofifo (
-        .clk(clk), .rst(rst), .push(h_out && l_out), .din({h6, units_done + 5'd1 == l_nfin}),
+        .clk(clk), .rst(rst), .push(h_out && l_out), .din({ew_h, units_done + 5'd1 == l_nfin}),
         .pop(of_pop), .dout(of_head), .count(of_count)
     );
-    assign m_axis_tvalid = (of_count != 7'd0);
-    assign m_axis_tdata = of_head[16:1];
-    assign m_axis_tlast = of_head[0];
+    // Register slice (library core partita_skid): the stream pins are driven by flip-flops.
+    partita_skid #(.W(16)) u_h_slice (
+        .clk(clk), .rst(rst), .s_tdata(of_head[16:1]), .s_tvalid(of_valid), .s_tready(of_ready),
+        .s_tlast(of_head[0]), .m_tdata(m_axis_tdata), .m_tvalid(m_axis_tvalid),
+        .m_tready(m_axis_tready), .m_tlast(m_axis_tlast)
+    );
 
     // ------------------------------------------------------------------ controller
     always @(posedge clk) begin
@@ -374,7 +379,7 @@ module partita_d1_top #(
                         state <= S_TSTART;
                     end
                 end
-                S_FLUSH: if (bar_ok && tx_idle && of_count == 7'd0) begin
+                S_FLUSH: if (bar_ok && tx_idle && of_count == 7'd0 && !m_axis_tvalid) begin
                     bar_take <= 1'b1;
                     busy <= 1'b0;
                     done <= 1'b1;
@@ -385,11 +390,17 @@ module partita_d1_top #(
         end
     end
 
-    // Saturation events: pre-activations, cell states and h values.
+    // Saturation events: pre-activations, cell states and h values. This cycle's events are
+    // summed into a small register first, so the 32-bit count is one adder.
+    reg [31:0] sat_inc;
     always @(posedge clk) begin
-        if (rst) sat_count <= 32'd0;
-        else if (start_pulse && state == S_IDLE) sat_count <= 32'd0;
-        else if (fadv) sat_count <= sat_count + {29'd0, pre_clips} + {31'd0, c4_clip} + {31'd0, h6_clip};
+        if (rst || (start_pulse && state == S_IDLE)) begin
+            sat_inc <= 32'd0;
+            sat_count <= 32'd0;
+        end else begin
+            sat_inc <= fadv ? {29'd0, pre_clips} + {31'd0, ew_c_clip} + {31'd0, ew_h_clip} : 32'd0;
+            sat_count <= sat_count + sat_inc;
+        end
     end
 
     // ------------------------------------------------------------------ AXI4-Lite

@@ -137,18 +137,34 @@ module partita_link_rx #(
     always @* begin
         case (rs)
             2'd0: pop = hv && (hd_me || fwd_go);
-            2'd1: pop = hv && (hl || rnb == 7'd0 || (v_ack && v_last));
+            2'd1: pop = hv && (hl ? !crc_pend : (rnb == 7'd0 || (v_ack && v_last)));
             2'd2: pop = fwd_go;
             default: pop = hv;
         endcase
     end
 
-    // The CRC starts with an accepted header and goes on with each payload beat read out.
+    // The CRC starts with an accepted header and goes on with each payload beat read out. The
+    // beat and its enables are registered first, so the CRC's XOR network starts from flip-flops
+    // (not from the FIFO read and the reader's acknowledge); the trailer waits while a beat is
+    // still in that register (crc_pend), one cycle per frame.
     wire [31:0] rcrc;
     wire crc_start = (rs == 2'd0) && hv && hd_me && !hd_bad && (hd_seq == rseq[hd_src]);
     wire crc_en = (rs == 2'd1) && hv && !hl && (rnb != 7'd0) && v_ack && v_last;
+    reg crc_s, crc_e;
+    reg [LW-1:0] crc_d;
+    always @(posedge clk) begin
+        if (rst) begin
+            crc_s <= 1'b0;
+            crc_e <= 1'b0;
+        end else begin
+            crc_s <= crc_start;
+            crc_e <= crc_en;
+        end
+        crc_d <= hd;
+    end
+    wire crc_pend = crc_s || crc_e;
     partita_crc32 #(.W(LW)) u_crc (
-        .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc)
+        .clk(clk), .rst(rst), .start(crc_s), .en(crc_e), .data(crc_d), .crc(rcrc)
     );
 
     always @(posedge clk) begin
@@ -197,14 +213,16 @@ module partita_link_rx #(
                 end
                 2'd1: if (hv) begin
                     if (hl) begin
-                        rs <= 2'd0;
-                        if (hd[31:0] == rcrc && rleft == 7'd0) begin
-                            rseq[f_src] <= rseq[f_src] + 13'd1;
-                            ok_p <= (f_type == 2'd1);
-                            ok_b <= (f_type == 2'd2);
-                        end else begin
-                            e_crc <= 1'b1;
-                            e_info <= {4'd1, 1'b0, f_src, 11'd0, rseq[f_src]};
+                        if (!crc_pend) begin
+                            rs <= 2'd0;
+                            if (hd[31:0] == rcrc && rleft == 7'd0) begin
+                                rseq[f_src] <= rseq[f_src] + 13'd1;
+                                ok_p <= (f_type == 2'd1);
+                                ok_b <= (f_type == 2'd2);
+                            end else begin
+                                e_crc <= 1'b1;
+                                e_info <= {4'd1, 1'b0, f_src, 11'd0, rseq[f_src]};
+                            end
                         end
                     end else if (rnb == 7'd0) begin
                         e_fmt <= 1'b1;
