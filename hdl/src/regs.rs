@@ -499,8 +499,9 @@ pub fn markdown() -> String {
          --test docs`.\n\n\
          AXI4-Lite slave: 32-bit data, 12-bit byte addresses (`s_axil_*`), every register one \
          32-bit word at a 4-aligned offset. `wstrb` is ignored (registers are written whole) \
-         and so are the two low address bits. The decode is registered: an access taken at one \
-         rising edge is answered (BVALID / RVALID high) after the next: OKAY, or SLVERR for \
+         and so are the two low address bits. The request and the decode are registered: an \
+         access taken at one rising edge is answered (BVALID / RVALID high) two edges later: \
+         OKAY, or SLVERR for \
          a refused one (an unmapped address, a write to a read-only register, a read of a \
          write-only one, a start or commit while busy), which also increments ERR_COUNT and \
          sets STATUS bit 2. Reads of a refused access return 0. A response waits for \
