@@ -183,8 +183,7 @@ fn cost_model_matches_cosim_cycles() {
         let (code, v, err) = sim_json(&[plan.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
         let steps = v["timesteps"].as_u64().unwrap() as usize;
-        let predicted =
-            partita_codegen::analysis::cost::single_device_cycles(&d, steps).unwrap();
+        let predicted = partita_codegen::analysis::cost::single_device_cycles(&d, steps).unwrap();
         let measured = v["cycles_per_timestep"].as_f64().unwrap();
         assert_eq!(predicted, measured, "{}", plan.display());
     }

@@ -19,9 +19,7 @@ use partita_hdl::frame::Kind;
 
 use super::resources;
 use super::traffic::{self, DEFAULT_STEPS};
-use crate::arch::lstm::{
-    node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, EW_LATENCY,
-};
+use crate::arch::lstm::{node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, EW_LATENCY};
 use crate::design::{Design, ModelDesign};
 use crate::passes::partition::{self, LayerPartition};
 use crate::plan::{LayerAssignment, Strategy};

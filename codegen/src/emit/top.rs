@@ -274,7 +274,10 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         p: names,
     };
     let names = &top.p;
-    let mut files = core_files(design, &[cores::REQUANT, cores::FIFO, cores::SKID, cores::AXIL]);
+    let mut files = core_files(
+        design,
+        &[cores::REQUANT, cores::FIFO, cores::SKID, cores::AXIL],
+    );
     files.extend(tables::datapath_files(
         design,
         m,

@@ -4,7 +4,10 @@
 // partita library core: the link CRC register. Each enabled edge advances `crc` over the W
 // bits of `data`, most significant first: CRC-32/MPEG-2 (polynomial 0x04C11DB7, no
 // reflection, no final XOR). `start` begins a new CRC with `data` (from 0xFFFFFFFF), `en`
-// continues the current one, neither holds it; reset loads 0xFFFFFFFF. The Rust reference is
+// continues the current one, neither holds it; reset loads 0xFFFFFFFF. The inputs are
+// registered first, so the XOR network starts from flip-flops wherever `data` and the enables
+// come from: `crc` includes a beat one edge after the edge that took it, and `pend` is high
+// in between (a user reading `crc` waits while it is). The Rust reference is
 // partita_hdl::frame::crc_bits; its check value for "123456789" is 0x0376E6E7.
 // The step is linear, so each result bit is the XOR of fixed sets of CRC and data bits. Those
 // sets are found at elaboration by running the bit-serial step on unit vectors, and each bit
@@ -19,7 +22,8 @@ module partita_crc32 #(
     input  wire         start,
     input  wire         en,
     input  wire [W-1:0] data,
-    output reg  [31:0]  crc
+    output reg  [31:0]  crc,
+    output wire         pend
 );
     localparam [31:0] INIT = 32'hFFFFFFFF;
     function [31:0] step(input [31:0] c, input [W-1:0] d);
@@ -53,18 +57,31 @@ module partita_crc32 #(
             end
         end
     endfunction
-    wire [31:0] base = start ? INIT : crc;
+    reg s_q, e_q;
+    reg [W-1:0] d_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            s_q <= 1'b0;
+            e_q <= 1'b0;
+        end else begin
+            s_q <= start;
+            e_q <= en;
+        end
+        d_q <= data;
+    end
+    assign pend = s_q || e_q;
+    wire [31:0] base = s_q ? INIT : crc;
     wire [31:0] nxt;
     genvar i;
     generate
         for (i = 0; i < 32; i = i + 1) begin : g_bit
             localparam [31:0] CM = cmask(i);
             localparam [W-1:0] DM = dmask(i);
-            assign nxt[i] = (^(base & CM)) ^ (^(data & DM));
+            assign nxt[i] = (^(base & CM)) ^ (^(d_q & DM));
         end
     endgenerate
     always @(posedge clk) begin
         if (rst) crc <= INIT;
-        else if (start || en) crc <= nxt;
+        else if (s_q || e_q) crc <= nxt;
     end
 endmodule

@@ -143,25 +143,12 @@ module partita_link_tx #(
             default: data = crc_beat;
         endcase
     end
-    // The CRC starts with the header beat and goes on with each payload beat sent. The beat and
-    // its enables are registered first, so the XOR network starts from flip-flops (not from the
-    // frame buffer read and the link's ready); the trailer waits while a beat is still in that
-    // register (crc_pend), one cycle per frame.
-    reg crc_s, crc_e;
-    reg [LW-1:0] crc_d;
-    always @(posedge clk) begin
-        if (rst) begin
-            crc_s <= 1'b0;
-            crc_e <= 1'b0;
-        end else begin
-            crc_s <= (fs == F_HDR) && go;
-            crc_e <= (fs == F_PAY) && go;
-        end
-        crc_d <= data;
-    end
-    assign crc_pend = crc_s || crc_e;
+    // The CRC starts with the header beat and goes on with each payload beat sent. The CRC core
+    // registers its inputs (so its XOR network does not start at the frame buffer read and the
+    // link's ready); the trailer waits while a beat is still pending there, one cycle per frame.
     partita_crc32 #(.W(LW)) u_crc (
-        .clk(clk), .rst(rst), .start(crc_s), .en(crc_e), .data(crc_d), .crc(f_crc)
+        .clk(clk), .rst(rst), .start((fs == F_HDR) && go), .en((fs == F_PAY) && go),
+        .data(data), .crc(f_crc), .pend(crc_pend)
     );
 
     always @(posedge clk) begin

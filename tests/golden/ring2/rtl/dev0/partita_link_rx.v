@@ -74,6 +74,7 @@ module partita_link_rx #(
     wire [LW:0] head;
     wire [AW:0] cnt;
     reg pop;
+    wire crc_pend;
     assign rx_tready = (cnt != FULL);
     assign rx_beat = rx_tvalid && rx_tready;
     partita_fifo #(.W(LW + 1), .AW(AW), .DEPTH(DEPTH)) u_fifo (
@@ -144,27 +145,15 @@ module partita_link_rx #(
     end
 
     // The CRC starts with an accepted header and goes on with each payload beat read out. The
-    // beat and its enables are registered first, so the CRC's XOR network starts from flip-flops
-    // (not from the FIFO read and the reader's acknowledge); the trailer waits while a beat is
-    // still in that register (crc_pend), one cycle per frame.
+    // CRC core registers its inputs (so its XOR network does not start at the FIFO read and
+    // the reader's acknowledge); the trailer waits while a beat is still pending there, one
+    // cycle per frame.
     wire [31:0] rcrc;
     wire crc_start = (rs == 2'd0) && hv && hd_me && !hd_bad && (hd_seq == rseq[hd_src]);
     wire crc_en = (rs == 2'd1) && hv && !hl && (rnb != 7'd0) && v_ack && v_last;
-    reg crc_s, crc_e;
-    reg [LW-1:0] crc_d;
-    always @(posedge clk) begin
-        if (rst) begin
-            crc_s <= 1'b0;
-            crc_e <= 1'b0;
-        end else begin
-            crc_s <= crc_start;
-            crc_e <= crc_en;
-        end
-        crc_d <= hd;
-    end
-    wire crc_pend = crc_s || crc_e;
     partita_crc32 #(.W(LW)) u_crc (
-        .clk(clk), .rst(rst), .start(crc_s), .en(crc_e), .data(crc_d), .crc(rcrc)
+        .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc),
+        .pend(crc_pend)
     );
 
     always @(posedge clk) begin
