@@ -201,6 +201,9 @@ proptest! {
             _ => devices,
         };
         let layers = if strategy == "layers" { devices } else { layers };
+        // BBS over 4 banks needs at least 5 columns, so that the widest bank holds 2 entries
+        // and density 0.5 prunes something (the validator refuses a plan that prunes nothing).
+        let (i, h) = if bbs { (i.max(5), h.max(5)) } else { (i, h) };
         let mode = if host { "host" } else { "direct" };
         let text = plan(i, h, layers, bbs, devices, topo, mode, strategy, "");
         assert_matches(&text, "prop");

@@ -82,7 +82,16 @@ module partita_d1_top #(
     wire [3:0] link_status;
     wire [31:0] crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
     wire       link_err = (link_status != 4'd0);
-    wire unused_regs = &{1'b0, wsel[31:1], waddr_reg[31:8], wstage[63:54], s_axis_tlast};
+    wire unused_regs = &{1'b0, wsel[31:1], waddr_reg[31:8], wstage[63:54], x_tlast};
+    // Register slice (library core partita_skid) on the x stream: its pins drive and are
+    // driven by flip-flops only.
+    wire [16-1:0] x_tdata;
+    wire x_tvalid, x_tready, x_tlast;
+    partita_skid #(.W(16)) u_x_slice (
+        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid),
+        .s_tready(s_axis_tready), .s_tlast(s_axis_tlast), .m_tdata(x_tdata), .m_tvalid(x_tvalid),
+        .m_tready(x_tready), .m_tlast(x_tlast)
+    );
 
     // ------------------------------------------------------------------ controller
     reg [3:0]  state;
@@ -225,8 +234,8 @@ module partita_d1_top #(
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_data(rv_data),
-        .rv_take(rv_take), .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid),
-        .s_axis_tready(s_axis_tready), .x_ready(x_ready),
+        .rv_take(rv_take), .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid),
+        .s_axis_tready(x_tready), .x_ready(x_ready),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data)
     );
 
