@@ -40,7 +40,10 @@ pub const SKID: Core = core!("partita_skid", []);
 /// Link framer.
 pub const LINK_TX: Core = core!("partita_link_tx", ["partita_crc32"]);
 /// Link deframer with header, sequence and CRC checks.
-pub const LINK_RX: Core = core!("partita_link_rx", ["partita_fifo", "partita_crc32"]);
+pub const LINK_RX: Core = core!(
+    "partita_link_rx",
+    ["partita_fifo", "partita_skid", "partita_crc32"]
+);
 /// Link transmit port arbiter.
 pub const TX_ARB: Core = core!("partita_tx_arb", []);
 /// AXI4-Lite slave in front of a register decode.
@@ -113,6 +116,14 @@ mod tests {
             assert!(!c.source.contains("lint_off"), "{} has a lint_off", c.name);
         }
         let names: Vec<&str> = closure(&[LINK_RX]).iter().map(|c| c.name).collect();
-        assert_eq!(names, ["partita_fifo", "partita_crc32", "partita_link_rx"]);
+        assert_eq!(
+            names,
+            [
+                "partita_fifo",
+                "partita_skid",
+                "partita_crc32",
+                "partita_link_rx"
+            ]
+        );
     }
 }

@@ -267,7 +267,7 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
 const NODE_MAC_EXTRA: u64 = ENGINE_FRONT as u64 + 4;
 const NODE_FIN_EXTRA: u64 = EW_LATENCY as u64 + 7;
 const NODE_TICK_EXTRA: u64 = 3;
-const NODE_HOP: u64 = 4;
+const NODE_HOP: u64 = 5;
 
 /// Predicted cycles per timestep of the generated multi-device hardware over sequences of
 /// `steps` timesteps, or None if the plan has no node hardware.

@@ -3,9 +3,9 @@ dev0/partita_requant.v
 dev0/partita_fifo.v
 dev0/partita_crc32.v
 dev0/partita_link_tx.v
+dev0/partita_skid.v
 dev0/partita_link_rx.v
 dev0/partita_tx_arb.v
-dev0/partita_skid.v
 dev0/partita_link_hub.v
 dev0/partita_axil.v
 dev0/partita_d0_engine.v

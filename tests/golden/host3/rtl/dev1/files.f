@@ -3,9 +3,9 @@ partita_requant.v
 partita_fifo.v
 partita_crc32.v
 partita_link_tx.v
+partita_skid.v
 partita_link_rx.v
 partita_tx_arb.v
-partita_skid.v
 partita_link_hub.v
 partita_axil.v
 partita_d1_engine.v

@@ -24,7 +24,7 @@
 // never used. Partial sums are reduced in partita_d1_reduce, vector memories written through
 // partita_d1_vwrite.
 module partita_d1_top #(
-    parameter WEIGHTS_E0 = "weights_e0.hex",
+    parameter WEIGHTS_E0_C0 = "weights_e0_c0.hex",
     parameter BIAS_E0 = "bias_e0.hex"
 ) (
     input  wire        clk,
@@ -175,7 +175,7 @@ module partita_d1_top #(
     wire row_valid;
     wire [37-1:0] row_acc;
     partita_d1_engine #(
-        .WEIGHT_HEX(WEIGHTS_E0),
+        .WEIGHT_HEX_C0(WEIGHTS_E0_C0),
         .BIAS_HEX(BIAS_E0),
         .KIND(0)
     ) u_engine_0 (

@@ -2,9 +2,10 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 // Library core hdl/rtl/partita_link_rx.v: it does not depend on the plan.
 // partita library core: link deframer (one receive port). Beats go into a DEPTH-beat FIFO, so
-// the link is never held up longer than that. A frame addressed to this device (ME) is checked
-// (format: partita_hdl::frame): its header (type, source, layer, count), its sequence number
-// against the next one expected from its source, and its CRC-32 at the trailer. Its values come
+// the link is never held up longer than that, then through a register slice to the checks.
+// A frame addressed to this device (ME) is checked (format: partita_hdl::frame): its header
+// (type, source, layer, count), its sequence number against the next one expected from its
+// source, and its CRC-32 at the trailer. Its values come
 // out one at a time (v_*; the caller takes each with v_ack); at the trailer the frame is
 // committed (ok_p / ok_b with its source, layer and count) or, on a CRC mismatch, reported. A
 // bad header or sequence number drops the frame unread. Errors pulse e_crc / e_seq / e_fmt
@@ -70,20 +71,29 @@ module partita_link_rx #(
     localparam integer NV = 1 << VPB_W;
     localparam [VPB_W-1:0] VI_ONE = 1;
 
-    // Input FIFO of {tlast, tdata}.
-    wire [LW:0] head;
+    // Input FIFO of {tlast, tdata}, then a register slice: the head beat the checks below
+    // read is a register, not the FIFO's memory read.
+    wire [LW:0] q_head;
     wire [AW:0] cnt;
+    wire q_ready;
     reg pop;
     wire crc_pend;
+    wire q_valid = (cnt != {(AW + 1){1'b0}});
+    wire q_pop = q_valid && q_ready;
     assign rx_tready = (cnt != FULL);
     assign rx_beat = rx_tvalid && rx_tready;
     partita_fifo #(.W(LW + 1), .AW(AW), .DEPTH(DEPTH)) u_fifo (
-        .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(pop),
-        .dout(head), .count(cnt)
+        .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(q_pop),
+        .dout(q_head), .count(cnt)
     );
-    wire hv = (cnt != {(AW + 1){1'b0}});
-    wire [LW-1:0] hd = head[LW-1:0];
-    wire hl = head[LW];
+    wire hv;
+    wire [LW-1:0] hd;
+    wire hl;
+    partita_skid #(.W(LW)) u_head (
+        .clk(clk), .rst(rst),
+        .s_tdata(q_head[LW-1:0]), .s_tvalid(q_valid), .s_tready(q_ready), .s_tlast(q_head[LW]),
+        .m_tdata(hd), .m_tvalid(hv), .m_tready(pop), .m_tlast(hl)
+    );
 
     // Header fields of the head beat.
     wire [1:0] hd_type = hd[31:30];
