@@ -253,6 +253,35 @@ fn cosim_bbs_example_is_exact_and_efficient() {
     assert_eq!(v2["cycles_total"], v["cycles_total"]);
 }
 
+/// Issue 10's single-device target: the 1024 -> 1024 LSTM at 87.5% BBS on 16 engines x 16
+/// lanes (256 multipliers, within the target's 1 024) takes at most 1.10 x its MAC bound per
+/// timestep, bit-exact, every word and the count; and the cost model predicts the cycles exactly.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn lstm_1024_meets_the_mac_bound_target() {
+    let plan = repo().join("examples/lstm_1024_bbs.toml");
+    let (code, v, err) = sim_json(&[plan.to_str().unwrap()]);
+    assert_eq!(
+        code, 0,
+        "{v}
+{err}"
+    );
+    assert_eq!(v["match"], true);
+    assert_eq!(v["words_expected"], 2 * 8 * 1024);
+    assert_eq!(v["words_got"], 2 * 8 * 1024);
+    // 1024 rows x 4 gates x 2 matrices x 16 banks x 8 entries over 256 multipliers.
+    assert_eq!(v["lower_bound_cycles_per_timestep"], 4096.0);
+    let cycles = v["cycles_per_timestep"].as_f64().unwrap();
+    assert!(cycles <= 1.10 * 4096.0, "{cycles} cycles per timestep");
+    let d = partita_codegen::design::from_path(&plan).unwrap();
+    let steps = v["timesteps"].as_u64().unwrap() as usize;
+    let predicted = partita_codegen::analysis::cost::single_device_cycles(&d, steps).unwrap();
+    assert_eq!(predicted, cycles);
+}
+
 #[test]
 #[cfg_attr(
     not(have_verilator),

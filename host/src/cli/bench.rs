@@ -36,7 +36,7 @@ pub(crate) fn run_verb(a: Args, out: &mut dyn std::io::Write) -> Result<(), Fail
     Ok(())
 }
 
-pub const HEADER: &str = "plan                                  cycles/step  efficiency  cosim cycles/s  build cold s  build cached s  golden steps/s (fixed)  golden steps/s (float)";
+pub const HEADER: &str = "plan                                  cycles/step  x MAC bound  efficiency  cosim cycles/s  build cold s  build cached s  golden steps/s (fixed)  golden steps/s (float)";
 
 /// One plan's figures.
 pub struct Row {
@@ -52,8 +52,9 @@ pub struct Row {
 impl Row {
     pub fn line(&self, name: &str) -> String {
         format!(
-            "{name:<37} {:>11.1}  {:>10.3}  {:>14.0}  {:>12.2}  {:>14.2}  {:>22.0}  {:>22.0}",
+            "{name:<37} {:>11.1}  {:>11.3}  {:>10.3}  {:>14.0}  {:>12.2}  {:>14.2}  {:>22.0}  {:>22.0}",
             self.cycles_per_step,
+            1.0 / self.efficiency.max(1e-12),
             self.efficiency,
             self.cosim_cycles_per_s,
             self.build_cold_s,

@@ -95,6 +95,10 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
             CycleBasis::NodeModel => {
                 format!("{}, {DEFAULT_STEPS}-step sequences", p.basis.describe())
             }
+            CycleBasis::Exact => format!(
+                "{}, one {DEFAULT_STEPS}-step sequence; back to back, only the first x load shows",
+                p.basis.describe()
+            ),
             b => b.describe().to_string(),
         };
         let _ = writeln!(
