@@ -499,13 +499,15 @@ pub fn markdown() -> String {
          --test docs`.\n\n\
          AXI4-Lite slave: 32-bit data, 12-bit byte addresses (`s_axil_*`), every register one \
          32-bit word at a 4-aligned offset. `wstrb` is ignored (registers are written whole) \
-         and so are the two low address bits. The request and the decode are registered: an \
-         access taken at one rising edge is answered (BVALID / RVALID high) two edges later: \
-         OKAY, or SLVERR for \
+         and so are the two low address bits. AWREADY, WREADY and ARREADY are registers, high \
+         while their channel is free; the write address and data may arrive in different \
+         cycles. The request and the decode are registered: an access taken at one rising \
+         edge (for a write, the later of address and data) is answered (BVALID / RVALID high) \
+         two edges later: OKAY, or SLVERR for \
          a refused one (an unmapped address, a write to a read-only register, a read of a \
          write-only one, a start or commit while busy), which also increments ERR_COUNT and \
          sets STATUS bit 2. Reads of a refused access return 0. A response waits for \
-         `bready` / `rready`; the next access is taken after it.\n\n\
+         `bready` / `rready`; the channel's ready rises again the cycle after it is taken.\n\n\
          Registers marked *node* exist only on the devices of a multi-device system.\n\n\
          | offset | name | access | reset | devices | what |\n|---|---|---|---|---|---|\n",
     );

@@ -2,14 +2,18 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 // Library core hdl/rtl/partita_axil.v: it does not depend on the plan.
 // partita library core: AXI4-Lite slave (32-bit data, 12-bit byte addresses) in front of a
-// register decode. A write is taken when AWVALID and WVALID are both high and no write is
-// pending; the cycle after, `we` pulses with the registered word address and data, and the
-// decode, in its clocked process, registers whether it accepted it (`wok`, 0: refused). A read
-// is taken when ARVALID is high and no read is pending; the cycle after, `re` pulses with the
-// registered word address and the decode registers the word (`rdata_in`) and whether the
-// address is readable (`rok`). The response (BVALID / RVALID) follows one cycle after that
-// edge, two after the handshake: OKAY, or SLVERR for a refused access,
+// register decode. Every ready is a register, high while the channel is free (so no bus input
+// reaches a bus output combinationally). The write address and data are taken independently,
+// in the same cycle or not; the cycle after the later of the two, `we` pulses with the
+// registered word address and data, and the decode, in its clocked process, registers whether
+// it accepted it (`wok`, 0: refused). A read is taken when ARVALID meets ARREADY; the cycle
+// after, `re` pulses with the registered word address and the decode registers the word
+// (`rdata_in`) and whether the address is readable (`rok`). The response (BVALID / RVALID)
+// follows one cycle after that edge, two after the handshake: OKAY, or SLVERR for a refused
+// access,
 // which also increments `err_count` and sets `err_flag`; `clr_err` (soft reset) clears both.
+// One write and one read are in flight at a time: a channel's ready rises again the cycle
+// after its response has been taken.
 // Decoding in clocked processes keeps the register multiplexers off every cycle's
 // combinational path. WSTRB and the two low address bits are ignored: registers are written
 // whole. The core resets on rst_n only.
@@ -50,23 +54,28 @@ module partita_axil (
     // Each taken request is registered before the decode sees it, so the bus pins drive only
     // flip-flops: the decode's address compare and read multiplexer start from registers.
     reg wq, rq, wpend, rpend;
+    reg aw_rdy, w_rdy, ar_rdy, aw_ok, w_ok;
     reg [9:0] waddr_q, raddr_q;
     reg [31:0] wdata_q;
-    wire w_take = s_axil_awvalid && s_axil_wvalid && !s_axil_bvalid && !wq && !wpend;
-    wire r_take = s_axil_arvalid && !s_axil_rvalid && !rq && !rpend;
-    assign s_axil_awready = w_take;
-    assign s_axil_wready = w_take;
-    assign s_axil_arready = r_take;
+    wire aw_hs = s_axil_awvalid && aw_rdy;
+    wire w_hs = s_axil_wvalid && w_rdy;
+    wire aw_have = aw_ok || aw_hs;
+    wire w_have = w_ok || w_hs;
+    wire w_fire = aw_have && w_have;
+    wire r_take = s_axil_arvalid && ar_rdy;
+    wire w_free = !aw_ok && !w_ok && !wq && !wpend && !s_axil_bvalid;
+    wire r_free = !rq && !rpend && !s_axil_rvalid;
+    assign s_axil_awready = aw_rdy;
+    assign s_axil_wready = w_rdy;
+    assign s_axil_arready = ar_rdy;
     assign we = wq;
     assign waddr = waddr_q;
     assign wdata = wdata_q;
     assign re = rq;
     assign raddr = raddr_q;
     always @(posedge clk) begin
-        if (w_take) begin
-            waddr_q <= s_axil_awaddr[11:2];
-            wdata_q <= s_axil_wdata;
-        end
+        if (aw_hs) waddr_q <= s_axil_awaddr[11:2];
+        if (w_hs) wdata_q <= s_axil_wdata;
         if (r_take) raddr_q <= s_axil_araddr[11:2];
     end
     wire w_refused = wpend && !wok;
@@ -74,6 +83,11 @@ module partita_axil (
     wire unused_axil = &{1'b0, s_axil_wstrb, s_axil_awaddr[1:0], s_axil_araddr[1:0]};
     always @(posedge clk) begin
         if (!rst_n) begin
+            aw_rdy <= 1'b0;
+            w_rdy <= 1'b0;
+            ar_rdy <= 1'b0;
+            aw_ok <= 1'b0;
+            w_ok <= 1'b0;
             wq <= 1'b0;
             rq <= 1'b0;
             wpend <= 1'b0;
@@ -86,7 +100,13 @@ module partita_axil (
             err_count <= 32'd0;
             err_flag <= 1'b0;
         end else begin
-            wq <= w_take;
+            // A ready falls with its handshake and rises once the channel is free again.
+            aw_rdy <= aw_rdy ? !aw_hs : w_free;
+            w_rdy <= w_rdy ? !w_hs : w_free;
+            ar_rdy <= ar_rdy ? !r_take : r_free;
+            aw_ok <= aw_have && !w_fire;
+            w_ok <= w_have && !w_fire;
+            wq <= w_fire;
             rq <= r_take;
             wpend <= wq;
             rpend <= rq;

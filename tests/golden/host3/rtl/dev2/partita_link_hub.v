@@ -87,28 +87,37 @@ module partita_link_hub #(
     localparam [BAR_W-1:0] OTHERS_N = OTHERS_I[BAR_W-1:0];
     localparam [TQ_AW:0] TQ_FULL = TQ_FULL_I[TQ_AW:0];
 
-    // Transmit queue and framer.
+    // Transmit queue, a register slice (the framer reads a register, not the queue's LUT-RAM
+    // read), and the framer.
     wire [TQ_AW:0] tq_count;
     wire [TQ_W-1:0] tq_head;
     wire tq_pop, fr_sending, fr_last, fr_go, fr_idle;
     wire [1:0] fr_port;
     wire [LW-1:0] fr_data;
-    wire tq_empty = (tq_count == {(TQ_AW + 1){1'b0}});
+    wire tq_valid = (tq_count != {(TQ_AW + 1){1'b0}});
+    wire tq_ready, hq_valid, hq_last;
+    wire [TQ_W-2:0] hq;
     assign tq_full = (tq_count >= TQ_FULL);
-    assign tx_idle = tq_empty && fr_idle;
+    assign tx_idle = !tq_valid && !hq_valid && fr_idle;
     partita_fifo #(.W(TQ_W), .AW(TQ_AW), .DEPTH(TQ_DEPTH)) u_txq (
-        .clk(clk), .rst(rst), .push(tq_push), .din(tq_in), .pop(tq_pop), .dout(tq_head),
-        .count(tq_count)
+        .clk(clk), .rst(rst), .push(tq_push), .din(tq_in), .pop(tq_valid && tq_ready),
+        .dout(tq_head), .count(tq_count)
     );
-    wire [LAYER_W-1:0] q_layer = tq_head[TQ_W-4 -: LAYER_W];
+    partita_skid #(.W(TQ_W - 1)) u_tq_slice (
+        .clk(clk), .rst(rst),
+        .s_tdata(tq_head[TQ_W-2:0]), .s_tvalid(tq_valid), .s_tready(tq_ready),
+        .s_tlast(tq_head[TQ_W-1]),
+        .m_tdata(hq), .m_tvalid(hq_valid), .m_tready(tq_pop), .m_tlast(hq_last)
+    );
+    wire [LAYER_W-1:0] q_layer = hq[TQ_W-4 -: LAYER_W];
     partita_link_tx #(
         .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
         .VPB_P(VPB_P), .VPB_W(VPB_W), .MAXV_H(MAXV_H), .MAXV_P(MAXV_P), .MAXB(MAXB),
         .FB_W(FB_W), .FB_IX_W(FB_IX_W), .OTHERS(OTHERS), .ROUTES(ROUTES)
     ) u_tx (
-        .clk(clk), .rst(rst), .q_empty(tq_empty), .q_last(tq_head[TQ_W-1]),
-        .q_type(tq_head[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(tq_head[ACCW+3]),
-        .q_dst(tq_head[ACCW+2 -: 3]), .q_val(tq_head[ACCW-1:0]),
+        .clk(clk), .rst(rst), .q_empty(!hq_valid), .q_last(hq_last),
+        .q_type(hq[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(hq[ACCW+3]),
+        .q_dst(hq[ACCW+2 -: 3]), .q_val(hq[ACCW-1:0]),
         .q_hmask(HMASKS[q_layer*8 +: 8]), .q_pop(tq_pop), .sending(fr_sending),
         .port(fr_port), .data(fr_data), .last(fr_last), .go(fr_go), .idle(fr_idle)
     );

@@ -49,8 +49,6 @@ module partita_link_tx #(
 );
     localparam [2:0] F_IDLE = 3'd0, F_FILL = 3'd1, F_HDR = 3'd2, F_PAY = 3'd3, F_CRC = 3'd4;
     localparam [2:0] ME3 = ME[2:0];
-    localparam [7:0] DW8 = DW[7:0];
-    localparam [7:0] ACCW8 = ACCW[7:0];
     localparam [6:0] VPB_H7 = VPB_H[6:0];
     localparam [6:0] VPB_P7 = VPB_P[6:0];
     localparam [6:0] MAXV_H7 = MAXV_H[6:0];
@@ -82,7 +80,7 @@ module partita_link_tx #(
         end
     endfunction
 
-    // The value, placed at its slot of the payload beat being filled.
+    // The value at the low end of a beat.
     wire [LW-1:0] ins_h, ins_p;
     generate
         if (LW > DW) begin : g_h
@@ -100,10 +98,27 @@ module partita_link_tx #(
             wire unused_hi = &{1'b0, q_val[ACCW-1:LW]};
         end
     endgenerate
-    // The value's bit offset in the beat, kept as a running sum (value index x value width),
-    // so the framer has no multiplier.
-    reg [7:0] f_sh;
-    wire [LW-1:0] f_ins = ((f_type == 2'd0) ? ins_h : ins_p) << f_sh;
+    // The value placed at its slot (f_vi) of the payload beat being filled: a constant shift
+    // per slot and one select, no shifter.
+    localparam integer NS = 1 << VPB_W;
+    wire [LW-1:0] slot_h [0:NS-1];
+    wire [LW-1:0] slot_p [0:NS-1];
+    genvar sv;
+    generate
+        for (sv = 0; sv < NS; sv = sv + 1) begin : g_slot
+            if (sv < VPB_H) begin : g_h
+                assign slot_h[sv] = ins_h << (sv * DW);
+            end else begin : g_h_none
+                assign slot_h[sv] = {LW{1'b0}};
+            end
+            if (sv < VPB_P) begin : g_p
+                assign slot_p[sv] = ins_p << (sv * ACCW);
+            end else begin : g_p_none
+                assign slot_p[sv] = {LW{1'b0}};
+            end
+        end
+    endgenerate
+    wire [LW-1:0] f_ins = (f_type == 2'd0) ? slot_h[f_vi] : slot_p[f_vi];
     wire [LW-1:0] f_beat_n = f_beat | f_ins;
     wire [6:0] f_vpb = (f_type == 2'd0) ? VPB_H7 : VPB_P7;
     wire [6:0] f_maxv = (f_type == 2'd0) ? MAXV_H7 : MAXV_P7;
@@ -162,7 +177,6 @@ module partita_link_tx #(
             f_nb <= {FB_W{1'b0}};
             f_bi <= {FB_W{1'b0}};
             f_vi <= {VPB_W{1'b0}};
-            f_sh <= 8'd0;
             f_beat <= {LW{1'b0}};
             for (i = 0; i < 8; i = i + 1) tseq[i] <= 13'd0;
             f_par <= 1'b0;
@@ -175,7 +189,6 @@ module partita_link_tx #(
                     f_nv <= 7'd0;
                     f_nb <= {FB_W{1'b0}};
                     f_vi <= {VPB_W{1'b0}};
-                    f_sh <= 8'd0;
                     f_beat <= {LW{1'b0}};
                     case (q_type)
                         2'd0: begin f_mask <= q_hmask; f_dst <= lowest(q_hmask); fs <= F_FILL; end
@@ -189,11 +202,9 @@ module partita_link_tx #(
                         fbuf[f_nb[FB_IX_W-1:0]] <= f_beat_n;
                         f_nb <= f_nb + FB_ONE;
                         f_vi <= {VPB_W{1'b0}};
-                        f_sh <= 8'd0;
                         f_beat <= {LW{1'b0}};
                     end else begin
                         f_vi <= f_vi + VI_ONE;
-                        f_sh <= f_sh + ((f_type == 2'd0) ? DW8 : ACCW8);
                         f_beat <= f_beat_n;
                     end
                     if (f_frame_done) fs <= F_HDR;
