@@ -217,7 +217,8 @@ module {= p.top =} #(
     wire [{= dw =}-1:0] ew_h;
     wire h_out = fadv && ew_v;
     {= p.vwrite =} u_vwrite (
-        .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .gt(gt), .seq_len(seq_len),
+        .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
+        .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_data(rv_data),

@@ -9,7 +9,7 @@ module {= name =} (
     input  wire                   rst,
     input  wire                   start,
     input  wire                   busy,
-    input  wire [31:0]            gt,
+    input  wire                   tick,      // the controller's tick count advances
     input  wire [31:0]            seq_len,
     input  wire [31:0]            seq_count,
     // This device's h values (h_out), written to lane/index from the finishing unit on.
@@ -106,14 +106,19 @@ module {= name =} (
     end
 {% endfor %}
     // x: {= input_size =} values per timestep, bank by bank, into the buffer of the tick's parity.
-    reg [31:0] ld_gt, ld_tl, ld_b;
+    // The loader fills the x of one tick (buffer parity ld_par) and may run one tick ahead of
+    // the controller; `ahead` (the loader's tick minus the controller's, kept incrementally)
+    // says how far, so no 32-bit compare sits in front of the stream's ready.
+    reg [31:0] ld_tl, ld_b;
+    reg        ld_par;
+    reg signed [15:0] ahead;
     reg        ld_done;
     reg [{= lane_w =}-1:0] ld_lane;
     reg [{= vaw =}-1:0] ld_idx;
     reg [{= in_w =}-1:0] ld_count;
-    wire ld_ok = busy && !ld_done && (ld_gt <= gt + 32'd1);
+    wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
     wire ld_req = {= need_x =} && ld_ok && s_axis_tvalid;
-    assign x_ready = !{= need_x =} || ld_done || (ld_gt > gt);
+    assign x_ready = !{= need_x =} || ld_done || (ahead > 16'sd0);
 
     // Priority: local h, then receive ports in order, then the x stream.
 {% for p in ports %}    assign rv_take[{= p.index =}] = rv_h[{= p.index =}] && !lh_req{% for q in ports %}{% if q.index < p.index %} && !rv_h[{= q.index =}]{% endif %}{% endfor %};
@@ -129,14 +134,26 @@ module {= name =} (
             vw_en = 1'b1; vw_lane = hw_lane_{= p.index =}; vw_addr = hw_base_{= p.index =} + hw_idx_{= p.index =};
             vw_data = rv_data[{= p.index =}*{= accw =} +: {= dw =}];
 {% endfor %}        end else if (take_x) begin
-            vw_en = 1'b1; vw_lane = ld_lane; vw_addr = (ld_gt[0] ? {= vaw =}'d{= bx0 =} : {= vaw =}'d0) + ld_idx;
+            vw_en = 1'b1; vw_lane = ld_lane; vw_addr = (ld_par ? {= vaw =}'d{= bx0 =} : {= vaw =}'d0) + ld_idx;
             vw_data = s_axis_tdata[{= dw =}-1:0];
         end
     end
     assign s_axis_tready = {= need_x =} ? (ld_ok && !lh_req && (rv_h == {= nports =}'d0)) : 1'b1;
+    // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
+    // take no x) at its end.
+    wire ld_vec = take_x && (ld_count == {= in_w =}'d{= in_last =});
+    wire ld_seq_end = ld_vec && (ld_tl + 32'd1 == seq_len);
+    wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd{= layers_n =} : 16'sd1;
     always @(posedge clk) begin
         if (rst || start) begin
-            ld_gt <= 32'd0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !{= need_x =};
+            ahead <= 16'sd0;
+        end else if (!ld_done) begin
+            ahead <= ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
+        end
+    end
+    always @(posedge clk) begin
+        if (rst || start) begin
+            ld_par <= 1'b0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !{= need_x =};
             ld_lane <= {= lane_w =}'d0; ld_idx <= {= vaw =}'d0; ld_count <= {= in_w =}'d0;
         end else if (take_x) begin
             if (ld_idx == {= vaw =}'d{= bx0_last =}) begin
@@ -145,18 +162,18 @@ module {= name =} (
             end else begin
                 ld_idx <= ld_idx + {= vaw =}'d1;
             end
-            if (ld_count == {= in_w =}'d{= in_last =}) begin
+            if (ld_vec) begin
                 ld_count <= {= in_w =}'d0;
                 ld_lane <= {= lane_w =}'d0;
                 ld_idx <= {= vaw =}'d0;
-                if (ld_tl + 32'd1 == seq_len) begin
+                if (ld_seq_end) begin
                     ld_tl <= 32'd0;
-                    ld_gt <= ld_gt + 32'd{= layers_n =};
+                    ld_par <= ld_par ^ {= layers_odd =};
                     if (ld_b + 32'd1 == seq_count) ld_done <= 1'b1;
                     else ld_b <= ld_b + 32'd1;
                 end else begin
                     ld_tl <= ld_tl + 32'd1;
-                    ld_gt <= ld_gt + 32'd1;
+                    ld_par <= !ld_par;
                 end
             end else begin
                 ld_count <= ld_count + {= in_w =}'d1;

@@ -200,6 +200,8 @@ struct VwriteView {
     data_bits: u32,
     layer_w: u32,
     layers_n: usize,
+    /// 1'b1 when the layer count is odd: the x buffer parity flips at a sequence's end.
+    layers_odd: String,
     lane_w: u32,
     vaw: u32,
     dw: u32,
@@ -442,6 +444,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         data_bits: dp.accw * np,
         layer_w,
         layers_n: a.layers,
+        layers_odd: format!("1'b{}", a.layers % 2),
         lane_w,
         vaw,
         dw: dp.dw,
