@@ -6,8 +6,7 @@
 // every stage holds otherwise.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module {= name =} #(
-{% for c in wchunks %}    parameter WEIGHT_HEX_C{= c.i =} = "weights_e0_c{= c.i =}.hex",
-{% endfor %}
+    parameter WEIGHT_HEX = "weights_e0.hex",
     parameter BIAS_HEX = "bias_e0.hex",
     parameter integer KIND = 0
 ) (
@@ -43,29 +42,18 @@ module {= name =} #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
+    reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
     reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
+    initial $readmemh(WEIGHT_HEX, wmem);
     initial $readmemh(BIAS_HEX, bmem);
 
-    // Weight memory: {= wchunks.len() =} chunk(s) of {= wcdepth =} words, each at most one block RAM
-    // deep. Stage B reads every chunk at the low address bits; stage W registers each chunk's
-    // word in the fabric; stage S selects the addressed chunk. So no path runs from a block
-    // RAM's output through a multiplexer.
-{% for c in wchunks %}    reg [{= wword =}-1:0] wmem_{= c.i =} [0:{= wcdepth =}-1];
-    initial $readmemh(WEIGHT_HEX_C{= c.i =}, wmem_{= c.i =});
-    reg [{= wword =}-1:0] wq_{= c.i =}, wf_{= c.i =};
-    always @(posedge clk) begin
-        if ({= c.we =}) wmem_{= c.i =}[{= ww_lo =}] <= ww_data;
-        if (adv) begin
-            wq_{= c.i =} <= wmem_{= c.i =}[{= a_lo =}];
-            wf_{= c.i =} <= wq_{= c.i =};
-        end
-    end
-{% endfor %}
-    // Stage B: the bias and the control.
+    // Stage B: weight word and bias.
+    reg [{= wword =}-1:0] wq;
     reg [{= bw =}-1:0] bias_b;
     reg [{= vaw =}-1:0] rbase_b;
     reg v_b, first_b, last_b, zero_b;
     always @(posedge clk) begin
+        if (ww_en) wmem[ww_addr] <= ww_data;
         if (bw_en) bmem[bw_addr] <= bw_data;
         if (rst) begin
             v_b <= 1'b0;
@@ -73,6 +61,7 @@ module {= name =} #(
             v_b <= a_valid;
         end
         if (adv) begin
+            wq <= wmem[a_waddr];
             bias_b <= bmem[a_baddr];
             rbase_b <= a_rbase;
             first_b <= a_first;
@@ -81,7 +70,9 @@ module {= name =} #(
         end
     end
 
-    // Stage W: the chunk words in the fabric (above), the bias likewise.
+    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
+    // (deep memories span several) is a stage of its own.
+    reg [{= wword =}-1:0] wr;
     reg [{= bw =}-1:0] bias_w;
     reg [{= vaw =}-1:0] rbase_w;
     reg v_w, first_w, last_w, zero_w;
@@ -92,47 +83,12 @@ module {= name =} #(
             v_w <= v_b;
         end
         if (adv) begin
+            wr <= wq;
             bias_w <= bias_b;
             rbase_w <= rbase_b;
             first_w <= first_b;
             last_w <= last_b;
             zero_w <= zero_b;
-        end
-    end
-
-    // Stage S: the addressed chunk's word.
-{% if wchunks.len() > 1 %}    reg [{= csel_w =}-1:0] csel_b, csel_w;
-    reg [{= wword =}-1:0] wsel;
-    always @(*) begin
-        case (csel_w)
-{% for c in wchunks %}            {= c.sel =}: wsel = wf_{= c.i =};
-{% endfor %}            default: wsel = {= wword =}'d0;
-        endcase
-    end
-    always @(posedge clk) begin
-        if (adv) begin
-            csel_b <= {= a_hi =};
-            csel_w <= csel_b;
-        end
-    end
-{% else %}    wire [{= wword =}-1:0] wsel = wf_0;
-{% endif %}    reg [{= wword =}-1:0] wr;
-    reg [{= bw =}-1:0] bias_s;
-    reg [{= vaw =}-1:0] rbase_s;
-    reg v_s, first_s, last_s, zero_s;
-    always @(posedge clk) begin
-        if (rst) begin
-            v_s <= 1'b0;
-        end else if (adv) begin
-            v_s <= v_w;
-        end
-        if (adv) begin
-            wr <= wsel;
-            bias_s <= bias_w;
-            rbase_s <= rbase_w;
-            first_s <= first_w;
-            last_s <= last_w;
-            zero_s <= zero_w;
         end
     end
 
@@ -152,16 +108,16 @@ module {= name =} #(
             v_d <= 1'b0;
             v_e <= 1'b0;
         end else if (adv) begin
-            v_c <= v_s;
+            v_c <= v_w;
             v_r <= v_c;
             v_d <= v_r;
             v_e <= v_d;
         end
         if (adv) begin
-            bias_c <= bias_s;
-            first_c <= first_s;
-            last_c <= last_s;
-            zero_c <= zero_s;
+            bias_c <= bias_w;
+            first_c <= first_w;
+            last_c <= last_w;
+            zero_c <= zero_w;
             bias_r <= bias_c;
             first_r <= first_c;
             last_r <= last_c;
@@ -190,7 +146,7 @@ module {= name =} #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == {= lane_w =}'d{= lane =}) vmem_{= lane =}[vw_addr] <= vw_data;
         if (adv) begin
-            vra_{= lane =} <= rbase_s + {= idx_ext[loop.index0] =};
+            vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
             wc_{= lane =} <= wval_{= lane =};
             vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}];
             wr_{= lane =} <= wc_{= lane =};

@@ -22,8 +22,8 @@
 // never used. Partial sums are reduced in {= p.reduce =}, vector memories written through
 // {= p.vwrite =}.
 module {= p.top =} #(
-{% for c in wchunk_list %}    parameter WEIGHTS_E0_C{= c =} = "weights_e0_c{= c =}.hex",
-{% endfor %}    parameter BIAS_E0 = "bias_e0.hex"
+    parameter WEIGHTS_E0 = "weights_e0.hex",
+    parameter BIAS_E0 = "bias_e0.hex"
 ) (
     input  wire        clk,
     input  wire        rst_n,
@@ -162,8 +162,8 @@ module {= p.top =} #(
     wire row_valid;
     wire [{= accw =}-1:0] row_acc;
     {= p.engine =} #(
-{% for c in wchunk_list %}        .WEIGHT_HEX_C{= c =}(WEIGHTS_E0_C{= c =}),
-{% endfor %}        .BIAS_HEX(BIAS_E0),
+        .WEIGHT_HEX(WEIGHTS_E0),
+        .BIAS_HEX(BIAS_E0),
         .KIND(0)
     ) u_engine_0 (
         .clk(clk), .rst(rst), .adv(adv_m),

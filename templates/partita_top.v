@@ -11,10 +11,9 @@
 // FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
 // one multiply, one add, one rounding or one memory read.
 module {= p.top =} #(
-    // $readmemh files, one per engine memory (weights: one per block-RAM chunk); override with
-    // full paths if needed.
-{% for e in engine_list %}{% for c in wchunk_list %}    parameter WEIGHTS_E{= e =}_C{= c =} = "weights_e{= e =}_c{= c =}.hex",
-{% endfor %}    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
+    // $readmemh files, one per engine memory; override with full paths if needed.
+{% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
+    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
 {% endfor %}) (
     input  wire        clk,
     input  wire        rst_n,
@@ -279,8 +278,8 @@ module {= p.top =} #(
 {% for e in engine_list %}    wire row_valid_{= e =};
     wire [{= accw =}-1:0] row_acc_{= e =};
     {= p.engine =} #(
-{% for c in wchunk_list %}        .WEIGHT_HEX_C{= c =}(WEIGHTS_E{= e =}_C{= c =}),
-{% endfor %}        .BIAS_HEX(BIAS_E{= e =}),
+        .WEIGHT_HEX(WEIGHTS_E{= e =}),
+        .BIAS_HEX(BIAS_E{= e =}),
         .KIND({= engine_kinds[loop.index0] =})
     ) u_engine_{= e =} (
         .clk(clk), .rst(rst), .adv(adv),

@@ -441,6 +441,9 @@ pub fn place_and_route(
             "synth/pnr-report.json",
         ])
         .args(["--freq", &format!("{mhz}")])
+        // router2, nextpnr's congestion-driven router: on a congested device router1 had not
+        // converged after an hour where router2 took minutes.
+        .args(["--router", "router2"])
         .args(["--timing-allow-fail", "--seed", "1"]);
     run(&mut cmd, "nextpnr", dir, limit)?;
     report.pnr_seconds = Some(t0.elapsed().as_secs_f64());

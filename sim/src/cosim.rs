@@ -478,18 +478,15 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     .args(&sources);
     // Point every $readmemh parameter at this directory.
     for e in 0.. {
-        let b = rtl_dir.join(format!("bias_e{e}.hex"));
-        if !b.exists() {
+        let w = rtl_dir.join(format!("weights_e{e}.hex"));
+        if !w.exists() {
             break;
         }
-        v.arg(format!("-GBIAS_E{e}=\"{}\"", b.display()));
-        for c in 0.. {
-            let w = rtl_dir.join(format!("weights_e{e}_c{c}.hex"));
-            if !w.exists() {
-                break;
-            }
-            v.arg(format!("-GWEIGHTS_E{e}_C{c}=\"{}\"", w.display()));
-        }
+        v.arg(format!("-GWEIGHTS_E{e}=\"{}\"", w.display()));
+        v.arg(format!(
+            "-GBIAS_E{e}=\"{}\"",
+            rtl_dir.join(format!("bias_e{e}.hex")).display()
+        ));
     }
     if opts.trace {
         v.arg("--trace-fst");

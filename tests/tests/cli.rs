@@ -192,7 +192,7 @@ fn failed_sim_keeps_the_old_output() {
     let (code, _, err) = cli(&["gen", p, "-o", r]);
     assert_eq!(code, 0, "{err}");
     // A valid but wrong weight word: the device now computes something else.
-    let hex = rtl.join("weights_e0_c0.hex");
+    let hex = rtl.join("weights_e0.hex");
     let text = std::fs::read_to_string(&hex).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines[2] = "0".repeat(lines[2].len());

@@ -143,7 +143,7 @@ fn device_that_stops_answering_times_out() {
 )]
 fn run_time_weight_write_repairs_a_corrupted_word() {
     let f = fixture();
-    let hex = f.rtl.join("weights_e0_c0.hex");
+    let hex = f.rtl.join("weights_e0.hex");
     let text = std::fs::read_to_string(&hex).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let i = lines.iter().position(|l| !l.starts_with("//")).unwrap();
@@ -182,7 +182,7 @@ fn run_time_weight_write_repairs_a_corrupted_word() {
 )]
 fn verilator_fatal_errors_do_not_abort() {
     let f = fixture();
-    let hex = f.rtl.join("weights_e0_c0.hex");
+    let hex = f.rtl.join("weights_e0.hex");
     let good = std::fs::read_to_string(&hex).unwrap();
     let mut lines: Vec<&str> = good.lines().collect();
     lines[3] = "zzz";
@@ -193,7 +193,7 @@ fn verilator_fatal_errors_do_not_abort() {
         .expect("a damaged image is refused");
     let text = err.to_string();
     assert!(
-        text.contains("weights_e0_c0.hex") && text.contains("syntax error"),
+        text.contains("weights_e0.hex") && text.contains("syntax error"),
         "{text}"
     );
     // And the model still loads once the file is repaired (the handler kept no state).

@@ -384,7 +384,7 @@ fn flipped_weight_is_reported_as_mismatch() {
         dir.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "unmodified RTL must match: {out}{err}");
-    let hex = dir.join("weights_e0_c0.hex");
+    let hex = dir.join("weights_e0.hex");
     let text = std::fs::read_to_string(&hex).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     // First data line (row 0 = gate i of unit 0, slice 0): flip bit 14 of lane 0's weight, which
@@ -500,7 +500,7 @@ fn generated_files_are_deterministic_and_complete() {
         "regmap.json",
         "partita_regs.h",
         "files.f",
-        "weights_e0_c0.hex",
+        "weights_e0.hex",
         "bias_e2.hex",
         "partita_tb.v",
     ] {

@@ -23,15 +23,9 @@ pub const ACT_LATENCY: u32 = 5;
 /// activations; f·c and i·g; their sum; rounding to the cell format; tanh(c'); o·tanh(c');
 /// rounding to the data format.
 pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
-/// Row engine stages before the adder tree: weight read (one per block-RAM chunk), its fabric
-/// register, the chunk select, vector address, vector read, operand registers, product.
-pub const ENGINE_FRONT: u32 = 7;
-/// Weight memories are built from chunks of this many words: one block RAM's depth at its
-/// widest port (ECP5 DP16KD 512×36, Xilinx RAMB36 512×72, Intel M20K 512×40). Each chunk's
-/// read is registered in the fabric before the chunk select, so no path runs from a block
-/// RAM's unregistered output through a cascade multiplexer (open synthesis does not use the
-/// block RAMs' own output registers).
-pub const WEIGHT_CHUNK: usize = 512;
+/// Row engine stages before the adder tree: weight read, its fabric register, vector address,
+/// vector read, operand registers, product.
+pub const ENGINE_FRONT: u32 = 6;
 
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {
@@ -193,12 +187,6 @@ impl Datapath {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Memories {
     pub wdepth: usize,
-    /// Weight memory chunks, each `wcdepth` words: [`WEIGHT_CHUNK`], or the whole memory
-    /// when it is no deeper.
-    pub wchunks: usize,
-    pub wcdepth: usize,
-    /// Address bits within a chunk.
-    pub wcaw: u32,
     pub bdepth: usize,
     pub vdepth: usize,
     pub waw: u32,
@@ -210,9 +198,6 @@ impl Memories {
     pub fn new(wdepth: usize, bdepth: usize, vdepth: usize) -> Memories {
         Memories {
             wdepth,
-            wchunks: wdepth.div_ceil(WEIGHT_CHUNK),
-            wcdepth: wdepth.min(WEIGHT_CHUNK),
-            wcaw: bits_for(wdepth.min(WEIGHT_CHUNK) as u64 - 1),
             bdepth,
             vdepth,
             waw: bits_for(wdepth as u64 - 1),

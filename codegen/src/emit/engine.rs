@@ -8,13 +8,6 @@ use askama::Template;
 use super::verilog::{sext, zext};
 use crate::arch::lstm::{Datapath, Memories};
 
-/// One block-RAM chunk of the weight memory: its index, write enable and select value.
-pub(crate) struct WChunk {
-    i: usize,
-    we: String,
-    sel: String,
-}
-
 pub(crate) struct TreeNode {
     name: String,
     width: u32,
@@ -41,12 +34,7 @@ pub(crate) struct EngineView {
     accw: u32,
     wword: u32,
     entry_w: u32,
-    wchunks: Vec<WChunk>,
-    wcdepth: usize,
-    csel_w: u32,
-    ww_lo: String,
-    a_lo: String,
-    a_hi: String,
+    wdepth: usize,
     bdepth: usize,
     vdepth: usize,
     idx_ext: Vec<String>,
@@ -91,27 +79,6 @@ pub(crate) fn view(header: String, name: &str, dp: &Datapath, mem: &Memories) ->
         width = next_w;
     }
     let bias = sext("sum_bias", dp.bw, dp.accw - dp.bias_shift);
-    // Address bits: the low `wcaw` within a chunk, the rest select the chunk.
-    let csel_w = mem.waw - mem.wcaw;
-    let lo = |a: &str| {
-        if csel_w == 0 {
-            a.to_string()
-        } else {
-            format!("{a}[{}:0]", mem.wcaw - 1)
-        }
-    };
-    let hi = |a: &str| format!("{a}[{}:{}]", mem.waw - 1, mem.wcaw);
-    let wchunks = (0..mem.wchunks)
-        .map(|i| WChunk {
-            i,
-            we: if mem.wchunks == 1 {
-                "ww_en".into()
-            } else {
-                format!("ww_en && {} == {csel_w}'d{i}", hi("ww_addr"))
-            },
-            sel: format!("{csel_w}'d{i}"),
-        })
-        .collect();
     EngineView {
         header,
         name: name.to_string(),
@@ -130,12 +97,7 @@ pub(crate) fn view(header: String, name: &str, dp: &Datapath, mem: &Memories) ->
         accw: dp.accw,
         wword: dp.wword,
         entry_w: dp.entry_w,
-        wchunks,
-        wcdepth: mem.wcdepth,
-        csel_w,
-        ww_lo: lo("ww_addr"),
-        a_lo: lo("a_waddr"),
-        a_hi: hi("a_waddr"),
+        wdepth: mem.wdepth,
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,
         idx_ext: (0..k)

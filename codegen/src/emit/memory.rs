@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::verilog::{File, Word};
-use crate::arch::lstm::{Datapath, Memories, SingleDevice, System};
+use crate::arch::lstm::{Datapath, SingleDevice, System};
 use crate::design::{Design, LstmDesign};
 use crate::passes::bbs_prune::CsbMatrix;
 
@@ -39,26 +39,6 @@ fn slice_word(
     word.hex()
 }
 
-/// One engine's weight memory as `$readmemh` images, one per block-RAM chunk
-/// (`weights_e{e}_c{c}.hex`, chunk c holding words `c·wcdepth ..`), each padded with zero
-/// words to the chunk depth.
-fn weight_files(e: usize, hdr: &str, words: &[String], mem: &Memories, dp: &Datapath) -> Vec<File> {
-    let zero = Word::new(dp.wword).hex();
-    (0..mem.wchunks)
-        .map(|c| {
-            let mut text = hdr.to_string();
-            let from = c * mem.wcdepth;
-            for i in from..from + mem.wcdepth {
-                let _ = writeln!(text, "{}", words.get(i).unwrap_or(&zero));
-            }
-            File {
-                name: format!("weights_e{e}_c{c}.hex"),
-                text,
-            }
-        })
-        .collect()
-}
-
 fn bias_word(dp: &Datapath, v: Option<i64>) -> String {
     let mut word = Word::new(dp.bw);
     if let Some(v) = v {
@@ -73,7 +53,7 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
     let hdr = banner(design, "");
     let mut out = Vec::new();
     for e in 0..d.m {
-        let mut w = Vec::new();
+        let mut w = hdr.clone();
         let mut b = hdr.clone();
         let (kind, lane) = (d.engine_kind(e), d.engine_rlane(e));
         for (l, layer) in m.layers.iter().enumerate() {
@@ -89,19 +69,22 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
                 let mut emitted = 0;
                 for mat in &mats {
                     for j in 0..mat.shape.nnz_per_bank {
-                        w.push(slice_word(dp, mat, row, j, &|_| true));
+                        let _ = writeln!(w, "{}", slice_word(dp, mat, row, j, &|_| true));
                         emitted += 1;
                     }
                 }
                 // An ops pair pads its shorter product with zero slices.
                 for _ in emitted..per_row {
-                    w.push(Word::new(dp.wword).hex());
+                    let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
                 }
                 let bias = (kind != 2).then(|| row.map_or(0, |r| layer.q_bias[r]));
                 let _ = writeln!(b, "{}", bias_word(dp, bias));
             }
         }
-        out.extend(weight_files(e, &hdr, &w, &d.mem, dp));
+        out.push(File {
+            name: format!("weights_e{e}.hex"),
+            text: w,
+        });
         out.push(File {
             name: format!("bias_e{e}.hex"),
             text: b,
@@ -116,8 +99,8 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
     let dp = &sys.arch.dp;
     let n = &sys.schedule.nodes[me];
     let hdr = banner(design, &format!(" device {me}"));
-    let mut w = Vec::new();
-    let mut b = hdr.clone();
+    let (mut w, mut b) = (hdr.clone(), hdr);
+    let mut words = 0usize;
     for (l, nlay) in n.layers.iter().enumerate() {
         let layer = &m.layers[l];
         for &r in &nlay.rows {
@@ -127,19 +110,25 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
                 }
                 for j in 0..mat.shape.nnz_per_bank {
                     let held = |lane: usize| banks.contains(&lane);
-                    w.push(slice_word(dp, mat, Some(r), j, &held));
+                    let _ = writeln!(w, "{}", slice_word(dp, mat, Some(r), j, &held));
+                    words += 1;
                 }
             }
             let _ = writeln!(b, "{}", bias_word(dp, nlay.bias.then_some(layer.q_bias[r])));
         }
     }
-    if w.is_empty() {
+    if words == 0 {
+        let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
         let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
     }
-    let mut files = weight_files(0, &hdr, &w, &sys.nodes[me].mem, dp);
-    files.push(File {
-        name: "bias_e0.hex".into(),
-        text: b,
-    });
-    files
+    vec![
+        File {
+            name: "weights_e0.hex".into(),
+            text: w,
+        },
+        File {
+            name: "bias_e0.hex".into(),
+            text: b,
+        },
+    ]
 }

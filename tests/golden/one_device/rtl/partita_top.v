@@ -13,11 +13,10 @@
 // FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
 // one multiply, one add, one rounding or one memory read.
 module partita_top #(
-    // $readmemh files, one per engine memory (weights: one per block-RAM chunk); override with
-    // full paths if needed.
-    parameter WEIGHTS_E0_C0 = "weights_e0_c0.hex",
+    // $readmemh files, one per engine memory; override with full paths if needed.
+    parameter WEIGHTS_E0 = "weights_e0.hex",
     parameter BIAS_E0 = "bias_e0.hex",
-    parameter WEIGHTS_E1_C0 = "weights_e1_c0.hex",
+    parameter WEIGHTS_E1 = "weights_e1.hex",
     parameter BIAS_E1 = "bias_e1.hex"
 ) (
     input  wire        clk,
@@ -291,7 +290,7 @@ module partita_top #(
     wire row_valid_0;
     wire [36-1:0] row_acc_0;
     partita_engine #(
-        .WEIGHT_HEX_C0(WEIGHTS_E0_C0),
+        .WEIGHT_HEX(WEIGHTS_E0),
         .BIAS_HEX(BIAS_E0),
         .KIND(0)
     ) u_engine_0 (
@@ -308,7 +307,7 @@ module partita_top #(
     wire row_valid_1;
     wire [36-1:0] row_acc_1;
     partita_engine #(
-        .WEIGHT_HEX_C0(WEIGHTS_E1_C0),
+        .WEIGHT_HEX(WEIGHTS_E1),
         .BIAS_HEX(BIAS_E1),
         .KIND(0)
     ) u_engine_1 (

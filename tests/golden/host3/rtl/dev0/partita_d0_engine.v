@@ -8,8 +8,7 @@
 // every stage holds otherwise.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module partita_d0_engine #(
-    parameter WEIGHT_HEX_C0 = "weights_e0_c0.hex",
-
+    parameter WEIGHT_HEX = "weights_e0.hex",
     parameter BIAS_HEX = "bias_e0.hex",
     parameter integer KIND = 0
 ) (
@@ -45,29 +44,18 @@ module partita_d0_engine #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [4-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
+    reg [54-1:0] wmem [0:144-1];
     reg [16-1:0] bmem [0:48-1];
+    initial $readmemh(WEIGHT_HEX, wmem);
     initial $readmemh(BIAS_HEX, bmem);
 
-    // Weight memory: 1 chunk(s) of 144 words, each at most one block RAM
-    // deep. Stage B reads every chunk at the low address bits; stage W registers each chunk's
-    // word in the fabric; stage S selects the addressed chunk. So no path runs from a block
-    // RAM's output through a multiplexer.
-    reg [54-1:0] wmem_0 [0:144-1];
-    initial $readmemh(WEIGHT_HEX_C0, wmem_0);
-    reg [54-1:0] wq_0, wf_0;
-    always @(posedge clk) begin
-        if (ww_en) wmem_0[ww_addr] <= ww_data;
-        if (adv) begin
-            wq_0 <= wmem_0[a_waddr];
-            wf_0 <= wq_0;
-        end
-    end
-
-    // Stage B: the bias and the control.
+    // Stage B: weight word and bias.
+    reg [54-1:0] wq;
     reg [16-1:0] bias_b;
     reg [4-1:0] rbase_b;
     reg v_b, first_b, last_b, zero_b;
     always @(posedge clk) begin
+        if (ww_en) wmem[ww_addr] <= ww_data;
         if (bw_en) bmem[bw_addr] <= bw_data;
         if (rst) begin
             v_b <= 1'b0;
@@ -75,6 +63,7 @@ module partita_d0_engine #(
             v_b <= a_valid;
         end
         if (adv) begin
+            wq <= wmem[a_waddr];
             bias_b <= bmem[a_baddr];
             rbase_b <= a_rbase;
             first_b <= a_first;
@@ -83,7 +72,9 @@ module partita_d0_engine #(
         end
     end
 
-    // Stage W: the chunk words in the fabric (above), the bias likewise.
+    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
+    // (deep memories span several) is a stage of its own.
+    reg [54-1:0] wr;
     reg [16-1:0] bias_w;
     reg [4-1:0] rbase_w;
     reg v_w, first_w, last_w, zero_w;
@@ -94,33 +85,12 @@ module partita_d0_engine #(
             v_w <= v_b;
         end
         if (adv) begin
+            wr <= wq;
             bias_w <= bias_b;
             rbase_w <= rbase_b;
             first_w <= first_b;
             last_w <= last_b;
             zero_w <= zero_b;
-        end
-    end
-
-    // Stage S: the addressed chunk's word.
-    wire [54-1:0] wsel = wf_0;
-    reg [54-1:0] wr;
-    reg [16-1:0] bias_s;
-    reg [4-1:0] rbase_s;
-    reg v_s, first_s, last_s, zero_s;
-    always @(posedge clk) begin
-        if (rst) begin
-            v_s <= 1'b0;
-        end else if (adv) begin
-            v_s <= v_w;
-        end
-        if (adv) begin
-            wr <= wsel;
-            bias_s <= bias_w;
-            rbase_s <= rbase_w;
-            first_s <= first_w;
-            last_s <= last_w;
-            zero_s <= zero_w;
         end
     end
 
@@ -140,16 +110,16 @@ module partita_d0_engine #(
             v_d <= 1'b0;
             v_e <= 1'b0;
         end else if (adv) begin
-            v_c <= v_s;
+            v_c <= v_w;
             v_r <= v_c;
             v_d <= v_r;
             v_e <= v_d;
         end
         if (adv) begin
-            bias_c <= bias_s;
-            first_c <= first_s;
-            last_c <= last_s;
-            zero_c <= zero_s;
+            bias_c <= bias_w;
+            first_c <= first_w;
+            last_c <= last_w;
+            zero_c <= zero_w;
             bias_r <= bias_c;
             first_r <= first_c;
             last_r <= last_c;
@@ -178,7 +148,7 @@ module partita_d0_engine #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd0) vmem_0[vw_addr] <= vw_data;
         if (adv) begin
-            vra_0 <= rbase_s + {2'd0, widx_0};
+            vra_0 <= rbase_w + {2'd0, widx_0};
             wc_0 <= wval_0;
             vq_0 <= vmem_0[vra_0];
             wr_0 <= wc_0;
@@ -203,7 +173,7 @@ module partita_d0_engine #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd1) vmem_1[vw_addr] <= vw_data;
         if (adv) begin
-            vra_1 <= rbase_s + {2'd0, widx_1};
+            vra_1 <= rbase_w + {2'd0, widx_1};
             wc_1 <= wval_1;
             vq_1 <= vmem_1[vra_1];
             wr_1 <= wc_1;
@@ -228,7 +198,7 @@ module partita_d0_engine #(
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd2) vmem_2[vw_addr] <= vw_data;
         if (adv) begin
-            vra_2 <= rbase_s + {2'd0, widx_2};
+            vra_2 <= rbase_w + {2'd0, widx_2};
             wc_2 <= wval_2;
             vq_2 <= vmem_2[vra_2];
             wr_2 <= wc_2;

@@ -24,7 +24,7 @@
 // never used. Partial sums are reduced in partita_d0_reduce, vector memories written through
 // partita_d0_vwrite.
 module partita_d0_top #(
-    parameter WEIGHTS_E0_C0 = "weights_e0_c0.hex",
+    parameter WEIGHTS_E0 = "weights_e0.hex",
     parameter BIAS_E0 = "bias_e0.hex"
 ) (
     input  wire        clk,
@@ -175,7 +175,7 @@ module partita_d0_top #(
     wire row_valid;
     wire [37-1:0] row_acc;
     partita_d0_engine #(
-        .WEIGHT_HEX_C0(WEIGHTS_E0_C0),
+        .WEIGHT_HEX(WEIGHTS_E0),
         .BIAS_HEX(BIAS_E0),
         .KIND(0)
     ) u_engine_0 (
@@ -230,7 +230,8 @@ module partita_d0_top #(
     wire [16-1:0] ew_h;
     wire h_out = fadv && ew_v;
     partita_d0_vwrite u_vwrite (
-        .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .gt(gt), .seq_len(seq_len),
+        .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
+        .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_data(rv_data),

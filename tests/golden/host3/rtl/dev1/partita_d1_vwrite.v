@@ -11,7 +11,7 @@ module partita_d1_vwrite (
     input  wire                   rst,
     input  wire                   start,
     input  wire                   busy,
-    input  wire [31:0]            gt,
+    input  wire                   tick,      // the controller's tick count advances
     input  wire [31:0]            seq_len,
     input  wire [31:0]            seq_count,
     // This device's h values (h_out), written to lane/index from the finishing unit on.
@@ -111,14 +111,19 @@ module partita_d1_vwrite (
     end
 
     // x: 6 values per timestep, bank by bank, into the buffer of the tick's parity.
-    reg [31:0] ld_gt, ld_tl, ld_b;
+    // The loader fills the x of one tick (buffer parity ld_par) and may run one tick ahead of
+    // the controller; `ahead` (the loader's tick minus the controller's, kept incrementally)
+    // says how far, so no 32-bit compare sits in front of the stream's ready.
+    reg [31:0] ld_tl, ld_b;
+    reg        ld_par;
+    reg signed [15:0] ahead;
     reg        ld_done;
     reg [2-1:0] ld_lane;
     reg [4-1:0] ld_idx;
     reg [3-1:0] ld_count;
-    wire ld_ok = busy && !ld_done && (ld_gt <= gt + 32'd1);
+    wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
     wire ld_req = 1'b1 && ld_ok && s_axis_tvalid;
-    assign x_ready = !1'b1 || ld_done || (ld_gt > gt);
+    assign x_ready = !1'b1 || ld_done || (ahead > 16'sd0);
 
     // Priority: local h, then receive ports in order, then the x stream.
     assign rv_take[0] = rv_h[0] && !lh_req;
@@ -134,14 +139,26 @@ module partita_d1_vwrite (
             vw_en = 1'b1; vw_lane = hw_lane_0; vw_addr = hw_base_0 + hw_idx_0;
             vw_data = rv_data[0*37 +: 16];
         end else if (take_x) begin
-            vw_en = 1'b1; vw_lane = ld_lane; vw_addr = (ld_gt[0] ? 4'd2 : 4'd0) + ld_idx;
+            vw_en = 1'b1; vw_lane = ld_lane; vw_addr = (ld_par ? 4'd2 : 4'd0) + ld_idx;
             vw_data = s_axis_tdata[16-1:0];
         end
     end
     assign s_axis_tready = 1'b1 ? (ld_ok && !lh_req && (rv_h == 1'd0)) : 1'b1;
+    // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
+    // take no x) at its end.
+    wire ld_vec = take_x && (ld_count == 3'd5);
+    wire ld_seq_end = ld_vec && (ld_tl + 32'd1 == seq_len);
+    wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd2 : 16'sd1;
     always @(posedge clk) begin
         if (rst || start) begin
-            ld_gt <= 32'd0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !1'b1;
+            ahead <= 16'sd0;
+        end else if (!ld_done) begin
+            ahead <= ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
+        end
+    end
+    always @(posedge clk) begin
+        if (rst || start) begin
+            ld_par <= 1'b0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !1'b1;
             ld_lane <= 2'd0; ld_idx <= 4'd0; ld_count <= 3'd0;
         end else if (take_x) begin
             if (ld_idx == 4'd1) begin
@@ -150,18 +167,18 @@ module partita_d1_vwrite (
             end else begin
                 ld_idx <= ld_idx + 4'd1;
             end
-            if (ld_count == 3'd5) begin
+            if (ld_vec) begin
                 ld_count <= 3'd0;
                 ld_lane <= 2'd0;
                 ld_idx <= 4'd0;
-                if (ld_tl + 32'd1 == seq_len) begin
+                if (ld_seq_end) begin
                     ld_tl <= 32'd0;
-                    ld_gt <= ld_gt + 32'd2;
+                    ld_par <= ld_par ^ 1'b0;
                     if (ld_b + 32'd1 == seq_count) ld_done <= 1'b1;
                     else ld_b <= ld_b + 32'd1;
                 end else begin
                     ld_tl <= ld_tl + 32'd1;
-                    ld_gt <= ld_gt + 32'd1;
+                    ld_par <= !ld_par;
                 end
             end else begin
                 ld_count <= ld_count + 3'd1;
