@@ -1,13 +1,14 @@
 {= header =}
 // partita multi-device LSTM node: device {= me =} of {= ndev =} ({= topology =} topology, {= lw =}-bit
-// links). {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =}, one row engine of
-// {= k =} lanes. AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices
+// links). {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =}, {= m =} row engine(s)
+// of {= k =} lanes. AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices
 // that hold layer-0 x columns) and h_t out (this device's last-layer units), AXI4-Stream link
 // ports {= port_doc =}.
 //
 // Work runs in ticks; at tick T layer l computes timestep T - l, so stacked layers on different
 // devices form a pipeline. A tick is: for each layer with work here, the engine issues this
-// device's rows (full-width partial sums, bias on the device holding column block 0); partial
+// device's rows (full-width partial sums, bias on the device holding column block 0), M rows at
+// a time on M engines in lockstep, whose sums leave one per cycle in row order; partial
 // sums go to the local partial buffer or, as frames, to the layer's finisher. The finisher sums
 // every partial of a gate row at full width, rounds once, and runs the element-wise unit; the
 // new h goes to this device's vector memory and, as frames, to every device that needs it.
@@ -22,9 +23,10 @@
 // never used. Partial sums are reduced in {= p.reduce =}, vector memories written through
 // {= p.vwrite =}.
 module {= p.top =} #(
-    parameter WEIGHTS_E0 = "weights_e0.hex",
-    parameter BIAS_E0 = "bias_e0.hex"
-) (
+    // $readmemh files, one per engine memory; override with full paths if needed.
+{% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
+    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
+{% endfor %}) (
     input  wire        clk,
     input  wire        rst_n,
     // AXI4-Lite slave.
@@ -112,7 +114,7 @@ module {= p.top =} #(
 
     // Per-layer constants of this device's schedule.
     reg        l_mac, l_fin, l_plocal, l_needh, l_out;
-    reg [{= rows_w =}-1:0] l_rows;
+    reg [{= rows_w =}-1:0] l_rows, l_slots;
     reg [{= slice_w =}-1:0] l_slices, l_nih;
     reg [{= waw =}-1:0] l_wbase;
     reg [{= baw =}-1:0] l_bbase;
@@ -125,7 +127,7 @@ module {= p.top =} #(
     reg [7:0]  l_hmask;
     always @* begin
         l_mac = 1'b0; l_fin = 1'b0; l_plocal = 1'b1; l_needh = 1'b0; l_out = 1'b0;
-        l_rows = {= rows_w =}'d1; l_slices = {= slice_w =}'d1; l_nih = {= slice_w =}'d0;
+        l_rows = {= rows_w =}'d1; l_slots = {= rows_w =}'d1; l_slices = {= slice_w =}'d1; l_nih = {= slice_w =}'d0;
         l_wbase = {= waw =}'d0; l_bbase = {= baw =}'d0;
         l_xbase = {= vaw =}'d0; l_hbase_rd = {= vaw =}'d0; l_hbase_wr = {= vaw =}'d0;
         l_pdst = 3'd0; l_nfin = {= nfin_w =}'d1; l_pbase = {= paw =}'d0;
@@ -134,7 +136,7 @@ module {= p.top =} #(
 {% for c in layer_consts %}            {= layer_w =}'d{= c.index =}: begin
                 l_mac = 1'b{= c.mac =}; l_fin = 1'b{= c.fin =}; l_plocal = 1'b{= c.plocal =};
                 l_needh = 1'b{= c.needh =}; l_out = 1'b{= c.out =};
-                l_rows = {= rows_w =}'d{= c.rows =}; l_slices = {= slice_w =}'d{= c.slices =}; l_nih = {= slice_w =}'d{= c.nih =};
+                l_rows = {= rows_w =}'d{= c.rows =}; l_slots = {= rows_w =}'d{= c.slots =}; l_slices = {= slice_w =}'d{= c.slices =}; l_nih = {= slice_w =}'d{= c.nih =};
                 l_wbase = {= waw =}'d{= c.wbase =}; l_bbase = {= baw =}'d{= c.bbase =};
                 l_xbase = rd_par ? {= vaw =}'d{= c.xbase1 =} : {= vaw =}'d{= c.xbase0 =};
                 l_hbase_rd = rd_par ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
@@ -159,25 +161,55 @@ module {= p.top =} #(
     wire [{= lane_w =}-1:0] vw_lane;
     wire [{= vaw =}-1:0] vw_addr;
     wire [{= dw =}-1:0] vw_data;
-    wire row_valid;
-    wire [{= accw =}-1:0] row_acc;
+{% for e in engine_list %}    wire row_valid_{= e =};
+    wire [{= accw =}-1:0] row_acc_{= e =};
     {= p.engine =} #(
-        .WEIGHT_HEX(WEIGHTS_E0),
-        .BIAS_HEX(BIAS_E0),
+        .WEIGHT_HEX(WEIGHTS_E{= e =}),
+        .BIAS_HEX(BIAS_E{= e =}),
         .KIND(0)
-    ) u_engine_0 (
+    ) u_engine_{= e =} (
         .clk(clk), .rst(rst), .adv(adv_m),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
-        .ww_en(commit_pulse && !wsel[0]), .ww_addr(waddr_reg[{= waw =}-1:0]),
+        .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd{= e =}), .ww_addr(waddr_reg[{= waw =}-1:0]),
         .ww_data(wstage[{= wword =}-1:0]),
-        .bw_en(commit_pulse && wsel[0]), .bw_addr(waddr_reg[{= baw =}-1:0]),
+        .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd{= e =}), .bw_addr(waddr_reg[{= baw =}-1:0]),
         .bw_data(wstage[{= bw =}-1:0]),
-        .row_valid(row_valid), .row_acc(row_acc)
+        .row_valid(row_valid_{= e =}), .row_acc(row_acc_{= e =})
     );
-    wire part_v = adv_m && row_valid && (state == S_MAC || state == S_MDRAIN);
-
+{% endfor %}{% if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
+    // Their full-width sums are loaded into a shift register and leave one per cycle, engine 0
+    // first (node row order). A row takes at least {= m =} cycles (checked by the generator), so
+    // the register is empty, or sends its last sum, when the next rows arrive. The padding
+    // rows of a layer's last slot never leave: the drain stops at the layer's last row.
+    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
+    wire rs_take = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
+    reg rs_v;
+    reg [{= eng_w =}-1:0] rs_i;
+{% for e in engine_list %}    reg [{= accw =}-1:0] rs_{= e =};
+{% endfor %}    wire part_v = adv_m && rs_v;
+    wire [{= accw =}-1:0] row_acc = rs_0;
+    always @(posedge clk) begin
+        if (rst) begin
+            rs_v <= 1'b0;
+            rs_i <= {= eng_w =}'d0;
+        end else if (rs_take) begin
+            rs_v <= 1'b1;
+            rs_i <= {= eng_w =}'d0;
+        end else if (part_v) begin
+            if (rs_i == {= eng_w =}'d{= m_last =} || parts_out + {= rows_w =}'d1 == l_rows) rs_v <= 1'b0;
+            rs_i <= rs_i + {= eng_w =}'d1;
+        end
+        if (rs_take) begin
+{% for e in engine_list %}            rs_{= e =} <= row_acc_{= e =};
+{% endfor %}        end else if (part_v) begin
+{% for e in engine_list %}{% if !loop.last %}            rs_{= e =} <= rs_{= e + 1 =};
+{% endif %}{% endfor %}        end
+    end
+{% else %}    wire [{= accw =}-1:0] row_acc = row_acc_0;
+    wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
+{% endif %}
     // ------------------------------------------------------------------ links
     wire [{= nports =}-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p, rv_take;
     wire [{= type_bits =}-1:0] rv_type;
@@ -340,7 +372,7 @@ module {= p.top =} #(
                     if (a_last) begin
                         slice <= {= slice_w =}'d0;
                         baddr <= baddr + {= baw =}'d1;
-                        if ({1'b0, row} + {= rows_w =}'d1 == l_rows) state <= S_MDRAIN;
+                        if ({1'b0, row} + {= rows_w =}'d1 == l_slots) state <= S_MDRAIN;
                         else row <= row + {= row_w =}'d1;
                     end else begin
                         slice <= slice + {= slice_w =}'d1;

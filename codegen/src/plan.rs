@@ -932,10 +932,6 @@ impl Validator<'_, '_> {
                 return None;
             }
         };
-        if devices > 1 {
-            let why = "the generated multi-device node has one row engine (README, \"Status\")";
-            return Some((1, Some(why.into())));
-        }
         let hidden = match shape {
             ModelShape::Lstm { hidden_size, .. } => *hidden_size,
             ModelShape::Cnn { .. } => {
@@ -973,9 +969,44 @@ impl Validator<'_, '_> {
             })
             .min()
             .unwrap_or(1);
-        let e = (fit as usize).min(cap).min(ew_cap) / step * step;
-        let why = if fit as usize <= cap.min(ew_cap) {
+        // A multi-device node's engines hand over one row sum per cycle, so no more engines
+        // than cycles per row, counting only the half a device may hold (x or h columns).
+        let (step, cap, ew_cap) = if devices > 1 {
+            let node_cap = rows
+                .chunks(2)
+                .map(|pair| {
+                    let (a, b) = (kept(pair[0].1), kept(pair[1].1));
+                    if layers.iter().all(|l| {
+                        matches!(
+                            l.strategy,
+                            Strategy::Rows | Strategy::Gates | Strategy::Layers
+                        )
+                    }) {
+                        a + b
+                    } else {
+                        a.min(b)
+                    }
+                })
+                .min()
+                .unwrap_or(1);
+            (1, 4 * hidden, node_cap)
+        } else {
+            (step, cap, ew_cap)
+        };
+        let max = if devices > 1 {
+            crate::arch::lstm::MAX_NODE_ENGINES
+        } else {
+            usize::MAX
+        };
+        let e = (fit as usize).min(cap).min(ew_cap).min(max) / step * step;
+        let why = if fit as usize <= cap.min(ew_cap).min(max) {
             format!("{budget} multipliers less the element-wise unit's {ew}, in engines of {banks} lanes")
+        } else if devices > 1 && max < cap.min(ew_cap) {
+            format!("capped at {max}: the most a multi-device node has (the multipliers would allow {fit})")
+        } else if devices > 1 && ew_cap < cap {
+            format!(
+                "capped at {ew_cap}: a node's engines hand over one row sum per cycle, so no more engines than cycles per row (the multipliers would allow {fit})"
+            )
         } else if ew_cap < cap {
             format!(
                 "capped at {ew_cap}: the element-wise unit finishes one hidden unit per cycle, and more engines would finish them faster (the multipliers would allow {fit})"

@@ -224,7 +224,7 @@ pub const WSEL: Reg = reg(
     Reset::Value(0),
     All,
     "run-time weight write target: bits 23:16 engine, bit 0 = 0 weights / 1 biases",
-    "Which memory WCOMMIT writes: bits 23:16 the engine (0 on a multi-device node), bit 0 weights (0) or biases (1).",
+    "Which memory WCOMMIT writes: bits 23:16 the engine (regmap.json: engines), bit 0 weights (0) or biases (1).",
 );
 pub const WADDR: Reg = reg(
     "WADDR",

@@ -278,6 +278,16 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
     let tree = tree_levels(sys.arch.dp.k) as u64;
     let vpb_h = sys.frame.values_per_beat(Kind::H) as u64;
     let lat = s.latency as u64;
+    // Several engines hand their row sums over through a shift register: the last row of a
+    // layer leaves a cycle after its slot finished, plus its position in the slot.
+    let m = sys.nodes.first().map_or(1, |n| n.m);
+    let serializer = |rows: usize| {
+        if m > 1 {
+            1 + ((rows.max(1) - 1) % m) as u64
+        } else {
+            0
+        }
+    };
     let psum_frame = sys
         .frame
         .frame_beats(Kind::Psum, sys.frame.max_values(Kind::Psum));
@@ -290,11 +300,16 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 continue;
             }
             let mut mac_end = vec![0u64; d];
+            let mut mac_start = vec![0u64; d];
             for n in &s.nodes {
                 let nlay = &n.layers[l];
+                mac_start[n.index] = t[n.index];
                 if nlay.computes() {
                     let (a, b) = node_slices(&sys.arch, l, nlay);
-                    t[n.index] += nlay.rows.len() as u64 * (a + b) as u64 + NODE_MAC_EXTRA + tree;
+                    t[n.index] += sys.nodes[n.index].layers[l].slots as u64 * (a + b) as u64
+                        + NODE_MAC_EXTRA
+                        + tree
+                        + serializer(nlay.rows.len());
                 }
                 mac_end[n.index] = t[n.index];
             }
@@ -304,11 +319,24 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                     continue;
                 }
                 let mut start = t[n.index];
+                // Per receive port: the first source's start and every frame arriving on it.
+                let mut port_in = vec![(u64::MAX, 0u64, 0u64); s.nodes[n.index].ports.len()];
                 for &(src, _) in &nlay.sources {
                     if src != n.index {
-                        start = start.max(
-                            mac_end[src] + s.hops(src, n.index) * (lat + NODE_HOP) + psum_frame,
-                        );
+                        let far = s.hops(src, n.index) * (lat + NODE_HOP);
+                        start = start.max(mac_end[src] + far + psum_frame);
+                        let rows = s.nodes[src].layers[l].rows.len() as u64;
+                        let p = &mut port_in[s.port_of(n.index, src)];
+                        p.0 = p.0.min(mac_start[src]);
+                        p.1 += sys.frame.run_beats(Kind::Psum, rows);
+                        p.2 = p.2.max(far);
+                    }
+                }
+                // When the engines are faster than the links, the frames queue on the
+                // finisher's receive port.
+                for (first, beats, far) in port_in {
+                    if beats > 0 {
+                        start = start.max(first + beats + far);
                     }
                 }
                 t[n.index] = start + nlay.fin.len() as u64 + NODE_FIN_EXTRA;

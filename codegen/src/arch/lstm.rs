@@ -465,6 +465,8 @@ impl SingleDevice {
 pub struct NodeLayerArch {
     /// x and h slices per row (zero for banks the device does not hold).
     pub slices: (usize, usize),
+    /// Row slots: the engines issue M rows at a time, the last slot padded with zero rows.
+    pub slots: usize,
     pub wbase: usize,
     pub bbase: usize,
     pub pbase: usize,
@@ -474,6 +476,10 @@ pub struct NodeLayerArch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeArch {
     pub index: usize,
+    /// Row engines, M: engine e computes the node's rows e, e + M, ... of each layer.
+    pub m: usize,
+    /// Row serializer index (the M engines' sums leave one per cycle).
+    pub eng_w: u32,
     pub layers: Vec<NodeLayerArch>,
     pub mem: Memories,
     pub layout: VectorLayout,
@@ -505,8 +511,13 @@ pub struct NodeArch {
     pub hstart_w: u32,
 }
 
-/// Beats each receive port buffers.
+/// Row engines a node may have (CONFIG1 and WSEL carry the engine count and index in 8 bits).
+pub const MAX_NODE_ENGINES: usize = 255;
+
+/// Beats each receive port buffers at least (more where the schedule sends more in a tick).
 pub const RX_DEPTH: usize = 64;
+/// Beats a receive port may buffer.
+pub const MAX_RX_DEPTH: usize = 8192;
 /// Entries of a node's transmit queue.
 pub const TXQ_DEPTH: usize = 64;
 
@@ -581,11 +592,48 @@ impl System {
             h_width: arch.dp.dw,
             psum_width: accw,
         };
-        let nodes = schedule
+        let m = design.plan.engines.max(1);
+        if m > MAX_NODE_ENGINES {
+            return Err(format!(
+                "[target] engines is {m}; a multi-device node has at most {MAX_NODE_ENGINES} row engines"
+            ));
+        }
+        // The M engines finish a row each in the same cycle and their sums leave one per
+        // cycle, so a row must take at least M cycles.
+        for n in &schedule.nodes {
+            for (l, nl) in n.layers.iter().enumerate() {
+                let (a, b) = node_slices(&arch, l, nl);
+                if nl.computes() && a + b < m {
+                    return Err(format!(
+                        "[target] engines is {m}, but on device {} a row of layer {l} takes {} \
+                         cycle(s) (the CSB slices of the banks it holds); a node's engines hand \
+                         over one row sum per cycle, so it may have at most {} engine(s)",
+                        n.index,
+                        a + b,
+                        a + b
+                    ));
+                }
+            }
+        }
+        let mut nodes: Vec<NodeArch> = schedule
             .nodes
             .iter()
-            .map(|n| node_arch(&arch, &schedule, n))
+            .map(|n| node_arch(&arch, &schedule, n, m))
             .collect();
+        let rx = rx_beats_per_tick(&schedule, &frame);
+        for (na, beats) in nodes.iter_mut().zip(rx) {
+            let depth = RX_DEPTH.max((2 * beats as usize).next_power_of_two());
+            if depth > MAX_RX_DEPTH {
+                return Err(format!(
+                    "device {} receives {beats} link beats on one port in a tick; its receive \
+                     buffer would need {depth} beats (at most {MAX_RX_DEPTH}): use wider links, \
+                     fewer devices or a strategy that sends less",
+                    na.index
+                ));
+            }
+            na.rx_depth = depth;
+            na.rx_aw = depth.trailing_zeros();
+        }
         Ok(System {
             link: LinkWidths::new(&frame),
             arch,
@@ -601,6 +649,44 @@ impl System {
     }
 }
 
+/// Link beats arriving on each device's busiest receive port in a tick with every layer
+/// active: every run and barrier frame, counted at the destination and at every device that
+/// forwards it on the way.
+///
+/// Receive buffers are sized to hold two ticks of this (a device starts a tick only after every
+/// other device's barrier of the last one, which travels behind its frames, so no more is ever
+/// in flight towards it). A sender is then never held up by a full receive buffer, and a ring,
+/// whose forwarding devices wait on each other in a circle, cannot deadlock.
+pub fn rx_beats_per_tick(s: &Schedule, f: &frame::Format) -> Vec<u64> {
+    let d = s.nodes.len();
+    let mut port_beats: Vec<Vec<u64>> = s.nodes.iter().map(|n| vec![0; n.ports.len()]).collect();
+    let mut runs: Vec<schedule::Run> = (0..s.layers).flat_map(|l| s.runs(l)).collect();
+    runs.extend(s.barriers());
+    for r in &runs {
+        let beats = f.run_beats(r.kind, r.values as u64);
+        // The devices the run passes through after its source, with their receive port.
+        let path: Vec<(usize, usize)> = if s.switched {
+            vec![(r.dst, 0)]
+        } else if s.topology == crate::plan::Topology::Ring && d > 2 {
+            (1..=s.hops(r.src, r.dst) as usize)
+                .map(|k| ((r.src + k) % d, 0))
+                .collect()
+        } else if r.dst > r.src {
+            (r.src + 1..=r.dst).map(|dev| (dev, 0)).collect()
+        } else {
+            (r.dst..r.src).map(|dev| (dev, 1)).collect()
+        };
+        for (dev, port) in path {
+            let p = port.min(port_beats[dev].len() - 1);
+            port_beats[dev][p] += beats;
+        }
+    }
+    port_beats
+        .into_iter()
+        .map(|p| p.into_iter().max().unwrap_or(0))
+        .collect()
+}
+
 /// x and h slices per row of a node's layer: the banks it holds.
 pub fn node_slices(arch: &LstmArch, l: usize, nl: &NodeLayer) -> (usize, usize) {
     let (a, b) = arch.slices[l];
@@ -610,21 +696,23 @@ pub fn node_slices(arch: &LstmArch, l: usize, nl: &NodeLayer) -> (usize, usize) 
     )
 }
 
-fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node) -> NodeArch {
+fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node, m: usize) -> NodeArch {
     let h = arch.hidden;
     let nd = sched.nodes.len();
     let mut layers = Vec::new();
     let (mut wbase, mut bbase, mut pbase) = (0usize, 0usize, 0usize);
     for (l, nl) in n.layers.iter().enumerate() {
         let slices = node_slices(arch, l, nl);
+        let slots = nl.rows.len().div_ceil(m);
         layers.push(NodeLayerArch {
             slices,
+            slots,
             wbase,
             bbase,
             pbase,
         });
-        wbase += nl.rows.len() * (slices.0 + slices.1);
-        bbase += nl.rows.len();
+        wbase += slots * (slices.0 + slices.1);
+        bbase += slots;
         pbase += nl.fin.len();
     }
     let layout = arch.layout(2);
@@ -656,6 +744,8 @@ fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node) -> NodeArch {
     let ofifo_depth = 64usize.max((last.fin.len() + 1).next_power_of_two().min(1024));
     NodeArch {
         index: n.index,
+        m,
+        eng_w: bits_for(m.max(2) as u64 - 1),
         layers,
         mem,
         layout,

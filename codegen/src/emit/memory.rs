@@ -93,42 +93,48 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
     out
 }
 
-/// A node's engine: its rows of every layer, x slices then h slices, lanes of banks it does
-/// not hold zero; the bias only where it holds column block 0.
+/// A node's engines: engine e holds rows e, e + M, ... of every layer (the last slot padded
+/// with zero rows), each as x slices then h slices, lanes of banks the node does not hold zero;
+/// the bias only where it holds column block 0.
 pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> Vec<File> {
     let dp = &sys.arch.dp;
     let n = &sys.schedule.nodes[me];
+    let na = &sys.nodes[me];
     let hdr = banner(design, &format!(" device {me}"));
-    let (mut w, mut b) = (hdr.clone(), hdr);
-    let mut words = 0usize;
-    for (l, nlay) in n.layers.iter().enumerate() {
-        let layer = &m.layers[l];
-        for &r in &nlay.rows {
-            for (mat, banks) in [(&layer.q_ih, &nlay.x_banks), (&layer.q_hh, &nlay.h_banks)] {
-                if banks.is_empty() {
-                    continue;
+    let mut out = Vec::new();
+    for e in 0..na.m {
+        let (mut w, mut b) = (hdr.clone(), hdr.clone());
+        let mut words = 0usize;
+        for (l, (nlay, la)) in n.layers.iter().zip(&na.layers).enumerate() {
+            let layer = &m.layers[l];
+            for slot in 0..la.slots {
+                let r = nlay.rows.get(slot * na.m + e).copied();
+                for (mat, banks) in [(&layer.q_ih, &nlay.x_banks), (&layer.q_hh, &nlay.h_banks)] {
+                    if banks.is_empty() {
+                        continue;
+                    }
+                    for j in 0..mat.shape.nnz_per_bank {
+                        let held = |lane: usize| banks.contains(&lane);
+                        let _ = writeln!(w, "{}", slice_word(dp, mat, r, j, &held));
+                        words += 1;
+                    }
                 }
-                for j in 0..mat.shape.nnz_per_bank {
-                    let held = |lane: usize| banks.contains(&lane);
-                    let _ = writeln!(w, "{}", slice_word(dp, mat, Some(r), j, &held));
-                    words += 1;
-                }
+                let bias = r.and_then(|r| nlay.bias.then_some(layer.q_bias[r]));
+                let _ = writeln!(b, "{}", bias_word(dp, bias));
             }
-            let _ = writeln!(b, "{}", bias_word(dp, nlay.bias.then_some(layer.q_bias[r])));
         }
-    }
-    if words == 0 {
-        let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
-        let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
-    }
-    vec![
-        File {
-            name: "weights_e0.hex".into(),
+        if words == 0 {
+            let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
+            let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
+        }
+        out.push(File {
+            name: format!("weights_e{e}.hex"),
             text: w,
-        },
-        File {
-            name: "bias_e0.hex".into(),
+        });
+        out.push(File {
+            name: format!("bias_e{e}.hex"),
             text: b,
-        },
-    ]
+        });
+    }
+    out
 }

@@ -36,6 +36,7 @@ struct NodeLayerConst {
     needh: u8,
     out: u8,
     rows: usize,
+    slots: usize,
     slices: usize,
     nih: usize,
     wbase: usize,
@@ -67,6 +68,11 @@ struct NodeView {
     input_size: usize,
     hidden: usize,
     k: usize,
+    /// Row engines, their indices, the serializer index width and the last index.
+    m: usize,
+    engine_list: Vec<usize>,
+    eng_w: u32,
+    m_last: usize,
     ports: Vec<PortView>,
     nports: u32,
     axis_w: u32,
@@ -524,6 +530,7 @@ fn layer_consts(sys: &System, me: usize) -> Vec<NodeLayerConst> {
                 needh: nlay.need_h as u8,
                 out: (l == nl - 1 && !nlay.fin.is_empty()) as u8,
                 rows: nlay.rows.len().max(1),
+                slots: la.slots.max(1),
                 slices: (x + hs).max(1),
                 nih: x,
                 wbase: if nlay.computes() { la.wbase } else { 0 },
@@ -579,7 +586,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
     let others: u8 = (0..nd).filter(|d| *d != me).map(|d| 1u8 << d).sum();
     let last = &n.layers[nl - 1];
     let (waw, baw) = (mem.waw, mem.baw);
-    let mut unused = vec!["wsel[31:1]".to_string()];
+    let mut unused = vec!["wsel[31:24]".to_string(), "wsel[15:1]".to_string()];
     if waw.max(baw) < 32 {
         unused.push(format!("waddr_reg[31:{}]", waw.max(baw)));
     }
@@ -600,7 +607,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         dp.wstage_w,
         &|name| match name {
             "NODE" => Some(((me as u32) << 8) | nd as u32),
-            other => regmap::design_value(design, a, 1, other),
+            other => regmap::design_value(design, a, na.m, other),
         },
         &node_signal,
     )?;
@@ -618,6 +625,10 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         input_size: a.input_size,
         hidden: a.hidden,
         k: dp.k,
+        m: na.m,
+        engine_list: (0..na.m).collect(),
+        eng_w: na.eng_w,
+        m_last: na.m - 1,
         ports: ports_view(sys, me),
         nports: np32,
         axis_w: dp.axis_w,
@@ -706,7 +717,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
             &names.top,
             serde_json::json!({"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat (devices that hold layer-0 x columns; others ignore the stream)", "output": "AXI4-Stream, one h value of this device's last-layer units per beat, tlast on the last of each timestep", "links": format!("AXI4-Stream, {lw} bits per beat, frames ended by tlast (README: Link frames)")}),
             serde_json::json!({
-                "input_size": a.input_size, "hidden_size": a.hidden, "layers": nl, "engines": 1, "lanes": dp.k,
+                "input_size": a.input_size, "hidden_size": a.hidden, "layers": nl, "engines": na.m, "lanes": dp.k,
                 "weight_word_bits": dp.wword, "weight_depth": mem.wdepth, "bias_bits": dp.bw, "bias_depth": mem.bdepth,
                 "index_bits": dp.iw,
                 "output_units": {"first": last.fin.start, "count": last.fin.len()},

@@ -209,13 +209,6 @@ pub fn build(design: &Design) -> Result<Schedule, String> {
             frame::MAX_LAYERS
         ));
     }
-    if design.plan.engines != 1 {
-        return Err(format!(
-            "multi-device RTL uses one row engine per device; [target] engines is {} \
-             (more engines per device are built for single-device plans only)",
-            design.plan.engines
-        ));
-    }
     let t = &design.plan.plan.target.link;
     let mut nodes = node_layers(design, m)?;
     let switched = t.mode == LinkMode::Host || t.topology == Topology::Star;
