@@ -4,7 +4,7 @@
 //! [`Frame::encode`] and [`Frame::decode`], and the cosimulation decodes every frame on every
 //! link with [`Decoder`], an oracle independent of the RTL.
 //!
-//! A frame is a run of beats of the link width `LW` (32 to 64 bits), the last one with tlast:
+//! A frame is a run of beats of the link width `LW` (32 to 512 bits), the last one with tlast:
 //!
 //! | beat | contents |
 //! |---|---|
@@ -33,7 +33,7 @@ pub const MAX_PAYLOAD_BEATS: u32 = 16;
 pub const SEQ_MODULUS: u32 = 1 << 13;
 /// Link widths the framer and deframer support.
 pub const MIN_LINK_WIDTH: u32 = 32;
-pub const MAX_LINK_WIDTH: u32 = 64;
+pub const MAX_LINK_WIDTH: u32 = 512;
 /// Initial value of the CRC.
 pub const CRC_INIT: u32 = 0xFFFF_FFFF;
 /// The CRC polynomial (normal form).
@@ -203,20 +203,51 @@ impl Format {
                 0
             }
     }
+}
 
-    fn mask(&self) -> u64 {
-        if self.link_width >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.link_width) - 1
-        }
+/// 64-bit words of the widest beat.
+pub const BEAT_WORDS: usize = (MAX_LINK_WIDTH / 64) as usize;
+
+/// The bits of one beat, least significant word first (bits above the link width zero).
+pub type BeatData = [u64; BEAT_WORDS];
+
+/// A beat holding `w` in its low 64 bits.
+pub fn beat_data(w: u64) -> BeatData {
+    let mut d = [0u64; BEAT_WORDS];
+    d[0] = w;
+    d
+}
+
+/// Bits `at .. at + width` of a beat (`width` at most 64).
+pub fn get_bits(d: &BeatData, at: u32, width: u32) -> u64 {
+    let mut v = 0u64;
+    for b in 0..width {
+        let n = (at + b) as usize;
+        v |= (d[n / 64] >> (n % 64) & 1) << b;
     }
+    v
+}
+
+/// Write the `width` low bits of `v` at bit `at` of a beat.
+pub fn set_bits(d: &mut BeatData, at: u32, width: u32, v: u64) {
+    for b in 0..width {
+        let n = (at + b) as usize;
+        let bit = v >> b & 1;
+        d[n / 64] = (d[n / 64] & !(1u64 << (n % 64))) | bit << (n % 64);
+    }
+}
+
+/// Feed the `width` low bits of a beat into `crc`, most significant first.
+pub fn crc_beat(crc: u32, d: &BeatData, width: u32) -> u32 {
+    (0..width).rev().fold(crc, |c, n| {
+        crc_bits(c, d[n as usize / 64] >> (n % 64) & 1, 1)
+    })
 }
 
 /// One beat on a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Beat {
-    pub data: u64,
+    pub data: BeatData,
     pub last: bool,
 }
 
@@ -254,18 +285,18 @@ impl Frame {
         let vw = f.value_width(kind);
         let vpb = f.values_per_beat(kind) as usize;
         let vmask = if vw >= 64 { u64::MAX } else { (1u64 << vw) - 1 };
-        let mut beats = vec![self.header.encode() as u64];
+        let mut beats = vec![beat_data(self.header.encode() as u64)];
         for chunk in self.values.chunks(vpb) {
-            let mut w = 0u64;
+            let mut w = [0u64; BEAT_WORDS];
             for (j, v) in chunk.iter().enumerate() {
-                w |= (v & vmask) << (j as u32 * vw);
+                set_bits(&mut w, j as u32 * vw, vw, v & vmask);
             }
-            beats.push(w & f.mask());
+            beats.push(w);
         }
         let crc = beats
             .iter()
-            .fold(CRC_INIT, |c, b| crc_bits(c, *b, f.link_width));
-        beats.push(crc as u64);
+            .fold(CRC_INIT, |c, b| crc_beat(c, b, f.link_width));
+        beats.push(beat_data(crc as u64));
         let n = beats.len();
         beats
             .into_iter()
@@ -284,7 +315,7 @@ impl Frame {
             expected: 2,
             got: 0,
         })?;
-        let header = Header::decode(first.data as u32)?;
+        let header = Header::decode(first.data[0] as u32)?;
         let count = header.count as u32;
         match header.kind {
             Kind::Barrier if count != 0 => {
@@ -319,8 +350,8 @@ impl Frame {
         }
         let crc = beats[..expected - 1]
             .iter()
-            .fold(CRC_INIT, |c, b| crc_bits(c, b.data, f.link_width));
-        let got = (beats[expected - 1].data & 0xffff_ffff) as u32;
+            .fold(CRC_INIT, |c, b| crc_beat(c, &b.data, f.link_width));
+        let got = (beats[expected - 1].data[0] & 0xffff_ffff) as u32;
         if crc != got {
             return Err(FrameError::Crc { expected: crc, got });
         }
@@ -328,7 +359,7 @@ impl Frame {
         let vpb = f.values_per_beat(header.kind);
         let vmask = if vw >= 64 { u64::MAX } else { (1u64 << vw) - 1 };
         let values = (0..count)
-            .map(|i| beats[1 + (i / vpb) as usize].data >> ((i % vpb) * vw) & vmask)
+            .map(|i| get_bits(&beats[1 + (i / vpb) as usize].data, (i % vpb) * vw, vw) & vmask)
             .collect();
         Ok(Frame { header, values })
     }
@@ -444,6 +475,55 @@ mod tests {
         // The same bits in narrower pieces give the same CRC.
         let c = crc_bits(crc_bits(CRC_INIT, beat >> 32, 32), beat & 0xffff_ffff, 32);
         assert_eq!(c, crc_bits(CRC_INIT, beat, 64));
+        // A wide beat is its bytes, most significant first.
+        let mut wide = [0u64; BEAT_WORDS];
+        for (i, w) in wide.iter_mut().enumerate() {
+            *w = beat.rotate_left(8 * i as u32);
+        }
+        let bytes: Vec<u8> = wide.iter().rev().flat_map(|w| w.to_be_bytes()).collect();
+        assert_eq!(crc_beat(CRC_INIT, &wide, 512), crc32_mpeg2(&bytes));
+        assert_eq!(
+            crc_beat(CRC_INIT, &beat_data(beat), 64),
+            crc_bits(CRC_INIT, beat, 64)
+        );
+    }
+
+    #[test]
+    fn wide_frames_pack_values_across_words() {
+        // 256-bit beats: 16 h values of 16 bits, or 6 partial sums of 40 bits (the fourth
+        // straddles bits 120..160, across two words).
+        let w = Format {
+            link_width: 256,
+            ..F
+        };
+        assert_eq!(w.values_per_beat(Kind::H), 16);
+        assert_eq!(w.values_per_beat(Kind::Psum), 6);
+        assert_eq!(w.max_values(Kind::H), 127);
+        let values: Vec<u64> = (0..13)
+            .map(|i| (i * 0x1234_5678_9) & 0xff_ffff_ffff)
+            .collect();
+        let fr = Frame {
+            header: Header {
+                kind: Kind::Psum,
+                src: 2,
+                dst: 7,
+                layer: 0,
+                count: 13,
+                parity: true,
+                seq: 77,
+            },
+            values: values.clone(),
+        };
+        let beats = fr.encode(&w);
+        assert_eq!(beats.len() as u64, w.frame_beats(Kind::Psum, 13));
+        assert_eq!(get_bits(&beats[1].data, 120, 40), values[3]);
+        assert_eq!(Frame::decode(&beats, &w), Ok(fr));
+        let mut bad = beats.clone();
+        bad[2].data[3] ^= 1 << 60;
+        assert!(matches!(
+            Frame::decode(&bad, &w),
+            Err(FrameError::Crc { .. })
+        ));
     }
 
     #[test]
@@ -483,7 +563,7 @@ mod tests {
         assert_eq!(Frame::decode(&beats, &F), Ok(fr.clone()));
         for i in 0..beats.len() - 1 {
             let mut bad = beats.clone();
-            bad[i].data ^= 1 << 17;
+            bad[i].data[0] ^= 1 << 17;
             assert!(Frame::decode(&bad, &F).is_err(), "flip in beat {i} missed");
         }
         let mut short = beats.clone();

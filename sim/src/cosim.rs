@@ -98,7 +98,8 @@ pub struct LinkIn {
     pub rx_tlast: [u32; 2],
     pub tx_tready: [u32; 2],
     pub _pad: [u32; 2],
-    pub rx_tdata: [u64; 2],
+    /// Per port, the beat's 64-bit words, least significant first (links up to 512 bits).
+    pub rx_tdata: [partita_hdl::frame::BeatData; 2],
 }
 
 /// Link-port outputs of a multi-device node.
@@ -109,7 +110,7 @@ pub struct LinkOut {
     pub tx_tlast: [u32; 2],
     pub rx_tready: [u32; 2],
     pub _pad: [u32; 2],
-    pub tx_tdata: [u64; 2],
+    pub tx_tdata: [partita_hdl::frame::BeatData; 2],
 }
 
 /// Pins of a multi-device node: the device pins and its link ports.
@@ -213,8 +214,23 @@ void pt_free(void* p) {
     delete h->ctx;
     delete h;
 }
-struct LinkIn { uint32_t rx_tvalid[2], rx_tlast[2], tx_tready[2], pad[2]; uint64_t rx_tdata[2]; };
-struct LinkOut { uint32_t tx_tvalid[2], tx_tlast[2], rx_tready[2], pad[2]; uint64_t tx_tdata[2]; };
+struct LinkIn { uint32_t rx_tvalid[2], rx_tlast[2], tx_tready[2], pad[2]; uint64_t rx_tdata[2][8]; };
+struct LinkOut { uint32_t tx_tvalid[2], tx_tlast[2], rx_tready[2], pad[2]; uint64_t tx_tdata[2][8]; };
+// Link data of any width: Verilator keeps up to 32 bits in IData, 64 in QData, more in
+// VlWide (32-bit words); the C side holds eight 64-bit words, least significant first.
+extern "C++" {
+static inline void pt_set(IData& d, const uint64_t* w) { d = static_cast<IData>(w[0]); }
+static inline void pt_set(QData& d, const uint64_t* w) { d = w[0]; }
+template <std::size_t N> static inline void pt_set(VlWide<N>& d, const uint64_t* w) {
+    for (std::size_t i = 0; i < N; i++) d[i] = static_cast<uint32_t>(w[i / 2] >> (32 * (i % 2)));
+}
+static inline void pt_get(uint64_t* w, IData d) { for (int i = 0; i < 8; i++) w[i] = 0; w[0] = d; }
+static inline void pt_get(uint64_t* w, QData d) { for (int i = 0; i < 8; i++) w[i] = 0; w[0] = d; }
+template <std::size_t N> static inline void pt_get(uint64_t* w, const VlWide<N>& d) {
+    for (int i = 0; i < 8; i++) w[i] = 0;
+    for (std::size_t i = 0; i < N; i++) w[i / 2] |= static_cast<uint64_t>(d[i]) << (32 * (i % 2));
+}
+}
 struct NodeIn { PinsIn pins; LinkIn link; };
 struct NodeOut { PinsOut pins; LinkOut link; };
 #ifndef PARTITA_PORTS
@@ -223,10 +239,10 @@ struct NodeOut { PinsOut pins; LinkOut link; };
 #if PARTITA_PORTS > 0
 #define PT_LINK(n) \
     t->l##n##_rx_tvalid = li->rx_tvalid[n]; t->l##n##_rx_tlast = li->rx_tlast[n]; \
-    t->l##n##_rx_tdata = li->rx_tdata[n]; t->l##n##_tx_tready = li->tx_tready[n];
+    pt_set(t->l##n##_rx_tdata, li->rx_tdata[n]); t->l##n##_tx_tready = li->tx_tready[n];
 #define PT_LINK_OUT(n) \
     lo->tx_tvalid[n] = t->l##n##_tx_tvalid; lo->tx_tlast[n] = t->l##n##_tx_tlast; \
-    lo->tx_tdata[n] = t->l##n##_tx_tdata; lo->rx_tready[n] = t->l##n##_rx_tready;
+    pt_get(lo->tx_tdata[n], t->l##n##_tx_tdata); lo->rx_tready[n] = t->l##n##_rx_tready;
 #endif
 static void pt_cycle(Handle* h, const PinsIn* in, PinsOut* out, const LinkIn* li, LinkOut* lo);
 void pt_step(void* p, const PinsIn* in, PinsOut* out) {

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 
 use partita_codegen::arch::lstm::System;
-use partita_hdl::frame::{Beat as LinkBeat, Decoder, ErrInfo, Frame, FrameError, Kind};
+use partita_hdl::frame::{Beat as LinkBeat, BeatData, Decoder, ErrInfo, Frame, FrameError, Kind};
 use partita_hdl::regs;
 
 use crate::cosim::{Model, NodeIn, NodeOut, PinsIn, PinsOut};
@@ -44,7 +44,7 @@ pub struct Fault {
 #[derive(Clone, Copy, Debug)]
 struct Beat {
     at: u64,
-    data: u64,
+    data: BeatData,
     last: bool,
 }
 
@@ -56,8 +56,8 @@ struct Channel {
     /// Frames that entered (counted at tlast).
     frames: usize,
     /// Beats of the frame now entering, before fault handling.
-    cur: Vec<(u64, bool)>,
-    held: Vec<(u64, bool)>,
+    cur: Vec<(BeatData, bool)>,
+    held: Vec<(BeatData, bool)>,
     fault: Option<Fault>,
     beats: u64,
     last_at: u64,
@@ -77,7 +77,7 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    fn push(&mut self, data: u64, last: bool, f: &partita_hdl::frame::Format) {
+    fn push(&mut self, data: BeatData, last: bool, f: &partita_hdl::frame::Format) {
         match self.decoder.push(LinkBeat { data, last }, f) {
             Some(Ok(Frame { header, .. })) => self.frames.push((header.src, header.kind)),
             Some(Err(e)) => self.errors.push(e),
@@ -99,14 +99,14 @@ impl Channel {
         self.q.len() < self.cap
     }
 
-    fn enqueue(&mut self, now: u64, data: u64, last: bool) {
+    fn enqueue(&mut self, now: u64, data: BeatData, last: bool) {
         let at = (now + self.latency).max(self.last_at + 1);
         self.last_at = at;
         self.q.push_back(Beat { at, data, last });
     }
 
     /// A beat accepted from a transmitter at cycle `now`.
-    fn push(&mut self, now: u64, data: u64, last: bool, f: &partita_hdl::frame::Format) {
+    fn push(&mut self, now: u64, data: BeatData, last: bool, f: &partita_hdl::frame::Format) {
         self.beats += 1;
         self.sent.push(data, last, f);
         self.cur.push((data, last));
@@ -125,7 +125,7 @@ impl Channel {
             Some(f) if f.frame == n => match f.kind {
                 FaultKind::Corrupt => {
                     let i = 1.min(frame.len() - 1);
-                    frame[i].0 ^= 1;
+                    frame[i].0[0] ^= 1;
                 }
                 FaultKind::Drop => frame.clear(),
                 FaultKind::Reorder => {
@@ -514,7 +514,7 @@ pub fn run(
                     }
                     // The switch reads the destination from the header; a header that does not
                     // decode goes nowhere (the receiver then misses a sequence number).
-                    let dst = partita_hdl::frame::Header::decode(frame[0].data as u32)
+                    let dst = partita_hdl::frame::Header::decode(frame[0].data[0] as u32)
                         .map(|h| h.dst as usize)
                         .unwrap_or(usize::MAX);
                     if dst < nd {

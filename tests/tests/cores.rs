@@ -12,7 +12,7 @@ use std::process::Command;
 
 use partita_codegen::fixed::{requantize, Overflow, QFormat, Rounding};
 use partita_hdl::cores::{self, Core};
-use partita_hdl::frame::{self, crc_bits, Beat, Format, Frame, Header, Kind, CRC_INIT};
+use partita_hdl::frame::{self, beat_data, crc_bits, Beat, Format, Frame, Header, Kind, CRC_INIT};
 use partita_tests::{repo, TempDir};
 
 fn rtl(name: &str) -> PathBuf {
@@ -402,7 +402,7 @@ fn framer_case(l: &Link, hmasks: [u8; 8], others: u8, runs: &[Run], corrupt: boo
                 for b in fr.encode(f) {
                     let word = (l.routes[d as usize] as u128) << (f.link_width + 1)
                         | (b.last as u128) << f.link_width
-                        | b.data as u128;
+                        | b.data[0] as u128;
                     want.push(hex(word, f.link_width + 3));
                 }
             }
@@ -570,7 +570,7 @@ fn rx_model(l: &Link, max_vals: u32, beats: &[Beat]) -> RxExpect {
         e.errors.push(hex((kind as u128) << 32 | info as u128, 34))
     };
     for b in beats {
-        let d = b.data;
+        let d = b.data[0];
         match rs {
             0 => {
                 let h = d as u32;
@@ -685,7 +685,7 @@ fn raw_frame(lw: u32, header: u32, payload: &[u64]) -> Vec<Beat> {
     data.into_iter()
         .enumerate()
         .map(|(i, data)| Beat {
-            data,
+            data: beat_data(data),
             last: i + 1 == n,
         })
         .collect()
@@ -732,7 +732,7 @@ fn deframer_matches_the_reference_model() {
     // A flipped payload bit: values come out, then the CRC error; the next sequence number
     // from device 0 is still 1, so a frame numbered 2 is a sequence error, and 1 is good again.
     let mut damaged = frame(Kind::H, 0, 1, 1, false, 1, values(&mut rng, 5, 16));
-    damaged[1].data ^= 1 << 5;
+    damaged[1].data[0] ^= 1 << 5;
     beats.extend(damaged);
     beats.extend(frame(Kind::H, 0, 1, 1, false, 2, values(&mut rng, 4, 16)));
     beats.extend(frame(Kind::H, 0, 1, 1, false, 1, values(&mut rng, 4, 16)));
@@ -747,14 +747,14 @@ fn deframer_matches_the_reference_model() {
     beats.extend(raw_frame(64, hdr(1, 2, 0, 100, 1), &[7]));
     beats.extend(raw_frame(64, hdr(2, 3, 0, 3, 1), &[]));
     beats.push(Beat {
-        data: hdr(0, 3, 0, 1, 1) as u64,
+        data: beat_data(hdr(0, 3, 0, 1, 1) as u64),
         last: true,
     });
     beats.extend(raw_frame(64, hdr(0, 3, 0, 8, 1), &[0x1111_2222_3333_4444]));
     beats.extend(raw_frame(64, hdr(1, 2, 2, 2, 1), &[5, 6, 7]));
     // A one-beat frame for device 2 is forwarded as it is; a long partial-sum run arrives.
     beats.push(Beat {
-        data: (hdr(0, 3, 0, 1, 9) & !(7 << 24) | 2 << 24) as u64,
+        data: beat_data((hdr(0, 3, 0, 1, 9) & !(7 << 24) | 2 << 24) as u64),
         last: true,
     });
     beats.extend(frame(
@@ -777,7 +777,7 @@ fn deframer_matches_the_reference_model() {
     let tmp = TempDir::new("linkrx");
     let lines: Vec<String> = beats
         .iter()
-        .map(|b| hex((b.last as u128) << 64 | b.data as u128, 65))
+        .map(|b| hex((b.last as u128) << 64 | b.data[0] as u128, 65))
         .collect();
     write_hex(tmp.path(), "rx_in.hex", &lines);
     write_hex(tmp.path(), "rx_values.hex", &want.values);

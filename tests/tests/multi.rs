@@ -529,3 +529,46 @@ fn lstm_1024_on_4_devices_beats_one_device() {
     let err = (p.cycles_per_step - r.cycles_per_timestep).abs() / r.cycles_per_timestep;
     assert!(err <= 0.05, "cost model {:.1}% off", 100.0 * err);
 }
+
+/// Links wider than 64 bits (the frame format allows up to 512): 16 h values per 256-bit beat,
+/// partial sums straddling 64-bit words on 128-bit links, 512-bit beats with several engines;
+/// and a corrupted 256-bit frame is caught.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn wide_links_match_golden() {
+    let wide = |t: String, w: u32| t.replace("width = 64", &format!("width = {w}"));
+    let rows = wide(plan(10, 12, 2, true, 4, "ring", "direct", "rows", ""), 256);
+    assert!(rows.contains("width = 256"));
+    assert_matches(&rows, "wide_rows");
+    assert_matches(
+        &wide(
+            plan(10, 12, 2, false, 3, "chain", "direct", "cols", ""),
+            128,
+        ),
+        "wide_cols",
+    );
+    assert_matches(
+        &wide(plan(10, 12, 1, true, 3, "star", "host", "rows", ""), 512)
+            .replace("devices = 3\n", "devices = 3\nengines = 2\n"),
+        "wide_host",
+    );
+    let tmp = TempDir::new("widefault");
+    let (_, r) = run(
+        &rows,
+        tmp.path(),
+        Some(Fault {
+            kind: FaultKind::Corrupt,
+            channel: 1,
+            frame: 1,
+        }),
+    );
+    assert!(!r.matched);
+    assert!(
+        r.error.clone().unwrap_or_default().contains("CRC"),
+        "{:?}",
+        r.error
+    );
+}
