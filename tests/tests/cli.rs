@@ -11,6 +11,7 @@ const EXAMPLES: &[&str] = &[
     "lstm_1dev_bbs",
     "lstm_1dev_gates",
     "lstm_1024_bbs",
+    "lstm_1024_4dev",
     "lstm_4dev_dense",
     "lstm_4dev_bbs",
     "cnn_small",

@@ -620,14 +620,20 @@ impl System {
             .iter()
             .map(|n| node_arch(&arch, &schedule, n, m))
             .collect();
+        // Only a ring of three or more forwards frames in a circle; chains, stars, host relays
+        // and two-device rings keep the default buffers.
+        let circular = !schedule.switched
+            && schedule.topology == crate::plan::Topology::Ring
+            && schedule.nodes.len() > 2;
         let rx = rx_beats_per_tick(&schedule, &frame);
-        for (na, beats) in nodes.iter_mut().zip(rx) {
+        for (na, beats) in nodes.iter_mut().zip(rx).filter(|_| circular) {
             let depth = RX_DEPTH.max((2 * beats as usize).next_power_of_two());
             if depth > MAX_RX_DEPTH {
                 return Err(format!(
-                    "device {} receives {beats} link beats on one port in a tick; its receive \
-                     buffer would need {depth} beats (at most {MAX_RX_DEPTH}): use wider links, \
-                     fewer devices or a strategy that sends less",
+                    "device {} receives {beats} link beats on one port in a tick; on a ring its \
+                     receive buffer must hold two ticks of them, {depth} beats (at most \
+                     {MAX_RX_DEPTH}): use wider links, a chain or star, fewer devices or a \
+                     strategy that sends less",
                     na.index
                 ));
             }
@@ -653,10 +659,11 @@ impl System {
 /// active: every run and barrier frame, counted at the destination and at every device that
 /// forwards it on the way.
 ///
-/// Receive buffers are sized to hold two ticks of this (a device starts a tick only after every
-/// other device's barrier of the last one, which travels behind its frames, so no more is ever
-/// in flight towards it). A sender is then never held up by a full receive buffer, and a ring,
-/// whose forwarding devices wait on each other in a circle, cannot deadlock.
+/// On a ring of three or more, receive buffers are sized to hold two ticks of this (a device
+/// starts a tick only after every other device's barrier of the last one, which travels behind
+/// its frames, so no more is ever in flight towards it). A sender is then never held up by a
+/// full receive buffer, and the ring, whose forwarding devices wait on each other in a circle,
+/// cannot deadlock. Elsewhere forwarding goes one way along a line and cannot wait in a circle.
 pub fn rx_beats_per_tick(s: &Schedule, f: &frame::Format) -> Vec<u64> {
     let d = s.nodes.len();
     let mut port_beats: Vec<Vec<u64>> = s.nodes.iter().map(|n| vec![0; n.ports.len()]).collect();

@@ -11,7 +11,7 @@
 // arbiter) says the offered beat leaves this cycle.
 `timescale 1ns / 1ps
 module partita_link_tx #(
-    parameter integer LW = 64,          // link beat width (32 to 64)
+    parameter integer LW = 64,          // link beat width (32 to 512)
     parameter integer DW = 16,          // h value width
     parameter integer ACCW = 40,        // partial-sum width
     parameter integer ME = 0,           // this device

@@ -2,14 +2,15 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 `timescale 1ns / 1ps
 // partita multi-device LSTM node: device 0 of 2 (ring topology, 64-bit
-// links). 2 layer(s), input 6, hidden 8, one row engine of
-// 4 lanes. AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices
+// links). 2 layer(s), input 6, hidden 8, 1 row engine(s)
+// of 4 lanes. AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices
 // that hold layer-0 x columns) and h_t out (this device's last-layer units), AXI4-Stream link
 // ports (1 port(s)).
 //
 // Work runs in ticks; at tick T layer l computes timestep T - l, so stacked layers on different
 // devices form a pipeline. A tick is: for each layer with work here, the engine issues this
-// device's rows (full-width partial sums, bias on the device holding column block 0); partial
+// device's rows (full-width partial sums, bias on the device holding column block 0), M rows at
+// a time on M engines in lockstep, whose sums leave one per cycle in row order; partial
 // sums go to the local partial buffer or, as frames, to the layer's finisher. The finisher sums
 // every partial of a gate row at full width, rounds once, and runs the element-wise unit; the
 // new h goes to this device's vector memory and, as frames, to every device that needs it.
@@ -24,6 +25,7 @@
 // never used. Partial sums are reduced in partita_d0_reduce, vector memories written through
 // partita_d0_vwrite.
 module partita_d0_top #(
+    // $readmemh files, one per engine memory; override with full paths if needed.
     parameter WEIGHTS_E0 = "weights_e0.hex",
     parameter BIAS_E0 = "bias_e0.hex"
 ) (
@@ -82,7 +84,7 @@ module partita_d0_top #(
     wire [3:0] link_status;
     wire [31:0] crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
     wire       link_err = (link_status != 4'd0);
-    wire unused_regs = &{1'b0, wsel[31:1], waddr_reg[31:6], wstage[95:68], x_tlast};
+    wire unused_regs = &{1'b0, wsel[31:24], wsel[15:1], waddr_reg[31:6], wstage[95:68], x_tlast};
     // Register slice (library core partita_skid) on the x stream: its pins drive and are
     // driven by flip-flops only.
     wire [16-1:0] x_tdata;
@@ -114,7 +116,7 @@ module partita_d0_top #(
 
     // Per-layer constants of this device's schedule.
     reg        l_mac, l_fin, l_plocal, l_needh, l_out;
-    reg [6-1:0] l_rows;
+    reg [6-1:0] l_rows, l_slots;
     reg [2-1:0] l_slices, l_nih;
     reg [6-1:0] l_wbase;
     reg [5-1:0] l_bbase;
@@ -127,7 +129,7 @@ module partita_d0_top #(
     reg [7:0]  l_hmask;
     always @* begin
         l_mac = 1'b0; l_fin = 1'b0; l_plocal = 1'b1; l_needh = 1'b0; l_out = 1'b0;
-        l_rows = 6'd1; l_slices = 2'd1; l_nih = 2'd0;
+        l_rows = 6'd1; l_slots = 6'd1; l_slices = 2'd1; l_nih = 2'd0;
         l_wbase = 6'd0; l_bbase = 5'd0;
         l_xbase = 4'd0; l_hbase_rd = 4'd0; l_hbase_wr = 4'd0;
         l_pdst = 3'd0; l_nfin = 5'd1; l_pbase = 3'd0;
@@ -136,7 +138,7 @@ module partita_d0_top #(
             1'd0: begin
                 l_mac = 1'b1; l_fin = 1'b1; l_plocal = 1'b1;
                 l_needh = 1'b1; l_out = 1'b0;
-                l_rows = 6'd16; l_slices = 2'd2; l_nih = 2'd1;
+                l_rows = 6'd16; l_slots = 6'd16; l_slices = 2'd2; l_nih = 2'd1;
                 l_wbase = 6'd0; l_bbase = 5'd0;
                 l_xbase = rd_par ? 4'd2 : 4'd0;
                 l_hbase_rd = rd_par ? 4'd6 : 4'd4;
@@ -147,7 +149,7 @@ module partita_d0_top #(
             1'd1: begin
                 l_mac = 1'b1; l_fin = 1'b1; l_plocal = 1'b1;
                 l_needh = 1'b1; l_out = 1'b1;
-                l_rows = 6'd16; l_slices = 2'd2; l_nih = 2'd1;
+                l_rows = 6'd16; l_slots = 6'd16; l_slices = 2'd2; l_nih = 2'd1;
                 l_wbase = 6'd32; l_bbase = 5'd16;
                 l_xbase = rd_par ? 4'd6 : 4'd4;
                 l_hbase_rd = rd_par ? 4'd10 : 4'd8;
@@ -172,8 +174,8 @@ module partita_d0_top #(
     wire [2-1:0] vw_lane;
     wire [4-1:0] vw_addr;
     wire [16-1:0] vw_data;
-    wire row_valid;
-    wire [37-1:0] row_acc;
+    wire row_valid_0;
+    wire [37-1:0] row_acc_0;
     partita_d0_engine #(
         .WEIGHT_HEX(WEIGHTS_E0),
         .BIAS_HEX(BIAS_E0),
@@ -183,13 +185,14 @@ module partita_d0_top #(
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
-        .ww_en(commit_pulse && !wsel[0]), .ww_addr(waddr_reg[6-1:0]),
+        .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd0), .ww_addr(waddr_reg[6-1:0]),
         .ww_data(wstage[68-1:0]),
-        .bw_en(commit_pulse && wsel[0]), .bw_addr(waddr_reg[5-1:0]),
+        .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd0), .bw_addr(waddr_reg[5-1:0]),
         .bw_data(wstage[16-1:0]),
-        .row_valid(row_valid), .row_acc(row_acc)
+        .row_valid(row_valid_0), .row_acc(row_acc_0)
     );
-    wire part_v = adv_m && row_valid && (state == S_MAC || state == S_MDRAIN);
+    wire [37-1:0] row_acc = row_acc_0;
+    wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
 
     // ------------------------------------------------------------------ links
     wire [1-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p, rv_take;
@@ -353,7 +356,7 @@ module partita_d0_top #(
                     if (a_last) begin
                         slice <= 2'd0;
                         baddr <= baddr + 5'd1;
-                        if ({1'b0, row} + 6'd1 == l_rows) state <= S_MDRAIN;
+                        if ({1'b0, row} + 6'd1 == l_slots) state <= S_MDRAIN;
                         else row <= row + 5'd1;
                     end else begin
                         slice <= slice + 2'd1;

@@ -14,7 +14,7 @@
 // beat as `fwd_go` takes it.
 `timescale 1ns / 1ps
 module partita_link_rx #(
-    parameter integer LW = 64,          // link beat width (32 to 64)
+    parameter integer LW = 64,          // link beat width (32 to 512)
     parameter integer DW = 16,          // h value width
     parameter integer ACCW = 40,        // partial-sum width
     parameter integer ME = 0,           // this device
@@ -104,9 +104,18 @@ module partita_link_rx #(
     wire hd_par = hd[13];
     wire [12:0] hd_seq = hd[12:0];
     wire hd_me = (hd_dst == ME3);
+    // A count above what a frame may carry (no check when that is the field's maximum).
+    wire hd_over;
+    generate
+        if (MAX_VALS < 127) begin : g_cnt
+            assign hd_over = (hd_cnt > MAXV7);
+        end else begin : g_cnt_full
+            assign hd_over = 1'b0;
+        end
+    endgenerate
     wire hd_bad = (hd_type == 2'd3) || ({1'b0, hd_src} >= NDEV4) || (hd_src == ME3)
         || ({1'b0, hd_layer} >= NL4) || hl
-        || ((hd_type == 2'd2) != (hd_cnt == 7'd0)) || (hd_cnt > MAXV7);
+        || ((hd_type == 2'd2) != (hd_cnt == 7'd0)) || hd_over;
     wire [1:0] hd_port = ROUTES[2*hd_dst +: 2];
 
     reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
