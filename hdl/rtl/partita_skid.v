@@ -1,7 +1,8 @@
 // partita library core: AXI4-Stream skid buffer (register slice). Registers tdata, tlast and
 // tvalid towards the sink and s_tready towards the source, so neither the data path nor the
 // ready path crosses it combinationally. Full throughput: a beat per cycle while the sink is
-// ready; when the sink stalls, one beat waits in the skid register.
+// ready; when the sink stalls, one beat waits in the skid register. s_tready is low during
+// reset, so no beat offered then is taken and lost.
 `timescale 1ns / 1ps
 module partita_skid #(
     parameter integer W = 8
@@ -18,8 +19,8 @@ module partita_skid #(
     output wire         m_tlast
 );
     reg [W:0] main_d, skid_d;
-    reg main_v, skid_v;
-    assign s_tready = !skid_v;
+    reg main_v, skid_v, rdy;
+    assign s_tready = rdy;
     assign m_tvalid = main_v;
     assign m_tdata = main_d[W-1:0];
     assign m_tlast = main_d[W];
@@ -27,11 +28,14 @@ module partita_skid #(
         if (rst) begin
             main_v <= 1'b0;
             skid_v <= 1'b0;
-        end else if (skid_v) begin
-            // The source is held off; the waiting beat moves up when the sink takes main.
-            if (m_tready) begin
-                main_d <= skid_d;
+            rdy <= 1'b0;
+        end else if (!rdy) begin
+            // Held off (a beat waits in skid, or reset just ended): the waiting beat moves up
+            // when the sink takes main.
+            if (m_tready || !skid_v) begin
+                if (skid_v) main_d <= skid_d;
                 skid_v <= 1'b0;
+                rdy <= 1'b1;
             end
         end else if (!main_v || m_tready) begin
             main_v <= s_tvalid;
@@ -39,6 +43,7 @@ module partita_skid #(
         end else if (s_tvalid) begin
             skid_d <= {s_tlast, s_tdata};
             skid_v <= 1'b1;
+            rdy <= 1'b0;
         end
     end
 endmodule

@@ -1,7 +1,7 @@
 // Self-checking testbench of partita_skid: a source sends a counting sequence (tlast on every
 // fifth beat) with random tvalid while the sink takes it with random tready; every beat must
 // arrive once, in order, with its tlast. Then both sides stay ready and the buffer must pass
-// one beat per cycle. Prints PASS or FAIL.
+// one beat per cycle. During reset s_tready must stay low. Prints PASS or FAIL.
 `timescale 1ns / 1ps
 module partita_skid_tb;
     parameter integer W = 16;
@@ -21,7 +21,13 @@ module partita_skid_tb;
     integer sent = 0, got = 0, errors = 0, n, burst_n = -1, burst_got = 0;
     reg [31:0] lfsr = 32'hace1;
     initial begin
-        repeat (3) @(negedge clk);
+        repeat (3) begin
+            @(negedge clk);
+            if (s_tready !== 1'b0) begin
+                $display("FAIL: s_tready is %b during reset", s_tready);
+                errors = errors + 1;
+            end
+        end
         rst = 1'b0;
         for (n = 0; n < 100 * BEATS && got < BEATS; n = n + 1) begin
             // Offer this cycle's inputs, let them settle, and book what the edge will take.

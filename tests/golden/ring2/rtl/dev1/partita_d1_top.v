@@ -75,7 +75,15 @@ module partita_d1_top #(
 
     // ------------------------------------------------------------------ registers
     wire       soft_rst, start_pulse, commit_pulse;
-    wire       rst = !rst_n || soft_rst;
+    // Reset: rst_n is synchronized to clk by two flip-flops (set at configuration, so the
+    // device starts in reset) and, with the soft reset, registered once more: the reset's
+    // fan-out starts at a flip-flop, never at the pin or a gate.
+    reg [1:0]  rst_sync = 2'b11;
+    reg        rst = 1'b1;
+    always @(posedge clk) begin
+        rst_sync <= {rst_sync[0], !rst_n};
+        rst <= rst_sync[1] || soft_rst;
+    end
     wire [31:0] seq_len, seq_count, link_timeout, wsel, waddr_reg;
     wire [96-1:0] wstage;
     reg        busy, done;
@@ -418,7 +426,7 @@ module partita_d1_top #(
 
     // ------------------------------------------------------------------ AXI4-Lite
     partita_d1_regs u_regs (
-        .clk(clk), .rst_n(rst_n),
+        .clk(clk), .rst_n(!rst_sync[1]),
         .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
         .s_axil_wdata(s_axil_wdata), .s_axil_wstrb(s_axil_wstrb), .s_axil_wvalid(s_axil_wvalid),
         .s_axil_wready(s_axil_wready), .s_axil_bresp(s_axil_bresp), .s_axil_bvalid(s_axil_bvalid),
