@@ -496,7 +496,7 @@ fn too_many_node_engines_are_refused() {
     assert!(!dir.exists(), "no half-written output");
 }
 
-/// Issue 10's benchmark split by rows over 4 FPGAs on a 64-bit ring, 16 engines x 16 lanes per
+/// Issue 10's benchmark split by rows over 4 FPGAs on a 256-bit ring, 16 engines x 16 lanes per
 /// device: bit-exact, faster than the same model on one device (`lstm_1024_bbs`, 4 207 cycles
 /// per step), and the cost model within 5% of the cosim. Its h all-gather (3 x 256 values
 /// into every device per step, forwarded around the ring) deadlocked the ring with 64-beat

@@ -8,6 +8,7 @@ use partita_codegen::design::{self, Design, ModelDesign};
 use partita_sim::{Input, Mode};
 
 use super::{io_failure, Failure};
+use crate::cosim::multi::simulate_multi;
 use crate::cosim::{self as simulate, SimError, SimOptions};
 
 #[derive(clap::Args)]
@@ -36,13 +37,16 @@ pub(crate) fn run_verb(a: Args, out: &mut dyn std::io::Write) -> Result<(), Fail
     Ok(())
 }
 
-pub const HEADER: &str = "plan                                  cycles/step  x MAC bound  efficiency  cosim cycles/s  build cold s  build cached s  golden steps/s (fixed)  golden steps/s (float)";
+pub const HEADER: &str = "plan                                  devices  cycles/step  x MAC bound  efficiency  cosim cycles/s  sim s/16 steps  build cold s  build cached s  golden steps/s (fixed)  golden steps/s (float)";
 
 /// One plan's figures.
 pub struct Row {
+    pub devices: usize,
     pub cycles_per_step: f64,
     pub efficiency: f64,
     pub cosim_cycles_per_s: f64,
+    /// Wall time of the simulation, scaled to 16 timesteps.
+    pub sim_s_per_16_steps: f64,
     pub build_cold_s: f64,
     pub build_cached_s: f64,
     pub golden_fixed_steps_per_s: f64,
@@ -52,11 +56,13 @@ pub struct Row {
 impl Row {
     pub fn line(&self, name: &str) -> String {
         format!(
-            "{name:<37} {:>11.1}  {:>11.3}  {:>10.3}  {:>14.0}  {:>12.2}  {:>14.2}  {:>22.0}  {:>22.0}",
+            "{name:<37} {:>7}  {:>11.1}  {:>11.3}  {:>10.3}  {:>14.0}  {:>14.2}  {:>12.2}  {:>14.2}  {:>22.0}  {:>22.0}",
+            self.devices,
             self.cycles_per_step,
             1.0 / self.efficiency.max(1e-12),
             self.efficiency,
             self.cosim_cycles_per_s,
+            self.sim_s_per_16_steps,
             self.build_cold_s,
             self.build_cached_s,
             self.golden_fixed_steps_per_s,
@@ -65,7 +71,9 @@ impl Row {
     }
 }
 
-/// Measure one single-device LSTM plan on 2 sequences of `steps` timesteps.
+/// Measure one LSTM plan on 2 sequences of `steps` timesteps. The MAC bound is the stored
+/// weight entries of a step over every device's multipliers; a multi-device plan is
+/// cosimulated in lockstep over its modelled links, and its build covers every device.
 pub fn measure(design: &Design, steps: usize) -> Result<Row, SimError> {
     let ModelDesign::Lstm(m) = &design.model else {
         return Err(SimError::Gen("bench measures LSTM plans".into()));
@@ -85,27 +93,70 @@ pub fn measure(design: &Design, steps: usize) -> Result<Row, SimError> {
     partita_sim::write_output(&npy, &input.data)?;
     // Cold: an empty model cache (ccache, if present, still holds compiled objects).
     let cold_cache = tmp.join("cache");
-    let mut opts = SimOptions {
+    let opts = SimOptions {
         input: Some(npy),
         cache: Some(cold_cache),
         ..Default::default()
     };
-    let cold = simulate::simulate(design, &opts)?;
-    let cached = simulate::simulate(design, &opts)?;
-    opts.cache = None;
-    let _ = std::fs::remove_dir_all(&tmp);
     let time = |mode| {
         let t0 = Instant::now();
         let _ = partita_sim::run(design, &input, mode);
         (2 * steps) as f64 / t0.elapsed().as_secs_f64().max(1e-9)
     };
+    let per_16 = |sim_seconds: f64| sim_seconds * 16.0 / (2 * steps) as f64;
+    let row = if design.plan.devices > 1 {
+        let cold = simulate_multi(design, &opts, None);
+        let cached = simulate_multi(design, &opts, None);
+        let _ = std::fs::remove_dir_all(&tmp);
+        let (cold, cached) = (cold?, cached?);
+        for r in [&cold, &cached] {
+            if !r.matched {
+                return Err(SimError::Gen(format!(
+                    "the multi-device cosim does not match the golden model: {}",
+                    r.summary().lines().next().unwrap_or("")
+                )));
+            }
+        }
+        let k = design.plan.banks;
+        let entries: usize = m
+            .layers
+            .iter()
+            .map(|l| {
+                4 * m.hidden_size * k * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank)
+            })
+            .sum();
+        let multipliers = design.plan.devices * design.plan.engines * k;
+        Row {
+            devices: design.plan.devices,
+            cycles_per_step: cached.cycles_per_timestep,
+            efficiency: entries as f64 / multipliers as f64 / cached.cycles_per_timestep,
+            cosim_cycles_per_s: cached.sim_cycles as f64 / cached.sim_seconds.max(1e-9),
+            sim_s_per_16_steps: per_16(cached.sim_seconds),
+            build_cold_s: cold.build_seconds,
+            build_cached_s: cached.build_seconds,
+            golden_fixed_steps_per_s: 0.0,
+            golden_float_steps_per_s: 0.0,
+        }
+    } else {
+        let cold = simulate::simulate(design, &opts);
+        let cached = simulate::simulate(design, &opts);
+        let _ = std::fs::remove_dir_all(&tmp);
+        let (cold, cached) = (cold?, cached?);
+        Row {
+            devices: 1,
+            cycles_per_step: cached.cycles_per_timestep,
+            efficiency: cached.efficiency,
+            cosim_cycles_per_s: cached.sim_cycles_per_second,
+            sim_s_per_16_steps: per_16(cached.sim_seconds),
+            build_cold_s: cold.build_seconds,
+            build_cached_s: cached.build_seconds,
+            golden_fixed_steps_per_s: 0.0,
+            golden_float_steps_per_s: 0.0,
+        }
+    };
     Ok(Row {
-        cycles_per_step: cached.cycles_per_timestep,
-        efficiency: cached.efficiency,
-        cosim_cycles_per_s: cached.sim_cycles_per_second,
-        build_cold_s: cold.build_seconds,
-        build_cached_s: cached.build_seconds,
         golden_fixed_steps_per_s: time(Mode::Fixed),
         golden_float_steps_per_s: time(Mode::Float),
+        ..row
     })
 }
