@@ -1,5 +1,5 @@
 {= header =}
-// BBS row engine: {= k =} lanes. Each lane reads its own vector memory at the CSB in-bank index
+// BBS row engine: {= k =} lanes ({= lanes.len() =} built). Each lane reads its own vector memory at the CSB in-bank index
 // (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
 // full-width accumulator; every pipeline stage is one add, memory read or multiply. One row
 // takes as many cycles as it has CSB slices. The pipeline advances only when `adv` is high;
@@ -155,7 +155,11 @@ module {= name =} #(
             t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
         end
     end
-{% endfor %}    // Adder tree: {= levels.len() =} registered level(s); every sum keeps full width.
+{% endfor %}{% if !absent.is_empty() %}    // Absent lanes (banks this device does not hold): no memory, no multiplier, a zero product;
+    // their weight-word entries are zero and unread.
+{% for lane in absent %}    wire [{= pw =}-1:0] t0_{= lane =} = {= pw =}'d0;
+{% endfor %}    wire unused_absent = &{1'b0{% for lane in absent %}, wr[{= lane =}*{= entry_w =} +: {= entry_w =}]{% endfor %}};
+{% endif %}    // Adder tree: {= levels.len() =} registered level(s); every sum keeps full width.
 {% for node in tree %}    reg [{= node.width =}-1:0] {= node.name =};
 {% endfor %}    always @(posedge clk) begin
         if (adv) begin

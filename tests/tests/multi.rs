@@ -572,3 +572,33 @@ fn wide_links_match_golden() {
         r.error
     );
 }
+
+/// `cols` gives each device only the lanes of the banks it holds: over 4 devices with 4 banks
+/// each holds 2 of the 8 column blocks, so its engines have 2 lanes built (no multiplier or
+/// vector memory for the others), and the resource estimate counts 2 multipliers per engine.
+#[test]
+fn cols_builds_only_the_lanes_a_device_holds() {
+    let tmp = TempDir::new("colslanes");
+    let text = plan(10, 12, 1, false, 4, "chain", "direct", "cols", "")
+        .replace("devices = 4\n", "devices = 4\nengines = 2\n");
+    let p = tmp.write("plan.toml", &text);
+    let dir = tmp.path().join("rtl");
+    let (code, _, err) = cli(&["gen", p.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let design = design_from_text(&text, tmp.path());
+    let costs = partita_codegen::analysis::resources::device_costs(&design);
+    let ew = partita_codegen::plan::ew_multipliers(design.plan.plan.activation.method);
+    for d in 0..4 {
+        let engine =
+            std::fs::read_to_string(dir.join(format!("dev{d}/partita_d{d}_engine.v"))).unwrap();
+        assert!(engine.contains("4 lanes (2 built)"), "device {d}");
+        // Two products are multiplies, two are constant zeros.
+        assert_eq!(engine.matches("<= $signed(").count(), 2, "device {d}");
+        let fin = design.partition.layers[0].finisher.contains(&d);
+        assert_eq!(
+            costs[d].multipliers,
+            2 * 2 + if fin { ew } else { 0 },
+            "device {d}"
+        );
+    }
+}

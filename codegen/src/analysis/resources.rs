@@ -18,7 +18,7 @@ pub struct DeviceCost {
     pub weight_bits: u64,
     /// Vector banks (per engine), h double buffers, cell state, feature maps.
     pub state_bits: u64,
-    /// Multipliers: the row engines' (engines x lanes, where the device has weights) and the
+    /// Multipliers: the row engines' (engines x the lanes of the banks it holds) and the
     /// element-wise unit's, where the device finishes hidden units.
     pub multipliers: u64,
 }
@@ -70,10 +70,14 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
         ModelDesign::Lstm(m) => {
             let h = m.hidden_size;
             let k = plan.banks;
+            // Each device builds the lanes of the banks it holds (all K on one device).
+            let mut held: Vec<std::collections::BTreeSet<usize>> =
+                vec![Default::default(); plan.devices];
             for (layer, p) in m.layers.iter().zip(parts) {
                 for s in &p.shares {
+                    held[s.device].extend(s.blocks.iter().map(|b| b % k));
                     let c = &mut costs[s.device];
-                    c.multipliers = engines * lanes;
+                    c.multipliers = engines * held[s.device].len().max(1) as u64;
                     for &b in &s.blocks {
                         let (mat, bank) = if b < k {
                             (&layer.q_ih, b)

@@ -480,6 +480,9 @@ pub struct NodeArch {
     pub m: usize,
     /// Row serializer index (the M engines' sums leave one per cycle).
     pub eng_w: u32,
+    /// Engine lanes built: the banks (x or h) this device holds in a layer it computes. A
+    /// `cols` split gives each device only its banks' lanes.
+    pub lanes: Vec<usize>,
     pub layers: Vec<NodeLayerArch>,
     pub mem: Memories,
     pub layout: VectorLayout,
@@ -749,9 +752,22 @@ fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node, m: usize) -> NodeArch 
     slots.dedup();
     let last = &n.layers[arch.layers - 1];
     let ofifo_depth = 64usize.max((last.fin.len() + 1).next_power_of_two().min(1024));
+    let mut lanes: Vec<usize> = n
+        .layers
+        .iter()
+        .filter(|l| l.computes())
+        .flat_map(|l| l.x_banks.iter().chain(&l.h_banks).copied())
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    if lanes.is_empty() {
+        // A device that computes no rows keeps one (idle) lane, so the engine stays whole.
+        lanes.push(0);
+    }
     NodeArch {
         index: n.index,
         m,
+        lanes,
         eng_w: bits_for(m.max(2) as u64 - 1),
         layers,
         mem,

@@ -20,7 +20,9 @@ pub(crate) struct EngineView {
     header: String,
     name: String,
     k: usize,
+    /// The lanes built (banks the device holds); the others are absent, their products zero.
     lanes: Vec<usize>,
+    absent: Vec<usize>,
     waw: u32,
     baw: u32,
     vaw: u32,
@@ -49,8 +51,15 @@ pub(crate) struct EngineView {
     bias_aligned: String,
 }
 
-/// The engine (module `name`) of a device with memories `mem`.
-pub(crate) fn view(header: String, name: &str, dp: &Datapath, mem: &Memories) -> EngineView {
+/// The engine (module `name`) of a device with memories `mem`, with the lanes in `lanes` (of
+/// 0..K; a device that holds only some banks builds only their lanes).
+pub(crate) fn view(
+    header: String,
+    name: &str,
+    dp: &Datapath,
+    mem: &Memories,
+    lanes: &[usize],
+) -> EngineView {
     let k = dp.k;
     // Adder tree: level 0 is the lane products t0_k; each level adds pairs at one bit wider.
     let mut tree = Vec::new();
@@ -83,7 +92,8 @@ pub(crate) fn view(header: String, name: &str, dp: &Datapath, mem: &Memories) ->
         header,
         name: name.to_string(),
         k,
-        lanes: (0..k).collect(),
+        lanes: lanes.to_vec(),
+        absent: (0..k).filter(|l| !lanes.contains(l)).collect(),
         waw: mem.waw,
         baw: mem.baw,
         vaw: mem.vaw,
@@ -100,13 +110,16 @@ pub(crate) fn view(header: String, name: &str, dp: &Datapath, mem: &Memories) ->
         wdepth: mem.wdepth,
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,
-        idx_ext: (0..k)
+        idx_ext: lanes
+            .iter()
             .map(|k| zext(&format!("widx_{k}"), dp.iw, mem.vaw))
             .collect(),
-        prod_a: (0..k)
+        prod_a: lanes
+            .iter()
             .map(|k| sext(&format!("wv_{k}"), dp.ww, dp.pw))
             .collect(),
-        prod_b: (0..k)
+        prod_b: lanes
+            .iter()
             .map(|k| sext(&format!("vin_{k}"), dp.dw, dp.pw))
             .collect(),
         levels,

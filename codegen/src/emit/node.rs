@@ -697,7 +697,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         design,
         m,
         names,
-        engine::view(hdr.clone(), &names.engine, dp, mem),
+        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes),
     )?);
     files.push(ew::file(design, names, dp, na.paw, na.pdepth)?);
     files.push(module_file(

@@ -282,7 +282,13 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         design,
         m,
         names,
-        engine::view(hdr.clone(), &names.engine, dp, mem),
+        engine::view(
+            hdr.clone(),
+            &names.engine,
+            dp,
+            mem,
+            &(0..dp.k).collect::<Vec<_>>(),
+        ),
     )?);
     files.push(ew::file(design, names, dp, d.caw, a.layers * a.hidden)?);
     files.push(module_file(&names.regs, regs_text));
