@@ -602,3 +602,30 @@ fn cols_builds_only_the_lanes_a_device_holds() {
         );
     }
 }
+
+/// `engines = "auto"` on a multi-device plan fills the budget up to what a node's row
+/// serializer allows (one sum per cycle: no more engines than cycles per row), and says so.
+#[test]
+fn auto_engines_on_nodes_stop_at_the_row_length() {
+    let tmp = TempDir::new("autonode");
+    let text = std::fs::read_to_string(repo().join("examples/lstm_1024_4dev.toml"))
+        .unwrap()
+        .replace("engines = 16", "engines = \"auto\"\ndsp_budget = 1024");
+    let p = tmp.write("plan.toml", &text);
+    let (code, out, err) = cli(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("4 device(s), 16 engine(s) x 16 lanes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("capped at 16: a node's engines hand over one row sum per cycle"),
+        "{out}"
+    );
+    // A small budget is filled, not capped.
+    let small = text.replace("dsp_budget = 1024", "dsp_budget = 72");
+    let p = tmp.write("small.toml", &small);
+    let (code, out, err) = cli(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("4 device(s), 4 engine(s) x 16 lanes"), "{out}");
+}
