@@ -83,7 +83,7 @@ module partita_link_hub #(
     output reg  [31:0]            rx_beats
 );
     localparam integer OTHERS_I = NDEV - 1;
-    localparam integer TQ_FULL_I = TQ_DEPTH - 2;
+    localparam integer TQ_FULL_I = TQ_DEPTH - 3;
     localparam [BAR_W-1:0] OTHERS_N = OTHERS_I[BAR_W-1:0];
     localparam [TQ_AW:0] TQ_FULL = TQ_FULL_I[TQ_AW:0];
 
@@ -97,7 +97,14 @@ module partita_link_hub #(
     wire tq_valid = (tq_count != {(TQ_AW + 1){1'b0}});
     wire tq_ready, hq_valid, hq_last;
     wire [TQ_W-2:0] hq;
-    assign tq_full = (tq_count >= TQ_FULL);
+    // A register, so no compare sits in front of the producers' stall: it reflects the count a
+    // cycle earlier, and the margin covers the one push per cycle it may then still allow.
+    reg tq_full_r;
+    always @(posedge clk) begin
+        if (rst) tq_full_r <= 1'b0;
+        else tq_full_r <= (tq_count >= TQ_FULL);
+    end
+    assign tq_full = tq_full_r;
     assign tx_idle = !tq_valid && !hq_valid && fr_idle;
     partita_fifo #(.W(TQ_W), .AW(TQ_AW), .DEPTH(TQ_DEPTH)) u_txq (
         .clk(clk), .rst(rst), .push(tq_push), .din(tq_in), .pop(tq_valid && tq_ready),
