@@ -664,6 +664,9 @@ pub fn ew_multipliers(method: ActMethod) -> u64 {
 pub const BYTES_PER_WEIGHT: u64 = 40;
 /// Largest device, engine and bank counts, and CNN map side.
 pub const MAX_COUNT: i64 = 4096;
+/// Row engines a multi-device node may have (CONFIG1 and WSEL carry the engine count and index
+/// in 8 bits).
+pub const MAX_NODE_ENGINES: usize = 255;
 pub const MAX_MAP_SIDE: i64 = 65536;
 /// Largest LSTM size, channel or feature count.
 pub const MAX_WIDTH: i64 = 1 << 24;
@@ -994,7 +997,7 @@ impl Validator<'_, '_> {
             (step, cap, ew_cap)
         };
         let max = if devices > 1 {
-            crate::arch::lstm::MAX_NODE_ENGINES
+            MAX_NODE_ENGINES
         } else {
             usize::MAX
         };

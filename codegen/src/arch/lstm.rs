@@ -514,8 +514,7 @@ pub struct NodeArch {
     pub hstart_w: u32,
 }
 
-/// Row engines a node may have (CONFIG1 and WSEL carry the engine count and index in 8 bits).
-pub const MAX_NODE_ENGINES: usize = 255;
+pub use crate::plan::MAX_NODE_ENGINES;
 
 /// Beats each receive port buffers at least (more where the schedule sends more in a tick).
 pub const RX_DEPTH: usize = 64;
