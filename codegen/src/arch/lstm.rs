@@ -667,27 +667,12 @@ impl System {
 /// full receive buffer, and the ring, whose forwarding devices wait on each other in a circle,
 /// cannot deadlock. Elsewhere forwarding goes one way along a line and cannot wait in a circle.
 pub fn rx_beats_per_tick(s: &Schedule, f: &frame::Format) -> Vec<u64> {
-    let d = s.nodes.len();
     let mut port_beats: Vec<Vec<u64>> = s.nodes.iter().map(|n| vec![0; n.ports.len()]).collect();
-    let mut runs: Vec<schedule::Run> = (0..s.layers).flat_map(|l| s.runs(l)).collect();
-    runs.extend(s.barriers());
-    for r in &runs {
+    let runs = (0..s.layers).flat_map(|l| s.runs(l)).chain(s.barriers());
+    for r in runs {
         let beats = f.run_beats(r.kind, r.values as u64);
-        // The devices the run passes through after its source, with their receive port.
-        let path: Vec<(usize, usize)> = if s.switched {
-            vec![(r.dst, 0)]
-        } else if s.topology == crate::plan::Topology::Ring && d > 2 {
-            (1..=s.hops(r.src, r.dst) as usize)
-                .map(|k| ((r.src + k) % d, 0))
-                .collect()
-        } else if r.dst > r.src {
-            (r.src + 1..=r.dst).map(|dev| (dev, 0)).collect()
-        } else {
-            (r.dst..r.src).map(|dev| (dev, 1)).collect()
-        };
-        for (dev, port) in path {
-            let p = port.min(port_beats[dev].len() - 1);
-            port_beats[dev][p] += beats;
+        for (dev, port) in s.path(r.src, r.dst) {
+            port_beats[dev][port] += beats;
         }
     }
     port_beats

@@ -123,6 +123,24 @@ impl Schedule {
         }
     }
 
+    /// The devices a frame from `src` to `dst` enters after leaving `src`, each with the receive
+    /// port it arrives on: the ring goes one way round, the chain towards the destination, a
+    /// switched system delivers to the destination's port 0.
+    pub fn path(&self, src: usize, dst: usize) -> Vec<(usize, usize)> {
+        let d = self.nodes.len();
+        if self.switched {
+            vec![(dst, 0)]
+        } else if self.topology == Topology::Ring {
+            (1..=self.hops(src, dst) as usize)
+                .map(|k| ((src + k) % d, 0))
+                .collect()
+        } else if dst > src {
+            (src + 1..=dst).map(|dev| (dev, 0)).collect()
+        } else {
+            (dst..src).rev().map(|dev| (dev, 1)).collect()
+        }
+    }
+
     /// How the user calls the wiring: the topology, or host-relayed.
     pub fn wiring(&self) -> String {
         if self.mode == LinkMode::Host {

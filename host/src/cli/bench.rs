@@ -117,19 +117,10 @@ pub fn measure(design: &Design, steps: usize) -> Result<Row, SimError> {
                 )));
             }
         }
-        let k = design.plan.banks;
-        let entries: usize = m
-            .layers
-            .iter()
-            .map(|l| {
-                4 * m.hidden_size * k * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank)
-            })
-            .sum();
-        let multipliers = design.plan.devices * design.plan.engines * k;
         Row {
             devices: design.plan.devices,
             cycles_per_step: cached.cycles_per_timestep,
-            efficiency: entries as f64 / multipliers as f64 / cached.cycles_per_timestep,
+            efficiency: simulate::mac_bound(design, m) / cached.cycles_per_timestep,
             cosim_cycles_per_s: cached.sim_cycles as f64 / cached.sim_seconds.max(1e-9),
             sim_s_per_16_steps: per_16(cached.sim_seconds),
             build_cold_s: cold.build_seconds,

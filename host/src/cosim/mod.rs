@@ -566,14 +566,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
     let mismatch = first_mismatch(&expected, &run.codes, m.layers.len() - 1, steps, h);
     let matched = mismatch.is_none() && expected.len() == run.codes.len();
     let timesteps = seqs * steps;
-    let k = design.plan.banks;
-    let entries: usize = m
-        .layers
-        .iter()
-        .map(|l| 4 * h * k * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank))
-        .sum();
-    let multipliers = design.plan.engines * k;
-    let lower = entries as f64 / multipliers as f64;
+    let lower = mac_bound(design, m);
     let per_step = run.cycles as f64 / timesteps as f64;
     let output = output_array(design, &input, h, &run.codes);
     Ok(SimReport {
@@ -597,4 +590,17 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         rtl_dir,
         output,
     })
+}
+
+/// The MAC bound of one timestep: every stored weight entry (4H rows x K banks x the kept
+/// entries per bank, both products, every layer) over the multipliers of all devices' row
+/// engines, in cycles.
+pub fn mac_bound(design: &Design, m: &partita_codegen::design::LstmDesign) -> f64 {
+    let k = design.plan.banks;
+    let entries: usize = m
+        .layers
+        .iter()
+        .map(|l| 4 * m.hidden_size * k * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank))
+        .sum();
+    entries as f64 / (design.plan.devices * design.plan.engines * k) as f64
 }
