@@ -61,9 +61,15 @@ pub const LINK_HUB: Core = core!(
     ]
 );
 
+/// AXI4-Stream unpacker: packed beats in (the layout of `crate::stream`), one value per cycle
+/// out, tkeep and tlast checked.
+pub const UNPACK: Core = core!("partita_unpack", ["partita_skid"]);
+/// AXI4-Stream packer: one value per cycle in, packed beats with tkeep and tlast out.
+pub const PACK: Core = core!("partita_pack", ["partita_skid"]);
+
 /// Every core.
 pub const ALL: &[Core] = &[
-    REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL, LINK_HUB,
+    REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL, LINK_HUB, UNPACK, PACK,
 ];
 
 /// A core by name.

@@ -1,0 +1,87 @@
+// partita library core: AXI4-Stream unpacker. Takes packed beats through a register slice
+// (partita_skid) and hands out one value per cycle. The layout is partita_hdl::stream's: P
+// slots of VB bits per SB-bit beat, slot 0 in the least significant bits; a vector of VEC
+// values starts on a new beat, and its last beat has tlast and tkeep low for the bytes of
+// empty slots (and for bytes above the last slot). Positions come from VEC, so a beat with
+// the wrong tkeep or tlast is still used as the layout says; it raises `err` for one cycle
+// (the device counts these in STREAM_ERRS). m_last marks a vector's last value.
+`timescale 1ns / 1ps
+module partita_unpack #(
+    parameter integer SB = 64,
+    parameter integer VB = 16,
+    parameter integer P = 4,
+    parameter integer VEC = 10,
+    // Bits of a value count within a vector, of a slot index and of a beat count (each holds
+    // its largest value).
+    parameter integer CW = 4,
+    parameter integer JW = 2,
+    parameter integer BW = 2
+) (
+    input  wire            clk,
+    input  wire            rst,
+    input  wire [SB-1:0]   s_tdata,
+    input  wire [SB/8-1:0] s_tkeep,
+    input  wire            s_tvalid,
+    output wire            s_tready,
+    input  wire            s_tlast,
+    output wire [VB-1:0]   m_data,
+    output wire            m_valid,
+    input  wire            m_ready,
+    output wire            m_last,
+    output reg             err
+);
+    localparam integer KW = SB / 8;
+    localparam integer NB = (VEC + P - 1) / P;
+    localparam integer LASTN = VEC - (NB - 1) * P;
+    localparam [KW-1:0] ONES = {KW{1'b1}};
+    localparam [KW-1:0] KEEP_FULL = ONES >> (KW - P * VB / 8);
+    localparam [KW-1:0] KEEP_LAST = ONES >> (KW - LASTN * VB / 8);
+    localparam integer VEC_LAST_I = VEC - 1;
+    localparam [CW-1:0] VEC_LAST = VEC_LAST_I[CW-1:0];
+    localparam integer P_LAST_I = P - 1;
+    localparam [JW-1:0] P_LAST = P_LAST_I[JW-1:0];
+    localparam integer NB_LAST_I = NB - 1;
+    localparam [BW-1:0] NB_LAST = NB_LAST_I[BW-1:0];
+
+    wire [SB+KW-1:0] b_data;
+    wire b_valid, b_last;
+    reg  [SB-1:0] hold;
+    reg  hv;
+    reg  [JW-1:0] j;
+    reg  [CW-1:0] cnt;
+    reg  [BW-1:0] bc;
+    wire emit = hv && m_ready;
+    wire beat_end = (j == P_LAST) || (cnt == VEC_LAST);
+    wire b_ready = !hv || (m_ready && beat_end);
+    wire take = b_valid && b_ready;
+    partita_skid #(.W(SB + KW)) u_slice (
+        .clk(clk), .rst(rst), .s_tdata({s_tkeep, s_tdata}), .s_tvalid(s_tvalid),
+        .s_tready(s_tready), .s_tlast(s_tlast), .m_tdata(b_data), .m_tvalid(b_valid),
+        .m_tready(b_ready), .m_tlast(b_last)
+    );
+    assign m_valid = hv;
+    assign m_data = hold[VB-1:0];
+    assign m_last = (cnt == VEC_LAST);
+    wire exp_last = (bc == NB_LAST);
+    wire [KW-1:0] exp_keep = exp_last ? KEEP_LAST : KEEP_FULL;
+    always @(posedge clk) begin
+        if (rst) begin
+            hv <= 1'b0;
+            j <= {JW{1'b0}};
+            cnt <= {CW{1'b0}};
+            bc <= {BW{1'b0}};
+            err <= 1'b0;
+        end else begin
+            err <= take && ((b_data[SB+KW-1:SB] != exp_keep) || (b_last != exp_last));
+            if (take) bc <= exp_last ? {BW{1'b0}} : bc + {{(BW-1){1'b0}}, 1'b1};
+            if (emit) begin
+                cnt <= (cnt == VEC_LAST) ? {CW{1'b0}} : cnt + {{(CW-1){1'b0}}, 1'b1};
+                j <= beat_end ? {JW{1'b0}} : j + {{(JW-1){1'b0}}, 1'b1};
+            end
+            if (take) hv <= 1'b1;
+            else if (emit && beat_end) hv <= 1'b0;
+        end
+        if (take) hold <= b_data[SB-1:0];
+        else if (emit) hold <= hold >> VB;
+    end
+endmodule
