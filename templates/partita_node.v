@@ -56,13 +56,17 @@ module {= p.top =} #(
     input  wire        l{= p.index =}_rx_tvalid,
     output wire        l{= p.index =}_rx_tready,
     input  wire        l{= p.index =}_rx_tlast,
-{% endfor %}    // AXI4-Stream input: x_t, {= input_size =} beats per timestep (ignored when this device holds no layer-0 x columns).
-    input  wire [{= axis_w =}-1:0] s_axis_tdata,
+{% endfor %}    // AXI4-Stream input: x_t, {= input_size =} values per timestep, {= s.p =} per {= s.sb =}-bit beat
+    // (partita_hdl::stream: a timestep starts a beat; its last beat has tlast, tkeep low for
+    // empty slots). Ignored when this device holds no layer-0 x columns.
+    input  wire [{= s.sb =}-1:0] s_axis_tdata,
+    input  wire [{= s.kw =}-1:0] s_axis_tkeep,
     input  wire        s_axis_tvalid,
     output wire        s_axis_tready,
     input  wire        s_axis_tlast,
-    // AXI4-Stream output: {= n_out =} h values per timestep (units {= out_u0 =}..), tlast on the last.
-    output wire [{= axis_w =}-1:0] m_axis_tdata,
+    // AXI4-Stream output: {= n_out =} h values per timestep (units {= out_u0 =}..), packed the same way.
+    output wire [{= s.sb =}-1:0] m_axis_tdata,
+    output wire [{= s.kw =}-1:0] m_axis_tkeep,
     output wire        m_axis_tvalid,
     input  wire        m_axis_tready,
     output wire        m_axis_tlast
@@ -91,15 +95,24 @@ module {= p.top =} #(
     wire [31:0] crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
     wire       link_err = (link_status != 4'd0);
     wire unused_regs = &{1'b0, {= unused_regs =}, x_tlast};
-    // Register slice (library core partita_skid) on the x stream: its pins drive and are
-    // driven by flip-flops only.
-    wire [{= axis_w =}-1:0] x_tdata;
-    wire x_tvalid, x_tready, x_tlast;
-    partita_skid #(.W({= axis_w =})) u_x_slice (
-        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid),
-        .s_tready(s_axis_tready), .s_tlast(s_axis_tlast), .m_tdata(x_tdata), .m_tvalid(x_tvalid),
-        .m_tready(x_tready), .m_tlast(x_tlast)
+    // The x stream's unpacker (library core partita_unpack, a register slice at the pins):
+    // one value per cycle to the loader.
+    wire [{= s.vb =}-1:0] x_tdata;
+    wire x_tvalid, x_tready, x_tlast, x_keep_err;
+    partita_unpack #(
+        .SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .VEC({= s.in_vec =}), .CW({= s.in_cw =}), .JW({= s.jw =}), .BW({= s.in_bw =})
+    ) u_x_in (
+        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
+        .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
+        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .err(x_keep_err)
     );
+    // Input beats whose tkeep or tlast differ from the layout (STREAM_ERRS).
+    reg [31:0] stream_errs;
+    always @(posedge clk) begin
+        if (rst || (state == S_IDLE && start_pulse)) stream_errs <= 32'd0;
+        else if (x_keep_err) stream_errs <= stream_errs + 32'd1;
+    end
 
     // ------------------------------------------------------------------ controller
     reg [3:0]  state;
@@ -314,11 +327,13 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .push(h_out && l_out), .din({ew_h, units_done + {= nfin_w =}'d1 == l_nfin}),
         .pop(of_pop), .dout(of_head), .count(of_count)
     );
-    // Register slice (library core partita_skid): the stream pins are driven by flip-flops.
-    partita_skid #(.W({= axis_w =})) u_h_slice (
-        .clk(clk), .rst(rst), .s_tdata({= out_ext =}), .s_tvalid(of_valid), .s_tready(of_ready),
-        .s_tlast(of_head[0]), .m_tdata(m_axis_tdata), .m_tvalid(m_axis_tvalid),
-        .m_tready(m_axis_tready), .m_tlast(m_axis_tlast)
+    // The h stream's packer (library core partita_pack): the stream pins are driven by
+    // flip-flops.
+    wire h_busy;
+    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .JW({= s.jw =})) u_h_out (
+        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_valid(of_valid), .v_ready(of_ready),
+        .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
+        .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
 
     // ------------------------------------------------------------------ controller
@@ -416,7 +431,7 @@ module {= p.top =} #(
                         state <= S_TSTART;
                     end
                 end
-                S_FLUSH: if (bar_ok && tx_idle && of_count == {= ofifo_cnt_w =}'d0 && !m_axis_tvalid) begin
+                S_FLUSH: if (bar_ok && tx_idle && of_count == {= ofifo_cnt_w =}'d0 && !h_busy) begin
                     bar_take <= 1'b1;
                     busy <= 1'b0;
                     done <= 1'b1;

@@ -1,7 +1,7 @@
 {= header =}
 // partita LSTM device: {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =},
 // {= engines =} row engine(s) x {= k =} lanes. AXI4-Lite control (register map in regmap.json
-// and partita_regs.h), AXI4-Stream x_t in and h_t out, one {= dw =}-bit value per beat.
+// and partita_regs.h), AXI4-Stream x_t in and h_t out, {= s.p =} {= dw =}-bit value(s) per {= s.sb =}-bit beat.
 //
 // Per timestep and layer the controller issues every CSB slice of every row once; engines run
 // in lockstep (bank balance gives every row the same slice count). Engine m computes hidden
@@ -35,13 +35,17 @@ module {= p.top =} #(
     output wire [1:0]  s_axil_rresp,
     output wire        s_axil_rvalid,
     input  wire        s_axil_rready,
-    // AXI4-Stream input: x_t values, {= input_size =} beats per timestep.
-    input  wire [{= axis_w =}-1:0] s_axis_tdata,
+    // AXI4-Stream input: x_t, {= input_size =} values per timestep, {= s.p =} per {= s.sb =}-bit beat
+    // (partita_hdl::stream: a timestep starts a beat; its last beat has tlast, tkeep low for
+    // empty slots).
+    input  wire [{= s.sb =}-1:0] s_axis_tdata,
+    input  wire [{= s.kw =}-1:0] s_axis_tkeep,
     input  wire        s_axis_tvalid,
     output wire        s_axis_tready,
     input  wire        s_axis_tlast,
-    // AXI4-Stream output: h_t of the last layer, {= hidden =} beats per timestep, tlast on the last.
-    output wire [{= axis_w =}-1:0] m_axis_tdata,
+    // AXI4-Stream output: h_t of the last layer, {= hidden =} values per timestep, packed the same way.
+    output wire [{= s.sb =}-1:0] m_axis_tdata,
+    output wire [{= s.kw =}-1:0] m_axis_tkeep,
     output wire        m_axis_tvalid,
     input  wire        m_axis_tready,
     output wire        m_axis_tlast
@@ -131,10 +135,10 @@ module {= p.top =} #(
     wire a_last = (slice == l_slices - {= slice_w =}'d1);
 
     // Vector memory write port: the input loader or the element-wise unit.
-    // Register slices (library core partita_skid) on both streams: the stream pins drive and
-    // are driven by flip-flops only.
-    wire [{= axis_w =}-1:0] x_tdata;
-    wire x_tvalid, x_tlast;
+    // The stream cores (partita_unpack on x, partita_pack on h) have register slices at the
+    // pins: the stream pins drive and are driven by flip-flops only.
+    wire [{= s.vb =}-1:0] x_tdata;
+    wire x_tvalid, x_tlast, x_keep_err;
     reg se_we;
     reg [{= lane_w =}-1:0] se_lane;
     reg [{= vaw =}-1:0] se_idx;
@@ -143,11 +147,20 @@ module {= p.top =} #(
     // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
     // h writes on the shared vector-memory write port.
     wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
-    partita_skid #(.W({= axis_w =})) u_x_slice (
-        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid),
-        .s_tready(s_axis_tready), .s_tlast(s_axis_tlast), .m_tdata(x_tdata), .m_tvalid(x_tvalid),
-        .m_tready(x_tready), .m_tlast(x_tlast)
+    partita_unpack #(
+        .SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .VEC({= s.in_vec =}), .CW({= s.in_cw =}), .JW({= s.jw =}), .BW({= s.in_bw =})
+    ) u_x_in (
+        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
+        .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
+        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .err(x_keep_err)
     );
+    // Input beats whose tkeep or tlast differ from the layout (STREAM_ERRS).
+    reg [31:0] stream_errs;
+    always @(posedge clk) begin
+        if (rst || (state == S_IDLE && start_pulse)) stream_errs <= 32'd0;
+        else if (x_keep_err) stream_errs <= stream_errs + 32'd1;
+    end
     wire load_we = x_tvalid && x_tready;
     wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =}) && last_layer;
     wire x_loaded = load_we && (ld_count == {= in_w =}'d{= in_last =});
@@ -197,7 +210,7 @@ module {= p.top =} #(
     wire [{= lane_w =}-1:0] vw_lane = load_we ? ld_lane : se_lane;
     wire [{= vaw =}-1:0] vw_addr = load_we ? ld_addr : (l_hbase_wr + se_idx);
     wire [{= dw =}-1:0] vw_data = load_we ? x_tdata[{= dw =}-1:0] : se_h;
-{% if axis_w > dw %}    wire unused_axis = &{1'b0, x_tdata[{= axis_w =}-1:{= dw =}], x_tlast};
+{% if s.vb > dw %}    wire unused_axis = &{1'b0, x_tdata[{= s.vb =}-1:{= dw =}], x_tlast};
 {% else %}    wire unused_axis = &{1'b0, x_tlast};
 {% endif %}    wire unused_regs = &{1'b0, {= unused_regs =}};
 
@@ -273,7 +286,7 @@ module {= p.top =} #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == {= ofifo_cnt_w =}'d0 && !m_axis_tvalid) begin
+                S_FLUSH: if (of_count == {= ofifo_cnt_w =}'d0 && !h_busy) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -435,10 +448,11 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)
     );
-    partita_skid #(.W({= axis_w =})) u_h_slice (
-        .clk(clk), .rst(rst), .s_tdata({= out_ext =}), .s_tvalid(of_valid), .s_tready(of_ready),
-        .s_tlast(of_head[0]), .m_tdata(m_axis_tdata), .m_tvalid(m_axis_tvalid),
-        .m_tready(m_axis_tready), .m_tlast(m_axis_tlast)
+    wire h_busy;
+    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .JW({= s.jw =})) u_h_out (
+        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_valid(of_valid), .v_ready(of_ready),
+        .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
+        .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
 
     // Saturation events: pre-activations, cell states and h values. This cycle's events are

@@ -28,7 +28,7 @@ module {= name =} (
     input  wire [{= data_bits =}-1:0] rv_data,
     output wire [{= nports =}-1:0]    rv_take,
     // The x stream.
-    input  wire [{= axis_w =}-1:0]    s_axis_tdata,
+    input  wire [{= vb =}-1:0]    s_axis_tdata,
     input  wire                   s_axis_tvalid,
     output wire                   s_axis_tready,
     output wire                   x_ready,
@@ -181,6 +181,6 @@ module {= name =} (
         end
     end
 {% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, s_axis_tdata, s_axis_tvalid, ld_tl, ld_b, seq_len, seq_count};
-{% else %}{% if axis_w > dw %}    wire unused_loader = &{1'b0, s_axis_tdata[{= axis_w =}-1:{= dw =}]};
+{% else %}{% if vb > dw %}    wire unused_loader = &{1'b0, s_axis_tdata[{= vb =}-1:{= dw =}]};
 {% endif %}{% endif %}    wire unused_in = &{1'b0, rv_data};
 endmodule

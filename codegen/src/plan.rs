@@ -307,6 +307,10 @@ pub struct TargetSpec {
     pub dsp_budget: Option<i64>,
     /// Optional per-device on-chip memory budget in bits; exceeding it is an error.
     pub memory_bits: Option<i64>,
+    /// tdata width of the x and h AXI4-Stream ports: 8 to 512, a power of two, at least one
+    /// value (the data width in whole bytes). Several values share a beat
+    /// (`partita_hdl::stream`). Default: one value per beat.
+    pub stream_bits: Option<i64>,
     pub link: LinkSpec,
 }
 
@@ -320,6 +324,7 @@ impl Default for TargetSpec {
             clock_mhz: 200.0,
             dsp_budget: None,
             memory_bits: None,
+            stream_bits: None,
             link: LinkSpec::default(),
         }
     }
@@ -869,6 +874,7 @@ impl Validator<'_, '_> {
         }
         self.quant(&plan.quant, shape.as_ref(), banks);
         self.activation(&plan.activation, &plan.quant);
+        self.stream(&plan.target, &plan.quant);
         let devices = self.target(&plan.target);
         let layers = match (&shape, devices) {
             (Some(s), Some(d)) => self.partition(&plan.partition, s, d, plan.model.kind),
@@ -1478,6 +1484,23 @@ impl Validator<'_, '_> {
             (SparsityKind::Bbs, None, None) => Some(Keep::AsGiven),
         };
         (banks, keep)
+    }
+
+    /// `stream_bits`: a DMA-friendly width that holds at least one value.
+    fn stream(&mut self, t: &TargetSpec, q: &QuantSpec) {
+        let Some(b) = t.stream_bits else { return };
+        let slot = q.data.width().div_ceil(8) * 8;
+        let pow2 = b > 0 && (b & (b - 1)) == 0;
+        if !(8..=512).contains(&b) || !pow2 || b < slot as i64 {
+            self.err(
+                &["target", "stream_bits"],
+                format!("`stream_bits` is {b}"),
+                format!(
+                    "the x and h streams are 8, 16, 32, 64, 128, 256 or 512 bits wide (a DMA engine's width), and at least one {slot}-bit value (data format {}, in whole bytes)",
+                    q.data
+                ),
+            );
+        }
     }
 
     fn quant(&mut self, q: &QuantSpec, shape: Option<&ModelShape>, banks: Option<usize>) {

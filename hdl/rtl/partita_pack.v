@@ -3,7 +3,8 @@
 // partita_hdl::stream: P slots of VB bits per SB-bit beat, slot 0 in the least significant
 // bits; a vector starts on a new beat, and its last beat has tlast and tkeep low for the
 // bytes of empty slots (and for bytes above the last slot), which are zero. Full throughput:
-// a value per cycle while the sink takes a beat every P cycles.
+// a value per cycle while the sink takes a beat every P cycles. `busy` is low once every
+// value taken has left on the stream.
 `timescale 1ns / 1ps
 module partita_pack #(
     parameter integer SB = 64,
@@ -22,7 +23,9 @@ module partita_pack #(
     output wire [SB/8-1:0] m_tkeep,
     output wire            m_tvalid,
     input  wire            m_tready,
-    output wire            m_tlast
+    output wire            m_tlast,
+    // A value or beat is still inside (a partly filled beat, or one not yet taken by the sink).
+    output wire            busy
 );
     localparam integer KW = SB / 8;
     localparam integer SK = VB / 8;
@@ -38,6 +41,7 @@ module partita_pack #(
     wire closing = v_last || (j == P_LAST);
     assign v_ready = !closing || !ov || o_ready;
     wire take = v_valid && v_ready;
+    assign busy = ov || (j != {JW{1'b0}}) || m_tvalid;
     // The beat being closed: the assembled slots and this value in slot j.
     reg [SB-1:0] beat;
     reg [KW-1:0] keep;

@@ -381,6 +381,25 @@ pub const NODE: Reg = reg(
     "Which device of the system this is.",
 );
 
+pub const CONFIG2: Reg = reg(
+    "CONFIG2",
+    0xB8,
+    R,
+    Reset::Design,
+    All,
+    "stream: values per beat << 16 | tdata bits",
+    "The AXI4-Stream layout of x and h (partita_hdl::stream): tdata bits (bits 15:0) and values per beat (bits 31:16). A vector starts on a new beat; its last beat has tlast, and tkeep low for empty slots.",
+);
+pub const STREAM_ERRS: Reg = reg(
+    "STREAM_ERRS",
+    0xBC,
+    R,
+    Reset::Value(0),
+    All,
+    "input beats whose tkeep or tlast differ from the stream layout",
+    "Counts x beats whose tkeep or tlast differ from the layout CONFIG2 describes (a vector's last beat has tlast and tkeep low for its empty slots; other beats have every slot's bytes kept and no tlast). Values are still taken by position, as the layout fixes them. Cleared by start, reset and soft reset.",
+);
+
 /// Every register, in address order.
 pub const TABLE: &[Reg] = &[
     ID,
@@ -413,6 +432,8 @@ pub const TABLE: &[Reg] = &[
     WAIT_CYCLES,
     LINK_TIMEOUT,
     NODE,
+    CONFIG2,
+    STREAM_ERRS,
 ];
 
 /// One decoded word of a device's map: a register, or word `word` of an array register.

@@ -1,6 +1,7 @@
 // Testbench of partita_pack: NV vectors of VEC random values offered one per cycle at random
 // against a sink that is ready at random. Checks every beat's tdata (empty slots zero), tkeep
-// and tlast against the layout of partita_hdl::stream, and the beat count.
+// and tlast against the layout of partita_hdl::stream, the beat count, and that `busy` is low
+// at the end.
 `timescale 1ns / 1ps
 module partita_pack_tb;
     parameter integer SB = 64;
@@ -18,13 +19,13 @@ module partita_pack_tb;
     reg rst = 1'b1;
     reg [VB-1:0] v_data = {VB{1'b0}};
     reg v_valid = 1'b0, v_last = 1'b0, m_tready = 1'b0;
-    wire v_ready, m_tvalid, m_tlast;
+    wire v_ready, m_tvalid, m_tlast, busy;
     wire [SB-1:0] m_tdata;
     wire [KW-1:0] m_tkeep;
     partita_pack #(.SB(SB), .VB(VB), .P(P), .JW(JW)) dut (
         .clk(clk), .rst(rst), .v_data(v_data), .v_valid(v_valid), .v_ready(v_ready),
         .v_last(v_last), .m_tdata(m_tdata), .m_tkeep(m_tkeep), .m_tvalid(m_tvalid),
-        .m_tready(m_tready), .m_tlast(m_tlast)
+        .m_tready(m_tready), .m_tlast(m_tlast), .busy(busy)
     );
     reg [VB-1:0] vals [0:NV*VEC-1];
     reg [VB-1:0] r;
@@ -75,6 +76,7 @@ module partita_pack_tb;
         while (beat < NV * NB && cycles < 100000) @(negedge clk);
         repeat (20) @(negedge clk);
         if (beat != NV * NB) $display("FAIL: %0d of %0d beats", beat, NV * NB);
+        else if (busy) $display("FAIL: busy after the last beat");
         else if (fails == 0) $display("PASS: %0d beats", beat);
         $finish;
     end

@@ -67,7 +67,9 @@ pub struct PinsIn {
     pub s_tlast: u32,
     pub m_tready: u32,
     pub _pad: u32,
-    pub s_tdata: u64,
+    /// tdata, least significant 64 bits first (up to 512 bits).
+    pub s_tdata: [u64; 8],
+    pub s_tkeep: u64,
 }
 
 /// Outputs of `partita_top`, sampled just before the rising edge (so `valid && ready` here is
@@ -87,7 +89,8 @@ pub struct PinsOut {
     pub m_tvalid: u32,
     pub m_tlast: u32,
     pub _pad: u32,
-    pub m_tdata: u64,
+    pub m_tdata: [u64; 8],
+    pub m_tkeep: u64,
 }
 
 /// Link-port inputs of a multi-device node (after [`PinsIn`] in the same C struct).
@@ -163,9 +166,9 @@ void vl_warn(const char* filename, int linenum, const char* hier, const char* ms
 }
 
 struct PinsIn { uint32_t rst_n, awaddr, awvalid, wdata, wstrb, wvalid, bready, araddr, arvalid,
-                rready, s_tvalid, s_tlast, m_tready, pad; uint64_t s_tdata; };
+                rready, s_tvalid, s_tlast, m_tready, pad; uint64_t s_tdata[8], s_tkeep; };
 struct PinsOut { uint32_t awready, wready, bresp, bvalid, arready, rdata, rresp, rvalid, s_tready,
-                 m_tvalid, m_tlast, pad; uint64_t m_tdata; };
+                 m_tvalid, m_tlast, pad; uint64_t m_tdata[8], m_tkeep; };
 struct Handle {
     VerilatedContext* ctx;
     Vpartita_top* top;
@@ -216,14 +219,19 @@ void pt_free(void* p) {
 }
 struct LinkIn { uint32_t rx_tvalid[2], rx_tlast[2], tx_tready[2], pad[2]; uint64_t rx_tdata[2][8]; };
 struct LinkOut { uint32_t tx_tvalid[2], tx_tlast[2], rx_tready[2], pad[2]; uint64_t tx_tdata[2][8]; };
-// Link data of any width: Verilator keeps up to 32 bits in IData, 64 in QData, more in
-// VlWide (32-bit words); the C side holds eight 64-bit words, least significant first.
+// Stream and link data of any width: Verilator keeps up to 8 bits in CData, 16 in SData, 32
+// in IData, 64 in QData, more in VlWide (32-bit words); the C side holds eight 64-bit words,
+// least significant first.
 extern "C++" {
+static inline void pt_set(CData& d, const uint64_t* w) { d = static_cast<CData>(w[0]); }
+static inline void pt_set(SData& d, const uint64_t* w) { d = static_cast<SData>(w[0]); }
 static inline void pt_set(IData& d, const uint64_t* w) { d = static_cast<IData>(w[0]); }
 static inline void pt_set(QData& d, const uint64_t* w) { d = w[0]; }
 template <std::size_t N> static inline void pt_set(VlWide<N>& d, const uint64_t* w) {
     for (std::size_t i = 0; i < N; i++) d[i] = static_cast<uint32_t>(w[i / 2] >> (32 * (i % 2)));
 }
+static inline void pt_get(uint64_t* w, CData d) { for (int i = 0; i < 8; i++) w[i] = 0; w[0] = d; }
+static inline void pt_get(uint64_t* w, SData d) { for (int i = 0; i < 8; i++) w[i] = 0; w[0] = d; }
 static inline void pt_get(uint64_t* w, IData d) { for (int i = 0; i < 8; i++) w[i] = 0; w[0] = d; }
 static inline void pt_get(uint64_t* w, QData d) { for (int i = 0; i < 8; i++) w[i] = 0; w[0] = d; }
 template <std::size_t N> static inline void pt_get(uint64_t* w, const VlWide<N>& d) {
@@ -265,7 +273,8 @@ static void pt_cycle(Handle* h, const PinsIn* in, PinsOut* out, const LinkIn* li
     t->s_axil_wdata = in->wdata; t->s_axil_wstrb = in->wstrb; t->s_axil_wvalid = in->wvalid;
     t->s_axil_bready = in->bready; t->s_axil_araddr = in->araddr; t->s_axil_arvalid = in->arvalid;
     t->s_axil_rready = in->rready;
-    t->s_axis_tdata = in->s_tdata; t->s_axis_tvalid = in->s_tvalid; t->s_axis_tlast = in->s_tlast;
+    pt_set(t->s_axis_tdata, in->s_tdata); t->s_axis_tkeep = in->s_tkeep;
+    t->s_axis_tvalid = in->s_tvalid; t->s_axis_tlast = in->s_tlast;
     t->m_axis_tready = in->m_tready;
     t->clk = 0;
     t->eval();
@@ -275,7 +284,7 @@ static void pt_cycle(Handle* h, const PinsIn* in, PinsOut* out, const LinkIn* li
     out->rresp = t->s_axil_rresp; out->rvalid = t->s_axil_rvalid;
     out->s_tready = t->s_axis_tready;
     out->m_tvalid = t->m_axis_tvalid; out->m_tlast = t->m_axis_tlast;
-    out->m_tdata = t->m_axis_tdata;
+    pt_get(out->m_tdata, t->m_axis_tdata); out->m_tkeep = t->m_axis_tkeep;
 #if PARTITA_PORTS > 0
     PT_LINK_OUT(0)
 #endif

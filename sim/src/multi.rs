@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use partita_codegen::arch::lstm::System;
 use partita_hdl::frame::{Beat as LinkBeat, BeatData, Decoder, ErrInfo, Frame, FrameError, Kind};
 use partita_hdl::regs;
+use partita_hdl::stream::{Beat as StreamBeat, Layout};
 
 use crate::cosim::{Model, NodeIn, NodeOut, PinsIn, PinsOut};
 
@@ -364,14 +365,14 @@ impl MultiRun {
 }
 
 /// Run `steps` x `seqs` timesteps through the system. `x` holds input codes
-/// `(sequence, timestep, feature)`; `dw` is the data width.
+/// `(sequence, timestep, feature)`; x and h travel in beats packed as `layout` says.
 pub fn run(
     models: &mut [Model],
     sys: &System,
     steps: usize,
     seqs: usize,
     x: &[i64],
-    dw: u32,
+    layout: Layout,
     opts: &MultiOptions,
 ) -> MultiRun {
     let fmt = sys.frame;
@@ -405,7 +406,14 @@ pub fn run(
     };
     let mut axi: Vec<Axi> = (0..nd).map(|_| Axi::default()).collect();
     let mut fed = vec![0usize; nd];
-    let mut outs: Vec<Vec<i64>> = vec![Vec::new(); nd];
+    let input_size = x.len() / (steps * seqs).max(1);
+    let xb = layout.pack(x, input_size);
+    // Each device's output beats, its h values per timestep, and the values its beats held.
+    let mut out_beats: Vec<Vec<StreamBeat>> = vec![Vec::new(); nd];
+    let out_vec: Vec<usize> = (0..nd)
+        .map(|d| sys.outputs.iter().filter(|o| o.0 == d).map(|o| o.2).sum())
+        .collect();
+    let mut out_vals = vec![0usize; nd];
     let expected_out: Vec<usize> = (0..nd)
         .map(|d| {
             sys.outputs
@@ -419,10 +427,6 @@ pub fn run(
         .collect();
     let mut now = 0u64;
     let mut result = MultiRun::default();
-    let sign = |v: u64| -> i64 {
-        let s = 64 - dw;
-        ((v << s) as i64) >> s
-    };
     // Reset.
     for _ in 0..4 {
         for m in models.iter_mut() {
@@ -450,7 +454,7 @@ pub fn run(
         if now > max {
             result.error = Some(format!(
                 "timed out after {max} cycles: {} of {} output values arrived; devices done: {:?}",
-                outs.iter().map(Vec::len).sum::<usize>(),
+                out_vals.iter().sum::<usize>(),
                 expected_out.iter().sum::<usize>(),
                 dones
             ));
@@ -462,9 +466,11 @@ pub fn run(
             pins.pins.m_tready = 1;
             axi[d].drive(&mut pins.pins);
             let node = &sys.nodes[d];
-            if node.needs_x && fed[d] < x.len() {
+            if node.needs_x && fed[d] < xb.len() {
                 pins.pins.s_tvalid = 1;
-                pins.pins.s_tdata = x[fed[d]] as u64 & ((1u64 << dw) - 1);
+                pins.pins.s_tdata = xb[fed[d]].data;
+                pins.pins.s_tkeep = xb[fed[d]].keep;
+                pins.pins.s_tlast = xb[fed[d]].last as u32;
             }
             for p in 0..node.ports.len() {
                 if let Some(c) = tx_chan(d, p) {
@@ -482,7 +488,14 @@ pub fn run(
                 fed[d] += 1;
             }
             if o.pins.m_tvalid == 1 {
-                outs[d].push(sign(o.pins.m_tdata));
+                let i = out_beats[d].len() % layout.beats(out_vec[d]).max(1);
+                out_vals[d] +=
+                    (out_vec[d] - i * layout.per_beat as usize).min(layout.per_beat as usize);
+                out_beats[d].push(StreamBeat {
+                    data: o.pins.m_tdata,
+                    keep: o.pins.m_tkeep,
+                    last: o.pins.m_tlast == 1,
+                });
             }
             for p in 0..node.ports.len() {
                 if let Some(c) = tx_chan(d, p) {
@@ -540,7 +553,7 @@ pub fn run(
                 }
                 polling = false;
             }
-            let all_out = outs.iter().zip(&expected_out).all(|(o, e)| o.len() >= *e);
+            let all_out = out_vals.iter().zip(&expected_out).all(|(o, e)| o >= e);
             if result.error.is_some() || (all_out && dones.iter().all(|x| *x)) {
                 phase = 1;
                 for a in axi.iter_mut() {
@@ -569,7 +582,18 @@ pub fn run(
             });
         }
     }
-    // Assemble outputs in (sequence, timestep, unit) order.
+    // Unpack each device's beats (tkeep and tlast checked), then assemble the outputs in
+    // (sequence, timestep, unit) order.
+    let mut outs: Vec<Vec<i64>> = vec![Vec::new(); nd];
+    for d in 0..nd {
+        match layout.unpack(&out_beats[d], out_vec[d]) {
+            Ok(v) => outs[d] = v,
+            Err(e) if result.error.is_none() => {
+                result.error = Some(format!("device {d}: output stream: {e}"))
+            }
+            Err(_) => {}
+        }
+    }
     let mut taken = vec![0usize; nd];
     'outer: for _ in 0..steps * seqs {
         for &(d, _, n) in &sys.outputs {

@@ -3,6 +3,7 @@
 //! weight writes, and a device that stops answering.
 
 use partita_hdl::regs;
+use partita_hdl::stream::Layout;
 use partita_host::cosim as simulate;
 use partita_host::driver::{run_lstm, Backpressure, Device, DeviceError, SimDevice};
 use partita_sim::cosim::{self, BuildOptions, Model};
@@ -109,7 +110,16 @@ fn registers_errors_and_soft_reset() {
     assert_eq!(dev.reg_read(regs::STATUS.offset).unwrap(), 0);
     assert_eq!(dev.reg_read(regs::ERR_COUNT.offset).unwrap(), 0);
     let (x, want) = inputs(&f.design, 4);
-    let run = run_lstm(&mut dev, f.design.plan.plan_hash, 4, 1, 5, 16, &x).unwrap();
+    let run = run_lstm(
+        &mut dev,
+        f.design.plan.plan_hash,
+        4,
+        1,
+        5,
+        Layout::single(16),
+        &x,
+    )
+    .unwrap();
     assert_eq!(run.codes, want);
     assert_eq!(run.errors, 0);
     assert!(run.cycles > 0);
@@ -130,7 +140,7 @@ fn device_that_stops_answering_times_out() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     // A wrong plan hash is caught before anything runs.
-    let err = run_lstm(&mut dev, 0x1234, 1, 1, 5, 16, &[0, 0, 0]).unwrap_err();
+    let err = run_lstm(&mut dev, 0x1234, 1, 1, 5, Layout::single(16), &[0, 0, 0]).unwrap_err();
     assert!(matches!(err, DeviceError::Identity(_)), "{err}");
 }
 
@@ -152,7 +162,16 @@ fn run_time_weight_write_repairs_a_corrupted_word() {
     std::fs::write(&hex, lines.join("\n") + "\n").unwrap();
     let (x, want) = inputs(&f.design, 3);
     let mut dev = device(&f.rtl);
-    let broken = run_lstm(&mut dev, f.design.plan.plan_hash, 3, 1, 5, 16, &x).unwrap();
+    let broken = run_lstm(
+        &mut dev,
+        f.design.plan.plan_hash,
+        3,
+        1,
+        5,
+        Layout::single(16),
+        &x,
+    )
+    .unwrap();
     assert_ne!(
         broken.codes, want,
         "zeroing a weight word must change the output"
@@ -167,7 +186,16 @@ fn run_time_weight_write_repairs_a_corrupted_word() {
     }
     dev.reg_write(regs::WCOMMIT.offset, 1).unwrap();
     // run_lstm resets the device; memories keep their contents across reset.
-    let fixed = run_lstm(&mut dev, f.design.plan.plan_hash, 3, 1, 5, 16, &x).unwrap();
+    let fixed = run_lstm(
+        &mut dev,
+        f.design.plan.plan_hash,
+        3,
+        1,
+        5,
+        Layout::single(16),
+        &x,
+    )
+    .unwrap();
     assert_eq!(fixed.codes, want);
 }
 
@@ -204,4 +232,54 @@ fn verilator_fatal_errors_do_not_abort() {
         .err()
         .expect("a missing image is refused");
     assert!(err.to_string().contains("not found"), "{err}");
+}
+
+/// Packed streams (`stream_bits = 64`: four 16-bit values per beat). x vectors of 3 values are
+/// one short beat (tkeep 0x3f), h vectors of 5 are a full beat and a short one; the run is
+/// bit-exact. Negative controls: a host that packs differently is refused by CONFIG2 before
+/// anything runs, and an input beat with a wrong tkeep is counted in STREAM_ERRS and reported.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn packed_streams_carry_several_values_per_beat() {
+    let tmp = TempDir::new("packed");
+    let plan = PLAN.replace("engines = 2\n", "engines = 2\nstream_bits = 64\n");
+    let design = design_from_text(&plan, tmp.path());
+    let rtl = simulate::generate_into(&design, Some(&tmp.path().join("rtl"))).unwrap();
+    let mut dev = device(&rtl);
+    let layout = Layout::new(16, 64).unwrap();
+    let id = dev.identify().unwrap();
+    assert_eq!(id.config[2], (4 << 16) | 64);
+    let (x, want) = inputs(&design, 4);
+    let run = run_lstm(&mut dev, design.plan.plan_hash, 4, 1, 5, layout, &x).unwrap();
+    assert_eq!(run.codes, want);
+    // A host packing one value per beat is refused by CONFIG2.
+    let err = run_lstm(
+        &mut dev,
+        design.plan.plan_hash,
+        4,
+        1,
+        5,
+        Layout::single(16),
+        &x,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, DeviceError::Identity(m) if m.contains("CONFIG2")),
+        "{err}"
+    );
+    // One input beat with tkeep 0xff instead of 0x3f: the values are still taken by position
+    // (the outputs stay right), but the device counts the beat in STREAM_ERRS.
+    dev.reset().unwrap();
+    dev.reg_write(regs::SEQ_LEN.offset, 4).unwrap();
+    dev.reg_write(regs::SEQ_COUNT.offset, 1).unwrap();
+    let mut beats = layout.pack(&x, 3);
+    beats[2].keep = 0xff;
+    dev.stream_write(&beats).unwrap();
+    dev.reg_write(regs::CTRL.offset, 1).unwrap();
+    let out = dev.stream_read(4 * 2).unwrap();
+    assert_eq!(layout.unpack(&out, 5).unwrap(), want);
+    assert_eq!(dev.reg_read(regs::STREAM_ERRS.offset).unwrap(), 1);
 }

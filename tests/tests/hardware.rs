@@ -29,7 +29,9 @@ fn plans(tmp: &TempDir) -> Vec<PathBuf> {
     let gates = repo().join("examples/lstm_1dev_gates.toml");
     let ops = std::fs::read_to_string(&gates)
         .unwrap()
-        .replace("strategy = \"gates\"", "strategy = \"ops\"");
+        .replace("strategy = \"gates\"", "strategy = \"ops\"")
+        // Packed 512-bit streams (32 values per beat) on one of the plans.
+        .replace("engines = 4\n", "engines = 4\nstream_bits = 512\n");
     vec![
         repo().join("examples/lstm_1dev_dense.toml"),
         repo().join("examples/lstm_1dev_bbs.toml"),
@@ -114,48 +116,53 @@ fn yosys_synthesizes_without_latches() {
     ignore = "needs iverilog and verilator (bash scripts/ensure-tools.sh iverilog verilator)"
 )]
 fn icarus_and_verilator_agree_with_golden() {
-    let tmp = TempDir::new("icarus");
-    let plan = tmp.write("odd.toml", ODD);
-    let dir = tmp.path().join("rtl");
-    gen(&plan, &dir);
-    let mut args = vec![
-        "-g2005".to_string(),
-        "-o".into(),
-        "tb.vvp".into(),
-        "-s".into(),
-        "partita_tb".into(),
-        "partita_tb.v".into(),
-    ];
-    args.extend(sources(&dir));
-    let c = Command::new("iverilog")
-        .args(&args)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        c.status.success(),
-        "iverilog: {}",
-        String::from_utf8_lossy(&c.stderr)
-    );
-    let r = Command::new("vvp")
-        .args(["-n", "tb.vvp"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&r.stdout);
-    assert!(
-        out.contains("PASS: 21 words match the golden model"),
-        "icarus: {out}"
-    );
-    // Verilator on the same directory and the same golden model.
-    let (code, out, err) = cli(&[
-        "sim",
-        plan.to_str().unwrap(),
-        "--rtl",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("match: all"), "{out}");
+    // One value per beat (21 output beats: 3 steps x 7 units), and packed 64-bit streams (four
+    // 16-bit values per beat: 5 inputs and 7 outputs per step each end in a short beat).
+    for (name, extra, beats) in [("odd", "", 21), ("odd_packed", "stream_bits = 64\n", 6)] {
+        let tmp = TempDir::new("icarus");
+        let text = ODD.replace("engines = 3\n", &format!("engines = 3\n{extra}"));
+        let plan = tmp.write(&format!("{name}.toml"), &text);
+        let dir = tmp.path().join("rtl");
+        gen(&plan, &dir);
+        let mut args = vec![
+            "-g2005".to_string(),
+            "-o".into(),
+            "tb.vvp".into(),
+            "-s".into(),
+            "partita_tb".into(),
+            "partita_tb.v".into(),
+        ];
+        args.extend(sources(&dir));
+        let c = Command::new("iverilog")
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            c.status.success(),
+            "iverilog: {}",
+            String::from_utf8_lossy(&c.stderr)
+        );
+        let r = Command::new("vvp")
+            .args(["-n", "tb.vvp"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            out.contains(&format!("PASS: {beats} beats match the golden model")),
+            "icarus, {name}: {out}"
+        );
+        // Verilator on the same directory and the same golden model.
+        let (code, out, err) = cli(&[
+            "sim",
+            plan.to_str().unwrap(),
+            "--rtl",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(out.starts_with("match: all"), "{name}: {out}");
+    }
 }
 
 fn sim_json(args: &[&str]) -> (u8, serde_json::Value, String) {

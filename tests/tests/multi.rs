@@ -321,6 +321,11 @@ fn node_rtl_lints_clean_and_has_no_latches() {
             text = text.replace("devices = 2\n", "devices = 2\nengines = 4\n");
             assert!(text.contains("engines = 4"));
         }
+        if n == 1 {
+            // Packed 128-bit streams on the second.
+            text = text.replace("devices = 3\n", "devices = 3\nstream_bits = 128\n");
+            assert!(text.contains("stream_bits = 128"));
+        }
         let p = tmp.write(&format!("p{n}.toml"), text);
         let dir = tmp.path().join(format!("rtl{n}"));
         let (code, _, err) = cli(&["gen", p.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
@@ -538,21 +543,36 @@ fn lstm_1024_on_4_devices_beats_one_device() {
     not(have_verilator),
     ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
 )]
-fn wide_links_match_golden() {
+fn wide_links_and_packed_streams_match_golden() {
     let wide = |t: String, w: u32| t.replace("width = 64", &format!("width = {w}"));
+    // Packed x and h streams on two of the systems: 4 values per 64-bit beat (x vectors of 10
+    // end in a short beat) and 16 per 256-bit beat.
+    let packed = |t: String, devices: usize, bits: u32| {
+        t.replace(
+            &format!("devices = {devices}\n"),
+            &format!("devices = {devices}\nstream_bits = {bits}\n"),
+        )
+    };
     let rows = wide(plan(10, 12, 2, true, 4, "ring", "direct", "rows", ""), 256);
     assert!(rows.contains("width = 256"));
     assert_matches(&rows, "wide_rows");
-    assert_matches(
-        &wide(
+    let cols = packed(
+        wide(
             plan(10, 12, 2, false, 3, "chain", "direct", "cols", ""),
             128,
         ),
-        "wide_cols",
+        3,
+        64,
     );
+    assert!(cols.contains("stream_bits = 64"));
+    assert_matches(&cols, "wide_cols");
     assert_matches(
-        &wide(plan(10, 12, 1, true, 3, "star", "host", "rows", ""), 512)
-            .replace("devices = 3\n", "devices = 3\nengines = 2\n"),
+        &packed(
+            wide(plan(10, 12, 1, true, 3, "star", "host", "rows", ""), 512),
+            3,
+            256,
+        )
+        .replace("devices = 3\n", "devices = 3\nengines = 2\n"),
         "wide_host",
     );
     let tmp = TempDir::new("widefault");

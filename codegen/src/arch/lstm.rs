@@ -103,15 +103,62 @@ pub struct Datapath {
     pub sat: bool,
     /// Bits to address a lane.
     pub lane_w: u32,
-    /// AXI4-Stream value width (data width in whole bytes).
+    /// AXI4-Stream tdata width of x and h (`[target] stream_bits`).
     pub axis_w: u32,
+    /// The x and h streams' packing (`partita_hdl::stream`): slot bits, values per beat.
+    pub stream: partita_hdl::stream::Layout,
     /// 32-bit WDATA words that stage a weight or bias word, and their width.
     pub nwords: u32,
     pub wstage_w: u32,
     pub ew: EwWidths,
 }
 
+/// How the plan packs x and h into AXI4-Stream beats (`[target] stream_bits`; validation
+/// checked it against the data width; default one value per beat).
+pub fn stream_layout(design: &Design) -> partita_hdl::stream::Layout {
+    let dw = design.quant().data.width();
+    design
+        .plan
+        .plan
+        .target
+        .stream_bits
+        .and_then(|b| partita_hdl::stream::Layout::new(dw, b as u32).ok())
+        .unwrap_or_else(|| partita_hdl::stream::Layout::single(dw))
+}
+
+/// The parameters of the stream cores (`partita_unpack` on x, `partita_pack` on h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamGeom {
+    /// tdata and tkeep bits.
+    pub sb: u32,
+    pub kw: u32,
+    /// Slot bits and values per beat.
+    pub vb: u32,
+    pub p: u32,
+    /// Bits of a slot index.
+    pub jw: u32,
+    /// Values of an x vector, and bits of a value and a beat count within it.
+    pub in_vec: usize,
+    pub in_cw: u32,
+    pub in_bw: u32,
+}
+
 impl Datapath {
+    /// The stream cores' parameters for x vectors of `input_size` values.
+    pub fn stream_geom(&self, input_size: usize) -> StreamGeom {
+        let l = self.stream;
+        StreamGeom {
+            sb: l.beat_bits,
+            kw: l.keep_bits(),
+            vb: l.slot_bits,
+            p: l.per_beat,
+            jw: bits_for(l.per_beat as u64 - 1),
+            in_vec: input_size,
+            in_cw: bits_for(input_size as u64 - 1),
+            in_bw: bits_for(l.beats(input_size) as u64 - 1),
+        }
+    }
+
     pub fn new(design: &Design, index_bits: u32) -> Datapath {
         let q = design.quant();
         let k = design.plan.banks;
@@ -136,6 +183,7 @@ impl Datapath {
         let (cell_shr, cell_shl) = shifts(c_frac, q.cell.frac_bits);
         let (h_shr, h_shl) = shifts(ig_frac, q.data.frac_bits);
         let nwords = wword.div_ceil(32).max(bw.div_ceil(32));
+        let stream = stream_layout(design);
         Datapath {
             k,
             dw,
@@ -157,7 +205,8 @@ impl Datapath {
             round_ne: q.rounding == Rounding::NearestEven,
             sat: q.overflow == Overflow::Saturate,
             lane_w: bits_for(k as u64 - 1),
-            axis_w: dw.div_ceil(8) * 8,
+            axis_w: stream.beat_bits,
+            stream,
             nwords,
             wstage_w: nwords * 32,
             ew: EwWidths {

@@ -75,7 +75,7 @@ struct NodeView {
     m_last: usize,
     ports: Vec<PortView>,
     nports: u32,
-    axis_w: u32,
+    s: lstm::StreamGeom,
     n_out: usize,
     out_u0: usize,
     wstage_w: u32,
@@ -211,7 +211,7 @@ struct VwriteView {
     vaw: u32,
     dw: u32,
     accw: u32,
-    axis_w: u32,
+    vb: u32,
     bh: usize,
     bh_last: usize,
     bx0: usize,
@@ -454,7 +454,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         vaw,
         dw: dp.dw,
         accw: dp.accw,
-        axis_w: dp.axis_w,
+        vb: dp.stream.slot_bits,
         bh: a.bh,
         bh_last: a.bh - 1,
         bx0: a.bx0,
@@ -631,7 +631,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         m_last: na.m - 1,
         ports: ports_view(sys, me),
         nports: np32,
-        axis_w: dp.axis_w,
+        s: dp.stream_geom(a.input_size),
         n_out: last.fin.len(),
         out_u0: last.fin.start,
         wstage_w: dp.wstage_w,
@@ -684,14 +684,21 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         rx_tlast: ports_cat(np, "rx_tlast"),
         unit_ext: fit("fin_unit", na.unit_w, na.paw),
         ew_h_acc: zext("ew_h", dw, accw),
-        out_ext: top::out_ext(dw, dp.axis_w),
+        out_ext: top::out_ext(dw, dp.stream.slot_bits),
         reg_conns,
         p: names,
     };
     let names = &view.p;
     let mut files = core_files(
         design,
-        &[cores::REQUANT, cores::FIFO, cores::LINK_HUB, cores::AXIL],
+        &[
+            cores::REQUANT,
+            cores::FIFO,
+            cores::LINK_HUB,
+            cores::AXIL,
+            cores::UNPACK,
+            cores::PACK,
+        ],
     );
     files.extend(tables::datapath_files(
         design,
@@ -715,11 +722,17 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         text: regmap::json(
             design,
             &names.top,
-            serde_json::json!({"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat (devices that hold layer-0 x columns; others ignore the stream)", "output": "AXI4-Stream, one h value of this device's last-layer units per beat, tlast on the last of each timestep", "links": format!("AXI4-Stream, {lw} bits per beat, frames ended by tlast (README: Link frames)")}),
+            {
+                let mut bus = top::stream_bus(dp);
+                bus["input"] = format!("{} (devices that hold layer-0 x columns; others ignore the stream)", bus["input"].as_str().unwrap_or_default()).into();
+                bus["output"] = format!("{}: this device's last-layer units", bus["output"].as_str().unwrap_or_default()).into();
+                bus["links"] = format!("AXI4-Stream, {lw} bits per beat, frames ended by tlast (README: Link frames)").into();
+                bus
+            },
             serde_json::json!({
                 "input_size": a.input_size, "hidden_size": a.hidden, "layers": nl, "engines": na.m, "lanes": dp.k,
                 "weight_word_bits": dp.wword, "weight_depth": mem.wdepth, "bias_bits": dp.bw, "bias_depth": mem.bdepth,
-                "index_bits": dp.iw,
+                "index_bits": dp.iw, "stream_bits": dp.stream.beat_bits, "values_per_beat": dp.stream.per_beat,
                 "output_units": {"first": last.fin.start, "count": last.fin.len()},
                 "takes_x": n.needs_x,
             }),

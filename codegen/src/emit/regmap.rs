@@ -171,8 +171,9 @@ pub(crate) fn decode_module(
     Ok((render(v.render())?, conns))
 }
 
-/// The design constants every device reads back: version, plan hash and CONFIG0/1
-/// (input_size << 16 | hidden_size; layers << 24 | engines << 16 | lanes << 8 | data width).
+/// The design constants every device reads back: version, plan hash and CONFIG0/1/2
+/// (input_size << 16 | hidden_size; layers << 24 | engines << 16 | lanes << 8 | data width;
+/// values per beat << 16 | stream tdata bits).
 pub(crate) fn design_value(
     design: &Design,
     arch: &crate::arch::lstm::LstmArch,
@@ -190,6 +191,7 @@ pub(crate) fn design_value(
                 | ((arch.dp.k as u32 & 0xff) << 8)
                 | (arch.dp.dw & 0xff)
         }
+        "CONFIG2" => (arch.dp.stream.per_beat << 16) | (arch.dp.stream.beat_bits & 0xffff),
         _ => return None,
     })
 }

@@ -1,6 +1,7 @@
 //! The self-checking testbench of a single-device design (`templates/partita_tb.v`): it
-//! resets the device, programs SEQ_LEN and SEQ_COUNT, streams `tb_input.hex` and compares
-//! every output word with `tb_expected.hex` from the bit-exact golden model.
+//! resets the device, programs SEQ_LEN and SEQ_COUNT, streams the beats of `tb_input.hex` and
+//! compares every output beat (tdata, tkeep, tlast) with `tb_expected.hex` from the bit-exact
+//! golden model.
 
 use std::fmt::Write as _;
 
@@ -31,9 +32,11 @@ struct TbView {
     ctrl_addr: String,
     nin: usize,
     nout: usize,
-    axis_w: u32,
-    hidden: usize,
-    hidden_last: usize,
+    sb: u32,
+    kw: u32,
+    beat_w: u32,
+    keep_hi: u32,
+    keep_hi_plus1: u32,
     seq_len: usize,
     seq_count: usize,
     timeout: u64,
@@ -46,13 +49,21 @@ pub(crate) fn files(
     d: &SingleDevice,
     v: &Vectors,
 ) -> Result<Vec<File>, String> {
-    let axis_w = d.arch.dp.axis_w;
-    let words = |codes: &[i64]| {
+    let l = d.arch.dp.stream;
+    let (sb, kw) = (l.beat_bits, l.keep_bits());
+    // One beat per line, {tlast, tkeep, tdata}, packed as partita_hdl::stream lays them out.
+    let beats = |codes: &[i64], vec_len: usize| {
         let mut t = String::new();
-        for c in codes {
-            let mut w = Word::new(axis_w);
-            // Sign-extended to the stream width, as the device drives tdata.
-            w.set(0, axis_w, *c as u64);
+        for b in l.pack(codes, vec_len) {
+            let mut w = Word::new(sb + kw + 1);
+            for (i, d) in b.data.iter().enumerate() {
+                let at = 64 * i as u32;
+                if at < sb {
+                    w.set(at, (sb - at).min(64), *d);
+                }
+            }
+            w.set(sb, kw, b.keep);
+            w.set(sb + kw, 1, b.last as u64);
             let _ = writeln!(t, "{}", w.hex());
         }
         t
@@ -72,11 +83,13 @@ pub(crate) fn files(
         seq_len_addr: addr(regs::SEQ_LEN),
         seq_count_addr: addr(regs::SEQ_COUNT),
         ctrl_addr: addr(regs::CTRL),
-        nin: v.input.len(),
-        nout: v.expected.len(),
-        axis_w,
-        hidden: d.arch.hidden,
-        hidden_last: d.arch.hidden - 1,
+        nin: l.beats(d.arch.input_size) * v.input.len() / d.arch.input_size.max(1),
+        nout: l.beats(d.arch.hidden) * v.expected.len() / d.arch.hidden.max(1),
+        sb,
+        kw,
+        beat_w: sb + kw + 1,
+        keep_hi: sb + kw - 1,
+        keep_hi_plus1: sb + kw,
         seq_len: v.seq_len,
         seq_count: v.seq_count,
         timeout: 10_000 + 2 * per_step * (v.seq_len * v.seq_count) as u64,
@@ -88,11 +101,11 @@ pub(crate) fn files(
         },
         File {
             name: "tb_input.hex".into(),
-            text: words(&v.input),
+            text: beats(&v.input, d.arch.input_size),
         },
         File {
             name: "tb_expected.hex".into(),
-            text: words(&v.expected),
+            text: beats(&v.expected, d.arch.hidden),
         },
     ])
 }

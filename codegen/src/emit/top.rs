@@ -49,7 +49,7 @@ struct TopView {
     engines: usize,
     k: usize,
     dw: u32,
-    axis_w: u32,
+    s: lstm::StreamGeom,
     wstage_w: u32,
     layer_w: u32,
     last_layer: usize,
@@ -111,10 +111,10 @@ fn unit_ext(unit_w: u32, caw: u32) -> String {
     }
 }
 
-/// The output stream's tdata: the FIFO head's h value, sign-extended to whole bytes.
-pub(crate) fn out_ext(dw: u32, axis_w: u32) -> String {
-    if axis_w > dw {
-        format!("{{{{{}{{of_head[{dw}]}}}}, of_head[{dw}:1]}}", axis_w - dw)
+/// The output stream's value: the FIFO head's h value, sign-extended to its slot (whole bytes).
+pub(crate) fn out_ext(dw: u32, vb: u32) -> String {
+    if vb > dw {
+        format!("{{{{{}{{of_head[{dw}]}}}}, of_head[{dw}:1]}}", vb - dw)
     } else {
         format!("of_head[{dw}:1]")
     }
@@ -195,7 +195,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         engines: d.m,
         k: dp.k,
         dw: dp.dw,
-        axis_w: dp.axis_w,
+        s: dp.stream_geom(a.input_size),
         wstage_w: dp.wstage_w,
         layer_w: d.layer_w,
         last_layer: a.layers - 1,
@@ -268,7 +268,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         reg_conns,
         bh_last: a.bh - 1,
         hidden_last: a.hidden - 1,
-        out_ext: out_ext(dp.dw, dp.axis_w),
+        out_ext: out_ext(dp.dw, dp.stream.slot_bits),
         sat_ext: zext("row_clips", d.sat_add_w, 32),
         unused_regs: unused.join(", "),
         p: names,
@@ -276,7 +276,14 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
     let names = &top.p;
     let mut files = core_files(
         design,
-        &[cores::REQUANT, cores::FIFO, cores::SKID, cores::AXIL],
+        &[
+            cores::REQUANT,
+            cores::FIFO,
+            cores::SKID,
+            cores::AXIL,
+            cores::UNPACK,
+            cores::PACK,
+        ],
     );
     files.extend(tables::datapath_files(
         design,
@@ -314,13 +321,31 @@ fn regmap_json(design: &Design, d: &SingleDevice, map: &[partita_hdl::regs::Word
     regmap::json(
         design,
         &super::verilog::top_module(design, 0),
-        serde_json::json!({"control": "AXI4-Lite, 32-bit data, 12-bit byte address", "input": "AXI4-Stream, one x value per beat", "output": "AXI4-Stream, one h value per beat, tlast on the last of each timestep"}),
+        stream_bus(dp),
         serde_json::json!({
             "input_size": a.input_size, "hidden_size": a.hidden, "layers": a.layers, "engines": d.m, "lanes": dp.k,
             "weight_word_bits": dp.wword, "weight_depth": d.mem.wdepth, "bias_bits": dp.bw, "bias_depth": d.mem.bdepth,
-            "index_bits": dp.iw,
+            "index_bits": dp.iw, "stream_bits": dp.stream.beat_bits, "values_per_beat": dp.stream.per_beat,
         }),
         serde_json::json!({}),
         map,
     )
+}
+
+/// The `bus` entry of `regmap.json`: AXI4-Lite control and the packed streams.
+pub(crate) fn stream_bus(dp: &lstm::Datapath) -> serde_json::Value {
+    let l = dp.stream;
+    let packing = format!(
+        "AXI4-Stream, {} bits (tkeep {} bits): {} value(s) of {} bits per beat, in {}-bit slots from bit 0; a timestep starts a beat, its last beat has tlast and tkeep low for empty slots",
+        l.beat_bits,
+        l.keep_bits(),
+        l.per_beat,
+        l.data_bits,
+        l.slot_bits
+    );
+    serde_json::json!({
+        "control": "AXI4-Lite, 32-bit data, 12-bit byte address",
+        "input": format!("{packing} (x)"),
+        "output": format!("{packing} (h, sign-extended to the slot)"),
+    })
 }

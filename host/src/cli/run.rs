@@ -67,7 +67,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         steps,
         seqs,
         m.hidden_size,
-        d.quant().data.width(),
+        partita_codegen::arch::lstm::stream_layout(&d),
         &codes,
     )
     .map_err(SimError::from)?;

@@ -550,7 +550,6 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
     let budget = cycle_budget(design, seqs, steps, opts.backpressure)?;
     let (mut dev, built, rtl_dir) = open_sim_device(design, opts)?;
     dev.budget_cycles = budget;
-    let q = design.quant();
     let t0 = Instant::now();
     let run = run_lstm(
         &mut dev,
@@ -558,7 +557,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         steps,
         seqs,
         m.hidden_size,
-        q.data.width(),
+        partita_codegen::arch::lstm::stream_layout(design),
         &codes,
     )?;
     let sim_seconds = t0.elapsed().as_secs_f64();

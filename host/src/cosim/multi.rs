@@ -276,7 +276,6 @@ pub fn simulate_multi_with(
         models.push(model);
     }
     let build_seconds = t0.elapsed().as_secs_f64();
-    let q = design.quant();
     let mopts = MultiOptions {
         fault,
         max_cycles: budget,
@@ -290,7 +289,7 @@ pub fn simulate_multi_with(
         steps,
         seqs,
         &codes,
-        q.data.width(),
+        partita_codegen::arch::lstm::stream_layout(design),
         &mopts,
     );
     let sim_seconds = t1.elapsed().as_secs_f64();

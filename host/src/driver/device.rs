@@ -33,25 +33,23 @@ pub struct Identity {
     pub id: u32,
     pub version: u32,
     pub plan_hash: u64,
-    pub config: [u32; 2],
+    /// CONFIG0, CONFIG1, CONFIG2 (shape, engines and formats, stream layout).
+    pub config: [u32; 3],
 }
 
-/// One word from the output stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Word {
-    pub data: u64,
-    pub last: bool,
-}
+/// One AXI4-Stream beat (tdata up to 512 bits, tkeep, tlast), packed as
+/// `partita_hdl::stream::Layout` says.
+pub use partita_hdl::stream::Beat;
 
 /// A partita device: simulated or a board.
 pub trait Device {
     fn reset(&mut self) -> Result<(), DeviceError>;
     fn reg_read(&mut self, addr: u32) -> Result<u32, DeviceError>;
     fn reg_write(&mut self, addr: u32, value: u32) -> Result<(), DeviceError>;
-    /// Queue words for the input stream; the device takes them as it becomes ready.
-    fn stream_write(&mut self, words: &[u64]) -> Result<(), DeviceError>;
-    /// Wait for `n` words from the output stream.
-    fn stream_read(&mut self, n: usize) -> Result<Vec<Word>, DeviceError>;
+    /// Queue beats for the input stream; the device takes them as it becomes ready.
+    fn stream_write(&mut self, beats: &[Beat]) -> Result<(), DeviceError>;
+    /// Wait for `n` beats from the output stream.
+    fn stream_read(&mut self, n: usize) -> Result<Vec<Beat>, DeviceError>;
 
     fn identify(&mut self) -> Result<Identity, DeviceError> {
         Ok(Identity {
@@ -62,6 +60,7 @@ pub trait Device {
             config: [
                 self.reg_read(regs::CONFIG0.offset)?,
                 self.reg_read(regs::CONFIG1.offset)?,
+                self.reg_read(regs::CONFIG2.offset)?,
             ],
         })
     }

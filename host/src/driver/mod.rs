@@ -8,7 +8,7 @@ pub mod run;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-pub use device::{Device, DeviceError, Identity, Word};
+pub use device::{Beat, Device, DeviceError, Identity};
 pub use run::{run_lstm, RunResult};
 #[cfg(feature = "sim")]
 pub use sim::{Backpressure, SimDevice};

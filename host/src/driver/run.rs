@@ -2,6 +2,7 @@
 //! trait only (simulated devices and boards alike).
 
 use partita_hdl::regs;
+use partita_hdl::stream::Layout;
 
 use super::device::{Device, DeviceError};
 
@@ -17,14 +18,15 @@ pub struct RunResult {
 }
 
 /// Run `seq_count` sequences of `seq_len` steps through an LSTM device. `inputs` are data-format
-/// codes, `(sequence, timestep, feature)` flattened.
+/// codes, `(sequence, timestep, feature)` flattened; they travel, and the outputs return, in
+/// beats packed as `layout` says (the device's CONFIG2 must agree).
 pub fn run_lstm(
     dev: &mut dyn Device,
     plan_hash: u64,
     seq_len: usize,
     seq_count: usize,
     hidden: usize,
-    data_bits: u32,
+    layout: Layout,
     inputs: &[i64],
 ) -> Result<RunResult, DeviceError> {
     dev.reset()?;
@@ -41,28 +43,25 @@ pub fn run_lstm(
             id.plan_hash, plan_hash
         )));
     }
+    let config2 = (layout.per_beat << 16) | layout.beat_bits;
+    if id.config[2] != config2 {
+        return Err(DeviceError::Identity(format!(
+            "CONFIG2 reads 0x{:08x}: {} value(s) per {}-bit beat; the plan packs {} per {}-bit beat",
+            id.config[2],
+            id.config[2] >> 16,
+            id.config[2] & 0xffff,
+            layout.per_beat,
+            layout.beat_bits
+        )));
+    }
     dev.reg_write(regs::SEQ_LEN.offset, seq_len as u32)?;
     dev.reg_write(regs::SEQ_COUNT.offset, seq_count as u32)?;
-    let mask = if data_bits >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << data_bits) - 1
-    };
-    let words: Vec<u64> = inputs.iter().map(|c| (*c as u64) & mask).collect();
-    dev.stream_write(&words)?;
+    let steps = seq_len * seq_count;
+    let input_size = if steps == 0 { 1 } else { inputs.len() / steps };
+    dev.stream_write(&layout.pack(inputs, input_size))?;
     dev.reg_write(regs::CTRL.offset, 1)?;
-    let n = seq_len * seq_count * hidden;
-    let out = dev.stream_read(n)?;
-    for (i, w) in out.iter().enumerate() {
-        let want_last = (i + 1) % hidden == 0;
-        if w.last != want_last {
-            return Err(DeviceError::Framing(format!(
-                "word {i}: tlast is {} but the timestep {} there",
-                w.last,
-                if want_last { "ends" } else { "does not end" }
-            )));
-        }
-    }
+    let out = dev.stream_read(steps * layout.beats(hidden))?;
+    let codes = layout.unpack(&out, hidden).map_err(DeviceError::Framing)?;
     let mut status = dev.reg_read(regs::STATUS.offset)?;
     let mut polls = 0;
     while status & 0b10 == 0 {
@@ -75,12 +74,14 @@ pub fn run_lstm(
         }
         status = dev.reg_read(regs::STATUS.offset)?;
     }
-    let shift = 64 - data_bits;
+    let stream_errs = dev.reg_read(regs::STREAM_ERRS.offset)?;
+    if stream_errs != 0 {
+        return Err(DeviceError::Framing(format!(
+            "the device counted {stream_errs} input beat(s) whose tkeep or tlast differ from the layout (STREAM_ERRS)"
+        )));
+    }
     Ok(RunResult {
-        codes: out
-            .iter()
-            .map(|w| ((w.data << shift) as i64) >> shift)
-            .collect(),
+        codes,
         cycles: (dev.reg_read(regs::CYCLES_HI.offset)? as u64) << 32
             | dev.reg_read(regs::CYCLES_LO.offset)? as u64,
         saturations: dev.reg_read(regs::SAT_COUNT.offset)?,

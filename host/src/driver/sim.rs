@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use partita_sim::cosim::{Model, PinsIn, PinsOut};
 
-use super::device::{Device, DeviceError, Word};
+use super::device::{Beat, Device, DeviceError};
 
 /// Stream backpressure for the bus-functional models: the output's tready and the input's
 /// tvalid are each held low on a pseudo-random `percent` of cycles.
@@ -20,8 +20,8 @@ pub struct Backpressure {
 pub struct SimDevice {
     model: Model,
     pins: PinsIn,
-    input: VecDeque<u64>,
-    output: VecDeque<Word>,
+    input: VecDeque<Beat>,
+    output: VecDeque<Beat>,
     bp: Backpressure,
     rng: u64,
     /// Cycles any single wait may take before the device counts as stopped.
@@ -66,15 +66,19 @@ impl SimDevice {
     fn tick(&mut self) -> PinsOut {
         let offer = !self.input.is_empty() && self.chance();
         self.pins.s_tvalid = offer as u32;
-        self.pins.s_tdata = self.input.front().copied().unwrap_or(0);
+        let b = self.input.front().copied().unwrap_or_default();
+        self.pins.s_tdata = b.data;
+        self.pins.s_tkeep = b.keep;
+        self.pins.s_tlast = b.last as u32;
         self.pins.m_tready = self.chance() as u32;
         let out = self.model.step(&self.pins);
         if offer && out.s_tready == 1 {
             self.input.pop_front();
         }
         if out.m_tvalid == 1 && self.pins.m_tready == 1 {
-            self.output.push_back(Word {
+            self.output.push_back(Beat {
                 data: out.m_tdata,
+                keep: out.m_tkeep,
                 last: out.m_tlast == 1,
             });
         }
@@ -157,12 +161,12 @@ impl Device for SimDevice {
         Ok(out.rdata)
     }
 
-    fn stream_write(&mut self, words: &[u64]) -> Result<(), DeviceError> {
-        self.input.extend(words.iter().copied());
+    fn stream_write(&mut self, beats: &[Beat]) -> Result<(), DeviceError> {
+        self.input.extend(beats.iter().copied());
         Ok(())
     }
 
-    fn stream_read(&mut self, n: usize) -> Result<Vec<Word>, DeviceError> {
+    fn stream_read(&mut self, n: usize) -> Result<Vec<Beat>, DeviceError> {
         let mut got = Vec::with_capacity(n);
         while got.len() < n {
             if let Some(w) = self.output.pop_front() {
@@ -170,7 +174,7 @@ impl Device for SimDevice {
                 continue;
             }
             // Wait for progress; the limit applies to each word, not the whole read.
-            let what = format!("output word {} of {n}", got.len() + 1);
+            let what = format!("output beat {} of {n}", got.len() + 1);
             self.wait(&what, |s, _| !s.output.is_empty())?;
         }
         Ok(got)

@@ -3,6 +3,8 @@ partita_requant.v
 partita_fifo.v
 partita_skid.v
 partita_axil.v
+partita_unpack.v
+partita_pack.v
 partita_engine.v
 partita_act_sigmoid.v
 partita_act_tanh.v

@@ -38,6 +38,10 @@
 #define PARTITA_CONFIG0 0x080u
 /* layers << 24 | engines << 16 | lanes << 8 | data width (R) */
 #define PARTITA_CONFIG1 0x084u
+/* stream: values per beat << 16 | tdata bits (R) */
+#define PARTITA_CONFIG2 0x0B8u
+/* input beats whose tkeep or tlast differ from the stream layout (R) */
+#define PARTITA_STREAM_ERRS 0x0BCu
 
 #define PARTITA_ID_VALUE 0x50415254u
 #define PARTITA_PLAN_HASH 0x4AA217673FDBD0C3ull

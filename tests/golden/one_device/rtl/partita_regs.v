@@ -32,6 +32,7 @@ module partita_regs (
     input  wire        fault,
     input  wire [63:0] cycles,
     input  wire [31:0] sat_count,
+    input  wire [31:0] stream_errs,
     // Commands and settings.
     output reg         start_pulse,
     output reg         soft_rst,
@@ -116,6 +117,8 @@ module partita_regs (
                     10'h00D: rdata <= waddr;
                     10'h020: rdata <= 32'h00050006;
                     10'h021: rdata <= 32'h02020310;
+                    10'h02E: rdata <= 32'h00010010;
+                    10'h02F: rdata <= stream_errs;
                     default: begin
                         rdata <= 32'd0;
                         rok <= 1'b0;

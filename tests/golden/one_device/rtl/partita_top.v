@@ -3,7 +3,7 @@
 `timescale 1ns / 1ps
 // partita LSTM device: 2 layer(s), input 5, hidden 6,
 // 2 row engine(s) x 3 lanes. AXI4-Lite control (register map in regmap.json
-// and partita_regs.h), AXI4-Stream x_t in and h_t out, one 16-bit value per beat.
+// and partita_regs.h), AXI4-Stream x_t in and h_t out, 1 16-bit value(s) per 16-bit beat.
 //
 // Per timestep and layer the controller issues every CSB slice of every row once; engines run
 // in lockstep (bank balance gives every row the same slice count). Engine m computes hidden
@@ -39,13 +39,17 @@ module partita_top #(
     output wire [1:0]  s_axil_rresp,
     output wire        s_axil_rvalid,
     input  wire        s_axil_rready,
-    // AXI4-Stream input: x_t values, 5 beats per timestep.
+    // AXI4-Stream input: x_t, 5 values per timestep, 1 per 16-bit beat
+    // (partita_hdl::stream: a timestep starts a beat; its last beat has tlast, tkeep low for
+    // empty slots).
     input  wire [16-1:0] s_axis_tdata,
+    input  wire [2-1:0] s_axis_tkeep,
     input  wire        s_axis_tvalid,
     output wire        s_axis_tready,
     input  wire        s_axis_tlast,
-    // AXI4-Stream output: h_t of the last layer, 6 beats per timestep, tlast on the last.
+    // AXI4-Stream output: h_t of the last layer, 6 values per timestep, packed the same way.
     output wire [16-1:0] m_axis_tdata,
+    output wire [2-1:0] m_axis_tkeep,
     output wire        m_axis_tvalid,
     input  wire        m_axis_tready,
     output wire        m_axis_tlast
@@ -144,10 +148,10 @@ module partita_top #(
     wire a_last = (slice == l_slices - 2'd1);
 
     // Vector memory write port: the input loader or the element-wise unit.
-    // Register slices (library core partita_skid) on both streams: the stream pins drive and
-    // are driven by flip-flops only.
+    // The stream cores (partita_unpack on x, partita_pack on h) have register slices at the
+    // pins: the stream pins drive and are driven by flip-flops only.
     wire [16-1:0] x_tdata;
-    wire x_tvalid, x_tlast;
+    wire x_tvalid, x_tlast, x_keep_err;
     reg se_we;
     reg [2-1:0] se_lane;
     reg [4-1:0] se_idx;
@@ -156,11 +160,20 @@ module partita_top #(
     // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
     // h writes on the shared vector-memory write port.
     wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
-    partita_skid #(.W(16)) u_x_slice (
-        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid),
-        .s_tready(s_axis_tready), .s_tlast(s_axis_tlast), .m_tdata(x_tdata), .m_tvalid(x_tvalid),
-        .m_tready(x_tready), .m_tlast(x_tlast)
+    partita_unpack #(
+        .SB(16), .VB(16), .P(1), .VEC(5), .CW(3), .JW(1), .BW(3)
+    ) u_x_in (
+        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
+        .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
+        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .err(x_keep_err)
     );
+    // Input beats whose tkeep or tlast differ from the layout (STREAM_ERRS).
+    reg [31:0] stream_errs;
+    always @(posedge clk) begin
+        if (rst || (state == S_IDLE && start_pulse)) stream_errs <= 32'd0;
+        else if (x_keep_err) stream_errs <= stream_errs + 32'd1;
+    end
     wire load_we = x_tvalid && x_tready;
     wire x_step_done = (state == S_WAIT) && (units_done == 4'd6) && last_layer;
     wire x_loaded = load_we && (ld_count == 3'd4);
@@ -285,7 +298,7 @@ module partita_top #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == 7'd0 && !m_axis_tvalid) begin
+                S_FLUSH: if (of_count == 7'd0 && !h_busy) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -485,10 +498,11 @@ module partita_top #(
         .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)
     );
-    partita_skid #(.W(16)) u_h_slice (
-        .clk(clk), .rst(rst), .s_tdata(of_head[16:1]), .s_tvalid(of_valid), .s_tready(of_ready),
-        .s_tlast(of_head[0]), .m_tdata(m_axis_tdata), .m_tvalid(m_axis_tvalid),
-        .m_tready(m_axis_tready), .m_tlast(m_axis_tlast)
+    wire h_busy;
+    partita_pack #(.SB(16), .VB(16), .P(1), .JW(1)) u_h_out (
+        .clk(clk), .rst(rst), .v_data(of_head[16:1]), .v_valid(of_valid), .v_ready(of_ready),
+        .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
+        .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
 
     // Saturation events: pre-activations, cell states and h values. This cycle's events are
@@ -519,6 +533,7 @@ module partita_top #(
         .sat_count(sat_count),
         .wsel(wsel),
         .waddr(waddr_reg),
+        .stream_errs(stream_errs),
         .start_pulse(start_pulse), .soft_rst(soft_rst), .commit_pulse(commit_pulse),
         .wstage(wstage)
     );

@@ -8,6 +8,8 @@ dev0/partita_link_rx.v
 dev0/partita_tx_arb.v
 dev0/partita_link_hub.v
 dev0/partita_axil.v
+dev0/partita_unpack.v
+dev0/partita_pack.v
 dev0/partita_d0_engine.v
 dev0/partita_d0_act_sigmoid.v
 dev0/partita_d0_act_tanh.v

@@ -62,6 +62,10 @@
 #define PARTITA_LINK_TIMEOUT 0x0B0u
 /* device index << 8 | device count (R) */
 #define PARTITA_NODE 0x0B4u
+/* stream: values per beat << 16 | tdata bits (R) */
+#define PARTITA_CONFIG2 0x0B8u
+/* input beats whose tkeep or tlast differ from the stream layout (R) */
+#define PARTITA_STREAM_ERRS 0x0BCu
 
 #define PARTITA_ID_VALUE 0x50415254u
 #define PARTITA_PLAN_HASH 0xA0C38D28E1E94547ull

@@ -8,6 +8,8 @@ partita_link_rx.v
 partita_tx_arb.v
 partita_link_hub.v
 partita_axil.v
+partita_unpack.v
+partita_pack.v
 partita_d1_engine.v
 partita_d1_act_sigmoid.v
 partita_d1_act_tanh.v

@@ -42,6 +42,7 @@ module partita_d0_regs (
     input  wire [31:0] rx_beats,
     input  wire [31:0] mac_cycles,
     input  wire [31:0] wait_cycles,
+    input  wire [31:0] stream_errs,
     // Commands and settings.
     output reg         start_pulse,
     output reg         soft_rst,
@@ -142,6 +143,8 @@ module partita_d0_regs (
                     10'h02B: rdata <= wait_cycles;
                     10'h02C: rdata <= link_timeout;
                     10'h02D: rdata <= 32'h00000002;
+                    10'h02E: rdata <= 32'h00010010;
+                    10'h02F: rdata <= stream_errs;
                     default: begin
                         rdata <= 32'd0;
                         rok <= 1'b0;

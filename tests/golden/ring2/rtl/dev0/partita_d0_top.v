@@ -58,13 +58,17 @@ module partita_d0_top #(
     input  wire        l0_rx_tvalid,
     output wire        l0_rx_tready,
     input  wire        l0_rx_tlast,
-    // AXI4-Stream input: x_t, 6 beats per timestep (ignored when this device holds no layer-0 x columns).
+    // AXI4-Stream input: x_t, 6 values per timestep, 1 per 16-bit beat
+    // (partita_hdl::stream: a timestep starts a beat; its last beat has tlast, tkeep low for
+    // empty slots). Ignored when this device holds no layer-0 x columns.
     input  wire [16-1:0] s_axis_tdata,
+    input  wire [2-1:0] s_axis_tkeep,
     input  wire        s_axis_tvalid,
     output wire        s_axis_tready,
     input  wire        s_axis_tlast,
-    // AXI4-Stream output: 4 h values per timestep (units 0..), tlast on the last.
+    // AXI4-Stream output: 4 h values per timestep (units 0..), packed the same way.
     output wire [16-1:0] m_axis_tdata,
+    output wire [2-1:0] m_axis_tkeep,
     output wire        m_axis_tvalid,
     input  wire        m_axis_tready,
     output wire        m_axis_tlast
@@ -93,15 +97,24 @@ module partita_d0_top #(
     wire [31:0] crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
     wire       link_err = (link_status != 4'd0);
     wire unused_regs = &{1'b0, wsel[31:24], wsel[15:1], waddr_reg[31:6], wstage[95:68], x_tlast};
-    // Register slice (library core partita_skid) on the x stream: its pins drive and are
-    // driven by flip-flops only.
+    // The x stream's unpacker (library core partita_unpack, a register slice at the pins):
+    // one value per cycle to the loader.
     wire [16-1:0] x_tdata;
-    wire x_tvalid, x_tready, x_tlast;
-    partita_skid #(.W(16)) u_x_slice (
-        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid),
-        .s_tready(s_axis_tready), .s_tlast(s_axis_tlast), .m_tdata(x_tdata), .m_tvalid(x_tvalid),
-        .m_tready(x_tready), .m_tlast(x_tlast)
+    wire x_tvalid, x_tready, x_tlast, x_keep_err;
+    partita_unpack #(
+        .SB(16), .VB(16), .P(1), .VEC(6), .CW(3), .JW(1), .BW(3)
+    ) u_x_in (
+        .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
+        .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
+        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .err(x_keep_err)
     );
+    // Input beats whose tkeep or tlast differ from the layout (STREAM_ERRS).
+    reg [31:0] stream_errs;
+    always @(posedge clk) begin
+        if (rst || (state == S_IDLE && start_pulse)) stream_errs <= 32'd0;
+        else if (x_keep_err) stream_errs <= stream_errs + 32'd1;
+    end
 
     // ------------------------------------------------------------------ controller
     reg [3:0]  state;
@@ -298,11 +311,13 @@ module partita_d0_top #(
         .clk(clk), .rst(rst), .push(h_out && l_out), .din({ew_h, units_done + 5'd1 == l_nfin}),
         .pop(of_pop), .dout(of_head), .count(of_count)
     );
-    // Register slice (library core partita_skid): the stream pins are driven by flip-flops.
-    partita_skid #(.W(16)) u_h_slice (
-        .clk(clk), .rst(rst), .s_tdata(of_head[16:1]), .s_tvalid(of_valid), .s_tready(of_ready),
-        .s_tlast(of_head[0]), .m_tdata(m_axis_tdata), .m_tvalid(m_axis_tvalid),
-        .m_tready(m_axis_tready), .m_tlast(m_axis_tlast)
+    // The h stream's packer (library core partita_pack): the stream pins are driven by
+    // flip-flops.
+    wire h_busy;
+    partita_pack #(.SB(16), .VB(16), .P(1), .JW(1)) u_h_out (
+        .clk(clk), .rst(rst), .v_data(of_head[16:1]), .v_valid(of_valid), .v_ready(of_ready),
+        .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
+        .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
 
     // ------------------------------------------------------------------ controller
@@ -400,7 +415,7 @@ module partita_d0_top #(
                         state <= S_TSTART;
                     end
                 end
-                S_FLUSH: if (bar_ok && tx_idle && of_count == 7'd0 && !m_axis_tvalid) begin
+                S_FLUSH: if (bar_ok && tx_idle && of_count == 7'd0 && !h_busy) begin
                     bar_take <= 1'b1;
                     busy <= 1'b0;
                     done <= 1'b1;
@@ -450,6 +465,7 @@ module partita_d0_top #(
         .mac_cycles(mac_cycles),
         .wait_cycles(wait_cycles),
         .link_timeout(link_timeout),
+        .stream_errs(stream_errs),
         .start_pulse(start_pulse), .soft_rst(soft_rst), .commit_pulse(commit_pulse),
         .wstage(wstage)
     );
