@@ -312,6 +312,65 @@ pub struct TargetSpec {
     /// (`partita_hdl::stream`). Default: one value per beat.
     pub stream_bits: Option<i64>,
     pub link: LinkSpec,
+    /// `[[target.device]]`: per-device overrides, one table per device in device order (or
+    /// none). Work is split in proportion to each device's engines.
+    pub device: Vec<DeviceSpec>,
+}
+
+/// One `[[target.device]]` table: what differs on this device. Lanes per engine are the plan's
+/// BBS banks on every device (a `cols` device builds only the lanes of the banks it holds).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceSpec {
+    pub engines: Option<Engines>,
+    pub board: Option<String>,
+    pub fill: Option<f64>,
+    pub dsp_budget: Option<i64>,
+    pub memory_bits: Option<i64>,
+}
+
+impl TargetSpec {
+    /// Device `i`'s target: the `[target]` keys with its `[[target.device]]` table on top.
+    pub fn for_device(&self, i: usize) -> TargetSpec {
+        let mut t = self.clone();
+        t.device = Vec::new();
+        if let Some(d) = self.device.get(i) {
+            if let Some(e) = d.engines {
+                t.engines = e;
+            }
+            if d.board.is_some() {
+                t.board = d.board.clone();
+            }
+            if d.fill.is_some() {
+                t.fill = d.fill;
+            }
+            if d.dsp_budget.is_some() {
+                t.dsp_budget = d.dsp_budget;
+            }
+            if d.memory_bits.is_some() {
+                t.memory_bits = d.memory_bits;
+            }
+        }
+        t
+    }
+
+    /// The plan path of device `i`'s `key`: in its `[[target.device]]` table when that table
+    /// sets it, else in `[target]`.
+    pub fn key_of(&self, i: usize, key: &str) -> Vec<String> {
+        let set = self.device.get(i).is_some_and(|d| match key {
+            "engines" => d.engines.is_some(),
+            "board" => d.board.is_some(),
+            "fill" => d.fill.is_some(),
+            "dsp_budget" => d.dsp_budget.is_some(),
+            "memory_bits" => d.memory_bits.is_some(),
+            _ => false,
+        });
+        if set {
+            vec!["target".into(), "device".into(), i.to_string(), key.into()]
+        } else {
+            vec!["target".into(), key.into()]
+        }
+    }
 }
 
 impl Default for TargetSpec {
@@ -326,6 +385,7 @@ impl Default for TargetSpec {
             memory_bits: None,
             stream_bits: None,
             link: LinkSpec::default(),
+            device: Vec::new(),
         }
     }
 }
@@ -631,10 +691,40 @@ pub struct CheckedPlan {
     pub engines_why: Option<String>,
     /// The board preset, if the plan names one.
     pub board: Option<&'static crate::boards::Board>,
+    /// Each device's target: engines (resolved), board and budgets, from `[target]` and its
+    /// `[[target.device]]` table. `engines`, `engines_why` and `board` above are device 0's.
+    pub targets: Vec<DeviceTarget>,
     /// Strategy and devices for each layer.
     pub layers: Vec<LayerAssignment>,
     /// 64-bit FNV-1a of the plan text, for generated-file headers.
     pub plan_hash: u64,
+}
+
+/// One device's resolved target.
+#[derive(Debug, Clone)]
+pub struct DeviceTarget {
+    pub engines: usize,
+    pub engines_why: Option<String>,
+    pub board: Option<&'static crate::boards::Board>,
+    pub dsp_budget: Option<i64>,
+    pub memory_bits: Option<i64>,
+}
+
+impl CheckedPlan {
+    /// Row engines of device `d`.
+    pub fn engines_of(&self, d: usize) -> usize {
+        self.targets.get(d).map_or(self.engines, |t| t.engines)
+    }
+
+    /// Whether the devices differ (some `[[target.device]]` table changes something).
+    pub fn devices_differ(&self) -> bool {
+        self.targets.windows(2).any(|w| {
+            w[0].engines != w[1].engines
+                || w[0].board.map(|b| b.name) != w[1].board.map(|b| b.name)
+                || w[0].dsp_budget != w[1].dsp_budget
+                || w[0].memory_bits != w[1].memory_bits
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -880,17 +970,18 @@ impl Validator<'_, '_> {
             (Some(s), Some(d)) => self.partition(&plan.partition, s, d, plan.model.kind),
             _ => None,
         };
-        let board = plan.target.board.as_deref().and_then(crate::boards::find);
-        let engines = match (&shape, banks, keep, devices, &layers) {
+        let targets = match (&shape, banks, keep, devices, &layers) {
             (Some(s), Some(b), Some(k), Some(d), Some(l)) => {
-                self.engines(&plan, s, b, k, d, l, board)
+                self.device_targets(&plan, s, b, k, d, l)
             }
             _ => None,
         };
-        let (engines, engines_why) = match engines {
-            Some((e, why)) => (Some(e), why),
-            None => (None, None),
-        };
+        let first = targets.as_ref().and_then(|t| t.first());
+        let (engines, engines_why, board) = (
+            first.map(|t| t.engines),
+            first.and_then(|t| t.engines_why.clone()),
+            first.and_then(|t| t.board),
+        );
         Some(CheckedPlan {
             name: name.to_string(),
             text: text.to_string(),
@@ -904,15 +995,15 @@ impl Validator<'_, '_> {
             engines: engines?,
             engines_why,
             board,
+            targets: targets?,
             layers: layers?,
             plan,
         })
     }
 
-    /// The engine count: as written, or for `"auto"` as many as fit the multipliers a device
-    /// may use (a `fill` of the board's, or the whole `dsp_budget`), after the element-wise
-    /// unit's, rounded to what the gate sharing needs and capped where more would idle.
-    fn engines(
+    /// Every device's target: `[target]` with the device's `[[target.device]]` table on top,
+    /// its fields checked and its engines resolved.
+    fn device_targets(
         &mut self,
         plan: &Plan,
         shape: &ModelShape,
@@ -920,9 +1011,119 @@ impl Validator<'_, '_> {
         keep: Keep,
         devices: usize,
         layers: &[LayerAssignment],
+    ) -> Option<Vec<DeviceTarget>> {
+        let given = plan.target.device.len();
+        if given != 0 && given != devices {
+            self.err(
+                &["target", "device"],
+                format!("{given} [[target.device]] table(s) for {devices} device(s)"),
+                "give one [[target.device]] table per device, in device order, or none (every device then takes [target]'s keys)",
+            );
+            return None;
+        }
+        let mut out = Vec::with_capacity(devices);
+        let mut ok = true;
+        for (i, d) in plan.target.device.iter().enumerate() {
+            let at = |key: &str| {
+                [
+                    "target".to_string(),
+                    "device".into(),
+                    i.to_string(),
+                    key.into(),
+                ]
+            };
+            if let Some(Engines::Count(e)) = d.engines {
+                let p = at("engines");
+                let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                ok &= self
+                    .bounded(&p, e, MAX_COUNT, "engines per device")
+                    .is_some();
+            }
+            if let Some(b) = &d.board {
+                if crate::boards::find(b).is_none() {
+                    let p = at("board");
+                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                    self.err(
+                        &p,
+                        format!("unknown board `{b}`"),
+                        format!("boards partita knows: {}", crate::boards::names()),
+                    );
+                    ok = false;
+                }
+            }
+            if let Some(f) = d.fill {
+                if !(f > 0.0 && f <= 1.0) {
+                    let p = at("fill");
+                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                    self.err(
+                        &p,
+                        format!("`fill` is {}", num(f)),
+                        "fill is the fraction of the board's multipliers engines = \"auto\" may use: more than 0, at most 1",
+                    );
+                    ok = false;
+                }
+            }
+            for (key, v) in [("dsp_budget", d.dsp_budget), ("memory_bits", d.memory_bits)] {
+                if let Some(v) = v {
+                    if v <= 0 {
+                        let p = at(key);
+                        let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                        self.err(
+                            &p,
+                            format!("`{key}` is {v}"),
+                            "a device's budget is a positive count",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        for i in 0..devices {
+            let t = plan.target.for_device(i);
+            let board = t.board.as_deref().and_then(crate::boards::find);
+            let key = plan.target.key_of(i, "engines");
+            let key: Vec<&str> = key.iter().map(String::as_str).collect();
+            let (engines, engines_why) = self.engines(
+                &t,
+                plan.activation.method,
+                &key,
+                shape,
+                banks,
+                keep,
+                devices,
+                layers,
+                board,
+            )?;
+            out.push(DeviceTarget {
+                engines,
+                engines_why,
+                board,
+                dsp_budget: t.dsp_budget,
+                memory_bits: t.memory_bits,
+            });
+        }
+        Some(out)
+    }
+
+    /// The engine count: as written, or for `"auto"` as many as fit the multipliers a device
+    /// may use (a `fill` of the board's, or the whole `dsp_budget`), after the element-wise
+    /// unit's, rounded to what the gate sharing needs and capped where more would idle.
+    #[allow(clippy::too_many_arguments)]
+    fn engines(
+        &mut self,
+        t: &TargetSpec,
+        method: ActMethod,
+        key: &[&str],
+        shape: &ModelShape,
+        banks: usize,
+        keep: Keep,
+        devices: usize,
+        layers: &[LayerAssignment],
         board: Option<&crate::boards::Board>,
     ) -> Option<(usize, Option<String>)> {
-        let t = &plan.target;
         if let Engines::Count(n) = t.engines {
             return Some((n as usize, None));
         }
@@ -931,7 +1132,7 @@ impl Validator<'_, '_> {
             (Some(b), _) => (b.multipliers as f64 * t.fill.unwrap_or(DEFAULT_FILL)).floor() as u64,
             _ => {
                 self.err(
-                    &["target", "engines"],
+                    key,
                     "engines = \"auto\" needs something to fill",
                     format!(
                         "name a board ([target] board = one of {}) or give dsp_budget = N multipliers per device",
@@ -947,7 +1148,7 @@ impl Validator<'_, '_> {
                 return Some((1, Some("CNN hardware is not built yet".into())))
             }
         };
-        let ew = ew_multipliers(plan.activation.method);
+        let ew = ew_multipliers(method);
         let fit = budget.saturating_sub(ew) / banks as u64;
         let all = |s: Strategy| layers.iter().all(|a| a.strategy == s);
         let (step, cap) = if all(Strategy::Gates) {
@@ -1027,7 +1228,7 @@ impl Validator<'_, '_> {
         };
         if e == 0 {
             self.err(
-                &["target", "engines"],
+                key,
                 format!(
                     "engines = \"auto\" finds room for no engine: {budget} multipliers, less the element-wise unit's {ew}, do not make {step} engine(s) of {banks} lanes"
                 ),

@@ -14,6 +14,7 @@ const EXAMPLES: &[&str] = &[
     "lstm_1024_4dev",
     "lstm_4dev_dense",
     "lstm_4dev_bbs",
+    "lstm_3dev_mixed",
     "cnn_small",
 ];
 

@@ -373,7 +373,8 @@ fn node_rtl_lints_clean_and_has_no_latches() {
 /// The built-in demo (64 -> 256, 2 layers, 75% BBS, rows over 4 FPGAs on a ring) against the
 /// same model on one FPGA: at most 0.35 of the single-device cycles per timestep, links
 /// included. Also the cost model: within 10% of the measured cycles on the multi-device
-/// example plans, and their link bytes exactly.
+/// example plans (the demo, its dense twin, and the differing devices of `lstm_3dev_mixed`),
+/// and their link bytes exactly.
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -397,7 +398,7 @@ fn rows_speedup_and_cost_model_against_cosim() {
     );
     assert!(ratio <= 0.35, "ratio {ratio:.3}");
     let _ = d4;
-    for name in ["lstm_4dev_bbs", "lstm_4dev_dense"] {
+    for name in ["lstm_4dev_bbs", "lstm_4dev_dense", "lstm_3dev_mixed"] {
         let text = std::fs::read_to_string(repo().join(format!("examples/{name}.toml"))).unwrap();
         let (design, report) = run(&text, tmp.path(), None);
         assert!(report.matched, "{}", report.summary());
@@ -648,4 +649,93 @@ fn auto_engines_on_nodes_stop_at_the_row_length() {
     let (code, out, err) = cli(&["check", p.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("4 device(s), 4 engine(s) x 16 lanes"), "{out}");
+}
+
+/// Devices that differ (`[[target.device]]`): each device gets its own engine count and the
+/// work is split in proportion. `rows` over 3 devices with 4/2/2 engines gives device 0 half the
+/// hidden units; every device then spends the same MAC cycles, the run is bit-exact, and it is
+/// faster than 2/2/2 (the extra engines pay). `cols` (2/1 engines: 5 and 3 of the 8 column
+/// blocks) and `gates` (5/1: 3 gates and 1) are bit-exact too, and the cost model is within 10%
+/// on all three.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn differing_devices_split_work_by_their_engines() {
+    let engines = |t: String, devices: usize, e: &[usize]| {
+        let tables: String = e
+            .iter()
+            .map(|n| format!("[[target.device]]\nengines = {n}\n"))
+            .collect();
+        t.replace(
+            &format!("devices = {devices}\n"),
+            &format!("devices = {devices}\n{tables}"),
+        )
+    };
+    let base = plan(16, 24, 1, true, 3, "ring", "direct", "rows", "");
+    let mixed = engines(base.clone(), 3, &[4, 2, 2]);
+    assert!(mixed.contains("[[target.device]]\nengines = 4"));
+    let tmp = TempDir::new("differ");
+    let (d, r) = run(&mixed, tmp.path(), None);
+    assert!(r.matched, "{}", r.summary());
+    assert_eq!(r.words_got, r.words_expected);
+    // Device 0 holds 12 of the 24 units, devices 1 and 2 six each.
+    let units: Vec<usize> = d.partition.layers[0]
+        .shares
+        .iter()
+        .map(|s| s.rows.len() / 4)
+        .collect();
+    assert_eq!(units, [12, 6, 6]);
+    let macs: Vec<u64> = r.devices.iter().map(|x| x.mac_cycles).collect();
+    assert!(macs.iter().all(|m| *m == macs[0]), "MAC cycles {macs:?}");
+    let (_, even) = run(&engines(base, 3, &[2, 2, 2]), tmp.path(), None);
+    assert!(even.matched);
+    assert!(
+        r.cycles_per_timestep < 0.95 * even.cycles_per_timestep,
+        "4/2/2 {:.1} against 2/2/2 {:.1} cycles per step",
+        r.cycles_per_timestep,
+        even.cycles_per_timestep
+    );
+    let cols = engines(
+        plan(16, 24, 1, true, 2, "chain", "direct", "cols", ""),
+        2,
+        &[2, 1],
+    );
+    let gates = engines(
+        plan(16, 24, 1, true, 2, "star", "direct", "gates", ""),
+        2,
+        &[5, 1],
+    );
+    for (text, tag) in [(&mixed, "rows"), (&cols, "cols"), (&gates, "gates")] {
+        let (design, report) = run(text, tmp.path(), None);
+        assert!(report.matched, "{tag}: {}", report.summary());
+        assert!(report.sent_frame_errors.is_empty(), "{tag}");
+        assert_eq!(report.frames_sent, report.frames_expected, "{tag}: frames");
+        let p = partita_codegen::analysis::cost::predict(&design);
+        let err =
+            (p.cycles_per_step - report.cycles_per_timestep).abs() / report.cycles_per_timestep;
+        eprintln!(
+            "{tag}: predicted {:.1}, measured {:.1} ({:.1}% off)",
+            p.cycles_per_step,
+            report.cycles_per_timestep,
+            100.0 * err
+        );
+        assert!(err <= 0.10, "{tag}: cost model {:.1}% off", 100.0 * err);
+    }
+    // The blocks and gates follow the engines too.
+    let d = design_from_text(&cols, tmp.path());
+    let blocks: Vec<usize> = d.partition.layers[0]
+        .shares
+        .iter()
+        .map(|s| s.blocks.len())
+        .collect();
+    assert_eq!(blocks, [5, 3]);
+    let d = design_from_text(&gates, tmp.path());
+    let rows: Vec<usize> = d.partition.layers[0]
+        .shares
+        .iter()
+        .map(|s| s.rows.len() / 24)
+        .collect();
+    assert_eq!(rows, [3, 1]);
 }

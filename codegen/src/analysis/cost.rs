@@ -280,8 +280,8 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
     let lat = s.latency as u64;
     // Several engines hand their row sums over through a shift register: the last row of a
     // layer leaves a cycle after its slot finished, plus its position in the slot.
-    let m = sys.nodes.first().map_or(1, |n| n.m);
-    let serializer = |rows: usize| {
+    let serializer = |node: usize, rows: usize| {
+        let m = sys.nodes[node].m;
         if m > 1 {
             1 + ((rows.max(1) - 1) % m) as u64
         } else {
@@ -295,6 +295,8 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
     let tick = |active: &[bool]| -> u64 {
         let mut t = vec![NODE_TICK_EXTRA; d];
         let mut h_ready = vec![0u64; d];
+        // Per device: the h values it writes in this layer, (first arrival, last, count).
+        let mut writes: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); d];
         for l in 0..nl {
             if !active[l] {
                 continue;
@@ -309,7 +311,7 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                     t[n.index] += sys.nodes[n.index].layers[l].slots as u64 * (a + b) as u64
                         + NODE_MAC_EXTRA
                         + tree
-                        + serializer(nlay.rows.len());
+                        + serializer(n.index, nlay.rows.len());
                 }
                 mac_end[n.index] = t[n.index];
             }
@@ -340,13 +342,32 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                     }
                 }
                 t[n.index] = start + nlay.fin.len() as u64 + NODE_FIN_EXTRA;
-                // Its h values reach each consumer, which writes them one per cycle.
-                let beats = (nlay.fin.len() as u64).div_ceil(vpb_h) + 2;
-                for (j, &c) in nlay.h_consumers.iter().enumerate() {
-                    let arrive =
-                        t[n.index] + (j as u64 + 1) * beats + s.hops(n.index, c) * (lat + NODE_HOP);
-                    h_ready[c] = h_ready[c].max(arrive) + nlay.fin.len() as u64;
+                let len = nlay.fin.len() as u64;
+                // Its own h values go to its vector memory as they are finished.
+                if nlay.need_h {
+                    writes[n.index].push((start + NODE_FIN_EXTRA, t[n.index], len));
                 }
+                // Each consumer receives them in frames as they are finished: from the first
+                // value's frame to the last.
+                let beats = len.div_ceil(vpb_h) + 2;
+                for (j, &c) in nlay.h_consumers.iter().enumerate() {
+                    let far = s.hops(n.index, c) * (lat + NODE_HOP);
+                    let first = start + NODE_FIN_EXTRA + (j as u64 + 1) * beats + far;
+                    let last = t[n.index] + (j as u64 + 1) * beats + far;
+                    writes[c].push((first, last, len));
+                }
+            }
+            // A device's vector memories take one h value per cycle: its own and the received
+            // ones, from the first arrival on, and not before the last has arrived.
+            for (c, w) in writes.iter_mut().enumerate() {
+                if w.is_empty() {
+                    continue;
+                }
+                let first = w.iter().map(|e| e.0).min().unwrap_or(0).max(h_ready[c]);
+                let last = w.iter().map(|e| e.1).max().unwrap_or(0);
+                let total: u64 = w.iter().map(|e| e.2).sum();
+                h_ready[c] = (first + total).max(last);
+                w.clear();
             }
         }
         // Barriers: every device hears from every other after its h values.

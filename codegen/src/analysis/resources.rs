@@ -55,7 +55,6 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
             ..Default::default()
         })
         .collect();
-    let engines = plan.engines as u64;
     let lanes = plan.banks as u64;
     let idx_bits = |m: &CsbMatrix<i64>| {
         if plan.keep == Keep::All {
@@ -76,6 +75,7 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
             for (layer, p) in m.layers.iter().zip(parts) {
                 for s in &p.shares {
                     held[s.device].extend(s.blocks.iter().map(|b| b % k));
+                    let engines = plan.engines_of(s.device) as u64;
                     let c = &mut costs[s.device];
                     c.multipliers = engines * held[s.device].len().max(1) as u64;
                     for &b in &s.blocks {
@@ -131,6 +131,7 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                     _ => in_pixels,
                 };
                 for s in &p.shares {
+                    let engines = plan.engines_of(s.device) as u64;
                     let c = &mut costs[s.device];
                     c.state_bits += (s.blocks.len() * in_pixels) as u64 * d_bits
                         + s.rows.len() as u64 * pixels * d_bits;
@@ -164,13 +165,22 @@ pub fn board_use(board: &crate::boards::Board, c: &DeviceCost) -> (f64, f64) {
     )
 }
 
-/// Check the per-device budgets of `[target]`.
+/// Check the per-device budgets: `[target]`'s, or a device's `[[target.device]]` table's.
 pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate::Error> {
-    let t = &design.plan.plan.target;
-    let spans = SpanIndex::new(&design.plan.text);
+    let plan = &design.plan;
+    let t = &plan.plan.target;
+    let spans = SpanIndex::new(&plan.text);
+    let at = |d: usize, key: &str| {
+        let path = t.key_of(d, key);
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        spans.value(&path)
+    };
     let mut issues = Vec::new();
     for c in costs {
-        if let Some(b) = t.dsp_budget {
+        let Some(dt) = plan.targets.get(c.device) else {
+            continue;
+        };
+        if let Some(b) = dt.dsp_budget {
             if c.multipliers > b as u64 {
                 issues.push(
                     Issue::new(format!(
@@ -178,11 +188,11 @@ pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate:
                         c.device, c.multipliers
                     ))
                     .help("lower [target] engines or [sparsity] banks, or raise the budget")
-                    .at(spans.value(&["target", "dsp_budget"]), "budget"),
+                    .at(at(c.device, "dsp_budget"), "budget"),
                 );
             }
         }
-        if let Some(b) = t.memory_bits {
+        if let Some(b) = dt.memory_bits {
             let need = c.weight_bits + c.state_bits;
             if need > b as u64 {
                 issues.push(
@@ -193,13 +203,11 @@ pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate:
                     .help(
                         "use more devices, more sparsity or narrower formats, or raise the budget",
                     )
-                    .at(spans.value(&["target", "memory_bits"]), "budget"),
+                    .at(at(c.device, "memory_bits"), "budget"),
                 );
             }
         }
-    }
-    if let Some(board) = design.plan.board {
-        for c in costs {
+        if let Some(board) = dt.board {
             let need = c.weight_bits + c.state_bits;
             if c.multipliers > board.multipliers || need > board.memory_bits() {
                 issues.push(
@@ -214,7 +222,7 @@ pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate:
                         board.memory_bits()
                     ))
                     .help("use more devices, fewer engines or banks, more sparsity or narrower formats, or a larger board")
-                    .at(spans.value(&["target", "board"]), "board"),
+                    .at(at(c.device, "board"), "board"),
                 );
             }
         }

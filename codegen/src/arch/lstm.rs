@@ -643,20 +643,23 @@ impl System {
             h_width: arch.dp.dw,
             psum_width: accw,
         };
-        let m = design.plan.engines.max(1);
-        if m > MAX_NODE_ENGINES {
-            return Err(format!(
-                "[target] engines is {m}; a multi-device node has at most {MAX_NODE_ENGINES} row engines"
-            ));
-        }
+        // Each device's engines ([target] engines, or its [[target.device]] table's).
+        let m_of = |d: usize| design.plan.engines_of(d).max(1);
         // The M engines finish a row each in the same cycle and their sums leave one per
         // cycle, so a row must take at least M cycles.
         for n in &schedule.nodes {
+            let m = m_of(n.index);
+            if m > MAX_NODE_ENGINES {
+                return Err(format!(
+                    "device {}: engines is {m}; a multi-device node has at most {MAX_NODE_ENGINES} row engines",
+                    n.index
+                ));
+            }
             for (l, nl) in n.layers.iter().enumerate() {
                 let (a, b) = node_slices(&arch, l, nl);
                 if nl.computes() && a + b < m {
                     return Err(format!(
-                        "[target] engines is {m}, but on device {} a row of layer {l} takes {} \
+                        "engines is {m}, but on device {} a row of layer {l} takes {} \
                          cycle(s) (the CSB slices of the banks it holds); a node's engines hand \
                          over one row sum per cycle, so it may have at most {} engine(s)",
                         n.index,
@@ -669,7 +672,7 @@ impl System {
         let mut nodes: Vec<NodeArch> = schedule
             .nodes
             .iter()
-            .map(|n| node_arch(&arch, &schedule, n, m))
+            .map(|n| node_arch(&arch, &schedule, n, m_of(n.index)))
             .collect();
         // Only a ring of three or more forwards frames in a circle; chains, stars, host relays
         // and two-device rings keep the default buffers.

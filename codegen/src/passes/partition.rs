@@ -51,6 +51,35 @@ pub fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// `n` items in contiguous ranges, one per weight, sized in proportion to the weights (range p
+/// ends at floor(n x (w_0 + .. + w_p) / total)); each range holds at least one item when
+/// `n` allows. Equal weights give [`split`].
+pub fn split_weighted(n: usize, weights: &[usize]) -> Vec<Range<usize>> {
+    let parts = weights.len();
+    let total: u128 = weights.iter().map(|w| *w as u128).sum::<u128>().max(1);
+    let mut ends = Vec::with_capacity(parts);
+    let (mut cum, mut prev) = (0u128, 0usize);
+    for (p, w) in weights.iter().enumerate() {
+        cum += *w as u128;
+        let mut e = (n as u128 * cum / total) as usize;
+        // At least one item per range while there are enough to go round.
+        if n >= parts {
+            e = e.max(prev + 1).min(n - (parts - 1 - p));
+        }
+        ends.push(e);
+        prev = e;
+    }
+    let mut start = 0;
+    ends.into_iter()
+        .map(|e| {
+            let e = e.max(start);
+            let r = start..e;
+            start = e;
+            r
+        })
+        .collect()
+}
+
 /// Rows and blocks of each layer's work grid, and its output units.
 pub fn layer_grid(shape: &ModelShape, banks: usize, layer: usize) -> (usize, usize, usize) {
     match shape {
@@ -88,14 +117,16 @@ pub fn build(plan: &CheckedPlan) -> Result<PartitionMap, String> {
                     matches!(layers[l], CnnLayer::Conv2d { .. } | CnnLayer::Dense { .. })
                 }
             };
-            layer(a, rows, blocks, units, weighted, l)
+            let weights: Vec<usize> = a.devices.iter().map(|&d| plan.engines_of(d)).collect();
+            layer(a, rows, blocks, units, weighted, l, &weights)
         })
         .collect::<Result<_, _>>()?;
     Ok(PartitionMap { layers })
 }
 
 /// Partition one layer. `units` output units; for LSTMs the rows of unit u are
-/// `{g * units + u}` for the four gates, for CNNs row u itself.
+/// `{g * units + u}` for the four gates, for CNNs row u itself. `capacity` weighs each of the
+/// layer's devices (its engines): units, column blocks or gates are split in proportion.
 pub fn layer(
     a: &LayerAssignment,
     rows: usize,
@@ -103,6 +134,7 @@ pub fn layer(
     units: usize,
     weighted: bool,
     index: usize,
+    capacity: &[usize],
 ) -> Result<LayerPartition, String> {
     let d = a.devices.len();
     let gates = rows / units; // 4 for LSTM, 1 for CNN
@@ -129,7 +161,7 @@ pub fn layer(
                     "layer {index}: {d} devices but only {units} output units to share"
                 ));
             }
-            split(units, d)
+            split_weighted(units, capacity)
                 .into_iter()
                 .zip(&a.devices)
                 .map(|(r, &dev)| {
@@ -151,7 +183,7 @@ pub fn layer(
                     "layer {index}: strategy \"{strategy}\" splits {max} column blocks, but {d} devices are given"
                 ));
             }
-            split(blocks, d)
+            split_weighted(blocks, capacity)
                 .into_iter()
                 .zip(&a.devices)
                 .map(|(b, &dev)| Share {
@@ -165,7 +197,7 @@ pub fn layer(
             if d > gates {
                 return Err(format!("layer {index}: {d} devices for {gates} gates"));
             }
-            split(gates, d)
+            split_weighted(gates, capacity)
                 .into_iter()
                 .zip(&a.devices)
                 .map(|(g, &dev)| Share {
@@ -238,10 +270,32 @@ mod tests {
             strategy: Strategy::Rows,
             devices: vec![0, 1],
         };
-        let p = layer(&a, 16, 4, 4, true, 0).unwrap();
+        let p = layer(&a, 16, 4, 4, true, 0, &[1, 1]).unwrap();
         assert_eq!(p.shares[0].rows, vec![0, 1, 4, 5, 8, 9, 12, 13]);
         assert_eq!(p.shares[1].rows, vec![2, 3, 6, 7, 10, 11, 14, 15]);
         assert_eq!(p.finisher, vec![0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn weighted_split_follows_the_weights() {
+        assert_eq!(split_weighted(12, &[1, 1, 1]), split(12, 3));
+        assert_eq!(split_weighted(10, &[3, 3, 3, 3]), split(10, 4));
+        assert_eq!(split_weighted(12, &[2, 1, 1]), vec![0..6, 6..9, 9..12]);
+        // Every device gets at least one unit while there are enough.
+        assert_eq!(split_weighted(3, &[100, 1, 1]), vec![0..1, 1..2, 2..3]);
+        assert_eq!(split_weighted(4, &[100, 1, 1]), vec![0..2, 2..3, 3..4]);
+        for n in 0..40 {
+            for w in [[1usize, 2, 3, 4], [7, 1, 1, 7], [1, 1, 1, 1]] {
+                let r = split_weighted(n, &w);
+                assert_eq!(r.len(), 4);
+                assert_eq!(r[0].start, 0);
+                assert_eq!(r[3].end, n);
+                assert!(r.windows(2).all(|p| p[0].end == p[1].start));
+                if n >= 4 {
+                    assert!(r.iter().all(|x| !x.is_empty()), "{n} {w:?} {r:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -270,7 +324,7 @@ mod tests {
             let d = ndev.min(max);
             let devices: Vec<usize> = (offset..offset + d).collect();
             let a = LayerAssignment { strategy: s, devices: devices.clone() };
-            let p = layer(&a, 4 * units, 2 * banks, units, true, 0).unwrap();
+            let p = layer(&a, 4 * units, 2 * banks, units, true, 0, &vec![1; d]).unwrap();
             for row in p.coverage() {
                 prop_assert!(row.iter().all(|&c| c == 1));
             }

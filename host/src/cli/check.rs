@@ -82,7 +82,15 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
         s,
         "target: {} device(s), {} engine(s) x {} lanes each; link {} {} bits, {} cycles, {}",
         plan.devices,
-        plan.engines,
+        if plan.devices_differ() {
+            plan.targets
+                .iter()
+                .map(|t| t.engines.to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        } else {
+            plan.engines.to_string()
+        },
         plan.banks,
         t.link.topology,
         t.link.width,
@@ -103,21 +111,47 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
         };
         let _ = writeln!(
             s,
-            "cost model: {:.0} cycles per timestep ({basis}), {:.0} link bytes per timestep, {} multipliers per device",
-            p.cycles_per_step, p.link_bytes_per_step, p.multipliers
+            "cost model: {:.0} cycles per timestep ({basis}), {:.0} link bytes per timestep, {} multipliers {}",
+            p.cycles_per_step,
+            p.link_bytes_per_step,
+            p.multipliers,
+            if plan.devices_differ() { "on the largest device" } else { "per device" }
         );
     }
-    if let Some(why) = &plan.engines_why {
+    if plan.devices_differ() {
+        for (d, t) in plan.targets.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "device {d}: {} engine(s){}{}",
+                t.engines,
+                t.board
+                    .map(|b| format!(", board {}", b.name))
+                    .unwrap_or_default(),
+                t.engines_why
+                    .as_ref()
+                    .map(|w| format!("; engines = \"auto\": {w}"))
+                    .unwrap_or_default()
+            );
+        }
+    } else if let Some(why) = &plan.engines_why {
         let _ = writeln!(s, "engines = \"auto\": {} engine(s); {why}", plan.engines);
     }
-    if let Some(b) = plan.board {
-        let _ = writeln!(s, "board: {} ({})", b.name, b.part);
+    if plan.targets.iter().any(|t| t.board.is_some()) {
+        if !plan.devices_differ() {
+            if let Some(b) = plan.board {
+                let _ = writeln!(s, "board: {} ({})", b.name, b.part);
+            }
+        }
         for c in costs {
+            let Some(b) = plan.targets.get(c.device).and_then(|t| t.board) else {
+                continue;
+            };
             let (m, mem) = partita_codegen::analysis::resources::board_use(b, c);
             let _ = writeln!(
                 s,
-                "  device {}: {} of {} multipliers ({:.0}%), {:.2} of {:.2} Mb block memory ({:.0}%)",
+                "  device {}{}: {} of {} multipliers ({:.0}%), {:.2} of {:.2} Mb block memory ({:.0}%)",
                 c.device,
+                if plan.devices_differ() { format!(" on {}", b.name) } else { String::new() },
                 c.multipliers,
                 b.multipliers,
                 100.0 * m,

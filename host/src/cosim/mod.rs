@@ -601,5 +601,8 @@ pub fn mac_bound(design: &Design, m: &partita_codegen::design::LstmDesign) -> f6
         .iter()
         .map(|l| 4 * m.hidden_size * k * (l.q_ih.shape.nnz_per_bank + l.q_hh.shape.nnz_per_bank))
         .sum();
-    entries as f64 / (design.plan.devices * design.plan.engines * k) as f64
+    let engines: usize = (0..design.plan.devices)
+        .map(|d| design.plan.engines_of(d))
+        .sum();
+    entries as f64 / (engines * k) as f64
 }
