@@ -43,7 +43,7 @@ impl Layout {
             return Err(format!("values of {data_bits} bits: 1 to 64 are allowed"));
         }
         let slot_bits = data_bits.div_ceil(8) * 8;
-        if beat_bits % 8 != 0 || beat_bits < slot_bits || beat_bits > MAX_BEAT_BITS {
+        if !beat_bits.is_multiple_of(8) || beat_bits < slot_bits || beat_bits > MAX_BEAT_BITS {
             return Err(format!(
                 "a {beat_bits}-bit stream for {data_bits}-bit values: tdata must be whole bytes, at least one value's {slot_bits} bits and at most {MAX_BEAT_BITS}"
             ));
