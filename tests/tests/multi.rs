@@ -182,7 +182,8 @@ fn narrow_links_match_golden() {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, .. ProptestConfig::default() })]
-    /// Random plans: sizes, sparsity, layers, strategy, device count and topology.
+    /// Random plans: sizes, sparsity, layers, strategy, device count and topology, engines per
+    /// device (equal or differing), and packed streams.
     #[test]
     #[cfg_attr(not(have_verilator), ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)")]
     fn random_multi_device_plans_match_golden(
@@ -195,6 +196,8 @@ proptest! {
         topo in prop::sample::select(vec!["ring", "chain", "star"]),
         host in any::<bool>(),
         two_engines in any::<bool>(),
+        engine_mask in 0u8..16,
+        stream_bits in prop::sample::select(vec![0u32, 32, 64, 256]),
     ) {
         let devices = match strategy {
             "ops" => 2,
@@ -208,8 +211,21 @@ proptest! {
         let mode = if host { "host" } else { "direct" };
         let mut text = plan(i, h, layers, bbs, devices, topo, mode, strategy, "");
         // Two row engines where every device holds whole rows (at least 2 slices each).
-        if two_engines && matches!(strategy, "rows" | "gates" | "layers") {
-            text = text.replace(&format!("devices = {devices}\n"), &format!("devices = {devices}\nengines = 2\n"));
+        // Either two on every device, or devices that differ: 1 or 2 engines each, from the mask
+        // (the work then splits in proportion).
+        if matches!(strategy, "rows" | "gates" | "layers") {
+            let engines = if two_engines {
+                "engines = 2\n".to_string()
+            } else {
+                (0..devices)
+                    .map(|d| format!("[[target.device]]\nengines = {}\n", 1 + (engine_mask >> d & 1)))
+                    .collect()
+            };
+            text = text.replace(&format!("devices = {devices}\n"), &format!("devices = {devices}\n{engines}"));
+        }
+        // Packed x and h streams (0: one value per beat).
+        if stream_bits > 0 {
+            text = text.replace(&format!("devices = {devices}\n"), &format!("devices = {devices}\nstream_bits = {stream_bits}\n"));
         }
         assert_matches(&text, "prop");
     }
