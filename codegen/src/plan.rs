@@ -1089,6 +1089,7 @@ impl Validator<'_, '_> {
             let (engines, engines_why) = self.engines(
                 &t,
                 plan.activation.method,
+                &plan.quant,
                 &key,
                 shape,
                 banks,
@@ -1116,6 +1117,7 @@ impl Validator<'_, '_> {
         &mut self,
         t: &TargetSpec,
         method: ActMethod,
+        q: &QuantSpec,
         key: &[&str],
         shape: &ModelShape,
         banks: usize,
@@ -1208,8 +1210,51 @@ impl Validator<'_, '_> {
         } else {
             usize::MAX
         };
-        let e = (fit as usize).min(cap).min(ew_cap).min(max) / step * step;
-        let why = if fit as usize <= cap.min(ew_cap).min(max) {
+        // Block memory: the same fraction of the board's (or all of memory_bits), less this
+        // device's share of the weights, biases and cell state, in engines that each hold a copy of the x and h
+        // vectors (x once, h double-buffered), as the resource estimate counts them.
+        let fill = t.fill.unwrap_or(DEFAULT_FILL);
+        let mem_budget = match (t.memory_bits, board) {
+            (Some(m), _) if m > 0 => Some(m as u64),
+            (_, Some(b)) => Some((b.memory_bits() as f64 * fill).floor() as u64),
+            _ => None,
+        };
+        let mem = mem_budget.map(|mb| {
+            let (ww, dw) = (q.weight.width() as u64, q.data.width() as u64);
+            let (mut weights, mut per_engine) = (0u64, 0u64);
+            for (i, (_, cols)) in rows.iter().enumerate() {
+                let bank = cols.div_ceil(banks);
+                let idx = if keep == Keep::All {
+                    0
+                } else {
+                    (usize::BITS - bank.saturating_sub(1).leading_zeros()).max(1) as u64
+                };
+                weights += (4 * hidden * banks * kept(*cols)) as u64 * (ww + idx);
+                per_engine += (bank * banks) as u64 * dw * if i % 2 == 0 { 1 } else { 2 };
+                // Per layer: its biases and cell state.
+                if i % 2 == 1 {
+                    weights += (4 * hidden) as u64 * q.bias.width() as u64
+                        + hidden as u64 * q.cell.width() as u64;
+                }
+            }
+            let share = weights / devices.max(1) as u64;
+            let e = mb.saturating_sub(share) / per_engine.max(1);
+            (
+                usize::try_from(e).unwrap_or(usize::MAX),
+                mb,
+                share,
+                per_engine,
+            )
+        });
+        let mem_cap = mem.map_or(usize::MAX, |m| m.0);
+        let e = (fit as usize).min(cap).min(ew_cap).min(max).min(mem_cap) / step * step;
+        let why = if let Some((m, mb, share, per)) =
+            mem.filter(|m| m.0 < (fit as usize).min(cap).min(ew_cap).min(max))
+        {
+            format!(
+                "capped at {m} by block memory: {mb} bits, less about {share} bits of weights, biases and cell state, in engines that hold {per} bits of x and h vectors each (the multipliers would allow {fit})"
+            )
+        } else if fit as usize <= cap.min(ew_cap).min(max) {
             format!("{budget} multipliers less the element-wise unit's {ew}, in engines of {banks} lanes")
         } else if devices > 1 && max < cap.min(ew_cap) {
             format!("capped at {max}: the most a multi-device node has (the multipliers would allow {fit})")
@@ -1226,6 +1271,14 @@ impl Validator<'_, '_> {
                 "capped at {cap}: one engine per hidden unit (the multipliers would allow {fit})"
             )
         };
+        if e == 0 && mem_cap < (fit as usize).min(cap).min(ew_cap).min(max) {
+            self.err(
+                key,
+                format!("engines = \"auto\" finds room for no engine: {why}"),
+                "use more devices, more sparsity or narrower formats, a larger board or fill, or give engines = N",
+            );
+            return None;
+        }
         if e == 0 {
             self.err(
                 key,

@@ -250,4 +250,28 @@ fn board_presets_size_auto_engines_that_generate() {
     let (code, _, err) = cli(&["check", big.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("does not fit the pynq-z2 board"), "{err}");
+    // Memory binds before the multipliers: "auto" stops where the weights, biases, cell state
+    // and each engine's vectors still fit memory_bits, and the design it sizes fits.
+    for budget in [260_000i64, 300_000, 900_000] {
+        let text = format!(
+            "[model]\nkind = \"lstm\"\ninput_size = 32\nhidden_size = 64\nseed = 1\n\
+             [sparsity]\nkind = \"bbs\"\nbanks = 4\ndensity = 0.5\n\
+             [target]\nengines = \"auto\"\ndsp_budget = 1000\nmemory_bits = {budget}\n"
+        );
+        let d = design_from_text(&text, dir.path());
+        let c = &partita_codegen::analysis::resources::device_costs(&d)[0];
+        assert!(c.weight_bits + c.state_bits <= budget as u64, "{budget}");
+        let why = d.plan.engines_why.clone().unwrap_or_default();
+        if budget < 900_000 {
+            assert!(why.contains("by block memory"), "{budget}: {why}");
+            // One more engine (its x and h vectors: 32 + 2 x 64 values of 16 bits) would not fit.
+            assert!(
+                c.weight_bits + c.state_bits + 2560 > budget as u64,
+                "{budget}: {} engines leave room",
+                d.plan.engines
+            );
+        } else {
+            assert!(!why.contains("by block memory"), "{why}");
+        }
+    }
 }
