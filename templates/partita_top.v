@@ -138,7 +138,8 @@ module {= p.top =} #(
     // The stream cores (partita_unpack on x, partita_pack on h) have register slices at the
     // pins: the stream pins drive and are driven by flip-flops only.
     wire [{= s.vb =}-1:0] x_tdata;
-    wire x_tvalid, x_tlast, x_keep_err;
+    wire x_tvalid, x_tlast;
+    wire [31:0] stream_errs;
     reg se_we;
     reg [{= lane_w =}-1:0] se_lane;
     reg [{= vaw =}-1:0] se_idx;
@@ -153,14 +154,8 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
         .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
-        .err(x_keep_err)
+        .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
-    // Input beats whose tkeep or tlast differ from the layout (STREAM_ERRS).
-    reg [31:0] stream_errs;
-    always @(posedge clk) begin
-        if (rst || (state == S_IDLE && start_pulse)) stream_errs <= 32'd0;
-        else if (x_keep_err) stream_errs <= stream_errs + 32'd1;
-    end
     wire load_we = x_tvalid && x_tready;
     wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =}) && last_layer;
     wire x_loaded = load_we && (ld_count == {= in_w =}'d{= in_last =});

@@ -329,7 +329,23 @@ pub struct DeviceSpec {
     pub memory_bits: Option<i64>,
 }
 
+/// A path of owned keys as the `&[&str]` the span index takes.
+pub fn strs(path: &[String]) -> Vec<&str> {
+    path.iter().map(String::as_str).collect()
+}
+
 impl TargetSpec {
+    /// The keys every device shares unless its `[[target.device]]` table says otherwise.
+    pub fn device_keys(&self) -> DeviceSpec {
+        DeviceSpec {
+            engines: Some(self.engines),
+            board: self.board.clone(),
+            fill: self.fill,
+            dsp_budget: self.dsp_budget,
+            memory_bits: self.memory_bits,
+        }
+    }
+
     /// Device `i`'s target: the `[target]` keys with its `[[target.device]]` table on top.
     pub fn for_device(&self, i: usize) -> TargetSpec {
         let mut t = self.clone();
@@ -1024,59 +1040,7 @@ impl Validator<'_, '_> {
         let mut out = Vec::with_capacity(devices);
         let mut ok = true;
         for (i, d) in plan.target.device.iter().enumerate() {
-            let at = |key: &str| {
-                [
-                    "target".to_string(),
-                    "device".into(),
-                    i.to_string(),
-                    key.into(),
-                ]
-            };
-            if let Some(Engines::Count(e)) = d.engines {
-                let p = at("engines");
-                let p: Vec<&str> = p.iter().map(String::as_str).collect();
-                ok &= self
-                    .bounded(&p, e, MAX_COUNT, "engines per device")
-                    .is_some();
-            }
-            if let Some(b) = &d.board {
-                if crate::boards::find(b).is_none() {
-                    let p = at("board");
-                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
-                    self.err(
-                        &p,
-                        format!("unknown board `{b}`"),
-                        format!("boards partita knows: {}", crate::boards::names()),
-                    );
-                    ok = false;
-                }
-            }
-            if let Some(f) = d.fill {
-                if !(f > 0.0 && f <= 1.0) {
-                    let p = at("fill");
-                    let p: Vec<&str> = p.iter().map(String::as_str).collect();
-                    self.err(
-                        &p,
-                        format!("`fill` is {}", num(f)),
-                        "fill is the fraction of the board's multipliers engines = \"auto\" may use: more than 0, at most 1",
-                    );
-                    ok = false;
-                }
-            }
-            for (key, v) in [("dsp_budget", d.dsp_budget), ("memory_bits", d.memory_bits)] {
-                if let Some(v) = v {
-                    if v <= 0 {
-                        let p = at(key);
-                        let p: Vec<&str> = p.iter().map(String::as_str).collect();
-                        self.err(
-                            &p,
-                            format!("`{key}` is {v}"),
-                            "a device's budget is a positive count",
-                        );
-                        ok = false;
-                    }
-                }
-            }
+            ok &= self.device_keys(&["target", "device", &i.to_string()], d);
         }
         if !ok {
             return None;
@@ -1085,12 +1049,11 @@ impl Validator<'_, '_> {
             let t = plan.target.for_device(i);
             let board = t.board.as_deref().and_then(crate::boards::find);
             let key = plan.target.key_of(i, "engines");
-            let key: Vec<&str> = key.iter().map(String::as_str).collect();
             let (engines, engines_why) = self.engines(
                 &t,
                 plan.activation.method,
                 &plan.quant,
-                &key,
+                &strs(&key),
                 shape,
                 banks,
                 keep,
@@ -1822,27 +1785,7 @@ impl Validator<'_, '_> {
 
     fn target(&mut self, t: &TargetSpec) -> Option<usize> {
         let d = self.bounded(&["target", "devices"], t.devices, MAX_COUNT, "devices");
-        if let Engines::Count(e) = t.engines {
-            self.bounded(&["target", "engines"], e, MAX_COUNT, "engines per device");
-        }
-        if let Some(b) = &t.board {
-            if crate::boards::find(b).is_none() {
-                self.err(
-                    &["target", "board"],
-                    format!("unknown board `{b}`"),
-                    format!("boards partita knows: {}", crate::boards::names()),
-                );
-            }
-        }
-        if let Some(f) = t.fill {
-            if !(f > 0.0 && f <= 1.0) {
-                self.err(
-                    &["target", "fill"],
-                    format!("`fill` is {}", num(f)),
-                    "fill is the fraction of the board's multipliers engines = \"auto\" may use: more than 0, at most 1",
-                );
-            }
-        }
+        self.device_keys(&["target"], &t.device_keys());
         self.positive(&["target", "link", "width"], t.link.width);
         let max_latency = crate::limits::LINK_LATENCY.value();
         if t.link.latency < 0 || t.link.latency as u64 > max_latency {
@@ -1859,13 +1802,47 @@ impl Validator<'_, '_> {
                 "a clock frequency in MHz, more than 0",
             );
         }
-        if let Some(b) = t.dsp_budget {
-            self.positive(&["target", "dsp_budget"], b);
-        }
-        if let Some(b) = t.memory_bits {
-            self.positive(&["target", "memory_bits"], b);
-        }
         d
+    }
+
+    /// The keys `[target]` and each `[[target.device]]` table share, under `prefix`: engines,
+    /// board, fill and budgets. Whether they were all valid.
+    fn device_keys(&mut self, prefix: &[&str], d: &DeviceSpec) -> bool {
+        let before = self.issues.len();
+        let path = |key: &str| -> Vec<String> {
+            prefix
+                .iter()
+                .map(|s| s.to_string())
+                .chain([key.to_string()])
+                .collect()
+        };
+        if let Some(Engines::Count(e)) = d.engines {
+            self.bounded(&strs(&path("engines")), e, MAX_COUNT, "engines per device");
+        }
+        if let Some(b) = &d.board {
+            if crate::boards::find(b).is_none() {
+                self.err(
+                    &strs(&path("board")),
+                    format!("unknown board `{b}`"),
+                    format!("boards partita knows: {}", crate::boards::names()),
+                );
+            }
+        }
+        if let Some(f) = d.fill {
+            if !(f > 0.0 && f <= 1.0) {
+                self.err(
+                    &strs(&path("fill")),
+                    format!("`fill` is {}", num(f)),
+                    "fill is the fraction of the board's multipliers engines = \"auto\" may use: more than 0, at most 1",
+                );
+            }
+        }
+        for (key, v) in [("dsp_budget", d.dsp_budget), ("memory_bits", d.memory_bits)] {
+            if let Some(v) = v {
+                self.positive(&strs(&path(key)), v);
+            }
+        }
+        self.issues.len() == before
     }
 
     fn partition(

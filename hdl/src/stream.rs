@@ -77,6 +77,13 @@ impl Layout {
         n.div_ceil(self.per_beat as usize)
     }
 
+    /// Values in beat `i` of a vector of `vec_len` values (the last beat may be short).
+    pub fn values_in(&self, vec_len: usize, i: usize) -> u32 {
+        vec_len
+            .saturating_sub(i * self.per_beat as usize)
+            .min(self.per_beat as usize) as u32
+    }
+
     /// tkeep of a beat holding `values` slots.
     pub fn keep(&self, values: u32) -> u64 {
         let bytes = values.min(self.per_beat) * self.slot_bits / 8;
@@ -122,7 +129,7 @@ impl Layout {
         let mut out = Vec::with_capacity(beats.len() * self.per_beat as usize);
         for (n, b) in beats.iter().enumerate() {
             let i = n % per_vec;
-            let here = (vec_len - i * self.per_beat as usize).min(self.per_beat as usize) as u32;
+            let here = self.values_in(vec_len, i);
             let last = i + 1 == per_vec;
             if b.keep != self.keep(here) || b.last != last {
                 return Err(format!(

@@ -489,8 +489,7 @@ pub fn run(
             }
             if o.pins.m_tvalid == 1 {
                 let i = out_beats[d].len() % layout.beats(out_vec[d]).max(1);
-                out_vals[d] +=
-                    (out_vec[d] - i * layout.per_beat as usize).min(layout.per_beat as usize);
+                out_vals[d] += layout.values_in(out_vec[d], i) as usize;
                 out_beats[d].push(StreamBeat {
                     data: o.pins.m_tdata,
                     keep: o.pins.m_tkeep,

@@ -170,11 +170,7 @@ pub fn check_budgets(design: &Design, costs: &[DeviceCost]) -> Result<(), crate:
     let plan = &design.plan;
     let t = &plan.plan.target;
     let spans = SpanIndex::new(&plan.text);
-    let at = |d: usize, key: &str| {
-        let path = t.key_of(d, key);
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        spans.value(&path)
-    };
+    let at = |d: usize, key: &str| spans.value(&crate::plan::strs(&t.key_of(d, key)));
     let mut issues = Vec::new();
     for c in costs {
         let Some(dt) = plan.targets.get(c.device) else {

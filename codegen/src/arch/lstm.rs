@@ -103,8 +103,6 @@ pub struct Datapath {
     pub sat: bool,
     /// Bits to address a lane.
     pub lane_w: u32,
-    /// AXI4-Stream tdata width of x and h (`[target] stream_bits`).
-    pub axis_w: u32,
     /// The x and h streams' packing (`partita_hdl::stream`): slot bits, values per beat.
     pub stream: partita_hdl::stream::Layout,
     /// 32-bit WDATA words that stage a weight or bias word, and their width.
@@ -205,7 +203,6 @@ impl Datapath {
             round_ne: q.rounding == Rounding::NearestEven,
             sat: q.overflow == Overflow::Saturate,
             lane_w: bits_for(k as u64 - 1),
-            axis_w: stream.beat_bits,
             stream,
             nwords,
             wstage_w: nwords * 32,

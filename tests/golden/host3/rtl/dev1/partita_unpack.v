@@ -6,8 +6,8 @@
 // slots of VB bits per SB-bit beat, slot 0 in the least significant bits; a vector of VEC
 // values starts on a new beat, and its last beat has tlast and tkeep low for the bytes of
 // empty slots (and for bytes above the last slot). Positions come from VEC, so a beat with
-// the wrong tkeep or tlast is still used as the layout says; it raises `err` for one cycle
-// (the device counts these in STREAM_ERRS). m_last marks a vector's last value.
+// the wrong tkeep or tlast is still used as the layout says, and counted in `errs` (the
+// device's STREAM_ERRS register; `clear` zeroes it). m_last marks a vector's last value.
 `timescale 1ns / 1ps
 module partita_unpack #(
     parameter integer SB = 64,
@@ -31,7 +31,8 @@ module partita_unpack #(
     output wire            m_valid,
     input  wire            m_ready,
     output wire            m_last,
-    output reg             err
+    input  wire            clear,
+    output reg  [31:0]     errs
 );
     localparam integer KW = SB / 8;
     localparam integer NB = (VEC + P - 1) / P;
@@ -73,9 +74,11 @@ module partita_unpack #(
             j <= {JW{1'b0}};
             cnt <= {CW{1'b0}};
             bc <= {BW{1'b0}};
-            err <= 1'b0;
+            errs <= 32'd0;
         end else begin
-            err <= take && ((b_data[SB+KW-1:SB] != exp_keep) || (b_last != exp_last));
+            if (clear) errs <= 32'd0;
+            else if (take && ((b_data[SB+KW-1:SB] != exp_keep) || (b_last != exp_last)))
+                errs <= errs + 32'd1;
             if (take) bc <= exp_last ? {BW{1'b0}} : bc + {{(BW-1){1'b0}}, 1'b1};
             if (emit) begin
                 cnt <= (cnt == VEC_LAST) ? {CW{1'b0}} : cnt + {{(CW-1){1'b0}}, 1'b1};

@@ -100,21 +100,16 @@ module partita_d1_top #(
     // The x stream's unpacker (library core partita_unpack, a register slice at the pins):
     // one value per cycle to the loader.
     wire [16-1:0] x_tdata;
-    wire x_tvalid, x_tready, x_tlast, x_keep_err;
+    wire x_tvalid, x_tready, x_tlast;
+    wire [31:0] stream_errs;
     partita_unpack #(
         .SB(16), .VB(16), .P(1), .VEC(6), .CW(3), .JW(1), .BW(3)
     ) u_x_in (
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
         .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
-        .err(x_keep_err)
+        .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
-    // Input beats whose tkeep or tlast differ from the layout (STREAM_ERRS).
-    reg [31:0] stream_errs;
-    always @(posedge clk) begin
-        if (rst || (state == S_IDLE && start_pulse)) stream_errs <= 32'd0;
-        else if (x_keep_err) stream_errs <= stream_errs + 32'd1;
-    end
 
     // ------------------------------------------------------------------ controller
     reg [3:0]  state;
