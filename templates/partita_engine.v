@@ -26,9 +26,13 @@ module {= name =} #(
     // Vector memory write port (broadcast to every engine's copy).
     input  wire                  vw_en,
     input  wire [{= lane_w =}-1:0] vw_lane,
-    input  wire [{= vaw =}-1:0]  vw_addr,
+{% if vq > 1 %}    // One word of {= vq =} values per write: the slots whose vw_we bit is set.
+    input  wire [{= vwa =}-1:0]  vw_word,
+    input  wire [{= vq =}-1:0]   vw_we,
+    input  wire [{= vqd =}-1:0]  vw_data,
+{% else %}    input  wire [{= vaw =}-1:0]  vw_addr,
     input  wire [{= dw =}-1:0]   vw_data,
-    // Run-time weight and bias writes from the control interface.
+{% endif %}    // Run-time weight and bias writes from the control interface.
     input  wire                  ww_en,
     input  wire [{= waw =}-1:0]  ww_addr,
     input  wire [{= wword =}-1:0] ww_data,
@@ -130,7 +134,44 @@ module {= name =} #(
             last_e <= last_d;
         end
     end
-{% for lane in lanes %}
+{% if vq > 1 %}{% for lane in lanes %}
+    // Lane {= lane =}: words of {= vq =} values (value a at word a / {= vq =}, slot a mod {= vq =}); the
+    // word is read, then the slot picked in the operand stage.
+    reg [{= vqd =}-1:0] vmem_{= lane =} [0:{= vwords =}-1];
+    reg [{= vaw =}-1:0] vra_{= lane =};
+    reg [{= vqd =}-1:0] vq_{= lane =};
+    reg [{= vqw =}-1:0] vsel_{= lane =};
+    reg [{= dw =}-1:0] vin_{= lane =}, vpick_{= lane =};
+    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =};
+    reg [{= pw =}-1:0] t0_{= lane =};
+    wire [{= ww =}-1:0] wval_{= lane =} = wr[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
+    wire [{= iw =}-1:0] widx_{= lane =} = wr[{= lane =}*{= entry_w =} +: {= iw =}];
+    // Padded positions are never written; they start (and stay) zero, so a zero weight there
+    // never meets an unknown value. Synthesizes as memory initialisation.
+    integer n_{= lane =}, j_{= lane =};
+    initial for (n_{= lane =} = 0; n_{= lane =} < {= vwords =}; n_{= lane =} = n_{= lane =} + 1) vmem_{= lane =}[n_{= lane =}] = {= vqd =}'d0;
+    always @* begin
+        case (vsel_{= lane =})
+{% for j in vslots %}            {= vqw =}'d{= j.0 =}: vpick_{= lane =} = vq_{= lane =}[{= j.1 =} +: {= dw =}];
+{% endfor %}            default: vpick_{= lane =} = {= dw =}'d0;
+        endcase
+    end
+    always @(posedge clk) begin
+        for (j_{= lane =} = 0; j_{= lane =} < {= vq =}; j_{= lane =} = j_{= lane =} + 1)
+            if (vw_en && vw_lane == {= lane_w =}'d{= lane =} && vw_we[j_{= lane =}])
+                vmem_{= lane =}[vw_word][j_{= lane =}*{= dw =} +: {= dw =}] <= vw_data[j_{= lane =}*{= dw =} +: {= dw =}];
+        if (adv) begin
+            vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
+            wc_{= lane =} <= wval_{= lane =};
+            vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}[{= vaw =}-1:{= vqw =}]];
+            vsel_{= lane =} <= vra_{= lane =}[{= vqw =}-1:0];
+            wr_{= lane =} <= wc_{= lane =};
+            vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
+            wv_{= lane =} <= wr_{= lane =};
+            t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
+        end
+    end
+{% endfor %}{% else %}{% for lane in lanes %}
     // Lane {= lane =}.
     reg [{= dw =}-1:0] vmem_{= lane =} [0:{= vdepth =}-1];
     reg [{= vaw =}-1:0] vra_{= lane =};
@@ -155,7 +196,7 @@ module {= name =} #(
             t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
         end
     end
-{% endfor %}{% if !absent.is_empty() %}    // Absent lanes (banks this device does not hold): no memory, no multiplier, a zero product;
+{% endfor %}{% endif %}{% if !absent.is_empty() %}    // Absent lanes (banks this device does not hold): no memory, no multiplier, a zero product;
     // their weight-word entries are zero and unread.
 {% for lane in absent %}    wire [{= pw =}-1:0] t0_{= lane =} = {= pw =}'d0;
 {% endfor %}    wire unused_absent = &{1'b0{% for lane in absent %}, wr[{= lane =}*{= entry_w =} +: {= entry_w =}]{% endfor %}};

@@ -175,8 +175,9 @@ module {= p.top =} #(
     wire a_last = (slice == l_slices - {= slice_w =}'d1);
     wire vw_en;
     wire [{= lane_w =}-1:0] vw_lane;
-    wire [{= vaw =}-1:0] vw_addr;
-    wire [{= dw =}-1:0] vw_data;
+    wire [{= vwa =}-1:0] vw_word;
+    wire [{= vq =}-1:0] vw_we;
+    wire [{= vqd =}-1:0] vw_data;
 {% for e in engine_list %}    wire row_valid_{= e =};
     wire [{= accw =}-1:0] row_acc_{= e =};
     {= p.engine =} #(
@@ -187,7 +188,7 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .adv(adv_m),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
-        .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
+        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd{= e =}), .ww_addr(waddr_reg[{= waw =}-1:0]),
         .ww_data(wstage[{= wword =}-1:0]),
         .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd{= e =}), .bw_addr(waddr_reg[{= baw =}-1:0]),
@@ -227,7 +228,10 @@ module {= p.top =} #(
     wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
 {% endif %}
     // ------------------------------------------------------------------ links
-    wire [{= nports =}-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p, rv_take;
+    wire [{= nports =}-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p;
+    wire [{= beat_bits =}-1:0] rv_beat;
+    wire [{= vi_bits =}-1:0] rv_vi;
+    wire [{= count_bits =}-1:0] rv_avail, rv_n;
     wire [{= type_bits =}-1:0] rv_type;
     wire [{= src_bits =}-1:0] rv_src;
     wire [{= layer_bits =}-1:0] rv_layer;
@@ -251,14 +255,17 @@ module {= p.top =} #(
         .rx_tdata({= rx_tdata =}), .rx_tvalid({= rx_tvalid =}), .rx_tready({= rx_tready =}), .rx_tlast({= rx_tlast =}),
         .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
-        .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack), .ok_p(ok_p),
+        .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
+        .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .ok_p(ok_p),
         .bar_take(bar_take), .bar_ok(bar_ok), .waiting(waiting), .timeout(link_timeout),
         .status(link_status), .crc_errs(crc_errs), .seq_errs(seq_errs), .fmt_errs(fmt_errs),
         .err_info(err_info), .tx_beats(tx_beats), .fwd_beats(fwd_beats), .rx_beats(rx_beats)
     );
 {% for p in ports %}    assign rv_h[{= p.index =}] = rv_valid[{= p.index =}] && (rv_type[{= p.index =}*2 +: 2] == 2'd0);
     assign rv_p[{= p.index =}] = rv_valid[{= p.index =}] && (rv_type[{= p.index =}*2 +: 2] == 2'd1);
-{% endfor %}    assign rv_ack = rv_p | rv_take;
+{% endfor %}    // Partial sums are taken one at a time (the reduction), h values a beat's run at a time
+    // (the vector-memory write port).
+    assign rv_ack = rv_p;
 
     // ------------------------------------------------------------------ vector memory writes
     wire ew_v, ew_c_clip, ew_h_clip, x_ready;
@@ -269,10 +276,10 @@ module {= p.top =} #(
         .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
-        .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_data(rv_data),
-        .rv_take(rv_take), .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid),
+        .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
+        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid),
         .s_axis_tready(x_tready), .x_ready(x_ready),
-        .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data)
+        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
     );
 
     // ------------------------------------------------------------------ finisher

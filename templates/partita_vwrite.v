@@ -1,9 +1,11 @@
 {= header =}
-// The vector memories' write port: every lane's memory takes one value per cycle, from (in
-// priority order) this device's new h values, the h values arriving on each link port, or the
-// x stream. Each value goes to its home: unit u of a layer's h at lane u / {= bh =}, index
-// u mod {= bh =} of the tick-parity buffer its frame names; x of a timestep into the x buffer of
-// its tick's parity. The x loader runs up to one tick ahead of the controller.
+// The vector memories' write port: one word of {= vq =} values per cycle, from (in priority order)
+// this device's new h values (one per write), the h values arriving on each link port (the
+// run left in the head beat, up to the end of a word or bank: a beat that starts a bank's
+// word lands in one write), or the x stream (one per write). Each value goes to its home:
+// unit u of a layer's h at lane u / {= bh =}, index u mod {= bh =} of the tick-parity buffer its
+// frame names; x of a timestep into the x buffer of its tick's parity. The x loader runs up to
+// one tick ahead of the controller. The port's outputs are registers.
 module {= name =} (
     input  wire                   clk,
     input  wire                   rst,
@@ -20,13 +22,16 @@ module {= name =} (
     input  wire [{= vaw =}-1:0]     fidx,
     input  wire [{= vaw =}-1:0]     hbase_wr,
     input  wire [{= dw =}-1:0]      h,
-    // Received h values, per port: valid, source, layer, buffer parity, value.
+    // Received h values, per port: valid, source, layer, buffer parity; the head beat, the
+    // next value's slot in it and the values left in it; the count taken.
     input  wire [{= nports =}-1:0]    rv_h,
     input  wire [{= src_bits =}-1:0]   rv_src,
     input  wire [{= layer_bits =}-1:0] rv_layer,
     input  wire [{= nports =}-1:0]    rv_par,
-    input  wire [{= data_bits =}-1:0] rv_data,
-    output wire [{= nports =}-1:0]    rv_take,
+    input  wire [{= beat_bits =}-1:0] rv_beat,
+    input  wire [{= vi_bits =}-1:0]   rv_vi,
+    input  wire [{= n_bits =}-1:0]    rv_avail,
+    output wire [{= n_bits =}-1:0]    rv_n,
     // The x stream.
     input  wire [{= vb =}-1:0]    s_axis_tdata,
     input  wire                   s_axis_tvalid,
@@ -35,9 +40,19 @@ module {= name =} (
     // The write port.
     output reg                    vw_en,
     output reg  [{= lane_w =}-1:0]  vw_lane,
-    output reg  [{= vaw =}-1:0]     vw_addr,
-    output reg  [{= dw =}-1:0]      vw_data
+    output reg  [{= vwa =}-1:0]     vw_word,
+    output reg  [{= vq =}-1:0]      vw_we,
+    output reg  [{= vqd =}-1:0]     vw_data
 );
+    // Value i of a received h beat.
+    function [{= dw =}-1:0] hval(input [{= hbits =}-1:0] beat, input [{= vpb_w =}-1:0] i);
+        begin
+            case (i)
+{% for v in hvals %}                {= vpb_w =}'d{= v.0 =}: hval = beat[{= v.1 =} +: {= dw =}];
+{% endfor %}                default: hval = {= dw =}'d0;
+            endcase
+        end
+    endfunction
     // Local h: lane and index of the next unit this device finishes.
     reg [{= lane_w =}-1:0] lh_lane;
     reg [{= vaw =}-1:0] lh_idx;
@@ -85,6 +100,25 @@ module {= name =} (
 {% endfor %}            default: ;
         endcase
     end
+    // This write: the values left in the head beat, up to the end of the word and of the bank.
+    wire [{= vaw =}-1:0] ha_{= p.index =} = hw_base_{= p.index =} + hw_idx_{= p.index =};
+    wire [{= vaw =}:0] rl_{= p.index =} = {= vaw1 =}'d{= bh =} - {1'b0, hw_idx_{= p.index =}};
+    wire [6:0] rl7_{= p.index =} = {= p.rl7 =};
+    wire [6:0] rw_{= p.index =} = 7'd{= vq =} - {= p.ho7 =};
+    wire [6:0] av_{= p.index =} = rv_avail[{= p.index =}*7 +: 7];
+    wire [6:0] k1_{= p.index =} = (av_{= p.index =} < rw_{= p.index =}) ? av_{= p.index =} : rw_{= p.index =};
+    wire [6:0] k_{= p.index =} = (k1_{= p.index =} < rl7_{= p.index =}) ? k1_{= p.index =} : rl7_{= p.index =};
+    wire [{= vpb_w =}-1:0] vi_{= p.index =} = rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}];
+    wire [{= hbits =}-1:0] beat_{= p.index =} = rv_beat[{= p.index =}*{= lw =} +: {= hbits =}];
+    // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
+{% for j in slots %}    wire [6:0] off_{= p.index =}_{= j.0 =} = 7'd{= j.0 =} - {= p.ho7 =};
+    wire we_{= p.index =}_{= j.0 =} = (off_{= p.index =}_{= j.0 =} < k_{= p.index =});
+    wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =}[{= vpb_w =}-1:0]);
+{% endfor %}    wire [{= vq =}-1:0] pwe_{= p.index =} = {{% for j in slots_rev %}we_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    wire [{= vaw =}:0] nidx_{= p.index =} = {1'b0, hw_idx_{= p.index =}} + {= p.k_idx =};
+    wire [{= hcnt_w =}-1:0] ncnt_{= p.index =} = hl_cnt_{= p.index =}[src_{= p.index =}] + {= p.k_cnt =};
+    assign rv_n[{= p.index =}*7 +: 7] = rv_take[{= p.index =}] ? k_{= p.index =} : 7'd0;
     integer i_{= p.index =};
     always @(posedge clk) begin
         if (rst) begin
@@ -94,14 +128,14 @@ module {= name =} (
                 hl_idx_{= p.index =}[i_{= p.index =}] <= {= vaw =}'d0;
             end
         end else if (rv_take[{= p.index =}]) begin
-            if (hw_idx_{= p.index =} == {= vaw =}'d{= bh_last =}) begin
+            if (nidx_{= p.index =} == {= vaw1 =}'d{= bh =}) begin
                 hl_idx_{= p.index =}[src_{= p.index =}] <= {= vaw =}'d0;
                 hl_lane_{= p.index =}[src_{= p.index =}] <= hw_lane_{= p.index =} + {= lane_w =}'d1;
             end else begin
-                hl_idx_{= p.index =}[src_{= p.index =}] <= hw_idx_{= p.index =} + {= vaw =}'d1;
+                hl_idx_{= p.index =}[src_{= p.index =}] <= nidx_{= p.index =}[{= vaw =}-1:0];
                 hl_lane_{= p.index =}[src_{= p.index =}] <= hw_lane_{= p.index =};
             end
-            hl_cnt_{= p.index =}[src_{= p.index =}] <= (hl_cnt_{= p.index =}[src_{= p.index =}] + {= hcnt_w =}'d1 == hw_n_{= p.index =}) ? {= hcnt_w =}'d0 : hl_cnt_{= p.index =}[src_{= p.index =}] + {= hcnt_w =}'d1;
+            hl_cnt_{= p.index =}[src_{= p.index =}] <= (ncnt_{= p.index =} == hw_n_{= p.index =}) ? {= hcnt_w =}'d0 : ncnt_{= p.index =};
         end
     end
 {% endfor %}
@@ -121,22 +155,40 @@ module {= name =} (
     assign x_ready = !{= need_x =} || ld_done || (ahead > 16'sd0);
 
     // Priority: local h, then receive ports in order, then the x stream.
+    wire [{= nports =}-1:0] rv_take;
 {% for p in ports %}    assign rv_take[{= p.index =}] = rv_h[{= p.index =}] && !lh_req{% for q in ports %}{% if q.index < p.index %} && !rv_h[{= q.index =}]{% endif %}{% endfor %};
 {% endfor %}    wire take_x = ld_req && !lh_req && (rv_h == {= nports =}'d0);
+    wire [{= vaw =}-1:0] lh_a = hbase_wr + lh_idx;
+    wire [{= vaw =}-1:0] x_a = (ld_par ? {= vaw =}'d{= xb1 =} : {= vaw =}'d0) + ld_idx;
+    reg n_en;
+    reg [{= lane_w =}-1:0] n_lane;
+    reg [{= vwa =}-1:0] n_word;
+    reg [{= vq =}-1:0] n_we;
+    reg [{= vqd =}-1:0] n_data;
     always @* begin
-        vw_en = 1'b0;
-        vw_lane = {= lane_w =}'d0;
-        vw_addr = {= vaw =}'d0;
-        vw_data = {= dw =}'d0;
+        n_en = 1'b0;
+        n_lane = {= lane_w =}'d0;
+        n_word = {= vwa =}'d0;
+        n_we = {= vq =}'d0;
+        n_data = {= vqd =}'d0;
         if (lh_req) begin
-            vw_en = 1'b1; vw_lane = lh_lane; vw_addr = hbase_wr + lh_idx; vw_data = h;
+            n_en = 1'b1; n_lane = lh_lane; n_word = lh_a[{= vaw =}-1:{= vqw =}];
+            n_we = {= vq =}'d1 << lh_a[{= vqw =}-1:0]; n_data = {{= vq =}{h}};
 {% for p in ports %}        end else if (rv_take[{= p.index =}]) begin
-            vw_en = 1'b1; vw_lane = hw_lane_{= p.index =}; vw_addr = hw_base_{= p.index =} + hw_idx_{= p.index =};
-            vw_data = rv_data[{= p.index =}*{= accw =} +: {= dw =}];
+            n_en = 1'b1; n_lane = hw_lane_{= p.index =}; n_word = ha_{= p.index =}[{= vaw =}-1:{= vqw =}];
+            n_we = pwe_{= p.index =}; n_data = pdata_{= p.index =};
 {% endfor %}        end else if (take_x) begin
-            vw_en = 1'b1; vw_lane = ld_lane; vw_addr = (ld_par ? {= vaw =}'d{= bx0 =} : {= vaw =}'d0) + ld_idx;
-            vw_data = s_axis_tdata[{= dw =}-1:0];
+            n_en = 1'b1; n_lane = ld_lane; n_word = x_a[{= vaw =}-1:{= vqw =}];
+            n_we = {= vq =}'d1 << x_a[{= vqw =}-1:0]; n_data = {{= vq =}{s_axis_tdata[{= dw =}-1:0]}};
         end
+    end
+    always @(posedge clk) begin
+        if (rst) vw_en <= 1'b0;
+        else vw_en <= n_en;
+        vw_lane <= n_lane;
+        vw_word <= n_word;
+        vw_we <= n_we;
+        vw_data <= n_data;
     end
     assign s_axis_tready = {= need_x =} ? (ld_ok && !lh_req && (rv_h == {= nports =}'d0)) : 1'b1;
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
@@ -182,5 +234,5 @@ module {= name =} (
     end
 {% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, s_axis_tdata, s_axis_tvalid, ld_tl, ld_b, seq_len, seq_count};
 {% else %}{% if vb > dw %}    wire unused_loader = &{1'b0, s_axis_tdata[{= vb =}-1:{= dw =}]};
-{% endif %}{% endif %}    wire unused_in = &{1'b0, rv_data};
-endmodule
+{% endif %}{% endif %}{% if beat_unused != "" %}    wire unused_in = &{1'b0{= beat_unused =}};
+{% endif %}endmodule

@@ -10,7 +10,8 @@
 //! (`emit::node`) on the schedule: each device runs its program (for each layer: issue its
 //! rows, then finish its units once every partial sum arrived), partial sums reach their
 //! finisher a link latency per hop after the source's last row, and the tick ends when every
-//! device has received the h values it needs (written one per cycle) and every barrier. A
+//! device has received the h values it needs (written one value, or one received beat's run within a
+//! vector-memory word, per cycle) and every barrier. A
 //! sequence of S steps takes S + L - 1 ticks. A test holds the prediction within 10% of the
 //! cosimulated cycle counters on the example plans. Plans the node hardware cannot build fall
 //! back to a coarser estimate.
@@ -269,6 +270,27 @@ const NODE_FIN_EXTRA: u64 = EW_LATENCY as u64 + 7;
 const NODE_TICK_EXTRA: u64 = 3;
 const NODE_HOP: u64 = 5;
 
+/// Vector-memory writes of a received run of `len` h values from unit `start` on a node with
+/// `q`-value words: its frames' beats, each split where it crosses a word or a bank.
+fn rx_writes(sys: &System, start: usize, len: usize, q: usize) -> u64 {
+    let (bh, end) = (sys.arch.bh, start + len);
+    let vpb = sys.frame.values_per_beat(Kind::H) as usize;
+    let maxv = (sys.frame.max_values(Kind::H) as usize).max(1);
+    let (mut u, mut n) = (start, 0u64);
+    while u < end {
+        let frame_end = (u + maxv).min(end);
+        while u < frame_end {
+            let beat_end = (u + vpb).min(frame_end);
+            while u < beat_end {
+                let idx = u % bh;
+                u += (beat_end - u).min(q - idx % q).min(bh - idx);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// Predicted cycles per timestep of the generated multi-device hardware over sequences of
 /// `steps` timesteps, or None if the plan has no node hardware.
 pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
@@ -354,11 +376,17 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                     let far = s.hops(n.index, c) * (lat + NODE_HOP);
                     let first = start + NODE_FIN_EXTRA + (j as u64 + 1) * beats + far;
                     let last = t[n.index] + (j as u64 + 1) * beats + far;
-                    writes[c].push((first, last, len));
+                    let q = sys.nodes[c].mem.vq;
+                    writes[c].push((
+                        first,
+                        last,
+                        rx_writes(&sys, nlay.fin.start, nlay.fin.len(), q),
+                    ));
                 }
             }
-            // A device's vector memories take one h value per cycle: its own and the received
-            // ones, from the first arrival on, and not before the last has arrived.
+            // A device's vector memories take one write per cycle: one of its own h values, or
+            // a received beat's run up to a word or bank boundary; from the first arrival on,
+            // and not before the last has arrived.
             for (c, w) in writes.iter_mut().enumerate() {
                 if w.is_empty() {
                     continue;

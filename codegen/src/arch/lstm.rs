@@ -238,6 +238,11 @@ pub struct Memories {
     pub waw: u32,
     pub baw: u32,
     pub vaw: u32,
+    /// Values per vector-memory word (a power of two): 1 on a single device; on a node, the
+    /// values one write stores (a received link beat's run), value a at word a / vq, slot
+    /// a mod vq. Engines still read one value per lane and cycle.
+    pub vq: usize,
+    pub vqw: u32,
 }
 
 impl Memories {
@@ -249,14 +254,34 @@ impl Memories {
             waw: bits_for(wdepth as u64 - 1),
             baw: bits_for(bdepth as u64 - 1),
             vaw: bits_for(vdepth as u64 - 1),
+            vq: 1,
+            vqw: 0,
         }
+    }
+
+    /// The same memories with vector words of `q` values (a power of two that divides the
+    /// vector depth, at most half of it).
+    pub fn words(self, q: usize) -> Memories {
+        debug_assert!(q.is_power_of_two() && self.vdepth.is_multiple_of(q) && self.vdepth >= 2 * q);
+        Memories {
+            vq: q,
+            vqw: q.trailing_zeros(),
+            ..self
+        }
+    }
+
+    /// Vector-memory words per lane.
+    pub fn vwords(&self) -> usize {
+        self.vdepth / self.vq
     }
 }
 
 /// Where x and h live in every lane's vector memory. Lane j holds bank j: x values
 /// `j·bx0 ..` (x buffer `b` at `b·bx0`) and, per layer l, two h buffers of `bh` values (the
 /// one written this step and the one read), after the x buffers. So an h value of unit u has
-/// the same home (lane u / bh, index u mod bh) on every device.
+/// the same home (lane u / bh, index u mod bh) on every device. On a node every region starts
+/// on a whole memory word (`align` values), so a link beat of h values that starts a bank
+/// lands in one word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VectorLayout {
     /// x values per bank (layer 0) and h values per bank.
@@ -266,20 +291,36 @@ pub struct VectorLayout {
     /// timestep's vector loads while this one computes).
     pub x_buffers: usize,
     pub layers: usize,
+    /// Regions start on multiples of this (1: packed).
+    pub align: usize,
 }
 
 impl VectorLayout {
+    fn xregion(&self) -> usize {
+        self.bx0.next_multiple_of(self.align)
+    }
+
+    fn hregion(&self) -> usize {
+        self.bh.next_multiple_of(self.align)
+    }
+
     pub fn xbase(&self, buf: usize) -> usize {
-        buf * self.bx0
+        buf * self.xregion()
     }
 
     /// Base of h buffer `buf` of layer `l`.
     pub fn hbase(&self, l: usize, buf: usize) -> usize {
-        self.x_buffers * self.bx0 + (2 * l + buf) * self.bh
+        self.x_buffers * self.xregion() + (2 * l + buf) * self.hregion()
     }
 
+    /// Values per lane: at least two words when aligned.
     pub fn depth(&self) -> usize {
-        self.x_buffers * self.bx0 + 2 * self.layers * self.bh
+        let d = self.x_buffers * self.xregion() + 2 * self.layers * self.hregion();
+        if self.align > 1 {
+            d.max(2 * self.align)
+        } else {
+            d
+        }
     }
 
     /// Lane and index of unit `u`'s h value.
@@ -327,11 +368,17 @@ impl LstmArch {
     }
 
     pub fn layout(&self, x_buffers: usize) -> VectorLayout {
+        self.layout_aligned(x_buffers, 1)
+    }
+
+    /// The layout with every region on a multiple of `align` values.
+    pub fn layout_aligned(&self, x_buffers: usize, align: usize) -> VectorLayout {
         VectorLayout {
             bx0: self.bx0,
             bh: self.bh,
             x_buffers,
             layers: self.layers,
+            align,
         }
     }
 }
@@ -669,7 +716,7 @@ impl System {
         let mut nodes: Vec<NodeArch> = schedule
             .nodes
             .iter()
-            .map(|n| node_arch(&arch, &schedule, n, m_of(n.index)))
+            .map(|n| node_arch(&arch, &schedule, n, m_of(n.index), node_word(&frame)))
             .collect();
         // Only a ring of three or more forwards frames in a circle; chains, stars, host relays
         // and two-device rings keep the default buffers.
@@ -739,7 +786,15 @@ pub fn node_slices(arch: &LstmArch, l: usize, nl: &NodeLayer) -> (usize, usize) 
     )
 }
 
-fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node, m: usize) -> NodeArch {
+/// Values per vector-memory word on a node: the h values of a link beat, rounded down to a
+/// power of two, 2 to 32. A received beat's run is written in one cycle when it stays within
+/// a word (and in one more per word or bank boundary it crosses).
+pub fn node_word(f: &frame::Format) -> usize {
+    let v = f.values_per_beat(frame::Kind::H).clamp(2, 32) as usize;
+    1 << v.ilog2()
+}
+
+fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node, m: usize, q: usize) -> NodeArch {
     let h = arch.hidden;
     let nd = sched.nodes.len();
     let mut layers = Vec::new();
@@ -758,8 +813,8 @@ fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node, m: usize) -> NodeArch 
         bbase += slots;
         pbase += nl.fin.len();
     }
-    let layout = arch.layout(2);
-    let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth());
+    let layout = arch.layout_aligned(2, q);
+    let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth()).words(q);
     let max_rows = n
         .layers
         .iter()

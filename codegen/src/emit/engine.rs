@@ -39,6 +39,14 @@ pub(crate) struct EngineView {
     wdepth: usize,
     bdepth: usize,
     vdepth: usize,
+    /// Vector words: values per word, its index width, word-address width, words, word bits,
+    /// and each slot's (index, low bit).
+    vq: usize,
+    vqw: u32,
+    vwa: u32,
+    vwords: usize,
+    vqd: u32,
+    vslots: Vec<(usize, u32)>,
     idx_ext: Vec<String>,
     prod_a: Vec<String>,
     prod_b: Vec<String>,
@@ -110,6 +118,12 @@ pub(crate) fn view(
         wdepth: mem.wdepth,
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,
+        vq: mem.vq,
+        vqw: mem.vqw,
+        vwa: mem.vaw - mem.vqw,
+        vwords: mem.vwords(),
+        vqd: mem.vq as u32 * dp.dw,
+        vslots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
         idx_ext: lanes
             .iter()
             .map(|k| zext(&format!("widx_{k}"), dp.iw, mem.vaw))

@@ -12,7 +12,7 @@
 
 use askama::Template;
 use partita_hdl::cores;
-use partita_hdl::frame::MAX_PAYLOAD_BEATS;
+use partita_hdl::frame::{self, MAX_PAYLOAD_BEATS};
 
 use super::verilog::{
     core_files, file_list, fit, header, mask_bits, module_file, render, sext, zext, File, Names,
@@ -59,6 +59,12 @@ struct NodeView {
     header: String,
     p: Names,
     me: usize,
+    /// Vector words: word-address width, values, bits; received beats and slot indices.
+    vwa: u32,
+    vq: usize,
+    vqd: u32,
+    beat_bits: u32,
+    vi_bits: u32,
     ndev: usize,
     topology: String,
     port_doc: String,
@@ -193,16 +199,46 @@ struct HBase {
     hbase1: usize,
 }
 
+/// A receive port of the vector-memory write port: the expressions that size a write.
+struct VPort {
+    index: usize,
+    /// Values left in the bank, saturated to 7 bits.
+    rl7: String,
+    /// The write's first slot, 7 bits.
+    ho7: String,
+    /// The count taken, sized for the index and the run counter.
+    k_idx: String,
+    k_cnt: String,
+}
+
 #[derive(Template)]
 #[template(path = "partita_vwrite.v", escape = "none")]
 struct VwriteView {
     header: String,
     name: String,
-    ports: Vec<PortView>,
+    ports: Vec<VPort>,
     nports: u32,
     src_bits: u32,
     layer_bits: u32,
-    data_bits: u32,
+    beat_bits: u32,
+    vi_bits: u32,
+    n_bits: u32,
+    lw: u32,
+    /// Bits of a beat's h values, values per beat index width, and each value's (index, low bit).
+    hbits: u32,
+    vpb_w: u32,
+    hvals: Vec<(usize, u32)>,
+    /// Vector words: values, index width, word-address width, bits; slots (index, low bit)
+    /// and their indices high first.
+    vq: usize,
+    vqw: u32,
+    vwa: u32,
+    vqd: u32,
+    slots: Vec<(usize, u32)>,
+    slots_rev: Vec<usize>,
+    vaw1: u32,
+    xb1: usize,
+    beat_unused: String,
     layer_w: u32,
     layers_n: usize,
     /// 1'b1 when the layer count is odd: the x buffer parity flips at a sequence's end.
@@ -210,11 +246,9 @@ struct VwriteView {
     lane_w: u32,
     vaw: u32,
     dw: u32,
-    accw: u32,
     vb: u32,
     bh: usize,
     bh_last: usize,
-    bx0: usize,
     bx0_last: usize,
     input_size: usize,
     in_w: u32,
@@ -439,25 +473,61 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
             });
         }
     }
+    let (lw, mem) = (sys.frame.link_width, &na.mem);
+    let vpb_h = sys.frame.values_per_beat(frame::Kind::H);
+    let hbits = vpb_h * dp.dw;
+    let vpb_w = sys.link.vpb_w;
+    let ports = (0..np as usize)
+        .map(|p| VPort {
+            index: p,
+            rl7: if vaw + 1 > 7 {
+                format!("(rl_{p} > {}'d127) ? 7'd127 : rl_{p}[6:0]", vaw + 1)
+            } else {
+                zext(&format!("rl_{p}"), vaw + 1, 7)
+            },
+            ho7: zext(&format!("ha_{p}[{}:0]", mem.vqw - 1), mem.vqw, 7),
+            k_idx: fit(&format!("k_{p}"), 7, vaw + 1),
+            k_cnt: fit(&format!("k_{p}"), 7, unit_w + 1),
+        })
+        .collect();
     VwriteView {
         header: hdr,
         name: name.to_string(),
-        ports: ports_view(sys, me),
+        ports,
         nports: np,
         src_bits: 3 * np,
         layer_bits: layer_w * np,
-        data_bits: dp.accw * np,
+        beat_bits: lw * np,
+        vi_bits: vpb_w * np,
+        n_bits: 7 * np,
+        lw,
+        hbits,
+        vpb_w,
+        hvals: (0..vpb_h as usize).map(|v| (v, v as u32 * dp.dw)).collect(),
+        vq: mem.vq,
+        vqw: mem.vqw,
+        vwa: vaw - mem.vqw,
+        vqd: mem.vq as u32 * dp.dw,
+        slots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
+        slots_rev: (0..mem.vq).rev().collect(),
+        vaw1: vaw + 1,
+        xb1: na.layout.xbase(1),
+        beat_unused: if lw > hbits {
+            (0..np)
+                .map(|p| format!(", rv_beat[{} +: {}]", p * lw + hbits, lw - hbits))
+                .collect()
+        } else {
+            String::new()
+        },
         layer_w,
         layers_n: a.layers,
         layers_odd: format!("1'b{}", a.layers % 2),
         lane_w,
         vaw,
         dw: dp.dw,
-        accw: dp.accw,
         vb: dp.stream.slot_bits,
         bh: a.bh,
         bh_last: a.bh - 1,
-        bx0: a.bx0,
         bx0_last: a.bx0 - 1,
         input_size: a.input_size,
         in_w: bits_for(a.input_size as u64 - 1),
@@ -662,6 +732,11 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         layer_bits: layer_w * np32,
         count_bits: 7 * np32,
         data_bits: accw * np32,
+        vwa: mem.vaw - mem.vqw,
+        vq: mem.vq,
+        vqd: mem.vq as u32 * dw,
+        beat_bits: sys.frame.link_width * np32,
+        vi_bits: sys.link.vpb_w * np32,
         feed_w: 4 * dp.pre_w,
         tq_w: na.tq_w,
         lk,

@@ -136,42 +136,42 @@ module partita_d2_top #(
     reg [3-1:0] l_slices, l_nih;
     reg [8-1:0] l_wbase;
     reg [6-1:0] l_bbase;
-    reg [4-1:0] l_xbase, l_hbase_rd, l_hbase_wr;
+    reg [5-1:0] l_xbase, l_hbase_rd, l_hbase_wr;
     reg [2:0]  l_pdst;
     reg [5-1:0] l_nfin;
     reg [2-1:0] l_pbase;
     reg [2-1:0] l_flane;
-    reg [4-1:0] l_fidx;
+    reg [5-1:0] l_fidx;
     reg [7:0]  l_hmask;
     always @* begin
         l_mac = 1'b0; l_fin = 1'b0; l_plocal = 1'b1; l_needh = 1'b0; l_out = 1'b0;
         l_rows = 7'd1; l_slots = 7'd1; l_slices = 3'd1; l_nih = 3'd0;
         l_wbase = 8'd0; l_bbase = 6'd0;
-        l_xbase = 4'd0; l_hbase_rd = 4'd0; l_hbase_wr = 4'd0;
+        l_xbase = 5'd0; l_hbase_rd = 5'd0; l_hbase_wr = 5'd0;
         l_pdst = 3'd0; l_nfin = 5'd1; l_pbase = 2'd0;
-        l_flane = 2'd0; l_fidx = 4'd0; l_hmask = 8'd0;
+        l_flane = 2'd0; l_fidx = 5'd0; l_hmask = 8'd0;
         case (l)
             1'd0: begin
                 l_mac = 1'b1; l_fin = 1'b0; l_plocal = 1'b0;
                 l_needh = 1'b1; l_out = 1'b0;
                 l_rows = 7'd36; l_slots = 7'd36; l_slices = 3'd3; l_nih = 3'd0;
                 l_wbase = 8'd0; l_bbase = 6'd0;
-                l_xbase = rd_par ? 4'd2 : 4'd0;
-                l_hbase_rd = rd_par ? 4'd7 : 4'd4;
-                l_hbase_wr = wr_par ? 4'd7 : 4'd4;
+                l_xbase = rd_par ? 5'd4 : 5'd0;
+                l_hbase_rd = rd_par ? 5'd12 : 5'd8;
+                l_hbase_wr = wr_par ? 5'd12 : 5'd8;
                 l_pdst = 3'd0; l_nfin = 5'd1; l_pbase = 2'd0;
-                l_flane = 2'd0; l_fidx = 4'd0; l_hmask = 8'b00000000;
+                l_flane = 2'd0; l_fidx = 5'd0; l_hmask = 8'b00000000;
             end
             1'd1: begin
                 l_mac = 1'b1; l_fin = 1'b1; l_plocal = 1'b1;
                 l_needh = 1'b1; l_out = 1'b1;
                 l_rows = 7'd12; l_slots = 7'd12; l_slices = 3'd6; l_nih = 3'd3;
                 l_wbase = 8'd108; l_bbase = 6'd36;
-                l_xbase = rd_par ? 4'd7 : 4'd4;
-                l_hbase_rd = rd_par ? 4'd13 : 4'd10;
-                l_hbase_wr = wr_par ? 4'd13 : 4'd10;
+                l_xbase = rd_par ? 5'd12 : 5'd8;
+                l_hbase_rd = rd_par ? 5'd20 : 5'd16;
+                l_hbase_wr = wr_par ? 5'd20 : 5'd16;
                 l_pdst = 3'd2; l_nfin = 5'd3; l_pbase = 2'd0;
-                l_flane = 2'd2; l_fidx = 4'd0; l_hmask = 8'b00000011;
+                l_flane = 2'd2; l_fidx = 5'd0; l_hmask = 8'b00000011;
             end
             default: ;
         endcase
@@ -188,8 +188,9 @@ module partita_d2_top #(
     wire a_last = (slice == l_slices - 3'd1);
     wire vw_en;
     wire [2-1:0] vw_lane;
-    wire [4-1:0] vw_addr;
-    wire [16-1:0] vw_data;
+    wire [3-1:0] vw_word;
+    wire [4-1:0] vw_we;
+    wire [64-1:0] vw_data;
     wire row_valid_0;
     wire [37-1:0] row_acc_0;
     partita_d2_engine #(
@@ -200,7 +201,7 @@ module partita_d2_top #(
         .clk(clk), .rst(rst), .adv(adv_m),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
-        .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
+        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd0), .ww_addr(waddr_reg[8-1:0]),
         .ww_data(wstage[54-1:0]),
         .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd0), .bw_addr(waddr_reg[6-1:0]),
@@ -211,7 +212,10 @@ module partita_d2_top #(
     wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
 
     // ------------------------------------------------------------------ links
-    wire [1-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p, rv_take;
+    wire [1-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p;
+    wire [64-1:0] rv_beat;
+    wire [2-1:0] rv_vi;
+    wire [7-1:0] rv_avail, rv_n;
     wire [2-1:0] rv_type;
     wire [3-1:0] rv_src;
     wire [1-1:0] rv_layer;
@@ -235,14 +239,17 @@ module partita_d2_top #(
         .rx_tdata(l0_rx_tdata), .rx_tvalid(l0_rx_tvalid), .rx_tready(l0_rx_tready), .rx_tlast(l0_rx_tlast),
         .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
-        .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack), .ok_p(ok_p),
+        .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
+        .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .ok_p(ok_p),
         .bar_take(bar_take), .bar_ok(bar_ok), .waiting(waiting), .timeout(link_timeout),
         .status(link_status), .crc_errs(crc_errs), .seq_errs(seq_errs), .fmt_errs(fmt_errs),
         .err_info(err_info), .tx_beats(tx_beats), .fwd_beats(fwd_beats), .rx_beats(rx_beats)
     );
     assign rv_h[0] = rv_valid[0] && (rv_type[0*2 +: 2] == 2'd0);
     assign rv_p[0] = rv_valid[0] && (rv_type[0*2 +: 2] == 2'd1);
-    assign rv_ack = rv_p | rv_take;
+    // Partial sums are taken one at a time (the reduction), h values a beat's run at a time
+    // (the vector-memory write port).
+    assign rv_ack = rv_p;
 
     // ------------------------------------------------------------------ vector memory writes
     wire ew_v, ew_c_clip, ew_h_clip, x_ready;
@@ -253,10 +260,10 @@ module partita_d2_top #(
         .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
-        .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_data(rv_data),
-        .rv_take(rv_take), .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid),
+        .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
+        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid),
         .s_axis_tready(x_tready), .x_ready(x_ready),
-        .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data)
+        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
     );
 
     // ------------------------------------------------------------------ finisher

@@ -9,7 +9,8 @@
 // frames, FWD_BEATS beats it forwarded, RX_BEATS beats it received.
 //
 // Queue an entry {last of run, type, layer, parity, destination, value} with tq_push while
-// !tq_full. Received values come out per port (rv_*; take each with rv_ack); a partial-sum
+// !tq_full. Received values come out per port (rv_*; take each with rv_ack, or rv_n of the
+// rv_avail values left in the head beat rv_beat, from slot rv_vi, at once); a partial-sum
 // frame that passed every check pulses ok_p with its count (rv_count) and source. bar_ok says
 // every other device's barrier of this tick arrived; bar_take consumes them. `waiting` high
 // for `timeout` cycles (non-zero) sets status bit 3.
@@ -66,6 +67,10 @@ module partita_link_hub #(
     output wire [7*NP-1:0]        rv_count,
     output wire [ACCW*NP-1:0]     rv_data,
     input  wire [NP-1:0]          rv_ack,
+    output wire [LW*NP-1:0]       rv_beat,
+    output wire [VPB_W*NP-1:0]    rv_vi,
+    output wire [7*NP-1:0]        rv_avail,
+    input  wire [7*NP-1:0]        rv_n,
     output wire [NP-1:0]          ok_p,
     // Barriers.
     input  wire                   bar_take,
@@ -147,7 +152,9 @@ module partita_link_hub #(
                 .f_type(rv_type[2*p +: 2]), .f_src(rv_src[3*p +: 3]),
                 .f_layer(rv_layer[LAYER_W*p +: LAYER_W]), .f_par(rv_par[p]),
                 .f_count(rv_count[7*p +: 7]), .v_valid(rv_valid[p]),
-                .v_data(rv_data[ACCW*p +: ACCW]), .v_ack(rv_ack[p]), .ok_p(ok_p[p]),
+                .v_data(rv_data[ACCW*p +: ACCW]), .v_ack(rv_ack[p]), .v_beat(rv_beat[p*LW +: LW]),
+                .v_vi(rv_vi[VPB_W*p +: VPB_W]), .v_avail(rv_avail[7*p +: 7]), .v_n(rv_n[7*p +: 7]),
+                .ok_p(ok_p[p]),
                 .ok_b(ok_b[p]), .e_crc(e_crc[p]), .e_seq(e_seq[p]), .e_fmt(e_fmt[p]),
                 .e_info(e_info[32*p +: 32]), .fwd_valid(fwd_valid[p]),
                 .fwd_port(fwd_port[2*p +: 2]), .fwd_data(fwd_data[p*LW +: LW]),

@@ -6,7 +6,9 @@
 // A frame addressed to this device (ME) is checked (format: partita_hdl::frame): its header
 // (type, source, layer, count), its sequence number against the next one expected from its
 // source, and its CRC-32 at the trailer. Its values come
-// out one at a time (v_*; the caller takes each with v_ack); at the trailer the frame is
+// out one at a time (v_*; the caller takes each with v_ack), or a beat's run at a time (v_beat
+// holds the head beat, v_vi the next value's slot in it, v_avail the values left in it; the
+// caller takes v_n of them, at most v_avail); at the trailer the frame is
 // committed (ok_p / ok_b with its source, layer and count) or, on a CRC mismatch, reported. A
 // bad header or sequence number drops the frame unread. Errors pulse e_crc / e_seq / e_fmt
 // with e_info = kind << 28 | source << 24 | expected seq << 13 | received seq. A frame
@@ -46,6 +48,11 @@ module partita_link_rx #(
     output wire               v_valid,
     output reg  [ACCW-1:0]    v_data,
     input  wire               v_ack,
+    // Or several values of the head beat at once.
+    output wire [LW-1:0]      v_beat,
+    output wire [VPB_W-1:0]   v_vi,
+    output wire [6:0]         v_avail,
+    input  wire [6:0]         v_n,
     // A frame passed every check (pulses the cycle after its trailer).
     output reg                ok_p,
     output reg                ok_b,
@@ -69,7 +76,6 @@ module partita_link_rx #(
     localparam [6:0] MAXV7 = MAX_VALS[6:0];
     localparam [AW:0] FULL = DEPTH[AW:0];
     localparam integer NV = 1 << VPB_W;
-    localparam [VPB_W-1:0] VI_ONE = 1;
 
     // Input FIFO of {tlast, tdata}, then a register slice: the head beat the checks below
     // read is a register, not the FIFO's memory read.
@@ -129,7 +135,14 @@ module partita_link_rx #(
     wire [6:0] rvpb = (f_type == 2'd0) ? VPB_H7 : VPB_P7;
     wire [6:0] rnb = (rleft < rvpb) ? rleft : rvpb;
     assign v_valid = hv && (rs == 2'd1) && !hl && (rleft != 7'd0);
-    wire v_last = (rleft == 7'd1) || ({{(7 - VPB_W){1'b0}}, rvi} + 7'd1 == rvpb);
+    // Values left in the head beat; a take of all of them ends the beat.
+    wire [6:0] rin = rvpb - {{(7 - VPB_W){1'b0}}, rvi};
+    assign v_avail = (rleft < rin) ? rleft : rin;
+    assign v_beat = hd;
+    assign v_vi = rvi;
+    wire [6:0] tk = v_ack ? 7'd1 : v_n;
+    wire took = (tk != 7'd0);
+    wire v_last = (tk == v_avail);
     wire [ACCW-1:0] vh [0:NV-1];
     wire [ACCW-1:0] vp [0:NV-1];
     genvar v;
@@ -157,7 +170,7 @@ module partita_link_rx #(
     always @* begin
         case (rs)
             2'd0: pop = hv && (hd_me || fwd_go);
-            2'd1: pop = hv && (hl ? !crc_pend : (rnb == 7'd0 || (v_ack && v_last)));
+            2'd1: pop = hv && (hl ? !crc_pend : (rnb == 7'd0 || (took && v_last)));
             2'd2: pop = fwd_go;
             default: pop = hv;
         endcase
@@ -169,7 +182,7 @@ module partita_link_rx #(
     // cycle per frame.
     wire [31:0] rcrc;
     wire crc_start = (rs == 2'd0) && hv && hd_me && !hd_bad && (hd_seq == rseq[hd_src]);
-    wire crc_en = (rs == 2'd1) && hv && !hl && (rnb != 7'd0) && v_ack && v_last;
+    wire crc_en = (rs == 2'd1) && hv && !hl && (rnb != 7'd0) && took && v_last;
     partita_crc32 #(.W(LW)) u_crc (
         .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc),
         .pend(crc_pend)
@@ -236,12 +249,12 @@ module partita_link_rx #(
                         e_fmt <= 1'b1;
                         e_info <= {4'd3, 1'b0, f_src, 11'd0, rseq[f_src]};
                         rs <= 2'd3;
-                    end else if (v_ack) begin
-                        rleft <= rleft - 7'd1;
+                    end else if (took) begin
+                        rleft <= rleft - tk;
                         if (v_last) begin
                             rvi <= {VPB_W{1'b0}};
                         end else begin
-                            rvi <= rvi + VI_ONE;
+                            rvi <= rvi + tk[VPB_W-1:0];
                         end
                     end
                 end

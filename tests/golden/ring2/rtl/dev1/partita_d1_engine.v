@@ -23,13 +23,15 @@ module partita_d1_engine #(
     input  wire                  a_last,
     input  wire                  a_xsel,
     input  wire                  a_step0,
-    input  wire [4-1:0]  a_xbase,
-    input  wire [4-1:0]  a_hbase,
+    input  wire [5-1:0]  a_xbase,
+    input  wire [5-1:0]  a_hbase,
     // Vector memory write port (broadcast to every engine's copy).
     input  wire                  vw_en,
     input  wire [2-1:0] vw_lane,
-    input  wire [4-1:0]  vw_addr,
-    input  wire [16-1:0]   vw_data,
+    // One word of 4 values per write: the slots whose vw_we bit is set.
+    input  wire [3-1:0]  vw_word,
+    input  wire [4-1:0]   vw_we,
+    input  wire [64-1:0]  vw_data,
     // Run-time weight and bias writes from the control interface.
     input  wire                  ww_en,
     input  wire [6-1:0]  ww_addr,
@@ -42,7 +44,7 @@ module partita_d1_engine #(
     output reg  [37-1:0]  row_acc
 );
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
-    wire [4-1:0] a_rbase = use_x ? a_xbase : a_hbase;
+    wire [5-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
     reg [68-1:0] wmem [0:64-1];
     reg [16-1:0] bmem [0:32-1];
@@ -52,7 +54,7 @@ module partita_d1_engine #(
     // Stage B: weight word and bias.
     reg [68-1:0] wq;
     reg [16-1:0] bias_b;
-    reg [4-1:0] rbase_b;
+    reg [5-1:0] rbase_b;
     reg v_b, first_b, last_b, zero_b;
     always @(posedge clk) begin
         if (ww_en) wmem[ww_addr] <= ww_data;
@@ -76,7 +78,7 @@ module partita_d1_engine #(
     // (deep memories span several) is a stage of its own.
     reg [68-1:0] wr;
     reg [16-1:0] bias_w;
-    reg [4-1:0] rbase_w;
+    reg [5-1:0] rbase_w;
     reg v_w, first_w, last_w, zero_w;
     always @(posedge clk) begin
         if (rst) begin
@@ -133,101 +135,161 @@ module partita_d1_engine #(
         end
     end
 
-    // Lane 0.
-    reg [16-1:0] vmem_0 [0:12-1];
-    reg [4-1:0] vra_0;
-    reg [16-1:0] vq_0, vin_0;
+    // Lane 0: words of 4 values (value a at word a / 4, slot a mod 4); the
+    // word is read, then the slot picked in the operand stage.
+    reg [64-1:0] vmem_0 [0:6-1];
+    reg [5-1:0] vra_0;
+    reg [64-1:0] vq_0;
+    reg [2-1:0] vsel_0;
+    reg [16-1:0] vin_0, vpick_0;
     reg [16-1:0] wc_0, wr_0, wv_0;
     reg [32-1:0] t0_0;
     wire [16-1:0] wval_0 = wr[0*17+1 +: 16];
     wire [1-1:0] widx_0 = wr[0*17 +: 1];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
-    integer n_0;
-    initial for (n_0 = 0; n_0 < 12; n_0 = n_0 + 1) vmem_0[n_0] = 16'd0;
+    integer n_0, j_0;
+    initial for (n_0 = 0; n_0 < 6; n_0 = n_0 + 1) vmem_0[n_0] = 64'd0;
+    always @* begin
+        case (vsel_0)
+            2'd0: vpick_0 = vq_0[0 +: 16];
+            2'd1: vpick_0 = vq_0[16 +: 16];
+            2'd2: vpick_0 = vq_0[32 +: 16];
+            2'd3: vpick_0 = vq_0[48 +: 16];
+            default: vpick_0 = 16'd0;
+        endcase
+    end
     always @(posedge clk) begin
-        if (vw_en && vw_lane == 2'd0) vmem_0[vw_addr] <= vw_data;
+        for (j_0 = 0; j_0 < 4; j_0 = j_0 + 1)
+            if (vw_en && vw_lane == 2'd0 && vw_we[j_0])
+                vmem_0[vw_word][j_0*16 +: 16] <= vw_data[j_0*16 +: 16];
         if (adv) begin
-            vra_0 <= rbase_w + {3'd0, widx_0};
+            vra_0 <= rbase_w + {4'd0, widx_0};
             wc_0 <= wval_0;
-            vq_0 <= vmem_0[vra_0];
+            vq_0 <= vmem_0[vra_0[5-1:2]];
+            vsel_0 <= vra_0[2-1:0];
             wr_0 <= wc_0;
-            vin_0 <= zero_r ? 16'd0 : vq_0;
+            vin_0 <= zero_r ? 16'd0 : vpick_0;
             wv_0 <= wr_0;
             t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
         end
     end
 
-    // Lane 1.
-    reg [16-1:0] vmem_1 [0:12-1];
-    reg [4-1:0] vra_1;
-    reg [16-1:0] vq_1, vin_1;
+    // Lane 1: words of 4 values (value a at word a / 4, slot a mod 4); the
+    // word is read, then the slot picked in the operand stage.
+    reg [64-1:0] vmem_1 [0:6-1];
+    reg [5-1:0] vra_1;
+    reg [64-1:0] vq_1;
+    reg [2-1:0] vsel_1;
+    reg [16-1:0] vin_1, vpick_1;
     reg [16-1:0] wc_1, wr_1, wv_1;
     reg [32-1:0] t0_1;
     wire [16-1:0] wval_1 = wr[1*17+1 +: 16];
     wire [1-1:0] widx_1 = wr[1*17 +: 1];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
-    integer n_1;
-    initial for (n_1 = 0; n_1 < 12; n_1 = n_1 + 1) vmem_1[n_1] = 16'd0;
+    integer n_1, j_1;
+    initial for (n_1 = 0; n_1 < 6; n_1 = n_1 + 1) vmem_1[n_1] = 64'd0;
+    always @* begin
+        case (vsel_1)
+            2'd0: vpick_1 = vq_1[0 +: 16];
+            2'd1: vpick_1 = vq_1[16 +: 16];
+            2'd2: vpick_1 = vq_1[32 +: 16];
+            2'd3: vpick_1 = vq_1[48 +: 16];
+            default: vpick_1 = 16'd0;
+        endcase
+    end
     always @(posedge clk) begin
-        if (vw_en && vw_lane == 2'd1) vmem_1[vw_addr] <= vw_data;
+        for (j_1 = 0; j_1 < 4; j_1 = j_1 + 1)
+            if (vw_en && vw_lane == 2'd1 && vw_we[j_1])
+                vmem_1[vw_word][j_1*16 +: 16] <= vw_data[j_1*16 +: 16];
         if (adv) begin
-            vra_1 <= rbase_w + {3'd0, widx_1};
+            vra_1 <= rbase_w + {4'd0, widx_1};
             wc_1 <= wval_1;
-            vq_1 <= vmem_1[vra_1];
+            vq_1 <= vmem_1[vra_1[5-1:2]];
+            vsel_1 <= vra_1[2-1:0];
             wr_1 <= wc_1;
-            vin_1 <= zero_r ? 16'd0 : vq_1;
+            vin_1 <= zero_r ? 16'd0 : vpick_1;
             wv_1 <= wr_1;
             t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
         end
     end
 
-    // Lane 2.
-    reg [16-1:0] vmem_2 [0:12-1];
-    reg [4-1:0] vra_2;
-    reg [16-1:0] vq_2, vin_2;
+    // Lane 2: words of 4 values (value a at word a / 4, slot a mod 4); the
+    // word is read, then the slot picked in the operand stage.
+    reg [64-1:0] vmem_2 [0:6-1];
+    reg [5-1:0] vra_2;
+    reg [64-1:0] vq_2;
+    reg [2-1:0] vsel_2;
+    reg [16-1:0] vin_2, vpick_2;
     reg [16-1:0] wc_2, wr_2, wv_2;
     reg [32-1:0] t0_2;
     wire [16-1:0] wval_2 = wr[2*17+1 +: 16];
     wire [1-1:0] widx_2 = wr[2*17 +: 1];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
-    integer n_2;
-    initial for (n_2 = 0; n_2 < 12; n_2 = n_2 + 1) vmem_2[n_2] = 16'd0;
+    integer n_2, j_2;
+    initial for (n_2 = 0; n_2 < 6; n_2 = n_2 + 1) vmem_2[n_2] = 64'd0;
+    always @* begin
+        case (vsel_2)
+            2'd0: vpick_2 = vq_2[0 +: 16];
+            2'd1: vpick_2 = vq_2[16 +: 16];
+            2'd2: vpick_2 = vq_2[32 +: 16];
+            2'd3: vpick_2 = vq_2[48 +: 16];
+            default: vpick_2 = 16'd0;
+        endcase
+    end
     always @(posedge clk) begin
-        if (vw_en && vw_lane == 2'd2) vmem_2[vw_addr] <= vw_data;
+        for (j_2 = 0; j_2 < 4; j_2 = j_2 + 1)
+            if (vw_en && vw_lane == 2'd2 && vw_we[j_2])
+                vmem_2[vw_word][j_2*16 +: 16] <= vw_data[j_2*16 +: 16];
         if (adv) begin
-            vra_2 <= rbase_w + {3'd0, widx_2};
+            vra_2 <= rbase_w + {4'd0, widx_2};
             wc_2 <= wval_2;
-            vq_2 <= vmem_2[vra_2];
+            vq_2 <= vmem_2[vra_2[5-1:2]];
+            vsel_2 <= vra_2[2-1:0];
             wr_2 <= wc_2;
-            vin_2 <= zero_r ? 16'd0 : vq_2;
+            vin_2 <= zero_r ? 16'd0 : vpick_2;
             wv_2 <= wr_2;
             t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
         end
     end
 
-    // Lane 3.
-    reg [16-1:0] vmem_3 [0:12-1];
-    reg [4-1:0] vra_3;
-    reg [16-1:0] vq_3, vin_3;
+    // Lane 3: words of 4 values (value a at word a / 4, slot a mod 4); the
+    // word is read, then the slot picked in the operand stage.
+    reg [64-1:0] vmem_3 [0:6-1];
+    reg [5-1:0] vra_3;
+    reg [64-1:0] vq_3;
+    reg [2-1:0] vsel_3;
+    reg [16-1:0] vin_3, vpick_3;
     reg [16-1:0] wc_3, wr_3, wv_3;
     reg [32-1:0] t0_3;
     wire [16-1:0] wval_3 = wr[3*17+1 +: 16];
     wire [1-1:0] widx_3 = wr[3*17 +: 1];
     // Padded positions are never written; they start (and stay) zero, so a zero weight there
     // never meets an unknown value. Synthesizes as memory initialisation.
-    integer n_3;
-    initial for (n_3 = 0; n_3 < 12; n_3 = n_3 + 1) vmem_3[n_3] = 16'd0;
+    integer n_3, j_3;
+    initial for (n_3 = 0; n_3 < 6; n_3 = n_3 + 1) vmem_3[n_3] = 64'd0;
+    always @* begin
+        case (vsel_3)
+            2'd0: vpick_3 = vq_3[0 +: 16];
+            2'd1: vpick_3 = vq_3[16 +: 16];
+            2'd2: vpick_3 = vq_3[32 +: 16];
+            2'd3: vpick_3 = vq_3[48 +: 16];
+            default: vpick_3 = 16'd0;
+        endcase
+    end
     always @(posedge clk) begin
-        if (vw_en && vw_lane == 2'd3) vmem_3[vw_addr] <= vw_data;
+        for (j_3 = 0; j_3 < 4; j_3 = j_3 + 1)
+            if (vw_en && vw_lane == 2'd3 && vw_we[j_3])
+                vmem_3[vw_word][j_3*16 +: 16] <= vw_data[j_3*16 +: 16];
         if (adv) begin
-            vra_3 <= rbase_w + {3'd0, widx_3};
+            vra_3 <= rbase_w + {4'd0, widx_3};
             wc_3 <= wval_3;
-            vq_3 <= vmem_3[vra_3];
+            vq_3 <= vmem_3[vra_3[5-1:2]];
+            vsel_3 <= vra_3[2-1:0];
             wr_3 <= wc_3;
-            vin_3 <= zero_r ? 16'd0 : vq_3;
+            vin_3 <= zero_r ? 16'd0 : vpick_3;
             wv_3 <= wr_3;
             t0_3 <= $signed({{16{wv_3[15]}}, wv_3}) * $signed({{16{vin_3[15]}}, vin_3});
         end
