@@ -519,10 +519,11 @@ fn too_many_node_engines_are_refused() {
 }
 
 /// Issue 10's benchmark split by rows over 4 FPGAs on a 256-bit ring, 16 engines x 16 lanes per
-/// device: bit-exact, faster than the same model on one device (`lstm_1024_bbs`, 4 207 cycles
-/// per step), and the cost model within 5% of the cosim. Its h all-gather (3 x 256 values
-/// into every device per step, forwarded around the ring) deadlocked the ring with 64-beat
-/// receive buffers; they are now sized from the schedule.
+/// device: bit-exact, at least 2.2x faster than the same model on one device (`lstm_1024_bbs`,
+/// 4 207 cycles per step; 1.84x while received h values were written one per cycle, 2.58x with
+/// a link beat's run per write), and the cost model within 5% of the cosim. Its h all-gather
+/// (3 x 256 values into every device per step, forwarded around the ring) deadlocked the ring
+/// with 64-beat receive buffers; they are now sized from the schedule.
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -546,7 +547,7 @@ fn lstm_1024_on_4_devices_beats_one_device() {
         "1024 -> 1024: 4 devices {:.1}, 1 device {one:.1} cycles per timestep",
         r.cycles_per_timestep
     );
-    assert!(r.cycles_per_timestep * 1.5 < one, "{}", r.summary());
+    assert!(r.cycles_per_timestep * 2.2 < one, "{}", r.summary());
     let p = partita_codegen::analysis::cost::predict(&design);
     let err = (p.cycles_per_step - r.cycles_per_timestep).abs() / r.cycles_per_timestep;
     assert!(err <= 0.05, "cost model {:.1}% off", 100.0 * err);
