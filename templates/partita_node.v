@@ -181,8 +181,10 @@ module {= p.top =} #(
 {% for e in engine_list %}    wire row_valid_{= e =};
     wire [{= accw =}-1:0] row_acc_{= e =};
     {= p.engine =} #(
+`ifndef PARTITA_COSIM
         .WEIGHT_HEX(WEIGHTS_E{= e =}),
         .BIAS_HEX(BIAS_E{= e =}),
+`endif
         .KIND(0)
     ) u_engine_{= e =} (
         .clk(clk), .rst(rst), .adv(adv_m),
@@ -196,9 +198,10 @@ module {= p.top =} #(
         .row_valid(row_valid_{= e =}), .row_acc(row_acc_{= e =})
     );
 {% endfor %}{% if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
-    // Their full-width sums are loaded into a shift register and leave one per cycle, engine 0
-    // first (node row order). A row takes at least {= m =} cycles (checked by the generator), so
-    // the register is empty, or sends its last sum, when the next rows arrive. The padding
+    // Their full-width sums are loaded into a shift register and leave {= g =} per cycle, engine 0
+    // first (node row order{% if g > 1 %}: rows are unit-major, so each cycle hands over one unit's
+    // four gates{% endif %}). A row takes at least {= m_groups =} cycles (checked by the generator), so
+    // the register is empty, or sends its last sums, when the next rows arrive. The padding
     // rows of a layer's last slot never leave: the drain stops at the layer's last row.
     wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
     wire rs_take = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
@@ -215,15 +218,17 @@ module {= p.top =} #(
             rs_v <= 1'b1;
             rs_i <= {= eng_w =}'d0;
         end else if (part_v) begin
-            if (rs_i == {= eng_w =}'d{= m_last =} || parts_out + {= rows_w =}'d1 == l_rows) rs_v <= 1'b0;
+            if (rs_i == {= eng_w =}'d{= m_last =} || parts_out + {= rows_w =}'d{= g =} == l_rows) rs_v <= 1'b0;
             rs_i <= rs_i + {= eng_w =}'d1;
         end
         if (rs_take) begin
 {% for e in engine_list %}            rs_{= e =} <= row_acc_{= e =};
 {% endfor %}        end else if (part_v) begin
-{% for e in engine_list %}{% if !loop.last %}            rs_{= e =} <= rs_{= e + 1 =};
-{% endif %}{% endfor %}        end
-    end
+{% for e in shift_list %}            rs_{= e =} <= rs_{= e + g =};
+{% endfor %}        end
+    end{% if g > 1 %}
+    // One unit's four gate sums, gate 0 in the low bits (the reduction's local write).
+    wire [{= 4 * accw =}-1:0] row_acc4 = {rs_3, rs_2, rs_1, rs_0};{% endif %}
 {% else %}    wire [{= accw =}-1:0] row_acc = row_acc_0;
     wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
 {% endif %}
@@ -291,7 +296,7 @@ module {= p.top =} #(
     wire unused_fin = &{1'b0, fin_unit};
     assign fadv = !tq_full && !of_full;
     {= p.reduce =} u_reduce (
-        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal), .local_data(row_acc),
+        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal), .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_clear(fin_clear), .fin_go(state == S_FIN), .fadv(fadv),
         .f_slot(f_slot), .pbase(l_pbase), .fin_ready(fin_ready), .feed_v(feed_v), .feed(feed),
@@ -362,7 +367,7 @@ module {= p.top =} #(
             if (busy) cycles <= cycles + 64'd1;
             if (state == S_MAC && adv_m) mac_cycles <= mac_cycles + 32'd1;
             if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
-            if (part_v) parts_out <= parts_out + {= rows_w =}'d1;
+            if (part_v) parts_out <= parts_out + {= rows_w =}'d{= g =};
             if (h_out) units_done <= units_done + {= nfin_w =}'d1;
             case (state)
                 S_IDLE: if (start_pulse) begin

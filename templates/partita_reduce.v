@@ -11,9 +11,10 @@ module {= name =} (
     input  wire                   clk,
     input  wire                   rst,
     input  wire [{= layer_w =}-1:0] layer,
-    // The local engine's partial sums for this device.
+    // The local engine's partial sums for this device{% if g4 %}: one unit's four gates at a time,
+    // gate 0 in the low bits{% endif %}.
     input  wire                   local_en,
-    input  wire [{= accw =}-1:0]    local_data,
+    input  wire [{= local_w =}-1:0]    local_data,
     // Received partial sums, per port: value, source, layer, and frame commits.
     input  wire [{= nports =}-1:0]    rv_p,
     input  wire [{= src_bits =}-1:0]   rv_src,
@@ -54,14 +55,14 @@ module {= name =} (
 
 {% for s in slots %}    // Source slot {= s.index =}: device {= s.dev =}.
 {% for g in gates %}    reg [{= accw =}-1:0] pm_{= s.index =}_{= g =} [0:{= pdepth =}-1];
-{% endfor %}    reg [1:0] pw_gate_{= s.index =};
-    reg [{= unit_w =}-1:0] pw_slot_{= s.index =};
+{% endfor %}{% if !(s.local && g4) %}    reg [1:0] pw_gate_{= s.index =};
+{% endif %}    reg [{= unit_w =}-1:0] pw_slot_{= s.index =};
     reg [{= cnt_w =}-1:0] pc_{= s.index =} [0:{= layers_n =}-1];
     reg [{= cnt_w =}-1:0] pw_k_{= s.index =}, pw_n_{= s.index =}, pe_{= s.index =};
     reg [3:0] pw_mask_{= s.index =}, cm_{= s.index =};
     reg [{= paw =}-1:0] pw_base_{= s.index =};
 {% if s.local %}    wire pw_en_{= s.index =} = local_en;
-    wire [{= accw =}-1:0] pw_data_{= s.index =} = local_data;
+    wire [{= local_w =}-1:0] pw_data_{= s.index =} = local_data;
     wire [{= layer_w =}-1:0] pw_layer_{= s.index =} = layer;
 {% else %}    wire pw_en_{= s.index =} = rv_p[{= s.port =}] && (src_{= s.port =} == 3'd{= s.dev =});
     wire [{= accw =}-1:0] pw_data_{= s.index =} = val_{= s.port =};
@@ -89,13 +90,27 @@ module {= name =} (
 {% endfor %}            default: ;
         endcase
     end
-    wire [2:0] pw_g0_{= s.index =} = next_gate(pw_mask_{= s.index =}, 2'd3);
-    wire unused_pw_{= s.index =} = &{1'b0, pw_g0_{= s.index =}[2]};
     wire first_{= s.index =} = (pw_k_{= s.index =} == {= cnt_w =}'d0);
-    wire [1:0] pw_cg_{= s.index =} = first_{= s.index =} ? pw_g0_{= s.index =}[1:0] : pw_gate_{= s.index =};
     wire [{= unit_w =}-1:0] pw_cs_{= s.index =} = first_{= s.index =} ? {= unit_w =}'d0 : pw_slot_{= s.index =};
-    wire [2:0] pw_ng_{= s.index =} = next_gate(pw_mask_{= s.index =}, pw_cg_{= s.index =});
     wire [{= paw =}-1:0] pw_addr_{= s.index =} = pw_base_{= s.index =} + {= s.slot_ext =};
+{% if s.local && g4 %}    // Four gates per write: every layer's mask is 1111 (checked by the generator).
+    wire unused_pw_{= s.index =} = &{1'b0, pw_mask_{= s.index =}};
+    always @(posedge clk) begin
+        if (rst) begin
+            pw_slot_{= s.index =} <= {= unit_w =}'d0;
+            pw_k_{= s.index =} <= {= cnt_w =}'d0;
+        end else if (pw_en_{= s.index =}) begin
+            pw_slot_{= s.index =} <= pw_cs_{= s.index =} + {= unit_w =}'d1;
+            pw_k_{= s.index =} <= (pw_k_{= s.index =} + {= cnt_w =}'d4 == pw_n_{= s.index =}) ? {= cnt_w =}'d0 : pw_k_{= s.index =} + {= cnt_w =}'d4;
+        end
+        if (pw_en_{= s.index =}) begin
+{% for g in gates %}            pm_{= s.index =}_{= g =}[pw_addr_{= s.index =}] <= pw_data_{= s.index =}[{= g =}*{= accw =} +: {= accw =}];
+{% endfor %}        end
+    end
+{% else %}    wire [2:0] pw_g0_{= s.index =} = next_gate(pw_mask_{= s.index =}, 2'd3);
+    wire unused_pw_{= s.index =} = &{1'b0, pw_g0_{= s.index =}[2]};
+    wire [1:0] pw_cg_{= s.index =} = first_{= s.index =} ? pw_g0_{= s.index =}[1:0] : pw_gate_{= s.index =};
+    wire [2:0] pw_ng_{= s.index =} = next_gate(pw_mask_{= s.index =}, pw_cg_{= s.index =});
     always @(posedge clk) begin
         if (rst) begin
             pw_gate_{= s.index =} <= 2'd0;
@@ -112,12 +127,12 @@ module {= name =} (
 {% endfor %}            endcase
         end
     end
-    // Committed counts per layer: the local engine's at once, a port's at its frame's trailer.
+{% endif %}    // Committed counts per layer: the local engine's at once, a port's at its frame's trailer.
     always @(posedge clk) begin
         if (rst) begin
 {% for c in s.layers_all %}            pc_{= s.index =}[{= c =}] <= {= cnt_w =}'d0;
 {% endfor %}        end else begin
-{% if s.local %}            if (pw_en_{= s.index =}) pc_{= s.index =}[layer] <= pc_{= s.index =}[layer] + {= cnt_w =}'d1;
+{% if s.local %}            if (pw_en_{= s.index =}) pc_{= s.index =}[layer] <= pc_{= s.index =}[layer] + {= cnt_w =}'d{% if g4 %}4{% else %}1{% endif %};
 {% else %}            if (ok_p[{= s.port =}] && src_{= s.port =} == 3'd{= s.dev =}) pc_{= s.index =}[lay_{= s.port =}] <= pc_{= s.index =}[lay_{= s.port =}] + {= s.count_ext =};
 {% endif %}            if (fin_clear) pc_{= s.index =}[layer] <= {= cnt_w =}'d0;
         end

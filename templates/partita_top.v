@@ -294,8 +294,10 @@ module {= p.top =} #(
 {% for e in engine_list %}    wire row_valid_{= e =};
     wire [{= accw =}-1:0] row_acc_{= e =};
     {= p.engine =} #(
+`ifndef PARTITA_COSIM
         .WEIGHT_HEX(WEIGHTS_E{= e =}),
         .BIAS_HEX(BIAS_E{= e =}),
+`endif
         .KIND({= engine_kinds[loop.index0] =})
     ) u_engine_{= e =} (
         .clk(clk), .rst(rst), .adv(adv),

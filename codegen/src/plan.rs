@@ -1146,12 +1146,19 @@ impl Validator<'_, '_> {
             .unwrap_or(1);
         // A multi-device node's engines hand over one row sum per cycle, so no more engines
         // than cycles per row, counting only the half a device may hold (x or h columns).
+        // Where every layer keeps whole units on a device (rows, layers) they hand over one
+        // unit's four gate sums per cycle: four times as many, in multiples of 4.
+        let whole_units = layers
+            .iter()
+            .all(|l| matches!(l.strategy, Strategy::Rows | Strategy::Layers));
         let (step, cap, ew_cap) = if devices > 1 {
             let node_cap = rows
                 .chunks(2)
                 .map(|pair| {
                     let (a, b) = (kept(pair[0].1), kept(pair[1].1));
-                    if layers.iter().all(|l| {
+                    if whole_units {
+                        4 * (a + b)
+                    } else if layers.iter().all(|l| {
                         matches!(
                             l.strategy,
                             Strategy::Rows | Strategy::Gates | Strategy::Layers
@@ -1164,7 +1171,7 @@ impl Validator<'_, '_> {
                 })
                 .min()
                 .unwrap_or(1);
-            (1, 4 * hidden, node_cap)
+            (if whole_units { 4 } else { 1 }, 4 * hidden, node_cap)
         } else {
             (step, cap, ew_cap)
         };
@@ -1221,6 +1228,10 @@ impl Validator<'_, '_> {
             format!("{budget} multipliers less the element-wise unit's {ew}, in engines of {banks} lanes")
         } else if devices > 1 && max < cap.min(ew_cap) {
             format!("capped at {max}: the most a multi-device node has (the multipliers would allow {fit})")
+        } else if devices > 1 && ew_cap < cap && whole_units {
+            format!(
+                "capped at {ew_cap}: a node's engines hand over one unit's four gate sums per cycle, so no more engines than four times the cycles per row (the multipliers would allow {fit})"
+            )
         } else if devices > 1 && ew_cap < cap {
             format!(
                 "capped at {ew_cap}: a node's engines hand over one row sum per cycle, so no more engines than cycles per row (the multipliers would allow {fit})"

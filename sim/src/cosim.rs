@@ -180,10 +180,12 @@ struct Handle {
 
 extern "C" {
 const char* pt_problem(void) { return pt_first_problem.empty() ? nullptr : pt_first_problem.c_str(); }
-void* pt_new(void) {
+void* pt_new(int argc, const char** argv) {
     pt_first_problem.clear();
     Handle* h = new Handle;
     h->ctx = new VerilatedContext;
+    // Plusargs: the engines' memory images (read by the constructor's first eval).
+    h->ctx->commandArgs(argc, argv);
 #if PARTITA_TRACE
     h->ctx->traceEverOn(true);
     h->tfp = nullptr;
@@ -305,6 +307,11 @@ static void pt_cycle(Handle* h, const PinsIn* in, PinsOut* out, const LinkIn* li
 }
 "#;
 
+/// Verilator configuration of every build: the row engines stay modules of their own (one
+/// C++ class however many instances, rather than inlined into the top once per engine), which
+/// halves the build of a node with 16 engines.
+pub const VLT_CONFIG: &str = "`verilator_config\nno_inline -module \"*_engine\"\n";
+
 /// Build options.
 #[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
@@ -413,6 +420,9 @@ fn run(cmd: &mut Command, what: &str, dir: &Path) -> Result<(), CosimError> {
 #[derive(Clone, Debug)]
 pub struct Built {
     pub library: PathBuf,
+    /// Plusargs naming each engine's memory images (`+TOP.<top>.u_engine_<e>.load_w=FILE`):
+    /// the images are read when an instance is created, not compiled into the model.
+    pub plusargs: Vec<String>,
     /// True when the model came from the cache.
     pub cached: bool,
     pub seconds: f64,
@@ -440,8 +450,22 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    // The $readmemh paths are compiled in (as -G parameters), so the directory is part of the key.
-    let hex_dir = format!("{}/", rtl_dir.display());
+    // Engine images are read at run time (plusargs), so the key holds the RTL only: the same
+    // design in another directory, or with other weights, reuses the model.
+    let top = opts.top.clone().unwrap_or_else(|| "partita_top".into());
+    let mut plusargs = Vec::new();
+    for e in 0.. {
+        let w = rtl_dir.join(format!("weights_e{e}.hex"));
+        if !w.exists() {
+            break;
+        }
+        let inst = format!("TOP.{top}.u_engine_{e}");
+        plusargs.push(format!("+{inst}.load_w={}", w.display()));
+        plusargs.push(format!(
+            "+{inst}.load_b={}",
+            rtl_dir.join(format!("bias_e{e}.hex")).display()
+        ));
+    }
     let mut key: u64 = 0xcbf2_9ce4_8422_2325;
     for s in &sources {
         fnv(
@@ -453,10 +477,9 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         fnv(&mut key, &std::fs::read(s).map_err(|e| io(s, e))?);
     }
     fnv(&mut key, WRAPPER.as_bytes());
+    fnv(&mut key, VLT_CONFIG.as_bytes());
     fnv(&mut key, version.as_bytes());
-    fnv(&mut key, hex_dir.as_bytes());
     fnv(&mut key, &[opts.trace as u8, opts.ports as u8]);
-    let top = opts.top.clone().unwrap_or_else(|| "partita_top".into());
     fnv(&mut key, top.as_bytes());
     let root = opts.cache.clone().unwrap_or_else(cache_root);
     let dir = root.join("models").join(format!("{key:016x}"));
@@ -464,6 +487,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     if lib.exists() {
         return Ok(Built {
             library: lib,
+            plusargs,
             cached: true,
             seconds: t0.elapsed().as_secs_f64(),
         });
@@ -478,6 +502,8 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     std::fs::create_dir_all(&work).map_err(|e| io(&work, e))?;
     let ccache = have("ccache");
     let obj = work.join("obj");
+    let vlt = work.join("partita.vlt");
+    std::fs::write(&vlt, VLT_CONFIG).map_err(|e| io(&vlt, e))?;
     let mut v = Command::new("verilator");
     v.args([
         "--cc",
@@ -489,9 +515,11 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         "Vpartita_top",
         "--top-module",
         &top,
+        "+define+PARTITA_COSIM",
         "--Mdir",
     ])
     .arg(&obj)
+    .arg(&vlt)
     .args([
         "-CFLAGS",
         "-fPIC",
@@ -501,18 +529,6 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         "OPT_FAST=-O2",
     ])
     .args(&sources);
-    // Point every $readmemh parameter at this directory.
-    for e in 0.. {
-        let w = rtl_dir.join(format!("weights_e{e}.hex"));
-        if !w.exists() {
-            break;
-        }
-        v.arg(format!("-GWEIGHTS_E{e}=\"{}\"", w.display()));
-        v.arg(format!(
-            "-GBIAS_E{e}=\"{}\"",
-            rtl_dir.join(format!("bias_e{e}.hex")).display()
-        ));
-    }
     if opts.trace {
         v.arg("--trace-fst");
     }
@@ -582,12 +598,13 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     }
     Ok(Built {
         library: lib,
+        plusargs,
         cached: false,
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
 
-type NewFn = unsafe extern "C" fn() -> *mut std::ffi::c_void;
+type NewFn = unsafe extern "C" fn(i32, *const *const std::ffi::c_char) -> *mut std::ffi::c_void;
 type FreeFn = unsafe extern "C" fn(*mut std::ffi::c_void);
 type StepFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const PinsIn, *mut PinsOut);
 type StepNodeFn = unsafe extern "C" fn(*mut std::ffi::c_void, *const NodeIn, *mut NodeOut);
@@ -608,8 +625,24 @@ pub struct Model {
 }
 
 impl Model {
-    /// Load a built library and create an instance. `$readmemh` files are read now.
-    pub fn load(path: &Path) -> Result<Model, CosimError> {
+    /// Load a built library and create an instance. `$readmemh` files (the engines' images
+    /// named in `built.plusargs` among them) are read now.
+    pub fn load(built: &Built) -> Result<Model, CosimError> {
+        let path = built.library.as_path();
+        // Plusargs as C strings ("partita" standing for argv[0]); a NUL in a path is refused.
+        let args: Vec<std::ffi::CString> = std::iter::once("partita".to_string())
+            .chain(built.plusargs.iter().cloned())
+            .map(std::ffi::CString::new)
+            .collect::<Result<_, _>>()
+            .map_err(|e| CosimError::Load {
+                path: path.display().to_string(),
+                why: format!("a memory image path holds a NUL byte: {e}"),
+            })?;
+        let argv: Vec<*const std::ffi::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        let argc = i32::try_from(argv.len()).map_err(|_| CosimError::Load {
+            path: path.display().to_string(),
+            why: "too many memory images".into(),
+        })?;
         let fail = |e: libloading::Error| CosimError::Load {
             path: path.display().to_string(),
             why: e.to_string(),
@@ -624,7 +657,8 @@ impl Model {
             let free_fn: FreeFn = *lib.get::<FreeFn>(b"pt_free\0").map_err(fail)?;
             let trace_fn: TraceFn = *lib.get::<TraceFn>(b"pt_trace\0").map_err(fail)?;
             let problem_fn: ProblemFn = *lib.get::<ProblemFn>(b"pt_problem\0").map_err(fail)?;
-            let handle = new();
+            // The context copies the arguments; `args` outlives the call.
+            let handle = new(argc, argv.as_ptr());
             let model = Model {
                 handle,
                 step_fn,

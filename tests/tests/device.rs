@@ -31,10 +31,7 @@ fn fixture() -> Fixture {
 
 fn device(rtl: &std::path::Path) -> SimDevice {
     let built = cosim::build(rtl, &BuildOptions::default()).unwrap();
-    let mut d = SimDevice::new(
-        Model::load(&built.library).unwrap(),
-        Backpressure::default(),
-    );
+    let mut d = SimDevice::new(Model::load(&built).unwrap(), Backpressure::default());
     d.reset().unwrap();
     d
 }
@@ -216,7 +213,7 @@ fn verilator_fatal_errors_do_not_abort() {
     lines[3] = "zzz";
     std::fs::write(&hex, lines.join("\n") + "\n").unwrap();
     let built = cosim::build(&f.rtl, &BuildOptions::default()).unwrap();
-    let err = Model::load(&built.library)
+    let err = Model::load(&built)
         .err()
         .expect("a damaged image is refused");
     let text = err.to_string();
@@ -226,9 +223,9 @@ fn verilator_fatal_errors_do_not_abort() {
     );
     // And the model still loads once the file is repaired (the handler kept no state).
     std::fs::write(&hex, &good).unwrap();
-    assert!(Model::load(&built.library).is_ok());
+    assert!(Model::load(&built).is_ok());
     std::fs::remove_file(f.rtl.join("bias_e1.hex")).unwrap();
-    let err = Model::load(&built.library)
+    let err = Model::load(&built)
         .err()
         .expect("a missing image is refused");
     assert!(err.to_string().contains("not found"), "{err}");

@@ -300,12 +300,12 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
     let tree = tree_levels(sys.arch.dp.k) as u64;
     let vpb_h = sys.frame.values_per_beat(Kind::H) as u64;
     let lat = s.latency as u64;
-    // Several engines hand their row sums over through a shift register: the last row of a
-    // layer leaves a cycle after its slot finished, plus its position in the slot.
+    // Several engines hand their row sums over through a shift register, G per cycle: the
+    // last row of a layer leaves a cycle after its slot finished, plus its group's position.
     let serializer = |node: usize, rows: usize| {
-        let m = sys.nodes[node].m;
+        let (m, g) = (sys.nodes[node].m, sys.nodes[node].g);
         if m > 1 {
-            1 + ((rows.max(1) - 1) % m) as u64
+            1 + (((rows.max(1) - 1) % m) / g) as u64
         } else {
             0
         }
@@ -317,6 +317,19 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
     let tick = |active: &[bool]| -> u64 {
         let mut t = vec![NODE_TICK_EXTRA; d];
         let mut h_ready = vec![0u64; d];
+        // Writes each device's vector-memory port takes in the tick: the h values below, and
+        // the next timestep's x, one value per write, loaded while this tick runs.
+        let mut port: Vec<u64> = s
+            .nodes
+            .iter()
+            .map(|n| {
+                if n.needs_x && active[0] {
+                    sys.arch.input_size as u64
+                } else {
+                    0
+                }
+            })
+            .collect();
         // Per device: the h values it writes in this layer, (first arrival, last, count).
         let mut writes: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); d];
         for l in 0..nl {
@@ -395,13 +408,15 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 let last = w.iter().map(|e| e.1).max().unwrap_or(0);
                 let total: u64 = w.iter().map(|e| e.2).sum();
                 h_ready[c] = (first + total).max(last);
+                port[c] += total;
                 w.clear();
             }
         }
-        // Barriers: every device hears from every other after its h values.
+        // Barriers: every device hears from every other after its h values. The write port
+        // takes one write per cycle, so a tick lasts at least its writes.
         let mut end = 0;
         for a in 0..d {
-            let mut ready = t[a].max(h_ready[a]);
+            let mut ready = t[a].max(h_ready[a]).max(port[a] + NODE_TICK_EXTRA);
             for b in (0..d).filter(|b| *b != a) {
                 ready = ready.max(t[b] + 2 * d as u64 + s.hops(b, a) * (lat + NODE_HOP));
             }

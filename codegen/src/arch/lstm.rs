@@ -571,7 +571,11 @@ pub struct NodeArch {
     pub index: usize,
     /// Row engines, M: engine e computes the node's rows e, e + M, ... of each layer.
     pub m: usize,
-    /// Row serializer index (the M engines' sums leave one per cycle).
+    /// Row sums the serializer hands over per cycle, G: 4 (one unit's four gates, which the
+    /// node's rows hold in unit-major order) when M is a multiple of 4 and every layer the node
+    /// computes keeps all four gates of its units on the device (finishing them itself), else 1.
+    pub g: usize,
+    /// Row serializer index (the M engines' sums leave G per cycle, in M / G cycles).
     pub eng_w: u32,
     /// Engine lanes built: the banks (x or h) this device holds in a layer it computes. A
     /// `cols` split gives each device only its banks' lanes.
@@ -689,10 +693,11 @@ impl System {
         };
         // Each device's engines ([target] engines, or its [[target.device]] table's).
         let m_of = |d: usize| design.plan.engines_of(d).max(1);
-        // The M engines finish a row each in the same cycle and their sums leave one per
-        // cycle, so a row must take at least M cycles.
+        // The M engines finish a row each in the same cycle and their sums leave G per cycle,
+        // so a row must take at least M / G cycles.
         for n in &schedule.nodes {
             let m = m_of(n.index);
+            let g = sums_per_cycle(n, m);
             if m > MAX_NODE_ENGINES {
                 return Err(format!(
                     "device {}: engines is {m}; a multi-device node has at most {MAX_NODE_ENGINES} row engines",
@@ -701,14 +706,21 @@ impl System {
             }
             for (l, nl) in n.layers.iter().enumerate() {
                 let (a, b) = node_slices(&arch, l, nl);
-                if nl.computes() && a + b < m {
+                if nl.computes() && (a + b) * g < m {
+                    let why = if g > 1 {
+                        "a node's engines hand over four row sums per cycle (one unit's gates)"
+                    } else {
+                        "a node's engines hand over one row sum per cycle (four, one unit's \
+                         gates, when the engines are a multiple of 4 and every layer keeps all \
+                         four gates of its units on the device, as rows and layers do)"
+                    };
                     return Err(format!(
                         "engines is {m}, but on device {} a row of layer {l} takes {} \
-                         cycle(s) (the CSB slices of the banks it holds); a node's engines hand \
-                         over one row sum per cycle, so it may have at most {} engine(s)",
+                         cycle(s) (the CSB slices of the banks it holds); {why}, so it may have \
+                         at most {} engine(s)",
                         n.index,
                         a + b,
-                        a + b
+                        (a + b) * g
                     ));
                 }
             }
@@ -716,7 +728,17 @@ impl System {
         let mut nodes: Vec<NodeArch> = schedule
             .nodes
             .iter()
-            .map(|n| node_arch(&arch, &schedule, n, m_of(n.index), node_word(&frame)))
+            .map(|n| {
+                let m = m_of(n.index);
+                node_arch(
+                    &arch,
+                    &schedule,
+                    n,
+                    m,
+                    sums_per_cycle(n, m),
+                    node_word(&frame),
+                )
+            })
             .collect();
         // Only a ring of three or more forwards frames in a circle; chains, stars, host relays
         // and two-device rings keep the default buffers.
@@ -794,7 +816,29 @@ pub fn node_word(f: &frame::Format) -> usize {
     1 << v.ilog2()
 }
 
-fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node, m: usize, q: usize) -> NodeArch {
+/// Row sums a node's serializer hands over per cycle (see [`NodeArch::g`]).
+pub fn sums_per_cycle(n: &Node, m: usize) -> usize {
+    let whole_units = n.layers.iter().all(|l| {
+        !l.computes()
+            || (l.pdst == n.index
+                && l.rows.len() % 4 == 0
+                && l.sources.iter().any(|s| s.0 == n.index && s.1 == 0xF))
+    });
+    if m >= 4 && m % 4 == 0 && whole_units {
+        4
+    } else {
+        1
+    }
+}
+
+fn node_arch(
+    arch: &LstmArch,
+    sched: &Schedule,
+    n: &Node,
+    m: usize,
+    g: usize,
+    q: usize,
+) -> NodeArch {
     let h = arch.hidden;
     let nd = sched.nodes.len();
     let mut layers = Vec::new();
@@ -855,8 +899,9 @@ fn node_arch(arch: &LstmArch, sched: &Schedule, n: &Node, m: usize, q: usize) ->
     NodeArch {
         index: n.index,
         m,
+        g,
         lanes,
-        eng_w: bits_for(m.max(2) as u64 - 1),
+        eng_w: bits_for((m / g).max(2) as u64 - 1),
         layers,
         mem,
         layout,

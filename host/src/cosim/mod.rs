@@ -397,7 +397,7 @@ pub fn open_sim_device(
         pb.finish_and_clear();
     }
     let built = built?;
-    let mut model = Model::load(&built.library)?;
+    let mut model = Model::load(&built)?;
     if let Some(w) = &opts.wave {
         model.trace(w)?;
     }

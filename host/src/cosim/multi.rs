@@ -268,7 +268,7 @@ pub fn simulate_multi_with(
                 top: Some(emit::top_module(design, n.index)),
             },
         )?;
-        let mut model = Model::load(&built.library)?;
+        let mut model = Model::load(&built)?;
         if let Some(w) = &opts.wave {
             // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
             model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;

@@ -306,8 +306,10 @@ module partita_top #(
     wire row_valid_0;
     wire [36-1:0] row_acc_0;
     partita_engine #(
+`ifndef PARTITA_COSIM
         .WEIGHT_HEX(WEIGHTS_E0),
         .BIAS_HEX(BIAS_E0),
+`endif
         .KIND(0)
     ) u_engine_0 (
         .clk(clk), .rst(rst), .adv(adv),
@@ -323,8 +325,10 @@ module partita_top #(
     wire row_valid_1;
     wire [36-1:0] row_acc_1;
     partita_engine #(
+`ifndef PARTITA_COSIM
         .WEIGHT_HEX(WEIGHTS_E1),
         .BIAS_HEX(BIAS_E1),
+`endif
         .KIND(0)
     ) u_engine_1 (
         .clk(clk), .rst(rst), .adv(adv),

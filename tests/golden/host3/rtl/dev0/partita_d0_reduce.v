@@ -100,13 +100,13 @@ module partita_d0_reduce (
             default: ;
         endcase
     end
+    wire first_0 = (pw_k_0 == 8'd0);
+    wire [4-1:0] pw_cs_0 = first_0 ? 4'd0 : pw_slot_0;
+    wire [4-1:0] pw_addr_0 = pw_base_0 + pw_cs_0;
     wire [2:0] pw_g0_0 = next_gate(pw_mask_0, 2'd3);
     wire unused_pw_0 = &{1'b0, pw_g0_0[2]};
-    wire first_0 = (pw_k_0 == 8'd0);
     wire [1:0] pw_cg_0 = first_0 ? pw_g0_0[1:0] : pw_gate_0;
-    wire [4-1:0] pw_cs_0 = first_0 ? 4'd0 : pw_slot_0;
     wire [2:0] pw_ng_0 = next_gate(pw_mask_0, pw_cg_0);
-    wire [4-1:0] pw_addr_0 = pw_base_0 + pw_cs_0;
     always @(posedge clk) begin
         if (rst) begin
             pw_gate_0 <= 2'd0;
@@ -173,13 +173,13 @@ module partita_d0_reduce (
             default: ;
         endcase
     end
+    wire first_1 = (pw_k_1 == 8'd0);
+    wire [4-1:0] pw_cs_1 = first_1 ? 4'd0 : pw_slot_1;
+    wire [4-1:0] pw_addr_1 = pw_base_1 + pw_cs_1;
     wire [2:0] pw_g0_1 = next_gate(pw_mask_1, 2'd3);
     wire unused_pw_1 = &{1'b0, pw_g0_1[2]};
-    wire first_1 = (pw_k_1 == 8'd0);
     wire [1:0] pw_cg_1 = first_1 ? pw_g0_1[1:0] : pw_gate_1;
-    wire [4-1:0] pw_cs_1 = first_1 ? 4'd0 : pw_slot_1;
     wire [2:0] pw_ng_1 = next_gate(pw_mask_1, pw_cg_1);
-    wire [4-1:0] pw_addr_1 = pw_base_1 + pw_cs_1;
     always @(posedge clk) begin
         if (rst) begin
             pw_gate_1 <= 2'd0;
@@ -246,13 +246,13 @@ module partita_d0_reduce (
             default: ;
         endcase
     end
+    wire first_2 = (pw_k_2 == 8'd0);
+    wire [4-1:0] pw_cs_2 = first_2 ? 4'd0 : pw_slot_2;
+    wire [4-1:0] pw_addr_2 = pw_base_2 + pw_cs_2;
     wire [2:0] pw_g0_2 = next_gate(pw_mask_2, 2'd3);
     wire unused_pw_2 = &{1'b0, pw_g0_2[2]};
-    wire first_2 = (pw_k_2 == 8'd0);
     wire [1:0] pw_cg_2 = first_2 ? pw_g0_2[1:0] : pw_gate_2;
-    wire [4-1:0] pw_cs_2 = first_2 ? 4'd0 : pw_slot_2;
     wire [2:0] pw_ng_2 = next_gate(pw_mask_2, pw_cg_2);
-    wire [4-1:0] pw_addr_2 = pw_base_2 + pw_cs_2;
     always @(posedge clk) begin
         if (rst) begin
             pw_gate_2 <= 2'd0;

@@ -194,8 +194,10 @@ module partita_d0_top #(
     wire row_valid_0;
     wire [37-1:0] row_acc_0;
     partita_d0_engine #(
+`ifndef PARTITA_COSIM
         .WEIGHT_HEX(WEIGHTS_E0),
         .BIAS_HEX(BIAS_E0),
+`endif
         .KIND(0)
     ) u_engine_0 (
         .clk(clk), .rst(rst), .adv(adv_m),

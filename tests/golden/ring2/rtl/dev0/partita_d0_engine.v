@@ -48,8 +48,27 @@ module partita_d0_engine #(
     wire a_zero = !use_x && a_step0;
     reg [68-1:0] wmem [0:64-1];
     reg [16-1:0] bmem [0:32-1];
+`ifdef PARTITA_COSIM
+    // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
+    // each reads its images at time 0 from the paths given as plusargs named after it
+    // (+<instance path>.load_w=FILE, +<instance path>.load_b=FILE), so a model is reused for
+    // any weights. Synthesis and other simulators read WEIGHT_HEX and BIAS_HEX.
+    initial begin : load_w
+        string path;
+        path = "";
+        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, wmem);
+        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem);
+    end
+    initial begin : load_b
+        string path;
+        path = "";
+        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, bmem);
+        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, bmem);
+    end
+`else
     initial $readmemh(WEIGHT_HEX, wmem);
     initial $readmemh(BIAS_HEX, bmem);
+`endif
 
     // Stage B: weight word and bias.
     reg [68-1:0] wq;

@@ -96,13 +96,13 @@ module partita_d0_reduce (
             default: ;
         endcase
     end
+    wire first_0 = (pw_k_0 == 8'd0);
+    wire [4-1:0] pw_cs_0 = first_0 ? 4'd0 : pw_slot_0;
+    wire [3-1:0] pw_addr_0 = pw_base_0 + pw_cs_0[2:0];
     wire [2:0] pw_g0_0 = next_gate(pw_mask_0, 2'd3);
     wire unused_pw_0 = &{1'b0, pw_g0_0[2]};
-    wire first_0 = (pw_k_0 == 8'd0);
     wire [1:0] pw_cg_0 = first_0 ? pw_g0_0[1:0] : pw_gate_0;
-    wire [4-1:0] pw_cs_0 = first_0 ? 4'd0 : pw_slot_0;
     wire [2:0] pw_ng_0 = next_gate(pw_mask_0, pw_cg_0);
-    wire [3-1:0] pw_addr_0 = pw_base_0 + pw_cs_0[2:0];
     always @(posedge clk) begin
         if (rst) begin
             pw_gate_0 <= 2'd0;
