@@ -94,18 +94,22 @@ module {= p.top =} #(
     wire [3:0] link_status;
     wire [31:0] crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
     wire       link_err = (link_status != 4'd0);
-    wire unused_regs = &{1'b0, {= unused_regs =}, x_tlast};
+    wire unused_regs = &{1'b0, {= unused_regs =}, x_tlast, x_tdata};
     // The x stream's unpacker (library core partita_unpack, a register slice at the pins):
     // one value per cycle to the loader.
+    // The vector-memory write port takes x in runs (up to a word of the head beat at a time).
     wire [{= s.vb =}-1:0] x_tdata;
-    wire x_tvalid, x_tready, x_tlast;
+    wire x_tvalid, x_tlast;
+    wire [{= s.sb =}-1:0] x_beat;
+    wire [{= s.jw =}:0] x_avail, x_n;
     wire [31:0] stream_errs;
     partita_unpack #(
         .SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .VEC({= s.in_vec =}), .CW({= s.in_cw =}), .JW({= s.jw =}), .BW({= s.in_bw =})
     ) u_x_in (
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
-        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(1'b0), .m_last(x_tlast),
+        .m_beat(x_beat), .m_avail(x_avail), .m_n(x_n),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
 
@@ -282,8 +286,8 @@ module {= p.top =} #(
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
-        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid),
-        .s_axis_tready(x_tready), .x_ready(x_ready),
+        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .x_beat(x_beat), .x_valid(x_tvalid),
+        .x_avail(x_avail), .x_n(x_n), .x_ready(x_ready),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
     );
 

@@ -139,6 +139,9 @@ module {= p.top =} #(
     // pins: the stream pins drive and are driven by flip-flops only.
     wire [{= s.vb =}-1:0] x_tdata;
     wire x_tvalid, x_tlast;
+    // One value per cycle here: the unpacker's run outputs are not used.
+    wire [{= s.sb =}-1:0] x_run_beat;
+    wire [{= s.jw =}:0] x_run_avail;
     wire [31:0] stream_errs;
     reg se_we;
     reg [{= lane_w =}-1:0] se_lane;
@@ -154,8 +157,10 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
         .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n({= s.jw + 1 =}'d0),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
+    wire unused_x_run = &{1'b0, x_run_beat, x_run_avail};
     wire load_we = x_tvalid && x_tready;
     wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =}) && last_layer;
     wire x_loaded = load_we && (ld_count == {= in_w =}'d{= in_last =});

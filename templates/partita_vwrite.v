@@ -2,7 +2,8 @@
 // The vector memories' write port: one word of {= vq =} values per cycle, from (in priority order)
 // this device's new h values (one per write), the h values arriving on each link port (the
 // run left in the head beat, up to the end of a word or bank: a beat that starts a bank's
-// word lands in one write), or the x stream (one per write). Each value goes to its home:
+// word lands in one write), or the x stream (the run left in the unpacker's head beat, up to
+// the end of a word or bank). Each value goes to its home:
 // unit u of a layer's h at lane u / {= bh =}, index u mod {= bh =} of the tick-parity buffer its
 // frame names; x of a timestep into the x buffer of its tick's parity. The x loader runs up to
 // one tick ahead of the controller. The port's outputs are registers.
@@ -32,10 +33,12 @@ module {= name =} (
     input  wire [{= vi_bits =}-1:0]   rv_vi,
     input  wire [{= n_bits =}-1:0]    rv_avail,
     output wire [{= n_bits =}-1:0]    rv_n,
-    // The x stream.
-    input  wire [{= vb =}-1:0]    s_axis_tdata,
-    input  wire                   s_axis_tvalid,
-    output wire                   s_axis_tready,
+    // The x stream's unpacker: its head beat (next value in the low bits), valid, the values
+    // of the vector left in the beat, and the count taken.
+    input  wire [{= xbits =}-1:0] x_beat,
+    input  wire                   x_valid,
+    input  wire [{= xjw =}:0]      x_avail,
+    output wire [{= xjw =}:0]      x_n,
     output wire                   x_ready,
     // The write port.
     output reg                    vw_en,
@@ -50,6 +53,15 @@ module {= name =} (
             case (i)
 {% for v in hvals %}                {= vpb_w =}'d{= v.0 =}: hval = beat[{= v.1 =} +: {= dw =}];
 {% endfor %}                default: hval = {= dw =}'d0;
+            endcase
+        end
+    endfunction
+    // Value i of the x stream's head beat.
+    function [{= dw =}-1:0] xval(input [{= xbits =}-1:0] beat, input [{= xjw =}-1:0] i);
+        begin
+            case (i)
+{% for v in xvals %}                {= xjw =}'d{= v.0 =}: xval = beat[{= v.1 =} +: {= dw =}];
+{% endfor %}                default: xval = {= dw =}'d0;
             endcase
         end
     endfunction
@@ -151,7 +163,7 @@ module {= name =} (
     reg [{= vaw =}-1:0] ld_idx;
     reg [{= in_w =}-1:0] ld_count;
     wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
-    wire ld_req = {= need_x =} && ld_ok && s_axis_tvalid;
+    wire ld_req = {= need_x =} && ld_ok && x_valid;
     assign x_ready = !{= need_x =} || ld_done || (ahead > 16'sd0);
 
     // Priority: local h, then receive ports in order, then the x stream.
@@ -160,6 +172,20 @@ module {= name =} (
 {% endfor %}    wire take_x = ld_req && !lh_req && (rv_h == {= nports =}'d0);
     wire [{= vaw =}-1:0] lh_a = hbase_wr + lh_idx;
     wire [{= vaw =}-1:0] x_a = (ld_par ? {= vaw =}'d{= xb1 =} : {= vaw =}'d0) + ld_idx;
+    // This x write: the run left in the head beat, up to the end of the word and of the bank.
+    wire [{= vaw =}:0] xrl = {= vaw1 =}'d{= bx0 =} - {1'b0, ld_idx};
+    wire [6:0] xrl7 = {= xrl7 =};
+    wire [6:0] xrw = 7'd{= vq =} - {= xo7 =};
+    wire [6:0] xav = {= xav7 =};
+    wire [6:0] xk1 = (xav < xrw) ? xav : xrw;
+    wire [6:0] xk = (xk1 < xrl7) ? xk1 : xrl7;
+{% for j in slots %}    wire [6:0] xoff_{= j.0 =} = 7'd{= j.0 =} - {= xo7 =};
+    wire xwe_{= j.0 =} = (xoff_{= j.0 =} < xk);
+    wire [{= dw =}-1:0] xd_{= j.0 =} = xval(x_beat, xoff_{= j.0 =}[{= xjw =}-1:0]);
+{% endfor %}    wire [{= vq =}-1:0] x_we = {{% for j in slots_rev %}xwe_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    wire [{= vqd =}-1:0] x_data = {{% for j in slots_rev %}xd_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    wire [{= vaw =}:0] x_nidx = {1'b0, ld_idx} + {= xk_idx =};
+    wire [{= in_w1 =}-1:0] x_ncount = {1'b0, ld_count} + {= xk_cnt =};
     reg n_en;
     reg [{= lane_w =}-1:0] n_lane;
     reg [{= vwa =}-1:0] n_word;
@@ -179,7 +205,7 @@ module {= name =} (
             n_we = pwe_{= p.index =}; n_data = pdata_{= p.index =};
 {% endfor %}        end else if (take_x) begin
             n_en = 1'b1; n_lane = ld_lane; n_word = x_a[{= vaw =}-1:{= vqw =}];
-            n_we = {= vq =}'d1 << x_a[{= vqw =}-1:0]; n_data = {{= vq =}{s_axis_tdata[{= dw =}-1:0]}};
+            n_we = x_we; n_data = x_data;
         end
     end
     always @(posedge clk) begin
@@ -190,10 +216,11 @@ module {= name =} (
         vw_we <= n_we;
         vw_data <= n_data;
     end
-    assign s_axis_tready = {= need_x =} ? (ld_ok && !lh_req && (rv_h == {= nports =}'d0)) : 1'b1;
+    // Without x (a device whose layer 0 holds no x column) the stream is drained and dropped.
+    assign x_n = {= need_x =} ? (take_x ? {= xk_n =} : {= xjw1 =}'d0) : x_avail;
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
-    wire ld_vec = take_x && (ld_count == {= in_w =}'d{= in_last =});
+    wire ld_vec = take_x && (x_ncount == {= in_w1 =}'d{= input_size =});
     wire ld_seq_end = ld_vec && (ld_tl + 32'd1 == seq_len);
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd{= layers_n =} : 16'sd1;
     always @(posedge clk) begin
@@ -208,11 +235,11 @@ module {= name =} (
             ld_par <= 1'b0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !{= need_x =};
             ld_lane <= {= lane_w =}'d0; ld_idx <= {= vaw =}'d0; ld_count <= {= in_w =}'d0;
         end else if (take_x) begin
-            if (ld_idx == {= vaw =}'d{= bx0_last =}) begin
+            if (x_nidx == {= vaw1 =}'d{= bx0 =}) begin
                 ld_idx <= {= vaw =}'d0;
                 ld_lane <= ld_lane + {= lane_w =}'d1;
             end else begin
-                ld_idx <= ld_idx + {= vaw =}'d1;
+                ld_idx <= x_nidx[{= vaw =}-1:0];
             end
             if (ld_vec) begin
                 ld_count <= {= in_w =}'d0;
@@ -228,11 +255,11 @@ module {= name =} (
                     ld_par <= !ld_par;
                 end
             end else begin
-                ld_count <= ld_count + {= in_w =}'d1;
+                ld_count <= x_ncount[{= in_w =}-1:0];
             end
         end
     end
-{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, s_axis_tdata, s_axis_tvalid, ld_tl, ld_b, seq_len, seq_count};
-{% else %}{% if vb > dw %}    wire unused_loader = &{1'b0, s_axis_tdata[{= vb =}-1:{= dw =}]};
-{% endif %}{% endif %}{% if beat_unused != "" %}    wire unused_in = &{1'b0{= beat_unused =}};
+{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tl, ld_b, seq_len, seq_count, x_we, x_data, x_ncount};
+{% else %}    wire unused_loader = &{1'b0, x_beat, x_ncount[{= in_w1 =}-1:{= in_w =}]};
+{% endif %}{% if beat_unused != "" %}    wire unused_in = &{1'b0{= beat_unused =}};
 {% endif %}endmodule

@@ -1217,7 +1217,14 @@ impl Validator<'_, '_> {
             )
         });
         let mem_cap = mem.map_or(usize::MAX, |m| m.0);
-        let e = (fit as usize).min(cap).min(ew_cap).min(max).min(mem_cap) / step * step;
+        let raw = (fit as usize).min(cap).min(ew_cap).min(max).min(mem_cap);
+        // Fewer than 4 engines on a node hand their sums over one per cycle (at most the cycles
+        // of a row of them).
+        let e = if devices > 1 && whole_units && raw < 4 {
+            raw.min(ew_cap / 4)
+        } else {
+            raw / step * step
+        };
         let why = if let Some((m, mb, share, per)) =
             mem.filter(|m| m.0 < (fit as usize).min(cap).min(ew_cap).min(max))
         {

@@ -270,6 +270,23 @@ const NODE_FIN_EXTRA: u64 = EW_LATENCY as u64 + 7;
 const NODE_TICK_EXTRA: u64 = 3;
 const NODE_HOP: u64 = 5;
 
+/// Vector-memory writes of one x vector on a node with `q`-value words: the stream's beats
+/// (`per_beat` values each), each split where it crosses a word or an x bank.
+fn x_writes(sys: &System, q: usize) -> u64 {
+    let (bx, n_in) = (sys.arch.bx0.max(1), sys.arch.input_size);
+    let p = (sys.arch.dp.stream.per_beat as usize).max(1);
+    let (mut u, mut n) = (0usize, 0u64);
+    while u < n_in {
+        let beat_end = ((u / p + 1) * p).min(n_in);
+        while u < beat_end {
+            let idx = u % bx;
+            u += (beat_end - u).min(q - idx % q).min(bx - idx);
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Vector-memory writes of a received run of `len` h values from unit `start` on a node with
 /// `q`-value words: its frames' beats, each split where it crosses a word or a bank.
 fn rx_writes(sys: &System, start: usize, len: usize, q: usize) -> u64 {
@@ -310,6 +327,8 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             0
         }
     };
+    let rx_busy = crate::arch::lstm::rx_beats_per_tick(s, &sys.frame);
+    let circular = !s.switched && s.topology == crate::plan::Topology::Ring && s.nodes.len() > 2;
     let psum_frame = sys
         .frame
         .frame_beats(Kind::Psum, sys.frame.max_values(Kind::Psum));
@@ -318,13 +337,14 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
         let mut t = vec![NODE_TICK_EXTRA; d];
         let mut h_ready = vec![0u64; d];
         // Writes each device's vector-memory port takes in the tick: the h values below, and
-        // the next timestep's x, one value per write, loaded while this tick runs.
+        // the next timestep's x (a stream beat's run per write, split at words and banks),
+        // loaded while this tick runs.
         let mut port: Vec<u64> = s
             .nodes
             .iter()
             .map(|n| {
                 if n.needs_x && active[0] {
-                    sys.arch.input_size as u64
+                    x_writes(&sys, sys.nodes[n.index].mem.vq)
                 } else {
                     0
                 }
@@ -332,6 +352,8 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             .collect();
         // Per device: the h values it writes in this layer, (first arrival, last, count).
         let mut writes: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); d];
+        // When the first h values of the tick are sent (the links' busy time starts then).
+        let mut h_send = u64::MAX;
         for l in 0..nl {
             if !active[l] {
                 continue;
@@ -382,13 +404,29 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 if nlay.need_h {
                     writes[n.index].push((start + NODE_FIN_EXTRA, t[n.index], len));
                 }
-                // Each consumer receives them in frames as they are finished: from the first
-                // value's frame to the last.
-                let beats = len.div_ceil(vpb_h) + 2;
+                // Each consumer receives them in frames as they are finished, one copy per
+                // consumer of each frame (of up to maxv values): from the first frame to the
+                // last, which leaves once the last unit is finished (after the copies before it)
+                // and not before the link has carried every copy of the run.
+                let maxv = (sys.frame.max_values(Kind::H) as u64).max(1);
+                let frames = len.div_ceil(maxv).max(1);
+                let first_beats = sys.frame.run_beats(Kind::H, len.min(maxv));
+                let tail = sys.frame.run_beats(Kind::H, len - (frames - 1) * maxv);
+                let all = sys.frame.run_beats(Kind::H, len);
+                if !nlay.h_consumers.is_empty() {
+                    h_send = h_send.min(start + NODE_FIN_EXTRA);
+                }
                 for (j, &c) in nlay.h_consumers.iter().enumerate() {
                     let far = s.hops(n.index, c) * (lat + NODE_HOP);
-                    let first = start + NODE_FIN_EXTRA + (j as u64 + 1) * beats + far;
-                    let last = t[n.index] + (j as u64 + 1) * beats + far;
+                    let k = j as u64 + 1;
+                    let first = start + NODE_FIN_EXTRA + k * first_beats + far;
+                    // On a ring of three or more each port also forwards the other devices'
+                    // final frames, so the copies queue behind whole runs (as measured).
+                    let last = if circular {
+                        t[n.index] + k * all + far
+                    } else {
+                        (t[n.index] + k * tail).max(start + NODE_FIN_EXTRA + k * all) + far
+                    };
                     let q = sys.nodes[c].mem.vq;
                     writes[c].push((
                         first,
@@ -414,9 +452,15 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
         }
         // Barriers: every device hears from every other after its h values. The write port
         // takes one write per cycle, so a tick lasts at least its writes.
+        // A receive port takes one beat per cycle: the frames arriving on a device's busiest
+        // port (its own and those it forwards, every layer active) take that long from the
+        // first h send on.
         let mut end = 0;
         for a in 0..d {
             let mut ready = t[a].max(h_ready[a]).max(port[a] + NODE_TICK_EXTRA);
+            if h_send != u64::MAX && active.iter().all(|x| *x) {
+                ready = ready.max(h_send + rx_busy[a] + lat);
+            }
             for b in (0..d).filter(|b| *b != a) {
                 ready = ready.max(t[b] + 2 * d as u64 + s.hops(b, a) * (lat + NODE_HOP));
             }

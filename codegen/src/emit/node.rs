@@ -253,13 +253,23 @@ struct VwriteView {
     lane_w: u32,
     vaw: u32,
     dw: u32,
-    vb: u32,
+    /// The x stream's unpacker: beat bits, slot-index bits (and +1), values by slot.
+    xbits: u32,
+    xjw: u32,
+    xjw1: u32,
+    xvals: Vec<(usize, u32)>,
+    bx0: usize,
+    xrl7: String,
+    xo7: String,
+    xav7: String,
+    xk_idx: String,
+    xk_cnt: String,
+    xk_n: String,
+    in_w1: u32,
     bh: usize,
     bh_last: usize,
-    bx0_last: usize,
     input_size: usize,
     in_w: u32,
-    in_last: usize,
     need_x: String,
     hstart_w: u32,
     hstarts: Vec<KV>,
@@ -486,6 +496,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let vpb_h = sys.frame.values_per_beat(frame::Kind::H);
     let hbits = vpb_h * dp.dw;
     let vpb_w = sys.link.vpb_w;
+    let sg = dp.stream_geom(a.input_size);
+    let in_w = bits_for(a.input_size as u64 - 1);
     let ports = (0..np as usize)
         .map(|p| VPort {
             index: p,
@@ -534,13 +546,26 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         lane_w,
         vaw,
         dw: dp.dw,
-        vb: dp.stream.slot_bits,
+        xbits: sg.sb,
+        xjw: sg.jw,
+        xjw1: sg.jw + 1,
+        xvals: (0..sg.p as usize).map(|i| (i, i as u32 * sg.vb)).collect(),
+        bx0: a.bx0,
+        xrl7: if vaw + 1 > 7 {
+            format!("(xrl > {}'d127) ? 7'd127 : xrl[6:0]", vaw + 1)
+        } else {
+            zext("xrl", vaw + 1, 7)
+        },
+        xo7: zext(&format!("x_a[{}:0]", mem.vqw - 1), mem.vqw, 7),
+        xav7: fit("x_avail", sg.jw + 1, 7),
+        xk_idx: fit("xk", 7, vaw + 1),
+        xk_cnt: fit("xk", 7, in_w + 1),
+        xk_n: fit("xk", 7, sg.jw + 1),
+        in_w1: in_w + 1,
         bh: a.bh,
         bh_last: a.bh - 1,
-        bx0_last: a.bx0 - 1,
         input_size: a.input_size,
-        in_w: bits_for(a.input_size as u64 - 1),
-        in_last: a.input_size - 1,
+        in_w,
         need_x: if n.needs_x { "1'b1" } else { "1'b0" }.into(),
         hstart_w,
         hstarts,

@@ -2,7 +2,9 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 // Library core hdl/rtl/partita_unpack.v: it does not depend on the plan.
 // partita library core: AXI4-Stream unpacker. Takes packed beats through a register slice
-// (partita_skid) and hands out one value per cycle. The layout is partita_hdl::stream's: P
+// (partita_skid) and hands out one value per cycle (m_ready), or a run of values (m_n: the
+// consumer takes that many of the m_avail left in the head beat of this vector; m_beat holds
+// them, the next value in its low bits). The layout is partita_hdl::stream's: P
 // slots of VB bits per SB-bit beat, slot 0 in the least significant bits; a vector of VEC
 // values starts on a new beat, and its last beat has tlast and tkeep low for the bytes of
 // empty slots (and for bytes above the last slot). Positions come from VEC, so a beat with
@@ -31,6 +33,12 @@ module partita_unpack #(
     output wire            m_valid,
     input  wire            m_ready,
     output wire            m_last,
+    // Runs: the head beat (shifted: the next value in the low VB bits), the values of this
+    // vector left in it (0 when none is held), and the count to take (at most m_avail; only
+    // while m_ready is low).
+    output wire [SB-1:0]   m_beat,
+    output wire [JW:0]     m_avail,
+    input  wire [JW:0]     m_n,
     input  wire            clear,
     output reg  [31:0]     errs
 );
@@ -42,8 +50,6 @@ module partita_unpack #(
     localparam [KW-1:0] KEEP_LAST = ONES >> (KW - LASTN * VB / 8);
     localparam integer VEC_LAST_I = VEC - 1;
     localparam [CW-1:0] VEC_LAST = VEC_LAST_I[CW-1:0];
-    localparam integer P_LAST_I = P - 1;
-    localparam [JW-1:0] P_LAST = P_LAST_I[JW-1:0];
     localparam integer NB_LAST_I = NB - 1;
     localparam [BW-1:0] NB_LAST = NB_LAST_I[BW-1:0];
 
@@ -54,9 +60,20 @@ module partita_unpack #(
     reg  [JW-1:0] j;
     reg  [CW-1:0] cnt;
     reg  [BW-1:0] bc;
-    wire emit = hv && m_ready;
-    wire beat_end = (j == P_LAST) || (cnt == VEC_LAST);
-    wire b_ready = !hv || (m_ready && beat_end);
+    // Values taken this cycle and what is left of the beat and of the vector.
+    wire [JW:0] n = m_ready ? {{JW{1'b0}}, 1'b1} : m_n;
+    wire emit = hv && (n != {(JW+1){1'b0}});
+    wire [31:0] n32 = {{(31-JW){1'b0}}, n};
+    wire [31:0] left_b = P - {{(32-JW){1'b0}}, j};
+    wire [31:0] left_v = VEC - {{(32-CW){1'b0}}, cnt};
+    wire [31:0] avail = (left_v < left_b) ? left_v : left_b;
+    wire [31:0] j_next = {{(32-JW){1'b0}}, j} + n32;
+    wire [31:0] cnt_next = {{(32-CW){1'b0}}, cnt} + n32;
+    wire unused_w = &{1'b0, avail[31:JW+1], j_next[31:JW], cnt_next[31:CW]};
+    wire beat_end = (n32 == left_b) || (n32 == left_v);
+    wire b_ready = !hv || (emit && beat_end);
+    assign m_beat = hold;
+    assign m_avail = hv ? avail[JW:0] : {(JW+1){1'b0}};
     wire take = b_valid && b_ready;
     partita_skid #(.W(SB + KW)) u_slice (
         .clk(clk), .rst(rst), .s_tdata({s_tkeep, s_tdata}), .s_tvalid(s_tvalid),
@@ -81,13 +98,13 @@ module partita_unpack #(
                 errs <= errs + 32'd1;
             if (take) bc <= exp_last ? {BW{1'b0}} : bc + {{(BW-1){1'b0}}, 1'b1};
             if (emit) begin
-                cnt <= (cnt == VEC_LAST) ? {CW{1'b0}} : cnt + {{(CW-1){1'b0}}, 1'b1};
-                j <= beat_end ? {JW{1'b0}} : j + {{(JW-1){1'b0}}, 1'b1};
+                cnt <= (n32 == left_v) ? {CW{1'b0}} : cnt_next[CW-1:0];
+                j <= beat_end ? {JW{1'b0}} : j_next[JW-1:0];
             end
             if (take) hv <= 1'b1;
             else if (emit && beat_end) hv <= 1'b0;
         end
         if (take) hold <= b_data[SB-1:0];
-        else if (emit) hold <= hold >> VB;
+        else if (emit) hold <= hold >> (n32 * VB);
     end
 endmodule

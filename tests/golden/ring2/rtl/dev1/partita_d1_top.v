@@ -96,18 +96,22 @@ module partita_d1_top #(
     wire [3:0] link_status;
     wire [31:0] crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
     wire       link_err = (link_status != 4'd0);
-    wire unused_regs = &{1'b0, wsel[31:24], wsel[15:1], waddr_reg[31:6], wstage[95:68], x_tlast};
+    wire unused_regs = &{1'b0, wsel[31:24], wsel[15:1], waddr_reg[31:6], wstage[95:68], x_tlast, x_tdata};
     // The x stream's unpacker (library core partita_unpack, a register slice at the pins):
     // one value per cycle to the loader.
+    // The vector-memory write port takes x in runs (up to a word of the head beat at a time).
     wire [16-1:0] x_tdata;
-    wire x_tvalid, x_tready, x_tlast;
+    wire x_tvalid, x_tlast;
+    wire [16-1:0] x_beat;
+    wire [1:0] x_avail, x_n;
     wire [31:0] stream_errs;
     partita_unpack #(
         .SB(16), .VB(16), .P(1), .VEC(6), .CW(3), .JW(1), .BW(3)
     ) u_x_in (
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
-        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(1'b0), .m_last(x_tlast),
+        .m_beat(x_beat), .m_avail(x_avail), .m_n(x_n),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
 
@@ -263,8 +267,8 @@ module partita_d1_top #(
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
-        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid),
-        .s_axis_tready(x_tready), .x_ready(x_ready),
+        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .x_beat(x_beat), .x_valid(x_tvalid),
+        .x_avail(x_avail), .x_n(x_n), .x_ready(x_ready),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
     );
 

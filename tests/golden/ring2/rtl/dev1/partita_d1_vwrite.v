@@ -4,7 +4,8 @@
 // The vector memories' write port: one word of 4 values per cycle, from (in priority order)
 // this device's new h values (one per write), the h values arriving on each link port (the
 // run left in the head beat, up to the end of a word or bank: a beat that starts a bank's
-// word lands in one write), or the x stream (one per write). Each value goes to its home:
+// word lands in one write), or the x stream (the run left in the unpacker's head beat, up to
+// the end of a word or bank). Each value goes to its home:
 // unit u of a layer's h at lane u / 2, index u mod 2 of the tick-parity buffer its
 // frame names; x of a timestep into the x buffer of its tick's parity. The x loader runs up to
 // one tick ahead of the controller. The port's outputs are registers.
@@ -34,10 +35,12 @@ module partita_d1_vwrite (
     input  wire [2-1:0]   rv_vi,
     input  wire [7-1:0]    rv_avail,
     output wire [7-1:0]    rv_n,
-    // The x stream.
-    input  wire [16-1:0]    s_axis_tdata,
-    input  wire                   s_axis_tvalid,
-    output wire                   s_axis_tready,
+    // The x stream's unpacker: its head beat (next value in the low bits), valid, the values
+    // of the vector left in the beat, and the count taken.
+    input  wire [16-1:0] x_beat,
+    input  wire                   x_valid,
+    input  wire [1:0]      x_avail,
+    output wire [1:0]      x_n,
     output wire                   x_ready,
     // The write port.
     output reg                    vw_en,
@@ -55,6 +58,15 @@ module partita_d1_vwrite (
                 2'd2: hval = beat[32 +: 16];
                 2'd3: hval = beat[48 +: 16];
                 default: hval = 16'd0;
+            endcase
+        end
+    endfunction
+    // Value i of the x stream's head beat.
+    function [16-1:0] xval(input [16-1:0] beat, input [1-1:0] i);
+        begin
+            case (i)
+                1'd0: xval = beat[0 +: 16];
+                default: xval = 16'd0;
             endcase
         end
     endfunction
@@ -167,7 +179,7 @@ module partita_d1_vwrite (
     reg [5-1:0] ld_idx;
     reg [3-1:0] ld_count;
     wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
-    wire ld_req = 1'b1 && ld_ok && s_axis_tvalid;
+    wire ld_req = 1'b1 && ld_ok && x_valid;
     assign x_ready = !1'b1 || ld_done || (ahead > 16'sd0);
 
     // Priority: local h, then receive ports in order, then the x stream.
@@ -176,6 +188,29 @@ module partita_d1_vwrite (
     wire take_x = ld_req && !lh_req && (rv_h == 1'd0);
     wire [5-1:0] lh_a = hbase_wr + lh_idx;
     wire [5-1:0] x_a = (ld_par ? 5'd4 : 5'd0) + ld_idx;
+    // This x write: the run left in the head beat, up to the end of the word and of the bank.
+    wire [5:0] xrl = 6'd2 - {1'b0, ld_idx};
+    wire [6:0] xrl7 = {1'd0, xrl};
+    wire [6:0] xrw = 7'd4 - {5'd0, x_a[1:0]};
+    wire [6:0] xav = {5'd0, x_avail};
+    wire [6:0] xk1 = (xav < xrw) ? xav : xrw;
+    wire [6:0] xk = (xk1 < xrl7) ? xk1 : xrl7;
+    wire [6:0] xoff_0 = 7'd0 - {5'd0, x_a[1:0]};
+    wire xwe_0 = (xoff_0 < xk);
+    wire [16-1:0] xd_0 = xval(x_beat, xoff_0[1-1:0]);
+    wire [6:0] xoff_1 = 7'd1 - {5'd0, x_a[1:0]};
+    wire xwe_1 = (xoff_1 < xk);
+    wire [16-1:0] xd_1 = xval(x_beat, xoff_1[1-1:0]);
+    wire [6:0] xoff_2 = 7'd2 - {5'd0, x_a[1:0]};
+    wire xwe_2 = (xoff_2 < xk);
+    wire [16-1:0] xd_2 = xval(x_beat, xoff_2[1-1:0]);
+    wire [6:0] xoff_3 = 7'd3 - {5'd0, x_a[1:0]};
+    wire xwe_3 = (xoff_3 < xk);
+    wire [16-1:0] xd_3 = xval(x_beat, xoff_3[1-1:0]);
+    wire [4-1:0] x_we = {xwe_3, xwe_2, xwe_1, xwe_0};
+    wire [64-1:0] x_data = {xd_3, xd_2, xd_1, xd_0};
+    wire [5:0] x_nidx = {1'b0, ld_idx} + xk[5:0];
+    wire [4-1:0] x_ncount = {1'b0, ld_count} + xk[3:0];
     reg n_en;
     reg [2-1:0] n_lane;
     reg [3-1:0] n_word;
@@ -195,7 +230,7 @@ module partita_d1_vwrite (
             n_we = pwe_0; n_data = pdata_0;
         end else if (take_x) begin
             n_en = 1'b1; n_lane = ld_lane; n_word = x_a[5-1:2];
-            n_we = 4'd1 << x_a[2-1:0]; n_data = {4{s_axis_tdata[16-1:0]}};
+            n_we = x_we; n_data = x_data;
         end
     end
     always @(posedge clk) begin
@@ -206,10 +241,11 @@ module partita_d1_vwrite (
         vw_we <= n_we;
         vw_data <= n_data;
     end
-    assign s_axis_tready = 1'b1 ? (ld_ok && !lh_req && (rv_h == 1'd0)) : 1'b1;
+    // Without x (a device whose layer 0 holds no x column) the stream is drained and dropped.
+    assign x_n = 1'b1 ? (take_x ? xk[1:0] : 2'd0) : x_avail;
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
-    wire ld_vec = take_x && (ld_count == 3'd5);
+    wire ld_vec = take_x && (x_ncount == 4'd6);
     wire ld_seq_end = ld_vec && (ld_tl + 32'd1 == seq_len);
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd2 : 16'sd1;
     always @(posedge clk) begin
@@ -224,11 +260,11 @@ module partita_d1_vwrite (
             ld_par <= 1'b0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !1'b1;
             ld_lane <= 2'd0; ld_idx <= 5'd0; ld_count <= 3'd0;
         end else if (take_x) begin
-            if (ld_idx == 5'd1) begin
+            if (x_nidx == 6'd2) begin
                 ld_idx <= 5'd0;
                 ld_lane <= ld_lane + 2'd1;
             end else begin
-                ld_idx <= ld_idx + 5'd1;
+                ld_idx <= x_nidx[5-1:0];
             end
             if (ld_vec) begin
                 ld_count <= 3'd0;
@@ -244,8 +280,9 @@ module partita_d1_vwrite (
                     ld_par <= !ld_par;
                 end
             end else begin
-                ld_count <= ld_count + 3'd1;
+                ld_count <= x_ncount[3-1:0];
             end
         end
     end
+    wire unused_loader = &{1'b0, x_beat, x_ncount[4-1:3]};
 endmodule
