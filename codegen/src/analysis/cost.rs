@@ -327,7 +327,6 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             0
         }
     };
-    let rx_busy = crate::arch::lstm::rx_beats_per_tick(s, &sys.frame);
     let circular = !s.switched && s.topology == crate::plan::Topology::Ring && s.nodes.len() > 2;
     let psum_frame = sys
         .frame
@@ -352,8 +351,6 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             .collect();
         // Per device: the h values it writes in this layer, (first arrival, last, count).
         let mut writes: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); d];
-        // When the first h values of the tick are sent (the links' busy time starts then).
-        let mut h_send = u64::MAX;
         for l in 0..nl {
             if !active[l] {
                 continue;
@@ -413,9 +410,6 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 let first_beats = sys.frame.run_beats(Kind::H, len.min(maxv));
                 let tail = sys.frame.run_beats(Kind::H, len - (frames - 1) * maxv);
                 let all = sys.frame.run_beats(Kind::H, len);
-                if !nlay.h_consumers.is_empty() {
-                    h_send = h_send.min(start + NODE_FIN_EXTRA);
-                }
                 for (j, &c) in nlay.h_consumers.iter().enumerate() {
                     let far = s.hops(n.index, c) * (lat + NODE_HOP);
                     let k = j as u64 + 1;
@@ -452,15 +446,9 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
         }
         // Barriers: every device hears from every other after its h values. The write port
         // takes one write per cycle, so a tick lasts at least its writes.
-        // A receive port takes one beat per cycle: the frames arriving on a device's busiest
-        // port (its own and those it forwards, every layer active) take that long from the
-        // first h send on.
         let mut end = 0;
         for a in 0..d {
             let mut ready = t[a].max(h_ready[a]).max(port[a] + NODE_TICK_EXTRA);
-            if h_send != u64::MAX && active.iter().all(|x| *x) {
-                ready = ready.max(h_send + rx_busy[a] + lat);
-            }
             for b in (0..d).filter(|b| *b != a) {
                 ready = ready.max(t[b] + 2 * d as u64 + s.hops(b, a) * (lat + NODE_HOP));
             }
