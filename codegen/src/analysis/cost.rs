@@ -315,7 +315,6 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
     let s = &sys.schedule;
     let (nl, d) = (s.layers, s.nodes.len());
     let tree = tree_levels(sys.arch.dp.k) as u64;
-    let vpb_h = sys.frame.values_per_beat(Kind::H) as u64;
     let lat = s.latency as u64;
     // Several engines hand their row sums over through a shift register, G per cycle: the
     // last row of a layer leaves a cycle after its slot finished, plus its group's position.
