@@ -2,11 +2,14 @@
 // Partial-sum reduction of a finishing device: one memory per (source, gate) holds the
 // full-width partial sums of the units this device finishes, each source writing its own in
 // unit order (within a unit, in gate order over the source's gates); a source's values are
-// committed when its frame passes every check (the local engine's at once). Once every
-// expected partial of layer `layer` is committed (fin_ready), `fin_go` streams the units out:
-// the sources' partials of each gate are added at full width and rounded once into the
-// pre-activation format (feed, four cycles later with feed_v; unit: its slot). Counts are
-// not cleared by start: peers may send to a device not started yet. A reset clears them.
+// committed when its frame passes every check (the local engine's at once). The finisher
+// streams units out in slot order while the rows are still being issued: unit_ready says
+// every source has committed the partials of the next unit (each source sends its units in
+// order, so a count per source suffices), and `fin_go` takes it: the sources' partials of
+// each gate are added at full width and rounded once into the pre-activation format (feed,
+// four cycles later with feed_v; unit: its slot). `fin_start` begins a layer, `fin_clear`
+// clears its counts after its last unit. Counts are not cleared by start: peers may send to
+// a device not started yet. A reset clears them.
 module {= name =} (
     input  wire                   clk,
     input  wire                   rst,
@@ -22,13 +25,14 @@ module {= name =} (
     input  wire [{= data_bits =}-1:0] rv_data,
     input  wire [{= nports =}-1:0]    ok_p,
     input  wire [{= count_bits =}-1:0] rv_count,
-    // Finishing: clear the counts, stream the units.
-    input  wire                   fin_clear,
+    // Finishing: start a layer, take the next unit, clear the layer's counts.
+    input  wire                   fin_start,
     input  wire                   fin_go,
+    input  wire                   fin_clear,
     input  wire                   fadv,
     input  wire [{= unit_w =}-1:0]  f_slot,
     input  wire [{= paw =}-1:0]     pbase,
-    output wire                   fin_ready,
+    output wire                   unit_ready,
     output reg                    feed_v,
     output wire [{= feed_w =}-1:0]   feed,
     output wire [2:0]             pre_clips,
@@ -58,7 +62,7 @@ module {= name =} (
 {% endfor %}{% if !(s.local && g4) %}    reg [1:0] pw_gate_{= s.index =};
 {% endif %}    reg [{= unit_w =}-1:0] pw_slot_{= s.index =};
     reg [{= cnt_w =}-1:0] pc_{= s.index =} [0:{= layers_n =}-1];
-    reg [{= cnt_w =}-1:0] pw_k_{= s.index =}, pw_n_{= s.index =}, pe_{= s.index =};
+    reg [{= cnt_w =}-1:0] pw_k_{= s.index =}, pw_n_{= s.index =}, pu_{= s.index =}, need_{= s.index =};
     reg [3:0] pw_mask_{= s.index =}, cm_{= s.index =};
     reg [{= paw =}-1:0] pw_base_{= s.index =};
 {% if s.local %}    wire pw_en_{= s.index =} = local_en;
@@ -67,12 +71,13 @@ module {= name =} (
 {% else %}    wire pw_en_{= s.index =} = rv_p[{= s.port =}] && (src_{= s.port =} == 3'd{= s.dev =});
     wire [{= accw =}-1:0] pw_data_{= s.index =} = val_{= s.port =};
     wire [{= layer_w =}-1:0] pw_layer_{= s.index =} = lay_{= s.port =};
-{% endif %}    // Where the source's values of layer pw_layer go, and how many it sends; what layer `layer` expects.
+{% endif %}    // Where the source's values of layer pw_layer go, and how many it sends; what layer `layer`
+    // expects per unit.
     always @* begin
         pw_mask_{= s.index =} = 4'd1;
         pw_base_{= s.index =} = {= paw =}'d0;
         pw_n_{= s.index =} = {= cnt_w =}'d1;
-        pe_{= s.index =} = {= cnt_w =}'d0;
+        pu_{= s.index =} = {= cnt_w =}'d0;
         cm_{= s.index =} = 4'd0;
         case (pw_layer_{= s.index =})
 {% for c in s.layers %}            {= layer_w =}'d{= c.index =}: begin
@@ -84,7 +89,7 @@ module {= name =} (
         endcase
         case (layer)
 {% for c in s.layers %}            {= layer_w =}'d{= c.index =}: begin
-                pe_{= s.index =} = {= cnt_w =}'d{= c.n =};
+                pu_{= s.index =} = {= cnt_w =}'d{= c.per_unit =};
                 cm_{= s.index =} = 4'b{= c.mask =};
             end
 {% endfor %}            default: ;
@@ -137,14 +142,19 @@ module {= name =} (
 {% endif %}            if (fin_clear) pc_{= s.index =}[layer] <= {= cnt_w =}'d0;
         end
     end
-{% endfor %}    assign fin_ready = 1'b1{% for s in slots %} && (pc_{= s.index =}[layer] == pe_{= s.index =}){% endfor %};
+    // The count the next unit needs: one unit's values more for each unit taken.
+    always @(posedge clk) begin
+        if (fin_start) need_{= s.index =} <= pu_{= s.index =};
+        else if (fin_go && fadv) need_{= s.index =} <= need_{= s.index =} + pu_{= s.index =};
+    end
+{% endfor %}    assign unit_ready = 1'b1{% for s in slots %} && (pc_{= s.index =}[layer] >= need_{= s.index =}){% endfor %};
 
     // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
     // add them per gate at full width (stage 3), round once (stage 4, feed).
     reg fv0, fv1, fv2;
     reg [{= paw =}-1:0] f_addr;
     reg [{= unit_w =}-1:0] fs0, fs1, fs2;
-    wire unused_fs = &{1'b0, f_addr, fin_clear};
+    wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start};
 {% for s in slots %}{% for g in gates %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =};
 {% endfor %}{% endfor %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =};
     wire [{= pre_w =}-1:0] pre_{= g =};

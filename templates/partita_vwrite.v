@@ -18,7 +18,7 @@ module {= name =} (
     // This device's h values (h_out), written to lane/index from the finishing unit on.
     input  wire                   h_out,
     input  wire                   h_need,
-    input  wire                   fwait,
+    input  wire                   fstart,   // the finisher starts a layer
     input  wire [{= lane_w =}-1:0]  flane,
     input  wire [{= vaw =}-1:0]     fidx,
     input  wire [{= vaw =}-1:0]     hbase_wr,
@@ -70,7 +70,7 @@ module {= name =} (
     reg [{= vaw =}-1:0] lh_idx;
     wire lh_req = h_out && h_need;
     always @(posedge clk) begin
-        if (rst || fwait) begin
+        if (rst || fstart) begin
             lh_lane <= flane;
             lh_idx <= fidx;
         end else if (h_out) begin

@@ -16,8 +16,12 @@
 //! no final XOR, over every bit of the header and payload beats, most significant bit first
 //! (for a beat, the same as its bytes in big-endian order). Its check value (the CRC of the
 //! ASCII bytes "123456789") is 0x0376E6E7. Sequence numbers count frames per (source,
-//! destination) pair, modulo 2^13. A barrier carries no values (count 0). A frame carries at
-//! most `min(16 × values per beat, 127)` values; a longer run of values is split.
+//! destination) pair, modulo 2^13. A barrier carries no values (count 0). A partial-sum frame
+//! carries at most `min(16 × values per beat, 127)` values, an h frame at most
+//! `min(16 × values per beat, 127, max(64, 4 × values per beat))`; a longer run of values is
+//! split. h values are produced one per cycle while the rows are still issued, so shorter h
+//! frames leave sooner: the last frame of a run (sent after the run's last value) is then at
+//! most 64 values or 4 payload beats.
 
 use std::fmt;
 
@@ -29,6 +33,10 @@ pub const MAX_LAYERS: usize = 8;
 pub const MAX_COUNT: u32 = 127;
 /// Payload beats of one frame at most.
 pub const MAX_PAYLOAD_BEATS: u32 = 16;
+/// h values of one frame at most, unless [`H_MIN_BEATS`] payload beats hold more.
+pub const MAX_H_VALUES: u32 = 64;
+/// Payload beats an h frame may always fill.
+pub const H_MIN_BEATS: u32 = 4;
 /// Sequence numbers wrap at this value (13-bit field).
 pub const SEQ_MODULUS: u32 = 1 << 13;
 /// Link widths the framer and deframer support.
@@ -179,7 +187,12 @@ impl Format {
 
     /// Values one frame of `kind` carries at most.
     pub fn max_values(&self, kind: Kind) -> u32 {
-        (MAX_PAYLOAD_BEATS * self.values_per_beat(kind)).min(MAX_COUNT)
+        let vpb = self.values_per_beat(kind);
+        let most = (MAX_PAYLOAD_BEATS * vpb).min(MAX_COUNT);
+        match kind {
+            Kind::H => most.min(MAX_H_VALUES.max(H_MIN_BEATS * vpb)),
+            _ => most,
+        }
     }
 
     /// Beats of one frame with `count` values: header, payload, trailer.
@@ -498,7 +511,9 @@ mod tests {
         };
         assert_eq!(w.values_per_beat(Kind::H), 16);
         assert_eq!(w.values_per_beat(Kind::Psum), 6);
-        assert_eq!(w.max_values(Kind::H), 127);
+        // 64 h values (4 payload beats) a frame: the last frame of a run leaves soon after
+        // its last value.
+        assert_eq!(w.max_values(Kind::H), 64);
         let values: Vec<u64> = (0..13)
             .map(|i| (i * 0x1234_5678_9) & 0xff_ffff_ffff)
             .collect();
@@ -594,9 +609,16 @@ mod tests {
         // One 40-bit partial sum per beat: 16 a frame.
         assert_eq!(F.max_values(Kind::Psum), 16);
         assert_eq!(F.run_beats(Kind::Psum, 17), 18 + 3);
-        // 8-bit values on 64-bit beats: 128 would fit, the count field stops at 127.
+        // 8-bit values on 64-bit beats: 128 would fit, h frames stop at 64.
         let narrow = Format { h_width: 8, ..F };
-        assert_eq!(narrow.max_values(Kind::H), 127);
+        assert_eq!(narrow.max_values(Kind::H), 64);
+        // 8-bit values on 512-bit beats: 4 payload beats hold 256, the count field stops at 127.
+        let wide = Format {
+            h_width: 8,
+            link_width: 512,
+            ..F
+        };
+        assert_eq!(wide.max_values(Kind::H), 127);
     }
 
     #[test]

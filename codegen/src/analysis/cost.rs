@@ -8,8 +8,8 @@
 //!
 //! For several devices the model replays one tick of the generated node hardware
 //! (`emit::node`) on the schedule: each device runs its program (for each layer: issue its
-//! rows, then finish its units once every partial sum arrived), partial sums reach their
-//! finisher a link latency per hop after the source's last row, and the tick ends when every
+//! rows while the finisher takes each unit, one per cycle, as soon as its partial sums are in),
+//! partial sums reach their finisher a link latency per hop after their row, and the tick ends when every
 //! device has received the h values it needs (written one value, or one received beat's run within a
 //! vector-memory word, per cycle) and every barrier. A
 //! sequence of S steps takes S + L - 1 ticks. A test holds the prediction within 10% of the
@@ -326,6 +326,12 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             0
         }
     };
+    // Cycles from a layer's start until its row i (in issue order) leaves a node's serializer.
+    let row_done = |node: usize, l: usize, i: usize| -> u64 {
+        let (a, b) = node_slices(&sys.arch, l, &s.nodes[node].layers[l]);
+        let m = sys.nodes[node].m;
+        (i / m + 1) as u64 * (a + b) as u64 + NODE_MAC_EXTRA + tree + serializer(node, i + 1)
+    };
     let circular = !s.switched && s.topology == crate::plan::Topology::Ring && s.nodes.len() > 2;
     let psum_frame = sys
         .frame
@@ -373,32 +379,65 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 if nlay.fin.is_empty() {
                     continue;
                 }
-                let mut start = t[n.index];
-                // Per receive port: the first source's start and every frame arriving on it.
-                let mut port_in = vec![(u64::MAX, 0u64, 0u64); s.nodes[n.index].ports.len()];
-                for &(src, _) in &nlay.sources {
-                    if src != n.index {
-                        let far = s.hops(src, n.index) * (lat + NODE_HOP);
-                        start = start.max(mac_end[src] + far + psum_frame);
-                        let rows = s.nodes[src].layers[l].rows.len() as u64;
-                        let p = &mut port_in[s.port_of(n.index, src)];
-                        p.0 = p.0.min(mac_start[src]);
-                        p.1 += sys.frame.run_beats(Kind::Psum, rows);
-                        p.2 = p.2.max(far);
+                let len = nlay.fin.len();
+                // When unit u's partial sums are all in: per source, the cycle its last value
+                // of the unit leaves the row serializer (the local engines), or the frame that
+                // carries it arrives (a remote source's: a link latency per hop after its row,
+                // and behind the earlier frames on the receive port). While its own rows are
+                // issued, the finisher takes units only if the layer's sums stay here.
+                let mut ready = vec![
+                    if nlay.sends_psums(n.index) {
+                        t[n.index]
+                    } else {
+                        mac_start[n.index] + 1
+                    };
+                    len
+                ];
+                let maxv = (sys.frame.max_values(Kind::Psum) as usize).max(1);
+                let mut port_in = vec![(u64::MAX, Vec::new()); s.nodes[n.index].ports.len()];
+                for &(src, mask) in &nlay.sources {
+                    let c = mask.count_ones() as usize;
+                    let rows = s.nodes[src].layers[l].rows.len();
+                    let done = |i: usize| mac_start[src] + row_done(src, l, i);
+                    if src == n.index {
+                        for (u, r) in ready.iter_mut().enumerate() {
+                            *r = (*r).max(done(c * u + c - 1));
+                        }
+                        continue;
                     }
+                    let far = s.hops(src, n.index) * (lat + NODE_HOP);
+                    let port = &mut port_in[s.port_of(n.index, src)];
+                    port.0 = port.0.min(mac_start[src]);
+                    let mut beats = Vec::with_capacity(len);
+                    for (u, r) in ready.iter_mut().enumerate() {
+                        let fe = ((c * (u + 1) - 1) / maxv + 1) * maxv;
+                        *r = (*r).max(done(fe.min(rows) - 1) + far + psum_frame);
+                        beats.push((sys.frame.run_beats(Kind::Psum, fe.min(rows) as u64), far));
+                    }
+                    port.1.push(beats);
                 }
                 // When the engines are faster than the links, the frames queue on the
                 // finisher's receive port.
-                for (first, beats, far) in port_in {
-                    if beats > 0 {
-                        start = start.max(first + beats + far);
+                for (first, runs) in port_in {
+                    for (u, r) in ready.iter_mut().enumerate() {
+                        let beats: u64 = runs.iter().map(|b| b[u].0).sum();
+                        if let Some(far) = runs.iter().map(|b| b[u].1).max() {
+                            *r = (*r).max(first + beats + far);
+                        }
                     }
                 }
-                t[n.index] = start + nlay.fin.len() as u64 + NODE_FIN_EXTRA;
-                let len = nlay.fin.len() as u64;
+                // The finisher takes one ready unit per cycle; the layer ends after its rows and
+                // the last unit's pipeline.
+                let first_issue = ready[0];
+                let mut f = 0;
+                for r in &ready {
+                    f = f.max(*r) + 1;
+                }
+                t[n.index] = t[n.index].max(f + NODE_FIN_EXTRA - 1);
+                let len = len as u64;
                 // Its own h values go to its vector memory as they are finished.
                 if nlay.need_h {
-                    writes[n.index].push((start + NODE_FIN_EXTRA, t[n.index], len));
+                    writes[n.index].push((first_issue + NODE_FIN_EXTRA, t[n.index], len));
                 }
                 // Each consumer receives them in frames as they are finished, one copy per
                 // consumer of each frame (of up to maxv values): from the first frame to the
@@ -412,13 +451,13 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 for (j, &c) in nlay.h_consumers.iter().enumerate() {
                     let far = s.hops(n.index, c) * (lat + NODE_HOP);
                     let k = j as u64 + 1;
-                    let first = start + NODE_FIN_EXTRA + k * first_beats + far;
+                    let first = first_issue + NODE_FIN_EXTRA + k * first_beats + far;
                     // On a ring of three or more each port also forwards the other devices'
                     // final frames, so the copies queue behind whole runs (as measured).
                     let last = if circular {
                         t[n.index] + k * all + far
                     } else {
-                        (t[n.index] + k * tail).max(start + NODE_FIN_EXTRA + k * all) + far
+                        (t[n.index] + k * tail).max(first_issue + NODE_FIN_EXTRA + k * all) + far
                     };
                     let q = sys.nodes[c].mem.vq;
                     writes[c].push((

@@ -147,6 +147,8 @@ struct SlotLayer {
     mask: String,
     pbase: usize,
     n: usize,
+    /// Values per unit (the gates the source computes).
+    per_unit: usize,
 }
 
 struct SlotView {
@@ -405,6 +407,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
                             mask: mask_bits(src.1, 4),
                             pbase: na.layers[l].pbase,
                             n: nlay.fin.len() * src.1.count_ones() as usize,
+                            per_unit: src.1.count_ones() as usize,
                         })
                 })
                 .collect(),

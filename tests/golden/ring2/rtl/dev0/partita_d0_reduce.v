@@ -4,11 +4,14 @@
 // Partial-sum reduction of a finishing device: one memory per (source, gate) holds the
 // full-width partial sums of the units this device finishes, each source writing its own in
 // unit order (within a unit, in gate order over the source's gates); a source's values are
-// committed when its frame passes every check (the local engine's at once). Once every
-// expected partial of layer `layer` is committed (fin_ready), `fin_go` streams the units out:
-// the sources' partials of each gate are added at full width and rounded once into the
-// pre-activation format (feed, four cycles later with feed_v; unit: its slot). Counts are
-// not cleared by start: peers may send to a device not started yet. A reset clears them.
+// committed when its frame passes every check (the local engine's at once). The finisher
+// streams units out in slot order while the rows are still being issued: unit_ready says
+// every source has committed the partials of the next unit (each source sends its units in
+// order, so a count per source suffices), and `fin_go` takes it: the sources' partials of
+// each gate are added at full width and rounded once into the pre-activation format (feed,
+// four cycles later with feed_v; unit: its slot). `fin_start` begins a layer, `fin_clear`
+// clears its counts after its last unit. Counts are not cleared by start: peers may send to
+// a device not started yet. A reset clears them.
 module partita_d0_reduce (
     input  wire                   clk,
     input  wire                   rst,
@@ -23,13 +26,14 @@ module partita_d0_reduce (
     input  wire [37-1:0] rv_data,
     input  wire [1-1:0]    ok_p,
     input  wire [7-1:0] rv_count,
-    // Finishing: clear the counts, stream the units.
-    input  wire                   fin_clear,
+    // Finishing: start a layer, take the next unit, clear the layer's counts.
+    input  wire                   fin_start,
     input  wire                   fin_go,
+    input  wire                   fin_clear,
     input  wire                   fadv,
     input  wire [4-1:0]  f_slot,
     input  wire [3-1:0]     pbase,
-    output wire                   fin_ready,
+    output wire                   unit_ready,
     output reg                    feed_v,
     output wire [64-1:0]   feed,
     output wire [2:0]             pre_clips,
@@ -58,18 +62,19 @@ module partita_d0_reduce (
     reg [1:0] pw_gate_0;
     reg [4-1:0] pw_slot_0;
     reg [8-1:0] pc_0 [0:2-1];
-    reg [8-1:0] pw_k_0, pw_n_0, pe_0;
+    reg [8-1:0] pw_k_0, pw_n_0, pu_0, need_0;
     reg [3:0] pw_mask_0, cm_0;
     reg [3-1:0] pw_base_0;
     wire pw_en_0 = local_en;
     wire [37-1:0] pw_data_0 = local_data;
     wire [1-1:0] pw_layer_0 = layer;
-    // Where the source's values of layer pw_layer go, and how many it sends; what layer `layer` expects.
+    // Where the source's values of layer pw_layer go, and how many it sends; what layer `layer`
+    // expects per unit.
     always @* begin
         pw_mask_0 = 4'd1;
         pw_base_0 = 3'd0;
         pw_n_0 = 8'd1;
-        pe_0 = 8'd0;
+        pu_0 = 8'd0;
         cm_0 = 4'd0;
         case (pw_layer_0)
             1'd0: begin
@@ -86,11 +91,11 @@ module partita_d0_reduce (
         endcase
         case (layer)
             1'd0: begin
-                pe_0 = 8'd16;
+                pu_0 = 8'd4;
                 cm_0 = 4'b1111;
             end
             1'd1: begin
-                pe_0 = 8'd16;
+                pu_0 = 8'd4;
                 cm_0 = 4'b1111;
             end
             default: ;
@@ -132,14 +137,19 @@ module partita_d0_reduce (
             if (fin_clear) pc_0[layer] <= 8'd0;
         end
     end
-    assign fin_ready = 1'b1 && (pc_0[layer] == pe_0);
+    // The count the next unit needs: one unit's values more for each unit taken.
+    always @(posedge clk) begin
+        if (fin_start) need_0 <= pu_0;
+        else if (fin_go && fadv) need_0 <= need_0 + pu_0;
+    end
+    assign unit_ready = 1'b1 && (pc_0[layer] >= need_0);
 
     // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
     // add them per gate at full width (stage 3), round once (stage 4, feed).
     reg fv0, fv1, fv2;
     reg [3-1:0] f_addr;
     reg [4-1:0] fs0, fs1, fs2;
-    wire unused_fs = &{1'b0, f_addr, fin_clear};
+    wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start};
     reg [37-1:0] pq_0_0;
     reg [37-1:0] pq_0_1;
     reg [37-1:0] pq_0_2;

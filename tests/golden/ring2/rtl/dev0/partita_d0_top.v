@@ -14,6 +14,9 @@
 // sums go to the local partial buffer or, as frames, to the layer's finisher. The finisher sums
 // every partial of a gate row at full width, rounds once, and runs the element-wise unit; the
 // new h goes to this device's vector memory and, as frames, to every device that needs it.
+// The finisher runs alongside the row issue: it takes each unit as soon as all its partial
+// sums are in (when the layer's own sums stay on this device), so a layer ends a pipeline
+// depth after its last row, not a unit per cycle later.
 // A tick ends with a BARRIER frame to every other device; tick T+1 starts once all of them
 // arrived, so every vector buffer is double-buffered by tick parity and no receiver ever stalls
 // a link for long.
@@ -74,8 +77,7 @@ module partita_d0_top #(
     output wire        m_axis_tlast
 );
     localparam [3:0] S_IDLE = 4'd0, S_TSTART = 4'd1, S_LAYER = 4'd2, S_XWAIT = 4'd3, S_MAC = 4'd4,
-                     S_MDRAIN = 4'd5, S_FWAIT = 4'd6, S_FIN = 4'd7, S_FDRAIN = 4'd8, S_NEXT = 4'd9,
-                     S_BAR = 4'd10, S_FLUSH = 4'd11;
+                     S_MDRAIN = 4'd5, S_FDRAIN = 4'd6, S_NEXT = 4'd7, S_BAR = 4'd8, S_FLUSH = 4'd9;
 
     // ------------------------------------------------------------------ registers
     wire       soft_rst, start_pulse, commit_pulse;
@@ -126,7 +128,7 @@ module partita_d0_top #(
     reg [6-1:0] parts_out;
     reg [4-1:0] f_slot;
     reg [5-1:0] units_done;
-    reg fin_clear, bar_take;
+    reg fin_clear, bar_take, f_on;
     wire [31:0] l32 = {31'd0, l};
     wire [31:0] ticks_per_seq = seq_len + 32'd1;
     wire l_active = (l32 <= tl) && (tl < seq_len + l32);
@@ -230,7 +232,7 @@ module partita_d0_top #(
     wire bar_ok;
     reg tq_push;
     reg [45-1:0] tq_in;
-    wire waiting = (state == S_TSTART && !(gt == 32'd0 || bar_ok)) || (state == S_FWAIT && !fin_ready)
+    wire waiting = (state == S_TSTART && !(gt == 32'd0 || bar_ok)) || (state == S_FDRAIN && f_on && !unit_ready)
         || (state == S_FLUSH && !bar_ok);
     partita_link_hub #(
         .NP(1), .LW(64), .DW(16), .ACCW(37), .ME(0), .NDEV(2),
@@ -264,7 +266,7 @@ module partita_d0_top #(
     partita_d0_vwrite u_vwrite (
         .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
         .seq_len(seq_len),
-        .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fwait(state == S_FWAIT),
+        .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fstart(state == S_LAYER),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
         .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .x_beat(x_beat), .x_valid(x_tvalid),
@@ -274,7 +276,12 @@ module partita_d0_top #(
 
     // ------------------------------------------------------------------ finisher
     // Sum each gate's partial sums at full width and round once, then the element-wise unit.
-    wire fin_ready, feed_v;
+    // The finisher takes a unit once its partials are in and, while this layer's rows are being
+    // issued, only if they stay on this device (the transmit queue then carries no partials,
+    // so h values and partial sums never meet there).
+    wire unit_ready, feed_v;
+    wire mac_phase = (state == S_XWAIT || state == S_MAC || state == S_MDRAIN);
+    wire f_go = f_on && unit_ready && !link_err && (l_plocal || !mac_phase);
     wire [64-1:0] feed;
     wire [2:0] pre_clips;
     wire [4-1:0] fin_unit;
@@ -283,8 +290,8 @@ module partita_d0_top #(
     partita_d0_reduce u_reduce (
         .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal), .local_data(row_acc),
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
-        .rv_count(rv_count), .fin_clear(fin_clear), .fin_go(state == S_FIN), .fadv(fadv),
-        .f_slot(f_slot), .pbase(l_pbase), .fin_ready(fin_ready), .feed_v(feed_v), .feed(feed),
+        .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
+        .fadv(fadv), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
         .pre_clips(pre_clips), .unit(fin_unit)
     );
     partita_d0_ew u_ew (
@@ -336,6 +343,7 @@ module partita_d0_top #(
             state <= S_IDLE;
             busy <= 1'b0;
             done <= 1'b0;
+            f_on <= 1'b0;
             gt <= 32'd0; tl <= 32'd0; b <= 32'd0;
             l <= 1'd0;
             row <= 5'd0;
@@ -354,6 +362,14 @@ module partita_d0_top #(
             if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
             if (part_v) parts_out <= parts_out + 6'd1;
             if (h_out) units_done <= units_done + 5'd1;
+            // The finisher: the next unit, and after the layer's last the counts are cleared.
+            if (f_go && fadv) begin
+                f_slot <= f_slot + 4'd1;
+                if ({1'b0, f_slot} + 5'd1 == l_nfin) begin
+                    f_on <= 1'b0;
+                    fin_clear <= 1'b1;
+                end
+            end
             case (state)
                 S_IDLE: if (start_pulse) begin
                     busy <= (seq_len != 32'd0) && (seq_count != 32'd0);
@@ -377,9 +393,10 @@ module partita_d0_top #(
                     parts_out <= 6'd0;
                     units_done <= 5'd0;
                     f_slot <= 4'd0;
+                    f_on <= l_active && l_fin;
                     if (!l_active || (!l_mac && !l_fin)) state <= S_NEXT;
                     else if (l_mac) state <= (l == 1'd0) ? S_XWAIT : S_MAC;
-                    else state <= S_FWAIT;
+                    else state <= S_FDRAIN;
                 end
                 S_XWAIT: if (x_ready) state <= S_MAC;
                 S_MAC: if (adv_m) begin
@@ -393,17 +410,8 @@ module partita_d0_top #(
                         slice <= slice + 2'd1;
                     end
                 end
-                S_MDRAIN: if (parts_out == l_rows) state <= l_fin ? S_FWAIT : S_NEXT;
-                S_FWAIT: if (fin_ready && !link_err) begin
-                    fin_clear <= 1'b1;
-                    f_slot <= 4'd0;
-                    state <= S_FIN;
-                end
-                S_FIN: if (fadv) begin
-                    f_slot <= f_slot + 4'd1;
-                    if ({1'b0, f_slot} + 5'd1 == l_nfin) state <= S_FDRAIN;
-                end
-                S_FDRAIN: if (units_done == l_nfin) state <= S_NEXT;
+                S_MDRAIN: if (parts_out == l_rows) state <= l_fin ? S_FDRAIN : S_NEXT;
+                S_FDRAIN: if (!f_on && units_done == l_nfin) state <= S_NEXT;
                 S_NEXT: if (l == 1'd1) state <= S_BAR;
                     else begin
                         l <= l + 1'd1;

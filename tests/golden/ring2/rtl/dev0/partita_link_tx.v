@@ -9,6 +9,10 @@
 // of OTHERS. A run longer than one frame continues in the next frame. Sequence numbers count
 // frames per destination. The frame leaves on port ROUTES[2*dst +: 2]; `go` (from the port
 // arbiter) says the offered beat leaves this cycle.
+//
+// The frame buffer holds two frames: the fill side packs the next frame's values (one per
+// cycle) while the send side sends the previous one and its copies, so a run streams at one
+// value per cycle as long as the link keeps up with the copies.
 `timescale 1ns / 1ps
 module partita_link_tx #(
     parameter integer LW = 64,          // link beat width (32 to 512)
@@ -47,7 +51,11 @@ module partita_link_tx #(
     input  wire               go,
     output wire               idle
 );
-    localparam [2:0] F_IDLE = 3'd0, F_FILL = 3'd1, F_HDR = 3'd2, F_PAY = 3'd3, F_CRC = 3'd4;
+    // Fill side: state, the frame being packed (type, layer, parity, destinations, values,
+    // payload beats, slot in the beat, the beat) and the buffer half it goes to.
+    localparam [1:0] A_IDLE = 2'd0, A_FILL = 2'd1, A_FULL = 2'd2;
+    // Send side.
+    localparam [1:0] S_IDLE = 2'd0, S_HDR = 2'd1, S_PAY = 2'd2, S_CRC = 2'd3;
     localparam [2:0] ME3 = ME[2:0];
     localparam [6:0] VPB_H7 = VPB_H[6:0];
     localparam [6:0] VPB_P7 = VPB_P[6:0];
@@ -55,20 +63,28 @@ module partita_link_tx #(
     localparam [6:0] MAXV_P7 = MAXV_P[6:0];
     localparam [VPB_W-1:0] VI_ONE = 1;
     localparam [FB_W-1:0] FB_ONE = 1;
-    reg [2:0] fs;
-    reg [1:0] f_type;
-    reg [LAYER_W-1:0] f_layer;
-    reg [7:0] f_mask;
-    reg [2:0] f_dst;
-    reg [6:0] f_nv;
-    reg [FB_W-1:0] f_nb, f_bi;
-    reg [VPB_W-1:0] f_vi;
-    reg [LW-1:0] f_beat;
-    reg [LW-1:0] fbuf [0:MAXB-1];
+    reg [1:0] as;
+    reg [1:0] a_type;
+    reg [LAYER_W-1:0] a_layer;
+    reg a_par, a_buf;
+    reg [7:0] a_mask;
+    reg [6:0] a_nv;
+    reg [FB_W-1:0] a_nb;
+    reg [VPB_W-1:0] a_vi;
+    reg [LW-1:0] a_beat;
+    reg [1:0] ss;
+    reg [1:0] s_type;
+    reg [LAYER_W-1:0] s_layer;
+    reg s_par, s_buf;
+    reg [7:0] s_mask;
+    reg [2:0] s_dst;
+    reg [6:0] s_nv;
+    reg [FB_W-1:0] s_nb, s_bi;
+    reg [LW-1:0] fbuf0 [0:MAXB-1];
+    reg [LW-1:0] fbuf1 [0:MAXB-1];
     reg [12:0] tseq [0:7];
     wire [31:0] f_crc;
     wire crc_pend;
-    reg f_par;
     integer i;
 
     function [2:0] lowest(input [7:0] m);
@@ -98,7 +114,7 @@ module partita_link_tx #(
             wire unused_hi = &{1'b0, q_val[ACCW-1:LW]};
         end
     endgenerate
-    // The value placed at its slot (f_vi) of the payload beat being filled: a constant shift
+    // The value placed at its slot (a_vi) of the payload beat being filled: a constant shift
     // per slot and one select, no shifter.
     localparam integer NS = 1 << VPB_W;
     wire [LW-1:0] slot_h [0:NS-1];
@@ -118,29 +134,31 @@ module partita_link_tx #(
             end
         end
     endgenerate
-    wire [LW-1:0] f_ins = (f_type == 2'd0) ? slot_h[f_vi] : slot_p[f_vi];
-    wire [LW-1:0] f_beat_n = f_beat | f_ins;
-    wire [6:0] f_vpb = (f_type == 2'd0) ? VPB_H7 : VPB_P7;
-    wire [6:0] f_maxv = (f_type == 2'd0) ? MAXV_H7 : MAXV_P7;
-    wire f_take = (fs == F_FILL) && !q_empty;
-    wire f_beat_done = f_take && (({{(7 - VPB_W){1'b0}}, f_vi} + 7'd1 == f_vpb) || q_last || (f_nv + 7'd1 == f_maxv));
-    wire f_frame_done = f_take && (q_last || (f_nv + 7'd1 == f_maxv));
-    assign q_pop = f_take || ((fs == F_IDLE) && !q_empty && q_type == 2'd2);
-    assign port = ROUTES[2*f_dst +: 2];
-    assign sending = (fs == F_HDR) || (fs == F_PAY) || ((fs == F_CRC) && !crc_pend);
-    assign last = (fs == F_CRC);
-    assign idle = (fs == F_IDLE);
+    wire [LW-1:0] a_ins = (a_type == 2'd0) ? slot_h[a_vi] : slot_p[a_vi];
+    wire [LW-1:0] a_beat_n = a_beat | a_ins;
+    wire [6:0] a_vpb = (a_type == 2'd0) ? VPB_H7 : VPB_P7;
+    wire [6:0] a_maxv = (a_type == 2'd0) ? MAXV_H7 : MAXV_P7;
+    wire a_take = (as == A_FILL) && !q_empty;
+    wire a_beat_done = a_take && (({{(7 - VPB_W){1'b0}}, a_vi} + 7'd1 == a_vpb) || q_last || (a_nv + 7'd1 == a_maxv));
+    wire a_frame_done = a_take && (q_last || (a_nv + 7'd1 == a_maxv));
+    // A packed frame passes to the send side once that has sent every copy of the last one.
+    wire hand = (as == A_FULL) && (ss == S_IDLE);
+    assign q_pop = a_take || ((as == A_IDLE) && !q_empty && q_type == 2'd2);
+    assign port = ROUTES[2*s_dst +: 2];
+    assign sending = (ss == S_HDR) || (ss == S_PAY) || ((ss == S_CRC) && !crc_pend);
+    assign last = (ss == S_CRC);
+    assign idle = (as == A_IDLE) && (ss == S_IDLE);
 
     // Header: {type, source, destination, layer, count, parity, sequence} in the low 32 bits.
     wire [2:0] layer3;
     generate
         if (LAYER_W < 3) begin : g_layer
-            assign layer3 = {{(3 - LAYER_W){1'b0}}, f_layer};
+            assign layer3 = {{(3 - LAYER_W){1'b0}}, s_layer};
         end else begin : g_layer_full
-            assign layer3 = f_layer[2:0];
+            assign layer3 = s_layer[2:0];
         end
     endgenerate
-    wire [31:0] hdr32 = {f_type, ME3, f_dst, layer3, f_nv, f_par, tseq[f_dst]};
+    wire [31:0] hdr32 = {s_type, ME3, s_dst, layer3, s_nv, s_par, tseq[s_dst]};
     wire [LW-1:0] hdr, crc_beat;
     generate
         if (LW > 32) begin : g_wide
@@ -152,9 +170,9 @@ module partita_link_tx #(
         end
     endgenerate
     always @* begin
-        case (fs)
-            F_HDR: data = hdr;
-            F_PAY: data = fbuf[f_bi[FB_IX_W-1:0]];
+        case (ss)
+            S_HDR: data = hdr;
+            S_PAY: data = s_buf ? fbuf1[s_bi[FB_IX_W-1:0]] : fbuf0[s_bi[FB_IX_W-1:0]];
             default: data = crc_beat;
         endcase
     end
@@ -162,69 +180,107 @@ module partita_link_tx #(
     // registers its inputs (so its XOR network does not start at the frame buffer read and the
     // link's ready); the trailer waits while a beat is still pending there, one cycle per frame.
     partita_crc32 #(.W(LW)) u_crc (
-        .clk(clk), .rst(rst), .start((fs == F_HDR) && go), .en((fs == F_PAY) && go),
+        .clk(clk), .rst(rst), .start((ss == S_HDR) && go), .en((ss == S_PAY) && go),
         .data(data), .crc(f_crc), .pend(crc_pend)
     );
 
+    // Fill side.
     always @(posedge clk) begin
         if (rst) begin
-            fs <= F_IDLE;
-            f_type <= 2'd0;
-            f_layer <= {LAYER_W{1'b0}};
-            f_mask <= 8'd0;
-            f_dst <= 3'd0;
-            f_nv <= 7'd0;
-            f_nb <= {FB_W{1'b0}};
-            f_bi <= {FB_W{1'b0}};
-            f_vi <= {VPB_W{1'b0}};
-            f_beat <= {LW{1'b0}};
-            for (i = 0; i < 8; i = i + 1) tseq[i] <= 13'd0;
-            f_par <= 1'b0;
+            as <= A_IDLE;
+            a_type <= 2'd0;
+            a_layer <= {LAYER_W{1'b0}};
+            a_par <= 1'b0;
+            a_buf <= 1'b0;
+            a_mask <= 8'd0;
+            a_nv <= 7'd0;
+            a_nb <= {FB_W{1'b0}};
+            a_vi <= {VPB_W{1'b0}};
+            a_beat <= {LW{1'b0}};
         end else begin
-            case (fs)
-                F_IDLE: if (!q_empty) begin
-                    f_type <= q_type;
-                    f_layer <= q_layer;
-                    f_par <= q_par;
-                    f_nv <= 7'd0;
-                    f_nb <= {FB_W{1'b0}};
-                    f_vi <= {VPB_W{1'b0}};
-                    f_beat <= {LW{1'b0}};
+            case (as)
+                A_IDLE: if (!q_empty) begin
+                    a_type <= q_type;
+                    a_layer <= q_layer;
+                    a_par <= q_par;
+                    a_nv <= 7'd0;
+                    a_nb <= {FB_W{1'b0}};
+                    a_vi <= {VPB_W{1'b0}};
+                    a_beat <= {LW{1'b0}};
                     case (q_type)
-                        2'd0: begin f_mask <= q_hmask; f_dst <= lowest(q_hmask); fs <= F_FILL; end
-                        2'd1: begin f_mask <= 8'd1 << q_dst; f_dst <= q_dst; fs <= F_FILL; end
-                        default: begin f_mask <= OTHERS; f_dst <= lowest(OTHERS); fs <= F_HDR; end
+                        2'd0: begin a_mask <= q_hmask; as <= A_FILL; end
+                        2'd1: begin a_mask <= 8'd1 << q_dst; as <= A_FILL; end
+                        default: begin a_mask <= OTHERS; as <= A_FULL; end
                     endcase
                 end
-                F_FILL: if (f_take) begin
-                    f_nv <= f_nv + 7'd1;
-                    if (f_beat_done) begin
-                        fbuf[f_nb[FB_IX_W-1:0]] <= f_beat_n;
-                        f_nb <= f_nb + FB_ONE;
-                        f_vi <= {VPB_W{1'b0}};
-                        f_beat <= {LW{1'b0}};
+                A_FILL: if (a_take) begin
+                    a_nv <= a_nv + 7'd1;
+                    if (a_beat_done) begin
+                        a_nb <= a_nb + FB_ONE;
+                        a_vi <= {VPB_W{1'b0}};
+                        a_beat <= {LW{1'b0}};
                     end else begin
-                        f_vi <= f_vi + VI_ONE;
-                        f_beat <= f_beat_n;
+                        a_vi <= a_vi + VI_ONE;
+                        a_beat <= a_beat_n;
                     end
-                    if (f_frame_done) fs <= F_HDR;
+                    if (a_frame_done) as <= A_FULL;
                 end
-                F_HDR: if (go) begin
-                    f_bi <= {FB_W{1'b0}};
-                    fs <= (f_nb == {FB_W{1'b0}}) ? F_CRC : F_PAY;
+                A_FULL: if (hand) begin
+                    a_buf <= !a_buf;
+                    as <= A_IDLE;
                 end
-                F_PAY: if (go) begin
-                    f_bi <= f_bi + FB_ONE;
-                    if (f_bi + FB_ONE == f_nb) fs <= F_CRC;
+                default: as <= A_IDLE;
+            endcase
+        end
+        if (a_beat_done) begin
+            if (a_buf) fbuf1[a_nb[FB_IX_W-1:0]] <= a_beat_n;
+            else fbuf0[a_nb[FB_IX_W-1:0]] <= a_beat_n;
+        end
+    end
+
+    // Send side: header, payload, trailer, once per destination.
+    always @(posedge clk) begin
+        if (rst) begin
+            ss <= S_IDLE;
+            s_type <= 2'd0;
+            s_layer <= {LAYER_W{1'b0}};
+            s_par <= 1'b0;
+            s_buf <= 1'b0;
+            s_mask <= 8'd0;
+            s_dst <= 3'd0;
+            s_nv <= 7'd0;
+            s_nb <= {FB_W{1'b0}};
+            s_bi <= {FB_W{1'b0}};
+            for (i = 0; i < 8; i = i + 1) tseq[i] <= 13'd0;
+        end else begin
+            case (ss)
+                S_IDLE: if (hand) begin
+                    s_type <= a_type;
+                    s_layer <= a_layer;
+                    s_par <= a_par;
+                    s_buf <= a_buf;
+                    s_mask <= a_mask;
+                    s_dst <= lowest(a_mask);
+                    s_nv <= a_nv;
+                    s_nb <= a_nb;
+                    ss <= S_HDR;
                 end
-                F_CRC: if (go && !crc_pend) begin
-                    tseq[f_dst] <= tseq[f_dst] + 13'd1;
-                    f_mask <= f_mask & ~(8'd1 << f_dst);
-                    f_dst <= lowest(f_mask & ~(8'd1 << f_dst));
-                    // The run goes on in the next frame, or the next destination gets a copy.
-                    fs <= ((f_mask & ~(8'd1 << f_dst)) == 8'd0) ? F_IDLE : F_HDR;
+                S_HDR: if (go) begin
+                    s_bi <= {FB_W{1'b0}};
+                    ss <= (s_nb == {FB_W{1'b0}}) ? S_CRC : S_PAY;
                 end
-                default: fs <= F_IDLE;
+                S_PAY: if (go) begin
+                    s_bi <= s_bi + FB_ONE;
+                    if (s_bi + FB_ONE == s_nb) ss <= S_CRC;
+                end
+                S_CRC: if (go && !crc_pend) begin
+                    tseq[s_dst] <= tseq[s_dst] + 13'd1;
+                    s_mask <= s_mask & ~(8'd1 << s_dst);
+                    s_dst <= lowest(s_mask & ~(8'd1 << s_dst));
+                    // The next destination gets a copy, or the send side takes the next frame.
+                    ss <= ((s_mask & ~(8'd1 << s_dst)) == 8'd0) ? S_IDLE : S_HDR;
+                end
+                default: ss <= S_IDLE;
             endcase
         end
     end
