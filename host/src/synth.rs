@@ -460,11 +460,22 @@ pub fn place_and_route(
         }
     }
     // The critical path of the slowest domain: its first and last cells, its logic and
-    // routing steps and its delay.
+    // routing steps and its delay. Register-to-register paths of the clock set the Fmax; paths
+    // from or to a pin (`<async>`, nextpnr's cross-domain reports) depend on where the board
+    // puts the pins and are left out unless there is nothing else.
     let paths = rep["critical_paths"]
         .as_array()
         .cloned()
         .unwrap_or_default();
+    let internal: Vec<serde_json::Value> = paths
+        .iter()
+        .filter(|p| {
+            let clocked = |k: &str| p[k].as_str().is_some_and(|c| !c.contains("async"));
+            clocked("from") && clocked("to")
+        })
+        .cloned()
+        .collect();
+    let paths = if internal.is_empty() { paths } else { internal };
     let worst = paths.iter().max_by(|a, b| {
         let d = |p: &serde_json::Value| -> f64 {
             p["path"]

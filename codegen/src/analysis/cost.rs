@@ -269,6 +269,10 @@ const NODE_MAC_EXTRA: u64 = ENGINE_FRONT as u64 + 4;
 const NODE_FIN_EXTRA: u64 = EW_LATENCY as u64 + 7;
 const NODE_TICK_EXTRA: u64 = 3;
 const NODE_HOP: u64 = 5;
+/// From an h value leaving the element-wise unit to its frame being packed (the transmit
+/// queue and its register slice), and from a barrier's arrival to the next tick's start.
+const NODE_FRAME_FILL: u64 = 3;
+const NODE_BAR_TAKE: u64 = 3;
 
 /// Vector-memory writes of one x vector on a node with `q`-value words: the stream's beats
 /// (`per_beat` values each), each split where it crosses a word or an x bank.
@@ -308,6 +312,42 @@ fn rx_writes(sys: &System, start: usize, len: usize, q: usize) -> u64 {
     n
 }
 
+/// A frame copy on a ring: ready at its source, its beats on every link, its path.
+struct RingCopy {
+    ready: u64,
+    src: usize,
+    dst: usize,
+    beats: u64,
+}
+
+/// Sends `copies` round a one-way ring of `d` devices whose links are busy until `free` (per
+/// source device): each link carries one beat per cycle, in the order the copies reach it; a
+/// copy enters the next link `hop` cycles after it started on this one (cut-through), and has
+/// fully arrived a link latency after its last beat. Returns each copy's arrival.
+fn ring_send(copies: &[RingCopy], free: &mut [u64], d: usize, lat: u64, hop: u64) -> Vec<u64> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut done = vec![0u64; copies.len()];
+    // (time it reaches a link, copy, link = the device it leaves).
+    let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> = copies
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Reverse((c.ready, i, c.src)))
+        .collect();
+    while let Some(Reverse((at, i, link))) = heap.pop() {
+        let c = &copies[i];
+        let start = at.max(free[link]);
+        free[link] = start + c.beats;
+        let next = (link + 1) % d;
+        if next == c.dst {
+            done[i] = start + c.beats + lat;
+        } else {
+            heap.push(Reverse((start + lat + hop, i, next)));
+        }
+    }
+    done
+}
+
 /// Predicted cycles per timestep of the generated multi-device hardware over sequences of
 /// `steps` timesteps, or None if the plan has no node hardware.
 pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
@@ -340,6 +380,8 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
     let tick = |active: &[bool]| -> u64 {
         let mut t = vec![NODE_TICK_EXTRA; d];
         let mut h_ready = vec![0u64; d];
+        // On a ring of three or more: when each link is next free.
+        let mut ring_free = vec![0u64; d];
         // Writes each device's vector-memory port takes in the tick: the h values below, and
         // the next timestep's x (a stream beat's run per write, split at words and banks),
         // loaded while this tick runs.
@@ -361,6 +403,7 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 continue;
             }
             let mut mac_end = vec![0u64; d];
+            let mut ring_h: Vec<(usize, usize, usize, u64, Vec<RingCopy>)> = Vec::new();
             let mut mac_start = vec![0u64; d];
             for n in &s.nodes {
                 let nlay = &n.layers[l];
@@ -430,7 +473,9 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 // the last unit's pipeline.
                 let first_issue = ready[0];
                 let mut f = 0;
+                let mut issue = Vec::with_capacity(len);
                 for r in &ready {
+                    issue.push(f.max(*r));
                     f = f.max(*r) + 1;
                 }
                 t[n.index] = t[n.index].max(f + NODE_FIN_EXTRA - 1);
@@ -448,23 +493,64 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 let first_beats = sys.frame.run_beats(Kind::H, len.min(maxv));
                 let tail = sys.frame.run_beats(Kind::H, len - (frames - 1) * maxv);
                 let all = sys.frame.run_beats(Kind::H, len);
+                if circular {
+                    // On a ring of three or more every link also forwards the other devices'
+                    // frames: the copies (each frame's, lowest destination first, as its last
+                    // value leaves the element-wise unit) go round the ring with the frames
+                    // sent before them.
+                    let mut copies = Vec::new();
+                    for fr in 0..frames {
+                        let lastu = ((fr + 1) * maxv).min(len) as usize - 1;
+                        let n_vals = ((fr + 1) * maxv).min(len) - fr * maxv;
+                        for &c in &nlay.h_consumers {
+                            copies.push(RingCopy {
+                                ready: issue[lastu] + NODE_FIN_EXTRA + NODE_FRAME_FILL,
+                                src: n.index,
+                                dst: c,
+                                beats: sys.frame.frame_beats(Kind::H, n_vals as u32) + 1,
+                            });
+                        }
+                    }
+                    ring_h.push((n.index, nlay.fin.start, nlay.fin.len(), first_issue, copies));
+                    continue;
+                }
                 for (j, &c) in nlay.h_consumers.iter().enumerate() {
                     let far = s.hops(n.index, c) * (lat + NODE_HOP);
                     let k = j as u64 + 1;
                     let first = first_issue + NODE_FIN_EXTRA + k * first_beats + far;
-                    // On a ring of three or more each port also forwards the other devices'
-                    // final frames, so the copies queue behind whole runs (as measured).
-                    let last = if circular {
-                        t[n.index] + k * all + far
-                    } else {
-                        (t[n.index] + k * tail).max(first_issue + NODE_FIN_EXTRA + k * all) + far
-                    };
+                    let last =
+                        (t[n.index] + k * tail).max(first_issue + NODE_FIN_EXTRA + k * all) + far;
                     let q = sys.nodes[c].mem.vq;
                     writes[c].push((
                         first,
                         last,
                         rx_writes(&sys, nlay.fin.start, nlay.fin.len(), q),
                     ));
+                }
+            }
+            // The ring's copies of this layer, all devices' together, in the order they reach
+            // each link.
+            if !ring_h.is_empty() {
+                let all: Vec<RingCopy> = ring_h.iter_mut().flat_map(|r| r.4.drain(..)).collect();
+                let done = ring_send(&all, &mut ring_free, d, lat, NODE_HOP);
+                let mut k = 0;
+                for (src, start, len, first_issue, _) in ring_h.drain(..) {
+                    let cons = &s.nodes[src].layers[l].h_consumers;
+                    let n_copies = len
+                        .div_ceil(sys.frame.max_values(Kind::H).max(1) as usize)
+                        .max(1)
+                        * cons.len();
+                    for (j, &c) in cons.iter().enumerate() {
+                        let mine: Vec<u64> = (j..n_copies)
+                            .step_by(cons.len())
+                            .map(|i| done[k + i])
+                            .collect();
+                        let first = mine.first().copied().unwrap_or(first_issue);
+                        let last = mine.iter().copied().max().unwrap_or(first_issue);
+                        let q = sys.nodes[c].mem.vq;
+                        writes[c].push((first, last, rx_writes(&sys, start, len, q)));
+                    }
+                    k += n_copies;
                 }
             }
             // A device's vector memories take one write per cycle: one of its own h values, or
@@ -485,16 +571,43 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
         // Barriers: every device hears from every other after its h values. The write port
         // takes one write per cycle, so a tick lasts at least its writes.
         let mut end = 0;
+        // On a ring the barriers queue behind the h frames still on the links.
+        let bar: Vec<(usize, usize, u64)> = if circular {
+            let copies: Vec<RingCopy> = (0..d)
+                .flat_map(|b| {
+                    let tb = t[b];
+                    (0..d).filter(move |a| *a != b).map(move |a| RingCopy {
+                        ready: tb + 1,
+                        src: b,
+                        dst: a,
+                        beats: sys.frame.run_beats(Kind::Barrier, 0) + 1,
+                    })
+                })
+                .collect();
+            let done = ring_send(&copies, &mut ring_free, d, lat, NODE_HOP);
+            copies
+                .iter()
+                .zip(done)
+                .map(|(c, t)| (c.src, c.dst, t))
+                .collect()
+        } else {
+            Vec::new()
+        };
         for a in 0..d {
             let mut ready = t[a].max(h_ready[a]).max(port[a] + NODE_TICK_EXTRA);
             for b in (0..d).filter(|b| *b != a) {
                 ready = ready.max(t[b] + 2 * d as u64 + s.hops(b, a) * (lat + NODE_HOP));
             }
+            for &(_, _, at) in bar.iter().filter(|x| x.1 == a) {
+                ready = ready.max(at + NODE_BAR_TAKE);
+            }
             end = end.max(ready);
         }
         end
     };
-    let mut total = sys.arch.input_size as u64;
+    // The first x vector arrives before the first tick: one stream beat per cycle.
+    let per_beat = (sys.arch.dp.stream.per_beat as usize).max(1);
+    let mut total = sys.arch.input_size.div_ceil(per_beat) as u64;
     for tt in 0..s.ticks(steps) {
         let active: Vec<bool> = (0..nl).map(|l| s.active(l, tt, steps)).collect();
         total += tick(&active);

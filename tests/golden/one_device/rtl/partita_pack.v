@@ -7,7 +7,9 @@
 // bits; a vector starts on a new beat, and its last beat has tlast and tkeep low for the
 // bytes of empty slots (and for bytes above the last slot), which are zero. Full throughput:
 // a value per cycle while the sink takes a beat every P cycles. `busy` is low once every
-// value taken has left on the stream.
+// value taken has left on the stream. The values enter through a register slice too, so
+// `v_ready` is a flip-flop: the packer's ready (which depends on the value's last flag) never
+// reaches back into the source (a FIFO's read address, say) in the same cycle.
 `timescale 1ns / 1ps
 module partita_pack #(
     parameter integer SB = 64,
@@ -35,16 +37,24 @@ module partita_pack #(
     localparam integer P_LAST_I = P - 1;
     localparam [JW-1:0] P_LAST = P_LAST_I[JW-1:0];
 
+    // The input slice.
+    wire [VB-1:0] i_data;
+    wire i_valid, i_ready, i_last;
+    partita_skid #(.W(VB)) u_in (
+        .clk(clk), .rst(rst), .s_tdata(v_data), .s_tvalid(v_valid), .s_tready(v_ready),
+        .s_tlast(v_last), .m_tdata(i_data), .m_tvalid(i_valid), .m_tready(i_ready),
+        .m_tlast(i_last)
+    );
     reg  [SB-1:0] asm_d;
     reg  [JW-1:0] j;
     reg  [SB-1:0] ob;
     reg  [KW-1:0] okeep;
     reg  ov, olast;
     wire o_ready;
-    wire closing = v_last || (j == P_LAST);
-    assign v_ready = !closing || !ov || o_ready;
-    wire take = v_valid && v_ready;
-    assign busy = ov || (j != {JW{1'b0}}) || m_tvalid;
+    wire closing = i_last || (j == P_LAST);
+    assign i_ready = !closing || !ov || o_ready;
+    wire take = i_valid && i_ready;
+    assign busy = i_valid || ov || (j != {JW{1'b0}}) || m_tvalid;
     // The beat being closed: the assembled slots and this value in slot j.
     reg [SB-1:0] beat;
     reg [KW-1:0] keep;
@@ -53,7 +63,7 @@ module partita_pack #(
         beat = asm_d;
         keep = {KW{1'b0}};
         for (k = 0; k < P; k = k + 1) begin
-            if (k[JW-1:0] == j) beat[k*VB +: VB] = v_data;
+            if (k[JW-1:0] == j) beat[k*VB +: VB] = i_data;
             if (k[JW-1:0] <= j) keep[k*SK +: SK] = {SK{1'b1}};
         end
     end
@@ -78,7 +88,7 @@ module partita_pack #(
         if (take && closing) begin
             ob <= beat;
             okeep <= keep;
-            olast <= v_last;
+            olast <= i_last;
         end
     end
     partita_skid #(.W(SB + KW)) u_slice (
