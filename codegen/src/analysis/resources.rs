@@ -23,26 +23,27 @@ pub struct DeviceCost {
     pub multipliers: u64,
 }
 
-/// Stored entries of `row` whose column lies in `block`, and how many of them are non-zero.
-fn entries_in(
+/// Stored entries of `row` per column block (`block_of`), and how many of them are non-zero:
+/// one pass over the row, whatever the number of blocks.
+fn entries_by_block(
     m: &CsbMatrix<i64>,
     row: usize,
     block_of: impl Fn(usize) -> usize,
-    block: usize,
-) -> (u64, u64) {
+) -> std::collections::HashMap<usize, (u64, u64)> {
     let s = m.shape;
-    let (mut e, mut nz) = (0, 0);
+    let mut by = std::collections::HashMap::new();
     for j in 0..s.nnz_per_bank {
         for k in 0..s.banks {
             let (v, idx) = m.entry(row, j, k);
             let col = k * s.bank_size + idx;
-            if col < s.cols && block_of(col) == block {
-                e += 1;
-                nz += (v != 0) as u64;
+            if col < s.cols {
+                let e = by.entry(block_of(col)).or_insert((0u64, 0u64));
+                e.0 += 1;
+                e.1 += (v != 0) as u64;
             }
         }
     }
-    (e, nz)
+    by
 }
 
 /// Every device's cost.
@@ -139,8 +140,9 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                         c.multipliers = engines * lanes;
                         let codes = &w.q_csb;
                         for &r in &s.rows {
+                            let by = entries_by_block(codes, r, |col| col / block_cols);
                             for &b in &s.blocks {
-                                let (e, nz) = entries_in(codes, r, |col| col / block_cols, b);
+                                let (e, nz) = by.get(&b).copied().unwrap_or((0, 0));
                                 c.macs += e * pixels;
                                 c.nonzeros += nz;
                                 c.weight_bits += e * (w_bits + idx_bits(codes));
