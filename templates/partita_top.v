@@ -206,10 +206,21 @@ module {= p.top =} #(
             end
         end
     end
-    wire vw_en = load_we || se_we;
-    wire [{= lane_w =}-1:0] vw_lane = load_we ? ld_lane : se_lane;
-    wire [{= vaw =}-1:0] vw_addr = load_we ? ld_addr : (l_hbase_wr + se_idx);
-    wire [{= dw =}-1:0] vw_data = load_we ? x_tdata[{= dw =}-1:0] : se_h;
+    // The write port is registered: the loader's handshake (its ready comes from `ahead`) and
+    // the h address add end at flip-flops, not at every engine's vector-memory write enables.
+    // The write lands a cycle later; the engines read a vector at the earliest two cycles
+    // after the controller leaves S_LOAD or S_WAIT, which is after it.
+    reg vw_en;
+    reg [{= lane_w =}-1:0] vw_lane;
+    reg [{= vaw =}-1:0] vw_addr;
+    reg [{= dw =}-1:0] vw_data;
+    always @(posedge clk) begin
+        if (rst) vw_en <= 1'b0;
+        else vw_en <= load_we || se_we;
+        vw_lane <= load_we ? ld_lane : se_lane;
+        vw_addr <= load_we ? ld_addr : (l_hbase_wr + se_idx);
+        vw_data <= load_we ? x_tdata[{= dw =}-1:0] : se_h;
+    end
 {% if s.vb > dw %}    wire unused_axis = &{1'b0, x_tdata[{= s.vb =}-1:{= dw =}], x_tlast};
 {% else %}    wire unused_axis = &{1'b0, x_tlast};
 {% endif %}    wire unused_regs = &{1'b0, {= unused_regs =}};

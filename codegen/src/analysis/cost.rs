@@ -320,6 +320,16 @@ struct RingCopy {
     beats: u64,
 }
 
+/// One device's h values of a layer on a ring: where they start, how many, when the first is
+/// finished, and their frame copies (taken by [`ring_send`]).
+struct RingRun {
+    src: usize,
+    start: usize,
+    len: usize,
+    first_issue: u64,
+    copies: Vec<RingCopy>,
+}
+
 /// Sends `copies` round a one-way ring of `d` devices whose links are busy until `free` (per
 /// source device): each link carries one beat per cycle, in the order the copies reach it; a
 /// copy enters the next link `hop` cycles after it started on this one (cut-through), and has
@@ -403,7 +413,7 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 continue;
             }
             let mut mac_end = vec![0u64; d];
-            let mut ring_h: Vec<(usize, usize, usize, u64, Vec<RingCopy>)> = Vec::new();
+            let mut ring_h: Vec<RingRun> = Vec::new();
             let mut mac_start = vec![0u64; d];
             for n in &s.nodes {
                 let nlay = &n.layers[l];
@@ -490,9 +500,6 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 // and not before the link has carried every copy of the run.
                 let maxv = (sys.frame.max_values(Kind::H) as u64).max(1);
                 let frames = len.div_ceil(maxv).max(1);
-                let first_beats = sys.frame.run_beats(Kind::H, len.min(maxv));
-                let tail = sys.frame.run_beats(Kind::H, len - (frames - 1) * maxv);
-                let all = sys.frame.run_beats(Kind::H, len);
                 if circular {
                     // On a ring of three or more every link also forwards the other devices'
                     // frames: the copies (each frame's, lowest destination first, as its last
@@ -511,9 +518,18 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                             });
                         }
                     }
-                    ring_h.push((n.index, nlay.fin.start, nlay.fin.len(), first_issue, copies));
+                    ring_h.push(RingRun {
+                        src: n.index,
+                        start: nlay.fin.start,
+                        len: nlay.fin.len(),
+                        first_issue,
+                        copies,
+                    });
                     continue;
                 }
+                let first_beats = sys.frame.run_beats(Kind::H, len.min(maxv));
+                let tail = sys.frame.run_beats(Kind::H, len - (frames - 1) * maxv);
+                let all = sys.frame.run_beats(Kind::H, len);
                 for (j, &c) in nlay.h_consumers.iter().enumerate() {
                     let far = s.hops(n.index, c) * (lat + NODE_HOP);
                     let k = j as u64 + 1;
@@ -531,10 +547,18 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             // The ring's copies of this layer, all devices' together, in the order they reach
             // each link.
             if !ring_h.is_empty() {
-                let all: Vec<RingCopy> = ring_h.iter_mut().flat_map(|r| r.4.drain(..)).collect();
+                let all: Vec<RingCopy> =
+                    ring_h.iter_mut().flat_map(|r| r.copies.drain(..)).collect();
                 let done = ring_send(&all, &mut ring_free, d, lat, NODE_HOP);
                 let mut k = 0;
-                for (src, start, len, first_issue, _) in ring_h.drain(..) {
+                for RingRun {
+                    src,
+                    start,
+                    len,
+                    first_issue,
+                    ..
+                } in ring_h.drain(..)
+                {
                     let cons = &s.nodes[src].layers[l].h_consumers;
                     let n_copies = len
                         .div_ceil(sys.frame.max_values(Kind::H).max(1) as usize)

@@ -391,6 +391,7 @@ pub fn open_sim_device(
             cache: opts.cache.clone(),
             ports: 0,
             top: None,
+            jobs: 0,
         },
     );
     if let Some(pb) = spinner {

@@ -257,18 +257,27 @@ pub fn simulate_multi_with(
         None => generate_multi(design)?,
     };
     let t0 = Instant::now();
+    // Every device's model, built side by side, then loaded in device order.
+    let jobs: Vec<(PathBuf, BuildOptions)> = sys
+        .schedule
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                rtl_dir.join(format!("dev{}", n.index)),
+                BuildOptions {
+                    trace: opts.wave.is_some(),
+                    cache: opts.cache.clone(),
+                    ports: n.ports.len(),
+                    top: Some(emit::top_module(design, n.index)),
+                    jobs: 0,
+                },
+            )
+        })
+        .collect();
     let mut models = Vec::new();
-    for n in &sys.schedule.nodes {
-        let built = cosim::build(
-            &rtl_dir.join(format!("dev{}", n.index)),
-            &BuildOptions {
-                trace: opts.wave.is_some(),
-                cache: opts.cache.clone(),
-                ports: n.ports.len(),
-                top: Some(emit::top_module(design, n.index)),
-            },
-        )?;
-        let mut model = Model::load(&built)?;
+    for (n, built) in sys.schedule.nodes.iter().zip(cosim::build_all(&jobs)) {
+        let mut model = Model::load(&built?)?;
         if let Some(w) = &opts.wave {
             // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
             model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;

@@ -219,10 +219,21 @@ module partita_top #(
             end
         end
     end
-    wire vw_en = load_we || se_we;
-    wire [2-1:0] vw_lane = load_we ? ld_lane : se_lane;
-    wire [4-1:0] vw_addr = load_we ? ld_addr : (l_hbase_wr + se_idx);
-    wire [16-1:0] vw_data = load_we ? x_tdata[16-1:0] : se_h;
+    // The write port is registered: the loader's handshake (its ready comes from `ahead`) and
+    // the h address add end at flip-flops, not at every engine's vector-memory write enables.
+    // The write lands a cycle later; the engines read a vector at the earliest two cycles
+    // after the controller leaves S_LOAD or S_WAIT, which is after it.
+    reg vw_en;
+    reg [2-1:0] vw_lane;
+    reg [4-1:0] vw_addr;
+    reg [16-1:0] vw_data;
+    always @(posedge clk) begin
+        if (rst) vw_en <= 1'b0;
+        else vw_en <= load_we || se_we;
+        vw_lane <= load_we ? ld_lane : se_lane;
+        vw_addr <= load_we ? ld_addr : (l_hbase_wr + se_idx);
+        vw_data <= load_we ? x_tdata[16-1:0] : se_h;
+    end
     wire unused_axis = &{1'b0, x_tlast};
     wire unused_regs = &{1'b0, wsel[31:24], wsel[15:1], waddr_reg[31:6], wstage[63:51]};
 
