@@ -78,6 +78,15 @@ fn synth_refuses_bad_requests() {
     );
     let (code, _, err) = cli(&["synth", p, "--mhz", "-5"]);
     assert_eq!(code, 2, "{err}");
+    // --keep never writes into a directory that exists (here, the one holding the plan).
+    let (code, _, err) = cli(&["synth", p, "--keep", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing written"
+    );
 }
 
 /// Place and route of the smallest device on an ECP5-85F (speed 8) gives an Fmax and names the

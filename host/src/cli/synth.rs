@@ -33,6 +33,11 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Keep the work files here (the RTL, Yosys's netlists and logs, nextpnr's log and its
+    /// report with every critical path cell by cell) instead of a temporary directory that is
+    /// removed. The directory must not exist yet.
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
@@ -49,13 +54,22 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             return Err(ArgFailure(format!("--mhz {m}: give a clock from 0 to 2000 MHz")).into());
         }
     }
+    if let Some(k) = &a.keep {
+        if k.exists() {
+            return Err(ArgFailure(format!(
+                "--keep {}: it already exists; name a directory that does not",
+                k.display()
+            ))
+            .into());
+        }
+    }
     // Find the tools before generating anything.
     synth::yosys()?;
     if a.pnr {
         synth::nextpnr(a.family)?;
     }
     let files = emit::generate(&d, None).map_err(GenFailure)?;
-    let root = synth::work_dir();
+    let root = a.keep.clone().unwrap_or_else(synth::work_dir);
     let result = (|| -> Result<synth::Report, Failure> {
         super::gen::write_files(&root, &files)?;
         let (dir, top) = if d.plan.devices > 1 {
@@ -74,7 +88,9 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         }
         Ok(r)
     })();
-    let _ = std::fs::remove_dir_all(&root);
+    if a.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
     let r = result?;
     let cost = &resources::device_costs(&d)[a.device];
     if a.json {
