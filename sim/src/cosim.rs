@@ -530,7 +530,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     let vlt = work.join("partita.vlt");
     std::fs::write(&vlt, VLT_CONFIG).map_err(|e| io(&vlt, e))?;
     let jobs = match opts.jobs {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        0 => cores(),
         j => j,
     }
     .to_string();
@@ -639,50 +639,49 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     })
 }
 
+/// Cores of this machine (1 when it cannot tell).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// [`build`] for several designs (a multi-device system's devices), as many at once as the
-/// machine has cores: a build is one single-threaded Verilator run and then a parallel C++
-/// compile, so two builds side by side keep both cores busy through the Verilator runs.
-/// Results come back in the order of `jobs`.
+/// machine has cores, the cores shared out between them: a build is one single-threaded
+/// Verilator run and then a parallel C++ compile, so two builds side by side keep both cores
+/// busy through the Verilator runs. Results come back in the order of `jobs`.
 pub fn build_all(jobs: &[(PathBuf, BuildOptions)]) -> Vec<Result<Built, CosimError>> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = cores.clamp(1, jobs.len().max(1));
-    // The cores shared out between the builds running at once.
-    let jobs: Vec<(PathBuf, BuildOptions)> = jobs
-        .iter()
-        .map(|(d, o)| {
-            let mut o = o.clone();
-            if o.jobs == 0 {
-                o.jobs = (cores / workers).max(1);
-            }
-            (d.clone(), o)
-        })
-        .collect();
-    let jobs = &jobs[..];
+    let workers = cores().clamp(1, jobs.len().max(1));
+    let share = (cores() / workers).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<Built, CosimError>>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((dir, opts)) = jobs.get(i) else {
-                    break;
-                };
-                let r = build(dir, opts);
-                if let Ok(mut slot) = results[i].lock() {
-                    *slot = Some(r);
-                }
-            });
-        }
+    let mut done: Vec<(usize, Result<Built, CosimError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((dir, opts)) = jobs.get(i) else {
+                            break mine;
+                        };
+                        let mut o = opts.clone();
+                        if o.jobs == 0 {
+                            o.jobs = share;
+                        }
+                        mine.push((i, build(dir, &o)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
-    results
-        .into_iter()
-        .zip(jobs)
-        .map(|(slot, (dir, _))| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(io(dir, "the build thread stopped without a result")))
+    done.sort_by_key(|(i, _)| *i);
+    let mut done = done.into_iter().peekable();
+    (0..jobs.len())
+        .map(|i| match done.next_if(|(j, _)| *j == i) {
+            Some((_, r)) => r,
+            None => Err(io(&jobs[i].0, "the build thread stopped without a result")),
         })
         .collect()
 }

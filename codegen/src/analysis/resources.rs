@@ -23,21 +23,18 @@ pub struct DeviceCost {
     pub multipliers: u64,
 }
 
-/// Stored entries of `row` per column block (`block_of`), and how many of them are non-zero:
-/// one pass over the row, whatever the number of blocks.
-fn entries_by_block(
-    m: &CsbMatrix<i64>,
-    row: usize,
-    block_of: impl Fn(usize) -> usize,
-) -> std::collections::HashMap<usize, (u64, u64)> {
+/// Stored entries of `row` in each column block of `block_cols` columns, and how many of them
+/// are non-zero, indexed by block: one pass over the row, whatever the number of blocks.
+fn entries_by_block(m: &CsbMatrix<i64>, row: usize, block_cols: usize) -> Vec<(u64, u64)> {
     let s = m.shape;
-    let mut by = std::collections::HashMap::new();
+    let block_cols = block_cols.max(1);
+    let mut by = vec![(0u64, 0u64); s.cols.div_ceil(block_cols)];
     for j in 0..s.nnz_per_bank {
         for k in 0..s.banks {
             let (v, idx) = m.entry(row, j, k);
             let col = k * s.bank_size + idx;
             if col < s.cols {
-                let e = by.entry(block_of(col)).or_insert((0u64, 0u64));
+                let e = &mut by[col / block_cols];
                 e.0 += 1;
                 e.1 += (v != 0) as u64;
             }
@@ -140,9 +137,9 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                         c.multipliers = engines * lanes;
                         let codes = &w.q_csb;
                         for &r in &s.rows {
-                            let by = entries_by_block(codes, r, |col| col / block_cols);
+                            let by = entries_by_block(codes, r, block_cols);
                             for &b in &s.blocks {
-                                let (e, nz) = by.get(&b).copied().unwrap_or((0, 0));
+                                let (e, nz) = by.get(b).copied().unwrap_or((0, 0));
                                 c.macs += e * pixels;
                                 c.nonzeros += nz;
                                 c.weight_bits += e * (w_bits + idx_bits(codes));
