@@ -21,7 +21,8 @@
 //
 // The link ports are the library core partita_link_hub: frames (format: partita_hdl::frame)
 // are built by its framer and checked on arrival (header, sequence number, CRC-32); a frame
-// addressed elsewhere is forwarded unchanged. A CRC, sequence or format error sets
+// addressed elsewhere is forwarded unchanged. {% if bcast == 1 %}On this ring, h values for every other
+// device and barriers go once round the ring as broadcasts, read and passed on by each device.{% endif %} A CRC, sequence or format error sets
 // LINK_STATUS and its counter, drops the frame, and stops this device: a damaged frame is
 // never used. Partial sums are reduced in {= p.reduce =}, vector memories written through
 // {= p.vwrite =}.
@@ -259,7 +260,8 @@ module {= p.top =} #(
         .VPB_W({= lk.vpb_w =}), .MAXV_H({= lk.maxv_h =}), .MAXV_P({= lk.maxv_p =}), .MAX_VALS({= lk.max_vals =}),
         .MAXB({= maxb =}), .FB_W({= lk.fb_w =}), .FB_IX_W({= lk.fb_ix_w =}), .OTHERS(8'b{= others_mask =}),
         .ROUTES(16'h{= routes_hex =}), .HMASKS(64'h{= hmasks_hex =}), .RX_AW({= rx_aw =}), .RX_DEPTH({= rxd =}),
-        .TQ_AW({= txq_aw =}), .TQ_DEPTH({= txq_depth =}), .TQ_W({= tq_w =}), .BAR_W({= bar_w =})
+        .TQ_AW({= txq_aw =}), .TQ_DEPTH({= txq_depth =}), .TQ_W({= tq_w =}), .BAR_W({= bar_w =}),
+        .BCAST({= bcast =}), .BC_FWD(8'b{= bc_fwd =})
     ) u_links (
         .clk(clk), .rst(rst),
         .tx_tdata({= tx_tdata =}), .tx_tvalid({= tx_tvalid =}), .tx_tready({= tx_tready =}), .tx_tlast({= tx_tlast =}),

@@ -312,7 +312,8 @@ fn rx_writes(sys: &System, start: usize, len: usize, q: usize) -> u64 {
     n
 }
 
-/// A frame copy on a ring: ready at its source, its beats on every link, its path.
+/// A frame copy on a ring: ready at its source, its beats on every link, its destination (its
+/// source for a broadcast, which goes to every other device).
 struct RingCopy {
     ready: u64,
     src: usize,
@@ -333,11 +334,18 @@ struct RingRun {
 /// Sends `copies` round a one-way ring of `d` devices whose links are busy until `free` (per
 /// source device): each link carries one beat per cycle, in the order the copies reach it; a
 /// copy enters the next link `hop` cycles after it started on this one (cut-through), and has
-/// fully arrived a link latency after its last beat. Returns each copy's arrival.
-fn ring_send(copies: &[RingCopy], free: &mut [u64], d: usize, lat: u64, hop: u64) -> Vec<u64> {
+/// fully arrived a link latency after its last beat. Returns, per copy, when it has arrived at
+/// each device on its way (`k - 1` for the device `k` links on from its source).
+fn ring_send(
+    copies: &[RingCopy],
+    free: &mut [u64],
+    d: usize,
+    lat: u64,
+    hop: u64,
+) -> Vec<Vec<u64>> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-    let mut done = vec![0u64; copies.len()];
+    let mut done = vec![Vec::new(); copies.len()];
     // (time it reaches a link, copy, link = the device it leaves).
     let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> = copies
         .iter()
@@ -349,13 +357,19 @@ fn ring_send(copies: &[RingCopy], free: &mut [u64], d: usize, lat: u64, hop: u64
         let start = at.max(free[link]);
         free[link] = start + c.beats;
         let next = (link + 1) % d;
-        if next == c.dst {
-            done[i] = start + c.beats + lat;
-        } else {
+        done[i].push(start + c.beats + lat);
+        // A unicast copy stops at its destination, a broadcast at the device before its source.
+        let end = if c.src == c.dst { (c.src + d - 1) % d } else { c.dst };
+        if next != end {
             heap.push(Reverse((start + lat + hop, i, next)));
         }
     }
     done
+}
+
+/// When a ring copy from `src` has arrived at device `c` (see [`ring_send`]).
+fn ring_arrival(done: &[u64], src: usize, c: usize, d: usize) -> u64 {
+    done[(c + d - src) % d - 1]
 }
 
 /// Predicted cycles per timestep of the generated multi-device hardware over sequences of
@@ -505,11 +519,18 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                     // frames: the copies (each frame's, lowest destination first, as its last
                     // value leaves the element-wise unit) go round the ring with the frames
                     // sent before them.
+                    // Values for every other device go as one broadcast copy.
+                    let bc = nlay.h_consumers.len() + 1 == d;
+                    let dsts = if bc {
+                        vec![n.index]
+                    } else {
+                        nlay.h_consumers.clone()
+                    };
                     let mut copies = Vec::new();
                     for fr in 0..frames {
                         let lastu = ((fr + 1) * maxv).min(len) as usize - 1;
                         let n_vals = ((fr + 1) * maxv).min(len) - fr * maxv;
-                        for &c in &nlay.h_consumers {
+                        for &c in &dsts {
                             copies.push(RingCopy {
                                 ready: issue[lastu] + NODE_FIN_EXTRA + NODE_FRAME_FILL,
                                 src: n.index,
@@ -560,14 +581,17 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 } in ring_h.drain(..)
                 {
                     let cons = &s.nodes[src].layers[l].h_consumers;
+                    let bc = cons.len() + 1 == d;
+                    let per_frame = if bc { 1 } else { cons.len() };
                     let n_copies = len
                         .div_ceil(sys.frame.max_values(Kind::H).max(1) as usize)
                         .max(1)
-                        * cons.len();
+                        * per_frame;
                     for (j, &c) in cons.iter().enumerate() {
+                        let j = if bc { 0 } else { j };
                         let mine: Vec<u64> = (j..n_copies)
-                            .step_by(cons.len())
-                            .map(|i| done[k + i])
+                            .step_by(per_frame)
+                            .map(|i| ring_arrival(&done[k + i], src, c, d))
                             .collect();
                         let first = mine.first().copied().unwrap_or(first_issue);
                         let last = mine.iter().copied().max().unwrap_or(first_issue);
@@ -597,22 +621,24 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
         let mut end = 0;
         // On a ring the barriers queue behind the h frames still on the links.
         let bar: Vec<(usize, usize, u64)> = if circular {
+            // One broadcast barrier per device.
             let copies: Vec<RingCopy> = (0..d)
-                .flat_map(|b| {
-                    let tb = t[b];
-                    (0..d).filter(move |a| *a != b).map(move |a| RingCopy {
-                        ready: tb + 1,
-                        src: b,
-                        dst: a,
-                        beats: sys.frame.run_beats(Kind::Barrier, 0) + 1,
-                    })
+                .map(|b| RingCopy {
+                    ready: t[b] + 1,
+                    src: b,
+                    dst: b,
+                    beats: sys.frame.run_beats(Kind::Barrier, 0) + 1,
                 })
                 .collect();
             let done = ring_send(&copies, &mut ring_free, d, lat, NODE_HOP);
             copies
                 .iter()
                 .zip(done)
-                .map(|(c, t)| (c.src, c.dst, t))
+                .flat_map(|(c, t)| {
+                    (0..d)
+                        .filter(move |a| *a != c.src)
+                        .map(move |a| (c.src, a, ring_arrival(&t, c.src, a, d)))
+                })
                 .collect()
         } else {
             Vec::new()

@@ -93,7 +93,9 @@ pub fn frames(sys: &System, steps: usize) -> Vec<LinkBytes> {
         for r in runs {
             let b = sys.beats(&r);
             beats[r.src].0 += b;
-            beats[r.dst].1 += b;
+            for c in s.receivers(&r) {
+                beats[c].1 += b;
+            }
         }
     }
     let bytes = sys.frame.link_width as f64 / 8.0 / steps as f64;

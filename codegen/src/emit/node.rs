@@ -121,6 +121,8 @@ struct NodeView {
     lk: LinkWidths,
     maxb: u32,
     others_mask: String,
+    bcast: u8,
+    bc_fwd: String,
     routes_hex: String,
     hmasks_hex: String,
     rx_aw: u32,
@@ -691,6 +693,18 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         })
         .sum();
     let others: u8 = (0..nd).filter(|d| *d != me).map(|d| 1u8 << d).sum();
+    // Ring broadcasts: this device passes on every other device's, except the next device's
+    // (whose broadcasts have then been round the ring).
+    let bcast = s.broadcasts();
+    let bc_fwd: u8 = if bcast {
+        let next = (me + 1) % nd;
+        (0..nd)
+            .filter(|d| *d != me && *d != next)
+            .map(|d| 1u8 << d)
+            .sum()
+    } else {
+        0
+    };
     let last = &n.layers[nl - 1];
     let (waw, baw) = (mem.waw, mem.baw);
     let mut unused = vec!["wsel[31:24]".to_string(), "wsel[15:1]".to_string()];
@@ -782,6 +796,8 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         lk,
         maxb: MAX_PAYLOAD_BEATS,
         others_mask: mask_bits(others, 8),
+        bcast: bcast as u8,
+        bc_fwd: mask_bits(bc_fwd, 8),
         routes_hex: format!("{routes:04x}"),
         hmasks_hex: format!("{hmasks:016x}"),
         rx_aw: na.rx_aw,

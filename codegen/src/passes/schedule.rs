@@ -70,7 +70,9 @@ pub struct Link {
     pub to: (usize, usize),
 }
 
-/// A run of values one device sends another in a tick: one or more frames.
+/// A run of values one device sends another in a tick: one or more frames. A run whose
+/// destination is its source is a ring broadcast to every other device
+/// ([`Schedule::broadcasts`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
     pub src: usize,
@@ -101,6 +103,21 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// Whether frames for every other device go once round the ring, read and passed on by
+    /// each device (a one-way ring of three or more): a run's [`Run::dst`] is then its source.
+    pub fn broadcasts(&self) -> bool {
+        !self.switched && self.topology == Topology::Ring && self.nodes.len() > 2
+    }
+
+    /// The devices that read a run: its destination, or every other device for a broadcast.
+    pub fn receivers(&self, r: &Run) -> Vec<usize> {
+        if r.src == r.dst {
+            (0..self.nodes.len()).filter(|d| *d != r.src).collect()
+        } else {
+            vec![r.dst]
+        }
+    }
+
     /// Port of `dev` on which frames for `dst` leave.
     pub fn port_of(&self, dev: usize, dst: usize) -> usize {
         if self.nodes[dev].ports.len() == 2 && dst > dev {
@@ -128,7 +145,9 @@ impl Schedule {
     /// switched system delivers to the destination's port 0.
     pub fn path(&self, src: usize, dst: usize) -> Vec<(usize, usize)> {
         let d = self.nodes.len();
-        if self.switched {
+        if src == dst && self.broadcasts() {
+            (1..d).map(|k| ((src + k) % d, 0)).collect()
+        } else if self.switched {
             vec![(dst, 0)]
         } else if self.topology == Topology::Ring {
             (1..=self.hops(src, dst) as usize)
@@ -178,6 +197,16 @@ impl Schedule {
         }
         for n in &self.nodes {
             let nl = &n.layers[l];
+            if self.broadcasts() && nl.h_consumers.len() + 1 == self.nodes.len() {
+                out.push(Run {
+                    src: n.index,
+                    dst: n.index,
+                    kind: Kind::H,
+                    layer: l,
+                    values: nl.fin.len(),
+                });
+                continue;
+            }
             for &c in &nl.h_consumers {
                 out.push(Run {
                     src: n.index,
@@ -194,15 +223,18 @@ impl Schedule {
     /// The barrier runs that end every tick: every device to every other.
     pub fn barriers(&self) -> Vec<Run> {
         let d = self.nodes.len();
+        let bc = self.broadcasts();
         (0..d)
             .flat_map(|src| {
-                (0..d).filter(move |dst| *dst != src).map(move |dst| Run {
-                    src,
-                    dst,
-                    kind: Kind::Barrier,
-                    layer: 0,
-                    values: 0,
-                })
+                (0..d)
+                    .filter(move |dst| if bc { *dst == src } else { *dst != src })
+                    .map(move |dst| Run {
+                        src,
+                        dst,
+                        kind: Kind::Barrier,
+                        layer: 0,
+                        values: 0,
+                    })
             })
             .collect()
     }
