@@ -16,7 +16,13 @@
 //! no final XOR, over every bit of the header and payload beats, most significant bit first
 //! (for a beat, the same as its bytes in big-endian order). Its check value (the CRC of the
 //! ASCII bytes "123456789") is 0x0376E6E7. Sequence numbers count frames per (source,
-//! destination) pair, modulo 2^13. A barrier carries no values (count 0). A partial-sum frame
+//! destination) pair, modulo 2^13.
+//!
+//! On a one-way ring of three or more devices, a frame whose destination is its own source is
+//! a **ring broadcast**: h values every other device reads, and barriers, go once round the
+//! ring instead of once per destination. Each device reads and checks it as if addressed to
+//! it (its sequence numbers are the pair (source, source), counted apart from the source's
+//! frames to that device) and passes it on, except the device before the source. A barrier carries no values (count 0). A partial-sum frame
 //! carries at most `min(16 × values per beat, 127)` values, an h frame at most
 //! `min(16 × values per beat, 127, max(64, 4 × values per beat))`; a longer run of values is
 //! split. h values are produced one per cycle while the rows are still issued, so shorter h

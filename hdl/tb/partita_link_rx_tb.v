@@ -27,6 +27,8 @@ module partita_link_rx_tb;
     parameter integer NC = 1;
     parameter integer NE = 1;
     parameter integer NF = 1;
+    parameter integer BCAST = 0;
+    parameter [7:0] BC_FWD = 8'h00;
     reg clk = 1'b0;
     initial forever #5 clk = !clk;
     reg rst = 1'b1;
@@ -53,7 +55,7 @@ module partita_link_rx_tb;
     partita_link_rx #(
         .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .NDEV(NDEV), .NLAYERS(NLAYERS),
         .LAYER_W(LAYER_W), .VPB_H(VPB_H), .VPB_P(VPB_P), .VPB_W(VPB_W), .MAX_VALS(MAX_VALS),
-        .ROUTES(ROUTES), .AW(AW), .DEPTH(DEPTH)
+        .ROUTES(ROUTES), .AW(AW), .DEPTH(DEPTH), .BCAST(BCAST), .BC_FWD(BC_FWD)
     ) dut (
         .clk(clk), .rst(rst), .rx_tdata(rx_tdata), .rx_tvalid(rx_tvalid),
         .rx_tready(rx_tready), .rx_tlast(rx_tlast), .rx_beat(rx_beat), .f_type(f_type),

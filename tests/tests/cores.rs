@@ -596,11 +596,21 @@ struct RxExpect {
     forwards: Vec<String>,
 }
 
-fn rx_model(l: &Link, max_vals: u32, beats: &[Beat]) -> RxExpect {
+/// `bc_fwd`: ring broadcasts in use, and the sources whose broadcasts this device passes on.
+fn rx_model(l: &Link, max_vals: u32, bc_fwd: Option<u8>, beats: &[Beat]) -> RxExpect {
     let f = &l.f;
     let (lw, dw, accw) = (f.link_width, f.h_width, f.psum_width);
     let mut e = RxExpect::default();
-    let mut seq = [0u16; 8];
+    // Expected sequence numbers per source: its frames to this device, then its broadcasts.
+    let mut seq = [0u16; 16];
+    // The frame being read is also passed on (a broadcast), and its sequence-number slot.
+    let (mut rfw, mut sx) = (false, 0usize);
+    let fwd = |e: &mut RxExpect, port: u128, b: &Beat| {
+        e.forwards.push(hex(
+            port << (lw + 1) | (b.last as u128) << lw | b.data[0] as u128,
+            lw + 3,
+        ))
+    };
     // State: 0 header, 1 payload, 2 forward, 3 drop.
     let mut rs = 0;
     let (mut kind, mut src, mut layer, mut par, mut count) = (0u32, 0u8, 0u8, false, 0u32);
@@ -621,15 +631,15 @@ fn rx_model(l: &Link, max_vals: u32, beats: &[Beat]) -> RxExpect {
                     h >> 14 & 0x7f,
                     (h & 0x1fff) as u16,
                 );
-                if hd != l.me {
-                    fport = l.routes[hd as usize] as u128;
-                    e.forwards.push(hex(
-                        fport << (lw + 1) | (b.last as u128) << lw | d as u128,
-                        lw + 3,
-                    ));
+                let bc = bc_fwd.is_some() && hd == hs;
+                fport = l.routes[hd as usize] as u128;
+                if hd != l.me && !bc {
+                    fwd(&mut e, fport, b);
                     rs = if b.last { 0 } else { 2 };
                     continue;
                 }
+                sx = bc as usize * 8 + hs as usize;
+                rfw = bc && bc_fwd.is_some_and(|m| m >> hs & 1 == 1);
                 let bad = ty == 3
                     || hs >= l.ndev
                     || hs == l.me
@@ -639,28 +649,36 @@ fn rx_model(l: &Link, max_vals: u32, beats: &[Beat]) -> RxExpect {
                     || hc > max_vals;
                 if bad {
                     err(&mut e, 3, 3 << 28 | (hs as u32) << 24 | hseq as u32);
+                    rfw = false;
                     rs = if b.last { 0 } else { 3 };
-                } else if hseq != seq[hs as usize] {
-                    let exp = seq[hs as usize] as u32 & 0x7ff;
+                } else if hseq != seq[sx] {
+                    let exp = seq[sx] as u32 & 0x7ff;
                     err(
                         &mut e,
                         2,
                         2 << 28 | (hs as u32) << 24 | exp << 13 | hseq as u32,
                     );
+                    rfw = false;
                     rs = 3;
                 } else {
+                    if rfw {
+                        fwd(&mut e, fport, b);
+                    }
                     (kind, src, layer, par, count, left) = (ty, hs, hl, h >> 13 & 1 == 1, hc, hc);
                     crc = crc_bits(CRC_INIT, d, lw);
                     rs = 1;
                 }
             }
             1 => {
+                if rfw {
+                    fwd(&mut e, fport, b);
+                }
                 let k = if kind == 0 { Kind::H } else { Kind::Psum };
                 let vpb = f.values_per_beat(k);
                 if b.last {
                     rs = 0;
                     if d as u32 == crc && left == 0 {
-                        seq[src as usize] = (seq[src as usize] + 1) % frame::SEQ_MODULUS as u16;
+                        seq[sx] = (seq[sx] + 1) % frame::SEQ_MODULUS as u16;
                         if kind != 0 {
                             let c = ((kind == 2) as u128) << 13
                                 | (src as u128) << 10
@@ -669,11 +687,11 @@ fn rx_model(l: &Link, max_vals: u32, beats: &[Beat]) -> RxExpect {
                             e.commits.push(hex(c, 14));
                         }
                     } else {
-                        let info = 1 << 28 | (src as u32) << 24 | seq[src as usize] as u32;
+                        let info = 1 << 28 | (src as u32) << 24 | seq[sx] as u32;
                         err(&mut e, 1, info);
                     }
                 } else if left.min(vpb) == 0 {
-                    let info = 3 << 28 | (src as u32) << 24 | seq[src as usize] as u32;
+                    let info = 3 << 28 | (src as u32) << 24 | seq[sx] as u32;
                     err(&mut e, 3, info);
                     rs = 3;
                 } else {
@@ -702,13 +720,15 @@ fn rx_model(l: &Link, max_vals: u32, beats: &[Beat]) -> RxExpect {
                 }
             }
             2 => {
-                e.forwards.push(hex(
-                    fport << (lw + 1) | (b.last as u128) << lw | d as u128,
-                    lw + 3,
-                ));
+                fwd(&mut e, fport, b);
                 rs = if b.last { 0 } else { 2 };
             }
-            _ => rs = if b.last { 0 } else { 3 },
+            _ => {
+                if rfw {
+                    fwd(&mut e, fport, b);
+                }
+                rs = if b.last { 0 } else { 3 }
+            }
         }
     }
     e
@@ -805,7 +825,7 @@ fn deframer_matches_the_reference_model() {
         1,
         values(&mut rng, 17, 40),
     ));
-    let want = rx_model(&l, 64, &beats);
+    let want = rx_model(&l, 64, None, &beats);
     assert!(
         !want.values.is_empty()
             && !want.commits.is_empty()
@@ -813,6 +833,70 @@ fn deframer_matches_the_reference_model() {
             && !want.forwards.is_empty(),
         "the scenario covers every kind of event"
     );
+    run_rx(&l, None, &beats, &want);
+}
+
+#[test]
+#[cfg_attr(
+    not(all(have_iverilog, have_vvp)),
+    ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
+)]
+fn deframer_reads_and_passes_on_ring_broadcasts() {
+    let mut rng = partita_codegen::weights::SplitMix64::new(34);
+    // Device 1 of a one-way ring of 4: every frame leaves on port 0, and device 2 (next) is the
+    // last to receive device 2's own broadcasts, so this device passes on those of 0 and 3.
+    let l = Link {
+        routes: [0; 8],
+        ..Link::device_1_of_4()
+    };
+    let bc_fwd = 0b1001u8;
+    let f = l.f;
+    let frame = |kind, src, dst, seq, vals: Vec<u64>| {
+        Frame {
+            header: Header {
+                kind,
+                src,
+                dst,
+                layer: 1,
+                count: vals.len() as u8,
+                parity: false,
+                seq,
+            },
+            values: vals,
+        }
+        .encode(&f)
+    };
+    let mut beats: Vec<Beat> = Vec::new();
+    // Broadcasts from 0 (read and passed on) and 2 (read only), a frame from 0 to this device
+    // (its own sequence numbers: 0 again), one for device 3 (passed on), a barrier broadcast
+    // from 3 (passed on).
+    beats.extend(frame(Kind::H, 0, 0, 0, values(&mut rng, 9, 16)));
+    beats.extend(frame(Kind::H, 2, 2, 0, values(&mut rng, 5, 16)));
+    beats.extend(frame(Kind::H, 0, 1, 0, values(&mut rng, 3, 16)));
+    beats.extend(frame(Kind::H, 2, 3, 0, values(&mut rng, 4, 16)));
+    beats.extend(frame(Kind::Barrier, 3, 3, 0, vec![]));
+    // A damaged broadcast: read (the CRC error reported) and passed on whole; a broadcast
+    // from 3 with a wrong sequence number is dropped, not passed on; then a good one.
+    let mut damaged = frame(Kind::H, 0, 0, 1, values(&mut rng, 6, 16));
+    damaged[1].data[0] ^= 1 << 3;
+    beats.extend(damaged);
+    beats.extend(frame(Kind::H, 3, 3, 5, values(&mut rng, 2, 16)));
+    beats.extend(frame(Kind::H, 3, 3, 1, values(&mut rng, 12, 16)));
+    let want = rx_model(&l, 64, Some(bc_fwd), &beats);
+    assert_eq!(want.errors.len(), 2, "one CRC and one sequence error");
+    assert!(
+        want.forwards.len() == 19 && !want.commits.is_empty(),
+        "broadcasts are passed on and read"
+    );
+    run_rx(&l, Some(bc_fwd), &beats, &want);
+    // Negative control: the same stream with broadcasts off is a different story.
+    let plain = rx_model(&l, 64, None, &beats);
+    assert_ne!(plain.forwards, want.forwards);
+}
+
+/// Runs the deframer's testbench on `beats` and checks it does what `want` says; and that it
+/// fails when told to expect a different first error.
+fn run_rx(l: &Link, bc_fwd: Option<u8>, beats: &[Beat], want: &RxExpect) {
     let tmp = TempDir::new("linkrx");
     let lines: Vec<String> = beats
         .iter()
@@ -836,6 +920,9 @@ fn deframer_matches_the_reference_model() {
         ("NE", want.errors.len().to_string()),
         ("NF", want.forwards.len().to_string()),
     ]);
+    if let Some(m) = bc_fwd {
+        params.extend([("BCAST", "1".into()), ("BC_FWD", m.to_string())]);
+    }
     let log = run_tb(cores::LINK_RX, tmp.path(), &params);
     assert_pass(cores::LINK_RX, &log);
     // Negative control: expecting a different first error must fail.
