@@ -41,7 +41,9 @@ module partita_link_hub #(
     parameter integer TQ_AW = 6,        // transmit queue: 2^TQ_AW entries
     parameter integer TQ_DEPTH = 64,
     parameter integer TQ_W = 50,        // queue entry: 1 + 2 + LAYER_W + 1 + 3 + ACCW
-    parameter integer BAR_W = 4         // barrier counter
+    parameter integer BAR_W = 4,        // barrier counter
+    parameter integer BCAST = 0,        // ring broadcasts: h runs to every other device, barriers
+    parameter [7:0] BC_FWD = 8'h00      // sources whose broadcasts this device forwards
 ) (
     input  wire                   clk,
     input  wire                   rst,
@@ -125,7 +127,7 @@ module partita_link_hub #(
     partita_link_tx #(
         .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
         .VPB_P(VPB_P), .VPB_W(VPB_W), .MAXV_H(MAXV_H), .MAXV_P(MAXV_P), .MAXB(MAXB),
-        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .OTHERS(OTHERS), .ROUTES(ROUTES)
+        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .OTHERS(OTHERS), .ROUTES(ROUTES), .BCAST(BCAST)
     ) u_tx (
         .clk(clk), .rst(rst), .q_empty(!hq_valid), .q_last(hq_last),
         .q_type(hq[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(hq[ACCW+3]),
@@ -145,7 +147,8 @@ module partita_link_hub #(
             partita_link_rx #(
                 .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .NDEV(NDEV), .NLAYERS(NLAYERS),
                 .LAYER_W(LAYER_W), .VPB_H(VPB_H), .VPB_P(VPB_P), .VPB_W(VPB_W),
-                .MAX_VALS(MAX_VALS), .ROUTES(ROUTES), .AW(RX_AW), .DEPTH(RX_DEPTH)
+                .MAX_VALS(MAX_VALS), .ROUTES(ROUTES), .AW(RX_AW), .DEPTH(RX_DEPTH),
+                .BCAST(BCAST), .BC_FWD(BC_FWD)
             ) u_rx (
                 .clk(clk), .rst(rst), .rx_tdata(rx_tdata[p*LW +: LW]), .rx_tvalid(rx_tvalid[p]),
                 .rx_tready(rx_tready[p]), .rx_tlast(rx_tlast[p]), .rx_beat(rx_beat[p]),

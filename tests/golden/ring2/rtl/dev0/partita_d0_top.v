@@ -23,7 +23,7 @@
 //
 // The link ports are the library core partita_link_hub: frames (format: partita_hdl::frame)
 // are built by its framer and checked on arrival (header, sequence number, CRC-32); a frame
-// addressed elsewhere is forwarded unchanged. A CRC, sequence or format error sets
+// addressed elsewhere is forwarded unchanged.  A CRC, sequence or format error sets
 // LINK_STATUS and its counter, drops the frame, and stops this device: a damaged frame is
 // never used. Partial sums are reduced in partita_d0_reduce, vector memories written through
 // partita_d0_vwrite.
@@ -240,7 +240,8 @@ module partita_d0_top #(
         .VPB_W(2), .MAXV_H(64), .MAXV_P(16), .MAX_VALS(64),
         .MAXB(16), .FB_W(5), .FB_IX_W(4), .OTHERS(8'b00000010),
         .ROUTES(16'h0000), .HMASKS(64'h0000000000000202), .RX_AW(6), .RX_DEPTH(64),
-        .TQ_AW(6), .TQ_DEPTH(64), .TQ_W(45), .BAR_W(4)
+        .TQ_AW(6), .TQ_DEPTH(64), .TQ_W(45), .BAR_W(4),
+        .BCAST(0), .BC_FWD(8'b00000000)
     ) u_links (
         .clk(clk), .rst(rst),
         .tx_tdata(l0_tx_tdata), .tx_tvalid(l0_tx_tvalid), .tx_tready(l0_tx_tready), .tx_tlast(l0_tx_tlast),

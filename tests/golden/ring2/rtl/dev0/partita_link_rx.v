@@ -12,8 +12,13 @@
 // committed (ok_p / ok_b with its source, layer and count) or, on a CRC mismatch, reported. A
 // bad header or sequence number drops the frame unread. Errors pulse e_crc / e_seq / e_fmt
 // with e_info = kind << 28 | source << 24 | expected seq << 13 | received seq. A frame
-// addressed elsewhere is offered for forwarding (fwd_*) on port ROUTES[2*dst +: 2], beat by
-// beat as `fwd_go` takes it.
+// addressed elsewhere is forwarded on port ROUTES[2*dst +: 2]. With BCAST set (a one-way ring
+// of three or more), a frame whose destination is its source is a ring broadcast: this device
+// reads and checks it like one addressed to it (its sequence numbers counted apart from the
+// source's frames to this device) and, if BC_FWD has the source's bit (the next device is not
+// the source), also forwards it. Forwarded beats pass through a FIFO of FW_DEPTH beats
+// (fwd_*: its head; `fwd_go` takes it), so forwarding never waits on the reader; a broadcast
+// is accepted once that FIFO has room for a whole frame.
 `timescale 1ns / 1ps
 module partita_link_rx #(
     parameter integer LW = 64,          // link beat width (32 to 512)
@@ -29,7 +34,11 @@ module partita_link_rx #(
     parameter integer MAX_VALS = 64,    // largest count a frame may carry
     parameter [15:0] ROUTES = 16'h0000, // tx port of each destination, 2 bits each
     parameter integer AW = 6,           // input FIFO: 2^AW beats
-    parameter integer DEPTH = 64
+    parameter integer DEPTH = 64,
+    parameter integer BCAST = 0,        // ring broadcasts (destination = source) in use
+    parameter [7:0] BC_FWD = 8'h00,     // sources whose broadcasts this device forwards
+    parameter integer FW_AW = 5,        // forwarding FIFO: 2^FW_AW beats
+    parameter integer FW_DEPTH = 32
 ) (
     input  wire               clk,
     input  wire               rst,
@@ -109,7 +118,10 @@ module partita_link_rx #(
     wire [6:0] hd_cnt = hd[20:14];
     wire hd_par = hd[13];
     wire [12:0] hd_seq = hd[12:0];
-    wire hd_me = (hd_dst == ME3);
+    wire hd_bc = (BCAST != 0) && (hd_dst == hd_src);
+    // Read here (addressed to this device, or a broadcast), and forwarded.
+    wire hd_me = (hd_dst == ME3) || hd_bc;
+    wire hd_fw = hd_bc ? BC_FWD[hd_src] : (hd_dst != ME3);
     // A count above what a frame may carry (no check when that is the field's maximum).
     wire hd_over;
     generate
@@ -128,7 +140,38 @@ module partita_link_rx #(
     reg [6:0] rleft;
     reg [VPB_W-1:0] rvi;
     reg [1:0] rfport;
-    reg [12:0] rseq [0:7];
+    reg rfw, f_bc;
+    // Expected sequence numbers: per source, {broadcast, source}.
+    reg [12:0] rseq [0:15];
+    wire [3:0] hd_sx = {hd_bc, hd_src};
+    wire [3:0] f_sx = {f_bc, f_src};
+
+    // Forwarding FIFO of {port, tlast, beat}. `fw_full` and `fw_room` (a whole frame fits)
+    // are registers, from the count a cycle earlier: the margins cover the push they may then
+    // still allow.
+    localparam integer FR_MAX = 18;     // header, 16 payload beats, trailer
+    localparam integer FW_ROOM_I = FW_DEPTH - FR_MAX - 2;
+    localparam integer FW_FULL_I = FW_DEPTH - 2;
+    localparam [FW_AW:0] FW_ROOM = FW_ROOM_I[FW_AW:0];
+    localparam [FW_AW:0] FW_FULL = FW_FULL_I[FW_AW:0];
+    wire [FW_AW:0] fw_cnt;
+    wire [LW+2:0] fw_head;
+    reg fw_full, fw_room;
+    reg fw_push;
+    reg [1:0] fw_port;
+    always @(posedge clk) begin
+        if (rst) begin
+            fw_full <= 1'b0;
+            fw_room <= 1'b0;
+        end else begin
+            fw_full <= (fw_cnt >= FW_FULL);
+            fw_room <= (fw_cnt <= FW_ROOM);
+        end
+    end
+    partita_fifo #(.W(LW + 3), .AW(FW_AW), .DEPTH(FW_DEPTH)) u_fwd (
+        .clk(clk), .rst(rst), .push(fw_push), .din({fw_port, hl, hd}),
+        .pop(fwd_go), .dout(fw_head), .count(fw_cnt)
+    );
     integer i;
 
     // Values in the head payload beat: min(values per beat, values left).
@@ -162,17 +205,29 @@ module partita_link_rx #(
     endgenerate
     always @* v_data = (f_type == 2'd0) ? vh[rvi] : vp[rvi];
 
-    assign fwd_valid = hv && ((rs == 2'd0 && !hd_me) || rs == 2'd2);
-    assign fwd_port = (rs == 2'd0) ? hd_port : rfport;
-    assign fwd_data = hd;
-    assign fwd_last = hl;
+    assign fwd_valid = (fw_cnt != {(FW_AW + 1){1'b0}});
+    assign fwd_port = fw_head[LW+2:LW+1];
+    assign fwd_data = fw_head[LW-1:0];
+    assign fwd_last = fw_head[LW];
 
+    // A header is taken when it is read here (a broadcast to forward: once a whole frame fits
+    // the forwarding FIFO) or, to forward, when that FIFO is not full; a frame being
+    // forwarded goes on beat by beat while the FIFO is not full.
+    wire hd_go = hd_me ? (!hd_fw || fw_room) : !fw_full;
     always @* begin
+        fw_port = (rs == 2'd0) ? hd_port : rfport;
         case (rs)
-            2'd0: pop = hv && (hd_me || fwd_go);
+            2'd0: pop = hv && hd_go;
             2'd1: pop = hv && (hl ? !crc_pend : (rnb == 7'd0 || (took && v_last)));
-            2'd2: pop = fwd_go;
-            default: pop = hv;
+            2'd2: pop = hv && !fw_full;
+            default: pop = hv && !(rfw && fw_full);
+        endcase
+        // A broadcast dropped after its header was forwarded is forwarded to its end.
+        case (rs)
+            2'd0: fw_push = pop && hd_fw && !(hd_me && (hd_bad || hd_seq != rseq[hd_sx]));
+            2'd1: fw_push = pop && rfw;
+            2'd2: fw_push = pop;
+            default: fw_push = pop && rfw;
         endcase
     end
 
@@ -181,7 +236,7 @@ module partita_link_rx #(
     // the reader's acknowledge); the trailer waits while a beat is still pending there, one
     // cycle per frame.
     wire [31:0] rcrc;
-    wire crc_start = (rs == 2'd0) && hv && hd_me && !hd_bad && (hd_seq == rseq[hd_src]);
+    wire crc_start = (rs == 2'd0) && hv && hd_me && hd_go && !hd_bad && (hd_seq == rseq[hd_sx]);
     wire crc_en = (rs == 2'd1) && hv && !hl && (rnb != 7'd0) && took && v_last;
     partita_crc32 #(.W(LW)) u_crc (
         .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc),
@@ -203,22 +258,29 @@ module partita_link_rx #(
             f_count <= 7'd0;
             rvi <= {VPB_W{1'b0}};
             rfport <= 2'd0;
+            rfw <= 1'b0;
+            f_bc <= 1'b0;
             e_info <= 32'd0;
-            for (i = 0; i < 8; i = i + 1) rseq[i] <= 13'd0;
+            for (i = 0; i < 16; i = i + 1) rseq[i] <= 13'd0;
         end else begin
             case (rs)
-                2'd0: if (hv) begin
+                2'd0: if (hv && hd_go) begin
                     if (hd_me) begin
                         if (hd_bad) begin
                             e_fmt <= 1'b1;
                             e_info <= {4'd3, 1'b0, hd_src, 11'd0, hd_seq};
+                            rfw <= 1'b0;
                             rs <= hl ? 2'd0 : 2'd3;
-                        end else if (hd_seq != rseq[hd_src]) begin
+                        end else if (hd_seq != rseq[hd_sx]) begin
                             e_seq <= 1'b1;
-                            e_info <= {4'd2, 1'b0, hd_src, rseq[hd_src][10:0], hd_seq};
+                            e_info <= {4'd2, 1'b0, hd_src, rseq[hd_sx][10:0], hd_seq};
+                            rfw <= 1'b0;
                             rs <= 2'd3;
                         end else begin
                             rs <= 2'd1;
+                            rfw <= hd_fw;
+                            rfport <= hd_port;
+                            f_bc <= hd_bc;
                             f_type <= hd_type;
                             f_par <= hd_par;
                             f_src <= hd_src;
@@ -227,7 +289,7 @@ module partita_link_rx #(
                             f_count <= hd_cnt;
                             rvi <= {VPB_W{1'b0}};
                         end
-                    end else if (fwd_go) begin
+                    end else begin
                         rfport <= hd_port;
                         rs <= hl ? 2'd0 : 2'd2;
                     end
@@ -237,17 +299,17 @@ module partita_link_rx #(
                         if (!crc_pend) begin
                             rs <= 2'd0;
                             if (hd[31:0] == rcrc && rleft == 7'd0) begin
-                                rseq[f_src] <= rseq[f_src] + 13'd1;
+                                rseq[f_sx] <= rseq[f_sx] + 13'd1;
                                 ok_p <= (f_type == 2'd1);
                                 ok_b <= (f_type == 2'd2);
                             end else begin
                                 e_crc <= 1'b1;
-                                e_info <= {4'd1, 1'b0, f_src, 11'd0, rseq[f_src]};
+                                e_info <= {4'd1, 1'b0, f_src, 11'd0, rseq[f_sx]};
                             end
                         end
                     end else if (rnb == 7'd0) begin
                         e_fmt <= 1'b1;
-                        e_info <= {4'd3, 1'b0, f_src, 11'd0, rseq[f_src]};
+                        e_info <= {4'd3, 1'b0, f_src, 11'd0, rseq[f_sx]};
                         rs <= 2'd3;
                     end else if (took) begin
                         rleft <= rleft - tk;
@@ -258,7 +320,7 @@ module partita_link_rx #(
                         end
                     end
                 end
-                2'd2: if (fwd_go && hl) rs <= 2'd0;
+                2'd2: if (pop && hl) rs <= 2'd0;
                 default: if (hv && hl) rs <= 2'd0;
             endcase
         end

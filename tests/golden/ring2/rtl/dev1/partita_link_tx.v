@@ -6,9 +6,12 @@
 // MAXB payload beats with values packed from bit 0, and a trailer beat with the CRC-32 of
 // header and payload, tlast on the trailer. An h run goes to every device of `q_hmask` (one
 // copy per destination, lowest first), a partial-sum run to `q_dst`, a barrier to every device
-// of OTHERS. A run longer than one frame continues in the next frame. Sequence numbers count
-// frames per destination. The frame leaves on port ROUTES[2*dst +: 2]; `go` (from the port
-// arbiter) says the offered beat leaves this cycle.
+// of OTHERS. With BCAST set (a one-way ring of three or more), a frame for every device of
+// OTHERS is sent once, as a ring broadcast: its destination field is this device, and each
+// device on the ring reads it and passes it on (partita_link_rx). A run longer than one frame
+// continues in the next frame. Sequence numbers count frames per destination (broadcasts as
+// destination ME). The frame leaves on port ROUTES[2*dst +: 2]; `go` (from the port arbiter)
+// says the offered beat leaves this cycle.
 //
 // The frame buffer holds two frames: the fill side packs the next frame's values (one per
 // cycle) while the send side sends the previous one and its copies, so a run streams at one
@@ -29,7 +32,8 @@ module partita_link_tx #(
     parameter integer FB_W = 5,         // width of a payload beat count (0..MAXB)
     parameter integer FB_IX_W = 4,      // width of a payload beat index
     parameter [7:0] OTHERS = 8'h02,     // devices a barrier goes to
-    parameter [15:0] ROUTES = 16'h0000  // tx port of each destination, 2 bits each
+    parameter [15:0] ROUTES = 16'h0000, // tx port of each destination, 2 bits each
+    parameter integer BCAST = 0         // a run to every device of OTHERS is one ring broadcast
 ) (
     input  wire               clk,
     input  wire               rst,
@@ -259,8 +263,13 @@ module partita_link_tx #(
                     s_layer <= a_layer;
                     s_par <= a_par;
                     s_buf <= a_buf;
-                    s_mask <= a_mask;
-                    s_dst <= lowest(a_mask);
+                    if (BCAST != 0 && a_mask == OTHERS) begin
+                        s_mask <= 8'd1 << ME3;
+                        s_dst <= ME3;
+                    end else begin
+                        s_mask <= a_mask;
+                        s_dst <= lowest(a_mask);
+                    end
                     s_nv <= a_nv;
                     s_nb <= a_nb;
                     ss <= S_HDR;
