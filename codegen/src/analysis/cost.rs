@@ -336,13 +336,7 @@ struct RingRun {
 /// copy enters the next link `hop` cycles after it started on this one (cut-through), and has
 /// fully arrived a link latency after its last beat. Returns, per copy, when it has arrived at
 /// each device on its way (`k - 1` for the device `k` links on from its source).
-fn ring_send(
-    copies: &[RingCopy],
-    free: &mut [u64],
-    d: usize,
-    lat: u64,
-    hop: u64,
-) -> Vec<Vec<u64>> {
+fn ring_send(copies: &[RingCopy], free: &mut [u64], d: usize, lat: u64, hop: u64) -> Vec<Vec<u64>> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     let mut done = vec![Vec::new(); copies.len()];
@@ -359,7 +353,11 @@ fn ring_send(
         let next = (link + 1) % d;
         done[i].push(start + c.beats + lat);
         // A unicast copy stops at its destination, a broadcast at the device before its source.
-        let end = if c.src == c.dst { (c.src + d - 1) % d } else { c.dst };
+        let end = if c.src == c.dst {
+            (c.src + d - 1) % d
+        } else {
+            c.dst
+        };
         if next != end {
             heap.push(Reverse((start + lat + hop, i, next)));
         }
