@@ -1,8 +1,9 @@
 {= header =}
 // The vector memories' write port: one word of {= vq =} values per cycle, from (in priority order)
-// this device's new h values (one per write), the h values arriving on each link port (the
-// run left in the head beat, up to the end of a word or bank: a beat that starts a bank's
-// word lands in one write), or the x stream (the run left in the unpacker's head beat, up to
+// this device's new h values (one per write), the h values arriving on each link port (taken
+// a whole beat at a time into a two-beat buffer per port, then written the run left in the
+// buffered beat up to the end of a word or bank: a beat that starts a bank's word lands in one
+// write), or the x stream (the run left in the unpacker's head beat, up to
 // the end of a word or bank). Each value goes to its home:
 // unit u of a layer's h at lane u / {= bh =}, index u mod {= bh =} of the tick-parity buffer its
 // frame names; x of a timestep into the x buffer of its tick's parity. The x loader runs up to
@@ -33,6 +34,7 @@ module {= name =} (
     input  wire [{= vi_bits =}-1:0]   rv_vi,
     input  wire [{= n_bits =}-1:0]    rv_avail,
     output wire [{= n_bits =}-1:0]    rv_n,
+    output wire                   pend,      // received values not yet written
     // The x stream's unpacker: its head beat (next value in the low bits), valid, the values
     // of the vector left in the beat, and the count taken.
     input  wire [{= xbits =}-1:0] x_beat,
@@ -93,9 +95,26 @@ module {= name =} (
             endcase
         end
     endfunction
-{% for p in ports %}    // Port {= p.index =}.
-    wire [2:0] src_{= p.index =} = rv_src[{= p.index =}*3 +: 3];
-    wire [{= layer_w =}-1:0] lay_{= p.index =} = rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
+    // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
+    // when every h value of the last is written).
+    wire [{= nports =}-1:0] b_valid;
+    assign pend = (b_valid != {= nports =}'d0);
+{% for p in ports %}    // Port {= p.index =}: a buffer of two received beats. A beat is taken whole from the
+    // deframer (all the values left in it) while the buffer has a free entry (a register, so the
+    // deframer's handshake does not wait on the write below), and written from the buffer's
+    // head a run at a time.
+    reg [1:0] bc_{= p.index =};
+    reg [{= hbits =}-1:0] bb0_{= p.index =}, bb1_{= p.index =};
+    reg [{= vpb_w =}-1:0] bv0_{= p.index =}, bv1_{= p.index =};
+    reg [6:0] bn0_{= p.index =}, bn1_{= p.index =};
+    reg [2:0] bs0_{= p.index =}, bs1_{= p.index =};
+    reg [{= layer_w =}-1:0] bl0_{= p.index =}, bl1_{= p.index =};
+    reg bp0_{= p.index =}, bp1_{= p.index =};
+    wire acc_{= p.index =} = rv_h[{= p.index =}] && (bc_{= p.index =} != 2'd2);
+    assign rv_n[{= p.index =}*7 +: 7] = acc_{= p.index =} ? rv_avail[{= p.index =}*7 +: 7] : 7'd0;
+    assign b_valid[{= p.index =}] = (bc_{= p.index =} != 2'd0);
+    wire [2:0] src_{= p.index =} = bs0_{= p.index =};
+    wire [{= layer_w =}-1:0] lay_{= p.index =} = bl0_{= p.index =};
     reg [{= lane_w =}-1:0] hl_lane_{= p.index =} [0:7];
     reg [{= vaw =}-1:0] hl_idx_{= p.index =} [0:7];
     reg [{= hcnt_w =}-1:0] hl_cnt_{= p.index =} [0:7];
@@ -108,7 +127,7 @@ module {= name =} (
     always @* begin
         hw_base_{= p.index =} = {= vaw =}'d0;
         case (lay_{= p.index =})
-{% for c in hbases %}            {= layer_w =}'d{= c.index =}: hw_base_{= p.index =} = rv_par[{= p.index =}] ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
+{% for c in hbases %}            {= layer_w =}'d{= c.index =}: hw_base_{= p.index =} = bp0_{= p.index =} ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
 {% endfor %}            default: ;
         endcase
     end
@@ -117,11 +136,11 @@ module {= name =} (
     wire [{= vaw =}:0] rl_{= p.index =} = {= vaw1 =}'d{= bh =} - {1'b0, hw_idx_{= p.index =}};
     wire [6:0] rl7_{= p.index =} = {= p.rl7 =};
     wire [6:0] rw_{= p.index =} = 7'd{= vq =} - {= p.ho7 =};
-    wire [6:0] av_{= p.index =} = rv_avail[{= p.index =}*7 +: 7];
+    wire [6:0] av_{= p.index =} = bn0_{= p.index =};
     wire [6:0] k1_{= p.index =} = (av_{= p.index =} < rw_{= p.index =}) ? av_{= p.index =} : rw_{= p.index =};
     wire [6:0] k_{= p.index =} = (k1_{= p.index =} < rl7_{= p.index =}) ? k1_{= p.index =} : rl7_{= p.index =};
-    wire [{= vpb_w =}-1:0] vi_{= p.index =} = rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}];
-    wire [{= hbits =}-1:0] beat_{= p.index =} = rv_beat[{= p.index =}*{= lw =} +: {= hbits =}];
+    wire [{= vpb_w =}-1:0] vi_{= p.index =} = bv0_{= p.index =};
+    wire [{= hbits =}-1:0] beat_{= p.index =} = bb0_{= p.index =};
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
 {% for j in slots %}    wire [6:0] off_{= p.index =}_{= j.0 =} = 7'd{= j.0 =} - {= p.ho7 =};
     wire we_{= p.index =}_{= j.0 =} = (off_{= p.index =}_{= j.0 =} < k_{= p.index =});
@@ -130,7 +149,41 @@ module {= name =} (
     wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vaw =}:0] nidx_{= p.index =} = {1'b0, hw_idx_{= p.index =}} + {= p.k_idx =};
     wire [{= hcnt_w =}-1:0] ncnt_{= p.index =} = hl_cnt_{= p.index =}[src_{= p.index =}] + {= p.k_cnt =};
-    assign rv_n[{= p.index =}*7 +: 7] = rv_take[{= p.index =}] ? k_{= p.index =} : 7'd0;
+    // The buffer: the head entry is written k values at a time; it leaves when all are.
+    wire bpop_{= p.index =} = rv_take[{= p.index =}] && (k_{= p.index =} == bn0_{= p.index =});
+    always @(posedge clk) begin
+        if (rst) begin
+            bc_{= p.index =} <= 2'd0;
+        end else begin
+            bc_{= p.index =} <= bc_{= p.index =} + {1'b0, acc_{= p.index =}} - {1'b0, bpop_{= p.index =}};
+        end
+        if ((bpop_{= p.index =} && bc_{= p.index =} == 2'd1) || bc_{= p.index =} == 2'd0) begin
+            bb0_{= p.index =} <= rv_beat[{= p.index =}*{= lw =} +: {= hbits =}];
+            bv0_{= p.index =} <= rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}];
+            bn0_{= p.index =} <= rv_avail[{= p.index =}*7 +: 7];
+            bs0_{= p.index =} <= rv_src[{= p.index =}*3 +: 3];
+            bl0_{= p.index =} <= rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
+            bp0_{= p.index =} <= rv_par[{= p.index =}];
+        end else if (bpop_{= p.index =}) begin
+            bb0_{= p.index =} <= bb1_{= p.index =};
+            bv0_{= p.index =} <= bv1_{= p.index =};
+            bn0_{= p.index =} <= bn1_{= p.index =};
+            bs0_{= p.index =} <= bs1_{= p.index =};
+            bl0_{= p.index =} <= bl1_{= p.index =};
+            bp0_{= p.index =} <= bp1_{= p.index =};
+        end else if (rv_take[{= p.index =}]) begin
+            bv0_{= p.index =} <= bv0_{= p.index =} + k_{= p.index =}[{= vpb_w =}-1:0];
+            bn0_{= p.index =} <= bn0_{= p.index =} - k_{= p.index =};
+        end
+        if (bc_{= p.index =} != 2'd2) begin
+            bb1_{= p.index =} <= rv_beat[{= p.index =}*{= lw =} +: {= hbits =}];
+            bv1_{= p.index =} <= rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}];
+            bn1_{= p.index =} <= rv_avail[{= p.index =}*7 +: 7];
+            bs1_{= p.index =} <= rv_src[{= p.index =}*3 +: 3];
+            bl1_{= p.index =} <= rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
+            bp1_{= p.index =} <= rv_par[{= p.index =}];
+        end
+    end
     integer i_{= p.index =};
     always @(posedge clk) begin
         if (rst) begin
@@ -163,13 +216,21 @@ module {= name =} (
     reg [{= vaw =}-1:0] ld_idx;
     reg [{= in_w =}-1:0] ld_count;
     wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
-    wire ld_req = {= need_x =} && ld_ok && x_valid;
+    // The x stream: a buffer of two runs (the values of a vector left in an unpacked beat), taken
+    // whole while an entry is free (a register, so the unpacker's handshake does not wait on the
+    // write below) and written from the head a run at a time.
+    reg [1:0] xc;
+    reg [{= xbits =}-1:0] xb0, xb1;
+    reg [{= xjw =}:0] xn0, xn1;
+    reg [{= xjw =}-1:0] xv0;
+    wire x_acc = {= need_x =} && x_valid && (x_avail != {= xjw1 =}'d0) && (xc != 2'd2);
+    wire ld_req = {= need_x =} && ld_ok && (xc != 2'd0);
     assign x_ready = !{= need_x =} || ld_done || (ahead > 16'sd0);
 
     // Priority: local h, then receive ports in order, then the x stream.
     wire [{= nports =}-1:0] rv_take;
-{% for p in ports %}    assign rv_take[{= p.index =}] = rv_h[{= p.index =}] && !lh_req{% for q in ports %}{% if q.index < p.index %} && !rv_h[{= q.index =}]{% endif %}{% endfor %};
-{% endfor %}    wire take_x = ld_req && !lh_req && (rv_h == {= nports =}'d0);
+{% for p in ports %}    assign rv_take[{= p.index =}] = b_valid[{= p.index =}] && !lh_req{% for q in ports %}{% if q.index < p.index %} && !b_valid[{= q.index =}]{% endif %}{% endfor %};
+{% endfor %}    wire take_x = ld_req && !lh_req && (b_valid == {= nports =}'d0);
     wire [{= vaw =}-1:0] lh_a = hbase_wr + lh_idx;
     wire [{= vaw =}-1:0] x_a = (ld_par ? {= vaw =}'d{= xb1 =} : {= vaw =}'d0) + ld_idx;
     // This x write: the run left in the head beat, up to the end of the word and of the bank.
@@ -177,11 +238,32 @@ module {= name =} (
     wire [6:0] xrl7 = {= xrl7 =};
     wire [6:0] xrw = 7'd{= vq =} - {= xo7 =};
     wire [6:0] xav = {= xav7 =};
+    wire xpop = take_x && (xk == xav);
+    always @(posedge clk) begin
+        if (rst) xc <= 2'd0;
+        else xc <= xc + {1'b0, x_acc} - {1'b0, xpop};
+        if ((xpop && xc == 2'd1) || xc == 2'd0) begin
+            xb0 <= x_beat;
+            xn0 <= x_avail;
+            xv0 <= {= xjw =}'d0;
+        end else if (xpop) begin
+            xb0 <= xb1;
+            xn0 <= xn1;
+            xv0 <= {= xjw =}'d0;
+        end else if (take_x) begin
+            xn0 <= xn0 - {= xk_n =};
+            xv0 <= xv0 + xk[{= xjw =}-1:0];
+        end
+        if (xc != 2'd2) begin
+            xb1 <= x_beat;
+            xn1 <= x_avail;
+        end
+    end
     wire [6:0] xk1 = (xav < xrw) ? xav : xrw;
     wire [6:0] xk = (xk1 < xrl7) ? xk1 : xrl7;
 {% for j in slots %}    wire [6:0] xoff_{= j.0 =} = 7'd{= j.0 =} - {= xo7 =};
     wire xwe_{= j.0 =} = (xoff_{= j.0 =} < xk);
-    wire [{= dw =}-1:0] xd_{= j.0 =} = xval(x_beat, xoff_{= j.0 =}[{= xjw =}-1:0]);
+    wire [{= dw =}-1:0] xd_{= j.0 =} = xval(xb0, xv0 + xoff_{= j.0 =}[{= xjw =}-1:0]);
 {% endfor %}    wire [{= vq =}-1:0] x_we = {{% for j in slots_rev %}xwe_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] x_data = {{% for j in slots_rev %}xd_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vaw =}:0] x_nidx = {1'b0, ld_idx} + {= xk_idx =};
@@ -217,7 +299,7 @@ module {= name =} (
         vw_data <= n_data;
     end
     // Without x (a device whose layer 0 holds no x column) the stream is drained and dropped.
-    assign x_n = {= need_x =} ? (take_x ? {= xk_n =} : {= xjw1 =}'d0) : x_avail;
+    assign x_n = ({= need_x =} && !x_acc) ? {= xjw1 =}'d0 : x_avail;
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
     wire ld_vec = take_x && (x_ncount == {= in_w1 =}'d{= input_size =});
@@ -259,7 +341,7 @@ module {= name =} (
             end
         end
     end
-{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tl, ld_b, seq_len, seq_count, x_we, x_data, x_ncount};
-{% else %}    wire unused_loader = &{1'b0, x_beat, x_ncount[{= in_w1 =}-1:{= in_w =}]};
+{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tl, ld_b, seq_len, seq_count, x_we, x_data, x_ncount, xb0, xb1, xn1, xv0, xpop};
+{% else %}    wire unused_loader = &{1'b0, x_ncount[{= in_w1 =}-1:{= in_w =}]};
 {% endif %}{% if beat_unused != "" %}    wire unused_in = &{1'b0{= beat_unused =}};
 {% endif %}endmodule

@@ -562,7 +562,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
             zext("xrl", vaw + 1, 7)
         },
         xo7: zext(&format!("x_a[{}:0]", mem.vqw - 1), mem.vqw, 7),
-        xav7: fit("x_avail", sg.jw + 1, 7),
+        xav7: fit("xn0", sg.jw + 1, 7),
         xk_idx: fit("xk", 7, vaw + 1),
         xk_cnt: fit("xk", 7, in_w + 1),
         xk_n: fit("xk", 7, sg.jw + 1),

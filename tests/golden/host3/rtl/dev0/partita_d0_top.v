@@ -18,8 +18,8 @@
 // sums are in (when the layer's own sums stay on this device), so a layer ends a pipeline
 // depth after its last row, not a unit per cycle later.
 // A tick ends with a BARRIER frame to every other device; tick T+1 starts once all of them
-// arrived, so every vector buffer is double-buffered by tick parity and no receiver ever stalls
-// a link for long.
+// arrived (and every h value received before them is written), so every vector buffer is
+// double-buffered by tick parity and no receiver ever stalls a link for long.
 //
 // The link ports are the library core partita_link_hub: frames (format: partita_hdl::frame)
 // are built by its framer and checked on arrival (header, sequence number, CRC-32); a frame
@@ -232,7 +232,8 @@ module partita_d0_top #(
     wire bar_ok;
     reg tq_push;
     reg [45-1:0] tq_in;
-    wire waiting = (state == S_TSTART && !(gt == 32'd0 || bar_ok)) || (state == S_FDRAIN && f_on && !unit_ready)
+    wire vw_pend;
+    wire waiting = (state == S_TSTART && !(gt == 32'd0 || (bar_ok && !vw_pend))) || (state == S_FDRAIN && f_on && !unit_ready)
         || (state == S_FLUSH && !bar_ok);
     partita_link_hub #(
         .NP(1), .LW(64), .DW(16), .ACCW(37), .ME(0), .NDEV(3),
@@ -270,7 +271,7 @@ module partita_d0_top #(
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fstart(state == S_LAYER),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
-        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .x_beat(x_beat), .x_valid(x_tvalid),
+        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .pend(vw_pend), .x_beat(x_beat), .x_valid(x_tvalid),
         .x_avail(x_avail), .x_n(x_n), .x_ready(x_ready),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
     );
@@ -381,7 +382,7 @@ module partita_d0_top #(
                     mac_cycles <= 32'd0;
                     wait_cycles <= 32'd0;
                 end
-                S_TSTART: if (!link_err && (gt == 32'd0 || bar_ok)) begin
+                S_TSTART: if (!link_err && (gt == 32'd0 || (bar_ok && !vw_pend))) begin
                     bar_take <= (gt != 32'd0);
                     l <= 1'd0;
                     state <= S_LAYER;

@@ -2,9 +2,10 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 `timescale 1ns / 1ps
 // The vector memories' write port: one word of 4 values per cycle, from (in priority order)
-// this device's new h values (one per write), the h values arriving on each link port (the
-// run left in the head beat, up to the end of a word or bank: a beat that starts a bank's
-// word lands in one write), or the x stream (the run left in the unpacker's head beat, up to
+// this device's new h values (one per write), the h values arriving on each link port (taken
+// a whole beat at a time into a two-beat buffer per port, then written the run left in the
+// buffered beat up to the end of a word or bank: a beat that starts a bank's word lands in one
+// write), or the x stream (the run left in the unpacker's head beat, up to
 // the end of a word or bank). Each value goes to its home:
 // unit u of a layer's h at lane u / 3, index u mod 3 of the tick-parity buffer its
 // frame names; x of a timestep into the x buffer of its tick's parity. The x loader runs up to
@@ -35,6 +36,7 @@ module partita_d1_vwrite (
     input  wire [2-1:0]   rv_vi,
     input  wire [7-1:0]    rv_avail,
     output wire [7-1:0]    rv_n,
+    output wire                   pend,      // received values not yet written
     // The x stream's unpacker: its head beat (next value in the low bits), valid, the values
     // of the vector left in the beat, and the count taken.
     input  wire [16-1:0] x_beat,
@@ -100,9 +102,26 @@ module partita_d1_vwrite (
             endcase
         end
     endfunction
-    // Port 0.
-    wire [2:0] src_0 = rv_src[0*3 +: 3];
-    wire [1-1:0] lay_0 = rv_layer[0*1 +: 1];
+    // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
+    // when every h value of the last is written).
+    wire [1-1:0] b_valid;
+    assign pend = (b_valid != 1'd0);
+    // Port 0: a buffer of two received beats. A beat is taken whole from the
+    // deframer (all the values left in it) while the buffer has a free entry (a register, so the
+    // deframer's handshake does not wait on the write below), and written from the buffer's
+    // head a run at a time.
+    reg [1:0] bc_0;
+    reg [64-1:0] bb0_0, bb1_0;
+    reg [2-1:0] bv0_0, bv1_0;
+    reg [6:0] bn0_0, bn1_0;
+    reg [2:0] bs0_0, bs1_0;
+    reg [1-1:0] bl0_0, bl1_0;
+    reg bp0_0, bp1_0;
+    wire acc_0 = rv_h[0] && (bc_0 != 2'd2);
+    assign rv_n[0*7 +: 7] = acc_0 ? rv_avail[0*7 +: 7] : 7'd0;
+    assign b_valid[0] = (bc_0 != 2'd0);
+    wire [2:0] src_0 = bs0_0;
+    wire [1-1:0] lay_0 = bl0_0;
     reg [2-1:0] hl_lane_0 [0:7];
     reg [5-1:0] hl_idx_0 [0:7];
     reg [5-1:0] hl_cnt_0 [0:7];
@@ -115,8 +134,8 @@ module partita_d1_vwrite (
     always @* begin
         hw_base_0 = 5'd0;
         case (lay_0)
-            1'd0: hw_base_0 = rv_par[0] ? 5'd12 : 5'd8;
-            1'd1: hw_base_0 = rv_par[0] ? 5'd20 : 5'd16;
+            1'd0: hw_base_0 = bp0_0 ? 5'd12 : 5'd8;
+            1'd1: hw_base_0 = bp0_0 ? 5'd20 : 5'd16;
             default: ;
         endcase
     end
@@ -125,11 +144,11 @@ module partita_d1_vwrite (
     wire [5:0] rl_0 = 6'd3 - {1'b0, hw_idx_0};
     wire [6:0] rl7_0 = {1'd0, rl_0};
     wire [6:0] rw_0 = 7'd4 - {5'd0, ha_0[1:0]};
-    wire [6:0] av_0 = rv_avail[0*7 +: 7];
+    wire [6:0] av_0 = bn0_0;
     wire [6:0] k1_0 = (av_0 < rw_0) ? av_0 : rw_0;
     wire [6:0] k_0 = (k1_0 < rl7_0) ? k1_0 : rl7_0;
-    wire [2-1:0] vi_0 = rv_vi[0*2 +: 2];
-    wire [64-1:0] beat_0 = rv_beat[0*64 +: 64];
+    wire [2-1:0] vi_0 = bv0_0;
+    wire [64-1:0] beat_0 = bb0_0;
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
     wire [6:0] off_0_0 = 7'd0 - {5'd0, ha_0[1:0]};
     wire we_0_0 = (off_0_0 < k_0);
@@ -147,7 +166,41 @@ module partita_d1_vwrite (
     wire [64-1:0] pdata_0 = {d_0_3, d_0_2, d_0_1, d_0_0};
     wire [5:0] nidx_0 = {1'b0, hw_idx_0} + k_0[5:0];
     wire [5-1:0] ncnt_0 = hl_cnt_0[src_0] + k_0[4:0];
-    assign rv_n[0*7 +: 7] = rv_take[0] ? k_0 : 7'd0;
+    // The buffer: the head entry is written k values at a time; it leaves when all are.
+    wire bpop_0 = rv_take[0] && (k_0 == bn0_0);
+    always @(posedge clk) begin
+        if (rst) begin
+            bc_0 <= 2'd0;
+        end else begin
+            bc_0 <= bc_0 + {1'b0, acc_0} - {1'b0, bpop_0};
+        end
+        if ((bpop_0 && bc_0 == 2'd1) || bc_0 == 2'd0) begin
+            bb0_0 <= rv_beat[0*64 +: 64];
+            bv0_0 <= rv_vi[0*2 +: 2];
+            bn0_0 <= rv_avail[0*7 +: 7];
+            bs0_0 <= rv_src[0*3 +: 3];
+            bl0_0 <= rv_layer[0*1 +: 1];
+            bp0_0 <= rv_par[0];
+        end else if (bpop_0) begin
+            bb0_0 <= bb1_0;
+            bv0_0 <= bv1_0;
+            bn0_0 <= bn1_0;
+            bs0_0 <= bs1_0;
+            bl0_0 <= bl1_0;
+            bp0_0 <= bp1_0;
+        end else if (rv_take[0]) begin
+            bv0_0 <= bv0_0 + k_0[2-1:0];
+            bn0_0 <= bn0_0 - k_0;
+        end
+        if (bc_0 != 2'd2) begin
+            bb1_0 <= rv_beat[0*64 +: 64];
+            bv1_0 <= rv_vi[0*2 +: 2];
+            bn1_0 <= rv_avail[0*7 +: 7];
+            bs1_0 <= rv_src[0*3 +: 3];
+            bl1_0 <= rv_layer[0*1 +: 1];
+            bp1_0 <= rv_par[0];
+        end
+    end
     integer i_0;
     always @(posedge clk) begin
         if (rst) begin
@@ -180,34 +233,63 @@ module partita_d1_vwrite (
     reg [5-1:0] ld_idx;
     reg [3-1:0] ld_count;
     wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
-    wire ld_req = 1'b1 && ld_ok && x_valid;
+    // The x stream: a buffer of two runs (the values of a vector left in an unpacked beat), taken
+    // whole while an entry is free (a register, so the unpacker's handshake does not wait on the
+    // write below) and written from the head a run at a time.
+    reg [1:0] xc;
+    reg [16-1:0] xb0, xb1;
+    reg [1:0] xn0, xn1;
+    reg [1-1:0] xv0;
+    wire x_acc = 1'b1 && x_valid && (x_avail != 2'd0) && (xc != 2'd2);
+    wire ld_req = 1'b1 && ld_ok && (xc != 2'd0);
     assign x_ready = !1'b1 || ld_done || (ahead > 16'sd0);
 
     // Priority: local h, then receive ports in order, then the x stream.
     wire [1-1:0] rv_take;
-    assign rv_take[0] = rv_h[0] && !lh_req;
-    wire take_x = ld_req && !lh_req && (rv_h == 1'd0);
+    assign rv_take[0] = b_valid[0] && !lh_req;
+    wire take_x = ld_req && !lh_req && (b_valid == 1'd0);
     wire [5-1:0] lh_a = hbase_wr + lh_idx;
     wire [5-1:0] x_a = (ld_par ? 5'd4 : 5'd0) + ld_idx;
     // This x write: the run left in the head beat, up to the end of the word and of the bank.
     wire [5:0] xrl = 6'd2 - {1'b0, ld_idx};
     wire [6:0] xrl7 = {1'd0, xrl};
     wire [6:0] xrw = 7'd4 - {5'd0, x_a[1:0]};
-    wire [6:0] xav = {5'd0, x_avail};
+    wire [6:0] xav = {5'd0, xn0};
+    wire xpop = take_x && (xk == xav);
+    always @(posedge clk) begin
+        if (rst) xc <= 2'd0;
+        else xc <= xc + {1'b0, x_acc} - {1'b0, xpop};
+        if ((xpop && xc == 2'd1) || xc == 2'd0) begin
+            xb0 <= x_beat;
+            xn0 <= x_avail;
+            xv0 <= 1'd0;
+        end else if (xpop) begin
+            xb0 <= xb1;
+            xn0 <= xn1;
+            xv0 <= 1'd0;
+        end else if (take_x) begin
+            xn0 <= xn0 - xk[1:0];
+            xv0 <= xv0 + xk[1-1:0];
+        end
+        if (xc != 2'd2) begin
+            xb1 <= x_beat;
+            xn1 <= x_avail;
+        end
+    end
     wire [6:0] xk1 = (xav < xrw) ? xav : xrw;
     wire [6:0] xk = (xk1 < xrl7) ? xk1 : xrl7;
     wire [6:0] xoff_0 = 7'd0 - {5'd0, x_a[1:0]};
     wire xwe_0 = (xoff_0 < xk);
-    wire [16-1:0] xd_0 = xval(x_beat, xoff_0[1-1:0]);
+    wire [16-1:0] xd_0 = xval(xb0, xv0 + xoff_0[1-1:0]);
     wire [6:0] xoff_1 = 7'd1 - {5'd0, x_a[1:0]};
     wire xwe_1 = (xoff_1 < xk);
-    wire [16-1:0] xd_1 = xval(x_beat, xoff_1[1-1:0]);
+    wire [16-1:0] xd_1 = xval(xb0, xv0 + xoff_1[1-1:0]);
     wire [6:0] xoff_2 = 7'd2 - {5'd0, x_a[1:0]};
     wire xwe_2 = (xoff_2 < xk);
-    wire [16-1:0] xd_2 = xval(x_beat, xoff_2[1-1:0]);
+    wire [16-1:0] xd_2 = xval(xb0, xv0 + xoff_2[1-1:0]);
     wire [6:0] xoff_3 = 7'd3 - {5'd0, x_a[1:0]};
     wire xwe_3 = (xoff_3 < xk);
-    wire [16-1:0] xd_3 = xval(x_beat, xoff_3[1-1:0]);
+    wire [16-1:0] xd_3 = xval(xb0, xv0 + xoff_3[1-1:0]);
     wire [4-1:0] x_we = {xwe_3, xwe_2, xwe_1, xwe_0};
     wire [64-1:0] x_data = {xd_3, xd_2, xd_1, xd_0};
     wire [5:0] x_nidx = {1'b0, ld_idx} + xk[5:0];
@@ -243,7 +325,7 @@ module partita_d1_vwrite (
         vw_data <= n_data;
     end
     // Without x (a device whose layer 0 holds no x column) the stream is drained and dropped.
-    assign x_n = 1'b1 ? (take_x ? xk[1:0] : 2'd0) : x_avail;
+    assign x_n = (1'b1 && !x_acc) ? 2'd0 : x_avail;
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
     wire ld_vec = take_x && (x_ncount == 4'd6);
@@ -285,5 +367,5 @@ module partita_d1_vwrite (
             end
         end
     end
-    wire unused_loader = &{1'b0, x_beat, x_ncount[4-1:3]};
+    wire unused_loader = &{1'b0, x_ncount[4-1:3]};
 endmodule
