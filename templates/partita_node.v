@@ -351,8 +351,8 @@ module {= p.top =} #(
     // The h stream's packer (library core partita_pack): the stream pins are driven by
     // flip-flops.
     wire h_busy;
-    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .JW({= s.jw =})) u_h_out (
-        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_valid(of_valid), .v_ready(of_ready),
+    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .R(1), .CW(1), .JW({= s.jw =})) u_h_out (
+        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_cnt(1'b1), .v_valid(of_valid), .v_ready(of_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );

@@ -5,10 +5,10 @@
 //
 // Per timestep and layer the controller issues every CSB slice of every row once; engines run
 // in lockstep (bank balance gives every row the same slice count). Engine m computes hidden
-// units m, m+M, ... with their gate rows in order i, f, g, o. A serial element-wise unit turns
-// each unit's four pre-activations into c' = f*c + i*g and h' = o*tanh(c'), writes h' into the
-// other half of the double-buffered h region of every engine, and (last layer) into the output
-// FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
+// units m, m+M, ... with their gate rows in order i, f, g, o. {= ew_lanes =} element-wise lane(s) turn
+// {= ew_lanes =} unit(s)' four pre-activations per cycle into c' = f*c + i*g and h' = o*tanh(c'), write h'
+// into the other half of the double-buffered h region of every engine, and (last layer) into
+// the output FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
 // one multiply, one add, one rounding or one memory read.
 module {= p.top =} #(
     // $readmemh files, one per engine memory; override with full paths if needed.
@@ -143,10 +143,12 @@ module {= p.top =} #(
     wire [{= s.sb =}-1:0] x_run_beat;
     wire [{= s.jw =}:0] x_run_avail;
     wire [31:0] stream_errs;
+    // h writes: a group of {= ew_lanes =} value(s) (se_mask: the units that exist) per write.
     reg se_we;
     reg [{= lane_w =}-1:0] se_lane;
     reg [{= vaw =}-1:0] se_idx;
-    reg [{= dw =}-1:0] se_h;
+    reg [{= hwide =}-1:0] se_h;
+    reg [{= ew_lanes =}-1:0] se_mask;
     // The loader takes a beat while it has vectors to load and at most one loaded vector's
     // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
     // h writes on the shared vector-memory write port.
@@ -162,7 +164,7 @@ module {= p.top =} #(
     );
     wire unused_x_run = &{1'b0, x_run_beat, x_run_avail};
     wire load_we = x_tvalid && x_tready;
-    wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =}) && last_layer;
+    wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hgroups =}) && last_layer;
     wire x_loaded = load_we && (ld_count == {= in_w =}'d{= in_last =});
     always @(posedge clk) begin
         if (rst || state == S_IDLE) begin
@@ -212,7 +214,21 @@ module {= p.top =} #(
     // after the controller leaves S_LOAD or S_WAIT, which is after it.
     reg vw_en;
     reg [{= lane_w =}-1:0] vw_lane;
-    reg [{= vaw =}-1:0] vw_addr;
+{% if ew_lanes > 1 %}    // Words of {= ew_lanes =} values: an x value goes to its slot, a group of h values fills a word.
+    reg [{= vwa =}-1:0] vw_word;
+    reg [{= ew_lanes =}-1:0] vw_we;
+    reg [{= hwide =}-1:0] vw_data;
+    wire [{= vaw =}-1:0] hw_addr = l_hbase_wr + se_idx;
+    wire unused_hw = &{1'b0, hw_addr[{= ewq =}-1:0]};
+    always @(posedge clk) begin
+        if (rst) vw_en <= 1'b0;
+        else vw_en <= load_we || se_we;
+        vw_lane <= load_we ? ld_lane : se_lane;
+        vw_word <= load_we ? ld_addr[{= vaw =}-1:{= ewq =}] : hw_addr[{= vaw =}-1:{= ewq =}];
+        vw_we <= load_we ? ({= ew_lanes =}'d1 << ld_addr[{= ewq =}-1:0]) : se_mask;
+        vw_data <= load_we ? {{= ew_lanes =}{x_tdata[{= dw =}-1:0]}} : se_h;
+    end
+{% else %}    reg [{= vaw =}-1:0] vw_addr;
     reg [{= dw =}-1:0] vw_data;
     always @(posedge clk) begin
         if (rst) vw_en <= 1'b0;
@@ -221,7 +237,8 @@ module {= p.top =} #(
         vw_addr <= load_we ? ld_addr : (l_hbase_wr + se_idx);
         vw_data <= load_we ? x_tdata[{= dw =}-1:0] : se_h;
     end
-{% if s.vb > dw %}    wire unused_axis = &{1'b0, x_tdata[{= s.vb =}-1:{= dw =}], x_tlast};
+    wire unused_mask = &{1'b0, se_mask};
+{% endif %}{% if s.vb > dw %}    wire unused_axis = &{1'b0, x_tdata[{= s.vb =}-1:{= dw =}], x_tlast};
 {% else %}    wire unused_axis = &{1'b0, x_tlast};
 {% endif %}    wire unused_regs = &{1'b0, {= unused_regs =}};
 
@@ -277,7 +294,7 @@ module {= p.top =} #(
                         slice <= slice + {= slice_w =}'d1;
                     end
                 end
-                S_WAIT: if (units_done == {= unit_w =}'d{= hidden =}) begin
+                S_WAIT: if (units_done == {= unit_w =}'d{= hgroups =}) begin
                     cur[l] <= !cur[l];
                     if (last_layer) x_par <= !x_par;
                     if (!last_layer) begin
@@ -319,7 +336,9 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .adv(adv),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
-        .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
+{% if ew_lanes > 1 %}        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
+{% else %}        .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
+{% endif %}
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd{= e =}), .ww_addr(waddr_reg[{= waw =}-1:0]),
         .ww_data(wstage[{= wword =}-1:0]),
         .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd{= e =}), .bw_addr(waddr_reg[{= baw =}-1:0]),
@@ -369,7 +388,7 @@ module {= p.top =} #(
     reg [{= eng_w =}-1:0] drain;
     reg [{= unit_w =}-1:0] u_cnt;
     wire [{= sat_add_w =}-1:0] row_clips = {= row_clips_expr =};
-    wire step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hidden =});
+    wire step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hgroups =});
 {% if per_gate %}    wire capture = row_valid_r;
 {% else %}    wire capture = row_valid_r && gate == 2'd3;
 {% endif %}    always @(posedge clk) begin
@@ -389,34 +408,41 @@ module {= p.top =} #(
                     default: hold_{= b.index =} <= {pi_{= b.index =}, pf_{= b.index =}, pg_{= b.index =}, row_preact_{= b.index =}};
                 endcase
 {% endif %}{% endfor %}            end
-            // A bundle drains one unit per cycle; the next arrives later than that (checked by
-            // the generator).
+            // The bundles drain a group of {= ew_lanes =} per cycle; the next hand-over arrives later
+            // than that (checked by the generator).
             if (capture) begin
                 hold_v <= 1'b1;
                 drain <= {= eng_w =}'d0;
             end else if (hold_v) begin
-                u_cnt <= u_cnt + {= unit_w =}'d1;
-                if (drain == {= eng_w =}'d{= last_bundle =}) hold_v <= 1'b0;
+                u_cnt <= u_cnt + {= unit_w =}'d{= ew_lanes =};
+                if (drain == {= eng_w =}'d{= last_group =}) hold_v <= 1'b0;
                 else drain <= drain + {= eng_w =}'d1;
             end
         end
     end
-    reg [{= feed_w =}-1:0] feed;
+    // Group g: bundles g*{= ew_lanes =} .. g*{= ew_lanes =}+{= ew_last =}, lane j taking unit u_cnt + j.
+    reg [{= feed_all_w =}-1:0] feed;
     always @* begin
         case (drain)
-{% for b in bundle_list %}            {= eng_w =}'d{= b.index =}: feed = hold_{= b.index =};
-{% endfor %}            default: feed = {= feed_w =}'d0;
+{% for g in groups %}            {= eng_w =}'d{= g.index =}: feed = {= g.feed =};
+{% endfor %}            default: feed = {= feed_all_w =}'d0;
         endcase
     end
-    wire feed_v = hold_v && (u_cnt < {= unit_w =}'d{= hidden =});
+    wire [{= caw =}-1:0] ew_caddr = l_cbase + {= unit_ext =};
 
-    wire ew_v, ew_c_clip, ew_h_clip;
-    wire [{= dw =}-1:0] ew_h;
-    {= p.ew =} u_ew (
-        .clk(clk), .rst(rst), .adv(adv), .feed_v(feed_v), .feed(feed),
-        .caddr(l_cbase + {= unit_ext =}), .first_step(first_step),
-        .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
+    // Element-wise lanes: lane j finishes the units u with u mod {= ew_lanes =} == j.
+{% for j in lane_list %}    wire ew_v_{= j.index =}, ew_c_clip_{= j.index =}, ew_h_clip_{= j.index =};
+    wire [{= dw =}-1:0] ew_h_{= j.index =};
+    {= p.ew =} u_ew_{= j.index =} (
+        .clk(clk), .rst(rst), .adv(adv), .feed_v(hold_v && (u_cnt < {= unit_w =}'d{= j.limit =})),
+        .feed(feed[{= j.feed_lo =} +: {= feed_w =}]), .caddr(ew_caddr), .first_step(first_step),
+        .v_out(ew_v_{= j.index =}), .h_out(ew_h_{= j.index =}), .c_clip(ew_c_clip_{= j.index =}), .h_clip(ew_h_clip_{= j.index =})
     );
+{% endfor %}{% if ew_lanes > 1 %}    wire unused_ew_v = &{1'b0{% for j in lane_list %}{% if !loop.first %}, ew_v_{= j.index =}{% endif %}{% endfor %}};
+{% endif %}    // Lane 0 holds a unit whenever any lane does; the units that exist are a prefix.
+    wire ew_v = ew_v_0;
+    wire [{= ew_lanes =}-1:0] ew_mask = {{% for j in lane_list_rev %}ew_v_{= j.index =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    wire [{= hwide =}-1:0] ew_h = {{% for j in lane_list_rev %}ew_h_{= j.index =}{% if !loop.last %}, {% endif %}{% endfor %}};
     // h writes: every engine's next h buffer; the last layer also feeds the output FIFO.
     reg [{= unit_w =}-1:0] h_unit;
     always @(posedge clk) begin
@@ -429,6 +455,7 @@ module {= p.top =} #(
         end else begin
             se_we <= adv && ew_v;
             se_h <= ew_h;
+            se_mask <= ew_mask;
             if (adv && ew_v) begin
                 units_done <= units_done + {= unit_w =}'d1;
                 h_unit <= h_unit + {= unit_w =}'d1;
@@ -438,7 +465,7 @@ module {= p.top =} #(
                     se_idx <= {= vaw =}'d0;
                     se_lane <= se_lane + {= lane_w =}'d1;
                 end else begin
-                    se_idx <= se_idx + {= vaw =}'d1;
+                    se_idx <= se_idx + {= vaw =}'d{= ew_lanes =};
                 end
             end
             if (step_done) begin
@@ -450,20 +477,22 @@ module {= p.top =} #(
         end
     end
 
-    // Output FIFO: {h, last-of-timestep}; the whole datapath stalls while it is full.
+    // Output FIFO: {h values of a group, their count, last-of-timestep}; the whole datapath
+    // stalls while it is full.
     wire of_push = adv && ew_v && last_layer;
-    wire of_last = (h_unit == {= unit_w =}'d{= hidden_last =});
-    wire [{= dw =}:0] of_head;
+    wire of_last = (h_unit == {= unit_w =}'d{= hgroups_last =});
+    wire [{= ocw =}-1:0] of_cnt = {= of_cnt_expr =};
+    wire [{= of_w =}-1:0] of_head;
     wire of_valid = (of_count != {= ofifo_cnt_w =}'d0);
     wire of_ready;
     wire of_pop = of_valid && of_ready;
     partita_fifo #(.W({= of_w =}), .AW({= ofifo_aw =}), .DEPTH({= ofifo_depth =})) u_ofifo (
-        .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_last}), .pop(of_pop),
+        .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_cnt, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)
     );
     wire h_busy;
-    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .JW({= s.jw =})) u_h_out (
-        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_valid(of_valid), .v_ready(of_ready),
+    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .R({= ew_lanes =}), .CW({= ocw =}), .JW({= pjw =})) u_h_out (
+        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_cnt(of_head[{= ocw =}:1]), .v_valid(of_valid), .v_ready(of_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
@@ -476,7 +505,7 @@ module {= p.top =} #(
             sat_inc <= 32'd0;
             sat_count <= 32'd0;
         end else begin
-            sat_inc <= adv ? {= sat_ext =} + {31'd0, ew_c_clip} + {31'd0, ew_h_clip} : 32'd0;
+            sat_inc <= adv ? {= sat_ext =}{% for j in lane_list %} + {31'd0, ew_c_clip_{= j.index =}} + {31'd0, ew_h_clip_{= j.index =}}{% endfor %} : 32'd0;
             sat_count <= sat_count + sat_inc;
         end
     end

@@ -311,6 +311,10 @@ pub struct TargetSpec {
     /// value (the data width in whole bytes). Several values share a beat
     /// (`partita_hdl::stream`). Default: one value per beat.
     pub stream_bits: Option<i64>,
+    /// Element-wise lanes E on a single device: hidden units finished per cycle, each lane with
+    /// its own sigmoid/tanh units and cell memory (a power of two, 1 to 64). Default: the
+    /// fewest that keep up with the engines.
+    pub ew_lanes: Option<i64>,
     pub link: LinkSpec,
     /// `[[target.device]]`: per-device overrides, one table per device in device order (or
     /// none). Work is split in proportion to each device's engines.
@@ -400,6 +404,7 @@ impl Default for TargetSpec {
             dsp_budget: None,
             memory_bits: None,
             stream_bits: None,
+            ew_lanes: None,
             link: LinkSpec::default(),
             device: Vec::new(),
         }
@@ -771,6 +776,9 @@ pub fn ew_multipliers(method: ActMethod) -> u64 {
     }
 }
 
+/// Most element-wise lanes a single device may have.
+pub const MAX_EW_LANES: i64 = 64;
+
 /// Peak memory of the passes per model weight, measured (README.md, "Limits").
 pub const BYTES_PER_WEIGHT: u64 = 40;
 /// Largest device, engine and bank counts, and CNN map side.
@@ -981,6 +989,7 @@ impl Validator<'_, '_> {
         self.quant(&plan.quant, shape.as_ref(), banks);
         self.activation(&plan.activation, &plan.quant);
         self.stream(&plan.target, &plan.quant);
+        self.ew_lanes(&plan.target);
         let devices = self.target(&plan.target);
         let layers = match (&shape, devices) {
             (Some(s), Some(d)) => self.partition(&plan.partition, s, d, plan.model.kind),
@@ -1719,6 +1728,25 @@ impl Validator<'_, '_> {
             (SparsityKind::Bbs, None, None) => Some(Keep::AsGiven),
         };
         (banks, keep)
+    }
+
+    /// `ew_lanes`: a power of two up to 64, on a single device (a node's finisher takes one
+    /// unit per cycle).
+    fn ew_lanes(&mut self, t: &TargetSpec) {
+        let Some(e) = t.ew_lanes else { return };
+        if !(1..=MAX_EW_LANES).contains(&e) || (e & (e - 1)) != 0 {
+            self.err(
+                &["target", "ew_lanes"],
+                format!("`ew_lanes` is {e}"),
+                format!("element-wise lanes are a power of two from 1 to {MAX_EW_LANES}, or leave the key out for as many as the engines need"),
+            );
+        } else if e > 1 && t.devices > 1 {
+            self.err(
+                &["target", "ew_lanes"],
+                format!("`ew_lanes` is {e} on a {}-device plan", t.devices),
+                "parallel element-wise lanes are built for single-device plans; a multi-device node's finisher takes one hidden unit per cycle: leave the key out or write 1",
+            );
+        }
     }
 
     /// `stream_bits`: a DMA-friendly width that holds at least one value.

@@ -1,4 +1,5 @@
-// Testbench of partita_pack: NV vectors of VEC random values offered one per cycle at random
+// Testbench of partita_pack: NV vectors of VEC random values offered a word of R per cycle
+// (a vector's last word short when R does not divide VEC) at random
 // against a sink that is ready at random. Checks every beat's tdata (empty slots zero), tkeep
 // and tlast against the layout of partita_hdl::stream, the beat count, and that `busy` is low
 // at the end.
@@ -7,6 +8,8 @@ module partita_pack_tb;
     parameter integer SB = 64;
     parameter integer VB = 16;
     parameter integer P = 4;
+    parameter integer R = 1;
+    parameter integer CW = 1;
     parameter integer JW = 2;
     parameter integer VEC = 10;
     parameter integer NV = 6;
@@ -14,22 +17,25 @@ module partita_pack_tb;
     parameter integer FLIP = -1;
     localparam integer KW = SB / 8;
     localparam integer NB = (VEC + P - 1) / P;
+    // Words per vector.
+    localparam integer NW = (VEC + R - 1) / R;
     reg clk = 1'b0;
     initial forever #5 clk = !clk;
     reg rst = 1'b1;
-    reg [VB-1:0] v_data = {VB{1'b0}};
+    reg [R*VB-1:0] v_data = {(R*VB){1'b0}};
+    reg [CW-1:0] v_cnt = {CW{1'b0}};
     reg v_valid = 1'b0, v_last = 1'b0, m_tready = 1'b0;
     wire v_ready, m_tvalid, m_tlast, busy;
     wire [SB-1:0] m_tdata;
     wire [KW-1:0] m_tkeep;
-    partita_pack #(.SB(SB), .VB(VB), .P(P), .JW(JW)) dut (
-        .clk(clk), .rst(rst), .v_data(v_data), .v_valid(v_valid), .v_ready(v_ready),
+    partita_pack #(.SB(SB), .VB(VB), .P(P), .R(R), .CW(CW), .JW(JW)) dut (
+        .clk(clk), .rst(rst), .v_data(v_data), .v_cnt(v_cnt), .v_valid(v_valid), .v_ready(v_ready),
         .v_last(v_last), .m_tdata(m_tdata), .m_tkeep(m_tkeep), .m_tvalid(m_tvalid),
         .m_tready(m_tready), .m_tlast(m_tlast), .busy(busy)
     );
     reg [VB-1:0] vals [0:NV*VEC-1];
     reg [VB-1:0] r;
-    integer n = 0, beat = 0, fails = 0, cycles = 0, s, b, idx;
+    integer n = 0, beat = 0, fails = 0, cycles = 0, s, b, idx, w0;
     reg [SB-1:0] want;
     reg [KW-1:0] wkeep;
     initial begin
@@ -42,9 +48,14 @@ module partita_pack_tb;
     initial forever begin
         @(negedge clk);
         if (!rst) begin
-            v_valid = (n < NV * VEC) && ($random % 3 != 0);
-            v_data = vals[n < NV * VEC ? n : 0];
-            v_last = (n % VEC) == VEC - 1;
+            // Word n: vector n / NW, its values from (n % NW) * R.
+            v_valid = (n < NV * NW) && ($random % 3 != 0);
+            w0 = (n / NW) * VEC + (n % NW) * R;
+            v_cnt = (n % NW == NW - 1) ? VEC - (NW - 1) * R : R;
+            v_data = {(R*VB){1'b0}};
+            for (s = 0; s < R; s = s + 1)
+                if (n < NV * NW && s < v_cnt) v_data[s*VB +: VB] = vals[w0 + s];
+            v_last = (n % NW) == NW - 1;
             m_tready = ($random % 4 != 0);
             #1;
             cycles = cycles + 1;

@@ -287,7 +287,8 @@ fn fifo_skid_arbiter_axil_and_hub_testbenches_pass() {
 }
 
 /// The stream packer and unpacker at several layouts of `partita_hdl::stream` (one value per
-/// beat, 4 per 64-bit beat, 21 24-bit values per 512-bit beat with a short last beat), with
+/// beat, 4 per 64-bit beat, 21 24-bit values per 512-bit beat with a short last beat; the
+/// packer also taking words of 2 and 4 values, with a short last word), with
 /// random valid and ready; the unpacker's testbench also checks that a beat with a wrong tkeep
 /// raises `err` once. Negative controls: a flipped expected value fails each testbench.
 #[test]
@@ -297,20 +298,37 @@ fn fifo_skid_arbiter_axil_and_hub_testbenches_pass() {
 )]
 fn stream_pack_and_unpack_testbenches_pass() {
     use partita_hdl::stream::Layout;
-    for (data_bits, beat_bits, vec) in [(16, 16, 3), (12, 64, 10), (16, 64, 8), (24, 512, 50)] {
+    // (value bits, beat bits, values per vector, values per packer input word)
+    for (data_bits, beat_bits, vec, r) in [
+        (16, 16, 3, 1),
+        (12, 64, 10, 1),
+        (16, 64, 8, 1),
+        (24, 512, 50, 1),
+        (16, 64, 10, 2),
+        (16, 128, 13, 4),
+        (16, 64, 9, 4),
+    ] {
         let l = Layout::new(data_bits, beat_bits).unwrap();
         let bits = |n: usize| (usize::BITS - n.max(1).leading_zeros()).max(1).to_string();
         let common = [
             ("SB", beat_bits.to_string()),
             ("VB", l.slot_bits.to_string()),
             ("P", l.per_beat.to_string()),
-            ("JW", bits(l.per_beat as usize - 1)),
             ("VEC", vec.to_string()),
         ];
         let mut unpack = common.to_vec();
+        unpack.push(("JW", bits(l.per_beat as usize - 1)));
         unpack.push(("CW", bits(vec - 1)));
         unpack.push(("BW", bits(l.beats(vec) - 1)));
-        for (core, params) in [(cores::UNPACK, unpack), (cores::PACK, common.to_vec())] {
+        let mut pack = common.to_vec();
+        pack.push(("R", r.to_string()));
+        pack.push(("CW", bits(r)));
+        pack.push(("JW", bits(l.per_beat as usize / r - 1)));
+        let mut cases = vec![(cores::PACK, pack)];
+        if r == 1 {
+            cases.insert(0, (cores::UNPACK, unpack));
+        }
+        for (core, params) in cases {
             let tmp = TempDir::new("stream");
             assert_pass(core, &run_tb(core, tmp.path(), &params));
             let mut flipped = params.clone();

@@ -38,8 +38,15 @@ fn plans(tmp: &TempDir) -> Vec<PathBuf> {
         gates,
         tmp.write("ops.toml", ops),
         tmp.write("odd.toml", ODD),
+        repo().join("examples/lstm_1dev_ew.toml"),
+        tmp.write("ew_odd.toml", EW_ODD),
     ]
 }
+
+/// Two layers of 29 units on 40 engines: a hand-over of 40 units (29 real) every 40 cycles
+/// needs two element-wise lanes, and the last group of each layer-step holds one real unit.
+const EW_ODD: &str = "[model]\nkind = \"lstm\"\ninput_size = 8\nhidden_size = 29\nnum_layers = 2\nseed = 5\n\
+[sparsity]\nkind = \"dense\"\nbanks = 4\n[target]\nengines = 40\nstream_bits = 32\n";
 
 /// A plan whose x loads take longer than its compute (1024 inputs, 8 hidden units, 25% BBS):
 /// the timestep rate is set by the x stream.
@@ -609,4 +616,64 @@ fn random_lstms_cosim_equals_golden() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Parallel element-wise lanes: 64 engines hand over 64 units every 40 cycles, so the default
+/// builds the fewest lanes that keep up (two); four lanes drain each hand-over sooner. Both are
+/// bit-exact, every word and the count, and the cost model is exact. A lane count that cannot
+/// keep up or does not divide the hand-over is refused with a message.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn element_wise_lanes_keep_up_with_many_engines() {
+    let tmp = TempDir::new("ewl");
+    let base = repo().join("examples/lstm_1dev_ew.toml");
+    let text = std::fs::read_to_string(&base).unwrap();
+    let four = tmp.write(
+        "four.toml",
+        text.replace("stream_bits = 64\n", "stream_bits = 64\new_lanes = 4\n"),
+    );
+    let mut cycles = Vec::new();
+    for (plan, lanes) in [(base.clone(), 2), (four, 4)] {
+        let dir = tmp.path().join(format!("rtl{lanes}"));
+        gen(&plan, &dir);
+        let top = std::fs::read_to_string(dir.join("partita_top.v")).unwrap();
+        assert_eq!(top.matches(" u_ew_").count(), lanes, "{}", plan.display());
+        let (code, v, err) = sim_json(&[plan.to_str().unwrap(), "--rtl", dir.to_str().unwrap()]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["match"], true);
+        assert_eq!(v["words_expected"], 2 * 8 * 256);
+        assert_eq!(v["words_got"], 2 * 8 * 256);
+        let d = partita_codegen::design::from_path(&plan).unwrap();
+        let steps = v["timesteps"].as_u64().unwrap() as usize;
+        let predicted = partita_codegen::analysis::cost::single_device_cycles(&d, steps).unwrap();
+        let measured = v["cycles_per_timestep"].as_f64().unwrap();
+        assert_eq!(predicted, measured, "{lanes} lanes");
+        cycles.push(measured);
+    }
+    assert!(cycles[1] < cycles[0], "{cycles:?}");
+    // One lane cannot keep up with 64 engines; 3 is not a power of two; 8 lanes do not divide
+    // the 4 values of a 64-bit stream beat.
+    for (extra, want, verb) in [
+        ("ew_lanes = 1\n", "faster than 1 element-wise lane", "gen"),
+        ("ew_lanes = 3\n", "power of two", "check"),
+        ("ew_lanes = 8\n", "values per output stream beat (4)", "gen"),
+    ] {
+        let bad = tmp.write(
+            "bad.toml",
+            text.replace("stream_bits = 64\n", &format!("stream_bits = 64\n{extra}")),
+        );
+        let out = tmp.path().join("bad_rtl");
+        let args: Vec<&str> = if verb == "gen" {
+            vec!["gen", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]
+        } else {
+            vec!["check", bad.to_str().unwrap()]
+        };
+        let (code, o, err) = cli(&args);
+        assert_eq!(code, 2, "{extra}: {o}{err}");
+        assert!(err.contains(want), "{extra}: {err}");
+        assert!(!out.exists(), "{extra}: half-written output");
+    }
 }

@@ -66,17 +66,18 @@ impl CycleBasis {
 /// sequences together), if it can be generated. The x loader runs one timestep ahead, so only
 /// the first vector's load (I beats) is exposed, and each step takes its layer-steps plus one
 /// cycle: a run is I + steps x step cycles. When loading is slower than computing, every step
-/// after the first waits for its vector instead: I beats plus one cycle for each h value
-/// written meanwhile (h writes have the vector memories' write port first).
+/// after the first waits for its vector instead: I beats plus one cycle for each group of E h
+/// values written meanwhile (h writes have the vector memories' write port first).
 pub fn single_device_cycles(design: &Design, steps: usize) -> Option<f64> {
     let d = SingleDevice::new(design).ok()?;
     let tree = tree_levels(d.arch.dp.k) as u64;
-    let last_slot = ((d.arch.hidden - 1) % d.bundles() + 1) as u64;
+    // The last real unit's group in its hand-over (E units per group).
+    let last_slot = ((d.arch.hidden - 1) % d.bundles() / d.e + 1) as u64;
     let per_layer: u64 = (0..d.arch.layers)
         .map(|l| (d.rows_per_lane * d.slices_per_row(l)) as u64 + DRAIN_BASE + tree + last_slot)
         .sum();
     let input = d.arch.input_size as u64;
-    let load = input + (d.arch.hidden * d.arch.layers) as u64;
+    let load = input + (d.arch.hidden.div_ceil(d.e) * d.arch.layers) as u64;
     let step = per_layer + 1;
     let steps = steps.max(1) as u64;
     Some((input + (steps - 1) * step.max(load) + step) as f64 / steps as f64)

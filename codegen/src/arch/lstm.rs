@@ -428,10 +428,57 @@ pub struct SingleDevice {
     pub eng_w: u32,
     pub sat_add_w: u32,
     pub in_w: u32,
-    /// Output FIFO depth (a power of two) and its address width.
+    /// Output FIFO depth (a power of two, in words of E values) and its address width.
     pub ofifo_depth: usize,
     pub ofifo_aw: u32,
+    /// Element-wise lanes E (a power of two) and log2 E: a group of E consecutive units is
+    /// finished per cycle, unit u in lane u mod E at cell address u / E, and its h values are
+    /// written as one vector-memory word (words of E values when E > 1).
+    pub e: usize,
+    pub ewq: u32,
 }
+
+/// Element-wise lanes for `n` units handed over every `period` cycles (the shortest of any
+/// layer), with `bh` h values per bank and `p` values per stream beat: the lanes `given`, or
+/// the fewest that take a hand-over in fewer cycles than the next one needs. E divides n (a
+/// hand-over splits into whole groups), bh (a group's h values share one vector-memory word)
+/// and p (a group's outputs share one stream beat).
+pub fn ew_lanes(
+    n: usize,
+    period: usize,
+    bh: usize,
+    p: usize,
+    given: Option<usize>,
+) -> Result<usize, String> {
+    let fits = |e: usize| n.is_multiple_of(e) && bh.is_multiple_of(e) && p.is_multiple_of(e);
+    let keeps_up = |e: usize| n / e < period;
+    if let Some(e) = given {
+        if !fits(e) {
+            return Err(format!(
+                "ew_lanes = {e} must divide the units handed over at once ({n}), the h values per bank ({bh}) and the values per output stream beat ({p})"
+            ));
+        }
+        if !keeps_up(e) {
+            return Err(format!(
+                "{n} units complete every {period} cycles, faster than {e} element-wise lane(s) take them ({e} per cycle); use more lanes or fewer engines"
+            ));
+        }
+        return Ok(e);
+    }
+    let mut e = 1;
+    while e <= MAX_EW_LANES {
+        if fits(e) && keeps_up(e) {
+            return Ok(e);
+        }
+        e *= 2;
+    }
+    Err(format!(
+        "{n} units complete every {period} cycles, faster than the element-wise unit takes them (one per cycle), and no lane count (a power of two dividing {n}, the h values per bank {bh} and the values per stream beat {p}) keeps up; use fewer engines, or a wider stream_bits"
+    ))
+}
+
+/// Most element-wise lanes (as `plan::MAX_EW_LANES`).
+pub const MAX_EW_LANES: usize = 64;
 
 impl SingleDevice {
     pub fn new(design: &Design) -> Result<SingleDevice, String> {
@@ -482,25 +529,32 @@ impl SingleDevice {
             eng_w: 0,
             sat_add_w: bits_for(rlanes as u64),
             in_w: bits_for(arch.input_size as u64 - 1),
-            ofifo_depth: 64usize.max((h + 1).next_power_of_two().min(1024)),
+            ofifo_depth: 0,
             ofifo_aw: 0,
+            e: 1,
+            ewq: 0,
             arch,
         };
-        for l in 0..d.arch.layers {
-            let period = d.slices_per_row(l) * if mapping == Mapping::PerGate { 1 } else { 4 };
-            if d.bundles() >= period {
-                return Err(format!(
-                    "layer {l}: {} units complete every {period} cycles, faster than the \
-                     element-wise unit takes them (one per cycle); use fewer engines",
-                    d.bundles()
-                ));
-            }
+        let period = (0..d.arch.layers)
+            .map(|l| d.slices_per_row(l) * if mapping == Mapping::PerGate { 1 } else { 4 })
+            .min()
+            .unwrap_or(1);
+        let given = design.plan.plan.target.ew_lanes.map(|e| e as usize);
+        d.e = ew_lanes(d.bundles(), period, d.arch.bh, d.arch.dp.stream.per_beat as usize, given)?;
+        d.ewq = d.e.trailing_zeros();
+        d.caw = bits_for((d.arch.layers * h.div_ceil(d.e)) as u64 - 1);
+        d.ofifo_depth = 64usize.max((h.div_ceil(d.e) + 1).next_power_of_two().min(1024));
+        if d.e > 1 {
+            d.layout = d.arch.layout_aligned(2, d.e);
         }
         let wdepth = (0..d.arch.layers)
             .map(|l| rows_per_lane * d.slices_per_row(l))
             .sum();
-        d.mem = Memories::new(wdepth, rows_per_lane * d.arch.layers, layout.depth());
-        d.eng_w = bits_for(d.bundles() as u64 - 1);
+        d.mem = Memories::new(wdepth, rows_per_lane * d.arch.layers, d.layout.depth());
+        if d.e > 1 {
+            d.mem = d.mem.words(d.e);
+        }
+        d.eng_w = bits_for((d.bundles() / d.e) as u64 - 1);
         d.ofifo_aw = d.ofifo_depth.trailing_zeros();
         Ok(d)
     }

@@ -28,6 +28,21 @@ struct Bundle {
     capture: String,
 }
 
+/// A group of E bundles, drained in one cycle.
+struct Group {
+    index: usize,
+    /// Lane j's four pre-activations from bundle index·E + j, lane 0 in the low bits.
+    feed: String,
+}
+
+/// One element-wise lane.
+struct EwLane {
+    index: usize,
+    /// Its unit (u_cnt + index) exists while u_cnt is below this.
+    limit: usize,
+    feed_lo: u32,
+}
+
 struct LayerConst {
     index: usize,
     slices: usize,
@@ -79,7 +94,21 @@ struct TopView {
     wword: u32,
     bw: u32,
     eng_w: u32,
-    last_bundle: usize,
+    last_group: usize,
+    ew_lanes: usize,
+    ew_last: usize,
+    hwide: u32,
+    feed_all_w: u32,
+    ewq: u32,
+    vwa: u32,
+    hgroups: usize,
+    hgroups_last: usize,
+    groups: Vec<Group>,
+    lane_list: Vec<EwLane>,
+    lane_list_rev: Vec<EwLane>,
+    ocw: u32,
+    pjw: u32,
+    of_cnt_expr: String,
     sat_add_w: u32,
     row_clips_expr: String,
     accw: u32,
@@ -96,19 +125,42 @@ struct TopView {
     unit_ext: String,
     reg_conns: Vec<regmap::Conn>,
     bh_last: usize,
-    hidden_last: usize,
     out_ext: String,
     sat_ext: String,
     unused_regs: String,
 }
 
-/// `u_cnt` (`unit_w` bits) as a cell-memory offset (`caw` bits).
-fn unit_ext(unit_w: u32, caw: u32) -> String {
-    if caw >= unit_w {
-        zext("u_cnt", unit_w, caw)
+/// `u_cnt / E` (`u_cnt` has `unit_w` bits, E = 2^ewq) as a cell-memory offset (`caw` bits).
+fn unit_ext(unit_w: u32, ewq: u32, caw: u32) -> String {
+    let w = unit_w - ewq;
+    let v = if ewq == 0 {
+        "u_cnt".to_string()
     } else {
-        format!("u_cnt[{}:0]", caw - 1)
+        format!("u_cnt[{}:{ewq}]", unit_w - 1)
+    };
+    if caw >= w {
+        zext(&v, w, caw)
+    } else {
+        format!("u_cnt[{}:{ewq}]", caw + ewq - 1)
     }
+}
+
+/// The packer's word from the output FIFO's head `{h of lane E-1 .. lane 0, count (ocw bits),
+/// last}`: each lane's value sign-extended to its slot (whole bytes), lane 0 in the low bits.
+fn out_word(dw: u32, vb: u32, e: usize, ocw: u32) -> String {
+    let lanes: Vec<String> = (0..e)
+        .rev()
+        .map(|j| {
+            let lo = 1 + ocw + j as u32 * dw;
+            let hi = lo + dw - 1;
+            if vb > dw {
+                format!("{{{}{{of_head[{hi}]}}}}, of_head[{hi}:{lo}]", vb - dw)
+            } else {
+                format!("of_head[{hi}:{lo}]")
+            }
+        })
+        .collect();
+    format!("{{{}}}", lanes.join(", "))
 }
 
 /// The output stream's value: the FIFO head's h value, sign-extended to its slot (whole bytes).
@@ -158,7 +210,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             },
             hbase0: d.layout.hbase(l, 0),
             hbase1: d.layout.hbase(l, 1),
-            cbase: l * a.hidden,
+            cbase: l * a.hidden.div_ceil(d.e),
         })
         .collect();
     let mut unused = vec!["wsel[31:24]".to_string(), "wsel[15:1]".to_string()];
@@ -213,7 +265,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         adv_limit: d.ofifo_depth - 1,
         ofifo_aw: d.ofifo_aw,
         ofifo_cnt_w: d.ofifo_aw + 1,
-        of_w: dp.dw + 1,
+        of_w: d.e as u32 * dp.dw + ocw(d.e) + 1,
         rsum_w: dp.accw + 1,
         feed_w: 4 * dp.pre_w,
         bx0_last: a.bx0 - 1,
@@ -225,7 +277,40 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         wword: dp.wword,
         bw: dp.bw,
         eng_w: d.eng_w,
-        last_bundle: d.bundles() - 1,
+        last_group: d.bundles() / d.e - 1,
+        ew_lanes: d.e,
+        ew_last: d.e - 1,
+        hwide: d.e as u32 * dp.dw,
+        feed_all_w: d.e as u32 * 4 * dp.pre_w,
+        ewq: d.ewq,
+        vwa: mem.vaw - mem.vqw,
+        hgroups: a.hidden.div_ceil(d.e),
+        hgroups_last: a.hidden.div_ceil(d.e) - 1,
+        groups: (0..d.bundles() / d.e)
+            .map(|g| Group {
+                index: g,
+                feed: format!(
+                    "{{{}}}",
+                    (0..d.e)
+                        .rev()
+                        .map(|j| format!("hold_{}", g * d.e + j))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect(),
+        lane_list: lanes(d.e, a.hidden, 4 * dp.pre_w),
+        lane_list_rev: lanes(d.e, a.hidden, 4 * dp.pre_w).into_iter().rev().collect(),
+        ocw: ocw(d.e),
+        pjw: crate::arch::bits_for((dp.stream.per_beat as usize / d.e) as u64 - 1),
+        of_cnt_expr: if d.e == 1 {
+            "1'b1".into()
+        } else {
+            (0..d.e)
+                .map(|j| zext(&format!("ew_v_{j}"), 1, ocw(d.e)))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        },
         accw: dp.accw,
         pre_shr: dp.pre_shr,
         pre_shl: dp.pre_shl,
@@ -264,11 +349,10 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             .join(" + "),
         round_ne: dp.round_ne as u32,
         sat: dp.sat as u32,
-        unit_ext: unit_ext(d.unit_w, d.caw),
+        unit_ext: unit_ext(d.unit_w, d.ewq, d.caw),
         reg_conns,
-        bh_last: a.bh - 1,
-        hidden_last: a.hidden - 1,
-        out_ext: out_ext(dp.dw, dp.stream.slot_bits),
+        bh_last: a.bh - d.e,
+        out_ext: out_word(dp.dw, dp.stream.slot_bits, d.e, ocw(d.e)),
         sat_ext: zext("row_clips", d.sat_add_w, 32),
         unused_regs: unused.join(", "),
         p: names,
@@ -297,7 +381,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             &(0..dp.k).collect::<Vec<_>>(),
         ),
     )?);
-    files.push(ew::file(design, names, dp, d.caw, a.layers * a.hidden)?);
+    files.push(ew::file(design, names, dp, d.caw, a.layers * a.hidden.div_ceil(d.e))?);
     files.push(module_file(&names.regs, regs_text));
     files.push(module_file(&names.top, render(top.render())?));
     files.extend(memory::single(design, m, &d));
@@ -314,6 +398,22 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         files.extend(testbench::files(hdr, &names.top, &d, v)?);
     }
     Ok(files)
+}
+
+/// Bits of the output FIFO's count of h values in a group (holds E).
+fn ocw(e: usize) -> u32 {
+    crate::arch::bits_for(e as u64)
+}
+
+/// The element-wise lanes of E: lane j's unit is u_cnt + j.
+fn lanes(e: usize, hidden: usize, feed_w: u32) -> Vec<EwLane> {
+    (0..e)
+        .map(|j| EwLane {
+            index: j,
+            limit: hidden - j,
+            feed_lo: j as u32 * feed_w,
+        })
+        .collect()
 }
 
 fn regmap_json(design: &Design, d: &SingleDevice, map: &[partita_hdl::regs::Word]) -> String {
