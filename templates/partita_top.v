@@ -139,8 +139,9 @@ module {= p.top =} #(
     // pins: the stream pins drive and are driven by flip-flops only.
     wire [{= s.vb =}-1:0] x_tdata;
     wire x_tvalid, x_tlast;
-    // One value per cycle here: the unpacker's run outputs are not used.
-    wire [{= s.sb =}-1:0] x_run_beat;
+{% if ew_lanes > 1 %}    // Runs of the head beat: up to {= ew_lanes =} values per cycle, within one vector-memory word and one bank.
+{% else %}    // One value per cycle here: the unpacker's run outputs are not used.
+{% endif %}    wire [{= s.sb =}-1:0] x_run_beat;
     wire [{= s.jw =}:0] x_run_avail;
     wire [31:0] stream_errs;
     // h writes: a group of {= ew_lanes =} value(s) (se_mask: the units that exist) per write.
@@ -152,20 +153,45 @@ module {= p.top =} #(
     // The loader takes a beat while it has vectors to load and at most one loaded vector's
     // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
     // h writes on the shared vector-memory write port.
-    wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
-    partita_unpack #(
+{% if ew_lanes > 1 %}    wire x_go = ld_on && (ahead != 2'd2) && !se_we;
+    wire x_tready = 1'b0;
+    wire [31:0] xr_avail = {= xr_avail =};
+    wire [31:0] xr_word = 32'd{= ew_lanes =} - {= xr_off =};
+    wire [31:0] xr_bank = 32'd{= bx0 =} - {= xr_idx =};
+    wire [31:0] xr_a = (xr_word < xr_avail) ? xr_word : xr_avail;
+    wire [31:0] xr_n = !x_go ? 32'd0 : (xr_bank < xr_a) ? xr_bank : xr_a;
+    wire [31:0] xr_idx_next = {= xr_idx =} + xr_n;
+    wire [31:0] xr_cnt_next = {= xr_cnt =} + xr_n;
+    wire [{= s.jw =}:0] x_n = xr_n[{= s.jw =}:0];
+    wire unused_xr = &{1'b0, xr_n[31:{= jw1 =}], x_tdata, x_tvalid};
+    // The run's values placed in their word slots, and the slots written.
+    wire [{= ew_lanes =}:0] x_ones = ({= ew_lanes1 =}'d1 << x_n) - {= ew_lanes1 =}'d1;
+    wire [{= ew_lanes =}-1:0] x_we = x_ones[{= ew_lanes =}-1:0] << ld_addr[{= ewq =}-1:0];
+    wire unused_ones = &{1'b0, x_ones[{= ew_lanes =}], x_run_beat};
+    reg [{= hwide =}-1:0] x_word;
+    always @* begin
+        case (ld_addr[{= ewq =}-1:0])
+{% for c in x_word_cases %}            {= ewq =}'d{= c.0 =}: x_word = {= c.1 =};
+{% endfor %}            default: x_word = {= hwide =}'d0;
+        endcase
+    end
+{% else %}    wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
+{% endif %}    partita_unpack #(
         .SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .VEC({= s.in_vec =}), .CW({= s.in_cw =}), .JW({= s.jw =}), .BW({= s.in_bw =})
     ) u_x_in (
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
         .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
-        .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n({= s.jw + 1 =}'d0),
+        .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n({= x_n =}),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
-    wire unused_x_run = &{1'b0, x_run_beat, x_run_avail};
-    wire load_we = x_tvalid && x_tready;
     wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hgroups =}) && last_layer;
+{% if ew_lanes > 1 %}    wire load_we = (xr_n != 32'd0);
+    wire x_loaded = load_we && (xr_cnt_next == 32'd{= input_size =});
+{% else %}    wire unused_x_run = &{1'b0, x_run_beat, x_run_avail};
+    wire load_we = x_tvalid && x_tready;
     wire x_loaded = load_we && (ld_count == {= in_w =}'d{= in_last =});
+{% endif %}
     always @(posedge clk) begin
         if (rst || state == S_IDLE) begin
             // Start: the first vector goes to buffer 0.
@@ -181,16 +207,20 @@ module {= p.top =} #(
         end else begin
             ahead <= ahead + {1'b0, x_loaded} - {1'b0, x_step_done};
             if (load_we) begin
-                if (ld_idx == {= vaw =}'d{= bx0_last =}) begin
-                    ld_idx <= {= vaw =}'d0;
+{% if ew_lanes > 1 %}                if (xr_idx_next == 32'd{= bx0 =}) begin
+{% else %}                if (ld_idx == {= vaw =}'d{= bx0_last =}) begin
+{% endif %}                    ld_idx <= {= vaw =}'d0;
                     ld_lane <= ld_lane + {= lane_w =}'d1;
                     ld_addr <= ld_par ? {= vaw =}'d{= xbase1 =} : {= vaw =}'d{= xbase0 =};
                 end else begin
-                    ld_idx <= ld_idx + {= vaw =}'d1;
+{% if ew_lanes > 1 %}                    ld_idx <= ld_idx + xr_n[{= vaw =}-1:0];
+                    ld_addr <= ld_addr + xr_n[{= vaw =}-1:0];
+{% else %}                    ld_idx <= ld_idx + {= vaw =}'d1;
                     ld_addr <= ld_addr + {= vaw =}'d1;
-                end
-                ld_count <= ld_count + {= in_w =}'d1;
-            end
+{% endif %}                end
+{% if ew_lanes > 1 %}                ld_count <= ld_count + xr_n[{= in_w =}-1:0];
+{% else %}                ld_count <= ld_count + {= in_w =}'d1;
+{% endif %}            end
             if (x_loaded) begin
                 // A whole vector: the next goes to the other buffer.
                 ld_count <= {= in_w =}'d0;
@@ -225,8 +255,8 @@ module {= p.top =} #(
         else vw_en <= load_we || se_we;
         vw_lane <= load_we ? ld_lane : se_lane;
         vw_word <= load_we ? ld_addr[{= vaw =}-1:{= ewq =}] : hw_addr[{= vaw =}-1:{= ewq =}];
-        vw_we <= load_we ? ({= ew_lanes =}'d1 << ld_addr[{= ewq =}-1:0]) : se_mask;
-        vw_data <= load_we ? {{= ew_lanes =}{x_tdata[{= dw =}-1:0]}} : se_h;
+        vw_we <= load_we ? x_we : se_mask;
+        vw_data <= load_we ? x_word : se_h;
     end
 {% else %}    reg [{= vaw =}-1:0] vw_addr;
     reg [{= dw =}-1:0] vw_data;

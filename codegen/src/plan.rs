@@ -1122,8 +1122,8 @@ impl Validator<'_, '_> {
                 return Some((1, Some("CNN hardware is not built yet".into())))
             }
         };
-        let ew = ew_multipliers(method);
-        let fit = budget.saturating_sub(ew) / banks as u64;
+        let mut ew = ew_multipliers(method);
+        let mut fit = budget.saturating_sub(ew) / banks as u64;
         let all = |s: Strategy| layers.iter().all(|a| a.strategy == s);
         let (step, cap) = if all(Strategy::Gates) {
             (4, 4 * hidden)
@@ -1160,7 +1160,7 @@ impl Validator<'_, '_> {
         let whole_units = layers
             .iter()
             .all(|l| matches!(l.strategy, Strategy::Rows | Strategy::Layers));
-        let (step, cap, ew_cap) = if devices > 1 {
+        let (step, cap, mut ew_cap) = if devices > 1 {
             let node_cap = rows
                 .chunks(2)
                 .map(|pair| {
@@ -1226,13 +1226,40 @@ impl Validator<'_, '_> {
             )
         });
         let mem_cap = mem.map_or(usize::MAX, |m| m.0);
+        // On one device, E element-wise lanes (8 or 3 multipliers each) take E units per
+        // cycle, so engines may finish units E times as fast: try each E the streams and banks
+        // allow (it divides the h values per bank and the values per stream beat) and keep the
+        // one that builds the most engines.
+        let mut lanes = 1;
+        if devices == 1 {
+            let per_beat = t.stream_bits.map_or(1, |b| {
+                (b as usize) / (q.data.width().div_ceil(8) as usize * 8)
+            });
+            let bh = hidden.div_ceil(banks);
+            let period = ew_cap / step + 1;
+            let one = ew;
+            let mut best = 0;
+            let mut e = 1;
+            while e <= MAX_EW_LANES as usize {
+                if bh.is_multiple_of(e) && per_beat.is_multiple_of(e) {
+                    let fit_e = budget.saturating_sub(one * e as u64) / banks as u64;
+                    let cap_e = step * (e * period - 1);
+                    let raw = (fit_e as usize).min(cap).min(cap_e).min(mem_cap);
+                    let n = raw / (step * e) * (step * e);
+                    if n > best {
+                        (best, lanes, ew, fit, ew_cap) = (n, e, one * e as u64, fit_e, cap_e);
+                    }
+                }
+                e *= 2;
+            }
+        }
         let raw = (fit as usize).min(cap).min(ew_cap).min(max).min(mem_cap);
         // Fewer than 4 engines on a node hand their sums over one per cycle (at most the cycles
         // of a row of them).
         let e = if devices > 1 && whole_units && raw < 4 {
             raw.min(ew_cap / 4)
         } else {
-            raw / step * step
+            raw / (step * lanes) * (step * lanes)
         };
         let why = if let Some((m, mb, share, per)) =
             mem.filter(|m| m.0 < (fit as usize).min(cap).min(ew_cap).min(max))
@@ -1241,7 +1268,11 @@ impl Validator<'_, '_> {
                 "capped at {m} by block memory: {mb} bits, less about {share} bits of weights, biases and cell state, in engines that hold {per} bits of x and h vectors each (the multipliers would allow {fit})"
             )
         } else if fit as usize <= cap.min(ew_cap).min(max) {
-            format!("{budget} multipliers less the element-wise unit's {ew}, in engines of {banks} lanes")
+            if lanes > 1 {
+                format!("{budget} multipliers less {lanes} element-wise lanes' {ew}, in engines of {banks} lanes")
+            } else {
+                format!("{budget} multipliers less the element-wise unit's {ew}, in engines of {banks} lanes")
+            }
         } else if devices > 1 && max < cap.min(ew_cap) {
             format!("capped at {max}: the most a multi-device node has (the multipliers would allow {fit})")
         } else if devices > 1 && ew_cap < cap && whole_units {
@@ -1254,7 +1285,7 @@ impl Validator<'_, '_> {
             )
         } else if ew_cap < cap {
             format!(
-                "capped at {ew_cap}: the element-wise unit finishes one hidden unit per cycle, and more engines would finish them faster (the multipliers would allow {fit})"
+                "capped at {ew_cap}: {lanes} element-wise lane(s) finish {lanes} hidden unit(s) per cycle, and more engines would finish them faster (the multipliers would allow {fit}; more lanes need a wider stream_bits or h banks they divide)"
             )
         } else {
             format!(

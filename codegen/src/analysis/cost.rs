@@ -76,7 +76,16 @@ pub fn single_device_cycles(design: &Design, steps: usize) -> Option<f64> {
     let per_layer: u64 = (0..d.arch.layers)
         .map(|l| (d.rows_per_lane * d.slices_per_row(l)) as u64 + DRAIN_BASE + tree + last_slot)
         .sum();
-    let input = d.arch.input_size as u64;
+    // x writes: one value per cycle, or with E lanes a run of the head stream beat per cycle,
+    // within one vector-memory word (E values) and one bank.
+    let input = if d.e > 1 {
+        let (p, bx0) = (d.arch.dp.stream.per_beat as usize, d.arch.bx0);
+        (0..d.arch.input_size)
+            .filter(|i| i % p == 0 || (i % bx0).is_multiple_of(d.e))
+            .count() as u64
+    } else {
+        d.arch.input_size as u64
+    };
     let load = input + (d.arch.hidden.div_ceil(d.e) * d.arch.layers) as u64;
     let step = per_layer + 1;
     let steps = steps.max(1) as u64;

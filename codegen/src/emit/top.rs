@@ -96,7 +96,16 @@ struct TopView {
     eng_w: u32,
     last_group: usize,
     ew_lanes: usize,
+    ew_lanes1: usize,
     ew_last: usize,
+    bx0: usize,
+    jw1: u32,
+    x_n: String,
+    xr_avail: String,
+    xr_off: String,
+    xr_idx: String,
+    xr_cnt: String,
+    x_word_cases: Vec<(usize, String)>,
     hwide: u32,
     feed_all_w: u32,
     ewq: u32,
@@ -279,7 +288,40 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         eng_w: d.eng_w,
         last_group: d.bundles() / d.e - 1,
         ew_lanes: d.e,
+        ew_lanes1: d.e + 1,
         ew_last: d.e - 1,
+        bx0: a.bx0,
+        jw1: dp.stream_geom(a.input_size).jw + 1,
+        x_n: if d.e > 1 {
+            "x_n".into()
+        } else {
+            format!("{}'d0", dp.stream_geom(a.input_size).jw + 1)
+        },
+        xr_avail: zext("x_run_avail", dp.stream_geom(a.input_size).jw + 1, 32),
+        xr_off: if d.ewq > 0 {
+            zext(&format!("ld_addr[{}:0]", d.ewq - 1), d.ewq, 32)
+        } else {
+            String::new()
+        },
+        xr_idx: zext("ld_idx", mem.vaw, 32),
+        xr_cnt: zext("ld_count", d.in_w, 32),
+        x_word_cases: (0..d.e)
+            .map(|k| {
+                let vb = dp.stream.slot_bits;
+                let slots: Vec<String> = (0..d.e)
+                    .rev()
+                    .map(|s| {
+                        if s >= k {
+                            let lo = (s - k) as u32 * vb;
+                            format!("x_run_beat[{}:{lo}]", lo + dp.dw - 1)
+                        } else {
+                            format!("{}'d0", dp.dw)
+                        }
+                    })
+                    .collect();
+                (k, format!("{{{}}}", slots.join(", ")))
+            })
+            .collect(),
         hwide: d.e as u32 * dp.dw,
         feed_all_w: d.e as u32 * 4 * dp.pre_w,
         ewq: d.ewq,
