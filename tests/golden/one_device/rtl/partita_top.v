@@ -7,10 +7,10 @@
 //
 // Per timestep and layer the controller issues every CSB slice of every row once; engines run
 // in lockstep (bank balance gives every row the same slice count). Engine m computes hidden
-// units m, m+M, ... with their gate rows in order i, f, g, o. A serial element-wise unit turns
-// each unit's four pre-activations into c' = f*c + i*g and h' = o*tanh(c'), writes h' into the
-// other half of the double-buffered h region of every engine, and (last layer) into the output
-// FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
+// units m, m+M, ... with their gate rows in order i, f, g, o. 1 element-wise lane(s) turn
+// 1 unit(s)' four pre-activations per cycle into c' = f*c + i*g and h' = o*tanh(c'), write h'
+// into the other half of the double-buffered h region of every engine, and (last layer) into
+// the output FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
 // one multiply, one add, one rounding or one memory read.
 module partita_top #(
     // $readmemh files, one per engine memory; override with full paths if needed.
@@ -156,10 +156,12 @@ module partita_top #(
     wire [16-1:0] x_run_beat;
     wire [1:0] x_run_avail;
     wire [31:0] stream_errs;
+    // h writes: a group of 1 value(s) (se_mask: the units that exist) per write.
     reg se_we;
     reg [2-1:0] se_lane;
     reg [4-1:0] se_idx;
     reg [16-1:0] se_h;
+    reg [1-1:0] se_mask;
     // The loader takes a beat while it has vectors to load and at most one loaded vector's
     // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
     // h writes on the shared vector-memory write port.
@@ -173,10 +175,11 @@ module partita_top #(
         .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n(2'd0),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
+    wire x_step_done = (state == S_WAIT) && (units_done == 4'd6) && last_layer;
     wire unused_x_run = &{1'b0, x_run_beat, x_run_avail};
     wire load_we = x_tvalid && x_tready;
-    wire x_step_done = (state == S_WAIT) && (units_done == 4'd6) && last_layer;
     wire x_loaded = load_we && (ld_count == 3'd4);
+
     always @(posedge clk) begin
         if (rst || state == S_IDLE) begin
             // Start: the first vector goes to buffer 0.
@@ -234,6 +237,7 @@ module partita_top #(
         vw_addr <= load_we ? ld_addr : (l_hbase_wr + se_idx);
         vw_data <= load_we ? x_tdata[16-1:0] : se_h;
     end
+    wire unused_mask = &{1'b0, se_mask};
     wire unused_axis = &{1'b0, x_tlast};
     wire unused_regs = &{1'b0, wsel[31:24], wsel[15:1], waddr_reg[31:6], wstage[63:51]};
 
@@ -332,6 +336,7 @@ module partita_top #(
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
+
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd0), .ww_addr(waddr_reg[6-1:0]),
         .ww_data(wstage[51-1:0]),
         .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd0), .bw_addr(waddr_reg[5-1:0]),
@@ -351,6 +356,7 @@ module partita_top #(
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
+
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd1), .ww_addr(waddr_reg[6-1:0]),
         .ww_data(wstage[51-1:0]),
         .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd1), .bw_addr(waddr_reg[5-1:0]),
@@ -440,8 +446,8 @@ module partita_top #(
                     default: hold_1 <= {pi_1, pf_1, pg_1, row_preact_1};
                 endcase
             end
-            // A bundle drains one unit per cycle; the next arrives later than that (checked by
-            // the generator).
+            // The bundles drain a group of 1 per cycle; the next hand-over arrives later
+            // than that (checked by the generator).
             if (capture) begin
                 hold_v <= 1'b1;
                 drain <= 1'd0;
@@ -452,23 +458,29 @@ module partita_top #(
             end
         end
     end
+    // Group g: bundles g*1 .. g*1+0, lane j taking unit u_cnt + j.
     reg [64-1:0] feed;
     always @* begin
         case (drain)
-            1'd0: feed = hold_0;
-            1'd1: feed = hold_1;
+            1'd0: feed = {hold_0};
+            1'd1: feed = {hold_1};
             default: feed = 64'd0;
         endcase
     end
-    wire feed_v = hold_v && (u_cnt < 4'd6);
+    wire [4-1:0] ew_caddr = l_cbase + u_cnt;
 
-    wire ew_v, ew_c_clip, ew_h_clip;
-    wire [16-1:0] ew_h;
-    partita_ew u_ew (
-        .clk(clk), .rst(rst), .adv(adv), .feed_v(feed_v), .feed(feed),
-        .caddr(l_cbase + u_cnt), .first_step(first_step),
-        .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
+    // Element-wise lanes: lane j finishes the units u with u mod 1 == j.
+    wire ew_v_0, ew_c_clip_0, ew_h_clip_0;
+    wire [16-1:0] ew_h_0;
+    partita_ew u_ew_0 (
+        .clk(clk), .rst(rst), .adv(adv), .feed_v(hold_v && (u_cnt < 4'd6)),
+        .feed(feed[0 +: 64]), .caddr(ew_caddr), .first_step(first_step),
+        .v_out(ew_v_0), .h_out(ew_h_0), .c_clip(ew_c_clip_0), .h_clip(ew_h_clip_0)
     );
+    // Lane 0 holds a unit whenever any lane does; the units that exist are a prefix.
+    wire ew_v = ew_v_0;
+    wire [1-1:0] ew_mask = {ew_v_0};
+    wire [16-1:0] ew_h = {ew_h_0};
     // h writes: every engine's next h buffer; the last layer also feeds the output FIFO.
     reg [4-1:0] h_unit;
     always @(posedge clk) begin
@@ -481,6 +493,7 @@ module partita_top #(
         end else begin
             se_we <= adv && ew_v;
             se_h <= ew_h;
+            se_mask <= ew_mask;
             if (adv && ew_v) begin
                 units_done <= units_done + 4'd1;
                 h_unit <= h_unit + 4'd1;
@@ -502,20 +515,22 @@ module partita_top #(
         end
     end
 
-    // Output FIFO: {h, last-of-timestep}; the whole datapath stalls while it is full.
+    // Output FIFO: {h values of a group, their count, last-of-timestep}; the whole datapath
+    // stalls while it is full.
     wire of_push = adv && ew_v && last_layer;
     wire of_last = (h_unit == 4'd5);
-    wire [16:0] of_head;
+    wire [1-1:0] of_cnt = 1'b1;
+    wire [18-1:0] of_head;
     wire of_valid = (of_count != 7'd0);
     wire of_ready;
     wire of_pop = of_valid && of_ready;
-    partita_fifo #(.W(17), .AW(6), .DEPTH(64)) u_ofifo (
-        .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_last}), .pop(of_pop),
+    partita_fifo #(.W(18), .AW(6), .DEPTH(64)) u_ofifo (
+        .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_cnt, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)
     );
     wire h_busy;
-    partita_pack #(.SB(16), .VB(16), .P(1), .JW(1)) u_h_out (
-        .clk(clk), .rst(rst), .v_data(of_head[16:1]), .v_valid(of_valid), .v_ready(of_ready),
+    partita_pack #(.SB(16), .VB(16), .P(1), .R(1), .CW(1), .JW(1)) u_h_out (
+        .clk(clk), .rst(rst), .v_data({of_head[17:2]}), .v_cnt(of_head[1:1]), .v_valid(of_valid), .v_ready(of_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
@@ -528,7 +543,7 @@ module partita_top #(
             sat_inc <= 32'd0;
             sat_count <= 32'd0;
         end else begin
-            sat_inc <= adv ? {30'd0, row_clips} + {31'd0, ew_c_clip} + {31'd0, ew_h_clip} : 32'd0;
+            sat_inc <= adv ? {30'd0, row_clips} + {31'd0, ew_c_clip_0} + {31'd0, ew_h_clip_0} : 32'd0;
             sat_count <= sat_count + sat_inc;
         end
     end

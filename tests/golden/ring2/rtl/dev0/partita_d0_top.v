@@ -331,8 +331,8 @@ module partita_d0_top #(
     // The h stream's packer (library core partita_pack): the stream pins are driven by
     // flip-flops.
     wire h_busy;
-    partita_pack #(.SB(16), .VB(16), .P(1), .JW(1)) u_h_out (
-        .clk(clk), .rst(rst), .v_data(of_head[16:1]), .v_valid(of_valid), .v_ready(of_ready),
+    partita_pack #(.SB(16), .VB(16), .P(1), .R(1), .CW(1), .JW(1)) u_h_out (
+        .clk(clk), .rst(rst), .v_data(of_head[16:1]), .v_cnt(1'b1), .v_valid(of_valid), .v_ready(of_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
