@@ -10,6 +10,7 @@ const EXAMPLES: &[&str] = &[
     "lstm_1dev_dense",
     "lstm_1dev_bbs",
     "lstm_1dev_gates",
+    "lstm_1dev_ew",
     "lstm_1024_bbs",
     "lstm_1024_4dev",
     "lstm_4dev_dense",

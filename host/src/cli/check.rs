@@ -97,6 +97,23 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
         t.link.latency,
         t.link.mode
     );
+    if plan.devices == 1 {
+        if let Ok(d) = partita_codegen::arch::lstm::SingleDevice::new(design) {
+            if d.e > 1 || t.ew_lanes.is_some() {
+                let _ = writeln!(
+                    s,
+                    "element-wise: {} lane(s), {} hidden unit(s) finished per cycle ({})",
+                    d.e,
+                    d.e,
+                    if t.ew_lanes.is_some() {
+                        "ew_lanes"
+                    } else {
+                        "the fewest that keep up with the engines"
+                    }
+                );
+            }
+        }
+    }
     if let ModelDesign::Lstm(_) = &design.model {
         let p = cost::predict(design);
         let basis = match p.basis {
