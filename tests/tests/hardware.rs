@@ -552,7 +552,9 @@ fn generated_files_are_deterministic_and_complete() {
 }
 
 /// Random small LSTMs: sizes, formats, rounding, banks, densities, engines, layers, table
-/// kinds and gate sharing (unit-interleaved, per-gate engines, W_ih x | W_hh h pairs). Every cosim output word equals the golden model's. Each case builds a model (a few
+/// kinds, gate sharing (unit-interleaved, per-gate engines, W_ih x | W_hh h pairs) and packed
+/// streams, so that engines that finish units faster than one per cycle get element-wise
+/// lanes. Every cosim output word equals the golden model's. Each case builds a model (a few
 /// seconds); more cases: PROPTEST_CASES=50.
 #[test]
 #[cfg_attr(
@@ -569,7 +571,7 @@ fn random_lstms_cosim_equals_golden() {
         ..ProptestConfig::default()
     });
     let strategy = (
-        (1usize..9, 1usize..12, 1usize..3, 1usize..6, 1usize..4),
+        (1usize..9, 1usize..12, 1usize..3, 1usize..6, 1usize..20),
         (
             prop::sample::select(vec!["dense", "0.25", "0.5", "0.75"]),
             prop::sample::select(vec!["pwl", "lut"]),
@@ -583,10 +585,13 @@ fn random_lstms_cosim_equals_golden() {
             prop::sample::select(vec!["s3.12", "s4.7"]),
             0u64..1000,
         ),
-        prop::sample::select(vec!["rows", "gates", "ops"]),
+        (
+            prop::sample::select(vec!["rows", "gates", "ops"]),
+            prop::sample::select(vec!["", "stream_bits = 32\n", "stream_bits = 64\n", "stream_bits = 128\n"]),
+        ),
     );
     runner
-        .run(&strategy, |((i, h, l, k, m), (density, method), (rounding, overflow), (wfmt, dfmt, seed), sharing)| {
+        .run(&strategy, |((i, h, l, k, m), (density, method), (rounding, overflow), (wfmt, dfmt, seed), (sharing, stream))| {
             // Gate sharing: per-gate engine groups need 4n engines, ops pairs an even count.
             let m = match sharing {
                 "gates" => 4 * m.div_ceil(4),
@@ -607,7 +612,7 @@ fn random_lstms_cosim_equals_golden() {
             };
             let text = format!(
                 "[model]\nkind = \"lstm\"\ninput_size = {i}\nhidden_size = {h}\nnum_layers = {l}\nseed = {seed}\n\
-                 [sparsity]\n{sparsity}[target]\nengines = {m}\n\
+                 [sparsity]\n{sparsity}[target]\nengines = {m}\n{stream}\
                  [quant]\nweight = \"{wfmt}\"\ndata = \"{dfmt}\"\nrounding = \"{rounding}\"\noverflow = \"{overflow}\"\n\
                  [activation]\nmethod = \"{method}\"\nsegments = 16\nentries = 64\n\
                  [partition]\nstrategy = \"{sharing}\"\n"
