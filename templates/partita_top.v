@@ -428,16 +428,7 @@ module {= p.top =} #(
             drain <= {= eng_w =}'d0;
             u_cnt <= {= unit_w =}'d0;
         end else if (adv) begin
-            if (row_valid_r) begin
-                gate <= gate + 2'd1;
-{% for b in bundle_list %}{% if per_gate %}                hold_{= b.index =} <= {= b.capture =};
-{% else %}                case (gate)
-                    2'd0: pi_{= b.index =} <= row_preact_{= b.index =};
-                    2'd1: pf_{= b.index =} <= row_preact_{= b.index =};
-                    2'd2: pg_{= b.index =} <= row_preact_{= b.index =};
-                    default: hold_{= b.index =} <= {pi_{= b.index =}, pf_{= b.index =}, pg_{= b.index =}, row_preact_{= b.index =}};
-                endcase
-{% endif %}{% endfor %}            end
+            if (row_valid_r) gate <= gate + 2'd1;
             // The bundles drain a group of {= ew_lanes =} per cycle; the next hand-over arrives later
             // than that (checked by the generator).
             if (capture) begin
@@ -449,6 +440,19 @@ module {= p.top =} #(
                 else drain <= drain + {= eng_w =}'d1;
             end
         end
+    end
+    // The pre-activation registers load on the row's arrival alone (no row arrives while the
+    // collector clears), so their enables are short.
+    always @(posedge clk) begin
+        if (adv && row_valid_r) begin
+{% for b in bundle_list %}{% if per_gate %}            hold_{= b.index =} <= {= b.capture =};
+{% else %}            case (gate)
+                2'd0: pi_{= b.index =} <= row_preact_{= b.index =};
+                2'd1: pf_{= b.index =} <= row_preact_{= b.index =};
+                2'd2: pg_{= b.index =} <= row_preact_{= b.index =};
+                default: hold_{= b.index =} <= {pi_{= b.index =}, pf_{= b.index =}, pg_{= b.index =}, row_preact_{= b.index =}};
+            endcase
+{% endif %}{% endfor %}        end
     end
     // Group g: bundles g*{= ew_lanes =} .. g*{= ew_lanes =}+{= ew_last =}, lane j taking unit u_cnt + j.
     reg [{= feed_all_w =}-1:0] feed;

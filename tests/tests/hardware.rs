@@ -49,7 +49,8 @@ const EW_TINY: &str = "[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8
 
 /// Two layers of 29 units on 40 engines: a hand-over of 40 units (29 real) every 40 cycles
 /// needs two element-wise lanes, and the last group of each layer-step holds one real unit.
-const EW_ODD: &str = "[model]\nkind = \"lstm\"\ninput_size = 8\nhidden_size = 29\nnum_layers = 2\nseed = 5\n\
+const EW_ODD: &str =
+    "[model]\nkind = \"lstm\"\ninput_size = 8\nhidden_size = 29\nnum_layers = 2\nseed = 5\n\
 [sparsity]\nkind = \"dense\"\nbanks = 4\n[target]\nengines = 40\nstream_bits = 32\n";
 
 /// A plan whose x loads take longer than its compute (1024 inputs, 8 hidden units, 25% BBS):
@@ -587,7 +588,12 @@ fn random_lstms_cosim_equals_golden() {
         ),
         (
             prop::sample::select(vec!["rows", "gates", "ops"]),
-            prop::sample::select(vec!["", "stream_bits = 32\n", "stream_bits = 64\n", "stream_bits = 128\n"]),
+            prop::sample::select(vec![
+                "",
+                "stream_bits = 32\n",
+                "stream_bits = 64\n",
+                "stream_bits = 128\n",
+            ]),
         ),
     );
     runner

@@ -540,7 +540,13 @@ impl SingleDevice {
             .min()
             .unwrap_or(1);
         let given = design.plan.plan.target.ew_lanes.map(|e| e as usize);
-        d.e = ew_lanes(d.bundles(), period, d.arch.bh, d.arch.dp.stream.per_beat as usize, given)?;
+        d.e = ew_lanes(
+            d.bundles(),
+            period,
+            d.arch.bh,
+            d.arch.dp.stream.per_beat as usize,
+            given,
+        )?;
         d.ewq = d.e.trailing_zeros();
         d.caw = bits_for((d.arch.layers * h.div_ceil(d.e)) as u64 - 1);
         d.ofifo_depth = 64usize.max((h.div_ceil(d.e) + 1).next_power_of_two().min(1024));

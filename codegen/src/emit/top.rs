@@ -342,7 +342,10 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             })
             .collect(),
         lane_list: lanes(d.e, a.hidden, 4 * dp.pre_w),
-        lane_list_rev: lanes(d.e, a.hidden, 4 * dp.pre_w).into_iter().rev().collect(),
+        lane_list_rev: lanes(d.e, a.hidden, 4 * dp.pre_w)
+            .into_iter()
+            .rev()
+            .collect(),
         ocw: ocw(d.e),
         pjw: crate::arch::bits_for((dp.stream.per_beat as usize / d.e) as u64 - 1),
         of_cnt_expr: if d.e == 1 {
@@ -423,7 +426,13 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             &(0..dp.k).collect::<Vec<_>>(),
         ),
     )?);
-    files.push(ew::file(design, names, dp, d.caw, a.layers * a.hidden.div_ceil(d.e))?);
+    files.push(ew::file(
+        design,
+        names,
+        dp,
+        d.caw,
+        a.layers * a.hidden.div_ceil(d.e),
+    )?);
     files.push(module_file(&names.regs, regs_text));
     files.push(module_file(&names.top, render(top.render())?));
     files.extend(memory::single(design, m, &d));

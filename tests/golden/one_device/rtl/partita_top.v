@@ -431,21 +431,7 @@ module partita_top #(
             drain <= 1'd0;
             u_cnt <= 4'd0;
         end else if (adv) begin
-            if (row_valid_r) begin
-                gate <= gate + 2'd1;
-                case (gate)
-                    2'd0: pi_0 <= row_preact_0;
-                    2'd1: pf_0 <= row_preact_0;
-                    2'd2: pg_0 <= row_preact_0;
-                    default: hold_0 <= {pi_0, pf_0, pg_0, row_preact_0};
-                endcase
-                case (gate)
-                    2'd0: pi_1 <= row_preact_1;
-                    2'd1: pf_1 <= row_preact_1;
-                    2'd2: pg_1 <= row_preact_1;
-                    default: hold_1 <= {pi_1, pf_1, pg_1, row_preact_1};
-                endcase
-            end
+            if (row_valid_r) gate <= gate + 2'd1;
             // The bundles drain a group of 1 per cycle; the next hand-over arrives later
             // than that (checked by the generator).
             if (capture) begin
@@ -456,6 +442,24 @@ module partita_top #(
                 if (drain == 1'd1) hold_v <= 1'b0;
                 else drain <= drain + 1'd1;
             end
+        end
+    end
+    // The pre-activation registers load on the row's arrival alone (no row arrives while the
+    // collector clears), so their enables are short.
+    always @(posedge clk) begin
+        if (adv && row_valid_r) begin
+            case (gate)
+                2'd0: pi_0 <= row_preact_0;
+                2'd1: pf_0 <= row_preact_0;
+                2'd2: pg_0 <= row_preact_0;
+                default: hold_0 <= {pi_0, pf_0, pg_0, row_preact_0};
+            endcase
+            case (gate)
+                2'd0: pi_1 <= row_preact_1;
+                2'd1: pf_1 <= row_preact_1;
+                2'd2: pg_1 <= row_preact_1;
+                default: hold_1 <= {pi_1, pf_1, pg_1, row_preact_1};
+            endcase
         end
     end
     // Group g: bundles g*1 .. g*1+0, lane j taking unit u_cnt + j.
