@@ -35,7 +35,7 @@ module partita_pack_tb;
     );
     reg [VB-1:0] vals [0:NV*VEC-1];
     reg [VB-1:0] r;
-    integer n = 0, beat = 0, fails = 0, cycles = 0, s, b, idx, w0;
+    integer n = 0, beat = 0, fails = 0, cycles = 0, s, b, idx, w0, cnt_i;
     reg [SB-1:0] want;
     reg [KW-1:0] wkeep;
     initial begin
@@ -51,10 +51,11 @@ module partita_pack_tb;
             // Word n: vector n / NW, its values from (n % NW) * R.
             v_valid = (n < NV * NW) && ($random % 3 != 0);
             w0 = (n / NW) * VEC + (n % NW) * R;
-            v_cnt = (n % NW == NW - 1) ? VEC - (NW - 1) * R : R;
+            cnt_i = (n % NW == NW - 1) ? VEC - (NW - 1) * R : R;
+            v_cnt = cnt_i[CW-1:0];
             v_data = {(R*VB){1'b0}};
             for (s = 0; s < R; s = s + 1)
-                if (n < NV * NW && s < v_cnt) v_data[s*VB +: VB] = vals[w0 + s];
+                if (n < NV * NW && s < cnt_i) v_data[s*VB +: VB] = vals[w0 + s];
             v_last = (n % NW) == NW - 1;
             m_tready = ($random % 4 != 0);
             #1;
