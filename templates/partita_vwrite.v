@@ -119,9 +119,16 @@ module {= name =} (
     reg [{= vaw =}-1:0] hl_idx_{= p.index =} [0:7];
     reg [{= hcnt_w =}-1:0] hl_cnt_{= p.index =} [0:7];
     wire [{= hstart_w =}-1:0] hs_{= p.index =} = hstart(src_{= p.index =}, lay_{= p.index =});
-    wire hfirst_{= p.index =} = (hl_cnt_{= p.index =}[src_{= p.index =}] == {= hcnt_w =}'d0);
-    wire [{= lane_w =}-1:0] hw_lane_{= p.index =} = hfirst_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : hl_lane_{= p.index =}[src_{= p.index =}];
-    wire [{= vaw =}-1:0] hw_idx_{= p.index =} = hfirst_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : hl_idx_{= p.index =}[src_{= p.index =}];
+    // The head entry's source's place in its run (lane, index, count), kept in registers of
+    // its own: loaded from the per-source table when an entry becomes the head (or from this
+    // cycle's write, when the new head comes from the same source), advanced with each write.
+    // So the table's 8-way selects sit only in front of these registers, not in this write.
+    reg [{= lane_w =}-1:0] hq_lane_{= p.index =};
+    reg [{= vaw =}-1:0] hq_idx_{= p.index =};
+    reg [{= hcnt_w =}-1:0] hq_cnt_{= p.index =};
+    wire hfirst_{= p.index =} = (hq_cnt_{= p.index =} == {= hcnt_w =}'d0);
+    wire [{= lane_w =}-1:0] hw_lane_{= p.index =} = hfirst_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : hq_lane_{= p.index =};
+    wire [{= vaw =}-1:0] hw_idx_{= p.index =} = hfirst_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : hq_idx_{= p.index =};
     wire [{= hcnt_w =}-1:0] hw_n_{= p.index =} = hs_{= p.index =}[{= hs_n_hi =}:0];
     reg [{= vaw =}-1:0] hw_base_{= p.index =};
     always @* begin
@@ -148,7 +155,15 @@ module {= name =} (
 {% endfor %}    wire [{= vq =}-1:0] pwe_{= p.index =} = {{% for j in slots_rev %}we_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vaw =}:0] nidx_{= p.index =} = {1'b0, hw_idx_{= p.index =}} + {= p.k_idx =};
-    wire [{= hcnt_w =}-1:0] ncnt_{= p.index =} = hl_cnt_{= p.index =}[src_{= p.index =}] + {= p.k_cnt =};
+    wire [{= hcnt_w =}-1:0] ncnt_{= p.index =} = hq_cnt_{= p.index =} + {= p.k_cnt =};
+    // The source's place after this write.
+    wire hend_{= p.index =} = (nidx_{= p.index =} == {= vaw1 =}'d{= bh =});
+    wire [{= lane_w =}-1:0] u_lane_{= p.index =} = hend_{= p.index =} ? hw_lane_{= p.index =} + {= lane_w =}'d1 : hw_lane_{= p.index =};
+    wire [{= vaw =}-1:0] u_idx_{= p.index =} = hend_{= p.index =} ? {= vaw =}'d0 : nidx_{= p.index =}[{= vaw =}-1:0];
+    wire [{= hcnt_w =}-1:0] u_cnt_{= p.index =} = (ncnt_{= p.index =} == hw_n_{= p.index =}) ? {= hcnt_w =}'d0 : ncnt_{= p.index =};
+    // The next head: the second entry when there is one, else the beat arriving now.
+    wire [2:0] ns_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bs1_{= p.index =} : rv_src[{= p.index =}*3 +: 3];
+    wire nsame_{= p.index =} = rv_take[{= p.index =}] && (ns_{= p.index =} == src_{= p.index =});
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_{= p.index =} = rv_take[{= p.index =}] && (k_{= p.index =} == bn0_{= p.index =});
     always @(posedge clk) begin
@@ -193,14 +208,20 @@ module {= name =} (
                 hl_idx_{= p.index =}[i_{= p.index =}] <= {= vaw =}'d0;
             end
         end else if (rv_take[{= p.index =}]) begin
-            if (nidx_{= p.index =} == {= vaw1 =}'d{= bh =}) begin
-                hl_idx_{= p.index =}[src_{= p.index =}] <= {= vaw =}'d0;
-                hl_lane_{= p.index =}[src_{= p.index =}] <= hw_lane_{= p.index =} + {= lane_w =}'d1;
-            end else begin
-                hl_idx_{= p.index =}[src_{= p.index =}] <= nidx_{= p.index =}[{= vaw =}-1:0];
-                hl_lane_{= p.index =}[src_{= p.index =}] <= hw_lane_{= p.index =};
-            end
-            hl_cnt_{= p.index =}[src_{= p.index =}] <= (ncnt_{= p.index =} == hw_n_{= p.index =}) ? {= hcnt_w =}'d0 : ncnt_{= p.index =};
+            hl_lane_{= p.index =}[src_{= p.index =}] <= u_lane_{= p.index =};
+            hl_idx_{= p.index =}[src_{= p.index =}] <= u_idx_{= p.index =};
+            hl_cnt_{= p.index =}[src_{= p.index =}] <= u_cnt_{= p.index =};
+        end
+    end
+    always @(posedge clk) begin
+        if (bpop_{= p.index =} || bc_{= p.index =} == 2'd0) begin
+            hq_lane_{= p.index =} <= nsame_{= p.index =} ? u_lane_{= p.index =} : hl_lane_{= p.index =}[ns_{= p.index =}];
+            hq_idx_{= p.index =} <= nsame_{= p.index =} ? u_idx_{= p.index =} : hl_idx_{= p.index =}[ns_{= p.index =}];
+            hq_cnt_{= p.index =} <= nsame_{= p.index =} ? u_cnt_{= p.index =} : hl_cnt_{= p.index =}[ns_{= p.index =}];
+        end else if (rv_take[{= p.index =}]) begin
+            hq_lane_{= p.index =} <= u_lane_{= p.index =};
+            hq_idx_{= p.index =} <= u_idx_{= p.index =};
+            hq_cnt_{= p.index =} <= u_cnt_{= p.index =};
         end
     end
 {% endfor %}

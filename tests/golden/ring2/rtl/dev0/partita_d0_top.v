@@ -186,7 +186,13 @@ module partita_d0_top #(
     // ------------------------------------------------------------------ engine
     wire tq_full, tx_idle, fadv;
     wire [7-1:0] of_count;
-    wire of_full = (of_count == 7'd64);
+    // The output FIFO's fullness as a register, compared a cycle early (one entry of margin):
+    // it stalls the finisher, whose advance reaches the vector-memory writer's priority.
+    reg of_full;
+    always @(posedge clk) begin
+        if (rst) of_full <= 1'b0;
+        else of_full <= (of_count >= 7'd63);
+    end
     wire adv_m = !tq_full;
     wire a_valid = (state == S_MAC);
     wire a_xsel = (slice < l_nih);

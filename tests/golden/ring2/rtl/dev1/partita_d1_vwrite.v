@@ -125,9 +125,16 @@ module partita_d1_vwrite (
     reg [5-1:0] hl_idx_0 [0:7];
     reg [5-1:0] hl_cnt_0 [0:7];
     wire [12-1:0] hs_0 = hstart(src_0, lay_0);
-    wire hfirst_0 = (hl_cnt_0[src_0] == 5'd0);
-    wire [2-1:0] hw_lane_0 = hfirst_0 ? hs_0[11:10] : hl_lane_0[src_0];
-    wire [5-1:0] hw_idx_0 = hfirst_0 ? hs_0[9:5] : hl_idx_0[src_0];
+    // The head entry's source's place in its run (lane, index, count), kept in registers of
+    // its own: loaded from the per-source table when an entry becomes the head (or from this
+    // cycle's write, when the new head comes from the same source), advanced with each write.
+    // So the table's 8-way selects sit only in front of these registers, not in this write.
+    reg [2-1:0] hq_lane_0;
+    reg [5-1:0] hq_idx_0;
+    reg [5-1:0] hq_cnt_0;
+    wire hfirst_0 = (hq_cnt_0 == 5'd0);
+    wire [2-1:0] hw_lane_0 = hfirst_0 ? hs_0[11:10] : hq_lane_0;
+    wire [5-1:0] hw_idx_0 = hfirst_0 ? hs_0[9:5] : hq_idx_0;
     wire [5-1:0] hw_n_0 = hs_0[4:0];
     reg [5-1:0] hw_base_0;
     always @* begin
@@ -164,7 +171,15 @@ module partita_d1_vwrite (
     wire [4-1:0] pwe_0 = {we_0_3, we_0_2, we_0_1, we_0_0};
     wire [64-1:0] pdata_0 = {d_0_3, d_0_2, d_0_1, d_0_0};
     wire [5:0] nidx_0 = {1'b0, hw_idx_0} + k_0[5:0];
-    wire [5-1:0] ncnt_0 = hl_cnt_0[src_0] + k_0[4:0];
+    wire [5-1:0] ncnt_0 = hq_cnt_0 + k_0[4:0];
+    // The source's place after this write.
+    wire hend_0 = (nidx_0 == 6'd2);
+    wire [2-1:0] u_lane_0 = hend_0 ? hw_lane_0 + 2'd1 : hw_lane_0;
+    wire [5-1:0] u_idx_0 = hend_0 ? 5'd0 : nidx_0[5-1:0];
+    wire [5-1:0] u_cnt_0 = (ncnt_0 == hw_n_0) ? 5'd0 : ncnt_0;
+    // The next head: the second entry when there is one, else the beat arriving now.
+    wire [2:0] ns_0 = (bc_0 == 2'd2) ? bs1_0 : rv_src[0*3 +: 3];
+    wire nsame_0 = rv_take[0] && (ns_0 == src_0);
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_0 = rv_take[0] && (k_0 == bn0_0);
     always @(posedge clk) begin
@@ -209,14 +224,20 @@ module partita_d1_vwrite (
                 hl_idx_0[i_0] <= 5'd0;
             end
         end else if (rv_take[0]) begin
-            if (nidx_0 == 6'd2) begin
-                hl_idx_0[src_0] <= 5'd0;
-                hl_lane_0[src_0] <= hw_lane_0 + 2'd1;
-            end else begin
-                hl_idx_0[src_0] <= nidx_0[5-1:0];
-                hl_lane_0[src_0] <= hw_lane_0;
-            end
-            hl_cnt_0[src_0] <= (ncnt_0 == hw_n_0) ? 5'd0 : ncnt_0;
+            hl_lane_0[src_0] <= u_lane_0;
+            hl_idx_0[src_0] <= u_idx_0;
+            hl_cnt_0[src_0] <= u_cnt_0;
+        end
+    end
+    always @(posedge clk) begin
+        if (bpop_0 || bc_0 == 2'd0) begin
+            hq_lane_0 <= nsame_0 ? u_lane_0 : hl_lane_0[ns_0];
+            hq_idx_0 <= nsame_0 ? u_idx_0 : hl_idx_0[ns_0];
+            hq_cnt_0 <= nsame_0 ? u_cnt_0 : hl_cnt_0[ns_0];
+        end else if (rv_take[0]) begin
+            hq_lane_0 <= u_lane_0;
+            hq_idx_0 <= u_idx_0;
+            hq_cnt_0 <= u_cnt_0;
         end
     end
 

@@ -52,28 +52,40 @@ module partita_unpack #(
     localparam [CW-1:0] VEC_LAST = VEC_LAST_I[CW-1:0];
     localparam integer NB_LAST_I = NB - 1;
     localparam [BW-1:0] NB_LAST = NB_LAST_I[BW-1:0];
+    // Counts compared in MW bits, more than enough for VEC and for P.
+    localparam integer MW = CW + JW + 2;
+    localparam [MW-1:0] VEC_W = VEC[MW-1:0];
+    localparam [MW-1:0] P_W = P[MW-1:0];
 
     wire [SB+KW-1:0] b_data;
     wire b_valid, b_last;
     reg  [SB-1:0] hold;
     reg  hv;
-    reg  [JW-1:0] j;
     reg  [CW-1:0] cnt;
     reg  [BW-1:0] bc;
-    // Values taken this cycle and what is left of the beat and of the vector.
+    // Values taken this cycle. What is left of the head beat for this vector (avail: the
+    // smaller of the slots left in the beat and the values left in the vector) and whether the
+    // vector ends in this beat are registers, set when a beat is taken and counted down as
+    // values leave, so the consumer's count meets one small compare (n == avail) on its way to
+    // the slice's ready, not the subtractions behind it.
     wire [JW:0] n = m_ready ? {{JW{1'b0}}, 1'b1} : m_n;
     wire emit = hv && (n != {(JW+1){1'b0}});
-    wire [31:0] n32 = {{(31-JW){1'b0}}, n};
-    wire [31:0] left_b = P - {{(32-JW){1'b0}}, j};
-    wire [31:0] left_v = VEC - {{(32-CW){1'b0}}, cnt};
-    wire [31:0] avail = (left_v < left_b) ? left_v : left_b;
-    wire [31:0] j_next = {{(32-JW){1'b0}}, j} + n32;
-    wire [31:0] cnt_next = {{(32-CW){1'b0}}, cnt} + n32;
-    wire unused_w = &{1'b0, avail[31:JW+1], j_next[31:JW], cnt_next[31:CW]};
-    wire beat_end = (n32 == left_b) || (n32 == left_v);
+    reg  [JW:0] avail;
+    reg  vend;
+    wire beat_end = (n == avail);
+    wire vec_end = beat_end && vend;
+    wire [MW-1:0] n_w = {{(CW+1){1'b0}}, n};
+    wire [MW-1:0] cnt_w = {{(JW+2){1'b0}}, cnt};
+    wire [MW-1:0] cnt_next = cnt_w + n_w;
+    // The count after this cycle's values, and the values of the vector a new beat holds.
+    wire [MW-1:0] cnt_after = !emit ? cnt_w : vec_end ? {MW{1'b0}} : cnt_next;
+    wire [MW-1:0] left_after = VEC_W - cnt_after;
+    wire new_vend = (left_after <= P_W);
+    wire [MW-1:0] new_avail = new_vend ? left_after : P_W;
+    wire unused_w = &{1'b0, cnt_after[MW-1:CW], new_avail[MW-1:JW+1]};
     wire b_ready = !hv || (emit && beat_end);
     assign m_beat = hold;
-    assign m_avail = hv ? avail[JW:0] : {(JW+1){1'b0}};
+    assign m_avail = hv ? avail : {(JW+1){1'b0}};
     wire take = b_valid && b_ready;
     partita_skid #(.W(SB + KW)) u_slice (
         .clk(clk), .rst(rst), .s_tdata({s_tkeep, s_tdata}), .s_tvalid(s_tvalid),
@@ -88,9 +100,10 @@ module partita_unpack #(
     always @(posedge clk) begin
         if (rst) begin
             hv <= 1'b0;
-            j <= {JW{1'b0}};
             cnt <= {CW{1'b0}};
             bc <= {BW{1'b0}};
+            avail <= {(JW+1){1'b0}};
+            vend <= 1'b0;
             errs <= 32'd0;
         end else begin
             if (clear) errs <= 32'd0;
@@ -98,13 +111,18 @@ module partita_unpack #(
                 errs <= errs + 32'd1;
             if (take) bc <= exp_last ? {BW{1'b0}} : bc + {{(BW-1){1'b0}}, 1'b1};
             if (emit) begin
-                cnt <= (n32 == left_v) ? {CW{1'b0}} : cnt_next[CW-1:0];
-                j <= beat_end ? {JW{1'b0}} : j_next[JW-1:0];
+                cnt <= cnt_after[CW-1:0];
+            end
+            if (take) begin
+                avail <= new_avail[JW:0];
+                vend <= new_vend;
+            end else if (emit) begin
+                avail <= avail - n;
             end
             if (take) hv <= 1'b1;
             else if (emit && beat_end) hv <= 1'b0;
         end
         if (take) hold <= b_data[SB-1:0];
-        else if (emit) hold <= hold >> (n32 * VB);
+        else if (emit) hold <= hold >> (n * VB);
     end
 endmodule
