@@ -779,6 +779,17 @@ pub fn ew_multipliers(method: ActMethod) -> u64 {
 /// Most element-wise lanes a single device may have.
 pub const MAX_EW_LANES: i64 = 64;
 
+/// Element-wise lane counts a device can build, fewest first: powers of two up to
+/// [`MAX_EW_LANES`] dividing the h values per bank `bh` (a group's h values share one
+/// vector-memory word) and the values per stream beat `per_beat` (a group's outputs share one
+/// beat). The one rule for `engines = "auto"` here and for the architecture layer.
+pub fn ew_lane_counts(bh: usize, per_beat: usize) -> impl Iterator<Item = usize> {
+    (0..)
+        .map(|i| 1usize << i)
+        .take_while(|&e| e as i64 <= MAX_EW_LANES)
+        .filter(move |&e| bh.is_multiple_of(e) && per_beat.is_multiple_of(e))
+}
+
 /// Peak memory of the passes per model weight, measured (README.md, "Limits").
 pub const BYTES_PER_WEIGHT: u64 = 40;
 /// Largest device, engine and bank counts, and CNN map side.
@@ -1239,18 +1250,14 @@ impl Validator<'_, '_> {
             let period = ew_cap / step + 1;
             let one = ew;
             let mut best = 0;
-            let mut e = 1;
-            while e <= MAX_EW_LANES as usize {
-                if bh.is_multiple_of(e) && per_beat.is_multiple_of(e) {
-                    let fit_e = budget.saturating_sub(one * e as u64) / banks as u64;
-                    let cap_e = step * (e * period - 1);
-                    let raw = (fit_e as usize).min(cap).min(cap_e).min(mem_cap);
-                    let n = raw / (step * e) * (step * e);
-                    if n > best {
-                        (best, lanes, ew, fit, ew_cap) = (n, e, one * e as u64, fit_e, cap_e);
-                    }
+            for e in ew_lane_counts(bh, per_beat) {
+                let fit_e = budget.saturating_sub(one * e as u64) / banks as u64;
+                let cap_e = step * (e * period - 1);
+                let raw = (fit_e as usize).min(cap).min(cap_e).min(mem_cap);
+                let n = raw / (step * e) * (step * e);
+                if n > best {
+                    (best, lanes, ew, fit, ew_cap) = (n, e, one * e as u64, fit_e, cap_e);
                 }
-                e *= 2;
             }
         }
         let raw = (fit as usize).min(cap).min(ew_cap).min(max).min(mem_cap);

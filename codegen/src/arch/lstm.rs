@@ -13,7 +13,7 @@ use super::bits_for;
 use crate::design::{Design, LstmDesign, ModelDesign};
 use crate::fixed::{Overflow, Rounding};
 use crate::passes::schedule::{self, Node, NodeLayer, Schedule};
-use crate::plan::Strategy;
+use crate::plan::{ew_lane_counts, Strategy};
 
 /// Pipeline latencies (advancing cycles) of the datapath blocks, each stage one logic step
 /// (one multiplier, one adder or one memory read), so the critical path is one of them.
@@ -450,7 +450,7 @@ pub fn ew_lanes(
     p: usize,
     given: Option<usize>,
 ) -> Result<usize, String> {
-    let fits = |e: usize| n.is_multiple_of(e) && bh.is_multiple_of(e) && p.is_multiple_of(e);
+    let fits = |e: usize| n.is_multiple_of(e) && ew_lane_counts(bh, p).any(|f| f == e);
     let keeps_up = |e: usize| n / e < period;
     if let Some(e) = given {
         if !fits(e) {
@@ -465,20 +465,13 @@ pub fn ew_lanes(
         }
         return Ok(e);
     }
-    let mut e = 1;
-    while e <= MAX_EW_LANES {
-        if fits(e) && keeps_up(e) {
-            return Ok(e);
-        }
-        e *= 2;
+    if let Some(e) = ew_lane_counts(bh, p).find(|&e| n.is_multiple_of(e) && keeps_up(e)) {
+        return Ok(e);
     }
     Err(format!(
         "{n} units complete every {period} cycles, faster than the element-wise unit takes them (one per cycle), and no lane count (a power of two dividing {n}, the h values per bank {bh} and the values per stream beat {p}) keeps up; use fewer engines, or a wider stream_bits"
     ))
 }
-
-/// Most element-wise lanes (as `plan::MAX_EW_LANES`).
-pub const MAX_EW_LANES: usize = 64;
 
 impl SingleDevice {
     pub fn new(design: &Design) -> Result<SingleDevice, String> {
