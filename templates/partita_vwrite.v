@@ -71,6 +71,19 @@ module {= name =} (
     reg [{= lane_w =}-1:0] lh_lane;
     reg [{= vaw =}-1:0] lh_idx;
     wire lh_req = h_out && h_need;
+    // The local write waits one cycle in registers, so the finisher's advance (h_out) reaches
+    // no other request's grant and no loader enable.
+    reg lh_q;
+    reg [{= lane_w =}-1:0] lh_lane_q;
+    reg [{= vaw =}-1:0] lh_a_q;
+    reg [{= dw =}-1:0] lh_h_q;
+    always @(posedge clk) begin
+        if (rst) lh_q <= 1'b0;
+        else lh_q <= lh_req;
+        lh_lane_q <= lh_lane;
+        lh_a_q <= hbase_wr + lh_idx;
+        lh_h_q <= h;
+    end
     always @(posedge clk) begin
         if (rst || fstart) begin
             lh_lane <= flane;
@@ -98,7 +111,7 @@ module {= name =} (
     // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
     // when every h value of the last is written).
     wire [{= nports =}-1:0] b_valid;
-    assign pend = (b_valid != {= nports =}'d0);
+    assign pend = (b_valid != {= nports =}'d0) || lh_q;
 {% for p in ports %}    // Port {= p.index =}: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
     // deframer's handshake does not wait on the write below), and written from the buffer's
@@ -229,7 +242,10 @@ module {= name =} (
     // The loader fills the x of one tick (buffer parity ld_par) and may run one tick ahead of
     // the controller; `ahead` (the loader's tick minus the controller's, kept incrementally)
     // says how far, so no 32-bit compare sits in front of the stream's ready.
-    reg [31:0] ld_tl, ld_b;
+    // Timesteps left in the sequence and sequences left after the one loading, counted down,
+    // with their last-one flags as registers (no 32-bit compare in front of the enables).
+    reg [31:0] ld_tleft, ld_bleft;
+    reg        ld_tlast, ld_blast;
     reg        ld_par;
     reg signed [15:0] ahead;
     reg        ld_done;
@@ -250,9 +266,8 @@ module {= name =} (
 
     // Priority: local h, then receive ports in order, then the x stream.
     wire [{= nports =}-1:0] rv_take;
-{% for p in ports %}    assign rv_take[{= p.index =}] = b_valid[{= p.index =}] && !lh_req{% for q in ports %}{% if q.index < p.index %} && !b_valid[{= q.index =}]{% endif %}{% endfor %};
-{% endfor %}    wire take_x = ld_req && !lh_req && (b_valid == {= nports =}'d0);
-    wire [{= vaw =}-1:0] lh_a = hbase_wr + lh_idx;
+{% for p in ports %}    assign rv_take[{= p.index =}] = b_valid[{= p.index =}] && !lh_q{% for q in ports %}{% if q.index < p.index %} && !b_valid[{= q.index =}]{% endif %}{% endfor %};
+{% endfor %}    wire take_x = ld_req && !lh_q && (b_valid == {= nports =}'d0);
     wire [{= vaw =}-1:0] x_a = (ld_par ? {= vaw =}'d{= xb1 =} : {= vaw =}'d0) + ld_idx;
     // This x write: the run left in the head beat, up to the end of the word and of the bank.
     wire [{= vaw =}:0] xrl = {= vaw1 =}'d{= bx0 =} - {1'b0, ld_idx};
@@ -300,9 +315,9 @@ module {= name =} (
         n_word = {= vwa =}'d0;
         n_we = {= vq =}'d0;
         n_data = {= vqd =}'d0;
-        if (lh_req) begin
-            n_en = 1'b1; n_lane = lh_lane; n_word = lh_a[{= vaw =}-1:{= vqw =}];
-            n_we = {= vq =}'d1 << lh_a[{= vqw =}-1:0]; n_data = {{= vq =}{h}};
+        if (lh_q) begin
+            n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[{= vaw =}-1:{= vqw =}];
+            n_we = {= vq =}'d1 << lh_a_q[{= vqw =}-1:0]; n_data = {{= vq =}{lh_h_q}};
 {% for p in ports %}        end else if (rv_take[{= p.index =}]) begin
             n_en = 1'b1; n_lane = hw_lane_{= p.index =}; n_word = ha_{= p.index =}[{= vaw =}-1:{= vqw =}];
             n_we = pwe_{= p.index =}; n_data = pdata_{= p.index =};
@@ -324,7 +339,7 @@ module {= name =} (
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
     wire ld_vec = take_x && (x_ncount == {= in_w1 =}'d{= input_size =});
-    wire ld_seq_end = ld_vec && (ld_tl + 32'd1 == seq_len);
+    wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd{= layers_n =} : 16'sd1;
     always @(posedge clk) begin
         if (rst || start) begin
@@ -335,7 +350,9 @@ module {= name =} (
     end
     always @(posedge clk) begin
         if (rst || start) begin
-            ld_par <= 1'b0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !{= need_x =};
+            ld_par <= 1'b0; ld_done <= !{= need_x =};
+            ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
+            ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
             ld_lane <= {= lane_w =}'d0; ld_idx <= {= vaw =}'d0; ld_count <= {= in_w =}'d0;
         end else if (take_x) begin
             if (x_nidx == {= vaw1 =}'d{= bx0 =}) begin
@@ -349,12 +366,18 @@ module {= name =} (
                 ld_lane <= {= lane_w =}'d0;
                 ld_idx <= {= vaw =}'d0;
                 if (ld_seq_end) begin
-                    ld_tl <= 32'd0;
+                    ld_tleft <= seq_len - 32'd1;
+                    ld_tlast <= (seq_len == 32'd1);
                     ld_par <= ld_par ^ {= layers_odd =};
-                    if (ld_b + 32'd1 == seq_count) ld_done <= 1'b1;
-                    else ld_b <= ld_b + 32'd1;
+                    if (ld_blast) begin
+                        ld_done <= 1'b1;
+                    end else begin
+                        ld_bleft <= ld_bleft - 32'd1;
+                        ld_blast <= (ld_bleft == 32'd1);
+                    end
                 end else begin
-                    ld_tl <= ld_tl + 32'd1;
+                    ld_tleft <= ld_tleft - 32'd1;
+                    ld_tlast <= (ld_tleft == 32'd1);
                     ld_par <= !ld_par;
                 end
             end else begin
@@ -362,7 +385,7 @@ module {= name =} (
             end
         end
     end
-{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tl, ld_b, seq_len, seq_count, x_we, x_data, x_ncount, xb0, xb1, xn1, xv0, xpop};
+{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tleft, ld_bleft, ld_tlast, ld_blast, seq_len, seq_count, x_we, x_data, x_ncount, xb0, xb1, xn1, xv0, xpop};
 {% else %}    wire unused_loader = &{1'b0, x_ncount[{= in_w1 =}-1:{= in_w =}]};
 {% endif %}{% if beat_unused != "" %}    wire unused_in = &{1'b0{= beat_unused =}};
 {% endif %}endmodule

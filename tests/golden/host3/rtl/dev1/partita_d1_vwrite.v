@@ -76,6 +76,19 @@ module partita_d1_vwrite (
     reg [2-1:0] lh_lane;
     reg [5-1:0] lh_idx;
     wire lh_req = h_out && h_need;
+    // The local write waits one cycle in registers, so the finisher's advance (h_out) reaches
+    // no other request's grant and no loader enable.
+    reg lh_q;
+    reg [2-1:0] lh_lane_q;
+    reg [5-1:0] lh_a_q;
+    reg [16-1:0] lh_h_q;
+    always @(posedge clk) begin
+        if (rst) lh_q <= 1'b0;
+        else lh_q <= lh_req;
+        lh_lane_q <= lh_lane;
+        lh_a_q <= hbase_wr + lh_idx;
+        lh_h_q <= h;
+    end
     always @(posedge clk) begin
         if (rst || fstart) begin
             lh_lane <= flane;
@@ -105,7 +118,7 @@ module partita_d1_vwrite (
     // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
     // when every h value of the last is written).
     wire [1-1:0] b_valid;
-    assign pend = (b_valid != 1'd0);
+    assign pend = (b_valid != 1'd0) || lh_q;
     // Port 0: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
     // deframer's handshake does not wait on the write below), and written from the buffer's
@@ -246,7 +259,10 @@ module partita_d1_vwrite (
     // The loader fills the x of one tick (buffer parity ld_par) and may run one tick ahead of
     // the controller; `ahead` (the loader's tick minus the controller's, kept incrementally)
     // says how far, so no 32-bit compare sits in front of the stream's ready.
-    reg [31:0] ld_tl, ld_b;
+    // Timesteps left in the sequence and sequences left after the one loading, counted down,
+    // with their last-one flags as registers (no 32-bit compare in front of the enables).
+    reg [31:0] ld_tleft, ld_bleft;
+    reg        ld_tlast, ld_blast;
     reg        ld_par;
     reg signed [15:0] ahead;
     reg        ld_done;
@@ -267,9 +283,8 @@ module partita_d1_vwrite (
 
     // Priority: local h, then receive ports in order, then the x stream.
     wire [1-1:0] rv_take;
-    assign rv_take[0] = b_valid[0] && !lh_req;
-    wire take_x = ld_req && !lh_req && (b_valid == 1'd0);
-    wire [5-1:0] lh_a = hbase_wr + lh_idx;
+    assign rv_take[0] = b_valid[0] && !lh_q;
+    wire take_x = ld_req && !lh_q && (b_valid == 1'd0);
     wire [5-1:0] x_a = (ld_par ? 5'd4 : 5'd0) + ld_idx;
     // This x write: the run left in the head beat, up to the end of the word and of the bank.
     wire [5:0] xrl = 6'd2 - {1'b0, ld_idx};
@@ -326,9 +341,9 @@ module partita_d1_vwrite (
         n_word = 3'd0;
         n_we = 4'd0;
         n_data = 64'd0;
-        if (lh_req) begin
-            n_en = 1'b1; n_lane = lh_lane; n_word = lh_a[5-1:2];
-            n_we = 4'd1 << lh_a[2-1:0]; n_data = {4{h}};
+        if (lh_q) begin
+            n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[5-1:2];
+            n_we = 4'd1 << lh_a_q[2-1:0]; n_data = {4{lh_h_q}};
         end else if (rv_take[0]) begin
             n_en = 1'b1; n_lane = hw_lane_0; n_word = ha_0[5-1:2];
             n_we = pwe_0; n_data = pdata_0;
@@ -350,7 +365,7 @@ module partita_d1_vwrite (
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
     wire ld_vec = take_x && (x_ncount == 4'd6);
-    wire ld_seq_end = ld_vec && (ld_tl + 32'd1 == seq_len);
+    wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd2 : 16'sd1;
     always @(posedge clk) begin
         if (rst || start) begin
@@ -361,7 +376,9 @@ module partita_d1_vwrite (
     end
     always @(posedge clk) begin
         if (rst || start) begin
-            ld_par <= 1'b0; ld_tl <= 32'd0; ld_b <= 32'd0; ld_done <= !1'b1;
+            ld_par <= 1'b0; ld_done <= !1'b1;
+            ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
+            ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
             ld_lane <= 2'd0; ld_idx <= 5'd0; ld_count <= 3'd0;
         end else if (take_x) begin
             if (x_nidx == 6'd2) begin
@@ -375,12 +392,18 @@ module partita_d1_vwrite (
                 ld_lane <= 2'd0;
                 ld_idx <= 5'd0;
                 if (ld_seq_end) begin
-                    ld_tl <= 32'd0;
+                    ld_tleft <= seq_len - 32'd1;
+                    ld_tlast <= (seq_len == 32'd1);
                     ld_par <= ld_par ^ 1'b0;
-                    if (ld_b + 32'd1 == seq_count) ld_done <= 1'b1;
-                    else ld_b <= ld_b + 32'd1;
+                    if (ld_blast) begin
+                        ld_done <= 1'b1;
+                    end else begin
+                        ld_bleft <= ld_bleft - 32'd1;
+                        ld_blast <= (ld_bleft == 32'd1);
+                    end
                 end else begin
-                    ld_tl <= ld_tl + 32'd1;
+                    ld_tleft <= ld_tleft - 32'd1;
+                    ld_tlast <= (ld_tleft == 32'd1);
                     ld_par <= !ld_par;
                 end
             end else begin
