@@ -131,17 +131,18 @@ module {= name =} (
     reg [{= lane_w =}-1:0] hl_lane_{= p.index =} [0:7];
     reg [{= vaw =}-1:0] hl_idx_{= p.index =} [0:7];
     reg [{= hcnt_w =}-1:0] hl_cnt_{= p.index =} [0:7];
-    wire [{= hstart_w =}-1:0] hs_{= p.index =} = hstart(src_{= p.index =}, lay_{= p.index =});
     // The head entry's source's place in its run (lane, index, count), kept in registers of
     // its own: loaded from the per-source table when an entry becomes the head (or from this
-    // cycle's write, when the new head comes from the same source), advanced with each write.
-    // So the table's 8-way selects sit only in front of these registers, not in this write.
+    // cycle's write, when the new head comes from the same source), advanced with each write;
+    // at a run's start (count 0) they hold the run's first lane and index. The head's run start
+    // hstart(source, layer) is a register too, looked up when the entry becomes the head. So
+    // neither the table's 8-way selects nor the hstart table sit in this write's cycle.
     reg [{= lane_w =}-1:0] hq_lane_{= p.index =};
     reg [{= vaw =}-1:0] hq_idx_{= p.index =};
     reg [{= hcnt_w =}-1:0] hq_cnt_{= p.index =};
-    wire hfirst_{= p.index =} = (hq_cnt_{= p.index =} == {= hcnt_w =}'d0);
-    wire [{= lane_w =}-1:0] hw_lane_{= p.index =} = hfirst_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : hq_lane_{= p.index =};
-    wire [{= vaw =}-1:0] hw_idx_{= p.index =} = hfirst_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : hq_idx_{= p.index =};
+    reg [{= hstart_w =}-1:0] hs_{= p.index =};
+    wire [{= lane_w =}-1:0] hw_lane_{= p.index =} = hq_lane_{= p.index =};
+    wire [{= vaw =}-1:0] hw_idx_{= p.index =} = hq_idx_{= p.index =};
     wire [{= hcnt_w =}-1:0] hw_n_{= p.index =} = hs_{= p.index =}[{= hs_n_hi =}:0];
     reg [{= vaw =}-1:0] hw_base_{= p.index =};
     always @* begin
@@ -176,6 +177,8 @@ module {= name =} (
     wire [{= hcnt_w =}-1:0] u_cnt_{= p.index =} = (ncnt_{= p.index =} == hw_n_{= p.index =}) ? {= hcnt_w =}'d0 : ncnt_{= p.index =};
     // The next head: the second entry when there is one, else the beat arriving now.
     wire [2:0] ns_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bs1_{= p.index =} : rv_src[{= p.index =}*3 +: 3];
+    wire [{= layer_w =}-1:0] nl_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bl1_{= p.index =} : rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
+    wire [{= hstart_w =}-1:0] nhs_{= p.index =} = hstart(ns_{= p.index =}, nl_{= p.index =});
     wire nsame_{= p.index =} = rv_take[{= p.index =}] && (ns_{= p.index =} == src_{= p.index =});
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_{= p.index =} = rv_take[{= p.index =}] && (k_{= p.index =} == bn0_{= p.index =});
@@ -226,14 +229,22 @@ module {= name =} (
             hl_cnt_{= p.index =}[src_{= p.index =}] <= u_cnt_{= p.index =};
         end
     end
+    // The next head's place: this write's result when it comes from the same source, else
+    // the table's; a run's start when its count is 0.
+    wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_{= p.index =} ? u_lane_{= p.index =} : hl_lane_{= p.index =}[ns_{= p.index =}];
+    wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_{= p.index =} ? u_idx_{= p.index =} : hl_idx_{= p.index =}[ns_{= p.index =}];
+    wire [{= hcnt_w =}-1:0] nq_cnt_{= p.index =} = nsame_{= p.index =} ? u_cnt_{= p.index =} : hl_cnt_{= p.index =}[ns_{= p.index =}];
+    wire nq_first_{= p.index =} = (nq_cnt_{= p.index =} == {= hcnt_w =}'d0);
+    wire u_first_{= p.index =} = (u_cnt_{= p.index =} == {= hcnt_w =}'d0);
     always @(posedge clk) begin
         if (bpop_{= p.index =} || bc_{= p.index =} == 2'd0) begin
-            hq_lane_{= p.index =} <= nsame_{= p.index =} ? u_lane_{= p.index =} : hl_lane_{= p.index =}[ns_{= p.index =}];
-            hq_idx_{= p.index =} <= nsame_{= p.index =} ? u_idx_{= p.index =} : hl_idx_{= p.index =}[ns_{= p.index =}];
-            hq_cnt_{= p.index =} <= nsame_{= p.index =} ? u_cnt_{= p.index =} : hl_cnt_{= p.index =}[ns_{= p.index =}];
+            hs_{= p.index =} <= nhs_{= p.index =};
+            hq_lane_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nq_lane_{= p.index =};
+            hq_idx_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nq_idx_{= p.index =};
+            hq_cnt_{= p.index =} <= nq_cnt_{= p.index =};
         end else if (rv_take[{= p.index =}]) begin
-            hq_lane_{= p.index =} <= u_lane_{= p.index =};
-            hq_idx_{= p.index =} <= u_idx_{= p.index =};
+            hq_lane_{= p.index =} <= u_first_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane_{= p.index =};
+            hq_idx_{= p.index =} <= u_first_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx_{= p.index =};
             hq_cnt_{= p.index =} <= u_cnt_{= p.index =};
         end
     end

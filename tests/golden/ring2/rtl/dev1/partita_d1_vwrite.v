@@ -137,17 +137,18 @@ module partita_d1_vwrite (
     reg [2-1:0] hl_lane_0 [0:7];
     reg [5-1:0] hl_idx_0 [0:7];
     reg [5-1:0] hl_cnt_0 [0:7];
-    wire [12-1:0] hs_0 = hstart(src_0, lay_0);
     // The head entry's source's place in its run (lane, index, count), kept in registers of
     // its own: loaded from the per-source table when an entry becomes the head (or from this
-    // cycle's write, when the new head comes from the same source), advanced with each write.
-    // So the table's 8-way selects sit only in front of these registers, not in this write.
+    // cycle's write, when the new head comes from the same source), advanced with each write;
+    // at a run's start (count 0) they hold the run's first lane and index. The head's run start
+    // hstart(source, layer) is a register too, looked up when the entry becomes the head. So
+    // neither the table's 8-way selects nor the hstart table sit in this write's cycle.
     reg [2-1:0] hq_lane_0;
     reg [5-1:0] hq_idx_0;
     reg [5-1:0] hq_cnt_0;
-    wire hfirst_0 = (hq_cnt_0 == 5'd0);
-    wire [2-1:0] hw_lane_0 = hfirst_0 ? hs_0[11:10] : hq_lane_0;
-    wire [5-1:0] hw_idx_0 = hfirst_0 ? hs_0[9:5] : hq_idx_0;
+    reg [12-1:0] hs_0;
+    wire [2-1:0] hw_lane_0 = hq_lane_0;
+    wire [5-1:0] hw_idx_0 = hq_idx_0;
     wire [5-1:0] hw_n_0 = hs_0[4:0];
     reg [5-1:0] hw_base_0;
     always @* begin
@@ -192,6 +193,8 @@ module partita_d1_vwrite (
     wire [5-1:0] u_cnt_0 = (ncnt_0 == hw_n_0) ? 5'd0 : ncnt_0;
     // The next head: the second entry when there is one, else the beat arriving now.
     wire [2:0] ns_0 = (bc_0 == 2'd2) ? bs1_0 : rv_src[0*3 +: 3];
+    wire [1-1:0] nl_0 = (bc_0 == 2'd2) ? bl1_0 : rv_layer[0*1 +: 1];
+    wire [12-1:0] nhs_0 = hstart(ns_0, nl_0);
     wire nsame_0 = rv_take[0] && (ns_0 == src_0);
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_0 = rv_take[0] && (k_0 == bn0_0);
@@ -242,14 +245,22 @@ module partita_d1_vwrite (
             hl_cnt_0[src_0] <= u_cnt_0;
         end
     end
+    // The next head's place: this write's result when it comes from the same source, else
+    // the table's; a run's start when its count is 0.
+    wire [2-1:0] nq_lane_0 = nsame_0 ? u_lane_0 : hl_lane_0[ns_0];
+    wire [5-1:0] nq_idx_0 = nsame_0 ? u_idx_0 : hl_idx_0[ns_0];
+    wire [5-1:0] nq_cnt_0 = nsame_0 ? u_cnt_0 : hl_cnt_0[ns_0];
+    wire nq_first_0 = (nq_cnt_0 == 5'd0);
+    wire u_first_0 = (u_cnt_0 == 5'd0);
     always @(posedge clk) begin
         if (bpop_0 || bc_0 == 2'd0) begin
-            hq_lane_0 <= nsame_0 ? u_lane_0 : hl_lane_0[ns_0];
-            hq_idx_0 <= nsame_0 ? u_idx_0 : hl_idx_0[ns_0];
-            hq_cnt_0 <= nsame_0 ? u_cnt_0 : hl_cnt_0[ns_0];
+            hs_0 <= nhs_0;
+            hq_lane_0 <= nq_first_0 ? nhs_0[11:10] : nq_lane_0;
+            hq_idx_0 <= nq_first_0 ? nhs_0[9:5] : nq_idx_0;
+            hq_cnt_0 <= nq_cnt_0;
         end else if (rv_take[0]) begin
-            hq_lane_0 <= u_lane_0;
-            hq_idx_0 <= u_idx_0;
+            hq_lane_0 <= u_first_0 ? hs_0[11:10] : u_lane_0;
+            hq_idx_0 <= u_first_0 ? hs_0[9:5] : u_idx_0;
             hq_cnt_0 <= u_cnt_0;
         end
     end
