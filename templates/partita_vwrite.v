@@ -25,7 +25,7 @@ module {= name =} (
     input  wire [{= vaw =}-1:0]     hbase_wr,
     input  wire [{= dw =}-1:0]      h,
     // Received h values, per port: valid, source, layer, buffer parity; the head beat, the
-    // next value's slot in it and the values left in it; the count taken.
+    // next value's slot in it and the values left in it; whether all of them are taken.
     input  wire [{= nports =}-1:0]    rv_h,
     input  wire [{= src_bits =}-1:0]   rv_src,
     input  wire [{= layer_bits =}-1:0] rv_layer,
@@ -33,7 +33,7 @@ module {= name =} (
     input  wire [{= beat_bits =}-1:0] rv_beat,
     input  wire [{= vi_bits =}-1:0]   rv_vi,
     input  wire [{= n_bits =}-1:0]    rv_avail,
-    output wire [{= n_bits =}-1:0]    rv_n,
+    output wire [{= nports =}-1:0]    rv_all,
     output wire                   pend,      // received values not yet written
     // The x stream's unpacker: its head beat (next value in the low bits), valid, the values
     // of the vector left in the beat, and the count taken.
@@ -124,7 +124,7 @@ module {= name =} (
     reg [{= layer_w =}-1:0] bl0_{= p.index =}, bl1_{= p.index =};
     reg bp0_{= p.index =}, bp1_{= p.index =};
     wire acc_{= p.index =} = rv_h[{= p.index =}] && (bc_{= p.index =} != 2'd2);
-    assign rv_n[{= p.index =}*7 +: 7] = acc_{= p.index =} ? rv_avail[{= p.index =}*7 +: 7] : 7'd0;
+    assign rv_all[{= p.index =}] = acc_{= p.index =};
     assign b_valid[{= p.index =}] = (bc_{= p.index =} != 2'd0);
     wire [2:0] src_{= p.index =} = bs0_{= p.index =};
     wire [{= layer_w =}-1:0] lay_{= p.index =} = bl0_{= p.index =};

@@ -4,8 +4,9 @@
 // (type, source, layer, count), its sequence number against the next one expected from its
 // source, and its CRC-32 at the trailer. Its values come
 // out one at a time (v_*; the caller takes each with v_ack), or a beat's run at a time (v_beat
-// holds the head beat, v_vi the next value's slot in it, v_avail the values left in it; the
-// caller takes v_n of them, at most v_avail); at the trailer the frame is
+// holds the head beat, v_vi the next value's slot in it, v_avail the values left in it, a
+// register; the caller takes v_n of them, at most v_avail, or all of them with v_all, which
+// ends the beat with no count compared); at the trailer the frame is
 // committed (ok_p / ok_b with its source, layer and count) or, on a CRC mismatch, reported. A
 // bad header or sequence number drops the frame unread. Errors pulse e_crc / e_seq / e_fmt
 // with e_info = kind << 28 | source << 24 | expected seq << 13 | received seq. A frame
@@ -59,6 +60,7 @@ module partita_link_rx #(
     output wire [VPB_W-1:0]   v_vi,
     output wire [6:0]         v_avail,
     input  wire [6:0]         v_n,
+    input  wire               v_all,
     // A frame passed every check (pulses the cycle after its trailer).
     output reg                ok_p,
     output reg                ok_b,
@@ -171,18 +173,23 @@ module partita_link_rx #(
     );
     integer i;
 
-    // Values in the head payload beat: min(values per beat, values left).
+    // Values left in the head payload beat (a register: min(values per beat, values left) when
+    // a beat starts, less each take); a take of all of them ends the beat.
     wire [6:0] rvpb = (f_type == 2'd0) ? VPB_H7 : VPB_P7;
-    wire [6:0] rnb = (rleft < rvpb) ? rleft : rvpb;
-    assign v_valid = hv && (rs == 2'd1) && !hl && (rleft != 7'd0);
-    // Values left in the head beat; a take of all of them ends the beat.
-    wire [6:0] rin = rvpb - {{(7 - VPB_W){1'b0}}, rvi};
-    assign v_avail = (rleft < rin) ? rleft : rin;
+    wire [6:0] hvpb = (hd_type == 2'd0) ? VPB_H7 : VPB_P7;
+    wire [6:0] havail = (hd_cnt < hvpb) ? hd_cnt : hvpb;
+    reg [6:0] ravail;
+    reg ravail1;
+    wire rl_z = (rleft == 7'd0);
+    assign v_valid = hv && (rs == 2'd1) && !hl && !rl_z;
+    assign v_avail = ravail;
     assign v_beat = hd;
     assign v_vi = rvi;
-    wire [6:0] tk = v_ack ? 7'd1 : v_n;
-    wire took = (tk != 7'd0);
-    wire v_last = (tk == v_avail);
+    wire [6:0] tk = v_all ? ravail : (v_ack ? 7'd1 : v_n);
+    wire took = v_all || v_ack || (v_n != 7'd0);
+    wire v_last = v_all || (v_ack ? ravail1 : (v_n == ravail));
+    wire [6:0] nleft = rleft - tk;
+    wire [6:0] navail = v_last ? ((nleft < rvpb) ? nleft : rvpb) : (ravail - tk);
     wire [ACCW-1:0] vh [0:NV-1];
     wire [ACCW-1:0] vp [0:NV-1];
     genvar v;
@@ -215,7 +222,7 @@ module partita_link_rx #(
         fw_port = (rs == 2'd0) ? hd_port : rfport;
         case (rs)
             2'd0: pop = hv && hd_go;
-            2'd1: pop = hv && (hl ? !crc_pend : (rnb == 7'd0 || (took && v_last)));
+            2'd1: pop = hv && (hl ? !crc_pend : (rl_z || (took && v_last)));
             2'd2: pop = hv && !fw_full;
             default: pop = hv && !(rfw && fw_full);
         endcase
@@ -234,7 +241,7 @@ module partita_link_rx #(
     // cycle per frame.
     wire [31:0] rcrc;
     wire crc_start = (rs == 2'd0) && hv && hd_me && hd_go && !hd_bad && (hd_seq == rseq[hd_sx]);
-    wire crc_en = (rs == 2'd1) && hv && !hl && (rnb != 7'd0) && took && v_last;
+    wire crc_en = (rs == 2'd1) && hv && !hl && !rl_z && took && v_last;
     partita_crc32 #(.W(LW)) u_crc (
         .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc),
         .pend(crc_pend)
@@ -254,6 +261,8 @@ module partita_link_rx #(
             rleft <= 7'd0;
             f_count <= 7'd0;
             rvi <= {VPB_W{1'b0}};
+            ravail <= 7'd0;
+            ravail1 <= 1'b0;
             rfport <= 2'd0;
             rfw <= 1'b0;
             f_bc <= 1'b0;
@@ -285,6 +294,8 @@ module partita_link_rx #(
                             rleft <= hd_cnt;
                             f_count <= hd_cnt;
                             rvi <= {VPB_W{1'b0}};
+                            ravail <= havail;
+                            ravail1 <= (havail == 7'd1);
                         end
                     end else begin
                         rfport <= hd_port;
@@ -304,12 +315,14 @@ module partita_link_rx #(
                                 e_info <= {4'd1, 1'b0, f_src, 11'd0, rseq[f_sx]};
                             end
                         end
-                    end else if (rnb == 7'd0) begin
+                    end else if (rl_z) begin
                         e_fmt <= 1'b1;
                         e_info <= {4'd3, 1'b0, f_src, 11'd0, rseq[f_sx]};
                         rs <= 2'd3;
                     end else if (took) begin
-                        rleft <= rleft - tk;
+                        rleft <= nleft;
+                        ravail <= navail;
+                        ravail1 <= (navail == 7'd1);
                         if (v_last) begin
                             rvi <= {VPB_W{1'b0}};
                         end else begin

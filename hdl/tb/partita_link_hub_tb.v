@@ -44,7 +44,7 @@ module partita_link_hub_tb;
         .tq_push(push_a), .tq_in(in_a), .tq_full(full_a), .tx_idle(idle_a),
         .rv_valid(va_valid), .rv_type(va_type), .rv_src(va_src), .rv_layer(va_layer),
         .rv_par(va_par), .rv_count(va_count), .rv_data(va_data), .rv_ack(ack_a), .rv_beat(va_beat),
-        .rv_vi(va_vi), .rv_avail(va_avail), .rv_n(7'd0), .ok_p(okp_a),
+        .rv_vi(va_vi), .rv_avail(va_avail), .rv_n(7'd0), .rv_all(1'b0), .ok_p(okp_a),
         .bar_take(take_a), .bar_ok(bok_a), .waiting(1'b0), .timeout(32'd0), .status(st_a),
         .crc_errs(crc_a), .seq_errs(seq_a), .fmt_errs(fmt_a), .err_info(info_a),
         .tx_beats(txb_a), .fwd_beats(fwd_a), .rx_beats(rxb_a)
@@ -59,7 +59,7 @@ module partita_link_hub_tb;
         .tq_push(push_b), .tq_in(in_b), .tq_full(full_b), .tx_idle(idle_b),
         .rv_valid(vb_valid), .rv_type(vb_type), .rv_src(vb_src), .rv_layer(vb_layer),
         .rv_par(vb_par), .rv_count(vb_count), .rv_data(vb_data), .rv_ack(ack_b), .rv_beat(vb_beat),
-        .rv_vi(vb_vi), .rv_avail(vb_avail), .rv_n(7'd0), .ok_p(okp_b),
+        .rv_vi(vb_vi), .rv_avail(vb_avail), .rv_n(7'd0), .rv_all(1'b0), .ok_p(okp_b),
         .bar_take(take_b), .bar_ok(bok_b), .waiting(wait_b), .timeout(32'd20), .status(st_b),
         .crc_errs(crc_b), .seq_errs(seq_b), .fmt_errs(fmt_b), .err_info(info_b),
         .tx_beats(txb_b), .fwd_beats(fwd_b), .rx_beats(rxb_b)

@@ -49,6 +49,8 @@ module partita_link_rx_tb;
     wire [VPB_W-1:0] v_vi;
     wire [6:0] v_avail;
     reg [6:0] v_n = 7'd0;
+    reg v_all = 1'b0;
+    reg [6:0] took_n;
     reg [ACCW-1:0] rv;
     wire [31:0] e_info;
     wire [LW-1:0] fwd_data;
@@ -61,7 +63,7 @@ module partita_link_rx_tb;
         .rx_tready(rx_tready), .rx_tlast(rx_tlast), .rx_beat(rx_beat), .f_type(f_type),
         .f_src(f_src), .f_layer(f_layer), .f_par(f_par), .f_count(f_count),
         .v_valid(v_valid), .v_data(v_data), .v_ack(v_ack), .v_beat(v_beat),
-        .v_vi(v_vi), .v_avail(v_avail), .v_n(v_n), .ok_p(ok_p), .ok_b(ok_b),
+        .v_vi(v_vi), .v_avail(v_avail), .v_n(v_n), .v_all(v_all), .ok_p(ok_p), .ok_b(ok_b),
         .e_crc(e_crc), .e_seq(e_seq), .e_fmt(e_fmt), .e_info(e_info),
         .fwd_valid(fwd_valid), .fwd_port(fwd_port), .fwd_data(fwd_data),
         .fwd_last(fwd_last), .fwd_go(fwd_go)
@@ -90,15 +92,19 @@ module partita_link_rx_tb;
             {rx_tlast, rx_tdata} = beats[ii < NI ? ii : 0];
             v_ack = 1'b0;
             v_n = 7'd0;
+            v_all = 1'b0;
             fwd_go = fwd_valid && (lfsr[4] || lfsr[5]);
             #1;
-            // A run (every value left in the head beat, or some), or one value.
-            if (v_valid && lfsr[6]) v_n = lfsr[7] ? v_avail : 7'd1 + {2'd0, lfsr[12:8]} % v_avail;
+            // A run (every value left in the head beat, by count or with v_all, or some), or one
+            // value.
+            if (v_valid && lfsr[6] && lfsr[7] && lfsr[13]) v_all = 1'b1;
+            else if (v_valid && lfsr[6]) v_n = lfsr[7] ? v_avail : 7'd1 + {2'd0, lfsr[12:8]} % v_avail;
             else v_ack = lfsr[2] || lfsr[3];
             #1;
-            if (v_valid && v_n != 7'd0) begin
+            took_n = v_all ? v_avail : v_n;
+            if (v_valid && took_n != 7'd0) begin
                 runs = runs + 1;
-                for (k = 0; k < {25'd0, v_n}; k = k + 1) begin
+                for (k = 0; k < {25'd0, took_n}; k = k + 1) begin
                     slot = {{(32 - VPB_W){1'b0}}, v_vi} + k;
                     if (f_type == 2'd0) rv = {{(ACCW - DW){1'b0}}, v_beat[slot * DW +: DW]};
                     else rv = v_beat[slot * ACCW +: ACCW];

@@ -229,7 +229,8 @@ module partita_d1_top #(
     wire [1-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p;
     wire [64-1:0] rv_beat;
     wire [2-1:0] rv_vi;
-    wire [7-1:0] rv_avail, rv_n;
+    wire [7-1:0] rv_avail;
+    wire [1-1:0] rv_all;
     wire [2-1:0] rv_type;
     wire [3-1:0] rv_src;
     wire [1-1:0] rv_layer;
@@ -256,15 +257,15 @@ module partita_d1_top #(
         .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
-        .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .ok_p(ok_p),
+        .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(7'd0), .rv_all(rv_all), .ok_p(ok_p),
         .bar_take(bar_take), .bar_ok(bar_ok), .waiting(waiting), .timeout(link_timeout),
         .status(link_status), .crc_errs(crc_errs), .seq_errs(seq_errs), .fmt_errs(fmt_errs),
         .err_info(err_info), .tx_beats(tx_beats), .fwd_beats(fwd_beats), .rx_beats(rx_beats)
     );
     assign rv_h[0] = rv_valid[0] && (rv_type[0*2 +: 2] == 2'd0);
     assign rv_p[0] = rv_valid[0] && (rv_type[0*2 +: 2] == 2'd1);
-    // Partial sums are taken one at a time (the reduction), h values a beat's run at a time
-    // (the vector-memory write port).
+    // Partial sums are taken one at a time (the reduction), h values a beat's run at a time,
+    // all the head beat holds (the vector-memory write port).
     assign rv_ack = rv_p;
 
     // ------------------------------------------------------------------ vector memory writes
@@ -277,7 +278,7 @@ module partita_d1_top #(
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fstart(state == S_LAYER),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
-        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(rv_n), .pend(vw_pend), .x_beat(x_beat), .x_valid(x_tvalid),
+        .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_all(rv_all), .pend(vw_pend), .x_beat(x_beat), .x_valid(x_tvalid),
         .x_avail(x_avail), .x_n(x_n), .x_ready(x_ready),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
     );

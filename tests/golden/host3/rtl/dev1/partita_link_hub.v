@@ -10,8 +10,9 @@
 //
 // Queue an entry {last of run, type, layer, parity, destination, value} with tq_push while
 // !tq_full. Received values come out per port (rv_*; take each with rv_ack, or rv_n of the
-// rv_avail values left in the head beat rv_beat, from slot rv_vi, at once); a partial-sum
-// frame that passed every check pulses ok_p with its count (rv_count) and source. bar_ok says
+// rv_avail values left in the head beat rv_beat, from slot rv_vi, at once, or all of them with
+// rv_all); a partial-sum frame that passed every check pulses ok_p with its count (rv_count)
+// and source. bar_ok says
 // every other device's barrier of this tick arrived; bar_take consumes them. `waiting` high
 // for `timeout` cycles (non-zero) sets status bit 3.
 `timescale 1ns / 1ps
@@ -73,6 +74,7 @@ module partita_link_hub #(
     output wire [VPB_W*NP-1:0]    rv_vi,
     output wire [7*NP-1:0]        rv_avail,
     input  wire [7*NP-1:0]        rv_n,
+    input  wire [NP-1:0]          rv_all,
     output wire [NP-1:0]          ok_p,
     // Barriers.
     input  wire                   bar_take,
@@ -157,7 +159,7 @@ module partita_link_hub #(
                 .f_count(rv_count[7*p +: 7]), .v_valid(rv_valid[p]),
                 .v_data(rv_data[ACCW*p +: ACCW]), .v_ack(rv_ack[p]), .v_beat(rv_beat[p*LW +: LW]),
                 .v_vi(rv_vi[VPB_W*p +: VPB_W]), .v_avail(rv_avail[7*p +: 7]), .v_n(rv_n[7*p +: 7]),
-                .ok_p(ok_p[p]),
+                .v_all(rv_all[p]), .ok_p(ok_p[p]),
                 .ok_b(ok_b[p]), .e_crc(e_crc[p]), .e_seq(e_seq[p]), .e_fmt(e_fmt[p]),
                 .e_info(e_info[32*p +: 32]), .fwd_valid(fwd_valid[p]),
                 .fwd_port(fwd_port[2*p +: 2]), .fwd_data(fwd_data[p*LW +: LW]),

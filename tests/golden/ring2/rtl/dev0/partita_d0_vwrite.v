@@ -27,7 +27,7 @@ module partita_d0_vwrite (
     input  wire [5-1:0]     hbase_wr,
     input  wire [16-1:0]      h,
     // Received h values, per port: valid, source, layer, buffer parity; the head beat, the
-    // next value's slot in it and the values left in it; the count taken.
+    // next value's slot in it and the values left in it; whether all of them are taken.
     input  wire [1-1:0]    rv_h,
     input  wire [3-1:0]   rv_src,
     input  wire [1-1:0] rv_layer,
@@ -35,7 +35,7 @@ module partita_d0_vwrite (
     input  wire [64-1:0] rv_beat,
     input  wire [2-1:0]   rv_vi,
     input  wire [7-1:0]    rv_avail,
-    output wire [7-1:0]    rv_n,
+    output wire [1-1:0]    rv_all,
     output wire                   pend,      // received values not yet written
     // The x stream's unpacker: its head beat (next value in the low bits), valid, the values
     // of the vector left in the beat, and the count taken.
@@ -130,7 +130,7 @@ module partita_d0_vwrite (
     reg [1-1:0] bl0_0, bl1_0;
     reg bp0_0, bp1_0;
     wire acc_0 = rv_h[0] && (bc_0 != 2'd2);
-    assign rv_n[0*7 +: 7] = acc_0 ? rv_avail[0*7 +: 7] : 7'd0;
+    assign rv_all[0] = acc_0;
     assign b_valid[0] = (bc_0 != 2'd0);
     wire [2:0] src_0 = bs0_0;
     wire [1-1:0] lay_0 = bl0_0;
