@@ -130,58 +130,67 @@ module {= name =} (
     wire [{= layer_w =}-1:0] lay_{= p.index =} = bl0_{= p.index =};
     reg [{= lane_w =}-1:0] hl_lane_{= p.index =} [0:7];
     reg [{= vaw =}-1:0] hl_idx_{= p.index =} [0:7];
-    reg [{= hcnt_w =}-1:0] hl_cnt_{= p.index =} [0:7];
-    // The head entry's source's place in its run (lane, index, count), kept in registers of
-    // its own: loaded from the per-source table when an entry becomes the head (or from this
-    // cycle's write, when the new head comes from the same source), advanced with each write;
-    // at a run's start (count 0) they hold the run's first lane and index. The head's run start
+    reg [{= hcnt_w =}-1:0] hl_rem_{= p.index =} [0:7];
+    // Per source: its place in its run (lane, index, values left; 0 left: the next value
+    // starts a run). The head entry's source's place is kept in registers of its own: loaded
+    // from the per-source table when an entry becomes the head (or from this cycle's write,
+    // when the new head comes from the same source), advanced with each write; at a run's
+    // start they hold the run's first lane and index and its length. The head's run start
     // hstart(source, layer) is a register too, looked up when the entry becomes the head. So
     // neither the table's 8-way selects nor the hstart table sit in this write's cycle.
     reg [{= lane_w =}-1:0] hq_lane_{= p.index =};
     reg [{= vaw =}-1:0] hq_idx_{= p.index =};
-    reg [{= hcnt_w =}-1:0] hq_cnt_{= p.index =};
+    reg [{= hcnt_w =}-1:0] hq_rem_{= p.index =};
     reg [{= hstart_w =}-1:0] hs_{= p.index =};
     wire [{= lane_w =}-1:0] hw_lane_{= p.index =} = hq_lane_{= p.index =};
     wire [{= vaw =}-1:0] hw_idx_{= p.index =} = hq_idx_{= p.index =};
     wire [{= hcnt_w =}-1:0] hw_n_{= p.index =} = hs_{= p.index =}[{= hs_n_hi =}:0];
-    reg [{= vaw =}-1:0] hw_base_{= p.index =};
+    reg [{= vwa =}-1:0] hw_base_{= p.index =};
     always @* begin
-        hw_base_{= p.index =} = {= vaw =}'d0;
+        hw_base_{= p.index =} = {= vwa =}'d0;
         case (lay_{= p.index =})
-{% for c in hbases %}            {= layer_w =}'d{= c.index =}: hw_base_{= p.index =} = bp0_{= p.index =} ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
+{% for c in hbases %}            {= layer_w =}'d{= c.index =}: hw_base_{= p.index =} = bp0_{= p.index =} ? {= vwa =}'d{= c.wbase1 =} : {= vwa =}'d{= c.wbase0 =};
 {% endfor %}            default: ;
         endcase
     end
     // This write: the values left in the head beat, up to the end of the word and of the bank.
-    wire [{= vaw =}-1:0] ha_{= p.index =} = hw_base_{= p.index =} + hw_idx_{= p.index =};
-    wire [{= vaw =}:0] rl_{= p.index =} = {= vaw1 =}'d{= bh =} - {1'b0, hw_idx_{= p.index =}};
-    wire [6:0] rl7_{= p.index =} = {= p.rl7 =};
-    wire [6:0] rw_{= p.index =} = 7'd{= vq =} - {= p.ho7 =};
+    // Every region starts on a whole word, so the write's first slot is the index's low bits,
+    // and the bank's end can only fall in its last word: the room is that word's ({= r_last =}
+    // values) or a whole word's, less the first slot. Compares of small counts only; whether
+    // the beat is used up (fits) and whether the bank ends here (hend) come from them.
+    wire [{= vwa =}-1:0] ha_{= p.index =} = hw_base_{= p.index =} + hw_idx_{= p.index =}[{= vaw =}-1:{= vqw =}];
+    wire [{= vqw1 =}-1:0] ho_{= p.index =} = {= p.ho =};
+    wire lastw_{= p.index =} = {= p.lastw =};
+    wire [{= vqw1 =}-1:0] rr_{= p.index =} = (lastw_{= p.index =} ? {= vqw1 =}'d{= r_last =} : {= vqw1 =}'d{= vq =}) - ho_{= p.index =};
+    wire [6:0] rr7_{= p.index =} = {= p.rr7 =};
+    wire [6:0] ho7_{= p.index =} = {= p.ho7 =};
     wire [6:0] av_{= p.index =} = bn0_{= p.index =};
-    wire [6:0] k1_{= p.index =} = (av_{= p.index =} < rw_{= p.index =}) ? av_{= p.index =} : rw_{= p.index =};
-    wire [6:0] k_{= p.index =} = (k1_{= p.index =} < rl7_{= p.index =}) ? k1_{= p.index =} : rl7_{= p.index =};
+    wire fits_{= p.index =} = (av_{= p.index =} <= rr7_{= p.index =});
+    wire ge_{= p.index =} = (av_{= p.index =} >= rr7_{= p.index =});
+    wire [6:0] k_{= p.index =} = ge_{= p.index =} ? rr7_{= p.index =} : av_{= p.index =};
     wire [{= vpb_w =}-1:0] vi_{= p.index =} = bv0_{= p.index =};
     wire [{= hbits =}-1:0] beat_{= p.index =} = bb0_{= p.index =};
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
-{% for j in slots %}    wire [6:0] off_{= p.index =}_{= j.0 =} = 7'd{= j.0 =} - {= p.ho7 =};
+{% for j in slots %}    wire [6:0] off_{= p.index =}_{= j.0 =} = 7'd{= j.0 =} - ho7_{= p.index =};
     wire we_{= p.index =}_{= j.0 =} = (off_{= p.index =}_{= j.0 =} < k_{= p.index =});
     wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =}[{= vpb_w =}-1:0]);
 {% endfor %}    wire [{= vq =}-1:0] pwe_{= p.index =} = {{% for j in slots_rev %}we_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
-    wire [{= vaw =}:0] nidx_{= p.index =} = {1'b0, hw_idx_{= p.index =}} + {= p.k_idx =};
-    wire [{= hcnt_w =}-1:0] ncnt_{= p.index =} = hq_cnt_{= p.index =} + {= p.k_cnt =};
-    // The source's place after this write.
-    wire hend_{= p.index =} = (nidx_{= p.index =} == {= vaw1 =}'d{= bh =});
+    wire [{= vaw =}-1:0] nidx_{= p.index =} = hw_idx_{= p.index =} + {= p.k_idx =};
+    // The source's place after this write: the bank ends when the last word's room is taken;
+    // the run ends when its values left are.
+    wire hend_{= p.index =} = lastw_{= p.index =} && ge_{= p.index =};
     wire [{= lane_w =}-1:0] u_lane_{= p.index =} = hend_{= p.index =} ? hw_lane_{= p.index =} + {= lane_w =}'d1 : hw_lane_{= p.index =};
-    wire [{= vaw =}-1:0] u_idx_{= p.index =} = hend_{= p.index =} ? {= vaw =}'d0 : nidx_{= p.index =}[{= vaw =}-1:0];
-    wire [{= hcnt_w =}-1:0] u_cnt_{= p.index =} = (ncnt_{= p.index =} == hw_n_{= p.index =}) ? {= hcnt_w =}'d0 : ncnt_{= p.index =};
+    wire [{= vaw =}-1:0] u_idx_{= p.index =} = hend_{= p.index =} ? {= vaw =}'d0 : nidx_{= p.index =};
+    wire u_first_{= p.index =} = ({= p.k_cnt =} == hq_rem_{= p.index =});
+    wire [{= hcnt_w =}-1:0] u_rem_{= p.index =} = hq_rem_{= p.index =} - {= p.k_cnt =};
     // The next head: the second entry when there is one, else the beat arriving now.
     wire [2:0] ns_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bs1_{= p.index =} : rv_src[{= p.index =}*3 +: 3];
     wire [{= layer_w =}-1:0] nl_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bl1_{= p.index =} : rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
     wire [{= hstart_w =}-1:0] nhs_{= p.index =} = hstart(ns_{= p.index =}, nl_{= p.index =});
     wire nsame_{= p.index =} = rv_take[{= p.index =}] && (ns_{= p.index =} == src_{= p.index =});
     // The buffer: the head entry is written k values at a time; it leaves when all are.
-    wire bpop_{= p.index =} = rv_take[{= p.index =}] && (k_{= p.index =} == bn0_{= p.index =});
+    wire bpop_{= p.index =} = rv_take[{= p.index =}] && fits_{= p.index =};
     always @(posedge clk) begin
         if (rst) begin
             bc_{= p.index =} <= 2'd0;
@@ -219,33 +228,32 @@ module {= name =} (
     always @(posedge clk) begin
         if (rst) begin
             for (i_{= p.index =} = 0; i_{= p.index =} < 8; i_{= p.index =} = i_{= p.index =} + 1) begin
-                hl_cnt_{= p.index =}[i_{= p.index =}] <= {= hcnt_w =}'d0;
+                hl_rem_{= p.index =}[i_{= p.index =}] <= {= hcnt_w =}'d0;
                 hl_lane_{= p.index =}[i_{= p.index =}] <= {= lane_w =}'d0;
                 hl_idx_{= p.index =}[i_{= p.index =}] <= {= vaw =}'d0;
             end
         end else if (rv_take[{= p.index =}]) begin
             hl_lane_{= p.index =}[src_{= p.index =}] <= u_lane_{= p.index =};
             hl_idx_{= p.index =}[src_{= p.index =}] <= u_idx_{= p.index =};
-            hl_cnt_{= p.index =}[src_{= p.index =}] <= u_cnt_{= p.index =};
+            hl_rem_{= p.index =}[src_{= p.index =}] <= u_first_{= p.index =} ? {= hcnt_w =}'d0 : u_rem_{= p.index =};
         end
     end
     // The next head's place: this write's result when it comes from the same source, else
-    // the table's; a run's start when its count is 0.
+    // the table's; a run's start when nothing is left of the last.
     wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_{= p.index =} ? u_lane_{= p.index =} : hl_lane_{= p.index =}[ns_{= p.index =}];
     wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_{= p.index =} ? u_idx_{= p.index =} : hl_idx_{= p.index =}[ns_{= p.index =}];
-    wire [{= hcnt_w =}-1:0] nq_cnt_{= p.index =} = nsame_{= p.index =} ? u_cnt_{= p.index =} : hl_cnt_{= p.index =}[ns_{= p.index =}];
-    wire nq_first_{= p.index =} = (nq_cnt_{= p.index =} == {= hcnt_w =}'d0);
-    wire u_first_{= p.index =} = (u_cnt_{= p.index =} == {= hcnt_w =}'d0);
+    wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_{= p.index =} ? u_rem_{= p.index =} : hl_rem_{= p.index =}[ns_{= p.index =}];
+    wire nq_first_{= p.index =} = nsame_{= p.index =} ? u_first_{= p.index =} : (hl_rem_{= p.index =}[ns_{= p.index =}] == {= hcnt_w =}'d0);
     always @(posedge clk) begin
         if (bpop_{= p.index =} || bc_{= p.index =} == 2'd0) begin
             hs_{= p.index =} <= nhs_{= p.index =};
             hq_lane_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nq_lane_{= p.index =};
             hq_idx_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nq_idx_{= p.index =};
-            hq_cnt_{= p.index =} <= nq_cnt_{= p.index =};
+            hq_rem_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : nq_rem_{= p.index =};
         end else if (rv_take[{= p.index =}]) begin
             hq_lane_{= p.index =} <= u_first_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane_{= p.index =};
             hq_idx_{= p.index =} <= u_first_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx_{= p.index =};
-            hq_cnt_{= p.index =} <= u_cnt_{= p.index =};
+            hq_rem_{= p.index =} <= u_first_{= p.index =} ? hw_n_{= p.index =} : u_rem_{= p.index =};
         end
     end
 {% endfor %}
@@ -262,7 +270,7 @@ module {= name =} (
     reg        ld_done;
     reg [{= lane_w =}-1:0] ld_lane;
     reg [{= vaw =}-1:0] ld_idx;
-    reg [{= in_w =}-1:0] ld_count;
+    reg [{= in_w1 =}-1:0] ld_left;
     wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
     // The x stream: a buffer of two runs (the values of a vector left in an unpacked beat), taken
     // whole while an entry is free (a register, so the unpacker's handshake does not wait on the
@@ -279,13 +287,19 @@ module {= name =} (
     wire [{= nports =}-1:0] rv_take;
 {% for p in ports %}    assign rv_take[{= p.index =}] = b_valid[{= p.index =}] && !lh_q{% for q in ports %}{% if q.index < p.index %} && !b_valid[{= q.index =}]{% endif %}{% endfor %};
 {% endfor %}    wire take_x = ld_req && !lh_q && (b_valid == {= nports =}'d0);
-    wire [{= vaw =}-1:0] x_a = (ld_par ? {= vaw =}'d{= xb1 =} : {= vaw =}'d0) + ld_idx;
-    // This x write: the run left in the head beat, up to the end of the word and of the bank.
-    wire [{= vaw =}:0] xrl = {= vaw1 =}'d{= bx0 =} - {1'b0, ld_idx};
-    wire [6:0] xrl7 = {= xrl7 =};
-    wire [6:0] xrw = 7'd{= vq =} - {= xo7 =};
+    wire [{= vwa =}-1:0] x_a = (ld_par ? {= vwa =}'d{= xb1w =} : {= vwa =}'d0) + ld_idx[{= vaw =}-1:{= vqw =}];
+    // This x write: the run left in the head beat, up to the end of the word and of the bank
+    // (as for received h: the first slot is the index's low bits, and the bank ends in its last
+    // word, of {= rx_last =} values).
+    wire [{= vqw1 =}-1:0] xo = {= xo =};
+    wire [6:0] xo7 = {= xo7 =};
+    wire xlastw = {= xlastw =};
+    wire [{= vqw1 =}-1:0] xrr = (xlastw ? {= vqw1 =}'d{= rx_last =} : {= vqw1 =}'d{= vq =}) - xo;
+    wire [6:0] xrr7 = {= xrr7 =};
     wire [6:0] xav = {= xav7 =};
-    wire xpop = take_x && (xk == xav);
+    wire xfits = (xav <= xrr7);
+    wire xge = (xav >= xrr7);
+    wire xpop = take_x && xfits;
     always @(posedge clk) begin
         if (rst) xc <= 2'd0;
         else xc <= xc + {1'b0, x_acc} - {1'b0, xpop};
@@ -306,15 +320,13 @@ module {= name =} (
             xn1 <= x_avail;
         end
     end
-    wire [6:0] xk1 = (xav < xrw) ? xav : xrw;
-    wire [6:0] xk = (xk1 < xrl7) ? xk1 : xrl7;
-{% for j in slots %}    wire [6:0] xoff_{= j.0 =} = 7'd{= j.0 =} - {= xo7 =};
+    wire [6:0] xk = xge ? xrr7 : xav;
+{% for j in slots %}    wire [6:0] xoff_{= j.0 =} = 7'd{= j.0 =} - xo7;
     wire xwe_{= j.0 =} = (xoff_{= j.0 =} < xk);
     wire [{= dw =}-1:0] xd_{= j.0 =} = xval(xb0, xv0 + xoff_{= j.0 =}[{= xjw =}-1:0]);
 {% endfor %}    wire [{= vq =}-1:0] x_we = {{% for j in slots_rev %}xwe_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] x_data = {{% for j in slots_rev %}xd_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
-    wire [{= vaw =}:0] x_nidx = {1'b0, ld_idx} + {= xk_idx =};
-    wire [{= in_w1 =}-1:0] x_ncount = {1'b0, ld_count} + {= xk_cnt =};
+    wire [{= vaw =}-1:0] x_nidx = ld_idx + {= xk_idx =};
     reg n_en;
     reg [{= lane_w =}-1:0] n_lane;
     reg [{= vwa =}-1:0] n_word;
@@ -330,10 +342,10 @@ module {= name =} (
             n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[{= vaw =}-1:{= vqw =}];
             n_we = {= vq =}'d1 << lh_a_q[{= vqw =}-1:0]; n_data = {{= vq =}{lh_h_q}};
 {% for p in ports %}        end else if (rv_take[{= p.index =}]) begin
-            n_en = 1'b1; n_lane = hw_lane_{= p.index =}; n_word = ha_{= p.index =}[{= vaw =}-1:{= vqw =}];
+            n_en = 1'b1; n_lane = hw_lane_{= p.index =}; n_word = ha_{= p.index =};
             n_we = pwe_{= p.index =}; n_data = pdata_{= p.index =};
 {% endfor %}        end else if (take_x) begin
-            n_en = 1'b1; n_lane = ld_lane; n_word = x_a[{= vaw =}-1:{= vqw =}];
+            n_en = 1'b1; n_lane = ld_lane; n_word = x_a;
             n_we = x_we; n_data = x_data;
         end
     end
@@ -349,7 +361,8 @@ module {= name =} (
     assign x_n = ({= need_x =} && !x_acc) ? {= xjw1 =}'d0 : x_avail;
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
-    wire ld_vec = take_x && (x_ncount == {= in_w1 =}'d{= input_size =});
+    // A run never crosses a vector's end: the vector is complete when the run takes all it has left.
+    wire ld_vec = take_x && ({= xk_cnt =} == ld_left);
     wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd{= layers_n =} : 16'sd1;
     always @(posedge clk) begin
@@ -364,16 +377,16 @@ module {= name =} (
             ld_par <= 1'b0; ld_done <= !{= need_x =};
             ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
             ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
-            ld_lane <= {= lane_w =}'d0; ld_idx <= {= vaw =}'d0; ld_count <= {= in_w =}'d0;
+            ld_lane <= {= lane_w =}'d0; ld_idx <= {= vaw =}'d0; ld_left <= {= in_w1 =}'d{= input_size =};
         end else if (take_x) begin
-            if (x_nidx == {= vaw1 =}'d{= bx0 =}) begin
+            if (xlastw && xge) begin
                 ld_idx <= {= vaw =}'d0;
                 ld_lane <= ld_lane + {= lane_w =}'d1;
             end else begin
-                ld_idx <= x_nidx[{= vaw =}-1:0];
+                ld_idx <= x_nidx;
             end
             if (ld_vec) begin
-                ld_count <= {= in_w =}'d0;
+                ld_left <= {= in_w1 =}'d{= input_size =};
                 ld_lane <= {= lane_w =}'d0;
                 ld_idx <= {= vaw =}'d0;
                 if (ld_seq_end) begin
@@ -392,11 +405,10 @@ module {= name =} (
                     ld_par <= !ld_par;
                 end
             end else begin
-                ld_count <= x_ncount[{= in_w =}-1:0];
+                ld_left <= ld_left - {= xk_cnt =};
             end
         end
     end
-{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tleft, ld_bleft, ld_tlast, ld_blast, seq_len, seq_count, x_we, x_data, x_ncount, xb0, xb1, xn1, xv0, xpop};
-{% else %}    wire unused_loader = &{1'b0, x_ncount[{= in_w1 =}-1:{= in_w =}]};
+{% if need_x == "1'b0" %}    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tleft, ld_bleft, ld_tlast, ld_blast, seq_len, seq_count, x_we, x_data, xb0, xb1, xn1, xv0, xpop};
 {% endif %}{% if beat_unused != "" %}    wire unused_in = &{1'b0{= beat_unused =}};
 {% endif %}endmodule

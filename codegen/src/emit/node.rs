@@ -105,6 +105,8 @@ struct NodeView {
     layer_consts: Vec<NodeLayerConst>,
     ofifo_depth: usize,
     ofifo_depth_m1: usize,
+    /// Weight-memory chunks per engine (the engine then takes the advance's next value too).
+    wchunks: usize,
     ofifo_aw: u32,
     ofifo_cnt_w: u32,
     of_w: u32,
@@ -205,19 +207,23 @@ struct KV {
     value: String,
 }
 
+/// A layer's two h buffers in the vector memory, as word addresses.
 struct HBase {
     index: usize,
-    hbase0: usize,
-    hbase1: usize,
+    wbase0: usize,
+    wbase1: usize,
 }
 
 /// A receive port of the vector-memory write port: the expressions that size a write.
 struct VPort {
     index: usize,
-    /// Values left in the bank, saturated to 7 bits.
-    rl7: String,
-    /// The write's first slot, 7 bits.
+    /// The write's first slot (the head index's low bits), vqw + 1 bits and 7 bits.
+    ho: String,
     ho7: String,
+    /// Whether the head index is in its bank's last word.
+    lastw: String,
+    /// The room left in the word (and bank), 7 bits.
+    rr7: String,
     /// The count taken, sized for the index and the run counter.
     k_idx: String,
     k_cnt: String,
@@ -248,8 +254,9 @@ struct VwriteView {
     vqd: u32,
     slots: Vec<(usize, u32)>,
     slots_rev: Vec<usize>,
-    vaw1: u32,
-    xb1: usize,
+    /// Width of a count of at most one word's values; values of the bank's last word.
+    vqw1: u32,
+    r_last: usize,
     beat_unused: String,
     layer_w: u32,
     layers_n: usize,
@@ -263,9 +270,14 @@ struct VwriteView {
     xjw: u32,
     xjw1: u32,
     xvals: Vec<(usize, u32)>,
-    bx0: usize,
-    xrl7: String,
+    /// The x write's first slot (vqw + 1 bits and 7 bits), whether the loader is in its bank's
+    /// last word, the room left (7 bits), that word's values, and buffer 1's word address.
+    xo: String,
     xo7: String,
+    xlastw: String,
+    xrr7: String,
+    rx_last: usize,
+    xb1w: usize,
     xav7: String,
     xk_idx: String,
     xk_cnt: String,
@@ -274,7 +286,6 @@ struct VwriteView {
     bh: usize,
     bh_last: usize,
     input_size: usize,
-    in_w: u32,
     need_x: String,
     hstart_w: u32,
     hstarts: Vec<KV>,
@@ -499,6 +510,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         }
     }
     let (lw, mem) = (sys.frame.link_width, &na.mem);
+    // The writer takes a write's first slot from the index alone: regions start on whole words.
+    debug_assert!(na.layout.align.is_multiple_of(mem.vq));
     let vpb_h = sys.frame.values_per_beat(frame::Kind::H);
     let hbits = vpb_h * dp.dw;
     let vpb_w = sys.link.vpb_w;
@@ -507,13 +520,29 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let ports = (0..np as usize)
         .map(|p| VPort {
             index: p,
-            rl7: if vaw + 1 > 7 {
-                format!("(rl_{p} > {}'d127) ? 7'd127 : rl_{p}[6:0]", vaw + 1)
+            ho: if mem.vqw == 0 {
+                "1'd0".to_string()
             } else {
-                zext(&format!("rl_{p}"), vaw + 1, 7)
+                zext(
+                    &format!("hw_idx_{p}[{}:0]", mem.vqw - 1),
+                    mem.vqw,
+                    mem.vqw + 1,
+                )
             },
-            ho7: zext(&format!("ha_{p}[{}:0]", mem.vqw - 1), mem.vqw, 7),
-            k_idx: fit(&format!("k_{p}"), 7, vaw + 1),
+            ho7: zext(&format!("ho_{p}"), mem.vqw + 1, 7),
+            lastw: if vaw > mem.vqw {
+                format!(
+                    "(hw_idx_{p}[{}:{}] == {}'d{})",
+                    vaw - 1,
+                    mem.vqw,
+                    vaw - mem.vqw,
+                    (a.bh - 1) >> mem.vqw
+                )
+            } else {
+                "1'b1".to_string()
+            },
+            rr7: zext(&format!("rr_{p}"), mem.vqw + 1, 7),
+            k_idx: fit(&format!("k_{p}"), 7, vaw),
             k_cnt: fit(&format!("k_{p}"), 7, unit_w + 1),
         })
         .collect();
@@ -537,8 +566,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         vqd: mem.vq as u32 * dp.dw,
         slots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
         slots_rev: (0..mem.vq).rev().collect(),
-        vaw1: vaw + 1,
-        xb1: na.layout.xbase(1),
+        vqw1: mem.vqw + 1,
+        r_last: a.bh - (((a.bh - 1) >> mem.vqw) << mem.vqw),
         beat_unused: if lw > hbits {
             (0..np)
                 .map(|p| format!(", rv_beat[{} +: {}]", p * lw + hbits, lw - hbits))
@@ -556,22 +585,34 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         xjw: sg.jw,
         xjw1: sg.jw + 1,
         xvals: (0..sg.p as usize).map(|i| (i, i as u32 * sg.vb)).collect(),
-        bx0: a.bx0,
-        xrl7: if vaw + 1 > 7 {
-            format!("(xrl > {}'d127) ? 7'd127 : xrl[6:0]", vaw + 1)
+        xo: if mem.vqw == 0 {
+            "1'd0".to_string()
         } else {
-            zext("xrl", vaw + 1, 7)
+            zext(&format!("ld_idx[{}:0]", mem.vqw - 1), mem.vqw, mem.vqw + 1)
         },
-        xo7: zext(&format!("x_a[{}:0]", mem.vqw - 1), mem.vqw, 7),
+        xo7: zext("xo", mem.vqw + 1, 7),
+        xlastw: if vaw > mem.vqw {
+            format!(
+                "(ld_idx[{}:{}] == {}'d{})",
+                vaw - 1,
+                mem.vqw,
+                vaw - mem.vqw,
+                (a.bx0 - 1) >> mem.vqw
+            )
+        } else {
+            "1'b1".to_string()
+        },
+        xrr7: zext("xrr", mem.vqw + 1, 7),
+        rx_last: a.bx0 - (((a.bx0 - 1) >> mem.vqw) << mem.vqw),
+        xb1w: na.layout.xbase(1) / mem.vq,
         xav7: fit("xn0", sg.jw + 1, 7),
-        xk_idx: fit("xk", 7, vaw + 1),
+        xk_idx: fit("xk", 7, vaw),
         xk_cnt: fit("xk", 7, in_w + 1),
         xk_n: fit("xk", 7, sg.jw + 1),
         in_w1: in_w + 1,
         bh: a.bh,
         bh_last: a.bh - 1,
         input_size: a.input_size,
-        in_w,
         need_x: if n.needs_x { "1'b1" } else { "1'b0" }.into(),
         hstart_w,
         hstarts,
@@ -584,8 +625,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         hbases: (0..a.layers)
             .map(|l| HBase {
                 index: l,
-                hbase0: na.layout.hbase(l, 0),
-                hbase1: na.layout.hbase(l, 1),
+                wbase0: na.layout.hbase(l, 0) / mem.vq,
+                wbase1: na.layout.hbase(l, 1) / mem.vq,
             })
             .collect(),
     }
@@ -776,6 +817,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         layer_consts: layer_consts(sys, me),
         ofifo_depth: na.ofifo_depth,
         ofifo_depth_m1: na.ofifo_depth - 1,
+        wchunks: na.mem.wchunks,
         ofifo_aw: na.ofifo_aw,
         ofifo_cnt_w: na.ofifo_aw + 1,
         of_w: dw + 1,
@@ -822,22 +864,23 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         p: names,
     };
     let names = &view.p;
-    let mut files = core_files(
-        design,
-        &[
-            cores::REQUANT,
-            cores::FIFO,
-            cores::LINK_HUB,
-            cores::AXIL,
-            cores::UNPACK,
-            cores::PACK,
-        ],
-    );
+    let mut used = vec![
+        cores::REQUANT,
+        cores::FIFO,
+        cores::LINK_HUB,
+        cores::AXIL,
+        cores::UNPACK,
+        cores::PACK,
+    ];
+    if na.mem.wchunks > 1 {
+        used.push(cores::REP);
+    }
+    let mut files = core_files(design, &used);
     files.extend(tables::datapath_files(
         design,
         m,
         names,
-        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes),
+        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes, true),
     )?);
     files.push(ew::file(design, names, dp, na.paw, na.pdepth)?);
     files.push(module_file(

@@ -137,68 +137,77 @@ module partita_d2_vwrite (
     wire [1-1:0] lay_0 = bl0_0;
     reg [2-1:0] hl_lane_0 [0:7];
     reg [5-1:0] hl_idx_0 [0:7];
-    reg [5-1:0] hl_cnt_0 [0:7];
-    // The head entry's source's place in its run (lane, index, count), kept in registers of
-    // its own: loaded from the per-source table when an entry becomes the head (or from this
-    // cycle's write, when the new head comes from the same source), advanced with each write;
-    // at a run's start (count 0) they hold the run's first lane and index. The head's run start
+    reg [5-1:0] hl_rem_0 [0:7];
+    // Per source: its place in its run (lane, index, values left; 0 left: the next value
+    // starts a run). The head entry's source's place is kept in registers of its own: loaded
+    // from the per-source table when an entry becomes the head (or from this cycle's write,
+    // when the new head comes from the same source), advanced with each write; at a run's
+    // start they hold the run's first lane and index and its length. The head's run start
     // hstart(source, layer) is a register too, looked up when the entry becomes the head. So
     // neither the table's 8-way selects nor the hstart table sit in this write's cycle.
     reg [2-1:0] hq_lane_0;
     reg [5-1:0] hq_idx_0;
-    reg [5-1:0] hq_cnt_0;
+    reg [5-1:0] hq_rem_0;
     reg [12-1:0] hs_0;
     wire [2-1:0] hw_lane_0 = hq_lane_0;
     wire [5-1:0] hw_idx_0 = hq_idx_0;
     wire [5-1:0] hw_n_0 = hs_0[4:0];
-    reg [5-1:0] hw_base_0;
+    reg [3-1:0] hw_base_0;
     always @* begin
-        hw_base_0 = 5'd0;
+        hw_base_0 = 3'd0;
         case (lay_0)
-            1'd0: hw_base_0 = bp0_0 ? 5'd12 : 5'd8;
-            1'd1: hw_base_0 = bp0_0 ? 5'd20 : 5'd16;
+            1'd0: hw_base_0 = bp0_0 ? 3'd3 : 3'd2;
+            1'd1: hw_base_0 = bp0_0 ? 3'd5 : 3'd4;
             default: ;
         endcase
     end
     // This write: the values left in the head beat, up to the end of the word and of the bank.
-    wire [5-1:0] ha_0 = hw_base_0 + hw_idx_0;
-    wire [5:0] rl_0 = 6'd3 - {1'b0, hw_idx_0};
-    wire [6:0] rl7_0 = {1'd0, rl_0};
-    wire [6:0] rw_0 = 7'd4 - {5'd0, ha_0[1:0]};
+    // Every region starts on a whole word, so the write's first slot is the index's low bits,
+    // and the bank's end can only fall in its last word: the room is that word's (3
+    // values) or a whole word's, less the first slot. Compares of small counts only; whether
+    // the beat is used up (fits) and whether the bank ends here (hend) come from them.
+    wire [3-1:0] ha_0 = hw_base_0 + hw_idx_0[5-1:2];
+    wire [3-1:0] ho_0 = {1'd0, hw_idx_0[1:0]};
+    wire lastw_0 = (hw_idx_0[4:2] == 3'd0);
+    wire [3-1:0] rr_0 = (lastw_0 ? 3'd3 : 3'd4) - ho_0;
+    wire [6:0] rr7_0 = {4'd0, rr_0};
+    wire [6:0] ho7_0 = {4'd0, ho_0};
     wire [6:0] av_0 = bn0_0;
-    wire [6:0] k1_0 = (av_0 < rw_0) ? av_0 : rw_0;
-    wire [6:0] k_0 = (k1_0 < rl7_0) ? k1_0 : rl7_0;
+    wire fits_0 = (av_0 <= rr7_0);
+    wire ge_0 = (av_0 >= rr7_0);
+    wire [6:0] k_0 = ge_0 ? rr7_0 : av_0;
     wire [2-1:0] vi_0 = bv0_0;
     wire [64-1:0] beat_0 = bb0_0;
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
-    wire [6:0] off_0_0 = 7'd0 - {5'd0, ha_0[1:0]};
+    wire [6:0] off_0_0 = 7'd0 - ho7_0;
     wire we_0_0 = (off_0_0 < k_0);
     wire [16-1:0] d_0_0 = hval(beat_0, vi_0 + off_0_0[2-1:0]);
-    wire [6:0] off_0_1 = 7'd1 - {5'd0, ha_0[1:0]};
+    wire [6:0] off_0_1 = 7'd1 - ho7_0;
     wire we_0_1 = (off_0_1 < k_0);
     wire [16-1:0] d_0_1 = hval(beat_0, vi_0 + off_0_1[2-1:0]);
-    wire [6:0] off_0_2 = 7'd2 - {5'd0, ha_0[1:0]};
+    wire [6:0] off_0_2 = 7'd2 - ho7_0;
     wire we_0_2 = (off_0_2 < k_0);
     wire [16-1:0] d_0_2 = hval(beat_0, vi_0 + off_0_2[2-1:0]);
-    wire [6:0] off_0_3 = 7'd3 - {5'd0, ha_0[1:0]};
+    wire [6:0] off_0_3 = 7'd3 - ho7_0;
     wire we_0_3 = (off_0_3 < k_0);
     wire [16-1:0] d_0_3 = hval(beat_0, vi_0 + off_0_3[2-1:0]);
     wire [4-1:0] pwe_0 = {we_0_3, we_0_2, we_0_1, we_0_0};
     wire [64-1:0] pdata_0 = {d_0_3, d_0_2, d_0_1, d_0_0};
-    wire [5:0] nidx_0 = {1'b0, hw_idx_0} + k_0[5:0];
-    wire [5-1:0] ncnt_0 = hq_cnt_0 + k_0[4:0];
-    // The source's place after this write.
-    wire hend_0 = (nidx_0 == 6'd3);
+    wire [5-1:0] nidx_0 = hw_idx_0 + k_0[4:0];
+    // The source's place after this write: the bank ends when the last word's room is taken;
+    // the run ends when its values left are.
+    wire hend_0 = lastw_0 && ge_0;
     wire [2-1:0] u_lane_0 = hend_0 ? hw_lane_0 + 2'd1 : hw_lane_0;
-    wire [5-1:0] u_idx_0 = hend_0 ? 5'd0 : nidx_0[5-1:0];
-    wire [5-1:0] u_cnt_0 = (ncnt_0 == hw_n_0) ? 5'd0 : ncnt_0;
+    wire [5-1:0] u_idx_0 = hend_0 ? 5'd0 : nidx_0;
+    wire u_first_0 = (k_0[4:0] == hq_rem_0);
+    wire [5-1:0] u_rem_0 = hq_rem_0 - k_0[4:0];
     // The next head: the second entry when there is one, else the beat arriving now.
     wire [2:0] ns_0 = (bc_0 == 2'd2) ? bs1_0 : rv_src[0*3 +: 3];
     wire [1-1:0] nl_0 = (bc_0 == 2'd2) ? bl1_0 : rv_layer[0*1 +: 1];
     wire [12-1:0] nhs_0 = hstart(ns_0, nl_0);
     wire nsame_0 = rv_take[0] && (ns_0 == src_0);
     // The buffer: the head entry is written k values at a time; it leaves when all are.
-    wire bpop_0 = rv_take[0] && (k_0 == bn0_0);
+    wire bpop_0 = rv_take[0] && fits_0;
     always @(posedge clk) begin
         if (rst) begin
             bc_0 <= 2'd0;
@@ -236,33 +245,32 @@ module partita_d2_vwrite (
     always @(posedge clk) begin
         if (rst) begin
             for (i_0 = 0; i_0 < 8; i_0 = i_0 + 1) begin
-                hl_cnt_0[i_0] <= 5'd0;
+                hl_rem_0[i_0] <= 5'd0;
                 hl_lane_0[i_0] <= 2'd0;
                 hl_idx_0[i_0] <= 5'd0;
             end
         end else if (rv_take[0]) begin
             hl_lane_0[src_0] <= u_lane_0;
             hl_idx_0[src_0] <= u_idx_0;
-            hl_cnt_0[src_0] <= u_cnt_0;
+            hl_rem_0[src_0] <= u_first_0 ? 5'd0 : u_rem_0;
         end
     end
     // The next head's place: this write's result when it comes from the same source, else
-    // the table's; a run's start when its count is 0.
+    // the table's; a run's start when nothing is left of the last.
     wire [2-1:0] nq_lane_0 = nsame_0 ? u_lane_0 : hl_lane_0[ns_0];
     wire [5-1:0] nq_idx_0 = nsame_0 ? u_idx_0 : hl_idx_0[ns_0];
-    wire [5-1:0] nq_cnt_0 = nsame_0 ? u_cnt_0 : hl_cnt_0[ns_0];
-    wire nq_first_0 = (nq_cnt_0 == 5'd0);
-    wire u_first_0 = (u_cnt_0 == 5'd0);
+    wire [5-1:0] nq_rem_0 = nsame_0 ? u_rem_0 : hl_rem_0[ns_0];
+    wire nq_first_0 = nsame_0 ? u_first_0 : (hl_rem_0[ns_0] == 5'd0);
     always @(posedge clk) begin
         if (bpop_0 || bc_0 == 2'd0) begin
             hs_0 <= nhs_0;
             hq_lane_0 <= nq_first_0 ? nhs_0[11:10] : nq_lane_0;
             hq_idx_0 <= nq_first_0 ? nhs_0[9:5] : nq_idx_0;
-            hq_cnt_0 <= nq_cnt_0;
+            hq_rem_0 <= nq_first_0 ? nhs_0[4:0] : nq_rem_0;
         end else if (rv_take[0]) begin
             hq_lane_0 <= u_first_0 ? hs_0[11:10] : u_lane_0;
             hq_idx_0 <= u_first_0 ? hs_0[9:5] : u_idx_0;
-            hq_cnt_0 <= u_cnt_0;
+            hq_rem_0 <= u_first_0 ? hw_n_0 : u_rem_0;
         end
     end
 
@@ -279,7 +287,7 @@ module partita_d2_vwrite (
     reg        ld_done;
     reg [2-1:0] ld_lane;
     reg [5-1:0] ld_idx;
-    reg [3-1:0] ld_count;
+    reg [4-1:0] ld_left;
     wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
     // The x stream: a buffer of two runs (the values of a vector left in an unpacked beat), taken
     // whole while an entry is free (a register, so the unpacker's handshake does not wait on the
@@ -296,13 +304,19 @@ module partita_d2_vwrite (
     wire [1-1:0] rv_take;
     assign rv_take[0] = b_valid[0] && !lh_q;
     wire take_x = ld_req && !lh_q && (b_valid == 1'd0);
-    wire [5-1:0] x_a = (ld_par ? 5'd4 : 5'd0) + ld_idx;
-    // This x write: the run left in the head beat, up to the end of the word and of the bank.
-    wire [5:0] xrl = 6'd2 - {1'b0, ld_idx};
-    wire [6:0] xrl7 = {1'd0, xrl};
-    wire [6:0] xrw = 7'd4 - {5'd0, x_a[1:0]};
+    wire [3-1:0] x_a = (ld_par ? 3'd1 : 3'd0) + ld_idx[5-1:2];
+    // This x write: the run left in the head beat, up to the end of the word and of the bank
+    // (as for received h: the first slot is the index's low bits, and the bank ends in its last
+    // word, of 2 values).
+    wire [3-1:0] xo = {1'd0, ld_idx[1:0]};
+    wire [6:0] xo7 = {4'd0, xo};
+    wire xlastw = (ld_idx[4:2] == 3'd0);
+    wire [3-1:0] xrr = (xlastw ? 3'd2 : 3'd4) - xo;
+    wire [6:0] xrr7 = {4'd0, xrr};
     wire [6:0] xav = {5'd0, xn0};
-    wire xpop = take_x && (xk == xav);
+    wire xfits = (xav <= xrr7);
+    wire xge = (xav >= xrr7);
+    wire xpop = take_x && xfits;
     always @(posedge clk) begin
         if (rst) xc <= 2'd0;
         else xc <= xc + {1'b0, x_acc} - {1'b0, xpop};
@@ -323,24 +337,22 @@ module partita_d2_vwrite (
             xn1 <= x_avail;
         end
     end
-    wire [6:0] xk1 = (xav < xrw) ? xav : xrw;
-    wire [6:0] xk = (xk1 < xrl7) ? xk1 : xrl7;
-    wire [6:0] xoff_0 = 7'd0 - {5'd0, x_a[1:0]};
+    wire [6:0] xk = xge ? xrr7 : xav;
+    wire [6:0] xoff_0 = 7'd0 - xo7;
     wire xwe_0 = (xoff_0 < xk);
     wire [16-1:0] xd_0 = xval(xb0, xv0 + xoff_0[1-1:0]);
-    wire [6:0] xoff_1 = 7'd1 - {5'd0, x_a[1:0]};
+    wire [6:0] xoff_1 = 7'd1 - xo7;
     wire xwe_1 = (xoff_1 < xk);
     wire [16-1:0] xd_1 = xval(xb0, xv0 + xoff_1[1-1:0]);
-    wire [6:0] xoff_2 = 7'd2 - {5'd0, x_a[1:0]};
+    wire [6:0] xoff_2 = 7'd2 - xo7;
     wire xwe_2 = (xoff_2 < xk);
     wire [16-1:0] xd_2 = xval(xb0, xv0 + xoff_2[1-1:0]);
-    wire [6:0] xoff_3 = 7'd3 - {5'd0, x_a[1:0]};
+    wire [6:0] xoff_3 = 7'd3 - xo7;
     wire xwe_3 = (xoff_3 < xk);
     wire [16-1:0] xd_3 = xval(xb0, xv0 + xoff_3[1-1:0]);
     wire [4-1:0] x_we = {xwe_3, xwe_2, xwe_1, xwe_0};
     wire [64-1:0] x_data = {xd_3, xd_2, xd_1, xd_0};
-    wire [5:0] x_nidx = {1'b0, ld_idx} + xk[5:0];
-    wire [4-1:0] x_ncount = {1'b0, ld_count} + xk[3:0];
+    wire [5-1:0] x_nidx = ld_idx + xk[4:0];
     reg n_en;
     reg [2-1:0] n_lane;
     reg [3-1:0] n_word;
@@ -356,10 +368,10 @@ module partita_d2_vwrite (
             n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[5-1:2];
             n_we = 4'd1 << lh_a_q[2-1:0]; n_data = {4{lh_h_q}};
         end else if (rv_take[0]) begin
-            n_en = 1'b1; n_lane = hw_lane_0; n_word = ha_0[5-1:2];
+            n_en = 1'b1; n_lane = hw_lane_0; n_word = ha_0;
             n_we = pwe_0; n_data = pdata_0;
         end else if (take_x) begin
-            n_en = 1'b1; n_lane = ld_lane; n_word = x_a[5-1:2];
+            n_en = 1'b1; n_lane = ld_lane; n_word = x_a;
             n_we = x_we; n_data = x_data;
         end
     end
@@ -375,7 +387,8 @@ module partita_d2_vwrite (
     assign x_n = (1'b0 && !x_acc) ? 2'd0 : x_avail;
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
-    wire ld_vec = take_x && (x_ncount == 4'd6);
+    // A run never crosses a vector's end: the vector is complete when the run takes all it has left.
+    wire ld_vec = take_x && (xk[3:0] == ld_left);
     wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd2 : 16'sd1;
     always @(posedge clk) begin
@@ -390,16 +403,16 @@ module partita_d2_vwrite (
             ld_par <= 1'b0; ld_done <= !1'b0;
             ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
             ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
-            ld_lane <= 2'd0; ld_idx <= 5'd0; ld_count <= 3'd0;
+            ld_lane <= 2'd0; ld_idx <= 5'd0; ld_left <= 4'd6;
         end else if (take_x) begin
-            if (x_nidx == 6'd2) begin
+            if (xlastw && xge) begin
                 ld_idx <= 5'd0;
                 ld_lane <= ld_lane + 2'd1;
             end else begin
-                ld_idx <= x_nidx[5-1:0];
+                ld_idx <= x_nidx;
             end
             if (ld_vec) begin
-                ld_count <= 3'd0;
+                ld_left <= 4'd6;
                 ld_lane <= 2'd0;
                 ld_idx <= 5'd0;
                 if (ld_seq_end) begin
@@ -418,9 +431,9 @@ module partita_d2_vwrite (
                     ld_par <= !ld_par;
                 end
             end else begin
-                ld_count <= x_ncount[3-1:0];
+                ld_left <= ld_left - xk[3:0];
             end
         end
     end
-    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tleft, ld_bleft, ld_tlast, ld_blast, seq_len, seq_count, x_we, x_data, x_ncount, xb0, xb1, xn1, xv0, xpop};
+    wire unused_loader = &{1'b0, x_beat, x_valid, ld_tleft, ld_bleft, ld_tlast, ld_blast, seq_len, seq_count, x_we, x_data, xb0, xb1, xn1, xv0, xpop};
 endmodule
