@@ -13,10 +13,7 @@ module {= name =} #(
     input  wire                  clk,
     input  wire                  rst,
     input  wire                  adv,
-{% if wchunks > 1 %}    // The advance's next value (adv a cycle later; adv is {= adv_rst =} in reset): each weight
-    // chunk's fabric register has a copy of the advance of its own, registered from it.
-    input  wire                  adv_d,
-{% endif %}    // Stage A control, shared by all engines.
+    // Stage A control, shared by all engines.
     input  wire                  a_valid,
     input  wire [{= waw =}-1:0]  a_waddr,
     input  wire [{= baw =}-1:0]  a_baddr,
@@ -49,13 +46,8 @@ module {= name =} #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-{% if wchunks > 1 %}    // Weights in {= wchunks =} chunks of {= wcd =} words side by side: row r holds word c*{= wcd =} + r
-    // of every chunk c, at bits c*{= wword =}. Each block RAM's output goes straight to its chunk's
-    // fabric register (stage W), and the chunk is picked after that register, not through a
-    // cascade multiplexer in the read's cycle.
-    reg [{= wrow =}-1:0] wmem [0:{= wcd =}-1];
-{% else %}    reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
-{% endif %}    reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
+    reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
+    reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it
@@ -79,37 +71,21 @@ module {= name =} #(
 `endif
 
     // Stage B: weight word and bias.
-{% if wchunks > 1 %}    reg [{= wrow =}-1:0] wq;
-    reg [{= wsel_w =}-1:0] csel_b, csel_w;
-    integer wc;
-    // The run-time weight write, a cycle later through a register copy of this engine's own
-    // (the write address and data otherwise fan out to every engine's block RAMs).
-    wire wwq_en;
-    wire [{= waw =}-1:0] wwq_addr;
-    wire [{= wword =}-1:0] wwq_data;
-    partita_rep #(.W({= ww_rep_w =})) u_ww (
-        .clk(clk), .rst(rst), .d({ww_en, ww_addr, ww_data}), .q({wwq_en, wwq_addr, wwq_data})
-    );
-{% else %}    reg [{= wword =}-1:0] wq;
-{% endif %}    reg [{= bw =}-1:0] bias_b;
+    reg [{= wword =}-1:0] wq;
+    reg [{= bw =}-1:0] bias_b;
     reg [{= vaw =}-1:0] rbase_b;
     reg v_b, first_b, last_b, zero_b;
     always @(posedge clk) begin
-{% if wchunks > 1 %}        for (wc = 0; wc < {= wchunks =}; wc = wc + 1)
-            if (wwq_en && wwq_addr[{= waw =}-1:{= wcw =}] == wc[{= wsel_w =}-1:0])
-                wmem[wwq_addr[{= wcw =}-1:0]][wc*{= wword =} +: {= wword =}] <= wwq_data;
-{% else %}        if (ww_en) wmem[ww_addr] <= ww_data;
-{% endif %}        if (bw_en) bmem[bw_addr] <= bw_data;
+        if (ww_en) wmem[ww_addr] <= ww_data;
+        if (bw_en) bmem[bw_addr] <= bw_data;
         if (rst) begin
             v_b <= 1'b0;
         end else if (adv) begin
             v_b <= a_valid;
         end
         if (adv) begin
-{% if wchunks > 1 %}            wq <= wmem[a_waddr[{= wcw =}-1:0]];
-            csel_b <= a_waddr[{= waw =}-1:{= wcw =}];
-{% else %}            wq <= wmem[a_waddr];
-{% endif %}            bias_b <= bmem[a_baddr];
+            wq <= wmem[a_waddr];
+            bias_b <= bmem[a_baddr];
             rbase_b <= a_rbase;
             first_b <= a_first;
             last_b <= a_last;
@@ -117,23 +93,10 @@ module {= name =} #(
         end
     end
 
-{% if wchunks > 1 %}    // Stage W: each chunk's word in a fabric register (enabled by its own copy of the advance);
-    // wr is the chunk the address picked.
-{% for c in chunk_list %}    wire adv_w{= c =};
-    partita_rep #(.W(1), .RST_VAL(1'b{= adv_rst =})) u_adv_w{= c =} (.clk(clk), .rst(rst), .d(adv_d), .q(adv_w{= c =}));
-    reg [{= wword =}-1:0] wf_{= c =};
-    always @(posedge clk) if (adv_w{= c =}) wf_{= c =} <= wq[{= c =}*{= wword =} +: {= wword =}];
-{% endfor %}    reg [{= wword =}-1:0] wr;
-    always @* begin
-        case (csel_w)
-{% for c in chunk_list %}            {= wsel_w =}'d{= c =}: wr = wf_{= c =};
-{% endfor %}            default: wr = {= wword =}'d0;
-        endcase
-    end
-{% else %}    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
+    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
     // (deep memories span several) is a stage of its own.
     reg [{= wword =}-1:0] wr;
-{% endif %}    reg [{= bw =}-1:0] bias_w;
+    reg [{= bw =}-1:0] bias_w;
     reg [{= vaw =}-1:0] rbase_w;
     reg v_w, first_w, last_w, zero_w;
     always @(posedge clk) begin
@@ -143,9 +106,8 @@ module {= name =} #(
             v_w <= v_b;
         end
         if (adv) begin
-{% if wchunks > 1 %}            csel_w <= csel_b;
-{% else %}            wr <= wq;
-{% endif %}            bias_w <= bias_b;
+            wr <= wq;
+            bias_w <= bias_b;
             rbase_w <= rbase_b;
             first_w <= first_b;
             last_w <= last_b;

@@ -172,7 +172,7 @@ module {= p.top =} #(
     end
 
     // ------------------------------------------------------------------ engine
-    wire tq_full, tq_full_d, tx_idle, fadv;
+    wire tq_full, tx_idle, fadv;
     wire [{= ofifo_cnt_w =}-1:0] of_count;
     // The output FIFO's fullness as a register, compared a cycle early (one entry of margin):
     // it stalls the finisher, whose advance reaches the vector-memory writer's priority.
@@ -182,8 +182,6 @@ module {= p.top =} #(
         else of_full <= (of_count >= {= ofifo_cnt_w =}'d{= ofifo_depth_m1 =});
     end
     wire adv_m = !tq_full;
-{% if wchunks == 1 %}    wire unused_tq_full_d = tq_full_d;
-{% endif %}
     wire a_valid = (state == S_MAC);
     wire a_xsel = (slice < l_nih);
     wire a_first = (slice == {= slice_w =}'d0);
@@ -202,7 +200,7 @@ module {= p.top =} #(
 `endif
         .KIND(0)
     ) u_engine_{= e =} (
-        .clk(clk), .rst(rst), .adv(adv_m),{% if wchunks > 1 %} .adv_d(!tq_full_d),{% endif %}
+        .clk(clk), .rst(rst), .adv(adv_m),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
@@ -276,7 +274,7 @@ module {= p.top =} #(
         .clk(clk), .rst(rst),
         .tx_tdata({= tx_tdata =}), .tx_tvalid({= tx_tvalid =}), .tx_tready({= tx_tready =}), .tx_tlast({= tx_tlast =}),
         .rx_tdata({= rx_tdata =}), .rx_tvalid({= rx_tvalid =}), .rx_tready({= rx_tready =}), .rx_tlast({= rx_tlast =}),
-        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tq_full_d(tq_full_d), .tx_idle(tx_idle),
+        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
         .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n({= count_bits =}'d0), .rv_all(rv_all), .ok_p(ok_p),

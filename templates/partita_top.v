@@ -122,11 +122,10 @@ module {= p.top =} #(
     // than {= adv_limit =} words a cycle earlier, so the one push it allows always fits, and no compare
     // sits in front of its fan-out.
     wire [{= ofifo_aw =}:0] of_count;
-    wire adv_d = (of_count < {= ofifo_cnt_w =}'d{= adv_limit =});
     reg adv;
     always @(posedge clk) begin
         if (rst) adv <= 1'b0;
-        else adv <= adv_d;
+        else adv <= (of_count < {= ofifo_cnt_w =}'d{= adv_limit =});
     end
 
     // Stage A control to the engines.
@@ -364,7 +363,7 @@ module {= p.top =} #(
 `endif
         .KIND({= engine_kinds[loop.index0] =})
     ) u_engine_{= e =} (
-        .clk(clk), .rst(rst), .adv(adv),{% if wchunks > 1 %} .adv_d(adv_d),{% endif %}
+        .clk(clk), .rst(rst), .adv(adv),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
 {% if ew_lanes > 1 %}        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),

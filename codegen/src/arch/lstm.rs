@@ -26,10 +26,6 @@ pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
 /// Row engine stages before the adder tree: weight read, its fabric register, vector address,
 /// vector read, operand registers, product.
 pub const ENGINE_FRONT: u32 = 6;
-/// Words per weight-memory chunk (see [`Memories::wchunks`]): the depth of
-/// an ECP5 block RAM at 18 bits (Yosys's choice for the deep, wide weight memories; chunks of
-/// 512 words doubled the chunk registers and the select, and router2 did not converge).
-pub const WEIGHT_CHUNK: usize = 1024;
 
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {
@@ -247,14 +243,6 @@ pub struct Memories {
     /// a mod vq. Engines still read one value per lane and cycle.
     pub vq: usize,
     pub vqw: u32,
-    /// The weight memory as `wchunks` chunks of `wcd` words (a power of two) side by side:
-    /// memory row r holds word c·wcd + r of every chunk c, chunk c at bits c·wword. Each
-    /// block RAM's output then goes straight to a fabric register of its chunk, and the chunk
-    /// is picked after that register, instead of through the block RAMs' cascade multiplexer
-    /// in the read's cycle. 1 chunk: one memory of `wdepth` words.
-    pub wchunks: usize,
-    pub wcd: usize,
-    pub wcw: u32,
 }
 
 impl Memories {
@@ -268,24 +256,6 @@ impl Memories {
             vaw: bits_for(vdepth as u64 - 1),
             vq: 1,
             vqw: 0,
-            wchunks: 1,
-            wcd: wdepth,
-            wcw: bits_for(wdepth as u64 - 1),
-        }
-    }
-
-    /// The same memories with the weight memory in chunks of `depth` words (a power of two),
-    /// when it is deeper than that.
-    pub fn weight_chunks(self, depth: usize) -> Memories {
-        debug_assert!(depth.is_power_of_two() && depth >= 2);
-        if self.wdepth <= depth {
-            return self;
-        }
-        Memories {
-            wchunks: self.wdepth.div_ceil(depth),
-            wcd: depth,
-            wcw: depth.trailing_zeros(),
-            ..self
         }
     }
 
@@ -579,8 +549,7 @@ impl SingleDevice {
         let wdepth = (0..d.arch.layers)
             .map(|l| rows_per_lane * d.slices_per_row(l))
             .sum();
-        d.mem = Memories::new(wdepth, rows_per_lane * d.arch.layers, d.layout.depth())
-            .weight_chunks(WEIGHT_CHUNK);
+        d.mem = Memories::new(wdepth, rows_per_lane * d.arch.layers, d.layout.depth());
         if d.e > 1 {
             d.mem = d.mem.words(d.e);
         }
@@ -942,9 +911,7 @@ fn node_arch(
         pbase += nl.fin.len();
     }
     let layout = arch.layout_aligned(2, q);
-    let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth())
-        .words(q)
-        .weight_chunks(WEIGHT_CHUNK);
+    let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth()).words(q);
     let max_rows = n
         .layers
         .iter()

@@ -37,18 +37,6 @@ pub(crate) struct EngineView {
     wword: u32,
     entry_w: u32,
     wdepth: usize,
-    /// Weight chunks (see `Memories::wchunks`): count, words each, their address width, the
-    /// chunk-select width, a memory row's bits, and the chunk numbers.
-    wchunks: usize,
-    wcd: usize,
-    wcw: u32,
-    wsel_w: u32,
-    wrow: u32,
-    chunk_list: Vec<usize>,
-    /// Bits of the weight write's register copy: enable, address, data.
-    ww_rep_w: u32,
-    /// The advance's value in reset (0 on a single device, 1 on a node).
-    adv_rst: u32,
     bdepth: usize,
     vdepth: usize,
     /// Vector words: values per word, its index width, word-address width, words, word bits,
@@ -79,7 +67,6 @@ pub(crate) fn view(
     dp: &Datapath,
     mem: &Memories,
     lanes: &[usize],
-    adv_rst: bool,
 ) -> EngineView {
     let k = dp.k;
     // Adder tree: level 0 is the lane products t0_k; each level adds pairs at one bit wider.
@@ -129,14 +116,6 @@ pub(crate) fn view(
         wword: dp.wword,
         entry_w: dp.entry_w,
         wdepth: mem.wdepth,
-        wchunks: mem.wchunks,
-        wcd: mem.wcd,
-        wcw: mem.wcw,
-        wsel_w: mem.waw - mem.wcw,
-        wrow: mem.wchunks as u32 * dp.wword,
-        chunk_list: (0..mem.wchunks).collect(),
-        ww_rep_w: 1 + mem.waw + dp.wword,
-        adv_rst: adv_rst as u32,
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,
         vq: mem.vq,

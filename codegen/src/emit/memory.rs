@@ -1,14 +1,12 @@
 //! `$readmemh` images of the engines' weight and bias memories. A weight word holds one CSB
 //! slice of a row: lane k's entry `{value, in-bank index}` at bits `k·entry_w`, lane 0 lowest.
 //! Rows follow the engine's issue order, each as its x slices then its h slices; the bias
-//! memory holds one word per row (`b_ih + b_hh`, quantized once). A weight memory in chunks
-//! (`Memories::wchunks`, engines with deep weight memories) holds word c·wcd + r of
-//! chunk c in line r, at bits c·wword.
+//! memory holds one word per row (`b_ih + b_hh`, quantized once).
 
 use std::fmt::Write as _;
 
 use super::verilog::{File, Word};
-use crate::arch::lstm::{Datapath, Memories, SingleDevice, System};
+use crate::arch::lstm::{Datapath, SingleDevice, System};
 use crate::design::{Design, LstmDesign};
 use crate::passes::bbs_prune::CsbMatrix;
 
@@ -27,7 +25,7 @@ fn slice_word(
     row: Option<usize>,
     j: usize,
     lanes: &dyn Fn(usize) -> bool,
-) -> Word {
+) -> String {
     let mut word = Word::new(dp.wword);
     for k in 0..dp.k {
         if !lanes(k) {
@@ -38,26 +36,7 @@ fn slice_word(
         word.set(at, dp.iw, idx as u64);
         word.set(at + dp.iw, dp.ww, v as u64);
     }
-    word
-}
-
-/// The weight image's lines: one word each, or a chunked memory's rows.
-fn weight_lines(out: &mut String, mem: &Memories, wword: u32, words: &[Word]) {
-    if mem.wchunks <= 1 {
-        for w in words {
-            let _ = writeln!(out, "{}", w.hex());
-        }
-        return;
-    }
-    for r in 0..mem.wcd {
-        let mut row = Word::new(mem.wchunks as u32 * wword);
-        for c in 0..mem.wchunks {
-            if let Some(w) = words.get(c * mem.wcd + r) {
-                row.place(c as u32 * wword, w);
-            }
-        }
-        let _ = writeln!(out, "{}", row.hex());
-    }
+    word.hex()
 }
 
 fn bias_word(dp: &Datapath, v: Option<i64>) -> String {
@@ -74,7 +53,7 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
     let hdr = banner(design, "");
     let mut out = Vec::new();
     for e in 0..d.m {
-        let mut words = Vec::with_capacity(d.mem.wdepth);
+        let mut w = hdr.clone();
         let mut b = hdr.clone();
         let (kind, lane) = (d.engine_kind(e), d.engine_rlane(e));
         for (l, layer) in m.layers.iter().enumerate() {
@@ -90,20 +69,18 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
                 let mut emitted = 0;
                 for mat in &mats {
                     for j in 0..mat.shape.nnz_per_bank {
-                        words.push(slice_word(dp, mat, row, j, &|_| true));
+                        let _ = writeln!(w, "{}", slice_word(dp, mat, row, j, &|_| true));
                         emitted += 1;
                     }
                 }
                 // An ops pair pads its shorter product with zero slices.
                 for _ in emitted..per_row {
-                    words.push(Word::new(dp.wword));
+                    let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
                 }
                 let bias = (kind != 2).then(|| row.map_or(0, |r| layer.q_bias[r]));
                 let _ = writeln!(b, "{}", bias_word(dp, bias));
             }
         }
-        let mut w = hdr.clone();
-        weight_lines(&mut w, &d.mem, dp.wword, &words);
         out.push(File {
             name: format!("weights_e{e}.hex"),
             text: w,
@@ -126,8 +103,8 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
     let hdr = banner(design, &format!(" device {me}"));
     let mut out = Vec::new();
     for e in 0..na.m {
-        let mut b = hdr.clone();
-        let mut words = Vec::new();
+        let (mut w, mut b) = (hdr.clone(), hdr.clone());
+        let mut words = 0usize;
         for (l, (nlay, la)) in n.layers.iter().zip(&na.layers).enumerate() {
             let layer = &m.layers[l];
             for slot in 0..la.slots {
@@ -138,19 +115,18 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
                     }
                     for j in 0..mat.shape.nnz_per_bank {
                         let held = |lane: usize| banks.contains(&lane);
-                        words.push(slice_word(dp, mat, r, j, &held));
+                        let _ = writeln!(w, "{}", slice_word(dp, mat, r, j, &held));
+                        words += 1;
                     }
                 }
                 let bias = r.and_then(|r| nlay.bias.then_some(layer.q_bias[r]));
                 let _ = writeln!(b, "{}", bias_word(dp, bias));
             }
         }
-        if words.is_empty() {
-            words.push(Word::new(dp.wword));
+        if words == 0 {
+            let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
             let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
         }
-        let mut w = hdr.clone();
-        weight_lines(&mut w, &na.mem, dp.wword, &words);
         out.push(File {
             name: format!("weights_e{e}.hex"),
             text: w,

@@ -105,8 +105,6 @@ struct NodeView {
     layer_consts: Vec<NodeLayerConst>,
     ofifo_depth: usize,
     ofifo_depth_m1: usize,
-    /// Weight-memory chunks per engine (the engine then takes the advance's next value too).
-    wchunks: usize,
     ofifo_aw: u32,
     ofifo_cnt_w: u32,
     of_w: u32,
@@ -817,7 +815,6 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         layer_consts: layer_consts(sys, me),
         ofifo_depth: na.ofifo_depth,
         ofifo_depth_m1: na.ofifo_depth - 1,
-        wchunks: na.mem.wchunks,
         ofifo_aw: na.ofifo_aw,
         ofifo_cnt_w: na.ofifo_aw + 1,
         of_w: dw + 1,
@@ -864,23 +861,22 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         p: names,
     };
     let names = &view.p;
-    let mut used = vec![
-        cores::REQUANT,
-        cores::FIFO,
-        cores::LINK_HUB,
-        cores::AXIL,
-        cores::UNPACK,
-        cores::PACK,
-    ];
-    if na.mem.wchunks > 1 {
-        used.push(cores::REP);
-    }
-    let mut files = core_files(design, &used);
+    let mut files = core_files(
+        design,
+        &[
+            cores::REQUANT,
+            cores::FIFO,
+            cores::LINK_HUB,
+            cores::AXIL,
+            cores::UNPACK,
+            cores::PACK,
+        ],
+    );
     files.extend(tables::datapath_files(
         design,
         m,
         names,
-        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes, true),
+        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes),
     )?);
     files.push(ew::file(design, names, dp, na.paw, na.pdepth)?);
     files.push(module_file(

@@ -80,8 +80,6 @@ struct TopView {
     layer_consts: Vec<LayerConst>,
     ofifo_depth: usize,
     adv_limit: usize,
-    /// Weight-memory chunks per engine (the engines then take the advance's next value too).
-    wchunks: usize,
     ofifo_aw: u32,
     ofifo_cnt_w: u32,
     of_w: u32,
@@ -274,7 +272,6 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         layer_consts,
         ofifo_depth: d.ofifo_depth,
         adv_limit: d.ofifo_depth - 1,
-        wchunks: d.mem.wchunks,
         ofifo_aw: d.ofifo_aw,
         ofifo_cnt_w: d.ofifo_aw + 1,
         of_w: d.e as u32 * dp.dw + ocw(d.e) + 1,
@@ -406,18 +403,17 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         p: names,
     };
     let names = &top.p;
-    let mut used = vec![
-        cores::REQUANT,
-        cores::FIFO,
-        cores::SKID,
-        cores::AXIL,
-        cores::UNPACK,
-        cores::PACK,
-    ];
-    if mem.wchunks > 1 {
-        used.push(cores::REP);
-    }
-    let mut files = core_files(design, &used);
+    let mut files = core_files(
+        design,
+        &[
+            cores::REQUANT,
+            cores::FIFO,
+            cores::SKID,
+            cores::AXIL,
+            cores::UNPACK,
+            cores::PACK,
+        ],
+    );
     files.extend(tables::datapath_files(
         design,
         m,
@@ -428,7 +424,6 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             dp,
             mem,
             &(0..dp.k).collect::<Vec<_>>(),
-            false,
         ),
     )?);
     files.push(ew::file(

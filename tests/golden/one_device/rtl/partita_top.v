@@ -135,11 +135,10 @@ module partita_top #(
     // than 63 words a cycle earlier, so the one push it allows always fits, and no compare
     // sits in front of its fan-out.
     wire [6:0] of_count;
-    wire adv_d = (of_count < 7'd63);
     reg adv;
     always @(posedge clk) begin
         if (rst) adv <= 1'b0;
-        else adv <= adv_d;
+        else adv <= (of_count < 7'd63);
     end
 
     // Stage A control to the engines.

@@ -60,7 +60,6 @@ module partita_link_hub #(
     input  wire                   tq_push,
     input  wire [TQ_W-1:0]        tq_in,
     output wire                   tq_full,
-    output wire                   tq_full_d,  // tq_full's next value
     output wire                   tx_idle,
     // Received values, per port.
     output wire [NP-1:0]          rv_valid,
@@ -110,10 +109,9 @@ module partita_link_hub #(
     // A register, so no compare sits in front of the producers' stall: it reflects the count a
     // cycle earlier, and the margin covers the one push per cycle it may then still allow.
     reg tq_full_r;
-    assign tq_full_d = (tq_count >= TQ_FULL);
     always @(posedge clk) begin
         if (rst) tq_full_r <= 1'b0;
-        else tq_full_r <= tq_full_d;
+        else tq_full_r <= (tq_count >= TQ_FULL);
     end
     assign tq_full = tq_full_r;
     assign tx_idle = !tq_valid && !hq_valid && fr_idle;

@@ -184,7 +184,7 @@ module partita_d1_top #(
     end
 
     // ------------------------------------------------------------------ engine
-    wire tq_full, tq_full_d, tx_idle, fadv;
+    wire tq_full, tx_idle, fadv;
     wire [7-1:0] of_count;
     // The output FIFO's fullness as a register, compared a cycle early (one entry of margin):
     // it stalls the finisher, whose advance reaches the vector-memory writer's priority.
@@ -194,8 +194,6 @@ module partita_d1_top #(
         else of_full <= (of_count >= 7'd63);
     end
     wire adv_m = !tq_full;
-    wire unused_tq_full_d = tq_full_d;
-
     wire a_valid = (state == S_MAC);
     wire a_xsel = (slice < l_nih);
     wire a_first = (slice == 2'd0);
@@ -256,7 +254,7 @@ module partita_d1_top #(
         .clk(clk), .rst(rst),
         .tx_tdata(l0_tx_tdata), .tx_tvalid(l0_tx_tvalid), .tx_tready(l0_tx_tready), .tx_tlast(l0_tx_tlast),
         .rx_tdata(l0_rx_tdata), .rx_tvalid(l0_rx_tvalid), .rx_tready(l0_rx_tready), .rx_tlast(l0_rx_tlast),
-        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tq_full_d(tq_full_d), .tx_idle(tx_idle),
+        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
         .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(7'd0), .rv_all(rv_all), .ok_p(ok_p),
