@@ -142,8 +142,6 @@ module {= name =} (
     reg [{= vaw =}-1:0] hq_idx_{= p.index =};
     reg [{= hcnt_w =}-1:0] hq_rem_{= p.index =};
     reg [{= hstart_w =}-1:0] hs_{= p.index =};
-    wire [{= lane_w =}-1:0] hw_lane_{= p.index =} = hq_lane_{= p.index =};
-    wire [{= vaw =}-1:0] hw_idx_{= p.index =} = hq_idx_{= p.index =};
     wire [{= hcnt_w =}-1:0] hw_n_{= p.index =} = hs_{= p.index =}[{= hs_n_hi =}:0];
     reg [{= vwa =}-1:0] hw_base_{= p.index =};
     always @* begin
@@ -158,7 +156,7 @@ module {= name =} (
     // and the bank's end can only fall in its last word: the room is that word's ({= r_last =}
     // values) or a whole word's, less the first slot. Compares of small counts only; whether
     // the beat is used up (fits) and whether the bank ends here (hend) come from them.
-    wire [{= vwa =}-1:0] ha_{= p.index =} = hw_base_{= p.index =} + hw_idx_{= p.index =}[{= vaw =}-1:{= vqw =}];
+    wire [{= vwa =}-1:0] ha_{= p.index =} = hw_base_{= p.index =} + hq_idx_{= p.index =}[{= vaw =}-1:{= vqw =}];
     wire [{= vqw1 =}-1:0] ho_{= p.index =} = {= p.ho =};
     wire lastw_{= p.index =} = {= p.lastw =};
     wire [{= vqw1 =}-1:0] rr_{= p.index =} = (lastw_{= p.index =} ? {= vqw1 =}'d{= r_last =} : {= vqw1 =}'d{= vq =}) - ho_{= p.index =};
@@ -176,11 +174,11 @@ module {= name =} (
     wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =}[{= vpb_w =}-1:0]);
 {% endfor %}    wire [{= vq =}-1:0] pwe_{= p.index =} = {{% for j in slots_rev %}we_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
-    wire [{= vaw =}-1:0] nidx_{= p.index =} = hw_idx_{= p.index =} + {= p.k_idx =};
+    wire [{= vaw =}-1:0] nidx_{= p.index =} = hq_idx_{= p.index =} + {= p.k_idx =};
     // The source's place after this write: the bank ends when the last word's room is taken;
     // the run ends when its values left are.
     wire hend_{= p.index =} = lastw_{= p.index =} && ge_{= p.index =};
-    wire [{= lane_w =}-1:0] u_lane_{= p.index =} = hend_{= p.index =} ? hw_lane_{= p.index =} + {= lane_w =}'d1 : hw_lane_{= p.index =};
+    wire [{= lane_w =}-1:0] u_lane_{= p.index =} = hend_{= p.index =} ? hq_lane_{= p.index =} + {= lane_w =}'d1 : hq_lane_{= p.index =};
     wire [{= vaw =}-1:0] u_idx_{= p.index =} = hend_{= p.index =} ? {= vaw =}'d0 : nidx_{= p.index =};
     wire u_first_{= p.index =} = ({= p.k_cnt =} == hq_rem_{= p.index =});
     wire [{= hcnt_w =}-1:0] u_rem_{= p.index =} = hq_rem_{= p.index =} - {= p.k_cnt =};
@@ -342,7 +340,7 @@ module {= name =} (
             n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[{= vaw =}-1:{= vqw =}];
             n_we = {= vq =}'d1 << lh_a_q[{= vqw =}-1:0]; n_data = {{= vq =}{lh_h_q}};
 {% for p in ports %}        end else if (rv_take[{= p.index =}]) begin
-            n_en = 1'b1; n_lane = hw_lane_{= p.index =}; n_word = ha_{= p.index =};
+            n_en = 1'b1; n_lane = hq_lane_{= p.index =}; n_word = ha_{= p.index =};
             n_we = pwe_{= p.index =}; n_data = pdata_{= p.index =};
 {% endfor %}        end else if (take_x) begin
             n_en = 1'b1; n_lane = ld_lane; n_word = x_a;

@@ -484,6 +484,34 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
     }
 }
 
+/// Where a write at bank index `idx` (a `vaw`-bit signal) falls in its word of 2^`vqw`
+/// values, in a bank of `bank` values whose regions start on whole words.
+struct WordRoom {
+    /// The write's first slot in the word: the index's low bits, `vqw` + 1 bits.
+    first: String,
+    /// Whether the index is in the bank's last word.
+    last_word: String,
+    /// Values of the bank in its last word (1 to 2^`vqw`).
+    last_values: usize,
+}
+
+fn word_room(idx: &str, vaw: u32, vqw: u32, bank: usize) -> WordRoom {
+    let last = (bank - 1) >> vqw;
+    WordRoom {
+        first: if vqw == 0 {
+            "1'd0".to_string()
+        } else {
+            zext(&format!("{idx}[{}:0]", vqw - 1), vqw, vqw + 1)
+        },
+        last_word: if vaw > vqw {
+            format!("({idx}[{}:{vqw}] == {}'d{last})", vaw - 1, vaw - vqw)
+        } else {
+            "1'b1".to_string()
+        },
+        last_values: bank - (last << vqw),
+    }
+}
+
 /// The vector-memory write port of node `me`: where each source's h values start, per layer.
 fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let (a, dp, s, na) = (&sys.arch, &sys.arch.dp, &sys.schedule, &sys.nodes[me]);
@@ -510,6 +538,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let (lw, mem) = (sys.frame.link_width, &na.mem);
     // The writer takes a write's first slot from the index alone: regions start on whole words.
     debug_assert!(na.layout.align.is_multiple_of(mem.vq));
+    let xroom = word_room("ld_idx", vaw, mem.vqw, a.bx0);
     let vpb_h = sys.frame.values_per_beat(frame::Kind::H);
     let hbits = vpb_h * dp.dw;
     let vpb_w = sys.link.vpb_w;
@@ -518,27 +547,9 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let ports = (0..np as usize)
         .map(|p| VPort {
             index: p,
-            ho: if mem.vqw == 0 {
-                "1'd0".to_string()
-            } else {
-                zext(
-                    &format!("hw_idx_{p}[{}:0]", mem.vqw - 1),
-                    mem.vqw,
-                    mem.vqw + 1,
-                )
-            },
+            ho: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).first,
             ho7: zext(&format!("ho_{p}"), mem.vqw + 1, 7),
-            lastw: if vaw > mem.vqw {
-                format!(
-                    "(hw_idx_{p}[{}:{}] == {}'d{})",
-                    vaw - 1,
-                    mem.vqw,
-                    vaw - mem.vqw,
-                    (a.bh - 1) >> mem.vqw
-                )
-            } else {
-                "1'b1".to_string()
-            },
+            lastw: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).last_word,
             rr7: zext(&format!("rr_{p}"), mem.vqw + 1, 7),
             k_idx: fit(&format!("k_{p}"), 7, vaw),
             k_cnt: fit(&format!("k_{p}"), 7, unit_w + 1),
@@ -565,7 +576,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         slots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
         slots_rev: (0..mem.vq).rev().collect(),
         vqw1: mem.vqw + 1,
-        r_last: a.bh - (((a.bh - 1) >> mem.vqw) << mem.vqw),
+        r_last: word_room("", vaw, mem.vqw, a.bh).last_values,
         beat_unused: if lw > hbits {
             (0..np)
                 .map(|p| format!(", rv_beat[{} +: {}]", p * lw + hbits, lw - hbits))
@@ -583,25 +594,11 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         xjw: sg.jw,
         xjw1: sg.jw + 1,
         xvals: (0..sg.p as usize).map(|i| (i, i as u32 * sg.vb)).collect(),
-        xo: if mem.vqw == 0 {
-            "1'd0".to_string()
-        } else {
-            zext(&format!("ld_idx[{}:0]", mem.vqw - 1), mem.vqw, mem.vqw + 1)
-        },
+        xo: xroom.first,
         xo7: zext("xo", mem.vqw + 1, 7),
-        xlastw: if vaw > mem.vqw {
-            format!(
-                "(ld_idx[{}:{}] == {}'d{})",
-                vaw - 1,
-                mem.vqw,
-                vaw - mem.vqw,
-                (a.bx0 - 1) >> mem.vqw
-            )
-        } else {
-            "1'b1".to_string()
-        },
+        xlastw: xroom.last_word,
         xrr7: zext("xrr", mem.vqw + 1, 7),
-        rx_last: a.bx0 - (((a.bx0 - 1) >> mem.vqw) << mem.vqw),
+        rx_last: xroom.last_values,
         xb1w: na.layout.xbase(1) / mem.vq,
         xav7: fit("xn0", sg.jw + 1, 7),
         xk_idx: fit("xk", 7, vaw),

@@ -148,8 +148,6 @@ module partita_d0_vwrite (
     reg [5-1:0] hq_idx_0;
     reg [5-1:0] hq_rem_0;
     reg [12-1:0] hs_0;
-    wire [2-1:0] hw_lane_0 = hq_lane_0;
-    wire [5-1:0] hw_idx_0 = hq_idx_0;
     wire [5-1:0] hw_n_0 = hs_0[4:0];
     reg [3-1:0] hw_base_0;
     always @* begin
@@ -165,9 +163,9 @@ module partita_d0_vwrite (
     // and the bank's end can only fall in its last word: the room is that word's (3
     // values) or a whole word's, less the first slot. Compares of small counts only; whether
     // the beat is used up (fits) and whether the bank ends here (hend) come from them.
-    wire [3-1:0] ha_0 = hw_base_0 + hw_idx_0[5-1:2];
-    wire [3-1:0] ho_0 = {1'd0, hw_idx_0[1:0]};
-    wire lastw_0 = (hw_idx_0[4:2] == 3'd0);
+    wire [3-1:0] ha_0 = hw_base_0 + hq_idx_0[5-1:2];
+    wire [3-1:0] ho_0 = {1'd0, hq_idx_0[1:0]};
+    wire lastw_0 = (hq_idx_0[4:2] == 3'd0);
     wire [3-1:0] rr_0 = (lastw_0 ? 3'd3 : 3'd4) - ho_0;
     wire [6:0] rr7_0 = {4'd0, rr_0};
     wire [6:0] ho7_0 = {4'd0, ho_0};
@@ -192,11 +190,11 @@ module partita_d0_vwrite (
     wire [16-1:0] d_0_3 = hval(beat_0, vi_0 + off_0_3[2-1:0]);
     wire [4-1:0] pwe_0 = {we_0_3, we_0_2, we_0_1, we_0_0};
     wire [64-1:0] pdata_0 = {d_0_3, d_0_2, d_0_1, d_0_0};
-    wire [5-1:0] nidx_0 = hw_idx_0 + k_0[4:0];
+    wire [5-1:0] nidx_0 = hq_idx_0 + k_0[4:0];
     // The source's place after this write: the bank ends when the last word's room is taken;
     // the run ends when its values left are.
     wire hend_0 = lastw_0 && ge_0;
-    wire [2-1:0] u_lane_0 = hend_0 ? hw_lane_0 + 2'd1 : hw_lane_0;
+    wire [2-1:0] u_lane_0 = hend_0 ? hq_lane_0 + 2'd1 : hq_lane_0;
     wire [5-1:0] u_idx_0 = hend_0 ? 5'd0 : nidx_0;
     wire u_first_0 = (k_0[4:0] == hq_rem_0);
     wire [5-1:0] u_rem_0 = hq_rem_0 - k_0[4:0];
@@ -367,7 +365,7 @@ module partita_d0_vwrite (
             n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[5-1:2];
             n_we = 4'd1 << lh_a_q[2-1:0]; n_data = {4{lh_h_q}};
         end else if (rv_take[0]) begin
-            n_en = 1'b1; n_lane = hw_lane_0; n_word = ha_0;
+            n_en = 1'b1; n_lane = hq_lane_0; n_word = ha_0;
             n_we = pwe_0; n_data = pdata_0;
         end else if (take_x) begin
             n_en = 1'b1; n_lane = ld_lane; n_word = x_a;

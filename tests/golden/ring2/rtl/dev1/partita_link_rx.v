@@ -182,7 +182,7 @@ module partita_link_rx #(
     wire [6:0] hvpb = (hd_type == 2'd0) ? VPB_H7 : VPB_P7;
     wire [6:0] havail = (hd_cnt < hvpb) ? hd_cnt : hvpb;
     reg [6:0] ravail;
-    reg ravail1;
+    reg ravail1;  // ravail == 1, kept as a register: a single take (v_ack) ends the beat on it
     wire rl_z = (rleft == 7'd0);
     assign v_valid = hv && (rs == 2'd1) && !hl && !rl_z;
     assign v_avail = ravail;
