@@ -1,6 +1,6 @@
 {= header =}
-// partita multi-device LSTM node: device {= me =} of {= ndev =} ({= topology =} topology, {= lw =}-bit
-// links). {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =}, {= m =} row engine(s)
+// partita multi-device LSTM node design {= design =}, for a device of {= ndev =} ({= topology =} topology,
+// {= lw =}-bit links); which one is dev_id (each device's top ties it, see {= p.ident =}). {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =}, {= m =} row engine(s)
 // of {= k =} lanes. AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices
 // that hold layer-0 x columns) and h_t out (this device's last-layer units), AXI4-Stream link
 // ports {= port_doc =}.
@@ -31,6 +31,7 @@ module {= p.top =} #(
 {% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
     parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
 {% endfor %}) (
+    input  wire [2:0]  dev_id,
     input  wire        clk,
     input  wire        rst_n,
     // AXI4-Lite slave.
@@ -51,7 +52,7 @@ module {= p.top =} #(
     output wire [1:0]  s_axil_rresp,
     output wire        s_axil_rvalid,
     input  wire        s_axil_rready,
-{% for p in ports %}    // Link port {= p.index =}: {= p.doc =}
+{% for p in ports %}    // Link port {= p.index =}.
     output wire [{= lw =}-1:0] l{= p.index =}_tx_tdata,
     output wire        l{= p.index =}_tx_tvalid,
     input  wire        l{= p.index =}_tx_tready,
@@ -68,7 +69,7 @@ module {= p.top =} #(
     input  wire        s_axis_tvalid,
     output wire        s_axis_tready,
     input  wire        s_axis_tlast,
-    // AXI4-Stream output: {= n_out =} h values per timestep (units {= out_u0 =}..), packed the same way.
+    // AXI4-Stream output: {= n_out =} h values per timestep (this device's units), packed the same way.
     output wire [{= s.sb =}-1:0] m_axis_tdata,
     output wire [{= s.kw =}-1:0] m_axis_tkeep,
     output wire        m_axis_tvalid,
@@ -136,6 +137,24 @@ module {= p.top =} #(
     wire wr_par = !gt[0];
 
     // Per-layer constants of this device's schedule.
+    // This device's identity: what differs between the devices of this node design.
+    wire [2:0] id_me;
+    wire [7:0] id_others, id_bc_fwd;
+    wire [15:0] id_routes, id_node;
+    wire [63:0] id_hmasks;
+    wire [{= id.pdst_w =}-1:0] id_pdst;
+    wire [{= id.plocal_w =}-1:0] id_plocal;
+    wire [{= id.nfin_w =}-1:0] id_nfin;
+    wire [{= id.pbase_w =}-1:0] id_pbase;
+    wire [{= id.flane_w =}-1:0] id_flane;
+    wire [{= id.fidx_w =}-1:0] id_fidx;
+    wire [{= id.hstarts_w =}-1:0] id_hstarts;
+    {= p.ident =} u_ident (
+        .dev_id(dev_id), .me(id_me), .others(id_others), .routes(id_routes), .hmasks(id_hmasks),
+        .bc_fwd(id_bc_fwd), .node(id_node), .l_pdst(id_pdst), .l_plocal(id_plocal),
+        .l_nfin(id_nfin), .l_pbase(id_pbase), .l_flane(id_flane), .l_fidx(id_fidx),
+        .hstarts(id_hstarts)
+    );
     reg        l_mac, l_fin, l_plocal, l_needh, l_out;
     reg [{= rows_w =}-1:0] l_rows, l_slots;
     reg [{= slice_w =}-1:0] l_slices, l_nih;
@@ -157,15 +176,15 @@ module {= p.top =} #(
         l_flane = {= lane_w =}'d0; l_fidx = {= vaw =}'d0; l_hmask = 8'd0;
         case (l)
 {% for c in layer_consts %}            {= layer_w =}'d{= c.index =}: begin
-                l_mac = 1'b{= c.mac =}; l_fin = 1'b{= c.fin =}; l_plocal = 1'b{= c.plocal =};
+                l_mac = 1'b{= c.mac =}; l_fin = 1'b{= c.fin =}; l_plocal = id_plocal[{= c.index =}];
                 l_needh = 1'b{= c.needh =}; l_out = 1'b{= c.out =};
                 l_rows = {= rows_w =}'d{= c.rows =}; l_slots = {= rows_w =}'d{= c.slots =}; l_slices = {= slice_w =}'d{= c.slices =}; l_nih = {= slice_w =}'d{= c.nih =};
                 l_wbase = {= waw =}'d{= c.wbase =}; l_bbase = {= baw =}'d{= c.bbase =};
                 l_xbase = rd_par ? {= vaw =}'d{= c.xbase1 =} : {= vaw =}'d{= c.xbase0 =};
                 l_hbase_rd = rd_par ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
                 l_hbase_wr = wr_par ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
-                l_pdst = 3'd{= c.pdst =}; l_nfin = {= nfin_w =}'d{= c.nfin =}; l_pbase = {= paw =}'d{= c.pbase =};
-                l_flane = {= lane_w =}'d{= c.flane =}; l_fidx = {= vaw =}'d{= c.fidx =}; l_hmask = 8'b{= c.hmask =};
+                l_pdst = id_pdst[{= c.pdst =}]; l_nfin = id_nfin[{= c.nfin =}]; l_pbase = id_pbase[{= c.pbase =}];
+                l_flane = id_flane[{= c.flane =}]; l_fidx = id_fidx[{= c.fidx =}]; l_hmask = id_hmasks[{= c.hmask =}];
             end
 {% endfor %}            default: ;
         endcase
@@ -263,15 +282,15 @@ module {= p.top =} #(
     wire waiting = (state == S_TSTART && !(gt == 32'd0 || (bar_ok && !vw_pend))) || (state == S_FDRAIN && f_on && !unit_ready)
         || (state == S_FLUSH && !bar_ok);
     partita_link_hub #(
-        .NP({= nports =}), .LW({= lw =}), .DW({= dw =}), .ACCW({= accw =}), .ME({= me =}), .NDEV({= ndev =}),
+        .NP({= nports =}), .LW({= lw =}), .DW({= dw =}), .ACCW({= accw =}), .NDEV({= ndev =}),
         .NLAYERS({= layers_n =}), .LAYER_W({= layer_w =}), .VPB_H({= lk.vpb_h =}), .VPB_P({= lk.vpb_p =}),
         .VPB_W({= lk.vpb_w =}), .MAXV_H({= lk.maxv_h =}), .MAXV_P({= lk.maxv_p =}), .MAX_VALS({= lk.max_vals =}),
-        .MAXB({= maxb =}), .FB_W({= lk.fb_w =}), .FB_IX_W({= lk.fb_ix_w =}), .OTHERS(8'b{= others_mask =}),
-        .ROUTES(16'h{= routes_hex =}), .HMASKS(64'h{= hmasks_hex =}), .RX_AW({= rx_aw =}), .RX_DEPTH({= rxd =}),
+        .MAXB({= maxb =}), .FB_W({= lk.fb_w =}), .FB_IX_W({= lk.fb_ix_w =}), .RX_AW({= rx_aw =}), .RX_DEPTH({= rxd =}),
         .TQ_AW({= txq_aw =}), .TQ_DEPTH({= txq_depth =}), .TQ_W({= tq_w =}), .BAR_W({= bar_w =}),
-        .BCAST({= bcast =}), .BC_FWD(8'b{= bc_fwd =})
+        .BCAST({= bcast =})
     ) u_links (
-        .clk(clk), .rst(rst),
+        .clk(clk), .rst(rst), .me(id_me), .others(id_others), .routes(id_routes),
+        .hmasks(id_hmasks), .bc_fwd(id_bc_fwd),
         .tx_tdata({= tx_tdata =}), .tx_tvalid({= tx_tvalid =}), .tx_tready({= tx_tready =}), .tx_tlast({= tx_tlast =}),
         .rx_tdata({= rx_tdata =}), .rx_tvalid({= rx_tvalid =}), .rx_tready({= rx_tready =}), .rx_tlast({= rx_tlast =}),
         .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
@@ -296,7 +315,7 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
         .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fstart(state == S_LAYER),
-        .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h),
+        .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h), .hstarts(id_hstarts),
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
         .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_all(rv_all), .pend(vw_pend), .x_beat(x_beat), .x_valid(x_tvalid),
         .x_avail(x_avail), .x_n(x_n), .x_ready(x_ready),

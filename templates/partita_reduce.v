@@ -57,7 +57,7 @@ module {= name =} (
     wire [6:0] cnt_{= p =} = rv_count[{= p =}*7 +: 7];
 {% endfor %}    wire unused_in = &{1'b0, rv_p, ok_p, rv_src, rv_layer, rv_data, rv_count, local_data, local_en, layer};
 
-{% for s in slots %}    // Source slot {= s.index =}: device {= s.dev =}.
+{% for s in slots %}    // Source slot {= s.index =}: {% if s.local %}this device{% else %}device {= s.dev =}{% endif %}.
 {% for g in gates %}    reg [{= accw =}-1:0] pm_{= s.index =}_{= g =} [0:{= pdepth =}-1];
 {% endfor %}{% if !(s.local && g4) %}    reg [1:0] pw_gate_{= s.index =};
 {% endif %}    reg [{= unit_w =}-1:0] pw_slot_{= s.index =};

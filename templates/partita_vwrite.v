@@ -24,6 +24,8 @@ module {= name =} (
     input  wire [{= vaw =}-1:0]     fidx,
     input  wire [{= vaw =}-1:0]     hbase_wr,
     input  wire [{= dw =}-1:0]      h,
+    // Per {source, layer}, where its h run starts ({lane, index, count}; the node's identity).
+    input  wire [{= hstarts_w =}-1:0] hstarts,
     // Received h values, per port: valid, source, layer, buffer parity; the head beat, the
     // next value's slot in it and the values left in it; whether all of them are taken.
     input  wire [{= nports =}-1:0]    rv_h,
@@ -102,10 +104,7 @@ module {= name =} (
     // {lane, index, count} of device s's h run of that layer.
     function [{= hstart_w =}-1:0] hstart(input [2:0] s, input [{= layer_w =}-1:0] ly);
         begin
-            case ({s, ly})
-{% for h in hstarts %}                {= h.key =}: hstart = {= h.value =};
-{% endfor %}                default: hstart = {= hstart_w =}'d0;
-            endcase
+            hstart = hstarts[{s, ly} * {= hstart_w =} +: {= hstart_w =}];
         end
     endfunction
     // Received beats waiting in a port's buffer; any at all (the controller starts a tick only

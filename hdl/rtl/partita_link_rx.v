@@ -1,6 +1,6 @@
 // partita library core: link deframer (one receive port). Beats go into a DEPTH-beat FIFO, so
 // the link is never held up longer than that, then through a register slice to the checks.
-// A frame addressed to this device (ME) is checked (format: partita_hdl::frame): its header
+// A frame addressed to this device (me) is checked (format: partita_hdl::frame): its header
 // (type, source, layer, count), its sequence number against the next one expected from its
 // source, and its CRC-32 at the trailer. Its values come
 // out one at a time (v_*; the caller takes each with v_ack), or a beat's run at a time (v_beat
@@ -10,10 +10,10 @@
 // committed (ok_p / ok_b with its source, layer and count) or, on a CRC mismatch, reported. A
 // bad header or sequence number drops the frame unread. Errors pulse e_crc / e_seq / e_fmt
 // with e_info = kind << 28 | source << 24 | expected seq << 13 | received seq. A frame
-// addressed elsewhere is forwarded on port ROUTES[2*dst +: 2]. With BCAST set (a one-way ring
+// addressed elsewhere is forwarded on port routes[2*dst +: 2]. With BCAST set (a one-way ring
 // of three or more), a frame whose destination is its source is a ring broadcast: this device
 // reads and checks it like one addressed to it (its sequence numbers counted apart from the
-// source's frames to this device) and, if BC_FWD has the source's bit (the next device is not
+// source's frames to this device) and, if bc_fwd has the source's bit (the next device is not
 // the source), also forwards it. Forwarded beats pass through a FIFO of FW_DEPTH beats
 // (fwd_*: its head; `fwd_go` takes it), so forwarding never waits on the reader; a broadcast
 // is accepted once that FIFO has room for a whole frame.
@@ -22,7 +22,6 @@ module partita_link_rx #(
     parameter integer LW = 64,          // link beat width (32 to 512)
     parameter integer DW = 16,          // h value width
     parameter integer ACCW = 40,        // partial-sum width
-    parameter integer ME = 0,           // this device
     parameter integer NDEV = 2,         // devices in the system (1 to 8)
     parameter integer NLAYERS = 1,      // layers (1 to 8)
     parameter integer LAYER_W = 1,      // width of layer indices (at most 3)
@@ -30,16 +29,19 @@ module partita_link_rx #(
     parameter integer VPB_P = 1,        // partial sums per payload beat
     parameter integer VPB_W = 2,        // width of a value-in-beat index
     parameter integer MAX_VALS = 64,    // largest count a frame may carry
-    parameter [15:0] ROUTES = 16'h0000, // tx port of each destination, 2 bits each
     parameter integer AW = 6,           // input FIFO: 2^AW beats
     parameter integer DEPTH = 64,
     parameter integer BCAST = 0,        // ring broadcasts (destination = source) in use
-    parameter [7:0] BC_FWD = 8'h00,     // sources whose broadcasts this device forwards
     parameter integer FW_AW = 5,        // forwarding FIFO: 2^FW_AW beats
     parameter integer FW_DEPTH = 32
 ) (
     input  wire               clk,
     input  wire               rst,
+    // Identity (held constant): this device, the tx port of each destination (2 bits each), and
+    // the sources whose broadcasts this device forwards.
+    input  wire [2:0]         me,
+    input  wire [15:0]        routes,
+    input  wire [7:0]         bc_fwd,
     input  wire [LW-1:0]      rx_tdata,
     input  wire               rx_tvalid,
     output wire               rx_tready,
@@ -76,7 +78,6 @@ module partita_link_rx #(
     output wire               fwd_last,
     input  wire               fwd_go
 );
-    localparam [2:0] ME3 = ME[2:0];
     localparam [3:0] NDEV4 = NDEV[3:0];
     localparam [3:0] NL4 = NLAYERS[3:0];
     localparam [6:0] VPB_H7 = VPB_H[6:0];
@@ -119,8 +120,8 @@ module partita_link_rx #(
     wire [12:0] hd_seq = hd[12:0];
     wire hd_bc = (BCAST != 0) && (hd_dst == hd_src);
     // Read here (addressed to this device, or a broadcast), and forwarded.
-    wire hd_me = (hd_dst == ME3) || hd_bc;
-    wire hd_fw = hd_bc ? BC_FWD[hd_src] : (hd_dst != ME3);
+    wire hd_me = (hd_dst == me) || hd_bc;
+    wire hd_fw = hd_bc ? bc_fwd[hd_src] : (hd_dst != me);
     // A count above what a frame may carry (no check when that is the field's maximum).
     wire hd_over;
     generate
@@ -130,10 +131,10 @@ module partita_link_rx #(
             assign hd_over = 1'b0;
         end
     endgenerate
-    wire hd_bad = (hd_type == 2'd3) || ({1'b0, hd_src} >= NDEV4) || (hd_src == ME3)
+    wire hd_bad = (hd_type == 2'd3) || ({1'b0, hd_src} >= NDEV4) || (hd_src == me)
         || ({1'b0, hd_layer} >= NL4) || hl
         || ((hd_type == 2'd2) != (hd_cnt == 7'd0)) || hd_over;
-    wire [1:0] hd_port = ROUTES[2*hd_dst +: 2];
+    wire [1:0] hd_port = routes[2*hd_dst +: 2];
 
     reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
     reg [6:0] rleft;

@@ -36,10 +36,11 @@ module partita_link_hub_tb;
     wire [31:0] crc_a, crc_b, seq_a, seq_b, fmt_a, fmt_b, info_a, info_b;
     wire [31:0] txb_a, txb_b, fwd_a, fwd_b, rxb_a, rxb_b;
     partita_link_hub #(
-        .NP(1), .LW(LW), .DW(DW), .ACCW(ACCW), .ME(0), .NDEV(2), .NLAYERS(2),
-        .LAYER_W(LAYER_W), .OTHERS(8'b10), .HMASKS(64'h0202), .TQ_W(TQ_W), .BAR_W(3)
+        .NP(1), .LW(LW), .DW(DW), .ACCW(ACCW), .NDEV(2), .NLAYERS(2),
+        .LAYER_W(LAYER_W), .TQ_W(TQ_W), .BAR_W(3)
     ) hub_a (
-        .clk(clk), .rst(rst), .tx_tdata(a2b), .tx_tvalid(v_a2b), .tx_tready(r_a2b),
+        .clk(clk), .rst(rst), .me(3'd0), .others(8'b10), .routes(16'h0000),
+        .hmasks(64'h0202), .bc_fwd(8'h00), .tx_tdata(a2b), .tx_tvalid(v_a2b), .tx_tready(r_a2b),
         .tx_tlast(l_a2b), .rx_tdata(b2a), .rx_tvalid(v_b2a), .rx_tready(r_b2a), .rx_tlast(l_b2a),
         .tq_push(push_a), .tq_in(in_a), .tq_full(full_a), .tx_idle(idle_a),
         .rv_valid(va_valid), .rv_type(va_type), .rv_src(va_src), .rv_layer(va_layer),
@@ -50,10 +51,11 @@ module partita_link_hub_tb;
         .tx_beats(txb_a), .fwd_beats(fwd_a), .rx_beats(rxb_a)
     );
     partita_link_hub #(
-        .NP(1), .LW(LW), .DW(DW), .ACCW(ACCW), .ME(1), .NDEV(2), .NLAYERS(2),
-        .LAYER_W(LAYER_W), .OTHERS(8'b01), .HMASKS(64'h0101), .TQ_W(TQ_W), .BAR_W(3)
+        .NP(1), .LW(LW), .DW(DW), .ACCW(ACCW), .NDEV(2), .NLAYERS(2),
+        .LAYER_W(LAYER_W), .TQ_W(TQ_W), .BAR_W(3)
     ) hub_b (
-        .clk(clk), .rst(rst), .tx_tdata(b2a), .tx_tvalid(v_b2a), .tx_tready(r_b2a),
+        .clk(clk), .rst(rst), .me(3'd1), .others(8'b01), .routes(16'h0000),
+        .hmasks(64'h0101), .bc_fwd(8'h00), .tx_tdata(b2a), .tx_tvalid(v_b2a), .tx_tready(r_b2a),
         .tx_tlast(l_b2a), .rx_tdata(a2b ^ {{(LW-1){1'b0}}, flip}), .rx_tvalid(v_a2b),
         .rx_tready(r_a2b), .rx_tlast(l_a2b),
         .tq_push(push_b), .tq_in(in_b), .tq_full(full_b), .tx_idle(idle_b),

@@ -29,6 +29,7 @@ module partita_link_rx_tb;
     parameter integer NF = 1;
     parameter integer BCAST = 0;
     parameter [7:0] BC_FWD = 8'h00;
+    localparam [2:0] ME3 = ME[2:0];
     reg clk = 1'b0;
     initial forever #5 clk = !clk;
     reg rst = 1'b1;
@@ -55,11 +56,11 @@ module partita_link_rx_tb;
     wire [31:0] e_info;
     wire [LW-1:0] fwd_data;
     partita_link_rx #(
-        .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .NDEV(NDEV), .NLAYERS(NLAYERS),
+        .LW(LW), .DW(DW), .ACCW(ACCW), .NDEV(NDEV), .NLAYERS(NLAYERS),
         .LAYER_W(LAYER_W), .VPB_H(VPB_H), .VPB_P(VPB_P), .VPB_W(VPB_W), .MAX_VALS(MAX_VALS),
-        .ROUTES(ROUTES), .AW(AW), .DEPTH(DEPTH), .BCAST(BCAST), .BC_FWD(BC_FWD)
+        .AW(AW), .DEPTH(DEPTH), .BCAST(BCAST)
     ) dut (
-        .clk(clk), .rst(rst), .rx_tdata(rx_tdata), .rx_tvalid(rx_tvalid),
+        .clk(clk), .rst(rst), .me(ME3), .routes(ROUTES), .bc_fwd(BC_FWD), .rx_tdata(rx_tdata), .rx_tvalid(rx_tvalid),
         .rx_tready(rx_tready), .rx_tlast(rx_tlast), .rx_beat(rx_beat), .f_type(f_type),
         .f_src(f_src), .f_layer(f_layer), .f_par(f_par), .f_count(f_count),
         .v_valid(v_valid), .v_data(v_data), .v_ack(v_ack), .v_beat(v_beat),

@@ -23,6 +23,7 @@ module partita_link_tx_tb;
     parameter [63:0] HMASKS = 64'h0;
     parameter integer NQ = 1;
     parameter integer NB = 1;
+    localparam [2:0] ME3 = ME[2:0];
     reg clk = 1'b0;
     initial forever #5 clk = !clk;
     reg rst = 1'b1;
@@ -37,11 +38,11 @@ module partita_link_tx_tb;
     wire [1:0] port;
     wire [LW-1:0] data;
     partita_link_tx #(
-        .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
+        .LW(LW), .DW(DW), .ACCW(ACCW), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
         .VPB_P(VPB_P), .VPB_W(VPB_W), .MAXV_H(MAXV_H), .MAXV_P(MAXV_P), .MAXB(MAXB),
-        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .OTHERS(OTHERS), .ROUTES(ROUTES)
+        .FB_W(FB_W), .FB_IX_W(FB_IX_W)
     ) dut (
-        .clk(clk), .rst(rst), .q_empty(q_empty), .q_last(q_last), .q_type(q_type),
+        .clk(clk), .rst(rst), .me(ME3), .others(OTHERS), .routes(ROUTES), .q_empty(q_empty), .q_last(q_last), .q_type(q_type),
         .q_layer(q_layer[LAYER_W-1:0]), .q_par(q_par), .q_dst(q_dst), .q_val(q_val),
         .q_hmask(q_hmask), .q_pop(q_pop), .sending(sending), .port(port), .data(data),
         .last(last), .go(go), .idle(idle)

@@ -17,7 +17,7 @@ use thiserror::Error;
 /// How long one build step may take before a hung toolchain is killed.
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 
-#[derive(Debug, Error, miette::Diagnostic)]
+#[derive(Clone, Debug, Error, miette::Diagnostic)]
 pub enum CosimError {
     #[error("{tool} is not installed")]
     #[diagnostic(code(partita::tool), help("install it with `bash scripts/ensure-tools.sh verilator ccache` (Debian: apt-get install verilator ccache)"))]
@@ -67,7 +67,8 @@ pub struct PinsIn {
     pub s_tvalid: u32,
     pub s_tlast: u32,
     pub m_tready: u32,
-    pub _pad: u32,
+    /// A multi-device node's identity (its `dev_id` input; ignored by a single-device top).
+    pub dev_id: u32,
     /// tdata, least significant 64 bits first (up to 512 bits).
     pub s_tdata: [u64; 8],
     pub s_tkeep: u64,
@@ -167,7 +168,7 @@ void vl_warn(const char* filename, int linenum, const char* hier, const char* ms
 }
 
 struct PinsIn { uint32_t rst_n, awaddr, awvalid, wdata, wstrb, wvalid, bready, araddr, arvalid,
-                rready, s_tvalid, s_tlast, m_tready, pad; uint64_t s_tdata[8], s_tkeep; };
+                rready, s_tvalid, s_tlast, m_tready, dev_id; uint64_t s_tdata[8], s_tkeep; };
 struct PinsOut { uint32_t awready, wready, bresp, bvalid, arready, rdata, rresp, rvalid, s_tready,
                  m_tvalid, m_tlast, pad; uint64_t m_tdata[8], m_tkeep; };
 struct Handle {
@@ -265,6 +266,8 @@ void pt_step_node(void* p, const NodeIn* in, NodeOut* out) {
 static void pt_cycle(Handle* h, const PinsIn* in, PinsOut* out, const LinkIn* li, LinkOut* lo) {
     Vpartita_top* t = h->top;
 #if PARTITA_PORTS > 0
+    // A node design's identity: one model serves every device of the design.
+    t->dev_id = in->dev_id;
     PT_LINK(0)
 #endif
 #if PARTITA_PORTS > 1
@@ -345,6 +348,10 @@ pub struct BuildOptions {
     pub top: Option<String>,
     /// Parallel C++ compiles of the model (0: one per core).
     pub jobs: usize,
+    /// A file of `files.f` not to compile: a multi-device node's own top, which only ties the
+    /// identity of the node design the model is built from (so every device of the design
+    /// builds the same sources, the same cache key, one model).
+    pub skip: Option<String>,
 }
 
 /// Where built models live: `$PARTITA_CACHE`, else `$XDG_CACHE_HOME/partita`, else
@@ -450,14 +457,17 @@ pub struct Built {
     pub seconds: f64,
 }
 
-/// Build (or find in the cache) the model for the RTL in `rtl_dir` (which holds `files.f`).
-pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
-    let t0 = Instant::now();
-    if !have("verilator") {
-        return Err(CosimError::MissingTool {
-            tool: "verilator".into(),
-        });
-    }
+/// What a build compiles, and its cache key.
+struct Prepared {
+    sources: Vec<PathBuf>,
+    plusargs: Vec<String>,
+    top: String,
+    key: u64,
+}
+
+/// The sources (`files.f` but `opts.skip`), the engine images' plusargs and the cache key of
+/// the model for `rtl_dir`.
+fn prepare(rtl_dir: &Path, opts: &BuildOptions) -> Result<Prepared, CosimError> {
     let rtl_dir = rtl_dir.canonicalize().map_err(|e| io(rtl_dir, e))?;
     let list_path = rtl_dir.join("files.f");
     let list = std::fs::read_to_string(&list_path).map_err(|e| io(&list_path, e))?;
@@ -465,6 +475,7 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .filter(|l| opts.skip.as_deref() != Some(*l))
         .map(|l| rtl_dir.join(l))
         .collect();
     let version = Command::new("verilator")
@@ -506,6 +517,28 @@ pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
     fnv(&mut key, version.as_bytes());
     fnv(&mut key, &[opts.trace as u8, opts.ports as u8]);
     fnv(&mut key, top.as_bytes());
+    Ok(Prepared {
+        sources,
+        plusargs,
+        top,
+        key,
+    })
+}
+
+/// Build (or find in the cache) the model for the RTL in `rtl_dir` (which holds `files.f`).
+pub fn build(rtl_dir: &Path, opts: &BuildOptions) -> Result<Built, CosimError> {
+    let t0 = Instant::now();
+    if !have("verilator") {
+        return Err(CosimError::MissingTool {
+            tool: "verilator".into(),
+        });
+    }
+    let Prepared {
+        sources,
+        plusargs,
+        top,
+        key,
+    } = prepare(rtl_dir, opts)?;
     let root = opts.cache.clone().unwrap_or_else(cache_root);
     let dir = root.join("models").join(format!("{key:016x}"));
     let lib = dir.join("libpartita_model.so");
@@ -649,7 +682,17 @@ fn cores() -> usize {
 /// Verilator run and then a parallel C++ compile, so two builds side by side keep both cores
 /// busy through the Verilator runs. Results come back in the order of `jobs`.
 pub fn build_all(jobs: &[(PathBuf, BuildOptions)]) -> Vec<Result<Built, CosimError>> {
-    let workers = cores().clamp(1, jobs.len().max(1));
+    // Jobs with the same cache key (devices of one node design) build once: the first of them
+    // builds, the others then find the model in the cache (with their own memory images).
+    let t0 = Instant::now();
+    let preps: Vec<Option<Prepared>> = jobs.iter().map(|(d, o)| prepare(d, o).ok()).collect();
+    let keys: Vec<Option<u64>> = preps.iter().map(|p| p.as_ref().map(|p| p.key)).collect();
+    let first = |i: usize| match keys[i] {
+        Some(k) => keys.iter().position(|x| *x == Some(k)).unwrap_or(i),
+        None => i,
+    };
+    let unique: Vec<usize> = (0..jobs.len()).filter(|&i| first(i) == i).collect();
+    let workers = cores().clamp(1, unique.len().max(1));
     let share = (cores() / workers).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut done: Vec<(usize, Result<Built, CosimError>)> = std::thread::scope(|scope| {
@@ -658,10 +701,11 @@ pub fn build_all(jobs: &[(PathBuf, BuildOptions)]) -> Vec<Result<Built, CosimErr
                 scope.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((dir, opts)) = jobs.get(i) else {
+                        let u = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = unique.get(u) else {
                             break mine;
                         };
+                        let (dir, opts) = &jobs[i];
                         let mut o = opts.clone();
                         if o.jobs == 0 {
                             o.jobs = share;
@@ -677,11 +721,28 @@ pub fn build_all(jobs: &[(PathBuf, BuildOptions)]) -> Vec<Result<Built, CosimErr
             .collect()
     });
     done.sort_by_key(|(i, _)| *i);
-    let mut done = done.into_iter().peekable();
+    let built: Vec<Option<Result<Built, CosimError>>> = (0..jobs.len())
+        .map(|i| {
+            done.iter()
+                .position(|(j, _)| *j == i)
+                .map(|p| done[p].1.clone())
+        })
+        .collect();
     (0..jobs.len())
-        .map(|i| match done.next_if(|(j, _)| *j == i) {
-            Some((_, r)) => r,
+        .map(|i| match &built[first(i)] {
             None => Err(io(&jobs[i].0, "the build thread stopped without a result")),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(b)) if first(i) == i => Ok(b.clone()),
+            // The same sources as the first: its model, with this job's memory images.
+            Some(Ok(b)) => Ok(Built {
+                library: b.library.clone(),
+                plusargs: preps[i]
+                    .as_ref()
+                    .map(|p| p.plusargs.clone())
+                    .unwrap_or_default(),
+                cached: true,
+                seconds: t0.elapsed().as_secs_f64(),
+            }),
         })
         .collect()
 }
@@ -704,6 +765,8 @@ pub struct Model {
     /// Keeps the library mapped while the instance lives.
     _lib: libloading::Library,
     pub cycles: u64,
+    /// The node identity applied on every node step.
+    dev_id: u32,
 }
 
 impl Model {
@@ -750,6 +813,7 @@ impl Model {
                 problem_fn,
                 _lib: lib,
                 cycles: 0,
+                dev_id: 0,
             };
             // $readmemh files were read by the constructor: any problem stops here.
             match model.problem() {
@@ -795,11 +859,19 @@ impl Model {
 }
 
 impl Model {
+    /// Which device of its node design this instance is (the node's `dev_id` input, applied
+    /// on every [`Model::step_node`]); 0 until set.
+    pub fn set_identity(&mut self, dev: usize) {
+        self.dev_id = dev as u32;
+    }
+
     /// One cycle of a multi-device node (built with `ports` > 0): device pins and link ports.
     pub fn step_node(&mut self, pins: &NodeIn) -> NodeOut {
         let mut out = NodeOut::default();
+        let mut pins = *pins;
+        pins.pins.dev_id = self.dev_id;
         // SAFETY: as in `step`; the wrapper ignores link fields it was built without.
-        unsafe { (self.step_node_fn)(self.handle, pins, &mut out) };
+        unsafe { (self.step_node_fn)(self.handle, &pins, &mut out) };
         self.cycles += 1;
         out
     }

@@ -702,6 +702,80 @@ fn wide_links_and_packed_streams_match_golden() {
     );
 }
 
+/// Devices whose hardware differs only in identity share one node design and one Verilator
+/// build. On a 4-device `rows` ring every device is node design 0: its modules
+/// (`partita_n0_*`) are the same bytes in every device's directory, each device's top only
+/// ties `dev_id`, a cosimulation from an empty model cache builds one model for the four, and
+/// the run is bit-exact. Negative control: with device 1's identity claiming to be device 2
+/// (in the identity module every device reads), the run fails.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn devices_of_one_node_design_share_one_build() {
+    let tmp = TempDir::new("shared");
+    let text = plan(8, 8, 1, true, 4, "ring", "direct", "rows", "");
+    let p = tmp.write("plan.toml", &text);
+    let dir = tmp.path().join("rtl");
+    let (code, _, err) = cli(&["gen", p.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let system: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("system.json")).unwrap()).unwrap();
+    assert_eq!(system["node_designs"], serde_json::json!([0, 0, 0, 0]));
+    let design_files: Vec<String> = rtl_sources(&dir.join("dev0"))
+        .into_iter()
+        .filter(|f| f.starts_with("partita_n0_"))
+        .collect();
+    assert!(design_files.iter().any(|f| f == "partita_n0_node.v"));
+    for d in 0..4 {
+        let dd = dir.join(format!("dev{d}"));
+        for f in &design_files {
+            assert_eq!(
+                std::fs::read(dd.join(f)).unwrap(),
+                std::fs::read(dir.join("dev0").join(f)).unwrap(),
+                "device {d}: {f}"
+            );
+        }
+        let top = std::fs::read_to_string(dd.join(format!("partita_d{d}_top.v"))).unwrap();
+        assert!(top.contains("partita_n0_node #("), "device {d}");
+        assert!(top.contains(&format!(".dev_id(3'd{d})")), "device {d}");
+    }
+    let design = design_from_text(&text, tmp.path());
+    let cache = tmp.path().join("cache");
+    let opts = SimOptions {
+        rtl: Some(dir.clone()),
+        cache: Some(cache.clone()),
+        ..SimOptions::default()
+    };
+    let r = simulate_multi(&design, &opts, None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.matched, "{}", r.summary());
+    assert_eq!(r.words_got, r.words_expected);
+    let models = || {
+        std::fs::read_dir(cache.join("models"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("libpartita_model.so").exists())
+            .count()
+    };
+    assert_eq!(models(), 1, "one model for the four devices");
+    // Device 1 claims to be device 2: frames go astray and the run must fail.
+    for d in 0..4 {
+        let f = dir.join(format!("dev{d}/partita_n0_ident.v"));
+        let v = std::fs::read_to_string(&f).unwrap();
+        assert_eq!(v.matches("me = 3'd1;").count(), 1);
+        std::fs::write(&f, v.replace("me = 3'd1;", "me = 3'd2;")).unwrap();
+    }
+    let r = simulate_multi(&design, &opts, None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!r.matched, "a wrong identity must fail the run");
+    assert!(r.error.is_some() || r.mismatch.is_some() || r.words_got < r.words_expected);
+    assert_eq!(
+        models(),
+        2,
+        "the edited design is a model of its own, still one for all four"
+    );
+}
+
 /// `cols` gives each device only the lanes of the banks it holds: over 4 devices with 4 banks
 /// each holds 2 of the 8 column blocks, so its engines have 2 lanes built (no multiplier or
 /// vector memory for the others), and the resource estimate counts 2 multipliers per engine.
@@ -717,9 +791,13 @@ fn cols_builds_only_the_lanes_a_device_holds() {
     let design = design_from_text(&text, tmp.path());
     let costs = partita_codegen::analysis::resources::device_costs(&design);
     let ew = partita_codegen::plan::ew_multipliers(design.plan.plan.activation.method);
+    let system: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("system.json")).unwrap()).unwrap();
     for d in 0..4 {
+        // Each device holds other lanes: each is a node design of its own.
+        assert_eq!(system["node_designs"][d], d, "device {d}");
         let engine =
-            std::fs::read_to_string(dir.join(format!("dev{d}/partita_d{d}_engine.v"))).unwrap();
+            std::fs::read_to_string(dir.join(format!("dev{d}/partita_n{d}_engine.v"))).unwrap();
         assert!(engine.contains("4 lanes (2 built)"), "device {d}");
         // Two products are multiplies, two are constant zeros.
         assert_eq!(engine.matches("<= $signed(").count(), 2, "device {d}");

@@ -21,7 +21,7 @@ pub mod top;
 pub mod verilog;
 
 pub use testbench::Vectors;
-pub use verilog::{module_prefix, top_module, version_word, File};
+pub use verilog::{module_prefix, node_design_prefix, top_module, version_word, File};
 
 /// Generate every file of a design: one device (with a self-checking testbench when `vectors`
 /// are given), or one directory per device and `system.json`.

@@ -16,6 +16,7 @@ use partita_hdl::frame::{self, MAX_PAYLOAD_BEATS};
 
 use super::verilog::{
     core_files, file_list, fit, header, mask_bits, module_file, render, sext, zext, File, Names,
+    Word,
 };
 use super::{engine, ew, memory, regmap, tables, top};
 use crate::arch::bits_for;
@@ -32,7 +33,6 @@ struct NodeLayerConst {
     index: usize,
     mac: u8,
     fin: u8,
-    plocal: u8,
     needh: u8,
     out: u8,
     rows: usize,
@@ -45,12 +45,74 @@ struct NodeLayerConst {
     xbase1: usize,
     hbase0: usize,
     hbase1: usize,
-    pdst: usize,
-    nfin: usize,
-    pbase: usize,
-    flane: usize,
-    fidx: usize,
+    /// This layer's bits of the identity's per-layer vectors ("hi:lo").
+    pdst: String,
+    nfin: String,
+    pbase: String,
+    flane: String,
+    fidx: String,
     hmask: String,
+}
+
+/// Widths of a node identity's outputs (the same for every device of a node design).
+struct IdentWidths {
+    pdst_w: u32,
+    plocal_w: u32,
+    nfin_w: u32,
+    pbase_w: u32,
+    flane_w: u32,
+    fidx_w: u32,
+    hstart_w: u32,
+    hstarts_w: u32,
+}
+
+/// One device's identity: its constants as Verilog literal digits.
+struct IdentDev {
+    index: usize,
+    others: String,
+    routes: String,
+    hmasks: String,
+    bc_fwd: String,
+    node: String,
+    pdst: String,
+    plocal: String,
+    nfin: String,
+    pbase: String,
+    flane: String,
+    fidx: String,
+    hstarts: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_ident.v", escape = "none")]
+struct IdentView {
+    header: String,
+    name: String,
+    design: String,
+    members: String,
+    w: IdentWidths,
+    devs: Vec<IdentDev>,
+}
+
+#[derive(Template)]
+#[template(path = "partita_device.v", escape = "none")]
+struct DeviceView {
+    header: String,
+    top: String,
+    node: String,
+    ident: String,
+    me: usize,
+    ndev: usize,
+    members: String,
+    topology: String,
+    lw: u32,
+    engine_list: Vec<usize>,
+    ports: Vec<PortView>,
+    input_size: usize,
+    needs_x: bool,
+    s: lstm::StreamGeom,
+    n_out: usize,
+    out_u0: usize,
 }
 
 #[derive(Template)]
@@ -58,7 +120,9 @@ struct NodeLayerConst {
 struct NodeView {
     header: String,
     p: Names,
-    me: usize,
+    /// The node design's name (its module prefix without the trailing underscore).
+    design: String,
+    id: IdentWidths,
     /// Vector words: word-address width, values, bits; received beats and slot indices.
     vwa: u32,
     vq: usize,
@@ -87,7 +151,6 @@ struct NodeView {
     nports: u32,
     s: lstm::StreamGeom,
     n_out: usize,
-    out_u0: usize,
     wstage_w: u32,
     unused_regs: String,
     layer_w: u32,
@@ -121,11 +184,7 @@ struct NodeView {
     tq_w: u32,
     lk: LinkWidths,
     maxb: u32,
-    others_mask: String,
     bcast: u8,
-    bc_fwd: String,
-    routes_hex: String,
-    hmasks_hex: String,
     rx_aw: u32,
     rxd: usize,
     txq_aw: u32,
@@ -198,11 +257,6 @@ struct ReduceView {
     pre_shl: u32,
     round_ne: u32,
     sat: u32,
-}
-
-struct KV {
-    key: String,
-    value: String,
 }
 
 /// A layer's two h buffers in the vector memory, as word addresses.
@@ -286,7 +340,7 @@ struct VwriteView {
     input_size: usize,
     need_x: String,
     hstart_w: u32,
-    hstarts: Vec<KV>,
+    hstarts_w: u32,
     hcnt_w: u32,
     hs_lane_hi: u32,
     hs_lane_lo: u32,
@@ -305,6 +359,7 @@ fn node_signal(name: &str) -> Option<String> {
         "LINK_FMT_ERRS" => "fmt_errs".into(),
         "LINK_ERR_INFO" => "err_info".into(),
         "WADDR" => "waddr_reg".into(),
+        "NODE" => "{16'd0, id_node}".into(),
         other => other.to_ascii_lowercase(),
     })
 }
@@ -313,9 +368,10 @@ fn node_signal(name: &str) -> Option<String> {
 /// describes the wiring.
 pub fn generate(design: &Design) -> Result<Vec<File>, String> {
     let sys = System::new(design)?;
+    let designs = node_designs(design, &sys)?;
     let mut out = Vec::new();
     for n in &sys.schedule.nodes {
-        for f in node_files(design, &sys, n.index)? {
+        for f in node_files(design, &sys, n.index, &designs)? {
             out.push(File {
                 name: format!("dev{}/{}", n.index, f.name),
                 text: f.text,
@@ -324,13 +380,13 @@ pub fn generate(design: &Design) -> Result<Vec<File>, String> {
     }
     out.push(File {
         name: "system.json".into(),
-        text: system_json(design, &sys),
+        text: system_json(design, &sys, &designs),
     });
     out.push(system_list(design, &out));
     Ok(out)
 }
 
-fn system_json(design: &Design, sys: &System) -> String {
+fn system_json(design: &Design, sys: &System, designs: &[usize]) -> String {
     let s = &sys.schedule;
     let v = serde_json::json!({
         "generator": format!("partita {}", crate::VERSION),
@@ -346,14 +402,16 @@ fn system_json(design: &Design, sys: &System) -> String {
         "outputs": s.outputs.iter().map(|(d, u0, c)| serde_json::json!({"device": d, "first_unit": u0, "units": c})).collect::<Vec<_>>(),
         "rtl": s.nodes.iter().map(|n| format!("dev{}/files.f", n.index)).collect::<Vec<_>>(),
         "tops": s.nodes.iter().map(|n| super::verilog::top_module(design, n.index)).collect::<Vec<_>>(),
+        "node_designs": designs,
+        "node_modules": designs.iter().map(|k| format!("{}node", super::verilog::node_design_prefix(*k))).collect::<Vec<_>>(),
         "system_file_list": "system.f",
     });
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
 /// `system.f`: every device's Verilog once, for simulating the whole system in one simulator:
-/// the library cores (the same on every device) from `dev0/`, then each device's own modules,
-/// whose names carry the device's prefix.
+/// each file name once, from the first device that has it (the library cores and a node
+/// design's modules are the same text on every device that has them), and each device's top.
 fn system_list(design: &Design, files: &[File]) -> File {
     let mut text = format!(
         "// partita {} system file list (plan hash {:016x}); tops {}\n",
@@ -364,12 +422,10 @@ fn system_list(design: &Design, files: &[File]) -> File {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let is_core = |name: &str| {
-        let file = name.rsplit('/').next().unwrap_or(name);
-        cores::ALL.iter().any(|c| c.file() == file)
-    };
+    let mut seen = std::collections::BTreeSet::new();
     for f in files.iter().filter(|f| f.name.ends_with(".v")) {
-        if !is_core(&f.name) || f.name.starts_with("dev0/") {
+        let file = f.name.rsplit('/').next().unwrap_or(&f.name);
+        if seen.insert(file.to_string()) {
             text += &f.name;
             text += "\n";
         }
@@ -519,22 +575,6 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let np = n.ports.len() as u32;
     let (vaw, unit_w, layer_w, lane_w) = (na.mem.vaw, na.unit_w, na.layer_w, dp.lane_w);
     let hstart_w = na.hstart_w;
-    let mut hstarts = Vec::new();
-    for src in &s.nodes {
-        for (l, sl) in src.layers.iter().enumerate() {
-            if src.index == me || !sl.h_consumers.contains(&me) {
-                continue;
-            }
-            let (lane, idx) = na.layout.home(sl.fin.start);
-            let v = (((lane as u128) << (vaw + unit_w + 1))
-                | ((idx as u128) << (unit_w + 1))
-                | sl.fin.len() as u128) as u64;
-            hstarts.push(KV {
-                key: format!("{}'d{}", 3 + layer_w, (src.index << layer_w) | l),
-                value: format!("{hstart_w}'d{v}"),
-            });
-        }
-    }
     let (lw, mem) = (sys.frame.link_width, &na.mem);
     // The writer takes a write's first slot from the index alone: regions start on whole words.
     debug_assert!(na.layout.align.is_multiple_of(mem.vq));
@@ -610,7 +650,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         input_size: a.input_size,
         need_x: if n.needs_x { "1'b1" } else { "1'b0" }.into(),
         hstart_w,
-        hstarts,
+        hstarts_w: ident_widths(sys, me).hstarts_w,
         hcnt_w: unit_w + 1,
         hs_lane_hi: hstart_w - 1,
         hs_lane_lo: hstart_w - lane_w,
@@ -663,16 +703,12 @@ fn layer_consts(sys: &System, me: usize) -> Vec<NodeLayerConst> {
         .enumerate()
         .map(|(l, (nlay, la))| {
             let (x, hs) = la.slices;
-            let mut hm = 0u8;
-            for c in &nlay.h_consumers {
-                hm |= 1 << c;
-            }
-            let (flane, fidx) = layout.home(nlay.fin.start);
+            let w = ident_widths(sys, me);
+            let sel = |per: u32| format!("{}:{}", per * (l as u32 + 1) - 1, per * l as u32);
             NodeLayerConst {
                 index: l,
                 mac: nlay.computes() as u8,
                 fin: (!nlay.fin.is_empty()) as u8,
-                plocal: (nlay.pdst == me) as u8,
                 needh: nlay.need_h as u8,
                 out: (l == nl - 1 && !nlay.fin.is_empty()) as u8,
                 rows: nlay.rows.len().max(1),
@@ -693,28 +729,43 @@ fn layer_consts(sys: &System, me: usize) -> Vec<NodeLayerConst> {
                 },
                 hbase0: layout.hbase(l, 0),
                 hbase1: layout.hbase(l, 1),
-                pdst: nlay.pdst,
-                nfin: nlay.fin.len().max(1),
-                pbase: if nlay.fin.is_empty() { 0 } else { la.pbase },
-                flane,
-                fidx,
-                hmask: mask_bits(hm, 8),
+                pdst: sel(w.pdst_w / nl as u32),
+                nfin: sel(w.nfin_w / nl as u32),
+                pbase: sel(w.pbase_w / nl as u32),
+                flane: sel(w.flane_w / nl as u32),
+                fidx: sel(w.fidx_w / nl as u32),
+                hmask: sel(8),
             }
         })
         .collect()
 }
 
-fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, String> {
-    let m = lstm::lstm(design)?;
-    let (a, dp, lk) = (&sys.arch, &sys.arch.dp, sys.link);
-    let s = &sys.schedule;
-    let n = &s.nodes[me];
+/// Widths of node `me`'s identity outputs.
+fn ident_widths(sys: &System, me: usize) -> IdentWidths {
     let na = &sys.nodes[me];
+    let nl = sys.arch.layers as u32;
+    let hstart_w = na.hstart_w;
+    IdentWidths {
+        pdst_w: 3 * nl,
+        plocal_w: nl,
+        nfin_w: (na.unit_w + 1) * nl,
+        pbase_w: na.paw * nl,
+        flane_w: sys.arch.dp.lane_w * nl,
+        fidx_w: na.mem.vaw * nl,
+        hstart_w,
+        hstarts_w: hstart_w << (3 + na.layer_w),
+    }
+}
+
+/// Device `me`'s identity: the constants of its node in which devices of one node design
+/// differ (this device, the others, routes, h consumers, broadcasts forwarded, where partial
+/// sums go and which units it finishes, where received h runs start).
+fn ident_dev(sys: &System, me: usize) -> IdentDev {
+    let s = &sys.schedule;
+    let (n, na) = (&s.nodes[me], &sys.nodes[me]);
     let nd = s.nodes.len();
-    let nl = a.layers;
-    let (dw, accw, lw) = (dp.dw, dp.accw, s.width);
-    let mem = &na.mem;
-    let np = n.ports.len();
+    let nl = sys.arch.layers;
+    let w = ident_widths(sys, me);
     // Tx port of each destination, 2 bits each (this device and absent ones: 0).
     let routes: u32 = (0..nd)
         .filter(|d| *d != me)
@@ -732,8 +783,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
     let others: u8 = (0..nd).filter(|d| *d != me).map(|d| 1u8 << d).sum();
     // Ring broadcasts: this device passes on every other device's, except the next device's
     // (whose broadcasts have then been round the ring).
-    let bcast = s.broadcasts();
-    let bc_fwd: u8 = if bcast {
+    let bc_fwd: u8 = if s.broadcasts() {
         let next = (me + 1) % nd;
         (0..nd)
             .filter(|d| *d != me && *d != next)
@@ -742,6 +792,111 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
     } else {
         0
     };
+    let per = |total: u32| total / nl as u32;
+    let mut pdst = Word::new(w.pdst_w);
+    let mut plocal = Word::new(w.plocal_w);
+    let mut nfin = Word::new(w.nfin_w);
+    let mut pbase = Word::new(w.pbase_w);
+    let mut flane = Word::new(w.flane_w);
+    let mut fidx = Word::new(w.fidx_w);
+    for (l, (nlay, la)) in n.layers.iter().zip(&na.layers).enumerate() {
+        let l = l as u32;
+        let (fl, fi) = na.layout.home(nlay.fin.start);
+        pdst.set(3 * l, 3, nlay.pdst as u64);
+        plocal.set(l, 1, (nlay.pdst == me) as u64);
+        let pw = per(w.nfin_w);
+        nfin.set(pw * l, pw, nlay.fin.len().max(1) as u64);
+        let pw = per(w.pbase_w);
+        pbase.set(
+            pw * l,
+            pw,
+            if nlay.fin.is_empty() { 0 } else { la.pbase } as u64,
+        );
+        let pw = per(w.flane_w);
+        flane.set(pw * l, pw, fl as u64);
+        let pw = per(w.fidx_w);
+        fidx.set(pw * l, pw, fi as u64);
+    }
+    let (vaw, unit_w) = (na.mem.vaw, na.unit_w);
+    let mut hstarts = Word::new(w.hstarts_w);
+    for src in &s.nodes {
+        for (l, sl) in src.layers.iter().enumerate() {
+            if src.index == me || !sl.h_consumers.contains(&me) {
+                continue;
+            }
+            let (lane, idx) = na.layout.home(sl.fin.start);
+            let v = (((lane as u128) << (vaw + unit_w + 1))
+                | ((idx as u128) << (unit_w + 1))
+                | sl.fin.len() as u128) as u64;
+            let key = ((src.index << na.layer_w) | l) as u32;
+            hstarts.set(key * w.hstart_w, w.hstart_w, v);
+        }
+    }
+    IdentDev {
+        index: me,
+        others: mask_bits(others, 8),
+        routes: format!("{routes:04x}"),
+        hmasks: format!("{hmasks:016x}"),
+        bc_fwd: mask_bits(bc_fwd, 8),
+        node: format!("{:04x}", (me << 8) | nd),
+        pdst: pdst.hex(),
+        plocal: plocal.hex(),
+        nfin: nfin.hex(),
+        pbase: pbase.hex(),
+        flane: flane.hex(),
+        fidx: fidx.hex(),
+        hstarts: hstarts.hex(),
+    }
+}
+
+/// The simulation top of each device: its node design's `node` module, whose identity input
+/// (`dev_id`) the cosimulation sets to the device's index, so devices of one node design share
+/// one Verilator model.
+pub fn node_modules(design: &Design) -> Result<Vec<String>, String> {
+    let sys = System::new(design)?;
+    Ok(node_designs(design, &sys)?
+        .into_iter()
+        .map(|k| format!("{}node", super::verilog::node_design_prefix(k)))
+        .collect())
+}
+
+/// The node design of each device: the first device whose node Verilog is the same text
+/// (devices differ then only in identity, which each device's top ties). Compared with the
+/// modules named alike, then named after the design.
+fn node_designs(design: &Design, sys: &System) -> Result<Vec<usize>, String> {
+    let mut texts: Vec<(usize, String)> = Vec::new();
+    let mut out = Vec::new();
+    for me in 0..sys.schedule.nodes.len() {
+        let text: String = node_core(design, sys, me, "partita_nX_")?
+            .into_iter()
+            .flat_map(|f| [f.name, f.text])
+            .collect();
+        match texts.iter().find(|(_, t)| *t == text) {
+            Some((k, _)) => out.push(*k),
+            None => {
+                texts.push((me, text));
+                out.push(me);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The node design's Verilog as device `me` would have it, modules prefixed `prefix`: the
+/// library cores, the engine and its tables, the element-wise unit, the reducer, the
+/// vector-memory write port, the register decode and the node module itself.
+fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<Vec<File>, String> {
+    let m = lstm::lstm(design)?;
+    let (a, dp, lk) = (&sys.arch, &sys.arch.dp, sys.link);
+    let s = &sys.schedule;
+    let n = &s.nodes[me];
+    let na = &sys.nodes[me];
+    let nd = s.nodes.len();
+    let nl = a.layers;
+    let (dw, accw, lw) = (dp.dw, dp.accw, s.width);
+    let mem = &na.mem;
+    let np = n.ports.len();
+    let bcast = s.broadcasts();
     let last = &n.layers[nl - 1];
     let (waw, baw) = (mem.waw, mem.baw);
     let mut unused = vec!["wsel[31:24]".to_string(), "wsel[15:1]".to_string()];
@@ -755,16 +910,18 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
             dp.wword.max(dp.bw)
         ));
     }
-    let names = Names::new(&super::verilog::module_prefix(design, me));
+    let mut names = Names::new(prefix);
+    names.top = format!("{prefix}node");
     let map = regmap::device_map(true, dp.nwords);
     let hdr = header(design);
+    // NODE (which device this is) comes from the identity, not a constant.
     let (regs_text, reg_conns) = regmap::decode_module(
         hdr.clone(),
         &names.regs,
         &map,
         dp.wstage_w,
         &|name| match name {
-            "NODE" => Some(((me as u32) << 8) | nd as u32),
+            "NODE" => None,
             other => regmap::design_value(design, a, na.m, other),
         },
         &node_signal,
@@ -773,7 +930,8 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
     let np32 = np as u32;
     let view = NodeView {
         header: hdr.clone(),
-        me,
+        design: prefix.trim_end_matches('_').to_string(),
+        id: ident_widths(sys, me),
         ndev: nd,
         topology: s.wiring(),
         port_doc: format!("({np} port(s))"),
@@ -794,7 +952,6 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         nports: np32,
         s: dp.stream_geom(a.input_size),
         n_out: last.fin.len(),
-        out_u0: last.fin.start,
         wstage_w: dp.wstage_w,
         unused_regs: unused.join(", "),
         layer_w,
@@ -833,11 +990,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         tq_w: na.tq_w,
         lk,
         maxb: MAX_PAYLOAD_BEATS,
-        others_mask: mask_bits(others, 8),
         bcast: bcast as u8,
-        bc_fwd: mask_bits(bc_fwd, 8),
-        routes_hex: format!("{routes:04x}"),
-        hmasks_hex: format!("{hmasks:016x}"),
         rx_aw: na.rx_aw,
         rxd: na.rx_depth,
         txq_aw: na.txq_aw,
@@ -886,11 +1039,76 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
     ));
     files.push(module_file(&names.regs, regs_text));
     files.push(module_file(&names.top, render(view.render())?));
+    Ok(files)
+}
+
+/// Device `me`'s files: its node design's Verilog (`designs`: each device's design), the
+/// design's identity module (every member's constants), its own top, memory images, register
+/// map, C header and file list.
+fn node_files(
+    design: &Design,
+    sys: &System,
+    me: usize,
+    designs: &[usize],
+) -> Result<Vec<File>, String> {
+    let a = &sys.arch;
+    let dp = &a.dp;
+    let s = &sys.schedule;
+    let n = &s.nodes[me];
+    let na = &sys.nodes[me];
+    let nd = s.nodes.len();
+    let nl = a.layers;
+    let lw = s.width;
+    let mem = &na.mem;
+    let np = n.ports.len();
+    let last = &n.layers[nl - 1];
+    let k = designs[me];
+    let prefix = super::verilog::node_design_prefix(k);
+    let mut files = node_core(design, sys, me, &prefix)?;
+    let names = Names::new(&prefix);
+    let node = format!("{prefix}node");
+    let members: Vec<usize> = (0..nd).filter(|d| designs[*d] == k).collect();
+    let member_list = members
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hdr = header(design);
+    let ident = IdentView {
+        header: hdr.clone(),
+        name: names.ident.clone(),
+        design: prefix.trim_end_matches('_').to_string(),
+        members: member_list.clone(),
+        w: ident_widths(sys, me),
+        devs: members.iter().map(|&d| ident_dev(sys, d)).collect(),
+    };
+    files.push(module_file(&names.ident, render(ident.render())?));
+    let top = super::verilog::top_module(design, me);
+    let dev = DeviceView {
+        header: hdr,
+        top: top.clone(),
+        node,
+        ident: names.ident.clone(),
+        me,
+        ndev: nd,
+        members: member_list,
+        topology: s.wiring(),
+        lw,
+        engine_list: (0..na.m).collect(),
+        ports: ports_view(sys, me),
+        input_size: a.input_size,
+        needs_x: n.needs_x,
+        s: dp.stream_geom(a.input_size),
+        n_out: last.fin.len(),
+        out_u0: last.fin.start,
+    };
+    files.push(module_file(&top, render(dev.render())?));
+    let map = regmap::device_map(true, dp.nwords);
     files.push(File {
         name: "regmap.json".into(),
         text: regmap::json(
             design,
-            &names.top,
+            &top,
             {
                 let mut bus = top::stream_bus(dp);
                 bus["input"] = format!("{} (devices that hold layer-0 x columns; others ignore the stream)", bus["input"].as_str().unwrap_or_default()).into();
@@ -908,6 +1126,7 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
             serde_json::json!({
                 "device": me,
                 "devices": nd,
+                "node_design": {"modules": prefix, "node": format!("{prefix}node"), "devices": members},
                 "link": {"width": lw, "ports": np, "wiring": s.wiring()},
             }),
             &map,
@@ -917,13 +1136,8 @@ fn node_files(design: &Design, sys: &System, me: usize) -> Result<Vec<File>, Str
         name: "partita_regs.h".into(),
         text: regmap::c_header(design, &map),
     });
-    files.extend(memory::node(design, m, sys, me));
-    let list = file_list(
-        design,
-        &format!(", device {me} of {nd}"),
-        &names.top,
-        &files,
-    );
+    files.extend(memory::node(design, lstm::lstm(design)?, sys, me));
+    let list = file_list(design, &format!(", device {me} of {nd}"), &top, &files);
     files.push(list);
     Ok(files)
 }

@@ -121,6 +121,13 @@ pub fn top_module(design: &Design, device: usize) -> String {
     Names::new(&module_prefix(design, device)).top
 }
 
+/// Prefix of multi-device node design `k`'s modules (`k`: the first device using it). Devices
+/// whose hardware differs only in identity share a node design; each device's top
+/// ([`top_module`]) ties its identity and instantiates the design's `node` module.
+pub fn node_design_prefix(k: usize) -> String {
+    format!("partita_n{k}_")
+}
+
 /// `files.f`: the Verilog files of one device, for vendor tools. `what` names the device in
 /// the header ("" for a single-device design).
 pub(crate) fn file_list(design: &Design, what: &str, top: &str, files: &[File]) -> File {
@@ -187,6 +194,8 @@ pub(crate) struct Names {
     pub(crate) sigmoid: String,
     pub(crate) tanh: String,
     pub(crate) tanh_cell: String,
+    /// A multi-device node design's identity module.
+    pub(crate) ident: String,
 }
 
 impl Names {
@@ -202,6 +211,7 @@ impl Names {
             sigmoid: n("act_sigmoid"),
             tanh: n("act_tanh"),
             tanh_cell: n("act_tanh_cell"),
+            ident: n("ident"),
         }
     }
 }

@@ -392,6 +392,7 @@ pub fn open_sim_device(
             ports: 0,
             top: None,
             jobs: 0,
+            skip: None,
         },
     );
     if let Some(pb) = spinner {

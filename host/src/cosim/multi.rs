@@ -257,7 +257,10 @@ pub fn simulate_multi_with(
         None => generate_multi(design)?,
     };
     let t0 = Instant::now();
-    // Every device's model, built side by side, then loaded in device order.
+    // Every device's model is its node design's `node` module (without the device's own top,
+    // which only ties the identity): devices of one design share one build, and each instance
+    // gets its device's identity and memory images. Distinct designs build side by side.
+    let node_modules = emit::node::node_modules(design).map_err(SimError::Gen)?;
     let jobs: Vec<(PathBuf, BuildOptions)> = sys
         .schedule
         .nodes
@@ -269,8 +272,9 @@ pub fn simulate_multi_with(
                     trace: opts.wave.is_some(),
                     cache: opts.cache.clone(),
                     ports: n.ports.len(),
-                    top: Some(emit::top_module(design, n.index)),
+                    top: Some(node_modules[n.index].clone()),
                     jobs: 0,
+                    skip: Some(format!("{}.v", emit::top_module(design, n.index))),
                 },
             )
         })
@@ -278,6 +282,7 @@ pub fn simulate_multi_with(
     let mut models = Vec::new();
     for (n, built) in sys.schedule.nodes.iter().zip(cosim::build_all(&jobs)) {
         let mut model = Model::load(&built?)?;
+        model.set_identity(n.index);
         if let Some(w) = &opts.wave {
             // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
             model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;

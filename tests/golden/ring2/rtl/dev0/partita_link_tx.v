@@ -6,12 +6,14 @@
 // MAXB payload beats with values packed from bit 0, and a trailer beat with the CRC-32 of
 // header and payload, tlast on the trailer. An h run goes to every device of `q_hmask` (one
 // copy per destination, lowest first), a partial-sum run to `q_dst`, a barrier to every device
-// of OTHERS. With BCAST set (a one-way ring of three or more), a frame for every device of
-// OTHERS is sent once, as a ring broadcast: its destination field is this device, and each
+// of `others`. With BCAST set (a one-way ring of three or more), a frame for every device of
+// `others` is sent once, as a ring broadcast: its destination field is this device, and each
 // device on the ring reads it and passes it on (partita_link_rx). A run longer than one frame
 // continues in the next frame. Sequence numbers count frames per destination (broadcasts as
-// destination ME). The frame leaves on port ROUTES[2*dst +: 2]; `go` (from the port arbiter)
-// says the offered beat leaves this cycle.
+// destination me). The frame leaves on port routes[2*dst +: 2]; `go` (from the port arbiter)
+// says the offered beat leaves this cycle. The device's identity (me, others, routes) comes in
+// on ports, held constant: a board ties them off (synthesis folds them), and devices that differ
+// only in identity share one design.
 //
 // The frame buffer holds two frames: the fill side packs the next frame's values (one per
 // cycle) while the send side sends the previous one and its copies, so a run streams at one
@@ -21,7 +23,6 @@ module partita_link_tx #(
     parameter integer LW = 64,          // link beat width (32 to 512)
     parameter integer DW = 16,          // h value width
     parameter integer ACCW = 40,        // partial-sum width
-    parameter integer ME = 0,           // this device
     parameter integer LAYER_W = 1,      // width of layer indices (at most 3)
     parameter integer VPB_H = 4,        // h values per payload beat
     parameter integer VPB_P = 1,        // partial sums per payload beat
@@ -31,12 +32,15 @@ module partita_link_tx #(
     parameter integer MAXB = 16,        // payload beats per frame at most
     parameter integer FB_W = 5,         // width of a payload beat count (0..MAXB)
     parameter integer FB_IX_W = 4,      // width of a payload beat index
-    parameter [7:0] OTHERS = 8'h02,     // devices a barrier goes to
-    parameter [15:0] ROUTES = 16'h0000, // tx port of each destination, 2 bits each
-    parameter integer BCAST = 0         // a run to every device of OTHERS is one ring broadcast
+    parameter integer BCAST = 0         // a run to every device of `others` is one ring broadcast
 ) (
     input  wire               clk,
     input  wire               rst,
+    // Identity: this device, every other device (a barrier goes to each), and the tx port of
+    // each destination, 2 bits each.
+    input  wire [2:0]         me,
+    input  wire [7:0]         others,
+    input  wire [15:0]        routes,
     // Transmit queue head: {last of run, type, layer, parity, destination, value}.
     input  wire               q_empty,
     input  wire               q_last,
@@ -60,7 +64,6 @@ module partita_link_tx #(
     localparam [1:0] A_IDLE = 2'd0, A_FILL = 2'd1, A_FULL = 2'd2;
     // Send side.
     localparam [1:0] S_IDLE = 2'd0, S_HDR = 2'd1, S_PAY = 2'd2, S_CRC = 2'd3;
-    localparam [2:0] ME3 = ME[2:0];
     localparam [6:0] VPB_H7 = VPB_H[6:0];
     localparam [6:0] VPB_P7 = VPB_P[6:0];
     localparam [6:0] MAXV_H7 = MAXV_H[6:0];
@@ -148,7 +151,7 @@ module partita_link_tx #(
     // A packed frame passes to the send side once that has sent every copy of the last one.
     wire hand = (as == A_FULL) && (ss == S_IDLE);
     assign q_pop = a_take || ((as == A_IDLE) && !q_empty && q_type == 2'd2);
-    assign port = ROUTES[2*s_dst +: 2];
+    assign port = routes[2*s_dst +: 2];
     assign sending = (ss == S_HDR) || (ss == S_PAY) || ((ss == S_CRC) && !crc_pend);
     assign last = (ss == S_CRC);
     assign idle = (as == A_IDLE) && (ss == S_IDLE);
@@ -162,7 +165,7 @@ module partita_link_tx #(
             assign layer3 = s_layer[2:0];
         end
     endgenerate
-    wire [31:0] hdr32 = {s_type, ME3, s_dst, layer3, s_nv, s_par, tseq[s_dst]};
+    wire [31:0] hdr32 = {s_type, me, s_dst, layer3, s_nv, s_par, tseq[s_dst]};
     wire [LW-1:0] hdr, crc_beat;
     generate
         if (LW > 32) begin : g_wide
@@ -214,7 +217,7 @@ module partita_link_tx #(
                     case (q_type)
                         2'd0: begin a_mask <= q_hmask; as <= A_FILL; end
                         2'd1: begin a_mask <= 8'd1 << q_dst; as <= A_FILL; end
-                        default: begin a_mask <= OTHERS; as <= A_FULL; end
+                        default: begin a_mask <= others; as <= A_FULL; end
                     endcase
                 end
                 A_FILL: if (a_take) begin
@@ -263,9 +266,9 @@ module partita_link_tx #(
                     s_layer <= a_layer;
                     s_par <= a_par;
                     s_buf <= a_buf;
-                    if (BCAST != 0 && a_mask == OTHERS) begin
-                        s_mask <= 8'd1 << ME3;
-                        s_dst <= ME3;
+                    if (BCAST != 0 && a_mask == others) begin
+                        s_mask <= 8'd1 << me;
+                        s_dst <= me;
                     end else begin
                         s_mask <= a_mask;
                         s_dst <= lowest(a_mask);

@@ -14,14 +14,16 @@
 // rv_all); a partial-sum frame that passed every check pulses ok_p with its count (rv_count)
 // and source. bar_ok says
 // every other device's barrier of this tick arrived; bar_take consumes them. `waiting` high
-// for `timeout` cycles (non-zero) sets status bit 3.
+// for `timeout` cycles (non-zero) sets status bit 3. The device's identity (me, others,
+// routes, hmasks, bc_fwd) comes in on ports held constant: a board ties them off and synthesis
+// folds them, so devices that differ only in identity share one design (and one simulation
+// model).
 `timescale 1ns / 1ps
 module partita_link_hub #(
     parameter integer NP = 1,           // link ports (1 or 2)
     parameter integer LW = 64,          // link beat width (32 to 512)
     parameter integer DW = 16,          // h value width
     parameter integer ACCW = 40,        // partial-sum width
-    parameter integer ME = 0,           // this device
     parameter integer NDEV = 2,         // devices (2 to 8)
     parameter integer NLAYERS = 1,      // layers (1 to 8)
     parameter integer LAYER_W = 1,      // width of layer indices (at most 3)
@@ -34,20 +36,24 @@ module partita_link_hub #(
     parameter integer MAXB = 16,        // payload beats per frame at most
     parameter integer FB_W = 5,         // width of a payload beat count
     parameter integer FB_IX_W = 4,      // width of a payload beat index
-    parameter [7:0] OTHERS = 8'h02,     // every device but this one
-    parameter [15:0] ROUTES = 16'h0000, // tx port of each destination, 2 bits each
-    parameter [63:0] HMASKS = 64'h0,    // per layer, the devices its h values go to
     parameter integer RX_AW = 6,        // receive FIFO per port: 2^RX_AW beats
     parameter integer RX_DEPTH = 64,
     parameter integer TQ_AW = 6,        // transmit queue: 2^TQ_AW entries
     parameter integer TQ_DEPTH = 64,
     parameter integer TQ_W = 50,        // queue entry: 1 + 2 + LAYER_W + 1 + 3 + ACCW
     parameter integer BAR_W = 4,        // barrier counter
-    parameter integer BCAST = 0,        // ring broadcasts: h runs to every other device, barriers
-    parameter [7:0] BC_FWD = 8'h00      // sources whose broadcasts this device forwards
+    parameter integer BCAST = 0         // ring broadcasts: h runs to every other device, barriers
 ) (
     input  wire                   clk,
     input  wire                   rst,
+    // Identity: this device, every device but this one, the tx port of each destination (2 bits
+    // each), per layer the devices its h values go to (8 bits each), and the sources whose ring
+    // broadcasts this device forwards.
+    input  wire [2:0]             me,
+    input  wire [7:0]             others,
+    input  wire [15:0]            routes,
+    input  wire [63:0]            hmasks,
+    input  wire [7:0]             bc_fwd,
     output wire [NP*LW-1:0]       tx_tdata,
     output wire [NP-1:0]          tx_tvalid,
     input  wire [NP-1:0]          tx_tready,
@@ -127,14 +133,14 @@ module partita_link_hub #(
     );
     wire [LAYER_W-1:0] q_layer = hq[TQ_W-4 -: LAYER_W];
     partita_link_tx #(
-        .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
+        .LW(LW), .DW(DW), .ACCW(ACCW), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
         .VPB_P(VPB_P), .VPB_W(VPB_W), .MAXV_H(MAXV_H), .MAXV_P(MAXV_P), .MAXB(MAXB),
-        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .OTHERS(OTHERS), .ROUTES(ROUTES), .BCAST(BCAST)
+        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .BCAST(BCAST)
     ) u_tx (
-        .clk(clk), .rst(rst), .q_empty(!hq_valid), .q_last(hq_last),
+        .clk(clk), .rst(rst), .me(me), .others(others), .routes(routes), .q_empty(!hq_valid), .q_last(hq_last),
         .q_type(hq[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(hq[ACCW+3]),
         .q_dst(hq[ACCW+2 -: 3]), .q_val(hq[ACCW-1:0]),
-        .q_hmask(HMASKS[q_layer*8 +: 8]), .q_pop(tq_pop), .sending(fr_sending),
+        .q_hmask(hmasks[q_layer*8 +: 8]), .q_pop(tq_pop), .sending(fr_sending),
         .port(fr_port), .data(fr_data), .last(fr_last), .go(fr_go), .idle(fr_idle)
     );
 
@@ -147,12 +153,11 @@ module partita_link_hub #(
     generate
         for (p = 0; p < NP; p = p + 1) begin : g_rx
             partita_link_rx #(
-                .LW(LW), .DW(DW), .ACCW(ACCW), .ME(ME), .NDEV(NDEV), .NLAYERS(NLAYERS),
+                .LW(LW), .DW(DW), .ACCW(ACCW), .NDEV(NDEV), .NLAYERS(NLAYERS),
                 .LAYER_W(LAYER_W), .VPB_H(VPB_H), .VPB_P(VPB_P), .VPB_W(VPB_W),
-                .MAX_VALS(MAX_VALS), .ROUTES(ROUTES), .AW(RX_AW), .DEPTH(RX_DEPTH),
-                .BCAST(BCAST), .BC_FWD(BC_FWD)
+                .MAX_VALS(MAX_VALS), .AW(RX_AW), .DEPTH(RX_DEPTH), .BCAST(BCAST)
             ) u_rx (
-                .clk(clk), .rst(rst), .rx_tdata(rx_tdata[p*LW +: LW]), .rx_tvalid(rx_tvalid[p]),
+                .clk(clk), .rst(rst), .me(me), .routes(routes), .bc_fwd(bc_fwd), .rx_tdata(rx_tdata[p*LW +: LW]), .rx_tvalid(rx_tvalid[p]),
                 .rx_tready(rx_tready[p]), .rx_tlast(rx_tlast[p]), .rx_beat(rx_beat[p]),
                 .f_type(rv_type[2*p +: 2]), .f_src(rv_src[3*p +: 3]),
                 .f_layer(rv_layer[LAYER_W*p +: LAYER_W]), .f_par(rv_par[p]),
@@ -194,7 +199,7 @@ module partita_link_hub #(
     reg [BAR_W-1:0] bar_cnt;
     reg [31:0] wd;
     assign bar_ok = (bar_cnt >= OTHERS_N);
-    integer i;
+    integer ep;
     // Set bits of v, for the counters (NP is 1 or 2).
     function [31:0] ones(input [NP-1:0] v);
         integer n;
@@ -232,8 +237,8 @@ module partita_link_hub #(
             fwd_beats <= fwd_beats + ones(tx_beat & ~tx_own);
             rx_beats <= rx_beats + ones(rx_beat);
             // The first error's details; later ports win a tie, as do errors over a timeout.
-            for (i = 0; i < NP; i = i + 1) begin
-                if ((e_crc[i] || e_seq[i] || e_fmt[i]) && status == 4'd0) err_info <= e_info[32*i +: 32];
+            for (ep = 0; ep < NP; ep = ep + 1) begin
+                if ((e_crc[ep] || e_seq[ep] || e_fmt[ep]) && status == 4'd0) err_info <= e_info[32*ep +: 32];
                 status <= status | {1'b0, |e_fmt, |e_seq, |e_crc};
             end
             if (timeout != 32'd0 && wd >= timeout) begin
