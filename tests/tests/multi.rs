@@ -602,13 +602,13 @@ fn lstm_1024_on_4_devices_beats_one_device() {
 /// element-wise unit's), the serializer handing over one unit's four gate sums per cycle. Its
 /// rows take 288 cycles per step instead of 1 024, x arrives 16 values per 256-bit beat and is
 /// written a word at a time, the finisher runs alongside the rows, h frames of 64 values
-/// leave as they fill and go once round the ring as broadcasts. Measured 434.9 cycles per step
-/// (438.9 before the vector-memory writer buffered received beats, 492.3 with one copy per
+/// leave as they fill and go once round the ring as broadcasts. Measured 435.9 cycles per step
+/// (434.9 before the writer counted runs by values left, 438.9 before the vector-memory writer buffered received beats, 492.3 with one copy per
 /// consumer, 816.6 before the finisher overlapped the rows; 1 627.6 with 16 engines and one x
 /// value per beat). Bit-exact, within issue 10's target of 450 cycles, cost model within its
-/// target of 5%. Its four Verilator builds take about 4.5 minutes from cold (they took 25
-/// before the engines' C++ stopped being copied per instance, when this test was behind
-/// --ignored), and the 16 steps about 2 s.
+/// target of 5%. Its four devices are one node design: one Verilator build of about 1 minute
+/// from cold (four builds took about 4.5 minutes, and 25 before the engines' C++ stopped being
+/// copied per instance, when this test was behind --ignored), and the 16 steps about 1 s.
 #[test]
 #[cfg_attr(
     not(have_verilator),
