@@ -77,7 +77,8 @@ module {= p.top =} #(
     output wire        m_axis_tlast
 );
     localparam [3:0] S_IDLE = 4'd0, S_TSTART = 4'd1, S_LAYER = 4'd2, S_XWAIT = 4'd3, S_MAC = 4'd4,
-                     S_MDRAIN = 4'd5, S_FDRAIN = 4'd6, S_NEXT = 4'd7, S_BAR = 4'd8, S_FLUSH = 4'd9;
+                     S_MDRAIN = 4'd5, S_FDRAIN = 4'd6, S_NEXT = 4'd7, S_BAR = 4'd8, S_FLUSH = 4'd9{% if overlap %},
+                     S_XSTART = 4'd10{% endif %};
 
     // ------------------------------------------------------------------ registers
     wire       soft_rst, start_pulse, commit_pulse;
@@ -159,7 +160,8 @@ module {= p.top =} #(
     reg [{= rows_w =}-1:0] l_rows, l_slots;
     reg [{= slice_w =}-1:0] l_slices, l_nih;
     reg [{= waw =}-1:0] l_wbase;
-    reg [{= baw =}-1:0] l_bbase;
+{% if overlap %}    reg [{= waw =}-1:0] l_wbase_h;
+{% endif %}    reg [{= baw =}-1:0] l_bbase;
     reg [{= vaw =}-1:0] l_xbase, l_hbase_rd, l_hbase_wr;
     reg [2:0]  l_pdst;
     reg [{= nfin_w =}-1:0] l_nfin;
@@ -170,7 +172,7 @@ module {= p.top =} #(
     always @* begin
         l_mac = 1'b0; l_fin = 1'b0; l_plocal = 1'b1; l_needh = 1'b0; l_out = 1'b0;
         l_rows = {= rows_w =}'d1; l_slots = {= rows_w =}'d1; l_slices = {= slice_w =}'d1; l_nih = {= slice_w =}'d0;
-        l_wbase = {= waw =}'d0; l_bbase = {= baw =}'d0;
+        l_wbase = {= waw =}'d0; l_bbase = {= baw =}'d0;{% if overlap %} l_wbase_h = {= waw =}'d0;{% endif %}
         l_xbase = {= vaw =}'d0; l_hbase_rd = {= vaw =}'d0; l_hbase_wr = {= vaw =}'d0;
         l_pdst = 3'd0; l_nfin = {= nfin_w =}'d1; l_pbase = {= paw =}'d0;
         l_flane = {= lane_w =}'d0; l_fidx = {= vaw =}'d0; l_hmask = 8'd0;
@@ -179,7 +181,7 @@ module {= p.top =} #(
                 l_mac = 1'b{= c.mac =}; l_fin = 1'b{= c.fin =}; l_plocal = id_plocal[{= c.index =}];
                 l_needh = 1'b{= c.needh =}; l_out = 1'b{= c.out =};
                 l_rows = {= rows_w =}'d{= c.rows =}; l_slots = {= rows_w =}'d{= c.slots =}; l_slices = {= slice_w =}'d{= c.slices =}; l_nih = {= slice_w =}'d{= c.nih =};
-                l_wbase = {= waw =}'d{= c.wbase =}; l_bbase = {= baw =}'d{= c.bbase =};
+                l_wbase = {= waw =}'d{= c.wbase =}; l_bbase = {= baw =}'d{= c.bbase =};{% if overlap %} l_wbase_h = {= waw =}'d{= c.wbase_h =};{% endif %}
                 l_xbase = rd_par ? {= vaw =}'d{= c.xbase1 =} : {= vaw =}'d{= c.xbase0 =};
                 l_hbase_rd = rd_par ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
                 l_hbase_wr = wr_par ? {= vaw =}'d{= c.hbase1 =} : {= vaw =}'d{= c.hbase0 =};
@@ -203,8 +205,20 @@ module {= p.top =} #(
     wire adv_m = !tq_full;
     wire a_valid = (state == S_MAC);
     wire a_xsel = (slice < l_nih);
-    wire a_first = (slice == {= slice_w =}'d0);
+{% if overlap %}    // W_ih·x ahead of the gather: at a tick's start, before the other devices' h of the last
+    // tick is in, layer 0's rows are issued with their x slices only (xp: the x pass; its sums,
+    // bias included, go to the reducer's x-part slot), and once the barrier has come, with their
+    // h slices only (hp: the h pass, from a zero bias, to the node's own slot). xs: the x pass of
+    // this tick is pending (0), done (1), or not wanted (2: layer 0 idle this tick).
+    reg xp;
+    reg [1:0] xs;
+    wire hp = (xs == 2'd1) && (l == {= layer_w =}'d0) && !xp;
+    wire [{= slice_w =}-1:0] s_lo = hp ? l_nih : {= slice_w =}'d0;
+    wire a_first = (slice == s_lo);
+    wire a_last = xp ? (slice == l_nih - {= slice_w =}'d1) : (slice == l_slices - {= slice_w =}'d1);
+{% else %}    wire a_first = (slice == {= slice_w =}'d0);
     wire a_last = (slice == l_slices - {= slice_w =}'d1);
+{% endif %}
     wire vw_en;
     wire [{= lane_w =}-1:0] vw_lane;
     wire [{= vwa =}-1:0] vw_word;
@@ -336,7 +350,7 @@ module {= p.top =} #(
     wire unused_fin = &{1'b0, fin_unit};
     assign fadv = !tq_full && !of_full;
     {= p.reduce =} u_reduce (
-        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal), .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),
+        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal{% if overlap %} && !xp{% endif %}),{% if overlap %} .local_x_en(part_v && xp),{% endif %} .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
         .fadv(fadv), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
@@ -400,7 +414,9 @@ module {= p.top =} #(
             baddr <= {= baw =}'d0;
             parts_out <= {= rows_w =}'d0;
             f_slot <= {= unit_w =}'d0;
-            units_done <= {= nfin_w =}'d0;
+            units_done <= {= nfin_w =}'d0;{% if overlap %}
+            xp <= 1'b0;
+            xs <= 2'd0;{% endif %}
             cycles <= 64'd0;
             mac_cycles <= 32'd0;
             wait_cycles <= 32'd0;
@@ -423,42 +439,83 @@ module {= p.top =} #(
                     busy <= (seq_len != 32'd0) && (seq_count != 32'd0);
                     done <= (seq_len == 32'd0) || (seq_count == 32'd0);
                     state <= ((seq_len != 32'd0) && (seq_count != 32'd0)) ? S_TSTART : S_IDLE;
-                    gt <= 32'd0; tl <= 32'd0; b <= 32'd0;
+                    gt <= 32'd0; tl <= 32'd0; b <= 32'd0;{% if overlap %}
+                    xs <= 2'd0;{% endif %}
                     cycles <= 64'd0;
                     mac_cycles <= 32'd0;
                     wait_cycles <= 32'd0;
                 end
-                S_TSTART: if (!link_err && (gt == 32'd0 || (bar_ok && !vw_pend))) begin
+{% if overlap %}                S_TSTART: if (!link_err && xs == 2'd0) begin
+                    l <= {= layer_w =}'d0;
+                    state <= S_XSTART;
+                end else if (!link_err && (gt == 32'd0 || (bar_ok && !vw_pend))) begin
                     bar_take <= (gt != 32'd0);
                     l <= {= layer_w =}'d0;
                     state <= S_LAYER;
                 end
-                S_LAYER: begin
+                // Layer 0's x pass (l is 0): needs only this tick's x.
+                S_XSTART: begin
                     waddr <= l_wbase;
                     baddr <= l_bbase;
                     row <= {= row_w =}'d0;
                     slice <= {= slice_w =}'d0;
                     parts_out <= {= rows_w =}'d0;
+                    if (l_active && l_mac) begin
+                        xp <= 1'b1;
+                        xs <= 2'd1;
+                        state <= S_XWAIT;
+                    end else begin
+                        xs <= 2'd2;
+                        state <= S_TSTART;
+                    end
+                end
+{% else %}                S_TSTART: if (!link_err && (gt == 32'd0 || (bar_ok && !vw_pend))) begin
+                    bar_take <= (gt != 32'd0);
+                    l <= {= layer_w =}'d0;
+                    state <= S_LAYER;
+                end
+{% endif %}
+                S_LAYER: begin
+{% if overlap %}                    // Layer 0 after its x pass: the h pass (h slices only, zero bias).
+                    waddr <= hp ? l_wbase_h : l_wbase;
+                    baddr <= hp ? {= baw =}'d{= bzero =} : l_bbase;
+                    slice <= s_lo;
+{% else %}                    waddr <= l_wbase;
+                    baddr <= l_bbase;
+                    slice <= {= slice_w =}'d0;
+{% endif %}                    row <= {= row_w =}'d0;
+                    parts_out <= {= rows_w =}'d0;
                     units_done <= {= nfin_w =}'d0;
                     f_slot <= {= unit_w =}'d0;
                     f_on <= l_active && l_fin;
                     if (!l_active || (!l_mac && !l_fin)) state <= S_NEXT;
-                    else if (l_mac) state <= (l == {= layer_w =}'d0) ? S_XWAIT : S_MAC;
+                    else if (l_mac) state <= (l == {= layer_w =}'d0{% if overlap %} && !hp{% endif %}) ? S_XWAIT : S_MAC;
                     else state <= S_FDRAIN;
                 end
                 S_XWAIT: if (x_ready) state <= S_MAC;
                 S_MAC: if (adv_m) begin
                     waddr <= waddr + {= waw =}'d1;
                     if (a_last) begin
-                        slice <= {= slice_w =}'d0;
+{% if overlap %}                        slice <= s_lo;
+                        if (!hp) baddr <= baddr + {= baw =}'d1;
+{% else %}                        slice <= {= slice_w =}'d0;
                         baddr <= baddr + {= baw =}'d1;
+{% endif %}
                         if ({1'b0, row} + {= rows_w =}'d1 == l_slots) state <= S_MDRAIN;
                         else row <= row + {= row_w =}'d1;
                     end else begin
                         slice <= slice + {= slice_w =}'d1;
                     end
                 end
-                S_MDRAIN: if (parts_out == l_rows) state <= l_fin ? S_FDRAIN : S_NEXT;
+{% if overlap %}                S_MDRAIN: if (parts_out == l_rows) begin
+                    if (xp) begin
+                        // The x pass is done: wait for the barrier, then the h pass.
+                        xp <= 1'b0;
+                        state <= S_TSTART;
+                    end else state <= l_fin ? S_FDRAIN : S_NEXT;
+                end
+{% else %}                S_MDRAIN: if (parts_out == l_rows) state <= l_fin ? S_FDRAIN : S_NEXT;
+{% endif %}
                 S_FDRAIN: if (!f_on && units_done == l_nfin) state <= S_NEXT;
                 S_NEXT: if (l == {= layer_w =}'d{= layers_last =}) state <= S_BAR;
                     else begin
@@ -466,7 +523,8 @@ module {= p.top =} #(
                         state <= S_LAYER;
                     end
                 S_BAR: if (!tq_full) begin
-                    gt <= gt + 32'd1;
+                    gt <= gt + 32'd1;{% if overlap %}
+                    xs <= 2'd0;{% endif %}
                     if (tl + 32'd1 == ticks_per_seq) begin
                         tl <= 32'd0;
                         if (b + 32'd1 == seq_count) state <= S_FLUSH;

@@ -17,7 +17,9 @@ module {= name =} (
     // The local engine's partial sums for this device{% if g4 %}: one unit's four gates at a time,
     // gate 0 in the low bits{% endif %}.
     input  wire                   local_en,
-    input  wire [{= local_w =}-1:0]    local_data,
+{% if overlap %}    // Layer 0's x-part sums (W_ih·x and bias, issued ahead of the h gather), the same way.
+    input  wire                   local_x_en,
+{% endif %}    input  wire [{= local_w =}-1:0]    local_data,
     // Received partial sums, per port: value, source, layer, and frame commits.
     input  wire [{= nports =}-1:0]    rv_p,
     input  wire [{= src_bits =}-1:0]   rv_src,
@@ -57,7 +59,7 @@ module {= name =} (
     wire [6:0] cnt_{= p =} = rv_count[{= p =}*7 +: 7];
 {% endfor %}    wire unused_in = &{1'b0, rv_p, ok_p, rv_src, rv_layer, rv_data, rv_count, local_data, local_en, layer};
 
-{% for s in slots %}    // Source slot {= s.index =}: {% if s.local %}this device{% else %}device {= s.dev =}{% endif %}.
+{% for s in slots %}    // Source slot {= s.index =}: {% if s.xpart %}this device's layer-0 x-part sums{% else if s.local %}this device{% else %}device {= s.dev =}{% endif %}.
 {% for g in gates %}    reg [{= accw =}-1:0] pm_{= s.index =}_{= g =} [0:{= pdepth =}-1];
 {% endfor %}{% if !(s.local && g4) %}    reg [1:0] pw_gate_{= s.index =};
 {% endif %}    reg [{= unit_w =}-1:0] pw_slot_{= s.index =};
@@ -65,7 +67,7 @@ module {= name =} (
     reg [{= cnt_w =}-1:0] pw_k_{= s.index =}, pw_n_{= s.index =}, pu_{= s.index =}, need_{= s.index =};
     reg [3:0] pw_mask_{= s.index =}, cm_{= s.index =};
     reg [{= paw =}-1:0] pw_base_{= s.index =};
-{% if s.local %}    wire pw_en_{= s.index =} = local_en;
+{% if s.local %}    wire pw_en_{= s.index =} = {% if s.xpart %}local_x_en{% else %}local_en{% endif %};
     wire [{= local_w =}-1:0] pw_data_{= s.index =} = local_data;
     wire [{= layer_w =}-1:0] pw_layer_{= s.index =} = layer;
 {% else %}    wire pw_en_{= s.index =} = rv_p[{= s.port =}] && (src_{= s.port =} == 3'd{= s.dev =});

@@ -278,6 +278,8 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
 const NODE_MAC_EXTRA: u64 = ENGINE_FRONT as u64 + 4;
 const NODE_FIN_EXTRA: u64 = EW_LATENCY as u64 + 7;
 const NODE_TICK_EXTRA: u64 = 3;
+/// The x pass's start (S_XSTART, S_XWAIT) before its first row.
+const NODE_XPASS_EXTRA: u64 = 2;
 const NODE_HOP: u64 = 5;
 /// From an h value leaving the element-wise unit to its frame being packed (the transmit
 /// queue and its register slice), and from a barrier's arrival to the next tick's start.
@@ -398,18 +400,28 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             0
         }
     };
+    // Cycles of a row of layer l on a node: its x and h slices, or only its h slices where
+    // W_ih·x ran ahead (layer 0 with `overlap`: the x pass ran before the tick's barrier).
+    let row_len = |node: usize, l: usize| -> u64 {
+        let (a, b) = node_slices(&sys.arch, l, &s.nodes[node].layers[l]);
+        if l == 0 && sys.nodes[node].overlap {
+            b as u64
+        } else {
+            (a + b) as u64
+        }
+    };
     // Cycles from a layer's start until its row i (in issue order) leaves a node's serializer.
     let row_done = |node: usize, l: usize, i: usize| -> u64 {
-        let (a, b) = node_slices(&sys.arch, l, &s.nodes[node].layers[l]);
         let m = sys.nodes[node].m;
-        (i / m + 1) as u64 * (a + b) as u64 + NODE_MAC_EXTRA + tree + serializer(node, i + 1)
+        (i / m + 1) as u64 * row_len(node, l) + NODE_MAC_EXTRA + tree + serializer(node, i + 1)
     };
     let circular = !s.switched && s.topology == crate::plan::Topology::Ring && s.nodes.len() > 2;
     let psum_frame = sys
         .frame
         .frame_beats(Kind::Psum, sys.frame.max_values(Kind::Psum));
-    // One tick with the given layers active; returns its length.
-    let tick = |active: &[bool]| -> u64 {
+    // One tick with the given layers active, each device's x pass still running `pre` cycles
+    // into it; returns its length and when each device finished its part.
+    let tick = |active: &[bool], pre: &[u64]| -> (u64, Vec<u64>) {
         let mut t = vec![NODE_TICK_EXTRA; d];
         let mut h_ready = vec![0u64; d];
         // On a ring of three or more: when each link is next free.
@@ -439,10 +451,12 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             let mut mac_start = vec![0u64; d];
             for n in &s.nodes {
                 let nlay = &n.layers[l];
+                if l == 0 {
+                    t[n.index] += pre[n.index];
+                }
                 mac_start[n.index] = t[n.index];
                 if nlay.computes() {
-                    let (a, b) = node_slices(&sys.arch, l, nlay);
-                    t[n.index] += sys.nodes[n.index].layers[l].slots as u64 * (a + b) as u64
+                    t[n.index] += sys.nodes[n.index].layers[l].slots as u64 * row_len(n.index, l)
                         + NODE_MAC_EXTRA
                         + tree
                         + serializer(n.index, nlay.rows.len());
@@ -661,14 +675,33 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             }
             end = end.max(ready);
         }
-        end
+        (end, t)
     };
     // The first x vector arrives before the first tick: one stream beat per cycle.
     let per_beat = (sys.arch.dp.stream.per_beat as usize).max(1);
     let mut total = sys.arch.input_size.div_ceil(per_beat) as u64;
+    // Where W_ih·x runs ahead (`overlap`), a device issues layer 0's x slices as soon as it has
+    // finished its part of a tick, while it waits for the barrier; the first tick runs them
+    // first.
+    let x_pass = |node: usize| -> u64 {
+        let (a, _) = node_slices(&sys.arch, 0, &s.nodes[node].layers[0]);
+        sys.nodes[node].layers[0].slots as u64 * a as u64 + NODE_XPASS_EXTRA
+    };
+    let mut pre: Vec<u64> = (0..d)
+        .map(|n| if sys.nodes[n].overlap { x_pass(n) } else { 0 })
+        .collect();
     for tt in 0..s.ticks(steps) {
         let active: Vec<bool> = (0..nl).map(|l| s.active(l, tt, steps)).collect();
-        total += tick(&active);
+        let (len, own) = tick(&active, &pre);
+        total += len;
+        let next0 = tt + 1 < s.ticks(steps) && s.active(0, tt + 1, steps);
+        for n in 0..d {
+            pre[n] = if sys.nodes[n].overlap && next0 {
+                (own[n] + 1 + x_pass(n)).saturating_sub(len)
+            } else {
+                0
+            };
+        }
     }
     Some(total as f64 / steps as f64)
 }

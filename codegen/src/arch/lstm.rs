@@ -614,6 +614,10 @@ pub struct NodeLayerArch {
     /// Row slots: the engines issue M rows at a time, the last slot padded with zero rows.
     pub slots: usize,
     pub wbase: usize,
+    /// With [`NodeArch::overlap`] (layer 0 only): where the h slices start. The layer's weights
+    /// are then every row's x slices (from `wbase`), then every row's h slices, so each pass
+    /// reads its block in order.
+    pub wbase_h: usize,
     pub bbase: usize,
     pub pbase: usize,
 }
@@ -647,6 +651,17 @@ pub struct NodeArch {
     pub cnt_w: u32,
     /// Devices whose partial sums this node sums (itself included), in slot order.
     pub slots: Vec<usize>,
+    /// Layer 0's W_ih·x runs ahead: its rows' x slices are issued as soon as a tick's x is in,
+    /// before the other devices' h of the last tick (which only its h slices need) has arrived.
+    /// The x-part sums (bias included) go to a partial-sum slot of their own after the source
+    /// slots, the h-part sums (from zero) to the node's own slot, and the finisher adds them at
+    /// full width like any partial sums. Where layer 0 has x and h slices, its sums stay on the
+    /// node (it finishes its own rows), and each pass's rows are long enough for the row
+    /// serializer (x and h slices each at least M / G; the 60-engine 1024 -> 1024 example,
+    /// with 8 of each and M / G = 15, is not).
+    pub overlap: bool,
+    /// The bias-memory word that holds zero (the h pass's bias), with `overlap`.
+    pub bzero: usize,
     /// Width of the sum of every slot's partial sum.
     pub psum_w: u32,
     pub ofifo_depth: usize,
@@ -903,12 +918,28 @@ fn node_arch(
             slices,
             slots,
             wbase,
+            wbase_h: wbase + slots * slices.0,
             bbase,
             pbase,
         });
         wbase += slots * (slices.0 + slices.1);
         bbase += slots;
         pbase += nl.fin.len();
+    }
+    let l0 = &n.layers[0];
+    // Each pass's rows hand their sums over through the serializer (G per cycle), so each pass
+    // must keep a row at least M / G cycles long, as whole rows do.
+    let (sx, sh) = layers[0].slices;
+    let overlap = l0.computes()
+        && sx * g >= m
+        && sh * g >= m
+        && sx > 0
+        && sh > 0
+        && l0.pdst == n.index
+        && !l0.fin.is_empty();
+    let bzero = bbase;
+    if overlap {
+        bbase += 1;
     }
     let layout = arch.layout_aligned(2, q);
     let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth()).words(q);
@@ -965,8 +996,10 @@ fn node_arch(
         pdepth,
         paw: bits_for(pdepth as u64 - 1),
         cnt_w: (bits_for(4 * h as u64) + 1).max(8),
-        psum_w: arch.dp.accw + bits_for(slots.len().max(1) as u64),
+        psum_w: arch.dp.accw + bits_for((slots.len() + overlap as usize).max(1) as u64),
         slots,
+        overlap,
+        bzero,
         ofifo_depth,
         ofifo_aw: ofifo_depth.trailing_zeros(),
         txq_depth: TXQ_DEPTH,

@@ -94,8 +94,9 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
 }
 
 /// A node's engines: engine e holds rows e, e + M, ... of every layer (the last slot padded
-/// with zero rows), each as x slices then h slices, lanes of banks the node does not hold zero;
-/// the bias only where it holds column block 0.
+/// with zero rows), each as x slices then h slices (layer 0 with `overlap`: all x slices, then
+/// all h slices), lanes of banks the node does not hold zero; the bias only where it holds
+/// column block 0, and a zero bias word last with `overlap`.
 pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> Vec<File> {
     let dp = &sys.arch.dp;
     let n = &sys.schedule.nodes[me];
@@ -107,21 +108,39 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
         let mut words = 0usize;
         for (l, (nlay, la)) in n.layers.iter().zip(&na.layers).enumerate() {
             let layer = &m.layers[l];
-            for slot in 0..la.slots {
-                let r = nlay.rows.get(slot * na.m + e).copied();
-                for (mat, banks) in [(&layer.q_ih, &nlay.x_banks), (&layer.q_hh, &nlay.h_banks)] {
-                    if banks.is_empty() {
-                        continue;
-                    }
-                    for j in 0..mat.shape.nnz_per_bank {
-                        let held = |lane: usize| banks.contains(&lane);
-                        let _ = writeln!(w, "{}", slice_word(dp, mat, r, j, &held));
-                        words += 1;
+            let mats = [(&layer.q_ih, &nlay.x_banks), (&layer.q_hh, &nlay.h_banks)];
+            // Row by row, x slices then h slices; or, where W_ih·x runs ahead (layer 0 with
+            // `overlap`), every row's x slices, then every row's h slices.
+            let blocks: Vec<Vec<usize>> = if l == 0 && na.overlap {
+                vec![vec![0], vec![1]]
+            } else {
+                vec![vec![0, 1]]
+            };
+            for block in &blocks {
+                for slot in 0..la.slots {
+                    let r = nlay.rows.get(slot * na.m + e).copied();
+                    for &k in block {
+                        let (mat, banks) = mats[k];
+                        if banks.is_empty() {
+                            continue;
+                        }
+                        for j in 0..mat.shape.nnz_per_bank {
+                            let held = |lane: usize| banks.contains(&lane);
+                            let _ = writeln!(w, "{}", slice_word(dp, mat, r, j, &held));
+                            words += 1;
+                        }
                     }
                 }
+            }
+            for slot in 0..la.slots {
+                let r = nlay.rows.get(slot * na.m + e).copied();
                 let bias = r.and_then(|r| nlay.bias.then_some(layer.q_bias[r]));
                 let _ = writeln!(b, "{}", bias_word(dp, bias));
             }
+        }
+        if na.overlap {
+            // The h pass's bias: zero.
+            let _ = writeln!(b, "{}", bias_word(dp, None));
         }
         if words == 0 {
             let _ = writeln!(w, "{}", Word::new(dp.wword).hex());

@@ -40,6 +40,8 @@ struct NodeLayerConst {
     slices: usize,
     nih: usize,
     wbase: usize,
+    /// Where the h pass reads (layer 0 with `overlap`).
+    wbase_h: usize,
     bbase: usize,
     xbase0: usize,
     xbase1: usize,
@@ -122,6 +124,9 @@ struct NodeView {
     p: Names,
     /// The node design's name (its module prefix without the trailing underscore).
     design: String,
+    /// Layer 0's W_ih·x runs ahead of the gather (`NodeArch::overlap`); the h pass's bias word.
+    overlap: bool,
+    bzero: usize,
     id: IdentWidths,
     /// Vector words: word-address width, values, bits; received beats and slot indices.
     vwa: u32,
@@ -217,6 +222,8 @@ struct SlotView {
     index: usize,
     dev: usize,
     local: bool,
+    /// The node's own x-part sums of layer 0 (with `overlap`).
+    xpart: bool,
     port: usize,
     layers: Vec<SlotLayer>,
     layers_all: Vec<usize>,
@@ -245,6 +252,8 @@ struct ReduceView {
     cnt_w: u32,
     feed_w: u32,
     slots: Vec<SlotView>,
+    /// Layer 0's x-part sums arrive on `local_x_en` (see `NodeArch::overlap`).
+    overlap: bool,
     gates: Vec<usize>,
     /// The local slot takes one unit's four gate sums per write (the serializer's G = 4).
     g4: bool,
@@ -461,6 +470,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
             index: i,
             dev,
             local: dev == me,
+            xpart: false,
             port: s.port_of(me, dev),
             layers: n
                 .layers
@@ -485,6 +495,37 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
             count_ext: zext(&format!("cnt_{}", s.port_of(me, dev)), 7, na.cnt_w),
         })
         .collect();
+    // W_ih·x ahead of the gather: layer 0's x-part sums in a slot of their own, written like the
+    // node's own (one unit's gates per write, in the same order).
+    let mut slots = slots;
+    if na.overlap {
+        let own = slots.iter().find(|s| s.local).map(|s| {
+            s.layers
+                .iter()
+                .filter(|c| c.index == 0)
+                .map(|c| SlotLayer {
+                    index: 0,
+                    mask: c.mask.clone(),
+                    pbase: c.pbase,
+                    n: c.n,
+                    per_unit: c.per_unit,
+                })
+                .collect::<Vec<_>>()
+        });
+        let i = slots.len();
+        slots.push(SlotView {
+            index: i,
+            dev: me,
+            local: true,
+            xpart: true,
+            port: 0,
+            layers: own.unwrap_or_default(),
+            layers_all: (0..sys.arch.layers).collect(),
+            slot_ext: fit(&format!("pw_cs_{i}"), na.unit_w, na.paw),
+            wrap_ext: zext(&format!("pw_ng_{i}[2]"), 1, na.unit_w),
+            count_ext: zext("cnt_0", 7, na.cnt_w),
+        });
+    }
     let psum_w = na.psum_w;
     let psum_exprs: Vec<String> = (0..4)
         .map(|g| {
@@ -506,6 +547,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         .collect();
     // Ports some remote slot reads.
     let mut ports: Vec<usize> = slots.iter().filter(|s| !s.local).map(|s| s.port).collect();
+    let overlap = na.overlap;
     ports.sort_unstable();
     ports.dedup();
     ReduceView {
@@ -526,6 +568,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         cnt_w: na.cnt_w,
         feed_w: 4 * dp.pre_w,
         slots,
+        overlap,
         gates: vec![0, 1, 2, 3],
         g4: na.g == 4,
         local_w: accw * na.g as u32,
@@ -716,6 +759,7 @@ fn layer_consts(sys: &System, me: usize) -> Vec<NodeLayerConst> {
                 slices: (x + hs).max(1),
                 nih: x,
                 wbase: if nlay.computes() { la.wbase } else { 0 },
+                wbase_h: if nlay.computes() { la.wbase_h } else { 0 },
                 bbase: if nlay.computes() { la.bbase } else { 0 },
                 xbase0: if l == 0 {
                     layout.xbase(0)
@@ -931,6 +975,8 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
     let view = NodeView {
         header: hdr.clone(),
         design: prefix.trim_end_matches('_').to_string(),
+        overlap: na.overlap,
+        bzero: na.bzero,
         id: ident_widths(sys, me),
         ndev: nd,
         topology: s.wiring(),
@@ -1122,6 +1168,7 @@ fn node_files(
                 "index_bits": dp.iw, "stream_bits": dp.stream.beat_bits, "values_per_beat": dp.stream.per_beat,
                 "output_units": {"first": last.fin.start, "count": last.fin.len()},
                 "takes_x": n.needs_x,
+                "x_ahead": na.overlap,
             }),
             serde_json::json!({
                 "device": me,

@@ -217,6 +217,7 @@ module partita_n0_node #(
     wire a_xsel = (slice < l_nih);
     wire a_first = (slice == 3'd0);
     wire a_last = (slice == l_slices - 3'd1);
+
     wire vw_en;
     wire [2-1:0] vw_lane;
     wire [3-1:0] vw_word;
@@ -413,11 +414,12 @@ module partita_n0_node #(
                     l <= 1'd0;
                     state <= S_LAYER;
                 end
+
                 S_LAYER: begin
                     waddr <= l_wbase;
                     baddr <= l_bbase;
-                    row <= 6'd0;
                     slice <= 3'd0;
+                    row <= 6'd0;
                     parts_out <= 7'd0;
                     units_done <= 5'd0;
                     f_slot <= 4'd0;
@@ -432,6 +434,7 @@ module partita_n0_node #(
                     if (a_last) begin
                         slice <= 3'd0;
                         baddr <= baddr + 6'd1;
+
                         if ({1'b0, row} + 7'd1 == l_slots) state <= S_MDRAIN;
                         else row <= row + 6'd1;
                     end else begin
@@ -439,6 +442,7 @@ module partita_n0_node #(
                     end
                 end
                 S_MDRAIN: if (parts_out == l_rows) state <= l_fin ? S_FDRAIN : S_NEXT;
+
                 S_FDRAIN: if (!f_on && units_done == l_nfin) state <= S_NEXT;
                 S_NEXT: if (l == 1'd1) state <= S_BAR;
                     else begin

@@ -18,7 +18,7 @@ module partita_n0_engine #(
     // Stage A control, shared by all engines.
     input  wire                  a_valid,
     input  wire [6-1:0]  a_waddr,
-    input  wire [5-1:0]  a_baddr,
+    input  wire [6-1:0]  a_baddr,
     input  wire                  a_first,
     input  wire                  a_last,
     input  wire                  a_xsel,
@@ -37,7 +37,7 @@ module partita_n0_engine #(
     input  wire [6-1:0]  ww_addr,
     input  wire [68-1:0] ww_data,
     input  wire                  bw_en,
-    input  wire [5-1:0]  bw_addr,
+    input  wire [6-1:0]  bw_addr,
     input  wire [16-1:0]   bw_data,
     // Finished rows: the full-width sum, bias included (for KIND 0 and 1).
     output reg                   row_valid,
@@ -47,7 +47,7 @@ module partita_n0_engine #(
     wire [5-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
     reg [68-1:0] wmem [0:64-1];
-    reg [16-1:0] bmem [0:32-1];
+    reg [16-1:0] bmem [0:33-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it

@@ -78,7 +78,8 @@ module partita_n0_node #(
     output wire        m_axis_tlast
 );
     localparam [3:0] S_IDLE = 4'd0, S_TSTART = 4'd1, S_LAYER = 4'd2, S_XWAIT = 4'd3, S_MAC = 4'd4,
-                     S_MDRAIN = 4'd5, S_FDRAIN = 4'd6, S_NEXT = 4'd7, S_BAR = 4'd8, S_FLUSH = 4'd9;
+                     S_MDRAIN = 4'd5, S_FDRAIN = 4'd6, S_NEXT = 4'd7, S_BAR = 4'd8, S_FLUSH = 4'd9,
+                     S_XSTART = 4'd10;
 
     // ------------------------------------------------------------------ registers
     wire       soft_rst, start_pulse, commit_pulse;
@@ -125,7 +126,7 @@ module partita_n0_node #(
     reg [5-1:0] row;
     reg [2-1:0] slice;
     reg [6-1:0] waddr;
-    reg [5-1:0] baddr;
+    reg [6-1:0] baddr;
     reg [6-1:0] parts_out;
     reg [4-1:0] f_slot;
     reg [5-1:0] units_done;
@@ -160,7 +161,8 @@ module partita_n0_node #(
     reg [6-1:0] l_rows, l_slots;
     reg [2-1:0] l_slices, l_nih;
     reg [6-1:0] l_wbase;
-    reg [5-1:0] l_bbase;
+    reg [6-1:0] l_wbase_h;
+    reg [6-1:0] l_bbase;
     reg [5-1:0] l_xbase, l_hbase_rd, l_hbase_wr;
     reg [2:0]  l_pdst;
     reg [5-1:0] l_nfin;
@@ -171,7 +173,7 @@ module partita_n0_node #(
     always @* begin
         l_mac = 1'b0; l_fin = 1'b0; l_plocal = 1'b1; l_needh = 1'b0; l_out = 1'b0;
         l_rows = 6'd1; l_slots = 6'd1; l_slices = 2'd1; l_nih = 2'd0;
-        l_wbase = 6'd0; l_bbase = 5'd0;
+        l_wbase = 6'd0; l_bbase = 6'd0; l_wbase_h = 6'd0;
         l_xbase = 5'd0; l_hbase_rd = 5'd0; l_hbase_wr = 5'd0;
         l_pdst = 3'd0; l_nfin = 5'd1; l_pbase = 3'd0;
         l_flane = 2'd0; l_fidx = 5'd0; l_hmask = 8'd0;
@@ -180,7 +182,7 @@ module partita_n0_node #(
                 l_mac = 1'b1; l_fin = 1'b1; l_plocal = id_plocal[0];
                 l_needh = 1'b1; l_out = 1'b0;
                 l_rows = 6'd16; l_slots = 6'd16; l_slices = 2'd2; l_nih = 2'd1;
-                l_wbase = 6'd0; l_bbase = 5'd0;
+                l_wbase = 6'd0; l_bbase = 6'd0; l_wbase_h = 6'd16;
                 l_xbase = rd_par ? 5'd4 : 5'd0;
                 l_hbase_rd = rd_par ? 5'd12 : 5'd8;
                 l_hbase_wr = wr_par ? 5'd12 : 5'd8;
@@ -191,7 +193,7 @@ module partita_n0_node #(
                 l_mac = 1'b1; l_fin = 1'b1; l_plocal = id_plocal[1];
                 l_needh = 1'b1; l_out = 1'b1;
                 l_rows = 6'd16; l_slots = 6'd16; l_slices = 2'd2; l_nih = 2'd1;
-                l_wbase = 6'd32; l_bbase = 5'd16;
+                l_wbase = 6'd32; l_bbase = 6'd16; l_wbase_h = 6'd48;
                 l_xbase = rd_par ? 5'd12 : 5'd8;
                 l_hbase_rd = rd_par ? 5'd20 : 5'd16;
                 l_hbase_wr = wr_par ? 5'd20 : 5'd16;
@@ -215,8 +217,18 @@ module partita_n0_node #(
     wire adv_m = !tq_full;
     wire a_valid = (state == S_MAC);
     wire a_xsel = (slice < l_nih);
-    wire a_first = (slice == 2'd0);
-    wire a_last = (slice == l_slices - 2'd1);
+    // W_ih·x ahead of the gather: at a tick's start, before the other devices' h of the last
+    // tick is in, layer 0's rows are issued with their x slices only (xp: the x pass; its sums,
+    // bias included, go to the reducer's x-part slot), and once the barrier has come, with their
+    // h slices only (hp: the h pass, from a zero bias, to the node's own slot). xs: the x pass of
+    // this tick is pending (0), done (1), or not wanted (2: layer 0 idle this tick).
+    reg xp;
+    reg [1:0] xs;
+    wire hp = (xs == 2'd1) && (l == 1'd0) && !xp;
+    wire [2-1:0] s_lo = hp ? l_nih : 2'd0;
+    wire a_first = (slice == s_lo);
+    wire a_last = xp ? (slice == l_nih - 2'd1) : (slice == l_slices - 2'd1);
+
     wire vw_en;
     wire [2-1:0] vw_lane;
     wire [3-1:0] vw_word;
@@ -237,7 +249,7 @@ module partita_n0_node #(
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd0), .ww_addr(waddr_reg[6-1:0]),
         .ww_data(wstage[68-1:0]),
-        .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd0), .bw_addr(waddr_reg[5-1:0]),
+        .bw_en(commit_pulse && wsel[0] && wsel[23:16] == 8'd0), .bw_addr(waddr_reg[6-1:0]),
         .bw_data(wstage[16-1:0]),
         .row_valid(row_valid_0), .row_acc(row_acc_0)
     );
@@ -316,7 +328,7 @@ module partita_n0_node #(
     wire unused_fin = &{1'b0, fin_unit};
     assign fadv = !tq_full && !of_full;
     partita_n0_reduce u_reduce (
-        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal), .local_data(row_acc),
+        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal && !xp), .local_x_en(part_v && xp), .local_data(row_acc),
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
         .fadv(fadv), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
@@ -377,10 +389,12 @@ module partita_n0_node #(
             row <= 5'd0;
             slice <= 2'd0;
             waddr <= 6'd0;
-            baddr <= 5'd0;
+            baddr <= 6'd0;
             parts_out <= 6'd0;
             f_slot <= 4'd0;
             units_done <= 5'd0;
+            xp <= 1'b0;
+            xs <= 2'd0;
             cycles <= 64'd0;
             mac_cycles <= 32'd0;
             wait_cycles <= 32'd0;
@@ -404,41 +418,71 @@ module partita_n0_node #(
                     done <= (seq_len == 32'd0) || (seq_count == 32'd0);
                     state <= ((seq_len != 32'd0) && (seq_count != 32'd0)) ? S_TSTART : S_IDLE;
                     gt <= 32'd0; tl <= 32'd0; b <= 32'd0;
+                    xs <= 2'd0;
                     cycles <= 64'd0;
                     mac_cycles <= 32'd0;
                     wait_cycles <= 32'd0;
                 end
-                S_TSTART: if (!link_err && (gt == 32'd0 || (bar_ok && !vw_pend))) begin
+                S_TSTART: if (!link_err && xs == 2'd0) begin
+                    l <= 1'd0;
+                    state <= S_XSTART;
+                end else if (!link_err && (gt == 32'd0 || (bar_ok && !vw_pend))) begin
                     bar_take <= (gt != 32'd0);
                     l <= 1'd0;
                     state <= S_LAYER;
                 end
-                S_LAYER: begin
+                // Layer 0's x pass (l is 0): needs only this tick's x.
+                S_XSTART: begin
                     waddr <= l_wbase;
                     baddr <= l_bbase;
                     row <= 5'd0;
                     slice <= 2'd0;
                     parts_out <= 6'd0;
+                    if (l_active && l_mac) begin
+                        xp <= 1'b1;
+                        xs <= 2'd1;
+                        state <= S_XWAIT;
+                    end else begin
+                        xs <= 2'd2;
+                        state <= S_TSTART;
+                    end
+                end
+
+                S_LAYER: begin
+                    // Layer 0 after its x pass: the h pass (h slices only, zero bias).
+                    waddr <= hp ? l_wbase_h : l_wbase;
+                    baddr <= hp ? 6'd32 : l_bbase;
+                    slice <= s_lo;
+                    row <= 5'd0;
+                    parts_out <= 6'd0;
                     units_done <= 5'd0;
                     f_slot <= 4'd0;
                     f_on <= l_active && l_fin;
                     if (!l_active || (!l_mac && !l_fin)) state <= S_NEXT;
-                    else if (l_mac) state <= (l == 1'd0) ? S_XWAIT : S_MAC;
+                    else if (l_mac) state <= (l == 1'd0 && !hp) ? S_XWAIT : S_MAC;
                     else state <= S_FDRAIN;
                 end
                 S_XWAIT: if (x_ready) state <= S_MAC;
                 S_MAC: if (adv_m) begin
                     waddr <= waddr + 6'd1;
                     if (a_last) begin
-                        slice <= 2'd0;
-                        baddr <= baddr + 5'd1;
+                        slice <= s_lo;
+                        if (!hp) baddr <= baddr + 6'd1;
+
                         if ({1'b0, row} + 6'd1 == l_slots) state <= S_MDRAIN;
                         else row <= row + 5'd1;
                     end else begin
                         slice <= slice + 2'd1;
                     end
                 end
-                S_MDRAIN: if (parts_out == l_rows) state <= l_fin ? S_FDRAIN : S_NEXT;
+                S_MDRAIN: if (parts_out == l_rows) begin
+                    if (xp) begin
+                        // The x pass is done: wait for the barrier, then the h pass.
+                        xp <= 1'b0;
+                        state <= S_TSTART;
+                    end else state <= l_fin ? S_FDRAIN : S_NEXT;
+                end
+
                 S_FDRAIN: if (!f_on && units_done == l_nfin) state <= S_NEXT;
                 S_NEXT: if (l == 1'd1) state <= S_BAR;
                     else begin
@@ -447,6 +491,7 @@ module partita_n0_node #(
                     end
                 S_BAR: if (!tq_full) begin
                     gt <= gt + 32'd1;
+                    xs <= 2'd0;
                     if (tl + 32'd1 == ticks_per_seq) begin
                         tl <= 32'd0;
                         if (b + 32'd1 == seq_count) state <= S_FLUSH;

@@ -18,6 +18,8 @@ module partita_n0_reduce (
     input  wire [1-1:0] layer,
     // The local engine's partial sums for this device.
     input  wire                   local_en,
+    // Layer 0's x-part sums (W_ih·x and bias, issued ahead of the h gather), the same way.
+    input  wire                   local_x_en,
     input  wire [37-1:0]    local_data,
     // Received partial sums, per port: value, source, layer, and frame commits.
     input  wire [1-1:0]    rv_p,
@@ -142,7 +144,86 @@ module partita_n0_reduce (
         if (fin_start) need_0 <= pu_0;
         else if (fin_go && fadv) need_0 <= need_0 + pu_0;
     end
-    assign unit_ready = 1'b1 && (pc_0[layer] >= need_0);
+    // Source slot 1: this device's layer-0 x-part sums.
+    reg [37-1:0] pm_1_0 [0:8-1];
+    reg [37-1:0] pm_1_1 [0:8-1];
+    reg [37-1:0] pm_1_2 [0:8-1];
+    reg [37-1:0] pm_1_3 [0:8-1];
+    reg [1:0] pw_gate_1;
+    reg [4-1:0] pw_slot_1;
+    reg [8-1:0] pc_1 [0:2-1];
+    reg [8-1:0] pw_k_1, pw_n_1, pu_1, need_1;
+    reg [3:0] pw_mask_1, cm_1;
+    reg [3-1:0] pw_base_1;
+    wire pw_en_1 = local_x_en;
+    wire [37-1:0] pw_data_1 = local_data;
+    wire [1-1:0] pw_layer_1 = layer;
+    // Where the source's values of layer pw_layer go, and how many it sends; what layer `layer`
+    // expects per unit.
+    always @* begin
+        pw_mask_1 = 4'd1;
+        pw_base_1 = 3'd0;
+        pw_n_1 = 8'd1;
+        pu_1 = 8'd0;
+        cm_1 = 4'd0;
+        case (pw_layer_1)
+            1'd0: begin
+                pw_mask_1 = 4'b1111;
+                pw_base_1 = 3'd0;
+                pw_n_1 = 8'd16;
+            end
+            default: ;
+        endcase
+        case (layer)
+            1'd0: begin
+                pu_1 = 8'd4;
+                cm_1 = 4'b1111;
+            end
+            default: ;
+        endcase
+    end
+    wire first_1 = (pw_k_1 == 8'd0);
+    wire [4-1:0] pw_cs_1 = first_1 ? 4'd0 : pw_slot_1;
+    wire [3-1:0] pw_addr_1 = pw_base_1 + pw_cs_1[2:0];
+    wire [2:0] pw_g0_1 = next_gate(pw_mask_1, 2'd3);
+    wire unused_pw_1 = &{1'b0, pw_g0_1[2]};
+    wire [1:0] pw_cg_1 = first_1 ? pw_g0_1[1:0] : pw_gate_1;
+    wire [2:0] pw_ng_1 = next_gate(pw_mask_1, pw_cg_1);
+    always @(posedge clk) begin
+        if (rst) begin
+            pw_gate_1 <= 2'd0;
+            pw_slot_1 <= 4'd0;
+            pw_k_1 <= 8'd0;
+        end else if (pw_en_1) begin
+            pw_gate_1 <= pw_ng_1[1:0];
+            pw_slot_1 <= pw_cs_1 + {3'd0, pw_ng_1[2]};
+            pw_k_1 <= (pw_k_1 + 8'd1 == pw_n_1) ? 8'd0 : pw_k_1 + 8'd1;
+        end
+        if (pw_en_1) begin
+            case (pw_cg_1)
+                2'd0: pm_1_0[pw_addr_1] <= pw_data_1;
+                2'd1: pm_1_1[pw_addr_1] <= pw_data_1;
+                2'd2: pm_1_2[pw_addr_1] <= pw_data_1;
+                2'd3: pm_1_3[pw_addr_1] <= pw_data_1;
+            endcase
+        end
+    end
+    // Committed counts per layer: the local engine's at once, a port's at its frame's trailer.
+    always @(posedge clk) begin
+        if (rst) begin
+            pc_1[0] <= 8'd0;
+            pc_1[1] <= 8'd0;
+        end else begin
+            if (pw_en_1) pc_1[layer] <= pc_1[layer] + 8'd1;
+            if (fin_clear) pc_1[layer] <= 8'd0;
+        end
+    end
+    // The count the next unit needs: one unit's values more for each unit taken.
+    always @(posedge clk) begin
+        if (fin_start) need_1 <= pu_1;
+        else if (fin_go && fadv) need_1 <= need_1 + pu_1;
+    end
+    assign unit_ready = 1'b1 && (pc_0[layer] >= need_0) && (pc_1[layer] >= need_1);
 
     // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
     // add them per gate at full width (stage 3), round once (stage 4, feed).
@@ -154,38 +235,42 @@ module partita_n0_reduce (
     reg [37-1:0] pq_0_1;
     reg [37-1:0] pq_0_2;
     reg [37-1:0] pq_0_3;
-    reg [38-1:0] psum_0;
+    reg [37-1:0] pq_1_0;
+    reg [37-1:0] pq_1_1;
+    reg [37-1:0] pq_1_2;
+    reg [37-1:0] pq_1_3;
+    reg [39-1:0] psum_0;
     wire [16-1:0] pre_0;
     wire pclip_0;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(39), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_0 (.x(psum_0), .y(pre_0), .clip(pclip_0));
     reg [16-1:0] feed_0;
     reg fclip_0;
-    reg [38-1:0] psum_1;
+    reg [39-1:0] psum_1;
     wire [16-1:0] pre_1;
     wire pclip_1;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(39), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_1 (.x(psum_1), .y(pre_1), .clip(pclip_1));
     reg [16-1:0] feed_1;
     reg fclip_1;
-    reg [38-1:0] psum_2;
+    reg [39-1:0] psum_2;
     wire [16-1:0] pre_2;
     wire pclip_2;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(39), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_2 (.x(psum_2), .y(pre_2), .clip(pclip_2));
     reg [16-1:0] feed_2;
     reg fclip_2;
-    reg [38-1:0] psum_3;
+    reg [39-1:0] psum_3;
     wire [16-1:0] pre_3;
     wire pclip_3;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(39), .SHR(14), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
     ) u_pre_3 (.x(psum_3), .y(pre_3), .clip(pclip_3));
     reg [16-1:0] feed_3;
@@ -212,16 +297,20 @@ module partita_n0_reduce (
             pq_0_1 <= pm_0_1[f_addr];
             pq_0_2 <= pm_0_2[f_addr];
             pq_0_3 <= pm_0_3[f_addr];
-            psum_0 <= (cm_0[0] ? {{1{pq_0_0[36]}}, pq_0_0} : 38'd0);
+            pq_1_0 <= pm_1_0[f_addr];
+            pq_1_1 <= pm_1_1[f_addr];
+            pq_1_2 <= pm_1_2[f_addr];
+            pq_1_3 <= pm_1_3[f_addr];
+            psum_0 <= (cm_0[0] ? {{2{pq_0_0[36]}}, pq_0_0} : 39'd0) + (cm_1[0] ? {{2{pq_1_0[36]}}, pq_1_0} : 39'd0);
             feed_0 <= pre_0;
             fclip_0 <= fv2 && pclip_0;
-            psum_1 <= (cm_0[1] ? {{1{pq_0_1[36]}}, pq_0_1} : 38'd0);
+            psum_1 <= (cm_0[1] ? {{2{pq_0_1[36]}}, pq_0_1} : 39'd0) + (cm_1[1] ? {{2{pq_1_1[36]}}, pq_1_1} : 39'd0);
             feed_1 <= pre_1;
             fclip_1 <= fv2 && pclip_1;
-            psum_2 <= (cm_0[2] ? {{1{pq_0_2[36]}}, pq_0_2} : 38'd0);
+            psum_2 <= (cm_0[2] ? {{2{pq_0_2[36]}}, pq_0_2} : 39'd0) + (cm_1[2] ? {{2{pq_1_2[36]}}, pq_1_2} : 39'd0);
             feed_2 <= pre_2;
             fclip_2 <= fv2 && pclip_2;
-            psum_3 <= (cm_0[3] ? {{1{pq_0_3[36]}}, pq_0_3} : 38'd0);
+            psum_3 <= (cm_0[3] ? {{2{pq_0_3[36]}}, pq_0_3} : 39'd0) + (cm_1[3] ? {{2{pq_1_3[36]}}, pq_1_3} : 39'd0);
             feed_3 <= pre_3;
             fclip_3 <= fv2 && pclip_3;
         end
