@@ -1,9 +1,10 @@
 {= header =}
 // partita multi-device LSTM node design {= design =}, for a device of {= ndev =} ({= topology =} topology,
-// {= lw =}-bit links); which one is dev_id (each device's top ties it, see {= p.ident =}). {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =}, {= m =} row engine(s)
-// of {= k =} lanes. AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices
-// that hold layer-0 x columns) and h_t out (this device's last-layer units), AXI4-Stream link
-// ports {= port_doc =}.
+// {= lw =}-bit links); which one is dev_id (each device's top ties it, see {= p.ident =}).
+// {= layers_n =} layer(s), input {= input_size =}, hidden {= hidden =}, {= m =} row engine(s) of {= k =} lanes.
+// AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices that hold
+// layer-0 x columns) and h_t out (this device's last-layer units), AXI4-Stream link ports
+// {= port_doc =}.
 //
 // Work runs in ticks; at tick T layer l computes timestep T - l, so stacked layers on different
 // devices form a pipeline. A tick is: for each layer with work here, the engine issues this
@@ -137,7 +138,6 @@ module {= p.top =} #(
     wire rd_par = gt[0];
     wire wr_par = !gt[0];
 
-    // Per-layer constants of this device's schedule.
     // This device's identity: what differs between the devices of this node design.
     wire [2:0] id_me;
     wire [7:0] id_others, id_bc_fwd;
@@ -156,6 +156,7 @@ module {= p.top =} #(
         .l_nfin(id_nfin), .l_pbase(id_pbase), .l_flane(id_flane), .l_fidx(id_fidx),
         .hstarts(id_hstarts)
     );
+    // Per-layer constants of this device's schedule.
     reg        l_mac, l_fin, l_plocal, l_needh, l_out;
     reg [{= rows_w =}-1:0] l_rows, l_slots;
     reg [{= slice_w =}-1:0] l_slices, l_nih;

@@ -2,10 +2,11 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 `timescale 1ns / 1ps
 // partita multi-device LSTM node design partita_n2, for a device of 3 (host-relayed topology,
-// 64-bit links); which one is dev_id (each device's top ties it, see partita_n2_ident). 2 layer(s), input 6, hidden 9, 1 row engine(s)
-// of 3 lanes. AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices
-// that hold layer-0 x columns) and h_t out (this device's last-layer units), AXI4-Stream link
-// ports (1 port(s)).
+// 64-bit links); which one is dev_id (each device's top ties it, see partita_n2_ident).
+// 2 layer(s), input 6, hidden 9, 1 row engine(s) of 3 lanes.
+// AXI4-Lite control (regmap.json, partita_regs.h), AXI4-Stream x_t in (devices that hold
+// layer-0 x columns) and h_t out (this device's last-layer units), AXI4-Stream link ports
+// (1 port(s)).
 //
 // Work runs in ticks; at tick T layer l computes timestep T - l, so stacked layers on different
 // devices form a pipeline. A tick is: for each layer with work here, the engine issues this
@@ -137,7 +138,6 @@ module partita_n2_node #(
     wire rd_par = gt[0];
     wire wr_par = !gt[0];
 
-    // Per-layer constants of this device's schedule.
     // This device's identity: what differs between the devices of this node design.
     wire [2:0] id_me;
     wire [7:0] id_others, id_bc_fwd;
@@ -156,6 +156,7 @@ module partita_n2_node #(
         .l_nfin(id_nfin), .l_pbase(id_pbase), .l_flane(id_flane), .l_fidx(id_fidx),
         .hstarts(id_hstarts)
     );
+    // Per-layer constants of this device's schedule.
     reg        l_mac, l_fin, l_plocal, l_needh, l_out;
     reg [7-1:0] l_rows, l_slots;
     reg [3-1:0] l_slices, l_nih;
