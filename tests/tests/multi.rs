@@ -564,7 +564,7 @@ fn too_many_node_engines_are_refused() {
 /// (3 x 256 values into every device per step, forwarded around the ring) deadlocked the ring
 /// with 64-beat receive buffers; they are now sized from the schedule.
 #[test]
-#[ignore = "benchmark-sized: a Verilator build of a 1024-unit node design (the four devices share it) \
+#[ignore = "benchmark-sized: a Verilator build of a 1024-unit node design (the four devices share it); \
             the 60-engine test below covers the same system in the default run; \
             cargo test --release -p partita-tests --test multi -- --ignored"]
 fn lstm_1024_on_4_devices_beats_one_device() {

@@ -146,6 +146,9 @@ module partita_link_rx #(
     reg rfw, f_bc;
     // Expected sequence numbers: per source, {broadcast, source}.
     reg [12:0] rseq [0:15];
+    // The frame's source's next sequence number, set when its header is taken, so the trailer
+    // only stores it (no table read and add in that cycle).
+    reg [12:0] nseq;
     wire [3:0] hd_sx = {hd_bc, hd_src};
     wire [3:0] f_sx = {f_bc, f_src};
 
@@ -184,7 +187,9 @@ module partita_link_rx #(
     wire [6:0] havail = (hd_cnt < hvpb) ? hd_cnt : hvpb;
     reg [6:0] ravail;
     reg ravail1;  // ravail == 1, kept as a register: a single take (v_ack) ends the beat on it
-    wire rl_z = (rleft == 7'd0);
+    // rleft == 0, kept as a register alongside rleft (set wherever rleft is).
+    reg rl_zr;
+    wire rl_z = rl_zr;
     assign v_valid = hv && (rs == 2'd1) && !hl && !rl_z;
     assign v_avail = ravail;
     assign v_beat = hd;
@@ -263,6 +268,8 @@ module partita_link_rx #(
             f_src <= 3'd0;
             f_layer <= {LAYER_W{1'b0}};
             rleft <= 7'd0;
+            rl_zr <= 1'b1;
+            nseq <= 13'd0;
             f_count <= 7'd0;
             rvi <= {VPB_W{1'b0}};
             ravail <= 7'd0;
@@ -296,6 +303,8 @@ module partita_link_rx #(
                             f_src <= hd_src;
                             f_layer <= hd_layer[LAYER_W-1:0];
                             rleft <= hd_cnt;
+                            rl_zr <= (hd_cnt == 7'd0);
+                            nseq <= rseq[hd_sx] + 13'd1;
                             f_count <= hd_cnt;
                             rvi <= {VPB_W{1'b0}};
                             ravail <= havail;
@@ -310,8 +319,8 @@ module partita_link_rx #(
                     if (hl) begin
                         if (!crc_pend) begin
                             rs <= 2'd0;
-                            if (hd[31:0] == rcrc && rleft == 7'd0) begin
-                                rseq[f_sx] <= rseq[f_sx] + 13'd1;
+                            if (hd[31:0] == rcrc && rl_z) begin
+                                rseq[f_sx] <= nseq;
                                 ok_p <= (f_type == 2'd1);
                                 ok_b <= (f_type == 2'd2);
                             end else begin
@@ -325,6 +334,7 @@ module partita_link_rx #(
                         rs <= 2'd3;
                     end else if (took) begin
                         rleft <= nleft;
+                        rl_zr <= (nleft == 7'd0);
                         ravail <= navail;
                         ravail1 <= (navail == 7'd1);
                         if (v_last) begin
