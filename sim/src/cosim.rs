@@ -683,7 +683,7 @@ fn cores() -> usize {
 /// busy through the Verilator runs. Results come back in the order of `jobs`.
 pub fn build_all(jobs: &[(PathBuf, BuildOptions)]) -> Vec<Result<Built, CosimError>> {
     // Jobs with the same cache key (devices of one node design) build once: the first of them
-    // builds, the others then find the model in the cache (with their own memory images).
+    // builds, the others take its model with their own memory images.
     let t0 = Instant::now();
     let preps: Vec<Option<Prepared>> = jobs.iter().map(|(d, o)| prepare(d, o).ok()).collect();
     let keys: Vec<Option<u64>> = preps.iter().map(|p| p.as_ref().map(|p| p.key)).collect();
