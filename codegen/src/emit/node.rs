@@ -740,13 +740,13 @@ fn layer_consts(sys: &System, me: usize) -> Vec<NodeLayerConst> {
     let (n, na): (_, &NodeArch) = (&sys.schedule.nodes[me], &sys.nodes[me]);
     let layout = &na.layout;
     let nl = sys.arch.layers;
+    let w = ident_widths(sys, me);
     n.layers
         .iter()
         .zip(&na.layers)
         .enumerate()
         .map(|(l, (nlay, la))| {
             let (x, hs) = la.slices;
-            let w = ident_widths(sys, me);
             let sel = |per: u32| format!("{}:{}", per * (l as u32 + 1) - 1, per * l as u32);
             NodeLayerConst {
                 index: l,
