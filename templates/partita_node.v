@@ -244,7 +244,46 @@ module {= p.top =} #(
         .bw_data(wstage[{= bw =}-1:0]),
         .row_valid(row_valid_{= e =}), .row_acc(row_acc_{= e =})
     );
-{% endfor %}{% if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
+{% endfor %}{% if ge %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
+    // Their full-width sums are loaded into a shift register and leave {= g =} per cycle, engine 0
+    // first: rows are unit-major, so each cycle hands over up to {= ew_n =} units' four gates (the
+    // element-wise lanes' group size), rs_n of them: the fewest of {= ew_n =}, the units left in
+    // the load ({= ld_units =} per load) and the units left in the pass (rs_ul). A row takes at
+    // least {= m_groups =} cycles (checked by the generator), so the register is empty, or sends its
+    // last sums, when the next rows arrive. The padding rows of a layer's last slot never leave.
+    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
+    wire rs_take = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
+    reg rs_v;
+    reg [{= rows_w =}-1:0] rs_ll, rs_ul;
+{% for e in pad_list %}    reg [{= accw =}-1:0] rs_{= e =};
+{% endfor %}    wire part_v = adv_m && rs_v;
+    wire [{= accw =}-1:0] row_acc = rs_0;
+    wire rs_lfew = (rs_ll < {= rows_w =}'d{= ew_n =});
+    wire rs_ufew = (rs_ul < {= rows_w =}'d{= ew_n =});
+    wire [{= rows_w =}-1:0] rs_min = (rs_ll < rs_ul) ? rs_ll : rs_ul;
+    wire [{= eq =}:0] rs_n = (rs_lfew || rs_ufew) ? rs_min[{= eq =}:0] : {= eq1 =}'d{= ew_n =};
+    wire [{= rows_w =}-1:0] rs_n_w = {= rs_n_ext =};
+    always @(posedge clk) begin
+        if (rst) begin
+            rs_v <= 1'b0;
+            rs_ll <= {= rows_w =}'d0;
+        end else if (rs_take) begin
+            rs_v <= 1'b1;
+            rs_ll <= {= rows_w =}'d{= ld_units =};
+        end else if (part_v) begin
+            if (rs_n_w == rs_ll || rs_n_w == rs_ul) rs_v <= 1'b0;
+            rs_ll <= rs_ll - rs_n_w;
+        end
+        if (rs_take) begin
+{% for e in engine_list %}            rs_{= e =} <= row_acc_{= e =};
+{% endfor %}{% for e in pad_only %}            rs_{= e =} <= {= accw =}'d0;
+{% endfor %}        end else if (part_v) begin
+{% for e in ge_shift %}            rs_{= e =} <= rs_{= e + g =};
+{% endfor %}        end
+    end
+    // The group's units, unit 0's gate 0 in the low bits (the reduction's local write).
+    wire [{= g_accw =}-1:0] row_acc4 = {{% for e in group_rev %}rs_{= e =}{% if !loop.last %}, {% endif %}{% endfor %}};
+{% else if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
     // Their full-width sums are loaded into a shift register and leave {= g =} per cycle, engine 0
     // first (node row order{% if g > 1 %}: rows are unit-major, so each cycle hands over one unit's
     // four gates{% endif %}). A row takes at least {= m_groups =} cycles (checked by the generator), so
@@ -301,7 +340,7 @@ module {= p.top =} #(
         .NLAYERS({= layers_n =}), .LAYER_W({= layer_w =}), .VPB_H({= lk.vpb_h =}), .VPB_P({= lk.vpb_p =}),
         .VPB_W({= lk.vpb_w =}), .MAXV_H({= lk.maxv_h =}), .MAXV_P({= lk.maxv_p =}), .MAX_VALS({= lk.max_vals =}),
         .MAXB({= maxb =}), .FB_W({= lk.fb_w =}), .FB_IX_W({= lk.fb_ix_w =}), .RX_AW({= rx_aw =}), .RX_DEPTH({= rxd =}),
-        .TQ_AW({= txq_aw =}), .TQ_DEPTH({= txq_depth =}), .TQ_W({= tq_w =}), .BAR_W({= bar_w =}),
+        .TQ_AW({= txq_aw =}), .TQ_DEPTH({= txq_depth =}), .EH({= ew_n =}), .QW({= qw =}), .TQ_W({= tq_w =}), .BAR_W({= bar_w =}),
         .BCAST({= bcast =})
     ) u_links (
         .clk(clk), .rst(rst), .me(id_me), .others(id_others), .routes(id_routes),
@@ -323,8 +362,9 @@ module {= p.top =} #(
     assign rv_ack = rv_p;
 
     // ------------------------------------------------------------------ vector memory writes
-    wire ew_v, ew_c_clip, ew_h_clip, x_ready;
-    wire [{= dw =}-1:0] ew_h;
+{% if ew_n > 1 %}    wire ew_v, x_ready;
+{% else %}    wire ew_v, ew_c_clip, ew_h_clip, x_ready;
+{% endif %}    wire [{= hw =}-1:0] ew_h;
     wire h_out = fadv && ew_v;
     {= p.vwrite =} u_vwrite (
         .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
@@ -345,23 +385,35 @@ module {= p.top =} #(
     wire unit_ready, feed_v;
     wire mac_phase = (state == S_XWAIT || state == S_MAC || state == S_MDRAIN);
     wire f_go = f_on && unit_ready && !link_err && (l_plocal || !mac_phase);
-    wire [{= feed_w =}-1:0] feed;
-    wire [2:0] pre_clips;
+    wire [{= feed_all =}-1:0] feed;
+    wire [{= pc_w =}-1:0] pre_clips;
     wire [{= unit_w =}-1:0] fin_unit;
     wire unused_fin = &{1'b0, fin_unit};
     assign fadv = !tq_full && !of_full;
     {= p.reduce =} u_reduce (
-        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal{% if overlap %} && !xp{% endif %}),{% if overlap %} .local_x_en(part_v && xp),{% endif %} .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),
+        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal{% if overlap %} && !xp{% endif %}),{% if overlap %} .local_x_en(part_v && xp),{% endif %} .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),{% if ge %} .local_n(rs_n),{% endif %}
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
         .fadv(fadv), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
         .pre_clips(pre_clips), .unit(fin_unit)
     );
-    {= p.ew =} u_ew (
+{% if ew_n > 1 %}    // {= ew_n =} element-wise lanes: lane j finishes unit slot u + j of each group (u a multiple of
+    // {= ew_n =}), with the cell states of those units in its own memory (word u / {= ew_n =}).
+    wire [{= paw =}-1:0] f_caddr = l_pbase + {= unit_ext =};
+    wire unused_caddr = &{1'b0, f_caddr[{= eq =}-1:0], ew_vs[{= ew_n =}-1:1]};
+    wire [{= ew_n =}-1:0] ew_vs, ew_cc, ew_hc;
+{% for j in lanes %}    {= p.ew =} u_ew_{= j =} (
+        .clk(clk), .rst(rst), .adv(fadv), .feed_v(feed_v), .feed(feed[{= j =}*{= feed_w =} +: {= feed_w =}]),
+        .caddr(f_caddr[{= paw =}-1:{= eq =}]), .first_step(first_step),
+        .v_out(ew_vs[{= j =}]), .h_out(ew_h[{= j =}*{= dw =} +: {= dw =}]), .c_clip(ew_cc[{= j =}]), .h_clip(ew_hc[{= j =}])
+    );
+{% endfor %}    assign ew_v = ew_vs[0];
+{% else %}    {= p.ew =} u_ew (
         .clk(clk), .rst(rst), .adv(fadv), .feed_v(feed_v), .feed(feed),
         .caddr(l_pbase + {= unit_ext =}), .first_step(first_step),
         .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
+{% endif %}
 
     // Transmit queue producers: remote partial sums, h values, barriers. Entries:
     // {last of run, type, layer, parity, destination, value}.
@@ -370,13 +422,13 @@ module {= p.top =} #(
         tq_in = {= tq_w =}'d0;
         if (part_v && !l_plocal) begin
             tq_push = 1'b1;
-            tq_in = {parts_out + {= rows_w =}'d1 == l_rows, 2'd1, l, 1'b0, l_pdst, row_acc};
+            tq_in = {parts_out + {= rows_w =}'d1 == l_rows, 2'd1, l, 1'b0, l_pdst, {= row_acc_q =}};
         end else if (h_out && l_hmask != 8'd0) begin
             tq_push = 1'b1;
-            tq_in = {units_done + {= nfin_w =}'d1 == l_nfin, 2'd0, l, wr_par, 3'd0, {= ew_h_acc =}};
+            tq_in = {units_done + {= nfin_w =}'d{= ew_n =} == l_nfin, 2'd0, l, wr_par, 3'd0, {= ew_h_acc =}};
         end else if (state == S_BAR && !tq_full) begin
             tq_push = 1'b1;
-            tq_in = {1'b1, 2'd2, {= layer_w =}'d0, 1'b0, 3'd0, {= accw =}'d0};
+            tq_in = {1'b1, 2'd2, {= layer_w =}'d0, 1'b0, 3'd0, {= qw =}'d0};
         end
     end
 
@@ -384,16 +436,16 @@ module {= p.top =} #(
     wire of_valid = (of_count != {= ofifo_cnt_w =}'d0);
     wire of_ready;
     wire of_pop = of_valid && of_ready;
-    wire [{= dw =}:0] of_head;
+    wire [{= hw =}:0] of_head;
     partita_fifo #(.W({= of_w =}), .AW({= ofifo_aw =}), .DEPTH({= ofifo_depth =})) u_ofifo (
-        .clk(clk), .rst(rst), .push(h_out && l_out), .din({ew_h, units_done + {= nfin_w =}'d1 == l_nfin}),
+        .clk(clk), .rst(rst), .push(h_out && l_out), .din({ew_h, units_done + {= nfin_w =}'d{= ew_n =} == l_nfin}),
         .pop(of_pop), .dout(of_head), .count(of_count)
     );
     // The h stream's packer (library core partita_pack): the stream pins are driven by
     // flip-flops.
     wire h_busy;
-    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .R(1), .CW(1), .JW({= s.jw =})) u_h_out (
-        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_cnt(1'b1), .v_valid(of_valid), .v_ready(of_ready),
+    partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .R({= ew_n =}), .CW({= ocw =}), .JW({= pjw =})) u_h_out (
+        .clk(clk), .rst(rst), .v_data({= out_ext =}), .v_cnt({= ocw =}'d{= ew_n =}), .v_valid(of_valid), .v_ready(of_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
@@ -414,7 +466,8 @@ module {= p.top =} #(
             waddr <= {= waw =}'d0;
             baddr <= {= baw =}'d0;
             parts_out <= {= rows_w =}'d0;
-            f_slot <= {= unit_w =}'d0;
+{% if ge %}            rs_ul <= {= rows_w =}'d0;
+{% endif %}            f_slot <= {= unit_w =}'d0;
             units_done <= {= nfin_w =}'d0;{% if overlap %}
             xp <= 1'b0;
             xs <= 2'd0;{% endif %}
@@ -425,12 +478,17 @@ module {= p.top =} #(
             if (busy) cycles <= cycles + 64'd1;
             if (state == S_MAC && adv_m) mac_cycles <= mac_cycles + 32'd1;
             if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
-            if (part_v) parts_out <= parts_out + {= rows_w =}'d{= g =};
-            if (h_out) units_done <= units_done + {= nfin_w =}'d1;
+{% if ge %}            if (part_v) begin
+                parts_out <= parts_out + {rs_n_w[{= rows_w_2 =}:0], 2'b00};
+                rs_ul <= rs_ul - rs_n_w;
+            end
+{% else %}            if (part_v) parts_out <= parts_out + {= rows_w =}'d{= g =};
+{% endif %}
+            if (h_out) units_done <= units_done + {= nfin_w =}'d{= ew_n =};
             // The finisher: the next unit, and after the layer's last the counts are cleared.
             if (f_go && fadv) begin
-                f_slot <= f_slot + {= unit_w =}'d1;
-                if ({1'b0, f_slot} + {= nfin_w =}'d1 == l_nfin) begin
+                f_slot <= f_slot + {= unit_w =}'d{= ew_n =};
+                if ({1'b0, f_slot} + {= nfin_w =}'d{= ew_n =} == l_nfin) begin
                     f_on <= 1'b0;
                     fin_clear <= 1'b1;
                 end
@@ -461,7 +519,8 @@ module {= p.top =} #(
                     row <= {= row_w =}'d0;
                     slice <= {= slice_w =}'d0;
                     parts_out <= {= rows_w =}'d0;
-                    if (l_active && l_mac) begin
+{% if ge %}                    rs_ul <= {2'b00, l_rows[{= rows_w =}-1:2]};
+{% endif %}                    if (l_active && l_mac) begin
                         xp <= 1'b1;
                         xs <= 2'd1;
                         state <= S_XWAIT;
@@ -486,7 +545,8 @@ module {= p.top =} #(
                     slice <= {= slice_w =}'d0;
 {% endif %}                    row <= {= row_w =}'d0;
                     parts_out <= {= rows_w =}'d0;
-                    units_done <= {= nfin_w =}'d0;
+{% if ge %}                    rs_ul <= {2'b00, l_rows[{= rows_w =}-1:2]};
+{% endif %}                    units_done <= {= nfin_w =}'d0;
                     f_slot <= {= unit_w =}'d0;
                     f_on <= l_active && l_fin;
                     if (!l_active || (!l_mac && !l_fin)) state <= S_NEXT;
@@ -557,7 +617,7 @@ module {= p.top =} #(
             sat_inc <= 32'd0;
             sat_count <= 32'd0;
         end else begin
-            sat_inc <= fadv ? {29'd0, pre_clips} + {31'd0, ew_c_clip} + {31'd0, ew_h_clip} : 32'd0;
+            sat_inc <= fadv ? {= sat_expr =} : 32'd0;
             sat_count <= sat_count + sat_inc;
         end
     end

@@ -9,17 +9,24 @@
 // each gate are added at full width and rounded once into the pre-activation format (feed,
 // four cycles later with feed_v; unit: its slot). `fin_start` begins a layer, `fin_clear`
 // clears its counts after its last unit. Counts are not cleared by start: peers may send to
-// a device not started yet. A reset clears them.
+// a device not started yet. A reset clears them.{% if e > 1 %}
+// {= e =} element-wise lanes: every memory is {= e =} banks, unit slot u in bank u mod {= e =}, and
+// the finisher takes {= e =} consecutive units (a group, in one word of every bank) at once; feed
+// carries lane j's four pre-activations at [j*{= feed_w =} +: {= feed_w =}].{% endif %}
 module {= name =} (
     input  wire                   clk,
     input  wire                   rst,
     input  wire [{= layer_w =}-1:0] layer,
-    // The local engine's partial sums for this device{% if g4 %}: one unit's four gates at a time,
+    // The local engine's partial sums for this device{% if ge %}: up to {= e =} units' four gates at a time,
+    // unit 0's gate 0 in the low bits{% else if g4 %}: one unit's four gates at a time,
     // gate 0 in the low bits{% endif %}.
     input  wire                   local_en,
 {% if overlap %}    // Layer 0's x-part sums (W_ih·x and bias, issued ahead of the h gather), the same way.
     input  wire                   local_x_en,
 {% endif %}    input  wire [{= local_w =}-1:0]    local_data,
+{% if ge %}    // Units in this write of the local data (1 to {= e =}), unit 0 in the low bits.
+    input  wire [{= eq =}:0]           local_n,
+{% endif %}
     // Received partial sums, per port: value, source, layer, and frame commits.
     input  wire [{= nports =}-1:0]    rv_p,
     input  wire [{= src_bits =}-1:0]   rv_src,
@@ -36,8 +43,8 @@ module {= name =} (
     input  wire [{= paw =}-1:0]     pbase,
     output wire                   unit_ready,
     output reg                    feed_v,
-    output wire [{= feed_w =}-1:0]   feed,
-    output wire [2:0]             pre_clips,
+    output wire [{= feed_all =}-1:0]   feed,
+    output wire [{= pc_w =}-1:0]             pre_clips,
     output reg  [{= unit_w =}-1:0]  unit
 );
     // Next gate after g in mask m: {wrapped, gate}.
@@ -60,8 +67,9 @@ module {= name =} (
 {% endfor %}    wire unused_in = &{1'b0, rv_p, ok_p, rv_src, rv_layer, rv_data, rv_count, local_data, local_en, layer};
 
 {% for s in slots %}    // Source slot {= s.index =}: {% if s.xpart %}this device's layer-0 x-part sums{% else if s.local %}this device{% else %}device {= s.dev =}{% endif %}.
-{% for g in gates %}    reg [{= accw =}-1:0] pm_{= s.index =}_{= g =} [0:{= pdepth =}-1];
-{% endfor %}{% if !(s.local && g4) %}    reg [1:0] pw_gate_{= s.index =};
+{% if e > 1 %}{% for g in gates %}{% for j in lanes %}    reg [{= accw =}-1:0] pm_{= s.index =}_{= g =}_{= j =} [0:{= bdepth =}-1];
+{% endfor %}{% endfor %}{% else %}{% for g in gates %}    reg [{= accw =}-1:0] pm_{= s.index =}_{= g =} [0:{= pdepth =}-1];
+{% endfor %}{% endif %}{% if !(s.local && (g4 || ge)) %}    reg [1:0] pw_gate_{= s.index =};
 {% endif %}    reg [{= unit_w =}-1:0] pw_slot_{= s.index =};
     reg [{= cnt_w =}-1:0] pc_{= s.index =} [0:{= layers_n =}-1];
     reg [{= cnt_w =}-1:0] pw_k_{= s.index =}, pw_n_{= s.index =}, pu_{= s.index =}, need_{= s.index =};
@@ -100,7 +108,45 @@ module {= name =} (
     wire first_{= s.index =} = (pw_k_{= s.index =} == {= cnt_w =}'d0);
     wire [{= unit_w =}-1:0] pw_cs_{= s.index =} = first_{= s.index =} ? {= unit_w =}'d0 : pw_slot_{= s.index =};
     wire [{= paw =}-1:0] pw_addr_{= s.index =} = pw_base_{= s.index =} + {= s.slot_ext =};
-{% if s.local && g4 %}    // Four gates per write: every layer's mask is 1111 (checked by the generator).
+{% if s.local && ge %}    // A group of up to {= e =} units' four gates per write (local_n of them; unit j's gate g at
+    // local_data[(4 j + g) * {= accw =}]): unit j goes to slot pw_cs + j, in bank
+    // (pw_cs + j) mod {= e =}. Every layer's mask is 1111 (checked by the generator).
+    wire unused_pw_{= s.index =} = &{1'b0, pw_mask_{= s.index =}};
+    wire [{= cnt_w =}-1:0] pw_vals_{= s.index =} = {= ln_cnt =};
+    always @(posedge clk) begin
+        if (rst) begin
+            pw_slot_{= s.index =} <= {= unit_w =}'d0;
+            pw_k_{= s.index =} <= {= cnt_w =}'d0;
+        end else if (pw_en_{= s.index =}) begin
+            pw_slot_{= s.index =} <= pw_cs_{= s.index =} + {= ln_unit =};
+            pw_k_{= s.index =} <= (pw_k_{= s.index =} + pw_vals_{= s.index =} == pw_n_{= s.index =}) ? {= cnt_w =}'d0 : pw_k_{= s.index =} + pw_vals_{= s.index =};
+        end
+    end
+{% for r in rot %}    // Bank {= r.b =}: the group's unit (bank - first bank) mod {= e =}, its slot and gates.
+    reg [{= eq =}-1:0] pj_{= s.index =}_{= r.b =};
+    always @* begin
+        pj_{= s.index =}_{= r.b =} = {= eq =}'d0;
+        case (pw_cs_{= s.index =}[{= eq =}-1:0])
+{% for it in r.items %}            {= eq =}'d{= it.0 =}: pj_{= s.index =}_{= r.b =} = {= eq =}'d{= it.1 =};
+{% endfor %}            default: ;
+        endcase
+    end
+    wire [{= paw =}-1:0] pa_{= s.index =}_{= r.b =} = pw_addr_{= s.index =} + {{= paw_eq =}'d0, pj_{= s.index =}_{= r.b =}};
+    wire pe_{= s.index =}_{= r.b =} = pw_en_{= s.index =} && ({1'b0, pj_{= s.index =}_{= r.b =}} < local_n);
+    reg [{= unit_acc_w =}-1:0] pd_{= s.index =}_{= r.b =};
+    always @* begin
+        pd_{= s.index =}_{= r.b =} = {= unit_acc_w =}'d0;
+        case (pj_{= s.index =}_{= r.b =})
+{% for j in lanes %}            {= eq =}'d{= j =}: pd_{= s.index =}_{= r.b =} = pw_data_{= s.index =}[{= j =}*{= unit_acc_w =} +: {= unit_acc_w =}];
+{% endfor %}            default: ;
+        endcase
+    end
+    always @(posedge clk) begin
+        if (pe_{= s.index =}_{= r.b =}) begin
+{% for g in gates %}            pm_{= s.index =}_{= g =}_{= r.b =}[pa_{= s.index =}_{= r.b =}[{= paw =}-1:{= eq =}]] <= pd_{= s.index =}_{= r.b =}[{= g =}*{= accw =} +: {= accw =}];
+{% endfor %}        end
+    end
+{% endfor %}{% else if s.local && g4 %}    // Four gates per write: every layer's mask is 1111 (checked by the generator).
     wire unused_pw_{= s.index =} = &{1'b0, pw_mask_{= s.index =}};
     always @(posedge clk) begin
         if (rst) begin
@@ -111,8 +157,13 @@ module {= name =} (
             pw_k_{= s.index =} <= (pw_k_{= s.index =} + {= cnt_w =}'d4 == pw_n_{= s.index =}) ? {= cnt_w =}'d0 : pw_k_{= s.index =} + {= cnt_w =}'d4;
         end
         if (pw_en_{= s.index =}) begin
-{% for g in gates %}            pm_{= s.index =}_{= g =}[pw_addr_{= s.index =}] <= pw_data_{= s.index =}[{= g =}*{= accw =} +: {= accw =}];
-{% endfor %}        end
+{% if e > 1 %}            case (pw_addr_{= s.index =}[{= eq =}-1:0])
+{% for j in lanes %}                {= eq =}'d{= j =}: begin
+{% for g in gates %}                    pm_{= s.index =}_{= g =}_{= j =}[pw_addr_{= s.index =}[{= paw =}-1:{= eq =}]] <= pw_data_{= s.index =}[{= g =}*{= accw =} +: {= accw =}];
+{% endfor %}                end
+{% endfor %}            endcase
+{% else %}{% for g in gates %}            pm_{= s.index =}_{= g =}[pw_addr_{= s.index =}] <= pw_data_{= s.index =}[{= g =}*{= accw =} +: {= accw =}];
+{% endfor %}{% endif %}        end
     end
 {% else %}    wire [2:0] pw_g0_{= s.index =} = next_gate(pw_mask_{= s.index =}, 2'd3);
     wire unused_pw_{= s.index =} = &{1'b0, pw_g0_{= s.index =}[2]};
@@ -129,29 +180,82 @@ module {= name =} (
             pw_k_{= s.index =} <= (pw_k_{= s.index =} + {= cnt_w =}'d1 == pw_n_{= s.index =}) ? {= cnt_w =}'d0 : pw_k_{= s.index =} + {= cnt_w =}'d1;
         end
         if (pw_en_{= s.index =}) begin
-            case (pw_cg_{= s.index =})
+{% if e > 1 %}            case ({pw_addr_{= s.index =}[{= eq =}-1:0], pw_cg_{= s.index =}})
+{% for j in lanes %}{% for g in gates %}                {= eq2 =}'d{= j * 4 + g =}: pm_{= s.index =}_{= g =}_{= j =}[pw_addr_{= s.index =}[{= paw =}-1:{= eq =}]] <= pw_data_{= s.index =};
+{% endfor %}{% endfor %}                default: ;
+            endcase
+{% else %}            case (pw_cg_{= s.index =})
 {% for g in gates %}                2'd{= g =}: pm_{= s.index =}_{= g =}[pw_addr_{= s.index =}] <= pw_data_{= s.index =};
 {% endfor %}            endcase
-        end
+{% endif %}        end
     end
 {% endif %}    // Committed counts per layer: the local engine's at once, a port's at its frame's trailer.
     always @(posedge clk) begin
         if (rst) begin
 {% for c in s.layers_all %}            pc_{= s.index =}[{= c =}] <= {= cnt_w =}'d0;
 {% endfor %}        end else begin
-{% if s.local %}            if (pw_en_{= s.index =}) pc_{= s.index =}[layer] <= pc_{= s.index =}[layer] + {= cnt_w =}'d{% if g4 %}4{% else %}1{% endif %};
+{% if s.local %}            if (pw_en_{= s.index =}) pc_{= s.index =}[layer] <= pc_{= s.index =}[layer] + {% if ge %}pw_vals_{= s.index =}{% else %}{= cnt_w =}'d{% if g4 %}4{% else %}1{% endif %}{% endif %};
 {% else %}            if (ok_p[{= s.port =}] && src_{= s.port =} == 3'd{= s.dev =}) pc_{= s.index =}[lay_{= s.port =}] <= pc_{= s.index =}[lay_{= s.port =}] + {= s.count_ext =};
 {% endif %}            if (fin_clear) pc_{= s.index =}[layer] <= {= cnt_w =}'d0;
         end
     end
-    // The count the next unit needs: one unit's values more for each unit taken.
+{% if e > 1 %}    // The count the next group needs: {= e =} units' values more for each group taken.
+    always @(posedge clk) begin
+        if (fin_start) need_{= s.index =} <= pu_{= s.index =} << {= eq =};
+        else if (fin_go && fadv) need_{= s.index =} <= need_{= s.index =} + (pu_{= s.index =} << {= eq =});
+    end
+{% else %}    // The count the next unit needs: one unit's values more for each unit taken.
     always @(posedge clk) begin
         if (fin_start) need_{= s.index =} <= pu_{= s.index =};
         else if (fin_go && fadv) need_{= s.index =} <= need_{= s.index =} + pu_{= s.index =};
     end
+{% endif %}
 {% endfor %}    assign unit_ready = 1'b1{% for s in slots %} && (pc_{= s.index =}[layer] >= need_{= s.index =}){% endfor %};
 
-    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
+{% if e > 1 %}    // Sum and round: read every slot's partials of the group (stage 1 address, stage 2 read),
+    // add them per unit and gate at full width (stage 3), round once (stage 4, feed).
+    reg fv0, fv1, fv2;
+    wire [{= paw =}-1:0] f_next = pbase + {= fslot_ext =};
+    reg [{= paw =}-{= eq =}-1:0] f_addr;
+    reg [{= unit_w =}-1:0] fs0, fs1, fs2;
+    wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start, f_next[{= eq =}-1:0]};
+{% for s in slots %}{% for g in gates %}{% for j in lanes %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =}_{= j =};
+{% endfor %}{% endfor %}{% endfor %}{% for j in lanes %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =}_{= j =};
+    wire [{= pre_w =}-1:0] pre_{= g =}_{= j =};
+    wire pclip_{= g =}_{= j =};
+    partita_requant #(
+        .IW({= psum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_pre_{= g =}_{= j =} (.x(psum_{= g =}_{= j =}), .y(pre_{= g =}_{= j =}), .clip(pclip_{= g =}_{= j =}));
+    reg [{= pre_w =}-1:0] feed_{= g =}_{= j =};
+    reg fclip_{= g =}_{= j =};
+{% endfor %}{% endfor %}    always @(posedge clk) begin
+        if (rst) begin
+            fv0 <= 1'b0;
+            fv1 <= 1'b0;
+            fv2 <= 1'b0;
+            feed_v <= 1'b0;
+        end else if (fadv) begin
+            fv0 <= fin_go;
+            fv1 <= fv0;
+            fv2 <= fv1;
+            feed_v <= fv2;
+        end
+        if (fadv) begin
+            f_addr <= f_next[{= paw =}-1:{= eq =}];
+            fs0 <= f_slot;
+            fs1 <= fs0;
+            fs2 <= fs1;
+            unit <= fs2;
+{% for s in slots %}{% for g in gates %}{% for j in lanes %}            pq_{= s.index =}_{= g =}_{= j =} <= pm_{= s.index =}_{= g =}_{= j =}[f_addr];
+{% endfor %}{% endfor %}{% endfor %}{% for j in lanes %}{% for g in gates %}            psum_{= g =}_{= j =} <= {= psum_exprs[loop.index0 + 4 * j] =};
+            feed_{= g =}_{= j =} <= pre_{= g =}_{= j =};
+            fclip_{= g =}_{= j =} <= fv2 && pclip_{= g =}_{= j =};
+{% endfor %}{% endfor %}        end
+    end
+    assign feed = {{% for j in lanes_rev %}feed_0_{= j =}, feed_1_{= j =}, feed_2_{= j =}, feed_3_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    assign pre_clips = {= clips_sum =};
+{% else %}    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
     // add them per gate at full width (stage 3), round once (stage 4, feed).
     reg fv0, fv1, fv2;
     reg [{= paw =}-1:0] f_addr;
@@ -193,4 +297,4 @@ module {= name =} (
     end
     assign feed = {feed_0, feed_1, feed_2, feed_3};
     assign pre_clips = {2'd0, fclip_0} + {2'd0, fclip_1} + {2'd0, fclip_2} + {2'd0, fclip_3};
-endmodule
+{% endif %}endmodule

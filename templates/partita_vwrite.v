@@ -1,6 +1,6 @@
 {= header =}
 // The vector memories' write port: one word of {= vq =} values per cycle, from (in priority order)
-// this device's new h values (one per write), the h values arriving on each link port (taken
+// this device's new h values ({% if e > 1 %}a group of {= e =} per write{% else %}one per write{% endif %}), the h values arriving on each link port (taken
 // a whole beat at a time into a two-beat buffer per port, then written the run left in the
 // buffered beat up to the end of a word or bank: a beat that starts a bank's word lands in one
 // write), or the x stream (the run left in the unpacker's head beat, up to
@@ -23,7 +23,7 @@ module {= name =} (
     input  wire [{= lane_w =}-1:0]  flane,
     input  wire [{= vaw =}-1:0]     fidx,
     input  wire [{= vaw =}-1:0]     hbase_wr,
-    input  wire [{= dw =}-1:0]      h,
+    input  wire [{= hw =}-1:0]      h,
     // Per {source, layer}, where its h run starts ({lane, index, count}; the node's identity).
     input  wire [{= hstarts_w =}-1:0] hstarts,
     // Received h values, per port: valid, source, layer, buffer parity; the head beat, the
@@ -78,7 +78,7 @@ module {= name =} (
     reg lh_q;
     reg [{= lane_w =}-1:0] lh_lane_q;
     reg [{= vaw =}-1:0] lh_a_q;
-    reg [{= dw =}-1:0] lh_h_q;
+    reg [{= hw =}-1:0] lh_h_q;
     always @(posedge clk) begin
         if (rst) lh_q <= 1'b0;
         else lh_q <= lh_req;
@@ -91,11 +91,11 @@ module {= name =} (
             lh_lane <= flane;
             lh_idx <= fidx;
         end else if (h_out) begin
-            if (lh_idx == {= vaw =}'d{= bh_last =}) begin
+            if (lh_idx == {= vaw =}'d{= bh_last_e =}) begin
                 lh_idx <= {= vaw =}'d0;
                 lh_lane <= lh_lane + {= lane_w =}'d1;
             end else begin
-                lh_idx <= lh_idx + {= vaw =}'d1;
+                lh_idx <= lh_idx + {= vaw =}'d{= e =};
             end
         end
     end
@@ -337,7 +337,7 @@ module {= name =} (
         n_data = {= vqd =}'d0;
         if (lh_q) begin
             n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[{= vaw =}-1:{= vqw =}];
-            n_we = {= vq =}'d1 << lh_a_q[{= vqw =}-1:0]; n_data = {{= vq =}{lh_h_q}};
+            n_we = {= vq =}'d{= emask =} << lh_a_q[{= vqw =}-1:0]; n_data = {{= vq_e =}{lh_h_q}};
 {% for p in ports %}        end else if (rv_take[{= p.index =}]) begin
             n_en = 1'b1; n_lane = hq_lane_{= p.index =}; n_word = ha_{= p.index =};
             n_we = pwe_{= p.index =}; n_data = pdata_{= p.index =};

@@ -1133,7 +1133,13 @@ impl Validator<'_, '_> {
                 return Some((1, Some("CNN hardware is not built yet".into())))
             }
         };
-        let mut ew = ew_multipliers(method);
+        // A node's element-wise lanes are the plan's `ew_lanes` (1 unless given).
+        let node_lanes = if devices > 1 {
+            t.ew_lanes.unwrap_or(1).max(1) as u64
+        } else {
+            1
+        };
+        let mut ew = ew_multipliers(method) * node_lanes;
         let mut fit = budget.saturating_sub(ew) / banks as u64;
         let all = |s: Strategy| layers.iter().all(|a| a.strategy == s);
         let (step, cap) = if all(Strategy::Gates) {
@@ -1768,8 +1774,8 @@ impl Validator<'_, '_> {
         (banks, keep)
     }
 
-    /// `ew_lanes`: a power of two up to 64, on a single device (a node's finisher takes one
-    /// unit per cycle).
+    /// `ew_lanes`: a power of two up to 64 (on a node, whether a group of E units stays whole
+    /// is the architecture's check).
     fn ew_lanes(&mut self, t: &TargetSpec) {
         let Some(e) = t.ew_lanes else { return };
         if !(1..=MAX_EW_LANES).contains(&e) || (e & (e - 1)) != 0 {
@@ -1777,12 +1783,6 @@ impl Validator<'_, '_> {
                 &["target", "ew_lanes"],
                 format!("`ew_lanes` is {e}"),
                 format!("element-wise lanes are a power of two from 1 to {MAX_EW_LANES}, or leave the key out for as many as the engines need"),
-            );
-        } else if e > 1 && t.devices > 1 {
-            self.err(
-                &["target", "ew_lanes"],
-                format!("`ew_lanes` is {e} on a {}-device plan", t.devices),
-                "parallel element-wise lanes are built for single-device plans; a multi-device node's finisher takes one hidden unit per cycle: leave the key out or write 1",
             );
         }
     }

@@ -1,5 +1,6 @@
 // Self-checking testbench of partita_link_tx: feeds the transmit-queue entries of txq.hex
-// ({last, type, layer, parity, destination, value} per line) with random gaps, takes beats
+// ({last, type, layer, parity, destination, value} per line; an h entry's value holds EH
+// values) with random gaps, takes beats
 // with random `go`, and compares every beat that leaves ({port, tlast, tdata}) with
 // tx_expected.hex: the frames partita_hdl::frame::Frame::encode makes of the same runs.
 // Prints PASS or FAIL.
@@ -18,6 +19,8 @@ module partita_link_tx_tb;
     parameter integer MAXB = 16;
     parameter integer FB_W = 5;
     parameter integer FB_IX_W = 4;
+    parameter integer EH = 1;
+    parameter integer QW = 40;
     parameter [7:0] OTHERS = 8'b00001101;
     parameter [15:0] ROUTES = 16'h0050;
     parameter [63:0] HMASKS = 64'h0;
@@ -27,12 +30,12 @@ module partita_link_tx_tb;
     reg clk = 1'b0;
     initial forever #5 clk = !clk;
     reg rst = 1'b1;
-    reg [ACCW+9:0] q [0:NQ-1];
+    reg [QW+9:0] q [0:NQ-1];
     reg [LW+2:0] want [0:NB-1];
     reg q_empty = 1'b1, q_last = 1'b0, q_par = 1'b0, go = 1'b0;
     reg [1:0] q_type = 2'd0;
     reg [2:0] q_layer = 3'd0, q_dst = 3'd0;
-    reg [ACCW-1:0] q_val = {ACCW{1'b0}};
+    reg [QW-1:0] q_val = {QW{1'b0}};
     wire [7:0] q_hmask = HMASKS[q_layer*8 +: 8];
     wire q_pop, sending, last, idle;
     wire [1:0] port;
@@ -40,7 +43,7 @@ module partita_link_tx_tb;
     partita_link_tx #(
         .LW(LW), .DW(DW), .ACCW(ACCW), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
         .VPB_P(VPB_P), .VPB_W(VPB_W), .MAXV_H(MAXV_H), .MAXV_P(MAXV_P), .MAXB(MAXB),
-        .FB_W(FB_W), .FB_IX_W(FB_IX_W)
+        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .EH(EH), .QW(QW)
     ) dut (
         .clk(clk), .rst(rst), .me(ME3), .others(OTHERS), .routes(ROUTES), .q_empty(q_empty), .q_last(q_last), .q_type(q_type),
         .q_layer(q_layer[LAYER_W-1:0]), .q_par(q_par), .q_dst(q_dst), .q_val(q_val),

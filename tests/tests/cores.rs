@@ -412,24 +412,39 @@ struct Run {
 }
 
 /// The framer with the runs of a scenario: queue entries in, the frames Frame::encode makes out.
-fn framer_case(l: &Link, hmasks: [u8; 8], others: u8, runs: &[Run], corrupt: bool) -> String {
+/// An h entry carries `eh` values (the first in the low bits), a partial-sum entry one.
+fn framer_case(
+    l: &Link,
+    hmasks: [u8; 8],
+    others: u8,
+    runs: &[Run],
+    corrupt: bool,
+    eh: usize,
+) -> String {
     let f = &l.f;
-    let accw = f.psum_width;
+    let (accw, dw) = (f.psum_width, f.h_width);
+    let qw = accw.max(eh as u32 * dw);
     let mut queue = Vec::new();
     let mut want = Vec::new();
     let mut seq = [0u16; 8];
     let lowest_first = |m: u8| (0..8u8).filter(move |d| m >> d & 1 == 1);
     for r in runs {
-        let n = r.values.len().max(1);
+        let per = if r.kind == Kind::H { eh } else { 1 };
+        assert!(r.values.len() % per == 0, "an h run of whole entries");
+        let n = (r.values.len() / per).max(1);
         for i in 0..n {
-            let v = r.values.get(i).copied().unwrap_or(0);
-            let entry = ((i + 1 == n) as u128) << (accw + 9)
-                | (r.kind as u128) << (accw + 7)
-                | (r.layer as u128) << (accw + 4)
-                | (r.parity as u128) << (accw + 3)
-                | (r.dst as u128) << accw
-                | v as u128;
-            queue.push(hex(entry, accw + 10));
+            let v = (0..per)
+                .map(|j| {
+                    (r.values.get(i * per + j).copied().unwrap_or(0) as u128) << (j as u32 * dw)
+                })
+                .fold(0u128, |a, b| a | b);
+            let entry = ((i + 1 == n) as u128) << (qw + 9)
+                | (r.kind as u128) << (qw + 7)
+                | (r.layer as u128) << (qw + 4)
+                | (r.parity as u128) << (qw + 3)
+                | (r.dst as u128) << qw
+                | v;
+            queue.push(hex(entry, qw + 10));
         }
         let mask = match r.kind {
             Kind::H => hmasks[r.layer as usize],
@@ -487,6 +502,8 @@ fn framer_case(l: &Link, hmasks: [u8; 8], others: u8, runs: &[Run], corrupt: boo
         ("MAXB", frame::MAX_PAYLOAD_BEATS.to_string()),
         ("FB_W", "5".into()),
         ("FB_IX_W", "4".into()),
+        ("EH", eh.to_string()),
+        ("QW", qw.to_string()),
         ("OTHERS", others.to_string()),
         ("HMASKS", hm.to_string()),
         ("NQ", queue.len().to_string()),
@@ -559,9 +576,9 @@ fn framer_sends_the_frames_of_the_rust_encoder() {
             values: vec![],
         },
     ];
-    let log = framer_case(&a, hmasks, 0b1101, &runs, false);
+    let log = framer_case(&a, hmasks, 0b1101, &runs, false, 1);
     assert_pass(cores::LINK_TX, &log);
-    let log = framer_case(&a, hmasks, 0b1101, &runs, true);
+    let log = framer_case(&a, hmasks, 0b1101, &runs, true, 1);
     assert!(
         log.contains("FAIL"),
         "the testbench missed a wrong beat: {log}"
@@ -601,8 +618,69 @@ fn framer_sends_the_frames_of_the_rust_encoder() {
             values: vec![],
         },
     ];
-    let log = framer_case(&b, [0b10, 0b10, 0, 0, 0, 0, 0, 0], 0b10, &runs, false);
+    let log = framer_case(&b, [0b10, 0b10, 0, 0, 0, 0, 0, 0], 0b10, &runs, false, 1);
     assert_pass(cores::LINK_TX, &log);
+}
+
+/// Queue entries of several h values (a node with element-wise lanes queues each cycle's
+/// group of E values as one entry): frames identical to the Rust encoder's, split at the same
+/// places, partial sums still one per entry; E = 4 makes the entry's value wider than a
+/// partial sum.
+#[test]
+#[cfg_attr(
+    not(all(have_iverilog, have_vvp)),
+    ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
+)]
+fn framer_takes_several_h_values_per_entry() {
+    let mut rng = partita_codegen::weights::SplitMix64::new(23);
+    let a = Link::device_1_of_4();
+    let hmasks = [0b0101, 0b1000, 0b1101, 0, 0, 0, 0, 0];
+    for eh in [2usize, 4] {
+        let runs = vec![
+            Run {
+                kind: Kind::H,
+                layer: 0,
+                parity: true,
+                dst: 0,
+                values: values(&mut rng, 72, 16),
+            },
+            Run {
+                kind: Kind::Psum,
+                layer: 1,
+                parity: false,
+                dst: 3,
+                values: values(&mut rng, 5, 40),
+            },
+            Run {
+                kind: Kind::H,
+                layer: 2,
+                parity: false,
+                dst: 0,
+                values: values(&mut rng, 4 * eh, 16),
+            },
+            Run {
+                kind: Kind::Barrier,
+                layer: 0,
+                parity: false,
+                dst: 0,
+                values: vec![],
+            },
+            Run {
+                kind: Kind::H,
+                layer: 1,
+                parity: true,
+                dst: 0,
+                values: values(&mut rng, eh, 16),
+            },
+        ];
+        let log = framer_case(&a, hmasks, 0b1101, &runs, false, eh);
+        assert_pass(cores::LINK_TX, &log);
+        let log = framer_case(&a, hmasks, 0b1101, &runs, true, eh);
+        assert!(
+            log.contains("FAIL"),
+            "the testbench missed a wrong beat (E = {eh}): {log}"
+        );
+    }
 }
 
 /// What the deframer must do with a stream of beats, beat by beat (the reference model).

@@ -106,12 +106,11 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                     costs[p.finisher[u]].state_bits += q.cell.width() as u64;
                 }
             }
-            // One element-wise unit on every device that finishes hidden units (E lanes of it
-            // on a single device).
+            // One element-wise unit on every device that finishes hidden units, E lanes of it.
             let lanes = if plan.devices == 1 {
                 crate::arch::lstm::SingleDevice::new(design).map_or(1, |d| d.e) as u64
             } else {
-                1
+                plan.plan.target.ew_lanes.unwrap_or(1).max(1) as u64
             };
             let ew = crate::plan::ew_multipliers(plan.plan.activation.method) * lanes;
             for c in costs.iter_mut() {

@@ -628,9 +628,10 @@ pub struct NodeArch {
     pub index: usize,
     /// Row engines, M: engine e computes the node's rows e, e + M, ... of each layer.
     pub m: usize,
-    /// Row sums the serializer hands over per cycle, G: 4 (one unit's four gates, which the
-    /// node's rows hold in unit-major order) when M is a multiple of 4 and every layer the node
-    /// computes keeps all four gates of its units on the device (finishing them itself), else 1.
+    /// Row sums the serializer hands over per cycle, G: 4 E (E units' four gates, which the
+    /// node's rows hold in unit-major order; E the element-wise lanes) when M is a multiple of 4
+    /// and every layer the node computes keeps all four gates of its units on the device
+    /// (finishing them itself), else 1.
     pub g: usize,
     /// Row serializer index (the M engines' sums leave G per cycle, in M / G cycles).
     pub eng_w: u32,
@@ -668,6 +669,14 @@ pub struct NodeArch {
     pub ofifo_aw: u32,
     pub txq_depth: usize,
     pub txq_aw: u32,
+    /// Element-wise lanes, E: the finisher takes E consecutive units per cycle (E partial-sum
+    /// banks per slot and gate, unit u in bank u mod E), E element-wise lanes (each with its
+    /// cell memory) finish them, and their h values leave as one group: one vector-memory
+    /// write, one transmit-queue entry, one output-FIFO entry. 1 unless the plan's `ew_lanes`
+    /// asks for more (see [`node_ew_lanes`]).
+    pub e: usize,
+    /// Transmit-queue entry value: a partial sum, or a group of E h values.
+    pub qw: u32,
     /// Transmit-queue entry: {last, type, layer, parity, destination, value}.
     pub tq_w: u32,
     /// Receive FIFO per port.
@@ -759,13 +768,20 @@ impl System {
             h_width: arch.dp.dw,
             psum_width: accw,
         };
-        // Each device's engines ([target] engines, or its [[target.device]] table's).
+        // Each device's engines ([target] engines, or its [[target.device]] table's), and the
+        // element-wise lanes every node has.
         let m_of = |d: usize| design.plan.engines_of(d).max(1);
+        let e_all = design
+            .plan
+            .plan
+            .target
+            .ew_lanes
+            .map_or(1, |e| e.max(1) as usize);
         // The M engines finish a row each in the same cycle and their sums leave G per cycle,
         // so a row must take at least M / G cycles.
         for n in &schedule.nodes {
             let m = m_of(n.index);
-            let g = sums_per_cycle(n, m);
+            let g = sums_per_cycle(n, m, e_all);
             if m > MAX_NODE_ENGINES {
                 return Err(format!(
                     "device {}: engines is {m}; a multi-device node has at most {MAX_NODE_ENGINES} row engines",
@@ -776,7 +792,8 @@ impl System {
                 let (a, b) = node_slices(&arch, l, nl);
                 if nl.computes() && (a + b) * g < m {
                     let why = if g > 1 {
-                        "a node's engines hand over four row sums per cycle (one unit's gates)"
+                        "a node's engines hand over four row sums per cycle per element-wise \
+                         lane (one unit's gates each)"
                     } else {
                         "a node's engines hand over one row sum per cycle (four, one unit's \
                          gates, when the engines are a multiple of 4 and every layer keeps all \
@@ -803,7 +820,7 @@ impl System {
                     &schedule,
                     n,
                     m,
-                    sums_per_cycle(n, m),
+                    sums_per_cycle(n, m, e_all),
                     node_word(&frame),
                 )
             })
@@ -827,6 +844,11 @@ impl System {
             }
             na.rx_depth = depth;
             na.rx_aw = depth.trailing_zeros();
+        }
+        if let Some(e) = design.plan.plan.target.ew_lanes.map(|e| e as usize) {
+            for (na, n) in nodes.iter_mut().zip(&schedule.nodes) {
+                node_ew_lanes(&arch, &frame, n, na, e)?;
+            }
         }
         Ok(System {
             link: LinkWidths::new(&frame),
@@ -867,6 +889,73 @@ pub fn rx_beats_per_tick(s: &Schedule, f: &frame::Format) -> Vec<u64> {
         .collect()
 }
 
+/// Sets a node's element-wise lanes to `e` (see [`NodeArch::e`]), or says why it cannot have
+/// them. A group of E units must stay whole everywhere it goes: E divides every layer's
+/// finished units and their first unit (so a group shares one partial-sum address and one
+/// vector-memory word), the h values per bank and the values per vector-memory word, the h
+/// values per link beat and per frame (a queue entry fills whole slots of one beat and never
+/// straddles a frame), and the values per output stream beat (the packer takes a group per
+/// cycle).
+pub fn node_ew_lanes(
+    arch: &LstmArch,
+    f: &frame::Format,
+    n: &Node,
+    na: &mut NodeArch,
+    e: usize,
+) -> Result<(), String> {
+    if e <= 1 {
+        return Ok(());
+    }
+    let d = n.index;
+    let bad = |what: String| {
+        Err(format!(
+            "ew_lanes = {e}, but on device {d} {what}; a node's element-wise lanes take a group \
+             of E consecutive units, which must stay whole in the partial-sum banks, the vector \
+             memory, the link frames and the output stream"
+        ))
+    };
+    for (l, nl) in n.layers.iter().enumerate() {
+        if nl.fin.is_empty() {
+            continue;
+        }
+        if !nl.fin.len().is_multiple_of(e) || !nl.fin.start.is_multiple_of(e) {
+            return bad(format!(
+                "layer {l} finishes units {}..{} ({} of them), not whole groups of {e}",
+                nl.fin.start,
+                nl.fin.end,
+                nl.fin.len()
+            ));
+        }
+    }
+    let checks = [
+        ("h values per bank", arch.bh),
+        ("values per vector-memory word", na.mem.vq),
+        (
+            "h values per link beat",
+            f.values_per_beat(frame::Kind::H) as usize,
+        ),
+        ("h values per frame", f.max_values(frame::Kind::H) as usize),
+        (
+            "values per output stream beat",
+            arch.dp.stream.per_beat as usize,
+        ),
+    ];
+    for (what, v) in checks {
+        if !v.is_multiple_of(e) {
+            return bad(format!("the {what} ({v}) are not a multiple of {e}"));
+        }
+    }
+    na.e = e;
+    // The bank index takes the address's low log2(E) bits; a word index at least one more.
+    na.paw = na.paw.max(e.trailing_zeros() + 1);
+    na.qw = arch.dp.accw.max(e as u32 * arch.dp.dw);
+    na.tq_w = 1 + 2 + na.layer_w + 1 + 3 + na.qw;
+    let last = &n.layers[arch.layers - 1];
+    na.ofifo_depth = 64usize.max((last.fin.len() / e + 1).next_power_of_two().min(1024));
+    na.ofifo_aw = na.ofifo_depth.trailing_zeros();
+    Ok(())
+}
+
 /// x and h slices per row of a node's layer: the banks it holds.
 pub fn node_slices(arch: &LstmArch, l: usize, nl: &NodeLayer) -> (usize, usize) {
     let (a, b) = arch.slices[l];
@@ -884,8 +973,9 @@ pub fn node_word(f: &frame::Format) -> usize {
     1 << v.ilog2()
 }
 
-/// Row sums a node's serializer hands over per cycle (see [`NodeArch::g`]).
-pub fn sums_per_cycle(n: &Node, m: usize) -> usize {
+/// Row sums a node's serializer hands over per cycle with `e` element-wise lanes (see
+/// [`NodeArch::g`]).
+pub fn sums_per_cycle(n: &Node, m: usize, e: usize) -> usize {
     let whole_units = n.layers.iter().all(|l| {
         !l.computes()
             || (l.pdst == n.index
@@ -893,7 +983,7 @@ pub fn sums_per_cycle(n: &Node, m: usize) -> usize {
                 && l.sources.iter().any(|s| s.0 == n.index && s.1 == 0xF))
     });
     if m >= 4 && m % 4 == 0 && whole_units {
-        4
+        4 * e.max(1)
     } else {
         1
     }
@@ -1004,6 +1094,8 @@ fn node_arch(
         ofifo_aw: ofifo_depth.trailing_zeros(),
         txq_depth: TXQ_DEPTH,
         txq_aw: TXQ_DEPTH.trailing_zeros(),
+        e: 1,
+        qw: arch.dp.accw,
         tq_w: 1 + 2 + layer_w + 1 + 3 + arch.dp.accw,
         rx_depth: RX_DEPTH,
         rx_aw: RX_DEPTH.trailing_zeros(),

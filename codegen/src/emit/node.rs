@@ -207,6 +207,33 @@ struct NodeView {
     ew_h_acc: String,
     out_ext: String,
     reg_conns: Vec<regmap::Conn>,
+    /// Element-wise lanes (`NodeArch::e`), log2 of it, their indices; the bits of a group's
+    /// h values; the saturation count's increment; the output packer's count and index widths.
+    ew_n: usize,
+    /// The serializer hands over groups of E units (G = 4 E, E > 1): its registers (padded to
+    /// whole groups), the padding alone, those that shift, a group's registers high first,
+    /// units per load, and widths.
+    ge: bool,
+    pad_list: Vec<usize>,
+    pad_only: Vec<usize>,
+    ge_shift: Vec<usize>,
+    group_rev: Vec<usize>,
+    ld_units: usize,
+    g_accw: u32,
+    eq1: u32,
+    rs_n_ext: String,
+    rows_w_2: u32,
+    eq: u32,
+    lanes: Vec<usize>,
+    hw: u32,
+    pc_w: u32,
+    sat_expr: String,
+    feed_all: u32,
+    ocw: u32,
+    pjw: u32,
+    /// Transmit-queue entry value width, and a partial sum extended to it.
+    qw: u32,
+    row_acc_q: String,
 }
 
 struct SlotLayer {
@@ -266,6 +293,37 @@ struct ReduceView {
     pre_shl: u32,
     round_ne: u32,
     sat: u32,
+    /// Element-wise lanes (`NodeArch::e`): banks per memory, units per finisher group.
+    e: usize,
+    /// log2(e), and with the gate's two bits.
+    eq: u32,
+    eq2: u32,
+    lanes: Vec<usize>,
+    lanes_rev: Vec<usize>,
+    /// Words per bank.
+    bdepth: usize,
+    /// Width of the count of saturated pre-activations in a cycle, and its sum.
+    pc_w: u32,
+    clips_sum: String,
+    /// The feed's width: e lanes of four pre-activations.
+    feed_all: u32,
+    /// The local slot takes a group of up to e units per write (the serializer's G = 4 e).
+    ge: bool,
+    /// Per bank, which unit of a group lands in it for each first bank.
+    rot: Vec<RotBank>,
+    /// A local write's value count and unit count, sized for the counters and slots.
+    ln_cnt: String,
+    ln_unit: String,
+    paw_eq: u32,
+    /// One unit's four partial sums.
+    unit_acc_w: u32,
+}
+
+/// Bank `b` of a partial-sum memory: for a group whose first unit is in bank k, its unit
+/// (b - k) mod E lands here; `items` holds (k, unit).
+struct RotBank {
+    b: usize,
+    items: Vec<(usize, usize)>,
 }
 
 /// A layer's two h buffers in the vector memory, as word addresses.
@@ -345,7 +403,13 @@ struct VwriteView {
     xk_n: String,
     in_w1: u32,
     bh: usize,
-    bh_last: usize,
+    /// Element-wise lanes: a local write is a group of e values (bits hw; write-enable mask
+    /// emask; vq_e groups per word); the last group's index in a bank.
+    e: usize,
+    hw: u32,
+    emask: u64,
+    vq_e: usize,
+    bh_last_e: usize,
     input_size: usize,
     need_x: String,
     hstart_w: u32,
@@ -527,17 +591,26 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         });
     }
     let psum_w = na.psum_w;
-    let psum_exprs: Vec<String> = (0..4)
-        .map(|g| {
+    let e = na.e;
+    // Per (lane j, gate g), index 4 j + g: every slot's partial sum of the gate (lane j's
+    // bank of it with several lanes).
+    let psum_exprs: Vec<String> = (0..4 * e)
+        .map(|i| {
+            let (j, g) = (i / 4, i % 4);
             if slots.is_empty() {
                 return format!("{psum_w}'d0");
             }
             slots
                 .iter()
                 .map(|s| {
+                    let pq = if e > 1 {
+                        format!("pq_{}_{g}_{j}", s.index)
+                    } else {
+                        format!("pq_{}_{g}", s.index)
+                    };
                     format!(
                         "(cm_{i}[{g}] ? {} : {psum_w}'d0)",
-                        sext(&format!("pq_{i}_{g}", i = s.index), accw, psum_w),
+                        sext(&pq, accw, psum_w),
                         i = s.index
                     )
                 })
@@ -545,6 +618,12 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
                 .join(" + ")
         })
         .collect();
+    let pc_w = bits_for(4 * e as u64);
+    let clips_sum = (0..e)
+        .flat_map(|j| (0..4).map(move |g| (j, g)))
+        .map(|(j, g)| format!("{{{}'d0, fclip_{g}_{j}}}", pc_w - 1))
+        .collect::<Vec<_>>()
+        .join(" + ");
     // Ports some remote slot reads.
     let mut ports: Vec<usize> = slots.iter().filter(|s| !s.local).map(|s| s.port).collect();
     let overlap = na.overlap;
@@ -580,6 +659,26 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         pre_shl: dp.pre_shl,
         round_ne: dp.round_ne as u32,
         sat: dp.sat as u32,
+        e,
+        eq: e.trailing_zeros(),
+        eq2: e.trailing_zeros() + 2,
+        lanes: (0..e).collect(),
+        lanes_rev: (0..e).rev().collect(),
+        bdepth: na.pdepth / e,
+        pc_w,
+        clips_sum,
+        feed_all: 4 * dp.pre_w * e as u32,
+        ge: na.g > 4,
+        rot: (0..e)
+            .map(|b| RotBank {
+                b,
+                items: (0..e).map(|k| (k, (b + e - k) % e)).collect(),
+            })
+            .collect(),
+        ln_cnt: zext("{local_n, 2'b00}", e.trailing_zeros() + 3, na.cnt_w),
+        ln_unit: fit("local_n", e.trailing_zeros() + 1, na.unit_w),
+        paw_eq: na.paw - e.trailing_zeros(),
+        unit_acc_w: 4 * accw,
     }
 }
 
@@ -689,7 +788,11 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         xk_n: fit("xk", 7, sg.jw + 1),
         in_w1: in_w + 1,
         bh: a.bh,
-        bh_last: a.bh - 1,
+        e: na.e,
+        hw: na.e as u32 * dp.dw,
+        emask: (1u64 << na.e) - 1,
+        vq_e: mem.vq / na.e,
+        bh_last_e: a.bh - na.e,
         input_size: a.input_size,
         need_x: if n.needs_x { "1'b1" } else { "1'b0" }.into(),
         hstart_w,
@@ -954,6 +1057,21 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
             dp.wword.max(dp.bw)
         ));
     }
+    let e = na.e;
+    let rows_w = na.row_w + 1;
+    let ge_on = na.g > 4;
+    let m_pad = na.m.div_ceil(na.g) * na.g;
+    let pc_w = bits_for(4 * e as u64);
+    let sat_expr = if e > 1 {
+        let mut t = vec![format!("{{{}'d0, pre_clips}}", 32 - pc_w)];
+        for j in 0..e {
+            t.push(format!("{{31'd0, ew_cc[{j}]}}"));
+            t.push(format!("{{31'd0, ew_hc[{j}]}}"));
+        }
+        t.join(" + ")
+    } else {
+        "{29'd0, pre_clips} + {31'd0, ew_c_clip} + {31'd0, ew_h_clip}".to_string()
+    };
     let mut names = Names::new(prefix);
     names.top = format!("{prefix}node");
     let map = regmap::device_map(true, dp.nwords);
@@ -990,9 +1108,9 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         m: na.m,
         engine_list: (0..na.m).collect(),
         eng_w: na.eng_w,
-        m_last: na.m / na.g - 1,
+        m_last: (na.m / na.g).saturating_sub(1),
         g: na.g,
-        m_groups: na.m / na.g,
+        m_groups: na.m.div_ceil(na.g),
         shift_list: (0..na.m.saturating_sub(na.g)).collect(),
         ports: ports_view(sys, me),
         nports: np32,
@@ -1017,7 +1135,7 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         ofifo_depth_m1: na.ofifo_depth - 1,
         ofifo_aw: na.ofifo_aw,
         ofifo_cnt_w: na.ofifo_aw + 1,
-        of_w: dw + 1,
+        of_w: e as u32 * dw + 1,
         dw,
         accw,
         wword: dp.wword,
@@ -1051,8 +1169,37 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         rx_tready: ports_cat(np, "rx_tready"),
         rx_tlast: ports_cat(np, "rx_tlast"),
         unit_ext: fit("fin_unit", na.unit_w, na.paw),
-        ew_h_acc: zext("ew_h", dw, accw),
-        out_ext: top::out_ext(dw, dp.stream.slot_bits),
+        ew_h_acc: zext("ew_h", e as u32 * dw, na.qw),
+        out_ext: if e > 1 {
+            top::out_word(dw, dp.stream.slot_bits, e, 0)
+        } else {
+            top::out_ext(dw, dp.stream.slot_bits)
+        },
+        ew_n: e,
+        ge: ge_on,
+        pad_list: (0..m_pad).collect(),
+        pad_only: (na.m..m_pad).collect(),
+        ge_shift: (0..m_pad.saturating_sub(na.g)).collect(),
+        group_rev: (0..na.g).rev().collect(),
+        ld_units: na.m / 4,
+        g_accw: na.g as u32 * accw,
+        eq1: e.trailing_zeros() + 1,
+        rs_n_ext: fit("rs_n", e.trailing_zeros() + 1, rows_w),
+        rows_w_2: rows_w.saturating_sub(3),
+        eq: e.trailing_zeros(),
+        lanes: (0..e).collect(),
+        hw: e as u32 * dw,
+        pc_w,
+        sat_expr,
+        feed_all: 4 * dp.pre_w * e as u32,
+        ocw: if e > 1 { bits_for(e as u64) } else { 1 },
+        pjw: if e > 1 {
+            bits_for((dp.stream.per_beat as usize / e) as u64 - 1)
+        } else {
+            dp.stream_geom(a.input_size).jw
+        },
+        qw: na.qw,
+        row_acc_q: zext("row_acc", accw, na.qw),
         reg_conns,
         p: names,
     };
@@ -1074,7 +1221,8 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         names,
         engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes),
     )?);
-    files.push(ew::file(design, names, dp, na.paw, na.pdepth)?);
+    let eq = e.trailing_zeros();
+    files.push(ew::file(design, names, dp, na.paw - eq, na.pdepth / e)?);
     files.push(module_file(
         &names.reduce,
         render(reduce_view(hdr.clone(), sys, me, &names.reduce).render())?,

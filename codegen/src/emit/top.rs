@@ -156,7 +156,7 @@ fn unit_ext(unit_w: u32, ewq: u32, caw: u32) -> String {
 
 /// The packer's word from the output FIFO's head `{h of lane E-1 .. lane 0, count (ocw bits),
 /// last}`: each lane's value sign-extended to its slot (whole bytes), lane 0 in the low bits.
-fn out_word(dw: u32, vb: u32, e: usize, ocw: u32) -> String {
+pub(crate) fn out_word(dw: u32, vb: u32, e: usize, ocw: u32) -> String {
     let lanes: Vec<String> = (0..e)
         .rev()
         .map(|j| {

@@ -19,6 +19,7 @@ module partita_n0_reduce (
     // The local engine's partial sums for this device.
     input  wire                   local_en,
     input  wire [37-1:0]    local_data,
+
     // Received partial sums, per port: value, source, layer, and frame commits.
     input  wire [1-1:0]    rv_p,
     input  wire [3-1:0]   rv_src,
@@ -36,7 +37,7 @@ module partita_n0_reduce (
     output wire                   unit_ready,
     output reg                    feed_v,
     output wire [64-1:0]   feed,
-    output wire [2:0]             pre_clips,
+    output wire [3-1:0]             pre_clips,
     output reg  [4-1:0]  unit
 );
     // Next gate after g in mask m: {wrapped, gate}.
@@ -146,6 +147,7 @@ module partita_n0_reduce (
         if (fin_start) need_0 <= pu_0;
         else if (fin_go && fadv) need_0 <= need_0 + pu_0;
     end
+
     // Source slot 1: device 1.
     reg [37-1:0] pm_1_0 [0:12-1];
     reg [37-1:0] pm_1_1 [0:12-1];
@@ -225,6 +227,7 @@ module partita_n0_reduce (
         if (fin_start) need_1 <= pu_1;
         else if (fin_go && fadv) need_1 <= need_1 + pu_1;
     end
+
     // Source slot 2: device 2.
     reg [37-1:0] pm_2_0 [0:12-1];
     reg [37-1:0] pm_2_1 [0:12-1];
@@ -304,6 +307,7 @@ module partita_n0_reduce (
         if (fin_start) need_2 <= pu_2;
         else if (fin_go && fadv) need_2 <= need_2 + pu_2;
     end
+
     assign unit_ready = 1'b1 && (pc_0[layer] >= need_0) && (pc_1[layer] >= need_1) && (pc_2[layer] >= need_2);
 
     // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),

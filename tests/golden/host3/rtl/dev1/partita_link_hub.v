@@ -9,7 +9,7 @@
 // frames, FWD_BEATS beats it forwarded, RX_BEATS beats it received.
 //
 // Queue an entry {last of run, type, layer, parity, destination, value} with tq_push while
-// !tq_full. Received values come out per port (rv_*; take each with rv_ack, or rv_n of the
+// !tq_full (an h entry's value holds EH h values, the first in the low bits). Received values come out per port (rv_*; take each with rv_ack, or rv_n of the
 // rv_avail values left in the head beat rv_beat, from slot rv_vi, at once, or all of them with
 // rv_all); a partial-sum frame that passed every check pulses ok_p with its count (rv_count)
 // and source. bar_ok says
@@ -40,7 +40,9 @@ module partita_link_hub #(
     parameter integer RX_DEPTH = 64,
     parameter integer TQ_AW = 6,        // transmit queue: 2^TQ_AW entries
     parameter integer TQ_DEPTH = 64,
-    parameter integer TQ_W = 50,        // queue entry: 1 + 2 + LAYER_W + 1 + 3 + ACCW
+    parameter integer EH = 1,           // h values per queue entry (divides VPB_H and MAXV_H)
+    parameter integer QW = 40,          // queue entry value: max(ACCW, EH * DW)
+    parameter integer TQ_W = 50,        // queue entry: 1 + 2 + LAYER_W + 1 + 3 + QW
     parameter integer BAR_W = 4,        // barrier counter
     parameter integer BCAST = 0         // ring broadcasts: h runs to every other device, barriers
 ) (
@@ -135,11 +137,11 @@ module partita_link_hub #(
     partita_link_tx #(
         .LW(LW), .DW(DW), .ACCW(ACCW), .LAYER_W(LAYER_W), .VPB_H(VPB_H),
         .VPB_P(VPB_P), .VPB_W(VPB_W), .MAXV_H(MAXV_H), .MAXV_P(MAXV_P), .MAXB(MAXB),
-        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .BCAST(BCAST)
+        .FB_W(FB_W), .FB_IX_W(FB_IX_W), .EH(EH), .QW(QW), .BCAST(BCAST)
     ) u_tx (
         .clk(clk), .rst(rst), .me(me), .others(others), .routes(routes), .q_empty(!hq_valid), .q_last(hq_last),
-        .q_type(hq[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(hq[ACCW+3]),
-        .q_dst(hq[ACCW+2 -: 3]), .q_val(hq[ACCW-1:0]),
+        .q_type(hq[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(hq[QW+3]),
+        .q_dst(hq[QW+2 -: 3]), .q_val(hq[QW-1:0]),
         .q_hmask(hmasks[q_layer*8 +: 8]), .q_pop(tq_pop), .sending(fr_sending),
         .port(fr_port), .data(fr_data), .last(fr_last), .go(fr_go), .idle(fr_idle)
     );

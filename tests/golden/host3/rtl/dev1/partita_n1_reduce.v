@@ -19,6 +19,7 @@ module partita_n1_reduce (
     // The local engine's partial sums for this device.
     input  wire                   local_en,
     input  wire [37-1:0]    local_data,
+
     // Received partial sums, per port: value, source, layer, and frame commits.
     input  wire [1-1:0]    rv_p,
     input  wire [3-1:0]   rv_src,
@@ -36,7 +37,7 @@ module partita_n1_reduce (
     output wire                   unit_ready,
     output reg                    feed_v,
     output wire [64-1:0]   feed,
-    output wire [2:0]             pre_clips,
+    output wire [3-1:0]             pre_clips,
     output reg  [4-1:0]  unit
 );
     // Next gate after g in mask m: {wrapped, gate}.
@@ -133,6 +134,7 @@ module partita_n1_reduce (
         if (fin_start) need_0 <= pu_0;
         else if (fin_go && fadv) need_0 <= need_0 + pu_0;
     end
+
     assign unit_ready = 1'b1 && (pc_0[layer] >= need_0);
 
     // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),

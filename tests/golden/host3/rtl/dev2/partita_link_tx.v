@@ -15,7 +15,10 @@
 // on ports, held constant: a board ties them off (synthesis folds them), and devices that differ
 // only in identity share one design.
 //
-// The frame buffer holds two frames: the fill side packs the next frame's values (one per
+// An h entry of the queue holds EH values (the first in the low bits; EH divides VPB_H and
+// MAXV_H, and an h run's length), a partial-sum entry one.
+//
+// The frame buffer holds two frames: the fill side packs the next frame's values (an entry per
 // cycle) while the send side sends the previous one and its copies, so a run streams at one
 // value per cycle as long as the link keeps up with the copies.
 `timescale 1ns / 1ps
@@ -32,6 +35,8 @@ module partita_link_tx #(
     parameter integer MAXB = 16,        // payload beats per frame at most
     parameter integer FB_W = 5,         // width of a payload beat count (0..MAXB)
     parameter integer FB_IX_W = 4,      // width of a payload beat index
+    parameter integer EH = 1,           // h values per queue entry
+    parameter integer QW = 40,          // queue entry value width: max(ACCW, EH * DW)
     parameter integer BCAST = 0         // a run to every device of `others` is one ring broadcast
 ) (
     input  wire               clk,
@@ -48,7 +53,7 @@ module partita_link_tx #(
     input  wire [LAYER_W-1:0] q_layer,
     input  wire               q_par,
     input  wire [2:0]         q_dst,
-    input  wire [ACCW-1:0]    q_val,
+    input  wire [QW-1:0]      q_val,
     input  wire [7:0]         q_hmask,  // consumers of h values of q_layer
     output wire               q_pop,
     // Frames out, to the port arbiter.
@@ -103,22 +108,28 @@ module partita_link_tx #(
         end
     endfunction
 
-    // The value at the low end of a beat.
+    // The entry's values at the low end of a beat.
+    localparam integer HW = EH * DW;
+    localparam integer UH = (HW < LW) ? HW : LW;
+    localparam integer UP = (ACCW < LW) ? ACCW : LW;
+    localparam integer USED = (UH > UP) ? UH : UP;
     wire [LW-1:0] ins_h, ins_p;
     generate
-        if (LW > DW) begin : g_h
-            assign ins_h = {{(LW - DW){1'b0}}, q_val[DW-1:0]};
+        if (LW > HW) begin : g_h
+            assign ins_h = {{(LW - HW){1'b0}}, q_val[HW-1:0]};
         end else begin : g_h_full
             assign ins_h = q_val[LW-1:0];
         end
         if (LW > ACCW) begin : g_p
-            assign ins_p = {{(LW - ACCW){1'b0}}, q_val};
+            assign ins_p = {{(LW - ACCW){1'b0}}, q_val[ACCW-1:0]};
         end else if (LW == ACCW) begin : g_p_full
-            assign ins_p = q_val;
+            assign ins_p = q_val[ACCW-1:0];
         end else begin : g_p_cut
             // Partial sums never travel on links narrower than the accumulator.
             assign ins_p = q_val[LW-1:0];
-            wire unused_hi = &{1'b0, q_val[ACCW-1:LW]};
+        end
+        if (QW > USED) begin : g_hi
+            wire unused_hi = &{1'b0, q_val[QW-1:USED]};
         end
     endgenerate
     // The value placed at its slot (a_vi) of the payload beat being filled: a constant shift
@@ -145,9 +156,13 @@ module partita_link_tx #(
     wire [LW-1:0] a_beat_n = a_beat | a_ins;
     wire [6:0] a_vpb = (a_type == 2'd0) ? VPB_H7 : VPB_P7;
     wire [6:0] a_maxv = (a_type == 2'd0) ? MAXV_H7 : MAXV_P7;
+    // Values per entry: EH for h, one partial sum.
+    localparam [6:0] EH7 = EH[6:0];
+    localparam [VPB_W-1:0] VI_EH = EH[VPB_W-1:0];
+    wire [6:0] a_step = (a_type == 2'd0) ? EH7 : 7'd1;
     wire a_take = (as == A_FILL) && !q_empty;
-    wire a_beat_done = a_take && (({{(7 - VPB_W){1'b0}}, a_vi} + 7'd1 == a_vpb) || q_last || (a_nv + 7'd1 == a_maxv));
-    wire a_frame_done = a_take && (q_last || (a_nv + 7'd1 == a_maxv));
+    wire a_beat_done = a_take && (({{(7 - VPB_W){1'b0}}, a_vi} + a_step == a_vpb) || q_last || (a_nv + a_step == a_maxv));
+    wire a_frame_done = a_take && (q_last || (a_nv + a_step == a_maxv));
     // A packed frame passes to the send side once that has sent every copy of the last one.
     wire hand = (as == A_FULL) && (ss == S_IDLE);
     assign q_pop = a_take || ((as == A_IDLE) && !q_empty && q_type == 2'd2);
@@ -221,13 +236,13 @@ module partita_link_tx #(
                     endcase
                 end
                 A_FILL: if (a_take) begin
-                    a_nv <= a_nv + 7'd1;
+                    a_nv <= a_nv + a_step;
                     if (a_beat_done) begin
                         a_nb <= a_nb + FB_ONE;
                         a_vi <= {VPB_W{1'b0}};
                         a_beat <= {LW{1'b0}};
                     end else begin
-                        a_vi <= a_vi + VI_ONE;
+                        a_vi <= a_vi + ((a_type == 2'd0) ? VI_EH : VI_ONE);
                         a_beat <= a_beat_n;
                     end
                     if (a_frame_done) as <= A_FULL;

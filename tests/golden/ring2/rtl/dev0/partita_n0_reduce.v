@@ -21,6 +21,7 @@ module partita_n0_reduce (
     // Layer 0's x-part sums (W_ih·x and bias, issued ahead of the h gather), the same way.
     input  wire                   local_x_en,
     input  wire [37-1:0]    local_data,
+
     // Received partial sums, per port: value, source, layer, and frame commits.
     input  wire [1-1:0]    rv_p,
     input  wire [3-1:0]   rv_src,
@@ -38,7 +39,7 @@ module partita_n0_reduce (
     output wire                   unit_ready,
     output reg                    feed_v,
     output wire [64-1:0]   feed,
-    output wire [2:0]             pre_clips,
+    output wire [3-1:0]             pre_clips,
     output reg  [4-1:0]  unit
 );
     // Next gate after g in mask m: {wrapped, gate}.
@@ -144,6 +145,7 @@ module partita_n0_reduce (
         if (fin_start) need_0 <= pu_0;
         else if (fin_go && fadv) need_0 <= need_0 + pu_0;
     end
+
     // Source slot 1: this device's layer-0 x-part sums.
     reg [37-1:0] pm_1_0 [0:8-1];
     reg [37-1:0] pm_1_1 [0:8-1];
@@ -223,6 +225,7 @@ module partita_n0_reduce (
         if (fin_start) need_1 <= pu_1;
         else if (fin_go && fadv) need_1 <= need_1 + pu_1;
     end
+
     assign unit_ready = 1'b1 && (pc_0[layer] >= need_0) && (pc_1[layer] >= need_1);
 
     // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),

@@ -279,7 +279,7 @@ module partita_n0_node #(
         .NLAYERS(2), .LAYER_W(1), .VPB_H(4), .VPB_P(1),
         .VPB_W(2), .MAXV_H(64), .MAXV_P(16), .MAX_VALS(64),
         .MAXB(16), .FB_W(5), .FB_IX_W(4), .RX_AW(6), .RX_DEPTH(64),
-        .TQ_AW(6), .TQ_DEPTH(64), .TQ_W(45), .BAR_W(4),
+        .TQ_AW(6), .TQ_DEPTH(64), .EH(1), .QW(37), .TQ_W(45), .BAR_W(4),
         .BCAST(0)
     ) u_links (
         .clk(clk), .rst(rst), .me(id_me), .others(id_others), .routes(id_routes),
@@ -324,7 +324,7 @@ module partita_n0_node #(
     wire mac_phase = (state == S_XWAIT || state == S_MAC || state == S_MDRAIN);
     wire f_go = f_on && unit_ready && !link_err && (l_plocal || !mac_phase);
     wire [64-1:0] feed;
-    wire [2:0] pre_clips;
+    wire [3-1:0] pre_clips;
     wire [4-1:0] fin_unit;
     wire unused_fin = &{1'b0, fin_unit};
     assign fadv = !tq_full && !of_full;
@@ -340,6 +340,7 @@ module partita_n0_node #(
         .caddr(l_pbase + fin_unit[2:0]), .first_step(first_step),
         .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
+
 
     // Transmit queue producers: remote partial sums, h values, barriers. Entries:
     // {last of run, type, layer, parity, destination, value}.
@@ -371,7 +372,7 @@ module partita_n0_node #(
     // flip-flops.
     wire h_busy;
     partita_pack #(.SB(16), .VB(16), .P(1), .R(1), .CW(1), .JW(1)) u_h_out (
-        .clk(clk), .rst(rst), .v_data(of_head[16:1]), .v_cnt(1'b1), .v_valid(of_valid), .v_ready(of_ready),
+        .clk(clk), .rst(rst), .v_data(of_head[16:1]), .v_cnt(1'd1), .v_valid(of_valid), .v_ready(of_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
@@ -404,6 +405,7 @@ module partita_n0_node #(
             if (state == S_MAC && adv_m) mac_cycles <= mac_cycles + 32'd1;
             if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
             if (part_v) parts_out <= parts_out + 6'd1;
+
             if (h_out) units_done <= units_done + 5'd1;
             // The finisher: the next unit, and after the layer's last the counts are cleared.
             if (f_go && fadv) begin
