@@ -260,8 +260,7 @@ module {= p.top =} #(
     wire [{= accw =}-1:0] row_acc = rs_0;
     wire rs_lfew = (rs_ll < {= rows_w =}'d{= ew_n =});
     wire rs_ufew = (rs_ul < {= rows_w =}'d{= ew_n =});
-    wire [{= rows_w =}-1:0] rs_min = (rs_ll < rs_ul) ? rs_ll : rs_ul;
-    wire [{= eq =}:0] rs_n = (rs_lfew || rs_ufew) ? rs_min[{= eq =}:0] : {= eq1 =}'d{= ew_n =};
+    wire [{= eq =}:0] rs_n = !(rs_lfew || rs_ufew) ? {= eq1 =}'d{= ew_n =} : (rs_ll < rs_ul) ? rs_ll[{= eq =}:0] : rs_ul[{= eq =}:0];
     wire [{= rows_w =}-1:0] rs_n_w = {= rs_n_ext =};
     always @(posedge clk) begin
         if (rst) begin

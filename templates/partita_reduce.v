@@ -132,6 +132,7 @@ module {= name =} (
         endcase
     end
     wire [{= paw =}-1:0] pa_{= s.index =}_{= r.b =} = pw_addr_{= s.index =} + {{= paw_eq =}'d0, pj_{= s.index =}_{= r.b =}};
+    wire unused_pa_{= s.index =}_{= r.b =} = &{1'b0, pa_{= s.index =}_{= r.b =}[{= eq =}-1:0]};
     wire pe_{= s.index =}_{= r.b =} = pw_en_{= s.index =} && ({1'b0, pj_{= s.index =}_{= r.b =}} < local_n);
     reg [{= unit_acc_w =}-1:0] pd_{= s.index =}_{= r.b =};
     always @* begin

@@ -327,11 +327,22 @@ fn node_rtl_lints_clean_and_has_no_latches() {
         (3, "chain", "cols"),
         (4, "star", "gates"),
         (2, "chain", "layers"),
+        (2, "ring", "rows"),
     ]
     .into_iter()
     .enumerate()
     {
         let mut text = plan(10, 12, 2, true, devices, topo, "direct", strategy, "");
+        if n == 4 {
+            // Element-wise lanes: partial-sum banks, a serializer handing over two units per
+            // cycle (12 engines, 3 units per load: groups of 2 and 1, rotating into the banks),
+            // two lanes, h groups in the queue and the packer. 16 hidden units: 4 per bank.
+            text = plan(10, 16, 2, true, devices, topo, "direct", strategy, "").replace(
+                "devices = 2\n",
+                "devices = 2\nengines = 12\new_lanes = 2\nstream_bits = 64\n",
+            );
+            assert!(text.contains("ew_lanes = 2"));
+        }
         if n == 0 {
             // Several row engines (and their row serializer) on the first.
             text = text.replace("devices = 2\n", "devices = 2\nengines = 4\n");
@@ -380,7 +391,7 @@ fn node_rtl_lints_clean_and_has_no_latches() {
                 );
             }
         }
-        if n == 0 {
+        if n == 0 || n == 4 {
             yosys_no_latches(&dir.join("dev0"), false).unwrap_or_else(|e| panic!("{e}"));
         }
     }
@@ -598,17 +609,19 @@ fn lstm_1024_on_4_devices_beats_one_device() {
     assert!(err <= 0.05, "cost model {:.1}% off", 100.0 * err);
 }
 
-/// The example as written: 60 engines x 16 lanes per device (968 multipliers with the
-/// element-wise unit's), the serializer handing over one unit's four gate sums per cycle. Its
-/// rows take 288 cycles per step instead of 1 024, x arrives 16 values per 256-bit beat and is
-/// written a word at a time, the finisher runs alongside the rows, h frames of 64 values
-/// leave as they fill and go once round the ring as broadcasts. Measured 435.9 cycles per step
-/// (434.9 before the writer counted runs by values left, 438.9 before the vector-memory writer buffered received beats, 492.3 with one copy per
-/// consumer, 816.6 before the finisher overlapped the rows; 1 627.6 with 16 engines and one x
-/// value per beat). Bit-exact, within issue 10's target of 450 cycles, cost model within its
-/// target of 5%. Its four devices are one node design: one Verilator build of about 1 minute
-/// from cold (four builds took about 4.5 minutes, and 25 before the engines' C++ stopped being
-/// copied per instance, when this test was behind --ignored), and the 16 steps about 1 s.
+/// The example as written: 60 engines x 16 lanes per device and two element-wise lanes (976
+/// multipliers), the serializer handing over two units' four gate sums per cycle, so layer 0's
+/// x slices run while the last step's h is gathered. x arrives 16 values per 256-bit beat and is
+/// written a word at a time, the finisher takes two units per cycle alongside the rows, h
+/// frames of 64 values leave as they fill and go once round the ring as broadcasts. Measured
+/// 354.25 cycles per step (435.9 with one element-wise lane and whole rows, 434.9 before the
+/// writer counted runs by values left, 438.9 before the vector-memory writer buffered received
+/// beats, 492.3 with one copy per consumer, 816.6 before the finisher overlapped the rows;
+/// 1 627.6 with 16 engines and one x value per beat). Bit-exact, within issue 10's target of
+/// 450 cycles, cost model within its target of 5%. Its four devices are one node design: one
+/// Verilator build of about 1 minute from cold (four builds took about 4.5 minutes, and 25
+/// before the engines' C++ stopped being copied per instance, when this test was behind
+/// --ignored), and the 16 steps about 1 s.
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -625,7 +638,7 @@ fn lstm_1024_on_4_devices_with_60_engines() {
         "1024 -> 1024, 60 engines: {:.1} cycles per timestep",
         r.cycles_per_timestep
     );
-    assert!(r.cycles_per_timestep <= 450.0, "{}", r.summary());
+    assert!(r.cycles_per_timestep <= 360.0, "{}", r.summary());
     // Against the same model on one device (`lstm_1024_bbs`, 16 engines x 16 lanes: 4 207
     // cycles per step by the cost model, which equals its cosim).
     let one = partita_codegen::analysis::cost::single_device_cycles(
@@ -637,7 +650,7 @@ fn lstm_1024_on_4_devices_with_60_engines() {
     )
     .unwrap();
     eprintln!("1 device: {one:.1} cycles per timestep");
-    assert!(r.cycles_per_timestep * 9.0 < one, "{}", r.summary());
+    assert!(r.cycles_per_timestep * 11.0 < one, "{}", r.summary());
     let p = partita_codegen::analysis::cost::node_cycles_per_step(&design, 16).unwrap();
     eprintln!("cost model {p:.1}");
     let err = (p - r.cycles_per_timestep).abs() / r.cycles_per_timestep;
@@ -780,9 +793,9 @@ fn devices_of_one_node_design_share_one_build() {
 /// slices as soon as a tick's x is in, while it waits for the other devices' h of the last
 /// tick, and only the h slices once they are in; the finisher adds the x-part (bias included)
 /// and h-part sums at full width. Bit-exact, and faster than the 91.4 cycles per step this plan
-/// took before (measured at a6872b2: 83.75 since). The 60-engine 1024 -> 1024 example does not
-/// run ahead: its 8 x and 8 h slices per row are each shorter than the 15 cycles its row
-/// serializer needs per row.
+/// took before (measured at a6872b2: 83.75 since). The 60-engine 1024 -> 1024 example runs
+/// ahead only with two element-wise lanes (its default): its 8 x and 8 h slices per row are
+/// each shorter than the 15 cycles a serializer of one unit per cycle needs per row.
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -812,11 +825,18 @@ fn w_ih_x_runs_ahead_of_the_gather() {
         "{} cycles per step (91.4 before the x pass ran ahead)",
         r.cycles_per_timestep
     );
-    // The 60-engine example keeps whole rows.
+    // The 60-engine example runs ahead with two element-wise lanes, chosen for it: a serializer
+    // handing over one unit per cycle needs 15 cycles per row, more than its 8 x or 8 h slices.
+    // With one lane it keeps whole rows.
     let big = std::fs::read_to_string(repo().join("examples/lstm_1024_4dev.toml")).unwrap();
+    assert!(!big.contains("ew_lanes"));
     let design = design_from_text(&big, &repo().join("examples"));
     let sys = partita_codegen::arch::lstm::System::new(&design).unwrap();
-    assert!(sys.nodes.iter().all(|n| !n.overlap));
+    assert!(sys.nodes.iter().all(|n| n.overlap && n.e == 2 && n.g == 8));
+    let one = big.replace("engines = 60\n", "engines = 60\new_lanes = 1\n");
+    let design = design_from_text(&one, &repo().join("examples"));
+    let sys = partita_codegen::arch::lstm::System::new(&design).unwrap();
+    assert!(sys.nodes.iter().all(|n| !n.overlap && n.e == 1 && n.g == 4));
 }
 
 /// `cols` gives each device only the lanes of the banks it holds: over 4 devices with 4 banks
@@ -990,4 +1010,105 @@ fn differing_devices_split_work_by_their_engines() {
         .map(|s| s.rows.len() / 24)
         .collect();
     assert_eq!(rows, [3, 1]);
+}
+
+/// Element-wise lanes on nodes (`ew_lanes`): partial-sum banks, a finisher taking E units per
+/// cycle, E lanes with their own cell memories, h written, queued and packed as groups of E.
+/// Bit-exact in every strategy that finishes whole groups: `rows` with 12 engines (the row
+/// serializer hands over groups of 2 units, 3 per load, so groups rotate into the banks),
+/// `rows` with 4 lanes, `cols` and `gates` (partial sums written one gate at a time into the
+/// banks), `layers`; the cost model within 12%; narrow formats and large inputs that saturate
+/// (counted by the lanes as the golden model counts them); a corrupted frame is still caught.
+/// A plan whose groups would not stay whole is refused with the reason.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn element_wise_lanes_on_nodes_match_golden() {
+    let lanes = |h: usize, strategy: &str, engines: usize, e: usize| {
+        plan(10, h, 2, true, 2, "ring", "direct", strategy, "").replace(
+            "devices = 2\n",
+            &format!("devices = 2\nengines = {engines}\new_lanes = {e}\nstream_bits = 64\n"),
+        )
+    };
+    for (tag, text) in [
+        ("ew_rows_rotating", lanes(16, "rows", 12, 2)),
+        ("ew_rows_4", lanes(32, "rows", 16, 4)),
+        ("ew_cols", lanes(16, "cols", 2, 2)),
+        ("ew_gates", lanes(16, "gates", 4, 2)),
+        ("ew_layers", lanes(16, "layers", 4, 2)),
+    ] {
+        assert!(text.contains("ew_lanes"));
+        let tmp = TempDir::new(tag);
+        let (design, r) = run(&text, tmp.path(), None);
+        assert!(r.matched, "{tag}: {}", r.summary());
+        assert_eq!(r.words_got, r.words_expected, "{tag}");
+        let sys = partita_codegen::arch::lstm::System::new(&design).unwrap();
+        let e = if tag == "ew_rows_4" { 4 } else { 2 };
+        assert!(sys.nodes.iter().all(|n| n.e == e), "{tag}");
+        if tag.starts_with("ew_rows") {
+            // E units' gate sums per serializer cycle.
+            assert!(sys.nodes.iter().all(|n| n.g == 4 * e), "{tag}");
+        }
+        let p = partita_codegen::analysis::cost::node_cycles_per_step(&design, 16).unwrap();
+        let err = (p - r.cycles_per_timestep).abs() / r.cycles_per_timestep;
+        eprintln!(
+            "{tag}: {:.2} cycles per step, cost model {p:.0}",
+            r.cycles_per_timestep
+        );
+        // Within 10% but for `cols` at this size, which the model puts about 9% low with one
+        // lane too (259 against 283.7 cycles).
+        assert!(err <= 0.12, "{tag}: cost model {:.1}% off", 100.0 * err);
+    }
+    // Saturating: 5-bit data, cell and pre-activations, inputs near the data range's ends.
+    let tmp = TempDir::new("ew_sat");
+    let q = "[quant]\nweight = \"s1.6\"\ndata = \"s1.4\"\nbias = \"s2.5\"\ncell = \"s1.4\"\n\
+             preact = \"s1.4\"\ngate = \"s1.6\"\n[activation]\nsigmoid_range = [-2.0, 2.0]\n\
+             tanh_range = [-2.0, 2.0]\nsegments = 16\n";
+    let p = tmp.write("sat.toml", format!("{}{q}", lanes(16, "rows", 12, 2)));
+    let x = ndarray::Array3::<f32>::from_shape_fn((2, 8, 10), |(b, t, i)| {
+        let v = 2.0 + ((b * 80 + t * 10 + i) * 37 % 19) as f32 / 10.0;
+        if (b + t + i) % 2 == 0 {
+            v
+        } else {
+            -v
+        }
+    });
+    let xp = tmp.path().join("x.npy");
+    ndarray_npy::write_npy(&xp, &x).unwrap();
+    let (code, out, err) = cli(&[
+        "sim",
+        p.to_str().unwrap(),
+        "--input",
+        xp.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["match"], true, "{v}");
+    assert!(v["saturations_golden"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["saturations_hw"], v["saturations_golden"], "{v}");
+    // A damaged frame of h groups is caught.
+    let tmp = TempDir::new("ew_fault");
+    let (_, r) = run(
+        &lanes(16, "rows", 12, 2),
+        tmp.path(),
+        Some(Fault {
+            kind: FaultKind::Corrupt,
+            channel: 0,
+            frame: 2,
+        }),
+    );
+    assert!(!r.matched, "a damaged link must fail the run");
+    assert!(r.error.unwrap_or_default().contains("CRC"));
+    // 12 hidden units over 4 banks: 3 h values per bank, not whole groups of 2.
+    let tmp = TempDir::new("ew_bad");
+    let p = tmp.write("bad.toml", lanes(12, "rows", 12, 2));
+    let (code, _, err) = cli(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("ew_lanes = 2") && err.contains("h values per bank (3)"),
+        "{err}"
+    );
 }

@@ -515,20 +515,26 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                         }
                     }
                 }
-                // The finisher takes one ready unit per cycle; the layer ends after its rows and
-                // the last unit's pipeline.
-                let first_issue = ready[0];
+                // The finisher takes a group of E ready units per cycle (E the element-wise
+                // lanes); the layer ends after its rows and the last group's pipeline.
+                let e = sys.nodes[n.index].e.max(1);
+                let first_issue = ready[..e.min(len)].iter().copied().max().unwrap_or(0);
                 let mut f = 0;
                 let mut issue = Vec::with_capacity(len);
-                for r in &ready {
-                    issue.push(f.max(*r));
-                    f = f.max(*r) + 1;
+                for grp in ready.chunks(e) {
+                    let r = grp.iter().copied().max().unwrap_or(0);
+                    issue.extend(std::iter::repeat_n(f.max(r), grp.len()));
+                    f = f.max(r) + 1;
                 }
                 t[n.index] = t[n.index].max(f + NODE_FIN_EXTRA - 1);
                 let len = len as u64;
                 // Its own h values go to its vector memory as they are finished.
                 if nlay.need_h {
-                    writes[n.index].push((first_issue + NODE_FIN_EXTRA, t[n.index], len));
+                    writes[n.index].push((
+                        first_issue + NODE_FIN_EXTRA,
+                        t[n.index],
+                        len / e as u64,
+                    ));
                 }
                 // Each consumer receives them in frames as they are finished, one copy per
                 // consumer of each frame (of up to maxv values): from the first frame to the

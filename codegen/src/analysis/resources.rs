@@ -106,16 +106,20 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                     costs[p.finisher[u]].state_bits += q.cell.width() as u64;
                 }
             }
-            // One element-wise unit on every device that finishes hidden units, E lanes of it.
-            let lanes = if plan.devices == 1 {
-                crate::arch::lstm::SingleDevice::new(design).map_or(1, |d| d.e) as u64
+            // One element-wise unit on every device that finishes hidden units, E lanes of it
+            // (the architecture's: a node's may be chosen for it).
+            let lanes: Vec<u64> = if plan.devices == 1 {
+                vec![crate::arch::lstm::SingleDevice::new(design).map_or(1, |d| d.e) as u64]
             } else {
-                plan.plan.target.ew_lanes.unwrap_or(1).max(1) as u64
+                let sys = crate::arch::lstm::System::new(design).ok();
+                (0..plan.devices)
+                    .map(|d| sys.as_ref().map_or(1, |s| s.nodes[d].e) as u64)
+                    .collect()
             };
-            let ew = crate::plan::ew_multipliers(plan.plan.activation.method) * lanes;
+            let ew = crate::plan::ew_multipliers(plan.plan.activation.method);
             for c in costs.iter_mut() {
                 if parts.iter().any(|p| p.finisher.contains(&c.device)) {
-                    c.multipliers += ew;
+                    c.multipliers += ew * lanes.get(c.device).copied().unwrap_or(1);
                 }
             }
         }
@@ -167,6 +171,34 @@ pub fn board_use(board: &crate::boards::Board, c: &DeviceCost) -> (f64, f64) {
         c.multipliers as f64 / board.multipliers as f64,
         (c.weight_bits + c.state_bits) as f64 / board.memory_bits() as f64,
     )
+}
+
+/// Check that the plan's `ew_lanes`, where given, can be built: the architecture's reason
+/// when a group of lanes would not stay whole (or could not keep up), at the key.
+pub fn check_lanes(design: &Design) -> Result<(), crate::Error> {
+    let plan = &design.plan;
+    if plan.plan.target.ew_lanes.is_none() || !matches!(design.model, ModelDesign::Lstm(_)) {
+        return Ok(());
+    }
+    let why = if plan.devices == 1 {
+        crate::arch::lstm::SingleDevice::new(design).err()
+    } else {
+        crate::arch::lstm::System::new(design).err()
+    };
+    match why {
+        Some(w) if w.contains("ew_lanes") || w.contains("element-wise lane") => {
+            let spans = SpanIndex::new(&plan.text);
+            let issue = Issue::new(w)
+                .help("choose another power of two for ew_lanes, or leave the key out")
+                .at(spans.value(&["target", "ew_lanes"]), "here");
+            Err(crate::Error::Plan(Box::new(PlanError::new(
+                &plan.name,
+                &plan.text,
+                vec![issue],
+            ))))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Check the per-device budgets: `[target]`'s, or a device's `[[target.device]]` table's.

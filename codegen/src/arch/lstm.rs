@@ -771,12 +771,10 @@ impl System {
         // Each device's engines ([target] engines, or its [[target.device]] table's), and the
         // element-wise lanes every node has.
         let m_of = |d: usize| design.plan.engines_of(d).max(1);
-        let e_all = design
-            .plan
-            .plan
-            .target
-            .ew_lanes
-            .map_or(1, |e| e.max(1) as usize);
+        let e_all = match design.plan.plan.target.ew_lanes {
+            Some(e) => e.max(1) as usize,
+            None => auto_node_lanes(design, &arch, &schedule, &frame),
+        };
         // The M engines finish a row each in the same cycle and their sums leave G per cycle,
         // so a row must take at least M / G cycles.
         for n in &schedule.nodes {
@@ -845,10 +843,8 @@ impl System {
             na.rx_depth = depth;
             na.rx_aw = depth.trailing_zeros();
         }
-        if let Some(e) = design.plan.plan.target.ew_lanes.map(|e| e as usize) {
-            for (na, n) in nodes.iter_mut().zip(&schedule.nodes) {
-                node_ew_lanes(&arch, &frame, n, na, e)?;
-            }
+        for (na, n) in nodes.iter_mut().zip(&schedule.nodes) {
+            node_ew_lanes(&arch, &frame, n, na, e_all)?;
         }
         Ok(System {
             link: LinkWidths::new(&frame),
@@ -906,6 +902,86 @@ pub fn node_ew_lanes(
     if e <= 1 {
         return Ok(());
     }
+    node_ew_fits(arch, f, n, e)?;
+    na.e = e;
+    // The bank index takes the address's low log2(E) bits; a word index at least one more.
+    na.paw = na.paw.max(e.trailing_zeros() + 1);
+    na.qw = arch.dp.accw.max(e as u32 * arch.dp.dw);
+    na.tq_w = 1 + 2 + na.layer_w + 1 + 3 + na.qw;
+    let last = &n.layers[arch.layers - 1];
+    na.ofifo_depth = 64usize.max((last.fin.len() / e + 1).next_power_of_two().min(1024));
+    na.ofifo_aw = na.ofifo_depth.trailing_zeros();
+    Ok(())
+}
+
+/// Element-wise lanes for every node when the plan does not give `ew_lanes`: 1, unless a node
+/// that keeps whole units could run layer 0's W_ih·x ahead of the gather (see
+/// [`NodeArch::overlap`]) but its row serializer, handing over one unit per cycle, is too slow
+/// for a pass of x or h slices alone. Then the fewest E (a power of two) whose serializer
+/// (E units per cycle) keeps up with both passes on every node, where groups of E stay whole
+/// and each node's multipliers (its engines' and E element-wise units') stay within its
+/// `dsp_budget` and board; 1 if there is none.
+fn auto_node_lanes(
+    design: &Design,
+    arch: &LstmArch,
+    sched: &Schedule,
+    f: &frame::Format,
+) -> usize {
+    let m_of = |d: usize| design.plan.engines_of(d).max(1);
+    let too_slow = |e: usize| {
+        sched.nodes.iter().any(|n| {
+            let (m, l0) = (m_of(n.index), &n.layers[0]);
+            let g = sums_per_cycle(n, m, e);
+            let (sx, sh) = node_slices(arch, 0, l0);
+            g >= 4 && overlap_candidate(n, sx, sh) && !passes_keep_up(sx, sh, g, m)
+        })
+    };
+    if !too_slow(1) {
+        return 1;
+    }
+    let ew = crate::plan::ew_multipliers(design.plan.plan.activation.method);
+    let fits_budget = |e: usize| {
+        sched.nodes.iter().all(|n| {
+            let mut lanes: Vec<usize> = n
+                .layers
+                .iter()
+                .filter(|l| l.computes())
+                .flat_map(|l| l.x_banks.iter().chain(&l.h_banks).copied())
+                .collect();
+            lanes.sort_unstable();
+            lanes.dedup();
+            let fin = n.layers.iter().any(|l| !l.fin.is_empty());
+            let need = (m_of(n.index) * lanes.len().max(1)) as u64 + if fin { ew * e as u64 } else { 0 };
+            design.plan.targets.get(n.index).is_none_or(|t| {
+                t.dsp_budget.is_none_or(|b| need <= b as u64)
+                    && t.board.is_none_or(|b| need <= b.multipliers)
+            })
+        })
+    };
+    (1..=crate::plan::MAX_EW_LANES.ilog2())
+        .map(|i| 1usize << i)
+        .take_while(|&e| fits_budget(e))
+        .find(|&e| {
+            sched.nodes.iter().all(|n| node_ew_fits(arch, f, n, e).is_ok()) && !too_slow(e)
+        })
+        .unwrap_or(1)
+}
+
+/// Layer 0 of node `n` could run its x slices ahead of the gather: it computes, has x and h
+/// slices (`sx`, `sh`), and finishes its own rows.
+fn overlap_candidate(n: &Node, sx: usize, sh: usize) -> bool {
+    let l0 = &n.layers[0];
+    l0.computes() && sx > 0 && sh > 0 && l0.pdst == n.index && !l0.fin.is_empty()
+}
+
+/// Each pass (x slices, h slices) keeps a row at least M / G cycles long, as the row
+/// serializer needs.
+fn passes_keep_up(sx: usize, sh: usize, g: usize, m: usize) -> bool {
+    sx * g >= m && sh * g >= m
+}
+
+/// Whether groups of `e` units stay whole on node `n` (see [`node_ew_lanes`]).
+fn node_ew_fits(arch: &LstmArch, f: &frame::Format, n: &Node, e: usize) -> Result<(), String> {
     let d = n.index;
     let bad = |what: String| {
         Err(format!(
@@ -929,7 +1005,7 @@ pub fn node_ew_lanes(
     }
     let checks = [
         ("h values per bank", arch.bh),
-        ("values per vector-memory word", na.mem.vq),
+        ("values per vector-memory word", node_word(f)),
         (
             "h values per link beat",
             f.values_per_beat(frame::Kind::H) as usize,
@@ -945,14 +1021,6 @@ pub fn node_ew_lanes(
             return bad(format!("the {what} ({v}) are not a multiple of {e}"));
         }
     }
-    na.e = e;
-    // The bank index takes the address's low log2(E) bits; a word index at least one more.
-    na.paw = na.paw.max(e.trailing_zeros() + 1);
-    na.qw = arch.dp.accw.max(e as u32 * arch.dp.dw);
-    na.tq_w = 1 + 2 + na.layer_w + 1 + 3 + na.qw;
-    let last = &n.layers[arch.layers - 1];
-    na.ofifo_depth = 64usize.max((last.fin.len() / e + 1).next_power_of_two().min(1024));
-    na.ofifo_aw = na.ofifo_depth.trailing_zeros();
     Ok(())
 }
 
@@ -1016,17 +1084,10 @@ fn node_arch(
         bbase += slots;
         pbase += nl.fin.len();
     }
-    let l0 = &n.layers[0];
     // Each pass's rows hand their sums over through the serializer (G per cycle), so each pass
     // must keep a row at least M / G cycles long, as whole rows do.
     let (sx, sh) = layers[0].slices;
-    let overlap = l0.computes()
-        && sx * g >= m
-        && sh * g >= m
-        && sx > 0
-        && sh > 0
-        && l0.pdst == n.index
-        && !l0.fin.is_empty();
+    let overlap = overlap_candidate(n, sx, sh) && passes_keep_up(sx, sh, g, m);
     let bzero = bbase;
     if overlap {
         bbase += 1;

@@ -22,6 +22,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     let d = design::from_path(&a.plan)?;
     let costs = resources::device_costs(&d);
     resources::check_budgets(&d, &costs)?;
+    resources::check_lanes(&d)?;
     write!(out, "{}", summary(&d, &costs, &traffic::traffic(&d))).map_err(io_failure)
 }
 
@@ -112,6 +113,23 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
                     }
                 );
             }
+        }
+    } else if let (ModelDesign::Lstm(_), Ok(sys)) = (
+        &design.model,
+        partita_codegen::arch::lstm::System::new(design),
+    ) {
+        let e = sys.nodes.first().map_or(1, |n| n.e);
+        if e > 1 || t.ew_lanes.is_some() {
+            let _ = writeln!(
+                s,
+                "element-wise: {e} lane(s) per device, {e} hidden unit(s) finished per cycle ({})",
+                if t.ew_lanes.is_some() {
+                    "ew_lanes"
+                } else {
+                    "the fewest whose row serializer, handing over that many units per cycle, \
+                     keeps up with layer 0's x and h passes, so W_ih·x runs ahead of the gather"
+                }
+            );
         }
     }
     if let ModelDesign::Lstm(_) = &design.model {
