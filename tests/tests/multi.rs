@@ -183,7 +183,7 @@ fn narrow_links_match_golden() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 4, failure_persistence: None, .. ProptestConfig::default() })]
     /// Random plans: sizes, sparsity, layers, strategy, device count and topology, engines per
-    /// device (equal or differing), and packed streams.
+    /// device (equal or differing), packed streams, and two element-wise lanes where they fit.
     #[test]
     #[cfg_attr(not(have_verilator), ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)")]
     fn random_multi_device_plans_match_golden(
@@ -198,6 +198,7 @@ proptest! {
         two_engines in any::<bool>(),
         engine_mask in 0u8..16,
         stream_bits in prop::sample::select(vec![0u32, 32, 64, 256]),
+        two_lanes in any::<bool>(),
     ) {
         let devices = match strategy {
             "ops" => 2,
@@ -226,6 +227,14 @@ proptest! {
         // Packed x and h streams (0: one value per beat).
         if stream_bits > 0 {
             text = text.replace(&format!("devices = {devices}\n"), &format!("devices = {devices}\nstream_bits = {stream_bits}\n"));
+        }
+        // Two element-wise lanes per device, where the plan's groups of two stay whole.
+        if two_lanes {
+            let lanes = text.replace(&format!("devices = {devices}\n"), &format!("devices = {devices}\new_lanes = 2\n"));
+            let tmp = TempDir::new("proplanes");
+            if partita_codegen::arch::lstm::System::new(&design_from_text(&lanes, tmp.path())).is_ok() {
+                text = lanes;
+            }
         }
         assert_matches(&text, "prop");
     }
