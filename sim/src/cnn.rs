@@ -159,7 +159,10 @@ pub fn fixed(
                 Array3::from_shape_fn(acc.dim(), |(o, y, xx)| {
                     let v = acc[[o, y, xx]] as i128 + ((w.q_bias[o] as i128) << bias_shift);
                     let r = requantize(v, prod_frac, q.data, q.rounding, q.overflow);
-                    ev.saturations += r.clipped as u64;
+                    if r.clipped {
+                        ev.saturations += 1;
+                        ev.record(Some(l), "outputs", q.data, v, prod_frac);
+                    }
                     r.code
                 })
             }

@@ -15,7 +15,7 @@ use ndarray_npy::{write_npy, ReadNpyError};
 use partita_codegen::design::{Design, ModelDesign};
 use thiserror::Error;
 
-pub use lstm::Events;
+pub use lstm::{Events, Saturated};
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum Error {
@@ -307,7 +307,10 @@ pub fn run_with(
                 let x = item.into_dimensionality::<Ix3>().expect("checked rank");
                 let xq: Array3<i64> = x.mapv(|v| {
                     let y = q.data.quantize(v, q.rounding, q.overflow);
-                    ev.input_clipped += y.clipped as u64;
+                    if y.clipped {
+                        ev.input_clipped += 1;
+                        ev.record_input(q.data, v);
+                    }
                     y.code
                 });
                 codes_out.push(cnn_out(m, cnn::fixed(m, q, partition, xq.view(), &mut ev)));

@@ -48,12 +48,104 @@ pub fn float(m: &LstmDesign, x: ArrayView2<f64>) -> Array2<f64> {
 }
 
 /// Saturation and clipping events seen by the fixed model.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Events {
     /// Inputs clipped when quantized.
     pub input_clipped: u64,
     /// Pre-activations, cell states or h values the overflow mode had to act on.
     pub saturations: u64,
+    /// Where they happened: one record per layer and quantity (the inputs as `layer: None`),
+    /// in the order first seen.
+    pub sites: Vec<Saturated>,
+}
+
+/// Values of one quantity of one layer that did not fit their format: how many, and the
+/// largest magnitude among them (before saturation or wrapping), in real units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Saturated {
+    /// The layer, or `None` for the inputs.
+    pub layer: Option<usize>,
+    /// What the values are ("gate pre-activations", "cell states", ...).
+    pub what: &'static str,
+    /// The format they did not fit.
+    pub format: QFormat,
+    pub count: u64,
+    pub largest: f64,
+}
+
+impl Saturated {
+    /// The narrowest format of the same width whose range holds `largest`: more integer bits,
+    /// as many fewer fraction bits. `None` when even an all-integer format of that width
+    /// would not.
+    pub fn holding_format(&self) -> Option<QFormat> {
+        let width = self.format.int_bits + self.format.frac_bits;
+        (self.format.int_bits..=width)
+            .map(|i| QFormat::new(i, width - i))
+            .find(|f| self.largest <= f.max_value().abs().max(f.min_value().abs()))
+    }
+
+    /// One line for a warning.
+    pub fn describe(&self) -> String {
+        let whose = match self.layer {
+            Some(l) => format!("layer {l}"),
+            None => "input".to_string(),
+        };
+        let fix = match self.holding_format() {
+            Some(f) => format!("{f} would hold them"),
+            None => format!(
+                "no {}-bit format holds them; use a wider one",
+                self.format.int_bits + self.format.frac_bits + 1
+            ),
+        };
+        format!(
+            "{whose}: {} {} did not fit {} (largest |value| {:.4}); {fix}",
+            self.count, self.what, self.format, self.largest
+        )
+    }
+}
+
+impl Events {
+    /// Count a value that did not fit `format`: `v` with `frac` fraction bits, of `what` in
+    /// `layer` (`None`: the inputs).
+    pub fn record(
+        &mut self,
+        layer: Option<usize>,
+        what: &'static str,
+        format: QFormat,
+        v: i128,
+        frac: u32,
+    ) {
+        let mag = (v as f64).abs() / (frac as f64).exp2();
+        match self
+            .sites
+            .iter_mut()
+            .find(|s| s.layer == layer && s.what == what && s.format == format)
+        {
+            Some(s) => {
+                s.count += 1;
+                s.largest = s.largest.max(mag);
+            }
+            None => self.sites.push(Saturated {
+                layer,
+                what,
+                format,
+                count: 1,
+                largest: mag,
+            }),
+        }
+    }
+
+    /// Count an input value that did not fit the data format.
+    pub fn record_input(&mut self, format: QFormat, v: f64) {
+        // Exact enough: the magnitude only picks a format.
+        let scaled = (v * 1048576.0) as i128;
+        self.record(None, "values", format, scaled, 20);
+    }
+
+    /// Warning lines, one per record.
+    pub fn warnings(&self) -> Vec<String> {
+        self.sites.iter().map(|s| s.describe()).collect()
+    }
 }
 
 /// Full-width dot product of `row` with `vec` (padded to K * B) over one bank.
@@ -93,6 +185,7 @@ pub fn whole_layer(layer: &LstmLayer) -> Vec<Share> {
 /// share order at full width.
 pub fn fixed_layer(
     layer: &LstmLayer,
+    index: usize,
     m: &LstmDesign,
     q: &QuantSpec,
     shares: &[Share],
@@ -105,9 +198,12 @@ pub fn fixed_layer(
     let prod_frac = q.weight.frac_bits + q.data.frac_bits;
     let bias_shift = prod_frac - q.bias.frac_bits;
     let (r, o) = (q.rounding, q.overflow);
-    let mut fit = |v: i128, from: u32, to: QFormat| {
+    let mut fit = |v: i128, from: u32, to: QFormat, what: &'static str| {
         let y = requantize(v, from, to, r, o);
-        ev.saturations += y.clipped as u64;
+        if y.clipped {
+            ev.saturations += 1;
+            ev.record(Some(index), what, to, v, from);
+        }
         y.code
     };
     let mut h = Array1::<i64>::zeros(hsz);
@@ -137,10 +233,10 @@ pub fn fixed_layer(
             }
         }
         for u in 0..hsz {
-            let pre = |g: usize, fit: &mut dyn FnMut(i128, u32, QFormat) -> i64| {
+            let pre = |g: usize, fit: &mut dyn FnMut(i128, u32, QFormat, &'static str) -> i64| {
                 let row = g * hsz + u;
                 let a = acc[row] as i128 + ((layer.q_bias[row] as i128) << bias_shift);
-                fit(a, prod_frac, q.preact)
+                fit(a, prod_frac, q.preact, "gate pre-activations")
             };
             let i = t.sigmoid.eval(pre(0, &mut fit));
             let f = t.sigmoid.eval(pre(1, &mut fit));
@@ -148,9 +244,9 @@ pub fn fixed_layer(
             let o_ = t.sigmoid.eval(pre(3, &mut fit));
             let fc = ((f as i128) * (c[u] as i128)) << (c_frac - fc_frac);
             let ig = ((i as i128) * (g as i128)) << (c_frac - ig_frac);
-            c[u] = fit(fc + ig, c_frac, q.cell);
+            c[u] = fit(fc + ig, c_frac, q.cell, "cell states");
             let tc = t.tanh_cell.eval(c[u]);
-            h[u] = fit((o_ as i128) * (tc as i128), ig_frac, q.data);
+            h[u] = fit((o_ as i128) * (tc as i128), ig_frac, q.data, "h values");
         }
         out.row_mut(step).assign(&h);
     }
@@ -176,7 +272,7 @@ pub fn fixed(
                 &whole[..]
             }
         };
-        cur = fixed_layer(layer, m, q, shares, cur.view(), ev);
+        cur = fixed_layer(layer, l, m, q, shares, cur.view(), ev);
     }
     cur
 }
@@ -185,7 +281,10 @@ pub fn fixed(
 pub fn quantize_input(q: &QuantSpec, x: ArrayView2<f64>, ev: &mut Events) -> Array2<i64> {
     x.mapv(|v| {
         let y = q.data.quantize(v, q.rounding, q.overflow);
-        ev.input_clipped += y.clipped as u64;
+        if y.clipped {
+            ev.input_clipped += 1;
+            ev.record_input(q.data, v);
+        }
         y.code
     })
 }
@@ -232,4 +331,55 @@ pub fn float_reference(m: &LstmDesign, x: ArrayView2<f64>) -> Array2<f64> {
     let seq = cur.len();
     let hsz = cur.first().map_or(0, Vec::len);
     Array2::from_shape_vec((seq, hsz), cur.concat()).expect("rectangular")
+}
+
+#[cfg(test)]
+mod saturation_tests {
+    use super::*;
+
+    fn site(format: QFormat, largest: f64) -> Saturated {
+        Saturated {
+            layer: Some(2),
+            what: "outputs",
+            format,
+            count: 187,
+            largest,
+        }
+    }
+
+    /// Logits up to about 25 in s3.12 (the digits CNN of issue 11) need s5.10.
+    #[test]
+    fn holding_format_adds_integer_bits() {
+        let s = site(QFormat::new(3, 12), 24.7);
+        assert_eq!(s.holding_format(), Some(QFormat::new(5, 10)));
+        assert!(s
+            .describe()
+            .contains("layer 2: 187 outputs did not fit s3.12"));
+        assert!(s.describe().contains("s5.10 would hold them"));
+        // Just inside the range: no more integer bits.
+        assert_eq!(
+            site(QFormat::new(3, 12), 7.9).holding_format(),
+            Some(QFormat::new(3, 12))
+        );
+        // Nothing of 16 bits holds 1e6.
+        let big = site(QFormat::new(3, 12), 1e6);
+        assert_eq!(big.holding_format(), None);
+        assert!(big.describe().contains("use a wider one"));
+    }
+
+    #[test]
+    fn records_merge_by_layer_quantity_and_format() {
+        let mut ev = Events::default();
+        let f = QFormat::new(1, 4);
+        ev.record(Some(0), "cell states", f, 3 << 4, 4);
+        ev.record(Some(0), "cell states", f, -(5 << 4), 4);
+        ev.record(Some(1), "cell states", f, 2 << 4, 4);
+        ev.record_input(f, -2.5);
+        assert_eq!(ev.sites.len(), 3);
+        assert_eq!(ev.sites[0].count, 2);
+        assert_eq!(ev.sites[0].largest, 5.0);
+        assert_eq!(ev.sites[2].layer, None);
+        assert_eq!(ev.sites[2].largest, 2.5);
+        assert_eq!(ev.warnings().len(), 3);
+    }
 }

@@ -218,3 +218,84 @@ fn cnn_fixed_close_to_float() {
         assert_eq!(fixed.events.saturations, 0);
     }
 }
+
+/// Values that do not fit their format are reported by layer and quantity, with how many, the
+/// largest magnitude, and a format of the same width that holds it; run with that format, the
+/// layer's values fit. On the example CNN with 16-bit s3.12 maps (the example uses s5.10) and
+/// inputs scaled by 4, and on an LSTM with 5-bit formats through `partita golden`.
+#[test]
+fn saturations_are_reported_by_layer_with_a_format_that_holds_them() {
+    let text =
+        std::fs::read_to_string(partita_tests::repo().join("examples/cnn_small.toml")).unwrap();
+    assert!(text.contains("data = \"s5.10\""));
+    let narrow = text.replace("data = \"s5.10\"", "data = \"s3.12\"");
+    let tmp = TempDir::new("satcnn");
+    let d = design_from_text(&narrow, tmp.path());
+    let x = batched(normal_input(&[2, 1, 28, 28], 4).mapv(|v| 4.0 * v));
+    let fixed = partita_sim::run(&d, &x, Mode::Fixed);
+    let ev = &fixed.events;
+    assert!(ev.saturations > 0, "{ev:?}");
+    let first = ev
+        .sites
+        .iter()
+        .filter(|s| s.layer.is_some())
+        .min_by_key(|s| s.layer)
+        .expect("a layer saturated")
+        .clone();
+    assert_eq!(
+        ev.saturations,
+        ev.sites
+            .iter()
+            .filter(|s| s.layer.is_some())
+            .map(|s| s.count)
+            .sum::<u64>()
+    );
+    let fmt = first.holding_format().expect("a 16-bit format holds it");
+    assert!(
+        fmt.int_bits > 3 && fmt.int_bits + fmt.frac_bits == 15,
+        "{fmt}"
+    );
+    let line = first.describe();
+    assert!(
+        line.contains(&format!("layer {}", first.layer.unwrap()))
+            && line.contains("s3.12")
+            && line.contains(&format!("{fmt} would hold them")),
+        "{line}"
+    );
+    // With that format the first layer that saturated no longer does.
+    let wider = text.replace("data = \"s5.10\"", &format!("data = \"{fmt}\""));
+    let d = design_from_text(&wider, tmp.path());
+    let again = partita_sim::run(&d, &x, Mode::Fixed);
+    assert!(
+        !again.events.sites.iter().any(|s| s.layer == first.layer),
+        "{:?}",
+        again.events.sites
+    );
+    // An LSTM through the CLI: each warning names its layer and quantity.
+    let lstm = format!(
+        "{}[quant]\nweight = \"s1.6\"\ndata = \"s1.4\"\nbias = \"s2.5\"\ncell = \"s1.4\"\n\
+         preact = \"s1.4\"\ngate = \"s1.6\"\n[activation]\nsigmoid_range = [-2.0, 2.0]\n\
+         tanh_range = [-2.0, 2.0]\nsegments = 16\n",
+        lstm_plan(10, 16, 2, 4, None, 3)
+    );
+    let p = tmp.write("lstm.toml", &lstm);
+    let xs = normal_input(&[2, 8, 10], 5).mapv(|v| 3.0 * v);
+    let xp = tmp.path().join("x.npy");
+    ndarray_npy::write_npy(&xp, &xs).unwrap();
+    let yp = tmp.path().join("y.npy");
+    let (code, out, err) = partita_tests::cli(&[
+        "golden",
+        p.to_str().unwrap(),
+        "--input",
+        xp.to_str().unwrap(),
+        "--output",
+        yp.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("warning: input: "), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("warning: layer ") && l.contains("did not fit s1.4")),
+        "{out}"
+    );
+}

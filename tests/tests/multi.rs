@@ -1098,6 +1098,15 @@ fn element_wise_lanes_on_nodes_match_golden() {
     assert_eq!(v["match"], true, "{v}");
     assert!(v["saturations_golden"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["saturations_hw"], v["saturations_golden"], "{v}");
+    // Named by layer and quantity, each with a format that holds them.
+    let warnings = v["saturation_warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.starts_with("layer ") && w.contains("would hold them")
+        }),
+        "{v}"
+    );
     // A damaged frame of h groups is caught.
     let tmp = TempDir::new("ew_fault");
     let (_, r) = run(

@@ -921,12 +921,7 @@ pub fn node_ew_lanes(
 /// (E units per cycle) keeps up with both passes on every node, where groups of E stay whole
 /// and each node's multipliers (its engines' and E element-wise units') stay within its
 /// `dsp_budget` and board; 1 if there is none.
-fn auto_node_lanes(
-    design: &Design,
-    arch: &LstmArch,
-    sched: &Schedule,
-    f: &frame::Format,
-) -> usize {
+fn auto_node_lanes(design: &Design, arch: &LstmArch, sched: &Schedule, f: &frame::Format) -> usize {
     let m_of = |d: usize| design.plan.engines_of(d).max(1);
     let too_slow = |e: usize| {
         sched.nodes.iter().any(|n| {
@@ -951,7 +946,8 @@ fn auto_node_lanes(
             lanes.sort_unstable();
             lanes.dedup();
             let fin = n.layers.iter().any(|l| !l.fin.is_empty());
-            let need = (m_of(n.index) * lanes.len().max(1)) as u64 + if fin { ew * e as u64 } else { 0 };
+            let need =
+                (m_of(n.index) * lanes.len().max(1)) as u64 + if fin { ew * e as u64 } else { 0 };
             design.plan.targets.get(n.index).is_none_or(|t| {
                 t.dsp_budget.is_none_or(|b| need <= b as u64)
                     && t.board.is_none_or(|b| need <= b.multipliers)
@@ -962,7 +958,11 @@ fn auto_node_lanes(
         .map(|i| 1usize << i)
         .take_while(|&e| fits_budget(e))
         .find(|&e| {
-            sched.nodes.iter().all(|n| node_ew_fits(arch, f, n, e).is_ok()) && !too_slow(e)
+            sched
+                .nodes
+                .iter()
+                .all(|n| node_ew_fits(arch, f, n, e).is_ok())
+                && !too_slow(e)
         })
         .unwrap_or(1)
 }

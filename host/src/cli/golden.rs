@@ -50,6 +50,9 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             y.events.input_clipped, y.events.saturations
         )
         .map_err(io_failure)?;
+        for w in y.events.warnings() {
+            writeln!(out, "warning: {w}").map_err(io_failure)?;
+        }
     }
     if a.vs_float {
         let f = partita_sim::run(&d, &x, Mode::Float);

@@ -60,6 +60,9 @@ pub struct SimReport {
     pub build_cached: bool,
     pub saturations_hw: u32,
     pub saturations_golden: u64,
+    /// The golden model's saturations by layer and quantity, each with a format that would
+    /// hold them.
+    pub saturation_warnings: Vec<String>,
     pub rtl_dir: PathBuf,
     /// Device output as values, in the input's form.
     pub output: ArrayD<f64>,
@@ -88,6 +91,7 @@ impl SimReport {
             "build_cached": self.build_cached,
             "saturations_hw": self.saturations_hw,
             "saturations_golden": self.saturations_golden,
+            "saturation_warnings": self.saturation_warnings,
             "rtl_dir": self.rtl_dir.display().to_string(),
         }))
         .expect("json")
@@ -111,7 +115,7 @@ impl SimReport {
         format!(
             "{verdict}\ncycles: {} total, {:.1} per timestep (lower bound {:.1}, efficiency {:.3})\n\
              simulation: {} cycles in {:.2} s ({:.0} cycles/s); build {:.2} s{}\n\
-             saturations: hardware {}, golden {}\n",
+             saturations: hardware {}, golden {}\n{}",
             self.cycles_total,
             self.cycles_per_timestep,
             self.lower_bound_cycles_per_timestep,
@@ -122,9 +126,15 @@ impl SimReport {
             self.build_seconds,
             if self.build_cached { " (cached)" } else { "" },
             self.saturations_hw,
-            self.saturations_golden
+            self.saturations_golden,
+            warning_lines(&self.saturation_warnings)
         )
     }
+}
+
+/// `warning: ...` lines, one per saturation record.
+pub fn warning_lines(w: &[String]) -> String {
+    w.iter().map(|l| format!("warning: {l}\n")).collect()
 }
 
 /// Errors of a cosimulation run (exit 2: the inputs or the tools; mismatches are in the report).
@@ -453,6 +463,7 @@ pub struct GoldenCase {
     pub input: Input,
     pub expected: Vec<i64>,
     pub saturations_golden: u64,
+    pub saturation_warnings: Vec<String>,
     pub seqs: usize,
     pub steps: usize,
     /// Input codes, `(sequence, timestep, feature)` flattened.
@@ -477,6 +488,7 @@ pub fn golden_case(design: &Design, opts: &SimOptions) -> Result<GoldenCase, Sim
         input,
         expected,
         saturations_golden: golden.events.saturations,
+        saturation_warnings: golden.events.warnings(),
         seqs,
         steps,
         codes,
@@ -545,6 +557,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         input,
         expected,
         saturations_golden,
+        saturation_warnings,
         seqs,
         steps,
         codes,
@@ -588,6 +601,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         build_cached: built.cached,
         saturations_hw: run.saturations,
         saturations_golden,
+        saturation_warnings,
         rtl_dir,
         output,
     })

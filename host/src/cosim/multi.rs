@@ -50,6 +50,9 @@ pub struct MultiReport {
     pub build_seconds: f64,
     pub saturations_hw: u64,
     pub saturations_golden: u64,
+    /// The golden model's saturations by layer and quantity, each with a format that would
+    /// hold them.
+    pub saturation_warnings: Vec<String>,
     /// A link or device error that stopped the run.
     pub error: Option<String>,
     /// Link channels and the beats that entered each.
@@ -115,6 +118,7 @@ impl MultiReport {
             "build_seconds": self.build_seconds,
             "saturations_hw": self.saturations_hw,
             "saturations_golden": self.saturations_golden,
+            "saturation_warnings": self.saturation_warnings,
             "rtl_dir": self.rtl_dir.display().to_string(),
         }))
         .unwrap_or_default()
@@ -167,6 +171,7 @@ impl MultiReport {
             "simulation: {} cycles in {:.2} s; build {:.2} s\nsaturations: hardware {}, golden {}\n",
             self.sim_cycles, self.sim_seconds, self.build_seconds, self.saturations_hw, self.saturations_golden
         );
+        s += &super::warning_lines(&self.saturation_warnings);
         s
     }
 }
@@ -244,6 +249,7 @@ pub fn simulate_multi_with(
         input,
         expected,
         saturations_golden,
+        saturation_warnings,
         seqs,
         steps,
         codes,
@@ -374,6 +380,7 @@ pub fn simulate_multi_with(
         build_seconds,
         saturations_hw: run.devices.iter().map(|d| d.saturations as u64).sum(),
         saturations_golden,
+        saturation_warnings,
         error,
         channels: channels.into_iter().zip(run.channel_beats).collect(),
         frames_sent,
