@@ -109,30 +109,38 @@ module {= name =} (
     wire [{= unit_w =}-1:0] pw_cs_{= s.index =} = first_{= s.index =} ? {= unit_w =}'d0 : pw_slot_{= s.index =};
     wire [{= paw =}-1:0] pw_addr_{= s.index =} = pw_base_{= s.index =} + {= s.slot_ext =};
 {% if s.local && ge %}    // A group of up to {= e =} units' four gates per write (local_n of them; unit j's gate g at
-    // local_data[(4 j + g) * {= accw =}]): unit j goes to slot pw_cs + j, in bank
-    // (pw_cs + j) mod {= e =}. Every layer's mask is 1111 (checked by the generator).
-    wire unused_pw_{= s.index =} = &{1'b0, pw_mask_{= s.index =}};
+    // local_data[(4 j + g) * {= accw =}]): unit j goes to slot pw_slot + j, in bank
+    // (pw_slot + j) mod {= e =}. pw_slot is the next write's slot, already 0 when that write
+    // starts a layer, so no compare sits in front of the addresses; a bank's word is the
+    // group's first word, plus one for the banks before the group's first bank. Every layer's
+    // mask is 1111 (checked by the generator).
+    wire unused_pw_{= s.index =} = &{1'b0, pw_mask_{= s.index =}, pw_addr_{= s.index =}, pw_cs_{= s.index =}};
     wire [{= cnt_w =}-1:0] pw_vals_{= s.index =} = {= ln_cnt =};
+    wire pw_end_{= s.index =} = (pw_k_{= s.index =} + pw_vals_{= s.index =} == pw_n_{= s.index =});
     always @(posedge clk) begin
         if (rst) begin
             pw_slot_{= s.index =} <= {= unit_w =}'d0;
             pw_k_{= s.index =} <= {= cnt_w =}'d0;
         end else if (pw_en_{= s.index =}) begin
-            pw_slot_{= s.index =} <= pw_cs_{= s.index =} + {= ln_unit =};
-            pw_k_{= s.index =} <= (pw_k_{= s.index =} + pw_vals_{= s.index =} == pw_n_{= s.index =}) ? {= cnt_w =}'d0 : pw_k_{= s.index =} + pw_vals_{= s.index =};
+            pw_slot_{= s.index =} <= pw_end_{= s.index =} ? {= unit_w =}'d0 : pw_slot_{= s.index =} + {= ln_unit =};
+            pw_k_{= s.index =} <= pw_end_{= s.index =} ? {= cnt_w =}'d0 : pw_k_{= s.index =} + pw_vals_{= s.index =};
         end
     end
-{% for r in rot %}    // Bank {= r.b =}: the group's unit (bank - first bank) mod {= e =}, its slot and gates.
+    wire [{= paw =}-1:0] pg_addr_{= s.index =} = pw_base_{= s.index =} + {= s.slot_ext_g =};
+    wire [{= eq =}-1:0] pg_lo_{= s.index =} = pw_slot_{= s.index =}[{= eq =}-1:0];
+    wire unused_pg_{= s.index =} = &{1'b0, pg_addr_{= s.index =}[{= eq =}-1:0]};
+{% for r in rot %}    // Bank {= r.b =}: the group's unit (bank - first bank) mod {= e =}, its word and gates.
     reg [{= eq =}-1:0] pj_{= s.index =}_{= r.b =};
     always @* begin
         pj_{= s.index =}_{= r.b =} = {= eq =}'d0;
-        case (pw_cs_{= s.index =}[{= eq =}-1:0])
+        case (pg_lo_{= s.index =})
 {% for it in r.items %}            {= eq =}'d{= it.0 =}: pj_{= s.index =}_{= r.b =} = {= eq =}'d{= it.1 =};
 {% endfor %}            default: ;
         endcase
     end
-    wire [{= paw =}-1:0] pa_{= s.index =}_{= r.b =} = pw_addr_{= s.index =} + {{= paw_eq =}'d0, pj_{= s.index =}_{= r.b =}};
-    wire unused_pa_{= s.index =}_{= r.b =} = &{1'b0, pa_{= s.index =}_{= r.b =}[{= eq =}-1:0]};
+{% if r.last %}    wire [{= paw_eq =}-1:0] pa_{= s.index =}_{= r.b =} = pg_addr_{= s.index =}[{= paw =}-1:{= eq =}];
+{% else %}    wire [{= paw_eq =}-1:0] pa_{= s.index =}_{= r.b =} = pg_addr_{= s.index =}[{= paw =}-1:{= eq =}] + ((pg_lo_{= s.index =} > {= eq =}'d{= r.b =}) ? {= paw_eq =}'d1 : {= paw_eq =}'d0);
+{% endif %}
     wire pe_{= s.index =}_{= r.b =} = pw_en_{= s.index =} && ({1'b0, pj_{= s.index =}_{= r.b =}} < local_n);
     reg [{= unit_acc_w =}-1:0] pd_{= s.index =}_{= r.b =};
     always @* begin
@@ -144,7 +152,7 @@ module {= name =} (
     end
     always @(posedge clk) begin
         if (pe_{= s.index =}_{= r.b =}) begin
-{% for g in gates %}            pm_{= s.index =}_{= g =}_{= r.b =}[pa_{= s.index =}_{= r.b =}[{= paw =}-1:{= eq =}]] <= pd_{= s.index =}_{= r.b =}[{= g =}*{= accw =} +: {= accw =}];
+{% for g in gates %}            pm_{= s.index =}_{= g =}_{= r.b =}[pa_{= s.index =}_{= r.b =}] <= pd_{= s.index =}_{= r.b =}[{= g =}*{= accw =} +: {= accw =}];
 {% endfor %}        end
     end
 {% endfor %}{% else if s.local && g4 %}    // Four gates per write: every layer's mask is 1111 (checked by the generator).

@@ -255,6 +255,8 @@ struct SlotView {
     layers: Vec<SlotLayer>,
     layers_all: Vec<usize>,
     slot_ext: String,
+    /// The slot register itself, sized for the address (the local slot of grouped writes).
+    slot_ext_g: String,
     wrap_ext: String,
     count_ext: String,
 }
@@ -324,6 +326,8 @@ struct ReduceView {
 struct RotBank {
     b: usize,
     items: Vec<(usize, usize)>,
+    /// The last bank: no group's first bank lies above it.
+    last: bool,
 }
 
 /// A layer's two h buffers in the vector memory, as word addresses.
@@ -555,6 +559,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
                 .collect(),
             layers_all: (0..sys.arch.layers).collect(),
             slot_ext: fit(&format!("pw_cs_{i}"), na.unit_w, na.paw),
+            slot_ext_g: fit(&format!("pw_slot_{i}"), na.unit_w, na.paw),
             wrap_ext: zext(&format!("pw_ng_{i}[2]"), 1, na.unit_w),
             count_ext: zext(&format!("cnt_{}", s.port_of(me, dev)), 7, na.cnt_w),
         })
@@ -586,6 +591,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
             layers: own.unwrap_or_default(),
             layers_all: (0..sys.arch.layers).collect(),
             slot_ext: fit(&format!("pw_cs_{i}"), na.unit_w, na.paw),
+            slot_ext_g: fit(&format!("pw_slot_{i}"), na.unit_w, na.paw),
             wrap_ext: zext(&format!("pw_ng_{i}[2]"), 1, na.unit_w),
             count_ext: zext("cnt_0", 7, na.cnt_w),
         });
@@ -673,6 +679,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
             .map(|b| RotBank {
                 b,
                 items: (0..e).map(|k| (k, (b + e - k) % e)).collect(),
+                last: b + 1 == e,
             })
             .collect(),
         ln_cnt: zext("{local_n, 2'b00}", e.trailing_zeros() + 3, na.cnt_w),
