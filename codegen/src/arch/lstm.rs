@@ -937,17 +937,9 @@ fn auto_node_lanes(design: &Design, arch: &LstmArch, sched: &Schedule, f: &frame
     let ew = crate::plan::ew_multipliers(design.plan.plan.activation.method);
     let fits_budget = |e: usize| {
         sched.nodes.iter().all(|n| {
-            let mut lanes: Vec<usize> = n
-                .layers
-                .iter()
-                .filter(|l| l.computes())
-                .flat_map(|l| l.x_banks.iter().chain(&l.h_banks).copied())
-                .collect();
-            lanes.sort_unstable();
-            lanes.dedup();
             let fin = n.layers.iter().any(|l| !l.fin.is_empty());
             let need =
-                (m_of(n.index) * lanes.len().max(1)) as u64 + if fin { ew * e as u64 } else { 0 };
+                (m_of(n.index) * built_lanes(n).len()) as u64 + if fin { ew * e as u64 } else { 0 };
             design.plan.targets.get(n.index).is_none_or(|t| {
                 t.dsp_budget.is_none_or(|b| need <= b as u64)
                     && t.board.is_none_or(|b| need <= b.multipliers)
@@ -965,6 +957,23 @@ fn auto_node_lanes(design: &Design, arch: &LstmArch, sched: &Schedule, f: &frame
                 && !too_slow(e)
         })
         .unwrap_or(1)
+}
+
+/// The engine lanes node `n` builds: the banks (x or h) it holds in a layer it computes. A
+/// device that computes no rows keeps one (idle) lane, so the engine stays whole.
+fn built_lanes(n: &Node) -> Vec<usize> {
+    let mut lanes: Vec<usize> = n
+        .layers
+        .iter()
+        .filter(|l| l.computes())
+        .flat_map(|l| l.x_banks.iter().chain(&l.h_banks).copied())
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    if lanes.is_empty() {
+        lanes.push(0);
+    }
+    lanes
 }
 
 /// Layer 0 of node `n` could run its x slices ahead of the gather: it computes, has x and h
@@ -1119,18 +1128,7 @@ fn node_arch(
     slots.dedup();
     let last = &n.layers[arch.layers - 1];
     let ofifo_depth = 64usize.max((last.fin.len() + 1).next_power_of_two().min(1024));
-    let mut lanes: Vec<usize> = n
-        .layers
-        .iter()
-        .filter(|l| l.computes())
-        .flat_map(|l| l.x_banks.iter().chain(&l.h_banks).copied())
-        .collect();
-    lanes.sort_unstable();
-    lanes.dedup();
-    if lanes.is_empty() {
-        // A device that computes no rows keeps one (idle) lane, so the engine stays whole.
-        lanes.push(0);
-    }
+    let lanes = built_lanes(n);
     NodeArch {
         index: n.index,
         m,
