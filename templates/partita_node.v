@@ -244,76 +244,54 @@ module {= p.top =} #(
         .bw_data(wstage[{= bw =}-1:0]),
         .row_valid(row_valid_{= e =}), .row_acc(row_acc_{= e =})
     );
-{% endfor %}{% if ge %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
+{% endfor %}{% if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
     // Their full-width sums are loaded into a shift register and leave {= g =} per cycle, engine 0
-    // first: rows are unit-major, so each cycle hands over up to {= ew_n =} units' four gates (the
+{% if ge %}    // first: rows are unit-major, so each cycle hands over up to {= ew_n =} units' four gates (the
     // element-wise lanes' group size), rs_n of them: the fewest of {= ew_n =}, the units left in
     // the load ({= ld_units =} per load) and the units left in the pass (rs_ul). A row takes at
     // least {= m_groups =} cycles (checked by the generator), so the register is empty, or sends its
     // last sums, when the next rows arrive. The padding rows of a layer's last slot never leave.
-    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
+{% else %}    // first (node row order{% if g > 1 %}: rows are unit-major, so each cycle hands over one unit's
+    // four gates{% endif %}). A row takes at least {= m_groups =} cycles (checked by the generator), so
+    // the register is empty, or sends its last sums, when the next rows arrive. The padding
+    // rows of a layer's last slot never leave: the drain stops at the layer's last row.
+{% endif %}    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
     wire rs_take = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
     reg rs_v;
-    reg [{= rows_w =}-1:0] rs_ll, rs_ul;
-{% for e in pad_list %}    reg [{= accw =}-1:0] rs_{= e =};
+{% if ge %}    reg [{= rows_w =}-1:0] rs_ll, rs_ul;
+{% else %}    reg [{= eng_w =}-1:0] rs_i;
+{% endif %}{% for e in pad_list %}    reg [{= accw =}-1:0] rs_{= e =};
 {% endfor %}    wire part_v = adv_m && rs_v;
     wire [{= accw =}-1:0] row_acc = rs_0;
-    wire rs_lfew = (rs_ll < {= rows_w =}'d{= ew_n =});
+{% if ge %}    wire rs_lfew = (rs_ll < {= rows_w =}'d{= ew_n =});
     wire rs_ufew = (rs_ul < {= rows_w =}'d{= ew_n =});
     wire [{= eq =}:0] rs_n = !(rs_lfew || rs_ufew) ? {= eq1 =}'d{= ew_n =} : (rs_ll < rs_ul) ? rs_ll[{= eq =}:0] : rs_ul[{= eq =}:0];
     wire [{= rows_w =}-1:0] rs_n_w = {= rs_n_ext =};
-    always @(posedge clk) begin
+{% endif %}    always @(posedge clk) begin
         if (rst) begin
             rs_v <= 1'b0;
-            rs_ll <= {= rows_w =}'d0;
-        end else if (rs_take) begin
+{% if ge %}            rs_ll <= {= rows_w =}'d0;
+{% else %}            rs_i <= {= eng_w =}'d0;
+{% endif %}        end else if (rs_take) begin
             rs_v <= 1'b1;
-            rs_ll <= {= rows_w =}'d{= ld_units =};
-        end else if (part_v) begin
-            if (rs_n_w == rs_ll || rs_n_w == rs_ul) rs_v <= 1'b0;
+{% if ge %}            rs_ll <= {= rows_w =}'d{= ld_units =};
+{% else %}            rs_i <= {= eng_w =}'d0;
+{% endif %}        end else if (part_v) begin
+{% if ge %}            if (rs_n_w == rs_ll || rs_n_w == rs_ul) rs_v <= 1'b0;
             rs_ll <= rs_ll - rs_n_w;
-        end
+{% else %}            if (rs_i == {= eng_w =}'d{= m_last =} || parts_out + {= rows_w =}'d{= g =} == l_rows) rs_v <= 1'b0;
+            rs_i <= rs_i + {= eng_w =}'d1;
+{% endif %}        end
         if (rs_take) begin
 {% for e in engine_list %}            rs_{= e =} <= row_acc_{= e =};
 {% endfor %}{% for e in pad_only %}            rs_{= e =} <= {= accw =}'d0;
 {% endfor %}        end else if (part_v) begin
-{% for e in ge_shift %}            rs_{= e =} <= rs_{= e + g =};
-{% endfor %}        end
-    end
-    // The group's units, unit 0's gate 0 in the low bits (the reduction's local write).
-    wire [{= g_accw =}-1:0] row_acc4 = {{% for e in group_rev %}rs_{= e =}{% if !loop.last %}, {% endif %}{% endfor %}};
-{% else if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
-    // Their full-width sums are loaded into a shift register and leave {= g =} per cycle, engine 0
-    // first (node row order{% if g > 1 %}: rows are unit-major, so each cycle hands over one unit's
-    // four gates{% endif %}). A row takes at least {= m_groups =} cycles (checked by the generator), so
-    // the register is empty, or sends its last sums, when the next rows arrive. The padding
-    // rows of a layer's last slot never leave: the drain stops at the layer's last row.
-    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
-    wire rs_take = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
-    reg rs_v;
-    reg [{= eng_w =}-1:0] rs_i;
-{% for e in engine_list %}    reg [{= accw =}-1:0] rs_{= e =};
-{% endfor %}    wire part_v = adv_m && rs_v;
-    wire [{= accw =}-1:0] row_acc = rs_0;
-    always @(posedge clk) begin
-        if (rst) begin
-            rs_v <= 1'b0;
-            rs_i <= {= eng_w =}'d0;
-        end else if (rs_take) begin
-            rs_v <= 1'b1;
-            rs_i <= {= eng_w =}'d0;
-        end else if (part_v) begin
-            if (rs_i == {= eng_w =}'d{= m_last =} || parts_out + {= rows_w =}'d{= g =} == l_rows) rs_v <= 1'b0;
-            rs_i <= rs_i + {= eng_w =}'d1;
-        end
-        if (rs_take) begin
-{% for e in engine_list %}            rs_{= e =} <= row_acc_{= e =};
-{% endfor %}        end else if (part_v) begin
 {% for e in shift_list %}            rs_{= e =} <= rs_{= e + g =};
 {% endfor %}        end
     end{% if g > 1 %}
-    // One unit's four gate sums, gate 0 in the low bits (the reduction's local write).
-    wire [{= 4 * accw =}-1:0] row_acc4 = {rs_3, rs_2, rs_1, rs_0};{% endif %}
+{% if ge %}    // The group's units, unit 0's gate 0 in the low bits (the reduction's local write).
+{% else %}    // One unit's four gate sums, gate 0 in the low bits (the reduction's local write).
+{% endif %}    wire [{= g_accw =}-1:0] row_acc4 = {{% for e in group_rev %}rs_{= e =}{% if !loop.last %}, {% endif %}{% endfor %}};{% endif %}
 {% else %}    wire [{= accw =}-1:0] row_acc = row_acc_0;
     wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
 {% endif %}

@@ -223,21 +223,24 @@ module {= name =} (
 
 {% if e > 1 %}    // Sum and round: read every slot's partials of the group (stage 1 address, stage 2 read),
     // add them per unit and gate at full width (stage 3), round once (stage 4, feed).
-    reg fv0, fv1, fv2;
-    wire [{= paw =}-1:0] f_next = pbase + {= fslot_ext =};
+{% else %}    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
+    // add them per gate at full width (stage 3), round once (stage 4, feed).
+{% endif %}    reg fv0, fv1, fv2;
+{% if e > 1 %}    wire [{= paw =}-1:0] f_next = pbase + {= fslot_ext =};
     reg [{= paw =}-{= eq =}-1:0] f_addr;
-    reg [{= unit_w =}-1:0] fs0, fs1, fs2;
-    wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start, f_next[{= eq =}-1:0]};
-{% for s in slots %}{% for g in gates %}{% for j in lanes %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =}_{= j =};
-{% endfor %}{% endfor %}{% endfor %}{% for j in lanes %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =}_{= j =};
-    wire [{= pre_w =}-1:0] pre_{= g =}_{= j =};
-    wire pclip_{= g =}_{= j =};
+{% else %}    reg [{= paw =}-1:0] f_addr;
+{% endif %}    reg [{= unit_w =}-1:0] fs0, fs1, fs2;
+    wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start{% if e > 1 %}, f_next[{= eq =}-1:0]{% endif %}};
+{% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =}{= l.s =};
+{% endfor %}{% endfor %}{% endfor %}{% for l in lane_sfx %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =}{= l.s =};
+    wire [{= pre_w =}-1:0] pre_{= g =}{= l.s =};
+    wire pclip_{= g =}{= l.s =};
     partita_requant #(
         .IW({= psum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
         .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_pre_{= g =}_{= j =} (.x(psum_{= g =}_{= j =}), .y(pre_{= g =}_{= j =}), .clip(pclip_{= g =}_{= j =}));
-    reg [{= pre_w =}-1:0] feed_{= g =}_{= j =};
-    reg fclip_{= g =}_{= j =};
+    ) u_pre_{= g =}{= l.s =} (.x(psum_{= g =}{= l.s =}), .y(pre_{= g =}{= l.s =}), .clip(pclip_{= g =}{= l.s =}));
+    reg [{= pre_w =}-1:0] feed_{= g =}{= l.s =};
+    reg fclip_{= g =}{= l.s =};
 {% endfor %}{% endfor %}    always @(posedge clk) begin
         if (rst) begin
             fv0 <= 1'b0;
@@ -251,59 +254,18 @@ module {= name =} (
             feed_v <= fv2;
         end
         if (fadv) begin
-            f_addr <= f_next[{= paw =}-1:{= eq =}];
-            fs0 <= f_slot;
+{% if e > 1 %}            f_addr <= f_next[{= paw =}-1:{= eq =}];
+{% else %}            f_addr <= pbase + {= fslot_ext =};
+{% endif %}            fs0 <= f_slot;
             fs1 <= fs0;
             fs2 <= fs1;
             unit <= fs2;
-{% for s in slots %}{% for g in gates %}{% for j in lanes %}            pq_{= s.index =}_{= g =}_{= j =} <= pm_{= s.index =}_{= g =}_{= j =}[f_addr];
-{% endfor %}{% endfor %}{% endfor %}{% for j in lanes %}{% for g in gates %}            psum_{= g =}_{= j =} <= {= psum_exprs[loop.index0 + 4 * j] =};
-            feed_{= g =}_{= j =} <= pre_{= g =}_{= j =};
-            fclip_{= g =}_{= j =} <= fv2 && pclip_{= g =}_{= j =};
+{% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}            pq_{= s.index =}_{= g =}{= l.s =} <= pm_{= s.index =}_{= g =}{= l.s =}[f_addr];
+{% endfor %}{% endfor %}{% endfor %}{% for l in lane_sfx %}{% for g in gates %}            psum_{= g =}{= l.s =} <= {= psum_exprs[l.j * 4 + loop.index0] =};
+            feed_{= g =}{= l.s =} <= pre_{= g =}{= l.s =};
+            fclip_{= g =}{= l.s =} <= fv2 && pclip_{= g =}{= l.s =};
 {% endfor %}{% endfor %}        end
     end
-    assign feed = {{% for j in lanes_rev %}feed_0_{= j =}, feed_1_{= j =}, feed_2_{= j =}, feed_3_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    assign feed = {{% for l in lane_sfx_rev %}feed_0{= l.s =}, feed_1{= l.s =}, feed_2{= l.s =}, feed_3{= l.s =}{% if !loop.last %}, {% endif %}{% endfor %}};
     assign pre_clips = {= clips_sum =};
-{% else %}    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
-    // add them per gate at full width (stage 3), round once (stage 4, feed).
-    reg fv0, fv1, fv2;
-    reg [{= paw =}-1:0] f_addr;
-    reg [{= unit_w =}-1:0] fs0, fs1, fs2;
-    wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start};
-{% for s in slots %}{% for g in gates %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =};
-{% endfor %}{% endfor %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =};
-    wire [{= pre_w =}-1:0] pre_{= g =};
-    wire pclip_{= g =};
-    partita_requant #(
-        .IW({= psum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
-        .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_pre_{= g =} (.x(psum_{= g =}), .y(pre_{= g =}), .clip(pclip_{= g =}));
-    reg [{= pre_w =}-1:0] feed_{= g =};
-    reg fclip_{= g =};
-{% endfor %}    always @(posedge clk) begin
-        if (rst) begin
-            fv0 <= 1'b0;
-            fv1 <= 1'b0;
-            fv2 <= 1'b0;
-            feed_v <= 1'b0;
-        end else if (fadv) begin
-            fv0 <= fin_go;
-            fv1 <= fv0;
-            fv2 <= fv1;
-            feed_v <= fv2;
-        end
-        if (fadv) begin
-            f_addr <= pbase + {= fslot_ext =};
-            fs0 <= f_slot;
-            fs1 <= fs0;
-            fs2 <= fs1;
-            unit <= fs2;
-{% for s in slots %}{% for g in gates %}            pq_{= s.index =}_{= g =} <= pm_{= s.index =}_{= g =}[f_addr];
-{% endfor %}{% endfor %}{% for g in gates %}            psum_{= g =} <= {= psum_exprs[loop.index0] =};
-            feed_{= g =} <= pre_{= g =};
-            fclip_{= g =} <= fv2 && pclip_{= g =};
-{% endfor %}        end
-    end
-    assign feed = {feed_0, feed_1, feed_2, feed_3};
-    assign pre_clips = {2'd0, fclip_0} + {2'd0, fclip_1} + {2'd0, fclip_2} + {2'd0, fclip_3};
-{% endif %}endmodule
+endmodule

@@ -411,6 +411,16 @@ struct Run {
     values: Vec<u64>,
 }
 
+fn run(kind: Kind, layer: u8, parity: bool, dst: u8, values: Vec<u64>) -> Run {
+    Run {
+        kind,
+        layer,
+        parity,
+        dst,
+        values,
+    }
+}
+
 /// The framer with the runs of a scenario: queue entries in, the frames Frame::encode makes out.
 /// An h entry carries `eh` values (the first in the low bits), a partial-sum entry one.
 fn framer_case(
@@ -526,55 +536,13 @@ fn framer_sends_the_frames_of_the_rust_encoder() {
     let a = Link::device_1_of_4();
     let hmasks = [0b0101, 0b1000, 0b1101, 0, 0, 0, 0, 0];
     let runs = vec![
-        Run {
-            kind: Kind::H,
-            layer: 0,
-            parity: true,
-            dst: 0,
-            values: values(&mut rng, 70, 16),
-        },
-        Run {
-            kind: Kind::Psum,
-            layer: 1,
-            parity: false,
-            dst: 3,
-            values: values(&mut rng, 20, 40),
-        },
-        Run {
-            kind: Kind::Barrier,
-            layer: 0,
-            parity: false,
-            dst: 0,
-            values: vec![],
-        },
-        Run {
-            kind: Kind::H,
-            layer: 2,
-            parity: false,
-            dst: 0,
-            values: values(&mut rng, 5, 16),
-        },
-        Run {
-            kind: Kind::Psum,
-            layer: 0,
-            parity: false,
-            dst: 0,
-            values: values(&mut rng, 1, 40),
-        },
-        Run {
-            kind: Kind::H,
-            layer: 1,
-            parity: true,
-            dst: 0,
-            values: values(&mut rng, 3, 16),
-        },
-        Run {
-            kind: Kind::Barrier,
-            layer: 0,
-            parity: false,
-            dst: 0,
-            values: vec![],
-        },
+        run(Kind::H, 0, true, 0, values(&mut rng, 70, 16)),
+        run(Kind::Psum, 1, false, 3, values(&mut rng, 20, 40)),
+        run(Kind::Barrier, 0, false, 0, vec![]),
+        run(Kind::H, 2, false, 0, values(&mut rng, 5, 16)),
+        run(Kind::Psum, 0, false, 0, values(&mut rng, 1, 40)),
+        run(Kind::H, 1, true, 0, values(&mut rng, 3, 16)),
+        run(Kind::Barrier, 0, false, 0, vec![]),
     ];
     let log = framer_case(&a, hmasks, 0b1101, &runs, false, 1);
     assert_pass(cores::LINK_TX, &log);
@@ -596,27 +564,9 @@ fn framer_sends_the_frames_of_the_rust_encoder() {
         routes: [0; 8],
     };
     let runs = vec![
-        Run {
-            kind: Kind::H,
-            layer: 1,
-            parity: true,
-            dst: 0,
-            values: values(&mut rng, 130, 8),
-        },
-        Run {
-            kind: Kind::Psum,
-            layer: 0,
-            parity: false,
-            dst: 1,
-            values: values(&mut rng, 17, 32),
-        },
-        Run {
-            kind: Kind::Barrier,
-            layer: 0,
-            parity: false,
-            dst: 0,
-            values: vec![],
-        },
+        run(Kind::H, 1, true, 0, values(&mut rng, 130, 8)),
+        run(Kind::Psum, 0, false, 1, values(&mut rng, 17, 32)),
+        run(Kind::Barrier, 0, false, 0, vec![]),
     ];
     let log = framer_case(&b, [0b10, 0b10, 0, 0, 0, 0, 0, 0], 0b10, &runs, false, 1);
     assert_pass(cores::LINK_TX, &log);
@@ -637,41 +587,11 @@ fn framer_takes_several_h_values_per_entry() {
     let hmasks = [0b0101, 0b1000, 0b1101, 0, 0, 0, 0, 0];
     for eh in [2usize, 4] {
         let runs = vec![
-            Run {
-                kind: Kind::H,
-                layer: 0,
-                parity: true,
-                dst: 0,
-                values: values(&mut rng, 72, 16),
-            },
-            Run {
-                kind: Kind::Psum,
-                layer: 1,
-                parity: false,
-                dst: 3,
-                values: values(&mut rng, 5, 40),
-            },
-            Run {
-                kind: Kind::H,
-                layer: 2,
-                parity: false,
-                dst: 0,
-                values: values(&mut rng, 4 * eh, 16),
-            },
-            Run {
-                kind: Kind::Barrier,
-                layer: 0,
-                parity: false,
-                dst: 0,
-                values: vec![],
-            },
-            Run {
-                kind: Kind::H,
-                layer: 1,
-                parity: true,
-                dst: 0,
-                values: values(&mut rng, eh, 16),
-            },
+            run(Kind::H, 0, true, 0, values(&mut rng, 72, 16)),
+            run(Kind::Psum, 1, false, 3, values(&mut rng, 5, 40)),
+            run(Kind::H, 2, false, 0, values(&mut rng, 4 * eh, 16)),
+            run(Kind::Barrier, 0, false, 0, vec![]),
+            run(Kind::H, 1, true, 0, values(&mut rng, eh, 16)),
         ];
         let log = framer_case(&a, hmasks, 0b1101, &runs, false, eh);
         assert_pass(cores::LINK_TX, &log);

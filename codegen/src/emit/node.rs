@@ -210,13 +210,12 @@ struct NodeView {
     /// Element-wise lanes (`NodeArch::e`), log2 of it, their indices; the bits of a group's
     /// h values; the saturation count's increment; the output packer's count and index widths.
     ew_n: usize,
-    /// The serializer hands over groups of E units (G = 4 E, E > 1): its registers (padded to
-    /// whole groups), the padding alone, those that shift, a group's registers high first,
-    /// units per load, and widths.
+    /// The serializer's registers (padded to whole groups of G), the padding alone, a group's
+    /// registers high first and their bits (shift_list: those that shift). With `ge` it hands
+    /// over groups of E units (G = 4 E, E > 1), up to ld_units per load.
     ge: bool,
     pad_list: Vec<usize>,
     pad_only: Vec<usize>,
-    ge_shift: Vec<usize>,
     group_rev: Vec<usize>,
     ld_units: usize,
     g_accw: u32,
@@ -301,7 +300,9 @@ struct ReduceView {
     eq: u32,
     eq2: u32,
     lanes: Vec<usize>,
-    lanes_rev: Vec<usize>,
+    /// Each lane's name suffix on the finisher's registers (none with one lane), and reversed.
+    lane_sfx: Vec<LaneSfx>,
+    lane_sfx_rev: Vec<LaneSfx>,
     /// Words per bank.
     bdepth: usize,
     /// Width of the count of saturated pre-activations in a cycle, and its sum.
@@ -319,6 +320,13 @@ struct ReduceView {
     paw_eq: u32,
     /// One unit's four partial sums.
     unit_acc_w: u32,
+}
+
+/// Lane `j` of the reducer's finisher and the suffix of its registers' names.
+#[derive(Clone)]
+struct LaneSfx {
+    j: usize,
+    s: String,
 }
 
 /// Bank `b` of a partial-sum memory: for a group whose first unit is in bank k, its unit
@@ -609,11 +617,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
             slots
                 .iter()
                 .map(|s| {
-                    let pq = if e > 1 {
-                        format!("pq_{}_{g}_{j}", s.index)
-                    } else {
-                        format!("pq_{}_{g}", s.index)
-                    };
+                    let pq = format!("pq_{}_{g}{}", s.index, lane_suffix(e, j));
                     format!(
                         "(cm_{i}[{g}] ? {} : {psum_w}'d0)",
                         sext(&pq, accw, psum_w),
@@ -625,9 +629,15 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         })
         .collect();
     let pc_w = bits_for(4 * e as u64);
+    let lane_sfx: Vec<LaneSfx> = (0..e)
+        .map(|j| LaneSfx {
+            j,
+            s: lane_suffix(e, j),
+        })
+        .collect();
     let clips_sum = (0..e)
         .flat_map(|j| (0..4).map(move |g| (j, g)))
-        .map(|(j, g)| format!("{{{}'d0, fclip_{g}_{j}}}", pc_w - 1))
+        .map(|(j, g)| format!("{{{}'d0, fclip_{g}{}}}", pc_w - 1, lane_suffix(e, j)))
         .collect::<Vec<_>>()
         .join(" + ");
     // Ports some remote slot reads.
@@ -669,7 +679,8 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         eq: e.trailing_zeros(),
         eq2: e.trailing_zeros() + 2,
         lanes: (0..e).collect(),
-        lanes_rev: (0..e).rev().collect(),
+        lane_sfx: lane_sfx.clone(),
+        lane_sfx_rev: lane_sfx.into_iter().rev().collect(),
         bdepth: na.pdepth / e,
         pc_w,
         clips_sum,
@@ -686,6 +697,15 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         ln_unit: fit("local_n", e.trailing_zeros() + 1, na.unit_w),
         paw_eq: na.paw - e.trailing_zeros(),
         unit_acc_w: 4 * accw,
+    }
+}
+
+/// The name suffix of lane `j`'s finisher registers: none with one lane.
+fn lane_suffix(e: usize, j: usize) -> String {
+    if e > 1 {
+        format!("_{j}")
+    } else {
+        String::new()
     }
 }
 
@@ -1118,7 +1138,7 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         m_last: (na.m / na.g).saturating_sub(1),
         g: na.g,
         m_groups: na.m.div_ceil(na.g),
-        shift_list: (0..na.m.saturating_sub(na.g)).collect(),
+        shift_list: (0..m_pad.saturating_sub(na.g)).collect(),
         ports: ports_view(sys, me),
         nports: np32,
         s: dp.stream_geom(a.input_size),
@@ -1186,7 +1206,6 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         ge: ge_on,
         pad_list: (0..m_pad).collect(),
         pad_only: (na.m..m_pad).collect(),
-        ge_shift: (0..m_pad.saturating_sub(na.g)).collect(),
         group_rev: (0..na.g).rev().collect(),
         ld_units: na.m / 4,
         g_accw: na.g as u32 * accw,
