@@ -4,11 +4,12 @@
 use ndarray::{Array1, Array2, ArrayD, Ix2, IxDyn};
 
 use crate::diag::{Issue, PlanError, SpanIndex};
+use crate::fixed::QFormat;
 use crate::passes::act_table::{fit_lstm, LstmTables};
 use crate::passes::bbs_prune::{self, CsbMatrix, PruneReport};
 use crate::passes::partition::{self, PartitionMap};
 use crate::passes::quantize::{quantize, TensorReport};
-use crate::plan::{self, CheckedPlan, CnnLayer, ModelShape, QuantSpec};
+use crate::plan::{self, CheckedPlan, CnnLayer, LayerFormat, ModelShape, QuantSpec};
 use crate::weights::{self, FloatWeights};
 
 /// One LSTM layer after pruning and quantization.
@@ -54,6 +55,8 @@ pub struct CnnDesign {
     pub input_shape: [usize; 3],
     pub layers: Vec<CnnLayer>,
     pub shapes: Vec<[usize; 3]>,
+    /// Each layer's formats (input, output, weight, bias, accumulator).
+    pub formats: Vec<LayerFormat>,
     pub weights: Vec<Option<CnnWeights>>,
 }
 
@@ -78,6 +81,19 @@ impl Design {
     pub fn quant(&self) -> &QuantSpec {
         &self.plan.plan.quant
     }
+
+    /// The format of the model's input values (`[quant].data`).
+    pub fn input_format(&self) -> QFormat {
+        self.plan.plan.quant.data
+    }
+
+    /// The format of the model's output values: `[quant].data`, or a CNN's last layer's.
+    pub fn output_format(&self) -> QFormat {
+        match &self.model {
+            ModelDesign::Cnn(m) => m.formats.last().map_or(self.quant().data, |f| f.output),
+            ModelDesign::Lstm(_) => self.quant().data,
+        }
+    }
 }
 
 /// A `rows x (in * k * k)` matrix back to PyTorch's weight shape.
@@ -90,10 +106,11 @@ fn reshape<T>(m: Array2<T>, dims: &[usize]) -> ArrayD<T> {
 fn quantize_csb(
     name: &str,
     m: &CsbMatrix<f64>,
+    format: QFormat,
     q: &QuantSpec,
     reports: &mut Vec<TensorReport>,
 ) -> CsbMatrix<i64> {
-    let (codes, rep) = quantize(name, &m.values, q.weight, q.rounding, q.overflow);
+    let (codes, rep) = quantize(name, &m.values, format, q.rounding, q.overflow);
     reports.push(rep);
     CsbMatrix {
         shape: m.shape,
@@ -170,8 +187,20 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             for (l, w) in layers.into_iter().enumerate() {
                 let w_ih = prune(&format!("weight_ih_l{l}"), &w.w_ih)?;
                 let w_hh = prune(&format!("weight_hh_l{l}"), &w.w_hh)?;
-                let q_ih = quantize_csb(&format!("weight_ih_l{l}"), &w_ih, &q, &mut quant_reports);
-                let q_hh = quantize_csb(&format!("weight_hh_l{l}"), &w_hh, &q, &mut quant_reports);
+                let q_ih = quantize_csb(
+                    &format!("weight_ih_l{l}"),
+                    &w_ih,
+                    q.weight,
+                    &q,
+                    &mut quant_reports,
+                );
+                let q_hh = quantize_csb(
+                    &format!("weight_hh_l{l}"),
+                    &w_hh,
+                    q.weight,
+                    &q,
+                    &mut quant_reports,
+                );
                 let bias: Vec<f64> = (&w.b_ih + &w.b_hh).to_vec();
                 let (q_bias, rep) = quantize(&format!("bias_l{l} (ih + hh)"), &bias, q.bias, r, o);
                 quant_reports.push(rep);
@@ -202,12 +231,13 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                 input_shape,
                 layers,
                 shapes,
+                formats,
             } = plan.shape.clone()
             else {
                 unreachable!("weights follow the shape")
             };
             let mut out = Vec::new();
-            for (layer, w) in layers.iter().zip(ws) {
+            for ((layer, w), f) in layers.iter().zip(ws).zip(&formats) {
                 let Some(w) = w else {
                     out.push(None);
                     continue;
@@ -228,13 +258,19 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                     &format!("{name}.weight"),
                     &m.into_dimensionality::<Ix2>().expect("2-D"),
                 )?;
-                let q_csb = quantize_csb(&format!("{name}.weight"), &csb, &q, &mut quant_reports);
+                let q_csb = quantize_csb(
+                    &format!("{name}.weight"),
+                    &csb,
+                    f.weight,
+                    &q,
+                    &mut quant_reports,
+                );
                 let weight = reshape(csb.decode(), &dims);
                 let q_weight = reshape(q_csb.decode(), &dims);
                 let (q_bias, rep) = quantize(
                     &format!("{name}.bias"),
                     w.bias.as_slice().expect("contiguous"),
-                    q.bias,
+                    f.bias,
                     r,
                     o,
                 );
@@ -252,6 +288,7 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                 input_shape,
                 layers,
                 shapes,
+                formats,
                 weights: out,
             })
         }

@@ -75,6 +75,11 @@ pub enum CnnLayerSpec {
         #[serde(default)]
         padding: i64,
         name: Option<String>,
+        /// This layer's own formats (see [`LayerQuantSpec`]).
+        data: Option<QFormat>,
+        weight: Option<QFormat>,
+        bias: Option<QFormat>,
+        accumulator_bits: Option<i64>,
     },
     Relu {
         name: Option<String>,
@@ -91,11 +96,88 @@ pub enum CnnLayerSpec {
     Dense {
         out_features: i64,
         name: Option<String>,
+        /// This layer's own formats (see [`LayerQuantSpec`]).
+        data: Option<QFormat>,
+        weight: Option<QFormat>,
+        bias: Option<QFormat>,
+        accumulator_bits: Option<i64>,
     },
 }
 
 fn one() -> i64 {
     1
+}
+
+/// A conv2d or dense layer's own formats, overriding `[quant]` for that layer. `data` is the
+/// format of the layer's output (ReLU, max-pool and flatten keep their input's format); the
+/// layer's input has the format of the layer before it (the first layer's: `[quant].data`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LayerQuantSpec {
+    pub data: Option<QFormat>,
+    pub weight: Option<QFormat>,
+    pub bias: Option<QFormat>,
+    pub accumulator_bits: Option<i64>,
+}
+
+impl CnnLayerSpec {
+    /// The layer's own formats (none for ReLU, max-pool and flatten).
+    pub fn formats(&self) -> LayerQuantSpec {
+        match self {
+            CnnLayerSpec::Conv2d {
+                data,
+                weight,
+                bias,
+                accumulator_bits,
+                ..
+            }
+            | CnnLayerSpec::Dense {
+                data,
+                weight,
+                bias,
+                accumulator_bits,
+                ..
+            } => LayerQuantSpec {
+                data: *data,
+                weight: *weight,
+                bias: *bias,
+                accumulator_bits: *accumulator_bits,
+            },
+            _ => LayerQuantSpec::default(),
+        }
+    }
+}
+
+/// The formats one CNN layer works in, resolved from `[quant]` and the layer's own keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerFormat {
+    /// The layer's input values (the previous layer's output).
+    pub input: QFormat,
+    /// The layer's output values.
+    pub output: QFormat,
+    /// Weights and biases (conv2d and dense; `[quant]`'s otherwise).
+    pub weight: QFormat,
+    pub bias: QFormat,
+    /// The accumulator width in use (0 for layers without weights).
+    pub acc_bits: u32,
+    /// The width full-width accumulation needs (0 for layers without weights).
+    pub acc_need: u32,
+}
+
+impl LayerFormat {
+    /// Fraction bits of a product of a weight and an input value.
+    pub fn prod_frac(&self) -> u32 {
+        self.weight.frac_bits + self.input.frac_bits
+    }
+}
+
+/// Bits a full-width accumulator needs for a dot product of `terms` products of a `weight` and
+/// a `data` value, plus a `bias` aligned to the products' fraction bits.
+pub fn dot_acc_bits(weight: QFormat, data: QFormat, bias: QFormat, terms: usize) -> u32 {
+    // A product needs wa + wb bits: (-2^(wa-1)) * (-2^(wb-1)) = 2^(wa+wb-2).
+    let prod = weight.width() + data.width();
+    let prod_frac = weight.frac_bits + data.frac_bits;
+    let bias_aligned = bias.width() + (prod_frac - bias.frac_bits.min(prod_frac));
+    sum_bits(prod.max(bias_aligned), terms as u64 + 1)
 }
 
 /// `[quant]`: fixed-point formats (`sI.F`, see [`crate::fixed`]) and the rounding/overflow
@@ -554,6 +636,17 @@ pub enum CnnLayer {
 }
 
 impl CnnLayer {
+    /// The layer's type as the plan writes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CnnLayer::Conv2d { .. } => "conv2d",
+            CnnLayer::Relu => "relu",
+            CnnLayer::Maxpool { .. } => "maxpool",
+            CnnLayer::Flatten => "flatten",
+            CnnLayer::Dense { .. } => "dense",
+        }
+    }
+
     /// Multiply-accumulates of one sample through this layer, whose output map is `out`.
     pub fn macs(&self, out: &[usize; 3]) -> u128 {
         let values = out.iter().map(|d| *d as u128).product::<u128>();
@@ -582,6 +675,8 @@ pub enum ModelShape {
         layers: Vec<CnnLayer>,
         /// Shape after each layer, `[c, h, w]` (a dense output is `[n, 1, 1]`).
         shapes: Vec<[usize; 3]>,
+        /// Each layer's formats.
+        formats: Vec<LayerFormat>,
     },
 }
 
@@ -991,7 +1086,9 @@ impl Validator<'_, '_> {
     }
 
     fn plan(&mut self, plan: Plan, name: &str, text: &str, dir: &Path) -> Option<CheckedPlan> {
-        let shape = self.model(&plan.model).filter(|s| self.size_ok(s));
+        let shape = self
+            .model(&plan.model, &plan.quant)
+            .filter(|s| self.size_ok(s));
         let weights = self.weights(&plan.model, dir);
         let (banks, keep) = self.sparsity(&plan.sparsity);
         if let (Some(s), Some(b), Some(k)) = (&shape, banks, keep) {
@@ -1326,7 +1423,7 @@ impl Validator<'_, '_> {
         Some((e, Some(why)))
     }
 
-    fn model(&mut self, m: &ModelSpec) -> Option<ModelShape> {
+    fn model(&mut self, m: &ModelSpec, q: &QuantSpec) -> Option<ModelShape> {
         match m.kind {
             ModelKind::Lstm => {
                 for (key, present) in [
@@ -1375,7 +1472,7 @@ impl Validator<'_, '_> {
                         );
                     }
                 }
-                self.cnn(m)
+                self.cnn(m, q)
             }
         }
     }
@@ -1432,7 +1529,7 @@ impl Validator<'_, '_> {
         true
     }
 
-    fn cnn(&mut self, m: &ModelSpec) -> Option<ModelShape> {
+    fn cnn(&mut self, m: &ModelSpec, q: &QuantSpec) -> Option<ModelShape> {
         let Some(shape) = &m.input_shape else {
             self.err(
                 &["model"],
@@ -1485,6 +1582,8 @@ impl Validator<'_, '_> {
         let mut macs: u128 = 0;
         let mut layers = Vec::new();
         let mut shapes = Vec::new();
+        let mut formats = Vec::new();
+        let mut fmt_cur = q.data;
         for (i, l) in m.layers.iter().enumerate() {
             let idx = i.to_string();
             let p = |k: &'static str| -> Vec<String> {
@@ -1508,6 +1607,7 @@ impl Validator<'_, '_> {
                     stride,
                     padding,
                     name,
+                    ..
                 } => {
                     let oc = pos(self, "out_channels", *out_channels);
                     let k = pos(self, "kernel", *kernel);
@@ -1589,7 +1689,9 @@ impl Validator<'_, '_> {
                     flat = true;
                     (CnnLayer::Flatten, [cur[0] * cur[1] * cur[2], 1, 1])
                 }
-                CnnLayerSpec::Dense { out_features, name } => {
+                CnnLayerSpec::Dense {
+                    out_features, name, ..
+                } => {
                     let o = pos(self, "out_features", *out_features)?;
                     if !flat {
                         self.err(
@@ -1648,6 +1750,9 @@ impl Validator<'_, '_> {
                 );
                 return None;
             }
+            let f = self.layer_format(i, l, &layer, fmt_cur, q)?;
+            fmt_cur = f.output;
+            formats.push(f);
             layers.push(layer);
             shapes.push(next);
             cur = next;
@@ -1656,6 +1761,102 @@ impl Validator<'_, '_> {
             input_shape: dims,
             layers,
             shapes,
+            formats,
+        })
+    }
+
+    /// Layer `i`'s formats: its own keys over `[quant]`'s, its input in the format of the
+    /// layer before; its bias aligned to a product without rounding, its accumulator wide
+    /// enough for full-width accumulation.
+    fn layer_format(
+        &mut self,
+        i: usize,
+        spec: &CnnLayerSpec,
+        layer: &CnnLayer,
+        input: QFormat,
+        q: &QuantSpec,
+    ) -> Option<LayerFormat> {
+        let own = spec.formats();
+        let terms = match layer {
+            CnnLayer::Conv2d {
+                in_channels,
+                kernel,
+                ..
+            } => in_channels * kernel * kernel,
+            CnnLayer::Dense { in_features, .. } => *in_features,
+            _ => {
+                return Some(LayerFormat {
+                    input,
+                    output: input,
+                    weight: q.weight,
+                    bias: q.bias,
+                    acc_bits: 0,
+                    acc_need: 0,
+                })
+            }
+        };
+        let idx = i.to_string();
+        let at = |key: &'static str, own: bool| -> Vec<String> {
+            if own {
+                vec!["model".into(), "layer".into(), idx.clone(), key.into()]
+            } else {
+                vec!["quant".into(), key.into()]
+            }
+        };
+        let weight = own.weight.unwrap_or(q.weight);
+        let bias = own.bias.unwrap_or(q.bias);
+        let output = own.data.unwrap_or(q.data);
+        let prod_frac = weight.frac_bits + input.frac_bits;
+        let mut ok = true;
+        if bias.frac_bits > prod_frac {
+            let path = at("bias", own.bias.is_some());
+            self.err(
+                &strs(&path),
+                format!(
+                    "layer {i}: bias format {bias} has more fraction bits than a product of its weight ({weight}) and its input ({input}): {} + {} = {prod_frac}",
+                    weight.frac_bits, input.frac_bits
+                ),
+                "biases are added to the accumulator without rounding; give them at most as many fraction bits as weight + input",
+            );
+            ok = false;
+        }
+        let need = dot_acc_bits(weight, input, bias, terms);
+        let given = own.accumulator_bits.or(q.accumulator_bits);
+        let path = at("accumulator_bits", own.accumulator_bits.is_some());
+        match given {
+            Some(a) if a < need as i64 => {
+                self.err(
+                    &strs(&path),
+                    format!("`accumulator_bits` is {a}, but full-width accumulation for layer {i} needs {need}"),
+                    format!("accumulators never round or overflow; use at least {need}, or leave the key out to get exactly {need}"),
+                );
+                ok = false;
+            }
+            Some(a) if a > 64 => {
+                self.err(
+                    &strs(&path),
+                    format!("`accumulator_bits` is {a}"),
+                    "partita supports accumulators of up to 64 bits",
+                );
+                ok = false;
+            }
+            None if need > 64 => {
+                self.err(
+                    &["model", "layer", &idx],
+                    format!("full-width accumulation for layer {i} needs {need} bits"),
+                    "partita supports accumulators of up to 64 bits; use narrower weight/data formats",
+                );
+                ok = false;
+            }
+            _ => {}
+        }
+        ok.then(|| LayerFormat {
+            input,
+            output,
+            weight,
+            bias,
+            acc_bits: given.map_or(need, |a| a as u32),
+            acc_need: need,
         })
     }
 
@@ -1805,6 +2006,10 @@ impl Validator<'_, '_> {
     }
 
     fn quant(&mut self, q: &QuantSpec, shape: Option<&ModelShape>, banks: Option<usize>) {
+        if matches!(shape, Some(ModelShape::Cnn { .. })) {
+            // Checked layer by layer, in the formats each layer works in (`layer_format`).
+            return;
+        }
         let prod_frac = q.weight.frac_bits + q.data.frac_bits;
         if q.bias.frac_bits > prod_frac {
             self.err(
@@ -2135,8 +2340,6 @@ impl Validator<'_, '_> {
 /// Bits a full-width accumulator needs for the widest dot product of this model: every
 /// product at full width, the sum of all of them, plus the bias.
 pub fn required_acc_bits(q: &QuantSpec, shape: &ModelShape, banks: usize) -> u32 {
-    // A product needs wa + wb bits: (-2^(wa-1)) * (-2^(wb-1)) = 2^(wa+wb-2).
-    let prod = q.weight.width() + q.data.width();
     let terms = match shape {
         ModelShape::Lstm {
             input_size,
@@ -2152,28 +2355,18 @@ pub fn required_acc_bits(q: &QuantSpec, shape: &ModelShape, banks: usize) -> u32
             let pad = |n: usize| n.div_ceil(banks) * banks;
             pad(in_max) + pad(*hidden_size)
         }
-        ModelShape::Cnn { layers, .. } => layers
-            .iter()
-            .map(|l| match l {
-                CnnLayer::Conv2d {
-                    in_channels,
-                    kernel,
-                    ..
-                } => in_channels * kernel * kernel,
-                CnnLayer::Dense { in_features, .. } => *in_features,
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(1),
+        ModelShape::Cnn { formats, .. } => {
+            return formats.iter().map(|f| f.acc_need).max().unwrap_or(1)
+        }
     };
-    let bias_aligned = q.bias.width()
-        + (q.weight.frac_bits + q.data.frac_bits
-            - q.bias.frac_bits.min(q.weight.frac_bits + q.data.frac_bits));
-    sum_bits(prod.max(bias_aligned), terms as u64 + 1)
+    dot_acc_bits(q.weight, q.data, q.bias, terms)
 }
 
 /// The accumulator width in use: the plan's, or the required one.
 pub fn acc_bits(plan: &CheckedPlan) -> u32 {
+    if let ModelShape::Cnn { formats, .. } = &plan.shape {
+        return formats.iter().map(|f| f.acc_bits).max().unwrap_or(1);
+    }
     let need = required_acc_bits(&plan.plan.quant, &plan.shape, plan.banks);
     plan.plan
         .quant

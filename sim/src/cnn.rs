@@ -3,8 +3,8 @@
 //! a flattened vector of n features is `(n, 1, 1)`.
 //!
 //! The fixed model accumulates every conv/dense output at full width (bias aligned, not
-//! rounded), then rounds and saturates once into the data format. ReLU and max-pool act on
-//! codes and never round.
+//! rounded), then rounds and saturates once into the layer's output format (its own `data`,
+//! or `[quant].data`). ReLU and max-pool act on codes and never round.
 
 use ndarray::{Array3, ArrayView3};
 use partita_codegen::design::CnnDesign;
@@ -86,6 +86,12 @@ where
 
 /// The float model on one input map.
 pub fn float(m: &CnnDesign, x: ArrayView3<f64>) -> Array3<f64> {
+    float_seen(m, x, &mut [])
+}
+
+/// [`float`], raising `seen[l]` to the largest |value| layer l outputs (for `calibrate`;
+/// `seen` may be shorter than the stack).
+pub fn float_seen(m: &CnnDesign, x: ArrayView3<f64>, seen: &mut [f64]) -> Array3<f64> {
     let mut cur = x.to_owned();
     for (l, layer) in m.layers.iter().enumerate() {
         let out = m.shapes[l];
@@ -105,6 +111,9 @@ pub fn float(m: &CnnDesign, x: ArrayView3<f64>) -> Array3<f64> {
                 })
             }
         };
+        if let Some(m) = seen.get_mut(l) {
+            *m = cur.iter().fold(*m, |a, v| a.max(v.abs()));
+        }
     }
     cur
 }
@@ -118,11 +127,12 @@ pub fn fixed(
     x: ArrayView3<i64>,
     ev: &mut Events,
 ) -> Array3<i64> {
-    let prod_frac = q.weight.frac_bits + q.data.frac_bits;
-    let bias_shift = prod_frac - q.bias.frac_bits;
     let mut cur = x.to_owned();
     for (l, layer) in m.layers.iter().enumerate() {
         let out = m.shapes[l];
+        let f = m.formats[l];
+        let prod_frac = f.prod_frac();
+        let bias_shift = prod_frac - f.bias.frac_bits;
         cur = match layer {
             CnnLayer::Relu => cur.mapv(|v| v.max(0)),
             CnnLayer::Maxpool { kernel, stride } => maxpool(cur.view(), *kernel, *stride),
@@ -158,10 +168,10 @@ pub fn fixed(
                 }
                 Array3::from_shape_fn(acc.dim(), |(o, y, xx)| {
                     let v = acc[[o, y, xx]] as i128 + ((w.q_bias[o] as i128) << bias_shift);
-                    let r = requantize(v, prod_frac, q.data, q.rounding, q.overflow);
+                    let r = requantize(v, prod_frac, f.output, q.rounding, q.overflow);
                     if r.clipped {
                         ev.saturations += 1;
-                        ev.record(Some(l), "outputs", q.data, v, prod_frac);
+                        ev.record(Some(l), "outputs", f.output, v, prod_frac);
                     }
                     r.code
                 })

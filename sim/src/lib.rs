@@ -333,7 +333,7 @@ pub fn run_with(
             events: ev,
         },
         Mode::Fixed => {
-            let lsb = q.data.lsb();
+            let lsb = design.output_format().lsb();
             let vals = codes_out
                 .iter()
                 .map(|c| c.mapv(|v| v as f64 * lsb))
@@ -352,6 +352,35 @@ pub fn run_with(
             }
         }
     }
+}
+
+/// Run the float model on every sample of a checked input and record the largest magnitudes
+/// it sees (the input, each CNN layer's output, an LSTM's h, c and pre-activations), for
+/// `calibrate`.
+pub fn observe(design: &Design, input: &Input) -> partita_codegen::passes::calibrate::Ranges {
+    let mut r = partita_codegen::passes::calibrate::Ranges {
+        samples: input.data.shape()[0],
+        input: input.data.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        ..Default::default()
+    };
+    match &design.model {
+        ModelDesign::Lstm(m) => {
+            let mut seen = lstm::Seen::default();
+            for item in input.data.outer_iter() {
+                let x = item.into_dimensionality::<Ix2>().expect("checked rank");
+                lstm::float_seen(m, x, &mut seen);
+            }
+            (r.h, r.cell, r.preact) = (seen.h, seen.cell, seen.preact);
+        }
+        ModelDesign::Cnn(m) => {
+            r.layers = vec![0.0; m.layers.len()];
+            for item in input.data.outer_iter() {
+                let x = item.into_dimensionality::<Ix3>().expect("checked rank");
+                cnn::float_seen(m, x, &mut r.layers);
+            }
+        }
+    }
+    r
 }
 
 /// A CNN ending in dense or flatten gives a vector `(n)`, like `nn.Linear`'s.

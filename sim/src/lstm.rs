@@ -20,11 +20,25 @@ fn sigmoid(x: f64) -> f64 {
 
 /// One layer in float over a whole sequence `(seq, in)`; returns `(seq, H)`.
 pub fn float_layer(layer: &LstmLayer, x: ArrayView2<f64>) -> Array2<f64> {
+    float_layer_seen(layer, x, &mut Seen::default())
+}
+
+/// The largest magnitudes the float model saw, over every layer, step and unit (for
+/// `calibrate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Seen {
+    pub h: f64,
+    pub cell: f64,
+    pub preact: f64,
+}
+
+fn float_layer_seen(layer: &LstmLayer, x: ArrayView2<f64>, seen: &mut Seen) -> Array2<f64> {
     let hsz = layer.dense_hh.ncols();
     let (mut h, mut c) = (Array1::<f64>::zeros(hsz), Array1::<f64>::zeros(hsz));
     let mut out = Array2::zeros((x.nrows(), hsz));
     for (t, xt) in x.rows().into_iter().enumerate() {
         let pre = layer.dense_ih.dot(&xt) + &layer.b_ih + layer.dense_hh.dot(&h) + &layer.b_hh;
+        seen.preact = pre.iter().fold(seen.preact, |m, v| m.max(v.abs()));
         for u in 0..hsz {
             let i = sigmoid(pre[u]);
             let f = sigmoid(pre[hsz + u]);
@@ -32,6 +46,8 @@ pub fn float_layer(layer: &LstmLayer, x: ArrayView2<f64>) -> Array2<f64> {
             let o = sigmoid(pre[3 * hsz + u]);
             c[u] = f * c[u] + i * g;
             h[u] = o * c[u].tanh();
+            seen.cell = seen.cell.max(c[u].abs());
+            seen.h = seen.h.max(h[u].abs());
         }
         out.row_mut(t).assign(&h);
     }
@@ -40,9 +56,14 @@ pub fn float_layer(layer: &LstmLayer, x: ArrayView2<f64>) -> Array2<f64> {
 
 /// The float model over one sequence `(seq, input)`: the last layer's h at every step.
 pub fn float(m: &LstmDesign, x: ArrayView2<f64>) -> Array2<f64> {
+    float_seen(m, x, &mut Seen::default())
+}
+
+/// [`float`], recording the largest magnitudes it sees in `seen`.
+pub fn float_seen(m: &LstmDesign, x: ArrayView2<f64>, seen: &mut Seen) -> Array2<f64> {
     let mut cur = x.to_owned();
     for layer in &m.layers {
-        cur = float_layer(layer, cur.view());
+        cur = float_layer_seen(layer, cur.view(), seen);
     }
     cur
 }

@@ -137,11 +137,13 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                     CnnLayer::Conv2d { kernel, .. } => kernel * kernel,
                     _ => in_pixels,
                 };
+                let f = m.formats[l];
+                let (in_bits, out_bits) = (f.input.width() as u64, f.output.width() as u64);
                 for s in &p.shares {
                     let engines = plan.engines_of(s.device) as u64;
                     let c = &mut costs[s.device];
-                    c.state_bits += (s.blocks.len() * in_pixels) as u64 * d_bits
-                        + s.rows.len() as u64 * pixels * d_bits;
+                    c.state_bits += (s.blocks.len() * in_pixels) as u64 * in_bits
+                        + s.rows.len() as u64 * pixels * out_bits;
                     if let Some(w) = &m.weights[l] {
                         c.multipliers = engines * lanes;
                         let codes = &w.q_csb;
@@ -151,10 +153,10 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                                 let (e, nz) = by.get(b).copied().unwrap_or((0, 0));
                                 c.macs += e * pixels;
                                 c.nonzeros += nz;
-                                c.weight_bits += e * (w_bits + idx_bits(codes));
+                                c.weight_bits += e * (f.weight.width() as u64 + idx_bits(codes));
                             }
                             if p.completer(s.device, r) == s.device {
-                                c.weight_bits += q.bias.width() as u64;
+                                c.weight_bits += f.bias.width() as u64;
                             }
                         }
                     }

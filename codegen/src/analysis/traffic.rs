@@ -188,6 +188,8 @@ pub fn payload_bits(design: &Design, only: Option<usize>) -> Vec<(u64, u64)> {
                 }
                 let out = m.shapes[l];
                 let pixels = (out[1] * out[2]) as u64;
+                let f = m.formats[l];
+                let (d_bits, acc) = (f.output.width() as u64, f.acc_bits as u64);
                 if m.weights[l].is_some() {
                     for s in &p.shares {
                         if s.blocks.len() != p.blocks {

@@ -88,6 +88,7 @@ pub fn layer_grid(shape: &ModelShape, banks: usize, layer: usize) -> (usize, usi
             input_shape,
             layers,
             shapes,
+            ..
         } => {
             let in_c = if layer == 0 {
                 input_shape[0]

@@ -73,11 +73,38 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
         }
     };
     let _ = writeln!(s, "sparsity: {sparsity}");
-    let _ = writeln!(
-        s,
-        "formats: weight {}, bias {}, data {}, cell {}, preact {}, gate {}, accumulator {} bits; {}, {}",
-        q.weight, q.bias, q.data, q.cell, q.preact, q.gate, design.acc_bits, q.rounding, q.overflow
-    );
+    match &design.model {
+        ModelDesign::Lstm(_) => {
+            let _ = writeln!(
+                s,
+                "formats: weight {}, bias {}, data {}, cell {}, preact {}, gate {}, accumulator {} bits; {}, {}",
+                q.weight, q.bias, q.data, q.cell, q.preact, q.gate, design.acc_bits, q.rounding, q.overflow
+            );
+        }
+        ModelDesign::Cnn(m) => {
+            let _ = writeln!(
+                s,
+                "formats: input {}; {}, {}; by layer (input -> output, weight, bias, accumulator):",
+                q.data, q.rounding, q.overflow
+            );
+            for (l, (layer, f)) in m.layers.iter().zip(&m.formats).enumerate() {
+                let _ = if f.acc_bits > 0 {
+                    writeln!(
+                        s,
+                        "  layer {l} {:<7} {} -> {}, weight {}, bias {}, accumulator {} bits",
+                        layer.kind(),
+                        f.input,
+                        f.output,
+                        f.weight,
+                        f.bias,
+                        f.acc_bits
+                    )
+                } else {
+                    writeln!(s, "  layer {l} {:<7} {}", layer.kind(), f.output)
+                };
+            }
+        }
+    }
     let t = &plan.plan.target;
     let _ = writeln!(
         s,

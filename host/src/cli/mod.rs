@@ -8,6 +8,7 @@ use clap::{ArgAction, Parser, Subcommand};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 
 pub mod bench;
+pub mod calibrate;
 pub mod check;
 pub mod gen;
 pub mod golden;
@@ -38,6 +39,9 @@ enum Command {
     Check(check::Args),
     /// Run the golden model (bit-exact fixed point, or float with --float).
     Golden(golden::Args),
+    /// Pick each fixed-point format from the ranges the float model sees on sample inputs
+    /// (with a margin) and write the plan with them.
+    Calibrate(calibrate::Args),
     /// Generate Verilog, $readmemh weights, the register map and file lists: one directory,
     /// or one per device and system.json for multi-device plans (LSTM plans).
     Gen(gen::Args),
@@ -148,6 +152,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
     match cli.command {
         Command::Check(a) => check::run(a, out),
         Command::Golden(a) => golden::run(a, out),
+        Command::Calibrate(a) => calibrate::run(a, out),
         Command::Gen(a) => gen::run(a, out),
         Command::Sim(a) => sim::run(a, out),
         Command::Bench(a) => bench::run_verb(a, out),

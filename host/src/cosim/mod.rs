@@ -444,7 +444,7 @@ pub fn input_codes(design: &Design, input: &Input) -> Vec<i64> {
 /// Device output codes as values in the input's form.
 pub fn output_array(design: &Design, input: &Input, hidden: usize, codes: &[i64]) -> ArrayD<f64> {
     let (seqs, steps) = (input.data.shape()[0], input.data.shape()[1]);
-    let lsb = design.quant().data.lsb();
+    let lsb = design.output_format().lsb();
     let out = ArrayD::from_shape_fn(IxDyn(&[seqs, steps, hidden]), |ix| {
         codes
             .get((ix[0] * steps + ix[1]) * hidden + ix[2])
