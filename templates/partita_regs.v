@@ -76,11 +76,11 @@ module {= name =} (
                             else wok <= 1'b0;
                         end
                     end
-                    10'h{= commit =}: begin
+{% if !commit.is_empty() %}                    10'h{= commit =}: begin
                         if (idle) commit_pulse <= 1'b1;
                         else wok <= 1'b0;
                     end
-{% for r in rws %}                    10'h{= r.index =}: {= r.port =} <= wdata;
+{% endif %}{% for r in rws %}                    10'h{= r.index =}: {= r.port =} <= wdata;
 {% endfor %}{% for w in wdata %}                    10'h{= w.index =}: wstage[{= w.word =}*32 +: 32] <= wdata;
 {% endfor %}                    default: wok <= 1'b0;
                 endcase

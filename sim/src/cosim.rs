@@ -499,6 +499,31 @@ fn prepare(rtl_dir: &Path, opts: &BuildOptions) -> Result<Prepared, CosimError> 
             rtl_dir.join(format!("bias_e{e}.hex")).display()
         ));
     }
+    // CNN stages: st<i>_w<e>.hex and st<i>_b<e>.hex for engine e of stage i.
+    let mut stage_images: Vec<(usize, usize)> = std::fs::read_dir(&rtl_dir)
+        .map_err(|e| io(&rtl_dir, e))?
+        .filter_map(|d| d.ok())
+        .filter_map(|d| {
+            let n = d.file_name().to_string_lossy().into_owned();
+            let (st, e) = n
+                .strip_prefix("st")?
+                .strip_suffix(".hex")?
+                .split_once("_w")?;
+            Some((st.parse().ok()?, e.parse().ok()?))
+        })
+        .collect();
+    stage_images.sort_unstable();
+    for (st, e) in stage_images {
+        let inst = format!("TOP.{top}.u_st{st}");
+        plusargs.push(format!(
+            "+{inst}.load_w{e}={}",
+            rtl_dir.join(format!("st{st}_w{e}.hex")).display()
+        ));
+        plusargs.push(format!(
+            "+{inst}.load_b{e}={}",
+            rtl_dir.join(format!("st{st}_b{e}.hex")).display()
+        ));
+    }
     let mut key: u64 = 0xcbf2_9ce4_8422_2325;
     for s in &sources {
         fnv(

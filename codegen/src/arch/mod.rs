@@ -2,6 +2,7 @@
 //! computed once per model kind from the design and the schedule. Emitters, memory images, the
 //! cost model and the cosimulation read these types.
 
+pub mod cnn;
 pub mod lstm;
 
 /// Bits needed to hold the unsigned value `v` (at least 1).

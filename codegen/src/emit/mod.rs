@@ -10,6 +10,7 @@
 
 use crate::design::{Design, ModelDesign};
 
+pub mod cnn;
 pub mod engine;
 pub mod ew;
 pub mod memory;
@@ -27,7 +28,7 @@ pub use verilog::{module_prefix, node_design_prefix, top_module, version_word, F
 /// are given), or one directory per device and `system.json`.
 pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>, String> {
     if let ModelDesign::Cnn(_) = &design.model {
-        return Err("CNN hardware is not built yet; `partita gen` handles LSTM plans".into());
+        return cnn::generate(design);
     }
     if design.plan.devices > 1 {
         node::generate(design)

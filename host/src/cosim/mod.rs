@@ -14,6 +14,7 @@ use partita_sim::{Input, Mode};
 
 use crate::driver::{run_lstm, Backpressure, SimDevice};
 
+pub mod cnn;
 pub mod multi;
 
 /// What the user asked for.
@@ -66,6 +67,9 @@ pub struct SimReport {
     pub rtl_dir: PathBuf,
     /// Device output as values, in the input's form.
     pub output: ArrayD<f64>,
+    /// CNN runs: steady-state cycles per frame, frames per second, efficiency and each
+    /// stage's cycles and lane utilization (JSON keys merged into `--json`).
+    pub cnn: Option<cnn::CnnStats>,
 }
 
 impl SimReport {
@@ -73,7 +77,7 @@ impl SimReport {
         let mm = self.mismatch.as_ref().map(|m| {
             serde_json::json!({"layer": m.layer, "batch": m.batch, "timestep": m.timestep, "index": m.index, "expected": m.expected, "got": m.got})
         });
-        serde_json::to_string_pretty(&serde_json::json!({
+        let mut v = serde_json::json!({
             "match": self.matched,
             "mismatch": mm,
             "words_expected": self.words_expected,
@@ -93,8 +97,15 @@ impl SimReport {
             "saturations_golden": self.saturations_golden,
             "saturation_warnings": self.saturation_warnings,
             "rtl_dir": self.rtl_dir.display().to_string(),
-        }))
-        .expect("json")
+        });
+        if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(obj)) =
+            (self.cnn.as_ref().map(cnn::CnnStats::json), &mut v)
+        {
+            for (k, x) in extra {
+                obj.insert(k.clone(), x.clone());
+            }
+        }
+        serde_json::to_string_pretty(&v).expect("json")
     }
 
     pub fn summary(&self) -> String {
@@ -112,14 +123,20 @@ impl SimReport {
                 m.layer, m.batch, m.timestep, m.index, m.expected, m.got
             ),
         };
+        let cycles = match &self.cnn {
+            Some(c) => c.text(self.cycles_total),
+            None => format!(
+                "cycles: {} total, {:.1} per timestep (lower bound {:.1}, efficiency {:.3})",
+                self.cycles_total,
+                self.cycles_per_timestep,
+                self.lower_bound_cycles_per_timestep,
+                self.efficiency
+            ),
+        };
         format!(
-            "{verdict}\ncycles: {} total, {:.1} per timestep (lower bound {:.1}, efficiency {:.3})\n\
+            "{verdict}\n{cycles}\n\
              simulation: {} cycles in {:.2} s ({:.0} cycles/s); build {:.2} s{}\n\
              saturations: hardware {}, golden {}\n{}",
-            self.cycles_total,
-            self.cycles_per_timestep,
-            self.lower_bound_cycles_per_timestep,
-            self.efficiency,
             self.sim_cycles,
             self.sim_seconds,
             self.sim_cycles_per_second,
@@ -362,14 +379,15 @@ pub fn tb_vectors(design: &Design) -> emit::Vectors {
     }
 }
 
-/// Default input when none is given: 2 sequences of 8 unit-normal steps (seed 1).
+/// Default input when none is given: 2 sequences of 8 unit-normal steps (seed 1), or 4
+/// unit-normal CNN frames.
 pub fn default_input(design: &Design) -> Input {
-    let i = match &design.model {
-        ModelDesign::Lstm(m) => m.input_size,
-        ModelDesign::Cnn(_) => 1,
+    let shape = match &design.model {
+        ModelDesign::Lstm(m) => vec![2, 8, m.input_size],
+        ModelDesign::Cnn(m) => vec![4, m.input_shape[0], m.input_shape[1], m.input_shape[2]],
     };
     let mut rng = partita_codegen::weights::SplitMix64::new(1);
-    let data = ArrayD::from_shape_fn(IxDyn(&[2, 8, i]), |_| rng.normal());
+    let data = ArrayD::from_shape_fn(IxDyn(&shape), |_| rng.normal());
     Input {
         data,
         batched: true,
@@ -549,9 +567,7 @@ pub fn cycle_budget(
 /// Build, run and compare.
 pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
     let ModelDesign::Lstm(m) = &design.model else {
-        return Err(SimError::Gen(
-            "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
-        ));
+        return cnn::simulate(design, opts);
     };
     let GoldenCase {
         input,
@@ -604,6 +620,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         saturation_warnings,
         rtl_dir,
         output,
+        cnn: None,
     })
 }
 

@@ -9,6 +9,6 @@ pub mod run;
 pub mod sim;
 
 pub use device::{Beat, Device, DeviceError, Identity};
-pub use run::{run_lstm, RunResult};
+pub use run::{run_cnn, run_device, run_lstm, RunResult, RunShape};
 #[cfg(feature = "sim")]
 pub use sim::{Backpressure, SimDevice};

@@ -6,7 +6,7 @@ use partita_hdl::stream::Layout;
 
 use super::device::{Device, DeviceError};
 
-/// What one LSTM run on a device produced.
+/// What one run on a device produced.
 #[derive(Clone, Debug)]
 pub struct RunResult {
     /// Output codes, `(sequence, timestep, unit)` flattened, sign-extended from `data_bits`.
@@ -29,6 +29,64 @@ pub fn run_lstm(
     layout: Layout,
     inputs: &[i64],
 ) -> Result<RunResult, DeviceError> {
+    let steps = seq_len * seq_count;
+    let input_size = if steps == 0 { 1 } else { inputs.len() / steps };
+    let shape = RunShape {
+        seq_len,
+        seq_count,
+        in_values: input_size,
+        out_values: hidden,
+        in_layout: layout,
+        out_layout: layout,
+    };
+    run_device(dev, plan_hash, &shape, inputs)
+}
+
+/// Run `frames` frames through a CNN device (SEQ_COUNT frames; SEQ_LEN 1): `inputs` are the
+/// frames' codes in the stream's (y, x, c) order, `in_values` per frame; the outputs come back
+/// in the same order, `out_values` per frame.
+#[allow(clippy::too_many_arguments)]
+pub fn run_cnn(
+    dev: &mut dyn Device,
+    plan_hash: u64,
+    frames: usize,
+    in_values: usize,
+    out_values: usize,
+    in_layout: Layout,
+    out_layout: Layout,
+    inputs: &[i64],
+) -> Result<RunResult, DeviceError> {
+    let shape = RunShape {
+        seq_len: 1,
+        seq_count: frames,
+        in_values,
+        out_values,
+        in_layout,
+        out_layout,
+    };
+    run_device(dev, plan_hash, &shape, inputs)
+}
+
+/// What a run moves: `seq_len x seq_count` vectors in and out, each packed by its layout.
+pub struct RunShape {
+    pub seq_len: usize,
+    pub seq_count: usize,
+    pub in_values: usize,
+    pub out_values: usize,
+    pub in_layout: Layout,
+    pub out_layout: Layout,
+}
+
+/// The run sequence every device kind shares: identify, set the counts, stream the inputs in,
+/// start, read every output vector, wait for done, check the stream error count.
+pub fn run_device(
+    dev: &mut dyn Device,
+    plan_hash: u64,
+    shape: &RunShape,
+    inputs: &[i64],
+) -> Result<RunResult, DeviceError> {
+    let (seq_len, seq_count) = (shape.seq_len, shape.seq_count);
+    let layout = shape.in_layout;
     dev.reset()?;
     let id = dev.identify()?;
     if id.id != regs::DEVICE_ID {
@@ -57,11 +115,13 @@ pub fn run_lstm(
     dev.reg_write(regs::SEQ_LEN.offset, seq_len as u32)?;
     dev.reg_write(regs::SEQ_COUNT.offset, seq_count as u32)?;
     let steps = seq_len * seq_count;
-    let input_size = if steps == 0 { 1 } else { inputs.len() / steps };
-    dev.stream_write(&layout.pack(inputs, input_size))?;
+    dev.stream_write(&layout.pack(inputs, shape.in_values))?;
     dev.reg_write(regs::CTRL.offset, 1)?;
-    let out = dev.stream_read(steps * layout.beats(hidden))?;
-    let codes = layout.unpack(&out, hidden).map_err(DeviceError::Framing)?;
+    let ol = shape.out_layout;
+    let out = dev.stream_read(steps * ol.beats(shape.out_values))?;
+    let codes = ol
+        .unpack(&out, shape.out_values)
+        .map_err(DeviceError::Framing)?;
     let mut status = dev.reg_read(regs::STATUS.offset)?;
     let mut polls = 0;
     while status & 0b10 == 0 {

@@ -1,0 +1,469 @@
+//! The CNN architecture on one device: a pipeline of streaming stages, one per conv2d, dense
+//! and maxpool layer (ReLU is fused into the value path of the stage before it, or of the
+//! input; flatten is only an order of values). Maps travel between stages one value per cycle
+//! in (y, x, c) order (NHWC, as FINN streams them); a dense layer's weights are permuted to
+//! that order, so flatten costs nothing.
+//!
+//! Every stage reads its input from a line buffer: R = K + S rows of W·C values, written as
+//! the values arrive (a circular buffer of R·W·C words, so the write address is a counter),
+//! read at any (ky, kx, c) of the window of an output pixel. Zero padding is an address check,
+//! never stored. A row's slot is freed when the last read of the output row that needed it
+//! leaves the read stage, so the writer fills the next S rows while the K rows of this output
+//! row are read, and images follow each other with no gap (row counts run across frames).
+//!
+//! A conv2d or dense stage is a matrix-vector unit of PE engines x K lanes (K = the plan's
+//! BBS banks): engine e computes output channels e, e + PE, ... of every output pixel, one
+//! CSB slice per cycle, each lane reading its weight entry (value, ky, kx, kx*C + c: the CSB
+//! index decoded at generation time) and the window value it names from its own copy of the
+//! line buffer (so reads never conflict). Products are summed at full width by an adder tree,
+//! accumulated over the slices, the bias added at full width, rounded and saturated once into
+//! the layer's output format, ReLU applied to the code. A max-pool stage reads the K² values of
+//! each output value's window in turn.
+
+use crate::design::{Design, ModelDesign};
+use crate::plan::{CnnLayer, LayerFormat};
+use partita_hdl::stream::Layout;
+
+use super::bits_for;
+use super::lstm::tree_levels;
+
+/// A feature map as it streams: C values per pixel, W pixels per row, H rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Map {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Map {
+    pub fn values(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+/// A stage's line buffer and window walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub k: usize,
+    pub s: usize,
+    pub p: usize,
+    /// Rows held: K + S.
+    pub rows: usize,
+    /// Words: rows * W * C, and bits of an address.
+    pub depth: usize,
+    pub aw: u32,
+}
+
+/// A conv2d or dense stage's matrix-vector unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mvu {
+    /// Output channels (dense: features).
+    pub cout: usize,
+    /// Engines (PE) and lanes per engine (the BBS banks).
+    pub pe: usize,
+    pub lanes: usize,
+    /// CSB slices per row (entries per bank) and output-channel groups (ceil(cout / pe)).
+    pub nnz: usize,
+    pub groups: usize,
+    /// Weight entry fields: value bits, bits of ky and kx, bits of kx*C + c.
+    pub ww: u32,
+    pub kyw: u32,
+    pub kxw: u32,
+    pub xw: u32,
+    pub bw: u32,
+    /// Products, adder-tree levels and sum bits, accumulator bits.
+    pub pw: u32,
+    pub tree_levels: u32,
+    pub sw: u32,
+    pub accw: u32,
+    /// The bias, aligned to the products' fraction bits (left shift).
+    pub bias_shift: u32,
+    /// Requantization into the output format: right or left shift.
+    pub shr: u32,
+    pub shl: u32,
+    /// For each engine, lane, group and slice: the weight entry (code, ky, kx, kx*C + c).
+    pub entries: Vec<Vec<Vec<Entry>>>,
+    /// For each engine and group: the bias code (0 for a padded channel).
+    pub bias: Vec<Vec<i64>>,
+    /// Entries per engine memory: groups * nnz.
+    pub words: usize,
+}
+
+/// One decoded weight entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub code: i64,
+    pub ky: usize,
+    pub kx: usize,
+    pub kxc: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StageKind {
+    Mvu(Mvu),
+    Pool,
+}
+
+/// One streaming stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// The plan's layer index.
+    pub layer: usize,
+    pub kind: StageKind,
+    pub input: Map,
+    pub output: Map,
+    pub window: Window,
+    /// Value bits in and out.
+    pub dw_in: u32,
+    pub dw_out: u32,
+    /// ReLU on the values this stage writes out.
+    pub relu_out: bool,
+    /// Read ports of the line buffer (one copy each): PE * lanes, or 1 for a pool.
+    pub copies: usize,
+    /// Cycles per frame in steady state: the stage's reads (PE x lanes per cycle for an MVU,
+    /// one per cycle for a pool), its input (one value per cycle), its output (one per cycle).
+    pub cycles: u64,
+}
+
+impl Stage {
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            StageKind::Mvu(_) if self.window.k == 1 && self.input.h == 1 && self.input.w == 1 => {
+                "dense"
+            }
+            StageKind::Mvu(_) => "conv2d",
+            StageKind::Pool => "maxpool",
+        }
+    }
+
+    /// Multipliers (an MVU's PE x lanes).
+    pub fn multipliers(&self) -> usize {
+        match &self.kind {
+            StageKind::Mvu(m) => m.pe * m.lanes,
+            StageKind::Pool => 0,
+        }
+    }
+
+    /// Line-buffer bits, every copy.
+    pub fn buffer_bits(&self) -> u64 {
+        (self.copies * self.window.depth) as u64 * self.dw_in as u64
+    }
+
+    /// Weight and bias memory bits.
+    pub fn weight_bits(&self) -> u64 {
+        match &self.kind {
+            StageKind::Mvu(m) => {
+                let entry = (m.ww + m.kyw + m.kxw + m.xw) as u64;
+                (m.pe * m.words * m.lanes) as u64 * entry + (m.pe * m.groups) as u64 * m.bw as u64
+            }
+            StageKind::Pool => 0,
+        }
+    }
+
+    /// Multiply-accumulate slots a frame fills (every stored entry at every output pixel) and
+    /// the slots the multipliers offer in `cycles` cycles: the stage's lane utilization.
+    pub fn utilization(&self, cycles: u64) -> f64 {
+        match &self.kind {
+            StageKind::Mvu(m) => {
+                let used = (self.output.h * self.output.w * m.cout * m.nnz * m.lanes) as f64;
+                used / ((m.pe * m.lanes) as f64 * cycles.max(1) as f64)
+            }
+            StageKind::Pool => {
+                let used = (self.output.values() * self.window.k * self.window.k) as f64;
+                used / cycles.max(1) as f64
+            }
+        }
+    }
+}
+
+/// The whole single-device CNN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CnnArch {
+    pub stages: Vec<Stage>,
+    /// ReLU on the input values (a ReLU before any stage).
+    pub relu_in: bool,
+    pub input: Map,
+    pub output: Map,
+    pub dw_in: u32,
+    pub dw_out: u32,
+    /// Stream packing of the input and output (the plan's `stream_bits`, each in its values'
+    /// width).
+    pub in_layout: Layout,
+    pub out_layout: Layout,
+    pub round_ne: bool,
+    pub sat: bool,
+    /// Cycles per frame in steady state: the slowest stage's.
+    pub cycles_per_frame: u64,
+    /// Multiply-accumulates a frame needs with the stored (BBS) weights.
+    pub macs: u64,
+}
+
+impl CnnArch {
+    pub fn multipliers(&self) -> usize {
+        self.stages.iter().map(Stage::multipliers).sum()
+    }
+
+    /// MACs per frame / (multipliers x cycles per frame).
+    pub fn efficiency(&self, cycles_per_frame: f64) -> f64 {
+        self.macs as f64 / (self.multipliers().max(1) as f64 * cycles_per_frame.max(1.0))
+    }
+}
+
+fn layout(bits: u32, design: &Design) -> Layout {
+    design
+        .plan
+        .plan
+        .target
+        .stream_bits
+        .and_then(|b| Layout::new(bits, b as u32).ok())
+        .unwrap_or_else(|| Layout::single(bits))
+}
+
+fn shifts(from: u32, to: u32) -> (u32, u32) {
+    if from >= to {
+        (from - to, 0)
+    } else {
+        (0, to - from)
+    }
+}
+
+fn window(k: usize, s: usize, p: usize, input: Map) -> Window {
+    let rows = k + s;
+    let depth = rows * input.w * input.c;
+    Window {
+        k,
+        s,
+        p,
+        rows,
+        depth,
+        aw: bits_for(depth as u64 - 1),
+    }
+}
+
+impl CnnArch {
+    /// The architecture of a single-device CNN design, or why the hardware cannot build it.
+    pub fn new(design: &Design) -> Result<CnnArch, String> {
+        let ModelDesign::Cnn(m) = &design.model else {
+            return Err("not a CNN design".into());
+        };
+        if design.plan.devices != 1 {
+            return Err(format!(
+                "CNN hardware is built for one device; this plan has {} (multi-device CNN strategies are not built yet)",
+                design.plan.devices
+            ));
+        }
+        let q = design.quant();
+        let lanes = design.plan.banks;
+        let engines = design.plan.engines.max(1);
+        let input = Map {
+            c: m.input_shape[0],
+            h: m.input_shape[1],
+            w: m.input_shape[2],
+        };
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut relu_in = false;
+        let mut cur = input;
+        let mut fmt_cur = q.data;
+        // The map before a flatten, for the dense layer's permutation.
+        let mut flat_from: Option<Map> = None;
+        let mut macs = 0u64;
+        for (l, layer) in m.layers.iter().enumerate() {
+            let f: LayerFormat = m.formats[l];
+            let out_shape = m.shapes[l];
+            match layer {
+                CnnLayer::Relu => match stages.last_mut() {
+                    Some(st) => st.relu_out = true,
+                    None => relu_in = true,
+                },
+                CnnLayer::Flatten => {
+                    flat_from = Some(cur);
+                    cur = Map {
+                        c: cur.values(),
+                        h: 1,
+                        w: 1,
+                    };
+                }
+                CnnLayer::Maxpool { kernel, stride } => {
+                    let win = window(*kernel, *stride, 0, cur);
+                    let output = Map {
+                        c: out_shape[0],
+                        h: out_shape[1],
+                        w: out_shape[2],
+                    };
+                    let reads = (output.values() * kernel * kernel) as u64;
+                    let dw = fmt_cur.width();
+                    stages.push(Stage {
+                        layer: l,
+                        kind: StageKind::Pool,
+                        input: cur,
+                        output,
+                        window: win,
+                        dw_in: dw,
+                        dw_out: dw,
+                        relu_out: false,
+                        copies: 1,
+                        cycles: reads.max(cur.values() as u64).max(output.values() as u64),
+                    });
+                    cur = output;
+                }
+                CnnLayer::Conv2d { .. } | CnnLayer::Dense { .. } => {
+                    let w = m.weights[l]
+                        .as_ref()
+                        .ok_or("a weight layer without weights")?;
+                    let (k, s, p, output) = match layer {
+                        CnnLayer::Conv2d {
+                            kernel,
+                            stride,
+                            padding,
+                            ..
+                        } => (
+                            *kernel,
+                            *stride,
+                            *padding,
+                            Map {
+                                c: out_shape[0],
+                                h: out_shape[1],
+                                w: out_shape[2],
+                            },
+                        ),
+                        _ => (
+                            1,
+                            1,
+                            0,
+                            Map {
+                                c: out_shape[0],
+                                h: 1,
+                                w: 1,
+                            },
+                        ),
+                    };
+                    let dense = matches!(layer, CnnLayer::Dense { .. });
+                    if dense && (cur.h != 1 || cur.w != 1) {
+                        return Err(format!("layer {l}: dense after an unflattened map"));
+                    }
+                    let csb = &w.q_csb;
+                    let bank = csb.shape.bank_size;
+                    let nnz = csb.shape.nnz_per_bank;
+                    let cout = output.c;
+                    let pe = engines.min(cout);
+                    let groups = cout.div_ceil(pe);
+                    let cols = csb.shape.cols;
+                    // Torch column -> (ky, kx, kx*C + c) in the stream's order.
+                    let decode = |col: usize| -> (usize, usize, usize) {
+                        if dense {
+                            let a = match flat_from {
+                                Some(mp) => {
+                                    let hw = mp.h * mp.w;
+                                    let (c, rest) = (col / hw, col % hw);
+                                    let (y, x) = (rest / mp.w, rest % mp.w);
+                                    (y * mp.w + x) * mp.c + c
+                                }
+                                None => col,
+                            };
+                            (0, 0, a)
+                        } else {
+                            let c = col / (k * k);
+                            let ky = (col / k) % k;
+                            let kx = col % k;
+                            (ky, kx, kx * cur.c + c)
+                        }
+                    };
+                    let mut entries = vec![vec![Vec::with_capacity(groups * nnz); lanes]; pe];
+                    let mut bias = vec![vec![0i64; groups]; pe];
+                    for (e, per_e) in entries.iter_mut().enumerate() {
+                        for g in 0..groups {
+                            let o = g * pe + e;
+                            if o < cout {
+                                bias[e][g] = w.q_bias[o];
+                            }
+                            for j in 0..nnz {
+                                for (b, lane) in per_e.iter_mut().enumerate() {
+                                    let en = if o < cout {
+                                        let (code, idx) = csb.entry(o, j, b);
+                                        let col = b * bank + idx;
+                                        if col < cols {
+                                            let (ky, kx, kxc) = decode(col);
+                                            Entry { code, ky, kx, kxc }
+                                        } else {
+                                            Entry::default()
+                                        }
+                                    } else {
+                                        Entry::default()
+                                    };
+                                    lane.push(en);
+                                }
+                            }
+                        }
+                    }
+                    let win = window(k, s, p, cur);
+                    let (ww, dw_in, bw) = (f.weight.width(), f.input.width(), f.bias.width());
+                    let pw = ww + dw_in;
+                    let tl = tree_levels(lanes);
+                    let sw = pw + tl;
+                    let prod_frac = f.prod_frac();
+                    let (shr, shl) = shifts(prod_frac, f.output.frac_bits);
+                    let issue = (output.h * output.w * groups * nnz) as u64;
+                    macs += (output.h * output.w * cout * nnz * lanes) as u64;
+                    stages.push(Stage {
+                        layer: l,
+                        kind: StageKind::Mvu(Mvu {
+                            cout,
+                            pe,
+                            lanes,
+                            nnz,
+                            groups,
+                            ww,
+                            kyw: bits_for(k as u64 - 1),
+                            kxw: bits_for(k as u64 - 1),
+                            xw: bits_for((k * cur.c).max(cur.w * cur.c) as u64),
+                            bw,
+                            pw,
+                            tree_levels: tl,
+                            sw,
+                            accw: f.acc_bits.max(sw + 1),
+                            bias_shift: prod_frac - f.bias.frac_bits,
+                            shr,
+                            shl,
+                            entries,
+                            bias,
+                            words: groups * nnz,
+                        }),
+                        input: cur,
+                        output,
+                        window: win,
+                        dw_in,
+                        dw_out: f.output.width(),
+                        relu_out: false,
+                        copies: pe * lanes,
+                        cycles: issue.max(cur.values() as u64).max(output.values() as u64),
+                    });
+                    cur = output;
+                }
+            }
+            fmt_cur = f.output;
+        }
+        if stages.is_empty() {
+            return Err(
+                "the network has no conv2d, dense or maxpool layer: there is no hardware to build"
+                    .into(),
+            );
+        }
+        let dw_in = q.data.width();
+        let dw_out = fmt_cur.width();
+        let cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
+        Ok(CnnArch {
+            relu_in,
+            input,
+            output: cur,
+            dw_in,
+            dw_out,
+            in_layout: layout(dw_in, design),
+            out_layout: layout(dw_out, design),
+            round_ne: q.rounding == crate::fixed::Rounding::NearestEven,
+            sat: q.overflow == crate::fixed::Overflow::Saturate,
+            cycles_per_frame,
+            macs,
+            stages,
+        })
+    }
+}

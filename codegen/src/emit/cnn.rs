@@ -1,0 +1,717 @@
+//! A single-device CNN: one module per streaming stage (`templates/partita_cnn_stage.v`), the
+//! top (`templates/partita_cnn.v`) with the register decode, the stream cores and the run
+//! control, the weight and bias images, `regmap.json`, `partita_regs.h` and `files.f`. Every
+//! number comes from [`crate::arch::cnn`]; here they become names, widths and expressions.
+
+use askama::Template;
+
+use super::regmap;
+use super::verilog::{
+    core_files, file_list, header, module_file, module_prefix, render, sext, top_module, zext,
+    File, Word,
+};
+use crate::arch::bits_for;
+use crate::arch::cnn::{CnnArch, Stage, StageKind};
+use crate::design::Design;
+use partita_hdl::cores;
+
+struct Lane {
+    e: usize,
+    b: usize,
+    n: usize,
+    lo: u32,
+    prod_a: String,
+    prod_b: String,
+}
+
+struct TreeNode {
+    name: String,
+    width: u32,
+    expr: String,
+}
+
+struct TreeCtl {
+    from: u32,
+    to: u32,
+}
+
+struct ERow {
+    e: usize,
+    sum: String,
+    bias: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_cnn_stage.v", escape = "none")]
+struct StageView {
+    header: String,
+    name: String,
+    layer: usize,
+    kind: &'static str,
+    doc: String,
+    pool: bool,
+    relu: bool,
+    in_c: usize,
+    in_h: usize,
+    in_w: usize,
+    out_c: usize,
+    out_h: usize,
+    out_w: usize,
+    in_h_last: usize,
+    out_h_last: usize,
+    out_w_last: usize,
+    dwi: u32,
+    dwo: u32,
+    clw: u32,
+    rows: usize,
+    depth: usize,
+    depth_last: usize,
+    aw: u32,
+    wcw: u32,
+    wc_last: usize,
+    copies: usize,
+    slw: u32,
+    rowbases: Vec<(usize, usize)>,
+    oyw: u32,
+    oxw: u32,
+    iyw: u32,
+    ixw: u32,
+    xcw: u32,
+    pad_iy: u32,
+    k_last: usize,
+    s: usize,
+    p: usize,
+    pc: usize,
+    sc: usize,
+    s_mod: usize,
+    delta_mod: usize,
+    slot_init: usize,
+    crw: u32,
+    crw_1: u32,
+    dg: usize,
+    dg_last: usize,
+    dgw: u32,
+    dgw1: u32,
+    pe: usize,
+    pew: u32,
+    pe_last: usize,
+    last_e: usize,
+    ky_pad: u32,
+    // Pool.
+    cw: u32,
+    kw: u32,
+    c_last: usize,
+    kcw: u32,
+    kxcs: Vec<(usize, usize)>,
+    kc_pad: u32,
+    ch_pad: u32,
+    // MVU.
+    mem_prefix: String,
+    engines: Vec<usize>,
+    gw_w: u32,
+    jw: u32,
+    waw: u32,
+    nnz_last: usize,
+    groups_last: usize,
+    words_last: usize,
+    lanes: usize,
+    entry_w: u32,
+    wword: u32,
+    bw: u32,
+    ww: u32,
+    ww_lo: u32,
+    ky_lo: u32,
+    kx_lo: u32,
+    kyw: u32,
+    xw: u32,
+    ky_pad_iy: u32,
+    ky_pad_ix: u32,
+    xc_pad: u32,
+    pw: u32,
+    lane_list: Vec<Lane>,
+    tree: Vec<TreeNode>,
+    tree_ctl: Vec<TreeCtl>,
+    ts: u32,
+    accw: u32,
+    erows: Vec<ERow>,
+    shr: u32,
+    shl: u32,
+    round_ne: u32,
+    sat: u32,
+    fifo_cat: String,
+    clips_expr: String,
+    /// `, sig[hi:lo]` for each bit nothing reads (address bits above the buffer's).
+    unused: String,
+}
+
+struct StageInst {
+    index: usize,
+    next: usize,
+    module: String,
+    mvu: bool,
+    mems: Vec<(String, String)>,
+    s_data: String,
+    s_valid: String,
+    s_ready: String,
+    dwo: u32,
+    clw: u32,
+}
+
+struct MemParam {
+    param: String,
+    file: String,
+}
+
+#[derive(Template)]
+#[template(path = "partita_cnn.v", escape = "none")]
+struct TopView {
+    header: String,
+    top: String,
+    regs: String,
+    in_c: usize,
+    in_h: usize,
+    in_w: usize,
+    in_vals: usize,
+    out_vals: usize,
+    nstages: usize,
+    stage_doc: String,
+    mults: usize,
+    cpf: u64,
+    mems: Vec<MemParam>,
+    in_sb: u32,
+    in_kw: u32,
+    in_vb: u32,
+    in_p: u32,
+    in_cw: u32,
+    in_jw: u32,
+    in_jw1: u32,
+    in_bw: u32,
+    out_sb: u32,
+    out_kw: u32,
+    out_vb: u32,
+    out_p: u32,
+    out_pjw: u32,
+    wstage_w: u32,
+    ivw: u32,
+    ovw: u32,
+    in_last: usize,
+    out_last: usize,
+    dwi: u32,
+    dwo: u32,
+    relu_in: bool,
+    stages: Vec<StageInst>,
+    last_data: String,
+    last_valid: String,
+    last_ready: String,
+    y_ext: String,
+    satw: u32,
+    sat_expr: String,
+    sat_ext: String,
+    reg_conns: Vec<regmap::Conn>,
+    unused_extra: String,
+}
+
+/// Bits of a signed register holding every value in [-lo, hi].
+fn signed_bits(lo: usize, hi: usize) -> u32 {
+    bits_for(lo.max(hi) as u64) + 1
+}
+
+fn stage_view(
+    design: &Design,
+    arch: &CnnArch,
+    st: &Stage,
+    name: &str,
+    mem_prefix: &str,
+) -> Result<StageView, String> {
+    let win = st.window;
+    let (inp, out) = (st.input, st.output);
+    let wc = inp.w * inp.c;
+    let rows = win.rows;
+    let slw = bits_for(2 * rows as u64 - 1).max(bits_for(win.k as u64 - 1) + 1);
+    let kyw = bits_for(win.k as u64 - 1);
+    let span_y = inp.h + win.k + win.s + win.p;
+    let span_x = inp.w + win.k + win.s + win.p;
+    let iyw = signed_bits(win.p + 1, span_y).max(kyw + 2);
+    let ixw = signed_bits(win.p + 1, span_x).max(kyw + 2);
+    let (pool, mvu) = match &st.kind {
+        StageKind::Pool => (true, None),
+        StageKind::Mvu(m) => (false, Some(m)),
+    };
+    let cw = bits_for(inp.c as u64 - 1);
+    let kcw = bits_for(((win.k - 1) * inp.c) as u64);
+    let xw = mvu.map_or(1, |m| m.xw);
+    let xcw = signed_bits((win.p + 1) * inp.c, span_x * inp.c).max(xw.max(kcw).max(cw) + 2);
+    let (pe, groups) = mvu.map_or((1, 1), |m| (m.pe, m.groups));
+    // Issue to FIFO write: 5 read stages, the tree, accumulate, bias, requantize.
+    let tl = mvu.map_or(0, |m| m.tree_levels);
+    let depth_pipe = 9 + tl as usize;
+    let dg = (depth_pipe + 2).next_power_of_two();
+    let dgw = bits_for(dg as u64 - 1);
+    let crw = bits_for(dg as u64) + 1;
+    let r = |v: i64| v.rem_euclid(rows as i64) as usize;
+    let delta = inp.h as i64 - ((out.h as i64 - 1) * win.s as i64);
+    let mut v = StageView {
+        header: header(design),
+        name: name.to_string(),
+        layer: st.layer,
+        kind: st.kind_name(),
+        doc: String::new(),
+        pool,
+        relu: st.relu_out,
+        in_c: inp.c,
+        in_h: inp.h,
+        in_w: inp.w,
+        out_c: out.c,
+        out_h: out.h,
+        out_w: out.w,
+        in_h_last: inp.h - 1,
+        out_h_last: out.h - 1,
+        out_w_last: out.w - 1,
+        dwi: st.dw_in,
+        dwo: st.dw_out,
+        clw: bits_for(pe as u64),
+        rows,
+        depth: win.depth,
+        depth_last: win.depth - 1,
+        aw: win.aw,
+        wcw: bits_for(wc as u64 - 1),
+        wc_last: wc - 1,
+        copies: st.copies,
+        slw,
+        rowbases: (0..rows).map(|s| (s, s * wc)).collect(),
+        oyw: bits_for(out.h as u64 - 1),
+        oxw: bits_for(out.w as u64 - 1),
+        iyw,
+        ixw,
+        xcw,
+        pad_iy: 32 - iyw,
+        k_last: win.k - 1,
+        s: win.s,
+        p: win.p,
+        pc: win.p * inp.c,
+        sc: win.s * inp.c,
+        s_mod: r(win.s as i64),
+        delta_mod: r(delta),
+        slot_init: r(-(win.p as i64)),
+        crw,
+        crw_1: crw - 1,
+        dg,
+        dg_last: dg - 1,
+        dgw,
+        dgw1: dgw + 1,
+        pe,
+        pew: bits_for(pe as u64 - 1),
+        pe_last: pe - 1,
+        last_e: mvu.map_or(0, |m| m.cout - 1 - (m.groups - 1) * m.pe),
+        ky_pad: slw - kyw,
+        cw,
+        kw: kyw,
+        c_last: inp.c - 1,
+        kcw,
+        kxcs: (0..win.k).map(|k| (k, k * inp.c)).collect(),
+        kc_pad: xcw - kcw,
+        ch_pad: xcw - cw,
+        mem_prefix: mem_prefix.to_string(),
+        engines: (0..pe).collect(),
+        gw_w: bits_for(groups as u64 - 1),
+        jw: 1,
+        waw: 1,
+        nnz_last: 0,
+        groups_last: groups - 1,
+        words_last: 0,
+        lanes: 1,
+        entry_w: 0,
+        wword: 0,
+        bw: 1,
+        ww: 1,
+        ww_lo: 0,
+        ky_lo: 0,
+        kx_lo: 0,
+        kyw,
+        xw,
+        ky_pad_iy: iyw - kyw,
+        ky_pad_ix: ixw - kyw,
+        xc_pad: xcw - xw,
+        pw: 1,
+        lane_list: Vec::new(),
+        tree: Vec::new(),
+        tree_ctl: Vec::new(),
+        ts: 5,
+        accw: 1,
+        erows: Vec::new(),
+        shr: 0,
+        shl: 0,
+        round_ne: arch.round_ne as u32,
+        sat: arch.sat as u32,
+        fifo_cat: String::new(),
+        clips_expr: String::new(),
+        unused: String::new(),
+    };
+    let hi_bits = |sig: &str| {
+        if xcw > win.aw {
+            format!(", {sig}[{}:{}]", xcw - 1, win.aw)
+        } else {
+            String::new()
+        }
+    };
+    match mvu {
+        None => {
+            v.doc = format!(
+                "max-pool {}x{} stride {}, one window value read per cycle",
+                win.k, win.k, win.s
+            );
+            v.unused = hi_bits("col2");
+        }
+        Some(m) => {
+            let entry_w = m.ww + 2 * m.kyw + m.xw;
+            v.doc = format!(
+                "kernel {} stride {} padding {}, {} engine(s) x {} lane(s), {} CSB slice(s) per output channel",
+                win.k, win.s, win.p, m.pe, m.lanes, m.nnz
+            );
+            v.jw = bits_for(m.nnz as u64 - 1);
+            v.waw = bits_for(m.words as u64 - 1);
+            v.nnz_last = m.nnz - 1;
+            v.words_last = m.words - 1;
+            v.lanes = m.lanes;
+            v.entry_w = entry_w;
+            v.wword = m.lanes as u32 * entry_w;
+            v.bw = m.bw;
+            v.ww = m.ww;
+            v.ww_lo = m.xw + 2 * m.kyw;
+            v.ky_lo = m.xw + m.kyw;
+            v.kx_lo = m.xw;
+            v.pw = m.pw;
+            v.accw = m.accw;
+            v.shr = m.shr;
+            v.shl = m.shl;
+            for e in 0..m.pe {
+                for b in 0..m.lanes {
+                    let n = e * m.lanes + b;
+                    v.unused += &hi_bits(&format!("col2_{n}"));
+                    v.lane_list.push(Lane {
+                        e,
+                        b,
+                        n,
+                        lo: b as u32 * entry_w,
+                        prod_a: sext(&format!("c4_{n}"), m.ww, m.pw),
+                        prod_b: sext(&format!("rv_{n}"), st.dw_in, m.pw),
+                    });
+                }
+                // Adder tree over this engine's lanes.
+                let mut prev: Vec<String> = (0..m.lanes)
+                    .map(|b| format!("t0_{}", e * m.lanes + b))
+                    .collect();
+                let mut width = m.pw;
+                for lvl in 1..=m.tree_levels {
+                    let nw = width + 1;
+                    let mut next = Vec::new();
+                    for (i, pair) in prev.chunks(2).enumerate() {
+                        let name = format!("t{lvl}_{e}_{i}");
+                        let expr = match pair {
+                            [a, b] => format!("{} + {}", sext(a, width, nw), sext(b, width, nw)),
+                            [a] => sext(a, width, nw),
+                            _ => unreachable!("chunks of two"),
+                        };
+                        v.tree.push(TreeNode {
+                            name: name.clone(),
+                            width: nw,
+                            expr,
+                        });
+                        next.push(name);
+                    }
+                    prev = next;
+                    width = nw;
+                }
+                let bias = sext(&format!("bq_{e}"), m.bw, m.accw - m.bias_shift);
+                v.erows.push(ERow {
+                    e,
+                    sum: sext(&prev[0], m.sw, m.accw),
+                    bias: if m.bias_shift > 0 {
+                        format!("{{{bias}, {}'d0}}", m.bias_shift)
+                    } else {
+                        bias
+                    },
+                });
+            }
+            v.tree_ctl = (0..m.tree_levels)
+                .map(|i| TreeCtl {
+                    from: 5 + i,
+                    to: 6 + i,
+                })
+                .collect();
+            v.ts = 5 + m.tree_levels;
+            v.fifo_cat = (0..m.pe)
+                .rev()
+                .map(|e| format!("q_{e}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            v.clips_expr = (0..m.pe)
+                .map(|e| zext(&format!("(qc_{e} && fv)"), 1, bits_for(m.pe as u64)))
+                .collect::<Vec<_>>()
+                .join(" + ");
+        }
+    }
+    Ok(v)
+}
+
+/// The weight and bias images of an MVU stage: per engine, one word per (group, slice) with
+/// each lane's entry `{code, ky, kx, kx*C + c}` (lane 0 lowest), and one bias per group.
+fn images(design: &Design, st: &Stage, prefix: &str) -> Vec<File> {
+    let StageKind::Mvu(m) = &st.kind else {
+        return Vec::new();
+    };
+    let banner = format!(
+        "// partita {} plan hash {:016x} layer {}\n",
+        crate::VERSION,
+        design.plan.plan_hash,
+        st.layer
+    );
+    let entry_w = m.ww + 2 * m.kyw + m.xw;
+    let mut out = Vec::new();
+    for e in 0..m.pe {
+        let mut w = banner.clone();
+        for i in 0..m.words {
+            let mut word = Word::new(m.lanes as u32 * entry_w);
+            for (b, lane) in m.entries[e].iter().enumerate() {
+                let en = lane[i];
+                let at = b as u32 * entry_w;
+                word.set(at, m.xw, en.kxc as u64);
+                word.set(at + m.xw, m.kyw, en.kx as u64);
+                word.set(at + m.xw + m.kyw, m.kyw, en.ky as u64);
+                word.set(at + m.xw + 2 * m.kyw, m.ww, en.code as u64);
+            }
+            w.push_str(&word.hex());
+            w.push('\n');
+        }
+        let mut b = banner.clone();
+        for &code in &m.bias[e] {
+            let mut word = Word::new(m.bw);
+            word.set(0, m.bw, code as u64);
+            b.push_str(&word.hex());
+            b.push('\n');
+        }
+        out.push(File {
+            name: format!("{prefix}_w{e}.hex"),
+            text: w,
+        });
+        out.push(File {
+            name: format!("{prefix}_b{e}.hex"),
+            text: b,
+        });
+    }
+    out
+}
+
+/// The register constants of a CNN device: CONFIG0 = input values << 16 | output values
+/// (each modulo 2^16), CONFIG1 = stages << 24 | multipliers (modulo 2^16) << 8 | input
+/// value bits, CONFIG2 = input values per beat << 16 | input tdata bits.
+pub(crate) fn design_value(design: &Design, a: &CnnArch, name: &str) -> Option<u32> {
+    Some(match name {
+        "VERSION" => super::verilog::version_word(),
+        "PLAN_HASH_LO" => design.plan.plan_hash as u32,
+        "PLAN_HASH_HI" => (design.plan.plan_hash >> 32) as u32,
+        "CONFIG0" => {
+            ((a.input.values() as u32 & 0xffff) << 16) | (a.output.values() as u32 & 0xffff)
+        }
+        "CONFIG1" => {
+            ((a.stages.len() as u32 & 0xff) << 24)
+                | ((a.multipliers() as u32 & 0xffff) << 8)
+                | (a.dw_in & 0xff)
+        }
+        "CONFIG2" => (a.in_layout.per_beat << 16) | (a.in_layout.beat_bits & 0xffff),
+        _ => return None,
+    })
+}
+
+/// Every file of a single-device CNN design.
+pub fn generate(design: &Design) -> Result<Vec<File>, String> {
+    let a = CnnArch::new(design)?;
+    let prefix = module_prefix(design, 0);
+    let top = top_module(design, 0);
+    let regs_name = format!("{prefix}regs");
+    let hdr = header(design);
+    let mut files = core_files(
+        design,
+        &[
+            cores::REQUANT,
+            cores::SKID,
+            cores::AXIL,
+            cores::UNPACK,
+            cores::PACK,
+        ],
+    );
+    let mut insts = Vec::new();
+    let mut mems = Vec::new();
+    let n = a.stages.len();
+    for (i, st) in a.stages.iter().enumerate() {
+        let name = format!("{prefix}st{i}");
+        let mem_prefix = format!("st{i}");
+        let view = stage_view(design, &a, st, &name, &mem_prefix)?;
+        files.push(module_file(&name, render(view.render())?));
+        let mut inst_mems = Vec::new();
+        if let StageKind::Mvu(m) = &st.kind {
+            for e in 0..m.pe {
+                for (kind, tag) in [("WEIGHTS", "w"), ("BIAS", "b")] {
+                    let param = format!("ST{i}_{kind}_E{e}");
+                    mems.push(MemParam {
+                        param: param.clone(),
+                        file: format!("{mem_prefix}_{tag}{e}.hex"),
+                    });
+                    inst_mems.push((format!("{kind}_E{e}"), param));
+                }
+            }
+            files.extend(images(design, st, &mem_prefix));
+        }
+        let (s_data, s_valid, s_ready) = if i == 0 {
+            (
+                "st0_s_data".to_string(),
+                "st0_s_valid".to_string(),
+                "st0_s_ready".to_string(),
+            )
+        } else {
+            (
+                format!("st{i}_s_data_w"),
+                format!("st{i}_s_valid_w"),
+                format!("st{i}_s_ready_w"),
+            )
+        };
+        insts.push(StageInst {
+            index: i,
+            next: i + 1,
+            module: name,
+            mvu: matches!(st.kind, StageKind::Mvu(_)),
+            mems: inst_mems,
+            s_data,
+            s_valid,
+            s_ready,
+            dwo: st.dw_out,
+            clw: view.clw,
+        });
+    }
+    let mut map = regmap::device_map(false, 1);
+    map.retain(|w| !matches!(w.reg.name, "WSEL" | "WADDR" | "WDATA" | "WCOMMIT"));
+    let (regs_text, reg_conns) = regmap::decode_module(
+        hdr.clone(),
+        &regs_name,
+        &map,
+        1,
+        &|name| design_value(design, &a, name),
+        &|name| Some(name.to_ascii_lowercase()),
+    )?;
+    let clws: Vec<u32> = insts.iter().map(|s: &StageInst| s.clw).collect();
+    let satw = bits_for(
+        a.stages
+            .iter()
+            .map(|s| s.multipliers().max(1))
+            .sum::<usize>() as u64,
+    );
+    let il = a.in_layout;
+    let ol = a.out_layout;
+    let top_view = TopView {
+        header: hdr.clone(),
+        top: top.clone(),
+        regs: regs_name.clone(),
+        in_c: a.input.c,
+        in_h: a.input.h,
+        in_w: a.input.w,
+        in_vals: a.input.values(),
+        out_vals: a.output.values(),
+        nstages: n,
+        stage_doc: a
+            .stages
+            .iter()
+            .map(|s| format!("layer {} {}", s.layer, s.kind_name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        mults: a.multipliers(),
+        cpf: a.cycles_per_frame,
+        mems,
+        in_sb: il.beat_bits,
+        in_kw: il.keep_bits(),
+        in_vb: il.slot_bits,
+        in_p: il.per_beat,
+        in_cw: bits_for(a.input.values() as u64 - 1),
+        in_jw: bits_for(il.per_beat as u64 - 1),
+        in_jw1: bits_for(il.per_beat as u64 - 1) + 1,
+        in_bw: bits_for(il.beats(a.input.values()) as u64 - 1),
+        out_sb: ol.beat_bits,
+        out_kw: ol.keep_bits(),
+        out_vb: ol.slot_bits,
+        out_p: ol.per_beat,
+        out_pjw: bits_for(ol.per_beat as u64 - 1),
+        wstage_w: 1,
+        ivw: bits_for(a.input.values() as u64 - 1),
+        ovw: bits_for(a.output.values() as u64 - 1),
+        in_last: a.input.values() - 1,
+        out_last: a.output.values() - 1,
+        dwi: a.dw_in,
+        dwo: a.dw_out,
+        relu_in: a.relu_in,
+        stages: insts,
+        last_data: format!("st{n}_s_data_w"),
+        last_valid: format!("st{n}_s_valid_w"),
+        last_ready: format!("st{n}_s_ready_w"),
+        y_ext: sext("y_val", a.dw_out, ol.slot_bits),
+        satw,
+        sat_expr: (0..n)
+            .map(|i| zext(&format!("clips_{i}"), clws[i], satw))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        sat_ext: zext("sat_inc", satw, 32),
+        reg_conns,
+        unused_extra: if a.in_layout.slot_bits > a.dw_in {
+            format!(", x_slot[{}:{}]", a.in_layout.slot_bits - 1, a.dw_in)
+        } else {
+            String::new()
+        },
+    };
+    files.push(module_file(&regs_name, regs_text));
+    files.push(module_file(&top, render(top_view.render())?));
+    files.push(File {
+        name: "regmap.json".into(),
+        text: regmap_json(design, &a, &top, &map),
+    });
+    files.push(File {
+        name: "partita_regs.h".into(),
+        text: regmap::c_header(design, &map),
+    });
+    files.push(file_list(design, "", &top, &files));
+    Ok(files)
+}
+
+fn regmap_json(design: &Design, a: &CnnArch, top: &str, map: &[partita_hdl::regs::Word]) -> String {
+    let (il, ol) = (a.in_layout, a.out_layout);
+    let bus = serde_json::json!({
+        "control": "AXI4-Lite, 32-bit data, 12-bit byte address",
+        "input": format!("AXI4-Stream, {} bits: {} value(s) of {} bits per beat in {}-bit slots from bit 0; a frame of {} values in (y, x, c) order starts a beat, its last beat has tlast and tkeep low for empty slots", il.beat_bits, il.per_beat, il.data_bits, il.slot_bits, a.input.values()),
+        "output": format!("AXI4-Stream, {} bits: {} value(s) of {} bits per beat in {}-bit slots (sign-extended); a frame of {} values in (y, x, c) order", ol.beat_bits, ol.per_beat, ol.data_bits, ol.slot_bits, a.output.values()),
+    });
+    let stages: Vec<serde_json::Value> = a
+        .stages
+        .iter()
+        .map(|s| {
+            let (pe, lanes, nnz) = match &s.kind {
+                StageKind::Mvu(m) => (m.pe, m.lanes, m.nnz),
+                StageKind::Pool => (0, 0, 0),
+            };
+            serde_json::json!({
+                "layer": s.layer, "kind": s.kind_name(), "engines": pe, "lanes": lanes, "slices": nnz,
+                "input": [s.input.c, s.input.h, s.input.w], "output": [s.output.c, s.output.h, s.output.w],
+                "line_buffer_rows": s.window.rows, "line_buffer_copies": s.copies, "relu": s.relu_out,
+                "cycles_per_frame": s.cycles,
+            })
+        })
+        .collect();
+    regmap::json(
+        design,
+        top,
+        bus,
+        serde_json::json!({
+            "input_shape": [a.input.c, a.input.h, a.input.w], "output_values": a.output.values(),
+            "stream_order": "(y, x, c)", "stages": stages, "multipliers": a.multipliers(),
+            "cycles_per_frame": a.cycles_per_frame, "frames_per_run": "SEQ_COUNT",
+        }),
+        serde_json::json!({}),
+        map,
+    )
+}
