@@ -242,7 +242,7 @@ module {= name =}{% if !pool %} #(
     always @(posedge clk) begin
         slot2 <= (p_slot >= {= slw =}'d{= rows =}) ? p_slot - {= slw =}'d{= rows =} : p_slot;
         col2 <= p_col;
-        addr3 <= rowbase(slot2) + col2[{= aw =}-1:0];
+        addr3 <= rowbase(slot2) + {= col_a =};
     end
     assign raddr = addr3;
     // Stage 5: running maximum over the window; stage 6: the result, ReLU{% if !relu %} not{% endif %} applied.
@@ -315,7 +315,7 @@ module {= name =}{% if !pool %} #(
         col2_{= l.n =} <= xc1 + $signed({{= xc_pad =}'d0, kc1_{= l.n =}});
         c2_{= l.n =} <= c1_{= l.n =};
         ok3_{= l.n =} <= ok2_{= l.n =};
-        a3_{= l.n =} <= rowbase(sl2_{= l.n =}) + col2_{= l.n =}[{= aw =}-1:0];
+        a3_{= l.n =} <= rowbase(sl2_{= l.n =}) + {= l.col_a =};
         c3_{= l.n =} <= c2_{= l.n =};
         ok4_{= l.n =} <= ok3_{= l.n =};
         c4_{= l.n =} <= c3_{= l.n =};

@@ -80,6 +80,8 @@ pub enum CnnLayerSpec {
         weight: Option<QFormat>,
         bias: Option<QFormat>,
         accumulator_bits: Option<i64>,
+        /// Engines (output channels computed in parallel) of this layer's hardware.
+        engines: Option<i64>,
     },
     Relu {
         name: Option<String>,
@@ -101,6 +103,8 @@ pub enum CnnLayerSpec {
         weight: Option<QFormat>,
         bias: Option<QFormat>,
         accumulator_bits: Option<i64>,
+        /// Engines (output features computed in parallel) of this layer's hardware.
+        engines: Option<i64>,
     },
 }
 
@@ -120,6 +124,14 @@ pub struct LayerQuantSpec {
 }
 
 impl CnnLayerSpec {
+    /// The layer's own engine count (conv2d and dense).
+    pub fn engines(&self) -> Option<i64> {
+        match self {
+            CnnLayerSpec::Conv2d { engines, .. } | CnnLayerSpec::Dense { engines, .. } => *engines,
+            _ => None,
+        }
+    }
+
     /// The layer's own formats (none for ReLU, max-pool and flatten).
     pub fn formats(&self) -> LayerQuantSpec {
         match self {
@@ -1209,6 +1221,13 @@ impl Validator<'_, '_> {
         if let Engines::Count(n) = t.engines {
             return Some((n as usize, None));
         }
+        if let ModelShape::Cnn { .. } = shape {
+            // A CNN's engines are chosen per layer by the architecture (arch::cnn::fold).
+            return Some((
+                1,
+                Some("CNN: per layer, balanced to the slowest stage (see the layer table)".into()),
+            ));
+        }
         let budget = match (board, t.dsp_budget) {
             (_, Some(b)) if b > 0 => b as u64,
             (Some(b), _) => (b.multipliers as f64 * t.fill.unwrap_or(DEFAULT_FILL)).floor() as u64,
@@ -1226,9 +1245,7 @@ impl Validator<'_, '_> {
         };
         let hidden = match shape {
             ModelShape::Lstm { hidden_size, .. } => *hidden_size,
-            ModelShape::Cnn { .. } => {
-                return Some((1, Some("CNN hardware is not built yet".into())))
-            }
+            ModelShape::Cnn { .. } => unreachable!("returned above"),
         };
         // A node's element-wise lanes are the plan's `ew_lanes` (1 unless given).
         let node_lanes = if devices > 1 {
@@ -1796,6 +1813,21 @@ impl Validator<'_, '_> {
             }
         };
         let idx = i.to_string();
+        if let Some(e) = spec.engines() {
+            let outs = match layer {
+                CnnLayer::Conv2d { out_channels, .. } => *out_channels,
+                CnnLayer::Dense { out_features, .. } => *out_features,
+                _ => 0,
+            };
+            if e < 1 || e > outs as i64 {
+                self.err(
+                    &["model", "layer", &idx, "engines"],
+                    format!("layer {i}: `engines` is {e}"),
+                    format!("a layer's engines compute its outputs in parallel: 1 to its {outs} output channels"),
+                );
+                return None;
+            }
+        }
         let at = |key: &'static str, own: bool| -> Vec<String> {
             if own {
                 vec!["model".into(), "layer".into(), idx.clone(), key.into()]

@@ -196,6 +196,8 @@ pub struct CnnArch {
     pub cycles_per_frame: u64,
     /// Multiply-accumulates a frame needs with the stored (BBS) weights.
     pub macs: u64,
+    /// What set each layer's engines.
+    pub folding: String,
 }
 
 impl CnnArch {
@@ -254,7 +256,7 @@ impl CnnArch {
         }
         let q = design.quant();
         let lanes = design.plan.banks;
-        let engines = design.plan.engines.max(1);
+        let (folding, why) = fold(design)?;
         let input = Map {
             c: m.input_shape[0],
             h: m.input_shape[1],
@@ -345,7 +347,7 @@ impl CnnArch {
                     let bank = csb.shape.bank_size;
                     let nnz = csb.shape.nnz_per_bank;
                     let cout = output.c;
-                    let pe = engines.min(cout);
+                    let pe = folding[l].clamp(1, cout);
                     let groups = cout.div_ceil(pe);
                     let cols = csb.shape.cols;
                     // Torch column -> (ky, kx, kx*C + c) in the stream's order.
@@ -464,6 +466,127 @@ impl CnnArch {
             cycles_per_frame,
             macs,
             stages,
+            folding: why,
         })
     }
+}
+
+/// Each layer's engines (PE), indexed by layer (0 for layers without weights), and what set
+/// them: a layer's own `engines`, else `[target] engines` (at most the layer's outputs), or
+/// with `engines = "auto"` the fewest engines per layer that keep every layer within the
+/// slowest stage's cycles, where the slowest stage is the one the one-value-per-cycle streams
+/// bound (its input or output values, or a max-pool's window reads): the smallest cycles per
+/// frame whose multipliers fit the device's budget (`dsp_budget`, or `fill` of the board's
+/// multipliers), found by bisection.
+pub fn fold(design: &Design) -> Result<(Vec<usize>, String), String> {
+    let ModelDesign::Cnn(m) = &design.model else {
+        return Err("not a CNN design".into());
+    };
+    let specs = &design.plan.plan.model.layers;
+    let lanes = design.plan.banks;
+    let mut cin = m.input_shape;
+    // Per weight layer: (layer, outputs, pixels x slices per output, own engines).
+    let mut work: Vec<(usize, usize, u64, Option<usize>)> = Vec::new();
+    let mut floor = 1u64;
+    for (l, layer) in m.layers.iter().enumerate() {
+        let out = m.shapes[l];
+        let in_vals = (cin[0] * cin[1] * cin[2]) as u64;
+        let out_vals = (out[0] * out[1] * out[2]) as u64;
+        floor = floor.max(in_vals).max(out_vals);
+        match layer {
+            CnnLayer::Maxpool { kernel, .. } => {
+                floor = floor.max(out_vals * (*kernel as u64).pow(2));
+            }
+            CnnLayer::Conv2d { .. } | CnnLayer::Dense { .. } => {
+                let w = m.weights[l]
+                    .as_ref()
+                    .ok_or("a weight layer without weights")?;
+                let per = (out[1] * out[2] * w.q_csb.shape.nnz_per_bank) as u64;
+                let own = specs.get(l).and_then(|s| s.engines()).map(|e| e as usize);
+                work.push((l, out[0], per, own));
+            }
+            _ => {}
+        }
+        cin = out;
+    }
+    let mut pe = vec![0usize; m.layers.len()];
+    match design.plan.plan.target.engines {
+        crate::plan::Engines::Count(n) => {
+            for &(l, outs, _, own) in &work {
+                pe[l] = own.unwrap_or((n.max(1) as usize).min(outs));
+            }
+            let own = work.iter().any(|w| w.3.is_some());
+            return Ok((
+                pe,
+                format!(
+                    "[target] engines = {n}, at most each layer's outputs{}",
+                    if own {
+                        ", or the layer's own `engines`"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        crate::plan::Engines::Auto => {}
+    }
+    // The fewest engines that finish a layer in `t` cycles per frame.
+    let need = |t: u64, outs: usize, per: u64| -> usize {
+        let groups = (t / per.max(1)).max(1) as usize;
+        outs.div_ceil(groups.min(outs)).min(outs)
+    };
+    let mults = |t: u64| -> usize {
+        work.iter()
+            .map(|&(_, outs, per, own)| own.unwrap_or_else(|| need(t, outs, per)) * lanes)
+            .sum()
+    };
+    let t0 = design.plan.targets.first();
+    let budget: Option<usize> = t0.and_then(|t| {
+        t.dsp_budget.map(|b| b as usize).or_else(|| {
+            t.board.map(|b| {
+                let fill = design.plan.plan.target.fill.unwrap_or(0.8);
+                (b.multipliers as f64 * fill) as usize
+            })
+        })
+    });
+    let slowest_alone = work
+        .iter()
+        .map(|&(_, outs, per, _)| outs as u64 * per)
+        .max()
+        .unwrap_or(floor)
+        .max(floor);
+    let t = match budget {
+        Some(b) if mults(floor) > b => {
+            if mults(slowest_alone) > b {
+                return Err(format!(
+                    "even one engine per layer needs {} multipliers, more than the device's budget of {b}",
+                    mults(slowest_alone)
+                ));
+            }
+            let (mut lo, mut hi) = (floor, slowest_alone);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if mults(mid) <= b {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            lo
+        }
+        _ => floor,
+    };
+    for &(l, outs, per, own) in &work {
+        pe[l] = own.unwrap_or_else(|| need(t, outs, per));
+    }
+    let why = match budget {
+        Some(b) => format!(
+            "engines = \"auto\": each layer within {t} cycles per frame (the streams' bound is {floor}), {} of the budget of {b} multipliers",
+            mults(t)
+        ),
+        None => format!(
+            "engines = \"auto\": each layer within {t} cycles per frame, the bound the one-value-per-cycle streams set"
+        ),
+    };
+    Ok((pe, why))
 }

@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::regmap;
 use super::verilog::{
-    core_files, file_list, header, module_file, module_prefix, render, sext, top_module, zext,
+    core_files, file_list, fit, header, module_file, module_prefix, render, sext, top_module, zext,
     File, Word,
 };
 use crate::arch::bits_for;
@@ -19,6 +19,8 @@ struct Lane {
     e: usize,
     b: usize,
     n: usize,
+    /// The column, as an address (its low bits, or zero-extended).
+    col_a: String,
     lo: u32,
     prod_a: String,
     prod_b: String,
@@ -140,6 +142,7 @@ struct StageView {
     sat: u32,
     fifo_cat: String,
     clips_expr: String,
+    col_a: String,
     /// `, sig[hi:lo]` for each bit nothing reads (address bits above the buffer's).
     unused: String,
 }
@@ -345,6 +348,7 @@ fn stage_view(
         sat: arch.sat as u32,
         fifo_cat: String::new(),
         clips_expr: String::new(),
+        col_a: fit("col2", xcw, win.aw),
         unused: String::new(),
     };
     let hi_bits = |sig: &str| {
@@ -392,6 +396,7 @@ fn stage_view(
                         e,
                         b,
                         n,
+                        col_a: fit(&format!("col2_{n}"), xcw, win.aw),
                         lo: b as u32 * entry_w,
                         prod_a: sext(&format!("c4_{n}"), m.ww, m.pw),
                         prod_b: sext(&format!("rv_{n}"), st.dw_in, m.pw),
