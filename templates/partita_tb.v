@@ -19,13 +19,13 @@ module partita_tb;
     reg go = 1'b0;
     integer xi = 0, yi = 0, errors = 0, cycles = 0;
     reg [{= beat_w =}-1:0] xin [0:NIN-1];
-    reg [{= beat_w =}-1:0] yexp [0:NOUT-1];
+    reg [{= obeat_w =}-1:0] yexp [0:NOUT-1];
     reg s_tvalid = 1'b0;
     reg [{= beat_w =}-1:0] s_beat = {= beat_w =}'d0;
     wire s_tready, m_tvalid, m_tlast;
-    wire [{= sb =}-1:0] m_tdata;
-    wire [{= kw =}-1:0] m_tkeep;
-    wire [{= beat_w =}-1:0] m_beat = {m_tlast, m_tkeep, m_tdata};
+    wire [{= osb =}-1:0] m_tdata;
+    wire [{= okw =}-1:0] m_tkeep;
+    wire [{= obeat_w =}-1:0] m_beat = {m_tlast, m_tkeep, m_tdata};
     {= top =} dut (
         .clk(clk), .rst_n(rst_n),
         .s_axil_awaddr(awaddr), .s_axil_awvalid(awvalid), .s_axil_awready(awready),

@@ -162,6 +162,16 @@ pub fn device_costs(design: &Design) -> Vec<DeviceCost> {
                     }
                 }
             }
+            // One device: the generated hardware's own figures (every engine's lanes, the
+            // line buffers' copies, the decoded weight entries).
+            if plan.devices == 1 {
+                if let Ok(a) = crate::arch::cnn::CnnArch::new(design) {
+                    let c = &mut costs[0];
+                    c.multipliers = a.multipliers() as u64;
+                    c.weight_bits = a.stages.iter().map(|s| s.weight_bits()).sum();
+                    c.state_bits = a.stages.iter().map(|s| s.buffer_bits()).sum();
+                }
+            }
         }
     }
     costs

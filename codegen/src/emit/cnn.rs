@@ -528,8 +528,9 @@ pub(crate) fn design_value(design: &Design, a: &CnnArch, name: &str) -> Option<u
     })
 }
 
-/// Every file of a single-device CNN design.
-pub fn generate(design: &Design) -> Result<Vec<File>, String> {
+/// Every file of a single-device CNN design, with a self-checking testbench when `vectors`
+/// (frames in the stream's (y, x, c) order, `seq_count` frames) are given.
+pub fn generate(design: &Design, vectors: Option<&super::Vectors>) -> Result<Vec<File>, String> {
     let a = CnnArch::new(design)?;
     let prefix = module_prefix(design, 0);
     let top = top_module(design, 0);
@@ -681,6 +682,16 @@ pub fn generate(design: &Design) -> Result<Vec<File>, String> {
         text: regmap::c_header(design, &map),
     });
     files.push(file_list(design, "", &top, &files));
+    if let Some(v) = vectors {
+        files.extend(super::testbench::files_for(
+            hdr,
+            &top,
+            (a.in_layout, a.input.values()),
+            (a.out_layout, a.output.values()),
+            2 * a.cycles_per_frame + 1000,
+            v,
+        )?);
+    }
     Ok(files)
 }
 

@@ -28,7 +28,7 @@ pub use verilog::{module_prefix, node_design_prefix, top_module, version_word, F
 /// are given), or one directory per device and `system.json`.
 pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>, String> {
     if let ModelDesign::Cnn(_) = &design.model {
-        return cnn::generate(design);
+        return cnn::generate(design, vectors);
     }
     if design.plan.devices > 1 {
         node::generate(design)

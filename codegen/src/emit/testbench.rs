@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use askama::Template;
 use partita_hdl::regs;
+use partita_hdl::stream::Layout;
 
 use super::verilog::{render, File, Word};
 use crate::arch::lstm::SingleDevice;
@@ -33,8 +34,10 @@ struct TbView {
     nin: usize,
     nout: usize,
     sb: u32,
-    kw: u32,
     beat_w: u32,
+    osb: u32,
+    okw: u32,
+    obeat_w: u32,
     keep_hi: u32,
     keep_hi_plus1: u32,
     seq_len: usize,
@@ -50,9 +53,40 @@ pub(crate) fn files(
     v: &Vectors,
 ) -> Result<Vec<File>, String> {
     let l = d.arch.dp.stream;
-    let (sb, kw) = (l.beat_bits, l.keep_bits());
+    // Generous: every row of every layer plus a pipeline drain, twice over, per step.
+    let per_step: u64 = d
+        .arch
+        .slices
+        .iter()
+        .map(|(a, b)| (d.rows_per_lane * (a + b) + 64) as u64)
+        .sum::<u64>()
+        + d.arch.input_size as u64;
+    files_for(
+        header,
+        top,
+        (l, d.arch.input_size),
+        (l, d.arch.hidden),
+        per_step,
+        v,
+    )
+}
+
+/// The testbench of a device whose vectors of `input.1` values travel packed as `input.0`
+/// says and whose output vectors of `output.1` values as `output.0` says; `per_vector` cycles
+/// bound one vector's time (the timeout is twice that per vector, plus slack).
+pub(crate) fn files_for(
+    header: String,
+    top: &str,
+    input: (Layout, usize),
+    output: (Layout, usize),
+    per_vector: u64,
+    v: &Vectors,
+) -> Result<Vec<File>, String> {
+    let (l, in_vec) = input;
+    let (ol, out_vec) = output;
     // One beat per line, {tlast, tkeep, tdata}, packed as partita_hdl::stream lays them out.
-    let beats = |codes: &[i64], vec_len: usize| {
+    let beats = |l: Layout, codes: &[i64], vec_len: usize| {
+        let (sb, kw) = (l.beat_bits, l.keep_bits());
         let mut t = String::new();
         for b in l.pack(codes, vec_len) {
             let mut w = Word::new(sb + kw + 1);
@@ -68,14 +102,7 @@ pub(crate) fn files(
         }
         t
     };
-    // Generous: every row of every layer plus a pipeline drain, twice over, per step.
-    let per_step: u64 = d
-        .arch
-        .slices
-        .iter()
-        .map(|(a, b)| (d.rows_per_lane * (a + b) + 64) as u64)
-        .sum::<u64>()
-        + d.arch.input_size as u64;
+    let (sb, kw) = (l.beat_bits, l.keep_bits());
     let addr = |r: regs::Reg| format!("12'h{:03X}", r.offset);
     let tb = TbView {
         header,
@@ -83,16 +110,18 @@ pub(crate) fn files(
         seq_len_addr: addr(regs::SEQ_LEN),
         seq_count_addr: addr(regs::SEQ_COUNT),
         ctrl_addr: addr(regs::CTRL),
-        nin: l.beats(d.arch.input_size) * v.input.len() / d.arch.input_size.max(1),
-        nout: l.beats(d.arch.hidden) * v.expected.len() / d.arch.hidden.max(1),
+        nin: l.beats(in_vec) * v.input.len() / in_vec.max(1),
+        nout: ol.beats(out_vec) * v.expected.len() / out_vec.max(1),
         sb,
-        kw,
         beat_w: sb + kw + 1,
+        osb: ol.beat_bits,
+        okw: ol.keep_bits(),
+        obeat_w: ol.beat_bits + ol.keep_bits() + 1,
         keep_hi: sb + kw - 1,
         keep_hi_plus1: sb + kw,
         seq_len: v.seq_len,
         seq_count: v.seq_count,
-        timeout: 10_000 + 2 * per_step * (v.seq_len * v.seq_count) as u64,
+        timeout: 10_000 + 2 * per_vector * (v.seq_len * v.seq_count) as u64,
     };
     Ok(vec![
         File {
@@ -101,11 +130,11 @@ pub(crate) fn files(
         },
         File {
             name: "tb_input.hex".into(),
-            text: beats(&v.input, d.arch.input_size),
+            text: beats(l, &v.input, in_vec),
         },
         File {
             name: "tb_expected.hex".into(),
-            text: beats(&v.expected, d.arch.hidden),
+            text: beats(ol, &v.expected, out_vec),
         },
     ])
 }

@@ -159,6 +159,50 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
             );
         }
     }
+    if let (ModelDesign::Cnn(_), 1) = (&design.model, plan.devices) {
+        match partita_codegen::arch::cnn::CnnArch::new(design) {
+            Ok(a) => {
+                let _ = writeln!(
+                    s,
+                    "\nhardware (one device): {} stage(s), {} multiplier(s), {} cycles per frame ({:.0} frames/s at {} MHz), efficiency {:.3}\nfolding: {}",
+                    a.stages.len(),
+                    a.multipliers(),
+                    a.cycles_per_frame,
+                    t.clock_mhz * 1e6 / a.cycles_per_frame.max(1) as f64,
+                    t.clock_mhz,
+                    a.efficiency(a.cycles_per_frame as f64),
+                    a.folding
+                );
+                let _ = writeln!(
+                    s,
+                    "layer  kind     engines  lanes  slices  cycles/frame  busy  multipliers  line-buffer bits  weight bits"
+                );
+                for st in &a.stages {
+                    let (pe, lanes, nnz) = match &st.kind {
+                        partita_codegen::arch::cnn::StageKind::Mvu(m) => (m.pe, m.lanes, m.nnz),
+                        partita_codegen::arch::cnn::StageKind::Pool => (1, 1, st.window.k * st.window.k),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "{:>5}  {:<7}  {:>7}  {:>5}  {:>6}  {:>12}  {:>4.2}  {:>11}  {:>16}  {:>11}",
+                        st.layer,
+                        st.kind_name(),
+                        pe,
+                        lanes,
+                        nnz,
+                        st.cycles,
+                        st.utilization(a.cycles_per_frame),
+                        st.multipliers(),
+                        st.buffer_bits(),
+                        st.weight_bits()
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "\nhardware: not generated: {e}");
+            }
+        }
+    }
     if let ModelDesign::Lstm(_) = &design.model {
         let p = cost::predict(design);
         let basis = match p.basis {

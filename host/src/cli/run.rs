@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use partita_codegen::arch::cnn::CnnArch;
 use partita_codegen::design::{self, ModelDesign};
 
 use super::{io_failure, temp, ArgFailure, Failure, GenFailure, NotBuilt};
@@ -44,17 +45,43 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     temp::check_out_file(&a.output, "--output").map_err(ArgFailure)?;
     let d = design::from_path(&a.plan)?;
-    let ModelDesign::Lstm(m) = &d.model else {
-        return Err(GenFailure(
-            "CNN hardware is not built yet; `partita run` handles LSTM plans".into(),
-        )
-        .into());
-    };
     let x = partita_sim::read_input(&a.input, &d)?;
     let opts = SimOptions {
         rtl: a.rtl,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..Default::default()
+    };
+    let ModelDesign::Lstm(m) = &d.model else {
+        // A CNN: frames through the device trait, like a board.
+        let arch = CnnArch::new(&d).map_err(GenFailure)?;
+        let frames = x.data.shape()[0];
+        let budget = cosim::cnn::cycle_budget(&arch, frames)?;
+        let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
+        dev.budget_cycles = budget;
+        let codes = cosim::cnn::input_codes(&d, &x);
+        let r = driver::run_cnn(
+            &mut dev,
+            d.plan.plan_hash,
+            frames,
+            arch.input.values(),
+            arch.output.values(),
+            arch.in_layout,
+            arch.out_layout,
+            &codes,
+        )
+        .map_err(SimError::from)?;
+        let y = cosim::cnn::output_array(&d, &arch, &x, &r.codes);
+        temp::write_npy(&a.output, &y)?;
+        return writeln!(
+            out,
+            "run (sim): {frames} frame(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",
+            a.output.display(),
+            y.shape(),
+            r.cycles,
+            r.saturations,
+            r.errors
+        )
+        .map_err(io_failure);
     };
     let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
     let budget = cosim::cycle_budget(&d, seqs, steps, 0)?;

@@ -106,6 +106,105 @@ fn to_chw(a: &CnnArch, codes: &[i64]) -> Vec<i64> {
     out
 }
 
+/// Testbench vectors: 2 unit-normal frames (seed 2) and the golden model's output for them,
+/// both in the stream's (y, x, c) order.
+pub fn tb_vectors(design: &Design) -> partita_codegen::emit::Vectors {
+    let (ModelDesign::Cnn(m), Ok(arch)) = (&design.model, CnnArch::new(design)) else {
+        return partita_codegen::emit::Vectors::default();
+    };
+    let mut rng = partita_codegen::weights::SplitMix64::new(2);
+    let s = m.input_shape;
+    let data = ArrayD::from_shape_fn(IxDyn(&[2, s[0], s[1], s[2]]), |_| rng.normal());
+    let input = partita_sim::Input {
+        data,
+        batched: true,
+    };
+    let golden = partita_sim::run(design, &input, Mode::Fixed);
+    let chw: Vec<i64> = golden
+        .codes
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    // (c, y, x) -> (y, x, c) per frame.
+    let o = arch.output;
+    let mut expected = Vec::with_capacity(chw.len());
+    for f in chw.chunks(o.values().max(1)) {
+        for y in 0..o.h {
+            for x in 0..o.w {
+                for ch in 0..o.c {
+                    expected.push(f[(ch * o.h + y) * o.w + x]);
+                }
+            }
+        }
+    }
+    partita_codegen::emit::Vectors {
+        seq_len: 1,
+        seq_count: 2,
+        input: input_codes(design, &input),
+        expected,
+    }
+}
+
+/// Every frame of a checked input as codes in the stream's order.
+pub fn input_codes(design: &Design, input: &partita_sim::Input) -> Vec<i64> {
+    let mut codes = Vec::new();
+    for f in input.data.outer_iter() {
+        let x = f
+            .into_dimensionality::<ndarray::Ix3>()
+            .expect("checked rank");
+        codes.extend(frame_codes(design, x));
+    }
+    codes
+}
+
+/// The most cycles a run of `frames` frames may take: 4 x the architecture's cycles per frame
+/// with slack for the pipeline's fill, refused up front above the `sim_cycles` limit.
+pub fn cycle_budget(arch: &CnnArch, frames: usize) -> Result<u64, SimError> {
+    let budget = 4 * arch.cycles_per_frame * (frames as u64 + 4) + 200_000;
+    let max = partita_codegen::limits::SIM_CYCLES.value();
+    if budget > max {
+        return Err(SimError::Input(partita_sim::Error::Input {
+            message: format!(
+                "this run would be allowed {budget} simulated cycles ({} per frame x {frames} frame(s)), more than the limit of {max}",
+                arch.cycles_per_frame
+            ),
+            help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
+        }));
+    }
+    Ok(budget)
+}
+
+/// Device output codes as values, shaped as the golden model's output for `input`: per frame
+/// `(c, h, w)`, or a vector after dense/flatten; with the batch axis if the input had one.
+pub fn output_array(design: &Design, arch: &CnnArch, input: &partita_sim::Input, codes: &[i64]) -> ArrayD<f64> {
+    let ModelDesign::Cnn(m) = &design.model else {
+        return ArrayD::zeros(IxDyn(&[0]));
+    };
+    let frames = input.data.shape()[0];
+    let o = arch.output;
+    let vector = matches!(
+        m.layers.last(),
+        Some(partita_codegen::plan::CnnLayer::Dense { .. } | partita_codegen::plan::CnnLayer::Flatten)
+    );
+    let mut shape = vec![frames];
+    if vector {
+        shape.push(o.values());
+    } else {
+        shape.extend([o.c, o.h, o.w]);
+    }
+    let lsb = design.output_format().lsb();
+    let chw = to_chw(arch, codes);
+    let n: usize = shape.iter().product();
+    let values: Vec<f64> = (0..n)
+        .map(|i| chw.get(i).map_or(f64::NAN, |c| *c as f64 * lsb))
+        .collect();
+    let a = ArrayD::from_shape_vec(IxDyn(&shape), values).expect("shape holds the values");
+    if input.batched {
+        a
+    } else {
+        a.index_axis_move(ndarray::Axis(0), 0)
+    }
+}
+
 /// Build, run and compare a CNN plan.
 pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
     let ModelDesign::Cnn(_) = &design.model else {
@@ -123,24 +222,8 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         .map(|c| c.iter().copied().collect())
         .unwrap_or_default();
     let frames = input.data.shape()[0];
-    let mut codes = Vec::new();
-    for f in input.data.outer_iter() {
-        let x = f
-            .into_dimensionality::<ndarray::Ix3>()
-            .expect("checked rank");
-        codes.extend(frame_codes(design, x));
-    }
-    let budget = 4 * arch.cycles_per_frame * (frames as u64 + 4) + 200_000;
-    let max = partita_codegen::limits::SIM_CYCLES.value();
-    if budget > max {
-        return Err(SimError::Input(partita_sim::Error::Input {
-            message: format!(
-                "this run would be allowed {budget} simulated cycles ({} per frame x {frames} frame(s)), more than the limit of {max}",
-                arch.cycles_per_frame
-            ),
-            help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
-        }));
-    }
+    let codes = input_codes(design, &input);
+    let budget = cycle_budget(&arch, frames)?;
     let (mut dev, built, rtl_dir) = open_sim_device(design, opts)?;
     dev.budget_cycles = budget;
     let (iv, ov) = (arch.input.values(), arch.output.values());
@@ -201,13 +284,7 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
             })
             .collect(),
     };
-    let lsb = design.output_format().lsb();
-    let shape = golden.values.shape().to_vec();
-    let values: Vec<f64> = (0..expected.len())
-        .map(|i| got.get(i).map_or(f64::NAN, |c| *c as f64 * lsb))
-        .collect();
-    let output = ArrayD::from_shape_vec(IxDyn(&shape), values)
-        .map_err(|e| SimError::Gen(format!("output shape: {e}")))?;
+    let output = output_array(design, &arch, &input, &run.codes);
     Ok(SimReport {
         matched,
         mismatch,

@@ -363,7 +363,7 @@ pub fn write_cached(files: &[emit::File], dir: Option<&Path>) -> Result<PathBuf,
 /// Testbench vectors: one sequence of 3 unit-normal steps (seed 2) through the golden model.
 pub fn tb_vectors(design: &Design) -> emit::Vectors {
     let ModelDesign::Lstm(m) = &design.model else {
-        return emit::Vectors::default();
+        return cnn::tb_vectors(design);
     };
     let mut rng = partita_codegen::weights::SplitMix64::new(2);
     let x = ndarray::Array2::from_shape_fn((3, m.input_size), |_| rng.normal());

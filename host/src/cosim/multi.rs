@@ -224,9 +224,10 @@ pub fn simulate_multi_with(
     start_skew: usize,
 ) -> Result<MultiReport, SimError> {
     let ModelDesign::Lstm(m) = &design.model else {
-        return Err(SimError::Gen(
-            "CNN hardware is not built yet; `partita sim` handles LSTM plans".into(),
-        ));
+        return Err(SimError::Gen(format!(
+            "CNN hardware is built for one device; this plan has {} (multi-device CNN strategies are not built yet)",
+            design.plan.devices
+        )));
     };
     let sys = System::new(design).map_err(SimError::Gen)?;
     let channels = multi::channel_names(&sys);
