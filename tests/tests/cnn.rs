@@ -152,7 +152,8 @@ fn digits_cnn_keeps_its_accuracy_through_the_rtl() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("match: all 3600 words"), "{out}");
     let scores = partita_tests::read_f64(&y);
-    let labels: ndarray::Array1<i64> = ndarray_npy::read_npy(dir.join("digits_test_y.npy")).unwrap();
+    let labels: ndarray::Array1<i64> =
+        ndarray_npy::read_npy(dir.join("digits_test_y.npy")).unwrap();
     let hits = scores
         .outer_iter()
         .zip(&labels)
@@ -160,7 +161,10 @@ fn digits_cnn_keeps_its_accuracy_through_the_rtl() {
             let best = row
                 .iter()
                 .enumerate()
-                .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                );
             best.0 as i64 == l
         })
         .count();
@@ -190,8 +194,12 @@ fn cnn_rtl_lints_clean_has_no_latches_and_faults_are_caught() {
     let (code, _, err) = cli(&["gen", plan.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     lint(&dir, &top_of(&dir), &["-f", "files.f"]).unwrap_or_else(|e| panic!("{e}"));
-    lint(&dir, "partita_tb", &["--timing", "partita_tb.v", "-f", "files.f"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    lint(
+        &dir,
+        "partita_tb",
+        &["--timing", "partita_tb.v", "-f", "files.f"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     yosys_no_latches(&dir, false).unwrap_or_else(|e| panic!("latches: {e}"));
     // The self-checking testbench in Icarus.
     let list = std::fs::read_to_string(dir.join("files.f")).unwrap();
@@ -216,7 +224,12 @@ fn cnn_rtl_lints_clean_has_no_latches_and_faults_are_caught() {
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("PASS"), "{out}");
     // Unmodified: a match; one weight bit flipped: a mismatch (exit 1).
-    let (code, out, err) = cli(&["sim", plan.to_str().unwrap(), "--rtl", dir.to_str().unwrap()]);
+    let (code, out, err) = cli(&[
+        "sim",
+        plan.to_str().unwrap(),
+        "--rtl",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     let hex = dir.join("st0_w0.hex");
     let text = std::fs::read_to_string(&hex).unwrap();
@@ -226,7 +239,12 @@ fn cnn_rtl_lints_clean_has_no_latches_and_faults_are_caught() {
     let d = u32::from_str_radix(&lines[i][..1], 16).unwrap() ^ 1;
     lines[i].replace_range(..1, &format!("{d:x}"));
     std::fs::write(&hex, lines.join("\n") + "\n").unwrap();
-    let (code, out, err) = cli(&["sim", plan.to_str().unwrap(), "--rtl", dir.to_str().unwrap()]);
+    let (code, out, err) = cli(&[
+        "sim",
+        plan.to_str().unwrap(),
+        "--rtl",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "a flipped weight must be caught: {out}{err}");
     assert!(err.contains("mismatch"), "{err}");
 }
@@ -237,11 +255,18 @@ fn cnn_shapes_the_hardware_cannot_build_are_refused() {
     let tmp = TempDir::new("cnnneg");
     for (text, want) in [
         (
-            format!("{BASE}input_shape = [1, 4, 4]\n{}[target]\ndevices = 2\n", layer("conv2d", "out_channels = 2\nkernel = 3\n")),
+            format!(
+                "{BASE}input_shape = [1, 4, 4]\n{}[target]\ndevices = 2\n",
+                layer("conv2d", "out_channels = 2\nkernel = 3\n")
+            ),
             "multi-device CNN strategies are not built yet",
         ),
         (
-            format!("{BASE}input_shape = [1, 4, 4]\n{}{}", layer("relu", ""), layer("flatten", "")),
+            format!(
+                "{BASE}input_shape = [1, 4, 4]\n{}{}",
+                layer("relu", ""),
+                layer("flatten", "")
+            ),
             "no conv2d, dense or maxpool layer",
         ),
     ] {
@@ -277,27 +302,29 @@ fn arb_stack() -> impl Strategy<Value = String> {
         1usize..3,
         (1usize..4, any::<bool>(), 1usize..4),
     )
-        .prop_map(|(cin, hw, k, s, p, cout, pool, engines, (banks, bbs, dense_out))| {
-            let k = k.min(hw);
-            let mut t = format!("{BASE}input_shape = [{cin}, {hw}, {hw}]\n");
-            t += &layer(
-                "conv2d",
-                &format!("out_channels = {cout}\nkernel = {k}\nstride = {s}\npadding = {p}\n"),
-            );
-            t += &layer("relu", "");
-            let side = (hw + 2 * p - k) / s + 1;
-            if pool && side >= 2 {
-                t += &layer("maxpool", "kernel = 2\nstride = 1\n");
-            }
-            t += &layer("flatten", "");
-            t += &layer("dense", &format!("out_features = {dense_out}\n"));
-            let sparsity = if bbs {
-                format!("[sparsity]\nkind = \"bbs\"\nbanks = {banks}\ndensity = 0.5\n")
-            } else {
-                format!("[sparsity]\nkind = \"dense\"\nbanks = {banks}\n")
-            };
-            t + &sparsity + &format!("[target]\nengines = {engines}\n")
-        })
+        .prop_map(
+            |(cin, hw, k, s, p, cout, pool, engines, (banks, bbs, dense_out))| {
+                let k = k.min(hw);
+                let mut t = format!("{BASE}input_shape = [{cin}, {hw}, {hw}]\n");
+                t += &layer(
+                    "conv2d",
+                    &format!("out_channels = {cout}\nkernel = {k}\nstride = {s}\npadding = {p}\n"),
+                );
+                t += &layer("relu", "");
+                let side = (hw + 2 * p - k) / s + 1;
+                if pool && side >= 2 {
+                    t += &layer("maxpool", "kernel = 2\nstride = 1\n");
+                }
+                t += &layer("flatten", "");
+                t += &layer("dense", &format!("out_features = {dense_out}\n"));
+                let sparsity = if bbs {
+                    format!("[sparsity]\nkind = \"bbs\"\nbanks = {banks}\ndensity = 0.5\n")
+                } else {
+                    format!("[sparsity]\nkind = \"dense\"\nbanks = {banks}\n")
+                };
+                t + &sparsity + &format!("[target]\nengines = {engines}\n")
+            },
+        )
 }
 
 proptest! {

@@ -1,5 +1,5 @@
-//! Golden files of the generated output: for a one-device plan, a 2-device ring and 3 devices
-//! relayed through the host, every file `partita gen` writes (Verilog, `$readmemh` images,
+//! Golden files of the generated output: for a one-device plan, a 2-device ring, 3 devices
+//! relayed through the host and a one-device CNN, every file `partita gen` writes (Verilog, `$readmemh` images,
 //! `regmap.json`, `partita_regs.h`, `system.json`, `files.f`, testbench) is kept under
 //! `tests/golden/<case>/rtl/`. A change meant to leave the RTL alone leaves them byte-identical;
 //! a change that alters the RTL shows its Verilog diff in review. Bless an intended change with
@@ -9,7 +9,7 @@ use std::path::Path;
 
 use partita_tests::{cli, compare_tree, lint, repo, top_of, TempDir};
 
-const CASES: &[&str] = &["one_device", "ring2", "host3"];
+const CASES: &[&str] = &["one_device", "ring2", "host3", "cnn1"];
 
 fn golden_dir(case: &str) -> std::path::PathBuf {
     repo().join("tests/golden").join(case)

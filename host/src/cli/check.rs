@@ -180,7 +180,9 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
                 for st in &a.stages {
                     let (pe, lanes, nnz) = match &st.kind {
                         partita_codegen::arch::cnn::StageKind::Mvu(m) => (m.pe, m.lanes, m.nnz),
-                        partita_codegen::arch::cnn::StageKind::Pool => (1, 1, st.window.k * st.window.k),
+                        partita_codegen::arch::cnn::StageKind::Pool => {
+                            (1, 1, st.window.k * st.window.k)
+                        }
                     };
                     let _ = writeln!(
                         s,

@@ -175,7 +175,12 @@ pub fn cycle_budget(arch: &CnnArch, frames: usize) -> Result<u64, SimError> {
 
 /// Device output codes as values, shaped as the golden model's output for `input`: per frame
 /// `(c, h, w)`, or a vector after dense/flatten; with the batch axis if the input had one.
-pub fn output_array(design: &Design, arch: &CnnArch, input: &partita_sim::Input, codes: &[i64]) -> ArrayD<f64> {
+pub fn output_array(
+    design: &Design,
+    arch: &CnnArch,
+    input: &partita_sim::Input,
+    codes: &[i64],
+) -> ArrayD<f64> {
     let ModelDesign::Cnn(m) = &design.model else {
         return ArrayD::zeros(IxDyn(&[0]));
     };
@@ -183,7 +188,10 @@ pub fn output_array(design: &Design, arch: &CnnArch, input: &partita_sim::Input,
     let o = arch.output;
     let vector = matches!(
         m.layers.last(),
-        Some(partita_codegen::plan::CnnLayer::Dense { .. } | partita_codegen::plan::CnnLayer::Flatten)
+        Some(
+            partita_codegen::plan::CnnLayer::Dense { .. }
+                | partita_codegen::plan::CnnLayer::Flatten
+        )
     );
     let mut shape = vec![frames];
     if vector {
