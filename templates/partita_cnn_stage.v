@@ -321,19 +321,32 @@ module {= name =}{% if !pool %} #(
         c4_{= l.n =} <= c3_{= l.n =};
     end
     assign raddr_w[{= l.n =}*{= aw =} +: {= aw =}] = a3_{= l.n =};
-    // Stage 5: the product, zero where the window reads padding.
+    // Stage 5: the operands in fabric registers (both zeroed where the window reads padding,
+    // whose words were never written), so the block RAM's output never reaches the
+    // multiplier in the same cycle;
+    // stage 6: the product.
     wire [{= dwi =}-1:0] rv_{= l.n =} = rdata[{= l.n =}*{= dwi =} +: {= dwi =}];
+    reg [{= ww =}-1:0] c5_{= l.n =};
+    reg [{= dwi =}-1:0] r5_{= l.n =};
     reg [{= pw =}-1:0] t0_{= l.n =};
-    always @(posedge clk) t0_{= l.n =} <= ok4_{= l.n =} ? $signed({= l.prod_a =}) * $signed({= l.prod_b =}) : {= pw =}'d0;
-{% endfor %}
-    reg v5, first5, last5;
-    reg [{= gw_w =}-1:0] grp5;
     always @(posedge clk) begin
-        if (rst) v5 <= 1'b0;
-        else v5 <= v4;
-        first5 <= first4;
-        last5 <= last4;
-        grp5 <= grp4;
+        c5_{= l.n =} <= ok4_{= l.n =} ? c4_{= l.n =} : {= ww =}'d0;
+        r5_{= l.n =} <= ok4_{= l.n =} ? rv_{= l.n =} : {= dwi =}'d0;
+        t0_{= l.n =} <= $signed({= l.prod_a =}) * $signed({= l.prod_b =});
+    end
+{% endfor %}
+    reg v5, first5, last5, v6, first6, last6;
+    reg [{= gw_w =}-1:0] grp5, grp6;
+    always @(posedge clk) begin
+        if (rst) begin
+            v5 <= 1'b0;
+            v6 <= 1'b0;
+        end else begin
+            v5 <= v4;
+            v6 <= v5;
+        end
+        {first5, last5, grp5} <= {first4, last4, grp4};
+        {first6, last6, grp6} <= {first5, last5, grp5};
     end
     // Adder trees over the lanes, one level per stage, at full width.
 {% for t in tree %}    reg [{= t.width =}-1:0] {= t.name =};

@@ -4,7 +4,9 @@
 //! in (y, x, c) order (NHWC, as FINN streams them); a dense layer's weights are permuted to
 //! that order, so flatten costs nothing.
 //!
-//! Every stage reads its input from a line buffer: R = K + S rows of W·C values, written as
+//! Every stage reads its input from a line buffer: R = K + max(S, K - P) + 1 rows of W·C
+//! values (this window's K, room to write the next output row's S rows, or at a frame's end
+//! the next frame's first K - P, and a spare row for the read pipeline's latency), written as
 //! the values arrive (a circular buffer of R·W·C words, so the write address is a counter),
 //! read at any (ky, kx, c) of the window of an output pixel. Zero padding is an address check,
 //! never stored. A row's slot is freed when the last read of the output row that needed it
@@ -47,7 +49,7 @@ pub struct Window {
     pub k: usize,
     pub s: usize,
     pub p: usize,
-    /// Rows held: K + S.
+    /// Rows held: K + max(S, K - P) + 1.
     pub rows: usize,
     /// Words: rows * W * C, and bits of an address.
     pub depth: usize,
@@ -183,7 +185,10 @@ pub struct CnnArch {
     /// ReLU on the input values (a ReLU before any stage).
     pub relu_in: bool,
     pub input: Map,
+    /// The output as the model shapes it (a vector after flatten or dense).
     pub output: Map,
+    /// The output map as it streams, in (y, x, c) order: the last stage's.
+    pub out_order: Map,
     pub dw_in: u32,
     pub dw_out: u32,
     /// Stream packing of the input and output (the plan's `stream_bits`, each in its values'
@@ -230,7 +235,11 @@ fn shifts(from: u32, to: u32) -> (u32, u32) {
 }
 
 fn window(k: usize, s: usize, p: usize, input: Map) -> Window {
-    let rows = k + s;
+    // K rows for this output row's window, and room to write ahead: S rows for the next output
+    // row, or at a frame's end the K - P rows the next frame's first window needs; and one row
+    // more, so the writer never waits out the few cycles between an output row's last issue
+    // and its last read (when a row is freed).
+    let rows = k + s.max(k.saturating_sub(p)) + 1;
     let depth = rows * input.w * input.c;
     Window {
         k,
@@ -440,6 +449,8 @@ impl CnnArch {
                         cycles: issue.max(cur.values() as u64).max(output.values() as u64),
                     });
                     cur = output;
+                    // Only the first dense layer after a flatten reads a map's order.
+                    flat_from = None;
                 }
             }
             fmt_cur = f.output;
@@ -452,11 +463,14 @@ impl CnnArch {
         }
         let dw_in = q.data.width();
         let dw_out = fmt_cur.width();
+        // The output streams in the last stage's (y, x, c) order, even after a flatten.
+        let out_order = stages.last().map_or(cur, |s| s.output);
         let cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
         Ok(CnnArch {
             relu_in,
             input,
             output: cur,
+            out_order,
             dw_in,
             dw_out,
             in_layout: layout(dw_in, design),
@@ -473,11 +487,11 @@ impl CnnArch {
 
 /// Each layer's engines (PE), indexed by layer (0 for layers without weights), and what set
 /// them: a layer's own `engines`, else `[target] engines` (at most the layer's outputs), or
-/// with `engines = "auto"` the fewest engines per layer that keep every layer within the
-/// slowest stage's cycles, where the slowest stage is the one the one-value-per-cycle streams
-/// bound (its input or output values, or a max-pool's window reads): the smallest cycles per
-/// frame whose multipliers fit the device's budget (`dsp_budget`, or `fill` of the board's
-/// multipliers), found by bisection.
+/// with `engines = "auto"` the fewest engines per layer that keep every layer within a frame
+/// time T. T starts from the slowest stage the one-value-per-cycle streams bound (its input or
+/// output values, or a max-pool's window reads), raised by bisection until the multipliers fit
+/// the device's budget (`dsp_budget`, or `fill` of the board's multipliers); within 25% above
+/// that, the T at which the engines idle least is taken.
 pub fn fold(design: &Design) -> Result<(Vec<usize>, String), String> {
     let ModelDesign::Cnn(m) = &design.model else {
         return Err("not a CNN design".into());
@@ -555,7 +569,8 @@ pub fn fold(design: &Design) -> Result<(Vec<usize>, String), String> {
         .max()
         .unwrap_or(floor)
         .max(floor);
-    let t = match budget {
+    // The fastest frame time the budget allows...
+    let t_min = match budget {
         Some(b) if mults(floor) > b => {
             if mults(slowest_alone) > b {
                 return Err(format!(
@@ -576,17 +591,51 @@ pub fn fold(design: &Design) -> Result<(Vec<usize>, String), String> {
         }
         _ => floor,
     };
+    // ...and, within 25% of it, the frame time whose engines waste the fewest lane-cycles
+    // (engines come in whole numbers and a layer's last group of channels may be partial, so a
+    // slightly longer frame can fit every layer's work more tightly): the candidates are the
+    // times at which some layer's group count changes.
+    let slots: u64 = work
+        .iter()
+        .map(|&(_, outs, per, _)| outs as u64 * per * lanes as u64)
+        .sum();
+    let eff = |t: u64| slots as f64 / (mults(t).max(1) as f64 * t as f64);
+    let limit = t_min + t_min / 4;
+    let mut t = t_min;
+    for &(_, outs, per, own) in &work {
+        if own.is_some() {
+            continue;
+        }
+        for g in 1..=outs as u64 {
+            let c = g * per;
+            if c > t_min && c <= limit && eff(c) > eff(t) + 1e-9 {
+                t = c;
+            }
+        }
+    }
     for &(l, outs, per, own) in &work {
         pe[l] = own.unwrap_or_else(|| need(t, outs, per));
     }
+    let fastest = if t_min == floor {
+        format!("the streams' bound of {floor}")
+    } else {
+        format!("{t_min}, the fastest within the budget (the streams' bound is {floor})")
+    };
+    let chosen = if t == t_min {
+        String::new()
+    } else {
+        format!(
+            "; {t} rather than {t_min} because its engines idle less ({:.3} of the lane-cycles busy rather than {:.3})",
+            eff(t),
+            eff(t_min)
+        )
+    };
     let why = match budget {
         Some(b) => format!(
-            "engines = \"auto\": each layer within {t} cycles per frame (the streams' bound is {floor}), {} of the budget of {b} multipliers",
+            "engines = \"auto\": each layer within {t} cycles per frame ({fastest}{chosen}), {} of the budget of {b} multipliers",
             mults(t)
         ),
-        None => format!(
-            "engines = \"auto\": each layer within {t} cycles per frame, the bound the one-value-per-cycle streams set"
-        ),
+        None => format!("engines = \"auto\": each layer within {t} cycles per frame ({fastest}{chosen})"),
     };
     Ok((pe, why))
 }

@@ -245,9 +245,10 @@ fn stage_view(
     let xw = mvu.map_or(1, |m| m.xw);
     let xcw = signed_bits((win.p + 1) * inp.c, span_x * inp.c).max(xw.max(kcw).max(cw) + 2);
     let (pe, groups) = mvu.map_or((1, 1), |m| (m.pe, m.groups));
-    // Issue to FIFO write: 5 read stages, the tree, accumulate, bias, requantize.
+    // Issue to FIFO write: 4 read stages, operands, product, the tree, accumulate, bias,
+    // requantize, the result register.
     let tl = mvu.map_or(0, |m| m.tree_levels);
-    let depth_pipe = 9 + tl as usize;
+    let depth_pipe = 10 + tl as usize;
     let dg = (depth_pipe + 2).next_power_of_two();
     let dgw = bits_for(dg as u64 - 1);
     let crw = bits_for(dg as u64) + 1;
@@ -398,8 +399,8 @@ fn stage_view(
                         n,
                         col_a: fit(&format!("col2_{n}"), xcw, win.aw),
                         lo: b as u32 * entry_w,
-                        prod_a: sext(&format!("c4_{n}"), m.ww, m.pw),
-                        prod_b: sext(&format!("rv_{n}"), st.dw_in, m.pw),
+                        prod_a: sext(&format!("c5_{n}"), m.ww, m.pw),
+                        prod_b: sext(&format!("r5_{n}"), st.dw_in, m.pw),
                     });
                 }
                 // Adder tree over this engine's lanes.
@@ -440,11 +441,11 @@ fn stage_view(
             }
             v.tree_ctl = (0..m.tree_levels)
                 .map(|i| TreeCtl {
-                    from: 5 + i,
-                    to: 6 + i,
+                    from: 6 + i,
+                    to: 7 + i,
                 })
                 .collect();
-            v.ts = 5 + m.tree_levels;
+            v.ts = 6 + m.tree_levels;
             v.fifo_cat = (0..m.pe)
                 .rev()
                 .map(|e| format!("q_{e}"))

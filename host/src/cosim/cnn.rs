@@ -91,7 +91,7 @@ fn frame_codes(design: &Design, x: ndarray::ArrayView3<f64>) -> Vec<i64> {
 
 /// Device output codes (per frame in (y, x, c) order) back in the golden model's (c, y, x).
 fn to_chw(a: &CnnArch, codes: &[i64]) -> Vec<i64> {
-    let o = a.output;
+    let o = a.out_order;
     let n = o.values();
     let mut out = Vec::with_capacity(codes.len());
     for f in codes.chunks(n) {
@@ -125,7 +125,7 @@ pub fn tb_vectors(design: &Design) -> partita_codegen::emit::Vectors {
         .map(|c| c.iter().copied().collect())
         .unwrap_or_default();
     // (c, y, x) -> (y, x, c) per frame.
-    let o = arch.output;
+    let o = arch.out_order;
     let mut expected = Vec::with_capacity(chw.len());
     for f in chw.chunks(o.values().max(1)) {
         for y in 0..o.h {

@@ -2,7 +2,7 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 `timescale 1ns / 1ps
 // partita CNN stage: layer 0 (conv2d), input 2x6x6 -> output 3x6x6, kernel 3 stride 1 padding 1, 2 engine(s) x 2 lane(s), 5 CSB slice(s) per output channel.
-// Values arrive one per cycle in (y, x, c) order into a line buffer of 4 rows (48 words,
+// Values arrive one per cycle in (y, x, c) order into a line buffer of 6 rows (72 words,
 // 4 copies, one per read port); a row's slot is reused once the last read of the output row that
 // needed it has left the read stage. Zero padding is an address check. Results leave one per
 // cycle in (y, x, c) order through a FIFO of 16 entries that the issue side reserves before it
@@ -25,20 +25,20 @@ module partita_st0 #(
     output wire [2-1:0] clips
 );
     // ------------------------------------------------------------------ line buffer
-    reg [6-1:0] waddr;
+    reg [7-1:0] waddr;
     reg [4-1:0] wpos;
     // Complete rows written, and the lowest row still needed, counted across frames.
     reg [31:0] gw, glow;
-    wire w_room = (gw < glow + 32'd4);
+    wire w_room = (gw < glow + 32'd6);
     assign s_ready = w_room;
     wire we = s_valid && w_room;
     always @(posedge clk) begin
         if (rst) begin
-            waddr <= 6'd0;
+            waddr <= 7'd0;
             wpos <= 4'd0;
             gw <= 32'd0;
         end else if (we) begin
-            waddr <= (waddr == 6'd47) ? 6'd0 : waddr + 6'd1;
+            waddr <= (waddr == 7'd71) ? 7'd0 : waddr + 7'd1;
             if (wpos == 4'd11) begin
                 wpos <= 4'd0;
                 gw <= gw + 32'd1;
@@ -48,31 +48,33 @@ module partita_st0 #(
         end
     end
     // Read addresses and data of every copy.
-    wire [4*6-1:0] raddr;
+    wire [4*7-1:0] raddr;
     wire [4*16-1:0] rdata;
     genvar gi;
     generate
         for (gi = 0; gi < 4; gi = gi + 1) begin : g_copy
-            reg [16-1:0] mem [0:47];
+            reg [16-1:0] mem [0:71];
             reg [16-1:0] rd;
             always @(posedge clk) begin
                 if (we) mem[waddr] <= s_data;
-                rd <= mem[raddr[gi*6 +: 6]];
+                rd <= mem[raddr[gi*7 +: 7]];
             end
             assign rdata[gi*16 +: 16] = rd;
         end
     endgenerate
 
     // Slot -> first word of its row.
-    function [6-1:0] rowbase;
-        input [3-1:0] slot;
+    function [7-1:0] rowbase;
+        input [4-1:0] slot;
         begin
             case (slot)
-                3'd0: rowbase = 6'd0;
-                3'd1: rowbase = 6'd12;
-                3'd2: rowbase = 6'd24;
-                3'd3: rowbase = 6'd36;
-                default: rowbase = 6'd0;
+                4'd0: rowbase = 7'd0;
+                4'd1: rowbase = 7'd12;
+                4'd2: rowbase = 7'd24;
+                4'd3: rowbase = 7'd36;
+                4'd4: rowbase = 7'd48;
+                4'd5: rowbase = 7'd60;
+                default: rowbase = 7'd0;
             endcase
         end
     endfunction
@@ -85,7 +87,7 @@ module partita_st0 #(
     reg signed [5-1:0] iy0;
     reg signed [5-1:0] ix0;
     reg signed [6-1:0] xc0;
-    reg [3-1:0] slot0;
+    reg [4-1:0] slot0;
     reg [31:0] fbase;
     // Output-channel group and CSB slice.
     reg [1-1:0] grp;
@@ -109,8 +111,8 @@ module partita_st0 #(
     reg [6-1:0] credits;
     wire pop_done;
     wire issue = row_ok && (!i_first || (credits != 6'd0));
-    wire [3-1:0] slot_s = slot0 + 3'd1;
-    wire [3-1:0] slot_f = slot0 + 3'd1;
+    wire [4-1:0] slot_s = slot0 + 4'd1;
+    wire [4-1:0] slot_f = slot0 + 4'd1;
     always @(posedge clk) begin
         if (rst) begin
             oy <= 3'd0;
@@ -118,7 +120,7 @@ module partita_st0 #(
             iy0 <= -5'sd1;
             ix0 <= -5'sd1;
             xc0 <= -6'sd2;
-            slot0 <= 3'd3;
+            slot0 <= 4'd5;
             fbase <= 32'd0;
             grp <= 1'd0;
             slice <= 3'd0;
@@ -143,11 +145,11 @@ module partita_st0 #(
                             oy <= 3'd0;
                             iy0 <= -5'sd1;
                             fbase <= fbase + 32'd6;
-                            slot0 <= (slot_f >= 3'd4) ? slot_f - 3'd4 : slot_f;
+                            slot0 <= (slot_f >= 4'd6) ? slot_f - 4'd6 : slot_f;
                         end else begin
                             oy <= oy + 3'd1;
                             iy0 <= iy0 + 5'sd1;
-                            slot0 <= (slot_s >= 3'd4) ? slot_s - 3'd4 : slot_s;
+                            slot0 <= (slot_s >= 4'd6) ? slot_s - 4'd6 : slot_s;
                         end
                     end else begin
                         ox <= ox + 3'd1;
@@ -166,7 +168,7 @@ module partita_st0 #(
     reg signed [5-1:0] iy1;
     reg signed [5-1:0] ix1;
     reg signed [6-1:0] xc1;
-    reg [3-1:0] sl1;
+    reg [4-1:0] sl1;
     reg [1-1:0] grp1;
     always @(posedge clk) begin
         if (rst) v1 <= 1'b0;
@@ -208,7 +210,7 @@ module partita_st0 #(
 
     // Weight memories: one word per (group, slice), 2 entries of 24 bits
     // (code, ky, kx, kx*C + c) per engine; biases one per group.
-    wire [4*6-1:0] raddr_w;
+    wire [4*7-1:0] raddr_w;
     assign raddr = raddr_w;
     reg [48-1:0] wmem_0 [0:9];
     reg [16-1:0] bmem_0 [0:1];
@@ -268,29 +270,38 @@ module partita_st0 #(
     wire [4-1:0] kc1_0 = wq_0[0 +: 4];
     wire signed [5-1:0] iyk_0 = iy1 + $signed({3'd0, ky1_0});
     wire signed [5-1:0] ixk_0 = ix1 + $signed({3'd0, kx1_0});
-    wire [3-1:0] slk_0 = sl1 + {1'd0, ky1_0};
+    wire [4-1:0] slk_0 = sl1 + {2'd0, ky1_0};
     reg ok2_0, ok3_0, ok4_0;
-    reg [3-1:0] sl2_0;
+    reg [4-1:0] sl2_0;
     reg signed [6-1:0] col2_0;
     reg [16-1:0] c2_0, c3_0, c4_0;
-    reg [6-1:0] a3_0;
+    reg [7-1:0] a3_0;
     always @(posedge clk) begin
         ok2_0 <= !iyk_0[5-1] && (iyk_0 < 5'sd6)
             && !ixk_0[5-1] && (ixk_0 < 5'sd6);
-        sl2_0 <= (slk_0 >= 3'd4) ? slk_0 - 3'd4 : slk_0;
+        sl2_0 <= (slk_0 >= 4'd6) ? slk_0 - 4'd6 : slk_0;
         col2_0 <= xc1 + $signed({2'd0, kc1_0});
         c2_0 <= c1_0;
         ok3_0 <= ok2_0;
-        a3_0 <= rowbase(sl2_0) + col2_0;
+        a3_0 <= rowbase(sl2_0) + {1'd0, col2_0};
         c3_0 <= c2_0;
         ok4_0 <= ok3_0;
         c4_0 <= c3_0;
     end
-    assign raddr_w[0*6 +: 6] = a3_0;
-    // Stage 5: the product, zero where the window reads padding.
+    assign raddr_w[0*7 +: 7] = a3_0;
+    // Stage 5: the operands in fabric registers (both zeroed where the window reads padding,
+    // whose words were never written), so the block RAM's output never reaches the
+    // multiplier in the same cycle;
+    // stage 6: the product.
     wire [16-1:0] rv_0 = rdata[0*16 +: 16];
+    reg [16-1:0] c5_0;
+    reg [16-1:0] r5_0;
     reg [32-1:0] t0_0;
-    always @(posedge clk) t0_0 <= ok4_0 ? $signed({{16{c4_0[15]}}, c4_0}) * $signed({{16{rv_0[15]}}, rv_0}) : 32'd0;
+    always @(posedge clk) begin
+        c5_0 <= ok4_0 ? c4_0 : 16'd0;
+        r5_0 <= ok4_0 ? rv_0 : 16'd0;
+        t0_0 <= $signed({{16{c5_0[15]}}, c5_0}) * $signed({{16{r5_0[15]}}, r5_0});
+    end
     // Engine 0, lane 1.
     wire [16-1:0] c1_1 = wq_0[24+8 +: 16];
     wire [2-1:0] ky1_1 = wq_0[24+6 +: 2];
@@ -298,29 +309,38 @@ module partita_st0 #(
     wire [4-1:0] kc1_1 = wq_0[24 +: 4];
     wire signed [5-1:0] iyk_1 = iy1 + $signed({3'd0, ky1_1});
     wire signed [5-1:0] ixk_1 = ix1 + $signed({3'd0, kx1_1});
-    wire [3-1:0] slk_1 = sl1 + {1'd0, ky1_1};
+    wire [4-1:0] slk_1 = sl1 + {2'd0, ky1_1};
     reg ok2_1, ok3_1, ok4_1;
-    reg [3-1:0] sl2_1;
+    reg [4-1:0] sl2_1;
     reg signed [6-1:0] col2_1;
     reg [16-1:0] c2_1, c3_1, c4_1;
-    reg [6-1:0] a3_1;
+    reg [7-1:0] a3_1;
     always @(posedge clk) begin
         ok2_1 <= !iyk_1[5-1] && (iyk_1 < 5'sd6)
             && !ixk_1[5-1] && (ixk_1 < 5'sd6);
-        sl2_1 <= (slk_1 >= 3'd4) ? slk_1 - 3'd4 : slk_1;
+        sl2_1 <= (slk_1 >= 4'd6) ? slk_1 - 4'd6 : slk_1;
         col2_1 <= xc1 + $signed({2'd0, kc1_1});
         c2_1 <= c1_1;
         ok3_1 <= ok2_1;
-        a3_1 <= rowbase(sl2_1) + col2_1;
+        a3_1 <= rowbase(sl2_1) + {1'd0, col2_1};
         c3_1 <= c2_1;
         ok4_1 <= ok3_1;
         c4_1 <= c3_1;
     end
-    assign raddr_w[1*6 +: 6] = a3_1;
-    // Stage 5: the product, zero where the window reads padding.
+    assign raddr_w[1*7 +: 7] = a3_1;
+    // Stage 5: the operands in fabric registers (both zeroed where the window reads padding,
+    // whose words were never written), so the block RAM's output never reaches the
+    // multiplier in the same cycle;
+    // stage 6: the product.
     wire [16-1:0] rv_1 = rdata[1*16 +: 16];
+    reg [16-1:0] c5_1;
+    reg [16-1:0] r5_1;
     reg [32-1:0] t0_1;
-    always @(posedge clk) t0_1 <= ok4_1 ? $signed({{16{c4_1[15]}}, c4_1}) * $signed({{16{rv_1[15]}}, rv_1}) : 32'd0;
+    always @(posedge clk) begin
+        c5_1 <= ok4_1 ? c4_1 : 16'd0;
+        r5_1 <= ok4_1 ? rv_1 : 16'd0;
+        t0_1 <= $signed({{16{c5_1[15]}}, c5_1}) * $signed({{16{r5_1[15]}}, r5_1});
+    end
     // Engine 1, lane 0.
     wire [16-1:0] c1_2 = wq_1[0+8 +: 16];
     wire [2-1:0] ky1_2 = wq_1[0+6 +: 2];
@@ -328,29 +348,38 @@ module partita_st0 #(
     wire [4-1:0] kc1_2 = wq_1[0 +: 4];
     wire signed [5-1:0] iyk_2 = iy1 + $signed({3'd0, ky1_2});
     wire signed [5-1:0] ixk_2 = ix1 + $signed({3'd0, kx1_2});
-    wire [3-1:0] slk_2 = sl1 + {1'd0, ky1_2};
+    wire [4-1:0] slk_2 = sl1 + {2'd0, ky1_2};
     reg ok2_2, ok3_2, ok4_2;
-    reg [3-1:0] sl2_2;
+    reg [4-1:0] sl2_2;
     reg signed [6-1:0] col2_2;
     reg [16-1:0] c2_2, c3_2, c4_2;
-    reg [6-1:0] a3_2;
+    reg [7-1:0] a3_2;
     always @(posedge clk) begin
         ok2_2 <= !iyk_2[5-1] && (iyk_2 < 5'sd6)
             && !ixk_2[5-1] && (ixk_2 < 5'sd6);
-        sl2_2 <= (slk_2 >= 3'd4) ? slk_2 - 3'd4 : slk_2;
+        sl2_2 <= (slk_2 >= 4'd6) ? slk_2 - 4'd6 : slk_2;
         col2_2 <= xc1 + $signed({2'd0, kc1_2});
         c2_2 <= c1_2;
         ok3_2 <= ok2_2;
-        a3_2 <= rowbase(sl2_2) + col2_2;
+        a3_2 <= rowbase(sl2_2) + {1'd0, col2_2};
         c3_2 <= c2_2;
         ok4_2 <= ok3_2;
         c4_2 <= c3_2;
     end
-    assign raddr_w[2*6 +: 6] = a3_2;
-    // Stage 5: the product, zero where the window reads padding.
+    assign raddr_w[2*7 +: 7] = a3_2;
+    // Stage 5: the operands in fabric registers (both zeroed where the window reads padding,
+    // whose words were never written), so the block RAM's output never reaches the
+    // multiplier in the same cycle;
+    // stage 6: the product.
     wire [16-1:0] rv_2 = rdata[2*16 +: 16];
+    reg [16-1:0] c5_2;
+    reg [16-1:0] r5_2;
     reg [32-1:0] t0_2;
-    always @(posedge clk) t0_2 <= ok4_2 ? $signed({{16{c4_2[15]}}, c4_2}) * $signed({{16{rv_2[15]}}, rv_2}) : 32'd0;
+    always @(posedge clk) begin
+        c5_2 <= ok4_2 ? c4_2 : 16'd0;
+        r5_2 <= ok4_2 ? rv_2 : 16'd0;
+        t0_2 <= $signed({{16{c5_2[15]}}, c5_2}) * $signed({{16{r5_2[15]}}, r5_2});
+    end
     // Engine 1, lane 1.
     wire [16-1:0] c1_3 = wq_1[24+8 +: 16];
     wire [2-1:0] ky1_3 = wq_1[24+6 +: 2];
@@ -358,38 +387,51 @@ module partita_st0 #(
     wire [4-1:0] kc1_3 = wq_1[24 +: 4];
     wire signed [5-1:0] iyk_3 = iy1 + $signed({3'd0, ky1_3});
     wire signed [5-1:0] ixk_3 = ix1 + $signed({3'd0, kx1_3});
-    wire [3-1:0] slk_3 = sl1 + {1'd0, ky1_3};
+    wire [4-1:0] slk_3 = sl1 + {2'd0, ky1_3};
     reg ok2_3, ok3_3, ok4_3;
-    reg [3-1:0] sl2_3;
+    reg [4-1:0] sl2_3;
     reg signed [6-1:0] col2_3;
     reg [16-1:0] c2_3, c3_3, c4_3;
-    reg [6-1:0] a3_3;
+    reg [7-1:0] a3_3;
     always @(posedge clk) begin
         ok2_3 <= !iyk_3[5-1] && (iyk_3 < 5'sd6)
             && !ixk_3[5-1] && (ixk_3 < 5'sd6);
-        sl2_3 <= (slk_3 >= 3'd4) ? slk_3 - 3'd4 : slk_3;
+        sl2_3 <= (slk_3 >= 4'd6) ? slk_3 - 4'd6 : slk_3;
         col2_3 <= xc1 + $signed({2'd0, kc1_3});
         c2_3 <= c1_3;
         ok3_3 <= ok2_3;
-        a3_3 <= rowbase(sl2_3) + col2_3;
+        a3_3 <= rowbase(sl2_3) + {1'd0, col2_3};
         c3_3 <= c2_3;
         ok4_3 <= ok3_3;
         c4_3 <= c3_3;
     end
-    assign raddr_w[3*6 +: 6] = a3_3;
-    // Stage 5: the product, zero where the window reads padding.
+    assign raddr_w[3*7 +: 7] = a3_3;
+    // Stage 5: the operands in fabric registers (both zeroed where the window reads padding,
+    // whose words were never written), so the block RAM's output never reaches the
+    // multiplier in the same cycle;
+    // stage 6: the product.
     wire [16-1:0] rv_3 = rdata[3*16 +: 16];
+    reg [16-1:0] c5_3;
+    reg [16-1:0] r5_3;
     reg [32-1:0] t0_3;
-    always @(posedge clk) t0_3 <= ok4_3 ? $signed({{16{c4_3[15]}}, c4_3}) * $signed({{16{rv_3[15]}}, rv_3}) : 32'd0;
-
-    reg v5, first5, last5;
-    reg [1-1:0] grp5;
     always @(posedge clk) begin
-        if (rst) v5 <= 1'b0;
-        else v5 <= v4;
-        first5 <= first4;
-        last5 <= last4;
-        grp5 <= grp4;
+        c5_3 <= ok4_3 ? c4_3 : 16'd0;
+        r5_3 <= ok4_3 ? rv_3 : 16'd0;
+        t0_3 <= $signed({{16{c5_3[15]}}, c5_3}) * $signed({{16{r5_3[15]}}, r5_3});
+    end
+
+    reg v5, first5, last5, v6, first6, last6;
+    reg [1-1:0] grp5, grp6;
+    always @(posedge clk) begin
+        if (rst) begin
+            v5 <= 1'b0;
+            v6 <= 1'b0;
+        end else begin
+            v5 <= v4;
+            v6 <= v5;
+        end
+        {first5, last5, grp5} <= {first4, last4, grp4};
+        {first6, last6, grp6} <= {first5, last5, grp5};
     end
     // Adder trees over the lanes, one level per stage, at full width.
     reg [33-1:0] t1_0_0;
@@ -397,14 +439,14 @@ module partita_st0 #(
     reg [33-1:0] t1_1_0;
     always @(posedge clk) t1_1_0 <= {{1{t0_2[31]}}, t0_2} + {{1{t0_3[31]}}, t0_3};
     // Control through the tree.
-    reg v6, first6, last6;
-    reg [1-1:0] grp6;
+    reg v7, first7, last7;
+    reg [1-1:0] grp7;
     always @(posedge clk) begin
-        if (rst) v6 <= 1'b0;
-        else v6 <= v5;
-        first6 <= first5;
-        last6 <= last5;
-        grp6 <= grp5;
+        if (rst) v7 <= 1'b0;
+        else v7 <= v6;
+        first7 <= first6;
+        last7 <= last6;
+        grp7 <= grp6;
     end
 
     // Accumulate over the slices; at the last, the full sum with the bias aligned to it, then
@@ -413,7 +455,7 @@ module partita_st0 #(
     wire [37-1:0] sum_0 = {{4{t1_0_0[32]}}, t1_0_0};
     reg [37-1:0] acc_0, fin_0, biased_0;
     reg [16-1:0] bq_0;
-    wire [37-1:0] acc_next_0 = (first6 ? 37'd0 : acc_0) + sum_0;
+    wire [37-1:0] acc_next_0 = (first7 ? 37'd0 : acc_0) + sum_0;
     wire [16-1:0] y_0;
     wire clip_0;
     partita_requant #(.IW(37), .SHR(14), .SHL(0), .OW(16), .ROUND_NE(1), .SAT(1)) u_rq_0 (
@@ -422,9 +464,9 @@ module partita_st0 #(
     reg [16-1:0] q_0;
     reg qc_0;
     always @(posedge clk) begin
-        if (v6) acc_0 <= acc_next_0;
+        if (v7) acc_0 <= acc_next_0;
         fin_0 <= acc_next_0;
-        bq_0 <= bmem_0[grp6];
+        bq_0 <= bmem_0[grp7];
         biased_0 <= fin_0 + {{{7{bq_0[15]}}, bq_0}, 14'd0};
         q_0 <= y_0[16-1] ? 16'd0 : y_0;
         qc_0 <= clip_0 && bv;
@@ -432,7 +474,7 @@ module partita_st0 #(
     wire [37-1:0] sum_1 = {{4{t1_1_0[32]}}, t1_1_0};
     reg [37-1:0] acc_1, fin_1, biased_1;
     reg [16-1:0] bq_1;
-    wire [37-1:0] acc_next_1 = (first6 ? 37'd0 : acc_1) + sum_1;
+    wire [37-1:0] acc_next_1 = (first7 ? 37'd0 : acc_1) + sum_1;
     wire [16-1:0] y_1;
     wire clip_1;
     partita_requant #(.IW(37), .SHR(14), .SHL(0), .OW(16), .ROUND_NE(1), .SAT(1)) u_rq_1 (
@@ -441,9 +483,9 @@ module partita_st0 #(
     reg [16-1:0] q_1;
     reg qc_1;
     always @(posedge clk) begin
-        if (v6) acc_1 <= acc_next_1;
+        if (v7) acc_1 <= acc_next_1;
         fin_1 <= acc_next_1;
-        bq_1 <= bmem_1[grp6];
+        bq_1 <= bmem_1[grp7];
         biased_1 <= fin_1 + {{{7{bq_1[15]}}, bq_1}, 14'd0};
         q_1 <= y_1[16-1] ? 16'd0 : y_1;
         qc_1 <= clip_1 && bv;
@@ -454,7 +496,7 @@ module partita_st0 #(
             bv <= 1'b0;
             fv <= 1'b0;
         end else begin
-            av <= v6 && last6;
+            av <= v7 && last7;
             bv <= av;
             fv <= bv;
         end

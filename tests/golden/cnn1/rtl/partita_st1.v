@@ -2,7 +2,7 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 `timescale 1ns / 1ps
 // partita CNN stage: layer 2 (maxpool), input 3x6x6 -> output 3x3x3, max-pool 2x2 stride 2, one window value read per cycle.
-// Values arrive one per cycle in (y, x, c) order into a line buffer of 4 rows (72 words,
+// Values arrive one per cycle in (y, x, c) order into a line buffer of 5 rows (90 words,
 // 1 copy); a row's slot is reused once the last read of the output row that
 // needed it has left the read stage. Zero padding is an address check. Results leave one per
 // cycle in (y, x, c) order through a FIFO of 16 entries that the issue side reserves before it
@@ -24,7 +24,7 @@ module partita_st1 (
     reg [5-1:0] wpos;
     // Complete rows written, and the lowest row still needed, counted across frames.
     reg [31:0] gw, glow;
-    wire w_room = (gw < glow + 32'd4);
+    wire w_room = (gw < glow + 32'd5);
     assign s_ready = w_room;
     wire we = s_valid && w_room;
     always @(posedge clk) begin
@@ -33,7 +33,7 @@ module partita_st1 (
             wpos <= 5'd0;
             gw <= 32'd0;
         end else if (we) begin
-            waddr <= (waddr == 7'd71) ? 7'd0 : waddr + 7'd1;
+            waddr <= (waddr == 7'd89) ? 7'd0 : waddr + 7'd1;
             if (wpos == 5'd17) begin
                 wpos <= 5'd0;
                 gw <= gw + 32'd1;
@@ -48,7 +48,7 @@ module partita_st1 (
     genvar gi;
     generate
         for (gi = 0; gi < 1; gi = gi + 1) begin : g_copy
-            reg [16-1:0] mem [0:71];
+            reg [16-1:0] mem [0:89];
             reg [16-1:0] rd;
             always @(posedge clk) begin
                 if (we) mem[waddr] <= s_data;
@@ -60,13 +60,14 @@ module partita_st1 (
 
     // Slot -> first word of its row.
     function [7-1:0] rowbase;
-        input [3-1:0] slot;
+        input [4-1:0] slot;
         begin
             case (slot)
-                3'd0: rowbase = 7'd0;
-                3'd1: rowbase = 7'd18;
-                3'd2: rowbase = 7'd36;
-                3'd3: rowbase = 7'd54;
+                4'd0: rowbase = 7'd0;
+                4'd1: rowbase = 7'd18;
+                4'd2: rowbase = 7'd36;
+                4'd3: rowbase = 7'd54;
+                4'd4: rowbase = 7'd72;
                 default: rowbase = 7'd0;
             endcase
         end
@@ -80,7 +81,7 @@ module partita_st1 (
     reg signed [5-1:0] iy0;
     reg signed [5-1:0] ix0;
     reg signed [6-1:0] xc0;
-    reg [3-1:0] slot0;
+    reg [4-1:0] slot0;
     reg [31:0] fbase;
     // Channel, window position.
     reg [2-1:0] ch;
@@ -103,8 +104,8 @@ module partita_st1 (
     reg [6-1:0] credits;
     wire pop_done;
     wire issue = row_ok && (!i_first || (credits != 6'd0));
-    wire [3-1:0] slot_s = slot0 + 3'd2;
-    wire [3-1:0] slot_f = slot0 + 3'd2;
+    wire [4-1:0] slot_s = slot0 + 4'd2;
+    wire [4-1:0] slot_f = slot0 + 4'd2;
     always @(posedge clk) begin
         if (rst) begin
             oy <= 2'd0;
@@ -112,7 +113,7 @@ module partita_st1 (
             iy0 <= -5'sd0;
             ix0 <= -5'sd0;
             xc0 <= -6'sd0;
-            slot0 <= 3'd0;
+            slot0 <= 4'd0;
             fbase <= 32'd0;
             ch <= 2'd0;
             ky <= 1'd0;
@@ -141,11 +142,11 @@ module partita_st1 (
                             oy <= 2'd0;
                             iy0 <= -5'sd0;
                             fbase <= fbase + 32'd6;
-                            slot0 <= (slot_f >= 3'd4) ? slot_f - 3'd4 : slot_f;
+                            slot0 <= (slot_f >= 4'd5) ? slot_f - 4'd5 : slot_f;
                         end else begin
                             oy <= oy + 2'd1;
                             iy0 <= iy0 + 5'sd2;
-                            slot0 <= (slot_s >= 3'd4) ? slot_s - 3'd4 : slot_s;
+                            slot0 <= (slot_s >= 4'd5) ? slot_s - 4'd5 : slot_s;
                         end
                     end else begin
                         ox <= ox + 2'd1;
@@ -162,7 +163,7 @@ module partita_st1 (
     reg v1, first1, last1, rend1;
     reg [31:0] free1;
     reg signed [6-1:0] xc1;
-    reg [3-1:0] sl1;
+    reg [4-1:0] sl1;
     reg [1-1:0] ky1, kx1;
     reg [2-1:0] ch1;
     always @(posedge clk) begin
@@ -210,13 +211,13 @@ module partita_st1 (
             endcase
         end
     endfunction
-    wire [3-1:0] p_slot = sl1 + {2'd0, ky1};
+    wire [4-1:0] p_slot = sl1 + {3'd0, ky1};
     wire signed [6-1:0] p_col = xc1 + $signed({4'd0, kxc_of(kx1)}) + $signed({4'd0, ch1});
-    reg [3-1:0] slot2;
+    reg [4-1:0] slot2;
     reg signed [6-1:0] col2;
     reg [7-1:0] addr3;
     always @(posedge clk) begin
-        slot2 <= (p_slot >= 3'd4) ? p_slot - 3'd4 : p_slot;
+        slot2 <= (p_slot >= 4'd5) ? p_slot - 4'd5 : p_slot;
         col2 <= p_col;
         addr3 <= rowbase(slot2) + {1'd0, col2};
     end
