@@ -17,6 +17,7 @@ const EXAMPLES: &[&str] = &[
     "lstm_4dev_bbs",
     "lstm_3dev_mixed",
     "cnn_small",
+    "cnn_mnist3",
 ];
 
 #[test]

@@ -241,7 +241,8 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
                     .unwrap_or_default()
             );
         }
-    } else if let Some(why) = &plan.engines_why {
+    } else if let (Some(why), ModelDesign::Lstm(_)) = (&plan.engines_why, &design.model) {
+        // (A CNN's folding is the hardware table's.)
         let _ = writeln!(s, "engines = \"auto\": {} engine(s); {why}", plan.engines);
     }
     if plan.targets.iter().any(|t| t.board.is_some()) {
