@@ -58,6 +58,26 @@ fn synthesized_dsps_equal_the_cost_model() {
     }
 }
 
+/// A one-device CNN: every lane's product is one DSP block, as many as the hardware's
+/// multipliers, and no line buffer is left as logic.
+#[test]
+#[cfg_attr(
+    not(have_yosys),
+    ignore = "needs yosys (bash scripts/ensure-tools.sh yosys)"
+)]
+fn cnn_synthesizes_with_one_dsp_per_lane() {
+    let plan =
+        std::fs::read_to_string(partita_tests::repo().join("tests/golden/cnn1/plan.toml")).unwrap();
+    let r = synth_json(&plan, &[]);
+    assert_eq!(r["dsps"], r["predicted_multipliers"], "{r}");
+    assert_eq!(
+        r["dsps"], 8,
+        "2 engines x 2 lanes for the conv, 2 x 2 for the dense: {r}"
+    );
+    let lb = memory(&r, "u_st0.g_copy[0].mem");
+    assert_ne!(lb["mapped_to"], "logic", "{r}");
+}
+
 /// Bad requests fail before any tool runs.
 #[test]
 fn synth_refuses_bad_requests() {
