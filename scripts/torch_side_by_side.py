@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch's nn.LSTM on this machine's CPU next to the generated hardware, for one plan.
+"""PyTorch on this machine's CPU next to the generated hardware, for one plan (LSTM or CNN).
 
     python3 scripts/torch_side_by_side.py PLAN.toml [--clock MHZ] [--steps N] [--threads T]
                                            [--cycles C] [--partita PATH]
@@ -10,7 +10,9 @@ model's estimate from `partita report`, for plans too large to cosimulate quickl
 step = cycles ÷ clock; the clock is the plan's [target] clock_mhz unless --clock gives the
 Fmax that `partita synth --pnr` measured. PyTorch runs the same model size (input, hidden,
 layers) as a dense float32 nn.LSTM, batch 1, one timestep at a time with the state carried
-(the way a streaming accelerator sees it), and also a whole sequence in one call.
+(the way a streaming accelerator sees it), and also a whole sequence in one call. For a CNN
+plan the same nn.Sequential (dense float32) runs one frame per call (batch 1) and a batch of
+64 frames per call; the hardware figure is cycles per frame in steady state.
 
 Without torch the script still prints the hardware figures and says torch is missing
 (exit 0); bad arguments or a failed cosimulation exit 2.
@@ -83,6 +85,54 @@ def torch_us_per_step(isz, hsz, layers, steps, threads, repeats):
     )
 
 
+def torch_us_per_frame(plan, threads, repeats):
+    try:
+        import warnings
+
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        import torch
+        from torch import nn
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    c, h, w = plan["model"]["input_shape"]
+    mods, x = [], torch.zeros(1, c, h, w)
+    for l in plan["model"].get("layer", []):
+        t = l["type"]
+        if t == "conv2d":
+            m = nn.Conv2d(x.shape[1], l["out_channels"], l["kernel"], l.get("stride", 1), l.get("padding", 0))
+        elif t == "relu":
+            m = nn.ReLU()
+        elif t == "maxpool":
+            m = nn.MaxPool2d(l["kernel"], l.get("stride", l["kernel"]))
+        elif t == "flatten":
+            m = nn.Flatten()
+        elif t == "dense":
+            m = nn.Linear(x.shape[1], l["out_features"])
+        else:
+            fail(f"layer type {t!r} is not a partita CNN layer")
+        mods.append(m)
+        with torch.inference_mode():
+            x = m(x)
+    net = nn.Sequential(*mods).eval()
+    one, batch = torch.randn(1, c, h, w), torch.randn(64, c, h, w)
+    t1, t64 = [], []
+    with torch.inference_mode():
+        for _ in range(3):
+            net(one)
+            net(batch)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(16):
+                net(one)
+            t1.append((time.perf_counter() - t0) / 16)
+            t0 = time.perf_counter()
+            net(batch)
+            t64.append((time.perf_counter() - t0) / 64)
+    return statistics.median(t1) * 1e6, statistics.median(t64) * 1e6, torch.__version__
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("plan")
@@ -103,8 +153,25 @@ def main():
     except tomllib.TOMLDecodeError as e:
         fail(f"{args.plan} is not TOML: {e}")
     model = plan.get("model", {})
+    if model.get("kind") == "cnn":
+        clock = args.clock if args.clock is not None else float(plan.get("target", {}).get("clock_mhz", 200.0))
+        if not clock > 0:
+            fail(f"the clock is {clock} MHz; give more than 0")
+        cycles, how = hardware_cycles(args)
+        hw_us = cycles / clock
+        print(f"model: CNN, input {model.get('input_shape')} ({args.plan})")
+        print(f"hardware: {cycles:.1f} cycles per frame, {how}; at {clock:g} MHz: {hw_us:.2f} us per frame")
+        res = torch_us_per_frame(plan, args.threads, args.repeats)
+        if res is None:
+            print("pytorch: not installed here (pip install torch); no CPU figure")
+            return
+        one_us, batch_us, version = res
+        print(f"pytorch {version}, CPU, {args.threads} thread(s), dense float32:")
+        print(f"  one frame per call (batch 1):  {one_us:.1f} us per frame  -> hardware {one_us / hw_us:.1f}x faster")
+        print(f"  64 frames per call:            {batch_us:.1f} us per frame  -> hardware {batch_us / hw_us:.1f}x faster")
+        return
     if model.get("kind") != "lstm":
-        fail(f"{args.plan}: [model] kind is {model.get('kind')!r}; this script compares LSTM plans")
+        fail(f"{args.plan}: [model] kind is {model.get('kind')!r}; this script compares LSTM and CNN plans")
     try:
         isz, hsz = int(model["input_size"]), int(model["hidden_size"])
     except (KeyError, ValueError):

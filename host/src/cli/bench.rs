@@ -71,15 +71,21 @@ impl Row {
     }
 }
 
-/// Measure one LSTM plan on 2 sequences of `steps` timesteps. The MAC bound is the stored
+/// Measure one plan on 2 sequences of `steps` timesteps (a one-device CNN: on 2 x `steps`
+/// frames, a "step" being a frame; efficiency as `sim` reports it). The MAC bound is the stored
 /// weight entries of a step over every device's multipliers; a multi-device plan is
 /// cosimulated in lockstep over its modelled links, and its build covers every device.
 pub fn measure(design: &Design, steps: usize) -> Result<Row, SimError> {
-    let ModelDesign::Lstm(m) = &design.model else {
-        return Err(SimError::Gen("bench measures LSTM plans".into()));
+    // A CNN's "step" is a frame: 2 x `steps` frames, one device.
+    let shape = match &design.model {
+        ModelDesign::Lstm(m) => vec![2, steps, m.input_size],
+        ModelDesign::Cnn(c) => {
+            let s = c.input_shape;
+            vec![2 * steps, s[0], s[1], s[2]]
+        }
     };
     let mut rng = partita_codegen::weights::SplitMix64::new(3);
-    let data = ArrayD::from_shape_fn(IxDyn(&[2, steps, m.input_size]), |_| rng.normal());
+    let data = ArrayD::from_shape_fn(IxDyn(&shape), |_| rng.normal());
     let input = Input {
         data,
         batched: true,
@@ -104,7 +110,7 @@ pub fn measure(design: &Design, steps: usize) -> Result<Row, SimError> {
         (2 * steps) as f64 / t0.elapsed().as_secs_f64().max(1e-9)
     };
     let per_16 = |sim_seconds: f64| sim_seconds * 16.0 / (2 * steps) as f64;
-    let row = if design.plan.devices > 1 {
+    let row = if let (ModelDesign::Lstm(m), true) = (&design.model, design.plan.devices > 1) {
         let cold = simulate_multi(design, &opts, None);
         let cached = simulate_multi(design, &opts, None);
         let _ = std::fs::remove_dir_all(&tmp);
