@@ -58,6 +58,8 @@ pub struct CnnDesign {
     /// Each layer's formats (input, output, weight, bias, accumulator).
     pub formats: Vec<LayerFormat>,
     pub weights: Vec<Option<CnnWeights>>,
+    /// One device: each layer's engines and lanes (the `fold` pass).
+    pub fold: crate::passes::fold::Fold,
 }
 
 #[derive(Clone, Debug)]
@@ -137,8 +139,11 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
     let (r, o) = (q.rounding, q.overflow);
     let mut quant_reports = Vec::new();
     let mut prune_reports = Vec::new();
-    let mut prune = |name: &str, w: &Array2<f64>| -> Result<CsbMatrix<f64>, crate::Error> {
-        let bank_size = w.ncols().div_ceil(plan.banks).max(1);
+    let mut prune = |name: &str,
+                     w: &Array2<f64>,
+                     banks: usize|
+     -> Result<CsbMatrix<f64>, crate::Error> {
+        let bank_size = w.ncols().div_ceil(banks).max(1);
         let n = match plan.keep.nnz(bank_size) {
             Some(n) if n > bank_size => {
                 return Err(plan_issue(
@@ -150,7 +155,7 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             }
             Some(n) => n,
             None => {
-                let n = bbs_prune::max_nonzeros_per_bank(w.view(), plan.banks).max(1);
+                let n = bbs_prune::max_nonzeros_per_bank(w.view(), banks).max(1);
                 if n == bank_size && bank_size > 1 {
                     return Err(plan_issue(
                         &plan,
@@ -162,10 +167,10 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                 n
             }
         };
-        let (csb, rep) = bbs_prune::encode(w.view(), plan.banks, n);
+        let (csb, rep) = bbs_prune::encode(w.view(), banks, n);
         tracing::info!(
             tensor = name,
-            banks = plan.banks,
+            banks,
             nnz_per_bank = csb.shape.nnz_per_bank,
             dropped = rep.dropped,
             "bbs-prune"
@@ -185,8 +190,8 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             };
             let mut out = Vec::new();
             for (l, w) in layers.into_iter().enumerate() {
-                let w_ih = prune(&format!("weight_ih_l{l}"), &w.w_ih)?;
-                let w_hh = prune(&format!("weight_hh_l{l}"), &w.w_hh)?;
+                let w_ih = prune(&format!("weight_ih_l{l}"), &w.w_ih, plan.banks)?;
+                let w_hh = prune(&format!("weight_hh_l{l}"), &w.w_hh, plan.banks)?;
                 let q_ih = quantize_csb(
                     &format!("weight_ih_l{l}"),
                     &w_ih,
@@ -236,8 +241,22 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             else {
                 unreachable!("weights follow the shape")
             };
+            // Lanes per layer first (with dense weights `fold` may choose them; otherwise the
+            // plan's banks), so each matrix is banked for its layer's lanes.
+            let cols = crate::passes::fold::columns(&plan.shape);
+            let pre = if plan.devices == 1 && plan.keep == plan::Keep::All {
+                crate::passes::fold::fold(&plan, &|l, lanes| cols[l].div_ceil(lanes.max(1))).ok()
+            } else {
+                None
+            };
+            let lanes_of = |l: usize| {
+                pre.as_ref()
+                    .map(|f| f.lanes[l])
+                    .filter(|v| *v > 0)
+                    .unwrap_or(plan.banks)
+            };
             let mut out = Vec::new();
-            for ((layer, w), f) in layers.iter().zip(ws).zip(&formats) {
+            for (l, ((layer, w), f)) in layers.iter().zip(ws).zip(&formats).enumerate() {
                 let Some(w) = w else {
                     out.push(None);
                     continue;
@@ -257,6 +276,7 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                 let csb = prune(
                     &format!("{name}.weight"),
                     &m.into_dimensionality::<Ix2>().expect("2-D"),
+                    lanes_of(l),
                 )?;
                 let q_csb = quantize_csb(
                     &format!("{name}.weight"),
@@ -284,12 +304,41 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                     q_bias,
                 }));
             }
+            // Engines and lanes per layer with the slices pruning kept (one device).
+            let fold = if plan.devices == 1 {
+                let nnz: Vec<usize> = out
+                    .iter()
+                    .map(|w| w.as_ref().map_or(0, |w| w.q_csb.shape.nnz_per_bank))
+                    .collect();
+                let banks: Vec<usize> = out
+                    .iter()
+                    .map(|w| w.as_ref().map_or(0, |w| w.q_csb.shape.banks))
+                    .collect();
+                crate::passes::fold::fold(&plan, &|l, lanes| {
+                    if lanes == banks[l] {
+                        nnz[l]
+                    } else {
+                        cols[l].div_ceil(lanes.max(1))
+                    }
+                })
+                .map_err(|e| {
+                    plan_issue(
+                        &plan,
+                        &["target"],
+                        e,
+                        "raise the budget, or give fewer engines",
+                    )
+                })?
+            } else {
+                Default::default()
+            };
             ModelDesign::Cnn(CnnDesign {
                 input_shape,
                 layers,
                 shapes,
                 formats,
                 weights: out,
+                fold,
             })
         }
     };

@@ -82,6 +82,8 @@ pub enum CnnLayerSpec {
         accumulator_bits: Option<i64>,
         /// Engines (output channels computed in parallel) of this layer's hardware.
         engines: Option<i64>,
+        /// Lanes (window values per cycle) of this layer's hardware; dense weights only.
+        lanes: Option<i64>,
     },
     Relu {
         name: Option<String>,
@@ -105,6 +107,8 @@ pub enum CnnLayerSpec {
         accumulator_bits: Option<i64>,
         /// Engines (output features computed in parallel) of this layer's hardware.
         engines: Option<i64>,
+        /// Lanes (inputs per cycle) of this layer's hardware; dense weights only.
+        lanes: Option<i64>,
     },
 }
 
@@ -128,6 +132,14 @@ impl CnnLayerSpec {
     pub fn engines(&self) -> Option<i64> {
         match self {
             CnnLayerSpec::Conv2d { engines, .. } | CnnLayerSpec::Dense { engines, .. } => *engines,
+            _ => None,
+        }
+    }
+
+    /// The layer's own lane count (conv2d and dense).
+    pub fn lanes(&self) -> Option<i64> {
+        match self {
+            CnnLayerSpec::Conv2d { lanes, .. } | CnnLayerSpec::Dense { lanes, .. } => *lanes,
             _ => None,
         }
     }
@@ -1107,6 +1119,9 @@ impl Validator<'_, '_> {
             self.banks_fit(s, b, k);
         }
         self.quant(&plan.quant, shape.as_ref(), banks);
+        if let (Some(s), Some(k)) = (&shape, keep) {
+            self.layer_lanes(&plan.model, s, k);
+        }
         self.activation(&plan.activation, &plan.quant);
         self.stream(&plan.target, &plan.quant);
         self.ew_lanes(&plan.target);
@@ -1780,6 +1795,30 @@ impl Validator<'_, '_> {
             shapes,
             formats,
         })
+    }
+
+    /// A layer's own `lanes`: 1 to its columns (window values or inputs), and only with dense
+    /// weights (bank-balanced sparsity is built on the plan's banks, one lane each).
+    fn layer_lanes(&mut self, m: &ModelSpec, shape: &ModelShape, keep: Keep) {
+        let cols = crate::passes::fold::columns(shape);
+        for (i, spec) in m.layers.iter().enumerate() {
+            let Some(v) = spec.lanes() else { continue };
+            let idx = i.to_string();
+            let c = cols.get(i).copied().unwrap_or(0);
+            if keep != Keep::All {
+                self.err(
+                    &["model", "layer", &idx, "lanes"],
+                    format!("layer {i}: `lanes` with bank-balanced sparsity"),
+                    "with [sparsity] kind = \"bbs\" every layer's lanes are the plan's `banks` (the sparsity pattern is built on them); give `lanes` only with dense weights",
+                );
+            } else if v < 1 || v as usize > c {
+                self.err(
+                    &["model", "layer", &idx, "lanes"],
+                    format!("layer {i}: `lanes` is {v}"),
+                    format!("a layer's lanes read its {c} window values (or inputs) in parallel: 1 to {c}"),
+                );
+            }
+        }
     }
 
     /// Layer `i`'s formats: its own keys over `[quant]`'s, its input in the format of the

@@ -115,6 +115,9 @@ pub struct Stage {
     pub input: Map,
     pub output: Map,
     pub window: Window,
+    /// Multiply-accumulates a frame needs here: every weight (dense), or every stored entry
+    /// (BBS).
+    pub macs: u64,
     /// Value bits in and out.
     pub dw_in: u32,
     pub dw_out: u32,
@@ -167,8 +170,7 @@ impl Stage {
     pub fn utilization(&self, cycles: u64) -> f64 {
         match &self.kind {
             StageKind::Mvu(m) => {
-                let used = (self.output.h * self.output.w * m.cout * m.nnz * m.lanes) as f64;
-                used / ((m.pe * m.lanes) as f64 * cycles.max(1) as f64)
+                self.macs as f64 / ((m.pe * m.lanes) as f64 * cycles.max(1) as f64)
             }
             StageKind::Pool => {
                 let used = (self.output.values() * self.window.k * self.window.k) as f64;
@@ -199,7 +201,7 @@ pub struct CnnArch {
     pub sat: bool,
     /// Cycles per frame in steady state: the slowest stage's.
     pub cycles_per_frame: u64,
-    /// Multiply-accumulates a frame needs with the stored (BBS) weights.
+    /// Multiply-accumulates a frame needs: every weight (dense), or every stored entry (BBS).
     pub macs: u64,
     /// What set each layer's engines.
     pub folding: String,
@@ -264,8 +266,9 @@ impl CnnArch {
             ));
         }
         let q = design.quant();
-        let lanes = design.plan.banks;
-        let (folding, why) = fold(design)?;
+        let dense_weights = design.plan.keep == crate::plan::Keep::All;
+        let folding = &m.fold.engines;
+        let why = m.fold.why.clone();
         let input = Map {
             c: m.input_shape[0],
             h: m.input_shape[1],
@@ -309,6 +312,7 @@ impl CnnArch {
                         input: cur,
                         output,
                         window: win,
+                        macs: 0,
                         dw_in: dw,
                         dw_out: dw,
                         relu_out: false,
@@ -353,6 +357,7 @@ impl CnnArch {
                         return Err(format!("layer {l}: dense after an unflattened map"));
                     }
                     let csb = &w.q_csb;
+                    let lanes = csb.shape.banks;
                     let bank = csb.shape.bank_size;
                     let nnz = csb.shape.nnz_per_bank;
                     let cout = output.c;
@@ -414,7 +419,10 @@ impl CnnArch {
                     let prod_frac = f.prod_frac();
                     let (shr, shl) = shifts(prod_frac, f.output.frac_bits);
                     let issue = (output.h * output.w * groups * nnz) as u64;
-                    macs += (output.h * output.w * cout * nnz * lanes) as u64;
+                    // Work a frame needs: every weight (dense), or every stored entry (BBS).
+                    let per_out = if dense_weights { cols } else { nnz * lanes };
+                    let stage_macs = (output.h * output.w * cout * per_out) as u64;
+                    macs += stage_macs;
                     stages.push(Stage {
                         layer: l,
                         kind: StageKind::Mvu(Mvu {
@@ -442,6 +450,7 @@ impl CnnArch {
                         input: cur,
                         output,
                         window: win,
+                        macs: stage_macs,
                         dw_in,
                         dw_out: f.output.width(),
                         relu_out: false,
@@ -483,159 +492,4 @@ impl CnnArch {
             folding: why,
         })
     }
-}
-
-/// Each layer's engines (PE), indexed by layer (0 for layers without weights), and what set
-/// them: a layer's own `engines`, else `[target] engines` (at most the layer's outputs), or
-/// with `engines = "auto"` the fewest engines per layer that keep every layer within a frame
-/// time T. T starts from the slowest stage the one-value-per-cycle streams bound (its input or
-/// output values, or a max-pool's window reads), raised by bisection until the multipliers fit
-/// the device's budget (`dsp_budget`, or `fill` of the board's multipliers); within 25% above
-/// that, the T at which the engines idle least is taken.
-pub fn fold(design: &Design) -> Result<(Vec<usize>, String), String> {
-    let ModelDesign::Cnn(m) = &design.model else {
-        return Err("not a CNN design".into());
-    };
-    let specs = &design.plan.plan.model.layers;
-    let lanes = design.plan.banks;
-    let mut cin = m.input_shape;
-    // Per weight layer: (layer, outputs, pixels x slices per output, own engines).
-    let mut work: Vec<(usize, usize, u64, Option<usize>)> = Vec::new();
-    let mut floor = 1u64;
-    for (l, layer) in m.layers.iter().enumerate() {
-        let out = m.shapes[l];
-        let in_vals = (cin[0] * cin[1] * cin[2]) as u64;
-        let out_vals = (out[0] * out[1] * out[2]) as u64;
-        floor = floor.max(in_vals).max(out_vals);
-        match layer {
-            CnnLayer::Maxpool { kernel, .. } => {
-                floor = floor.max(out_vals * (*kernel as u64).pow(2));
-            }
-            CnnLayer::Conv2d { .. } | CnnLayer::Dense { .. } => {
-                let w = m.weights[l]
-                    .as_ref()
-                    .ok_or("a weight layer without weights")?;
-                let per = (out[1] * out[2] * w.q_csb.shape.nnz_per_bank) as u64;
-                let own = specs.get(l).and_then(|s| s.engines()).map(|e| e as usize);
-                work.push((l, out[0], per, own));
-            }
-            _ => {}
-        }
-        cin = out;
-    }
-    let mut pe = vec![0usize; m.layers.len()];
-    match design.plan.plan.target.engines {
-        crate::plan::Engines::Count(n) => {
-            for &(l, outs, _, own) in &work {
-                pe[l] = own.unwrap_or((n.max(1) as usize).min(outs));
-            }
-            let own = work.iter().any(|w| w.3.is_some());
-            return Ok((
-                pe,
-                format!(
-                    "[target] engines = {n}, at most each layer's outputs{}",
-                    if own {
-                        ", or the layer's own `engines`"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-        }
-        crate::plan::Engines::Auto => {}
-    }
-    // The fewest engines that finish a layer in `t` cycles per frame.
-    let need = |t: u64, outs: usize, per: u64| -> usize {
-        let groups = (t / per.max(1)).max(1) as usize;
-        outs.div_ceil(groups.min(outs)).min(outs)
-    };
-    let mults = |t: u64| -> usize {
-        work.iter()
-            .map(|&(_, outs, per, own)| own.unwrap_or_else(|| need(t, outs, per)) * lanes)
-            .sum()
-    };
-    let t0 = design.plan.targets.first();
-    let budget: Option<usize> = t0.and_then(|t| {
-        t.dsp_budget.map(|b| b as usize).or_else(|| {
-            t.board.map(|b| {
-                let fill = design.plan.plan.target.fill.unwrap_or(0.8);
-                (b.multipliers as f64 * fill) as usize
-            })
-        })
-    });
-    let slowest_alone = work
-        .iter()
-        .map(|&(_, outs, per, _)| outs as u64 * per)
-        .max()
-        .unwrap_or(floor)
-        .max(floor);
-    // The fastest frame time the budget allows...
-    let t_min = match budget {
-        Some(b) if mults(floor) > b => {
-            if mults(slowest_alone) > b {
-                return Err(format!(
-                    "even one engine per layer needs {} multipliers, more than the device's budget of {b}",
-                    mults(slowest_alone)
-                ));
-            }
-            let (mut lo, mut hi) = (floor, slowest_alone);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if mults(mid) <= b {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
-            lo
-        }
-        _ => floor,
-    };
-    // ...and, within 25% of it, the frame time whose engines waste the fewest lane-cycles
-    // (engines come in whole numbers and a layer's last group of channels may be partial, so a
-    // slightly longer frame can fit every layer's work more tightly): the candidates are the
-    // times at which some layer's group count changes.
-    let slots: u64 = work
-        .iter()
-        .map(|&(_, outs, per, _)| outs as u64 * per * lanes as u64)
-        .sum();
-    let eff = |t: u64| slots as f64 / (mults(t).max(1) as f64 * t as f64);
-    let limit = t_min + t_min / 4;
-    let mut t = t_min;
-    for &(_, outs, per, own) in &work {
-        if own.is_some() {
-            continue;
-        }
-        for g in 1..=outs as u64 {
-            let c = g * per;
-            if c > t_min && c <= limit && eff(c) > eff(t) + 1e-9 {
-                t = c;
-            }
-        }
-    }
-    for &(l, outs, per, own) in &work {
-        pe[l] = own.unwrap_or_else(|| need(t, outs, per));
-    }
-    let fastest = if t_min == floor {
-        format!("the streams' bound of {floor}")
-    } else {
-        format!("{t_min}, the fastest within the budget (the streams' bound is {floor})")
-    };
-    let chosen = if t == t_min {
-        String::new()
-    } else {
-        format!(
-            "; {t} rather than {t_min} because its engines idle less ({:.3} of the lane-cycles busy rather than {:.3})",
-            eff(t),
-            eff(t_min)
-        )
-    };
-    let why = match budget {
-        Some(b) => format!(
-            "engines = \"auto\": each layer within {t} cycles per frame ({fastest}{chosen}), {} of the budget of {b} multipliers",
-            mults(t)
-        ),
-        None => format!("engines = \"auto\": each layer within {t} cycles per frame ({fastest}{chosen})"),
-    };
-    Ok((pe, why))
 }

@@ -6,6 +6,7 @@
 pub mod act_table;
 pub mod bbs_prune;
 pub mod calibrate;
+pub mod fold;
 pub mod partition;
 pub mod quantize;
 pub mod schedule;
