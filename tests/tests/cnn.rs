@@ -382,8 +382,8 @@ proptest! {
 
     /// Random stacks (kernel, stride, padding, pool, channels, folding given or automatic,
     /// dense, BBS): the cosim
-    /// equals the golden model word for word, and its cycles per frame are within 5% of the
-    /// cost model's.
+    /// equals the golden model word for word, and its cycles per frame are the cost model's
+    /// (within 1% or 2 cycles: the start-up transient of a 4-frame run).
     /// `PROPTEST_CASES=40` runs more.
     #[test]
     #[cfg_attr(
@@ -401,12 +401,12 @@ proptest! {
         let j = sim_json(&plan, &[]);
         prop_assert_eq!(&j["match"], &serde_json::Value::Bool(true), "{}\n{}", text, j);
         prop_assert_eq!(&j["words_expected"], &j["words_got"]);
-        // Exact on the examples (above); on tiny random maps a stage whose input and compute
-        // take the same cycles has no slack, and the row hand-over latency shows: within 5%.
+        // The model predicts the steady state; a 4-frame run measures (T(4) - T(1)) / 3,
+        // which a start-up transient of a few cycles can move by a cycle or two.
         let (cpf, pred) = (
             j["cycles_per_frame"].as_f64().unwrap(),
             j["predicted_cycles_per_frame"].as_f64().unwrap(),
         );
-        prop_assert!((cpf - pred).abs() <= 0.05 * pred, "{} vs {}\n{}", cpf, pred, text);
+        prop_assert!((cpf - pred).abs() <= (0.01 * pred).max(2.0), "{} vs {}\n{}", cpf, pred, text);
     }
 }

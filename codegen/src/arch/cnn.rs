@@ -4,9 +4,10 @@
 //! in (y, x, c) order (NHWC, as FINN streams them); a dense layer's weights are permuted to
 //! that order, so flatten costs nothing.
 //!
-//! Every stage reads its input from a line buffer: R = K + max(S, K - P) + 1 rows of W·C
-//! values (this window's K, room to write the next output row's S rows, or at a frame's end
-//! the next frame's first K - P, and a spare row for the read pipeline's latency), written as
+//! Every stage reads its input from a line buffer: R = K + max(S, tail + K - P) + 1 rows of
+//! W·C values (this window's K, room to write the next output row's S rows, or at a frame's
+//! end the rows no window reads and the next frame's first K - P, and a spare row for the read
+//! pipeline's latency), written as
 //! the values arrive (a circular buffer of R·W·C words, so the write address is a counter),
 //! read at any (ky, kx, c) of the window of an output pixel. Zero padding is an address check,
 //! never stored. A row's slot is freed when the last read of the output row that needed it
@@ -49,7 +50,7 @@ pub struct Window {
     pub k: usize,
     pub s: usize,
     pub p: usize,
-    /// Rows held: K + max(S, K - P) + 1.
+    /// Rows held: K + max(S, tail + K - P) + 1 (the tail: rows below a frame's last window).
     pub rows: usize,
     /// Words: rows * W * C, and bits of an address.
     pub depth: usize,
@@ -238,10 +239,13 @@ fn shifts(from: u32, to: u32) -> (u32, u32) {
 
 fn window(k: usize, s: usize, p: usize, input: Map) -> Window {
     // K rows for this output row's window, and room to write ahead: S rows for the next output
-    // row, or at a frame's end the K - P rows the next frame's first window needs; and one row
-    // more, so the writer never waits out the few cycles between an output row's last issue
-    // and its last read (when a row is freed).
-    let rows = k + s.max(k.saturating_sub(p)) + 1;
+    // row, or at a frame's end the rows below the last window that no window reads (the tail)
+    // and the K - P rows the next frame's first window needs; and one row more, so the writer
+    // never waits out the few cycles between an output row's last issue and its last read
+    // (when a row is freed).
+    let hout = (input.h + 2 * p - k) / s + 1;
+    let tail = (input.h + p).saturating_sub((hout - 1) * s + k);
+    let rows = k + s.max(tail + k.saturating_sub(p)) + 1;
     let depth = rows * input.w * input.c;
     Window {
         k,
