@@ -95,11 +95,16 @@ module {= name =}{% if !pool %} #(
     wire i_pixel_end = i_last && (grp == {= gw_w =}'d{= groups_last =});
 {% endif %}    wire i_row_end = i_pixel_end && (ox == {= oxw =}'d{= out_w_last =});
     wire i_frame_end = i_row_end && (oy == {= oyw =}'d{= out_h_last =});
-    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame.
-    wire signed [{= iyw =}-1:0] hi_off = iy0 + {= iyw =}'sd{= k_last =};
-    wire hi_none = hi_off[{= iyw =}-1];
-    wire [31:0] hi_row = fbase + ((hi_off > {= iyw =}'sd{= in_h_last =}) ? 32'd{= in_h_last =} : { {{= pad_iy =}{hi_off[{= iyw =}-1]}}, hi_off});
-    wire row_ok = hi_none || (gw > hi_row);
+    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame,
+    // kept as a row count across frames in a register `need` (none when the window lies in the
+    // top padding), set as the row begins from a value computed a row ahead (`hn`: the next
+    // row's), so the issue meets one compare with the written-row count.
+    reg [31:0] need;
+    reg need_none, hn_none;
+    reg [{= iyw =}-1:0] hn;
+    wire signed [{= iyw =}-1:0] nx = iy0 + {= iyw =}'sd{= s2k =};
+    wire [{= iyw =}-1:0] nx_cl = (nx > {= iyw =}'sd{= in_h_last =}) ? {= iyw =}'d{= in_h_last =} : nx;
+    wire row_ok = need_none || (gw > need);
     // What this output row frees once read: rows below the next window's first row.
     wire signed [{= iyw =}-1:0] next_lo = iy0 + {= iyw =}'sd{= s =};
     wire [31:0] free_to = i_frame_end ? fbase + 32'd{= in_h =}
@@ -119,6 +124,10 @@ module {= name =}{% if !pool %} #(
             xc0 <= -{= xcw =}'sd{= pc =};
             slot0 <= {= slw =}'d{= slot_init =};
             fbase <= 32'd0;
+            need <= 32'd{= c0 =};
+            need_none <= 1'b{= none0 =};
+            hn <= {= iyw =}'d{= hn0 =};
+            hn_none <= 1'b{= hn0_none =};
 {% if pool %}            ch <= {= cw =}'d0;
             ky <= {= kw =}'d0;
             kx <= {= kw =}'d0;
@@ -156,10 +165,18 @@ module {= name =}{% if !pool %} #(
                             oy <= {= oyw =}'d0;
                             iy0 <= -{= iyw =}'sd{= p =};
                             fbase <= fbase + 32'd{= in_h =};
+                            need <= fbase + 32'd{= in_h_c0 =};
+                            need_none <= 1'b{= none0 =};
+                            hn <= {= iyw =}'d{= hn0 =};
+                            hn_none <= 1'b{= hn0_none =};
                             slot0 <= (slot_f >= {= slw =}'d{= rows =}) ? slot_f - {= slw =}'d{= rows =} : slot_f;
                         end else begin
                             oy <= oy + {= oyw =}'d1;
                             iy0 <= iy0 + {= iyw =}'sd{= s =};
+                            need <= fbase + {{= pad_iy =}'d0, hn};
+                            need_none <= hn_none;
+                            hn <= nx_cl;
+                            hn_none <= nx[{= iyw =}-1];
                             slot0 <= (slot_s >= {= slw =}'d{= rows =}) ? slot_s - {= slw =}'d{= rows =} : slot_s;
                         end
                     end else begin

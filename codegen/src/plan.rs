@@ -771,6 +771,26 @@ impl ModelShape {
         }
     }
 
+    /// A CNN's columns (window values K²·Cin, or input features) of every weight layer,
+    /// indexed by layer (0 for the others); empty for an LSTM.
+    pub fn cnn_columns(&self) -> Vec<usize> {
+        let ModelShape::Cnn { layers, .. } = self else {
+            return Vec::new();
+        };
+        layers
+            .iter()
+            .map(|l| match l {
+                CnnLayer::Conv2d {
+                    in_channels,
+                    kernel,
+                    ..
+                } => in_channels * kernel * kernel,
+                CnnLayer::Dense { in_features, .. } => *in_features,
+                _ => 0,
+            })
+            .collect()
+    }
+
     /// Layers that carry weights and can be split (LSTM layers; CNN conv/dense layers are
     /// indexed by stack position).
     pub fn num_layers(&self) -> usize {
@@ -1800,7 +1820,7 @@ impl Validator<'_, '_> {
     /// A layer's own `lanes`: 1 to its columns (window values or inputs), and only with dense
     /// weights (bank-balanced sparsity is built on the plan's banks, one lane each).
     fn layer_lanes(&mut self, m: &ModelSpec, shape: &ModelShape, keep: Keep) {
-        let cols = crate::passes::fold::columns(shape);
+        let cols = shape.cnn_columns();
         for (i, spec) in m.layers.iter().enumerate() {
             let Some(v) = spec.lanes() else { continue };
             let idx = i.to_string();

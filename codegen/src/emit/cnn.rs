@@ -82,6 +82,15 @@ struct StageView {
     pad_iy: u32,
     k_last: usize,
     s: usize,
+    // The needed-row register: 2S + K - 1 (the row after next's last row from this window's
+    // first), and for a frame's first two output rows their last rows (clamped) and whether
+    // they lie wholly in the top padding.
+    s2k: usize,
+    c0: usize,
+    in_h_c0: usize,
+    none0: u32,
+    hn0: usize,
+    hn0_none: u32,
     p: usize,
     pc: usize,
     sc: usize,
@@ -232,7 +241,7 @@ fn stage_view(
     let rows = win.rows;
     let slw = bits_for(2 * rows as u64 - 1).max(bits_for(win.k as u64 - 1) + 1);
     let kyw = bits_for(win.k as u64 - 1);
-    let span_y = inp.h + win.k + win.s + win.p;
+    let span_y = inp.h + win.k + 2 * win.s + win.p;
     let span_x = inp.w + win.k + win.s + win.p;
     let iyw = signed_bits(win.p + 1, span_y).max(kyw + 2);
     let ixw = signed_bits(win.p + 1, span_x).max(kyw + 2);
@@ -253,6 +262,11 @@ fn stage_view(
     let dgw = bits_for(dg as u64 - 1);
     let crw = bits_for(dg as u64) + 1;
     let r = |v: i64| v.rem_euclid(rows as i64) as usize;
+    // The last input row output row `o` of a frame reads, clamped to the map (0 when none).
+    let last_row = |o: usize| -> usize {
+        let v = (o * win.s + win.k) as i64 - 1 - win.p as i64;
+        v.clamp(0, inp.h as i64 - 1) as usize
+    };
     let delta = inp.h as i64 - ((out.h as i64 - 1) * win.s as i64);
     let mut v = StageView {
         header: header(design),
@@ -291,6 +305,12 @@ fn stage_view(
         pad_iy: 32 - iyw,
         k_last: win.k - 1,
         s: win.s,
+        s2k: 2 * win.s + win.k - 1,
+        c0: last_row(0),
+        in_h_c0: inp.h + last_row(0),
+        none0: (win.k as i64 - 1 - (win.p as i64) < 0) as u32,
+        hn0: last_row(1),
+        hn0_none: (win.k as i64 - 1 - (win.p as i64) + win.s as i64).lt(&0) as u32,
         p: win.p,
         pc: win.p * inp.c,
         sc: win.s * inp.c,

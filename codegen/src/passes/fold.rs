@@ -39,21 +39,7 @@ struct Work {
 
 /// Columns (window values, or input features) of every weight layer, indexed by layer.
 pub fn columns(shape: &ModelShape) -> Vec<usize> {
-    let ModelShape::Cnn { layers, .. } = shape else {
-        return Vec::new();
-    };
-    layers
-        .iter()
-        .map(|l| match l {
-            CnnLayer::Conv2d {
-                in_channels,
-                kernel,
-                ..
-            } => in_channels * kernel * kernel,
-            CnnLayer::Dense { in_features, .. } => *in_features,
-            _ => 0,
-        })
-        .collect()
+    shape.cnn_columns()
 }
 
 /// The fold of a CNN plan; `nnz(layer, lanes)` gives a layer's slices per output.

@@ -98,11 +98,16 @@ module partita_st0 #(
     wire i_pixel_end = i_last && (grp == 1'd1);
     wire i_row_end = i_pixel_end && (ox == 3'd5);
     wire i_frame_end = i_row_end && (oy == 3'd5);
-    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame.
-    wire signed [5-1:0] hi_off = iy0 + 5'sd2;
-    wire hi_none = hi_off[5-1];
-    wire [31:0] hi_row = fbase + ((hi_off > 5'sd5) ? 32'd5 : { {27{hi_off[5-1]}}, hi_off});
-    wire row_ok = hi_none || (gw > hi_row);
+    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame,
+    // kept as a row count across frames in a register `need` (none when the window lies in the
+    // top padding), set as the row begins from a value computed a row ahead (`hn`: the next
+    // row's), so the issue meets one compare with the written-row count.
+    reg [31:0] need;
+    reg need_none, hn_none;
+    reg [5-1:0] hn;
+    wire signed [5-1:0] nx = iy0 + 5'sd4;
+    wire [5-1:0] nx_cl = (nx > 5'sd5) ? 5'd5 : nx;
+    wire row_ok = need_none || (gw > need);
     // What this output row frees once read: rows below the next window's first row.
     wire signed [5-1:0] next_lo = iy0 + 5'sd1;
     wire [31:0] free_to = i_frame_end ? fbase + 32'd6
@@ -122,6 +127,10 @@ module partita_st0 #(
             xc0 <= -6'sd2;
             slot0 <= 4'd5;
             fbase <= 32'd0;
+            need <= 32'd1;
+            need_none <= 1'b0;
+            hn <= 5'd2;
+            hn_none <= 1'b0;
             grp <= 1'd0;
             slice <= 3'd0;
             wa <= 4'd0;
@@ -145,10 +154,18 @@ module partita_st0 #(
                             oy <= 3'd0;
                             iy0 <= -5'sd1;
                             fbase <= fbase + 32'd6;
+                            need <= fbase + 32'd7;
+                            need_none <= 1'b0;
+                            hn <= 5'd2;
+                            hn_none <= 1'b0;
                             slot0 <= (slot_f >= 4'd6) ? slot_f - 4'd6 : slot_f;
                         end else begin
                             oy <= oy + 3'd1;
                             iy0 <= iy0 + 5'sd1;
+                            need <= fbase + {27'd0, hn};
+                            need_none <= hn_none;
+                            hn <= nx_cl;
+                            hn_none <= nx[5-1];
                             slot0 <= (slot_s >= 4'd6) ? slot_s - 4'd6 : slot_s;
                         end
                     end else begin

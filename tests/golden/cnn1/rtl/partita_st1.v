@@ -91,11 +91,16 @@ module partita_st1 (
     wire i_pixel_end = i_last && (ch == 2'd2);
     wire i_row_end = i_pixel_end && (ox == 2'd2);
     wire i_frame_end = i_row_end && (oy == 2'd2);
-    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame.
-    wire signed [5-1:0] hi_off = iy0 + 5'sd1;
-    wire hi_none = hi_off[5-1];
-    wire [31:0] hi_row = fbase + ((hi_off > 5'sd5) ? 32'd5 : { {27{hi_off[5-1]}}, hi_off});
-    wire row_ok = hi_none || (gw > hi_row);
+    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame,
+    // kept as a row count across frames in a register `need` (none when the window lies in the
+    // top padding), set as the row begins from a value computed a row ahead (`hn`: the next
+    // row's), so the issue meets one compare with the written-row count.
+    reg [31:0] need;
+    reg need_none, hn_none;
+    reg [5-1:0] hn;
+    wire signed [5-1:0] nx = iy0 + 5'sd5;
+    wire [5-1:0] nx_cl = (nx > 5'sd5) ? 5'd5 : nx;
+    wire row_ok = need_none || (gw > need);
     // What this output row frees once read: rows below the next window's first row.
     wire signed [5-1:0] next_lo = iy0 + 5'sd2;
     wire [31:0] free_to = i_frame_end ? fbase + 32'd6
@@ -115,6 +120,10 @@ module partita_st1 (
             xc0 <= -6'sd0;
             slot0 <= 4'd0;
             fbase <= 32'd0;
+            need <= 32'd1;
+            need_none <= 1'b0;
+            hn <= 5'd3;
+            hn_none <= 1'b0;
             ch <= 2'd0;
             ky <= 1'd0;
             kx <= 1'd0;
@@ -142,10 +151,18 @@ module partita_st1 (
                             oy <= 2'd0;
                             iy0 <= -5'sd0;
                             fbase <= fbase + 32'd6;
+                            need <= fbase + 32'd7;
+                            need_none <= 1'b0;
+                            hn <= 5'd3;
+                            hn_none <= 1'b0;
                             slot0 <= (slot_f >= 4'd5) ? slot_f - 4'd5 : slot_f;
                         end else begin
                             oy <= oy + 2'd1;
                             iy0 <= iy0 + 5'sd2;
+                            need <= fbase + {27'd0, hn};
+                            need_none <= hn_none;
+                            hn <= nx_cl;
+                            hn_none <= nx[5-1];
                             slot0 <= (slot_s >= 4'd5) ? slot_s - 4'd5 : slot_s;
                         end
                     end else begin

@@ -81,7 +81,7 @@ module partita_st2 #(
     // the slot of row iy0, and xc0 = ix0 * C; frame base row fbase.
     reg [1-1:0] oy;
     reg [1-1:0] ox;
-    reg signed [3-1:0] iy0;
+    reg signed [4-1:0] iy0;
     reg signed [3-1:0] ix0;
     reg signed [8-1:0] xc0;
     reg [3-1:0] slot0;
@@ -95,15 +95,20 @@ module partita_st2 #(
     wire i_pixel_end = i_last && (grp == 1'd1);
     wire i_row_end = i_pixel_end && (ox == 1'd0);
     wire i_frame_end = i_row_end && (oy == 1'd0);
-    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame.
-    wire signed [3-1:0] hi_off = iy0 + 3'sd0;
-    wire hi_none = hi_off[3-1];
-    wire [31:0] hi_row = fbase + ((hi_off > 3'sd0) ? 32'd0 : { {29{hi_off[3-1]}}, hi_off});
-    wire row_ok = hi_none || (gw > hi_row);
+    // The rows this output row reads must be complete: up to min(H-1, iy0+K-1) of this frame,
+    // kept as a row count across frames in a register `need` (none when the window lies in the
+    // top padding), set as the row begins from a value computed a row ahead (`hn`: the next
+    // row's), so the issue meets one compare with the written-row count.
+    reg [31:0] need;
+    reg need_none, hn_none;
+    reg [4-1:0] hn;
+    wire signed [4-1:0] nx = iy0 + 4'sd2;
+    wire [4-1:0] nx_cl = (nx > 4'sd0) ? 4'd0 : nx;
+    wire row_ok = need_none || (gw > need);
     // What this output row frees once read: rows below the next window's first row.
-    wire signed [3-1:0] next_lo = iy0 + 3'sd1;
+    wire signed [4-1:0] next_lo = iy0 + 4'sd1;
     wire [31:0] free_to = i_frame_end ? fbase + 32'd1
-        : fbase + (next_lo[3-1] ? 32'd0 : {29'd0, next_lo});
+        : fbase + (next_lo[4-1] ? 32'd0 : {28'd0, next_lo});
     // FIFO entries not yet reserved.
     reg [6-1:0] credits;
     wire pop_done;
@@ -114,11 +119,15 @@ module partita_st2 #(
         if (rst) begin
             oy <= 1'd0;
             ox <= 1'd0;
-            iy0 <= -3'sd0;
+            iy0 <= -4'sd0;
             ix0 <= -3'sd0;
             xc0 <= -8'sd0;
             slot0 <= 3'd0;
             fbase <= 32'd0;
+            need <= 32'd0;
+            need_none <= 1'b0;
+            hn <= 4'd0;
+            hn_none <= 1'b0;
             grp <= 1'd0;
             slice <= 3'd0;
             wa <= 4'd0;
@@ -140,12 +149,20 @@ module partita_st2 #(
                         xc0 <= -8'sd0;
                         if (oy == 1'd0) begin
                             oy <= 1'd0;
-                            iy0 <= -3'sd0;
+                            iy0 <= -4'sd0;
                             fbase <= fbase + 32'd1;
+                            need <= fbase + 32'd1;
+                            need_none <= 1'b0;
+                            hn <= 4'd0;
+                            hn_none <= 1'b0;
                             slot0 <= (slot_f >= 3'd3) ? slot_f - 3'd3 : slot_f;
                         end else begin
                             oy <= oy + 1'd1;
-                            iy0 <= iy0 + 3'sd1;
+                            iy0 <= iy0 + 4'sd1;
+                            need <= fbase + {28'd0, hn};
+                            need_none <= hn_none;
+                            hn <= nx_cl;
+                            hn_none <= nx[4-1];
                             slot0 <= (slot_s >= 3'd3) ? slot_s - 3'd3 : slot_s;
                         end
                     end else begin
@@ -162,7 +179,7 @@ module partita_st2 #(
     // Stage 1: the weight words and this slice's context.
     reg v1, first1, last1, rend1;
     reg [31:0] free1;
-    reg signed [3-1:0] iy1;
+    reg signed [4-1:0] iy1;
     reg signed [3-1:0] ix1;
     reg signed [8-1:0] xc1;
     reg [3-1:0] sl1;
@@ -265,7 +282,7 @@ module partita_st2 #(
     wire [1-1:0] ky1_0 = wq_0[0+6 +: 1];
     wire [1-1:0] kx1_0 = wq_0[0+5 +: 1];
     wire [5-1:0] kc1_0 = wq_0[0 +: 5];
-    wire signed [3-1:0] iyk_0 = iy1 + $signed({2'd0, ky1_0});
+    wire signed [4-1:0] iyk_0 = iy1 + $signed({3'd0, ky1_0});
     wire signed [3-1:0] ixk_0 = ix1 + $signed({2'd0, kx1_0});
     wire [3-1:0] slk_0 = sl1 + {2'd0, ky1_0};
     reg ok2_0, ok3_0, ok4_0;
@@ -274,7 +291,7 @@ module partita_st2 #(
     reg [16-1:0] c2_0, c3_0, c4_0;
     reg [7-1:0] a3_0;
     always @(posedge clk) begin
-        ok2_0 <= !iyk_0[3-1] && (iyk_0 < 3'sd1)
+        ok2_0 <= !iyk_0[4-1] && (iyk_0 < 4'sd1)
             && !ixk_0[3-1] && (ixk_0 < 3'sd1);
         sl2_0 <= (slk_0 >= 3'd3) ? slk_0 - 3'd3 : slk_0;
         col2_0 <= xc1 + $signed({3'd0, kc1_0});
@@ -304,7 +321,7 @@ module partita_st2 #(
     wire [1-1:0] ky1_1 = wq_0[23+6 +: 1];
     wire [1-1:0] kx1_1 = wq_0[23+5 +: 1];
     wire [5-1:0] kc1_1 = wq_0[23 +: 5];
-    wire signed [3-1:0] iyk_1 = iy1 + $signed({2'd0, ky1_1});
+    wire signed [4-1:0] iyk_1 = iy1 + $signed({3'd0, ky1_1});
     wire signed [3-1:0] ixk_1 = ix1 + $signed({2'd0, kx1_1});
     wire [3-1:0] slk_1 = sl1 + {2'd0, ky1_1};
     reg ok2_1, ok3_1, ok4_1;
@@ -313,7 +330,7 @@ module partita_st2 #(
     reg [16-1:0] c2_1, c3_1, c4_1;
     reg [7-1:0] a3_1;
     always @(posedge clk) begin
-        ok2_1 <= !iyk_1[3-1] && (iyk_1 < 3'sd1)
+        ok2_1 <= !iyk_1[4-1] && (iyk_1 < 4'sd1)
             && !ixk_1[3-1] && (ixk_1 < 3'sd1);
         sl2_1 <= (slk_1 >= 3'd3) ? slk_1 - 3'd3 : slk_1;
         col2_1 <= xc1 + $signed({3'd0, kc1_1});
@@ -343,7 +360,7 @@ module partita_st2 #(
     wire [1-1:0] ky1_2 = wq_1[0+6 +: 1];
     wire [1-1:0] kx1_2 = wq_1[0+5 +: 1];
     wire [5-1:0] kc1_2 = wq_1[0 +: 5];
-    wire signed [3-1:0] iyk_2 = iy1 + $signed({2'd0, ky1_2});
+    wire signed [4-1:0] iyk_2 = iy1 + $signed({3'd0, ky1_2});
     wire signed [3-1:0] ixk_2 = ix1 + $signed({2'd0, kx1_2});
     wire [3-1:0] slk_2 = sl1 + {2'd0, ky1_2};
     reg ok2_2, ok3_2, ok4_2;
@@ -352,7 +369,7 @@ module partita_st2 #(
     reg [16-1:0] c2_2, c3_2, c4_2;
     reg [7-1:0] a3_2;
     always @(posedge clk) begin
-        ok2_2 <= !iyk_2[3-1] && (iyk_2 < 3'sd1)
+        ok2_2 <= !iyk_2[4-1] && (iyk_2 < 4'sd1)
             && !ixk_2[3-1] && (ixk_2 < 3'sd1);
         sl2_2 <= (slk_2 >= 3'd3) ? slk_2 - 3'd3 : slk_2;
         col2_2 <= xc1 + $signed({3'd0, kc1_2});
@@ -382,7 +399,7 @@ module partita_st2 #(
     wire [1-1:0] ky1_3 = wq_1[23+6 +: 1];
     wire [1-1:0] kx1_3 = wq_1[23+5 +: 1];
     wire [5-1:0] kc1_3 = wq_1[23 +: 5];
-    wire signed [3-1:0] iyk_3 = iy1 + $signed({2'd0, ky1_3});
+    wire signed [4-1:0] iyk_3 = iy1 + $signed({3'd0, ky1_3});
     wire signed [3-1:0] ixk_3 = ix1 + $signed({2'd0, kx1_3});
     wire [3-1:0] slk_3 = sl1 + {2'd0, ky1_3};
     reg ok2_3, ok3_3, ok4_3;
@@ -391,7 +408,7 @@ module partita_st2 #(
     reg [16-1:0] c2_3, c3_3, c4_3;
     reg [7-1:0] a3_3;
     always @(posedge clk) begin
-        ok2_3 <= !iyk_3[3-1] && (iyk_3 < 3'sd1)
+        ok2_3 <= !iyk_3[4-1] && (iyk_3 < 4'sd1)
             && !ixk_3[3-1] && (ixk_3 < 3'sd1);
         sl2_3 <= (slk_3 >= 3'd3) ? slk_3 - 3'd3 : slk_3;
         col2_3 <= xc1 + $signed({3'd0, kc1_3});
