@@ -23,11 +23,28 @@ module {= name =}{% if !pool %} #(
     // ------------------------------------------------------------------ line buffer
     reg [{= aw =}-1:0] waddr;
     reg [{= wcw =}-1:0] wpos;
-    // Complete rows written, and the lowest row still needed, counted across frames.
-    reg [31:0] gw, glow;
-    wire w_room = (gw < glow + 32'd{= rows =});
+    // Complete rows written, and the lowest row still needed plus the rows held (the first
+    // row that may not be written yet), counted across frames. Whether the row being written
+    // has a free slot is a register, computed from both counts' next values, so the input's
+    // ready is a flip-flop.
+    reg [31:0] gw, lim;
+    reg w_room;
+    wire lim_set;
+    wire [31:0] lim_to;
     assign s_ready = w_room;
     wire we = s_valid && w_room;
+    wire row_done = we && (wpos == {= wcw =}'d{= wc_last =});
+    wire [31:0] gw_next = gw + {31'd0, row_done};
+    wire [31:0] lim_next = lim_set ? lim_to : lim;
+    always @(posedge clk) begin
+        if (rst) begin
+            lim <= 32'd{= rows =};
+            w_room <= 1'b1;
+        end else begin
+            lim <= lim_next;
+            w_room <= (gw_next < lim_next);
+        end
+    end
     always @(posedge clk) begin
         if (rst) begin
             waddr <= {= aw =}'d0;
@@ -105,10 +122,11 @@ module {= name =}{% if !pool %} #(
     wire signed [{= iyw =}-1:0] nx = iy0 + {= iyw =}'sd{= s2k =};
     wire [{= iyw =}-1:0] nx_cl = (nx > {= iyw =}'sd{= in_h_last =}) ? {= iyw =}'d{= in_h_last =} : nx;
     wire row_ok = need_none || (gw > need);
-    // What this output row frees once read: rows below the next window's first row.
+    // What this output row frees once read: rows below the next window's first row (plus the
+    // rows held: the first row that may not be written yet).
     wire signed [{= iyw =}-1:0] next_lo = iy0 + {= iyw =}'sd{= s =};
-    wire [31:0] free_to = i_frame_end ? fbase + 32'd{= in_h =}
-        : fbase + (next_lo[{= iyw =}-1] ? 32'd0 : {{= pad_iy =}'d0, next_lo});
+    wire [31:0] free_to = i_frame_end ? fbase + 32'd{= in_h_rows =}
+        : fbase + 32'd{= rows =} + (next_lo[{= iyw =}-1] ? 32'd0 : {{= pad_iy =}'d0, next_lo});
     // FIFO entries not yet reserved.
     reg [{= crw =}-1:0] credits;
     wire pop_done;
@@ -219,19 +237,19 @@ module {= name =}{% if !pool %} #(
     // Stages 2-4: row/column check, address, read (per read port); the control travels along.
     reg v2, first2, last2, rend2, v3, first3, last3, rend3, v4, first4, last4, rend4;
     reg [31:0] free2, free3, free4;
+    // The last read of an output row has happened: its rows may be overwritten.
+    assign lim_set = v4 && rend4;
+    assign lim_to = free4;
 {% if !pool %}    reg [{= gw_w =}-1:0] grp2, grp3, grp4;
 {% endif %}    always @(posedge clk) begin
         if (rst) begin
             v2 <= 1'b0;
             v3 <= 1'b0;
             v4 <= 1'b0;
-            glow <= 32'd0;
         end else begin
             v2 <= v1;
             v3 <= v2;
             v4 <= v3;
-            // The last read of an output row has happened: its rows may be overwritten.
-            if (v4 && rend4) glow <= free4;
         end
         {first2, last2, rend2, free2} <= {first1, last1, rend1, free1};
         {first3, last3, rend3, free3} <= {first2, last2, rend2, free2};

@@ -86,6 +86,7 @@ struct StageView {
     // first), and for a frame's first two output rows their last rows (clamped) and whether
     // they lie wholly in the top padding.
     s2k: usize,
+    in_h_rows: usize,
     c0: usize,
     in_h_c0: usize,
     none0: u32,
@@ -306,6 +307,7 @@ fn stage_view(
         k_last: win.k - 1,
         s: win.s,
         s2k: 2 * win.s + win.k - 1,
+        in_h_rows: inp.h + rows,
         c0: last_row(0),
         in_h_c0: inp.h + last_row(0),
         none0: (win.k as i64 - 1 - (win.p as i64) < 0) as u32,
