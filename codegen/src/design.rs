@@ -243,7 +243,7 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             };
             // Lanes per layer first (with dense weights `fold` may choose them; otherwise the
             // plan's banks), so each matrix is banked for its layer's lanes.
-            let cols = crate::passes::fold::columns(&plan.shape);
+            let cols = plan.shape.cnn_columns();
             let pre = if plan.devices == 1 && plan.keep == plan::Keep::All {
                 crate::passes::fold::fold(&plan, &|l, lanes| cols[l].div_ceil(lanes.max(1))).ok()
             } else {

@@ -37,11 +37,6 @@ struct Work {
     lanes: Vec<usize>,
 }
 
-/// Columns (window values, or input features) of every weight layer, indexed by layer.
-pub fn columns(shape: &ModelShape) -> Vec<usize> {
-    shape.cnn_columns()
-}
-
 /// The fold of a CNN plan; `nnz(layer, lanes)` gives a layer's slices per output.
 pub fn fold(plan: &CheckedPlan, nnz: &dyn Fn(usize, usize) -> usize) -> Result<Fold, String> {
     let ModelShape::Cnn {
@@ -55,7 +50,7 @@ pub fn fold(plan: &CheckedPlan, nnz: &dyn Fn(usize, usize) -> usize) -> Result<F
     };
     let specs = &plan.plan.model.layers;
     let dense = plan.keep == Keep::All;
-    let cols = columns(&plan.shape);
+    let cols = plan.shape.cnn_columns();
     let mut cin = *input_shape;
     let mut work = Vec::new();
     let mut floor = 1u64;
