@@ -46,8 +46,14 @@ module {= name =} #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-    reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
-    reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
+{% if fstage %}    // Weights as {= wchunks =} chunk(s) of {= wrows =} rows side by side: word w at row w mod {= wrows =},
+    // chunk w / {= wrows =}, so each block RAM's output goes straight into a fabric register (stage
+    // F) and the chunk is picked a stage later; no cascade multiplexer sits in the read cycle.
+    // A run-time write never meets a read of the same word (weights are written while idle), so
+    // synthesis adds no read-during-write bypass after the block RAMs (no_rw_check).
+    (* no_rw_check *) reg [{= wrow_bits =}-1:0] wmem [0:{= wrows =}-1];
+{% else %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
+{% endif %}    (* no_rw_check *) reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it
@@ -70,7 +76,105 @@ module {= name =} #(
     initial $readmemh(BIAS_HEX, bmem);
 `endif
 
-    // Stage B: weight word and bias.
+{% if fstage %}    // Run-time weight and bias writes, registered here first (the control block's registers
+    // then drive two engines, not every block RAM).
+    reg ww_q, bw_q;
+    reg [{= waw =}-1:0] wwa_q;
+    reg [{= wword =}-1:0] wwd_q;
+    reg [{= baw =}-1:0] bwa_q;
+    reg [{= bw =}-1:0] bwd_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            ww_q <= 1'b0;
+            bw_q <= 1'b0;
+        end else begin
+            ww_q <= ww_en;
+            bw_q <= bw_en;
+        end
+        if (ww_en) begin
+            wwa_q <= ww_addr;
+            wwd_q <= ww_data;
+        end
+        if (bw_en) begin
+            bwa_q <= bw_addr;
+            bwd_q <= bw_data;
+        end
+{% if wchunks > 1 %}{% for c in wchunk_list %}        if (ww_q && wwa_q[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =}) wmem[wwa_q[{= wraw =}-1:0]][{= c.1 =} +: {= wword =}] <= wwd_q;
+{% endfor %}{% else %}        if (ww_q) wmem[wwa_q] <= wwd_q;
+{% endif %}        if (bw_q) bmem[bwa_q] <= bwd_q;
+    end
+
+    // Stage B: the weight row (block RAM) and bias.
+    reg [{= wrow_bits =}-1:0] wq;
+    reg [{= bw =}-1:0] bias_b;
+    reg [{= vaw =}-1:0] rbase_b;
+{% if wchunks > 1 %}    reg [{= wchunks =}-1:0] csel_b;
+{% endif %}    reg v_b, first_b, last_b, zero_b;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_b <= 1'b0;
+        end else if (adv) begin
+            v_b <= a_valid;
+        end
+        if (adv) begin
+{% if wchunks > 1 %}            wq <= wmem[a_waddr[{= wraw =}-1:0]];
+{% for c in wchunk_list %}            csel_b[{= c.0 =}] <= (a_waddr[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =});
+{% endfor %}{% else %}            wq <= wmem[a_waddr];
+{% endif %}            bias_b <= bmem[a_baddr];
+            rbase_b <= a_rbase;
+            first_b <= a_first;
+            last_b <= a_last;
+            zero_b <= a_zero;
+        end
+    end
+
+    // Stage F: every block RAM's output in a fabric register of its own{% if wchunks > 1 %}; the chunks not
+    // addressed are cleared there (the flip-flops' synchronous reset, no logic in front of them),
+    // so stage W's pick is an OR, with no select fanning out over the word{% endif %}.
+    reg [{= wrow_bits =}-1:0] wf;
+    reg [{= bw =}-1:0] bias_f;
+    reg [{= vaw =}-1:0] rbase_f;
+    reg v_f, first_f, last_f, zero_f;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_f <= 1'b0;
+        end else if (adv) begin
+            v_f <= v_b;
+        end
+        if (adv) begin
+{% if wchunks > 1 %}{% for c in wchunk_list %}            wf[{= c.1 =} +: {= wword =}] <= csel_b[{= c.0 =}] ? wq[{= c.1 =} +: {= wword =}] : {= wword =}'d0;
+{% endfor %}{% else %}            wf <= wq;
+{% endif %}            bias_f <= bias_b;
+            rbase_f <= rbase_b;
+            first_f <= first_b;
+            last_f <= last_b;
+            zero_f <= zero_b;
+        end
+    end
+
+    // Stage W: the weight word{% if wchunks > 1 %}, the OR of the chunks{% endif %}.
+    reg [{= wword =}-1:0] wr;
+    reg [{= bw =}-1:0] bias_w;
+    reg [{= vaw =}-1:0] rbase_w;
+    reg v_w, first_w, last_w, zero_w;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_w <= 1'b0;
+        end else if (adv) begin
+            v_w <= v_f;
+        end
+        if (adv) begin
+{% if wchunks > 1 %}            wr <= {= wor_expr =};
+{% else %}            wr <= wf;
+{% endif %}            bias_w <= bias_f;
+            rbase_w <= rbase_f;
+            first_w <= first_f;
+            last_w <= last_f;
+            zero_w <= zero_f;
+        end
+    end
+
+{% else %}    // Stage B: weight word and bias.
     reg [{= wword =}-1:0] wq;
     reg [{= bw =}-1:0] bias_b;
     reg [{= vaw =}-1:0] rbase_b;
@@ -115,7 +219,7 @@ module {= name =} #(
         end
     end
 
-    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
+{% endif %}    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
     // stage D: operand registers (a zero for h at step 0); stage E: products. The operands are
     // signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
     // extension made it three). Every stage is one add, one memory read or one multiply.

@@ -8,8 +8,9 @@
 // units m, m+M, ... with their gate rows in order i, f, g, o. {= ew_lanes =} element-wise lane(s) turn
 // {= ew_lanes =} unit(s)' four pre-activations per cycle into c' = f*c + i*g and h' = o*tanh(c'), write h'
 // into the other half of the double-buffered h region of every engine, and (last layer) into
-// the output FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
-// one multiply, one add, one rounding or one memory read.
+// the output FIFO. The datapath never stalls: a timestep starts only when the output FIFO has
+// room for all of its h values, so no clock enable fans out. Every pipeline stage is one multiply,
+// one add, one rounding or one memory read.
 module {= p.top =} #(
     // $readmemh files, one per engine memory; override with full paths if needed.
 {% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
@@ -118,14 +119,14 @@ module {= p.top =} #(
         endcase
     end
 
-    // Output FIFO and the global advance. `adv` is a register: high when the FIFO held fewer
-    // than {= adv_limit =} words a cycle earlier, so the one push it allows always fits, and no compare
-    // sits in front of its fan-out.
+    // Output FIFO room. The datapath never stalls: a timestep starts only when the FIFO has room
+    // for all {= hgroups =} of its h groups (`room`, a register: the count a cycle earlier, which
+    // only falls while no step runs), so no enable fans out over the engines.
     wire [{= ofifo_aw =}:0] of_count;
-    reg adv;
+    reg room;
     always @(posedge clk) begin
-        if (rst) adv <= 1'b0;
-        else adv <= (of_count < {= ofifo_cnt_w =}'d{= adv_limit =});
+        if (rst) room <= 1'b0;
+        else room <= (of_count <= {= ofifo_cnt_w =}'d{= room_limit =});
     end
 
     // Stage A control to the engines.
@@ -301,7 +302,7 @@ module {= p.top =} #(
                     cycles <= 64'd0;
                 end
                 // Wait for this timestep's x vector (usually loaded during the last step).
-                S_LOAD: if (ahead != 2'd0) begin
+                S_LOAD: if (ahead != 2'd0 && room) begin
                     state <= S_RUN;
                     l <= {= layer_w =}'d0;
                     row <= {= row_w =}'d0;
@@ -309,7 +310,7 @@ module {= p.top =} #(
                     waddr <= {= waw =}'d0;
                     baddr <= {= baw =}'d0;
                 end
-                S_RUN: if (adv) begin
+                S_RUN: begin
                     waddr <= waddr + {= waw =}'d1;
                     if (a_last) begin
                         slice <= {= slice_w =}'d0;
@@ -363,7 +364,7 @@ module {= p.top =} #(
 `endif
         .KIND({= engine_kinds[loop.index0] =})
     ) u_engine_{= e =} (
-        .clk(clk), .rst(rst), .adv(adv),
+        .clk(clk), .rst(rst), .adv(1'b1),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
 {% if ew_lanes > 1 %}        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
@@ -385,7 +386,7 @@ module {= p.top =} #(
         if (rst) begin
             row_valid_s <= 1'b0;
             row_valid_r <= 1'b0;
-        end else if (adv) begin
+        end else begin
             row_valid_s <= row_valid_0;
             row_valid_r <= row_valid_s;
         end
@@ -400,11 +401,9 @@ module {= p.top =} #(
     reg [{= pre_w =}-1:0] row_preact_{= r.index =};
     reg row_clip_{= r.index =};
     always @(posedge clk) begin
-        if (adv) begin
-            rsum_{= r.index =} <= {= r.sum_expr =};
-            row_preact_{= r.index =} <= rpre_{= r.index =};
-            row_clip_{= r.index =} <= row_valid_s && rclip_{= r.index =};
-        end
+        rsum_{= r.index =} <= {= r.sum_expr =};
+        row_preact_{= r.index =} <= rpre_{= r.index =};
+        row_clip_{= r.index =} <= row_valid_s && rclip_{= r.index =};
     end
 {% endfor %}
     // ------------------------------------------------------------------ gate collector
@@ -427,7 +426,7 @@ module {= p.top =} #(
             hold_v <= 1'b0;
             drain <= {= eng_w =}'d0;
             u_cnt <= {= unit_w =}'d0;
-        end else if (adv) begin
+        end else begin
             if (row_valid_r) gate <= gate + 2'd1;
             // The bundles drain a group of {= ew_lanes =} per cycle; the next hand-over arrives later
             // than that (checked by the generator).
@@ -444,7 +443,7 @@ module {= p.top =} #(
     // The pre-activation registers load on the row's arrival alone (no row arrives while the
     // collector clears), so their enables are short.
     always @(posedge clk) begin
-        if (adv && row_valid_r) begin
+        if (row_valid_r) begin
 {% for b in bundle_list %}{% if per_gate %}            hold_{= b.index =} <= {= b.capture =};
 {% else %}            case (gate)
                 2'd0: pi_{= b.index =} <= row_preact_{= b.index =};
@@ -468,7 +467,7 @@ module {= p.top =} #(
 {% for j in lane_list %}    wire ew_v_{= j.index =}, ew_c_clip_{= j.index =}, ew_h_clip_{= j.index =};
     wire [{= dw =}-1:0] ew_h_{= j.index =};
     {= p.ew =} u_ew_{= j.index =} (
-        .clk(clk), .rst(rst), .adv(adv), .feed_v(hold_v && (u_cnt < {= unit_w =}'d{= j.limit =})),
+        .clk(clk), .rst(rst), .adv(1'b1), .feed_v(hold_v && (u_cnt < {= unit_w =}'d{= j.limit =})),
         .feed(feed[{= j.feed_lo =} +: {= feed_w =}]), .caddr(ew_caddr), .first_step(first_step),
         .v_out(ew_v_{= j.index =}), .h_out(ew_h_{= j.index =}), .c_clip(ew_c_clip_{= j.index =}), .h_clip(ew_h_clip_{= j.index =})
     );
@@ -487,10 +486,10 @@ module {= p.top =} #(
             h_unit <= {= unit_w =}'d0;
             units_done <= {= unit_w =}'d0;
         end else begin
-            se_we <= adv && ew_v;
+            se_we <= ew_v;
             se_h <= ew_h;
             se_mask <= ew_mask;
-            if (adv && ew_v) begin
+            if (ew_v) begin
                 units_done <= units_done + {= unit_w =}'d1;
                 h_unit <= h_unit + {= unit_w =}'d1;
             end
@@ -511,9 +510,9 @@ module {= p.top =} #(
         end
     end
 
-    // Output FIFO: {h values of a group, their count, last-of-timestep}; the whole datapath
-    // stalls while it is full.
-    wire of_push = adv && ew_v && last_layer;
+    // Output FIFO: {h values of a group, their count, last-of-timestep}; `room` reserved a
+    // timestep's groups before it started.
+    wire of_push = ew_v && last_layer;
     wire of_last = (h_unit == {= unit_w =}'d{= hgroups_last =});
     wire [{= ocw =}-1:0] of_cnt = {= of_cnt_expr =};
     wire [{= of_w =}-1:0] of_head;
@@ -539,7 +538,7 @@ module {= p.top =} #(
             sat_inc <= 32'd0;
             sat_count <= 32'd0;
         end else begin
-            sat_inc <= adv ? {= sat_ext =}{% for j in lane_list %} + {31'd0, ew_c_clip_{= j.index =}} + {31'd0, ew_h_clip_{= j.index =}}{% endfor %} : 32'd0;
+            sat_inc <= {= sat_ext =}{% for j in lane_list %} + {31'd0, ew_c_clip_{= j.index =}} + {31'd0, ew_h_clip_{= j.index =}}{% endfor %};
             sat_count <= sat_count + sat_inc;
         end
     end

@@ -20,7 +20,9 @@ use partita_hdl::frame::Kind;
 
 use super::resources;
 use super::traffic::{self, DEFAULT_STEPS};
-use crate::arch::lstm::{node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, EW_LATENCY};
+use crate::arch::lstm::{
+    node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, ENGINE_FRONT_SINGLE, EW_LATENCY,
+};
 use crate::design::{Design, ModelDesign};
 use crate::passes::partition::{self, LayerPartition};
 use crate::plan::{LayerAssignment, Strategy};
@@ -28,7 +30,7 @@ use crate::plan::{LayerAssignment, Strategy};
 /// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot:
 /// the engine's front stages and its accumulator, the row lane's sum and rounding registers,
 /// the element-wise unit, and the h write.
-pub const DRAIN_BASE: u64 = (ENGINE_FRONT + 1 + 2 + EW_LATENCY + 1) as u64;
+pub const DRAIN_BASE: u64 = (ENGINE_FRONT_SINGLE + 1 + 2 + EW_LATENCY + 1) as u64;
 
 /// What the model predicts for one design.
 #[derive(Clone, Debug, PartialEq)]

@@ -26,6 +26,9 @@ pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
 /// Row engine stages before the adder tree: weight read, its fabric register, vector address,
 /// vector read, operand registers, product.
 pub const ENGINE_FRONT: u32 = 6;
+/// A single device's engines have one stage more: each block RAM's output in a fabric register
+/// of its own, then the weight chunk picked (see [`Memories::chunked`]).
+pub const ENGINE_FRONT_SINGLE: u32 = ENGINE_FRONT + 1;
 
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {
@@ -243,7 +246,19 @@ pub struct Memories {
     /// a mod vq. Engines still read one value per lane and cycle.
     pub vq: usize,
     pub vqw: u32,
+    /// Weight rows: with `chunks` > 1 (single devices), word w sits at row w mod `wrows`,
+    /// chunk w / `wrows`, the chunks side by side in one memory row, so every block RAM's
+    /// output goes straight into a fabric register and the chunk is picked a stage later
+    /// (no block-RAM cascade multiplexer in the read cycle). 1 chunk: row = word.
+    pub wrows: usize,
+    pub wchunks: usize,
+    /// Row-address width (the low bits of a weight address).
+    pub wraw: u32,
 }
+
+/// Weight rows per chunk: the depth one block RAM gives at 18 bits (ECP5 DP16KD 1024 x 18,
+/// Xilinx RAMB18 1024 x 18), the shape synthesis picks for these wide memories.
+pub const WEIGHT_CHUNK_ROWS: usize = 1024;
 
 impl Memories {
     pub fn new(wdepth: usize, bdepth: usize, vdepth: usize) -> Memories {
@@ -256,6 +271,23 @@ impl Memories {
             vaw: bits_for(vdepth as u64 - 1),
             vq: 1,
             vqw: 0,
+            wrows: wdepth,
+            wchunks: 1,
+            wraw: bits_for(wdepth as u64 - 1),
+        }
+    }
+
+    /// The same memories with the weights in chunks of [`WEIGHT_CHUNK_ROWS`] rows side by side
+    /// (one chunk when they fit in one).
+    pub fn chunked(self) -> Memories {
+        if self.wdepth <= WEIGHT_CHUNK_ROWS {
+            return self;
+        }
+        Memories {
+            wrows: WEIGHT_CHUNK_ROWS,
+            wchunks: self.wdepth.div_ceil(WEIGHT_CHUNK_ROWS),
+            wraw: WEIGHT_CHUNK_ROWS.trailing_zeros(),
+            ..self
         }
     }
 
@@ -542,14 +574,16 @@ impl SingleDevice {
         )?;
         d.ewq = d.e.trailing_zeros();
         d.caw = bits_for((d.arch.layers * h.div_ceil(d.e)) as u64 - 1);
-        d.ofifo_depth = 64usize.max((h.div_ceil(d.e) + 1).next_power_of_two().min(1024));
+        // Two timesteps of h groups: a timestep starts only when its groups fit (the datapath
+        // never stalls inside a step), and the host drains one while the next computes.
+        d.ofifo_depth = 64usize.max((2 * h.div_ceil(d.e)).next_power_of_two());
         if d.e > 1 {
             d.layout = d.arch.layout_aligned(2, d.e);
         }
         let wdepth = (0..d.arch.layers)
             .map(|l| rows_per_lane * d.slices_per_row(l))
             .sum();
-        d.mem = Memories::new(wdepth, rows_per_lane * d.arch.layers, d.layout.depth());
+        d.mem = Memories::new(wdepth, rows_per_lane * d.arch.layers, d.layout.depth()).chunked();
         if d.e > 1 {
             d.mem = d.mem.words(d.e);
         }

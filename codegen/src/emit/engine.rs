@@ -37,6 +37,18 @@ pub(crate) struct EngineView {
     wword: u32,
     entry_w: u32,
     wdepth: usize,
+    /// A single device's engine: weight rows of `wchunks` chunks side by side, stage F after
+    /// the block RAMs, run-time writes registered first (see `Memories::chunked`).
+    fstage: bool,
+    wrows: usize,
+    wchunks: usize,
+    wraw: u32,
+    wcw: u32,
+    wrow_bits: u32,
+    /// Each chunk's (index, low bit in the row).
+    wchunk_list: Vec<(usize, u32)>,
+    /// Stage W's OR of the chunks (all but the addressed one are zero).
+    wor_expr: String,
     bdepth: usize,
     vdepth: usize,
     /// Vector words: values per word, its index width, word-address width, words, word bits,
@@ -67,6 +79,7 @@ pub(crate) fn view(
     dp: &Datapath,
     mem: &Memories,
     lanes: &[usize],
+    fstage: bool,
 ) -> EngineView {
     let k = dp.k;
     // Adder tree: level 0 is the lane products t0_k; each level adds pairs at one bit wider.
@@ -116,6 +129,19 @@ pub(crate) fn view(
         wword: dp.wword,
         entry_w: dp.entry_w,
         wdepth: mem.wdepth,
+        fstage,
+        wrows: mem.wrows,
+        wchunks: mem.wchunks,
+        wraw: mem.wraw,
+        wcw: mem.waw.saturating_sub(mem.wraw),
+        wrow_bits: mem.wchunks as u32 * dp.wword,
+        wchunk_list: (0..mem.wchunks)
+            .map(|c| (c, c as u32 * dp.wword))
+            .collect(),
+        wor_expr: (0..mem.wchunks)
+            .map(|c| format!("wf[{} +: {}]", c as u32 * dp.wword, dp.wword))
+            .collect::<Vec<_>>()
+            .join(" | "),
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,
         vq: mem.vq,

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::verilog::{File, Word};
-use crate::arch::lstm::{Datapath, SingleDevice, System};
+use crate::arch::lstm::{Datapath, Memories, SingleDevice, System};
 use crate::design::{Design, LstmDesign};
 use crate::passes::bbs_prune::CsbMatrix;
 
@@ -26,6 +26,16 @@ fn slice_word(
     j: usize,
     lanes: &dyn Fn(usize) -> bool,
 ) -> String {
+    slice_bits(dp, mat, row, j, lanes).hex()
+}
+
+fn slice_bits(
+    dp: &Datapath,
+    mat: &CsbMatrix<i64>,
+    row: Option<usize>,
+    j: usize,
+    lanes: &dyn Fn(usize) -> bool,
+) -> Word {
     let mut word = Word::new(dp.wword);
     for k in 0..dp.k {
         if !lanes(k) {
@@ -36,7 +46,23 @@ fn slice_word(
         word.set(at, dp.iw, idx as u64);
         word.set(at + dp.iw, dp.ww, v as u64);
     }
-    word.hex()
+    word
+}
+
+/// A single device's weight image: word w at row w mod `mem.wrows`, chunk w / `mem.wrows`
+/// (bits `chunk·wword`), missing words zero.
+fn weight_rows(dp: &Datapath, mem: &Memories, words: &[Word]) -> String {
+    let mut out = String::new();
+    for r in 0..mem.wrows {
+        let mut row = Word::new(mem.wchunks as u32 * dp.wword);
+        for c in 0..mem.wchunks {
+            if let Some(w) = words.get(c * mem.wrows + r) {
+                row.place(c as u32 * dp.wword, w);
+            }
+        }
+        let _ = writeln!(out, "{}", row.hex());
+    }
+    out
 }
 
 fn bias_word(dp: &Datapath, v: Option<i64>) -> String {
@@ -53,7 +79,7 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
     let hdr = banner(design, "");
     let mut out = Vec::new();
     for e in 0..d.m {
-        let mut w = hdr.clone();
+        let mut words = Vec::new();
         let mut b = hdr.clone();
         let (kind, lane) = (d.engine_kind(e), d.engine_rlane(e));
         for (l, layer) in m.layers.iter().enumerate() {
@@ -69,13 +95,13 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
                 let mut emitted = 0;
                 for mat in &mats {
                     for j in 0..mat.shape.nnz_per_bank {
-                        let _ = writeln!(w, "{}", slice_word(dp, mat, row, j, &|_| true));
+                        words.push(slice_bits(dp, mat, row, j, &|_| true));
                         emitted += 1;
                     }
                 }
                 // An ops pair pads its shorter product with zero slices.
                 for _ in emitted..per_row {
-                    let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
+                    words.push(Word::new(dp.wword));
                 }
                 let bias = (kind != 2).then(|| row.map_or(0, |r| layer.q_bias[r]));
                 let _ = writeln!(b, "{}", bias_word(dp, bias));
@@ -83,7 +109,7 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
         }
         out.push(File {
             name: format!("weights_e{e}.hex"),
-            text: w,
+            text: hdr.clone() + &weight_rows(dp, &d.mem, &words),
         });
         out.push(File {
             name: format!("bias_e{e}.hex"),

@@ -1245,7 +1245,7 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         design,
         m,
         names,
-        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes),
+        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes, false),
     )?);
     let eq = e.trailing_zeros();
     files.push(ew::file(design, names, dp, na.paw - eq, na.pdepth / e)?);

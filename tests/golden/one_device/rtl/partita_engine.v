@@ -44,6 +44,9 @@ module partita_engine #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [4-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
+    // Weights as 1 chunk(s) of 48 rows side by side: word w at row w mod 48,
+    // chunk w / 48, so each block RAM's output goes straight into a fabric register (stage
+    // F) and the chunk is picked a stage later; no cascade multiplexer sits in the read cycle.
     reg [51-1:0] wmem [0:48-1];
     reg [16-1:0] bmem [0:24-1];
 `ifdef PARTITA_COSIM
@@ -68,14 +71,39 @@ module partita_engine #(
     initial $readmemh(BIAS_HEX, bmem);
 `endif
 
-    // Stage B: weight word and bias.
+    // Run-time weight and bias writes, registered here first (the control block's registers
+    // then drive two engines, not every block RAM).
+    reg ww_q, bw_q;
+    reg [6-1:0] wwa_q;
+    reg [51-1:0] wwd_q;
+    reg [5-1:0] bwa_q;
+    reg [16-1:0] bwd_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            ww_q <= 1'b0;
+            bw_q <= 1'b0;
+        end else begin
+            ww_q <= ww_en;
+            bw_q <= bw_en;
+        end
+        if (ww_en) begin
+            wwa_q <= ww_addr;
+            wwd_q <= ww_data;
+        end
+        if (bw_en) begin
+            bwa_q <= bw_addr;
+            bwd_q <= bw_data;
+        end
+        if (ww_q) wmem[wwa_q] <= wwd_q;
+        if (bw_q) bmem[bwa_q] <= bwd_q;
+    end
+
+    // Stage B: the weight row (block RAM) and bias.
     reg [51-1:0] wq;
     reg [16-1:0] bias_b;
     reg [4-1:0] rbase_b;
     reg v_b, first_b, last_b, zero_b;
     always @(posedge clk) begin
-        if (ww_en) wmem[ww_addr] <= ww_data;
-        if (bw_en) bmem[bw_addr] <= bw_data;
         if (rst) begin
             v_b <= 1'b0;
         end else if (adv) begin
@@ -91,8 +119,28 @@ module partita_engine #(
         end
     end
 
-    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
-    // (deep memories span several) is a stage of its own.
+    // Stage F: every block RAM's output in a fabric register of its own.
+    reg [51-1:0] wf;
+    reg [16-1:0] bias_f;
+    reg [4-1:0] rbase_f;
+    reg v_f, first_f, last_f, zero_f;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_f <= 1'b0;
+        end else if (adv) begin
+            v_f <= v_b;
+        end
+        if (adv) begin
+            wf <= wq;
+            bias_f <= bias_b;
+            rbase_f <= rbase_b;
+            first_f <= first_b;
+            last_f <= last_b;
+            zero_f <= zero_b;
+        end
+    end
+
+    // Stage W: the weight word.
     reg [51-1:0] wr;
     reg [16-1:0] bias_w;
     reg [4-1:0] rbase_w;
@@ -101,15 +149,15 @@ module partita_engine #(
         if (rst) begin
             v_w <= 1'b0;
         end else if (adv) begin
-            v_w <= v_b;
+            v_w <= v_f;
         end
         if (adv) begin
-            wr <= wq;
-            bias_w <= bias_b;
-            rbase_w <= rbase_b;
-            first_w <= first_b;
-            last_w <= last_b;
-            zero_w <= zero_b;
+            wr <= wf;
+            bias_w <= bias_f;
+            rbase_w <= rbase_f;
+            first_w <= first_f;
+            last_w <= last_f;
+            zero_w <= zero_f;
         end
     end
 

@@ -10,8 +10,9 @@
 // units m, m+M, ... with their gate rows in order i, f, g, o. 1 element-wise lane(s) turn
 // 1 unit(s)' four pre-activations per cycle into c' = f*c + i*g and h' = o*tanh(c'), write h'
 // into the other half of the double-buffered h region of every engine, and (last layer) into
-// the output FIFO. The whole datapath stalls while the output FIFO is (nearly) full. Every pipeline stage is
-// one multiply, one add, one rounding or one memory read.
+// the output FIFO. The datapath never stalls: a timestep starts only when the output FIFO has
+// room for all of its h values, so no clock enable fans out. Every pipeline stage is one multiply,
+// one add, one rounding or one memory read.
 module partita_top #(
     // $readmemh files, one per engine memory; override with full paths if needed.
     parameter WEIGHTS_E0 = "weights_e0.hex",
@@ -131,14 +132,14 @@ module partita_top #(
         endcase
     end
 
-    // Output FIFO and the global advance. `adv` is a register: high when the FIFO held fewer
-    // than 63 words a cycle earlier, so the one push it allows always fits, and no compare
-    // sits in front of its fan-out.
+    // Output FIFO room. The datapath never stalls: a timestep starts only when the FIFO has room
+    // for all 6 of its h groups (`room`, a register: the count a cycle earlier, which
+    // only falls while no step runs), so no enable fans out over the engines.
     wire [6:0] of_count;
-    reg adv;
+    reg room;
     always @(posedge clk) begin
-        if (rst) adv <= 1'b0;
-        else adv <= (of_count < 7'd63);
+        if (rst) room <= 1'b0;
+        else room <= (of_count <= 7'd58);
     end
 
     // Stage A control to the engines.
@@ -270,7 +271,7 @@ module partita_top #(
                     cycles <= 64'd0;
                 end
                 // Wait for this timestep's x vector (usually loaded during the last step).
-                S_LOAD: if (ahead != 2'd0) begin
+                S_LOAD: if (ahead != 2'd0 && room) begin
                     state <= S_RUN;
                     l <= 1'd0;
                     row <= 4'd0;
@@ -278,7 +279,7 @@ module partita_top #(
                     waddr <= 6'd0;
                     baddr <= 5'd0;
                 end
-                S_RUN: if (adv) begin
+                S_RUN: begin
                     waddr <= waddr + 6'd1;
                     if (a_last) begin
                         slice <= 2'd0;
@@ -332,7 +333,7 @@ module partita_top #(
 `endif
         .KIND(0)
     ) u_engine_0 (
-        .clk(clk), .rst(rst), .adv(adv),
+        .clk(clk), .rst(rst), .adv(1'b1),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
@@ -352,7 +353,7 @@ module partita_top #(
 `endif
         .KIND(0)
     ) u_engine_1 (
-        .clk(clk), .rst(rst), .adv(adv),
+        .clk(clk), .rst(rst), .adv(1'b1),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
@@ -373,7 +374,7 @@ module partita_top #(
         if (rst) begin
             row_valid_s <= 1'b0;
             row_valid_r <= 1'b0;
-        end else if (adv) begin
+        end else begin
             row_valid_s <= row_valid_0;
             row_valid_r <= row_valid_s;
         end
@@ -388,11 +389,9 @@ module partita_top #(
     reg [16-1:0] row_preact_0;
     reg row_clip_0;
     always @(posedge clk) begin
-        if (adv) begin
-            rsum_0 <= {{1{row_acc_0[35]}}, row_acc_0};
-            row_preact_0 <= rpre_0;
-            row_clip_0 <= row_valid_s && rclip_0;
-        end
+        rsum_0 <= {{1{row_acc_0[35]}}, row_acc_0};
+        row_preact_0 <= rpre_0;
+        row_clip_0 <= row_valid_s && rclip_0;
     end
     reg [37-1:0] rsum_1;
     wire [16-1:0] rpre_1;
@@ -404,11 +403,9 @@ module partita_top #(
     reg [16-1:0] row_preact_1;
     reg row_clip_1;
     always @(posedge clk) begin
-        if (adv) begin
-            rsum_1 <= {{1{row_acc_1[35]}}, row_acc_1};
-            row_preact_1 <= rpre_1;
-            row_clip_1 <= row_valid_s && rclip_1;
-        end
+        rsum_1 <= {{1{row_acc_1[35]}}, row_acc_1};
+        row_preact_1 <= rpre_1;
+        row_clip_1 <= row_valid_s && rclip_1;
     end
 
     // ------------------------------------------------------------------ gate collector
@@ -430,7 +427,7 @@ module partita_top #(
             hold_v <= 1'b0;
             drain <= 1'd0;
             u_cnt <= 4'd0;
-        end else if (adv) begin
+        end else begin
             if (row_valid_r) gate <= gate + 2'd1;
             // The bundles drain a group of 1 per cycle; the next hand-over arrives later
             // than that (checked by the generator).
@@ -447,7 +444,7 @@ module partita_top #(
     // The pre-activation registers load on the row's arrival alone (no row arrives while the
     // collector clears), so their enables are short.
     always @(posedge clk) begin
-        if (adv && row_valid_r) begin
+        if (row_valid_r) begin
             case (gate)
                 2'd0: pi_0 <= row_preact_0;
                 2'd1: pf_0 <= row_preact_0;
@@ -477,7 +474,7 @@ module partita_top #(
     wire ew_v_0, ew_c_clip_0, ew_h_clip_0;
     wire [16-1:0] ew_h_0;
     partita_ew u_ew_0 (
-        .clk(clk), .rst(rst), .adv(adv), .feed_v(hold_v && (u_cnt < 4'd6)),
+        .clk(clk), .rst(rst), .adv(1'b1), .feed_v(hold_v && (u_cnt < 4'd6)),
         .feed(feed[0 +: 64]), .caddr(ew_caddr), .first_step(first_step),
         .v_out(ew_v_0), .h_out(ew_h_0), .c_clip(ew_c_clip_0), .h_clip(ew_h_clip_0)
     );
@@ -495,10 +492,10 @@ module partita_top #(
             h_unit <= 4'd0;
             units_done <= 4'd0;
         end else begin
-            se_we <= adv && ew_v;
+            se_we <= ew_v;
             se_h <= ew_h;
             se_mask <= ew_mask;
-            if (adv && ew_v) begin
+            if (ew_v) begin
                 units_done <= units_done + 4'd1;
                 h_unit <= h_unit + 4'd1;
             end
@@ -519,9 +516,9 @@ module partita_top #(
         end
     end
 
-    // Output FIFO: {h values of a group, their count, last-of-timestep}; the whole datapath
-    // stalls while it is full.
-    wire of_push = adv && ew_v && last_layer;
+    // Output FIFO: {h values of a group, their count, last-of-timestep}; `room` reserved a
+    // timestep's groups before it started.
+    wire of_push = ew_v && last_layer;
     wire of_last = (h_unit == 4'd5);
     wire [1-1:0] of_cnt = 1'b1;
     wire [18-1:0] of_head;
@@ -547,7 +544,7 @@ module partita_top #(
             sat_inc <= 32'd0;
             sat_count <= 32'd0;
         end else begin
-            sat_inc <= adv ? {30'd0, row_clips} + {31'd0, ew_c_clip_0} + {31'd0, ew_h_clip_0} : 32'd0;
+            sat_inc <= {30'd0, row_clips} + {31'd0, ew_c_clip_0} + {31'd0, ew_h_clip_0};
             sat_count <= sat_count + sat_inc;
         end
     end
