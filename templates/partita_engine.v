@@ -6,7 +6,8 @@
 // every stage holds otherwise.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module {= name =} #(
-    parameter WEIGHT_HEX = "weights_e0.hex",
+{% for c in wsuffix %}    parameter WEIGHT_HEX{= c.0 =} = "weights_e0{= c.1 =}.hex",
+{% endfor %}
     parameter BIAS_HEX = "bias_e0.hex",
     parameter integer KIND = 0
 ) (
@@ -46,14 +47,152 @@ module {= name =} #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-{% if fstage %}    // Weights as {= wchunks =} chunk(s) of {= wrows =} rows side by side: word w at row w mod {= wrows =},
-    // chunk w / {= wrows =}, so each block RAM's output goes straight into a fabric register (stage
-    // F) and the chunk is picked a stage later; no cascade multiplexer sits in the read cycle.
-    // A run-time write never meets a read of the same word (weights are written while idle), so
-    // synthesis adds no read-during-write bypass after the block RAMs (no_rw_check).
-    (* no_rw_check *) reg [{= wrow_bits =}-1:0] wmem [0:{= wrows =}-1];
-{% else %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
+{% if fstage %}{% if wchunks > 1 %}    // Weights in {= wchunks =} chunks of {= wrows =} words, one memory each: word w is chunk w / {= wrows =}'s word
+    // w mod {= wrows =}. Each chunk is read every cycle; the chunks not addressed read zero (the block
+    // RAMs' own output reset), stage F puts every block RAM's output into a fabric register, and
+    // stage W ORs the chunks: no cascade multiplexer, no select fanning out over the word. A
+    // run-time write never meets a read of the same word (weights are written while idle), so
+    // synthesis adds no read-during-write bypass (no_rw_check).
+{% for c in wchunk_list %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem{= wsuffix[loop.index0].1 =} [0:{= wrows =}-1];
+{% endfor %}{% else %}    // Weights: one block RAM deep at most; stage F puts its output into a fabric register. A
+    // run-time write never meets a read of the same word (weights are written while idle), so
+    // synthesis adds no read-during-write bypass (no_rw_check).
+    (* no_rw_check *) reg [{= wword =}-1:0] wmem [0:{= wrows =}-1];
 {% endif %}    (* no_rw_check *) reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
+`ifdef PARTITA_COSIM
+    // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
+    // each reads its images at time 0 from the paths given as plusargs named after it
+    // (+<instance path>.load_w{% if wchunks > 1 %}_c<chunk>{% endif %}=FILE, +<instance path>.load_b=FILE), so a model is reused for
+    // any weights. Synthesis and other simulators read the WEIGHT_HEX and BIAS_HEX parameters.
+{% for c in wsuffix %}    initial begin : load_w{= c.1 =}
+        string path;
+        path = "";
+        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, wmem{= c.1 =});
+        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem{= c.1 =});
+    end
+{% endfor %}    initial begin : load_b
+        string path;
+        path = "";
+        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, bmem);
+        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, bmem);
+    end
+`else
+{% for c in wsuffix %}    initial $readmemh(WEIGHT_HEX{= c.0 =}, wmem{= c.1 =});
+{% endfor %}    initial $readmemh(BIAS_HEX, bmem);
+`endif
+
+    // Run-time weight and bias writes, registered here first (the control block's registers
+    // then drive two engines, not every block RAM){% if wchunks > 1 %}, then once more per chunk (its
+    // own address, data and write enable next to its block RAMs){% endif %}.
+    reg ww_q, bw_q;
+    reg [{= waw =}-1:0] wwa_q;
+    reg [{= wword =}-1:0] wwd_q;
+    reg [{= baw =}-1:0] bwa_q;
+    reg [{= bw =}-1:0] bwd_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            ww_q <= 1'b0;
+            bw_q <= 1'b0;
+        end else begin
+            ww_q <= ww_en;
+            bw_q <= bw_en;
+        end
+        if (ww_en) begin
+            wwa_q <= ww_addr;
+            wwd_q <= ww_data;
+        end
+        if (bw_en) begin
+            bwa_q <= bw_addr;
+            bwd_q <= bw_data;
+        end
+{% if wchunks == 1 %}        if (ww_q) wmem[wwa_q] <= wwd_q;
+{% endif %}        if (bw_q) bmem[bwa_q] <= bwd_q;
+    end
+{% if wchunks > 1 %}{% for c in wchunk_list %}    reg wwe{= wsuffix[loop.index0].1 =};
+    reg [{= wraw =}-1:0] wwr{= wsuffix[loop.index0].1 =};
+    reg [{= wword =}-1:0] wwd{= wsuffix[loop.index0].1 =};
+    wire wsel{= wsuffix[loop.index0].1 =} = (wwa_q[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =});
+    always @(posedge clk) begin
+        if (rst) wwe{= wsuffix[loop.index0].1 =} <= 1'b0;
+        else wwe{= wsuffix[loop.index0].1 =} <= ww_q && wsel{= wsuffix[loop.index0].1 =};
+        if (ww_q && wsel{= wsuffix[loop.index0].1 =}) begin
+            wwr{= wsuffix[loop.index0].1 =} <= wwa_q[{= wraw =}-1:0];
+            wwd{= wsuffix[loop.index0].1 =} <= wwd_q;
+        end
+        if (wwe{= wsuffix[loop.index0].1 =}) wmem{= wsuffix[loop.index0].1 =}[wwr{= wsuffix[loop.index0].1 =}] <= wwd{= wsuffix[loop.index0].1 =};
+    end
+{% endfor %}{% endif %}
+    // Stage B: the weight{% if wchunks > 1 %} chunks' words (block RAMs){% else %} word (block RAM){% endif %} and bias.
+{% if wchunks > 1 %}{% for c in wchunk_list %}    reg [{= wword =}-1:0] wq{= wsuffix[loop.index0].1 =};
+    wire rsel{= wsuffix[loop.index0].1 =} = (a_waddr[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =});
+{% endfor %}{% else %}    reg [{= wword =}-1:0] wq;
+{% endif %}    reg [{= bw =}-1:0] bias_b;
+    reg [{= vaw =}-1:0] rbase_b;
+    reg v_b, first_b, last_b, zero_b;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_b <= 1'b0;
+        end else if (adv) begin
+            v_b <= a_valid;
+        end
+        if (adv) begin
+{% if wchunks > 1 %}{% for c in wsuffix %}            if (rsel{= c.1 =}) wq{= c.1 =} <= wmem{= c.1 =}[a_waddr[{= wraw =}-1:0]];
+            else wq{= c.1 =} <= {= wword =}'d0;
+{% endfor %}{% else %}            wq <= wmem[a_waddr];
+{% endif %}            bias_b <= bmem[a_baddr];
+            rbase_b <= a_rbase;
+            first_b <= a_first;
+            last_b <= a_last;
+            zero_b <= a_zero;
+        end
+    end
+
+    // Stage F: every block RAM's output in a fabric register of its own.
+{% if wchunks > 1 %}{% for c in wsuffix %}    reg [{= wword =}-1:0] wf{= c.1 =};
+{% endfor %}{% else %}    reg [{= wword =}-1:0] wf;
+{% endif %}    reg [{= bw =}-1:0] bias_f;
+    reg [{= vaw =}-1:0] rbase_f;
+    reg v_f, first_f, last_f, zero_f;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_f <= 1'b0;
+        end else if (adv) begin
+            v_f <= v_b;
+        end
+        if (adv) begin
+{% if wchunks > 1 %}{% for c in wsuffix %}            wf{= c.1 =} <= wq{= c.1 =};
+{% endfor %}{% else %}            wf <= wq;
+{% endif %}            bias_f <= bias_b;
+            rbase_f <= rbase_b;
+            first_f <= first_b;
+            last_f <= last_b;
+            zero_f <= zero_b;
+        end
+    end
+
+    // Stage W: the weight word{% if wchunks > 1 %}, the OR of the chunks (all but the addressed one are zero){% endif %}.
+    reg [{= wword =}-1:0] wr;
+    reg [{= bw =}-1:0] bias_w;
+    reg [{= vaw =}-1:0] rbase_w;
+    reg v_w, first_w, last_w, zero_w;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_w <= 1'b0;
+        end else if (adv) begin
+            v_w <= v_f;
+        end
+        if (adv) begin
+            wr <= {= wor_expr =};
+            bias_w <= bias_f;
+            rbase_w <= rbase_f;
+            first_w <= first_f;
+            last_w <= last_f;
+            zero_w <= zero_f;
+        end
+    end
+
+{% else %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
+    (* no_rw_check *) reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it
@@ -76,105 +215,7 @@ module {= name =} #(
     initial $readmemh(BIAS_HEX, bmem);
 `endif
 
-{% if fstage %}    // Run-time weight and bias writes, registered here first (the control block's registers
-    // then drive two engines, not every block RAM).
-    reg ww_q, bw_q;
-    reg [{= waw =}-1:0] wwa_q;
-    reg [{= wword =}-1:0] wwd_q;
-    reg [{= baw =}-1:0] bwa_q;
-    reg [{= bw =}-1:0] bwd_q;
-    always @(posedge clk) begin
-        if (rst) begin
-            ww_q <= 1'b0;
-            bw_q <= 1'b0;
-        end else begin
-            ww_q <= ww_en;
-            bw_q <= bw_en;
-        end
-        if (ww_en) begin
-            wwa_q <= ww_addr;
-            wwd_q <= ww_data;
-        end
-        if (bw_en) begin
-            bwa_q <= bw_addr;
-            bwd_q <= bw_data;
-        end
-{% if wchunks > 1 %}{% for c in wchunk_list %}        if (ww_q && wwa_q[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =}) wmem[wwa_q[{= wraw =}-1:0]][{= c.1 =} +: {= wword =}] <= wwd_q;
-{% endfor %}{% else %}        if (ww_q) wmem[wwa_q] <= wwd_q;
-{% endif %}        if (bw_q) bmem[bwa_q] <= bwd_q;
-    end
-
-    // Stage B: the weight row (block RAM) and bias.
-    reg [{= wrow_bits =}-1:0] wq;
-    reg [{= bw =}-1:0] bias_b;
-    reg [{= vaw =}-1:0] rbase_b;
-{% if wchunks > 1 %}    reg [{= wchunks =}-1:0] csel_b;
-{% endif %}    reg v_b, first_b, last_b, zero_b;
-    always @(posedge clk) begin
-        if (rst) begin
-            v_b <= 1'b0;
-        end else if (adv) begin
-            v_b <= a_valid;
-        end
-        if (adv) begin
-{% if wchunks > 1 %}            wq <= wmem[a_waddr[{= wraw =}-1:0]];
-{% for c in wchunk_list %}            csel_b[{= c.0 =}] <= (a_waddr[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =});
-{% endfor %}{% else %}            wq <= wmem[a_waddr];
-{% endif %}            bias_b <= bmem[a_baddr];
-            rbase_b <= a_rbase;
-            first_b <= a_first;
-            last_b <= a_last;
-            zero_b <= a_zero;
-        end
-    end
-
-    // Stage F: every block RAM's output in a fabric register of its own{% if wchunks > 1 %}; the chunks not
-    // addressed are cleared there (the flip-flops' synchronous reset, no logic in front of them),
-    // so stage W's pick is an OR, with no select fanning out over the word{% endif %}.
-    reg [{= wrow_bits =}-1:0] wf;
-    reg [{= bw =}-1:0] bias_f;
-    reg [{= vaw =}-1:0] rbase_f;
-    reg v_f, first_f, last_f, zero_f;
-    always @(posedge clk) begin
-        if (rst) begin
-            v_f <= 1'b0;
-        end else if (adv) begin
-            v_f <= v_b;
-        end
-        if (adv) begin
-{% if wchunks > 1 %}{% for c in wchunk_list %}            wf[{= c.1 =} +: {= wword =}] <= csel_b[{= c.0 =}] ? wq[{= c.1 =} +: {= wword =}] : {= wword =}'d0;
-{% endfor %}{% else %}            wf <= wq;
-{% endif %}            bias_f <= bias_b;
-            rbase_f <= rbase_b;
-            first_f <= first_b;
-            last_f <= last_b;
-            zero_f <= zero_b;
-        end
-    end
-
-    // Stage W: the weight word{% if wchunks > 1 %}, the OR of the chunks{% endif %}.
-    reg [{= wword =}-1:0] wr;
-    reg [{= bw =}-1:0] bias_w;
-    reg [{= vaw =}-1:0] rbase_w;
-    reg v_w, first_w, last_w, zero_w;
-    always @(posedge clk) begin
-        if (rst) begin
-            v_w <= 1'b0;
-        end else if (adv) begin
-            v_w <= v_f;
-        end
-        if (adv) begin
-{% if wchunks > 1 %}            wr <= {= wor_expr =};
-{% else %}            wr <= wf;
-{% endif %}            bias_w <= bias_f;
-            rbase_w <= rbase_f;
-            first_w <= first_f;
-            last_w <= last_f;
-            zero_w <= zero_f;
-        end
-    end
-
-{% else %}    // Stage B: weight word and bias.
+    // Stage B: weight word and bias.
     reg [{= wword =}-1:0] wq;
     reg [{= bw =}-1:0] bias_b;
     reg [{= vaw =}-1:0] rbase_b;

@@ -13,8 +13,8 @@
 // one add, one rounding or one memory read.
 module {= p.top =} #(
     // $readmemh files, one per engine memory; override with full paths if needed.
-{% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
-    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
+{% for e in engine_list %}{% for c in wsuffix %}    parameter WEIGHTS_E{= e =}{= c.0 =} = "weights_e{= e =}{= c.1 =}.hex",
+{% endfor %}    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
 {% endfor %}) (
     input  wire        clk,
     input  wire        rst_n,
@@ -359,8 +359,8 @@ module {= p.top =} #(
     wire [{= accw =}-1:0] row_acc_{= e =};
     {= p.engine =} #(
 `ifndef PARTITA_COSIM
-        .WEIGHT_HEX(WEIGHTS_E{= e =}),
-        .BIAS_HEX(BIAS_E{= e =}),
+{% for c in wsuffix %}        .WEIGHT_HEX{= c.0 =}(WEIGHTS_E{= e =}{= c.0 =}),
+{% endfor %}        .BIAS_HEX(BIAS_E{= e =}),
 `endif
         .KIND({= engine_kinds[loop.index0] =})
     ) u_engine_{= e =} (

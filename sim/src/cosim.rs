@@ -449,7 +449,8 @@ fn run(cmd: &mut Command, what: &str, dir: &Path) -> Result<(), CosimError> {
 #[derive(Clone, Debug)]
 pub struct Built {
     pub library: PathBuf,
-    /// Plusargs naming each engine's memory images (`+TOP.<top>.u_engine_<e>.load_w=FILE`):
+    /// Plusargs naming each engine's memory images (`+TOP.<top>.u_engine_<e>.load_w=FILE`, or
+    /// `load_w_c<c>` per weight chunk):
     /// the images are read when an instance is created, not compiled into the model.
     pub plusargs: Vec<String>,
     /// True when the model came from the cache.
@@ -488,12 +489,23 @@ fn prepare(rtl_dir: &Path, opts: &BuildOptions) -> Result<Prepared, CosimError> 
     let top = opts.top.clone().unwrap_or_else(|| "partita_top".into());
     let mut plusargs = Vec::new();
     for e in 0.. {
-        let w = rtl_dir.join(format!("weights_e{e}.hex"));
-        if !w.exists() {
+        let b = rtl_dir.join(format!("bias_e{e}.hex"));
+        if !b.exists() {
             break;
         }
         let inst = format!("TOP.{top}.u_engine_{e}");
-        plusargs.push(format!("+{inst}.load_w={}", w.display()));
+        // One weight image, or one per chunk (weights_e<e>_c<c>.hex, block load_w_c<c>).
+        let w = rtl_dir.join(format!("weights_e{e}.hex"));
+        if w.exists() {
+            plusargs.push(format!("+{inst}.load_w={}", w.display()));
+        }
+        for c in 0.. {
+            let w = rtl_dir.join(format!("weights_e{e}_c{c}.hex"));
+            if !w.exists() {
+                break;
+            }
+            plusargs.push(format!("+{inst}.load_w_c{c}={}", w.display()));
+        }
         plusargs.push(format!(
             "+{inst}.load_b={}",
             rtl_dir.join(format!("bias_e{e}.hex")).display()

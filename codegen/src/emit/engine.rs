@@ -44,11 +44,12 @@ pub(crate) struct EngineView {
     wchunks: usize,
     wraw: u32,
     wcw: u32,
-    wrow_bits: u32,
     /// Each chunk's (index, low bit in the row).
     wchunk_list: Vec<(usize, u32)>,
     /// Stage W's OR of the chunks (all but the addressed one are zero).
     wor_expr: String,
+    /// Per chunk: the parameter suffix and the file/name suffix ("", "" for one chunk).
+    wsuffix: Vec<(String, String)>,
     bdepth: usize,
     vdepth: usize,
     /// Vector words: values per word, its index width, word-address width, words, word bits,
@@ -69,6 +70,16 @@ pub(crate) struct EngineView {
     tree_out: String,
     sum_ext: String,
     bias_aligned: String,
+}
+
+/// Per weight chunk: the suffix of its `WEIGHT_HEX`/`WEIGHTS_E<e>` parameter and of its file
+/// and memory names (`weights_e<e>_c<c>.hex`, `wmem_c<c>`); none for one chunk.
+pub(crate) fn weight_suffixes(chunks: usize) -> Vec<(String, String)> {
+    if chunks > 1 {
+        (0..chunks).map(|c| (format!("_C{c}"), format!("_c{c}"))).collect()
+    } else {
+        vec![(String::new(), String::new())]
+    }
 }
 
 /// The engine (module `name`) of a device with memories `mem`, with the lanes in `lanes` (of
@@ -134,14 +145,18 @@ pub(crate) fn view(
         wchunks: mem.wchunks,
         wraw: mem.wraw,
         wcw: mem.waw.saturating_sub(mem.wraw),
-        wrow_bits: mem.wchunks as u32 * dp.wword,
         wchunk_list: (0..mem.wchunks)
             .map(|c| (c, c as u32 * dp.wword))
             .collect(),
-        wor_expr: (0..mem.wchunks)
-            .map(|c| format!("wf[{} +: {}]", c as u32 * dp.wword, dp.wword))
-            .collect::<Vec<_>>()
-            .join(" | "),
+        wor_expr: if mem.wchunks > 1 {
+            (0..mem.wchunks)
+                .map(|c| format!("wf_c{c}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        } else {
+            "wf".into()
+        },
+        wsuffix: weight_suffixes(mem.wchunks),
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,
         vq: mem.vq,

@@ -49,20 +49,28 @@ fn slice_bits(
     word
 }
 
-/// A single device's weight image: word w at row w mod `mem.wrows`, chunk w / `mem.wrows`
-/// (bits `chunk·wword`), missing words zero.
-fn weight_rows(dp: &Datapath, mem: &Memories, words: &[Word]) -> String {
-    let mut out = String::new();
-    for r in 0..mem.wrows {
-        let mut row = Word::new(mem.wchunks as u32 * dp.wword);
-        for c in 0..mem.wchunks {
-            if let Some(w) = words.get(c * mem.wrows + r) {
-                row.place(c as u32 * dp.wword, w);
+/// A single device's weight images: one file, or with chunks (`mem.wchunks` > 1) one per
+/// chunk, `weights_e<e>_c<c>.hex` holding words `c·wrows ..` (missing words zero).
+fn weight_images(dp: &Datapath, mem: &Memories, hdr: &str, e: usize, words: &[Word]) -> Vec<File> {
+    let suffixes = super::engine::weight_suffixes(mem.wchunks);
+    suffixes
+        .iter()
+        .enumerate()
+        .map(|(c, (_, sfx))| {
+            let mut text = hdr.to_string();
+            let n = if mem.wchunks > 1 { mem.wrows } else { words.len() };
+            for r in 0..n {
+                let hex = words
+                    .get(c * mem.wrows + r)
+                    .map_or_else(|| Word::new(dp.wword).hex(), Word::hex);
+                let _ = writeln!(text, "{hex}");
             }
-        }
-        let _ = writeln!(out, "{}", row.hex());
-    }
-    out
+            File {
+                name: format!("weights_e{e}{sfx}.hex"),
+                text,
+            }
+        })
+        .collect()
 }
 
 fn bias_word(dp: &Datapath, v: Option<i64>) -> String {
@@ -107,10 +115,7 @@ pub(crate) fn single(design: &Design, m: &LstmDesign, d: &SingleDevice) -> Vec<F
                 let _ = writeln!(b, "{}", bias_word(dp, bias));
             }
         }
-        out.push(File {
-            name: format!("weights_e{e}.hex"),
-            text: hdr.clone() + &weight_rows(dp, &d.mem, &words),
-        });
+        out.extend(weight_images(dp, &d.mem, &hdr, e, &words));
         out.push(File {
             name: format!("bias_e{e}.hex"),
             text: b,

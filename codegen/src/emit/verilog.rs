@@ -171,16 +171,6 @@ impl Word {
         }
     }
 
-    /// Put all of `w` at bit `at`.
-    pub(crate) fn place(&mut self, at: u32, w: &Word) {
-        for b in 0..w.bits {
-            if (w.limbs[(b / 64) as usize] >> (b % 64)) & 1 == 1 {
-                let p = at + b;
-                self.limbs[(p / 64) as usize] |= 1 << (p % 64);
-            }
-        }
-    }
-
     pub(crate) fn hex(&self) -> String {
         (0..self.bits.div_ceil(4))
             .rev()

@@ -9,6 +9,7 @@
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module partita_engine #(
     parameter WEIGHT_HEX = "weights_e0.hex",
+
     parameter BIAS_HEX = "bias_e0.hex",
     parameter integer KIND = 0
 ) (
@@ -44,16 +45,16 @@ module partita_engine #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [4-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-    // Weights as 1 chunk(s) of 48 rows side by side: word w at row w mod 48,
-    // chunk w / 48, so each block RAM's output goes straight into a fabric register (stage
-    // F) and the chunk is picked a stage later; no cascade multiplexer sits in the read cycle.
-    reg [51-1:0] wmem [0:48-1];
-    reg [16-1:0] bmem [0:24-1];
+    // Weights: one block RAM deep at most; stage F puts its output into a fabric register. A
+    // run-time write never meets a read of the same word (weights are written while idle), so
+    // synthesis adds no read-during-write bypass (no_rw_check).
+    (* no_rw_check *) reg [51-1:0] wmem [0:48-1];
+    (* no_rw_check *) reg [16-1:0] bmem [0:24-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it
     // (+<instance path>.load_w=FILE, +<instance path>.load_b=FILE), so a model is reused for
-    // any weights. Synthesis and other simulators read WEIGHT_HEX and BIAS_HEX.
+    // any weights. Synthesis and other simulators read the WEIGHT_HEX and BIAS_HEX parameters.
     initial begin : load_w
         string path;
         path = "";
@@ -98,7 +99,7 @@ module partita_engine #(
         if (bw_q) bmem[bwa_q] <= bwd_q;
     end
 
-    // Stage B: the weight row (block RAM) and bias.
+    // Stage B: the weight word (block RAM) and bias.
     reg [51-1:0] wq;
     reg [16-1:0] bias_b;
     reg [4-1:0] rbase_b;

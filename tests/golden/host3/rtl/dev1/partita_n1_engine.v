@@ -9,6 +9,7 @@
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module partita_n1_engine #(
     parameter WEIGHT_HEX = "weights_e0.hex",
+
     parameter BIAS_HEX = "bias_e0.hex",
     parameter integer KIND = 0
 ) (
@@ -46,8 +47,8 @@ module partita_n1_engine #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [5-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-    reg [54-1:0] wmem [0:252-1];
-    reg [16-1:0] bmem [0:48-1];
+    (* no_rw_check *) reg [54-1:0] wmem [0:252-1];
+    (* no_rw_check *) reg [16-1:0] bmem [0:48-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it
