@@ -97,14 +97,11 @@ module {= name =} #(
             ww_q <= ww_en;
             bw_q <= bw_en;
         end
-        if (ww_en) begin
-            wwa_q <= ww_addr;
-            wwd_q <= ww_data;
-        end
-        if (bw_en) begin
-            bwa_q <= bw_addr;
-            bwd_q <= bw_data;
-        end
+        // No enable: the decoded write strobes reach two flip-flops, not the data's.
+        wwa_q <= ww_addr;
+        wwd_q <= ww_data;
+        bwa_q <= bw_addr;
+        bwd_q <= bw_data;
 {% if wchunks == 1 %}        if (ww_q) wmem[wwa_q] <= wwd_q;
 {% endif %}        if (bw_q) bmem[bwa_q] <= bwd_q;
     end
@@ -122,9 +119,36 @@ module {= name =} #(
         if (wwe{= wsuffix[loop.index0].1 =}) wmem{= wsuffix[loop.index0].1 =}[wwr{= wsuffix[loop.index0].1 =}] <= wwd{= wsuffix[loop.index0].1 =};
     end
 {% endfor %}{% endif %}
-    // Stage B: the weight{% if wchunks > 1 %} chunks' words (block RAMs){% else %} word (block RAM){% endif %} and bias.
-{% if wchunks > 1 %}{% for c in wchunk_list %}    reg [{= wword =}-1:0] wq{= wsuffix[loop.index0].1 =};
-    wire rsel{= wsuffix[loop.index0].1 =} = (a_waddr[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =});
+    // Stage A2: stage A registered. Each weight memory gets its read address (and, with chunks,
+    // whether it is the one addressed) from a register copy of its own (partita_rep, kept apart
+    // in synthesis), placed near its block RAMs: no one address net reaches every block RAM.
+    reg [{= baw =}-1:0] baddr_a2;
+    reg [{= vaw =}-1:0] rbase_a2;
+    reg v_a2, first_a2, last_a2, zero_a2;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_a2 <= 1'b0;
+        end else if (adv) begin
+            v_a2 <= a_valid;
+        end
+        if (adv) begin
+            baddr_a2 <= a_baddr;
+            rbase_a2 <= a_rbase;
+            first_a2 <= a_first;
+            last_a2 <= a_last;
+            zero_a2 <= a_zero;
+        end
+    end
+{% if wchunks > 1 %}{% for c in wsuffix %}    wire [{= wraw =}-1:0] ra{= c.1 =};
+    wire rs{= c.1 =};
+    partita_rep #(.W({= wraw1 =})) u_ra{= c.1 =} (
+        .clk(clk), .rst(rst), .d({a_waddr[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= loop.index0 =}, a_waddr[{= wraw =}-1:0]}), .q({rs{= c.1 =}, ra{= c.1 =}})
+    );
+{% endfor %}{% else %}    wire [{= waw =}-1:0] ra;
+    partita_rep #(.W({= waw =})) u_ra (.clk(clk), .rst(rst), .d(a_waddr), .q(ra));
+{% endif %}
+    // Stage B: the weight{% if wchunks > 1 %} chunks' words (block RAMs; the chunks not addressed read zero){% else %} word (block RAM){% endif %} and bias.
+{% if wchunks > 1 %}{% for c in wsuffix %}    reg [{= wword =}-1:0] wq{= c.1 =};
 {% endfor %}{% else %}    reg [{= wword =}-1:0] wq;
 {% endif %}    reg [{= bw =}-1:0] bias_b;
     reg [{= vaw =}-1:0] rbase_b;
@@ -133,17 +157,17 @@ module {= name =} #(
         if (rst) begin
             v_b <= 1'b0;
         end else if (adv) begin
-            v_b <= a_valid;
+            v_b <= v_a2;
         end
         if (adv) begin
-{% if wchunks > 1 %}{% for c in wsuffix %}            if (rsel{= c.1 =}) wq{= c.1 =} <= wmem{= c.1 =}[a_waddr[{= wraw =}-1:0]];
+{% if wchunks > 1 %}{% for c in wsuffix %}            if (rs{= c.1 =}) wq{= c.1 =} <= wmem{= c.1 =}[ra{= c.1 =}];
             else wq{= c.1 =} <= {= wword =}'d0;
-{% endfor %}{% else %}            wq <= wmem[a_waddr];
-{% endif %}            bias_b <= bmem[a_baddr];
-            rbase_b <= a_rbase;
-            first_b <= a_first;
-            last_b <= a_last;
-            zero_b <= a_zero;
+{% endfor %}{% else %}            wq <= wmem[ra];
+{% endif %}            bias_b <= bmem[baddr_a2];
+            rbase_b <= rbase_a2;
+            first_b <= first_a2;
+            last_b <= last_a2;
+            zero_b <= zero_a2;
         end
     end
 

@@ -67,9 +67,12 @@ pub const UNPACK: Core = core!("partita_unpack", ["partita_skid"]);
 /// AXI4-Stream packer: one value per cycle in, packed beats with tkeep and tlast out.
 pub const PACK: Core = core!("partita_pack", ["partita_skid"]);
 
+/// A register copy of a high-fanout signal group, kept apart from its siblings in synthesis.
+pub const REP: Core = core!("partita_rep", []);
+
 /// Every core.
 pub const ALL: &[Core] = &[
-    REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL, LINK_HUB, UNPACK, PACK,
+    REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL, LINK_HUB, UNPACK, PACK, REP,
 ];
 
 /// A core by name.

@@ -43,6 +43,7 @@ pub(crate) struct EngineView {
     wrows: usize,
     wchunks: usize,
     wraw: u32,
+    wraw1: u32,
     wcw: u32,
     /// Each chunk's (index, low bit in the row).
     wchunk_list: Vec<(usize, u32)>,
@@ -144,6 +145,7 @@ pub(crate) fn view(
         wrows: mem.wrows,
         wchunks: mem.wchunks,
         wraw: mem.wraw,
+        wraw1: mem.wraw + 1,
         wcw: mem.waw.saturating_sub(mem.wraw),
         wchunk_list: (0..mem.wchunks)
             .map(|c| (c, c as u32 * dp.wword))

@@ -415,6 +415,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             cores::AXIL,
             cores::UNPACK,
             cores::PACK,
+            cores::REP,
         ],
     );
     files.extend(tables::datapath_files(

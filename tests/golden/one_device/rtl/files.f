@@ -5,6 +5,7 @@ partita_skid.v
 partita_axil.v
 partita_unpack.v
 partita_pack.v
+partita_rep.v
 partita_engine.v
 partita_act_sigmoid.v
 partita_act_tanh.v

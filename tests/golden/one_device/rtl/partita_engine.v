@@ -87,17 +87,37 @@ module partita_engine #(
             ww_q <= ww_en;
             bw_q <= bw_en;
         end
-        if (ww_en) begin
-            wwa_q <= ww_addr;
-            wwd_q <= ww_data;
-        end
-        if (bw_en) begin
-            bwa_q <= bw_addr;
-            bwd_q <= bw_data;
-        end
+        // No enable: the decoded write strobes reach two flip-flops, not the data's.
+        wwa_q <= ww_addr;
+        wwd_q <= ww_data;
+        bwa_q <= bw_addr;
+        bwd_q <= bw_data;
         if (ww_q) wmem[wwa_q] <= wwd_q;
         if (bw_q) bmem[bwa_q] <= bwd_q;
     end
+
+    // Stage A2: stage A registered. Each weight memory gets its read address (and, with chunks,
+    // whether it is the one addressed) from a register copy of its own (partita_rep, kept apart
+    // in synthesis), placed near its block RAMs: no one address net reaches every block RAM.
+    reg [5-1:0] baddr_a2;
+    reg [4-1:0] rbase_a2;
+    reg v_a2, first_a2, last_a2, zero_a2;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_a2 <= 1'b0;
+        end else if (adv) begin
+            v_a2 <= a_valid;
+        end
+        if (adv) begin
+            baddr_a2 <= a_baddr;
+            rbase_a2 <= a_rbase;
+            first_a2 <= a_first;
+            last_a2 <= a_last;
+            zero_a2 <= a_zero;
+        end
+    end
+    wire [6-1:0] ra;
+    partita_rep #(.W(6)) u_ra (.clk(clk), .rst(rst), .d(a_waddr), .q(ra));
 
     // Stage B: the weight word (block RAM) and bias.
     reg [51-1:0] wq;
@@ -108,15 +128,15 @@ module partita_engine #(
         if (rst) begin
             v_b <= 1'b0;
         end else if (adv) begin
-            v_b <= a_valid;
+            v_b <= v_a2;
         end
         if (adv) begin
-            wq <= wmem[a_waddr];
-            bias_b <= bmem[a_baddr];
-            rbase_b <= a_rbase;
-            first_b <= a_first;
-            last_b <= a_last;
-            zero_b <= a_zero;
+            wq <= wmem[ra];
+            bias_b <= bmem[baddr_a2];
+            rbase_b <= rbase_a2;
+            first_b <= first_a2;
+            last_b <= last_a2;
+            zero_b <= zero_a2;
         end
     end
 
