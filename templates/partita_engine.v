@@ -47,28 +47,32 @@ module {= name =} #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-{% if fstage %}{% if wchunks > 1 %}    // Weights in {= wchunks =} chunks of {= wrows =} words, one memory each: word w is chunk w / {= wrows =}'s word
-    // w mod {= wrows =}. Each chunk is read every cycle; the chunks not addressed read zero (the block
-    // RAMs' own output reset), stage F puts every block RAM's output into a fabric register, and
-    // stage W ORs the chunks: no cascade multiplexer, no select fanning out over the word. A
-    // run-time write never meets a read of the same word (weights are written while idle), so
-    // synthesis adds no read-during-write bypass (no_rw_check).
-{% for c in wchunk_list %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem{= wsuffix[loop.index0].1 =} [0:{= wrows =}-1];
-{% endfor %}{% else %}    // Weights: one block RAM deep at most; stage F puts its output into a fabric register. A
-    // run-time write never meets a read of the same word (weights are written while idle), so
-    // synthesis adds no read-during-write bypass (no_rw_check).
-    (* no_rw_check *) reg [{= wword =}-1:0] wmem [0:{= wrows =}-1];
-{% endif %}    (* no_rw_check *) reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
+{% if fstage %}    // Weights in {= wchunks =} chunk(s) of {= wrows =} words (word w: chunk w / {= wrows =}, row w mod {= wrows =}), each
+    // chunk's word in column groups of at most {= group_bits =} bits (two block RAMs at 1024 x 18), one
+    // memory per group (declared whole, so one image per chunk loads it; synthesis keeps the
+    // group's bits only). Every group has its read address, write address, write data and
+    // strobes from register copies of its own (partita_rep, kept apart in synthesis) next to its
+    // block RAMs, so no net reaches more than a group's block RAMs. Every chunk is read each cycle;
+    // the ones not addressed read zero (the block RAMs' own output reset), stage F puts every
+    // block RAM's output into a fabric register, and stage W ORs the chunks: no cascade
+    // multiplexer and no select fanning out. A run-time write never meets a read of the same
+    // word (weights are written while idle), so synthesis adds no read-during-write bypass
+    // (no_rw_check). This engine runs with `adv` high (a single device never stalls).
+{% for c in wch %}{% for g in c.groups %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem{= g.sfx =} [0:{= wrows =}-1];
+{% endfor %}{% endfor %}    (* no_rw_check *) reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it
     // (+<instance path>.load_w{% if wchunks > 1 %}_c<chunk>{% endif %}=FILE, +<instance path>.load_b=FILE), so a model is reused for
     // any weights. Synthesis and other simulators read the WEIGHT_HEX and BIAS_HEX parameters.
-{% for c in wsuffix %}    initial begin : load_w{= c.1 =}
+{% for c in wch %}    initial begin : load_w{= c.sfx =}
         string path;
         path = "";
-        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, wmem{= c.1 =});
-        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem{= c.1 =});
+        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) begin
+{% for g in c.groups %}            $readmemh(path, wmem{= g.sfx =});
+{% endfor %}        end else begin
+{% for g in c.groups %}            $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem{= g.sfx =});
+{% endfor %}        end
     end
 {% endfor %}    initial begin : load_b
         string path;
@@ -77,13 +81,12 @@ module {= name =} #(
         else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, bmem);
     end
 `else
-{% for c in wsuffix %}    initial $readmemh(WEIGHT_HEX{= c.0 =}, wmem{= c.1 =});
-{% endfor %}    initial $readmemh(BIAS_HEX, bmem);
+{% for c in wch %}{% for g in c.groups %}    initial $readmemh(WEIGHT_HEX{= c.psfx =}, wmem{= g.sfx =});
+{% endfor %}{% endfor %}    initial $readmemh(BIAS_HEX, bmem);
 `endif
 
     // Run-time weight and bias writes, registered here first (the control block's registers
-    // then drive two engines, not every block RAM){% if wchunks > 1 %}, then once more per chunk (its
-    // own address, data and write enable next to its block RAMs){% endif %}.
+    // then drive two engines, not every block RAM), then once more per column group.
     reg ww_q, bw_q;
     reg [{= waw =}-1:0] wwa_q;
     reg [{= wword =}-1:0] wwd_q;
@@ -102,26 +105,19 @@ module {= name =} #(
         wwd_q <= ww_data;
         bwa_q <= bw_addr;
         bwd_q <= bw_data;
-{% if wchunks == 1 %}        if (ww_q) wmem[wwa_q] <= wwd_q;
-{% endif %}        if (bw_q) bmem[bwa_q] <= bwd_q;
+        if (bw_q) bmem[bwa_q] <= bwd_q;
     end
-{% if wchunks > 1 %}{% for c in wchunk_list %}    reg wwe{= wsuffix[loop.index0].1 =};
-    reg [{= wraw =}-1:0] wwr{= wsuffix[loop.index0].1 =};
-    reg [{= wword =}-1:0] wwd{= wsuffix[loop.index0].1 =};
-    wire wsel{= wsuffix[loop.index0].1 =} = (wwa_q[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= c.0 =});
-    always @(posedge clk) begin
-        if (rst) wwe{= wsuffix[loop.index0].1 =} <= 1'b0;
-        else wwe{= wsuffix[loop.index0].1 =} <= ww_q && wsel{= wsuffix[loop.index0].1 =};
-        if (ww_q && wsel{= wsuffix[loop.index0].1 =}) begin
-            wwr{= wsuffix[loop.index0].1 =} <= wwa_q[{= wraw =}-1:0];
-            wwd{= wsuffix[loop.index0].1 =} <= wwd_q;
-        end
-        if (wwe{= wsuffix[loop.index0].1 =}) wmem{= wsuffix[loop.index0].1 =}[wwr{= wsuffix[loop.index0].1 =}] <= wwd{= wsuffix[loop.index0].1 =};
-    end
-{% endfor %}{% endif %}
-    // Stage A2: stage A registered. Each weight memory gets its read address (and, with chunks,
-    // whether it is the one addressed) from a register copy of its own (partita_rep, kept apart
-    // in synthesis), placed near its block RAMs: no one address net reaches every block RAM.
+{% for c in wch %}{% for g in c.groups %}    wire wwe{= g.sfx =};
+    wire [{= wraw =}-1:0] wwr{= g.sfx =};
+    wire [{= g.w =}-1:0] wwd{= g.sfx =};
+    partita_rep #(.W({= g.wrep =})) u_ww{= g.sfx =} (
+        .clk(clk), .rst(rst), .d({ww_q && ({= c.wsel =}), wwa_q[{= wraw =}-1:0], wwd_q[{= g.lo =} +: {= g.w =}]}),
+        .q({wwe{= g.sfx =}, wwr{= g.sfx =}, wwd{= g.sfx =}})
+    );
+    always @(posedge clk) if (wwe{= g.sfx =}) wmem{= g.sfx =}[wwr{= g.sfx =}][{= g.lo =} +: {= g.w =}] <= wwd{= g.sfx =};
+{% endfor %}{% endfor %}
+    // Stage A2: stage A registered; each column group's read address (and whether its chunk is
+    // the one addressed) from a register copy of its own.
     reg [{= baw =}-1:0] baddr_a2;
     reg [{= vaw =}-1:0] rbase_a2;
     reg v_a2, first_a2, last_a2, zero_a2;
@@ -139,18 +135,15 @@ module {= name =} #(
             zero_a2 <= a_zero;
         end
     end
-{% if wchunks > 1 %}{% for c in wsuffix %}    wire [{= wraw =}-1:0] ra{= c.1 =};
-    wire rs{= c.1 =};
-    partita_rep #(.W({= wraw1 =})) u_ra{= c.1 =} (
-        .clk(clk), .rst(rst), .d({a_waddr[{= waw =}-1:{= wraw =}] == {= wcw =}'d{= loop.index0 =}, a_waddr[{= wraw =}-1:0]}), .q({rs{= c.1 =}, ra{= c.1 =}})
+{% for c in wch %}{% for g in c.groups %}    wire rs{= g.sfx =};
+    wire [{= wraw =}-1:0] ra{= g.sfx =};
+    partita_rep #(.W({= wraw1 =})) u_ra{= g.sfx =} (
+        .clk(clk), .rst(rst), .d({{= c.rsel =}, a_waddr[{= wraw =}-1:0]}), .q({rs{= g.sfx =}, ra{= g.sfx =}})
     );
-{% endfor %}{% else %}    wire [{= waw =}-1:0] ra;
-    partita_rep #(.W({= waw =})) u_ra (.clk(clk), .rst(rst), .d(a_waddr), .q(ra));
-{% endif %}
-    // Stage B: the weight{% if wchunks > 1 %} chunks' words (block RAMs; the chunks not addressed read zero){% else %} word (block RAM){% endif %} and bias.
-{% if wchunks > 1 %}{% for c in wsuffix %}    reg [{= wword =}-1:0] wq{= c.1 =};
-{% endfor %}{% else %}    reg [{= wword =}-1:0] wq;
-{% endif %}    reg [{= bw =}-1:0] bias_b;
+{% endfor %}{% endfor %}
+    // Stage B: every chunk's word (block RAMs; zero where the chunk is not addressed) and the bias.
+{% for c in wch %}    reg [{= wword =}-1:0] wq{= c.sfx =};
+{% endfor %}    reg [{= bw =}-1:0] bias_b;
     reg [{= vaw =}-1:0] rbase_b;
     reg v_b, first_b, last_b, zero_b;
     always @(posedge clk) begin
@@ -160,10 +153,9 @@ module {= name =} #(
             v_b <= v_a2;
         end
         if (adv) begin
-{% if wchunks > 1 %}{% for c in wsuffix %}            if (rs{= c.1 =}) wq{= c.1 =} <= wmem{= c.1 =}[ra{= c.1 =}];
-            else wq{= c.1 =} <= {= wword =}'d0;
-{% endfor %}{% else %}            wq <= wmem[ra];
-{% endif %}            bias_b <= bmem[baddr_a2];
+{% for c in wch %}{% for g in c.groups %}            if (rs{= g.sfx =}) wq{= c.sfx =}[{= g.lo =} +: {= g.w =}] <= wmem{= g.sfx =}[ra{= g.sfx =}][{= g.lo =} +: {= g.w =}];
+            else wq{= c.sfx =}[{= g.lo =} +: {= g.w =}] <= {= g.w =}'d0;
+{% endfor %}{% endfor %}            bias_b <= bmem[baddr_a2];
             rbase_b <= rbase_a2;
             first_b <= first_a2;
             last_b <= last_a2;
@@ -172,9 +164,8 @@ module {= name =} #(
     end
 
     // Stage F: every block RAM's output in a fabric register of its own.
-{% if wchunks > 1 %}{% for c in wsuffix %}    reg [{= wword =}-1:0] wf{= c.1 =};
-{% endfor %}{% else %}    reg [{= wword =}-1:0] wf;
-{% endif %}    reg [{= bw =}-1:0] bias_f;
+{% for c in wch %}    reg [{= wword =}-1:0] wf{= c.sfx =};
+{% endfor %}    reg [{= bw =}-1:0] bias_f;
     reg [{= vaw =}-1:0] rbase_f;
     reg v_f, first_f, last_f, zero_f;
     always @(posedge clk) begin
@@ -184,9 +175,8 @@ module {= name =} #(
             v_f <= v_b;
         end
         if (adv) begin
-{% if wchunks > 1 %}{% for c in wsuffix %}            wf{= c.1 =} <= wq{= c.1 =};
-{% endfor %}{% else %}            wf <= wq;
-{% endif %}            bias_f <= bias_b;
+{% for c in wch %}            wf{= c.sfx =} <= wq{= c.sfx =};
+{% endfor %}            bias_f <= bias_b;
             rbase_f <= rbase_b;
             first_f <= first_b;
             last_f <= last_b;

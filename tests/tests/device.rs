@@ -150,49 +150,79 @@ fn device_that_stops_answering_times_out() {
 )]
 fn run_time_weight_write_repairs_a_corrupted_word() {
     let f = fixture();
-    let hex = f.rtl.join("weights_e0.hex");
-    let text = std::fs::read_to_string(&hex).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let i = lines.iter().position(|l| !l.starts_with("//")).unwrap();
-    let original = lines[i].clone();
-    lines[i] = "0".repeat(original.len());
-    std::fs::write(&hex, lines.join("\n") + "\n").unwrap();
-    let (x, want) = inputs(&f.design, 3);
-    let mut dev = device(&f.rtl);
-    let broken = run_lstm(
-        &mut dev,
-        f.design.plan.plan_hash,
-        3,
-        1,
-        5,
-        Layout::single(16),
-        &x,
+    repair_weight_word(&f, 5, "weights_e0.hex", 0, 3);
+}
+
+/// The same on `examples/lstm_1dev_bbs.toml`, whose weights sit in chunks of 1024 words (one
+/// image and one memory per chunk, each in column groups): word 1029 of engine 1 is word 5 of
+/// chunk 1, written back through the chunk's own registered write port.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn run_time_weight_write_reaches_a_later_chunk() {
+    let tmp = TempDir::new("dev-chunks");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lstm_1dev_bbs.toml"),
     )
     .unwrap();
+    let design = design_from_text(&text, tmp.path());
+    let rtl = simulate::generate_into(&design, Some(&tmp.path().join("rtl"))).unwrap();
+    assert!(
+        !rtl.join("weights_e1.hex").exists() && rtl.join("weights_e1_c4.hex").exists(),
+        "lstm_1dev_bbs should have five weight chunks per engine"
+    );
+    let f = Fixture {
+        _tmp: tmp,
+        rtl,
+        design,
+    };
+    repair_weight_word(&f, 256, "weights_e1_c1.hex", 1, 2);
+}
+
+/// Zero line `line` (after the banner) of the image `file` of engine `engine`, check that the
+/// output changes, then write the word back at run time (WSEL/WADDR/WDATA/WCOMMIT, address
+/// `chunk · 1024 + line` for `weights_e<e>_c<chunk>.hex`) and check the output is the golden
+/// model's again.
+fn repair_weight_word(f: &Fixture, hidden: usize, file: &str, engine: u32, steps: usize) {
+    let hex = f.rtl.join(file);
+    let text = std::fs::read_to_string(&hex).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let first = lines.iter().position(|l| !l.starts_with("//")).unwrap();
+    let line = 5;
+    let i = first + line;
+    let original = lines[i].clone();
+    assert!(
+        original.chars().any(|c| c != '0'),
+        "{file} line {line} should hold weights"
+    );
+    lines[i] = "0".repeat(original.len());
+    std::fs::write(&hex, lines.join("\n") + "\n").unwrap();
+    let chunk = file
+        .strip_suffix(".hex")
+        .and_then(|n| n.rsplit_once("_c"))
+        .map_or(0, |(_, c)| c.parse::<u32>().unwrap());
+    let (x, want) = inputs(&f.design, steps);
+    let mut dev = device(&f.rtl);
+    let hash = f.design.plan.plan_hash;
+    let broken = run_lstm(&mut dev, hash, steps, 1, hidden, Layout::single(16), &x).unwrap();
     assert_ne!(
         broken.codes, want,
         "zeroing a weight word must change the output"
     );
-    // Word 0 of engine 0, written back 32 bits at a time (least significant word first).
-    let value = u128::from_str_radix(&original, 16).unwrap();
-    dev.reg_write(regs::WSEL.offset, 0).unwrap(); // engine 0, weights
-    dev.reg_write(regs::WADDR.offset, 0).unwrap();
-    for j in 0..original.len().div_ceil(8) {
-        dev.reg_write(regs::WDATA.at(j as u32), (value >> (32 * j)) as u32)
-            .unwrap();
+    // Written back 32 bits at a time, least significant first (hex digits from the right).
+    dev.reg_write(regs::WSEL.offset, engine << 16).unwrap(); // engine, weights
+    dev.reg_write(regs::WADDR.offset, chunk * 1024 + line as u32)
+        .unwrap();
+    let digits: Vec<char> = original.chars().collect();
+    for (j, part) in digits.rchunks(8).enumerate() {
+        let word = u32::from_str_radix(&part.iter().collect::<String>(), 16).unwrap();
+        dev.reg_write(regs::WDATA.at(j as u32), word).unwrap();
     }
     dev.reg_write(regs::WCOMMIT.offset, 1).unwrap();
     // run_lstm resets the device; memories keep their contents across reset.
-    let fixed = run_lstm(
-        &mut dev,
-        f.design.plan.plan_hash,
-        3,
-        1,
-        5,
-        Layout::single(16),
-        &x,
-    )
-    .unwrap();
+    let fixed = run_lstm(&mut dev, hash, steps, 1, hidden, Layout::single(16), &x).unwrap();
     assert_eq!(fixed.codes, want);
 }
 

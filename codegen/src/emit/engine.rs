@@ -6,7 +6,7 @@
 use askama::Template;
 
 use super::verilog::{sext, zext};
-use crate::arch::lstm::{Datapath, Memories};
+use crate::arch::lstm::{Datapath, Memories, WEIGHT_GROUP_BITS};
 
 pub(crate) struct TreeNode {
     name: String,
@@ -37,16 +37,15 @@ pub(crate) struct EngineView {
     wword: u32,
     entry_w: u32,
     wdepth: usize,
-    /// A single device's engine: weight rows of `wchunks` chunks side by side, stage F after
-    /// the block RAMs, run-time writes registered first (see `Memories::chunked`).
+    /// A single device's engine: weights in chunks and column groups, stages A2 and F (see
+    /// `Memories::chunked` and the template).
     fstage: bool,
     wrows: usize,
     wchunks: usize,
     wraw: u32,
     wraw1: u32,
-    wcw: u32,
-    /// Each chunk's (index, low bit in the row).
-    wchunk_list: Vec<(usize, u32)>,
+    group_bits: u32,
+    wch: Vec<ChunkView>,
     /// Stage W's OR of the chunks (all but the addressed one are zero).
     wor_expr: String,
     /// Per chunk: the parameter suffix and the file/name suffix ("", "" for one chunk).
@@ -73,11 +72,65 @@ pub(crate) struct EngineView {
     bias_aligned: String,
 }
 
+/// One column group of a weight chunk: its name suffix, low bit and width, and the width of
+/// its write-port register copy (strobe, row address, data).
+pub(crate) struct GroupView {
+    sfx: String,
+    lo: u32,
+    w: u32,
+    wrep: u32,
+}
+
+/// One weight chunk: its name and parameter suffixes, whether stage A's address (`rsel`) and
+/// the registered write address (`wsel`) fall in it, and its column groups.
+pub(crate) struct ChunkView {
+    sfx: String,
+    psfx: String,
+    rsel: String,
+    wsel: String,
+    groups: Vec<GroupView>,
+}
+
+fn chunk_views(dp: &Datapath, mem: &Memories) -> Vec<ChunkView> {
+    let hi = |sig: &str, c: usize| {
+        if mem.wchunks > 1 {
+            let cw = mem.waw - mem.wraw;
+            format!("{sig}[{}:{}] == {cw}'d{c}", mem.waw - 1, mem.wraw)
+        } else {
+            "1'b1".into()
+        }
+    };
+    weight_suffixes(mem.wchunks)
+        .into_iter()
+        .enumerate()
+        .map(|(c, (psfx, sfx))| ChunkView {
+            groups: (0..dp.wword.div_ceil(WEIGHT_GROUP_BITS))
+                .map(|g| {
+                    let lo = g * WEIGHT_GROUP_BITS;
+                    let w = WEIGHT_GROUP_BITS.min(dp.wword - lo);
+                    GroupView {
+                        sfx: format!("{sfx}_g{g}"),
+                        lo,
+                        w,
+                        wrep: 1 + mem.wraw + w,
+                    }
+                })
+                .collect(),
+            rsel: hi("a_waddr", c),
+            wsel: hi("wwa_q", c),
+            sfx,
+            psfx,
+        })
+        .collect()
+}
+
 /// Per weight chunk: the suffix of its `WEIGHT_HEX`/`WEIGHTS_E<e>` parameter and of its file
 /// and memory names (`weights_e<e>_c<c>.hex`, `wmem_c<c>`); none for one chunk.
 pub(crate) fn weight_suffixes(chunks: usize) -> Vec<(String, String)> {
     if chunks > 1 {
-        (0..chunks).map(|c| (format!("_C{c}"), format!("_c{c}"))).collect()
+        (0..chunks)
+            .map(|c| (format!("_C{c}"), format!("_c{c}")))
+            .collect()
     } else {
         vec![(String::new(), String::new())]
     }
@@ -146,18 +199,13 @@ pub(crate) fn view(
         wchunks: mem.wchunks,
         wraw: mem.wraw,
         wraw1: mem.wraw + 1,
-        wcw: mem.waw.saturating_sub(mem.wraw),
-        wchunk_list: (0..mem.wchunks)
-            .map(|c| (c, c as u32 * dp.wword))
-            .collect(),
-        wor_expr: if mem.wchunks > 1 {
-            (0..mem.wchunks)
-                .map(|c| format!("wf_c{c}"))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        } else {
-            "wf".into()
-        },
+        group_bits: WEIGHT_GROUP_BITS,
+        wch: chunk_views(dp, mem),
+        wor_expr: weight_suffixes(mem.wchunks)
+            .iter()
+            .map(|(_, sfx)| format!("wf{sfx}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
         wsuffix: weight_suffixes(mem.wchunks),
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,

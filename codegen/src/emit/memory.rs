@@ -58,7 +58,11 @@ fn weight_images(dp: &Datapath, mem: &Memories, hdr: &str, e: usize, words: &[Wo
         .enumerate()
         .map(|(c, (_, sfx))| {
             let mut text = hdr.to_string();
-            let n = if mem.wchunks > 1 { mem.wrows } else { words.len() };
+            let n = if mem.wchunks > 1 {
+                mem.wrows
+            } else {
+                words.len()
+            };
             for r in 0..n {
                 let hex = words
                     .get(c * mem.wrows + r)

@@ -45,10 +45,19 @@ module partita_engine #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [4-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-    // Weights: one block RAM deep at most; stage F puts its output into a fabric register. A
-    // run-time write never meets a read of the same word (weights are written while idle), so
-    // synthesis adds no read-during-write bypass (no_rw_check).
-    (* no_rw_check *) reg [51-1:0] wmem [0:48-1];
+    // Weights in 1 chunk(s) of 48 words (word w: chunk w / 48, row w mod 48), each
+    // chunk's word in column groups of at most 36 bits (two block RAMs at 1024 x 18), one
+    // memory per group (declared whole, so one image per chunk loads it; synthesis keeps the
+    // group's bits only). Every group has its read address, write address, write data and
+    // strobes from register copies of its own (partita_rep, kept apart in synthesis) next to its
+    // block RAMs, so no net reaches more than a group's block RAMs. Every chunk is read each cycle;
+    // the ones not addressed read zero (the block RAMs' own output reset), stage F puts every
+    // block RAM's output into a fabric register, and stage W ORs the chunks: no cascade
+    // multiplexer and no select fanning out. A run-time write never meets a read of the same
+    // word (weights are written while idle), so synthesis adds no read-during-write bypass
+    // (no_rw_check). This engine runs with `adv` high (a single device never stalls).
+    (* no_rw_check *) reg [51-1:0] wmem_g0 [0:48-1];
+    (* no_rw_check *) reg [51-1:0] wmem_g1 [0:48-1];
     (* no_rw_check *) reg [16-1:0] bmem [0:24-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
@@ -58,8 +67,13 @@ module partita_engine #(
     initial begin : load_w
         string path;
         path = "";
-        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, wmem);
-        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem);
+        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) begin
+            $readmemh(path, wmem_g0);
+            $readmemh(path, wmem_g1);
+        end else begin
+            $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem_g0);
+            $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem_g1);
+        end
     end
     initial begin : load_b
         string path;
@@ -68,12 +82,13 @@ module partita_engine #(
         else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, bmem);
     end
 `else
-    initial $readmemh(WEIGHT_HEX, wmem);
+    initial $readmemh(WEIGHT_HEX, wmem_g0);
+    initial $readmemh(WEIGHT_HEX, wmem_g1);
     initial $readmemh(BIAS_HEX, bmem);
 `endif
 
     // Run-time weight and bias writes, registered here first (the control block's registers
-    // then drive two engines, not every block RAM).
+    // then drive two engines, not every block RAM), then once more per column group.
     reg ww_q, bw_q;
     reg [6-1:0] wwa_q;
     reg [51-1:0] wwd_q;
@@ -92,13 +107,27 @@ module partita_engine #(
         wwd_q <= ww_data;
         bwa_q <= bw_addr;
         bwd_q <= bw_data;
-        if (ww_q) wmem[wwa_q] <= wwd_q;
         if (bw_q) bmem[bwa_q] <= bwd_q;
     end
+    wire wwe_g0;
+    wire [6-1:0] wwr_g0;
+    wire [36-1:0] wwd_g0;
+    partita_rep #(.W(43)) u_ww_g0 (
+        .clk(clk), .rst(rst), .d({ww_q && (1'b1), wwa_q[6-1:0], wwd_q[0 +: 36]}),
+        .q({wwe_g0, wwr_g0, wwd_g0})
+    );
+    always @(posedge clk) if (wwe_g0) wmem_g0[wwr_g0][0 +: 36] <= wwd_g0;
+    wire wwe_g1;
+    wire [6-1:0] wwr_g1;
+    wire [15-1:0] wwd_g1;
+    partita_rep #(.W(22)) u_ww_g1 (
+        .clk(clk), .rst(rst), .d({ww_q && (1'b1), wwa_q[6-1:0], wwd_q[36 +: 15]}),
+        .q({wwe_g1, wwr_g1, wwd_g1})
+    );
+    always @(posedge clk) if (wwe_g1) wmem_g1[wwr_g1][36 +: 15] <= wwd_g1;
 
-    // Stage A2: stage A registered. Each weight memory gets its read address (and, with chunks,
-    // whether it is the one addressed) from a register copy of its own (partita_rep, kept apart
-    // in synthesis), placed near its block RAMs: no one address net reaches every block RAM.
+    // Stage A2: stage A registered; each column group's read address (and whether its chunk is
+    // the one addressed) from a register copy of its own.
     reg [5-1:0] baddr_a2;
     reg [4-1:0] rbase_a2;
     reg v_a2, first_a2, last_a2, zero_a2;
@@ -116,10 +145,18 @@ module partita_engine #(
             zero_a2 <= a_zero;
         end
     end
-    wire [6-1:0] ra;
-    partita_rep #(.W(6)) u_ra (.clk(clk), .rst(rst), .d(a_waddr), .q(ra));
+    wire rs_g0;
+    wire [6-1:0] ra_g0;
+    partita_rep #(.W(7)) u_ra_g0 (
+        .clk(clk), .rst(rst), .d({1'b1, a_waddr[6-1:0]}), .q({rs_g0, ra_g0})
+    );
+    wire rs_g1;
+    wire [6-1:0] ra_g1;
+    partita_rep #(.W(7)) u_ra_g1 (
+        .clk(clk), .rst(rst), .d({1'b1, a_waddr[6-1:0]}), .q({rs_g1, ra_g1})
+    );
 
-    // Stage B: the weight word (block RAM) and bias.
+    // Stage B: every chunk's word (block RAMs; zero where the chunk is not addressed) and the bias.
     reg [51-1:0] wq;
     reg [16-1:0] bias_b;
     reg [4-1:0] rbase_b;
@@ -131,7 +168,10 @@ module partita_engine #(
             v_b <= v_a2;
         end
         if (adv) begin
-            wq <= wmem[ra];
+            if (rs_g0) wq[0 +: 36] <= wmem_g0[ra_g0][0 +: 36];
+            else wq[0 +: 36] <= 36'd0;
+            if (rs_g1) wq[36 +: 15] <= wmem_g1[ra_g1][36 +: 15];
+            else wq[36 +: 15] <= 15'd0;
             bias_b <= bmem[baddr_a2];
             rbase_b <= rbase_a2;
             first_b <= first_a2;
