@@ -42,6 +42,24 @@ module {= name =} (
     wire [31:0] wdata, err_count;
     reg wok, rok;
     reg [31:0] rdata;
+    // Reads in two steps (the core waits for both): the address decoded into one flip-flop per
+    // readable register, then the word as an AND-OR of the registers whose flag is set. No
+    // address compare and no wide multiplexer share a cycle.
+    reg [{= reads.len() =}-1:0] rhit;
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            rhit <= {= reads.len() =}'d0;
+            rok <= 1'b0;
+            rdata <= 32'd0;
+        end else begin
+            if (re) begin
+{% for r in reads %}                rhit[{= loop.index0 =}] <= (raddr == 10'h{= r.index =});
+{% endfor %}            end
+            rok <= |rhit;
+            rdata <= {% for r in reads %}({32{rhit[{= loop.index0 =}]}} & ({= r.expr =})){% if !loop.last %}
+                | {% endif %}{% endfor %};
+        end
+    end
     partita_axil u_axil (
         .clk(clk), .rst_n(rst_n),
         .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
@@ -63,8 +81,6 @@ module {= name =} (
 {% for r in rws %}            {= r.port =} <= 32'h{= r.reset =};
 {% endfor %}            wstage <= {= wstage_w =}'d0;
             wok <= 1'b0;
-            rok <= 1'b0;
-            rdata <= 32'd0;
         end else begin
             if (we) begin
                 wok <= 1'b1;
@@ -83,16 +99,6 @@ module {= name =} (
 {% endif %}{% for r in rws %}                    10'h{= r.index =}: {= r.port =} <= wdata;
 {% endfor %}{% for w in wdata %}                    10'h{= w.index =}: wstage[{= w.word =}*32 +: 32] <= wdata;
 {% endfor %}                    default: wok <= 1'b0;
-                endcase
-            end
-            if (re) begin
-                rok <= 1'b1;
-                case (raddr)
-{% for r in reads %}                    10'h{= r.index =}: rdata <= {= r.expr =};
-{% endfor %}                    default: begin
-                        rdata <= 32'd0;
-                        rok <= 1'b0;
-                    end
                 endcase
             end
         end

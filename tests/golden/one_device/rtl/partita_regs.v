@@ -48,6 +48,57 @@ module partita_regs (
     wire [31:0] wdata, err_count;
     reg wok, rok;
     reg [31:0] rdata;
+    // Reads in two steps (the core waits for both): the address decoded into one flip-flop per
+    // readable register, then the word as an AND-OR of the registers whose flag is set. No
+    // address compare and no wide multiplexer share a cycle.
+    reg [18-1:0] rhit;
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            rhit <= 18'd0;
+            rok <= 1'b0;
+            rdata <= 32'd0;
+        end else begin
+            if (re) begin
+                rhit[0] <= (raddr == 10'h000);
+                rhit[1] <= (raddr == 10'h001);
+                rhit[2] <= (raddr == 10'h002);
+                rhit[3] <= (raddr == 10'h003);
+                rhit[4] <= (raddr == 10'h004);
+                rhit[5] <= (raddr == 10'h005);
+                rhit[6] <= (raddr == 10'h006);
+                rhit[7] <= (raddr == 10'h007);
+                rhit[8] <= (raddr == 10'h008);
+                rhit[9] <= (raddr == 10'h009);
+                rhit[10] <= (raddr == 10'h00A);
+                rhit[11] <= (raddr == 10'h00B);
+                rhit[12] <= (raddr == 10'h00C);
+                rhit[13] <= (raddr == 10'h00D);
+                rhit[14] <= (raddr == 10'h020);
+                rhit[15] <= (raddr == 10'h021);
+                rhit[16] <= (raddr == 10'h02E);
+                rhit[17] <= (raddr == 10'h02F);
+            end
+            rok <= |rhit;
+            rdata <= ({32{rhit[0]}} & (32'h50415254))
+                | ({32{rhit[1]}} & (32'h00000100))
+                | ({32{rhit[2]}} & (32'h3fdbd0c3))
+                | ({32{rhit[3]}} & (32'h4aa21767))
+                | ({32{rhit[4]}} & (32'd0))
+                | ({32{rhit[5]}} & ({29'd0, err_flag || fault, done, busy}))
+                | ({32{rhit[6]}} & (seq_len))
+                | ({32{rhit[7]}} & (seq_count))
+                | ({32{rhit[8]}} & (cycles[31:0]))
+                | ({32{rhit[9]}} & (cycles[63:32]))
+                | ({32{rhit[10]}} & (sat_count))
+                | ({32{rhit[11]}} & (err_count))
+                | ({32{rhit[12]}} & (wsel))
+                | ({32{rhit[13]}} & (waddr))
+                | ({32{rhit[14]}} & (32'h00050006))
+                | ({32{rhit[15]}} & (32'h02020310))
+                | ({32{rhit[16]}} & (32'h00010010))
+                | ({32{rhit[17]}} & (stream_errs));
+        end
+    end
     partita_axil u_axil (
         .clk(clk), .rst_n(rst_n),
         .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
@@ -72,8 +123,6 @@ module partita_regs (
             waddr <= 32'h00000000;
             wstage <= 64'd0;
             wok <= 1'b0;
-            rok <= 1'b0;
-            rdata <= 32'd0;
         end else begin
             if (we) begin
                 wok <= 1'b1;
@@ -96,33 +145,6 @@ module partita_regs (
                     10'h010: wstage[0*32 +: 32] <= wdata;
                     10'h011: wstage[1*32 +: 32] <= wdata;
                     default: wok <= 1'b0;
-                endcase
-            end
-            if (re) begin
-                rok <= 1'b1;
-                case (raddr)
-                    10'h000: rdata <= 32'h50415254;
-                    10'h001: rdata <= 32'h00000100;
-                    10'h002: rdata <= 32'h3fdbd0c3;
-                    10'h003: rdata <= 32'h4aa21767;
-                    10'h004: rdata <= 32'd0;
-                    10'h005: rdata <= {29'd0, err_flag || fault, done, busy};
-                    10'h006: rdata <= seq_len;
-                    10'h007: rdata <= seq_count;
-                    10'h008: rdata <= cycles[31:0];
-                    10'h009: rdata <= cycles[63:32];
-                    10'h00A: rdata <= sat_count;
-                    10'h00B: rdata <= err_count;
-                    10'h00C: rdata <= wsel;
-                    10'h00D: rdata <= waddr;
-                    10'h020: rdata <= 32'h00050006;
-                    10'h021: rdata <= 32'h02020310;
-                    10'h02E: rdata <= 32'h00010010;
-                    10'h02F: rdata <= stream_errs;
-                    default: begin
-                        rdata <= 32'd0;
-                        rok <= 1'b0;
-                    end
                 endcase
             end
         end

@@ -60,6 +60,81 @@ module partita_n1_regs (
     wire [31:0] wdata, err_count;
     reg wok, rok;
     reg [31:0] rdata;
+    // Reads in two steps (the core waits for both): the address decoded into one flip-flop per
+    // readable register, then the word as an AND-OR of the registers whose flag is set. No
+    // address compare and no wide multiplexer share a cycle.
+    reg [30-1:0] rhit;
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            rhit <= 30'd0;
+            rok <= 1'b0;
+            rdata <= 32'd0;
+        end else begin
+            if (re) begin
+                rhit[0] <= (raddr == 10'h000);
+                rhit[1] <= (raddr == 10'h001);
+                rhit[2] <= (raddr == 10'h002);
+                rhit[3] <= (raddr == 10'h003);
+                rhit[4] <= (raddr == 10'h004);
+                rhit[5] <= (raddr == 10'h005);
+                rhit[6] <= (raddr == 10'h006);
+                rhit[7] <= (raddr == 10'h007);
+                rhit[8] <= (raddr == 10'h008);
+                rhit[9] <= (raddr == 10'h009);
+                rhit[10] <= (raddr == 10'h00A);
+                rhit[11] <= (raddr == 10'h00B);
+                rhit[12] <= (raddr == 10'h00C);
+                rhit[13] <= (raddr == 10'h00D);
+                rhit[14] <= (raddr == 10'h020);
+                rhit[15] <= (raddr == 10'h021);
+                rhit[16] <= (raddr == 10'h022);
+                rhit[17] <= (raddr == 10'h023);
+                rhit[18] <= (raddr == 10'h024);
+                rhit[19] <= (raddr == 10'h025);
+                rhit[20] <= (raddr == 10'h026);
+                rhit[21] <= (raddr == 10'h027);
+                rhit[22] <= (raddr == 10'h028);
+                rhit[23] <= (raddr == 10'h029);
+                rhit[24] <= (raddr == 10'h02A);
+                rhit[25] <= (raddr == 10'h02B);
+                rhit[26] <= (raddr == 10'h02C);
+                rhit[27] <= (raddr == 10'h02D);
+                rhit[28] <= (raddr == 10'h02E);
+                rhit[29] <= (raddr == 10'h02F);
+            end
+            rok <= |rhit;
+            rdata <= ({32{rhit[0]}} & (32'h50415254))
+                | ({32{rhit[1]}} & (32'h00000100))
+                | ({32{rhit[2]}} & (32'he1e94547))
+                | ({32{rhit[3]}} & (32'ha0c38d28))
+                | ({32{rhit[4]}} & (32'd0))
+                | ({32{rhit[5]}} & ({29'd0, err_flag || fault, done, busy}))
+                | ({32{rhit[6]}} & (seq_len))
+                | ({32{rhit[7]}} & (seq_count))
+                | ({32{rhit[8]}} & (cycles[31:0]))
+                | ({32{rhit[9]}} & (cycles[63:32]))
+                | ({32{rhit[10]}} & (sat_count))
+                | ({32{rhit[11]}} & (err_count))
+                | ({32{rhit[12]}} & (wsel))
+                | ({32{rhit[13]}} & (waddr))
+                | ({32{rhit[14]}} & (32'h00060009))
+                | ({32{rhit[15]}} & (32'h02010310))
+                | ({32{rhit[16]}} & (link_status))
+                | ({32{rhit[17]}} & (link_crc_errs))
+                | ({32{rhit[18]}} & (link_seq_errs))
+                | ({32{rhit[19]}} & (link_fmt_errs))
+                | ({32{rhit[20]}} & (link_err_info))
+                | ({32{rhit[21]}} & (tx_beats))
+                | ({32{rhit[22]}} & (fwd_beats))
+                | ({32{rhit[23]}} & (rx_beats))
+                | ({32{rhit[24]}} & (mac_cycles))
+                | ({32{rhit[25]}} & (wait_cycles))
+                | ({32{rhit[26]}} & (link_timeout))
+                | ({32{rhit[27]}} & (node))
+                | ({32{rhit[28]}} & (32'h00010010))
+                | ({32{rhit[29]}} & (stream_errs));
+        end
+    end
     partita_axil u_axil (
         .clk(clk), .rst_n(rst_n),
         .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),
@@ -85,8 +160,6 @@ module partita_n1_regs (
             link_timeout <= 32'h00000000;
             wstage <= 64'd0;
             wok <= 1'b0;
-            rok <= 1'b0;
-            rdata <= 32'd0;
         end else begin
             if (we) begin
                 wok <= 1'b1;
@@ -110,45 +183,6 @@ module partita_n1_regs (
                     10'h010: wstage[0*32 +: 32] <= wdata;
                     10'h011: wstage[1*32 +: 32] <= wdata;
                     default: wok <= 1'b0;
-                endcase
-            end
-            if (re) begin
-                rok <= 1'b1;
-                case (raddr)
-                    10'h000: rdata <= 32'h50415254;
-                    10'h001: rdata <= 32'h00000100;
-                    10'h002: rdata <= 32'he1e94547;
-                    10'h003: rdata <= 32'ha0c38d28;
-                    10'h004: rdata <= 32'd0;
-                    10'h005: rdata <= {29'd0, err_flag || fault, done, busy};
-                    10'h006: rdata <= seq_len;
-                    10'h007: rdata <= seq_count;
-                    10'h008: rdata <= cycles[31:0];
-                    10'h009: rdata <= cycles[63:32];
-                    10'h00A: rdata <= sat_count;
-                    10'h00B: rdata <= err_count;
-                    10'h00C: rdata <= wsel;
-                    10'h00D: rdata <= waddr;
-                    10'h020: rdata <= 32'h00060009;
-                    10'h021: rdata <= 32'h02010310;
-                    10'h022: rdata <= link_status;
-                    10'h023: rdata <= link_crc_errs;
-                    10'h024: rdata <= link_seq_errs;
-                    10'h025: rdata <= link_fmt_errs;
-                    10'h026: rdata <= link_err_info;
-                    10'h027: rdata <= tx_beats;
-                    10'h028: rdata <= fwd_beats;
-                    10'h029: rdata <= rx_beats;
-                    10'h02A: rdata <= mac_cycles;
-                    10'h02B: rdata <= wait_cycles;
-                    10'h02C: rdata <= link_timeout;
-                    10'h02D: rdata <= node;
-                    10'h02E: rdata <= 32'h00010010;
-                    10'h02F: rdata <= stream_errs;
-                    default: begin
-                        rdata <= 32'd0;
-                        rok <= 1'b0;
-                    end
                 endcase
             end
         end
