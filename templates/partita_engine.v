@@ -107,25 +107,37 @@ module {= name =} #(
         bwd_q <= bw_data;
         if (bw_q) bmem[bwa_q] <= bwd_q;
     end
-{% for c in wch %}{% for g in c.groups %}    wire wwe{= g.sfx =};
+{% for c in wch %}    // Chunk{= c.sfx =}'s write port: a register copy per chunk, then one per column group.
+    wire wwe1{= c.sfx =};
+    wire [{= wraw =}-1:0] wwr1{= c.sfx =};
+    wire [{= wword =}-1:0] wwd1{= c.sfx =};
+    partita_rep #(.W({= wcrep =})) u_wc{= c.sfx =} (
+        .clk(clk), .rst(rst), .d({ww_q && ({= c.wsel =}), wwa_q[{= wraw =}-1:0], wwd_q}),
+        .q({wwe1{= c.sfx =}, wwr1{= c.sfx =}, wwd1{= c.sfx =}})
+    );
+{% for g in c.groups %}    wire wwe{= g.sfx =};
     wire [{= wraw =}-1:0] wwr{= g.sfx =};
     wire [{= g.w =}-1:0] wwd{= g.sfx =};
     partita_rep #(.W({= g.wrep =})) u_ww{= g.sfx =} (
-        .clk(clk), .rst(rst), .d({ww_q && ({= c.wsel =}), wwa_q[{= wraw =}-1:0], wwd_q[{= g.lo =} +: {= g.w =}]}),
+        .clk(clk), .rst(rst), .d({wwe1{= c.sfx =}, wwr1{= c.sfx =}, wwd1{= c.sfx =}[{= g.lo =} +: {= g.w =}]}),
         .q({wwe{= g.sfx =}, wwr{= g.sfx =}, wwd{= g.sfx =}})
     );
     always @(posedge clk) if (wwe{= g.sfx =}) wmem{= g.sfx =}[wwr{= g.sfx =}][{= g.lo =} +: {= g.w =}] <= wwd{= g.sfx =};
 {% endfor %}{% endfor %}
-    // Stage A2: stage A registered; each column group's read address (and whether its chunk is
-    // the one addressed) from a register copy of its own.
-    reg [{= baw =}-1:0] baddr_a2;
-    reg [{= vaw =}-1:0] rbase_a2;
+    // Stages A2 and A3: stage A registered twice. Each chunk's read address (and whether the
+    // chunk is the one addressed) goes through a register copy per chunk (A2), then one per
+    // column group (A3), so no net reaches more than a chunk's copies or a group's block RAMs.
+    reg [{= baw =}-1:0] baddr_a2, baddr_a3;
+    reg [{= vaw =}-1:0] rbase_a2, rbase_a3;
     reg v_a2, first_a2, last_a2, zero_a2;
+    reg v_a3, first_a3, last_a3, zero_a3;
     always @(posedge clk) begin
         if (rst) begin
             v_a2 <= 1'b0;
+            v_a3 <= 1'b0;
         end else if (adv) begin
             v_a2 <= a_valid;
+            v_a3 <= v_a2;
         end
         if (adv) begin
             baddr_a2 <= a_baddr;
@@ -133,12 +145,22 @@ module {= name =} #(
             first_a2 <= a_first;
             last_a2 <= a_last;
             zero_a2 <= a_zero;
+            baddr_a3 <= baddr_a2;
+            rbase_a3 <= rbase_a2;
+            first_a3 <= first_a2;
+            last_a3 <= last_a2;
+            zero_a3 <= zero_a2;
         end
     end
-{% for c in wch %}{% for g in c.groups %}    wire rs{= g.sfx =};
+{% for c in wch %}    wire rs1{= c.sfx =};
+    wire [{= wraw =}-1:0] ra1{= c.sfx =};
+    partita_rep #(.W({= wraw1 =})) u_rc{= c.sfx =} (
+        .clk(clk), .rst(rst), .d({{= c.rsel =}, a_waddr[{= wraw =}-1:0]}), .q({rs1{= c.sfx =}, ra1{= c.sfx =}})
+    );
+{% for g in c.groups %}    wire rs{= g.sfx =};
     wire [{= wraw =}-1:0] ra{= g.sfx =};
     partita_rep #(.W({= wraw1 =})) u_ra{= g.sfx =} (
-        .clk(clk), .rst(rst), .d({{= c.rsel =}, a_waddr[{= wraw =}-1:0]}), .q({rs{= g.sfx =}, ra{= g.sfx =}})
+        .clk(clk), .rst(rst), .d({rs1{= c.sfx =}, ra1{= c.sfx =}}), .q({rs{= g.sfx =}, ra{= g.sfx =}})
     );
 {% endfor %}{% endfor %}
     // Stage B: every chunk's word (block RAMs; zero where the chunk is not addressed) and the bias.
@@ -150,16 +172,16 @@ module {= name =} #(
         if (rst) begin
             v_b <= 1'b0;
         end else if (adv) begin
-            v_b <= v_a2;
+            v_b <= v_a3;
         end
         if (adv) begin
 {% for c in wch %}{% for g in c.groups %}            if (rs{= g.sfx =}) wq{= c.sfx =}[{= g.lo =} +: {= g.w =}] <= wmem{= g.sfx =}[ra{= g.sfx =}][{= g.lo =} +: {= g.w =}];
             else wq{= c.sfx =}[{= g.lo =} +: {= g.w =}] <= {= g.w =}'d0;
-{% endfor %}{% endfor %}            bias_b <= bmem[baddr_a2];
-            rbase_b <= rbase_a2;
-            first_b <= first_a2;
-            last_b <= last_a2;
-            zero_b <= zero_a2;
+{% endfor %}{% endfor %}            bias_b <= bmem[baddr_a3];
+            rbase_b <= rbase_a3;
+            first_b <= first_a3;
+            last_b <= last_a3;
+            zero_b <= zero_a3;
         end
     end
 

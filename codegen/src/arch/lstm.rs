@@ -26,10 +26,11 @@ pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
 /// Row engine stages before the adder tree: weight read, its fabric register, vector address,
 /// vector read, operand registers, product.
 pub const ENGINE_FRONT: u32 = 6;
-/// A single device's engines have two stages more: stage A registered (each weight memory's
-/// address from a register copy of its own), and each block RAM's output in a fabric register
-/// of its own before the chunks are ORed (see [`Memories::chunked`]).
-pub const ENGINE_FRONT_SINGLE: u32 = ENGINE_FRONT + 2;
+/// A single device's engines have three stages more: stage A registered twice (each weight
+/// chunk's address through a register copy per chunk, then one per column group), and each
+/// block RAM's output in a fabric register of its own before the chunks are ORed (see
+/// [`Memories::chunked`]).
+pub const ENGINE_FRONT_SINGLE: u32 = ENGINE_FRONT + 3;
 
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {

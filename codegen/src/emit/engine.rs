@@ -44,6 +44,8 @@ pub(crate) struct EngineView {
     wchunks: usize,
     wraw: u32,
     wraw1: u32,
+    /// Width of a chunk's write-port register copy (strobe, row address, word).
+    wcrep: u32,
     group_bits: u32,
     wch: Vec<ChunkView>,
     /// Stage W's OR of the chunks (all but the addressed one are zero).
@@ -199,6 +201,7 @@ pub(crate) fn view(
         wchunks: mem.wchunks,
         wraw: mem.wraw,
         wraw1: mem.wraw + 1,
+        wcrep: 1 + mem.wraw + dp.wword,
         group_bits: WEIGHT_GROUP_BITS,
         wch: chunk_views(dp, mem),
         wor_expr: weight_suffixes(mem.wchunks)

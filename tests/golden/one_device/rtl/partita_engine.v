@@ -109,11 +109,19 @@ module partita_engine #(
         bwd_q <= bw_data;
         if (bw_q) bmem[bwa_q] <= bwd_q;
     end
+    // Chunk's write port: a register copy per chunk, then one per column group.
+    wire wwe1;
+    wire [6-1:0] wwr1;
+    wire [51-1:0] wwd1;
+    partita_rep #(.W(58)) u_wc (
+        .clk(clk), .rst(rst), .d({ww_q && (1'b1), wwa_q[6-1:0], wwd_q}),
+        .q({wwe1, wwr1, wwd1})
+    );
     wire wwe_g0;
     wire [6-1:0] wwr_g0;
     wire [36-1:0] wwd_g0;
     partita_rep #(.W(43)) u_ww_g0 (
-        .clk(clk), .rst(rst), .d({ww_q && (1'b1), wwa_q[6-1:0], wwd_q[0 +: 36]}),
+        .clk(clk), .rst(rst), .d({wwe1, wwr1, wwd1[0 +: 36]}),
         .q({wwe_g0, wwr_g0, wwd_g0})
     );
     always @(posedge clk) if (wwe_g0) wmem_g0[wwr_g0][0 +: 36] <= wwd_g0;
@@ -121,21 +129,25 @@ module partita_engine #(
     wire [6-1:0] wwr_g1;
     wire [15-1:0] wwd_g1;
     partita_rep #(.W(22)) u_ww_g1 (
-        .clk(clk), .rst(rst), .d({ww_q && (1'b1), wwa_q[6-1:0], wwd_q[36 +: 15]}),
+        .clk(clk), .rst(rst), .d({wwe1, wwr1, wwd1[36 +: 15]}),
         .q({wwe_g1, wwr_g1, wwd_g1})
     );
     always @(posedge clk) if (wwe_g1) wmem_g1[wwr_g1][36 +: 15] <= wwd_g1;
 
-    // Stage A2: stage A registered; each column group's read address (and whether its chunk is
-    // the one addressed) from a register copy of its own.
-    reg [5-1:0] baddr_a2;
-    reg [4-1:0] rbase_a2;
+    // Stages A2 and A3: stage A registered twice. Each chunk's read address (and whether the
+    // chunk is the one addressed) goes through a register copy per chunk (A2), then one per
+    // column group (A3), so no net reaches more than a chunk's copies or a group's block RAMs.
+    reg [5-1:0] baddr_a2, baddr_a3;
+    reg [4-1:0] rbase_a2, rbase_a3;
     reg v_a2, first_a2, last_a2, zero_a2;
+    reg v_a3, first_a3, last_a3, zero_a3;
     always @(posedge clk) begin
         if (rst) begin
             v_a2 <= 1'b0;
+            v_a3 <= 1'b0;
         end else if (adv) begin
             v_a2 <= a_valid;
+            v_a3 <= v_a2;
         end
         if (adv) begin
             baddr_a2 <= a_baddr;
@@ -143,17 +155,27 @@ module partita_engine #(
             first_a2 <= a_first;
             last_a2 <= a_last;
             zero_a2 <= a_zero;
+            baddr_a3 <= baddr_a2;
+            rbase_a3 <= rbase_a2;
+            first_a3 <= first_a2;
+            last_a3 <= last_a2;
+            zero_a3 <= zero_a2;
         end
     end
+    wire rs1;
+    wire [6-1:0] ra1;
+    partita_rep #(.W(7)) u_rc (
+        .clk(clk), .rst(rst), .d({1'b1, a_waddr[6-1:0]}), .q({rs1, ra1})
+    );
     wire rs_g0;
     wire [6-1:0] ra_g0;
     partita_rep #(.W(7)) u_ra_g0 (
-        .clk(clk), .rst(rst), .d({1'b1, a_waddr[6-1:0]}), .q({rs_g0, ra_g0})
+        .clk(clk), .rst(rst), .d({rs1, ra1}), .q({rs_g0, ra_g0})
     );
     wire rs_g1;
     wire [6-1:0] ra_g1;
     partita_rep #(.W(7)) u_ra_g1 (
-        .clk(clk), .rst(rst), .d({1'b1, a_waddr[6-1:0]}), .q({rs_g1, ra_g1})
+        .clk(clk), .rst(rst), .d({rs1, ra1}), .q({rs_g1, ra_g1})
     );
 
     // Stage B: every chunk's word (block RAMs; zero where the chunk is not addressed) and the bias.
@@ -165,18 +187,18 @@ module partita_engine #(
         if (rst) begin
             v_b <= 1'b0;
         end else if (adv) begin
-            v_b <= v_a2;
+            v_b <= v_a3;
         end
         if (adv) begin
             if (rs_g0) wq[0 +: 36] <= wmem_g0[ra_g0][0 +: 36];
             else wq[0 +: 36] <= 36'd0;
             if (rs_g1) wq[36 +: 15] <= wmem_g1[ra_g1][36 +: 15];
             else wq[36 +: 15] <= 15'd0;
-            bias_b <= bmem[baddr_a2];
-            rbase_b <= rbase_a2;
-            first_b <= first_a2;
-            last_b <= last_a2;
-            zero_b <= zero_a2;
+            bias_b <= bmem[baddr_a3];
+            rbase_b <= rbase_a3;
+            first_b <= first_a3;
+            last_b <= last_a3;
+            zero_b <= zero_a3;
         end
     end
 
