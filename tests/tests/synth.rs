@@ -50,9 +50,20 @@ fn synthesized_dsps_equal_the_cost_model() {
             "DSP blocks against the cost model: {r}"
         );
         assert!(r["luts"].as_u64().unwrap() > 100 && r["ffs"].as_u64().unwrap() > 100);
+        // A single device's weights: one memory per chunk and column group (wmem_g<g>, or
+        // wmem_c<c>_g<g>), every one of them block RAM.
         for e in 0..engines {
-            let w = memory(&r, &format!("u_engine_{e}.wmem"));
-            assert_eq!(w["mapped_to"], "block RAM", "{r}");
+            let prefix = format!("u_engine_{e}.wmem_");
+            let groups: Vec<&serde_json::Value> = r["memories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["name"].as_str().unwrap().starts_with(&prefix))
+                .collect();
+            assert!(!groups.is_empty(), "no weight memory of engine {e}: {r}");
+            for w in groups {
+                assert_eq!(w["mapped_to"], "block RAM", "{r}");
+            }
         }
         assert!(r["fmax_mhz"].is_null(), "no place-and-route without --pnr");
     }
