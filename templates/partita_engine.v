@@ -111,16 +111,19 @@ module {= name =} #(
     wire wwe1{= c.sfx =};
     wire [{= wraw =}-1:0] wwr1{= c.sfx =};
     wire [{= wword =}-1:0] wwd1{= c.sfx =};
+    // (Only the strobes are reset; addresses and data need none, so the reset does not reach
+    // every copy.)
+    partita_rep u_we{= c.sfx =} (.clk(clk), .rst(rst), .d(ww_q && ({= c.wsel =})), .q(wwe1{= c.sfx =}));
     partita_rep #(.W({= wcrep =})) u_wc{= c.sfx =} (
-        .clk(clk), .rst(rst), .d({ww_q && ({= c.wsel =}), wwa_q[{= wraw =}-1:0], wwd_q}),
-        .q({wwe1{= c.sfx =}, wwr1{= c.sfx =}, wwd1{= c.sfx =}})
+        .clk(clk), .rst(1'b0), .d({wwa_q[{= wraw =}-1:0], wwd_q}), .q({wwr1{= c.sfx =}, wwd1{= c.sfx =}})
     );
 {% for g in c.groups %}    wire wwe{= g.sfx =};
     wire [{= wraw =}-1:0] wwr{= g.sfx =};
     wire [{= g.w =}-1:0] wwd{= g.sfx =};
+    partita_rep u_we{= g.sfx =} (.clk(clk), .rst(rst), .d(wwe1{= c.sfx =}), .q(wwe{= g.sfx =}));
     partita_rep #(.W({= g.wrep =})) u_ww{= g.sfx =} (
-        .clk(clk), .rst(rst), .d({wwe1{= c.sfx =}, wwr1{= c.sfx =}, wwd1{= c.sfx =}[{= g.lo =} +: {= g.w =}]}),
-        .q({wwe{= g.sfx =}, wwr{= g.sfx =}, wwd{= g.sfx =}})
+        .clk(clk), .rst(1'b0), .d({wwr1{= c.sfx =}, wwd1{= c.sfx =}[{= g.lo =} +: {= g.w =}]}),
+        .q({wwr{= g.sfx =}, wwd{= g.sfx =}})
     );
     always @(posedge clk) if (wwe{= g.sfx =}) wmem{= g.sfx =}[wwr{= g.sfx =}][{= g.lo =} +: {= g.w =}] <= wwd{= g.sfx =};
 {% endfor %}{% endfor %}
@@ -155,12 +158,12 @@ module {= name =} #(
 {% for c in wch %}    wire rs1{= c.sfx =};
     wire [{= wraw =}-1:0] ra1{= c.sfx =};
     partita_rep #(.W({= wraw1 =})) u_rc{= c.sfx =} (
-        .clk(clk), .rst(rst), .d({{= c.rsel =}, a_waddr[{= wraw =}-1:0]}), .q({rs1{= c.sfx =}, ra1{= c.sfx =}})
+        .clk(clk), .rst(1'b0), .d({{= c.rsel =}, a_waddr[{= wraw =}-1:0]}), .q({rs1{= c.sfx =}, ra1{= c.sfx =}})
     );
 {% for g in c.groups %}    wire rs{= g.sfx =};
     wire [{= wraw =}-1:0] ra{= g.sfx =};
     partita_rep #(.W({= wraw1 =})) u_ra{= g.sfx =} (
-        .clk(clk), .rst(rst), .d({rs1{= c.sfx =}, ra1{= c.sfx =}}), .q({rs{= g.sfx =}, ra{= g.sfx =}})
+        .clk(clk), .rst(1'b0), .d({rs1{= c.sfx =}, ra1{= c.sfx =}}), .q({rs{= g.sfx =}, ra{= g.sfx =}})
     );
 {% endfor %}{% endfor %}
     // Stage B: every chunk's word (block RAMs; zero where the chunk is not addressed) and the bias.

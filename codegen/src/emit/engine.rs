@@ -44,7 +44,7 @@ pub(crate) struct EngineView {
     wchunks: usize,
     wraw: u32,
     wraw1: u32,
-    /// Width of a chunk's write-port register copy (strobe, row address, word).
+    /// Width of a chunk's write-port register copy (row address, word; the strobe has its own).
     wcrep: u32,
     group_bits: u32,
     wch: Vec<ChunkView>,
@@ -75,7 +75,7 @@ pub(crate) struct EngineView {
 }
 
 /// One column group of a weight chunk: its name suffix, low bit and width, and the width of
-/// its write-port register copy (strobe, row address, data).
+/// its write-port register copy (row address, data; the strobe has its own).
 pub(crate) struct GroupView {
     sfx: String,
     lo: u32,
@@ -114,7 +114,7 @@ fn chunk_views(dp: &Datapath, mem: &Memories) -> Vec<ChunkView> {
                         sfx: format!("{sfx}_g{g}"),
                         lo,
                         w,
-                        wrep: 1 + mem.wraw + w,
+                        wrep: mem.wraw + w,
                     }
                 })
                 .collect(),
@@ -201,7 +201,7 @@ pub(crate) fn view(
         wchunks: mem.wchunks,
         wraw: mem.wraw,
         wraw1: mem.wraw + 1,
-        wcrep: 1 + mem.wraw + dp.wword,
+        wcrep: mem.wraw + dp.wword,
         group_bits: WEIGHT_GROUP_BITS,
         wch: chunk_views(dp, mem),
         wor_expr: weight_suffixes(mem.wchunks)

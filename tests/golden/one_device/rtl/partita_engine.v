@@ -113,24 +113,28 @@ module partita_engine #(
     wire wwe1;
     wire [6-1:0] wwr1;
     wire [51-1:0] wwd1;
-    partita_rep #(.W(58)) u_wc (
-        .clk(clk), .rst(rst), .d({ww_q && (1'b1), wwa_q[6-1:0], wwd_q}),
-        .q({wwe1, wwr1, wwd1})
+    // (Only the strobes are reset; addresses and data need none, so the reset does not reach
+    // every copy.)
+    partita_rep u_we (.clk(clk), .rst(rst), .d(ww_q && (1'b1)), .q(wwe1));
+    partita_rep #(.W(57)) u_wc (
+        .clk(clk), .rst(1'b0), .d({wwa_q[6-1:0], wwd_q}), .q({wwr1, wwd1})
     );
     wire wwe_g0;
     wire [6-1:0] wwr_g0;
     wire [36-1:0] wwd_g0;
-    partita_rep #(.W(43)) u_ww_g0 (
-        .clk(clk), .rst(rst), .d({wwe1, wwr1, wwd1[0 +: 36]}),
-        .q({wwe_g0, wwr_g0, wwd_g0})
+    partita_rep u_we_g0 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe_g0));
+    partita_rep #(.W(42)) u_ww_g0 (
+        .clk(clk), .rst(1'b0), .d({wwr1, wwd1[0 +: 36]}),
+        .q({wwr_g0, wwd_g0})
     );
     always @(posedge clk) if (wwe_g0) wmem_g0[wwr_g0][0 +: 36] <= wwd_g0;
     wire wwe_g1;
     wire [6-1:0] wwr_g1;
     wire [15-1:0] wwd_g1;
-    partita_rep #(.W(22)) u_ww_g1 (
-        .clk(clk), .rst(rst), .d({wwe1, wwr1, wwd1[36 +: 15]}),
-        .q({wwe_g1, wwr_g1, wwd_g1})
+    partita_rep u_we_g1 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe_g1));
+    partita_rep #(.W(21)) u_ww_g1 (
+        .clk(clk), .rst(1'b0), .d({wwr1, wwd1[36 +: 15]}),
+        .q({wwr_g1, wwd_g1})
     );
     always @(posedge clk) if (wwe_g1) wmem_g1[wwr_g1][36 +: 15] <= wwd_g1;
 
@@ -165,17 +169,17 @@ module partita_engine #(
     wire rs1;
     wire [6-1:0] ra1;
     partita_rep #(.W(7)) u_rc (
-        .clk(clk), .rst(rst), .d({1'b1, a_waddr[6-1:0]}), .q({rs1, ra1})
+        .clk(clk), .rst(1'b0), .d({1'b1, a_waddr[6-1:0]}), .q({rs1, ra1})
     );
     wire rs_g0;
     wire [6-1:0] ra_g0;
     partita_rep #(.W(7)) u_ra_g0 (
-        .clk(clk), .rst(rst), .d({rs1, ra1}), .q({rs_g0, ra_g0})
+        .clk(clk), .rst(1'b0), .d({rs1, ra1}), .q({rs_g0, ra_g0})
     );
     wire rs_g1;
     wire [6-1:0] ra_g1;
     partita_rep #(.W(7)) u_ra_g1 (
-        .clk(clk), .rst(rst), .d({rs1, ra1}), .q({rs_g1, ra_g1})
+        .clk(clk), .rst(1'b0), .d({rs1, ra1}), .q({rs_g1, ra_g1})
     );
 
     // Stage B: every chunk's word (block RAMs; zero where the chunk is not addressed) and the bias.
