@@ -380,32 +380,46 @@ module {= p.top =} #(
 {% endif %}
     // ------------------------------------------------------------------ row lanes
     // Each row lane sums its engines' full-width partial sums (two for W_ih x | W_hh h pairs)
-    // into a register, then rounds and saturates once into the pre-activation format.
-    reg row_valid_s, row_valid_r;
+    // into a register, rounds it (registered, at full width: no saturation yet), then saturates
+    // once into the pre-activation format: the one rounding and the one overflow step of
+    // partita_requant, in two cycles, so no carry chain meets the saturation compare.
+    reg row_valid_s, row_valid_q, row_valid_r;
     always @(posedge clk) begin
         if (rst) begin
             row_valid_s <= 1'b0;
+            row_valid_q <= 1'b0;
             row_valid_r <= 1'b0;
         end else begin
             row_valid_s <= row_valid_0;
-            row_valid_r <= row_valid_s;
+            row_valid_q <= row_valid_s;
+            row_valid_r <= row_valid_q;
         end
     end
 {% for r in rlanes %}    reg [{= rsum_w =}-1:0] rsum_{= r.index =};
+    wire [{= rnd_w =}-1:0] rnd_{= r.index =};
+    wire rnd_clip_{= r.index =};
+    partita_requant #(
+        .IW({= rsum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= rnd_w =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_rnd_{= r.index =} (.x(rsum_{= r.index =}), .y(rnd_{= r.index =}), .clip(rnd_clip_{= r.index =}));
+    reg [{= rnd_w =}-1:0] rrnd_{= r.index =};
     wire [{= pre_w =}-1:0] rpre_{= r.index =};
     wire rclip_{= r.index =};
     partita_requant #(
-        .IW({= rsum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
+        .IW({= rnd_w =}), .SHR(0), .SHL(0), .OW({= pre_w =}),
         .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_pre_{= r.index =} (.x(rsum_{= r.index =}), .y(rpre_{= r.index =}), .clip(rclip_{= r.index =}));
+    ) u_pre_{= r.index =} (.x(rrnd_{= r.index =}), .y(rpre_{= r.index =}), .clip(rclip_{= r.index =}));
     reg [{= pre_w =}-1:0] row_preact_{= r.index =};
     reg row_clip_{= r.index =};
     always @(posedge clk) begin
         rsum_{= r.index =} <= {= r.sum_expr =};
+        rrnd_{= r.index =} <= rnd_{= r.index =};
         row_preact_{= r.index =} <= rpre_{= r.index =};
-        row_clip_{= r.index =} <= row_valid_s && rclip_{= r.index =};
+        row_clip_{= r.index =} <= row_valid_q && rclip_{= r.index =};
     end
-{% endfor %}
+{% endfor %}    // Rounding alone never clips (its output is wide enough).
+    wire unused_rnd_clip = &{1'b0{% for r in rlanes %}, rnd_clip_{= r.index =}{% endfor %}};
+
     // ------------------------------------------------------------------ gate collector
 {% if per_gate %}    // One engine group per gate: every row slot yields {= bundles =} complete unit(s), bundle s
     // taking i, f, g, o from row lanes s, {= bundles =}+s, 2*{= bundles =}+s, 3*{= bundles =}+s.

@@ -28,9 +28,9 @@ use crate::passes::partition::{self, LayerPartition};
 use crate::plan::{LayerAssignment, Strategy};
 
 /// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot:
-/// the engine's front stages and its accumulator, the row lane's sum and rounding registers,
-/// the element-wise unit, and the h write.
-pub const DRAIN_BASE: u64 = (ENGINE_FRONT_SINGLE + 1 + 2 + EW_LATENCY + 1) as u64;
+/// the engine's front stages and its accumulator, the row lane's sum, rounding and saturation
+/// registers, the element-wise unit, and the h write.
+pub const DRAIN_BASE: u64 = (ENGINE_FRONT_SINGLE + 1 + 3 + EW_LATENCY + 1) as u64;
 
 /// What the model predicts for one design.
 #[derive(Clone, Debug, PartialEq)]

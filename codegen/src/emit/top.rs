@@ -84,6 +84,8 @@ struct TopView {
     ofifo_cnt_w: u32,
     of_w: u32,
     rsum_w: u32,
+    /// The row sum rounded, before saturation (partita_requant's width after the shift).
+    rnd_w: u32,
     feed_w: u32,
     bx0_last: usize,
     xbase0: usize,
@@ -278,6 +280,11 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         ofifo_cnt_w: d.ofifo_aw + 1,
         of_w: d.e as u32 * dp.dw + ocw(d.e) + 1,
         rsum_w: dp.accw + 1,
+        rnd_w: if dp.pre_shr > 0 {
+            dp.accw + 1 - dp.pre_shr + 1
+        } else {
+            dp.accw + 1 + dp.pre_shl
+        },
         feed_w: 4 * dp.pre_w,
         bx0_last: a.bx0 - 1,
         xbase0: d.layout.xbase(0),

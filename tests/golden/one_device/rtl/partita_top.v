@@ -368,45 +368,67 @@ module partita_top #(
 
     // ------------------------------------------------------------------ row lanes
     // Each row lane sums its engines' full-width partial sums (two for W_ih x | W_hh h pairs)
-    // into a register, then rounds and saturates once into the pre-activation format.
-    reg row_valid_s, row_valid_r;
+    // into a register, rounds it (registered, at full width: no saturation yet), then saturates
+    // once into the pre-activation format: the one rounding and the one overflow step of
+    // partita_requant, in two cycles, so no carry chain meets the saturation compare.
+    reg row_valid_s, row_valid_q, row_valid_r;
     always @(posedge clk) begin
         if (rst) begin
             row_valid_s <= 1'b0;
+            row_valid_q <= 1'b0;
             row_valid_r <= 1'b0;
         end else begin
             row_valid_s <= row_valid_0;
-            row_valid_r <= row_valid_s;
+            row_valid_q <= row_valid_s;
+            row_valid_r <= row_valid_q;
         end
     end
     reg [37-1:0] rsum_0;
+    wire [24-1:0] rnd_0;
+    wire rnd_clip_0;
+    partita_requant #(
+        .IW(37), .SHR(14), .SHL(0), .OW(24),
+        .ROUND_NE(1), .SAT(1)
+    ) u_rnd_0 (.x(rsum_0), .y(rnd_0), .clip(rnd_clip_0));
+    reg [24-1:0] rrnd_0;
     wire [16-1:0] rpre_0;
     wire rclip_0;
     partita_requant #(
-        .IW(37), .SHR(14), .SHL(0), .OW(16),
+        .IW(24), .SHR(0), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_pre_0 (.x(rsum_0), .y(rpre_0), .clip(rclip_0));
+    ) u_pre_0 (.x(rrnd_0), .y(rpre_0), .clip(rclip_0));
     reg [16-1:0] row_preact_0;
     reg row_clip_0;
     always @(posedge clk) begin
         rsum_0 <= {{1{row_acc_0[35]}}, row_acc_0};
+        rrnd_0 <= rnd_0;
         row_preact_0 <= rpre_0;
-        row_clip_0 <= row_valid_s && rclip_0;
+        row_clip_0 <= row_valid_q && rclip_0;
     end
     reg [37-1:0] rsum_1;
+    wire [24-1:0] rnd_1;
+    wire rnd_clip_1;
+    partita_requant #(
+        .IW(37), .SHR(14), .SHL(0), .OW(24),
+        .ROUND_NE(1), .SAT(1)
+    ) u_rnd_1 (.x(rsum_1), .y(rnd_1), .clip(rnd_clip_1));
+    reg [24-1:0] rrnd_1;
     wire [16-1:0] rpre_1;
     wire rclip_1;
     partita_requant #(
-        .IW(37), .SHR(14), .SHL(0), .OW(16),
+        .IW(24), .SHR(0), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_pre_1 (.x(rsum_1), .y(rpre_1), .clip(rclip_1));
+    ) u_pre_1 (.x(rrnd_1), .y(rpre_1), .clip(rclip_1));
     reg [16-1:0] row_preact_1;
     reg row_clip_1;
     always @(posedge clk) begin
         rsum_1 <= {{1{row_acc_1[35]}}, row_acc_1};
+        rrnd_1 <= rnd_1;
         row_preact_1 <= rpre_1;
-        row_clip_1 <= row_valid_s && rclip_1;
+        row_clip_1 <= row_valid_q && rclip_1;
     end
+    // Rounding alone never clips (its output is wide enough).
+    wire unused_rnd_clip = &{1'b0, rnd_clip_0, rnd_clip_1};
 
     // ------------------------------------------------------------------ gate collector
     // Rows arrive per row lane in gate order i, f, g, o; after o, every lane hands over a unit.
