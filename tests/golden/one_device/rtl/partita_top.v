@@ -77,6 +77,13 @@ module partita_top #(
     // ------------------------------------------------------------------ controller
     reg [2:0]  state;
     reg [31:0] t, b;
+    // SEQ_LEN - 1 and SEQ_COUNT - 1 as registers (set while idle, long before a run reads
+    // them), so the last-timestep and last-sequence tests are equality compares, no add.
+    reg [31:0] seq_len_m1, seq_count_m1;
+    always @(posedge clk) begin
+        seq_len_m1 <= seq_len - 32'd1;
+        seq_count_m1 <= seq_count - 32'd1;
+    end
     reg [1-1:0] l;
     reg [2-1:0] cur;
     reg [4-1:0] row;
@@ -213,10 +220,10 @@ module partita_top #(
                 ld_idx <= 4'd0;
                 ld_par <= !ld_par;
                 ld_addr <= ld_par ? 4'd0 : 4'd2;
-                if (ld_t + 32'd1 == seq_len) begin
+                if (ld_t == seq_len_m1) begin
                     ld_t <= 32'd0;
                     ld_b <= ld_b + 32'd1;
-                    if (ld_b + 32'd1 == seq_count) ld_on <= 1'b0;
+                    if (ld_b == seq_count_m1) ld_on <= 1'b0;
                 end else begin
                     ld_t <= ld_t + 32'd1;
                 end
@@ -300,9 +307,9 @@ module partita_top #(
                     if (!last_layer) begin
                         l <= l + 1'd1;
                         state <= S_RUN;
-                    end else if (t + 32'd1 == seq_len) begin
+                    end else if (t == seq_len_m1) begin
                         t <= 32'd0;
-                        if (b + 32'd1 == seq_count) begin
+                        if (b == seq_count_m1) begin
                             state <= S_FLUSH;
                             busy <= 1'b0;
                         end else begin
