@@ -48,7 +48,7 @@ module {= name =} #(
     wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
 {% if fstage %}    // Weights in {= wchunks =} chunk(s) of {= wrows =} words (word w: chunk w / {= wrows =}, row w mod {= wrows =}), each
-    // chunk's word in column groups of at most {= group_bits =} bits (two block RAMs at 1024 x 18), one
+    // chunk's word in column groups of at most {= group_bits =} bits (one block RAM's width), one
     // memory per group (declared whole, so one image per chunk loads it; synthesis keeps the
     // group's bits only). Every group has its read address, write address, write data and
     // strobes from register copies of its own (partita_rep, kept apart in synthesis) next to its

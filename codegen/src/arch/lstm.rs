@@ -261,9 +261,17 @@ pub struct Memories {
 /// Weight rows per chunk: the depth one block RAM gives at 18 bits (ECP5 DP16KD 1024 x 18,
 /// Xilinx RAMB18 1024 x 18), the shape synthesis picks for these wide memories.
 pub const WEIGHT_CHUNK_ROWS: usize = 1024;
-/// Bits of a weight chunk's column group (two block RAMs at 18 bits): each group gets register
-/// copies of its own addresses, data and strobes, so no net reaches more block RAMs than that.
-pub const WEIGHT_GROUP_BITS: u32 = 36;
+/// Bits of a weight chunk's column group: one block RAM's width at the chunk's depth (18 bits
+/// at 1 024 rows, 36 at 512 or fewer; ECP5 DP16KD and Xilinx RAMB18 alike). Each group gets
+/// register copies of its own addresses, data and strobes, so each of those nets reaches one
+/// block RAM.
+pub fn weight_group_bits(rows: usize) -> u32 {
+    if rows > 512 {
+        18
+    } else {
+        36
+    }
+}
 
 impl Memories {
     pub fn new(wdepth: usize, bdepth: usize, vdepth: usize) -> Memories {

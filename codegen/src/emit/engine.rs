@@ -6,7 +6,7 @@
 use askama::Template;
 
 use super::verilog::{sext, zext};
-use crate::arch::lstm::{Datapath, Memories, WEIGHT_GROUP_BITS};
+use crate::arch::lstm::{weight_group_bits, Datapath, Memories};
 
 pub(crate) struct TreeNode {
     name: String,
@@ -94,6 +94,7 @@ pub(crate) struct ChunkView {
 }
 
 fn chunk_views(dp: &Datapath, mem: &Memories) -> Vec<ChunkView> {
+    let gb = weight_group_bits(mem.wrows);
     let hi = |sig: &str, c: usize| {
         if mem.wchunks > 1 {
             let cw = mem.waw - mem.wraw;
@@ -106,10 +107,10 @@ fn chunk_views(dp: &Datapath, mem: &Memories) -> Vec<ChunkView> {
         .into_iter()
         .enumerate()
         .map(|(c, (psfx, sfx))| ChunkView {
-            groups: (0..dp.wword.div_ceil(WEIGHT_GROUP_BITS))
+            groups: (0..dp.wword.div_ceil(gb))
                 .map(|g| {
-                    let lo = g * WEIGHT_GROUP_BITS;
-                    let w = WEIGHT_GROUP_BITS.min(dp.wword - lo);
+                    let lo = g * gb;
+                    let w = gb.min(dp.wword - lo);
                     GroupView {
                         sfx: format!("{sfx}_g{g}"),
                         lo,
@@ -202,7 +203,7 @@ pub(crate) fn view(
         wraw: mem.wraw,
         wraw1: mem.wraw + 1,
         wcrep: mem.wraw + dp.wword,
-        group_bits: WEIGHT_GROUP_BITS,
+        group_bits: weight_group_bits(mem.wrows),
         wch: chunk_views(dp, mem),
         wor_expr: weight_suffixes(mem.wchunks)
             .iter()

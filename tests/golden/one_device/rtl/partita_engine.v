@@ -46,7 +46,7 @@ module partita_engine #(
     wire [4-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
     // Weights in 1 chunk(s) of 48 words (word w: chunk w / 48, row w mod 48), each
-    // chunk's word in column groups of at most 36 bits (two block RAMs at 1024 x 18), one
+    // chunk's word in column groups of at most 36 bits (one block RAM's width), one
     // memory per group (declared whole, so one image per chunk loads it; synthesis keeps the
     // group's bits only). Every group has its read address, write address, write data and
     // strobes from register copies of its own (partita_rep, kept apart in synthesis) next to its
