@@ -395,11 +395,13 @@ pub fn synthesize(
 }
 
 /// Place and route the synthesized netlist (ECP5-85F speed 8, Nexus LIFCL-40, iCE40 HX8K) at
-/// a requested `mhz`, and add the achieved Fmax and critical path to `report`.
+/// a requested `mhz`, with nextpnr's placement `seed`, and add the achieved Fmax and critical
+/// path to `report`.
 pub fn place_and_route(
     dir: &Path,
     family: Family,
     mhz: f64,
+    seed: u64,
     report: &mut Report,
     limit: Duration,
 ) -> Result<(), SynthError> {
@@ -444,7 +446,7 @@ pub fn place_and_route(
         // router2, nextpnr's congestion-driven router: on a congested device router1 had not
         // converged after an hour where router2 took minutes.
         .args(["--router", "router2"])
-        .args(["--timing-allow-fail", "--seed", "1"]);
+        .args(["--timing-allow-fail", "--seed", &seed.to_string()]);
     run(&mut cmd, "nextpnr", dir, limit)?;
     report.pnr_seconds = Some(t0.elapsed().as_secs_f64());
     let rep = read_json(&dir.join("synth/pnr-report.json"))?;

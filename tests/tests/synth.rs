@@ -130,7 +130,12 @@ fn synth_refuses_bad_requests() {
 fn place_and_route_reports_fmax() {
     let r = synth_json(
         "[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
-        &["--pnr", "--mhz", "125"],
+        &["--pnr", "--mhz", "125", "--seed", "3"],
+    );
+    assert_eq!(
+        r["pnr_seed"].as_u64(),
+        Some(3),
+        "the placement seed used: {r}"
     );
     let f = r["fmax_mhz"].as_f64().expect("an Fmax");
     assert!(f > 10.0 && f < 1000.0, "{r}");

@@ -27,6 +27,10 @@ pub struct Args {
     /// Clock requested from place-and-route, MHz (default: the plan's clock_mhz).
     #[arg(long)]
     mhz: Option<f64>,
+    /// nextpnr's placement seed. Fmax varies between placements (by tens of MHz on a full
+    /// ECP5-85F), so compare designs at the same seed, or sweep seeds.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Stop a tool that runs longer than this many seconds.
     #[arg(long, default_value_t = 3600)]
     timeout: u64,
@@ -84,7 +88,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         let mut r = synth::synthesize(&dir, &top, a.family, limit)?;
         if a.pnr {
             let mhz = a.mhz.unwrap_or(d.plan.plan.target.clock_mhz);
-            synth::place_and_route(&dir, a.family, mhz, &mut r, limit)?;
+            synth::place_and_route(&dir, a.family, mhz, a.seed, &mut r, limit)?;
         }
         Ok(r)
     })();
@@ -119,6 +123,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             "fmax_mhz": r.fmax_mhz, "target_mhz": r.target_mhz,
             "critical_path": r.critical_path, "pnr_device": r.pnr_device,
             "pnr_seconds": r.pnr_seconds,
+            "pnr_seed": a.pnr.then_some(a.seed),
         });
         return writeln!(out, "{j}").map_err(io_failure);
     }
@@ -150,9 +155,10 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     match (r.fmax_mhz, r.target_mhz) {
         (Some(f), Some(t)) => {
             s += &format!(
-                "place and route: {} in {:.0} s: Fmax {:.1} MHz (requested {:.0} MHz{})\n",
+                "place and route: {} in {:.0} s, seed {}: Fmax {:.1} MHz (requested {:.0} MHz{})\n",
                 r.pnr_device.as_deref().unwrap_or("?"),
                 r.pnr_seconds.unwrap_or(0.0),
+                a.seed,
                 f,
                 t,
                 if f >= t { ", met" } else { ", not met" }
