@@ -6,7 +6,7 @@
 // every stage holds otherwise.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module {= name =} #(
-{% for c in wsuffix %}    parameter WEIGHT_HEX{= c.0 =} = "weights_e0{= c.1 =}.hex",
+{% for c in wch %}    parameter WEIGHT_HEX{= c.psfx =} = "weights_e0{= c.sfx =}.hex",
 {% endfor %}
     parameter BIAS_HEX = "bias_e0.hex",
     parameter integer KIND = 0
@@ -221,7 +221,7 @@ module {= name =} #(
             v_w <= v_f;
         end
         if (adv) begin
-            wr <= {= wor_expr =};
+            wr <= {% for c in wch %}wf{= c.sfx =}{% if !loop.last %} | {% endif %}{% endfor %};
             bias_w <= bias_f;
             rbase_w <= rbase_f;
             first_w <= first_f;

@@ -48,10 +48,6 @@ pub(crate) struct EngineView {
     wcrep: u32,
     group_bits: u32,
     wch: Vec<ChunkView>,
-    /// Stage W's OR of the chunks (all but the addressed one are zero).
-    wor_expr: String,
-    /// Per chunk: the parameter suffix and the file/name suffix ("", "" for one chunk).
-    wsuffix: Vec<(String, String)>,
     bdepth: usize,
     vdepth: usize,
     /// Vector words: values per word, its index width, word-address width, words, word bits,
@@ -205,12 +201,6 @@ pub(crate) fn view(
         wcrep: mem.wraw + dp.wword,
         group_bits: weight_group_bits(mem.wrows),
         wch: chunk_views(dp, mem),
-        wor_expr: weight_suffixes(mem.wchunks)
-            .iter()
-            .map(|(_, sfx)| format!("wf{sfx}"))
-            .collect::<Vec<_>>()
-            .join(" | "),
-        wsuffix: weight_suffixes(mem.wchunks),
         bdepth: mem.bdepth,
         vdepth: mem.vdepth,
         vq: mem.vq,
