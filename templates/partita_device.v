@@ -5,8 +5,8 @@
 // one node design differ only in that tie-off and in their memory images.
 module {= top =} #(
     // $readmemh files, one per engine memory; override with full paths if needed.
-{% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
-    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
+{% for e in engine_list %}{% for c in wsuffix %}    parameter WEIGHTS_E{= e =}{= c.0 =} = "weights_e{= e =}{= c.1 =}.hex",
+{% endfor %}    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
 {% endfor %}) (
     input  wire        clk,
     input  wire        rst_n,
@@ -52,7 +52,8 @@ module {= top =} #(
     output wire        m_axis_tlast
 );
     {= node =} #(
-{% for e in engine_list %}        .WEIGHTS_E{= e =}(WEIGHTS_E{= e =}), .BIAS_E{= e =}(BIAS_E{= e =}){% if !loop.last %},{% endif %}
+{% for e in engine_list %}{% for c in wsuffix %}        .WEIGHTS_E{= e =}{= c.0 =}(WEIGHTS_E{= e =}{= c.0 =}),
+{% endfor %}        .BIAS_E{= e =}(BIAS_E{= e =}){% if !loop.last %},{% endif %}
 {% endfor %}    ) u_node (
         .dev_id(3'd{= me =}), .clk(clk), .rst_n(rst_n),
         .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),

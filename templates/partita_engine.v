@@ -2,8 +2,8 @@
 // BBS row engine: {= k =} lanes ({= lanes.len() =} built). Each lane reads its own vector memory at the CSB in-bank index
 // (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
 // full-width accumulator; every pipeline stage is one add, memory read or multiply. One row
-// takes as many cycles as it has CSB slices. The pipeline advances only when `adv` is high;
-// every stage holds otherwise.
+// takes as many cycles as it has CSB slices. The pipeline never stalls (no clock enable):
+// a row issued comes out; a cycle with a_valid low is a bubble.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module {= name =} #(
 {% for c in wch %}    parameter WEIGHT_HEX{= c.psfx =} = "weights_e0{= c.sfx =}.hex",
@@ -13,7 +13,6 @@ module {= name =} #(
 ) (
     input  wire                  clk,
     input  wire                  rst,
-    input  wire                  adv,
     // Stage A control, shared by all engines.
     input  wire                  a_valid,
     input  wire [{= waw =}-1:0]  a_waddr,
@@ -47,7 +46,7 @@ module {= name =} #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [{= vaw =}-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-{% if fstage %}    // Weights in {= wchunks =} chunk(s) of {= wrows =} words (word w: chunk w / {= wrows =}, row w mod {= wrows =}), each
+    // Weights in {= wchunks =} chunk(s) of {= wrows =} words (word w: chunk w / {= wrows =}, row w mod {= wrows =}), each
     // chunk's word in column groups of at most {= group_bits =} bits (one block RAM's width), one
     // memory per group (declared whole, so one image per chunk loads it; synthesis keeps the
     // group's bits only). Every group has its read address, write address, write data and
@@ -57,7 +56,7 @@ module {= name =} #(
     // block RAM's output into a fabric register, and stage W ORs the chunks: no cascade
     // multiplexer and no select fanning out. A run-time write never meets a read of the same
     // word (weights are written while idle), so synthesis adds no read-during-write bypass
-    // (no_rw_check). This engine runs with `adv` high (a single device never stalls).
+    // (no_rw_check).
 {% for c in wch %}{% for g in c.groups %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem{= g.sfx =} [0:{= wrows =}-1];
 {% endfor %}{% endfor %}    (* no_rw_check *) reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
 `ifdef PARTITA_COSIM
@@ -138,22 +137,20 @@ module {= name =} #(
         if (rst) begin
             v_a2 <= 1'b0;
             v_a3 <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_a2 <= a_valid;
             v_a3 <= v_a2;
         end
-        if (adv) begin
-            baddr_a2 <= a_baddr;
-            rbase_a2 <= a_rbase;
-            first_a2 <= a_first;
-            last_a2 <= a_last;
-            zero_a2 <= a_zero;
-            baddr_a3 <= baddr_a2;
-            rbase_a3 <= rbase_a2;
-            first_a3 <= first_a2;
-            last_a3 <= last_a2;
-            zero_a3 <= zero_a2;
-        end
+        baddr_a2 <= a_baddr;
+        rbase_a2 <= a_rbase;
+        first_a2 <= a_first;
+        last_a2 <= a_last;
+        zero_a2 <= a_zero;
+        baddr_a3 <= baddr_a2;
+        rbase_a3 <= rbase_a2;
+        first_a3 <= first_a2;
+        last_a3 <= last_a2;
+        zero_a3 <= zero_a2;
     end
 {% for c in wch %}    wire rs1{= c.sfx =};
     wire [{= wraw =}-1:0] ra1{= c.sfx =};
@@ -174,18 +171,16 @@ module {= name =} #(
     always @(posedge clk) begin
         if (rst) begin
             v_b <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_b <= v_a3;
         end
-        if (adv) begin
 {% for c in wch %}{% for g in c.groups %}            if (rs{= g.sfx =}) wq{= c.sfx =}[{= g.lo =} +: {= g.w =}] <= wmem{= g.sfx =}[ra{= g.sfx =}][{= g.lo =} +: {= g.w =}];
-            else wq{= c.sfx =}[{= g.lo =} +: {= g.w =}] <= {= g.w =}'d0;
+        else wq{= c.sfx =}[{= g.lo =} +: {= g.w =}] <= {= g.w =}'d0;
 {% endfor %}{% endfor %}            bias_b <= bmem[baddr_a3];
-            rbase_b <= rbase_a3;
-            first_b <= first_a3;
-            last_b <= last_a3;
-            zero_b <= zero_a3;
-        end
+        rbase_b <= rbase_a3;
+        first_b <= first_a3;
+        last_b <= last_a3;
+        zero_b <= zero_a3;
     end
 
     // Stage F: every block RAM's output in a fabric register of its own.
@@ -196,17 +191,15 @@ module {= name =} #(
     always @(posedge clk) begin
         if (rst) begin
             v_f <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_f <= v_b;
         end
-        if (adv) begin
 {% for c in wch %}            wf{= c.sfx =} <= wq{= c.sfx =};
 {% endfor %}            bias_f <= bias_b;
-            rbase_f <= rbase_b;
-            first_f <= first_b;
-            last_f <= last_b;
-            zero_f <= zero_b;
-        end
+        rbase_f <= rbase_b;
+        first_f <= first_b;
+        last_f <= last_b;
+        zero_f <= zero_b;
     end
 
     // Stage W: the weight word{% if wchunks > 1 %}, the OR of the chunks (all but the addressed one are zero){% endif %}.
@@ -217,89 +210,18 @@ module {= name =} #(
     always @(posedge clk) begin
         if (rst) begin
             v_w <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_w <= v_f;
         end
-        if (adv) begin
-            wr <= {% for c in wch %}wf{= c.sfx =}{% if !loop.last %} | {% endif %}{% endfor %};
-            bias_w <= bias_f;
-            rbase_w <= rbase_f;
-            first_w <= first_f;
-            last_w <= last_f;
-            zero_w <= zero_f;
-        end
+        wr <= {% for c in wch %}wf{= c.sfx =}{% if !loop.last %} | {% endif %}{% endfor %};
+        bias_w <= bias_f;
+        rbase_w <= rbase_f;
+        first_w <= first_f;
+        last_w <= last_f;
+        zero_w <= zero_f;
     end
 
-{% else %}    (* no_rw_check *) reg [{= wword =}-1:0] wmem [0:{= wdepth =}-1];
-    (* no_rw_check *) reg [{= bw =}-1:0] bmem [0:{= bdepth =}-1];
-`ifdef PARTITA_COSIM
-    // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
-    // each reads its images at time 0 from the paths given as plusargs named after it
-    // (+<instance path>.load_w=FILE, +<instance path>.load_b=FILE), so a model is reused for
-    // any weights. Synthesis and other simulators read WEIGHT_HEX and BIAS_HEX.
-    initial begin : load_w
-        string path;
-        path = "";
-        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, wmem);
-        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem);
-    end
-    initial begin : load_b
-        string path;
-        path = "";
-        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, bmem);
-        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, bmem);
-    end
-`else
-    initial $readmemh(WEIGHT_HEX, wmem);
-    initial $readmemh(BIAS_HEX, bmem);
-`endif
-
-    // Stage B: weight word and bias.
-    reg [{= wword =}-1:0] wq;
-    reg [{= bw =}-1:0] bias_b;
-    reg [{= vaw =}-1:0] rbase_b;
-    reg v_b, first_b, last_b, zero_b;
-    always @(posedge clk) begin
-        if (ww_en) wmem[ww_addr] <= ww_data;
-        if (bw_en) bmem[bw_addr] <= bw_data;
-        if (rst) begin
-            v_b <= 1'b0;
-        end else if (adv) begin
-            v_b <= a_valid;
-        end
-        if (adv) begin
-            wq <= wmem[a_waddr];
-            bias_b <= bmem[a_baddr];
-            rbase_b <= a_rbase;
-            first_b <= a_first;
-            last_b <= a_last;
-            zero_b <= a_zero;
-        end
-    end
-
-    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
-    // (deep memories span several) is a stage of its own.
-    reg [{= wword =}-1:0] wr;
-    reg [{= bw =}-1:0] bias_w;
-    reg [{= vaw =}-1:0] rbase_w;
-    reg v_w, first_w, last_w, zero_w;
-    always @(posedge clk) begin
-        if (rst) begin
-            v_w <= 1'b0;
-        end else if (adv) begin
-            v_w <= v_b;
-        end
-        if (adv) begin
-            wr <= wq;
-            bias_w <= bias_b;
-            rbase_w <= rbase_b;
-            first_w <= first_b;
-            last_w <= last_b;
-            zero_w <= zero_b;
-        end
-    end
-
-{% endif %}    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
+    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
     // stage D: operand registers (a zero for h at step 0); stage E: products. The operands are
     // signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
     // extension made it three). Every stage is one add, one memory read or one multiply.
@@ -314,28 +236,26 @@ module {= name =} #(
             v_r <= 1'b0;
             v_d <= 1'b0;
             v_e <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_c <= v_w;
             v_r <= v_c;
             v_d <= v_r;
             v_e <= v_d;
         end
-        if (adv) begin
-            bias_c <= bias_w;
-            first_c <= first_w;
-            last_c <= last_w;
-            zero_c <= zero_w;
-            bias_r <= bias_c;
-            first_r <= first_c;
-            last_r <= last_c;
-            zero_r <= zero_c;
-            bias_d <= bias_r;
-            first_d <= first_r;
-            last_d <= last_r;
-            bias_e <= bias_d;
-            first_e <= first_d;
-            last_e <= last_d;
-        end
+        bias_c <= bias_w;
+        first_c <= first_w;
+        last_c <= last_w;
+        zero_c <= zero_w;
+        bias_r <= bias_c;
+        first_r <= first_c;
+        last_r <= last_c;
+        zero_r <= zero_c;
+        bias_d <= bias_r;
+        first_d <= first_r;
+        last_d <= last_r;
+        bias_e <= bias_d;
+        first_e <= first_d;
+        last_e <= last_d;
     end
 {% if vq > 1 %}{% for lane in lanes %}
     // Lane {= lane =}: words of {= vq =} values (value a at word a / {= vq =}, slot a mod {= vq =}); the
@@ -363,16 +283,14 @@ module {= name =} #(
         for (j_{= lane =} = 0; j_{= lane =} < {= vq =}; j_{= lane =} = j_{= lane =} + 1)
             if (vw_en && vw_lane == {= lane_w =}'d{= lane =} && vw_we[j_{= lane =}])
                 vmem_{= lane =}[vw_word][j_{= lane =}*{= dw =} +: {= dw =}] <= vw_data[j_{= lane =}*{= dw =} +: {= dw =}];
-        if (adv) begin
-            vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
-            wc_{= lane =} <= wval_{= lane =};
-            vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}[{= vaw =}-1:{= vqw =}]];
-            vsel_{= lane =} <= vra_{= lane =}[{= vqw =}-1:0];
-            wr_{= lane =} <= wc_{= lane =};
-            vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
-            wv_{= lane =} <= wr_{= lane =};
-            t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
-        end
+        vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
+        wc_{= lane =} <= wval_{= lane =};
+        vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}[{= vaw =}-1:{= vqw =}]];
+        vsel_{= lane =} <= vra_{= lane =}[{= vqw =}-1:0];
+        wr_{= lane =} <= wc_{= lane =};
+        vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
+        wv_{= lane =} <= wr_{= lane =};
+        t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
     end
 {% endfor %}{% else %}{% for lane in lanes %}
     // Lane {= lane =}.
@@ -389,15 +307,13 @@ module {= name =} #(
     initial for (n_{= lane =} = 0; n_{= lane =} < {= vdepth =}; n_{= lane =} = n_{= lane =} + 1) vmem_{= lane =}[n_{= lane =}] = {= dw =}'d0;
     always @(posedge clk) begin
         if (vw_en && vw_lane == {= lane_w =}'d{= lane =}) vmem_{= lane =}[vw_addr] <= vw_data;
-        if (adv) begin
-            vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
-            wc_{= lane =} <= wval_{= lane =};
-            vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}];
-            wr_{= lane =} <= wc_{= lane =};
-            vin_{= lane =} <= zero_r ? {= dw =}'d0 : vq_{= lane =};
-            wv_{= lane =} <= wr_{= lane =};
-            t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
-        end
+        vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
+        wc_{= lane =} <= wval_{= lane =};
+        vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}];
+        wr_{= lane =} <= wc_{= lane =};
+        vin_{= lane =} <= zero_r ? {= dw =}'d0 : vq_{= lane =};
+        wv_{= lane =} <= wr_{= lane =};
+        t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
     end
 {% endfor %}{% endif %}{% if !absent.is_empty() %}    // Absent lanes (banks this device does not hold): no memory, no multiplier, a zero product;
     // their weight-word entries are zero and unread.
@@ -406,10 +322,8 @@ module {= name =} #(
 {% endif %}    // Adder tree: {= levels.len() =} registered level(s); every sum keeps full width.
 {% for node in tree %}    reg [{= node.width =}-1:0] {= node.name =};
 {% endfor %}    always @(posedge clk) begin
-        if (adv) begin
-{% for node in tree %}            {= node.name =} <= {= node.expr =};
-{% endfor %}        end
-    end
+{% for node in tree %}        {= node.name =} <= {= node.expr =};
+{% endfor %}    end
     // Control delayed through the tree.
     reg [{= tree_delay =}:0] v_t, first_t, last_t;
     reg [{= bw =}-1:0] bias_t [0:{= tree_delay =}];
@@ -417,19 +331,17 @@ module {= name =} #(
     always @(posedge clk) begin
         if (rst) begin
             v_t <= {= tree_len =}'d0;
-        end else if (adv) begin
+        end else begin
             v_t[0] <= v_e;
             for (i = 1; i <= {= tree_delay =}; i = i + 1) v_t[i] <= v_t[i-1];
         end
-        if (adv) begin
-            first_t[0] <= first_e;
-            last_t[0] <= last_e;
-            bias_t[0] <= bias_e;
-            for (i = 1; i <= {= tree_delay =}; i = i + 1) begin
-                first_t[i] <= first_t[i-1];
-                last_t[i] <= last_t[i-1];
-                bias_t[i] <= bias_t[i-1];
-            end
+        first_t[0] <= first_e;
+        last_t[0] <= last_e;
+        bias_t[0] <= bias_e;
+        for (i = 1; i <= {= tree_delay =}; i = i + 1) begin
+            first_t[i] <= first_t[i-1];
+            last_t[i] <= last_t[i-1];
+            bias_t[i] <= bias_t[i-1];
         end
     end
     wire [{= sw =}-1:0] sum = {= tree_out =};
@@ -445,14 +357,12 @@ module {= name =} #(
     always @(posedge clk) begin
         if (rst) begin
             row_valid <= 1'b0;
-        end else if (adv) begin
+        end else begin
             row_valid <= sum_v && sum_last;
         end
-        if (adv) begin
-            if (sum_v) begin
-                acc <= acc_next;
-                row_acc <= acc_next;
-            end
+        if (sum_v) begin
+            acc <= acc_next;
+            row_acc <= acc_next;
         end
     end
 endmodule

@@ -10,7 +10,10 @@
 // devices form a pipeline. A tick is: for each layer with work here, the engine issues this
 // device's rows (full-width partial sums, bias on the device holding column block 0), M rows at
 // a time on M engines in lockstep, whose sums leave one per cycle in row order; partial
-// sums go to the local partial buffer or, as frames, to the layer's finisher. The finisher sums
+// sums go to the local partial buffer or, as frames, to the layer's finisher. The engines have
+// no clock enable: their rows queue in a row FIFO, and a row is issued only while the FIFO
+// has room for it and every row in flight, so a full transmit queue holds the issue, never the
+// engines. The finisher sums
 // every partial of a gate row at full width, rounds once, and runs the element-wise unit; the
 // new h goes to this device's vector memory and, as frames, to every device that needs it.
 // The finisher runs alongside the row issue: it takes each unit as soon as all its partial
@@ -29,8 +32,8 @@
 // {= p.vwrite =}.
 module {= p.top =} #(
     // $readmemh files, one per engine memory; override with full paths if needed.
-{% for e in engine_list %}    parameter WEIGHTS_E{= e =} = "weights_e{= e =}.hex",
-    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
+{% for e in engine_list %}{% for c in wsuffix %}    parameter WEIGHTS_E{= e =}{= c.0 =} = "weights_e{= e =}{= c.1 =}.hex",
+{% endfor %}    parameter BIAS_E{= e =} = "bias_e{= e =}.hex"{% if !loop.last %},{% endif %}
 {% endfor %}) (
     input  wire [2:0]  dev_id,
     input  wire        clk,
@@ -203,8 +206,11 @@ module {= p.top =} #(
         if (rst) of_full <= 1'b0;
         else of_full <= (of_count >= {= ofifo_cnt_w =}'d{= ofifo_depth_m1 =});
     end
+    // The transmit queue holds the row hand-over and the finisher; the engines never stall.
     wire adv_m = !tq_full;
-    wire a_valid = (state == S_MAC);
+    // Row issue: only while the row FIFO has room for every row in flight (see u_rows).
+    reg room;
+    wire a_valid = (state == S_MAC) && room;
     wire a_xsel = (slice < l_nih);
 {% if overlap %}    // W_ih·x ahead of the gather: at a tick's start, before the other devices' h of the last
     // tick is in, layer 0's rows are issued with their x slices only (xp: the x pass; its sums,
@@ -220,21 +226,39 @@ module {= p.top =} #(
 {% else %}    wire a_first = (slice == {= slice_w =}'d0);
     wire a_last = (slice == l_slices - {= slice_w =}'d1);
 {% endif %}
-    wire vw_en;
-    wire [{= lane_w =}-1:0] vw_lane;
-    wire [{= vwa =}-1:0] vw_word;
-    wire [{= vq =}-1:0] vw_we;
-    wire [{= vqd =}-1:0] vw_data;
+    // The vector-memory write port: the writer's registered outputs (wv_*), registered once
+    // more here (vw_*), so the writer's logic and the engines' vector memories each end or start
+    // at a flip-flop of their own and only a register-to-register net spans the distance. A
+    // write lands a cycle later; the engines read a vector at the earliest seven cycles after
+    // its row is issued, which is after the controller saw the writer's `pend` clear.
+    wire wv_en;
+    wire [{= lane_w =}-1:0] wv_lane;
+    wire [{= vwa =}-1:0] wv_word;
+    wire [{= vq =}-1:0] wv_we;
+    wire [{= vqd =}-1:0] wv_data;
+    reg vw_en;
+    reg [{= lane_w =}-1:0] vw_lane;
+    reg [{= vwa =}-1:0] vw_word;
+    reg [{= vq =}-1:0] vw_we;
+    reg [{= vqd =}-1:0] vw_data;
+    always @(posedge clk) begin
+        if (rst) vw_en <= 1'b0;
+        else vw_en <= wv_en;
+        vw_lane <= wv_lane;
+        vw_word <= wv_word;
+        vw_we <= wv_we;
+        vw_data <= wv_data;
+    end
 {% for e in engine_list %}    wire row_valid_{= e =};
     wire [{= accw =}-1:0] row_acc_{= e =};
     {= p.engine =} #(
 `ifndef PARTITA_COSIM
-        .WEIGHT_HEX(WEIGHTS_E{= e =}),
-        .BIAS_HEX(BIAS_E{= e =}),
+{% for c in wsuffix %}        .WEIGHT_HEX{= c.0 =}(WEIGHTS_E{= e =}{= c.0 =}),
+{% endfor %}        .BIAS_HEX(BIAS_E{= e =}),
 `endif
         .KIND(0)
     ) u_engine_{= e =} (
-        .clk(clk), .rst(rst), .adv(adv_m),
+        .clk(clk), .rst(rst),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
@@ -244,20 +268,47 @@ module {= p.top =} #(
         .bw_data(wstage[{= bw =}-1:0]),
         .row_valid(row_valid_{= e =}), .row_acc(row_acc_{= e =})
     );
-{% endfor %}{% if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
+{% endfor %}    // Row FIFO: the engines have no clock enable, so each slot's rows (all {= m =} engines in
+    // lockstep, engine 0 in the low bits) queue here for the hand-over, which the transmit
+    // queue may hold. rf_res counts slots issued and not yet taken from the FIFO; a slot is
+    // issued only while room (rf_res below {= rf_room =}, a register one cycle behind, hence the
+    // margin) says the FIFO's {= rf_depth =} entries hold it and every slot in flight.
+    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
+    wire [{= rf_w =}-1:0] rf_head;
+    wire [{= rf_aw =}:0] rf_count;
+    wire rf_v = (rf_count != {= rf_cw =}'d0);
+    wire rf_pop;
+    partita_fifo #(.W({= rf_w =}), .AW({= rf_aw =}), .DEPTH({= rf_depth =})) u_rows (
+        .clk(clk), .rst(rst), .push(row_valid_0),
+        .din({{% for e in engine_rev %}row_acc_{= e =}{% if !loop.last %}, {% endif %}{% endfor %}}),
+        .pop(rf_pop), .dout(rf_head), .count(rf_count)
+    );
+    reg [{= rf_aw =}:0] rf_res;
+    wire slot_issued = a_valid && a_last;
+    always @(posedge clk) begin
+        if (rst) begin
+            rf_res <= {= rf_cw =}'d0;
+            room <= 1'b0;
+        end else begin
+            if (slot_issued && !rf_pop) rf_res <= rf_res + {= rf_cw =}'d1;
+            else if (rf_pop && !slot_issued) rf_res <= rf_res - {= rf_cw =}'d1;
+            room <= (rf_res < {= rf_cw =}'d{= rf_room =});
+        end
+    end
+{% if m > 1 %}    // Row serializer: the engines run in lockstep, so all {= m =} finish a row in the same cycle.
     // Their full-width sums are loaded into a shift register and leave {= g =} per cycle, engine 0
 {% if ge %}    // first: rows are unit-major, so each cycle hands over up to {= ew_n =} units' four gates (the
     // element-wise lanes' group size), rs_n of them: the fewest of {= ew_n =}, the units left in
-    // the load ({= ld_units =} per load) and the units left in the pass (rs_ul). A row takes at
-    // least {= m_groups =} cycles (checked by the generator), so the register is empty, or sends its
-    // last sums, when the next rows arrive. The padding rows of a layer's last slot never leave.
+    // the load ({= ld_units =} per load) and the units left in the pass (rs_ul). The next slot's
+    // rows are taken from the row FIFO when the register is empty or sends its last sums; a
+    // row takes at least {= m_groups =} cycles (checked by the generator), so the hand-over keeps
+    // up with the engines. The padding rows of a layer's last slot never leave.
 {% else %}    // first (node row order{% if g > 1 %}: rows are unit-major, so each cycle hands over one unit's
-    // four gates{% endif %}). A row takes at least {= m_groups =} cycles (checked by the generator), so
-    // the register is empty, or sends its last sums, when the next rows arrive. The padding
-    // rows of a layer's last slot never leave: the drain stops at the layer's last row.
-{% endif %}    wire unused_rows = &{1'b0{% for e in engine_list %}{% if !loop.first %}, row_valid_{= e =}{% endif %}{% endfor %}};
-    wire rs_take = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
-    reg rs_v;
+    // four gates{% endif %}). The next slot's rows are taken from the row FIFO when the register is
+    // empty or sends its last sums; a row takes at least {= m_groups =} cycles (checked by the
+    // generator), so the hand-over keeps up with the engines. The padding rows of a layer's
+    // last slot never leave: the drain stops at the layer's last row.
+{% endif %}    reg rs_v;
 {% if ge %}    reg [{= rows_w =}-1:0] rs_ll, rs_ul;
 {% else %}    reg [{= eng_w =}-1:0] rs_i;
 {% endif %}{% for e in pad_list %}    reg [{= accw =}-1:0] rs_{= e =};
@@ -267,7 +318,11 @@ module {= p.top =} #(
     wire rs_ufew = (rs_ul < {= rows_w =}'d{= ew_n =});
     wire [{= eq =}:0] rs_n = !(rs_lfew || rs_ufew) ? {= eq1 =}'d{= ew_n =} : (rs_ll < rs_ul) ? rs_ll[{= eq =}:0] : rs_ul[{= eq =}:0];
     wire [{= rows_w =}-1:0] rs_n_w = {= rs_n_ext =};
-{% endif %}    always @(posedge clk) begin
+    wire rs_end = (rs_n_w == rs_ll || rs_n_w == rs_ul);
+{% else %}    wire rs_end = (rs_i == {= eng_w =}'d{= m_last =} || parts_out + {= rows_w =}'d{= g =} == l_rows);
+{% endif %}    wire rs_take = adv_m && rf_v && (!rs_v || rs_end);
+    assign rf_pop = rs_take;
+    always @(posedge clk) begin
         if (rst) begin
             rs_v <= 1'b0;
 {% if ge %}            rs_ll <= {= rows_w =}'d0;
@@ -277,13 +332,13 @@ module {= p.top =} #(
 {% if ge %}            rs_ll <= {= rows_w =}'d{= ld_units =};
 {% else %}            rs_i <= {= eng_w =}'d0;
 {% endif %}        end else if (part_v) begin
-{% if ge %}            if (rs_n_w == rs_ll || rs_n_w == rs_ul) rs_v <= 1'b0;
+{% if ge %}            if (rs_end) rs_v <= 1'b0;
             rs_ll <= rs_ll - rs_n_w;
-{% else %}            if (rs_i == {= eng_w =}'d{= m_last =} || parts_out + {= rows_w =}'d{= g =} == l_rows) rs_v <= 1'b0;
+{% else %}            if (rs_end) rs_v <= 1'b0;
             rs_i <= rs_i + {= eng_w =}'d1;
 {% endif %}        end
         if (rs_take) begin
-{% for e in engine_list %}            rs_{= e =} <= row_acc_{= e =};
+{% for e in engine_list %}            rs_{= e =} <= rf_head[{= e =}*{= accw =} +: {= accw =}];
 {% endfor %}{% for e in pad_only %}            rs_{= e =} <= {= accw =}'d0;
 {% endfor %}        end else if (part_v) begin
 {% for e in shift_list %}            rs_{= e =} <= rs_{= e + g =};
@@ -292,8 +347,9 @@ module {= p.top =} #(
 {% if ge %}    // The group's units, unit 0's gate 0 in the low bits (the reduction's local write).
 {% else %}    // One unit's four gate sums, gate 0 in the low bits (the reduction's local write).
 {% endif %}    wire [{= g_accw =}-1:0] row_acc4 = {{% for e in group_rev %}rs_{= e =}{% if !loop.last %}, {% endif %}{% endfor %}};{% endif %}
-{% else %}    wire [{= accw =}-1:0] row_acc = row_acc_0;
-    wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
+{% else %}    wire [{= accw =}-1:0] row_acc = rf_head;
+    wire part_v = adv_m && rf_v;
+    assign rf_pop = part_v;
 {% endif %}
     // ------------------------------------------------------------------ links
     wire [{= nports =}-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p;
@@ -351,7 +407,7 @@ module {= p.top =} #(
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
         .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_all(rv_all), .pend(vw_pend), .x_beat(x_beat), .x_valid(x_tvalid),
         .x_avail(x_avail), .x_n(x_n), .x_ready(x_ready),
-        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
+        .vw_en(wv_en), .vw_lane(wv_lane), .vw_word(wv_word), .vw_we(wv_we), .vw_data(wv_data)
     );
 
     // ------------------------------------------------------------------ finisher
@@ -453,7 +509,7 @@ module {= p.top =} #(
             wait_cycles <= 32'd0;
         end else begin
             if (busy) cycles <= cycles + 64'd1;
-            if (state == S_MAC && adv_m) mac_cycles <= mac_cycles + 32'd1;
+            if (a_valid) mac_cycles <= mac_cycles + 32'd1;
             if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
 {% if ge %}            if (part_v) begin
                 parts_out <= parts_out + {rs_n_w[{= rows_w_2 =}:0], 2'b00};
@@ -531,7 +587,7 @@ module {= p.top =} #(
                     else state <= S_FDRAIN;
                 end
                 S_XWAIT: if (x_ready) state <= S_MAC;
-                S_MAC: if (adv_m) begin
+                S_MAC: if (room) begin
                     waddr <= waddr + {= waw =}'d1;
                     if (a_last) begin
 {% if overlap %}                        slice <= s_lo;

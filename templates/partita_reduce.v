@@ -7,7 +7,7 @@
 // every source has committed the partials of the next unit (each source sends its units in
 // order, so a count per source suffices), and `fin_go` takes it: the sources' partials of
 // each gate are added at full width and rounded once into the pre-activation format (feed,
-// four cycles later with feed_v; unit: its slot). `fin_start` begins a layer, `fin_clear`
+// {= fin_lat =} cycles later with feed_v; unit: its slot). `fin_start` begins a layer, `fin_clear`
 // clears its counts after its last unit. Counts are not cleared by start: peers may send to
 // a device not started yet. A reset clears them.{% if e > 1 %}
 // {= e =} element-wise lanes: every memory is {= e =} banks, unit slot u in bank u mod {= e =}, and
@@ -221,49 +221,58 @@ module {= name =} (
 {% endif %}
 {% endfor %}    assign unit_ready = 1'b1{% for s in slots %} && (pc_{= s.index =}[layer] >= need_{= s.index =}){% endfor %};
 
-{% if e > 1 %}    // Sum and round: read every slot's partials of the group (stage 1 address, stage 2 read),
-    // add them per unit and gate at full width (stage 3), round once (stage 4, feed).
-{% else %}    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
-    // add them per gate at full width (stage 3), round once (stage 4, feed).
-{% endif %}    reg fv0, fv1, fv2;
+    // Sum and round: read every slot's partials of the {% if e > 1 %}group{% else %}unit{% endif %} (stage 1 address, stage 2 read, block
+    // RAMs), put each in a fabric register, masked by the layer's gates (stage F), add them
+    // two at a time at full width ({= sum_levels =} registered level(s), the last one psum), round (rnd),
+    // then saturate (feed): feed_v comes {= fin_lat =} cycles after fin_go.
+    reg [{= fin_stages =}-1:0] fv;
 {% if e > 1 %}    wire [{= paw =}-1:0] f_next = pbase + {= fslot_ext =};
     reg [{= paw =}-{= eq =}-1:0] f_addr;
 {% else %}    reg [{= paw =}-1:0] f_addr;
-{% endif %}    reg [{= unit_w =}-1:0] fs0, fs1, fs2;
+{% endif %}    reg [{= unit_w =}-1:0] fs [0:{= fin_stages =}-1];
+    integer fi;
     wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start{% if e > 1 %}, f_next[{= eq =}-1:0]{% endif %}};
-{% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =}{= l.s =};
-{% endfor %}{% endfor %}{% endfor %}{% for l in lane_sfx %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =}{= l.s =};
+{% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}    reg [{= accw =}-1:0] pq_{= s.index =}_{= g =}{= l.s =}, pf_{= s.index =}_{= g =}{= l.s =};
+{% endfor %}{% endfor %}{% endfor %}{% for t in sum_tree %}    reg [{= t.width =}-1:0] {= t.name =};
+{% endfor %}{% for l in lane_sfx %}{% for g in gates %}    reg [{= psum_w =}-1:0] psum_{= g =}{= l.s =};
+    wire [{= rnd_w =}-1:0] rnd_{= g =}{= l.s =};
+    wire rclip_{= g =}{= l.s =};
+    partita_requant #(
+        .IW({= psum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= rnd_w =}),
+        .ROUND_NE({= round_ne =}), .SAT({= sat =})
+    ) u_rnd_{= g =}{= l.s =} (.x(psum_{= g =}{= l.s =}), .y(rnd_{= g =}{= l.s =}), .clip(rclip_{= g =}{= l.s =}));
+    reg [{= rnd_w =}-1:0] rr_{= g =}{= l.s =};
     wire [{= pre_w =}-1:0] pre_{= g =}{= l.s =};
     wire pclip_{= g =}{= l.s =};
     partita_requant #(
-        .IW({= psum_w =}), .SHR({= pre_shr =}), .SHL({= pre_shl =}), .OW({= pre_w =}),
+        .IW({= rnd_w =}), .SHR(0), .SHL(0), .OW({= pre_w =}),
         .ROUND_NE({= round_ne =}), .SAT({= sat =})
-    ) u_pre_{= g =}{= l.s =} (.x(psum_{= g =}{= l.s =}), .y(pre_{= g =}{= l.s =}), .clip(pclip_{= g =}{= l.s =}));
+    ) u_pre_{= g =}{= l.s =} (.x(rr_{= g =}{= l.s =}), .y(pre_{= g =}{= l.s =}), .clip(pclip_{= g =}{= l.s =}));
     reg [{= pre_w =}-1:0] feed_{= g =}{= l.s =};
     reg fclip_{= g =}{= l.s =};
-{% endfor %}{% endfor %}    always @(posedge clk) begin
+{% endfor %}{% endfor %}    // (The rounding step widens, so only the saturation step clips.)
+    wire unused_rclip = &{1'b0{% for l in lane_sfx %}{% for g in gates %}, rclip_{= g =}{= l.s =}{% endfor %}{% endfor %}};
+    always @(posedge clk) begin
         if (rst) begin
-            fv0 <= 1'b0;
-            fv1 <= 1'b0;
-            fv2 <= 1'b0;
+            fv <= {= fin_stages =}'d0;
             feed_v <= 1'b0;
         end else if (fadv) begin
-            fv0 <= fin_go;
-            fv1 <= fv0;
-            fv2 <= fv1;
-            feed_v <= fv2;
+            fv <= {fv[{= fin_hi =}:0], fin_go};
+            feed_v <= fv[{= fin_stages =}-1];
         end
         if (fadv) begin
 {% if e > 1 %}            f_addr <= f_next[{= paw =}-1:{= eq =}];
 {% else %}            f_addr <= pbase + {= fslot_ext =};
-{% endif %}            fs0 <= f_slot;
-            fs1 <= fs0;
-            fs2 <= fs1;
-            unit <= fs2;
+{% endif %}            fs[0] <= f_slot;
+            for (fi = 1; fi < {= fin_stages =}; fi = fi + 1) fs[fi] <= fs[fi-1];
+            unit <= fs[{= fin_stages =}-1];
 {% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}            pq_{= s.index =}_{= g =}{= l.s =} <= pm_{= s.index =}_{= g =}{= l.s =}[f_addr];
-{% endfor %}{% endfor %}{% endfor %}{% for l in lane_sfx %}{% for g in gates %}            psum_{= g =}{= l.s =} <= {= psum_exprs[l.j * 4 + loop.index0] =};
+            pf_{= s.index =}_{= g =}{= l.s =} <= cm_{= s.index =}[{= g =}] ? pq_{= s.index =}_{= g =}{= l.s =} : {= accw =}'d0;
+{% endfor %}{% endfor %}{% endfor %}{% for t in sum_tree %}            {= t.name =} <= {= t.expr =};
+{% endfor %}{% for l in lane_sfx %}{% for g in gates %}            psum_{= g =}{= l.s =} <= {= psum_exprs[l.j * 4 + loop.index0] =};
+            rr_{= g =}{= l.s =} <= rnd_{= g =}{= l.s =};
             feed_{= g =}{= l.s =} <= pre_{= g =}{= l.s =};
-            fclip_{= g =}{= l.s =} <= fv2 && pclip_{= g =}{= l.s =};
+            fclip_{= g =}{= l.s =} <= fv[{= fin_stages =}-1] && pclip_{= g =}{= l.s =};
 {% endfor %}{% endfor %}        end
     end
     assign feed = {{% for l in lane_sfx_rev %}feed_0{= l.s =}, feed_1{= l.s =}, feed_2{= l.s =}, feed_3{= l.s =}{% if !loop.last %}, {% endif %}{% endfor %}};

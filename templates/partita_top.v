@@ -183,14 +183,25 @@ module {= p.top =} #(
 {% endfor %}            default: x_word = {= hwide =}'d0;
         endcase
     end
-{% else %}    wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
+{% else %}    // A register slice (partita_skid) between the unpacker, at the stream pins, and the loader:
+    // the loader's ready ends at its flip-flops, and the unpacker's ready is a flip-flop, so
+    // no handshake path crosses the die in one cycle.
+    wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
+    wire [{= s.vb =}-1:0] xu_data;
+    wire xu_valid, xu_ready, xu_last;
+    partita_skid #(.W({= s.vb =})) u_x_slice (
+        .clk(clk), .rst(rst), .s_tdata(xu_data), .s_tvalid(xu_valid), .s_tready(xu_ready),
+        .s_tlast(xu_last), .m_tdata(x_tdata), .m_tvalid(x_tvalid), .m_tready(x_tready),
+        .m_tlast(x_tlast)
+    );
 {% endif %}    partita_unpack #(
         .SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .VEC({= s.in_vec =}), .CW({= s.in_cw =}), .JW({= s.jw =}), .BW({= s.in_bw =})
     ) u_x_in (
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
-        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
-        .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n({= x_n =}),
+{% if ew_lanes > 1 %}        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+{% else %}        .m_data(xu_data), .m_valid(xu_valid), .m_ready(xu_ready), .m_last(xu_last),
+{% endif %}        .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n({= x_n =}),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
     wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hgroups =}) && last_layer;
@@ -371,7 +382,7 @@ module {= p.top =} #(
 `endif
         .KIND({= engine_kinds[loop.index0] =})
     ) u_engine_{= e =} (
-        .clk(clk), .rst(rst), .adv(1'b1),
+        .clk(clk), .rst(rst),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
 {% if ew_lanes > 1 %}        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),

@@ -20,9 +20,7 @@ use partita_hdl::frame::Kind;
 
 use super::resources;
 use super::traffic::{self, DEFAULT_STEPS};
-use crate::arch::lstm::{
-    node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, ENGINE_FRONT_SINGLE, EW_LATENCY,
-};
+use crate::arch::lstm::{node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, EW_LATENCY};
 use crate::design::{Design, ModelDesign};
 use crate::passes::partition::{self, LayerPartition};
 use crate::plan::{LayerAssignment, Strategy};
@@ -30,7 +28,7 @@ use crate::plan::{LayerAssignment, Strategy};
 /// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot:
 /// the engine's front stages and its accumulator, the row lane's sum, rounding and saturation
 /// registers, the element-wise unit, and the h write.
-pub const DRAIN_BASE: u64 = (ENGINE_FRONT_SINGLE + 1 + 3 + EW_LATENCY + 1) as u64;
+pub const DRAIN_BASE: u64 = (ENGINE_FRONT + 1 + 3 + EW_LATENCY + 1) as u64;
 
 /// What the model predicts for one design.
 #[derive(Clone, Debug, PartialEq)]
@@ -277,8 +275,10 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
 /// Node pipeline constants (cycles), read off `partita_node.v`: state transitions around a
 /// layer's row issue, the engine's depth after the last issue, the finisher's depth, and the
 /// delay a frame sees at each forwarding hop.
-const NODE_MAC_EXTRA: u64 = ENGINE_FRONT as u64 + 4;
-const NODE_FIN_EXTRA: u64 = EW_LATENCY as u64 + 7;
+const NODE_MAC_EXTRA: u64 = ENGINE_FRONT as u64 + 5;
+/// The finisher's depth past its own pipeline (`NodeArch::fin_latency`): the element-wise
+/// unit and the h write.
+const NODE_FIN_EW: u64 = EW_LATENCY as u64 + 3;
 const NODE_TICK_EXTRA: u64 = 3;
 /// The x pass's start (S_XSTART, S_XWAIT) before its first row.
 const NODE_XPASS_EXTRA: u64 = 2;
@@ -520,6 +520,7 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 // The finisher takes a group of E ready units per cycle (E the element-wise
                 // lanes); the layer ends after its rows and the last group's pipeline.
                 let e = sys.nodes[n.index].e.max(1);
+                let fin_extra = NODE_FIN_EW + sys.nodes[n.index].fin_latency() as u64;
                 let first_issue = ready[..e.min(len)].iter().copied().max().unwrap_or(0);
                 let mut f = 0;
                 let mut issue = Vec::with_capacity(len);
@@ -528,15 +529,11 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                     issue.extend(std::iter::repeat_n(f.max(r), grp.len()));
                     f = f.max(r) + 1;
                 }
-                t[n.index] = t[n.index].max(f + NODE_FIN_EXTRA - 1);
+                t[n.index] = t[n.index].max(f + fin_extra - 1);
                 let len = len as u64;
                 // Its own h values go to its vector memory as they are finished.
                 if nlay.need_h {
-                    writes[n.index].push((
-                        first_issue + NODE_FIN_EXTRA,
-                        t[n.index],
-                        len / e as u64,
-                    ));
+                    writes[n.index].push((first_issue + fin_extra, t[n.index], len / e as u64));
                 }
                 // Each consumer receives them in frames as they are finished, one copy per
                 // consumer of each frame (of up to maxv values): from the first frame to the
@@ -562,7 +559,7 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                         let n_vals = ((fr + 1) * maxv).min(len) - fr * maxv;
                         for &c in &dsts {
                             copies.push(RingCopy {
-                                ready: issue[lastu] + NODE_FIN_EXTRA + NODE_FRAME_FILL,
+                                ready: issue[lastu] + fin_extra + NODE_FRAME_FILL,
                                 src: n.index,
                                 dst: c,
                                 beats: sys.frame.frame_beats(Kind::H, n_vals as u32) + 1,
@@ -584,9 +581,8 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 for (j, &c) in nlay.h_consumers.iter().enumerate() {
                     let far = s.hops(n.index, c) * (lat + NODE_HOP);
                     let k = j as u64 + 1;
-                    let first = first_issue + NODE_FIN_EXTRA + k * first_beats + far;
-                    let last =
-                        (t[n.index] + k * tail).max(first_issue + NODE_FIN_EXTRA + k * all) + far;
+                    let first = first_issue + fin_extra + k * first_beats + far;
+                    let last = (t[n.index] + k * tail).max(first_issue + fin_extra + k * all) + far;
                     let q = sys.nodes[c].mem.vq;
                     writes[c].push((
                         first,

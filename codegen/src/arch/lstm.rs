@@ -23,14 +23,11 @@ pub const ACT_LATENCY: u32 = 5;
 /// activations; f·c and i·g; their sum; rounding to the cell format; tanh(c'); o·tanh(c');
 /// rounding to the data format.
 pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
-/// Row engine stages before the adder tree: weight read, its fabric register, vector address,
-/// vector read, operand registers, product.
-pub const ENGINE_FRONT: u32 = 6;
-/// A single device's engines have three stages more: stage A registered twice (each weight
-/// chunk's address through a register copy per chunk, then one per column group), and each
-/// block RAM's output in a fabric register of its own before the chunks are ORed (see
-/// [`Memories::chunked`]).
-pub const ENGINE_FRONT_SINGLE: u32 = ENGINE_FRONT + 3;
+/// Row engine stages before the adder tree: stage A registered twice (each weight chunk's
+/// address through a register copy per chunk, then one per column group), the weight read,
+/// each block RAM's output in a fabric register of its own, the chunks ORed, vector address,
+/// vector read, operand registers, product (see [`Memories::chunked`]).
+pub const ENGINE_FRONT: u32 = 9;
 
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {
@@ -147,6 +144,17 @@ pub struct StreamGeom {
 }
 
 impl Datapath {
+    /// Width of an `iw`-bit sum rounded into the pre-activation fraction but not yet
+    /// saturated (`partita_requant`'s shifted width): rounding and saturation then take a
+    /// cycle each.
+    pub fn round_w(&self, iw: u32) -> u32 {
+        if self.pre_shr > 0 {
+            iw - self.pre_shr + 1
+        } else {
+            iw + self.pre_shl
+        }
+    }
+
     /// The stream cores' parameters for x vectors of `input_size` values.
     pub fn stream_geom(&self, input_size: usize) -> StreamGeom {
         let l = self.stream;
@@ -248,7 +256,7 @@ pub struct Memories {
     /// a mod vq. Engines still read one value per lane and cycle.
     pub vq: usize,
     pub vqw: u32,
-    /// Weight rows: with `chunks` > 1 (single devices), word w sits at row w mod `wrows`,
+    /// Weight rows: with `chunks` > 1, word w sits at row w mod `wrows`,
     /// chunk w / `wrows`, the chunks side by side in one memory row, so every block RAM's
     /// output goes straight into a fabric register and the chunk is picked a stage later
     /// (no block-RAM cascade multiplexer in the read cycle). 1 chunk: row = word.
@@ -714,6 +722,10 @@ pub struct NodeArch {
     pub psum_w: u32,
     pub ofifo_depth: usize,
     pub ofifo_aw: u32,
+    /// Row FIFO entries (one slot's rows of all M engines each): the engines never stall, so a
+    /// slot is issued only while the FIFO can take it and every slot in flight, with a margin
+    /// of [`ROW_FIFO_MARGIN`] for the issue's registered credit check.
+    pub rf_depth: usize,
     pub txq_depth: usize,
     pub txq_aw: u32,
     /// Element-wise lanes, E: the finisher takes E consecutive units per cycle (E partial-sum
@@ -735,12 +747,33 @@ pub struct NodeArch {
     pub hstart_w: u32,
 }
 
+impl NodeArch {
+    /// Partial-sum slots the finisher adds (the sources, and layer 0's x part with `overlap`).
+    pub fn sum_slots(&self) -> usize {
+        self.slots.len() + self.overlap as usize
+    }
+
+    /// Registered adder levels of the finisher's sum: two slots per add, at least one level.
+    pub fn sum_levels(&self) -> u32 {
+        bits_for(self.sum_slots().max(2) as u64 - 1)
+    }
+
+    /// Cycles from the finisher taking a unit to its pre-activations (`feed_v`): address,
+    /// partial-sum read, fabric register, the adder levels, rounding, saturation.
+    pub fn fin_latency(&self) -> u32 {
+        5 + self.sum_levels()
+    }
+}
+
 pub use crate::plan::MAX_NODE_ENGINES;
 
 /// Beats each receive port buffers at least (more where the schedule sends more in a tick).
 pub const RX_DEPTH: usize = 64;
 /// Beats a receive port may buffer.
 pub const MAX_RX_DEPTH: usize = 8192;
+/// Row-FIFO entries kept free beyond the rows in flight: the credit check is a register, one
+/// cycle behind (2), and one more so a full pipeline never throttles the issue.
+pub const ROW_FIFO_MARGIN: usize = 3;
 /// Entries of a node's transmit queue.
 pub const TXQ_DEPTH: usize = 64;
 
@@ -1149,7 +1182,9 @@ fn node_arch(
         bbase += 1;
     }
     let layout = arch.layout_aligned(2, q);
-    let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth()).words(q);
+    let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth())
+        .words(q)
+        .chunked();
     let max_rows = n
         .layers
         .iter()
@@ -1163,6 +1198,25 @@ fn node_arch(
         .max()
         .unwrap_or(1)
         .max(1);
+    // The shortest row issued (each pass on its own with `overlap`): rows in flight in the
+    // engines are at most their depth over it, and the row FIFO holds them all.
+    let min_row = layers
+        .iter()
+        .enumerate()
+        .flat_map(|(l, la)| {
+            if l == 0 && overlap {
+                vec![la.slices.0, la.slices.1]
+            } else {
+                vec![la.slices.0 + la.slices.1]
+            }
+        })
+        .filter(|&c| c > 0)
+        .min()
+        .unwrap_or(1);
+    let in_flight = (ENGINE_FRONT + tree_levels(arch.dp.k) + 2).div_ceil(min_row as u32);
+    let rf_depth = (in_flight as usize + ROW_FIFO_MARGIN)
+        .next_power_of_two()
+        .max(16);
     let unit_w = bits_for(h as u64 + 1);
     let layer_w = bits_for(arch.layers as u64 - 1);
     let pdepth = pbase.max(1);
@@ -1198,6 +1252,7 @@ fn node_arch(
         bzero,
         ofifo_depth,
         ofifo_aw: ofifo_depth.trailing_zeros(),
+        rf_depth,
         txq_depth: TXQ_DEPTH,
         txq_aw: TXQ_DEPTH.trailing_zeros(),
         e: 1,

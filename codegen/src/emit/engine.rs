@@ -36,10 +36,8 @@ pub(crate) struct EngineView {
     accw: u32,
     wword: u32,
     entry_w: u32,
-    wdepth: usize,
-    /// A single device's engine: weights in chunks and column groups, stages A2 and F (see
-    /// `Memories::chunked` and the template).
-    fstage: bool,
+    /// Weights in chunks and column groups, stages A2, A3 and F (see `Memories::chunked` and
+    /// the template).
     wrows: usize,
     wchunks: usize,
     wraw: u32,
@@ -143,7 +141,6 @@ pub(crate) fn view(
     dp: &Datapath,
     mem: &Memories,
     lanes: &[usize],
-    fstage: bool,
 ) -> EngineView {
     let k = dp.k;
     // Adder tree: level 0 is the lane products t0_k; each level adds pairs at one bit wider.
@@ -192,8 +189,6 @@ pub(crate) fn view(
         accw: dp.accw,
         wword: dp.wword,
         entry_w: dp.entry_w,
-        wdepth: mem.wdepth,
-        fstage,
         wrows: mem.wrows,
         wchunks: mem.wchunks,
         wraw: mem.wraw,

@@ -19,16 +19,6 @@ fn banner(design: &Design, what: &str) -> String {
 }
 
 /// One weight word: slice `j` of `row` in `mat`, for the lanes in `lanes` (others zero).
-fn slice_word(
-    dp: &Datapath,
-    mat: &CsbMatrix<i64>,
-    row: Option<usize>,
-    j: usize,
-    lanes: &dyn Fn(usize) -> bool,
-) -> String {
-    slice_bits(dp, mat, row, j, lanes).hex()
-}
-
 fn slice_bits(
     dp: &Datapath,
     mat: &CsbMatrix<i64>,
@@ -49,7 +39,7 @@ fn slice_bits(
     word
 }
 
-/// A single device's weight images: one file, or with chunks (`mem.wchunks` > 1) one per
+/// An engine's weight images: one file, or with chunks (`mem.wchunks` > 1) one per
 /// chunk, `weights_e<e>_c<c>.hex` holding words `c·wrows ..` (missing words zero).
 fn weight_images(dp: &Datapath, mem: &Memories, hdr: &str, e: usize, words: &[Word]) -> Vec<File> {
     let suffixes = super::engine::weight_suffixes(mem.wchunks);
@@ -139,8 +129,8 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
     let hdr = banner(design, &format!(" device {me}"));
     let mut out = Vec::new();
     for e in 0..na.m {
-        let (mut w, mut b) = (hdr.clone(), hdr.clone());
-        let mut words = 0usize;
+        let mut b = hdr.clone();
+        let mut words = Vec::new();
         for (l, (nlay, la)) in n.layers.iter().zip(&na.layers).enumerate() {
             let layer = &m.layers[l];
             let mats = [(&layer.q_ih, &nlay.x_banks), (&layer.q_hh, &nlay.h_banks)];
@@ -161,8 +151,7 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
                         }
                         for j in 0..mat.shape.nnz_per_bank {
                             let held = |lane: usize| banks.contains(&lane);
-                            let _ = writeln!(w, "{}", slice_word(dp, mat, r, j, &held));
-                            words += 1;
+                            words.push(slice_bits(dp, mat, r, j, &held));
                         }
                     }
                 }
@@ -177,14 +166,11 @@ pub(crate) fn node(design: &Design, m: &LstmDesign, sys: &System, me: usize) -> 
             // The h pass's bias: zero.
             let _ = writeln!(b, "{}", bias_word(dp, None));
         }
-        if words == 0 {
-            let _ = writeln!(w, "{}", Word::new(dp.wword).hex());
+        if words.is_empty() {
+            words.push(Word::new(dp.wword));
             let _ = writeln!(b, "{}", Word::new(dp.bw).hex());
         }
-        out.push(File {
-            name: format!("weights_e{e}.hex"),
-            text: w,
-        });
+        out.extend(weight_images(dp, &na.mem, &hdr, e, &words));
         out.push(File {
             name: format!("bias_e{e}.hex"),
             text: b,

@@ -109,6 +109,8 @@ struct DeviceView {
     topology: String,
     lw: u32,
     engine_list: Vec<usize>,
+    /// Per weight chunk: parameter and file suffixes (see `engine::weight_suffixes`).
+    wsuffix: Vec<(String, String)>,
     ports: Vec<PortView>,
     input_size: usize,
     needs_x: bool,
@@ -147,6 +149,16 @@ struct NodeView {
     /// serializer cycle (G), its cycles per load (M / G) and the registers that shift.
     m: usize,
     engine_list: Vec<usize>,
+    /// Per weight chunk: parameter and file suffixes (see `engine::weight_suffixes`).
+    wsuffix: Vec<(String, String)>,
+    engine_rev: Vec<usize>,
+    /// The row FIFO (`NodeArch::rf_depth`): entry width, address and count widths, depth, and
+    /// the credit bound of the issue.
+    rf_w: u32,
+    rf_aw: u32,
+    rf_cw: u32,
+    rf_depth: usize,
+    rf_room: usize,
     eng_w: u32,
     m_last: usize,
     g: usize,
@@ -288,7 +300,15 @@ struct ReduceView {
     local_w: u32,
     fslot_ext: String,
     psum_w: u32,
+    /// The finisher's adder levels before the last (whose sums are psum), and the pipeline
+    /// from a unit taken to its rounded pre-activations (`NodeArch::fin_latency` - 1 stages).
+    sum_tree: Vec<SumNode>,
     psum_exprs: Vec<String>,
+    sum_levels: u32,
+    fin_lat: u32,
+    fin_stages: u32,
+    fin_hi: u32,
+    rnd_w: u32,
     pre_w: u32,
     pre_shr: u32,
     pre_shl: u32,
@@ -320,6 +340,13 @@ struct ReduceView {
     paw_eq: u32,
     /// One unit's four partial sums.
     unit_acc_w: u32,
+}
+
+/// One registered sum of the finisher's adder tree.
+struct SumNode {
+    name: String,
+    width: u32,
+    expr: String,
 }
 
 /// Lane `j` of the reducer's finisher and the suffix of its registers' names.
@@ -607,25 +634,54 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
     let psum_w = na.psum_w;
     let e = na.e;
     // Per (lane j, gate g), index 4 j + g: every slot's partial sum of the gate (lane j's
-    // bank of it with several lanes).
+    // bank of it with several lanes), masked in the fabric register pf, then added two at a
+    // time, one registered level each; the last level is psum.
+    let levels = na.sum_levels();
+    let mut sum_tree = Vec::new();
     let psum_exprs: Vec<String> = (0..4 * e)
         .map(|i| {
             let (j, g) = (i / 4, i % 4);
+            let sfx = lane_suffix(e, j);
             if slots.is_empty() {
                 return format!("{psum_w}'d0");
             }
-            slots
+            let mut names: Vec<String> = slots
                 .iter()
-                .map(|s| {
-                    let pq = format!("pq_{}_{g}{}", s.index, lane_suffix(e, j));
-                    format!(
-                        "(cm_{i}[{g}] ? {} : {psum_w}'d0)",
-                        sext(&pq, accw, psum_w),
-                        i = s.index
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" + ")
+                .map(|s| format!("pf_{}_{g}{sfx}", s.index))
+                .collect();
+            let mut w = accw;
+            for lvl in 1..=levels {
+                // The last level's sum is psum itself, at its full width.
+                let to = if lvl == levels { psum_w } else { w + 1 };
+                let exprs: Vec<String> = names
+                    .chunks(2)
+                    .map(|pair| {
+                        pair.iter()
+                            .map(|n| sext(n, w, to))
+                            .collect::<Vec<_>>()
+                            .join(" + ")
+                    })
+                    .collect();
+                if lvl == levels {
+                    debug_assert_eq!(exprs.len(), 1, "the last level is one sum");
+                    return exprs[0].clone();
+                }
+                names = exprs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, expr)| {
+                        let name = format!("pt{lvl}_{g}{sfx}_{k}");
+                        sum_tree.push(SumNode {
+                            name: name.clone(),
+                            width: w + 1,
+                            expr,
+                        });
+                        name
+                    })
+                    .collect();
+                w += 1;
+            }
+            unreachable!("at least one level")
         })
         .collect();
     let pc_w = bits_for(4 * e as u64);
@@ -669,7 +725,13 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         local_w: accw * na.g as u32,
         fslot_ext: fit("f_slot", na.unit_w, na.paw),
         psum_w,
+        sum_tree,
         psum_exprs,
+        sum_levels: levels,
+        fin_lat: na.fin_latency(),
+        fin_stages: na.fin_latency() - 1,
+        fin_hi: na.fin_latency() - 3,
+        rnd_w: dp.round_w(psum_w),
         pre_w: dp.pre_w,
         pre_shr: dp.pre_shr,
         pre_shl: dp.pre_shl,
@@ -1134,6 +1196,13 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         k: dp.k,
         m: na.m,
         engine_list: (0..na.m).collect(),
+        wsuffix: engine::weight_suffixes(mem.wchunks),
+        engine_rev: (0..na.m).rev().collect(),
+        rf_w: na.m as u32 * accw,
+        rf_aw: na.rf_depth.trailing_zeros(),
+        rf_cw: na.rf_depth.trailing_zeros() + 1,
+        rf_depth: na.rf_depth,
+        rf_room: na.rf_depth - 2,
         eng_w: na.eng_w,
         m_last: (na.m / na.g).saturating_sub(1),
         g: na.g,
@@ -1239,13 +1308,14 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
             cores::AXIL,
             cores::UNPACK,
             cores::PACK,
+            cores::REP,
         ],
     );
     files.extend(tables::datapath_files(
         design,
         m,
         names,
-        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes, false),
+        engine::view(hdr.clone(), &names.engine, dp, mem, &na.lanes),
     )?);
     let eq = e.trailing_zeros();
     files.push(ew::file(design, names, dp, na.paw - eq, na.pdepth / e)?);
@@ -1315,6 +1385,7 @@ fn node_files(
         topology: s.wiring(),
         lw,
         engine_list: (0..na.m).collect(),
+        wsuffix: engine::weight_suffixes(mem.wchunks),
         ports: ports_view(sys, me),
         input_size: a.input_size,
         needs_x: n.needs_x,

@@ -280,11 +280,7 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
         ofifo_cnt_w: d.ofifo_aw + 1,
         of_w: d.e as u32 * dp.dw + ocw(d.e) + 1,
         rsum_w: dp.accw + 1,
-        rnd_w: if dp.pre_shr > 0 {
-            dp.accw + 1 - dp.pre_shr + 1
-        } else {
-            dp.accw + 1 + dp.pre_shl
-        },
+        rnd_w: dp.round_w(dp.accw + 1),
         feed_w: 4 * dp.pre_w,
         bx0_last: a.bx0 - 1,
         xbase0: d.layout.xbase(0),
@@ -435,7 +431,6 @@ pub fn generate(design: &Design, vectors: Option<&Vectors>) -> Result<Vec<File>,
             dp,
             mem,
             &(0..dp.k).collect::<Vec<_>>(),
-            true,
         ),
     )?);
     files.push(ew::file(

@@ -4,8 +4,8 @@
 // BBS row engine: 3 lanes (3 built). Each lane reads its own vector memory at the CSB in-bank index
 // (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
 // full-width accumulator; every pipeline stage is one add, memory read or multiply. One row
-// takes as many cycles as it has CSB slices. The pipeline advances only when `adv` is high;
-// every stage holds otherwise.
+// takes as many cycles as it has CSB slices. The pipeline never stalls (no clock enable):
+// a row issued comes out; a cycle with a_valid low is a bubble.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module partita_engine #(
     parameter WEIGHT_HEX = "weights_e0.hex",
@@ -15,7 +15,6 @@ module partita_engine #(
 ) (
     input  wire                  clk,
     input  wire                  rst,
-    input  wire                  adv,
     // Stage A control, shared by all engines.
     input  wire                  a_valid,
     input  wire [6-1:0]  a_waddr,
@@ -55,7 +54,7 @@ module partita_engine #(
     // block RAM's output into a fabric register, and stage W ORs the chunks: no cascade
     // multiplexer and no select fanning out. A run-time write never meets a read of the same
     // word (weights are written while idle), so synthesis adds no read-during-write bypass
-    // (no_rw_check). This engine runs with `adv` high (a single device never stalls).
+    // (no_rw_check).
     (* no_rw_check *) reg [51-1:0] wmem_g0 [0:48-1];
     (* no_rw_check *) reg [51-1:0] wmem_g1 [0:48-1];
     (* no_rw_check *) reg [16-1:0] bmem [0:24-1];
@@ -149,22 +148,20 @@ module partita_engine #(
         if (rst) begin
             v_a2 <= 1'b0;
             v_a3 <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_a2 <= a_valid;
             v_a3 <= v_a2;
         end
-        if (adv) begin
-            baddr_a2 <= a_baddr;
-            rbase_a2 <= a_rbase;
-            first_a2 <= a_first;
-            last_a2 <= a_last;
-            zero_a2 <= a_zero;
-            baddr_a3 <= baddr_a2;
-            rbase_a3 <= rbase_a2;
-            first_a3 <= first_a2;
-            last_a3 <= last_a2;
-            zero_a3 <= zero_a2;
-        end
+        baddr_a2 <= a_baddr;
+        rbase_a2 <= a_rbase;
+        first_a2 <= a_first;
+        last_a2 <= a_last;
+        zero_a2 <= a_zero;
+        baddr_a3 <= baddr_a2;
+        rbase_a3 <= rbase_a2;
+        first_a3 <= first_a2;
+        last_a3 <= last_a2;
+        zero_a3 <= zero_a2;
     end
     wire rs1;
     wire [6-1:0] ra1;
@@ -190,20 +187,18 @@ module partita_engine #(
     always @(posedge clk) begin
         if (rst) begin
             v_b <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_b <= v_a3;
         end
-        if (adv) begin
             if (rs_g0) wq[0 +: 36] <= wmem_g0[ra_g0][0 +: 36];
-            else wq[0 +: 36] <= 36'd0;
+        else wq[0 +: 36] <= 36'd0;
             if (rs_g1) wq[36 +: 15] <= wmem_g1[ra_g1][36 +: 15];
-            else wq[36 +: 15] <= 15'd0;
+        else wq[36 +: 15] <= 15'd0;
             bias_b <= bmem[baddr_a3];
-            rbase_b <= rbase_a3;
-            first_b <= first_a3;
-            last_b <= last_a3;
-            zero_b <= zero_a3;
-        end
+        rbase_b <= rbase_a3;
+        first_b <= first_a3;
+        last_b <= last_a3;
+        zero_b <= zero_a3;
     end
 
     // Stage F: every block RAM's output in a fabric register of its own.
@@ -214,17 +209,15 @@ module partita_engine #(
     always @(posedge clk) begin
         if (rst) begin
             v_f <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_f <= v_b;
         end
-        if (adv) begin
             wf <= wq;
             bias_f <= bias_b;
-            rbase_f <= rbase_b;
-            first_f <= first_b;
-            last_f <= last_b;
-            zero_f <= zero_b;
-        end
+        rbase_f <= rbase_b;
+        first_f <= first_b;
+        last_f <= last_b;
+        zero_f <= zero_b;
     end
 
     // Stage W: the weight word.
@@ -235,17 +228,15 @@ module partita_engine #(
     always @(posedge clk) begin
         if (rst) begin
             v_w <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_w <= v_f;
         end
-        if (adv) begin
-            wr <= wf;
-            bias_w <= bias_f;
-            rbase_w <= rbase_f;
-            first_w <= first_f;
-            last_w <= last_f;
-            zero_w <= zero_f;
-        end
+        wr <= wf;
+        bias_w <= bias_f;
+        rbase_w <= rbase_f;
+        first_w <= first_f;
+        last_w <= last_f;
+        zero_w <= zero_f;
     end
 
     // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
@@ -263,28 +254,26 @@ module partita_engine #(
             v_r <= 1'b0;
             v_d <= 1'b0;
             v_e <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_c <= v_w;
             v_r <= v_c;
             v_d <= v_r;
             v_e <= v_d;
         end
-        if (adv) begin
-            bias_c <= bias_w;
-            first_c <= first_w;
-            last_c <= last_w;
-            zero_c <= zero_w;
-            bias_r <= bias_c;
-            first_r <= first_c;
-            last_r <= last_c;
-            zero_r <= zero_c;
-            bias_d <= bias_r;
-            first_d <= first_r;
-            last_d <= last_r;
-            bias_e <= bias_d;
-            first_e <= first_d;
-            last_e <= last_d;
-        end
+        bias_c <= bias_w;
+        first_c <= first_w;
+        last_c <= last_w;
+        zero_c <= zero_w;
+        bias_r <= bias_c;
+        first_r <= first_c;
+        last_r <= last_c;
+        zero_r <= zero_c;
+        bias_d <= bias_r;
+        first_d <= first_r;
+        last_d <= last_r;
+        bias_e <= bias_d;
+        first_e <= first_d;
+        last_e <= last_d;
     end
 
     // Lane 0.
@@ -301,15 +290,13 @@ module partita_engine #(
     initial for (n_0 = 0; n_0 < 12; n_0 = n_0 + 1) vmem_0[n_0] = 16'd0;
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd0) vmem_0[vw_addr] <= vw_data;
-        if (adv) begin
-            vra_0 <= rbase_w + {3'd0, widx_0};
-            wc_0 <= wval_0;
-            vq_0 <= vmem_0[vra_0];
-            wr_0 <= wc_0;
-            vin_0 <= zero_r ? 16'd0 : vq_0;
-            wv_0 <= wr_0;
-            t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
-        end
+        vra_0 <= rbase_w + {3'd0, widx_0};
+        wc_0 <= wval_0;
+        vq_0 <= vmem_0[vra_0];
+        wr_0 <= wc_0;
+        vin_0 <= zero_r ? 16'd0 : vq_0;
+        wv_0 <= wr_0;
+        t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
     end
 
     // Lane 1.
@@ -326,15 +313,13 @@ module partita_engine #(
     initial for (n_1 = 0; n_1 < 12; n_1 = n_1 + 1) vmem_1[n_1] = 16'd0;
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd1) vmem_1[vw_addr] <= vw_data;
-        if (adv) begin
-            vra_1 <= rbase_w + {3'd0, widx_1};
-            wc_1 <= wval_1;
-            vq_1 <= vmem_1[vra_1];
-            wr_1 <= wc_1;
-            vin_1 <= zero_r ? 16'd0 : vq_1;
-            wv_1 <= wr_1;
-            t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
-        end
+        vra_1 <= rbase_w + {3'd0, widx_1};
+        wc_1 <= wval_1;
+        vq_1 <= vmem_1[vra_1];
+        wr_1 <= wc_1;
+        vin_1 <= zero_r ? 16'd0 : vq_1;
+        wv_1 <= wr_1;
+        t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
     end
 
     // Lane 2.
@@ -351,26 +336,22 @@ module partita_engine #(
     initial for (n_2 = 0; n_2 < 12; n_2 = n_2 + 1) vmem_2[n_2] = 16'd0;
     always @(posedge clk) begin
         if (vw_en && vw_lane == 2'd2) vmem_2[vw_addr] <= vw_data;
-        if (adv) begin
-            vra_2 <= rbase_w + {3'd0, widx_2};
-            wc_2 <= wval_2;
-            vq_2 <= vmem_2[vra_2];
-            wr_2 <= wc_2;
-            vin_2 <= zero_r ? 16'd0 : vq_2;
-            wv_2 <= wr_2;
-            t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
-        end
+        vra_2 <= rbase_w + {3'd0, widx_2};
+        wc_2 <= wval_2;
+        vq_2 <= vmem_2[vra_2];
+        wr_2 <= wc_2;
+        vin_2 <= zero_r ? 16'd0 : vq_2;
+        wv_2 <= wr_2;
+        t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
     end
     // Adder tree: 2 registered level(s); every sum keeps full width.
     reg [33-1:0] s1_0;
     reg [33-1:0] s1_1;
     reg [34-1:0] s2_0;
     always @(posedge clk) begin
-        if (adv) begin
-            s1_0 <= {{1{t0_0[31]}}, t0_0} + {{1{t0_1[31]}}, t0_1};
-            s1_1 <= {{1{t0_2[31]}}, t0_2};
-            s2_0 <= {{1{s1_0[32]}}, s1_0} + {{1{s1_1[32]}}, s1_1};
-        end
+        s1_0 <= {{1{t0_0[31]}}, t0_0} + {{1{t0_1[31]}}, t0_1};
+        s1_1 <= {{1{t0_2[31]}}, t0_2};
+        s2_0 <= {{1{s1_0[32]}}, s1_0} + {{1{s1_1[32]}}, s1_1};
     end
     // Control delayed through the tree.
     reg [1:0] v_t, first_t, last_t;
@@ -379,19 +360,17 @@ module partita_engine #(
     always @(posedge clk) begin
         if (rst) begin
             v_t <= 2'd0;
-        end else if (adv) begin
+        end else begin
             v_t[0] <= v_e;
             for (i = 1; i <= 1; i = i + 1) v_t[i] <= v_t[i-1];
         end
-        if (adv) begin
-            first_t[0] <= first_e;
-            last_t[0] <= last_e;
-            bias_t[0] <= bias_e;
-            for (i = 1; i <= 1; i = i + 1) begin
-                first_t[i] <= first_t[i-1];
-                last_t[i] <= last_t[i-1];
-                bias_t[i] <= bias_t[i-1];
-            end
+        first_t[0] <= first_e;
+        last_t[0] <= last_e;
+        bias_t[0] <= bias_e;
+        for (i = 1; i <= 1; i = i + 1) begin
+            first_t[i] <= first_t[i-1];
+            last_t[i] <= last_t[i-1];
+            bias_t[i] <= bias_t[i-1];
         end
     end
     wire [34-1:0] sum = s2_0;
@@ -407,14 +386,12 @@ module partita_engine #(
     always @(posedge clk) begin
         if (rst) begin
             row_valid <= 1'b0;
-        end else if (adv) begin
+        end else begin
             row_valid <= sum_v && sum_last;
         end
-        if (adv) begin
-            if (sum_v) begin
-                acc <= acc_next;
-                row_acc <= acc_next;
-            end
+        if (sum_v) begin
+            acc <= acc_next;
+            row_acc <= acc_next;
         end
     end
 endmodule

@@ -173,13 +173,23 @@ module partita_top #(
     // The loader takes a beat while it has vectors to load and at most one loaded vector's
     // timestep is unfinished (so it never overwrites the buffer being read), and gives way to
     // h writes on the shared vector-memory write port.
+    // A register slice (partita_skid) between the unpacker, at the stream pins, and the loader:
+    // the loader's ready ends at its flip-flops, and the unpacker's ready is a flip-flop, so
+    // no handshake path crosses the die in one cycle.
     wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
+    wire [16-1:0] xu_data;
+    wire xu_valid, xu_ready, xu_last;
+    partita_skid #(.W(16)) u_x_slice (
+        .clk(clk), .rst(rst), .s_tdata(xu_data), .s_tvalid(xu_valid), .s_tready(xu_ready),
+        .s_tlast(xu_last), .m_tdata(x_tdata), .m_tvalid(x_tvalid), .m_tready(x_tready),
+        .m_tlast(x_tlast)
+    );
     partita_unpack #(
         .SB(16), .VB(16), .P(1), .VEC(5), .CW(3), .JW(1), .BW(3)
     ) u_x_in (
         .clk(clk), .rst(rst), .s_tdata(s_axis_tdata), .s_tkeep(s_axis_tkeep),
         .s_tvalid(s_axis_tvalid), .s_tready(s_axis_tready), .s_tlast(s_axis_tlast),
-        .m_data(x_tdata), .m_valid(x_tvalid), .m_ready(x_tready), .m_last(x_tlast),
+        .m_data(xu_data), .m_valid(xu_valid), .m_ready(xu_ready), .m_last(xu_last),
         .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n(2'd0),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
@@ -340,7 +350,7 @@ module partita_top #(
 `endif
         .KIND(0)
     ) u_engine_0 (
-        .clk(clk), .rst(rst), .adv(1'b1),
+        .clk(clk), .rst(rst),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),
@@ -360,7 +370,7 @@ module partita_top #(
 `endif
         .KIND(0)
     ) u_engine_1 (
-        .clk(clk), .rst(rst), .adv(1'b1),
+        .clk(clk), .rst(rst),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_addr(vw_addr), .vw_data(vw_data),

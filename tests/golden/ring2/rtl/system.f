@@ -10,6 +10,7 @@ dev0/partita_link_hub.v
 dev0/partita_axil.v
 dev0/partita_unpack.v
 dev0/partita_pack.v
+dev0/partita_rep.v
 dev0/partita_n0_engine.v
 dev0/partita_n0_act_sigmoid.v
 dev0/partita_n0_act_tanh.v

@@ -4,8 +4,8 @@
 // BBS row engine: 3 lanes (3 built). Each lane reads its own vector memory at the CSB in-bank index
 // (plus the region base of the x or h bank), multiplies, and a pipelined adder tree feeds a
 // full-width accumulator; every pipeline stage is one add, memory read or multiply. One row
-// takes as many cycles as it has CSB slices. The pipeline advances only when `adv` is high;
-// every stage holds otherwise.
+// takes as many cycles as it has CSB slices. The pipeline never stalls (no clock enable):
+// a row issued comes out; a cycle with a_valid low is a bubble.
 // KIND 0 reads x slices then h slices of each row; KIND 1 only x (W_ih x), KIND 2 only h (W_hh h).
 module partita_n0_engine #(
     parameter WEIGHT_HEX = "weights_e0.hex",
@@ -15,7 +15,6 @@ module partita_n0_engine #(
 ) (
     input  wire                  clk,
     input  wire                  rst,
-    input  wire                  adv,
     // Stage A control, shared by all engines.
     input  wire                  a_valid,
     input  wire [8-1:0]  a_waddr,
@@ -47,18 +46,35 @@ module partita_n0_engine #(
     wire use_x = (KIND == 1) || ((KIND == 0) && a_xsel);
     wire [5-1:0] a_rbase = use_x ? a_xbase : a_hbase;
     wire a_zero = !use_x && a_step0;
-    (* no_rw_check *) reg [54-1:0] wmem [0:144-1];
+    // Weights in 1 chunk(s) of 144 words (word w: chunk w / 144, row w mod 144), each
+    // chunk's word in column groups of at most 36 bits (one block RAM's width), one
+    // memory per group (declared whole, so one image per chunk loads it; synthesis keeps the
+    // group's bits only). Every group has its read address, write address, write data and
+    // strobes from register copies of its own (partita_rep, kept apart in synthesis) next to its
+    // block RAMs, so no net reaches more than a group's block RAMs. Every chunk is read each cycle;
+    // the ones not addressed read zero (the block RAMs' own output reset), stage F puts every
+    // block RAM's output into a fabric register, and stage W ORs the chunks: no cascade
+    // multiplexer and no select fanning out. A run-time write never meets a read of the same
+    // word (weights are written while idle), so synthesis adds no read-during-write bypass
+    // (no_rw_check).
+    (* no_rw_check *) reg [54-1:0] wmem_g0 [0:144-1];
+    (* no_rw_check *) reg [54-1:0] wmem_g1 [0:144-1];
     (* no_rw_check *) reg [16-1:0] bmem [0:48-1];
 `ifdef PARTITA_COSIM
     // Cosimulation builds (partita's Verilator models) compile one engine for all instances:
     // each reads its images at time 0 from the paths given as plusargs named after it
     // (+<instance path>.load_w=FILE, +<instance path>.load_b=FILE), so a model is reused for
-    // any weights. Synthesis and other simulators read WEIGHT_HEX and BIAS_HEX.
+    // any weights. Synthesis and other simulators read the WEIGHT_HEX and BIAS_HEX parameters.
     initial begin : load_w
         string path;
         path = "";
-        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) $readmemh(path, wmem);
-        else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem);
+        if ($value$plusargs({$sformatf("%m"), "=%s"}, path)) begin
+            $readmemh(path, wmem_g0);
+            $readmemh(path, wmem_g1);
+        end else begin
+            $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem_g0);
+            $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, wmem_g1);
+        end
     end
     initial begin : load_b
         string path;
@@ -67,35 +83,146 @@ module partita_n0_engine #(
         else $readmemh({"(no +", $sformatf("%m"), "= plusarg)"}, bmem);
     end
 `else
-    initial $readmemh(WEIGHT_HEX, wmem);
+    initial $readmemh(WEIGHT_HEX, wmem_g0);
+    initial $readmemh(WEIGHT_HEX, wmem_g1);
     initial $readmemh(BIAS_HEX, bmem);
 `endif
 
-    // Stage B: weight word and bias.
+    // Run-time weight and bias writes, registered here first (the control block's registers
+    // then drive two engines, not every block RAM), then once more per column group.
+    reg ww_q, bw_q;
+    reg [8-1:0] wwa_q;
+    reg [54-1:0] wwd_q;
+    reg [6-1:0] bwa_q;
+    reg [16-1:0] bwd_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            ww_q <= 1'b0;
+            bw_q <= 1'b0;
+        end else begin
+            ww_q <= ww_en;
+            bw_q <= bw_en;
+        end
+        // No enable: the decoded write strobes reach two flip-flops, not the data's.
+        wwa_q <= ww_addr;
+        wwd_q <= ww_data;
+        bwa_q <= bw_addr;
+        bwd_q <= bw_data;
+        if (bw_q) bmem[bwa_q] <= bwd_q;
+    end
+    // Chunk's write port: a register copy per chunk, then one per column group.
+    wire wwe1;
+    wire [8-1:0] wwr1;
+    wire [54-1:0] wwd1;
+    // (Only the strobes are reset; addresses and data need none, so the reset does not reach
+    // every copy.)
+    partita_rep u_we (.clk(clk), .rst(rst), .d(ww_q && (1'b1)), .q(wwe1));
+    partita_rep #(.W(62)) u_wc (
+        .clk(clk), .rst(1'b0), .d({wwa_q[8-1:0], wwd_q}), .q({wwr1, wwd1})
+    );
+    wire wwe_g0;
+    wire [8-1:0] wwr_g0;
+    wire [36-1:0] wwd_g0;
+    partita_rep u_we_g0 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe_g0));
+    partita_rep #(.W(44)) u_ww_g0 (
+        .clk(clk), .rst(1'b0), .d({wwr1, wwd1[0 +: 36]}),
+        .q({wwr_g0, wwd_g0})
+    );
+    always @(posedge clk) if (wwe_g0) wmem_g0[wwr_g0][0 +: 36] <= wwd_g0;
+    wire wwe_g1;
+    wire [8-1:0] wwr_g1;
+    wire [18-1:0] wwd_g1;
+    partita_rep u_we_g1 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe_g1));
+    partita_rep #(.W(26)) u_ww_g1 (
+        .clk(clk), .rst(1'b0), .d({wwr1, wwd1[36 +: 18]}),
+        .q({wwr_g1, wwd_g1})
+    );
+    always @(posedge clk) if (wwe_g1) wmem_g1[wwr_g1][36 +: 18] <= wwd_g1;
+
+    // Stages A2 and A3: stage A registered twice. Each chunk's read address (and whether the
+    // chunk is the one addressed) goes through a register copy per chunk (A2), then one per
+    // column group (A3), so no net reaches more than a chunk's copies or a group's block RAMs.
+    reg [6-1:0] baddr_a2, baddr_a3;
+    reg [5-1:0] rbase_a2, rbase_a3;
+    reg v_a2, first_a2, last_a2, zero_a2;
+    reg v_a3, first_a3, last_a3, zero_a3;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_a2 <= 1'b0;
+            v_a3 <= 1'b0;
+        end else begin
+            v_a2 <= a_valid;
+            v_a3 <= v_a2;
+        end
+        baddr_a2 <= a_baddr;
+        rbase_a2 <= a_rbase;
+        first_a2 <= a_first;
+        last_a2 <= a_last;
+        zero_a2 <= a_zero;
+        baddr_a3 <= baddr_a2;
+        rbase_a3 <= rbase_a2;
+        first_a3 <= first_a2;
+        last_a3 <= last_a2;
+        zero_a3 <= zero_a2;
+    end
+    wire rs1;
+    wire [8-1:0] ra1;
+    partita_rep #(.W(9)) u_rc (
+        .clk(clk), .rst(1'b0), .d({1'b1, a_waddr[8-1:0]}), .q({rs1, ra1})
+    );
+    wire rs_g0;
+    wire [8-1:0] ra_g0;
+    partita_rep #(.W(9)) u_ra_g0 (
+        .clk(clk), .rst(1'b0), .d({rs1, ra1}), .q({rs_g0, ra_g0})
+    );
+    wire rs_g1;
+    wire [8-1:0] ra_g1;
+    partita_rep #(.W(9)) u_ra_g1 (
+        .clk(clk), .rst(1'b0), .d({rs1, ra1}), .q({rs_g1, ra_g1})
+    );
+
+    // Stage B: every chunk's word (block RAMs; zero where the chunk is not addressed) and the bias.
     reg [54-1:0] wq;
     reg [16-1:0] bias_b;
     reg [5-1:0] rbase_b;
     reg v_b, first_b, last_b, zero_b;
     always @(posedge clk) begin
-        if (ww_en) wmem[ww_addr] <= ww_data;
-        if (bw_en) bmem[bw_addr] <= bw_data;
         if (rst) begin
             v_b <= 1'b0;
-        end else if (adv) begin
-            v_b <= a_valid;
+        end else begin
+            v_b <= v_a3;
         end
-        if (adv) begin
-            wq <= wmem[a_waddr];
-            bias_b <= bmem[a_baddr];
-            rbase_b <= a_rbase;
-            first_b <= a_first;
-            last_b <= a_last;
-            zero_b <= a_zero;
-        end
+            if (rs_g0) wq[0 +: 36] <= wmem_g0[ra_g0][0 +: 36];
+        else wq[0 +: 36] <= 36'd0;
+            if (rs_g1) wq[36 +: 18] <= wmem_g1[ra_g1][36 +: 18];
+        else wq[36 +: 18] <= 18'd0;
+            bias_b <= bmem[baddr_a3];
+        rbase_b <= rbase_a3;
+        first_b <= first_a3;
+        last_b <= last_a3;
+        zero_b <= zero_a3;
     end
 
-    // Stage W: the weight word again, in the fabric, so the block RAMs' output multiplexer
-    // (deep memories span several) is a stage of its own.
+    // Stage F: every block RAM's output in a fabric register of its own.
+    reg [54-1:0] wf;
+    reg [16-1:0] bias_f;
+    reg [5-1:0] rbase_f;
+    reg v_f, first_f, last_f, zero_f;
+    always @(posedge clk) begin
+        if (rst) begin
+            v_f <= 1'b0;
+        end else begin
+            v_f <= v_b;
+        end
+            wf <= wq;
+            bias_f <= bias_b;
+        rbase_f <= rbase_b;
+        first_f <= first_b;
+        last_f <= last_b;
+        zero_f <= zero_b;
+    end
+
+    // Stage W: the weight word.
     reg [54-1:0] wr;
     reg [16-1:0] bias_w;
     reg [5-1:0] rbase_w;
@@ -103,17 +230,15 @@ module partita_n0_engine #(
     always @(posedge clk) begin
         if (rst) begin
             v_w <= 1'b0;
-        end else if (adv) begin
-            v_w <= v_b;
+        end else begin
+            v_w <= v_f;
         end
-        if (adv) begin
-            wr <= wq;
-            bias_w <= bias_b;
-            rbase_w <= rbase_b;
-            first_w <= first_b;
-            last_w <= last_b;
-            zero_w <= zero_b;
-        end
+        wr <= wf;
+        bias_w <= bias_f;
+        rbase_w <= rbase_f;
+        first_w <= first_f;
+        last_w <= last_f;
+        zero_w <= zero_f;
     end
 
     // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
@@ -131,28 +256,26 @@ module partita_n0_engine #(
             v_r <= 1'b0;
             v_d <= 1'b0;
             v_e <= 1'b0;
-        end else if (adv) begin
+        end else begin
             v_c <= v_w;
             v_r <= v_c;
             v_d <= v_r;
             v_e <= v_d;
         end
-        if (adv) begin
-            bias_c <= bias_w;
-            first_c <= first_w;
-            last_c <= last_w;
-            zero_c <= zero_w;
-            bias_r <= bias_c;
-            first_r <= first_c;
-            last_r <= last_c;
-            zero_r <= zero_c;
-            bias_d <= bias_r;
-            first_d <= first_r;
-            last_d <= last_r;
-            bias_e <= bias_d;
-            first_e <= first_d;
-            last_e <= last_d;
-        end
+        bias_c <= bias_w;
+        first_c <= first_w;
+        last_c <= last_w;
+        zero_c <= zero_w;
+        bias_r <= bias_c;
+        first_r <= first_c;
+        last_r <= last_c;
+        zero_r <= zero_c;
+        bias_d <= bias_r;
+        first_d <= first_r;
+        last_d <= last_r;
+        bias_e <= bias_d;
+        first_e <= first_d;
+        last_e <= last_d;
     end
 
     // Lane 0: words of 4 values (value a at word a / 4, slot a mod 4); the
@@ -183,16 +306,14 @@ module partita_n0_engine #(
         for (j_0 = 0; j_0 < 4; j_0 = j_0 + 1)
             if (vw_en && vw_lane == 2'd0 && vw_we[j_0])
                 vmem_0[vw_word][j_0*16 +: 16] <= vw_data[j_0*16 +: 16];
-        if (adv) begin
-            vra_0 <= rbase_w + {3'd0, widx_0};
-            wc_0 <= wval_0;
-            vq_0 <= vmem_0[vra_0[5-1:2]];
-            vsel_0 <= vra_0[2-1:0];
-            wr_0 <= wc_0;
-            vin_0 <= zero_r ? 16'd0 : vpick_0;
-            wv_0 <= wr_0;
-            t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
-        end
+        vra_0 <= rbase_w + {3'd0, widx_0};
+        wc_0 <= wval_0;
+        vq_0 <= vmem_0[vra_0[5-1:2]];
+        vsel_0 <= vra_0[2-1:0];
+        wr_0 <= wc_0;
+        vin_0 <= zero_r ? 16'd0 : vpick_0;
+        wv_0 <= wr_0;
+        t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
     end
 
     // Lane 1: words of 4 values (value a at word a / 4, slot a mod 4); the
@@ -223,16 +344,14 @@ module partita_n0_engine #(
         for (j_1 = 0; j_1 < 4; j_1 = j_1 + 1)
             if (vw_en && vw_lane == 2'd1 && vw_we[j_1])
                 vmem_1[vw_word][j_1*16 +: 16] <= vw_data[j_1*16 +: 16];
-        if (adv) begin
-            vra_1 <= rbase_w + {3'd0, widx_1};
-            wc_1 <= wval_1;
-            vq_1 <= vmem_1[vra_1[5-1:2]];
-            vsel_1 <= vra_1[2-1:0];
-            wr_1 <= wc_1;
-            vin_1 <= zero_r ? 16'd0 : vpick_1;
-            wv_1 <= wr_1;
-            t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
-        end
+        vra_1 <= rbase_w + {3'd0, widx_1};
+        wc_1 <= wval_1;
+        vq_1 <= vmem_1[vra_1[5-1:2]];
+        vsel_1 <= vra_1[2-1:0];
+        wr_1 <= wc_1;
+        vin_1 <= zero_r ? 16'd0 : vpick_1;
+        wv_1 <= wr_1;
+        t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
     end
 
     // Lane 2: words of 4 values (value a at word a / 4, slot a mod 4); the
@@ -263,27 +382,23 @@ module partita_n0_engine #(
         for (j_2 = 0; j_2 < 4; j_2 = j_2 + 1)
             if (vw_en && vw_lane == 2'd2 && vw_we[j_2])
                 vmem_2[vw_word][j_2*16 +: 16] <= vw_data[j_2*16 +: 16];
-        if (adv) begin
-            vra_2 <= rbase_w + {3'd0, widx_2};
-            wc_2 <= wval_2;
-            vq_2 <= vmem_2[vra_2[5-1:2]];
-            vsel_2 <= vra_2[2-1:0];
-            wr_2 <= wc_2;
-            vin_2 <= zero_r ? 16'd0 : vpick_2;
-            wv_2 <= wr_2;
-            t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
-        end
+        vra_2 <= rbase_w + {3'd0, widx_2};
+        wc_2 <= wval_2;
+        vq_2 <= vmem_2[vra_2[5-1:2]];
+        vsel_2 <= vra_2[2-1:0];
+        wr_2 <= wc_2;
+        vin_2 <= zero_r ? 16'd0 : vpick_2;
+        wv_2 <= wr_2;
+        t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
     end
     // Adder tree: 2 registered level(s); every sum keeps full width.
     reg [33-1:0] s1_0;
     reg [33-1:0] s1_1;
     reg [34-1:0] s2_0;
     always @(posedge clk) begin
-        if (adv) begin
-            s1_0 <= {{1{t0_0[31]}}, t0_0} + {{1{t0_1[31]}}, t0_1};
-            s1_1 <= {{1{t0_2[31]}}, t0_2};
-            s2_0 <= {{1{s1_0[32]}}, s1_0} + {{1{s1_1[32]}}, s1_1};
-        end
+        s1_0 <= {{1{t0_0[31]}}, t0_0} + {{1{t0_1[31]}}, t0_1};
+        s1_1 <= {{1{t0_2[31]}}, t0_2};
+        s2_0 <= {{1{s1_0[32]}}, s1_0} + {{1{s1_1[32]}}, s1_1};
     end
     // Control delayed through the tree.
     reg [1:0] v_t, first_t, last_t;
@@ -292,19 +407,17 @@ module partita_n0_engine #(
     always @(posedge clk) begin
         if (rst) begin
             v_t <= 2'd0;
-        end else if (adv) begin
+        end else begin
             v_t[0] <= v_e;
             for (i = 1; i <= 1; i = i + 1) v_t[i] <= v_t[i-1];
         end
-        if (adv) begin
-            first_t[0] <= first_e;
-            last_t[0] <= last_e;
-            bias_t[0] <= bias_e;
-            for (i = 1; i <= 1; i = i + 1) begin
-                first_t[i] <= first_t[i-1];
-                last_t[i] <= last_t[i-1];
-                bias_t[i] <= bias_t[i-1];
-            end
+        first_t[0] <= first_e;
+        last_t[0] <= last_e;
+        bias_t[0] <= bias_e;
+        for (i = 1; i <= 1; i = i + 1) begin
+            first_t[i] <= first_t[i-1];
+            last_t[i] <= last_t[i-1];
+            bias_t[i] <= bias_t[i-1];
         end
     end
     wire [34-1:0] sum = s2_0;
@@ -320,14 +433,12 @@ module partita_n0_engine #(
     always @(posedge clk) begin
         if (rst) begin
             row_valid <= 1'b0;
-        end else if (adv) begin
+        end else begin
             row_valid <= sum_v && sum_last;
         end
-        if (adv) begin
-            if (sum_v) begin
-                acc <= acc_next;
-                row_acc <= acc_next;
-            end
+        if (sum_v) begin
+            acc <= acc_next;
+            row_acc <= acc_next;
         end
     end
 endmodule

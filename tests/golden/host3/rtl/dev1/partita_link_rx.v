@@ -151,6 +151,14 @@ module partita_link_rx #(
     reg [12:0] nseq;
     wire [3:0] hd_sx = {hd_bc, hd_src};
     wire [3:0] f_sx = {f_bc, f_src};
+    // A header read here takes two cycles: the first registers its checks (hq: done; q_bad, a
+    // format error; q_seqok, its sequence number is the one expected, q_exp), the second acts
+    // on them, so the sequence table's read and compare end at flip-flops, not at the
+    // forwarding FIFO's write and the state. The table only changes at a trailer, never
+    // between the two.
+    reg hq, q_bad, q_seqok;
+    reg [12:0] q_exp;
+    wire hd_ready = !hd_me || hq;
 
     // Forwarding FIFO of {port, tlast, beat}. `fw_full` and `fw_room` (a whole frame fits)
     // are registers, from the count a cycle earlier: the margins cover the push they may then
@@ -230,14 +238,14 @@ module partita_link_rx #(
     always @* begin
         fw_port = (rs == 2'd0) ? hd_port : rfport;
         case (rs)
-            2'd0: pop = hv && hd_go;
+            2'd0: pop = hv && hd_go && hd_ready;
             2'd1: pop = hv && (hl ? !crc_pend : (rl_z || (took && v_last)));
             2'd2: pop = hv && !fw_full;
             default: pop = hv && !(rfw && fw_full);
         endcase
         // A broadcast dropped after its header was forwarded is forwarded to its end.
         case (rs)
-            2'd0: fw_push = pop && hd_fw && !(hd_me && (hd_bad || hd_seq != rseq[hd_sx]));
+            2'd0: fw_push = pop && hd_fw && !(hd_me && (q_bad || !q_seqok));
             2'd1: fw_push = pop && rfw;
             2'd2: fw_push = pop;
             default: fw_push = pop && rfw;
@@ -249,7 +257,7 @@ module partita_link_rx #(
     // the reader's acknowledge); the trailer waits while a beat is still pending there, one
     // cycle per frame.
     wire [31:0] rcrc;
-    wire crc_start = (rs == 2'd0) && hv && hd_me && hd_go && !hd_bad && (hd_seq == rseq[hd_sx]);
+    wire crc_start = (rs == 2'd0) && hv && hd_me && hq && hd_go && !q_bad && q_seqok;
     wire crc_en = (rs == 2'd1) && hv && !hl && !rl_z && took && v_last;
     partita_crc32 #(.W(LW)) u_crc (
         .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc),
@@ -277,20 +285,31 @@ module partita_link_rx #(
             rfport <= 2'd0;
             rfw <= 1'b0;
             f_bc <= 1'b0;
+            hq <= 1'b0;
+            q_bad <= 1'b0;
+            q_seqok <= 1'b0;
+            q_exp <= 13'd0;
             e_info <= 32'd0;
             for (i = 0; i < 16; i = i + 1) rseq[i] <= 13'd0;
         end else begin
+            if (rs == 2'd0 && hv && hd_me && !hq) begin
+                hq <= 1'b1;
+                q_bad <= hd_bad;
+                q_seqok <= (hd_seq == rseq[hd_sx]);
+                q_exp <= rseq[hd_sx];
+            end
             case (rs)
-                2'd0: if (hv && hd_go) begin
+                2'd0: if (hv && hd_go && hd_ready) begin
+                    hq <= 1'b0;
                     if (hd_me) begin
-                        if (hd_bad) begin
+                        if (q_bad) begin
                             e_fmt <= 1'b1;
                             e_info <= {4'd3, 1'b0, hd_src, 11'd0, hd_seq};
                             rfw <= 1'b0;
                             rs <= hl ? 2'd0 : 2'd3;
-                        end else if (hd_seq != rseq[hd_sx]) begin
+                        end else if (!q_seqok) begin
                             e_seq <= 1'b1;
-                            e_info <= {4'd2, 1'b0, hd_src, rseq[hd_sx][10:0], hd_seq};
+                            e_info <= {4'd2, 1'b0, hd_src, q_exp[10:0], hd_seq};
                             rfw <= 1'b0;
                             rs <= 2'd3;
                         end else begin
@@ -304,7 +323,7 @@ module partita_link_rx #(
                             f_layer <= hd_layer[LAYER_W-1:0];
                             rleft <= hd_cnt;
                             rl_zr <= (hd_cnt == 7'd0);
-                            nseq <= rseq[hd_sx] + 13'd1;
+                            nseq <= q_exp + 13'd1;
                             f_count <= hd_cnt;
                             rvi <= {VPB_W{1'b0}};
                             ravail <= havail;

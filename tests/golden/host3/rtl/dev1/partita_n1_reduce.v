@@ -9,7 +9,7 @@
 // every source has committed the partials of the next unit (each source sends its units in
 // order, so a count per source suffices), and `fin_go` takes it: the sources' partials of
 // each gate are added at full width and rounded once into the pre-activation format (feed,
-// four cycles later with feed_v; unit: its slot). `fin_start` begins a layer, `fin_clear`
+// 6 cycles later with feed_v; unit: its slot). `fin_start` begins a layer, `fin_clear`
 // clears its counts after its last unit. Counts are not cleared by start: peers may send to
 // a device not started yet. A reset clears them.
 module partita_n1_reduce (
@@ -137,86 +137,122 @@ module partita_n1_reduce (
 
     assign unit_ready = 1'b1 && (pc_0[layer] >= need_0);
 
-    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read),
-    // add them per gate at full width (stage 3), round once (stage 4, feed).
-    reg fv0, fv1, fv2;
+    // Sum and round: read every slot's partials of the unit (stage 1 address, stage 2 read, block
+    // RAMs), put each in a fabric register, masked by the layer's gates (stage F), add them
+    // two at a time at full width (1 registered level(s), the last one psum), round (rnd),
+    // then saturate (feed): feed_v comes 6 cycles after fin_go.
+    reg [5-1:0] fv;
     reg [2-1:0] f_addr;
-    reg [4-1:0] fs0, fs1, fs2;
+    reg [4-1:0] fs [0:5-1];
+    integer fi;
     wire unused_fs = &{1'b0, f_addr, fin_clear, fin_start};
-    reg [37-1:0] pq_0_0;
-    reg [37-1:0] pq_0_1;
-    reg [37-1:0] pq_0_2;
-    reg [37-1:0] pq_0_3;
+    reg [37-1:0] pq_0_0, pf_0_0;
+    reg [37-1:0] pq_0_1, pf_0_1;
+    reg [37-1:0] pq_0_2, pf_0_2;
+    reg [37-1:0] pq_0_3, pf_0_3;
     reg [38-1:0] psum_0;
+    wire [25-1:0] rnd_0;
+    wire rclip_0;
+    partita_requant #(
+        .IW(38), .SHR(14), .SHL(0), .OW(25),
+        .ROUND_NE(1), .SAT(1)
+    ) u_rnd_0 (.x(psum_0), .y(rnd_0), .clip(rclip_0));
+    reg [25-1:0] rr_0;
     wire [16-1:0] pre_0;
     wire pclip_0;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(25), .SHR(0), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_pre_0 (.x(psum_0), .y(pre_0), .clip(pclip_0));
+    ) u_pre_0 (.x(rr_0), .y(pre_0), .clip(pclip_0));
     reg [16-1:0] feed_0;
     reg fclip_0;
     reg [38-1:0] psum_1;
+    wire [25-1:0] rnd_1;
+    wire rclip_1;
+    partita_requant #(
+        .IW(38), .SHR(14), .SHL(0), .OW(25),
+        .ROUND_NE(1), .SAT(1)
+    ) u_rnd_1 (.x(psum_1), .y(rnd_1), .clip(rclip_1));
+    reg [25-1:0] rr_1;
     wire [16-1:0] pre_1;
     wire pclip_1;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(25), .SHR(0), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_pre_1 (.x(psum_1), .y(pre_1), .clip(pclip_1));
+    ) u_pre_1 (.x(rr_1), .y(pre_1), .clip(pclip_1));
     reg [16-1:0] feed_1;
     reg fclip_1;
     reg [38-1:0] psum_2;
+    wire [25-1:0] rnd_2;
+    wire rclip_2;
+    partita_requant #(
+        .IW(38), .SHR(14), .SHL(0), .OW(25),
+        .ROUND_NE(1), .SAT(1)
+    ) u_rnd_2 (.x(psum_2), .y(rnd_2), .clip(rclip_2));
+    reg [25-1:0] rr_2;
     wire [16-1:0] pre_2;
     wire pclip_2;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(25), .SHR(0), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_pre_2 (.x(psum_2), .y(pre_2), .clip(pclip_2));
+    ) u_pre_2 (.x(rr_2), .y(pre_2), .clip(pclip_2));
     reg [16-1:0] feed_2;
     reg fclip_2;
     reg [38-1:0] psum_3;
+    wire [25-1:0] rnd_3;
+    wire rclip_3;
+    partita_requant #(
+        .IW(38), .SHR(14), .SHL(0), .OW(25),
+        .ROUND_NE(1), .SAT(1)
+    ) u_rnd_3 (.x(psum_3), .y(rnd_3), .clip(rclip_3));
+    reg [25-1:0] rr_3;
     wire [16-1:0] pre_3;
     wire pclip_3;
     partita_requant #(
-        .IW(38), .SHR(14), .SHL(0), .OW(16),
+        .IW(25), .SHR(0), .SHL(0), .OW(16),
         .ROUND_NE(1), .SAT(1)
-    ) u_pre_3 (.x(psum_3), .y(pre_3), .clip(pclip_3));
+    ) u_pre_3 (.x(rr_3), .y(pre_3), .clip(pclip_3));
     reg [16-1:0] feed_3;
     reg fclip_3;
+    // (The rounding step widens, so only the saturation step clips.)
+    wire unused_rclip = &{1'b0, rclip_0, rclip_1, rclip_2, rclip_3};
     always @(posedge clk) begin
         if (rst) begin
-            fv0 <= 1'b0;
-            fv1 <= 1'b0;
-            fv2 <= 1'b0;
+            fv <= 5'd0;
             feed_v <= 1'b0;
         end else if (fadv) begin
-            fv0 <= fin_go;
-            fv1 <= fv0;
-            fv2 <= fv1;
-            feed_v <= fv2;
+            fv <= {fv[3:0], fin_go};
+            feed_v <= fv[5-1];
         end
         if (fadv) begin
             f_addr <= pbase + f_slot[1:0];
-            fs0 <= f_slot;
-            fs1 <= fs0;
-            fs2 <= fs1;
-            unit <= fs2;
+            fs[0] <= f_slot;
+            for (fi = 1; fi < 5; fi = fi + 1) fs[fi] <= fs[fi-1];
+            unit <= fs[5-1];
             pq_0_0 <= pm_0_0[f_addr];
+            pf_0_0 <= cm_0[0] ? pq_0_0 : 37'd0;
             pq_0_1 <= pm_0_1[f_addr];
+            pf_0_1 <= cm_0[1] ? pq_0_1 : 37'd0;
             pq_0_2 <= pm_0_2[f_addr];
+            pf_0_2 <= cm_0[2] ? pq_0_2 : 37'd0;
             pq_0_3 <= pm_0_3[f_addr];
-            psum_0 <= (cm_0[0] ? {{1{pq_0_0[36]}}, pq_0_0} : 38'd0);
+            pf_0_3 <= cm_0[3] ? pq_0_3 : 37'd0;
+            psum_0 <= {{1{pf_0_0[36]}}, pf_0_0};
+            rr_0 <= rnd_0;
             feed_0 <= pre_0;
-            fclip_0 <= fv2 && pclip_0;
-            psum_1 <= (cm_0[1] ? {{1{pq_0_1[36]}}, pq_0_1} : 38'd0);
+            fclip_0 <= fv[5-1] && pclip_0;
+            psum_1 <= {{1{pf_0_1[36]}}, pf_0_1};
+            rr_1 <= rnd_1;
             feed_1 <= pre_1;
-            fclip_1 <= fv2 && pclip_1;
-            psum_2 <= (cm_0[2] ? {{1{pq_0_2[36]}}, pq_0_2} : 38'd0);
+            fclip_1 <= fv[5-1] && pclip_1;
+            psum_2 <= {{1{pf_0_2[36]}}, pf_0_2};
+            rr_2 <= rnd_2;
             feed_2 <= pre_2;
-            fclip_2 <= fv2 && pclip_2;
-            psum_3 <= (cm_0[3] ? {{1{pq_0_3[36]}}, pq_0_3} : 38'd0);
+            fclip_2 <= fv[5-1] && pclip_2;
+            psum_3 <= {{1{pf_0_3[36]}}, pf_0_3};
+            rr_3 <= rnd_3;
             feed_3 <= pre_3;
-            fclip_3 <= fv2 && pclip_3;
+            fclip_3 <= fv[5-1] && pclip_3;
         end
     end
     assign feed = {feed_0, feed_1, feed_2, feed_3};

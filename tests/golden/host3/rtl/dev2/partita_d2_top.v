@@ -54,7 +54,8 @@ module partita_d2_top #(
     output wire        m_axis_tlast
 );
     partita_n2_node #(
-        .WEIGHTS_E0(WEIGHTS_E0), .BIAS_E0(BIAS_E0)
+        .WEIGHTS_E0(WEIGHTS_E0),
+        .BIAS_E0(BIAS_E0)
     ) u_node (
         .dev_id(3'd2), .clk(clk), .rst_n(rst_n),
         .s_axil_awaddr(s_axil_awaddr), .s_axil_awvalid(s_axil_awvalid), .s_axil_awready(s_axil_awready),

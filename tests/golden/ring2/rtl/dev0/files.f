@@ -10,6 +10,7 @@ partita_link_hub.v
 partita_axil.v
 partita_unpack.v
 partita_pack.v
+partita_rep.v
 partita_n0_engine.v
 partita_n0_act_sigmoid.v
 partita_n0_act_tanh.v

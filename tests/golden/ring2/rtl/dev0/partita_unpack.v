@@ -71,7 +71,7 @@ module partita_unpack #(
     wire [JW:0] n = m_ready ? {{JW{1'b0}}, 1'b1} : m_n;
     wire emit = hv && (n != {(JW+1){1'b0}});
     reg  [JW:0] avail;
-    reg  vend;
+    reg  vend, err_q;
     wire beat_end = (n == avail);
     wire vec_end = beat_end && vend;
     wire [MW-1:0] n_w = {{(CW+1){1'b0}}, n};
@@ -104,11 +104,13 @@ module partita_unpack #(
             bc <= {BW{1'b0}};
             avail <= {(JW+1){1'b0}};
             vend <= 1'b0;
+            err_q <= 1'b0;
             errs <= 32'd0;
         end else begin
+            // A beat's layout error is registered first (err_q), then counted.
+            err_q <= take && ((b_data[SB+KW-1:SB] != exp_keep) || (b_last != exp_last));
             if (clear) errs <= 32'd0;
-            else if (take && ((b_data[SB+KW-1:SB] != exp_keep) || (b_last != exp_last)))
-                errs <= errs + 32'd1;
+            else if (err_q) errs <= errs + 32'd1;
             if (take) bc <= exp_last ? {BW{1'b0}} : bc + {{(BW-1){1'b0}}, 1'b1};
             if (emit) begin
                 cnt <= cnt_after[CW-1:0];

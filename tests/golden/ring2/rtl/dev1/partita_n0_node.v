@@ -12,7 +12,10 @@
 // devices form a pipeline. A tick is: for each layer with work here, the engine issues this
 // device's rows (full-width partial sums, bias on the device holding column block 0), M rows at
 // a time on M engines in lockstep, whose sums leave one per cycle in row order; partial
-// sums go to the local partial buffer or, as frames, to the layer's finisher. The finisher sums
+// sums go to the local partial buffer or, as frames, to the layer's finisher. The engines have
+// no clock enable: their rows queue in a row FIFO, and a row is issued only while the FIFO
+// has room for it and every row in flight, so a full transmit queue holds the issue, never the
+// engines. The finisher sums
 // every partial of a gate row at full width, rounds once, and runs the element-wise unit; the
 // new h goes to this device's vector memory and, as frames, to every device that needs it.
 // The finisher runs alongside the row issue: it takes each unit as soon as all its partial
@@ -215,8 +218,11 @@ module partita_n0_node #(
         if (rst) of_full <= 1'b0;
         else of_full <= (of_count >= 7'd63);
     end
+    // The transmit queue holds the row hand-over and the finisher; the engines never stall.
     wire adv_m = !tq_full;
-    wire a_valid = (state == S_MAC);
+    // Row issue: only while the row FIFO has room for every row in flight (see u_rows).
+    reg room;
+    wire a_valid = (state == S_MAC) && room;
     wire a_xsel = (slice < l_nih);
     // W_ih·x ahead of the gather: at a tick's start, before the other devices' h of the last
     // tick is in, layer 0's rows are issued with their x slices only (xp: the x pass; its sums,
@@ -230,11 +236,29 @@ module partita_n0_node #(
     wire a_first = (slice == s_lo);
     wire a_last = xp ? (slice == l_nih - 2'd1) : (slice == l_slices - 2'd1);
 
-    wire vw_en;
-    wire [2-1:0] vw_lane;
-    wire [3-1:0] vw_word;
-    wire [4-1:0] vw_we;
-    wire [64-1:0] vw_data;
+    // The vector-memory write port: the writer's registered outputs (wv_*), registered once
+    // more here (vw_*), so the writer's logic and the engines' vector memories each end or start
+    // at a flip-flop of their own and only a register-to-register net spans the distance. A
+    // write lands a cycle later; the engines read a vector at the earliest seven cycles after
+    // its row is issued, which is after the controller saw the writer's `pend` clear.
+    wire wv_en;
+    wire [2-1:0] wv_lane;
+    wire [3-1:0] wv_word;
+    wire [4-1:0] wv_we;
+    wire [64-1:0] wv_data;
+    reg vw_en;
+    reg [2-1:0] vw_lane;
+    reg [3-1:0] vw_word;
+    reg [4-1:0] vw_we;
+    reg [64-1:0] vw_data;
+    always @(posedge clk) begin
+        if (rst) vw_en <= 1'b0;
+        else vw_en <= wv_en;
+        vw_lane <= wv_lane;
+        vw_word <= wv_word;
+        vw_we <= wv_we;
+        vw_data <= wv_data;
+    end
     wire row_valid_0;
     wire [37-1:0] row_acc_0;
     partita_n0_engine #(
@@ -244,7 +268,7 @@ module partita_n0_node #(
 `endif
         .KIND(0)
     ) u_engine_0 (
-        .clk(clk), .rst(rst), .adv(adv_m),
+        .clk(clk), .rst(rst),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
         .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
@@ -254,8 +278,36 @@ module partita_n0_node #(
         .bw_data(wstage[16-1:0]),
         .row_valid(row_valid_0), .row_acc(row_acc_0)
     );
-    wire [37-1:0] row_acc = row_acc_0;
-    wire part_v = adv_m && row_valid_0 && (state == S_MAC || state == S_MDRAIN);
+    // Row FIFO: the engines have no clock enable, so each slot's rows (all 1 engines in
+    // lockstep, engine 0 in the low bits) queue here for the hand-over, which the transmit
+    // queue may hold. rf_res counts slots issued and not yet taken from the FIFO; a slot is
+    // issued only while room (rf_res below 14, a register one cycle behind, hence the
+    // margin) says the FIFO's 16 entries hold it and every slot in flight.
+    wire unused_rows = &{1'b0};
+    wire [37-1:0] rf_head;
+    wire [4:0] rf_count;
+    wire rf_v = (rf_count != 5'd0);
+    wire rf_pop;
+    partita_fifo #(.W(37), .AW(4), .DEPTH(16)) u_rows (
+        .clk(clk), .rst(rst), .push(row_valid_0),
+        .din({row_acc_0}),
+        .pop(rf_pop), .dout(rf_head), .count(rf_count)
+    );
+    reg [4:0] rf_res;
+    wire slot_issued = a_valid && a_last;
+    always @(posedge clk) begin
+        if (rst) begin
+            rf_res <= 5'd0;
+            room <= 1'b0;
+        end else begin
+            if (slot_issued && !rf_pop) rf_res <= rf_res + 5'd1;
+            else if (rf_pop && !slot_issued) rf_res <= rf_res - 5'd1;
+            room <= (rf_res < 5'd14);
+        end
+    end
+    wire [37-1:0] row_acc = rf_head;
+    wire part_v = adv_m && rf_v;
+    assign rf_pop = part_v;
 
     // ------------------------------------------------------------------ links
     wire [1-1:0] rv_valid, rv_par, rv_ack, ok_p, rv_h, rv_p;
@@ -312,7 +364,7 @@ module partita_n0_node #(
         .rv_h(rv_h), .rv_src(rv_src), .rv_layer(rv_layer), .rv_par(rv_par), .rv_beat(rv_beat),
         .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_all(rv_all), .pend(vw_pend), .x_beat(x_beat), .x_valid(x_tvalid),
         .x_avail(x_avail), .x_n(x_n), .x_ready(x_ready),
-        .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data)
+        .vw_en(wv_en), .vw_lane(wv_lane), .vw_word(wv_word), .vw_we(wv_we), .vw_data(wv_data)
     );
 
     // ------------------------------------------------------------------ finisher
@@ -402,7 +454,7 @@ module partita_n0_node #(
             wait_cycles <= 32'd0;
         end else begin
             if (busy) cycles <= cycles + 64'd1;
-            if (state == S_MAC && adv_m) mac_cycles <= mac_cycles + 32'd1;
+            if (a_valid) mac_cycles <= mac_cycles + 32'd1;
             if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
             if (part_v) parts_out <= parts_out + 6'd1;
 
@@ -466,7 +518,7 @@ module partita_n0_node #(
                     else state <= S_FDRAIN;
                 end
                 S_XWAIT: if (x_ready) state <= S_MAC;
-                S_MAC: if (adv_m) begin
+                S_MAC: if (room) begin
                     waddr <= waddr + 6'd1;
                     if (a_last) begin
                         slice <= s_lo;
