@@ -283,7 +283,10 @@ module partita_n0_vwrite (
     reg [2-1:0] ld_lane;
     reg [5-1:0] ld_idx;
     reg [4-1:0] ld_left;
-    wire ld_ok = busy && !ld_done && (ahead <= 16'sd1);
+    // ahead <= 1, kept as a register (set from ahead's next value), so no compare sits in
+    // front of the write port's source select.
+    reg        ahead_ok;
+    wire ld_ok = busy && !ld_done && ahead_ok;
     // The x stream: a buffer of two runs (the values of a vector left in an unpacked beat), taken
     // whole while an entry is free (a register, so the unpacker's handshake does not wait on the
     // write below) and written from the head a run at a time.
@@ -386,11 +389,14 @@ module partita_n0_vwrite (
     wire ld_vec = take_x && (xk[3:0] == ld_left);
     wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd2 : 16'sd1;
+    wire signed [15:0] ahead_n = ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
     always @(posedge clk) begin
         if (rst || start) begin
             ahead <= 16'sd0;
+            ahead_ok <= 1'b1;
         end else if (!ld_done) begin
-            ahead <= ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
+            ahead <= ahead_n;
+            ahead_ok <= (ahead_n <= 16'sd1);
         end
     end
     always @(posedge clk) begin
