@@ -222,25 +222,30 @@ module {= name =} #(
     end
 
     // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
-    // stage D: operand registers (a zero for h at step 0); stage E: products. The operands are
-    // signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
+    // stage D: operand registers (a zero for h at step 0); stage M: the operands copied into
+    // registers of the multiplier's own, so the placer can put them beside its DSP block and
+    // no net both crosses the device and enters the multiplier; stage E: products. The operands
+    // are signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
     // extension made it three). Every stage is one add, one memory read or one multiply.
-    reg [{= bw =}-1:0] bias_c, bias_r, bias_d, bias_e;
+    reg [{= bw =}-1:0] bias_c, bias_r, bias_d, bias_m, bias_e;
     reg v_c, first_c, last_c, zero_c;
     reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
+    reg v_m, first_m, last_m;
     reg v_e, first_e, last_e;
     always @(posedge clk) begin
         if (rst) begin
             v_c <= 1'b0;
             v_r <= 1'b0;
             v_d <= 1'b0;
+            v_m <= 1'b0;
             v_e <= 1'b0;
         end else begin
             v_c <= v_w;
             v_r <= v_c;
             v_d <= v_r;
-            v_e <= v_d;
+            v_m <= v_d;
+            v_e <= v_m;
         end
         bias_c <= bias_w;
         first_c <= first_w;
@@ -253,9 +258,12 @@ module {= name =} #(
         bias_d <= bias_r;
         first_d <= first_r;
         last_d <= last_r;
-        bias_e <= bias_d;
-        first_e <= first_d;
-        last_e <= last_d;
+        bias_m <= bias_d;
+        first_m <= first_d;
+        last_m <= last_d;
+        bias_e <= bias_m;
+        first_e <= first_m;
+        last_e <= last_m;
     end
 {% if vq > 1 %}{% for lane in lanes %}
     // Lane {= lane =}: words of {= vq =} values (value a at word a / {= vq =}, slot a mod {= vq =}); the
@@ -264,8 +272,8 @@ module {= name =} #(
     reg [{= vaw =}-1:0] vra_{= lane =};
     reg [{= vqd =}-1:0] vq_{= lane =};
     reg [{= vqw =}-1:0] vsel_{= lane =};
-    reg [{= dw =}-1:0] vin_{= lane =}, vpick_{= lane =};
-    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =};
+    reg [{= dw =}-1:0] vin_{= lane =}, vpick_{= lane =}, vm_{= lane =};
+    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =}, wm_{= lane =};
     reg [{= pw =}-1:0] t0_{= lane =};
     wire [{= ww =}-1:0] wval_{= lane =} = wr[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
     wire [{= iw =}-1:0] widx_{= lane =} = wr[{= lane =}*{= entry_w =} +: {= iw =}];
@@ -290,14 +298,16 @@ module {= name =} #(
         wr_{= lane =} <= wc_{= lane =};
         vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
         wv_{= lane =} <= wr_{= lane =};
+        vm_{= lane =} <= vin_{= lane =};
+        wm_{= lane =} <= wv_{= lane =};
         t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
     end
 {% endfor %}{% else %}{% for lane in lanes %}
     // Lane {= lane =}.
     reg [{= dw =}-1:0] vmem_{= lane =} [0:{= vdepth =}-1];
     reg [{= vaw =}-1:0] vra_{= lane =};
-    reg [{= dw =}-1:0] vq_{= lane =}, vin_{= lane =};
-    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =};
+    reg [{= dw =}-1:0] vq_{= lane =}, vin_{= lane =}, vm_{= lane =};
+    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =}, wm_{= lane =};
     reg [{= pw =}-1:0] t0_{= lane =};
     wire [{= ww =}-1:0] wval_{= lane =} = wr[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
     wire [{= iw =}-1:0] widx_{= lane =} = wr[{= lane =}*{= entry_w =} +: {= iw =}];
@@ -313,6 +323,8 @@ module {= name =} #(
         wr_{= lane =} <= wc_{= lane =};
         vin_{= lane =} <= zero_r ? {= dw =}'d0 : vq_{= lane =};
         wv_{= lane =} <= wr_{= lane =};
+        vm_{= lane =} <= vin_{= lane =};
+        wm_{= lane =} <= wv_{= lane =};
         t0_{= lane =} <= $signed({= prod_a[loop.index0] =}) * $signed({= prod_b[loop.index0] =});
     end
 {% endfor %}{% endif %}{% if !absent.is_empty() %}    // Absent lanes (banks this device does not hold): no memory, no multiplier, a zero product;

@@ -71,8 +71,23 @@ module {= name =} (
         .we(we), .waddr(waddr_w), .wdata(wdata), .wok(wok), .re(re), .raddr(raddr),
         .rdata_in(rdata), .rok(rok), .clr_err(soft_rst), .err_count(err_count), .err_flag(err_flag)
     );
-    // The decode, in the clocked process (the core answers a cycle later): writes take effect
-    // at the edge that takes them; reads sample the register at that edge.
+    // Writes in two steps as well: the address decoded into one flip-flop per register or
+    // weight-staging word (whit), the data registered beside it; the register loads at the
+    // next edge, the one at which the core raises BVALID. No address compare sits in front of
+    // the registers' enables, which spread over the device. Commands (start, soft reset,
+    // commit) and whether the write is accepted (`wok`) are decided at the first edge.
+    reg [{= nwhit =}-1:0] whit;
+    reg [31:0] wdata_q;
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            whit <= {= nwhit =}'d0;
+        end else begin
+{% for r in rws %}            whit[{= r.hit =}] <= we && (waddr_w == 10'h{= r.index =});
+{% endfor %}{% for w in wdata %}            whit[{= w.hit =}] <= we && (waddr_w == 10'h{= w.index =});
+{% endfor %}        end
+        wdata_q <= wdata;
+    end
+    // The decode, in the clocked process (the core answers a cycle later).
     always @(posedge clk) begin
         start_pulse <= 1'b0;
         soft_rst <= 1'b0;
@@ -96,11 +111,13 @@ module {= name =} (
                         if (idle) commit_pulse <= 1'b1;
                         else wok <= 1'b0;
                     end
-{% endif %}{% for r in rws %}                    10'h{= r.index =}: {= r.port =} <= wdata;
-{% endfor %}{% for w in wdata %}                    10'h{= w.index =}: wstage[{= w.word =}*32 +: 32] <= wdata;
+{% endif %}{% for r in rws %}                    10'h{= r.index =}: ;
+{% endfor %}{% for w in wdata %}                    10'h{= w.index =}: ;
 {% endfor %}                    default: wok <= 1'b0;
                 endcase
             end
-        end
+{% for r in rws %}            if (whit[{= r.hit =}]) {= r.port =} <= wdata_q;
+{% endfor %}{% for w in wdata %}            if (whit[{= w.hit =}]) wstage[{= w.word =}*32 +: 32] <= wdata_q;
+{% endfor %}        end
     end
 endmodule

@@ -26,8 +26,9 @@ pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
 /// Row engine stages before the adder tree: stage A registered twice (each weight chunk's
 /// address through a register copy per chunk, then one per column group), the weight read,
 /// each block RAM's output in a fabric register of its own, the chunks ORed, vector address,
-/// vector read, operand registers, product (see [`Memories::chunked`]).
-pub const ENGINE_FRONT: u32 = 9;
+/// vector read, operand registers, the operands' copies beside the multiplier, product (see
+/// [`Memories::chunked`]).
+pub const ENGINE_FRONT: u32 = 10;
 
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {

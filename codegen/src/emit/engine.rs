@@ -210,11 +210,11 @@ pub(crate) fn view(
             .collect(),
         prod_a: lanes
             .iter()
-            .map(|k| sext(&format!("wv_{k}"), dp.ww, dp.pw))
+            .map(|k| sext(&format!("wm_{k}"), dp.ww, dp.pw))
             .collect(),
         prod_b: lanes
             .iter()
-            .map(|k| sext(&format!("vin_{k}"), dp.dw, dp.pw))
+            .map(|k| sext(&format!("vm_{k}"), dp.dw, dp.pw))
             .collect(),
         levels,
         tree,

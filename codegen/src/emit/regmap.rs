@@ -61,6 +61,8 @@ struct RwReg {
     index: String,
     port: String,
     reset: String,
+    /// Its bit in the registered write decode (`whit`).
+    hit: usize,
 }
 
 struct ReadReg {
@@ -71,6 +73,8 @@ struct ReadReg {
 struct WdataWord {
     index: String,
     word: u32,
+    /// Its bit in the registered write decode (`whit`).
+    hit: usize,
 }
 
 #[derive(Template)]
@@ -85,6 +89,8 @@ pub(crate) struct RegsView {
     ctrl: String,
     commit: String,
     wstage_w: u32,
+    /// Registers and weight-staging words written through the registered decode.
+    nwhit: usize,
 }
 
 /// A connection of the decode module's port to the top's signal.
@@ -114,6 +120,7 @@ pub(crate) fn decode_module(
         ctrl: String::new(),
         commit: String::new(),
         wstage_w,
+        nwhit: 0,
     };
     let mut conns = Vec::new();
     for w in map {
@@ -134,10 +141,14 @@ pub(crate) fn decode_module(
                 });
             }
             Decode::Commit => v.commit = idx(w),
-            Decode::Wdata => v.wdata.push(WdataWord {
-                index: idx(w),
-                word: w.word,
-            }),
+            Decode::Wdata => {
+                v.wdata.push(WdataWord {
+                    index: idx(w),
+                    word: w.word,
+                    hit: v.nwhit,
+                });
+                v.nwhit += 1;
+            }
             Decode::Read(expr) => v.reads.push(ReadReg {
                 index: idx(w),
                 expr,
@@ -161,7 +172,9 @@ pub(crate) fn decode_module(
                     index: idx(w),
                     port: port(w),
                     reset: format!("{r:08x}"),
+                    hit: v.nwhit,
                 });
+                v.nwhit += 1;
                 v.reads.push(ReadReg {
                     index: idx(w),
                     expr: port(w),

@@ -94,10 +94,16 @@ module partita_top #(
     reg [2-1:0] ld_lane;
     reg [4-1:0] ld_idx, ld_addr;
     reg [3-1:0] ld_count;
-    reg [31:0] ld_t, ld_b;
+    // Timesteps left in the sequence and sequences left after the one loading, counted down,
+    // with their last-one flags as registers (no 32-bit compare in front of ld_on).
+    reg [31:0] ld_tleft, ld_bleft;
+    reg ld_tlast, ld_blast;
     reg ld_on, ld_par, x_par;
     // Loaded x vectors whose timestep has not finished: 0, 1 or 2 (the loader waits at 2).
     reg [1:0] ahead;
+    // ld_on && ahead != 2, kept as a register set from their next values, so the stream's
+    // ready and the loader's enables start at a flip-flop.
+    reg ld_ok;
     reg [4-1:0] units_done;
     wire first_step = (t == 32'd0);
     wire last_layer = (l == 1'd1);
@@ -176,7 +182,7 @@ module partita_top #(
     // A register slice (partita_skid) between the unpacker, at the stream pins, and the loader:
     // the loader's ready ends at its flip-flops, and the unpacker's ready is a flip-flop, so
     // no handshake path crosses the die in one cycle.
-    wire x_tready = ld_on && (ahead != 2'd2) && !se_we;
+    wire x_tready = ld_ok && !se_we;
     wire [16-1:0] xu_data;
     wire xu_valid, xu_ready, xu_last;
     partita_skid #(.W(16)) u_x_slice (
@@ -198,20 +204,26 @@ module partita_top #(
     wire load_we = x_tvalid && x_tready;
     wire x_loaded = load_we && (ld_count == 3'd4);
 
+    wire ld_end = x_loaded && ld_tlast && ld_blast;
+    wire [1:0] ahead_n = ahead + {1'b0, x_loaded} - {1'b0, x_step_done};
     always @(posedge clk) begin
         if (rst || state == S_IDLE) begin
             // Start: the first vector goes to buffer 0.
             ld_on <= (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
+            ld_ok <= (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
             ld_par <= 1'b0;
-            ld_t <= 32'd0;
-            ld_b <= 32'd0;
+            ld_tleft <= seq_len_m1;
+            ld_tlast <= (seq_len_m1 == 32'd0);
+            ld_bleft <= seq_count_m1;
+            ld_blast <= (seq_count_m1 == 32'd0);
             ld_lane <= 2'd0;
             ld_idx <= 4'd0;
             ld_addr <= 4'd0;
             ld_count <= 3'd0;
             ahead <= 2'd0;
         end else begin
-            ahead <= ahead + {1'b0, x_loaded} - {1'b0, x_step_done};
+            ahead <= ahead_n;
+            ld_ok <= ld_on && !ld_end && (ahead_n != 2'd2);
             if (load_we) begin
                 if (ld_idx == 4'd1) begin
                     ld_idx <= 4'd0;
@@ -230,12 +242,18 @@ module partita_top #(
                 ld_idx <= 4'd0;
                 ld_par <= !ld_par;
                 ld_addr <= ld_par ? 4'd0 : 4'd2;
-                if (ld_t == seq_len_m1) begin
-                    ld_t <= 32'd0;
-                    ld_b <= ld_b + 32'd1;
-                    if (ld_b == seq_count_m1) ld_on <= 1'b0;
+                if (ld_tlast) begin
+                    ld_tleft <= seq_len_m1;
+                    ld_tlast <= (seq_len_m1 == 32'd0);
+                    if (ld_blast) begin
+                        ld_on <= 1'b0;
+                    end else begin
+                        ld_bleft <= ld_bleft - 32'd1;
+                        ld_blast <= (ld_bleft == 32'd1);
+                    end
                 end else begin
-                    ld_t <= ld_t + 32'd1;
+                    ld_tleft <= ld_tleft - 32'd1;
+                    ld_tlast <= (ld_tleft == 32'd1);
                 end
             end
         end
@@ -564,13 +582,17 @@ module partita_top #(
     wire of_valid = (of_count != 7'd0);
     wire of_ready;
     wire of_pop = of_valid && of_ready;
+    // The output side's reset: a register copy of rst of its own (a cycle later), placed by the
+    // FIFO's block RAM, whose read address it resets; rst itself reaches the whole device.
+    wire rst_of;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_of (.clk(clk), .rst(1'b0), .d(rst), .q(rst_of));
     partita_fifo #(.W(18), .AW(6), .DEPTH(64)) u_ofifo (
-        .clk(clk), .rst(rst), .push(of_push), .din({ew_h, of_cnt, of_last}), .pop(of_pop),
+        .clk(clk), .rst(rst_of), .push(of_push), .din({ew_h, of_cnt, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)
     );
     wire h_busy;
     partita_pack #(.SB(16), .VB(16), .P(1), .R(1), .CW(1), .JW(1)) u_h_out (
-        .clk(clk), .rst(rst), .v_data({of_head[17:2]}), .v_cnt(of_head[1:1]), .v_valid(of_valid), .v_ready(of_ready),
+        .clk(clk), .rst(rst_of), .v_data({of_head[17:2]}), .v_cnt(of_head[1:1]), .v_valid(of_valid), .v_ready(of_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );

@@ -146,8 +146,28 @@ module partita_n1_regs (
         .we(we), .waddr(waddr_w), .wdata(wdata), .wok(wok), .re(re), .raddr(raddr),
         .rdata_in(rdata), .rok(rok), .clr_err(soft_rst), .err_count(err_count), .err_flag(err_flag)
     );
-    // The decode, in the clocked process (the core answers a cycle later): writes take effect
-    // at the edge that takes them; reads sample the register at that edge.
+    // Writes in two steps as well: the address decoded into one flip-flop per register or
+    // weight-staging word (whit), the data registered beside it; the register loads at the
+    // next edge, the one at which the core raises BVALID. No address compare sits in front of
+    // the registers' enables, which spread over the device. Commands (start, soft reset,
+    // commit) and whether the write is accepted (`wok`) are decided at the first edge.
+    reg [7-1:0] whit;
+    reg [31:0] wdata_q;
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            whit <= 7'd0;
+        end else begin
+            whit[0] <= we && (waddr_w == 10'h006);
+            whit[1] <= we && (waddr_w == 10'h007);
+            whit[2] <= we && (waddr_w == 10'h00C);
+            whit[3] <= we && (waddr_w == 10'h00D);
+            whit[6] <= we && (waddr_w == 10'h02C);
+            whit[4] <= we && (waddr_w == 10'h010);
+            whit[5] <= we && (waddr_w == 10'h011);
+        end
+        wdata_q <= wdata;
+    end
+    // The decode, in the clocked process (the core answers a cycle later).
     always @(posedge clk) begin
         start_pulse <= 1'b0;
         soft_rst <= 1'b0;
@@ -175,16 +195,23 @@ module partita_n1_regs (
                         if (idle) commit_pulse <= 1'b1;
                         else wok <= 1'b0;
                     end
-                    10'h006: seq_len <= wdata;
-                    10'h007: seq_count <= wdata;
-                    10'h00C: wsel <= wdata;
-                    10'h00D: waddr <= wdata;
-                    10'h02C: link_timeout <= wdata;
-                    10'h010: wstage[0*32 +: 32] <= wdata;
-                    10'h011: wstage[1*32 +: 32] <= wdata;
+                    10'h006: ;
+                    10'h007: ;
+                    10'h00C: ;
+                    10'h00D: ;
+                    10'h02C: ;
+                    10'h010: ;
+                    10'h011: ;
                     default: wok <= 1'b0;
                 endcase
             end
+            if (whit[0]) seq_len <= wdata_q;
+            if (whit[1]) seq_count <= wdata_q;
+            if (whit[2]) wsel <= wdata_q;
+            if (whit[3]) waddr <= wdata_q;
+            if (whit[6]) link_timeout <= wdata_q;
+            if (whit[4]) wstage[0*32 +: 32] <= wdata_q;
+            if (whit[5]) wstage[1*32 +: 32] <= wdata_q;
         end
     end
 endmodule

@@ -281,28 +281,28 @@ module partita_n0_node #(
     // Row FIFO: the engines have no clock enable, so each slot's rows (all 1 engines in
     // lockstep, engine 0 in the low bits) queue here for the hand-over, which the transmit
     // queue may hold. rf_res counts slots issued and not yet taken from the FIFO; a slot is
-    // issued only while room (rf_res below 14, a register one cycle behind, hence the
-    // margin) says the FIFO's 16 entries hold it and every slot in flight.
+    // issued only while room (rf_res below 30, a register one cycle behind, hence the
+    // margin) says the FIFO's 32 entries hold it and every slot in flight.
     wire unused_rows = &{1'b0};
     wire [37-1:0] rf_head;
-    wire [4:0] rf_count;
-    wire rf_v = (rf_count != 5'd0);
+    wire [5:0] rf_count;
+    wire rf_v = (rf_count != 6'd0);
     wire rf_pop;
-    partita_fifo #(.W(37), .AW(4), .DEPTH(16)) u_rows (
+    partita_fifo #(.W(37), .AW(5), .DEPTH(32)) u_rows (
         .clk(clk), .rst(rst), .push(row_valid_0),
         .din({row_acc_0}),
         .pop(rf_pop), .dout(rf_head), .count(rf_count)
     );
-    reg [4:0] rf_res;
+    reg [5:0] rf_res;
     wire slot_issued = a_valid && a_last;
     always @(posedge clk) begin
         if (rst) begin
-            rf_res <= 5'd0;
+            rf_res <= 6'd0;
             room <= 1'b0;
         end else begin
-            if (slot_issued && !rf_pop) rf_res <= rf_res + 5'd1;
-            else if (rf_pop && !slot_issued) rf_res <= rf_res - 5'd1;
-            room <= (rf_res < 5'd14);
+            if (slot_issued && !rf_pop) rf_res <= rf_res + 6'd1;
+            else if (rf_pop && !slot_issued) rf_res <= rf_res - 6'd1;
+            room <= (rf_res < 6'd30);
         end
     end
     wire [37-1:0] row_acc = rf_head;

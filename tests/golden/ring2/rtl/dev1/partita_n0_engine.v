@@ -242,25 +242,30 @@ module partita_n0_engine #(
     end
 
     // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
-    // stage D: operand registers (a zero for h at step 0); stage E: products. The operands are
-    // signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
+    // stage D: operand registers (a zero for h at step 0); stage M: the operands copied into
+    // registers of the multiplier's own, so the placer can put them beside its DSP block and
+    // no net both crosses the device and enters the multiplier; stage E: products. The operands
+    // are signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
     // extension made it three). Every stage is one add, one memory read or one multiply.
-    reg [16-1:0] bias_c, bias_r, bias_d, bias_e;
+    reg [16-1:0] bias_c, bias_r, bias_d, bias_m, bias_e;
     reg v_c, first_c, last_c, zero_c;
     reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
+    reg v_m, first_m, last_m;
     reg v_e, first_e, last_e;
     always @(posedge clk) begin
         if (rst) begin
             v_c <= 1'b0;
             v_r <= 1'b0;
             v_d <= 1'b0;
+            v_m <= 1'b0;
             v_e <= 1'b0;
         end else begin
             v_c <= v_w;
             v_r <= v_c;
             v_d <= v_r;
-            v_e <= v_d;
+            v_m <= v_d;
+            v_e <= v_m;
         end
         bias_c <= bias_w;
         first_c <= first_w;
@@ -273,9 +278,12 @@ module partita_n0_engine #(
         bias_d <= bias_r;
         first_d <= first_r;
         last_d <= last_r;
-        bias_e <= bias_d;
-        first_e <= first_d;
-        last_e <= last_d;
+        bias_m <= bias_d;
+        first_m <= first_d;
+        last_m <= last_d;
+        bias_e <= bias_m;
+        first_e <= first_m;
+        last_e <= last_m;
     end
 
     // Lane 0: words of 4 values (value a at word a / 4, slot a mod 4); the
@@ -284,8 +292,8 @@ module partita_n0_engine #(
     reg [5-1:0] vra_0;
     reg [64-1:0] vq_0;
     reg [2-1:0] vsel_0;
-    reg [16-1:0] vin_0, vpick_0;
-    reg [16-1:0] wc_0, wr_0, wv_0;
+    reg [16-1:0] vin_0, vpick_0, vm_0;
+    reg [16-1:0] wc_0, wr_0, wv_0, wm_0;
     reg [32-1:0] t0_0;
     wire [16-1:0] wval_0 = wr[0*17+1 +: 16];
     wire [1-1:0] widx_0 = wr[0*17 +: 1];
@@ -313,7 +321,9 @@ module partita_n0_engine #(
         wr_0 <= wc_0;
         vin_0 <= zero_r ? 16'd0 : vpick_0;
         wv_0 <= wr_0;
-        t0_0 <= $signed({{16{wv_0[15]}}, wv_0}) * $signed({{16{vin_0[15]}}, vin_0});
+        vm_0 <= vin_0;
+        wm_0 <= wv_0;
+        t0_0 <= $signed({{16{wm_0[15]}}, wm_0}) * $signed({{16{vm_0[15]}}, vm_0});
     end
 
     // Lane 1: words of 4 values (value a at word a / 4, slot a mod 4); the
@@ -322,8 +332,8 @@ module partita_n0_engine #(
     reg [5-1:0] vra_1;
     reg [64-1:0] vq_1;
     reg [2-1:0] vsel_1;
-    reg [16-1:0] vin_1, vpick_1;
-    reg [16-1:0] wc_1, wr_1, wv_1;
+    reg [16-1:0] vin_1, vpick_1, vm_1;
+    reg [16-1:0] wc_1, wr_1, wv_1, wm_1;
     reg [32-1:0] t0_1;
     wire [16-1:0] wval_1 = wr[1*17+1 +: 16];
     wire [1-1:0] widx_1 = wr[1*17 +: 1];
@@ -351,7 +361,9 @@ module partita_n0_engine #(
         wr_1 <= wc_1;
         vin_1 <= zero_r ? 16'd0 : vpick_1;
         wv_1 <= wr_1;
-        t0_1 <= $signed({{16{wv_1[15]}}, wv_1}) * $signed({{16{vin_1[15]}}, vin_1});
+        vm_1 <= vin_1;
+        wm_1 <= wv_1;
+        t0_1 <= $signed({{16{wm_1[15]}}, wm_1}) * $signed({{16{vm_1[15]}}, vm_1});
     end
 
     // Lane 2: words of 4 values (value a at word a / 4, slot a mod 4); the
@@ -360,8 +372,8 @@ module partita_n0_engine #(
     reg [5-1:0] vra_2;
     reg [64-1:0] vq_2;
     reg [2-1:0] vsel_2;
-    reg [16-1:0] vin_2, vpick_2;
-    reg [16-1:0] wc_2, wr_2, wv_2;
+    reg [16-1:0] vin_2, vpick_2, vm_2;
+    reg [16-1:0] wc_2, wr_2, wv_2, wm_2;
     reg [32-1:0] t0_2;
     wire [16-1:0] wval_2 = wr[2*17+1 +: 16];
     wire [1-1:0] widx_2 = wr[2*17 +: 1];
@@ -389,7 +401,9 @@ module partita_n0_engine #(
         wr_2 <= wc_2;
         vin_2 <= zero_r ? 16'd0 : vpick_2;
         wv_2 <= wr_2;
-        t0_2 <= $signed({{16{wv_2[15]}}, wv_2}) * $signed({{16{vin_2[15]}}, vin_2});
+        vm_2 <= vin_2;
+        wm_2 <= wv_2;
+        t0_2 <= $signed({{16{wm_2[15]}}, wm_2}) * $signed({{16{vm_2[15]}}, vm_2});
     end
 
     // Lane 3: words of 4 values (value a at word a / 4, slot a mod 4); the
@@ -398,8 +412,8 @@ module partita_n0_engine #(
     reg [5-1:0] vra_3;
     reg [64-1:0] vq_3;
     reg [2-1:0] vsel_3;
-    reg [16-1:0] vin_3, vpick_3;
-    reg [16-1:0] wc_3, wr_3, wv_3;
+    reg [16-1:0] vin_3, vpick_3, vm_3;
+    reg [16-1:0] wc_3, wr_3, wv_3, wm_3;
     reg [32-1:0] t0_3;
     wire [16-1:0] wval_3 = wr[3*17+1 +: 16];
     wire [1-1:0] widx_3 = wr[3*17 +: 1];
@@ -427,7 +441,9 @@ module partita_n0_engine #(
         wr_3 <= wc_3;
         vin_3 <= zero_r ? 16'd0 : vpick_3;
         wv_3 <= wr_3;
-        t0_3 <= $signed({{16{wv_3[15]}}, wv_3}) * $signed({{16{vin_3[15]}}, vin_3});
+        vm_3 <= vin_3;
+        wm_3 <= wv_3;
+        t0_3 <= $signed({{16{wm_3[15]}}, wm_3}) * $signed({{16{vm_3[15]}}, vm_3});
     end
     // Adder tree: 2 registered level(s); every sum keeps full width.
     reg [33-1:0] s1_0;
