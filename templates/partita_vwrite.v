@@ -110,7 +110,10 @@ module {= name =} (
     // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
     // when every h value of the last is written).
     wire [{= nports =}-1:0] b_valid;
-    assign pend = (b_valid != {= nports =}'d0) || lh_q;
+    // Per port: whether its registers hold a prepared write (pv), whether the write port is
+    // granted to it (pgrant), and whether a run is prepared this cycle (rv_take).
+    wire [{= nports =}-1:0] pv, pgrant, rv_take;
+    assign pend = (b_valid != {= nports =}'d0) || (pv != {= nports =}'d0) || lh_q;
 {% for p in ports %}    // Port {= p.index =}: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
     // deframer's handshake does not wait on the write below), and written from the buffer's
@@ -173,6 +176,26 @@ module {= name =} (
     wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =}[{= vpb_w =}-1:0]);
 {% endfor %}    wire [{= vq =}-1:0] pwe_{= p.index =} = {{% for j in slots_rev %}we_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
+    // The run is prepared into registers of the port's own and held there until the write
+    // port is granted to it: the beat's value selection ends at these flip-flops, the write
+    // port's source select starts at them. The port's place advances as a run is prepared.
+    reg pv_{= p.index =};
+    reg [{= lane_w =}-1:0] pl_{= p.index =};
+    reg [{= vwa =}-1:0] pa_{= p.index =};
+    reg [{= vq =}-1:0] pm_{= p.index =};
+    reg [{= vqd =}-1:0] pd_{= p.index =};
+    assign pv[{= p.index =}] = pv_{= p.index =};
+    assign rv_take[{= p.index =}] = b_valid[{= p.index =}] && (!pv_{= p.index =} || pgrant[{= p.index =}]);
+    always @(posedge clk) begin
+        if (rst) pv_{= p.index =} <= 1'b0;
+        else pv_{= p.index =} <= rv_take[{= p.index =}] || (pv_{= p.index =} && !pgrant[{= p.index =}]);
+        if (rv_take[{= p.index =}]) begin
+            pl_{= p.index =} <= hq_lane_{= p.index =};
+            pa_{= p.index =} <= ha_{= p.index =};
+            pm_{= p.index =} <= pwe_{= p.index =};
+            pd_{= p.index =} <= pdata_{= p.index =};
+        end
+    end
     wire [{= vaw =}-1:0] nidx_{= p.index =} = hq_idx_{= p.index =} + {= p.k_idx =};
     // The source's place after this write: the bank ends when the last word's room is taken;
     // the run ends when its values left are.
@@ -281,12 +304,20 @@ module {= name =} (
     reg [{= xjw =}-1:0] xv0;
     wire x_acc = {= need_x =} && x_valid && (x_avail != {= xjw1 =}'d0) && (xc != 2'd2);
     wire ld_req = {= need_x =} && ld_ok && (xc != 2'd0);
-    assign x_ready = !{= need_x =} || ld_done || (ahead > 16'sd0);
+    // For the controller, a vector is loaded once its last run has been written, not only
+    // prepared: `ahead_w` and `ld_done_w` follow `ahead` and `ld_done` as the prepared runs
+    // are written (a run prepared for a later vector does not hold this one back).
+    reg signed [15:0] ahead_w;
+    reg        ld_done_w;
+    assign x_ready = !{= need_x =} || ld_done_w || (ahead_w > 16'sd0);
 
-    // Priority: local h, then receive ports in order, then the x stream.
-    wire [{= nports =}-1:0] rv_take;
-{% for p in ports %}    assign rv_take[{= p.index =}] = b_valid[{= p.index =}] && !lh_q{% for q in ports %}{% if q.index < p.index %} && !b_valid[{= q.index =}]{% endif %}{% endfor %};
-{% endfor %}    wire take_x = ld_req && !lh_q && (b_valid == {= nports =}'d0);
+    // The write port's priority: local h, then the ports' prepared writes in port order, then
+    // the x stream's (every grant from registers only).
+    reg xv;
+{% for p in ports %}    assign pgrant[{= p.index =}] = pv[{= p.index =}] && !lh_q{% for q in ports %}{% if q.index < p.index %} && !pv[{= q.index =}]{% endif %}{% endfor %};
+{% endfor %}    wire xgrant = xv && !lh_q && (pv == {= nports =}'d0);
+    // An x run is prepared (take_x) while the x registers are free or being written.
+    wire take_x = ld_req && (!xv || xgrant);
     wire [{= vwa =}-1:0] x_a = (ld_par ? {= vwa =}'d{= xb1w =} : {= vwa =}'d0) + ld_idx[{= vaw =}-1:{= vqw =}];
     // This x write: the run left in the head beat, up to the end of the word and of the bank
     // (as for received h: the first slot is the index's low bits, and the bank ends in its last
@@ -327,6 +358,26 @@ module {= name =} (
 {% endfor %}    wire [{= vq =}-1:0] x_we = {{% for j in slots_rev %}xwe_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] x_data = {{% for j in slots_rev %}xd_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vaw =}-1:0] x_nidx = ld_idx + {= xk_idx =};
+    // The x run prepared into registers of its own, as for the ports.
+    reg [{= lane_w =}-1:0] xpl;
+    reg [{= vwa =}-1:0] xpa;
+    reg [{= vq =}-1:0] xpm;
+    reg [{= vqd =}-1:0] xpd;
+    // What the prepared run does to the loader's lead (ld_step) and whether it is the last.
+    reg signed [15:0] xp_step;
+    reg        xp_end;
+    always @(posedge clk) begin
+        if (rst) xv <= 1'b0;
+        else xv <= take_x || (xv && !xgrant);
+        if (take_x) begin
+            xpl <= ld_lane;
+            xpa <= x_a;
+            xpm <= x_we;
+            xpd <= x_data;
+            xp_step <= ld_step;
+            xp_end <= ld_seq_end && ld_blast;
+        end
+    end
     reg n_en;
     reg [{= lane_w =}-1:0] n_lane;
     reg [{= vwa =}-1:0] n_word;
@@ -341,12 +392,12 @@ module {= name =} (
         if (lh_q) begin
             n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[{= vaw =}-1:{= vqw =}];
             n_we = {= vq =}'d{= emask =} << lh_a_q[{= vqw =}-1:0]; n_data = {{= vq_e =}{lh_h_q}};
-{% for p in ports %}        end else if (rv_take[{= p.index =}]) begin
-            n_en = 1'b1; n_lane = hq_lane_{= p.index =}; n_word = ha_{= p.index =};
-            n_we = pwe_{= p.index =}; n_data = pdata_{= p.index =};
-{% endfor %}        end else if (take_x) begin
-            n_en = 1'b1; n_lane = ld_lane; n_word = x_a;
-            n_we = x_we; n_data = x_data;
+{% for p in ports %}        end else if (pgrant[{= p.index =}]) begin
+            n_en = 1'b1; n_lane = pl_{= p.index =}; n_word = pa_{= p.index =};
+            n_we = pm_{= p.index =}; n_data = pd_{= p.index =};
+{% endfor %}        end else if (xgrant) begin
+            n_en = 1'b1; n_lane = xpl; n_word = xpa;
+            n_we = xpm; n_data = xpd;
         end
     end
     always @(posedge clk) begin
@@ -373,6 +424,15 @@ module {= name =} (
         end else if (!ld_done) begin
             ahead <= ahead_n;
             ahead_ok <= (ahead_n <= 16'sd1);
+        end
+    end
+    always @(posedge clk) begin
+        if (rst || start) begin
+            ahead_w <= 16'sd0;
+            ld_done_w <= !{= need_x =};
+        end else if (!ld_done_w) begin
+            ahead_w <= ahead_w + (xgrant ? xp_step : 16'sd0) - (tick ? 16'sd1 : 16'sd0);
+            if (xgrant && xp_end) ld_done_w <= 1'b1;
         end
     end
     always @(posedge clk) begin

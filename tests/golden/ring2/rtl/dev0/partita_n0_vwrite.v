@@ -115,7 +115,10 @@ module partita_n0_vwrite (
     // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
     // when every h value of the last is written).
     wire [1-1:0] b_valid;
-    assign pend = (b_valid != 1'd0) || lh_q;
+    // Per port: whether its registers hold a prepared write (pv), whether the write port is
+    // granted to it (pgrant), and whether a run is prepared this cycle (rv_take).
+    wire [1-1:0] pv, pgrant, rv_take;
+    assign pend = (b_valid != 1'd0) || (pv != 1'd0) || lh_q;
     // Port 0: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
     // deframer's handshake does not wait on the write below), and written from the buffer's
@@ -188,6 +191,26 @@ module partita_n0_vwrite (
     wire [16-1:0] d_0_3 = hval(beat_0, vi_0 + off_0_3[2-1:0]);
     wire [4-1:0] pwe_0 = {we_0_3, we_0_2, we_0_1, we_0_0};
     wire [64-1:0] pdata_0 = {d_0_3, d_0_2, d_0_1, d_0_0};
+    // The run is prepared into registers of the port's own and held there until the write
+    // port is granted to it: the beat's value selection ends at these flip-flops, the write
+    // port's source select starts at them. The port's place advances as a run is prepared.
+    reg pv_0;
+    reg [2-1:0] pl_0;
+    reg [3-1:0] pa_0;
+    reg [4-1:0] pm_0;
+    reg [64-1:0] pd_0;
+    assign pv[0] = pv_0;
+    assign rv_take[0] = b_valid[0] && (!pv_0 || pgrant[0]);
+    always @(posedge clk) begin
+        if (rst) pv_0 <= 1'b0;
+        else pv_0 <= rv_take[0] || (pv_0 && !pgrant[0]);
+        if (rv_take[0]) begin
+            pl_0 <= hq_lane_0;
+            pa_0 <= ha_0;
+            pm_0 <= pwe_0;
+            pd_0 <= pdata_0;
+        end
+    end
     wire [5-1:0] nidx_0 = hq_idx_0 + k_0[4:0];
     // The source's place after this write: the bank ends when the last word's room is taken;
     // the run ends when its values left are.
@@ -296,12 +319,20 @@ module partita_n0_vwrite (
     reg [1-1:0] xv0;
     wire x_acc = 1'b1 && x_valid && (x_avail != 2'd0) && (xc != 2'd2);
     wire ld_req = 1'b1 && ld_ok && (xc != 2'd0);
-    assign x_ready = !1'b1 || ld_done || (ahead > 16'sd0);
+    // For the controller, a vector is loaded once its last run has been written, not only
+    // prepared: `ahead_w` and `ld_done_w` follow `ahead` and `ld_done` as the prepared runs
+    // are written (a run prepared for a later vector does not hold this one back).
+    reg signed [15:0] ahead_w;
+    reg        ld_done_w;
+    assign x_ready = !1'b1 || ld_done_w || (ahead_w > 16'sd0);
 
-    // Priority: local h, then receive ports in order, then the x stream.
-    wire [1-1:0] rv_take;
-    assign rv_take[0] = b_valid[0] && !lh_q;
-    wire take_x = ld_req && !lh_q && (b_valid == 1'd0);
+    // The write port's priority: local h, then the ports' prepared writes in port order, then
+    // the x stream's (every grant from registers only).
+    reg xv;
+    assign pgrant[0] = pv[0] && !lh_q;
+    wire xgrant = xv && !lh_q && (pv == 1'd0);
+    // An x run is prepared (take_x) while the x registers are free or being written.
+    wire take_x = ld_req && (!xv || xgrant);
     wire [3-1:0] x_a = (ld_par ? 3'd1 : 3'd0) + ld_idx[5-1:2];
     // This x write: the run left in the head beat, up to the end of the word and of the bank
     // (as for received h: the first slot is the index's low bits, and the bank ends in its last
@@ -351,6 +382,26 @@ module partita_n0_vwrite (
     wire [4-1:0] x_we = {xwe_3, xwe_2, xwe_1, xwe_0};
     wire [64-1:0] x_data = {xd_3, xd_2, xd_1, xd_0};
     wire [5-1:0] x_nidx = ld_idx + xk[4:0];
+    // The x run prepared into registers of its own, as for the ports.
+    reg [2-1:0] xpl;
+    reg [3-1:0] xpa;
+    reg [4-1:0] xpm;
+    reg [64-1:0] xpd;
+    // What the prepared run does to the loader's lead (ld_step) and whether it is the last.
+    reg signed [15:0] xp_step;
+    reg        xp_end;
+    always @(posedge clk) begin
+        if (rst) xv <= 1'b0;
+        else xv <= take_x || (xv && !xgrant);
+        if (take_x) begin
+            xpl <= ld_lane;
+            xpa <= x_a;
+            xpm <= x_we;
+            xpd <= x_data;
+            xp_step <= ld_step;
+            xp_end <= ld_seq_end && ld_blast;
+        end
+    end
     reg n_en;
     reg [2-1:0] n_lane;
     reg [3-1:0] n_word;
@@ -365,12 +416,12 @@ module partita_n0_vwrite (
         if (lh_q) begin
             n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[5-1:2];
             n_we = 4'd1 << lh_a_q[2-1:0]; n_data = {4{lh_h_q}};
-        end else if (rv_take[0]) begin
-            n_en = 1'b1; n_lane = hq_lane_0; n_word = ha_0;
-            n_we = pwe_0; n_data = pdata_0;
-        end else if (take_x) begin
-            n_en = 1'b1; n_lane = ld_lane; n_word = x_a;
-            n_we = x_we; n_data = x_data;
+        end else if (pgrant[0]) begin
+            n_en = 1'b1; n_lane = pl_0; n_word = pa_0;
+            n_we = pm_0; n_data = pd_0;
+        end else if (xgrant) begin
+            n_en = 1'b1; n_lane = xpl; n_word = xpa;
+            n_we = xpm; n_data = xpd;
         end
     end
     always @(posedge clk) begin
@@ -397,6 +448,15 @@ module partita_n0_vwrite (
         end else if (!ld_done) begin
             ahead <= ahead_n;
             ahead_ok <= (ahead_n <= 16'sd1);
+        end
+    end
+    always @(posedge clk) begin
+        if (rst || start) begin
+            ahead_w <= 16'sd0;
+            ld_done_w <= !1'b1;
+        end else if (!ld_done_w) begin
+            ahead_w <= ahead_w + (xgrant ? xp_step : 16'sd0) - (tick ? 16'sd1 : 16'sd0);
+            if (xgrant && xp_end) ld_done_w <= 1'b1;
         end
     end
     always @(posedge clk) begin
