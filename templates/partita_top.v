@@ -218,12 +218,13 @@ module {= p.top =} #(
     wire x_loaded = load_we && (ld_count == {= in_w =}'d{= in_last =});
 {% endif %}
     wire ld_end = x_loaded && ld_tlast && ld_blast;
+    wire ld_start = (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
     wire [1:0] ahead_n = ahead + {1'b0, x_loaded} - {1'b0, x_step_done};
     always @(posedge clk) begin
         if (rst || state == S_IDLE) begin
             // Start: the first vector goes to buffer 0.
-            ld_on <= (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
-            ld_ok <= (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
+            ld_on <= ld_start;
+            ld_ok <= ld_start;
             ld_par <= 1'b0;
             ld_tleft <= seq_len_m1;
             ld_tlast <= (seq_len_m1 == 32'd0);
@@ -572,7 +573,7 @@ module {= p.top =} #(
     // The output side's reset: a register copy of rst of its own (a cycle later), placed by the
     // FIFO's block RAM, whose read address it resets; rst itself reaches the whole device.
     wire rst_of;
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_of (.clk(clk), .rst(1'b0), .d(rst), .q(rst_of));
+    partita_rep #(.W(1)) u_rst_of (.clk(clk), .rst(1'b0), .d(rst), .q(rst_of));
     partita_fifo #(.W({= of_w =}), .AW({= ofifo_aw =}), .DEPTH({= ofifo_depth =})) u_ofifo (
         .clk(clk), .rst(rst_of), .push(of_push), .din({ew_h, of_cnt, of_last}), .pop(of_pop),
         .dout(of_head), .count(of_count)

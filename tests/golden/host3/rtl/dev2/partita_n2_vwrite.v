@@ -9,7 +9,8 @@
 // the end of a word or bank). Each value goes to its home:
 // unit u of a layer's h at lane u / 3, index u mod 3 of the tick-parity buffer its
 // frame names; x of a timestep into the x buffer of its tick's parity. The x loader runs up to
-// one tick ahead of the controller. The port's outputs are registers.
+// one tick ahead of the controller. Each source prepares its next write in registers of its
+// own; the write port is granted among the prepared writes. The port's outputs are registers.
 module partita_n2_vwrite (
     input  wire                   clk,
     input  wire                   rst,
