@@ -85,7 +85,7 @@ module {= name =} #(
 `endif
 
     // Run-time weight and bias writes, registered here first (the control block's registers
-    // then drive two engines, not every block RAM), then once more per column group.
+    // then drive two engines, not every block RAM), then per chunk and per column group.
     reg ww_q, bw_q;
     reg [{= waw =}-1:0] wwa_q;
     reg [{= wword =}-1:0] wwd_q;
@@ -106,7 +106,9 @@ module {= name =} #(
         bwd_q <= bw_data;
         if (bw_q) bmem[bwa_q] <= bwd_q;
     end
-{% for c in wch %}    // Chunk{= c.sfx =}'s write port: a register copy per chunk, then one per column group.
+{% for c in wch %}    // Chunk{= c.sfx =}'s write port: a register copy per chunk, then two per column group in a
+    // row (a group's block RAMs may sit across the device from the chunk's copy: the middle
+    // register halves that distance).
     wire wwe1{= c.sfx =};
     wire [{= wraw =}-1:0] wwr1{= c.sfx =};
     wire [{= wword =}-1:0] wwd1{= c.sfx =};
@@ -116,13 +118,17 @@ module {= name =} #(
     partita_rep #(.W({= wcrep =})) u_wc{= c.sfx =} (
         .clk(clk), .rst(1'b0), .d({wwa_q[{= wraw =}-1:0], wwd_q}), .q({wwr1{= c.sfx =}, wwd1{= c.sfx =}})
     );
-{% for g in c.groups %}    wire wwe{= g.sfx =};
-    wire [{= wraw =}-1:0] wwr{= g.sfx =};
-    wire [{= g.w =}-1:0] wwd{= g.sfx =};
-    partita_rep u_we{= g.sfx =} (.clk(clk), .rst(rst), .d(wwe1{= c.sfx =}), .q(wwe{= g.sfx =}));
-    partita_rep #(.W({= g.wrep =})) u_ww{= g.sfx =} (
+{% for g in c.groups %}    wire wwe2{= g.sfx =}, wwe{= g.sfx =};
+    wire [{= wraw =}-1:0] wwr2{= g.sfx =}, wwr{= g.sfx =};
+    wire [{= g.w =}-1:0] wwd2{= g.sfx =}, wwd{= g.sfx =};
+    partita_rep u_we2{= g.sfx =} (.clk(clk), .rst(rst), .d(wwe1{= c.sfx =}), .q(wwe2{= g.sfx =}));
+    partita_rep #(.W({= g.wrep =})) u_ww2{= g.sfx =} (
         .clk(clk), .rst(1'b0), .d({wwr1{= c.sfx =}, wwd1{= c.sfx =}[{= g.lo =} +: {= g.w =}]}),
-        .q({wwr{= g.sfx =}, wwd{= g.sfx =}})
+        .q({wwr2{= g.sfx =}, wwd2{= g.sfx =}})
+    );
+    partita_rep u_we{= g.sfx =} (.clk(clk), .rst(rst), .d(wwe2{= g.sfx =}), .q(wwe{= g.sfx =}));
+    partita_rep #(.W({= g.wrep =})) u_ww{= g.sfx =} (
+        .clk(clk), .rst(1'b0), .d({wwr2{= g.sfx =}, wwd2{= g.sfx =}}), .q({wwr{= g.sfx =}, wwd{= g.sfx =}})
     );
     always @(posedge clk) if (wwe{= g.sfx =}) wmem{= g.sfx =}[wwr{= g.sfx =}][{= g.lo =} +: {= g.w =}] <= wwd{= g.sfx =};
 {% endfor %}{% endfor %}
@@ -221,14 +227,17 @@ module {= name =} #(
         zero_w <= zero_f;
     end
 
-    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
+    // Stage C: per-lane vector addresses (region base + CSB index); stage V: each address
+    // copied into a register of its memory's own, so the add sits by the weight word and the
+    // address net that fans out into the lane's LUT RAM starts beside it; stage R: vector reads;
     // stage D: operand registers (a zero for h at step 0); stage M: the operands copied into
     // registers of the multiplier's own, so the placer can put them beside its DSP block and
     // no net both crosses the device and enters the multiplier; stage E: products. The operands
     // are signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
     // extension made it three). Every stage is one add, one memory read or one multiply.
-    reg [{= bw =}-1:0] bias_c, bias_r, bias_d, bias_m, bias_e;
+    reg [{= bw =}-1:0] bias_c, bias_v, bias_r, bias_d, bias_m, bias_e;
     reg v_c, first_c, last_c, zero_c;
+    reg v_v, first_v, last_v, zero_v;
     reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
     reg v_m, first_m, last_m;
@@ -236,13 +245,15 @@ module {= name =} #(
     always @(posedge clk) begin
         if (rst) begin
             v_c <= 1'b0;
+            v_v <= 1'b0;
             v_r <= 1'b0;
             v_d <= 1'b0;
             v_m <= 1'b0;
             v_e <= 1'b0;
         end else begin
             v_c <= v_w;
-            v_r <= v_c;
+            v_v <= v_c;
+            v_r <= v_v;
             v_d <= v_r;
             v_m <= v_d;
             v_e <= v_m;
@@ -251,10 +262,14 @@ module {= name =} #(
         first_c <= first_w;
         last_c <= last_w;
         zero_c <= zero_w;
-        bias_r <= bias_c;
-        first_r <= first_c;
-        last_r <= last_c;
-        zero_r <= zero_c;
+        bias_v <= bias_c;
+        first_v <= first_c;
+        last_v <= last_c;
+        zero_v <= zero_c;
+        bias_r <= bias_v;
+        first_r <= first_v;
+        last_r <= last_v;
+        zero_r <= zero_v;
         bias_d <= bias_r;
         first_d <= first_r;
         last_d <= last_r;
@@ -269,11 +284,11 @@ module {= name =} #(
     // Lane {= lane =}: words of {= vq =} values (value a at word a / {= vq =}, slot a mod {= vq =}); the
     // word is read, then the slot picked in the operand stage.
     reg [{= vqd =}-1:0] vmem_{= lane =} [0:{= vwords =}-1];
-    reg [{= vaw =}-1:0] vra_{= lane =};
+    reg [{= vaw =}-1:0] vra_{= lane =}, vrv_{= lane =};
     reg [{= vqd =}-1:0] vq_{= lane =};
     reg [{= vqw =}-1:0] vsel_{= lane =};
     reg [{= dw =}-1:0] vin_{= lane =}, vpick_{= lane =}, vm_{= lane =};
-    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =}, wm_{= lane =};
+    reg [{= ww =}-1:0] wc_{= lane =}, wk_{= lane =}, wr_{= lane =}, wv_{= lane =}, wm_{= lane =};
     reg [{= pw =}-1:0] t0_{= lane =};
     wire [{= ww =}-1:0] wval_{= lane =} = wr[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
     wire [{= iw =}-1:0] widx_{= lane =} = wr[{= lane =}*{= entry_w =} +: {= iw =}];
@@ -293,9 +308,11 @@ module {= name =} #(
                 vmem_{= lane =}[vw_word][j_{= lane =}*{= dw =} +: {= dw =}] <= vw_data[j_{= lane =}*{= dw =} +: {= dw =}];
         vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
         wc_{= lane =} <= wval_{= lane =};
-        vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}[{= vaw =}-1:{= vqw =}]];
-        vsel_{= lane =} <= vra_{= lane =}[{= vqw =}-1:0];
-        wr_{= lane =} <= wc_{= lane =};
+        vrv_{= lane =} <= vra_{= lane =};
+        wk_{= lane =} <= wc_{= lane =};
+        vq_{= lane =} <= vmem_{= lane =}[vrv_{= lane =}[{= vaw =}-1:{= vqw =}]];
+        vsel_{= lane =} <= vrv_{= lane =}[{= vqw =}-1:0];
+        wr_{= lane =} <= wk_{= lane =};
         vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
         wv_{= lane =} <= wr_{= lane =};
         vm_{= lane =} <= vin_{= lane =};
@@ -305,9 +322,9 @@ module {= name =} #(
 {% endfor %}{% else %}{% for lane in lanes %}
     // Lane {= lane =}.
     reg [{= dw =}-1:0] vmem_{= lane =} [0:{= vdepth =}-1];
-    reg [{= vaw =}-1:0] vra_{= lane =};
+    reg [{= vaw =}-1:0] vra_{= lane =}, vrv_{= lane =};
     reg [{= dw =}-1:0] vq_{= lane =}, vin_{= lane =}, vm_{= lane =};
-    reg [{= ww =}-1:0] wc_{= lane =}, wr_{= lane =}, wv_{= lane =}, wm_{= lane =};
+    reg [{= ww =}-1:0] wc_{= lane =}, wk_{= lane =}, wr_{= lane =}, wv_{= lane =}, wm_{= lane =};
     reg [{= pw =}-1:0] t0_{= lane =};
     wire [{= ww =}-1:0] wval_{= lane =} = wr[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
     wire [{= iw =}-1:0] widx_{= lane =} = wr[{= lane =}*{= entry_w =} +: {= iw =}];
@@ -319,8 +336,10 @@ module {= name =} #(
         if (vw_en && vw_lane == {= lane_w =}'d{= lane =}) vmem_{= lane =}[vw_addr] <= vw_data;
         vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
         wc_{= lane =} <= wval_{= lane =};
-        vq_{= lane =} <= vmem_{= lane =}[vra_{= lane =}];
-        wr_{= lane =} <= wc_{= lane =};
+        vrv_{= lane =} <= vra_{= lane =};
+        wk_{= lane =} <= wc_{= lane =};
+        vq_{= lane =} <= vmem_{= lane =}[vrv_{= lane =}];
+        wr_{= lane =} <= wk_{= lane =};
         vin_{= lane =} <= zero_r ? {= dw =}'d0 : vq_{= lane =};
         wv_{= lane =} <= wr_{= lane =};
         vm_{= lane =} <= vin_{= lane =};

@@ -5,8 +5,10 @@
 // h' = o*tanh(c') (rounded once to {= data_fmt =}) come out {= lat =} advancing cycles later
 // (v_out, h_out). Parallel sigmoid units for i, f, o and tanh units for g and c', each a
 // {= act_lat =}-stage pipeline. Every stage is one multiply, one add, one rounding or one memory
-// read. The pipeline advances only with `adv`. c_clip / h_clip flag a saturated cell state / h
-// value in the cycle its unit is at stage {= cs =} / at the output.
+// read: each requantization rounds at full width in one stage and saturates in the next (the
+// one rounding and the one overflow step of partita_requant, in two cycles). The pipeline
+// advances only with `adv`. c_clip / h_clip flag a saturated cell state / h value in the cycle
+// its unit is at stage {= cs =} / at the output.
 module {= name =} (
     input  wire                 clk,
     input  wire                 rst,
@@ -35,26 +37,42 @@ module {= name =} (
     {= sigmoid =} u_sig_f (.clk(clk), .adv(adv), .x(pf1), .y(f_a));
     {= tanh =} u_tanh_g (.clk(clk), .adv(adv), .x(pg1), .y(g_a));
     {= sigmoid =} u_sig_o (.clk(clk), .adv(adv), .x(po1), .y(o_a));
-    // Stage {= ps =}: f*c and i*g; stage {= ss =}: their exact sum; stage {= cs =}: c' rounded once.
+    // Stage {= ps =}: f*c and i*g; stage {= ss =}: their exact sum; stage {= rs =}: rounded at full width;
+    // stage {= cs =}: c' saturated.
     reg [{= w.fc_w =}-1:0] fc_p;
     reg [{= w.ig_w =}-1:0] ig_p;
     reg [{= w.csum_w =}-1:0] csum;
+    reg [{= w.cell_rw =}-1:0] c_rq;
     reg [{= w.cell_w =}-1:0] c_new;
-    wire [{= w.cell_w =}-1:0] c_round;
-    wire c_sat;
+    wire [{= w.cell_rw =}-1:0] c_round;
+    wire [{= w.cell_w =}-1:0] c_fit;
+    wire c_rclip, c_sat;
     partita_requant #(
-        .IW({= w.csum_w =}), .SHR({= w.cell_shr =}), .SHL({= w.cell_shl =}), .OW({= w.cell_w =}),
+        .IW({= w.csum_w =}), .SHR({= w.cell_shr =}), .SHL({= w.cell_shl =}), .OW({= w.cell_rw =}),
         .ROUND_NE({= w.round_ne =}), .SAT({= w.sat =})
-    ) u_cell (.x(csum), .y(c_round), .clip(c_sat));
-    // Stages after {= cs =} up to {= ts =}: tanh(c'); stage {= os =}: o*tanh(c'); stage {= lat =}: h rounded once.
+    ) u_cell_rnd (.x(csum), .y(c_round), .clip(c_rclip));
+    partita_requant #(
+        .IW({= w.cell_rw =}), .SHR(0), .SHL(0), .OW({= w.cell_w =}),
+        .ROUND_NE({= w.round_ne =}), .SAT({= w.sat =})
+    ) u_cell (.x(c_rq), .y(c_fit), .clip(c_sat));
+    // Stages after {= cs =} up to {= ts =}: tanh(c'); stage {= os =}: o*tanh(c'); stage {= hs =}: rounded at full
+    // width; stage {= lat =}: h saturated.
     {= tanh_cell =} u_tanh_c (.clk(clk), .adv(adv), .x(c_new), .y(tc_a));
     reg [{= w.oh_w =}-1:0] oh;
-    wire [{= w.dw =}-1:0] h_round;
-    wire h_sat;
+    reg [{= w.h_rw =}-1:0] h_rq;
+    wire [{= w.h_rw =}-1:0] h_round;
+    wire [{= w.dw =}-1:0] h_fit;
+    wire h_rclip, h_sat;
     partita_requant #(
-        .IW({= w.oh_w =}), .SHR({= w.h_shr =}), .SHL({= w.h_shl =}), .OW({= w.dw =}),
+        .IW({= w.oh_w =}), .SHR({= w.h_shr =}), .SHL({= w.h_shl =}), .OW({= w.h_rw =}),
         .ROUND_NE({= w.round_ne =}), .SAT({= w.sat =})
-    ) u_h (.x(oh), .y(h_round), .clip(h_sat));
+    ) u_h_rnd (.x(oh), .y(h_round), .clip(h_rclip));
+    partita_requant #(
+        .IW({= w.h_rw =}), .SHR(0), .SHL(0), .OW({= w.dw =}),
+        .ROUND_NE({= w.round_ne =}), .SAT({= w.sat =})
+    ) u_h (.x(h_rq), .y(h_fit), .clip(h_sat));
+    // Rounding alone never clips (its output is wide enough).
+    wire unused_rclip = &{1'b0, c_rclip, h_rclip};
     assign v_out = v[{= lat =}];
     integer s;
     always @(posedge clk) begin
@@ -64,8 +82,8 @@ module {= name =} (
             h_clip <= 1'b0;
         end else if (adv) begin
             v <= {v[{= lat_less1 =}:1], feed_v};
-            c_clip <= v[{= ss =}] && c_sat;
-            h_clip <= v[{= os =}] && h_sat;
+            c_clip <= v[{= rs =}] && c_sat;
+            h_clip <= v[{= hs =}] && h_sat;
         end
         if (adv) begin
             ca[1] <= caddr;
@@ -79,10 +97,12 @@ module {= name =} (
             fc_p <= {= w.fc_expr =};
             ig_p <= {= w.ig_expr =};
             csum <= {= w.fc_aligned =} + {= w.ig_aligned =};
-            c_new <= c_round;
+            c_rq <= c_round;
+            c_new <= c_fit;
             if (v[{= cs =}]) cmem[ca[{= cs =}]] <= c_new;
             oh <= {= w.oh_expr =};
-            h_out <= h_round;
+            h_rq <= h_round;
+            h_out <= h_fit;
         end
     end
 endmodule

@@ -111,9 +111,10 @@ module {= name =} (
     // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
     // when every h value of the last is written).
     wire [{= nports =}-1:0] b_valid;
-    // Per port: whether its registers hold a prepared write (pv), whether the write port is
-    // granted to it (pgrant), and whether a run is prepared this cycle (rv_take).
-    wire [{= nports =}-1:0] pv, pgrant, rv_take;
+    // Per port: whether its registers hold a prepared write (pv, and its next value pv_n),
+    // whether the write port is granted to it (pgrant), and whether a run is prepared this
+    // cycle (rv_take).
+    wire [{= nports =}-1:0] pv, pv_n, pgrant, rv_take;
     assign pend = (b_valid != {= nports =}'d0) || (pv != {= nports =}'d0) || lh_q;
 {% for p in ports %}    // Port {= p.index =}: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
@@ -187,9 +188,10 @@ module {= name =} (
     reg [{= vqd =}-1:0] pd_{= p.index =};
     assign pv[{= p.index =}] = pv_{= p.index =};
     assign rv_take[{= p.index =}] = b_valid[{= p.index =}] && (!pv_{= p.index =} || pgrant[{= p.index =}]);
+    assign pv_n[{= p.index =}] = rv_take[{= p.index =}] || (pv_{= p.index =} && !pgrant[{= p.index =}]);
     always @(posedge clk) begin
         if (rst) pv_{= p.index =} <= 1'b0;
-        else pv_{= p.index =} <= rv_take[{= p.index =}] || (pv_{= p.index =} && !pgrant[{= p.index =}]);
+        else pv_{= p.index =} <= pv_n[{= p.index =}];
         if (rv_take[{= p.index =}]) begin
             pl_{= p.index =} <= hq_lane_{= p.index =};
             pa_{= p.index =} <= ha_{= p.index =};
@@ -313,12 +315,35 @@ module {= name =} (
     assign x_ready = !{= need_x =} || ld_done_w || (ahead_w > 16'sd0);
 
     // The write port's priority: local h, then the ports' prepared writes in port order, then
-    // the x stream's (every grant from registers only).
+    // the x stream's. The grant is itself a register (gp, gx), decided a cycle ahead from the
+    // flags' next values (lh_req, pv_n, xv_n), so it equals the priority of the prepared writes
+    // in its cycle; the data select reads a copy of it (ds: local h, the ports, x; one-hot) of
+    // its own, so no decision sits in front of the select's fan-out.
     reg xv;
-{% for p in ports %}    assign pgrant[{= p.index =}] = pv[{= p.index =}] && !lh_q{% for q in ports %}{% if q.index < p.index %} && !pv[{= q.index =}]{% endif %}{% endfor %};
-{% endfor %}    wire xgrant = xv && !lh_q && (pv == {= nports =}'d0);
+    wire xv_n;
+    reg [{= nports =}-1:0] gp;
+    reg gx;
+    wire [{= nports =}-1:0] gp_n;
+{% for p in ports %}    assign gp_n[{= p.index =}] = pv_n[{= p.index =}] && !lh_req{% for q in ports %}{% if q.index < p.index %} && !pv_n[{= q.index =}]{% endif %}{% endfor %};
+{% endfor %}    wire gx_n = xv_n && !lh_req && (pv_n == {= nports =}'d0);
+    always @(posedge clk) begin
+        if (rst) begin
+            gp <= {= nports =}'d0;
+            gx <= 1'b0;
+        end else begin
+            gp <= gp_n;
+            gx <= gx_n;
+        end
+    end
+    assign pgrant = gp;
+    wire xgrant = gx;
+    wire [{= nsel =}-1:0] ds;
+    partita_rep #(.W({= nsel =})) u_ds (.clk(clk), .rst(rst), .d({gx_n, gp_n, lh_req}), .q(ds));
     // An x run is prepared (take_x) while the x registers are free or being written.
-    wire take_x = ld_req && (!xv || xgrant);
+    // Nothing is taken in the cycle after a vector's end (ld_vq), while the timestep and
+    // sequence counts follow it.
+    reg ld_vq, ld_sq;
+    wire take_x = ld_req && (!xv || xgrant) && !ld_vq;
     wire [{= vwa =}-1:0] x_a = (ld_par ? {= vwa =}'d{= xb1w =} : {= vwa =}'d0) + ld_idx[{= vaw =}-1:{= vqw =}];
     // This x write: the run left in the head beat, up to the end of the word and of the bank
     // (as for received h: the first slot is the index's low bits, and the bank ends in its last
@@ -359,6 +384,7 @@ module {= name =} (
 {% endfor %}    wire [{= vq =}-1:0] x_we = {{% for j in slots_rev %}xwe_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] x_data = {{% for j in slots_rev %}xd_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vaw =}-1:0] x_nidx = ld_idx + {= xk_idx =};
+    assign xv_n = take_x || (xv && !xgrant);
     // The x run prepared into registers of its own, as for the ports.
     reg [{= lane_w =}-1:0] xpl;
     reg [{= vwa =}-1:0] xpa;
@@ -369,7 +395,7 @@ module {= name =} (
     reg        xp_end;
     always @(posedge clk) begin
         if (rst) xv <= 1'b0;
-        else xv <= take_x || (xv && !xgrant);
+        else xv <= xv_n;
         if (take_x) begin
             xpl <= ld_lane;
             xpa <= x_a;
@@ -384,21 +410,24 @@ module {= name =} (
     reg [{= vwa =}-1:0] n_word;
     reg [{= vq =}-1:0] n_we;
     reg [{= vqd =}-1:0] n_data;
+    // One-hot select: each source's fields ANDed with its bit of ds, ORed together.
     always @* begin
-        n_en = 1'b0;
+        n_en = |ds;
         n_lane = {= lane_w =}'d0;
         n_word = {= vwa =}'d0;
         n_we = {= vq =}'d0;
         n_data = {= vqd =}'d0;
-        if (lh_q) begin
-            n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[{= vaw =}-1:{= vqw =}];
+        if (ds[0]) begin
+            n_lane = lh_lane_q; n_word = lh_a_q[{= vaw =}-1:{= vqw =}];
             n_we = {= vq =}'d{= emask =} << lh_a_q[{= vqw =}-1:0]; n_data = {{= vq_e =}{lh_h_q}};
-{% for p in ports %}        end else if (pgrant[{= p.index =}]) begin
-            n_en = 1'b1; n_lane = pl_{= p.index =}; n_word = pa_{= p.index =};
-            n_we = pm_{= p.index =}; n_data = pd_{= p.index =};
-{% endfor %}        end else if (xgrant) begin
-            n_en = 1'b1; n_lane = xpl; n_word = xpa;
-            n_we = xpm; n_data = xpd;
+        end
+{% for p in ports %}        if (ds[{= p.ds =}]) begin
+            n_lane = n_lane | pl_{= p.index =}; n_word = n_word | pa_{= p.index =};
+            n_we = n_we | pm_{= p.index =}; n_data = n_data | pd_{= p.index =};
+        end
+{% endfor %}        if (ds[{= x_sel =}]) begin
+            n_lane = n_lane | xpl; n_word = n_word | xpa;
+            n_we = n_we | xpm; n_data = n_data | xpd;
         end
     end
     always @(posedge clk) begin
@@ -438,9 +467,7 @@ module {= name =} (
     end
     always @(posedge clk) begin
         if (rst || start) begin
-            ld_par <= 1'b0; ld_done <= !{= need_x =};
-            ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
-            ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
+            ld_par <= 1'b0;
             ld_lane <= {= lane_w =}'d0; ld_idx <= {= vaw =}'d0; ld_left <= {= in_w1 =}'d{= input_size =};
         end else if (take_x) begin
             if (xlastw && xge) begin
@@ -453,23 +480,39 @@ module {= name =} (
                 ld_left <= {= in_w1 =}'d{= input_size =};
                 ld_lane <= {= lane_w =}'d0;
                 ld_idx <= {= vaw =}'d0;
-                if (ld_seq_end) begin
-                    ld_tleft <= seq_len - 32'd1;
-                    ld_tlast <= (seq_len == 32'd1);
-                    ld_par <= ld_par ^ {= layers_odd =};
-                    if (ld_blast) begin
-                        ld_done <= 1'b1;
-                    end else begin
-                        ld_bleft <= ld_bleft - 32'd1;
-                        ld_blast <= (ld_bleft == 32'd1);
-                    end
-                end else begin
-                    ld_tleft <= ld_tleft - 32'd1;
-                    ld_tlast <= (ld_tleft == 32'd1);
-                    ld_par <= !ld_par;
-                end
+                ld_par <= ld_seq_end ? (ld_par ^ {= layers_odd =}) : !ld_par;
             end else begin
                 ld_left <= ld_left - {= xk_cnt =};
+            end
+        end
+    end
+    // The vector that ended last cycle counted a cycle later, from registers (ld_vq, ld_sq),
+    // so the 32-bit counters' enables do not follow the run's size logic.
+    always @(posedge clk) begin
+        if (rst || start) begin
+            ld_vq <= 1'b0;
+            ld_sq <= 1'b0;
+        end else begin
+            ld_vq <= ld_vec;
+            ld_sq <= ld_seq_end;
+        end
+        if (rst || start) begin
+            ld_done <= !{= need_x =};
+            ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
+            ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
+        end else if (ld_vq) begin
+            if (ld_sq) begin
+                ld_tleft <= seq_len - 32'd1;
+                ld_tlast <= (seq_len == 32'd1);
+                if (ld_blast) begin
+                    ld_done <= 1'b1;
+                end else begin
+                    ld_bleft <= ld_bleft - 32'd1;
+                    ld_blast <= (ld_bleft == 32'd1);
+                end
+            end else begin
+                ld_tleft <= ld_tleft - 32'd1;
+                ld_tlast <= (ld_tleft == 32'd1);
             end
         end
     end

@@ -20,15 +20,26 @@ use crate::plan::{ew_lane_counts, Strategy};
 /// Activation unit: clamp, table read, multiply, add, rounding and saturation.
 pub const ACT_LATENCY: u32 = 5;
 /// Element-wise unit, from a unit's four pre-activations to its h: cell read; the four
-/// activations; f·c and i·g; their sum; rounding to the cell format; tanh(c'); o·tanh(c');
-/// rounding to the data format.
-pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 3 + ACT_LATENCY + 2;
+/// activations; f·c and i·g; their sum; rounding at full width, then saturation to the cell
+/// format; tanh(c'); o·tanh(c'); rounding at full width, then saturation to the data format.
+pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 4 + ACT_LATENCY + 3;
 /// Row engine stages before the adder tree: stage A registered twice (each weight chunk's
 /// address through a register copy per chunk, then one per column group), the weight read,
 /// each block RAM's output in a fabric register of its own, the chunks ORed, vector address,
-/// vector read, operand registers, the operands' copies beside the multiplier, product (see
-/// [`Memories::chunked`]).
-pub const ENGINE_FRONT: u32 = 10;
+/// its copy beside the lane's vector memory, vector read, operand registers, the operands'
+/// copies beside the multiplier, product (see [`Memories::chunked`]).
+pub const ENGINE_FRONT: u32 = 11;
+
+/// The width of an `iw`-bit value rounded by `shr` bits or shifted left by `shl`, before any
+/// saturation: `partita_requant`'s internal width (a right shift keeps one bit for the rounding
+/// carry).
+pub fn rounded_w(iw: u32, shr: u32, shl: u32) -> u32 {
+    if shr > 0 {
+        iw - shr + 1
+    } else {
+        iw + shl
+    }
+}
 
 /// Levels of the engine's registered adder tree over `k` lanes: ceil(log2 k), at least one.
 pub fn tree_levels(k: usize) -> u32 {
@@ -68,10 +79,14 @@ pub struct EwWidths {
     pub csum_w: u32,
     pub cell_shr: u32,
     pub cell_shl: u32,
+    /// The sum rounded to the cell format's fraction, before saturation.
+    pub cell_rw: u32,
     /// o·tanh(c').
     pub oh_w: u32,
     pub h_shr: u32,
     pub h_shl: u32,
+    /// o·tanh(c') rounded to the data format's fraction, before saturation.
+    pub h_rw: u32,
 }
 
 /// The datapath every device of a design shares: the formats' widths, the BBS engine's lane
@@ -149,11 +164,7 @@ impl Datapath {
     /// saturated (`partita_requant`'s shifted width): rounding and saturation then take a
     /// cycle each.
     pub fn round_w(&self, iw: u32) -> u32 {
-        if self.pre_shr > 0 {
-            iw - self.pre_shr + 1
-        } else {
-            iw + self.pre_shl
-        }
+        rounded_w(iw, self.pre_shr, self.pre_shl)
     }
 
     /// The stream cores' parameters for x vectors of `input_size` values.
@@ -234,9 +245,11 @@ impl Datapath {
                 csum_w,
                 cell_shr,
                 cell_shl,
+                cell_rw: rounded_w(csum_w, cell_shr, cell_shl),
                 oh_w: 2 * gw,
                 h_shr,
                 h_shl,
+                h_rw: rounded_w(2 * gw, h_shr, h_shl),
             },
         }
     }
@@ -727,6 +740,10 @@ pub struct NodeArch {
     /// slot is issued only while the FIFO can take it and every slot in flight, with a margin
     /// of [`ROW_FIFO_MARGIN`] for the registered credit check.
     pub rf_depth: usize,
+    /// The credit bound: a slot is issued while fewer than this many are reserved
+    /// (the depth less two: the credit register is a cycle behind, and one slot may be issued
+    /// in that cycle).
+    pub rf_room: usize,
     pub txq_depth: usize,
     pub txq_aw: u32,
     /// Element-wise lanes, E: the finisher takes E consecutive units per cycle (E partial-sum
@@ -1254,6 +1271,7 @@ fn node_arch(
         ofifo_depth,
         ofifo_aw: ofifo_depth.trailing_zeros(),
         rf_depth,
+        rf_room: rf_depth - 2,
         txq_depth: TXQ_DEPTH,
         txq_aw: TXQ_DEPTH.trailing_zeros(),
         e: 1,

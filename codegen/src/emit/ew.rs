@@ -21,9 +21,11 @@ pub(crate) struct Exprs {
     csum_w: u32,
     cell_shr: u32,
     cell_shl: u32,
+    cell_rw: u32,
     oh_w: u32,
     h_shr: u32,
     h_shl: u32,
+    h_rw: u32,
     fc_aligned: String,
     ig_aligned: String,
     /// Full-width products o*tanh(c), f*c and i*g.
@@ -64,9 +66,11 @@ impl Exprs {
             csum_w: e.csum_w,
             cell_shr: e.cell_shr,
             cell_shl: e.cell_shl,
+            cell_rw: e.cell_rw,
             oh_w: e.oh_w,
             h_shr: e.h_shr,
             h_shl: e.h_shl,
+            h_rw: e.h_rw,
             fc_aligned: align("fc_p", e.fc_w, e.fc_ext, e.fc_shift),
             ig_aligned: align("ig_p", e.ig_w, e.ig_ext, e.ig_shift),
             oh_expr: format!(
@@ -95,16 +99,18 @@ struct Stages;
 impl Stages {
     /// Activations out.
     const AS: u32 = 1 + ACT_LATENCY;
-    /// f·c and i·g; their sum; c' rounded.
+    /// f·c and i·g; their sum; the sum rounded (full width); c' saturated.
     const PS: u32 = Self::AS + 1;
     const SS: u32 = Self::PS + 1;
-    const CS: u32 = Self::SS + 1;
-    /// tanh(c') out; o·tanh(c').
+    const RS: u32 = Self::SS + 1;
+    const CS: u32 = Self::RS + 1;
+    /// tanh(c') out; o·tanh(c'); h rounded (full width); h saturated at the output.
     const TS: u32 = Self::CS + ACT_LATENCY;
     const OS: u32 = Self::TS + 1;
+    const HS: u32 = Self::OS + 1;
 }
 
-const _: () = assert!(Stages::OS + 1 == EW_LATENCY);
+const _: () = assert!(Stages::HS + 1 == EW_LATENCY);
 
 #[derive(Template)]
 #[template(path = "partita_ew.v", escape = "none")]
@@ -127,9 +133,11 @@ struct EwView {
     as_: u32,
     ps: u32,
     ss: u32,
+    rs: u32,
     cs: u32,
     ts: u32,
     os: u32,
+    hs: u32,
 }
 
 /// The unit of a device whose cell memory holds `cdepth` states (address width `caw`).
@@ -160,9 +168,11 @@ pub(crate) fn file(
         as_: Stages::AS,
         ps: Stages::PS,
         ss: Stages::SS,
+        rs: Stages::RS,
         cs: Stages::CS,
         ts: Stages::TS,
         os: Stages::OS,
+        hs: Stages::HS,
     };
     Ok(module_file(&names.ew, render(v.render())?))
 }

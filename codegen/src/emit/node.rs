@@ -375,6 +375,8 @@ struct HBase {
 /// A receive port of the vector-memory write port: the expressions that size a write.
 struct VPort {
     index: usize,
+    /// The port's bit in the writer's one-hot source select (bit 0: local h).
+    ds: usize,
     /// The write's first slot (the head index's low bits), vqw + 1 bits and 7 bits.
     ho: String,
     ho7: String,
@@ -394,6 +396,9 @@ struct VwriteView {
     name: String,
     ports: Vec<VPort>,
     nports: u32,
+    /// The one-hot source select's width (local h, the ports, x) and x's bit in it.
+    nsel: u32,
+    x_sel: u32,
     src_bits: u32,
     layer_bits: u32,
     beat_bits: u32,
@@ -818,6 +823,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let ports = (0..np as usize)
         .map(|p| VPort {
             index: p,
+            ds: p + 1,
             ho: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).first,
             ho7: zext(&format!("ho_{p}"), mem.vqw + 1, 7),
             lastw: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).last_word,
@@ -831,6 +837,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         name: name.to_string(),
         ports,
         nports: np,
+        nsel: np + 2,
+        x_sel: np + 1,
         src_bits: 3 * np,
         layer_bits: layer_w * np,
         beat_bits: lw * np,
@@ -1202,7 +1210,7 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         rf_aw: na.rf_depth.trailing_zeros(),
         rf_cw: na.rf_depth.trailing_zeros() + 1,
         rf_depth: na.rf_depth,
-        rf_room: na.rf_depth - 2,
+        rf_room: na.rf_room,
         eng_w: na.eng_w,
         m_last: (na.m / na.g).saturating_sub(1),
         g: na.g,

@@ -29,9 +29,11 @@ module partita_requant #(
             assign r = {fl[IW-2], fl} + {{(RW-1){1'b0}}, up};
         end else if (SHR > 1) begin : g_shr
             wire [IW-SHR-1:0] fl = x[IW-1:SHR];
-            wire [SHR-1:0] rem = x[SHR-1:0];
-            wire [SHR-1:0] half = {1'b1, {(SHR-1){1'b0}}};
-            wire up = (ROUND_NE != 0) && ((rem > half) || ((rem == half) && fl[0]));
+            // rem > half: the half bit and any bit below it; rem == half: the half bit alone,
+            // then the tie goes up only from an odd floor. An OR tree, no compare chain.
+            wire half = x[SHR-1];
+            wire below = |x[SHR-2:0];
+            wire up = (ROUND_NE != 0) && half && (below || fl[0]);
             assign r = {fl[IW-SHR-1], fl} + {{(RW-1){1'b0}}, up};
         end else if (SHL > 0) begin : g_shl
             assign r = {x, {SHL{1'b0}}};

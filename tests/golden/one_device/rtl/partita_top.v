@@ -78,11 +78,14 @@ module partita_top #(
     reg [2:0]  state;
     reg [31:0] t, b;
     // SEQ_LEN - 1 and SEQ_COUNT - 1 as registers (set while idle, long before a run reads
-    // them), so the last-timestep and last-sequence tests are equality compares, no add.
+    // them), so the last-timestep and last-sequence tests are equality compares, no add; and
+    // whether a start has work (both non-zero), so no 32-bit OR sits in front of the start.
     reg [31:0] seq_len_m1, seq_count_m1;
+    reg seq_run;
     always @(posedge clk) begin
         seq_len_m1 <= seq_len - 32'd1;
         seq_count_m1 <= seq_count - 32'd1;
+        seq_run <= (seq_len != 32'd0) && (seq_count != 32'd0);
     end
     reg [1-1:0] l;
     reg [2-1:0] cur;
@@ -98,6 +101,8 @@ module partita_top #(
     // with their last-one flags as registers (no 32-bit compare in front of ld_on).
     reg [31:0] ld_tleft, ld_bleft;
     reg ld_tlast, ld_blast;
+    // A vector was loaded last cycle: the timestep and sequence counts follow now.
+    reg x_loaded_q;
     reg ld_on, ld_par, x_par;
     // Loaded x vectors whose timestep has not finished: 0, 1 or 2 (the loader waits at 2).
     reg [1:0] ahead;
@@ -205,7 +210,7 @@ module partita_top #(
     wire x_loaded = load_we && (ld_count == 3'd4);
 
     wire ld_end = x_loaded && ld_tlast && ld_blast;
-    wire ld_start = (state == S_IDLE) && start_pulse && (seq_len != 32'd0) && (seq_count != 32'd0);
+    wire ld_start = (state == S_IDLE) && start_pulse && seq_run;
     wire [1:0] ahead_n = ahead + {1'b0, x_loaded} - {1'b0, x_step_done};
     always @(posedge clk) begin
         if (rst || state == S_IDLE) begin
@@ -221,10 +226,12 @@ module partita_top #(
             ld_idx <= 4'd0;
             ld_addr <= 4'd0;
             ld_count <= 3'd0;
+            x_loaded_q <= 1'b0;
             ahead <= 2'd0;
         end else begin
             ahead <= ahead_n;
-            ld_ok <= ld_on && !ld_end && (ahead_n != 2'd2);
+            x_loaded_q <= x_loaded;
+            ld_ok <= ld_on && !ld_end && (ahead_n != 2'd2) && !x_loaded;
             if (load_we) begin
                 if (ld_idx == 4'd1) begin
                     ld_idx <= 4'd0;
@@ -243,12 +250,15 @@ module partita_top #(
                 ld_idx <= 4'd0;
                 ld_par <= !ld_par;
                 ld_addr <= ld_par ? 4'd0 : 4'd2;
+                if (ld_end) ld_on <= 1'b0;
+            end
+            // The vector that ended last cycle counted down a cycle later (the loader takes
+            // nothing in that cycle), so the 32-bit counters' enables come from a register.
+            if (x_loaded_q) begin
                 if (ld_tlast) begin
                     ld_tleft <= seq_len_m1;
                     ld_tlast <= (seq_len_m1 == 32'd0);
-                    if (ld_blast) begin
-                        ld_on <= 1'b0;
-                    end else begin
+                    if (!ld_blast) begin
                         ld_bleft <= ld_bleft - 32'd1;
                         ld_blast <= (ld_bleft == 32'd1);
                     end
@@ -297,9 +307,9 @@ module partita_top #(
             if (busy) cycles <= cycles + 64'd1;
             case (state)
                 S_IDLE: if (start_pulse) begin
-                    busy <= (seq_len != 32'd0) && (seq_count != 32'd0);
-                    done <= (seq_len == 32'd0) || (seq_count == 32'd0);
-                    state <= ((seq_len != 32'd0) && (seq_count != 32'd0)) ? S_LOAD : S_IDLE;
+                    busy <= seq_run;
+                    done <= !seq_run;
+                    state <= seq_run ? S_LOAD : S_IDLE;
                     t <= 32'd0;
                     b <= 32'd0;
                     l <= 1'd0;

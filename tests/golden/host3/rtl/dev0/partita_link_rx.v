@@ -160,12 +160,14 @@ module partita_link_rx #(
     reg [12:0] q_exp;
     wire hd_ready = !hd_me || hq;
 
-    // Forwarding FIFO of {port, tlast, beat}. `fw_full` and `fw_room` (a whole frame fits)
-    // are registers, from the count a cycle earlier: the margins cover the push they may then
-    // still allow.
+    // Forwarding FIFO of {port, tlast, beat}, written from a register slice (fw_push_q,
+    // fw_din_q), so the header's decode and the handshake end at flip-flops beside the reader,
+    // not at the FIFO's memory. `fw_full` and `fw_room` (a whole frame fits) are registers,
+    // from the count a cycle earlier: the margins cover the pushes they may then still allow
+    // (two in flight, one in the slice and one deciding) and one more.
     localparam integer FR_MAX = 18;     // header, 16 payload beats, trailer
-    localparam integer FW_ROOM_I = FW_DEPTH - FR_MAX - 2;
-    localparam integer FW_FULL_I = FW_DEPTH - 2;
+    localparam integer FW_ROOM_I = FW_DEPTH - FR_MAX - 3;
+    localparam integer FW_FULL_I = FW_DEPTH - 3;
     localparam [FW_AW:0] FW_ROOM = FW_ROOM_I[FW_AW:0];
     localparam [FW_AW:0] FW_FULL = FW_FULL_I[FW_AW:0];
     wire [FW_AW:0] fw_cnt;
@@ -182,8 +184,15 @@ module partita_link_rx #(
             fw_room <= (fw_cnt <= FW_ROOM);
         end
     end
+    reg fw_push_q;
+    reg [LW+2:0] fw_din_q;
+    always @(posedge clk) begin
+        if (rst) fw_push_q <= 1'b0;
+        else fw_push_q <= fw_push;
+        fw_din_q <= {fw_port, hl, hd};
+    end
     partita_fifo #(.W(LW + 3), .AW(FW_AW), .DEPTH(FW_DEPTH)) u_fwd (
-        .clk(clk), .rst(rst), .push(fw_push), .din({fw_port, hl, hd}),
+        .clk(clk), .rst(rst), .push(fw_push_q), .din(fw_din_q),
         .pop(fwd_go), .dout(fw_head), .count(fw_cnt)
     );
     integer i;

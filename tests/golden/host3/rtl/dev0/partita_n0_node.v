@@ -135,6 +135,10 @@ module partita_n0_node #(
     reg [5-1:0] units_done;
     reg fin_clear, bar_take, f_on;
     wire [31:0] l32 = {31'd0, l};
+    // Whether a start has work (SEQ_LEN and SEQ_COUNT both non-zero), a register set while
+    // idle, so no 32-bit OR sits in front of the start.
+    reg seq_run;
+    always @(posedge clk) seq_run <= (seq_len != 32'd0) && (seq_count != 32'd0);
     wire [31:0] ticks_per_seq = seq_len + 32'd1;
     wire l_active = (l32 <= tl) && (tl < seq_len + l32);
     wire first_step = (tl == l32);
@@ -456,9 +460,9 @@ module partita_n0_node #(
             end
             case (state)
                 S_IDLE: if (start_pulse) begin
-                    busy <= (seq_len != 32'd0) && (seq_count != 32'd0);
-                    done <= (seq_len == 32'd0) || (seq_count == 32'd0);
-                    state <= ((seq_len != 32'd0) && (seq_count != 32'd0)) ? S_TSTART : S_IDLE;
+                    busy <= seq_run;
+                    done <= !seq_run;
+                    state <= seq_run ? S_TSTART : S_IDLE;
                     gt <= 32'd0; tl <= 32'd0; b <= 32'd0;
                     cycles <= 64'd0;
                     mac_cycles <= 32'd0;

@@ -116,9 +116,10 @@ module partita_n0_vwrite (
     // Received beats waiting in a port's buffer; any at all (the controller starts a tick only
     // when every h value of the last is written).
     wire [1-1:0] b_valid;
-    // Per port: whether its registers hold a prepared write (pv), whether the write port is
-    // granted to it (pgrant), and whether a run is prepared this cycle (rv_take).
-    wire [1-1:0] pv, pgrant, rv_take;
+    // Per port: whether its registers hold a prepared write (pv, and its next value pv_n),
+    // whether the write port is granted to it (pgrant), and whether a run is prepared this
+    // cycle (rv_take).
+    wire [1-1:0] pv, pv_n, pgrant, rv_take;
     assign pend = (b_valid != 1'd0) || (pv != 1'd0) || lh_q;
     // Port 0: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
@@ -202,9 +203,10 @@ module partita_n0_vwrite (
     reg [64-1:0] pd_0;
     assign pv[0] = pv_0;
     assign rv_take[0] = b_valid[0] && (!pv_0 || pgrant[0]);
+    assign pv_n[0] = rv_take[0] || (pv_0 && !pgrant[0]);
     always @(posedge clk) begin
         if (rst) pv_0 <= 1'b0;
-        else pv_0 <= rv_take[0] || (pv_0 && !pgrant[0]);
+        else pv_0 <= pv_n[0];
         if (rv_take[0]) begin
             pl_0 <= hq_lane_0;
             pa_0 <= ha_0;
@@ -328,12 +330,35 @@ module partita_n0_vwrite (
     assign x_ready = !1'b1 || ld_done_w || (ahead_w > 16'sd0);
 
     // The write port's priority: local h, then the ports' prepared writes in port order, then
-    // the x stream's (every grant from registers only).
+    // the x stream's. The grant is itself a register (gp, gx), decided a cycle ahead from the
+    // flags' next values (lh_req, pv_n, xv_n), so it equals the priority of the prepared writes
+    // in its cycle; the data select reads a copy of it (ds: local h, the ports, x; one-hot) of
+    // its own, so no decision sits in front of the select's fan-out.
     reg xv;
-    assign pgrant[0] = pv[0] && !lh_q;
-    wire xgrant = xv && !lh_q && (pv == 1'd0);
+    wire xv_n;
+    reg [1-1:0] gp;
+    reg gx;
+    wire [1-1:0] gp_n;
+    assign gp_n[0] = pv_n[0] && !lh_req;
+    wire gx_n = xv_n && !lh_req && (pv_n == 1'd0);
+    always @(posedge clk) begin
+        if (rst) begin
+            gp <= 1'd0;
+            gx <= 1'b0;
+        end else begin
+            gp <= gp_n;
+            gx <= gx_n;
+        end
+    end
+    assign pgrant = gp;
+    wire xgrant = gx;
+    wire [3-1:0] ds;
+    partita_rep #(.W(3)) u_ds (.clk(clk), .rst(rst), .d({gx_n, gp_n, lh_req}), .q(ds));
     // An x run is prepared (take_x) while the x registers are free or being written.
-    wire take_x = ld_req && (!xv || xgrant);
+    // Nothing is taken in the cycle after a vector's end (ld_vq), while the timestep and
+    // sequence counts follow it.
+    reg ld_vq, ld_sq;
+    wire take_x = ld_req && (!xv || xgrant) && !ld_vq;
     wire [3-1:0] x_a = (ld_par ? 3'd1 : 3'd0) + ld_idx[5-1:2];
     // This x write: the run left in the head beat, up to the end of the word and of the bank
     // (as for received h: the first slot is the index's low bits, and the bank ends in its last
@@ -383,6 +408,7 @@ module partita_n0_vwrite (
     wire [4-1:0] x_we = {xwe_3, xwe_2, xwe_1, xwe_0};
     wire [64-1:0] x_data = {xd_3, xd_2, xd_1, xd_0};
     wire [5-1:0] x_nidx = ld_idx + xk[4:0];
+    assign xv_n = take_x || (xv && !xgrant);
     // The x run prepared into registers of its own, as for the ports.
     reg [2-1:0] xpl;
     reg [3-1:0] xpa;
@@ -393,7 +419,7 @@ module partita_n0_vwrite (
     reg        xp_end;
     always @(posedge clk) begin
         if (rst) xv <= 1'b0;
-        else xv <= take_x || (xv && !xgrant);
+        else xv <= xv_n;
         if (take_x) begin
             xpl <= ld_lane;
             xpa <= x_a;
@@ -408,21 +434,24 @@ module partita_n0_vwrite (
     reg [3-1:0] n_word;
     reg [4-1:0] n_we;
     reg [64-1:0] n_data;
+    // One-hot select: each source's fields ANDed with its bit of ds, ORed together.
     always @* begin
-        n_en = 1'b0;
+        n_en = |ds;
         n_lane = 2'd0;
         n_word = 3'd0;
         n_we = 4'd0;
         n_data = 64'd0;
-        if (lh_q) begin
-            n_en = 1'b1; n_lane = lh_lane_q; n_word = lh_a_q[5-1:2];
+        if (ds[0]) begin
+            n_lane = lh_lane_q; n_word = lh_a_q[5-1:2];
             n_we = 4'd1 << lh_a_q[2-1:0]; n_data = {4{lh_h_q}};
-        end else if (pgrant[0]) begin
-            n_en = 1'b1; n_lane = pl_0; n_word = pa_0;
-            n_we = pm_0; n_data = pd_0;
-        end else if (xgrant) begin
-            n_en = 1'b1; n_lane = xpl; n_word = xpa;
-            n_we = xpm; n_data = xpd;
+        end
+        if (ds[1]) begin
+            n_lane = n_lane | pl_0; n_word = n_word | pa_0;
+            n_we = n_we | pm_0; n_data = n_data | pd_0;
+        end
+        if (ds[2]) begin
+            n_lane = n_lane | xpl; n_word = n_word | xpa;
+            n_we = n_we | xpm; n_data = n_data | xpd;
         end
     end
     always @(posedge clk) begin
@@ -462,9 +491,7 @@ module partita_n0_vwrite (
     end
     always @(posedge clk) begin
         if (rst || start) begin
-            ld_par <= 1'b0; ld_done <= !1'b1;
-            ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
-            ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
+            ld_par <= 1'b0;
             ld_lane <= 2'd0; ld_idx <= 5'd0; ld_left <= 4'd6;
         end else if (take_x) begin
             if (xlastw && xge) begin
@@ -477,23 +504,39 @@ module partita_n0_vwrite (
                 ld_left <= 4'd6;
                 ld_lane <= 2'd0;
                 ld_idx <= 5'd0;
-                if (ld_seq_end) begin
-                    ld_tleft <= seq_len - 32'd1;
-                    ld_tlast <= (seq_len == 32'd1);
-                    ld_par <= ld_par ^ 1'b0;
-                    if (ld_blast) begin
-                        ld_done <= 1'b1;
-                    end else begin
-                        ld_bleft <= ld_bleft - 32'd1;
-                        ld_blast <= (ld_bleft == 32'd1);
-                    end
-                end else begin
-                    ld_tleft <= ld_tleft - 32'd1;
-                    ld_tlast <= (ld_tleft == 32'd1);
-                    ld_par <= !ld_par;
-                end
+                ld_par <= ld_seq_end ? (ld_par ^ 1'b0) : !ld_par;
             end else begin
                 ld_left <= ld_left - xk[3:0];
+            end
+        end
+    end
+    // The vector that ended last cycle counted a cycle later, from registers (ld_vq, ld_sq),
+    // so the 32-bit counters' enables do not follow the run's size logic.
+    always @(posedge clk) begin
+        if (rst || start) begin
+            ld_vq <= 1'b0;
+            ld_sq <= 1'b0;
+        end else begin
+            ld_vq <= ld_vec;
+            ld_sq <= ld_seq_end;
+        end
+        if (rst || start) begin
+            ld_done <= !1'b1;
+            ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
+            ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
+        end else if (ld_vq) begin
+            if (ld_sq) begin
+                ld_tleft <= seq_len - 32'd1;
+                ld_tlast <= (seq_len == 32'd1);
+                if (ld_blast) begin
+                    ld_done <= 1'b1;
+                end else begin
+                    ld_bleft <= ld_bleft - 32'd1;
+                    ld_blast <= (ld_bleft == 32'd1);
+                end
+            end else begin
+                ld_tleft <= ld_tleft - 32'd1;
+                ld_tlast <= (ld_tleft == 32'd1);
             end
         end
     end

@@ -89,7 +89,7 @@ module partita_n2_engine #(
 `endif
 
     // Run-time weight and bias writes, registered here first (the control block's registers
-    // then drive two engines, not every block RAM), then once more per column group.
+    // then drive two engines, not every block RAM), then per chunk and per column group.
     reg ww_q, bw_q;
     reg [8-1:0] wwa_q;
     reg [54-1:0] wwd_q;
@@ -110,7 +110,9 @@ module partita_n2_engine #(
         bwd_q <= bw_data;
         if (bw_q) bmem[bwa_q] <= bwd_q;
     end
-    // Chunk's write port: a register copy per chunk, then one per column group.
+    // Chunk's write port: a register copy per chunk, then two per column group in a
+    // row (a group's block RAMs may sit across the device from the chunk's copy: the middle
+    // register halves that distance).
     wire wwe1;
     wire [8-1:0] wwr1;
     wire [54-1:0] wwd1;
@@ -120,22 +122,30 @@ module partita_n2_engine #(
     partita_rep #(.W(62)) u_wc (
         .clk(clk), .rst(1'b0), .d({wwa_q[8-1:0], wwd_q}), .q({wwr1, wwd1})
     );
-    wire wwe_g0;
-    wire [8-1:0] wwr_g0;
-    wire [36-1:0] wwd_g0;
-    partita_rep u_we_g0 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe_g0));
-    partita_rep #(.W(44)) u_ww_g0 (
+    wire wwe2_g0, wwe_g0;
+    wire [8-1:0] wwr2_g0, wwr_g0;
+    wire [36-1:0] wwd2_g0, wwd_g0;
+    partita_rep u_we2_g0 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe2_g0));
+    partita_rep #(.W(44)) u_ww2_g0 (
         .clk(clk), .rst(1'b0), .d({wwr1, wwd1[0 +: 36]}),
-        .q({wwr_g0, wwd_g0})
+        .q({wwr2_g0, wwd2_g0})
+    );
+    partita_rep u_we_g0 (.clk(clk), .rst(rst), .d(wwe2_g0), .q(wwe_g0));
+    partita_rep #(.W(44)) u_ww_g0 (
+        .clk(clk), .rst(1'b0), .d({wwr2_g0, wwd2_g0}), .q({wwr_g0, wwd_g0})
     );
     always @(posedge clk) if (wwe_g0) wmem_g0[wwr_g0][0 +: 36] <= wwd_g0;
-    wire wwe_g1;
-    wire [8-1:0] wwr_g1;
-    wire [18-1:0] wwd_g1;
-    partita_rep u_we_g1 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe_g1));
-    partita_rep #(.W(26)) u_ww_g1 (
+    wire wwe2_g1, wwe_g1;
+    wire [8-1:0] wwr2_g1, wwr_g1;
+    wire [18-1:0] wwd2_g1, wwd_g1;
+    partita_rep u_we2_g1 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe2_g1));
+    partita_rep #(.W(26)) u_ww2_g1 (
         .clk(clk), .rst(1'b0), .d({wwr1, wwd1[36 +: 18]}),
-        .q({wwr_g1, wwd_g1})
+        .q({wwr2_g1, wwd2_g1})
+    );
+    partita_rep u_we_g1 (.clk(clk), .rst(rst), .d(wwe2_g1), .q(wwe_g1));
+    partita_rep #(.W(26)) u_ww_g1 (
+        .clk(clk), .rst(1'b0), .d({wwr2_g1, wwd2_g1}), .q({wwr_g1, wwd_g1})
     );
     always @(posedge clk) if (wwe_g1) wmem_g1[wwr_g1][36 +: 18] <= wwd_g1;
 
@@ -241,14 +251,17 @@ module partita_n2_engine #(
         zero_w <= zero_f;
     end
 
-    // Stage C: per-lane vector addresses (region base + CSB index); stage R: vector reads;
+    // Stage C: per-lane vector addresses (region base + CSB index); stage V: each address
+    // copied into a register of its memory's own, so the add sits by the weight word and the
+    // address net that fans out into the lane's LUT RAM starts beside it; stage R: vector reads;
     // stage D: operand registers (a zero for h at step 0); stage M: the operands copied into
     // registers of the multiplier's own, so the placer can put them beside its DSP block and
     // no net both crosses the device and enters the multiplier; stage E: products. The operands
     // are signed so synthesis sees a weight x data multiply, one DSP block (unsigned, the sign
     // extension made it three). Every stage is one add, one memory read or one multiply.
-    reg [16-1:0] bias_c, bias_r, bias_d, bias_m, bias_e;
+    reg [16-1:0] bias_c, bias_v, bias_r, bias_d, bias_m, bias_e;
     reg v_c, first_c, last_c, zero_c;
+    reg v_v, first_v, last_v, zero_v;
     reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
     reg v_m, first_m, last_m;
@@ -256,13 +269,15 @@ module partita_n2_engine #(
     always @(posedge clk) begin
         if (rst) begin
             v_c <= 1'b0;
+            v_v <= 1'b0;
             v_r <= 1'b0;
             v_d <= 1'b0;
             v_m <= 1'b0;
             v_e <= 1'b0;
         end else begin
             v_c <= v_w;
-            v_r <= v_c;
+            v_v <= v_c;
+            v_r <= v_v;
             v_d <= v_r;
             v_m <= v_d;
             v_e <= v_m;
@@ -271,10 +286,14 @@ module partita_n2_engine #(
         first_c <= first_w;
         last_c <= last_w;
         zero_c <= zero_w;
-        bias_r <= bias_c;
-        first_r <= first_c;
-        last_r <= last_c;
-        zero_r <= zero_c;
+        bias_v <= bias_c;
+        first_v <= first_c;
+        last_v <= last_c;
+        zero_v <= zero_c;
+        bias_r <= bias_v;
+        first_r <= first_v;
+        last_r <= last_v;
+        zero_r <= zero_v;
         bias_d <= bias_r;
         first_d <= first_r;
         last_d <= last_r;
@@ -289,11 +308,11 @@ module partita_n2_engine #(
     // Lane 0: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
     reg [64-1:0] vmem_0 [0:6-1];
-    reg [5-1:0] vra_0;
+    reg [5-1:0] vra_0, vrv_0;
     reg [64-1:0] vq_0;
     reg [2-1:0] vsel_0;
     reg [16-1:0] vin_0, vpick_0, vm_0;
-    reg [16-1:0] wc_0, wr_0, wv_0, wm_0;
+    reg [16-1:0] wc_0, wk_0, wr_0, wv_0, wm_0;
     reg [32-1:0] t0_0;
     wire [16-1:0] wval_0 = wr[0*18+2 +: 16];
     wire [2-1:0] widx_0 = wr[0*18 +: 2];
@@ -316,9 +335,11 @@ module partita_n2_engine #(
                 vmem_0[vw_word][j_0*16 +: 16] <= vw_data[j_0*16 +: 16];
         vra_0 <= rbase_w + {3'd0, widx_0};
         wc_0 <= wval_0;
-        vq_0 <= vmem_0[vra_0[5-1:2]];
-        vsel_0 <= vra_0[2-1:0];
-        wr_0 <= wc_0;
+        vrv_0 <= vra_0;
+        wk_0 <= wc_0;
+        vq_0 <= vmem_0[vrv_0[5-1:2]];
+        vsel_0 <= vrv_0[2-1:0];
+        wr_0 <= wk_0;
         vin_0 <= zero_r ? 16'd0 : vpick_0;
         wv_0 <= wr_0;
         vm_0 <= vin_0;
@@ -329,11 +350,11 @@ module partita_n2_engine #(
     // Lane 1: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
     reg [64-1:0] vmem_1 [0:6-1];
-    reg [5-1:0] vra_1;
+    reg [5-1:0] vra_1, vrv_1;
     reg [64-1:0] vq_1;
     reg [2-1:0] vsel_1;
     reg [16-1:0] vin_1, vpick_1, vm_1;
-    reg [16-1:0] wc_1, wr_1, wv_1, wm_1;
+    reg [16-1:0] wc_1, wk_1, wr_1, wv_1, wm_1;
     reg [32-1:0] t0_1;
     wire [16-1:0] wval_1 = wr[1*18+2 +: 16];
     wire [2-1:0] widx_1 = wr[1*18 +: 2];
@@ -356,9 +377,11 @@ module partita_n2_engine #(
                 vmem_1[vw_word][j_1*16 +: 16] <= vw_data[j_1*16 +: 16];
         vra_1 <= rbase_w + {3'd0, widx_1};
         wc_1 <= wval_1;
-        vq_1 <= vmem_1[vra_1[5-1:2]];
-        vsel_1 <= vra_1[2-1:0];
-        wr_1 <= wc_1;
+        vrv_1 <= vra_1;
+        wk_1 <= wc_1;
+        vq_1 <= vmem_1[vrv_1[5-1:2]];
+        vsel_1 <= vrv_1[2-1:0];
+        wr_1 <= wk_1;
         vin_1 <= zero_r ? 16'd0 : vpick_1;
         wv_1 <= wr_1;
         vm_1 <= vin_1;
@@ -369,11 +392,11 @@ module partita_n2_engine #(
     // Lane 2: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
     reg [64-1:0] vmem_2 [0:6-1];
-    reg [5-1:0] vra_2;
+    reg [5-1:0] vra_2, vrv_2;
     reg [64-1:0] vq_2;
     reg [2-1:0] vsel_2;
     reg [16-1:0] vin_2, vpick_2, vm_2;
-    reg [16-1:0] wc_2, wr_2, wv_2, wm_2;
+    reg [16-1:0] wc_2, wk_2, wr_2, wv_2, wm_2;
     reg [32-1:0] t0_2;
     wire [16-1:0] wval_2 = wr[2*18+2 +: 16];
     wire [2-1:0] widx_2 = wr[2*18 +: 2];
@@ -396,9 +419,11 @@ module partita_n2_engine #(
                 vmem_2[vw_word][j_2*16 +: 16] <= vw_data[j_2*16 +: 16];
         vra_2 <= rbase_w + {3'd0, widx_2};
         wc_2 <= wval_2;
-        vq_2 <= vmem_2[vra_2[5-1:2]];
-        vsel_2 <= vra_2[2-1:0];
-        wr_2 <= wc_2;
+        vrv_2 <= vra_2;
+        wk_2 <= wc_2;
+        vq_2 <= vmem_2[vrv_2[5-1:2]];
+        vsel_2 <= vrv_2[2-1:0];
+        wr_2 <= wk_2;
         vin_2 <= zero_r ? 16'd0 : vpick_2;
         wv_2 <= wr_2;
         vm_2 <= vin_2;

@@ -4,11 +4,13 @@
 // Element-wise unit: four pre-activations {i, f, g, o} of one hidden unit per cycle in
 // (feed_v, feed), its cell state read from and written back to the cell memory at `caddr`;
 // c' = f*c + i*g (both products aligned exactly, rounded once to s3.12) and
-// h' = o*tanh(c') (rounded once to s3.12) come out 16 advancing cycles later
+// h' = o*tanh(c') (rounded once to s3.12) come out 18 advancing cycles later
 // (v_out, h_out). Parallel sigmoid units for i, f, o and tanh units for g and c', each a
 // 5-stage pipeline. Every stage is one multiply, one add, one rounding or one memory
-// read. The pipeline advances only with `adv`. c_clip / h_clip flag a saturated cell state / h
-// value in the cycle its unit is at stage 9 / at the output.
+// read: each requantization rounds at full width in one stage and saturates in the next (the
+// one rounding and the one overflow step of partita_requant, in two cycles). The pipeline
+// advances only with `adv`. c_clip / h_clip flag a saturated cell state / h value in the cycle
+// its unit is at stage 10 / at the output.
 module partita_n0_ew (
     input  wire                 clk,
     input  wire                 rst,
@@ -24,67 +26,85 @@ module partita_n0_ew (
 );
     reg [16-1:0] cmem [0:8-1];
     // Valid and cell address, one bit / word per stage (index = stage).
-    reg [16:1] v;
-    reg [3-1:0] ca [1:9];
+    reg [18:1] v;
+    reg [3-1:0] ca [1:10];
     // Stage 1: register the pre-activations, read the cell state.
     reg [16-1:0] pi1, pf1, pg1, po1;
     reg [16-1:0] c_q;
     // Stages 2..6: activations; the cell state and o ride alongside.
     wire [16-1:0] i_a, f_a, g_a, o_a, tc_a;
     reg [16-1:0] cd [2:6];
-    reg [16-1:0] od [7:14];
+    reg [16-1:0] od [7:15];
     partita_n0_act_sigmoid u_sig_i (.clk(clk), .adv(adv), .x(pi1), .y(i_a));
     partita_n0_act_sigmoid u_sig_f (.clk(clk), .adv(adv), .x(pf1), .y(f_a));
     partita_n0_act_tanh u_tanh_g (.clk(clk), .adv(adv), .x(pg1), .y(g_a));
     partita_n0_act_sigmoid u_sig_o (.clk(clk), .adv(adv), .x(po1), .y(o_a));
-    // Stage 7: f*c and i*g; stage 8: their exact sum; stage 9: c' rounded once.
+    // Stage 7: f*c and i*g; stage 8: their exact sum; stage 9: rounded at full width;
+    // stage 10: c' saturated.
     reg [32-1:0] fc_p;
     reg [32-1:0] ig_p;
     reg [35-1:0] csum;
+    reg [20-1:0] c_rq;
     reg [16-1:0] c_new;
-    wire [16-1:0] c_round;
-    wire c_sat;
+    wire [20-1:0] c_round;
+    wire [16-1:0] c_fit;
+    wire c_rclip, c_sat;
     partita_requant #(
-        .IW(35), .SHR(16), .SHL(0), .OW(16),
+        .IW(35), .SHR(16), .SHL(0), .OW(20),
         .ROUND_NE(1), .SAT(1)
-    ) u_cell (.x(csum), .y(c_round), .clip(c_sat));
-    // Stages after 9 up to 14: tanh(c'); stage 15: o*tanh(c'); stage 16: h rounded once.
+    ) u_cell_rnd (.x(csum), .y(c_round), .clip(c_rclip));
+    partita_requant #(
+        .IW(20), .SHR(0), .SHL(0), .OW(16),
+        .ROUND_NE(1), .SAT(1)
+    ) u_cell (.x(c_rq), .y(c_fit), .clip(c_sat));
+    // Stages after 10 up to 15: tanh(c'); stage 16: o*tanh(c'); stage 17: rounded at full
+    // width; stage 18: h saturated.
     partita_n0_act_tanh_cell u_tanh_c (.clk(clk), .adv(adv), .x(c_new), .y(tc_a));
     reg [32-1:0] oh;
-    wire [16-1:0] h_round;
-    wire h_sat;
+    reg [17-1:0] h_rq;
+    wire [17-1:0] h_round;
+    wire [16-1:0] h_fit;
+    wire h_rclip, h_sat;
     partita_requant #(
-        .IW(32), .SHR(16), .SHL(0), .OW(16),
+        .IW(32), .SHR(16), .SHL(0), .OW(17),
         .ROUND_NE(1), .SAT(1)
-    ) u_h (.x(oh), .y(h_round), .clip(h_sat));
-    assign v_out = v[16];
+    ) u_h_rnd (.x(oh), .y(h_round), .clip(h_rclip));
+    partita_requant #(
+        .IW(17), .SHR(0), .SHL(0), .OW(16),
+        .ROUND_NE(1), .SAT(1)
+    ) u_h (.x(h_rq), .y(h_fit), .clip(h_sat));
+    // Rounding alone never clips (its output is wide enough).
+    wire unused_rclip = &{1'b0, c_rclip, h_rclip};
+    assign v_out = v[18];
     integer s;
     always @(posedge clk) begin
         if (rst) begin
-            v <= 16'd0;
+            v <= 18'd0;
             c_clip <= 1'b0;
             h_clip <= 1'b0;
         end else if (adv) begin
-            v <= {v[15:1], feed_v};
-            c_clip <= v[8] && c_sat;
-            h_clip <= v[15] && h_sat;
+            v <= {v[17:1], feed_v};
+            c_clip <= v[9] && c_sat;
+            h_clip <= v[17] && h_sat;
         end
         if (adv) begin
             ca[1] <= caddr;
-            for (s = 2; s <= 9; s = s + 1) ca[s] <= ca[s-1];
+            for (s = 2; s <= 10; s = s + 1) ca[s] <= ca[s-1];
             {pi1, pf1, pg1, po1} <= feed;
             c_q <= cmem[caddr];
             cd[2] <= first_step ? 16'd0 : c_q;
             for (s = 3; s <= 6; s = s + 1) cd[s] <= cd[s-1];
             od[7] <= o_a;
-            for (s = 8; s <= 14; s = s + 1) od[s] <= od[s-1];
+            for (s = 8; s <= 15; s = s + 1) od[s] <= od[s-1];
             fc_p <= $signed({{16{f_a[15]}}, f_a}) * $signed({{16{cd[6][15]}}, cd[6]});
             ig_p <= $signed({{16{i_a[15]}}, i_a}) * $signed({{16{g_a[15]}}, g_a});
             csum <= {{1{fc_p[31]}}, fc_p, 2'd0} + {{3{ig_p[31]}}, ig_p};
-            c_new <= c_round;
-            if (v[9]) cmem[ca[9]] <= c_new;
-            oh <= $signed({{16{od[14][15]}}, od[14]}) * $signed({{16{tc_a[15]}}, tc_a});
-            h_out <= h_round;
+            c_rq <= c_round;
+            c_new <= c_fit;
+            if (v[10]) cmem[ca[10]] <= c_new;
+            oh <= $signed({{16{od[15][15]}}, od[15]}) * $signed({{16{tc_a[15]}}, tc_a});
+            h_rq <= h_round;
+            h_out <= h_fit;
         end
     end
 endmodule
