@@ -66,8 +66,9 @@ impl CycleBasis {
 /// sequences together), if it can be generated. The x loader runs one timestep ahead, so only
 /// the first vector's load (I beats) is exposed, and each step takes its layer-steps plus one
 /// cycle: a run is I + steps x step cycles. When loading is slower than computing, every step
-/// after the first waits for its vector instead: I beats plus one cycle for each group of E h
-/// values written meanwhile (h writes have the vector memories' write port first).
+/// after the first waits for its vector instead: I beats, one cycle after each vector's end, and
+/// one cycle for each group of E h values written meanwhile (h writes have the vector
+/// memories' write port first).
 pub fn single_device_cycles(design: &Design, steps: usize) -> Option<f64> {
     let d = SingleDevice::new(design).ok()?;
     let tree = tree_levels(d.arch.dp.k) as u64;
@@ -86,7 +87,9 @@ pub fn single_device_cycles(design: &Design, steps: usize) -> Option<f64> {
     } else {
         d.arch.input_size as u64
     };
-    let load = input + (d.arch.hidden.div_ceil(d.e) * d.arch.layers) as u64;
+    // Per vector after the first: its writes, the cycle after its end in which the loader takes
+    // nothing (its timestep and sequence counts follow), and the h writes meanwhile.
+    let load = input + 1 + (d.arch.hidden.div_ceil(d.e) * d.arch.layers) as u64;
     let step = per_layer + 1;
     let steps = steps.max(1) as u64;
     Some((input + (steps - 1) * step.max(load) + step) as f64 / steps as f64)
