@@ -201,15 +201,23 @@ module {= p.top =} #(
     end
 
     // ------------------------------------------------------------------ engine
-    wire tq_full, tx_idle, fadv;
+    wire tq_full, tq_full_n, tx_idle, fadv;
     wire [{= ofifo_cnt_w =}-1:0] of_count;
     // The output FIFO's fullness as a register, compared a cycle early (one entry of margin):
     // it stalls the finisher, whose advance reaches the vector-memory writer's priority.
     reg of_full;
+    wire of_full_n = (of_count >= {= ofifo_cnt_w =}'d{= ofifo_depth_m1 =});
     always @(posedge clk) begin
         if (rst) of_full <= 1'b0;
-        else of_full <= (of_count >= {= ofifo_cnt_w =}'d{= ofifo_depth_m1 =});
+        else of_full <= of_full_n;
     end
+    // The finisher's advance, fadv = !tq_full && !of_full, also as register copies set from
+    // the two flags' next values (equal to fadv in every cycle, 1 in reset): the finisher and
+    // each element-wise lane take theirs, so the stall fans out from flip-flops placed by the
+    // pipelines it holds, not from one LUT.
+    wire fadv_n = !tq_full_n && !of_full_n;
+    wire fadv_f;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_f (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_f));
     // The transmit queue holds the row hand-over and the finisher; the engines never stall.
     wire adv_m = !tq_full;
     // Row issue: only while the row FIFO has room for every row in flight (see u_rows).
@@ -384,7 +392,7 @@ module {= p.top =} #(
         .hmasks(id_hmasks), .bc_fwd(id_bc_fwd),
         .tx_tdata({= tx_tdata =}), .tx_tvalid({= tx_tvalid =}), .tx_tready({= tx_tready =}), .tx_tlast({= tx_tlast =}),
         .rx_tdata({= rx_tdata =}), .rx_tvalid({= rx_tvalid =}), .rx_tready({= rx_tready =}), .rx_tlast({= rx_tlast =}),
-        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
+        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tq_full_n(tq_full_n), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
         .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n({= count_bits =}'d0), .rv_all(rv_all), .ok_p(ok_p),
@@ -431,7 +439,7 @@ module {= p.top =} #(
         .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal{% if overlap %} && !xp{% endif %}),{% if overlap %} .local_x_en(part_v && xp),{% endif %} .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),{% if ge %} .local_n(rs_n),{% endif %}
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
-        .fadv(fadv), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
+        .fadv(fadv_f), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
         .pre_clips(pre_clips), .unit(fin_unit)
     );
 {% if ew_n > 1 %}    // {= ew_n =} element-wise lanes: lane j finishes unit slot u + j of each group (u a multiple of
@@ -439,14 +447,18 @@ module {= p.top =} #(
     wire [{= paw =}-1:0] f_caddr = l_pbase + {= unit_ext =};
     wire unused_caddr = &{1'b0, f_caddr[{= eq =}-1:0], ew_vs[{= ew_n =}-1:1]};
     wire [{= ew_n =}-1:0] ew_vs, ew_cc, ew_hc;
-{% for j in lanes %}    {= p.ew =} u_ew_{= j =} (
-        .clk(clk), .rst(rst), .adv(fadv), .feed_v(feed_v), .feed(feed[{= j =}*{= feed_w =} +: {= feed_w =}]),
+{% for j in lanes %}    wire fadv_{= j =};
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_{= j =} (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_{= j =}));
+    {= p.ew =} u_ew_{= j =} (
+        .clk(clk), .rst(rst), .adv(fadv_{= j =}), .feed_v(feed_v), .feed(feed[{= j =}*{= feed_w =} +: {= feed_w =}]),
         .caddr(f_caddr[{= paw =}-1:{= eq =}]), .first_step(first_step),
         .v_out(ew_vs[{= j =}]), .h_out(ew_h[{= j =}*{= dw =} +: {= dw =}]), .c_clip(ew_cc[{= j =}]), .h_clip(ew_hc[{= j =}])
     );
 {% endfor %}    assign ew_v = ew_vs[0];
-{% else %}    {= p.ew =} u_ew (
-        .clk(clk), .rst(rst), .adv(fadv), .feed_v(feed_v), .feed(feed),
+{% else %}    wire fadv_e;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_e (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e));
+    {= p.ew =} u_ew (
+        .clk(clk), .rst(rst), .adv(fadv_e), .feed_v(feed_v), .feed(feed),
         .caddr(l_pbase + {= unit_ext =}), .first_step(first_step),
         .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );

@@ -16,7 +16,16 @@ module partita_link_hub_tb;
     reg [TQ_W-1:0] qb [0:NB-1];
     reg push_a = 1'b0, push_b = 1'b0;
     reg [TQ_W-1:0] in_a = {TQ_W{1'b0}}, in_b = {TQ_W{1'b0}};
-    wire full_a, full_b, idle_a, idle_b;
+    wire full_a, full_b, idle_a, idle_b, fulln_a, fulln_b;
+    // tq_full must follow tq_full_n a cycle later (outside reset).
+    reg fulln_a_q = 1'b0, fulln_b_q = 1'b0, rst_q = 1'b1;
+    integer full_bad = 0;
+    always @(posedge clk) begin
+        fulln_a_q <= fulln_a;
+        fulln_b_q <= fulln_b;
+        rst_q <= rst;
+    end
+    always @(negedge clk) if (!rst && !rst_q && (full_a !== fulln_a_q || full_b !== fulln_b_q)) full_bad <= full_bad + 1;
     wire [LW-1:0] a2b, b2a;
     wire v_a2b, v_b2a, l_a2b, l_b2a, r_a2b, r_b2a;
     reg flip = 1'b0;
@@ -42,7 +51,7 @@ module partita_link_hub_tb;
         .clk(clk), .rst(rst), .me(3'd0), .others(8'b10), .routes(16'h0000),
         .hmasks(64'h0202), .bc_fwd(8'h00), .tx_tdata(a2b), .tx_tvalid(v_a2b), .tx_tready(r_a2b),
         .tx_tlast(l_a2b), .rx_tdata(b2a), .rx_tvalid(v_b2a), .rx_tready(r_b2a), .rx_tlast(l_b2a),
-        .tq_push(push_a), .tq_in(in_a), .tq_full(full_a), .tx_idle(idle_a),
+        .tq_push(push_a), .tq_in(in_a), .tq_full(full_a), .tq_full_n(fulln_a), .tx_idle(idle_a),
         .rv_valid(va_valid), .rv_type(va_type), .rv_src(va_src), .rv_layer(va_layer),
         .rv_par(va_par), .rv_count(va_count), .rv_data(va_data), .rv_ack(ack_a), .rv_beat(va_beat),
         .rv_vi(va_vi), .rv_avail(va_avail), .rv_n(7'd0), .rv_all(1'b0), .ok_p(okp_a),
@@ -58,7 +67,7 @@ module partita_link_hub_tb;
         .hmasks(64'h0101), .bc_fwd(8'h00), .tx_tdata(b2a), .tx_tvalid(v_b2a), .tx_tready(r_b2a),
         .tx_tlast(l_b2a), .rx_tdata(a2b ^ {{(LW-1){1'b0}}, flip}), .rx_tvalid(v_a2b),
         .rx_tready(r_a2b), .rx_tlast(l_a2b),
-        .tq_push(push_b), .tq_in(in_b), .tq_full(full_b), .tx_idle(idle_b),
+        .tq_push(push_b), .tq_in(in_b), .tq_full(full_b), .tq_full_n(fulln_b), .tx_idle(idle_b),
         .rv_valid(vb_valid), .rv_type(vb_type), .rv_src(vb_src), .rv_layer(vb_layer),
         .rv_par(vb_par), .rv_count(vb_count), .rv_data(vb_data), .rv_ack(ack_b), .rv_beat(vb_beat),
         .rv_vi(vb_vi), .rv_avail(vb_avail), .rv_n(7'd0), .rv_all(1'b0), .ok_p(okp_b),
@@ -131,6 +140,7 @@ module partita_link_hub_tb;
         check(bars_a == 1 && bars_b == 1 && !bok_a && !bok_b, "one barrier each, taken");
         check(txb_a == rxb_b && txb_b == rxb_a && txb_a > 0 && fwd_a == 0, "beat counters");
         check(st_a == 0 && st_b == 0 && crc_b == 0 && seq_b == 0 && fmt_b == 0, "no errors");
+        check(full_bad == 0, "tq_full is tq_full_n a cycle later");
         // A damaged frame: flip bit 0 of its second beat on the wire.
         ack_b = 1'b1;
         i = 0;

@@ -68,6 +68,8 @@ module partita_link_hub #(
     input  wire                   tq_push,
     input  wire [TQ_W-1:0]        tq_in,
     output wire                   tq_full,
+    // tq_full's next value (tq_full a cycle later), for register copies of a producer's stall.
+    output wire                   tq_full_n,
     output wire                   tx_idle,
     // Received values, per port.
     output wire [NP-1:0]          rv_valid,
@@ -117,9 +119,10 @@ module partita_link_hub #(
     // A register, so no compare sits in front of the producers' stall: it reflects the count a
     // cycle earlier, and the margin covers the one push per cycle it may then still allow.
     reg tq_full_r;
+    assign tq_full_n = (tq_count >= TQ_FULL);
     always @(posedge clk) begin
         if (rst) tq_full_r <= 1'b0;
-        else tq_full_r <= (tq_count >= TQ_FULL);
+        else tq_full_r <= tq_full_n;
     end
     assign tq_full = tq_full_r;
     assign tx_idle = !tq_valid && !hq_valid && fr_idle;

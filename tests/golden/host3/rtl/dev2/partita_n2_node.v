@@ -211,15 +211,23 @@ module partita_n2_node #(
     end
 
     // ------------------------------------------------------------------ engine
-    wire tq_full, tx_idle, fadv;
+    wire tq_full, tq_full_n, tx_idle, fadv;
     wire [7-1:0] of_count;
     // The output FIFO's fullness as a register, compared a cycle early (one entry of margin):
     // it stalls the finisher, whose advance reaches the vector-memory writer's priority.
     reg of_full;
+    wire of_full_n = (of_count >= 7'd63);
     always @(posedge clk) begin
         if (rst) of_full <= 1'b0;
-        else of_full <= (of_count >= 7'd63);
+        else of_full <= of_full_n;
     end
+    // The finisher's advance, fadv = !tq_full && !of_full, also as register copies set from
+    // the two flags' next values (equal to fadv in every cycle, 1 in reset): the finisher and
+    // each element-wise lane take theirs, so the stall fans out from flip-flops placed by the
+    // pipelines it holds, not from one LUT.
+    wire fadv_n = !tq_full_n && !of_full_n;
+    wire fadv_f;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_f (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_f));
     // The transmit queue holds the row hand-over and the finisher; the engines never stall.
     wire adv_m = !tq_full;
     // Row issue: only while the row FIFO has room for every row in flight (see u_rows).
@@ -331,7 +339,7 @@ module partita_n2_node #(
         .hmasks(id_hmasks), .bc_fwd(id_bc_fwd),
         .tx_tdata(l0_tx_tdata), .tx_tvalid(l0_tx_tvalid), .tx_tready(l0_tx_tready), .tx_tlast(l0_tx_tlast),
         .rx_tdata(l0_rx_tdata), .rx_tvalid(l0_rx_tvalid), .rx_tready(l0_rx_tready), .rx_tlast(l0_rx_tlast),
-        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tx_idle(tx_idle),
+        .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tq_full_n(tq_full_n), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
         .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n(7'd0), .rv_all(rv_all), .ok_p(ok_p),
@@ -377,11 +385,13 @@ module partita_n2_node #(
         .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal), .local_data(row_acc),
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
-        .fadv(fadv), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
+        .fadv(fadv_f), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
         .pre_clips(pre_clips), .unit(fin_unit)
     );
+    wire fadv_e;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_e (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e));
     partita_n2_ew u_ew (
-        .clk(clk), .rst(rst), .adv(fadv), .feed_v(feed_v), .feed(feed),
+        .clk(clk), .rst(rst), .adv(fadv_e), .feed_v(feed_v), .feed(feed),
         .caddr(l_pbase + fin_unit[1:0]), .first_step(first_step),
         .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
