@@ -150,10 +150,27 @@ module partita_link_hub #(
     );
 
     // Receive ports.
-    wire [NP-1:0] fwd_valid, fwd_last, fwd_go, rx_beat, ok_b, e_crc, e_seq, e_fmt;
+    wire [NP-1:0] fwd_valid, fwd_last, fwd_go, rx_beat, ok_b, e_crc_p, e_seq_p, e_fmt_p;
     wire [2*NP-1:0] fwd_port;
     wire [NP*LW-1:0] fwd_data;
-    wire [32*NP-1:0] e_info;
+    wire [32*NP-1:0] e_info_p;
+    // The ports' error pulses and details, registered once more here: a port's error
+    // registers stay beside its checks, and the counters, status and detail capture below
+    // start from flip-flops of their own (errors count a cycle later).
+    reg [NP-1:0] e_crc, e_seq, e_fmt;
+    reg [32*NP-1:0] e_info;
+    always @(posedge clk) begin
+        if (rst) begin
+            e_crc <= {NP{1'b0}};
+            e_seq <= {NP{1'b0}};
+            e_fmt <= {NP{1'b0}};
+        end else begin
+            e_crc <= e_crc_p;
+            e_seq <= e_seq_p;
+            e_fmt <= e_fmt_p;
+        end
+        e_info <= e_info_p;
+    end
     genvar p;
     generate
         for (p = 0; p < NP; p = p + 1) begin : g_rx
@@ -170,8 +187,8 @@ module partita_link_hub #(
                 .v_data(rv_data[ACCW*p +: ACCW]), .v_ack(rv_ack[p]), .v_beat(rv_beat[p*LW +: LW]),
                 .v_vi(rv_vi[VPB_W*p +: VPB_W]), .v_avail(rv_avail[7*p +: 7]), .v_n(rv_n[7*p +: 7]),
                 .v_all(rv_all[p]), .ok_p(ok_p[p]),
-                .ok_b(ok_b[p]), .e_crc(e_crc[p]), .e_seq(e_seq[p]), .e_fmt(e_fmt[p]),
-                .e_info(e_info[32*p +: 32]), .fwd_valid(fwd_valid[p]),
+                .ok_b(ok_b[p]), .e_crc(e_crc_p[p]), .e_seq(e_seq_p[p]), .e_fmt(e_fmt_p[p]),
+                .e_info(e_info_p[32*p +: 32]), .fwd_valid(fwd_valid[p]),
                 .fwd_port(fwd_port[2*p +: 2]), .fwd_data(fwd_data[p*LW +: LW]),
                 .fwd_last(fwd_last[p]), .fwd_go(fwd_go[p])
             );
