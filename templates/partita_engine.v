@@ -302,10 +302,21 @@ module {= name =} #(
 {% endfor %}            default: vpick_{= lane =} = {= dw =}'d0;
         endcase
     end
+    // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire [{= vq =}-1:0] vwe_{= lane =};
+    wire [{= vwa =}-1:0] vwa_{= lane =};
+    wire [{= vqd =}-1:0] vwd_{= lane =};
+    partita_rep #(.W({= vq =})) u_vwe_{= lane =} (
+        .clk(clk), .rst(rst), .d((vw_en && vw_lane == {= lane_w =}'d{= lane =}) ? vw_we : {= vq =}'d0), .q(vwe_{= lane =})
+    );
+    partita_rep #(.W({= vwrep =})) u_vw_{= lane =} (
+        .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_{= lane =}, vwd_{= lane =}})
+    );
     always @(posedge clk) begin
         for (j_{= lane =} = 0; j_{= lane =} < {= vq =}; j_{= lane =} = j_{= lane =} + 1)
-            if (vw_en && vw_lane == {= lane_w =}'d{= lane =} && vw_we[j_{= lane =}])
-                vmem_{= lane =}[vw_word][j_{= lane =}*{= dw =} +: {= dw =}] <= vw_data[j_{= lane =}*{= dw =} +: {= dw =}];
+            if (vwe_{= lane =}[j_{= lane =}])
+                vmem_{= lane =}[vwa_{= lane =}][j_{= lane =}*{= dw =} +: {= dw =}] <= vwd_{= lane =}[j_{= lane =}*{= dw =} +: {= dw =}];
         vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
         wc_{= lane =} <= wval_{= lane =};
         vrv_{= lane =} <= vra_{= lane =};
@@ -332,8 +343,19 @@ module {= name =} #(
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_{= lane =};
     initial for (n_{= lane =} = 0; n_{= lane =} < {= vdepth =}; n_{= lane =} = n_{= lane =} + 1) vmem_{= lane =}[n_{= lane =}] = {= dw =}'d0;
+    // The lane's write port: a register copy of its own (the strobe decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire vwe_{= lane =};
+    wire [{= vaw =}-1:0] vwa_{= lane =};
+    wire [{= dw =}-1:0] vwd_{= lane =};
+    partita_rep u_vwe_{= lane =} (
+        .clk(clk), .rst(rst), .d(vw_en && vw_lane == {= lane_w =}'d{= lane =}), .q(vwe_{= lane =})
+    );
+    partita_rep #(.W({= vwrep =})) u_vw_{= lane =} (
+        .clk(clk), .rst(1'b0), .d({vw_addr, vw_data}), .q({vwa_{= lane =}, vwd_{= lane =}})
+    );
     always @(posedge clk) begin
-        if (vw_en && vw_lane == {= lane_w =}'d{= lane =}) vmem_{= lane =}[vw_addr] <= vw_data;
+        if (vwe_{= lane =}) vmem_{= lane =}[vwa_{= lane =}] <= vwd_{= lane =};
         vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
         wc_{= lane =} <= wval_{= lane =};
         vrv_{= lane =} <= vra_{= lane =};

@@ -115,7 +115,8 @@ module {= name =} (
     // whether the write port is granted to it (pgrant), and whether a run is prepared this
     // cycle (rv_take).
     wire [{= nports =}-1:0] pv, pv_n, pgrant, rv_take;
-    assign pend = (b_valid != {= nports =}'d0) || (pv != {= nports =}'d0) || lh_q;
+    wire [{= nports =}-1:0] s_valid;
+    assign pend = (s_valid != {= nports =}'d0) || (b_valid != {= nports =}'d0) || (pv != {= nports =}'d0) || lh_q;
 {% for p in ports %}    // Port {= p.index =}: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
     // deframer's handshake does not wait on the write below), and written from the buffer's
@@ -127,8 +128,29 @@ module {= name =} (
     reg [2:0] bs0_{= p.index =}, bs1_{= p.index =};
     reg [{= layer_w =}-1:0] bl0_{= p.index =}, bl1_{= p.index =};
     reg bp0_{= p.index =}, bp1_{= p.index =};
-    wire acc_{= p.index =} = rv_h[{= p.index =}] && (bc_{= p.index =} != 2'd2);
-    assign rv_all[{= p.index =}] = acc_{= p.index =};
+    // The port's received beats arrive through a register slice (partita_skid) beside this
+    // writer: the link receiver's frame fields (source, layer) reach flip-flops here before
+    // they select from the per-source tables below. A beat waiting in it counts as pending.
+    wire sv_{= p.index =};
+    wire sk_rdy_{= p.index =}, sk_last_{= p.index =};
+    wire [2:0] rs_{= p.index =};
+    wire [{= layer_w =}-1:0] rl_{= p.index =};
+    wire rp_{= p.index =};
+    wire [{= hbits =}-1:0] rb_{= p.index =};
+    wire [{= vpb_w =}-1:0] rvi_{= p.index =};
+    wire [6:0] rn_{= p.index =};
+    partita_skid #(.W({= skw =})) u_rx_slice_{= p.index =} (
+        .clk(clk), .rst(rst),
+        .s_tdata({rv_src[{= p.index =}*3 +: 3], rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}], rv_par[{= p.index =}], rv_beat[{= p.index =}*{= lw =} +: {= hbits =}], rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}], rv_avail[{= p.index =}*7 +: 7]}),
+        .s_tvalid(rv_h[{= p.index =}]), .s_tready(sk_rdy_{= p.index =}), .s_tlast(1'b0),
+        .m_tdata({rs_{= p.index =}, rl_{= p.index =}, rp_{= p.index =}, rb_{= p.index =}, rvi_{= p.index =}, rn_{= p.index =}}),
+        .m_tvalid(sv_{= p.index =}), .m_tready(bc_{= p.index =} != 2'd2), .m_tlast(sk_last_{= p.index =})
+    );
+    wire unused_sk_{= p.index =} = &{1'b0, sk_last_{= p.index =}};
+    // Only h beats are taken here (rv_all is low for any other type).
+    assign rv_all[{= p.index =}] = rv_h[{= p.index =}] && sk_rdy_{= p.index =};
+    assign s_valid[{= p.index =}] = sv_{= p.index =};
+    wire acc_{= p.index =} = sv_{= p.index =} && (bc_{= p.index =} != 2'd2);
     assign b_valid[{= p.index =}] = (bc_{= p.index =} != 2'd0);
     wire [2:0] src_{= p.index =} = bs0_{= p.index =};
     wire [{= layer_w =}-1:0] lay_{= p.index =} = bl0_{= p.index =};
@@ -208,8 +230,8 @@ module {= name =} (
     wire u_first_{= p.index =} = ({= p.k_cnt =} == hq_rem_{= p.index =});
     wire [{= hcnt_w =}-1:0] u_rem_{= p.index =} = hq_rem_{= p.index =} - {= p.k_cnt =};
     // The next head: the second entry when there is one, else the beat arriving now.
-    wire [2:0] ns_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bs1_{= p.index =} : rv_src[{= p.index =}*3 +: 3];
-    wire [{= layer_w =}-1:0] nl_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bl1_{= p.index =} : rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
+    wire [2:0] ns_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bs1_{= p.index =} : rs_{= p.index =};
+    wire [{= layer_w =}-1:0] nl_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bl1_{= p.index =} : rl_{= p.index =};
     wire [{= hstart_w =}-1:0] nhs_{= p.index =} = hstart(ns_{= p.index =}, nl_{= p.index =});
     wire nsame_{= p.index =} = rv_take[{= p.index =}] && (ns_{= p.index =} == src_{= p.index =});
     // The buffer: the head entry is written k values at a time; it leaves when all are.
@@ -221,12 +243,12 @@ module {= name =} (
             bc_{= p.index =} <= bc_{= p.index =} + {1'b0, acc_{= p.index =}} - {1'b0, bpop_{= p.index =}};
         end
         if ((bpop_{= p.index =} && bc_{= p.index =} == 2'd1) || bc_{= p.index =} == 2'd0) begin
-            bb0_{= p.index =} <= rv_beat[{= p.index =}*{= lw =} +: {= hbits =}];
-            bv0_{= p.index =} <= rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}];
-            bn0_{= p.index =} <= rv_avail[{= p.index =}*7 +: 7];
-            bs0_{= p.index =} <= rv_src[{= p.index =}*3 +: 3];
-            bl0_{= p.index =} <= rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
-            bp0_{= p.index =} <= rv_par[{= p.index =}];
+            bb0_{= p.index =} <= rb_{= p.index =};
+            bv0_{= p.index =} <= rvi_{= p.index =};
+            bn0_{= p.index =} <= rn_{= p.index =};
+            bs0_{= p.index =} <= rs_{= p.index =};
+            bl0_{= p.index =} <= rl_{= p.index =};
+            bp0_{= p.index =} <= rp_{= p.index =};
         end else if (bpop_{= p.index =}) begin
             bb0_{= p.index =} <= bb1_{= p.index =};
             bv0_{= p.index =} <= bv1_{= p.index =};
@@ -239,12 +261,12 @@ module {= name =} (
             bn0_{= p.index =} <= bn0_{= p.index =} - k_{= p.index =};
         end
         if (bc_{= p.index =} != 2'd2) begin
-            bb1_{= p.index =} <= rv_beat[{= p.index =}*{= lw =} +: {= hbits =}];
-            bv1_{= p.index =} <= rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}];
-            bn1_{= p.index =} <= rv_avail[{= p.index =}*7 +: 7];
-            bs1_{= p.index =} <= rv_src[{= p.index =}*3 +: 3];
-            bl1_{= p.index =} <= rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}];
-            bp1_{= p.index =} <= rv_par[{= p.index =}];
+            bb1_{= p.index =} <= rb_{= p.index =};
+            bv1_{= p.index =} <= rvi_{= p.index =};
+            bn1_{= p.index =} <= rn_{= p.index =};
+            bs1_{= p.index =} <= rs_{= p.index =};
+            bl1_{= p.index =} <= rl_{= p.index =};
+            bp1_{= p.index =} <= rp_{= p.index =};
         end
     end
     integer i_{= p.index =};

@@ -56,6 +56,8 @@ pub(crate) struct EngineView {
     vwords: usize,
     vqd: u32,
     vslots: Vec<(usize, u32)>,
+    /// Width of a lane's vector write-port register copy (word or address, data).
+    vwrep: u32,
     idx_ext: Vec<String>,
     prod_a: Vec<String>,
     prod_b: Vec<String>,
@@ -204,6 +206,11 @@ pub(crate) fn view(
         vwords: mem.vwords(),
         vqd: mem.vq as u32 * dp.dw,
         vslots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
+        vwrep: if mem.vq > 1 {
+            mem.vaw - mem.vqw + mem.vq as u32 * dp.dw
+        } else {
+            mem.vaw + dp.dw
+        },
         idx_ext: lanes
             .iter()
             .map(|k| zext(&format!("widx_{k}"), dp.iw, mem.vaw))

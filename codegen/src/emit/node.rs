@@ -408,6 +408,8 @@ struct VwriteView {
     /// Bits of a beat's h values, values per beat index width, and each value's (index, low bit).
     hbits: u32,
     vpb_w: u32,
+    /// Width of a port's receive slice: source (3), layer, parity, h bits, slot index, count (7).
+    skw: u32,
     hvals: Vec<(usize, u32)>,
     /// Vector words: values, index width, word-address width, bits; slots (index, low bit)
     /// and their indices high first.
@@ -847,6 +849,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         lw,
         hbits,
         vpb_w,
+        skw: 3 + layer_w + 1 + hbits + vpb_w + 7,
         hvals: (0..vpb_h as usize).map(|v| (v, v as u32 * dp.dw)).collect(),
         vq: mem.vq,
         vqw: mem.vqw,
