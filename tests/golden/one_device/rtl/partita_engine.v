@@ -315,8 +315,19 @@ module partita_engine #(
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_0;
     initial for (n_0 = 0; n_0 < 12; n_0 = n_0 + 1) vmem_0[n_0] = 16'd0;
+    // The lane's write port: a register copy of its own (the strobe decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire vwe_0;
+    wire [4-1:0] vwa_0;
+    wire [16-1:0] vwd_0;
+    partita_rep u_vwe_0 (
+        .clk(clk), .rst(rst), .d(vw_en && vw_lane == 2'd0), .q(vwe_0)
+    );
+    partita_rep #(.W(20)) u_vw_0 (
+        .clk(clk), .rst(1'b0), .d({vw_addr, vw_data}), .q({vwa_0, vwd_0})
+    );
     always @(posedge clk) begin
-        if (vw_en && vw_lane == 2'd0) vmem_0[vw_addr] <= vw_data;
+        if (vwe_0) vmem_0[vwa_0] <= vwd_0;
         vra_0 <= rbase_w + {3'd0, widx_0};
         wc_0 <= wval_0;
         vrv_0 <= vra_0;
@@ -342,8 +353,19 @@ module partita_engine #(
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_1;
     initial for (n_1 = 0; n_1 < 12; n_1 = n_1 + 1) vmem_1[n_1] = 16'd0;
+    // The lane's write port: a register copy of its own (the strobe decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire vwe_1;
+    wire [4-1:0] vwa_1;
+    wire [16-1:0] vwd_1;
+    partita_rep u_vwe_1 (
+        .clk(clk), .rst(rst), .d(vw_en && vw_lane == 2'd1), .q(vwe_1)
+    );
+    partita_rep #(.W(20)) u_vw_1 (
+        .clk(clk), .rst(1'b0), .d({vw_addr, vw_data}), .q({vwa_1, vwd_1})
+    );
     always @(posedge clk) begin
-        if (vw_en && vw_lane == 2'd1) vmem_1[vw_addr] <= vw_data;
+        if (vwe_1) vmem_1[vwa_1] <= vwd_1;
         vra_1 <= rbase_w + {3'd0, widx_1};
         wc_1 <= wval_1;
         vrv_1 <= vra_1;
@@ -369,8 +391,19 @@ module partita_engine #(
     // never meets an unknown value. Synthesizes as memory initialisation.
     integer n_2;
     initial for (n_2 = 0; n_2 < 12; n_2 = n_2 + 1) vmem_2[n_2] = 16'd0;
+    // The lane's write port: a register copy of its own (the strobe decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire vwe_2;
+    wire [4-1:0] vwa_2;
+    wire [16-1:0] vwd_2;
+    partita_rep u_vwe_2 (
+        .clk(clk), .rst(rst), .d(vw_en && vw_lane == 2'd2), .q(vwe_2)
+    );
+    partita_rep #(.W(20)) u_vw_2 (
+        .clk(clk), .rst(1'b0), .d({vw_addr, vw_data}), .q({vwa_2, vwd_2})
+    );
     always @(posedge clk) begin
-        if (vw_en && vw_lane == 2'd2) vmem_2[vw_addr] <= vw_data;
+        if (vwe_2) vmem_2[vwa_2] <= vwd_2;
         vra_2 <= rbase_w + {3'd0, widx_2};
         wc_2 <= wval_2;
         vrv_2 <= vra_2;

@@ -271,8 +271,9 @@ module partita_top #(
     end
     // The write port is registered: the loader's handshake (its ready comes from `ahead`) and
     // the h address add end at flip-flops, not at every engine's vector-memory write enables.
-    // The write lands a cycle later; the engines read a vector at the earliest two cycles
-    // after the controller leaves S_LOAD or S_WAIT, which is after it.
+    // Each engine lane registers the port once more (a copy beside its LUT RAM), so a write
+    // lands two cycles after the source's; the engines read a vector seven cycles after the
+    // controller's first S_RUN cycle at the earliest (stages A2 to V), which is later.
     reg vw_en;
     reg [2-1:0] vw_lane;
     reg [4-1:0] vw_addr;

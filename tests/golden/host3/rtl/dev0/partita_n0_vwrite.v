@@ -120,7 +120,8 @@ module partita_n0_vwrite (
     // whether the write port is granted to it (pgrant), and whether a run is prepared this
     // cycle (rv_take).
     wire [1-1:0] pv, pv_n, pgrant, rv_take;
-    assign pend = (b_valid != 1'd0) || (pv != 1'd0) || lh_q;
+    wire [1-1:0] s_valid;
+    assign pend = (s_valid != 1'd0) || (b_valid != 1'd0) || (pv != 1'd0) || lh_q;
     // Port 0: a buffer of two received beats. A beat is taken whole from the
     // deframer (all the values left in it) while the buffer has a free entry (a register, so the
     // deframer's handshake does not wait on the write below), and written from the buffer's
@@ -132,8 +133,29 @@ module partita_n0_vwrite (
     reg [2:0] bs0_0, bs1_0;
     reg [1-1:0] bl0_0, bl1_0;
     reg bp0_0, bp1_0;
-    wire acc_0 = rv_h[0] && (bc_0 != 2'd2);
-    assign rv_all[0] = acc_0;
+    // The port's received beats arrive through a register slice (partita_skid) beside this
+    // writer: the link receiver's frame fields (source, layer) reach flip-flops here before
+    // they select from the per-source tables below. A beat waiting in it counts as pending.
+    wire sv_0;
+    wire sk_rdy_0, sk_last_0;
+    wire [2:0] rs_0;
+    wire [1-1:0] rl_0;
+    wire rp_0;
+    wire [64-1:0] rb_0;
+    wire [2-1:0] rvi_0;
+    wire [6:0] rn_0;
+    partita_skid #(.W(78)) u_rx_slice_0 (
+        .clk(clk), .rst(rst),
+        .s_tdata({rv_src[0*3 +: 3], rv_layer[0*1 +: 1], rv_par[0], rv_beat[0*64 +: 64], rv_vi[0*2 +: 2], rv_avail[0*7 +: 7]}),
+        .s_tvalid(rv_h[0]), .s_tready(sk_rdy_0), .s_tlast(1'b0),
+        .m_tdata({rs_0, rl_0, rp_0, rb_0, rvi_0, rn_0}),
+        .m_tvalid(sv_0), .m_tready(bc_0 != 2'd2), .m_tlast(sk_last_0)
+    );
+    wire unused_sk_0 = &{1'b0, sk_last_0};
+    // Only h beats are taken here (rv_all is low for any other type).
+    assign rv_all[0] = rv_h[0] && sk_rdy_0;
+    assign s_valid[0] = sv_0;
+    wire acc_0 = sv_0 && (bc_0 != 2'd2);
     assign b_valid[0] = (bc_0 != 2'd0);
     wire [2:0] src_0 = bs0_0;
     wire [1-1:0] lay_0 = bl0_0;
@@ -223,8 +245,8 @@ module partita_n0_vwrite (
     wire u_first_0 = (k_0[4:0] == hq_rem_0);
     wire [5-1:0] u_rem_0 = hq_rem_0 - k_0[4:0];
     // The next head: the second entry when there is one, else the beat arriving now.
-    wire [2:0] ns_0 = (bc_0 == 2'd2) ? bs1_0 : rv_src[0*3 +: 3];
-    wire [1-1:0] nl_0 = (bc_0 == 2'd2) ? bl1_0 : rv_layer[0*1 +: 1];
+    wire [2:0] ns_0 = (bc_0 == 2'd2) ? bs1_0 : rs_0;
+    wire [1-1:0] nl_0 = (bc_0 == 2'd2) ? bl1_0 : rl_0;
     wire [12-1:0] nhs_0 = hstart(ns_0, nl_0);
     wire nsame_0 = rv_take[0] && (ns_0 == src_0);
     // The buffer: the head entry is written k values at a time; it leaves when all are.
@@ -236,12 +258,12 @@ module partita_n0_vwrite (
             bc_0 <= bc_0 + {1'b0, acc_0} - {1'b0, bpop_0};
         end
         if ((bpop_0 && bc_0 == 2'd1) || bc_0 == 2'd0) begin
-            bb0_0 <= rv_beat[0*64 +: 64];
-            bv0_0 <= rv_vi[0*2 +: 2];
-            bn0_0 <= rv_avail[0*7 +: 7];
-            bs0_0 <= rv_src[0*3 +: 3];
-            bl0_0 <= rv_layer[0*1 +: 1];
-            bp0_0 <= rv_par[0];
+            bb0_0 <= rb_0;
+            bv0_0 <= rvi_0;
+            bn0_0 <= rn_0;
+            bs0_0 <= rs_0;
+            bl0_0 <= rl_0;
+            bp0_0 <= rp_0;
         end else if (bpop_0) begin
             bb0_0 <= bb1_0;
             bv0_0 <= bv1_0;
@@ -254,12 +276,12 @@ module partita_n0_vwrite (
             bn0_0 <= bn0_0 - k_0;
         end
         if (bc_0 != 2'd2) begin
-            bb1_0 <= rv_beat[0*64 +: 64];
-            bv1_0 <= rv_vi[0*2 +: 2];
-            bn1_0 <= rv_avail[0*7 +: 7];
-            bs1_0 <= rv_src[0*3 +: 3];
-            bl1_0 <= rv_layer[0*1 +: 1];
-            bp1_0 <= rv_par[0];
+            bb1_0 <= rb_0;
+            bv1_0 <= rvi_0;
+            bn1_0 <= rn_0;
+            bs1_0 <= rs_0;
+            bl1_0 <= rl_0;
+            bp1_0 <= rp_0;
         end
     end
     integer i_0;

@@ -239,9 +239,10 @@ module partita_n1_node #(
 
     // The vector-memory write port: the writer's registered outputs (wv_*), registered once
     // more here (vw_*), so the writer's logic and the engines' vector memories each end or start
-    // at a flip-flop of their own and only a register-to-register net spans the distance. A
-    // write lands a cycle later; the engines read a vector at the earliest seven cycles after
-    // its row is issued, which is after the controller saw the writer's `pend` clear.
+    // at a flip-flop of their own and only a register-to-register net spans the distance; each
+    // engine lane registers it once more, beside its LUT RAM. A write lands two cycles later;
+    // the engines read a vector at the earliest seven cycles after its row is issued, which
+    // is after the controller saw the writer's `pend` clear.
     wire wv_en;
     wire [2-1:0] wv_lane;
     wire [3-1:0] wv_word;

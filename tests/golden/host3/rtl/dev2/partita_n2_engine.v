@@ -329,10 +329,21 @@ module partita_n2_engine #(
             default: vpick_0 = 16'd0;
         endcase
     end
+    // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire [4-1:0] vwe_0;
+    wire [3-1:0] vwa_0;
+    wire [64-1:0] vwd_0;
+    partita_rep #(.W(4)) u_vwe_0 (
+        .clk(clk), .rst(rst), .d((vw_en && vw_lane == 2'd0) ? vw_we : 4'd0), .q(vwe_0)
+    );
+    partita_rep #(.W(67)) u_vw_0 (
+        .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_0, vwd_0})
+    );
     always @(posedge clk) begin
         for (j_0 = 0; j_0 < 4; j_0 = j_0 + 1)
-            if (vw_en && vw_lane == 2'd0 && vw_we[j_0])
-                vmem_0[vw_word][j_0*16 +: 16] <= vw_data[j_0*16 +: 16];
+            if (vwe_0[j_0])
+                vmem_0[vwa_0][j_0*16 +: 16] <= vwd_0[j_0*16 +: 16];
         vra_0 <= rbase_w + {3'd0, widx_0};
         wc_0 <= wval_0;
         vrv_0 <= vra_0;
@@ -371,10 +382,21 @@ module partita_n2_engine #(
             default: vpick_1 = 16'd0;
         endcase
     end
+    // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire [4-1:0] vwe_1;
+    wire [3-1:0] vwa_1;
+    wire [64-1:0] vwd_1;
+    partita_rep #(.W(4)) u_vwe_1 (
+        .clk(clk), .rst(rst), .d((vw_en && vw_lane == 2'd1) ? vw_we : 4'd0), .q(vwe_1)
+    );
+    partita_rep #(.W(67)) u_vw_1 (
+        .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_1, vwd_1})
+    );
     always @(posedge clk) begin
         for (j_1 = 0; j_1 < 4; j_1 = j_1 + 1)
-            if (vw_en && vw_lane == 2'd1 && vw_we[j_1])
-                vmem_1[vw_word][j_1*16 +: 16] <= vw_data[j_1*16 +: 16];
+            if (vwe_1[j_1])
+                vmem_1[vwa_1][j_1*16 +: 16] <= vwd_1[j_1*16 +: 16];
         vra_1 <= rbase_w + {3'd0, widx_1};
         wc_1 <= wval_1;
         vrv_1 <= vra_1;
@@ -413,10 +435,21 @@ module partita_n2_engine #(
             default: vpick_2 = 16'd0;
         endcase
     end
+    // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
+    // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    wire [4-1:0] vwe_2;
+    wire [3-1:0] vwa_2;
+    wire [64-1:0] vwd_2;
+    partita_rep #(.W(4)) u_vwe_2 (
+        .clk(clk), .rst(rst), .d((vw_en && vw_lane == 2'd2) ? vw_we : 4'd0), .q(vwe_2)
+    );
+    partita_rep #(.W(67)) u_vw_2 (
+        .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_2, vwd_2})
+    );
     always @(posedge clk) begin
         for (j_2 = 0; j_2 < 4; j_2 = j_2 + 1)
-            if (vw_en && vw_lane == 2'd2 && vw_we[j_2])
-                vmem_2[vw_word][j_2*16 +: 16] <= vw_data[j_2*16 +: 16];
+            if (vwe_2[j_2])
+                vmem_2[vwa_2][j_2*16 +: 16] <= vwd_2[j_2*16 +: 16];
         vra_2 <= rbase_w + {3'd0, widx_2};
         wc_2 <= wval_2;
         vrv_2 <= vra_2;
