@@ -395,13 +395,14 @@ pub fn synthesize(
 }
 
 /// Place and route the synthesized netlist (ECP5-85F speed 8, Nexus LIFCL-40, iCE40 HX8K) at
-/// a requested `mhz`, with nextpnr's placement `seed`, and add the achieved Fmax and critical
-/// path to `report`.
+/// a requested `mhz`, with nextpnr's placement `seed` (and, with `tmg_ripup`, its router's
+/// timing-driven rip-up), and add the achieved Fmax and critical path to `report`.
 pub fn place_and_route(
     dir: &Path,
     family: Family,
     mhz: f64,
     seed: u64,
+    tmg_ripup: bool,
     report: &mut Report,
     limit: Duration,
 ) -> Result<(), SynthError> {
@@ -447,6 +448,9 @@ pub fn place_and_route(
         // converged after an hour where router2 took minutes.
         .args(["--router", "router2"])
         .args(["--timing-allow-fail", "--seed", &seed.to_string()]);
+    if tmg_ripup {
+        cmd.arg("--tmg-ripup");
+    }
     run(&mut cmd, "nextpnr", dir, limit)?;
     report.pnr_seconds = Some(t0.elapsed().as_secs_f64());
     let rep = read_json(&dir.join("synth/pnr-report.json"))?;
