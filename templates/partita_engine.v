@@ -112,21 +112,21 @@ module {= name =} #(
     wire wwe1{= c.sfx =};
     wire [{= wraw =}-1:0] wwr1{= c.sfx =};
     wire [{= wword =}-1:0] wwd1{= c.sfx =};
-    // (Only the strobes are reset; addresses and data need none, so the reset does not reach
-    // every copy.)
-    partita_rep u_we{= c.sfx =} (.clk(clk), .rst(rst), .d(ww_q && ({= c.wsel =})), .q(wwe1{= c.sfx =}));
+    // No copy is reset: the strobes follow ww_q, which is, and start at zero (their initial
+    // value), so the reset net does not reach copies spread over the die.
+    partita_rep u_we{= c.sfx =} (.clk(clk), .rst(1'b0), .d(ww_q && ({= c.wsel =})), .q(wwe1{= c.sfx =}));
     partita_rep #(.W({= wcrep =})) u_wc{= c.sfx =} (
         .clk(clk), .rst(1'b0), .d({wwa_q[{= wraw =}-1:0], wwd_q}), .q({wwr1{= c.sfx =}, wwd1{= c.sfx =}})
     );
 {% for g in c.groups %}    wire wwe2{= g.sfx =}, wwe{= g.sfx =};
     wire [{= wraw =}-1:0] wwr2{= g.sfx =}, wwr{= g.sfx =};
     wire [{= g.w =}-1:0] wwd2{= g.sfx =}, wwd{= g.sfx =};
-    partita_rep u_we2{= g.sfx =} (.clk(clk), .rst(rst), .d(wwe1{= c.sfx =}), .q(wwe2{= g.sfx =}));
+    partita_rep u_we2{= g.sfx =} (.clk(clk), .rst(1'b0), .d(wwe1{= c.sfx =}), .q(wwe2{= g.sfx =}));
     partita_rep #(.W({= g.wrep =})) u_ww2{= g.sfx =} (
         .clk(clk), .rst(1'b0), .d({wwr1{= c.sfx =}, wwd1{= c.sfx =}[{= g.lo =} +: {= g.w =}]}),
         .q({wwr2{= g.sfx =}, wwd2{= g.sfx =}})
     );
-    partita_rep u_we{= g.sfx =} (.clk(clk), .rst(rst), .d(wwe2{= g.sfx =}), .q(wwe{= g.sfx =}));
+    partita_rep u_we{= g.sfx =} (.clk(clk), .rst(1'b0), .d(wwe2{= g.sfx =}), .q(wwe{= g.sfx =}));
     partita_rep #(.W({= g.wrep =})) u_ww{= g.sfx =} (
         .clk(clk), .rst(1'b0), .d({wwr2{= g.sfx =}, wwd2{= g.sfx =}}), .q({wwr{= g.sfx =}, wwd{= g.sfx =}})
     );
@@ -304,11 +304,12 @@ module {= name =} #(
     end
     // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
     // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    // Not reset: the strobes follow vw_en, which is, and start at zero.
     wire [{= vq =}-1:0] vwe_{= lane =};
     wire [{= vwa =}-1:0] vwa_{= lane =};
     wire [{= vqd =}-1:0] vwd_{= lane =};
     partita_rep #(.W({= vq =})) u_vwe_{= lane =} (
-        .clk(clk), .rst(rst), .d((vw_en && vw_lane == {= lane_w =}'d{= lane =}) ? vw_we : {= vq =}'d0), .q(vwe_{= lane =})
+        .clk(clk), .rst(1'b0), .d((vw_en && vw_lane == {= lane_w =}'d{= lane =}) ? vw_we : {= vq =}'d0), .q(vwe_{= lane =})
     );
     partita_rep #(.W({= vwrep =})) u_vw_{= lane =} (
         .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_{= lane =}, vwd_{= lane =}})
@@ -345,11 +346,12 @@ module {= name =} #(
     initial for (n_{= lane =} = 0; n_{= lane =} < {= vdepth =}; n_{= lane =} = n_{= lane =} + 1) vmem_{= lane =}[n_{= lane =}] = {= dw =}'d0;
     // The lane's write port: a register copy of its own (the strobe decoded for this lane),
     // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    // Not reset: the strobe follows vw_en, which is, and starts at zero.
     wire vwe_{= lane =};
     wire [{= vaw =}-1:0] vwa_{= lane =};
     wire [{= dw =}-1:0] vwd_{= lane =};
     partita_rep u_vwe_{= lane =} (
-        .clk(clk), .rst(rst), .d(vw_en && vw_lane == {= lane_w =}'d{= lane =}), .q(vwe_{= lane =})
+        .clk(clk), .rst(1'b0), .d(vw_en && vw_lane == {= lane_w =}'d{= lane =}), .q(vwe_{= lane =})
     );
     partita_rep #(.W({= vwrep =})) u_vw_{= lane =} (
         .clk(clk), .rst(1'b0), .d({vw_addr, vw_data}), .q({vwa_{= lane =}, vwd_{= lane =}})
