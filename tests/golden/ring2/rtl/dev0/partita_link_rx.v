@@ -154,10 +154,21 @@ module partita_link_rx #(
     // A header read here takes two cycles: the first registers its checks (hq: done; q_bad, a
     // format error; q_seqok, its sequence number is the one expected, q_exp), the second acts
     // on them, so the sequence table's read and compare end at flip-flops, not at the
-    // forwarding FIFO's write and the state. The table only changes at a trailer, never
-    // between the two.
+    // forwarding FIFO's write and the state. The table only changes in the cycle after a
+    // trailer (below), never between the two.
     reg hq, q_bad, q_seqok;
     reg [12:0] q_exp;
+    // A trailer is checked in two cycles too: its cycle registers the CRC compare (t_v, t_ok,
+    // with the frame's source and type), the next acts on it (the sequence table, the frame-ok
+    // pulses, a CRC error), so the 32-bit compare ends at flip-flops, not at the table's
+    // enables. A header checked in that next cycle reads the table through a bypass (t_hit):
+    // its entry for the frame's source is nseq by then.
+    reg t_v, t_ok;
+    reg [3:0] t_sx;
+    reg [1:0] t_type;
+    reg [2:0] t_src;
+    wire t_hit = t_v && t_ok && (t_sx == hd_sx);
+    wire [12:0] rseq_hd = t_hit ? nseq : rseq[hd_sx];
     wire hd_ready = !hd_me || hq;
 
     // Forwarding FIFO of {port, tlast, beat}, written from a register slice (fw_push_q,
@@ -279,8 +290,13 @@ module partita_link_rx #(
         e_crc <= 1'b0;
         e_seq <= 1'b0;
         e_fmt <= 1'b0;
+        t_v <= 1'b0;
         if (rst) begin
             rs <= 2'd0;
+            t_ok <= 1'b0;
+            t_sx <= 4'd0;
+            t_type <= 2'd0;
+            t_src <= 3'd0;
             f_type <= 2'd0;
             f_src <= 3'd0;
             f_layer <= {LAYER_W{1'b0}};
@@ -301,11 +317,21 @@ module partita_link_rx #(
             e_info <= 32'd0;
             for (i = 0; i < 16; i = i + 1) rseq[i] <= 13'd0;
         end else begin
+            if (t_v) begin
+                if (t_ok) begin
+                    rseq[t_sx] <= nseq;
+                    ok_p <= (t_type == 2'd1);
+                    ok_b <= (t_type == 2'd2);
+                end else begin
+                    e_crc <= 1'b1;
+                    e_info <= {4'd1, 1'b0, t_src, 11'd0, rseq[t_sx]};
+                end
+            end
             if (rs == 2'd0 && hv && hd_me && !hq) begin
                 hq <= 1'b1;
                 q_bad <= hd_bad;
-                q_seqok <= (hd_seq == rseq[hd_sx]);
-                q_exp <= rseq[hd_sx];
+                q_seqok <= (hd_seq == rseq_hd);
+                q_exp <= rseq_hd;
             end
             case (rs)
                 2'd0: if (hv && hd_go && hd_ready) begin
@@ -347,14 +373,11 @@ module partita_link_rx #(
                     if (hl) begin
                         if (!crc_pend) begin
                             rs <= 2'd0;
-                            if (hd[31:0] == rcrc && rl_z) begin
-                                rseq[f_sx] <= nseq;
-                                ok_p <= (f_type == 2'd1);
-                                ok_b <= (f_type == 2'd2);
-                            end else begin
-                                e_crc <= 1'b1;
-                                e_info <= {4'd1, 1'b0, f_src, 11'd0, rseq[f_sx]};
-                            end
+                            t_v <= 1'b1;
+                            t_ok <= (hd[31:0] == rcrc) && rl_z;
+                            t_sx <= f_sx;
+                            t_type <= f_type;
+                            t_src <= f_src;
                         end
                     end else if (rl_z) begin
                         e_fmt <= 1'b1;

@@ -116,21 +116,21 @@ module partita_n0_engine #(
     wire wwe1;
     wire [6-1:0] wwr1;
     wire [68-1:0] wwd1;
-    // (Only the strobes are reset; addresses and data need none, so the reset does not reach
-    // every copy.)
-    partita_rep u_we (.clk(clk), .rst(rst), .d(ww_q && (1'b1)), .q(wwe1));
+    // No copy is reset: the strobes follow ww_q, which is, and start at zero (their initial
+    // value), so the reset net does not reach copies spread over the die.
+    partita_rep u_we (.clk(clk), .rst(1'b0), .d(ww_q && (1'b1)), .q(wwe1));
     partita_rep #(.W(74)) u_wc (
         .clk(clk), .rst(1'b0), .d({wwa_q[6-1:0], wwd_q}), .q({wwr1, wwd1})
     );
     wire wwe2_g0, wwe_g0;
     wire [6-1:0] wwr2_g0, wwr_g0;
     wire [36-1:0] wwd2_g0, wwd_g0;
-    partita_rep u_we2_g0 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe2_g0));
+    partita_rep u_we2_g0 (.clk(clk), .rst(1'b0), .d(wwe1), .q(wwe2_g0));
     partita_rep #(.W(42)) u_ww2_g0 (
         .clk(clk), .rst(1'b0), .d({wwr1, wwd1[0 +: 36]}),
         .q({wwr2_g0, wwd2_g0})
     );
-    partita_rep u_we_g0 (.clk(clk), .rst(rst), .d(wwe2_g0), .q(wwe_g0));
+    partita_rep u_we_g0 (.clk(clk), .rst(1'b0), .d(wwe2_g0), .q(wwe_g0));
     partita_rep #(.W(42)) u_ww_g0 (
         .clk(clk), .rst(1'b0), .d({wwr2_g0, wwd2_g0}), .q({wwr_g0, wwd_g0})
     );
@@ -138,12 +138,12 @@ module partita_n0_engine #(
     wire wwe2_g1, wwe_g1;
     wire [6-1:0] wwr2_g1, wwr_g1;
     wire [32-1:0] wwd2_g1, wwd_g1;
-    partita_rep u_we2_g1 (.clk(clk), .rst(rst), .d(wwe1), .q(wwe2_g1));
+    partita_rep u_we2_g1 (.clk(clk), .rst(1'b0), .d(wwe1), .q(wwe2_g1));
     partita_rep #(.W(38)) u_ww2_g1 (
         .clk(clk), .rst(1'b0), .d({wwr1, wwd1[36 +: 32]}),
         .q({wwr2_g1, wwd2_g1})
     );
-    partita_rep u_we_g1 (.clk(clk), .rst(rst), .d(wwe2_g1), .q(wwe_g1));
+    partita_rep u_we_g1 (.clk(clk), .rst(1'b0), .d(wwe2_g1), .q(wwe_g1));
     partita_rep #(.W(38)) u_ww_g1 (
         .clk(clk), .rst(1'b0), .d({wwr2_g1, wwd2_g1}), .q({wwr_g1, wwd_g1})
     );
@@ -331,11 +331,12 @@ module partita_n0_engine #(
     end
     // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
     // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    // Not reset: the strobes follow vw_en, which is, and start at zero.
     wire [4-1:0] vwe_0;
     wire [3-1:0] vwa_0;
     wire [64-1:0] vwd_0;
     partita_rep #(.W(4)) u_vwe_0 (
-        .clk(clk), .rst(rst), .d((vw_en && vw_lane == 2'd0) ? vw_we : 4'd0), .q(vwe_0)
+        .clk(clk), .rst(1'b0), .d((vw_en && vw_lane == 2'd0) ? vw_we : 4'd0), .q(vwe_0)
     );
     partita_rep #(.W(67)) u_vw_0 (
         .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_0, vwd_0})
@@ -384,11 +385,12 @@ module partita_n0_engine #(
     end
     // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
     // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    // Not reset: the strobes follow vw_en, which is, and start at zero.
     wire [4-1:0] vwe_1;
     wire [3-1:0] vwa_1;
     wire [64-1:0] vwd_1;
     partita_rep #(.W(4)) u_vwe_1 (
-        .clk(clk), .rst(rst), .d((vw_en && vw_lane == 2'd1) ? vw_we : 4'd0), .q(vwe_1)
+        .clk(clk), .rst(1'b0), .d((vw_en && vw_lane == 2'd1) ? vw_we : 4'd0), .q(vwe_1)
     );
     partita_rep #(.W(67)) u_vw_1 (
         .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_1, vwd_1})
@@ -437,11 +439,12 @@ module partita_n0_engine #(
     end
     // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
     // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    // Not reset: the strobes follow vw_en, which is, and start at zero.
     wire [4-1:0] vwe_2;
     wire [3-1:0] vwa_2;
     wire [64-1:0] vwd_2;
     partita_rep #(.W(4)) u_vwe_2 (
-        .clk(clk), .rst(rst), .d((vw_en && vw_lane == 2'd2) ? vw_we : 4'd0), .q(vwe_2)
+        .clk(clk), .rst(1'b0), .d((vw_en && vw_lane == 2'd2) ? vw_we : 4'd0), .q(vwe_2)
     );
     partita_rep #(.W(67)) u_vw_2 (
         .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_2, vwd_2})
@@ -490,11 +493,12 @@ module partita_n0_engine #(
     end
     // The lane's write port: a register copy of its own (slot strobes decoded for this lane),
     // beside its LUT RAM, so the broadcast port reaches one copy per lane, not every RAM cell.
+    // Not reset: the strobes follow vw_en, which is, and start at zero.
     wire [4-1:0] vwe_3;
     wire [3-1:0] vwa_3;
     wire [64-1:0] vwd_3;
     partita_rep #(.W(4)) u_vwe_3 (
-        .clk(clk), .rst(rst), .d((vw_en && vw_lane == 2'd3) ? vw_we : 4'd0), .q(vwe_3)
+        .clk(clk), .rst(1'b0), .d((vw_en && vw_lane == 2'd3) ? vw_we : 4'd0), .q(vwe_3)
     );
     partita_rep #(.W(67)) u_vw_3 (
         .clk(clk), .rst(1'b0), .d({vw_word, vw_data}), .q({vwa_3, vwd_3})
