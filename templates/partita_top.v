@@ -106,6 +106,15 @@ module {= p.top =} #(
     // ready and the loader's enables start at a flip-flop.
     reg ld_ok;
     reg [{= unit_w =}-1:0] units_done;
+    // units_done == {= hgroups =} (every group of the layer-step written), kept as a register
+    // alongside units_done; and whether t and b are the last timestep and sequence, compared
+    // into registers a cycle after they change (a step lasts far longer). The step's end then
+    // decides from flip-flops, not from compares across the die.
+    reg ud_full, t_last, b_last;
+    always @(posedge clk) begin
+        t_last <= (t == seq_len_m1);
+        b_last <= (b == seq_count_m1);
+    end
     wire first_step = (t == 32'd0);
     wire last_layer = (l == {= layer_w =}'d{= last_layer =});
 
@@ -215,7 +224,7 @@ module {= p.top =} #(
 {% endif %}        .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n({= x_n =}),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
-    wire x_step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hgroups =}) && last_layer;
+    wire x_step_done = (state == S_WAIT) && ud_full && last_layer;
 {% if ew_lanes > 1 %}    wire load_we = (xr_n != 32'd0);
     wire x_loaded = load_we && (xr_cnt_next == 32'd{= input_size =});
 {% else %}    wire unused_x_run = &{1'b0, x_run_beat, x_run_avail};
@@ -373,15 +382,15 @@ module {= p.top =} #(
                         slice <= slice + {= slice_w =}'d1;
                     end
                 end
-                S_WAIT: if (units_done == {= unit_w =}'d{= hgroups =}) begin
+                S_WAIT: if (ud_full) begin
                     cur[l] <= !cur[l];
                     if (last_layer) x_par <= !x_par;
                     if (!last_layer) begin
                         l <= l + {= layer_w =}'d1;
                         state <= S_RUN;
-                    end else if (t == seq_len_m1) begin
+                    end else if (t_last) begin
                         t <= 32'd0;
-                        if (b == seq_count_m1) begin
+                        if (b_last) begin
                             state <= S_FLUSH;
                             busy <= 1'b0;
                         end else begin
@@ -479,7 +488,7 @@ module {= p.top =} #(
     reg [{= eng_w =}-1:0] drain;
     reg [{= unit_w =}-1:0] u_cnt;
     wire [{= sat_add_w =}-1:0] row_clips = {= row_clips_expr =};
-    wire step_done = (state == S_WAIT) && (units_done == {= unit_w =}'d{= hgroups =});
+    wire step_done = (state == S_WAIT) && ud_full;
 {% if per_gate %}    wire capture = row_valid_r;
 {% else %}    wire capture = row_valid_r && gate == 2'd3;
 {% endif %}    always @(posedge clk) begin
@@ -547,12 +556,14 @@ module {= p.top =} #(
             se_idx <= {= vaw =}'d0;
             h_unit <= {= unit_w =}'d0;
             units_done <= {= unit_w =}'d0;
+            ud_full <= 1'b0;
         end else begin
             se_we <= ew_v;
             se_h <= ew_h;
             se_mask <= ew_mask;
             if (ew_v) begin
                 units_done <= units_done + {= unit_w =}'d1;
+                ud_full <= (units_done == {= unit_w =}'d{= hgroups_last =});
                 h_unit <= h_unit + {= unit_w =}'d1;
             end
             if (se_we) begin
@@ -565,6 +576,7 @@ module {= p.top =} #(
             end
             if (step_done) begin
                 units_done <= {= unit_w =}'d0;
+                ud_full <= 1'b0;
                 h_unit <= {= unit_w =}'d0;
                 se_lane <= {= lane_w =}'d0;
                 se_idx <= {= vaw =}'d0;
