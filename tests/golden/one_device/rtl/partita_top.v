@@ -110,6 +110,15 @@ module partita_top #(
     // ready and the loader's enables start at a flip-flop.
     reg ld_ok;
     reg [4-1:0] units_done;
+    // units_done == 6 (every group of the layer-step written), kept as a register
+    // alongside units_done; and whether t and b are the last timestep and sequence, compared
+    // into registers a cycle after they change (a step lasts far longer). The step's end then
+    // decides from flip-flops, not from compares across the die.
+    reg ud_full, t_last, b_last;
+    always @(posedge clk) begin
+        t_last <= (t == seq_len_m1);
+        b_last <= (b == seq_count_m1);
+    end
     wire first_step = (t == 32'd0);
     wire last_layer = (l == 1'd1);
 
@@ -204,7 +213,7 @@ module partita_top #(
         .m_beat(x_run_beat), .m_avail(x_run_avail), .m_n(2'd0),
         .clear(state == S_IDLE && start_pulse), .errs(stream_errs)
     );
-    wire x_step_done = (state == S_WAIT) && (units_done == 4'd6) && last_layer;
+    wire x_step_done = (state == S_WAIT) && ud_full && last_layer;
     wire unused_x_run = &{1'b0, x_run_beat, x_run_avail};
     wire load_we = x_tvalid && x_tready;
     wire x_loaded = load_we && (ld_count == 3'd4);
@@ -341,15 +350,15 @@ module partita_top #(
                         slice <= slice + 2'd1;
                     end
                 end
-                S_WAIT: if (units_done == 4'd6) begin
+                S_WAIT: if (ud_full) begin
                     cur[l] <= !cur[l];
                     if (last_layer) x_par <= !x_par;
                     if (!last_layer) begin
                         l <= l + 1'd1;
                         state <= S_RUN;
-                    end else if (t == seq_len_m1) begin
+                    end else if (t_last) begin
                         t <= 32'd0;
-                        if (b == seq_count_m1) begin
+                        if (b_last) begin
                             state <= S_FLUSH;
                             busy <= 1'b0;
                         end else begin
@@ -488,7 +497,7 @@ module partita_top #(
     reg [1-1:0] drain;
     reg [4-1:0] u_cnt;
     wire [2-1:0] row_clips = {1'd0, row_clip_0} + {1'd0, row_clip_1};
-    wire step_done = (state == S_WAIT) && (units_done == 4'd6);
+    wire step_done = (state == S_WAIT) && ud_full;
     wire capture = row_valid_r && gate == 2'd3;
     always @(posedge clk) begin
         if (rst || state == S_IDLE || state == S_LOAD || step_done) begin
@@ -560,12 +569,14 @@ module partita_top #(
             se_idx <= 4'd0;
             h_unit <= 4'd0;
             units_done <= 4'd0;
+            ud_full <= 1'b0;
         end else begin
             se_we <= ew_v;
             se_h <= ew_h;
             se_mask <= ew_mask;
             if (ew_v) begin
                 units_done <= units_done + 4'd1;
+                ud_full <= (units_done == 4'd5);
                 h_unit <= h_unit + 4'd1;
             end
             if (se_we) begin
@@ -578,6 +589,7 @@ module partita_top #(
             end
             if (step_done) begin
                 units_done <= 4'd0;
+                ud_full <= 1'b0;
                 h_unit <= 4'd0;
                 se_lane <= 2'd0;
                 se_idx <= 4'd0;
