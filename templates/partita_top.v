@@ -150,6 +150,7 @@ module {= p.top =} #(
     // for all {= hgroups =} of its h groups (`room`, a register: the count a cycle earlier, which
     // only falls while no step runs), so no enable fans out over the engines.
     wire [{= ofifo_aw =}:0] of_count;
+    wire oh_valid;
     reg room;
     always @(posedge clk) begin
         if (rst) room <= 1'b0;
@@ -402,7 +403,7 @@ module {= p.top =} #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == {= ofifo_cnt_w =}'d0 && !h_busy) begin
+                S_FLUSH: if (of_count == {= ofifo_cnt_w =}'d0 && !oh_valid && !h_busy) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -589,7 +590,7 @@ module {= p.top =} #(
     wire of_push = ew_v && last_layer;
     wire of_last = (h_unit == {= unit_w =}'d{= hgroups_last =});
     wire [{= ocw =}-1:0] of_cnt = {= of_cnt_expr =};
-    wire [{= of_w =}-1:0] of_head;
+    wire [{= of_w =}-1:0] of_q;
     wire of_valid = (of_count != {= ofifo_cnt_w =}'d0);
     wire of_ready;
     wire of_pop = of_valid && of_ready;
@@ -599,11 +600,22 @@ module {= p.top =} #(
     partita_rep #(.W(1)) u_rst_of (.clk(clk), .rst(1'b0), .d(rst), .q(rst_of));
     partita_fifo #(.W({= of_w =}), .AW({= ofifo_aw =}), .DEPTH({= ofifo_depth =})) u_ofifo (
         .clk(clk), .rst(rst_of), .push(of_push), .din({ew_h, of_cnt, of_last}), .pop(of_pop),
-        .dout(of_head), .count(of_count)
+        .dout(of_q), .count(of_count)
     );
+    // A register slice (partita_skid) after the FIFO: its block RAM's read (nextpnr times every
+    // block RAM with its unregistered clock-to-output, 4.3 ns) ends at flip-flops the placer
+    // puts beside it, not at the packer's input wherever the stream pins draw it. The run's
+    // cycle count stops before the flush, which waits for the slice too.
+    wire [{= of_w =}-1:0] of_head;
+    wire oh_ready, oh_last;
+    partita_skid #(.W({= of_w =})) u_of_slice (
+        .clk(clk), .rst(rst_of), .s_tdata(of_q), .s_tvalid(of_valid), .s_tready(of_ready), .s_tlast(1'b0),
+        .m_tdata(of_head), .m_tvalid(oh_valid), .m_tready(oh_ready), .m_tlast(oh_last)
+    );
+    wire unused_oh = &{1'b0, oh_last};
     wire h_busy;
     partita_pack #(.SB({= s.sb =}), .VB({= s.vb =}), .P({= s.p =}), .R({= ew_lanes =}), .CW({= ocw =}), .JW({= pjw =})) u_h_out (
-        .clk(clk), .rst(rst_of), .v_data({= out_ext =}), .v_cnt(of_head[{= ocw =}:1]), .v_valid(of_valid), .v_ready(of_ready),
+        .clk(clk), .rst(rst_of), .v_data({= out_ext =}), .v_cnt(of_head[{= ocw =}:1]), .v_valid(oh_valid), .v_ready(oh_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
