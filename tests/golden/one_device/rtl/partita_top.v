@@ -163,6 +163,7 @@ module partita_top #(
     // for all 6 of its h groups (`room`, a register: the count a cycle earlier, which
     // only falls while no step runs), so no enable fans out over the engines.
     wire [6:0] of_count;
+    wire oh_valid;
     reg room;
     always @(posedge clk) begin
         if (rst) room <= 1'b0;
@@ -370,7 +371,7 @@ module partita_top #(
                         state <= S_LOAD;
                     end
                 end
-                S_FLUSH: if (of_count == 7'd0 && !h_busy) begin
+                S_FLUSH: if (of_count == 7'd0 && !oh_valid && !h_busy) begin
                     done <= 1'b1;
                     state <= S_IDLE;
                 end
@@ -602,7 +603,7 @@ module partita_top #(
     wire of_push = ew_v && last_layer;
     wire of_last = (h_unit == 4'd5);
     wire [1-1:0] of_cnt = 1'b1;
-    wire [18-1:0] of_head;
+    wire [18-1:0] of_q;
     wire of_valid = (of_count != 7'd0);
     wire of_ready;
     wire of_pop = of_valid && of_ready;
@@ -612,11 +613,22 @@ module partita_top #(
     partita_rep #(.W(1)) u_rst_of (.clk(clk), .rst(1'b0), .d(rst), .q(rst_of));
     partita_fifo #(.W(18), .AW(6), .DEPTH(64)) u_ofifo (
         .clk(clk), .rst(rst_of), .push(of_push), .din({ew_h, of_cnt, of_last}), .pop(of_pop),
-        .dout(of_head), .count(of_count)
+        .dout(of_q), .count(of_count)
     );
+    // A register slice (partita_skid) after the FIFO: its block RAM's read (nextpnr times every
+    // block RAM with its unregistered clock-to-output, 4.3 ns) ends at flip-flops the placer
+    // puts beside it, not at the packer's input wherever the stream pins draw it. The run's
+    // cycle count stops before the flush, which waits for the slice too.
+    wire [18-1:0] of_head;
+    wire oh_ready, oh_last;
+    partita_skid #(.W(18)) u_of_slice (
+        .clk(clk), .rst(rst_of), .s_tdata(of_q), .s_tvalid(of_valid), .s_tready(of_ready), .s_tlast(1'b0),
+        .m_tdata(of_head), .m_tvalid(oh_valid), .m_tready(oh_ready), .m_tlast(oh_last)
+    );
+    wire unused_oh = &{1'b0, oh_last};
     wire h_busy;
     partita_pack #(.SB(16), .VB(16), .P(1), .R(1), .CW(1), .JW(1)) u_h_out (
-        .clk(clk), .rst(rst_of), .v_data({of_head[17:2]}), .v_cnt(of_head[1:1]), .v_valid(of_valid), .v_ready(of_ready),
+        .clk(clk), .rst(rst_of), .v_data({of_head[17:2]}), .v_cnt(of_head[1:1]), .v_valid(oh_valid), .v_ready(oh_ready),
         .v_last(of_head[0]), .m_tdata(m_axis_tdata), .m_tkeep(m_axis_tkeep),
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(h_busy)
     );
