@@ -162,11 +162,10 @@ module partita_link_rx #(
     // with the frame's source and type), the next acts on it (the sequence table, the frame-ok
     // pulses, a CRC error), so the 32-bit compare ends at flip-flops, not at the table's
     // enables. A header checked in that next cycle reads the table through a bypass (t_hit):
-    // its entry for the frame's source is nseq by then.
+    // its entry for the frame's source is nseq by then. (t_sx is {broadcast, source}.)
     reg t_v, t_ok;
     reg [3:0] t_sx;
     reg [1:0] t_type;
-    reg [2:0] t_src;
     wire t_hit = t_v && t_ok && (t_sx == hd_sx);
     wire [12:0] rseq_hd = t_hit ? nseq : rseq[hd_sx];
     wire hd_ready = !hd_me || hq;
@@ -296,7 +295,6 @@ module partita_link_rx #(
             t_ok <= 1'b0;
             t_sx <= 4'd0;
             t_type <= 2'd0;
-            t_src <= 3'd0;
             f_type <= 2'd0;
             f_src <= 3'd0;
             f_layer <= {LAYER_W{1'b0}};
@@ -324,7 +322,7 @@ module partita_link_rx #(
                     ok_b <= (t_type == 2'd2);
                 end else begin
                     e_crc <= 1'b1;
-                    e_info <= {4'd1, 1'b0, t_src, 11'd0, rseq[t_sx]};
+                    e_info <= {4'd1, 1'b0, t_sx[2:0], 11'd0, rseq[t_sx]};
                 end
             end
             if (rs == 2'd0 && hv && hd_me && !hq) begin
@@ -377,7 +375,6 @@ module partita_link_rx #(
                             t_ok <= (hd[31:0] == rcrc) && rl_z;
                             t_sx <= f_sx;
                             t_type <= f_type;
-                            t_src <= f_src;
                         end
                     end else if (rl_z) begin
                         e_fmt <= 1'b1;
