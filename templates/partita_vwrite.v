@@ -157,6 +157,9 @@ module {= name =} (
     reg [{= lane_w =}-1:0] hl_lane_{= p.index =} [0:7];
     reg [{= vaw =}-1:0] hl_idx_{= p.index =} [0:7];
     reg [{= hcnt_w =}-1:0] hl_rem_{= p.index =} [0:7];
+    // Whether the source's next value starts a run (its values left are 0), kept beside the
+    // count so the next head's choice between the table and the run start needs no compare.
+    reg [7:0] hl_first_{= p.index =};
     // Per source: its place in its run (lane, index, values left; 0 left: the next value
     // starts a run). The head entry's source's place is kept in registers of its own: loaded
     // from the per-source table when an entry becomes the head (or from this cycle's write,
@@ -272,6 +275,7 @@ module {= name =} (
     integer i_{= p.index =};
     always @(posedge clk) begin
         if (rst) begin
+            hl_first_{= p.index =} <= 8'hff;
             for (i_{= p.index =} = 0; i_{= p.index =} < 8; i_{= p.index =} = i_{= p.index =} + 1) begin
                 hl_rem_{= p.index =}[i_{= p.index =}] <= {= hcnt_w =}'d0;
                 hl_lane_{= p.index =}[i_{= p.index =}] <= {= lane_w =}'d0;
@@ -281,6 +285,7 @@ module {= name =} (
             hl_lane_{= p.index =}[src_{= p.index =}] <= u_lane_{= p.index =};
             hl_idx_{= p.index =}[src_{= p.index =}] <= u_idx_{= p.index =};
             hl_rem_{= p.index =}[src_{= p.index =}] <= u_first_{= p.index =} ? {= hcnt_w =}'d0 : u_rem_{= p.index =};
+            hl_first_{= p.index =}[src_{= p.index =}] <= u_first_{= p.index =};
         end
     end
     // The next head's place: this write's result when it comes from the same source, else
@@ -288,7 +293,7 @@ module {= name =} (
     wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_{= p.index =} ? u_lane_{= p.index =} : hl_lane_{= p.index =}[ns_{= p.index =}];
     wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_{= p.index =} ? u_idx_{= p.index =} : hl_idx_{= p.index =}[ns_{= p.index =}];
     wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_{= p.index =} ? u_rem_{= p.index =} : hl_rem_{= p.index =}[ns_{= p.index =}];
-    wire nq_first_{= p.index =} = nsame_{= p.index =} ? u_first_{= p.index =} : (hl_rem_{= p.index =}[ns_{= p.index =}] == {= hcnt_w =}'d0);
+    wire nq_first_{= p.index =} = nsame_{= p.index =} ? u_first_{= p.index =} : hl_first_{= p.index =}[ns_{= p.index =}];
     always @(posedge clk) begin
         if (bpop_{= p.index =} || bc_{= p.index =} == 2'd0) begin
             hs_{= p.index =} <= nhs_{= p.index =};

@@ -116,6 +116,8 @@ pub struct MemoryMap {
 pub struct Report {
     pub family: String,
     pub top: String,
+    /// A place-and-route harness file wrapping the device's top (`--loop-links`), if any.
+    pub harness: Option<String>,
     pub yosys: String,
     pub luts: u64,
     pub ffs: u64,
@@ -231,14 +233,16 @@ fn run(cmd: &mut Command, what: &str, dir: &Path, limit: Duration) -> Result<(),
     })
 }
 
-/// The Verilog sources `dir/files.f` lists, as `read_verilog` arguments.
-fn sources(dir: &Path) -> Result<String, SynthError> {
+/// The Verilog sources `dir/files.f` lists, and `extra` (a harness file in `dir`), as
+/// `read_verilog` arguments.
+fn sources(dir: &Path, extra: Option<&str>) -> Result<String, SynthError> {
     let path = dir.join("files.f");
     let list = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
     Ok(list
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .chain(extra)
         .collect::<Vec<_>>()
         .join(" "))
 }
@@ -257,15 +261,17 @@ fn param(v: &serde_json::Value, key: &str) -> u64 {
     }
 }
 
-/// Synthesize the RTL listed in `dir/files.f` with `top` as the top module.
+/// Synthesize the RTL listed in `dir/files.f` (and `harness`, a file in `dir` that wraps the
+/// device's top) with `top` as the top module.
 pub fn synthesize(
     dir: &Path,
     top: &str,
+    harness: Option<&str>,
     family: Family,
     limit: Duration,
 ) -> Result<Report, SynthError> {
     let yosys = yosys()?;
-    let sources = sources(dir)?;
+    let sources = sources(dir, harness)?;
     let read = format!("read_verilog {sources}");
     let work = dir.join("synth");
     std::fs::create_dir_all(&work).map_err(|e| io(&work, e))?;
@@ -381,6 +387,7 @@ pub fn synthesize(
     Ok(Report {
         family: family.name().into(),
         top: top.into(),
+        harness: harness.map(str::to_string),
         yosys: version,
         luts,
         ffs: count(c.ffs),
@@ -407,21 +414,12 @@ pub fn place_and_route(
     limit: Duration,
 ) -> Result<(), SynthError> {
     let pnr = nextpnr(family)?;
-    let yosys = yosys()?;
-    // nextpnr reads the architecture's own JSON netlist.
-    let sources = sources(dir)?;
-    let script = format!(
-        "read_verilog {}; synth_{} -top {} -json synth/pnr.json",
-        sources,
-        family.name(),
-        report.top
-    );
-    run(
-        Command::new(&yosys).args(["-q", "-p", &script]),
-        "yosys-pnr-netlist",
-        dir,
-        limit,
-    )?;
+    // nextpnr reads the architecture's JSON netlist that synthesis wrote (`synth_<family>`
+    // then `write_json`, the same netlist `synth_<family> -json` writes).
+    let netlist = dir.join("synth/netlist.json");
+    if !netlist.is_file() {
+        return Err(io(&netlist, "no netlist: synthesize first"));
+    }
     let (device_args, device): (Vec<&str>, &str) = match family {
         Family::Ecp5 => (
             vec!["--85k", "--package", "CABGA756", "--speed", "8"],
@@ -439,7 +437,7 @@ pub fn place_and_route(
     cmd.args(&device_args)
         .args([
             "--json",
-            "synth/pnr.json",
+            "synth/netlist.json",
             "--report",
             "synth/pnr-report.json",
         ])

@@ -144,3 +144,61 @@ fn place_and_route_reports_fmax() {
     let path = r["critical_path"].as_str().expect("a critical path");
     assert!(path.contains(" -> ") && path.contains(" ns"), "{path}");
 }
+
+/// `--loop-links`: a node is synthesized inside the place-and-route harness, its link ports
+/// looped back through registers and off the pins: the harness is the top, lints clean with
+/// the device's RTL, keeps every link beat (the netlist's ports have no link data), and the
+/// report says so. A one-device plan has no links to loop and is refused.
+#[test]
+#[cfg_attr(
+    not(all(have_yosys, have_verilator)),
+    ignore = "needs yosys and verilator (bash scripts/ensure-tools.sh yosys verilator)"
+)]
+fn loop_links_takes_link_ports_off_the_pins() {
+    let dir = TempDir::new("synthloop");
+    let plan = dir.write(
+        "p.toml",
+        b"[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 4\nseed = 1\n[target]\ndevices = 2\n",
+    );
+    let keep = dir.path().join("keep");
+    let (code, out, err) = cli(&[
+        "synth",
+        plan.to_str().unwrap(),
+        "--device",
+        "1",
+        "--loop-links",
+        "--json",
+        "--keep",
+        keep.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["loop_links"].as_bool(), Some(true), "{r}");
+    assert_eq!(r["top"], "partita_loop_harness", "{r}");
+    let dev = keep.join("dev1");
+    // Lint: the harness with the device's files.f.
+    let mut files = partita_tests::rtl_sources(&dev);
+    files.push("partita_loop_harness.v".into());
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    partita_tests::lint(&dev, "partita_loop_harness", &args).unwrap();
+    // The synthesized top's ports: the readies of each link port stay, its data does not.
+    let net: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dev.join("synth/netlist.json")).unwrap())
+            .unwrap();
+    let ports = net["modules"]["partita_loop_harness"]["ports"]
+        .as_object()
+        .expect("the harness is the netlist's top");
+    assert!(ports.contains_key("l0_tx_tready") && ports.contains_key("l0_rx_tready"));
+    assert!(!ports.contains_key("l0_tx_tdata") && !ports.contains_key("l0_rx_tdata"));
+    assert!(ports.contains_key("s_axil_awaddr") && ports.contains_key("m_axis_tdata"));
+    // The device's link logic is still there: the harness's loop registers feed it.
+    assert!(r["ffs"].as_u64().unwrap() > 500, "{r}");
+
+    let single = dir.write(
+        "s.toml",
+        b"[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
+    );
+    let (code, _, err) = cli(&["synth", single.to_str().unwrap(), "--loop-links"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no link ports"), "{err}");
+}

@@ -119,6 +119,21 @@ struct DeviceView {
     out_u0: usize,
 }
 
+/// The place-and-route harness of `partita synth --loop-links` (`partita_loop.v`).
+#[derive(Template)]
+#[template(path = "partita_loop.v", escape = "none")]
+struct LoopView {
+    header: String,
+    name: String,
+    top: String,
+    me: usize,
+    lw: u32,
+    link_pins: u32,
+    ports: Vec<usize>,
+    sb: u32,
+    kw: u32,
+}
+
 #[derive(Template)]
 #[template(path = "partita_node.v", escape = "none")]
 struct NodeView {
@@ -503,6 +518,36 @@ pub fn generate(design: &Design) -> Result<Vec<File>, String> {
     });
     out.push(system_list(design, &out));
     Ok(out)
+}
+
+/// The module name of [`loop_harness`]'s harness.
+pub const LOOP_HARNESS: &str = "partita_loop_harness";
+
+/// A place-and-route harness around device `device`'s top: its link ports looped back through
+/// a register stage instead of on pins (see `partita_loop.v`). Not part of the generated RTL;
+/// `partita synth --loop-links` adds it to the device's sources. Multi-device plans only.
+pub fn loop_harness(design: &Design, device: usize) -> Result<File, String> {
+    let sys = System::new(design)?;
+    let n = sys
+        .schedule
+        .nodes
+        .get(device)
+        .ok_or_else(|| format!("device {device}: the plan has {} devices", sys.schedule.nodes.len()))?;
+    let lw = sys.schedule.width;
+    let np = n.ports.len();
+    let s = sys.arch.dp.stream_geom(sys.arch.input_size);
+    let view = LoopView {
+        header: header(design),
+        name: LOOP_HARNESS.into(),
+        top: super::verilog::top_module(design, device),
+        me: device,
+        lw,
+        link_pins: np as u32 * 2 * (lw + 2),
+        ports: (0..np).collect(),
+        sb: s.sb,
+        kw: s.kw,
+    };
+    Ok(module_file(LOOP_HARNESS, render(view.render())?))
 }
 
 fn system_json(design: &Design, sys: &System, designs: &[usize]) -> String {

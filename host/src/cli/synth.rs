@@ -36,6 +36,13 @@ pub struct Args {
     /// device that routed at 111.0 MHz without it, 125.8 MHz with it.
     #[arg(long)]
     tmg_ripup: bool,
+    /// Loop each link port back to itself through a register stage instead of putting it on
+    /// pins (multi-device plans): a board connects links to transceivers, not to
+    /// general-purpose pads, and a node's link ports alone take 132 of the ECP5-85F's 365 I/O
+    /// pins at 64 bits. The harness (`partita_loop_harness`) is synthesized as the top; the
+    /// report says so.
+    #[arg(long)]
+    loop_links: bool,
     /// Stop a tool that runs longer than this many seconds.
     #[arg(long, default_value_t = 3600)]
     timeout: u64,
@@ -63,6 +70,12 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             return Err(ArgFailure(format!("--mhz {m}: give a clock from 0 to 2000 MHz")).into());
         }
     }
+    if a.loop_links && d.plan.devices < 2 {
+        return Err(ArgFailure(
+            "--loop-links: this plan has one device and no link ports; drop the flag".into(),
+        )
+        .into());
+    }
     if let Some(k) = &a.keep {
         if k.exists() {
             return Err(ArgFailure(format!(
@@ -77,11 +90,21 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     if a.pnr {
         synth::nextpnr(a.family)?;
     }
-    let files = emit::generate(&d, None).map_err(GenFailure)?;
+    let mut files = emit::generate(&d, None).map_err(GenFailure)?;
+    // The harness goes beside the device's RTL (not in its files.f).
+    let harness = if a.loop_links {
+        let mut f = emit::node::loop_harness(&d, a.device).map_err(GenFailure)?;
+        let name = f.name.clone();
+        f.name = format!("dev{}/{name}", a.device);
+        files.push(f);
+        Some(name)
+    } else {
+        None
+    };
     let root = a.keep.clone().unwrap_or_else(synth::work_dir);
     let result = (|| -> Result<synth::Report, Failure> {
         super::gen::write_files(&root, &files)?;
-        let (dir, top) = if d.plan.devices > 1 {
+        let (dir, mut top) = if d.plan.devices > 1 {
             (
                 root.join(format!("dev{}", a.device)),
                 emit::top_module(&d, a.device),
@@ -89,8 +112,11 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         } else {
             (root.clone(), "partita_top".to_string())
         };
+        if harness.is_some() {
+            top = emit::node::LOOP_HARNESS.to_string();
+        }
         let limit = Duration::from_secs(a.timeout);
-        let mut r = synth::synthesize(&dir, &top, a.family, limit)?;
+        let mut r = synth::synthesize(&dir, &top, harness.as_deref(), a.family, limit)?;
         if a.pnr {
             let mhz = a.mhz.unwrap_or(d.plan.plan.target.clock_mhz);
             synth::place_and_route(&dir, a.family, mhz, a.seed, a.tmg_ripup, &mut r, limit)?;
@@ -118,6 +144,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             "device": a.device,
             "family": r.family,
             "top": r.top,
+            "loop_links": r.harness.is_some(),
             "yosys": r.yosys,
             "luts": r.luts, "ffs": r.ffs, "dsps": r.dsps, "brams": r.brams, "lutrams": r.lutrams,
             "cells_by_type": r.cells_by_type,
@@ -134,10 +161,15 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         return writeln!(out, "{j}").map_err(io_failure);
     }
     let mut s = format!(
-        "synth: device {} of {} ({}), {} with {} in {:.1} s\n",
+        "synth: device {} of {} ({}{}), {} with {} in {:.1} s\n",
         a.device,
         a.plan.display(),
         r.top,
+        if r.harness.is_some() {
+            ": link ports looped back through registers, not on pins"
+        } else {
+            ""
+        },
         r.family,
         r.yosys,
         r.synth_seconds
