@@ -162,6 +162,9 @@ module partita_n2_vwrite (
     reg [2-1:0] hl_lane_0 [0:7];
     reg [5-1:0] hl_idx_0 [0:7];
     reg [5-1:0] hl_rem_0 [0:7];
+    // Whether the source's next value starts a run (its values left are 0), kept beside the
+    // count so the next head's choice between the table and the run start needs no compare.
+    reg [7:0] hl_first_0;
     // Per source: its place in its run (lane, index, values left; 0 left: the next value
     // starts a run). The head entry's source's place is kept in registers of its own: loaded
     // from the per-source table when an entry becomes the head (or from this cycle's write,
@@ -287,6 +290,7 @@ module partita_n2_vwrite (
     integer i_0;
     always @(posedge clk) begin
         if (rst) begin
+            hl_first_0 <= 8'hff;
             for (i_0 = 0; i_0 < 8; i_0 = i_0 + 1) begin
                 hl_rem_0[i_0] <= 5'd0;
                 hl_lane_0[i_0] <= 2'd0;
@@ -296,6 +300,7 @@ module partita_n2_vwrite (
             hl_lane_0[src_0] <= u_lane_0;
             hl_idx_0[src_0] <= u_idx_0;
             hl_rem_0[src_0] <= u_first_0 ? 5'd0 : u_rem_0;
+            hl_first_0[src_0] <= u_first_0;
         end
     end
     // The next head's place: this write's result when it comes from the same source, else
@@ -303,7 +308,7 @@ module partita_n2_vwrite (
     wire [2-1:0] nq_lane_0 = nsame_0 ? u_lane_0 : hl_lane_0[ns_0];
     wire [5-1:0] nq_idx_0 = nsame_0 ? u_idx_0 : hl_idx_0[ns_0];
     wire [5-1:0] nq_rem_0 = nsame_0 ? u_rem_0 : hl_rem_0[ns_0];
-    wire nq_first_0 = nsame_0 ? u_first_0 : (hl_rem_0[ns_0] == 5'd0);
+    wire nq_first_0 = nsame_0 ? u_first_0 : hl_first_0[ns_0];
     always @(posedge clk) begin
         if (bpop_0 || bc_0 == 2'd0) begin
             hs_0 <= nhs_0;
