@@ -233,10 +233,16 @@ module {= name =} (
     wire u_first_{= p.index =} = ({= p.k_cnt =} == hq_rem_{= p.index =});
     wire [{= hcnt_w =}-1:0] u_rem_{= p.index =} = hq_rem_{= p.index =} - {= p.k_cnt =};
     // The next head: the second entry when there is one, else the beat arriving now.
-    wire [2:0] ns_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bs1_{= p.index =} : rs_{= p.index =};
-    wire [{= layer_w =}-1:0] nl_{= p.index =} = (bc_{= p.index =} == 2'd2) ? bl1_{= p.index =} : rl_{= p.index =};
-    wire [{= hstart_w =}-1:0] nhs_{= p.index =} = hstart(ns_{= p.index =}, nl_{= p.index =});
-    wire nsame_{= p.index =} = rv_take[{= p.index =}] && (ns_{= p.index =} == src_{= p.index =});
+    // The next head: the second entry when there is one (b2), else the beat arriving now. Its
+    // source's place is looked up in the table below from registers: the arriving beat's
+    // straight from the slice's source register, the second entry's as it entered (e1_*). An
+    // entry's lookup stays valid while it waits: only the head's source's place changes, and a
+    // second entry of the head's source takes this write's result instead (nsame).
+    wire b2_{= p.index =} = (bc_{= p.index =} == 2'd2);
+    wire [{= hstart_w =}-1:0] rhs_{= p.index =} = hstart(rs_{= p.index =}, rl_{= p.index =});
+    reg [{= hstart_w =}-1:0] e1_hs_{= p.index =};
+    wire [{= hstart_w =}-1:0] nhs_{= p.index =} = b2_{= p.index =} ? e1_hs_{= p.index =} : rhs_{= p.index =};
+    wire nsame_{= p.index =} = rv_take[{= p.index =}] && (b2_{= p.index =} ? (bs1_{= p.index =} == src_{= p.index =}) : (rs_{= p.index =} == src_{= p.index =}));
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_{= p.index =} = rv_take[{= p.index =}] && fits_{= p.index =};
     always @(posedge clk) begin
@@ -288,12 +294,29 @@ module {= name =} (
             hl_first_{= p.index =}[src_{= p.index =}] <= u_first_{= p.index =};
         end
     end
+    wire [{= lane_w =}-1:0] r_lane_{= p.index =} = hl_lane_{= p.index =}[rs_{= p.index =}];
+    wire [{= vaw =}-1:0] r_idx_{= p.index =} = hl_idx_{= p.index =}[rs_{= p.index =}];
+    wire [{= hcnt_w =}-1:0] r_rem_{= p.index =} = hl_rem_{= p.index =}[rs_{= p.index =}];
+    wire r_first_{= p.index =} = hl_first_{= p.index =}[rs_{= p.index =}];
+    reg [{= lane_w =}-1:0] e1_lane_{= p.index =};
+    reg [{= vaw =}-1:0] e1_idx_{= p.index =};
+    reg [{= hcnt_w =}-1:0] e1_rem_{= p.index =};
+    reg e1_first_{= p.index =};
+    always @(posedge clk) begin
+        if (!b2_{= p.index =}) begin
+            e1_hs_{= p.index =} <= rhs_{= p.index =};
+            e1_lane_{= p.index =} <= r_lane_{= p.index =};
+            e1_idx_{= p.index =} <= r_idx_{= p.index =};
+            e1_rem_{= p.index =} <= r_rem_{= p.index =};
+            e1_first_{= p.index =} <= r_first_{= p.index =};
+        end
+    end
     // The next head's place: this write's result when it comes from the same source, else
     // the table's; a run's start when nothing is left of the last.
-    wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_{= p.index =} ? u_lane_{= p.index =} : hl_lane_{= p.index =}[ns_{= p.index =}];
-    wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_{= p.index =} ? u_idx_{= p.index =} : hl_idx_{= p.index =}[ns_{= p.index =}];
-    wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_{= p.index =} ? u_rem_{= p.index =} : hl_rem_{= p.index =}[ns_{= p.index =}];
-    wire nq_first_{= p.index =} = nsame_{= p.index =} ? u_first_{= p.index =} : hl_first_{= p.index =}[ns_{= p.index =}];
+    wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_{= p.index =} ? u_lane_{= p.index =} : (b2_{= p.index =} ? e1_lane_{= p.index =} : r_lane_{= p.index =});
+    wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_{= p.index =} ? u_idx_{= p.index =} : (b2_{= p.index =} ? e1_idx_{= p.index =} : r_idx_{= p.index =});
+    wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_{= p.index =} ? u_rem_{= p.index =} : (b2_{= p.index =} ? e1_rem_{= p.index =} : r_rem_{= p.index =});
+    wire nq_first_{= p.index =} = nsame_{= p.index =} ? u_first_{= p.index =} : (b2_{= p.index =} ? e1_first_{= p.index =} : r_first_{= p.index =});
     always @(posedge clk) begin
         if (bpop_{= p.index =} || bc_{= p.index =} == 2'd0) begin
             hs_{= p.index =} <= nhs_{= p.index =};
