@@ -248,10 +248,16 @@ module partita_n2_vwrite (
     wire u_first_0 = (k_0[4:0] == hq_rem_0);
     wire [5-1:0] u_rem_0 = hq_rem_0 - k_0[4:0];
     // The next head: the second entry when there is one, else the beat arriving now.
-    wire [2:0] ns_0 = (bc_0 == 2'd2) ? bs1_0 : rs_0;
-    wire [1-1:0] nl_0 = (bc_0 == 2'd2) ? bl1_0 : rl_0;
-    wire [12-1:0] nhs_0 = hstart(ns_0, nl_0);
-    wire nsame_0 = rv_take[0] && (ns_0 == src_0);
+    // The next head: the second entry when there is one (b2), else the beat arriving now. Its
+    // source's place is looked up in the table below from registers: the arriving beat's
+    // straight from the slice's source register, the second entry's as it entered (e1_*). An
+    // entry's lookup stays valid while it waits: only the head's source's place changes, and a
+    // second entry of the head's source takes this write's result instead (nsame).
+    wire b2_0 = (bc_0 == 2'd2);
+    wire [12-1:0] rhs_0 = hstart(rs_0, rl_0);
+    reg [12-1:0] e1_hs_0;
+    wire [12-1:0] nhs_0 = b2_0 ? e1_hs_0 : rhs_0;
+    wire nsame_0 = rv_take[0] && (b2_0 ? (bs1_0 == src_0) : (rs_0 == src_0));
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_0 = rv_take[0] && fits_0;
     always @(posedge clk) begin
@@ -303,12 +309,29 @@ module partita_n2_vwrite (
             hl_first_0[src_0] <= u_first_0;
         end
     end
+    wire [2-1:0] r_lane_0 = hl_lane_0[rs_0];
+    wire [5-1:0] r_idx_0 = hl_idx_0[rs_0];
+    wire [5-1:0] r_rem_0 = hl_rem_0[rs_0];
+    wire r_first_0 = hl_first_0[rs_0];
+    reg [2-1:0] e1_lane_0;
+    reg [5-1:0] e1_idx_0;
+    reg [5-1:0] e1_rem_0;
+    reg e1_first_0;
+    always @(posedge clk) begin
+        if (!b2_0) begin
+            e1_hs_0 <= rhs_0;
+            e1_lane_0 <= r_lane_0;
+            e1_idx_0 <= r_idx_0;
+            e1_rem_0 <= r_rem_0;
+            e1_first_0 <= r_first_0;
+        end
+    end
     // The next head's place: this write's result when it comes from the same source, else
     // the table's; a run's start when nothing is left of the last.
-    wire [2-1:0] nq_lane_0 = nsame_0 ? u_lane_0 : hl_lane_0[ns_0];
-    wire [5-1:0] nq_idx_0 = nsame_0 ? u_idx_0 : hl_idx_0[ns_0];
-    wire [5-1:0] nq_rem_0 = nsame_0 ? u_rem_0 : hl_rem_0[ns_0];
-    wire nq_first_0 = nsame_0 ? u_first_0 : hl_first_0[ns_0];
+    wire [2-1:0] nq_lane_0 = nsame_0 ? u_lane_0 : (b2_0 ? e1_lane_0 : r_lane_0);
+    wire [5-1:0] nq_idx_0 = nsame_0 ? u_idx_0 : (b2_0 ? e1_idx_0 : r_idx_0);
+    wire [5-1:0] nq_rem_0 = nsame_0 ? u_rem_0 : (b2_0 ? e1_rem_0 : r_rem_0);
+    wire nq_first_0 = nsame_0 ? u_first_0 : (b2_0 ? e1_first_0 : r_first_0);
     always @(posedge clk) begin
         if (bpop_0 || bc_0 == 2'd0) begin
             hs_0 <= nhs_0;

@@ -104,13 +104,25 @@ module partita_link_rx #(
         .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(q_pop),
         .dout(q_head), .count(cnt)
     );
+    // The head beat reaches the checks through a register slice. Where a header is addressed
+    // (to this device, a broadcast; forwarded) is decoded before the slice and carried through
+    // it beside the beat, so the take below (pop, the slice's own enable) starts at flip-flops,
+    // not at the header's destination compares. (Decoded for every beat; only a header's are
+    // used.)
+    wire [2:0] q_src = q_head[29:27];
+    wire [2:0] q_dst = q_head[26:24];
+    wire q_bc = (BCAST != 0) && (q_dst == q_src);
+    wire q_me = (q_dst == me) || q_bc;
+    wire q_fw = q_bc ? bc_fwd[q_src] : (q_dst != me);
     wire hv;
     wire [LW-1:0] hd;
     wire hl;
-    partita_skid #(.W(LW)) u_head (
+    wire hd_me, hd_fw;
+    partita_skid #(.W(LW + 2)) u_head (
         .clk(clk), .rst(rst),
-        .s_tdata(q_head[LW-1:0]), .s_tvalid(q_valid), .s_tready(q_ready), .s_tlast(q_head[LW]),
-        .m_tdata(hd), .m_tvalid(hv), .m_tready(pop), .m_tlast(hl)
+        .s_tdata({q_me, q_fw, q_head[LW-1:0]}), .s_tvalid(q_valid), .s_tready(q_ready),
+        .s_tlast(q_head[LW]),
+        .m_tdata({hd_me, hd_fw, hd}), .m_tvalid(hv), .m_tready(pop), .m_tlast(hl)
     );
 
     // Header fields of the head beat.
@@ -122,9 +134,8 @@ module partita_link_rx #(
     wire hd_par = hd[13];
     wire [12:0] hd_seq = hd[12:0];
     wire hd_bc = (BCAST != 0) && (hd_dst == hd_src);
-    // Read here (addressed to this device, or a broadcast), and forwarded.
-    wire hd_me = (hd_dst == me) || hd_bc;
-    wire hd_fw = hd_bc ? bc_fwd[hd_src] : (hd_dst != me);
+    // Read here (addressed to this device, or a broadcast), and forwarded: hd_me, hd_fw,
+    // decoded before the head's slice (above).
     // A count above what a frame may carry (no check when that is the field's maximum).
     wire hd_over;
     generate
