@@ -330,7 +330,10 @@ module partita_link_rx #(
                     ok_b <= (t_type == 2'd2);
                 end else begin
                     e_crc <= 1'b1;
-                    e_info <= {4'd1, 1'b0, t_sx[2:0], 11'd0, rseq[t_sx]};
+                    // The expected sequence number: the frame's own, q_exp (the header
+                    // checks of the next frame set it at the end of this cycle at the earliest),
+                    // so no table read sits in front of e_info.
+                    e_info <= {4'd1, 1'b0, t_sx[2:0], 11'd0, q_exp};
                 end
             end
             if (rs == 2'd0 && hv && hd_me && !hq) begin
@@ -386,7 +389,7 @@ module partita_link_rx #(
                         end
                     end else if (rl_z) begin
                         e_fmt <= 1'b1;
-                        e_info <= {4'd3, 1'b0, f_src, 11'd0, rseq[f_sx]};
+                        e_info <= {4'd3, 1'b0, f_src, 11'd0, q_exp};
                         rs <= 2'd3;
                     end else if (took) begin
                         rleft <= nleft;
