@@ -28,6 +28,7 @@ module partita_link_rx_tb;
     parameter integer NE = 1;
     parameter integer NF = 1;
     parameter integer BCAST = 0;
+    parameter [31:0] SEED = 32'h7a11;  // the input and reader timing (an LFSR)
     parameter [7:0] BC_FWD = 8'h00;
     localparam [2:0] ME3 = ME[2:0];
     reg clk = 1'b0;
@@ -71,7 +72,7 @@ module partita_link_rx_tb;
     );
     wire [2:0] layer3 = {{(3 - LAYER_W){1'b0}}, f_layer};
     integer ii = 0, vi = 0, ci = 0, ei = 0, fi = 0, errors = 0, beats_in = 0, n, k, slot, runs = 0;
-    reg [31:0] lfsr = 32'h7a11;
+    reg [31:0] lfsr = SEED;
     task fail(input [8*8-1:0] what, input integer index);
         begin
             if (errors < 5) $display("FAIL: %0s %0d differs from the reference", what, index);
