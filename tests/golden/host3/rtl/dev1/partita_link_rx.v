@@ -104,25 +104,51 @@ module partita_link_rx #(
         .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(q_pop),
         .dout(q_head), .count(cnt)
     );
-    // The head beat reaches the checks through a register slice. Where a header is addressed
-    // (to this device, a broadcast; forwarded) is decoded before the slice and carried through
-    // it beside the beat, so the take below (pop, the slice's own enable) starts at flip-flops,
-    // not at the header's destination compares. (Decoded for every beat; only a header's are
-    // used.)
+    reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
+    reg [6:0] rleft;
+    reg [VPB_W-1:0] rvi;
+    reg [1:0] rfport;
+    reg rfw, f_bc;
+    // Expected sequence numbers: per source, {broadcast, source}.
+    reg [12:0] rseq [0:15];
+    // The frame's source's next sequence number, set when its header is taken, so the trailer
+    // only stores it (no table read and add in that cycle).
+    reg [12:0] nseq;
+    // A trailer is checked in two cycles: its cycle registers the CRC compare (t_v, t_ok, with
+    // the frame's source and type), the next acts on it (the sequence table, the frame-ok
+    // pulses, a CRC error), so the 32-bit compare ends at flip-flops, not at the table's
+    // enables. (t_sx is {broadcast, source}.)
+    reg t_v, t_ok;
+    reg [3:0] t_sx;
+    reg [1:0] t_type;
+
+    // The head beat reaches the checks through a register slice. What a header's checks need
+    // from its destination and source is looked up before the slice and carried through it
+    // beside the beat: whether it is read here (to this device, or a broadcast) and forwarded,
+    // whether it is a broadcast, and its source's expected sequence number. So the take below
+    // (pop, the slice's own enable) and the sequence check start at flip-flops, not at the
+    // destination compares and the sequence table. (Looked up for every beat; only a header's
+    // are used.) The table changes only in the cycle after a trailer (t_v): a lookup in that
+    // cycle takes the value being written (the bypass here), and a header already in the
+    // slice then is checked in that same cycle, through the bypass below (t_hit).
     wire [2:0] q_src = q_head[29:27];
     wire [2:0] q_dst = q_head[26:24];
     wire q_bc = (BCAST != 0) && (q_dst == q_src);
     wire q_me = (q_dst == me) || q_bc;
     wire q_fw = q_bc ? bc_fwd[q_src] : (q_dst != me);
+    wire [3:0] q_sx = {q_bc, q_src};
+    wire [12:0] q_rseq = (t_v && t_ok && (t_sx == q_sx)) ? nseq : rseq[q_sx];
     wire hv;
     wire [LW-1:0] hd;
     wire hl;
-    wire hd_me, hd_fw;
-    partita_skid #(.W(LW + 2)) u_head (
+    wire hd_me, hd_fw, hd_bc;
+    wire [12:0] hd_rseq;
+    partita_skid #(.W(LW + 16)) u_head (
         .clk(clk), .rst(rst),
-        .s_tdata({q_me, q_fw, q_head[LW-1:0]}), .s_tvalid(q_valid), .s_tready(q_ready),
-        .s_tlast(q_head[LW]),
-        .m_tdata({hd_me, hd_fw, hd}), .m_tvalid(hv), .m_tready(pop), .m_tlast(hl)
+        .s_tdata({q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0]}), .s_tvalid(q_valid),
+        .s_tready(q_ready), .s_tlast(q_head[LW]),
+        .m_tdata({hd_me, hd_fw, hd_bc, hd_rseq, hd}), .m_tvalid(hv), .m_tready(pop),
+        .m_tlast(hl)
     );
 
     // Header fields of the head beat.
@@ -133,9 +159,6 @@ module partita_link_rx #(
     wire [6:0] hd_cnt = hd[20:14];
     wire hd_par = hd[13];
     wire [12:0] hd_seq = hd[12:0];
-    wire hd_bc = (BCAST != 0) && (hd_dst == hd_src);
-    // Read here (addressed to this device, or a broadcast), and forwarded: hd_me, hd_fw,
-    // decoded before the head's slice (above).
     // A count above what a frame may carry (no check when that is the field's maximum).
     wire hd_over;
     generate
@@ -150,35 +173,19 @@ module partita_link_rx #(
         || ((hd_type == 2'd2) != (hd_cnt == 7'd0)) || hd_over;
     wire [1:0] hd_port = routes[2*hd_dst +: 2];
 
-    reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
-    reg [6:0] rleft;
-    reg [VPB_W-1:0] rvi;
-    reg [1:0] rfport;
-    reg rfw, f_bc;
-    // Expected sequence numbers: per source, {broadcast, source}.
-    reg [12:0] rseq [0:15];
-    // The frame's source's next sequence number, set when its header is taken, so the trailer
-    // only stores it (no table read and add in that cycle).
-    reg [12:0] nseq;
     wire [3:0] hd_sx = {hd_bc, hd_src};
     wire [3:0] f_sx = {f_bc, f_src};
     // A header read here takes two cycles: the first registers its checks (hq: done; q_bad, a
     // format error; q_seqok, its sequence number is the one expected, q_exp), the second acts
-    // on them, so the sequence table's read and compare end at flip-flops, not at the
-    // forwarding FIFO's write and the state. The table only changes in the cycle after a
-    // trailer (below), never between the two.
+    // on them, so the checks end at flip-flops, not at the forwarding FIFO's write and the
+    // state. The expected number is the one carried through the slice, or, when a trailer of
+    // the same source is acted on in the first cycle (t_hit), the one being written (nseq);
+    // both compares are made side by side. The table never changes between the two cycles.
     reg hq, q_bad, q_seqok;
     reg [12:0] q_exp;
-    // A trailer is checked in two cycles too: its cycle registers the CRC compare (t_v, t_ok,
-    // with the frame's source and type), the next acts on it (the sequence table, the frame-ok
-    // pulses, a CRC error), so the 32-bit compare ends at flip-flops, not at the table's
-    // enables. A header checked in that next cycle reads the table through a bypass (t_hit):
-    // its entry for the frame's source is nseq by then. (t_sx is {broadcast, source}.)
-    reg t_v, t_ok;
-    reg [3:0] t_sx;
-    reg [1:0] t_type;
     wire t_hit = t_v && t_ok && (t_sx == hd_sx);
-    wire [12:0] rseq_hd = t_hit ? nseq : rseq[hd_sx];
+    wire [12:0] rseq_hd = t_hit ? nseq : hd_rseq;
+    wire seq_eq = t_hit ? (hd_seq == nseq) : (hd_seq == hd_rseq);
     wire hd_ready = !hd_me || hq;
 
     // Forwarding FIFO of {port, tlast, beat}, written from a register slice (fw_push_q,
@@ -333,13 +340,16 @@ module partita_link_rx #(
                     ok_b <= (t_type == 2'd2);
                 end else begin
                     e_crc <= 1'b1;
-                    e_info <= {4'd1, 1'b0, t_sx[2:0], 11'd0, rseq[t_sx]};
+                    // The expected sequence number: the frame's own, q_exp (the header
+                    // checks of the next frame set it at the end of this cycle at the earliest),
+                    // so no table read sits in front of e_info.
+                    e_info <= {4'd1, 1'b0, t_sx[2:0], 11'd0, q_exp};
                 end
             end
             if (rs == 2'd0 && hv && hd_me && !hq) begin
                 hq <= 1'b1;
                 q_bad <= hd_bad;
-                q_seqok <= (hd_seq == rseq_hd);
+                q_seqok <= seq_eq;
                 q_exp <= rseq_hd;
             end
             case (rs)
@@ -389,7 +399,7 @@ module partita_link_rx #(
                         end
                     end else if (rl_z) begin
                         e_fmt <= 1'b1;
-                        e_info <= {4'd3, 1'b0, f_src, 11'd0, rseq[f_sx]};
+                        e_info <= {4'd3, 1'b0, f_src, 11'd0, q_exp};
                         rs <= 2'd3;
                     end else if (took) begin
                         rleft <= nleft;
