@@ -954,7 +954,11 @@ fn deframer_checks_back_to_back_frames_of_one_source() {
     // One sequence error at the end (the testbench's negative control flips the first error).
     beats.extend(frame(Kind::H, 2, 77, values(&mut rng, 2, 16)));
     let want = rx_model(&l, 64, None, &beats);
-    assert_eq!(want.errors.len(), 1, "only the last frame is out of sequence");
+    assert_eq!(
+        want.errors.len(),
+        1,
+        "only the last frame is out of sequence"
+    );
     assert_eq!(want.commits.len(), 20);
     // 59 timings: some of them put a header into the slice in the cycle its source's previous
     // trailer updates the table (without the lookup's bypass this test fails).

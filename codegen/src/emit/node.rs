@@ -528,11 +528,12 @@ pub const LOOP_HARNESS: &str = "partita_loop_harness";
 /// `partita synth --loop-links` adds it to the device's sources. Multi-device plans only.
 pub fn loop_harness(design: &Design, device: usize) -> Result<File, String> {
     let sys = System::new(design)?;
-    let n = sys
-        .schedule
-        .nodes
-        .get(device)
-        .ok_or_else(|| format!("device {device}: the plan has {} devices", sys.schedule.nodes.len()))?;
+    let n = sys.schedule.nodes.get(device).ok_or_else(|| {
+        format!(
+            "device {device}: the plan has {} devices",
+            sys.schedule.nodes.len()
+        )
+    })?;
     let lw = sys.schedule.width;
     let np = n.ports.len();
     let s = sys.arch.dp.stream_geom(sys.arch.input_size);
