@@ -232,7 +232,6 @@ module {= name =} (
     wire [{= vaw =}-1:0] u_idx_{= p.index =} = hend_{= p.index =} ? {= vaw =}'d0 : nidx_{= p.index =};
     wire u_first_{= p.index =} = ({= p.k_cnt =} == hq_rem_{= p.index =});
     wire [{= hcnt_w =}-1:0] u_rem_{= p.index =} = hq_rem_{= p.index =} - {= p.k_cnt =};
-    // The next head: the second entry when there is one, else the beat arriving now.
     // The next head: the second entry when there is one (b2), else the beat arriving now. Its
     // source's place is looked up in the table below from registers: the arriving beat's
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
@@ -290,7 +289,7 @@ module {= name =} (
         end else if (rv_take[{= p.index =}]) begin
             hl_lane_{= p.index =}[src_{= p.index =}] <= u_lane_{= p.index =};
             hl_idx_{= p.index =}[src_{= p.index =}] <= u_idx_{= p.index =};
-            hl_rem_{= p.index =}[src_{= p.index =}] <= u_first_{= p.index =} ? {= hcnt_w =}'d0 : u_rem_{= p.index =};
+            hl_rem_{= p.index =}[src_{= p.index =}] <= u_rem_{= p.index =};  // 0 when the run ends (u_first)
             hl_first_{= p.index =}[src_{= p.index =}] <= u_first_{= p.index =};
         end
     end

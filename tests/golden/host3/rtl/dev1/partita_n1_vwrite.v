@@ -247,7 +247,6 @@ module partita_n1_vwrite (
     wire [5-1:0] u_idx_0 = hend_0 ? 5'd0 : nidx_0;
     wire u_first_0 = (k_0[4:0] == hq_rem_0);
     wire [5-1:0] u_rem_0 = hq_rem_0 - k_0[4:0];
-    // The next head: the second entry when there is one, else the beat arriving now.
     // The next head: the second entry when there is one (b2), else the beat arriving now. Its
     // source's place is looked up in the table below from registers: the arriving beat's
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
@@ -305,7 +304,7 @@ module partita_n1_vwrite (
         end else if (rv_take[0]) begin
             hl_lane_0[src_0] <= u_lane_0;
             hl_idx_0[src_0] <= u_idx_0;
-            hl_rem_0[src_0] <= u_first_0 ? 5'd0 : u_rem_0;
+            hl_rem_0[src_0] <= u_rem_0;  // 0 when the run ends (u_first)
             hl_first_0[src_0] <= u_first_0;
         end
     end
