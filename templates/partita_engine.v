@@ -283,11 +283,17 @@ module {= name =} #(
 {% if vq > 1 %}{% for lane in lanes %}
     // Lane {= lane =}: words of {= vq =} values (value a at word a / {= vq =}, slot a mod {= vq =}); the
     // word is read, then the slot picked in the operand stage.
-    reg [{= vqd =}-1:0] vmem_{= lane =} [0:{= vwords =}-1];
+{% if vbram %}    // Block RAM: the read address is vra itself (the RAM's own address register), its output
+    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    (* ram_style = "block" *) reg [{= vqd =}-1:0] vmem_{= lane =} [0:{= vwords =}-1];
+    reg [{= vaw =}-1:0] vra_{= lane =};
+    reg [{= vqd =}-1:0] vqb_{= lane =}, vq_{= lane =};
+    reg [{= vqw =}-1:0] vsa_{= lane =}, vsel_{= lane =};
+{% else %}    reg [{= vqd =}-1:0] vmem_{= lane =} [0:{= vwords =}-1];
     reg [{= vaw =}-1:0] vra_{= lane =}, vrv_{= lane =};
     reg [{= vqd =}-1:0] vq_{= lane =};
     reg [{= vqw =}-1:0] vsel_{= lane =};
-    reg [{= dw =}-1:0] vin_{= lane =}, vpick_{= lane =}, vm_{= lane =};
+{% endif %}    reg [{= dw =}-1:0] vin_{= lane =}, vpick_{= lane =}, vm_{= lane =};
     reg [{= ww =}-1:0] wc_{= lane =}, wk_{= lane =}, wr_{= lane =}, wv_{= lane =}, wm_{= lane =};
     reg [{= pw =}-1:0] t0_{= lane =};
     wire [{= ww =}-1:0] wval_{= lane =} = wr[{= lane =}*{= entry_w =}+{= iw =} +: {= ww =}];
@@ -320,11 +326,16 @@ module {= name =} #(
                 vmem_{= lane =}[vwa_{= lane =}][j_{= lane =}*{= dw =} +: {= dw =}] <= vwd_{= lane =}[j_{= lane =}*{= dw =} +: {= dw =}];
         vra_{= lane =} <= rbase_w + {= idx_ext[loop.index0] =};
         wc_{= lane =} <= wval_{= lane =};
-        vrv_{= lane =} <= vra_{= lane =};
+{% if vbram %}        vqb_{= lane =} <= vmem_{= lane =}[vra_{= lane =}[{= vaw =}-1:{= vqw =}]];
+        vsa_{= lane =} <= vra_{= lane =}[{= vqw =}-1:0];
+        wk_{= lane =} <= wc_{= lane =};
+        vq_{= lane =} <= vqb_{= lane =};
+        vsel_{= lane =} <= vsa_{= lane =};
+{% else %}        vrv_{= lane =} <= vra_{= lane =};
         wk_{= lane =} <= wc_{= lane =};
         vq_{= lane =} <= vmem_{= lane =}[vrv_{= lane =}[{= vaw =}-1:{= vqw =}]];
         vsel_{= lane =} <= vrv_{= lane =}[{= vqw =}-1:0];
-        wr_{= lane =} <= wk_{= lane =};
+{% endif %}        wr_{= lane =} <= wk_{= lane =};
         vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
         wv_{= lane =} <= wr_{= lane =};
         vm_{= lane =} <= vin_{= lane =};

@@ -189,12 +189,15 @@ module {= name =} (
     wire [{= vqw1 =}-1:0] ho_{= p.index =} = {= p.ho =};
     wire lastw_{= p.index =} = {= p.lastw =};
     wire [{= vqw1 =}-1:0] rr_{= p.index =} = (lastw_{= p.index =} ? {= vqw1 =}'d{= r_last =} : {= vqw1 =}'d{= vq =}) - ho_{= p.index =};
-    wire [6:0] rr7_{= p.index =} = {= p.rr7 =};
     wire [6:0] ho7_{= p.index =} = {= p.ho7 =};
     wire [6:0] av_{= p.index =} = bn0_{= p.index =};
-    wire fits_{= p.index =} = (av_{= p.index =} <= rr7_{= p.index =});
-    wire ge_{= p.index =} = (av_{= p.index =} >= rr7_{= p.index =});
-    wire [6:0] k_{= p.index =} = ge_{= p.index =} ? rr7_{= p.index =} : av_{= p.index =};
+    // The room is at most a word, so the compares and the count taken are that narrow.
+    wire avh_{= p.index =} = {= p.av_hi =};
+    wire [{= vqw1 =}-1:0] avl_{= p.index =} = {= p.av_lo =};
+    wire fits_{= p.index =} = !avh_{= p.index =} && (avl_{= p.index =} <= rr_{= p.index =});
+    wire ge_{= p.index =} = avh_{= p.index =} || (avl_{= p.index =} >= rr_{= p.index =});
+    wire [{= vqw1 =}-1:0] kq_{= p.index =} = ge_{= p.index =} ? rr_{= p.index =} : avl_{= p.index =};
+    wire [6:0] k_{= p.index =} = {= p.k7 =};
     wire [{= vpb_w =}-1:0] vi_{= p.index =} = bv0_{= p.index =};
     wire [{= hbits =}-1:0] beat_{= p.index =} = bb0_{= p.index =};
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.

@@ -432,6 +432,20 @@ pub fn place_and_route(
         Family::Ice40 => (vec!["--hx8k", "--package", "ct256"], "iCE40 HX8K, CT256"),
         Family::Xilinx => unreachable!("nextpnr() refused it"),
     };
+    // ECP5: the clock on a primary clock pin, PCLKT0_0 (ball C17 of CABGA756, the middle of
+    // the top edge; from the Trellis I/O database, `LFE5U-85F/iodb.json`, that nextpnr
+    // ships), as a board wires it. Unconstrained, nextpnr may put `clk` on a pad with no route
+    // to the global clock network (it happened with one placement seed).
+    let mut device_args: Vec<String> = device_args.iter().map(|a| a.to_string()).collect();
+    if family == Family::Ecp5 {
+        let lpf = dir.join("synth/clock.lpf");
+        std::fs::write(
+            &lpf,
+            "LOCATE COMP \"clk\" SITE \"C17\";\nIOBUF PORT \"clk\" IO_TYPE=LVCMOS33;\n",
+        )
+        .map_err(|e| io(&lpf, e))?;
+        device_args.extend(["--lpf".into(), "synth/clock.lpf".into()]);
+    }
     let t0 = Instant::now();
     let mut cmd = Command::new(&pnr);
     cmd.args(&device_args)

@@ -278,7 +278,19 @@ pub struct Memories {
     pub wchunks: usize,
     /// Row-address width (the low bits of a weight address).
     pub wraw: u32,
+    /// Each lane's vector memory in block RAM (read through the RAM's own address register
+    /// into a fabric register, the same engine depth), not LUT RAM. See [`VBLOCK_MAX_LANES`].
+    pub vblock: bool,
 }
+
+/// Lane memories (engines x built lanes) up to which a node keeps its vector memories in
+/// block RAM: at most 4 block RAMs each (a 64-bit word at 18 bits per RAM), so at most 64.
+/// A lane memory is a few dozen words; in LUT RAM each is about 50 cells whose write
+/// strobes and addresses fan out over several rows, and on the 4-device demo node (8 lanes)
+/// place-and-route on ECP5 found those nets among its longest. Beyond this count (60
+/// engines x 16 lanes in the 1024-unit example) block RAM would not suffice, and LUT RAM
+/// stays.
+pub const VBLOCK_MAX_LANES: usize = 16;
 
 /// Weight rows per chunk: the depth one block RAM gives at 18 bits (ECP5 DP16KD 1024 x 18,
 /// Xilinx RAMB18 1024 x 18), the shape synthesis picks for these wide memories.
@@ -309,6 +321,7 @@ impl Memories {
             wrows: wdepth,
             wchunks: 1,
             wraw: bits_for(wdepth as u64 - 1),
+            vblock: false,
         }
     }
 
@@ -333,6 +346,16 @@ impl Memories {
         Memories {
             vq: q,
             vqw: q.trailing_zeros(),
+            ..self
+        }
+    }
+
+    /// The same memories with each lane's vector memory in block RAM where a node builds at
+    /// most [`VBLOCK_MAX_LANES`] lane memories (`lanes`, over all its engines) of words of
+    /// several values.
+    pub fn vector_block(self, lanes: usize) -> Memories {
+        Memories {
+            vblock: self.vq > 1 && lanes <= VBLOCK_MAX_LANES,
             ..self
         }
     }
@@ -1202,7 +1225,8 @@ fn node_arch(
     let layout = arch.layout_aligned(2, q);
     let mem = Memories::new(wbase.max(1), bbase.max(1), layout.depth())
         .words(q)
-        .chunked();
+        .chunked()
+        .vector_block(m * built_lanes(n).len());
     let max_rows = n
         .layers
         .iter()

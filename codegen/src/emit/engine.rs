@@ -56,6 +56,8 @@ pub(crate) struct EngineView {
     vwords: usize,
     vqd: u32,
     vslots: Vec<(usize, u32)>,
+    /// Vector memories in block RAM (`Memories::vblock`).
+    vbram: bool,
     /// Width of a lane's vector write-port register copy (word or address, data).
     vwrep: u32,
     idx_ext: Vec<String>,
@@ -206,6 +208,7 @@ pub(crate) fn view(
         vwords: mem.vwords(),
         vqd: mem.vq as u32 * dp.dw,
         vslots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
+        vbram: mem.vblock,
         vwrep: if mem.vq > 1 {
             mem.vaw - mem.vqw + mem.vq as u32 * dp.dw
         } else {

@@ -397,8 +397,13 @@ struct VPort {
     ho7: String,
     /// Whether the head index is in its bank's last word.
     lastw: String,
-    /// The room left in the word (and bank), 7 bits.
-    rr7: String,
+    /// The count taken (room-wide, `kq`), 7 bits.
+    k7: String,
+    /// The head beat's values left (7 bits) in two parts: whether any bit at or above the
+    /// room's width is set, and the bits below it. The room is at most a word, so the count
+    /// taken is the smaller of two numbers of the room's width.
+    av_hi: String,
+    av_lo: String,
     /// The count taken, sized for the index and the run counter.
     k_idx: String,
     k_cnt: String,
@@ -875,7 +880,13 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
             ho: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).first,
             ho7: zext(&format!("ho_{p}"), mem.vqw + 1, 7),
             lastw: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).last_word,
-            rr7: zext(&format!("rr_{p}"), mem.vqw + 1, 7),
+            k7: zext(&format!("kq_{p}"), mem.vqw + 1, 7),
+            av_hi: if mem.vqw + 1 < 7 {
+                format!("(|av_{p}[6:{}])", mem.vqw + 1)
+            } else {
+                "1'b0".into()
+            },
+            av_lo: fit(&format!("av_{p}"), 7, mem.vqw + 1),
             k_idx: fit(&format!("k_{p}"), 7, vaw),
             k_cnt: fit(&format!("k_{p}"), 7, unit_w + 1),
         })
