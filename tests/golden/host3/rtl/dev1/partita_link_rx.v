@@ -89,20 +89,28 @@ module partita_link_rx #(
     localparam [AW:0] FULL = DEPTH[AW:0];
     localparam integer NV = 1 << VPB_W;
 
-    // Input FIFO of {tlast, tdata}, then a register slice: the head beat the checks below
-    // read is a register, not the FIFO's memory read.
-    wire [LW:0] q_head;
+    // Input FIFO of {tlast, tdata}, then two register slices: the first registers the FIFO's
+    // memory read (a block RAM's output has no time left for the lookups below), the second
+    // the head beat the checks read, with what was looked up from it.
+    wire [LW:0] f_head;
     wire [AW:0] cnt;
-    wire q_ready;
+    wire f_ready;
     reg pop;
     wire crc_pend;
-    wire q_valid = (cnt != {(AW + 1){1'b0}});
-    wire q_pop = q_valid && q_ready;
+    wire f_valid = (cnt != {(AW + 1){1'b0}});
+    wire f_pop = f_valid && f_ready;
     assign rx_tready = (cnt != FULL);
     assign rx_beat = rx_tvalid && rx_tready;
     partita_fifo #(.W(LW + 1), .AW(AW), .DEPTH(DEPTH)) u_fifo (
-        .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(q_pop),
-        .dout(q_head), .count(cnt)
+        .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(f_pop),
+        .dout(f_head), .count(cnt)
+    );
+    wire [LW:0] q_head;
+    wire q_valid, q_ready;
+    partita_skid #(.W(LW)) u_pre (
+        .clk(clk), .rst(rst),
+        .s_tdata(f_head[LW-1:0]), .s_tvalid(f_valid), .s_tready(f_ready), .s_tlast(f_head[LW]),
+        .m_tdata(q_head[LW-1:0]), .m_tvalid(q_valid), .m_tready(q_ready), .m_tlast(q_head[LW])
     );
     reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
     reg [6:0] rleft;

@@ -195,12 +195,15 @@ module partita_n2_vwrite (
     wire [3-1:0] ho_0 = {1'd0, hq_idx_0[1:0]};
     wire lastw_0 = (hq_idx_0[4:2] == 3'd0);
     wire [3-1:0] rr_0 = (lastw_0 ? 3'd3 : 3'd4) - ho_0;
-    wire [6:0] rr7_0 = {4'd0, rr_0};
     wire [6:0] ho7_0 = {4'd0, ho_0};
     wire [6:0] av_0 = bn0_0;
-    wire fits_0 = (av_0 <= rr7_0);
-    wire ge_0 = (av_0 >= rr7_0);
-    wire [6:0] k_0 = ge_0 ? rr7_0 : av_0;
+    // The room is at most a word, so the compares and the count taken are that narrow.
+    wire avh_0 = (|av_0[6:3]);
+    wire [3-1:0] avl_0 = av_0[2:0];
+    wire fits_0 = !avh_0 && (avl_0 <= rr_0);
+    wire ge_0 = avh_0 || (avl_0 >= rr_0);
+    wire [3-1:0] kq_0 = ge_0 ? rr_0 : avl_0;
+    wire [6:0] k_0 = {4'd0, kq_0};
     wire [2-1:0] vi_0 = bv0_0;
     wire [64-1:0] beat_0 = bb0_0;
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.

@@ -307,10 +307,12 @@ module partita_n0_engine #(
 
     // Lane 0: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
-    reg [64-1:0] vmem_0 [0:6-1];
-    reg [5-1:0] vra_0, vrv_0;
-    reg [64-1:0] vq_0;
-    reg [2-1:0] vsel_0;
+    // Block RAM: the read address is vra itself (the RAM's own address register), its output
+    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    (* ram_style = "block" *) reg [64-1:0] vmem_0 [0:6-1];
+    reg [5-1:0] vra_0;
+    reg [64-1:0] vqb_0, vq_0;
+    reg [2-1:0] vsa_0, vsel_0;
     reg [16-1:0] vin_0, vpick_0, vm_0;
     reg [16-1:0] wc_0, wk_0, wr_0, wv_0, wm_0;
     reg [32-1:0] t0_0;
@@ -347,10 +349,11 @@ module partita_n0_engine #(
                 vmem_0[vwa_0][j_0*16 +: 16] <= vwd_0[j_0*16 +: 16];
         vra_0 <= rbase_w + {4'd0, widx_0};
         wc_0 <= wval_0;
-        vrv_0 <= vra_0;
+        vqb_0 <= vmem_0[vra_0[5-1:2]];
+        vsa_0 <= vra_0[2-1:0];
         wk_0 <= wc_0;
-        vq_0 <= vmem_0[vrv_0[5-1:2]];
-        vsel_0 <= vrv_0[2-1:0];
+        vq_0 <= vqb_0;
+        vsel_0 <= vsa_0;
         wr_0 <= wk_0;
         vin_0 <= zero_r ? 16'd0 : vpick_0;
         wv_0 <= wr_0;
@@ -361,10 +364,12 @@ module partita_n0_engine #(
 
     // Lane 1: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
-    reg [64-1:0] vmem_1 [0:6-1];
-    reg [5-1:0] vra_1, vrv_1;
-    reg [64-1:0] vq_1;
-    reg [2-1:0] vsel_1;
+    // Block RAM: the read address is vra itself (the RAM's own address register), its output
+    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    (* ram_style = "block" *) reg [64-1:0] vmem_1 [0:6-1];
+    reg [5-1:0] vra_1;
+    reg [64-1:0] vqb_1, vq_1;
+    reg [2-1:0] vsa_1, vsel_1;
     reg [16-1:0] vin_1, vpick_1, vm_1;
     reg [16-1:0] wc_1, wk_1, wr_1, wv_1, wm_1;
     reg [32-1:0] t0_1;
@@ -401,10 +406,11 @@ module partita_n0_engine #(
                 vmem_1[vwa_1][j_1*16 +: 16] <= vwd_1[j_1*16 +: 16];
         vra_1 <= rbase_w + {4'd0, widx_1};
         wc_1 <= wval_1;
-        vrv_1 <= vra_1;
+        vqb_1 <= vmem_1[vra_1[5-1:2]];
+        vsa_1 <= vra_1[2-1:0];
         wk_1 <= wc_1;
-        vq_1 <= vmem_1[vrv_1[5-1:2]];
-        vsel_1 <= vrv_1[2-1:0];
+        vq_1 <= vqb_1;
+        vsel_1 <= vsa_1;
         wr_1 <= wk_1;
         vin_1 <= zero_r ? 16'd0 : vpick_1;
         wv_1 <= wr_1;
@@ -415,10 +421,12 @@ module partita_n0_engine #(
 
     // Lane 2: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
-    reg [64-1:0] vmem_2 [0:6-1];
-    reg [5-1:0] vra_2, vrv_2;
-    reg [64-1:0] vq_2;
-    reg [2-1:0] vsel_2;
+    // Block RAM: the read address is vra itself (the RAM's own address register), its output
+    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    (* ram_style = "block" *) reg [64-1:0] vmem_2 [0:6-1];
+    reg [5-1:0] vra_2;
+    reg [64-1:0] vqb_2, vq_2;
+    reg [2-1:0] vsa_2, vsel_2;
     reg [16-1:0] vin_2, vpick_2, vm_2;
     reg [16-1:0] wc_2, wk_2, wr_2, wv_2, wm_2;
     reg [32-1:0] t0_2;
@@ -455,10 +463,11 @@ module partita_n0_engine #(
                 vmem_2[vwa_2][j_2*16 +: 16] <= vwd_2[j_2*16 +: 16];
         vra_2 <= rbase_w + {4'd0, widx_2};
         wc_2 <= wval_2;
-        vrv_2 <= vra_2;
+        vqb_2 <= vmem_2[vra_2[5-1:2]];
+        vsa_2 <= vra_2[2-1:0];
         wk_2 <= wc_2;
-        vq_2 <= vmem_2[vrv_2[5-1:2]];
-        vsel_2 <= vrv_2[2-1:0];
+        vq_2 <= vqb_2;
+        vsel_2 <= vsa_2;
         wr_2 <= wk_2;
         vin_2 <= zero_r ? 16'd0 : vpick_2;
         wv_2 <= wr_2;
@@ -469,10 +478,12 @@ module partita_n0_engine #(
 
     // Lane 3: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
-    reg [64-1:0] vmem_3 [0:6-1];
-    reg [5-1:0] vra_3, vrv_3;
-    reg [64-1:0] vq_3;
-    reg [2-1:0] vsel_3;
+    // Block RAM: the read address is vra itself (the RAM's own address register), its output
+    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    (* ram_style = "block" *) reg [64-1:0] vmem_3 [0:6-1];
+    reg [5-1:0] vra_3;
+    reg [64-1:0] vqb_3, vq_3;
+    reg [2-1:0] vsa_3, vsel_3;
     reg [16-1:0] vin_3, vpick_3, vm_3;
     reg [16-1:0] wc_3, wk_3, wr_3, wv_3, wm_3;
     reg [32-1:0] t0_3;
@@ -509,10 +520,11 @@ module partita_n0_engine #(
                 vmem_3[vwa_3][j_3*16 +: 16] <= vwd_3[j_3*16 +: 16];
         vra_3 <= rbase_w + {4'd0, widx_3};
         wc_3 <= wval_3;
-        vrv_3 <= vra_3;
+        vqb_3 <= vmem_3[vra_3[5-1:2]];
+        vsa_3 <= vra_3[2-1:0];
         wk_3 <= wc_3;
-        vq_3 <= vmem_3[vrv_3[5-1:2]];
-        vsel_3 <= vrv_3[2-1:0];
+        vq_3 <= vqb_3;
+        vsel_3 <= vsa_3;
         wr_3 <= wk_3;
         vin_3 <= zero_r ? 16'd0 : vpick_3;
         wv_3 <= wr_3;
