@@ -42,22 +42,29 @@ module {= name =} (
     wire [31:0] wdata, err_count;
     reg wok, rok;
     reg [31:0] rdata;
-    // Reads in two steps (the core waits for both): the address decoded into one flip-flop per
-    // readable register, then the word as an AND-OR of the registers whose flag is set. No
-    // address compare and no wide multiplexer share a cycle.
+    // Reads in three steps (the core waits for them): the address decoded into one flip-flop
+    // per readable register, then an AND-OR of the registers whose flag is set in groups of
+    // four, each group a register, then the word as the OR of the groups. No address compare
+    // and no wide multiplexer share a cycle.
     reg [{= reads.len() =}-1:0] rhit;
+    reg [{= rgrp_w =}-1:0] rgrp;
+    reg rok1;
     always @(posedge clk) begin
         if (!rst_n) begin
             rhit <= {= reads.len() =}'d0;
+            rgrp <= {= rgrp_w =}'d0;
+            rok1 <= 1'b0;
             rok <= 1'b0;
             rdata <= 32'd0;
         end else begin
             if (re) begin
 {% for r in reads %}                rhit[{= loop.index0 =}] <= (raddr == 10'h{= r.index =});
 {% endfor %}            end
-            rok <= |rhit;
-            rdata <= {% for r in reads %}({32{rhit[{= loop.index0 =}]}} & ({= r.expr =})){% if !loop.last %}
+            rok1 <= |rhit;
+            rok <= rok1;
+{% for g in rgroups %}            rgrp[{= g.lo =} +: 32] <= {% for t in g.terms %}({32{rhit[{= t.0 =}]}} & ({= t.1 =})){% if !loop.last %}
                 | {% endif %}{% endfor %};
+{% endfor %}            rdata <= {% for g in rgroups %}rgrp[{= g.lo =} +: 32]{% if !loop.last %} | {% endif %}{% endfor %};
         end
     end
     partita_axil u_axil (

@@ -70,6 +70,13 @@ struct ReadReg {
     expr: String,
 }
 
+/// A group of the read multiplexer's first level: its low bit in `rgrp`, and its registers'
+/// bits in `rhit` with their values.
+struct ReadGroup {
+    lo: usize,
+    terms: Vec<(usize, String)>,
+}
+
 struct WdataWord {
     index: String,
     word: u32,
@@ -85,6 +92,11 @@ pub(crate) struct RegsView {
     inputs: Vec<String>,
     rws: Vec<RwReg>,
     reads: Vec<ReadReg>,
+    /// The readable registers in groups of [`READ_GROUP`] (their bits in `rhit`, their
+    /// values), each group's AND-OR registered apart before the word's OR of the groups.
+    rgroups: Vec<ReadGroup>,
+    /// Bits of all the groups' registers (32 each).
+    rgrp_w: usize,
     wdata: Vec<WdataWord>,
     ctrl: String,
     commit: String,
@@ -116,6 +128,8 @@ pub(crate) fn decode_module(
         inputs: Vec::new(),
         rws: Vec::new(),
         reads: Vec::new(),
+        rgroups: Vec::new(),
+        rgrp_w: 0,
         wdata: Vec::new(),
         ctrl: String::new(),
         commit: String::new(),
@@ -183,8 +197,26 @@ pub(crate) fn decode_module(
             }
         }
     }
+    v.rgroups = v
+        .reads
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i, r.expr.clone()))
+        .collect::<Vec<_>>()
+        .chunks(READ_GROUP)
+        .enumerate()
+        .map(|(g, c)| ReadGroup {
+            lo: 32 * g,
+            terms: c.to_vec(),
+        })
+        .collect();
+    v.rgrp_w = 32 * v.rgroups.len();
     Ok((render(v.render())?, conns))
 }
+
+/// Readable registers per group of the read multiplexer's first level: four AND-OR terms,
+/// two LUT levels per bit; the word then ORs the groups' registers.
+const READ_GROUP: usize = 4;
 
 /// The design constants every device reads back: version, plan hash and CONFIG0/1/2
 /// (input_size << 16 | hidden_size; layers << 24 | engines << 16 | lanes << 8 | data width;
