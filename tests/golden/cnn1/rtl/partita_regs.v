@@ -46,13 +46,18 @@ module partita_regs (
     wire [31:0] wdata, err_count;
     reg wok, rok;
     reg [31:0] rdata;
-    // Reads in two steps (the core waits for both): the address decoded into one flip-flop per
-    // readable register, then the word as an AND-OR of the registers whose flag is set. No
-    // address compare and no wide multiplexer share a cycle.
+    // Reads in three steps (the core waits for them): the address decoded into one flip-flop
+    // per readable register, then an AND-OR of the registers whose flag is set in groups of
+    // four, each group a register, then the word as the OR of the groups. No address compare
+    // and no wide multiplexer share a cycle.
     reg [16-1:0] rhit;
+    reg [128-1:0] rgrp;
+    reg rok1;
     always @(posedge clk) begin
         if (!rst_n) begin
             rhit <= 16'd0;
+            rgrp <= 128'd0;
+            rok1 <= 1'b0;
             rok <= 1'b0;
             rdata <= 32'd0;
         end else begin
@@ -74,23 +79,25 @@ module partita_regs (
                 rhit[14] <= (raddr == 10'h02E);
                 rhit[15] <= (raddr == 10'h02F);
             end
-            rok <= |rhit;
-            rdata <= ({32{rhit[0]}} & (32'h50415254))
+            rok1 <= |rhit;
+            rok <= rok1;
+            rgrp[0 +: 32] <= ({32{rhit[0]}} & (32'h50415254))
                 | ({32{rhit[1]}} & (32'h00000100))
                 | ({32{rhit[2]}} & (32'hdf5c118a))
-                | ({32{rhit[3]}} & (32'h52b5252b))
-                | ({32{rhit[4]}} & (32'd0))
+                | ({32{rhit[3]}} & (32'h52b5252b));
+            rgrp[32 +: 32] <= ({32{rhit[4]}} & (32'd0))
                 | ({32{rhit[5]}} & ({29'd0, err_flag || fault, done, busy}))
                 | ({32{rhit[6]}} & (seq_len))
-                | ({32{rhit[7]}} & (seq_count))
-                | ({32{rhit[8]}} & (cycles[31:0]))
+                | ({32{rhit[7]}} & (seq_count));
+            rgrp[64 +: 32] <= ({32{rhit[8]}} & (cycles[31:0]))
                 | ({32{rhit[9]}} & (cycles[63:32]))
                 | ({32{rhit[10]}} & (sat_count))
-                | ({32{rhit[11]}} & (err_count))
-                | ({32{rhit[12]}} & (32'h00480004))
+                | ({32{rhit[11]}} & (err_count));
+            rgrp[96 +: 32] <= ({32{rhit[12]}} & (32'h00480004))
                 | ({32{rhit[13]}} & (32'h03000810))
                 | ({32{rhit[14]}} & (32'h00020020))
                 | ({32{rhit[15]}} & (stream_errs));
+            rdata <= rgrp[0 +: 32] | rgrp[32 +: 32] | rgrp[64 +: 32] | rgrp[96 +: 32];
         end
     end
     partita_axil u_axil (

@@ -7,11 +7,11 @@
 // in the same cycle or not; the cycle after the later of the two, `we` pulses with the
 // registered word address and data, and the decode, in its clocked process, registers whether
 // it accepted it (`wok`, 0: refused). A read is taken when ARVALID meets ARREADY; the cycle
-// after, `re` pulses with the registered word address; the decode has two cycles to register
+// after, `re` pulses with the registered word address; the decode has three cycles to register
 // the word (`rdata_in`) and whether the address is readable (`rok`), so it can decode the
-// address into a register first and pick the word a cycle later. The write response (BVALID)
-// follows one cycle after the write's decode edge, the read response (RVALID) three cycles
-// after the read handshake: OKAY, or SLVERR for a refused access,
+// address into a register first and pick the word in two more levels of registers. The write
+// response (BVALID) follows one cycle after the write's decode edge, the read response
+// (RVALID) four cycles after the read handshake: OKAY, or SLVERR for a refused access,
 // which also increments `err_count` and sets `err_flag`; `clr_err` (soft reset) clears both.
 // One write and one read are in flight at a time: a channel's ready rises again the cycle
 // after its response has been taken.
@@ -54,7 +54,7 @@ module partita_axil (
 );
     // Each taken request is registered before the decode sees it, so the bus pins drive only
     // flip-flops: the decode's address compare and read multiplexer start from registers.
-    reg wq, rq, rmid, wpend, rpend;
+    reg wq, rq, rmid, rmid2, wpend, rpend;
     reg aw_rdy, w_rdy, ar_rdy, aw_ok, w_ok;
     reg [9:0] waddr_q, raddr_q;
     reg [31:0] wdata_q;
@@ -65,7 +65,7 @@ module partita_axil (
     wire w_fire = aw_have && w_have;
     wire r_take = s_axil_arvalid && ar_rdy;
     wire w_free = !aw_ok && !w_ok && !wq && !wpend && !s_axil_bvalid;
-    wire r_free = !rq && !rmid && !rpend && !s_axil_rvalid;
+    wire r_free = !rq && !rmid && !rmid2 && !rpend && !s_axil_rvalid;
     assign s_axil_awready = aw_rdy;
     assign s_axil_wready = w_rdy;
     assign s_axil_arready = ar_rdy;
@@ -92,6 +92,7 @@ module partita_axil (
             wq <= 1'b0;
             rq <= 1'b0;
             rmid <= 1'b0;
+            rmid2 <= 1'b0;
             wpend <= 1'b0;
             rpend <= 1'b0;
             s_axil_bvalid <= 1'b0;
@@ -112,7 +113,8 @@ module partita_axil (
             rq <= r_take;
             wpend <= wq;
             rmid <= rq;
-            rpend <= rmid;
+            rmid2 <= rmid;
+            rpend <= rmid2;
             if (s_axil_bvalid && s_axil_bready) s_axil_bvalid <= 1'b0;
             if (wpend) begin
                 s_axil_bvalid <= 1'b1;

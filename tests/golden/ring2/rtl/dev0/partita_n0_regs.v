@@ -60,13 +60,18 @@ module partita_n0_regs (
     wire [31:0] wdata, err_count;
     reg wok, rok;
     reg [31:0] rdata;
-    // Reads in two steps (the core waits for both): the address decoded into one flip-flop per
-    // readable register, then the word as an AND-OR of the registers whose flag is set. No
-    // address compare and no wide multiplexer share a cycle.
+    // Reads in three steps (the core waits for them): the address decoded into one flip-flop
+    // per readable register, then an AND-OR of the registers whose flag is set in groups of
+    // four, each group a register, then the word as the OR of the groups. No address compare
+    // and no wide multiplexer share a cycle.
     reg [30-1:0] rhit;
+    reg [256-1:0] rgrp;
+    reg rok1;
     always @(posedge clk) begin
         if (!rst_n) begin
             rhit <= 30'd0;
+            rgrp <= 256'd0;
+            rok1 <= 1'b0;
             rok <= 1'b0;
             rdata <= 32'd0;
         end else begin
@@ -102,37 +107,39 @@ module partita_n0_regs (
                 rhit[28] <= (raddr == 10'h02E);
                 rhit[29] <= (raddr == 10'h02F);
             end
-            rok <= |rhit;
-            rdata <= ({32{rhit[0]}} & (32'h50415254))
+            rok1 <= |rhit;
+            rok <= rok1;
+            rgrp[0 +: 32] <= ({32{rhit[0]}} & (32'h50415254))
                 | ({32{rhit[1]}} & (32'h00000100))
                 | ({32{rhit[2]}} & (32'hf51bff5f))
-                | ({32{rhit[3]}} & (32'h4a8bea21))
-                | ({32{rhit[4]}} & (32'd0))
+                | ({32{rhit[3]}} & (32'h4a8bea21));
+            rgrp[32 +: 32] <= ({32{rhit[4]}} & (32'd0))
                 | ({32{rhit[5]}} & ({29'd0, err_flag || fault, done, busy}))
                 | ({32{rhit[6]}} & (seq_len))
-                | ({32{rhit[7]}} & (seq_count))
-                | ({32{rhit[8]}} & (cycles[31:0]))
+                | ({32{rhit[7]}} & (seq_count));
+            rgrp[64 +: 32] <= ({32{rhit[8]}} & (cycles[31:0]))
                 | ({32{rhit[9]}} & (cycles[63:32]))
                 | ({32{rhit[10]}} & (sat_count))
-                | ({32{rhit[11]}} & (err_count))
-                | ({32{rhit[12]}} & (wsel))
+                | ({32{rhit[11]}} & (err_count));
+            rgrp[96 +: 32] <= ({32{rhit[12]}} & (wsel))
                 | ({32{rhit[13]}} & (waddr))
                 | ({32{rhit[14]}} & (32'h00060008))
-                | ({32{rhit[15]}} & (32'h02010410))
-                | ({32{rhit[16]}} & (link_status))
+                | ({32{rhit[15]}} & (32'h02010410));
+            rgrp[128 +: 32] <= ({32{rhit[16]}} & (link_status))
                 | ({32{rhit[17]}} & (link_crc_errs))
                 | ({32{rhit[18]}} & (link_seq_errs))
-                | ({32{rhit[19]}} & (link_fmt_errs))
-                | ({32{rhit[20]}} & (link_err_info))
+                | ({32{rhit[19]}} & (link_fmt_errs));
+            rgrp[160 +: 32] <= ({32{rhit[20]}} & (link_err_info))
                 | ({32{rhit[21]}} & (tx_beats))
                 | ({32{rhit[22]}} & (fwd_beats))
-                | ({32{rhit[23]}} & (rx_beats))
-                | ({32{rhit[24]}} & (mac_cycles))
+                | ({32{rhit[23]}} & (rx_beats));
+            rgrp[192 +: 32] <= ({32{rhit[24]}} & (mac_cycles))
                 | ({32{rhit[25]}} & (wait_cycles))
                 | ({32{rhit[26]}} & (link_timeout))
-                | ({32{rhit[27]}} & (node))
-                | ({32{rhit[28]}} & (32'h00010010))
+                | ({32{rhit[27]}} & (node));
+            rgrp[224 +: 32] <= ({32{rhit[28]}} & (32'h00010010))
                 | ({32{rhit[29]}} & (stream_errs));
+            rdata <= rgrp[0 +: 32] | rgrp[32 +: 32] | rgrp[64 +: 32] | rgrp[96 +: 32] | rgrp[128 +: 32] | rgrp[160 +: 32] | rgrp[192 +: 32] | rgrp[224 +: 32];
         end
     end
     partita_axil u_axil (

@@ -563,7 +563,17 @@ module partita_n0_vwrite (
         end
     end
     // The vector that ended last cycle counted a cycle later, from registers (ld_vq, ld_sq),
-    // so the 32-bit counters' enables do not follow the run's size logic.
+    // so the 32-bit counters' enables do not follow the run's size logic. SEQ_LEN - 1 and
+    // SEQ_COUNT - 1 (and whether they are 1) are registers too, a cycle behind the control
+    // registers, which change only by a host write, cycles before the START that reads them.
+    reg [31:0] seq_len_m1, seq_count_m1;
+    reg seq_len_1, seq_count_1;
+    always @(posedge clk) begin
+        seq_len_m1 <= seq_len - 32'd1;
+        seq_count_m1 <= seq_count - 32'd1;
+        seq_len_1 <= (seq_len == 32'd1);
+        seq_count_1 <= (seq_count == 32'd1);
+    end
     always @(posedge clk) begin
         if (rst || start) begin
             ld_vq <= 1'b0;
@@ -574,12 +584,12 @@ module partita_n0_vwrite (
         end
         if (rst || start) begin
             ld_done <= !1'b1;
-            ld_tleft <= seq_len - 32'd1; ld_tlast <= (seq_len == 32'd1);
-            ld_bleft <= seq_count - 32'd1; ld_blast <= (seq_count == 32'd1);
+            ld_tleft <= seq_len_m1; ld_tlast <= seq_len_1;
+            ld_bleft <= seq_count_m1; ld_blast <= seq_count_1;
         end else if (ld_vq) begin
             if (ld_sq) begin
-                ld_tleft <= seq_len - 32'd1;
-                ld_tlast <= (seq_len == 32'd1);
+                ld_tleft <= seq_len_m1;
+                ld_tlast <= seq_len_1;
                 if (ld_blast) begin
                     ld_done <= 1'b1;
                 end else begin
