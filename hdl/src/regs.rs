@@ -522,9 +522,10 @@ pub fn markdown() -> String {
          32-bit word at a 4-aligned offset. `wstrb` is ignored (registers are written whole) \
          and so are the two low address bits. AWREADY, WREADY and ARREADY are registers, high \
          while their channel is free; the write address and data may arrive in different \
-         cycles. The request and the decode are registered: an access taken at one rising \
-         edge (for a write, the later of address and data) is answered (BVALID / RVALID high) \
-         two edges later: OKAY, or SLVERR for \
+         cycles. The request and the decode are registered: a write taken at one rising \
+         edge (the later of address and data) is answered (BVALID high) two edges later, a \
+         read (RVALID high) four edges later (its decode takes three registered steps): \
+         OKAY, or SLVERR for \
          a refused one (an unmapped address, a write to a read-only register, a read of a \
          write-only one, a start or commit while busy), which also increments ERR_COUNT and \
          sets STATUS bit 2. Reads of a refused access return 0. A response waits for \

@@ -146,8 +146,8 @@ module partita_axil_tb;
         busy = 1'b0;
         check(err_count == 3 && cmds == 1, "command refused while busy");
         // A read and a write at once: the write answered two cycles after the edge that took
-        // them (the request register, then the decode), the read a cycle later (the decode has
-        // two cycles).
+        // them (the request register, then the decode), the read two cycles later (the decode
+        // has three cycles).
         @(negedge clk);
         awaddr = 12'h004; wdata = 32'h00000077; awvalid = 1'b1; wvalid = 1'b1;
         araddr = 12'h3FC; arvalid = 1'b1;
@@ -163,7 +163,10 @@ module partita_axil_tb;
         check(bvalid && bresp == 2'b00 && !rvalid, "write answered first");
         @(negedge clk);
         #1;
-        check(bvalid && rvalid && rresp == 2'b10, "read answered a cycle later");
+        check(bvalid && !rvalid, "read still in its decode");
+        @(negedge clk);
+        #1;
+        check(bvalid && rvalid && rresp == 2'b10, "read answered two cycles later");
         bready = 1'b1; rready = 1'b1;
         @(negedge clk);
         bready = 1'b0; rready = 1'b0;
