@@ -133,6 +133,8 @@ pub struct Report {
     pub critical_path: Option<String>,
     pub pnr_device: Option<String>,
     pub pnr_seconds: Option<f64>,
+    /// The pin nextpnr placed `clk` on, when it was constrained (ECP5) and nextpnr says so.
+    pub clock_pin: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -470,6 +472,13 @@ pub fn place_and_route(
     }
     run(&mut cmd, "nextpnr", dir, limit)?;
     report.pnr_seconds = Some(t0.elapsed().as_secs_f64());
+    if family == Family::Ecp5 {
+        // nextpnr logs each constrained pin as it packs the I/O.
+        let log = std::fs::read_to_string(dir.join("nextpnr.log")).unwrap_or_default();
+        if log.contains("pin 'clk$tr_io' constrained to Bel") {
+            report.clock_pin = Some("C17 (PCLKT0_0)".into());
+        }
+    }
     let rep = read_json(&dir.join("synth/pnr-report.json"))?;
     if let Some(f) = rep["fmax"].as_object() {
         // The slowest clock domain (a generated device has one: clk).

@@ -143,6 +143,8 @@ fn place_and_route_reports_fmax() {
     assert_eq!(r["target_mhz"].as_f64(), Some(125.0));
     let path = r["critical_path"].as_str().expect("a critical path");
     assert!(path.contains(" -> ") && path.contains(" ns"), "{path}");
+    // The clock on its primary clock pin, as nextpnr reports placing it.
+    assert_eq!(r["clock_pin"].as_str(), Some("C17 (PCLKT0_0)"), "{r}");
 }
 
 /// `--loop-links`: a node is synthesized inside the place-and-route harness, its link ports

@@ -155,6 +155,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             "fmax_mhz": r.fmax_mhz, "target_mhz": r.target_mhz,
             "critical_path": r.critical_path, "pnr_device": r.pnr_device,
             "pnr_seconds": r.pnr_seconds,
+            "clock_pin": r.clock_pin,
             "pnr_seed": a.pnr.then_some(a.seed),
             "pnr_tmg_ripup": a.pnr && a.tmg_ripup,
         });
@@ -204,6 +205,9 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             );
             if let Some(p) = &r.critical_path {
                 s += &format!("  critical path: {p}\n");
+            }
+            if let Some(p) = &r.clock_pin {
+                s += &format!("  clk on pin {p}\n");
             }
         }
         _ if a.pnr => s += "place and route: no Fmax in nextpnr's report\n",
