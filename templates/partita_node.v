@@ -223,7 +223,19 @@ module {= p.top =} #(
     // Row issue: only while the row FIFO has room for every row in flight (see u_rows).
     reg room;
     wire a_valid = (state == S_MAC) && room;
-    wire a_xsel = (slice < l_nih);
+    // What the row issue reads of the layer and the tick, as registers: issue happens only in
+    // S_MAC, which comes at least a cycle after l, tl, xp or xs last changed (S_LAYER or
+    // S_XWAIT lies between), so these are current whenever a row is issued, and the layer's
+    // case selects and the 32-bit first-step compare end here, not at the engines' inputs.
+    reg [{= slice_w =}-1:0] m_nih, m_nih_m1, m_slices_m1;
+    reg m_step0;
+    always @(posedge clk) begin
+        m_nih <= l_nih;
+        m_nih_m1 <= l_nih - {= slice_w =}'d1;
+        m_slices_m1 <= l_slices - {= slice_w =}'d1;
+        m_step0 <= first_step;
+    end
+    wire a_xsel = (slice < m_nih);
 {% if overlap %}    // W_ih·x ahead of the gather: at a tick's start, before the other devices' h of the last
     // tick is in, layer 0's rows are issued with their x slices only (xp: the x pass; its sums,
     // bias included, go to the reducer's x-part slot), and once the barrier has come, with their
@@ -233,10 +245,13 @@ module {= p.top =} #(
     reg [1:0] xs;
     wire hp = (xs == 2'd1) && (l == {= layer_w =}'d0) && !xp;
     wire [{= slice_w =}-1:0] s_lo = hp ? l_nih : {= slice_w =}'d0;
-    wire a_first = (slice == s_lo);
-    wire a_last = xp ? (slice == l_nih - {= slice_w =}'d1) : (slice == l_slices - {= slice_w =}'d1);
+    reg [{= slice_w =}-1:0] m_slo;
+    always @(posedge clk) m_slo <= s_lo;
+    wire a_first = (slice == m_slo);
+    wire a_last = xp ? (slice == m_nih_m1) : (slice == m_slices_m1);
 {% else %}    wire a_first = (slice == {= slice_w =}'d0);
-    wire a_last = (slice == l_slices - {= slice_w =}'d1);
+    wire a_last = (slice == m_slices_m1);
+    wire unused_nih = &{1'b0, m_nih_m1};
 {% endif %}
     // The vector-memory write port: the writer's registered outputs (wv_*), registered once
     // more here (vw_*), so the writer's logic and the engines' vector memories each end or start
@@ -273,7 +288,7 @@ module {= p.top =} #(
     ) u_engine_{= e =} (
         .clk(clk), .rst(rst),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
-        .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
+        .a_last(a_last), .a_xsel(a_xsel), .a_step0(m_step0), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd{= e =}), .ww_addr(waddr_reg[{= waw =}-1:0]),
         .ww_data(wstage[{= wword =}-1:0]),
