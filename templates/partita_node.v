@@ -140,6 +140,18 @@ module {= p.top =} #(
     reg seq_run;
     always @(posedge clk) seq_run <= (seq_len != 32'd0) && (seq_count != 32'd0);
     wire [31:0] ticks_per_seq = seq_len + 32'd{= layers_last =};
+    // Whether this tick is its sequence's last, and this sequence the run's last: registers,
+    // a cycle behind tl and b (and the last tick's number two behind SEQ_LEN, which changes
+    // only by a host write before START). S_BAR, where they are read, comes cycles after tl or
+    // b last changed, so no 32-bit add and compare sits in front of the counters' enables.
+    reg [31:0] tl_end, b_end;
+    reg tl_last, b_last;
+    always @(posedge clk) begin
+        tl_end <= ticks_per_seq - 32'd1;
+        b_end <= seq_count - 32'd1;
+        tl_last <= (tl == tl_end);
+        b_last <= (b == b_end);
+    end
     wire l_active = (l32 <= tl) && (tl < seq_len + l32);
     wire first_step = (tl == l32);
     wire rd_par = gt[0];
@@ -651,9 +663,9 @@ module {= p.top =} #(
                 S_BAR: if (!tq_full) begin
                     gt <= gt + 32'd1;{% if overlap %}
                     xs <= 2'd0;{% endif %}
-                    if (tl + 32'd1 == ticks_per_seq) begin
+                    if (tl_last) begin
                         tl <= 32'd0;
-                        if (b + 32'd1 == seq_count) state <= S_FLUSH;
+                        if (b_last) state <= S_FLUSH;
                         else begin
                             b <= b + 32'd1;
                             state <= S_TSTART;
