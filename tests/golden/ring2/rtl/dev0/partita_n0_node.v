@@ -141,6 +141,18 @@ module partita_n0_node #(
     reg seq_run;
     always @(posedge clk) seq_run <= (seq_len != 32'd0) && (seq_count != 32'd0);
     wire [31:0] ticks_per_seq = seq_len + 32'd1;
+    // Whether this tick is its sequence's last, and this sequence the run's last: registers,
+    // a cycle behind tl and b (and the last tick's number two behind SEQ_LEN, which changes
+    // only by a host write before START). S_BAR, where they are read, comes cycles after tl or
+    // b last changed, so no 32-bit add and compare sits in front of the counters' enables.
+    reg [31:0] tl_end, b_end;
+    reg tl_last, b_last;
+    always @(posedge clk) begin
+        tl_end <= ticks_per_seq - 32'd1;
+        b_end <= seq_count - 32'd1;
+        tl_last <= (tl == tl_end);
+        b_last <= (b == b_end);
+    end
     wire l_active = (l32 <= tl) && (tl < seq_len + l32);
     wire first_step = (tl == l32);
     wire rd_par = gt[0];
@@ -235,7 +247,19 @@ module partita_n0_node #(
     // Row issue: only while the row FIFO has room for every row in flight (see u_rows).
     reg room;
     wire a_valid = (state == S_MAC) && room;
-    wire a_xsel = (slice < l_nih);
+    // What the row issue reads of the layer and the tick, as registers: issue happens only in
+    // S_MAC, which comes at least a cycle after l, tl, xp or xs last changed (S_LAYER or
+    // S_XWAIT lies between), so these are current whenever a row is issued, and the layer's
+    // case selects and the 32-bit first-step compare end here, not at the engines' inputs.
+    reg [2-1:0] m_nih, m_nih_m1, m_slices_m1;
+    reg m_step0;
+    always @(posedge clk) begin
+        m_nih <= l_nih;
+        m_nih_m1 <= l_nih - 2'd1;
+        m_slices_m1 <= l_slices - 2'd1;
+        m_step0 <= first_step;
+    end
+    wire a_xsel = (slice < m_nih);
     // W_ih·x ahead of the gather: at a tick's start, before the other devices' h of the last
     // tick is in, layer 0's rows are issued with their x slices only (xp: the x pass; its sums,
     // bias included, go to the reducer's x-part slot), and once the barrier has come, with their
@@ -245,8 +269,10 @@ module partita_n0_node #(
     reg [1:0] xs;
     wire hp = (xs == 2'd1) && (l == 1'd0) && !xp;
     wire [2-1:0] s_lo = hp ? l_nih : 2'd0;
-    wire a_first = (slice == s_lo);
-    wire a_last = xp ? (slice == l_nih - 2'd1) : (slice == l_slices - 2'd1);
+    reg [2-1:0] m_slo;
+    always @(posedge clk) m_slo <= s_lo;
+    wire a_first = (slice == m_slo);
+    wire a_last = xp ? (slice == m_nih_m1) : (slice == m_slices_m1);
 
     // The vector-memory write port: the writer's registered outputs (wv_*), registered once
     // more here (vw_*), so the writer's logic and the engines' vector memories each end or start
@@ -283,7 +309,7 @@ module partita_n0_node #(
     ) u_engine_0 (
         .clk(clk), .rst(rst),
         .a_valid(a_valid), .a_waddr(waddr), .a_baddr(baddr), .a_first(a_first),
-        .a_last(a_last), .a_xsel(a_xsel), .a_step0(first_step), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
+        .a_last(a_last), .a_xsel(a_xsel), .a_step0(m_step0), .a_xbase(l_xbase), .a_hbase(l_hbase_rd),
         .vw_en(vw_en), .vw_lane(vw_lane), .vw_word(vw_word), .vw_we(vw_we), .vw_data(vw_data),
         .ww_en(commit_pulse && !wsel[0] && wsel[23:16] == 8'd0), .ww_addr(waddr_reg[6-1:0]),
         .ww_data(wstage[68-1:0]),
@@ -562,9 +588,9 @@ module partita_n0_node #(
                 S_BAR: if (!tq_full) begin
                     gt <= gt + 32'd1;
                     xs <= 2'd0;
-                    if (tl + 32'd1 == ticks_per_seq) begin
+                    if (tl_last) begin
                         tl <= 32'd0;
-                        if (b + 32'd1 == seq_count) state <= S_FLUSH;
+                        if (b_last) state <= S_FLUSH;
                         else begin
                             b <= b + 32'd1;
                             state <= S_TSTART;
