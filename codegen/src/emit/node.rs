@@ -157,6 +157,8 @@ struct NodeView {
     lw: u32,
     layers_n: usize,
     layers_last: usize,
+    /// Entries of the per-layer activity register: every value of the layer index.
+    l_act_n: usize,
     input_size: usize,
     hidden: usize,
     k: usize,
@@ -1259,6 +1261,7 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         lw,
         layers_n: nl,
         layers_last: nl - 1,
+        l_act_n: 1 << layer_w,
         input_size: a.input_size,
         hidden: a.hidden,
         k: dp.k,

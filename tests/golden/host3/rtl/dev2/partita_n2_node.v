@@ -152,7 +152,25 @@ module partita_n2_node #(
         tl_last <= (tl == tl_end);
         b_last <= (b == b_end);
     end
-    wire l_active = (l32 <= tl) && (tl < seq_len + l32);
+    // Whether layer k has a step in this tick (k <= tl < SEQ_LEN + k), for every layer, as
+    // registers a cycle behind tl: the states that read it for the layer l (S_LAYER, S_XSTART)
+    // come two cycles or more after tl last changed (S_BAR or S_IDLE, then S_TSTART), so the
+    // 32-bit add and compares end here and the state's next value takes a select of l.
+    reg [2-1:0] l_act;
+    genvar ka;
+    generate
+        for (ka = 0; ka < 2; ka = ka + 1) begin : g_lact
+            localparam [31:0] KA = ka;
+            if (ka == 0) begin : g_first
+                always @(posedge clk) l_act[ka] <= (tl < seq_len);
+            end else if (ka < 2) begin : g_layer
+                always @(posedge clk) l_act[ka] <= (KA <= tl) && (tl < seq_len + KA);
+            end else begin : g_none
+                always @(posedge clk) l_act[ka] <= 1'b0;
+            end
+        end
+    endgenerate
+    wire l_active = l_act[l];
     wire first_step = (tl == l32);
     wire rd_par = gt[0];
     wire wr_par = !gt[0];
