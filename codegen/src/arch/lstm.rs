@@ -284,7 +284,8 @@ pub struct Memories {
 }
 
 /// Lane memories (engines x built lanes) up to which a node keeps its vector memories in
-/// block RAM: at most 4 block RAMs each (a 64-bit word at 18 bits per RAM), so at most 64.
+/// block RAM: 2 block RAMs each on ECP5 (a 64-bit word in two 36-bit PDPW16KD), at most 4
+/// at 18 bits per RAM, so at most 64.
 /// A lane memory is a few dozen words; in LUT RAM each is about 50 cells whose write
 /// strobes and addresses fan out over several rows, and on the 4-device demo node (8 lanes)
 /// place-and-route on ECP5 found those nets among its longest. Beyond this count (60
