@@ -233,8 +233,11 @@ module {= name =} (
     wire hend_{= p.index =} = lastw_{= p.index =} && ge_{= p.index =};
     wire [{= lane_w =}-1:0] u_lane_{= p.index =} = hend_{= p.index =} ? hq_lane_{= p.index =} + {= lane_w =}'d1 : hq_lane_{= p.index =};
     wire [{= vaw =}-1:0] u_idx_{= p.index =} = hend_{= p.index =} ? {= vaw =}'d0 : nidx_{= p.index =};
-    wire u_first_{= p.index =} = ({= p.k_cnt =} == hq_rem_{= p.index =});
-    wire [{= hcnt_w =}-1:0] u_rem_{= p.index =} = hq_rem_{= p.index =} - {= p.k_cnt =};
+    // This write's count is the word's room (ge) or the values left in the beat: the run-end
+    // compare and the values left after it are made for both side by side, from registers and
+    // the room, and ge picks, so neither waits on the count's own select.
+    wire u_first_{= p.index =} = ge_{= p.index =} ? ({= p.rr_cnt =} == hq_rem_{= p.index =}) : ({= p.av_cnt =} == hq_rem_{= p.index =});
+    wire [{= hcnt_w =}-1:0] u_rem_{= p.index =} = ge_{= p.index =} ? (hq_rem_{= p.index =} - {= p.rr_cnt =}) : (hq_rem_{= p.index =} - {= p.av_cnt =});
     // The next head: the second entry when there is one (b2), else the beat arriving now. Its
     // source's place is looked up in the table below from registers: the arriving beat's
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
@@ -495,7 +498,8 @@ module {= name =} (
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
     // A run never crosses a vector's end: the vector is complete when the run takes all it has left.
-    wire ld_vec = take_x && ({= xk_cnt =} == ld_left);
+    // (As for received h: the compare made for both counts, xge picks.)
+    wire ld_vec = take_x && (xge ? ({= xrr_cnt =} == ld_left) : ({= xav_cnt =} == ld_left));
     wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd{= layers_n =} : 16'sd1;
     wire signed [15:0] ahead_n = ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
@@ -534,7 +538,7 @@ module {= name =} (
                 ld_idx <= {= vaw =}'d0;
                 ld_par <= ld_seq_end ? (ld_par ^ {= layers_odd =}) : !ld_par;
             end else begin
-                ld_left <= ld_left - {= xk_cnt =};
+                ld_left <= xge ? (ld_left - {= xrr_cnt =}) : (ld_left - {= xav_cnt =});
             end
         end
     end

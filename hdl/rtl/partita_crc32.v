@@ -55,7 +55,6 @@ module partita_crc32 #(
         end
     endfunction
     reg s_q, e_q;
-    reg [W-1:0] d_q;
     always @(posedge clk) begin
         if (rst) begin
             s_q <= 1'b0;
@@ -64,8 +63,13 @@ module partita_crc32 #(
             s_q <= start;
             e_q <= en;
         end
-        d_q <= data;
     end
+    // The data register is an instance of its own (partita_rep keeps its hierarchy): a user
+    // that registers the same beat for another purpose (the link receiver's forwarding slice)
+    // would otherwise have it merged with that register, placed beside the other user, and
+    // the XOR network would start a long net away.
+    wire [W-1:0] d_q;
+    partita_rep #(.W(W)) u_d (.clk(clk), .rst(1'b0), .d(data), .q(d_q));
     assign pend = s_q || e_q;
     wire [31:0] base = s_q ? INIT : crc;
     wire [31:0] nxt;

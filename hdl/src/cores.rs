@@ -32,7 +32,7 @@ macro_rules! core {
 /// The requantizer: one rounding and one overflow step.
 pub const REQUANT: Core = core!("partita_requant", []);
 /// The link CRC register (CRC-32/MPEG-2): start, continue or hold, one beat per edge.
-pub const CRC32: Core = core!("partita_crc32", []);
+pub const CRC32: Core = core!("partita_crc32", ["partita_rep"]);
 /// Synchronous FIFO, first word fall-through.
 pub const FIFO: Core = core!("partita_fifo", []);
 /// AXI4-Stream skid buffer (register slice).
@@ -130,6 +130,7 @@ mod tests {
             [
                 "partita_fifo",
                 "partita_skid",
+                "partita_rep",
                 "partita_crc32",
                 "partita_link_rx"
             ]

@@ -116,7 +116,7 @@ pub struct MemoryMap {
 pub struct Report {
     pub family: String,
     pub top: String,
-    /// A place-and-route harness file wrapping the device's top (`--loop-links`), if any.
+    /// A place-and-route harness file wrapping the device's top (`--loop-links`, `--core`), if any.
     pub harness: Option<String>,
     pub yosys: String,
     pub luts: u64,

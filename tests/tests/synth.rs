@@ -176,18 +176,18 @@ fn loop_links_takes_link_ports_off_the_pins() {
     assert_eq!(code, 0, "{err}");
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["loop_links"].as_bool(), Some(true), "{r}");
-    assert_eq!(r["top"], "partita_loop_harness", "{r}");
+    assert_eq!(r["top"], "partita_harness", "{r}");
     let dev = keep.join("dev1");
     // Lint: the harness with the device's files.f.
     let mut files = partita_tests::rtl_sources(&dev);
-    files.push("partita_loop_harness.v".into());
+    files.push("partita_harness.v".into());
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
-    partita_tests::lint(&dev, "partita_loop_harness", &args).unwrap();
+    partita_tests::lint(&dev, "partita_harness", &args).unwrap();
     // The synthesized top's ports: the readies of each link port stay, its data does not.
     let net: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dev.join("synth/netlist.json")).unwrap())
             .unwrap();
-    let ports = net["modules"]["partita_loop_harness"]["ports"]
+    let ports = net["modules"]["partita_harness"]["ports"]
         .as_object()
         .expect("the harness is the netlist's top");
     assert!(ports.contains_key("l0_tx_tready") && ports.contains_key("l0_rx_tready"));
@@ -203,4 +203,76 @@ fn loop_links_takes_link_ports_off_the_pins() {
     let (code, _, err) = cli(&["synth", single.to_str().unwrap(), "--loop-links"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no link ports"), "{err}");
+}
+
+/// `--core`: the device as a core, every port but clk and rst_n behind the harness's shift and
+/// signature registers: the netlist's top has four ports, the harness lints clean with the
+/// device's RTL, the device's logic is all there (its flip-flops and multipliers as without
+/// the harness), on a single device and, with `--loop-links`, on a node.
+#[test]
+#[cfg_attr(
+    not(all(have_yosys, have_verilator)),
+    ignore = "needs yosys and verilator (bash scripts/ensure-tools.sh yosys verilator)"
+)]
+fn core_takes_every_port_off_the_pins() {
+    let dir = TempDir::new("synthcore");
+    let single = dir.write(
+        "s.toml",
+        b"[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
+    );
+    let multi = dir.write(
+        "p.toml",
+        b"[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 4\nseed = 1\n[target]\ndevices = 2\n",
+    );
+    for (plan, extra, sub) in [(&single, None, ""), (&multi, Some("--loop-links"), "dev1")] {
+        let keep = dir.path().join(format!("keep{}", sub.len()));
+        let mut args = vec![
+            "synth",
+            plan.to_str().unwrap(),
+            "--core",
+            "--json",
+            "--keep",
+            keep.to_str().unwrap(),
+        ];
+        if let Some(e) = extra {
+            args.extend(["--device", "1", e]);
+        }
+        let (code, out, err) = cli(&args);
+        assert_eq!(code, 0, "{err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["core"].as_bool(), Some(true), "{r}");
+        assert_eq!(r["top"], "partita_harness", "{r}");
+        let dev = keep.join(sub);
+        let mut files = partita_tests::rtl_sources(&dev);
+        files.push("partita_harness.v".into());
+        let args: Vec<&str> = files.iter().map(String::as_str).collect();
+        partita_tests::lint(&dev, "partita_harness", &args).unwrap();
+        let net: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dev.join("synth/netlist.json")).unwrap())
+                .unwrap();
+        let mut ports: Vec<&String> = net["modules"]["partita_harness"]["ports"]
+            .as_object()
+            .expect("the harness is the netlist's top")
+            .keys()
+            .collect();
+        ports.sort();
+        assert_eq!(ports, ["clk", "rst_n", "sin", "sout"], "{r}");
+        // Nothing was optimized away for want of pins: the same multipliers and block RAMs
+        // as the device with its ports on pins, and its flip-flops plus the harness's.
+        let mut plain = vec!["synth", plan.to_str().unwrap(), "--json"];
+        if let Some(e) = extra {
+            plain.extend(["--device", "1", e]);
+        }
+        let (code, out, err) = cli(&plain);
+        assert_eq!(code, 0, "{err}");
+        let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(p["core"].as_bool(), Some(false), "{p}");
+        assert!(p["dsps"].as_u64().unwrap() >= 1, "{p}");
+        assert_eq!(r["dsps"], p["dsps"], "{r}\n{p}");
+        assert_eq!(r["brams"], p["brams"], "{r}\n{p}");
+        assert!(
+            r["ffs"].as_u64().unwrap() >= p["ffs"].as_u64().unwrap(),
+            "{r}\n{p}"
+        );
+    }
 }

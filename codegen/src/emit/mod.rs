@@ -13,6 +13,7 @@ use crate::design::{Design, ModelDesign};
 pub mod cnn;
 pub mod engine;
 pub mod ew;
+pub mod harness;
 pub mod memory;
 pub mod node;
 pub mod regmap;

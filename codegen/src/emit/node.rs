@@ -119,21 +119,6 @@ struct DeviceView {
     out_u0: usize,
 }
 
-/// The place-and-route harness of `partita synth --loop-links` (`partita_loop.v`).
-#[derive(Template)]
-#[template(path = "partita_loop.v", escape = "none")]
-struct LoopView {
-    header: String,
-    name: String,
-    top: String,
-    me: usize,
-    lw: u32,
-    link_pins: u32,
-    ports: Vec<usize>,
-    sb: u32,
-    kw: u32,
-}
-
 #[derive(Template)]
 #[template(path = "partita_node.v", escape = "none")]
 struct NodeView {
@@ -408,7 +393,9 @@ struct VPort {
     av_lo: String,
     /// The count taken, sized for the index and the run counter.
     k_idx: String,
-    k_cnt: String,
+    /// The word's room and the beat's values left, as run counts.
+    rr_cnt: String,
+    av_cnt: String,
 }
 
 #[derive(Template)]
@@ -467,7 +454,8 @@ struct VwriteView {
     xb1w: usize,
     xav7: String,
     xk_idx: String,
-    xk_cnt: String,
+    xrr_cnt: String,
+    xav_cnt: String,
     xk_n: String,
     in_w1: u32,
     bh: usize,
@@ -525,37 +513,6 @@ pub fn generate(design: &Design) -> Result<Vec<File>, String> {
     });
     out.push(system_list(design, &out));
     Ok(out)
-}
-
-/// The module name of [`loop_harness`]'s harness.
-pub const LOOP_HARNESS: &str = "partita_loop_harness";
-
-/// A place-and-route harness around device `device`'s top: its link ports looped back through
-/// a register stage instead of on pins (see `partita_loop.v`). Not part of the generated RTL;
-/// `partita synth --loop-links` adds it to the device's sources. Multi-device plans only.
-pub fn loop_harness(design: &Design, device: usize) -> Result<File, String> {
-    let sys = System::new(design)?;
-    let n = sys.schedule.nodes.get(device).ok_or_else(|| {
-        format!(
-            "device {device}: the plan has {} devices",
-            sys.schedule.nodes.len()
-        )
-    })?;
-    let lw = sys.schedule.width;
-    let np = n.ports.len();
-    let s = sys.arch.dp.stream_geom(sys.arch.input_size);
-    let view = LoopView {
-        header: header(design),
-        name: LOOP_HARNESS.into(),
-        top: super::verilog::top_module(design, device),
-        me: device,
-        lw,
-        link_pins: np as u32 * 2 * (lw + 2),
-        ports: (0..np).collect(),
-        sb: s.sb,
-        kw: s.kw,
-    };
-    Ok(module_file(LOOP_HARNESS, render(view.render())?))
 }
 
 fn system_json(design: &Design, sys: &System, designs: &[usize]) -> String {
@@ -890,7 +847,9 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
             },
             av_lo: fit(&format!("av_{p}"), 7, mem.vqw + 1),
             k_idx: fit(&format!("k_{p}"), 7, vaw),
-            k_cnt: fit(&format!("k_{p}"), 7, unit_w + 1),
+            // A write never takes more than its run has left, so the count picked fits.
+            rr_cnt: fit(&format!("rr_{p}"), mem.vqw + 1, unit_w + 1),
+            av_cnt: fit(&format!("avl_{p}"), mem.vqw + 1, unit_w + 1),
         })
         .collect();
     VwriteView {
@@ -943,7 +902,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         xb1w: na.layout.xbase(1) / mem.vq,
         xav7: fit("xn0", sg.jw + 1, 7),
         xk_idx: fit("xk", 7, vaw),
-        xk_cnt: fit("xk", 7, in_w + 1),
+        xrr_cnt: fit("xrr7", 7, in_w + 1),
+        xav_cnt: fit("xav", 7, in_w + 1),
         xk_n: fit("xk", 7, sg.jw + 1),
         in_w1: in_w + 1,
         bh: a.bh,

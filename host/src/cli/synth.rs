@@ -39,10 +39,18 @@ pub struct Args {
     /// Loop each link port back to itself through a register stage instead of putting it on
     /// pins (multi-device plans): a board connects links to transceivers, not to
     /// general-purpose pads, and a node's link ports alone take 132 of the ECP5-85F's 365 I/O
-    /// pins at 64 bits. The harness (`partita_loop_harness`) is synthesized as the top; the
-    /// report says so.
+    /// pins at 64 bits. A harness (`partita_harness`) is synthesized as the top; the report
+    /// says so.
     #[arg(long)]
     loop_links: bool,
+    /// Synthesize the device as a core, as it sits on a board: every port but clk and rst_n
+    /// (AXI4-Lite, AXI4-Stream, and with --loop-links the link readies) is driven from a shift
+    /// register fed by one pin and read into a signature register shifted out on another,
+    /// instead of from pads. On a board those ports meet on-chip logic (an XDMA core, a
+    /// processor's AXI master, a DMA engine); on pins, their registers are pulled to the die's
+    /// edge and the placement spreads. Inside the same harness as --loop-links.
+    #[arg(long)]
+    core: bool,
     /// Stop a tool that runs longer than this many seconds.
     #[arg(long, default_value_t = 3600)]
     timeout: u64,
@@ -92,10 +100,15 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     let mut files = emit::generate(&d, None).map_err(GenFailure)?;
     // The harness goes beside the device's RTL (not in its files.f).
-    let harness = if a.loop_links {
-        let mut f = emit::node::loop_harness(&d, a.device).map_err(GenFailure)?;
+    let harness = if a.loop_links || a.core {
+        let mut f =
+            emit::harness::harness(&d, a.device, a.loop_links, a.core).map_err(GenFailure)?;
         let name = f.name.clone();
-        f.name = format!("dev{}/{name}", a.device);
+        f.name = if d.plan.devices > 1 {
+            format!("dev{}/{name}", a.device)
+        } else {
+            name.clone()
+        };
         files.push(f);
         Some(name)
     } else {
@@ -113,7 +126,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             (root.clone(), "partita_top".to_string())
         };
         if harness.is_some() {
-            top = emit::node::LOOP_HARNESS.to_string();
+            top = emit::harness::HARNESS.to_string();
         }
         let limit = Duration::from_secs(a.timeout);
         let mut r = synth::synthesize(&dir, &top, harness.as_deref(), a.family, limit)?;
@@ -144,7 +157,8 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             "device": a.device,
             "family": r.family,
             "top": r.top,
-            "loop_links": r.harness.is_some(),
+            "loop_links": a.loop_links,
+            "core": a.core,
             "yosys": r.yosys,
             "luts": r.luts, "ffs": r.ffs, "dsps": r.dsps, "brams": r.brams, "lutrams": r.lutrams,
             "cells_by_type": r.cells_by_type,
@@ -166,10 +180,11 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         a.device,
         a.plan.display(),
         r.top,
-        if r.harness.is_some() {
-            ": link ports looped back through registers, not on pins"
-        } else {
-            ""
+        match (a.loop_links, a.core) {
+            (true, true) => ": link ports looped back, every other port but clk and rst_n behind registers, not on pins",
+            (true, false) => ": link ports looped back through registers, not on pins",
+            (false, true) => ": every port but clk and rst_n behind registers, not on pins",
+            _ => "",
         },
         r.family,
         r.yosys,

@@ -1,6 +1,7 @@
 // partita 0.1.0 system file list (plan hash a0c38d28e1e94547); tops partita_d0_top, partita_d1_top, partita_d2_top
 dev0/partita_requant.v
 dev0/partita_fifo.v
+dev0/partita_rep.v
 dev0/partita_crc32.v
 dev0/partita_link_tx.v
 dev0/partita_skid.v
@@ -10,7 +11,6 @@ dev0/partita_link_hub.v
 dev0/partita_axil.v
 dev0/partita_unpack.v
 dev0/partita_pack.v
-dev0/partita_rep.v
 dev0/partita_n0_engine.v
 dev0/partita_n0_act_sigmoid.v
 dev0/partita_n0_act_tanh.v

@@ -2,7 +2,8 @@
 // Do not edit: regenerate with `partita gen`. Fixed-point formats and widths are in regmap.json.
 // Library core hdl/rtl/partita_link_rx.v: it does not depend on the plan.
 // partita library core: link deframer (one receive port). Beats go into a DEPTH-beat FIFO, so
-// the link is never held up longer than that, then through a register slice to the checks.
+// the link is never held up longer than that, then through a register slice and a two-entry
+// head buffer to the checks.
 // A frame addressed to this device (me) is checked (format: partita_hdl::frame): its header
 // (type, source, layer, count), its sequence number against the next one expected from its
 // source, and its CRC-32 at the trailer. Its values come
@@ -89,9 +90,9 @@ module partita_link_rx #(
     localparam [AW:0] FULL = DEPTH[AW:0];
     localparam integer NV = 1 << VPB_W;
 
-    // Input FIFO of {tlast, tdata}, then two register slices: the first registers the FIFO's
-    // memory read (a block RAM's output has no time left for the lookups below), the second
-    // the head beat the checks read, with what was looked up from it.
+    // Input FIFO of {tlast, tdata}, then a register slice, which registers the FIFO's memory
+    // read (a block RAM's output has no time left for the lookups below), then the head buffer
+    // the checks read, which holds each beat with what was looked up from it.
     wire [LW:0] f_head;
     wire [AW:0] cnt;
     wire f_ready;
@@ -130,15 +131,15 @@ module partita_link_rx #(
     reg [3:0] t_sx;
     reg [1:0] t_type;
 
-    // The head beat reaches the checks through a register slice. What a header's checks need
-    // from its destination and source is looked up before the slice and carried through it
+    // The head beat reaches the checks through the head buffer. What a header's checks need
+    // from its destination and source is looked up before the buffer and carried through it
     // beside the beat: whether it is read here (to this device, or a broadcast) and forwarded,
     // whether it is a broadcast, and its source's expected sequence number. So the take below
-    // (pop, the slice's own enable) and the sequence check start at flip-flops, not at the
+    // (pop) and the sequence check start at flip-flops, not at the
     // destination compares and the sequence table. (Looked up for every beat; only a header's
     // are used.) The table changes only in the cycle after a trailer (t_v): a lookup in that
     // cycle takes the value being written (the bypass here), and a header already in the
-    // slice then is checked in that same cycle, through the bypass below (t_hit).
+    // buffer then is checked in that same cycle, through the bypass below (t_hit).
     wire [2:0] q_src = q_head[29:27];
     wire [2:0] q_dst = q_head[26:24];
     wire q_bc = (BCAST != 0) && (q_dst == q_src);
@@ -151,13 +152,38 @@ module partita_link_rx #(
     wire hl;
     wire hd_me, hd_fw, hd_bc;
     wire [12:0] hd_rseq;
-    partita_skid #(.W(LW + 16)) u_head (
-        .clk(clk), .rst(rst),
-        .s_tdata({q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0]}), .s_tvalid(q_valid),
-        .s_tready(q_ready), .s_tlast(q_head[LW]),
-        .m_tdata({hd_me, hd_fw, hd_bc, hd_rseq, hd}), .m_tvalid(hv), .m_tready(pop),
-        .m_tlast(hl)
-    );
+    // The head: a buffer of two entries (as a register slice holds two: main and skid, with
+    // the same handshake, cycle for cycle). Entries are written by a write pointer, so their
+    // enables come from registers (the slice's valid, the buffer's ready, the pointer), and
+    // read through a select by a read pointer: the reader's take (pop, which waits on the
+    // reader's own count of values taken) moves two pointers and a count and enables no wide
+    // register.
+    localparam integer HW = LW + 17;
+    reg [HW-1:0] he0, he1;
+    reg hwp, hrp, hv_r, hrdy;
+    reg [1:0] hcnt;
+    wire hpush = q_valid && hrdy;
+    assign q_ready = hrdy;
+    wire [1:0] hcnt_n = hcnt + {1'b0, hpush} - {1'b0, pop};
+    assign hv = hv_r;
+    assign {hd_me, hd_fw, hd_bc, hd_rseq, hd, hl} = hrp ? he1 : he0;
+    always @(posedge clk) begin
+        if (hpush && !hwp) he0 <= {q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0], q_head[LW]};
+        if (hpush && hwp) he1 <= {q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0], q_head[LW]};
+        if (rst) begin
+            hwp <= 1'b0;
+            hrp <= 1'b0;
+            hcnt <= 2'd0;
+            hv_r <= 1'b0;
+            hrdy <= 1'b0;
+        end else begin
+            if (hpush) hwp <= !hwp;
+            if (pop) hrp <= !hrp;
+            hcnt <= hcnt_n;
+            hv_r <= (hcnt_n != 2'd0);
+            hrdy <= (hcnt_n != 2'd2);
+        end
+    end
 
     // Header fields of the head beat.
     wire [1:0] hd_type = hd[31:30];

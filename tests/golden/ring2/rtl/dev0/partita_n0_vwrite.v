@@ -248,8 +248,11 @@ module partita_n0_vwrite (
     wire hend_0 = lastw_0 && ge_0;
     wire [2-1:0] u_lane_0 = hend_0 ? hq_lane_0 + 2'd1 : hq_lane_0;
     wire [5-1:0] u_idx_0 = hend_0 ? 5'd0 : nidx_0;
-    wire u_first_0 = (k_0[4:0] == hq_rem_0);
-    wire [5-1:0] u_rem_0 = hq_rem_0 - k_0[4:0];
+    // This write's count is the word's room (ge) or the values left in the beat: the run-end
+    // compare and the values left after it are made for both side by side, from registers and
+    // the room, and ge picks, so neither waits on the count's own select.
+    wire u_first_0 = ge_0 ? ({2'd0, rr_0} == hq_rem_0) : ({2'd0, avl_0} == hq_rem_0);
+    wire [5-1:0] u_rem_0 = ge_0 ? (hq_rem_0 - {2'd0, rr_0}) : (hq_rem_0 - {2'd0, avl_0});
     // The next head: the second entry when there is one (b2), else the beat arriving now. Its
     // source's place is looked up in the table below from registers: the arriving beat's
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
@@ -519,7 +522,8 @@ module partita_n0_vwrite (
     // The loader's tick advances by one per timestep, and past a sequence's drain ticks (which
     // take no x) at its end.
     // A run never crosses a vector's end: the vector is complete when the run takes all it has left.
-    wire ld_vec = take_x && (xk[3:0] == ld_left);
+    // (As for received h: the compare made for both counts, xge picks.)
+    wire ld_vec = take_x && (xge ? (xrr7[3:0] == ld_left) : (xav[3:0] == ld_left));
     wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd2 : 16'sd1;
     wire signed [15:0] ahead_n = ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
@@ -558,7 +562,7 @@ module partita_n0_vwrite (
                 ld_idx <= 5'd0;
                 ld_par <= ld_seq_end ? (ld_par ^ 1'b0) : !ld_par;
             end else begin
-                ld_left <= ld_left - xk[3:0];
+                ld_left <= xge ? (ld_left - xrr7[3:0]) : (ld_left - xav[3:0]);
             end
         end
     end

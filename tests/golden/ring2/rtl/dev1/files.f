@@ -1,6 +1,7 @@
 // partita 0.1.0 file list (plan hash 4a8bea21f51bff5f), device 1 of 2; top module partita_d1_top
 partita_requant.v
 partita_fifo.v
+partita_rep.v
 partita_crc32.v
 partita_link_tx.v
 partita_skid.v
@@ -10,7 +11,6 @@ partita_link_hub.v
 partita_axil.v
 partita_unpack.v
 partita_pack.v
-partita_rep.v
 partita_n0_engine.v
 partita_n0_act_sigmoid.v
 partita_n0_act_tanh.v
