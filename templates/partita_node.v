@@ -426,6 +426,19 @@ module {= p.top =} #(
     wire vw_pend;
     wire waiting = (state == S_TSTART && !(gt == 32'd0 || (bar_ok && !vw_pend))) || (state == S_FDRAIN && f_on && !unit_ready)
         || (state == S_FLUSH && !bar_ok);
+    // The MAC and wait counters count a cycle late, from registered flags, so the issue and
+    // wait decisions end at flip-flops, not at 32-bit counters' enables. (Both flags are low
+    // in S_IDLE, so a count cleared by START gains nothing from before it.)
+    reg mac_q, wait_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            mac_q <= 1'b0;
+            wait_q <= 1'b0;
+        end else begin
+            mac_q <= a_valid;
+            wait_q <= busy && waiting;
+        end
+    end
     partita_link_hub #(
         .NP({= nports =}), .LW({= lw =}), .DW({= dw =}), .ACCW({= accw =}), .NDEV({= ndev =}),
         .NLAYERS({= layers_n =}), .LAYER_W({= layer_w =}), .VPB_H({= lk.vpb_h =}), .VPB_P({= lk.vpb_p =}),
@@ -571,8 +584,8 @@ module {= p.top =} #(
             wait_cycles <= 32'd0;
         end else begin
             if (busy) cycles <= cycles + 64'd1;
-            if (a_valid) mac_cycles <= mac_cycles + 32'd1;
-            if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
+            if (mac_q) mac_cycles <= mac_cycles + 32'd1;
+            if (wait_q) wait_cycles <= wait_cycles + 32'd1;
 {% if ge %}            if (part_v) begin
                 parts_out <= parts_out + {rs_n_w[{= rows_w_2 =}:0], 2'b00};
                 rs_ul <= rs_ul - rs_n_w;

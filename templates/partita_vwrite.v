@@ -503,13 +503,18 @@ module {= name =} (
     wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd{= layers_n =} : 16'sd1;
     wire signed [15:0] ahead_n = ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
+    // ahead_n <= 1, without the add: ahead <= 1 - step + tick, the register compared with
+    // constants for each step (0, 1, or {= layers_n =} at a sequence's end), picked by the step.
+    wire ok_s0 = tick ? (ahead <= 16'sd2) : (ahead <= 16'sd1);
+    wire ok_s1 = tick ? (ahead <= 16'sd1) : (ahead <= 16'sd0);
+    wire ok_sl = tick ? (ahead <= {= ahead_l2 =}) : (ahead <= {= ahead_l1 =});
     always @(posedge clk) begin
         if (rst || start) begin
             ahead <= 16'sd0;
             ahead_ok <= 1'b1;
         end else if (!ld_done) begin
             ahead <= ahead_n;
-            ahead_ok <= (ahead_n <= 16'sd1);
+            ahead_ok <= !ld_vec ? ok_s0 : (ld_seq_end ? ok_sl : ok_s1);
         end
     end
     always @(posedge clk) begin

@@ -95,10 +95,19 @@ module partita_link_rx #(
     wire f_ready;
     reg pop;
     wire crc_pend;
-    wire f_valid = (cnt != {(AW + 1){1'b0}});
+    // Whether the FIFO holds a beat, as a register (from the next count: a push, or a beat
+    // left after this cycle's pop), so the slice's enables start at a flip-flop, not at a
+    // compare of the count. It equals count != 0 every cycle.
+    reg f_ne;
+    wire f_valid = f_ne;
     wire f_pop = f_valid && f_ready;
     assign rx_tready = (cnt != FULL);
     assign rx_beat = rx_tvalid && rx_tready;
+    localparam [AW:0] CNT1 = 1;
+    always @(posedge clk) begin
+        if (rst) f_ne <= 1'b0;
+        else f_ne <= rx_beat || (cnt > CNT1) || ((cnt == CNT1) && !f_pop);
+    end
     partita_fifo #(.W(LW + 1), .AW(AW), .DEPTH(DEPTH)) u_fifo (
         .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(f_pop),
         .dout(f_head), .count(cnt)

@@ -434,6 +434,9 @@ struct VwriteView {
     beat_unused: String,
     layer_w: u32,
     layers_n: usize,
+    /// 1 - layers_n and 2 - layers_n as signed 16-bit literals (the loader's lead limits).
+    ahead_l1: String,
+    ahead_l2: String,
     /// 1'b1 when the layer count is odd: the x buffer parity flips at a sequence's end.
     layers_odd: String,
     lane_w: u32,
@@ -886,6 +889,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         },
         layer_w,
         layers_n: a.layers,
+        ahead_l1: slit16(1 - a.layers as i64),
+        ahead_l2: slit16(2 - a.layers as i64),
         layers_odd: format!("1'b{}", a.layers % 2),
         lane_w,
         vaw,
@@ -1463,4 +1468,13 @@ fn node_files(
     let list = file_list(design, &format!(", device {me} of {nd}"), &top, &files);
     files.push(list);
     Ok(files)
+}
+
+/// A signed 16-bit Verilog literal of `v`.
+fn slit16(v: i64) -> String {
+    if v < 0 {
+        format!("-16'sd{}", -v)
+    } else {
+        format!("16'sd{v}")
+    }
 }

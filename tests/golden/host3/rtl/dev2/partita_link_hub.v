@@ -5,8 +5,8 @@
 // (partita_link_rx) and NP transmit ports shared by the framer (partita_link_tx) and
 // forwarding (partita_tx_arb); a transmit queue of TQ_DEPTH entries in front of the framer;
 // the barrier count; sticky link errors with their counters and the first error's details;
-// a wait timeout; and beat counters. Since reset: TX_BEATS counts beats of this device's own
-// frames, FWD_BEATS beats it forwarded, RX_BEATS beats it received.
+// a wait timeout; and beat counters (a cycle behind the beats). Since reset: TX_BEATS counts
+// beats of this device's own frames, FWD_BEATS beats it forwarded, RX_BEATS beats it received.
 //
 // Queue an entry {last of run, type, layer, parity, destination, value} with tq_push while
 // !tq_full (an h entry's value holds EH h values, the first in the low bits). Received values come out per port (rv_*; take each with rv_ack, or rv_n of the
@@ -237,6 +237,21 @@ module partita_link_hub #(
             for (n = 0; n < NP; n = n + 1) bars = bars + {{(BAR_W - 1){1'b0}}, v[n]};
         end
     endfunction
+    // The beat counters count a cycle late, from registered beat flags, so the handshakes
+    // (the arbiter's grant, a receive FIFO's count) end at flip-flops beside them, not at
+    // 32-bit adders wherever the counters are placed.
+    reg [NP-1:0] txo_q, txf_q, rxb_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            txo_q <= {NP{1'b0}};
+            txf_q <= {NP{1'b0}};
+            rxb_q <= {NP{1'b0}};
+        end else begin
+            txo_q <= tx_beat & tx_own;
+            txf_q <= tx_beat & ~tx_own;
+            rxb_q <= rx_beat;
+        end
+    end
     always @(posedge clk) begin
         if (rst) begin
             bar_cnt <= {BAR_W{1'b0}};
@@ -255,9 +270,9 @@ module partita_link_hub #(
             crc_errs <= crc_errs + ones(e_crc);
             seq_errs <= seq_errs + ones(e_seq);
             fmt_errs <= fmt_errs + ones(e_fmt);
-            tx_beats <= tx_beats + ones(tx_beat & tx_own);
-            fwd_beats <= fwd_beats + ones(tx_beat & ~tx_own);
-            rx_beats <= rx_beats + ones(rx_beat);
+            tx_beats <= tx_beats + ones(txo_q);
+            fwd_beats <= fwd_beats + ones(txf_q);
+            rx_beats <= rx_beats + ones(rxb_q);
             // The first error's details; later ports win a tie, as do errors over a timeout.
             for (ep = 0; ep < NP; ep = ep + 1) begin
                 if ((e_crc[ep] || e_seq[ep] || e_fmt[ep]) && status == 4'd0) err_info <= e_info[32*ep +: 32];

@@ -383,6 +383,19 @@ module partita_n0_node #(
     wire vw_pend;
     wire waiting = (state == S_TSTART && !(gt == 32'd0 || (bar_ok && !vw_pend))) || (state == S_FDRAIN && f_on && !unit_ready)
         || (state == S_FLUSH && !bar_ok);
+    // The MAC and wait counters count a cycle late, from registered flags, so the issue and
+    // wait decisions end at flip-flops, not at 32-bit counters' enables. (Both flags are low
+    // in S_IDLE, so a count cleared by START gains nothing from before it.)
+    reg mac_q, wait_q;
+    always @(posedge clk) begin
+        if (rst) begin
+            mac_q <= 1'b0;
+            wait_q <= 1'b0;
+        end else begin
+            mac_q <= a_valid;
+            wait_q <= busy && waiting;
+        end
+    end
     partita_link_hub #(
         .NP(1), .LW(64), .DW(16), .ACCW(37), .NDEV(2),
         .NLAYERS(2), .LAYER_W(1), .VPB_H(4), .VPB_P(1),
@@ -513,8 +526,8 @@ module partita_n0_node #(
             wait_cycles <= 32'd0;
         end else begin
             if (busy) cycles <= cycles + 64'd1;
-            if (a_valid) mac_cycles <= mac_cycles + 32'd1;
-            if (busy && waiting) wait_cycles <= wait_cycles + 32'd1;
+            if (mac_q) mac_cycles <= mac_cycles + 32'd1;
+            if (wait_q) wait_cycles <= wait_cycles + 32'd1;
             if (part_v) parts_out <= parts_out + 6'd1;
 
             if (h_out) units_done <= units_done + 5'd1;
