@@ -257,6 +257,8 @@ pub fn harness(
     } else {
         doc.push("clk, rst_n, AXI4-Lite and AXI4-Stream stay on pins.".into());
     }
+    // (Without `core` the two registers are not written out; max(2) only keeps the unused
+    // bounds valid numbers.)
     let view = HarnessView {
         header: header(design),
         doc: doc.iter().flat_map(|d| wrap(d, 96)).collect(),
