@@ -29,6 +29,8 @@ pub struct Port {
     pub name: String,
     pub input: bool,
     pub width: u32,
+    /// A link port's signal: the port's index and the signal's name within it (`tx_tdata`).
+    pub link: Option<(usize, &'static str)>,
 }
 
 fn port(name: &str, input: bool, width: u32) -> Port {
@@ -36,6 +38,7 @@ fn port(name: &str, input: bool, width: u32) -> Port {
         name: name.into(),
         input,
         width,
+        link: None,
     }
 }
 
@@ -88,7 +91,10 @@ pub fn top_ports(design: &Design, device: usize) -> Result<Vec<Port>, String> {
                     ("rx_tready", false, 1),
                     ("rx_tlast", true, 1),
                 ] {
-                    p.push(port(&format!("l{k}_{s}"), i, w));
+                    p.push(Port {
+                        link: Some((k, s)),
+                        ..port(&format!("l{k}_{s}"), i, w)
+                    });
                 }
             }
             let sb = sys.arch.dp.stream.beat_bits;
@@ -174,13 +180,15 @@ pub fn harness(
         );
     }
     let ports = top_ports(design, device)?;
-    let looped = |name: &str| -> Option<usize> {
-        let rest = name.strip_prefix('l')?;
-        let (k, sig) = rest.split_once('_')?;
-        let k: usize = k.parse().ok()?;
-        (loop_links && !sig.ends_with("_tready")).then_some(k)
+    // The link signals the loop replaces (each port's readies are not looped).
+    let looped = |p: &Port| -> Option<(usize, &'static str)> {
+        p.link
+            .filter(|(_, sig)| loop_links && !sig.ends_with("_tready"))
     };
-    let mut loops: Vec<usize> = ports.iter().filter_map(|p| looped(&p.name)).collect();
+    let mut loops: Vec<usize> = ports
+        .iter()
+        .filter_map(|p| looped(p).map(|l| l.0))
+        .collect();
     loops.dedup();
     if loop_links && loops.is_empty() {
         return Err(format!(
@@ -200,9 +208,8 @@ pub fn harness(
             hi: (p.width > 1).then(|| p.width - 1),
             name: p.name.clone(),
         };
-        let signal = if let Some(k) = looped(&p.name) {
-            let s = p.name.split_once('_').map(|x| x.1).unwrap_or("");
-            match s {
+        let signal = if let Some((k, sig)) = looped(p) {
+            match sig {
                 "tx_tdata" => format!("l{k}_td"),
                 "tx_tvalid" => format!("l{k}_tv"),
                 "tx_tlast" => format!("l{k}_tl"),

@@ -166,7 +166,7 @@ module partita_link_rx #(
     // enables come from registers (the slice's valid, the buffer's ready, the pointer), and
     // read through a select by a read pointer: the reader's take (pop, which waits on the
     // reader's own count of values taken) moves two pointers and a count and enables no wide
-    // register.
+    // register. (hv_r and hrdy are hcnt != 0 and hcnt != 2, kept as registers.)
     localparam integer HW = LW + 17;
     reg [HW-1:0] he0, he1;
     reg hwp, hrp, hv_r, hrdy;
