@@ -238,7 +238,9 @@ module {= name =} #(
     reg [{= bw =}-1:0] bias_c, bias_v, bias_r, bias_d, bias_m, bias_e;
     reg v_c, first_c, last_c, zero_c;
     reg v_v, first_v, last_v, zero_v;
-    reg v_r, first_r, last_r, zero_r;
+{% if vbram %}    reg [{= bw =}-1:0] bias_q;
+    reg v_q, first_q, last_q, zero_q;
+{% endif %}    reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
     reg v_m, first_m, last_m;
     reg v_e, first_e, last_e;
@@ -246,15 +248,18 @@ module {= name =} #(
         if (rst) begin
             v_c <= 1'b0;
             v_v <= 1'b0;
-            v_r <= 1'b0;
+{% if vbram %}            v_q <= 1'b0;
+{% endif %}            v_r <= 1'b0;
             v_d <= 1'b0;
             v_m <= 1'b0;
             v_e <= 1'b0;
         end else begin
             v_c <= v_w;
             v_v <= v_c;
-            v_r <= v_v;
-            v_d <= v_r;
+{% if vbram %}            v_q <= v_v;
+            v_r <= v_q;
+{% else %}            v_r <= v_v;
+{% endif %}            v_d <= v_r;
             v_m <= v_d;
             v_e <= v_m;
         end
@@ -266,11 +271,19 @@ module {= name =} #(
         first_v <= first_c;
         last_v <= last_c;
         zero_v <= zero_c;
-        bias_r <= bias_v;
+{% if vbram %}        bias_q <= bias_v;
+        first_q <= first_v;
+        last_q <= last_v;
+        zero_q <= zero_v;
+        bias_r <= bias_q;
+        first_r <= first_q;
+        last_r <= last_q;
+        zero_r <= zero_q;
+{% else %}        bias_r <= bias_v;
         first_r <= first_v;
         last_r <= last_v;
         zero_r <= zero_v;
-        bias_d <= bias_r;
+{% endif %}        bias_d <= bias_r;
         first_d <= first_r;
         last_d <= last_r;
         bias_m <= bias_d;
@@ -284,11 +297,15 @@ module {= name =} #(
     // Lane {= lane =}: words of {= vq =} values (value a at word a / {= vq =}, slot a mod {= vq =}); the
     // word is read, then the slot picked in the operand stage.
 {% if vbram %}    // Block RAM: the read address is vra itself (the RAM's own address register), its output
-    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    // goes into vqn, a fabric register with nothing else on its input (so the placer can put
+    // it beside the block RAM, whose own output register synthesis does not use), then into
+    // vq (stage Q: one more engine cycle), where the operand stage picks the slot; the slot
+    // index and the weight follow in step.
     (* ram_style = "block" *) reg [{= vqd =}-1:0] vmem_{= lane =} [0:{= vwords =}-1];
     reg [{= vaw =}-1:0] vra_{= lane =};
-    reg [{= vqd =}-1:0] vqb_{= lane =}, vq_{= lane =};
-    reg [{= vqw =}-1:0] vsa_{= lane =}, vsel_{= lane =};
+    reg [{= vqd =}-1:0] vqb_{= lane =}, vqn_{= lane =}, vq_{= lane =};
+    reg [{= vqw =}-1:0] vsa_{= lane =}, vsn_{= lane =}, vsel_{= lane =};
+    reg [{= ww =}-1:0] wn_{= lane =};
 {% else %}    reg [{= vqd =}-1:0] vmem_{= lane =} [0:{= vwords =}-1];
     reg [{= vaw =}-1:0] vra_{= lane =}, vrv_{= lane =};
     reg [{= vqd =}-1:0] vq_{= lane =};
@@ -329,14 +346,18 @@ module {= name =} #(
 {% if vbram %}        vqb_{= lane =} <= vmem_{= lane =}[vra_{= lane =}[{= vaw =}-1:{= vqw =}]];
         vsa_{= lane =} <= vra_{= lane =}[{= vqw =}-1:0];
         wk_{= lane =} <= wc_{= lane =};
-        vq_{= lane =} <= vqb_{= lane =};
-        vsel_{= lane =} <= vsa_{= lane =};
+        vqn_{= lane =} <= vqb_{= lane =};
+        vsn_{= lane =} <= vsa_{= lane =};
+        wn_{= lane =} <= wk_{= lane =};
+        vq_{= lane =} <= vqn_{= lane =};
+        vsel_{= lane =} <= vsn_{= lane =};
+        wr_{= lane =} <= wn_{= lane =};
 {% else %}        vrv_{= lane =} <= vra_{= lane =};
         wk_{= lane =} <= wc_{= lane =};
         vq_{= lane =} <= vmem_{= lane =}[vrv_{= lane =}[{= vaw =}-1:{= vqw =}]];
         vsel_{= lane =} <= vrv_{= lane =}[{= vqw =}-1:0];
-{% endif %}        wr_{= lane =} <= wk_{= lane =};
-        vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
+        wr_{= lane =} <= wk_{= lane =};
+{% endif %}        vin_{= lane =} <= zero_r ? {= dw =}'d0 : vpick_{= lane =};
         wv_{= lane =} <= wr_{= lane =};
         vm_{= lane =} <= vin_{= lane =};
         wm_{= lane =} <= wv_{= lane =};

@@ -276,9 +276,10 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
 }
 
 /// Node pipeline constants (cycles), read off `partita_node.v`: state transitions around a
-/// layer's row issue, the engine's depth after the last issue, the finisher's depth, and the
-/// delay a frame sees at each forwarding hop.
-const NODE_MAC_EXTRA: u64 = ENGINE_FRONT as u64 + 5;
+/// layer's row issue and the engine's depth after the last issue (past the engine's front,
+/// `Memories::engine_front`), the finisher's depth, and the delay a frame sees at each
+/// forwarding hop.
+const NODE_MAC_EXTRA: u64 = 5;
 /// The finisher's depth past its own pipeline (`NodeArch::fin_latency`): the element-wise
 /// unit and the h write.
 const NODE_FIN_EW: u64 = EW_LATENCY as u64 + 3;
@@ -289,8 +290,8 @@ const NODE_XPASS_EXTRA: u64 = 2;
 /// receiver's (its FIFO, the FIFO's output register, the head slice).
 const NODE_HOP: u64 = 6;
 /// From an h value leaving the element-wise unit to its frame being packed (the transmit
-/// queue and its register slice), and from a barrier's arrival to the next tick's start.
-const NODE_FRAME_FILL: u64 = 3;
+/// queue and its two register slices), and from a barrier's arrival to the next tick's start.
+const NODE_FRAME_FILL: u64 = 4;
 const NODE_BAR_TAKE: u64 = 3;
 
 /// Vector-memory writes of one x vector on a node with `q`-value words: the stream's beats
@@ -417,10 +418,13 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
             (a + b) as u64
         }
     };
+    // A layer's cycles past its row issue: state transitions and the engine's front.
+    let mac_extra =
+        |node: usize| -> u64 { NODE_MAC_EXTRA + u64::from(sys.nodes[node].mem.engine_front()) };
     // Cycles from a layer's start until its row i (in issue order) leaves a node's serializer.
     let row_done = |node: usize, l: usize, i: usize| -> u64 {
         let m = sys.nodes[node].m;
-        (i / m + 1) as u64 * row_len(node, l) + NODE_MAC_EXTRA + tree + serializer(node, i + 1)
+        (i / m + 1) as u64 * row_len(node, l) + mac_extra(node) + tree + serializer(node, i + 1)
     };
     let circular = !s.switched && s.topology == crate::plan::Topology::Ring && s.nodes.len() > 2;
     let psum_frame = sys
@@ -464,7 +468,7 @@ pub fn node_cycles_per_step(design: &Design, steps: usize) -> Option<f64> {
                 mac_start[n.index] = t[n.index];
                 if nlay.computes() {
                     t[n.index] += sys.nodes[n.index].layers[l].slots as u64 * row_len(n.index, l)
-                        + NODE_MAC_EXTRA
+                        + mac_extra(n.index)
                         + tree
                         + serializer(n.index, nlay.rows.len());
                 }

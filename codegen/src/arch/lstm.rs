@@ -27,7 +27,8 @@ pub const EW_LATENCY: u32 = 1 + ACT_LATENCY + 4 + ACT_LATENCY + 3;
 /// address through a register copy per chunk, then one per column group), the weight read,
 /// each block RAM's output in a fabric register of its own, the chunks ORed, vector address,
 /// its copy beside the lane's vector memory, vector read, operand registers, the operands'
-/// copies beside the multiplier, product (see [`Memories::chunked`]).
+/// copies beside the multiplier, product (see [`Memories::chunked`]). Vector memories in block
+/// RAM add a stage: [`Memories::engine_front`].
 pub const ENGINE_FRONT: u32 = 11;
 
 /// The width of an `iw`-bit value rounded by `shr` bits or shifted left by `shl`, before any
@@ -279,7 +280,7 @@ pub struct Memories {
     /// Row-address width (the low bits of a weight address).
     pub wraw: u32,
     /// Each lane's vector memory in block RAM (read through the RAM's own address register
-    /// into a fabric register, the same engine depth), not LUT RAM. See [`VBLOCK_MAX_LANES`].
+    /// into two fabric registers, one engine stage more), not LUT RAM. See [`VBLOCK_MAX_LANES`].
     pub vblock: bool,
 }
 
@@ -364,6 +365,13 @@ impl Memories {
     /// Vector-memory words per lane.
     pub fn vwords(&self) -> usize {
         self.vdepth / self.vq
+    }
+
+    /// Row engine stages before the adder tree: [`ENGINE_FRONT`], and with the vector memories
+    /// in block RAM one more (the block RAM's output into a register of its own, then the
+    /// word register the slot is picked from).
+    pub fn engine_front(&self) -> u32 {
+        ENGINE_FRONT + u32::from(self.vblock)
     }
 }
 
@@ -1256,7 +1264,7 @@ fn node_arch(
         .filter(|&c| c > 0)
         .min()
         .unwrap_or(1);
-    let in_flight = (ENGINE_FRONT + tree_levels(arch.dp.k) + 2).div_ceil(min_row as u32);
+    let in_flight = (mem.engine_front() + tree_levels(arch.dp.k) + 2).div_ceil(min_row as u32);
     let rf_depth = (in_flight as usize + ROW_FIFO_MARGIN)
         .next_power_of_two()
         .max(16);

@@ -106,16 +106,18 @@ module partita_link_hub #(
     localparam [BAR_W-1:0] OTHERS_N = OTHERS_I[BAR_W-1:0];
     localparam [TQ_AW:0] TQ_FULL = TQ_FULL_I[TQ_AW:0];
 
-    // Transmit queue, a register slice (the framer reads a register, not the queue's LUT-RAM
-    // read), and the framer.
+    // Transmit queue, two register slices (the framer reads a register, not the queue's memory
+    // read; where the queue is a block RAM, the first slice can sit beside it and the second
+    // beside the framer, so no net both leaves a block RAM's output and crosses the die), and
+    // the framer.
     wire [TQ_AW:0] tq_count;
     wire [TQ_W-1:0] tq_head;
     wire tq_pop, fr_sending, fr_last, fr_go, fr_idle;
     wire [1:0] fr_port;
     wire [LW-1:0] fr_data;
     wire tq_valid = (tq_count != {(TQ_AW + 1){1'b0}});
-    wire tq_ready, hq_valid, hq_last;
-    wire [TQ_W-2:0] hq;
+    wire tq_ready, hq_valid, hq_last, hm_valid, hm_ready, hm_last;
+    wire [TQ_W-2:0] hq, hm;
     // A register, so no compare sits in front of the producers' stall: it reflects the count a
     // cycle earlier, and the margin covers the one push per cycle it may then still allow.
     reg tq_full_r;
@@ -125,7 +127,7 @@ module partita_link_hub #(
         else tq_full_r <= tq_full_n;
     end
     assign tq_full = tq_full_r;
-    assign tx_idle = !tq_valid && !hq_valid && fr_idle;
+    assign tx_idle = !tq_valid && !hm_valid && !hq_valid && fr_idle;
     partita_fifo #(.W(TQ_W), .AW(TQ_AW), .DEPTH(TQ_DEPTH)) u_txq (
         .clk(clk), .rst(rst), .push(tq_push), .din(tq_in), .pop(tq_valid && tq_ready),
         .dout(tq_head), .count(tq_count)
@@ -134,6 +136,11 @@ module partita_link_hub #(
         .clk(clk), .rst(rst),
         .s_tdata(tq_head[TQ_W-2:0]), .s_tvalid(tq_valid), .s_tready(tq_ready),
         .s_tlast(tq_head[TQ_W-1]),
+        .m_tdata(hm), .m_tvalid(hm_valid), .m_tready(hm_ready), .m_tlast(hm_last)
+    );
+    partita_skid #(.W(TQ_W - 1)) u_tq_slice2 (
+        .clk(clk), .rst(rst),
+        .s_tdata(hm), .s_tvalid(hm_valid), .s_tready(hm_ready), .s_tlast(hm_last),
         .m_tdata(hq), .m_tvalid(hq_valid), .m_tready(tq_pop), .m_tlast(hq_last)
     );
     wire [LAYER_W-1:0] q_layer = hq[TQ_W-4 -: LAYER_W];
@@ -240,13 +247,18 @@ module partita_link_hub #(
     // The beat counters count a cycle late, from registered beat flags, so the handshakes
     // (the arbiter's grant, a receive FIFO's count) end at flip-flops beside them, not at
     // 32-bit adders wherever the counters are placed.
+    // The watchdog likewise counts from a registered `waiting` (the node's state decodes it;
+    // a timeout then fires a cycle later).
     reg [NP-1:0] txo_q, txf_q, rxb_q;
+    reg wait_q;
     always @(posedge clk) begin
         if (rst) begin
+            wait_q <= 1'b0;
             txo_q <= {NP{1'b0}};
             txf_q <= {NP{1'b0}};
             rxb_q <= {NP{1'b0}};
         end else begin
+            wait_q <= waiting;
             txo_q <= tx_beat & tx_own;
             txf_q <= tx_beat & ~tx_own;
             rxb_q <= rx_beat;
@@ -266,7 +278,7 @@ module partita_link_hub #(
             rx_beats <= 32'd0;
         end else begin
             bar_cnt <= bar_cnt + bars(ok_b) - (bar_take ? OTHERS_N : {BAR_W{1'b0}});
-            wd <= waiting ? wd + 32'd1 : 32'd0;
+            wd <= wait_q ? wd + 32'd1 : 32'd0;
             crc_errs <= crc_errs + ones(e_crc);
             seq_errs <= seq_errs + ones(e_seq);
             fmt_errs <= fmt_errs + ones(e_fmt);

@@ -262,6 +262,8 @@ module partita_n0_engine #(
     reg [16-1:0] bias_c, bias_v, bias_r, bias_d, bias_m, bias_e;
     reg v_c, first_c, last_c, zero_c;
     reg v_v, first_v, last_v, zero_v;
+    reg [16-1:0] bias_q;
+    reg v_q, first_q, last_q, zero_q;
     reg v_r, first_r, last_r, zero_r;
     reg v_d, first_d, last_d;
     reg v_m, first_m, last_m;
@@ -270,6 +272,7 @@ module partita_n0_engine #(
         if (rst) begin
             v_c <= 1'b0;
             v_v <= 1'b0;
+            v_q <= 1'b0;
             v_r <= 1'b0;
             v_d <= 1'b0;
             v_m <= 1'b0;
@@ -277,7 +280,8 @@ module partita_n0_engine #(
         end else begin
             v_c <= v_w;
             v_v <= v_c;
-            v_r <= v_v;
+            v_q <= v_v;
+            v_r <= v_q;
             v_d <= v_r;
             v_m <= v_d;
             v_e <= v_m;
@@ -290,10 +294,14 @@ module partita_n0_engine #(
         first_v <= first_c;
         last_v <= last_c;
         zero_v <= zero_c;
-        bias_r <= bias_v;
-        first_r <= first_v;
-        last_r <= last_v;
-        zero_r <= zero_v;
+        bias_q <= bias_v;
+        first_q <= first_v;
+        last_q <= last_v;
+        zero_q <= zero_v;
+        bias_r <= bias_q;
+        first_r <= first_q;
+        last_r <= last_q;
+        zero_r <= zero_q;
         bias_d <= bias_r;
         first_d <= first_r;
         last_d <= last_r;
@@ -308,11 +316,15 @@ module partita_n0_engine #(
     // Lane 0: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
     // Block RAM: the read address is vra itself (the RAM's own address register), its output
-    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    // goes into vqn, a fabric register with nothing else on its input (so the placer can put
+    // it beside the block RAM, whose own output register synthesis does not use), then into
+    // vq (stage Q: one more engine cycle), where the operand stage picks the slot; the slot
+    // index and the weight follow in step.
     (* ram_style = "block" *) reg [64-1:0] vmem_0 [0:6-1];
     reg [5-1:0] vra_0;
-    reg [64-1:0] vqb_0, vq_0;
-    reg [2-1:0] vsa_0, vsel_0;
+    reg [64-1:0] vqb_0, vqn_0, vq_0;
+    reg [2-1:0] vsa_0, vsn_0, vsel_0;
+    reg [16-1:0] wn_0;
     reg [16-1:0] vin_0, vpick_0, vm_0;
     reg [16-1:0] wc_0, wk_0, wr_0, wv_0, wm_0;
     reg [32-1:0] t0_0;
@@ -352,9 +364,12 @@ module partita_n0_engine #(
         vqb_0 <= vmem_0[vra_0[5-1:2]];
         vsa_0 <= vra_0[2-1:0];
         wk_0 <= wc_0;
-        vq_0 <= vqb_0;
-        vsel_0 <= vsa_0;
-        wr_0 <= wk_0;
+        vqn_0 <= vqb_0;
+        vsn_0 <= vsa_0;
+        wn_0 <= wk_0;
+        vq_0 <= vqn_0;
+        vsel_0 <= vsn_0;
+        wr_0 <= wn_0;
         vin_0 <= zero_r ? 16'd0 : vpick_0;
         wv_0 <= wr_0;
         vm_0 <= vin_0;
@@ -365,11 +380,15 @@ module partita_n0_engine #(
     // Lane 1: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
     // Block RAM: the read address is vra itself (the RAM's own address register), its output
-    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    // goes into vqn, a fabric register with nothing else on its input (so the placer can put
+    // it beside the block RAM, whose own output register synthesis does not use), then into
+    // vq (stage Q: one more engine cycle), where the operand stage picks the slot; the slot
+    // index and the weight follow in step.
     (* ram_style = "block" *) reg [64-1:0] vmem_1 [0:6-1];
     reg [5-1:0] vra_1;
-    reg [64-1:0] vqb_1, vq_1;
-    reg [2-1:0] vsa_1, vsel_1;
+    reg [64-1:0] vqb_1, vqn_1, vq_1;
+    reg [2-1:0] vsa_1, vsn_1, vsel_1;
+    reg [16-1:0] wn_1;
     reg [16-1:0] vin_1, vpick_1, vm_1;
     reg [16-1:0] wc_1, wk_1, wr_1, wv_1, wm_1;
     reg [32-1:0] t0_1;
@@ -409,9 +428,12 @@ module partita_n0_engine #(
         vqb_1 <= vmem_1[vra_1[5-1:2]];
         vsa_1 <= vra_1[2-1:0];
         wk_1 <= wc_1;
-        vq_1 <= vqb_1;
-        vsel_1 <= vsa_1;
-        wr_1 <= wk_1;
+        vqn_1 <= vqb_1;
+        vsn_1 <= vsa_1;
+        wn_1 <= wk_1;
+        vq_1 <= vqn_1;
+        vsel_1 <= vsn_1;
+        wr_1 <= wn_1;
         vin_1 <= zero_r ? 16'd0 : vpick_1;
         wv_1 <= wr_1;
         vm_1 <= vin_1;
@@ -422,11 +444,15 @@ module partita_n0_engine #(
     // Lane 2: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
     // Block RAM: the read address is vra itself (the RAM's own address register), its output
-    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    // goes into vqn, a fabric register with nothing else on its input (so the placer can put
+    // it beside the block RAM, whose own output register synthesis does not use), then into
+    // vq (stage Q: one more engine cycle), where the operand stage picks the slot; the slot
+    // index and the weight follow in step.
     (* ram_style = "block" *) reg [64-1:0] vmem_2 [0:6-1];
     reg [5-1:0] vra_2;
-    reg [64-1:0] vqb_2, vq_2;
-    reg [2-1:0] vsa_2, vsel_2;
+    reg [64-1:0] vqb_2, vqn_2, vq_2;
+    reg [2-1:0] vsa_2, vsn_2, vsel_2;
+    reg [16-1:0] wn_2;
     reg [16-1:0] vin_2, vpick_2, vm_2;
     reg [16-1:0] wc_2, wk_2, wr_2, wv_2, wm_2;
     reg [32-1:0] t0_2;
@@ -466,9 +492,12 @@ module partita_n0_engine #(
         vqb_2 <= vmem_2[vra_2[5-1:2]];
         vsa_2 <= vra_2[2-1:0];
         wk_2 <= wc_2;
-        vq_2 <= vqb_2;
-        vsel_2 <= vsa_2;
-        wr_2 <= wk_2;
+        vqn_2 <= vqb_2;
+        vsn_2 <= vsa_2;
+        wn_2 <= wk_2;
+        vq_2 <= vqn_2;
+        vsel_2 <= vsn_2;
+        wr_2 <= wn_2;
         vin_2 <= zero_r ? 16'd0 : vpick_2;
         wv_2 <= wr_2;
         vm_2 <= vin_2;
@@ -479,11 +508,15 @@ module partita_n0_engine #(
     // Lane 3: words of 4 values (value a at word a / 4, slot a mod 4); the
     // word is read, then the slot picked in the operand stage.
     // Block RAM: the read address is vra itself (the RAM's own address register), its output
-    // goes straight into vq, a fabric register, and the slot index follows two cycles behind.
+    // goes into vqn, a fabric register with nothing else on its input (so the placer can put
+    // it beside the block RAM, whose own output register synthesis does not use), then into
+    // vq (stage Q: one more engine cycle), where the operand stage picks the slot; the slot
+    // index and the weight follow in step.
     (* ram_style = "block" *) reg [64-1:0] vmem_3 [0:6-1];
     reg [5-1:0] vra_3;
-    reg [64-1:0] vqb_3, vq_3;
-    reg [2-1:0] vsa_3, vsel_3;
+    reg [64-1:0] vqb_3, vqn_3, vq_3;
+    reg [2-1:0] vsa_3, vsn_3, vsel_3;
+    reg [16-1:0] wn_3;
     reg [16-1:0] vin_3, vpick_3, vm_3;
     reg [16-1:0] wc_3, wk_3, wr_3, wv_3, wm_3;
     reg [32-1:0] t0_3;
@@ -523,9 +556,12 @@ module partita_n0_engine #(
         vqb_3 <= vmem_3[vra_3[5-1:2]];
         vsa_3 <= vra_3[2-1:0];
         wk_3 <= wc_3;
-        vq_3 <= vqb_3;
-        vsel_3 <= vsa_3;
-        wr_3 <= wk_3;
+        vqn_3 <= vqb_3;
+        vsn_3 <= vsa_3;
+        wn_3 <= wk_3;
+        vq_3 <= vqn_3;
+        vsel_3 <= vsn_3;
+        wr_3 <= wn_3;
         vin_3 <= zero_r ? 16'd0 : vpick_3;
         wv_3 <= wr_3;
         vm_3 <= vin_3;
