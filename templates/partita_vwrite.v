@@ -502,7 +502,12 @@ module {= name =} (
     wire ld_vec = take_x && (xge ? ({= xrr_cnt =} == ld_left) : ({= xav_cnt =} == ld_left));
     wire ld_seq_end = ld_vec && ld_tlast;
     wire signed [15:0] ld_step = !ld_vec ? 16'sd0 : ld_seq_end ? 16'sd{= layers_n =} : 16'sd1;
-    wire signed [15:0] ahead_n = ahead + ld_step - (tick ? 16'sd1 : 16'sd0);
+    // `ahead` takes a vector's step a cycle after its end, from the registered flags (ld_vq,
+    // ld_sq), so the run logic in front of ld_vec ends at those flip-flops, not at a 16-bit
+    // adder. No run is taken in that cycle (ld_vq blocks take_x), so ahead_ok, which gates only
+    // the take, is exact whenever it is read.
+    wire signed [15:0] ld_step_q = !ld_vq ? 16'sd0 : ld_sq ? 16'sd{= layers_n =} : 16'sd1;
+    wire signed [15:0] ahead_n = ahead + ld_step_q - (tick ? 16'sd1 : 16'sd0);
     // ahead_n <= 1, without the add: ahead <= 1 - step + tick, the register compared with
     // constants for each step (0, 1, or {= layers_n =} at a sequence's end), picked by the step.
     wire ok_s0 = tick ? (ahead <= 16'sd2) : (ahead <= 16'sd1);
@@ -514,7 +519,7 @@ module {= name =} (
             ahead_ok <= 1'b1;
         end else if (!ld_done) begin
             ahead <= ahead_n;
-            ahead_ok <= !ld_vec ? ok_s0 : (ld_seq_end ? ok_sl : ok_s1);
+            ahead_ok <= !ld_vq ? ok_s0 : (ld_sq ? ok_sl : ok_s1);
         end
     end
     always @(posedge clk) begin
