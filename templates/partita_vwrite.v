@@ -122,6 +122,9 @@ module {= name =} (
     // deframer's handshake does not wait on the write below), and written from the buffer's
     // head a run at a time.
     reg [1:0] bc_{= p.index =};
+    // bc != 2 (an entry free), kept as a register set from bc's next value: the slice's ready,
+    // so the slice's enables follow a flip-flop, not the write logic that pops the buffer.
+    reg bf_{= p.index =};
     reg [{= hbits =}-1:0] bb0_{= p.index =}, bb1_{= p.index =};
     reg [{= vpb_w =}-1:0] bv0_{= p.index =}, bv1_{= p.index =};
     reg [6:0] bn0_{= p.index =}, bn1_{= p.index =};
@@ -144,13 +147,13 @@ module {= name =} (
         .s_tdata({rv_src[{= p.index =}*3 +: 3], rv_layer[{= p.index =}*{= layer_w =} +: {= layer_w =}], rv_par[{= p.index =}], rv_beat[{= p.index =}*{= lw =} +: {= hbits =}], rv_vi[{= p.index =}*{= vpb_w =} +: {= vpb_w =}], rv_avail[{= p.index =}*7 +: 7]}),
         .s_tvalid(rv_h[{= p.index =}]), .s_tready(sk_rdy_{= p.index =}), .s_tlast(1'b0),
         .m_tdata({rs_{= p.index =}, rl_{= p.index =}, rp_{= p.index =}, rb_{= p.index =}, rvi_{= p.index =}, rn_{= p.index =}}),
-        .m_tvalid(sv_{= p.index =}), .m_tready(bc_{= p.index =} != 2'd2), .m_tlast(sk_last_{= p.index =})
+        .m_tvalid(sv_{= p.index =}), .m_tready(bf_{= p.index =}), .m_tlast(sk_last_{= p.index =})
     );
     wire unused_sk_{= p.index =} = &{1'b0, sk_last_{= p.index =}};
     // Only h beats are taken here (rv_all is low for any other type).
     assign rv_all[{= p.index =}] = rv_h[{= p.index =}] && sk_rdy_{= p.index =};
     assign s_valid[{= p.index =}] = sv_{= p.index =};
-    wire acc_{= p.index =} = sv_{= p.index =} && (bc_{= p.index =} != 2'd2);
+    wire acc_{= p.index =} = sv_{= p.index =} && bf_{= p.index =};
     assign b_valid[{= p.index =}] = (bc_{= p.index =} != 2'd0);
     wire [2:0] src_{= p.index =} = bs0_{= p.index =};
     wire [{= layer_w =}-1:0] lay_{= p.index =} = bl0_{= p.index =};
@@ -250,11 +253,14 @@ module {= name =} (
     wire nsame_{= p.index =} = rv_take[{= p.index =}] && (b2_{= p.index =} ? (bs1_{= p.index =} == src_{= p.index =}) : (rs_{= p.index =} == src_{= p.index =}));
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_{= p.index =} = rv_take[{= p.index =}] && fits_{= p.index =};
+    wire [1:0] bc_n_{= p.index =} = bc_{= p.index =} + {1'b0, acc_{= p.index =}} - {1'b0, bpop_{= p.index =}};
     always @(posedge clk) begin
         if (rst) begin
             bc_{= p.index =} <= 2'd0;
+            bf_{= p.index =} <= 1'b1;
         end else begin
-            bc_{= p.index =} <= bc_{= p.index =} + {1'b0, acc_{= p.index =}} - {1'b0, bpop_{= p.index =}};
+            bc_{= p.index =} <= bc_n_{= p.index =};
+            bf_{= p.index =} <= (bc_n_{= p.index =} != 2'd2);
         end
         if ((bpop_{= p.index =} && bc_{= p.index =} == 2'd1) || bc_{= p.index =} == 2'd0) begin
             bb0_{= p.index =} <= rb_{= p.index =};
@@ -274,7 +280,7 @@ module {= name =} (
             bv0_{= p.index =} <= bv0_{= p.index =} + k_{= p.index =}[{= vpb_w =}-1:0];
             bn0_{= p.index =} <= bn0_{= p.index =} - k_{= p.index =};
         end
-        if (bc_{= p.index =} != 2'd2) begin
+        if (bf_{= p.index =}) begin
             bb1_{= p.index =} <= rb_{= p.index =};
             bv1_{= p.index =} <= rvi_{= p.index =};
             bn1_{= p.index =} <= rn_{= p.index =};

@@ -127,6 +127,9 @@ module partita_n2_vwrite (
     // deframer's handshake does not wait on the write below), and written from the buffer's
     // head a run at a time.
     reg [1:0] bc_0;
+    // bc != 2 (an entry free), kept as a register set from bc's next value: the slice's ready,
+    // so the slice's enables follow a flip-flop, not the write logic that pops the buffer.
+    reg bf_0;
     reg [64-1:0] bb0_0, bb1_0;
     reg [2-1:0] bv0_0, bv1_0;
     reg [6:0] bn0_0, bn1_0;
@@ -149,13 +152,13 @@ module partita_n2_vwrite (
         .s_tdata({rv_src[0*3 +: 3], rv_layer[0*1 +: 1], rv_par[0], rv_beat[0*64 +: 64], rv_vi[0*2 +: 2], rv_avail[0*7 +: 7]}),
         .s_tvalid(rv_h[0]), .s_tready(sk_rdy_0), .s_tlast(1'b0),
         .m_tdata({rs_0, rl_0, rp_0, rb_0, rvi_0, rn_0}),
-        .m_tvalid(sv_0), .m_tready(bc_0 != 2'd2), .m_tlast(sk_last_0)
+        .m_tvalid(sv_0), .m_tready(bf_0), .m_tlast(sk_last_0)
     );
     wire unused_sk_0 = &{1'b0, sk_last_0};
     // Only h beats are taken here (rv_all is low for any other type).
     assign rv_all[0] = rv_h[0] && sk_rdy_0;
     assign s_valid[0] = sv_0;
-    wire acc_0 = sv_0 && (bc_0 != 2'd2);
+    wire acc_0 = sv_0 && bf_0;
     assign b_valid[0] = (bc_0 != 2'd0);
     wire [2:0] src_0 = bs0_0;
     wire [1-1:0] lay_0 = bl0_0;
@@ -265,11 +268,14 @@ module partita_n2_vwrite (
     wire nsame_0 = rv_take[0] && (b2_0 ? (bs1_0 == src_0) : (rs_0 == src_0));
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_0 = rv_take[0] && fits_0;
+    wire [1:0] bc_n_0 = bc_0 + {1'b0, acc_0} - {1'b0, bpop_0};
     always @(posedge clk) begin
         if (rst) begin
             bc_0 <= 2'd0;
+            bf_0 <= 1'b1;
         end else begin
-            bc_0 <= bc_0 + {1'b0, acc_0} - {1'b0, bpop_0};
+            bc_0 <= bc_n_0;
+            bf_0 <= (bc_n_0 != 2'd2);
         end
         if ((bpop_0 && bc_0 == 2'd1) || bc_0 == 2'd0) begin
             bb0_0 <= rb_0;
@@ -289,7 +295,7 @@ module partita_n2_vwrite (
             bv0_0 <= bv0_0 + k_0[2-1:0];
             bn0_0 <= bn0_0 - k_0;
         end
-        if (bc_0 != 2'd2) begin
+        if (bf_0) begin
             bb1_0 <= rb_0;
             bv1_0 <= rvi_0;
             bn1_0 <= rn_0;
