@@ -282,11 +282,25 @@ module partita_link_rx #(
     assign v_avail = ravail;
     assign v_beat = hd;
     assign v_vi = rvi;
-    wire [6:0] tk = v_all ? ravail : (v_ack ? 7'd1 : v_n);
+    // The values taken, as far as the slot index needs them.
+    localparam [VPB_W-1:0] VI_ONE = 1;
+    wire [VPB_W-1:0] tk = v_all ? ravail[VPB_W-1:0] : (v_ack ? VI_ONE : v_n[VPB_W-1:0]);
     wire took = v_all || v_ack || (v_n != 7'd0);
     wire v_last = v_all || (v_ack ? ravail1 : (v_n == ravail));
-    wire [6:0] nleft = rleft - tk;
-    wire [6:0] navail = v_last ? ((nleft < rvpb) ? nleft : rvpb) : (ravail - tk);
+    // The take's results (values left in the frame and in the beat, and their flags) computed
+    // for each kind of take side by side from registers (all the beat's values, one value, or
+    // v_n of them), the kind picked last: the reader's take logic then ends in a select, not in
+    // front of a subtract and compares.
+    wire [6:0] nleft_a = rleft - ravail;
+    wire [6:0] navail_a = (nleft_a < rvpb) ? nleft_a : rvpb;
+    wire [6:0] nleft_1 = rleft - 7'd1;
+    wire [6:0] navail_1 = ravail1 ? ((nleft_1 < rvpb) ? nleft_1 : rvpb) : (ravail - 7'd1);
+    wire [6:0] nleft_v = rleft - v_n;
+    wire [6:0] navail_v = (v_n == ravail) ? ((nleft_v < rvpb) ? nleft_v : rvpb) : (ravail - v_n);
+    wire [6:0] nleft = v_all ? nleft_a : (v_ack ? nleft_1 : nleft_v);
+    wire [6:0] navail = v_all ? navail_a : (v_ack ? navail_1 : navail_v);
+    wire nlz = v_all ? (nleft_a == 7'd0) : (v_ack ? (nleft_1 == 7'd0) : (nleft_v == 7'd0));
+    wire na1 = v_all ? (navail_a == 7'd1) : (v_ack ? (navail_1 == 7'd1) : (navail_v == 7'd1));
     wire [ACCW-1:0] vh [0:NV-1];
     wire [ACCW-1:0] vp [0:NV-1];
     genvar v;
@@ -446,13 +460,13 @@ module partita_link_rx #(
                         rs <= 2'd3;
                     end else if (took) begin
                         rleft <= nleft;
-                        rl_zr <= (nleft == 7'd0);
+                        rl_zr <= nlz;
                         ravail <= navail;
-                        ravail1 <= (navail == 7'd1);
+                        ravail1 <= na1;
                         if (v_last) begin
                             rvi <= {VPB_W{1'b0}};
                         end else begin
-                            rvi <= rvi + tk[VPB_W-1:0];
+                            rvi <= rvi + tk;
                         end
                     end
                 end
