@@ -161,8 +161,18 @@ module partita_link_tx #(
     localparam [VPB_W-1:0] VI_EH = EH[VPB_W-1:0];
     wire [6:0] a_step = (a_type == 2'd0) ? EH7 : 7'd1;
     wire a_take = (as == A_FILL) && !q_empty;
-    wire a_beat_done = a_take && (({{(7 - VPB_W){1'b0}}, a_vi} + a_step == a_vpb) || q_last || (a_nv + a_step == a_maxv));
-    wire a_frame_done = a_take && (q_last || (a_nv + a_step == a_maxv));
+    // Whether this take fills the beat (a_vi + a_step == a_vpb) and the frame (a_nv + a_step ==
+    // a_maxv), kept as registers set wherever a_vi and a_nv are (from the values they are set
+    // to), so no add and compare sits between the queue's head and its pop.
+    reg a_lasts, a_lastv;
+    wire [6:0] a_vi7 = {{(7 - VPB_W){1'b0}}, a_vi};
+    wire [6:0] a_step2 = a_step + a_step;
+    // For a new frame of type q_type (slot and count 0): whether its first take ends the beat
+    // and the frame.
+    wire q_lasts = (q_type == 2'd0) ? (EH7 == VPB_H7) : (VPB_P7 == 7'd1);
+    wire q_lastv = (q_type == 2'd0) ? (EH7 == MAXV_H7) : (MAXV_P7 == 7'd1);
+    wire a_beat_done = a_take && (a_lasts || q_last || a_lastv);
+    wire a_frame_done = a_take && (q_last || a_lastv);
     // A packed frame passes to the send side once that has sent every copy of the last one.
     wire hand = (as == A_FULL) && (ss == S_IDLE);
     assign q_pop = a_take || ((as == A_IDLE) && !q_empty && q_type == 2'd2);
@@ -219,6 +229,8 @@ module partita_link_tx #(
             a_nb <= {FB_W{1'b0}};
             a_vi <= {VPB_W{1'b0}};
             a_beat <= {LW{1'b0}};
+            a_lasts <= 1'b0;
+            a_lastv <= 1'b0;
         end else begin
             case (as)
                 A_IDLE: if (!q_empty) begin
@@ -229,6 +241,8 @@ module partita_link_tx #(
                     a_nb <= {FB_W{1'b0}};
                     a_vi <= {VPB_W{1'b0}};
                     a_beat <= {LW{1'b0}};
+                    a_lasts <= q_lasts;
+                    a_lastv <= q_lastv;
                     case (q_type)
                         2'd0: begin a_mask <= q_hmask; as <= A_FILL; end
                         2'd1: begin a_mask <= 8'd1 << q_dst; as <= A_FILL; end
@@ -237,13 +251,16 @@ module partita_link_tx #(
                 end
                 A_FILL: if (a_take) begin
                     a_nv <= a_nv + a_step;
+                    a_lastv <= (a_nv + a_step2 == a_maxv);
                     if (a_beat_done) begin
                         a_nb <= a_nb + FB_ONE;
                         a_vi <= {VPB_W{1'b0}};
                         a_beat <= {LW{1'b0}};
+                        a_lasts <= (a_step == a_vpb);
                     end else begin
                         a_vi <= a_vi + ((a_type == 2'd0) ? VI_EH : VI_ONE);
                         a_beat <= a_beat_n;
+                        a_lasts <= (a_vi7 + a_step2 == a_vpb);
                     end
                     if (a_frame_done) as <= A_FULL;
                 end
