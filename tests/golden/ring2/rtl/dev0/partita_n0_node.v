@@ -165,7 +165,12 @@ module partita_n0_node #(
             if (ka == 0) begin : g_first
                 always @(posedge clk) l_act[ka] <= (tl < seq_len);
             end else if (ka < 2) begin : g_layer
-                always @(posedge clk) l_act[ka] <= (KA <= tl) && (tl < seq_len + KA);
+                // SEQ_LEN + k a register too (SEQ_LEN changes only by a host write before START).
+                reg [31:0] sl_k;
+                always @(posedge clk) begin
+                    sl_k <= seq_len + KA;
+                    l_act[ka] <= (KA <= tl) && (tl < sl_k);
+                end
             end else begin : g_none
                 always @(posedge clk) l_act[ka] <= 1'b0;
             end
