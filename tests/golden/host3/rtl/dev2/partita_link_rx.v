@@ -272,7 +272,11 @@ module partita_link_rx #(
     // a beat starts, less each take); a take of all of them ends the beat.
     wire [6:0] rvpb = (f_type == 2'd0) ? VPB_H7 : VPB_P7;
     wire [6:0] hvpb = (hd_type == 2'd0) ? VPB_H7 : VPB_P7;
-    wire [6:0] havail = (hd_cnt < hvpb) ? hd_cnt : hvpb;
+    // A beat's values: those left in the frame, at most a beat's worth.
+    function [6:0] min7(input [6:0] a, input [6:0] b);
+        min7 = (a < b) ? a : b;
+    endfunction
+    wire [6:0] havail = min7(hd_cnt, hvpb);
     reg [6:0] ravail;
     reg ravail1;  // ravail == 1, kept as a register: a single take (v_ack) ends the beat on it
     // rleft == 0, kept as a register alongside rleft (set wherever rleft is).
@@ -292,11 +296,11 @@ module partita_link_rx #(
     // v_n of them), the kind picked last: the reader's take logic then ends in a select, not in
     // front of a subtract and compares.
     wire [6:0] nleft_a = rleft - ravail;
-    wire [6:0] navail_a = (nleft_a < rvpb) ? nleft_a : rvpb;
+    wire [6:0] navail_a = min7(nleft_a, rvpb);
     wire [6:0] nleft_1 = rleft - 7'd1;
-    wire [6:0] navail_1 = ravail1 ? ((nleft_1 < rvpb) ? nleft_1 : rvpb) : (ravail - 7'd1);
+    wire [6:0] navail_1 = ravail1 ? min7(nleft_1, rvpb) : (ravail - 7'd1);
     wire [6:0] nleft_v = rleft - v_n;
-    wire [6:0] navail_v = (v_n == ravail) ? ((nleft_v < rvpb) ? nleft_v : rvpb) : (ravail - v_n);
+    wire [6:0] navail_v = (v_n == ravail) ? min7(nleft_v, rvpb) : (ravail - v_n);
     wire [6:0] nleft = v_all ? nleft_a : (v_ack ? nleft_1 : nleft_v);
     wire [6:0] navail = v_all ? navail_a : (v_ack ? navail_1 : navail_v);
     wire nlz = v_all ? (nleft_a == 7'd0) : (v_ack ? (nleft_1 == 7'd0) : (nleft_v == 7'd0));
