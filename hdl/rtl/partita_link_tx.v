@@ -92,6 +92,10 @@ module partita_link_tx #(
     reg [LW-1:0] fbuf0 [0:MAXB-1];
     reg [LW-1:0] fbuf1 [0:MAXB-1];
     reg [12:0] tseq [0:7];
+    // The destinations whose sequence number steps this cycle (one-hot; set at the trailer a
+    // cycle before): each counter adds one to itself under its own enable, so no table read
+    // and add sits between the send state and the table.
+    reg [7:0] s_inc;
     wire [31:0] f_crc;
     wire crc_pend;
     integer i;
@@ -288,7 +292,14 @@ module partita_link_tx #(
             s_nb <= {FB_W{1'b0}};
             s_bi <= {FB_W{1'b0}};
             for (i = 0; i < 8; i = i + 1) tseq[i] <= 13'd0;
+            s_inc <= 8'd0;
         end else begin
+            // A frame's number steps the cycle after its trailer; the next frame to the same
+            // destination reads it two cycles after that at the earliest (S_IDLE, then S_HDR:
+            // a frame's copies go to different destinations).
+            s_inc <= 8'd0;
+            for (i = 0; i < 8; i = i + 1)
+                if (s_inc[i]) tseq[i] <= tseq[i] + 13'd1;
             case (ss)
                 S_IDLE: if (hand) begin
                     s_type <= a_type;
@@ -315,7 +326,7 @@ module partita_link_tx #(
                     if (s_bi + FB_ONE == s_nb) ss <= S_CRC;
                 end
                 S_CRC: if (go && !crc_pend) begin
-                    tseq[s_dst] <= tseq[s_dst] + 13'd1;
+                    s_inc <= 8'd1 << s_dst;
                     s_mask <= s_mask & ~(8'd1 << s_dst);
                     s_dst <= lowest(s_mask & ~(8'd1 << s_dst));
                     // The next destination gets a copy, or the send side takes the next frame.

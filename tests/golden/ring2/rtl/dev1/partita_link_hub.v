@@ -112,9 +112,16 @@ module partita_link_hub #(
     // the framer.
     wire [TQ_AW:0] tq_count;
     wire [TQ_W-1:0] tq_head;
-    wire tq_pop, fr_sending, fr_last, fr_go, fr_idle;
+    wire tq_pop, fr_sending, fr_last, fr_idle;
     wire [1:0] fr_port;
     wire [LW-1:0] fr_data;
+    // The framer's beats pass a register slice of their own on the way to the port arbiter:
+    // the framer's send state, frame-buffer read and header select end at flip-flops beside
+    // it, and its `go` is the slice's registered ready, so neither the arbiter's grant nor a
+    // transmit slice's enables start at the framer's state.
+    wire fs_valid, fs_last, fs_go, fs_ready;
+    wire [1:0] fs_port;
+    wire [LW-1:0] fs_data;
     wire tq_valid = (tq_count != {(TQ_AW + 1){1'b0}});
     wire tq_ready, hq_valid, hq_last, hm_valid, hm_ready, hm_last;
     wire [TQ_W-2:0] hq, hm;
@@ -127,7 +134,7 @@ module partita_link_hub #(
         else tq_full_r <= tq_full_n;
     end
     assign tq_full = tq_full_r;
-    assign tx_idle = !tq_valid && !hm_valid && !hq_valid && fr_idle;
+    assign tx_idle = !tq_valid && !hm_valid && !hq_valid && fr_idle && !fs_valid;
     partita_fifo #(.W(TQ_W), .AW(TQ_AW), .DEPTH(TQ_DEPTH)) u_txq (
         .clk(clk), .rst(rst), .push(tq_push), .din(tq_in), .pop(tq_valid && tq_ready),
         .dout(tq_head), .count(tq_count)
@@ -153,7 +160,13 @@ module partita_link_hub #(
         .q_type(hq[TQ_W-2 -: 2]), .q_layer(q_layer), .q_par(hq[QW+3]),
         .q_dst(hq[QW+2 -: 3]), .q_val(hq[QW-1:0]),
         .q_hmask(hmasks[q_layer*8 +: 8]), .q_pop(tq_pop), .sending(fr_sending),
-        .port(fr_port), .data(fr_data), .last(fr_last), .go(fr_go), .idle(fr_idle)
+        .port(fr_port), .data(fr_data), .last(fr_last), .go(fs_ready), .idle(fr_idle)
+    );
+    partita_skid #(.W(LW + 2)) u_fr_slice (
+        .clk(clk), .rst(rst),
+        .s_tdata({fr_port, fr_data}), .s_tvalid(fr_sending), .s_tready(fs_ready),
+        .s_tlast(fr_last),
+        .m_tdata({fs_port, fs_data}), .m_tvalid(fs_valid), .m_tready(fs_go), .m_tlast(fs_last)
     );
 
     // Receive ports.
@@ -208,8 +221,8 @@ module partita_link_hub #(
     wire [NP*LW-1:0] a_tdata;
     wire [NP-1:0] a_tvalid, a_tready, a_tlast;
     partita_tx_arb #(.NP(NP), .LW(LW)) u_arb (
-        .clk(clk), .rst(rst), .fr_valid(fr_sending), .fr_port(fr_port), .fr_data(fr_data),
-        .fr_last(fr_last), .fr_go(fr_go), .fwd_valid(fwd_valid), .fwd_port(fwd_port),
+        .clk(clk), .rst(rst), .fr_valid(fs_valid), .fr_port(fs_port), .fr_data(fs_data),
+        .fr_last(fs_last), .fr_go(fs_go), .fwd_valid(fwd_valid), .fwd_port(fwd_port),
         .fwd_data(fwd_data), .fwd_last(fwd_last), .fwd_go(fwd_go), .tx_tdata(a_tdata),
         .tx_tvalid(a_tvalid), .tx_tready(a_tready), .tx_tlast(a_tlast), .tx_beat(tx_beat),
         .tx_own(tx_own)

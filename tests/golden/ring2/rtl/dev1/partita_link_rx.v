@@ -216,19 +216,25 @@ module partita_link_rx #(
         || ((hd_type == 2'd2) != (hd_cnt == 7'd0)) || hd_over;
     wire [1:0] hd_port = routes[2*hd_dst +: 2];
 
-    wire [3:0] hd_sx = {hd_bc, hd_src};
     wire [3:0] f_sx = {f_bc, f_src};
     // A header read here takes two cycles: the first registers its checks (hq: done; q_bad, a
     // format error; q_seqok, its sequence number is the one expected, q_exp), the second acts
     // on them, so the checks end at flip-flops, not at the forwarding FIFO's write and the
     // state. The expected number is the one carried through the slice, or, when a trailer of
-    // the same source is acted on in the first cycle (t_hit), the one being written (nseq);
-    // both compares are made side by side. The table never changes between the two cycles.
+    // the same source is acted on in the first cycle (a hit), the one being written (nseq);
+    // both compares are made side by side, for each head-buffer entry from its own register
+    // (the read pointer picks the result last, so it does not fan out into the compares). The
+    // table never changes between the two cycles.
     reg hq, q_bad, q_seqok;
     reg [12:0] q_exp;
-    wire t_hit = t_v && t_ok && (t_sx == hd_sx);
-    wire [12:0] rseq_hd = t_hit ? nseq : hd_rseq;
-    wire seq_eq = t_hit ? (hd_seq == nseq) : (hd_seq == hd_rseq);
+    wire [3:0] e0_sx = {he0[LW+14], he0[30:28]};
+    wire [3:0] e1_sx = {he1[LW+14], he1[30:28]};
+    wire e0_hit = t_v && t_ok && (t_sx == e0_sx);
+    wire e1_hit = t_v && t_ok && (t_sx == e1_sx);
+    wire e0_eq = e0_hit ? (he0[13:1] == nseq) : (he0[13:1] == he0[LW+13:LW+1]);
+    wire e1_eq = e1_hit ? (he1[13:1] == nseq) : (he1[13:1] == he1[LW+13:LW+1]);
+    wire [12:0] rseq_hd = (hrp ? e1_hit : e0_hit) ? nseq : hd_rseq;
+    wire seq_eq = hrp ? e1_eq : e0_eq;
     wire hd_ready = !hd_me || hq;
 
     // Forwarding FIFO of {port, tlast, beat}, written from a register slice (fw_push_q,
