@@ -1,13 +1,14 @@
 // Self-checking testbench of partita_crc32: applies every vector of crc.hex (one per line:
 // {start, en, data, crc after the edge}, from the Rust reference partita_hdl::frame::crc_bits,
 // including the bytes of "123456789" from a start to the check value 0x0376E6E7, holds and
-// restarts) and compares crc once it has taken each vector: the core registers its inputs, so
-// that is after the second rising edge (the inputs hold meanwhile, `pend` high). Prints PASS
-// or FAIL.
+// restarts) and compares crc once it has taken each vector: the core registers its inputs (and
+// with SPLIT the data's share), so that is after the second (third) rising edge, `pend` high
+// until then. Prints PASS or FAIL.
 `timescale 1ns / 1ps
 module partita_crc32_tb;
     parameter integer W = 8;
     parameter integer N = 9;
+    parameter integer SPLIT = 1;
     reg [W+39:0] vec [0:N-1];
     reg clk = 1'b0;
     reg rst, start, en;
@@ -15,7 +16,7 @@ module partita_crc32_tb;
     wire [31:0] crc;
     wire pend;
     integer i, errors;
-    partita_crc32 #(.W(W)) dut (
+    partita_crc32 #(.W(W), .SPLIT(SPLIT)) dut (
         .clk(clk), .rst(rst), .start(start), .en(en), .data(data), .crc(crc), .pend(pend)
     );
     initial forever #5 clk = !clk;
@@ -43,7 +44,18 @@ module partita_crc32_tb;
             end
             start = 1'b0;
             en = 1'b0;
+            if (SPLIT != 0) begin
+                @(negedge clk);
+                if (pend !== (vec[i][W+33] || vec[i][W+32])) begin
+                    if (errors < 5) $display("FAIL: vector %0d: pend %b a cycle later", i, pend);
+                    errors = errors + 1;
+                end
+            end
             @(negedge clk);
+            if (pend !== 1'b0) begin
+                if (errors < 5) $display("FAIL: vector %0d: pend %b once taken", i, pend);
+                errors = errors + 1;
+            end
             if (crc !== vec[i][31:0]) begin
                 if (errors < 5)
                     $display("FAIL: vector %0d (start %b en %b data %h): expected %h, got %h",

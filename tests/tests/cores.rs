@@ -229,14 +229,17 @@ fn crc_core_matches_the_reference_and_the_check_value() {
     assert_eq!(c, frame::CRC_CHECK);
     let tmp = TempDir::new("crc");
     write_hex(tmp.path(), "crc.hex", &lines);
-    let log = run_tb(
-        cores::CRC32,
-        tmp.path(),
-        &[("W", "8".into()), ("N", "9".into())],
-    );
-    assert_pass(cores::CRC32, &log);
-    // Random data with random starts, continues and holds, at both link widths.
-    for w in [32u32, 64] {
+    for split in ["0", "1"] {
+        let log = run_tb(
+            cores::CRC32,
+            tmp.path(),
+            &[("W", "8".into()), ("N", "9".into()), ("SPLIT", split.into())],
+        );
+        assert_pass(cores::CRC32, &log);
+    }
+    // Random data with random starts, continues and holds, at both link widths, with the
+    // data's share in a stage of its own (the receiver's) and without (the framer's).
+    for (w, split) in [(32u32, "1"), (64, "1"), (64, "0")] {
         let mut rng = partita_codegen::weights::SplitMix64::new(w as u64);
         let mut c = CRC_INIT;
         let lines: Vec<String> = (0..96)
@@ -250,7 +253,7 @@ fn crc_core_matches_the_reference_and_the_check_value() {
         let log = run_tb(
             cores::CRC32,
             tmp.path(),
-            &[("W", w.to_string()), ("N", "96".into())],
+            &[("W", w.to_string()), ("N", "96".into()), ("SPLIT", split.into())],
         );
         assert_pass(cores::CRC32, &log);
     }

@@ -288,9 +288,9 @@ const NODE_TICK_EXTRA: u64 = 3;
 const NODE_XPASS_EXTRA: u64 = 2;
 /// Per hop, besides the link's latency: the transmit side's register stages (the framer's
 /// output slice, the port's slice) and the receiver's (its FIFO, the FIFO's output register,
-/// the head slice). A forwarded frame skips the framer's slice; one cycle per hop is within the
-/// model's tolerance.
-const NODE_HOP: u64 = 7;
+/// the head slice, the CRC's second stage before the trailer's check). A forwarded frame
+/// skips the framer's slice; one cycle per hop is within the model's tolerance.
+const NODE_HOP: u64 = 8;
 /// From an h value leaving the element-wise unit to its frame being packed (the transmit
 /// queue and its two register slices), and from a barrier's arrival to the next tick's start.
 const NODE_FRAME_FILL: u64 = 4;

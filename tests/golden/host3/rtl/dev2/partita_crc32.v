@@ -5,17 +5,23 @@
 // bits of `data`, most significant first: CRC-32/MPEG-2 (polynomial 0x04C11DB7, no
 // reflection, no final XOR). `start` begins a new CRC with `data` (from 0xFFFFFFFF), `en`
 // continues the current one, neither holds it; reset loads 0xFFFFFFFF. The inputs are
-// registered first, so the XOR network starts from flip-flops wherever `data` and the enables
-// come from: `crc` includes a beat one edge after the edge that took it, and `pend` is high
-// in between (a user reading `crc` waits while it is). The Rust reference is
+// registered first, so the XOR networks start from flip-flops wherever `data` and the enables
+// come from. A beat may be taken every cycle; `pend` is high while one is still on its way
+// into `crc` (a user reading `crc` waits while it is). The Rust reference is
 // partita_hdl::frame::crc_bits; its check value for "123456789" is 0x0376E6E7.
 // The step is linear, so each result bit is the XOR of fixed sets of CRC and data bits. Those
 // sets are found at elaboration by running the bit-serial step on unit vectors, and each bit
-// is built as a reduction XOR, which synthesis makes a balanced tree (about 4 LUT levels for
-// 96 inputs), instead of a 64-deep chain.
+// is built as a reduction XOR, which synthesis makes a balanced tree instead of a 64-deep
+// chain. With SPLIT set, the data's share of each bit (a XOR of up to W bits), which does not
+// depend on the CRC, is computed a stage earlier, from the data register into a register of
+// its own; the CRC register's loop then XORs the CRC's share (up to 32 bits) with one
+// registered bit: two smaller networks, each from flip-flops, instead of one dense one. `crc`
+// includes a beat one edge (two with SPLIT) after the edge that took it, and `pend` is high
+// for those cycles.
 `timescale 1ns / 1ps
 module partita_crc32 #(
-    parameter integer W = 64
+    parameter integer W = 64,
+    parameter integer SPLIT = 1     // the data's share a stage ahead of the CRC register
 ) (
     input  wire         clk,
     input  wire         rst,
@@ -73,19 +79,52 @@ module partita_crc32 #(
     // the XOR network would start a long net away.
     wire [W-1:0] d_q;
     partita_rep #(.W(W)) u_d (.clk(clk), .rst(1'b0), .d(data), .q(d_q));
-    assign pend = s_q || e_q;
-    wire [31:0] base = s_q ? INIT : crc;
-    wire [31:0] nxt;
+    // The enables and the data's share at the CRC register (s_c, e_c, dsh).
+    wire s_c, e_c;
+    wire [31:0] dsh;
     genvar i;
     generate
-        for (i = 0; i < 32; i = i + 1) begin : g_bit
+        if (SPLIT != 0) begin : g_split
+            reg s_q2, e_q2;
+            // No reset: used only under s_q2 / e_q2.
+            reg [31:0] dsh_q;
+            always @(posedge clk) begin
+                if (rst) begin
+                    s_q2 <= 1'b0;
+                    e_q2 <= 1'b0;
+                end else begin
+                    s_q2 <= s_q;
+                    e_q2 <= e_q;
+                end
+            end
+            for (i = 0; i < 32; i = i + 1) begin : g_bit
+                localparam [W-1:0] DM = dmask(i);
+                always @(posedge clk) dsh_q[i] <= ^(d_q & DM);
+            end
+            assign s_c = s_q2;
+            assign e_c = e_q2;
+            assign dsh = dsh_q;
+            assign pend = s_q || e_q || s_q2 || e_q2;
+        end else begin : g_one
+            for (i = 0; i < 32; i = i + 1) begin : g_bit
+                localparam [W-1:0] DM = dmask(i);
+                assign dsh[i] = ^(d_q & DM);
+            end
+            assign s_c = s_q;
+            assign e_c = e_q;
+            assign pend = s_q || e_q;
+        end
+    endgenerate
+    wire [31:0] base = s_c ? INIT : crc;
+    wire [31:0] nxt;
+    generate
+        for (i = 0; i < 32; i = i + 1) begin : g_crc
             localparam [31:0] CM = cmask(i);
-            localparam [W-1:0] DM = dmask(i);
-            assign nxt[i] = (^(base & CM)) ^ (^(d_q & DM));
+            assign nxt[i] = (^(base & CM)) ^ dsh[i];
         end
     endgenerate
     always @(posedge clk) begin
         if (rst) crc <= INIT;
-        else if (s_q || e_q) crc <= nxt;
+        else if (s_c || e_c) crc <= nxt;
     end
 endmodule

@@ -215,7 +215,9 @@ module partita_link_tx #(
     // The CRC starts with the header beat and goes on with each payload beat sent. The CRC core
     // registers its inputs (so its XOR network does not start at the frame buffer read and the
     // link's ready); the trailer waits while a beat is still pending there, one cycle per frame.
-    partita_crc32 #(.W(LW)) u_crc (
+    // (Not SPLIT: a second stage would cost every frame another cycle on the link, where the
+    // receiver's costs it only in its own checks.)
+    partita_crc32 #(.W(LW), .SPLIT(0)) u_crc (
         .clk(clk), .rst(rst), .start((ss == S_HDR) && go), .en((ss == S_PAY) && go),
         .data(data), .crc(f_crc), .pend(crc_pend)
     );
