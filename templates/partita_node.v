@@ -506,24 +506,30 @@ module {= p.top =} #(
         .fadv(fadv_f), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
         .pre_clips(pre_clips), .unit(fin_unit)
     );
+    // Each element-wise lane reads the first-step flag from a register copy of its own, a cycle
+    // behind tl: a lane finishes units only cycles after its tick started, and tl changes only
+    // between ticks, when the lanes are drained. So the 32-bit compare ends at a flip-flop, not
+    // at the clears of the lanes' cell pipelines.
 {% if ew_n > 1 %}    // {= ew_n =} element-wise lanes: lane j finishes unit slot u + j of each group (u a multiple of
     // {= ew_n =}), with the cell states of those units in its own memory (word u / {= ew_n =}).
     wire [{= paw =}-1:0] f_caddr = l_pbase + {= unit_ext =};
     wire unused_caddr = &{1'b0, f_caddr[{= eq =}-1:0], ew_vs[{= ew_n =}-1:1]};
     wire [{= ew_n =}-1:0] ew_vs, ew_cc, ew_hc;
-{% for j in lanes %}    wire fadv_{= j =};
+{% for j in lanes %}    wire fadv_{= j =}, step0_{= j =};
     partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_{= j =} (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_{= j =}));
+    partita_rep #(.W(1)) u_step0_{= j =} (.clk(clk), .rst(rst), .d(first_step), .q(step0_{= j =}));
     {= p.ew =} u_ew_{= j =} (
         .clk(clk), .rst(rst), .adv(fadv_{= j =}), .feed_v(feed_v), .feed(feed[{= j =}*{= feed_w =} +: {= feed_w =}]),
-        .caddr(f_caddr[{= paw =}-1:{= eq =}]), .first_step(first_step),
+        .caddr(f_caddr[{= paw =}-1:{= eq =}]), .first_step(step0_{= j =}),
         .v_out(ew_vs[{= j =}]), .h_out(ew_h[{= j =}*{= dw =} +: {= dw =}]), .c_clip(ew_cc[{= j =}]), .h_clip(ew_hc[{= j =}])
     );
 {% endfor %}    assign ew_v = ew_vs[0];
-{% else %}    wire fadv_e;
+{% else %}    wire fadv_e, step0_e;
     partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_e (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e));
+    partita_rep #(.W(1)) u_step0_e (.clk(clk), .rst(rst), .d(first_step), .q(step0_e));
     {= p.ew =} u_ew (
         .clk(clk), .rst(rst), .adv(fadv_e), .feed_v(feed_v), .feed(feed),
-        .caddr(l_pbase + {= unit_ext =}), .first_step(first_step),
+        .caddr(l_pbase + {= unit_ext =}), .first_step(step0_e),
         .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
 {% endif %}

@@ -462,11 +462,16 @@ module partita_n0_node #(
         .fadv(fadv_f), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
         .pre_clips(pre_clips), .unit(fin_unit)
     );
-    wire fadv_e;
+    // Each element-wise lane reads the first-step flag from a register copy of its own, a cycle
+    // behind tl: a lane finishes units only cycles after its tick started, and tl changes only
+    // between ticks, when the lanes are drained. So the 32-bit compare ends at a flip-flop, not
+    // at the clears of the lanes' cell pipelines.
+    wire fadv_e, step0_e;
     partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_e (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e));
+    partita_rep #(.W(1)) u_step0_e (.clk(clk), .rst(rst), .d(first_step), .q(step0_e));
     partita_n0_ew u_ew (
         .clk(clk), .rst(rst), .adv(fadv_e), .feed_v(feed_v), .feed(feed),
-        .caddr(l_pbase + fin_unit[2:0]), .first_step(first_step),
+        .caddr(l_pbase + fin_unit[2:0]), .first_step(step0_e),
         .v_out(ew_v), .h_out(ew_h), .c_clip(ew_c_clip), .h_clip(ew_h_clip)
     );
 
