@@ -125,6 +125,9 @@ module {= name =} (
     // bc != 2 (an entry free), kept as a register set from bc's next value: the slice's ready,
     // so the slice's enables follow a flip-flop, not the write logic that pops the buffer.
     reg bf_{= p.index =};
+    // bc != 0 and bc == 1 likewise (bc == 2 is !bf): the take, the head's update and the
+    // second entry's choice start at flip-flops, not at compares of the count.
+    reg bne_{= p.index =}, b1_{= p.index =};
     reg [{= hbits =}-1:0] bb0_{= p.index =}, bb1_{= p.index =};
     reg [{= vpb_w =}-1:0] bv0_{= p.index =}, bv1_{= p.index =};
     reg [6:0] bn0_{= p.index =}, bn1_{= p.index =};
@@ -154,7 +157,7 @@ module {= name =} (
     assign rv_all[{= p.index =}] = rv_h[{= p.index =}] && sk_rdy_{= p.index =};
     assign s_valid[{= p.index =}] = sv_{= p.index =};
     wire acc_{= p.index =} = sv_{= p.index =} && bf_{= p.index =};
-    assign b_valid[{= p.index =}] = (bc_{= p.index =} != 2'd0);
+    assign b_valid[{= p.index =}] = bne_{= p.index =};
     wire [2:0] src_{= p.index =} = bs0_{= p.index =};
     wire [{= layer_w =}-1:0] lay_{= p.index =} = bl0_{= p.index =};
     reg [{= lane_w =}-1:0] hl_lane_{= p.index =} [0:7];
@@ -246,7 +249,7 @@ module {= name =} (
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
     // entry's lookup stays valid while it waits: only the head's source's place changes, and a
     // second entry of the head's source takes this write's result instead (nsame).
-    wire b2_{= p.index =} = (bc_{= p.index =} == 2'd2);
+    wire b2_{= p.index =} = !bf_{= p.index =};
     wire [{= hstart_w =}-1:0] rhs_{= p.index =} = hstart(rs_{= p.index =}, rl_{= p.index =});
     reg [{= hstart_w =}-1:0] e1_hs_{= p.index =};
     wire [{= hstart_w =}-1:0] nhs_{= p.index =} = b2_{= p.index =} ? e1_hs_{= p.index =} : rhs_{= p.index =};
@@ -258,11 +261,15 @@ module {= name =} (
         if (rst) begin
             bc_{= p.index =} <= 2'd0;
             bf_{= p.index =} <= 1'b1;
+            bne_{= p.index =} <= 1'b0;
+            b1_{= p.index =} <= 1'b0;
         end else begin
             bc_{= p.index =} <= bc_n_{= p.index =};
             bf_{= p.index =} <= (bc_n_{= p.index =} != 2'd2);
+            bne_{= p.index =} <= (bc_n_{= p.index =} != 2'd0);
+            b1_{= p.index =} <= (bc_n_{= p.index =} == 2'd1);
         end
-        if ((bpop_{= p.index =} && bc_{= p.index =} == 2'd1) || bc_{= p.index =} == 2'd0) begin
+        if ((bpop_{= p.index =} && b1_{= p.index =}) || !bne_{= p.index =}) begin
             bb0_{= p.index =} <= rb_{= p.index =};
             bv0_{= p.index =} <= rvi_{= p.index =};
             bn0_{= p.index =} <= rn_{= p.index =};
@@ -329,7 +336,7 @@ module {= name =} (
     wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_{= p.index =} ? u_rem_{= p.index =} : (b2_{= p.index =} ? e1_rem_{= p.index =} : r_rem_{= p.index =});
     wire nq_first_{= p.index =} = nsame_{= p.index =} ? u_first_{= p.index =} : (b2_{= p.index =} ? e1_first_{= p.index =} : r_first_{= p.index =});
     always @(posedge clk) begin
-        if (bpop_{= p.index =} || bc_{= p.index =} == 2'd0) begin
+        if (bpop_{= p.index =} || !bne_{= p.index =}) begin
             hs_{= p.index =} <= nhs_{= p.index =};
             hq_lane_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nq_lane_{= p.index =};
             hq_idx_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nq_idx_{= p.index =};

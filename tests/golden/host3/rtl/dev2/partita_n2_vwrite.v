@@ -130,6 +130,9 @@ module partita_n2_vwrite (
     // bc != 2 (an entry free), kept as a register set from bc's next value: the slice's ready,
     // so the slice's enables follow a flip-flop, not the write logic that pops the buffer.
     reg bf_0;
+    // bc != 0 and bc == 1 likewise (bc == 2 is !bf): the take, the head's update and the
+    // second entry's choice start at flip-flops, not at compares of the count.
+    reg bne_0, b1_0;
     reg [64-1:0] bb0_0, bb1_0;
     reg [2-1:0] bv0_0, bv1_0;
     reg [6:0] bn0_0, bn1_0;
@@ -159,7 +162,7 @@ module partita_n2_vwrite (
     assign rv_all[0] = rv_h[0] && sk_rdy_0;
     assign s_valid[0] = sv_0;
     wire acc_0 = sv_0 && bf_0;
-    assign b_valid[0] = (bc_0 != 2'd0);
+    assign b_valid[0] = bne_0;
     wire [2:0] src_0 = bs0_0;
     wire [1-1:0] lay_0 = bl0_0;
     reg [2-1:0] hl_lane_0 [0:7];
@@ -261,7 +264,7 @@ module partita_n2_vwrite (
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
     // entry's lookup stays valid while it waits: only the head's source's place changes, and a
     // second entry of the head's source takes this write's result instead (nsame).
-    wire b2_0 = (bc_0 == 2'd2);
+    wire b2_0 = !bf_0;
     wire [12-1:0] rhs_0 = hstart(rs_0, rl_0);
     reg [12-1:0] e1_hs_0;
     wire [12-1:0] nhs_0 = b2_0 ? e1_hs_0 : rhs_0;
@@ -273,11 +276,15 @@ module partita_n2_vwrite (
         if (rst) begin
             bc_0 <= 2'd0;
             bf_0 <= 1'b1;
+            bne_0 <= 1'b0;
+            b1_0 <= 1'b0;
         end else begin
             bc_0 <= bc_n_0;
             bf_0 <= (bc_n_0 != 2'd2);
+            bne_0 <= (bc_n_0 != 2'd0);
+            b1_0 <= (bc_n_0 == 2'd1);
         end
-        if ((bpop_0 && bc_0 == 2'd1) || bc_0 == 2'd0) begin
+        if ((bpop_0 && b1_0) || !bne_0) begin
             bb0_0 <= rb_0;
             bv0_0 <= rvi_0;
             bn0_0 <= rn_0;
@@ -344,7 +351,7 @@ module partita_n2_vwrite (
     wire [5-1:0] nq_rem_0 = nsame_0 ? u_rem_0 : (b2_0 ? e1_rem_0 : r_rem_0);
     wire nq_first_0 = nsame_0 ? u_first_0 : (b2_0 ? e1_first_0 : r_first_0);
     always @(posedge clk) begin
-        if (bpop_0 || bc_0 == 2'd0) begin
+        if (bpop_0 || !bne_0) begin
             hs_0 <= nhs_0;
             hq_lane_0 <= nq_first_0 ? nhs_0[11:10] : nq_lane_0;
             hq_idx_0 <= nq_first_0 ? nhs_0[9:5] : nq_idx_0;
