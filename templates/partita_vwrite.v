@@ -365,7 +365,16 @@ module {= name =} (
     // ahead <= 1, kept as a register (set from ahead's next value), so no compare sits in
     // front of the write port's source select.
     reg        ahead_ok;
-    wire ld_ok = busy && !ld_done && ahead_ok;
+    // The controller's busy flag, registered here (the controller sits across the die): the
+    // loader starts a cycle after the run does, and busy falls only at a run's end, when the
+    // loader is done. Cleared by a start, so a start the controller ignores (it is not idle)
+    // never finds it still high from the run that is ending.
+    reg        busy_q;
+    always @(posedge clk) begin
+        if (rst || start) busy_q <= 1'b0;
+        else busy_q <= busy;
+    end
+    wire ld_ok = busy_q && !ld_done && ahead_ok;
     // The x stream: a buffer of two runs (the values of a vector left in an unpacked beat), taken
     // whole while an entry is free (a register, so the unpacker's handshake does not wait on the
     // write below) and written from the head a run at a time.
