@@ -233,7 +233,11 @@ fn crc_core_matches_the_reference_and_the_check_value() {
         let log = run_tb(
             cores::CRC32,
             tmp.path(),
-            &[("W", "8".into()), ("N", "9".into()), ("SPLIT", split.into())],
+            &[
+                ("W", "8".into()),
+                ("N", "9".into()),
+                ("SPLIT", split.into()),
+            ],
         );
         assert_pass(cores::CRC32, &log);
     }
@@ -253,7 +257,11 @@ fn crc_core_matches_the_reference_and_the_check_value() {
         let log = run_tb(
             cores::CRC32,
             tmp.path(),
-            &[("W", w.to_string()), ("N", "96".into()), ("SPLIT", split.into())],
+            &[
+                ("W", w.to_string()),
+                ("N", "96".into()),
+                ("SPLIT", split.into()),
+            ],
         );
         assert_pass(cores::CRC32, &log);
     }
