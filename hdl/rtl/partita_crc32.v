@@ -76,11 +76,17 @@ module partita_crc32 #(
     // the XOR network would start a long net away.
     wire [W-1:0] d_q;
     partita_rep #(.W(W)) u_d (.clk(clk), .rst(1'b0), .d(data), .q(d_q));
-    // The enables and the data's share at the CRC register (s_c, e_c, dsh).
+    // The data's share of each bit, from the data register; at the CRC register (dsh) it is
+    // that, or with SPLIT its register, and the enables (s_c, e_c) follow it.
+    wire [31:0] dsh_d;
     wire s_c, e_c;
     wire [31:0] dsh;
     genvar i;
     generate
+        for (i = 0; i < 32; i = i + 1) begin : g_bit
+            localparam [W-1:0] DM = dmask(i);
+            assign dsh_d[i] = ^(d_q & DM);
+        end
         if (SPLIT != 0) begin : g_split
             reg s_q2, e_q2;
             // No reset: used only under s_q2 / e_q2.
@@ -93,22 +99,16 @@ module partita_crc32 #(
                     s_q2 <= s_q;
                     e_q2 <= e_q;
                 end
-            end
-            for (i = 0; i < 32; i = i + 1) begin : g_bit
-                localparam [W-1:0] DM = dmask(i);
-                always @(posedge clk) dsh_q[i] <= ^(d_q & DM);
+                dsh_q <= dsh_d;
             end
             assign s_c = s_q2;
             assign e_c = e_q2;
             assign dsh = dsh_q;
             assign pend = s_q || e_q || s_q2 || e_q2;
         end else begin : g_one
-            for (i = 0; i < 32; i = i + 1) begin : g_bit
-                localparam [W-1:0] DM = dmask(i);
-                assign dsh[i] = ^(d_q & DM);
-            end
             assign s_c = s_q;
             assign e_c = e_q;
+            assign dsh = dsh_d;
             assign pend = s_q || e_q;
         end
     endgenerate
