@@ -5,7 +5,10 @@
 // tvalid towards the sink and s_tready towards the source, so neither the data path nor the
 // ready path crosses it combinationally. Full throughput: a beat per cycle while the sink is
 // ready; when the sink stalls, one beat waits in the skid register. s_tready is low during
-// reset, so no beat offered then is taken and lost.
+// reset, so no beat offered then is taken and lost. The data registers load whenever they
+// are free, valid beat or not (their valid flags say which): so their enables follow only this
+// slice's own flip-flops and the sink's ready, never the source's tvalid, which may come
+// through logic from across the die; only the valid flags wait on it.
 `timescale 1ns / 1ps
 module partita_skid #(
     parameter integer W = 8
@@ -42,11 +45,13 @@ module partita_skid #(
             end
         end else if (!main_v || m_tready) begin
             main_v <= s_tvalid;
-            if (s_tvalid) main_d <= {s_tlast, s_tdata};
-        end else if (s_tvalid) begin
+            main_d <= {s_tlast, s_tdata};
+        end else begin
             skid_d <= {s_tlast, s_tdata};
-            skid_v <= 1'b1;
-            rdy <= 1'b0;
+            if (s_tvalid) begin
+                skid_v <= 1'b1;
+                rdy <= 1'b0;
+            end
         end
     end
 endmodule
