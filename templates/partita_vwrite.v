@@ -128,7 +128,11 @@ module {= name =} (
     // bc != 0 and bc == 1 likewise (bc == 2 is !bf): the take, the head's update and the
     // second entry's choice start at flip-flops, not at compares of the count.
     reg bne_{= p.index =}, b1_{= p.index =};
-    reg [{= hbits =}-1:0] bb0_{= p.index =}, bb1_{= p.index =};
+    // The beats themselves sit in two entries written at a write pointer and read at a read
+    // pointer (bq_wp, bq_rp): an entry is written whenever it is free (bf), from the slice, so
+    // the entries' wide enables follow flip-flops only, and a pop moves a pointer, not a beat.
+    reg [{= hbits =}-1:0] bq0_{= p.index =}, bq1_{= p.index =};
+    reg bq_wp_{= p.index =}, bq_rp_{= p.index =};
     reg [{= vpb_w =}-1:0] bv0_{= p.index =}, bv1_{= p.index =};
     reg [6:0] bn0_{= p.index =}, bn1_{= p.index =};
     reg [2:0] bs0_{= p.index =}, bs1_{= p.index =};
@@ -205,7 +209,7 @@ module {= name =} (
     wire [{= vqw1 =}-1:0] kq_{= p.index =} = ge_{= p.index =} ? rr_{= p.index =} : avl_{= p.index =};
     wire [6:0] k_{= p.index =} = {= p.k7 =};
     wire [{= vpb_w =}-1:0] vi_{= p.index =} = bv0_{= p.index =};
-    wire [{= hbits =}-1:0] beat_{= p.index =} = bb0_{= p.index =};
+    wire [{= hbits =}-1:0] beat_{= p.index =} = bq_rp_{= p.index =} ? bq1_{= p.index =} : bq0_{= p.index =};
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
 {% for j in slots %}    wire [6:0] off_{= p.index =}_{= j.0 =} = 7'd{= j.0 =} - ho7_{= p.index =};
     wire we_{= p.index =}_{= j.0 =} = (off_{= p.index =}_{= j.0 =} < k_{= p.index =});
@@ -269,15 +273,25 @@ module {= name =} (
             bne_{= p.index =} <= (bc_n_{= p.index =} != 2'd0);
             b1_{= p.index =} <= (bc_n_{= p.index =} == 2'd1);
         end
+        if (rst) begin
+            bq_wp_{= p.index =} <= 1'b0;
+            bq_rp_{= p.index =} <= 1'b0;
+        end else begin
+            if (acc_{= p.index =}) bq_wp_{= p.index =} <= !bq_wp_{= p.index =};
+            if (bpop_{= p.index =}) bq_rp_{= p.index =} <= !bq_rp_{= p.index =};
+        end
+        // The entry at the write pointer is free while the buffer is not full (it is the
+        // head only when the buffer is empty): written every such cycle, kept when a beat
+        // is taken (the pointer moves on).
+        if (bf_{= p.index =} && !bq_wp_{= p.index =}) bq0_{= p.index =} <= rb_{= p.index =};
+        if (bf_{= p.index =} && bq_wp_{= p.index =}) bq1_{= p.index =} <= rb_{= p.index =};
         if ((bpop_{= p.index =} && b1_{= p.index =}) || !bne_{= p.index =}) begin
-            bb0_{= p.index =} <= rb_{= p.index =};
             bv0_{= p.index =} <= rvi_{= p.index =};
             bn0_{= p.index =} <= rn_{= p.index =};
             bs0_{= p.index =} <= rs_{= p.index =};
             bl0_{= p.index =} <= rl_{= p.index =};
             bp0_{= p.index =} <= rp_{= p.index =};
         end else if (bpop_{= p.index =}) begin
-            bb0_{= p.index =} <= bb1_{= p.index =};
             bv0_{= p.index =} <= bv1_{= p.index =};
             bn0_{= p.index =} <= bn1_{= p.index =};
             bs0_{= p.index =} <= bs1_{= p.index =};
@@ -288,7 +302,6 @@ module {= name =} (
             bn0_{= p.index =} <= bn0_{= p.index =} - k_{= p.index =};
         end
         if (bf_{= p.index =}) begin
-            bb1_{= p.index =} <= rb_{= p.index =};
             bv1_{= p.index =} <= rvi_{= p.index =};
             bn1_{= p.index =} <= rn_{= p.index =};
             bs1_{= p.index =} <= rs_{= p.index =};

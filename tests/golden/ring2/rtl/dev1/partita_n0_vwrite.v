@@ -133,7 +133,11 @@ module partita_n0_vwrite (
     // bc != 0 and bc == 1 likewise (bc == 2 is !bf): the take, the head's update and the
     // second entry's choice start at flip-flops, not at compares of the count.
     reg bne_0, b1_0;
-    reg [64-1:0] bb0_0, bb1_0;
+    // The beats themselves sit in two entries written at a write pointer and read at a read
+    // pointer (bq_wp, bq_rp): an entry is written whenever it is free (bf), from the slice, so
+    // the entries' wide enables follow flip-flops only, and a pop moves a pointer, not a beat.
+    reg [64-1:0] bq0_0, bq1_0;
+    reg bq_wp_0, bq_rp_0;
     reg [2-1:0] bv0_0, bv1_0;
     reg [6:0] bn0_0, bn1_0;
     reg [2:0] bs0_0, bs1_0;
@@ -211,7 +215,7 @@ module partita_n0_vwrite (
     wire [3-1:0] kq_0 = ge_0 ? rr_0 : avl_0;
     wire [6:0] k_0 = {4'd0, kq_0};
     wire [2-1:0] vi_0 = bv0_0;
-    wire [64-1:0] beat_0 = bb0_0;
+    wire [64-1:0] beat_0 = bq_rp_0 ? bq1_0 : bq0_0;
     // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
     wire [6:0] off_0_0 = 7'd0 - ho7_0;
     wire we_0_0 = (off_0_0 < k_0);
@@ -284,15 +288,25 @@ module partita_n0_vwrite (
             bne_0 <= (bc_n_0 != 2'd0);
             b1_0 <= (bc_n_0 == 2'd1);
         end
+        if (rst) begin
+            bq_wp_0 <= 1'b0;
+            bq_rp_0 <= 1'b0;
+        end else begin
+            if (acc_0) bq_wp_0 <= !bq_wp_0;
+            if (bpop_0) bq_rp_0 <= !bq_rp_0;
+        end
+        // The entry at the write pointer is free while the buffer is not full (it is the
+        // head only when the buffer is empty): written every such cycle, kept when a beat
+        // is taken (the pointer moves on).
+        if (bf_0 && !bq_wp_0) bq0_0 <= rb_0;
+        if (bf_0 && bq_wp_0) bq1_0 <= rb_0;
         if ((bpop_0 && b1_0) || !bne_0) begin
-            bb0_0 <= rb_0;
             bv0_0 <= rvi_0;
             bn0_0 <= rn_0;
             bs0_0 <= rs_0;
             bl0_0 <= rl_0;
             bp0_0 <= rp_0;
         end else if (bpop_0) begin
-            bb0_0 <= bb1_0;
             bv0_0 <= bv1_0;
             bn0_0 <= bn1_0;
             bs0_0 <= bs1_0;
@@ -303,7 +317,6 @@ module partita_n0_vwrite (
             bn0_0 <= bn0_0 - k_0;
         end
         if (bf_0) begin
-            bb1_0 <= rb_0;
             bv1_0 <= rvi_0;
             bn1_0 <= rn_0;
             bs1_0 <= rs_0;
