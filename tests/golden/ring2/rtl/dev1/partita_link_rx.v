@@ -154,8 +154,12 @@ module partita_link_rx #(
     wire q_bc = (BCAST != 0) && (q_dst == q_src);
     wire q_me = (q_dst == me) || q_bc;
     wire q_fw = q_bc ? bc_fwd[q_src] : (q_dst != me);
-    wire [3:0] q_sx = {q_bc, q_src};
-    wire [12:0] q_rseq = (t_v && t_ok && (t_sx == q_sx)) ? nseq : rseq[q_sx];
+    // The lookup is made for both a point-to-point and a broadcast frame of the source, side
+    // by side (with the bypass), and the broadcast compare picks last, so it does not sit in
+    // front of the table's select.
+    wire [12:0] q_rseq_p = (t_v && t_ok && (t_sx == {1'b0, q_src})) ? nseq : rseq[{1'b0, q_src}];
+    wire [12:0] q_rseq_b = (t_v && t_ok && (t_sx == {1'b1, q_src})) ? nseq : rseq[{1'b1, q_src}];
+    wire [12:0] q_rseq = q_bc ? q_rseq_b : q_rseq_p;
     wire hv;
     wire [LW-1:0] hd;
     wire hl;
