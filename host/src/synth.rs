@@ -403,18 +403,36 @@ pub fn synthesize(
     })
 }
 
-/// Place and route the synthesized netlist (ECP5-85F speed 8, Nexus LIFCL-40, iCE40 HX8K) at
-/// a requested `mhz`, with nextpnr's placement `seed` (and, with `tmg_ripup`, its router's
-/// timing-driven rip-up), and add the achieved Fmax and critical path to `report`.
+/// What place-and-route is asked for: the clock, nextpnr's placement seed, its router's
+/// timing-driven rip-up, and its placer's timing weight.
+#[derive(Clone, Copy, Debug)]
+pub struct PnrOptions {
+    /// Requested clock, MHz.
+    pub mhz: f64,
+    /// nextpnr's placement seed.
+    pub seed: u64,
+    /// The router's timing-driven rip-up (`--tmg-ripup`).
+    pub tmg_ripup: bool,
+    /// The analytic placer's timing weight (`--placer-heap-timingweight`; nextpnr's own
+    /// default, 10, when `None`).
+    pub timing_weight: Option<u32>,
+}
+
+/// Place and route the synthesized netlist (ECP5-85F speed 8, Nexus LIFCL-40, iCE40 HX8K) as
+/// `opts` asks, and add the achieved Fmax and critical path to `report`.
 pub fn place_and_route(
     dir: &Path,
     family: Family,
-    mhz: f64,
-    seed: u64,
-    tmg_ripup: bool,
+    opts: PnrOptions,
     report: &mut Report,
     limit: Duration,
 ) -> Result<(), SynthError> {
+    let PnrOptions {
+        mhz,
+        seed,
+        tmg_ripup,
+        timing_weight,
+    } = opts;
     let pnr = nextpnr(family)?;
     // nextpnr reads the architecture's JSON netlist that synthesis wrote (`synth_<family>`
     // then `write_json`, the same netlist `synth_<family> -json` writes).
@@ -469,6 +487,9 @@ pub fn place_and_route(
         .args(["--timing-allow-fail", "--seed", &seed.to_string()]);
     if tmg_ripup {
         cmd.arg("--tmg-ripup");
+    }
+    if let Some(w) = timing_weight {
+        cmd.args(["--placer-heap-timingweight", &w.to_string()]);
     }
     run(&mut cmd, "nextpnr", dir, limit)?;
     report.pnr_seconds = Some(t0.elapsed().as_secs_f64());

@@ -121,7 +121,7 @@ fn synth_refuses_bad_requests() {
 }
 
 /// Place and route of the smallest device on an ECP5-85F (speed 8), with the router's
-/// timing-driven rip-up, gives an Fmax and names the critical path. About a minute.
+/// timing-driven rip-up and the placer's timing weight 40, gives an Fmax and names the critical path. About a minute.
 #[test]
 #[cfg_attr(
     not(all(have_yosys, have_nextpnr_ecp5)),
@@ -130,9 +130,19 @@ fn synth_refuses_bad_requests() {
 fn place_and_route_reports_fmax() {
     let r = synth_json(
         "[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
-        &["--pnr", "--mhz", "125", "--seed", "3", "--tmg-ripup"],
+        &[
+            "--pnr",
+            "--mhz",
+            "125",
+            "--seed",
+            "3",
+            "--tmg-ripup",
+            "--timing-weight",
+            "40",
+        ],
     );
     assert_eq!(r["pnr_tmg_ripup"].as_bool(), Some(true), "{r}");
+    assert_eq!(r["pnr_timing_weight"].as_u64(), Some(40), "{r}");
     assert_eq!(
         r["pnr_seed"].as_u64(),
         Some(3),

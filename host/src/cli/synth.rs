@@ -36,6 +36,11 @@ pub struct Args {
     /// device that routed at 111.0 MHz without it, 125.8 MHz with it.
     #[arg(long)]
     tmg_ripup: bool,
+    /// nextpnr's analytic placer's timing weight (`--placer-heap-timingweight`, 1 to 1000;
+    /// nextpnr's default is 10): how hard the placer pulls timing-critical cells together
+    /// against wire length.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    timing_weight: Option<u32>,
     /// Loop each link port back to itself through a register stage instead of putting it on
     /// pins (multi-device plans): a board connects links to transceivers, not to
     /// general-purpose pads, and a node's link ports alone take 132 of the ECP5-85F's 365 I/O
@@ -132,7 +137,13 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         let mut r = synth::synthesize(&dir, &top, harness.as_deref(), a.family, limit)?;
         if a.pnr {
             let mhz = a.mhz.unwrap_or(d.plan.plan.target.clock_mhz);
-            synth::place_and_route(&dir, a.family, mhz, a.seed, a.tmg_ripup, &mut r, limit)?;
+            let opts = synth::PnrOptions {
+                mhz,
+                seed: a.seed,
+                tmg_ripup: a.tmg_ripup,
+                timing_weight: a.timing_weight,
+            };
+            synth::place_and_route(&dir, a.family, opts, &mut r, limit)?;
         }
         Ok(r)
     })();
@@ -172,6 +183,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             "clock_pin": r.clock_pin,
             "pnr_seed": a.pnr.then_some(a.seed),
             "pnr_tmg_ripup": a.pnr && a.tmg_ripup,
+            "pnr_timing_weight": a.timing_weight.filter(|_| a.pnr),
         });
         return writeln!(out, "{j}").map_err(io_failure);
     }
@@ -209,10 +221,13 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     match (r.fmax_mhz, r.target_mhz) {
         (Some(f), Some(t)) => {
             s += &format!(
-                "place and route: {} in {:.0} s, seed {}{}: Fmax {:.1} MHz (requested {:.0} MHz{})\n",
+                "place and route: {} in {:.0} s, seed {}{}{}: Fmax {:.1} MHz (requested {:.0} MHz{})\n",
                 r.pnr_device.as_deref().unwrap_or("?"),
                 r.pnr_seconds.unwrap_or(0.0),
                 a.seed,
+                a.timing_weight
+                    .map(|w| format!(", placer timing weight {w}"))
+                    .unwrap_or_default(),
                 if a.tmg_ripup { ", timing-driven rip-up" } else { "" },
                 f,
                 t,
