@@ -7,12 +7,14 @@
 // {= act_lat =}-stage pipeline. Every stage is one multiply, one add, one rounding or one memory
 // read: each requantization rounds at full width in one stage and saturates in the next (the
 // one rounding and the one overflow step of partita_requant, in two cycles). The pipeline
-// advances only with `adv`. c_clip / h_clip flag a saturated cell state / h value in the cycle
+// advances only with `adv`: six register copies of one advance, each the enable of its own
+// group of flip-flops ([0] the datapath, [1]..[5] the units for i, f, g, o and tanh(c')), so no
+// one net reaches every stage of the unit. c_clip / h_clip flag a saturated cell state / h value in the cycle
 // its unit is at stage {= cs =} / at the output.
 module {= name =} (
     input  wire                 clk,
     input  wire                 rst,
-    input  wire                 adv,
+    input  wire [5:0]           adv,
     input  wire                 feed_v,
     input  wire [{= feed_w =}-1:0]  feed,
     input  wire [{= caw =}-1:0]   caddr,
@@ -33,10 +35,10 @@ module {= name =} (
     wire [{= w.gw =}-1:0] i_a, f_a, g_a, o_a, tc_a;
     reg [{= w.cell_w =}-1:0] cd [2:{= as_ =}];
     reg [{= w.gw =}-1:0] od [{= ps =}:{= ts =}];
-    {= sigmoid =} u_sig_i (.clk(clk), .adv(adv), .x(pi1), .y(i_a));
-    {= sigmoid =} u_sig_f (.clk(clk), .adv(adv), .x(pf1), .y(f_a));
-    {= tanh =} u_tanh_g (.clk(clk), .adv(adv), .x(pg1), .y(g_a));
-    {= sigmoid =} u_sig_o (.clk(clk), .adv(adv), .x(po1), .y(o_a));
+    {= sigmoid =} u_sig_i (.clk(clk), .adv(adv[1]), .x(pi1), .y(i_a));
+    {= sigmoid =} u_sig_f (.clk(clk), .adv(adv[2]), .x(pf1), .y(f_a));
+    {= tanh =} u_tanh_g (.clk(clk), .adv(adv[3]), .x(pg1), .y(g_a));
+    {= sigmoid =} u_sig_o (.clk(clk), .adv(adv[4]), .x(po1), .y(o_a));
     // Stage {= ps =}: f*c and i*g; stage {= ss =}: their exact sum; stage {= rs =}: rounded at full width;
     // stage {= cs =}: c' saturated.
     reg [{= w.fc_w =}-1:0] fc_p;
@@ -57,7 +59,7 @@ module {= name =} (
     ) u_cell (.x(c_rq), .y(c_fit), .clip(c_sat));
     // Stages after {= cs =} up to {= ts =}: tanh(c'); stage {= os =}: o*tanh(c'); stage {= hs =}: rounded at full
     // width; stage {= lat =}: h saturated.
-    {= tanh_cell =} u_tanh_c (.clk(clk), .adv(adv), .x(c_new), .y(tc_a));
+    {= tanh_cell =} u_tanh_c (.clk(clk), .adv(adv[5]), .x(c_new), .y(tc_a));
     reg [{= w.oh_w =}-1:0] oh;
     reg [{= w.h_rw =}-1:0] h_rq;
     wire [{= w.h_rw =}-1:0] h_round;
@@ -80,12 +82,12 @@ module {= name =} (
             v <= {= lat =}'d0;
             c_clip <= 1'b0;
             h_clip <= 1'b0;
-        end else if (adv) begin
+        end else if (adv[0]) begin
             v <= {v[{= lat_less1 =}:1], feed_v};
             c_clip <= v[{= rs =}] && c_sat;
             h_clip <= v[{= hs =}] && h_sat;
         end
-        if (adv) begin
+        if (adv[0]) begin
             ca[1] <= caddr;
             for (s = 2; s <= {= cs =}; s = s + 1) ca[s] <= ca[s-1];
             {pi1, pf1, pg1, po1} <= feed;

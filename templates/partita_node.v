@@ -515,8 +515,14 @@ module {= p.top =} #(
     wire [{= paw =}-1:0] f_caddr = l_pbase + {= unit_ext =};
     wire unused_caddr = &{1'b0, f_caddr[{= eq =}-1:0], ew_vs[{= ew_n =}-1:1]};
     wire [{= ew_n =}-1:0] ew_vs, ew_cc, ew_hc;
-{% for j in lanes %}    wire fadv_{= j =}, step0_{= j =};
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_{= j =} (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_{= j =}));
+    // Each lane's advance: six copies (its datapath and its five activation units each enable
+    // their own flip-flops from one; separate instances, so synthesis keeps them apart).
+    genvar g_adv;
+{% for j in lanes %}    wire [5:0] fadv_{= j =};
+    wire step0_{= j =};
+    for (g_adv = 0; g_adv < 6; g_adv = g_adv + 1) begin : g_fadv_{= j =}
+        partita_rep #(.W(1), .RST_VAL(1'b1)) u_rep (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_{= j =}[g_adv]));
+    end
     partita_rep #(.W(1)) u_step0_{= j =} (.clk(clk), .rst(rst), .d(first_step), .q(step0_{= j =}));
     {= p.ew =} u_ew_{= j =} (
         .clk(clk), .rst(rst), .adv(fadv_{= j =}), .feed_v(feed_v), .feed(feed[{= j =}*{= feed_w =} +: {= feed_w =}]),
@@ -524,8 +530,14 @@ module {= p.top =} #(
         .v_out(ew_vs[{= j =}]), .h_out(ew_h[{= j =}*{= dw =} +: {= dw =}]), .c_clip(ew_cc[{= j =}]), .h_clip(ew_hc[{= j =}])
     );
 {% endfor %}    assign ew_v = ew_vs[0];
-{% else %}    wire fadv_e, step0_e;
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_e (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e));
+{% else %}    // The unit's advance: six copies (its datapath and its five activation units each enable
+    // their own flip-flops from one; separate instances, so synthesis keeps them apart).
+    genvar g_adv;
+    wire [5:0] fadv_e;
+    wire step0_e;
+    for (g_adv = 0; g_adv < 6; g_adv = g_adv + 1) begin : g_fadv_e
+        partita_rep #(.W(1), .RST_VAL(1'b1)) u_rep (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e[g_adv]));
+    end
     partita_rep #(.W(1)) u_step0_e (.clk(clk), .rst(rst), .d(first_step), .q(step0_e));
     {= p.ew =} u_ew (
         .clk(clk), .rst(rst), .adv(fadv_e), .feed_v(feed_v), .feed(feed),

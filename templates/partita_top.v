@@ -539,7 +539,7 @@ module {= p.top =} #(
 {% for j in lane_list %}    wire ew_v_{= j.index =}, ew_c_clip_{= j.index =}, ew_h_clip_{= j.index =};
     wire [{= dw =}-1:0] ew_h_{= j.index =};
     {= p.ew =} u_ew_{= j.index =} (
-        .clk(clk), .rst(rst), .adv(1'b1), .feed_v(hold_v && (u_cnt < {= unit_w =}'d{= j.limit =})),
+        .clk(clk), .rst(rst), .adv(6'h3f), .feed_v(hold_v && (u_cnt < {= unit_w =}'d{= j.limit =})),
         .feed(feed[{= j.feed_lo =} +: {= feed_w =}]), .caddr(ew_caddr), .first_step(first_step),
         .v_out(ew_v_{= j.index =}), .h_out(ew_h_{= j.index =}), .c_clip(ew_c_clip_{= j.index =}), .h_clip(ew_h_clip_{= j.index =})
     );

@@ -553,7 +553,7 @@ module partita_top #(
     wire ew_v_0, ew_c_clip_0, ew_h_clip_0;
     wire [16-1:0] ew_h_0;
     partita_ew u_ew_0 (
-        .clk(clk), .rst(rst), .adv(1'b1), .feed_v(hold_v && (u_cnt < 4'd6)),
+        .clk(clk), .rst(rst), .adv(6'h3f), .feed_v(hold_v && (u_cnt < 4'd6)),
         .feed(feed[0 +: 64]), .caddr(ew_caddr), .first_step(first_step),
         .v_out(ew_v_0), .h_out(ew_h_0), .c_clip(ew_c_clip_0), .h_clip(ew_h_clip_0)
     );

@@ -454,8 +454,14 @@ module partita_n1_node #(
     // behind tl: a lane finishes units only cycles after its tick started, and tl changes only
     // between ticks, when the lanes are drained. So the 32-bit compare ends at a flip-flop, not
     // at the clears of the lanes' cell pipelines.
-    wire fadv_e, step0_e;
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_e (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e));
+    // The unit's advance: six copies (its datapath and its five activation units each enable
+    // their own flip-flops from one; separate instances, so synthesis keeps them apart).
+    genvar g_adv;
+    wire [5:0] fadv_e;
+    wire step0_e;
+    for (g_adv = 0; g_adv < 6; g_adv = g_adv + 1) begin : g_fadv_e
+        partita_rep #(.W(1), .RST_VAL(1'b1)) u_rep (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_e[g_adv]));
+    end
     partita_rep #(.W(1)) u_step0_e (.clk(clk), .rst(rst), .d(first_step), .q(step0_e));
     partita_n1_ew u_ew (
         .clk(clk), .rst(rst), .adv(fadv_e), .feed_v(feed_v), .feed(feed),

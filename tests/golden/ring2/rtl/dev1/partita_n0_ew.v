@@ -9,12 +9,14 @@
 // 5-stage pipeline. Every stage is one multiply, one add, one rounding or one memory
 // read: each requantization rounds at full width in one stage and saturates in the next (the
 // one rounding and the one overflow step of partita_requant, in two cycles). The pipeline
-// advances only with `adv`. c_clip / h_clip flag a saturated cell state / h value in the cycle
+// advances only with `adv`: six register copies of one advance, each the enable of its own
+// group of flip-flops ([0] the datapath, [1]..[5] the units for i, f, g, o and tanh(c')), so no
+// one net reaches every stage of the unit. c_clip / h_clip flag a saturated cell state / h value in the cycle
 // its unit is at stage 10 / at the output.
 module partita_n0_ew (
     input  wire                 clk,
     input  wire                 rst,
-    input  wire                 adv,
+    input  wire [5:0]           adv,
     input  wire                 feed_v,
     input  wire [64-1:0]  feed,
     input  wire [3-1:0]   caddr,
@@ -35,10 +37,10 @@ module partita_n0_ew (
     wire [16-1:0] i_a, f_a, g_a, o_a, tc_a;
     reg [16-1:0] cd [2:6];
     reg [16-1:0] od [7:15];
-    partita_n0_act_sigmoid u_sig_i (.clk(clk), .adv(adv), .x(pi1), .y(i_a));
-    partita_n0_act_sigmoid u_sig_f (.clk(clk), .adv(adv), .x(pf1), .y(f_a));
-    partita_n0_act_tanh u_tanh_g (.clk(clk), .adv(adv), .x(pg1), .y(g_a));
-    partita_n0_act_sigmoid u_sig_o (.clk(clk), .adv(adv), .x(po1), .y(o_a));
+    partita_n0_act_sigmoid u_sig_i (.clk(clk), .adv(adv[1]), .x(pi1), .y(i_a));
+    partita_n0_act_sigmoid u_sig_f (.clk(clk), .adv(adv[2]), .x(pf1), .y(f_a));
+    partita_n0_act_tanh u_tanh_g (.clk(clk), .adv(adv[3]), .x(pg1), .y(g_a));
+    partita_n0_act_sigmoid u_sig_o (.clk(clk), .adv(adv[4]), .x(po1), .y(o_a));
     // Stage 7: f*c and i*g; stage 8: their exact sum; stage 9: rounded at full width;
     // stage 10: c' saturated.
     reg [32-1:0] fc_p;
@@ -59,7 +61,7 @@ module partita_n0_ew (
     ) u_cell (.x(c_rq), .y(c_fit), .clip(c_sat));
     // Stages after 10 up to 15: tanh(c'); stage 16: o*tanh(c'); stage 17: rounded at full
     // width; stage 18: h saturated.
-    partita_n0_act_tanh_cell u_tanh_c (.clk(clk), .adv(adv), .x(c_new), .y(tc_a));
+    partita_n0_act_tanh_cell u_tanh_c (.clk(clk), .adv(adv[5]), .x(c_new), .y(tc_a));
     reg [32-1:0] oh;
     reg [17-1:0] h_rq;
     wire [17-1:0] h_round;
@@ -82,12 +84,12 @@ module partita_n0_ew (
             v <= 18'd0;
             c_clip <= 1'b0;
             h_clip <= 1'b0;
-        end else if (adv) begin
+        end else if (adv[0]) begin
             v <= {v[17:1], feed_v};
             c_clip <= v[9] && c_sat;
             h_clip <= v[17] && h_sat;
         end
-        if (adv) begin
+        if (adv[0]) begin
             ca[1] <= caddr;
             for (s = 2; s <= 10; s = s + 1) ca[s] <= ca[s-1];
             {pi1, pf1, pg1, po1} <= feed;
