@@ -95,6 +95,13 @@ module {= p.top =} #(
         rst_sync <= {rst_sync[0], !rst_n};
         rst <= rst_sync[1] || soft_rst;
     end
+    // Copies of rst (the same next value, the same initial value: equal to rst in every
+    // cycle) for the blocks that sit apart on the die, the link ports, the vector writer and
+    // the partial-sum reducer, so no one reset net crosses the die to reach them all.
+    wire rst_lk, rst_vw, rst_rd;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_lk (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_lk));
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_vw (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_vw));
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_rd (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_rd));
     wire [31:0] seq_len, seq_count, link_timeout, wsel, waddr_reg;
     wire [{= wstage_w =}-1:0] wstage;
     reg        busy, done;
@@ -452,7 +459,7 @@ module {= p.top =} #(
         .TQ_AW({= txq_aw =}), .TQ_DEPTH({= txq_depth =}), .EH({= ew_n =}), .QW({= qw =}), .TQ_W({= tq_w =}), .BAR_W({= bar_w =}),
         .BCAST({= bcast =})
     ) u_links (
-        .clk(clk), .rst(rst), .me(id_me), .others(id_others), .routes(id_routes),
+        .clk(clk), .rst(rst_lk), .me(id_me), .others(id_others), .routes(id_routes),
         .hmasks(id_hmasks), .bc_fwd(id_bc_fwd),
         .tx_tdata({= tx_tdata =}), .tx_tvalid({= tx_tvalid =}), .tx_tready({= tx_tready =}), .tx_tlast({= tx_tlast =}),
         .rx_tdata({= rx_tdata =}), .rx_tvalid({= rx_tvalid =}), .rx_tready({= rx_tready =}), .rx_tlast({= rx_tlast =}),
@@ -476,7 +483,7 @@ module {= p.top =} #(
 {% endif %}    wire [{= hw =}-1:0] ew_h;
     wire h_out = fadv && ew_v;
     {= p.vwrite =} u_vwrite (
-        .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
+        .clk(clk), .rst(rst_vw), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
         .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fstart(state == S_LAYER),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h), .hstarts(id_hstarts),
@@ -500,7 +507,7 @@ module {= p.top =} #(
     wire unused_fin = &{1'b0, fin_unit};
     assign fadv = !tq_full && !of_full;
     {= p.reduce =} u_reduce (
-        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal{% if overlap %} && !xp{% endif %}),{% if overlap %} .local_x_en(part_v && xp),{% endif %} .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),{% if ge %} .local_n(rs_n),{% endif %}
+        .clk(clk), .rst(rst_rd), .layer(l), .local_en(part_v && l_plocal{% if overlap %} && !xp{% endif %}),{% if overlap %} .local_x_en(part_v && xp),{% endif %} .local_data({% if g > 1 %}row_acc4{% else %}row_acc{% endif %}),{% if ge %} .local_n(rs_n),{% endif %}
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
         .fadv(fadv_f), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),

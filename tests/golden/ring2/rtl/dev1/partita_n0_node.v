@@ -96,6 +96,13 @@ module partita_n0_node #(
         rst_sync <= {rst_sync[0], !rst_n};
         rst <= rst_sync[1] || soft_rst;
     end
+    // Copies of rst (the same next value, the same initial value: equal to rst in every
+    // cycle) for the blocks that sit apart on the die, the link ports, the vector writer and
+    // the partial-sum reducer, so no one reset net crosses the die to reach them all.
+    wire rst_lk, rst_vw, rst_rd;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_lk (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_lk));
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_vw (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_vw));
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_rd (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_rd));
     wire [31:0] seq_len, seq_count, link_timeout, wsel, waddr_reg;
     wire [96-1:0] wstage;
     reg        busy, done;
@@ -409,7 +416,7 @@ module partita_n0_node #(
         .TQ_AW(6), .TQ_DEPTH(64), .EH(1), .QW(37), .TQ_W(45), .BAR_W(4),
         .BCAST(0)
     ) u_links (
-        .clk(clk), .rst(rst), .me(id_me), .others(id_others), .routes(id_routes),
+        .clk(clk), .rst(rst_lk), .me(id_me), .others(id_others), .routes(id_routes),
         .hmasks(id_hmasks), .bc_fwd(id_bc_fwd),
         .tx_tdata(l0_tx_tdata), .tx_tvalid(l0_tx_tvalid), .tx_tready(l0_tx_tready), .tx_tlast(l0_tx_tlast),
         .rx_tdata(l0_rx_tdata), .rx_tvalid(l0_rx_tvalid), .rx_tready(l0_rx_tready), .rx_tlast(l0_rx_tlast),
@@ -432,7 +439,7 @@ module partita_n0_node #(
     wire [16-1:0] ew_h;
     wire h_out = fadv && ew_v;
     partita_n0_vwrite u_vwrite (
-        .clk(clk), .rst(rst), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
+        .clk(clk), .rst(rst_vw), .start(start_pulse), .busy(busy), .tick(state == S_BAR && !tq_full),
         .seq_len(seq_len),
         .seq_count(seq_count), .h_out(h_out), .h_need(l_needh), .fstart(state == S_LAYER),
         .flane(l_flane), .fidx(l_fidx), .hbase_wr(l_hbase_wr), .h(ew_h), .hstarts(id_hstarts),
@@ -456,7 +463,7 @@ module partita_n0_node #(
     wire unused_fin = &{1'b0, fin_unit};
     assign fadv = !tq_full && !of_full;
     partita_n0_reduce u_reduce (
-        .clk(clk), .rst(rst), .layer(l), .local_en(part_v && l_plocal && !xp), .local_x_en(part_v && xp), .local_data(row_acc),
+        .clk(clk), .rst(rst_rd), .layer(l), .local_en(part_v && l_plocal && !xp), .local_x_en(part_v && xp), .local_data(row_acc),
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
         .fadv(fadv_f), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
