@@ -11,8 +11,9 @@
 // one rounding and the one overflow step of partita_requant, in two cycles). The pipeline
 // advances only with `adv`: six register copies of one advance, each the enable of its own
 // group of flip-flops ([0] the datapath, [1]..[5] the units for i, f, g, o and tanh(c')), so no
-// one net reaches every stage of the unit. c_clip / h_clip flag a saturated cell state / h value in the cycle
-// its unit is at stage 10 / at the output.
+// one net reaches every stage of the unit (on the single device all six are constant 1).
+// c_clip / h_clip flag a saturated cell state / h value in the cycle its unit is at stage
+// 10 / at the output.
 module partita_n0_ew (
     input  wire                 clk,
     input  wire                 rst,
