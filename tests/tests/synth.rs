@@ -121,7 +121,8 @@ fn synth_refuses_bad_requests() {
 }
 
 /// Place and route of the smallest device on an ECP5-85F (speed 8), with the router's
-/// timing-driven rip-up and the placer's timing weight 40, gives an Fmax and names the critical path. About a minute.
+/// timing-driven rip-up and the placer's timing weight 40, gives an Fmax and names the critical
+/// path. About a minute.
 #[test]
 #[cfg_attr(
     not(all(have_yosys, have_nextpnr_ecp5)),
