@@ -31,8 +31,11 @@ macro_rules! core {
 
 /// The requantizer: one rounding and one overflow step.
 pub const REQUANT: Core = core!("partita_requant", []);
-/// The link CRC register (CRC-32/MPEG-2): start, continue or hold, one beat per edge.
-pub const CRC32: Core = core!("partita_crc32", ["partita_rep"]);
+/// The data's share of a link CRC step: a beat's XOR sets, combinational.
+pub const CRC32_SHARE: Core = core!("partita_crc32_share", []);
+/// The link CRC register (CRC-32/MPEG-2): start, continue or hold, one beat (or its share)
+/// per edge.
+pub const CRC32: Core = core!("partita_crc32", ["partita_rep", "partita_crc32_share"]);
 /// Synchronous FIFO, first word fall-through.
 pub const FIFO: Core = core!("partita_fifo", []);
 /// AXI4-Stream skid buffer (register slice).
@@ -42,7 +45,12 @@ pub const LINK_TX: Core = core!("partita_link_tx", ["partita_crc32"]);
 /// Link deframer with header, sequence and CRC checks.
 pub const LINK_RX: Core = core!(
     "partita_link_rx",
-    ["partita_fifo", "partita_skid", "partita_crc32"]
+    [
+        "partita_fifo",
+        "partita_skid",
+        "partita_crc32_share",
+        "partita_crc32"
+    ]
 );
 /// Link transmit port arbiter.
 pub const TX_ARB: Core = core!("partita_tx_arb", []);
@@ -72,7 +80,19 @@ pub const REP: Core = core!("partita_rep", []);
 
 /// Every core.
 pub const ALL: &[Core] = &[
-    REQUANT, CRC32, FIFO, SKID, LINK_TX, LINK_RX, TX_ARB, AXIL, LINK_HUB, UNPACK, PACK, REP,
+    REQUANT,
+    CRC32_SHARE,
+    CRC32,
+    FIFO,
+    SKID,
+    LINK_TX,
+    LINK_RX,
+    TX_ARB,
+    AXIL,
+    LINK_HUB,
+    UNPACK,
+    PACK,
+    REP,
 ];
 
 /// A core by name.
@@ -130,6 +150,7 @@ mod tests {
             [
                 "partita_fifo",
                 "partita_skid",
+                "partita_crc32_share",
                 "partita_rep",
                 "partita_crc32",
                 "partita_link_rx"

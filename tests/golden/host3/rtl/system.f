@@ -2,6 +2,7 @@
 dev0/partita_requant.v
 dev0/partita_fifo.v
 dev0/partita_rep.v
+dev0/partita_crc32_share.v
 dev0/partita_crc32.v
 dev0/partita_link_tx.v
 dev0/partita_skid.v

@@ -12,54 +12,47 @@
 // The step is linear, so each result bit is the XOR of fixed sets of CRC and data bits. Those
 // sets are found at elaboration by running the bit-serial step on unit vectors, and each bit
 // is built as a reduction XOR, which synthesis makes a balanced tree instead of a 64-deep
-// chain. With SPLIT set, the data's share of each bit (a XOR of up to W bits), which does not
-// depend on the CRC, is computed a stage earlier, from the data register into a register of
-// its own; the CRC register's loop then XORs the CRC's share (up to 32 bits) with one
-// registered bit: two smaller networks, each from flip-flops, instead of one dense one. `crc`
-// includes a beat one edge (two with SPLIT) after the edge that took it, and `pend` is high
-// for those cycles.
+// chain. The data's share of each bit (a XOR of up to W bits, which does not depend on the
+// CRC) is partita_crc32_share's. With SPLIT set, it is computed a stage earlier, from the data
+// register into a register of its own; the CRC register's loop then XORs the CRC's share (up
+// to 32 bits) with one registered bit: two smaller networks, each from flip-flops, instead of
+// one dense one. With PRE set, `data` is that share already (32 bits, of a W-bit beat),
+// computed by the user wherever the beat is at hand (the link receiver: at its input, before
+// its FIFO), so the dense network sits there and only 32 wires reach this core. `crc` includes a beat one edge
+// (two with SPLIT) after the edge that took it, and `pend` is high for those cycles.
 `timescale 1ns / 1ps
 module partita_crc32 #(
     parameter integer W = 64,
-    parameter integer SPLIT = 1     // the data's share a stage ahead of the CRC register
+    parameter integer SPLIT = 1,    // the data's share a stage ahead of the CRC register
+    parameter integer PRE = 0       // `data` is the beat's share (partita_crc32_share), 32 bits
 ) (
     input  wire         clk,
     input  wire         rst,
     input  wire         start,
     input  wire         en,
-    input  wire [W-1:0] data,
+    input  wire [((PRE != 0) ? 32 : W)-1:0] data,
     output reg  [31:0]  crc,
     output wire         pend
 );
     localparam [31:0] INIT = 32'hFFFFFFFF;
-    function [31:0] step(input [31:0] c, input [W-1:0] d);
+    // The CRC over W zero bits (the CRC's share of a step).
+    function [31:0] cstep(input [31:0] c);
         integer n;
         begin
-            step = c;
-            for (n = W - 1; n >= 0; n = n - 1)
-                step = {step[30:0], 1'b0} ^ ((step[31] ^ d[n]) ? 32'h04C11DB7 : 32'h00000000);
+            cstep = c;
+            for (n = 0; n < W; n = n + 1)
+                cstep = {cstep[30:0], 1'b0} ^ (cstep[31] ? 32'h04C11DB7 : 32'h00000000);
         end
     endfunction
-    // Bit i of step(c, d) = ^(c & cmask(i)) ^ ^(d & dmask(i)).
+    // Bit i of the CRC's share = ^(c & cmask(i)).
     function [31:0] cmask(input [4:0] i);
         integer j;
         reg [31:0] r;
         begin
             cmask = 32'd0;
             for (j = 0; j < 32; j = j + 1) begin
-                r = step(32'd1 << j, {W{1'b0}});
+                r = cstep(32'd1 << j);
                 cmask[j] = r[i];
-            end
-        end
-    endfunction
-    function [W-1:0] dmask(input [4:0] i);
-        integer j;
-        reg [31:0] r;
-        begin
-            dmask = {W{1'b0}};
-            for (j = 0; j < W; j = j + 1) begin
-                r = step(32'd0, {{(W - 1){1'b0}}, 1'b1} << j);
-                dmask[j] = r[i];
             end
         end
     endfunction
@@ -77,8 +70,9 @@ module partita_crc32 #(
     // that registers the same beat for another purpose (the link receiver's forwarding slice)
     // would otherwise have it merged with that register, placed beside the other user, and
     // the XOR network would start a long net away.
-    wire [W-1:0] d_q;
-    partita_rep #(.W(W)) u_d (.clk(clk), .rst(1'b0), .d(data), .q(d_q));
+    localparam integer DIN = (PRE != 0) ? 32 : W;
+    wire [DIN-1:0] d_q;
+    partita_rep #(.W(DIN)) u_d (.clk(clk), .rst(1'b0), .d(data), .q(d_q));
     // The data's share of each bit, from the data register; at the CRC register (dsh) it is
     // that, or with SPLIT its register, and the enables (s_c, e_c) follow it.
     wire [31:0] dsh_d;
@@ -86,9 +80,10 @@ module partita_crc32 #(
     wire [31:0] dsh;
     genvar i;
     generate
-        for (i = 0; i < 32; i = i + 1) begin : g_bit
-            localparam [W-1:0] DM = dmask(i);
-            assign dsh_d[i] = ^(d_q & DM);
+        if (PRE != 0) begin : g_pre
+            assign dsh_d = d_q;
+        end else begin : g_share
+            partita_crc32_share #(.W(W)) u_share (.data(d_q), .share(dsh_d));
         end
         if (SPLIT != 0) begin : g_split
             reg s_q2, e_q2;

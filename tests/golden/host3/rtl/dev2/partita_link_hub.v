@@ -261,17 +261,21 @@ module partita_link_hub #(
     // (the arbiter's grant, a receive FIFO's count) end at flip-flops beside them, not at
     // 32-bit adders wherever the counters are placed.
     // The watchdog likewise counts from a registered `waiting` (the node's state decodes it;
-    // a timeout then fires a cycle later).
+    // a timeout then fires a cycle later), and its 32-bit compare with the timeout is
+    // registered (wd_hit) before it reaches the status and error-detail enables: a timeout is
+    // reported one cycle after the count reaches it.
     reg [NP-1:0] txo_q, txf_q, rxb_q;
-    reg wait_q;
+    reg wait_q, wd_hit;
     always @(posedge clk) begin
         if (rst) begin
             wait_q <= 1'b0;
+            wd_hit <= 1'b0;
             txo_q <= {NP{1'b0}};
             txf_q <= {NP{1'b0}};
             rxb_q <= {NP{1'b0}};
         end else begin
             wait_q <= waiting;
+            wd_hit <= (timeout != 32'd0) && (wd >= timeout);
             txo_q <= tx_beat & tx_own;
             txf_q <= tx_beat & ~tx_own;
             rxb_q <= rx_beat;
@@ -303,7 +307,7 @@ module partita_link_hub #(
                 if ((e_crc[ep] || e_seq[ep] || e_fmt[ep]) && status == 4'd0) err_info <= e_info[32*ep +: 32];
                 status <= status | {1'b0, |e_fmt, |e_seq, |e_crc};
             end
-            if (timeout != 32'd0 && wd >= timeout) begin
+            if (wd_hit) begin
                 if (status == 4'd0) err_info <= {4'd4, 28'd0};
                 status <= status | {1'b0, |e_fmt, |e_seq, |e_crc} | 4'b1000;
             end

@@ -2,6 +2,7 @@
 partita_requant.v
 partita_fifo.v
 partita_rep.v
+partita_crc32_share.v
 partita_crc32.v
 partita_link_tx.v
 partita_skid.v
