@@ -38,7 +38,8 @@ module {= name =} (
     input  wire                   fin_start,
     input  wire                   fin_go,
     input  wire                   fin_clear,
-    input  wire                   fadv,
+    // The finisher's advance as its next value (the registered advance is 1 in reset).
+    input  wire                   fadv_n,
     input  wire [{= unit_w =}-1:0]  f_slot,
     input  wire [{= paw =}-1:0]     pbase,
     output wire                   unit_ready,
@@ -226,6 +227,19 @@ module {= name =} (
     // two at a time at full width ({= sum_levels =} registered level(s), the last one psum), round (rnd),
     // then saturate (feed): feed_v comes {= fin_lat =} cycles after fin_go.
     reg [{= fin_stages =}-1:0] fv;
+    // The advance in register copies set from its next value (equal in every cycle, 1 in
+    // reset): fadv for the control (stage flags, addresses, slots, needed counts) and one per
+    // lane and gate (column 4 j + g) for that column's partial, sum, rounding and saturation
+    // registers, so no one flip-flop enables the whole finisher.
+    wire fadv;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_adv (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv));
+    wire [{= 4 * e =}-1:0] fadv_c;
+    genvar g_col;
+    generate
+        for (g_col = 0; g_col < {= 4 * e =}; g_col = g_col + 1) begin : g_adv
+            partita_rep #(.W(1), .RST_VAL(1'b1)) u_rep (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_c[g_col]));
+        end
+    endgenerate
 {% if e > 1 %}    wire [{= paw =}-1:0] f_next = pbase + {= fslot_ext =};
     reg [{= paw =}-{= eq =}-1:0] f_addr;
 {% else %}    reg [{= paw =}-1:0] f_addr;
@@ -266,15 +280,19 @@ module {= name =} (
 {% endif %}            fs[0] <= f_slot;
             for (fi = 1; fi < {= fin_stages =}; fi = fi + 1) fs[fi] <= fs[fi-1];
             unit <= fs[{= fin_stages =}-1];
-{% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}            pq_{= s.index =}_{= g =}{= l.s =} <= pm_{= s.index =}_{= g =}{= l.s =}[f_addr];
+        end
+{% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}        if (fadv_c[{= l.j * 4 + g =}]) begin
+            pq_{= s.index =}_{= g =}{= l.s =} <= pm_{= s.index =}_{= g =}{= l.s =}[f_addr];
             pf_{= s.index =}_{= g =}{= l.s =} <= cm_{= s.index =}[{= g =}] ? pq_{= s.index =}_{= g =}{= l.s =} : {= accw =}'d0;
-{% endfor %}{% endfor %}{% endfor %}{% for t in sum_tree %}            {= t.name =} <= {= t.expr =};
-{% endfor %}{% for l in lane_sfx %}{% for g in gates %}            psum_{= g =}{= l.s =} <= {= psum_exprs[l.j * 4 + loop.index0] =};
+        end
+{% endfor %}{% endfor %}{% endfor %}{% for t in sum_tree %}        if (fadv_c[{= t.col =}]) {= t.name =} <= {= t.expr =};
+{% endfor %}{% for l in lane_sfx %}{% for g in gates %}        if (fadv_c[{= l.j * 4 + g =}]) begin
+            psum_{= g =}{= l.s =} <= {= psum_exprs[l.j * 4 + loop.index0] =};
             rr_{= g =}{= l.s =} <= rnd_{= g =}{= l.s =};
             feed_{= g =}{= l.s =} <= pre_{= g =}{= l.s =};
             fclip_{= g =}{= l.s =} <= fv[{= fin_stages =}-1] && pclip_{= g =}{= l.s =};
-{% endfor %}{% endfor %}        end
-    end
+        end
+{% endfor %}{% endfor %}    end
     assign feed = {{% for l in lane_sfx_rev %}feed_0{= l.s =}, feed_1{= l.s =}, feed_2{= l.s =}, feed_3{= l.s =}{% if !loop.last %}, {% endif %}{% endfor %}};
     assign pre_clips = {= clips_sum =};
 endmodule

@@ -349,6 +349,8 @@ struct SumNode {
     name: String,
     width: u32,
     expr: String,
+    /// Its column, 4 j + g (lane j, gate g): the advance copy that enables it.
+    col: usize,
 }
 
 /// Lane `j` of the reducer's finisher and the suffix of its registers' names.
@@ -695,6 +697,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
                             name: name.clone(),
                             width: w + 1,
                             expr,
+                            col: i,
                         });
                         name
                     })

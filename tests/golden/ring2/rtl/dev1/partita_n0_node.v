@@ -266,12 +266,11 @@ module partita_n0_node #(
         else of_full <= of_full_n;
     end
     // The finisher's advance, fadv = !tq_full && !of_full, also as register copies set from
-    // the two flags' next values (equal to fadv in every cycle, 1 in reset): the finisher and
-    // each element-wise lane take theirs, so the stall fans out from flip-flops placed by the
-    // pipelines it holds, not from one LUT.
+    // the two flags' next values (equal to fadv in every cycle, 1 in reset): the finisher (in
+    // the reducer, a copy per lane and gate) and each element-wise lane make theirs from
+    // fadv_n, so the stall fans out from flip-flops placed by the pipelines it holds, not from
+    // one LUT or one flip-flop.
     wire fadv_n = !tq_full_n && !of_full_n;
-    wire fadv_f;
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_fadv_f (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_f));
     // The transmit queue holds the row hand-over and the finisher; the engines never stall.
     wire adv_m = !tq_full;
     // Row issue: only while the row FIFO has room for every row in flight (see u_rows).
@@ -466,7 +465,7 @@ module partita_n0_node #(
         .clk(clk), .rst(rst_rd), .layer(l), .local_en(part_v && l_plocal && !xp), .local_x_en(part_v && xp), .local_data(row_acc),
         .rv_p(rv_p), .rv_src(rv_src), .rv_layer(rv_layer), .rv_data(rv_data), .ok_p(ok_p),
         .rv_count(rv_count), .fin_start(state == S_LAYER), .fin_go(f_go), .fin_clear(fin_clear),
-        .fadv(fadv_f), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
+        .fadv_n(fadv_n), .f_slot(f_slot), .pbase(l_pbase), .unit_ready(unit_ready), .feed_v(feed_v), .feed(feed),
         .pre_clips(pre_clips), .unit(fin_unit)
     );
     // Each element-wise lane reads the first-step flag from a register copy of its own, a cycle

@@ -33,7 +33,8 @@ module partita_n0_reduce (
     input  wire                   fin_start,
     input  wire                   fin_go,
     input  wire                   fin_clear,
-    input  wire                   fadv,
+    // The finisher's advance as its next value (the registered advance is 1 in reset).
+    input  wire                   fadv_n,
     input  wire [4-1:0]  f_slot,
     input  wire [3-1:0]     pbase,
     output wire                   unit_ready,
@@ -233,6 +234,19 @@ module partita_n0_reduce (
     // two at a time at full width (1 registered level(s), the last one psum), round (rnd),
     // then saturate (feed): feed_v comes 6 cycles after fin_go.
     reg [5-1:0] fv;
+    // The advance in register copies set from its next value (equal in every cycle, 1 in
+    // reset): fadv for the control (stage flags, addresses, slots, needed counts) and one per
+    // lane and gate (column 4 j + g) for that column's partial, sum, rounding and saturation
+    // registers, so no one flip-flop enables the whole finisher.
+    wire fadv;
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_adv (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv));
+    wire [4-1:0] fadv_c;
+    genvar g_col;
+    generate
+        for (g_col = 0; g_col < 4; g_col = g_col + 1) begin : g_adv
+            partita_rep #(.W(1), .RST_VAL(1'b1)) u_rep (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_c[g_col]));
+        end
+    endgenerate
     reg [3-1:0] f_addr;
     reg [4-1:0] fs [0:5-1];
     integer fi;
@@ -324,34 +338,58 @@ module partita_n0_reduce (
             fs[0] <= f_slot;
             for (fi = 1; fi < 5; fi = fi + 1) fs[fi] <= fs[fi-1];
             unit <= fs[5-1];
+        end
+        if (fadv_c[0]) begin
             pq_0_0 <= pm_0_0[f_addr];
             pf_0_0 <= cm_0[0] ? pq_0_0 : 37'd0;
+        end
+        if (fadv_c[1]) begin
             pq_0_1 <= pm_0_1[f_addr];
             pf_0_1 <= cm_0[1] ? pq_0_1 : 37'd0;
+        end
+        if (fadv_c[2]) begin
             pq_0_2 <= pm_0_2[f_addr];
             pf_0_2 <= cm_0[2] ? pq_0_2 : 37'd0;
+        end
+        if (fadv_c[3]) begin
             pq_0_3 <= pm_0_3[f_addr];
             pf_0_3 <= cm_0[3] ? pq_0_3 : 37'd0;
+        end
+        if (fadv_c[0]) begin
             pq_1_0 <= pm_1_0[f_addr];
             pf_1_0 <= cm_1[0] ? pq_1_0 : 37'd0;
+        end
+        if (fadv_c[1]) begin
             pq_1_1 <= pm_1_1[f_addr];
             pf_1_1 <= cm_1[1] ? pq_1_1 : 37'd0;
+        end
+        if (fadv_c[2]) begin
             pq_1_2 <= pm_1_2[f_addr];
             pf_1_2 <= cm_1[2] ? pq_1_2 : 37'd0;
+        end
+        if (fadv_c[3]) begin
             pq_1_3 <= pm_1_3[f_addr];
             pf_1_3 <= cm_1[3] ? pq_1_3 : 37'd0;
+        end
+        if (fadv_c[0]) begin
             psum_0 <= {{2{pf_0_0[36]}}, pf_0_0} + {{2{pf_1_0[36]}}, pf_1_0};
             rr_0 <= rnd_0;
             feed_0 <= pre_0;
             fclip_0 <= fv[5-1] && pclip_0;
+        end
+        if (fadv_c[1]) begin
             psum_1 <= {{2{pf_0_1[36]}}, pf_0_1} + {{2{pf_1_1[36]}}, pf_1_1};
             rr_1 <= rnd_1;
             feed_1 <= pre_1;
             fclip_1 <= fv[5-1] && pclip_1;
+        end
+        if (fadv_c[2]) begin
             psum_2 <= {{2{pf_0_2[36]}}, pf_0_2} + {{2{pf_1_2[36]}}, pf_1_2};
             rr_2 <= rnd_2;
             feed_2 <= pre_2;
             fclip_2 <= fv[5-1] && pclip_2;
+        end
+        if (fadv_c[3]) begin
             psum_3 <= {{2{pf_0_3[36]}}, pf_0_3} + {{2{pf_1_3[36]}}, pf_1_3};
             rr_3 <= rnd_3;
             feed_3 <= pre_3;
