@@ -135,6 +135,20 @@ pub struct Report {
     pub pnr_seconds: Option<f64>,
     /// The pin nextpnr placed `clk` on, when it was constrained (ECP5) and nextpnr says so.
     pub clock_pin: Option<String>,
+    /// Every place-and-route run, one per seed (the fields above are the best run's).
+    pub pnr_runs: Vec<PnrRun>,
+}
+
+/// One place-and-route run: its seed, achieved and requested MHz, critical path and time.
+#[derive(Clone, Debug, Default)]
+pub struct PnrRun {
+    pub seed: u64,
+    pub fmax_mhz: Option<f64>,
+    pub target_mhz: Option<f64>,
+    pub critical_path: Option<String>,
+    pub pnr_seconds: f64,
+    /// Its log (in the work directory).
+    pub log: String,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -427,12 +441,24 @@ pub fn place_and_route(
     report: &mut Report,
     limit: Duration,
 ) -> Result<(), SynthError> {
-    let PnrOptions {
-        mhz,
-        seed,
-        tmg_ripup,
-        timing_weight,
-    } = opts;
+    place_and_route_seeds(dir, family, opts, &[opts.seed], 1, report, limit)
+}
+
+/// Place and route once per seed in `seeds` (`opts.seed` is not used), up to `jobs` runs at a
+/// time (nextpnr places and routes on one core), each with its own log
+/// (`nextpnr-seed<N>.log`; `nextpnr.log` for a single seed) and report. `report` gets every
+/// run, and the best run's Fmax, critical path and time as its own. Fmax varies between
+/// placements of one netlist by tens of MHz on a full ECP5-85F, so a sweep says how far a
+/// netlist is from a clock, where one run says how one placement went.
+pub fn place_and_route_seeds(
+    dir: &Path,
+    family: Family,
+    opts: PnrOptions,
+    seeds: &[u64],
+    jobs: usize,
+    report: &mut Report,
+    limit: Duration,
+) -> Result<(), SynthError> {
     let pnr = nextpnr(family)?;
     // nextpnr reads the architecture's JSON netlist that synthesis wrote (`synth_<family>`
     // then `write_json`, the same netlist `synth_<family> -json` writes).
@@ -471,36 +497,98 @@ pub fn place_and_route(
             "--lpf-allow-unconstrained".into(),
         ]);
     }
-    let t0 = Instant::now();
-    let mut cmd = Command::new(&pnr);
-    cmd.args(&device_args)
-        .args([
-            "--json",
-            "synth/netlist.json",
-            "--report",
-            "synth/pnr-report.json",
-        ])
-        .args(["--freq", &format!("{mhz}")])
-        // router2, nextpnr's congestion-driven router: on a congested device router1 had not
-        // converged after an hour where router2 took minutes.
-        .args(["--router", "router2"])
-        .args(["--timing-allow-fail", "--seed", &seed.to_string()]);
-    if tmg_ripup {
-        cmd.arg("--tmg-ripup");
+    let single = seeds.len() == 1;
+    let one = |seed: u64| -> Result<PnrRun, SynthError> {
+        let (what, rep_file) = if single {
+            ("nextpnr".to_string(), "synth/pnr-report.json".to_string())
+        } else {
+            (
+                format!("nextpnr-seed{seed}"),
+                format!("synth/pnr-report-seed{seed}.json"),
+            )
+        };
+        let t0 = Instant::now();
+        let mut cmd = Command::new(&pnr);
+        cmd.args(&device_args)
+            .args(["--json", "synth/netlist.json", "--report", &rep_file])
+            .args(["--freq", &format!("{}", opts.mhz)])
+            // router2, nextpnr's congestion-driven router: on a congested device router1 had
+            // not converged after an hour where router2 took minutes.
+            .args(["--router", "router2"])
+            .args(["--timing-allow-fail", "--seed", &seed.to_string()]);
+        if opts.tmg_ripup {
+            cmd.arg("--tmg-ripup");
+        }
+        if let Some(w) = opts.timing_weight {
+            cmd.args(["--placer-heap-timingweight", &w.to_string()]);
+        }
+        run(&mut cmd, &what, dir, limit)?;
+        let mut r = PnrRun {
+            seed,
+            pnr_seconds: t0.elapsed().as_secs_f64(),
+            log: format!("{what}.log"),
+            ..Default::default()
+        };
+        read_pnr_report(&dir.join(&rep_file), &mut r)?;
+        Ok(r)
+    };
+    // The seeds in waves of `jobs`, each run on a thread of its own; every wait is the tool's
+    // own deadline (`limit`, per run).
+    let mut runs = Vec::with_capacity(seeds.len());
+    for wave in seeds.chunks(jobs.max(1)) {
+        let results: Vec<Result<PnrRun, SynthError>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&seed| {
+                    let one = &one;
+                    sc.spawn(move || one(seed))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(SynthError::Failed {
+                            what: "nextpnr".into(),
+                            log: "the thread running it panicked".into(),
+                            dir: dir.display().to_string(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        for r in results {
+            runs.push(r?);
+        }
     }
-    if let Some(w) = timing_weight {
-        cmd.args(["--placer-heap-timingweight", &w.to_string()]);
-    }
-    run(&mut cmd, "nextpnr", dir, limit)?;
-    report.pnr_seconds = Some(t0.elapsed().as_secs_f64());
     if family == Family::Ecp5 {
         // nextpnr logs each constrained pin as it packs the I/O.
-        let log = std::fs::read_to_string(dir.join("nextpnr.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(dir.join(&runs[0].log)).unwrap_or_default();
         if log.contains("pin 'clk$tr_io' constrained to Bel") {
             report.clock_pin = Some("C17 (PCLKT0_0)".into());
         }
     }
-    let rep = read_json(&dir.join("synth/pnr-report.json"))?;
+    let best = runs
+        .iter()
+        .max_by(|a, b| {
+            a.fmax_mhz
+                .unwrap_or(0.0)
+                .total_cmp(&b.fmax_mhz.unwrap_or(0.0))
+        })
+        .cloned()
+        .unwrap_or_default();
+    report.fmax_mhz = best.fmax_mhz;
+    report.target_mhz = best.target_mhz;
+    report.critical_path = best.critical_path.clone();
+    report.pnr_seconds = Some(runs.iter().map(|r| r.pnr_seconds).sum());
+    report.pnr_device = Some(device.into());
+    report.pnr_runs = runs;
+    Ok(())
+}
+
+/// The achieved and requested MHz and the critical path from nextpnr's JSON report.
+fn read_pnr_report(path: &Path, r: &mut PnrRun) -> Result<(), SynthError> {
+    let rep = read_json(path)?;
     if let Some(f) = rep["fmax"].as_object() {
         // The slowest clock domain (a generated device has one: clk).
         let worst = f
@@ -508,8 +596,8 @@ pub fn place_and_route(
             .filter_map(|v| Some((v["achieved"].as_f64()?, v["constraint"].as_f64()?)))
             .min_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((a, c)) = worst {
-            report.fmax_mhz = Some(a);
-            report.target_mhz = Some(c);
+            r.fmax_mhz = Some(a);
+            r.target_mhz = Some(c);
         }
     }
     // The critical path of the slowest domain: its first and last cells, its logic and
@@ -544,11 +632,10 @@ pub fn place_and_route(
         let logic = steps.iter().filter(|x| x["type"] == "logic").count();
         let routing = steps.iter().filter(|x| x["type"] == "routing").count();
         let ns: f64 = steps.iter().filter_map(|x| x["delay"].as_f64()).sum();
-        report.critical_path = Some(format!(
+        r.critical_path = Some(format!(
             "{from} -> {to}: {ns:.1} ns, {logic} logic and {routing} routing steps"
         ));
     }
-    report.pnr_device = Some(device.into());
     Ok(())
 }
 

