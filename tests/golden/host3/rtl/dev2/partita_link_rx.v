@@ -110,12 +110,22 @@ module partita_link_rx #(
     reg f_ne;
     wire f_valid = f_ne;
     wire f_pop = f_valid && f_ready;
-    assign rx_tready = (cnt != FULL);
+    // The link's ready, count != FULL, likewise a register (from the next count), so a beat's
+    // push (into the FIFO's write and its read-during-write bypass) starts at flip-flops and
+    // the link's valid, not at a compare of the count.
+    reg rdy_r;
+    assign rx_tready = rdy_r;
     assign rx_beat = rx_tvalid && rx_tready;
     localparam [AW:0] CNT1 = 1;
+    wire [AW:0] cnt_n = cnt + {{AW{1'b0}}, rx_beat} - {{AW{1'b0}}, f_pop};
     always @(posedge clk) begin
-        if (rst) f_ne <= 1'b0;
-        else f_ne <= rx_beat || (cnt > CNT1) || ((cnt == CNT1) && !f_pop);
+        if (rst) begin
+            f_ne <= 1'b0;
+            rdy_r <= 1'b1;
+        end else begin
+            f_ne <= rx_beat || (cnt > CNT1) || ((cnt == CNT1) && !f_pop);
+            rdy_r <= (cnt_n != FULL);
+        end
     end
     partita_fifo #(.W(LW + 33), .AW(AW), .DEPTH(DEPTH)) u_fifo (
         .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_share, rx_tdata}), .pop(f_pop),
