@@ -252,12 +252,11 @@ module {= name =} (
     // source's place is looked up in the table below from registers: the arriving beat's
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
     // entry's lookup stays valid while it waits: only the head's source's place changes, and a
-    // second entry of the head's source takes this write's result instead (nsame).
+    // second entry of the head's source takes this write's result instead (nsame_t).
     wire b2_{= p.index =} = !bf_{= p.index =};
     wire [{= hstart_w =}-1:0] rhs_{= p.index =} = hstart(rs_{= p.index =}, rl_{= p.index =});
     reg [{= hstart_w =}-1:0] e1_hs_{= p.index =};
     wire [{= hstart_w =}-1:0] nhs_{= p.index =} = b2_{= p.index =} ? e1_hs_{= p.index =} : rhs_{= p.index =};
-    wire nsame_{= p.index =} = rv_take[{= p.index =}] && (b2_{= p.index =} ? (bs1_{= p.index =} == src_{= p.index =}) : (rs_{= p.index =} == src_{= p.index =}));
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_{= p.index =} = rv_take[{= p.index =}] && fits_{= p.index =};
     wire [1:0] bc_n_{= p.index =} = bc_{= p.index =} + {1'b0, acc_{= p.index =}} - {1'b0, bpop_{= p.index =}};
@@ -343,21 +342,39 @@ module {= name =} (
         end
     end
     // The next head's place: this write's result when it comes from the same source, else
-    // the table's; a run's start when nothing is left of the last.
-    wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_{= p.index =} ? u_lane_{= p.index =} : (b2_{= p.index =} ? e1_lane_{= p.index =} : r_lane_{= p.index =});
-    wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_{= p.index =} ? u_idx_{= p.index =} : (b2_{= p.index =} ? e1_idx_{= p.index =} : r_idx_{= p.index =});
-    wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_{= p.index =} ? u_rem_{= p.index =} : (b2_{= p.index =} ? e1_rem_{= p.index =} : r_rem_{= p.index =});
-    wire nq_first_{= p.index =} = nsame_{= p.index =} ? u_first_{= p.index =} : (b2_{= p.index =} ? e1_first_{= p.index =} : r_first_{= p.index =});
+    // the table's; a run's start when nothing is left of the last. It is made for a take
+    // (rv_take: the write port's grant, which arrives late) and for none, side by side from
+    // registers, the take picking last: with a take the buffer's head is written (a pop
+    // when the beat fits: the next head, whose source may be this write's, nsame_t; else this
+    // write's own place), without one an empty buffer loads whatever arrives (nothing of
+    // this write's).
+    wire nsame_t_{= p.index =} = b2_{= p.index =} ? (bs1_{= p.index =} == src_{= p.index =}) : (rs_{= p.index =} == src_{= p.index =});
+    wire [{= lane_w =}-1:0] nt_lane_{= p.index =} = b2_{= p.index =} ? e1_lane_{= p.index =} : r_lane_{= p.index =};
+    wire [{= vaw =}-1:0] nt_idx_{= p.index =} = b2_{= p.index =} ? e1_idx_{= p.index =} : r_idx_{= p.index =};
+    wire [{= hcnt_w =}-1:0] nt_rem_{= p.index =} = b2_{= p.index =} ? e1_rem_{= p.index =} : r_rem_{= p.index =};
+    wire nt_first_{= p.index =} = b2_{= p.index =} ? e1_first_{= p.index =} : r_first_{= p.index =};
+    wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_t_{= p.index =} ? u_lane_{= p.index =} : nt_lane_{= p.index =};
+    wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_t_{= p.index =} ? u_idx_{= p.index =} : nt_idx_{= p.index =};
+    wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_t_{= p.index =} ? u_rem_{= p.index =} : nt_rem_{= p.index =};
+    wire nq_first_{= p.index =} = nsame_t_{= p.index =} ? u_first_{= p.index =} : nt_first_{= p.index =};
+    // With a take: a pop loads the next head, else the head's own place after this write.
+    wire [{= lane_w =}-1:0] tk_lane_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nq_lane_{= p.index =}) : (u_first_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane_{= p.index =});
+    wire [{= vaw =}-1:0] tk_idx_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nq_idx_{= p.index =}) : (u_first_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx_{= p.index =});
+    wire [{= hcnt_w =}-1:0] tk_rem_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : nq_rem_{= p.index =}) : (u_first_{= p.index =} ? hw_n_{= p.index =} : u_rem_{= p.index =});
+    // Without one: an empty buffer loads the arriving beat's source's place.
+    wire [{= lane_w =}-1:0] ld_lane_{= p.index =} = nt_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nt_lane_{= p.index =};
+    wire [{= vaw =}-1:0] ld_idx_{= p.index =} = nt_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nt_idx_{= p.index =};
+    wire [{= hcnt_w =}-1:0] ld_rem_{= p.index =} = nt_first_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : nt_rem_{= p.index =};
     always @(posedge clk) begin
-        if (bpop_{= p.index =} || !bne_{= p.index =}) begin
-            hs_{= p.index =} <= nhs_{= p.index =};
-            hq_lane_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nq_lane_{= p.index =};
-            hq_idx_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nq_idx_{= p.index =};
-            hq_rem_{= p.index =} <= nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : nq_rem_{= p.index =};
-        end else if (rv_take[{= p.index =}]) begin
-            hq_lane_{= p.index =} <= u_first_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane_{= p.index =};
-            hq_idx_{= p.index =} <= u_first_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx_{= p.index =};
-            hq_rem_{= p.index =} <= u_first_{= p.index =} ? hw_n_{= p.index =} : u_rem_{= p.index =};
+        if ((rv_take[{= p.index =}] && fits_{= p.index =}) || !bne_{= p.index =}) hs_{= p.index =} <= nhs_{= p.index =};
+        if (rv_take[{= p.index =}]) begin
+            hq_lane_{= p.index =} <= tk_lane_{= p.index =};
+            hq_idx_{= p.index =} <= tk_idx_{= p.index =};
+            hq_rem_{= p.index =} <= tk_rem_{= p.index =};
+        end else if (!bne_{= p.index =}) begin
+            hq_lane_{= p.index =} <= ld_lane_{= p.index =};
+            hq_idx_{= p.index =} <= ld_idx_{= p.index =};
+            hq_rem_{= p.index =} <= ld_rem_{= p.index =};
         end
     end
 {% endfor %}

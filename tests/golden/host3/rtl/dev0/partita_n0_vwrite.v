@@ -267,12 +267,11 @@ module partita_n0_vwrite (
     // source's place is looked up in the table below from registers: the arriving beat's
     // straight from the slice's source register, the second entry's as it entered (e1_*). An
     // entry's lookup stays valid while it waits: only the head's source's place changes, and a
-    // second entry of the head's source takes this write's result instead (nsame).
+    // second entry of the head's source takes this write's result instead (nsame_t).
     wire b2_0 = !bf_0;
     wire [12-1:0] rhs_0 = hstart(rs_0, rl_0);
     reg [12-1:0] e1_hs_0;
     wire [12-1:0] nhs_0 = b2_0 ? e1_hs_0 : rhs_0;
-    wire nsame_0 = rv_take[0] && (b2_0 ? (bs1_0 == src_0) : (rs_0 == src_0));
     // The buffer: the head entry is written k values at a time; it leaves when all are.
     wire bpop_0 = rv_take[0] && fits_0;
     wire [1:0] bc_n_0 = bc_0 + {1'b0, acc_0} - {1'b0, bpop_0};
@@ -358,21 +357,39 @@ module partita_n0_vwrite (
         end
     end
     // The next head's place: this write's result when it comes from the same source, else
-    // the table's; a run's start when nothing is left of the last.
-    wire [2-1:0] nq_lane_0 = nsame_0 ? u_lane_0 : (b2_0 ? e1_lane_0 : r_lane_0);
-    wire [5-1:0] nq_idx_0 = nsame_0 ? u_idx_0 : (b2_0 ? e1_idx_0 : r_idx_0);
-    wire [5-1:0] nq_rem_0 = nsame_0 ? u_rem_0 : (b2_0 ? e1_rem_0 : r_rem_0);
-    wire nq_first_0 = nsame_0 ? u_first_0 : (b2_0 ? e1_first_0 : r_first_0);
+    // the table's; a run's start when nothing is left of the last. It is made for a take
+    // (rv_take: the write port's grant, which arrives late) and for none, side by side from
+    // registers, the take picking last: with a take the buffer's head is written (a pop
+    // when the beat fits: the next head, whose source may be this write's, nsame_t; else this
+    // write's own place), without one an empty buffer loads whatever arrives (nothing of
+    // this write's).
+    wire nsame_t_0 = b2_0 ? (bs1_0 == src_0) : (rs_0 == src_0);
+    wire [2-1:0] nt_lane_0 = b2_0 ? e1_lane_0 : r_lane_0;
+    wire [5-1:0] nt_idx_0 = b2_0 ? e1_idx_0 : r_idx_0;
+    wire [5-1:0] nt_rem_0 = b2_0 ? e1_rem_0 : r_rem_0;
+    wire nt_first_0 = b2_0 ? e1_first_0 : r_first_0;
+    wire [2-1:0] nq_lane_0 = nsame_t_0 ? u_lane_0 : nt_lane_0;
+    wire [5-1:0] nq_idx_0 = nsame_t_0 ? u_idx_0 : nt_idx_0;
+    wire [5-1:0] nq_rem_0 = nsame_t_0 ? u_rem_0 : nt_rem_0;
+    wire nq_first_0 = nsame_t_0 ? u_first_0 : nt_first_0;
+    // With a take: a pop loads the next head, else the head's own place after this write.
+    wire [2-1:0] tk_lane_0 = fits_0 ? (nq_first_0 ? nhs_0[11:10] : nq_lane_0) : (u_first_0 ? hs_0[11:10] : u_lane_0);
+    wire [5-1:0] tk_idx_0 = fits_0 ? (nq_first_0 ? nhs_0[9:5] : nq_idx_0) : (u_first_0 ? hs_0[9:5] : u_idx_0);
+    wire [5-1:0] tk_rem_0 = fits_0 ? (nq_first_0 ? nhs_0[4:0] : nq_rem_0) : (u_first_0 ? hw_n_0 : u_rem_0);
+    // Without one: an empty buffer loads the arriving beat's source's place.
+    wire [2-1:0] ld_lane_0 = nt_first_0 ? nhs_0[11:10] : nt_lane_0;
+    wire [5-1:0] ld_idx_0 = nt_first_0 ? nhs_0[9:5] : nt_idx_0;
+    wire [5-1:0] ld_rem_0 = nt_first_0 ? nhs_0[4:0] : nt_rem_0;
     always @(posedge clk) begin
-        if (bpop_0 || !bne_0) begin
-            hs_0 <= nhs_0;
-            hq_lane_0 <= nq_first_0 ? nhs_0[11:10] : nq_lane_0;
-            hq_idx_0 <= nq_first_0 ? nhs_0[9:5] : nq_idx_0;
-            hq_rem_0 <= nq_first_0 ? nhs_0[4:0] : nq_rem_0;
-        end else if (rv_take[0]) begin
-            hq_lane_0 <= u_first_0 ? hs_0[11:10] : u_lane_0;
-            hq_idx_0 <= u_first_0 ? hs_0[9:5] : u_idx_0;
-            hq_rem_0 <= u_first_0 ? hw_n_0 : u_rem_0;
+        if ((rv_take[0] && fits_0) || !bne_0) hs_0 <= nhs_0;
+        if (rv_take[0]) begin
+            hq_lane_0 <= tk_lane_0;
+            hq_idx_0 <= tk_idx_0;
+            hq_rem_0 <= tk_rem_0;
+        end else if (!bne_0) begin
+            hq_lane_0 <= ld_lane_0;
+            hq_idx_0 <= ld_idx_0;
+            hq_rem_0 <= ld_rem_0;
         end
     end
 
