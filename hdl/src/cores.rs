@@ -33,8 +33,7 @@ macro_rules! core {
 pub const REQUANT: Core = core!("partita_requant", []);
 /// The data's share of a link CRC step: a beat's XOR sets, combinational.
 pub const CRC32_SHARE: Core = core!("partita_crc32_share", []);
-/// The link CRC register (CRC-32/MPEG-2): start, continue or hold, one beat (or its share)
-/// per edge.
+/// The link CRC register (CRC-32/MPEG-2): start, continue or hold, one beat per edge.
 pub const CRC32: Core = core!("partita_crc32", ["partita_rep", "partita_crc32_share"]);
 /// Synchronous FIFO, first word fall-through.
 pub const FIFO: Core = core!("partita_fifo", []);
@@ -45,12 +44,7 @@ pub const LINK_TX: Core = core!("partita_link_tx", ["partita_crc32"]);
 /// Link deframer with header, sequence and CRC checks.
 pub const LINK_RX: Core = core!(
     "partita_link_rx",
-    [
-        "partita_fifo",
-        "partita_skid",
-        "partita_crc32_share",
-        "partita_crc32"
-    ]
+    ["partita_fifo", "partita_skid", "partita_crc32"]
 );
 /// Link transmit port arbiter.
 pub const TX_ARB: Core = core!("partita_tx_arb", []);
@@ -150,8 +144,8 @@ mod tests {
             [
                 "partita_fifo",
                 "partita_skid",
-                "partita_crc32_share",
                 "partita_rep",
+                "partita_crc32_share",
                 "partita_crc32",
                 "partita_link_rx"
             ]

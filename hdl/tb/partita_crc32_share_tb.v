@@ -1,7 +1,7 @@
 // Testbench of partita_crc32_share: for random beats (and a single set bit in every position)
 // the share must equal the bit-serial CRC-32/MPEG-2 step of the beat from 0, computed here
-// beat by beat (the core builds fixed XOR sets at elaboration instead). The core with
-// partita_crc32 against the Rust reference: partita_crc32_tb with PRE. Prints PASS or FAIL.
+// beat by beat (the core builds fixed XOR sets at elaboration instead). The core inside
+// partita_crc32, against the Rust reference: partita_crc32_tb. Prints PASS or FAIL.
 `timescale 1ns / 1ps
 module partita_crc32_share_tb;
     parameter integer W = 64;

@@ -3,14 +3,12 @@
 // including the bytes of "123456789" from a start to the check value 0x0376E6E7, holds and
 // restarts) and compares crc once it has taken each vector: the core registers its inputs (and
 // with SPLIT the data's share), so that is after the second (third) rising edge, `pend` high
-// until then. With PRE the core takes the beat's share, from partita_crc32_share here (as the
-// link receiver computes it before its FIFO). Prints PASS or FAIL.
+// until then. Prints PASS or FAIL.
 `timescale 1ns / 1ps
 module partita_crc32_tb;
     parameter integer W = 8;
     parameter integer N = 9;
     parameter integer SPLIT = 1;
-    parameter integer PRE = 0;
     reg [W+39:0] vec [0:N-1];
     reg clk = 1'b0;
     reg rst, start, en;
@@ -18,19 +16,9 @@ module partita_crc32_tb;
     wire [31:0] crc;
     wire pend;
     integer i, errors;
-    generate
-        if (PRE != 0) begin : g_pre
-            wire [31:0] share;
-            partita_crc32_share #(.W(W)) u_share (.data(data), .share(share));
-            partita_crc32 #(.W(W), .SPLIT(SPLIT), .PRE(1)) dut (
-                .clk(clk), .rst(rst), .start(start), .en(en), .data(share), .crc(crc), .pend(pend)
-            );
-        end else begin : g_beat
-            partita_crc32 #(.W(W), .SPLIT(SPLIT)) dut (
-                .clk(clk), .rst(rst), .start(start), .en(en), .data(data), .crc(crc), .pend(pend)
-            );
-        end
-    endgenerate
+    partita_crc32 #(.W(W), .SPLIT(SPLIT)) dut (
+        .clk(clk), .rst(rst), .start(start), .en(en), .data(data), .crc(crc), .pend(pend)
+    );
     initial forever #5 clk = !clk;
     initial begin
         $readmemh("crc.hex", vec);

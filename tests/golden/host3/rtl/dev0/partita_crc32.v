@@ -16,21 +16,18 @@
 // CRC) is partita_crc32_share's. With SPLIT set, it is computed a stage earlier, from the data
 // register into a register of its own; the CRC register's loop then XORs the CRC's share (up
 // to 32 bits) with one registered bit: two smaller networks, each from flip-flops, instead of
-// one dense one. With PRE set, `data` is that share already (32 bits, of a W-bit beat),
-// computed by the user wherever the beat is at hand (the link receiver: at its input, before
-// its FIFO), so the dense network sits there and only 32 wires reach this core. `crc` includes a beat one edge
-// (two with SPLIT) after the edge that took it, and `pend` is high for those cycles.
+// one dense one. `crc` includes a beat one edge (two with SPLIT) after the edge that took it,
+// and `pend` is high for those cycles.
 `timescale 1ns / 1ps
 module partita_crc32 #(
     parameter integer W = 64,
-    parameter integer SPLIT = 1,    // the data's share a stage ahead of the CRC register
-    parameter integer PRE = 0       // `data` is the beat's share (partita_crc32_share), 32 bits
+    parameter integer SPLIT = 1     // the data's share a stage ahead of the CRC register
 ) (
     input  wire         clk,
     input  wire         rst,
     input  wire         start,
     input  wire         en,
-    input  wire [((PRE != 0) ? 32 : W)-1:0] data,
+    input  wire [W-1:0] data,
     output reg  [31:0]  crc,
     output wire         pend
 );
@@ -70,21 +67,16 @@ module partita_crc32 #(
     // that registers the same beat for another purpose (the link receiver's forwarding slice)
     // would otherwise have it merged with that register, placed beside the other user, and
     // the XOR network would start a long net away.
-    localparam integer DIN = (PRE != 0) ? 32 : W;
-    wire [DIN-1:0] d_q;
-    partita_rep #(.W(DIN)) u_d (.clk(clk), .rst(1'b0), .d(data), .q(d_q));
+    wire [W-1:0] d_q;
+    partita_rep #(.W(W)) u_d (.clk(clk), .rst(1'b0), .d(data), .q(d_q));
     // The data's share of each bit, from the data register; at the CRC register (dsh) it is
     // that, or with SPLIT its register, and the enables (s_c, e_c) follow it.
     wire [31:0] dsh_d;
     wire s_c, e_c;
     wire [31:0] dsh;
+    partita_crc32_share #(.W(W)) u_share (.data(d_q), .share(dsh_d));
     genvar i;
     generate
-        if (PRE != 0) begin : g_pre
-            assign dsh_d = d_q;
-        end else begin : g_share
-            partita_crc32_share #(.W(W)) u_share (.data(d_q), .share(dsh_d));
-        end
         if (SPLIT != 0) begin : g_split
             reg s_q2, e_q2;
             // No reset: used only under s_q2 / e_q2.

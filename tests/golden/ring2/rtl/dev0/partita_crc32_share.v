@@ -6,7 +6,7 @@
 // CRC alone) and a share of the beat (bits of the beat alone). This core computes the beat's
 // share, combinationally: bit i is the XOR of the beat's bits in dmask(i), the sets found at
 // elaboration by running the bit-serial step from 0 on unit vectors, each built as a
-// reduction XOR (a balanced tree). partita_crc32 with PRE set takes it in place of the beat.
+// reduction XOR (a balanced tree). partita_crc32 XORs it with the CRC's own share.
 `timescale 1ns / 1ps
 module partita_crc32_share #(
     parameter integer W = 64

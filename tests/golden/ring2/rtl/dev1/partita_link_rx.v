@@ -90,16 +90,10 @@ module partita_link_rx #(
     localparam [AW:0] FULL = DEPTH[AW:0];
     localparam integer NV = 1 << VPB_W;
 
-    // Input FIFO of {tlast, share, tdata}, then a register slice, which registers the FIFO's
-    // memory read (a block RAM's output has no time left for the lookups below), then the head
-    // buffer the checks read, which holds each beat with what was looked up from it. `share`
-    // is the beat's share of a CRC step (partita_crc32_share), computed here at the input and
-    // carried with the beat: the CRC core beside the checks takes 32 registered bits, and the
-    // dense XOR network over the beat sits between the link and the FIFO, away from the
-    // checks' own logic.
-    wire [31:0] rx_share;
-    partita_crc32_share #(.W(LW)) u_share (.data(rx_tdata), .share(rx_share));
-    wire [LW+32:0] f_head;
+    // Input FIFO of {tlast, tdata}, then a register slice, which registers the FIFO's memory
+    // read (a block RAM's output has no time left for the lookups below), then the head buffer
+    // the checks read, which holds each beat with what was looked up from it.
+    wire [LW:0] f_head;
     wire [AW:0] cnt;
     wire f_ready;
     reg pop;
@@ -127,20 +121,16 @@ module partita_link_rx #(
             rdy_r <= (cnt_n != FULL);
         end
     end
-    partita_fifo #(.W(LW + 33), .AW(AW), .DEPTH(DEPTH)) u_fifo (
-        .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_share, rx_tdata}), .pop(f_pop),
+    partita_fifo #(.W(LW + 1), .AW(AW), .DEPTH(DEPTH)) u_fifo (
+        .clk(clk), .rst(rst), .push(rx_beat), .din({rx_tlast, rx_tdata}), .pop(f_pop),
         .dout(f_head), .count(cnt)
     );
-    // q_head: the beat with its tlast below it ({tlast, beat} as the head buffer stores it),
-    // q_share its CRC share.
     wire [LW:0] q_head;
-    wire [31:0] q_share;
     wire q_valid, q_ready;
-    partita_skid #(.W(LW + 32)) u_pre (
+    partita_skid #(.W(LW)) u_pre (
         .clk(clk), .rst(rst),
-        .s_tdata(f_head[LW+31:0]), .s_tvalid(f_valid), .s_tready(f_ready), .s_tlast(f_head[LW+32]),
-        .m_tdata({q_share, q_head[LW-1:0]}), .m_tvalid(q_valid), .m_tready(q_ready),
-        .m_tlast(q_head[LW])
+        .s_tdata(f_head[LW-1:0]), .s_tvalid(f_valid), .s_tready(f_ready), .s_tlast(f_head[LW]),
+        .m_tdata(q_head[LW-1:0]), .m_tvalid(q_valid), .m_tready(q_ready), .m_tlast(q_head[LW])
     );
     reg [1:0] rs;  // 0 header, 1 payload, 2 forward, 3 drop
     reg [6:0] rleft;
@@ -191,7 +181,7 @@ module partita_link_rx #(
     // read through a select by a read pointer: the reader's take (pop, which waits on the
     // reader's own count of values taken) moves two pointers and a count and enables no wide
     // register. (hv_r and hrdy are hcnt != 0 and hcnt != 2, kept as registers.)
-    localparam integer HW = LW + 49;
+    localparam integer HW = LW + 17;
     reg [HW-1:0] he0, he1;
     reg hwp, hrp, hv_r, hrdy;
     reg [1:0] hcnt;
@@ -199,11 +189,10 @@ module partita_link_rx #(
     assign q_ready = hrdy;
     wire [1:0] hcnt_n = hcnt + {1'b0, hpush} - {1'b0, pop};
     assign hv = hv_r;
-    wire [31:0] hd_share;
-    assign {hd_share, hd_me, hd_fw, hd_bc, hd_rseq, hd, hl} = hrp ? he1 : he0;
+    assign {hd_me, hd_fw, hd_bc, hd_rseq, hd, hl} = hrp ? he1 : he0;
     always @(posedge clk) begin
-        if (hpush && !hwp) he0 <= {q_share, q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0], q_head[LW]};
-        if (hpush && hwp) he1 <= {q_share, q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0], q_head[LW]};
+        if (hpush && !hwp) he0 <= {q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0], q_head[LW]};
+        if (hpush && hwp) he1 <= {q_me, q_fw, q_bc, q_rseq, q_head[LW-1:0], q_head[LW]};
         if (rst) begin
             hwp <= 1'b0;
             hrp <= 1'b0;
@@ -382,16 +371,17 @@ module partita_link_rx #(
     end
 
     // The CRC starts with an accepted header and goes on with each payload beat read out. The
-    // CRC core takes the beat's share computed at the input (PRE: the one dense XOR network of
-    // a 64-bit beat was this core's slowest path, and with it here, among the checks, the
-    // routing around them congested), registers it and the enables, and registers it once
-    // more (SPLIT), as when it computed the share itself in that stage; the trailer waits
-    // while a beat is still pending there, two cycles per frame.
+    // CRC core registers its inputs (so its XOR network does not start at the FIFO read and
+    // the reader's acknowledge) and the data's share of the CRC in a stage of its own (SPLIT:
+    // the one dense XOR network of a 64-bit beat was this core's slowest path); the trailer
+    // waits while a beat is still pending there, two cycles per frame. (Computed instead at
+    // the link's input, before the FIFO, that network sat between the link's register and the
+    // FIFO's block RAMs, which the placer put up to 40 rows away: 82 and 97 MHz.)
     wire [31:0] rcrc;
     wire crc_start = (rs == 2'd0) && hv && hd_me && hq && hd_go && !q_bad && q_seqok;
     wire crc_en = (rs == 2'd1) && hv && !hl && !rl_z && took && v_last;
-    partita_crc32 #(.W(LW), .SPLIT(1), .PRE(1)) u_crc (
-        .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd_share), .crc(rcrc),
+    partita_crc32 #(.W(LW), .SPLIT(1)) u_crc (
+        .clk(clk), .rst(rst), .start(crc_start), .en(crc_en), .data(hd), .crc(rcrc),
         .pend(crc_pend)
     );
 
