@@ -318,6 +318,8 @@ struct ReduceView {
     sat: u32,
     /// Element-wise lanes (`NodeArch::e`): banks per memory, units per finisher group.
     e: usize,
+    /// The finisher's columns (a lane's gate each, 4 e), one advance copy each.
+    ncols: usize,
     /// log2(e), and with the gate's two bits.
     eq: u32,
     eq2: u32,
@@ -761,6 +763,7 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         round_ne: dp.round_ne as u32,
         sat: dp.sat as u32,
         e,
+        ncols: 4 * e,
         eq: e.trailing_zeros(),
         eq2: e.trailing_zeros() + 2,
         lanes: (0..e).collect(),
