@@ -79,12 +79,7 @@ module partita_unpack #(
     wire [MW-1:0] cnt_next = cnt_w + n_w;
     // The count after this cycle's values, and the values of the vector a new beat holds.
     wire [MW-1:0] cnt_after = !emit ? cnt_w : vec_end ? {MW{1'b0}} : cnt_next;
-    // A beat is taken only when none is held (the count stays) or when this cycle's values
-    // end the held beat (n == avail, so the count becomes 0 at the vector's end, else cnt +
-    // avail): the new beat's values follow from registers alone, and the consumer's count
-    // (n) reaches only the take, not the add, subtract and compare behind them.
-    wire [MW-1:0] cnt_take = !hv ? cnt_w : vend ? {MW{1'b0}} : cnt_w + {{(CW+1){1'b0}}, avail};
-    wire [MW-1:0] left_after = VEC_W - cnt_take;
+    wire [MW-1:0] left_after = VEC_W - cnt_after;
     wire new_vend = (left_after <= P_W);
     wire [MW-1:0] new_avail = new_vend ? left_after : P_W;
     wire unused_w = &{1'b0, cnt_after[MW-1:CW], new_avail[MW-1:JW+1]};
