@@ -205,6 +205,12 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             (fs[n / 2 - 1] + fs[n / 2]) / 2.0
         }
     });
+    // Runs that met the requested clock.
+    let met = r
+        .pnr_runs
+        .iter()
+        .filter(|x| matches!((x.fmax_mhz, x.target_mhz), (Some(f), Some(t)) if f >= t))
+        .count();
     let best_seed = r
         .pnr_runs
         .iter()
@@ -256,7 +262,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             "pnr_runs": runs,
             "fmax_min_mhz": fs.first(),
             "fmax_median_mhz": median,
-            "pnr_met": r.pnr_runs.iter().filter(|x| matches!((x.fmax_mhz, x.target_mhz), (Some(f), Some(t)) if f >= t)).count(),
+            "pnr_met": met,
         });
         return writeln!(out, "{j}").map_err(io_failure);
     }
@@ -335,10 +341,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
             best_seed.map_or("?".into(), |x| x.to_string()),
             median.unwrap_or(0.0),
             fs.first().copied().unwrap_or(0.0),
-            r.pnr_runs
-                .iter()
-                .filter(|x| matches!((x.fmax_mhz, x.target_mhz), (Some(f), Some(t)) if f >= t))
-                .count(),
+            met,
             r.pnr_runs.len()
         );
         if let Some(p) = &r.clock_pin {
