@@ -353,14 +353,29 @@ module {= name =} (
     wire [{= vaw =}-1:0] nt_idx_{= p.index =} = b2_{= p.index =} ? e1_idx_{= p.index =} : r_idx_{= p.index =};
     wire [{= hcnt_w =}-1:0] nt_rem_{= p.index =} = b2_{= p.index =} ? e1_rem_{= p.index =} : r_rem_{= p.index =};
     wire nt_first_{= p.index =} = b2_{= p.index =} ? e1_first_{= p.index =} : r_first_{= p.index =};
-    wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_t_{= p.index =} ? u_lane_{= p.index =} : nt_lane_{= p.index =};
-    wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_t_{= p.index =} ? u_idx_{= p.index =} : nt_idx_{= p.index =};
-    wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_t_{= p.index =} ? u_rem_{= p.index =} : nt_rem_{= p.index =};
-    wire nq_first_{= p.index =} = nsame_t_{= p.index =} ? u_first_{= p.index =} : nt_first_{= p.index =};
     // With a take: a pop loads the next head, else the head's own place after this write.
-    wire [{= lane_w =}-1:0] tk_lane_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nq_lane_{= p.index =}) : (u_first_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane_{= p.index =});
-    wire [{= vaw =}-1:0] tk_idx_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nq_idx_{= p.index =}) : (u_first_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx_{= p.index =});
-    wire [{= hcnt_w =}-1:0] tk_rem_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : nq_rem_{= p.index =}) : (u_first_{= p.index =} ? hw_n_{= p.index =} : u_rem_{= p.index =});
+    // Made for both counts side by side from registers, ge picking last: a count of the
+    // beat's values left (ge low) always uses the beat up (a pop) and never ends the bank; a
+    // count of the word's room (ge high) uses it up only when exactly the room is left (fe).
+    wire fe_{= p.index =} = !avh_{= p.index =} && (avl_{= p.index =} == rr_{= p.index =});
+    wire u_first0_{= p.index =} = ({= p.av_cnt =} == hq_rem_{= p.index =});
+    wire u_first1_{= p.index =} = ({= p.rr_cnt =} == hq_rem_{= p.index =});
+    wire [{= lane_w =}-1:0] u_lane1_{= p.index =} = lastw_{= p.index =} ? hq_lane_{= p.index =} + {= lane_w =}'d1 : hq_lane_{= p.index =};
+    wire [{= vaw =}-1:0] u_idx0_{= p.index =} = hq_idx_{= p.index =} + {= p.av_idx =};
+    wire [{= vaw =}-1:0] u_idx1_{= p.index =} = lastw_{= p.index =} ? {= vaw =}'d0 : hq_idx_{= p.index =} + {= p.rr_idx =};
+    wire [{= hcnt_w =}-1:0] u_rem0_{= p.index =} = hq_rem_{= p.index =} - {= p.av_cnt =};
+    wire [{= hcnt_w =}-1:0] u_rem1_{= p.index =} = hq_rem_{= p.index =} - {= p.rr_cnt =};
+    wire nq_first0_{= p.index =} = nsame_t_{= p.index =} ? u_first0_{= p.index =} : nt_first_{= p.index =};
+    wire nq_first1_{= p.index =} = nsame_t_{= p.index =} ? u_first1_{= p.index =} : nt_first_{= p.index =};
+    wire [{= lane_w =}-1:0] tk_lane0_{= p.index =} = nq_first0_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : (nsame_t_{= p.index =} ? hq_lane_{= p.index =} : nt_lane_{= p.index =});
+    wire [{= vaw =}-1:0] tk_idx0_{= p.index =} = nq_first0_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : (nsame_t_{= p.index =} ? u_idx0_{= p.index =} : nt_idx_{= p.index =});
+    wire [{= hcnt_w =}-1:0] tk_rem0_{= p.index =} = nq_first0_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : (nsame_t_{= p.index =} ? u_rem0_{= p.index =} : nt_rem_{= p.index =});
+    wire [{= lane_w =}-1:0] tk_lane1_{= p.index =} = fe_{= p.index =} ? (nq_first1_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : (nsame_t_{= p.index =} ? u_lane1_{= p.index =} : nt_lane_{= p.index =})) : (u_first1_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane1_{= p.index =});
+    wire [{= vaw =}-1:0] tk_idx1_{= p.index =} = fe_{= p.index =} ? (nq_first1_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : (nsame_t_{= p.index =} ? u_idx1_{= p.index =} : nt_idx_{= p.index =})) : (u_first1_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx1_{= p.index =});
+    wire [{= hcnt_w =}-1:0] tk_rem1_{= p.index =} = fe_{= p.index =} ? (nq_first1_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : (nsame_t_{= p.index =} ? u_rem1_{= p.index =} : nt_rem_{= p.index =})) : (u_first1_{= p.index =} ? hw_n_{= p.index =} : u_rem1_{= p.index =});
+    wire [{= lane_w =}-1:0] tk_lane_{= p.index =} = ge_{= p.index =} ? tk_lane1_{= p.index =} : tk_lane0_{= p.index =};
+    wire [{= vaw =}-1:0] tk_idx_{= p.index =} = ge_{= p.index =} ? tk_idx1_{= p.index =} : tk_idx0_{= p.index =};
+    wire [{= hcnt_w =}-1:0] tk_rem_{= p.index =} = ge_{= p.index =} ? tk_rem1_{= p.index =} : tk_rem0_{= p.index =};
     // Without one: an empty buffer loads the arriving beat's source's place.
     wire [{= lane_w =}-1:0] ld_lane_{= p.index =} = nt_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nt_lane_{= p.index =};
     wire [{= vaw =}-1:0] ld_idx_{= p.index =} = nt_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nt_idx_{= p.index =};

@@ -400,6 +400,9 @@ struct VPort {
     /// The word's room and the beat's values left, as run counts.
     rr_cnt: String,
     av_cnt: String,
+    /// The word's room and the beat's values left, sized for the index.
+    rr_idx: String,
+    av_idx: String,
 }
 
 #[derive(Template)]
@@ -859,6 +862,8 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
             // A write never takes more than its run has left, so the count picked fits.
             rr_cnt: fit(&format!("rr_{p}"), mem.vqw + 1, unit_w + 1),
             av_cnt: fit(&format!("avl_{p}"), mem.vqw + 1, unit_w + 1),
+            rr_idx: fit(&format!("rr_{p}"), mem.vqw + 1, vaw),
+            av_idx: fit(&format!("avl_{p}"), mem.vqw + 1, vaw),
         })
         .collect();
     VwriteView {
