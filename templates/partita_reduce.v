@@ -191,8 +191,8 @@ module {= name =} (
         end
         if (pw_en_{= s.index =}) begin
 {% if e > 1 %}            case ({pw_addr_{= s.index =}[{= eq =}-1:0], pw_cg_{= s.index =}})
-{% for j in lanes %}{% for g in gates %}                {= eq2 =}'d{= j * 4 + g =}: pm_{= s.index =}_{= g =}_{= j =}[pw_addr_{= s.index =}[{= paw =}-1:{= eq =}]] <= pw_data_{= s.index =};
-{% endfor %}{% endfor %}                default: ;
+{% for c in cols %}                {= eq2 =}'d{= c.col =}: pm_{= s.index =}_{= c.g =}_{= c.j =}[pw_addr_{= s.index =}[{= paw =}-1:{= eq =}]] <= pw_data_{= s.index =};
+{% endfor %}                default: ;
             endcase
 {% else %}            case (pw_cg_{= s.index =})
 {% for g in gates %}                2'd{= g =}: pm_{= s.index =}_{= g =}[pw_addr_{= s.index =}] <= pw_data_{= s.index =};
@@ -281,18 +281,18 @@ module {= name =} (
             for (fi = 1; fi < {= fin_stages =}; fi = fi + 1) fs[fi] <= fs[fi-1];
             unit <= fs[{= fin_stages =}-1];
         end
-{% for s in slots %}{% for g in gates %}{% for l in lane_sfx %}        if (fadv_c[{= l.j * 4 + g =}]) begin
-            pq_{= s.index =}_{= g =}{= l.s =} <= pm_{= s.index =}_{= g =}{= l.s =}[f_addr];
-            pf_{= s.index =}_{= g =}{= l.s =} <= cm_{= s.index =}[{= g =}] ? pq_{= s.index =}_{= g =}{= l.s =} : {= accw =}'d0;
+{% for s in slots %}{% for c in cols_by_gate %}        if (fadv_c[{= c.col =}]) begin
+            pq_{= s.index =}_{= c.g =}{= c.s =} <= pm_{= s.index =}_{= c.g =}{= c.s =}[f_addr];
+            pf_{= s.index =}_{= c.g =}{= c.s =} <= cm_{= s.index =}[{= c.g =}] ? pq_{= s.index =}_{= c.g =}{= c.s =} : {= accw =}'d0;
         end
-{% endfor %}{% endfor %}{% endfor %}{% for t in sum_tree %}        if (fadv_c[{= t.col =}]) {= t.name =} <= {= t.expr =};
-{% endfor %}{% for l in lane_sfx %}{% for g in gates %}        if (fadv_c[{= l.j * 4 + g =}]) begin
-            psum_{= g =}{= l.s =} <= {= psum_exprs[l.j * 4 + loop.index0] =};
-            rr_{= g =}{= l.s =} <= rnd_{= g =}{= l.s =};
-            feed_{= g =}{= l.s =} <= pre_{= g =}{= l.s =};
-            fclip_{= g =}{= l.s =} <= fv[{= fin_stages =}-1] && pclip_{= g =}{= l.s =};
+{% endfor %}{% endfor %}{% for t in sum_tree %}        if (fadv_c[{= t.col =}]) {= t.name =} <= {= t.expr =};
+{% endfor %}{% for c in cols %}        if (fadv_c[{= c.col =}]) begin
+            psum_{= c.g =}{= c.s =} <= {= c.psum =};
+            rr_{= c.g =}{= c.s =} <= rnd_{= c.g =}{= c.s =};
+            feed_{= c.g =}{= c.s =} <= pre_{= c.g =}{= c.s =};
+            fclip_{= c.g =}{= c.s =} <= fv[{= fin_stages =}-1] && pclip_{= c.g =}{= c.s =};
         end
-{% endfor %}{% endfor %}    end
+{% endfor %}    end
     assign feed = {{% for l in lane_sfx_rev %}feed_0{= l.s =}, feed_1{= l.s =}, feed_2{= l.s =}, feed_3{= l.s =}{% if !loop.last %}, {% endif %}{% endfor %}};
     assign pre_clips = {= clips_sum =};
 endmodule

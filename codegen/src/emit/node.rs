@@ -305,7 +305,6 @@ struct ReduceView {
     /// The finisher's adder levels before the last (whose sums are psum), and the pipeline
     /// from a unit taken to its rounded pre-activations (`NodeArch::fin_latency` - 1 stages).
     sum_tree: Vec<SumNode>,
-    psum_exprs: Vec<String>,
     sum_levels: u32,
     fin_lat: u32,
     fin_stages: u32,
@@ -327,6 +326,9 @@ struct ReduceView {
     /// Each lane's name suffix on the finisher's registers (none with one lane), and reversed.
     lane_sfx: Vec<LaneSfx>,
     lane_sfx_rev: Vec<LaneSfx>,
+    /// The finisher's columns lane by lane (gates inside), and gate by gate (lanes inside).
+    cols: Vec<RedCol>,
+    cols_by_gate: Vec<RedCol>,
     /// Words per bank.
     bdepth: usize,
     /// Width of the count of saturated pre-activations in a cycle, and its sum.
@@ -355,11 +357,21 @@ struct SumNode {
     col: usize,
 }
 
-/// Lane `j` of the reducer's finisher and the suffix of its registers' names.
+/// A lane of the reducer's finisher: the suffix of its registers' names.
 #[derive(Clone)]
 struct LaneSfx {
-    j: usize,
     s: String,
+}
+
+/// Column `col` (4 j + g) of the reducer's finisher: lane `j`'s gate `g`, its registers'
+/// name suffix, and its partial sum's last adder level.
+#[derive(Clone)]
+struct RedCol {
+    j: usize,
+    g: usize,
+    s: String,
+    col: usize,
+    psum: String,
 }
 
 /// Bank `b` of a partial-sum memory: for a group whose first unit is in bank k, its unit
@@ -715,9 +727,23 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
     let pc_w = bits_for(4 * e as u64);
     let lane_sfx: Vec<LaneSfx> = (0..e)
         .map(|j| LaneSfx {
-            j,
             s: lane_suffix(e, j),
         })
+        .collect();
+    let cols: Vec<RedCol> = psum_exprs
+        .iter()
+        .enumerate()
+        .map(|(col, psum)| RedCol {
+            j: col / 4,
+            g: col % 4,
+            s: lane_suffix(e, col / 4),
+            col,
+            psum: psum.clone(),
+        })
+        .collect();
+    let cols_by_gate: Vec<RedCol> = (0..4)
+        .flat_map(|g| (0..e).map(move |j| 4 * j + g))
+        .map(|c| cols[c].clone())
         .collect();
     let clips_sum = (0..e)
         .flat_map(|j| (0..4).map(move |g| (j, g)))
@@ -754,7 +780,6 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         fslot_ext: fit("f_slot", na.unit_w, na.paw),
         psum_w,
         sum_tree,
-        psum_exprs,
         sum_levels: levels,
         fin_lat: na.fin_latency(),
         fin_stages: na.fin_latency() - 1,
@@ -772,6 +797,8 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         lanes: (0..e).collect(),
         lane_sfx: lane_sfx.clone(),
         lane_sfx_rev: lane_sfx.into_iter().rev().collect(),
+        cols,
+        cols_by_gate,
         bdepth: na.pdepth / e,
         pc_w,
         clips_sum,
