@@ -368,14 +368,29 @@ module partita_n0_vwrite (
     wire [5-1:0] nt_idx_0 = b2_0 ? e1_idx_0 : r_idx_0;
     wire [5-1:0] nt_rem_0 = b2_0 ? e1_rem_0 : r_rem_0;
     wire nt_first_0 = b2_0 ? e1_first_0 : r_first_0;
-    wire [2-1:0] nq_lane_0 = nsame_t_0 ? u_lane_0 : nt_lane_0;
-    wire [5-1:0] nq_idx_0 = nsame_t_0 ? u_idx_0 : nt_idx_0;
-    wire [5-1:0] nq_rem_0 = nsame_t_0 ? u_rem_0 : nt_rem_0;
-    wire nq_first_0 = nsame_t_0 ? u_first_0 : nt_first_0;
     // With a take: a pop loads the next head, else the head's own place after this write.
-    wire [2-1:0] tk_lane_0 = fits_0 ? (nq_first_0 ? nhs_0[11:10] : nq_lane_0) : (u_first_0 ? hs_0[11:10] : u_lane_0);
-    wire [5-1:0] tk_idx_0 = fits_0 ? (nq_first_0 ? nhs_0[9:5] : nq_idx_0) : (u_first_0 ? hs_0[9:5] : u_idx_0);
-    wire [5-1:0] tk_rem_0 = fits_0 ? (nq_first_0 ? nhs_0[4:0] : nq_rem_0) : (u_first_0 ? hw_n_0 : u_rem_0);
+    // Made for both counts side by side from registers, ge picking last: a count of the
+    // beat's values left (ge low) always uses the beat up (a pop) and never ends the bank; a
+    // count of the word's room (ge high) uses it up only when exactly the room is left (fe).
+    wire fe_0 = !avh_0 && (avl_0 == rr_0);
+    wire u_first0_0 = ({2'd0, avl_0} == hq_rem_0);
+    wire u_first1_0 = ({2'd0, rr_0} == hq_rem_0);
+    wire [2-1:0] u_lane1_0 = lastw_0 ? hq_lane_0 + 2'd1 : hq_lane_0;
+    wire [5-1:0] u_idx0_0 = hq_idx_0 + {2'd0, avl_0};
+    wire [5-1:0] u_idx1_0 = lastw_0 ? 5'd0 : hq_idx_0 + {2'd0, rr_0};
+    wire [5-1:0] u_rem0_0 = hq_rem_0 - {2'd0, avl_0};
+    wire [5-1:0] u_rem1_0 = hq_rem_0 - {2'd0, rr_0};
+    wire nq_first0_0 = nsame_t_0 ? u_first0_0 : nt_first_0;
+    wire nq_first1_0 = nsame_t_0 ? u_first1_0 : nt_first_0;
+    wire [2-1:0] tk_lane0_0 = nq_first0_0 ? nhs_0[11:10] : (nsame_t_0 ? hq_lane_0 : nt_lane_0);
+    wire [5-1:0] tk_idx0_0 = nq_first0_0 ? nhs_0[9:5] : (nsame_t_0 ? u_idx0_0 : nt_idx_0);
+    wire [5-1:0] tk_rem0_0 = nq_first0_0 ? nhs_0[4:0] : (nsame_t_0 ? u_rem0_0 : nt_rem_0);
+    wire [2-1:0] tk_lane1_0 = fe_0 ? (nq_first1_0 ? nhs_0[11:10] : (nsame_t_0 ? u_lane1_0 : nt_lane_0)) : (u_first1_0 ? hs_0[11:10] : u_lane1_0);
+    wire [5-1:0] tk_idx1_0 = fe_0 ? (nq_first1_0 ? nhs_0[9:5] : (nsame_t_0 ? u_idx1_0 : nt_idx_0)) : (u_first1_0 ? hs_0[9:5] : u_idx1_0);
+    wire [5-1:0] tk_rem1_0 = fe_0 ? (nq_first1_0 ? nhs_0[4:0] : (nsame_t_0 ? u_rem1_0 : nt_rem_0)) : (u_first1_0 ? hw_n_0 : u_rem1_0);
+    wire [2-1:0] tk_lane_0 = ge_0 ? tk_lane1_0 : tk_lane0_0;
+    wire [5-1:0] tk_idx_0 = ge_0 ? tk_idx1_0 : tk_idx0_0;
+    wire [5-1:0] tk_rem_0 = ge_0 ? tk_rem1_0 : tk_rem0_0;
     // Without one: an empty buffer loads the arriving beat's source's place.
     wire [2-1:0] ld_lane_0 = nt_first_0 ? nhs_0[11:10] : nt_lane_0;
     wire [5-1:0] ld_idx_0 = nt_first_0 ? nhs_0[9:5] : nt_idx_0;
