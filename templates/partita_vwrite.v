@@ -52,7 +52,13 @@ module {= name =} (
     output reg  [{= vq =}-1:0]      vw_we,
     output reg  [{= vqd =}-1:0]     vw_data
 );
-    // Value i of a received h beat.
+{% if nports > 0 %}    // A write's room is the word's ({= vq =} values; {= r_last =} in a bank's last word) less its
+    // first slot. Bit {last word, values left, first slot} of each table: whether the values
+    // left fit in the room, reach it, equal it.
+    localparam [{= room_n =}-1:0] ROOM_FITS = {= room_fits =};
+    localparam [{= room_n =}-1:0] ROOM_GE = {= room_ge =};
+    localparam [{= room_n =}-1:0] ROOM_EQ = {= room_eq =};
+{% endif %}    // Value i of a received h beat.
     function [{= dw =}-1:0] hval(input [{= hbits =}-1:0] beat, input [{= vpb_w =}-1:0] i);
         begin
             case (i)
@@ -204,8 +210,13 @@ module {= name =} (
     // The room is at most a word, so the compares and the count taken are that narrow.
     wire avh_{= p.index =} = {= p.av_hi =};
     wire [{= vqw1 =}-1:0] avl_{= p.index =} = {= p.av_lo =};
-    wire fits_{= p.index =} = !avh_{= p.index =} && (avl_{= p.index =} <= rr_{= p.index =});
-    wire ge_{= p.index =} = avh_{= p.index =} || (avl_{= p.index =} >= rr_{= p.index =});
+    // Whether the values left fit in the room, reach it or equal it: bits of constant tables
+    // indexed by whether this is the bank's last word, the values left and the first slot (the
+    // room is a constant less the first slot), one LUT level each and no carry chain.
+    wire [{= room_iw =}-1:0] ri_{= p.index =} = {= p.room_idx =};
+    wire fits_{= p.index =} = !avh_{= p.index =} && ROOM_FITS[ri_{= p.index =}];
+    wire ge_{= p.index =} = avh_{= p.index =} || ROOM_GE[ri_{= p.index =}];
+    wire [6:0] rr7_{= p.index =} = {= p.rr7 =};
     wire [{= vqw1 =}-1:0] kq_{= p.index =} = ge_{= p.index =} ? rr_{= p.index =} : avl_{= p.index =};
     wire [6:0] k_{= p.index =} = {= p.k7 =};
     wire [{= vpb_w =}-1:0] vi_{= p.index =} = bv0_{= p.index =};
@@ -297,8 +308,9 @@ module {= name =} (
             bl0_{= p.index =} <= bl1_{= p.index =};
             bp0_{= p.index =} <= bp1_{= p.index =};
         end else if (rv_take[{= p.index =}]) begin
-            bv0_{= p.index =} <= bv0_{= p.index =} + k_{= p.index =}[{= vpb_w =}-1:0];
-            bn0_{= p.index =} <= bn0_{= p.index =} - k_{= p.index =};
+            // A take that does not use the beat up wrote the word's room.
+            bv0_{= p.index =} <= bv0_{= p.index =} + rr7_{= p.index =}[{= vpb_w =}-1:0];
+            bn0_{= p.index =} <= bn0_{= p.index =} - rr7_{= p.index =};
         end
         if (bf_{= p.index =}) begin
             bv1_{= p.index =} <= rvi_{= p.index =};
@@ -357,7 +369,7 @@ module {= name =} (
     // Made for both counts side by side from registers, ge picking last: a count of the
     // beat's values left (ge low) always uses the beat up (a pop) and never ends the bank; a
     // count of the word's room (ge high) uses it up only when exactly the room is left (fe).
-    wire fe_{= p.index =} = !avh_{= p.index =} && (avl_{= p.index =} == rr_{= p.index =});
+    wire fe_{= p.index =} = !avh_{= p.index =} && ROOM_EQ[ri_{= p.index =}];
     wire u_first0_{= p.index =} = ({= p.av_cnt =} == hq_rem_{= p.index =});
     wire u_first1_{= p.index =} = ({= p.rr_cnt =} == hq_rem_{= p.index =});
     wire [{= lane_w =}-1:0] u_lane1_{= p.index =} = lastw_{= p.index =} ? hq_lane_{= p.index =} + {= lane_w =}'d1 : hq_lane_{= p.index =};

@@ -54,6 +54,12 @@ module partita_n0_vwrite (
     output reg  [4-1:0]      vw_we,
     output reg  [64-1:0]     vw_data
 );
+    // A write's room is the word's (4 values; 2 in a bank's last word) less its
+    // first slot. Bit {last word, values left, first slot} of each table: whether the values
+    // left fit in the room, reach it, equal it.
+    localparam [64-1:0] ROOM_FITS = 64'h888889bf000137ff;
+    localparam [64-1:0] ROOM_GE = 64'hf7777764ffffec80;
+    localparam [64-1:0] ROOM_EQ = 64'h8000012400012480;
     // Value i of a received h beat.
     function [16-1:0] hval(input [64-1:0] beat, input [2-1:0] i);
         begin
@@ -210,8 +216,13 @@ module partita_n0_vwrite (
     // The room is at most a word, so the compares and the count taken are that narrow.
     wire avh_0 = (|av_0[6:3]);
     wire [3-1:0] avl_0 = av_0[2:0];
-    wire fits_0 = !avh_0 && (avl_0 <= rr_0);
-    wire ge_0 = avh_0 || (avl_0 >= rr_0);
+    // Whether the values left fit in the room, reach it or equal it: bits of constant tables
+    // indexed by whether this is the bank's last word, the values left and the first slot (the
+    // room is a constant less the first slot), one LUT level each and no carry chain.
+    wire [6-1:0] ri_0 = {lastw_0, avl_0, hq_idx_0[1:0]};
+    wire fits_0 = !avh_0 && ROOM_FITS[ri_0];
+    wire ge_0 = avh_0 || ROOM_GE[ri_0];
+    wire [6:0] rr7_0 = {4'd0, rr_0};
     wire [3-1:0] kq_0 = ge_0 ? rr_0 : avl_0;
     wire [6:0] k_0 = {4'd0, kq_0};
     wire [2-1:0] vi_0 = bv0_0;
@@ -312,8 +323,9 @@ module partita_n0_vwrite (
             bl0_0 <= bl1_0;
             bp0_0 <= bp1_0;
         end else if (rv_take[0]) begin
-            bv0_0 <= bv0_0 + k_0[2-1:0];
-            bn0_0 <= bn0_0 - k_0;
+            // A take that does not use the beat up wrote the word's room.
+            bv0_0 <= bv0_0 + rr7_0[2-1:0];
+            bn0_0 <= bn0_0 - rr7_0;
         end
         if (bf_0) begin
             bv1_0 <= rvi_0;
@@ -372,7 +384,7 @@ module partita_n0_vwrite (
     // Made for both counts side by side from registers, ge picking last: a count of the
     // beat's values left (ge low) always uses the beat up (a pop) and never ends the bank; a
     // count of the word's room (ge high) uses it up only when exactly the room is left (fe).
-    wire fe_0 = !avh_0 && (avl_0 == rr_0);
+    wire fe_0 = !avh_0 && ROOM_EQ[ri_0];
     wire u_first0_0 = ({2'd0, avl_0} == hq_rem_0);
     wire u_first1_0 = ({2'd0, rr_0} == hq_rem_0);
     wire [2-1:0] u_lane1_0 = lastw_0 ? hq_lane_0 + 2'd1 : hq_lane_0;
