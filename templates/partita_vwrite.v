@@ -58,7 +58,11 @@ module {= name =} (
     localparam [{= room_n =}-1:0] ROOM_FITS = {= room_fits =};
     localparam [{= room_n =}-1:0] ROOM_GE = {= room_ge =};
     localparam [{= room_n =}-1:0] ROOM_EQ = {= room_eq =};
-{% endif %}    // Value i of a received h beat.
+    // Bit {last word, first slot} of WE_ROOM_j / {values left, first slot} of WE_LEFT_j: whether
+    // slot j is written by a write of the room / of the values left.
+{% for w in room_we %}    localparam [{= room_n1 =}-1:0] WE_ROOM_{= w.0 =} = {= w.1 =};
+    localparam [{= room_n0 =}-1:0] WE_LEFT_{= w.0 =} = {= w.2 =};
+{% endfor %}{% endif %}    // Value i of a received h beat.
     function [{= dw =}-1:0] hval(input [{= hbits =}-1:0] beat, input [{= vpb_w =}-1:0] i);
         begin
             case (i)
@@ -205,7 +209,6 @@ module {= name =} (
     wire [{= vqw1 =}-1:0] ho_{= p.index =} = {= p.ho =};
     wire lastw_{= p.index =} = {= p.lastw =};
     wire [{= vqw1 =}-1:0] rr_{= p.index =} = (lastw_{= p.index =} ? {= vqw1 =}'d{= r_last =} : {= vqw1 =}'d{= vq =}) - ho_{= p.index =};
-    wire [6:0] ho7_{= p.index =} = {= p.ho7 =};
     wire [6:0] av_{= p.index =} = bn0_{= p.index =};
     // The room is at most a word, so the compares and the count taken are that narrow.
     wire avh_{= p.index =} = {= p.av_hi =};
@@ -218,13 +221,15 @@ module {= name =} (
     wire ge_{= p.index =} = avh_{= p.index =} || ROOM_GE[ri_{= p.index =}];
     wire [6:0] rr7_{= p.index =} = {= p.rr7 =};
     wire [{= vqw1 =}-1:0] kq_{= p.index =} = ge_{= p.index =} ? rr_{= p.index =} : avl_{= p.index =};
-    wire [6:0] k_{= p.index =} = {= p.k7 =};
     wire [{= vpb_w =}-1:0] vi_{= p.index =} = bv0_{= p.index =};
     wire [{= hbits =}-1:0] beat_{= p.index =} = bq_rp_{= p.index =} ? bq1_{= p.index =} : bq0_{= p.index =};
-    // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
-{% for j in slots %}    wire [6:0] off_{= p.index =}_{= j.0 =} = 7'd{= j.0 =} - ho7_{= p.index =};
-    wire we_{= p.index =}_{= j.0 =} = (off_{= p.index =}_{= j.0 =} < k_{= p.index =});
-    wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =}[{= vpb_w =}-1:0]);
+    // Slot j takes the beat's value vi + (j - first slot) when that is one of the k (tables:
+    // the count is the room or the values left, as ge says).
+    wire [{= room_iw1 =}-1:0] wi1_{= p.index =} = {= p.we_idx1 =};
+    wire [{= room_iw0 =}-1:0] wi0_{= p.index =} = {= p.we_idx0 =};
+{% for j in slots %}    wire [{= vpb_w =}-1:0] off_{= p.index =}_{= j.0 =} = {= vpb_w =}'d{= j.2 =} - {= p.ho_v =};
+    wire we_{= p.index =}_{= j.0 =} = ge_{= p.index =} ? WE_ROOM_{= j.0 =}[wi1_{= p.index =}] : WE_LEFT_{= j.0 =}[wi0_{= p.index =}];
+    wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =});
 {% endfor %}    wire [{= vq =}-1:0] pwe_{= p.index =} = {{% for j in slots_rev %}we_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     // The run is prepared into registers of the port's own and held there until the write

@@ -397,11 +397,10 @@ struct VPort {
     ds: usize,
     /// The write's first slot (the head index's low bits), vqw + 1 bits and 7 bits.
     ho: String,
-    ho7: String,
+    /// The first slot, sized for a beat's value index.
+    ho_v: String,
     /// Whether the head index is in its bank's last word.
     lastw: String,
-    /// The count taken (room-wide, `kq`), 7 bits.
-    k7: String,
     /// The head beat's values left (7 bits) in two parts: whether any bit at or above the
     /// room's width is set, and the bits below it. The room is at most a word, so the count
     /// taken is the smaller of two numbers of the room's width.
@@ -415,8 +414,11 @@ struct VPort {
     /// The word's room and the beat's values left, sized for the index.
     rr_idx: String,
     av_idx: String,
-    /// The room tables' index ({last word, values left, first slot}) and the room, 7 bits.
+    /// The room tables' index ({last word, values left, first slot}) and the room, 7 bits;
+    /// the write-enable tables' indices ({last word, first slot}, {values left, first slot}).
     room_idx: String,
+    we_idx1: String,
+    we_idx0: String,
     rr7: String,
 }
 
@@ -448,7 +450,7 @@ struct VwriteView {
     vqw: u32,
     vwa: u32,
     vqd: u32,
-    slots: Vec<(usize, u32)>,
+    slots: Vec<(usize, u32, usize)>,
     slots_rev: Vec<usize>,
     /// Width of a count of at most one word's values; values of the bank's last word.
     vqw1: u32,
@@ -502,6 +504,12 @@ struct VwriteView {
     room_fits: String,
     room_ge: String,
     room_eq: String,
+    /// Per slot (index, table for a count of the room, table for a count of the values left).
+    room_we: Vec<(usize, String, String)>,
+    room_iw1: u32,
+    room_iw0: u32,
+    room_n1: usize,
+    room_n0: usize,
     hs_lane_hi: u32,
     hs_lane_lo: u32,
     hs_idx_hi: u32,
@@ -873,6 +881,10 @@ struct RoomTables {
     fits: String,
     ge: String,
     eq: String,
+    /// Per slot j, whether a write takes it: (j - ho) mod 128 below the count, for a count of
+    /// the room (index {last word, ho}) and of the values left (index {values left, ho}).
+    we_room: Vec<String>,
+    we_left: Vec<String>,
 }
 
 impl RoomTables {
@@ -890,11 +902,34 @@ impl RoomTables {
             ge[i] = avl >= rr;
             eq[i] = avl == rr;
         }
+        let room = |lastw: bool, ho: usize| ((if lastw { last } else { vq }) + (m + 1) - ho) & m;
+        let off = |j: usize, ho: usize| (j + 128 - ho) & 127;
+        let we_room = (0..vq)
+            .map(|j| {
+                let t: Vec<bool> = (0..(2usize << vqw))
+                    .map(|i| {
+                        let ho = i & ((1 << vqw) - 1);
+                        off(j, ho) < room(i >> vqw == 1, ho)
+                    })
+                    .collect();
+                bit_literal(&t)
+            })
+            .collect();
+        let we_left = (0..vq)
+            .map(|j| {
+                let t: Vec<bool> = (0..(1usize << (2 * vqw + 1)))
+                    .map(|i| off(j, i & ((1 << vqw) - 1)) < i >> vqw)
+                    .collect();
+                bit_literal(&t)
+            })
+            .collect();
         RoomTables {
             iw,
             fits: bit_literal(&fits),
             ge: bit_literal(&ge),
             eq: bit_literal(&eq),
+            we_room,
+            we_left,
         }
     }
 }
@@ -934,16 +969,15 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
             index: p,
             ds: p + 1,
             ho: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).first,
-            ho7: zext(&format!("ho_{p}"), mem.vqw + 1, 7),
+            ho_v: fit(&format!("ho_{p}"), mem.vqw + 1, vpb_w),
             lastw: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).last_word,
-            k7: zext(&format!("kq_{p}"), mem.vqw + 1, 7),
             av_hi: if mem.vqw + 1 < 7 {
                 format!("(|av_{p}[6:{}])", mem.vqw + 1)
             } else {
                 "1'b0".into()
             },
             av_lo: fit(&format!("av_{p}"), 7, mem.vqw + 1),
-            k_idx: fit(&format!("k_{p}"), 7, vaw),
+            k_idx: fit(&format!("kq_{p}"), mem.vqw + 1, vaw),
             // A write never takes more than its run has left, so the count picked fits.
             rr_cnt: fit(&format!("rr_{p}"), mem.vqw + 1, unit_w + 1),
             av_cnt: fit(&format!("avl_{p}"), mem.vqw + 1, unit_w + 1),
@@ -951,6 +985,16 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
                 format!("{{lastw_{p}, avl_{p}}}")
             } else {
                 format!("{{lastw_{p}, avl_{p}, hq_idx_{p}[{}:0]}}", mem.vqw - 1)
+            },
+            we_idx1: if mem.vqw == 0 {
+                format!("lastw_{p}")
+            } else {
+                format!("{{lastw_{p}, hq_idx_{p}[{}:0]}}", mem.vqw - 1)
+            },
+            we_idx0: if mem.vqw == 0 {
+                format!("avl_{p}")
+            } else {
+                format!("{{avl_{p}, hq_idx_{p}[{}:0]}}", mem.vqw - 1)
             },
             rr7: zext(&format!("rr_{p}"), mem.vqw + 1, 7),
             rr_idx: fit(&format!("rr_{p}"), mem.vqw + 1, vaw),
@@ -978,7 +1022,10 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         vqw: mem.vqw,
         vwa: vaw - mem.vqw,
         vqd: mem.vq as u32 * dp.dw,
-        slots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
+        // (slot, its low bit, the slot mod a beat's value count: its offset's constant)
+        slots: (0..mem.vq)
+            .map(|j| (j, j as u32 * dp.dw, j & ((1 << vpb_w) - 1)))
+            .collect(),
         slots_rev: (0..mem.vq).rev().collect(),
         vqw1: mem.vqw + 1,
         r_last: word_room("", vaw, mem.vqw, a.bh).last_values,
@@ -1028,7 +1075,14 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         room_n: 1 << room.iw,
         room_fits: room.fits,
         room_ge: room.ge,
-        room_eq: room.eq,
+        room_eq: room.eq.clone(),
+        room_we: (0..mem.vq)
+            .map(|j| (j, room.we_room[j].clone(), room.we_left[j].clone()))
+            .collect(),
+        room_iw1: mem.vqw + 1,
+        room_iw0: 2 * mem.vqw + 1,
+        room_n1: 2 << mem.vqw,
+        room_n0: 2 << (2 * mem.vqw),
         hs_lane_hi: hstart_w - 1,
         hs_lane_lo: hstart_w - lane_w,
         hs_idx_hi: vaw + unit_w,
