@@ -52,17 +52,7 @@ module {= name =} (
     output reg  [{= vq =}-1:0]      vw_we,
     output reg  [{= vqd =}-1:0]     vw_data
 );
-{% if nports > 0 %}    // A write's room is the word's ({= vq =} values; {= r_last =} in a bank's last word) less its
-    // first slot. Bit {last word, values left, first slot} of each table: whether the values
-    // left fit in the room, reach it, equal it.
-    localparam [{= room_n =}-1:0] ROOM_FITS = {= room_fits =};
-    localparam [{= room_n =}-1:0] ROOM_GE = {= room_ge =};
-    localparam [{= room_n =}-1:0] ROOM_EQ = {= room_eq =};
-    // Bit {last word, first slot} of WE_ROOM_j / {values left, first slot} of WE_LEFT_j: whether
-    // slot j is written by a write of the room / of the values left.
-{% for w in room_we %}    localparam [{= room_n1 =}-1:0] WE_ROOM_{= w.0 =} = {= w.1 =};
-    localparam [{= room_n0 =}-1:0] WE_LEFT_{= w.0 =} = {= w.2 =};
-{% endfor %}{% endif %}    // Value i of a received h beat.
+    // Value i of a received h beat.
     function [{= dw =}-1:0] hval(input [{= hbits =}-1:0] beat, input [{= vpb_w =}-1:0] i);
         begin
             case (i)
@@ -209,27 +199,21 @@ module {= name =} (
     wire [{= vqw1 =}-1:0] ho_{= p.index =} = {= p.ho =};
     wire lastw_{= p.index =} = {= p.lastw =};
     wire [{= vqw1 =}-1:0] rr_{= p.index =} = (lastw_{= p.index =} ? {= vqw1 =}'d{= r_last =} : {= vqw1 =}'d{= vq =}) - ho_{= p.index =};
+    wire [6:0] ho7_{= p.index =} = {= p.ho7 =};
     wire [6:0] av_{= p.index =} = bn0_{= p.index =};
     // The room is at most a word, so the compares and the count taken are that narrow.
     wire avh_{= p.index =} = {= p.av_hi =};
     wire [{= vqw1 =}-1:0] avl_{= p.index =} = {= p.av_lo =};
-    // Whether the values left fit in the room, reach it or equal it: bits of constant tables
-    // indexed by whether this is the bank's last word, the values left and the first slot (the
-    // room is a constant less the first slot), one LUT level each and no carry chain.
-    wire [{= room_iw =}-1:0] ri_{= p.index =} = {= p.room_idx =};
-    wire fits_{= p.index =} = !avh_{= p.index =} && ROOM_FITS[ri_{= p.index =}];
-    wire ge_{= p.index =} = avh_{= p.index =} || ROOM_GE[ri_{= p.index =}];
-    wire [6:0] rr7_{= p.index =} = {= p.rr7 =};
+    wire fits_{= p.index =} = !avh_{= p.index =} && (avl_{= p.index =} <= rr_{= p.index =});
+    wire ge_{= p.index =} = avh_{= p.index =} || (avl_{= p.index =} >= rr_{= p.index =});
     wire [{= vqw1 =}-1:0] kq_{= p.index =} = ge_{= p.index =} ? rr_{= p.index =} : avl_{= p.index =};
+    wire [6:0] k_{= p.index =} = {= p.k7 =};
     wire [{= vpb_w =}-1:0] vi_{= p.index =} = bv0_{= p.index =};
     wire [{= hbits =}-1:0] beat_{= p.index =} = bq_rp_{= p.index =} ? bq1_{= p.index =} : bq0_{= p.index =};
-    // Slot j takes the beat's value vi + (j - first slot) when that is one of the k (tables:
-    // the count is the room or the values left, as ge says).
-    wire [{= room_iw1 =}-1:0] wi1_{= p.index =} = {= p.we_idx1 =};
-    wire [{= room_iw0 =}-1:0] wi0_{= p.index =} = {= p.we_idx0 =};
-{% for j in slots %}    wire [{= vpb_w =}-1:0] off_{= p.index =}_{= j.0 =} = {= vpb_w =}'d{= j.2 =} - {= p.ho_v =};
-    wire we_{= p.index =}_{= j.0 =} = ge_{= p.index =} ? WE_ROOM_{= j.0 =}[wi1_{= p.index =}] : WE_LEFT_{= j.0 =}[wi0_{= p.index =}];
-    wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =});
+    // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
+{% for j in slots %}    wire [6:0] off_{= p.index =}_{= j.0 =} = 7'd{= j.0 =} - ho7_{= p.index =};
+    wire we_{= p.index =}_{= j.0 =} = (off_{= p.index =}_{= j.0 =} < k_{= p.index =});
+    wire [{= dw =}-1:0] d_{= p.index =}_{= j.0 =} = hval(beat_{= p.index =}, vi_{= p.index =} + off_{= p.index =}_{= j.0 =}[{= vpb_w =}-1:0]);
 {% endfor %}    wire [{= vq =}-1:0] pwe_{= p.index =} = {{% for j in slots_rev %}we_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     wire [{= vqd =}-1:0] pdata_{= p.index =} = {{% for j in slots_rev %}d_{= p.index =}_{= j =}{% if !loop.last %}, {% endif %}{% endfor %}};
     // The run is prepared into registers of the port's own and held there until the write
@@ -313,9 +297,8 @@ module {= name =} (
             bl0_{= p.index =} <= bl1_{= p.index =};
             bp0_{= p.index =} <= bp1_{= p.index =};
         end else if (rv_take[{= p.index =}]) begin
-            // A take that does not use the beat up wrote the word's room.
-            bv0_{= p.index =} <= bv0_{= p.index =} + rr7_{= p.index =}[{= vpb_w =}-1:0];
-            bn0_{= p.index =} <= bn0_{= p.index =} - rr7_{= p.index =};
+            bv0_{= p.index =} <= bv0_{= p.index =} + k_{= p.index =}[{= vpb_w =}-1:0];
+            bn0_{= p.index =} <= bn0_{= p.index =} - k_{= p.index =};
         end
         if (bf_{= p.index =}) begin
             bv1_{= p.index =} <= rvi_{= p.index =};
@@ -370,29 +353,14 @@ module {= name =} (
     wire [{= vaw =}-1:0] nt_idx_{= p.index =} = b2_{= p.index =} ? e1_idx_{= p.index =} : r_idx_{= p.index =};
     wire [{= hcnt_w =}-1:0] nt_rem_{= p.index =} = b2_{= p.index =} ? e1_rem_{= p.index =} : r_rem_{= p.index =};
     wire nt_first_{= p.index =} = b2_{= p.index =} ? e1_first_{= p.index =} : r_first_{= p.index =};
+    wire [{= lane_w =}-1:0] nq_lane_{= p.index =} = nsame_t_{= p.index =} ? u_lane_{= p.index =} : nt_lane_{= p.index =};
+    wire [{= vaw =}-1:0] nq_idx_{= p.index =} = nsame_t_{= p.index =} ? u_idx_{= p.index =} : nt_idx_{= p.index =};
+    wire [{= hcnt_w =}-1:0] nq_rem_{= p.index =} = nsame_t_{= p.index =} ? u_rem_{= p.index =} : nt_rem_{= p.index =};
+    wire nq_first_{= p.index =} = nsame_t_{= p.index =} ? u_first_{= p.index =} : nt_first_{= p.index =};
     // With a take: a pop loads the next head, else the head's own place after this write.
-    // Made for both counts side by side from registers, ge picking last: a count of the
-    // beat's values left (ge low) always uses the beat up (a pop) and never ends the bank; a
-    // count of the word's room (ge high) uses it up only when exactly the room is left (fe).
-    wire fe_{= p.index =} = !avh_{= p.index =} && ROOM_EQ[ri_{= p.index =}];
-    wire u_first0_{= p.index =} = ({= p.av_cnt =} == hq_rem_{= p.index =});
-    wire u_first1_{= p.index =} = ({= p.rr_cnt =} == hq_rem_{= p.index =});
-    wire [{= lane_w =}-1:0] u_lane1_{= p.index =} = lastw_{= p.index =} ? hq_lane_{= p.index =} + {= lane_w =}'d1 : hq_lane_{= p.index =};
-    wire [{= vaw =}-1:0] u_idx0_{= p.index =} = hq_idx_{= p.index =} + {= p.av_idx =};
-    wire [{= vaw =}-1:0] u_idx1_{= p.index =} = lastw_{= p.index =} ? {= vaw =}'d0 : hq_idx_{= p.index =} + {= p.rr_idx =};
-    wire [{= hcnt_w =}-1:0] u_rem0_{= p.index =} = hq_rem_{= p.index =} - {= p.av_cnt =};
-    wire [{= hcnt_w =}-1:0] u_rem1_{= p.index =} = hq_rem_{= p.index =} - {= p.rr_cnt =};
-    wire nq_first0_{= p.index =} = nsame_t_{= p.index =} ? u_first0_{= p.index =} : nt_first_{= p.index =};
-    wire nq_first1_{= p.index =} = nsame_t_{= p.index =} ? u_first1_{= p.index =} : nt_first_{= p.index =};
-    wire [{= lane_w =}-1:0] tk_lane0_{= p.index =} = nq_first0_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : (nsame_t_{= p.index =} ? hq_lane_{= p.index =} : nt_lane_{= p.index =});
-    wire [{= vaw =}-1:0] tk_idx0_{= p.index =} = nq_first0_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : (nsame_t_{= p.index =} ? u_idx0_{= p.index =} : nt_idx_{= p.index =});
-    wire [{= hcnt_w =}-1:0] tk_rem0_{= p.index =} = nq_first0_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : (nsame_t_{= p.index =} ? u_rem0_{= p.index =} : nt_rem_{= p.index =});
-    wire [{= lane_w =}-1:0] tk_lane1_{= p.index =} = fe_{= p.index =} ? (nq_first1_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : (nsame_t_{= p.index =} ? u_lane1_{= p.index =} : nt_lane_{= p.index =})) : (u_first1_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane1_{= p.index =});
-    wire [{= vaw =}-1:0] tk_idx1_{= p.index =} = fe_{= p.index =} ? (nq_first1_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : (nsame_t_{= p.index =} ? u_idx1_{= p.index =} : nt_idx_{= p.index =})) : (u_first1_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx1_{= p.index =});
-    wire [{= hcnt_w =}-1:0] tk_rem1_{= p.index =} = fe_{= p.index =} ? (nq_first1_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : (nsame_t_{= p.index =} ? u_rem1_{= p.index =} : nt_rem_{= p.index =})) : (u_first1_{= p.index =} ? hw_n_{= p.index =} : u_rem1_{= p.index =});
-    wire [{= lane_w =}-1:0] tk_lane_{= p.index =} = ge_{= p.index =} ? tk_lane1_{= p.index =} : tk_lane0_{= p.index =};
-    wire [{= vaw =}-1:0] tk_idx_{= p.index =} = ge_{= p.index =} ? tk_idx1_{= p.index =} : tk_idx0_{= p.index =};
-    wire [{= hcnt_w =}-1:0] tk_rem_{= p.index =} = ge_{= p.index =} ? tk_rem1_{= p.index =} : tk_rem0_{= p.index =};
+    wire [{= lane_w =}-1:0] tk_lane_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nq_lane_{= p.index =}) : (u_first_{= p.index =} ? hs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : u_lane_{= p.index =});
+    wire [{= vaw =}-1:0] tk_idx_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nq_idx_{= p.index =}) : (u_first_{= p.index =} ? hs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : u_idx_{= p.index =});
+    wire [{= hcnt_w =}-1:0] tk_rem_{= p.index =} = fits_{= p.index =} ? (nq_first_{= p.index =} ? nhs_{= p.index =}[{= hs_n_hi =}:0] : nq_rem_{= p.index =}) : (u_first_{= p.index =} ? hw_n_{= p.index =} : u_rem_{= p.index =});
     // Without one: an empty buffer loads the arriving beat's source's place.
     wire [{= lane_w =}-1:0] ld_lane_{= p.index =} = nt_first_{= p.index =} ? nhs_{= p.index =}[{= hs_lane_hi =}:{= hs_lane_lo =}] : nt_lane_{= p.index =};
     wire [{= vaw =}-1:0] ld_idx_{= p.index =} = nt_first_{= p.index =} ? nhs_{= p.index =}[{= hs_idx_hi =}:{= hs_idx_lo =}] : nt_idx_{= p.index =};

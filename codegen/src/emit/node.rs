@@ -397,10 +397,11 @@ struct VPort {
     ds: usize,
     /// The write's first slot (the head index's low bits), vqw + 1 bits and 7 bits.
     ho: String,
-    /// The first slot, sized for a beat's value index.
-    ho_v: String,
+    ho7: String,
     /// Whether the head index is in its bank's last word.
     lastw: String,
+    /// The count taken (room-wide, `kq`), 7 bits.
+    k7: String,
     /// The head beat's values left (7 bits) in two parts: whether any bit at or above the
     /// room's width is set, and the bits below it. The room is at most a word, so the count
     /// taken is the smaller of two numbers of the room's width.
@@ -411,15 +412,6 @@ struct VPort {
     /// The word's room and the beat's values left, as run counts.
     rr_cnt: String,
     av_cnt: String,
-    /// The word's room and the beat's values left, sized for the index.
-    rr_idx: String,
-    av_idx: String,
-    /// The room tables' index ({last word, values left, first slot}) and the room, 7 bits;
-    /// the write-enable tables' indices ({last word, first slot}, {values left, first slot}).
-    room_idx: String,
-    we_idx1: String,
-    we_idx0: String,
-    rr7: String,
 }
 
 #[derive(Template)]
@@ -450,7 +442,7 @@ struct VwriteView {
     vqw: u32,
     vwa: u32,
     vqd: u32,
-    slots: Vec<(usize, u32, usize)>,
+    slots: Vec<(usize, u32)>,
     slots_rev: Vec<usize>,
     /// Width of a count of at most one word's values; values of the bank's last word.
     vqw1: u32,
@@ -498,18 +490,6 @@ struct VwriteView {
     hstart_w: u32,
     hstarts_w: u32,
     hcnt_w: u32,
-    /// The room tables (`RoomTables`): index width, entries, and each table as a literal.
-    room_iw: u32,
-    room_n: usize,
-    room_fits: String,
-    room_ge: String,
-    room_eq: String,
-    /// Per slot (index, table for a count of the room, table for a count of the values left).
-    room_we: Vec<(usize, String, String)>,
-    room_iw1: u32,
-    room_iw0: u32,
-    room_n1: usize,
-    room_n0: usize,
     hs_lane_hi: u32,
     hs_lane_lo: u32,
     hs_idx_hi: u32,
@@ -872,81 +852,6 @@ fn word_room(idx: &str, vaw: u32, vqw: u32, bank: usize) -> WordRoom {
     }
 }
 
-/// The writer's room compares as constant tables. A write's room is `vq` values (`last` in a
-/// bank's last word) less its first slot `ho`, in `vqw + 1` bits as the RTL computes it; entry
-/// {last word, values left (`vqw + 1` bits), `ho` (`vqw` bits)} of each table says whether the
-/// values left fit in the room, reach it, equal it.
-struct RoomTables {
-    iw: u32,
-    fits: String,
-    ge: String,
-    eq: String,
-    /// Per slot j, whether a write takes it: (j - ho) mod 128 below the count, for a count of
-    /// the room (index {last word, ho}) and of the values left (index {values left, ho}).
-    we_room: Vec<String>,
-    we_left: Vec<String>,
-}
-
-impl RoomTables {
-    fn new(vqw: u32, vq: usize, last: usize) -> RoomTables {
-        let iw = 1 + (vqw + 1) + vqw;
-        let n = 1usize << iw;
-        let m = (1usize << (vqw + 1)) - 1;
-        let (mut fits, mut ge, mut eq) = (vec![false; n], vec![false; n], vec![false; n]);
-        for i in 0..n {
-            let ho = i & ((1 << vqw) - 1);
-            let avl = (i >> vqw) & m;
-            let lastw = i >> (2 * vqw + 1) == 1;
-            let rr = ((if lastw { last } else { vq }) + (m + 1) - ho) & m;
-            fits[i] = avl <= rr;
-            ge[i] = avl >= rr;
-            eq[i] = avl == rr;
-        }
-        let room = |lastw: bool, ho: usize| ((if lastw { last } else { vq }) + (m + 1) - ho) & m;
-        let off = |j: usize, ho: usize| (j + 128 - ho) & 127;
-        let we_room = (0..vq)
-            .map(|j| {
-                let t: Vec<bool> = (0..(2usize << vqw))
-                    .map(|i| {
-                        let ho = i & ((1 << vqw) - 1);
-                        off(j, ho) < room(i >> vqw == 1, ho)
-                    })
-                    .collect();
-                bit_literal(&t)
-            })
-            .collect();
-        let we_left = (0..vq)
-            .map(|j| {
-                let t: Vec<bool> = (0..(1usize << (2 * vqw + 1)))
-                    .map(|i| off(j, i & ((1 << vqw) - 1)) < i >> vqw)
-                    .collect();
-                bit_literal(&t)
-            })
-            .collect();
-        RoomTables {
-            iw,
-            fits: bit_literal(&fits),
-            ge: bit_literal(&ge),
-            eq: bit_literal(&eq),
-            we_room,
-            we_left,
-        }
-    }
-}
-
-/// `bits` (bit i = entry i) as a Verilog literal of their width.
-fn bit_literal(bits: &[bool]) -> String {
-    let digits: String = bits
-        .chunks(4)
-        .rev()
-        .map(|c| {
-            let v = c.iter().enumerate().fold(0u32, |a, (k, &b)| a | ((b as u32) << k));
-            char::from_digit(v, 16).unwrap_or('0')
-        })
-        .collect();
-    format!("{}'h{digits}", bits.len())
-}
-
 /// The vector-memory write port of node `me`: where each source's h values start, per layer.
 fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let (a, dp, s, na) = (&sys.arch, &sys.arch.dp, &sys.schedule, &sys.nodes[me]);
@@ -963,42 +868,24 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
     let vpb_w = sys.link.vpb_w;
     let sg = dp.stream_geom(a.input_size);
     let in_w = bits_for(a.input_size as u64 - 1);
-    let room = RoomTables::new(mem.vqw, mem.vq, word_room("", vaw, mem.vqw, a.bh).last_values);
     let ports = (0..np as usize)
         .map(|p| VPort {
             index: p,
             ds: p + 1,
             ho: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).first,
-            ho_v: fit(&format!("ho_{p}"), mem.vqw + 1, vpb_w),
+            ho7: zext(&format!("ho_{p}"), mem.vqw + 1, 7),
             lastw: word_room(&format!("hq_idx_{p}"), vaw, mem.vqw, a.bh).last_word,
+            k7: zext(&format!("kq_{p}"), mem.vqw + 1, 7),
             av_hi: if mem.vqw + 1 < 7 {
                 format!("(|av_{p}[6:{}])", mem.vqw + 1)
             } else {
                 "1'b0".into()
             },
             av_lo: fit(&format!("av_{p}"), 7, mem.vqw + 1),
-            k_idx: fit(&format!("kq_{p}"), mem.vqw + 1, vaw),
+            k_idx: fit(&format!("k_{p}"), 7, vaw),
             // A write never takes more than its run has left, so the count picked fits.
             rr_cnt: fit(&format!("rr_{p}"), mem.vqw + 1, unit_w + 1),
             av_cnt: fit(&format!("avl_{p}"), mem.vqw + 1, unit_w + 1),
-            room_idx: if mem.vqw == 0 {
-                format!("{{lastw_{p}, avl_{p}}}")
-            } else {
-                format!("{{lastw_{p}, avl_{p}, hq_idx_{p}[{}:0]}}", mem.vqw - 1)
-            },
-            we_idx1: if mem.vqw == 0 {
-                format!("lastw_{p}")
-            } else {
-                format!("{{lastw_{p}, hq_idx_{p}[{}:0]}}", mem.vqw - 1)
-            },
-            we_idx0: if mem.vqw == 0 {
-                format!("avl_{p}")
-            } else {
-                format!("{{avl_{p}, hq_idx_{p}[{}:0]}}", mem.vqw - 1)
-            },
-            rr7: zext(&format!("rr_{p}"), mem.vqw + 1, 7),
-            rr_idx: fit(&format!("rr_{p}"), mem.vqw + 1, vaw),
-            av_idx: fit(&format!("avl_{p}"), mem.vqw + 1, vaw),
         })
         .collect();
     VwriteView {
@@ -1022,10 +909,7 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         vqw: mem.vqw,
         vwa: vaw - mem.vqw,
         vqd: mem.vq as u32 * dp.dw,
-        // (slot, its low bit, the slot mod a beat's value count: its offset's constant)
-        slots: (0..mem.vq)
-            .map(|j| (j, j as u32 * dp.dw, j & ((1 << vpb_w) - 1)))
-            .collect(),
+        slots: (0..mem.vq).map(|j| (j, j as u32 * dp.dw)).collect(),
         slots_rev: (0..mem.vq).rev().collect(),
         vqw1: mem.vqw + 1,
         r_last: word_room("", vaw, mem.vqw, a.bh).last_values,
@@ -1071,18 +955,6 @@ fn vwrite_view(hdr: String, sys: &System, me: usize, name: &str) -> VwriteView {
         hstart_w,
         hstarts_w: ident_widths(sys, me).hstarts_w,
         hcnt_w: unit_w + 1,
-        room_iw: room.iw,
-        room_n: 1 << room.iw,
-        room_fits: room.fits,
-        room_ge: room.ge,
-        room_eq: room.eq.clone(),
-        room_we: (0..mem.vq)
-            .map(|j| (j, room.we_room[j].clone(), room.we_left[j].clone()))
-            .collect(),
-        room_iw1: mem.vqw + 1,
-        room_iw0: 2 * mem.vqw + 1,
-        room_n1: 2 << mem.vqw,
-        room_n0: 2 << (2 * mem.vqw),
         hs_lane_hi: hstart_w - 1,
         hs_lane_lo: hstart_w - lane_w,
         hs_idx_hi: vaw + unit_w,
@@ -1637,35 +1509,5 @@ fn slit16(v: i64) -> String {
         format!("-16'sd{}", -v)
     } else {
         format!("16'sd{v}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{bit_literal, RoomTables};
-
-    #[test]
-    fn room_tables_hold_the_compares() {
-        // Four values a word, three in the bank's last: index {last word, values left, slot}.
-        let t = RoomTables::new(2, 4, 3);
-        assert_eq!(t.iw, 6);
-        let bit = |lit: &str, i: usize| {
-            let hex = lit.split("'h").nth(1).expect("a hex literal");
-            let d = hex.as_bytes()[hex.len() - 1 - i / 4] as char;
-            (d.to_digit(16).expect("a hex digit") >> (i % 4)) & 1 == 1
-        };
-        let idx = |last: usize, avl: usize, ho: usize| (last << 5) | (avl << 2) | ho;
-        // A whole word's room less slot 1 is 3: 3 values fit and equal it, 4 reach it only.
-        assert!(bit(&t.fits, idx(0, 3, 1)) && bit(&t.eq, idx(0, 3, 1)) && bit(&t.ge, idx(0, 3, 1)));
-        assert!(!bit(&t.fits, idx(0, 4, 1)) && !bit(&t.eq, idx(0, 4, 1)) && bit(&t.ge, idx(0, 4, 1)));
-        // The last word's room less slot 1 is 2: 3 values no longer fit, 1 does not reach it.
-        assert!(!bit(&t.fits, idx(1, 3, 1)) && bit(&t.ge, idx(1, 3, 1)));
-        assert!(bit(&t.fits, idx(1, 1, 1)) && !bit(&t.ge, idx(1, 1, 1)));
-        // Slot 3 of a last word of 2 values (a state the writer never reaches): the room wraps
-        // to 7 in 3 bits, as the RTL's subtract does.
-        let t2 = RoomTables::new(2, 4, 2);
-        assert!(bit(&t2.ge, idx(1, 7, 3)) && bit(&t2.eq, idx(1, 7, 3)));
-        assert!(bit(&t2.fits, idx(1, 6, 3)) && !bit(&t2.ge, idx(1, 6, 3)));
-        assert_eq!(bit_literal(&[true, false, false, true, true]), "5'h19");
     }
 }

@@ -91,18 +91,17 @@ module partita_n1_node #(
     // fan-out starts at a flip-flop, never at the pin or a gate.
     reg [1:0]  rst_sync = 2'b11;
     reg        rst = 1'b1;
-    wire       rst_next = rst_sync[1] || soft_rst;
     always @(posedge clk) begin
         rst_sync <= {rst_sync[0], !rst_n};
-        rst <= rst_next;
+        rst <= rst_sync[1] || soft_rst;
     end
     // Copies of rst (the same next value, the same initial value: equal to rst in every
     // cycle) for the blocks that sit apart on the die, the link ports, the vector writer and
     // the partial-sum reducer, so no one reset net crosses the die to reach them all.
     wire rst_lk, rst_vw, rst_rd;
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_lk (.clk(clk), .rst(1'b0), .d(rst_next), .q(rst_lk));
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_vw (.clk(clk), .rst(1'b0), .d(rst_next), .q(rst_vw));
-    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_rd (.clk(clk), .rst(1'b0), .d(rst_next), .q(rst_rd));
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_lk (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_lk));
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_vw (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_vw));
+    partita_rep #(.W(1), .RST_VAL(1'b1)) u_rst_rd (.clk(clk), .rst(1'b0), .d(rst_sync[1] || soft_rst), .q(rst_rd));
     wire [31:0] seq_len, seq_count, link_timeout, wsel, waddr_reg;
     wire [64-1:0] wstage;
     reg        busy, done;

@@ -106,24 +106,19 @@ module partita_link_rx #(
     wire f_pop = f_valid && f_ready;
     // The link's ready, count != FULL, likewise a register (from the next count), so a beat's
     // push (into the FIFO's write and its read-during-write bypass) starts at flip-flops and
-    // the link's valid, not at a compare of the count. The next count is never added: a push
-    // alone fills the FIFO from FULL - 1, a pop alone never leaves it full (the count is at
-    // most FULL), both or neither keep the count; the compares are of the count register with
-    // constants, and the push and pop (late: the slice's ready) pick last.
+    // the link's valid, not at a compare of the count.
     reg rdy_r;
     assign rx_tready = rdy_r;
     assign rx_beat = rx_tvalid && rx_tready;
     localparam [AW:0] CNT1 = 1;
-    localparam [AW:0] FULL1 = FULL - CNT1;
-    wire cnt_full = (cnt == FULL);
-    wire cnt_full1 = (cnt == FULL1);
+    wire [AW:0] cnt_n = cnt + {{AW{1'b0}}, rx_beat} - {{AW{1'b0}}, f_pop};
     always @(posedge clk) begin
         if (rst) begin
             f_ne <= 1'b0;
             rdy_r <= 1'b1;
         end else begin
-            f_ne <= rx_beat || (|cnt[AW:1]) || ((cnt == CNT1) && !f_pop);
-            rdy_r <= (rx_beat && !f_pop) ? !cnt_full1 : ((f_pop && !rx_beat) || !cnt_full);
+            f_ne <= rx_beat || (cnt > CNT1) || ((cnt == CNT1) && !f_pop);
+            rdy_r <= (cnt_n != FULL);
         end
     end
     partita_fifo #(.W(LW + 1), .AW(AW), .DEPTH(DEPTH)) u_fifo (

@@ -54,22 +54,6 @@ module partita_n0_vwrite (
     output reg  [4-1:0]      vw_we,
     output reg  [64-1:0]     vw_data
 );
-    // A write's room is the word's (4 values; 2 in a bank's last word) less its
-    // first slot. Bit {last word, values left, first slot} of each table: whether the values
-    // left fit in the room, reach it, equal it.
-    localparam [64-1:0] ROOM_FITS = 64'h888889bf000137ff;
-    localparam [64-1:0] ROOM_GE = 64'hf7777764ffffec80;
-    localparam [64-1:0] ROOM_EQ = 64'h8000012400012480;
-    // Bit {last word, first slot} of WE_ROOM_j / {values left, first slot} of WE_LEFT_j: whether
-    // slot j is written by a write of the room / of the values left.
-    localparam [8-1:0] WE_ROOM_0 = 8'h11;
-    localparam [32-1:0] WE_LEFT_0 = 32'h11111110;
-    localparam [8-1:0] WE_ROOM_1 = 8'h33;
-    localparam [32-1:0] WE_LEFT_1 = 32'h33333320;
-    localparam [8-1:0] WE_ROOM_2 = 8'h07;
-    localparam [32-1:0] WE_LEFT_2 = 32'h77777640;
-    localparam [8-1:0] WE_ROOM_3 = 8'h8f;
-    localparam [32-1:0] WE_LEFT_3 = 32'hffffec80;
     // Value i of a received h beat.
     function [16-1:0] hval(input [64-1:0] beat, input [2-1:0] i);
         begin
@@ -221,36 +205,30 @@ module partita_n0_vwrite (
     wire [3-1:0] ho_0 = {1'd0, hq_idx_0[1:0]};
     wire lastw_0 = (hq_idx_0[4:2] == 3'd0);
     wire [3-1:0] rr_0 = (lastw_0 ? 3'd2 : 3'd4) - ho_0;
+    wire [6:0] ho7_0 = {4'd0, ho_0};
     wire [6:0] av_0 = bn0_0;
     // The room is at most a word, so the compares and the count taken are that narrow.
     wire avh_0 = (|av_0[6:3]);
     wire [3-1:0] avl_0 = av_0[2:0];
-    // Whether the values left fit in the room, reach it or equal it: bits of constant tables
-    // indexed by whether this is the bank's last word, the values left and the first slot (the
-    // room is a constant less the first slot), one LUT level each and no carry chain.
-    wire [6-1:0] ri_0 = {lastw_0, avl_0, hq_idx_0[1:0]};
-    wire fits_0 = !avh_0 && ROOM_FITS[ri_0];
-    wire ge_0 = avh_0 || ROOM_GE[ri_0];
-    wire [6:0] rr7_0 = {4'd0, rr_0};
+    wire fits_0 = !avh_0 && (avl_0 <= rr_0);
+    wire ge_0 = avh_0 || (avl_0 >= rr_0);
     wire [3-1:0] kq_0 = ge_0 ? rr_0 : avl_0;
+    wire [6:0] k_0 = {4'd0, kq_0};
     wire [2-1:0] vi_0 = bv0_0;
     wire [64-1:0] beat_0 = bq_rp_0 ? bq1_0 : bq0_0;
-    // Slot j takes the beat's value vi + (j - first slot) when that is one of the k (tables:
-    // the count is the room or the values left, as ge says).
-    wire [3-1:0] wi1_0 = {lastw_0, hq_idx_0[1:0]};
-    wire [5-1:0] wi0_0 = {avl_0, hq_idx_0[1:0]};
-    wire [2-1:0] off_0_0 = 2'd0 - ho_0[1:0];
-    wire we_0_0 = ge_0 ? WE_ROOM_0[wi1_0] : WE_LEFT_0[wi0_0];
-    wire [16-1:0] d_0_0 = hval(beat_0, vi_0 + off_0_0);
-    wire [2-1:0] off_0_1 = 2'd1 - ho_0[1:0];
-    wire we_0_1 = ge_0 ? WE_ROOM_1[wi1_0] : WE_LEFT_1[wi0_0];
-    wire [16-1:0] d_0_1 = hval(beat_0, vi_0 + off_0_1);
-    wire [2-1:0] off_0_2 = 2'd2 - ho_0[1:0];
-    wire we_0_2 = ge_0 ? WE_ROOM_2[wi1_0] : WE_LEFT_2[wi0_0];
-    wire [16-1:0] d_0_2 = hval(beat_0, vi_0 + off_0_2);
-    wire [2-1:0] off_0_3 = 2'd3 - ho_0[1:0];
-    wire we_0_3 = ge_0 ? WE_ROOM_3[wi1_0] : WE_LEFT_3[wi0_0];
-    wire [16-1:0] d_0_3 = hval(beat_0, vi_0 + off_0_3);
+    // Slot j takes the beat's value vi + (j - first slot) when that is one of the k.
+    wire [6:0] off_0_0 = 7'd0 - ho7_0;
+    wire we_0_0 = (off_0_0 < k_0);
+    wire [16-1:0] d_0_0 = hval(beat_0, vi_0 + off_0_0[2-1:0]);
+    wire [6:0] off_0_1 = 7'd1 - ho7_0;
+    wire we_0_1 = (off_0_1 < k_0);
+    wire [16-1:0] d_0_1 = hval(beat_0, vi_0 + off_0_1[2-1:0]);
+    wire [6:0] off_0_2 = 7'd2 - ho7_0;
+    wire we_0_2 = (off_0_2 < k_0);
+    wire [16-1:0] d_0_2 = hval(beat_0, vi_0 + off_0_2[2-1:0]);
+    wire [6:0] off_0_3 = 7'd3 - ho7_0;
+    wire we_0_3 = (off_0_3 < k_0);
+    wire [16-1:0] d_0_3 = hval(beat_0, vi_0 + off_0_3[2-1:0]);
     wire [4-1:0] pwe_0 = {we_0_3, we_0_2, we_0_1, we_0_0};
     wire [64-1:0] pdata_0 = {d_0_3, d_0_2, d_0_1, d_0_0};
     // The run is prepared into registers of the port's own and held there until the write
@@ -274,7 +252,7 @@ module partita_n0_vwrite (
             pd_0 <= pdata_0;
         end
     end
-    wire [5-1:0] nidx_0 = hq_idx_0 + {2'd0, kq_0};
+    wire [5-1:0] nidx_0 = hq_idx_0 + k_0[4:0];
     // The source's place after this write: the bank ends when the last word's room is taken;
     // the run ends when its values left are.
     wire hend_0 = lastw_0 && ge_0;
@@ -334,9 +312,8 @@ module partita_n0_vwrite (
             bl0_0 <= bl1_0;
             bp0_0 <= bp1_0;
         end else if (rv_take[0]) begin
-            // A take that does not use the beat up wrote the word's room.
-            bv0_0 <= bv0_0 + rr7_0[2-1:0];
-            bn0_0 <= bn0_0 - rr7_0;
+            bv0_0 <= bv0_0 + k_0[2-1:0];
+            bn0_0 <= bn0_0 - k_0;
         end
         if (bf_0) begin
             bv1_0 <= rvi_0;
@@ -391,29 +368,14 @@ module partita_n0_vwrite (
     wire [5-1:0] nt_idx_0 = b2_0 ? e1_idx_0 : r_idx_0;
     wire [5-1:0] nt_rem_0 = b2_0 ? e1_rem_0 : r_rem_0;
     wire nt_first_0 = b2_0 ? e1_first_0 : r_first_0;
+    wire [2-1:0] nq_lane_0 = nsame_t_0 ? u_lane_0 : nt_lane_0;
+    wire [5-1:0] nq_idx_0 = nsame_t_0 ? u_idx_0 : nt_idx_0;
+    wire [5-1:0] nq_rem_0 = nsame_t_0 ? u_rem_0 : nt_rem_0;
+    wire nq_first_0 = nsame_t_0 ? u_first_0 : nt_first_0;
     // With a take: a pop loads the next head, else the head's own place after this write.
-    // Made for both counts side by side from registers, ge picking last: a count of the
-    // beat's values left (ge low) always uses the beat up (a pop) and never ends the bank; a
-    // count of the word's room (ge high) uses it up only when exactly the room is left (fe).
-    wire fe_0 = !avh_0 && ROOM_EQ[ri_0];
-    wire u_first0_0 = ({2'd0, avl_0} == hq_rem_0);
-    wire u_first1_0 = ({2'd0, rr_0} == hq_rem_0);
-    wire [2-1:0] u_lane1_0 = lastw_0 ? hq_lane_0 + 2'd1 : hq_lane_0;
-    wire [5-1:0] u_idx0_0 = hq_idx_0 + {2'd0, avl_0};
-    wire [5-1:0] u_idx1_0 = lastw_0 ? 5'd0 : hq_idx_0 + {2'd0, rr_0};
-    wire [5-1:0] u_rem0_0 = hq_rem_0 - {2'd0, avl_0};
-    wire [5-1:0] u_rem1_0 = hq_rem_0 - {2'd0, rr_0};
-    wire nq_first0_0 = nsame_t_0 ? u_first0_0 : nt_first_0;
-    wire nq_first1_0 = nsame_t_0 ? u_first1_0 : nt_first_0;
-    wire [2-1:0] tk_lane0_0 = nq_first0_0 ? nhs_0[11:10] : (nsame_t_0 ? hq_lane_0 : nt_lane_0);
-    wire [5-1:0] tk_idx0_0 = nq_first0_0 ? nhs_0[9:5] : (nsame_t_0 ? u_idx0_0 : nt_idx_0);
-    wire [5-1:0] tk_rem0_0 = nq_first0_0 ? nhs_0[4:0] : (nsame_t_0 ? u_rem0_0 : nt_rem_0);
-    wire [2-1:0] tk_lane1_0 = fe_0 ? (nq_first1_0 ? nhs_0[11:10] : (nsame_t_0 ? u_lane1_0 : nt_lane_0)) : (u_first1_0 ? hs_0[11:10] : u_lane1_0);
-    wire [5-1:0] tk_idx1_0 = fe_0 ? (nq_first1_0 ? nhs_0[9:5] : (nsame_t_0 ? u_idx1_0 : nt_idx_0)) : (u_first1_0 ? hs_0[9:5] : u_idx1_0);
-    wire [5-1:0] tk_rem1_0 = fe_0 ? (nq_first1_0 ? nhs_0[4:0] : (nsame_t_0 ? u_rem1_0 : nt_rem_0)) : (u_first1_0 ? hw_n_0 : u_rem1_0);
-    wire [2-1:0] tk_lane_0 = ge_0 ? tk_lane1_0 : tk_lane0_0;
-    wire [5-1:0] tk_idx_0 = ge_0 ? tk_idx1_0 : tk_idx0_0;
-    wire [5-1:0] tk_rem_0 = ge_0 ? tk_rem1_0 : tk_rem0_0;
+    wire [2-1:0] tk_lane_0 = fits_0 ? (nq_first_0 ? nhs_0[11:10] : nq_lane_0) : (u_first_0 ? hs_0[11:10] : u_lane_0);
+    wire [5-1:0] tk_idx_0 = fits_0 ? (nq_first_0 ? nhs_0[9:5] : nq_idx_0) : (u_first_0 ? hs_0[9:5] : u_idx_0);
+    wire [5-1:0] tk_rem_0 = fits_0 ? (nq_first_0 ? nhs_0[4:0] : nq_rem_0) : (u_first_0 ? hw_n_0 : u_rem_0);
     // Without one: an empty buffer loads the arriving beat's source's place.
     wire [2-1:0] ld_lane_0 = nt_first_0 ? nhs_0[11:10] : nt_lane_0;
     wire [5-1:0] ld_idx_0 = nt_first_0 ? nhs_0[9:5] : nt_idx_0;
