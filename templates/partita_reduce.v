@@ -233,10 +233,10 @@ module {= name =} (
     // registers, so no one flip-flop enables the whole finisher.
     wire fadv;
     partita_rep #(.W(1), .RST_VAL(1'b1)) u_adv (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv));
-    wire [{= ncols =}-1:0] fadv_c;
+    wire [{= cols.len() =}-1:0] fadv_c;
     genvar g_col;
     generate
-        for (g_col = 0; g_col < {= ncols =}; g_col = g_col + 1) begin : g_adv
+        for (g_col = 0; g_col < {= cols.len() =}; g_col = g_col + 1) begin : g_adv
             partita_rep #(.W(1), .RST_VAL(1'b1)) u_rep (.clk(clk), .rst(rst), .d(fadv_n), .q(fadv_c[g_col]));
         end
     endgenerate

@@ -317,8 +317,6 @@ struct ReduceView {
     sat: u32,
     /// Element-wise lanes (`NodeArch::e`): banks per memory, units per finisher group.
     e: usize,
-    /// The finisher's columns (a lane's gate each, 4 e), one advance copy each.
-    ncols: usize,
     /// log2(e), and with the gate's two bits.
     eq: u32,
     eq2: u32,
@@ -326,7 +324,8 @@ struct ReduceView {
     /// Each lane's name suffix on the finisher's registers (none with one lane), and reversed.
     lane_sfx: Vec<LaneSfx>,
     lane_sfx_rev: Vec<LaneSfx>,
-    /// The finisher's columns lane by lane (gates inside), and gate by gate (lanes inside).
+    /// The finisher's columns (a lane's gate each, 4 e; one advance copy each) lane by lane
+    /// (gates inside), and gate by gate (lanes inside).
     cols: Vec<RedCol>,
     cols_by_gate: Vec<RedCol>,
     /// Words per bank.
@@ -742,9 +741,9 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         .flat_map(|g| (0..e).map(move |j| 4 * j + g))
         .map(|c| cols[c].clone())
         .collect();
-    let clips_sum = (0..e)
-        .flat_map(|j| (0..4).map(move |g| (j, g)))
-        .map(|(j, g)| format!("{{{}'d0, fclip_{g}{}}}", pc_w - 1, lane_suffix(e, j)))
+    let clips_sum = cols
+        .iter()
+        .map(|c| format!("{{{}'d0, fclip_{}{}}}", pc_w - 1, c.g, c.s))
         .collect::<Vec<_>>()
         .join(" + ");
     // Ports some remote slot reads.
@@ -788,7 +787,6 @@ fn reduce_view(hdr: String, sys: &System, me: usize, name: &str) -> ReduceView {
         round_ne: dp.round_ne as u32,
         sat: dp.sat as u32,
         e,
-        ncols: 4 * e,
         eq: e.trailing_zeros(),
         eq2: e.trailing_zeros() + 2,
         lanes: (0..e).collect(),
