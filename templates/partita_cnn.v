@@ -5,7 +5,10 @@
 // {= in_sb =}-bit input beat and {= out_p =} per {= out_sb =}-bit output beat; a frame starts a beat, its last beat has
 // tlast (partita_hdl::stream). Stages pass values with valid/ready and never stall inside:
 // frames follow each other with no gap, at the pace of the slowest stage ({= cpf =} cycles per frame).
-module {= top =} #(
+{% if let Some(l) = link %}// Device {= l.me =} of a {= l.ndev =}-device system ({= l.wiring =}, {= l.lw =}-bit links): {= l.doc =}
+// Values between devices travel as h frames of layer 0 (partita_hdl::frame) through the link
+// ports of the library core partita_link_hub, {= l.dw =} bits each (sign-extended).
+{% endif %}module {= top =} #(
     // $readmemh files of the conv2d and dense stages; override with full paths if needed.
 {% for m in mems %}    parameter {= m.param =} = "{= m.file =}"{% if !loop.last %},{% endif %}
 {% endfor %}) (
@@ -29,13 +32,25 @@ module {= top =} #(
     output wire [1:0]  s_axil_rresp,
     output wire        s_axil_rvalid,
     input  wire        s_axil_rready,
-    // AXI4-Stream input: {= in_vals =} values per frame.
+{% if let Some(l) = link %}    // The cosimulation's identity pin (LSTM node designs serve several devices); this device's
+    // identity, {= l.me =}, is built in, so it reads nothing from it.
+    input  wire [2:0]  dev_id,
+{% for p in l.ports %}    // Link port {= p.index =}: {= p.doc =}
+    output wire [{= l.lw =}-1:0] l{= p.index =}_tx_tdata,
+    output wire        l{= p.index =}_tx_tvalid,
+    input  wire        l{= p.index =}_tx_tready,
+    output wire        l{= p.index =}_tx_tlast,
+    input  wire [{= l.lw =}-1:0] l{= p.index =}_rx_tdata,
+    input  wire        l{= p.index =}_rx_tvalid,
+    output wire        l{= p.index =}_rx_tready,
+    input  wire        l{= p.index =}_rx_tlast,
+{% endfor %}{% endif %}    // AXI4-Stream input: {= in_vals =} values per frame.{% if src_link %} Unused: this device's input arrives on a link.{% endif %}
     input  wire [{= in_sb =}-1:0] s_axis_tdata,
     input  wire [{= in_kw =}-1:0] s_axis_tkeep,
     input  wire        s_axis_tvalid,
     output wire        s_axis_tready,
     input  wire        s_axis_tlast,
-    // AXI4-Stream output: {= out_vals =} values per frame.
+    // AXI4-Stream output: {= out_vals =} values per frame.{% if sink_link %} Unused: this device's output leaves on a link.{% endif %}
     output wire [{= out_sb =}-1:0] m_axis_tdata,
     output wire [{= out_kw =}-1:0] m_axis_tkeep,
     output wire        m_axis_tvalid,
@@ -62,7 +77,24 @@ module {= top =} #(
     reg [{= ovw =}-1:0] out_pos;
     wire in_open = busy && (in_frames != seq_count);
 
-    // Input: unpacked to one value per cycle{% if relu_in %}, ReLU applied{% endif %}.
+{% if let Some(l) = link %}    // Link values: the head of what device {= l.from_doc =} sent (rx_v, rx_d; rx_take takes it).
+    wire rx_v, rx_take;
+    wire [{= l.dw =}-1:0] rx_d;
+    wire tq_full, tq_full_n, tx_idle;
+    wire [3:0] link_status;
+    wire link_err = (link_status != 4'd0);
+    wire [31:0] link_timeout, crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
+{% if let Some(g) = gather %}    wire [{= g.dw =}-1:0] g_data;
+    wire g_valid, g_ready;
+{% endif %}{% if l.no_rx %}    assign rx_take = 1'b0;
+{% endif %}{% endif %}{% if src_link %}    // Input: values from device {= src_from =}'s link frames (port {= rx_port =}), one per cycle.
+    wire st0_s_valid = rx_v && in_open;
+    wire st0_s_ready;
+    wire [{= dwi =}-1:0] st0_s_data = rx_d[{= dwi =}-1:0];
+    assign rx_take = st0_s_valid && st0_s_ready;
+    assign s_axis_tready = 1'b0;
+    wire [31:0] stream_errs = 32'd0;
+{% else %}    // Input: unpacked to one value per cycle{% if relu_in %}, ReLU applied{% endif %}.
     wire [{= in_vb =}-1:0] x_slot;
     wire x_valid, x_last;
     wire x_ready;
@@ -84,7 +116,7 @@ module {= top =} #(
     wire st0_s_ready;
     assign x_ready = st0_s_ready && in_open;
 
-    // The stages.
+{% endif %}    // The stages.
 {% for st in stages %}    wire [{= st.dwo =}-1:0] st{= st.next =}_s_data_w;
     wire st{= st.next =}_s_valid_w;
     wire st{= st.next =}_s_ready_w;
@@ -98,7 +130,39 @@ module {= top =} #(
         .clips(clips_{= st.index =})
     );
 {% endfor %}
-    // Output: packed, {= out_p =} value(s) per beat, each sign-extended to its {= out_vb =}-bit slot.
+{% if let Some(g) = gather %}    // Gather: per frame, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}.
+    reg g_remote;
+    reg [{= g.cw =}-1:0] g_pos;
+    assign g_data = g_remote ? rx_d[{= g.dw =}-1:0] : {= g.l_data =};
+    assign g_valid = g_remote ? rx_v : {= g.l_valid =};
+    assign {= g.l_ready =} = !g_remote && g_ready;
+    assign rx_take = g_remote && rx_v && g_ready;
+    always @(posedge clk) begin
+        if (rst) begin
+            g_remote <= 1'b0;
+            g_pos <= {= g.cw =}'d0;
+        end else if (g_valid && g_ready) begin
+            if (g_pos == (g_remote ? {= g.cw =}'d{= g.remote_last =} : {= g.cw =}'d{= g.local_last =})) begin
+                g_pos <= {= g.cw =}'d0;
+                g_remote <= !g_remote;
+            end else begin
+                g_pos <= g_pos + {= g.cw =}'d1;
+            end
+        end
+    end
+
+{% endif %}{% if sink_link %}    // Output: to device {= sink_to =}'s link frames, a run per frame (the framer splits it).
+    wire [{= dwo =}-1:0] y_val = {= last_data =};
+    wire y_valid = {= last_valid =};
+    wire y_ready = !tq_full;
+    assign {= last_ready =} = y_ready;
+    wire y_last = (out_pos == {= ovw =}'d{= out_last =});
+    wire pack_busy = !tx_idle;
+    assign m_axis_tdata = {= out_sb =}'d0;
+    assign m_axis_tkeep = {= out_kw =}'d0;
+    assign m_axis_tvalid = 1'b0;
+    assign m_axis_tlast = 1'b0;
+{% else %}    // Output: packed, {= out_p =} value(s) per beat, each sign-extended to its {= out_vb =}-bit slot.
     wire [{= dwo =}-1:0] y_val = {= last_data =};
     wire y_valid = {= last_valid =};
     wire y_ready;
@@ -111,7 +175,7 @@ module {= top =} #(
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(pack_busy)
     );
 
-    // Run control, frame counts and the cycle count.
+{% endif %}    // Run control, frame counts and the cycle count.
     always @(posedge clk) begin
         if (rst) begin
             busy <= 1'b0;
@@ -154,7 +218,47 @@ module {= top =} #(
         end
     end
 
-    // Saturations: this cycle's clips summed into a small register first.
+{% if let Some(l) = link %}    // Link ports. Waiting: a value from device {= l.from_doc =} is wanted and none is there.
+    wire waiting = busy && ({= l.wait_expr =});
+    reg [31:0] wait_cycles;
+    always @(posedge clk) begin
+        if (rst || (!busy && start_pulse)) wait_cycles <= 32'd0;
+        else if (waiting) wait_cycles <= wait_cycles + 32'd1;
+    end
+    wire [{= l.np =}-1:0] rv_valid, rv_ack, rv_par, rv_all, ok_p;
+    wire [{= l.np2 =}-1:0] rv_type;
+    wire [{= l.np3 =}-1:0] rv_src;
+    wire [{= l.np =}-1:0] rv_layer;
+    wire [{= l.np7 =}-1:0] rv_count, rv_avail;
+    wire [{= l.npd =}-1:0] rv_data;
+    wire [{= l.npw =}-1:0] rv_beat;
+    wire [{= l.npv =}-1:0] rv_vi;
+    wire bar_ok;
+    assign rx_v = rv_valid[{= l.rx_port =}] && (rv_type[{= l.rx_port2 =} +: 2] == 2'd0);
+    assign rx_d = rv_data[{= l.rx_portd =} +: {= l.dw =}];
+    assign rv_ack = {= l.ack_expr =};
+    assign rv_all = {= l.np =}'d0;
+    partita_link_hub #(
+        .NP({= l.np =}), .LW({= l.lw =}), .DW({= l.dw =}), .ACCW({= l.dw =}), .NDEV({= l.ndev =}),
+        .NLAYERS(1), .LAYER_W(1), .VPB_H({= l.lk.vpb_h =}), .VPB_P({= l.lk.vpb_p =}),
+        .VPB_W({= l.lk.vpb_w =}), .MAXV_H({= l.lk.maxv_h =}), .MAXV_P({= l.lk.maxv_p =}), .MAX_VALS({= l.lk.max_vals =}),
+        .MAXB({= l.maxb =}), .FB_W({= l.lk.fb_w =}), .FB_IX_W({= l.lk.fb_ix_w =}), .RX_AW(6), .RX_DEPTH(64),
+        .TQ_AW(6), .TQ_DEPTH(64), .EH(1), .QW({= l.dw =}), .TQ_W({= l.tq_w =}), .BAR_W({= l.bar_w =}), .BCAST(0)
+    ) u_links (
+        .clk(clk), .rst(rst), .me(3'd{= l.me =}), .others(8'h{= l.others =}), .routes(16'h{= l.routes =}),
+        .hmasks(64'h{= l.hmasks =}), .bc_fwd(8'h00),
+        .tx_tdata({= l.tx_tdata =}), .tx_tvalid({= l.tx_tvalid =}), .tx_tready({= l.tx_tready =}), .tx_tlast({= l.tx_tlast =}),
+        .rx_tdata({= l.rx_tdata =}), .rx_tvalid({= l.rx_tvalid =}), .rx_tready({= l.rx_tready =}), .rx_tlast({= l.rx_tlast =}),
+        .tq_push({= l.tq_push =}), .tq_in({= l.tq_in =}), .tq_full(tq_full), .tq_full_n(tq_full_n), .tx_idle(tx_idle),
+        .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
+        .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),
+        .rv_beat(rv_beat), .rv_vi(rv_vi), .rv_avail(rv_avail), .rv_n({= l.np7 =}'d0), .rv_all(rv_all), .ok_p(ok_p),
+        .bar_take(1'b0), .bar_ok(bar_ok), .waiting(waiting), .timeout(link_timeout),
+        .status(link_status), .crc_errs(crc_errs), .seq_errs(seq_errs), .fmt_errs(fmt_errs),
+        .err_info(err_info), .tx_beats(tx_beats), .fwd_beats(fwd_beats), .rx_beats(rx_beats)
+    );
+
+{% endif %}    // Saturations: this cycle's clips summed into a small register first.
     reg [{= satw =}-1:0] sat_inc;
     always @(posedge clk) begin
         if (rst) begin
@@ -175,11 +279,11 @@ module {= top =} #(
         .s_axil_bready(s_axil_bready), .s_axil_araddr(s_axil_araddr), .s_axil_arvalid(s_axil_arvalid),
         .s_axil_arready(s_axil_arready), .s_axil_rdata(s_axil_rdata), .s_axil_rresp(s_axil_rresp),
         .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
-        .idle(!busy), .busy(busy), .done(done), .fault(1'b0), .cycles(cycles),
+        .idle(!busy), .busy(busy), .done(done), .fault({= fault =}), .cycles(cycles),
 {% for c in reg_conns %}        .{= c.port =}({= c.expr =}),
 {% endfor %}        .start_pulse(start_pulse), .soft_rst(soft_rst), .commit_pulse(commit_pulse),
         .wstage(wstage)
     );
     // SEQ_LEN is the LSTM's; a CNN run is SEQ_COUNT frames. No weight staging on a CNN device.
-    wire unused_ok = &{1'b0, seq_len, commit_pulse, wstage, x_last, x_run_beat, x_run_avail{= unused_extra =}};
+    wire unused_ok = &{1'b0, seq_len, commit_pulse, wstage{= unused_extra =}};
 endmodule

@@ -137,7 +137,7 @@ module {= name =}{% if !pool %} #(
         if (rst) begin
             oy <= {= oyw =}'d0;
             ox <= {= oxw =}'d0;
-            iy0 <= -{= iyw =}'sd{= p =};
+            iy0 <= -{= iyw =}'sd{= pt =};
             ix0 <= -{= ixw =}'sd{= p =};
             xc0 <= -{= xcw =}'sd{= pc =};
             slot0 <= {= slw =}'d{= slot_init =};
@@ -181,7 +181,7 @@ module {= name =}{% if !pool %} #(
                         xc0 <= -{= xcw =}'sd{= pc =};
                         if (oy == {= oyw =}'d{= out_h_last =}) begin
                             oy <= {= oyw =}'d0;
-                            iy0 <= -{= iyw =}'sd{= p =};
+                            iy0 <= -{= iyw =}'sd{= pt =};
                             fbase <= fbase + 32'd{= in_h =};
                             need <= fbase + 32'd{= in_h_c0 =};
                             need_none <= 1'b{= none0 =};

@@ -244,7 +244,7 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
             // Lanes per layer first (with dense weights `fold` may choose them; otherwise the
             // plan's banks), so each matrix is banked for its layer's lanes.
             let cols = plan.shape.cnn_columns();
-            let pre = if plan.devices == 1 && plan.keep == plan::Keep::All {
+            let pre = if plan.keep == plan::Keep::All {
                 crate::passes::fold::fold(&plan, &|l, lanes| cols[l].div_ceil(lanes.max(1))).ok()
             } else {
                 None
@@ -304,8 +304,9 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                     q_bias,
                 }));
             }
-            // Engines and lanes per layer with the slices pruning kept (one device).
-            let fold = if plan.devices == 1 {
+            // Engines and lanes per layer with the slices pruning kept, for one device's budget
+            // (a multi-device system splits these stages).
+            let fold = {
                 let nnz: Vec<usize> = out
                     .iter()
                     .map(|w| w.as_ref().map_or(0, |w| w.q_csb.shape.nnz_per_bank))
@@ -329,8 +330,6 @@ pub fn build(plan: CheckedPlan) -> Result<Design, crate::Error> {
                         "raise the budget, or give fewer engines",
                     )
                 })?
-            } else {
-                Default::default()
             };
             ModelDesign::Cnn(CnnDesign {
                 input_shape,

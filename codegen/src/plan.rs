@@ -2253,11 +2253,11 @@ impl Validator<'_, '_> {
                     format!("{kind_name} can use {allowed_list}"),
                 );
                 false
-            } else if matches!(s, Strategy::Tiles | Strategy::Fused) {
+            } else if s == Strategy::Tiles {
                 v.err(
                     path,
                     format!("strategy \"{s}\" is not built yet"),
-                    "CNN plans can use \"filters\", \"channels\" or \"layers\" today",
+                    "CNN plans can use \"fused\", \"filters\", \"channels\" or \"layers\" today",
                 );
                 false
             } else {
@@ -2271,12 +2271,33 @@ impl Validator<'_, '_> {
         let mut ok = check_strategy(self, default, &["partition", "strategy"]);
         let n_layers = shape.num_layers();
         let all: Vec<usize> = (0..devices).collect();
+        // `layers` deals the layers out in order. A CNN's ReLU and flatten layers have no
+        // hardware of their own, so its conv2d, dense and maxpool layers are dealt and each
+        // other layer goes with the one before it.
+        let hw_layer: Vec<bool> = match shape {
+            ModelShape::Cnn { layers, .. } => layers
+                .iter()
+                .map(|l| !matches!(l, CnnLayer::Relu | CnnLayer::Flatten))
+                .collect(),
+            ModelShape::Lstm { .. } => vec![true; n_layers],
+        };
+        let n_hw = hw_layer.iter().filter(|h| **h).count().max(1);
+        let layer_dev: Vec<usize> = hw_layer
+            .iter()
+            .scan(0usize, |k, h| {
+                let i = if *h { *k } else { k.saturating_sub(1) };
+                if *h {
+                    *k += 1;
+                }
+                Some(i * devices / n_hw)
+            })
+            .collect();
         let mut out: Vec<LayerAssignment> = (0..n_layers)
             .map(|l| {
                 if default == Strategy::Layers {
                     LayerAssignment {
                         strategy: Strategy::Layers,
-                        devices: vec![l * devices / n_layers],
+                        devices: vec![layer_dev[l]],
                     }
                 } else {
                     LayerAssignment {
@@ -2286,10 +2307,10 @@ impl Validator<'_, '_> {
                 }
             })
             .collect();
-        if default == Strategy::Layers && devices > n_layers {
+        if default == Strategy::Layers && devices > n_hw {
             self.err(
                 &["partition", "strategy"],
-                format!("strategy \"layers\" puts whole layers on devices, but there are {devices} devices and {n_layers} layers"),
+                format!("strategy \"layers\" puts whole layers on devices, but there are {devices} devices and {n_hw} layers with hardware (conv2d, dense, maxpool, LSTM)"),
                 "use at most as many devices as layers, or split layers with another strategy",
             );
             ok = false;

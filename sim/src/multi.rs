@@ -364,6 +364,46 @@ impl MultiRun {
     }
 }
 
+/// How the devices of a system are wired, for [`run_wired`].
+#[derive(Clone, Debug)]
+pub struct Wiring {
+    /// Link ports of each device.
+    pub ports: Vec<usize>,
+    /// Point-to-point links, unless `switched`.
+    pub links: Vec<partita_codegen::passes::schedule::Link>,
+    /// Every device's port 0 goes to a switch (star hub or host relay).
+    pub switched: bool,
+    pub latency: u64,
+    pub frame: partita_hdl::frame::Format,
+}
+
+impl Wiring {
+    /// An LSTM system's wiring.
+    pub fn of(sys: &System) -> Wiring {
+        let s = &sys.schedule;
+        Wiring {
+            ports: s.nodes.iter().map(|n| n.ports.len()).collect(),
+            links: s.links.clone(),
+            switched: s.switched,
+            latency: s.latency as u64,
+            frame: sys.frame,
+        }
+    }
+}
+
+/// What the host feeds and collects: each device's input beats (empty: none), the output
+/// pieces of one step or frame in order (device, values), how many steps or frames, the
+/// output's packing, and the SEQ_LEN / SEQ_COUNT registers to write.
+#[derive(Clone, Debug)]
+pub struct Streams {
+    pub inputs: Vec<Vec<StreamBeat>>,
+    pub outputs: Vec<(usize, usize)>,
+    pub repeats: usize,
+    pub out_layout: Layout,
+    pub seq_len: u32,
+    pub seq_count: u32,
+}
+
 /// Run `steps` x `seqs` timesteps through the system. `x` holds input codes
 /// `(sequence, timestep, feature)`; x and h travel in beats packed as `layout` says.
 pub fn run(
@@ -375,10 +415,35 @@ pub fn run(
     layout: Layout,
     opts: &MultiOptions,
 ) -> MultiRun {
+    let s = &sys.schedule;
+    let input_size = x.len() / (steps * seqs).max(1);
+    let xb = layout.pack(x, input_size);
+    let streams = Streams {
+        inputs: s
+            .nodes
+            .iter()
+            .map(|n| if n.needs_x { xb.clone() } else { Vec::new() })
+            .collect(),
+        outputs: s.outputs.iter().map(|o| (o.0, o.2)).collect(),
+        repeats: steps * seqs,
+        out_layout: layout,
+        seq_len: steps as u32,
+        seq_count: seqs as u32,
+    };
+    run_wired(models, &Wiring::of(sys), &streams, opts)
+}
+
+/// Run a system of devices wired as `sys` says, feeding and collecting `io`.
+pub fn run_wired(
+    models: &mut [Model],
+    sys: &Wiring,
+    io: &Streams,
+    opts: &MultiOptions,
+) -> MultiRun {
     let fmt = sys.frame;
-    let sys = &sys.schedule;
-    let nd = sys.nodes.len();
-    let lat = sys.latency as u64;
+    let layout = io.out_layout;
+    let nd = sys.ports.len();
+    let lat = sys.latency;
     let mut chans: Vec<Channel> = if sys.switched {
         (0..2 * nd).map(|_| Channel::new(lat)).collect()
     } else {
@@ -406,25 +471,13 @@ pub fn run(
     };
     let mut axi: Vec<Axi> = (0..nd).map(|_| Axi::default()).collect();
     let mut fed = vec![0usize; nd];
-    let input_size = x.len() / (steps * seqs).max(1);
-    let xb = layout.pack(x, input_size);
-    // Each device's output beats, its h values per timestep, and the values its beats held.
+    // Each device's output beats, its values per step or frame, and the values its beats held.
     let mut out_beats: Vec<Vec<StreamBeat>> = vec![Vec::new(); nd];
     let out_vec: Vec<usize> = (0..nd)
-        .map(|d| sys.outputs.iter().filter(|o| o.0 == d).map(|o| o.2).sum())
+        .map(|d| io.outputs.iter().filter(|o| o.0 == d).map(|o| o.1).sum())
         .collect();
     let mut out_vals = vec![0usize; nd];
-    let expected_out: Vec<usize> = (0..nd)
-        .map(|d| {
-            sys.outputs
-                .iter()
-                .filter(|o| o.0 == d)
-                .map(|o| o.2)
-                .sum::<usize>()
-                * steps
-                * seqs
-        })
-        .collect();
+    let expected_out: Vec<usize> = out_vec.iter().map(|v| v * io.repeats).collect();
     let mut now = 0u64;
     let mut result = MultiRun::default();
     // Reset.
@@ -436,8 +489,8 @@ pub fn run(
     }
     for (d, a) in axi.iter_mut().enumerate() {
         a.ops.extend([
-            AxiOp::W(regs::SEQ_LEN.offset, steps as u32),
-            AxiOp::W(regs::SEQ_COUNT.offset, seqs as u32),
+            AxiOp::W(regs::SEQ_LEN.offset, io.seq_len),
+            AxiOp::W(regs::SEQ_COUNT.offset, io.seq_count),
             AxiOp::W(regs::LINK_TIMEOUT.offset, opts.link_timeout),
         ]);
         a.ops.extend(std::iter::repeat_n(
@@ -465,14 +518,14 @@ pub fn run(
             pins.pins.rst_n = 1;
             pins.pins.m_tready = 1;
             axi[d].drive(&mut pins.pins);
-            let node = &sys.nodes[d];
-            if node.needs_x && fed[d] < xb.len() {
+            let xb = &io.inputs[d];
+            if fed[d] < xb.len() {
                 pins.pins.s_tvalid = 1;
                 pins.pins.s_tdata = xb[fed[d]].data;
                 pins.pins.s_tkeep = xb[fed[d]].keep;
                 pins.pins.s_tlast = xb[fed[d]].last as u32;
             }
-            for p in 0..node.ports.len() {
+            for p in 0..sys.ports[d] {
                 if let Some(c) = tx_chan(d, p) {
                     pins.link.tx_tready[p] = chans[c].ready() as u32;
                 }
@@ -496,7 +549,7 @@ pub fn run(
                     last: o.pins.m_tlast == 1,
                 });
             }
-            for p in 0..node.ports.len() {
+            for p in 0..sys.ports[d] {
                 if let Some(c) = tx_chan(d, p) {
                     if o.link.tx_tvalid[p] == 1 && pins.link.tx_tready[p] == 1 {
                         chans[c].push(now, o.link.tx_tdata[p], o.link.tx_tlast[p] == 1, &fmt);
@@ -594,8 +647,8 @@ pub fn run(
         }
     }
     let mut taken = vec![0usize; nd];
-    'outer: for _ in 0..steps * seqs {
-        for &(d, _, n) in &sys.outputs {
+    'outer: for _ in 0..io.repeats {
+        for &(d, n) in &io.outputs {
             if taken[d] + n > outs[d].len() {
                 break 'outer;
             }

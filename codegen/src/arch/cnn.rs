@@ -50,6 +50,10 @@ pub struct Window {
     pub k: usize,
     pub s: usize,
     pub p: usize,
+    /// Padding rows above the first output row's window: P on a whole map; on a strip of rows
+    /// (a tile) max(0, P - a·S) for first output row a, so windows read zeros only above the
+    /// real image.
+    pub pt: usize,
     /// Rows held: K + max(S, tail + K - P) + 1 (the tail: rows below a frame's last window).
     pub rows: usize,
     /// Words: rows * W * C, and bits of an address.
@@ -238,37 +242,91 @@ fn shifts(from: u32, to: u32) -> (u32, u32) {
 }
 
 fn window(k: usize, s: usize, p: usize, input: Map) -> Window {
+    let hout = (input.h + 2 * p - k) / s + 1;
+    window_at(k, s, p, p, input, hout)
+}
+
+/// The line buffer of a stage whose `hout` output rows start with a window `pt` rows above
+/// the input's first row.
+fn window_at(k: usize, s: usize, p: usize, pt: usize, input: Map, hout: usize) -> Window {
     // K rows for this output row's window, and room to write ahead: S rows for the next output
     // row, or at a frame's end the rows below the last window that no window reads (the tail)
-    // and the K - P rows the next frame's first window needs; and one row more, so the writer
+    // and the K - PT rows the next frame's first window needs; and one row more, so the writer
     // never waits out the few cycles between an output row's last issue and its last read
     // (when a row is freed).
-    let hout = (input.h + 2 * p - k) / s + 1;
-    let tail = (input.h + p).saturating_sub((hout - 1) * s + k);
-    let rows = k + s.max(tail + k.saturating_sub(p)) + 1;
+    let tail = (input.h + pt).saturating_sub((hout - 1) * s + k);
+    let rows = k + s.max(tail + k.saturating_sub(pt)) + 1;
     let depth = rows * input.w * input.c;
     Window {
         k,
         s,
         p,
+        pt,
         rows,
         depth,
         aw: bits_for(depth as u64 - 1),
     }
 }
 
+/// The input rows output rows `a..=b` of a window stage read, clamped to the `h` rows of the
+/// image: `[a·S − P, b·S − P + K − 1]`. Only rows outside the image are padding.
+pub fn input_rows(a: usize, b: usize, k: usize, s: usize, p: usize, h: usize) -> (usize, usize) {
+    let lo = (a * s).saturating_sub(p);
+    let hi = (b * s + k - 1).saturating_sub(p).min(h - 1);
+    (lo, hi)
+}
+
+impl Stage {
+    /// This stage computing only output rows `a..=b` (a conv2d or maxpool; every column and
+    /// channel), reading input rows `r0..=r1` (see [`input_rows`]) as its whole input: the
+    /// stage of a tile.
+    pub fn on_rows(&self, a: usize, b: usize) -> Stage {
+        let w = self.window;
+        let (r0, r1) = input_rows(a, b, w.k, w.s, w.p, self.input.h);
+        let input = Map {
+            h: r1 - r0 + 1,
+            ..self.input
+        };
+        let output = Map {
+            h: b - a + 1,
+            ..self.output
+        };
+        let pt = w.p.saturating_sub(a * w.s);
+        let window = window_at(w.k, w.s, w.p, pt, input, output.h);
+        let macs = self.macs * output.h as u64 / self.output.h as u64;
+        let reads = match &self.kind {
+            StageKind::Mvu(m) => (output.h * output.w * m.groups * m.nnz) as u64,
+            StageKind::Pool => (output.values() * w.k * w.k) as u64,
+        };
+        Stage {
+            input,
+            output,
+            window,
+            macs,
+            cycles: reads.max(input.values() as u64).max(output.values() as u64),
+            ..self.clone()
+        }
+    }
+}
+
 impl CnnArch {
     /// The architecture of a single-device CNN design, or why the hardware cannot build it.
     pub fn new(design: &Design) -> Result<CnnArch, String> {
-        let ModelDesign::Cnn(m) = &design.model else {
-            return Err("not a CNN design".into());
-        };
         if design.plan.devices != 1 {
             return Err(format!(
-                "CNN hardware is built for one device; this plan has {} (multi-device CNN strategies are not built yet)",
+                "this plan has {} devices; its CNN hardware is a multi-device system (arch::cnn::CnnSystem)",
                 design.plan.devices
             ));
         }
+        CnnArch::whole(design)
+    }
+
+    /// The whole network's stages as one device would run them, whatever the plan's device
+    /// count: the single-device architecture, and what a multi-device system splits.
+    pub fn whole(design: &Design) -> Result<CnnArch, String> {
+        let ModelDesign::Cnn(m) = &design.model else {
+            return Err("not a CNN design".into());
+        };
         let q = design.quant();
         let dense_weights = design.plan.keep == crate::plan::Keep::All;
         let folding = &m.fold.engines;

@@ -3,6 +3,7 @@
 //! cost model and the cosimulation read these types.
 
 pub mod cnn;
+pub mod cnn_system;
 pub mod lstm;
 
 /// Bits needed to hold the unsigned value `v` (at least 1).

@@ -12,6 +12,7 @@ use super::verilog::{
 };
 use crate::arch::bits_for;
 use crate::arch::cnn::{CnnArch, Stage, StageKind};
+use crate::arch::cnn_system::{CnnDevice, CnnSystem, Sink, Source};
 use crate::design::Design;
 use partita_hdl::cores;
 
@@ -93,6 +94,8 @@ struct StageView {
     hn0: usize,
     hn0_none: u32,
     p: usize,
+    // Padding rows above a frame's first window (P, or less on a strip of rows).
+    pt: usize,
     pc: usize,
     sc: usize,
     s_mod: usize,
@@ -222,6 +225,77 @@ struct TopView {
     sat_ext: String,
     reg_conns: Vec<regmap::Conn>,
     unused_extra: String,
+    // A device of a multi-device system.
+    link: Option<LinkView>,
+    src_link: bool,
+    src_from: usize,
+    rx_port: usize,
+    gather: Option<GatherView>,
+    sink_link: bool,
+    sink_to: usize,
+    fault: String,
+}
+
+struct PortDoc {
+    index: usize,
+    doc: String,
+}
+
+/// A system device's link ports and identity.
+struct LinkView {
+    me: usize,
+    ndev: usize,
+    wiring: String,
+    lw: u32,
+    dw: u32,
+    doc: String,
+    ports: Vec<PortDoc>,
+    from_doc: String,
+    wait_expr: String,
+    np: usize,
+    np2: usize,
+    np3: usize,
+    np7: usize,
+    npd: usize,
+    npw: usize,
+    npv: usize,
+    rx_port: usize,
+    rx_port2: usize,
+    rx_portd: usize,
+    ack_expr: String,
+    lk: crate::arch::lstm::LinkWidths,
+    maxb: u32,
+    tq_w: u32,
+    bar_w: u32,
+    others: String,
+    routes: String,
+    hmasks: String,
+    tx_tdata: String,
+    tx_tvalid: String,
+    tx_tready: String,
+    tx_tlast: String,
+    rx_tdata: String,
+    rx_tvalid: String,
+    rx_tready: String,
+    rx_tlast: String,
+    tq_push: String,
+    tq_in: String,
+    /// Nothing on this device reads link values.
+    no_rx: bool,
+}
+
+/// The gather of a fused stack's strips.
+struct GatherView {
+    local: usize,
+    remote: usize,
+    local_last: usize,
+    remote_last: usize,
+    from: usize,
+    cw: u32,
+    dw: u32,
+    l_data: String,
+    l_valid: String,
+    l_ready: String,
 }
 
 /// Bits of a signed register holding every value in [-lo, hi].
@@ -265,7 +339,7 @@ fn stage_view(
     let r = |v: i64| v.rem_euclid(rows as i64) as usize;
     // The last input row output row `o` of a frame reads, clamped to the map (0 when none).
     let last_row = |o: usize| -> usize {
-        let v = (o * win.s + win.k) as i64 - 1 - win.p as i64;
+        let v = (o * win.s + win.k) as i64 - 1 - win.pt as i64;
         v.clamp(0, inp.h as i64 - 1) as usize
     };
     let delta = inp.h as i64 - ((out.h as i64 - 1) * win.s as i64);
@@ -310,15 +384,16 @@ fn stage_view(
         in_h_rows: inp.h + rows,
         c0: last_row(0),
         in_h_c0: inp.h + last_row(0),
-        none0: (win.k as i64 - 1 - (win.p as i64) < 0) as u32,
+        none0: (win.k as i64 - 1 - (win.pt as i64) < 0) as u32,
         hn0: last_row(1),
-        hn0_none: (win.k as i64 - 1 - (win.p as i64) + win.s as i64).lt(&0) as u32,
+        hn0_none: (win.k as i64 - 1 - (win.pt as i64) + win.s as i64).lt(&0) as u32,
         p: win.p,
+        pt: win.pt,
         pc: win.p * inp.c,
         sc: win.s * inp.c,
         s_mod: r(win.s as i64),
         delta_mod: r(delta),
-        slot_init: r(-(win.p as i64)),
+        slot_init: r(-(win.pt as i64)),
         crw,
         crw_1: crw - 1,
         dg,
@@ -551,24 +626,250 @@ pub(crate) fn design_value(design: &Design, a: &CnnArch, name: &str) -> Option<u
     })
 }
 
-/// Every file of a single-device CNN design, with a self-checking testbench when `vectors`
-/// (frames in the stream's (y, x, c) order, `seq_count` frames) are given.
+/// Every file of a CNN design: one device (with a self-checking testbench when `vectors`,
+/// frames in the stream's (y, x, c) order, `seq_count` frames, are given), or one directory
+/// per device of a multi-device system and `system.json`.
 pub fn generate(design: &Design, vectors: Option<&super::Vectors>) -> Result<Vec<File>, String> {
+    if design.plan.devices > 1 {
+        let sys = CnnSystem::new(design)?;
+        let mut out = Vec::new();
+        for d in &sys.devices {
+            for f in device_files(design, &d.arch, Some((&sys, d)), None)? {
+                out.push(File {
+                    name: format!("dev{}/{}", d.index, f.name),
+                    text: f.text,
+                });
+            }
+        }
+        out.push(File {
+            name: "system.json".into(),
+            text: system_json(design, &sys),
+        });
+        return Ok(out);
+    }
     let a = CnnArch::new(design)?;
-    let prefix = module_prefix(design, 0);
-    let top = top_module(design, 0);
+    device_files(design, &a, None, vectors)
+}
+
+/// `system.json`: the wiring and what each device runs.
+fn system_json(design: &Design, sys: &CnnSystem) -> String {
+    let devs: Vec<serde_json::Value> = sys
+        .devices
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "device": d.index,
+                "top": top_module(design, d.index),
+                "stages": d.arch.stages.iter().map(|s| serde_json::json!({
+                    "layer": s.layer, "kind": s.kind_name(),
+                    "input": [s.input.c, s.input.h, s.input.w],
+                    "output": [s.output.c, s.output.h, s.output.w],
+                    "cycles_per_frame": s.cycles, "macs": s.macs,
+                })).collect::<Vec<_>>(),
+                "source": match d.source {
+                    Source::Host { lo, hi } => serde_json::json!({"host_rows": [lo, hi]}),
+                    Source::Link { from } => serde_json::json!({"device": from}),
+                },
+                "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from})),
+                "sink": match d.sink {
+                    Sink::Host => serde_json::json!("host"),
+                    Sink::Link { to } => serde_json::json!({"device": to}),
+                },
+                "input_values": d.arch.input.values(),
+                "output_values": d.arch.output.values(),
+                "cycles_per_frame": d.cycles_per_frame(),
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "generator": crate::VERSION,
+        "plan_hash": format!("{:016x}", design.plan.plan_hash),
+        "model": "cnn",
+        "strategy": sys.strategy.name(),
+        "devices": devs,
+        "links": sys.links.iter().map(|l| serde_json::json!({"from": [l.from.0, l.from.1], "to": [l.to.0, l.to.1]})).collect::<Vec<_>>(),
+        "switched": sys.switched,
+        "link_width": sys.frame.link_width,
+        "value_width": sys.frame.h_width,
+        "output_device": sys.out_device,
+        "cycles_per_frame": sys.cycles_per_frame(),
+        "link_bytes_per_frame": sys.link_bytes_per_frame(),
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}
+
+/// The signal behind a node register of a system device.
+fn link_signal(name: &str) -> Option<String> {
+    Some(match name {
+        "LINK_STATUS" => "{28'd0, link_status}".into(),
+        "LINK_CRC_ERRS" => "crc_errs".into(),
+        "LINK_SEQ_ERRS" => "seq_errs".into(),
+        "LINK_FMT_ERRS" => "fmt_errs".into(),
+        "LINK_ERR_INFO" => "err_info".into(),
+        // No MAC counter on a CNN device (its stages' lane use comes from the architecture).
+        "MAC_CYCLES" => "32'd0".into(),
+        other => other.to_ascii_lowercase(),
+    })
+}
+
+/// The link view of a system device.
+fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
+    let n = sys.devices.len();
+    let np = d.ports.len();
+    let me = d.index;
+    let lw = sys.frame.link_width;
+    let dw = sys.frame.h_width;
+    let from = match (d.source, d.gather) {
+        (Source::Link { from }, _) => Some(from),
+        (_, Some(g)) => Some(g.from),
+        _ => None,
+    };
+    let port_of = |other: usize| -> usize {
+        if np == 2 && other > me {
+            1
+        } else {
+            0
+        }
+    };
+    let rx_port = from.map_or(0, port_of);
+    let cat = |f: &dyn Fn(usize) -> String| -> String {
+        let v: Vec<String> = (0..np).rev().map(f).collect();
+        if v.len() == 1 {
+            v[0].clone()
+        } else {
+            format!("{{{}}}", v.join(", "))
+        }
+    };
+    let to = match d.sink {
+        Sink::Link { to } => Some(to),
+        Sink::Host => None,
+    };
+    let wait_expr = if top.src_link {
+        "in_open && !rx_v".to_string()
+    } else if top.gather.is_some() {
+        "g_remote && !rx_v".to_string()
+    } else {
+        "1'b0".to_string()
+    };
+    let ack_expr = if np == 1 {
+        "rx_take".to_string()
+    } else if rx_port == 1 {
+        "{rx_take, 1'b0}".to_string()
+    } else {
+        "{1'b0, rx_take}".to_string()
+    };
+    let tq_w = 8 + dw;
+    let (tq_push, tq_in) = match to {
+        Some(t) => (
+            "y_valid && !tq_full".to_string(),
+            format!(
+                "{{y_last, 2'd0, 1'b0, 1'b0, 3'd{t}, {}}}",
+                sext("y_val", d.arch.dw_out, dw)
+            ),
+        ),
+        None => ("1'b0".to_string(), format!("{tq_w}'d0")),
+    };
+    let others: u8 = (0..n).filter(|x| *x != me).fold(0, |m, x| m | (1 << x));
+    let doc = format!(
+        "{}; input {}, output {}",
+        d.arch
+            .stages
+            .iter()
+            .map(|s| format!("layer {} {}", s.layer, s.kind_name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        match d.source {
+            Source::Host { lo, hi } => format!("image rows {lo}..{hi} from the host"),
+            Source::Link { from } => format!("from device {from}"),
+        },
+        match d.sink {
+            Sink::Host => "to the host".to_string(),
+            Sink::Link { to } => format!("to device {to}"),
+        }
+    );
+    LinkView {
+        me,
+        ndev: n,
+        wiring: if sys.mode == crate::plan::LinkMode::Host {
+            "host-relayed".into()
+        } else {
+            sys.topology.to_string()
+        },
+        lw,
+        dw,
+        doc,
+        ports: d
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, (tx, rx))| PortDoc {
+                index: i,
+                doc: match (tx, rx, sys.switched) {
+                    (_, _, true) => "to and from the switch".into(),
+                    (Some(t), Some(r), _) => format!("tx to device {t}, rx from device {r}"),
+                    (Some(t), None, _) => format!("tx to device {t}"),
+                    (None, Some(r), _) => format!("rx from device {r}"),
+                    (None, None, _) => "not connected".into(),
+                },
+            })
+            .collect(),
+        from_doc: from.map_or("(none)".into(), |f| f.to_string()),
+        wait_expr,
+        np,
+        np2: 2 * np,
+        np3: 3 * np,
+        np7: 7 * np,
+        npd: dw as usize * np,
+        npw: lw as usize * np,
+        npv: sys.link.vpb_w as usize * np,
+        rx_port,
+        rx_port2: 2 * rx_port,
+        rx_portd: dw as usize * rx_port,
+        ack_expr,
+        lk: sys.link,
+        maxb: partita_hdl::frame::MAX_PAYLOAD_BEATS,
+        tq_w,
+        bar_w: bits_for(n as u64),
+        others: format!("{others:02x}"),
+        routes: format!("{:04x}", d.routes),
+        hmasks: format!("{:016x}", to.map_or(0u64, |t| 1u64 << t)),
+        tx_tdata: cat(&|p| format!("l{p}_tx_tdata")),
+        tx_tvalid: cat(&|p| format!("l{p}_tx_tvalid")),
+        tx_tready: cat(&|p| format!("l{p}_tx_tready")),
+        tx_tlast: cat(&|p| format!("l{p}_tx_tlast")),
+        rx_tdata: cat(&|p| format!("l{p}_rx_tdata")),
+        rx_tvalid: cat(&|p| format!("l{p}_rx_tvalid")),
+        rx_tready: cat(&|p| format!("l{p}_rx_tready")),
+        rx_tlast: cat(&|p| format!("l{p}_rx_tlast")),
+        tq_push,
+        tq_in,
+        no_rx: from.is_none(),
+    }
+}
+
+/// Every file of one CNN device: alone, or device `dev` of a system.
+fn device_files(
+    design: &Design,
+    a: &CnnArch,
+    dev: Option<(&CnnSystem, &CnnDevice)>,
+    vectors: Option<&super::Vectors>,
+) -> Result<Vec<File>, String> {
+    let me = dev.map_or(0, |d| d.1.index);
+    let prefix = module_prefix(design, me);
+    let top = top_module(design, me);
     let regs_name = format!("{prefix}regs");
     let hdr = header(design);
-    let mut files = core_files(
-        design,
-        &[
-            cores::REQUANT,
-            cores::SKID,
-            cores::AXIL,
-            cores::UNPACK,
-            cores::PACK,
-        ],
-    );
+    let mut used = vec![
+        cores::REQUANT,
+        cores::SKID,
+        cores::AXIL,
+        cores::UNPACK,
+        cores::PACK,
+    ];
+    if dev.is_some() {
+        used.push(cores::LINK_HUB);
+    }
+    let mut files = core_files(design, &used);
     let mut insts = Vec::new();
     let mut mems = Vec::new();
     let n = a.stages.len();
@@ -591,7 +892,14 @@ pub fn generate(design: &Design, vectors: Option<&super::Vectors>) -> Result<Vec
             }
             files.extend(images(design, st, &mem_prefix));
         }
-        let (s_data, s_valid, s_ready) = if i == 0 {
+        let gather_here = dev.and_then(|d| d.1.gather).is_some_and(|g| g.after == i);
+        let (s_data, s_valid, s_ready) = if gather_here {
+            (
+                "g_data".to_string(),
+                "g_valid".to_string(),
+                "g_ready".to_string(),
+            )
+        } else if i == 0 {
             (
                 "st0_s_data".to_string(),
                 "st0_s_valid".to_string(),
@@ -617,15 +925,24 @@ pub fn generate(design: &Design, vectors: Option<&super::Vectors>) -> Result<Vec
             clw: view.clw,
         });
     }
-    let mut map = regmap::device_map(false, 1);
+    let mut map = regmap::device_map(dev.is_some(), 1);
     map.retain(|w| !matches!(w.reg.name, "WSEL" | "WADDR" | "WDATA" | "WCOMMIT"));
     let (regs_text, reg_conns) = regmap::decode_module(
         hdr.clone(),
         &regs_name,
         &map,
         1,
-        &|name| design_value(design, &a, name),
-        &|name| Some(name.to_ascii_lowercase()),
+        &|name| match name {
+            "NODE" => Some(me as u32),
+            _ => design_value(design, a, name),
+        },
+        &|name| {
+            if dev.is_some() {
+                link_signal(name)
+            } else {
+                Some(name.to_ascii_lowercase())
+            }
+        },
     )?;
     let clws: Vec<u32> = insts.iter().map(|s: &StageInst| s.clw).collect();
     let satw = bits_for(
@@ -636,7 +953,58 @@ pub fn generate(design: &Design, vectors: Option<&super::Vectors>) -> Result<Vec
     );
     let il = a.in_layout;
     let ol = a.out_layout;
-    let top_view = TopView {
+    let g = dev.and_then(|d| d.1.gather);
+    let src_link = dev.is_some_and(|d| matches!(d.1.source, Source::Link { .. }));
+    let sink_to = dev.and_then(|d| match d.1.sink {
+        Sink::Link { to } => Some(to),
+        Sink::Host => None,
+    });
+    let (last_data, last_valid, last_ready) = if g.is_some_and(|g| g.after == n) {
+        (
+            "g_data".to_string(),
+            "g_valid".to_string(),
+            "g_ready".to_string(),
+        )
+    } else {
+        (
+            format!("st{n}_s_data_w"),
+            format!("st{n}_s_valid_w"),
+            format!("st{n}_s_ready_w"),
+        )
+    };
+    let gather = g.map(|g| GatherView {
+        local: g.local,
+        remote: g.remote,
+        local_last: g.local - 1,
+        remote_last: g.remote.max(1) - 1,
+        from: g.from,
+        cw: bits_for(g.local.max(g.remote) as u64 - 1),
+        dw: a.stages[g.after - 1].dw_out,
+        l_data: format!("st{}_s_data_w", g.after),
+        l_valid: format!("st{}_s_valid_w", g.after),
+        l_ready: format!("st{}_s_ready_w", g.after),
+    });
+    let mut unused_extra = if src_link {
+        String::new()
+    } else {
+        ", x_last, x_run_beat, x_run_avail".to_string()
+    };
+    if !src_link && a.in_layout.slot_bits > a.dw_in {
+        unused_extra += &format!(", x_slot[{}:{}]", a.in_layout.slot_bits - 1, a.dw_in);
+    }
+    if dev.is_some() {
+        unused_extra += ", dev_id, tq_full, tx_idle, tq_full_n, rv_valid, rv_type, rv_data, rv_par, rv_src, rv_layer, rv_count, rv_avail, rv_beat, rv_vi, ok_p, bar_ok";
+        if !src_link && g.is_none() {
+            unused_extra += ", rx_v, rx_d";
+        }
+        if src_link {
+            unused_extra += ", s_axis_tdata, s_axis_tkeep, s_axis_tvalid, s_axis_tlast";
+        }
+        if sink_to.is_some() {
+            unused_extra += ", m_axis_tready";
+        }
+    }
+    let mut top_view = TopView {
         header: hdr.clone(),
         top: top.clone(),
         regs: regs_name.clone(),
@@ -677,9 +1045,9 @@ pub fn generate(design: &Design, vectors: Option<&super::Vectors>) -> Result<Vec
         dwo: a.dw_out,
         relu_in: a.relu_in,
         stages: insts,
-        last_data: format!("st{n}_s_data_w"),
-        last_valid: format!("st{n}_s_valid_w"),
-        last_ready: format!("st{n}_s_ready_w"),
+        last_data,
+        last_valid,
+        last_ready,
         y_ext: sext("y_val", a.dw_out, ol.slot_bits),
         satw,
         sat_expr: (0..n)
@@ -688,12 +1056,24 @@ pub fn generate(design: &Design, vectors: Option<&super::Vectors>) -> Result<Vec
             .join(" + "),
         sat_ext: zext("sat_inc", satw, 32),
         reg_conns,
-        unused_extra: if a.in_layout.slot_bits > a.dw_in {
-            format!(", x_slot[{}:{}]", a.in_layout.slot_bits - 1, a.dw_in)
-        } else {
-            String::new()
+        unused_extra,
+        link: None,
+        src_link,
+        src_from: match dev.map(|d| d.1.source) {
+            Some(Source::Link { from }) => from,
+            _ => 0,
         },
+        rx_port: 0,
+        gather,
+        sink_link: sink_to.is_some(),
+        sink_to: sink_to.unwrap_or(0),
+        fault: if dev.is_some() { "link_err" } else { "1'b0" }.to_string(),
     };
+    if let Some((sys, d)) = dev {
+        let lv = link_view(sys, d, &top_view);
+        top_view.rx_port = lv.rx_port;
+        top_view.link = Some(lv);
+    }
     files.push(module_file(&regs_name, regs_text));
     files.push(module_file(&top, render(top_view.render())?));
     files.push(File {

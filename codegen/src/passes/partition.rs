@@ -208,7 +208,15 @@ pub fn layer(
                 })
                 .collect()
         }
-        Strategy::Layers | Strategy::Tiles | Strategy::Fused => {
+        // Spatial splits: every device computes every output channel and input channel of its
+        // own pixels, so the channel grid is one share (the pixels' split is the
+        // architecture's, `arch::cnn_system`).
+        Strategy::Tiles | Strategy::Fused => vec![Share {
+            device: a.devices[0],
+            rows: all_rows,
+            blocks: all_blocks,
+        }],
+        Strategy::Layers => {
             if d != 1 {
                 return Err(format!(
                     "layer {index}: strategy \"{strategy}\" needs exactly one device for the layer"

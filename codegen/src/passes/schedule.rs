@@ -261,37 +261,9 @@ pub fn build(design: &Design) -> Result<Schedule, String> {
     }
     let t = &design.plan.plan.target.link;
     let mut nodes = node_layers(design, m)?;
-    let switched = t.mode == LinkMode::Host || t.topology == Topology::Star;
-    for n in &mut nodes {
-        let i = n.index;
-        n.ports = if switched {
-            vec![(None, None)]
-        } else if t.topology == Topology::Ring {
-            vec![(Some((i + 1) % d), Some((i + d - 1) % d))]
-        } else {
-            vec![
-                (i.checked_sub(1), i.checked_sub(1)),
-                ((i + 1 < d).then_some(i + 1), (i + 1 < d).then_some(i + 1)),
-            ]
-        };
-    }
-    let mut links = Vec::new();
-    if !switched {
-        for n in &nodes {
-            for (p, (tx, _)) in n.ports.iter().enumerate() {
-                if let Some(to) = tx {
-                    let rp = nodes[*to]
-                        .ports
-                        .iter()
-                        .position(|(_, rx)| *rx == Some(n.index))
-                        .unwrap_or(0);
-                    links.push(Link {
-                        from: (n.index, p),
-                        to: (*to, rp),
-                    });
-                }
-            }
-        }
+    let (ports, links, switched) = wiring(d, t.topology, t.mode);
+    for (n, p) in nodes.iter_mut().zip(ports) {
+        n.ports = p;
     }
     let last = m.layers.len() - 1;
     let mut outputs: Vec<(usize, usize, usize)> = nodes
@@ -311,6 +283,51 @@ pub fn build(design: &Design) -> Result<Schedule, String> {
         outputs,
         layers: m.layers.len(),
     })
+}
+
+/// How `d` devices are wired for `topology` and `mode`: each device's link ports (for each,
+/// the device its tx goes to and the one its rx comes from), the point-to-point links, and
+/// whether every port 0 goes to a switch instead (star hub or host relay). LSTM and CNN
+/// systems share it.
+#[allow(clippy::type_complexity)]
+pub fn wiring(
+    d: usize,
+    topology: Topology,
+    mode: LinkMode,
+) -> (Vec<Vec<(Option<usize>, Option<usize>)>>, Vec<Link>, bool) {
+    let switched = mode == LinkMode::Host || topology == Topology::Star;
+    let ports: Vec<Vec<(Option<usize>, Option<usize>)>> = (0..d)
+        .map(|i| {
+            if switched {
+                vec![(None, None)]
+            } else if topology == Topology::Ring {
+                vec![(Some((i + 1) % d), Some((i + d - 1) % d))]
+            } else {
+                vec![
+                    (i.checked_sub(1), i.checked_sub(1)),
+                    ((i + 1 < d).then_some(i + 1), (i + 1 < d).then_some(i + 1)),
+                ]
+            }
+        })
+        .collect();
+    let mut links = Vec::new();
+    if !switched {
+        for (i, ps) in ports.iter().enumerate() {
+            for (p, (tx, _)) in ps.iter().enumerate() {
+                if let Some(to) = tx {
+                    let rp = ports[*to]
+                        .iter()
+                        .position(|(_, rx)| *rx == Some(i))
+                        .unwrap_or(0);
+                    links.push(Link {
+                        from: (i, p),
+                        to: (*to, rp),
+                    });
+                }
+            }
+        }
+    }
+    (ports, links, switched)
 }
 
 /// Each device's rows, banks, finished units, partial-sum sources and h consumers.

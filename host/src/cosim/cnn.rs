@@ -317,3 +317,239 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         cnn: Some(stats),
     })
 }
+
+/// Build every device of a multi-device CNN, run them in lockstep over the modelled links and
+/// compare every output word, and the count, with the single-device golden model. Each device
+/// that reads the image gets its rows of every frame from the host (the host scatters them);
+/// the output device's stream carries the network's output.
+pub fn simulate_multi(
+    design: &Design,
+    opts: &SimOptions,
+    fault: Option<partita_sim::multi::Fault>,
+) -> Result<super::multi::MultiReport, SimError> {
+    use partita_codegen::arch::cnn_system::{CnnSystem, Source};
+    use partita_sim::cosim::{self, BuildOptions, Model};
+    use partita_sim::multi::{self, MultiOptions, Streams, Wiring};
+    let sys = CnnSystem::new(design).map_err(SimError::Gen)?;
+    let wiring = Wiring {
+        ports: sys.devices.iter().map(|d| d.ports.len()).collect(),
+        links: sys.links.clone(),
+        switched: sys.switched,
+        latency: sys.latency as u64,
+        frame: sys.frame,
+    };
+    let channels: Vec<String> = if sys.switched {
+        (0..sys.devices.len())
+            .map(|d| format!("device {d} -> switch"))
+            .chain((0..sys.devices.len()).map(|d| format!("switch -> device {d}")))
+            .collect()
+    } else {
+        sys.links
+            .iter()
+            .map(|l| {
+                format!(
+                    "device {} port {} -> device {} port {}",
+                    l.from.0, l.from.1, l.to.0, l.to.1
+                )
+            })
+            .collect()
+    };
+    if let Some(f) = fault {
+        if f.channel >= channels.len() {
+            return Err(SimError::Gen(format!(
+                "--inject-fault: channel {} does not exist; this system has channels 0..{}: {}",
+                f.channel,
+                channels.len(),
+                channels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{i}: {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let whole = &sys.whole;
+    let input = match &opts.input {
+        Some(p) => partita_sim::read_input(p, design)?,
+        None => super::default_input(design),
+    };
+    let golden = partita_sim::run(design, &input, Mode::Fixed);
+    let expected: Vec<i64> = golden
+        .codes
+        .as_ref()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    let frames = input.data.shape()[0];
+    let codes = input_codes(design, &input);
+    // The slowest device sets the pace; the budget covers it and the pipeline's fill.
+    let per = sys.cycles_per_frame().max(whole.cycles_per_frame);
+    let budget = 4 * per * (frames as u64 + 4) + 400_000;
+    let max = partita_codegen::limits::SIM_CYCLES.value();
+    if budget > max {
+        return Err(SimError::Input(partita_sim::Error::Input {
+            message: format!(
+                "this run would be allowed {budget} simulated cycles ({per} per frame x {frames} frame(s)), more than the limit of {max}"
+            ),
+            help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
+        }));
+    }
+    let rtl_dir = match &opts.rtl {
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            d.clone()
+        }
+        None => super::multi::generate_multi(design)?,
+    };
+    let t0 = Instant::now();
+    let jobs: Vec<(std::path::PathBuf, BuildOptions)> = sys
+        .devices
+        .iter()
+        .map(|d| {
+            (
+                rtl_dir.join(format!("dev{}", d.index)),
+                BuildOptions {
+                    trace: opts.wave.is_some(),
+                    cache: opts.cache.clone(),
+                    ports: d.ports.len(),
+                    top: Some(partita_codegen::emit::top_module(design, d.index)),
+                    jobs: 0,
+                    skip: None,
+                },
+            )
+        })
+        .collect();
+    let mut models = Vec::new();
+    for (d, built) in sys.devices.iter().zip(cosim::build_all(&jobs)) {
+        let mut model = Model::load(&built?)?;
+        if let Some(w) = &opts.wave {
+            model.trace(&w.with_extension(format!("dev{}.fst", d.index)))?;
+        }
+        models.push(model);
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    // The host scatters each frame's rows to the devices that read the image.
+    let iv = whole.input.values();
+    let row = whole.input.w * whole.input.c;
+    let inputs: Vec<Vec<partita_hdl::stream::Beat>> = sys
+        .devices
+        .iter()
+        .map(|d| match d.source {
+            Source::Host { lo, hi } => {
+                let mut v = Vec::with_capacity(frames * (hi - lo + 1) * row);
+                for f in codes.chunks(iv) {
+                    v.extend_from_slice(&f[lo * row..(hi + 1) * row]);
+                }
+                whole.in_layout.pack(&v, (hi - lo + 1) * row)
+            }
+            Source::Link { .. } => Vec::new(),
+        })
+        .collect();
+    let ov = whole.output.values();
+    let streams = Streams {
+        inputs,
+        outputs: vec![(sys.out_device, ov)],
+        repeats: frames,
+        out_layout: whole.out_layout,
+        seq_len: 1,
+        seq_count: frames as u32,
+    };
+    let mopts = MultiOptions {
+        fault,
+        max_cycles: budget,
+        link_timeout: 0,
+        start_skew: 0,
+    };
+    let t1 = Instant::now();
+    let run = multi::run_wired(&mut models, &wiring, &streams, &mopts);
+    let sim_seconds = t1.elapsed().as_secs_f64();
+    let got = to_chw(whole, &run.codes);
+    let mismatch = first_mismatch(&expected, &got, whole.stages.len() - 1, 1, ov);
+    let (frames_sent, sent_frame_errors) = run.frames_sent();
+    // Every frame a device sends is an h frame: a run of its output values per frame, split
+    // at the frame format's most values.
+    let fmt = sys.frame;
+    let per_run =
+        |v: usize| (v as u32).div_ceil(fmt.max_values(partita_hdl::frame::Kind::H)) as usize;
+    let frames_expected: Vec<[usize; 3]> = sys
+        .devices
+        .iter()
+        .map(|d| [per_run(d.link_values()) * frames, 0, 0])
+        .collect();
+    let delivered_frame_errors: Vec<String> = run
+        .delivered
+        .iter()
+        .enumerate()
+        .flat_map(|(c, m)| m.errors.iter().map(move |e| format!("channel {c}: {e}")))
+        .collect();
+    let mut error = run.error.clone();
+    if error.is_none() {
+        if let Some(e) = sent_frame_errors.first() {
+            error = Some(format!(
+                "a framer sent a frame the Rust decoder rejects: {e}"
+            ));
+        } else if frames_sent != frames_expected {
+            error = Some(format!(
+                "frames sent per device (h, psum, barrier) {frames_sent:?}, the system says {frames_expected:?}"
+            ));
+        }
+    }
+    let matched = error.is_none() && mismatch.is_none() && expected.len() == run.codes.len();
+    let bytes = fmt.link_width as u64 / 8;
+    let devices: Vec<super::multi::DeviceReport> = run
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(d, s)| super::multi::DeviceReport {
+            device: d,
+            cycles: s.cycles as u64,
+            mac_cycles: s.mac_cycles as u64,
+            utilization: sys.devices[d]
+                .arch
+                .efficiency(s.cycles as f64 / frames.max(1) as f64),
+            link_wait_cycles: s.wait_cycles as u64,
+            tx_bytes: s.tx_beats as u64 * bytes,
+            forwarded_bytes: s.fwd_beats as u64 * bytes,
+            stats: s.clone(),
+        })
+        .collect();
+    let max_cycles = devices.iter().map(|d| d.cycles).max().unwrap_or(0);
+    let link_bytes: u64 = devices.iter().map(|d| d.tx_bytes).sum();
+    let output = output_array(design, whole, &input, &run.codes);
+    Ok(super::multi::MultiReport {
+        matched,
+        mismatch,
+        words_expected: expected.len(),
+        words_got: run.codes.len(),
+        sequences: frames,
+        timesteps: frames,
+        cycles_per_timestep: max_cycles as f64 / frames.max(1) as f64,
+        link_bytes_per_timestep: link_bytes as f64 / frames.max(1) as f64,
+        topology: if sys.mode == partita_codegen::plan::LinkMode::Host {
+            "host-relayed".into()
+        } else {
+            sys.topology.to_string()
+        },
+        strategies: design
+            .plan
+            .layers
+            .iter()
+            .map(|a| a.strategy.to_string())
+            .collect(),
+        devices,
+        sim_cycles: run.sim_cycles,
+        sim_seconds,
+        build_seconds,
+        saturations_hw: run.devices.iter().map(|d| d.saturations as u64).sum(),
+        saturations_golden: golden.events.saturations,
+        saturation_warnings: golden.events.warnings(),
+        error,
+        channels: channels.into_iter().zip(run.channel_beats).collect(),
+        frames_sent,
+        frames_expected,
+        sent_frame_errors,
+        delivered_frame_errors,
+        rtl_dir,
+        output,
+    })
+}

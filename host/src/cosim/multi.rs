@@ -224,10 +224,7 @@ pub fn simulate_multi_with(
     start_skew: usize,
 ) -> Result<MultiReport, SimError> {
     let ModelDesign::Lstm(m) = &design.model else {
-        return Err(SimError::Gen(format!(
-            "CNN hardware is built for one device; this plan has {} (multi-device CNN strategies are not built yet)",
-            design.plan.devices
-        )));
+        return super::cnn::simulate_multi(design, opts, fault);
     };
     let sys = System::new(design).map_err(SimError::Gen)?;
     let channels = multi::channel_names(&sys);

@@ -1,0 +1,475 @@
+//! A CNN over several devices: which stages each device runs, on which rows, where its values
+//! come from and where they go. Built today:
+//!
+//! - **fused** (DeepThings' fused tile partitioning, in row strips): a stack of conv2d/maxpool
+//!   layers from the input is split into as many strips of its last output rows as it has
+//!   devices. Each device takes from the host the input rows its strip's receptive field
+//!   needs (the exact halo: output rows `[a, b]` of a window stage read input rows
+//!   `[a·S − P, b·S − P + K − 1]`, clamped to the image, so only real borders are padded) and
+//!   runs the whole stack on them, recomputing the overlap and exchanging nothing. The strips
+//!   are gathered in row order down a chain of the stack's devices (each device sends its strip
+//!   followed by what it received from the next), and the first device runs the layers after
+//!   the stack on the whole map.
+//! - **layers**: whole layers per device, pipelined over frames: the devices that run
+//!   consecutive runs of stages pass the feature map on.
+//!
+//! Every value between devices travels in the link frames of `partita_hdl::frame` (h frames,
+//! layer 0), sequence-numbered and CRC-checked by the library link cores.
+
+use partita_hdl::frame;
+
+use super::cnn::{CnnArch, Map, Stage};
+use super::lstm::LinkWidths;
+use crate::design::{Design, ModelDesign};
+use crate::passes::schedule::{wiring, Link};
+use crate::plan::{CnnLayer, LinkMode, Strategy, Topology};
+
+/// Where a device's input comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The host's input stream: rows `lo..=hi` of the image (all of them on a whole map).
+    Host { lo: usize, hi: usize },
+    /// Another device's link frames.
+    Link { from: usize },
+}
+
+/// Where a device's output goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// The host's output stream.
+    Host,
+    Link {
+        to: usize,
+    },
+}
+
+/// A gather: after the first `after` stages, `local` values of this device's own, then
+/// `remote` values from device `from`, per frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gather {
+    pub after: usize,
+    pub local: usize,
+    pub remote: usize,
+    pub from: usize,
+}
+
+/// One device of a CNN system.
+#[derive(Clone, Debug)]
+pub struct CnnDevice {
+    pub index: usize,
+    /// Its stages; `input` is what arrives per frame, `output` what leaves.
+    pub arch: CnnArch,
+    pub source: Source,
+    pub gather: Option<Gather>,
+    pub sink: Sink,
+    /// Link ports: for each, the device its tx goes to and the one its rx comes from.
+    pub ports: Vec<(Option<usize>, Option<usize>)>,
+    /// The tx port of each destination device, 2 bits each.
+    pub routes: u16,
+}
+
+impl CnnDevice {
+    /// Values this device sends on its links per frame.
+    pub fn link_values(&self) -> usize {
+        match self.sink {
+            Sink::Link { .. } => self.arch.output.values(),
+            Sink::Host => 0,
+        }
+    }
+
+    /// Cycles per frame in steady state: the slowest stage, gather or stream.
+    pub fn cycles_per_frame(&self) -> u64 {
+        let g = self.gather.map_or(0, |g| (g.local + g.remote) as u64);
+        self.arch
+            .cycles_per_frame
+            .max(g)
+            .max(self.arch.output.values() as u64)
+            .max(self.arch.input.values() as u64)
+    }
+}
+
+/// The fused stack's figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedStack {
+    /// Stages in the stack (the first `stages` of the network).
+    pub stages: usize,
+    /// Per device (in strip order) the output rows of the stack's last stage.
+    pub strips: Vec<(usize, usize)>,
+    /// Multiply-accumulates done over multiply-accumulates needed, over the stack.
+    pub recompute: f64,
+    /// Input values sent to the devices over input values of one image.
+    pub input_factor: f64,
+}
+
+/// A CNN split over several devices.
+#[derive(Clone, Debug)]
+pub struct CnnSystem {
+    pub strategy: Strategy,
+    /// The network as one device runs it.
+    pub whole: CnnArch,
+    pub devices: Vec<CnnDevice>,
+    pub links: Vec<Link>,
+    pub switched: bool,
+    pub topology: Topology,
+    pub mode: LinkMode,
+    pub latency: u32,
+    pub frame: frame::Format,
+    pub link: LinkWidths,
+    /// The device whose output stream carries the network's output.
+    pub out_device: usize,
+    pub fused: Option<FusedStack>,
+}
+
+impl CnnSystem {
+    /// Values sent over links per frame, summed over devices (each value once, however many
+    /// hops it takes).
+    pub fn link_values(&self) -> usize {
+        self.devices.iter().map(CnnDevice::link_values).sum()
+    }
+
+    /// Link bytes per frame: every frame's header, payload and trailer beats, each value sent
+    /// once by its device (a device sends its output per frame as runs of at most the frame
+    /// format's h values).
+    pub fn link_bytes_per_frame(&self) -> u64 {
+        let f = &self.frame;
+        self.devices
+            .iter()
+            .map(|d| f.run_beats(frame::Kind::H, d.link_values() as u64))
+            .sum::<u64>()
+            * (f.link_width as u64 / 8)
+    }
+
+    /// Cycles per frame: the slowest device's.
+    pub fn cycles_per_frame(&self) -> u64 {
+        self.devices
+            .iter()
+            .map(CnnDevice::cycles_per_frame)
+            .max()
+            .unwrap_or(1)
+    }
+
+    pub fn new(design: &Design) -> Result<CnnSystem, String> {
+        let ModelDesign::Cnn(m) = &design.model else {
+            return Err("not a CNN design".into());
+        };
+        let n = design.plan.devices;
+        if n < 2 {
+            return Err("a CNN system has at least two devices".into());
+        }
+        if n > frame::MAX_DEVICES {
+            return Err(format!(
+                "the plan has {n} devices; generated link frames address at most {}",
+                frame::MAX_DEVICES
+            ));
+        }
+        let whole = CnnArch::whole(design)?;
+        let layers = &design.plan.layers;
+        let strategies: Vec<Strategy> = layers.iter().map(|a| a.strategy).collect();
+        let fused_n = strategies.iter().filter(|s| **s == Strategy::Fused).count();
+        let built = "multi-device CNN hardware is built for `fused` (a stack of conv2d/maxpool \
+                     layers in row strips, the layers after it on the stack's first device) and \
+                     `layers` (whole layers per device)";
+        if let Some((l, s)) = strategies
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !matches!(s, Strategy::Fused | Strategy::Layers))
+        {
+            return Err(format!(
+                "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
+            ));
+        }
+        let t = &design.plan.plan.target.link;
+        let (ports, links, switched) = wiring(n, t.topology, t.mode);
+        let lw = t.width as u32;
+        let mut sys = CnnSystem {
+            strategy: if fused_n > 0 {
+                Strategy::Fused
+            } else {
+                Strategy::Layers
+            },
+            whole: whole.clone(),
+            devices: Vec::new(),
+            links,
+            switched,
+            topology: t.topology,
+            mode: t.mode,
+            latency: t.latency as u32,
+            frame: frame::Format {
+                link_width: lw,
+                h_width: 1,
+                psum_width: 1,
+            },
+            link: LinkWidths::new(&frame::Format {
+                link_width: lw,
+                h_width: 1,
+                psum_width: 1,
+            }),
+            out_device: 0,
+            fused: None,
+        };
+        let route = |me: usize, dst: usize| -> u16 {
+            if !switched && t.topology != Topology::Ring && dst > me {
+                1
+            } else {
+                0
+            }
+        };
+        let mk = |index: usize,
+                  arch: CnnArch,
+                  source: Source,
+                  gather: Option<Gather>,
+                  sink: Sink|
+         -> CnnDevice {
+            let routes = (0..n).fold(0u16, |r, dst| r | (route(index, dst) << (2 * dst)));
+            CnnDevice {
+                index,
+                arch,
+                source,
+                gather,
+                sink,
+                ports: ports[index].clone(),
+                routes,
+            }
+        };
+        if fused_n > 0 {
+            // The stack: the fused layers, which must open the network and hold only window
+            // layers (conv2d, maxpool, relu).
+            let f_last = fused_n - 1;
+            if strategies[..fused_n].iter().any(|s| *s != Strategy::Fused) {
+                return Err(format!(
+                    "the fused layers must be the network's first layers (a stack from the input); {built}"
+                ));
+            }
+            // With `strategy = "fused"` alone every layer says fused: the stack is then the
+            // window layers before the first flatten or dense layer, and the rest runs after it.
+            let stack_end = m
+                .layers
+                .iter()
+                .position(|l| matches!(l, CnnLayer::Flatten | CnnLayer::Dense { .. }))
+                .unwrap_or(m.layers.len())
+                .min(f_last + 1);
+            if stack_end == 0 {
+                return Err(
+                    "strategy \"fused\" needs conv2d or maxpool layers before the first flatten or dense layer"
+                        .into(),
+                );
+            }
+            let devs = layers[0].devices.clone();
+            if layers[..stack_end].iter().any(|a| a.devices != devs) {
+                return Err("every layer of a fused stack must name the same devices".into());
+            }
+            if devs.len() < 2 {
+                return Err("a fused stack needs at least two devices".into());
+            }
+            let gather_dev = devs[0];
+            for (l, a) in layers.iter().enumerate().skip(stack_end) {
+                let ok = a.strategy == Strategy::Fused
+                    || (a.devices.len() == 1 && a.devices[0] == gather_dev);
+                if !ok {
+                    return Err(format!(
+                        "layer {l} follows the fused stack; it runs on the stack's first device ({gather_dev}) today, so give it strategy \"layers\" on device {gather_dev} or leave it fused"
+                    ));
+                }
+            }
+            if n != devs.len() {
+                return Err(format!(
+                    "the fused stack uses {} of the plan's {n} devices; every device must take a strip",
+                    devs.len()
+                ));
+            }
+            let ns = whole
+                .stages
+                .iter()
+                .position(|s| s.layer >= stack_end)
+                .unwrap_or(whole.stages.len());
+            if ns == 0 || whole.stages[..ns].iter().any(|s| s.kind_name() == "dense") {
+                return Err("the fused stack has no conv2d or maxpool layer".into());
+            }
+            let last = &whole.stages[ns - 1];
+            let h_out = last.output.h;
+            if devs.len() > h_out {
+                return Err(format!(
+                    "strategy \"fused\" splits the stack's {h_out} output rows (layer {}) into {} strips; use at most {h_out} devices for it",
+                    last.layer,
+                    devs.len()
+                ));
+            }
+            let strips = crate::passes::partition::split(h_out, devs.len());
+            let mut done_macs = 0u64;
+            let mut in_vals = 0usize;
+            let mut strip_rows = Vec::new();
+            let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
+            let mut sent_below = 0usize;
+            for (k, &dev) in devs.iter().enumerate().rev() {
+                let r = &strips[k];
+                let (mut a, mut b) = (r.start, r.end - 1);
+                strip_rows.push((a, b));
+                let mut stages: Vec<Stage> = Vec::with_capacity(ns);
+                for st in whole.stages[..ns].iter().rev() {
+                    let s = st.on_rows(a, b);
+                    let w = st.window;
+                    let (lo, hi) = super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h);
+                    (a, b) = (lo, hi);
+                    stages.push(s);
+                }
+                stages.reverse();
+                done_macs += stages.iter().map(|s| s.macs).sum::<u64>();
+                let input = stages[0].input;
+                in_vals += input.values();
+                let local = stages[ns - 1].output.values();
+                let gather = (k + 1 < devs.len()).then(|| Gather {
+                    after: ns,
+                    local,
+                    remote: sent_below,
+                    from: devs[k + 1],
+                });
+                let (sink, tail) = if k == 0 {
+                    (Sink::Host, whole.stages[ns..].to_vec())
+                } else {
+                    (Sink::Link { to: devs[k - 1] }, Vec::new())
+                };
+                let mut all = stages;
+                all.extend(tail);
+                let out_vals = local + sent_below;
+                let arch = device_arch(
+                    &whole,
+                    all,
+                    true,
+                    input,
+                    if k == 0 { None } else { Some(out_vals) },
+                );
+                sent_below += local;
+                built_devs[dev] = Some(mk(dev, arch, Source::Host { lo: a, hi: b }, gather, sink));
+            }
+            strip_rows.reverse();
+            let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();
+            sys.fused = Some(FusedStack {
+                stages: ns,
+                strips: strip_rows,
+                recompute: done_macs as f64 / need.max(1) as f64,
+                input_factor: in_vals as f64 / whole.input.values() as f64,
+            });
+            sys.out_device = gather_dev;
+            sys.devices = built_devs
+                .into_iter()
+                .map(|d| d.expect("every device"))
+                .collect();
+        } else {
+            // Layers: each stage on its layer's device; consecutive runs pass the map on.
+            let mut runs: Vec<(usize, Vec<Stage>)> = Vec::new();
+            for st in &whole.stages {
+                let d = layers[st.layer].devices[0];
+                match runs.last_mut() {
+                    Some((rd, v)) if *rd == d => v.push(st.clone()),
+                    _ => {
+                        if runs.iter().any(|(rd, _)| *rd == d) {
+                            return Err(format!(
+                                "device {d} runs two separate runs of layers; with strategy \"layers\" each device runs one contiguous run of layers today"
+                            ));
+                        }
+                        runs.push((d, vec![st.clone()]));
+                    }
+                }
+            }
+            if runs.len() != n {
+                let idle: Vec<usize> = (0..n)
+                    .filter(|d| !runs.iter().any(|(rd, _)| rd == d))
+                    .collect();
+                return Err(format!(
+                    "with strategy \"layers\", device(s) {idle:?} run no conv2d, dense or maxpool layer; give every device a layer or use fewer devices"
+                ));
+            }
+            let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
+            for (i, (d, stages)) in runs.iter().enumerate() {
+                let first = i == 0;
+                let last = i + 1 == runs.len();
+                let input = stages[0].input;
+                let out = stages.last().map(|s| s.output.values()).unwrap_or(0);
+                let arch =
+                    device_arch(&whole, stages.clone(), first, input, (!last).then_some(out));
+                let source = if first {
+                    Source::Host {
+                        lo: 0,
+                        hi: whole.input.h - 1,
+                    }
+                } else {
+                    Source::Link {
+                        from: runs[i - 1].0,
+                    }
+                };
+                let sink = if last {
+                    Sink::Host
+                } else {
+                    Sink::Link { to: runs[i + 1].0 }
+                };
+                built_devs[*d] = Some(mk(*d, arch, source, None, sink));
+            }
+            sys.out_device = runs.last().map(|r| r.0).unwrap_or(0);
+            sys.devices = built_devs
+                .into_iter()
+                .map(|d| d.expect("every device"))
+                .collect();
+        }
+        // The frame format: values sign-extended to the widest value any device sends.
+        let dw = sys
+            .devices
+            .iter()
+            .filter(|d| matches!(d.sink, Sink::Link { .. }))
+            .map(|d| d.arch.dw_out)
+            .max()
+            .unwrap_or(8);
+        if !(frame::MIN_LINK_WIDTH..=frame::MAX_LINK_WIDTH).contains(&lw) {
+            return Err(format!(
+                "[target.link] width is {lw} bits; generated link ports carry {} to {} bits per beat",
+                frame::MIN_LINK_WIDTH,
+                frame::MAX_LINK_WIDTH
+            ));
+        }
+        sys.frame = frame::Format {
+            link_width: lw,
+            h_width: dw,
+            psum_width: dw,
+        };
+        sys.link = LinkWidths::new(&sys.frame);
+        Ok(sys)
+    }
+}
+
+/// A device's architecture from its stages: the host's input (with the network's input ReLU)
+/// when `from_host`, else values from a link; `link_out` values per frame to a link, else the
+/// network's output.
+fn device_arch(
+    whole: &CnnArch,
+    stages: Vec<Stage>,
+    from_host: bool,
+    input: Map,
+    link_out: Option<usize>,
+) -> CnnArch {
+    let cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
+    let macs = stages.iter().map(|s| s.macs).sum();
+    let dw_in = stages.first().map_or(whole.dw_in, |s| s.dw_in);
+    let last = stages.last().map(|s| (s.output, s.dw_out));
+    let (output, out_order, dw_out) = match link_out {
+        Some(v) => {
+            let m = Map { c: v, h: 1, w: 1 };
+            (m, m, last.map_or(whole.dw_out, |l| l.1))
+        }
+        None => (whole.output, whole.out_order, whole.dw_out),
+    };
+    CnnArch {
+        relu_in: from_host && whole.relu_in,
+        input,
+        output,
+        out_order,
+        dw_in,
+        dw_out,
+        in_layout: whole.in_layout,
+        out_layout: whole.out_layout,
+        round_ne: whole.round_ne,
+        sat: whole.sat,
+        cycles_per_frame,
+        macs,
+        folding: whole.folding.clone(),
+        stages,
+    }
+}
