@@ -130,12 +130,19 @@
         .clips(clips_{= st.index =})
     );
 {% endfor %}
-{% if let Some(g) = gather %}    // Gather: per frame, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}.
+{% if let Some(g) = gather %}    // Gather: per frame, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}. This
+    // device's own values wait in a block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages
+    // run on while the gather passes the other devices' values.
     reg g_remote;
     reg [{= g.cw =}-1:0] g_pos;
-    assign g_data = g_remote ? rx_d[{= g.dw =}-1:0] : {= g.l_data =};
-    assign g_valid = g_remote ? rx_v : {= g.l_valid =};
-    assign {= g.l_ready =} = !g_remote && g_ready;
+    wire [{= g.dw =}-1:0] gl_data;
+    wire gl_valid;
+    partita_sfifo #(.W({= g.dw =}), .AW({= g.aw =}), .DEPTH({= g.depth =})) u_gather_local (
+        .clk(clk), .rst(rst), .s_data({= g.l_data =}), .s_valid({= g.l_valid =}), .s_ready({= g.l_ready =}),
+        .m_data(gl_data), .m_valid(gl_valid), .m_ready(!g_remote && g_ready)
+    );
+    assign g_data = g_remote ? rx_d[{= g.dw =}-1:0] : gl_data;
+    assign g_valid = g_remote ? rx_v : gl_valid;
     assign rx_take = g_remote && rx_v && g_ready;
     always @(posedge clk) begin
         if (rst) begin

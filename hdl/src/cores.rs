@@ -37,6 +37,8 @@ pub const CRC32_SHARE: Core = core!("partita_crc32_share", []);
 pub const CRC32: Core = core!("partita_crc32", ["partita_rep", "partita_crc32_share"]);
 /// Synchronous FIFO, first word fall-through.
 pub const FIFO: Core = core!("partita_fifo", []);
+/// Stream FIFO on block RAM (registered read, two-entry output queue).
+pub const SFIFO: Core = core!("partita_sfifo", []);
 /// AXI4-Stream skid buffer (register slice).
 pub const SKID: Core = core!("partita_skid", []);
 /// Link framer.
@@ -78,6 +80,7 @@ pub const ALL: &[Core] = &[
     CRC32_SHARE,
     CRC32,
     FIFO,
+    SFIFO,
     SKID,
     LINK_TX,
     LINK_RX,

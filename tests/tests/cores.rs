@@ -281,6 +281,7 @@ fn crc_core_matches_the_reference_and_the_check_value() {
 fn fifo_skid_arbiter_axil_and_hub_testbenches_pass() {
     for core in [
         cores::FIFO,
+        cores::SFIFO,
         cores::SKID,
         cores::TX_ARB,
         cores::AXIL,
@@ -301,6 +302,14 @@ fn fifo_skid_arbiter_axil_and_hub_testbenches_pass() {
         ],
     );
     assert_pass(cores::FIFO, &log);
+    // The block-RAM stream FIFO at its smallest depth.
+    let tmp = TempDir::new("sfifo");
+    let log = run_tb(
+        cores::SFIFO,
+        tmp.path(),
+        &[("W", "5".into()), ("AW", "1".into()), ("DEPTH", "2".into())],
+    );
+    assert_pass(cores::SFIFO, &log);
 }
 
 /// The stream packer and unpacker at several layouts of `partita_hdl::stream` (one value per

@@ -277,6 +277,76 @@ pub fn input_rows(a: usize, b: usize, k: usize, s: usize, p: usize, h: usize) ->
 }
 
 impl Stage {
+    /// This stage with `pe` engines (an MVU; a pool is returned as it is): the same weight
+    /// entries dealt to the engines again (engine e computes output channels e, e + PE, ...).
+    pub fn with_engines(&self, pe: usize) -> Stage {
+        let StageKind::Mvu(m) = &self.kind else {
+            return self.clone();
+        };
+        let pe = pe.clamp(1, m.cout);
+        let groups = m.cout.div_ceil(pe);
+        let entry = |o: usize, lane: usize, j: usize| -> Entry {
+            m.entries[o % m.pe][lane][(o / m.pe) * m.nnz + j]
+        };
+        let mut entries = vec![vec![Vec::with_capacity(groups * m.nnz); m.lanes]; pe];
+        let mut bias = vec![vec![0i64; groups]; pe];
+        for (e, per_e) in entries.iter_mut().enumerate() {
+            for g in 0..groups {
+                let o = g * pe + e;
+                if o < m.cout {
+                    bias[e][g] = m.bias[o % m.pe][o / m.pe];
+                }
+                for j in 0..m.nnz {
+                    for (lane, l) in per_e.iter_mut().enumerate() {
+                        l.push(if o < m.cout {
+                            entry(o, lane, j)
+                        } else {
+                            Entry::default()
+                        });
+                    }
+                }
+            }
+        }
+        let issue = (self.output.h * self.output.w * groups * m.nnz) as u64;
+        Stage {
+            kind: StageKind::Mvu(Mvu {
+                pe,
+                groups,
+                entries,
+                bias,
+                words: groups * m.nnz,
+                ..m.clone()
+            }),
+            copies: pe * m.lanes,
+            cycles: issue
+                .max(self.input.values() as u64)
+                .max(self.output.values() as u64),
+            ..self.clone()
+        }
+    }
+
+    /// The fewest cycles per frame the stage's streams allow: one value in and one out per
+    /// cycle, one window read per cycle for a pool.
+    pub fn stream_floor(&self) -> u64 {
+        let reads = match &self.kind {
+            StageKind::Pool => (self.output.values() * self.window.k * self.window.k) as u64,
+            StageKind::Mvu(_) => 0,
+        };
+        reads
+            .max(self.input.values() as u64)
+            .max(self.output.values() as u64)
+    }
+
+    /// The fewest engines that keep this stage within `t` cycles per frame (1 for a pool).
+    pub fn engines_for(&self, t: u64) -> usize {
+        let StageKind::Mvu(m) = &self.kind else {
+            return 1;
+        };
+        let per = (self.output.h * self.output.w * m.nnz) as u64;
+        let groups = (t / per.max(1)).max(1) as usize;
+        m.cout.div_ceil(groups.min(m.cout)).min(m.cout)
+    }
+
     /// This stage computing only output rows `a..=b` (a conv2d or maxpool; every column and
     /// channel), reading input rows `r0..=r1` (see [`input_rows`]) as its whole input: the
     /// stage of a tile.

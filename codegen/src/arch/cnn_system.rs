@@ -331,6 +331,7 @@ impl CnnSystem {
                 let mut all = stages;
                 all.extend(tail);
                 let out_vals = local + sent_below;
+                let all = refold(all, (local + sent_below) as u64, budget(design, dev))?;
                 let arch = device_arch(
                     &whole,
                     all,
@@ -385,8 +386,13 @@ impl CnnSystem {
                 let last = i + 1 == runs.len();
                 let input = stages[0].input;
                 let out = stages.last().map(|s| s.output.values()).unwrap_or(0);
-                let arch =
-                    device_arch(&whole, stages.clone(), first, input, (!last).then_some(out));
+                let arch = device_arch(
+                    &whole,
+                    refold(stages.clone(), 0, budget(design, *d))?,
+                    first,
+                    input,
+                    (!last).then_some(out),
+                );
                 let source = if first {
                     Source::Host {
                         lo: 0,
@@ -433,6 +439,71 @@ impl CnnSystem {
         sys.link = LinkWidths::new(&sys.frame);
         Ok(sys)
     }
+}
+
+/// The multipliers device `d` may use, when the plan says: its `dsp_budget`, or `fill` of its
+/// board's.
+fn budget(design: &Design, d: usize) -> Option<usize> {
+    let p = &design.plan;
+    p.targets.get(d).and_then(|t| {
+        t.dsp_budget.map(|b| b as usize).or_else(|| {
+            t.board.map(|b| {
+                let fill = p.plan.target.fill.unwrap_or(0.8);
+                (b.multipliers as f64 * fill) as usize
+            })
+        })
+    })
+}
+
+/// A device's stages with their engines chosen again for the device's share of the work: each
+/// conv2d or dense stage gets the fewest engines that keep it within the device's stream bound
+/// (its stages' one value in and out per cycle, and `extra` values a gather passes), or, when
+/// that needs more multipliers than `budget`, within the fewest cycles the budget allows.
+fn refold(stages: Vec<Stage>, extra: u64, budget: Option<usize>) -> Result<Vec<Stage>, String> {
+    let floor = stages
+        .iter()
+        .map(Stage::stream_floor)
+        .max()
+        .unwrap_or(1)
+        .max(extra)
+        .max(1);
+    let mults = |t: u64| -> usize {
+        stages
+            .iter()
+            .map(|s| s.with_engines(s.engines_for(t)).multipliers())
+            .sum()
+    };
+    let slowest = stages
+        .iter()
+        .map(|s| s.with_engines(1).cycles)
+        .max()
+        .unwrap_or(floor)
+        .max(floor);
+    let t = match budget {
+        Some(b) if mults(floor) > b => {
+            if mults(slowest) > b {
+                return Err(format!(
+                    "even one engine per layer needs {} multipliers on a device, more than its budget of {b}",
+                    mults(slowest)
+                ));
+            }
+            let (mut lo, mut hi) = (floor, slowest);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if mults(mid) <= b {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            lo
+        }
+        _ => floor,
+    };
+    Ok(stages
+        .iter()
+        .map(|s| s.with_engines(s.engines_for(t)))
+        .collect())
 }
 
 /// A device's architecture from its stages: the host's input (with the network's input ReLU)

@@ -293,6 +293,9 @@ struct GatherView {
     from: usize,
     cw: u32,
     dw: u32,
+    /// The local FIFO: entries and address bits.
+    depth: usize,
+    aw: u32,
     l_data: String,
     l_valid: String,
     l_ready: String,
@@ -866,8 +869,11 @@ fn device_files(
         cores::UNPACK,
         cores::PACK,
     ];
-    if dev.is_some() {
+    if let Some((_, d)) = dev {
         used.push(cores::LINK_HUB);
+        if d.gather.is_some() {
+            used.push(cores::SFIFO);
+        }
     }
     let mut files = core_files(design, &used);
     let mut insts = Vec::new();
@@ -980,6 +986,8 @@ fn device_files(
         from: g.from,
         cw: bits_for(g.local.max(g.remote) as u64 - 1),
         dw: a.stages[g.after - 1].dw_out,
+        depth: g.local.max(2).next_power_of_two(),
+        aw: bits_for(g.local.max(2).next_power_of_two() as u64 - 1),
         l_data: format!("st{}_s_data_w", g.after),
         l_valid: format!("st{}_s_valid_w", g.after),
         l_ready: format!("st{}_s_ready_w", g.after),

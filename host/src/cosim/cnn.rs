@@ -462,6 +462,26 @@ pub fn simulate_multi(
     };
     let t1 = Instant::now();
     let run = multi::run_wired(&mut models, &wiring, &streams, &mopts);
+    // One frame alone gives the latency, and with the run above the steady state.
+    let single = (frames >= 2 && run.error.is_none()).then(|| {
+        let one = Streams {
+            inputs: streams
+                .inputs
+                .iter()
+                .zip(&sys.devices)
+                .map(|(b, d)| match d.source {
+                    Source::Host { .. } => {
+                        b[..whole.in_layout.beats(d.arch.input.values())].to_vec()
+                    }
+                    Source::Link { .. } => Vec::new(),
+                })
+                .collect(),
+            repeats: 1,
+            seq_count: 1,
+            ..streams.clone()
+        };
+        multi::run_wired(&mut models, &wiring, &one, &mopts)
+    });
     let sim_seconds = t1.elapsed().as_secs_f64();
     let got = to_chw(whole, &run.codes);
     let mismatch = first_mismatch(&expected, &got, whole.stages.len() - 1, 1, ov);
@@ -516,6 +536,14 @@ pub fn simulate_multi(
     let max_cycles = devices.iter().map(|d| d.cycles).max().unwrap_or(0);
     let link_bytes: u64 = devices.iter().map(|d| d.tx_bytes).sum();
     let output = output_array(design, whole, &input, &run.codes);
+    let latency = single
+        .as_ref()
+        .map(|r| r.devices.iter().map(|d| d.cycles as u64).max().unwrap_or(0));
+    let cpf = match latency {
+        Some(l) => (max_cycles as f64 - l as f64) / (frames as f64 - 1.0),
+        None => max_cycles as f64 / frames.max(1) as f64,
+    };
+    let cnn = cnn_system_stats(&sys, cpf, latency, link_bytes as f64 / frames.max(1) as f64);
     Ok(super::multi::MultiReport {
         matched,
         mismatch,
@@ -523,7 +551,7 @@ pub fn simulate_multi(
         words_got: run.codes.len(),
         sequences: frames,
         timesteps: frames,
-        cycles_per_timestep: max_cycles as f64 / frames.max(1) as f64,
+        cycles_per_timestep: cpf,
         link_bytes_per_timestep: link_bytes as f64 / frames.max(1) as f64,
         topology: if sys.mode == partita_codegen::plan::LinkMode::Host {
             "host-relayed".into()
@@ -551,5 +579,69 @@ pub fn simulate_multi(
         delivered_frame_errors,
         rtl_dir,
         output,
+        cnn: Some(cnn),
     })
+}
+
+/// A CNN system's measured and predicted figures: cycles per frame (and one device's, for the
+/// speed-up), link bytes per frame, and per device its work, multipliers and memories.
+fn cnn_system_stats(
+    sys: &partita_codegen::arch::cnn_system::CnnSystem,
+    cpf: f64,
+    latency: Option<u64>,
+    link_bytes: f64,
+) -> (serde_json::Value, String) {
+    let one = sys.whole.cycles_per_frame;
+    let pred = sys.cycles_per_frame();
+    let devs: Vec<serde_json::Value> = sys
+        .devices
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "device": d.index,
+                "layers": d.arch.stages.iter().map(|s| s.layer).collect::<Vec<_>>(),
+                "predicted_cycles_per_frame": d.cycles_per_frame(),
+                "multipliers": d.arch.multipliers(),
+                "weight_bits": d.arch.stages.iter().map(|s| s.weight_bits()).sum::<u64>(),
+                "line_buffer_bits": d.arch.stages.iter().map(|s| s.buffer_bits()).sum::<u64>(),
+                "link_values_per_frame": d.link_values(),
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "strategy": sys.strategy.name(),
+        "cycles_per_frame": cpf,
+        "predicted_cycles_per_frame": pred,
+        "latency_cycles": latency,
+        "one_device_cycles_per_frame": one,
+        "fraction_of_one_device": cpf / one.max(1) as f64,
+        "link_bytes_per_frame": link_bytes,
+        "predicted_link_bytes_per_frame": sys.link_bytes_per_frame(),
+        "recompute": sys.fused.as_ref().map(|f| f.recompute),
+        "input_factor": sys.fused.as_ref().map(|f| f.input_factor),
+        "devices": devs,
+    });
+    let mut text = format!(
+        "CNN {}: {cpf:.1} cycles per frame in steady state (predicted {pred}), {:.3} of one device's {one}; {link_bytes:.0} link bytes per frame (predicted {})",
+        sys.strategy.name(),
+        cpf / one.max(1) as f64,
+        sys.link_bytes_per_frame()
+    );
+    if let Some(f) = &sys.fused {
+        text += &format!(
+            "; fused stack recomputes {:.2}x its work and reads {:.2}x the input",
+            f.recompute, f.input_factor
+        );
+    }
+    text += "\n";
+    for d in &sys.devices {
+        text += &format!(
+            "  device {}: layers {:?}, {} multipliers, predicted {} cycles per frame\n",
+            d.index,
+            d.arch.stages.iter().map(|s| s.layer).collect::<Vec<_>>(),
+            d.arch.multipliers(),
+            d.cycles_per_frame()
+        );
+    }
+    (json, text)
 }

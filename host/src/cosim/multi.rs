@@ -67,6 +67,8 @@ pub struct MultiReport {
     pub delivered_frame_errors: Vec<String>,
     pub rtl_dir: PathBuf,
     pub output: ndarray::ArrayD<f64>,
+    /// A CNN system's figures (JSON, and lines for the summary).
+    pub cnn: Option<(serde_json::Value, String)>,
 }
 
 impl MultiReport {
@@ -120,6 +122,7 @@ impl MultiReport {
             "saturations_golden": self.saturations_golden,
             "saturation_warnings": self.saturation_warnings,
             "rtl_dir": self.rtl_dir.display().to_string(),
+            "cnn": self.cnn.as_ref().map(|c| c.0.clone()),
         }))
         .unwrap_or_default()
     }
@@ -172,6 +175,9 @@ impl MultiReport {
             self.sim_cycles, self.sim_seconds, self.build_seconds, self.saturations_hw, self.saturations_golden
         );
         s += &super::warning_lines(&self.saturation_warnings);
+        if let Some((_, t)) = &self.cnn {
+            s += t;
+        }
         s
     }
 }
@@ -387,5 +393,6 @@ pub fn simulate_multi_with(
         delivered_frame_errors,
         rtl_dir,
         output,
+        cnn: None,
     })
 }
