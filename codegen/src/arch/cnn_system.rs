@@ -331,7 +331,7 @@ impl CnnSystem {
                 let mut all = stages;
                 all.extend(tail);
                 let out_vals = local + sent_below;
-                let all = refold(all, (local + sent_below) as u64, budget(design, dev))?;
+                let all = refold(all, (local + sent_below) as u64, budget(design, dev), 0)?;
                 let arch = device_arch(
                     &whole,
                     all,
@@ -388,7 +388,7 @@ impl CnnSystem {
                 let out = stages.last().map(|s| s.output.values()).unwrap_or(0);
                 let arch = device_arch(
                     &whole,
-                    refold(stages.clone(), 0, budget(design, *d))?,
+                    refold(stages.clone(), 0, budget(design, *d), 0)?,
                     first,
                     input,
                     (!last).then_some(out),
@@ -415,6 +415,19 @@ impl CnnSystem {
                 .into_iter()
                 .map(|d| d.expect("every device"))
                 .collect();
+        }
+        // Every device at the system's pace: engines that would only idle are taken back.
+        let pace = sys.cycles_per_frame();
+        for d in &mut sys.devices {
+            let extra = d.gather.map_or(0, |g| (g.local + g.remote) as u64);
+            let stages = refold(
+                std::mem::take(&mut d.arch.stages),
+                extra,
+                budget(design, d.index),
+                pace,
+            )?;
+            d.arch.cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
+            d.arch.stages = stages;
         }
         // The frame format: values sign-extended to the widest value any device sends.
         let dw = sys
@@ -457,15 +470,22 @@ fn budget(design: &Design, d: usize) -> Option<usize> {
 
 /// A device's stages with their engines chosen again for the device's share of the work: each
 /// conv2d or dense stage gets the fewest engines that keep it within the device's stream bound
-/// (its stages' one value in and out per cycle, and `extra` values a gather passes), or, when
-/// that needs more multipliers than `budget`, within the fewest cycles the budget allows.
-fn refold(stages: Vec<Stage>, extra: u64, budget: Option<usize>) -> Result<Vec<Stage>, String> {
+/// (its stages' one value in and out per cycle, and `extra` values a gather passes) or the
+/// system's `pace` (the slowest device's bound: faster would only idle), or, when that needs
+/// more multipliers than `budget`, within the fewest cycles the budget allows.
+fn refold(
+    stages: Vec<Stage>,
+    extra: u64,
+    budget: Option<usize>,
+    pace: u64,
+) -> Result<Vec<Stage>, String> {
     let floor = stages
         .iter()
         .map(Stage::stream_floor)
         .max()
         .unwrap_or(1)
         .max(extra)
+        .max(pace)
         .max(1);
     let mults = |t: u64| -> usize {
         stages
