@@ -635,6 +635,32 @@ pub const CNN_STRATEGIES: &[Strategy] = &[
     Strategy::Fused,
 ];
 
+/// How strategy `layers` deals a model's layers out to `devices` devices, in order: each
+/// layer's device, and the number of layers dealt. A CNN's ReLU and flatten layers have no
+/// hardware of their own, so its conv2d, dense and maxpool layers are dealt and each other
+/// layer goes with the one before it.
+pub fn deal_layers(shape: &ModelShape, devices: usize) -> (Vec<usize>, usize) {
+    let hw_layer: Vec<bool> = match shape {
+        ModelShape::Cnn { layers, .. } => layers
+            .iter()
+            .map(|l| !matches!(l, CnnLayer::Relu | CnnLayer::Flatten))
+            .collect(),
+        ModelShape::Lstm { .. } => vec![true; shape.num_layers()],
+    };
+    let n_hw = hw_layer.iter().filter(|h| **h).count().max(1);
+    let dev = hw_layer
+        .iter()
+        .scan(0usize, |k, h| {
+            let i = if *h { *k } else { k.saturating_sub(1) };
+            if *h {
+                *k += 1;
+            }
+            Some(i * devices / n_hw)
+        })
+        .collect();
+    (dev, n_hw)
+}
+
 /// A CNN layer after validation, with its shapes resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CnnLayer {
@@ -2271,27 +2297,7 @@ impl Validator<'_, '_> {
         let mut ok = check_strategy(self, default, &["partition", "strategy"]);
         let n_layers = shape.num_layers();
         let all: Vec<usize> = (0..devices).collect();
-        // `layers` deals the layers out in order. A CNN's ReLU and flatten layers have no
-        // hardware of their own, so its conv2d, dense and maxpool layers are dealt and each
-        // other layer goes with the one before it.
-        let hw_layer: Vec<bool> = match shape {
-            ModelShape::Cnn { layers, .. } => layers
-                .iter()
-                .map(|l| !matches!(l, CnnLayer::Relu | CnnLayer::Flatten))
-                .collect(),
-            ModelShape::Lstm { .. } => vec![true; n_layers],
-        };
-        let n_hw = hw_layer.iter().filter(|h| **h).count().max(1);
-        let layer_dev: Vec<usize> = hw_layer
-            .iter()
-            .scan(0usize, |k, h| {
-                let i = if *h { *k } else { k.saturating_sub(1) };
-                if *h {
-                    *k += 1;
-                }
-                Some(i * devices / n_hw)
-            })
-            .collect();
+        let (layer_dev, n_hw) = deal_layers(shape, devices);
         let mut out: Vec<LayerAssignment> = (0..n_layers)
             .map(|l| {
                 if default == Strategy::Layers {
@@ -2310,7 +2316,10 @@ impl Validator<'_, '_> {
         if default == Strategy::Layers && devices > n_hw {
             self.err(
                 &["partition", "strategy"],
-                format!("strategy \"layers\" puts whole layers on devices, but there are {devices} devices and {n_hw} layers with hardware (conv2d, dense, maxpool, LSTM)"),
+                match shape {
+                    ModelShape::Lstm { .. } => format!("strategy \"layers\" puts whole layers on devices, but there are {devices} devices and {n_hw} layers"),
+                    ModelShape::Cnn { .. } => format!("strategy \"layers\" puts whole layers on devices, but there are {devices} devices and {n_hw} conv2d, dense or maxpool layers (ReLU and flatten go with the layer before)"),
+                },
                 "use at most as many devices as layers, or split layers with another strategy",
             );
             ok = false;

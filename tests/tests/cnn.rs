@@ -304,7 +304,7 @@ fn cnn_shapes_the_hardware_cannot_build_are_refused() {
                 "{BASE}input_shape = [1, 4, 4]\n{}[target]\ndevices = 2\n",
                 layer("conv2d", "out_channels = 2\nkernel = 3\n")
             ),
-            "multi-device CNN strategies are not built yet",
+            "uses strategy \"filters\", which is not built yet for CNNs over several devices",
         ),
         (
             format!(

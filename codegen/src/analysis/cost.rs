@@ -25,6 +25,8 @@ use crate::design::{Design, ModelDesign};
 use crate::passes::partition::{self, LayerPartition};
 use crate::plan::{LayerAssignment, Strategy};
 
+
+
 /// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot:
 /// the engine's front stages and its accumulator, the row lane's sum, rounding and saturation
 /// registers, the element-wise unit, and the h write.
@@ -39,6 +41,8 @@ pub struct Prediction {
     pub link_bytes_per_step: f64,
     pub max_memory_bits: u64,
     pub multipliers: u64,
+    /// A fused CNN stack: multiply-accumulates done over those needed.
+    pub recompute: Option<f64>,
 }
 
 /// How a cycle prediction was made.
@@ -116,6 +120,9 @@ fn share_cycles(design: &Design, p: &LayerPartition, device: usize, l: usize) ->
 
 /// Predict the design's cycles per timestep, link traffic, memory and multipliers.
 pub fn predict(design: &Design) -> Prediction {
+    if let ModelDesign::Cnn(_) = &design.model {
+        return super::cnn_cost::predict(design);
+    }
     let costs = resources::device_costs(design);
     let max_memory_bits = costs
         .iter()
@@ -131,6 +138,7 @@ pub fn predict(design: &Design) -> Prediction {
         link_bytes_per_step,
         max_memory_bits,
         multipliers,
+        recompute: None,
     }
 }
 
@@ -219,10 +227,10 @@ pub struct SweepRow {
     pub design: Design,
 }
 
-/// The same model and formats under each strategy and device count (LSTM plans).
+/// The same model and formats under each strategy and device count.
 pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
     let ModelDesign::Lstm(m) = &design.model else {
-        return Vec::new();
+        return super::cnn_cost::sweep(design, devices);
     };
     let layers = m.layers.len();
     let mut rows = Vec::new();

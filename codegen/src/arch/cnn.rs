@@ -276,6 +276,12 @@ pub fn input_rows(a: usize, b: usize, k: usize, s: usize, p: usize, h: usize) ->
     (lo, hi)
 }
 
+/// Padding rows above the window of output row `a` that a strip starting there still needs:
+/// `max(0, P - a·S)` (only above the real image).
+pub fn top_padding(a: usize, s: usize, p: usize) -> usize {
+    p.saturating_sub(a * s)
+}
+
 impl Stage {
     /// This stage with `pe` engines (an MVU; a pool is returned as it is): the same weight
     /// entries dealt to the engines again (engine e computes output channels e, e + PE, ...).
@@ -361,7 +367,7 @@ impl Stage {
             h: b - a + 1,
             ..self.output
         };
-        let pt = w.p.saturating_sub(a * w.s);
+        let pt = top_padding(a, w.s, w.p);
         let window = window_at(w.k, w.s, w.p, pt, input, output.h);
         let macs = self.macs * output.h as u64 / self.output.h as u64;
         let reads = match &self.kind {
@@ -623,5 +629,81 @@ impl CnnArch {
             stages,
             folding: why,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A window layer (sum of products; a max-pool is the same walk) on a map of rows `inp`
+    /// (each `w` wide): output rows `rows`, row `o`'s window starting `top` rows above row
+    /// `o·S` of `inp` (so `top` = P on a whole map), zero outside `inp`.
+    fn conv(inp: &[Vec<i64>], wt: &[Vec<i64>], s: usize, p: usize, top: usize, rows: std::ops::Range<usize>, wout: usize) -> Vec<Vec<i64>> {
+        let k = wt.len();
+        let h = inp.len() as i64;
+        let w = inp[0].len() as i64;
+        rows.map(|o| {
+            (0..wout)
+                .map(|x| {
+                    let mut acc = 0;
+                    for (ky, wr) in wt.iter().enumerate() {
+                        for (kx, wv) in wr.iter().enumerate() {
+                            let iy = (o * s + ky) as i64 - top as i64;
+                            let ix = (x * s + kx) as i64 - p as i64;
+                            if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                acc += wv * inp[iy as usize][ix as usize];
+                            }
+                        }
+                    }
+                    acc
+                })
+                .collect()
+        })
+        .collect()
+    }
+
+    proptest! {
+        /// Any split of a window layer's output rows into strips: each strip, computed from
+        /// only the input rows `input_rows` names (with `top_padding` rows of zeros above it and
+        /// none below), equals those rows of the layer on the whole map. Valid convolutions,
+        /// padding up to K - 1, strides, kernels wider than strides (overlapping pools) and
+        /// narrower (gapped) are all drawn; DeepThings' p = floor(k/2), pool k = s shortcut
+        /// would fail most of them.
+        #[test]
+        fn strips_from_their_halo_rows_equal_the_whole_map(
+            (h, w, k, s, p) in (1usize..24, 1usize..6, 1usize..6, 1usize..4, 0usize..4)
+                .prop_filter("a window fits", |(h, w, k, _, p)| h + 2 * p >= *k && w + 2 * p >= *k && *p < *k),
+            cuts in prop::collection::vec(0usize..1000, 0..6),
+            seed in any::<u64>(),
+        ) {
+            let mut r = crate::weights::SplitMix64::new(seed);
+            let inp: Vec<Vec<i64>> = (0..h).map(|_| (0..w).map(|_| (r.next_u64() % 19) as i64 - 9).collect()).collect();
+            let wt: Vec<Vec<i64>> = (0..k).map(|_| (0..k).map(|_| (r.next_u64() % 7) as i64 - 3).collect()).collect();
+            let hout = (h + 2 * p - k) / s + 1;
+            let wout = (w + 2 * p - k) / s + 1;
+            let full = conv(&inp, &wt, s, p, p, 0..hout, wout);
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c % hout).filter(|c| *c > 0).collect();
+            bounds.push(0);
+            bounds.push(hout);
+            bounds.sort_unstable();
+            bounds.dedup();
+            for win in bounds.windows(2) {
+                let (a, b) = (win[0], win[1] - 1);
+                let (lo, hi) = input_rows(a, b, k, s, p, h);
+                prop_assert!(lo <= hi && hi < h);
+                let region = &inp[lo..=hi];
+                let top = top_padding(a, s, p);
+                // The strip's first window starts `top` rows above the region, exactly.
+                prop_assert_eq!((a * s) as i64 - p as i64, lo as i64 - top as i64);
+                let strip = conv(region, &wt, s, p, top, 0..b - a + 1, wout);
+                prop_assert_eq!(&strip[..], &full[a..=b], "rows {}..={} from input rows {}..={}", a, b, lo, hi);
+                // And the region is the least that works: its last row is read (or is the
+                // image's last row read by the strip's last window).
+                let last_read = (b * s + k - 1) as i64 - p as i64;
+                prop_assert!(hi as i64 <= last_read.max(0));
+            }
+        }
     }
 }

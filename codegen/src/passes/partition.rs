@@ -149,8 +149,8 @@ pub fn layer(
         v
     };
     let mut finisher = vec![a.devices[0]; units];
-    // Layers without weights split their channels, like filters.
-    let strategy = if weighted {
+    // Layers without weights split their channels, like filters (spatial splits keep them).
+    let strategy = if weighted || matches!(a.strategy, Strategy::Tiles | Strategy::Fused) {
         a.strategy
     } else {
         Strategy::Filters

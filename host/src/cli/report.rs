@@ -33,15 +33,19 @@ pub(crate) fn run_verb(a: Args, out: &mut dyn std::io::Write) -> Result<(), Fail
         Some(sw) => Some(sweep_rows(&d, sw, a.plot.as_deref())?),
     };
     let p = cost::predict(&d);
+    let unit = step_word(&d);
     writeln!(
         out,
-        "plan {}: {:.0} cycles per timestep ({}), {:.0} link bytes per timestep, {} memory bits and {} multipliers on the largest device",
+        "plan {}: {:.0} cycles per {unit} ({}), {:.0} link bytes per {unit}, {} memory bits and {} multipliers on the largest device{}",
         a.plan.display(),
         p.cycles_per_step,
         p.basis.describe(),
         p.link_bytes_per_step,
         p.max_memory_bits,
-        p.multipliers
+        p.multipliers,
+        p.recompute
+            .map(|r| format!("; the fused stack recomputes {r:.2}x its work"))
+            .unwrap_or_default()
     )
     .map_err(io_failure)?;
     let Some(rows) = rows else {
@@ -88,9 +92,10 @@ fn sweep_rows(
                 2 * d.plan.banks,
                 m.layers.len()
             ),
-            partita_codegen::design::ModelDesign::Cnn(_) => {
-                "the sweep covers LSTM plans; CNN hardware is not built yet".into()
-            }
+            partita_codegen::design::ModelDesign::Cnn(_) => format!(
+                "a CNN splits over at most {} devices (link frames address 8), fused needs a window stack with as many output rows, layers as many conv2d, dense or maxpool layers, filters and channels as many channels in every layer",
+                partita_hdl::frame::MAX_DEVICES
+            ),
         };
         return Err(ArgFailure(format!(
             "--sweep: no strategy can split this model over {} device(s): {why}",
@@ -99,6 +104,14 @@ fn sweep_rows(
         .into());
     }
     Ok(rows)
+}
+
+/// What one cycle figure covers: an LSTM timestep or a CNN frame.
+fn step_word(d: &Design) -> &'static str {
+    match d.model {
+        partita_codegen::design::ModelDesign::Lstm(_) => "timestep",
+        partita_codegen::design::ModelDesign::Cnn(_) => "frame",
+    }
 }
 
 /// Parse `devices=1,2,4,8`.
@@ -122,9 +135,14 @@ pub fn table(design: &Design, rows: &[SweepRow]) -> String {
         .map(|r| r.prediction.cycles_per_step)
         .unwrap_or(f64::NAN);
     let mut s = String::new();
+    let u = if step_word(design) == "frame" {
+        "frame"
+    } else {
+        "step"
+    };
     let _ = writeln!(
         s,
-        "strategy  devices  cycles/step  speed-up  link bytes/step  max memory bits/device  multipliers/device  basis"
+        "strategy  devices  cycles/{u}  speed-up  link bytes/{u}  max memory bits/device  multipliers/device  basis"
     );
     for r in rows {
         let p = &r.prediction;
@@ -139,9 +157,15 @@ pub fn table(design: &Design, rows: &[SweepRow]) -> String {
             p.max_memory_bits,
             p.multipliers,
             match p.basis {
-                CycleBasis::Exact => "exact (generated hardware)",
-                CycleBasis::NodeModel => "model of the generated nodes",
-                CycleBasis::Estimate => "estimate",
+                CycleBasis::Exact => "exact (generated hardware)".to_string(),
+                CycleBasis::NodeModel => match p.recompute {
+                    Some(r) => format!("model of the generated nodes (recompute {r:.2}x)"),
+                    None => "model of the generated nodes".to_string(),
+                },
+                CycleBasis::Estimate if step_word(design) == "frame" => {
+                    "estimate (hardware not built)".to_string()
+                }
+                CycleBasis::Estimate => "estimate".to_string(),
             }
         );
     }
@@ -219,9 +243,18 @@ pub fn svg(design: &Design, rows: &[SweepRow]) -> String {
 pub fn measured(rows: &[SweepRow]) -> Result<String, crate::cosim::SimError> {
     let opts = crate::cosim::SimOptions::default();
     let mut s = String::new();
+    let cnn = rows
+        .first()
+        .is_some_and(|r| matches!(r.design.model, partita_codegen::design::ModelDesign::Cnn(_)));
     let _ = writeln!(
         s,
-        "measured by cosimulation (2 sequences x 8 steps):\nstrategy  devices  predicted  measured  error   speed-up  link bytes/step  match"
+        "{}\nstrategy  devices  predicted  measured  error   speed-up  link bytes/{}  match",
+        if cnn {
+            "measured by cosimulation (4 frames; cycles per frame in steady state):"
+        } else {
+            "measured by cosimulation (2 sequences x 8 steps):"
+        },
+        if cnn { "frame" } else { "step" }
     );
     let mut base = f64::NAN;
     for r in rows {
