@@ -18,6 +18,8 @@ const EXAMPLES: &[&str] = &[
     "lstm_3dev_mixed",
     "cnn_small",
     "cnn_mnist3",
+    "cnn_mnist3_fused4",
+    "cnn_mnist3_layers3",
 ];
 
 #[test]

@@ -200,19 +200,30 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         .replace("devices = 2", "devices = 3")
         .replace("\"fused\"", "\"layers\"");
     let plans = [
-        ("fused4", repo().join("examples/cnn_mnist3_fused4.toml"), false),
-        ("layers3", repo().join("examples/cnn_mnist3_layers3.toml"), false),
-        ("small_fused", tmp.write("small_fused.toml", &small_fused), true),
-        ("small_layers", tmp.write("small_layers.toml", &small_layers), false),
+        (
+            "fused4",
+            repo().join("examples/cnn_mnist3_fused4.toml"),
+            false,
+        ),
+        (
+            "layers3",
+            repo().join("examples/cnn_mnist3_layers3.toml"),
+            false,
+        ),
+        (
+            "small_fused",
+            tmp.write("small_fused.toml", &small_fused),
+            true,
+        ),
+        (
+            "small_layers",
+            tmp.write("small_layers.toml", &small_layers),
+            false,
+        ),
     ];
     for (name, plan, synth) in plans {
         let dir = tmp.path().join(name);
-        let (code, _, err) = cli(&[
-            "gen",
-            plan.to_str().unwrap(),
-            "-o",
-            dir.to_str().unwrap(),
-        ]);
+        let (code, _, err) = cli(&["gen", plan.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
         let sys: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("system.json")).unwrap())

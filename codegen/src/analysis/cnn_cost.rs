@@ -101,11 +101,14 @@ fn estimate(design: &Design, whole: &CnnArch) -> Prediction {
     let mut bytes = 0.0f64;
     let mut mem = 0u64;
     let mut macs_per_dev = 0u64;
-    for (i, st) in whole.stages.iter().enumerate() {
+    // Whether the previous stage's output is split over the devices (by rows or channels).
+    let mut split = false;
+    let fixed = design.plan.plan.target.engines != crate::plan::Engines::Auto;
+    for st in whole.stages.iter() {
         let dense = st.kind_name() == "dense";
-        let last = i + 1 == whole.stages.len();
         let out_vals = st.output.values() as u64;
-        let (floor, link) = match strategy {
+        let in_vals = st.input.values() as u64;
+        let (floor, link, now_split) = match strategy {
             Strategy::Tiles if !dense && st.output.h >= n => {
                 let strips = partition::split(st.output.h, n);
                 let mut worst = 0u64;
@@ -117,40 +120,78 @@ fn estimate(design: &Design, whole: &CnnArch) -> Prediction {
                     let own = (st.input.h * r.len()).div_ceil(st.output.h);
                     halo += (s.input.h.saturating_sub(own) * st.input.w * st.input.c) as u64;
                 }
-                // Halo rows per frame, each from a neighbour; the output gathered at the end.
-                let gather = if last { out_vals * (nn - 1) / nn } else { 0 };
-                (worst, frame_bytes(&f, halo) + frame_bytes(&f, gather))
+                // Halo rows per frame, each from a neighbour.
+                (worst, frame_bytes(&f, halo), true)
             }
-            Strategy::Filters if st.output.c >= n => {
-                let reads = match st.kind {
-                    StageKind::Pool => out_vals * (st.window.k * st.window.k) as u64 / nn,
-                    StageKind::Mvu(_) => 0,
-                };
-                // Every device sends its channels of every pixel to every other device.
-                let each = out_vals / nn;
-                (
-                    reads.max(st.input.values() as u64).max(each),
-                    frame_bytes(&f, each) * (nn * (nn - 1)) as f64,
-                )
-            }
+            Strategy::Filters if st.output.c >= n => match st.kind {
+                // A pool works on the channels its device has.
+                StageKind::Pool => (
+                    (out_vals * (st.window.k * st.window.k) as u64 / nn).max(in_vals / nn),
+                    0.0,
+                    true,
+                ),
+                // Every device reads every input channel: its N - 1 other shares all-gathered.
+                StageKind::Mvu(_) => {
+                    let gather = if split {
+                        frame_bytes(&f, in_vals / nn) * (nn * (nn - 1)) as f64
+                    } else {
+                        0.0
+                    };
+                    (in_vals.max(out_vals / nn), gather, true)
+                }
+            },
             Strategy::Channels if matches!(st.kind, StageKind::Mvu(_)) && st.input.c >= n => {
                 // Every device makes every output's partial sum; N - 1 of N go to finishers.
                 let pf = frame::Format {
                     h_width: f.psum_width,
                     ..f
                 };
+                // Finished channels stay split by channel, as the next layer reads them.
                 (
-                    out_vals.max(st.input.values() as u64 / nn),
+                    out_vals.max(in_vals / nn),
                     frame_bytes(&pf, out_vals) * (nn - 1) as f64,
+                    true,
                 )
             }
-            // A stage the strategy cannot split runs whole on one device.
-            _ => (st.stream_floor(), 0.0),
+            Strategy::Channels if matches!(st.kind, StageKind::Pool) && split => (
+                (out_vals * (st.window.k * st.window.k) as u64 / nn).max(in_vals / nn),
+                0.0,
+                true,
+            ),
+            // A stage the strategy cannot split runs whole on one device, its input gathered.
+            _ => {
+                let gather = if split {
+                    frame_bytes(&f, in_vals * (nn - 1) / nn)
+                } else {
+                    0.0
+                };
+                (st.stream_floor(), gather, false)
+            }
         };
+        // With engines the plan fixes, a split stage also issues its share of the whole
+        // stage's slices (with "auto" they are folded to the pace, as the built systems do).
+        let issue = match (&st.kind, fixed) {
+            (StageKind::Mvu(m), true) => {
+                let whole_issue = (st.output.h * st.output.w * m.groups * m.nnz) as u64;
+                if now_split {
+                    whole_issue.div_ceil(nn)
+                } else {
+                    whole_issue
+                }
+            }
+            _ => 0,
+        };
+        let floor = floor.max(issue);
+        split = now_split;
         pace = pace.max(floor);
         bytes += link;
         mem += st.weight_bits() / nn + st.buffer_bits() / nn.max(1);
         macs_per_dev += st.macs / nn;
+    }
+    if split {
+        // The output gathered on one device.
+        let out = whole.output.values() as u64;
+        bytes += frame_bytes(&f, out * (nn - 1) / nn);
     }
     Prediction {
         cycles_per_step: pace as f64,
@@ -245,7 +286,12 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
             .position(|l| matches!(l, CnnLayer::Flatten | CnnLayer::Dense { .. }))
             .unwrap_or(nl);
         let best = (0..window_end)
-            .filter(|&e| matches!(layers[e], CnnLayer::Conv2d { .. } | CnnLayer::Maxpool { .. }))
+            .filter(|&e| {
+                matches!(
+                    layers[e],
+                    CnnLayer::Conv2d { .. } | CnnLayer::Maxpool { .. }
+                )
+            })
             .filter_map(|e| variant(design, n, fused_assignment(layers, e, n)))
             .filter(|d| CnnSystem::new(d).is_ok())
             .min_by(|a, b| {

@@ -25,8 +25,6 @@ use crate::design::{Design, ModelDesign};
 use crate::passes::partition::{self, LayerPartition};
 use crate::plan::{LayerAssignment, Strategy};
 
-
-
 /// Fixed pipeline drain of a layer-step, before tree levels and the last unit's drain slot:
 /// the engine's front stages and its accumulator, the row lane's sum, rounding and saturation
 /// registers, the element-wise unit, and the h write.

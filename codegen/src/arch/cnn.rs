@@ -640,7 +640,15 @@ mod tests {
     /// A window layer (sum of products; a max-pool is the same walk) on a map of rows `inp`
     /// (each `w` wide): output rows `rows`, row `o`'s window starting `top` rows above row
     /// `o·S` of `inp` (so `top` = P on a whole map), zero outside `inp`.
-    fn conv(inp: &[Vec<i64>], wt: &[Vec<i64>], s: usize, p: usize, top: usize, rows: std::ops::Range<usize>, wout: usize) -> Vec<Vec<i64>> {
+    fn conv(
+        inp: &[Vec<i64>],
+        wt: &[Vec<i64>],
+        s: usize,
+        p: usize,
+        top: usize,
+        rows: std::ops::Range<usize>,
+        wout: usize,
+    ) -> Vec<Vec<i64>> {
         let k = wt.len();
         let h = inp.len() as i64;
         let w = inp[0].len() as i64;

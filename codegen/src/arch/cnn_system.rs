@@ -139,13 +139,58 @@ impl CnnSystem {
             * (f.link_width as u64 / 8)
     }
 
-    /// Cycles per frame: the slowest device's.
+    /// Cycles per frame: the slowest device's, or the busiest link's beats per frame (a link
+    /// carries one beat per cycle).
     pub fn cycles_per_frame(&self) -> u64 {
         self.devices
             .iter()
             .map(CnnDevice::cycles_per_frame)
             .max()
             .unwrap_or(1)
+            .max(self.link_loads().into_iter().max().unwrap_or(0))
+    }
+
+    /// Beats per frame on each directed link (each switch channel, when switched): every
+    /// device's frames along their path (the chain towards the destination, the ring one way
+    /// round, a switched system up to the switch and down).
+    pub fn link_loads(&self) -> Vec<u64> {
+        let n = self.devices.len();
+        let mut load = vec![
+            0u64;
+            if self.switched {
+                2 * n
+            } else {
+                self.links.len()
+            }
+        ];
+        for d in &self.devices {
+            let Sink::Link { to } = d.sink else { continue };
+            let beats = self.frame.run_beats(frame::Kind::H, d.link_values() as u64);
+            if self.switched {
+                load[d.index] += beats;
+                load[n + to] += beats;
+                continue;
+            }
+            let mut at = d.index;
+            while at != to {
+                let next = if self.topology == Topology::Ring {
+                    (at + 1) % n
+                } else if to > at {
+                    at + 1
+                } else {
+                    at - 1
+                };
+                if let Some(i) = self
+                    .links
+                    .iter()
+                    .position(|l| l.from.0 == at && l.to.0 == next)
+                {
+                    load[i] += beats;
+                }
+                at = next;
+            }
+        }
+        load
     }
 
     pub fn new(design: &Design) -> Result<CnnSystem, String> {
@@ -262,6 +307,13 @@ impl CnnSystem {
                 return Err("a fused stack needs at least two devices".into());
             }
             let gather_dev = devs[0];
+            // On a one-way ring of three or more, the strips go round against the ring's
+            // direction, so each device's frames reach the one it sends to in one hop.
+            let devs: Vec<usize> = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
+                (0..n).map(|k| (gather_dev + n - k) % n).collect()
+            } else {
+                devs
+            };
             for (l, a) in layers.iter().enumerate().skip(stack_end) {
                 let ok = a.strategy == Strategy::Fused
                     || (a.devices.len() == 1 && a.devices[0] == gather_dev);
@@ -331,7 +383,7 @@ impl CnnSystem {
                 let mut all = stages;
                 all.extend(tail);
                 let out_vals = local + sent_below;
-                let all = refold(all, (local + sent_below) as u64, budget(design, dev), 0)?;
+                let all = refold(design, dev, all, (local + sent_below) as u64, 0)?;
                 let arch = device_arch(
                     &whole,
                     all,
@@ -388,7 +440,7 @@ impl CnnSystem {
                 let out = stages.last().map(|s| s.output.values()).unwrap_or(0);
                 let arch = device_arch(
                     &whole,
-                    refold(stages.clone(), 0, budget(design, *d), 0)?,
+                    refold(design, *d, stages.clone(), 0, 0)?,
                     first,
                     input,
                     (!last).then_some(out),
@@ -421,9 +473,10 @@ impl CnnSystem {
         for d in &mut sys.devices {
             let extra = d.gather.map_or(0, |g| (g.local + g.remote) as u64);
             let stages = refold(
+                design,
+                d.index,
                 std::mem::take(&mut d.arch.stages),
                 extra,
-                budget(design, d.index),
                 pace,
             )?;
             d.arch.cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
@@ -468,17 +521,26 @@ fn budget(design: &Design, d: usize) -> Option<usize> {
     })
 }
 
-/// A device's stages with their engines chosen again for the device's share of the work: each
+/// A device's stages with their engines chosen again for the device's share of the work (with
+/// `[target] engines = "auto"`; a layer's own `engines` stay): each
 /// conv2d or dense stage gets the fewest engines that keep it within the device's stream bound
 /// (its stages' one value in and out per cycle, and `extra` values a gather passes) or the
 /// system's `pace` (the slowest device's bound: faster would only idle), or, when that needs
 /// more multipliers than `budget`, within the fewest cycles the budget allows.
 fn refold(
+    design: &Design,
+    dev: usize,
     stages: Vec<Stage>,
     extra: u64,
-    budget: Option<usize>,
     pace: u64,
 ) -> Result<Vec<Stage>, String> {
+    // Engines the plan fixes ([target] engines = N, or a layer's own `engines`) stay.
+    if design.plan.plan.target.engines != crate::plan::Engines::Auto {
+        return Ok(stages);
+    }
+    let specs = &design.plan.plan.model.layers;
+    let own = |s: &Stage| specs.get(s.layer).and_then(|l| l.engines()).is_some();
+    let budget = budget(design, dev);
     let floor = stages
         .iter()
         .map(Stage::stream_floor)
@@ -487,12 +549,14 @@ fn refold(
         .max(extra)
         .max(pace)
         .max(1);
-    let mults = |t: u64| -> usize {
-        stages
-            .iter()
-            .map(|s| s.with_engines(s.engines_for(t)).multipliers())
-            .sum()
+    let pick = |s: &Stage, t: u64| -> Stage {
+        if own(s) {
+            s.clone()
+        } else {
+            s.with_engines(s.engines_for(t))
+        }
     };
+    let mults = |t: u64| -> usize { stages.iter().map(|s| pick(s, t).multipliers()).sum() };
     let slowest = stages
         .iter()
         .map(|s| s.with_engines(1).cycles)
@@ -520,10 +584,7 @@ fn refold(
         }
         _ => floor,
     };
-    Ok(stages
-        .iter()
-        .map(|s| s.with_engines(s.engines_for(t)))
-        .collect())
+    Ok(stages.iter().map(|s| pick(s, t)).collect())
 }
 
 /// A device's architecture from its stages: the host's input (with the network's input ReLU)

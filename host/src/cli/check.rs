@@ -205,6 +205,11 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
             }
         }
     }
+    if let ModelDesign::Cnn(_) = &design.model {
+        if plan.devices > 1 {
+            s += &cnn_system_text(design);
+        }
+    }
     if let ModelDesign::Lstm(_) = &design.model {
         let p = cost::predict(design);
         let basis = match p.basis {
@@ -275,30 +280,43 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
         let devs: Vec<String> = p.devices.iter().map(|d| d.to_string()).collect();
         let _ = writeln!(s, "{l:>5}  {:<8}  {}", p.strategy.name(), devs.join(","));
     }
-    let _ = writeln!(
-        s,
-        "\ndevice  MACs/{unit:<9}  non-zeros  weight bits  state bits  link tx bytes/{unit:<9}  link rx bytes/{unit:<9}  multipliers"
-    );
-    for (c, l) in costs.iter().zip(&traffic.devices) {
+    // A built multi-device CNN system has its own device table above.
+    let cnn_system = matches!(design.model, ModelDesign::Cnn(_))
+        && plan.devices > 1
+        && partita_codegen::arch::cnn_system::CnnSystem::new(design).is_ok();
+    if !cnn_system {
         let _ = writeln!(
             s,
-            "{:>6}  {:>15}  {:>9}  {:>11}  {:>10}  {:>23.1}  {:>23.1}  {:>11}",
-            c.device, c.macs, c.nonzeros, c.weight_bits, c.state_bits, l.tx, l.rx, c.multipliers
+            "\ndevice  MACs/{unit:<9}  non-zeros  weight bits  state bits  link tx bytes/{unit:<9}  link rx bytes/{unit:<9}  multipliers"
         );
-    }
-    match traffic.basis {
-        Basis::None => {}
-        Basis::Frames => {
+        for (c, l) in costs.iter().zip(&traffic.devices) {
             let _ = writeln!(
                 s,
-                "link traffic: the generated frames (header, payload, CRC trailer, tick barriers), {DEFAULT_STEPS}-step sequences; rx counts frames addressed to the device"
+                "{:>6}  {:>15}  {:>9}  {:>11}  {:>10}  {:>23.1}  {:>23.1}  {:>11}",
+                c.device,
+                c.macs,
+                c.nonzeros,
+                c.weight_bits,
+                c.state_bits,
+                l.tx,
+                l.rx,
+                c.multipliers
             );
         }
-        Basis::Payload => {
-            let _ = writeln!(
-                s,
-                "link traffic: raw payload point to point (no generated multi-device hardware for this plan)"
-            );
+        match traffic.basis {
+            Basis::None => {}
+            Basis::Frames => {
+                let _ = writeln!(
+                    s,
+                    "link traffic: the generated frames (header, payload, CRC trailer, tick barriers), {DEFAULT_STEPS}-step sequences; rx counts frames addressed to the device"
+                );
+            }
+            Basis::Payload => {
+                let _ = writeln!(
+                    s,
+                    "link traffic: raw payload point to point (no generated multi-device hardware for this plan)"
+                );
+            }
         }
     }
     let _ = writeln!(
@@ -338,6 +356,82 @@ pub fn summary(design: &Design, costs: &[DeviceCost], traffic: &Traffic) -> Stri
                 t.worst_input
             );
         }
+    }
+    s
+}
+
+/// A multi-device CNN's system: what each device runs, where its values come from and go,
+/// its engines and memories, and the cost model's cycles and link bytes per frame; or why the
+/// hardware is not generated (with the cost model's estimate).
+fn cnn_system_text(design: &Design) -> String {
+    use partita_codegen::arch::cnn_system::{CnnSystem, Sink, Source};
+    let mut s = String::new();
+    let sys = match CnnSystem::new(design) {
+        Ok(sys) => sys,
+        Err(e) => {
+            let p = cost::predict(design);
+            let _ = writeln!(
+                s,
+                "\nhardware: not generated: {e}\ncost model ({}): {:.0} cycles per frame, {:.0} link bytes per frame",
+                p.basis.describe(),
+                p.cycles_per_step,
+                p.link_bytes_per_step
+            );
+            return s;
+        }
+    };
+    let one = sys.whole.cycles_per_frame;
+    let pred = sys.cycles_per_frame();
+    let _ = writeln!(
+        s,
+        "\nhardware ({} devices, {}): {pred} cycles per frame, {:.3} of one device's {one}; {} link bytes per frame{}",
+        sys.devices.len(),
+        sys.strategy.name(),
+        pred as f64 / one.max(1) as f64,
+        sys.link_bytes_per_frame(),
+        sys.fused
+            .as_ref()
+            .map(|f| format!(
+                "; the fused stack (its first {} stage(s)) recomputes {:.2}x its work and reads {:.2}x the input",
+                f.stages, f.recompute, f.input_factor
+            ))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        s,
+        "device  layers                 input                     output       cycles/frame  multipliers  line-buffer bits  weight bits"
+    );
+    for d in &sys.devices {
+        let layers: Vec<String> = d
+            .arch
+            .stages
+            .iter()
+            .map(|st| st.layer.to_string())
+            .collect();
+        let input = match d.source {
+            Source::Host { lo, hi } => format!("host rows {lo}-{hi}"),
+            Source::Link { from } => format!("device {from}"),
+        };
+        let input = match d.gather {
+            Some(g) => format!("{input} +gather {}", g.from),
+            None => input,
+        };
+        let output = match d.sink {
+            Sink::Host => "host".to_string(),
+            Sink::Link { to } => format!("device {to}"),
+        };
+        let _ = writeln!(
+            s,
+            "{:>6}  {:<21}  {:<24}  {:<11}  {:>12}  {:>11}  {:>16}  {:>11}",
+            d.index,
+            layers.join(","),
+            input,
+            output,
+            d.cycles_per_frame(),
+            d.arch.multipliers(),
+            d.arch.stages.iter().map(|st| st.buffer_bits()).sum::<u64>(),
+            d.arch.stages.iter().map(|st| st.weight_bits()).sum::<u64>()
+        );
     }
     s
 }
