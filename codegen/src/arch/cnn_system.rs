@@ -91,6 +91,8 @@ impl CnnDevice {
 /// The fused stack's figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FusedStack {
+    /// Layers in the stack (the network's first `layers`, ReLUs included).
+    pub layers: usize,
     /// Stages in the stack (the first `stages` of the network).
     pub stages: usize,
     /// Per device (in strip order) the output rows of the stack's last stage.
@@ -193,7 +195,72 @@ impl CnnSystem {
         load
     }
 
+    /// The system a plan describes. With `strategy = "fused"` for every layer (the plan's
+    /// default with no overrides), the stack is chosen: of the window layers before the first
+    /// flatten or dense layer, the prefix whose system has the fewest cycles per frame (a
+    /// longer stack recomputes more, and its last map may have too few rows to split); the
+    /// layers after it run on the first device.
     pub fn new(design: &Design) -> Result<CnnSystem, String> {
+        let ModelDesign::Cnn(m) = &design.model else {
+            return Err("not a CNN design".into());
+        };
+        let all_fused = design
+            .plan
+            .layers
+            .iter()
+            .all(|a| a.strategy == Strategy::Fused);
+        if !all_fused {
+            return CnnSystem::build(design);
+        }
+        let window_end = m
+            .layers
+            .iter()
+            .position(|l| matches!(l, CnnLayer::Flatten | CnnLayer::Dense { .. }))
+            .unwrap_or(m.layers.len());
+        let devs = design.plan.layers[0].devices.clone();
+        let mut best: Option<CnnSystem> = None;
+        let mut why: Option<String> = None;
+        for e in (0..window_end).rev() {
+            if !matches!(
+                m.layers[e],
+                CnnLayer::Conv2d { .. } | CnnLayer::Maxpool { .. }
+            ) {
+                continue;
+            }
+            let end = if matches!(m.layers.get(e + 1), Some(CnnLayer::Relu)) {
+                e + 1
+            } else {
+                e
+            };
+            let mut v = design.clone();
+            for (l, a) in v.plan.layers.iter_mut().enumerate() {
+                if l > end {
+                    a.strategy = Strategy::Layers;
+                    a.devices = vec![devs[0]];
+                }
+            }
+            match CnnSystem::build(&v) {
+                Ok(sys) => {
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| sys.cycles_per_frame() < b.cycles_per_frame())
+                    {
+                        best = Some(sys);
+                    }
+                }
+                Err(err) => {
+                    why.get_or_insert(err);
+                }
+            }
+        }
+        best.ok_or_else(|| {
+            why.unwrap_or_else(|| {
+                "strategy \"fused\" needs conv2d or maxpool layers before the first flatten or dense layer".into()
+            })
+        })
+    }
+
+    fn build(design: &Design) -> Result<CnnSystem, String> {
         let ModelDesign::Cnn(m) = &design.model else {
             return Err("not a CNN design".into());
         };
@@ -397,6 +464,7 @@ impl CnnSystem {
             strip_rows.reverse();
             let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();
             sys.fused = Some(FusedStack {
+                layers: stack_end,
                 stages: ns,
                 strips: strip_rows,
                 recompute: done_macs as f64 / need.max(1) as f64,

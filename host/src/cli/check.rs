@@ -392,8 +392,15 @@ fn cnn_system_text(design: &Design) -> String {
         sys.fused
             .as_ref()
             .map(|f| format!(
-                "; the fused stack (its first {} stage(s)) recomputes {:.2}x its work and reads {:.2}x the input",
-                f.stages, f.recompute, f.input_factor
+                "; the fused stack (layers 0-{}) recomputes {:.2}x its work and reads {:.2}x the input{}",
+                f.layers - 1,
+                f.recompute,
+                f.input_factor,
+                if f.layers < sys.whole.stages.last().map_or(0, |st| st.layer + 1) {
+                    format!(", the layers after it run on device {}", sys.out_device)
+                } else {
+                    String::new()
+                }
             ))
             .unwrap_or_default()
     );
