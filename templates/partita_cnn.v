@@ -87,7 +87,15 @@
 {% if let Some(g) = gather %}    wire [{= g.dw =}-1:0] g_data;
     wire g_valid, g_ready;
 {% endif %}{% if l.no_rx %}    assign rx_take = 1'b0;
-{% endif %}{% endif %}{% if src_link %}    // Input: values from device {= src_from =}'s link frames (port {= rx_port =}), one per cycle.
+{% endif %}{% for x in l.xs %}    // Halo exchange before stage {= x.i =}: its input, merged from {= x.u =} value(s) from above, {= x.o =} kept, {= x.d =} from below.
+    wire [{= x.dw =}-1:0] x{= x.i =}_m_data;
+    wire x{= x.i =}_m_valid, x{= x.i =}_m_ready;
+{% endfor %}{% if l.y_g %}    wire y_g;
+{% endif %}{% for q in l.rxq %}    // Received values from device {= q.src =} tagged {= q.tag =} ({= q.doc =}), port {= q.port =}.
+    wire [{= l.dw =}-1:0] q{= q.j =}_data;
+    wire q{= q.j =}_valid, q{= q.j =}_ready, q{= q.j =}_in_ready;
+    wire q{= q.j =}_push;
+{% endfor %}{% endif %}{% if src_link %}    // Input: values from device {= src_from =}'s link frames (port {= rx_port =}), one per cycle.
     wire st0_s_valid = rx_v && in_open;
     wire st0_s_ready;
     wire [{= dwi =}-1:0] st0_s_data = rx_d[{= dwi =}-1:0];
@@ -158,10 +166,73 @@
         end
     end
 
-{% endif %}{% if sink_link %}    // Output: to device {= sink_to =}'s link frames, a run per frame (the framer splits it).
+{% endif %}{% if let Some(l) = link %}{% for x in l.xs %}    // Halo exchange before stage {= x.i =}: stage {= x.p =}'s strip ({= x.rows =} rows of {= x.len =} values) goes{% if x.has_up %} rows 0-{= x.up_last_row =} to device {= x.up_dev =} (tag {= x.tag_up =}),{% endif %}{% if x.has_dn %} rows {= x.dn_from =}- to device {= x.dn_dev =} (tag {= x.tag_dn =}),{% endif %}
+    // rows {= x.keep0 =}-{= x.keep_last =} kept{% if x.o == 0 %} (none){% endif %} in a block-RAM FIFO of {= x.ldepth =} entries until the merger takes them.
+    reg [{= x.rw =}-1:0] x{= x.i =}_row;
+    reg [{= x.cw =}-1:0] x{= x.i =}_col;
+    reg x{= x.i =}_upd;
+    wire x{= x.i =}_v = st{= x.i =}_s_valid_w;
+    wire x{= x.i =}_to_up = {= x.to_up =};
+    wire x{= x.i =}_to_dn = {= x.to_dn =};
+    wire x{= x.i =}_to_l = {= x.to_l =};
+    wire x{= x.i =}_row_end = (x{= x.i =}_col == {= x.cw =}'d{= x.len_last =});
+    wire [{= x.dw =}-1:0] x{= x.i =}_l_data;
+    wire x{= x.i =}_l_valid, x{= x.i =}_l_in_ready;
+    wire x{= x.i =}_l_ok = !x{= x.i =}_to_l || x{= x.i =}_l_in_ready;
+    wire x{= x.i =}_want_up = x{= x.i =}_v && x{= x.i =}_to_up && !x{= x.i =}_upd && (x{= x.i =}_to_dn || x{= x.i =}_l_ok);
+    wire x{= x.i =}_want_dn = x{= x.i =}_v && x{= x.i =}_to_dn && (!x{= x.i =}_to_up || x{= x.i =}_upd) && x{= x.i =}_l_ok;
+    wire x{= x.i =}_g_up, x{= x.i =}_g_dn;
+    wire x{= x.i =}_done = x{= x.i =}_v && x{= x.i =}_l_ok
+        && (x{= x.i =}_to_dn ? x{= x.i =}_g_dn : (!x{= x.i =}_to_up || x{= x.i =}_upd || x{= x.i =}_g_up));
+    assign st{= x.i =}_s_ready_w = x{= x.i =}_done;
+    always @(posedge clk) begin
+        if (rst) begin
+            x{= x.i =}_row <= {= x.rw =}'d0;
+            x{= x.i =}_col <= {= x.cw =}'d0;
+            x{= x.i =}_upd <= 1'b0;
+        end else begin
+            if (x{= x.i =}_done) begin
+                x{= x.i =}_upd <= 1'b0;
+                if (x{= x.i =}_row_end) begin
+                    x{= x.i =}_col <= {= x.cw =}'d0;
+                    x{= x.i =}_row <= (x{= x.i =}_row == {= x.rw =}'d{= x.rows_last =}) ? {= x.rw =}'d0 : x{= x.i =}_row + {= x.rw =}'d1;
+                end else begin
+                    x{= x.i =}_col <= x{= x.i =}_col + {= x.cw =}'d1;
+                end
+            end else if (x{= x.i =}_g_up) begin
+                x{= x.i =}_upd <= 1'b1;
+            end
+        end
+    end
+    partita_sfifo #(.W({= x.dw =}), .AW({= x.law =}), .DEPTH({= x.ldepth =})) u_x{= x.i =}_keep (
+        .clk(clk), .rst(rst), .s_data(st{= x.i =}_s_data_w), .s_valid(x{= x.i =}_done && x{= x.i =}_to_l), .s_ready(x{= x.i =}_l_in_ready),
+        .m_data(x{= x.i =}_l_data), .m_valid(x{= x.i =}_l_valid), .m_ready(x{= x.i =}_m_ready && x{= x.i =}_ph == 2'd1)
+    );
+    // Merger: per frame {= x.u =} value(s) from above, {= x.o =} kept, {= x.d =} from below.
+    reg [1:0] x{= x.i =}_ph;
+    reg [{= x.mw =}-1:0] x{= x.i =}_n;
+    assign x{= x.i =}_m_data = (x{= x.i =}_ph == 2'd0) ? {= x.up_q_data =} : (x{= x.i =}_ph == 2'd1) ? x{= x.i =}_l_data : {= x.dn_q_data =};
+    assign x{= x.i =}_m_valid = (x{= x.i =}_ph == 2'd0) ? {= x.up_q_valid =} : (x{= x.i =}_ph == 2'd1) ? x{= x.i =}_l_valid : {= x.dn_q_valid =};
+{% if x.u > 0 %}    assign {= x.up_q_ready =} = x{= x.i =}_m_ready && x{= x.i =}_ph == 2'd0;
+{% endif %}{% if x.d > 0 %}    assign {= x.dn_q_ready =} = x{= x.i =}_m_ready && x{= x.i =}_ph == 2'd2;
+{% endif %}    always @(posedge clk) begin
+        if (rst) begin
+            x{= x.i =}_ph <= 2'd{= x.ph0 =};
+            x{= x.i =}_n <= {= x.mw =}'d0;
+        end else if (x{= x.i =}_m_valid && x{= x.i =}_m_ready) begin
+            if (x{= x.i =}_n == ((x{= x.i =}_ph == 2'd0) ? {= x.mw =}'d{= x.u_last =} : (x{= x.i =}_ph == 2'd1) ? {= x.mw =}'d{= x.o_last =} : {= x.mw =}'d{= x.d_last =})) begin
+                x{= x.i =}_n <= {= x.mw =}'d0;
+                x{= x.i =}_ph <= (x{= x.i =}_ph == 2'd0) ? 2'd{= x.after_up =} : (x{= x.i =}_ph == 2'd1) ? 2'd{= x.after_keep =} : 2'd{= x.ph0 =};
+            end else begin
+                x{= x.i =}_n <= x{= x.i =}_n + {= x.mw =}'d1;
+            end
+        end
+    end
+
+{% endfor %}{% endif %}{% if sink_link %}    // Output: to device {= sink_to =}'s link frames, a run per frame (the framer splits it).
     wire [{= dwo =}-1:0] y_val = {= last_data =};
     wire y_valid = {= last_valid =};
-    wire y_ready = !tq_full;
+    wire y_ready = {= y_ready =};
     assign {= last_ready =} = y_ready;
     wire y_last = (out_pos == {= ovw =}'d{= out_last =});
     wire pack_busy = !tx_idle;
@@ -225,7 +296,49 @@
         end
     end
 
-{% if let Some(l) = link %}    // Link ports. Waiting: a value from device {= l.from_doc =} is wanted and none is there.
+{% if let Some(l) = link %}{% if !l.xs.is_empty() %}    // The transmit queue. Each run (a halo run up or down per exchange, this device's output)
+    // first fills a staging FIFO of its own, marking where each of its frames ends (its last
+    // value, or every {= l.lk.maxv_h =} values, where the framer splits a run); the queue then takes
+    // whole frames, one run's at a time (the framer packs a frame from consecutive entries), by
+    // fixed priority, so no run waits for another run's data.
+    reg tq_lock;
+    reg [{= l.own_w =}-1:0] tq_owner;
+{% for r in l.reqs %}    // Run {= r.j =}: {= r.doc =}.
+    wire r{= r.j =}_in_ready, r{= r.j =}_qv;
+    wire [{= r.w =}:0] r{= r.j =}_q;
+    reg [6:0] r{= r.j =}_cnt;
+    reg [7:0] r{= r.j =}_frames;
+    wire r{= r.j =}_push = {= r.want =} && r{= r.j =}_in_ready;
+    assign {= r.grant =} = r{= r.j =}_push;
+    wire r{= r.j =}_fe = ({= r.last =}) || (r{= r.j =}_cnt == 7'd{= l.maxv_last =});
+    wire r{= r.j =}_sel = tq_lock ? (tq_owner == {= l.own_w =}'d{= r.j =}) : ({= r.free =});
+    wire r{= r.j =}_pop = r{= r.j =}_sel && r{= r.j =}_qv && !tq_full;
+    partita_sfifo #(.W({= r.w1 =}), .AW(7), .DEPTH(128)) u_run{= r.j =} (
+        .clk(clk), .rst(rst), .s_data({r{= r.j =}_fe, {= r.value =}}), .s_valid(r{= r.j =}_push), .s_ready(r{= r.j =}_in_ready),
+        .m_data(r{= r.j =}_q), .m_valid(r{= r.j =}_qv), .m_ready(r{= r.j =}_pop)
+    );
+    always @(posedge clk) begin
+        if (rst) begin
+            r{= r.j =}_cnt <= 7'd0;
+            r{= r.j =}_frames <= 8'd0;
+        end else begin
+            if (r{= r.j =}_push) r{= r.j =}_cnt <= r{= r.j =}_fe ? 7'd0 : r{= r.j =}_cnt + 7'd1;
+            r{= r.j =}_frames <= r{= r.j =}_frames + {7'd0, r{= r.j =}_push && r{= r.j =}_fe} - {7'd0, r{= r.j =}_pop && r{= r.j =}_q[{= r.w =}]};
+        end
+    end
+{% endfor %}{% for g in l.grants %}    assign {= g.0 =} = {= g.1 =};
+{% endfor %}    wire tq_push_any = {= l.tq_any =};
+    wire [{= l.tq_w =}-1:0] tq_entry = {= l.tq_mux =};
+    always @(posedge clk) begin
+        if (rst) begin
+            tq_lock <= 1'b0;
+            tq_owner <= {= l.own_w =}'d0;
+        end else if (tq_push_any) begin
+            tq_lock <= !tq_entry[{= l.tq_w =}-1];
+            tq_owner <= {= l.owner_mux =};
+        end
+    end
+{% endif %}    // Link ports. Waiting: a value from device {= l.from_doc =} is wanted and none is there.
     wire waiting = busy && ({= l.wait_expr =});
     reg [31:0] wait_cycles;
     always @(posedge clk) begin
@@ -235,19 +348,34 @@
     wire [{= l.np =}-1:0] rv_valid, rv_ack, rv_par, rv_all, ok_p;
     wire [{= l.np2 =}-1:0] rv_type;
     wire [{= l.np3 =}-1:0] rv_src;
-    wire [{= l.np =}-1:0] rv_layer;
+    wire [{= l.npl =}-1:0] rv_layer;
     wire [{= l.np7 =}-1:0] rv_count, rv_avail;
     wire [{= l.npd =}-1:0] rv_data;
     wire [{= l.npw =}-1:0] rv_beat;
     wire [{= l.npv =}-1:0] rv_vi;
     wire bar_ok;
-    assign rx_v = rv_valid[{= l.rx_port =}] && (rv_type[{= l.rx_port2 =} +: 2] == 2'd0);
+{% if l.xs.is_empty() %}    assign rx_v = rv_valid[{= l.rx_port =}] && (rv_type[{= l.rx_port2 =} +: 2] == 2'd0);
     assign rx_d = rv_data[{= l.rx_portd =} +: {= l.dw =}];
     assign rv_ack = {= l.ack_expr =};
+{% else %}    // Every received stream into a FIFO of its own (demultiplexed by source and tag), so no
+    // stream waits behind another on a port.
+{% for q in l.rxq %}    assign q{= q.j =}_push = rv_valid[{= q.port =}] && (rv_type[{= q.port2 =} +: 2] == 2'd0) && (rv_src[{= q.port3 =} +: 3] == 3'd{= q.src =})
+        && (rv_layer[{= q.port3 =} +: 3] == 3'd{= q.tag =}) && q{= q.j =}_in_ready;
+    partita_sfifo #(.W({= l.dw =}), .AW({= q.aw =}), .DEPTH({= q.depth =})) u_rxq{= q.j =} (
+        .clk(clk), .rst(rst), .s_data(rv_data[{= q.portd =} +: {= l.dw =}]), .s_valid(q{= q.j =}_push), .s_ready(q{= q.j =}_in_ready),
+        .m_data(q{= q.j =}_data), .m_valid(q{= q.j =}_valid), .m_ready(q{= q.j =}_ready)
+    );
+{% endfor %}    assign rv_ack = {= l.ack_expr =};
+{% if let Some(gq) = l.gather_q %}    assign rx_v = q{= gq =}_valid;
+    assign rx_d = q{= gq =}_data;
+    assign q{= gq =}_ready = rx_take;
+{% else %}    assign rx_v = 1'b0;
+    assign rx_d = {= l.dw =}'d0;
+{% endif %}{% endif %}
     assign rv_all = {= l.np =}'d0;
     partita_link_hub #(
         .NP({= l.np =}), .LW({= l.lw =}), .DW({= l.dw =}), .ACCW({= l.dw =}), .NDEV({= l.ndev =}),
-        .NLAYERS(1), .LAYER_W(1), .VPB_H({= l.lk.vpb_h =}), .VPB_P({= l.lk.vpb_p =}),
+        .NLAYERS({= l.nlayers =}), .LAYER_W({= l.layer_w =}), .VPB_H({= l.lk.vpb_h =}), .VPB_P({= l.lk.vpb_p =}),
         .VPB_W({= l.lk.vpb_w =}), .MAXV_H({= l.lk.maxv_h =}), .MAXV_P({= l.lk.maxv_p =}), .MAX_VALS({= l.lk.max_vals =}),
         .MAXB({= l.maxb =}), .FB_W({= l.lk.fb_w =}), .FB_IX_W({= l.lk.fb_ix_w =}), .RX_AW(6), .RX_DEPTH(64),
         .TQ_AW(6), .TQ_DEPTH(64), .EH(1), .QW({= l.dw =}), .TQ_W({= l.tq_w =}), .BAR_W({= l.bar_w =}), .BCAST(0)

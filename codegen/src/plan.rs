@@ -2279,13 +2279,6 @@ impl Validator<'_, '_> {
                     format!("{kind_name} can use {allowed_list}"),
                 );
                 false
-            } else if s == Strategy::Tiles {
-                v.err(
-                    path,
-                    format!("strategy \"{s}\" is not built yet"),
-                    "CNN plans can use \"fused\", \"filters\", \"channels\" or \"layers\" today",
-                );
-                false
             } else {
                 true
             }

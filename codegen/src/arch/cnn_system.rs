@@ -53,6 +53,28 @@ pub struct Gather {
     pub from: usize,
 }
 
+/// A halo exchange of `tiles` on one device, between stage `stage - 1` (whose output strip has
+/// `rows` rows of `row_len` values) and stage `stage`: the sender passes its first `send_up`
+/// rows to the device above (`up`, frames tagged `tag_up`) and its rows from `send_down_from`
+/// on to the device below (`tag_down`), and keeps rows `keep.0..keep.1` for itself; the merger
+/// feeds stage `stage` with `recv_up` rows from above, the kept rows, then `recv_down` rows
+/// from below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    pub stage: usize,
+    pub rows: usize,
+    pub row_len: usize,
+    pub up: Option<usize>,
+    pub down: Option<usize>,
+    pub tag_up: u8,
+    pub tag_down: u8,
+    pub send_up: usize,
+    pub send_down_from: usize,
+    pub keep: (usize, usize),
+    pub recv_up: usize,
+    pub recv_down: usize,
+}
+
 /// One device of a CNN system.
 #[derive(Clone, Debug)]
 pub struct CnnDevice {
@@ -66,15 +88,31 @@ pub struct CnnDevice {
     pub ports: Vec<(Option<usize>, Option<usize>)>,
     /// The tx port of each destination device, 2 bits each.
     pub routes: u16,
+    /// `tiles`: the halo exchanges, in stage order.
+    pub exchanges: Vec<Exchange>,
 }
 
 impl CnnDevice {
+    /// The runs this device sends per frame: (destination, frame tag, values).
+    pub fn runs(&self) -> Vec<(usize, u8, usize)> {
+        let mut v = Vec::new();
+        for x in &self.exchanges {
+            if let (Some(up), true) = (x.up, x.send_up > 0) {
+                v.push((up, x.tag_up, x.send_up * x.row_len));
+            }
+            if let (Some(down), true) = (x.down, x.send_down_from < x.rows) {
+                v.push((down, x.tag_down, (x.rows - x.send_down_from) * x.row_len));
+            }
+        }
+        if let Sink::Link { to } = self.sink {
+            v.push((to, 0, self.arch.output.values()));
+        }
+        v
+    }
+
     /// Values this device sends on its links per frame.
     pub fn link_values(&self) -> usize {
-        match self.sink {
-            Sink::Link { .. } => self.arch.output.values(),
-            Sink::Host => 0,
-        }
+        self.runs().iter().map(|r| r.2).sum()
     }
 
     /// Cycles per frame in steady state: the slowest stage, gather or stream.
@@ -136,7 +174,8 @@ impl CnnSystem {
         let f = &self.frame;
         self.devices
             .iter()
-            .map(|d| f.run_beats(frame::Kind::H, d.link_values() as u64))
+            .flat_map(|d| d.runs())
+            .map(|r| f.run_beats(frame::Kind::H, r.2 as u64))
             .sum::<u64>()
             * (f.link_width as u64 / 8)
     }
@@ -165,9 +204,16 @@ impl CnnSystem {
                 self.links.len()
             }
         ];
-        for d in &self.devices {
-            let Sink::Link { to } = d.sink else { continue };
-            let beats = self.frame.run_beats(frame::Kind::H, d.link_values() as u64);
+        for (from, to, beats) in self.devices.iter().flat_map(|d| {
+            d.runs().into_iter().map(move |r| {
+                (
+                    d.index,
+                    r.0,
+                    self.frame.run_beats(frame::Kind::H, r.2 as u64),
+                )
+            })
+        }) {
+            let d = &self.devices[from];
             if self.switched {
                 load[d.index] += beats;
                 load[n + to] += beats;
@@ -204,11 +250,9 @@ impl CnnSystem {
         let ModelDesign::Cnn(m) = &design.model else {
             return Err("not a CNN design".into());
         };
-        let all_fused = design
-            .plan
-            .layers
-            .iter()
-            .all(|a| a.strategy == Strategy::Fused);
+        let first = design.plan.layers.first().map(|a| a.strategy);
+        let all_fused = matches!(first, Some(Strategy::Fused | Strategy::Tiles))
+            && design.plan.layers.iter().all(|a| Some(a.strategy) == first);
         if !all_fused {
             return CnnSystem::build(design);
         }
@@ -277,14 +321,16 @@ impl CnnSystem {
         let whole = CnnArch::whole(design)?;
         let layers = &design.plan.layers;
         let strategies: Vec<Strategy> = layers.iter().map(|a| a.strategy).collect();
-        let fused_n = strategies.iter().filter(|s| **s == Strategy::Fused).count();
-        let built = "multi-device CNN hardware is built for `fused` (a stack of conv2d/maxpool \
-                     layers in row strips, the layers after it on the stack's first device) and \
-                     `layers` (whole layers per device)";
+        let spatial = |s: &Strategy| matches!(s, Strategy::Fused | Strategy::Tiles);
+        let fused_n = strategies.iter().filter(|s| spatial(s)).count();
+        let tiles = strategies.first() == Some(&Strategy::Tiles);
+        let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
+                     conv2d/maxpool layers in row strips, the layers after it on the stack's \
+                     first device) and `layers` (whole layers per device)";
         if let Some((l, s)) = strategies
             .iter()
             .enumerate()
-            .find(|(_, s)| !matches!(s, Strategy::Fused | Strategy::Layers))
+            .find(|(_, s)| !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers))
         {
             return Err(format!(
                 "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
@@ -294,7 +340,9 @@ impl CnnSystem {
         let (ports, links, switched) = wiring(n, t.topology, t.mode);
         let lw = t.width as u32;
         let mut sys = CnnSystem {
-            strategy: if fused_n > 0 {
+            strategy: if fused_n > 0 && tiles {
+                Strategy::Tiles
+            } else if fused_n > 0 {
                 Strategy::Fused
             } else {
                 Strategy::Layers
@@ -341,15 +389,17 @@ impl CnnSystem {
                 sink,
                 ports: ports[index].clone(),
                 routes,
+                exchanges: Vec::new(),
             }
         };
         if fused_n > 0 {
             // The stack: the fused layers, which must open the network and hold only window
             // layers (conv2d, maxpool, relu).
             let f_last = fused_n - 1;
-            if strategies[..fused_n].iter().any(|s| *s != Strategy::Fused) {
+            let kind = strategies[0];
+            if !spatial(&kind) || strategies[..fused_n].iter().any(|s| *s != kind) {
                 return Err(format!(
-                    "the fused layers must be the network's first layers (a stack from the input); {built}"
+                    "the fused (or tiled) layers must be the network's first layers (a stack from the input, all of one strategy); {built}"
                 ));
             }
             // With `strategy = "fused"` alone every layer says fused: the stack is then the
@@ -424,14 +474,101 @@ impl CnnSystem {
                 let (mut a, mut b) = (r.start, r.end - 1);
                 strip_rows.push((a, b));
                 let mut stages: Vec<Stage> = Vec::with_capacity(ns);
-                for st in whole.stages[..ns].iter().rev() {
-                    let s = st.on_rows(a, b);
-                    let w = st.window;
-                    let (lo, hi) = super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h);
-                    (a, b) = (lo, hi);
-                    stages.push(s);
+                let mut exchanges = Vec::new();
+                if tiles {
+                    // Every stage on the device's own strip of its rows; the input rows a
+                    // strip needs beyond its own come from the neighbours.
+                    let nd = devs.len();
+                    let own = |i: usize, k: usize| -> (usize, usize) {
+                        let r = &crate::passes::partition::split(whole.stages[i].output.h, nd)[k];
+                        (r.start, r.end.max(r.start + 1) - 1)
+                    };
+                    let need = |i: usize, k: usize| -> (usize, usize) {
+                        let st = &whole.stages[i];
+                        let (a, b) = own(i, k);
+                        let w = st.window;
+                        super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h)
+                    };
+                    for i in 0..ns {
+                        let st = &whole.stages[i];
+                        if st.output.h < nd {
+                            return Err(format!(
+                                "strategy \"tiles\" splits layer {}'s {} output rows over {nd} devices; use at most {} devices, or end the tiled stack before it",
+                                st.layer, st.output.h, st.output.h
+                            ));
+                        }
+                        let (oa, ob) = own(i, k);
+                        stages.push(st.on_rows(oa, ob));
+                        if i == 0 {
+                            (a, b) = need(0, k);
+                            continue;
+                        }
+                        let (lo, hi) = need(i, k);
+                        let (pa, pb) = own(i - 1, k);
+                        let rows = pb - pa + 1;
+                        let bad = || {
+                            format!(
+                                "strategy \"tiles\": layer {} on device {dev} needs input rows {lo}-{hi}, beyond its neighbours' strips; use fewer devices, or end the tiled stack before it",
+                                st.layer
+                            )
+                        };
+                        let recv_up = pa.saturating_sub(lo);
+                        let recv_down = hi.saturating_sub(pb);
+                        if (recv_up > 0 && (k == 0 || lo < own(i - 1, k - 1).0))
+                            || (recv_down > 0 && (k + 1 == nd || hi > own(i - 1, k + 1).1))
+                            || (lo > pb + 1)
+                            || (hi + 1 < pa)
+                        {
+                            return Err(bad());
+                        }
+                        let keep = (
+                            lo.max(pa) - pa,
+                            (hi.min(pb) + 1).saturating_sub(pa).max(lo.max(pa) - pa),
+                        );
+                        let send_up = if k > 0 {
+                            let (_, uh) = need(i, k - 1);
+                            (uh + 1).saturating_sub(pa).min(rows)
+                        } else {
+                            0
+                        };
+                        let send_down_from = if k + 1 < nd {
+                            let (dl, _) = need(i, k + 1);
+                            dl.saturating_sub(pa).min(rows)
+                        } else {
+                            rows
+                        };
+                        let tag = 2 * i as u8;
+                        if tag > 6 {
+                            return Err(format!(
+                                "strategy \"tiles\" exchanges halos at most at 3 layer boundaries (the link frame's 3-bit tag); end the tiled stack by layer {}",
+                                whole.stages[3].layer
+                            ));
+                        }
+                        exchanges.push(Exchange {
+                            stage: i,
+                            rows,
+                            row_len: st.input.w * st.input.c,
+                            up: (k > 0).then(|| devs[k - 1]),
+                            down: (k + 1 < nd).then(|| devs[k + 1]),
+                            tag_up: tag - 1,
+                            tag_down: tag,
+                            send_up,
+                            send_down_from,
+                            keep,
+                            recv_up,
+                            recv_down,
+                        });
+                    }
+                } else {
+                    for st in whole.stages[..ns].iter().rev() {
+                        let s = st.on_rows(a, b);
+                        let w = st.window;
+                        let (lo, hi) = super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h);
+                        (a, b) = (lo, hi);
+                        stages.push(s);
+                    }
+                    stages.reverse();
                 }
-                stages.reverse();
                 done_macs += stages.iter().map(|s| s.macs).sum::<u64>();
                 let input = stages[0].input;
                 in_vals += input.values();
@@ -459,7 +596,9 @@ impl CnnSystem {
                     if k == 0 { None } else { Some(out_vals) },
                 );
                 sent_below += local;
-                built_devs[dev] = Some(mk(dev, arch, Source::Host { lo: a, hi: b }, gather, sink));
+                let mut built = mk(dev, arch, Source::Host { lo: a, hi: b }, gather, sink);
+                built.exchanges = exchanges;
+                built_devs[dev] = Some(built);
             }
             strip_rows.reverse();
             let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();

@@ -218,6 +218,8 @@ struct TopView {
     stages: Vec<StageInst>,
     last_data: String,
     last_valid: String,
+    /// The output's ready: the transmit queue's room, or its grant on a tiles device.
+    y_ready: String,
     last_ready: String,
     y_ext: String,
     satw: u32,
@@ -282,6 +284,95 @@ struct LinkView {
     tq_in: String,
     /// Nothing on this device reads link values.
     no_rx: bool,
+    /// `tiles`: halo exchanges, received streams (one FIFO each), the gather's stream, the
+    /// transmit queue's grants and entry, frame tag bits.
+    xs: Vec<XView>,
+    rxq: Vec<RxqView>,
+    gather_q: Option<usize>,
+    grants: Vec<(String, String)>,
+    tq_any: String,
+    tq_mux: String,
+    nlayers: u32,
+    layer_w: u32,
+    npl: usize,
+    /// The output's transmit-queue grant exists (a tiles device that sends its output).
+    y_g: bool,
+    /// The run lock's owner: bits, and the granted requester's index.
+    own_w: u32,
+    owner_mux: String,
+    maxv_last: u32,
+    reqs: Vec<RunView>,
+}
+
+/// A run of a tiles device's transmit queue (see the template).
+struct RunView {
+    j: usize,
+    doc: String,
+    grant: String,
+    want: String,
+    last: String,
+    value: String,
+    w: u32,
+    w1: u32,
+    free: String,
+}
+
+/// One halo exchange (see `arch::cnn_system::Exchange`).
+struct XView {
+    i: usize,
+    p: usize,
+    u: usize,
+    o: usize,
+    d: usize,
+    dw: u32,
+    rows: usize,
+    rows_last: usize,
+    len: usize,
+    len_last: usize,
+    has_up: bool,
+    up_last_row: usize,
+    up_dev: usize,
+    tag_up: u8,
+    has_dn: bool,
+    dn_from: usize,
+    dn_dev: usize,
+    tag_dn: u8,
+    keep0: usize,
+    keep_last: usize,
+    ldepth: usize,
+    law: u32,
+    rw: u32,
+    cw: u32,
+    to_up: String,
+    to_dn: String,
+    to_l: String,
+    mw: u32,
+    up_q_data: String,
+    up_q_valid: String,
+    up_q_ready: String,
+    dn_q_data: String,
+    dn_q_valid: String,
+    dn_q_ready: String,
+    ph0: u32,
+    u_last: usize,
+    o_last: usize,
+    d_last: usize,
+    after_up: u32,
+    after_keep: u32,
+}
+
+/// A received stream's FIFO.
+struct RxqView {
+    j: usize,
+    src: usize,
+    tag: u8,
+    doc: &'static str,
+    port: usize,
+    port2: usize,
+    port3: usize,
+    portd: usize,
+    depth: usize,
+    aw: u32,
 }
 
 /// The gather of a fused stack's strips.
@@ -747,22 +838,24 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         Sink::Link { to } => Some(to),
         Sink::Host => None,
     };
-    let wait_expr = if top.src_link {
+    let mut wait_expr = if top.src_link {
         "in_open && !rx_v".to_string()
     } else if top.gather.is_some() {
         "g_remote && !rx_v".to_string()
     } else {
         "1'b0".to_string()
     };
-    let ack_expr = if np == 1 {
+    let mut ack_expr = if np == 1 {
         "rx_take".to_string()
     } else if rx_port == 1 {
         "{rx_take, 1'b0}".to_string()
     } else {
         "{1'b0, rx_take}".to_string()
     };
-    let tq_w = 8 + dw;
-    let (tq_push, tq_in) = match to {
+    let tiles = !d.exchanges.is_empty();
+    let layer_w: u32 = if tiles { 3 } else { 1 };
+    let tq_w = 7 + layer_w + dw;
+    let (mut tq_push, mut tq_in) = match to {
         Some(t) => (
             "y_valid && !tq_full".to_string(),
             format!(
@@ -773,6 +866,310 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         None => ("1'b0".to_string(), format!("{tq_w}'d0")),
     };
     let others: u8 = (0..n).filter(|x| *x != me).fold(0, |m, x| m | (1 << x));
+    // Frame tags: 0 the output run, 2i - 1 / 2i a halo run up / down before stage i.
+    let mut hmasks: u64 = to.map_or(0, |t| 1u64 << t);
+    let mut xs = Vec::new();
+    let mut rxq: Vec<RxqView> = Vec::new();
+    let mut gather_q = None;
+    let mut grants: Vec<(String, String)> = Vec::new();
+    let (mut tq_any, mut tq_mux) = (String::new(), String::new());
+    let (mut own_w, mut owner_mux) = (1u32, "1'd0".to_string());
+    let mut runs: Vec<RunView> = Vec::new();
+    if tiles {
+        let mut queue = |src: usize, tag: u8, n: usize, doc: &'static str| -> usize {
+            let j = rxq.len();
+            let port = port_of(src);
+            let (depth, aw) = fifo_size(n);
+            rxq.push(RxqView {
+                j,
+                src,
+                tag,
+                doc,
+                port,
+                port2: 2 * port,
+                port3: 3 * port,
+                portd: dw as usize * port,
+                depth,
+                aw,
+            });
+            j
+        };
+        struct Req {
+            grant: String,
+            want: String,
+            last: String,
+            value: String,
+            w: u32,
+            tag: u8,
+            dst: usize,
+            doc: String,
+        }
+        let mut reqs: Vec<Req> = Vec::new();
+        let mut waits: Vec<String> = Vec::new();
+        for x in &d.exchanges {
+            let i = x.stage;
+            let xdw = d.arch.stages[i].dw_in;
+            let (u, o, dn) = (
+                x.recv_up * x.row_len,
+                (x.keep.1 - x.keep.0) * x.row_len,
+                x.recv_down * x.row_len,
+            );
+            let rw = bits_for(x.rows as u64 - 1);
+            let cw = bits_for(x.row_len as u64 - 1);
+            let has_up = x.up.is_some() && x.send_up > 0;
+            let has_dn = x.down.is_some() && x.send_down_from < x.rows;
+            if has_up {
+                hmasks |= 1u64 << (8 * x.tag_up as u64 + x.up.unwrap_or(0) as u64);
+            }
+            if has_dn {
+                hmasks |= 1u64 << (8 * x.tag_down as u64 + x.down.unwrap_or(0) as u64);
+            }
+            let zero = format!("{xdw}'d0");
+            let (up_q_data, up_q_valid, up_q_ready) = if u > 0 {
+                let j = queue(x.up.unwrap_or(0), x.tag_down, 2 * u, "halo rows from above");
+                (
+                    format!("q{j}_data[{xdw}-1:0]"),
+                    format!("q{j}_valid"),
+                    format!("q{j}_ready"),
+                )
+            } else {
+                (zero.clone(), "1'b0".into(), String::new())
+            };
+            let (dn_q_data, dn_q_valid, dn_q_ready) = if dn > 0 {
+                let j = queue(
+                    x.down.unwrap_or(0),
+                    x.tag_up,
+                    2 * dn,
+                    "halo rows from below",
+                );
+                (
+                    format!("q{j}_data[{xdw}-1:0]"),
+                    format!("q{j}_valid"),
+                    format!("q{j}_ready"),
+                )
+            } else {
+                (zero, "1'b0".into(), String::new())
+            };
+            if u > 0 {
+                waits.push(format!("(x{i}_ph == 2'd0 && !{up_q_valid})"));
+            }
+            if dn > 0 {
+                waits.push(format!("(x{i}_ph == 2'd2 && !{dn_q_valid})"));
+            }
+            let phases = [u, o, dn];
+            let next_after = |ph: usize| -> u32 {
+                (ph + 1..3)
+                    .find(|p| phases[*p] > 0)
+                    .or_else(|| (0..3).find(|p| phases[*p] > 0))
+                    .unwrap_or(0) as u32
+            };
+            let ph0 = (0..3).find(|p| phases[*p] > 0).unwrap_or(1) as u32;
+            // Two strips: the kept rows wait for the halo from above, which comes at the end of
+            // that device's strip, while the next frame's rows arrive.
+            let (ldepth, law) = fifo_size(2 * o.max(x.rows * x.row_len));
+            let row = format!("x{i}_row");
+            if has_up {
+                reqs.push(Req {
+                    grant: format!("x{i}_g_up"),
+                    want: format!("x{i}_want_up"),
+                    last: format!("({row} == {rw}'d{}) && x{i}_row_end", x.send_up - 1),
+                    value: format!("st{i}_s_data_w"),
+                    w: xdw,
+                    tag: x.tag_up,
+                    dst: x.up.unwrap_or(0),
+                    doc: format!(
+                        "rows 0-{} before stage {i} up to device {}",
+                        x.send_up - 1,
+                        x.up.unwrap_or(0)
+                    ),
+                });
+            } else {
+                grants.push((format!("x{i}_g_up"), "1'b0".into()));
+            }
+            if has_dn {
+                reqs.push(Req {
+                    grant: format!("x{i}_g_dn"),
+                    want: format!("x{i}_want_dn"),
+                    last: format!("({row} == {rw}'d{}) && x{i}_row_end", x.rows - 1),
+                    value: format!("st{i}_s_data_w"),
+                    w: xdw,
+                    tag: x.tag_down,
+                    dst: x.down.unwrap_or(0),
+                    doc: format!(
+                        "rows {}- before stage {i} down to device {}",
+                        x.send_down_from,
+                        x.down.unwrap_or(0)
+                    ),
+                });
+            } else {
+                grants.push((format!("x{i}_g_dn"), "1'b0".into()));
+            }
+            xs.push(XView {
+                i,
+                p: i - 1,
+                u,
+                o,
+                d: dn,
+                dw: xdw,
+                rows: x.rows,
+                rows_last: x.rows - 1,
+                len: x.row_len,
+                len_last: x.row_len - 1,
+                has_up,
+                up_last_row: x.send_up.max(1) - 1,
+                up_dev: x.up.unwrap_or(0),
+                tag_up: x.tag_up,
+                has_dn,
+                dn_from: x.send_down_from,
+                dn_dev: x.down.unwrap_or(0),
+                tag_dn: x.tag_down,
+                keep0: x.keep.0,
+                keep_last: x.keep.1.max(1) - 1,
+                ldepth,
+                law,
+                rw,
+                cw,
+                to_up: match (has_up, x.send_up >= x.rows) {
+                    (false, _) => "1'b0".into(),
+                    (true, true) => "1'b1".into(),
+                    (true, false) => format!("({row} < {rw}'d{})", x.send_up),
+                },
+                to_dn: match (has_dn, x.send_down_from == 0) {
+                    (false, _) => "1'b0".into(),
+                    (true, true) => "1'b1".into(),
+                    (true, false) => format!("({row} >= {rw}'d{})", x.send_down_from),
+                },
+                to_l: {
+                    let mut c = Vec::new();
+                    if x.keep.0 > 0 {
+                        c.push(format!("({row} >= {rw}'d{})", x.keep.0));
+                    }
+                    if x.keep.1 < x.rows {
+                        c.push(format!("({row} <= {rw}'d{})", x.keep.1 - 1));
+                    }
+                    match (o > 0, c.is_empty()) {
+                        (false, _) => "1'b0".into(),
+                        (true, true) => "1'b1".into(),
+                        (true, false) => c.join(" && "),
+                    }
+                },
+                mw: bits_for(u.max(o).max(dn).max(1) as u64 - 1),
+                up_q_data,
+                up_q_valid,
+                up_q_ready,
+                dn_q_data,
+                dn_q_valid,
+                dn_q_ready,
+                ph0,
+                u_last: u.max(1) - 1,
+                o_last: o.max(1) - 1,
+                d_last: dn.max(1) - 1,
+                after_up: next_after(0),
+                after_keep: next_after(1),
+            });
+        }
+        if let Some(g) = d.gather {
+            gather_q = Some(queue(g.from, 0, g.remote, "the strips gathered from below"));
+            waits.push("(g_remote && !rx_v)".into());
+        }
+        if let Some(t) = to {
+            reqs.push(Req {
+                grant: "y_g".into(),
+                want: top.last_valid.clone(),
+                last: "y_last".into(),
+                value: "y_val".into(),
+                w: d.arch.dw_out,
+                tag: 0,
+                dst: t,
+                doc: format!("this device's output to device {t}"),
+            });
+        }
+        own_w = bits_for(reqs.len().max(2) as u64 - 1);
+        for (k, r) in reqs.iter().enumerate() {
+            // Free when no run before it has a whole frame waiting.
+            let before: Vec<String> = (0..k).map(|b| format!("(r{b}_frames != 8'd0)")).collect();
+            let free = if before.is_empty() {
+                format!("(r{k}_frames != 8'd0)")
+            } else {
+                format!("(r{k}_frames != 8'd0) && !({})", before.join(" || "))
+            };
+            runs.push(RunView {
+                j: k,
+                doc: r.doc.clone(),
+                grant: r.grant.clone(),
+                want: r.want.clone(),
+                last: r.last.clone(),
+                value: r.value.clone(),
+                w: r.w,
+                w1: r.w + 1,
+                free,
+            });
+        }
+        owner_mux = match reqs.split_last() {
+            None => format!("{own_w}'d0"),
+            Some(_) => {
+                let mut e = format!("{own_w}'d{}", reqs.len() - 1);
+                for k in (0..reqs.len() - 1).rev() {
+                    e = format!("r{k}_pop ? {own_w}'d{k} : {e}");
+                }
+                e
+            }
+        };
+        tq_any = if reqs.is_empty() {
+            "1'b0".into()
+        } else {
+            (0..reqs.len())
+                .map(|k| format!("r{k}_pop"))
+                .collect::<Vec<_>>()
+                .join(" || ")
+        };
+        let entry = |k: usize, r: &Req| {
+            format!(
+                "{{r{k}_q[{}], 2'd0, 3'd{}, 1'b0, 3'd{}, {}}}",
+                r.w,
+                r.tag,
+                r.dst,
+                sext(&format!("r{k}_q[{}:0]", r.w - 1), r.w, dw)
+            )
+        };
+        tq_mux = match reqs.split_last() {
+            None => format!("{tq_w}'d0"),
+            Some((last, rest)) => {
+                let mut e = entry(reqs.len() - 1, last);
+                for (k, r) in rest.iter().enumerate().rev() {
+                    e = format!("r{k}_pop ? {} : {e}", entry(k, r));
+                }
+                e
+            }
+        };
+        tq_push = "tq_push_any".into();
+        tq_in = "tq_entry".into();
+        wait_expr = if waits.is_empty() {
+            "1'b0".into()
+        } else {
+            waits.join(" || ")
+        };
+        let per_port: Vec<String> = (0..np)
+            .rev()
+            .map(|p| {
+                let v: Vec<String> = rxq
+                    .iter()
+                    .filter(|q| q.port == p)
+                    .map(|q| format!("q{}_push", q.j))
+                    .collect();
+                if v.is_empty() {
+                    "1'b0".into()
+                } else {
+                    v.join(" || ")
+                }
+            })
+            .collect();
+        ack_expr = if np == 1 {
+            per_port[0].clone()
+        } else {
+            format!("{{{}}}", per_port.join(", "))
+        };
+    }
     let doc = format!(
         "{}; input {}, output {}",
         d.arch
@@ -835,7 +1232,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         bar_w: bits_for(n as u64),
         others: format!("{others:02x}"),
         routes: format!("{:04x}", d.routes),
-        hmasks: format!("{:016x}", to.map_or(0u64, |t| 1u64 << t)),
+        hmasks: format!("{hmasks:016x}"),
         tx_tdata: cat(&|p| format!("l{p}_tx_tdata")),
         tx_tvalid: cat(&|p| format!("l{p}_tx_tvalid")),
         tx_tready: cat(&|p| format!("l{p}_tx_tready")),
@@ -847,7 +1244,27 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         tq_push,
         tq_in,
         no_rx: from.is_none(),
+        xs,
+        rxq,
+        gather_q,
+        grants,
+        tq_any,
+        tq_mux,
+        nlayers: if tiles { 8 } else { 1 },
+        layer_w,
+        npl: np * layer_w as usize,
+        y_g: tiles && to.is_some(),
+        own_w,
+        owner_mux,
+        maxv_last: sys.link.maxv_h - 1,
+        reqs: runs,
     }
+}
+
+/// `2^aw` entries, at least `n` (and 2).
+fn fifo_size(n: usize) -> (usize, u32) {
+    let depth = n.max(2).next_power_of_two();
+    (depth, bits_for(depth as u64 - 1))
 }
 
 /// Every file of one CNN device: alone, or device `dev` of a system.
@@ -871,7 +1288,7 @@ fn device_files(
     ];
     if let Some((_, d)) = dev {
         used.push(cores::LINK_HUB);
-        if d.gather.is_some() {
+        if d.gather.is_some() || !d.exchanges.is_empty() {
             used.push(cores::SFIFO);
         }
     }
@@ -899,7 +1316,14 @@ fn device_files(
             files.extend(images(design, st, &mem_prefix));
         }
         let gather_here = dev.and_then(|d| d.1.gather).is_some_and(|g| g.after == i);
-        let (s_data, s_valid, s_ready) = if gather_here {
+        let xchg_here = dev.is_some_and(|d| d.1.exchanges.iter().any(|x| x.stage == i));
+        let (s_data, s_valid, s_ready) = if xchg_here {
+            (
+                format!("x{i}_m_data"),
+                format!("x{i}_m_valid"),
+                format!("x{i}_m_ready"),
+            )
+        } else if gather_here {
             (
                 "g_data".to_string(),
                 "g_valid".to_string(),
@@ -1005,6 +1429,19 @@ fn device_files(
         if !src_link && g.is_none() {
             unused_extra += ", rx_v, rx_d";
         }
+        if let Some((_, d)) = dev {
+            if !d.exchanges.is_empty() && g.is_none() {
+                unused_extra += ", rx_take";
+            }
+            for x in &d.exchanges {
+                if x.up.is_none() || x.send_up == 0 {
+                    unused_extra += &format!(", x{}_want_up", x.stage);
+                }
+                if x.down.is_none() || x.send_down_from >= x.rows {
+                    unused_extra += &format!(", x{}_want_dn", x.stage);
+                }
+            }
+        }
         if src_link {
             unused_extra += ", s_axis_tdata, s_axis_tkeep, s_axis_tvalid, s_axis_tlast";
         }
@@ -1056,6 +1493,11 @@ fn device_files(
         last_data,
         last_valid,
         last_ready,
+        y_ready: if dev.is_some_and(|d| !d.1.exchanges.is_empty()) {
+            "y_g".into()
+        } else {
+            "!tq_full".into()
+        },
         y_ext: sext("y_val", a.dw_out, ol.slot_bits),
         satw,
         sat_expr: (0..n)

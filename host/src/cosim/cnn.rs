@@ -486,15 +486,21 @@ pub fn simulate_multi(
     let got = to_chw(whole, &run.codes);
     let mismatch = first_mismatch(&expected, &got, whole.stages.len() - 1, 1, ov);
     let (frames_sent, sent_frame_errors) = run.frames_sent();
-    // Every frame a device sends is an h frame: a run of its output values per frame, split
-    // at the frame format's most values.
+    // Every frame a device sends is an h frame: each of its runs per frame (its output, and on
+    // a tiles device its halo rows up and down) split at the frame format's most values.
     let fmt = sys.frame;
     let per_run =
         |v: usize| (v as u32).div_ceil(fmt.max_values(partita_hdl::frame::Kind::H)) as usize;
     let frames_expected: Vec<[usize; 3]> = sys
         .devices
         .iter()
-        .map(|d| [per_run(d.link_values()) * frames, 0, 0])
+        .map(|d| {
+            [
+                d.runs().iter().map(|r| per_run(r.2)).sum::<usize>() * frames,
+                0,
+                0,
+            ]
+        })
         .collect();
     let delivered_frame_errors: Vec<String> = run
         .delivered
