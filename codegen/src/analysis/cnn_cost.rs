@@ -15,7 +15,7 @@
 
 use partita_hdl::frame::{self, Kind};
 
-use super::cost::{CycleBasis, Prediction, SweepRow};
+use super::prediction::{CycleBasis, Prediction, SweepRow};
 use crate::arch::cnn::{CnnArch, Stage, StageKind};
 use crate::arch::cnn_system::CnnSystem;
 use crate::design::{Design, ModelDesign};

@@ -18,6 +18,7 @@
 
 use partita_hdl::frame::Kind;
 
+pub use super::prediction::{CycleBasis, Prediction, SweepRow};
 use super::resources;
 use super::traffic::{self, DEFAULT_STEPS};
 use crate::arch::lstm::{node_slices, tree_levels, SingleDevice, System, ENGINE_FRONT, EW_LATENCY};
@@ -29,40 +30,6 @@ use crate::plan::{LayerAssignment, Strategy};
 /// the engine's front stages and its accumulator, the row lane's sum, rounding and saturation
 /// registers, the element-wise unit, and the h write.
 pub const DRAIN_BASE: u64 = (ENGINE_FRONT + 1 + 3 + EW_LATENCY + 1) as u64;
-
-/// What the model predicts for one design.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Prediction {
-    pub cycles_per_step: f64,
-    /// How the cycle figure was made.
-    pub basis: CycleBasis,
-    pub link_bytes_per_step: f64,
-    pub max_memory_bits: u64,
-    pub multipliers: u64,
-    /// A fused CNN stack: multiply-accumulates done over those needed.
-    pub recompute: Option<f64>,
-}
-
-/// How a cycle prediction was made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CycleBasis {
-    /// Follows the generated single-device hardware exactly.
-    Exact,
-    /// Replays the generated multi-device hardware's ticks.
-    NodeModel,
-    /// No generated hardware: a coarser estimate.
-    Estimate,
-}
-
-impl CycleBasis {
-    pub fn describe(self) -> &'static str {
-        match self {
-            CycleBasis::Exact => "exact for the generated single-device hardware",
-            CycleBasis::NodeModel => "model of the generated multi-device hardware",
-            CycleBasis::Estimate => "estimate",
-        }
-    }
-}
 
 /// Cycles per timestep of the generated single-device hardware over `steps` timesteps (all
 /// sequences together), if it can be generated. The x loader runs one timestep ahead, so only
@@ -213,16 +180,6 @@ fn cycles(design: &Design) -> (f64, CycleBasis) {
         total
     };
     (cycles, CycleBasis::Estimate)
-}
-
-/// One row of a sweep.
-#[derive(Clone, Debug)]
-pub struct SweepRow {
-    pub strategy: Strategy,
-    pub devices: usize,
-    pub prediction: Prediction,
-    /// The plan variant the row describes (for measuring it).
-    pub design: Design,
 }
 
 /// The same model and formats under each strategy and device count.

@@ -3,5 +3,6 @@
 
 pub mod cnn_cost;
 pub mod cost;
+pub mod prediction;
 pub mod resources;
 pub mod traffic;

@@ -634,10 +634,16 @@ fn cnn_system_stats(
         sys.link_bytes_per_frame()
     );
     if let Some(f) = &sys.fused {
-        text += &format!(
-            "; fused stack recomputes {:.2}x its work and reads {:.2}x the input",
-            f.recompute, f.input_factor
-        );
+        text += &match sys.strategy {
+            partita_codegen::plan::Strategy::Tiles => format!(
+                "; the tiled stack exchanges halo rows and reads {:.2}x the input",
+                f.input_factor
+            ),
+            _ => format!(
+                "; the fused stack recomputes {:.2}x its work and reads {:.2}x the input",
+                f.recompute, f.input_factor
+            ),
+        };
     }
     text += "\n";
     for d in &sys.devices {
