@@ -1,15 +1,15 @@
 //! The CNN cost model: cycles per frame, link bytes per frame, memory and multipliers per
 //! device, and for `fused` the recompute factor, under each strategy.
 //!
-//! - One device, and the built systems (`fused`, `layers`): the architecture's own figures
+//! - One device, and the built systems (`fused`, `tiles`, `layers`): the architecture's own figures
 //!   (`arch::cnn`, `arch::cnn_system`): every stage's cycles per frame from its issue count and
 //!   its streams (one value in and out per cycle), every device's engines folded for its share,
 //!   the slowest device's pace; link bytes are the frames each device sends (header, payload,
 //!   trailer). Tests hold them to the cosimulation.
-//! - `tiles`, `filters`, `channels` (no generated hardware yet): estimates from the same
-//!   stages. Tiles: every window stage on row strips (`Stage::on_rows`, no recompute), each
-//!   strip's input rows beyond its own exchanged with its neighbours; dense stages on one
-//!   device. Filters: each device computes 1/N of every stage's output channels and reads the
+//! - `filters`, `channels` (no generated hardware yet), and `tiles` where its hardware refuses
+//!   the plan: estimates from the same stages. Tiles: every window stage on row strips
+//!   (`Stage::on_rows`, no recompute), each strip's input rows beyond its own exchanged with
+//!   its neighbours; dense stages on one device. Filters: each device computes 1/N of every stage's output channels and reads the
 //!   all-gathered input. Channels: each device reads 1/N of the input channels and sends its
 //!   full-width partial sums of every output to the output's finisher.
 
@@ -69,7 +69,11 @@ pub fn predict(design: &Design) -> Prediction {
                 .map(|d| d.arch.multipliers() as u64)
                 .max()
                 .unwrap_or(0),
-            recompute: sys.fused.as_ref().map(|f| f.recompute),
+            recompute: sys
+                .fused
+                .as_ref()
+                .filter(|_| sys.strategy == Strategy::Fused)
+                .map(|f| f.recompute),
         };
     }
     estimate(design, &whole)

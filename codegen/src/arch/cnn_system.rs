@@ -10,6 +10,10 @@
 //!   are gathered in row order down a chain of the stack's devices (each device sends its strip
 //!   followed by what it received from the next), and the first device runs the layers after
 //!   the stack on the whole map.
+//! - **tiles**: the same stack, each conv2d/maxpool layer on the devices' strips of its own
+//!   output rows (nothing recomputed); before each layer after the first, a device receives
+//!   from the devices above and below it the halo rows its strip needs and sends them theirs
+//!   ([`Exchange`]). The last strips are gathered as for `fused`.
 //! - **layers**: whole layers per device, pipelined over frames: the devices that run
 //!   consecutive runs of stages pass the feature map on.
 //!
@@ -458,7 +462,7 @@ impl CnnSystem {
             let h_out = last.output.h;
             if devs.len() > h_out {
                 return Err(format!(
-                    "strategy \"fused\" splits the stack's {h_out} output rows (layer {}) into {} strips; use at most {h_out} devices for it",
+                    "strategy \"{kind}\" splits the stack's {h_out} output rows (layer {}) into {} strips; use at most {h_out} devices for it",
                     last.layer,
                     devs.len()
                 ));
