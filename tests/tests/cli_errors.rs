@@ -279,8 +279,8 @@ snap!(
     &format!("{CNN}hidden_size = 3\n[[model.layer]]\ntype = \"relu\"\n")
 );
 snap!(
-    cnn_tiles_not_built,
-    &format!("{CNN}[[model.layer]]\ntype = \"relu\"\n[partition]\nstrategy = \"tiles\"\n")
+    cnn_channels_on_one_input_channel,
+    &format!("{CNN}[[model.layer]]\ntype = \"conv2d\"\nout_channels = 2\nkernel = 3\n[target]\ndevices = 2\n[partition]\nstrategy = \"channels\"\n")
 );
 
 // Input arrays for `partita golden`.
