@@ -229,10 +229,14 @@
         end
     end
 
-{% endfor %}{% endif %}{% if sink_link %}    // Output: to device {= sink_to =}'s link frames, a run per frame (the framer splits it).
+{% endfor %}{% endif %}{% if sink_link %}    // Output: to device {= sink_to =}'s link frames, a run per frame (the framer splits it). Only
+    // this run's frames leave: a stage whose first output row lies wholly in the padding
+    // (P >= K) could start the next frame with no input, and a partial run would hold the
+    // framer.
+    wire out_open = busy && (out_frames != seq_count);
     wire [{= dwo =}-1:0] y_val = {= last_data =};
-    wire y_valid = {= last_valid =};
-    wire y_ready = {= y_ready =};
+    wire y_valid = {= last_valid =} && out_open;
+    wire y_ready = ({= y_ready =}) && out_open;
     assign {= last_ready =} = y_ready;
     wire y_last = (out_pos == {= ovw =}'d{= out_last =});
     wire pack_busy = !tx_idle;

@@ -1075,7 +1075,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         if let Some(t) = to {
             reqs.push(Req {
                 grant: "y_g".into(),
-                want: top.last_valid.clone(),
+                want: "y_valid".into(),
                 last: "y_last".into(),
                 value: "y_val".into(),
                 w: d.arch.dw_out,
