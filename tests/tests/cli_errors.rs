@@ -348,6 +348,34 @@ fn input_non_finite() {
 }
 
 #[test]
+fn run_refuses_a_multi_device_plan() {
+    let dir = TempDir::new("runmulti");
+    let y = dir.path().join("y.npy");
+    for plan in [
+        "examples/lstm_4dev_bbs.toml",
+        "examples/cnn_mnist3_fused4.toml",
+    ] {
+        let plan = partita_tests::repo().join(plan);
+        let x = dir.write(
+            "x.npy",
+            npy_bytes(ndarray::ArrayD::<f64>::zeros(vec![1, 2, 64])),
+        );
+        let args = [
+            "run",
+            plan.to_str().unwrap(),
+            "--input",
+            x.to_str().unwrap(),
+            "--output",
+            y.to_str().unwrap(),
+        ];
+        let err = run_expect_2(&dir, &args);
+        assert!(err.contains("drives one device today"), "{err}");
+        assert!(err.contains("partita sim"), "{err}");
+        assert!(!y.exists(), "nothing written on failure");
+    }
+}
+
+#[test]
 fn board_backends_not_built_yet() {
     let dir = TempDir::new("nb");
     let plan = dir.write("p.toml", LSTM);

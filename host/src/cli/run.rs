@@ -45,6 +45,15 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     temp::check_out_file(&a.output, "--output").map_err(ArgFailure)?;
     let d = design::from_path(&a.plan)?;
+    if d.plan.devices > 1 {
+        return Err(ArgFailure(format!(
+            "`partita run` drives one device today, and {} has {} devices; `partita sim {}` runs every device of the system in lockstep over the modelled links and compares the output with the golden model",
+            a.plan.display(),
+            d.plan.devices,
+            a.plan.display()
+        ))
+        .into());
+    }
     let x = partita_sim::read_input(&a.input, &d)?;
     let opts = SimOptions {
         rtl: a.rtl,
