@@ -138,7 +138,7 @@
         .clips(clips_{= st.index =})
     );
 {% endfor %}
-{% if let Some(g) = gather %}    // Gather: per frame, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}. This
+{% if let Some(g) = gather %}    // Gather: {% if g.periods > 1 %}per pixel ({= g.periods =} per frame){% else %}per frame{% endif %}, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}. This
     // device's own values wait in a block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages
     // run on while the gather passes the other devices' values.
     reg g_remote;

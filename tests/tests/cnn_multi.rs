@@ -1,4 +1,5 @@
-//! CNNs over several FPGAs (`fused` and `tiles` row strips, `layers`): every output word and
+//! CNNs over several FPGAs (`fused` and `tiles` row strips, `filters` output channels,
+//! `layers`): every output word and
 //! the word count equal the single-device golden model in the lockstep cosimulation over
 //! modelled links, on 2 to 8 devices, chain, ring and star wiring, valid and padded
 //! convolutions, strides and overlapping pools inside a fused or tiled stack; the cost model's cycles and link bytes per frame hold
@@ -81,6 +82,11 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     assert_eq!(c["strategy"], "tiles");
     let frac = c["fraction_of_one_device"].as_f64().unwrap();
     assert!(frac <= 0.33, "tiles 4 devices: {frac} of one device\n{j}");
+    let j = assert_system(&repo().join("examples/cnn_mnist3_filters4.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "filters");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(frac <= 0.33, "filters 4 devices: {frac} of one device\n{j}");
     let j = assert_system(&repo().join("examples/cnn_mnist3_layers3.toml"));
     assert_eq!(j["cnn"]["strategy"], "layers");
 }
@@ -161,6 +167,33 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Filters: 5 output channels over 3 devices (2, 2, 1), an overlapping pool on each
+            // device's channels, gathered per pixel round a ring; dense on device 0.
+            "filters_uneven_overlap_ring3",
+            format!(
+                "{BASE}input_shape = [2, 9, 7]\n{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"filters\"\n",
+                layer("conv2d", "out_channels = 5\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("maxpool", "kernel = 3\nstride = 2\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("ring"),
+            ),
+        ),
+        (
+            // Filters on a dense layer (output neurons, layer output partitioning) of a BBS
+            // network, 2 devices on a star.
+            "filters_dense_bbs_star2",
+            format!(
+                "{BASE}input_shape = [2, 3, 3]\n{}{}{}{}[sparsity]\nkind = \"bbs\"\nbanks = 3\ndensity = 0.5\n[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"filters\"\n",
+                layer("flatten", ""),
+                layer("dense", "out_features = 7\n"),
+                layer("relu", ""),
+                layer("dense", "out_features = 3\n"),
+                link("star"),
+            ),
+        ),
+        (
             // Layers over a star: conv, pool, dense on three devices.
             "layers_star3",
             format!(
@@ -230,6 +263,7 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
     let small_tiles = small_fused
         .replace("\"fused\"", "\"tiles\"")
         .replace("kernel = 2\n", "kernel = 3\nstride = 1\n");
+    let small_filters = small_fused.replace("\"fused\"", "\"filters\"");
     let small_layers = small_fused
         .replace("devices = 2", "devices = 3")
         .replace("\"fused\"", "\"layers\"");
@@ -252,6 +286,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_tiles",
             tmp.write("small_tiles.toml", &small_tiles),
+            true,
+        ),
+        (
+            "small_filters",
+            tmp.write("small_filters.toml", &small_filters),
             true,
         ),
         (
@@ -298,8 +337,21 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "splits the stack's 3 output rows",
         ),
         (
+            // Filters on two convolutions in a row: the all-gather between them is not built.
             format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"filters\"\n",
+                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}{}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"filters\"\n{}",
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 3\n"),
+                link("chain"),
+                tail_on_0(3, 5)
+            ),
+            "the all-gather that would give layer 2 every channel on every device is not built",
+        ),
+        (
+            // Channels (partial sums reduced over the links) are not built.
+            format!(
+                "{BASE}input_shape = [2, 8, 6]\n{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"channels\"\n",
                 link("chain")
             ),
             "not built yet for CNNs over several devices",
@@ -357,7 +409,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "layers"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "layers"]),
     )
         .prop_map(
             |(cin, (h, w), (k, s, p), cout, pool, devs, topo, strategy)| {

@@ -1,17 +1,18 @@
 //! The CNN cost model: cycles per frame, link bytes per frame, memory and multipliers per
 //! device, and for `fused` the recompute factor, under each strategy.
 //!
-//! - One device, and the built systems (`fused`, `tiles`, `layers`): the architecture's own figures
-//!   (`arch::cnn`, `arch::cnn_system`): every stage's cycles per frame from its issue count and
-//!   its streams (one value in and out per cycle), every device's engines folded for its share,
-//!   the slowest device's pace; link bytes are the frames each device sends (header, payload,
-//!   trailer). Tests hold them to the cosimulation.
-//! - `filters`, `channels` (no generated hardware yet), and `tiles` where its hardware refuses
-//!   the plan: estimates from the same stages. Tiles: every window stage on row strips
+//! - One device, and the built systems (`fused`, `tiles`, `filters`, `layers`): the
+//!   architecture's own figures (`arch::cnn`, `arch::cnn_system`): every stage's cycles per
+//!   frame from its issue count and its streams (one value in and out per cycle), every
+//!   device's engines folded for its share, the slowest device's pace; link bytes are the
+//!   frames each device sends (header, payload, trailer). Tests hold them to the cosimulation.
+//! - `channels` (no generated hardware yet), and `tiles` or `filters` where their hardware
+//!   refuses the plan: estimates from the same stages. Tiles: every window stage on row strips
 //!   (`Stage::on_rows`, no recompute), each strip's input rows beyond its own exchanged with
-//!   its neighbours; dense stages on one device. Filters: each device computes 1/N of every stage's output channels and reads the
-//!   all-gathered input. Channels: each device reads 1/N of the input channels and sends its
-//!   full-width partial sums of every output to the output's finisher.
+//!   its neighbours; dense stages on one device. Filters: each device computes 1/N of every
+//!   stage's output channels and reads the all-gathered input. Channels: each device reads
+//!   1/N of the input channels and sends its full-width partial sums of every output to the
+//!   output's finisher.
 
 use partita_hdl::frame::{self, Kind};
 
@@ -84,7 +85,7 @@ fn frame_bytes(f: &frame::Format, values: u64) -> f64 {
     (f.run_beats(Kind::H, values) * (f.link_width as u64 / 8)) as f64
 }
 
-/// An estimate for a strategy the hardware does not build: the plan's first layer's strategy
+/// An estimate for a plan the hardware does not build: the plan's first layer's strategy
 /// (tiles, filters or channels) over all its devices.
 fn estimate(design: &Design, whole: &CnnArch) -> Prediction {
     let n = design.plan.devices.max(1);

@@ -289,8 +289,46 @@ impl Stage {
         let StageKind::Mvu(m) = &self.kind else {
             return self.clone();
         };
-        let pe = pe.clamp(1, m.cout);
-        let groups = m.cout.div_ceil(pe);
+        self.dealt(pe, 0..m.cout)
+    }
+
+    /// This stage computing only output channels `c0..c1` (`filters`: an MVU keeps those
+    /// filters and their biases, a maxpool those channels of its input and output), on the same
+    /// rows. An MVU keeps its engines (at most one per channel left).
+    pub fn on_filters(&self, c0: usize, c1: usize) -> Stage {
+        match &self.kind {
+            StageKind::Mvu(m) => self.dealt(m.pe.min(c1 - c0), c0..c1),
+            StageKind::Pool => {
+                let input = Map {
+                    c: c1 - c0,
+                    ..self.input
+                };
+                let output = Map {
+                    c: c1 - c0,
+                    ..self.output
+                };
+                let w = self.window;
+                let reads = (output.values() * w.k * w.k) as u64;
+                Stage {
+                    input,
+                    output,
+                    window: window_at(w.k, w.s, w.p, w.pt, input, output.h),
+                    cycles: reads.max(input.values() as u64).max(output.values() as u64),
+                    ..self.clone()
+                }
+            }
+        }
+    }
+
+    /// An MVU computing output channels `outs` (renumbered from 0) with `pe` engines: each
+    /// channel's weight entries and bias dealt to engine `o % PE`, group `o / PE`.
+    fn dealt(&self, pe: usize, outs: std::ops::Range<usize>) -> Stage {
+        let StageKind::Mvu(m) = &self.kind else {
+            return self.clone();
+        };
+        let cout = outs.len();
+        let pe = pe.clamp(1, cout);
+        let groups = cout.div_ceil(pe);
         let entry = |o: usize, lane: usize, j: usize| -> Entry {
             m.entries[o % m.pe][lane][(o / m.pe) * m.nnz + j]
         };
@@ -299,13 +337,14 @@ impl Stage {
         for (e, per_e) in entries.iter_mut().enumerate() {
             for g in 0..groups {
                 let o = g * pe + e;
-                if o < m.cout {
-                    bias[e][g] = m.bias[o % m.pe][o / m.pe];
+                let src = outs.start + o;
+                if o < cout {
+                    bias[e][g] = m.bias[src % m.pe][src / m.pe];
                 }
                 for j in 0..m.nnz {
                     for (lane, l) in per_e.iter_mut().enumerate() {
-                        l.push(if o < m.cout {
-                            entry(o, lane, j)
+                        l.push(if o < cout {
+                            entry(src, lane, j)
                         } else {
                             Entry::default()
                         });
@@ -313,9 +352,14 @@ impl Stage {
                 }
             }
         }
-        let issue = (self.output.h * self.output.w * groups * m.nnz) as u64;
+        let output = Map {
+            c: cout,
+            ..self.output
+        };
+        let issue = (output.h * output.w * groups * m.nnz) as u64;
         Stage {
             kind: StageKind::Mvu(Mvu {
+                cout,
                 pe,
                 groups,
                 entries,
@@ -323,10 +367,12 @@ impl Stage {
                 words: groups * m.nnz,
                 ..m.clone()
             }),
+            output,
+            macs: self.macs * cout as u64 / m.cout as u64,
             copies: pe * m.lanes,
             cycles: issue
                 .max(self.input.values() as u64)
-                .max(self.output.values() as u64),
+                .max(output.values() as u64),
             ..self.clone()
         }
     }

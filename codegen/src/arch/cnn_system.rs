@@ -22,9 +22,10 @@
 
 use partita_hdl::frame;
 
-use super::cnn::{CnnArch, Map, Stage};
+use super::cnn::{CnnArch, Map, Stage, StageKind};
 use super::lstm::LinkWidths;
 use crate::design::{Design, ModelDesign};
+use crate::passes::fold::{device_budget, fastest_within};
 use crate::passes::schedule::{wiring, Link};
 use crate::plan::{CnnLayer, LinkMode, Strategy, Topology};
 
@@ -48,13 +49,22 @@ pub enum Sink {
 }
 
 /// A gather: after the first `after` stages, `local` values of this device's own, then
-/// `remote` values from device `from`, per frame.
+/// `remote` values from device `from`, `periods` times per frame (once for a strip; once per
+/// pixel for `filters`, whose devices each hold a slice of every pixel's channels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gather {
     pub after: usize,
     pub local: usize,
     pub remote: usize,
     pub from: usize,
+    pub periods: usize,
+}
+
+impl Gather {
+    /// Values the gather passes per frame.
+    pub fn values(&self) -> usize {
+        (self.local + self.remote) * self.periods
+    }
 }
 
 /// A halo exchange of `tiles` on one device, between stage `stage - 1` (whose output strip has
@@ -121,7 +131,7 @@ impl CnnDevice {
 
     /// Cycles per frame in steady state: the slowest stage, gather or stream.
     pub fn cycles_per_frame(&self) -> u64 {
-        let g = self.gather.map_or(0, |g| (g.local + g.remote) as u64);
+        let g = self.gather.map_or(0, |g| g.values() as u64);
         self.arch
             .cycles_per_frame
             .max(g)
@@ -130,14 +140,15 @@ impl CnnDevice {
     }
 }
 
-/// The fused stack's figures.
+/// The split stack's figures (`fused`, `tiles`, `filters`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FusedStack {
     /// Layers in the stack (the network's first `layers`, ReLUs included).
     pub layers: usize,
     /// Stages in the stack (the first `stages` of the network).
     pub stages: usize,
-    /// Per device (in strip order) the output rows of the stack's last stage.
+    /// Per device (in strip order) the output rows of the stack's last stage (`filters`: the
+    /// output channels, first and last).
     pub strips: Vec<(usize, usize)>,
     /// Multiply-accumulates done over multiply-accumulates needed, over the stack.
     pub recompute: f64,
@@ -165,6 +176,54 @@ pub struct CnnSystem {
 }
 
 impl CnnSystem {
+    /// The split stack in words, for reports: which layers, what each strategy costs (the
+    /// recompute of `fused`, the halo exchanges of `tiles`, the per-pixel gather of
+    /// `filters`), the input factor, and where the rest runs. None for `layers`.
+    pub fn stack_summary(&self) -> Option<String> {
+        let f = self.fused.as_ref()?;
+        let what = match self.strategy {
+            Strategy::Tiles => format!(
+                "tiled stack (layers 0-{}) exchanges halo rows before {} layer(s)",
+                f.layers - 1,
+                self.devices
+                    .iter()
+                    .map(|d| d.exchanges.len())
+                    .max()
+                    .unwrap_or(0)
+            ),
+            Strategy::Filters => {
+                let (layer, c) = self
+                    .whole
+                    .stages
+                    .first()
+                    .map_or((0, 0), |s| (s.layer, s.output.c));
+                format!(
+                    "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({}), gathered per pixel,",
+                    f.layers - 1,
+                    f.strips
+                        .iter()
+                        .map(|(a, b)| format!("{a}-{b}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+            _ => format!(
+                "fused stack (layers 0-{}) recomputes {:.2}x its work",
+                f.layers - 1,
+                f.recompute
+            ),
+        };
+        let rest = if f.layers < self.whole.stages.last().map_or(0, |st| st.layer + 1) {
+            format!(", the layers after it run on device {}", self.out_device)
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "the {what} and reads {:.2}x the input{rest}",
+            f.input_factor
+        ))
+    }
+
     /// Values sent over links per frame, summed over devices (each value once, however many
     /// hops it takes).
     pub fn link_values(&self) -> usize {
@@ -255,8 +314,11 @@ impl CnnSystem {
             return Err("not a CNN design".into());
         };
         let first = design.plan.layers.first().map(|a| a.strategy);
-        let all_fused = matches!(first, Some(Strategy::Fused | Strategy::Tiles))
-            && design.plan.layers.iter().all(|a| Some(a.strategy) == first);
+        let all_same = design.plan.layers.iter().all(|a| Some(a.strategy) == first);
+        if all_same && first == Some(Strategy::Filters) {
+            return CnnSystem::filters_auto(design, m);
+        }
+        let all_fused = matches!(first, Some(Strategy::Fused | Strategy::Tiles)) && all_same;
         if !all_fused {
             return CnnSystem::build(design);
         }
@@ -308,6 +370,52 @@ impl CnnSystem {
         })
     }
 
+    /// `strategy = "filters"` for every layer (the CNN default): the stack is the first conv2d
+    /// or dense layer, with or without the maxpools (and ReLUs) up to the next weight layer,
+    /// whichever system has fewer cycles per frame; the layers after it run on the first
+    /// device.
+    fn filters_auto(design: &Design, m: &crate::design::CnnDesign) -> Result<CnnSystem, String> {
+        let devs = design.plan.layers[0].devices.clone();
+        let weight = |l: &CnnLayer| matches!(l, CnnLayer::Conv2d { .. } | CnnLayer::Dense { .. });
+        let Some(w0) = m.layers.iter().position(weight) else {
+            return Err("strategy \"filters\" needs a conv2d or dense layer".into());
+        };
+        let mut best: Option<CnnSystem> = None;
+        let mut why: Option<String> = None;
+        let mut end = w0;
+        loop {
+            // The stack ends after layer `end` (and its ReLU).
+            if matches!(m.layers.get(end + 1), Some(CnnLayer::Relu)) {
+                end += 1;
+            }
+            let mut v = design.clone();
+            for (l, a) in v.plan.layers.iter_mut().enumerate() {
+                if l > end {
+                    a.strategy = Strategy::Layers;
+                    a.devices = vec![devs[0]];
+                }
+            }
+            match CnnSystem::build(&v) {
+                Ok(sys) => {
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| sys.cycles_per_frame() < b.cycles_per_frame())
+                    {
+                        best = Some(sys);
+                    }
+                }
+                Err(err) => {
+                    why.get_or_insert(err);
+                }
+            }
+            end += 1;
+            if !matches!(m.layers.get(end), Some(CnnLayer::Maxpool { .. })) {
+                break;
+            }
+        }
+        best.ok_or_else(|| why.unwrap_or_else(|| "no filters stack applies".into()))
+    }
+
     fn build(design: &Design) -> Result<CnnSystem, String> {
         let ModelDesign::Cnn(m) = &design.model else {
             return Err("not a CNN design".into());
@@ -328,14 +436,19 @@ impl CnnSystem {
         let spatial = |s: &Strategy| matches!(s, Strategy::Fused | Strategy::Tiles);
         let fused_n = strategies.iter().filter(|s| spatial(s)).count();
         let tiles = strategies.first() == Some(&Strategy::Tiles);
-        let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
-                     conv2d/maxpool layers in row strips, the layers after it on the stack's \
-                     first device) and `layers` (whole layers per device)";
-        if let Some((l, s)) = strategies
+        let filt_n = strategies
             .iter()
-            .enumerate()
-            .find(|(_, s)| !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers))
-        {
+            .take_while(|s| **s == Strategy::Filters)
+            .count();
+        let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
+                     conv2d/maxpool layers in row strips), `filters` (the first conv2d or dense \
+                     layer's output channels, with the maxpools after it, gathered per pixel), \
+                     each with the layers after it on the stack's first device, and `layers` \
+                     (whole layers per device)";
+        if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
+            !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
+                && !(**s == Strategy::Filters && *l < filt_n)
+        }) {
             return Err(format!(
                 "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
             ));
@@ -344,7 +457,9 @@ impl CnnSystem {
         let (ports, links, switched) = wiring(n, t.topology, t.mode);
         let lw = t.width as u32;
         let mut sys = CnnSystem {
-            strategy: if fused_n > 0 && tiles {
+            strategy: if filt_n > 0 {
+                Strategy::Filters
+            } else if fused_n > 0 && tiles {
                 Strategy::Tiles
             } else if fused_n > 0 {
                 Strategy::Fused
@@ -396,7 +511,18 @@ impl CnnSystem {
                 exchanges: Vec::new(),
             }
         };
-        if fused_n > 0 {
+        if filt_n > 0 {
+            if fused_n > 0 {
+                return Err(format!(
+                    "a plan splits a CNN with one stack from the input: `filters` (layers 0-{}) cannot be mixed with `fused` or `tiles` layers; {built}",
+                    filt_n - 1
+                ));
+            }
+            let (devices, stack) = filters_stack(design, &whole, filt_n, switched, mk)?;
+            sys.fused = Some(stack);
+            sys.out_device = layers[0].devices[0];
+            sys.devices = devices;
+        } else if fused_n > 0 {
             // The stack: the fused layers, which must open the network and hold only window
             // layers (conv2d, maxpool, relu).
             let f_last = fused_n - 1;
@@ -582,6 +708,7 @@ impl CnnSystem {
                     local,
                     remote: sent_below,
                     from: devs[k + 1],
+                    periods: 1,
                 });
                 let (sink, tail) = if k == 0 {
                     (Sink::Host, whole.stages[ns..].to_vec())
@@ -682,7 +809,7 @@ impl CnnSystem {
         // Every device at the system's pace: engines that would only idle are taken back.
         let pace = sys.cycles_per_frame();
         for d in &mut sys.devices {
-            let extra = d.gather.map_or(0, |g| (g.local + g.remote) as u64);
+            let extra = d.gather.map_or(0, |g| g.values() as u64);
             let stages = refold(
                 design,
                 d.index,
@@ -718,18 +845,125 @@ impl CnnSystem {
     }
 }
 
-/// The multipliers device `d` may use, when the plan says: its `dsp_budget`, or `fill` of its
-/// board's.
-fn budget(design: &Design, d: usize) -> Option<usize> {
-    let p = &design.plan;
-    p.targets.get(d).and_then(|t| {
-        t.dsp_budget.map(|b| b as usize).or_else(|| {
-            t.board.map(|b| {
-                let fill = p.plan.target.fill.unwrap_or(0.8);
-                (b.multipliers as f64 * fill) as usize
-            })
-        })
-    })
+/// `filters`: the first `filt_n` layers (one conv2d or dense layer, then maxpools and ReLUs)
+/// on every device, each computing a slice of the conv2d's output channels (and the maxpools
+/// on those channels) from the whole input, which the host sends to every device. The slices
+/// are gathered per pixel down a chain to the first device (each device passes its own
+/// channels, then the ones it received from the next), which runs the layers after the stack.
+fn filters_stack(
+    design: &Design,
+    whole: &CnnArch,
+    filt_n: usize,
+    switched: bool,
+    mk: impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
+) -> Result<(Vec<CnnDevice>, FusedStack), String> {
+    let layers = &design.plan.layers;
+    let n = design.plan.devices;
+    let t = &design.plan.plan.target.link;
+    let devs = layers[0].devices.clone();
+    if layers[..filt_n].iter().any(|a| a.devices != devs) {
+        return Err("every layer of the filters stack must name the same devices".into());
+    }
+    if devs.len() < 2 || devs.len() != n {
+        return Err(format!(
+            "the filters stack uses {} of the plan's {n} devices; every device must take a slice of its output channels",
+            devs.len()
+        ));
+    }
+    let gather_dev = devs[0];
+    for (l, a) in layers.iter().enumerate().skip(filt_n) {
+        if !(a.devices.len() == 1 && a.devices[0] == gather_dev) {
+            return Err(format!(
+                "layer {l} follows the filters stack; it runs on the stack's first device ({gather_dev}) today, so give it strategy \"layers\" on device {gather_dev}"
+            ));
+        }
+    }
+    let ns = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= filt_n)
+        .unwrap_or(whole.stages.len());
+    let Some(first) = whole.stages.first().filter(|_| ns > 0) else {
+        return Err("the filters layers hold no conv2d or dense layer".into());
+    };
+    let StageKind::Mvu(m) = &first.kind else {
+        return Err(format!(
+            "strategy \"filters\" splits the output channels of a conv2d or dense layer, but the network's first layer with hardware (layer {}) is a maxpool; run it with strategy \"layers\"",
+            first.layer
+        ));
+    };
+    if let Some(st) = whole.stages[1..ns]
+        .iter()
+        .find(|s| matches!(s.kind, StageKind::Mvu(_)))
+    {
+        return Err(format!(
+            "layer {}: strategy \"filters\" covers one conv2d or dense layer (layer {}) and the maxpools after it: every device holds only a slice of its output channels, and the all-gather that would give layer {} every channel on every device is not built; give layer {} and the rest strategy \"layers\" on device {gather_dev}",
+            st.layer, first.layer, st.layer, st.layer
+        ));
+    }
+    if devs.len() > m.cout {
+        return Err(format!(
+            "strategy \"filters\" splits layer {}'s {} output channels over {} devices; use at most {} devices for it",
+            first.layer,
+            m.cout,
+            devs.len(),
+            m.cout
+        ));
+    }
+    // On a one-way ring of three or more, the slices go round against the ring's direction.
+    let devs: Vec<usize> = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
+        (0..n).map(|k| (gather_dev + n - k) % n).collect()
+    } else {
+        devs
+    };
+    let slices = crate::passes::partition::split(m.cout, devs.len());
+    let last = whole.stages[ns - 1].output;
+    let pixels = last.h * last.w;
+    let mut built: Vec<Option<CnnDevice>> = vec![None; n];
+    let mut below = 0usize;
+    for (k, &dev) in devs.iter().enumerate().rev() {
+        let r = &slices[k];
+        let stages: Vec<Stage> = whole.stages[..ns]
+            .iter()
+            .map(|s| s.on_filters(r.start, r.end))
+            .collect();
+        let local = r.len();
+        let gather = (k + 1 < devs.len()).then(|| Gather {
+            after: ns,
+            local,
+            remote: below,
+            from: devs[k + 1],
+            periods: pixels,
+        });
+        let (sink, tail) = if k == 0 {
+            (Sink::Host, whole.stages[ns..].to_vec())
+        } else {
+            (Sink::Link { to: devs[k - 1] }, Vec::new())
+        };
+        let out_vals = (local + below) * pixels;
+        let mut all = stages;
+        all.extend(tail);
+        let all = refold(design, dev, all, out_vals as u64, 0)?;
+        let arch = device_arch(whole, all, true, whole.input, (k > 0).then_some(out_vals));
+        below += local;
+        let source = Source::Host {
+            lo: 0,
+            hi: whole.input.h - 1,
+        };
+        built[dev] = Some(mk(dev, arch, source, gather, sink));
+    }
+    let stack = FusedStack {
+        layers: filt_n,
+        stages: ns,
+        strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
+        recompute: 1.0,
+        input_factor: devs.len() as f64,
+    };
+    let devices = built
+        .into_iter()
+        .map(|d| d.ok_or("a device without a slice"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((devices, stack))
 }
 
 /// A device's stages with their engines chosen again for the device's share of the work (with
@@ -751,7 +985,7 @@ fn refold(
     }
     let specs = &design.plan.plan.model.layers;
     let own = |s: &Stage| specs.get(s.layer).and_then(|l| l.engines()).is_some();
-    let budget = budget(design, dev);
+    let budget = device_budget(&design.plan, dev);
     let floor = stages
         .iter()
         .map(Stage::stream_floor)
@@ -774,27 +1008,11 @@ fn refold(
         .max()
         .unwrap_or(floor)
         .max(floor);
-    let t = match budget {
-        Some(b) if mults(floor) > b => {
-            if mults(slowest) > b {
-                return Err(format!(
-                    "even one engine per layer needs {} multipliers on a device, more than its budget of {b}",
-                    mults(slowest)
-                ));
-            }
-            let (mut lo, mut hi) = (floor, slowest);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if mults(mid) <= b {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
-            lo
-        }
-        _ => floor,
-    };
+    let t = fastest_within(budget, floor, slowest, &mults).map_err(|(need, b)| {
+        format!(
+            "even one engine per layer needs {need} multipliers on a device, more than its budget of {b}"
+        )
+    })?;
     Ok(stages.iter().map(|s| pick(s, t)).collect())
 }
 

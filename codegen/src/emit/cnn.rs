@@ -382,6 +382,8 @@ struct GatherView {
     local_last: usize,
     remote_last: usize,
     from: usize,
+    /// Times per frame (once per pixel for `filters`).
+    periods: usize,
     cw: u32,
     dw: u32,
     /// The local FIFO: entries and address bits.
@@ -764,7 +766,7 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                     Source::Host { lo, hi } => serde_json::json!({"host_rows": [lo, hi]}),
                     Source::Link { from } => serde_json::json!({"device": from}),
                 },
-                "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from})),
+                "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from, "periods": g.periods})),
                 "sink": match d.sink {
                     Sink::Host => serde_json::json!("host"),
                     Sink::Link { to } => serde_json::json!({"device": to}),
@@ -1069,7 +1071,12 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             });
         }
         if let Some(g) = d.gather {
-            gather_q = Some(queue(g.from, 0, g.remote, "the strips gathered from below"));
+            gather_q = Some(queue(
+                g.from,
+                0,
+                g.remote * g.periods,
+                "the strips gathered from below",
+            ));
             waits.push("(g_remote && !rx_v)".into());
         }
         if let Some(t) = to {
@@ -1410,8 +1417,9 @@ fn device_files(
         from: g.from,
         cw: bits_for(g.local.max(g.remote) as u64 - 1),
         dw: a.stages[g.after - 1].dw_out,
-        depth: g.local.max(2).next_power_of_two(),
-        aw: bits_for(g.local.max(2).next_power_of_two() as u64 - 1),
+        periods: g.periods,
+        depth: (g.local * g.periods).max(2).next_power_of_two(),
+        aw: bits_for((g.local * g.periods).max(2).next_power_of_two() as u64 - 1),
         l_data: format!("st{}_s_data_w", g.after),
         l_valid: format!("st{}_s_valid_w", g.after),
         l_ready: format!("st{}_s_ready_w", g.after),

@@ -152,14 +152,7 @@ pub fn fold(plan: &CheckedPlan, nnz: &dyn Fn(usize, usize) -> usize) -> Result<F
             .unwrap_or(floor)
             .max(floor)
     };
-    let budget: Option<usize> = plan.targets.first().and_then(|t| {
-        t.dsp_budget.map(|b| b as usize).or_else(|| {
-            t.board.map(|b| {
-                let fill = plan.plan.target.fill.unwrap_or(0.8);
-                (b.multipliers as f64 * fill) as usize
-            })
-        })
-    });
+    let budget = device_budget(plan, 0);
     let slowest = work
         .iter()
         .map(|w| {
@@ -169,27 +162,11 @@ pub fn fold(plan: &CheckedPlan, nnz: &dyn Fn(usize, usize) -> usize) -> Result<F
         .max()
         .unwrap_or(floor)
         .max(floor);
-    let t_min = match budget {
-        Some(b) if mults(floor) > b => {
-            if mults(slowest) > b {
-                return Err(format!(
-                    "even one engine per layer needs {} multipliers, more than the device's budget of {b}",
-                    mults(slowest)
-                ));
-            }
-            let (mut lo, mut hi) = (floor, slowest);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if mults(mid) <= b {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
-            lo
-        }
-        _ => floor,
-    };
+    let t_min = fastest_within(budget, floor, slowest, &mults).map_err(|(need, b)| {
+        format!(
+            "even one engine per layer needs {need} multipliers, more than the device's budget of {b}"
+        )
+    })?;
     // Multiply-accumulates a frame needs (dense: every weight; BBS: every stored entry).
     let need = |t: u64| -> f64 {
         work.iter()
@@ -248,4 +225,47 @@ pub fn fold(plan: &CheckedPlan, nnz: &dyn Fn(usize, usize) -> usize) -> Result<F
         ),
     };
     Ok(f)
+}
+
+/// The multipliers device `d` may use, when the plan says: its `dsp_budget`, or `fill` of its
+/// board's.
+pub fn device_budget(plan: &CheckedPlan, d: usize) -> Option<usize> {
+    plan.targets.get(d).and_then(|t| {
+        t.dsp_budget.map(|b| b as usize).or_else(|| {
+            t.board.map(|b| {
+                let fill = plan.plan.target.fill.unwrap_or(0.8);
+                (b.multipliers as f64 * fill) as usize
+            })
+        })
+    })
+}
+
+/// The fewest cycles per frame, at least `floor`, whose folding (`mults(t)`: the multipliers
+/// that reach `t`, fewer for a larger `t`) fits `budget`: `floor` itself when it fits or there
+/// is no budget, else found by bisection up to `slowest` (one engine per layer). Err with the
+/// multipliers even `slowest` needs and the budget.
+pub fn fastest_within(
+    budget: Option<usize>,
+    floor: u64,
+    slowest: u64,
+    mults: &dyn Fn(u64) -> usize,
+) -> Result<u64, (usize, usize)> {
+    match budget {
+        Some(b) if mults(floor) > b => {
+            if mults(slowest) > b {
+                return Err((mults(slowest), b));
+            }
+            let (mut lo, mut hi) = (floor, slowest);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if mults(mid) <= b {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            Ok(lo)
+        }
+        _ => Ok(floor),
+    }
 }

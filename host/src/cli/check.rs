@@ -389,27 +389,8 @@ fn cnn_system_text(design: &Design) -> String {
         sys.strategy.name(),
         pred as f64 / one.max(1) as f64,
         sys.link_bytes_per_frame(),
-        sys.fused
-            .as_ref()
-            .map(|f| format!(
-                "; the {} stack (layers 0-{}) {} and reads {:.2}x the input{}",
-                if sys.strategy == partita_codegen::plan::Strategy::Tiles { "tiled" } else { "fused" },
-                f.layers - 1,
-                if sys.strategy == partita_codegen::plan::Strategy::Tiles {
-                    format!(
-                        "exchanges halo rows before {} layer(s)",
-                        sys.devices.iter().map(|d| d.exchanges.len()).max().unwrap_or(0)
-                    )
-                } else {
-                    format!("recomputes {:.2}x its work", f.recompute)
-                },
-                f.input_factor,
-                if f.layers < sys.whole.stages.last().map_or(0, |st| st.layer + 1) {
-                    format!(", the layers after it run on device {}", sys.out_device)
-                } else {
-                    String::new()
-                }
-            ))
+        sys.stack_summary()
+            .map(|t| format!("; {t}"))
             .unwrap_or_default()
     );
     let _ = writeln!(

@@ -712,17 +712,8 @@ fn cnn_system_stats(
         cpf / one.max(1) as f64,
         sys.link_bytes_per_frame()
     );
-    if let Some(f) = &sys.fused {
-        text += &match sys.strategy {
-            partita_codegen::plan::Strategy::Tiles => format!(
-                "; the tiled stack exchanges halo rows and reads {:.2}x the input",
-                f.input_factor
-            ),
-            _ => format!(
-                "; the fused stack recomputes {:.2}x its work and reads {:.2}x the input",
-                f.recompute, f.input_factor
-            ),
-        };
+    if let Some(t) = sys.stack_summary() {
+        text += &format!("; {t}");
     }
     text += "\n";
     for d in &sys.devices {
