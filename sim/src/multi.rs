@@ -153,23 +153,7 @@ impl Channel {
 
 /// Names of the channels, in index order (for fault injection and reports).
 pub fn channel_names(sys: &System) -> Vec<String> {
-    let sys = &sys.schedule;
-    if sys.switched {
-        (0..sys.nodes.len())
-            .map(|d| format!("device {d} -> switch"))
-            .chain((0..sys.nodes.len()).map(|d| format!("switch -> device {d}")))
-            .collect()
-    } else {
-        sys.links
-            .iter()
-            .map(|l| {
-                format!(
-                    "device {} port {} -> device {} port {}",
-                    l.from.0, l.from.1, l.to.0, l.to.1
-                )
-            })
-            .collect()
-    }
+    Wiring::of(sys).channel_names()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -378,6 +362,28 @@ pub struct Wiring {
 }
 
 impl Wiring {
+    /// The name of each link channel, in the order the fault injector and the beat counts use:
+    /// every point-to-point link, or each device's channel up to the switch and then down.
+    pub fn channel_names(&self) -> Vec<String> {
+        let n = self.ports.len();
+        if self.switched {
+            (0..n)
+                .map(|d| format!("device {d} -> switch"))
+                .chain((0..n).map(|d| format!("switch -> device {d}")))
+                .collect()
+        } else {
+            self.links
+                .iter()
+                .map(|l| {
+                    format!(
+                        "device {} port {} -> device {} port {}",
+                        l.from.0, l.from.1, l.to.0, l.to.1
+                    )
+                })
+                .collect()
+        }
+    }
+
     /// An LSTM system's wiring.
     pub fn of(sys: &System) -> Wiring {
         let s = &sys.schedule;

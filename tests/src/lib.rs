@@ -8,6 +8,16 @@ use partita_codegen::design::{self, Design};
 use partita_codegen::plan;
 
 /// Root of the repository.
+/// Cases for a cosim property: `PROPTEST_CASES` when set (a longer run), else `default` (the
+/// default run's few, each a Verilator build). A literal `cases` in a `ProptestConfig` would
+/// override the variable, so the cosim properties take theirs from here.
+pub fn cosim_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -378,7 +378,7 @@ fn arb_stack() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: partita_tests::cosim_cases(4), ..ProptestConfig::default() })]
 
     /// Random stacks (kernel, stride, padding, pool, channels, folding given or automatic,
     /// dense, BBS): the cosim

@@ -217,8 +217,8 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
     }
 }
 
-/// A corrupted, a dropped and a reordered frame of CNN traffic are each reported as a link
-/// error with exit code 1; the unmodified run matches (the negative control's baseline).
+/// A corrupted, a dropped and a reordered frame of CNN traffic (a fused gather) and a corrupted
+/// frame of a filters gather are each reported as a link error with exit code 1.
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -238,6 +238,15 @@ fn link_faults_on_cnn_traffic_are_reported() {
         let e = j["error"].as_str().unwrap_or_default();
         assert!(e.contains("link error") && e.contains(want), "{fault}: {e}");
     }
+    // The per-pixel gather of a filters system (channel 1: device 1 -> device 0).
+    let plan = repo().join("examples/cnn_mnist3_filters4.toml");
+    let (code, j, err) = sim_json(&plan, &["--inject-fault", "corrupt:1:3"]);
+    assert_eq!(code, 1, "{err}\n{j}");
+    let e = j["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("link error") && e.contains("CRC"),
+        "filters: {e}"
+    );
 }
 
 /// Every device's generated top lints clean with `-Wall` (no lint_off), on the example plans
@@ -440,7 +449,7 @@ fn arb_system() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: partita_tests::cosim_cases(3), ..ProptestConfig::default() })]
 
     #[test]
     #[cfg_attr(

@@ -563,10 +563,7 @@ fn generated_files_are_deterministic_and_complete() {
     ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
 )]
 fn random_lstms_cosim_equals_golden() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(6);
+    let cases = partita_tests::cosim_cases(6);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases,
         ..ProptestConfig::default()

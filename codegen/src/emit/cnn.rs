@@ -926,32 +926,24 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             if has_dn {
                 hmasks |= 1u64 << (8 * x.tag_down as u64 + x.down.unwrap_or(0) as u64);
             }
-            let zero = format!("{xdw}'d0");
-            let (up_q_data, up_q_valid, up_q_ready) = if u > 0 {
-                let j = queue(x.up.unwrap_or(0), x.tag_down, 2 * u, "halo rows from above");
-                (
-                    format!("q{j}_data[{xdw}-1:0]"),
-                    format!("q{j}_valid"),
-                    format!("q{j}_ready"),
-                )
-            } else {
-                (zero.clone(), "1'b0".into(), String::new())
+            // The received halo rows: from above (the device above sent them down, tag_down)
+            // and from below (sent up, tag_up), each waiting in a FIFO of two strips' rows.
+            let mut recv = |vals: usize, src: Option<usize>, tag: u8, doc: &'static str| {
+                if vals > 0 {
+                    let j = queue(src.unwrap_or(0), tag, 2 * vals, doc);
+                    (
+                        format!("q{j}_data[{xdw}-1:0]"),
+                        format!("q{j}_valid"),
+                        format!("q{j}_ready"),
+                    )
+                } else {
+                    (format!("{xdw}'d0"), "1'b0".to_string(), String::new())
+                }
             };
-            let (dn_q_data, dn_q_valid, dn_q_ready) = if dn > 0 {
-                let j = queue(
-                    x.down.unwrap_or(0),
-                    x.tag_up,
-                    2 * dn,
-                    "halo rows from below",
-                );
-                (
-                    format!("q{j}_data[{xdw}-1:0]"),
-                    format!("q{j}_valid"),
-                    format!("q{j}_ready"),
-                )
-            } else {
-                (zero, "1'b0".into(), String::new())
-            };
+            let (up_q_data, up_q_valid, up_q_ready) =
+                recv(u, x.up, x.tag_down, "halo rows from above");
+            let (dn_q_data, dn_q_valid, dn_q_ready) =
+                recv(dn, x.down, x.tag_up, "halo rows from below");
             if u > 0 {
                 waits.push(format!("(x{i}_ph == 2'd0 && !{up_q_valid})"));
             }
@@ -970,41 +962,44 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             // that device's strip, while the next frame's rows arrive.
             let (ldepth, law) = fifo_size(2 * o.max(x.rows * x.row_len));
             let row = format!("x{i}_row");
-            if has_up {
+            // The sender's two runs: its first rows up, its last rows down.
+            for (has, dir, last_row, tag, dst, rows_doc) in [
+                (
+                    has_up,
+                    "up",
+                    x.send_up.max(1) - 1,
+                    x.tag_up,
+                    x.up,
+                    format!("rows 0-{}", x.send_up.max(1) - 1),
+                ),
+                (
+                    has_dn,
+                    "dn",
+                    x.rows - 1,
+                    x.tag_down,
+                    x.down,
+                    format!("rows {}-", x.send_down_from),
+                ),
+            ] {
+                let grant = format!("x{i}_g_{dir}");
+                if !has {
+                    grants.push((grant, "1'b0".into()));
+                    continue;
+                }
+                let dst = dst.unwrap_or(0);
                 reqs.push(Req {
-                    grant: format!("x{i}_g_up"),
-                    want: format!("x{i}_want_up"),
-                    last: format!("({row} == {rw}'d{}) && x{i}_row_end", x.send_up - 1),
+                    grant,
+                    want: format!("x{i}_want_{dir}"),
+                    last: format!("({row} == {rw}'d{last_row}) && x{i}_row_end"),
                     value: format!("st{i}_s_data_w"),
                     w: xdw,
-                    tag: x.tag_up,
-                    dst: x.up.unwrap_or(0),
+                    tag,
+                    dst,
                     doc: format!(
-                        "rows 0-{} before stage {i} up to device {}",
-                        x.send_up - 1,
-                        x.up.unwrap_or(0)
+                        "{rows_doc} before stage {i} {} to device {dst}",
+                        if dir == "up" { "up" } else { "down" }
                     ),
                 });
-            } else {
-                grants.push((format!("x{i}_g_up"), "1'b0".into()));
-            }
-            if has_dn {
-                reqs.push(Req {
-                    grant: format!("x{i}_g_dn"),
-                    want: format!("x{i}_want_dn"),
-                    last: format!("({row} == {rw}'d{}) && x{i}_row_end", x.rows - 1),
-                    value: format!("st{i}_s_data_w"),
-                    w: xdw,
-                    tag: x.tag_down,
-                    dst: x.down.unwrap_or(0),
-                    doc: format!(
-                        "rows {}- before stage {i} down to device {}",
-                        x.send_down_from,
-                        x.down.unwrap_or(0)
-                    ),
-                });
-            } else {
-                grants.push((format!("x{i}_g_dn"), "1'b0".into()));
             }
             xs.push(XView {
                 i,

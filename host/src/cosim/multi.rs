@@ -207,6 +207,24 @@ pub fn parse_fault(s: &str) -> Result<Fault, String> {
     })
 }
 
+/// A fault's channel must exist: else the error names the system's channels.
+fn check_fault_channel(fault: Option<Fault>, channels: &[String]) -> Result<(), SimError> {
+    match fault {
+        Some(f) if f.channel >= channels.len() => Err(SimError::Gen(format!(
+            "--inject-fault: channel {} does not exist; this system has channels 0..{}: {}",
+            f.channel,
+            channels.len(),
+            channels
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{i}: {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Write every device's files into a content-addressed cache directory.
 pub fn generate_multi(design: &Design) -> Result<PathBuf, SimError> {
     let files = emit::generate(design, None).map_err(SimError::Gen)?;
@@ -234,21 +252,7 @@ pub fn simulate_multi_with(
     };
     let sys = System::new(design).map_err(SimError::Gen)?;
     let channels = multi::channel_names(&sys);
-    if let Some(f) = fault {
-        if f.channel >= channels.len() {
-            return Err(SimError::Gen(format!(
-                "--inject-fault: channel {} does not exist; this system has channels 0..{}: {}",
-                f.channel,
-                channels.len(),
-                channels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format!("{i}: {c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
+    check_fault_channel(fault, &channels)?;
     let GoldenCase {
         input,
         expected,
@@ -417,37 +421,8 @@ pub fn simulate_cnn_multi(
         latency: sys.latency as u64,
         frame: sys.frame,
     };
-    let channels: Vec<String> = if sys.switched {
-        (0..sys.devices.len())
-            .map(|d| format!("device {d} -> switch"))
-            .chain((0..sys.devices.len()).map(|d| format!("switch -> device {d}")))
-            .collect()
-    } else {
-        sys.links
-            .iter()
-            .map(|l| {
-                format!(
-                    "device {} port {} -> device {} port {}",
-                    l.from.0, l.from.1, l.to.0, l.to.1
-                )
-            })
-            .collect()
-    };
-    if let Some(f) = fault {
-        if f.channel >= channels.len() {
-            return Err(SimError::Gen(format!(
-                "--inject-fault: channel {} does not exist; this system has channels 0..{}: {}",
-                f.channel,
-                channels.len(),
-                channels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format!("{i}: {c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
+    let channels = wiring.channel_names();
+    check_fault_channel(fault, &channels)?;
     let whole = &sys.whole;
     let input = match &opts.input {
         Some(p) => partita_sim::read_input(p, design)?,
