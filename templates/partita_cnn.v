@@ -86,7 +86,12 @@
     wire [31:0] link_timeout, crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
 {% if let Some(g) = gather %}    wire [{= g.dw =}-1:0] g_data;
     wire g_valid, g_ready;
-{% endif %}{% if l.no_rx %}    assign rx_take = 1'b0;
+{% endif %}{% if let Some(r) = reduce %}{% if r.finish %}    wire [{= r.dwo =}-1:0] f_data;
+    wire f_valid, f_ready;
+    wire r_clips;
+{% else %}    wire [{= r.aw =}-1:0] r_data;
+    wire r_valid, r_ready;
+{% endif %}{% endif %}{% if l.no_rx %}    assign rx_take = 1'b0;
 {% endif %}{% for x in l.xs %}    // Halo exchange before stage {= x.i =}: its input, merged from {= x.u =} value(s) from above, {= x.o =} kept, {= x.d =} from below.
     wire [{= x.dw =}-1:0] x{= x.i =}_m_data;
     wire x{= x.i =}_m_valid, x{= x.i =}_m_ready;
@@ -166,6 +171,67 @@
         end
     end
 
+{% endif %}{% if let Some(r) = reduce %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
+    // device {= r.from =}'s (the sums of the devices after it), value by value, in the same (y, x, c) order{% if r.finish %}; then each
+    // output channel's bias, one rounding and saturation into {= r.dwo =} bits{% if r.relu %} and ReLU{% endif %}, once for the whole layer{% endif %}.
+    // The local sums wait in a block-RAM FIFO of {= r.depth =} entries for the remote ones.
+    wire [{= r.aw =}-1:0] r_loc;
+    wire r_loc_v, r_loc_take;
+    partita_sfifo #(.W({= r.aw =}), .AW({= r.law =}), .DEPTH({= r.depth =})) u_reduce_local (
+        .clk(clk), .rst(rst), .s_data({= r.l_data =}), .s_valid({= r.l_valid =}), .s_ready({= r.l_ready =}),
+        .m_data(r_loc), .m_valid(r_loc_v), .m_ready(r_loc_take)
+    );
+    wire [{= r.aw =}-1:0] r_rem = rx_d[{= r.aw =}-1:0];
+    wire r_both = r_loc_v && rx_v;
+{% if r.finish %}    // Three steps that advance together when the last is empty or taken: the sum, the biased
+    // sum, the rounded value.
+    reg [{= r.aw =}-1:0] r_sum, r_biased, r_bias;
+    reg [{= r.dwo =}-1:0] r_q;
+    reg r_v1, r_v2, r_v3;
+    reg [{= r.cw =}-1:0] r_ch, r_ch1;
+    wire r_adv = !r_v3 || f_ready;
+    wire r_in = r_both && r_adv;
+    assign r_loc_take = r_in;
+    assign rx_take = r_in;
+    wire [{= r.dwo =}-1:0] r_y;
+    wire r_clip;
+    partita_requant #(.IW({= r.aw =}), .SHR({= r.shr =}), .SHL({= r.shl =}), .OW({= r.dwo =}), .ROUND_NE({= r.round_ne =}), .SAT({= r.sat =})) u_rq_reduce (
+        .x(r_biased), .y(r_y), .clip(r_clip)
+    );
+    // The bias of the sum's channel, aligned to its fraction bits.
+    always @(*) begin
+        case (r_ch1)
+{% for b in r.bias %}            {= r.cw =}'d{= b.0 =}: r_bias = {= b.1 =};
+{% endfor %}            default: r_bias = {= r.aw =}'d0;
+        endcase
+    end
+    always @(posedge clk) begin
+        if (rst) begin
+            r_v1 <= 1'b0;
+            r_v2 <= 1'b0;
+            r_v3 <= 1'b0;
+            r_ch <= {= r.cw =}'d0;
+        end else if (r_adv) begin
+            r_v1 <= r_in;
+            r_v2 <= r_v1;
+            r_v3 <= r_v2;
+            if (r_in) r_ch <= (r_ch == {= r.cw =}'d{= r.c_last =}) ? {= r.cw =}'d0 : r_ch + {= r.cw =}'d1;
+        end
+        if (r_adv) begin
+            r_sum <= r_loc + r_rem;
+            r_ch1 <= r_ch;
+            r_biased <= r_sum + r_bias;
+            r_q <= {% if r.relu %}r_y[{= r.dwo =}-1] ? {= r.dwo =}'d0 : r_y{% else %}r_y{% endif %};
+        end
+    end
+    assign r_clips = r_adv && r_v2 && r_clip;
+    assign f_data = r_q;
+    assign f_valid = r_v3;
+{% else %}    assign r_data = r_loc + r_rem;
+    assign r_valid = r_both;
+    assign r_loc_take = r_both && r_ready;
+    assign rx_take = r_both && r_ready;
+{% endif %}
 {% endif %}{% if let Some(l) = link %}{% for x in l.xs %}    // Halo exchange before stage {= x.i =}: stage {= x.p =}'s strip ({= x.rows =} rows of {= x.len =} values) goes{% if x.has_up %} rows 0-{= x.up_last_row =} to device {= x.up_dev =} (tag {= x.tag_up =}),{% endif %}{% if x.has_dn %} rows {= x.dn_from =}- to device {= x.dn_dev =} (tag {= x.tag_dn =}),{% endif %}
     // rows {= x.keep0 =}-{= x.keep_last =} kept{% if x.o == 0 %} (none){% endif %} in a block-RAM FIFO of {= x.ldepth =} entries until the merger takes them.
     reg [{= x.rw =}-1:0] x{= x.i =}_row;

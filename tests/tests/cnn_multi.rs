@@ -1,5 +1,5 @@
 //! CNNs over several FPGAs (`fused` and `tiles` row strips, `filters` output channels,
-//! `layers`): every output word and
+//! `channels` input channels with partial sums reduced, `layers`): every output word and
 //! the word count equal the single-device golden model in the lockstep cosimulation over
 //! modelled links, on 2 to 8 devices, chain, ring and star wiring, valid and padded
 //! convolutions, strides and overlapping pools inside a fused or tiled stack; the cost model's cycles and link bytes per frame hold
@@ -87,6 +87,15 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     assert_eq!(c["strategy"], "filters");
     let frac = c["fraction_of_one_device"].as_f64().unwrap();
     assert!(frac <= 0.33, "filters 4 devices: {frac} of one device\n{j}");
+    // Channels: the 16-channel map's input stream split four ways, partial sums reduced.
+    let j = assert_system(&repo().join("examples/cnn_channels4.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "channels");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(
+        frac <= 0.35,
+        "channels 4 devices: {frac} of one device\n{j}"
+    );
     let j = assert_system(&repo().join("examples/cnn_mnist3_layers3.toml"));
     assert_eq!(j["cnn"]["strategy"], "layers");
 }
@@ -194,6 +203,32 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Channels: 5 input channels over 3 devices (2, 2, 1), a stride-2 padded conv with
+            // BBS weights, partial sums reduced round a ring; dense on device 0.
+            "channels_uneven_stride_bbs_ring3",
+            format!(
+                "{BASE}input_shape = [5, 7, 6]\n{}{}{}{}[sparsity]\nkind = \"bbs\"\nbanks = 3\ndensity = 0.5\n[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"channels\"\n",
+                layer("conv2d", "out_channels = 3\nkernel = 3\nstride = 2\npadding = 1\n"),
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("ring"),
+            ),
+        ),
+        (
+            // Channels on a dense layer (layer input partitioning): each device takes its
+            // channels of every pixel of the flattened map; 2 devices on a star.
+            "channels_dense_star2",
+            format!(
+                "{BASE}input_shape = [4, 3, 3]\n{}{}{}{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"channels\"\n",
+                layer("flatten", ""),
+                layer("dense", "out_features = 7\n"),
+                layer("relu", ""),
+                layer("dense", "out_features = 3\n"),
+                link("star"),
+            ),
+        ),
+        (
             // Layers over a star: conv, pool, dense on three devices.
             "layers_star3",
             format!(
@@ -238,15 +273,15 @@ fn link_faults_on_cnn_traffic_are_reported() {
         let e = j["error"].as_str().unwrap_or_default();
         assert!(e.contains("link error") && e.contains(want), "{fault}: {e}");
     }
-    // The per-pixel gather of a filters system (channel 1: device 1 -> device 0).
-    let plan = repo().join("examples/cnn_mnist3_filters4.toml");
-    let (code, j, err) = sim_json(&plan, &["--inject-fault", "corrupt:1:3"]);
-    assert_eq!(code, 1, "{err}\n{j}");
-    let e = j["error"].as_str().unwrap_or_default();
-    assert!(
-        e.contains("link error") && e.contains("CRC"),
-        "filters: {e}"
-    );
+    // The per-pixel gather of a filters system and the partial sums of a channels system
+    // (channel 1: device 1 -> device 0).
+    for plan in ["cnn_mnist3_filters4", "cnn_channels4"] {
+        let path = repo().join(format!("examples/{plan}.toml"));
+        let (code, j, err) = sim_json(&path, &["--inject-fault", "corrupt:1:3"]);
+        assert_eq!(code, 1, "{plan}: {err}\n{j}");
+        let e = j["error"].as_str().unwrap_or_default();
+        assert!(e.contains("link error") && e.contains("CRC"), "{plan}: {e}");
+    }
 }
 
 /// Every device's generated top lints clean with `-Wall` (no lint_off), on the example plans
@@ -273,6 +308,7 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         .replace("\"fused\"", "\"tiles\"")
         .replace("kernel = 2\n", "kernel = 3\nstride = 1\n");
     let small_filters = small_fused.replace("\"fused\"", "\"filters\"");
+    let small_channels = small_fused.replace("\"fused\"", "\"channels\"");
     let small_layers = small_fused
         .replace("devices = 2", "devices = 3")
         .replace("\"fused\"", "\"layers\"");
@@ -300,6 +336,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_filters",
             tmp.write("small_filters.toml", &small_filters),
+            true,
+        ),
+        (
+            "small_channels",
+            tmp.write("small_channels.toml", &small_channels),
             true,
         ),
         (
@@ -358,12 +399,32 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "the all-gather that would give layer 2 every channel on every device is not built",
         ),
         (
-            // Channels (partial sums reduced over the links) are not built.
+            // Channels on two weight layers: the first one's outputs are finished on device 0.
             format!(
-                "{BASE}input_shape = [2, 8, 6]\n{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"channels\"\n",
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"channels\"\n{}",
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 3\n"),
+                link("chain"),
+                tail_on_0(3, 5)
+            ),
+            "strategy \"channels\" covers one conv2d or dense layer",
+        ),
+        (
+            // Partial sums wider than the link's beat.
+            format!(
+                "{BASE}input_shape = [2, 8, 6]\n{conv}[target]\ndevices = 2\n[target.link]\ntopology = \"chain\"\nwidth = 32\nlatency = 16\n[partition]\nstrategy = \"channels\"\n",
+            ),
+            "use links of at least",
+        ),
+        (
+            // A filters layer mixed with a fused stack.
+            format!(
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 0\nstrategy = \"filters\"\ndevices = [0, 1]\n",
+                layer("relu", ""),
                 link("chain")
             ),
-            "not built yet for CNNs over several devices",
+            "cannot be mixed with `fused` or `tiles` layers",
         ),
         (
             // A fused layer after a layer of another strategy.
@@ -407,8 +468,9 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
     }
 }
 
-/// Random stacks (kernel, stride, padding, pool) fused or tiled over random device counts and
-/// topologies, or split by layers: bit-exact in the cosim. `PROPTEST_CASES=30` runs more.
+/// Random stacks (input channels, kernel, stride, padding, pool) fused, tiled, split by
+/// filters or channels over random device counts and topologies, or split by layers:
+/// bit-exact in the cosim. `PROPTEST_CASES=30` runs more.
 fn arb_system() -> impl Strategy<Value = String> {
     (
         1usize..3,
@@ -418,7 +480,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "layers"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers"]),
     )
         .prop_map(
             |(cin, (h, w), (k, s, p), cout, pool, devs, topo, strategy)| {

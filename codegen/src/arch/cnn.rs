@@ -320,6 +320,99 @@ impl Stage {
         }
     }
 
+    /// `channels`: this MVU on input channels `c0..c1` of a map of `cmap` channels (a conv2d's
+    /// input, or the map a dense layer's input was flattened from), as partial sums: only the
+    /// weight entries of those channels, their input index renumbered for the narrower stream
+    /// (kx·C' + c − c0, or pixel·C' + c − c0), dealt again over the lanes (every lane reads its
+    /// own line-buffer copy, so any entry may go to any lane) into the fewest slices; no bias,
+    /// no rounding: the full-width sums leave at the accumulator's width, to be added to the
+    /// other devices' and finished once. The engines stay (at most one per output).
+    pub fn on_channels(&self, cmap: usize, c0: usize, c1: usize) -> Stage {
+        let StageKind::Mvu(m) = &self.kind else {
+            return self.clone();
+        };
+        let cn = c1 - c0;
+        let dense = self.kind_name() == "dense";
+        let renumber = |kxc: usize| -> Option<usize> {
+            let (outer, c) = (kxc / cmap, kxc % cmap);
+            (c0..c1).contains(&c).then_some(outer * cn + c - c0)
+        };
+        // Every output's kept entries, in order.
+        let kept: Vec<Vec<Entry>> = (0..m.cout)
+            .map(|o| {
+                let (e, g) = (o % m.pe, o / m.pe);
+                let mut v = Vec::new();
+                for j in 0..m.nnz {
+                    for lane in 0..m.lanes {
+                        let en = m.entries[e][lane][g * m.nnz + j];
+                        if en.code != 0 {
+                            if let Some(kxc) = renumber(en.kxc) {
+                                v.push(Entry { kxc, ..en });
+                            }
+                        }
+                    }
+                }
+                v
+            })
+            .collect();
+        let nnz = kept
+            .iter()
+            .map(|v| v.len().div_ceil(m.lanes))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut entries = vec![vec![Vec::with_capacity(m.groups * nnz); m.lanes]; m.pe];
+        for (e, per_e) in entries.iter_mut().enumerate() {
+            for g in 0..m.groups {
+                let o = g * m.pe + e;
+                for j in 0..nnz {
+                    for (lane, l) in per_e.iter_mut().enumerate() {
+                        let en = kept
+                            .get(o)
+                            .and_then(|v| v.get(j * m.lanes + lane))
+                            .copied()
+                            .unwrap_or_default();
+                        l.push(en);
+                    }
+                }
+            }
+        }
+        let input = if dense {
+            Map {
+                c: self.input.c / cmap * cn,
+                ..self.input
+            }
+        } else {
+            Map {
+                c: cn,
+                ..self.input
+            }
+        };
+        let w = self.window;
+        let window = window_at(w.k, w.s, w.p, w.pt, input, self.output.h);
+        let issue = (self.output.h * self.output.w * m.groups * nnz) as u64;
+        Stage {
+            kind: StageKind::Mvu(Mvu {
+                nnz,
+                entries,
+                bias: vec![vec![0; m.groups]; m.pe],
+                words: m.groups * nnz,
+                shr: 0,
+                shl: 0,
+                ..m.clone()
+            }),
+            input,
+            window,
+            macs: self.macs * cn as u64 / cmap as u64,
+            dw_out: m.accw,
+            relu_out: false,
+            cycles: issue
+                .max(input.values() as u64)
+                .max(self.output.values() as u64),
+            ..self.clone()
+        }
+    }
+
     /// An MVU computing output channels `outs` (renumbered from 0) with `pe` engines: each
     /// channel's weight entries and bias dealt to engine `o % PE`, group `o / PE`.
     fn dealt(&self, pe: usize, outs: std::ops::Range<usize>) -> Stage {

@@ -29,6 +29,14 @@ use crate::passes::fold::{device_budget, fastest_within};
 use crate::passes::schedule::{wiring, Link};
 use crate::plan::{CnnLayer, LinkMode, Strategy, Topology};
 
+/// Cycles a sending device's stream loses per link frame, measured: the framer
+/// (`partita_link_tx`) fills one frame buffer while it sends the other, and hands over between
+/// frames (an idle cycle on each side and its transmit queue catching up). A device that
+/// sends wide partial sums one per beat in frames of 16 runs at 16 values per 21 cycles; one
+/// that sends 48 per frame at 48 per 53 (cosim of a `channels` system on 64- and 128-bit
+/// links).
+pub const FRAME_GAP: u64 = 5;
+
 /// Where a device's input comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -65,6 +73,35 @@ impl Gather {
     pub fn values(&self) -> usize {
         (self.local + self.remote) * self.periods
     }
+}
+
+/// `channels`: a device's partial-sum reduction after its first `after` stages (the split
+/// layer, computed as full-width partial sums over this device's input channels): each of its
+/// `values` sums per frame plus the one received from device `from`, in order; on the layer's
+/// finisher then `finish`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reduce {
+    pub after: usize,
+    pub from: usize,
+    pub values: usize,
+    pub finish: Option<Finish>,
+}
+
+/// The one rounding of a reduced layer: the output channel's bias (aligned to the sums'
+/// fraction bits by `bias_shift`), one rounding and saturation into `dw_out` bits (shifts
+/// `shr` / `shl`), and ReLU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finish {
+    pub layer: usize,
+    /// Bias codes per output channel, `bw` bits each.
+    pub bias: Vec<i64>,
+    pub bw: u32,
+    pub bias_shift: u32,
+    pub accw: u32,
+    pub shr: u32,
+    pub shl: u32,
+    pub dw_out: u32,
+    pub relu: bool,
 }
 
 /// A halo exchange of `tiles` on one device, between stage `stage - 1` (whose output strip has
@@ -104,6 +141,11 @@ pub struct CnnDevice {
     pub routes: u16,
     /// `tiles`: the halo exchanges, in stage order.
     pub exchanges: Vec<Exchange>,
+    /// `channels`: the partial-sum reduction.
+    pub reduce: Option<Reduce>,
+    /// The input channels this device takes from the host, of every pixel (all of them but
+    /// for `channels`).
+    pub host_channels: (usize, usize),
 }
 
 impl CnnDevice {
@@ -131,7 +173,10 @@ impl CnnDevice {
 
     /// Cycles per frame in steady state: the slowest stage, gather or stream.
     pub fn cycles_per_frame(&self) -> u64 {
-        let g = self.gather.map_or(0, |g| g.values() as u64);
+        let g = self
+            .gather
+            .map_or(0, |g| g.values() as u64)
+            .max(self.reduce.as_ref().map_or(0, |r| r.values as u64));
         self.arch
             .cycles_per_frame
             .max(g)
@@ -207,6 +252,23 @@ impl CnnSystem {
                         .join(", ")
                 )
             }
+            Strategy::Channels => {
+                let (layer, c) = self
+                    .whole
+                    .stages
+                    .first()
+                    .map_or((0, 0), |s| (s.layer, s.input.c));
+                format!(
+                    "channels stack (layers 0-{}) splits layer {layer}'s {c} input channels ({}), its partial sums reduced down a chain and rounded once on device {},",
+                    f.layers - 1,
+                    f.strips
+                        .iter()
+                        .map(|(a, b)| format!("{a}-{b}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.out_device
+                )
+            }
             _ => format!(
                 "fused stack (layers 0-{}) recomputes {:.2}x its work",
                 f.layers - 1,
@@ -243,15 +305,38 @@ impl CnnSystem {
             * (f.link_width as u64 / 8)
     }
 
-    /// Cycles per frame: the slowest device's, or the busiest link's beats per frame (a link
+    /// Cycles per frame: the slowest device's (its stages, gather or reduction, and its
+    /// framer: [`CnnSystem::send_cycles`]), or the busiest link's beats per frame (a link
     /// carries one beat per cycle).
     pub fn cycles_per_frame(&self) -> u64 {
+        self.stream_pace().max(
+            self.devices
+                .iter()
+                .map(|d| self.send_cycles(d))
+                .max()
+                .unwrap_or(0),
+        )
+    }
+
+    /// The slowest device's streams and the busiest link, without the framers' gaps: the pace
+    /// the engines are folded to.
+    fn stream_pace(&self) -> u64 {
         self.devices
             .iter()
             .map(CnnDevice::cycles_per_frame)
             .max()
             .unwrap_or(1)
             .max(self.link_loads().into_iter().max().unwrap_or(0))
+    }
+
+    /// Cycles a device's framer takes per frame to send its runs: a value per cycle, and
+    /// [`FRAME_GAP`] cycles per link frame.
+    pub fn send_cycles(&self, d: &CnnDevice) -> u64 {
+        let maxv = self.frame.max_values(frame::Kind::H).max(1) as u64;
+        d.runs()
+            .iter()
+            .map(|r| r.2 as u64 + FRAME_GAP * (r.2 as u64).div_ceil(maxv))
+            .sum()
     }
 
     /// Beats per frame on each directed link (each switch channel, when switched): every
@@ -315,8 +400,8 @@ impl CnnSystem {
         };
         let first = design.plan.layers.first().map(|a| a.strategy);
         let all_same = design.plan.layers.iter().all(|a| Some(a.strategy) == first);
-        if all_same && first == Some(Strategy::Filters) {
-            return CnnSystem::filters_auto(design, m);
+        if all_same && matches!(first, Some(Strategy::Filters | Strategy::Channels)) {
+            return CnnSystem::channel_split_auto(design, m);
         }
         let all_fused = matches!(first, Some(Strategy::Fused | Strategy::Tiles)) && all_same;
         if !all_fused {
@@ -373,12 +458,19 @@ impl CnnSystem {
     /// `strategy = "filters"` for every layer (the CNN default): the stack is the first conv2d
     /// or dense layer, with or without the maxpools (and ReLUs) up to the next weight layer,
     /// whichever system has fewer cycles per frame; the layers after it run on the first
-    /// device.
-    fn filters_auto(design: &Design, m: &crate::design::CnnDesign) -> Result<CnnSystem, String> {
+    /// device. `strategy = "channels"` alone: the first conv2d or dense layer and its ReLU.
+    fn channel_split_auto(
+        design: &Design,
+        m: &crate::design::CnnDesign,
+    ) -> Result<CnnSystem, String> {
+        let channels = design.plan.layers[0].strategy == Strategy::Channels;
         let devs = design.plan.layers[0].devices.clone();
         let weight = |l: &CnnLayer| matches!(l, CnnLayer::Conv2d { .. } | CnnLayer::Dense { .. });
         let Some(w0) = m.layers.iter().position(weight) else {
-            return Err("strategy \"filters\" needs a conv2d or dense layer".into());
+            return Err(format!(
+                "strategy \"{}\" needs a conv2d or dense layer",
+                design.plan.layers[0].strategy
+            ));
         };
         let mut best: Option<CnnSystem> = None;
         let mut why: Option<String> = None;
@@ -409,11 +501,11 @@ impl CnnSystem {
                 }
             }
             end += 1;
-            if !matches!(m.layers.get(end), Some(CnnLayer::Maxpool { .. })) {
+            if channels || !matches!(m.layers.get(end), Some(CnnLayer::Maxpool { .. })) {
                 break;
             }
         }
-        best.ok_or_else(|| why.unwrap_or_else(|| "no filters stack applies".into()))
+        best.ok_or_else(|| why.unwrap_or_else(|| "no stack applies".into()))
     }
 
     fn build(design: &Design) -> Result<CnnSystem, String> {
@@ -440,14 +532,21 @@ impl CnnSystem {
             .iter()
             .take_while(|s| **s == Strategy::Filters)
             .count();
+        let chan_n = strategies
+            .iter()
+            .take_while(|s| **s == Strategy::Channels)
+            .count();
         let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
                      conv2d/maxpool layers in row strips), `filters` (the first conv2d or dense \
                      layer's output channels, with the maxpools after it, gathered per pixel), \
-                     each with the layers after it on the stack's first device, and `layers` \
-                     (whole layers per device)";
+                     `channels` (the first conv2d or dense layer's input channels, partial sums \
+                     reduced down a chain and rounded once on the first device), each with the \
+                     layers after it on the stack's first device, and `layers` (whole layers per \
+                     device)";
         if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && *l < filt_n)
+                && !(**s == Strategy::Channels && *l < chan_n)
         }) {
             return Err(format!(
                 "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
@@ -459,6 +558,8 @@ impl CnnSystem {
         let mut sys = CnnSystem {
             strategy: if filt_n > 0 {
                 Strategy::Filters
+            } else if chan_n > 0 {
+                Strategy::Channels
             } else if fused_n > 0 && tiles {
                 Strategy::Tiles
             } else if fused_n > 0 {
@@ -509,6 +610,8 @@ impl CnnSystem {
                 ports: ports[index].clone(),
                 routes,
                 exchanges: Vec::new(),
+                reduce: None,
+                host_channels: (0, whole.input.c),
             }
         };
         if filt_n > 0 {
@@ -519,6 +622,17 @@ impl CnnSystem {
                 ));
             }
             let (devices, stack) = filters_stack(design, &whole, filt_n, switched, mk)?;
+            sys.fused = Some(stack);
+            sys.out_device = layers[0].devices[0];
+            sys.devices = devices;
+        } else if chan_n > 0 {
+            if fused_n > 0 {
+                return Err(format!(
+                    "a plan splits a CNN with one stack from the input: `channels` (layers 0-{}) cannot be mixed with `fused` or `tiles` layers; {built}",
+                    chan_n - 1
+                ));
+            }
+            let (devices, stack) = channels_stack(design, &whole, chan_n, switched, mk)?;
             sys.fused = Some(stack);
             sys.out_device = layers[0].devices[0];
             sys.devices = devices;
@@ -807,9 +921,12 @@ impl CnnSystem {
                 .collect();
         }
         // Every device at the system's pace: engines that would only idle are taken back.
-        let pace = sys.cycles_per_frame();
+        let pace = sys.stream_pace();
         for d in &mut sys.devices {
-            let extra = d.gather.map_or(0, |g| g.values() as u64);
+            let extra = d
+                .gather
+                .map_or(0, |g| g.values() as u64)
+                .max(d.reduce.as_ref().map_or(0, |r| r.values as u64));
             let stages = refold(
                 design,
                 d.index,
@@ -958,6 +1075,135 @@ fn filters_stack(
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
         recompute: 1.0,
         input_factor: devs.len() as f64,
+    };
+    let devices = built
+        .into_iter()
+        .map(|d| d.ok_or("a device without a slice"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((devices, stack))
+}
+
+/// `channels`: the first conv2d or dense layer (the network's first layer with hardware; its
+/// ReLU after it) split by input channels: each device takes its slice of every pixel's
+/// channels from the host and computes every output's full-width partial sum over them. The
+/// sums are reduced down a chain to the first device (each device adds its own to the ones it
+/// received from the next, value by value, and passes them on), which adds the bias, rounds
+/// and saturates once, and runs the layers after it.
+fn channels_stack(
+    design: &Design,
+    whole: &CnnArch,
+    chan_n: usize,
+    switched: bool,
+    mk: impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
+) -> Result<(Vec<CnnDevice>, FusedStack), String> {
+    let layers = &design.plan.layers;
+    let n = design.plan.devices;
+    let t = &design.plan.plan.target.link;
+    let devs = layers[0].devices.clone();
+    if layers[..chan_n].iter().any(|a| a.devices != devs) {
+        return Err("every layer of the channels stack must name the same devices".into());
+    }
+    if devs.len() < 2 || devs.len() != n {
+        return Err(format!(
+            "the channels stack uses {} of the plan's {n} devices; every device must take a slice of its input channels",
+            devs.len()
+        ));
+    }
+    let finisher = devs[0];
+    for (l, a) in layers.iter().enumerate().skip(chan_n) {
+        if !(a.devices.len() == 1 && a.devices[0] == finisher) {
+            return Err(format!(
+                "layer {l} follows the channels stack; it runs on the stack's first device ({finisher}) today, so give it strategy \"layers\" on device {finisher}"
+            ));
+        }
+    }
+    let ns = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= chan_n)
+        .unwrap_or(whole.stages.len());
+    let Some(first) = whole.stages.first().filter(|_| ns > 0) else {
+        return Err("the channels layers hold no conv2d or dense layer".into());
+    };
+    let StageKind::Mvu(m) = &first.kind else {
+        return Err(format!(
+            "strategy \"channels\" splits the input channels of a conv2d or dense layer, but the network's first layer with hardware (layer {}) is a maxpool; run it with strategy \"layers\"",
+            first.layer
+        ));
+    };
+    if let Some(st) = whole.stages.get(1).filter(|_| ns > 1) {
+        return Err(format!(
+            "layer {}: strategy \"channels\" covers one conv2d or dense layer (layer {}) and its ReLU: its outputs are finished on device {finisher}, so give layer {} and the rest strategy \"layers\" on device {finisher}",
+            st.layer, first.layer, st.layer
+        ));
+    }
+    let cmap = whole.input.c;
+    if devs.len() > cmap {
+        return Err(format!(
+            "strategy \"channels\" splits layer {}'s input channels (the image's {cmap}) over {} devices; use at most {cmap} devices for it",
+            first.layer,
+            devs.len()
+        ));
+    }
+    if m.accw > t.width as u32 {
+        return Err(format!(
+            "strategy \"channels\" sends layer {}'s {}-bit partial sums over the links, one per beat; [target.link] width is {} bits: use links of at least {} bits",
+            first.layer, m.accw, t.width, m.accw
+        ));
+    }
+    let devs: Vec<usize> = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
+        (0..n).map(|k| (finisher + n - k) % n).collect()
+    } else {
+        devs
+    };
+    let slices = crate::passes::partition::split(cmap, devs.len());
+    let sums = first.output.values();
+    let finish = Finish {
+        layer: first.layer,
+        bias: (0..m.cout).map(|o| m.bias[o % m.pe][o / m.pe]).collect(),
+        bw: m.bw,
+        bias_shift: m.bias_shift,
+        accw: m.accw,
+        shr: m.shr,
+        shl: m.shl,
+        dw_out: first.dw_out,
+        relu: first.relu_out,
+    };
+    let mut built: Vec<Option<CnnDevice>> = vec![None; n];
+    for (k, &dev) in devs.iter().enumerate().rev() {
+        let r = &slices[k];
+        let part = first.on_channels(cmap, r.start, r.end);
+        let input = part.input;
+        let reduce = (k + 1 < devs.len()).then(|| Reduce {
+            after: 1,
+            from: devs[k + 1],
+            values: sums,
+            finish: (k == 0).then(|| finish.clone()),
+        });
+        let (sink, tail) = if k == 0 {
+            (Sink::Host, whole.stages[ns..].to_vec())
+        } else {
+            (Sink::Link { to: devs[k - 1] }, Vec::new())
+        };
+        let mut all = vec![part];
+        all.extend(tail);
+        let all = refold(design, dev, all, sums as u64, 0)?;
+        let arch = device_arch(whole, all, true, input, (k > 0).then_some(sums));
+        let source = Source::Host {
+            lo: 0,
+            hi: whole.input.h - 1,
+        };
+        let mut d = mk(dev, arch, source, None, sink);
+        d.reduce = reduce;
+        d.host_channels = (r.start, r.end);
+        built[dev] = Some(d);
+    }
+    let stack = FusedStack {
+        layers: chan_n,
+        stages: ns,
+        strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
+        recompute: 1.0,
+        input_factor: 1.0,
     };
     let devices = built
         .into_iter()

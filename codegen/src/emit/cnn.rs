@@ -233,6 +233,7 @@ struct TopView {
     src_from: usize,
     rx_port: usize,
     gather: Option<GatherView>,
+    reduce: Option<ReduceView>,
     sink_link: bool,
     sink_to: usize,
     fault: String,
@@ -392,6 +393,33 @@ struct GatherView {
     l_data: String,
     l_valid: String,
     l_ready: String,
+}
+
+/// The partial-sum reduction of a `channels` device (see `arch::cnn_system::Reduce`).
+struct ReduceView {
+    layer: usize,
+    from: usize,
+    /// The stage whose partial sums are reduced, and their bits.
+    st: usize,
+    aw: u32,
+    l_data: String,
+    l_valid: String,
+    l_ready: String,
+    /// The local sums' FIFO: entries and address bits.
+    depth: usize,
+    law: u32,
+    /// The finisher (the layer's first device): bias, rounding, ReLU.
+    finish: bool,
+    dwo: u32,
+    relu: bool,
+    cw: u32,
+    c_last: usize,
+    /// (channel, aligned bias as an `aw`-bit constant), for every channel with a bias.
+    bias: Vec<(usize, String)>,
+    shr: u32,
+    shl: u32,
+    round_ne: u32,
+    sat: u32,
 }
 
 /// Bits of a signed register holding every value in [-lo, hi].
@@ -767,6 +795,8 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                     Source::Link { from } => serde_json::json!({"device": from}),
                 },
                 "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from, "periods": g.periods})),
+                "reduce": d.reduce.as_ref().map(|r| serde_json::json!({"from": r.from, "values": r.values, "finishes_layer": r.finish.as_ref().map(|f| f.layer)})),
+                "host_channels": [d.host_channels.0, d.host_channels.1],
                 "sink": match d.sink {
                     Sink::Host => serde_json::json!("host"),
                     Sink::Link { to } => serde_json::json!({"device": to}),
@@ -815,9 +845,10 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let me = d.index;
     let lw = sys.frame.link_width;
     let dw = sys.frame.h_width;
-    let from = match (d.source, d.gather) {
-        (Source::Link { from }, _) => Some(from),
-        (_, Some(g)) => Some(g.from),
+    let from = match (d.source, d.gather, &d.reduce) {
+        (Source::Link { from }, _, _) => Some(from),
+        (_, Some(g), _) => Some(g.from),
+        (_, _, Some(r)) => Some(r.from),
         _ => None,
     };
     let port_of = |other: usize| -> usize {
@@ -844,6 +875,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         "in_open && !rx_v".to_string()
     } else if top.gather.is_some() {
         "g_remote && !rx_v".to_string()
+    } else if top.reduce.is_some() {
+        "r_loc_v && !rx_v".to_string()
     } else {
         "1'b0".to_string()
     };
@@ -1290,7 +1323,7 @@ fn device_files(
     ];
     if let Some((_, d)) = dev {
         used.push(cores::LINK_HUB);
-        if d.gather.is_some() || !d.exchanges.is_empty() {
+        if d.gather.is_some() || !d.exchanges.is_empty() || d.reduce.is_some() {
             used.push(cores::SFIFO);
         }
     }
@@ -1318,6 +1351,9 @@ fn device_files(
             files.extend(images(design, st, &mem_prefix));
         }
         let gather_here = dev.and_then(|d| d.1.gather).is_some_and(|g| g.after == i);
+        let finish_here = dev
+            .and_then(|d| d.1.reduce.as_ref())
+            .is_some_and(|r| r.after == i && r.finish.is_some());
         let xchg_here = dev.is_some_and(|d| d.1.exchanges.iter().any(|x| x.stage == i));
         let (s_data, s_valid, s_ready) = if xchg_here {
             (
@@ -1330,6 +1366,12 @@ fn device_files(
                 "g_data".to_string(),
                 "g_valid".to_string(),
                 "g_ready".to_string(),
+            )
+        } else if finish_here {
+            (
+                "f_data".to_string(),
+                "f_valid".to_string(),
+                "f_ready".to_string(),
             )
         } else if i == 0 {
             (
@@ -1377,11 +1419,16 @@ fn device_files(
         },
     )?;
     let clws: Vec<u32> = insts.iter().map(|s: &StageInst| s.clw).collect();
+    // The finisher of a reduced layer clips at most one value per cycle more.
+    let finisher = dev
+        .and_then(|d| d.1.reduce.as_ref())
+        .is_some_and(|r| r.finish.is_some());
     let satw = bits_for(
         a.stages
             .iter()
             .map(|s| s.multipliers().max(1))
-            .sum::<usize>() as u64,
+            .sum::<usize>() as u64
+            + finisher as u64,
     );
     let il = a.in_layout;
     let ol = a.out_layout;
@@ -1391,11 +1438,20 @@ fn device_files(
         Sink::Link { to } => Some(to),
         Sink::Host => None,
     });
+    let reduce_last = dev
+        .and_then(|d| d.1.reduce.as_ref())
+        .is_some_and(|r| r.after == n && r.finish.is_none());
     let (last_data, last_valid, last_ready) = if g.is_some_and(|g| g.after == n) {
         (
             "g_data".to_string(),
             "g_valid".to_string(),
             "g_ready".to_string(),
+        )
+    } else if reduce_last {
+        (
+            "r_data".to_string(),
+            "r_valid".to_string(),
+            "r_ready".to_string(),
         )
     } else {
         (
@@ -1404,6 +1460,54 @@ fn device_files(
             format!("st{n}_s_ready_w"),
         )
     };
+    let reduce = dev.and_then(|d| d.1.reduce.as_ref()).map(|r| {
+        let f = r.finish.as_ref();
+        let aw = a.stages[r.after - 1].dw_out;
+        let mask = if aw >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << aw) - 1
+        };
+        // The local sums wait for the remote ones, which come a frame's fill, a link crossing
+        // and a CRC check later, in bursts of a frame: room for four frames and the latency
+        // both ways, so neither side's stage stalls in steady state.
+        let (depth, law) = dev.map_or((2, 1), |(sys, _)| {
+            fifo_size(
+                (4 * sys.link.maxv_h as usize + 2 * sys.latency as usize).min(r.values.max(2)),
+            )
+        });
+        ReduceView {
+            depth,
+            law,
+            layer: a.stages[r.after - 1].layer,
+            from: r.from,
+            st: r.after - 1,
+            aw,
+            l_data: format!("st{}_s_data_w", r.after),
+            l_valid: format!("st{}_s_valid_w", r.after),
+            l_ready: format!("st{}_s_ready_w", r.after),
+            finish: f.is_some(),
+            dwo: f.map_or(aw, |f| f.dw_out),
+            relu: f.is_some_and(|f| f.relu),
+            cw: bits_for(f.map_or(1, |f| f.bias.len()).max(2) as u64 - 1),
+            c_last: f.map_or(0, |f| f.bias.len() - 1),
+            bias: f.map_or(Vec::new(), |f| {
+                f.bias
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b != 0)
+                    .map(|(c, b)| {
+                        let v = ((*b as i128) << f.bias_shift) as u128 & mask;
+                        (c, format!("{aw}'h{v:x}"))
+                    })
+                    .collect()
+            }),
+            shr: f.map_or(0, |f| f.shr),
+            shl: f.map_or(0, |f| f.shl),
+            round_ne: a.round_ne as u32,
+            sat: a.sat as u32,
+        }
+    });
     let gather = g.map(|g| GatherView {
         local: g.local,
         remote: g.remote,
@@ -1501,10 +1605,20 @@ fn device_files(
         } else {
             "!tq_full".into()
         },
-        y_ext: sext("y_val", a.dw_out, ol.slot_bits),
+        // The host output's slot (a device that sends its output on a link packs none).
+        y_ext: if sink_to.is_none() {
+            sext("y_val", a.dw_out, ol.slot_bits)
+        } else {
+            String::new()
+        },
         satw,
         sat_expr: (0..n)
             .map(|i| zext(&format!("clips_{i}"), clws[i], satw))
+            .chain(
+                dev.and_then(|d| d.1.reduce.as_ref())
+                    .filter(|r| r.finish.is_some())
+                    .map(|_| zext("r_clips", 1, satw)),
+            )
             .collect::<Vec<_>>()
             .join(" + "),
         sat_ext: zext("sat_inc", satw, 32),
@@ -1518,6 +1632,7 @@ fn device_files(
         },
         rx_port: 0,
         gather,
+        reduce,
         sink_link: sink_to.is_some(),
         sink_to: sink_to.unwrap_or(0),
         fault: if dev.is_some() { "link_err" } else { "1'b0" }.to_string(),

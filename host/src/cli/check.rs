@@ -395,7 +395,7 @@ fn cnn_system_text(design: &Design) -> String {
     );
     let _ = writeln!(
         s,
-        "device  layers                 input                     output       cycles/frame  multipliers  line-buffer bits  weight bits"
+        "device  layers                 input                           output       cycles/frame  multipliers  line-buffer bits  weight bits"
     );
     for d in &sys.devices {
         let layers: Vec<String> = d
@@ -405,12 +405,18 @@ fn cnn_system_text(design: &Design) -> String {
             .map(|st| st.layer.to_string())
             .collect();
         let input = match d.source {
+            Source::Host { lo, hi } if d.host_channels != (0, sys.whole.input.c) => format!(
+                "host rows {lo}-{hi} ch {}-{}",
+                d.host_channels.0,
+                d.host_channels.1 - 1
+            ),
             Source::Host { lo, hi } => format!("host rows {lo}-{hi}"),
             Source::Link { from } => format!("device {from}"),
         };
-        let input = match d.gather {
-            Some(g) => format!("{input} +gather {}", g.from),
-            None => input,
+        let input = match (d.gather, &d.reduce) {
+            (Some(g), _) => format!("{input} +gather {}", g.from),
+            (_, Some(r)) => format!("{input} +sums {}", r.from),
+            _ => input,
         };
         let output = match d.sink {
             Sink::Host => "host".to_string(),
@@ -418,7 +424,7 @@ fn cnn_system_text(design: &Design) -> String {
         };
         let _ = writeln!(
             s,
-            "{:>6}  {:<21}  {:<24}  {:<11}  {:>12}  {:>11}  {:>16}  {:>11}",
+            "{:>6}  {:<21}  {:<30}  {:<11}  {:>12}  {:>11}  {:>16}  {:>11}",
             d.index,
             layers.join(","),
             input,

@@ -490,11 +490,16 @@ pub fn simulate_cnn_multi(
         .iter()
         .map(|d| match d.source {
             Source::Host { lo, hi } => {
+                // Rows lo..=hi, and of every pixel the device's input channels.
+                let (c0, c1) = d.host_channels;
+                let c = whole.input.c;
                 let mut v = Vec::with_capacity(frames * (hi - lo + 1) * row);
                 for f in codes.chunks(iv) {
-                    v.extend_from_slice(&f[lo * row..(hi + 1) * row]);
+                    for px in f[lo * row..(hi + 1) * row].chunks(c) {
+                        v.extend_from_slice(&px[c0..c1]);
+                    }
                 }
-                whole.in_layout.pack(&v, (hi - lo + 1) * row)
+                whole.in_layout.pack(&v, d.arch.input.values())
             }
             Source::Link { .. } => Vec::new(),
         })
