@@ -412,42 +412,19 @@ impl CnnSystem {
             .iter()
             .position(|l| matches!(l, CnnLayer::Flatten | CnnLayer::Dense { .. }))
             .unwrap_or(m.layers.len());
-        let devs = design.plan.layers[0].devices.clone();
-        let mut best: Option<CnnSystem> = None;
-        let mut why: Option<String> = None;
-        for e in (0..window_end).rev() {
-            if !matches!(
-                m.layers[e],
-                CnnLayer::Conv2d { .. } | CnnLayer::Maxpool { .. }
-            ) {
-                continue;
-            }
-            let end = if matches!(m.layers.get(e + 1), Some(CnnLayer::Relu)) {
-                e + 1
-            } else {
-                e
-            };
-            let mut v = design.clone();
-            for (l, a) in v.plan.layers.iter_mut().enumerate() {
-                if l > end {
-                    a.strategy = Strategy::Layers;
-                    a.devices = vec![devs[0]];
-                }
-            }
-            match CnnSystem::build(&v) {
-                Ok(sys) => {
-                    if best
-                        .as_ref()
-                        .is_none_or(|b| sys.cycles_per_frame() < b.cycles_per_frame())
-                    {
-                        best = Some(sys);
-                    }
-                }
-                Err(err) => {
-                    why.get_or_insert(err);
-                }
-            }
-        }
+        // Stack ends: each conv2d or maxpool layer before the first flatten or dense one
+        // (with its ReLU), deepest first.
+        let ends: Vec<usize> = (0..window_end)
+            .rev()
+            .filter(|&e| {
+                matches!(
+                    m.layers[e],
+                    CnnLayer::Conv2d { .. } | CnnLayer::Maxpool { .. }
+                )
+            })
+            .map(|e| with_relu(&m.layers, e))
+            .collect();
+        let (best, why) = CnnSystem::fastest_stack(design, &ends);
         best.ok_or_else(|| {
             why.unwrap_or_else(|| {
                 "strategy \"fused\" needs conv2d or maxpool layers before the first flatten or dense layer".into()
@@ -464,7 +441,6 @@ impl CnnSystem {
         m: &crate::design::CnnDesign,
     ) -> Result<CnnSystem, String> {
         let channels = design.plan.layers[0].strategy == Strategy::Channels;
-        let devs = design.plan.layers[0].devices.clone();
         let weight = |l: &CnnLayer| matches!(l, CnnLayer::Conv2d { .. } | CnnLayer::Dense { .. });
         let Some(w0) = m.layers.iter().position(weight) else {
             return Err(format!(
@@ -472,19 +448,30 @@ impl CnnSystem {
                 design.plan.layers[0].strategy
             ));
         };
+        // Stack ends: the weight layer, then each maxpool right after it (`filters`).
+        let mut ends = vec![with_relu(&m.layers, w0)];
+        while let Some(next) = ends.last().map(|e| e + 1).filter(|&next| {
+            !channels && matches!(m.layers.get(next), Some(CnnLayer::Maxpool { .. }))
+        }) {
+            ends.push(with_relu(&m.layers, next));
+        }
+        let (best, why) = CnnSystem::fastest_stack(design, &ends);
+        best.ok_or_else(|| why.unwrap_or_else(|| "no stack applies".into()))
+    }
+
+    /// Of the stacks ending at each of `ends` (the plan's first strategy up to that layer, the
+    /// layers after it `layers` on the stack's first device), the system with the fewest
+    /// cycles per frame (the first of equals), and the first refusal.
+    fn fastest_stack(design: &Design, ends: &[usize]) -> (Option<CnnSystem>, Option<String>) {
+        let head = design.plan.layers[0].devices[0];
         let mut best: Option<CnnSystem> = None;
         let mut why: Option<String> = None;
-        let mut end = w0;
-        loop {
-            // The stack ends after layer `end` (and its ReLU).
-            if matches!(m.layers.get(end + 1), Some(CnnLayer::Relu)) {
-                end += 1;
-            }
+        for &end in ends {
             let mut v = design.clone();
             for (l, a) in v.plan.layers.iter_mut().enumerate() {
                 if l > end {
                     a.strategy = Strategy::Layers;
-                    a.devices = vec![devs[0]];
+                    a.devices = vec![head];
                 }
             }
             match CnnSystem::build(&v) {
@@ -500,12 +487,8 @@ impl CnnSystem {
                     why.get_or_insert(err);
                 }
             }
-            end += 1;
-            if channels || !matches!(m.layers.get(end), Some(CnnLayer::Maxpool { .. })) {
-                break;
-            }
         }
-        best.ok_or_else(|| why.unwrap_or_else(|| "no stack applies".into()))
+        (best, why)
     }
 
     fn build(design: &Design) -> Result<CnnSystem, String> {
@@ -962,6 +945,85 @@ impl CnnSystem {
     }
 }
 
+/// Layer `e`, or the ReLU right after it: where a stack ending at `e` ends.
+fn with_relu(layers: &[CnnLayer], e: usize) -> usize {
+    if matches!(layers.get(e + 1), Some(CnnLayer::Relu)) {
+        e + 1
+    } else {
+        e
+    }
+}
+
+/// What the two channel splits (`filters`, `channels`) of the network's first weight layer
+/// share: their devices in chain order (the first the gatherer or finisher; on a one-way ring
+/// of three or more, against the ring's direction, so each hop is one link), the stack's
+/// stage count, and its first stage, an MVU.
+struct SplitStart<'a> {
+    devs: Vec<usize>,
+    ns: usize,
+    first: &'a Stage,
+    m: &'a super::cnn::Mvu,
+}
+
+/// The checks both channel splits make: every stack layer on the same devices, all of the
+/// plan's, the layers after it on the first device, and a conv2d or dense layer first.
+fn split_start<'a>(
+    design: &Design,
+    whole: &'a CnnArch,
+    count: usize,
+    kind: Strategy,
+    switched: bool,
+) -> Result<SplitStart<'a>, String> {
+    let layers = &design.plan.layers;
+    let n = design.plan.devices;
+    let t = &design.plan.plan.target.link;
+    let what = if kind == Strategy::Filters {
+        "output"
+    } else {
+        "input"
+    };
+    let devs = layers[0].devices.clone();
+    if layers[..count].iter().any(|a| a.devices != devs) {
+        return Err(format!(
+            "every layer of the {kind} stack must name the same devices"
+        ));
+    }
+    if devs.len() < 2 || devs.len() != n {
+        return Err(format!(
+            "the {kind} stack uses {} of the plan's {n} devices; every device must take a slice of its {what} channels",
+            devs.len()
+        ));
+    }
+    let head = devs[0];
+    for (l, a) in layers.iter().enumerate().skip(count) {
+        if !(a.devices.len() == 1 && a.devices[0] == head) {
+            return Err(format!(
+                "layer {l} follows the {kind} stack; it runs on the stack's first device ({head}) today, so give it strategy \"layers\" on device {head}"
+            ));
+        }
+    }
+    let ns = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= count)
+        .unwrap_or(whole.stages.len());
+    let Some(first) = whole.stages.first().filter(|_| ns > 0) else {
+        return Err(format!("the {kind} layers hold no conv2d or dense layer"));
+    };
+    let StageKind::Mvu(m) = &first.kind else {
+        return Err(format!(
+            "strategy \"{kind}\" splits the {what} channels of a conv2d or dense layer, but the network's first layer with hardware (layer {}) is a maxpool; run it with strategy \"layers\"",
+            first.layer
+        ));
+    };
+    let devs = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
+        (0..n).map(|k| (head + n - k) % n).collect()
+    } else {
+        devs
+    };
+    Ok(SplitStart { devs, ns, first, m })
+}
+
 /// `filters`: the first `filt_n` layers (one conv2d or dense layer, then maxpools and ReLUs)
 /// on every device, each computing a slice of the conv2d's output channels (and the maxpools
 /// on those channels) from the whole input, which the host sends to every device. The slices
@@ -974,41 +1036,10 @@ fn filters_stack(
     switched: bool,
     mk: impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
 ) -> Result<(Vec<CnnDevice>, FusedStack), String> {
-    let layers = &design.plan.layers;
     let n = design.plan.devices;
-    let t = &design.plan.plan.target.link;
-    let devs = layers[0].devices.clone();
-    if layers[..filt_n].iter().any(|a| a.devices != devs) {
-        return Err("every layer of the filters stack must name the same devices".into());
-    }
-    if devs.len() < 2 || devs.len() != n {
-        return Err(format!(
-            "the filters stack uses {} of the plan's {n} devices; every device must take a slice of its output channels",
-            devs.len()
-        ));
-    }
+    let SplitStart { devs, ns, first, m } =
+        split_start(design, whole, filt_n, Strategy::Filters, switched)?;
     let gather_dev = devs[0];
-    for (l, a) in layers.iter().enumerate().skip(filt_n) {
-        if !(a.devices.len() == 1 && a.devices[0] == gather_dev) {
-            return Err(format!(
-                "layer {l} follows the filters stack; it runs on the stack's first device ({gather_dev}) today, so give it strategy \"layers\" on device {gather_dev}"
-            ));
-        }
-    }
-    let ns = whole
-        .stages
-        .iter()
-        .position(|s| s.layer >= filt_n)
-        .unwrap_or(whole.stages.len());
-    let Some(first) = whole.stages.first().filter(|_| ns > 0) else {
-        return Err("the filters layers hold no conv2d or dense layer".into());
-    };
-    let StageKind::Mvu(m) = &first.kind else {
-        return Err(format!(
-            "strategy \"filters\" splits the output channels of a conv2d or dense layer, but the network's first layer with hardware (layer {}) is a maxpool; run it with strategy \"layers\"",
-            first.layer
-        ));
-    };
     if let Some(st) = whole.stages[1..ns]
         .iter()
         .find(|s| matches!(s.kind, StageKind::Mvu(_)))
@@ -1027,12 +1058,6 @@ fn filters_stack(
             m.cout
         ));
     }
-    // On a one-way ring of three or more, the slices go round against the ring's direction.
-    let devs: Vec<usize> = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
-        (0..n).map(|k| (gather_dev + n - k) % n).collect()
-    } else {
-        devs
-    };
     let slices = crate::passes::partition::split(m.cout, devs.len());
     let last = whole.stages[ns - 1].output;
     let pixels = last.h * last.w;
@@ -1096,41 +1121,11 @@ fn channels_stack(
     switched: bool,
     mk: impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
 ) -> Result<(Vec<CnnDevice>, FusedStack), String> {
-    let layers = &design.plan.layers;
     let n = design.plan.devices;
     let t = &design.plan.plan.target.link;
-    let devs = layers[0].devices.clone();
-    if layers[..chan_n].iter().any(|a| a.devices != devs) {
-        return Err("every layer of the channels stack must name the same devices".into());
-    }
-    if devs.len() < 2 || devs.len() != n {
-        return Err(format!(
-            "the channels stack uses {} of the plan's {n} devices; every device must take a slice of its input channels",
-            devs.len()
-        ));
-    }
+    let SplitStart { devs, ns, first, m } =
+        split_start(design, whole, chan_n, Strategy::Channels, switched)?;
     let finisher = devs[0];
-    for (l, a) in layers.iter().enumerate().skip(chan_n) {
-        if !(a.devices.len() == 1 && a.devices[0] == finisher) {
-            return Err(format!(
-                "layer {l} follows the channels stack; it runs on the stack's first device ({finisher}) today, so give it strategy \"layers\" on device {finisher}"
-            ));
-        }
-    }
-    let ns = whole
-        .stages
-        .iter()
-        .position(|s| s.layer >= chan_n)
-        .unwrap_or(whole.stages.len());
-    let Some(first) = whole.stages.first().filter(|_| ns > 0) else {
-        return Err("the channels layers hold no conv2d or dense layer".into());
-    };
-    let StageKind::Mvu(m) = &first.kind else {
-        return Err(format!(
-            "strategy \"channels\" splits the input channels of a conv2d or dense layer, but the network's first layer with hardware (layer {}) is a maxpool; run it with strategy \"layers\"",
-            first.layer
-        ));
-    };
     if let Some(st) = whole.stages.get(1).filter(|_| ns > 1) {
         return Err(format!(
             "layer {}: strategy \"channels\" covers one conv2d or dense layer (layer {}) and its ReLU: its outputs are finished on device {finisher}, so give layer {} and the rest strategy \"layers\" on device {finisher}",
@@ -1151,11 +1146,6 @@ fn channels_stack(
             first.layer, m.accw, t.width, m.accw
         ));
     }
-    let devs: Vec<usize> = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
-        (0..n).map(|k| (finisher + n - k) % n).collect()
-    } else {
-        devs
-    };
     let slices = crate::passes::partition::split(cmap, devs.len());
     let sums = first.output.values();
     let finish = Finish {
