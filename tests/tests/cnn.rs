@@ -300,11 +300,12 @@ fn cnn_shapes_the_hardware_cannot_build_are_refused() {
     let tmp = TempDir::new("cnnneg");
     for (text, want) in [
         (
+            // Partial sums of a `channels` split wider than the link's beat.
             format!(
-                "{BASE}input_shape = [1, 4, 4]\n{}[target]\ndevices = 2\n",
+                "{BASE}input_shape = [2, 4, 4]\n{}[target]\ndevices = 2\n[target.link]\nwidth = 32\n[partition]\nstrategy = \"channels\"\n",
                 layer("conv2d", "out_channels = 2\nkernel = 3\n")
             ),
-            "uses strategy \"filters\", which is not built yet for CNNs over several devices",
+            "use links of at least",
         ),
         (
             format!(

@@ -335,7 +335,7 @@ impl Stage {
         let dense = self.kind_name() == "dense";
         let renumber = |kxc: usize| -> Option<usize> {
             let (outer, c) = (kxc / cmap, kxc % cmap);
-            (c0..c1).contains(&c).then_some(outer * cn + c - c0)
+            (c0..c1).contains(&c).then(|| outer * cn + c - c0)
         };
         // Every output's kept entries, in order.
         let kept: Vec<Vec<Entry>> = (0..m.cout)
