@@ -143,7 +143,64 @@
         .clips(clips_{= st.index =})
     );
 {% endfor %}
-{% if let Some(g) = gather %}    // Gather: {% if g.periods > 1 %}per pixel ({= g.periods =} per frame){% else %}per frame{% endif %}, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}. This
+{% if let Some(g) = gather %}{% if g.grid %}    // Gather of a grid of tiles, in raster order: per output row of this tile ({= g.periods =} per frame)
+    // {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =} (the tiles to its right); then
+    // {= g.tail =} from device {= g.from =} (the whole rows of the tile rows below). This device's own values wait
+    // in a block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages run on while the gather
+    // passes the other devices' values.
+    reg [1:0] g_phase;
+    reg [{= g.cw =}-1:0] g_pos;
+    reg [{= g.pw =}-1:0] g_per;
+    wire g_remote = (g_phase != 2'd0);
+    wire g_per_last = (g_per == {= g.pw =}'d{= g.per_last =});
+    wire [{= g.dw =}-1:0] gl_data;
+    wire gl_valid;
+    partita_sfifo #(.W({= g.dw =}), .AW({= g.aw =}), .DEPTH({= g.depth =})) u_gather_local (
+        .clk(clk), .rst(rst), .s_data({= g.l_data =}), .s_valid({= g.l_valid =}), .s_ready({= g.l_ready =}),
+        .m_data(gl_data), .m_valid(gl_valid), .m_ready(!g_remote && g_ready)
+    );
+    assign g_data = g_remote ? rx_d[{= g.dw =}-1:0] : gl_data;
+    assign g_valid = g_remote ? rx_v : gl_valid;
+    assign rx_take = g_remote && rx_v && g_ready;
+    always @(posedge clk) begin
+        if (rst) begin
+            g_phase <= 2'd0;
+            g_pos <= {= g.cw =}'d0;
+            g_per <= {= g.pw =}'d0;
+        end else if (g_valid && g_ready) begin
+            case (g_phase)
+                2'd0: begin
+                    if (g_pos == {= g.cw =}'d{= g.local_last =}) begin
+                        g_pos <= {= g.cw =}'d0;
+{% if g.remote > 0 %}                        g_phase <= 2'd1;
+{% else %}                        g_per <= g_per_last ? {= g.pw =}'d0 : g_per + {= g.pw =}'d1;
+{% if g.tail > 0 %}                        if (g_per_last) g_phase <= 2'd2;
+{% endif %}{% endif %}                    end else begin
+                        g_pos <= g_pos + {= g.cw =}'d1;
+                    end
+                end
+                2'd1: begin
+                    if (g_pos == {= g.cw =}'d{= g.remote_last =}) begin
+                        g_pos <= {= g.cw =}'d0;
+                        g_per <= g_per_last ? {= g.pw =}'d0 : g_per + {= g.pw =}'d1;
+                        g_phase <= {% if g.tail > 0 %}g_per_last ? 2'd2 : {% endif %}2'd0;
+                    end else begin
+                        g_pos <= g_pos + {= g.cw =}'d1;
+                    end
+                end
+                default: begin
+                    if (g_pos == {= g.cw =}'d{= g.tail_last =}) begin
+                        g_pos <= {= g.cw =}'d0;
+                        g_phase <= 2'd0;
+                    end else begin
+                        g_pos <= g_pos + {= g.cw =}'d1;
+                    end
+                end
+            endcase
+        end
+    end
+
+{% else %}    // Gather: {% if g.periods > 1 %}per pixel ({= g.periods =} per frame){% else %}per frame{% endif %}, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}. This
     // device's own values wait in a block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages
     // run on while the gather passes the other devices' values.
     reg g_remote;
@@ -171,7 +228,7 @@
         end
     end
 
-{% endif %}{% if let Some(r) = reduce %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
+{% endif %}{% endif %}{% if let Some(r) = reduce %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
     // device {= r.from =}'s (the sums of the devices after it), value by value, in the same (y, x, c) order{% if r.finish %}; then each
     // output channel's bias, one rounding and saturation into {= r.dwo =} bits{% if r.relu %} and ReLU{% endif %}, once for the whole layer{% endif %}.
     // The local sums wait in a block-RAM FIFO of {= r.depth =} entries for the remote ones.

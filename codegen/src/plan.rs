@@ -570,9 +570,9 @@ pub enum Strategy {
     Filters,
     /// CNN: each device owns input channels; partial sums are reduced.
     Channels,
-    /// CNN: spatial tiles (not built yet).
+    /// CNN: spatial tiles (row strips) with halo exchanges.
     Tiles,
-    /// CNN: fused tile partitioning (not built yet).
+    /// CNN: fused tile partitioning (row strips or a grid of rows x columns).
     Fused,
 }
 
@@ -607,6 +607,9 @@ pub struct PartitionSpec {
     /// `[[partition.override]]` tables.
     #[serde(rename = "override")]
     pub overrides: Vec<OverrideSpec>,
+    /// CNN `fused`: the tile grid, `[rows, columns]` of the stack's last output map (default:
+    /// one row strip per device, `[devices, 1]`).
+    pub grid: Option<Vec<i64>>,
 }
 
 /// `[[partition.override]]`: a strategy and device set for one layer.
@@ -2288,6 +2291,36 @@ impl Validator<'_, '_> {
             ModelKind::Cnn => Strategy::Filters,
         });
         let mut ok = check_strategy(self, default, &["partition", "strategy"]);
+        if let Some(g) = &p.grid {
+            let path = ["partition", "grid"];
+            if kind != ModelKind::Cnn {
+                self.err(
+                    &path,
+                    "`grid` applies to a CNN's fused tiles",
+                    "remove `grid` from an LSTM plan",
+                );
+                ok = false;
+            } else if g.len() != 2 || g.iter().any(|v| *v < 1) {
+                self.err(
+                    &path,
+                    format!("`grid` is {g:?}; it is two positive counts"),
+                    "write grid = [rows, columns] of tiles, e.g. [2, 2]",
+                );
+                ok = false;
+            } else if g[0].saturating_mul(g[1]) as usize > devices {
+                self.err(
+                    &path,
+                    format!(
+                        "a {} x {} grid has {} tiles, but the plan has {devices} devices",
+                        g[0],
+                        g[1],
+                        g[0] * g[1]
+                    ),
+                    "one tile per device: rows x columns must equal the fused stack's devices",
+                );
+                ok = false;
+            }
+        }
         let n_layers = shape.num_layers();
         let all: Vec<usize> = (0..devices).collect();
         let (layer_dev, n_hw) = deal_layers(shape, devices);

@@ -54,6 +54,9 @@ pub struct Window {
     /// (a tile) max(0, P - a·S) for first output row a, so windows read zeros only above the
     /// real image.
     pub pt: usize,
+    /// Padding columns left of each output row's first window: P on a whole map; on a tile of
+    /// columns max(0, P - a·S) for its first output column a (`fused` on a grid).
+    pub pl: usize,
     /// Rows held: K + max(S, tail + K - P) + 1 (the tail: rows below a frame's last window).
     pub rows: usize,
     /// Words: rows * W * C, and bits of an address.
@@ -262,6 +265,7 @@ fn window_at(k: usize, s: usize, p: usize, pt: usize, input: Map, hout: usize) -
         s,
         p,
         pt,
+        pl: p,
         rows,
         depth,
         aw: bits_for(depth as u64 - 1),
@@ -312,7 +316,10 @@ impl Stage {
                 Stage {
                     input,
                     output,
-                    window: window_at(w.k, w.s, w.p, w.pt, input, output.h),
+                    window: Window {
+                        pl: w.pl,
+                        ..window_at(w.k, w.s, w.p, w.pt, input, output.h)
+                    },
                     cycles: reads.max(input.values() as u64).max(output.values() as u64),
                     ..self.clone()
                 }
@@ -389,7 +396,10 @@ impl Stage {
             }
         };
         let w = self.window;
-        let window = window_at(w.k, w.s, w.p, w.pt, input, self.output.h);
+        let window = Window {
+            pl: w.pl,
+            ..window_at(w.k, w.s, w.p, w.pt, input, self.output.h)
+        };
         let issue = (self.output.h * self.output.w * m.groups * nnz) as u64;
         Stage {
             kind: StageKind::Mvu(Mvu {
@@ -496,19 +506,34 @@ impl Stage {
     /// channel), reading input rows `r0..=r1` (see [`input_rows`]) as its whole input: the
     /// stage of a tile.
     pub fn on_rows(&self, a: usize, b: usize) -> Stage {
+        self.on_tile((a, b), (0, self.output.w - 1))
+    }
+
+    /// This stage computing only output rows `rows.0..=rows.1` and columns `cols.0..=cols.1`
+    /// (a conv2d or maxpool; every channel), reading the input rows and columns they need (see
+    /// [`input_rows`], the same formula across) as its whole input: the stage of a tile of a
+    /// grid. Only the real image's borders are padded.
+    pub fn on_tile(&self, rows: (usize, usize), cols: (usize, usize)) -> Stage {
         let w = self.window;
-        let (r0, r1) = input_rows(a, b, w.k, w.s, w.p, self.input.h);
+        let (r0, r1) = input_rows(rows.0, rows.1, w.k, w.s, w.p, self.input.h);
+        let (c0, c1) = input_rows(cols.0, cols.1, w.k, w.s, w.p, self.input.w);
         let input = Map {
             h: r1 - r0 + 1,
+            w: c1 - c0 + 1,
             ..self.input
         };
         let output = Map {
-            h: b - a + 1,
+            h: rows.1 - rows.0 + 1,
+            w: cols.1 - cols.0 + 1,
             ..self.output
         };
-        let pt = top_padding(a, w.s, w.p);
-        let window = window_at(w.k, w.s, w.p, pt, input, output.h);
-        let macs = self.macs * output.h as u64 / self.output.h as u64;
+        let pt = top_padding(rows.0, w.s, w.p);
+        let window = Window {
+            pl: top_padding(cols.0, w.s, w.p),
+            ..window_at(w.k, w.s, w.p, pt, input, output.h)
+        };
+        let macs = (self.macs as u128 * (output.h * output.w) as u128
+            / (self.output.h * self.output.w) as u128) as u64;
         let reads = match &self.kind {
             StageKind::Mvu(m) => (output.h * output.w * m.groups * m.nnz) as u64,
             StageKind::Pool => (output.values() * w.k * w.k) as u64,

@@ -58,7 +58,9 @@ pub enum Sink {
 
 /// A gather: after the first `after` stages, `local` values of this device's own, then
 /// `remote` values from device `from`, `periods` times per frame (once for a strip; once per
-/// pixel for `filters`, whose devices each hold a slice of every pixel's channels).
+/// pixel for `filters`, whose devices each hold a slice of every pixel's channels; once per
+/// row of its tile for `fused` on a grid, where `remote` may be 0), then `tail` more values
+/// from device `from` (on a grid: the whole rows of the tile rows below).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gather {
     pub after: usize,
@@ -66,12 +68,19 @@ pub struct Gather {
     pub remote: usize,
     pub from: usize,
     pub periods: usize,
+    pub tail: usize,
 }
 
 impl Gather {
     /// Values the gather passes per frame.
     pub fn values(&self) -> usize {
-        (self.local + self.remote) * self.periods
+        (self.local + self.remote) * self.periods + self.tail
+    }
+
+    /// Whether the gather has the grid's shape (a tail, or no remote values per period): the
+    /// hardware then counts periods and the tail.
+    pub fn on_grid(&self) -> bool {
+        self.tail > 0 || self.remote == 0
     }
 }
 
@@ -146,6 +155,9 @@ pub struct CnnDevice {
     /// The input channels this device takes from the host, of every pixel (all of them but
     /// for `channels`).
     pub host_channels: (usize, usize),
+    /// The image columns of rows `lo..=hi` it takes from the host, first and one past the
+    /// last (all of them but for `fused` on a grid of columns).
+    pub host_cols: (usize, usize),
 }
 
 impl CnnDevice {
@@ -195,6 +207,13 @@ pub struct FusedStack {
     /// Per device (in strip order) the output rows of the stack's last stage (`filters`: the
     /// output channels, first and last).
     pub strips: Vec<(usize, usize)>,
+    /// `fused`: the tile grid (rows x columns; one column of strips otherwise), and per device
+    /// (in tile order, row by row) the output columns of the stack's last stage.
+    pub grid: (usize, usize),
+    pub cols: Vec<(usize, usize)>,
+    /// `fused`: per stage of the stack, multiply-accumulates done over needed (the recompute
+    /// of each layer; 1 elsewhere).
+    pub stage_recompute: Vec<f64>,
     /// Multiply-accumulates done over multiply-accumulates needed, over the stack.
     pub recompute: f64,
     /// Input values sent to the devices over input values of one image.
@@ -595,6 +614,7 @@ impl CnnSystem {
                 exchanges: Vec::new(),
                 reduce: None,
                 host_channels: (0, whole.input.c),
+                host_cols: (0, whole.input.w),
             }
         };
         if filt_n > 0 {
@@ -683,23 +703,57 @@ impl CnnSystem {
             }
             let last = &whole.stages[ns - 1];
             let h_out = last.output.h;
-            if devs.len() > h_out {
+            let w_out = last.output.w;
+            // The tile grid: rows x columns of the stack's last output map, tiles numbered
+            // row by row along the gather chain (one column of row strips by default).
+            let (gr, gc) = match design.plan.plan.partition.grid.as_deref() {
+                Some([r, c]) => (*r as usize, *c as usize),
+                _ => (devs.len(), 1),
+            };
+            if gc > 1 && tiles {
                 return Err(format!(
-                    "strategy \"{kind}\" splits the stack's {h_out} output rows (layer {}) into {} strips; use at most {h_out} devices for it",
-                    last.layer,
+                    "strategy \"tiles\" splits row strips; a grid of {gr} x {gc} tiles is built for strategy \"fused\" (set grid = [{}, 1] or use \"fused\")",
                     devs.len()
                 ));
             }
-            let strips = crate::passes::partition::split(h_out, devs.len());
+            if gr * gc != devs.len() {
+                return Err(format!(
+                    "a {gr} x {gc} grid has {} tiles, but the fused stack runs on {} devices; give it one tile per device",
+                    gr * gc,
+                    devs.len()
+                ));
+            }
+            if gr > h_out {
+                return Err(format!(
+                    "strategy \"{kind}\" splits the stack's {h_out} output rows (layer {}) into {gr} strips; use at most {h_out} {}",
+                    last.layer,
+                    if gc > 1 { "tile rows" } else { "devices for it" }
+                ));
+            }
+            if gc > w_out {
+                return Err(format!(
+                    "strategy \"{kind}\" splits the stack's {w_out} output columns (layer {}) into {gc} tile columns; use at most {w_out}",
+                    last.layer
+                ));
+            }
+            let strips = crate::passes::partition::split(h_out, gr);
+            let col_strips = crate::passes::partition::split(w_out, gc);
+            let c_out = last.output.c;
             let mut done_macs = 0u64;
+            let mut stage_done = vec![0u64; ns];
             let mut in_vals = 0usize;
             let mut strip_rows = Vec::new();
+            let mut tile_cols = Vec::new();
             let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
             let mut sent_below = 0usize;
             for (k, &dev) in devs.iter().enumerate().rev() {
-                let r = &strips[k];
+                let (ti, tj) = (k / gc, k % gc);
+                let r = &strips[ti];
+                let cr = &col_strips[tj];
                 let (mut a, mut b) = (r.start, r.end - 1);
+                let (mut ca, mut cb) = (cr.start, cr.end - 1);
                 strip_rows.push((a, b));
+                tile_cols.push((ca, cb));
                 let mut stages: Vec<Stage> = Vec::with_capacity(ns);
                 let mut exchanges = Vec::new();
                 if tiles {
@@ -788,24 +842,46 @@ impl CnnSystem {
                     }
                 } else {
                     for st in whole.stages[..ns].iter().rev() {
-                        let s = st.on_rows(a, b);
+                        let s = st.on_tile((a, b), (ca, cb));
                         let w = st.window;
-                        let (lo, hi) = super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h);
-                        (a, b) = (lo, hi);
+                        (a, b) = super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h);
+                        (ca, cb) = super::cnn::input_rows(ca, cb, w.k, w.s, w.p, st.input.w);
                         stages.push(s);
                     }
                     stages.reverse();
                 }
                 done_macs += stages.iter().map(|s| s.macs).sum::<u64>();
+                for (d, s) in stage_done.iter_mut().zip(&stages) {
+                    *d += s.macs;
+                }
                 let input = stages[0].input;
                 in_vals += input.values();
                 let local = stages[ns - 1].output.values();
-                let gather = (k + 1 < devs.len()).then(|| Gather {
-                    after: ns,
-                    local,
-                    remote: sent_below,
-                    from: devs[k + 1],
-                    periods: 1,
+                let gather = (k + 1 < devs.len()).then(|| {
+                    if gc == 1 {
+                        // Row strips: this strip, then every strip below it.
+                        Gather {
+                            after: ns,
+                            local,
+                            remote: sent_below,
+                            from: devs[k + 1],
+                            periods: 1,
+                            tail: 0,
+                        }
+                    } else {
+                        // A grid, gathered in raster order: per output row of this tile,
+                        // its columns then those of the tiles to its right; then the whole
+                        // rows of the tile rows below.
+                        let rows = r.end - r.start;
+                        Gather {
+                            after: ns,
+                            local: cr.len() * c_out,
+                            remote: (w_out - cr.end) * c_out,
+                            from: devs[k + 1],
+                            periods: rows,
+                            tail: (h_out - r.end) * w_out * c_out,
+                        }
+                    }
                 });
                 let (sink, tail) = if k == 0 {
                     (Sink::Host, whole.stages[ns..].to_vec())
@@ -825,15 +901,26 @@ impl CnnSystem {
                 );
                 sent_below += local;
                 let mut built = mk(dev, arch, Source::Host { lo: a, hi: b }, gather, sink);
+                if !tiles {
+                    built.host_cols = (ca, cb + 1);
+                }
                 built.exchanges = exchanges;
                 built_devs[dev] = Some(built);
             }
             strip_rows.reverse();
+            tile_cols.reverse();
             let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();
             sys.fused = Some(FusedStack {
                 layers: stack_end,
                 stages: ns,
                 strips: strip_rows,
+                grid: (gr, gc),
+                cols: tile_cols,
+                stage_recompute: stage_done
+                    .iter()
+                    .zip(&whole.stages)
+                    .map(|(d, s)| *d as f64 / s.macs.max(1) as f64)
+                    .collect(),
                 recompute: done_macs as f64 / need.max(1) as f64,
                 input_factor: in_vals as f64 / whole.input.values() as f64,
             });
@@ -1076,6 +1163,7 @@ fn filters_stack(
             remote: below,
             from: devs[k + 1],
             periods: pixels,
+            tail: 0,
         });
         let (sink, tail) = if k == 0 {
             (Sink::Host, whole.stages[ns..].to_vec())
@@ -1098,6 +1186,9 @@ fn filters_stack(
         layers: filt_n,
         stages: ns,
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
+        grid: (devs.len(), 1),
+        cols: vec![(0, whole.stages[ns - 1].output.w - 1); devs.len()],
+        stage_recompute: vec![1.0; ns],
         recompute: 1.0,
         input_factor: devs.len() as f64,
     };
@@ -1192,6 +1283,9 @@ fn channels_stack(
         layers: chan_n,
         stages: ns,
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
+        grid: (devs.len(), 1),
+        cols: vec![(0, whole.stages[ns - 1].output.w - 1); devs.len()],
+        stage_recompute: vec![1.0; ns],
         recompute: 1.0,
         input_factor: 1.0,
     };

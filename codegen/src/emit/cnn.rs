@@ -93,6 +93,7 @@ struct StageView {
     none0: u32,
     hn0: usize,
     hn0_none: u32,
+    // Padding columns left of each output row's first window (P, or less on a tile of columns).
     p: usize,
     // Padding rows above a frame's first window (P, or less on a strip of rows).
     pt: usize,
@@ -383,8 +384,15 @@ struct GatherView {
     local_last: usize,
     remote_last: usize,
     from: usize,
-    /// Times per frame (once per pixel for `filters`).
+    /// Times per frame (once per pixel for `filters`, per row of its tile on a grid).
     periods: usize,
+    /// A grid's gather (`Gather::on_grid`): a period counter (`pw` bits, last `per_last`),
+    /// and the `tail` values of the rows below after the last period.
+    grid: bool,
+    pw: u32,
+    per_last: usize,
+    tail: usize,
+    tail_last: usize,
     cw: u32,
     dw: u32,
     /// The local FIFO: entries and address bits.
@@ -511,9 +519,9 @@ fn stage_view(
         none0: (win.k as i64 - 1 - (win.pt as i64) < 0) as u32,
         hn0: last_row(1),
         hn0_none: (win.k as i64 - 1 - (win.pt as i64) + win.s as i64).lt(&0) as u32,
-        p: win.p,
+        p: win.pl,
         pt: win.pt,
-        pc: win.p * inp.c,
+        pc: win.pl * inp.c,
         sc: win.s * inp.c,
         s_mod: r(win.s as i64),
         delta_mod: r(delta),
@@ -791,10 +799,10 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                     "cycles_per_frame": s.cycles, "macs": s.macs,
                 })).collect::<Vec<_>>(),
                 "source": match d.source {
-                    Source::Host { lo, hi } => serde_json::json!({"host_rows": [lo, hi]}),
+                    Source::Host { lo, hi } => serde_json::json!({"host_rows": [lo, hi], "host_cols": [d.host_cols.0, d.host_cols.1 - 1]}),
                     Source::Link { from } => serde_json::json!({"device": from}),
                 },
-                "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from, "periods": g.periods})),
+                "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from, "periods": g.periods, "tail": g.tail})),
                 "reduce": d.reduce.as_ref().map(|r| serde_json::json!({"from": r.from, "values": r.values, "finishes_layer": r.finish.as_ref().map(|f| f.layer)})),
                 "host_channels": [d.host_channels.0, d.host_channels.1],
                 "sink": match d.sink {
@@ -1102,7 +1110,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             gather_q = Some(queue(
                 g.from,
                 0,
-                g.remote * g.periods,
+                g.remote * g.periods + g.tail,
                 "the strips gathered from below",
             ));
             waits.push("(g_remote && !rx_v)".into());
@@ -1214,6 +1222,12 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             .collect::<Vec<_>>()
             .join(", "),
         match d.source {
+            Source::Host { lo, hi } if d.host_cols.0 > 0 || d.host_cols.1 < sys.whole.input.w =>
+                format!(
+                    "image rows {lo}..{hi}, columns {}..{} from the host",
+                    d.host_cols.0,
+                    d.host_cols.1 - 1
+                ),
             Source::Host { lo, hi } => format!("image rows {lo}..{hi} from the host"),
             Source::Link { from } => format!("from device {from}"),
         },
@@ -1514,9 +1528,14 @@ fn device_files(
         local_last: g.local - 1,
         remote_last: g.remote.max(1) - 1,
         from: g.from,
-        cw: bits_for(g.local.max(g.remote) as u64 - 1),
+        cw: bits_for(g.local.max(g.remote).max(g.tail) as u64 - 1),
         dw: a.stages[g.after - 1].dw_out,
         periods: g.periods,
+        grid: g.on_grid(),
+        pw: bits_for(g.periods as u64 - 1),
+        per_last: g.periods - 1,
+        tail: g.tail,
+        tail_last: g.tail.max(1) - 1,
         depth: (g.local * g.periods).max(2).next_power_of_two(),
         aw: bits_for((g.local * g.periods).max(2).next_power_of_two() as u64 - 1),
         l_data: format!("st{}_s_data_w", g.after),

@@ -410,6 +410,11 @@ fn cnn_system_text(design: &Design) -> String {
                 d.host_channels.0,
                 d.host_channels.1 - 1
             ),
+            Source::Host { lo, hi } if d.host_cols != (0, sys.whole.input.w) => format!(
+                "host rows {lo}-{hi} cols {}-{}",
+                d.host_cols.0,
+                d.host_cols.1 - 1
+            ),
             Source::Host { lo, hi } => format!("host rows {lo}-{hi}"),
             Source::Link { from } => format!("device {from}"),
         };

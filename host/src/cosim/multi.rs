@@ -490,13 +490,17 @@ pub fn simulate_cnn_multi(
         .iter()
         .map(|d| match d.source {
             Source::Host { lo, hi } => {
-                // Rows lo..=hi, and of every pixel the device's input channels.
+                // Rows lo..=hi, their columns x0..x1, and of every pixel the device's input
+                // channels.
                 let (c0, c1) = d.host_channels;
+                let (x0, x1) = d.host_cols;
                 let c = whole.input.c;
                 let mut v = Vec::with_capacity(frames * (hi - lo + 1) * row);
                 for f in codes.chunks(iv) {
-                    for px in f[lo * row..(hi + 1) * row].chunks(c) {
-                        v.extend_from_slice(&px[c0..c1]);
+                    for r in f[lo * row..(hi + 1) * row].chunks(row) {
+                        for px in r[x0 * c..x1 * c].chunks(c) {
+                            v.extend_from_slice(&px[c0..c1]);
+                        }
                     }
                 }
                 whole.in_layout.pack(&v, d.arch.input.values())
