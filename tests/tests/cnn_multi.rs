@@ -98,6 +98,14 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     );
     let j = assert_system(&repo().join("examples/cnn_mnist3_layers3.toml"));
     assert_eq!(j["cnn"]["strategy"], "layers");
+    // LeNet-5 fused on a 2 x 2 grid: each device takes its tile's input region (rows and
+    // columns), tiles gathered in raster order.
+    let j = assert_system(&repo().join("examples/cnn_lenet5_fused2x2.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "fused");
+    assert_eq!(c["grid"], serde_json::json!([2, 2]), "{j}");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(frac <= 0.34, "LeNet-5 fused 2x2: {frac} of one device\n{j}");
 }
 
 /// Fused stacks with what DeepThings gets wrong (valid convolutions, strides, pools with
@@ -147,6 +155,21 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
                 layer("maxpool", "kernel = 2\n"),
                 link("chain"),
                 tail_on_0(2, 3),
+            ),
+        ),
+        (
+            // Fused on a grid of 1 x 3 column tiles: a valid stride-2 conv and an overlapping
+            // pool (k3 s2) across the columns (only the real left and right borders padded,
+            // here none), on a star; dense on device 0.
+            "grid_1x3_valid_stride_overlap_star3",
+            format!(
+                "{BASE}input_shape = [2, 9, 23]\n{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"fused\"\ngrid = [1, 3]\n",
+                layer("conv2d", "out_channels = 3\nkernel = 3\nstride = 2\n"),
+                layer("relu", ""),
+                layer("maxpool", "kernel = 3\nstride = 2\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 5\n"),
+                link("star"),
             ),
         ),
         (
@@ -308,6 +331,10 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         .replace("\"fused\"", "\"tiles\"")
         .replace("kernel = 2\n", "kernel = 3\nstride = 1\n");
     let small_filters = small_fused.replace("\"fused\"", "\"filters\"");
+    let small_grid = small_fused.replace("devices = 2", "devices = 4").replace(
+        "strategy = \"fused\"\n",
+        "strategy = \"fused\"\ngrid = [2, 2]\n",
+    );
     let small_channels = small_fused.replace("\"fused\"", "\"channels\"");
     let small_layers = small_fused
         .replace("devices = 2", "devices = 3")
@@ -341,6 +368,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_channels",
             tmp.write("small_channels.toml", &small_channels),
+            true,
+        ),
+        (
+            "small_grid",
+            tmp.write("small_grid.toml", &small_grid),
             true,
         ),
         (
@@ -452,6 +484,30 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             ),
             "strategy \"tiles\" splits the stack's 3 output rows",
         ),
+        (
+            // A grid whose tiles are not one per device.
+            format!(
+                "{BASE}input_shape = [1, 8, 6]\n{conv}[target]\ndevices = 4\n{}[partition]\nstrategy = \"fused\"\ngrid = [1, 3]\n",
+                link("chain")
+            ),
+            "a 1 x 3 grid has 3 tiles, but the fused stack runs on 4 devices",
+        ),
+        (
+            // More tile columns than the stack's output columns.
+            format!(
+                "{BASE}input_shape = [1, 8, 2]\n{conv}[target]\ndevices = 3\n{}[partition]\nstrategy = \"fused\"\ngrid = [1, 3]\n",
+                link("chain")
+            ),
+            "splits the stack's 2 output columns (layer 0) into 3 tile columns",
+        ),
+        (
+            // A grid of columns for `tiles`, which exchanges halos between row strips only.
+            format!(
+                "{BASE}input_shape = [1, 8, 6]\n{conv}[target]\ndevices = 4\n{}[partition]\nstrategy = \"tiles\"\ngrid = [2, 2]\n",
+                link("chain")
+            ),
+            "a grid of 2 x 2 tiles is built for strategy \"fused\"",
+        ),
     ];
     for (text, want) in cases {
         let plan = tmp.write("p.toml", &text);
@@ -481,9 +537,10 @@ fn arb_system() -> impl Strategy<Value = String> {
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
         prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers"]),
+        any::<bool>(),
     )
         .prop_map(
-            |(cin, (h, w), (k, s, p), cout, pool, devs, topo, strategy)| {
+            |(cin, (h, w), (k, s, p), cout, pool, devs, topo, strategy, grid)| {
                 let k = k.min(w);
                 let mut t = format!("{BASE}input_shape = [{cin}, {h}, {w}]\n");
                 t += &layer(
@@ -502,8 +559,14 @@ fn arb_system() -> impl Strategy<Value = String> {
                 n += 2;
                 let stages = 2 + (n == 5) as usize;
                 let devs = if strategy == "layers" { devs.min(stages) } else { devs };
+                // Fused on a grid: the devices as one row of column tiles, or 2 x 2.
+                let grid = match (strategy == "fused" && grid, devs) {
+                    (true, 4) => "grid = [2, 2]\n".to_string(),
+                    (true, d) => format!("grid = [1, {d}]\n"),
+                    _ => String::new(),
+                };
                 t + &format!(
-                    "[target]\ndevices = {devs}\nengines = \"auto\"\n{}[partition]\nstrategy = \"{strategy}\"\n",
+                    "[target]\ndevices = {devs}\nengines = \"auto\"\n{}[partition]\nstrategy = \"{strategy}\"\n{grid}",
                     link(topo)
                 )
             },
@@ -525,9 +588,13 @@ proptest! {
             return Ok(());
         }
         let (code, j, err) = sim_json(&plan, &[]);
-        if code == 2 && (err.contains("output rows") || err.contains("beyond its neighbours")) {
-            // More strips than a layer's rows, or a halo wider than a neighbour's strip:
-            // refused, covered above.
+        if code == 2
+            && (err.contains("output rows")
+                || err.contains("output columns")
+                || err.contains("beyond its neighbours"))
+        {
+            // More strips than a layer's rows (or tile columns than its columns), or a halo
+            // wider than a neighbour's strip: refused, covered above.
             return Ok(());
         }
         prop_assert_eq!(code, 0, "{}\n{}\n{}", text, err, j);

@@ -801,19 +801,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A window layer (sum of products; a max-pool is the same walk) on a map of rows `inp`
-    /// (each `w` wide): output rows `rows`, row `o`'s window starting `top` rows above row
-    /// `o·S` of `inp` (so `top` = P on a whole map), zero outside `inp`.
+    /// A window layer (sum of products; a max-pool is the same walk) on a map of rows `inp`:
+    /// output rows `rows` and `wout` columns, output pixel (o, x)'s window starting `top` rows
+    /// above row `o·S` and `left` columns left of column `x·S` of `inp` (so `top` = `left` = P
+    /// on a whole map), zero outside `inp`.
     fn conv(
         inp: &[Vec<i64>],
         wt: &[Vec<i64>],
         s: usize,
-        p: usize,
+        left: usize,
         top: usize,
         rows: std::ops::Range<usize>,
         wout: usize,
     ) -> Vec<Vec<i64>> {
-        let k = wt.len();
         let h = inp.len() as i64;
         let w = inp[0].len() as i64;
         rows.map(|o| {
@@ -823,7 +823,7 @@ mod tests {
                     for (ky, wr) in wt.iter().enumerate() {
                         for (kx, wv) in wr.iter().enumerate() {
                             let iy = (o * s + ky) as i64 - top as i64;
-                            let ix = (x * s + kx) as i64 - p as i64;
+                            let ix = (x * s + kx) as i64 - left as i64;
                             if iy >= 0 && iy < h && ix >= 0 && ix < w {
                                 acc += wv * inp[iy as usize][ix as usize];
                             }
@@ -837,17 +837,19 @@ mod tests {
     }
 
     proptest! {
-        /// Any split of a window layer's output rows into strips: each strip, computed from
-        /// only the input rows `input_rows` names (with `top_padding` rows of zeros above it and
-        /// none below), equals those rows of the layer on the whole map. Valid convolutions,
-        /// padding up to K - 1, strides, kernels wider than strides (overlapping pools) and
-        /// narrower (gapped) are all drawn; DeepThings' p = floor(k/2), pool k = s shortcut
-        /// would fail most of them.
+        /// Any split of a window layer's output rows into strips, and its columns into tile
+        /// columns: each tile, computed from only the input rows and columns `input_rows`
+        /// names (with `top_padding` rows and columns of zeros above and left of it, none
+        /// below or right), equals that tile of the layer on the whole map. Valid
+        /// convolutions, padding up to K - 1, strides, kernels wider than strides (overlapping
+        /// pools) and narrower (gapped) are all drawn; DeepThings' p = floor(k/2), pool k = s
+        /// shortcut would fail most of them.
         #[test]
-        fn strips_from_their_halo_rows_equal_the_whole_map(
-            (h, w, k, s, p) in (1usize..24, 1usize..6, 1usize..6, 1usize..4, 0usize..4)
+        fn tiles_from_their_halo_regions_equal_the_whole_map(
+            (h, w, k, s, p) in (1usize..24, 1usize..16, 1usize..6, 1usize..4, 0usize..4)
                 .prop_filter("a window fits", |(h, w, k, _, p)| h + 2 * p >= *k && w + 2 * p >= *k && *p < *k),
             cuts in prop::collection::vec(0usize..1000, 0..6),
+            col_cuts in prop::collection::vec(0usize..1000, 0..3),
             seed in any::<u64>(),
         ) {
             let mut r = crate::weights::SplitMix64::new(seed);
@@ -856,25 +858,35 @@ mod tests {
             let hout = (h + 2 * p - k) / s + 1;
             let wout = (w + 2 * p - k) / s + 1;
             let full = conv(&inp, &wt, s, p, p, 0..hout, wout);
-            let mut bounds: Vec<usize> = cuts.iter().map(|c| c % hout).filter(|c| *c > 0).collect();
-            bounds.push(0);
-            bounds.push(hout);
-            bounds.sort_unstable();
-            bounds.dedup();
-            for win in bounds.windows(2) {
-                let (a, b) = (win[0], win[1] - 1);
-                let (lo, hi) = input_rows(a, b, k, s, p, h);
-                prop_assert!(lo <= hi && hi < h);
-                let region = &inp[lo..=hi];
-                let top = top_padding(a, s, p);
-                // The strip's first window starts `top` rows above the region, exactly.
-                prop_assert_eq!((a * s) as i64 - p as i64, lo as i64 - top as i64);
-                let strip = conv(region, &wt, s, p, top, 0..b - a + 1, wout);
-                prop_assert_eq!(&strip[..], &full[a..=b], "rows {}..={} from input rows {}..={}", a, b, lo, hi);
-                // And the region is the least that works: its last row is read (or is the
-                // image's last row read by the strip's last window).
-                let last_read = (b * s + k - 1) as i64 - p as i64;
-                prop_assert!(hi as i64 <= last_read.max(0));
+            let strips = |cuts: &[usize], n: usize| -> Vec<(usize, usize)> {
+                let mut bounds: Vec<usize> = cuts.iter().map(|c| c % n).filter(|c| *c > 0).collect();
+                bounds.push(0);
+                bounds.push(n);
+                bounds.sort_unstable();
+                bounds.dedup();
+                bounds.windows(2).map(|v| (v[0], v[1] - 1)).collect()
+            };
+            for (a, b) in strips(&cuts, hout) {
+                for (ca, cb) in strips(&col_cuts, wout) {
+                    let (lo, hi) = input_rows(a, b, k, s, p, h);
+                    let (clo, chi) = input_rows(ca, cb, k, s, p, w);
+                    prop_assert!(lo <= hi && hi < h && clo <= chi && chi < w);
+                    let region: Vec<Vec<i64>> = inp[lo..=hi].iter().map(|row| row[clo..=chi].to_vec()).collect();
+                    let (top, left) = (top_padding(a, s, p), top_padding(ca, s, p));
+                    // The tile's first window starts `top` rows above the region and `left`
+                    // columns left of it, exactly.
+                    prop_assert_eq!((a * s) as i64 - p as i64, lo as i64 - top as i64);
+                    prop_assert_eq!((ca * s) as i64 - p as i64, clo as i64 - left as i64);
+                    let tile = conv(&region, &wt, s, left, top, 0..b - a + 1, cb - ca + 1);
+                    let want: Vec<Vec<i64>> = full[a..=b].iter().map(|row| row[ca..=cb].to_vec()).collect();
+                    prop_assert_eq!(&tile, &want, "rows {}..={} cols {}..={} from input rows {}..={} cols {}..={}", a, b, ca, cb, lo, hi, clo, chi);
+                    // And the region is the least that works: its last row and column are
+                    // read (or are the image's last, read by the tile's last window).
+                    let last_read = (b * s + k - 1) as i64 - p as i64;
+                    prop_assert!(hi as i64 <= last_read.max(0));
+                    let last_col = (cb * s + k - 1) as i64 - p as i64;
+                    prop_assert!(chi as i64 <= last_col.max(0));
+                }
             }
         }
     }

@@ -288,11 +288,31 @@ impl CnnSystem {
                     self.out_device
                 )
             }
-            _ => format!(
-                "fused stack (layers 0-{}) recomputes {:.2}x its work",
-                f.layers - 1,
-                f.recompute
-            ),
+            _ => {
+                // The layers that recompute, each with its own factor.
+                let per: Vec<String> = f
+                    .stage_recompute
+                    .iter()
+                    .zip(&self.whole.stages)
+                    .filter(|(r, _)| **r > 1.005)
+                    .map(|(r, s)| format!("layer {} {:.2}x", s.layer, r))
+                    .collect();
+                format!(
+                    "fused stack (layers 0-{}){} recomputes {:.2}x its work{}",
+                    f.layers - 1,
+                    if f.grid.1 > 1 {
+                        format!(" on a {} x {} grid", f.grid.0, f.grid.1)
+                    } else {
+                        String::new()
+                    },
+                    f.recompute,
+                    if per.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", per.join(", "))
+                    }
+                )
+            }
         };
         let rest = if f.layers < self.whole.stages.last().map_or(0, |st| st.layer + 1) {
             format!(", the layers after it run on device {}", self.out_device)

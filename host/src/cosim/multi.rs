@@ -688,6 +688,13 @@ fn cnn_system_stats(
         "predicted_link_bytes_per_frame": sys.link_bytes_per_frame(),
         "recompute": sys.fused.as_ref().map(|f| f.recompute),
         "input_factor": sys.fused.as_ref().map(|f| f.input_factor),
+        "grid": sys.fused.as_ref().map(|f| [f.grid.0, f.grid.1]),
+        "layer_recompute": sys.fused.as_ref().map(|f| f
+            .stage_recompute
+            .iter()
+            .zip(&sys.whole.stages)
+            .map(|(r, s)| serde_json::json!({"layer": s.layer, "recompute": r}))
+            .collect::<Vec<_>>()),
         "devices": devs,
     });
     let mut text = format!(
