@@ -23,6 +23,7 @@ const EXAMPLES: &[&str] = &[
     "cnn_mnist3_filters4",
     "cnn_channels4",
     "cnn_mnist3_layers3",
+    "cnn_lenet5_fused2x2",
 ];
 
 #[test]

@@ -238,6 +238,8 @@ fn variant(design: &Design, n: usize, assign: Vec<LayerAssignment>) -> Option<De
     let mut d = design.clone();
     d.plan.devices = n;
     d.plan.layers = assign;
+    // The plan's grid is for its own device count; the sweep picks grids itself.
+    d.plan.plan.partition.grid = None;
     if d.plan.targets.len() < n {
         let t = d.plan.targets.first().cloned()?;
         d.plan.targets.resize(n, t);
@@ -285,11 +287,17 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
             }
             continue;
         }
-        // Fused: every window-layer prefix as the stack; the fastest.
+        // Fused: every window-layer prefix as the stack, on every grid of n tiles (row
+        // strips, a row of column tiles, and each grid between); the fastest.
         let window_end = layers
             .iter()
             .position(|l| matches!(l, CnnLayer::Flatten | CnnLayer::Dense { .. }))
             .unwrap_or(nl);
+        let grids: Vec<(usize, usize)> = (1..=n)
+            .rev()
+            .filter(|r| n % r == 0)
+            .map(|r| (r, n / r))
+            .collect();
         let best = (0..window_end)
             .filter(|&e| {
                 matches!(
@@ -298,6 +306,13 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
                 )
             })
             .filter_map(|e| variant(design, n, fused_assignment(layers, e, n)))
+            .flat_map(|d| {
+                grids.iter().map(move |&(r, c)| {
+                    let mut g = d.clone();
+                    g.plan.plan.partition.grid = Some(vec![r as i64, c as i64]);
+                    g
+                })
+            })
             .filter(|d| CnnSystem::new(d).is_ok())
             .min_by(|a, b| {
                 predict(a)

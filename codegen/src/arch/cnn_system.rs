@@ -574,6 +574,12 @@ impl CnnSystem {
                 "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
             ));
         }
+        if design.plan.plan.partition.grid.is_some() && fused_n == 0 {
+            return Err(format!(
+                "[partition] grid cuts a fused stack into tiles, but no layer here is fused (strategy \"{}\"); give the stack strategy \"fused\" or remove `grid`",
+                strategies.first().map_or("", |s| s.name())
+            ));
+        }
         let t = &design.plan.plan.target.link;
         let (ports, links, switched) = wiring(n, t.topology, t.mode);
         let lw = t.width as u32;
