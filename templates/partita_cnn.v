@@ -240,12 +240,12 @@
     );
     wire [{= r.aw =}-1:0] r_rem = rx_d[{= r.aw =}-1:0];
     wire r_both = r_loc_v && rx_v;
-{% if r.finish %}    // Three steps that advance together when the last is empty or taken: the sum, the biased
-    // sum, the rounded value.
-    reg [{= r.aw =}-1:0] r_sum, r_biased, r_bias;
+{% if r.finish %}    // Three steps that advance together when the last is empty or taken: the sum (and its
+    // channel's bias, looked up beside it), the biased sum, the rounded value.
+    reg [{= r.aw =}-1:0] r_sum, r_biased, r_bias, r_bias_q;
     reg [{= r.dwo =}-1:0] r_q;
     reg r_v1, r_v2, r_v3;
-    reg [{= r.cw =}-1:0] r_ch, r_ch1;
+    reg [{= r.cw =}-1:0] r_ch;
     wire r_adv = !r_v3 || f_ready;
     wire r_in = r_both && r_adv;
     assign r_loc_take = r_in;
@@ -255,9 +255,10 @@
     partita_requant #(.IW({= r.aw =}), .SHR({= r.shr =}), .SHL({= r.shl =}), .OW({= r.dwo =}), .ROUND_NE({= r.round_ne =}), .SAT({= r.sat =})) u_rq_reduce (
         .x(r_biased), .y(r_y), .clip(r_clip)
     );
-    // The bias of the sum's channel, aligned to its fraction bits.
+    // The bias of the incoming sum's channel, aligned to its fraction bits (registered in
+    // r_bias_q beside the sum, so the next step is one adder).
     always @(*) begin
-        case (r_ch1)
+        case (r_ch)
 {% for b in r.bias %}            {= r.cw =}'d{= b.0 =}: r_bias = {= b.1 =};
 {% endfor %}            default: r_bias = {= r.aw =}'d0;
         endcase
@@ -276,8 +277,8 @@
         end
         if (r_adv) begin
             r_sum <= r_loc + r_rem;
-            r_ch1 <= r_ch;
-            r_biased <= r_sum + r_bias;
+            r_bias_q <= r_bias;
+            r_biased <= r_sum + r_bias_q;
             r_q <= {% if r.relu %}r_y[{= r.dwo =}-1] ? {= r.dwo =}'d0 : r_y{% else %}r_y{% endif %};
         end
     end

@@ -20,6 +20,13 @@ fn link(topology: &str) -> String {
     format!("[target.link]\ntopology = \"{topology}\"\nwidth = 64\nlatency = 16\n")
 }
 
+/// Overrides giving layers `from..to` strategy `s` on every device.
+fn split_layers(s: &str, from: usize, to: usize) -> String {
+    (from..to)
+        .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"{s}\"\n"))
+        .collect()
+}
+
 /// Overrides putting layers `from..n` on device 0 with strategy `layers` (after a fused stack).
 fn tail_on_0(from: usize, n: usize) -> String {
     (from..n)
@@ -98,6 +105,16 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     );
     let j = assert_system(&repo().join("examples/cnn_mnist3_layers3.toml"));
     assert_eq!(j["cnn"]["strategy"], "layers");
+    // conv1 by filters fused into conv2 by the same channels: nothing sent between them, the
+    // partial sums reduced; the fastest 4-device system on this network.
+    let j = assert_system(&repo().join("examples/cnn_mnist3_filters_channels4.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "filters");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(
+        frac <= 0.26,
+        "filters into channels 4 devices: {frac} of one device\n{j}"
+    );
     // LeNet-5 fused on a 2 x 2 grid: each device takes its tile's input region (rows and
     // columns), tiles gathered in raster order.
     let j = assert_system(&repo().join("examples/cnn_lenet5_fused2x2.toml"));
@@ -210,6 +227,27 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
                 layer("flatten", ""),
                 layer("dense", "out_features = 4\n"),
                 link("ring"),
+            ),
+        ),
+        (
+            // Filters fused into channels on a dense layer: 5 conv output channels over 3
+            // devices (2, 2, 1) with an overlapping pool, then the dense layer after the
+            // flatten split by the same channels of every pixel (nothing sent between them),
+            // its partial sums reduced round a ring; a second dense layer on device 0.
+            "filters_into_channels_dense_ring3",
+            format!(
+                "{BASE}input_shape = [2, 9, 7]\n{}{}{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                layer("conv2d", "out_channels = 5\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("maxpool", "kernel = 3\nstride = 2\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 6\n"),
+                layer("relu", ""),
+                layer("dense", "out_features = 4\n"),
+                link("ring"),
+                split_layers("filters", 0, 3),
+                split_layers("channels", 3, 6),
+                tail_on_0(6, 7),
             ),
         ),
         (
@@ -336,6 +374,8 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         "strategy = \"fused\"\ngrid = [2, 2]\n",
     );
     let small_channels = small_fused.replace("\"fused\"", "\"channels\"");
+    let small_filters_channels =
+        small_fused.replace("\"fused\"", "\"filters\"") + &split_layers("channels", 3, 5);
     let small_layers = small_fused
         .replace("devices = 2", "devices = 3")
         .replace("\"fused\"", "\"layers\"");
@@ -373,6 +413,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_grid",
             tmp.write("small_grid.toml", &small_grid),
+            true,
+        ),
+        (
+            "small_filters_channels",
+            tmp.write("small_filters_channels.toml", &small_filters_channels),
             true,
         ),
         (
@@ -459,6 +504,19 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "cannot be mixed with `fused` or `tiles` layers",
         ),
         (
+            // Channels after a filters stack on two weight layers: the first one's outputs
+            // are finished on device 0.
+            format!(
+                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                layer("relu", ""),
+                layer("relu", ""),
+                link("chain"),
+                split_layers("filters", 0, 2),
+                split_layers("channels", 2, 5),
+            ),
+            "strategy \"channels\" after a filters stack covers one conv2d or dense layer",
+        ),
+        (
             // A fused layer after a layer of another strategy.
             format!(
                 "{BASE}input_shape = [1, 8, 6]\n{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 0\nstrategy = \"layers\"\ndevices = [0]\n",
@@ -536,7 +594,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels"]),
         any::<bool>(),
     )
         .prop_map(
@@ -559,6 +617,15 @@ fn arb_system() -> impl Strategy<Value = String> {
                 n += 2;
                 let stages = 2 + (n == 5) as usize;
                 let devs = if strategy == "layers" { devs.min(stages) } else { devs };
+                if strategy == "filters+channels" {
+                    // The conv (and pool) by filters, the dense layer after the flatten by the
+                    // same channels.
+                    return t + &format!(
+                        "[target]\ndevices = {devs}\nengines = \"auto\"\n{}[partition]\nstrategy = \"filters\"\n{}",
+                        link(topo),
+                        split_layers("channels", n - 2, n),
+                    );
+                }
                 // Fused on a grid: the devices as one row of column tiles, or 2 x 2.
                 let grid = match (strategy == "fused" && grid, devs) {
                     (true, 4) => "grid = [2, 2]\n".to_string(),

@@ -102,11 +102,9 @@ pub struct Reduce {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finish {
     pub layer: usize,
-    /// Bias codes per output channel, `bw` bits each.
+    /// Bias codes per output channel.
     pub bias: Vec<i64>,
-    pub bw: u32,
     pub bias_shift: u32,
-    pub accw: u32,
     pub shr: u32,
     pub shl: u32,
     pub dw_out: u32,
@@ -261,15 +259,24 @@ impl CnnSystem {
                     .stages
                     .first()
                     .map_or((0, 0), |s| (s.layer, s.output.c));
-                format!(
-                    "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({}), gathered per pixel,",
-                    f.layers - 1,
-                    f.strips
-                        .iter()
-                        .map(|(a, b)| format!("{a}-{b}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                let slices = f
+                    .strips
+                    .iter()
+                    .map(|(a, b)| format!("{a}-{b}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                match self.devices.iter().find_map(|d| d.reduce.as_ref()) {
+                    Some(r) => format!(
+                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}) and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
+                        f.layers - 1,
+                        self.whole.stages.get(r.after - 1).map_or(0, |s| s.layer),
+                        self.out_device
+                    ),
+                    None => format!(
+                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}), gathered per pixel,",
+                        f.layers - 1
+                    ),
+                }
             }
             Strategy::Channels => {
                 let (layer, c) = self
@@ -558,6 +565,15 @@ impl CnnSystem {
             .iter()
             .take_while(|s| **s == Strategy::Channels)
             .count();
+        // Channels layers right after a filters stack: split by the same channels.
+        let chan_after = if filt_n > 0 {
+            strategies[filt_n..]
+                .iter()
+                .take_while(|s| **s == Strategy::Channels)
+                .count()
+        } else {
+            0
+        };
         let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
                      conv2d/maxpool layers in row strips), `filters` (the first conv2d or dense \
                      layer's output channels, with the maxpools after it, gathered per pixel), \
@@ -569,6 +585,7 @@ impl CnnSystem {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && *l < filt_n)
                 && !(**s == Strategy::Channels && *l < chan_n)
+                && !(**s == Strategy::Channels && (filt_n..filt_n + chan_after).contains(l))
         }) {
             return Err(format!(
                 "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
@@ -650,7 +667,7 @@ impl CnnSystem {
                     filt_n - 1
                 ));
             }
-            let (devices, stack) = filters_stack(design, &whole, filt_n, switched, mk)?;
+            let (devices, stack) = filters_stack(design, &whole, filt_n, chan_after, switched, mk)?;
             sys.fused = Some(stack);
             sys.out_device = layers[0].devices[0];
             sys.devices = devices;
@@ -1058,6 +1075,20 @@ impl CnnSystem {
     }
 }
 
+/// The one rounding of MVU stage `st` (`m`) reduced from partial sums: its bias per output
+/// channel, its requantization and ReLU.
+fn finish_of(st: &Stage, m: &super::cnn::Mvu) -> Finish {
+    Finish {
+        layer: st.layer,
+        bias: (0..m.cout).map(|o| m.bias[o % m.pe][o / m.pe]).collect(),
+        bias_shift: m.bias_shift,
+        shr: m.shr,
+        shl: m.shl,
+        dw_out: st.dw_out,
+        relu: st.relu_out,
+    }
+}
+
 /// Layer `e`, or the ReLU right after it: where a stack ending at `e` ends.
 fn with_relu(layers: &[CnnLayer], e: usize) -> usize {
     if matches!(layers.get(e + 1), Some(CnnLayer::Relu)) {
@@ -1142,16 +1173,32 @@ fn split_start<'a>(
 /// on those channels) from the whole input, which the host sends to every device. The slices
 /// are gathered per pixel down a chain to the first device (each device passes its own
 /// channels, then the ones it received from the next), which runs the layers after the stack.
+///
+/// With `chan_n` layers of strategy `channels` after it (one conv2d or dense layer and its
+/// ReLU), that layer is split by the same channels: each device computes its full-width
+/// partial sums over the channels it holds, so nothing is sent between the two layers; the
+/// sums are reduced down the chain and finished on the first device, as for `channels`.
 fn filters_stack(
     design: &Design,
     whole: &CnnArch,
     filt_n: usize,
+    chan_n: usize,
     switched: bool,
     mk: impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
 ) -> Result<(Vec<CnnDevice>, FusedStack), String> {
     let n = design.plan.devices;
-    let SplitStart { devs, ns, first, m } =
-        split_start(design, whole, filt_n, Strategy::Filters, switched)?;
+    let SplitStart {
+        devs,
+        ns: end,
+        first,
+        m,
+    } = split_start(design, whole, filt_n + chan_n, Strategy::Filters, switched)?;
+    // The filters stack's stages (the stages up to `end` include the channels layer's).
+    let ns = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= filt_n)
+        .unwrap_or(whole.stages.len());
     let gather_dev = devs[0];
     if let Some(st) = whole.stages[1..ns]
         .iter()
@@ -1174,29 +1221,82 @@ fn filters_stack(
     let slices = crate::passes::partition::split(m.cout, devs.len());
     let last = whole.stages[ns - 1].output;
     let pixels = last.h * last.w;
+    // The layer split by the same channels after the stack, if any: its stage and finish.
+    let next = if chan_n > 0 {
+        let t = &design.plan.plan.target.link;
+        let Some(b) = whole.stages.get(ns).filter(|_| end > ns) else {
+            return Err(format!(
+                "layers {filt_n}-{}: strategy \"channels\" after a filters stack needs a conv2d or dense layer",
+                filt_n + chan_n - 1
+            ));
+        };
+        let StageKind::Mvu(bm) = &b.kind else {
+            return Err(format!(
+                "layer {}: strategy \"channels\" after a filters stack splits a conv2d or dense layer by the channels the stack left on each device, but layer {} is a maxpool; give the maxpool strategy \"filters\" (it runs on each device's channels)",
+                b.layer, b.layer
+            ));
+        };
+        if let Some(st) = whole.stages.get(ns + 1).filter(|_| end > ns + 1) {
+            return Err(format!(
+                "layer {}: strategy \"channels\" after a filters stack covers one conv2d or dense layer (layer {}) and its ReLU: its outputs are finished on device {gather_dev}, so give layer {} and the rest strategy \"layers\" on device {gather_dev}",
+                st.layer, b.layer, st.layer
+            ));
+        }
+        if bm.accw > t.width as u32 {
+            return Err(format!(
+                "strategy \"channels\" sends layer {}'s {}-bit partial sums over the links, one per beat; [target.link] width is {} bits: use links of at least {} bits",
+                b.layer, bm.accw, t.width, bm.accw
+            ));
+        }
+        Some((b, finish_of(b, bm)))
+    } else {
+        None
+    };
     let mut built: Vec<Option<CnnDevice>> = vec![None; n];
     let mut below = 0usize;
     for (k, &dev) in devs.iter().enumerate().rev() {
         let r = &slices[k];
-        let stages: Vec<Stage> = whole.stages[..ns]
+        let mut stages: Vec<Stage> = whole.stages[..ns]
             .iter()
             .map(|s| s.on_filters(r.start, r.end))
             .collect();
         let local = r.len();
-        let gather = (k + 1 < devs.len()).then(|| Gather {
-            after: ns,
-            local,
-            remote: below,
-            from: devs[k + 1],
-            periods: pixels,
-            tail: 0,
-        });
+        let (gather, reduce, out_vals, tail_from) = match &next {
+            None => (
+                (k + 1 < devs.len()).then(|| Gather {
+                    after: ns,
+                    local,
+                    remote: below,
+                    from: devs[k + 1],
+                    periods: pixels,
+                    tail: 0,
+                }),
+                None,
+                (local + below) * pixels,
+                ns,
+            ),
+            Some((b, finish)) => {
+                // The next layer on this device's channels, as partial sums.
+                stages.push(b.on_channels(last.c, r.start, r.end));
+                let sums = b.output.values();
+                (
+                    None,
+                    (k + 1 < devs.len()).then(|| Reduce {
+                        after: ns + 1,
+                        from: devs[k + 1],
+                        values: sums,
+                        finish: (k == 0).then(|| finish.clone()),
+                    }),
+                    sums,
+                    ns + 1,
+                )
+            }
+        };
         let (sink, tail) = if k == 0 {
-            (Sink::Host, whole.stages[ns..].to_vec())
+            (Sink::Host, whole.stages[tail_from..].to_vec())
         } else {
             (Sink::Link { to: devs[k - 1] }, Vec::new())
         };
-        let out_vals = (local + below) * pixels;
         let mut all = stages;
         all.extend(tail);
         let all = refold(design, dev, all, out_vals as u64, 0)?;
@@ -1206,10 +1306,13 @@ fn filters_stack(
             lo: 0,
             hi: whole.input.h - 1,
         };
-        built[dev] = Some(mk(dev, arch, source, gather, sink));
+        let mut d = mk(dev, arch, source, gather, sink);
+        d.reduce = reduce;
+        built[dev] = Some(d);
     }
+    let ns = ns + next.is_some() as usize;
     let stack = FusedStack {
-        layers: filt_n,
+        layers: filt_n + chan_n,
         stages: ns,
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
         grid: (devs.len(), 1),
@@ -1265,17 +1368,7 @@ fn channels_stack(
     }
     let slices = crate::passes::partition::split(cmap, devs.len());
     let sums = first.output.values();
-    let finish = Finish {
-        layer: first.layer,
-        bias: (0..m.cout).map(|o| m.bias[o % m.pe][o / m.pe]).collect(),
-        bw: m.bw,
-        bias_shift: m.bias_shift,
-        accw: m.accw,
-        shr: m.shr,
-        shl: m.shl,
-        dw_out: first.dw_out,
-        relu: first.relu_out,
-    };
+    let finish = finish_of(first, m);
     let mut built: Vec<Option<CnnDevice>> = vec![None; n];
     for (k, &dev) in devs.iter().enumerate().rev() {
         let r = &slices[k];

@@ -1455,6 +1455,10 @@ fn device_files(
     let reduce_last = dev
         .and_then(|d| d.1.reduce.as_ref())
         .is_some_and(|r| r.after == n && r.finish.is_none());
+    // The finisher of a reduced layer with no stage after it: its values are the output.
+    let finish_last = dev
+        .and_then(|d| d.1.reduce.as_ref())
+        .is_some_and(|r| r.after == n && r.finish.is_some());
     let (last_data, last_valid, last_ready) = if g.is_some_and(|g| g.after == n) {
         (
             "g_data".to_string(),
@@ -1466,6 +1470,12 @@ fn device_files(
             "r_data".to_string(),
             "r_valid".to_string(),
             "r_ready".to_string(),
+        )
+    } else if finish_last {
+        (
+            "f_data".to_string(),
+            "f_valid".to_string(),
+            "f_ready".to_string(),
         )
     } else {
         (

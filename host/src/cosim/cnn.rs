@@ -213,13 +213,19 @@ pub fn output_array(
     }
 }
 
-/// Build, run and compare a CNN plan.
-pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
-    let ModelDesign::Cnn(_) = &design.model else {
-        return Err(SimError::Gen("not a CNN plan".into()));
-    };
-    let arch = CnnArch::new(design).map_err(SimError::Gen)?;
-    let input = match &opts.input {
+/// What a CNN cosim runs and compares against: the input (the file given, or the default),
+/// the bit-exact golden model's run on it and its output codes, the frame count, and the
+/// input as codes in the stream's order.
+pub(crate) struct Case {
+    pub input: partita_sim::Input,
+    pub golden: partita_sim::Output,
+    pub expected: Vec<i64>,
+    pub frames: usize,
+    pub codes: Vec<i64>,
+}
+
+pub(crate) fn case(design: &Design, input: Option<&std::path::Path>) -> Result<Case, SimError> {
+    let input = match input {
         Some(p) => partita_sim::read_input(p, design)?,
         None => super::default_input(design),
     };
@@ -231,6 +237,28 @@ pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimErro
         .unwrap_or_default();
     let frames = input.data.shape()[0];
     let codes = input_codes(design, &input);
+    Ok(Case {
+        input,
+        golden,
+        expected,
+        frames,
+        codes,
+    })
+}
+
+/// Build, run and compare a CNN plan.
+pub fn simulate(design: &Design, opts: &SimOptions) -> Result<SimReport, SimError> {
+    let ModelDesign::Cnn(_) = &design.model else {
+        return Err(SimError::Gen("not a CNN plan".into()));
+    };
+    let arch = CnnArch::new(design).map_err(SimError::Gen)?;
+    let Case {
+        input,
+        golden,
+        expected,
+        frames,
+        codes,
+    } = case(design, opts.input.as_deref())?;
     let budget = cycle_budget(&arch, frames)?;
     let (mut dev, built, rtl_dir) = open_sim_device(design, opts)?;
     dev.budget_cycles = budget;

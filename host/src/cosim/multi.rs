@@ -325,26 +325,13 @@ pub fn simulate_multi_with(
     let mismatch = first_mismatch(&expected, &run.codes, m.layers.len() - 1, steps, h);
     // The oracle: every frame a framer sent decodes, and (when nothing stopped the run) each
     // device sent exactly the frames the schedule says.
-    let (frames_sent, sent_frame_errors) = run.frames_sent();
     let frames_expected = partita_codegen::analysis::traffic::frames_per_device(&sys, steps, seqs);
-    let delivered_frame_errors: Vec<String> = run
-        .delivered
-        .iter()
-        .enumerate()
-        .flat_map(|(c, m)| m.errors.iter().map(move |e| format!("channel {c}: {e}")))
-        .collect();
-    let mut error = run.error.clone();
-    if error.is_none() {
-        if let Some(e) = sent_frame_errors.first() {
-            error = Some(format!(
-                "a framer sent a frame the Rust decoder rejects: {e}"
-            ));
-        } else if frames_sent != frames_expected {
-            error = Some(format!(
-                "frames sent per device (h, psum, barrier) {frames_sent:?}, the schedule says {frames_expected:?}"
-            ));
-        }
-    }
+    let Verdict {
+        frames_sent,
+        sent_frame_errors,
+        delivered_frame_errors,
+        error,
+    } = verdict(&run, &frames_expected, "schedule");
     let matched = error.is_none() && mismatch.is_none() && expected.len() == run.codes.len();
     let timesteps = seqs * steps;
     let bytes = sys.schedule.width as u64 / 8;
@@ -424,18 +411,13 @@ pub fn simulate_cnn_multi(
     let channels = wiring.channel_names();
     check_fault_channel(fault, &channels)?;
     let whole = &sys.whole;
-    let input = match &opts.input {
-        Some(p) => partita_sim::read_input(p, design)?,
-        None => super::default_input(design),
-    };
-    let golden = partita_sim::run(design, &input, partita_sim::Mode::Fixed);
-    let expected: Vec<i64> = golden
-        .codes
-        .as_ref()
-        .map(|c| c.iter().copied().collect())
-        .unwrap_or_default();
-    let frames = input.data.shape()[0];
-    let codes = super::cnn::input_codes(design, &input);
+    let super::cnn::Case {
+        input,
+        golden,
+        expected,
+        frames,
+        codes,
+    } = super::cnn::case(design, opts.input.as_deref())?;
     // The slowest device sets the pace; the budget covers it and the pipeline's fill.
     let per = sys.cycles_per_frame().max(whole.cycles_per_frame);
     let budget = 4 * per * (frames as u64 + 4) + 400_000;
@@ -548,7 +530,6 @@ pub fn simulate_cnn_multi(
     let sim_seconds = t1.elapsed().as_secs_f64();
     let got = super::cnn::to_chw(whole, &run.codes);
     let mismatch = first_mismatch(&expected, &got, whole.stages.len() - 1, 1, ov);
-    let (frames_sent, sent_frame_errors) = run.frames_sent();
     // Every frame a device sends is an h frame: each of its runs per frame (its output, and on
     // a tiles device its halo rows up and down) split at the frame format's most values.
     let fmt = sys.frame;
@@ -565,24 +546,12 @@ pub fn simulate_cnn_multi(
             ]
         })
         .collect();
-    let delivered_frame_errors: Vec<String> = run
-        .delivered
-        .iter()
-        .enumerate()
-        .flat_map(|(c, m)| m.errors.iter().map(move |e| format!("channel {c}: {e}")))
-        .collect();
-    let mut error = run.error.clone();
-    if error.is_none() {
-        if let Some(e) = sent_frame_errors.first() {
-            error = Some(format!(
-                "a framer sent a frame the Rust decoder rejects: {e}"
-            ));
-        } else if frames_sent != frames_expected {
-            error = Some(format!(
-                "frames sent per device (h, psum, barrier) {frames_sent:?}, the system says {frames_expected:?}"
-            ));
-        }
-    }
+    let Verdict {
+        frames_sent,
+        sent_frame_errors,
+        delivered_frame_errors,
+        error,
+    } = verdict(&run, &frames_expected, "system");
     let matched = error.is_none() && mismatch.is_none() && expected.len() == run.codes.len();
     let bytes = fmt.link_width as u64 / 8;
     let devices: Vec<DeviceReport> = run
@@ -650,6 +619,45 @@ pub fn simulate_cnn_multi(
         output,
         cnn: Some(cnn),
     })
+}
+
+/// What the link oracle says of a run: the frames each device's framer sent (h, psum,
+/// barrier) and those that do not decode, the decode errors of the frames delivered, and the
+/// run's error: the simulator's own, else a sent frame the Rust decoder rejects, else frame
+/// counts other than the `what` (schedule or system) says.
+struct Verdict {
+    frames_sent: Vec<[usize; 3]>,
+    sent_frame_errors: Vec<String>,
+    delivered_frame_errors: Vec<String>,
+    error: Option<String>,
+}
+
+fn verdict(run: &multi::MultiRun, frames_expected: &[[usize; 3]], what: &str) -> Verdict {
+    let (frames_sent, sent_frame_errors) = run.frames_sent();
+    let delivered_frame_errors: Vec<String> = run
+        .delivered
+        .iter()
+        .enumerate()
+        .flat_map(|(c, m)| m.errors.iter().map(move |e| format!("channel {c}: {e}")))
+        .collect();
+    let mut error = run.error.clone();
+    if error.is_none() {
+        if let Some(e) = sent_frame_errors.first() {
+            error = Some(format!(
+                "a framer sent a frame the Rust decoder rejects: {e}"
+            ));
+        } else if frames_sent != frames_expected {
+            error = Some(format!(
+                "frames sent per device (h, psum, barrier) {frames_sent:?}, the {what} says {frames_expected:?}"
+            ));
+        }
+    }
+    Verdict {
+        frames_sent,
+        sent_frame_errors,
+        delivered_frame_errors,
+        error,
+    }
 }
 
 /// A CNN system's measured and predicted figures: cycles per frame (and one device's, for the
