@@ -2314,7 +2314,7 @@ impl Validator<'_, '_> {
                         "a {} x {} grid has {} tiles, but the plan has {devices} devices",
                         g[0],
                         g[1],
-                        g[0] * g[1]
+                        g[0] as i128 * g[1] as i128
                     ),
                     "one tile per device: rows x columns must equal the fused stack's devices",
                 );
