@@ -575,8 +575,10 @@ impl CnnSystem {
             0
         };
         let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
-                     conv2d/maxpool layers in row strips), `filters` (the first conv2d or dense \
-                     layer's output channels, with the maxpools after it, gathered per pixel), \
+                     conv2d/maxpool layers in row strips, or for `fused` a grid of tiles), \
+                     `filters` (the first conv2d or dense layer's output channels, with the \
+                     maxpools after it, gathered per pixel, or fused into the next weight layer \
+                     split by `channels`), \
                      `channels` (the first conv2d or dense layer's input channels, partial sums \
                      reduced down a chain and rounded once on the first device), each with the \
                      layers after it on the stack's first device, and `layers` (whole layers per \
