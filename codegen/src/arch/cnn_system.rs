@@ -205,10 +205,8 @@ pub struct FusedStack {
     /// Per device (in strip order) the output rows of the stack's last stage (`filters`: the
     /// output channels, first and last).
     pub strips: Vec<(usize, usize)>,
-    /// `fused`: the tile grid (rows x columns; one column of strips otherwise), and per device
-    /// (in tile order, row by row) the output columns of the stack's last stage.
+    /// `fused`: the tile grid (rows x columns; one column of strips otherwise).
     pub grid: (usize, usize),
-    pub cols: Vec<(usize, usize)>,
     /// `fused`: per stage of the stack, multiply-accumulates done over needed (the recompute
     /// of each layer; 1 elsewhere).
     pub stage_recompute: Vec<f64>,
@@ -788,7 +786,6 @@ impl CnnSystem {
             let mut stage_done = vec![0u64; ns];
             let mut in_vals = 0usize;
             let mut strip_rows = Vec::new();
-            let mut tile_cols = Vec::new();
             let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
             let mut sent_below = 0usize;
             for (k, &dev) in devs.iter().enumerate().rev() {
@@ -798,7 +795,6 @@ impl CnnSystem {
                 let (mut a, mut b) = (r.start, r.end - 1);
                 let (mut ca, mut cb) = (cr.start, cr.end - 1);
                 strip_rows.push((a, b));
-                tile_cols.push((ca, cb));
                 let mut stages: Vec<Stage> = Vec::with_capacity(ns);
                 let mut exchanges = Vec::new();
                 if tiles {
@@ -953,14 +949,12 @@ impl CnnSystem {
                 built_devs[dev] = Some(built);
             }
             strip_rows.reverse();
-            tile_cols.reverse();
             let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();
             sys.fused = Some(FusedStack {
                 layers: stack_end,
                 stages: ns,
                 strips: strip_rows,
                 grid: (gr, gc),
-                cols: tile_cols,
                 stage_recompute: stage_done
                     .iter()
                     .zip(&whole.stages)
@@ -1318,7 +1312,6 @@ fn filters_stack(
         stages: ns,
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
         grid: (devs.len(), 1),
-        cols: vec![(0, whole.stages[ns - 1].output.w - 1); devs.len()],
         stage_recompute: vec![1.0; ns],
         recompute: 1.0,
         input_factor: devs.len() as f64,
@@ -1405,7 +1398,6 @@ fn channels_stack(
         stages: ns,
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
         grid: (devs.len(), 1),
-        cols: vec![(0, whole.stages[ns - 1].output.w - 1); devs.len()],
         stage_recompute: vec![1.0; ns],
         recompute: 1.0,
         input_factor: 1.0,
