@@ -2339,7 +2339,13 @@ impl Validator<'_, '_> {
                 }
             })
             .collect();
-        if default == Strategy::Layers && devices > n_hw {
+        // With overrides that split some layers, the devices need not each take a whole
+        // layer: the system checks that every device has work.
+        let split_overrides = p
+            .overrides
+            .iter()
+            .any(|o| o.strategy.is_some_and(|s| s != Strategy::Layers));
+        if default == Strategy::Layers && devices > n_hw && !split_overrides {
             self.err(
                 &["partition", "strategy"],
                 match shape {

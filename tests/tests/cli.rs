@@ -25,6 +25,7 @@ const EXAMPLES: &[&str] = &[
     "cnn_mnist3_layers3",
     "cnn_lenet5_fused2x2",
     "cnn_mnist3_filters_channels4",
+    "cnn_mnist3_fused4_pipe2",
 ];
 
 #[test]

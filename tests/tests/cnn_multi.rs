@@ -123,6 +123,23 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     assert_eq!(c["grid"], serde_json::json!([2, 2]), "{j}");
     let frac = c["fraction_of_one_device"].as_f64().unwrap();
     assert!(frac <= 0.34, "LeNet-5 fused 2x2: {frac} of one device\n{j}");
+    // Fused strips, then the layers after the stack pipelined on two devices of their own:
+    // the gatherer passes the map on and holds conv1's weights only.
+    let j = assert_system(&repo().join("examples/cnn_mnist3_fused4_pipe2.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "fused");
+    assert_eq!(c["after_stack"], serde_json::json!([4, 5]), "{j}");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(
+        frac <= 0.33,
+        "fused 4 + 2 pipelined: {frac} of one device\n{j}"
+    );
+    let d = &c["devices"];
+    assert_eq!(d[0]["layers"], serde_json::json!([0, 2]), "{j}");
+    assert!(
+        d[0]["weight_bits"].as_u64().unwrap() * 50 < d[4]["weight_bits"].as_u64().unwrap(),
+        "{j}"
+    );
 }
 
 /// Fused stacks with what DeepThings gets wrong (valid convolutions, strides, pools with
@@ -376,6 +393,20 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
     let small_channels = small_fused.replace("\"fused\"", "\"channels\"");
     let small_filters_channels =
         small_fused.replace("\"fused\"", "\"filters\"") + &split_layers("channels", 3, 5);
+    // `channels` on devices 0 and 1, the layers after it on device 2: the finisher's values
+    // leave on a link.
+    let small_channels_pipe = small_fused
+        .replace("devices = 2", "devices = 3")
+        .replace("\"fused\"", "\"layers\"")
+        + &(0..5)
+            .map(|l| {
+                if l < 2 {
+                    format!("[[partition.override]]\nlayer = {l}\nstrategy = \"channels\"\ndevices = [0, 1]\n")
+                } else {
+                    format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [2]\n")
+                }
+            })
+            .collect::<String>();
     let small_layers = small_fused
         .replace("devices = 2", "devices = 3")
         .replace("\"fused\"", "\"layers\"");
@@ -425,6 +456,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
             tmp.write("small_layers.toml", &small_layers),
             false,
         ),
+        (
+            "small_channels_pipe",
+            tmp.write("small_channels_pipe.toml", &small_channels_pipe),
+            false,
+        ),
     ];
     for (name, plan, synth) in plans {
         let dir = tmp.path().join(name);
@@ -454,7 +490,35 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
 fn cnn_system_strategies_that_cannot_apply_are_refused() {
     let tmp = TempDir::new("cnnsysneg");
     let conv = layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n");
+    // Layers 0-1 (conv, ReLU) fused on `stack`, layers 2-3 (flatten, dense) `layers` on `tail`.
+    let fused_then = |stack: &str, tail: &str, devices: usize| {
+        format!(
+            "{BASE}input_shape = [1, 8, 6]\n{conv}{}{}{}[target]\ndevices = {devices}\n{}[partition]\nstrategy = \"layers\"\n{}",
+            layer("relu", ""),
+            layer("flatten", ""),
+            layer("dense", "out_features = 3\n"),
+            link("chain"),
+            (0..4)
+                .map(|l| if l < 2 {
+                    format!("[[partition.override]]\nlayer = {l}\nstrategy = \"fused\"\ndevices = {stack}\n")
+                } else {
+                    format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = {tail}\n")
+                })
+                .collect::<String>()
+        )
+    };
     let cases = [
+        (
+            // A layer after the stack on one of its devices other than the first, which holds
+            // only a strip of the stack's output.
+            fused_then("[0, 1]", "[1]", 2),
+            "follows the fused stack on device 1, which holds only a slice",
+        ),
+        (
+            // A device with neither a strip nor a layer after the stack.
+            fused_then("[0, 1]", "[0]", 3),
+            "device 2 gets no work",
+        ),
         (
             // More strips than the stack's output rows.
             format!(
@@ -583,7 +647,8 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
 }
 
 /// Random stacks (input channels, kernel, stride, padding, pool) fused, tiled, split by
-/// filters or channels over random device counts and topologies, or split by layers:
+/// filters or channels over random device counts and topologies, or split by layers, with the
+/// layers after a split stack on its first device or pipelined on a device of their own:
 /// bit-exact in the cosim. `PROPTEST_CASES=30` runs more.
 fn arb_system() -> impl Strategy<Value = String> {
     (
@@ -596,9 +661,10 @@ fn arb_system() -> impl Strategy<Value = String> {
         prop::sample::select(vec!["chain", "ring", "star"]),
         prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels"]),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(cin, (h, w), (k, s, p), cout, pool, devs, topo, strategy, grid)| {
+            |(cin, (h, w), (k, s, p), cout, pool, devs, topo, strategy, grid, own_tail)| {
                 let k = k.min(w);
                 let mut t = format!("{BASE}input_shape = [{cin}, {h}, {w}]\n");
                 t += &layer(
@@ -632,8 +698,24 @@ fn arb_system() -> impl Strategy<Value = String> {
                     (true, d) => format!("grid = [1, {d}]\n"),
                     _ => String::new(),
                 };
+                // The layers after the stack (all but conv and ReLU for `channels`) on a device
+                // of their own, the stack's output passed on to it.
+                let (total, overrides) = if own_tail && strategy != "layers" {
+                    let end = if strategy == "channels" { 2 } else { n - 2 };
+                    let stack: Vec<String> = (0..devs).map(|d| d.to_string()).collect();
+                    let o: String = (0..n)
+                        .map(|l| if l < end {
+                            format!("[[partition.override]]\nlayer = {l}\nstrategy = \"{strategy}\"\ndevices = [{}]\n", stack.join(", "))
+                        } else {
+                            format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [{devs}]\n")
+                        })
+                        .collect();
+                    (devs + 1, o)
+                } else {
+                    (devs, String::new())
+                };
                 t + &format!(
-                    "[target]\ndevices = {devs}\nengines = \"auto\"\n{}[partition]\nstrategy = \"{strategy}\"\n{grid}",
+                    "[target]\ndevices = {total}\nengines = \"auto\"\n{}[partition]\nstrategy = \"{strategy}\"\n{grid}{overrides}",
                     link(topo)
                 )
             },

@@ -17,6 +17,10 @@
 //! - **layers**: whole layers per device, pipelined over frames: the devices that run
 //!   consecutive runs of stages pass the feature map on.
 //!
+//! After a split stack (`fused`, `tiles`, `filters`, `channels`), the layers after it run on the
+//! stack's first device, or (strategy `layers`) pipelined on devices of their own: the first
+//! device then passes the stack's output map (or the map of its own last layer) on ([`Tail`]).
+//!
 //! Every value between devices travels in the link frames of `partita_hdl::frame` (h frames,
 //! layer 0), sequence-numbered and CRC-checked by the library link cores.
 
@@ -214,6 +218,11 @@ pub struct FusedStack {
     pub recompute: f64,
     /// Input values sent to the devices over input values of one image.
     pub input_factor: f64,
+    /// The stack's first device: its gatherer, or the finisher of its reduced layer.
+    pub head: usize,
+    /// The devices that run the layers after the stack, in order (the stack's first device,
+    /// then those pipelined after it; none when the stack is the whole network).
+    pub after: Vec<usize>,
 }
 
 /// A CNN split over several devices.
@@ -268,7 +277,7 @@ impl CnnSystem {
                         "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}) and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
                         f.layers - 1,
                         self.whole.stages.get(r.after - 1).map_or(0, |s| s.layer),
-                        self.out_device
+                        f.head
                     ),
                     None => format!(
                         "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}), gathered per pixel,",
@@ -290,7 +299,7 @@ impl CnnSystem {
                         .map(|(a, b)| format!("{a}-{b}"))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    self.out_device
+                    f.head
                 )
             }
             _ => {
@@ -319,10 +328,16 @@ impl CnnSystem {
                 )
             }
         };
-        let rest = if f.layers < self.whole.stages.last().map_or(0, |st| st.layer + 1) {
-            format!(", the layers after it run on device {}", self.out_device)
-        } else {
-            String::new()
+        let rest = match f.after.as_slice() {
+            [] => String::new(),
+            [d] => format!(", the layers after it run on device {d}"),
+            more => format!(
+                ", the layers after it run pipelined on devices {}",
+                more.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            ),
         };
         Some(format!(
             "the {what} and reads {:.2}x the input{rest}",
@@ -579,8 +594,8 @@ impl CnnSystem {
                      split by `channels`), \
                      `channels` (the first conv2d or dense layer's input channels, partial sums \
                      reduced down a chain and rounded once on the first device), each with the \
-                     layers after it on the stack's first device, and `layers` (whole layers per \
-                     device)";
+                     layers after it on the stack's first device or pipelined on devices of their \
+                     own (`layers`), and `layers` (whole layers per device)";
         if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && *l < filt_n)
@@ -668,8 +683,8 @@ impl CnnSystem {
                 ));
             }
             let (devices, stack) = filters_stack(design, &whole, filt_n, chan_after, switched, mk)?;
+            sys.out_device = stack.after.last().copied().unwrap_or(layers[0].devices[0]);
             sys.fused = Some(stack);
-            sys.out_device = layers[0].devices[0];
             sys.devices = devices;
         } else if chan_n > 0 {
             if fused_n > 0 {
@@ -679,8 +694,8 @@ impl CnnSystem {
                 ));
             }
             let (devices, stack) = channels_stack(design, &whole, chan_n, switched, mk)?;
+            sys.out_device = stack.after.last().copied().unwrap_or(layers[0].devices[0]);
             sys.fused = Some(stack);
-            sys.out_device = layers[0].devices[0];
             sys.devices = devices;
         } else if fused_n > 0 {
             // The stack: the fused layers, which must open the network and hold only window
@@ -715,26 +730,11 @@ impl CnnSystem {
             }
             let gather_dev = devs[0];
             // On a one-way ring of three or more, the strips go round against the ring's
-            // direction, so each device's frames reach the one it sends to in one hop.
-            let devs: Vec<usize> = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
-                (0..n).map(|k| (gather_dev + n - k) % n).collect()
-            } else {
-                devs
-            };
-            for (l, a) in layers.iter().enumerate().skip(stack_end) {
-                let ok = a.strategy == Strategy::Fused
-                    || (a.devices.len() == 1 && a.devices[0] == gather_dev);
-                if !ok {
-                    return Err(format!(
-                        "layer {l} follows the fused stack; it runs on the stack's first device ({gather_dev}) today, so give it strategy \"layers\" on device {gather_dev} or leave it fused"
-                    ));
-                }
-            }
-            if n != devs.len() {
-                return Err(format!(
-                    "the fused stack uses {} of the plan's {n} devices; every device must take a strip",
-                    devs.len()
-                ));
+            // direction, so each device's frames reach the one it sends to in one hop (when
+            // the stack has every device).
+            let mut devs = devs;
+            if !switched && t.topology == Topology::Ring && devs.len() > 2 {
+                devs.sort_by_key(|d| (gather_dev + n - d) % n);
             }
             let ns = whole
                 .stages
@@ -744,6 +744,7 @@ impl CnnSystem {
             if ns == 0 || whole.stages[..ns].iter().any(|s| s.kind_name() == "dense") {
                 return Err("the fused stack has no conv2d or maxpool layer".into());
             }
+            let after = Tail::new(design, &whole, ns, kind, &devs)?;
             let last = &whole.stages[ns - 1];
             let h_out = last.output.h;
             let w_out = last.output.w;
@@ -925,20 +926,25 @@ impl CnnSystem {
                     }
                 });
                 let (sink, tail) = if k == 0 {
-                    (Sink::Host, whole.stages[ns..].to_vec())
+                    (after.head_sink(), after.head.clone())
                 } else {
                     (Sink::Link { to: devs[k - 1] }, Vec::new())
                 };
                 let mut all = stages;
                 all.extend(tail);
-                let out_vals = local + sent_below;
                 let all = refold(design, dev, all, (local + sent_below) as u64, 0)?;
+                // Values per frame to a link: the gathered strips, or the map of the last
+                // layer the first device runs after the stack.
+                let out_vals = match after.head.last() {
+                    Some(st) if k == 0 => st.output.values(),
+                    _ => local + sent_below,
+                };
                 let arch = device_arch(
                     &whole,
                     all,
                     true,
                     input,
-                    if k == 0 { None } else { Some(out_vals) },
+                    matches!(sink, Sink::Link { .. }).then_some(out_vals),
                 );
                 sent_below += local;
                 let mut built = mk(dev, arch, Source::Host { lo: a, hi: b }, gather, sink);
@@ -962,29 +968,21 @@ impl CnnSystem {
                     .collect(),
                 recompute: done_macs as f64 / need.max(1) as f64,
                 input_factor: in_vals as f64 / whole.input.values() as f64,
+                head: gather_dev,
+                after: after.devices(gather_dev),
             });
-            sys.out_device = gather_dev;
+            for d in pipeline(design, &whole, &after.runs, Some(gather_dev), &mk)? {
+                let i = d.index;
+                built_devs[i] = Some(d);
+            }
+            sys.out_device = after.out_device(gather_dev);
             sys.devices = built_devs
                 .into_iter()
                 .map(|d| d.expect("every device"))
                 .collect();
         } else {
             // Layers: each stage on its layer's device; consecutive runs pass the map on.
-            let mut runs: Vec<(usize, Vec<Stage>)> = Vec::new();
-            for st in &whole.stages {
-                let d = layers[st.layer].devices[0];
-                match runs.last_mut() {
-                    Some((rd, v)) if *rd == d => v.push(st.clone()),
-                    _ => {
-                        if runs.iter().any(|(rd, _)| *rd == d) {
-                            return Err(format!(
-                                "device {d} runs two separate runs of layers; with strategy \"layers\" each device runs one contiguous run of layers today"
-                            ));
-                        }
-                        runs.push((d, vec![st.clone()]));
-                    }
-                }
-            }
+            let runs = layer_runs(layers, &whole.stages, None)?;
             if runs.len() != n {
                 let idle: Vec<usize> = (0..n)
                     .filter(|d| !runs.iter().any(|(rd, _)| rd == d))
@@ -993,37 +991,13 @@ impl CnnSystem {
                     "with strategy \"layers\", device(s) {idle:?} run no conv2d, dense or maxpool layer; give every device a layer or use fewer devices"
                 ));
             }
-            let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
-            for (i, (d, stages)) in runs.iter().enumerate() {
-                let first = i == 0;
-                let last = i + 1 == runs.len();
-                let input = stages[0].input;
-                let out = stages.last().map(|s| s.output.values()).unwrap_or(0);
-                let arch = device_arch(
-                    &whole,
-                    refold(design, *d, stages.clone(), 0, 0)?,
-                    first,
-                    input,
-                    (!last).then_some(out),
-                );
-                let source = if first {
-                    Source::Host {
-                        lo: 0,
-                        hi: whole.input.h - 1,
-                    }
-                } else {
-                    Source::Link {
-                        from: runs[i - 1].0,
-                    }
-                };
-                let sink = if last {
-                    Sink::Host
-                } else {
-                    Sink::Link { to: runs[i + 1].0 }
-                };
-                built_devs[*d] = Some(mk(*d, arch, source, None, sink));
-            }
             sys.out_device = runs.last().map(|r| r.0).unwrap_or(0);
+            sys.devices = vec![];
+            let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
+            for d in pipeline(design, &whole, &runs, None, &mk)? {
+                let i = d.index;
+                built_devs[i] = Some(d);
+            }
             sys.devices = built_devs
                 .into_iter()
                 .map(|d| d.expect("every device"))
@@ -1103,6 +1077,7 @@ struct SplitStart<'a> {
     ns: usize,
     first: &'a Stage,
     m: &'a super::cnn::Mvu,
+    after: Tail,
 }
 
 /// The checks both channel splits make: every stack layer on the same devices, all of the
@@ -1128,19 +1103,11 @@ fn split_start<'a>(
             "every layer of the {kind} stack must name the same devices"
         ));
     }
-    if devs.len() < 2 || devs.len() != n {
+    if devs.len() < 2 {
         return Err(format!(
-            "the {kind} stack uses {} of the plan's {n} devices; every device must take a slice of its {what} channels",
+            "the {kind} stack runs on {} device(s); it splits its {what} channels over at least two",
             devs.len()
         ));
-    }
-    let head = devs[0];
-    for (l, a) in layers.iter().enumerate().skip(count) {
-        if !(a.devices.len() == 1 && a.devices[0] == head) {
-            return Err(format!(
-                "layer {l} follows the {kind} stack; it runs on the stack's first device ({head}) today, so give it strategy \"layers\" on device {head}"
-            ));
-        }
     }
     let ns = whole
         .stages
@@ -1156,12 +1123,19 @@ fn split_start<'a>(
             first.layer
         ));
     };
-    let devs = if !switched && t.topology == Topology::Ring && devs.len() > 2 {
-        (0..n).map(|k| (head + n - k) % n).collect()
-    } else {
-        devs
-    };
-    Ok(SplitStart { devs, ns, first, m })
+    let head = devs[0];
+    let mut devs = devs;
+    if !switched && t.topology == Topology::Ring && devs.len() > 2 {
+        devs.sort_by_key(|d| (head + n - d) % n);
+    }
+    let after = Tail::new(design, whole, ns, kind, &devs)?;
+    Ok(SplitStart {
+        devs,
+        ns,
+        first,
+        m,
+        after,
+    })
 }
 
 /// `filters`: the first `filt_n` layers (one conv2d or dense layer, then maxpools and ReLUs)
@@ -1188,6 +1162,7 @@ fn filters_stack(
         ns: end,
         first,
         m,
+        after,
     } = split_start(design, whole, filt_n + chan_n, Strategy::Filters, switched)?;
     // The filters stack's stages (the stages up to `end` include the channels layer's).
     let ns = whole
@@ -1257,7 +1232,7 @@ fn filters_stack(
             .map(|s| s.on_filters(r.start, r.end))
             .collect();
         let local = r.len();
-        let (gather, reduce, out_vals, tail_from) = match &next {
+        let (gather, reduce, out_vals) = match &next {
             None => (
                 (k + 1 < devs.len()).then(|| Gather {
                     after: ns,
@@ -1269,7 +1244,6 @@ fn filters_stack(
                 }),
                 None,
                 (local + below) * pixels,
-                ns,
             ),
             Some((b, finish)) => {
                 // The next layer on this device's channels, as partial sums.
@@ -1284,19 +1258,32 @@ fn filters_stack(
                         finish: (k == 0).then(|| finish.clone()),
                     }),
                     sums,
-                    ns + 1,
                 )
             }
         };
         let (sink, tail) = if k == 0 {
-            (Sink::Host, whole.stages[tail_from..].to_vec())
+            (after.head_sink(), after.head.clone())
         } else {
             (Sink::Link { to: devs[k - 1] }, Vec::new())
         };
         let mut all = stages;
         all.extend(tail);
         let all = refold(design, dev, all, out_vals as u64, 0)?;
-        let arch = device_arch(whole, all, true, whole.input, (k > 0).then_some(out_vals));
+        let link_out = match after.head.last() {
+            Some(st) if k == 0 => st.output.values(),
+            _ => out_vals,
+        };
+        let mut arch = device_arch(
+            whole,
+            all,
+            true,
+            whole.input,
+            matches!(sink, Sink::Link { .. }).then_some(link_out),
+        );
+        if let (0, true, Some((_, f))) = (k, after.head.is_empty(), &next) {
+            // The finisher's values leave the device (to the next device), not the sums.
+            arch.dw_out = f.dw_out;
+        }
         below += local;
         let source = Source::Host {
             lo: 0,
@@ -1315,7 +1302,13 @@ fn filters_stack(
         stage_recompute: vec![1.0; ns],
         recompute: 1.0,
         input_factor: devs.len() as f64,
+        head: devs[0],
+        after: after.devices(devs[0]),
     };
+    for d in pipeline(design, whole, &after.runs, Some(devs[0]), &mk)? {
+        let i = d.index;
+        built[i] = Some(d);
+    }
     let devices = built
         .into_iter()
         .map(|d| d.ok_or("a device without a slice"))
@@ -1338,8 +1331,13 @@ fn channels_stack(
 ) -> Result<(Vec<CnnDevice>, FusedStack), String> {
     let n = design.plan.devices;
     let t = &design.plan.plan.target.link;
-    let SplitStart { devs, ns, first, m } =
-        split_start(design, whole, chan_n, Strategy::Channels, switched)?;
+    let SplitStart {
+        devs,
+        ns,
+        first,
+        m,
+        after,
+    } = split_start(design, whole, chan_n, Strategy::Channels, switched)?;
     let finisher = devs[0];
     if let Some(st) = whole.stages.get(1).filter(|_| ns > 1) {
         return Err(format!(
@@ -1376,14 +1374,28 @@ fn channels_stack(
             finish: (k == 0).then(|| finish.clone()),
         });
         let (sink, tail) = if k == 0 {
-            (Sink::Host, whole.stages[ns..].to_vec())
+            (after.head_sink(), after.head.clone())
         } else {
             (Sink::Link { to: devs[k - 1] }, Vec::new())
         };
         let mut all = vec![part];
         all.extend(tail);
         let all = refold(design, dev, all, sums as u64, 0)?;
-        let arch = device_arch(whole, all, true, input, (k > 0).then_some(sums));
+        let link_out = match after.head.last() {
+            Some(st) if k == 0 => st.output.values(),
+            _ => sums,
+        };
+        let mut arch = device_arch(
+            whole,
+            all,
+            true,
+            input,
+            matches!(sink, Sink::Link { .. }).then_some(link_out),
+        );
+        if k == 0 && after.head.is_empty() {
+            // The finisher's values leave the device (to the next device), not the sums.
+            arch.dw_out = finish.dw_out;
+        }
         let source = Source::Host {
             lo: 0,
             hi: whole.input.h - 1,
@@ -1401,12 +1413,164 @@ fn channels_stack(
         stage_recompute: vec![1.0; ns],
         recompute: 1.0,
         input_factor: 1.0,
+        head: devs[0],
+        after: after.devices(devs[0]),
     };
+    for d in pipeline(design, whole, &after.runs, Some(devs[0]), &mk)? {
+        let i = d.index;
+        built[i] = Some(d);
+    }
     let devices = built
         .into_iter()
         .map(|d| d.ok_or("a device without a slice"))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((devices, stack))
+}
+
+/// Stages in runs by device, for `layers`: each stage on its layer's device, consecutive
+/// stages on one device one run. After a split stack (`stack`: its first device, its
+/// strategy and its devices), a layer of the stack's own strategy runs on the first device,
+/// and no layer runs on the stack's other devices (they hold only a slice of the map).
+fn layer_runs(
+    layers: &[crate::plan::LayerAssignment],
+    stages: &[Stage],
+    stack: Option<(usize, Strategy, &[usize])>,
+) -> Result<Vec<(usize, Vec<Stage>)>, String> {
+    let mut runs: Vec<(usize, Vec<Stage>)> = Vec::new();
+    for st in stages {
+        let a = &layers[st.layer];
+        let d = match stack {
+            Some((head, kind, _)) if a.strategy == kind => head,
+            Some((head, kind, _)) if a.strategy != Strategy::Layers || a.devices.len() != 1 => {
+                return Err(format!(
+                    "layer {} follows the {kind} stack; give it strategy \"layers\" on one device (the stack's first, {head}, or one of its own)",
+                    st.layer
+                ));
+            }
+            _ => a.devices[0],
+        };
+        if let Some((head, kind, group)) = stack {
+            if d != head && group.contains(&d) {
+                return Err(format!(
+                    "layer {} follows the {kind} stack on device {d}, which holds only a slice of the stack's output; run it on the stack's first device ({head}) or on a device outside the stack",
+                    st.layer
+                ));
+            }
+        }
+        match runs.last_mut() {
+            Some((rd, v)) if *rd == d => v.push(st.clone()),
+            _ => {
+                if runs.iter().any(|(rd, _)| *rd == d) {
+                    return Err(format!(
+                        "device {d} runs two separate runs of layers; with strategy \"layers\" each device runs one contiguous run of layers today"
+                    ));
+                }
+                runs.push((d, vec![st.clone()]));
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The layers after a split stack whose first device is `head`: the stages `head` runs after
+/// the stack, and the runs pipelined on other devices after it, each passing its map on.
+struct Tail {
+    head: Vec<Stage>,
+    runs: Vec<(usize, Vec<Stage>)>,
+}
+
+impl Tail {
+    fn new(
+        design: &Design,
+        whole: &CnnArch,
+        ns: usize,
+        kind: Strategy,
+        group: &[usize],
+    ) -> Result<Tail, String> {
+        let n = design.plan.devices;
+        let head = group[0];
+        let mut runs = layer_runs(
+            &design.plan.layers,
+            &whole.stages[ns..],
+            Some((head, kind, group)),
+        )?;
+        let own = if runs.first().is_some_and(|r| r.0 == head) {
+            runs.remove(0).1
+        } else {
+            Vec::new()
+        };
+        if group.len() + runs.len() != n {
+            let idle: Vec<usize> = (0..n)
+                .filter(|d| !group.contains(d) && !runs.iter().any(|r| r.0 == *d))
+                .collect();
+            return Err(format!(
+                "the {kind} stack uses {} of the plan's {n} devices and device(s) {idle:?} run no layer after it; give every device a slice of the stack or a layer after it (strategy \"layers\")",
+                group.len()
+            ));
+        }
+        Ok(Tail { head: own, runs })
+    }
+
+    /// Where the stack's first device sends its output: the host, or the first run after it.
+    fn head_sink(&self) -> Sink {
+        self.runs
+            .first()
+            .map_or(Sink::Host, |r| Sink::Link { to: r.0 })
+    }
+
+    /// The device whose output is the network's.
+    fn out_device(&self, head: usize) -> usize {
+        self.runs.last().map_or(head, |r| r.0)
+    }
+
+    /// The devices that run the layers after the stack, in order.
+    fn devices(&self, head: usize) -> Vec<usize> {
+        (!self.head.is_empty())
+            .then_some(head)
+            .into_iter()
+            .chain(self.runs.iter().map(|r| r.0))
+            .collect()
+    }
+}
+
+/// Devices for `runs` of whole layers, pipelined over frames: the first takes the image from
+/// the host (`from` None) or the map from device `from`, each passes its output map to the
+/// next, and the last sends the network's output to the host.
+fn pipeline(
+    design: &Design,
+    whole: &CnnArch,
+    runs: &[(usize, Vec<Stage>)],
+    from: Option<usize>,
+    mk: &impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
+) -> Result<Vec<CnnDevice>, String> {
+    let mut out = Vec::with_capacity(runs.len());
+    for (i, (d, stages)) in runs.iter().enumerate() {
+        let last = i + 1 == runs.len();
+        let input = stages[0].input;
+        let outv = stages.last().map(|s| s.output.values()).unwrap_or(0);
+        let prev = if i == 0 { from } else { Some(runs[i - 1].0) };
+        let arch = device_arch(
+            whole,
+            refold(design, *d, stages.clone(), 0, 0)?,
+            prev.is_none(),
+            input,
+            (!last).then_some(outv),
+        );
+        let source = match prev {
+            None => Source::Host {
+                lo: 0,
+                hi: whole.input.h - 1,
+            },
+            Some(from) => Source::Link { from },
+        };
+        let sink = if last {
+            Sink::Host
+        } else {
+            Sink::Link { to: runs[i + 1].0 }
+        };
+        out.push(mk(*d, arch, source, None, sink));
+    }
+    Ok(out)
 }
 
 /// A device's stages with their engines chosen again for the device's share of the work (with

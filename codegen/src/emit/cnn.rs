@@ -1580,6 +1580,11 @@ fn device_files(
         }
         if src_link {
             unused_extra += ", s_axis_tdata, s_axis_tkeep, s_axis_tvalid, s_axis_tlast";
+            // Values arrive sign-extended to the widest value any device sends (partial sums
+            // of a `channels` stack): the first stage takes its own width.
+            if let Some((sys, _)) = dev.filter(|(sys, _)| sys.frame.h_width > a.dw_in) {
+                unused_extra += &format!(", rx_d[{}:{}]", sys.frame.h_width - 1, a.dw_in);
+            }
         }
         if sink_to.is_some() {
             unused_extra += ", m_axis_tready";

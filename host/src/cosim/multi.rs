@@ -703,6 +703,7 @@ fn cnn_system_stats(
             .zip(&sys.whole.stages)
             .map(|(r, s)| serde_json::json!({"layer": s.layer, "recompute": r}))
             .collect::<Vec<_>>()),
+        "after_stack": sys.fused.as_ref().map(|f| f.after.clone()),
         "devices": devs,
     });
     let mut text = format!(
