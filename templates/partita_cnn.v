@@ -85,7 +85,7 @@
     wire link_err = (link_status != 4'd0);
     wire [31:0] link_timeout, crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
 {% if let Some(g) = gather %}    wire [{= g.dw =}-1:0] g_data;
-    wire g_valid, g_ready;
+    wire g_valid, g_ready, g_remote;
 {% endif %}{% if let Some(r) = reduce %}{% if r.finish %}    wire [{= r.dwo =}-1:0] f_data;
     wire f_valid, f_ready;
     wire r_clips;
@@ -143,92 +143,20 @@
         .clips(clips_{= st.index =})
     );
 {% endfor %}
-{% if let Some(g) = gather %}{% if g.grid %}    // Gather of a grid of tiles, in raster order: per output row of this tile ({= g.periods =} per frame)
-    // {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =} (the tiles to its right); then
-    // {= g.tail =} from device {= g.from =} (the whole rows of the tile rows below). This device's own values wait
-    // in a block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages run on while the gather
-    // passes the other devices' values.
-    reg [1:0] g_phase;
-    reg [{= g.cw =}-1:0] g_pos;
-    reg [{= g.pw =}-1:0] g_per;
-    wire g_remote = (g_phase != 2'd0);
-    wire g_per_last = (g_per == {= g.pw =}'d{= g.per_last =});
-    wire [{= g.dw =}-1:0] gl_data;
-    wire gl_valid;
-    partita_sfifo #(.W({= g.dw =}), .AW({= g.aw =}), .DEPTH({= g.depth =})) u_gather_local (
+{% if let Some(g) = gather %}    // Gather ({= g.what =}): per period ({= g.periods =} per frame) {= g.local =} value(s) of this device's own, then
+    // {= g.remote =} from device {= g.from =}; then {= g.tail =} more from device {= g.from =}. This device's own values wait in a
+    // block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages run on while the gather passes
+    // the other devices' values.
+    partita_gather #(
+        .DW({= g.dw =}), .AW({= g.aw =}), .DEPTH({= g.depth =}), .CW({= g.cw =}), .PW({= g.pw =}),
+        .LOCAL({= g.local =}), .REMOTE({= g.remote =}), .PERIODS({= g.periods =}), .TAIL({= g.tail =})
+    ) u_gather (
         .clk(clk), .rst(rst), .s_data({= g.l_data =}), .s_valid({= g.l_valid =}), .s_ready({= g.l_ready =}),
-        .m_data(gl_data), .m_valid(gl_valid), .m_ready(!g_remote && g_ready)
+        .r_data(rx_d[{= g.dw =}-1:0]), .r_valid(rx_v), .r_take(rx_take), .r_want(g_remote),
+        .m_data(g_data), .m_valid(g_valid), .m_ready(g_ready)
     );
-    assign g_data = g_remote ? rx_d[{= g.dw =}-1:0] : gl_data;
-    assign g_valid = g_remote ? rx_v : gl_valid;
-    assign rx_take = g_remote && rx_v && g_ready;
-    always @(posedge clk) begin
-        if (rst) begin
-            g_phase <= 2'd0;
-            g_pos <= {= g.cw =}'d0;
-            g_per <= {= g.pw =}'d0;
-        end else if (g_valid && g_ready) begin
-            case (g_phase)
-                2'd0: begin
-                    if (g_pos == {= g.cw =}'d{= g.local_last =}) begin
-                        g_pos <= {= g.cw =}'d0;
-{% if g.remote > 0 %}                        g_phase <= 2'd1;
-{% else %}                        g_per <= g_per_last ? {= g.pw =}'d0 : g_per + {= g.pw =}'d1;
-{% if g.tail > 0 %}                        if (g_per_last) g_phase <= 2'd2;
-{% endif %}{% endif %}                    end else begin
-                        g_pos <= g_pos + {= g.cw =}'d1;
-                    end
-                end
-                2'd1: begin
-                    if (g_pos == {= g.cw =}'d{= g.remote_last =}) begin
-                        g_pos <= {= g.cw =}'d0;
-                        g_per <= g_per_last ? {= g.pw =}'d0 : g_per + {= g.pw =}'d1;
-                        g_phase <= {% if g.tail > 0 %}g_per_last ? 2'd2 : {% endif %}2'd0;
-                    end else begin
-                        g_pos <= g_pos + {= g.cw =}'d1;
-                    end
-                end
-                default: begin
-                    if (g_pos == {= g.cw =}'d{= g.tail_last =}) begin
-                        g_pos <= {= g.cw =}'d0;
-                        g_phase <= 2'd0;
-                    end else begin
-                        g_pos <= g_pos + {= g.cw =}'d1;
-                    end
-                end
-            endcase
-        end
-    end
 
-{% else %}    // Gather: {% if g.periods > 1 %}per pixel ({= g.periods =} per frame){% else %}per frame{% endif %}, {= g.local =} value(s) of this device's own, then {= g.remote =} from device {= g.from =}. This
-    // device's own values wait in a block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages
-    // run on while the gather passes the other devices' values.
-    reg g_remote;
-    reg [{= g.cw =}-1:0] g_pos;
-    wire [{= g.dw =}-1:0] gl_data;
-    wire gl_valid;
-    partita_sfifo #(.W({= g.dw =}), .AW({= g.aw =}), .DEPTH({= g.depth =})) u_gather_local (
-        .clk(clk), .rst(rst), .s_data({= g.l_data =}), .s_valid({= g.l_valid =}), .s_ready({= g.l_ready =}),
-        .m_data(gl_data), .m_valid(gl_valid), .m_ready(!g_remote && g_ready)
-    );
-    assign g_data = g_remote ? rx_d[{= g.dw =}-1:0] : gl_data;
-    assign g_valid = g_remote ? rx_v : gl_valid;
-    assign rx_take = g_remote && rx_v && g_ready;
-    always @(posedge clk) begin
-        if (rst) begin
-            g_remote <= 1'b0;
-            g_pos <= {= g.cw =}'d0;
-        end else if (g_valid && g_ready) begin
-            if (g_pos == (g_remote ? {= g.cw =}'d{= g.remote_last =} : {= g.cw =}'d{= g.local_last =})) begin
-                g_pos <= {= g.cw =}'d0;
-                g_remote <= !g_remote;
-            end else begin
-                g_pos <= g_pos + {= g.cw =}'d1;
-            end
-        end
-    end
-
-{% endif %}{% endif %}{% if let Some(r) = reduce %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
+{% endif %}{% if let Some(r) = reduce %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
     // device {= r.from =}'s (the sums of the devices after it), value by value, in the same (y, x, c) order{% if r.finish %}; then each
     // output channel's bias, one rounding and saturation into {= r.dwo =} bits{% if r.relu %} and ReLU{% endif %}, once for the whole layer{% endif %}.
     // The local sums wait in a block-RAM FIFO of {= r.depth =} entries for the remote ones.
@@ -424,49 +352,21 @@
         end
     end
 
-{% if let Some(l) = link %}{% if !l.xs.is_empty() %}    // The transmit queue. Each run (a halo run up or down per exchange, this device's output)
-    // first fills a staging FIFO of its own, marking where each of its frames ends (its last
-    // value, or every {= l.lk.maxv_h =} values, where the framer splits a run); the queue then takes
-    // whole frames, one run's at a time (the framer packs a frame from consecutive entries), by
-    // fixed priority, so no run waits for another run's data.
-    reg tq_lock;
-    reg [{= l.own_w =}-1:0] tq_owner;
-{% for r in l.reqs %}    // Run {= r.j =}: {= r.doc =}.
-    wire r{= r.j =}_in_ready, r{= r.j =}_qv;
-    wire [{= r.w =}:0] r{= r.j =}_q;
-    reg [6:0] r{= r.j =}_cnt;
-    reg [7:0] r{= r.j =}_frames;
-    wire r{= r.j =}_push = {= r.want =} && r{= r.j =}_in_ready;
-    assign {= r.grant =} = r{= r.j =}_push;
-    wire r{= r.j =}_fe = ({= r.last =}) || (r{= r.j =}_cnt == 7'd{= l.maxv_last =});
-    wire r{= r.j =}_sel = tq_lock ? (tq_owner == {= l.own_w =}'d{= r.j =}) : ({= r.free =});
-    wire r{= r.j =}_pop = r{= r.j =}_sel && r{= r.j =}_qv && !tq_full;
-    partita_sfifo #(.W({= r.w1 =}), .AW(7), .DEPTH(128)) u_run{= r.j =} (
-        .clk(clk), .rst(rst), .s_data({r{= r.j =}_fe, {= r.value =}}), .s_valid(r{= r.j =}_push), .s_ready(r{= r.j =}_in_ready),
-        .m_data(r{= r.j =}_q), .m_valid(r{= r.j =}_qv), .m_ready(r{= r.j =}_pop)
+{% if let Some(l) = link %}{% if !l.xs.is_empty() %}    // The transmit queue, shared by {= l.reqs.len() =} run(s), whole frames at a time (partita_tx_runs):
+{% for r in l.reqs %}    //   run {= r.j =}: {= r.doc =};
+{% endfor %}    wire [{= l.reqs.len() =}-1:0] tr_grant;
+    wire tq_push_any;
+    wire [{= l.tq_w =}-1:0] tq_entry;
+    partita_tx_runs #(
+        .NR({= l.reqs.len() =}), .DW({= l.dw =}), .OWN_W({= l.own_w =}), .MAXV({= l.lk.maxv_h =}),
+        .TAGS({= l.run_tags =}), .DSTS({= l.run_dsts =})
+    ) u_runs (
+        .clk(clk), .rst(rst), .want({= l.run_want =}), .last({= l.run_last =}), .value({= l.run_value =}),
+        .grant(tr_grant), .tq_full(tq_full), .tq_push(tq_push_any), .tq_entry(tq_entry)
     );
-    always @(posedge clk) begin
-        if (rst) begin
-            r{= r.j =}_cnt <= 7'd0;
-            r{= r.j =}_frames <= 8'd0;
-        end else begin
-            if (r{= r.j =}_push) r{= r.j =}_cnt <= r{= r.j =}_fe ? 7'd0 : r{= r.j =}_cnt + 7'd1;
-            r{= r.j =}_frames <= r{= r.j =}_frames + {7'd0, r{= r.j =}_push && r{= r.j =}_fe} - {7'd0, r{= r.j =}_pop && r{= r.j =}_q[{= r.w =}]};
-        end
-    end
+{% for r in l.reqs %}    assign {= r.grant =} = tr_grant[{= r.j =}];
 {% endfor %}{% for g in l.grants %}    assign {= g.0 =} = {= g.1 =};
-{% endfor %}    wire tq_push_any = {= l.tq_any =};
-    wire [{= l.tq_w =}-1:0] tq_entry = {= l.tq_mux =};
-    always @(posedge clk) begin
-        if (rst) begin
-            tq_lock <= 1'b0;
-            tq_owner <= {= l.own_w =}'d0;
-        end else if (tq_push_any) begin
-            tq_lock <= !tq_entry[{= l.tq_w =}-1];
-            tq_owner <= {= l.owner_mux =};
-        end
-    end
-{% endif %}    // Link ports. Waiting: a value from device {= l.from_doc =} is wanted and none is there.
+{% endfor %}{% endif %}    // Link ports. Waiting: a value from device {= l.from_doc =} is wanted and none is there.
     wire waiting = busy && ({= l.wait_expr =});
     reg [31:0] wait_cycles;
     always @(posedge clk) begin
@@ -510,8 +410,8 @@
     ) u_links (
         .clk(clk), .rst(rst), .me(3'd{= l.me =}), .others(8'h{= l.others =}), .routes(16'h{= l.routes =}),
         .hmasks(64'h{= l.hmasks =}), .bc_fwd(8'h00),
-        .tx_tdata({= l.tx_tdata =}), .tx_tvalid({= l.tx_tvalid =}), .tx_tready({= l.tx_tready =}), .tx_tlast({= l.tx_tlast =}),
-        .rx_tdata({= l.rx_tdata =}), .rx_tvalid({= l.rx_tvalid =}), .rx_tready({= l.rx_tready =}), .rx_tlast({= l.rx_tlast =}),
+        {= l.hub_tx =},
+        {= l.hub_rx =},
         .tq_push({= l.tq_push =}), .tq_in({= l.tq_in =}), .tq_full(tq_full), .tq_full_n(tq_full_n), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),

@@ -39,6 +39,9 @@ pub const CRC32: Core = core!("partita_crc32", ["partita_rep", "partita_crc32_sh
 pub const FIFO: Core = core!("partita_fifo", []);
 /// Stream FIFO on block RAM (registered read, two-entry output queue).
 pub const SFIFO: Core = core!("partita_sfifo", []);
+/// The gather of a split CNN stack: per period a device's own values (waiting in a stream
+/// FIFO), then the link's; a tail of link values after the last period.
+pub const GATHER: Core = core!("partita_gather", ["partita_sfifo"]);
 /// AXI4-Stream skid buffer (register slice).
 pub const SKID: Core = core!("partita_skid", []);
 /// Link framer.
@@ -50,6 +53,9 @@ pub const LINK_RX: Core = core!(
 );
 /// Link transmit port arbiter.
 pub const TX_ARB: Core = core!("partita_tx_arb", []);
+/// Several runs sharing a link hub's transmit queue, whole frames at a time (staging FIFOs,
+/// fixed priority, a lock until a frame's end).
+pub const TX_RUNS: Core = core!("partita_tx_runs", ["partita_sfifo"]);
 /// AXI4-Lite slave in front of a register decode.
 pub const AXIL: Core = core!("partita_axil", []);
 /// A device's link ports: receive ports, transmit queue, framer, arbiter, barrier count,
@@ -81,10 +87,12 @@ pub const ALL: &[Core] = &[
     CRC32,
     FIFO,
     SFIFO,
+    GATHER,
     SKID,
     LINK_TX,
     LINK_RX,
     TX_ARB,
+    TX_RUNS,
     AXIL,
     LINK_HUB,
     UNPACK,

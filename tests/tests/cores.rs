@@ -278,12 +278,14 @@ fn crc_core_matches_the_reference_and_the_check_value() {
     not(all(have_iverilog, have_vvp)),
     ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
 )]
-fn fifo_skid_arbiter_axil_and_hub_testbenches_pass() {
+fn fifo_gather_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
     for core in [
         cores::FIFO,
         cores::SFIFO,
+        cores::GATHER,
         cores::SKID,
         cores::TX_ARB,
+        cores::TX_RUNS,
         cores::AXIL,
         cores::LINK_HUB,
     ] {
@@ -302,6 +304,74 @@ fn fifo_skid_arbiter_axil_and_hub_testbenches_pass() {
         ],
     );
     assert_pass(cores::FIFO, &log);
+    // The gather in each shape the architecture gives it: a strip (one period), per pixel
+    // (many periods), a grid tile with link values per row and a tail, the last column of a
+    // grid (no link values per row, a tail), its own values only, and 1 own value per period;
+    // then a negative control (one expected value flipped must fail).
+    for (local, remote, periods, tail) in [
+        (5usize, 9usize, 1usize, 0usize),
+        (2, 6, 12, 0),
+        (3, 4, 3, 14),
+        (4, 0, 3, 7),
+        (6, 0, 1, 0),
+        (1, 3, 9, 2),
+    ] {
+        let bits = |n: usize| (usize::BITS - n.max(1).leading_zeros()).max(1).to_string();
+        let depth = (local * periods).max(2).next_power_of_two();
+        let params = [
+            ("DW", "12".to_string()),
+            ("AW", bits(depth - 1)),
+            ("DEPTH", depth.to_string()),
+            ("CW", bits(local.max(remote).max(tail) - 1)),
+            ("PW", bits(periods - 1)),
+            ("LOCAL", local.to_string()),
+            ("REMOTE", remote.to_string()),
+            ("PERIODS", periods.to_string()),
+            ("TAIL", tail.to_string()),
+        ];
+        let tmp = TempDir::new("gather");
+        assert_pass(cores::GATHER, &run_tb(cores::GATHER, tmp.path(), &params));
+        if tail > 0 {
+            let mut bad = params.to_vec();
+            bad.push(("FLIP", "1".into()));
+            let log = run_tb(cores::GATHER, tmp.path(), &bad);
+            assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
+        }
+    }
+    // The transmit runs: one run of whole 64-value frames, two of one-value frames, and a
+    // negative control.
+    for (params, fail) in [
+        (
+            vec![
+                ("NR", "1"),
+                ("OWN_W", "1"),
+                ("MAXV", "64"),
+                ("TAGS", "3'o5"),
+                ("DSTS", "3'o2"),
+            ],
+            false,
+        ),
+        (
+            vec![
+                ("NR", "2"),
+                ("OWN_W", "1"),
+                ("MAXV", "1"),
+                ("TAGS", "6'o12"),
+                ("DSTS", "6'o01"),
+            ],
+            false,
+        ),
+        (vec![("FLIP", "1")], true),
+    ] {
+        let tmp = TempDir::new("txruns");
+        let params: Vec<(&str, String)> = params.into_iter().map(|(k, v)| (k, v.into())).collect();
+        let log = run_tb(cores::TX_RUNS, tmp.path(), &params);
+        if fail {
+            assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
+        } else {
+            assert_pass(cores::TX_RUNS, &log);
+        }
+    }
     // The block-RAM stream FIFO at its smallest depth.
     let tmp = TempDir::new("sfifo");
     let log = run_tb(

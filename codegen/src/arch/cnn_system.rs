@@ -81,8 +81,7 @@ impl Gather {
         (self.local + self.remote) * self.periods + self.tail
     }
 
-    /// Whether the gather has the grid's shape (a tail, or no remote values per period): the
-    /// hardware then counts periods and the tail.
+    /// Whether the gather has the grid's shape (a tail, or no remote values per period).
     pub fn on_grid(&self) -> bool {
         self.tail > 0 || self.remote == 0
     }

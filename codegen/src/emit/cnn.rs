@@ -7,8 +7,8 @@ use askama::Template;
 
 use super::regmap;
 use super::verilog::{
-    core_files, file_list, fit, header, module_file, module_prefix, render, sext, top_module, zext,
-    File, Word,
+    core_files, file_list, fit, header, hub_stream_conns, module_file, module_prefix, render, sext,
+    top_module, zext, File, Word,
 };
 use crate::arch::bits_for;
 use crate::arch::cnn::{CnnArch, Stage, StageKind};
@@ -274,14 +274,9 @@ struct LinkView {
     others: String,
     routes: String,
     hmasks: String,
-    tx_tdata: String,
-    tx_tvalid: String,
-    tx_tready: String,
-    tx_tlast: String,
-    rx_tdata: String,
-    rx_tvalid: String,
-    rx_tready: String,
-    rx_tlast: String,
+    /// The link hub's stream connections (transmit, receive).
+    hub_tx: String,
+    hub_rx: String,
     tq_push: String,
     tq_in: String,
     /// Nothing on this device reads link values.
@@ -292,8 +287,6 @@ struct LinkView {
     rxq: Vec<RxqView>,
     gather_q: Option<usize>,
     grants: Vec<(String, String)>,
-    tq_any: String,
-    tq_mux: String,
     nlayers: u32,
     layer_w: u32,
     npl: usize,
@@ -301,9 +294,14 @@ struct LinkView {
     y_g: bool,
     /// The run lock's owner: bits, and the granted requester's index.
     own_w: u32,
-    owner_mux: String,
-    maxv_last: u32,
     reqs: Vec<RunView>,
+    /// The runs' frame tags and destinations (3 bits each, run 0 low), and their want, last
+    /// and value (sign-extended to the frame's width) concatenations, run 0 low.
+    run_tags: String,
+    run_dsts: String,
+    run_want: String,
+    run_last: String,
+    run_value: String,
 }
 
 /// A run of a tiles device's transmit queue (see the template).
@@ -311,12 +309,6 @@ struct RunView {
     j: usize,
     doc: String,
     grant: String,
-    want: String,
-    last: String,
-    value: String,
-    w: u32,
-    w1: u32,
-    free: String,
 }
 
 /// One halo exchange (see `arch::cnn_system::Exchange`).
@@ -379,21 +371,18 @@ struct RxqView {
 
 /// The gather of a fused stack's strips.
 struct GatherView {
+    /// What is gathered, for the comment: a strip, per pixel or per row of a tile.
+    what: &'static str,
     local: usize,
     remote: usize,
-    local_last: usize,
-    remote_last: usize,
     from: usize,
-    /// Times per frame (once per pixel for `filters`, per row of its tile on a grid).
+    /// Periods per frame (once per pixel for `filters`, per row of its tile on a grid), and
+    /// the `tail` values of the rows below after the last period (a grid).
     periods: usize,
-    /// A grid's gather (`Gather::on_grid`): a period counter (`pw` bits, last `per_last`),
-    /// and the `tail` values of the rows below after the last period.
-    grid: bool,
-    pw: u32,
-    per_last: usize,
     tail: usize,
-    tail_last: usize,
+    /// Counter bits: positions in a run, periods.
     cw: u32,
+    pw: u32,
     dw: u32,
     /// The local FIFO: entries and address bits.
     depth: usize,
@@ -867,14 +856,6 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         }
     };
     let rx_port = from.map_or(0, port_of);
-    let cat = |f: &dyn Fn(usize) -> String| -> String {
-        let v: Vec<String> = (0..np).rev().map(f).collect();
-        if v.len() == 1 {
-            v[0].clone()
-        } else {
-            format!("{{{}}}", v.join(", "))
-        }
-    };
     let to = match d.sink {
         Sink::Link { to } => Some(to),
         Sink::Host => None,
@@ -915,8 +896,9 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let mut rxq: Vec<RxqView> = Vec::new();
     let mut gather_q = None;
     let mut grants: Vec<(String, String)> = Vec::new();
-    let (mut tq_any, mut tq_mux) = (String::new(), String::new());
-    let (mut own_w, mut owner_mux) = (1u32, "1'd0".to_string());
+    let mut own_w = 1u32;
+    let (mut run_tags, mut run_dsts) = (String::new(), String::new());
+    let (mut run_want, mut run_last, mut run_value) = (String::new(), String::new(), String::new());
     let mut runs: Vec<RunView> = Vec::new();
     if tiles {
         let mut queue = |src: usize, tag: u8, n: usize, doc: &'static str| -> usize {
@@ -1129,62 +1111,34 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         }
         own_w = bits_for(reqs.len().max(2) as u64 - 1);
         for (k, r) in reqs.iter().enumerate() {
-            // Free when no run before it has a whole frame waiting.
-            let before: Vec<String> = (0..k).map(|b| format!("(r{b}_frames != 8'd0)")).collect();
-            let free = if before.is_empty() {
-                format!("(r{k}_frames != 8'd0)")
-            } else {
-                format!("(r{k}_frames != 8'd0) && !({})", before.join(" || "))
-            };
             runs.push(RunView {
                 j: k,
                 doc: r.doc.clone(),
                 grant: r.grant.clone(),
-                want: r.want.clone(),
-                last: r.last.clone(),
-                value: r.value.clone(),
-                w: r.w,
-                w1: r.w + 1,
-                free,
             });
         }
-        owner_mux = match reqs.split_last() {
-            None => format!("{own_w}'d0"),
-            Some(_) => {
-                let mut e = format!("{own_w}'d{}", reqs.len() - 1);
-                for k in (0..reqs.len() - 1).rev() {
-                    e = format!("r{k}_pop ? {own_w}'d{k} : {e}");
-                }
-                e
-            }
-        };
-        tq_any = if reqs.is_empty() {
-            "1'b0".into()
-        } else {
-            (0..reqs.len())
-                .map(|k| format!("r{k}_pop"))
-                .collect::<Vec<_>>()
-                .join(" || ")
-        };
-        let entry = |k: usize, r: &Req| {
+        let nr = reqs.len();
+        let octal = |f: &dyn Fn(&Req) -> usize| -> String {
+            let digits: String = reqs.iter().rev().map(|r| f(r).to_string()).collect();
             format!(
-                "{{r{k}_q[{}], 2'd0, 3'd{}, 1'b0, 3'd{}, {}}}",
-                r.w,
-                r.tag,
-                r.dst,
-                sext(&format!("r{k}_q[{}:0]", r.w - 1), r.w, dw)
+                "{}'o{}",
+                3 * nr.max(1),
+                if nr == 0 { "0".into() } else { digits }
             )
         };
-        tq_mux = match reqs.split_last() {
-            None => format!("{tq_w}'d0"),
-            Some((last, rest)) => {
-                let mut e = entry(reqs.len() - 1, last);
-                for (k, r) in rest.iter().enumerate().rev() {
-                    e = format!("r{k}_pop ? {} : {e}", entry(k, r));
-                }
-                e
+        run_tags = octal(&|r| r.tag as usize);
+        run_dsts = octal(&|r| r.dst);
+        let cat = |f: &dyn Fn(&Req) -> String| -> String {
+            let v: Vec<String> = reqs.iter().rev().map(f).collect();
+            match v.len() {
+                0 => "1'b0".into(),
+                1 => v[0].clone(),
+                _ => format!("{{{}}}", v.join(", ")),
             }
         };
+        run_want = cat(&|r| r.want.clone());
+        run_last = cat(&|r| r.last.clone());
+        run_value = cat(&|r| sext(&r.value, r.w, dw));
         tq_push = "tq_push_any".into();
         tq_in = "tq_entry".into();
         wait_expr = if waits.is_empty() {
@@ -1282,14 +1236,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         others: format!("{others:02x}"),
         routes: format!("{:04x}", d.routes),
         hmasks: format!("{hmasks:016x}"),
-        tx_tdata: cat(&|p| format!("l{p}_tx_tdata")),
-        tx_tvalid: cat(&|p| format!("l{p}_tx_tvalid")),
-        tx_tready: cat(&|p| format!("l{p}_tx_tready")),
-        tx_tlast: cat(&|p| format!("l{p}_tx_tlast")),
-        rx_tdata: cat(&|p| format!("l{p}_rx_tdata")),
-        rx_tvalid: cat(&|p| format!("l{p}_rx_tvalid")),
-        rx_tready: cat(&|p| format!("l{p}_rx_tready")),
-        rx_tlast: cat(&|p| format!("l{p}_rx_tlast")),
+        hub_tx: hub_stream_conns(np).0,
+        hub_rx: hub_stream_conns(np).1,
         tq_push,
         tq_in,
         no_rx: from.is_none(),
@@ -1297,16 +1245,17 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         rxq,
         gather_q,
         grants,
-        tq_any,
-        tq_mux,
         nlayers: if tiles { 8 } else { 1 },
         layer_w,
         npl: np * layer_w as usize,
         y_g: tiles && to.is_some(),
         own_w,
-        owner_mux,
-        maxv_last: sys.link.maxv_h - 1,
         reqs: runs,
+        run_tags,
+        run_dsts,
+        run_want,
+        run_last,
+        run_value,
     }
 }
 
@@ -1339,6 +1288,12 @@ fn device_files(
         used.push(cores::LINK_HUB);
         if d.gather.is_some() || !d.exchanges.is_empty() || d.reduce.is_some() {
             used.push(cores::SFIFO);
+        }
+        if d.gather.is_some() {
+            used.push(cores::GATHER);
+        }
+        if !d.exchanges.is_empty() {
+            used.push(cores::TX_RUNS);
         }
     }
     let mut files = core_files(design, &used);
@@ -1533,19 +1488,21 @@ fn device_files(
         }
     });
     let gather = g.map(|g| GatherView {
+        what: if g.on_grid() {
+            "the tiles of a grid in raster order, a period per output row of this tile"
+        } else if g.periods > 1 {
+            "per pixel"
+        } else {
+            "a strip per frame"
+        },
         local: g.local,
         remote: g.remote,
-        local_last: g.local - 1,
-        remote_last: g.remote.max(1) - 1,
         from: g.from,
         cw: bits_for(g.local.max(g.remote).max(g.tail) as u64 - 1),
         dw: a.stages[g.after - 1].dw_out,
         periods: g.periods,
-        grid: g.on_grid(),
         pw: bits_for(g.periods as u64 - 1),
-        per_last: g.periods - 1,
         tail: g.tail,
-        tail_last: g.tail.max(1) - 1,
         depth: (g.local * g.periods).max(2).next_power_of_two(),
         aw: bits_for((g.local * g.periods).max(2).next_power_of_two() as u64 - 1),
         l_data: format!("st{}_s_data_w", g.after),

@@ -15,8 +15,8 @@ use partita_hdl::cores;
 use partita_hdl::frame::{self, MAX_PAYLOAD_BEATS};
 
 use super::verilog::{
-    core_files, file_list, fit, header, mask_bits, module_file, render, sext, zext, File, Names,
-    Word,
+    core_files, file_list, fit, header, hub_stream_conns, mask_bits, module_file, render, sext,
+    zext, File, Names, Word,
 };
 use super::{engine, ew, memory, regmap, tables, top};
 use crate::arch::bits_for;
@@ -209,14 +209,9 @@ struct NodeView {
     txq_aw: u32,
     txq_depth: usize,
     bar_w: u32,
-    tx_tdata: String,
-    tx_tvalid: String,
-    tx_tready: String,
-    tx_tlast: String,
-    rx_tdata: String,
-    rx_tvalid: String,
-    rx_tready: String,
-    rx_tlast: String,
+    /// The link hub's stream connections (transmit, receive).
+    hub_tx: String,
+    hub_rx: String,
     unit_ext: String,
     ew_h_acc: String,
     out_ext: String,
@@ -580,16 +575,6 @@ fn system_list(design: &Design, files: &[File]) -> File {
     File {
         name: "system.f".into(),
         text,
-    }
-}
-
-/// `{lN_name, ..., l0_name}`: a port signal of every link port, port 0 in the low bits.
-fn ports_cat(n: usize, name: &str) -> String {
-    let parts: Vec<String> = (0..n).rev().map(|p| format!("l{p}_{name}")).collect();
-    if n == 1 {
-        parts[0].clone()
-    } else {
-        format!("{{{}}}", parts.join(", "))
     }
 }
 
@@ -1323,14 +1308,8 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         txq_aw: na.txq_aw,
         txq_depth: na.txq_depth,
         bar_w: na.bar_w,
-        tx_tdata: ports_cat(np, "tx_tdata"),
-        tx_tvalid: ports_cat(np, "tx_tvalid"),
-        tx_tready: ports_cat(np, "tx_tready"),
-        tx_tlast: ports_cat(np, "tx_tlast"),
-        rx_tdata: ports_cat(np, "rx_tdata"),
-        rx_tvalid: ports_cat(np, "rx_tvalid"),
-        rx_tready: ports_cat(np, "rx_tready"),
-        rx_tlast: ports_cat(np, "rx_tlast"),
+        hub_tx: hub_stream_conns(np).0,
+        hub_rx: hub_stream_conns(np).1,
         unit_ext: fit("fin_unit", na.unit_w, na.paw),
         ew_h_acc: zext("ew_h", e as u32 * dw, na.qw),
         out_ext: if e > 1 {
