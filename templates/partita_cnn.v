@@ -410,8 +410,8 @@
     ) u_links (
         .clk(clk), .rst(rst), .me(3'd{= l.me =}), .others(8'h{= l.others =}), .routes(16'h{= l.routes =}),
         .hmasks(64'h{= l.hmasks =}), .bc_fwd(8'h00),
-        {= l.hub_tx =},
-        {= l.hub_rx =},
+        {= l.hub.tx =},
+        {= l.hub.rx =},
         .tq_push({= l.tq_push =}), .tq_in({= l.tq_in =}), .tq_full(tq_full), .tq_full_n(tq_full_n), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),

@@ -460,8 +460,8 @@ module {= p.top =} #(
     ) u_links (
         .clk(clk), .rst(rst_lk), .me(id_me), .others(id_others), .routes(id_routes),
         .hmasks(id_hmasks), .bc_fwd(id_bc_fwd),
-        {= hub_tx =},
-        {= hub_rx =},
+        {= hub.tx =},
+        {= hub.rx =},
         .tq_push(tq_push), .tq_in(tq_in), .tq_full(tq_full), .tq_full_n(tq_full_n), .tx_idle(tx_idle),
         .rv_valid(rv_valid), .rv_type(rv_type), .rv_src(rv_src), .rv_layer(rv_layer),
         .rv_par(rv_par), .rv_count(rv_count), .rv_data(rv_data), .rv_ack(rv_ack),

@@ -970,10 +970,14 @@ impl CnnSystem {
                 head: gather_dev,
                 after: after.devices(gather_dev),
             });
-            for d in pipeline(design, &whole, &after.runs, Some(gather_dev), &mk)? {
-                let i = d.index;
-                built_devs[i] = Some(d);
-            }
+            pipeline(
+                design,
+                &whole,
+                &after.runs,
+                Some(gather_dev),
+                &mk,
+                &mut built_devs,
+            )?;
             sys.out_device = after.out_device(gather_dev);
             sys.devices = built_devs
                 .into_iter()
@@ -991,12 +995,8 @@ impl CnnSystem {
                 ));
             }
             sys.out_device = runs.last().map(|r| r.0).unwrap_or(0);
-            sys.devices = vec![];
             let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
-            for d in pipeline(design, &whole, &runs, None, &mk)? {
-                let i = d.index;
-                built_devs[i] = Some(d);
-            }
+            pipeline(design, &whole, &runs, None, &mk, &mut built_devs)?;
             sys.devices = built_devs
                 .into_iter()
                 .map(|d| d.expect("every device"))
@@ -1304,10 +1304,7 @@ fn filters_stack(
         head: devs[0],
         after: after.devices(devs[0]),
     };
-    for d in pipeline(design, whole, &after.runs, Some(devs[0]), &mk)? {
-        let i = d.index;
-        built[i] = Some(d);
-    }
+    pipeline(design, whole, &after.runs, Some(devs[0]), &mk, &mut built)?;
     let devices = built
         .into_iter()
         .map(|d| d.ok_or("a device without a slice"))
@@ -1415,10 +1412,7 @@ fn channels_stack(
         head: devs[0],
         after: after.devices(devs[0]),
     };
-    for d in pipeline(design, whole, &after.runs, Some(devs[0]), &mk)? {
-        let i = d.index;
-        built[i] = Some(d);
-    }
+    pipeline(design, whole, &after.runs, Some(devs[0]), &mk, &mut built)?;
     let devices = built
         .into_iter()
         .map(|d| d.ok_or("a device without a slice"))
@@ -1532,17 +1526,17 @@ impl Tail {
     }
 }
 
-/// Devices for `runs` of whole layers, pipelined over frames: the first takes the image from
-/// the host (`from` None) or the map from device `from`, each passes its output map to the
-/// next, and the last sends the network's output to the host.
+/// Devices for `runs` of whole layers, pipelined over frames, into `built` by index: the
+/// first takes the image from the host (`from` None) or the map from device `from`, each
+/// passes its output map to the next, and the last sends the network's output to the host.
 fn pipeline(
     design: &Design,
     whole: &CnnArch,
     runs: &[(usize, Vec<Stage>)],
     from: Option<usize>,
     mk: &impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
-) -> Result<Vec<CnnDevice>, String> {
-    let mut out = Vec::with_capacity(runs.len());
+    built: &mut [Option<CnnDevice>],
+) -> Result<(), String> {
     for (i, (d, stages)) in runs.iter().enumerate() {
         let last = i + 1 == runs.len();
         let input = stages[0].input;
@@ -1567,9 +1561,9 @@ fn pipeline(
         } else {
             Sink::Link { to: runs[i + 1].0 }
         };
-        out.push(mk(*d, arch, source, None, sink));
+        built[*d] = Some(mk(*d, arch, source, None, sink));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A device's stages with their engines chosen again for the device's share of the work (with

@@ -7,8 +7,8 @@ use askama::Template;
 
 use super::regmap;
 use super::verilog::{
-    core_files, file_list, fit, header, hub_stream_conns, module_file, module_prefix, render, sext,
-    top_module, zext, File, Word,
+    core_files, file_list, fit, header, module_file, module_prefix, render, sext, top_module, zext,
+    File, HubConns, Word,
 };
 use crate::arch::bits_for;
 use crate::arch::cnn::{CnnArch, Stage, StageKind};
@@ -274,9 +274,8 @@ struct LinkView {
     others: String,
     routes: String,
     hmasks: String,
-    /// The link hub's stream connections (transmit, receive).
-    hub_tx: String,
-    hub_rx: String,
+    /// The link hub's stream connections.
+    hub: HubConns,
     tq_push: String,
     tq_in: String,
     /// Nothing on this device reads link values.
@@ -1236,8 +1235,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         others: format!("{others:02x}"),
         routes: format!("{:04x}", d.routes),
         hmasks: format!("{hmasks:016x}"),
-        hub_tx: hub_stream_conns(np).0,
-        hub_rx: hub_stream_conns(np).1,
+        hub: HubConns::new(np),
         tq_push,
         tq_in,
         no_rx: from.is_none(),

@@ -15,8 +15,8 @@ use partita_hdl::cores;
 use partita_hdl::frame::{self, MAX_PAYLOAD_BEATS};
 
 use super::verilog::{
-    core_files, file_list, fit, header, hub_stream_conns, mask_bits, module_file, render, sext,
-    zext, File, Names, Word,
+    core_files, file_list, fit, header, mask_bits, module_file, render, sext, zext, File, HubConns,
+    Names, Word,
 };
 use super::{engine, ew, memory, regmap, tables, top};
 use crate::arch::bits_for;
@@ -209,9 +209,8 @@ struct NodeView {
     txq_aw: u32,
     txq_depth: usize,
     bar_w: u32,
-    /// The link hub's stream connections (transmit, receive).
-    hub_tx: String,
-    hub_rx: String,
+    /// The link hub's stream connections.
+    hub: HubConns,
     unit_ext: String,
     ew_h_acc: String,
     out_ext: String,
@@ -1308,8 +1307,7 @@ fn node_core(design: &Design, sys: &System, me: usize, prefix: &str) -> Result<V
         txq_aw: na.txq_aw,
         txq_depth: na.txq_depth,
         bar_w: na.bar_w,
-        hub_tx: hub_stream_conns(np).0,
-        hub_rx: hub_stream_conns(np).1,
+        hub: HubConns::new(np),
         unit_ext: fit("fin_unit", na.unit_w, na.paw),
         ew_h_acc: zext("ew_h", e as u32 * dw, na.qw),
         out_ext: if e > 1 {

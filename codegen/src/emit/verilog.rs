@@ -247,21 +247,31 @@ pub(crate) fn core_files(design: &Design, used: &[partita_hdl::cores::Core]) -> 
 /// The link hub's stream connections for a device's `np` link ports (`l<p>_tx_*`,
 /// `l<p>_rx_*`, the highest port first in each concatenation): the transmit side's four and
 /// the receive side's four, each a line of `.port(signal)` connections.
-pub(crate) fn hub_stream_conns(np: usize) -> (String, String) {
-    let cat = |name: &str| -> String {
-        let parts: Vec<String> = (0..np).rev().map(|p| format!("l{p}_{name}")).collect();
-        if parts.len() == 1 {
-            parts[0].clone()
-        } else {
-            format!("{{{}}}", parts.join(", "))
+pub(crate) struct HubConns {
+    pub tx: String,
+    pub rx: String,
+}
+
+impl HubConns {
+    pub(crate) fn new(np: usize) -> HubConns {
+        let cat = |name: &str| -> String {
+            let parts: Vec<String> = (0..np).rev().map(|p| format!("l{p}_{name}")).collect();
+            if parts.len() == 1 {
+                parts[0].clone()
+            } else {
+                format!("{{{}}}", parts.join(", "))
+            }
+        };
+        let line = |dir: &str| -> String {
+            ["tdata", "tvalid", "tready", "tlast"]
+                .iter()
+                .map(|f| format!(".{dir}_{f}({})", cat(&format!("{dir}_{f}"))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        HubConns {
+            tx: line("tx"),
+            rx: line("rx"),
         }
-    };
-    let line = |dir: &str| -> String {
-        ["tdata", "tvalid", "tready", "tlast"]
-            .iter()
-            .map(|f| format!(".{dir}_{f}({})", cat(&format!("{dir}_{f}"))))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    (line("tx"), line("rx"))
+    }
 }
