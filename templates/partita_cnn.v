@@ -95,6 +95,10 @@
 {% endif %}{% for x in l.xs %}    // Halo exchange before stage {= x.i =}: its input, merged from {= x.u =} value(s) from above, {= x.o =} kept, {= x.d =} from below.
     wire [{= x.dw =}-1:0] x{= x.i =}_m_data;
     wire x{= x.i =}_m_valid, x{= x.i =}_m_ready;
+{% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: its input, every device's slice of the {= m.chans =} channels per pixel.
+    wire [{= m.dw =}-1:0] a{= m.i =}_m_data;
+    wire a{= m.i =}_m_valid, a{= m.i =}_m_ready;
+    wire [{= m.ns =}-1:0] a{= m.i =}_want;
 {% endfor %}{% if l.y_g %}    wire y_g;
 {% endif %}{% for q in l.rxq %}    // Received values from device {= q.src =} tagged {= q.tag =} ({= q.doc =}), port {= q.port =}.
     wire [{= l.dw =}-1:0] q{= q.j =}_data;
@@ -281,6 +285,30 @@
         end
     end
 
+{% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: stage {= m.p =}'s {= m.slice =} channel(s) of each of {= m.pixels =} pixels go to device(s) {= m.dsts =}
+    // (tag {= m.tag =}, one frame copy per device) and wait in a block-RAM FIFO of {= m.ldepth =} entries; a value leaves
+    // when both take it. The merge then feeds stage {= m.i =} per pixel with {= m.order =}.
+    reg [{= m.cw =}-1:0] a{= m.i =}_cnt;
+    wire a{= m.i =}_l_in_ready, a{= m.i =}_g;
+    wire a{= m.i =}_out = st{= m.i =}_s_valid_w && a{= m.i =}_l_in_ready;
+    wire a{= m.i =}_last = (a{= m.i =}_cnt == {= m.cw =}'d{= m.vals_last =});
+    assign st{= m.i =}_s_ready_w = a{= m.i =}_g;
+    always @(posedge clk) begin
+        if (rst) a{= m.i =}_cnt <= {= m.cw =}'d0;
+        else if (a{= m.i =}_g) a{= m.i =}_cnt <= a{= m.i =}_last ? {= m.cw =}'d0 : a{= m.i =}_cnt + {= m.cw =}'d1;
+    end
+    wire [{= m.dw =}-1:0] a{= m.i =}_l_data;
+    wire a{= m.i =}_l_valid, a{= m.i =}_l_ready;
+    partita_sfifo #(.W({= m.dw =}), .AW({= m.law =}), .DEPTH({= m.ldepth =})) u_a{= m.i =}_keep (
+        .clk(clk), .rst(rst), .s_data(st{= m.i =}_s_data_w), .s_valid(a{= m.i =}_g), .s_ready(a{= m.i =}_l_in_ready),
+        .m_data(a{= m.i =}_l_data), .m_valid(a{= m.i =}_l_valid), .m_ready(a{= m.i =}_l_ready)
+    );
+    partita_merge #(.NS({= m.ns =}), .DW({= m.dw =}), .SW({= m.sw =}), .CW({= m.mcw =}), .LASTS({= m.lasts =})) u_a{= m.i =}_merge (
+        .clk(clk), .rst(rst), .s_data({= m.s_data =}), .s_valid({= m.s_valid =}),
+        .s_ready({= m.s_ready =}), .s_want(a{= m.i =}_want),
+        .m_data(a{= m.i =}_m_data), .m_valid(a{= m.i =}_m_valid), .m_ready(a{= m.i =}_m_ready)
+    );
+
 {% endfor %}{% endif %}{% if sink_link %}    // Output: to device {= sink_to =}'s link frames, a run per frame (the framer splits it). Only
     // this run's frames leave: a stage whose first output row lies wholly in the padding
     // (P >= K) could start the next frame with no input, and a partial run would hold the
@@ -352,7 +380,7 @@
         end
     end
 
-{% if let Some(l) = link %}{% if !l.xs.is_empty() %}    // The transmit queue, shared by {= l.reqs.len() =} run(s), whole frames at a time (partita_tx_runs):
+{% if let Some(l) = link %}{% if l.queued %}    // The transmit queue, shared by {= l.reqs.len() =} run(s), whole frames at a time (partita_tx_runs):
 {% for r in l.reqs %}    //   run {= r.j =}: {= r.doc =};
 {% endfor %}    wire [{= l.reqs.len() =}-1:0] tr_grant;
     wire tq_push_any;
@@ -382,25 +410,27 @@
     wire [{= l.npw =}-1:0] rv_beat;
     wire [{= l.npv =}-1:0] rv_vi;
     wire bar_ok;
-{% if l.xs.is_empty() %}    assign rx_v = rv_valid[{= l.rx_port =}] && (rv_type[{= l.rx_port2 =} +: 2] == 2'd0);
+{% if !l.queued %}    assign rx_v = rv_valid[{= l.rx_port =}] && (rv_type[{= l.rx_port2 =} +: 2] == 2'd0);
     assign rx_d = rv_data[{= l.rx_portd =} +: {= l.dw =}];
     assign rv_ack = {= l.ack_expr =};
-{% else %}    // Every received stream into a FIFO of its own (demultiplexed by source and tag), so no
-    // stream waits behind another on a port.
+{% else %}    // Every received stream into a queue of its own (demultiplexed by source and tag), a whole
+    // payload beat at a time, so no stream waits behind another on a port and a port drains a
+    // beat per cycle.
 {% for q in l.rxq %}    assign q{= q.j =}_push = rv_valid[{= q.port =}] && (rv_type[{= q.port2 =} +: 2] == 2'd0) && (rv_src[{= q.port3 =} +: 3] == 3'd{= q.src =})
         && (rv_layer[{= q.port3 =} +: 3] == 3'd{= q.tag =}) && q{= q.j =}_in_ready;
-    partita_sfifo #(.W({= l.dw =}), .AW({= q.aw =}), .DEPTH({= q.depth =})) u_rxq{= q.j =} (
-        .clk(clk), .rst(rst), .s_data(rv_data[{= q.portd =} +: {= l.dw =}]), .s_valid(q{= q.j =}_push), .s_ready(q{= q.j =}_in_ready),
+    partita_rxq #(.DW({= l.dw =}), .VPB({= l.lk.vpb_h =}), .VW({= l.vw =}), .AW({= q.aw =}), .DEPTH({= q.depth =})) u_rxq{= q.j =} (
+        .clk(clk), .rst(rst), .s_beat(rv_beat[{= q.portb =} +: {= l.vbw =}]), .s_n(rv_avail[{= q.port7 =} +: {= l.vw =}]),
+        .s_valid(q{= q.j =}_push), .s_ready(q{= q.j =}_in_ready),
         .m_data(q{= q.j =}_data), .m_valid(q{= q.j =}_valid), .m_ready(q{= q.j =}_ready)
     );
-{% endfor %}    assign rv_ack = {= l.ack_expr =};
+{% endfor %}    assign rv_ack = {= l.np =}'d0;
 {% if let Some(gq) = l.gather_q %}    assign rx_v = q{= gq =}_valid;
     assign rx_d = q{= gq =}_data;
     assign q{= gq =}_ready = rx_take;
 {% else %}    assign rx_v = 1'b0;
     assign rx_d = {= l.dw =}'d0;
 {% endif %}{% endif %}
-    assign rv_all = {= l.np =}'d0;
+    assign rv_all = {= l.all_expr =};
     partita_link_hub #(
         .NP({= l.np =}), .LW({= l.lw =}), .DW({= l.dw =}), .ACCW({= l.dw =}), .NDEV({= l.ndev =}),
         .NLAYERS({= l.nlayers =}), .LAYER_W({= l.layer_w =}), .VPB_H({= l.lk.vpb_h =}), .VPB_P({= l.lk.vpb_p =}),

@@ -42,6 +42,12 @@ pub const SFIFO: Core = core!("partita_sfifo", []);
 /// The gather of a split CNN stack: per period a device's own values (waiting in a stream
 /// FIFO), then the link's; a tail of link values after the last period.
 pub const GATHER: Core = core!("partita_gather", ["partita_sfifo"]);
+/// The merge of several streams, per period a fixed run of each in turn (the all-gather of a
+/// `filters` stack).
+pub const MERGE: Core = core!("partita_merge", []);
+/// A received stream's queue: whole payload beats in (as the link receiver offers them), one
+/// value per cycle out.
+pub const RXQ: Core = core!("partita_rxq", ["partita_sfifo"]);
 /// AXI4-Stream skid buffer (register slice).
 pub const SKID: Core = core!("partita_skid", []);
 /// Link framer.
@@ -88,6 +94,8 @@ pub const ALL: &[Core] = &[
     FIFO,
     SFIFO,
     GATHER,
+    MERGE,
+    RXQ,
     SKID,
     LINK_TX,
     LINK_RX,

@@ -278,11 +278,13 @@ fn crc_core_matches_the_reference_and_the_check_value() {
     not(all(have_iverilog, have_vvp)),
     ignore = "needs iverilog (bash scripts/ensure-tools.sh iverilog)"
 )]
-fn fifo_gather_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
+fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
     for core in [
         cores::FIFO,
         cores::SFIFO,
         cores::GATHER,
+        cores::MERGE,
+        cores::RXQ,
         cores::SKID,
         cores::TX_ARB,
         cores::TX_RUNS,
@@ -336,6 +338,52 @@ fn fifo_gather_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
             bad.push(("FLIP", "1".into()));
             let log = run_tb(cores::GATHER, tmp.path(), &bad);
             assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
+        }
+    }
+    // The merge of an all-gather: two devices' slices of 3 and 2 channels, eight of 1 to 8
+    // (one stream a value per period), and a negative control.
+    for (params, fail) in [
+        (
+            vec![("NS", "2"), ("SW", "1"), ("CW", "2"), ("LASTS", "4'b0110")],
+            false,
+        ),
+        (
+            vec![
+                ("NS", "8"),
+                ("SW", "3"),
+                ("CW", "3"),
+                ("LASTS", "24'o01234567"),
+            ],
+            false,
+        ),
+        (vec![("FLIP", "1")], true),
+    ] {
+        let tmp = TempDir::new("merge");
+        let params: Vec<(&str, String)> = params.into_iter().map(|(k, v)| (k, v.into())).collect();
+        let log = run_tb(cores::MERGE, tmp.path(), &params);
+        if fail {
+            assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
+        } else {
+            assert_pass(cores::MERGE, &log);
+        }
+    }
+    // The received-stream queue: one 40-bit value per beat, 32 per beat in a 2-beat queue, and
+    // a negative control.
+    for (params, fail) in [
+        (vec![("VPB", "1"), ("VW", "1"), ("DW", "40")], false),
+        (
+            vec![("VPB", "32"), ("VW", "6"), ("AW", "1"), ("DEPTH", "2")],
+            false,
+        ),
+        (vec![("FLIP", "1")], true),
+    ] {
+        let tmp = TempDir::new("rxq");
+        let params: Vec<(&str, String)> = params.into_iter().map(|(k, v)| (k, v.into())).collect();
+        let log = run_tb(cores::RXQ, tmp.path(), &params);
+        if fail {
+            assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
+        } else {
+            assert_pass(cores::RXQ, &log);
         }
     }
     // The transmit runs: one run of whole 64-value frames, two of one-value frames, and a

@@ -136,6 +136,29 @@ pub struct Exchange {
     pub recv_down: usize,
 }
 
+/// `filters`: an all-gather before stage `stage` (a conv2d or dense layer over every channel of
+/// a map whose channels the stack's devices each hold a slice of). Per pixel (`pixels` per
+/// frame), this device's `slices[pos]` values go to every other device of `devs` (frames tagged
+/// `tag`, one copy per destination) and into a FIFO of its own; the merge feeds the stage with
+/// every device's slice in device order (`slices[j]` values of device `devs[j]`), which is the
+/// map's channel order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Merge {
+    pub stage: usize,
+    pub pixels: usize,
+    pub devs: Vec<usize>,
+    pub slices: Vec<usize>,
+    pub pos: usize,
+    pub tag: u8,
+}
+
+impl Merge {
+    /// The values this device sends per frame, to each other device.
+    pub fn sent(&self) -> usize {
+        self.pixels * self.slices[self.pos]
+    }
+}
+
 /// One device of a CNN system.
 #[derive(Clone, Debug)]
 pub struct CnnDevice {
@@ -153,6 +176,8 @@ pub struct CnnDevice {
     pub exchanges: Vec<Exchange>,
     /// `channels`: the partial-sum reduction.
     pub reduce: Option<Reduce>,
+    /// `filters` over several weight layers: the all-gathers, in stage order.
+    pub merges: Vec<Merge>,
     /// The input channels this device takes from the host, of every pixel (all of them but
     /// for `channels`).
     pub host_channels: (usize, usize),
@@ -171,6 +196,13 @@ impl CnnDevice {
             }
             if let (Some(down), true) = (x.down, x.send_down_from < x.rows) {
                 v.push((down, x.tag_down, (x.rows - x.send_down_from) * x.row_len));
+            }
+        }
+        for m in &self.merges {
+            for (j, &d) in m.devs.iter().enumerate() {
+                if j != m.pos {
+                    v.push((d, m.tag, m.sent()));
+                }
             }
         }
         if let Sink::Link { to } = self.sink {
@@ -271,15 +303,35 @@ impl CnnSystem {
                     .map(|(a, b)| format!("{a}-{b}"))
                     .collect::<Vec<_>>()
                     .join(", ");
+                // The all-gathers: the layers whose input every device gathers in full.
+                let merged: Vec<String> = self
+                    .devices
+                    .iter()
+                    .find(|d| !d.merges.is_empty())
+                    .map(|d| {
+                        d.merges
+                            .iter()
+                            .map(|m| format!("layer {}", self.whole.stages[m.stage].layer))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let gathered = if merged.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", all-gathered per pixel before {} (each computing its slice of that layer's output channels)",
+                        merged.join(" and ")
+                    )
+                };
                 match self.devices.iter().find_map(|d| d.reduce.as_ref()) {
                     Some(r) => format!(
-                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}) and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
+                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}){gathered}, and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
                         f.layers - 1,
                         self.whole.stages.get(r.after - 1).map_or(0, |s| s.layer),
                         f.head
                     ),
                     None => format!(
-                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}), gathered per pixel,",
+                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}){gathered}, gathered per pixel,",
                         f.layers - 1
                     ),
                 }
@@ -387,14 +439,23 @@ impl CnnSystem {
             .max(self.link_loads().into_iter().max().unwrap_or(0))
     }
 
-    /// Cycles a device's framer takes per frame to send its runs: a value per cycle, and
-    /// [`FRAME_GAP`] cycles per link frame.
+    /// Cycles a device's framer takes per frame to send its runs: its fill side packs each
+    /// run once, a value per cycle and [`FRAME_GAP`] cycles per link frame, while its send side
+    /// sends every copy (an all-gather's run goes to each other device) a beat per cycle.
     pub fn send_cycles(&self, d: &CnnDevice) -> u64 {
         let maxv = self.frame.max_values(frame::Kind::H).max(1) as u64;
-        d.runs()
-            .iter()
-            .map(|r| r.2 as u64 + FRAME_GAP * (r.2 as u64).div_ceil(maxv))
-            .sum()
+        let runs = d.runs();
+        let mut tags: Vec<u8> = Vec::new();
+        let (mut fill, mut send) = (0u64, 0u64);
+        for r in &runs {
+            let v = r.2 as u64;
+            send += self.frame.run_beats(frame::Kind::H, v);
+            if !tags.contains(&r.1) {
+                tags.push(r.1);
+                fill += v + FRAME_GAP * v.div_ceil(maxv);
+            }
+        }
+        fill.max(send)
     }
 
     /// Beats per frame on each directed link (each switch channel, when switched): every
@@ -588,9 +649,10 @@ impl CnnSystem {
         };
         let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
                      conv2d/maxpool layers in row strips, or for `fused` a grid of tiles), \
-                     `filters` (the first conv2d or dense layer's output channels, with the \
-                     maxpools after it, gathered per pixel, or fused into the next weight layer \
-                     split by `channels`), \
+                     `filters` (the output channels of the first conv2d or dense layers, with \
+                     the maxpools after them, all-gathered per pixel before each weight layer \
+                     after the first and gathered per pixel at the end, or fused into the next \
+                     weight layer split by `channels`), \
                      `channels` (the first conv2d or dense layer's input channels, partial sums \
                      reduced down a chain and rounded once on the first device), each with the \
                      layers after it on the stack's first device or pipelined on devices of their \
@@ -670,6 +732,7 @@ impl CnnSystem {
                 routes,
                 exchanges: Vec::new(),
                 reduce: None,
+                merges: Vec::new(),
                 host_channels: (0, whole.input.c),
                 host_cols: (0, whole.input.w),
             }
@@ -1159,9 +1222,8 @@ fn filters_stack(
     let SplitStart {
         devs,
         ns: end,
-        first,
-        m,
         after,
+        ..
     } = split_start(design, whole, filt_n + chan_n, Strategy::Filters, switched)?;
     // The filters stack's stages (the stages up to `end` include the channels layer's).
     let ns = whole
@@ -1169,26 +1231,39 @@ fn filters_stack(
         .iter()
         .position(|s| s.layer >= filt_n)
         .unwrap_or(whole.stages.len());
+    // Each stage's split of its output channels over the devices: each conv2d or dense
+    // layer's own, each maxpool's that of the layer before it.
+    let nd = devs.len();
+    let mut slicing: Vec<Vec<std::ops::Range<usize>>> = Vec::with_capacity(ns);
+    let mut merges_at: Vec<usize> = Vec::new();
+    for (i, st) in whole.stages[..ns].iter().enumerate() {
+        match &st.kind {
+            StageKind::Mvu(sm) => {
+                if nd > sm.cout {
+                    return Err(format!(
+                        "strategy \"filters\" splits layer {}'s {} output channels over {nd} devices; use at most {} devices for it",
+                        st.layer, sm.cout, sm.cout
+                    ));
+                }
+                if i > 0 {
+                    merges_at.push(i);
+                }
+                slicing.push(crate::passes::partition::split(sm.cout, nd));
+            }
+            StageKind::Pool => {
+                let prev = slicing.last().cloned().unwrap_or_default();
+                slicing.push(prev);
+            }
+        }
+    }
+    if merges_at.len() > 7 {
+        return Err(format!(
+            "strategy \"filters\" all-gathers the channels before {} layers; the link frame's 3-bit tag numbers at most 7: end the filters stack by layer {}",
+            merges_at.len(),
+            whole.stages[merges_at[7]].layer
+        ));
+    }
     let gather_dev = devs[0];
-    if let Some(st) = whole.stages[1..ns]
-        .iter()
-        .find(|s| matches!(s.kind, StageKind::Mvu(_)))
-    {
-        return Err(format!(
-            "layer {}: strategy \"filters\" covers one conv2d or dense layer (layer {}) and the maxpools after it: every device holds only a slice of its output channels, and the all-gather that would give layer {} every channel on every device is not built; give layer {} and the rest strategy \"layers\" on device {gather_dev}",
-            st.layer, first.layer, st.layer, st.layer
-        ));
-    }
-    if devs.len() > m.cout {
-        return Err(format!(
-            "strategy \"filters\" splits layer {}'s {} output channels over {} devices; use at most {} devices for it",
-            first.layer,
-            m.cout,
-            devs.len(),
-            m.cout
-        ));
-    }
-    let slices = crate::passes::partition::split(m.cout, devs.len());
     let last = whole.stages[ns - 1].output;
     let pixels = last.h * last.w;
     // The layer split by the same channels after the stack, if any: its stage and finish.
@@ -1222,13 +1297,30 @@ fn filters_stack(
     } else {
         None
     };
+    let slices = &slicing[ns - 1];
     let mut built: Vec<Option<CnnDevice>> = vec![None; n];
     let mut below = 0usize;
     for (k, &dev) in devs.iter().enumerate().rev() {
         let r = &slices[k];
         let mut stages: Vec<Stage> = whole.stages[..ns]
             .iter()
-            .map(|s| s.on_filters(r.start, r.end))
+            .zip(&slicing)
+            .map(|(s, sl)| s.on_filters(sl[k].start, sl[k].end))
+            .collect();
+        let merges: Vec<Merge> = merges_at
+            .iter()
+            .enumerate()
+            .map(|(t, &i)| {
+                let prev = whole.stages[i - 1].output;
+                Merge {
+                    stage: i,
+                    pixels: prev.h * prev.w,
+                    devs: devs.clone(),
+                    slices: slicing[i - 1].iter().map(|r| r.len()).collect(),
+                    pos: k,
+                    tag: t as u8 + 1,
+                }
+            })
             .collect();
         let local = r.len();
         let (gather, reduce, out_vals) = match &next {
@@ -1290,13 +1382,14 @@ fn filters_stack(
         };
         let mut d = mk(dev, arch, source, gather, sink);
         d.reduce = reduce;
+        d.merges = merges;
         built[dev] = Some(d);
     }
     let ns = ns + next.is_some() as usize;
     let stack = FusedStack {
         layers: filt_n + chan_n,
         stages: ns,
-        strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
+        strips: slicing[0].iter().map(|r| (r.start, r.end - 1)).collect(),
         grid: (devs.len(), 1),
         stage_recompute: vec![1.0; ns],
         recompute: 1.0,

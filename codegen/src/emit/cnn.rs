@@ -283,6 +283,18 @@ struct LinkView {
     /// `tiles`: halo exchanges, received streams (one FIFO each), the gather's stream, the
     /// transmit queue's grants and entry, frame tag bits.
     xs: Vec<XView>,
+    /// `filters`: the all-gathers.
+    ms: Vec<MView>,
+    /// Received queues: bits of a beat's value count, and of its value slots.
+    vw: u32,
+    vbw: u32,
+    /// Each port's take of a whole head beat.
+    all_expr: String,
+    /// Bits no one reads (", "-led): received slices' sign extension above their width.
+    unused: String,
+    /// Every received stream waits in a FIFO of its own (halo exchanges, all-gathers), and
+    /// the transmit queue is shared by runs.
+    queued: bool,
     rxq: Vec<RxqView>,
     gather_q: Option<usize>,
     grants: Vec<(String, String)>,
@@ -354,16 +366,47 @@ struct XView {
     after_keep: u32,
 }
 
+/// One all-gather (see `arch::cnn_system::Merge`).
+struct MView {
+    i: usize,
+    p: usize,
+    dw: u32,
+    /// This device's slice per pixel, the pixels, every device's channels per pixel.
+    slice: usize,
+    pixels: usize,
+    chans: usize,
+    tag: u8,
+    dsts: String,
+    /// The sender's value count: bits and the run's last.
+    cw: u32,
+    vals_last: usize,
+    /// The kept slice's FIFO: entries and address bits.
+    ldepth: usize,
+    law: u32,
+    /// The merge core: streams, their select and run counter bits, each run's last (packed),
+    /// and its streams' connections (stream 0 low).
+    ns: usize,
+    sw: u32,
+    mcw: u32,
+    lasts: String,
+    s_data: String,
+    s_valid: String,
+    s_ready: String,
+    order: String,
+}
+
 /// A received stream's FIFO.
 struct RxqView {
     j: usize,
+    /// Bit offsets of its port's head beat and value count.
+    portb: usize,
+    port7: usize,
     src: usize,
     tag: u8,
     doc: &'static str,
     port: usize,
     port2: usize,
     port3: usize,
-    portd: usize,
     depth: usize,
     aw: u32,
 }
@@ -868,15 +911,15 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     } else {
         "1'b0".to_string()
     };
-    let mut ack_expr = if np == 1 {
+    let ack_expr = if np == 1 {
         "rx_take".to_string()
     } else if rx_port == 1 {
         "{rx_take, 1'b0}".to_string()
     } else {
         "{1'b0, rx_take}".to_string()
     };
-    let tiles = !d.exchanges.is_empty();
-    let layer_w: u32 = if tiles { 3 } else { 1 };
+    let queued = !d.exchanges.is_empty() || !d.merges.is_empty();
+    let layer_w: u32 = if queued { 3 } else { 1 };
     let tq_w = 7 + layer_w + dw;
     let (mut tq_push, mut tq_in) = match to {
         Some(t) => (
@@ -892,6 +935,9 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     // Frame tags: 0 the output run, 2i - 1 / 2i a halo run up / down before stage i.
     let mut hmasks: u64 = to.map_or(0, |t| 1u64 << t);
     let mut xs = Vec::new();
+    let mut ms = Vec::new();
+    let mut unused = String::new();
+    let mut all_expr = format!("{np}'d0");
     let mut rxq: Vec<RxqView> = Vec::new();
     let mut gather_q = None;
     let mut grants: Vec<(String, String)> = Vec::new();
@@ -899,20 +945,21 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let (mut run_tags, mut run_dsts) = (String::new(), String::new());
     let (mut run_want, mut run_last, mut run_value) = (String::new(), String::new(), String::new());
     let mut runs: Vec<RunView> = Vec::new();
-    if tiles {
+    if queued {
         let mut queue = |src: usize, tag: u8, n: usize, doc: &'static str| -> usize {
             let j = rxq.len();
             let port = port_of(src);
             let (depth, aw) = fifo_size(n);
             rxq.push(RxqView {
                 j,
+                portb: lw as usize * port,
+                port7: 7 * port,
                 src,
                 tag,
                 doc,
                 port,
                 port2: 2 * port,
                 port3: 3 * port,
-                portd: dw as usize * port,
                 depth,
                 aw,
             });
@@ -1087,6 +1134,115 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 after_keep: next_after(1),
             });
         }
+        // The all-gathers: this device's slice to every other device (one multicast run) and
+        // into a FIFO of its own; the merge takes every device's slice per pixel in order.
+        let maxv = sys.link.maxv_h as usize;
+        for m in &d.merges {
+            let i = m.stage;
+            let mdw = d.arch.stages[i].dw_in;
+            let own = m.slices[m.pos];
+            // Pixels a frame of the narrowest slice holds: the merge waits up to that long for
+            // a frame. The kept slice has room for four of them (and the link latency), each
+            // queue for twice that of its device's slice, so no queue stalls its port while
+            // the others' frames are on their way.
+            let narrow = m.slices.iter().copied().min().unwrap_or(1).max(1);
+            let span = (4 * maxv.div_ceil(narrow) + sys.latency as usize + 8).min(2 * m.pixels);
+            let (ldepth, law) = fifo_size(span * own);
+            let others: Vec<usize> = m
+                .devs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != m.pos)
+                .map(|(_, d)| *d)
+                .collect();
+            for &o in &others {
+                hmasks |= 1u64 << (8 * m.tag as u64 + o as u64);
+            }
+            let (mut sd, mut sv, mut sr) = (Vec::new(), Vec::new(), Vec::new());
+            // The merge's own stream needs no wait count.
+            unused += &format!(", a{i}_want[{}]", m.pos);
+            for (j, (&src, &len)) in m.devs.iter().zip(&m.slices).enumerate() {
+                if j == m.pos {
+                    sd.push(format!("a{i}_l_data"));
+                    sv.push(format!("a{i}_l_valid"));
+                    sr.push(format!("a{i}_l_ready"));
+                } else {
+                    let q = queue(
+                        src,
+                        m.tag,
+                        (2 * span * len + maxv).min(2 * m.pixels * len),
+                        "its slice of the channels, all-gathered",
+                    );
+                    sd.push(format!("q{q}_data[{mdw}-1:0]"));
+                    if dw > mdw {
+                        unused += &format!(", q{q}_data[{}:{mdw}]", dw - 1);
+                    }
+                    sv.push(format!("q{q}_valid"));
+                    sr.push(format!("q{q}_ready"));
+                    waits.push(format!("(a{i}_want[{j}] && !q{q}_valid)"));
+                }
+            }
+            let cat = |v: &[String]| -> String {
+                format!(
+                    "{{{}}}",
+                    v.iter().rev().cloned().collect::<Vec<_>>().join(", ")
+                )
+            };
+            let mcw = bits_for(m.slices.iter().copied().max().unwrap_or(1).max(2) as u64 - 1);
+            let lasts: String = m
+                .slices
+                .iter()
+                .rev()
+                .map(|l| format!("{mcw}'d{}", l - 1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            reqs.push(Req {
+                grant: format!("a{i}_g"),
+                want: format!("a{i}_out"),
+                last: format!("a{i}_last"),
+                value: format!("st{i}_s_data_w"),
+                w: mdw,
+                tag: m.tag,
+                dst: others[0],
+                doc: format!(
+                    "this device's slice before stage {i} to device(s) {others:?} (tag {}, one copy each)",
+                    m.tag
+                ),
+            });
+            let sent = m.sent();
+            ms.push(MView {
+                i,
+                p: i - 1,
+                dw: mdw,
+                slice: own,
+                pixels: m.pixels,
+                chans: m.slices.iter().sum(),
+                tag: m.tag,
+                dsts: others
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cw: bits_for(sent.max(2) as u64 - 1),
+                vals_last: sent - 1,
+                ldepth,
+                law,
+                ns: m.devs.len(),
+                sw: bits_for(m.devs.len() as u64 - 1),
+                mcw,
+                lasts: format!("{{{lasts}}}"),
+                s_data: cat(&sd),
+                s_valid: cat(&sv),
+                s_ready: cat(&sr),
+                order: m
+                    .devs
+                    .iter()
+                    .zip(&m.slices)
+                    .map(|(d, l)| format!("{l} from device {d}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         if let Some(g) = d.gather {
             gather_q = Some(queue(
                 g.from,
@@ -1160,7 +1316,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 }
             })
             .collect();
-        ack_expr = if np == 1 {
+        all_expr = if np == 1 {
             per_port[0].clone()
         } else {
             format!("{{{}}}", per_port.join(", "))
@@ -1240,13 +1396,19 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         tq_in,
         no_rx: from.is_none(),
         xs,
+        ms,
+        unused,
+        vw: bits_for(sys.link.vpb_h as u64),
+        vbw: sys.link.vpb_h * dw,
+        all_expr,
+        queued,
         rxq,
         gather_q,
         grants,
-        nlayers: if tiles { 8 } else { 1 },
+        nlayers: if queued { 8 } else { 1 },
         layer_w,
         npl: np * layer_w as usize,
-        y_g: tiles && to.is_some(),
+        y_g: queued && to.is_some(),
         own_w,
         reqs: runs,
         run_tags,
@@ -1284,14 +1446,19 @@ fn device_files(
     ];
     if let Some((_, d)) = dev {
         used.push(cores::LINK_HUB);
-        if d.gather.is_some() || !d.exchanges.is_empty() || d.reduce.is_some() {
+        let queued = !d.exchanges.is_empty() || !d.merges.is_empty();
+        if d.gather.is_some() || queued || d.reduce.is_some() {
             used.push(cores::SFIFO);
         }
         if d.gather.is_some() {
             used.push(cores::GATHER);
         }
-        if !d.exchanges.is_empty() {
+        if !d.merges.is_empty() {
+            used.push(cores::MERGE);
+        }
+        if queued {
             used.push(cores::TX_RUNS);
+            used.push(cores::RXQ);
         }
     }
     let mut files = core_files(design, &used);
@@ -1322,7 +1489,14 @@ fn device_files(
             .and_then(|d| d.1.reduce.as_ref())
             .is_some_and(|r| r.after == i && r.finish.is_some());
         let xchg_here = dev.is_some_and(|d| d.1.exchanges.iter().any(|x| x.stage == i));
-        let (s_data, s_valid, s_ready) = if xchg_here {
+        let merge_here = dev.is_some_and(|d| d.1.merges.iter().any(|m| m.stage == i));
+        let (s_data, s_valid, s_ready) = if merge_here {
+            (
+                format!("a{i}_m_data"),
+                format!("a{i}_m_valid"),
+                format!("a{i}_m_ready"),
+            )
+        } else if xchg_here {
             (
                 format!("x{i}_m_data"),
                 format!("x{i}_m_valid"),
@@ -1521,9 +1695,10 @@ fn device_files(
             unused_extra += ", rx_v, rx_d";
         }
         if let Some((_, d)) = dev {
-            if !d.exchanges.is_empty() && g.is_none() {
+            if (!d.exchanges.is_empty() || !d.merges.is_empty()) && g.is_none() {
                 unused_extra += ", rx_take";
             }
+
             for x in &d.exchanges {
                 if x.up.is_none() || x.send_up == 0 {
                     unused_extra += &format!(", x{}_want_up", x.stage);
@@ -1589,7 +1764,7 @@ fn device_files(
         last_data,
         last_valid,
         last_ready,
-        y_ready: if dev.is_some_and(|d| !d.1.exchanges.is_empty()) {
+        y_ready: if dev.is_some_and(|d| !d.1.exchanges.is_empty() || !d.1.merges.is_empty()) {
             "y_g".into()
         } else {
             "!tq_full".into()
@@ -1628,6 +1803,7 @@ fn device_files(
     };
     if let Some((sys, d)) = dev {
         let lv = link_view(sys, d, &top_view);
+        top_view.unused_extra += &lv.unused;
         top_view.rx_port = lv.rx_port;
         top_view.link = Some(lv);
     }
