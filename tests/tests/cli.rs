@@ -26,6 +26,7 @@ const EXAMPLES: &[&str] = &[
     "cnn_lenet5_fused2x2",
     "cnn_mnist3_filters_channels4",
     "cnn_mnist3_fused4_pipe2",
+    "cnn_mnist3_filters_ag4",
 ];
 
 #[test]

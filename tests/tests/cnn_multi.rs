@@ -115,6 +115,17 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
         frac <= 0.26,
         "filters into channels 4 devices: {frac} of one device\n{j}"
     );
+    // Filters on every convolution, the slices all-gathered per pixel before conv2 and conv3:
+    // no value computed twice, every device at its stages' pace.
+    let j = assert_system(&repo().join("examples/cnn_mnist3_filters_ag4.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "filters");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(
+        frac <= 0.33,
+        "filters all-gathered 4 devices: {frac} of one device\n{j}"
+    );
+    assert_eq!(c["all_gathered"], serde_json::json!([3, 5]), "{j}");
     // LeNet-5 fused on a 2 x 2 grid: each device takes its tile's input region (rows and
     // columns), tiles gathered in raster order.
     let j = assert_system(&repo().join("examples/cnn_lenet5_fused2x2.toml"));
@@ -244,6 +255,25 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
                 layer("flatten", ""),
                 layer("dense", "out_features = 4\n"),
                 link("ring"),
+            ),
+        ),
+        (
+            // Filters on every layer: 5 conv output channels over 3 devices (2, 2, 1), an
+            // overlapping pool, all-gathered per pixel round a ring (copies to the device
+            // behind go two hops) before a second conv (4 channels: 2, 1, 1) and again before
+            // the dense layer (output neurons); the dense outputs gathered to device 0.
+            "filters_allgather_ring3",
+            format!(
+                "{BASE}input_shape = [2, 9, 7]\n{}{}{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"filters\"\n{}",
+                layer("conv2d", "out_channels = 5\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("maxpool", "kernel = 3\nstride = 2\n"),
+                layer("conv2d", "out_channels = 4\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("ring"),
+                split_layers("filters", 0, 7),
             ),
         ),
         (
@@ -410,6 +440,21 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
     let small_layers = small_fused
         .replace("devices = 2", "devices = 3")
         .replace("\"fused\"", "\"layers\"");
+    // `filters` on two convolutions over 3 devices (all-gathered between them), the dense
+    // layer split by the same channels: received slices narrower than the frame's 40-bit
+    // partial sums.
+    let small_allgather = format!(
+        "{BASE}input_shape = [2, 9, 6]\n{}{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+        layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("conv2d", "out_channels = 4\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("flatten", ""),
+        layer("dense", "out_features = 3\n"),
+        link("chain"),
+        split_layers("filters", 0, 4),
+        split_layers("channels", 4, 6),
+    );
     let plans = [
         (
             "fused4",
@@ -460,6 +505,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
             "small_channels_pipe",
             tmp.write("small_channels_pipe.toml", &small_channels_pipe),
             false,
+        ),
+        (
+            "small_allgather",
+            tmp.write("small_allgather.toml", &small_allgather),
+            true,
         ),
     ];
     for (name, plan, synth) in plans {
@@ -528,16 +578,19 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "splits the stack's 3 output rows",
         ),
         (
-            // Filters on two convolutions in a row: the all-gather between them is not built.
+            // Filters on two convolutions in a row, the second with fewer output channels
+            // than the devices.
             format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}{}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"filters\"\n{}",
+                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{}{}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
                 layer("relu", ""),
+                layer("conv2d", "out_channels = 1\nkernel = 3\npadding = 1\n"),
                 layer("flatten", ""),
                 layer("dense", "out_features = 3\n"),
                 link("chain"),
+                split_layers("filters", 0, 3),
                 tail_on_0(3, 5)
             ),
-            "the all-gather that would give layer 2 every channel on every device is not built",
+            "splits layer 2's 1 output channels over 2 devices",
         ),
         (
             // Channels on two weight layers: the first one's outputs are finished on device 0.
@@ -659,7 +712,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -683,6 +736,15 @@ fn arb_system() -> impl Strategy<Value = String> {
                 n += 2;
                 let stages = 2 + (n == 5) as usize;
                 let devs = if strategy == "layers" { devs.min(stages) } else { devs };
+                if strategy == "filters-all" {
+                    // Every layer by filters: the slices all-gathered per pixel before the
+                    // dense layer (its output neurons split too).
+                    return t + &format!(
+                        "[target]\ndevices = {devs}\nengines = \"auto\"\n{}[partition]\nstrategy = \"filters\"\n{}",
+                        link(topo),
+                        split_layers("filters", 0, n),
+                    );
+                }
                 if strategy == "filters+channels" {
                     // The conv (and pool) by filters, the dense layer after the flatten by the
                     // same channels.

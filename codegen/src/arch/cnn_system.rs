@@ -325,7 +325,7 @@ impl CnnSystem {
                 };
                 match self.devices.iter().find_map(|d| d.reduce.as_ref()) {
                     Some(r) => format!(
-                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}){gathered}, and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
+                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}){gathered} and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
                         f.layers - 1,
                         self.whole.stages.get(r.after - 1).map_or(0, |s| s.layer),
                         f.head
@@ -519,7 +519,11 @@ impl CnnSystem {
         };
         let first = design.plan.layers.first().map(|a| a.strategy);
         let all_same = design.plan.layers.iter().all(|a| Some(a.strategy) == first);
-        if all_same && matches!(first, Some(Strategy::Filters | Strategy::Channels)) {
+        // `filters` or `channels` alone (no overrides): the stack is chosen. Overrides that
+        // give every layer `filters` split every layer (all-gathered before each weight layer
+        // after the first).
+        let alone = design.plan.plan.partition.overrides.is_empty();
+        if all_same && alone && matches!(first, Some(Strategy::Filters | Strategy::Channels)) {
             return CnnSystem::channel_split_auto(design, m);
         }
         let all_fused = matches!(first, Some(Strategy::Fused | Strategy::Tiles)) && all_same;

@@ -704,6 +704,13 @@ fn cnn_system_stats(
             .map(|(r, s)| serde_json::json!({"layer": s.layer, "recompute": r}))
             .collect::<Vec<_>>()),
         "after_stack": sys.fused.as_ref().map(|f| f.after.clone()),
+        // `filters`: the layers whose input every device all-gathers.
+        "all_gathered": sys
+            .devices
+            .iter()
+            .find(|d| !d.merges.is_empty())
+            .map(|d| d.merges.iter().map(|m| sys.whole.stages[m.stage].layer).collect::<Vec<_>>())
+            .unwrap_or_default(),
         "devices": devs,
     });
     let mut text = format!(
