@@ -105,10 +105,10 @@
     wire q{= q.j =}_valid, q{= q.j =}_ready, q{= q.j =}_in_ready;
     wire q{= q.j =}_push;
 {% endfor %}{% endif %}{% if src_link %}    // Input: values from device {= src_from =}'s link frames (port {= rx_port =}), one per cycle.
-    wire st0_s_valid = rx_v && in_open;
+    wire st0_s_valid = {= in_v =} && in_open;
     wire st0_s_ready;
-    wire [{= dwi =}-1:0] st0_s_data = rx_d[{= dwi =}-1:0];
-    assign rx_take = st0_s_valid && st0_s_ready;
+    wire [{= dwi =}-1:0] st0_s_data = {= in_d =}[{= dwi =}-1:0];
+    assign {= in_take =} = st0_s_valid && st0_s_ready;
     assign s_axis_tready = 1'b0;
     wire [31:0] stream_errs = 32'd0;
 {% else %}    // Input: unpacked to one value per cycle{% if relu_in %}, ReLU applied{% endif %}.

@@ -277,6 +277,35 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A filters stack fed from a link: a conv on device 0 (strategy `layers`) sends
+            // its map to each of devices 1-3 (one frame copy each, over a star); they split
+            // two convs by filters (4 channels: 2, 1, 1, then 3: 1, 1, 1), all-gathered
+            // between them, and the dense layer by the same channels (partial sums reduced
+            // to device 1, which finishes them).
+            "layers_then_filters_allgather_channels_star4",
+            format!(
+                "{BASE}input_shape = [1, 8, 7]\n{}{}{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 4\nkernel = 3\nstride = 2\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 5\n"),
+                link("star"),
+                (0..2)
+                    .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [0]\n"))
+                    .collect::<String>(),
+                (2..6)
+                    .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"filters\"\ndevices = [1, 2, 3]\n"))
+                    .collect::<String>(),
+                (6..8)
+                    .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"channels\"\ndevices = [1, 2, 3]\n"))
+                    .collect::<String>(),
+            ),
+        ),
+        (
             // Filters fused into channels on a dense layer: 5 conv output channels over 3
             // devices (2, 2, 1) with an overlapping pool, then the dense layer after the
             // flatten split by the same channels of every pixel (nothing sent between them),
@@ -590,7 +619,18 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 split_layers("filters", 0, 3),
                 tail_on_0(3, 5)
             ),
-            "splits layer 2's 1 output channels over 2 devices",
+            "splits its output channels over at most 1 device(s), but 2 are given",
+        ),
+        (
+            // A filters stack fed from a link, on a device that runs the layers before it too.
+            format!(
+                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}{}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n[[partition.override]]\nlayer = 0\nstrategy = \"layers\"\ndevices = [0]\n[[partition.override]]\nlayer = 1\nstrategy = \"layers\"\ndevices = [0]\n[[partition.override]]\nlayer = 2\nstrategy = \"filters\"\ndevices = [0, 1]\n[[partition.override]]\nlayer = 3\nstrategy = \"layers\"\ndevices = [0]\n[[partition.override]]\nlayer = 4\nstrategy = \"layers\"\ndevices = [0]\n",
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 3\n"),
+                link("chain")
+            ),
+            "device 0 runs layers before the filters stack and a slice of it",
         ),
         (
             // Channels on two weight layers: the first one's outputs are finished on device 0.

@@ -41,6 +41,12 @@ use crate::plan::{CnnLayer, LinkMode, Strategy, Topology};
 /// links).
 pub const FRAME_GAP: u64 = 5;
 
+/// Cycles a framer's send side loses per frame copy it sends (between a frame's trailer and the
+/// next copy's header), measured: a device multicasting its map in frames of 16 one-beat values
+/// to three devices sends a copy per 20.4 cycles, 18 of them beats (cosim of a filters stack
+/// fed from a link, 40-bit frame values on 64-bit links).
+pub const SEND_GAP: u64 = 2;
+
 /// Where a device's input comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -168,6 +174,9 @@ pub struct CnnDevice {
     pub source: Source,
     pub gather: Option<Gather>,
     pub sink: Sink,
+    /// More devices the output goes to, a copy each (the device before a stack fed from a
+    /// link sends its map to every device of the stack).
+    pub also: Vec<usize>,
     /// Link ports: for each, the device its tx goes to and the one its rx comes from.
     pub ports: Vec<(Option<usize>, Option<usize>)>,
     /// The tx port of each destination device, 2 bits each.
@@ -206,7 +215,9 @@ impl CnnDevice {
             }
         }
         if let Sink::Link { to } = self.sink {
-            v.push((to, 0, self.arch.output.values()));
+            for d in std::iter::once(to).chain(self.also.iter().copied()) {
+                v.push((d, 0, self.arch.output.values()));
+            }
         }
         v
     }
@@ -233,7 +244,9 @@ impl CnnDevice {
 /// The split stack's figures (`fused`, `tiles`, `filters`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FusedStack {
-    /// Layers in the stack (the network's first `layers`, ReLUs included).
+    /// The stack's first layer (0, or after the layers whose map a device sends it).
+    pub from: usize,
+    /// Layers in the stack (from `from`, ReLUs included).
     pub layers: usize,
     /// Stages in the stack (the first `stages` of the network).
     pub stages: usize,
@@ -247,8 +260,12 @@ pub struct FusedStack {
     pub stage_recompute: Vec<f64>,
     /// Multiply-accumulates done over multiply-accumulates needed, over the stack.
     pub recompute: f64,
-    /// Input values sent to the devices over input values of one image.
+    /// Input values sent to the devices over input values of one image (0 for a stack fed
+    /// from a link).
     pub input_factor: f64,
+    /// The device that sends the stack its input map (a copy to each of its devices), when
+    /// layers before it run pipelined.
+    pub feed: Option<usize>,
     /// The stack's first device: its gatherer, or the finisher of its reduced layer.
     pub head: usize,
     /// The devices that run the layers after the stack, in order (the stack's first device,
@@ -283,8 +300,9 @@ impl CnnSystem {
         let f = self.fused.as_ref()?;
         let what = match self.strategy {
             Strategy::Tiles => format!(
-                "tiled stack (layers 0-{}) exchanges halo rows before {} layer(s)",
-                f.layers - 1,
+                "tiled stack (layers {}-{}) exchanges halo rows before {} layer(s)",
+                f.from,
+                f.from + f.layers - 1,
                 self.devices
                     .iter()
                     .map(|d| d.exchanges.len())
@@ -295,7 +313,8 @@ impl CnnSystem {
                 let (layer, c) = self
                     .whole
                     .stages
-                    .first()
+                    .iter()
+                    .find(|s| s.layer >= f.from)
                     .map_or((0, 0), |s| (s.layer, s.output.c));
                 let slices = f
                     .strips
@@ -311,7 +330,7 @@ impl CnnSystem {
                     .map(|d| {
                         d.merges
                             .iter()
-                            .map(|m| format!("layer {}", self.whole.stages[m.stage].layer))
+                            .map(|m| format!("layer {}", d.arch.stages[m.stage].layer))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -323,16 +342,22 @@ impl CnnSystem {
                         merged.join(" and ")
                     )
                 };
-                match self.devices.iter().find_map(|d| d.reduce.as_ref()) {
-                    Some(r) => format!(
-                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}){gathered} and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
-                        f.layers - 1,
-                        self.whole.stages.get(r.after - 1).map_or(0, |s| s.layer),
+                let reduced = self.devices.iter().find_map(|d| {
+                    let r = d.reduce.as_ref()?;
+                    d.arch.stages.get(r.after - 1).map(|s| s.layer)
+                });
+                match reduced {
+                    Some(reduced) => format!(
+                        "filters stack (layers {}-{}) splits layer {layer}'s {c} output channels ({slices}){gathered} and layer {} by the same channels as its input (nothing sent between them), its partial sums reduced down a chain and rounded once on device {},",
+                        f.from,
+                        f.from + f.layers - 1,
+                        reduced,
                         f.head
                     ),
                     None => format!(
-                        "filters stack (layers 0-{}) splits layer {layer}'s {c} output channels ({slices}){gathered}, gathered per pixel,",
-                        f.layers - 1
+                        "filters stack (layers {}-{}) splits layer {layer}'s {c} output channels ({slices}){gathered}, gathered per pixel,",
+                        f.from,
+                        f.from + f.layers - 1
                     ),
                 }
             }
@@ -343,8 +368,9 @@ impl CnnSystem {
                     .first()
                     .map_or((0, 0), |s| (s.layer, s.input.c));
                 format!(
-                    "channels stack (layers 0-{}) splits layer {layer}'s {c} input channels ({}), its partial sums reduced down a chain and rounded once on device {},",
-                    f.layers - 1,
+                    "channels stack (layers {}-{}) splits layer {layer}'s {c} input channels ({}), its partial sums reduced down a chain and rounded once on device {},",
+                    f.from,
+                    f.from + f.layers - 1,
                     f.strips
                         .iter()
                         .map(|(a, b)| format!("{a}-{b}"))
@@ -363,8 +389,9 @@ impl CnnSystem {
                     .map(|(r, s)| format!("layer {} {:.2}x", s.layer, r))
                     .collect();
                 format!(
-                    "fused stack (layers 0-{}){} recomputes {:.2}x its work{}",
-                    f.layers - 1,
+                    "fused stack (layers {}-{}){} recomputes {:.2}x its work{}",
+                    f.from,
+                    f.from + f.layers - 1,
                     if f.grid.1 > 1 {
                         format!(" on a {} x {} grid", f.grid.0, f.grid.1)
                     } else {
@@ -390,10 +417,11 @@ impl CnnSystem {
                     .join(" -> ")
             ),
         };
-        Some(format!(
-            "the {what} and reads {:.2}x the input{rest}",
-            f.input_factor
-        ))
+        let input = match f.feed {
+            Some(d) => format!("takes its input map from device {d}, a copy per device"),
+            None => format!("reads {:.2}x the input", f.input_factor),
+        };
+        Some(format!("the {what} and {input}{rest}"))
     }
 
     /// Values sent over links per frame, summed over devices (each value once, however many
@@ -441,7 +469,8 @@ impl CnnSystem {
 
     /// Cycles a device's framer takes per frame to send its runs: its fill side packs each
     /// run once, a value per cycle and [`FRAME_GAP`] cycles per link frame, while its send side
-    /// sends every copy (an all-gather's run goes to each other device) a beat per cycle.
+    /// sends every copy (an all-gather's run goes to each other device) a beat per cycle and
+    /// [`SEND_GAP`] cycles per frame copy.
     pub fn send_cycles(&self, d: &CnnDevice) -> u64 {
         let maxv = self.frame.max_values(frame::Kind::H).max(1) as u64;
         let runs = d.runs();
@@ -449,7 +478,7 @@ impl CnnSystem {
         let (mut fill, mut send) = (0u64, 0u64);
         for r in &runs {
             let v = r.2 as u64;
-            send += self.frame.run_beats(frame::Kind::H, v);
+            send += self.frame.run_beats(frame::Kind::H, v) + SEND_GAP * v.div_ceil(maxv);
             if !tags.contains(&r.1) {
                 tags.push(r.1);
                 fill += v + FRAME_GAP * v.div_ceil(maxv);
@@ -634,7 +663,18 @@ impl CnnSystem {
         let spatial = |s: &Strategy| matches!(s, Strategy::Fused | Strategy::Tiles);
         let fused_n = strategies.iter().filter(|s| spatial(s)).count();
         let tiles = strategies.first() == Some(&Strategy::Tiles);
-        let filt_n = strategies
+        // A filters stack after `lead` layers of strategy `layers` (pipelined; the last of
+        // them sends its map to every device of the stack).
+        let lead = strategies
+            .iter()
+            .take_while(|s| **s == Strategy::Layers)
+            .count();
+        let lead = if strategies.get(lead) == Some(&Strategy::Filters) {
+            lead
+        } else {
+            0
+        };
+        let filt_n = strategies[lead..]
             .iter()
             .take_while(|s| **s == Strategy::Filters)
             .count();
@@ -644,7 +684,7 @@ impl CnnSystem {
             .count();
         // Channels layers right after a filters stack: split by the same channels.
         let chan_after = if filt_n > 0 {
-            strategies[filt_n..]
+            strategies[lead + filt_n..]
                 .iter()
                 .take_while(|s| **s == Strategy::Channels)
                 .count()
@@ -663,9 +703,10 @@ impl CnnSystem {
                      own (`layers`), and `layers` (whole layers per device)";
         if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
-                && !(**s == Strategy::Filters && *l < filt_n)
+                && !(**s == Strategy::Filters && (lead..lead + filt_n).contains(l))
                 && !(**s == Strategy::Channels && *l < chan_n)
-                && !(**s == Strategy::Channels && (filt_n..filt_n + chan_after).contains(l))
+                && !(**s == Strategy::Channels
+                    && (lead + filt_n..lead + filt_n + chan_after).contains(l))
         }) {
             return Err(format!(
                 "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
@@ -732,6 +773,7 @@ impl CnnSystem {
                 source,
                 gather,
                 sink,
+                also: Vec::new(),
                 ports: ports[index].clone(),
                 routes,
                 exchanges: Vec::new(),
@@ -748,8 +790,26 @@ impl CnnSystem {
                     filt_n - 1
                 ));
             }
-            let (devices, stack) = filters_stack(design, &whole, filt_n, chan_after, switched, mk)?;
-            sys.out_device = stack.after.last().copied().unwrap_or(layers[0].devices[0]);
+            // The layers before the stack, pipelined (none for a stack from the input).
+            let s0 = whole
+                .stages
+                .iter()
+                .position(|s| s.layer >= lead)
+                .unwrap_or(whole.stages.len());
+            if lead > 0 && s0 == 0 {
+                return Err(format!(
+                    "layers 0-{} before the filters stack hold no conv2d, dense or maxpool layer; give them strategy \"filters\" too",
+                    lead - 1
+                ));
+            }
+            let pre = layer_runs(layers, &whole.stages[..s0], None)?;
+            let (devices, stack) =
+                filters_stack(design, &whole, lead, &pre, filt_n, chan_after, switched, mk)?;
+            sys.out_device = stack
+                .after
+                .last()
+                .copied()
+                .unwrap_or(layers[lead].devices[0]);
             sys.fused = Some(stack);
             sys.devices = devices;
         } else if chan_n > 0 {
@@ -810,7 +870,7 @@ impl CnnSystem {
             if ns == 0 || whole.stages[..ns].iter().any(|s| s.kind_name() == "dense") {
                 return Err("the fused stack has no conv2d or maxpool layer".into());
             }
-            let after = Tail::new(design, &whole, ns, kind, &devs)?;
+            let after = Tail::new(design, &whole, ns, kind, &devs, &[])?;
             let last = &whole.stages[ns - 1];
             let h_out = last.output.h;
             let w_out = last.output.w;
@@ -1023,6 +1083,8 @@ impl CnnSystem {
             strip_rows.reverse();
             let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();
             sys.fused = Some(FusedStack {
+                from: 0,
+                feed: None,
                 layers: stack_end,
                 stages: ns,
                 strips: strip_rows,
@@ -1042,6 +1104,7 @@ impl CnnSystem {
                 &whole,
                 &after.runs,
                 Some(gather_dev),
+                &[],
                 &mk,
                 &mut built_devs,
             )?;
@@ -1063,7 +1126,7 @@ impl CnnSystem {
             }
             sys.out_device = runs.last().map(|r| r.0).unwrap_or(0);
             let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
-            pipeline(design, &whole, &runs, None, &mk, &mut built_devs)?;
+            pipeline(design, &whole, &runs, None, &[], &mk, &mut built_devs)?;
             sys.devices = built_devs
                 .into_iter()
                 .map(|d| d.expect("every device"))
@@ -1146,14 +1209,18 @@ struct SplitStart<'a> {
     after: Tail,
 }
 
-/// The checks both channel splits make: every stack layer on the same devices, all of the
-/// plan's, the layers after it on the first device, and a conv2d or dense layer first.
+/// The checks both channel splits make: every stack layer (layers `lead..lead + count`) on the
+/// same devices, none of them one of `pre` (the devices that run the layers before it), the
+/// layers after it on the first device or devices of their own, and a conv2d or dense layer
+/// first.
 fn split_start<'a>(
     design: &Design,
     whole: &'a CnnArch,
+    lead: usize,
     count: usize,
     kind: Strategy,
     switched: bool,
+    pre: &[usize],
 ) -> Result<SplitStart<'a>, String> {
     let layers = &design.plan.layers;
     let n = design.plan.devices;
@@ -1163,8 +1230,8 @@ fn split_start<'a>(
     } else {
         "input"
     };
-    let devs = layers[0].devices.clone();
-    if layers[..count].iter().any(|a| a.devices != devs) {
+    let devs = layers[lead].devices.clone();
+    if layers[lead..lead + count].iter().any(|a| a.devices != devs) {
         return Err(format!(
             "every layer of the {kind} stack must name the same devices"
         ));
@@ -1178,9 +1245,14 @@ fn split_start<'a>(
     let ns = whole
         .stages
         .iter()
-        .position(|s| s.layer >= count)
+        .position(|s| s.layer >= lead + count)
         .unwrap_or(whole.stages.len());
-    let Some(first) = whole.stages.first().filter(|_| ns > 0) else {
+    let s0 = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= lead)
+        .unwrap_or(whole.stages.len());
+    let Some(first) = whole.stages.get(s0).filter(|_| ns > s0) else {
         return Err(format!("the {kind} layers hold no conv2d or dense layer"));
     };
     let StageKind::Mvu(m) = &first.kind else {
@@ -1194,7 +1266,12 @@ fn split_start<'a>(
     if !switched && t.topology == Topology::Ring && devs.len() > 2 {
         devs.sort_by_key(|d| (head + n - d) % n);
     }
-    let after = Tail::new(design, whole, ns, kind, &devs)?;
+    if let Some(d) = devs.iter().find(|d| pre.contains(d)) {
+        return Err(format!(
+            "device {d} runs layers before the {kind} stack and a slice of it; give the stack devices of its own"
+        ));
+    }
+    let after = Tail::new(design, whole, ns, kind, &devs, pre)?;
     Ok(SplitStart {
         devs,
         ns,
@@ -1214,33 +1291,52 @@ fn split_start<'a>(
 /// ReLU), that layer is split by the same channels: each device computes its full-width
 /// partial sums over the channels it holds, so nothing is sent between the two layers; the
 /// sums are reduced down the chain and finished on the first device, as for `channels`.
+#[allow(clippy::too_many_arguments)]
 fn filters_stack(
     design: &Design,
     whole: &CnnArch,
+    lead: usize,
+    pre: &[(usize, Vec<Stage>)],
     filt_n: usize,
     chan_n: usize,
     switched: bool,
     mk: impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
 ) -> Result<(Vec<CnnDevice>, FusedStack), String> {
     let n = design.plan.devices;
+    let pre_devs: Vec<usize> = pre.iter().map(|r| r.0).collect();
     let SplitStart {
         devs,
         ns: end,
         after,
         ..
-    } = split_start(design, whole, filt_n + chan_n, Strategy::Filters, switched)?;
-    // The filters stack's stages (the stages up to `end` include the channels layer's).
+    } = split_start(
+        design,
+        whole,
+        lead,
+        filt_n + chan_n,
+        Strategy::Filters,
+        switched,
+        &pre_devs,
+    )?;
+    // The filters stack's stages, from `s0` (the stages up to `end` include the channels
+    // layer's); the device that sends it its input map, when layers run before it.
     let ns = whole
         .stages
         .iter()
-        .position(|s| s.layer >= filt_n)
+        .position(|s| s.layer >= lead + filt_n)
         .unwrap_or(whole.stages.len());
+    let s0 = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= lead)
+        .unwrap_or(whole.stages.len());
+    let feed = pre.last().map(|r| r.0);
     // Each stage's split of its output channels over the devices: each conv2d or dense
     // layer's own, each maxpool's that of the layer before it.
     let nd = devs.len();
     let mut slicing: Vec<Vec<std::ops::Range<usize>>> = Vec::with_capacity(ns);
     let mut merges_at: Vec<usize> = Vec::new();
-    for (i, st) in whole.stages[..ns].iter().enumerate() {
+    for (i, st) in whole.stages[s0..ns].iter().enumerate() {
         match &st.kind {
             StageKind::Mvu(sm) => {
                 if nd > sm.cout {
@@ -1301,12 +1397,12 @@ fn filters_stack(
     } else {
         None
     };
-    let slices = &slicing[ns - 1];
+    let slices = &slicing[ns - s0 - 1];
     let mut built: Vec<Option<CnnDevice>> = vec![None; n];
     let mut below = 0usize;
     for (k, &dev) in devs.iter().enumerate().rev() {
         let r = &slices[k];
-        let mut stages: Vec<Stage> = whole.stages[..ns]
+        let mut stages: Vec<Stage> = whole.stages[s0..ns]
             .iter()
             .zip(&slicing)
             .map(|(s, sl)| s.on_filters(sl[k].start, sl[k].end))
@@ -1315,7 +1411,7 @@ fn filters_stack(
             .iter()
             .enumerate()
             .map(|(t, &i)| {
-                let prev = whole.stages[i - 1].output;
+                let prev = whole.stages[s0 + i - 1].output;
                 Merge {
                     stage: i,
                     pixels: prev.h * prev.w,
@@ -1330,7 +1426,7 @@ fn filters_stack(
         let (gather, reduce, out_vals) = match &next {
             None => (
                 (k + 1 < devs.len()).then(|| Gather {
-                    after: ns,
+                    after: ns - s0,
                     local,
                     remote: below,
                     from: devs[k + 1],
@@ -1347,7 +1443,7 @@ fn filters_stack(
                 (
                     None,
                     (k + 1 < devs.len()).then(|| Reduce {
-                        after: ns + 1,
+                        after: ns - s0 + 1,
                         from: devs[k + 1],
                         values: sums,
                         finish: (k == 0).then(|| finish.clone()),
@@ -1368,11 +1464,15 @@ fn filters_stack(
             Some(st) if k == 0 => st.output.values(),
             _ => out_vals,
         };
+        let input = match feed {
+            Some(_) => all[0].input,
+            None => whole.input,
+        };
         let mut arch = device_arch(
             whole,
             all,
-            true,
-            whole.input,
+            feed.is_none(),
+            input,
             matches!(sink, Sink::Link { .. }).then_some(link_out),
         );
         if let (0, true, Some((_, f))) = (k, after.head.is_empty(), &next) {
@@ -1380,28 +1480,46 @@ fn filters_stack(
             arch.dw_out = f.dw_out;
         }
         below += local;
-        let source = Source::Host {
-            lo: 0,
-            hi: whole.input.h - 1,
+        let source = match feed {
+            Some(from) => Source::Link { from },
+            None => Source::Host {
+                lo: 0,
+                hi: whole.input.h - 1,
+            },
         };
         let mut d = mk(dev, arch, source, gather, sink);
         d.reduce = reduce;
         d.merges = merges;
         built[dev] = Some(d);
     }
-    let ns = ns + next.is_some() as usize;
+    let ns = ns - s0 + next.is_some() as usize;
     let stack = FusedStack {
+        from: lead,
+        feed,
         layers: filt_n + chan_n,
         stages: ns,
         strips: slicing[0].iter().map(|r| (r.start, r.end - 1)).collect(),
         grid: (devs.len(), 1),
         stage_recompute: vec![1.0; ns],
         recompute: 1.0,
-        input_factor: devs.len() as f64,
+        input_factor: if feed.is_some() {
+            0.0
+        } else {
+            devs.len() as f64
+        },
         head: devs[0],
         after: after.devices(devs[0]),
     };
-    pipeline(design, whole, &after.runs, Some(devs[0]), &mk, &mut built)?;
+    pipeline(design, whole, pre, None, &devs, &mk, &mut built)?;
+    pipeline(
+        design,
+        whole,
+        &after.runs,
+        Some(devs[0]),
+        &[],
+        &mk,
+        &mut built,
+    )?;
     let devices = built
         .into_iter()
         .map(|d| d.ok_or("a device without a slice"))
@@ -1430,7 +1548,7 @@ fn channels_stack(
         first,
         m,
         after,
-    } = split_start(design, whole, chan_n, Strategy::Channels, switched)?;
+    } = split_start(design, whole, 0, chan_n, Strategy::Channels, switched, &[])?;
     let finisher = devs[0];
     if let Some(st) = whole.stages.get(1).filter(|_| ns > 1) {
         return Err(format!(
@@ -1499,6 +1617,8 @@ fn channels_stack(
         built[dev] = Some(d);
     }
     let stack = FusedStack {
+        from: 0,
+        feed: None,
         layers: chan_n,
         stages: ns,
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
@@ -1509,7 +1629,15 @@ fn channels_stack(
         head: devs[0],
         after: after.devices(devs[0]),
     };
-    pipeline(design, whole, &after.runs, Some(devs[0]), &mk, &mut built)?;
+    pipeline(
+        design,
+        whole,
+        &after.runs,
+        Some(devs[0]),
+        &[],
+        &mk,
+        &mut built,
+    )?;
     let devices = built
         .into_iter()
         .map(|d| d.ok_or("a device without a slice"))
@@ -1576,6 +1704,7 @@ impl Tail {
         ns: usize,
         kind: Strategy,
         group: &[usize],
+        pre: &[usize],
     ) -> Result<Tail, String> {
         let n = design.plan.devices;
         let head = group[0];
@@ -1589,9 +1718,17 @@ impl Tail {
         } else {
             Vec::new()
         };
-        if group.len() + runs.len() != n {
+        if let Some(r) = runs.iter().find(|r| pre.contains(&r.0)) {
+            return Err(format!(
+                "device {} runs layers both before and after the {kind} stack; with strategy \"layers\" each device runs one contiguous run of layers today",
+                r.0
+            ));
+        }
+        if group.len() + runs.len() + pre.len() != n {
             let idle: Vec<usize> = (0..n)
-                .filter(|d| !group.contains(d) && !runs.iter().any(|r| r.0 == *d))
+                .filter(|d| {
+                    !group.contains(d) && !pre.contains(d) && !runs.iter().any(|r| r.0 == *d)
+                })
                 .collect();
             return Err(format!(
                 "the {kind} stack uses {} of the plan's {n} devices and device(s) {idle:?} run no layer after it; give every device a slice of the stack or a layer after it (strategy \"layers\")",
@@ -1625,17 +1762,19 @@ impl Tail {
 
 /// Devices for `runs` of whole layers, pipelined over frames, into `built` by index: the
 /// first takes the image from the host (`from` None) or the map from device `from`, each
-/// passes its output map to the next, and the last sends the network's output to the host.
+/// passes its output map to the next, and the last sends the network's output to the host,
+/// or its map to every device of `onward` (a copy each: the stack after it).
 fn pipeline(
     design: &Design,
     whole: &CnnArch,
     runs: &[(usize, Vec<Stage>)],
     from: Option<usize>,
+    onward: &[usize],
     mk: &impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
     built: &mut [Option<CnnDevice>],
 ) -> Result<(), String> {
     for (i, (d, stages)) in runs.iter().enumerate() {
-        let last = i + 1 == runs.len();
+        let last = i + 1 == runs.len() && onward.is_empty();
         let input = stages[0].input;
         let outv = stages.last().map(|s| s.output.values()).unwrap_or(0);
         let prev = if i == 0 { from } else { Some(runs[i - 1].0) };
@@ -1653,12 +1792,16 @@ fn pipeline(
             },
             Some(from) => Source::Link { from },
         };
-        let sink = if last {
-            Sink::Host
-        } else {
-            Sink::Link { to: runs[i + 1].0 }
+        let sink = match runs.get(i + 1) {
+            _ if last => Sink::Host,
+            Some(r) => Sink::Link { to: r.0 },
+            None => Sink::Link { to: onward[0] },
         };
-        built[*d] = Some(mk(*d, arch, source, None, sink));
+        let mut dev = mk(*d, arch, source, None, sink);
+        if i + 1 == runs.len() && !onward.is_empty() {
+            dev.also = onward[1..].to_vec();
+        }
+        built[*d] = Some(dev);
     }
     Ok(())
 }

@@ -232,6 +232,11 @@ struct TopView {
     link: Option<LinkView>,
     src_link: bool,
     src_from: usize,
+    /// A device fed from a link: its input's valid, data and take (the port's head, or its
+    /// queue's).
+    in_v: String,
+    in_d: String,
+    in_take: String,
     rx_port: usize,
     gather: Option<GatherView>,
     reduce: Option<ReduceView>,
@@ -297,6 +302,8 @@ struct LinkView {
     queued: bool,
     rxq: Vec<RxqView>,
     gather_q: Option<usize>,
+    /// A device fed from a link: the queue of its input map.
+    in_q: Option<usize>,
     grants: Vec<(String, String)>,
     nlayers: u32,
     layer_w: u32,
@@ -918,7 +925,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     } else {
         "{1'b0, rx_take}".to_string()
     };
-    let queued = !d.exchanges.is_empty() || !d.merges.is_empty();
+    let queued = queued(d);
     let layer_w: u32 = if queued { 3 } else { 1 };
     let tq_w = 7 + layer_w + dw;
     let (mut tq_push, mut tq_in) = match to {
@@ -934,22 +941,28 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let others: u8 = (0..n).filter(|x| *x != me).fold(0, |m, x| m | (1 << x));
     // Frame tags: 0 the output run, 2i - 1 / 2i a halo run up / down before stage i.
     let mut hmasks: u64 = to.map_or(0, |t| 1u64 << t);
+    for a in &d.also {
+        hmasks |= 1u64 << a;
+    }
     let mut xs = Vec::new();
     let mut ms = Vec::new();
     let mut unused = String::new();
     let mut all_expr = format!("{np}'d0");
     let mut rxq: Vec<RxqView> = Vec::new();
     let mut gather_q = None;
+    let mut in_q = None;
     let mut grants: Vec<(String, String)> = Vec::new();
     let mut own_w = 1u32;
     let (mut run_tags, mut run_dsts) = (String::new(), String::new());
     let (mut run_want, mut run_last, mut run_value) = (String::new(), String::new(), String::new());
     let mut runs: Vec<RunView> = Vec::new();
     if queued {
+        // A queue for `n` values: its beats (the frames' last beats may be partial).
+        let (vpb, maxv_q) = (sys.link.vpb_h as usize, sys.link.maxv_h as usize);
         let mut queue = |src: usize, tag: u8, n: usize, doc: &'static str| -> usize {
             let j = rxq.len();
             let port = port_of(src);
-            let (depth, aw) = fifo_size(n);
+            let (depth, aw) = fifo_size(n.div_ceil(vpb.max(1)) + n.div_ceil(maxv_q.max(1)) + 2);
             rxq.push(RxqView {
                 j,
                 portb: lw as usize * port,
@@ -1252,6 +1265,22 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             ));
             waits.push("(g_remote && !rx_v)".into());
         }
+        if let Some(r) = &d.reduce {
+            gather_q = Some(queue(
+                r.from,
+                0,
+                r.values + maxv,
+                "the partial sums from below",
+            ));
+            waits.push("(r_loc_v && !rx_v)".into());
+        }
+        if let Source::Link { from } = d.source {
+            // Two frames of the input map, so the device before the stack sends on while this
+            // device's merges wait for the other devices' slices.
+            let j = queue(from, 0, 2 * d.arch.input.values(), "the input map");
+            in_q = Some(j);
+            waits.push(format!("(in_open && !q{j}_valid)"));
+        }
         if let Some(t) = to {
             reqs.push(Req {
                 grant: "y_g".into(),
@@ -1404,6 +1433,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         queued,
         rxq,
         gather_q,
+        in_q,
         grants,
         nlayers: if queued { 8 } else { 1 },
         layer_w,
@@ -1417,6 +1447,15 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         run_last,
         run_value,
     }
+}
+
+/// Whether a device's received streams each wait in a queue of their own and its transmit
+/// queue is shared by runs: halo exchanges, all-gathers, and a device fed from a link that
+/// also gathers or reduces.
+fn queued(d: &CnnDevice) -> bool {
+    !d.exchanges.is_empty()
+        || !d.merges.is_empty()
+        || (matches!(d.source, Source::Link { .. }) && (d.gather.is_some() || d.reduce.is_some()))
 }
 
 /// `2^aw` entries, at least `n` (and 2).
@@ -1446,7 +1485,7 @@ fn device_files(
     ];
     if let Some((_, d)) = dev {
         used.push(cores::LINK_HUB);
-        let queued = !d.exchanges.is_empty() || !d.merges.is_empty();
+        let queued = queued(d);
         if d.gather.is_some() || queued || d.reduce.is_some() {
             used.push(cores::SFIFO);
         }
@@ -1624,7 +1663,7 @@ fn device_files(
         // both ways, so neither side's stage stalls in steady state.
         let (depth, law) = dev.map_or((2, 1), |(sys, _)| {
             fifo_size(
-                (4 * sys.link.maxv_h as usize + 2 * sys.latency as usize).min(r.values.max(2)),
+                (4 * sys.link.maxv_h as usize + 2 * sys.latency as usize).min(4 * r.values.max(2)),
             )
         });
         ReduceView {
@@ -1691,11 +1730,12 @@ fn device_files(
     }
     if dev.is_some() {
         unused_extra += ", dev_id, tq_full, tx_idle, tq_full_n, rv_valid, rv_type, rv_data, rv_par, rv_src, rv_layer, rv_count, rv_avail, rv_beat, rv_vi, ok_p, bar_ok";
-        if !src_link && g.is_none() {
+        let in_q = dev.is_some_and(|d| queued(d.1) && src_link);
+        if (!src_link || in_q) && g.is_none() {
             unused_extra += ", rx_v, rx_d";
         }
         if let Some((_, d)) = dev {
-            if (!d.exchanges.is_empty() || !d.merges.is_empty()) && g.is_none() {
+            if queued(d) && g.is_none() && d.reduce.is_none() {
                 unused_extra += ", rx_take";
             }
 
@@ -1712,7 +1752,7 @@ fn device_files(
             unused_extra += ", s_axis_tdata, s_axis_tkeep, s_axis_tvalid, s_axis_tlast";
             // Values arrive sign-extended to the widest value any device sends (partial sums
             // of a `channels` stack): the first stage takes its own width.
-            if let Some((sys, _)) = dev.filter(|(sys, _)| sys.frame.h_width > a.dw_in) {
+            if let Some((sys, _)) = dev.filter(|(sys, _)| sys.frame.h_width > a.dw_in && !in_q) {
                 unused_extra += &format!(", rx_d[{}:{}]", sys.frame.h_width - 1, a.dw_in);
             }
         }
@@ -1764,7 +1804,7 @@ fn device_files(
         last_data,
         last_valid,
         last_ready,
-        y_ready: if dev.is_some_and(|d| !d.1.exchanges.is_empty() || !d.1.merges.is_empty()) {
+        y_ready: if dev.is_some_and(|d| queued(d.1)) {
             "y_g".into()
         } else {
             "!tq_full".into()
@@ -1790,6 +1830,9 @@ fn device_files(
         unused_extra,
         link: None,
         src_link,
+        in_v: "rx_v".into(),
+        in_d: "rx_d".into(),
+        in_take: "rx_take".into(),
         src_from: match dev.map(|d| d.1.source) {
             Some(Source::Link { from }) => from,
             _ => 0,
@@ -1804,6 +1847,15 @@ fn device_files(
     if let Some((sys, d)) = dev {
         let lv = link_view(sys, d, &top_view);
         top_view.unused_extra += &lv.unused;
+        if let Some(j) = lv.in_q {
+            top_view.in_v = format!("q{j}_valid");
+            top_view.in_d = format!("q{j}_data");
+            top_view.in_take = format!("q{j}_ready");
+            if sys.frame.h_width > a.dw_in {
+                top_view.unused_extra +=
+                    &format!(", q{j}_data[{}:{}]", sys.frame.h_width - 1, a.dw_in);
+            }
+        }
         top_view.rx_port = lv.rx_port;
         top_view.link = Some(lv);
     }

@@ -709,7 +709,7 @@ fn cnn_system_stats(
             .devices
             .iter()
             .find(|d| !d.merges.is_empty())
-            .map(|d| d.merges.iter().map(|m| sys.whole.stages[m.stage].layer).collect::<Vec<_>>())
+            .map(|d| d.merges.iter().map(|m| d.arch.stages[m.stage].layer).collect::<Vec<_>>())
             .unwrap_or_default(),
         "devices": devs,
     });
