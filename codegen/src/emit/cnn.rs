@@ -845,8 +845,10 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                 "host_channels": [d.host_channels.0, d.host_channels.1],
                 "sink": match d.sink {
                     Sink::Host => serde_json::json!("host"),
-                    Sink::Link { to } => serde_json::json!({"device": to}),
+                    Sink::Link { to } if d.also.is_empty() => serde_json::json!({"device": to}),
+                    Sink::Link { to } => serde_json::json!({"devices": std::iter::once(to).chain(d.also.iter().copied()).collect::<Vec<_>>()}),
                 },
+                "all_gathers": d.merges.iter().map(|m| serde_json::json!({"before_layer": d.arch.stages[m.stage].layer, "tag": m.tag, "slices": m.slices, "pixels": m.pixels})).collect::<Vec<_>>(),
                 "input_values": d.arch.input.values(),
                 "output_values": d.arch.output.values(),
                 "cycles_per_frame": d.cycles_per_frame(),
@@ -1371,7 +1373,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         },
         match d.sink {
             Sink::Host => "to the host".to_string(),
-            Sink::Link { to } => format!("to device {to}"),
+            Sink::Link { to } if d.also.is_empty() => format!("to device {to}"),
+            Sink::Link { to } => format!("to devices {to} and {:?} (a copy each)", d.also),
         }
     );
     LinkView {

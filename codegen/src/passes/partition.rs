@@ -149,9 +149,13 @@ pub fn layer(
         v
     };
     let mut finisher = vec![a.devices[0]; units];
-    // Layers without weights split their channels, like filters (spatial splits keep them).
+    // Layers without weights split their channels, like filters (spatial splits keep them,
+    // and a ReLU after a `channels` layer runs whole on the layer's finisher, after the sums
+    // are reduced: one share, like a spatial split's).
     let strategy = if weighted || matches!(a.strategy, Strategy::Tiles | Strategy::Fused) {
         a.strategy
+    } else if a.strategy == Strategy::Channels {
+        Strategy::Fused
     } else {
         Strategy::Filters
     };

@@ -425,7 +425,15 @@ fn cnn_system_text(design: &Design) -> String {
         };
         let output = match d.sink {
             Sink::Host => "host".to_string(),
-            Sink::Link { to } => format!("device {to}"),
+            Sink::Link { to } if d.also.is_empty() => format!("device {to}"),
+            Sink::Link { to } => format!(
+                "devices {}",
+                std::iter::once(to)
+                    .chain(d.also.iter().copied())
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         };
         let _ = writeln!(
             s,
