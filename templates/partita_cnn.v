@@ -337,7 +337,27 @@
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(pack_busy)
     );
 
-{% endif %}    // Run control, frame counts and the cycle count.
+{% endif %}{% if let Some(l) = link %}{% if let Some(sc) = l.scatter %}    // Scatter: this device's map ({= sc.pixels =} pixels of {= sc.cmap =} channels) leaves as one run per device of the
+    // channels stack after it, each device's channels of every pixel (the transmit runs below).
+    reg [{= sc.cw =}-1:0] y_sc;
+    reg [{= sc.pw =}-1:0] y_sp;
+    always @(posedge clk) begin
+        if (rst) begin
+            y_sc <= {= sc.cw =}'d0;
+            y_sp <= {= sc.pw =}'d0;
+        end else if (y_valid && y_ready) begin
+            if (y_sc == {= sc.cw =}'d{= sc.c_last =}) begin
+                y_sc <= {= sc.cw =}'d0;
+                y_sp <= (y_sp == {= sc.pw =}'d{= sc.p_last =}) ? {= sc.pw =}'d0 : y_sp + {= sc.pw =}'d1;
+            end else begin
+                y_sc <= y_sc + {= sc.cw =}'d1;
+            end
+        end
+    end
+{% for r in sc.runs %}    wire s{= r.k =}_g;
+    wire s{= r.k =}_in = {= r.cond =};
+{% endfor %}
+{% endif %}{% endif %}    // Run control, frame counts and the cycle count.
     always @(posedge clk) begin
         if (rst) begin
             busy <= 1'b0;

@@ -31,12 +31,16 @@ module partita_merge_tb;
     integer outs [0:NS-1];
     integer j, k, per_period = 0, got = 0, errors = 0, n = 0, cur = 0, pos = 0, taken = 0;
     reg [DW-1:0] want;
+    reg [31:0] last_of;
+    reg [63:0] word;
+    wire unused_word = |word[63:DW];
     reg [31:0] lfsr = 32'h5a;
     initial begin
         for (j = 0; j < NS; j = j + 1) begin
             sent[j] = 0;
             outs[j] = 0;
-            per_period = per_period + LASTS[j*CW +: CW] + 1;
+            last_of = {{(32 - CW){1'b0}}, LASTS[j*CW +: CW]};
+            per_period = per_period + last_of + 1;
         end
         repeat (3) @(negedge clk);
         rst = 1'b0;
@@ -46,7 +50,8 @@ module partita_merge_tb;
             lfsr = {lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]};
             for (j = 0; j < NS; j = j + 1) begin
                 s_valid[j] = (n % 500 > 420) ? 1'b1 : lfsr[j % 8] | lfsr[(j + 3) % 8];
-                s_data[j*DW +: DW] = (j << (DW - 3)) | (sent[j] + 1);
+                word = {32'd0, (j << (DW - 3)) | (sent[j] + 32'd1)};
+                s_data[j*DW +: DW] = word[DW-1:0];
             end
             m_ready = (n % 500 > 420) ? 1'b1 : lfsr[9] | lfsr[10];
             #1;
@@ -71,7 +76,8 @@ module partita_merge_tb;
                     errors = errors + 1;
                 end
                 outs[cur] = outs[cur] + 1;
-                want = (cur << (DW - 3)) | outs[cur];
+                word = {32'd0, (cur << (DW - 3)) | outs[cur]};
+                want = word[DW-1:0];
                 if (FLIP != 0 && got == 23) want = ~want;
                 if (m_data !== want) begin
                     if (errors < 5) $display("FAIL: value %0d is %h, expected %h (stream %0d)", got, m_data, want, cur);
@@ -79,7 +85,8 @@ module partita_merge_tb;
                 end
                 got = got + 1;
                 pos = pos + 1;
-                if (pos == LASTS[cur*CW +: CW] + 1) begin
+                last_of = {{(32 - CW){1'b0}}, LASTS[cur*CW +: CW]};
+                if (pos == last_of + 1) begin
                     pos = 0;
                     cur = (cur + 1) % NS;
                 end

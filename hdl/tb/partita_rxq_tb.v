@@ -26,6 +26,8 @@ module partita_rxq_tb;
     );
     integer sent = 0, got = 0, errors = 0, cyc = 0, k, nb;
     reg [DW-1:0] want;
+    reg [63:0] word;
+    wire unused_word = |word[63:DW];
     reg [31:0] lfsr = 32'h3c;
     initial begin
         repeat (3) @(negedge clk);
@@ -36,19 +38,23 @@ module partita_rxq_tb;
             lfsr = {lfsr[30:0], lfsr[31] ^ lfsr[21] ^ lfsr[1] ^ lfsr[0]};
             // A new beat offered only once the last one was taken (the receiver holds its head).
             if (!s_valid) begin
-                nb = (lfsr[7:0] % VPB) + 1;
+                nb = ({24'd0, lfsr[7:0]} % VPB) + 1;
                 s_n = nb[VW-1:0];
                 s_beat = {VPB*DW{1'b1}};
-                for (k = 0; k < nb; k = k + 1) s_beat[k*DW +: DW] = sent + k + 1;
+                for (k = 0; k < nb; k = k + 1) begin
+                    word = {32'd0, sent + k + 32'd1};
+                    s_beat[k*DW +: DW] = word[DW-1:0];
+                end
                 s_valid = (cyc % 300 > 250) | lfsr[9] | lfsr[10];
             end
             m_ready = (cyc % 300 > 250) | lfsr[11] | lfsr[12];
             #1;
             if (s_valid && s_ready) begin
-                sent = sent + s_n;
+                sent = sent + {{(32 - VW){1'b0}}, s_n};
             end
             if (m_valid && m_ready) begin
-                want = got + 1;
+                word = {32'd0, got + 32'd1};
+                want = word[DW-1:0];
                 if (FLIP != 0 && got == 37) want = ~want;
                 if (m_data !== want) begin
                     if (errors < 5) $display("FAIL: value %0d is %h, expected %h", got, m_data, want);

@@ -273,6 +273,18 @@ fn crc_core_matches_the_reference_and_the_check_value() {
     }
 }
 
+/// Runs `core`'s testbench with `params`: it passes, or (a negative control, `fail`) it fails.
+fn run_case(core: cores::Core, tag: &str, params: &[(&str, &str)], fail: bool) {
+    let tmp = TempDir::new(tag);
+    let params: Vec<(&str, String)> = params.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let log = run_tb(core, tmp.path(), &params);
+    if fail {
+        assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
+    } else {
+        assert_pass(core, &log);
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(all(have_iverilog, have_vvp)),
@@ -358,14 +370,7 @@ fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
         ),
         (vec![("FLIP", "1")], true),
     ] {
-        let tmp = TempDir::new("merge");
-        let params: Vec<(&str, String)> = params.into_iter().map(|(k, v)| (k, v.into())).collect();
-        let log = run_tb(cores::MERGE, tmp.path(), &params);
-        if fail {
-            assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
-        } else {
-            assert_pass(cores::MERGE, &log);
-        }
+        run_case(cores::MERGE, "merge", &params, fail);
     }
     // The received-stream queue: one 40-bit value per beat, 32 per beat in a 2-beat queue, and
     // a negative control.
@@ -377,14 +382,7 @@ fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
         ),
         (vec![("FLIP", "1")], true),
     ] {
-        let tmp = TempDir::new("rxq");
-        let params: Vec<(&str, String)> = params.into_iter().map(|(k, v)| (k, v.into())).collect();
-        let log = run_tb(cores::RXQ, tmp.path(), &params);
-        if fail {
-            assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
-        } else {
-            assert_pass(cores::RXQ, &log);
-        }
+        run_case(cores::RXQ, "rxq", &params, fail);
     }
     // The transmit runs: one run of whole 64-value frames, two of one-value frames, and a
     // negative control.
@@ -411,14 +409,7 @@ fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
         ),
         (vec![("FLIP", "1")], true),
     ] {
-        let tmp = TempDir::new("txruns");
-        let params: Vec<(&str, String)> = params.into_iter().map(|(k, v)| (k, v.into())).collect();
-        let log = run_tb(cores::TX_RUNS, tmp.path(), &params);
-        if fail {
-            assert!(log.contains("FAIL"), "the flipped value passed:\n{log}");
-        } else {
-            assert_pass(cores::TX_RUNS, &log);
-        }
+        run_case(cores::TX_RUNS, "txruns", &params, fail);
     }
     // The block-RAM stream FIFO at its smallest depth.
     let tmp = TempDir::new("sfifo");

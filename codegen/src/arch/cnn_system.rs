@@ -165,6 +165,17 @@ impl Merge {
     }
 }
 
+/// The device before a `channels` stack fed from a link: its output map (`pixels` pixels of
+/// `cmap` channels) goes out as one run per stack device, `devs[k]` getting channels
+/// `slices[k]` of every pixel in frames tagged k + 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scatter {
+    pub cmap: usize,
+    pub pixels: usize,
+    pub devs: Vec<usize>,
+    pub slices: Vec<(usize, usize)>,
+}
+
 /// One device of a CNN system.
 #[derive(Clone, Debug)]
 pub struct CnnDevice {
@@ -187,6 +198,10 @@ pub struct CnnDevice {
     pub reduce: Option<Reduce>,
     /// `filters` over several weight layers: the all-gathers, in stage order.
     pub merges: Vec<Merge>,
+    /// Before a `channels` stack fed from a link: the scatter of its output.
+    pub scatter: Option<Scatter>,
+    /// A device fed from a link: the frame tag of its input (a scatter's).
+    pub in_tag: u8,
     /// The input channels this device takes from the host, of every pixel (all of them but
     /// for `channels`).
     pub host_channels: (usize, usize),
@@ -214,10 +229,18 @@ impl CnnDevice {
                 }
             }
         }
-        if let Sink::Link { to } = self.sink {
-            for d in std::iter::once(to).chain(self.also.iter().copied()) {
-                v.push((d, 0, self.arch.output.values()));
+        match (&self.scatter, self.sink) {
+            (Some(sc), _) => {
+                for (k, (&d, &(c0, c1))) in sc.devs.iter().zip(&sc.slices).enumerate() {
+                    v.push((d, k as u8 + 1, sc.pixels * (c1 - c0)));
+                }
             }
+            (None, Sink::Link { to }) => {
+                for d in std::iter::once(to).chain(self.also.iter().copied()) {
+                    v.push((d, 0, self.arch.output.values()));
+                }
+            }
+            (None, Sink::Host) => {}
         }
         v
     }
@@ -669,7 +692,10 @@ impl CnnSystem {
             .iter()
             .take_while(|s| **s == Strategy::Layers)
             .count();
-        let lead = if strategies.get(lead) == Some(&Strategy::Filters) {
+        let lead = if matches!(
+            strategies.get(lead),
+            Some(Strategy::Filters | Strategy::Channels)
+        ) {
             lead
         } else {
             0
@@ -678,7 +704,7 @@ impl CnnSystem {
             .iter()
             .take_while(|s| **s == Strategy::Filters)
             .count();
-        let chan_n = strategies
+        let chan_n = strategies[lead..]
             .iter()
             .take_while(|s| **s == Strategy::Channels)
             .count();
@@ -704,7 +730,7 @@ impl CnnSystem {
         if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && (lead..lead + filt_n).contains(l))
-                && !(**s == Strategy::Channels && *l < chan_n)
+                && !(**s == Strategy::Channels && (lead..lead + chan_n).contains(l))
                 && !(**s == Strategy::Channels
                     && (lead + filt_n..lead + filt_n + chan_after).contains(l))
         }) {
@@ -779,6 +805,8 @@ impl CnnSystem {
                 exchanges: Vec::new(),
                 reduce: None,
                 merges: Vec::new(),
+                scatter: None,
+                in_tag: 0,
                 host_channels: (0, whole.input.c),
                 host_cols: (0, whole.input.w),
             }
@@ -819,7 +847,20 @@ impl CnnSystem {
                     chan_n - 1
                 ));
             }
-            let (devices, stack) = channels_stack(design, &whole, chan_n, switched, mk)?;
+            let s0 = whole
+                .stages
+                .iter()
+                .position(|s| s.layer >= lead)
+                .unwrap_or(whole.stages.len());
+            if lead > 0 && s0 == 0 {
+                return Err(format!(
+                    "layers 0-{} before the channels stack hold no conv2d, dense or maxpool layer; give them strategy \"channels\" too",
+                    lead - 1
+                ));
+            }
+            let pre = layer_runs(layers, &whole.stages[..s0], None)?;
+            let (devices, stack) =
+                channels_stack(design, &whole, lead, &pre, chan_n, switched, mk)?;
             sys.out_device = stack.after.last().copied().unwrap_or(layers[0].devices[0]);
             sys.fused = Some(stack);
             sys.devices = devices;
@@ -1511,20 +1552,7 @@ fn filters_stack(
         after: after.devices(devs[0]),
     };
     pipeline(design, whole, pre, None, &devs, &mk, &mut built)?;
-    pipeline(
-        design,
-        whole,
-        &after.runs,
-        Some(devs[0]),
-        &[],
-        &mk,
-        &mut built,
-    )?;
-    let devices = built
-        .into_iter()
-        .map(|d| d.ok_or("a device without a slice"))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((devices, stack))
+    Ok((after.place(design, whole, devs[0], &mk, built)?, stack))
 }
 
 /// `channels`: the first conv2d or dense layer (the network's first layer with hardware; its
@@ -1533,33 +1561,56 @@ fn filters_stack(
 /// sums are reduced down a chain to the first device (each device adds its own to the ones it
 /// received from the next, value by value, and passes them on), which adds the bias, rounds
 /// and saturates once, and runs the layers after it.
+#[allow(clippy::too_many_arguments)]
 fn channels_stack(
     design: &Design,
     whole: &CnnArch,
+    lead: usize,
+    pre: &[(usize, Vec<Stage>)],
     chan_n: usize,
     switched: bool,
     mk: impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
 ) -> Result<(Vec<CnnDevice>, FusedStack), String> {
     let n = design.plan.devices;
     let t = &design.plan.plan.target.link;
+    let pre_devs: Vec<usize> = pre.iter().map(|r| r.0).collect();
     let SplitStart {
         devs,
         ns,
         first,
         m,
         after,
-    } = split_start(design, whole, 0, chan_n, Strategy::Channels, switched, &[])?;
+    } = split_start(
+        design,
+        whole,
+        lead,
+        chan_n,
+        Strategy::Channels,
+        switched,
+        &pre_devs,
+    )?;
+    let s0 = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= lead)
+        .unwrap_or(whole.stages.len());
+    let feed = pre.last().map(|r| r.0);
     let finisher = devs[0];
-    if let Some(st) = whole.stages.get(1).filter(|_| ns > 1) {
+    if let Some(st) = whole.stages.get(s0 + 1).filter(|_| ns > s0 + 1) {
         return Err(format!(
             "layer {}: strategy \"channels\" covers one conv2d or dense layer (layer {}) and its ReLU: its outputs are finished on device {finisher}, so give layer {} and the rest strategy \"layers\" on device {finisher}",
             st.layer, first.layer, st.layer
         ));
     }
-    let cmap = whole.input.c;
+    // The channels of the map the layer reads: the image's, or the map of the layer before
+    // the stack (which its device scatters, each device's channels of every pixel to it).
+    let cmap = match s0 {
+        0 => whole.input.c,
+        _ => whole.stages[s0 - 1].output.c,
+    };
     if devs.len() > cmap {
         return Err(format!(
-            "strategy \"channels\" splits layer {}'s input channels (the image's {cmap}) over {} devices; use at most {cmap} devices for it",
+            "strategy \"channels\" splits layer {}'s input channels (the map's {cmap}) over {} devices; use at most {cmap} devices for it",
             first.layer,
             devs.len()
         ));
@@ -1599,7 +1650,7 @@ fn channels_stack(
         let mut arch = device_arch(
             whole,
             all,
-            true,
+            feed.is_none(),
             input,
             matches!(sink, Sink::Link { .. }).then_some(link_out),
         );
@@ -1607,42 +1658,50 @@ fn channels_stack(
             // The finisher's values leave the device (to the next device), not the sums.
             arch.dw_out = finish.dw_out;
         }
-        let source = Source::Host {
-            lo: 0,
-            hi: whole.input.h - 1,
+        let source = match feed {
+            Some(from) => Source::Link { from },
+            None => Source::Host {
+                lo: 0,
+                hi: whole.input.h - 1,
+            },
         };
         let mut d = mk(dev, arch, source, None, sink);
         d.reduce = reduce;
-        d.host_channels = (r.start, r.end);
+        if feed.is_some() {
+            // Its slice comes in the scatter's frames of tag k + 1.
+            d.in_tag = k as u8 + 1;
+        } else {
+            d.host_channels = (r.start, r.end);
+        }
         built[dev] = Some(d);
     }
     let stack = FusedStack {
-        from: 0,
-        feed: None,
+        from: lead,
+        feed,
         layers: chan_n,
         stages: ns,
         strips: slices.iter().map(|r| (r.start, r.end - 1)).collect(),
         grid: (devs.len(), 1),
         stage_recompute: vec![1.0; ns],
         recompute: 1.0,
-        input_factor: 1.0,
+        input_factor: if feed.is_some() { 0.0 } else { 1.0 },
         head: devs[0],
         after: after.devices(devs[0]),
     };
-    pipeline(
-        design,
-        whole,
-        &after.runs,
-        Some(devs[0]),
-        &[],
-        &mk,
-        &mut built,
-    )?;
-    let devices = built
-        .into_iter()
-        .map(|d| d.ok_or("a device without a slice"))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((devices, stack))
+    if let Some(f) = feed {
+        // The device before the stack scatters its map: each device's channels of every
+        // pixel to it, frames tagged by the device's place in the stack.
+        pipeline(design, whole, pre, None, &devs[..1], &mk, &mut built)?;
+        if let Some(d) = built[f].as_mut() {
+            d.scatter = Some(Scatter {
+                cmap,
+                pixels: d.arch.output.values() / cmap,
+                devs: devs.clone(),
+                slices: slices.iter().map(|r| (r.start, r.end)).collect(),
+            });
+        }
+    }
+    Ok((after.place(design, whole, devs[0], &mk, built)?, stack))
 }
 
 /// Stages in runs by device, for `layers`: each stage on its layer's device, consecutive
@@ -1748,6 +1807,24 @@ impl Tail {
     /// The device whose output is the network's.
     fn out_device(&self, head: usize) -> usize {
         self.runs.last().map_or(head, |r| r.0)
+    }
+
+    /// The runs after the stack pipelined into `built`, after the stack's first device
+    /// `head`; then every device, in index order.
+    fn place(
+        &self,
+        design: &Design,
+        whole: &CnnArch,
+        head: usize,
+        mk: &impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
+        mut built: Vec<Option<CnnDevice>>,
+    ) -> Result<Vec<CnnDevice>, String> {
+        pipeline(design, whole, &self.runs, Some(head), &[], mk, &mut built)?;
+        built
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| d.ok_or(format!("device {i} got no part of the system")))
+            .collect()
     }
 
     /// The devices that run the layers after the stack, in order.

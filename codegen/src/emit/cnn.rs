@@ -304,6 +304,8 @@ struct LinkView {
     gather_q: Option<usize>,
     /// A device fed from a link: the queue of its input map.
     in_q: Option<usize>,
+    /// The device before a `channels` stack fed from a link: its output's scatter.
+    scatter: Option<ScatterView>,
     grants: Vec<(String, String)>,
     nlayers: u32,
     layer_w: u32,
@@ -371,6 +373,24 @@ struct XView {
     d_last: usize,
     after_up: u32,
     after_keep: u32,
+}
+
+/// The scatter of a device's output map over a `channels` stack (see
+/// `arch::cnn_system::Scatter`): channel and pixel counters, and each run's channels.
+struct ScatterView {
+    cmap: usize,
+    pixels: usize,
+    cw: u32,
+    pw: u32,
+    c_last: usize,
+    p_last: usize,
+    runs: Vec<ScatterRun>,
+}
+
+struct ScatterRun {
+    k: usize,
+    /// Its channels, as a condition on the channel counter.
+    cond: String,
 }
 
 /// One all-gather (see `arch::cnn_system::Merge`).
@@ -953,6 +973,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let mut rxq: Vec<RxqView> = Vec::new();
     let mut gather_q = None;
     let mut in_q = None;
+    let mut scatter = None;
     let mut grants: Vec<(String, String)> = Vec::new();
     let mut own_w = 1u32;
     let (mut run_tags, mut run_dsts) = (String::new(), String::new());
@@ -1279,11 +1300,61 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         if let Source::Link { from } = d.source {
             // Two frames of the input map, so the device before the stack sends on while this
             // device's merges wait for the other devices' slices.
-            let j = queue(from, 0, 2 * d.arch.input.values(), "the input map");
+            let j = queue(from, d.in_tag, 2 * d.arch.input.values(), "the input map");
             in_q = Some(j);
             waits.push(format!("(in_open && !q{j}_valid)"));
         }
-        if let Some(t) = to {
+        if let Some(sc) = &d.scatter {
+            // A run per stack device: its channels of every pixel.
+            let cw = bits_for(sc.cmap.max(2) as u64 - 1);
+            let pw = bits_for(sc.pixels.max(2) as u64 - 1);
+            let mut gs = Vec::new();
+            let mut sruns = Vec::new();
+            for (k, (&dev, &(c0, c1))) in sc.devs.iter().zip(&sc.slices).enumerate() {
+                let tag = k as u8 + 1;
+                hmasks |= 1u64 << (8 * tag as u64 + dev as u64);
+                let mut cond = Vec::new();
+                if c0 > 0 {
+                    cond.push(format!("(y_sc >= {cw}'d{c0})"));
+                }
+                if c1 < sc.cmap {
+                    cond.push(format!("(y_sc < {cw}'d{c1})"));
+                }
+                sruns.push(ScatterRun {
+                    k,
+                    cond: if cond.is_empty() {
+                        "1'b1".into()
+                    } else {
+                        cond.join(" && ")
+                    },
+                });
+                gs.push(format!("s{k}_g"));
+                reqs.push(Req {
+                    grant: format!("s{k}_g"),
+                    want: format!("y_valid && s{k}_in"),
+                    last: format!(
+                        "(y_sp == {pw}'d{}) && (y_sc == {cw}'d{})",
+                        sc.pixels - 1,
+                        c1 - 1
+                    ),
+                    value: "y_val".into(),
+                    w: d.arch.dw_out,
+                    tag,
+                    dst: dev,
+                    doc: format!("channels {c0}-{} of every pixel to device {dev}", c1 - 1),
+                });
+            }
+            grants.push(("y_g".into(), gs.join(" || ")));
+            scatter = Some(ScatterView {
+                cmap: sc.cmap,
+                pixels: sc.pixels,
+                cw,
+                pw,
+                c_last: sc.cmap - 1,
+                p_last: sc.pixels - 1,
+                runs: sruns,
+            });
+        } else if let Some(t) = to {
             reqs.push(Req {
                 grant: "y_g".into(),
                 want: "y_valid".into(),
@@ -1437,6 +1508,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         rxq,
         gather_q,
         in_q,
+        scatter,
         grants,
         nlayers: if queued { 8 } else { 1 },
         layer_w,
@@ -1458,6 +1530,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
 fn queued(d: &CnnDevice) -> bool {
     !d.exchanges.is_empty()
         || !d.merges.is_empty()
+        || d.scatter.is_some()
         || (matches!(d.source, Source::Link { .. }) && (d.gather.is_some() || d.reduce.is_some()))
 }
 
