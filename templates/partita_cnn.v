@@ -400,7 +400,7 @@
         end
     end
 
-{% if let Some(l) = link %}{% if l.queued %}    // The transmit queue, shared by {= l.reqs.len() =} run(s), whole frames at a time (partita_tx_runs):
+{% if let Some(l) = link %}{% if !l.reqs.is_empty() %}    // The transmit queue, shared by {= l.reqs.len() =} run(s), whole frames at a time (partita_tx_runs):
 {% for r in l.reqs %}    //   run {= r.j =}: {= r.doc =};
 {% endfor %}    wire [{= l.reqs.len() =}-1:0] tr_grant;
     wire tq_push_any;

@@ -306,6 +306,32 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A channels stack fed from a link: a conv on device 0 scatters its map (each
+            // device's channels of every pixel, frames tagged per device) to devices 1 and 2
+            // on a ring (device 2's frames through device 1), which split the next conv by
+            // those channels (3: 1, 2) and reduce the partial sums to device 1.
+            "layers_then_channels_scatter_ring3",
+            format!(
+                "{BASE}input_shape = [1, 8, 7]\n{}{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 2\nkernel = 3\nstride = 2\npadding = 1\n"),
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("ring"),
+                (0..2)
+                    .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [0]\n"))
+                    .collect::<String>(),
+                (2..4)
+                    .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"channels\"\ndevices = [1, 2]\n"))
+                    .collect::<String>(),
+                (4..6)
+                    .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [1]\n"))
+                    .collect::<String>(),
+            ),
+        ),
+        (
             // Filters fused into channels on a dense layer: 5 conv output channels over 3
             // devices (2, 2, 1) with an overlapping pool, then the dense layer after the
             // flatten split by the same channels of every pixel (nothing sent between them),
@@ -484,6 +510,15 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         split_layers("filters", 0, 4),
         split_layers("channels", 4, 6),
     );
+    // A conv on device 0 scattering its map over a channels stack of devices 1 and 2.
+    let small_scatter = small_fused.replace("devices = 2", "devices = 3").replace("\"fused\"", "\"layers\"")
+        + &(0..5)
+            .map(|l| if l < 4 {
+                format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [0]\n")
+            } else {
+                format!("[[partition.override]]\nlayer = {l}\nstrategy = \"channels\"\ndevices = [1, 2]\n")
+            })
+            .collect::<String>();
     let plans = [
         (
             "fused4",
@@ -538,6 +573,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_allgather",
             tmp.write("small_allgather.toml", &small_allgather),
+            true,
+        ),
+        (
+            "small_scatter",
+            tmp.write("small_scatter.toml", &small_scatter),
             true,
         ),
     ];
@@ -752,7 +792,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -776,6 +816,26 @@ fn arb_system() -> impl Strategy<Value = String> {
                 n += 2;
                 let stages = 2 + (n == 5) as usize;
                 let devs = if strategy == "layers" { devs.min(stages) } else { devs };
+                if let Some(split) = strategy.strip_prefix("layers+") {
+                    // The conv (and pool) on device 0, which sends its map to the dense layer
+                    // split over devices of their own: a copy each (filters) or each device's
+                    // channels of every pixel (channels, scattered).
+                    let most = if split == "channels" { cout } else { 3 };
+                    let k = devs.min(most).max(1);
+                    let group: Vec<String> = (1..=k).map(|d| d.to_string()).collect();
+                    let o: String = (0..n)
+                        .map(|l| if l + 1 < n {
+                            format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [0]\n")
+                        } else {
+                            format!("[[partition.override]]\nlayer = {l}\nstrategy = \"{split}\"\ndevices = [{}]\n", group.join(", "))
+                        })
+                        .collect();
+                    return t + &format!(
+                        "[target]\ndevices = {}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{o}",
+                        k + 1,
+                        link(topo),
+                    );
+                }
                 if strategy == "filters-all" {
                     // Every layer by filters: the slices all-gathered per pixel before the
                     // dense layer (its output neurons split too).

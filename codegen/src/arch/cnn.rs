@@ -506,7 +506,7 @@ impl Stage {
     /// channel), reading input rows `r0..=r1` (see [`input_rows`]) as its whole input: the
     /// stage of a tile.
     pub fn on_rows(&self, a: usize, b: usize) -> Stage {
-        self.on_tile((a, b), (0, self.output.w - 1))
+        self.cut((a, b), (0, self.output.w - 1), true)
     }
 
     /// This stage computing only output rows `rows.0..=rows.1` and columns `cols.0..=cols.1`
@@ -514,9 +514,20 @@ impl Stage {
     /// [`input_rows`], the same formula across) as its whole input: the stage of a tile of a
     /// grid. Only the real image's borders are padded.
     pub fn on_tile(&self, rows: (usize, usize), cols: (usize, usize)) -> Stage {
+        self.cut(rows, cols, false)
+    }
+
+    /// [`Stage::on_tile`]; with `whole_rows`, reading every input column (a strip of whole
+    /// rows: a `tiles` device takes whole rows from the host and its neighbours, columns no
+    /// window reads included, and its stages pass whole rows on).
+    fn cut(&self, rows: (usize, usize), cols: (usize, usize), whole_rows: bool) -> Stage {
         let w = self.window;
         let (r0, r1) = input_rows(rows.0, rows.1, w.k, w.s, w.p, self.input.h);
-        let (c0, c1) = input_rows(cols.0, cols.1, w.k, w.s, w.p, self.input.w);
+        let (c0, c1) = if whole_rows {
+            (0, self.input.w - 1)
+        } else {
+            input_rows(cols.0, cols.1, w.k, w.s, w.p, self.input.w)
+        };
         let input = Map {
             h: r1 - r0 + 1,
             w: c1 - c0 + 1,

@@ -388,7 +388,8 @@ impl CnnSystem {
                 let (layer, c) = self
                     .whole
                     .stages
-                    .first()
+                    .iter()
+                    .find(|s| s.layer >= f.from)
                     .map_or((0, 0), |s| (s.layer, s.input.c));
                 format!(
                     "channels stack (layers {}-{}) splits layer {layer}'s {c} input channels ({}), its partial sums reduced down a chain and rounded once on device {},",
@@ -441,6 +442,9 @@ impl CnnSystem {
             ),
         };
         let input = match f.feed {
+            Some(d) if self.strategy == Strategy::Channels => {
+                format!("takes each device's channels of device {d}'s map (scattered)")
+            }
             Some(d) => format!("takes its input map from device {d}, a copy per device"),
             None => format!("reads {:.2}x the input", f.input_factor),
         };

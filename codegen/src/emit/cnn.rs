@@ -1396,8 +1396,10 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         run_want = cat(&|r| r.want.clone());
         run_last = cat(&|r| r.last.clone());
         run_value = cat(&|r| sext(&r.value, r.w, dw));
-        tq_push = "tq_push_any".into();
-        tq_in = "tq_entry".into();
+        if !reqs.is_empty() {
+            tq_push = "tq_push_any".into();
+            tq_in = "tq_entry".into();
+        }
         wait_expr = if waits.is_empty() {
             "1'b0".into()
         } else {
@@ -1525,12 +1527,13 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
 }
 
 /// Whether a device's received streams each wait in a queue of their own and its transmit
-/// queue is shared by runs: halo exchanges, all-gathers, and a device fed from a link that
-/// also gathers or reduces.
+/// queue is shared by runs: halo exchanges, all-gathers, scatters, and a device fed from a
+/// link that also gathers or reduces, or takes a scatter's frames (tagged).
 fn queued(d: &CnnDevice) -> bool {
     !d.exchanges.is_empty()
         || !d.merges.is_empty()
         || d.scatter.is_some()
+        || d.in_tag != 0
         || (matches!(d.source, Source::Link { .. }) && (d.gather.is_some() || d.reduce.is_some()))
 }
 
