@@ -1,13 +1,14 @@
 //! The CNN cost model: cycles per frame, link bytes per frame, memory and multipliers per
 //! device, and for `fused` the recompute factor, under each strategy.
 //!
-//! - One device, and the built systems (`fused`, `tiles`, `filters`, `layers`): the
+//! - One device, and the built systems (`fused`, `tiles`, `filters`, `channels`, `layers`,
+//!   and their mixes): the
 //!   architecture's own figures (`arch::cnn`, `arch::cnn_system`): every stage's cycles per
 //!   frame from its issue count and its streams (one value in and out per cycle), every
 //!   device's engines folded for its share, the slowest device's pace; link bytes are the
 //!   frames each device sends (header, payload, trailer). Tests hold them to the cosimulation.
-//! - `channels` (no generated hardware yet), and `tiles` or `filters` where their hardware
-//!   refuses the plan: estimates from the same stages. Tiles: every window stage on row strips
+//! - Where the hardware refuses the plan (a mix that is not built): estimates from the same
+//!   stages. Tiles: every window stage on row strips
 //!   (`Stage::on_rows`, no recompute), each strip's input rows beyond its own exchanged with
 //!   its neighbours; dense stages on one device. Filters: each device computes 1/N of every
 //!   stage's output channels and reads the all-gathered input. Channels: each device reads
