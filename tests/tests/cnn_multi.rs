@@ -308,18 +308,18 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
         (
             // A channels stack fed from a link: a conv on device 0 scatters its map (each
             // device's channels of every pixel, frames tagged per device) to devices 1 and 2
-            // on a ring (device 2's frames through device 1), which split the next conv by
+            // on a chain (device 2's frames through device 1), which split the next conv by
             // those channels (3: 1, 2) and reduce the partial sums to device 1.
-            "layers_then_channels_scatter_ring3",
+            "layers_then_channels_scatter_chain3",
             format!(
-                "{BASE}input_shape = [1, 8, 7]\n{}{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                "{BASE}input_shape = [1, 12, 10]\n{}{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
                 layer("relu", ""),
                 layer("conv2d", "out_channels = 2\nkernel = 3\nstride = 2\npadding = 1\n"),
                 layer("relu", ""),
                 layer("flatten", ""),
                 layer("dense", "out_features = 4\n"),
-                link("ring"),
+                link("chain"),
                 (0..2)
                     .map(|l| format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [0]\n"))
                     .collect::<String>(),
@@ -820,8 +820,11 @@ fn arb_system() -> impl Strategy<Value = String> {
                     // The conv (and pool) on device 0, which sends its map to the dense layer
                     // split over devices of their own: a copy each (filters) or each device's
                     // channels of every pixel (channels, scattered).
+                    // Channels needs two of the conv's channels, filters two of the dense
+                    // layer's 3 outputs.
+                    let split = if cout < 2 { "filters" } else { split };
                     let most = if split == "channels" { cout } else { 3 };
-                    let k = devs.min(most).max(1);
+                    let k = devs.min(most).max(2);
                     let group: Vec<String> = (1..=k).map(|d| d.to_string()).collect();
                     let o: String = (0..n)
                         .map(|l| if l + 1 < n {

@@ -822,26 +822,10 @@ impl CnnSystem {
                     filt_n - 1
                 ));
             }
-            // The layers before the stack, pipelined (none for a stack from the input).
-            let s0 = whole
-                .stages
-                .iter()
-                .position(|s| s.layer >= lead)
-                .unwrap_or(whole.stages.len());
-            if lead > 0 && s0 == 0 {
-                return Err(format!(
-                    "layers 0-{} before the filters stack hold no conv2d, dense or maxpool layer; give them strategy \"filters\" too",
-                    lead - 1
-                ));
-            }
-            let pre = layer_runs(layers, &whole.stages[..s0], None)?;
+            let pre = runs_before(&whole, layers, lead, Strategy::Filters)?;
             let (devices, stack) =
                 filters_stack(design, &whole, lead, &pre, filt_n, chan_after, switched, mk)?;
-            sys.out_device = stack
-                .after
-                .last()
-                .copied()
-                .unwrap_or(layers[lead].devices[0]);
+            sys.out_device = stack.after.last().copied().unwrap_or(stack.head);
             sys.fused = Some(stack);
             sys.devices = devices;
         } else if chan_n > 0 {
@@ -851,21 +835,10 @@ impl CnnSystem {
                     chan_n - 1
                 ));
             }
-            let s0 = whole
-                .stages
-                .iter()
-                .position(|s| s.layer >= lead)
-                .unwrap_or(whole.stages.len());
-            if lead > 0 && s0 == 0 {
-                return Err(format!(
-                    "layers 0-{} before the channels stack hold no conv2d, dense or maxpool layer; give them strategy \"channels\" too",
-                    lead - 1
-                ));
-            }
-            let pre = layer_runs(layers, &whole.stages[..s0], None)?;
+            let pre = runs_before(&whole, layers, lead, Strategy::Channels)?;
             let (devices, stack) =
                 channels_stack(design, &whole, lead, &pre, chan_n, switched, mk)?;
-            sys.out_device = stack.after.last().copied().unwrap_or(layers[0].devices[0]);
+            sys.out_device = stack.after.last().copied().unwrap_or(stack.head);
             sys.fused = Some(stack);
             sys.devices = devices;
         } else if fused_n > 0 {
@@ -1706,6 +1679,28 @@ fn channels_stack(
         }
     }
     Ok((after.place(design, whole, devs[0], &mk, built)?, stack))
+}
+
+/// The runs of the `lead` layers (strategy `layers`) before a `kind` stack fed from a link,
+/// pipelined (none for a stack from the input).
+fn runs_before(
+    whole: &CnnArch,
+    layers: &[crate::plan::LayerAssignment],
+    lead: usize,
+    kind: Strategy,
+) -> Result<Vec<(usize, Vec<Stage>)>, String> {
+    let s0 = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= lead)
+        .unwrap_or(whole.stages.len());
+    if lead > 0 && s0 == 0 {
+        return Err(format!(
+            "layers 0-{} before the {kind} stack hold no conv2d, dense or maxpool layer; give them strategy \"{kind}\" too",
+            lead - 1
+        ));
+    }
+    layer_runs(layers, &whole.stages[..s0], None)
 }
 
 /// Stages in runs by device, for `layers`: each stage on its layer's device, consecutive

@@ -1499,7 +1499,9 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         hub: HubConns::new(np),
         tq_push,
         tq_in,
-        no_rx: from.is_none(),
+        // Nothing takes the link values through rx_take: no link source, or a queued device
+        // whose input, if any, has a queue of its own and that neither gathers nor reduces.
+        no_rx: from.is_none() || (queued && gather_q.is_none()),
         xs,
         ms,
         unused,
