@@ -727,10 +727,13 @@ impl CnnSystem {
                      the maxpools after them, all-gathered per pixel before each weight layer \
                      after the first and gathered per pixel at the end, or fused into the next \
                      weight layer split by `channels`), \
-                     `channels` (the first conv2d or dense layer's input channels, partial sums \
+                     `channels` (one conv2d or dense layer's input channels, partial sums \
                      reduced down a chain and rounded once on the first device), each with the \
                      layers after it on the stack's first device or pipelined on devices of their \
-                     own (`layers`), and `layers` (whole layers per device)";
+                     own (`layers`); a `filters` or `channels` stack may also follow layers of \
+                     strategy `layers` on other devices, the last of which multicasts (filters) \
+                     or scatters (channels) its map to the stack; and `layers` (whole layers per \
+                     device)";
         if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && (lead..lead + filt_n).contains(l))
@@ -1378,7 +1381,7 @@ fn filters_stack(
         return Err(format!(
             "strategy \"filters\" all-gathers the channels before {} layers; the link frame's 3-bit tag numbers at most 7: end the filters stack by layer {}",
             merges_at.len(),
-            whole.stages[merges_at[7]].layer
+            whole.stages[s0 + merges_at[7]].layer
         ));
     }
     let gather_dev = devs[0];

@@ -1218,12 +1218,6 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     waits.push(format!("(a{i}_want[{j}] && !q{q}_valid)"));
                 }
             }
-            let cat = |v: &[String]| -> String {
-                format!(
-                    "{{{}}}",
-                    v.iter().rev().cloned().collect::<Vec<_>>().join(", ")
-                )
-            };
             let mcw = bits_for(m.slices.iter().copied().max().unwrap_or(1).max(2) as u64 - 1);
             let lasts: String = m
                 .slices
@@ -1267,9 +1261,9 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 sw: bits_for(m.devs.len() as u64 - 1),
                 mcw,
                 lasts: format!("{{{lasts}}}"),
-                s_data: cat(&sd),
-                s_valid: cat(&sv),
-                s_ready: cat(&sr),
+                s_data: concat(sd, ""),
+                s_valid: concat(sv, ""),
+                s_ready: concat(sr, ""),
                 order: m
                     .devs
                     .iter()
@@ -1385,14 +1379,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         };
         run_tags = octal(&|r| r.tag as usize);
         run_dsts = octal(&|r| r.dst);
-        let cat = |f: &dyn Fn(&Req) -> String| -> String {
-            let v: Vec<String> = reqs.iter().rev().map(f).collect();
-            match v.len() {
-                0 => "1'b0".into(),
-                1 => v[0].clone(),
-                _ => format!("{{{}}}", v.join(", ")),
-            }
-        };
+        let cat =
+            |f: &dyn Fn(&Req) -> String| -> String { concat(reqs.iter().map(f).collect(), "1'b0") };
         run_want = cat(&|r| r.want.clone());
         run_last = cat(&|r| r.last.clone());
         run_value = cat(&|r| sext(&r.value, r.w, dw));
@@ -1406,7 +1394,6 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             waits.join(" || ")
         };
         let per_port: Vec<String> = (0..np)
-            .rev()
             .map(|p| {
                 let v: Vec<String> = rxq
                     .iter()
@@ -1420,11 +1407,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 }
             })
             .collect();
-        all_expr = if np == 1 {
-            per_port[0].clone()
-        } else {
-            format!("{{{}}}", per_port.join(", "))
-        };
+        all_expr = concat(per_port, "");
     }
     let doc = format!(
         "{}; input {}, output {}",
@@ -1525,6 +1508,17 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         run_want,
         run_last,
         run_value,
+    }
+}
+
+/// A Verilog concatenation of `items`, the first in the low bits: the one item alone, `empty`
+/// for none.
+fn concat(mut items: Vec<String>, empty: &str) -> String {
+    items.reverse();
+    match items.len() {
+        0 => empty.to_string(),
+        1 => items.remove(0),
+        _ => format!("{{{}}}", items.join(", ")),
     }
 }
 
