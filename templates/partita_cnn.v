@@ -75,7 +75,7 @@
     reg [31:0] in_frames, out_frames;
     reg [{= ivw =}-1:0] in_pos;
     reg [{= ovw =}-1:0] out_pos;
-    wire in_open = busy && (in_frames != seq_count);
+    wire in_open = busy && (in_frames != seq_count){= in_gate =};
 
 {% if let Some(l) = link %}    // Link values: the head of what device {= l.from_doc =} sent (rx_v, rx_d; rx_take takes it).
     wire rx_v, rx_take;
@@ -92,9 +92,9 @@
 {% else %}    wire [{= r.aw =}-1:0] r_data;
     wire r_valid, r_ready;
 {% endif %}{% endif %}{% if l.no_rx %}    assign rx_take = 1'b0;
-{% endif %}{% for x in l.xs %}    // Halo exchange before stage {= x.i =}: its input, merged from {= x.u =} value(s) from above, {= x.o =} kept, {= x.d =} from below.
-    wire [{= x.dw =}-1:0] x{= x.i =}_m_data;
-    wire x{= x.i =}_m_valid, x{= x.i =}_m_ready;
+{% endif %}{% for x in l.xs %}    // {= x.doc_m =}
+    wire [{= x.dw =}-1:0] {= x.id =}_m_data;
+    wire {= x.id =}_m_valid, {= x.id =}_m_ready;
 {% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: its input, every device's slice of the {= m.chans =} channels per pixel.
     wire [{= m.dw =}-1:0] a{= m.i =}_m_data;
     wire a{= m.i =}_m_valid, a{= m.i =}_m_ready;
@@ -222,65 +222,65 @@
     assign r_loc_take = r_both && r_ready;
     assign rx_take = r_both && r_ready;
 {% endif %}
-{% endif %}{% if let Some(l) = link %}{% for x in l.xs %}    // Halo exchange before stage {= x.i =}: stage {= x.p =}'s strip ({= x.rows =} rows of {= x.len =} values) goes{% if x.has_up %} rows 0-{= x.up_last_row =} to device {= x.up_dev =} (tag {= x.tag_up =}),{% endif %}{% if x.has_dn %} rows {= x.dn_from =}- to device {= x.dn_dev =} (tag {= x.tag_dn =}),{% endif %}
-    // rows {= x.keep0 =}-{= x.keep_last =} kept{% if x.o == 0 %} (none){% endif %} in a block-RAM FIFO of {= x.ldepth =} entries until the merger takes them.
-    reg [{= x.rw =}-1:0] x{= x.i =}_row;
-    reg [{= x.cw =}-1:0] x{= x.i =}_col;
-    reg x{= x.i =}_upd;
-    wire x{= x.i =}_v = st{= x.i =}_s_valid_w;
-    wire x{= x.i =}_to_up = {= x.to_up =};
-    wire x{= x.i =}_to_dn = {= x.to_dn =};
-    wire x{= x.i =}_to_l = {= x.to_l =};
-    wire x{= x.i =}_row_end = (x{= x.i =}_col == {= x.cw =}'d{= x.len_last =});
-    wire [{= x.dw =}-1:0] x{= x.i =}_l_data;
-    wire x{= x.i =}_l_valid, x{= x.i =}_l_in_ready;
-    wire x{= x.i =}_l_ok = !x{= x.i =}_to_l || x{= x.i =}_l_in_ready;
-    wire x{= x.i =}_want_up = x{= x.i =}_v && x{= x.i =}_to_up && !x{= x.i =}_upd && (x{= x.i =}_to_dn || x{= x.i =}_l_ok);
-    wire x{= x.i =}_want_dn = x{= x.i =}_v && x{= x.i =}_to_dn && (!x{= x.i =}_to_up || x{= x.i =}_upd) && x{= x.i =}_l_ok;
-    wire x{= x.i =}_g_up, x{= x.i =}_g_dn;
-    wire x{= x.i =}_done = x{= x.i =}_v && x{= x.i =}_l_ok
-        && (x{= x.i =}_to_dn ? x{= x.i =}_g_dn : (!x{= x.i =}_to_up || x{= x.i =}_upd || x{= x.i =}_g_up));
-    assign st{= x.i =}_s_ready_w = x{= x.i =}_done;
+{% endif %}{% if let Some(l) = link %}{% for x in l.xs %}    // {= x.doc_s =}
+    // {= x.doc_k =}
+    reg [{= x.rw =}-1:0] {= x.id =}_row;
+    reg [{= x.cw =}-1:0] {= x.id =}_col;
+    reg {= x.id =}_upd;
+    wire {= x.id =}_v = {= x.in_v =};
+    wire {= x.id =}_to_up = {= x.to_up =};
+    wire {= x.id =}_to_dn = {= x.to_dn =};
+    wire {= x.id =}_to_l = {= x.to_l =};
+    wire {= x.id =}_row_end = ({= x.id =}_col == {= x.cw =}'d{= x.len_last =});
+    wire [{= x.dw =}-1:0] {= x.id =}_l_data;
+    wire {= x.id =}_l_valid, {= x.id =}_l_in_ready;
+    wire {= x.id =}_l_ok = !{= x.id =}_to_l || {= x.id =}_l_in_ready;
+    wire {= x.id =}_want_up = {= x.id =}_v && {= x.id =}_to_up && !{= x.id =}_upd && ({= x.id =}_to_dn || {= x.id =}_l_ok);
+    wire {= x.id =}_want_dn = {= x.id =}_v && {= x.id =}_to_dn && (!{= x.id =}_to_up || {= x.id =}_upd) && {= x.id =}_l_ok;
+    wire {= x.id =}_g_up, {= x.id =}_g_dn;
+    wire {= x.id =}_done = {= x.id =}_v && {= x.id =}_l_ok
+        && ({= x.id =}_to_dn ? {= x.id =}_g_dn : (!{= x.id =}_to_up || {= x.id =}_upd || {= x.id =}_g_up));
+    assign {= x.in_r =} = {= x.id =}_done;
     always @(posedge clk) begin
         if (rst) begin
-            x{= x.i =}_row <= {= x.rw =}'d0;
-            x{= x.i =}_col <= {= x.cw =}'d0;
-            x{= x.i =}_upd <= 1'b0;
+            {= x.id =}_row <= {= x.rw =}'d0;
+            {= x.id =}_col <= {= x.cw =}'d0;
+            {= x.id =}_upd <= 1'b0;
         end else begin
-            if (x{= x.i =}_done) begin
-                x{= x.i =}_upd <= 1'b0;
-                if (x{= x.i =}_row_end) begin
-                    x{= x.i =}_col <= {= x.cw =}'d0;
-                    x{= x.i =}_row <= (x{= x.i =}_row == {= x.rw =}'d{= x.rows_last =}) ? {= x.rw =}'d0 : x{= x.i =}_row + {= x.rw =}'d1;
+            if ({= x.id =}_done) begin
+                {= x.id =}_upd <= 1'b0;
+                if ({= x.id =}_row_end) begin
+                    {= x.id =}_col <= {= x.cw =}'d0;
+                    {= x.id =}_row <= ({= x.id =}_row == {= x.rw =}'d{= x.rows_last =}) ? {= x.rw =}'d0 : {= x.id =}_row + {= x.rw =}'d1;
                 end else begin
-                    x{= x.i =}_col <= x{= x.i =}_col + {= x.cw =}'d1;
+                    {= x.id =}_col <= {= x.id =}_col + {= x.cw =}'d1;
                 end
-            end else if (x{= x.i =}_g_up) begin
-                x{= x.i =}_upd <= 1'b1;
+            end else if ({= x.id =}_g_up) begin
+                {= x.id =}_upd <= 1'b1;
             end
         end
     end
-    partita_sfifo #(.W({= x.dw =}), .AW({= x.law =}), .DEPTH({= x.ldepth =})) u_x{= x.i =}_keep (
-        .clk(clk), .rst(rst), .s_data(st{= x.i =}_s_data_w), .s_valid(x{= x.i =}_done && x{= x.i =}_to_l), .s_ready(x{= x.i =}_l_in_ready),
-        .m_data(x{= x.i =}_l_data), .m_valid(x{= x.i =}_l_valid), .m_ready(x{= x.i =}_m_ready && x{= x.i =}_ph == 2'd1)
+    partita_sfifo #(.W({= x.dw =}), .AW({= x.law =}), .DEPTH({= x.ldepth =})) u_{= x.id =}_keep (
+        .clk(clk), .rst(rst), .s_data({= x.in_d =}), .s_valid({= x.id =}_done && {= x.id =}_to_l), .s_ready({= x.id =}_l_in_ready),
+        .m_data({= x.id =}_l_data), .m_valid({= x.id =}_l_valid), .m_ready({= x.id =}_m_ready && {= x.id =}_ph == 2'd1)
     );
     // Merger: per frame {= x.u =} value(s) from above, {= x.o =} kept, {= x.d =} from below.
-    reg [1:0] x{= x.i =}_ph;
-    reg [{= x.mw =}-1:0] x{= x.i =}_n;
-    assign x{= x.i =}_m_data = (x{= x.i =}_ph == 2'd0) ? {= x.up_q_data =} : (x{= x.i =}_ph == 2'd1) ? x{= x.i =}_l_data : {= x.dn_q_data =};
-    assign x{= x.i =}_m_valid = (x{= x.i =}_ph == 2'd0) ? {= x.up_q_valid =} : (x{= x.i =}_ph == 2'd1) ? x{= x.i =}_l_valid : {= x.dn_q_valid =};
-{% if x.u > 0 %}    assign {= x.up_q_ready =} = x{= x.i =}_m_ready && x{= x.i =}_ph == 2'd0;
-{% endif %}{% if x.d > 0 %}    assign {= x.dn_q_ready =} = x{= x.i =}_m_ready && x{= x.i =}_ph == 2'd2;
+    reg [1:0] {= x.id =}_ph;
+    reg [{= x.mw =}-1:0] {= x.id =}_n;
+    assign {= x.id =}_m_data = ({= x.id =}_ph == 2'd0) ? {= x.up_q_data =} : ({= x.id =}_ph == 2'd1) ? {= x.id =}_l_data : {= x.dn_q_data =};
+    assign {= x.id =}_m_valid = ({= x.id =}_ph == 2'd0) ? {= x.up_q_valid =} : ({= x.id =}_ph == 2'd1) ? {= x.id =}_l_valid : {= x.dn_q_valid =};
+{% if x.u > 0 %}    assign {= x.up_q_ready =} = {= x.id =}_m_ready && {= x.id =}_ph == 2'd0;
+{% endif %}{% if x.d > 0 %}    assign {= x.dn_q_ready =} = {= x.id =}_m_ready && {= x.id =}_ph == 2'd2;
 {% endif %}    always @(posedge clk) begin
         if (rst) begin
-            x{= x.i =}_ph <= 2'd{= x.ph0 =};
-            x{= x.i =}_n <= {= x.mw =}'d0;
-        end else if (x{= x.i =}_m_valid && x{= x.i =}_m_ready) begin
-            if (x{= x.i =}_n == ((x{= x.i =}_ph == 2'd0) ? {= x.mw =}'d{= x.u_last =} : (x{= x.i =}_ph == 2'd1) ? {= x.mw =}'d{= x.o_last =} : {= x.mw =}'d{= x.d_last =})) begin
-                x{= x.i =}_n <= {= x.mw =}'d0;
-                x{= x.i =}_ph <= (x{= x.i =}_ph == 2'd0) ? 2'd{= x.after_up =} : (x{= x.i =}_ph == 2'd1) ? 2'd{= x.after_keep =} : 2'd{= x.ph0 =};
+            {= x.id =}_ph <= 2'd{= x.ph0 =};
+            {= x.id =}_n <= {= x.mw =}'d0;
+        end else if ({= x.id =}_m_valid && {= x.id =}_m_ready) begin
+            if ({= x.id =}_n == (({= x.id =}_ph == 2'd0) ? {= x.mw =}'d{= x.u_last =} : ({= x.id =}_ph == 2'd1) ? {= x.mw =}'d{= x.o_last =} : {= x.mw =}'d{= x.d_last =})) begin
+                {= x.id =}_n <= {= x.mw =}'d0;
+                {= x.id =}_ph <= ({= x.id =}_ph == 2'd0) ? 2'd{= x.after_up =} : ({= x.id =}_ph == 2'd1) ? 2'd{= x.after_keep =} : 2'd{= x.ph0 =};
             end else begin
-                x{= x.i =}_n <= x{= x.i =}_n + {= x.mw =}'d1;
+                {= x.id =}_n <= {= x.id =}_n + {= x.mw =}'d1;
             end
         end
     end
@@ -357,7 +357,24 @@
 {% for r in sc.runs %}    wire s{= r.k =}_g;
     wire s{= r.k =}_in = {= r.cond =};
 {% endfor %}
-{% endif %}{% endif %}    // Run control, frame counts and the cycle count.
+{% endif %}{% endif %}{% if let Some(g) = gate %}    // Frames out of the tiled stack (stage {= g.at =}'s input): the input is taken at most {= g.n =} frames ahead.
+    reg [31:0] stk_frames;
+    reg [{= g.pw =}-1:0] stk_pos;
+    always @(posedge clk) begin
+        if (rst || (!busy && start_pulse)) begin
+            stk_frames <= 32'd0;
+            stk_pos <= {= g.pw =}'d0;
+        end else if (st{= g.at =}_s_valid_w && st{= g.at =}_s_ready_w) begin
+            if (stk_pos == {= g.pw =}'d{= g.last =}) begin
+                stk_pos <= {= g.pw =}'d0;
+                stk_frames <= stk_frames + 32'd1;
+            end else begin
+                stk_pos <= stk_pos + {= g.pw =}'d1;
+            end
+        end
+    end
+
+{% endif %}    // Run control, frame counts and the cycle count.
     always @(posedge clk) begin
         if (rst) begin
             busy <= 1'b0;

@@ -20,6 +20,7 @@ const EXAMPLES: &[&str] = &[
     "cnn_mnist3",
     "cnn_mnist3_fused4",
     "cnn_mnist3_tiles4",
+    "cnn_mnist3_tiles2x2",
     "cnn_mnist3_filters4",
     "cnn_channels4",
     "cnn_mnist3_layers3",

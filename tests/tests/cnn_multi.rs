@@ -47,7 +47,12 @@ fn sim_json(plan: &std::path::Path, extra: &[&str]) -> (u8, serde_json::Value, S
 /// Bit-exact, every word and the count, and the cost model: cycles per frame within 10% of the
 /// steady state measured, link bytes per frame exactly the frames sent.
 fn assert_system(plan: &std::path::Path) -> serde_json::Value {
-    let (code, j, err) = sim_json(plan, &[]);
+    assert_system_with(plan, &[])
+}
+
+/// [`assert_system`] with more `sim` arguments.
+fn assert_system_with(plan: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let (code, j, err) = sim_json(plan, extra);
     assert_eq!(code, 0, "{}: {err}\n{j}", plan.display());
     assert_eq!(j["match"], true, "{j}");
     assert_eq!(j["words_expected"], j["words_got"], "{j}");
@@ -89,6 +94,17 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     assert_eq!(c["strategy"], "tiles");
     let frac = c["fraction_of_one_device"].as_f64().unwrap();
     assert!(frac <= 0.33, "tiles 4 devices: {frac} of one device\n{j}");
+    // Tiles on a 2 x 2 grid: every conv and pool split, halo columns then rows exchanged.
+    let j = assert_system(&repo().join("examples/cnn_mnist3_tiles2x2.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "tiles");
+    assert_eq!(c["grid"], serde_json::json!([2, 2]), "{j}");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(
+        frac <= 0.26,
+        "tiles 2x2: {frac} of one device
+{j}"
+    );
     let j = assert_system(&repo().join("examples/cnn_mnist3_filters4.toml"));
     let c = &j["cnn"];
     assert_eq!(c["strategy"], "filters");
@@ -415,6 +431,67 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
     }
 }
 
+/// `tiles` on a 2-D grid: before each layer after the first, a device takes its halo columns
+/// from its left and right neighbours, then the rows of its widened tile (corners included)
+/// from above and below. Ten frames each, so devices run ahead of each other as far as they
+/// may (a device with fewer neighbours finishes sooner): every queue must hold what its
+/// sender can send ahead, or a full one stops a shared link port and the system deadlocks.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
+    let tmp = TempDir::new("cnngrid");
+    let cases: Vec<(&str, String, (usize, usize))> = vec![
+        (
+            // 2 x 2 on a star: a padded conv, a pool, a padded stride-2 conv, a map out.
+            "grid2x2_pad_pool_stride_star4",
+            format!(
+                "{BASE}input_shape = [1, 16, 16]\n{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"tiles\"\ngrid = [2, 2]\n",
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("maxpool", "kernel = 2\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\nstride = 2\npadding = 1\n"),
+                link("star"),
+            ),
+            (1, 16),
+        ),
+        (
+            // 2 x 3 on a chain (halo frames pass through other devices): valid convs, the
+            // middle column with neighbours on both sides, uneven tiles (7 columns in 3),
+            // the layers after the stack on device 0.
+            "grid2x3_valid_chain6",
+            format!(
+                "{BASE}input_shape = [2, 11, 11]\n{}{}{}{}{}[target]\ndevices = 6\nengines = \"auto\"\n{}[partition]\nstrategy = \"tiles\"\ngrid = [2, 3]\n{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
+                layer("conv2d", "out_channels = 3\nkernel = 3\n"),
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("chain"),
+                tail_on_0(3, 5),
+            ),
+            (2, 11),
+        ),
+    ];
+    for (name, text, (chans, h)) in cases {
+        let plan = tmp.write(&format!("{name}.toml"), &text);
+        let x = ndarray::Array4::<f32>::from_shape_fn((10, chans, h, h), |(n, c, y, x)| {
+            (((n * 7 + c * 5 + y * 3 + x) % 13) as f32 - 6.0) / 4.0
+        });
+        let input = tmp.path().join(format!("{name}.npy"));
+        ndarray_npy::write_npy(&input, &x).unwrap();
+        let j = assert_system_with(&plan, &["--input", input.to_str().unwrap()]);
+        assert_eq!(j["words_got"].as_u64().unwrap() % 10, 0, "{j}");
+        assert!(j["cnn"]["grid"][1].as_u64().unwrap() > 1, "{j}");
+        eprintln!(
+            "{name}: {} cycles per frame, {} of one device",
+            j["cnn"]["cycles_per_frame"], j["cnn"]["fraction_of_one_device"]
+        );
+    }
+}
+
 /// A corrupted, a dropped and a reordered frame of CNN traffic (a fused gather) and a corrupted
 /// frame of a filters gather are each reported as a link error with exit code 1.
 #[test]
@@ -471,6 +548,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         .replace("\"fused\"", "\"tiles\"")
         .replace("kernel = 2\n", "kernel = 3\nstride = 1\n");
     let small_filters = small_fused.replace("\"fused\"", "\"filters\"");
+    // `tiles` on a 2 x 2 grid: column and row exchanges, the stack's frame count.
+    let small_tiles_grid = small_tiles.replace("devices = 2", "devices = 4").replace(
+        "strategy = \"tiles\"\n",
+        "strategy = \"tiles\"\ngrid = [2, 2]\n",
+    );
     let small_grid = small_fused.replace("devices = 2", "devices = 4").replace(
         "strategy = \"fused\"\n",
         "strategy = \"fused\"\ngrid = [2, 2]\n",
@@ -538,6 +620,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_tiles",
             tmp.write("small_tiles.toml", &small_tiles),
+            true,
+        ),
+        (
+            "small_tiles_grid",
+            tmp.write("small_tiles_grid.toml", &small_tiles_grid),
             true,
         ),
         (
@@ -756,12 +843,12 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "splits the stack's 2 output columns (layer 0) into 3 tile columns",
         ),
         (
-            // A grid of columns for `tiles`, which exchanges halos between row strips only.
+            // A tiles grid with more tile columns than a layer's output columns.
             format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}[target]\ndevices = 4\n{}[partition]\nstrategy = \"tiles\"\ngrid = [2, 2]\n",
+                "{BASE}input_shape = [1, 8, 2]\n{conv}[target]\ndevices = 6\n{}[partition]\nstrategy = \"tiles\"\ngrid = [2, 3]\n",
                 link("chain")
             ),
-            "a grid of 2 x 2 tiles is built for strategy \"fused\"",
+            "splits the stack's 2 output columns (layer 0) into 3 tile columns",
         ),
     ];
     for (text, want) in cases {

@@ -79,7 +79,17 @@ pub struct Gather {
     pub from: usize,
     pub periods: usize,
     pub tail: usize,
+    /// Frames of remote values its queue holds: 1, or for `tiles` as many as device `from`
+    /// can send ahead of this one (see [`TILES_IN_FLIGHT`]).
+    pub frames: usize,
 }
+
+/// Frames a `tiles` device takes in before it has sent the first of them out (its input is
+/// held until then). Devices wait for their neighbours' halos, so a device's output runs at
+/// most this many frames ahead of a neighbour's, and every queue of a received stream holds
+/// what its sender can send ahead: no full queue stops a link port that another stream on it
+/// must pass (which would deadlock the system).
+pub const TILES_IN_FLIGHT: usize = 3;
 
 impl Gather {
     /// Values the gather passes per frame.
@@ -124,22 +134,171 @@ pub struct Finish {
 /// `rows` rows of `row_len` values) and stage `stage`: the sender passes its first `send_up`
 /// rows to the device above (`up`, frames tagged `tag_up`) and its rows from `send_down_from`
 /// on to the device below (`tag_down`), and keeps rows `keep.0..keep.1` for itself; the merger
-/// feeds stage `stage` with `recv_up` rows from above, the kept rows, then `recv_down` rows
-/// from below.
+/// feeds stage `stage` with `recv_up` rows from above (frames that device tagged `rtag_up`),
+/// the kept rows, then `recv_down` rows from below (tagged `rtag_down`).
+///
+/// On a grid (`across`), a column exchange comes first: the same, `periods` times per frame
+/// (once per row of the tile), with a tile row's columns for rows (`row_len` = the channels),
+/// the left neighbour for `up` and the right one for `down`. The row exchange after it then
+/// passes rows of the widened tile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exchange {
     pub stage: usize,
+    pub across: bool,
+    pub periods: usize,
     pub rows: usize,
     pub row_len: usize,
     pub up: Option<usize>,
     pub down: Option<usize>,
     pub tag_up: u8,
     pub tag_down: u8,
+    pub rtag_up: u8,
+    pub rtag_down: u8,
     pub send_up: usize,
     pub send_down_from: usize,
     pub keep: (usize, usize),
     pub recv_up: usize,
     pub recv_down: usize,
+}
+
+impl Exchange {
+    /// Whether it sends a run up (left, across).
+    pub fn has_up(&self) -> bool {
+        self.up.is_some() && self.send_up > 0
+    }
+
+    /// Whether it sends a run down (right, across).
+    pub fn has_down(&self) -> bool {
+        self.down.is_some() && self.send_down_from < self.rows
+    }
+}
+
+/// One axis of a `tiles` halo exchange before stage `stage` (layer `layer`) on device `dev`,
+/// at place `pos` of `parts` along the axis (tile rows, or tile columns `across`): each
+/// place's `own` rows (columns) of the stage before, the rows (columns) each place's stage
+/// `stage` `need`s, `unit` values per row (column), `periods` times per frame, the devices
+/// before and after it on the axis, and the frame tags it sends with (up, down).
+struct HaloAxis<'a> {
+    stage: usize,
+    layer: usize,
+    dev: usize,
+    pos: usize,
+    parts: usize,
+    own: &'a dyn Fn(usize) -> (usize, usize),
+    need: &'a dyn Fn(usize) -> (usize, usize),
+    unit: usize,
+    periods: usize,
+    before: Option<usize>,
+    after: Option<usize>,
+    across: bool,
+    tags: (u8, u8),
+}
+
+/// The exchange along one axis: output rows `[a, b]` of a window stage read input rows
+/// `[a·S − P, b·S − P + K − 1]` clamped to the map, and what a place needs beyond its own comes
+/// from the places right before and after it.
+fn halo(h: HaloAxis) -> Result<Exchange, String> {
+    let (k, nd) = (h.pos, h.parts);
+    let (lo, hi) = (h.need)(k);
+    let (pa, pb) = (h.own)(k);
+    let rows = pb - pa + 1;
+    let recv_up = pa.saturating_sub(lo);
+    let recv_down = hi.saturating_sub(pb);
+    if (recv_up > 0 && (k == 0 || lo < (h.own)(k - 1).0))
+        || (recv_down > 0 && (k + 1 == nd || hi > (h.own)(k + 1).1))
+        || (lo > pb + 1)
+        || (hi + 1 < pa)
+    {
+        let (what, whose) = if h.across {
+            ("columns", "tiles")
+        } else {
+            ("rows", "strips")
+        };
+        return Err(format!(
+            "strategy \"tiles\": layer {} on device {} needs input {what} {lo}-{hi}, beyond its neighbours' {whose}; use fewer devices, or end the tiled stack before it",
+            h.layer, h.dev
+        ));
+    }
+    let keep = (
+        lo.max(pa) - pa,
+        (hi.min(pb) + 1).saturating_sub(pa).max(lo.max(pa) - pa),
+    );
+    let send_up = if k > 0 {
+        let (_, uh) = (h.need)(k - 1);
+        (uh + 1).saturating_sub(pa).min(rows)
+    } else {
+        0
+    };
+    let send_down_from = if k + 1 < nd {
+        let (dl, _) = (h.need)(k + 1);
+        dl.saturating_sub(pa).min(rows)
+    } else {
+        rows
+    };
+    Ok(Exchange {
+        stage: h.stage,
+        across: h.across,
+        periods: h.periods,
+        rows,
+        row_len: h.unit,
+        up: h.before,
+        down: h.after,
+        tag_up: h.tags.0,
+        tag_down: h.tags.1,
+        rtag_up: h.tags.1,
+        rtag_down: h.tags.0,
+        send_up,
+        send_down_from,
+        keep,
+        recv_up,
+        recv_down,
+    })
+}
+
+/// The frame tags of a `tiles` grid's halo runs: each device numbers the runs it sends, in
+/// exchange order, from 1 (0 is its output run); a device takes a neighbour's stream by the
+/// tag that neighbour gave it. At most 7 runs per device (the link frame's 3-bit tag).
+fn grid_tags(devs: &[usize], built: &mut [Option<CnnDevice>]) -> Result<(), String> {
+    for &d in devs {
+        let Some(dev) = built[d].as_mut() else {
+            continue;
+        };
+        let mut tag = 0u8;
+        for x in &mut dev.exchanges {
+            let (up, down) = (x.has_up(), x.has_down());
+            for (has, t) in [(up, &mut x.tag_up), (down, &mut x.tag_down)] {
+                if has {
+                    tag += 1;
+                    *t = tag;
+                }
+            }
+        }
+        if tag > 7 {
+            let last = dev.exchanges.last().map_or(0, |x| x.stage);
+            return Err(format!(
+                "strategy \"tiles\" on a grid: device {d} sends {tag} halo runs per frame (to each neighbour before each layer after the first, up to stage {last}), but a link frame's 3-bit tag tells at most 7 apart; use fewer tile rows or columns, or end the tiled stack sooner"
+            ));
+        }
+    }
+    let sent = |built: &[Option<CnnDevice>], from: Option<usize>, j: usize, down: bool| {
+        from.and_then(|f| built[f].as_ref())
+            .and_then(|f| f.exchanges.get(j))
+            .map_or(0, |x| if down { x.tag_down } else { x.tag_up })
+    };
+    for &d in devs {
+        let n = built[d].as_ref().map_or(0, |x| x.exchanges.len());
+        for j in 0..n {
+            let Some(x) = built[d].as_ref().map(|b| b.exchanges[j]) else {
+                continue;
+            };
+            let (ru, rd) = (sent(built, x.up, j, true), sent(built, x.down, j, false));
+            if let Some(b) = built[d].as_mut() {
+                b.exchanges[j].rtag_up = ru;
+                b.exchanges[j].rtag_down = rd;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `filters`: an all-gather before stage `stage` (a conv2d or dense layer over every channel of
@@ -210,34 +369,77 @@ pub struct CnnDevice {
     pub host_cols: (usize, usize),
 }
 
+/// A run of values a device sends per frame: `periods` times, `values` values to device `dst`
+/// in frames tagged `tag` (a multicast run is one per destination, with the same tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub dst: usize,
+    pub tag: u8,
+    pub values: usize,
+    pub periods: usize,
+}
+
+impl Run {
+    fn new(dst: usize, tag: u8, values: usize) -> Run {
+        Run {
+            dst,
+            tag,
+            values,
+            periods: 1,
+        }
+    }
+
+    /// Values per frame.
+    pub fn total(&self) -> usize {
+        self.values * self.periods
+    }
+
+    /// Link frames per frame (each period's run split at the format's most h values).
+    pub fn frames(&self, f: &frame::Format) -> u64 {
+        (self.values as u64).div_ceil(f.max_values(frame::Kind::H).max(1) as u64)
+            * self.periods as u64
+    }
+
+    /// Link beats per frame.
+    pub fn beats(&self, f: &frame::Format) -> u64 {
+        f.run_beats(frame::Kind::H, self.values as u64) * self.periods as u64
+    }
+}
+
 impl CnnDevice {
-    /// The runs this device sends per frame: (destination, frame tag, values).
-    pub fn runs(&self) -> Vec<(usize, u8, usize)> {
+    /// The runs this device sends per frame.
+    pub fn runs(&self) -> Vec<Run> {
         let mut v = Vec::new();
         for x in &self.exchanges {
-            if let (Some(up), true) = (x.up, x.send_up > 0) {
-                v.push((up, x.tag_up, x.send_up * x.row_len));
+            if let (Some(up), true) = (x.up, x.has_up()) {
+                v.push(Run {
+                    periods: x.periods,
+                    ..Run::new(up, x.tag_up, x.send_up * x.row_len)
+                });
             }
-            if let (Some(down), true) = (x.down, x.send_down_from < x.rows) {
-                v.push((down, x.tag_down, (x.rows - x.send_down_from) * x.row_len));
+            if let (Some(down), true) = (x.down, x.has_down()) {
+                v.push(Run {
+                    periods: x.periods,
+                    ..Run::new(down, x.tag_down, (x.rows - x.send_down_from) * x.row_len)
+                });
             }
         }
         for m in &self.merges {
             for (j, &d) in m.devs.iter().enumerate() {
                 if j != m.pos {
-                    v.push((d, m.tag, m.sent()));
+                    v.push(Run::new(d, m.tag, m.sent()));
                 }
             }
         }
         match (&self.scatter, self.sink) {
             (Some(sc), _) => {
                 for (k, (&d, &(c0, c1))) in sc.devs.iter().zip(&sc.slices).enumerate() {
-                    v.push((d, k as u8 + 1, sc.pixels * (c1 - c0)));
+                    v.push(Run::new(d, k as u8 + 1, sc.pixels * (c1 - c0)));
                 }
             }
             (None, Sink::Link { to }) => {
                 for d in std::iter::once(to).chain(self.also.iter().copied()) {
-                    v.push((d, 0, self.arch.output.values()));
+                    v.push(Run::new(d, 0, self.arch.output.values()));
                 }
             }
             (None, Sink::Host) => {}
@@ -247,7 +449,7 @@ impl CnnDevice {
 
     /// Values this device sends on its links per frame.
     pub fn link_values(&self) -> usize {
-        self.runs().iter().map(|r| r.2).sum()
+        self.runs().iter().map(Run::total).sum()
     }
 
     /// Cycles per frame in steady state: the slowest stage, gather or stream.
@@ -276,7 +478,7 @@ pub struct FusedStack {
     /// Per device (in strip order) the output rows of the stack's last stage (`filters`: the
     /// output channels, first and last).
     pub strips: Vec<(usize, usize)>,
-    /// `fused`: the tile grid (rows x columns; one column of strips otherwise).
+    /// `fused` and `tiles`: the tile grid (rows x columns; one column of strips otherwise).
     pub grid: (usize, usize),
     /// `fused`: per stage of the stack, multiply-accumulates done over needed (the recompute
     /// of each layer; 1 elsewhere).
@@ -322,6 +524,18 @@ impl CnnSystem {
     pub fn stack_summary(&self) -> Option<String> {
         let f = self.fused.as_ref()?;
         let what = match self.strategy {
+            Strategy::Tiles if f.grid.1 > 1 => format!(
+                "tiled stack (layers {}-{}) on a {} x {} grid exchanges halo columns, then rows, before {} layer(s)",
+                f.from,
+                f.from + f.layers - 1,
+                f.grid.0,
+                f.grid.1,
+                self.devices
+                    .iter()
+                    .map(|d| d.exchanges.iter().filter(|x| !x.across).count())
+                    .max()
+                    .unwrap_or(0)
+            ),
             Strategy::Tiles => format!(
                 "tiled stack (layers {}-{}) exchanges halo rows before {} layer(s)",
                 f.from,
@@ -465,7 +679,7 @@ impl CnnSystem {
         self.devices
             .iter()
             .flat_map(|d| d.runs())
-            .map(|r| f.run_beats(frame::Kind::H, r.2 as u64))
+            .map(|r| r.beats(f))
             .sum::<u64>()
             * (f.link_width as u64 / 8)
     }
@@ -499,16 +713,15 @@ impl CnnSystem {
     /// sends every copy (an all-gather's run goes to each other device) a beat per cycle and
     /// [`SEND_GAP`] cycles per frame copy.
     pub fn send_cycles(&self, d: &CnnDevice) -> u64 {
-        let maxv = self.frame.max_values(frame::Kind::H).max(1) as u64;
         let runs = d.runs();
         let mut tags: Vec<u8> = Vec::new();
         let (mut fill, mut send) = (0u64, 0u64);
         for r in &runs {
-            let v = r.2 as u64;
-            send += self.frame.run_beats(frame::Kind::H, v) + SEND_GAP * v.div_ceil(maxv);
-            if !tags.contains(&r.1) {
-                tags.push(r.1);
-                fill += v + FRAME_GAP * v.div_ceil(maxv);
+            let frames = r.frames(&self.frame);
+            send += r.beats(&self.frame) + SEND_GAP * frames;
+            if !tags.contains(&r.tag) {
+                tags.push(r.tag);
+                fill += r.total() as u64 + FRAME_GAP * frames;
             }
         }
         fill.max(send)
@@ -528,13 +741,9 @@ impl CnnSystem {
             }
         ];
         for (from, to, beats) in self.devices.iter().flat_map(|d| {
-            d.runs().into_iter().map(move |r| {
-                (
-                    d.index,
-                    r.0,
-                    self.frame.run_beats(frame::Kind::H, r.2 as u64),
-                )
-            })
+            d.runs()
+                .into_iter()
+                .map(move |r| (d.index, r.dst, r.beats(&self.frame)))
         }) {
             let d = &self.devices[from];
             if self.switched {
@@ -901,12 +1110,6 @@ impl CnnSystem {
                 Some([r, c]) => (*r as usize, *c as usize),
                 _ => (devs.len(), 1),
             };
-            if gc > 1 && tiles {
-                return Err(format!(
-                    "strategy \"tiles\" splits row strips; a grid of {gr} x {gc} tiles is built for strategy \"fused\" (set grid = [{}, 1] or use \"fused\")",
-                    devs.len()
-                ));
-            }
             if gr * gc != devs.len() {
                 return Err(format!(
                     "a {gr} x {gc} grid has {} tiles, but the fused stack runs on {} devices; give it one tile per device",
@@ -946,88 +1149,107 @@ impl CnnSystem {
                 let mut stages: Vec<Stage> = Vec::with_capacity(ns);
                 let mut exchanges = Vec::new();
                 if tiles {
-                    // Every stage on the device's own strip of its rows; the input rows a
-                    // strip needs beyond its own come from the neighbours.
-                    let nd = devs.len();
-                    let own = |i: usize, k: usize| -> (usize, usize) {
-                        let r = &crate::passes::partition::split(whole.stages[i].output.h, nd)[k];
+                    // Every stage on the device's own tile of its output (rows of its tile
+                    // row, columns of its tile column: whole rows on one column of strips);
+                    // the input rows and columns a tile needs beyond its own come from the
+                    // neighbours.
+                    let own = |i: usize, t: usize, across: bool| -> (usize, usize) {
+                        let o = &whole.stages[i].output;
+                        let (len, parts) = if across { (o.w, gc) } else { (o.h, gr) };
+                        let r = &crate::passes::partition::split(len, parts)[t];
                         (r.start, r.end.max(r.start + 1) - 1)
                     };
-                    let need = |i: usize, k: usize| -> (usize, usize) {
+                    let need = |i: usize, t: usize, across: bool| -> (usize, usize) {
                         let st = &whole.stages[i];
-                        let (a, b) = own(i, k);
+                        let (a, b) = own(i, t, across);
                         let w = st.window;
-                        super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h)
+                        let len = if across { st.input.w } else { st.input.h };
+                        super::cnn::input_rows(a, b, w.k, w.s, w.p, len)
                     };
                     for i in 0..ns {
                         let st = &whole.stages[i];
-                        if st.output.h < nd {
+                        if st.output.h < gr {
+                            return Err(if gc > 1 {
+                                format!(
+                                    "strategy \"tiles\" splits layer {}'s {} output rows into {gr} tile rows; use at most {} tile rows, or end the tiled stack before it",
+                                    st.layer, st.output.h, st.output.h
+                                )
+                            } else {
+                                format!(
+                                    "strategy \"tiles\" splits layer {}'s {} output rows over {gr} devices; use at most {} devices, or end the tiled stack before it",
+                                    st.layer, st.output.h, st.output.h
+                                )
+                            });
+                        }
+                        if st.output.w < gc {
                             return Err(format!(
-                                "strategy \"tiles\" splits layer {}'s {} output rows over {nd} devices; use at most {} devices, or end the tiled stack before it",
-                                st.layer, st.output.h, st.output.h
+                                "strategy \"tiles\" splits layer {}'s {} output columns into {gc} tile columns; use at most {} tile columns, or end the tiled stack before it",
+                                st.layer, st.output.w, st.output.w
                             ));
                         }
-                        let (oa, ob) = own(i, k);
-                        stages.push(st.on_rows(oa, ob));
+                        let (oa, ob) = own(i, ti, false);
+                        if gc == 1 {
+                            stages.push(st.on_rows(oa, ob));
+                        } else {
+                            stages.push(st.on_tile((oa, ob), own(i, tj, true)));
+                        }
                         if i == 0 {
-                            (a, b) = need(0, k);
+                            (a, b) = need(0, ti, false);
+                            if gc > 1 {
+                                (ca, cb) = need(0, tj, true);
+                            }
                             continue;
                         }
-                        let (lo, hi) = need(i, k);
-                        let (pa, pb) = own(i - 1, k);
-                        let rows = pb - pa + 1;
-                        let bad = || {
-                            format!(
-                                "strategy \"tiles\": layer {} on device {dev} needs input rows {lo}-{hi}, beyond its neighbours' strips; use fewer devices, or end the tiled stack before it",
-                                st.layer
-                            )
-                        };
-                        let recv_up = pa.saturating_sub(lo);
-                        let recv_down = hi.saturating_sub(pb);
-                        if (recv_up > 0 && (k == 0 || lo < own(i - 1, k - 1).0))
-                            || (recv_down > 0 && (k + 1 == nd || hi > own(i - 1, k + 1).1))
-                            || (lo > pb + 1)
-                            || (hi + 1 < pa)
-                        {
-                            return Err(bad());
+                        // On a grid the columns first (each row of the tile widened by the
+                        // columns its left and right neighbours send), then the rows of the
+                        // widened tile: the rows a device above or below sends carry the
+                        // corners.
+                        let c_in = st.input.c;
+                        if gc > 1 {
+                            let prev_rows = own(i - 1, ti, false);
+                            exchanges.push(halo(HaloAxis {
+                                stage: i,
+                                layer: st.layer,
+                                dev,
+                                pos: tj,
+                                parts: gc,
+                                own: &|t| own(i - 1, t, true),
+                                need: &|t| need(i, t, true),
+                                unit: c_in,
+                                periods: prev_rows.1 - prev_rows.0 + 1,
+                                before: (tj > 0).then(|| devs[k - 1]),
+                                after: (tj + 1 < gc).then(|| devs[k + 1]),
+                                across: true,
+                                tags: (0, 0),
+                            })?);
                         }
-                        let keep = (
-                            lo.max(pa) - pa,
-                            (hi.min(pb) + 1).saturating_sub(pa).max(lo.max(pa) - pa),
-                        );
-                        let send_up = if k > 0 {
-                            let (_, uh) = need(i, k - 1);
-                            (uh + 1).saturating_sub(pa).min(rows)
+                        let (cl, ch) = if gc > 1 {
+                            need(i, tj, true)
                         } else {
-                            0
-                        };
-                        let send_down_from = if k + 1 < nd {
-                            let (dl, _) = need(i, k + 1);
-                            dl.saturating_sub(pa).min(rows)
-                        } else {
-                            rows
+                            (0, st.input.w - 1)
                         };
                         let tag = 2 * i as u8;
-                        if tag > 6 {
+                        if gc == 1 && tag > 6 {
                             return Err(format!(
                                 "strategy \"tiles\" exchanges halos at most at 3 layer boundaries (the link frame's 3-bit tag); end the tiled stack by layer {}",
                                 whole.stages[3].layer
                             ));
                         }
-                        exchanges.push(Exchange {
+                        exchanges.push(halo(HaloAxis {
                             stage: i,
-                            rows,
-                            row_len: st.input.w * st.input.c,
-                            up: (k > 0).then(|| devs[k - 1]),
-                            down: (k + 1 < nd).then(|| devs[k + 1]),
-                            tag_up: tag - 1,
-                            tag_down: tag,
-                            send_up,
-                            send_down_from,
-                            keep,
-                            recv_up,
-                            recv_down,
-                        });
+                            layer: st.layer,
+                            dev,
+                            pos: ti,
+                            parts: gr,
+                            own: &|t| own(i - 1, t, false),
+                            need: &|t| need(i, t, false),
+                            unit: (ch - cl + 1) * c_in,
+                            periods: 1,
+                            before: (ti > 0).then(|| devs[k - gc]),
+                            after: (ti + 1 < gr).then(|| devs[k + gc]),
+                            across: false,
+                            tags: if gc == 1 { (tag - 1, tag) } else { (0, 0) },
+                        })?);
                     }
                 } else {
                     for st in whole.stages[..ns].iter().rev() {
@@ -1056,6 +1278,7 @@ impl CnnSystem {
                             from: devs[k + 1],
                             periods: 1,
                             tail: 0,
+                            frames: if tiles { TILES_IN_FLIGHT + 1 } else { 1 },
                         }
                     } else {
                         // A grid, gathered in raster order: per output row of this tile,
@@ -1069,6 +1292,13 @@ impl CnnSystem {
                             from: devs[k + 1],
                             periods: rows,
                             tail: (h_out - r.end) * w_out * c_out,
+                            // The next tile is the right neighbour, or at a row's end the
+                            // first tile of the next row, `gc` neighbours away.
+                            frames: if tiles {
+                                TILES_IN_FLIGHT * if tj + 1 < gc { 1 } else { gc } + 1
+                            } else {
+                                1
+                            },
                         }
                     }
                 });
@@ -1095,13 +1325,16 @@ impl CnnSystem {
                 );
                 sent_below += local;
                 let mut built = mk(dev, arch, Source::Host { lo: a, hi: b }, gather, sink);
-                if !tiles {
+                if !tiles || gc > 1 {
                     built.host_cols = (ca, cb + 1);
                 }
                 built.exchanges = exchanges;
                 built_devs[dev] = Some(built);
             }
             strip_rows.reverse();
+            if tiles && gc > 1 {
+                grid_tags(&devs, &mut built_devs)?;
+            }
             let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();
             sys.fused = Some(FusedStack {
                 from: 0,
@@ -1453,6 +1686,7 @@ fn filters_stack(
                     from: devs[k + 1],
                     periods: pixels,
                     tail: 0,
+                    frames: 1,
                 }),
                 None,
                 (local + below) * pixels,

@@ -12,7 +12,7 @@ use super::verilog::{
 };
 use crate::arch::bits_for;
 use crate::arch::cnn::{CnnArch, Stage, StageKind};
-use crate::arch::cnn_system::{CnnDevice, CnnSystem, Sink, Source};
+use crate::arch::cnn_system::{CnnDevice, CnnSystem, Sink, Source, TILES_IN_FLIGHT};
 use crate::design::Design;
 use partita_hdl::cores;
 
@@ -182,6 +182,10 @@ struct MemParam {
 #[derive(Template)]
 #[template(path = "partita_cnn.v", escape = "none")]
 struct TopView {
+    /// More on when the input is taken (`tiles`: at most [`TILES_IN_FLIGHT`] frames ahead
+    /// of the stack's output, counted by `gate`).
+    in_gate: String,
+    gate: Option<GateView>,
     header: String,
     top: String,
     regs: String,
@@ -324,6 +328,15 @@ struct LinkView {
     run_value: String,
 }
 
+/// `tiles`: the count of frames out of the stack's last stage (its output `st{at}`): value
+/// counter bits and a frame's last value.
+struct GateView {
+    n: usize,
+    at: usize,
+    pw: u32,
+    last: usize,
+}
+
 /// A run of a tiles device's transmit queue (see the template).
 struct RunView {
     j: usize,
@@ -333,26 +346,21 @@ struct RunView {
 
 /// One halo exchange (see `arch::cnn_system::Exchange`).
 struct XView {
-    i: usize,
-    p: usize,
+    /// Its signals' prefix (`x{stage}`; a grid's column exchange `c{stage}`), its input
+    /// stream (valid, data, ready), and its two comments.
+    id: String,
+    in_v: String,
+    in_d: String,
+    in_r: String,
+    doc_m: String,
+    doc_s: String,
+    doc_k: String,
     u: usize,
     o: usize,
     d: usize,
     dw: u32,
-    rows: usize,
     rows_last: usize,
-    len: usize,
     len_last: usize,
-    has_up: bool,
-    up_last_row: usize,
-    up_dev: usize,
-    tag_up: u8,
-    has_dn: bool,
-    dn_from: usize,
-    dn_dev: usize,
-    tag_dn: u8,
-    keep0: usize,
-    keep_last: usize,
     ldepth: usize,
     law: u32,
     rw: u32,
@@ -982,25 +990,29 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     if queued {
         // A queue for `n` values: its beats (the frames' last beats may be partial).
         let (vpb, maxv_q) = (sys.link.vpb_h as usize, sys.link.maxv_h as usize);
-        let mut queue = |src: usize, tag: u8, n: usize, doc: &'static str| -> usize {
-            let j = rxq.len();
-            let port = port_of(src);
-            let (depth, aw) = fifo_size(n.div_ceil(vpb.max(1)) + n.div_ceil(maxv_q.max(1)) + 2);
-            rxq.push(RxqView {
-                j,
-                portb: lw as usize * port,
-                port7: 7 * port,
-                src,
-                tag,
-                doc,
-                port,
-                port2: 2 * port,
-                port3: 3 * port,
-                depth,
-                aw,
-            });
-            j
-        };
+        // `n` values in `frames` link frames (0: as many as `n` fills): a beat each, and a
+        // partial last beat per frame.
+        let mut queue =
+            |src: usize, tag: u8, n: usize, frames: usize, doc: &'static str| -> usize {
+                let j = rxq.len();
+                let port = port_of(src);
+                let frames = frames.max(n.div_ceil(maxv_q.max(1)));
+                let (depth, aw) = fifo_size(n.div_ceil(vpb.max(1)) + frames + 2);
+                rxq.push(RxqView {
+                    j,
+                    portb: lw as usize * port,
+                    port7: 7 * port,
+                    src,
+                    tag,
+                    doc,
+                    port,
+                    port2: 2 * port,
+                    port3: 3 * port,
+                    depth,
+                    aw,
+                });
+                j
+            };
         struct Req {
             grant: String,
             want: String,
@@ -1016,6 +1028,22 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         for x in &d.exchanges {
             let i = x.stage;
             let xdw = d.arch.stages[i].dw_in;
+            // A grid's column exchange feeds the row exchange of the same stage.
+            let id = format!("{}{i}", if x.across { 'c' } else { 'x' });
+            let from_cols = !x.across && d.exchanges.iter().any(|c| c.across && c.stage == i);
+            let (in_v, in_d, in_r) = if from_cols {
+                (
+                    format!("c{i}_m_valid"),
+                    format!("c{i}_m_data"),
+                    format!("c{i}_m_ready"),
+                )
+            } else {
+                (
+                    format!("st{i}_s_valid_w"),
+                    format!("st{i}_s_data_w"),
+                    format!("st{i}_s_ready_w"),
+                )
+            };
             let (u, o, dn) = (
                 x.recv_up * x.row_len,
                 (x.keep.1 - x.keep.0) * x.row_len,
@@ -1023,19 +1051,33 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             );
             let rw = bits_for(x.rows as u64 - 1);
             let cw = bits_for(x.row_len as u64 - 1);
-            let has_up = x.up.is_some() && x.send_up > 0;
-            let has_dn = x.down.is_some() && x.send_down_from < x.rows;
+            let has_up = x.has_up();
+            let has_dn = x.has_down();
             if has_up {
                 hmasks |= 1u64 << (8 * x.tag_up as u64 + x.up.unwrap_or(0) as u64);
             }
             if has_dn {
                 hmasks |= 1u64 << (8 * x.tag_down as u64 + x.down.unwrap_or(0) as u64);
             }
-            // The received halo rows: from above (the device above sent them down, tag_down)
-            // and from below (sent up, tag_up), each waiting in a FIFO of two strips' rows.
+            let (units, above, below) = if x.across {
+                ("columns", "the left", "the right")
+            } else {
+                ("rows", "above", "below")
+            };
+            // The received halo rows: from above (the device above sent them down) and from
+            // below (sent up), each waiting in a FIFO of what the neighbour can send ahead:
+            // twice the frames a device has in flight (a grid's columns come in a run per
+            // tile row).
+            let ahead = 2 * TILES_IN_FLIGHT * x.periods;
             let mut recv = |vals: usize, src: Option<usize>, tag: u8, doc: &'static str| {
                 if vals > 0 {
-                    let j = queue(src.unwrap_or(0), tag, 2 * vals, doc);
+                    let j = queue(
+                        src.unwrap_or(0),
+                        tag,
+                        ahead * vals,
+                        ahead * vals.div_ceil(maxv_q.max(1)),
+                        doc,
+                    );
                     (
                         format!("q{j}_data[{xdw}-1:0]"),
                         format!("q{j}_valid"),
@@ -1045,15 +1087,31 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     (format!("{xdw}'d0"), "1'b0".to_string(), String::new())
                 }
             };
-            let (up_q_data, up_q_valid, up_q_ready) =
-                recv(u, x.up, x.tag_down, "halo rows from above");
-            let (dn_q_data, dn_q_valid, dn_q_ready) =
-                recv(dn, x.down, x.tag_up, "halo rows from below");
+            let (up_q_data, up_q_valid, up_q_ready) = recv(
+                u,
+                x.up,
+                x.rtag_up,
+                if x.across {
+                    "halo columns from the left"
+                } else {
+                    "halo rows from above"
+                },
+            );
+            let (dn_q_data, dn_q_valid, dn_q_ready) = recv(
+                dn,
+                x.down,
+                x.rtag_down,
+                if x.across {
+                    "halo columns from the right"
+                } else {
+                    "halo rows from below"
+                },
+            );
             if u > 0 {
-                waits.push(format!("(x{i}_ph == 2'd0 && !{up_q_valid})"));
+                waits.push(format!("({id}_ph == 2'd0 && !{up_q_valid})"));
             }
             if dn > 0 {
-                waits.push(format!("(x{i}_ph == 2'd2 && !{dn_q_valid})"));
+                waits.push(format!("({id}_ph == 2'd2 && !{dn_q_valid})"));
             }
             let phases = [u, o, dn];
             let next_after = |ph: usize| -> u32 {
@@ -1065,8 +1123,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let ph0 = (0..3).find(|p| phases[*p] > 0).unwrap_or(1) as u32;
             // Two strips: the kept rows wait for the halo from above, which comes at the end of
             // that device's strip, while the next frame's rows arrive.
-            let (ldepth, law) = fifo_size(2 * o.max(x.rows * x.row_len));
-            let row = format!("x{i}_row");
+            let (ldepth, law) = fifo_size(2 * o.max(x.rows * x.row_len) * x.periods);
+            let row = format!("{id}_row");
             // The sender's two runs: its first rows up, its last rows down.
             for (has, dir, last_row, tag, dst, rows_doc) in [
                 (
@@ -1075,7 +1133,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     x.send_up.max(1) - 1,
                     x.tag_up,
                     x.up,
-                    format!("rows 0-{}", x.send_up.max(1) - 1),
+                    format!("{units} 0-{}", x.send_up.max(1) - 1),
                 ),
                 (
                     has_dn,
@@ -1083,50 +1141,96 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     x.rows - 1,
                     x.tag_down,
                     x.down,
-                    format!("rows {}-", x.send_down_from),
+                    format!("{units} {}-", x.send_down_from),
                 ),
             ] {
-                let grant = format!("x{i}_g_{dir}");
+                let grant = format!("{id}_g_{dir}");
                 if !has {
                     grants.push((grant, "1'b0".into()));
                     continue;
                 }
                 let dst = dst.unwrap_or(0);
+                let way = match (dir, x.across) {
+                    ("up", false) => "up",
+                    ("up", true) => "left",
+                    (_, false) => "down",
+                    (_, true) => "right",
+                };
                 reqs.push(Req {
                     grant,
-                    want: format!("x{i}_want_{dir}"),
-                    last: format!("({row} == {rw}'d{last_row}) && x{i}_row_end"),
-                    value: format!("st{i}_s_data_w"),
+                    want: format!("{id}_want_{dir}"),
+                    last: format!("({row} == {rw}'d{last_row}) && {id}_row_end"),
+                    value: in_d.clone(),
                     w: xdw,
                     tag,
                     dst,
                     doc: format!(
-                        "{rows_doc} before stage {i} {} to device {dst}",
-                        if dir == "up" { "up" } else { "down" }
+                        "{rows_doc} before stage {i} {way} to device {dst}{}",
+                        if x.across { ", per tile row" } else { "" }
                     ),
                 });
             }
+            let mut doc_s = if x.across {
+                format!(
+                    "Column halo exchange before stage {i}: each of stage {}'s {} tile rows ({} columns of {} values) goes",
+                    i - 1,
+                    x.periods,
+                    x.rows,
+                    x.row_len
+                )
+            } else {
+                format!(
+                    "Halo exchange before stage {i}: stage {}'s strip ({} rows of {} values) goes",
+                    i - 1,
+                    x.rows,
+                    x.row_len
+                )
+            };
+            if has_up {
+                doc_s += &format!(
+                    " {units} 0-{} to device {} (tag {}),",
+                    x.send_up.max(1) - 1,
+                    x.up.unwrap_or(0),
+                    x.tag_up
+                );
+            }
+            if has_dn {
+                doc_s += &format!(
+                    " {units} {}- to device {} (tag {}),",
+                    x.send_down_from,
+                    x.down.unwrap_or(0),
+                    x.tag_down
+                );
+            }
+            let doc_k = format!(
+                "{units} {}-{} kept{} in a block-RAM FIFO of {ldepth} entries until the merger takes them.",
+                x.keep.0,
+                x.keep.1.max(1) - 1,
+                if o == 0 { " (none)" } else { "" }
+            );
+            let doc_m = if x.across {
+                format!(
+                    "Column halo exchange before stage {i}: per tile row, {u} value(s) from {above}, {o} kept, {dn} from {below}; then the row exchange."
+                )
+            } else {
+                format!(
+                    "Halo exchange before stage {i}: its input, merged from {u} value(s) from {above}, {o} kept, {dn} from {below}."
+                )
+            };
             xs.push(XView {
-                i,
-                p: i - 1,
+                id: id.clone(),
+                in_v,
+                in_d,
+                in_r,
+                doc_m,
+                doc_s,
+                doc_k,
                 u,
                 o,
                 d: dn,
                 dw: xdw,
-                rows: x.rows,
                 rows_last: x.rows - 1,
-                len: x.row_len,
                 len_last: x.row_len - 1,
-                has_up,
-                up_last_row: x.send_up.max(1) - 1,
-                up_dev: x.up.unwrap_or(0),
-                tag_up: x.tag_up,
-                has_dn,
-                dn_from: x.send_down_from,
-                dn_dev: x.down.unwrap_or(0),
-                tag_dn: x.tag_down,
-                keep0: x.keep.0,
-                keep_last: x.keep.1.max(1) - 1,
                 ldepth,
                 law,
                 rw,
@@ -1207,6 +1311,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         src,
                         m.tag,
                         (2 * span * len + maxv).min(2 * m.pixels * len),
+                        0,
                         "its slice of the channels, all-gathered",
                     );
                     sd.push(format!("q{q}_data[{mdw}-1:0]"));
@@ -1274,10 +1379,13 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             });
         }
         if let Some(g) = d.gather {
+            // Of `tiles`, what device `from` can send ahead (`Gather::frames` frames).
+            let per = g.remote * g.periods + g.tail;
             gather_q = Some(queue(
                 g.from,
                 0,
-                g.remote * g.periods + g.tail,
+                per * g.frames,
+                per.div_ceil(maxv.max(1)) * g.frames,
                 "the strips gathered from below",
             ));
             waits.push("(g_remote && !rx_v)".into());
@@ -1287,6 +1395,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 r.from,
                 0,
                 r.values + maxv,
+                0,
                 "the partial sums from below",
             ));
             waits.push("(r_loc_v && !rx_v)".into());
@@ -1294,7 +1403,13 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         if let Source::Link { from } = d.source {
             // Two frames of the input map, so the device before the stack sends on while this
             // device's merges wait for the other devices' slices.
-            let j = queue(from, d.in_tag, 2 * d.arch.input.values(), "the input map");
+            let j = queue(
+                from,
+                d.in_tag,
+                2 * d.arch.input.values(),
+                0,
+                "the input map",
+            );
             in_q = Some(j);
             waits.push(format!("(in_open && !q{j}_valid)"));
         }
@@ -1815,11 +1930,12 @@ fn device_files(
             }
 
             for x in &d.exchanges {
-                if x.up.is_none() || x.send_up == 0 {
-                    unused_extra += &format!(", x{}_want_up", x.stage);
+                let id = format!("{}{}", if x.across { 'c' } else { 'x' }, x.stage);
+                if !x.has_up() {
+                    unused_extra += &format!(", {id}_want_up");
                 }
-                if x.down.is_none() || x.send_down_from >= x.rows {
-                    unused_extra += &format!(", x{}_want_dn", x.stage);
+                if !x.has_down() {
+                    unused_extra += &format!(", {id}_want_dn");
                 }
             }
         }
@@ -1835,7 +1951,25 @@ fn device_files(
             unused_extra += ", m_axis_tready";
         }
     }
+    // `tiles`: frames out of the stack's last stage (before the gather and the layers after
+    // the stack), which the input waits for.
+    let gate = dev.filter(|d| !d.1.exchanges.is_empty()).map(|(_, d)| {
+        let at = d.gather.map_or(d.arch.stages.len(), |g| g.after);
+        let vals = d.arch.stages[at - 1].output.values();
+        GateView {
+            n: TILES_IN_FLIGHT,
+            at,
+            pw: bits_for(vals.max(2) as u64 - 1),
+            last: vals - 1,
+        }
+    });
     let mut top_view = TopView {
+        in_gate: if gate.is_some() {
+            format!(" && (in_frames - stk_frames < 32'd{TILES_IN_FLIGHT})")
+        } else {
+            String::new()
+        },
+        gate,
         header: hdr.clone(),
         top: top.clone(),
         regs: regs_name.clone(),

@@ -533,14 +533,16 @@ pub fn simulate_cnn_multi(
     // Every frame a device sends is an h frame: each of its runs per frame (its output, and on
     // a tiles device its halo rows up and down) split at the frame format's most values.
     let fmt = sys.frame;
-    let per_run =
-        |v: usize| (v as u32).div_ceil(fmt.max_values(partita_hdl::frame::Kind::H)) as usize;
     let frames_expected: Vec<[usize; 3]> = sys
         .devices
         .iter()
         .map(|d| {
             [
-                d.runs().iter().map(|r| per_run(r.2)).sum::<usize>() * frames,
+                d.runs()
+                    .iter()
+                    .map(|r| r.frames(&fmt) as usize)
+                    .sum::<usize>()
+                    * frames,
                 0,
                 0,
             ]
