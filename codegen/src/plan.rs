@@ -607,8 +607,8 @@ pub struct PartitionSpec {
     /// `[[partition.override]]` tables.
     #[serde(rename = "override")]
     pub overrides: Vec<OverrideSpec>,
-    /// CNN `fused`: the tile grid, `[rows, columns]` of the stack's last output map (default:
-    /// one row strip per device, `[devices, 1]`).
+    /// CNN `fused` and `tiles`: the tile grid, `[rows, columns]` of the stack's last output
+    /// map (default: one row strip per device, `[devices, 1]`).
     pub grid: Option<Vec<i64>>,
 }
 
@@ -2296,7 +2296,7 @@ impl Validator<'_, '_> {
             if kind != ModelKind::Cnn {
                 self.err(
                     &path,
-                    "`grid` applies to a CNN's fused tiles",
+                    "`grid` applies to a CNN's fused or tiled stack",
                     "remove `grid` from an LSTM plan",
                 );
                 ok = false;

@@ -843,6 +843,18 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "splits the stack's 2 output columns (layer 0) into 3 tile columns",
         ),
         (
+            // A 2 x 3 tiles grid exchanging halos before three layers: the middle column's
+            // devices send 3 runs before each (left, right, down or up), 9 in all.
+            format!(
+                "{BASE}input_shape = [1, 8, 9]\n{conv}{conv}{conv}{conv}{}{}[target]\ndevices = 6\n{}[partition]\nstrategy = \"tiles\"\ngrid = [2, 3]\n{}",
+                layer("flatten", ""),
+                layer("dense", "out_features = 2\n"),
+                link("chain"),
+                tail_on_0(4, 6),
+            ),
+            "sends 9 halo runs per frame",
+        ),
+        (
             // A tiles grid with more tile columns than a layer's output columns.
             format!(
                 "{BASE}input_shape = [1, 8, 2]\n{conv}[target]\ndevices = 6\n{}[partition]\nstrategy = \"tiles\"\ngrid = [2, 3]\n",
@@ -866,8 +878,8 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
     }
 }
 
-/// Random stacks (input channels, kernel, stride, padding, pool) fused, tiled, split by
-/// filters or channels over random device counts and topologies, or split by layers, with the
+/// Random stacks (input channels, kernel, stride, padding, pool) fused or tiled (in strips or
+/// on grids), split by filters or channels over random device counts and topologies, or split by layers, with the
 /// layers after a split stack on its first device or pipelined on a device of their own:
 /// bit-exact in the cosim. `PROPTEST_CASES=30` runs more.
 fn arb_system() -> impl Strategy<Value = String> {
@@ -944,8 +956,8 @@ fn arb_system() -> impl Strategy<Value = String> {
                         split_layers("channels", n - 2, n),
                     );
                 }
-                // Fused on a grid: the devices as one row of column tiles, or 2 x 2.
-                let grid = match (strategy == "fused" && grid, devs) {
+                // Fused or tiled on a grid: the devices as one row of column tiles, or 2 x 2.
+                let grid = match ((strategy == "fused" || strategy == "tiles") && grid, devs) {
                     (true, 4) => "grid = [2, 2]\n".to_string(),
                     (true, d) => format!("grid = [1, {d}]\n"),
                     _ => String::new(),
@@ -992,10 +1004,12 @@ proptest! {
         if code == 2
             && (err.contains("output rows")
                 || err.contains("output columns")
-                || err.contains("beyond its neighbours"))
+                || err.contains("beyond its neighbours")
+                || err.contains("halo runs per frame"))
         {
-            // More strips than a layer's rows (or tile columns than its columns), or a halo
-            // wider than a neighbour's strip: refused, covered above.
+            // More strips than a layer's rows (or tile columns than its columns), a halo
+            // wider than a neighbour's strip, or more halo runs than frame tags: refused,
+            // covered above.
             return Ok(());
         }
         prop_assert_eq!(code, 0, "{}\n{}\n{}", text, err, j);

@@ -249,8 +249,9 @@ fn variant(design: &Design, n: usize, assign: Vec<LayerAssignment>) -> Option<De
     Some(d)
 }
 
-/// The CNN sweep: one device, then for each device count `fused` (the stack end with the
-/// fewest predicted cycles), `layers`, `tiles`, `filters` and `channels`.
+/// The CNN sweep: one device, then for each device count `fused` (the stack end and grid with
+/// the fewest predicted cycles), `layers`, `tiles` (the grid with the fewest), `filters` and
+/// `channels`.
 pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
     let ModelDesign::Cnn(_) = &design.model else {
         return Vec::new();
@@ -345,9 +346,30 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
                 };
                 nl
             ];
-            if let Some(d) = variant(design, n, assign) {
-                push(strategy, n, d, &mut rows);
-            }
+            let Some(d) = variant(design, n, assign) else {
+                continue;
+            };
+            // Tiles: the grid of n tiles with the fewest predicted cycles (row strips when
+            // none builds: the estimate).
+            let d = if strategy == Strategy::Tiles {
+                grids
+                    .iter()
+                    .map(|&(r, c)| {
+                        let mut g = d.clone();
+                        g.plan.plan.partition.grid = Some(vec![r as i64, c as i64]);
+                        g
+                    })
+                    .filter(|g| CnnSystem::new(g).is_ok())
+                    .min_by(|a, b| {
+                        predict(a)
+                            .cycles_per_step
+                            .total_cmp(&predict(b).cycles_per_step)
+                    })
+                    .unwrap_or(d)
+            } else {
+                d
+            };
+            push(strategy, n, d, &mut rows);
         }
     }
     rows

@@ -13,7 +13,12 @@
 //! - **tiles**: the same stack, each conv2d/maxpool layer on the devices' strips of its own
 //!   output rows (nothing recomputed); before each layer after the first, a device receives
 //!   from the devices above and below it the halo rows its strip needs and sends them theirs
-//!   ([`Exchange`]). The last strips are gathered as for `fused`.
+//!   ([`Exchange`]). The last strips are gathered as for `fused`. On a grid of rows x columns,
+//!   each layer runs on the devices' tiles of its output; before each layer after the first a
+//!   device first exchanges halo columns with its left and right neighbours (per row of its
+//!   tile), then the rows of its widened tile with the devices above and below, which carries
+//!   the corners. A device takes its input at most [`TILES_IN_FLIGHT`] frames ahead of its
+//!   stack's output, which bounds what any queue must hold.
 //! - **layers**: whole layers per device, pipelined over frames: the devices that run
 //!   consecutive runs of stages pass the feature map on.
 //!
@@ -931,7 +936,7 @@ impl CnnSystem {
             0
         };
         let built = "multi-device CNN hardware is built for `fused` and `tiles` (a stack of \
-                     conv2d/maxpool layers in row strips, or for `fused` a grid of tiles), \
+                     conv2d/maxpool layers in row strips or a grid of tiles), \
                      `filters` (the output channels of the first conv2d or dense layers, with \
                      the maxpools after them, all-gathered per pixel before each weight layer \
                      after the first and gathered per pixel at the end, or fused into the next \
