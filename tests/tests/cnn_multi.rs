@@ -431,7 +431,8 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
     }
 }
 
-/// `tiles` on a 2-D grid: before each layer after the first, a device takes its halo columns
+/// `tiles` on a 2-D grid, and on 2 strips exchanging before 4 layers: before each layer after
+/// the first, a device (on a grid) takes its halo columns
 /// from its left and right neighbours, then the rows of its widened tile (corners included)
 /// from above and below. Ten frames each, so devices run ahead of each other as far as they
 /// may (a device with fewer neighbours finishes sooner): every queue must hold what its
@@ -474,6 +475,22 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             ),
             (2, 11),
         ),
+        (
+            // Strips exchanging halos before 4 layers (each of 2 devices numbers its 4 runs;
+            // a fixed tag per exchange and direction allowed 3 exchanges).
+            "strips2_five_convs_chain2",
+            format!(
+                "{BASE}input_shape = [1, 16, 16]\n{}{}{}{}{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"tiles\"\n{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("conv2d", "out_channels = 1\nkernel = 3\npadding = 1\n"),
+                link("chain"),
+                split_layers("tiles", 0, 5),
+            ),
+            (1, 16),
+        ),
     ];
     for (name, text, (chans, h)) in cases {
         let plan = tmp.write(&format!("{name}.toml"), &text);
@@ -484,7 +501,15 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
         ndarray_npy::write_npy(&input, &x).unwrap();
         let j = assert_system_with(&plan, &["--input", input.to_str().unwrap()]);
         assert_eq!(j["words_got"].as_u64().unwrap() % 10, 0, "{j}");
-        assert!(j["cnn"]["grid"][1].as_u64().unwrap() > 1, "{j}");
+        if name.starts_with("strips") {
+            assert_eq!(
+                j["cnn"]["halo_exchanged"],
+                serde_json::json!([1, 2, 3, 4]),
+                "{j}"
+            );
+        } else {
+            assert!(j["cnn"]["grid"][1].as_u64().unwrap() > 1, "{j}");
+        }
         eprintln!(
             "{name}: {} cycles per frame, {} of one device",
             j["cnn"]["cycles_per_frame"], j["cnn"]["fraction_of_one_device"]

@@ -249,6 +249,19 @@ fn variant(design: &Design, n: usize, assign: Vec<LayerAssignment>) -> Option<De
     Some(d)
 }
 
+/// The design on each of `grids` (rows x columns of tiles) whose hardware is built.
+fn on_grids(d: &Design, grids: &[(usize, usize)]) -> Vec<Design> {
+    grids
+        .iter()
+        .map(|&(r, c)| {
+            let mut g = d.clone();
+            g.plan.plan.partition.grid = Some(vec![r as i64, c as i64]);
+            g
+        })
+        .filter(|g| CnnSystem::new(g).is_ok())
+        .collect()
+}
+
 /// The CNN sweep: one device, then for each device count `fused` (the stack end and grid with
 /// the fewest predicted cycles), `layers`, `tiles` (the grid with the fewest), `filters` and
 /// `channels`.
@@ -308,14 +321,7 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
                 )
             })
             .filter_map(|e| variant(design, n, fused_assignment(layers, e, n)))
-            .flat_map(|d| {
-                grids.iter().map(move |&(r, c)| {
-                    let mut g = d.clone();
-                    g.plan.plan.partition.grid = Some(vec![r as i64, c as i64]);
-                    g
-                })
-            })
-            .filter(|d| CnnSystem::new(d).is_ok())
+            .flat_map(|d| on_grids(&d, &grids))
             .min_by(|a, b| {
                 predict(a)
                     .cycles_per_step
@@ -352,14 +358,8 @@ pub fn sweep(design: &Design, devices: &[usize]) -> Vec<SweepRow> {
             // Tiles: the grid of n tiles with the fewest predicted cycles (row strips when
             // none builds: the estimate).
             let d = if strategy == Strategy::Tiles {
-                grids
-                    .iter()
-                    .map(|&(r, c)| {
-                        let mut g = d.clone();
-                        g.plan.plan.partition.grid = Some(vec![r as i64, c as i64]);
-                        g
-                    })
-                    .filter(|g| CnnSystem::new(g).is_ok())
+                on_grids(&d, &grids)
+                    .into_iter()
                     .min_by(|a, b| {
                         predict(a)
                             .cycles_per_step

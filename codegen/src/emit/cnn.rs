@@ -12,7 +12,7 @@ use super::verilog::{
 };
 use crate::arch::bits_for;
 use crate::arch::cnn::{CnnArch, Stage, StageKind};
-use crate::arch::cnn_system::{CnnDevice, CnnSystem, Sink, Source, TILES_IN_FLIGHT};
+use crate::arch::cnn_system::{CnnDevice, CnnSystem, Sink, Source};
 use crate::design::Design;
 use partita_hdl::cores;
 
@@ -182,7 +182,7 @@ struct MemParam {
 #[derive(Template)]
 #[template(path = "partita_cnn.v", escape = "none")]
 struct TopView {
-    /// More on when the input is taken (`tiles`: at most [`TILES_IN_FLIGHT`] frames ahead
+    /// More on when the input is taken (`tiles`: at most `CnnDevice::in_flight` frames ahead
     /// of the stack's output, counted by `gate`).
     in_gate: String,
     gate: Option<GateView>,
@@ -969,7 +969,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         None => ("1'b0".to_string(), format!("{tq_w}'d0")),
     };
     let others: u8 = (0..n).filter(|x| *x != me).fold(0, |m, x| m | (1 << x));
-    // Frame tags: 0 the output run, 2i - 1 / 2i a halo run up / down before stage i.
+    // Frame tags: 0 the output run; halo runs numbered per device from 1 (`halo_tags`).
     let mut hmasks: u64 = to.map_or(0, |t| 1u64 << t);
     for a in &d.also {
         hmasks |= 1u64 << a;
@@ -1068,7 +1068,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             // below (sent up), each waiting in a FIFO of what the neighbour can send ahead:
             // twice the frames a device has in flight (a grid's columns come in a run per
             // tile row).
-            let ahead = 2 * TILES_IN_FLIGHT * x.periods;
+            let ahead = 2 * d.in_flight.max(1) * x.periods;
             let mut recv = |vals: usize, src: Option<usize>, tag: u8, doc: &'static str| {
                 if vals > 0 {
                     let j = queue(
@@ -1953,22 +1953,20 @@ fn device_files(
     }
     // `tiles`: frames out of the stack's last stage (before the gather and the layers after
     // the stack), which the input waits for.
-    let gate = dev.filter(|d| !d.1.exchanges.is_empty()).map(|(_, d)| {
+    let gate = dev.filter(|d| d.1.in_flight > 0).map(|(_, d)| {
         let at = d.gather.map_or(d.arch.stages.len(), |g| g.after);
         let vals = d.arch.stages[at - 1].output.values();
         GateView {
-            n: TILES_IN_FLIGHT,
+            n: d.in_flight,
             at,
             pw: bits_for(vals.max(2) as u64 - 1),
             last: vals - 1,
         }
     });
     let mut top_view = TopView {
-        in_gate: if gate.is_some() {
-            format!(" && (in_frames - stk_frames < 32'd{TILES_IN_FLIGHT})")
-        } else {
-            String::new()
-        },
+        in_gate: gate.as_ref().map_or(String::new(), |g| {
+            format!(" && (in_frames - stk_frames < 32'd{})", g.n)
+        }),
         gate,
         header: hdr.clone(),
         top: top.clone(),

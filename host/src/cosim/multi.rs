@@ -687,6 +687,19 @@ fn cnn_system_stats(
             })
         })
         .collect();
+    // `tiles`: the layers before which some device sends halo rows or columns.
+    let mut halo_exchanged: Vec<usize> = sys
+        .devices
+        .iter()
+        .flat_map(|d| {
+            d.exchanges
+                .iter()
+                .filter(|x| x.has_up() || x.has_down())
+                .map(|x| d.arch.stages[x.stage].layer)
+        })
+        .collect();
+    halo_exchanged.sort_unstable();
+    halo_exchanged.dedup();
     let json = serde_json::json!({
         "strategy": sys.strategy.name(),
         "cycles_per_frame": cpf,
@@ -713,6 +726,7 @@ fn cnn_system_stats(
             .find(|d| !d.merges.is_empty())
             .map(|d| d.merges.iter().map(|m| d.arch.stages[m.stage].layer).collect::<Vec<_>>())
             .unwrap_or_default(),
+        "halo_exchanged": halo_exchanged,
         "devices": devs,
     });
     let mut text = format!(
