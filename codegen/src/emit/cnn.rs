@@ -12,7 +12,7 @@ use super::verilog::{
 };
 use crate::arch::bits_for;
 use crate::arch::cnn::{CnnArch, Stage, StageKind};
-use crate::arch::cnn_system::{CnnDevice, CnnSystem, Sink, Source};
+use crate::arch::cnn_system::{CnnDevice, CnnSystem, Exchange, Sink, Source};
 use crate::design::Design;
 use partita_hdl::cores;
 
@@ -1029,7 +1029,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let i = x.stage;
             let xdw = d.arch.stages[i].dw_in;
             // A grid's column exchange feeds the row exchange of the same stage.
-            let id = format!("{}{i}", if x.across { 'c' } else { 'x' });
+            let id = xid(x);
             let from_cols = !x.across && d.exchanges.iter().any(|c| c.across && c.stage == i);
             let (in_v, in_d, in_r) = if from_cols {
                 (
@@ -1648,6 +1648,11 @@ fn queued(d: &CnnDevice) -> bool {
         || (matches!(d.source, Source::Link { .. }) && (d.gather.is_some() || d.reduce.is_some()))
 }
 
+/// A halo exchange's signal prefix: `x{stage}`, a grid's column exchange `c{stage}`.
+fn xid(x: &Exchange) -> String {
+    format!("{}{}", if x.across { 'c' } else { 'x' }, x.stage)
+}
+
 /// `2^aw` entries, at least `n` (and 2).
 fn fifo_size(n: usize) -> (usize, u32) {
     let depth = n.max(2).next_power_of_two();
@@ -1930,7 +1935,7 @@ fn device_files(
             }
 
             for x in &d.exchanges {
-                let id = format!("{}{}", if x.across { 'c' } else { 'x' }, x.stage);
+                let id = xid(x);
                 if !x.has_up() {
                     unused_extra += &format!(", {id}_want_up");
                 }
