@@ -337,26 +337,39 @@
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(pack_busy)
     );
 
-{% endif %}{% if let Some(l) = link %}{% if let Some(sc) = l.scatter %}    // Scatter: this device's map ({= sc.pixels =} pixels of {= sc.cmap =} channels) leaves as one run per device of the
-    // channels stack after it, each device's channels of every pixel (the transmit runs below).
+{% endif %}{% if let Some(l) = link %}{% if let Some(sc) = l.scatter %}    // Scatter: this device's map ({= sc.h =} x {= sc.w =} pixels of {= sc.c =} channels, in raster order) leaves as one
+    // run per device of the stack after it, the values in that device's box of rows, columns and
+    // channels (the transmit runs below). A value in several boxes goes to each run (y_sent
+    // marks those that have it), and a value in none is dropped.
+    reg [{= sc.yw =}-1:0] y_sy;
+    reg [{= sc.xw =}-1:0] y_sx;
     reg [{= sc.cw =}-1:0] y_sc;
-    reg [{= sc.pw =}-1:0] y_sp;
-    always @(posedge clk) begin
+    reg [{= sc.nr =}-1:0] y_sent;
+{% for r in sc.runs %}    wire s{= r.k =}_g;
+    wire s{= r.k =}_in = {= r.cond =};
+{% endfor %}    always @(posedge clk) begin
         if (rst) begin
+            y_sy <= {= sc.yw =}'d0;
+            y_sx <= {= sc.xw =}'d0;
             y_sc <= {= sc.cw =}'d0;
-            y_sp <= {= sc.pw =}'d0;
+            y_sent <= {= sc.nr =}'d0;
         end else if (y_valid && y_ready) begin
+            y_sent <= {= sc.nr =}'d0;
             if (y_sc == {= sc.cw =}'d{= sc.c_last =}) begin
                 y_sc <= {= sc.cw =}'d0;
-                y_sp <= (y_sp == {= sc.pw =}'d{= sc.p_last =}) ? {= sc.pw =}'d0 : y_sp + {= sc.pw =}'d1;
+                if (y_sx == {= sc.xw =}'d{= sc.x_last =}) begin
+                    y_sx <= {= sc.xw =}'d0;
+                    y_sy <= (y_sy == {= sc.yw =}'d{= sc.y_last =}) ? {= sc.yw =}'d0 : y_sy + {= sc.yw =}'d1;
+                end else begin
+                    y_sx <= y_sx + {= sc.xw =}'d1;
+                end
             end else begin
                 y_sc <= y_sc + {= sc.cw =}'d1;
             end
+        end else begin
+            y_sent <= y_sent | { {= sc.grants =} };
         end
     end
-{% for r in sc.runs %}    wire s{= r.k =}_g;
-    wire s{= r.k =}_in = {= r.cond =};
-{% endfor %}
 {% endif %}{% endif %}{% if let Some(g) = gate %}    // Frames out of the tiled stack (stage {= g.at =}'s input): the input is taken at most {= g.n =} frames ahead.
     reg [31:0] stk_frames;
     reg [{= g.pw =}-1:0] stk_pos;

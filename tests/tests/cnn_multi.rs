@@ -27,6 +27,17 @@ fn split_layers(s: &str, from: usize, to: usize) -> String {
         .collect()
 }
 
+/// Overrides giving `layers` strategy `s` on `devices` (a TOML array).
+fn on_devices(s: &str, layers: std::ops::Range<usize>, devices: &str) -> String {
+    layers
+        .map(|l| {
+            format!(
+                "[[partition.override]]\nlayer = {l}\nstrategy = \"{s}\"\ndevices = {devices}\n"
+            )
+        })
+        .collect()
+}
+
 /// Overrides putting layers `from..n` on device 0 with strategy `layers` (after a fused stack).
 fn tail_on_0(from: usize, n: usize) -> String {
     (from..n)
@@ -322,6 +333,26 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A fused stack fed from a link: a conv on device 0 scatters its map round a
+            // ring, each of devices 1-3 the rows its strip's receptive field needs (the
+            // overlapping halo rows to two devices); a valid conv at the stack's end.
+            "layers_then_fused_ring4",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{}{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("maxpool", "kernel = 2\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("ring"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("fused", 2..5, "[1, 2, 3]"),
+                on_devices("layers", 5..7, "[1]"),
+            ),
+        ),
+        (
             // A channels stack fed from a link: a conv on device 0 scatters its map (each
             // device's channels of every pixel, frames tagged per device) to devices 1 and 2
             // on a chain (device 2's frames through device 1), which split the next conv by
@@ -491,6 +522,27 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             ),
             (1, 16),
         ),
+        (
+            // A tiled 2 x 2 grid fed from a link: a conv on device 0 scatters its map, each
+            // device of the stack the rows and columns its tile's first layer reads, down a
+            // chain (frames to device 4 pass through 1-3, which also carry halos).
+            "layers_then_tiles_grid2x2_chain5",
+            format!(
+                "{BASE}input_shape = [1, 14, 14]\n{}{}{}{}{}{}{}[target]\ndevices = 5\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("maxpool", "kernel = 2\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("chain"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("tiles", 2..5, "[1, 2, 3, 4]"),
+                on_devices("layers", 5..7, "[1]"),
+            ),
+            (1, 14),
+        ),
     ];
     for (name, text, (chans, h)) in cases {
         let plan = tmp.write(&format!("{name}.toml"), &text);
@@ -509,6 +561,11 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             );
         } else {
             assert!(j["cnn"]["grid"][1].as_u64().unwrap() > 1, "{j}");
+        }
+        if name.starts_with("layers_then") {
+            // The stack's input came over the links, each tile's rows and columns once.
+            assert_eq!(j["cnn"]["after_stack"], serde_json::json!([1]), "{j}");
+            assert!(j["cnn"]["input_factor"].as_f64().unwrap() > 1.0, "{j}");
         }
         eprintln!(
             "{name}: {} cycles per frame, {} of one device",
@@ -626,6 +683,21 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
                 format!("[[partition.override]]\nlayer = {l}\nstrategy = \"channels\"\ndevices = [1, 2]\n")
             })
             .collect::<String>();
+    // A conv on device 0 scattering its map over a fused stack of devices 1 and 2: each
+    // device's rows, the halo rows to both (overlapping boxes).
+    let small_scatter_fused = format!(
+        "{BASE}input_shape = [2, 9, 6]\n{}{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("flatten", ""),
+        layer("dense", "out_features = 3\n"),
+        link("chain"),
+        on_devices("layers", 0..2, "[0]"),
+        on_devices("fused", 2..4, "[1, 2]"),
+        on_devices("layers", 4..6, "[1]"),
+    );
     let plans = [
         (
             "fused4",
@@ -690,6 +762,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_scatter",
             tmp.write("small_scatter.toml", &small_scatter),
+            true,
+        ),
+        (
+            "small_scatter_fused",
+            tmp.write("small_scatter_fused.toml", &small_scatter_fused),
             true,
         ),
     ];
@@ -826,13 +903,22 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "strategy \"channels\" after a filters stack covers one conv2d or dense layer",
         ),
         (
-            // A fused layer after a layer of another strategy.
+            // A fused stack after a layer on one of the stack's own devices.
             format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 0\nstrategy = \"layers\"\ndevices = [0]\n",
+                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 0\nstrategy = \"layers\"\ndevices = [0]\n",
                 layer("relu", ""),
                 link("chain")
             ),
-            "must be the network's first layers",
+            "device 0 runs layers before the fused stack and a tile of it",
+        ),
+        (
+            // Fused layers in two runs, a layer of another strategy between them.
+            format!(
+                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 1\nstrategy = \"layers\"\ndevices = [0]\n",
+                layer("relu", ""),
+                link("chain")
+            ),
+            "must be one run of layers of one strategy",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.
@@ -916,7 +1002,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -943,15 +1029,34 @@ fn arb_system() -> impl Strategy<Value = String> {
                 if let Some(split) = strategy.strip_prefix("layers+") {
                     // The conv (and pool) on device 0, which sends its map to the dense layer
                     // split over devices of their own: a copy each (filters) or each device's
-                    // channels of every pixel (channels, scattered).
+                    // channels of every pixel (channels, scattered); or the conv on device 0
+                    // and the pool fused or tiled over devices of their own (each device the
+                    // rows its strip reads, scattered).
                     // Channels needs two of the conv's channels, filters two of the dense
                     // layer's 3 outputs.
-                    let split = if cout < 2 { "filters" } else { split };
-                    let most = if split == "channels" { cout } else { 3 };
+                    // Fused and tiles take the pool, in strips of its output rows (each device
+                    // its rows' receptive field, scattered), the dense layer on the first.
+                    let pooled_rows = oh.saturating_sub(2);
+                    let spatial = split == "fused" || split == "tiles";
+                    let split = if (cout < 2 && split == "channels")
+                        || (spatial && (n != 5 || pooled_rows < 2))
+                    {
+                        "filters"
+                    } else {
+                        split
+                    };
+                    let most = match split {
+                        "channels" => cout,
+                        "fused" | "tiles" => pooled_rows,
+                        _ => 3,
+                    };
                     let k = devs.min(most).max(2);
                     let group: Vec<String> = (1..=k).map(|d| d.to_string()).collect();
+                    let spatial = split == "fused" || split == "tiles";
                     let o: String = (0..n)
-                        .map(|l| if l + 1 < n {
+                        .map(|l| if spatial && l > 2 {
+                            format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [1]\n")
+                        } else if l + 1 < n && !(spatial && l == 2) {
                             format!("[[partition.override]]\nlayer = {l}\nstrategy = \"layers\"\ndevices = [0]\n")
                         } else {
                             format!("[[partition.override]]\nlayer = {l}\nstrategy = \"{split}\"\ndevices = [{}]\n", group.join(", "))

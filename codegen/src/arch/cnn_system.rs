@@ -22,6 +22,11 @@
 //! - **layers**: whole layers per device, pipelined over frames: the devices that run
 //!   consecutive runs of stages pass the feature map on.
 //!
+//! A split stack may follow layers of strategy `layers` on devices of their own: the last of
+//! them sends the stack its map (a copy per device for `filters`; for `channels` each device
+//! its channels, for `fused` and `tiles` each device the rows and columns its tile reads:
+//! [`Scatter`]).
+//!
 //! After a split stack (`fused`, `tiles`, `filters`, `channels`), the layers after it run on the
 //! stack's first device, or (strategy `layers`) pipelined on devices of their own: the first
 //! device then passes the stack's output map (or the map of its own last layer) on ([`Tail`]).
@@ -336,15 +341,24 @@ impl Merge {
     }
 }
 
-/// The device before a `channels` stack fed from a link: its output map (`pixels` pixels of
-/// `cmap` channels) goes out as one run per stack device, `devs[k]` getting channels
-/// `slices[k]` of every pixel in frames tagged k + 1.
+/// The device before a stack fed from a link (`channels`, `fused` or `tiles`): its output map
+/// (`map`: pixels in raster order, each pixel's channels in order) goes out as one run per
+/// stack device, `devs[k]` getting the values in its box `boxes[k]` (rows, columns and
+/// channels, each first and one past the last) in frames tagged k + 1. Boxes may overlap (the
+/// halos of fused tiles): a value goes to every device whose box holds it, and a value in no
+/// box (rows no window of the stack reads) is dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scatter {
-    pub cmap: usize,
-    pub pixels: usize,
+    pub map: Map,
     pub devs: Vec<usize>,
-    pub slices: Vec<(usize, usize)>,
+    pub boxes: Vec<[(usize, usize); 3]>,
+}
+
+impl Scatter {
+    /// Values per frame to the stack's `k`th device.
+    pub fn values(&self, k: usize) -> usize {
+        self.boxes[k].iter().map(|(a, b)| b - a).product()
+    }
 }
 
 /// One device of a CNN system.
@@ -448,8 +462,8 @@ impl CnnDevice {
         }
         match (&self.scatter, self.sink) {
             (Some(sc), _) => {
-                for (k, (&d, &(c0, c1))) in sc.devs.iter().zip(&sc.slices).enumerate() {
-                    v.push(Run::new(d, k as u8 + 1, sc.pixels * (c1 - c0)));
+                for (k, &d) in sc.devs.iter().enumerate() {
+                    v.push(Run::new(d, k as u8 + 1, sc.values(k)));
                 }
             }
             (None, Sink::Link { to }) => {
@@ -486,9 +500,11 @@ impl CnnDevice {
 pub struct FusedStack {
     /// The stack's first layer (0, or after the layers whose map a device sends it).
     pub from: usize,
+    /// The whole network's stage the stack starts with.
+    pub first_stage: usize,
     /// Layers in the stack (from `from`, ReLUs included).
     pub layers: usize,
-    /// Stages in the stack (the first `stages` of the network).
+    /// Stages in the stack (from `first_stage`).
     pub stages: usize,
     /// Per device (in strip order) the output rows of the stack's last stage (`filters`: the
     /// output channels, first and last).
@@ -637,7 +653,7 @@ impl CnnSystem {
                 let per: Vec<String> = f
                     .stage_recompute
                     .iter()
-                    .zip(&self.whole.stages)
+                    .zip(&self.whole.stages[f.first_stage..])
                     .filter(|(r, _)| **r > 1.005)
                     .map(|(r, s)| format!("layer {} {:.2}x", s.layer, r))
                     .collect();
@@ -674,6 +690,10 @@ impl CnnSystem {
             Some(d) if self.strategy == Strategy::Channels => {
                 format!("takes each device's channels of device {d}'s map (scattered)")
             }
+            Some(d) if matches!(self.strategy, Strategy::Fused | Strategy::Tiles) => format!(
+                "takes each device's tile of device {d}'s map (scattered, {:.2}x the map)",
+                f.input_factor
+            ),
             Some(d) => format!("takes its input map from device {d}, a copy per device"),
             None => format!("reads {:.2}x the input", f.input_factor),
         };
@@ -913,16 +933,16 @@ impl CnnSystem {
         let strategies: Vec<Strategy> = layers.iter().map(|a| a.strategy).collect();
         let spatial = |s: &Strategy| matches!(s, Strategy::Fused | Strategy::Tiles);
         let fused_n = strategies.iter().filter(|s| spatial(s)).count();
-        let tiles = strategies.first() == Some(&Strategy::Tiles);
-        // A filters stack after `lead` layers of strategy `layers` (pipelined; the last of
-        // them sends its map to every device of the stack).
+        // A split stack after `lead` layers of strategy `layers` (pipelined; the last of them
+        // sends its map to the stack: a copy to each device for `filters`, each device its
+        // channels for `channels`, its tile for `fused` and `tiles`).
         let lead = strategies
             .iter()
             .take_while(|s| **s == Strategy::Layers)
             .count();
         let lead = if matches!(
             strategies.get(lead),
-            Some(Strategy::Filters | Strategy::Channels)
+            Some(Strategy::Filters | Strategy::Channels | Strategy::Fused | Strategy::Tiles)
         ) {
             lead
         } else {
@@ -937,6 +957,7 @@ impl CnnSystem {
             .take_while(|s| **s == Strategy::Channels)
             .count();
         // Channels layers right after a filters stack: split by the same channels.
+        let tiles = strategies.get(lead) == Some(&Strategy::Tiles);
         let chan_after = if filt_n > 0 {
             strategies[lead + filt_n..]
                 .iter()
@@ -954,10 +975,10 @@ impl CnnSystem {
                      `channels` (one conv2d or dense layer's input channels, partial sums \
                      reduced down a chain and rounded once on the first device), each with the \
                      layers after it on the stack's first device or pipelined on devices of their \
-                     own (`layers`); a `filters` or `channels` stack may also follow layers of \
-                     strategy `layers` on other devices, the last of which multicasts (filters) \
-                     or scatters (channels) its map to the stack; and `layers` (whole layers per \
-                     device)";
+                     own (`layers`); a split stack may also follow layers of strategy `layers` \
+                     on other devices, the last of which multicasts (filters) or scatters \
+                     (channels: each device its channels; fused and tiles: each device its tile's \
+                     input) its map to the stack; and `layers` (whole layers per device)";
         if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && (lead..lead + filt_n).contains(l))
@@ -971,7 +992,7 @@ impl CnnSystem {
         }
         if design.plan.plan.partition.grid.is_some() && fused_n == 0 {
             return Err(format!(
-                "[partition] grid cuts a fused stack into tiles, but no layer here is fused (strategy \"{}\"); give the stack strategy \"fused\" or remove `grid`",
+                "[partition] grid cuts a fused or tiled stack into tiles, but no layer here is fused or tiled (strategy \"{}\"); give the stack strategy \"fused\" or \"tiles\", or remove `grid`",
                 strategies.first().map_or("", |s| s.name())
             ));
         }
@@ -1070,13 +1091,12 @@ impl CnnSystem {
             sys.fused = Some(stack);
             sys.devices = devices;
         } else if fused_n > 0 {
-            // The stack: the fused layers, which must open the network and hold only window
-            // layers (conv2d, maxpool, relu).
-            let f_last = fused_n - 1;
-            let kind = strategies[0];
-            if !spatial(&kind) || strategies[..fused_n].iter().any(|s| *s != kind) {
+            // The stack: the fused layers, which must open the network (or follow the `lead`
+            // layers, pipelined) and hold only window layers (conv2d, maxpool, relu).
+            let kind = strategies[lead];
+            if !spatial(&kind) || strategies[lead..lead + fused_n].iter().any(|s| *s != kind) {
                 return Err(format!(
-                    "the fused (or tiled) layers must be the network's first layers (a stack from the input, all of one strategy); {built}"
+                    "the fused (or tiled) layers must be one run of layers of one strategy, from the input or after layers of strategy \"layers\"; {built}"
                 ));
             }
             // With `strategy = "fused"` alone every layer says fused: the stack is then the
@@ -1086,15 +1106,15 @@ impl CnnSystem {
                 .iter()
                 .position(|l| matches!(l, CnnLayer::Flatten | CnnLayer::Dense { .. }))
                 .unwrap_or(m.layers.len())
-                .min(f_last + 1);
-            if stack_end == 0 {
+                .min(lead + fused_n);
+            if stack_end <= lead {
                 return Err(
                     "strategy \"fused\" needs conv2d or maxpool layers before the first flatten or dense layer"
                         .into(),
                 );
             }
-            let devs = layers[0].devices.clone();
-            if layers[..stack_end].iter().any(|a| a.devices != devs) {
+            let devs = layers[lead].devices.clone();
+            if layers[lead..stack_end].iter().any(|a| a.devices != devs) {
                 return Err("every layer of a fused stack must name the same devices".into());
             }
             if devs.len() < 2 {
@@ -1108,15 +1128,35 @@ impl CnnSystem {
             if !switched && t.topology == Topology::Ring && devs.len() > 2 {
                 devs.sort_by_key(|d| (gather_dev + n - d) % n);
             }
+            // The layers before the stack, pipelined; the last of them scatters its map.
+            let pre = runs_before(&whole, layers, lead, kind)?;
+            let pre_devs: Vec<usize> = pre.iter().map(|r| r.0).collect();
+            if let Some(d) = devs.iter().find(|d| pre_devs.contains(d)) {
+                return Err(format!(
+                    "device {d} runs layers before the {kind} stack and a tile of it; give the stack devices of its own"
+                ));
+            }
+            let feed = pre.last().map(|r| r.0);
             let ns = whole
                 .stages
                 .iter()
                 .position(|s| s.layer >= stack_end)
                 .unwrap_or(whole.stages.len());
-            if ns == 0 || whole.stages[..ns].iter().any(|s| s.kind_name() == "dense") {
+            let s0 = whole
+                .stages
+                .iter()
+                .position(|s| s.layer >= lead)
+                .unwrap_or(whole.stages.len());
+            if ns <= s0
+                || whole.stages[s0..ns]
+                    .iter()
+                    .any(|s| s.kind_name() == "dense")
+            {
                 return Err("the fused stack has no conv2d or maxpool layer".into());
             }
-            let after = Tail::new(design, &whole, ns, kind, &devs, &[])?;
+            // The map the stack reads: the image, or the map of the layers before it.
+            let map_in = whole.stages[s0].input;
+            let after = Tail::new(design, &whole, ns, kind, &devs, &pre_devs)?;
             let last = &whole.stages[ns - 1];
             let h_out = last.output.h;
             let w_out = last.output.w;
@@ -1150,7 +1190,8 @@ impl CnnSystem {
             let col_strips = crate::passes::partition::split(w_out, gc);
             let c_out = last.output.c;
             let mut done_macs = 0u64;
-            let mut stage_done = vec![0u64; ns];
+            let mut stage_done = vec![0u64; ns - s0];
+            let mut boxes = Vec::new();
             let mut in_vals = 0usize;
             let mut strip_rows = Vec::new();
             let mut built_devs: Vec<Option<CnnDevice>> = vec![None; n];
@@ -1162,7 +1203,7 @@ impl CnnSystem {
                 let (mut a, mut b) = (r.start, r.end - 1);
                 let (mut ca, mut cb) = (cr.start, cr.end - 1);
                 strip_rows.push((a, b));
-                let mut stages: Vec<Stage> = Vec::with_capacity(ns);
+                let mut stages: Vec<Stage> = Vec::with_capacity(ns - s0);
                 let mut exchanges = Vec::new();
                 if tiles {
                     // Every stage on the device's own tile of its output (rows of its tile
@@ -1182,7 +1223,7 @@ impl CnnSystem {
                         let len = if across { st.input.w } else { st.input.h };
                         super::cnn::input_rows(a, b, w.k, w.s, w.p, len)
                     };
-                    for i in 0..ns {
+                    for i in s0..ns {
                         let st = &whole.stages[i];
                         if st.output.h < gr {
                             return Err(if gc > 1 {
@@ -1209,11 +1250,13 @@ impl CnnSystem {
                         } else {
                             stages.push(st.on_tile((oa, ob), own(i, tj, true)));
                         }
-                        if i == 0 {
-                            (a, b) = need(0, ti, false);
-                            if gc > 1 {
-                                (ca, cb) = need(0, tj, true);
-                            }
+                        if i == s0 {
+                            (a, b) = need(s0, ti, false);
+                            (ca, cb) = if gc > 1 {
+                                need(s0, tj, true)
+                            } else {
+                                (0, st.input.w - 1)
+                            };
                             continue;
                         }
                         // On a grid the columns first (each row of the tile widened by the
@@ -1224,7 +1267,7 @@ impl CnnSystem {
                         if gc > 1 {
                             let prev_rows = own(i - 1, ti, false);
                             exchanges.push(halo(HaloAxis {
-                                stage: i,
+                                stage: i - s0,
                                 layer: st.layer,
                                 dev,
                                 pos: tj,
@@ -1244,7 +1287,7 @@ impl CnnSystem {
                             (0, st.input.w - 1)
                         };
                         exchanges.push(halo(HaloAxis {
-                            stage: i,
+                            stage: i - s0,
                             layer: st.layer,
                             dev,
                             pos: ti,
@@ -1259,7 +1302,7 @@ impl CnnSystem {
                         })?);
                     }
                 } else {
-                    for st in whole.stages[..ns].iter().rev() {
+                    for st in whole.stages[s0..ns].iter().rev() {
                         let s = st.on_tile((a, b), (ca, cb));
                         let w = st.window;
                         (a, b) = super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h);
@@ -1274,18 +1317,23 @@ impl CnnSystem {
                 }
                 let input = stages[0].input;
                 in_vals += input.values();
-                let local = stages[ns - 1].output.values();
+                boxes.push([(a, b + 1), (ca, cb + 1), (0, map_in.c)]);
+                let local = stages[ns - s0 - 1].output.values();
                 let gather = (k + 1 < devs.len()).then(|| {
                     if gc == 1 {
                         // Row strips: this strip, then every strip below it.
                         Gather {
-                            after: ns,
+                            after: ns - s0,
                             local,
                             remote: sent_below,
                             from: devs[k + 1],
                             periods: 1,
                             tail: 0,
-                            frames: if tiles { tiles_in_flight(ns) + 1 } else { 1 },
+                            frames: if tiles {
+                                tiles_in_flight(ns - s0) + 1
+                            } else {
+                                1
+                            },
                         }
                     } else {
                         // A grid, gathered in raster order: per output row of this tile,
@@ -1293,7 +1341,7 @@ impl CnnSystem {
                         // rows of the tile rows below.
                         let rows = r.end - r.start;
                         Gather {
-                            after: ns,
+                            after: ns - s0,
                             local: cr.len() * c_out,
                             remote: (w_out - cr.end) * c_out,
                             from: devs[k + 1],
@@ -1302,7 +1350,7 @@ impl CnnSystem {
                             // The next tile is the right neighbour, or at a row's end the
                             // first tile of the next row, `gc` neighbours away.
                             frames: if tiles {
-                                tiles_in_flight(ns) * if tj + 1 < gc { 1 } else { gc } + 1
+                                tiles_in_flight(ns - s0) * if tj + 1 < gc { 1 } else { gc } + 1
                             } else {
                                 1
                             },
@@ -1326,40 +1374,49 @@ impl CnnSystem {
                 let arch = device_arch(
                     &whole,
                     all,
-                    true,
+                    feed.is_none(),
                     input,
                     matches!(sink, Sink::Link { .. }).then_some(out_vals),
                 );
                 sent_below += local;
-                let mut built = mk(dev, arch, Source::Host { lo: a, hi: b }, gather, sink);
-                if !tiles || gc > 1 {
+                let source = match feed {
+                    Some(from) => Source::Link { from },
+                    None => Source::Host { lo: a, hi: b },
+                };
+                let mut built = mk(dev, arch, source, gather, sink);
+                if feed.is_some() {
+                    // Its tile comes in the scatter's frames of tag k + 1.
+                    built.in_tag = k as u8 + 1;
+                } else if !tiles || gc > 1 {
                     built.host_cols = (ca, cb + 1);
                 }
                 if tiles {
-                    built.in_flight = tiles_in_flight(ns);
+                    built.in_flight = tiles_in_flight(ns - s0);
                 }
                 built.exchanges = exchanges;
                 built_devs[dev] = Some(built);
             }
             strip_rows.reverse();
+            boxes.reverse();
             if tiles {
                 halo_tags(&devs, &mut built_devs)?;
             }
-            let need: u64 = whole.stages[..ns].iter().map(|s| s.macs).sum();
+            let need: u64 = whole.stages[s0..ns].iter().map(|s| s.macs).sum();
             sys.fused = Some(FusedStack {
-                from: 0,
-                feed: None,
-                layers: stack_end,
-                stages: ns,
+                from: lead,
+                first_stage: s0,
+                feed,
+                layers: stack_end - lead,
+                stages: ns - s0,
                 strips: strip_rows,
                 grid: (gr, gc),
                 stage_recompute: stage_done
                     .iter()
-                    .zip(&whole.stages)
+                    .zip(&whole.stages[s0..])
                     .map(|(d, s)| *d as f64 / s.macs.max(1) as f64)
                     .collect(),
                 recompute: done_macs as f64 / need.max(1) as f64,
-                input_factor: in_vals as f64 / whole.input.values() as f64,
+                input_factor: in_vals as f64 / map_in.values() as f64,
                 head: gather_dev,
                 after: after.devices(gather_dev),
             });
@@ -1372,6 +1429,19 @@ impl CnnSystem {
                 &mk,
                 &mut built_devs,
             )?;
+            if let Some(f) = feed {
+                // The device before the stack scatters its map: each device the rows and
+                // columns of its tile's input (its first layer's receptive field), frames
+                // tagged by the device's place in the stack.
+                pipeline(design, &whole, &pre, None, &devs[..1], &mk, &mut built_devs)?;
+                if let Some(d) = built_devs[f].as_mut() {
+                    d.scatter = Some(Scatter {
+                        map: map_in,
+                        devs: devs.clone(),
+                        boxes,
+                    });
+                }
+            }
             sys.out_device = after.out_device(gather_dev);
             sys.devices = built_devs
                 .into_iter()
@@ -1760,6 +1830,7 @@ fn filters_stack(
     let ns = ns - s0 + next.is_some() as usize;
     let stack = FusedStack {
         from: lead,
+        first_stage: s0,
         feed,
         layers: filt_n + chan_n,
         stages: ns,
@@ -1901,6 +1972,7 @@ fn channels_stack(
     }
     let stack = FusedStack {
         from: lead,
+        first_stage: s0,
         feed,
         layers: chan_n,
         stages: ns,
@@ -1917,11 +1989,14 @@ fn channels_stack(
         // pixel to it, frames tagged by the device's place in the stack.
         pipeline(design, whole, pre, None, &devs[..1], &mk, &mut built)?;
         if let Some(d) = built[f].as_mut() {
+            let map = whole.stages[s0 - 1].output;
             d.scatter = Some(Scatter {
-                cmap,
-                pixels: d.arch.output.values() / cmap,
+                map,
                 devs: devs.clone(),
-                slices: slices.iter().map(|r| (r.start, r.end)).collect(),
+                boxes: slices
+                    .iter()
+                    .map(|r| [(0, map.h), (0, map.w), (r.start, r.end)])
+                    .collect(),
             });
         }
     }

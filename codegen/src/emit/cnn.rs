@@ -383,21 +383,27 @@ struct XView {
     after_keep: u32,
 }
 
-/// The scatter of a device's output map over a `channels` stack (see
-/// `arch::cnn_system::Scatter`): channel and pixel counters, and each run's channels.
+/// The scatter of a device's output map over the stack after it (see
+/// `arch::cnn_system::Scatter`): row, column and channel counters, and each run's box.
 struct ScatterView {
-    cmap: usize,
-    pixels: usize,
+    h: usize,
+    w: usize,
+    c: usize,
     cw: u32,
-    pw: u32,
+    xw: u32,
+    yw: u32,
     c_last: usize,
-    p_last: usize,
+    x_last: usize,
+    y_last: usize,
+    /// Runs, and the runs' grants as a vector (the last run's first).
+    nr: usize,
+    grants: String,
     runs: Vec<ScatterRun>,
 }
 
 struct ScatterRun {
     k: usize,
-    /// Its channels, as a condition on the channel counter.
+    /// Its box, as a condition on the counters.
     cond: String,
 }
 
@@ -1414,20 +1420,27 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             waits.push(format!("(in_open && !q{j}_valid)"));
         }
         if let Some(sc) = &d.scatter {
-            // A run per stack device: its channels of every pixel.
-            let cw = bits_for(sc.cmap.max(2) as u64 - 1);
-            let pw = bits_for(sc.pixels.max(2) as u64 - 1);
-            let mut gs = Vec::new();
+            // A run per stack device: the values in its box.
+            let m = sc.map;
+            let cw = bits_for(m.c.max(2) as u64 - 1);
+            let xw = bits_for(m.w.max(2) as u64 - 1);
+            let yw = bits_for(m.h.max(2) as u64 - 1);
+            let mut done = Vec::new();
             let mut sruns = Vec::new();
-            for (k, (&dev, &(c0, c1))) in sc.devs.iter().zip(&sc.slices).enumerate() {
+            for (k, (&dev, bx)) in sc.devs.iter().zip(&sc.boxes).enumerate() {
                 let tag = k as u8 + 1;
                 hmasks |= 1u64 << (8 * tag as u64 + dev as u64);
                 let mut cond = Vec::new();
-                if c0 > 0 {
-                    cond.push(format!("(y_sc >= {cw}'d{c0})"));
-                }
-                if c1 < sc.cmap {
-                    cond.push(format!("(y_sc < {cw}'d{c1})"));
+                for ((a, b), (name, w, len)) in
+                    bx.iter()
+                        .zip([("y_sy", yw, m.h), ("y_sx", xw, m.w), ("y_sc", cw, m.c)])
+                {
+                    if *a > 0 {
+                        cond.push(format!("({name} >= {w}'d{a})"));
+                    }
+                    if *b < len {
+                        cond.push(format!("({name} < {w}'d{b})"));
+                    }
                 }
                 sruns.push(ScatterRun {
                     k,
@@ -1437,30 +1450,48 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         cond.join(" && ")
                     },
                 });
-                gs.push(format!("s{k}_g"));
+                done.push(format!("(!s{k}_in || y_sent[{k}] || s{k}_g)"));
+                let [(r0, r1), (x0, x1), (c0, c1)] = *bx;
                 reqs.push(Req {
                     grant: format!("s{k}_g"),
-                    want: format!("y_valid && s{k}_in"),
+                    want: format!("y_valid && s{k}_in && !y_sent[{k}]"),
                     last: format!(
-                        "(y_sp == {pw}'d{}) && (y_sc == {cw}'d{})",
-                        sc.pixels - 1,
+                        "(y_sy == {yw}'d{}) && (y_sx == {xw}'d{}) && (y_sc == {cw}'d{})",
+                        r1 - 1,
+                        x1 - 1,
                         c1 - 1
                     ),
                     value: "y_val".into(),
                     w: d.arch.dw_out,
                     tag,
                     dst: dev,
-                    doc: format!("channels {c0}-{} of every pixel to device {dev}", c1 - 1),
+                    doc: format!(
+                        "rows {r0}-{}, columns {x0}-{}, channels {c0}-{} to device {dev}",
+                        r1 - 1,
+                        x1 - 1,
+                        c1 - 1
+                    ),
                 });
             }
-            grants.push(("y_g".into(), gs.join(" || ")));
+            // A value is taken once every run whose box holds it has it.
+            grants.push(("y_g".into(), done.join(" && ")));
+            let nr = sc.devs.len();
             scatter = Some(ScatterView {
-                cmap: sc.cmap,
-                pixels: sc.pixels,
+                h: m.h,
+                w: m.w,
+                c: m.c,
                 cw,
-                pw,
-                c_last: sc.cmap - 1,
-                p_last: sc.pixels - 1,
+                xw,
+                yw,
+                c_last: m.c - 1,
+                x_last: m.w - 1,
+                y_last: m.h - 1,
+                nr,
+                grants: (0..nr)
+                    .rev()
+                    .map(|k| format!("s{k}_g"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 runs: sruns,
             });
         } else if let Some(t) = to {

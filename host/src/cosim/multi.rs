@@ -715,7 +715,7 @@ fn cnn_system_stats(
         "layer_recompute": sys.fused.as_ref().map(|f| f
             .stage_recompute
             .iter()
-            .zip(&sys.whole.stages)
+            .zip(&sys.whole.stages[f.first_stage..])
             .map(|(r, s)| serde_json::json!({"layer": s.layer, "recompute": r}))
             .collect::<Vec<_>>()),
         "after_stack": sys.fused.as_ref().map(|f| f.after.clone()),
