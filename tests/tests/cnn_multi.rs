@@ -353,6 +353,46 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A stack after another stack: a conv fused in 2 strips on devices 0 and 1 (the
+            // map gathered to device 0), which multicasts it to a filters stack on devices 2
+            // and 3 (conv, pool, valid conv, all-gathered between), the dense layer on 2.
+            "fused_then_filters_chain4",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{}{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("maxpool", "kernel = 2\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("chain"),
+                on_devices("fused", 0..2, "[0, 1]"),
+                on_devices("filters", 2..5, "[2, 3]"),
+                on_devices("layers", 5..7, "[2]"),
+            ),
+        ),
+        (
+            // A stack after another stack: a conv by filters on devices 0 and 1 (gathered
+            // per pixel to device 0), which scatters each of devices 2 and 3 the rows its
+            // strip of a tiled stack reads (halos exchanged between them), on a star.
+            "filters_then_tiles_star4",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{}{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("maxpool", "kernel = 2\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("star"),
+                on_devices("filters", 0..2, "[0, 1]"),
+                on_devices("tiles", 2..5, "[2, 3]"),
+                on_devices("layers", 5..7, "[2]"),
+            ),
+        ),
+        (
             // A channels stack fed from a link: a conv on device 0 scatters its map (each
             // device's channels of every pixel, frames tagged per device) to devices 1 and 2
             // on a chain (device 2's frames through device 1), which split the next conv by
@@ -698,6 +738,23 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("fused", 2..4, "[1, 2]"),
         on_devices("layers", 4..6, "[1]"),
     );
+    // A stack after another stack: a conv fused on devices 0 and 1, the second conv on
+    // device 2, which scatters its map over a fused stack on devices 3 and 4.
+    let small_stack_after_stack = format!(
+        "{BASE}input_shape = [2, 9, 6]\n{}{}{}{}{}{}{}[target]\ndevices = 5\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("flatten", ""),
+        layer("dense", "out_features = 3\n"),
+        link("chain"),
+        on_devices("fused", 0..2, "[0, 1]"),
+        on_devices("layers", 2..3, "[2]"),
+        on_devices("fused", 3..5, "[3, 4]"),
+        on_devices("layers", 5..7, "[3]"),
+    );
     let plans = [
         (
             "fused4",
@@ -768,6 +825,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
             "small_scatter_fused",
             tmp.write("small_scatter_fused.toml", &small_scatter_fused),
             true,
+        ),
+        (
+            "small_stack_after_stack",
+            tmp.write("small_stack_after_stack.toml", &small_stack_after_stack),
+            false,
         ),
     ];
     for (name, plan, synth) in plans {
@@ -881,13 +943,13 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "use links of at least",
         ),
         (
-            // A filters layer mixed with a fused stack.
+            // A fused stack after a filters stack on the same devices.
             format!(
                 "{BASE}input_shape = [2, 8, 6]\n{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 0\nstrategy = \"filters\"\ndevices = [0, 1]\n",
                 layer("relu", ""),
                 link("chain")
             ),
-            "cannot be mixed with `fused` or `tiles` layers",
+            "layer 1 starts a fused stack after another split stack: the layers before it must run on the plan's first devices (0-1)",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
@@ -912,13 +974,27 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "device 0 runs layers before the fused stack and a tile of it",
         ),
         (
-            // Fused layers in two runs, a layer of another strategy between them.
+            // Fused layers in two runs, a layer of another strategy between them: a second
+            // stack, on the first one's devices.
             format!(
                 "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 1\nstrategy = \"layers\"\ndevices = [0]\n",
                 layer("relu", ""),
                 link("chain")
             ),
-            "must be one run of layers of one strategy",
+            "layer 2 starts a fused stack after another split stack",
+        ),
+        (
+            // A tiled stack whose first device sends halo runs, then a channels stack that
+            // device would scatter its map to.
+            format!(
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{conv}{}[target]\ndevices = 4\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                layer("relu", ""),
+                layer("relu", ""),
+                link("chain"),
+                on_devices("tiles", 0..3, "[0, 1]"),
+                on_devices("channels", 3..5, "[2, 3]"),
+            ),
+            "already sends tagged runs (halos or all-gathers)",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.

@@ -25,7 +25,9 @@
 //! A split stack may follow layers of strategy `layers` on devices of their own: the last of
 //! them sends the stack its map (a copy per device for `filters`; for `channels` each device
 //! its channels, for `fused` and `tiles` each device the rows and columns its tile reads:
-//! [`Scatter`]).
+//! [`Scatter`]). A split stack may also follow another split stack ([`Prefix`]): the system up
+//! to it runs on the plan's first devices, built as a system of its own, and its output device
+//! sends the later stack its map the same way.
 //!
 //! After a split stack (`fused`, `tiles`, `filters`, `channels`), the layers after it run on the
 //! stack's first device, or (strategy `layers`) pipelined on devices of their own: the first
@@ -546,6 +548,12 @@ pub struct CnnSystem {
     /// The device whose output stream carries the network's output.
     pub out_device: usize,
     pub fused: Option<FusedStack>,
+    /// The split stacks before `fused`, first first (a stack after another stack: the system
+    /// up to it runs on devices of its own, and its last device sends the later stack its
+    /// map).
+    pub before: Vec<FusedStack>,
+    /// The system before the later stack in words ([`CnnSystem::stack_summary`]).
+    pub before_summary: Option<String>,
 }
 
 impl CnnSystem {
@@ -697,7 +705,11 @@ impl CnnSystem {
             Some(d) => format!("takes its input map from device {d}, a copy per device"),
             None => format!("reads {:.2}x the input", f.input_factor),
         };
-        Some(format!("the {what} and {input}{rest}"))
+        let main = format!("the {what} and {input}{rest}");
+        Some(match &self.before_summary {
+            Some(b) => format!("{main}; before it, {b}"),
+            None => main,
+        })
     }
 
     /// Values sent over links per frame, summed over devices (each value once, however many
@@ -932,15 +944,24 @@ impl CnnSystem {
         let layers = &design.plan.layers;
         let strategies: Vec<Strategy> = layers.iter().map(|a| a.strategy).collect();
         let spatial = |s: &Strategy| matches!(s, Strategy::Fused | Strategy::Tiles);
-        let fused_n = strategies.iter().filter(|s| spatial(s)).count();
+        // A split stack after another one: the system up to it, built on its own.
+        let prefix = match later_stack(layers) {
+            Some(b) => Some(Prefix::new(design, &whole, b)?),
+            None => None,
+        };
+        let first = prefix.as_ref().map_or(0, |p| p.layer);
+        let fused_n = strategies[first..].iter().filter(|s| spatial(s)).count();
         // A split stack after `lead` layers of strategy `layers` (pipelined; the last of them
         // sends its map to the stack: a copy to each device for `filters`, each device its
         // channels for `channels`, its tile for `fused` and `tiles`).
-        let lead = strategies
-            .iter()
-            .take_while(|s| **s == Strategy::Layers)
-            .count();
-        let lead = if matches!(
+        let lead = first
+            + strategies[first..]
+                .iter()
+                .take_while(|s| **s == Strategy::Layers)
+                .count();
+        let lead = if prefix.is_some() {
+            first
+        } else if matches!(
             strategies.get(lead),
             Some(Strategy::Filters | Strategy::Channels | Strategy::Fused | Strategy::Tiles)
         ) {
@@ -978,8 +999,10 @@ impl CnnSystem {
                      own (`layers`); a split stack may also follow layers of strategy `layers` \
                      on other devices, the last of which multicasts (filters) or scatters \
                      (channels: each device its channels; fused and tiles: each device its tile's \
-                     input) its map to the stack; and `layers` (whole layers per device)";
-        if let Some((l, s)) = strategies.iter().enumerate().find(|(l, s)| {
+                     input) its map to the stack; a split stack may follow another one (and the \
+                     layers after that), on devices after the first one's, whose last device \
+                     sends it its map the same way; and `layers` (whole layers per device)";
+        if let Some((l, s)) = strategies.iter().enumerate().skip(first).find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && (lead..lead + filt_n).contains(l))
                 && !(**s == Strategy::Channels && (lead..lead + chan_n).contains(l))
@@ -990,7 +1013,7 @@ impl CnnSystem {
                 "layer {l} uses strategy \"{s}\", which is not built yet for CNNs over several devices; {built}"
             ));
         }
-        if design.plan.plan.partition.grid.is_some() && fused_n == 0 {
+        if design.plan.plan.partition.grid.is_some() && !strategies.iter().any(spatial) {
             return Err(format!(
                 "[partition] grid cuts a fused or tiled stack into tiles, but no layer here is fused or tiled (strategy \"{}\"); give the stack strategy \"fused\" or \"tiles\", or remove `grid`",
                 strategies.first().map_or("", |s| s.name())
@@ -1030,6 +1053,8 @@ impl CnnSystem {
             }),
             out_device: 0,
             fused: None,
+            before: Vec::new(),
+            before_summary: None,
         };
         let route = |me: usize, dst: usize| -> u16 {
             if !switched && t.topology != Topology::Ring && dst > me {
@@ -1071,7 +1096,10 @@ impl CnnSystem {
                     filt_n - 1
                 ));
             }
-            let pre = runs_before(&whole, layers, lead, Strategy::Filters)?;
+            let pre = match &prefix {
+                Some(p) => p.runs(&whole),
+                None => runs_before(&whole, layers, lead, Strategy::Filters)?,
+            };
             let (devices, stack) =
                 filters_stack(design, &whole, lead, &pre, filt_n, chan_after, switched, mk)?;
             sys.out_device = stack.after.last().copied().unwrap_or(stack.head);
@@ -1084,7 +1112,10 @@ impl CnnSystem {
                     chan_n - 1
                 ));
             }
-            let pre = runs_before(&whole, layers, lead, Strategy::Channels)?;
+            let pre = match &prefix {
+                Some(p) => p.runs(&whole),
+                None => runs_before(&whole, layers, lead, Strategy::Channels)?,
+            };
             let (devices, stack) =
                 channels_stack(design, &whole, lead, &pre, chan_n, switched, mk)?;
             sys.out_device = stack.after.last().copied().unwrap_or(stack.head);
@@ -1129,7 +1160,10 @@ impl CnnSystem {
                 devs.sort_by_key(|d| (gather_dev + n - d) % n);
             }
             // The layers before the stack, pipelined; the last of them scatters its map.
-            let pre = runs_before(&whole, layers, lead, kind)?;
+            let pre = match &prefix {
+                Some(p) => p.runs(&whole),
+                None => runs_before(&whole, layers, lead, kind)?,
+            };
             let pre_devs: Vec<usize> = pre.iter().map(|r| r.0).collect();
             if let Some(d) = devs.iter().find(|d| pre_devs.contains(d)) {
                 return Err(format!(
@@ -1465,6 +1499,9 @@ impl CnnSystem {
                 .into_iter()
                 .map(|d| d.expect("every device"))
                 .collect();
+        }
+        if let Some(p) = prefix {
+            p.place(&mut sys)?;
         }
         // Every device at the system's pace: engines that would only idle are taken back.
         let pace = sys.stream_pace();
@@ -2001,6 +2038,139 @@ fn channels_stack(
         }
     }
     Ok((after.place(design, whole, devs[0], &mk, built)?, stack))
+}
+
+/// Where a split stack after another one starts: the first layer after the first stack's run
+/// of layers (its own strategy on the same devices, and `channels` right after `filters`) and
+/// the layers of strategy `layers` after it, whose strategy splits it again.
+fn later_stack(layers: &[crate::plan::LayerAssignment]) -> Option<usize> {
+    let a = layers.iter().position(|x| x.strategy != Strategy::Layers)?;
+    let (kind, devs) = (layers[a].strategy, &layers[a].devices);
+    let run = |i: usize, k: Strategy| {
+        layers[i..]
+            .iter()
+            .take_while(|x| x.strategy == k && x.devices == *devs)
+            .count()
+    };
+    let mut i = a + run(a, kind);
+    if kind == Strategy::Filters {
+        i += run(i, Strategy::Channels);
+    }
+    layers[i..]
+        .iter()
+        .position(|x| x.strategy != Strategy::Layers)
+        .map(|j| i + j)
+}
+
+/// The system up to a split stack that follows another split stack (layers `..layer`), built
+/// as a system of its own on devices `0..k` (the plan's first devices); its output device
+/// then sends the later stack its map as a device of strategy `layers` before it would.
+struct Prefix {
+    layer: usize,
+    sys: CnnSystem,
+}
+
+impl Prefix {
+    fn new(design: &Design, whole: &CnnArch, b: usize) -> Result<Prefix, String> {
+        let layers = &design.plan.layers;
+        let mut devs: Vec<usize> = layers[..b]
+            .iter()
+            .flat_map(|a| a.devices.iter().copied())
+            .collect();
+        devs.sort_unstable();
+        devs.dedup();
+        let k = devs.len();
+        let later: Vec<usize> = layers[b..]
+            .iter()
+            .flat_map(|a| a.devices.iter().copied())
+            .collect();
+        if devs != (0..k).collect::<Vec<_>>() || later.iter().any(|d| *d < k) {
+            return Err(format!(
+                "layer {b} starts a {} stack after another split stack: the layers before it must run on the plan's first devices (0-{}) and the stack and the layers after it on the devices after those",
+                layers[b].strategy,
+                k.max(1) - 1
+            ));
+        }
+        if whole.stages.iter().all(|s| s.layer >= b) || whole.stages.iter().all(|s| s.layer < b) {
+            return Err(format!(
+                "layer {b} starts a {} stack after another split stack, but no conv2d, dense or maxpool layer runs before or from it",
+                layers[b].strategy
+            ));
+        }
+        let mut d = design.clone();
+        let ModelDesign::Cnn(m) = &mut d.model else {
+            return Err("not a CNN design".into());
+        };
+        m.layers.truncate(b);
+        m.shapes.truncate(b);
+        m.formats.truncate(b);
+        m.weights.truncate(b);
+        m.fold.engines.truncate(b);
+        m.fold.lanes.truncate(b);
+        d.plan.layers.truncate(b);
+        d.plan.devices = k;
+        let sys = CnnSystem::build(&d)?;
+        Ok(Prefix { layer: b, sys })
+    }
+
+    /// Stand-in runs for the later stack's builder: one per device of the system, its output
+    /// device last, each with the system's last stage (so the output device's sink, copies and
+    /// scatter come out as for a device of strategy `layers` before the stack).
+    fn runs(&self, whole: &CnnArch) -> Vec<(usize, Vec<Stage>)> {
+        let last = whole
+            .stages
+            .iter()
+            .rev()
+            .find(|s| s.layer < self.layer)
+            .cloned()
+            .expect("a stage before the later stack");
+        let out = self.sys.out_device;
+        (0..self.sys.devices.len())
+            .filter(|d| *d != out)
+            .chain([out])
+            .map(|d| (d, vec![last.clone()]))
+            .collect()
+    }
+
+    /// The system's devices in place of the stand-ins: each on the whole system's wiring, the
+    /// output device sending its map on as its stand-in would.
+    fn place(self, sys: &mut CnnSystem) -> Result<(), String> {
+        let out = self.sys.out_device;
+        let summary = self.sys.stack_summary();
+        for mut real in self.sys.devices {
+            let i = real.index;
+            let stand = &sys.devices[i];
+            real.ports = stand.ports.clone();
+            real.routes = stand.routes;
+            if i == out {
+                if stand.scatter.is_some()
+                    && (!real.exchanges.is_empty()
+                        || !real.merges.is_empty()
+                        || real.scatter.is_some())
+                {
+                    return Err(format!(
+                        "device {i} ends the stack before the {} stack and would scatter its map to it, but it already sends tagged runs (halos or all-gathers); run the layers between the stacks on a device of their own (strategy \"layers\")",
+                        sys.strategy
+                    ));
+                }
+                real.sink = stand.sink;
+                real.also = stand.also.clone();
+                real.scatter = stand.scatter.clone();
+                real.arch.output = stand.arch.output;
+                real.arch.out_order = stand.arch.out_order;
+                real.arch.out_layout = stand.arch.out_layout;
+                real.arch.dw_out = stand.arch.dw_out;
+            }
+            sys.devices[i] = real;
+        }
+        if let Some(f) = &mut sys.fused {
+            f.feed = Some(out);
+        }
+        sys.before_summary = summary;
+        sys.before = self.sys.before;
+        sys.before.extend(self.sys.fused);
+        Ok(())
+    }
 }
 
 /// The runs of the `lead` layers (strategy `layers`) before a `kind` stack fed from a link,

@@ -719,6 +719,11 @@ fn cnn_system_stats(
             .map(|(r, s)| serde_json::json!({"layer": s.layer, "recompute": r}))
             .collect::<Vec<_>>()),
         "after_stack": sys.fused.as_ref().map(|f| f.after.clone()),
+        // The split stacks before it (a stack after another stack): first layer, layers and
+        // first device of each.
+        "stacks_before": sys.before.iter().map(|f| serde_json::json!({
+            "from": f.from, "layers": f.layers, "head": f.head,
+        })).collect::<Vec<_>>(),
         // `filters`: the layers whose input every device all-gathers.
         "all_gathered": sys
             .devices
