@@ -393,6 +393,24 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Channels on two convs in a row, on devices of their own: the first one's
+            // finisher (device 0) scatters its map by channels to devices 2 and 3.
+            "channels_then_channels_chain4",
+            format!(
+                "{BASE}input_shape = [2, 8, 7]\n{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("flatten", ""),
+                layer("dense", "out_features = 4\n"),
+                link("chain"),
+                on_devices("channels", 0..2, "[0, 1]"),
+                on_devices("channels", 2..4, "[2, 3]"),
+                on_devices("layers", 4..6, "[2]"),
+            ),
+        ),
+        (
             // A channels stack fed from a link: a conv on device 0 scatters its map (each
             // device's channels of every pixel, frames tagged per device) to devices 1 and 2
             // on a chain (device 2's frames through device 1), which split the next conv by
