@@ -1096,7 +1096,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -1159,6 +1159,31 @@ fn arb_system() -> impl Strategy<Value = String> {
                     return t + &format!(
                         "[target]\ndevices = {}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{o}",
                         k + 1,
+                        link(topo),
+                    );
+                }
+                if strategy == "filters>stack" {
+                    // A stack after a stack: the conv (and pool) by filters on devices 0 and
+                    // 1, the dense layer split again on devices 2 and 3, by channels (the
+                    // gatherer scatters each its channels of every pixel) or by filters (a
+                    // copy each).
+                    // With one conv channel, which filters cannot split, the conv runs on
+                    // device 0 alone (strategy `layers`), and the dense layer by filters on
+                    // devices 1 and 2 is fed from a link.
+                    let (first, group, split, later, total) = if cout >= 2 {
+                        ("filters", "[0, 1]", "channels", "[2, 3]", 4)
+                    } else {
+                        ("layers", "[0]", "filters", "[1, 2]", 3)
+                    };
+                    let o: String = (0..n)
+                        .map(|l| if l + 1 < n {
+                            format!("[[partition.override]]\nlayer = {l}\nstrategy = \"{first}\"\ndevices = {group}\n")
+                        } else {
+                            format!("[[partition.override]]\nlayer = {l}\nstrategy = \"{split}\"\ndevices = {later}\n")
+                        })
+                        .collect();
+                    return t + &format!(
+                        "[target]\ndevices = {total}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{o}",
                         link(topo),
                     );
                 }
