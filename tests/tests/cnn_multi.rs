@@ -12,6 +12,17 @@ use proptest::prelude::*;
 
 const BASE: &str = "[model]\nkind = \"cnn\"\nseed = 7\n";
 
+/// Conv, ReLU, conv, pool, valid conv, flatten, dense: the network of the mixes fed from a
+/// link and of the stacks after stacks (layers 0-1, 2-4 and 5-6 split apart).
+const NET7: &str =
+    "[[model.layer]]\ntype = \"conv2d\"\nout_channels = 2\nkernel = 3\npadding = 1\n\
+[[model.layer]]\ntype = \"relu\"\n\
+[[model.layer]]\ntype = \"conv2d\"\nout_channels = 3\nkernel = 3\npadding = 1\n\
+[[model.layer]]\ntype = \"maxpool\"\nkernel = 2\n\
+[[model.layer]]\ntype = \"conv2d\"\nout_channels = 2\nkernel = 3\n\
+[[model.layer]]\ntype = \"flatten\"\n\
+[[model.layer]]\ntype = \"dense\"\nout_features = 4\n";
+
 fn layer(t: &str, keys: &str) -> String {
     format!("[[model.layer]]\ntype = \"{t}\"\n{keys}")
 }
@@ -338,14 +349,7 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             // overlapping halo rows to two devices); a valid conv at the stack's end.
             "layers_then_fused_ring4",
             format!(
-                "{BASE}input_shape = [1, 14, 12]\n{}{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
-                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
-                layer("relu", ""),
-                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
-                layer("maxpool", "kernel = 2\n"),
-                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
-                layer("flatten", ""),
-                layer("dense", "out_features = 4\n"),
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 link("ring"),
                 on_devices("layers", 0..2, "[0]"),
                 on_devices("fused", 2..5, "[1, 2, 3]"),
@@ -358,14 +362,7 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             // and 3 (conv, pool, valid conv, all-gathered between), the dense layer on 2.
             "fused_then_filters_chain4",
             format!(
-                "{BASE}input_shape = [1, 14, 12]\n{}{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
-                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
-                layer("relu", ""),
-                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
-                layer("maxpool", "kernel = 2\n"),
-                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
-                layer("flatten", ""),
-                layer("dense", "out_features = 4\n"),
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 link("chain"),
                 on_devices("fused", 0..2, "[0, 1]"),
                 on_devices("filters", 2..5, "[2, 3]"),
@@ -378,14 +375,7 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             // strip of a tiled stack reads (halos exchanged between them), on a star.
             "filters_then_tiles_star4",
             format!(
-                "{BASE}input_shape = [1, 14, 12]\n{}{}{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
-                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
-                layer("relu", ""),
-                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
-                layer("maxpool", "kernel = 2\n"),
-                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
-                layer("flatten", ""),
-                layer("dense", "out_features = 4\n"),
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 link("star"),
                 on_devices("filters", 0..2, "[0, 1]"),
                 on_devices("tiles", 2..5, "[2, 3]"),
@@ -586,14 +576,7 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             // chain (frames to device 4 pass through 1-3, which also carry halos).
             "layers_then_tiles_grid2x2_chain5",
             format!(
-                "{BASE}input_shape = [1, 14, 14]\n{}{}{}{}{}{}{}[target]\ndevices = 5\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}{}",
-                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
-                layer("relu", ""),
-                layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
-                layer("maxpool", "kernel = 2\n"),
-                layer("conv2d", "out_channels = 2\nkernel = 3\n"),
-                layer("flatten", ""),
-                layer("dense", "out_features = 4\n"),
+                "{BASE}input_shape = [1, 14, 14]\n{NET7}[target]\ndevices = 5\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}{}",
                 link("chain"),
                 on_devices("layers", 0..2, "[0]"),
                 on_devices("tiles", 2..5, "[1, 2, 3, 4]"),
