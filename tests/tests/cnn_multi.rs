@@ -370,6 +370,20 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Three stacks in a chain: the conv fused on devices 0 and 1, the next conv by
+            // filters on 2 and 3 (fed by multicast), the pool and valid conv tiled on 4 and 5
+            // (scattered by strip from the filters gatherer), the dense layer on 4.
+            "fused_filters_tiles_chain6",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 6\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("chain"),
+                on_devices("fused", 0..2, "[0, 1]"),
+                on_devices("filters", 2..3, "[2, 3]"),
+                on_devices("tiles", 3..5, "[4, 5]"),
+                on_devices("layers", 5..7, "[4]"),
+            ),
+        ),
+        (
             // A stack after another stack: a conv by filters on devices 0 and 1 (gathered
             // per pixel to device 0), which scatters each of devices 2 and 3 the rows its
             // strip of a tiled stack reads (halos exchanged between them), on a star.

@@ -945,7 +945,12 @@ impl CnnSystem {
         let strategies: Vec<Strategy> = layers.iter().map(|a| a.strategy).collect();
         let spatial = |s: &Strategy| matches!(s, Strategy::Fused | Strategy::Tiles);
         // A split stack after another one: the system up to it, built on its own.
-        let prefix = match later_stack(layers) {
+        // The last of them: the system before it may itself end in a stack after a stack.
+        let mut last = None;
+        while let Some(b) = later_stack(&layers[last.unwrap_or(0)..]) {
+            last = Some(last.unwrap_or(0) + b);
+        }
+        let prefix = match last {
             Some(b) => Some(Prefix::new(design, &whole, b)?),
             None => None,
         };
@@ -1090,12 +1095,6 @@ impl CnnSystem {
             }
         };
         if filt_n > 0 {
-            if fused_n > 0 {
-                return Err(format!(
-                    "a plan splits a CNN with one stack from the input: `filters` (layers 0-{}) cannot be mixed with `fused` or `tiles` layers; {built}",
-                    filt_n - 1
-                ));
-            }
             let pre = match &prefix {
                 Some(p) => p.runs(&whole),
                 None => runs_before(&whole, layers, lead, Strategy::Filters)?,
@@ -1106,12 +1105,6 @@ impl CnnSystem {
             sys.fused = Some(stack);
             sys.devices = devices;
         } else if chan_n > 0 {
-            if fused_n > 0 {
-                return Err(format!(
-                    "a plan splits a CNN with one stack from the input: `channels` (layers 0-{}) cannot be mixed with `fused` or `tiles` layers; {built}",
-                    chan_n - 1
-                ));
-            }
             let pre = match &prefix {
                 Some(p) => p.runs(&whole),
                 None => runs_before(&whole, layers, lead, Strategy::Channels)?,
