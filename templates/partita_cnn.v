@@ -95,7 +95,7 @@
 {% endif %}{% for x in l.xs %}    // {= x.doc_m =}
     wire [{= x.dw =}-1:0] {= x.id =}_m_data;
     wire {= x.id =}_m_valid, {= x.id =}_m_ready;
-{% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: its input, every device's slice of the {= m.chans =} channels per pixel.
+{% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: its input, {= m.whole =}.
     wire [{= m.dw =}-1:0] a{= m.i =}_m_data;
     wire a{= m.i =}_m_valid, a{= m.i =}_m_ready;
     wire [{= m.ns =}-1:0] a{= m.i =}_want;
@@ -285,9 +285,9 @@
         end
     end
 
-{% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: stage {= m.p =}'s {= m.slice =} channel(s) of each of {= m.pixels =} pixels go to device(s) {= m.dsts =}
+{% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: stage {= m.p =}'s {= m.what =} go to device(s) {= m.dsts =}
     // (tag {= m.tag =}, one frame copy per device) and wait in a block-RAM FIFO of {= m.ldepth =} entries; a value leaves
-    // when both take it. The merge then feeds stage {= m.i =} per pixel with {= m.order =}.
+    // when both take it. The merge then feeds stage {= m.i =} {= m.per =} with {= m.order =}.
     reg [{= m.cw =}-1:0] a{= m.i =}_cnt;
     wire a{= m.i =}_l_in_ready, a{= m.i =}_g;
     wire a{= m.i =}_out = st{= m.i =}_s_valid_w && a{= m.i =}_l_in_ready;

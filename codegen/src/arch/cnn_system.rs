@@ -326,6 +326,11 @@ fn halo_tags(devs: &[usize], built: &mut [Option<CnnDevice>]) -> Result<(), Stri
 /// `tag`, one copy per destination) and into a FIFO of its own; the merge feeds the stage with
 /// every device's slice in device order (`slices[j]` values of device `devs[j]`), which is the
 /// map's channel order.
+///
+/// With `strips`, the merge joins a stack's row strips instead (a `filters` stack on the devices
+/// of the `fused` or `tiles` stack before it): `pixels` is 1 and `slices[j]` is device
+/// `devs[j]`'s whole strip of the map, the devices in the strips' order, which is the map's
+/// raster order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Merge {
     pub stage: usize,
@@ -334,6 +339,7 @@ pub struct Merge {
     pub slices: Vec<usize>,
     pub pos: usize,
     pub tag: u8,
+    pub strips: bool,
 }
 
 impl Merge {
@@ -606,6 +612,7 @@ impl CnnSystem {
                     .map(|d| {
                         d.merges
                             .iter()
+                            .filter(|m| !m.strips)
                             .map(|m| format!("layer {}", d.arch.stages[m.stage].layer))
                             .collect()
                     })
@@ -703,6 +710,9 @@ impl CnnSystem {
                 f.input_factor
             ),
             Some(d) => format!("takes its input map from device {d}, a copy per device"),
+            None if self.devices.iter().any(|d| d.merges.iter().any(|m| m.strips)) => {
+                "takes its input map as the strips of the stack before it, on the same devices, each device sending its strip to every other one".to_string()
+            }
             None => format!("reads {:.2}x the input", f.input_factor),
         };
         let main = format!("the {what} and {input}{rest}");
@@ -927,6 +937,13 @@ impl CnnSystem {
     }
 
     fn build(design: &Design) -> Result<CnnSystem, String> {
+        let sys = Self::build_raw(design)?;
+        Self::finish(design, sys)
+    }
+
+    /// The system before [`CnnSystem::finish`]: each device's engines folded to its own
+    /// stages only.
+    fn build_raw(design: &Design) -> Result<CnnSystem, String> {
         let ModelDesign::Cnn(m) = &design.model else {
             return Err("not a CNN design".into());
         };
@@ -949,6 +966,9 @@ impl CnnSystem {
         let mut last = None;
         while let Some(b) = later_stack(&layers[last.unwrap_or(0)..]) {
             last = Some(last.unwrap_or(0) + b);
+        }
+        if let Some(b) = last.filter(|b| shares_devices(layers, *b)) {
+            return shared_stacks(design, b);
         }
         let prefix = match last {
             Some(b) => Some(Prefix::new(design, &whole, b)?),
@@ -1496,6 +1516,12 @@ impl CnnSystem {
         if let Some(p) = prefix {
             p.place(&mut sys)?;
         }
+        Ok(sys)
+    }
+
+    /// Every device at the system's pace, and the frame format.
+    fn finish(design: &Design, mut sys: CnnSystem) -> Result<CnnSystem, String> {
+        let lw = design.plan.plan.target.link.width as u32;
         // Every device at the system's pace: engines that would only idle are taken back.
         let pace = sys.stream_pace();
         for d in &mut sys.devices {
@@ -1783,6 +1809,7 @@ fn filters_stack(
                     slices: slicing[i - 1].iter().map(|r| r.len()).collect(),
                     pos: k,
                     tag: t as u8 + 1,
+                    strips: false,
                 }
             })
             .collect();
@@ -2053,6 +2080,173 @@ fn later_stack(layers: &[crate::plan::LayerAssignment]) -> Option<usize> {
         .iter()
         .position(|x| x.strategy != Strategy::Layers)
         .map(|j| i + j)
+}
+
+/// Whether the split stack from layer `b` shares a device with the split stack before it.
+fn shares_devices(layers: &[crate::plan::LayerAssignment], b: usize) -> bool {
+    layers[..b]
+        .iter()
+        .rposition(|x| x.strategy != Strategy::Layers)
+        .is_some_and(|p| {
+            layers[p]
+                .devices
+                .iter()
+                .any(|d| layers[b].devices.contains(d))
+        })
+}
+
+/// A `filters` stack (layers `b..`) on the devices of the `fused` or `tiles` stack in row
+/// strips before it (layers `..b`, from the input). Each device runs its strip of the first
+/// stack, then its slice of the filters stack's output channels; between them every device
+/// sends its strip to every other one and joins the strips, in order, into the whole map
+/// (a [`Merge`] of strips). Built from the two stacks' systems: the first on its own, the
+/// second fed by a stand-in device (the plan's device count, which is then removed).
+fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
+    let layers = &design.plan.layers;
+    let n = design.plan.devices;
+    let p = layers[..b]
+        .iter()
+        .rposition(|x| x.strategy != Strategy::Layers)
+        .unwrap_or(0);
+    let (first, kind) = (layers[p].strategy, layers[b].strategy);
+    let devs = &layers[b].devices;
+    let from_input = layers[..=p]
+        .iter()
+        .all(|x| x.strategy == first && x.devices == *devs);
+    if !(matches!(first, Strategy::Fused | Strategy::Tiles)
+        && kind == Strategy::Filters
+        && p + 1 == b
+        && layers[p].devices == *devs
+        && from_input
+        && design.plan.plan.partition.grid.is_none())
+    {
+        return Err(format!(
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack in row strips from the input (no grid) followed right after by a filters stack on the same devices: give the {kind} stack devices of its own, after the first stack's"
+        ));
+    }
+    if n + 1 > frame::MAX_DEVICES {
+        return Err(format!(
+            "a filters stack on the devices of the {first} stack before it is built with a stand-in device before it, so it takes at most {} devices; the plan has {n}",
+            frame::MAX_DEVICES - 1
+        ));
+    }
+    // The first stack, on its own.
+    let mut d = design.clone();
+    let ModelDesign::Cnn(m) = &mut d.model else {
+        return Err("not a CNN design".into());
+    };
+    m.layers.truncate(b);
+    m.shapes.truncate(b);
+    m.formats.truncate(b);
+    m.weights.truncate(b);
+    m.fold.engines.truncate(b);
+    m.fold.lanes.truncate(b);
+    d.plan.layers.truncate(b);
+    let k = devs.len();
+    if devs.iter().any(|d| *d >= k) {
+        return Err(format!(
+            "layer {b} starts a {kind} stack on the devices of the {first} stack before it; the two stacks must run on the plan's first devices (0-{})",
+            k - 1
+        ));
+    }
+    d.plan.devices = k;
+    let first_sys = CnnSystem::build_raw(&d)?;
+    // The second, fed by a stand-in device `n` that runs the first stack's layers.
+    let mut d = design.clone();
+    for a in &mut d.plan.layers[..b] {
+        a.strategy = Strategy::Layers;
+        a.devices = vec![n];
+    }
+    d.plan.devices = n + 1;
+    d.plan.plan.partition.grid = None;
+    let mut sys = CnnSystem::build_raw(&d)?;
+    sys.devices.truncate(n);
+    // The strips in order: down the first stack's gather chain from its first device.
+    let head = first_sys.fused.as_ref().map_or(0, |f| f.head);
+    let mut order = vec![head];
+    while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)].gather {
+        order.push(g.from);
+    }
+    let slices: Vec<usize> = order
+        .iter()
+        .map(|&e| first_sys.devices[e].arch.stages.last().map_or(0, |s| s.output.values()))
+        .collect();
+    let t0 = first_sys
+        .devices
+        .iter()
+        .flat_map(|d| d.exchanges.iter().flat_map(|x| [x.tag_up, x.tag_down]))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    for (j, &e) in order.iter().enumerate() {
+        let f = &first_sys.devices[e];
+        let np = f.arch.stages.len();
+        let dv = &mut sys.devices[e];
+        let mut merges = vec![Merge {
+            stage: np,
+            pixels: 1,
+            devs: order.clone(),
+            slices: slices.clone(),
+            pos: j,
+            tag: t0,
+            strips: true,
+        }];
+        for m in &dv.merges {
+            merges.push(Merge {
+                stage: m.stage + np,
+                tag: m.tag + t0,
+                ..m.clone()
+            });
+        }
+        if let Some(m) = merges.iter().find(|m| m.tag > 7) {
+            return Err(format!(
+                "device {e} sends {} kinds of tagged runs (halos and all-gathers); the link frame's 3-bit tag numbers at most 7: end the {first} stack or the filters stack earlier",
+                m.tag
+            ));
+        }
+        dv.merges = merges;
+        if let Some(g) = &mut dv.gather {
+            g.after += np;
+        }
+        if let Some(r) = &mut dv.reduce {
+            r.after += np;
+        }
+        dv.exchanges = f.exchanges.clone();
+        dv.in_flight = f.in_flight;
+        dv.host_cols = f.host_cols;
+        dv.host_channels = f.host_channels;
+        dv.source = f.source;
+        dv.in_tag = f.in_tag;
+        let mut stages = f.arch.stages.clone();
+        stages.append(&mut dv.arch.stages);
+        dv.arch.cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
+        dv.arch.macs = stages.iter().map(|s| s.macs).sum();
+        dv.arch.stages = stages;
+        dv.arch.input = f.arch.input;
+        dv.arch.relu_in = f.arch.relu_in;
+        dv.arch.dw_in = f.arch.dw_in;
+    }
+    // The plan's wiring, without the stand-in.
+    let t = &design.plan.plan.target.link;
+    let (ports, links, switched) = wiring(n, t.topology, t.mode);
+    for dv in &mut sys.devices {
+        let me = dv.index;
+        dv.ports = ports[me].clone();
+        dv.routes = (0..n).fold(0u16, |r, dst| {
+            let up = !switched && t.topology != Topology::Ring && dst > me;
+            r | ((up as u16) << (2 * dst))
+        });
+    }
+    sys.links = links;
+    sys.switched = switched;
+    if let Some(f) = &mut sys.fused {
+        f.feed = None;
+        f.input_factor = 0.0;
+    }
+    sys.before_summary = first_sys.stack_summary();
+    sys.before = first_sys.before;
+    sys.before.extend(first_sys.fused);
+    Ok(sys)
 }
 
 /// The system up to a split stack that follows another split stack (layers `..layer`), built

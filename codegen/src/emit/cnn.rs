@@ -412,10 +412,12 @@ struct MView {
     i: usize,
     p: usize,
     dw: u32,
-    /// This device's slice per pixel, the pixels, every device's channels per pixel.
-    slice: usize,
-    pixels: usize,
-    chans: usize,
+    /// What this device sends (its slice of every pixel's channels, or its strip), and how
+    /// the merge feeds the stage (per pixel, or per frame).
+    what: String,
+    per: &'static str,
+    /// The merged input, in words.
+    whole: String,
     tag: u8,
     dsts: String,
     /// The sender's value count: bits and the run's last.
@@ -882,7 +884,7 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                     Sink::Link { to } if d.also.is_empty() => serde_json::json!({"device": to}),
                     Sink::Link { to } => serde_json::json!({"devices": std::iter::once(to).chain(d.also.iter().copied()).collect::<Vec<_>>()}),
                 },
-                "all_gathers": d.merges.iter().map(|m| serde_json::json!({"before_layer": d.arch.stages[m.stage].layer, "tag": m.tag, "slices": m.slices, "pixels": m.pixels})).collect::<Vec<_>>(),
+                "all_gathers": d.merges.iter().map(|m| serde_json::json!({"before_layer": d.arch.stages[m.stage].layer, "tag": m.tag, "slices": m.slices, "pixels": m.pixels, "strips": m.strips})).collect::<Vec<_>>(),
                 "input_values": d.arch.input.values(),
                 "output_values": d.arch.output.values(),
                 "cycles_per_frame": d.cycles_per_frame(),
@@ -1355,9 +1357,20 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 i,
                 p: i - 1,
                 dw: mdw,
-                slice: own,
-                pixels: m.pixels,
-                chans: m.slices.iter().sum(),
+                what: if m.strips {
+                    format!("strip ({own} values)")
+                } else {
+                    format!("{own} channel(s) of each of {} pixels", m.pixels)
+                },
+                per: if m.strips { "per frame" } else { "per pixel" },
+                whole: if m.strips {
+                    "every device's strip of the map, in the strips' order".into()
+                } else {
+                    format!(
+                        "every device's slice of the {} channels per pixel",
+                        m.slices.iter().sum::<usize>()
+                    )
+                },
                 tag: m.tag,
                 dsts: others
                     .iter()
