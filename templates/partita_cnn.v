@@ -303,7 +303,7 @@
         .clk(clk), .rst(rst), .s_data(st{= m.i =}_s_data_w), .s_valid(a{= m.i =}_g), .s_ready(a{= m.i =}_l_in_ready),
         .m_data(a{= m.i =}_l_data), .m_valid(a{= m.i =}_l_valid), .m_ready(a{= m.i =}_l_ready)
     );
-    partita_merge #(.NS({= m.ns =}), .DW({= m.dw =}), .SW({= m.sw =}), .CW({= m.mcw =}), .LASTS({= m.lasts =})) u_a{= m.i =}_merge (
+    partita_merge #(.NS({= m.ns =}), .DW({= m.dw =}), .SW({= m.sw =}), .CW({= m.mcw =}), .NT({= m.nt =}), .TW({= m.tw =}), .SRCS({= m.srcs =}), .LASTS({= m.lasts =})) u_a{= m.i =}_merge (
         .clk(clk), .rst(rst), .s_data({= m.s_data =}), .s_valid({= m.s_valid =}),
         .s_ready({= m.s_ready =}), .s_want(a{= m.i =}_want),
         .m_data(a{= m.i =}_m_data), .m_valid(a{= m.i =}_m_valid), .m_ready(a{= m.i =}_m_ready)

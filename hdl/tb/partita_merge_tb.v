@@ -1,6 +1,6 @@
 // Self-checking testbench of partita_merge: stream j sends j << (DW - 3) | 1, 2, 3, ... with
 // random valid, the output is taken with random ready, and every value out is checked in order
-// against the merge's sequence (per period LASTS[j] + 1 values of stream j, stream 0 first)
+// against the merge's sequence (per period, run t: LASTS[t] + 1 values of stream SRCS[t])
 // over PERIODS periods; a stream must never be taken without valid or while another is
 // selected, and s_want must name the selected stream. Prints PASS or FAIL.
 // FLIP = 1 expects one wrong value (a negative control: the testbench must fail).
@@ -10,7 +10,10 @@ module partita_merge_tb;
     parameter integer DW = 16;
     parameter integer SW = 2;
     parameter integer CW = 3;
-    parameter [NS*CW-1:0] LASTS = 9'o305;
+    parameter integer NT = 3;
+    parameter integer TW = 2;
+    parameter [NT*SW-1:0] SRCS = 6'b100100;
+    parameter [NT*CW-1:0] LASTS = 9'o305;
     parameter integer PERIODS = 300;
     parameter integer MAX_CYCLES = 400000;
     parameter integer FLIP = 0;
@@ -23,15 +26,15 @@ module partita_merge_tb;
     wire [NS-1:0] s_ready, s_want;
     wire [DW-1:0] m_data;
     wire m_valid;
-    partita_merge #(.NS(NS), .DW(DW), .SW(SW), .CW(CW), .LASTS(LASTS)) dut (
+    partita_merge #(.NS(NS), .DW(DW), .SW(SW), .CW(CW), .NT(NT), .TW(TW), .SRCS(SRCS), .LASTS(LASTS)) dut (
         .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready), .s_want(s_want),
         .m_data(m_data), .m_valid(m_valid), .m_ready(m_ready)
     );
     integer sent [0:NS-1];
     integer outs [0:NS-1];
-    integer j, k, per_period = 0, got = 0, errors = 0, n = 0, cur = 0, pos = 0, taken = 0;
+    integer j, k, per_period = 0, got = 0, errors = 0, n = 0, cur = 0, pos = 0, taken = 0, run = 0;
     reg [DW-1:0] want;
-    reg [31:0] last_of;
+    reg [31:0] last_of, src_of;
     reg [63:0] word;
     wire unused_word = |word[63:DW];
     reg [31:0] lfsr = 32'h5a;
@@ -39,9 +42,13 @@ module partita_merge_tb;
         for (j = 0; j < NS; j = j + 1) begin
             sent[j] = 0;
             outs[j] = 0;
+        end
+        for (j = 0; j < NT; j = j + 1) begin
             last_of = {{(32 - CW){1'b0}}, LASTS[j*CW +: CW]};
             per_period = per_period + last_of + 1;
         end
+        src_of = {{(32 - SW){1'b0}}, SRCS[0 +: SW]};
+        cur = src_of;
         repeat (3) @(negedge clk);
         rst = 1'b0;
         while (got < PERIODS * per_period && n < MAX_CYCLES) begin
@@ -85,10 +92,12 @@ module partita_merge_tb;
                 end
                 got = got + 1;
                 pos = pos + 1;
-                last_of = {{(32 - CW){1'b0}}, LASTS[cur*CW +: CW]};
+                last_of = {{(32 - CW){1'b0}}, LASTS[run*CW +: CW]};
                 if (pos == last_of + 1) begin
                     pos = 0;
-                    cur = (cur + 1) % NS;
+                    run = (run + 1) % NT;
+                    src_of = {{(32 - SW){1'b0}}, SRCS[run*SW +: SW]};
+                    cur = src_of;
                 end
             end else if (taken != 0) begin
                 $display("FAIL: a stream taken with no value out at cycle %0d", n);
@@ -98,7 +107,7 @@ module partita_merge_tb;
         k = 0;
         for (j = 0; j < NS; j = j + 1) k = k + outs[j];
         if (errors == 0 && got == PERIODS * per_period && k == got)
-            $display("PASS: %0d values in %0d periods from %0d streams", got, PERIODS, NS);
+            $display("PASS: %0d values in %0d periods of %0d runs from %0d streams", got, PERIODS, NT, NS);
         else
             $display("FAIL: %0d errors, %0d of %0d values", errors, got, PERIODS * per_period);
         $finish;

@@ -28,6 +28,7 @@ const EXAMPLES: &[&str] = &[
     "cnn_mnist3_filters_channels4",
     "cnn_mnist3_fused4_pipe2",
     "cnn_mnist3_filters_ag4",
+    "cnn_mnist3_tiles2x2_filters4",
 ];
 
 #[test]

@@ -4,7 +4,9 @@
 //! modelled links, on 2 to 8 devices, chain, ring and star wiring, valid and padded
 //! convolutions, strides and overlapping pools inside a fused or tiled stack; the cost model's cycles and link bytes per frame hold
 //! against the cosim; the 28x28 network on 4 devices takes at most 0.33 of one device's cycles
-//! per frame; link faults on CNN traffic are reported; the system RTL lints clean and has no
+//! per frame; mixes (a stack fed from a link, a stack after a stack, a filters stack on the
+//! devices of the fused or tiled stack before it) are bit-exact too; link faults on CNN
+//! traffic are reported; the system RTL lints clean and has no
 //! latches; strategies that cannot apply, or are not built, are refused with a message.
 
 use partita_tests::{cli, lint, repo, yosys_no_latches_top, TempDir};
@@ -164,6 +166,30 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
         "filters all-gathered 4 devices: {frac} of one device\n{j}"
     );
     assert_eq!(c["all_gathered"], serde_json::json!([3, 5]), "{j}");
+    // Two stacks on the same four devices: every conv and pool tiled on a 2 x 2 grid, then the
+    // first dense layer by filters, the tiles all-gathered and joined row by row between
+    // them: as fast as tiles alone, with the dense layer's weights spread over the devices.
+    let j = assert_system(&repo().join("examples/cnn_mnist3_tiles2x2_filters4.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "filters");
+    assert_eq!(
+        c["stacks_before"],
+        serde_json::json!([{"from": 0, "head": 0, "layers": 8}]),
+        "{j}"
+    );
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(
+        frac <= 0.26,
+        "tiles 2x2 then filters on 4 devices: {frac} of one device\n{j}"
+    );
+    let most = c["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["weight_bits"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(most < 300_000, "{most} weight bits on one device\n{j}");
     // LeNet-5 fused on a 2 x 2 grid: each device takes its tile's input region (rows and
     // columns), tiles gathered in raster order.
     let j = assert_system(&repo().join("examples/cnn_lenet5_fused2x2.toml"));
@@ -384,6 +410,32 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Two stacks on the same devices: conv, ReLU, conv and pool tiled in 2 strips
+            // (halo rows exchanged before the second conv and the pool), then the valid conv
+            // and the dense layer by filters on the same two devices, each device sending its
+            // strip to the other and joining the two in order.
+            "tiles_then_filters_same_chain2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                link("chain"),
+                on_devices("tiles", 0..4, "[0, 1]"),
+                on_devices("filters", 4..7, "[0, 1]"),
+            ),
+        ),
+        (
+            // Two stacks on the same devices: conv, ReLU, conv and pool fused in 2 strips,
+            // then the valid conv by filters (the strips all-gathered) fused into the dense
+            // layer by the same channels, its partial sums reduced, on a star.
+            "fused_then_filters_channels_same_star2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("star"),
+                on_devices("fused", 0..4, "[0, 1]"),
+                on_devices("filters", 4..6, "[0, 1]"),
+                on_devices("channels", 6..7, "[0, 1]"),
+            ),
+        ),
+        (
             // A stack after another stack: a conv by filters on devices 0 and 1 (gathered
             // per pixel to device 0), which scatters each of devices 2 and 3 the rows its
             // strip of a tiled stack reads (halos exchanged between them), on a star.
@@ -598,6 +650,20 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             ),
             (1, 14),
         ),
+        (
+            // Two stacks on the same devices: conv, conv, pool and the valid conv tiled on a
+            // 2 x 2 grid, then the dense layer by filters (its 4 neurons) on the same devices
+            // of a star; every device sends its tile to the other three and joins the four,
+            // row by row, into the map.
+            "grid2x2_then_filters_same_star4",
+            format!(
+                "{BASE}input_shape = [1, 14, 14]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}",
+                link("star"),
+                on_devices("tiles", 0..5, "[0, 1, 2, 3]"),
+                on_devices("filters", 5..7, "[0, 1, 2, 3]"),
+            ),
+            (1, 14),
+        ),
     ];
     for (name, text, (chans, h)) in cases {
         let plan = tmp.write(&format!("{name}.toml"), &text);
@@ -612,6 +678,12 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             assert_eq!(
                 j["cnn"]["halo_exchanged"],
                 serde_json::json!([1, 2, 3, 4]),
+                "{j}"
+            );
+        } else if name.contains("then_filters") {
+            assert_eq!(
+                j["cnn"]["stacks_before"],
+                serde_json::json!([{"from": 0, "head": 0, "layers": 5}]),
                 "{j}"
             );
         } else {
@@ -770,6 +842,21 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("fused", 3..5, "[3, 4]"),
         on_devices("layers", 5..7, "[3]"),
     );
+    // Two stacks on the same devices: a conv and a pool tiled in 2 strips, then a conv and
+    // the dense layer by filters on the same devices (the strips all-gathered, merged in
+    // order).
+    let small_shared_stacks = format!(
+        "{BASE}input_shape = [1, 8, 6]\n{}{}{}{}{}{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("maxpool", "kernel = 2\n"),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("flatten", ""),
+        layer("dense", "out_features = 3\n"),
+        link("chain"),
+        on_devices("tiles", 0..2, "[0, 1]"),
+        on_devices("filters", 2..6, "[0, 1]"),
+    );
     let plans = [
         (
             "fused4",
@@ -844,6 +931,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_stack_after_stack",
             tmp.write("small_stack_after_stack.toml", &small_stack_after_stack),
+            false,
+        ),
+        (
+            "small_shared_stacks",
+            tmp.write("small_shared_stacks.toml", &small_shared_stacks),
             false,
         ),
     ];
@@ -964,7 +1056,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 layer("relu", ""),
                 link("chain")
             ),
-            "layer 1 starts a fused stack after another split stack: the layers before it must run on the plan's first devices (0-1)",
+            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack in row strips from the input (no grid) followed right after by a filters stack on the same devices",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
@@ -996,7 +1088,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 layer("relu", ""),
                 link("chain")
             ),
-            "layer 2 starts a fused stack after another split stack",
+            "layer 2 starts a fused stack on device(s) of the fused stack before it (layer 0)",
         ),
         (
             // A tiled stack whose first device sends halo runs, then a channels stack that
@@ -1010,6 +1102,18 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 on_devices("channels", 3..5, "[2, 3]"),
             ),
             "already sends tagged runs (halos or all-gathers)",
+        ),
+        (
+            // A channels stack on the devices of the tiled stack before it.
+            format!(
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                layer("relu", ""),
+                layer("relu", ""),
+                link("chain"),
+                on_devices("tiles", 0..2, "[0, 1]"),
+                on_devices("channels", 2..4, "[0, 1]"),
+            ),
+            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1)",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.
@@ -1093,7 +1197,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack", "same>fused", "same>tiles"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -1182,6 +1286,27 @@ fn arb_system() -> impl Strategy<Value = String> {
                     return t + &format!(
                         "[target]\ndevices = {total}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{o}",
                         link(topo),
+                    );
+                }
+                if let Some(kind) = strategy.strip_prefix("same>") {
+                    // Two stacks on the same devices: the conv (and pool) and the flatten
+                    // fused or tiled in row strips, then the dense layer by filters (its 3
+                    // outputs), each device's strip all-gathered. Too few rows: all filters.
+                    let rows = if n == 5 { oh.saturating_sub(2) } else { oh };
+                    let k = devs.min(3).min(rows);
+                    if k < 2 {
+                        return t + &format!(
+                            "[target]\ndevices = {devs}\nengines = \"auto\"\n{}[partition]\nstrategy = \"filters\"\n",
+                            link(topo),
+                        );
+                    }
+                    let group: Vec<String> = (0..k).map(|d| d.to_string()).collect();
+                    let group = format!("[{}]", group.join(", "));
+                    return t + &format!(
+                        "[target]\ndevices = {k}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                        link(topo),
+                        on_devices(kind, 0..n - 1, &group),
+                        on_devices("filters", n - 1..n, &group),
                     );
                 }
                 if strategy == "filters-all" {

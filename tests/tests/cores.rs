@@ -353,10 +353,20 @@ fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
         }
     }
     // The merge of an all-gather: two devices' slices of 3 and 2 channels, eight of 1 to 8
-    // (one stream a value per period), and a negative control.
+    // (one stream a value per period), a grid's tiles (3 streams in 5 runs: 0, 1, 0, 1, the
+    // two rows of a tile row of two tiles, then stream 2 twice, a one-tile row), and a
+    // negative control.
     for (params, fail) in [
         (
-            vec![("NS", "2"), ("SW", "1"), ("CW", "2"), ("LASTS", "4'b0110")],
+            vec![
+                ("NS", "2"),
+                ("SW", "1"),
+                ("CW", "2"),
+                ("NT", "2"),
+                ("TW", "1"),
+                ("SRCS", "2'b10"),
+                ("LASTS", "4'b0110"),
+            ],
             false,
         ),
         (
@@ -364,7 +374,22 @@ fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
                 ("NS", "8"),
                 ("SW", "3"),
                 ("CW", "3"),
+                ("NT", "8"),
+                ("TW", "3"),
+                ("SRCS", "24'o76543210"),
                 ("LASTS", "24'o01234567"),
+            ],
+            false,
+        ),
+        (
+            vec![
+                ("NS", "3"),
+                ("SW", "2"),
+                ("CW", "3"),
+                ("NT", "5"),
+                ("TW", "3"),
+                ("SRCS", "10'b1001000100"),
+                ("LASTS", "15'o12034"),
             ],
             false,
         ),

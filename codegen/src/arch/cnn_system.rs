@@ -327,10 +327,11 @@ fn halo_tags(devs: &[usize], built: &mut [Option<CnnDevice>]) -> Result<(), Stri
 /// every device's slice in device order (`slices[j]` values of device `devs[j]`), which is the
 /// map's channel order.
 ///
-/// With `strips`, the merge joins a stack's row strips instead (a `filters` stack on the devices
-/// of the `fused` or `tiles` stack before it): `pixels` is 1 and `slices[j]` is device
-/// `devs[j]`'s whole strip of the map, the devices in the strips' order, which is the map's
-/// raster order.
+/// With `strips`, the merge joins a stack's tiles instead (a `filters` stack on the devices of
+/// the `fused` or `tiles` stack before it): `pixels` is 1 and `slices[j]` is device
+/// `devs[j]`'s whole tile of the map. `runs` is the merge's order per period: (the place in
+/// `devs` of the device, values). Per pixel it is each device's slice in turn; for row strips
+/// each device's strip in turn; on a grid, row by row of the map, each tile's part of the row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Merge {
     pub stage: usize,
@@ -340,6 +341,7 @@ pub struct Merge {
     pub pos: usize,
     pub tag: u8,
     pub strips: bool,
+    pub runs: Vec<(usize, usize)>,
 }
 
 impl Merge {
@@ -711,7 +713,7 @@ impl CnnSystem {
             ),
             Some(d) => format!("takes its input map from device {d}, a copy per device"),
             None if self.devices.iter().any(|d| d.merges.iter().any(|m| m.strips)) => {
-                "takes its input map as the strips of the stack before it, on the same devices, each device sending its strip to every other one".to_string()
+                "takes its input map as the tiles of the stack before it, on the same devices, each device sending its tile to every other one".to_string()
             }
             None => format!("reads {:.2}x the input", f.input_factor),
         };
@@ -1810,6 +1812,7 @@ fn filters_stack(
                     pos: k,
                     tag: t as u8 + 1,
                     strips: false,
+                    runs: slicing[i - 1].iter().map(|r| r.len()).enumerate().collect(),
                 }
             })
             .collect();
@@ -2095,6 +2098,26 @@ fn shares_devices(layers: &[crate::plan::LayerAssignment], b: usize) -> bool {
         })
 }
 
+/// The most runs per period a merge of tiles takes (its run order is a table in the merge).
+const MAX_MERGE_RUNS: usize = 512;
+
+/// The design cut before layer `b` (its model and plan), on the plan's first `k` devices.
+fn cut_before(design: &Design, b: usize, k: usize) -> Result<Design, String> {
+    let mut d = design.clone();
+    let ModelDesign::Cnn(m) = &mut d.model else {
+        return Err("not a CNN design".into());
+    };
+    m.layers.truncate(b);
+    m.shapes.truncate(b);
+    m.formats.truncate(b);
+    m.weights.truncate(b);
+    m.fold.engines.truncate(b);
+    m.fold.lanes.truncate(b);
+    d.plan.layers.truncate(b);
+    d.plan.devices = k;
+    Ok(d)
+}
+
 /// A `filters` stack (layers `b..`) on the devices of the `fused` or `tiles` stack in row
 /// strips before it (layers `..b`, from the input). Each device runs its strip of the first
 /// stack, then its slice of the filters stack's output channels; between them every device
@@ -2117,11 +2140,10 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         && kind == Strategy::Filters
         && p + 1 == b
         && layers[p].devices == *devs
-        && from_input
-        && design.plan.plan.partition.grid.is_none())
+        && from_input)
     {
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack in row strips from the input (no grid) followed right after by a filters stack on the same devices: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack on the same devices: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
     if n + 1 > frame::MAX_DEVICES {
@@ -2131,17 +2153,6 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         ));
     }
     // The first stack, on its own.
-    let mut d = design.clone();
-    let ModelDesign::Cnn(m) = &mut d.model else {
-        return Err("not a CNN design".into());
-    };
-    m.layers.truncate(b);
-    m.shapes.truncate(b);
-    m.formats.truncate(b);
-    m.weights.truncate(b);
-    m.fold.engines.truncate(b);
-    m.fold.lanes.truncate(b);
-    d.plan.layers.truncate(b);
     let k = devs.len();
     if devs.iter().any(|d| *d >= k) {
         return Err(format!(
@@ -2149,8 +2160,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             k - 1
         ));
     }
-    d.plan.devices = k;
-    let first_sys = CnnSystem::build_raw(&d)?;
+    let first_sys = CnnSystem::build_raw(&cut_before(design, b, k)?)?;
     // The second, fed by a stand-in device `n` that runs the first stack's layers.
     let mut d = design.clone();
     for a in &mut d.plan.layers[..b] {
@@ -2167,10 +2177,38 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)].gather {
         order.push(g.from);
     }
-    let slices: Vec<usize> = order
-        .iter()
-        .map(|&e| first_sys.devices[e].arch.stages.last().map_or(0, |s| s.output.values()))
-        .collect();
+    let tile = |e: usize| {
+        first_sys.devices[e]
+            .arch
+            .stages
+            .last()
+            .map_or(Map { c: 0, h: 0, w: 0 }, |s| s.output)
+    };
+    let slices: Vec<usize> = order.iter().map(|&e| tile(e).values()).collect();
+    // Row by row of the map: on a grid, each tile row's rows, each of its tiles' part of the
+    // row in turn (row strips: a run per strip).
+    let gc = first_sys.fused.as_ref().map_or(1, |f| f.grid.1);
+    let runs: Vec<(usize, usize)> = if gc == 1 {
+        slices.iter().copied().enumerate().collect()
+    } else {
+        let mut runs = Vec::new();
+        for (r, row) in order.chunks(gc).enumerate() {
+            for _ in 0..tile(row[0]).h {
+                for (t, &e) in row.iter().enumerate() {
+                    let m = tile(e);
+                    runs.push((r * gc + t, m.w * m.c));
+                }
+            }
+        }
+        runs
+    };
+    if runs.len() > MAX_MERGE_RUNS {
+        return Err(format!(
+            "joining the {first} stack's {} x {gc} tiles into its map takes {} runs of values (a tile row's rows times its tiles); at most {MAX_MERGE_RUNS} are built: use row strips or a map with fewer rows",
+            order.len() / gc,
+            runs.len()
+        ));
+    }
     let t0 = first_sys
         .devices
         .iter()
@@ -2190,6 +2228,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             pos: j,
             tag: t0,
             strips: true,
+            runs: runs.clone(),
         }];
         for m in &dv.merges {
             merges.push(Merge {
@@ -2284,19 +2323,7 @@ impl Prefix {
                 layers[b].strategy
             ));
         }
-        let mut d = design.clone();
-        let ModelDesign::Cnn(m) = &mut d.model else {
-            return Err("not a CNN design".into());
-        };
-        m.layers.truncate(b);
-        m.shapes.truncate(b);
-        m.formats.truncate(b);
-        m.weights.truncate(b);
-        m.fold.engines.truncate(b);
-        m.fold.lanes.truncate(b);
-        d.plan.layers.truncate(b);
-        d.plan.devices = k;
-        let sys = CnnSystem::build(&d)?;
+        let sys = CnnSystem::build(&cut_before(design, b, k)?)?;
         Ok(Prefix { layer: b, sys })
     }
 

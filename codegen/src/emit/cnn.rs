@@ -431,6 +431,9 @@ struct MView {
     ns: usize,
     sw: u32,
     mcw: u32,
+    nt: usize,
+    tw: u32,
+    srcs: String,
     lasts: String,
     s_data: String,
     s_valid: String,
@@ -1331,12 +1334,21 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     waits.push(format!("(a{i}_want[{j}] && !q{q}_valid)"));
                 }
             }
-            let mcw = bits_for(m.slices.iter().copied().max().unwrap_or(1).max(2) as u64 - 1);
+            let mcw = bits_for(m.runs.iter().map(|r| r.1).max().unwrap_or(1).max(2) as u64 - 1);
+            let sw = bits_for(m.devs.len() as u64 - 1);
+            // The runs' table, run 0 low: each run's stream and its values minus one.
             let lasts: String = m
-                .slices
+                .runs
                 .iter()
                 .rev()
-                .map(|l| format!("{mcw}'d{}", l - 1))
+                .map(|r| format!("{mcw}'d{}", r.1 - 1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let srcs: String = m
+                .runs
+                .iter()
+                .rev()
+                .map(|r| format!("{sw}'d{}", r.0))
                 .collect::<Vec<_>>()
                 .join(", ");
             reqs.push(Req {
@@ -1382,19 +1394,33 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 ldepth,
                 law,
                 ns: m.devs.len(),
-                sw: bits_for(m.devs.len() as u64 - 1),
+                sw,
                 mcw,
+                nt: m.runs.len(),
+                tw: bits_for(m.runs.len().max(2) as u64 - 1),
+                srcs: format!("{{{srcs}}}"),
                 lasts: format!("{{{lasts}}}"),
                 s_data: concat(sd, ""),
                 s_valid: concat(sv, ""),
                 s_ready: concat(sr, ""),
-                order: m
-                    .devs
-                    .iter()
-                    .zip(&m.slices)
-                    .map(|(d, l)| format!("{l} from device {d}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                order: if m.runs.len() == m.devs.len() {
+                    m.devs
+                        .iter()
+                        .zip(&m.slices)
+                        .map(|(d, l)| format!("{l} from device {d}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    format!(
+                        "{} runs, row by row of the map, each row's part from each device of its tile row in turn (tiles of devices {})",
+                        m.runs.len(),
+                        m.devs
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
             });
         }
         if let Some(g) = d.gather {
