@@ -423,6 +423,19 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // The dense layer split by the tiles of the stack before it, on the same devices:
+            // conv, ReLU, conv, pool and the valid conv tiled in 2 strips, each device's
+            // partial sums of the dense layer over its own strip (nothing sent between the
+            // stacks), reduced to device 0 down a chain.
+            "tiles_then_dense_by_tiles_chain2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                link("chain"),
+                on_devices("tiles", 0..5, "[0, 1]"),
+                on_devices("channels", 5..7, "[0, 1]"),
+            ),
+        ),
+        (
             // Two stacks on the same devices: conv, ReLU, conv and pool fused in 2 strips,
             // then the valid conv by filters (the strips all-gathered) fused into the dense
             // layer by the same channels, its partial sums reduced, on a star.
@@ -664,6 +677,23 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             ),
             (1, 14),
         ),
+        (
+            // The dense layer split by the tiles of a fused 2 x 2 grid on the same devices
+            // (each device's partial sums over its tile, reduced round a ring).
+            "grid2x2_then_dense_by_tiles_ring4",
+            format!(
+                "{BASE}input_shape = [1, 12, 12]\n{}{}{}{}{}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}",
+                layer("conv2d", "out_channels = 4\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("maxpool", "kernel = 2\n"),
+                layer("flatten", ""),
+                layer("dense", "out_features = 5\n"),
+                link("ring"),
+                on_devices("fused", 0..3, "[0, 1, 2, 3]"),
+                on_devices("channels", 3..5, "[0, 1, 2, 3]"),
+            ),
+            (1, 12),
+        ),
     ];
     for (name, text, (chans, h)) in cases {
         let plan = tmp.write(&format!("{name}.toml"), &text);
@@ -686,6 +716,9 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
                 serde_json::json!([{"from": 0, "head": 0, "layers": 5}]),
                 "{j}"
             );
+        } else if name.contains("by_tiles") {
+            assert_eq!(j["cnn"]["strategy"], "channels", "{j}");
+            assert_eq!(j["cnn"]["stacks_before"][0]["layers"], 3, "{j}");
         } else {
             assert!(j["cnn"]["grid"][1].as_u64().unwrap() > 1, "{j}");
         }
@@ -1056,7 +1089,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 layer("relu", ""),
                 link("chain")
             ),
-            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack in row strips from the input (no grid) followed right after by a filters stack on the same devices",
+            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack on the same devices",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
@@ -1113,7 +1146,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 on_devices("tiles", 0..2, "[0, 1]"),
                 on_devices("channels", 2..4, "[0, 1]"),
             ),
-            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1)",
+            "layer 2: strategy \"channels\" on the devices of the tiles stack before it splits a dense layer by the stack's tiles",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.
@@ -1292,8 +1325,12 @@ fn arb_system() -> impl Strategy<Value = String> {
                     // Two stacks on the same devices: the conv (and pool) and the flatten
                     // fused or tiled in row strips, then the dense layer by filters (its 3
                     // outputs), each device's strip all-gathered. Too few rows: all filters.
+                    // With `grid`, the dense layer by channels instead: split by the stack's
+                    // strips (each device's partial sums over its strip), at most a device
+                    // per conv channel.
                     let rows = if n == 5 { oh.saturating_sub(2) } else { oh };
-                    let k = devs.min(3).min(rows);
+                    let later = if grid { "channels" } else { "filters" };
+                    let k = devs.min(3).min(rows).min(if grid { cout } else { 3 });
                     if k < 2 {
                         return t + &format!(
                             "[target]\ndevices = {devs}\nengines = \"auto\"\n{}[partition]\nstrategy = \"filters\"\n",
@@ -1306,7 +1343,7 @@ fn arb_system() -> impl Strategy<Value = String> {
                         "[target]\ndevices = {k}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}",
                         link(topo),
                         on_devices(kind, 0..n - 1, &group),
-                        on_devices("filters", n - 1..n, &group),
+                        on_devices(later, n - 1..n, &group),
                     );
                 }
                 if strategy == "filters-all" {

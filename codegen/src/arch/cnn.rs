@@ -335,14 +335,47 @@ impl Stage {
     /// no rounding: the full-width sums leave at the accumulator's width, to be added to the
     /// other devices' and finished once. The engines stay (at most one per output).
     pub fn on_channels(&self, cmap: usize, c0: usize, c1: usize) -> Stage {
-        let StageKind::Mvu(m) = &self.kind else {
-            return self.clone();
-        };
         let cn = c1 - c0;
-        let dense = self.kind_name() == "dense";
-        let renumber = |kxc: usize| -> Option<usize> {
+        let input = if self.kind_name() == "dense" {
+            Map {
+                c: self.input.c / cmap * cn,
+                ..self.input
+            }
+        } else {
+            Map {
+                c: cn,
+                ..self.input
+            }
+        };
+        self.on_inputs(input, &|kxc: usize| {
             let (outer, c) = (kxc / cmap, kxc % cmap);
             (c0..c1).contains(&c).then(|| outer * cn + c - c0)
+        })
+    }
+
+    /// A dense layer after a flatten, on the pixels of one tile of the map it was flattened
+    /// from (`map`; rows `rows` and columns `cols` of it, each first and one past the last), as
+    /// partial sums: the weight entries of those pixels, renumbered for the tile's stream in
+    /// its raster order, as [`Stage::on_channels`] does for a slice of the channels.
+    pub fn on_pixels(&self, map: Map, rows: (usize, usize), cols: (usize, usize)) -> Stage {
+        let tw = cols.1 - cols.0;
+        let input = Map {
+            c: (rows.1 - rows.0) * tw * map.c,
+            ..self.input
+        };
+        self.on_inputs(input, &|kxc: usize| {
+            let (pix, c) = (kxc / map.c, kxc % map.c);
+            let (y, x) = (pix / map.w, pix % map.w);
+            ((rows.0..rows.1).contains(&y) && (cols.0..cols.1).contains(&x))
+                .then(|| ((y - rows.0) * tw + x - cols.0) * map.c + c)
+        })
+    }
+
+    /// This MVU on part of its inputs (`input`, the part's stream), as partial sums:
+    /// `renumber` maps an entry's input index to the part's, or drops it.
+    fn on_inputs(&self, input: Map, renumber: &dyn Fn(usize) -> Option<usize>) -> Stage {
+        let StageKind::Mvu(m) = &self.kind else {
+            return self.clone();
         };
         // Every output's kept entries, in order.
         let kept: Vec<Vec<Entry>> = (0..m.cout)
@@ -384,17 +417,6 @@ impl Stage {
                 }
             }
         }
-        let input = if dense {
-            Map {
-                c: self.input.c / cmap * cn,
-                ..self.input
-            }
-        } else {
-            Map {
-                c: cn,
-                ..self.input
-            }
-        };
         let w = self.window;
         let window = Window {
             pl: w.pl,
@@ -413,7 +435,7 @@ impl Stage {
             }),
             input,
             window,
-            macs: self.macs * cn as u64 / cmap as u64,
+            macs: self.macs * input.values() as u64 / self.input.values().max(1) as u64,
             dw_out: m.accw,
             relu_out: false,
             cycles: issue

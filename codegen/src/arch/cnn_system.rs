@@ -537,6 +537,9 @@ pub struct FusedStack {
     /// The devices that run the layers after the stack, in order (the stack's first device,
     /// then those pipelined after it; none when the stack is the whole network).
     pub after: Vec<usize>,
+    /// `channels` on the devices of the fused or tiled stack before it: the dense layer split
+    /// by that stack's tiles, not by channels.
+    pub by_tiles: bool,
 }
 
 /// A CNN split over several devices.
@@ -646,6 +649,17 @@ impl CnnSystem {
                     ),
                 }
             }
+            Strategy::Channels if f.by_tiles => format!(
+                "channels stack (layers {}-{}) splits layer {}'s inputs by the tiles of the stack before it, on the same devices (each device's partial sums over its own tile; nothing sent between the stacks), its partial sums reduced down a chain and rounded once on device {},",
+                f.from,
+                f.from + f.layers - 1,
+                self.whole
+                    .stages
+                    .iter()
+                    .find(|s| s.layer >= f.from)
+                    .map_or(0, |s| s.layer),
+                f.head
+            ),
             Strategy::Channels => {
                 let (layer, c) = self
                     .whole
@@ -712,6 +726,7 @@ impl CnnSystem {
                 f.input_factor
             ),
             Some(d) => format!("takes its input map from device {d}, a copy per device"),
+            None if f.by_tiles => "takes its tile from the stack before it".to_string(),
             None if self.devices.iter().any(|d| d.merges.iter().any(|m| m.strips)) => {
                 "takes its input map as the tiles of the stack before it, on the same devices, each device sending its tile to every other one".to_string()
             }
@@ -1468,6 +1483,7 @@ impl CnnSystem {
                 input_factor: in_vals as f64 / map_in.values() as f64,
                 head: gather_dev,
                 after: after.devices(gather_dev),
+                by_tiles: false,
             });
             pipeline(
                 design,
@@ -1905,6 +1921,7 @@ fn filters_stack(
         },
         head: devs[0],
         after: after.devices(devs[0]),
+        by_tiles: false,
     };
     pipeline(design, whole, pre, None, &devs, &mk, &mut built)?;
     Ok((after.place(design, whole, devs[0], &mk, built)?, stack))
@@ -2043,6 +2060,7 @@ fn channels_stack(
         input_factor: if feed.is_some() { 0.0 } else { 1.0 },
         head: devs[0],
         after: after.devices(devs[0]),
+        by_tiles: false,
     };
     if let Some(f) = feed {
         // The device before the stack scatters its map: each device's channels of every
@@ -2137,20 +2155,42 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .iter()
         .all(|x| x.strategy == first && x.devices == *devs);
     if !(matches!(first, Strategy::Fused | Strategy::Tiles)
-        && kind == Strategy::Filters
+        && matches!(kind, Strategy::Filters | Strategy::Channels)
         && p + 1 == b
         && layers[p].devices == *devs
         && from_input)
     {
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack on the same devices: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack, or by a dense layer split by channels, on the same devices: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
     if n + 1 > frame::MAX_DEVICES {
         return Err(format!(
-            "a filters stack on the devices of the {first} stack before it is built with a stand-in device before it, so it takes at most {} devices; the plan has {n}",
+            "a {kind} stack on the devices of the {first} stack before it is built with a stand-in device before it, so it takes at most {} devices; the plan has {n}",
             frame::MAX_DEVICES - 1
         ));
+    }
+    // `channels` after the stack: a dense layer (after a flatten) split by the stack's tiles,
+    // each device's partial sums over its own tile's pixels.
+    let whole = CnnArch::whole(design)?;
+    let sd = whole
+        .stages
+        .iter()
+        .position(|s| s.layer >= b)
+        .unwrap_or(whole.stages.len());
+    if kind == Strategy::Channels {
+        let Some(st) = whole.stages.get(sd).filter(|s| s.kind_name() == "dense") else {
+            return Err(format!(
+                "layer {b}: strategy \"channels\" on the devices of the {first} stack before it splits a dense layer by the stack's tiles (each device's partial sums over its own tile), but the first layer with hardware from layer {b} is not a dense layer; give it devices of its own"
+            ));
+        };
+        let cmap = whole.stages[sd - 1].output.c;
+        if devs.len() > cmap {
+            return Err(format!(
+                "layer {}: a dense layer split by the tiles of the {first} stack before it is built through a channels split, which needs at least one of the map's {cmap} channels per device; use at most {cmap} devices",
+                st.layer
+            ));
+        }
     }
     // The first stack, on its own.
     let k = devs.len();
@@ -2171,6 +2211,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     d.plan.plan.partition.grid = None;
     let mut sys = CnnSystem::build_raw(&d)?;
     sys.devices.truncate(n);
+    let gr = first_sys.fused.as_ref().map_or(1, |f| f.grid.0);
     // The strips in order: down the first stack's gather chain from its first device.
     let head = first_sys.fused.as_ref().map_or(0, |f| f.head);
     let mut order = vec![head];
@@ -2220,16 +2261,37 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         let f = &first_sys.devices[e];
         let np = f.arch.stages.len();
         let dv = &mut sys.devices[e];
-        let mut merges = vec![Merge {
-            stage: np,
-            pixels: 1,
-            devs: order.clone(),
-            slices: slices.clone(),
-            pos: j,
-            tag: t0,
-            strips: true,
-            runs: runs.clone(),
-        }];
+        let mut merges = Vec::new();
+        if kind == Strategy::Channels {
+            // The dense layer on this device's tile: nothing sent between the stacks.
+            let map = whole.stages[sd - 1].output;
+            let rows = &crate::passes::partition::split(map.h, gr)[j / gc];
+            let cols = &crate::passes::partition::split(map.w, gc)[j % gc];
+            let own = tile(e);
+            if (own.h, own.w) != (rows.len(), cols.len()) || dv.arch.stages.is_empty() {
+                return Err(format!(
+                    "device {e}'s tile of layer {}'s map is {} x {}, not the {} x {} its place in the {first} stack gives",
+                    whole.stages[sd - 1].layer,
+                    own.h,
+                    own.w,
+                    rows.len(),
+                    cols.len()
+                ));
+            }
+            dv.arch.stages[0] =
+                whole.stages[sd].on_pixels(map, (rows.start, rows.end), (cols.start, cols.end));
+        } else {
+            merges.push(Merge {
+                stage: np,
+                pixels: 1,
+                devs: order.clone(),
+                slices: slices.clone(),
+                pos: j,
+                tag: t0,
+                strips: true,
+                runs: runs.clone(),
+            });
+        }
         for m in &dv.merges {
             merges.push(Merge {
                 stage: m.stage + np,
@@ -2258,6 +2320,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         dv.in_tag = f.in_tag;
         let mut stages = f.arch.stages.clone();
         stages.append(&mut dv.arch.stages);
+        // Each device's engines for its own joint stages (the dense layer on a tile is new).
+        let extra = dv
+            .gather
+            .map_or(0, |g| g.values() as u64)
+            .max(dv.reduce.as_ref().map_or(0, |r| r.values as u64));
+        let stages = refold(design, e, stages, extra, 0)?;
         dv.arch.cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
         dv.arch.macs = stages.iter().map(|s| s.macs).sum();
         dv.arch.stages = stages;
@@ -2281,6 +2349,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     if let Some(f) = &mut sys.fused {
         f.feed = None;
         f.input_factor = 0.0;
+        f.by_tiles = kind == Strategy::Channels;
     }
     sys.before_summary = first_sys.stack_summary();
     sys.before = first_sys.before;
