@@ -1043,7 +1043,10 @@ impl CnnSystem {
                      (channels: each device its channels; fused and tiles: each device its tile's \
                      input) its map to the stack; a split stack may follow another one (and the \
                      layers after that), on devices after the first one's, whose last device \
-                     sends it its map the same way; and `layers` (whole layers per device)";
+                     sends it its map the same way, or on the devices of a fused or tiled stack from \
+                     the input, a filters stack (the stack's tiles all-gathered) or a dense layer \
+                     by channels (split by the stack's tiles); and `layers` (whole layers per \
+                     device)";
         if let Some((l, s)) = strategies.iter().enumerate().skip(first).find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && (lead..lead + filt_n).contains(l))
@@ -2136,12 +2139,17 @@ fn cut_before(design: &Design, b: usize, k: usize) -> Result<Design, String> {
     Ok(d)
 }
 
-/// A `filters` stack (layers `b..`) on the devices of the `fused` or `tiles` stack in row
-/// strips before it (layers `..b`, from the input). Each device runs its strip of the first
-/// stack, then its slice of the filters stack's output channels; between them every device
-/// sends its strip to every other one and joins the strips, in order, into the whole map
-/// (a [`Merge`] of strips). Built from the two stacks' systems: the first on its own, the
-/// second fed by a stand-in device (the plan's device count, which is then removed).
+/// A stack (layers `b..`) on the devices of the `fused` or `tiles` stack before it (layers
+/// `..b`, from the input, in row strips or on a grid). Each device runs its tile of the first
+/// stack, then its part of the second:
+/// - `filters`: its slice of the output channels; between the stacks every device sends its
+///   tile to every other one and joins the tiles into the whole map in raster order (a
+///   [`Merge`] of `strips`: strip by strip, or on a grid row by row);
+/// - `channels` on a dense layer: its partial sums over its own tile's pixels
+///   ([`Stage::on_pixels`]), reduced as for `channels`; nothing is sent between the stacks.
+///
+/// Built from the two stacks' systems: the first on its own, the second fed by a stand-in
+/// device (the plan's device count, which is then removed), spliced device by device.
 fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let layers = &design.plan.layers;
     let n = design.plan.devices;
@@ -2212,7 +2220,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let mut sys = CnnSystem::build_raw(&d)?;
     sys.devices.truncate(n);
     let gr = first_sys.fused.as_ref().map_or(1, |f| f.grid.0);
-    // The strips in order: down the first stack's gather chain from its first device.
+    // The tiles in order: down the first stack's gather chain from its first device.
     let head = first_sys.fused.as_ref().map_or(0, |f| f.head);
     let mut order = vec![head];
     while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)].gather {
