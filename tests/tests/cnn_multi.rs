@@ -1089,7 +1089,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 layer("relu", ""),
                 link("chain")
             ),
-            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack on the same devices",
+            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack, or by a dense layer split by channels, on the same devices",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
