@@ -1101,20 +1101,13 @@ impl CnnSystem {
             before: Vec::new(),
             before_summary: None,
         };
-        let route = |me: usize, dst: usize| -> u16 {
-            if !switched && t.topology != Topology::Ring && dst > me {
-                1
-            } else {
-                0
-            }
-        };
         let mk = |index: usize,
                   arch: CnnArch,
                   source: Source,
                   gather: Option<Gather>,
                   sink: Sink|
          -> CnnDevice {
-            let routes = (0..n).fold(0u16, |r, dst| r | (route(index, dst) << (2 * dst)));
+            let routes = routes(n, index, switched, t.topology);
             CnnDevice {
                 index,
                 arch,
@@ -2106,6 +2099,15 @@ fn later_stack(layers: &[crate::plan::LayerAssignment]) -> Option<usize> {
         .map(|j| i + j)
 }
 
+/// Device `me`'s tx port for each of the `n` devices, 2 bits each: port 1 (towards higher
+/// indices) on a chain or star, port 0 otherwise.
+fn routes(n: usize, me: usize, switched: bool, topology: Topology) -> u16 {
+    (0..n).fold(0u16, |r, dst| {
+        let up = !switched && topology != Topology::Ring && dst > me;
+        r | ((up as u16) << (2 * dst))
+    })
+}
+
 /// Whether the split stack from layer `b` shares a device with the split stack before it.
 fn shares_devices(layers: &[crate::plan::LayerAssignment], b: usize) -> bool {
     layers[..b]
@@ -2347,10 +2349,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     for dv in &mut sys.devices {
         let me = dv.index;
         dv.ports = ports[me].clone();
-        dv.routes = (0..n).fold(0u16, |r, dst| {
-            let up = !switched && t.topology != Topology::Ring && dst > me;
-            r | ((up as u16) << (2 * dst))
-        });
+        dv.routes = routes(n, me, switched, t.topology);
     }
     sys.links = links;
     sys.switched = switched;

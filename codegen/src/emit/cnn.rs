@@ -1370,13 +1370,13 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 p: i - 1,
                 dw: mdw,
                 what: if m.strips {
-                    format!("strip ({own} values)")
+                    format!("tile ({own} values)")
                 } else {
                     format!("{own} channel(s) of each of {} pixels", m.pixels)
                 },
                 per: if m.strips { "per frame" } else { "per pixel" },
                 whole: if m.strips {
-                    "every device's strip of the map, in the strips' order".into()
+                    "every device's tile of the map, joined in raster order".into()
                 } else {
                     format!(
                         "every device's slice of the {} channels per pixel",
