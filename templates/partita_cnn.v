@@ -99,7 +99,9 @@
     wire [{= m.dw =}-1:0] a{= m.i =}_m_data;
     wire a{= m.i =}_m_valid, a{= m.i =}_m_ready;
     wire [{= m.ns =}-1:0] a{= m.i =}_want;
-{% endfor %}{% if l.y_g %}    wire y_g;
+{% if !m.crop.is_empty() %}    wire [{= m.dw =}-1:0] a{= m.i =}_j_data, a{= m.i =}_k_data;
+    wire a{= m.i =}_j_valid, a{= m.i =}_j_ready, a{= m.i =}_k_valid, a{= m.i =}_k_ready;
+{% endif %}{% endfor %}{% if l.y_g %}    wire y_g;
 {% endif %}{% for q in l.rxq %}    // Received values from device {= q.src =} tagged {= q.tag =} ({= q.doc =}), port {= q.port =}.
     wire [{= l.dw =}-1:0] q{= q.j =}_data;
     wire q{= q.j =}_valid, q{= q.j =}_ready, q{= q.j =}_in_ready;
@@ -306,9 +308,22 @@
     partita_merge #(.NS({= m.ns =}), .DW({= m.dw =}), .SW({= m.sw =}), .CW({= m.mcw =}), .NT({= m.nt =}), .TW({= m.tw =}), .SRCS({= m.srcs =}), .LASTS({= m.lasts =})) u_a{= m.i =}_merge (
         .clk(clk), .rst(rst), .s_data({= m.s_data =}), .s_valid({= m.s_valid =}),
         .s_ready({= m.s_ready =}), .s_want(a{= m.i =}_want),
+{% if m.crop.is_empty() %}        .m_data(a{= m.i =}_m_data), .m_valid(a{= m.i =}_m_valid), .m_ready(a{= m.i =}_m_ready)
+    );
+{% else %}        .m_data(a{= m.i =}_j_data), .m_valid(a{= m.i =}_j_valid), .m_ready(a{= m.i =}_j_ready)
+    );
+    // Stage {= m.i =} takes its box of the joined map: {= m.crop_doc =}; the rest is dropped.
+    // The box waits in a block-RAM FIFO of {= m.cdepth =} entries, so the merge passes the whole map while
+    // the stage computes.
+    partita_crop #({= m.crop =}) u_a{= m.i =}_crop (
+        .clk(clk), .rst(rst), .s_data(a{= m.i =}_j_data), .s_valid(a{= m.i =}_j_valid), .s_ready(a{= m.i =}_j_ready),
+        .m_data(a{= m.i =}_k_data), .m_valid(a{= m.i =}_k_valid), .m_ready(a{= m.i =}_k_ready)
+    );
+    partita_sfifo #(.W({= m.dw =}), .AW({= m.caw =}), .DEPTH({= m.cdepth =})) u_a{= m.i =}_box (
+        .clk(clk), .rst(rst), .s_data(a{= m.i =}_k_data), .s_valid(a{= m.i =}_k_valid), .s_ready(a{= m.i =}_k_ready),
         .m_data(a{= m.i =}_m_data), .m_valid(a{= m.i =}_m_valid), .m_ready(a{= m.i =}_m_ready)
     );
-
+{% endif %}
 {% endfor %}{% endif %}{% if sink_link %}    // Output: to device {= sink_to =}'s link frames, a run per frame (the framer splits it). Only
     // this run's frames leave: a stage whose first output row lies wholly in the padding
     // (P >= K) could start the next frame with no input, and a partial run would hold the

@@ -45,6 +45,9 @@ pub const GATHER: Core = core!("partita_gather", ["partita_sfifo"]);
 /// The merge of several streams, per period a fixed run of each in turn (the all-gather of a
 /// `filters` stack).
 pub const MERGE: Core = core!("partita_merge", []);
+/// The box of a map (rows, columns, channels) out of its raster-order stream, the rest dropped
+/// (a device's part of a map every device of a stack holds whole).
+pub const CROP: Core = core!("partita_crop", []);
 /// A received stream's queue: whole payload beats in (as the link receiver offers them), one
 /// value per cycle out.
 pub const RXQ: Core = core!("partita_rxq", ["partita_sfifo"]);
@@ -95,6 +98,7 @@ pub const ALL: &[Core] = &[
     SFIFO,
     GATHER,
     MERGE,
+    CROP,
     RXQ,
     SKID,
     LINK_TX,

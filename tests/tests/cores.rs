@@ -296,6 +296,7 @@ fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
         cores::SFIFO,
         cores::GATHER,
         cores::MERGE,
+        cores::CROP,
         cores::RXQ,
         cores::SKID,
         cores::TX_ARB,
@@ -396,6 +397,51 @@ fn fifo_gather_merge_rxq_skid_arbiter_runs_axil_and_hub_testbenches_pass() {
         (vec![("FLIP", "1")], true),
     ] {
         run_case(cores::MERGE, "merge", &params, fail);
+    }
+    // The crop of a box out of a map: a tile with its halo and two of three channels (the
+    // default), one column's first channel over every row, the last row of a one-channel map
+    // (a box ending at the map's last row, column and channel), the whole map, and a negative
+    // control.
+    for (params, fail) in [
+        (
+            vec![
+                ("Y0", "0"),
+                ("Y1", "3"),
+                ("X0", "4"),
+                ("X1", "4"),
+                ("C0", "0"),
+                ("C1", "0"),
+            ],
+            false,
+        ),
+        (
+            vec![
+                ("C", "1"),
+                ("CW", "1"),
+                ("C0", "0"),
+                ("C1", "0"),
+                ("Y0", "3"),
+                ("Y1", "3"),
+                ("X0", "2"),
+                ("X1", "4"),
+            ],
+            false,
+        ),
+        (
+            vec![
+                ("Y0", "0"),
+                ("Y1", "3"),
+                ("X0", "0"),
+                ("X1", "4"),
+                ("C0", "0"),
+                ("C1", "2"),
+            ],
+            false,
+        ),
+        (vec![], false),
+        (vec![("FLIP", "1")], true),
+    ] {
+        run_case(cores::CROP, "crop", &params, fail);
     }
     // The received-stream queue: one 40-bit value per beat, 32 per beat in a 2-beat queue, and
     // a negative control.

@@ -342,12 +342,22 @@ pub struct Merge {
     pub tag: u8,
     pub strips: bool,
     pub runs: Vec<(usize, usize)>,
+    /// The box of the joined map this device's stage takes (a stack on the devices of the
+    /// stack before it, split by `channels`, `fused` or `tiles`): the map, and its rows,
+    /// columns and channels, each first and one past the last; the rest is dropped
+    /// (`partita_crop`).
+    pub crop: Option<(Map, [(usize, usize); 3])>,
 }
 
 impl Merge {
     /// The values this device sends per frame, to each other device.
     pub fn sent(&self) -> usize {
         self.pixels * self.slices[self.pos]
+    }
+
+    /// The values the merge passes per frame (one per cycle), before any crop.
+    pub fn merged(&self) -> usize {
+        self.pixels * self.slices.iter().sum::<usize>()
     }
 }
 
@@ -491,12 +501,23 @@ impl CnnDevice {
         self.runs().iter().map(Run::total).sum()
     }
 
+    /// Values per frame its gather, reduction or merges pass, one per cycle each.
+    pub fn stream_values(&self) -> u64 {
+        self.gather
+            .map_or(0, |g| g.values() as u64)
+            .max(self.reduce.as_ref().map_or(0, |r| r.values as u64))
+            .max(
+                self.merges
+                    .iter()
+                    .map(|m| m.merged() as u64)
+                    .max()
+                    .unwrap_or(0),
+            )
+    }
+
     /// Cycles per frame in steady state: the slowest stage, gather or stream.
     pub fn cycles_per_frame(&self) -> u64 {
-        let g = self
-            .gather
-            .map_or(0, |g| g.values() as u64)
-            .max(self.reduce.as_ref().map_or(0, |r| r.values as u64));
+        let g = self.stream_values();
         self.arch
             .cycles_per_frame
             .max(g)
@@ -798,7 +819,37 @@ impl CnnSystem {
                 fill += r.total() as u64 + FRAME_GAP * frames;
             }
         }
-        fill.max(send)
+        fill.max(send + self.forwarded_beats(d.index))
+    }
+
+    /// Beats per frame device `dev` forwards: the frames of other devices' runs whose path
+    /// passes through it (a chain or ring). Its ports forward them ahead of its own frames,
+    /// and its framer sends its frame copies in turn, so a copy waits while its port
+    /// forwards: the device's send side takes its own beats and these.
+    pub fn forwarded_beats(&self, dev: usize) -> u64 {
+        if self.switched {
+            return 0;
+        }
+        let n = self.devices.len();
+        let mut beats = 0;
+        for d in &self.devices {
+            for r in d.runs() {
+                let mut at = d.index;
+                while at != r.dst {
+                    at = if self.topology == Topology::Ring {
+                        (at + 1) % n
+                    } else if r.dst > at {
+                        at + 1
+                    } else {
+                        at - 1
+                    };
+                    if at == dev && at != r.dst {
+                        beats += r.beats(&self.frame);
+                    }
+                }
+            }
+        }
+        beats
     }
 
     /// Beats per frame on each directed link (each switch channel, when switched): every
@@ -1539,10 +1590,7 @@ impl CnnSystem {
         // Every device at the system's pace: engines that would only idle are taken back.
         let pace = sys.stream_pace();
         for d in &mut sys.devices {
-            let extra = d
-                .gather
-                .map_or(0, |g| g.values() as u64)
-                .max(d.reduce.as_ref().map_or(0, |r| r.values as u64));
+            let extra = d.stream_values();
             let stages = refold(
                 design,
                 d.index,
@@ -1825,6 +1873,7 @@ fn filters_stack(
                     tag: t as u8 + 1,
                     strips: false,
                     runs: slicing[i - 1].iter().map(|r| r.len()).enumerate().collect(),
+                    crop: None,
                 }
             })
             .collect();
@@ -2165,13 +2214,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .iter()
         .all(|x| x.strategy == first && x.devices == *devs);
     if !(matches!(first, Strategy::Fused | Strategy::Tiles)
-        && matches!(kind, Strategy::Filters | Strategy::Channels)
         && p + 1 == b
         && layers[p].devices == *devs
         && from_input)
     {
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack, or by a dense layer split by channels, on the same devices: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
     if n + 1 > frame::MAX_DEVICES {
@@ -2188,12 +2236,13 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .iter()
         .position(|s| s.layer >= b)
         .unwrap_or(whole.stages.len());
-    if kind == Strategy::Channels {
-        let Some(st) = whole.stages.get(sd).filter(|s| s.kind_name() == "dense") else {
-            return Err(format!(
-                "layer {b}: strategy \"channels\" on the devices of the {first} stack before it splits a dense layer by the stack's tiles (each device's partial sums over its own tile), but the first layer with hardware from layer {b} is not a dense layer; give it devices of its own"
-            ));
-        };
+    let by_tiles = kind == Strategy::Channels
+        && whole
+            .stages
+            .get(sd)
+            .is_some_and(|s| s.kind_name() == "dense");
+    if by_tiles {
+        let st = &whole.stages[sd];
         let cmap = whole.stages[sd - 1].output.c;
         if devs.len() > cmap {
             return Err(format!(
@@ -2218,8 +2267,18 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         a.devices = vec![n];
     }
     d.plan.devices = n + 1;
-    d.plan.plan.partition.grid = None;
+    if !matches!(kind, Strategy::Fused | Strategy::Tiles) {
+        d.plan.plan.partition.grid = None;
+    }
     let mut sys = CnnSystem::build_raw(&d)?;
+    // What the stand-in sends each device of a `channels`, `fused` or `tiles` stack: the box
+    // of the map it takes.
+    let scatter = sys.devices.get(n).and_then(|s| s.scatter.clone());
+    let second: Vec<(Vec<Exchange>, usize)> = sys
+        .devices
+        .iter()
+        .map(|d| (d.exchanges.clone(), d.in_flight))
+        .collect();
     sys.devices.truncate(n);
     let gr = first_sys.fused.as_ref().map_or(1, |f| f.grid.0);
     // The tiles in order: down the first stack's gather chain from its first device.
@@ -2272,7 +2331,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         let np = f.arch.stages.len();
         let dv = &mut sys.devices[e];
         let mut merges = Vec::new();
-        if kind == Strategy::Channels {
+        if by_tiles {
             // The dense layer on this device's tile: nothing sent between the stacks.
             let map = whole.stages[sd - 1].output;
             let rows = &crate::passes::partition::split(map.h, gr)[j / gc];
@@ -2291,6 +2350,30 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             dv.arch.stages[0] =
                 whole.stages[sd].on_pixels(map, (rows.start, rows.end), (cols.start, cols.end));
         } else {
+            // `filters` takes the whole map; the others their box of it, as the stand-in would
+            // have sent it.
+            let crop = match (kind, &scatter) {
+                (Strategy::Filters, _) => None,
+                (_, Some(sc)) => {
+                    let k = sc.devs.iter().position(|x| *x == e).ok_or_else(|| {
+                        format!("device {e} takes no part of layer {b}'s input map")
+                    })?;
+                    let joined = whole.stages[sd - 1].output;
+                    if sc.map != joined {
+                        return Err(format!(
+                            "layer {b}'s input map is {} x {} x {}, not the {} x {} x {} the {first} stack's tiles join into",
+                            sc.map.h, sc.map.w, sc.map.c, joined.h, joined.w, joined.c
+                        ));
+                    }
+                    let whole_box = [(0, joined.h), (0, joined.w), (0, joined.c)];
+                    (sc.boxes[k] != whole_box).then_some((joined, sc.boxes[k]))
+                }
+                (_, None) => {
+                    return Err(format!(
+                        "the {kind} stack from layer {b} takes no scattered map, so its devices' parts of the {first} stack's map are unknown"
+                    ))
+                }
+            };
             merges.push(Merge {
                 stage: np,
                 pixels: 1,
@@ -2300,6 +2383,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                 tag: t0,
                 strips: true,
                 runs: runs.clone(),
+                crop,
             });
         }
         for m in &dv.merges {
@@ -2309,10 +2393,28 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                 ..m.clone()
             });
         }
-        if let Some(m) = merges.iter().find(|m| m.tag > 7) {
+        // A tiled second stack's halo exchanges, after the first stack's, their tags after
+        // the merge's.
+        let (xs, flight) = &second[e];
+        let shift = |t: u8| if t == 0 { 0 } else { t + t0 };
+        let mut exchanges = f.exchanges.clone();
+        exchanges.extend(xs.iter().map(|x| Exchange {
+            stage: x.stage + np,
+            tag_up: shift(x.tag_up),
+            tag_down: shift(x.tag_down),
+            rtag_up: shift(x.rtag_up),
+            rtag_down: shift(x.rtag_down),
+            ..*x
+        }));
+        let most = merges
+            .iter()
+            .map(|m| m.tag)
+            .chain(exchanges.iter().flat_map(|x| [x.tag_up, x.tag_down]))
+            .max()
+            .unwrap_or(0);
+        if most > 7 {
             return Err(format!(
-                "device {e} sends {} kinds of tagged runs (halos and all-gathers); the link frame's 3-bit tag numbers at most 7: end the {first} stack or the filters stack earlier",
-                m.tag
+                "device {e} sends {most} kinds of tagged runs (halos and all-gathers of both stacks); the link frame's 3-bit tag numbers at most 7: end the {first} stack or the {kind} stack earlier, or use fewer tiles"
             ));
         }
         dv.merges = merges;
@@ -2322,8 +2424,13 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         if let Some(r) = &mut dv.reduce {
             r.after += np;
         }
-        dv.exchanges = f.exchanges.clone();
-        dv.in_flight = f.in_flight;
+        dv.exchanges = exchanges;
+        // A device whose stage takes a box of the joined map holds its input until that many
+        // frames have left its stacks (2 at least: a `channels` stack's partial sums share
+        // the links with the tiles, and a device that ran ahead would fill the queues its
+        // neighbour's sums wait behind); the merge's queues hold one tile more.
+        let boxed = dv.merges.iter().any(|m| m.crop.is_some());
+        dv.in_flight = f.in_flight.max(*flight).max(if boxed { 2 } else { 0 });
         dv.host_cols = f.host_cols;
         dv.host_channels = f.host_channels;
         dv.source = f.source;
@@ -2331,10 +2438,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         let mut stages = f.arch.stages.clone();
         stages.append(&mut dv.arch.stages);
         // Each device's engines for its own joint stages (the dense layer on a tile is new).
-        let extra = dv
-            .gather
-            .map_or(0, |g| g.values() as u64)
-            .max(dv.reduce.as_ref().map_or(0, |r| r.values as u64));
+        let extra = dv.stream_values();
         let stages = refold(design, e, stages, extra, 0)?;
         dv.arch.cycles_per_frame = stages.iter().map(|s| s.cycles).max().unwrap_or(1);
         dv.arch.macs = stages.iter().map(|s| s.macs).sum();
@@ -2356,7 +2460,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     if let Some(f) = &mut sys.fused {
         f.feed = None;
         f.input_factor = 0.0;
-        f.by_tiles = kind == Strategy::Channels;
+        f.by_tiles = by_tiles;
     }
     sys.before_summary = first_sys.stack_summary();
     sys.before = first_sys.before;

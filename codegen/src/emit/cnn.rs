@@ -438,6 +438,13 @@ struct MView {
     s_data: String,
     s_valid: String,
     s_ready: String,
+    /// The crop after the merge (`partita_crop`'s parameters, empty for none) and its box in
+    /// words.
+    crop: String,
+    crop_doc: String,
+    /// The cropped values' FIFO (a frame's box): entries and address bits.
+    cdepth: usize,
+    caw: u32,
     order: String,
 }
 
@@ -887,7 +894,7 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                     Sink::Link { to } if d.also.is_empty() => serde_json::json!({"device": to}),
                     Sink::Link { to } => serde_json::json!({"devices": std::iter::once(to).chain(d.also.iter().copied()).collect::<Vec<_>>()}),
                 },
-                "all_gathers": d.merges.iter().map(|m| serde_json::json!({"before_layer": d.arch.stages[m.stage].layer, "tag": m.tag, "slices": m.slices, "pixels": m.pixels, "strips": m.strips})).collect::<Vec<_>>(),
+                "all_gathers": d.merges.iter().map(|m| serde_json::json!({"before_layer": d.arch.stages[m.stage].layer, "tag": m.tag, "slices": m.slices, "pixels": m.pixels, "strips": m.strips, "crop": m.crop.map(|(_, b)| b.to_vec())})).collect::<Vec<_>>(),
                 "input_values": d.arch.input.values(),
                 "output_values": d.arch.output.values(),
                 "cycles_per_frame": d.cycles_per_frame(),
@@ -1298,7 +1305,11 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             // the others' frames are on their way.
             let narrow = m.slices.iter().copied().min().unwrap_or(1).max(1);
             let span = (4 * maxv.div_ceil(narrow) + sys.latency as usize + 8).min(2 * m.pixels);
-            let (ldepth, law) = fifo_size(span * own);
+            let (ldepth, law) = fifo_size(if m.strips {
+                (d.in_flight.max(1) + 1) * own
+            } else {
+                span * own
+            });
             let others: Vec<usize> = m
                 .devs
                 .iter()
@@ -1318,10 +1329,17 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     sv.push(format!("a{i}_l_valid"));
                     sr.push(format!("a{i}_l_ready"));
                 } else {
+                    // A stack's tiles: as many as the device can take in ahead of its
+                    // stack's output, and one more.
+                    let depth = if m.strips {
+                        (d.in_flight.max(1) + 1) * len
+                    } else {
+                        (2 * span * len + maxv).min(2 * m.pixels * len)
+                    };
                     let q = queue(
                         src,
                         m.tag,
-                        (2 * span * len + maxv).min(2 * m.pixels * len),
+                        depth,
                         0,
                         "its slice of the channels, all-gathered",
                     );
@@ -1365,6 +1383,12 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 ),
             });
             let sent = m.sent();
+            // The box of a frame waits in a FIFO, so the merge passes the whole map at a
+            // value per cycle while the stage computes.
+            let crop_fifo = fifo_size(
+                m.crop
+                    .map_or(2, |(_, b)| b.iter().map(|(a, e)| e - a).product::<usize>()),
+            );
             ms.push(MView {
                 i,
                 p: i - 1,
@@ -1403,6 +1427,40 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 s_data: concat(sd, ""),
                 s_valid: concat(sv, ""),
                 s_ready: concat(sr, ""),
+                cdepth: crop_fifo.0,
+                caw: crop_fifo.1,
+                crop: m.crop.map_or(String::new(), |(map, b)| {
+                    let w = |n: usize| bits_for(n.max(2) as u64 - 1);
+                    format!(
+                        ".DW({mdw}), .H({}), .W({}), .C({}), .YW({}), .XW({}), .CW({}), .Y0({}), .Y1({}), .X0({}), .X1({}), .C0({}), .C1({})",
+                        map.h,
+                        map.w,
+                        map.c,
+                        w(map.h),
+                        w(map.w),
+                        w(map.c),
+                        b[0].0,
+                        b[0].1 - 1,
+                        b[1].0,
+                        b[1].1 - 1,
+                        b[2].0,
+                        b[2].1 - 1
+                    )
+                }),
+                crop_doc: m.crop.map_or(String::new(), |(map, b)| {
+                    format!(
+                        "rows {}-{}, columns {}-{} and channels {}-{} of the joined {} x {} x {} map",
+                        b[0].0,
+                        b[0].1 - 1,
+                        b[1].0,
+                        b[1].1 - 1,
+                        b[2].0,
+                        b[2].1 - 1,
+                        map.h,
+                        map.w,
+                        map.c
+                    )
+                }),
                 order: if m.runs.len() == m.devs.len() {
                     m.devs
                         .iter()
@@ -1759,6 +1817,9 @@ fn device_files(
         }
         if !d.merges.is_empty() {
             used.push(cores::MERGE);
+        }
+        if d.merges.iter().any(|m| m.crop.is_some()) {
+            used.push(cores::CROP);
         }
         if queued {
             used.push(cores::TX_RUNS);
