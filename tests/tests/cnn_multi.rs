@@ -436,6 +436,33 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A conv by channels on the devices of the tiled stack before it: conv and ReLU
+            // tiled in 2 strips, each device's strip all-gathered and joined into the map,
+            // of which each device takes its channel; its partial sums reduced to device 0,
+            // which runs the rest.
+            "tiles_then_channels_same_chain2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("chain"),
+                on_devices("tiles", 0..2, "[0, 1]"),
+                on_devices("channels", 2..3, "[0, 1]"),
+                on_devices("layers", 3..7, "[0]"),
+            ),
+        ),
+        (
+            // A tiled stack on the devices of the fused stack before it, round a ring: conv
+            // and ReLU fused in 3 strips, joined on every device, of which each takes the
+            // rows its strip of the conv and pool reads (halo rows exchanged before the pool).
+            "fused_then_tiles_same_ring3",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("ring"),
+                on_devices("fused", 0..2, "[0, 1, 2]"),
+                on_devices("tiles", 2..4, "[0, 1, 2]"),
+                on_devices("layers", 4..7, "[0]"),
+            ),
+        ),
+        (
             // Two stacks on the same devices: conv, ReLU, conv and pool fused in 2 strips,
             // then the valid conv by filters (the strips all-gathered) fused into the dense
             // layer by the same channels, its partial sums reduced, on a star.
@@ -694,6 +721,21 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             ),
             (1, 12),
         ),
+        (
+            // A fused stack on the devices of the tiled 2 x 2 grid before it (chain): conv
+            // and ReLU tiled, the tiles joined on every device, which takes its tile of the
+            // second conv, pool and valid conv with the whole receptive field (recomputing
+            // the overlap); the dense layer on device 0.
+            "grid2x2_tiles_then_fused_same_chain4",
+            format!(
+                "{BASE}input_shape = [1, 14, 14]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}{}",
+                link("chain"),
+                on_devices("tiles", 0..2, "[0, 1, 2, 3]"),
+                on_devices("fused", 2..5, "[0, 1, 2, 3]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+            (1, 14),
+        ),
     ];
     for (name, text, (chans, h)) in cases {
         let plan = tmp.write(&format!("{name}.toml"), &text);
@@ -890,6 +932,20 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("tiles", 0..2, "[0, 1]"),
         on_devices("filters", 2..6, "[0, 1]"),
     );
+    // A conv by channels on the devices of the tiled stack before it: the joined map
+    // cropped to each device's channel.
+    let small_crop_stacks = format!(
+        "{BASE}input_shape = [1, 8, 6]\n{}{}{}{}{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("maxpool", "kernel = 2\n"),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("flatten", ""),
+        layer("dense", "out_features = 3\n"),
+        link("chain"),
+        on_devices("tiles", 0..2, "[0, 1]"),
+        on_devices("channels", 2..3, "[0, 1]"),
+        on_devices("layers", 3..5, "[0]"),
+    );
     let plans = [
         (
             "fused4",
@@ -970,6 +1026,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
             "small_shared_stacks",
             tmp.write("small_shared_stacks.toml", &small_shared_stacks),
             false,
+        ),
+        (
+            "small_crop_stacks",
+            tmp.write("small_crop_stacks.toml", &small_crop_stacks),
+            true,
         ),
     ];
     for (name, plan, synth) in plans {
@@ -1089,7 +1150,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 layer("relu", ""),
                 link("chain")
             ),
-            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack from the input followed right after by a filters stack, or by a dense layer split by channels, on the same devices",
+            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
@@ -1137,16 +1198,18 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "already sends tagged runs (halos or all-gathers)",
         ),
         (
-            // A channels stack on the devices of the tiled stack before it.
+            // A channels stack on the devices of a tiled stack that does not start at the
+            // input.
             format!(
-                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}[target]\ndevices = 3\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 layer("relu", ""),
                 layer("relu", ""),
                 link("chain"),
-                on_devices("tiles", 0..2, "[0, 1]"),
+                on_devices("layers", 0..1, "[2]"),
+                on_devices("tiles", 1..2, "[0, 1]"),
                 on_devices("channels", 2..4, "[0, 1]"),
             ),
-            "layer 2: strategy \"channels\" on the devices of the tiles stack before it splits a dense layer by the stack's tiles",
+            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused or tiled stack from the input",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.
@@ -1230,7 +1293,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack", "same>fused", "same>tiles"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack", "same>fused", "same>tiles", "fused>tiles"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -1321,6 +1384,24 @@ fn arb_system() -> impl Strategy<Value = String> {
                         link(topo),
                     );
                 }
+                if strategy == "fused>tiles" && n == 5 && oh >= 4 {
+                    // A tiled stack on the devices of the fused one before it: the conv fused
+                    // in row strips, the pool tiled on the same devices (each device its
+                    // strip's rows of the joined map, halo rows exchanged before it), the
+                    // flatten and the dense layer on device 0.
+                    let k = devs.min(3).min(oh - 2);
+                    let group: Vec<String> = (0..k).map(|d| d.to_string()).collect();
+                    let group = format!("[{}]", group.join(", "));
+                    return t + &format!(
+                        "[target]\ndevices = {k}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                        link(topo),
+                        on_devices("fused", 0..2, &group),
+                        on_devices("tiles", 2..3, &group),
+                        on_devices("layers", 3..5, "[0]"),
+                    );
+                }
+                // Too few rows or no pool: the conv fused alone.
+                let strategy = if strategy == "fused>tiles" { "fused" } else { strategy };
                 if let Some(kind) = strategy.strip_prefix("same>") {
                     // Two stacks on the same devices: the conv (and pool) and the flatten
                     // fused or tiled in row strips, then the dense layer by filters (its 3

@@ -807,31 +807,69 @@ impl CnnSystem {
     /// run once, a value per cycle and [`FRAME_GAP`] cycles per link frame, while its send side
     /// sends every copy (an all-gather's run goes to each other device) a beat per cycle and
     /// [`SEND_GAP`] cycles per frame copy.
+    ///
+    /// On a chain or ring a device's ports also forward other devices' frames, ahead of its
+    /// own, and its framer sends its copies in turn, so a copy waits while its port forwards:
+    /// with `own[p]` cycles of copies and `fwd[p]` forwarded beats per frame on port `p`, a
+    /// frame of `t` cycles leaves port `p` free `t - fwd[p]` of them, and the copies take
+    /// `t` when `sum own[p] / (t - fwd[p]) = 1` (all of `own + fwd` on one port; `own` alone
+    /// when the forwarding is on the other port).
     pub fn send_cycles(&self, d: &CnnDevice) -> u64 {
         let runs = d.runs();
         let mut tags: Vec<u8> = Vec::new();
-        let (mut fill, mut send) = (0u64, 0u64);
+        let mut fill = 0u64;
+        let (own, fwd) = self.port_beats(d.index);
+        let mut own = own;
         for r in &runs {
             let frames = r.frames(&self.frame);
-            send += r.beats(&self.frame) + SEND_GAP * frames;
+            own[self.port_to(d.index, r.dst)] += r.beats(&self.frame) + SEND_GAP * frames;
             if !tags.contains(&r.tag) {
                 tags.push(r.tag);
                 fill += r.total() as u64 + FRAME_GAP * frames;
             }
         }
-        fill.max(send + self.forwarded_beats(d.index))
+        // The smallest t with sum own[p] / (t - fwd[p]) <= 1, by bisection.
+        let busy = |t: u64| -> bool {
+            own.iter()
+                .zip(&fwd)
+                .filter(|(o, _)| **o > 0)
+                .map(|(o, f)| {
+                    if t <= *f {
+                        f64::INFINITY
+                    } else {
+                        *o as f64 / (t - f) as f64
+                    }
+                })
+                .sum::<f64>()
+                > 1.0
+        };
+        let (mut lo, mut hi) = (0u64, own.iter().chain(&fwd).sum::<u64>());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if busy(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        fill.max(lo)
     }
 
-    /// Beats per frame device `dev` forwards: the frames of other devices' runs whose path
-    /// passes through it (a chain or ring). Its ports forward them ahead of its own frames,
-    /// and its framer sends its frame copies in turn, so a copy waits while its port
-    /// forwards: the device's send side takes its own beats and these.
-    pub fn forwarded_beats(&self, dev: usize) -> u64 {
+    /// The tx port of device `me` towards device `dst`: port 1 (towards higher indices) on a
+    /// chain, port 0 otherwise (a ring's or a switch's one port).
+    fn port_to(&self, me: usize, dst: usize) -> usize {
+        usize::from(!self.switched && self.topology != Topology::Ring && dst > me)
+    }
+
+    /// Per tx port of device `dev` (two): zeros for its own copies (filled in by
+    /// [`CnnSystem::send_cycles`]), and the beats per frame it forwards, the frames of other
+    /// devices' runs whose path passes through it (a chain or ring).
+    fn port_beats(&self, dev: usize) -> ([u64; 2], [u64; 2]) {
+        let mut fwd = [0u64; 2];
         if self.switched {
-            return 0;
+            return ([0; 2], fwd);
         }
         let n = self.devices.len();
-        let mut beats = 0;
         for d in &self.devices {
             for r in d.runs() {
                 let mut at = d.index;
@@ -844,12 +882,12 @@ impl CnnSystem {
                         at - 1
                     };
                     if at == dev && at != r.dst {
-                        beats += r.beats(&self.frame);
+                        fwd[self.port_to(dev, r.dst)] += r.beats(&self.frame);
                     }
                 }
             }
         }
-        beats
+        ([0; 2], fwd)
     }
 
     /// Beats per frame on each directed link (each switch channel, when switched): every
@@ -1095,9 +1133,9 @@ impl CnnSystem {
                      input) its map to the stack; a split stack may follow another one (and the \
                      layers after that), on devices after the first one's, whose last device \
                      sends it its map the same way, or on the devices of a fused or tiled stack from \
-                     the input, a filters stack (the stack's tiles all-gathered) or a dense layer \
-                     by channels (split by the stack's tiles); and `layers` (whole layers per \
-                     device)";
+                     the input, any split stack (the stack's tiles all-gathered, each device \
+                     cropping its part; a dense layer by channels split by the stack's tiles); \
+                     and `layers` (whole layers per device)";
         if let Some((l, s)) = strategies.iter().enumerate().skip(first).find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
                 && !(**s == Strategy::Filters && (lead..lead + filt_n).contains(l))
@@ -2197,7 +2235,11 @@ fn cut_before(design: &Design, b: usize, k: usize) -> Result<Design, String> {
 ///   tile to every other one and joins the tiles into the whole map in raster order (a
 ///   [`Merge`] of `strips`: strip by strip, or on a grid row by row);
 /// - `channels` on a dense layer: its partial sums over its own tile's pixels
-///   ([`Stage::on_pixels`]), reduced as for `channels`; nothing is sent between the stacks.
+///   ([`Stage::on_pixels`]), reduced as for `channels`; nothing is sent between the stacks;
+/// - `channels` on a conv, `fused`, `tiles`: the tiles joined as for `filters`, then cropped to
+///   the box the stand-in would have scattered to it (`Merge::crop`: its channels, or the rows
+///   and columns its tile reads); a tiled second stack's halo exchanges follow the first
+///   stack's, their tags after the join's.
 ///
 /// Built from the two stacks' systems: the first on its own, the second fed by a stand-in
 /// device (the plan's device count, which is then removed), spliced device by device.

@@ -1305,7 +1305,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             // the others' frames are on their way.
             let narrow = m.slices.iter().copied().min().unwrap_or(1).max(1);
             let span = (4 * maxv.div_ceil(narrow) + sys.latency as usize + 8).min(2 * m.pixels);
-            let (ldepth, law) = fifo_size(if m.strips {
+            let (ldepth, law) = fifo_size(if m.crop.is_some() {
                 (d.in_flight.max(1) + 1) * own
             } else {
                 span * own
@@ -1329,9 +1329,9 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     sv.push(format!("a{i}_l_valid"));
                     sr.push(format!("a{i}_l_ready"));
                 } else {
-                    // A stack's tiles: as many as the device can take in ahead of its
-                    // stack's output, and one more.
-                    let depth = if m.strips {
+                    // Tiles cropped for the stage: as many as the device can take in ahead
+                    // of its stacks' output, and one more.
+                    let depth = if m.crop.is_some() {
                         (d.in_flight.max(1) + 1) * len
                     } else {
                         (2 * span * len + maxv).min(2 * m.pixels * len)
