@@ -818,11 +818,12 @@ impl CnnSystem {
         let runs = d.runs();
         let mut tags: Vec<u8> = Vec::new();
         let mut fill = 0u64;
-        let (own, fwd) = self.port_beats(d.index);
-        let mut own = own;
+        let fwd = self.forwarded_beats(d.index);
+        let mut own = [0u64; 2];
         for r in &runs {
             let frames = r.frames(&self.frame);
-            own[self.port_to(d.index, r.dst)] += r.beats(&self.frame) + SEND_GAP * frames;
+            own[tx_port(d.index, r.dst, self.switched, self.topology)] +=
+                r.beats(&self.frame) + SEND_GAP * frames;
             if !tags.contains(&r.tag) {
                 tags.push(r.tag);
                 fill += r.total() as u64 + FRAME_GAP * frames;
@@ -855,39 +856,26 @@ impl CnnSystem {
         fill.max(lo)
     }
 
-    /// The tx port of device `me` towards device `dst`: port 1 (towards higher indices) on a
-    /// chain, port 0 otherwise (a ring's or a switch's one port).
-    fn port_to(&self, me: usize, dst: usize) -> usize {
-        usize::from(!self.switched && self.topology != Topology::Ring && dst > me)
-    }
-
-    /// Per tx port of device `dev` (two): zeros for its own copies (filled in by
-    /// [`CnnSystem::send_cycles`]), and the beats per frame it forwards, the frames of other
+    /// Beats per frame device `dev` forwards on each of its tx ports: the frames of other
     /// devices' runs whose path passes through it (a chain or ring).
-    fn port_beats(&self, dev: usize) -> ([u64; 2], [u64; 2]) {
+    fn forwarded_beats(&self, dev: usize) -> [u64; 2] {
         let mut fwd = [0u64; 2];
         if self.switched {
-            return ([0; 2], fwd);
+            return fwd;
         }
         let n = self.devices.len();
         for d in &self.devices {
             for r in d.runs() {
                 let mut at = d.index;
                 while at != r.dst {
-                    at = if self.topology == Topology::Ring {
-                        (at + 1) % n
-                    } else if r.dst > at {
-                        at + 1
-                    } else {
-                        at - 1
-                    };
+                    at = next_hop(n, at, r.dst, self.topology);
                     if at == dev && at != r.dst {
-                        fwd[self.port_to(dev, r.dst)] += r.beats(&self.frame);
+                        fwd[tx_port(dev, r.dst, false, self.topology)] += r.beats(&self.frame);
                     }
                 }
             }
         }
-        ([0; 2], fwd)
+        fwd
     }
 
     /// Beats per frame on each directed link (each switch channel, when switched): every
@@ -916,13 +904,7 @@ impl CnnSystem {
             }
             let mut at = d.index;
             while at != to {
-                let next = if self.topology == Topology::Ring {
-                    (at + 1) % n
-                } else if to > at {
-                    at + 1
-                } else {
-                    at - 1
-                };
+                let next = next_hop(n, at, to, self.topology);
                 if let Some(i) = self
                     .links
                     .iter()
@@ -2186,13 +2168,29 @@ fn later_stack(layers: &[crate::plan::LayerAssignment]) -> Option<usize> {
         .map(|j| i + j)
 }
 
-/// Device `me`'s tx port for each of the `n` devices, 2 bits each: port 1 (towards higher
-/// indices) on a chain or star, port 0 otherwise.
+/// Device `me`'s tx port for each of the `n` devices, 2 bits each ([`tx_port`]).
 fn routes(n: usize, me: usize, switched: bool, topology: Topology) -> u16 {
     (0..n).fold(0u16, |r, dst| {
-        let up = !switched && topology != Topology::Ring && dst > me;
-        r | ((up as u16) << (2 * dst))
+        r | ((tx_port(me, dst, switched, topology) as u16) << (2 * dst))
     })
+}
+
+/// Device `me`'s tx port towards device `dst`: port 1 (towards higher indices) on a chain,
+/// port 0 otherwise (a ring's or a switch's one port).
+fn tx_port(me: usize, dst: usize, switched: bool, topology: Topology) -> usize {
+    usize::from(!switched && topology != Topology::Ring && dst > me)
+}
+
+/// The next device on the path from `at` to `dst` over unswitched links: round a ring one
+/// way, along a chain towards `dst`.
+fn next_hop(n: usize, at: usize, dst: usize, topology: Topology) -> usize {
+    if topology == Topology::Ring {
+        (at + 1) % n
+    } else if dst > at {
+        at + 1
+    } else {
+        at - 1
+    }
 }
 
 /// Whether the split stack from layer `b` shares a device with the split stack before it.
