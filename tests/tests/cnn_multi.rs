@@ -463,6 +463,32 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A tiled stack on the devices of the filters stack before it: conv and ReLU by
+            // filters (one output channel each), every device's channel all-gathered per
+            // pixel and joined into the map, of which each takes the rows its strip of the
+            // conv and pool reads (halo rows exchanged before the pool), on a chain.
+            "filters_then_tiles_same_chain2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("chain"),
+                on_devices("filters", 0..2, "[0, 1]"),
+                on_devices("tiles", 2..4, "[0, 1]"),
+                on_devices("layers", 4..7, "[0]"),
+            ),
+        ),
+        (
+            // A fused stack on the devices of the filters stack before it, on a star: each
+            // device takes its strip's receptive field of the joined map.
+            "filters_then_fused_same_star2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("star"),
+                on_devices("filters", 0..2, "[0, 1]"),
+                on_devices("fused", 2..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
             // Two stacks on the same devices: conv, ReLU, conv and pool fused in 2 strips,
             // then the valid conv by filters (the strips all-gathered) fused into the dense
             // layer by the same channels, its partial sums reduced, on a star.
@@ -946,6 +972,20 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("channels", 2..3, "[0, 1]"),
         on_devices("layers", 3..5, "[0]"),
     );
+    // A tiled stack on the devices of the filters stack before it: the slices joined per
+    // pixel, then cropped to each device's rows.
+    let small_filters_tiles = format!(
+        "{BASE}input_shape = [1, 8, 6]\n{}{}{}{}{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("flatten", ""),
+        layer("dense", "out_features = 3\n"),
+        link("ring"),
+        on_devices("filters", 0..2, "[0, 1]"),
+        on_devices("tiles", 2..3, "[0, 1]"),
+        on_devices("layers", 3..5, "[0]"),
+    );
     let plans = [
         (
             "fused4",
@@ -1030,6 +1070,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_crop_stacks",
             tmp.write("small_crop_stacks.toml", &small_crop_stacks),
+            true,
+        ),
+        (
+            "small_filters_tiles",
+            tmp.write("small_filters_tiles.toml", &small_filters_tiles),
             true,
         ),
     ];
@@ -1144,13 +1189,15 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "use links of at least",
         ),
         (
-            // A fused stack after a filters stack on the same devices.
+            // A fused stack after a channels stack on the same devices.
             format!(
-                "{BASE}input_shape = [2, 8, 6]\n{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 0\nstrategy = \"filters\"\ndevices = [0, 1]\n",
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
                 layer("relu", ""),
-                link("chain")
+                link("chain"),
+                on_devices("channels", 0..2, "[0, 1]"),
+                on_devices("fused", 2..3, "[0, 1]"),
             ),
-            "layer 1 starts a fused stack on device(s) of the filters stack before it (layer 0); two stacks share devices only as a fused or tiled stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices",
+            "layer 2 starts a fused stack on device(s) of the channels stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
@@ -1209,7 +1256,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 on_devices("tiles", 1..2, "[0, 1]"),
                 on_devices("channels", 2..4, "[0, 1]"),
             ),
-            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused or tiled stack from the input",
+            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack from the input",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.
@@ -1281,7 +1328,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
 }
 
 /// Random stacks (input channels, kernel, stride, padding, pool) fused or tiled (in strips or
-/// on grids), split by filters or channels over random device counts and topologies, or split by layers, with the
+/// on grids), two stacks on the same devices (fused or filters, then tiles), split by filters or channels over random device counts and topologies, or split by layers, with the
 /// layers after a split stack on its first device or pipelined on a device of their own:
 /// bit-exact in the cosim. `PROPTEST_CASES=30` runs more.
 fn arb_system() -> impl Strategy<Value = String> {
@@ -1293,7 +1340,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack", "same>fused", "same>tiles", "fused>tiles"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack", "same>fused", "same>tiles", "fused>tiles", "filters>tiles"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -1400,8 +1447,28 @@ fn arb_system() -> impl Strategy<Value = String> {
                         on_devices("layers", 3..5, "[0]"),
                     );
                 }
-                // Too few rows or no pool: the conv fused alone.
-                let strategy = if strategy == "fused>tiles" { "fused" } else { strategy };
+                if strategy == "filters>tiles" && n == 5 && oh >= 4 && cout >= 2 {
+                    // A tiled stack on the devices of the filters stack before it: the conv
+                    // by filters, every device's channels all-gathered per pixel and joined,
+                    // the pool tiled on the same devices (each device its strip's rows of the
+                    // joined map), the flatten and the dense layer on device 0.
+                    let k = devs.min(cout).min(oh - 2);
+                    let group: Vec<String> = (0..k).map(|d| d.to_string()).collect();
+                    let group = format!("[{}]", group.join(", "));
+                    return t + &format!(
+                        "[target]\ndevices = {k}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                        link(topo),
+                        on_devices("filters", 0..2, &group),
+                        on_devices("tiles", 2..3, &group),
+                        on_devices("layers", 3..5, "[0]"),
+                    );
+                }
+                // Too few rows or no pool: the conv fused (or by filters) alone.
+                let strategy = match strategy {
+                    "fused>tiles" => "fused",
+                    "filters>tiles" => "filters",
+                    s => s,
+                };
                 if let Some(kind) = strategy.strip_prefix("same>") {
                     // Two stacks on the same devices: the conv (and pool) and the flatten
                     // fused or tiled in row strips, then the dense layer by filters (its 3

@@ -27,7 +27,10 @@
 //! its channels, for `fused` and `tiles` each device the rows and columns its tile reads:
 //! [`Scatter`]). A split stack may also follow another split stack ([`Prefix`]): the system up
 //! to it runs on the plan's first devices, built as a system of its own, and its output device
-//! sends the later stack its map the same way.
+//! sends the later stack its map the same way. On the devices of a fused, tiled or filters
+//! stack from the input, the next stack shares them (`shared_stacks`): every device sends its
+//! tile or channel slice to every other one, each joins the whole map and keeps its part
+//! ([`Merge`], `partita_crop`).
 //!
 //! After a split stack (`fused`, `tiles`, `filters`, `channels`), the layers after it run on the
 //! stack's first device, or (strategy `layers`) pipelined on devices of their own: the first
@@ -751,6 +754,9 @@ impl CnnSystem {
             None if self.devices.iter().any(|d| d.merges.iter().any(|m| m.strips)) => {
                 "takes its input map as the tiles of the stack before it, on the same devices, each device sending its tile to every other one".to_string()
             }
+            None if self.before_summary.is_some() => {
+                "takes its input map as the channel slices of the filters stack before it, on the same devices, each device sending its slice of every pixel to every other one".to_string()
+            }
             None => format!("reads {:.2}x the input", f.input_factor),
         };
         let main = format!("the {what} and {input}{rest}");
@@ -1114,9 +1120,10 @@ impl CnnSystem {
                      (channels: each device its channels; fused and tiles: each device its tile's \
                      input) its map to the stack; a split stack may follow another one (and the \
                      layers after that), on devices after the first one's, whose last device \
-                     sends it its map the same way, or on the devices of a fused or tiled stack from \
-                     the input, any split stack (the stack's tiles all-gathered, each device \
-                     cropping its part; a dense layer by channels split by the stack's tiles); \
+                     sends it its map the same way, or on the devices of a fused, tiled or filters \
+                     stack from the input, any split stack (the stack's tiles or channel slices \
+                     all-gathered, each device cropping its part; a dense layer by channels split \
+                     by the stack's tiles); \
                      and `layers` (whole layers per device)";
         if let Some((l, s)) = strategies.iter().enumerate().skip(first).find(|(l, s)| {
             !matches!(s, Strategy::Fused | Strategy::Tiles | Strategy::Layers)
@@ -2226,9 +2233,12 @@ fn cut_before(design: &Design, b: usize, k: usize) -> Result<Design, String> {
     Ok(d)
 }
 
-/// A stack (layers `b..`) on the devices of the `fused` or `tiles` stack before it (layers
-/// `..b`, from the input, in row strips or on a grid). Each device runs its tile of the first
-/// stack, then its part of the second:
+/// A stack (layers `b..`) on the devices of the `fused`, `tiles` or `filters` stack before it
+/// (layers `..b`, from the input; fused and tiles in row strips or on a grid). Each device runs
+/// its tile (or its slice of the output channels) of the first stack, then its part of the
+/// second. After a filters stack, the join is its all-gather: every device's slice of each
+/// pixel, joined per pixel in channel order, then cropped for a fused or tiled second stack.
+/// After a fused or tiled stack:
 /// - `filters`: its slice of the output channels; between the stacks every device sends its
 ///   tile to every other one and joins the tiles into the whole map in raster order (a
 ///   [`Merge`] of `strips`: strip by strip, or on a grid row by row);
@@ -2253,13 +2263,13 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let from_input = layers[..=p]
         .iter()
         .all(|x| x.strategy == first && x.devices == *devs);
-    if !(matches!(first, Strategy::Fused | Strategy::Tiles)
+    if !(matches!(first, Strategy::Fused | Strategy::Tiles | Strategy::Filters)
         && p + 1 == b
         && layers[p].devices == *devs
         && from_input)
     {
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused or tiled stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled or filters stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
     if n + 1 > frame::MAX_DEVICES {
@@ -2299,7 +2309,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             k - 1
         ));
     }
-    let first_sys = CnnSystem::build_raw(&cut_before(design, b, k)?)?;
+    let mut cut = cut_before(design, b, k)?;
+    if first == Strategy::Filters {
+        // The grid is the second stack's.
+        cut.plan.plan.partition.grid = None;
+    }
+    let first_sys = CnnSystem::build_raw(&cut)?;
     // The second, fed by a stand-in device `n` that runs the first stack's layers.
     let mut d = design.clone();
     for a in &mut d.plan.layers[..b] {
@@ -2320,9 +2335,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .map(|d| (d.exchanges.clone(), d.in_flight))
         .collect();
     sys.devices.truncate(n);
+    // A filters stack's devices each hold a slice of every pixel's channels: they are joined
+    // per pixel, as its own all-gathers are.
+    let per_pixel = first == Strategy::Filters;
     let gr = first_sys.fused.as_ref().map_or(1, |f| f.grid.0);
     // The tiles in order: down the first stack's gather chain from its first device.
-    let head = first_sys.fused.as_ref().map_or(0, |f| f.head);
+    let head = first_sys.fused.as_ref().map_or(devs[0], |f| f.head);
     let mut order = vec![head];
     while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)].gather {
         order.push(g.from);
@@ -2334,7 +2352,21 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             .last()
             .map_or(Map { c: 0, h: 0, w: 0 }, |s| s.output)
     };
-    let slices: Vec<usize> = order.iter().map(|&e| tile(e).values()).collect();
+    let slices: Vec<usize> = order
+        .iter()
+        .map(|&e| {
+            if per_pixel {
+                tile(e).c
+            } else {
+                tile(e).values()
+            }
+        })
+        .collect();
+    let pixels = if per_pixel {
+        tile(head).h * tile(head).w
+    } else {
+        1
+    };
     // Row by row of the map: on a grid, each tile row's rows, each of its tiles' part of the
     // row in turn (row strips: a run per strip).
     let gc = first_sys.fused.as_ref().map_or(1, |f| f.grid.1);
@@ -2362,7 +2394,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let t0 = first_sys
         .devices
         .iter()
-        .flat_map(|d| d.exchanges.iter().flat_map(|x| [x.tag_up, x.tag_down]))
+        .flat_map(|d| {
+            d.exchanges
+                .iter()
+                .flat_map(|x| [x.tag_up, x.tag_down])
+                .chain(d.merges.iter().map(|m| m.tag))
+        })
         .max()
         .unwrap_or(0)
         + 1;
@@ -2370,7 +2407,8 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         let f = &first_sys.devices[e];
         let np = f.arch.stages.len();
         let dv = &mut sys.devices[e];
-        let mut merges = Vec::new();
+        // The first stack's own all-gathers (filters), then the join.
+        let mut merges = f.merges.clone();
         if by_tiles {
             // The dense layer on this device's tile: nothing sent between the stacks.
             let map = whole.stages[sd - 1].output;
@@ -2416,12 +2454,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             };
             merges.push(Merge {
                 stage: np,
-                pixels: 1,
+                pixels,
                 devs: order.clone(),
                 slices: slices.clone(),
                 pos: j,
                 tag: t0,
-                strips: true,
+                strips: !per_pixel,
                 runs: runs.clone(),
                 crop,
             });

@@ -1306,7 +1306,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let narrow = m.slices.iter().copied().min().unwrap_or(1).max(1);
             let span = (4 * maxv.div_ceil(narrow) + sys.latency as usize + 8).min(2 * m.pixels);
             let (ldepth, law) = fifo_size(if m.crop.is_some() {
-                (d.in_flight.max(1) + 1) * own
+                (d.in_flight.max(1) + 1) * own * m.pixels
             } else {
                 span * own
             });
@@ -1332,7 +1332,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     // Tiles cropped for the stage: as many as the device can take in ahead
                     // of its stacks' output, and one more.
                     let depth = if m.crop.is_some() {
-                        (d.in_flight.max(1) + 1) * len
+                        (d.in_flight.max(1) + 1) * len * m.pixels
                     } else {
                         (2 * span * len + maxv).min(2 * m.pixels * len)
                     };
@@ -1341,7 +1341,11 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         m.tag,
                         depth,
                         0,
-                        "its slice of the channels, all-gathered",
+                        if m.strips {
+                            "its tile of the map, joined"
+                        } else {
+                            "its slice of the channels, all-gathered"
+                        },
                     );
                     sd.push(format!("q{q}_data[{mdw}-1:0]"));
                     if dw > mdw {
