@@ -489,6 +489,20 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Two stacks on the same devices fed from a link: conv and ReLU on device 2,
+            // which scatters each device the rows its strip of a tiled conv and pool reads;
+            // the strips joined on both devices, then the valid conv by filters.
+            "layers_then_tiles_then_filters_same_chain3",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("chain"),
+                on_devices("layers", 0..2, "[2]"),
+                on_devices("tiles", 2..4, "[0, 1]"),
+                on_devices("filters", 4..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
             // Two stacks on the same devices: conv, ReLU, conv and pool fused in 2 strips,
             // then the valid conv by filters (the strips all-gathered) fused into the dense
             // layer by the same channels, its partial sums reduced, on a star.
@@ -758,6 +772,21 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
                 link("chain"),
                 on_devices("tiles", 0..2, "[0, 1, 2, 3]"),
                 on_devices("fused", 2..5, "[0, 1, 2, 3]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+            (1, 14),
+        ),
+        (
+            // The same fed from a link: conv and ReLU on device 4 scatter each device of the
+            // tiled 2 x 2 grid its tile's rows and columns; the grid's tiles joined, then the
+            // valid conv fused on the same grid.
+            "grid2x2_fed_tiles_then_fused_same_chain5",
+            format!(
+                "{BASE}input_shape = [1, 14, 14]\n{NET7}[target]\ndevices = 5\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}{}{}",
+                link("chain"),
+                on_devices("layers", 0..2, "[4]"),
+                on_devices("tiles", 2..4, "[0, 1, 2, 3]"),
+                on_devices("fused", 4..5, "[0, 1, 2, 3]"),
                 on_devices("layers", 5..7, "[0]"),
             ),
             (1, 14),
@@ -1197,7 +1226,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 on_devices("channels", 0..2, "[0, 1]"),
                 on_devices("fused", 2..3, "[0, 1]"),
             ),
-            "layer 2 starts a fused stack on device(s) of the channels stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices",
+            "layer 2 starts a fused stack on device(s) of the channels stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack (from the input, or fed by layers on devices of their own) followed right after by a stack (filters, channels, fused or tiles) on the same devices",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
@@ -1245,18 +1274,18 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "already sends tagged runs (halos or all-gathers)",
         ),
         (
-            // A channels stack on the devices of a tiled stack that does not start at the
-            // input.
+            // A channels stack on the devices of a tiled stack fed by a layer on one of
+            // them.
             format!(
-                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}[target]\ndevices = 3\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 layer("relu", ""),
                 layer("relu", ""),
                 link("chain"),
-                on_devices("layers", 0..1, "[2]"),
+                on_devices("layers", 0..1, "[1]"),
                 on_devices("tiles", 1..2, "[0, 1]"),
                 on_devices("channels", 2..4, "[0, 1]"),
             ),
-            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack from the input",
+            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack (from the input, or fed by layers on devices of their own)",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.

@@ -28,7 +28,7 @@
 //! [`Scatter`]). A split stack may also follow another split stack ([`Prefix`]): the system up
 //! to it runs on the plan's first devices, built as a system of its own, and its output device
 //! sends the later stack its map the same way. On the devices of a fused, tiled or filters
-//! stack from the input, the next stack shares them (`shared_stacks`): every device sends its
+//! stack (from the input, or fed by `layers` on devices of their own), the next stack shares them (`shared_stacks`): every device sends its
 //! tile or channel slice to every other one, each joins the whole map and keeps its part
 //! ([`Merge`], `partita_crop`).
 //!
@@ -1121,7 +1121,7 @@ impl CnnSystem {
                      input) its map to the stack; a split stack may follow another one (and the \
                      layers after that), on devices after the first one's, whose last device \
                      sends it its map the same way, or on the devices of a fused, tiled or filters \
-                     stack from the input, any split stack (the stack's tiles or channel slices \
+                     stack (from the input, or fed by layers on devices of their own), any split stack (the stack's tiles or channel slices \
                      all-gathered, each device cropping its part; a dense layer by channels split \
                      by the stack's tiles); \
                      and `layers` (whole layers per device)";
@@ -2234,7 +2234,8 @@ fn cut_before(design: &Design, b: usize, k: usize) -> Result<Design, String> {
 }
 
 /// A stack (layers `b..`) on the devices of the `fused`, `tiles` or `filters` stack before it
-/// (layers `..b`, from the input; fused and tiles in row strips or on a grid). Each device runs
+/// (layers `..b`, from the input or fed by `layers` on devices of their own; fused and tiles
+/// in row strips or on a grid). Each device runs
 /// its tile (or its slice of the output channels) of the first stack, then its part of the
 /// second. After a filters stack, the join is its all-gather: every device's slice of each
 /// pixel, joined per pixel in channel order, then cropped for a fused or tiled second stack.
@@ -2250,7 +2251,8 @@ fn cut_before(design: &Design, b: usize, k: usize) -> Result<Design, String> {
 ///   stack's, their tags after the join's.
 ///
 /// Built from the two stacks' systems: the first on its own, the second fed by a stand-in
-/// device (the plan's device count, which is then removed), spliced device by device.
+/// device (the plan's device count, which is then removed; or the device that feeds the first
+/// stack, which keeps its part of the first system), spliced device by device.
 fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let layers = &design.plan.layers;
     let n = design.plan.devices;
@@ -2260,19 +2262,32 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .unwrap_or(0);
     let (first, kind) = (layers[p].strategy, layers[b].strategy);
     let devs = &layers[b].devices;
-    let from_input = layers[..=p]
+    // The layers of strategy `layers` before the first stack, if any, on devices of their own:
+    // the last of them scatters (or multicasts) its map to the first stack, and stands in for
+    // the first stack in the second one's system.
+    let lead = layers[..=p]
         .iter()
-        .all(|x| x.strategy == first && x.devices == *devs);
+        .take_while(|x| x.strategy == Strategy::Layers)
+        .count();
+    let from_input = layers[lead..=p]
+        .iter()
+        .all(|x| x.strategy == first && x.devices == *devs)
+        && layers[..lead]
+            .iter()
+            .all(|x| x.devices.iter().all(|d| !devs.contains(d)));
     if !(matches!(first, Strategy::Fused | Strategy::Tiles | Strategy::Filters)
         && p + 1 == b
         && layers[p].devices == *devs
         && from_input)
     {
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled or filters stack from the input followed right after by a stack (filters, channels, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled or filters stack (from the input, or fed by layers on devices of their own) followed right after by a stack (filters, channels, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
-    if n + 1 > frame::MAX_DEVICES {
+    let feeder = lead
+        .checked_sub(1)
+        .and_then(|l| layers[l].devices.first().copied());
+    if feeder.is_none() && n + 1 > frame::MAX_DEVICES {
         return Err(format!(
             "a {kind} stack on the devices of the {first} stack before it is built with a stand-in device before it, so it takes at most {} devices; the plan has {n}",
             frame::MAX_DEVICES - 1
@@ -2309,32 +2324,49 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             k - 1
         ));
     }
-    let mut cut = cut_before(design, b, k)?;
+    // Devices `0..k` run the stacks; the layers before them run on the devices after those.
+    let kk = layers[..b]
+        .iter()
+        .flat_map(|x| x.devices.iter().map(|d| d + 1))
+        .max()
+        .unwrap_or(k);
+    let mut cut = cut_before(design, b, kk)?;
     if first == Strategy::Filters {
         // The grid is the second stack's.
         cut.plan.plan.partition.grid = None;
     }
     let first_sys = CnnSystem::build_raw(&cut)?;
-    // The second, fed by a stand-in device `n` that runs the first stack's layers.
+    // The second, fed by a stand-in device that runs the first stack's layers: device `n`, or
+    // the device that feeds the first stack.
+    let stand = feeder.unwrap_or(n);
     let mut d = design.clone();
-    for a in &mut d.plan.layers[..b] {
+    for a in &mut d.plan.layers[lead..b] {
         a.strategy = Strategy::Layers;
-        a.devices = vec![n];
+        a.devices = vec![stand];
     }
-    d.plan.devices = n + 1;
+    if feeder.is_none() {
+        d.plan.devices = n + 1;
+    }
     if !matches!(kind, Strategy::Fused | Strategy::Tiles) {
         d.plan.plan.partition.grid = None;
     }
     let mut sys = CnnSystem::build_raw(&d)?;
     // What the stand-in sends each device of a `channels`, `fused` or `tiles` stack: the box
     // of the map it takes.
-    let scatter = sys.devices.get(n).and_then(|s| s.scatter.clone());
+    let scatter = sys.devices.get(stand).and_then(|s| s.scatter.clone());
     let second: Vec<(Vec<Exchange>, usize)> = sys
         .devices
         .iter()
         .map(|d| (d.exchanges.clone(), d.in_flight))
         .collect();
     sys.devices.truncate(n);
+    // The layers before the first stack run as they do in its own system (their last device
+    // feeding it).
+    for x in layers[..lead].iter().flat_map(|x| x.devices.iter()) {
+        if let (Some(dv), Some(f)) = (sys.devices.get_mut(*x), first_sys.devices.get(*x)) {
+            *dv = f.clone();
+        }
+    }
     // A filters stack's devices each hold a slice of every pixel's channels: they are joined
     // per pixel, as its own all-gathers are.
     let per_pixel = first == Strategy::Filters;
