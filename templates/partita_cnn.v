@@ -172,8 +172,8 @@
         .clk(clk), .rst(rst), .s_data({= r.l_data =}), .s_valid({= r.l_valid =}), .s_ready({= r.l_ready =}),
         .m_data(r_loc), .m_valid(r_loc_v), .m_ready(r_loc_take)
     );
-    wire [{= r.aw =}-1:0] r_rem = rx_d[{= r.aw =}-1:0];
-    wire r_both = r_loc_v && rx_v;
+    wire [{= r.aw =}-1:0] r_rem = {= r.rem_d =};
+    wire r_both = r_loc_v && {= r.rem_v =};
 {% if r.finish %}    // Three steps that advance together when the last is empty or taken: the sum (and its
     // channel's bias, looked up beside it), the biased sum, the rounded value.
     reg [{= r.aw =}-1:0] r_sum, r_biased, r_bias, r_bias_q;
@@ -183,7 +183,7 @@
     wire r_adv = !r_v3 || f_ready;
     wire r_in = r_both && r_adv;
     assign r_loc_take = r_in;
-    assign rx_take = r_in;
+    assign {= r.take =} = r_in;
     wire [{= r.dwo =}-1:0] r_y;
     wire r_clip;
     partita_requant #(.IW({= r.aw =}), .SHR({= r.shr =}), .SHL({= r.shl =}), .OW({= r.dwo =}), .ROUND_NE({= r.round_ne =}), .SAT({= r.sat =})) u_rq_reduce (
@@ -222,7 +222,7 @@
 {% else %}    assign r_data = r_loc + r_rem;
     assign r_valid = r_both;
     assign r_loc_take = r_both && r_ready;
-    assign rx_take = r_both && r_ready;
+    assign {= r.take =} = r_both && r_ready;
 {% endif %}
 {% endif %}{% if let Some(l) = link %}{% for x in l.xs %}    // {= x.doc_s =}
     // {= x.doc_k =}
@@ -287,25 +287,32 @@
         end
     end
 
-{% endfor %}{% for m in l.ms %}    // All-gather before stage {= m.i =}: stage {= m.p =}'s {= m.what =} go to device(s) {= m.dsts =}
+{% endfor %}{% for m in l.ms %}{% if m.keep %}    // All-gather before stage {= m.i =}: stage {= m.p =}'s {= m.what =} go to device(s) {= m.dsts =}
     // (tag {= m.tag =}, one frame copy per device) and wait in a block-RAM FIFO of {= m.ldepth =} entries; a value leaves
     // when both take it. The merge then feeds stage {= m.i =} {= m.per =} with {= m.order =}.
-    reg [{= m.cw =}-1:0] a{= m.i =}_cnt;
-    wire a{= m.i =}_l_in_ready, a{= m.i =}_g;
-    wire a{= m.i =}_out = st{= m.i =}_s_valid_w && a{= m.i =}_l_in_ready;
-    wire a{= m.i =}_last = (a{= m.i =}_cnt == {= m.cw =}'d{= m.vals_last =});
-    assign st{= m.i =}_s_ready_w = a{= m.i =}_g;
+{% else %}    // Before stage {= m.i =}: stage {= m.p =}'s {= m.what =} go on to device {= m.dsts =} (tag {= m.tag =}); this device
+    // keeps nothing of them. The merge then feeds stage {= m.i =} {= m.per =} with {= m.order =}.
+{% endif %}    reg [{= m.cw =}-1:0] a{= m.i =}_cnt;
+    wire a{= m.i =}_g;
+{% if m.keep %}    wire a{= m.i =}_l_in_ready;
+    wire a{= m.i =}_out = {= m.src_v =} && a{= m.i =}_l_in_ready;
+{% else %}    wire a{= m.i =}_out = {= m.src_v =};
+{% endif %}    wire a{= m.i =}_last = (a{= m.i =}_cnt == {= m.cw =}'d{= m.vals_last =});
+    assign {= m.src_r =} = a{= m.i =}_g;
     always @(posedge clk) begin
         if (rst) a{= m.i =}_cnt <= {= m.cw =}'d0;
         else if (a{= m.i =}_g) a{= m.i =}_cnt <= a{= m.i =}_last ? {= m.cw =}'d0 : a{= m.i =}_cnt + {= m.cw =}'d1;
     end
     wire [{= m.dw =}-1:0] a{= m.i =}_l_data;
     wire a{= m.i =}_l_valid, a{= m.i =}_l_ready;
-    partita_sfifo #(.W({= m.dw =}), .AW({= m.law =}), .DEPTH({= m.ldepth =})) u_a{= m.i =}_keep (
-        .clk(clk), .rst(rst), .s_data(st{= m.i =}_s_data_w), .s_valid(a{= m.i =}_g), .s_ready(a{= m.i =}_l_in_ready),
+{% for z in m.zeros %}    wire {= z =};
+{% endfor %}{% if m.keep %}    partita_sfifo #(.W({= m.dw =}), .AW({= m.law =}), .DEPTH({= m.ldepth =})) u_a{= m.i =}_keep (
+        .clk(clk), .rst(rst), .s_data({= m.src_d =}), .s_valid(a{= m.i =}_g), .s_ready(a{= m.i =}_l_in_ready),
         .m_data(a{= m.i =}_l_data), .m_valid(a{= m.i =}_l_valid), .m_ready(a{= m.i =}_l_ready)
     );
-    partita_merge #(.NS({= m.ns =}), .DW({= m.dw =}), .SW({= m.sw =}), .CW({= m.mcw =}), .NT({= m.nt =}), .TW({= m.tw =}), .SRCS({= m.srcs =}), .LASTS({= m.lasts =})) u_a{= m.i =}_merge (
+{% else %}    assign a{= m.i =}_l_data = {= m.dw =}'d0;
+    assign a{= m.i =}_l_valid = 1'b0;
+{% endif %}    partita_merge #(.NS({= m.ns =}), .DW({= m.dw =}), .SW({= m.sw =}), .CW({= m.mcw =}), .NT({= m.nt =}), .TW({= m.tw =}), .SRCS({= m.srcs =}), .LASTS({= m.lasts =})) u_a{= m.i =}_merge (
         .clk(clk), .rst(rst), .s_data({= m.s_data =}), .s_valid({= m.s_valid =}),
         .s_ready({= m.s_ready =}), .s_want(a{= m.i =}_want),
 {% if m.crop.is_empty() %}        .m_data(a{= m.i =}_m_data), .m_valid(a{= m.i =}_m_valid), .m_ready(a{= m.i =}_m_ready)

@@ -503,6 +503,32 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A tiled stack on the devices of the channels stack before it: device 1 hands
+            // its partial sums of the first conv to device 0, which finishes them and sends
+            // the map to device 1; each crops the rows its strip reads.
+            "channels_then_tiles_same_chain2",
+            format!(
+                "{BASE}input_shape = [2, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("chain"),
+                on_devices("channels", 0..2, "[0, 1]"),
+                on_devices("tiles", 2..4, "[0, 1]"),
+                on_devices("layers", 4..7, "[0]"),
+            ),
+        ),
+        (
+            // A filters stack on the devices of the channels stack before it, on a one-way
+            // ring of 3: the partial sums down the chain 2 -> 1 -> 0 (device 1's through 2),
+            // the finished map from device 0 to both others, whole.
+            "channels_then_filters_same_ring3",
+            format!(
+                "{BASE}input_shape = [3, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("ring"),
+                on_devices("channels", 0..2, "[0, 1, 2]"),
+                on_devices("filters", 2..4, "[0, 1, 2]"),
+                on_devices("layers", 4..7, "[0]"),
+            ),
+        ),
+        (
             // Two stacks on the same devices: conv, ReLU, conv and pool fused in 2 strips,
             // then the valid conv by filters (the strips all-gathered) fused into the dense
             // layer by the same channels, its partial sums reduced, on a star.
@@ -1015,6 +1041,20 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("tiles", 2..3, "[0, 1]"),
         on_devices("layers", 3..5, "[0]"),
     );
+    // A fused stack on the devices of the channels stack before it: the partial sums handed
+    // on, the finished map sent from the finisher and cropped, on a star.
+    let small_channels_fused = format!(
+        "{BASE}input_shape = [3, 8, 6]\n{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("flatten", ""),
+        layer("dense", "out_features = 3\n"),
+        link("star"),
+        on_devices("channels", 0..2, "[0, 1, 2]"),
+        on_devices("fused", 2..3, "[0, 1, 2]"),
+        on_devices("layers", 3..5, "[0]"),
+    );
     let plans = [
         (
             "fused4",
@@ -1104,6 +1144,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_filters_tiles",
             tmp.write("small_filters_tiles.toml", &small_filters_tiles),
+            true,
+        ),
+        (
+            "small_channels_fused",
+            tmp.write("small_channels_fused.toml", &small_channels_fused),
             true,
         ),
     ];
@@ -1218,15 +1263,15 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "use links of at least",
         ),
         (
-            // A fused stack after a channels stack on the same devices.
+            // A channels stack after a channels stack on the same devices.
             format!(
                 "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
                 layer("relu", ""),
                 link("chain"),
                 on_devices("channels", 0..2, "[0, 1]"),
-                on_devices("fused", 2..3, "[0, 1]"),
+                on_devices("channels", 2..3, "[0, 1]"),
             ),
-            "layer 2 starts a fused stack on device(s) of the channels stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack (from the input, or fed by layers on devices of their own) followed right after by a stack (filters, channels, fused or tiles) on the same devices",
+            "layer 2 starts a channels stack on the devices of the channels stack before it (layer 1): each device would reduce two layers' partial sums, which is not built",
         ),
         (
             // Channels after a filters stack on two weight layers: the first one's outputs
@@ -1285,7 +1330,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 on_devices("tiles", 1..2, "[0, 1]"),
                 on_devices("channels", 2..4, "[0, 1]"),
             ),
-            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused, tiled or filters stack (from the input, or fed by layers on devices of their own)",
+            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own)",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.
@@ -1369,7 +1414,7 @@ fn arb_system() -> impl Strategy<Value = String> {
         any::<bool>(),
         2usize..5,
         prop::sample::select(vec!["chain", "ring", "star"]),
-        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack", "same>fused", "same>tiles", "fused>tiles", "filters>tiles"]),
+        prop::sample::select(vec!["fused", "tiles", "filters", "channels", "layers", "filters+channels", "filters-all", "layers+filters", "layers+channels", "layers+fused", "layers+tiles", "filters>stack", "same>fused", "same>tiles", "fused>tiles", "filters>tiles", "channels>stack"]),
         any::<bool>(),
         any::<bool>(),
     )
@@ -1492,10 +1537,34 @@ fn arb_system() -> impl Strategy<Value = String> {
                         on_devices("layers", 3..5, "[0]"),
                     );
                 }
-                // Too few rows or no pool: the conv fused (or by filters) alone.
+                if strategy == "channels>stack" && cin >= 2 && (n == 4 || oh >= 4) {
+                    // A stack on the devices of the channels stack before it: the conv by
+                    // channels (the partial sums handed down the chain, the finished map sent
+                    // from device 0 to the others), then the pool tiled (or with `grid`,
+                    // fused) on the same devices, each device cropping its strip's rows, the
+                    // flatten and the dense layer on device 0; with no pool, the dense layer
+                    // by filters on the same devices (the whole map to each).
+                    let k = devs.min(cin).min(if n == 5 { oh - 2 } else { 3 });
+                    let group: Vec<String> = (0..k).map(|d| d.to_string()).collect();
+                    let group = format!("[{}]", group.join(", "));
+                    let rest = if n == 5 {
+                        on_devices(if grid { "fused" } else { "tiles" }, 2..3, &group)
+                            + &on_devices("layers", 3..5, "[0]")
+                    } else {
+                        on_devices("filters", 2..4, &group)
+                    };
+                    return t + &format!(
+                        "[target]\ndevices = {k}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{rest}",
+                        link(topo),
+                        on_devices("channels", 0..2, &group),
+                    );
+                }
+                // Too few rows or no pool: the conv fused (or by filters, or by channels) alone.
                 let strategy = match strategy {
                     "fused>tiles" => "fused",
                     "filters>tiles" => "filters",
+                    "channels>stack" if cin >= 2 => "channels",
+                    "channels>stack" => "filters",
                     s => s,
                 };
                 if let Some(kind) = strategy.strip_prefix("same>") {

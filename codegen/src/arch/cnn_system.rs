@@ -132,6 +132,9 @@ impl Gather {
 pub struct Reduce {
     pub after: usize,
     pub from: usize,
+    /// The frame tag of device `from`'s sums (0: its output run; a channels stack before a
+    /// stack on the same devices hands its sums on in a tagged run, [`Merge::hand`]).
+    pub tag: u8,
     pub values: usize,
     pub finish: Option<Finish>,
 }
@@ -350,12 +353,22 @@ pub struct Merge {
     /// columns and channels, each first and one past the last; the rest is dropped
     /// (`partita_crop`).
     pub crop: Option<(Map, [(usize, usize); 3])>,
+    /// A stack on the devices of the `channels` stack before it: on every device but the
+    /// finisher, what would have been the stage's input (its partial sums, reduced with those
+    /// of the devices after it) goes on to one device (`(device, tag, values per frame)`), and
+    /// the merge takes nothing of its own (`slices[pos]` is 0): the finisher's slice is the
+    /// whole finished map.
+    pub hand: Option<(usize, u8, usize)>,
 }
 
 impl Merge {
-    /// The values this device sends per frame, to each other device.
+    /// The values this device sends per frame, to each other device (none for a hand-on).
     pub fn sent(&self) -> usize {
-        self.pixels * self.slices[self.pos]
+        if self.hand.is_some() {
+            0
+        } else {
+            self.pixels * self.slices[self.pos]
+        }
     }
 
     /// The values the merge passes per frame (one per cycle), before any crop.
@@ -477,8 +490,12 @@ impl CnnDevice {
             }
         }
         for m in &self.merges {
+            if let Some((to, tag, values)) = m.hand {
+                v.push(Run::new(to, tag, values));
+                continue;
+            }
             for (j, &d) in m.devs.iter().enumerate() {
-                if j != m.pos {
+                if j != m.pos && m.sent() > 0 {
                     v.push(Run::new(d, m.tag, m.sent()));
                 }
             }
@@ -656,7 +673,11 @@ impl CnnSystem {
                 };
                 let reduced = self.devices.iter().find_map(|d| {
                     let r = d.reduce.as_ref()?;
-                    d.arch.stages.get(r.after - 1).map(|s| s.layer)
+                    d.arch
+                        .stages
+                        .get(r.after - 1)
+                        .map(|s| s.layer)
+                        .filter(|l| *l >= f.from)
                 });
                 match reduced {
                     Some(reduced) => format!(
@@ -751,6 +772,20 @@ impl CnnSystem {
             ),
             Some(d) => format!("takes its input map from device {d}, a copy per device"),
             None if f.by_tiles => "takes its tile from the stack before it".to_string(),
+            None if self
+                .devices
+                .iter()
+                .any(|d| d.merges.iter().any(|m| m.hand.is_some())) =>
+            {
+                format!(
+                    "takes its input map from the channels stack before it, on the same devices: the other devices hand their partial sums down its chain, and its finisher sends the finished map to every other device, each {}",
+                    if self.strategy == Strategy::Filters {
+                        "taking all of it"
+                    } else {
+                        "keeping the part its tile reads"
+                    }
+                )
+            }
             None if self.devices.iter().any(|d| d.merges.iter().any(|m| m.strips)) => {
                 "takes its input map as the tiles of the stack before it, on the same devices, each device sending its tile to every other one".to_string()
             }
@@ -1634,6 +1669,14 @@ impl CnnSystem {
             .iter()
             .filter(|d| matches!(d.sink, Sink::Link { .. }))
             .map(|d| d.arch.dw_out)
+            .chain(sys.devices.iter().flat_map(|d| {
+                // Partial sums handed on to the next stack's devices (`Merge::hand`).
+                d.merges
+                    .iter()
+                    .filter(|m| m.hand.is_some())
+                    .filter_map(|m| d.arch.stages.get(m.stage.wrapping_sub(1)))
+                    .map(|s| s.dw_out)
+            }))
             .max()
             .unwrap_or(8);
         if !(frame::MIN_LINK_WIDTH..=frame::MAX_LINK_WIDTH).contains(&lw) {
@@ -1901,6 +1944,7 @@ fn filters_stack(
                     strips: false,
                     runs: slicing[i - 1].iter().map(|r| r.len()).enumerate().collect(),
                     crop: None,
+                    hand: None,
                 }
             })
             .collect();
@@ -1928,6 +1972,7 @@ fn filters_stack(
                     (k + 1 < devs.len()).then(|| Reduce {
                         after: ns - s0 + 1,
                         from: devs[k + 1],
+                        tag: 0,
                         values: sums,
                         finish: (k == 0).then(|| finish.clone()),
                     }),
@@ -2076,6 +2121,7 @@ fn channels_stack(
         let reduce = (k + 1 < devs.len()).then(|| Reduce {
             after: 1,
             from: devs[k + 1],
+            tag: 0,
             values: sums,
             finish: (k == 0).then(|| finish.clone()),
         });
@@ -2275,13 +2321,22 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         && layers[..lead]
             .iter()
             .all(|x| x.devices.iter().all(|d| !devs.contains(d)));
-    if !(matches!(first, Strategy::Fused | Strategy::Tiles | Strategy::Filters)
-        && p + 1 == b
+    if !(matches!(
+        first,
+        Strategy::Fused | Strategy::Tiles | Strategy::Filters | Strategy::Channels
+    ) && p + 1 == b
         && layers[p].devices == *devs
         && from_input)
     {
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled or filters stack (from the input, or fed by layers on devices of their own) followed right after by a stack (filters, channels, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own) followed right after by a stack (filters, channels, fused or tiles; after channels: filters, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
+        ));
+    }
+    // After a channels stack, the layer's finished map is on its finisher alone.
+    let chan_first = first == Strategy::Channels;
+    if chan_first && kind == Strategy::Channels {
+        return Err(format!(
+            "layer {b} starts a channels stack on the devices of the channels stack before it (layer {p}): each device would reduce two layers' partial sums, which is not built; give the second channels layer devices of its own (a stack after a stack), or split it by filters, fused or tiles"
         ));
     }
     let feeder = lead
@@ -2373,10 +2428,18 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let gr = first_sys.fused.as_ref().map_or(1, |f| f.grid.0);
     // The tiles in order: down the first stack's gather chain from its first device.
     let head = first_sys.fused.as_ref().map_or(devs[0], |f| f.head);
+    // After a channels stack: down its reduction chain from its finisher.
     let mut order = vec![head];
-    while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)].gather {
-        order.push(g.from);
+    loop {
+        let at = &first_sys.devices[*order.last().unwrap_or(&head)];
+        match (at.gather, &at.reduce) {
+            (Some(g), _) if !chan_first => order.push(g.from),
+            (_, Some(r)) if chan_first => order.push(r.from),
+            _ => break,
+        }
     }
+    // The first stack's output map, joined.
+    let joined = whole.stages[sd - 1].output;
     let tile = |e: usize| {
         first_sys.devices[e]
             .arch
@@ -2384,10 +2447,19 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             .last()
             .map_or(Map { c: 0, h: 0, w: 0 }, |s| s.output)
     };
+    // After a channels stack the finisher holds the whole map, the other devices nothing of
+    // it (their partial sums go down the chain).
     let slices: Vec<usize> = order
         .iter()
-        .map(|&e| {
-            if per_pixel {
+        .enumerate()
+        .map(|(j, &e)| {
+            if chan_first {
+                if j == 0 {
+                    joined.values()
+                } else {
+                    0
+                }
+            } else if per_pixel {
                 tile(e).c
             } else {
                 tile(e).values()
@@ -2402,7 +2474,9 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     // Row by row of the map: on a grid, each tile row's rows, each of its tiles' part of the
     // row in turn (row strips: a run per strip).
     let gc = first_sys.fused.as_ref().map_or(1, |f| f.grid.1);
-    let runs: Vec<(usize, usize)> = if gc == 1 {
+    let runs: Vec<(usize, usize)> = if chan_first {
+        vec![(0, joined.values())]
+    } else if gc == 1 {
         slices.iter().copied().enumerate().collect()
     } else {
         let mut runs = Vec::new();
@@ -2431,10 +2505,16 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                 .iter()
                 .flat_map(|x| [x.tag_up, x.tag_down])
                 .chain(d.merges.iter().map(|m| m.tag))
+                .chain(d.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
         })
         .max()
         .unwrap_or(0)
         + 1;
+    if order.len() != devs.len() {
+        return Err(format!(
+            "the {first} stack's devices {devs:?} are not all on its chain from device {head} ({order:?})"
+        ));
+    }
     for (j, &e) in order.iter().enumerate() {
         let f = &first_sys.devices[e];
         let np = f.arch.stages.len();
@@ -2494,6 +2574,9 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                 strips: !per_pixel,
                 runs: runs.clone(),
                 crop,
+                // After a channels stack: the partial sums on down the chain, to the device
+                // before this one, in the join's tag.
+                hand: (chan_first && j > 0).then(|| (order[j - 1], t0, joined.values())),
             });
         }
         for m in &dv.merges {
@@ -2534,12 +2617,26 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         if let Some(r) = &mut dv.reduce {
             r.after += np;
         }
+        if let Some(r) = &f.reduce {
+            // The channels stack's reduction: the sums of the device after this one come in
+            // the join's tag.
+            if dv.reduce.is_some() {
+                return Err(format!(
+                    "device {e} would reduce the partial sums of layer {} and of the {kind} stack from layer {b}; one reduction per device is built: give the {kind} stack devices of its own",
+                    whole.stages[sd - 1].layer
+                ));
+            }
+            dv.reduce = Some(Reduce {
+                tag: t0,
+                ..r.clone()
+            });
+        }
         dv.exchanges = exchanges;
         // A device whose stage takes a box of the joined map holds its input until that many
         // frames have left its stacks (2 at least: a `channels` stack's partial sums share
         // the links with the tiles, and a device that ran ahead would fill the queues its
         // neighbour's sums wait behind); the merge's queues hold one tile more.
-        let boxed = dv.merges.iter().any(|m| m.crop.is_some());
+        let boxed = chan_first || dv.merges.iter().any(|m| m.crop.is_some());
         dv.in_flight = f.in_flight.max(*flight).max(if boxed { 2 } else { 0 });
         dv.host_cols = f.host_cols;
         dv.host_channels = f.host_channels;

@@ -256,6 +256,8 @@ struct PortDoc {
 
 /// A system device's link ports and identity.
 struct LinkView {
+    /// The queue of a reduction's remote sums, if its own.
+    reduce_q: Option<usize>,
     me: usize,
     ndev: usize,
     wiring: String,
@@ -446,6 +448,14 @@ struct MView {
     cdepth: usize,
     caw: u32,
     order: String,
+    /// Whether it keeps its own values (no for a hand-on, `Merge::hand`), and the stream
+    /// that would have fed the stage (a stage's output, or a reduction's).
+    keep: bool,
+    /// The ready wires of the streams of devices with nothing in the join.
+    zeros: Vec<String>,
+    src_d: String,
+    src_v: String,
+    src_r: String,
 }
 
 /// A received stream's FIFO.
@@ -500,6 +510,11 @@ struct ReduceView {
     /// The local sums' FIFO: entries and address bits.
     depth: usize,
     law: u32,
+    /// The remote sums: head value, its valid, and the take (the link's received stream, or
+    /// a queue of its own on a device whose streams are queued).
+    rem_d: String,
+    rem_v: String,
+    take: String,
     /// The finisher (the layer's first device): bias, rounding, ReLU.
     finish: bool,
     dwo: u32,
@@ -998,6 +1013,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let mut all_expr = format!("{np}'d0");
     let mut rxq: Vec<RxqView> = Vec::new();
     let mut gather_q = None;
+    let mut reduce_q = None;
     let mut in_q = None;
     let mut scatter = None;
     let mut grants: Vec<(String, String)> = Vec::new();
@@ -1299,6 +1315,26 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let i = m.stage;
             let mdw = d.arch.stages[i].dw_in;
             let own = m.slices[m.pos];
+            // What would have fed stage i: a reduction's sums (or finished values) there, or
+            // the stage before's output.
+            let (src_d, src_v, src_r) = match &d.reduce {
+                Some(r) if r.after == i && r.finish.is_some() => (
+                    "f_data".to_string(),
+                    "f_valid".to_string(),
+                    "f_ready".to_string(),
+                ),
+                Some(r) if r.after == i => (
+                    "r_data".to_string(),
+                    "r_valid".to_string(),
+                    "r_ready".to_string(),
+                ),
+                _ => (
+                    format!("st{i}_s_data_w"),
+                    format!("st{i}_s_valid_w"),
+                    format!("st{i}_s_ready_w"),
+                ),
+            };
+            let src_w = d.arch.stages[i - 1].dw_out;
             // Pixels a frame of the narrowest slice holds: the merge waits up to that long for
             // a frame. The kept slice has room for four of them (and the link latency), each
             // queue for twice that of its device's slice, so no queue stalls its port while
@@ -1310,24 +1346,41 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             } else {
                 span * own
             });
-            let others: Vec<usize> = m
-                .devs
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != m.pos)
-                .map(|(_, d)| *d)
-                .collect();
+            let others: Vec<usize> = match m.hand {
+                Some((to, _, _)) => vec![to],
+                None => m
+                    .devs
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != m.pos)
+                    .map(|(_, d)| *d)
+                    .collect(),
+            };
+            let send_tag = m.hand.map_or(m.tag, |h| h.1);
             for &o in &others {
-                hmasks |= 1u64 << (8 * m.tag as u64 + o as u64);
+                hmasks |= 1u64 << (8 * send_tag as u64 + o as u64);
             }
             let (mut sd, mut sv, mut sr) = (Vec::new(), Vec::new(), Vec::new());
+            let mut zeros: Vec<String> = Vec::new();
             // The merge's own stream needs no wait count.
             unused += &format!(", a{i}_want[{}]", m.pos);
             for (j, (&src, &len)) in m.devs.iter().zip(&m.slices).enumerate() {
-                if j == m.pos {
-                    sd.push(format!("a{i}_l_data"));
-                    sv.push(format!("a{i}_l_valid"));
-                    sr.push(format!("a{i}_l_ready"));
+                if j == m.pos || len == 0 {
+                    if j == m.pos {
+                        sd.push(format!("a{i}_l_data"));
+                        sv.push(format!("a{i}_l_valid"));
+                        sr.push(format!("a{i}_l_ready"));
+                        if m.hand.is_some() {
+                            unused += &format!(", a{i}_l_ready");
+                        }
+                    } else {
+                        // A device with nothing in the join (after a channels stack).
+                        sd.push(format!("{mdw}'d0"));
+                        sv.push("1'b0".into());
+                        sr.push(format!("a{i}_z{j}"));
+                        zeros.push(format!("a{i}_z{j}"));
+                        unused += &format!(", a{i}_want[{j}], a{i}_z{j}");
+                    }
                 } else {
                     // Tiles cropped for the stage: as many as the device can take in ahead
                     // of its stacks' output, and one more.
@@ -1377,16 +1430,22 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 grant: format!("a{i}_g"),
                 want: format!("a{i}_out"),
                 last: format!("a{i}_last"),
-                value: format!("st{i}_s_data_w"),
-                w: mdw,
-                tag: m.tag,
+                value: src_d.clone(),
+                w: if m.hand.is_some() { src_w } else { mdw },
+                tag: send_tag,
                 dst: others[0],
-                doc: format!(
-                    "this device's slice before stage {i} to device(s) {others:?} (tag {}, one copy each)",
-                    m.tag
-                ),
+                doc: match m.hand {
+                    Some(_) => format!(
+                        "this device's partial sums before stage {i} on to device {} (tag {send_tag})",
+                        others[0]
+                    ),
+                    None => format!(
+                        "this device's slice before stage {i} to device(s) {others:?} (tag {}, one copy each)",
+                        m.tag
+                    ),
+                },
             });
-            let sent = m.sent();
+            let sent = m.hand.map_or(m.sent(), |h| h.2);
             // The box of a frame waits in a FIFO, so the merge passes the whole map at a
             // value per cycle while the stage computes.
             let crop_fifo = fifo_size(
@@ -1397,7 +1456,11 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 i,
                 p: i - 1,
                 dw: mdw,
-                what: if m.strips {
+                what: if m.hand.is_some() {
+                    format!("partial sums ({sent} values, reduced with those of the devices after it)")
+                } else if m.strips && m.slices.iter().filter(|l| **l > 0).count() == 1 {
+                    format!("finished map ({own} values)")
+                } else if m.strips {
                     format!("tile ({own} values)")
                 } else {
                     format!("{own} channel(s) of each of {} pixels", m.pixels)
@@ -1465,7 +1528,15 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         map.c
                     )
                 }),
-                order: if m.runs.len() == m.devs.len() {
+                keep: m.hand.is_none(),
+                zeros,
+                src_d,
+                src_v,
+                src_r,
+                order: if m.runs.len() == 1 {
+                    let (k, l) = m.runs[0];
+                    format!("the {l} values of device {}", m.devs[k])
+                } else if m.runs.len() == m.devs.len() {
                     m.devs
                         .iter()
                         .zip(&m.slices)
@@ -1498,14 +1569,16 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             waits.push("(g_remote && !rx_v)".into());
         }
         if let Some(r) = &d.reduce {
-            gather_q = Some(queue(
-                r.from,
-                0,
-                r.values + maxv,
-                0,
-                "the partial sums from below",
-            ));
-            waits.push("(r_loc_v && !rx_v)".into());
+            // Its own queue (a device may gather too). Sums handed on beside a stack on the
+            // same devices: as many frames as the device takes in ahead, and one more.
+            let depth = if r.tag != 0 {
+                (d.in_flight.max(1) + 1) * r.values
+            } else {
+                r.values + maxv
+            };
+            let j = queue(r.from, r.tag, depth, 0, "the partial sums from below");
+            reduce_q = Some(j);
+            waits.push(format!("(r_loc_v && !q{j}_valid)"));
         }
         if let Source::Link { from } = d.source {
             // Two frames of the input map, so the device before the stack sends on while this
@@ -1741,6 +1814,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         queued,
         rxq,
         gather_q,
+        reduce_q,
         in_q,
         scatter,
         grants,
@@ -1999,6 +2073,9 @@ fn device_files(
         ReduceView {
             depth,
             law,
+            rem_d: format!("rx_d[{aw}-1:0]"),
+            rem_v: "rx_v".into(),
+            take: "rx_take".into(),
             layer: a.stages[r.after - 1].layer,
             from: r.from,
             st: r.after - 1,
@@ -2065,7 +2142,7 @@ fn device_files(
             unused_extra += ", rx_v, rx_d";
         }
         if let Some((_, d)) = dev {
-            if queued(d) && g.is_none() && d.reduce.is_none() {
+            if queued(d) && g.is_none() {
                 unused_extra += ", rx_take";
             }
 
@@ -2204,6 +2281,15 @@ fn device_files(
             }
         }
         top_view.rx_port = lv.rx_port;
+        if let (Some(j), Some(r)) = (lv.reduce_q, top_view.reduce.as_mut()) {
+            r.rem_d = format!("q{j}_data[{}-1:0]", r.aw);
+            r.rem_v = format!("q{j}_valid");
+            r.take = format!("q{j}_ready");
+            if sys.frame.h_width > r.aw {
+                top_view.unused_extra +=
+                    &format!(", q{j}_data[{}:{}]", sys.frame.h_width - 1, r.aw);
+            }
+        }
         top_view.link = Some(lv);
     }
     files.push(module_file(&regs_name, regs_text));
