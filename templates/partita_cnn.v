@@ -86,12 +86,12 @@
     wire [31:0] link_timeout, crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
 {% if let Some(g) = gather %}    wire [{= g.dw =}-1:0] g_data;
     wire g_valid, g_ready, g_remote;
-{% endif %}{% if let Some(r) = reduce %}{% if r.finish %}    wire [{= r.dwo =}-1:0] f_data;
-    wire f_valid, f_ready;
-    wire r_clips;
-{% else %}    wire [{= r.aw =}-1:0] r_data;
-    wire r_valid, r_ready;
-{% endif %}{% endif %}{% if l.no_rx %}    assign rx_take = 1'b0;
+{% endif %}{% for r in reduces %}{% if r.finish %}    wire [{= r.dwo =}-1:0] {= r.f =}_data;
+    wire {= r.f =}_valid, {= r.f =}_ready;
+    wire {= r.p =}_clips;
+{% else %}    wire [{= r.aw =}-1:0] {= r.p =}_data;
+    wire {= r.p =}_valid, {= r.p =}_ready;
+{% endif %}{% endfor %}{% if l.no_rx %}    assign rx_take = 1'b0;
 {% endif %}{% for x in l.xs %}    // {= x.doc_m =}
     wire [{= x.dw =}-1:0] {= x.id =}_m_data;
     wire {= x.id =}_m_valid, {= x.id =}_m_ready;
@@ -162,69 +162,69 @@
         .m_data(g_data), .m_valid(g_valid), .m_ready(g_ready)
     );
 
-{% endif %}{% if let Some(r) = reduce %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
+{% endif %}{% for r in reduces %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
     // device {= r.from =}'s (the sums of the devices after it), value by value, in the same (y, x, c) order{% if r.finish %}; then each
     // output channel's bias, one rounding and saturation into {= r.dwo =} bits{% if r.relu %} and ReLU{% endif %}, once for the whole layer{% endif %}.
     // The local sums wait in a block-RAM FIFO of {= r.depth =} entries for the remote ones.
-    wire [{= r.aw =}-1:0] r_loc;
-    wire r_loc_v, r_loc_take;
-    partita_sfifo #(.W({= r.aw =}), .AW({= r.law =}), .DEPTH({= r.depth =})) u_reduce_local (
+    wire [{= r.aw =}-1:0] {= r.p =}_loc;
+    wire {= r.p =}_loc_v, {= r.p =}_loc_take;
+    partita_sfifo #(.W({= r.aw =}), .AW({= r.law =}), .DEPTH({= r.depth =})) u_{= r.p =}_local (
         .clk(clk), .rst(rst), .s_data({= r.l_data =}), .s_valid({= r.l_valid =}), .s_ready({= r.l_ready =}),
-        .m_data(r_loc), .m_valid(r_loc_v), .m_ready(r_loc_take)
+        .m_data({= r.p =}_loc), .m_valid({= r.p =}_loc_v), .m_ready({= r.p =}_loc_take)
     );
-    wire [{= r.aw =}-1:0] r_rem = {= r.rem_d =};
-    wire r_both = r_loc_v && {= r.rem_v =};
+    wire [{= r.aw =}-1:0] {= r.p =}_rem = {= r.rem_d =};
+    wire {= r.p =}_both = {= r.p =}_loc_v && {= r.rem_v =};
 {% if r.finish %}    // Three steps that advance together when the last is empty or taken: the sum (and its
     // channel's bias, looked up beside it), the biased sum, the rounded value.
-    reg [{= r.aw =}-1:0] r_sum, r_biased, r_bias, r_bias_q;
-    reg [{= r.dwo =}-1:0] r_q;
-    reg r_v1, r_v2, r_v3;
-    reg [{= r.cw =}-1:0] r_ch;
-    wire r_adv = !r_v3 || f_ready;
-    wire r_in = r_both && r_adv;
-    assign r_loc_take = r_in;
-    assign {= r.take =} = r_in;
-    wire [{= r.dwo =}-1:0] r_y;
-    wire r_clip;
-    partita_requant #(.IW({= r.aw =}), .SHR({= r.shr =}), .SHL({= r.shl =}), .OW({= r.dwo =}), .ROUND_NE({= r.round_ne =}), .SAT({= r.sat =})) u_rq_reduce (
-        .x(r_biased), .y(r_y), .clip(r_clip)
+    reg [{= r.aw =}-1:0] {= r.p =}_sum, {= r.p =}_biased, {= r.p =}_bias, {= r.p =}_bias_q;
+    reg [{= r.dwo =}-1:0] {= r.p =}_q;
+    reg {= r.p =}_v1, {= r.p =}_v2, {= r.p =}_v3;
+    reg [{= r.cw =}-1:0] {= r.p =}_ch;
+    wire {= r.p =}_adv = !{= r.p =}_v3 || {= r.f =}_ready;
+    wire {= r.p =}_in = {= r.p =}_both && {= r.p =}_adv;
+    assign {= r.p =}_loc_take = {= r.p =}_in;
+    assign {= r.take =} = {= r.p =}_in;
+    wire [{= r.dwo =}-1:0] {= r.p =}_y;
+    wire {= r.p =}_clip;
+    partita_requant #(.IW({= r.aw =}), .SHR({= r.shr =}), .SHL({= r.shl =}), .OW({= r.dwo =}), .ROUND_NE({= r.round_ne =}), .SAT({= r.sat =})) u_rq_{= r.p =} (
+        .x({= r.p =}_biased), .y({= r.p =}_y), .clip({= r.p =}_clip)
     );
     // The bias of the incoming sum's channel, aligned to its fraction bits (registered in
-    // r_bias_q beside the sum, so the next step is one adder).
+    // {= r.p =}_bias_q beside the sum, so the next step is one adder).
     always @(*) begin
-        case (r_ch)
-{% for b in r.bias %}            {= r.cw =}'d{= b.0 =}: r_bias = {= b.1 =};
-{% endfor %}            default: r_bias = {= r.aw =}'d0;
+        case ({= r.p =}_ch)
+{% for b in r.bias %}            {= r.cw =}'d{= b.0 =}: {= r.p =}_bias = {= b.1 =};
+{% endfor %}            default: {= r.p =}_bias = {= r.aw =}'d0;
         endcase
     end
     always @(posedge clk) begin
         if (rst) begin
-            r_v1 <= 1'b0;
-            r_v2 <= 1'b0;
-            r_v3 <= 1'b0;
-            r_ch <= {= r.cw =}'d0;
-        end else if (r_adv) begin
-            r_v1 <= r_in;
-            r_v2 <= r_v1;
-            r_v3 <= r_v2;
-            if (r_in) r_ch <= (r_ch == {= r.cw =}'d{= r.c_last =}) ? {= r.cw =}'d0 : r_ch + {= r.cw =}'d1;
+            {= r.p =}_v1 <= 1'b0;
+            {= r.p =}_v2 <= 1'b0;
+            {= r.p =}_v3 <= 1'b0;
+            {= r.p =}_ch <= {= r.cw =}'d0;
+        end else if ({= r.p =}_adv) begin
+            {= r.p =}_v1 <= {= r.p =}_in;
+            {= r.p =}_v2 <= {= r.p =}_v1;
+            {= r.p =}_v3 <= {= r.p =}_v2;
+            if ({= r.p =}_in) {= r.p =}_ch <= ({= r.p =}_ch == {= r.cw =}'d{= r.c_last =}) ? {= r.cw =}'d0 : {= r.p =}_ch + {= r.cw =}'d1;
         end
-        if (r_adv) begin
-            r_sum <= r_loc + r_rem;
-            r_bias_q <= r_bias;
-            r_biased <= r_sum + r_bias_q;
-            r_q <= {% if r.relu %}r_y[{= r.dwo =}-1] ? {= r.dwo =}'d0 : r_y{% else %}r_y{% endif %};
+        if ({= r.p =}_adv) begin
+            {= r.p =}_sum <= {= r.p =}_loc + {= r.p =}_rem;
+            {= r.p =}_bias_q <= {= r.p =}_bias;
+            {= r.p =}_biased <= {= r.p =}_sum + {= r.p =}_bias_q;
+            {= r.p =}_q <= {% if r.relu %}{= r.p =}_y[{= r.dwo =}-1] ? {= r.dwo =}'d0 : {= r.p =}_y{% else %}{= r.p =}_y{% endif %};
         end
     end
-    assign r_clips = r_adv && r_v2 && r_clip;
-    assign f_data = r_q;
-    assign f_valid = r_v3;
-{% else %}    assign r_data = r_loc + r_rem;
-    assign r_valid = r_both;
-    assign r_loc_take = r_both && r_ready;
-    assign {= r.take =} = r_both && r_ready;
+    assign {= r.p =}_clips = {= r.p =}_adv && {= r.p =}_v2 && {= r.p =}_clip;
+    assign {= r.f =}_data = {= r.p =}_q;
+    assign {= r.f =}_valid = {= r.p =}_v3;
+{% else %}    assign {= r.p =}_data = {= r.p =}_loc + {= r.p =}_rem;
+    assign {= r.p =}_valid = {= r.p =}_both;
+    assign {= r.p =}_loc_take = {= r.p =}_both && {= r.p =}_ready;
+    assign {= r.take =} = {= r.p =}_both && {= r.p =}_ready;
 {% endif %}
-{% endif %}{% if let Some(l) = link %}{% for x in l.xs %}    // {= x.doc_s =}
+{% endfor %}{% if let Some(l) = link %}{% for x in l.xs %}    // {= x.doc_s =}
     // {= x.doc_k =}
     reg [{= x.rw =}-1:0] {= x.id =}_row;
     reg [{= x.cw =}-1:0] {= x.id =}_col;

@@ -516,13 +516,26 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
-            // A filters stack on the devices of the channels stack before it, on a one-way
-            // ring of 3: the partial sums down the chain 2 -> 1 -> 0 (device 1's through 2),
-            // the finished map from device 0 to both others, whole.
-            "channels_then_filters_same_ring3",
+            // Two convs by channels on the same devices, on a star: the first's partial sums
+            // handed down to device 0, its finished map sent to the others, each cropping its
+            // channels of it for the second, whose sums are reduced the same way.
+            "channels_then_channels_same_star2",
+            format!(
+                "{BASE}input_shape = [3, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("star"),
+                on_devices("channels", 0..2, "[0, 1]"),
+                on_devices("channels", 2..3, "[0, 1]"),
+                on_devices("layers", 3..7, "[0]"),
+            ),
+        ),
+        (
+            // A filters stack on the devices of the channels stack before it, on a chain of
+            // 3: the partial sums down the chain 2 -> 1 -> 0, the finished map from device 0
+            // to both others, whole.
+            "channels_then_filters_same_chain3",
             format!(
                 "{BASE}input_shape = [3, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
-                link("ring"),
+                link("chain"),
                 on_devices("channels", 0..2, "[0, 1, 2]"),
                 on_devices("filters", 2..4, "[0, 1, 2]"),
                 on_devices("layers", 4..7, "[0]"),
@@ -1244,47 +1257,11 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "device 0 runs layers before the filters stack and a slice of it",
         ),
         (
-            // Channels on two weight layers: the first one's outputs are finished on device 0.
-            format!(
-                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"channels\"\n{}",
-                layer("relu", ""),
-                layer("flatten", ""),
-                layer("dense", "out_features = 3\n"),
-                link("chain"),
-                tail_on_0(3, 5)
-            ),
-            "strategy \"channels\" covers one conv2d or dense layer",
-        ),
-        (
             // Partial sums wider than the link's beat.
             format!(
                 "{BASE}input_shape = [2, 8, 6]\n{conv}[target]\ndevices = 2\n[target.link]\ntopology = \"chain\"\nwidth = 32\nlatency = 16\n[partition]\nstrategy = \"channels\"\n",
             ),
             "use links of at least",
-        ),
-        (
-            // A channels stack after a channels stack on the same devices.
-            format!(
-                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
-                layer("relu", ""),
-                link("chain"),
-                on_devices("channels", 0..2, "[0, 1]"),
-                on_devices("channels", 2..3, "[0, 1]"),
-            ),
-            "layer 2 starts a channels stack on the devices of the channels stack before it (layer 1): each device would reduce two layers' partial sums, which is not built",
-        ),
-        (
-            // Channels after a filters stack on two weight layers: the first one's outputs
-            // are finished on device 0.
-            format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}",
-                layer("relu", ""),
-                layer("relu", ""),
-                link("chain"),
-                split_layers("filters", 0, 2),
-                split_layers("channels", 2, 5),
-            ),
-            "strategy \"channels\" after a filters stack covers one conv2d or dense layer",
         ),
         (
             // A fused stack after a layer on one of the stack's own devices.
@@ -1543,7 +1520,8 @@ fn arb_system() -> impl Strategy<Value = String> {
                     // from device 0 to the others), then the pool tiled (or with `grid`,
                     // fused) on the same devices, each device cropping its strip's rows, the
                     // flatten and the dense layer on device 0; with no pool, the dense layer
-                    // by filters on the same devices (the whole map to each).
+                    // by filters on the same devices (the whole map to each), or with `grid`
+                    // by channels (each device cropping its channels of the map).
                     let k = devs.min(cin).min(if n == 5 { oh - 2 } else { 3 });
                     let group: Vec<String> = (0..k).map(|d| d.to_string()).collect();
                     let group = format!("[{}]", group.join(", "));
@@ -1551,7 +1529,7 @@ fn arb_system() -> impl Strategy<Value = String> {
                         on_devices(if grid { "fused" } else { "tiles" }, 2..3, &group)
                             + &on_devices("layers", 3..5, "[0]")
                     } else {
-                        on_devices("filters", 2..4, &group)
+                        on_devices(if grid { "channels" } else { "filters" }, 2..4, &group)
                     };
                     return t + &format!(
                         "[target]\ndevices = {k}\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{rest}",

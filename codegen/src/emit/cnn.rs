@@ -243,7 +243,7 @@ struct TopView {
     in_take: String,
     rx_port: usize,
     gather: Option<GatherView>,
-    reduce: Option<ReduceView>,
+    reduces: Vec<ReduceView>,
     sink_link: bool,
     sink_to: usize,
     fault: String,
@@ -256,8 +256,8 @@ struct PortDoc {
 
 /// A system device's link ports and identity.
 struct LinkView {
-    /// The queue of a reduction's remote sums, if its own.
-    reduce_q: Option<usize>,
+    /// The queues of the reductions' remote sums, if their own (in order).
+    reduce_q: Vec<usize>,
     me: usize,
     ndev: usize,
     wiring: String,
@@ -499,6 +499,9 @@ struct GatherView {
 
 /// The partial-sum reduction of a `channels` device (see `arch::cnn_system::Reduce`).
 struct ReduceView {
+    /// Its signals' prefixes: the sums, the finished values.
+    p: String,
+    f: String,
     layer: usize,
     from: usize,
     /// The stage whose partial sums are reduced, and their bits.
@@ -902,7 +905,7 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                     Source::Link { from } => serde_json::json!({"device": from}),
                 },
                 "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from, "periods": g.periods, "tail": g.tail})),
-                "reduce": d.reduce.as_ref().map(|r| serde_json::json!({"from": r.from, "values": r.values, "finishes_layer": r.finish.as_ref().map(|f| f.layer)})),
+                "reduces": d.reduces.iter().map(|r| serde_json::json!({"from": r.from, "tag": r.tag, "values": r.values, "finishes_layer": r.finish.as_ref().map(|f| f.layer)})).collect::<Vec<_>>(),
                 "host_channels": [d.host_channels.0, d.host_channels.1],
                 "sink": match d.sink {
                     Sink::Host => serde_json::json!("host"),
@@ -954,7 +957,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let me = d.index;
     let lw = sys.frame.link_width;
     let dw = sys.frame.h_width;
-    let from = match (d.source, d.gather, &d.reduce) {
+    let from = match (d.source, d.gather, d.reduces.first()) {
         (Source::Link { from }, _, _) => Some(from),
         (_, Some(g), _) => Some(g.from),
         (_, _, Some(r)) => Some(r.from),
@@ -976,7 +979,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         "in_open && !rx_v".to_string()
     } else if top.gather.is_some() {
         "g_remote && !rx_v".to_string()
-    } else if top.reduce.is_some() {
+    } else if !top.reduces.is_empty() {
         "r_loc_v && !rx_v".to_string()
     } else {
         "1'b0".to_string()
@@ -1013,7 +1016,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let mut all_expr = format!("{np}'d0");
     let mut rxq: Vec<RxqView> = Vec::new();
     let mut gather_q = None;
-    let mut reduce_q = None;
+    let mut reduce_q = Vec::new();
     let mut in_q = None;
     let mut scatter = None;
     let mut grants: Vec<(String, String)> = Vec::new();
@@ -1112,6 +1115,10 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         ahead * vals.div_ceil(maxv_q.max(1)),
                         doc,
                     );
+                    if dw > xdw {
+                        // Frames carry wider values elsewhere (partial sums).
+                        unused += &format!(", q{j}_data[{}:{xdw}]", dw - 1);
+                    }
                     (
                         format!("q{j}_data[{xdw}-1:0]"),
                         format!("q{j}_valid"),
@@ -1317,18 +1324,21 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let own = m.slices[m.pos];
             // What would have fed stage i: a reduction's sums (or finished values) there, or
             // the stage before's output.
-            let (src_d, src_v, src_r) = match &d.reduce {
-                Some(r) if r.after == i && r.finish.is_some() => (
-                    "f_data".to_string(),
-                    "f_valid".to_string(),
-                    "f_ready".to_string(),
-                ),
-                Some(r) if r.after == i => (
-                    "r_data".to_string(),
-                    "r_valid".to_string(),
-                    "r_ready".to_string(),
-                ),
-                _ => (
+            let (src_d, src_v, src_r) = match d.reduces.iter().position(|r| r.after == i) {
+                Some(k) => {
+                    let (rp, fp) = reduce_names(k);
+                    let p = if d.reduces[k].finish.is_some() {
+                        fp
+                    } else {
+                        rp
+                    };
+                    (
+                        format!("{p}_data"),
+                        format!("{p}_valid"),
+                        format!("{p}_ready"),
+                    )
+                }
+                None => (
                     format!("st{i}_s_data_w"),
                     format!("st{i}_s_valid_w"),
                     format!("st{i}_s_ready_w"),
@@ -1568,7 +1578,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             ));
             waits.push("(g_remote && !rx_v)".into());
         }
-        if let Some(r) = &d.reduce {
+        for (k, r) in d.reduces.iter().enumerate() {
             // Its own queue (a device may gather too). Sums handed on beside a stack on the
             // same devices: as many frames as the device takes in ahead, and one more.
             let depth = if r.tag != 0 {
@@ -1577,8 +1587,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 r.values + maxv
             };
             let j = queue(r.from, r.tag, depth, 0, "the partial sums from below");
-            reduce_q = Some(j);
-            waits.push(format!("(r_loc_v && !q{j}_valid)"));
+            reduce_q.push(j);
+            waits.push(format!("({}_loc_v && !q{j}_valid)", reduce_names(k).0));
         }
         if let Source::Link { from } = d.source {
             // Two frames of the input map, so the device before the stack sends on while this
@@ -1851,12 +1861,23 @@ fn queued(d: &CnnDevice) -> bool {
         || !d.merges.is_empty()
         || d.scatter.is_some()
         || d.in_tag != 0
-        || (matches!(d.source, Source::Link { .. }) && (d.gather.is_some() || d.reduce.is_some()))
+        || (matches!(d.source, Source::Link { .. })
+            && (d.gather.is_some() || !d.reduces.is_empty()))
 }
 
 /// A halo exchange's signal prefix: `x{stage}`, a grid's column exchange `c{stage}`.
 fn xid(x: &Exchange) -> String {
     format!("{}{}", if x.across { 'c' } else { 'x' }, x.stage)
+}
+
+/// The signal prefixes of a device's `k`th reduction: its sums (`r`) and, on the finisher,
+/// its finished values (`f`); the first keeps the plain names.
+fn reduce_names(k: usize) -> (String, String) {
+    if k == 0 {
+        ("r".into(), "f".into())
+    } else {
+        (format!("r{k}"), format!("f{k}"))
+    }
 }
 
 /// `2^aw` entries, at least `n` (and 2).
@@ -1887,7 +1908,7 @@ fn device_files(
     if let Some((_, d)) = dev {
         used.push(cores::LINK_HUB);
         let queued = queued(d);
-        if d.gather.is_some() || queued || d.reduce.is_some() {
+        if d.gather.is_some() || queued || !d.reduces.is_empty() {
             used.push(cores::SFIFO);
         }
         if d.gather.is_some() {
@@ -1928,9 +1949,12 @@ fn device_files(
             files.extend(images(design, st, &mem_prefix));
         }
         let gather_here = dev.and_then(|d| d.1.gather).is_some_and(|g| g.after == i);
-        let finish_here = dev
-            .and_then(|d| d.1.reduce.as_ref())
-            .is_some_and(|r| r.after == i && r.finish.is_some());
+        let finish_here = dev.and_then(|d| {
+            d.1.reduces
+                .iter()
+                .position(|r| r.after == i && r.finish.is_some())
+                .map(|k| reduce_names(k).1)
+        });
         let xchg_here = dev.is_some_and(|d| d.1.exchanges.iter().any(|x| x.stage == i));
         let merge_here = dev.is_some_and(|d| d.1.merges.iter().any(|m| m.stage == i));
         let (s_data, s_valid, s_ready) = if merge_here {
@@ -1951,11 +1975,11 @@ fn device_files(
                 "g_valid".to_string(),
                 "g_ready".to_string(),
             )
-        } else if finish_here {
+        } else if let Some(f) = finish_here {
             (
-                "f_data".to_string(),
-                "f_valid".to_string(),
-                "f_ready".to_string(),
+                format!("{f}_data"),
+                format!("{f}_valid"),
+                format!("{f}_ready"),
             )
         } else if i == 0 {
             (
@@ -2004,9 +2028,9 @@ fn device_files(
     )?;
     let clws: Vec<u32> = insts.iter().map(|s: &StageInst| s.clw).collect();
     // The finisher of a reduced layer clips at most one value per cycle more.
-    let finisher = dev
-        .and_then(|d| d.1.reduce.as_ref())
-        .is_some_and(|r| r.finish.is_some());
+    let finisher = dev.map_or(0, |d| {
+        d.1.reduces.iter().filter(|r| r.finish.is_some()).count()
+    });
     let satw = bits_for(
         a.stages
             .iter()
@@ -2022,30 +2046,29 @@ fn device_files(
         Sink::Link { to } => Some(to),
         Sink::Host => None,
     });
-    let reduce_last = dev
-        .and_then(|d| d.1.reduce.as_ref())
-        .is_some_and(|r| r.after == n && r.finish.is_none());
-    // The finisher of a reduced layer with no stage after it: its values are the output.
-    let finish_last = dev
-        .and_then(|d| d.1.reduce.as_ref())
-        .is_some_and(|r| r.after == n && r.finish.is_some());
+    // A reduction after the last stage: its sums (or, on the finisher of the reduced layer,
+    // its finished values) are the output.
+    let reduce_last = dev.and_then(|d| {
+        d.1.reduces.iter().position(|r| r.after == n).map(|k| {
+            let (rp, fp) = reduce_names(k);
+            if d.1.reduces[k].finish.is_some() {
+                fp
+            } else {
+                rp
+            }
+        })
+    });
     let (last_data, last_valid, last_ready) = if g.is_some_and(|g| g.after == n) {
         (
             "g_data".to_string(),
             "g_valid".to_string(),
             "g_ready".to_string(),
         )
-    } else if reduce_last {
+    } else if let Some(p) = &reduce_last {
         (
-            "r_data".to_string(),
-            "r_valid".to_string(),
-            "r_ready".to_string(),
-        )
-    } else if finish_last {
-        (
-            "f_data".to_string(),
-            "f_valid".to_string(),
-            "f_ready".to_string(),
+            format!("{p}_data"),
+            format!("{p}_valid"),
+            format!("{p}_ready"),
         )
     } else {
         (
@@ -2054,57 +2077,66 @@ fn device_files(
             format!("st{n}_s_ready_w"),
         )
     };
-    let reduce = dev.and_then(|d| d.1.reduce.as_ref()).map(|r| {
-        let f = r.finish.as_ref();
-        let aw = a.stages[r.after - 1].dw_out;
-        let mask = if aw >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << aw) - 1
-        };
-        // The local sums wait for the remote ones, which come a frame's fill, a link crossing
-        // and a CRC check later, in bursts of a frame: room for four frames and the latency
-        // both ways, so neither side's stage stalls in steady state.
-        let (depth, law) = dev.map_or((2, 1), |(sys, _)| {
-            fifo_size(
-                (4 * sys.link.maxv_h as usize + 2 * sys.latency as usize).min(4 * r.values.max(2)),
-            )
-        });
-        ReduceView {
-            depth,
-            law,
-            rem_d: format!("rx_d[{aw}-1:0]"),
-            rem_v: "rx_v".into(),
-            take: "rx_take".into(),
-            layer: a.stages[r.after - 1].layer,
-            from: r.from,
-            st: r.after - 1,
-            aw,
-            l_data: format!("st{}_s_data_w", r.after),
-            l_valid: format!("st{}_s_valid_w", r.after),
-            l_ready: format!("st{}_s_ready_w", r.after),
-            finish: f.is_some(),
-            dwo: f.map_or(aw, |f| f.dw_out),
-            relu: f.is_some_and(|f| f.relu),
-            cw: bits_for(f.map_or(1, |f| f.bias.len()).max(2) as u64 - 1),
-            c_last: f.map_or(0, |f| f.bias.len() - 1),
-            bias: f.map_or(Vec::new(), |f| {
-                f.bias
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| **b != 0)
-                    .map(|(c, b)| {
-                        let v = ((*b as i128) << f.bias_shift) as u128 & mask;
-                        (c, format!("{aw}'h{v:x}"))
-                    })
-                    .collect()
-            }),
-            shr: f.map_or(0, |f| f.shr),
-            shl: f.map_or(0, |f| f.shl),
-            round_ne: a.round_ne as u32,
-            sat: a.sat as u32,
-        }
-    });
+    let no_reduces = Vec::new();
+    let reduces = dev
+        .map_or(&no_reduces, |d| &d.1.reduces)
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let f = r.finish.as_ref();
+            let aw = a.stages[r.after - 1].dw_out;
+            let mask = if aw >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << aw) - 1
+            };
+            // The local sums wait for the remote ones, which come a frame's fill, a link crossing
+            // and a CRC check later, in bursts of a frame: room for four frames and the latency
+            // both ways, so neither side's stage stalls in steady state.
+            let (depth, law) = dev.map_or((2, 1), |(sys, _)| {
+                fifo_size(
+                    (4 * sys.link.maxv_h as usize + 2 * sys.latency as usize)
+                        .min(4 * r.values.max(2)),
+                )
+            });
+            ReduceView {
+                depth,
+                law,
+                rem_d: format!("rx_d[{aw}-1:0]"),
+                rem_v: "rx_v".into(),
+                take: "rx_take".into(),
+                layer: a.stages[r.after - 1].layer,
+                from: r.from,
+                st: r.after - 1,
+                aw,
+                l_data: format!("st{}_s_data_w", r.after),
+                l_valid: format!("st{}_s_valid_w", r.after),
+                l_ready: format!("st{}_s_ready_w", r.after),
+                finish: f.is_some(),
+                dwo: f.map_or(aw, |f| f.dw_out),
+                relu: f.is_some_and(|f| f.relu),
+                cw: bits_for(f.map_or(1, |f| f.bias.len()).max(2) as u64 - 1),
+                c_last: f.map_or(0, |f| f.bias.len() - 1),
+                bias: f.map_or(Vec::new(), |f| {
+                    f.bias
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b != 0)
+                        .map(|(c, b)| {
+                            let v = ((*b as i128) << f.bias_shift) as u128 & mask;
+                            (c, format!("{aw}'h{v:x}"))
+                        })
+                        .collect()
+                }),
+                shr: f.map_or(0, |f| f.shr),
+                shl: f.map_or(0, |f| f.shl),
+                round_ne: a.round_ne as u32,
+                sat: a.sat as u32,
+                p: reduce_names(k).0,
+                f: reduce_names(k).1,
+            }
+        })
+        .collect::<Vec<_>>();
     let gather = g.map(|g| GatherView {
         what: if g.on_grid() {
             "the tiles of a grid in raster order, a period per output row of this tile"
@@ -2144,6 +2176,13 @@ fn device_files(
         if let Some((_, d)) = dev {
             if queued(d) && g.is_none() {
                 unused_extra += ", rx_take";
+            }
+            // A gather of values narrower than the frames' (partial sums elsewhere).
+            if let (Some(g), Some((sys, _))) = (g, dev) {
+                let gdw = a.stages[g.after - 1].dw_out;
+                if sys.frame.h_width > gdw {
+                    unused_extra += &format!(", rx_d[{}:{gdw}]", sys.frame.h_width - 1);
+                }
             }
 
             for x in &d.exchanges {
@@ -2242,11 +2281,13 @@ fn device_files(
         satw,
         sat_expr: (0..n)
             .map(|i| zext(&format!("clips_{i}"), clws[i], satw))
-            .chain(
-                dev.and_then(|d| d.1.reduce.as_ref())
-                    .filter(|r| r.finish.is_some())
-                    .map(|_| zext("r_clips", 1, satw)),
-            )
+            .chain(dev.into_iter().flat_map(|d| {
+                d.1.reduces
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.finish.is_some())
+                    .map(|(k, _)| zext(&format!("{}_clips", reduce_names(k).0), 1, satw))
+            }))
             .collect::<Vec<_>>()
             .join(" + "),
         sat_ext: zext("sat_inc", satw, 32),
@@ -2263,7 +2304,7 @@ fn device_files(
         },
         rx_port: 0,
         gather,
-        reduce,
+        reduces,
         sink_link: sink_to.is_some(),
         sink_to: sink_to.unwrap_or(0),
         fault: if dev.is_some() { "link_err" } else { "1'b0" }.to_string(),
@@ -2281,7 +2322,7 @@ fn device_files(
             }
         }
         top_view.rx_port = lv.rx_port;
-        if let (Some(j), Some(r)) = (lv.reduce_q, top_view.reduce.as_mut()) {
+        for (&j, r) in lv.reduce_q.iter().zip(top_view.reduces.iter_mut()) {
             r.rem_d = format!("q{j}_data[{}-1:0]", r.aw);
             r.rem_v = format!("q{j}_valid");
             r.take = format!("q{j}_ready");

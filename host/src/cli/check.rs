@@ -418,10 +418,17 @@ fn cnn_system_text(design: &Design) -> String {
             Source::Host { lo, hi } => format!("host rows {lo}-{hi}"),
             Source::Link { from } => format!("device {from}"),
         };
-        let input = match (d.gather, &d.reduce) {
-            (Some(g), _) => format!("{input} +gather {}", g.from),
-            (_, Some(r)) => format!("{input} +sums {}", r.from),
-            _ => input,
+        let input = match d.gather {
+            Some(g) => format!("{input} +gather {}", g.from),
+            None if !d.reduces.is_empty() => format!(
+                "{input} +sums {}",
+                d.reduces
+                    .iter()
+                    .map(|r| r.from.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            None => input,
         };
         let output = match d.sink {
             Sink::Host => "host".to_string(),
