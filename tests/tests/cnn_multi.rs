@@ -516,6 +516,34 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Layers between two stacks on the same devices: a conv by channels, a conv and
+            // pool on the finisher (device 0), which sends the map to device 1; the valid conv
+            // tiled on both, each cropping its strip's rows.
+            "channels_layers_tiles_same_chain2",
+            format!(
+                "{BASE}input_shape = [3, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("chain"),
+                on_devices("channels", 0..2, "[0, 1]"),
+                on_devices("layers", 2..4, "[0]"),
+                on_devices("tiles", 4..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
+            // A conv fused in 3 strips, gathered on device 0, which runs the next conv and
+            // pool and sends the map to the others (their strips handed on to it in a tagged
+            // run); the valid conv by channels on all three, on a star.
+            "fused_layers_channels_same_star3",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("star"),
+                on_devices("fused", 0..2, "[0, 1, 2]"),
+                on_devices("layers", 2..4, "[0]"),
+                on_devices("channels", 4..5, "[0, 1, 2]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
             // Two convs by channels on the same devices, on a star: the first's partial sums
             // handed down to device 0, its finished map sent to the others, each cropping its
             // channels of it for the second, whose sums are reduced the same way.
@@ -1274,13 +1302,13 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
         ),
         (
             // Fused layers in two runs, a layer of another strategy between them: a second
-            // stack, on the first one's devices.
+            // stack, on the first one's devices, whose first device would gather for both.
             format!(
                 "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 1\nstrategy = \"layers\"\ndevices = [0]\n",
                 layer("relu", ""),
                 link("chain")
             ),
-            "layer 2 starts a fused stack on device(s) of the fused stack before it (layer 0)",
+            "device 0 would gather for both stacks (from device 1 before layer 2, and from device 1 after it); one gather per device is built",
         ),
         (
             // A tiled stack whose first device sends halo runs, then a channels stack that

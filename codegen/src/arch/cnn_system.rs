@@ -97,6 +97,9 @@ pub struct Gather {
     /// Frames of remote values its queue holds: 1, or for `tiles` as many as device `from`
     /// can send ahead of this one (see [`tiles_in_flight`]).
     pub frames: usize,
+    /// The frame tag of device `from`'s values (0: its output run; a stack whose output is
+    /// handed on beside a stack on the same devices, [`Merge::hand`]).
+    pub tag: u8,
 }
 
 /// Frames a `tiles` device of a stack of `stages` stages takes in before it has passed the
@@ -795,8 +798,18 @@ impl CnnSystem {
                 .iter()
                 .any(|d| d.merges.iter().any(|m| m.hand.is_some())) =>
             {
+                // The device that holds the map: its join has a slice of its own.
+                let holder = self
+                    .devices
+                    .iter()
+                    .find(|d| {
+                        d.merges
+                            .iter()
+                            .any(|m| m.hand.is_none() && m.runs.len() == 1 && m.slices[m.pos] > 0)
+                    })
+                    .map_or(0, |d| d.index);
                 format!(
-                    "takes its input map from the channels stack before it, on the same devices: the other devices hand their partial sums down its chain, and its finisher sends the finished map to every other device, each {}",
+                    "takes its input map from device {holder}, on the same devices: the other devices hand their part of the system before it (partial sums, or tiles) on towards it, and it sends the map (after any layers it runs between the stacks) to every other device, each {}",
                     match self.strategy {
                         Strategy::Filters => "taking all of it",
                         Strategy::Channels => "keeping its channels of it",
@@ -1531,6 +1544,7 @@ impl CnnSystem {
                             } else {
                                 1
                             },
+                            tag: 0,
                         }
                     } else {
                         // A grid, gathered in raster order: per output row of this tile,
@@ -1551,6 +1565,7 @@ impl CnnSystem {
                             } else {
                                 1
                             },
+                            tag: 0,
                         }
                     }
                 });
@@ -1996,6 +2011,7 @@ fn filters_stack(
                     periods: pixels,
                     tail: 0,
                     frames: 1,
+                    tag: 0,
                 }),
                 None,
                 (local + below) * pixels,
@@ -2377,10 +2393,15 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         && layers[..lead]
             .iter()
             .all(|x| x.devices.iter().all(|d| !devs.contains(d)));
+    // Layers of strategy `layers` between the stacks, on the first stack's devices (its
+    // first device, which holds the whole map after it).
+    let between = layers[p + 1..b]
+        .iter()
+        .all(|x| x.strategy == Strategy::Layers && x.devices.iter().all(|d| devs.contains(d)));
     if !(matches!(
         first,
         Strategy::Fused | Strategy::Tiles | Strategy::Filters | Strategy::Channels
-    ) && p + 1 == b
+    ) && between
         && layers[p].devices == *devs
         && from_input)
     {
@@ -2393,11 +2414,14 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         }
         let first = kinds.join(" then ");
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own) followed right after by a stack (filters, channels, fused or tiles) on the same devices: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own) followed by a stack (filters, channels, fused or tiles) on the same devices, right after it or after layers on its first device: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
-    // After a channels stack, the layer's finished map is on its finisher alone.
+    // After a channels stack, or layers between the stacks, the first system's output map is
+    // on one device alone: the others hand their part on to it, and it sends the map to
+    // them all (`single`).
     let chan_first = first == Strategy::Channels;
+    let single = chan_first || p + 1 < b;
     let feeder = lead
         .checked_sub(1)
         .and_then(|l| layers[l].devices.first().copied());
@@ -2416,6 +2440,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .position(|s| s.layer >= b)
         .unwrap_or(whole.stages.len());
     let by_tiles = kind == Strategy::Channels
+        && !single
         && matches!(first, Strategy::Fused | Strategy::Tiles)
         && whole
             .stages
@@ -2486,16 +2511,24 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     // per pixel, as its own all-gathers are.
     let per_pixel = first == Strategy::Filters;
     let gr = first_sys.fused.as_ref().map_or(1, |f| f.grid.0);
-    // The tiles in order: down the first stack's gather chain from its first device.
-    let head = first_sys.fused.as_ref().map_or(devs[0], |f| f.head);
-    // After a channels stack: down its reduction chain from its finisher.
+    // The tiles in order: down the first stack's gather chain from its first device. With
+    // the map on one device: that device, then the others.
+    let head = if single {
+        first_sys.out_device
+    } else {
+        first_sys.fused.as_ref().map_or(devs[0], |f| f.head)
+    };
+    if !devs.contains(&head) {
+        return Err(format!(
+            "the system before layer {b} ends on device {head}, not on one of the {kind} stack's devices {devs:?}; run the layers between the stacks on the {first} stack's first device"
+        ));
+    }
     let mut order = vec![head];
-    loop {
-        let at = &first_sys.devices[*order.last().unwrap_or(&head)];
-        match (at.gather, at.reduces.last()) {
-            (Some(g), _) if !chan_first => order.push(g.from),
-            (_, Some(r)) if chan_first => order.push(r.from),
-            _ => break,
+    if single {
+        order.extend(devs.iter().copied().filter(|d| *d != head));
+    } else {
+        while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)].gather {
+            order.push(g.from);
         }
     }
     // The first stack's output map, joined.
@@ -2513,7 +2546,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .iter()
         .enumerate()
         .map(|(j, &e)| {
-            if chan_first {
+            if single {
                 if j == 0 {
                     joined.values()
                 } else {
@@ -2534,7 +2567,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     // Row by row of the map: on a grid, each tile row's rows, each of its tiles' part of the
     // row in turn (row strips: a run per strip).
     let gc = first_sys.fused.as_ref().map_or(1, |f| f.grid.1);
-    let runs: Vec<(usize, usize)> = if chan_first {
+    let runs: Vec<(usize, usize)> = if single {
         vec![(0, joined.values())]
     } else if gc == 1 {
         slices.iter().copied().enumerate().collect()
@@ -2624,6 +2657,17 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                     ))
                 }
             };
+            let hand = match (single && j > 0, f.sink) {
+                (false, _) => None,
+                (true, Sink::Link { to }) if f.also.is_empty() => {
+                    Some((to, t0, f.arch.output.values()))
+                }
+                _ => {
+                    return Err(format!(
+                        "device {e}'s part of the system before layer {b} does not go to one device"
+                    ))
+                }
+            };
             merges.push(Merge {
                 stage: np,
                 pixels,
@@ -2634,9 +2678,9 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                 strips: !per_pixel,
                 runs: runs.clone(),
                 crop,
-                // After a channels stack: the partial sums on down the chain, to the device
-                // before this one, in the join's tag.
-                hand: (chan_first && j > 0).then(|| (order[j - 1], t0, joined.values())),
+                // With the map on one device: this device's output of the first system (partial
+                // sums, or its tiles) on where that system sent it, in the join's tag.
+                hand,
             });
         }
         for m in &dv.merges {
@@ -2674,13 +2718,31 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         if let Some(g) = &mut dv.gather {
             g.after += np;
         }
-        // The first stack's reductions, then the second's. After a channels stack, the sums
-        // of the device after this one come in the join's tag.
+        // The first stack's reductions, then the second's. What a device hands on comes in
+        // the join's tag.
+        let hands_on = |x: usize| single && x != head && devs.contains(&x);
         let mut reduces = f.reduces.clone();
-        if chan_first {
-            if let Some(r) = reduces.last_mut() {
+        for r in &mut reduces {
+            if r.tag == 0 && hands_on(r.from) {
                 r.tag = t0;
             }
+        }
+        // With the map on one device, the first stack's gather stays (its tiles handed on to
+        // it); joined all-to-all, the join replaces it.
+        match (single, f.gather, dv.gather) {
+            (true, Some(fg), Some(g)) => {
+                return Err(format!(
+                    "device {e} would gather for both stacks (from device {} before layer {b}, and from device {} after it); one gather per device is built: split layer {b} by channels (its partial sums reduced, nothing gathered), or give the {kind} stack devices of its own",
+                    fg.from, g.from
+                ))
+            }
+            (true, Some(g), None) => {
+                dv.gather = Some(Gather {
+                    tag: if hands_on(g.from) { t0 } else { g.tag },
+                    ..g
+                });
+            }
+            _ => {}
         }
         for r in &dv.reduces {
             reduces.push(Reduce {
@@ -2694,7 +2756,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         // frames have left its stacks (2 at least: a `channels` stack's partial sums share
         // the links with the tiles, and a device that ran ahead would fill the queues its
         // neighbour's sums wait behind); the merge's queues hold one tile more.
-        let boxed = chan_first || dv.merges.iter().any(|m| m.crop.is_some());
+        let boxed = single || dv.merges.iter().any(|m| m.crop.is_some());
         dv.in_flight = f.in_flight.max(*flight).max(if boxed { 2 } else { 0 });
         dv.host_cols = f.host_cols;
         dv.host_channels = f.host_channels;

@@ -1338,6 +1338,11 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         format!("{p}_ready"),
                     )
                 }
+                None if d.gather.is_some_and(|g| g.after == i) => (
+                    "g_data".to_string(),
+                    "g_valid".to_string(),
+                    "g_ready".to_string(),
+                ),
                 None => (
                     format!("st{i}_s_data_w"),
                     format!("st{i}_s_valid_w"),
@@ -1571,7 +1576,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let per = g.remote * g.periods + g.tail;
             gather_q = Some(queue(
                 g.from,
-                0,
+                g.tag,
                 per * g.frames,
                 per.div_ceil(maxv.max(1)) * g.frames,
                 "the strips gathered from below",
