@@ -84,9 +84,9 @@
     wire [3:0] link_status;
     wire link_err = (link_status != 4'd0);
     wire [31:0] link_timeout, crc_errs, seq_errs, fmt_errs, err_info, tx_beats, fwd_beats, rx_beats;
-{% if let Some(g) = gather %}    wire [{= g.dw =}-1:0] g_data;
-    wire g_valid, g_ready, g_remote;
-{% endif %}{% for r in reduces %}{% if r.finish %}    wire [{= r.dwo =}-1:0] {= r.f =}_data;
+{% for g in gathers %}    wire [{= g.dw =}-1:0] {= g.p =}_data;
+    wire {= g.p =}_valid, {= g.p =}_ready, {= g.p =}_remote;
+{% endfor %}{% for r in reduces %}{% if r.finish %}    wire [{= r.dwo =}-1:0] {= r.f =}_data;
     wire {= r.f =}_valid, {= r.f =}_ready;
     wire {= r.p =}_clips;
 {% else %}    wire [{= r.aw =}-1:0] {= r.p =}_data;
@@ -149,20 +149,20 @@
         .clips(clips_{= st.index =})
     );
 {% endfor %}
-{% if let Some(g) = gather %}    // Gather ({= g.what =}): per period ({= g.periods =} per frame) {= g.local =} value(s) of this device's own, then
+{% for g in gathers %}    // Gather ({= g.what =}): per period ({= g.periods =} per frame) {= g.local =} value(s) of this device's own, then
     // {= g.remote =} from device {= g.from =}; then {= g.tail =} more from device {= g.from =}. This device's own values wait in a
     // block-RAM FIFO of {= g.depth =} entries (a whole frame's), so its stages run on while the gather passes
     // the other devices' values.
     partita_gather #(
         .DW({= g.dw =}), .AW({= g.aw =}), .DEPTH({= g.depth =}), .CW({= g.cw =}), .PW({= g.pw =}),
         .LOCAL({= g.local =}), .REMOTE({= g.remote =}), .PERIODS({= g.periods =}), .TAIL({= g.tail =})
-    ) u_gather (
+    ) {= g.inst =} (
         .clk(clk), .rst(rst), .s_data({= g.l_data =}), .s_valid({= g.l_valid =}), .s_ready({= g.l_ready =}),
-        .r_data(rx_d[{= g.dw =}-1:0]), .r_valid(rx_v), .r_take(rx_take), .r_want(g_remote),
-        .m_data(g_data), .m_valid(g_valid), .m_ready(g_ready)
+        .r_data({= g.rem_d =}), .r_valid({= g.rem_v =}), .r_take({= g.take =}), .r_want({= g.p =}_remote),
+        .m_data({= g.p =}_data), .m_valid({= g.p =}_valid), .m_ready({= g.p =}_ready)
     );
 
-{% endif %}{% for r in reduces %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
+{% endfor %}{% for r in reduces %}    // Partial-sum reduction of layer {= r.layer =}: stage {= r.st =}'s {= r.aw =}-bit partial sums over this device's input channels plus
     // device {= r.from =}'s (the sums of the devices after it), value by value, in the same (y, x, c) order{% if r.finish %}; then each
     // output channel's bias, one rounding and saturation into {= r.dwo =} bits{% if r.relu %} and ReLU{% endif %}, once for the whole layer{% endif %}.
     // The local sums wait in a block-RAM FIFO of {= r.depth =} entries for the remote ones.
@@ -496,7 +496,7 @@
         .m_data(q{= q.j =}_data), .m_valid(q{= q.j =}_valid), .m_ready(q{= q.j =}_ready)
     );
 {% endfor %}    assign rv_ack = {= l.np =}'d0;
-{% if let Some(gq) = l.gather_q %}    assign rx_v = q{= gq =}_valid;
+{% if let Some(gq) = l.gather_q.first() %}    assign rx_v = q{= gq =}_valid;
     assign rx_d = q{= gq =}_data;
     assign q{= gq =}_ready = rx_take;
 {% else %}    assign rx_v = 1'b0;

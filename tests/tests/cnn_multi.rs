@@ -544,6 +544,39 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Two tiled stacks on the same devices with layers between them on the first
+            // device, on a star of 3: the conv's strips gathered on device 0 (handed on from
+            // device 2 through device 1 in a tagged run), which runs the next conv and pool and
+            // sends the map to the others; the valid conv in strips, gathered again. Devices 0
+            // and 1 gather for both stacks (two gathers, the second reading a queue of its own).
+            "tiles_layers_tiles_same_star3",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("star"),
+                on_devices("tiles", 0..2, "[0, 1, 2]"),
+                on_devices("layers", 2..4, "[0]"),
+                on_devices("tiles", 4..5, "[0, 1, 2]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
+            // A tiled stack on devices 0 and 1 whose first device sends halo runs and
+            // scatters the gathered map to a channels stack on devices 2 and 3 (its scatter
+            // runs tagged after its halo runs), on a chain.
+            "tiles_scatter_after_halos_chain4",
+            format!(
+                "{BASE}input_shape = [2, 8, 6]\n{}{}{}{}{}[target]\ndevices = 4\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+                layer("relu", ""),
+                link("chain"),
+                on_devices("tiles", 0..3, "[0, 1]"),
+                on_devices("channels", 3..5, "[2, 3]"),
+            ),
+        ),
+        (
             // Two convs by channels on the same devices, on a star: the first's partial sums
             // handed down to device 0, its finished map sent to the others, each cropping its
             // channels of it for the second, whose sums are reduced the same way.
@@ -1096,6 +1129,23 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("fused", 2..3, "[0, 1, 2]"),
         on_devices("layers", 3..5, "[0]"),
     );
+    // Fused layers in two runs, a ReLU on device 0 between them: device 0 gathers for
+    // both stacks.
+    let conv = layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n");
+    let small_fused_layers_fused = format!(
+        "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 1\nstrategy = \"layers\"\ndevices = [0]\n",
+        layer("relu", ""),
+        link("chain")
+    );
+    // A filters stack whose last device all-gathers and scatters its map to a tiled stack.
+    let small_filters_scatter = format!(
+        "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{conv}{}[target]\ndevices = 4\n{}[partition]\nstrategy = \"layers\"\n{}{}",
+        layer("relu", ""),
+        layer("relu", ""),
+        link("star"),
+        on_devices("filters", 0..3, "[0, 1]"),
+        on_devices("tiles", 3..5, "[2, 3]"),
+    );
     let plans = [
         (
             "fused4",
@@ -1190,6 +1240,16 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_channels_fused",
             tmp.write("small_channels_fused.toml", &small_channels_fused),
+            true,
+        ),
+        (
+            "small_fused_layers_fused",
+            tmp.write("small_fused_layers_fused.toml", &small_fused_layers_fused),
+            true,
+        ),
+        (
+            "small_filters_scatter",
+            tmp.write("small_filters_scatter.toml", &small_filters_scatter),
             true,
         ),
     ];
@@ -1301,27 +1361,16 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "device 0 runs layers before the fused stack and a tile of it",
         ),
         (
-            // Fused layers in two runs, a layer of another strategy between them: a second
-            // stack, on the first one's devices, whose first device would gather for both.
+            // A tiled stack on a 2 x 2 grid exchanging before 3 convs, whose first device
+            // (6 halo runs) would scatter its map to a second tiled stack of 4 devices: tags
+            // up to 10.
             format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 1\nstrategy = \"layers\"\ndevices = [0]\n",
-                layer("relu", ""),
-                link("chain")
+                "{BASE}input_shape = [2, 8, 6]\n{conv}{conv}{conv}{conv}{conv}[target]\ndevices = 8\n{}[partition]\nstrategy = \"layers\"\ngrid = [2, 2]\n{}{}",
+                link("star"),
+                on_devices("tiles", 0..4, "[0, 1, 2, 3]"),
+                on_devices("tiles", 4..5, "[4, 5, 6, 7]"),
             ),
-            "device 0 would gather for both stacks (from device 1 before layer 2, and from device 1 after it); one gather per device is built",
-        ),
-        (
-            // A tiled stack whose first device sends halo runs, then a channels stack that
-            // device would scatter its map to.
-            format!(
-                "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{conv}{}[target]\ndevices = 4\n{}[partition]\nstrategy = \"layers\"\n{}{}",
-                layer("relu", ""),
-                layer("relu", ""),
-                link("chain"),
-                on_devices("tiles", 0..3, "[0, 1]"),
-                on_devices("channels", 3..5, "[2, 3]"),
-            ),
-            "already sends tagged runs (halos or all-gathers)",
+            "device 0 ends the stack before the tiles stack and sends 6 kinds of tagged runs (halos or all-gathers); scattering its map to the stack's 4 devices would take tags up to 10, and the link frame's 3-bit tag numbers at most 7",
         ),
         (
             // A channels stack on the devices of a tiled stack fed by a layer on one of

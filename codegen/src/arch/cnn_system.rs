@@ -392,6 +392,9 @@ pub struct Scatter {
     pub map: Map,
     pub devs: Vec<usize>,
     pub boxes: Vec<[(usize, usize); 3]>,
+    /// The frame tag of the run to the stack's first device (1; after the sender's halo or
+    /// all-gather tags when it sends those too); the `k`th device's run is tagged `tag0 + k`.
+    pub tag0: u8,
 }
 
 impl Scatter {
@@ -408,7 +411,9 @@ pub struct CnnDevice {
     /// Its stages; `input` is what arrives per frame, `output` what leaves.
     pub arch: CnnArch,
     pub source: Source,
-    pub gather: Option<Gather>,
+    /// Its gathers, in stage order (two on the first device of two stacks on the same devices
+    /// with layers between them: the first stack's tiles, handed on to it, then the second's).
+    pub gathers: Vec<Gather>,
     pub sink: Sink,
     /// More devices the output goes to, a copy each (the device before a stack fed from a
     /// link sends its map to every device of the stack).
@@ -508,7 +513,7 @@ impl CnnDevice {
         match (&self.scatter, self.sink) {
             (Some(sc), _) => {
                 for (k, &d) in sc.devs.iter().enumerate() {
-                    v.push(Run::new(d, k as u8 + 1, sc.values(k)));
+                    v.push(Run::new(d, sc.tag0 + k as u8, sc.values(k)));
                 }
             }
             (None, Sink::Link { to }) => {
@@ -528,8 +533,11 @@ impl CnnDevice {
 
     /// Values per frame its gather, reduction or merges pass, one per cycle each.
     pub fn stream_values(&self) -> u64 {
-        self.gather
-            .map_or(0, |g| g.values() as u64)
+        self.gathers
+            .iter()
+            .map(|g| g.values() as u64)
+            .max()
+            .unwrap_or(0)
             .max(
                 self.reduces
                     .iter()
@@ -1263,7 +1271,7 @@ impl CnnSystem {
                 index,
                 arch,
                 source,
-                gather,
+                gathers: gather.into_iter().collect(),
                 sink,
                 also: Vec::new(),
                 ports: ports[index].clone(),
@@ -1524,7 +1532,7 @@ impl CnnSystem {
                 }
                 done_macs += stages.iter().map(|s| s.macs).sum::<u64>();
                 for (d, s) in stage_done.iter_mut().zip(&stages) {
-                    *d += s.macs;
+                    *d += stage_work(s);
                 }
                 let input = stages[0].input;
                 in_vals += input.values();
@@ -1617,17 +1625,19 @@ impl CnnSystem {
             // The work needed: each stage on the rows and columns the stack's output reads
             // (a stride or pool that drops the last rows or columns leaves them unread).
             let mut stage_need = vec![0u64; ns - s0];
+            let mut need = 0u64;
             {
                 let out = whole.stages[ns - 1].output;
                 let (mut a, mut b, mut ca, mut cb) = (0, out.h - 1, 0, out.w - 1);
                 for (j, st) in whole.stages[s0..ns].iter().enumerate().rev() {
-                    stage_need[j] = st.on_tile((a, b), (ca, cb)).macs;
+                    let cut = st.on_tile((a, b), (ca, cb));
+                    need += cut.macs;
+                    stage_need[j] = stage_work(&cut);
                     let w = st.window;
                     (a, b) = super::cnn::input_rows(a, b, w.k, w.s, w.p, st.input.h);
                     (ca, cb) = super::cnn::input_rows(ca, cb, w.k, w.s, w.p, st.input.w);
                 }
             }
-            let need: u64 = stage_need.iter().sum();
             sys.fused = Some(FusedStack {
                 from: lead,
                 first_stage: s0,
@@ -1666,6 +1676,7 @@ impl CnnSystem {
                         map: map_in,
                         devs: devs.clone(),
                         boxes,
+                        tag0: 1,
                     });
                 }
             }
@@ -2250,6 +2261,7 @@ fn channels_stack(
                     .iter()
                     .map(|r| [(0, map.h), (0, map.w), (r.start, r.end)])
                     .collect(),
+                tag0: 1,
             });
         }
     }
@@ -2323,6 +2335,16 @@ fn shares_devices(layers: &[crate::plan::LayerAssignment], b: usize) -> bool {
                 .iter()
                 .any(|d| layers[b].devices.contains(d))
         })
+}
+
+/// A stage's work for its recompute factor: its multiply-accumulates, or a pool's
+/// comparisons (a window's per output value).
+fn stage_work(s: &Stage) -> u64 {
+    if s.macs > 0 {
+        s.macs
+    } else {
+        (s.output.values() * s.window.k * s.window.k) as u64
+    }
 }
 
 /// The most runs per period a merge of tiles takes (its run order is a table in the merge).
@@ -2526,7 +2548,10 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     if single {
         order.extend(devs.iter().copied().filter(|d| *d != head));
     } else {
-        while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)].gather {
+        while let Some(g) = first_sys.devices[*order.last().unwrap_or(&head)]
+            .gathers
+            .last()
+        {
             order.push(g.from);
         }
     }
@@ -2607,6 +2632,20 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             "the {first} stack's devices {devs:?} are not all on its chain from device {head} ({order:?})"
         ));
     }
+    // When the head gathers for both stacks, a frame's trip through the system (the first
+    // stack, the gather, the layers between, the join, the second stack, the gather) takes
+    // longer than two frames' time: every device takes 3 frames in ahead (measured: tiles,
+    // layers, tiles on a star of 3: 616 cycles per frame with 2 against 504 predicted, 504
+    // with 3; 3 where the head gathers once measured slower: channels then fused on a star of
+    // 3, 890 against 861).
+    let window = if single
+        && !first_sys.devices[head].gathers.is_empty()
+        && !sys.devices[head].gathers.is_empty()
+    {
+        3
+    } else {
+        2
+    };
     for (j, &e) in order.iter().enumerate() {
         let f = &first_sys.devices[e];
         let np = f.arch.stages.len();
@@ -2714,7 +2753,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             ));
         }
         dv.merges = merges;
-        if let Some(g) = &mut dv.gather {
+        for g in &mut dv.gathers {
             g.after += np;
         }
         // The first stack's reductions, then the second's. What a device hands on comes in
@@ -2726,22 +2765,19 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                 r.tag = t0;
             }
         }
-        // With the map on one device, the first stack's gather stays (its tiles handed on to
-        // it); joined all-to-all, the join replaces it.
-        match (single, f.gather, dv.gather) {
-            (true, Some(fg), Some(g)) => {
-                return Err(format!(
-                    "device {e} would gather for both stacks (from device {} before layer {b}, and from device {} after it); one gather per device is built: split layer {b} by channels (its partial sums reduced, nothing gathered), or give the {kind} stack devices of its own",
-                    fg.from, g.from
-                ))
-            }
-            (true, Some(g), None) => {
-                dv.gather = Some(Gather {
+        // With the map on one device, the first stack's gathers stay (its tiles handed on to
+        // it), before the second's; joined all-to-all, the join replaces them.
+        if single {
+            let mut gathers: Vec<Gather> = f
+                .gathers
+                .iter()
+                .map(|g| Gather {
                     tag: if hands_on(g.from) { t0 } else { g.tag },
-                    ..g
-                });
-            }
-            _ => {}
+                    ..*g
+                })
+                .collect();
+            gathers.append(&mut dv.gathers);
+            dv.gathers = gathers;
         }
         for r in &dv.reduces {
             reduces.push(Reduce {
@@ -2756,7 +2792,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         // the links with the tiles, and a device that ran ahead would fill the queues its
         // neighbour's sums wait behind); the merge's queues hold one tile more.
         let boxed = single || dv.merges.iter().any(|m| m.crop.is_some());
-        dv.in_flight = f.in_flight.max(*flight).max(if boxed { 2 } else { 0 });
+        dv.in_flight = f.in_flight.max(*flight).max(if boxed { window } else { 0 });
         dv.host_cols = f.host_cols;
         dv.host_channels = f.host_channels;
         dv.source = f.source;
@@ -2857,21 +2893,39 @@ impl Prefix {
     fn place(self, sys: &mut CnnSystem) -> Result<(), String> {
         let out = self.sys.out_device;
         let summary = self.sys.stack_summary();
+        let mut shift = 0u8;
         for mut real in self.sys.devices {
             let i = real.index;
             let stand = &sys.devices[i];
             real.ports = stand.ports.clone();
             real.routes = stand.routes;
             if i == out {
-                if stand.scatter.is_some()
-                    && (!real.exchanges.is_empty()
-                        || !real.merges.is_empty()
-                        || real.scatter.is_some())
-                {
-                    return Err(format!(
-                        "device {i} ends the stack before the {} stack and would scatter its map to it, but it already sends tagged runs (halos or all-gathers); run the layers between the stacks on a device of their own (strategy \"layers\")",
-                        sys.strategy
-                    ));
+                if let Some(sc) = &stand.scatter {
+                    if real.scatter.is_some() {
+                        return Err(format!(
+                            "device {i} ends the stack before the {} stack and would scatter its map to it, but it already scatters a map; run the layers between the stacks on a device of their own (strategy \"layers\")",
+                            sys.strategy
+                        ));
+                    }
+                    // Its scatter's runs tagged after its halo and all-gather runs, and each
+                    // receiving device's input tag with them.
+                    let used = real
+                        .exchanges
+                        .iter()
+                        .flat_map(|x| [x.tag_up, x.tag_down])
+                        .chain(real.merges.iter().map(|m| m.tag))
+                        .chain(real.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
+                        .max()
+                        .unwrap_or(0);
+                    let last = used as usize + sc.devs.len();
+                    if last > 7 {
+                        return Err(format!(
+                            "device {i} ends the stack before the {} stack and sends {used} kinds of tagged runs (halos or all-gathers); scattering its map to the stack's {} devices would take tags up to {last}, and the link frame's 3-bit tag numbers at most 7: run the layers between the stacks on a device of their own (strategy \"layers\"), or give the stack fewer devices",
+                            sys.strategy,
+                            sc.devs.len()
+                        ));
+                    }
+                    shift = used;
                 }
                 real.sink = stand.sink;
                 real.also = stand.also.clone();
@@ -2882,6 +2936,18 @@ impl Prefix {
                 real.arch.dw_out = stand.arch.dw_out;
             }
             sys.devices[i] = real;
+        }
+        if shift > 0 {
+            let devs = match &mut sys.devices[out].scatter {
+                Some(sc) => {
+                    sc.tag0 += shift;
+                    sc.devs.clone()
+                }
+                None => Vec::new(),
+            };
+            for dv in devs {
+                sys.devices[dv].in_tag += shift;
+            }
         }
         if let Some(f) = &mut sys.fused {
             f.feed = Some(out);

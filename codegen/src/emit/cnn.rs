@@ -242,7 +242,7 @@ struct TopView {
     in_d: String,
     in_take: String,
     rx_port: usize,
-    gather: Option<GatherView>,
+    gathers: Vec<GatherView>,
     reduces: Vec<ReduceView>,
     sink_link: bool,
     sink_to: usize,
@@ -307,7 +307,7 @@ struct LinkView {
     /// the transmit queue is shared by runs.
     queued: bool,
     rxq: Vec<RxqView>,
-    gather_q: Option<usize>,
+    gather_q: Vec<usize>,
     /// A device fed from a link: the queue of its input map.
     in_q: Option<usize>,
     /// The device before a `channels` stack fed from a link: its output's scatter.
@@ -476,6 +476,13 @@ struct RxqView {
 
 /// The gather of a fused stack's strips.
 struct GatherView {
+    /// Its signals' prefix (`g`, then `g1`), its instance name, and the remote values it
+    /// reads (the link values, or a queue of its own).
+    p: String,
+    inst: String,
+    rem_d: String,
+    rem_v: String,
+    take: String,
     /// What is gathered, for the comment: a strip, per pixel or per row of a tile.
     what: &'static str,
     local: usize,
@@ -904,7 +911,7 @@ fn system_json(design: &Design, sys: &CnnSystem) -> String {
                     Source::Host { lo, hi } => serde_json::json!({"host_rows": [lo, hi], "host_cols": [d.host_cols.0, d.host_cols.1 - 1]}),
                     Source::Link { from } => serde_json::json!({"device": from}),
                 },
-                "gather": d.gather.map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from, "periods": g.periods, "tail": g.tail})),
+                "gathers": d.gathers.iter().map(|g| serde_json::json!({"local": g.local, "remote": g.remote, "from": g.from, "tag": g.tag, "periods": g.periods, "tail": g.tail})).collect::<Vec<_>>(),
                 "reduces": d.reduces.iter().map(|r| serde_json::json!({"from": r.from, "tag": r.tag, "values": r.values, "finishes_layer": r.finish.as_ref().map(|f| f.layer)})).collect::<Vec<_>>(),
                 "host_channels": [d.host_channels.0, d.host_channels.1],
                 "sink": match d.sink {
@@ -957,7 +964,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let me = d.index;
     let lw = sys.frame.link_width;
     let dw = sys.frame.h_width;
-    let from = match (d.source, d.gather, d.reduces.first()) {
+    let from = match (d.source, d.gathers.first(), d.reduces.first()) {
         (Source::Link { from }, _, _) => Some(from),
         (_, Some(g), _) => Some(g.from),
         (_, _, Some(r)) => Some(r.from),
@@ -977,7 +984,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     };
     let mut wait_expr = if top.src_link {
         "in_open && !rx_v".to_string()
-    } else if top.gather.is_some() {
+    } else if !top.gathers.is_empty() {
         "g_remote && !rx_v".to_string()
     } else if !top.reduces.is_empty() {
         "r_loc_v && !rx_v".to_string()
@@ -1015,7 +1022,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let mut unused = String::new();
     let mut all_expr = format!("{np}'d0");
     let mut rxq: Vec<RxqView> = Vec::new();
-    let mut gather_q = None;
+    let mut gather_q = Vec::new();
     let mut reduce_q = Vec::new();
     let mut in_q = None;
     let mut scatter = None;
@@ -1338,11 +1345,14 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         format!("{p}_ready"),
                     )
                 }
-                None if d.gather.is_some_and(|g| g.after == i) => (
-                    "g_data".to_string(),
-                    "g_valid".to_string(),
-                    "g_ready".to_string(),
-                ),
+                None if d.gathers.iter().any(|g| g.after == i) => {
+                    let p = gather_name(d.gathers.iter().position(|g| g.after == i).unwrap_or(0));
+                    (
+                        format!("{p}_data"),
+                        format!("{p}_valid"),
+                        format!("{p}_ready"),
+                    )
+                }
                 None => (
                     format!("st{i}_s_data_w"),
                     format!("st{i}_s_valid_w"),
@@ -1571,17 +1581,23 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 },
             });
         }
-        if let Some(g) = d.gather {
+        for (k, g) in d.gathers.iter().enumerate() {
             // Of `tiles`, what device `from` can send ahead (`Gather::frames` frames).
             let per = g.remote * g.periods + g.tail;
-            gather_q = Some(queue(
+            let j = queue(
                 g.from,
                 g.tag,
                 per * g.frames,
                 per.div_ceil(maxv.max(1)) * g.frames,
                 "the strips gathered from below",
-            ));
-            waits.push("(g_remote && !rx_v)".into());
+            );
+            gather_q.push(j);
+            // The first gather reads its queue as rx_v, rx_d.
+            waits.push(if k == 0 {
+                "(g_remote && !rx_v)".into()
+            } else {
+                format!("({}_remote && !q{j}_valid)", gather_name(k))
+            });
         }
         for (k, r) in d.reduces.iter().enumerate() {
             // Its own queue (a device may gather too). Sums handed on beside a stack on the
@@ -1617,7 +1633,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let mut done = Vec::new();
             let mut sruns = Vec::new();
             for (k, (&dev, bx)) in sc.devs.iter().zip(&sc.boxes).enumerate() {
-                let tag = k as u8 + 1;
+                let tag = sc.tag0 + k as u8;
                 hmasks |= 1u64 << (8 * tag as u64 + dev as u64);
                 let mut cond = Vec::new();
                 for ((a, b), (name, w, len)) in
@@ -1819,7 +1835,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         tq_in,
         // Nothing takes the link values through rx_take: no link source, or a queued device
         // whose input, if any, has a queue of its own and that neither gathers nor reduces.
-        no_rx: from.is_none() || (queued && gather_q.is_none()),
+        no_rx: from.is_none() || (queued && gather_q.is_empty()),
         xs,
         ms,
         unused,
@@ -1867,7 +1883,8 @@ fn queued(d: &CnnDevice) -> bool {
         || d.scatter.is_some()
         || d.in_tag != 0
         || (matches!(d.source, Source::Link { .. })
-            && (d.gather.is_some() || !d.reduces.is_empty()))
+            && (!d.gathers.is_empty() || !d.reduces.is_empty()))
+        || d.gathers.len() > 1
 }
 
 /// A halo exchange's signal prefix: `x{stage}`, a grid's column exchange `c{stage}`.
@@ -1882,6 +1899,15 @@ fn reduce_names(k: usize) -> (String, String) {
         ("r".into(), "f".into())
     } else {
         (format!("r{k}"), format!("f{k}"))
+    }
+}
+
+/// The signal prefix of a device's `k`th gather: `g`, then `g1`, ...
+fn gather_name(k: usize) -> String {
+    if k == 0 {
+        "g".into()
+    } else {
+        format!("g{k}")
     }
 }
 
@@ -1913,10 +1939,10 @@ fn device_files(
     if let Some((_, d)) = dev {
         used.push(cores::LINK_HUB);
         let queued = queued(d);
-        if d.gather.is_some() || queued || !d.reduces.is_empty() {
+        if !d.gathers.is_empty() || queued || !d.reduces.is_empty() {
             used.push(cores::SFIFO);
         }
-        if d.gather.is_some() {
+        if !d.gathers.is_empty() {
             used.push(cores::GATHER);
         }
         if !d.merges.is_empty() {
@@ -1953,7 +1979,9 @@ fn device_files(
             }
             files.extend(images(design, st, &mem_prefix));
         }
-        let gather_here = dev.and_then(|d| d.1.gather).is_some_and(|g| g.after == i);
+        let gather_here = dev
+            .and_then(|d| d.1.gathers.iter().position(|g| g.after == i))
+            .map(gather_name);
         let finish_here = dev.and_then(|d| {
             d.1.reduces
                 .iter()
@@ -1974,11 +2002,11 @@ fn device_files(
                 format!("x{i}_m_valid"),
                 format!("x{i}_m_ready"),
             )
-        } else if gather_here {
+        } else if let Some(p) = gather_here {
             (
-                "g_data".to_string(),
-                "g_valid".to_string(),
-                "g_ready".to_string(),
+                format!("{p}_data"),
+                format!("{p}_valid"),
+                format!("{p}_ready"),
             )
         } else if let Some(f) = finish_here {
             (
@@ -2045,7 +2073,8 @@ fn device_files(
     );
     let il = a.in_layout;
     let ol = a.out_layout;
-    let g = dev.and_then(|d| d.1.gather);
+    let no_gathers = Vec::new();
+    let gs = dev.map_or(&no_gathers, |d| &d.1.gathers);
     let src_link = dev.is_some_and(|d| matches!(d.1.source, Source::Link { .. }));
     let sink_to = dev.and_then(|d| match d.1.sink {
         Sink::Link { to } => Some(to),
@@ -2063,11 +2092,13 @@ fn device_files(
             }
         })
     });
-    let (last_data, last_valid, last_ready) = if g.is_some_and(|g| g.after == n) {
+    let (last_data, last_valid, last_ready) = if let Some(k) = gs.iter().position(|g| g.after == n)
+    {
+        let p = gather_name(k);
         (
-            "g_data".to_string(),
-            "g_valid".to_string(),
-            "g_ready".to_string(),
+            format!("{p}_data"),
+            format!("{p}_valid"),
+            format!("{p}_ready"),
         )
     } else if let Some(p) = &reduce_last {
         (
@@ -2142,28 +2173,41 @@ fn device_files(
             }
         })
         .collect::<Vec<_>>();
-    let gather = g.map(|g| GatherView {
-        what: if g.on_grid() {
-            "the tiles of a grid in raster order, a period per output row of this tile"
-        } else if g.periods > 1 {
-            "per pixel"
-        } else {
-            "a strip per frame"
-        },
-        local: g.local,
-        remote: g.remote,
-        from: g.from,
-        cw: bits_for(g.local.max(g.remote).max(g.tail) as u64 - 1),
-        dw: a.stages[g.after - 1].dw_out,
-        periods: g.periods,
-        pw: bits_for(g.periods as u64 - 1),
-        tail: g.tail,
-        depth: (g.local * g.periods).max(2).next_power_of_two(),
-        aw: bits_for((g.local * g.periods).max(2).next_power_of_two() as u64 - 1),
-        l_data: format!("st{}_s_data_w", g.after),
-        l_valid: format!("st{}_s_valid_w", g.after),
-        l_ready: format!("st{}_s_ready_w", g.after),
-    });
+    let gathers = gs
+        .iter()
+        .enumerate()
+        .map(|(k, g)| GatherView {
+            p: gather_name(k),
+            inst: if k == 0 {
+                "u_gather".into()
+            } else {
+                format!("u_gather{k}")
+            },
+            rem_d: format!("rx_d[{}-1:0]", a.stages[g.after - 1].dw_out),
+            rem_v: "rx_v".into(),
+            take: "rx_take".into(),
+            what: if g.on_grid() {
+                "the tiles of a grid in raster order, a period per output row of this tile"
+            } else if g.periods > 1 {
+                "per pixel"
+            } else {
+                "a strip per frame"
+            },
+            local: g.local,
+            remote: g.remote,
+            from: g.from,
+            cw: bits_for(g.local.max(g.remote).max(g.tail) as u64 - 1),
+            dw: a.stages[g.after - 1].dw_out,
+            periods: g.periods,
+            pw: bits_for(g.periods as u64 - 1),
+            tail: g.tail,
+            depth: (g.local * g.periods).max(2).next_power_of_two(),
+            aw: bits_for((g.local * g.periods).max(2).next_power_of_two() as u64 - 1),
+            l_data: format!("st{}_s_data_w", g.after),
+            l_valid: format!("st{}_s_valid_w", g.after),
+            l_ready: format!("st{}_s_ready_w", g.after),
+        })
+        .collect::<Vec<_>>();
     let mut unused_extra = if src_link {
         String::new()
     } else {
@@ -2175,15 +2219,15 @@ fn device_files(
     if dev.is_some() {
         unused_extra += ", dev_id, tq_full, tx_idle, tq_full_n, rv_valid, rv_type, rv_data, rv_par, rv_src, rv_layer, rv_count, rv_avail, rv_beat, rv_vi, ok_p, bar_ok";
         let in_q = dev.is_some_and(|d| queued(d.1) && src_link);
-        if (!src_link || in_q) && g.is_none() {
+        if (!src_link || in_q) && gs.is_empty() {
             unused_extra += ", rx_v, rx_d";
         }
         if let Some((_, d)) = dev {
-            if queued(d) && g.is_none() {
+            if queued(d) && gs.is_empty() {
                 unused_extra += ", rx_take";
             }
             // A gather of values narrower than the frames' (partial sums elsewhere).
-            if let (Some(g), Some((sys, _))) = (g, dev) {
+            if let (Some(g), Some((sys, _))) = (gs.first(), dev) {
                 let gdw = a.stages[g.after - 1].dw_out;
                 if sys.frame.h_width > gdw {
                     unused_extra += &format!(", rx_d[{}:{gdw}]", sys.frame.h_width - 1);
@@ -2215,7 +2259,7 @@ fn device_files(
     // `tiles`: frames out of the stack's last stage (before the gather and the layers after
     // the stack), which the input waits for.
     let gate = dev.filter(|d| d.1.in_flight > 0).map(|(_, d)| {
-        let at = d.gather.map_or(d.arch.stages.len(), |g| g.after);
+        let at = d.gathers.last().map_or(d.arch.stages.len(), |g| g.after);
         let vals = d.arch.stages[at - 1].output.values();
         GateView {
             n: d.in_flight,
@@ -2308,7 +2352,7 @@ fn device_files(
             _ => 0,
         },
         rx_port: 0,
-        gather,
+        gathers,
         reduces,
         sink_link: sink_to.is_some(),
         sink_to: sink_to.unwrap_or(0),
@@ -2327,6 +2371,16 @@ fn device_files(
             }
         }
         top_view.rx_port = lv.rx_port;
+        // Gathers after the first read their own queues.
+        for (&j, g) in lv.gather_q.iter().zip(top_view.gathers.iter_mut()).skip(1) {
+            g.rem_d = format!("q{j}_data[{}-1:0]", g.dw);
+            g.rem_v = format!("q{j}_valid");
+            g.take = format!("q{j}_ready");
+            if sys.frame.h_width > g.dw {
+                top_view.unused_extra +=
+                    &format!(", q{j}_data[{}:{}]", sys.frame.h_width - 1, g.dw);
+            }
+        }
         for (&j, r) in lv.reduce_q.iter().zip(top_view.reduces.iter_mut()) {
             r.rem_d = format!("q{j}_data[{}-1:0]", r.aw);
             r.rem_v = format!("q{j}_valid");

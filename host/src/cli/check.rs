@@ -418,8 +418,15 @@ fn cnn_system_text(design: &Design) -> String {
             Source::Host { lo, hi } => format!("host rows {lo}-{hi}"),
             Source::Link { from } => format!("device {from}"),
         };
-        let input = match d.gather {
-            Some(g) => format!("{input} +gather {}", g.from),
+        let input = match d.gathers.first() {
+            Some(_) => format!(
+                "{input} +gather {}",
+                d.gathers
+                    .iter()
+                    .map(|g| g.from.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             None if !d.reduces.is_empty() => format!(
                 "{input} +sums {}",
                 d.reduces
