@@ -577,6 +577,21 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Layers between two stacks on a device of their own: the conv fused in 2 strips
+            // on devices 0 and 1, gathered on device 0 (device 1's strip handed on in a tagged
+            // run) and sent to device 2, which runs the next conv and pool and scatters each
+            // strip's rows to devices 0 and 1 for the valid conv, tiled (chain of 3).
+            "fused_other_device_tiles_same_chain3",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("chain"),
+                on_devices("fused", 0..2, "[0, 1]"),
+                on_devices("layers", 2..4, "[2]"),
+                on_devices("tiles", 4..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
             // Two convs by channels on the same devices, on a star: the first's partial sums
             // handed down to device 0, its finished map sent to the others, each cropping its
             // channels of it for the second, whose sums are reduced the same way.
@@ -1146,6 +1161,22 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("filters", 0..3, "[0, 1]"),
         on_devices("tiles", 3..5, "[2, 3]"),
     );
+    // Layers between two channels stacks on a device of their own: the finisher hands its
+    // finished map (narrower than the partial sums) to device 2, which scatters it back by
+    // channels.
+    let small_channels_other = format!(
+        "{BASE}input_shape = [3, 8, 6]\n{}{}{}{}{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        layer("conv2d", "out_channels = 3\nkernel = 3\npadding = 1\n"),
+        layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
+        layer("relu", ""),
+        link("star"),
+        on_devices("channels", 0..2, "[0, 1]"),
+        on_devices("layers", 2..3, "[2]"),
+        on_devices("channels", 3..5, "[0, 1]"),
+        on_devices("layers", 5..5, "[0]"),
+    );
     let plans = [
         (
             "fused4",
@@ -1250,6 +1281,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "small_filters_scatter",
             tmp.write("small_filters_scatter.toml", &small_filters_scatter),
+            true,
+        ),
+        (
+            "small_channels_other",
+            tmp.write("small_channels_other.toml", &small_channels_other),
             true,
         ),
     ];

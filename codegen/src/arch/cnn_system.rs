@@ -2416,9 +2416,16 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             .all(|x| x.devices.iter().all(|d| !devs.contains(d)));
     // Layers of strategy `layers` between the stacks, on the first stack's devices (its
     // first device, which holds the whole map after it).
-    let between = layers[p + 1..b]
-        .iter()
-        .all(|x| x.strategy == Strategy::Layers && x.devices.iter().all(|d| devs.contains(d)));
+    // Or on devices of their own (`outside`): the first stack's output device sends them its
+    // map, and the last of them scatters (or multicasts) it to the second stack.
+    let outside = p + 1 < b
+        && layers[p + 1..b]
+            .iter()
+            .all(|x| x.strategy == Strategy::Layers && x.devices.iter().all(|d| !devs.contains(d)));
+    let between = outside
+        || layers[p + 1..b]
+            .iter()
+            .all(|x| x.strategy == Strategy::Layers && x.devices.iter().all(|d| devs.contains(d)));
     if !(matches!(
         first,
         Strategy::Fused | Strategy::Tiles | Strategy::Filters | Strategy::Channels
@@ -2435,7 +2442,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         }
         let first = kinds.join(" then ");
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own) followed by a stack (filters, channels, fused or tiles) on the same devices, right after it or after layers on its first device: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own) followed by a stack (filters, channels, fused or tiles) on the same devices, right after it or after layers on its first device or on devices of their own: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
     // After a channels stack, or layers between the stacks, the first system's output map is
@@ -2446,7 +2453,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let feeder = lead
         .checked_sub(1)
         .and_then(|l| layers[l].devices.first().copied());
-    if feeder.is_none() && n + 1 > frame::MAX_DEVICES {
+    if feeder.is_none() && !outside && n + 1 > frame::MAX_DEVICES {
         return Err(format!(
             "a {kind} stack on the devices of the {first} stack before it is built with a stand-in device before it, so it takes at most {} devices; the plan has {n}",
             frame::MAX_DEVICES - 1
@@ -2498,14 +2505,20 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     }
     let first_sys = CnnSystem::build_raw(&cut)?;
     // The second, fed by a stand-in device that runs the first stack's layers: device `n`, or
-    // the device that feeds the first stack.
-    let stand = feeder.unwrap_or(n);
+    // the device that feeds the first stack; with the layers between the stacks on devices of
+    // their own, the first of them (the last of them then feeds the second stack).
+    let stand = match (outside, feeder) {
+        (true, _) => layers[p + 1].devices[0],
+        (false, Some(f)) => f,
+        (false, None) => n,
+    };
+    let sender = if outside { first_sys.out_device } else { stand };
     let mut d = design.clone();
-    for a in &mut d.plan.layers[lead..b] {
+    for a in &mut d.plan.layers[lead..if outside { p + 1 } else { b }] {
         a.strategy = Strategy::Layers;
         a.devices = vec![stand];
     }
-    if feeder.is_none() {
+    if feeder.is_none() && !outside {
         d.plan.devices = n + 1;
     }
     if !matches!(kind, Strategy::Fused | Strategy::Tiles) {
@@ -2514,7 +2527,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let mut sys = CnnSystem::build_raw(&d)?;
     // What the stand-in sends each device of a `channels`, `fused` or `tiles` stack: the box
     // of the map it takes.
-    let scatter = sys.devices.get(stand).and_then(|s| s.scatter.clone());
+    let scatter = sys.devices.get(sender).and_then(|s| s.scatter.clone());
     let second: Vec<(Vec<Exchange>, usize)> = sys
         .devices
         .iter()
@@ -2528,13 +2541,43 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             *dv = f.clone();
         }
     }
+    // So do the layers between the stacks on devices of their own, the last of them sending
+    // its map on as it does in the second stack's system.
+    if outside {
+        for x in layers[p + 1..b].iter().flat_map(|x| x.devices.iter()) {
+            if let (Some(dv), Some(f)) = (sys.devices.get_mut(*x), first_sys.devices.get(*x)) {
+                let mut real = f.clone();
+                if *x == sender {
+                    real.sink = dv.sink;
+                    real.also = dv.also.clone();
+                    real.scatter = dv.scatter.clone();
+                    real.arch.output = dv.arch.output;
+                    real.arch.out_order = dv.arch.out_order;
+                    real.arch.out_layout = dv.arch.out_layout;
+                    real.arch.dw_out = dv.arch.dw_out;
+                }
+                *dv = real;
+            }
+        }
+    }
     // A filters stack's devices each hold a slice of every pixel's channels: they are joined
     // per pixel, as its own all-gathers are.
     let per_pixel = first == Strategy::Filters;
     let gr = first_sys.fused.as_ref().map_or(1, |f| f.grid.0);
     // The tiles in order: down the first stack's gather chain from its first device. With
     // the map on one device: that device, then the others.
-    let head = if single {
+    // With the layers between on devices of their own, the device that sends them the map.
+    let head = if outside {
+        devs.iter()
+            .copied()
+            .find(|&e| {
+                first_sys.devices[e].sink
+                    == Sink::Link {
+                        to: layers[p + 1].devices[0],
+                    }
+            })
+            .unwrap_or(devs[0])
+    } else if single {
         first_sys.out_device
     } else {
         first_sys.fused.as_ref().map_or(devs[0], |f| f.head)
@@ -2695,8 +2738,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                     ))
                 }
             };
-            let hand = match (single && j > 0, f.sink) {
+            let hand = match ((single && j > 0) || outside, f.sink) {
                 (false, _) => None,
+                // To the layers between the stacks: the map, as in the first system.
+                (true, Sink::Link { to }) if f.also.is_empty() && !devs.contains(&to) => {
+                    Some((to, 0, f.arch.output.values()))
+                }
                 (true, Sink::Link { to }) if f.also.is_empty() => {
                     Some((to, t0, f.arch.output.values()))
                 }
@@ -2706,20 +2753,38 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                     ))
                 }
             };
-            merges.push(Merge {
-                stage: np,
-                pixels,
-                devs: order.clone(),
-                slices: slices.clone(),
-                pos: j,
-                tag: t0,
-                strips: !per_pixel,
-                runs: runs.clone(),
-                crop,
-                // With the map on one device: this device's output of the first system (partial
-                // sums, or its tiles) on where that system sent it, in the join's tag.
-                hand,
-            });
+            if outside {
+                // Its box of the map from the device before the stack, as that device sends it
+                // (scattered, or a copy of the whole map), in that system's input tag.
+                let vals = dv.arch.input.values();
+                merges.push(Merge {
+                    stage: np,
+                    pixels: 1,
+                    devs: vec![sender, e],
+                    slices: vec![vals, 0],
+                    pos: 1,
+                    tag: dv.in_tag,
+                    strips: true,
+                    runs: vec![(0, vals)],
+                    crop: None,
+                    hand,
+                });
+            } else {
+                merges.push(Merge {
+                    stage: np,
+                    pixels,
+                    devs: order.clone(),
+                    slices: slices.clone(),
+                    pos: j,
+                    tag: t0,
+                    strips: !per_pixel,
+                    runs: runs.clone(),
+                    crop,
+                    // With the map on one device: this device's output of the first system (partial
+                    // sums, or its tiles) on where that system sent it, in the join's tag.
+                    hand,
+                });
+            }
         }
         for m in &dv.merges {
             merges.push(Merge {
@@ -2820,8 +2885,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     sys.links = links;
     sys.switched = switched;
     if let Some(f) = &mut sys.fused {
-        f.feed = None;
-        f.input_factor = 0.0;
+        // Fed by the layers between the stacks on a device of their own, as a stack after
+        // `layers` is; otherwise by the join.
+        if !outside {
+            f.feed = None;
+            f.input_factor = 0.0;
+        }
         f.by_tiles = by_tiles;
     }
     sys.before_summary = first_sys.stack_summary();

@@ -1359,7 +1359,13 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                     format!("st{i}_s_ready_w"),
                 ),
             };
-            let src_w = d.arch.stages[i - 1].dw_out;
+            // Its width: a finished reduction's values, or the stage's.
+            let src_w = d
+                .reduces
+                .iter()
+                .find(|r| r.after == i)
+                .and_then(|r| r.finish.as_ref())
+                .map_or(d.arch.stages[i - 1].dw_out, |f| f.dw_out);
             // Pixels a frame of the narrowest slice holds: the merge waits up to that long for
             // a frame. The kept slice has room for four of them (and the link latency), each
             // queue for twice that of its device's slice, so no queue stalls its port while
