@@ -482,6 +482,18 @@ impl Run {
 }
 
 impl CnnDevice {
+    /// Sends its output on as the stand-in device `stand` of another system does: its sink,
+    /// copies and scatter, and its output's shape and format.
+    fn send_as(&mut self, stand: &CnnDevice) {
+        self.sink = stand.sink;
+        self.also = stand.also.clone();
+        self.scatter = stand.scatter.clone();
+        self.arch.output = stand.arch.output;
+        self.arch.out_order = stand.arch.out_order;
+        self.arch.out_layout = stand.arch.out_layout;
+        self.arch.dw_out = stand.arch.dw_out;
+    }
+
     /// The runs this device sends per frame.
     pub fn runs(&self) -> Vec<Run> {
         let mut v = Vec::new();
@@ -2548,13 +2560,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
             if let (Some(dv), Some(f)) = (sys.devices.get_mut(*x), first_sys.devices.get(*x)) {
                 let mut real = f.clone();
                 if *x == sender {
-                    real.sink = dv.sink;
-                    real.also = dv.also.clone();
-                    real.scatter = dv.scatter.clone();
-                    real.arch.output = dv.arch.output;
-                    real.arch.out_order = dv.arch.out_order;
-                    real.arch.out_layout = dv.arch.out_layout;
-                    real.arch.dw_out = dv.arch.dw_out;
+                    real.send_as(dv);
                 }
                 *dv = real;
             }
@@ -2996,13 +3002,7 @@ impl Prefix {
                     }
                     shift = used;
                 }
-                real.sink = stand.sink;
-                real.also = stand.also.clone();
-                real.scatter = stand.scatter.clone();
-                real.arch.output = stand.arch.output;
-                real.arch.out_order = stand.arch.out_order;
-                real.arch.out_layout = stand.arch.out_layout;
-                real.arch.dw_out = stand.arch.dw_out;
+                real.send_as(stand);
             }
             sys.devices[i] = real;
         }

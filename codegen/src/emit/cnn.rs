@@ -1908,6 +1908,21 @@ fn reduce_names(k: usize) -> (String, String) {
     }
 }
 
+/// Receive queue `j` read `w` bits wide out of the frame's `h_width`: its data, valid and
+/// ready signals, and the unused bits above (for the lint waiver list).
+fn queue_read(j: usize, w: u32, h_width: u32) -> (String, String, String, String) {
+    (
+        format!("q{j}_data[{w}-1:0]"),
+        format!("q{j}_valid"),
+        format!("q{j}_ready"),
+        if h_width > w {
+            format!(", q{j}_data[{}:{w}]", h_width - 1)
+        } else {
+            String::new()
+        },
+    )
+}
+
 /// The signal prefix of a device's `k`th gather: `g`, then `g1`, ...
 fn gather_name(k: usize) -> String {
     if k == 0 {
@@ -2379,22 +2394,14 @@ fn device_files(
         top_view.rx_port = lv.rx_port;
         // Gathers after the first read their own queues.
         for (&j, g) in lv.gather_q.iter().zip(top_view.gathers.iter_mut()).skip(1) {
-            g.rem_d = format!("q{j}_data[{}-1:0]", g.dw);
-            g.rem_v = format!("q{j}_valid");
-            g.take = format!("q{j}_ready");
-            if sys.frame.h_width > g.dw {
-                top_view.unused_extra +=
-                    &format!(", q{j}_data[{}:{}]", sys.frame.h_width - 1, g.dw);
-            }
+            let (d, v, t, unused) = queue_read(j, g.dw, sys.frame.h_width);
+            (g.rem_d, g.rem_v, g.take) = (d, v, t);
+            top_view.unused_extra += &unused;
         }
         for (&j, r) in lv.reduce_q.iter().zip(top_view.reduces.iter_mut()) {
-            r.rem_d = format!("q{j}_data[{}-1:0]", r.aw);
-            r.rem_v = format!("q{j}_valid");
-            r.take = format!("q{j}_ready");
-            if sys.frame.h_width > r.aw {
-                top_view.unused_extra +=
-                    &format!(", q{j}_data[{}:{}]", sys.frame.h_width - 1, r.aw);
-            }
+            let (d, v, t, unused) = queue_read(j, r.aw, sys.frame.h_width);
+            (r.rem_d, r.rem_v, r.take) = (d, v, t);
+            top_view.unused_extra += &unused;
         }
         top_view.link = Some(lv);
     }
