@@ -579,16 +579,18 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
         (
             // Layers between two stacks on a device of their own: the conv fused in 2 strips
             // on devices 0 and 1, gathered on device 0 (device 1's strip handed on in a tagged
-            // run) and sent to device 2, which runs the next conv and pool and scatters each
-            // strip's rows to devices 0 and 1 for the valid conv, tiled (chain of 3).
-            "fused_other_device_tiles_same_chain3",
+            // run) and sent to device 2 in a tagged run too (device 0's output run, tag 0,
+            // goes to device 3), which runs the next conv and pool and scatters each strip's
+            // rows to devices 0 and 1 for the valid conv, tiled; the dense layer on device 3
+            // (chain of 4: device 0's runs pass devices 1 and 2).
+            "fused_other_device_tiles_same_chain4",
             format!(
-                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
                 link("chain"),
                 on_devices("fused", 0..2, "[0, 1]"),
                 on_devices("layers", 2..4, "[2]"),
                 on_devices("tiles", 4..5, "[0, 1]"),
-                on_devices("layers", 5..7, "[0]"),
+                on_devices("layers", 5..7, "[3]"),
             ),
         ),
         (

@@ -2744,12 +2744,11 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                     ))
                 }
             };
+            // To the layers between the stacks on a device of their own too: the map, as in
+            // the first system, but tagged (a device's runs of one tag are one multicast, and
+            // its output run has tag 0).
             let hand = match ((single && j > 0) || outside, f.sink) {
                 (false, _) => None,
-                // To the layers between the stacks: the map, as in the first system.
-                (true, Sink::Link { to }) if f.also.is_empty() && !devs.contains(&to) => {
-                    Some((to, 0, f.arch.output.values()))
-                }
                 (true, Sink::Link { to }) if f.also.is_empty() => {
                     Some((to, t0, f.arch.output.values()))
                 }
@@ -2814,7 +2813,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         }));
         let most = merges
             .iter()
-            .map(|m| m.tag)
+            .flat_map(|m| [m.tag, m.hand.map_or(0, |h| h.1)])
             .chain(exchanges.iter().flat_map(|x| [x.tag_up, x.tag_down]))
             .max()
             .unwrap_or(0);
@@ -2879,6 +2878,14 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         dv.arch.input = f.arch.input;
         dv.arch.relu_in = f.arch.relu_in;
         dv.arch.dw_in = f.arch.dw_in;
+    }
+    // The first device of the layers between, on devices of their own, takes the map handed
+    // to it in the join's tag.
+    if outside {
+        let b1 = layers[p + 1].devices[0];
+        if let Some(x) = sys.devices.get_mut(b1) {
+            x.in_tag = t0;
+        }
     }
     // The plan's wiring, without the stand-in.
     let t = &design.plan.plan.target.link;
