@@ -1488,7 +1488,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 p: i - 1,
                 dw: mdw,
                 what: if m.hand.is_some() {
-                    format!("partial sums ({sent} values, reduced with those of the devices after it)")
+                    format!("output ({sent} values: partial sums, its tile or the map, handed on as the system before this stack sends them)")
                 } else if m.strips && m.slices.iter().filter(|l| **l > 0).count() == 1 {
                     format!("finished map ({own} values)")
                 } else if m.strips {
@@ -1505,7 +1505,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                         m.slices.iter().sum::<usize>()
                     )
                 },
-                tag: m.tag,
+                tag: send_tag,
                 dsts: others
                     .iter()
                     .map(|d| d.to_string())
