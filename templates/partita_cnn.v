@@ -101,7 +101,11 @@
     wire [{= m.ns =}-1:0] a{= m.i =}_want;
 {% if !m.crop.is_empty() %}    wire [{= m.dw =}-1:0] a{= m.i =}_j_data, a{= m.i =}_k_data;
     wire a{= m.i =}_j_valid, a{= m.i =}_j_ready, a{= m.i =}_k_valid, a{= m.i =}_k_ready;
-{% endif %}{% endfor %}{% if l.y_g %}    wire y_g;
+{% endif %}{% endfor %}{% if let Some(tp) = l.tap %}    // The scatter between stages: this device's own box of the map, the next stage's input.
+    wire [{= tp.dw =}-1:0] z_m_data;
+    wire z_m_valid, z_m_ready;
+    wire z_g, z_take;
+{% endif %}{% if l.y_g %}    wire y_g;
 {% endif %}{% for q in l.rxq %}    // Received values from device {= q.src =} tagged {= q.tag =} ({= q.doc =}), port {= q.port =}.
     wire [{= l.dw =}-1:0] q{= q.j =}_data;
     wire q{= q.j =}_valid, q{= q.j =}_ready, q{= q.j =}_in_ready;
@@ -359,39 +363,43 @@
         .m_tvalid(m_axis_tvalid), .m_tready(m_axis_tready), .m_tlast(m_axis_tlast), .busy(pack_busy)
     );
 
-{% endif %}{% if let Some(l) = link %}{% if let Some(sc) = l.scatter %}    // Scatter: this device's map ({= sc.h =} x {= sc.w =} pixels of {= sc.c =} channels, in raster order) leaves as one
-    // run per device of the stack after it, the values in that device's box of rows, columns and
-    // channels (the transmit runs below). A value in several boxes goes to each run (y_sent
-    // marks those that have it), and a value in none is dropped.
-    reg [{= sc.yw =}-1:0] y_sy;
-    reg [{= sc.xw =}-1:0] y_sx;
-    reg [{= sc.cw =}-1:0] y_sc;
-    reg [{= sc.nr =}-1:0] y_sent;
-{% for r in sc.runs %}    wire s{= r.k =}_g;
-    wire s{= r.k =}_in = {= r.cond =};
+{% endif %}{% if let Some(l) = link %}{% for sc in l.scatters %}{= sc.doc =}    reg [{= sc.yw =}-1:0] {= sc.p =}_sy;
+    reg [{= sc.xw =}-1:0] {= sc.p =}_sx;
+    reg [{= sc.cw =}-1:0] {= sc.p =}_sc;
+    reg [{= sc.nr =}-1:0] {= sc.p =}_sent;
+{% for r in sc.runs %}    wire {= r.g =};
+    wire {= r.inw =} = {= r.cond =};
 {% endfor %}    always @(posedge clk) begin
         if (rst) begin
-            y_sy <= {= sc.yw =}'d0;
-            y_sx <= {= sc.xw =}'d0;
-            y_sc <= {= sc.cw =}'d0;
-            y_sent <= {= sc.nr =}'d0;
-        end else if (y_valid && y_ready) begin
-            y_sent <= {= sc.nr =}'d0;
-            if (y_sc == {= sc.cw =}'d{= sc.c_last =}) begin
-                y_sc <= {= sc.cw =}'d0;
-                if (y_sx == {= sc.xw =}'d{= sc.x_last =}) begin
-                    y_sx <= {= sc.xw =}'d0;
-                    y_sy <= (y_sy == {= sc.yw =}'d{= sc.y_last =}) ? {= sc.yw =}'d0 : y_sy + {= sc.yw =}'d1;
+            {= sc.p =}_sy <= {= sc.yw =}'d0;
+            {= sc.p =}_sx <= {= sc.xw =}'d0;
+            {= sc.p =}_sc <= {= sc.cw =}'d0;
+            {= sc.p =}_sent <= {= sc.nr =}'d0;
+        end else if ({= sc.fire =}) begin
+            {= sc.p =}_sent <= {= sc.nr =}'d0;
+            if ({= sc.p =}_sc == {= sc.cw =}'d{= sc.c_last =}) begin
+                {= sc.p =}_sc <= {= sc.cw =}'d0;
+                if ({= sc.p =}_sx == {= sc.xw =}'d{= sc.x_last =}) begin
+                    {= sc.p =}_sx <= {= sc.xw =}'d0;
+                    {= sc.p =}_sy <= ({= sc.p =}_sy == {= sc.yw =}'d{= sc.y_last =}) ? {= sc.yw =}'d0 : {= sc.p =}_sy + {= sc.yw =}'d1;
                 end else begin
-                    y_sx <= y_sx + {= sc.xw =}'d1;
+                    {= sc.p =}_sx <= {= sc.p =}_sx + {= sc.xw =}'d1;
                 end
             end else begin
-                y_sc <= y_sc + {= sc.cw =}'d1;
+                {= sc.p =}_sc <= {= sc.p =}_sc + {= sc.cw =}'d1;
             end
         end else begin
-            y_sent <= y_sent | { {= sc.grants =} };
+            {= sc.p =}_sent <= {= sc.p =}_sent | { {= sc.grants =} };
         end
     end
+{% endfor %}{% if let Some(tp) = l.tap %}    wire z_k_in = {= tp.own_cond =};
+    wire z_k_ready;
+    assign z_take = {= tp.src_v =} && z_g;
+    assign {= tp.src_r =} = z_take;
+    partita_sfifo #(.W({= tp.dw =}), .AW({= tp.aw =}), .DEPTH({= tp.depth =})) u_z_box (
+        .clk(clk), .rst(rst), .s_data({= tp.src_d =}), .s_valid(z_take && z_k_in), .s_ready(z_k_ready),
+        .m_data(z_m_data), .m_valid(z_m_valid), .m_ready(z_m_ready)
+    );
 {% endif %}{% endif %}{% if let Some(g) = gate %}    // Frames out of the tiled stack (stage {= g.at =}'s input): the input is taken at most {= g.n =} frames ahead.
     reg [31:0] stk_frames;
     reg [{= g.pw =}-1:0] stk_pos;

@@ -25,6 +25,13 @@ const NET7: &str =
 [[model.layer]]\ntype = \"flatten\"\n\
 [[model.layer]]\ntype = \"dense\"\nout_features = 4\n";
 
+/// [`NET7`] with 4 channels out of its first conv and 3 out of its last: enough channels for
+/// a `channels` or `filters` stack after the first conv over 3 devices.
+fn net7_wide() -> String {
+    NET7.replacen("out_channels = 2\n", "out_channels = 4\n", 1)
+        .replacen("out_channels = 2\n", "out_channels = 3\n", 1)
+}
+
 fn layer(t: &str, keys: &str) -> String {
     format!("[[model.layer]]\ntype = \"{t}\"\n{keys}")
 }
@@ -591,6 +598,49 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
                 on_devices("layers", 2..4, "[2]"),
                 on_devices("tiles", 4..5, "[0, 1]"),
                 on_devices("layers", 5..7, "[3]"),
+            ),
+        ),
+        (
+            // A split stack after layers on one of its own devices: device 0 runs the first
+            // conv, scatters its map between its own stages (each other device its strip's
+            // rows, its own strip into a FIFO) and runs a strip of the tiled stack, gathering
+            // the strips; the dense layer on device 0 too.
+            "layers_then_tiles_own_star4",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("star"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("tiles", 2..5, "[0, 1, 2, 3]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
+            // The same by channels, on the middle device of a chain: device 1 runs the first
+            // conv, keeps its channel of the map and scatters the others' to devices 0 and 2;
+            // its partial sums go to device 0 behind the map on the same link (device 0's
+            // input queue holds the frames device 1's own FIFO lets it run ahead: with two
+            // frames, as for a separate feed device, the system deadlocked).
+            "layers_then_channels_own_middle_chain3",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                net7_wide(),
+                link("chain"),
+                on_devices("layers", 0..2, "[1]"),
+                on_devices("channels", 2..3, "[0, 1, 2]"),
+                on_devices("layers", 3..7, "[0]"),
+            ),
+        ),
+        (
+            // And by filters: device 0 runs the first conv and multicasts its map to device 1
+            // between its own stages, then runs its slice of the filters stack.
+            "layers_then_filters_own_chain2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                net7_wide(),
+                link("chain"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("filters", 2..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
             ),
         ),
         (
@@ -1179,6 +1229,29 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("channels", 3..5, "[0, 1]"),
         on_devices("layers", 5..5, "[0]"),
     );
+    // Layers before a stack on one of the stack's devices: a scatter between its own stages
+    // (strips of a tiled pool; channels of a conv on the middle of a chain; the map multicast
+    // to a filters stack).
+    let small_own_tiles = small_tiles.replace("\"tiles\"", "\"layers\"")
+        + &on_devices("layers", 0..2, "[0]")
+        + &on_devices("tiles", 2..3, "[0, 1]")
+        + &on_devices("layers", 3..5, "[0]");
+    let own_channels = format!(
+        "{BASE}input_shape = [1, 14, 12]\n{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+        net7_wide(),
+        link("chain"),
+        on_devices("layers", 0..2, "[1]"),
+        on_devices("channels", 2..3, "[0, 1, 2]"),
+        on_devices("layers", 3..7, "[0]"),
+    );
+    let own_filters = format!(
+        "{BASE}input_shape = [1, 14, 12]\n{}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+        net7_wide(),
+        link("ring"),
+        on_devices("layers", 0..2, "[1]"),
+        on_devices("filters", 2..5, "[0, 1, 2]"),
+        on_devices("layers", 5..7, "[0]"),
+    );
     let plans = [
         (
             "fused4",
@@ -1290,6 +1363,21 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
             tmp.write("small_channels_other.toml", &small_channels_other),
             true,
         ),
+        (
+            "small_own_tiles",
+            tmp.write("small_own_tiles.toml", &small_own_tiles),
+            true,
+        ),
+        (
+            "own_channels",
+            tmp.write("own_channels.toml", &own_channels),
+            false,
+        ),
+        (
+            "own_filters",
+            tmp.write("own_filters.toml", &own_filters),
+            false,
+        ),
     ];
     for (name, plan, synth) in plans {
         let dir = tmp.path().join(name);
@@ -1372,15 +1460,17 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "splits its output channels over at most 1 device(s), but 2 are given",
         ),
         (
-            // A filters stack fed from a link, on a device that runs the layers before it too.
+            // A filters stack on a device that runs layers before it and passes the map on
+            // (two runs of layers on one device).
             format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}{}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n[[partition.override]]\nlayer = 0\nstrategy = \"layers\"\ndevices = [0]\n[[partition.override]]\nlayer = 1\nstrategy = \"layers\"\ndevices = [0]\n[[partition.override]]\nlayer = 2\nstrategy = \"filters\"\ndevices = [0, 1]\n[[partition.override]]\nlayer = 3\nstrategy = \"layers\"\ndevices = [0]\n[[partition.override]]\nlayer = 4\nstrategy = \"layers\"\ndevices = [0]\n",
+                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 layer("relu", ""),
-                layer("flatten", ""),
-                layer("dense", "out_features = 3\n"),
-                link("chain")
+                link("chain"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("layers", 2..3, "[1]"),
+                on_devices("filters", 3..4, "[0, 1]"),
             ),
-            "device 0 runs layers before the filters stack and a slice of it",
+            "device 0 runs layers before the filters stack, passes the map on, and runs a slice of the stack",
         ),
         (
             // Partial sums wider than the link's beat.
@@ -1390,13 +1480,29 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "use links of at least",
         ),
         (
-            // A fused stack after a layer on one of the stack's own devices.
+            // The same for a fused stack.
             format!(
-                "{BASE}input_shape = [1, 8, 6]\n{conv}{}{conv}[target]\ndevices = 2\n{}[partition]\nstrategy = \"fused\"\n[[partition.override]]\nlayer = 0\nstrategy = \"layers\"\ndevices = [0]\n",
-                layer("relu", ""),
-                link("chain")
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("chain"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("layers", 2..3, "[1]"),
+                on_devices("fused", 3..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
             ),
-            "device 0 runs layers before the fused stack and a tile of it",
+            "device 0 runs layers before the fused stack, passes the map on, and runs a tile of the stack",
+        ),
+        (
+            // A tiled stack of 8 strips after a conv on its fourth device: 2 halo runs (up and
+            // down before the valid conv; the pool's strips need none) and 7 scatter runs
+            // would take tags up to 9.
+            format!(
+                "{BASE}input_shape = [1, 40, 6]\n{NET7}[target]\ndevices = 8\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
+                link("star"),
+                on_devices("layers", 0..2, "[3]"),
+                on_devices("tiles", 2..5, "[0, 1, 2, 3, 4, 5, 6, 7]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+            "which would take tags up to 9",
         ),
         (
             // A tiled stack on a 2 x 2 grid exchanging before 3 convs, whose first device

@@ -404,6 +404,41 @@ impl Scatter {
     }
 }
 
+/// A scatter inside a device ([`CnnDevice::tap`]): a device that runs the layers before a
+/// `fused`, `tiles` or `channels` stack and a tile or channel slice of the stack too. Stage `at`'s input (the map of the
+/// layers before the stack) goes out as the scatter's runs to the stack's other devices, and
+/// the device's own box (`scatter.boxes[own]`) waits in a FIFO for stage `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tap {
+    pub at: usize,
+    pub scatter: Scatter,
+    pub own: usize,
+    /// Every other device takes the whole map (`filters`): one multicast run, a copy each.
+    pub multicast: bool,
+}
+
+impl Tap {
+    /// The frame tag of the run to the stack's `k`th device (`k != own`): the scatter's, with
+    /// no tag for the device's own box.
+    pub fn tag(&self, k: usize) -> u8 {
+        if self.multicast {
+            self.scatter.tag0
+        } else {
+            self.scatter.tag0 + k as u8 - u8::from(k > self.own)
+        }
+    }
+
+    /// The stack's other devices: (place in the stack, device).
+    pub fn others(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.scatter
+            .devs
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(k, _)| *k != self.own)
+    }
+}
+
 /// One device of a CNN system.
 #[derive(Clone, Debug)]
 pub struct CnnDevice {
@@ -431,6 +466,9 @@ pub struct CnnDevice {
     pub merges: Vec<Merge>,
     /// Before a `channels` stack fed from a link: the scatter of its output.
     pub scatter: Option<Scatter>,
+    /// The device that ends the layers before a `fused`, `tiles` or `channels` stack and runs
+    /// a part of it: the scatter of its map between the two.
+    pub tap: Option<Tap>,
     /// A device fed from a link: the frame tag of its input (a scatter's).
     pub in_tag: u8,
     /// `tiles`: frames it takes in ahead of its stack's output ([`tiles_in_flight`]; 0 for
@@ -494,6 +532,12 @@ impl CnnDevice {
         self.arch.dw_out = stand.arch.dw_out;
     }
 
+    /// Frames of its own box the FIFO of its [`Tap`] holds: as many as it takes in ahead of its
+    /// stack's output, and one more.
+    pub fn tap_frames(&self) -> usize {
+        self.in_flight.max(1) + 1
+    }
+
     /// The runs this device sends per frame.
     pub fn runs(&self) -> Vec<Run> {
         let mut v = Vec::new();
@@ -520,6 +564,11 @@ impl CnnDevice {
                 if j != m.pos && m.sent() > 0 {
                     v.push(Run::new(d, m.tag, m.sent()));
                 }
+            }
+        }
+        if let Some(t) = &self.tap {
+            for (k, d) in t.others() {
+                v.push(Run::new(d, t.tag(k), t.scatter.values(k)));
             }
         }
         match (&self.scatter, self.sink) {
@@ -564,6 +613,7 @@ impl CnnDevice {
                     .max()
                     .unwrap_or(0),
             )
+            .max(self.tap.as_ref().map_or(0, |t| t.scatter.map.values() as u64))
     }
 
     /// Cycles per frame in steady state: the slowest stage, gather or stream.
@@ -1292,6 +1342,7 @@ impl CnnSystem {
                 reduces: Vec::new(),
                 merges: Vec::new(),
                 scatter: None,
+                tap: None,
                 in_tag: 0,
                 in_flight: 0,
                 host_channels: (0, whole.input.c),
@@ -1362,12 +1413,19 @@ impl CnnSystem {
                 None => runs_before(&whole, layers, lead, kind)?,
             };
             let pre_devs: Vec<usize> = pre.iter().map(|r| r.0).collect();
-            if let Some(d) = devs.iter().find(|d| pre_devs.contains(d)) {
+            let feed = pre.last().map(|r| r.0);
+            // The device that ends those layers may run a tile of the stack too (it keeps its
+            // own box of the map it scatters: `Tap`); an earlier one would run two separate
+            // runs of layers.
+            if let Some(d) = devs
+                .iter()
+                .find(|d| pre_devs.contains(d) && Some(**d) != feed)
+            {
                 return Err(format!(
-                    "device {d} runs layers before the {kind} stack and a tile of it; give the stack devices of its own"
+                    "device {d} runs layers before the {kind} stack, passes the map on, and runs a tile of the stack; a device runs one run of layers: give the stack the device that ends those layers (device {}) or devices of their own",
+                    feed.unwrap_or(0)
                 ));
             }
-            let feed = pre.last().map(|r| r.0);
             let ns = whole
                 .stages
                 .iter()
@@ -1682,15 +1740,13 @@ impl CnnSystem {
                 // The device before the stack scatters its map: each device the rows and
                 // columns of its tile's input (its first layer's receptive field), frames
                 // tagged by the device's place in the stack.
-                pipeline(design, &whole, &pre, None, &devs[..1], &mk, &mut built_devs)?;
-                if let Some(d) = built_devs[f].as_mut() {
-                    d.scatter = Some(Scatter {
-                        map: map_in,
-                        devs: devs.clone(),
-                        boxes,
-                        tag0: 1,
-                    });
-                }
+                let sc = Scatter {
+                    map: map_in,
+                    devs: devs.clone(),
+                    boxes,
+                    tag0: 1,
+                };
+                feed_stack(design, &whole, &pre, f, sc, false, kind, &mk, &mut built_devs)?;
             }
             sys.out_device = after.out_device(gather_dev);
             sys.devices = built_devs
@@ -1751,6 +1807,13 @@ impl CnnSystem {
                     .iter()
                     .filter(|m| m.hand.is_some())
                     .filter_map(|m| d.arch.stages.get(m.stage.wrapping_sub(1)))
+                    .map(|s| s.dw_out)
+            }))
+            .chain(sys.devices.iter().filter_map(|d| {
+                // A map scattered between a device's own stages.
+                d.tap
+                    .as_ref()
+                    .and_then(|t| d.arch.stages.get(t.at.wrapping_sub(1)))
                     .map(|s| s.dw_out)
             }))
             .max()
@@ -1864,9 +1927,13 @@ fn split_start<'a>(
     if !switched && t.topology == Topology::Ring && devs.len() > 2 {
         devs.sort_by_key(|d| (head + n - d) % n);
     }
-    if let Some(d) = devs.iter().find(|d| pre.contains(d)) {
+    // The stack may hold the device that ends the layers before it (it keeps its own part of
+    // the map it sends on: `Tap`).
+    let feed = pre.last().copied();
+    if let Some(d) = devs.iter().find(|d| pre.contains(d) && Some(**d) != feed) {
         return Err(format!(
-            "device {d} runs layers before the {kind} stack and a slice of it; give the stack devices of its own"
+            "device {d} runs layers before the {kind} stack, passes the map on, and runs a slice of the stack; a device runs one run of layers: give the stack the device that ends those layers (device {}) or devices of their own",
+            feed.unwrap_or(0)
         ));
     }
     let after = Tail::new(design, whole, ns, kind, &devs, pre)?;
@@ -2117,7 +2184,27 @@ fn filters_stack(
         after: after.devices(devs[0]),
         by_tiles: false,
     };
-    pipeline(design, whole, pre, None, &devs, &mk, &mut built)?;
+    if let Some(f) = feed {
+        // The map to every device of the stack, a copy each.
+        let map = whole.stages[s0 - 1].output;
+        let sc = Scatter {
+            map,
+            devs: devs.clone(),
+            boxes: vec![[(0, map.h), (0, map.w), (0, map.c)]; devs.len()],
+            tag0: 1,
+        };
+        feed_stack(
+            design,
+            whole,
+            pre,
+            f,
+            sc,
+            true,
+            Strategy::Filters,
+            &mk,
+            &mut built,
+        )?;
+    }
     Ok((after.place(design, whole, devs[0], &mk, built)?, stack))
 }
 
@@ -2263,19 +2350,27 @@ fn channels_stack(
     if let Some(f) = feed {
         // The device before the stack scatters its map: each device's channels of every
         // pixel to it, frames tagged by the device's place in the stack.
-        pipeline(design, whole, pre, None, &devs[..1], &mk, &mut built)?;
-        if let Some(d) = built[f].as_mut() {
-            let map = whole.stages[s0 - 1].output;
-            d.scatter = Some(Scatter {
-                map,
-                devs: devs.clone(),
-                boxes: slices
-                    .iter()
-                    .map(|r| [(0, map.h), (0, map.w), (r.start, r.end)])
-                    .collect(),
-                tag0: 1,
-            });
-        }
+        let map = whole.stages[s0 - 1].output;
+        let sc = Scatter {
+            map,
+            devs: devs.clone(),
+            boxes: slices
+                .iter()
+                .map(|r| [(0, map.h), (0, map.w), (r.start, r.end)])
+                .collect(),
+            tag0: 1,
+        };
+        feed_stack(
+            design,
+            whole,
+            pre,
+            f,
+            sc,
+            false,
+            Strategy::Channels,
+            &mk,
+            &mut built,
+        )?;
     }
     Ok((after.place(design, whole, devs[0], &mk, built)?, stack))
 }
@@ -3136,7 +3231,9 @@ impl Tail {
                 r.0
             ));
         }
-        if group.len() + runs.len() + pre.len() != n {
+        // The device that ends the layers before the stack may run a tile of it too.
+        let shared = pre.iter().filter(|d| group.contains(d)).count();
+        if group.len() + runs.len() + pre.len() - shared != n {
             let idle: Vec<usize> = (0..n)
                 .filter(|d| {
                     !group.contains(d) && !pre.contains(d) && !runs.iter().any(|r| r.0 == *d)
@@ -3234,6 +3331,127 @@ fn pipeline(
         built[*d] = Some(dev);
     }
     Ok(())
+}
+
+/// The layers `pre` before a stack fed from a link, pipelined, the last of them (device `f`)
+/// scattering its map `sc` to the stack's devices; when `f` runs a part of the stack too, the
+/// scatter sits between its two parts ([`tap_device`]) and the other devices' input tags
+/// follow its halo runs.
+#[allow(clippy::too_many_arguments)]
+fn feed_stack(
+    design: &Design,
+    whole: &CnnArch,
+    pre: &[(usize, Vec<Stage>)],
+    f: usize,
+    sc: Scatter,
+    multicast: bool,
+    kind: Strategy,
+    mk: &impl Fn(usize, CnnArch, Source, Option<Gather>, Sink) -> CnnDevice,
+    built: &mut [Option<CnnDevice>],
+) -> Result<(), String> {
+    let devs = sc.devs.clone();
+    let Some(own) = devs.iter().position(|d| *d == f) else {
+        if multicast {
+            // The map to every device, a copy each (the output run's destinations).
+            pipeline(design, whole, pre, None, &devs, mk, built)?;
+            return Ok(());
+        }
+        pipeline(design, whole, pre, None, &devs[..1], mk, built)?;
+        if let Some(d) = built[f].as_mut() {
+            d.scatter = Some(sc);
+        }
+        return Ok(());
+    };
+    let mut pre_built: Vec<Option<CnnDevice>> = vec![None; built.len()];
+    pipeline(design, whole, pre, None, &devs[..1], mk, &mut pre_built)?;
+    let (Some(head), Some(tail)) = (pre_built[f].take(), built[f].take()) else {
+        return Err(format!("device {f}: no layers before the {kind} stack"));
+    };
+    for (d, b) in pre_built.into_iter().enumerate() {
+        if b.is_some() {
+            built[d] = b;
+        }
+    }
+    let joined = tap_device(whole, head, tail, sc, own, multicast, kind)?;
+    if let Some(t) = &joined.tap {
+        for (k, d) in t.others() {
+            if let Some(b) = built[d].as_mut() {
+                b.in_tag = t.tag(k);
+            }
+        }
+    }
+    built[f] = Some(joined);
+    Ok(())
+}
+
+/// One device from the device that ends the layers before a `fused` or `tiles` stack (`head`)
+/// and the stack's `own`th device (`tail`, the same device): `head`'s stages, input and
+/// source, then `tail`'s stages, gathers, halo exchanges, sink and output, with the scatter of
+/// `head`'s map between them ([`Tap`]), tagged after `tail`'s halo runs.
+fn tap_device(
+    whole: &CnnArch,
+    head: CnnDevice,
+    tail: CnnDevice,
+    mut scatter: Scatter,
+    own: usize,
+    multicast: bool,
+    kind: Strategy,
+) -> Result<CnnDevice, String> {
+    let at = head.arch.stages.len();
+    let used = tail
+        .exchanges
+        .iter()
+        .flat_map(|x| [x.tag_up, x.tag_down])
+        .chain(tail.merges.iter().map(|m| m.tag))
+        .chain(tail.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
+        .max()
+        .unwrap_or(0);
+    let last = used as usize + if multicast { 1 } else { scatter.devs.len() - 1 };
+    if last > 7 {
+        return Err(format!(
+            "device {} ends the layers before the {kind} stack and runs a part of it: it sends {used} kinds of tagged runs (halos, all-gathers) and scatters its map to {} devices, which would take tags up to {last}, but a link frame's 3-bit tag numbers at most 7; use fewer tiles, end the stack sooner, or run the layers before it on a device of their own",
+            tail.index,
+            scatter.devs.len() - 1
+        ));
+    }
+    scatter.tag0 = used + 1;
+    let mut d = tail;
+    let mut stages = head.arch.stages.clone();
+    stages.extend(std::mem::take(&mut d.arch.stages));
+    let mut arch = device_arch(
+        whole,
+        stages,
+        matches!(head.source, Source::Host { .. }),
+        head.arch.input,
+        None,
+    );
+    arch.output = d.arch.output;
+    arch.out_order = d.arch.out_order;
+    arch.dw_out = d.arch.dw_out;
+    d.arch = arch;
+    d.source = head.source;
+    d.in_tag = head.in_tag;
+    d.host_channels = head.host_channels;
+    d.host_cols = head.host_cols;
+    for g in &mut d.gathers {
+        g.after += at;
+    }
+    for x in &mut d.exchanges {
+        x.stage += at;
+    }
+    for m in &mut d.merges {
+        m.stage += at;
+    }
+    for r in &mut d.reduces {
+        r.after += at;
+    }
+    d.tap = Some(Tap {
+        at,
+        scatter,
+        own,
+        multicast,
+    });
+    Ok(d)
 }
 
 /// A device's stages with their engines chosen again for the device's share of the work (with

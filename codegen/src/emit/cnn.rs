@@ -11,7 +11,7 @@ use super::verilog::{
     File, HubConns, Word,
 };
 use crate::arch::bits_for;
-use crate::arch::cnn::{CnnArch, Stage, StageKind};
+use crate::arch::cnn::{CnnArch, Map, Stage, StageKind};
 use crate::arch::cnn_system::{CnnDevice, CnnSystem, Exchange, Sink, Source};
 use crate::design::Design;
 use partita_hdl::cores;
@@ -311,7 +311,10 @@ struct LinkView {
     /// A device fed from a link: the queue of its input map.
     in_q: Option<usize>,
     /// The device before a `channels` stack fed from a link: its output's scatter.
-    scatter: Option<ScatterView>,
+    /// The scatters of its map: the output's (the device before a stack fed from a link), and
+    /// one between its stages (`tap`).
+    scatters: Vec<ScatterView>,
+    tap: Option<TapView>,
     grants: Vec<(String, String)>,
     nlayers: u32,
     layer_w: u32,
@@ -388,9 +391,12 @@ struct XView {
 /// The scatter of a device's output map over the stack after it (see
 /// `arch::cnn_system::Scatter`): row, column and channel counters, and each run's box.
 struct ScatterView {
-    h: usize,
-    w: usize,
-    c: usize,
+    /// Its comment (whole lines).
+    doc: String,
+    /// Its counters' prefix (`y`: the output's; `z`: a scatter between stages), and the take
+    /// of a value.
+    p: String,
+    fire: String,
     cw: u32,
     xw: u32,
     yw: u32,
@@ -404,9 +410,22 @@ struct ScatterView {
 }
 
 struct ScatterRun {
-    k: usize,
-    /// Its box, as a condition on the counters.
+    /// Its grant, and its box as a wire (a condition on the counters).
+    g: String,
+    inw: String,
     cond: String,
+}
+
+/// A scatter between a device's stages (see `arch::cnn_system::Tap`): the scatter's counters
+/// and runs, and the FIFO of the device's own box.
+struct TapView {
+    dw: u32,
+    depth: usize,
+    aw: u32,
+    own_cond: String,
+    src_d: String,
+    src_v: String,
+    src_r: String,
 }
 
 /// One all-gather (see `arch::cnn_system::Merge`).
@@ -1025,7 +1044,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
     let mut gather_q = Vec::new();
     let mut reduce_q = Vec::new();
     let mut in_q = None;
-    let mut scatter = None;
+    let mut scatters = Vec::new();
+    let mut tap = None;
     let mut grants: Vec<(String, String)> = Vec::new();
     let mut own_w = 1u32;
     let (mut run_tags, mut run_dsts) = (String::new(), String::new());
@@ -1057,16 +1077,6 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
                 });
                 j
             };
-        struct Req {
-            grant: String,
-            want: String,
-            last: String,
-            value: String,
-            w: u32,
-            tag: u8,
-            dst: usize,
-            doc: String,
-        }
         let mut reqs: Vec<Req> = Vec::new();
         let mut waits: Vec<String> = Vec::new();
         for x in &d.exchanges {
@@ -1619,91 +1629,123 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         }
         if let Source::Link { from } = d.source {
             // Two frames of the input map, so the device before the stack sends on while this
-            // device's merges wait for the other devices' slices.
+            // device's merges wait for the other devices' slices. A device that scatters its
+            // map between its own stages (a tap) runs ahead of its own part by the frames its
+            // box's FIFO holds: as many more here, so the map never fills this queue and stops
+            // the port that other streams from it (its partial sums, its halos) come on.
+            let ahead = sys.devices[from].tap.as_ref().map_or(0, |_| sys.devices[from].tap_frames());
             let j = queue(
                 from,
                 d.in_tag,
-                2 * d.arch.input.values(),
+                (2 + ahead) * d.arch.input.values(),
                 0,
                 "the input map",
             );
             in_q = Some(j);
             waits.push(format!("(in_open && !q{j}_valid)"));
         }
+        if let Some(t) = &d.tap {
+            // Between stages: stage t.at - 1's map to the stack's other devices, its own box
+            // into a FIFO for stage t.at.
+            let i = t.at;
+            let sc = &t.scatter;
+            // A multicast (`filters`: the whole map to every other device) is one run, its
+            // frames copied to each.
+            let list: Vec<(usize, usize, u8, [(usize, usize); 3])> = t
+                .others()
+                .map(|(k, dev)| (k, dev, t.tag(k), sc.boxes[k]))
+                .take(if t.multicast { 1 } else { usize::MAX })
+                .collect();
+
+            let src_w = d.arch.stages[i - 1].dw_out;
+            let (view, done) = scatter_runs(
+                sc.map,
+                &list,
+                "z",
+                "t",
+                &format!("st{i}_s_valid_w"),
+                &format!("st{i}_s_data_w"),
+                src_w,
+                &mut reqs,
+                &mut hmasks,
+            );
+            if let (true, Some(r)) = (t.multicast, reqs.last_mut()) {
+                let dsts: Vec<usize> = t.others().map(|(_, d)| d).collect();
+                for &dev in &dsts {
+                    hmasks |= 1u64 << (8 * t.tag(0) as u64 + dev as u64);
+                }
+                r.doc = format!("the map to devices {dsts:?} (one copy each)");
+            }
+            let own = sc.boxes[t.own];
+            let [(r0, r1), (x0, x1), (c0, c1)] = own;
+            let (depth, aw) = fifo_size(d.tap_frames() * sc.values(t.own));
+            grants.push((
+                "z_g".into(),
+                format!("{} && (!z_k_in || z_k_ready)", done.join(" && ")),
+            ));
+            let own_cond = box_cond(&own, sc.map, &view);
+            scatters.push(ScatterView {
+                doc: format!(
+                    "    // Scatter before stage {i}: stage {}'s map ({} x {} pixels of {} channels, in raster order)
+    // leaves as one run per other device of the stack, {:?}, the values in that device's box
+    // of rows, columns and channels (the transmit runs below); this device's own box (rows
+    // {r0}-{}, columns {x0}-{}, channels {c0}-{}) waits in a block-RAM FIFO of {depth} entries for
+    // stage {i}. A value is taken once every run whose box holds it has it (z_sent marks those
+    // that have it) and, when its own box holds it, the FIFO takes it.
+",
+                    i - 1,
+                    sc.map.h,
+                    sc.map.w,
+                    sc.map.c,
+                    t.others().map(|(_, d)| d).collect::<Vec<_>>(),
+                    r1 - 1,
+                    x1 - 1,
+                    c1 - 1
+                ),
+                ..view
+            });
+            tap = Some(TapView {
+                own_cond,
+                dw: src_w,
+                depth,
+                aw,
+                src_d: format!("st{i}_s_data_w"),
+                src_v: format!("st{i}_s_valid_w"),
+                src_r: format!("st{i}_s_ready_w"),
+            });
+        }
         if let Some(sc) = &d.scatter {
             // A run per stack device: the values in its box.
-            let m = sc.map;
-            let cw = bits_for(m.c.max(2) as u64 - 1);
-            let xw = bits_for(m.w.max(2) as u64 - 1);
-            let yw = bits_for(m.h.max(2) as u64 - 1);
-            let mut done = Vec::new();
-            let mut sruns = Vec::new();
-            for (k, (&dev, bx)) in sc.devs.iter().zip(&sc.boxes).enumerate() {
-                let tag = sc.tag0 + k as u8;
-                hmasks |= 1u64 << (8 * tag as u64 + dev as u64);
-                let mut cond = Vec::new();
-                for ((a, b), (name, w, len)) in
-                    bx.iter()
-                        .zip([("y_sy", yw, m.h), ("y_sx", xw, m.w), ("y_sc", cw, m.c)])
-                {
-                    if *a > 0 {
-                        cond.push(format!("({name} >= {w}'d{a})"));
-                    }
-                    if *b < len {
-                        cond.push(format!("({name} < {w}'d{b})"));
-                    }
-                }
-                sruns.push(ScatterRun {
-                    k,
-                    cond: if cond.is_empty() {
-                        "1'b1".into()
-                    } else {
-                        cond.join(" && ")
-                    },
-                });
-                done.push(format!("(!s{k}_in || y_sent[{k}] || s{k}_g)"));
-                let [(r0, r1), (x0, x1), (c0, c1)] = *bx;
-                reqs.push(Req {
-                    grant: format!("s{k}_g"),
-                    want: format!("y_valid && s{k}_in && !y_sent[{k}]"),
-                    last: format!(
-                        "(y_sy == {yw}'d{}) && (y_sx == {xw}'d{}) && (y_sc == {cw}'d{})",
-                        r1 - 1,
-                        x1 - 1,
-                        c1 - 1
-                    ),
-                    value: "y_val".into(),
-                    w: d.arch.dw_out,
-                    tag,
-                    dst: dev,
-                    doc: format!(
-                        "rows {r0}-{}, columns {x0}-{}, channels {c0}-{} to device {dev}",
-                        r1 - 1,
-                        x1 - 1,
-                        c1 - 1
-                    ),
-                });
-            }
+            let list: Vec<(usize, usize, u8, [(usize, usize); 3])> = sc
+                .devs
+                .iter()
+                .zip(&sc.boxes)
+                .enumerate()
+                .map(|(k, (&dev, bx))| (k, dev, sc.tag0 + k as u8, *bx))
+                .collect();
+            let (view, done) = scatter_runs(
+                sc.map,
+                &list,
+                "y",
+                "s",
+                "y_valid",
+                "y_val",
+                d.arch.dw_out,
+                &mut reqs,
+                &mut hmasks,
+            );
             // A value is taken once every run whose box holds it has it.
             grants.push(("y_g".into(), done.join(" && ")));
-            let nr = sc.devs.len();
-            scatter = Some(ScatterView {
-                h: m.h,
-                w: m.w,
-                c: m.c,
-                cw,
-                xw,
-                yw,
-                c_last: m.c - 1,
-                x_last: m.w - 1,
-                y_last: m.h - 1,
-                nr,
-                grants: (0..nr)
-                    .rev()
-                    .map(|k| format!("s{k}_g"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                runs: sruns,
+            scatters.push(ScatterView {
+                doc: format!(
+                    "    // Scatter: this device's map ({} x {} pixels of {} channels, in raster order) leaves as one
+    // run per device of the stack after it, the values in that device's box of rows, columns and
+    // channels (the transmit runs below). A value in several boxes goes to each run (y_sent
+    // marks those that have it), and a value in none is dropped.
+",
+                    sc.map.h, sc.map.w, sc.map.c
+                ),
+                ..view
             });
         } else if let Some(t) = to {
             reqs.push(Req {
@@ -1853,7 +1895,8 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         gather_q,
         reduce_q,
         in_q,
-        scatter,
+        scatters,
+        tap,
         grants,
         nlayers: if queued { 8 } else { 1 },
         layer_w,
@@ -1867,6 +1910,120 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         run_last,
         run_value,
     }
+}
+
+/// A transmit run's request (see `partita_tx_runs`): its grant, want, last and value
+/// signals, the value's width, and its frame tag and destination.
+struct Req {
+    grant: String,
+    want: String,
+    last: String,
+    value: String,
+    w: u32,
+    tag: u8,
+    dst: usize,
+    doc: String,
+}
+
+/// Box `bx` (rows, columns, channels: first and one past the last) of map `m` as a condition
+/// on a scatter's counters.
+fn box_cond(bx: &[(usize, usize); 3], m: Map, v: &ScatterView) -> String {
+    let p = &v.p;
+    let mut cond = Vec::new();
+    for ((a, b), (name, w, len)) in bx.iter().zip([
+        (format!("{p}_sy"), v.yw, m.h),
+        (format!("{p}_sx"), v.xw, m.w),
+        (format!("{p}_sc"), v.cw, m.c),
+    ]) {
+        if *a > 0 {
+            cond.push(format!("({name} >= {w}'d{a})"));
+        }
+        if *b < len {
+            cond.push(format!("({name} < {w}'d{b})"));
+        }
+    }
+    if cond.is_empty() {
+        "1'b1".into()
+    } else {
+        cond.join(" && ")
+    }
+}
+
+/// A scatter of map `m` (a stream of `valid` and `value`, `w` bits) as one transmit run per
+/// entry of `list` (its place in the stack, device, frame tag and box), counters prefixed `p`
+/// and run signals `rp`: the view, its requests in `reqs`, and per run the condition that it
+/// has the current value (a value is taken when every run has it).
+#[allow(clippy::too_many_arguments)]
+fn scatter_runs(
+    m: Map,
+    list: &[(usize, usize, u8, [(usize, usize); 3])],
+    p: &str,
+    rp: &str,
+    valid: &str,
+    value: &str,
+    w: u32,
+    reqs: &mut Vec<Req>,
+    hmasks: &mut u64,
+) -> (ScatterView, Vec<String>) {
+    let cw = bits_for(m.c.max(2) as u64 - 1);
+    let xw = bits_for(m.w.max(2) as u64 - 1);
+    let yw = bits_for(m.h.max(2) as u64 - 1);
+    let nr = list.len();
+    let mut view = ScatterView {
+        doc: String::new(),
+        p: p.to_string(),
+        fire: if p == "y" {
+            "y_valid && y_ready".into()
+        } else {
+            format!("{p}_take")
+        },
+            cw,
+        xw,
+        yw,
+        c_last: m.c - 1,
+        x_last: m.w - 1,
+        y_last: m.h - 1,
+        nr,
+        grants: (0..nr)
+            .rev()
+            .map(|j| format!("{rp}{j}_g"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        runs: Vec::new(),
+    };
+    let mut done = Vec::new();
+    for (j, &(_, dev, tag, bx)) in list.iter().enumerate() {
+        *hmasks |= 1u64 << (8 * tag as u64 + dev as u64);
+        let run = ScatterRun {
+            g: format!("{rp}{j}_g"),
+            inw: format!("{rp}{j}_in"),
+            cond: box_cond(&bx, m, &view),
+        };
+        done.push(format!("(!{rp}{j}_in || {p}_sent[{j}] || {rp}{j}_g)"));
+        let [(r0, r1), (x0, x1), (c0, c1)] = bx;
+        reqs.push(Req {
+            grant: run.g.clone(),
+            want: format!("{valid} && {rp}{j}_in && !{p}_sent[{j}]"),
+            last: format!(
+                "({p}_sy == {yw}'d{}) && ({p}_sx == {xw}'d{}) && ({p}_sc == {cw}'d{})",
+                r1 - 1,
+                x1 - 1,
+                c1 - 1
+            ),
+            value: value.to_string(),
+            w,
+            tag,
+            dst: dev,
+            doc: format!(
+                "rows {r0}-{}, columns {x0}-{}, channels {c0}-{} to device {dev}",
+                r1 - 1,
+                x1 - 1,
+                c1 - 1
+            ),
+        });
+        view.runs.push(run);
+    }
+    (view, done)
 }
 
 /// A Verilog concatenation of `items`, the first in the low bits: the one item alone, `empty`
@@ -1884,6 +2041,7 @@ fn concat(mut items: Vec<String>, empty: &str) -> String {
 /// queue is shared by runs: halo exchanges, all-gathers, scatters, and a device fed from a
 /// link that also gathers or reduces, or takes a scatter's frames (tagged).
 fn queued(d: &CnnDevice) -> bool {
+    d.tap.is_some() ||
     !d.exchanges.is_empty()
         || !d.merges.is_empty()
         || d.scatter.is_some()
@@ -2011,7 +2169,14 @@ fn device_files(
         });
         let xchg_here = dev.is_some_and(|d| d.1.exchanges.iter().any(|x| x.stage == i));
         let merge_here = dev.is_some_and(|d| d.1.merges.iter().any(|m| m.stage == i));
-        let (s_data, s_valid, s_ready) = if merge_here {
+        let tap_here = dev.is_some_and(|d| d.1.tap.as_ref().is_some_and(|t| t.at == i));
+        let (s_data, s_valid, s_ready) = if tap_here {
+            (
+                "z_m_data".to_string(),
+                "z_m_valid".to_string(),
+                "z_m_ready".to_string(),
+            )
+        } else if merge_here {
             (
                 format!("a{i}_m_data"),
                 format!("a{i}_m_valid"),
