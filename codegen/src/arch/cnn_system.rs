@@ -613,7 +613,11 @@ impl CnnDevice {
                     .max()
                     .unwrap_or(0),
             )
-            .max(self.tap.as_ref().map_or(0, |t| t.scatter.map.values() as u64))
+            .max(
+                self.tap
+                    .as_ref()
+                    .map_or(0, |t| t.scatter.map.values() as u64),
+            )
     }
 
     /// Cycles per frame in steady state: the slowest stage, gather or stream.
@@ -1746,7 +1750,17 @@ impl CnnSystem {
                     boxes,
                     tag0: 1,
                 };
-                feed_stack(design, &whole, &pre, f, sc, false, kind, &mk, &mut built_devs)?;
+                feed_stack(
+                    design,
+                    &whole,
+                    &pre,
+                    f,
+                    sc,
+                    false,
+                    kind,
+                    &mk,
+                    &mut built_devs,
+                )?;
             }
             sys.out_device = after.out_device(gather_dev);
             sys.devices = built_devs

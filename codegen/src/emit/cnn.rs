@@ -1633,7 +1633,10 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             // map between its own stages (a tap) runs ahead of its own part by the frames its
             // box's FIFO holds: as many more here, so the map never fills this queue and stops
             // the port that other streams from it (its partial sums, its halos) come on.
-            let ahead = sys.devices[from].tap.as_ref().map_or(0, |_| sys.devices[from].tap_frames());
+            let ahead = sys.devices[from]
+                .tap
+                .as_ref()
+                .map_or(0, |_| sys.devices[from].tap_frames());
             let j = queue(
                 from,
                 d.in_tag,
@@ -1651,7 +1654,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
             let sc = &t.scatter;
             // A multicast (`filters`: the whole map to every other device) is one run, its
             // frames copied to each.
-            let list: Vec<(usize, usize, u8, [(usize, usize); 3])> = t
+            let list: Vec<ScatterEntry> = t
                 .others()
                 .map(|(k, dev)| (k, dev, t.tag(k), sc.boxes[k]))
                 .take(if t.multicast { 1 } else { usize::MAX })
@@ -1716,7 +1719,7 @@ fn link_view(sys: &CnnSystem, d: &CnnDevice, top: &TopView) -> LinkView {
         }
         if let Some(sc) = &d.scatter {
             // A run per stack device: the values in its box.
-            let list: Vec<(usize, usize, u8, [(usize, usize); 3])> = sc
+            let list: Vec<ScatterEntry> = sc
                 .devs
                 .iter()
                 .zip(&sc.boxes)
@@ -1925,6 +1928,10 @@ struct Req {
     doc: String,
 }
 
+/// A scatter's run: the destination's place in the stack, the device, its frame tag and its
+/// box (rows, columns, channels: first and one past the last).
+type ScatterEntry = (usize, usize, u8, [(usize, usize); 3]);
+
 /// Box `bx` (rows, columns, channels: first and one past the last) of map `m` as a condition
 /// on a scatter's counters.
 fn box_cond(bx: &[(usize, usize); 3], m: Map, v: &ScatterView) -> String {
@@ -1956,7 +1963,7 @@ fn box_cond(bx: &[(usize, usize); 3], m: Map, v: &ScatterView) -> String {
 #[allow(clippy::too_many_arguments)]
 fn scatter_runs(
     m: Map,
-    list: &[(usize, usize, u8, [(usize, usize); 3])],
+    list: &[ScatterEntry],
     p: &str,
     rp: &str,
     valid: &str,
@@ -1977,7 +1984,7 @@ fn scatter_runs(
         } else {
             format!("{p}_take")
         },
-            cw,
+        cw,
         xw,
         yw,
         c_last: m.c - 1,
@@ -2041,8 +2048,8 @@ fn concat(mut items: Vec<String>, empty: &str) -> String {
 /// queue is shared by runs: halo exchanges, all-gathers, scatters, and a device fed from a
 /// link that also gathers or reduces, or takes a scatter's frames (tagged).
 fn queued(d: &CnnDevice) -> bool {
-    d.tap.is_some() ||
-    !d.exchanges.is_empty()
+    d.tap.is_some()
+        || !d.exchanges.is_empty()
         || !d.merges.is_empty()
         || d.scatter.is_some()
         || d.in_tag != 0
