@@ -25,7 +25,9 @@
 //! A split stack may follow layers of strategy `layers` on devices of their own: the last of
 //! them sends the stack its map (a copy per device for `filters`; for `channels` each device
 //! its channels, for `fused` and `tiles` each device the rows and columns its tile reads:
-//! [`Scatter`]). A split stack may also follow another split stack ([`Prefix`]): the system up
+//! [`Scatter`]); or on the stack's own devices when the device that ends them runs a part of
+//! the stack too: it scatters the map between its own stages and keeps its own box ([`Tap`]).
+//! A split stack may also follow another split stack ([`Prefix`]): the system up
 //! to it runs on the plan's first devices, built as a system of its own, and its output device
 //! sends the later stack its map the same way. On the devices of a fused, tiled or filters
 //! stack (from the input, or fed by `layers` on devices of their own), the next stack shares them (`shared_stacks`): every device sends its
@@ -1263,9 +1265,9 @@ impl CnnSystem {
                      reduced down a chain and rounded once on the first device), each with the \
                      layers after it on the stack's first device or pipelined on devices of their \
                      own (`layers`); a split stack may also follow layers of strategy `layers` \
-                     on other devices, the last of which multicasts (filters) or scatters \
-                     (channels: each device its channels; fused and tiles: each device its tile's \
-                     input) its map to the stack; a split stack may follow another one (and the \
+                     on other devices, or ending on one of the stack's devices, the last of which \
+                     multicasts (filters) or scatters (channels: each device its channels; fused \
+                     and tiles: each device its tile's input) its map to the stack; a split stack may follow another one (and the \
                      layers after that), on devices after the first one's, whose last device \
                      sends it its map the same way, or on the devices of a fused, tiled or filters \
                      stack (from the input, or fed by layers on devices of their own), any split stack (the stack's tiles or channel slices \
