@@ -631,6 +631,35 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // Two stacks on the same devices, the first fed by layers on one of its devices:
+            // device 0 runs the first conv, scatters strips between its own stages to a tiled
+            // conv and pool on devices 0-1, whose tiles are all-gathered for the valid conv by
+            // filters on both.
+            "layers_tiles_filters_own_chain2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("chain"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("tiles", 2..4, "[0, 1]"),
+                on_devices("filters", 4..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
+            // The same with the next conv by channels (device 0 finishing it and sending the
+            // map on) and the pool and valid conv fused on both.
+            "layers_channels_fused_own_chain2",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                NET7.replacen("out_channels = 2\n", "out_channels = 4\n", 1),
+                link("chain"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("channels", 2..3, "[0, 1]"),
+                on_devices("fused", 3..5, "[0, 1]"),
+                on_devices("layers", 5..7, "[0]"),
+            ),
+        ),
+        (
             // And by filters: device 0 runs the first conv and multicasts its map to device 1
             // between its own stages, then runs its slice of the filters stack.
             "layers_then_filters_own_chain2",
@@ -1252,6 +1281,16 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("filters", 2..5, "[0, 1, 2]"),
         on_devices("layers", 5..7, "[0]"),
     );
+    // Two stacks on the same devices, the first fed by layers on one of its devices (fused
+    // in 3 strips, then a tiled valid conv, on a star).
+    let own_fused_tiles = format!(
+        "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 3\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+        link("star"),
+        on_devices("layers", 0..2, "[2]"),
+        on_devices("fused", 2..4, "[0, 1, 2]"),
+        on_devices("tiles", 4..5, "[0, 1, 2]"),
+        on_devices("layers", 5..7, "[0]"),
+    );
     let plans = [
         (
             "fused4",
@@ -1376,6 +1415,11 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         (
             "own_filters",
             tmp.write("own_filters.toml", &own_filters),
+            false,
+        ),
+        (
+            "own_fused_tiles",
+            tmp.write("own_fused_tiles.toml", &own_fused_tiles),
             false,
         ),
     ];
@@ -1517,8 +1561,7 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
             "device 0 ends the stack before the tiles stack and sends 6 kinds of tagged runs (halos or all-gathers); scattering its map to the stack's 4 devices would take tags up to 10, and the link frame's 3-bit tag numbers at most 7",
         ),
         (
-            // A channels stack on the devices of a tiled stack fed by a layer on one of
-            // them.
+            // A tiled stack holding only a ReLU (on the devices of the layer before it).
             format!(
                 "{BASE}input_shape = [2, 8, 6]\n{conv}{}{conv}{}[target]\ndevices = 2\n{}[partition]\nstrategy = \"layers\"\n{}{}{}",
                 layer("relu", ""),
@@ -1528,7 +1571,19 @@ fn cnn_system_strategies_that_cannot_apply_are_refused() {
                 on_devices("tiles", 1..2, "[0, 1]"),
                 on_devices("channels", 2..4, "[0, 1]"),
             ),
-            "layer 2 starts a channels stack on device(s) of the tiles stack before it (layer 1); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own)",
+            "the tiles stack (layers 1-1) has no conv2d or maxpool layer",
+        ),
+        (
+            // A filters stack on the devices of a tiled stack fed by another split stack.
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 4\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("chain"),
+                on_devices("fused", 0..2, "[0, 1]"),
+                on_devices("tiles", 2..4, "[2, 3]"),
+                on_devices("filters", 4..5, "[2, 3]"),
+                on_devices("layers", 5..7, "[2]"),
+            ),
+            "layer 4 starts a filters stack on device(s) of the fused then tiles stack before it (layer 3); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own or all on one of its own devices)",
         ),
         (
             // `layers` with a device that runs two separate runs of layers.

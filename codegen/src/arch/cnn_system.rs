@@ -1447,7 +1447,10 @@ impl CnnSystem {
                     .iter()
                     .any(|s| s.kind_name() == "dense")
             {
-                return Err("the fused stack has no conv2d or maxpool layer".into());
+                return Err(format!(
+                    "the {kind} stack (layers {lead}-{}) has no conv2d or maxpool layer; give it one, or run those layers with strategy \"layers\"",
+                    stack_end - 1
+                ));
             }
             // The map the stack reads: the image, or the map of the layers before it.
             let map_in = whole.stages[s0].input;
@@ -2532,11 +2535,21 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         .iter()
         .take_while(|x| first == Strategy::Channels && x.strategy == Strategy::Filters)
         .count();
-    let from_input = layers[lead + filt..=p].iter().all(|x| x.strategy == first)
-        && layers[lead..=p].iter().all(|x| x.devices == *devs)
+    // Or on one of the first stack's devices, which scatters its map between its own stages
+    // (`Tap`): every layer before the stack on that device (`tapped`).
+    let feed = lead
+        .checked_sub(1)
+        .and_then(|l| layers[l].devices.first().copied());
+    let tapped = feed.is_some_and(|f| devs.contains(&f))
         && layers[..lead]
             .iter()
-            .all(|x| x.devices.iter().all(|d| !devs.contains(d)));
+            .all(|x| x.devices == layers[lead - 1].devices);
+    let from_input = layers[lead + filt..=p].iter().all(|x| x.strategy == first)
+        && layers[lead..=p].iter().all(|x| x.devices == *devs)
+        && (tapped
+            || layers[..lead]
+                .iter()
+                .all(|x| x.devices.iter().all(|d| !devs.contains(d))));
     // Layers of strategy `layers` between the stacks, on the first stack's devices (its
     // first device, which holds the whole map after it).
     // Or on devices of their own (`outside`): the first stack's output device sends them its
@@ -2565,7 +2578,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         }
         let first = kinds.join(" then ");
         return Err(format!(
-            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own) followed by a stack (filters, channels, fused or tiles) on the same devices, right after it or after layers on its first device or on devices of their own: give the {kind} stack devices of its own, after the first stack's"
+            "layer {b} starts a {kind} stack on device(s) of the {first} stack before it (layer {p}); two stacks share devices only as a fused, tiled, filters or channels stack (from the input, or fed by layers on devices of their own or all on one of its own devices) followed by a stack (filters, channels, fused or tiles) on the same devices, right after it or after layers on its first device or on devices of their own: give the {kind} stack devices of its own, after the first stack's"
         ));
     }
     // After a channels stack, or layers between the stacks, the first system's output map is
@@ -2573,9 +2586,9 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     // them all (`single`).
     let chan_first = first == Strategy::Channels;
     let single = chan_first || p + 1 < b;
-    let feeder = lead
-        .checked_sub(1)
-        .and_then(|l| layers[l].devices.first().copied());
+    // The device that feeds the first stack stands in for it, unless it is one of the stack's
+    // own (then a device of its own does, running every layer before the second stack).
+    let feeder = feed.filter(|_| !tapped);
     if feeder.is_none() && !outside && n + 1 > frame::MAX_DEVICES {
         return Err(format!(
             "a {kind} stack on the devices of the {first} stack before it is built with a stand-in device before it, so it takes at most {} devices; the plan has {n}",
@@ -2637,7 +2650,8 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     };
     let sender = if outside { first_sys.out_device } else { stand };
     let mut d = design.clone();
-    for a in &mut d.plan.layers[lead..if outside { p + 1 } else { b }] {
+    let from = if tapped { 0 } else { lead };
+    for a in &mut d.plan.layers[from..if outside { p + 1 } else { b }] {
         a.strategy = Strategy::Layers;
         a.devices = vec![stand];
     }
@@ -2659,7 +2673,12 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     sys.devices.truncate(n);
     // The layers before the first stack run as they do in its own system (their last device
     // feeding it).
-    for x in layers[..lead].iter().flat_map(|x| x.devices.iter()) {
+    // (A device of the stacks that runs them is built with the stacks below.)
+    for x in layers[..lead]
+        .iter()
+        .flat_map(|x| x.devices.iter())
+        .filter(|x| !devs.contains(x))
+    {
         if let (Some(dv), Some(f)) = (sys.devices.get_mut(*x), first_sys.devices.get(*x)) {
             *dv = f.clone();
         }
@@ -2783,6 +2802,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
                 .flat_map(|x| [x.tag_up, x.tag_down])
                 .chain(d.merges.iter().map(|m| m.tag))
                 .chain(d.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
+                .chain(d.tap.iter().flat_map(|t| t.others().map(|(k, _)| t.tag(k))))
         })
         .max()
         .unwrap_or(0)
@@ -2978,6 +2998,9 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
         dv.host_channels = f.host_channels;
         dv.source = f.source;
         dv.in_tag = f.in_tag;
+        // The scatter between the stages of the device that ends the layers before the first
+        // stack (its stage numbers are the first system's, which come first).
+        dv.tap = f.tap.clone();
         let mut stages = f.arch.stages.clone();
         stages.append(&mut dv.arch.stages);
         // Each device's engines for its own joint stages (the dense layer on a tile is new).
