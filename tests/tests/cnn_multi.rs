@@ -631,6 +631,22 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
             ),
         ),
         (
+            // A stack after a stack whose first device scatters between its own stages: device
+            // 0 runs the first conv and a strip of the tiled conv and pool on devices 0-1,
+            // gathers them and scatters the map to the valid conv tiled on devices 2-3, its
+            // scatter tagged after its halo and between-stage runs (tagged from its halo runs
+            // alone, the two collided and the system hung).
+            "layers_tiles_own_then_tiles_star4",
+            format!(
+                "{BASE}input_shape = [1, 14, 12]\n{NET7}[target]\ndevices = 4\nengines = \"auto\"\n{}[partition]\nstrategy = \"layers\"\n{}{}{}{}",
+                link("star"),
+                on_devices("layers", 0..2, "[0]"),
+                on_devices("tiles", 2..4, "[0, 1]"),
+                on_devices("tiles", 4..5, "[2, 3]"),
+                on_devices("layers", 5..7, "[2]"),
+            ),
+        ),
+        (
             // Two stacks on the same devices, the first fed by layers on one of its devices:
             // device 0 runs the first conv, scatters strips between its own stages to a tiled
             // conv and pool on devices 0-1, whose tiles are all-gathered for the valid conv by

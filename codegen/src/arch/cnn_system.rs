@@ -407,7 +407,8 @@ impl Scatter {
 }
 
 /// A scatter inside a device ([`CnnDevice::tap`]): a device that runs the layers before a
-/// `fused`, `tiles` or `channels` stack and a tile or channel slice of the stack too. Stage `at`'s input (the map of the
+/// `fused`, `tiles`, `channels` or `filters` stack and a tile or channel slice of the stack
+/// too. Stage `at`'s input (the map of the
 /// layers before the stack) goes out as the scatter's runs to the stack's other devices, and
 /// the device's own box (`scatter.boxes[own]`) waits in a FIFO for stage `at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -468,8 +469,8 @@ pub struct CnnDevice {
     pub merges: Vec<Merge>,
     /// Before a `channels` stack fed from a link: the scatter of its output.
     pub scatter: Option<Scatter>,
-    /// The device that ends the layers before a `fused`, `tiles` or `channels` stack and runs
-    /// a part of it: the scatter of its map between the two.
+    /// The device that ends the layers before a `fused`, `tiles`, `channels` or `filters` stack
+    /// and runs a part of it: the scatter of its map between the two.
     pub tap: Option<Tap>,
     /// A device fed from a link: the frame tag of its input (a scatter's).
     pub in_tag: u8,
@@ -532,6 +533,24 @@ impl CnnDevice {
         self.arch.out_order = stand.arch.out_order;
         self.arch.out_layout = stand.arch.out_layout;
         self.arch.dw_out = stand.arch.dw_out;
+    }
+
+    /// The highest frame tag of the runs it sends besides its output and scatter: halo
+    /// exchanges, all-gathers and hand-ons, and its [`Tap`]'s runs (0: none). Runs added
+    /// later are tagged after it.
+    pub fn last_tag(&self) -> u8 {
+        self.exchanges
+            .iter()
+            .flat_map(|x| [x.tag_up, x.tag_down])
+            .chain(self.merges.iter().map(|m| m.tag))
+            .chain(self.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
+            .chain(
+                self.tap
+                    .iter()
+                    .flat_map(|t| t.others().map(|(k, _)| t.tag(k))),
+            )
+            .max()
+            .unwrap_or(0)
     }
 
     /// Frames of its own box the FIFO of its [`Tap`] holds: as many as it takes in ahead of its
@@ -2796,14 +2815,7 @@ fn shared_stacks(design: &Design, b: usize) -> Result<CnnSystem, String> {
     let t0 = first_sys
         .devices
         .iter()
-        .flat_map(|d| {
-            d.exchanges
-                .iter()
-                .flat_map(|x| [x.tag_up, x.tag_down])
-                .chain(d.merges.iter().map(|m| m.tag))
-                .chain(d.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
-                .chain(d.tap.iter().flat_map(|t| t.others().map(|(k, _)| t.tag(k))))
-        })
+        .map(CnnDevice::last_tag)
         .max()
         .unwrap_or(0)
         + 1;
@@ -3130,14 +3142,7 @@ impl Prefix {
                     }
                     // Its scatter's runs tagged after its halo and all-gather runs, and each
                     // receiving device's input tag with them.
-                    let used = real
-                        .exchanges
-                        .iter()
-                        .flat_map(|x| [x.tag_up, x.tag_down])
-                        .chain(real.merges.iter().map(|m| m.tag))
-                        .chain(real.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
-                        .max()
-                        .unwrap_or(0);
+                    let used = real.last_tag();
                     let last = used as usize + sc.devs.len();
                     if last > 7 {
                         return Err(format!(
@@ -3442,14 +3447,7 @@ fn tap_device(
     kind: Strategy,
 ) -> Result<CnnDevice, String> {
     let at = head.arch.stages.len();
-    let used = tail
-        .exchanges
-        .iter()
-        .flat_map(|x| [x.tag_up, x.tag_down])
-        .chain(tail.merges.iter().map(|m| m.tag))
-        .chain(tail.merges.iter().filter_map(|m| m.hand.map(|h| h.1)))
-        .max()
-        .unwrap_or(0);
+    let used = tail.last_tag();
     let last = used as usize + if multicast { 1 } else { scatter.devs.len() - 1 };
     if last > 7 {
         return Err(format!(
