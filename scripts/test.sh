@@ -21,7 +21,7 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 # One closing line over every test binary (cargo's own last line is often a 0-test doc run).
 # "skipped": a test that needs a missing tool (its ignore reason starts with "needs"); a long
-# benchmark behind --ignored is counted apart.
+# sweep or benchmark behind --ignored is counted apart.
 awk '/^test result:/ { p += $4; f += $6 }
      / \.\.\. ignored/ { if ($0 ~ /ignored, needs /) s++; else l++ }
-     END { printf "tests: %d passed, %d failed, %d skipped (a tool missing), %d long benchmarks not run (behind --ignored)\n", p, f, s, l }' "$log"
+     END { printf "tests: %d passed, %d failed, %d skipped (a tool missing), %d long tests not run (sweeps and benchmarks behind --ignored)\n", p, f, s, l }' "$log"

@@ -224,17 +224,77 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     );
 }
 
+/// The cases of the default run among [`shape_cases`]: every strategy, 2, 3, 4, 6 and 8
+/// devices, chain, ring and star wiring, what DeepThings gets wrong, and one of each kind of
+/// mix (layers then a stack, three stacks in a row, stacks on the same devices with layers
+/// between, a scatter between a device's own stages, filters fused into channels). The others
+/// run with `--ignored` ([`more_shapes_and_mixes_match_golden`]).
+const CORE_SHAPES: &[&str] = &[
+    "valid_stride_overlap_ring3",
+    "eight_strips_chain",
+    "tiles_valid_stride_overlap_ring3",
+    "tiles_pad2_star2",
+    "filters_allgather_ring3",
+    "channels_uneven_stride_bbs_ring3",
+    "channels_dense_star2",
+    "layers_star3",
+    "layers_then_fused_ring4",
+    "fused_filters_tiles_chain6",
+    "tiles_then_filters_same_chain2",
+    "fused_layers_channels_same_star3",
+    "layers_then_channels_own_middle_chain3",
+    "filters_into_channels_dense_ring3",
+    "filters_dense_bbs_star2",
+];
+
 /// Fused stacks with what DeepThings gets wrong (valid convolutions, strides, pools with
 /// kernel != stride), odd strips, 2, 3 and 8 devices, chain, ring and star wiring; layers
-/// over a star.
+/// over a star; the mixes.
 #[test]
 #[cfg_attr(
     not(have_verilator),
     ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
 )]
 fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
+    let run = run_shape_cases(|n| CORE_SHAPES.contains(&n));
+    assert_eq!(
+        run,
+        CORE_SHAPES.len(),
+        "a name in CORE_SHAPES is not a case"
+    );
+}
+
+/// The rest of [`shape_cases`]: more wirings and device counts of each strategy, and every mix
+/// built. About 8 minutes: `cargo test --release -p partita-tests --test cnn_multi -- --ignored`.
+#[test]
+#[ignore = "long: 27 more multi-device CNN systems; cargo test --release -p partita-tests --test cnn_multi -- --ignored"]
+fn more_shapes_and_mixes_match_golden() {
+    let run = run_shape_cases(|n| !CORE_SHAPES.contains(&n));
+    assert_eq!(run + CORE_SHAPES.len(), shape_cases().len());
+}
+
+/// Cosimulates the cases of [`shape_cases`] that `pick` names; returns how many ran.
+fn run_shape_cases(pick: impl Fn(&str) -> bool) -> usize {
     let tmp = TempDir::new("cnnsys");
-    let cases: Vec<(&str, String)> = vec![
+    let mut ran = 0;
+    for (name, text) in shape_cases().into_iter().filter(|(n, _)| pick(n)) {
+        let t0 = std::time::Instant::now();
+        let plan = tmp.write(&format!("{name}.toml"), &text);
+        let j = assert_system(&plan);
+        eprintln!(
+            "{name}: {} cycles per frame, {} of one device ({:.0?})",
+            j["cnn"]["cycles_per_frame"],
+            j["cnn"]["fraction_of_one_device"],
+            t0.elapsed()
+        );
+        ran += 1;
+    }
+    ran
+}
+
+/// Multi-device CNN systems by name: shapes, wirings and mixes.
+fn shape_cases() -> Vec<(&'static str, String)> {
+    vec![
         (
             // Valid 3x3 conv (no padding) with stride 2, an overlapping pool (k3 s2), then
             // dense on device 0; 3 devices on a ring.
@@ -857,15 +917,7 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
                 link("star"),
             ),
         ),
-    ];
-    for (name, text) in cases {
-        let plan = tmp.write(&format!("{name}.toml"), &text);
-        let j = assert_system(&plan);
-        eprintln!(
-            "{name}: {} cycles per frame, {} of one device",
-            j["cnn"]["cycles_per_frame"], j["cnn"]["fraction_of_one_device"]
-        );
-    }
+    ]
 }
 
 /// `tiles` on a 2-D grid, and on 2 strips exchanging before 4 layers: before each layer after
@@ -880,8 +932,32 @@ fn fused_and_layers_systems_match_golden_across_shapes_and_wiring() {
     ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
 )]
 fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
-    let tmp = TempDir::new("cnngrid");
-    let cases: Vec<(&str, String, (usize, usize))> = vec![
+    let run = run_grid_cases(|n| CORE_GRIDS.contains(&n));
+    assert_eq!(run, CORE_GRIDS.len(), "a name in CORE_GRIDS is not a case");
+}
+
+/// The cases of the default run among [`grid_cases`]: a 2 x 2 grid on a star, a 2 x 3 grid of
+/// valid convolutions on a chain of 6, and filters on the devices of a grid. The others run
+/// with `--ignored` ([`more_grids_and_strips_match_golden`]).
+const CORE_GRIDS: &[&str] = &[
+    "grid2x2_pad_pool_stride_star4",
+    "grid2x3_valid_chain6",
+    "grid2x2_then_filters_same_star4",
+];
+
+/// The rest of [`grid_cases`]: strips exchanging before 4 layers, a grid fed by layers, a dense
+/// layer split by a grid's tiles, fused stacks after grids. About 3 minutes:
+/// `cargo test --release -p partita-tests --test cnn_multi -- --ignored`.
+#[test]
+#[ignore = "long: 5 more grid and strip systems, ten frames each; cargo test --release -p partita-tests --test cnn_multi -- --ignored"]
+fn more_grids_and_strips_match_golden() {
+    let run = run_grid_cases(|n| !CORE_GRIDS.contains(&n));
+    assert_eq!(run + CORE_GRIDS.len(), grid_cases().len());
+}
+
+/// Tiled systems by name, with the channels and side of their input.
+fn grid_cases() -> Vec<(&'static str, String, (usize, usize))> {
+    vec![
         (
             // 2 x 2 on a star: a padded conv, a pool, a padded stride-2 conv, a map out.
             "grid2x2_pad_pool_stride_star4",
@@ -1003,8 +1079,16 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             ),
             (1, 14),
         ),
-    ];
-    for (name, text, (chans, h)) in cases {
+    ]
+}
+
+/// Cosimulates the cases of [`grid_cases`] that `pick` names, ten frames each, with the checks
+/// of their kind; returns how many ran.
+fn run_grid_cases(pick: impl Fn(&str) -> bool) -> usize {
+    let tmp = TempDir::new("cnngrid");
+    let mut ran = 0;
+    for (name, text, (chans, h)) in grid_cases().into_iter().filter(|(n, _, _)| pick(n)) {
+        let t0 = std::time::Instant::now();
         let plan = tmp.write(&format!("{name}.toml"), &text);
         let x = ndarray::Array4::<f32>::from_shape_fn((10, chans, h, h), |(n, c, y, x)| {
             (((n * 7 + c * 5 + y * 3 + x) % 13) as f32 - 6.0) / 4.0
@@ -1037,10 +1121,14 @@ fn tiles_on_a_grid_exchange_rows_and_columns_bit_exact() {
             assert!(j["cnn"]["input_factor"].as_f64().unwrap() > 1.0, "{j}");
         }
         eprintln!(
-            "{name}: {} cycles per frame, {} of one device",
-            j["cnn"]["cycles_per_frame"], j["cnn"]["fraction_of_one_device"]
+            "{name}: {} cycles per frame, {} of one device ({:.0?})",
+            j["cnn"]["cycles_per_frame"],
+            j["cnn"]["fraction_of_one_device"],
+            t0.elapsed()
         );
+        ran += 1;
     }
+    ran
 }
 
 /// A corrupted, a dropped and a reordered frame of CNN traffic (a fused gather) and a corrupted
@@ -1075,17 +1163,83 @@ fn link_faults_on_cnn_traffic_are_reported() {
     }
 }
 
+/// The systems whose devices Yosys checks for latches in the default run: between them every
+/// CNN system template and library core (halo exchanges on a grid, partial sums reduced, an
+/// all-gather, a scatter feed, a join with crops, a scatter between a device's own stages). The
+/// other systems marked for it run with `--ignored` ([`more_cnn_systems_have_no_latches`]).
+const CORE_LATCH: &[&str] = &[
+    "small_tiles_grid",
+    "small_filters_channels",
+    "small_allgather",
+    "small_scatter_fused",
+    "small_crop_stacks",
+    "small_own_tiles",
+];
+
 /// Every device's generated top lints clean with `-Wall` (no lint_off), on the example plans
-/// and on two small systems, and Yosys finds no latches in a small fused system's devices (a
-/// gatherer and a strip sender: every kind of CNN system top but the link receiver's input,
-/// which lints here); `system.json` says what each device runs.
+/// and on small systems of every strategy and mix, and Yosys finds no latches in the devices
+/// of [`CORE_LATCH`]; `system.json` says what each device runs.
 #[test]
 #[cfg_attr(
     not(all(have_verilator, have_yosys)),
     ignore = "needs verilator and yosys (bash scripts/ensure-tools.sh verilator yosys)"
 )]
 fn cnn_system_rtl_lints_clean_and_has_no_latches() {
+    let checked = check_systems(true, |name| CORE_LATCH.contains(&name));
+    assert_eq!(
+        checked,
+        CORE_LATCH.len(),
+        "a name in CORE_LATCH is not a latch case"
+    );
+}
+
+/// Yosys finds no latches in the devices of the other systems [`lint_plans`] marks.
+#[test]
+#[ignore = "long: Yosys on 11 more multi-device CNN systems; cargo test --release -p partita-tests --test cnn_multi -- --ignored"]
+fn more_cnn_systems_have_no_latches() {
+    assert!(check_systems(false, |name| !CORE_LATCH.contains(&name)) > 0);
+}
+
+/// Generates every system of [`lint_plans`]; lints each device (with `lint`) and runs the latch
+/// check on the devices of the systems marked for it that `latch` picks. Returns how many
+/// systems were latch-checked.
+fn check_systems(lint_all: bool, latch: impl Fn(&str) -> bool) -> usize {
     let tmp = TempDir::new("cnnsyslint");
+    let mut checked = 0;
+    for (name, plan, synth) in lint_plans(&tmp) {
+        let synth = synth && latch(name);
+        if !(lint_all || synth) {
+            continue;
+        }
+        let dir = tmp.path().join(name);
+        let (code, _, err) = cli(&["gen", plan.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let sys: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("system.json")).unwrap())
+                .unwrap();
+        let devs = sys["devices"].as_array().unwrap();
+        assert!(devs.len() >= 2);
+        for d in devs {
+            let i = d["device"].as_u64().unwrap();
+            let top = d["top"].as_str().unwrap();
+            let ddir = dir.join(format!("dev{i}"));
+            if lint_all {
+                lint(&ddir, top, &["-f", "files.f"])
+                    .unwrap_or_else(|e| panic!("{name} dev{i}: {e}"));
+            }
+            if synth {
+                yosys_no_latches_top(&ddir, top, false)
+                    .unwrap_or_else(|e| panic!("{name} dev{i} latches: {e}"));
+            }
+        }
+        checked += synth as usize;
+    }
+    checked
+}
+
+/// The systems of the lint test, written into `tmp`: (name, plan, whether Yosys checks it for
+/// latches).
+fn lint_plans(tmp: &TempDir) -> Vec<(&'static str, std::path::PathBuf, bool)> {
     let small_fused = format!(
         "{BASE}input_shape = [2, 9, 6]\n{}{}{}{}{}[target]\ndevices = 2\nengines = \"auto\"\n{}[partition]\nstrategy = \"fused\"\n",
         layer("conv2d", "out_channels = 2\nkernel = 3\npadding = 1\n"),
@@ -1307,7 +1461,7 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
         on_devices("tiles", 4..5, "[0, 1, 2]"),
         on_devices("layers", 5..7, "[0]"),
     );
-    let plans = [
+    vec![
         (
             "fused4",
             repo().join("examples/cnn_mnist3_fused4.toml"),
@@ -1438,27 +1592,7 @@ fn cnn_system_rtl_lints_clean_and_has_no_latches() {
             tmp.write("own_fused_tiles.toml", &own_fused_tiles),
             false,
         ),
-    ];
-    for (name, plan, synth) in plans {
-        let dir = tmp.path().join(name);
-        let (code, _, err) = cli(&["gen", plan.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
-        assert_eq!(code, 0, "{err}");
-        let sys: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("system.json")).unwrap())
-                .unwrap();
-        let devs = sys["devices"].as_array().unwrap();
-        assert!(devs.len() >= 2);
-        for d in devs {
-            let i = d["device"].as_u64().unwrap();
-            let top = d["top"].as_str().unwrap();
-            let ddir = dir.join(format!("dev{i}"));
-            lint(&ddir, top, &["-f", "files.f"]).unwrap_or_else(|e| panic!("{name} dev{i}: {e}"));
-            if synth {
-                yosys_no_latches_top(&ddir, top, false)
-                    .unwrap_or_else(|e| panic!("{name} dev{i} latches: {e}"));
-            }
-        }
-    }
+    ]
 }
 
 /// Strategies that cannot apply, or are not built for CNNs over several devices, are refused

@@ -10,7 +10,7 @@
 // into `crc` (a user reading `crc` waits while it is). The Rust reference is
 // partita_hdl::frame::crc_bits; its check value for "123456789" is 0x0376E6E7.
 // The step is linear, so each result bit is the XOR of fixed sets of CRC and data bits. Those
-// sets are found at elaboration by running the bit-serial step on unit vectors, and each bit
+// sets are found at elaboration (what the bit-serial step gives on unit vectors), and each bit
 // is built as a reduction XOR, which synthesis makes a balanced tree instead of a 64-deep
 // chain. The data's share of each bit (a XOR of up to W bits, which does not depend on the
 // CRC) is partita_crc32_share's. With SPLIT set, it is computed a stage earlier, from the data
@@ -32,24 +32,31 @@ module partita_crc32 #(
     output wire         pend
 );
     localparam [31:0] INIT = 32'hFFFFFFFF;
-    // The CRC over W zero bits (the CRC's share of a step).
-    function [31:0] cstep(input [31:0] c);
-        integer n;
-        begin
-            cstep = c;
-            for (n = 0; n < W; n = n + 1)
-                cstep = {cstep[30:0], 1'b0} ^ (cstep[31] ? 32'h04C11DB7 : 32'h00000000);
-        end
+    localparam [31:0] POLY = 32'h04C11DB7;
+    // One zero bit into the CRC register.
+    function [31:0] zstep(input [31:0] c);
+        zstep = {c[30:0], 1'b0} ^ (c[31] ? POLY : 32'h00000000);
     endfunction
-    // Bit i of the CRC's share = ^(c & cmask(i)).
+    // Bit i of the CRC's share = ^(c & cmask(i)). CRC bit j alone, after the W zero bits of a
+    // step, is bit j + W while that stays below 32; otherwise it left bit 31 after 31 - j
+    // shifts, which put the polynomial in, and took the remaining j + W - 32 steps from there.
+    // So one walk of the polynomial through zero steps gives every column, in W steps (the
+    // bit-serial step run on each unit vector took 32 W, slow in elaborators' interpreters).
     function [31:0] cmask(input [4:0] i);
-        integer j;
+        integer j, k;
         reg [31:0] r;
         begin
             cmask = 32'd0;
+            r = POLY;
+            for (k = 0; k < W - 32; k = k + 1)
+                r = zstep(r);
             for (j = 0; j < 32; j = j + 1) begin
-                r = cstep(32'd1 << j);
-                cmask[j] = r[i];
+                if (j + W <= 31) begin
+                    cmask[j] = (j + W == {27'd0, i});
+                end else begin
+                    cmask[j] = r[i];
+                    r = zstep(r);
+                end
             end
         end
     endfunction
