@@ -1,6 +1,7 @@
 //! partita-host: drives partita devices, and the `partita` command-line tool.
 //!
-//! - [`driver`]: the device trait, its backends (simulated; boards not built yet) and the run
+//! - [`driver`]: the device trait, its backends (simulated; PCIe cards through XDMA; remote
+//!   boards not built yet) and the run
 //!   sequences. It needs only `partita-hdl` (and the cosimulation for the simulated backend),
 //!   so a board host can depend on this crate with `default-features = false`.
 //! - [`cosim`]: cosimulation runs of generated RTL through the driver, compared word for word

@@ -376,7 +376,7 @@ fn run_refuses_a_multi_device_plan() {
 }
 
 #[test]
-fn board_backends_not_built_yet() {
+fn remote_backend_not_built_yet() {
     let dir = TempDir::new("nb");
     let plan = dir.write("p.toml", LSTM);
     let x = dir.write(
@@ -392,7 +392,7 @@ fn board_backends_not_built_yet() {
         "--output",
         y.to_str().unwrap(),
         "--backend",
-        "pcie",
+        "remote",
     ];
     let err = run_expect_2(&dir, &args);
     assert!(err.contains("is not built yet"), "{err}");

@@ -1,7 +1,9 @@
 //! `partita run`: inputs through a device via the host driver, like a board: no golden model,
-//! just the device's output. Backends: `sim` (the Verilator model of the generated RTL).
+//! just the device's output. Backends: `sim` (the Verilator model of the generated RTL) and
+//! `pcie` (a card behind the Xilinx XDMA driver's device files, one device).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use partita_codegen::arch::cnn::CnnArch;
 use partita_codegen::design::{self, ModelDesign};
@@ -9,6 +11,8 @@ use partita_codegen::design::{self, ModelDesign};
 use super::{io_failure, temp, ArgFailure, Failure, GenFailure, NotBuilt};
 use crate::cosim::{self, SimError, SimOptions};
 use crate::driver;
+use crate::driver::xdma::file::{FileTransport, XdmaPaths};
+use crate::driver::xdma::XdmaDevice;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,37 +21,60 @@ pub struct Args {
     input: PathBuf,
     #[arg(long)]
     output: PathBuf,
-    /// `sim` (Verilator model of the generated RTL). The board backends `pcie` (XDMA) and
-    /// `remote` (gRPC) are not built yet.
+    /// `sim` (Verilator model of the generated RTL) or `pcie` (an XDMA card, one device). The
+    /// `remote` backend (gRPC) is not built yet.
     #[arg(long, default_value = "sim")]
     backend: String,
-    /// Use an already generated RTL directory.
+    /// Use an already generated RTL directory (sim).
     #[arg(long)]
     rtl: Option<PathBuf>,
+    /// The XDMA device files' prefix (pcie): `{prefix}_user`, `{prefix}_h2c_K`, `{prefix}_c2h_K`.
+    #[arg(long, default_value = "/dev/xdma0")]
+    xdma: String,
+    /// The XDMA stream channel K (pcie).
+    #[arg(long, default_value_t = 0)]
+    channel: u32,
+    /// Each register access, input packet and output vector must finish within this (pcie).
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+/// The device a run goes through.
+enum Backend {
+    Sim,
+    Pcie,
 }
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
-    match a.backend.as_str() {
-        "sim" => {}
-        "pcie" | "remote" => {
+    let backend = match a.backend.as_str() {
+        "sim" => Backend::Sim,
+        "pcie" => Backend::Pcie,
+        "remote" => {
             return Err(NotBuilt {
-                verb: "run --backend pcie/remote",
-                what: "Board backends (pcie: XDMA, remote: gRPC)",
+                verb: "run --backend remote",
+                what: "The remote backend (gRPC)",
             }
             .into())
         }
         other => {
             return Err(ArgFailure(format!(
-                "unknown backend `{other}` for --backend; allowed: sim (the Verilator model, built), pcie and remote (boards, not built yet)"
+                "unknown backend `{other}` for --backend; allowed: sim (the Verilator model), pcie (an XDMA card) and remote (not built yet)"
             ))
             .into())
         }
+    };
+    if a.timeout_ms == 0 || a.timeout_ms > 3_600_000 {
+        return Err(ArgFailure(format!(
+            "--timeout-ms {}: allowed 1 to 3600000 (an hour)",
+            a.timeout_ms
+        ))
+        .into());
     }
     temp::check_out_file(&a.output, "--output").map_err(ArgFailure)?;
     let d = design::from_path(&a.plan)?;
     if d.plan.devices > 1 {
         return Err(ArgFailure(format!(
-            "`partita run` drives one device today, and {} has {} devices; `partita sim {}` runs every device of the system in lockstep over the modelled links and compares the output with the golden model",
+            "`partita run` drives one device today (the multi-device system driver is not built yet), and {} has {} devices; `partita sim {}` runs every device of the system in lockstep over the modelled links and compares the output with the golden model",
             a.plan.display(),
             d.plan.devices,
             a.plan.display()
@@ -56,20 +83,51 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     let x = partita_sim::read_input(&a.input, &d)?;
     let opts = SimOptions {
-        rtl: a.rtl,
+        rtl: a.rtl.clone(),
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..Default::default()
     };
+    let name = match backend {
+        Backend::Sim => "sim",
+        Backend::Pcie => "pcie",
+    };
+    // The device: a simulated one with the whole run's cycle budget, or the card behind the
+    // XDMA files, whose output vectors come one packet each.
+    let open = |budget: u64, out_layout, out_values| -> Result<Box<dyn driver::Device>, Failure> {
+        Ok(match backend {
+            Backend::Sim => {
+                let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
+                dev.budget_cycles = budget;
+                Box::new(dev)
+            }
+            Backend::Pcie => {
+                let paths = XdmaPaths::new(&a.xdma, a.channel);
+                let t = FileTransport::open(&paths).map_err(|e| {
+                    ArgFailure(format!(
+                        "--backend pcie (--xdma {} --channel {}): {e}",
+                        a.xdma, a.channel
+                    ))
+                })?;
+                Box::new(XdmaDevice::new(
+                    t.regs,
+                    t.h2c,
+                    t.c2h,
+                    out_layout,
+                    out_values,
+                    Duration::from_millis(a.timeout_ms),
+                ))
+            }
+        })
+    };
     let ModelDesign::Lstm(m) = &d.model else {
-        // A CNN: frames through the device trait, like a board.
+        // A CNN: frames through the device trait.
         let arch = CnnArch::new(&d).map_err(GenFailure)?;
         let frames = x.data.shape()[0];
         let budget = cosim::cnn::cycle_budget(&arch, frames)?;
-        let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
-        dev.budget_cycles = budget;
+        let mut dev = open(budget, arch.out_layout, arch.output.values())?;
         let codes = cosim::cnn::input_codes(&d, &x);
         let r = driver::run_cnn(
-            &mut dev,
+            dev.as_mut(),
             d.plan.plan_hash,
             frames,
             arch.input.values(),
@@ -83,7 +141,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         temp::write_npy(&a.output, &y)?;
         return writeln!(
             out,
-            "run (sim): {frames} frame(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",
+            "run ({name}): {frames} frame(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",
             a.output.display(),
             y.shape(),
             r.cycles,
@@ -94,16 +152,16 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     };
     let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
     let budget = cosim::cycle_budget(&d, seqs, steps, 0)?;
-    let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
-    dev.budget_cycles = budget;
+    let layout = partita_codegen::arch::lstm::stream_layout(&d);
+    let mut dev = open(budget, layout, m.hidden_size)?;
     let codes = cosim::input_codes(&d, &x);
     let r = driver::run_lstm(
-        &mut dev,
+        dev.as_mut(),
         d.plan.plan_hash,
         steps,
         seqs,
         m.hidden_size,
-        partita_codegen::arch::lstm::stream_layout(&d),
+        layout,
         &codes,
     )
     .map_err(SimError::from)?;
@@ -111,7 +169,7 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     temp::write_npy(&a.output, &y)?;
     writeln!(
         out,
-        "run (sim): {} sequence(s) x {} step(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",
+        "run ({name}): {} sequence(s) x {} step(s) -> {} {:?}; {} cycles, {} saturation events, {} refused accesses",
         seqs,
         steps,
         a.output.display(),

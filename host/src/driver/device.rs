@@ -25,6 +25,15 @@ pub enum DeviceError {
     #[error("output stream framing error: {0}")]
     #[diagnostic(code(partita::framing))]
     Framing(String),
+    #[error("device stopped answering: {what} did not complete within {ms} ms")]
+    #[diagnostic(
+        code(partita::timeout),
+        help("the card may be hung or its bitstream not loaded; check STATUS and the XDMA driver's log (dmesg)")
+    )]
+    Deadline { what: String, ms: u64 },
+    #[error("device transport: {0}")]
+    #[diagnostic(code(partita::transport))]
+    Transport(String),
 }
 
 /// What `identify` reads back.
