@@ -106,8 +106,10 @@ fn assert_system_with(plan: &std::path::Path, extra: &[&str]) -> serde_json::Val
     j
 }
 
-/// The example plans: the 28x28 network fused over 4 devices reaches the target (at most 0.33
-/// of one device's cycles per frame, links included, measured), and over 3 devices by layers.
+/// Example plans: the 28x28 network fused over 4 devices reaches the target (at most 0.33 of
+/// one device's cycles per frame, links included, measured), tiled on a 2 x 2 grid at most
+/// 0.26, and `channels` on 4 devices at most 0.35; the other examples run with `--ignored`
+/// ([`more_example_cnn_systems_are_bit_exact`]).
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -120,11 +122,6 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
     let frac = c["fraction_of_one_device"].as_f64().unwrap();
     assert!(frac <= 0.33, "fused 4 devices: {frac} of one device\n{j}");
     assert_eq!(j["devices"].as_array().unwrap().len(), 4);
-    let j = assert_system(&repo().join("examples/cnn_mnist3_tiles4.toml"));
-    let c = &j["cnn"];
-    assert_eq!(c["strategy"], "tiles");
-    let frac = c["fraction_of_one_device"].as_f64().unwrap();
-    assert!(frac <= 0.33, "tiles 4 devices: {frac} of one device\n{j}");
     // Tiles on a 2 x 2 grid: every conv and pool split, halo columns then rows exchanged.
     let j = assert_system(&repo().join("examples/cnn_mnist3_tiles2x2.toml"));
     let c = &j["cnn"];
@@ -136,11 +133,6 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
         "tiles 2x2: {frac} of one device
 {j}"
     );
-    let j = assert_system(&repo().join("examples/cnn_mnist3_filters4.toml"));
-    let c = &j["cnn"];
-    assert_eq!(c["strategy"], "filters");
-    let frac = c["fraction_of_one_device"].as_f64().unwrap();
-    assert!(frac <= 0.33, "filters 4 devices: {frac} of one device\n{j}");
     // Channels: the 16-channel map's input stream split four ways, partial sums reduced.
     let j = assert_system(&repo().join("examples/cnn_channels4.toml"));
     let c = &j["cnn"];
@@ -150,6 +142,26 @@ fn example_cnn_systems_are_bit_exact_and_fused_reaches_the_target() {
         frac <= 0.35,
         "channels 4 devices: {frac} of one device\n{j}"
     );
+}
+
+/// The other example systems (tiles in strips, filters, layers, filters into channels, filters
+/// all-gathered, tiles then filters, LeNet-5 fused on a grid, fused then a pipeline): each
+/// bit-exact, the cost model within 10% and link bytes exact, each at its fraction of one
+/// device. Each is a 28x28 system of 3 to 6 devices; together about 10 minutes:
+/// `cargo test --release -p partita-tests --test cnn_multi -- --ignored`.
+#[test]
+#[ignore = "long: 8 more example systems of 28x28 networks; cargo test --release -p partita-tests --test cnn_multi -- --ignored"]
+fn more_example_cnn_systems_are_bit_exact() {
+    let j = assert_system(&repo().join("examples/cnn_mnist3_tiles4.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "tiles");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(frac <= 0.33, "tiles 4 devices: {frac} of one device\n{j}");
+    let j = assert_system(&repo().join("examples/cnn_mnist3_filters4.toml"));
+    let c = &j["cnn"];
+    assert_eq!(c["strategy"], "filters");
+    let frac = c["fraction_of_one_device"].as_f64().unwrap();
+    assert!(frac <= 0.33, "filters 4 devices: {frac} of one device\n{j}");
     let j = assert_system(&repo().join("examples/cnn_mnist3_layers3.toml"));
     assert_eq!(j["cnn"]["strategy"], "layers");
     // conv1 by filters fused into conv2 by the same channels: nothing sent between them, the
