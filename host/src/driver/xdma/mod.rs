@@ -177,17 +177,17 @@ impl<R: RegPort, C: C2h> XdmaDevice<R, C> {
         let mut h2c = h2c;
         let writer = std::thread::spawn(move || {
             for packet in rx.iter() {
-                let deadline = Instant::now() + timeout;
-                let r = h2c.write_packet(&packet, deadline);
+                // After the first error the stream is broken: later packets are dropped.
+                let broken = st.lock().unwrap_or_else(|p| p.into_inner()).error.is_some();
+                let r = if broken {
+                    Ok(())
+                } else {
+                    h2c.write_packet(&packet, Instant::now() + timeout)
+                };
                 let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
                 s.pending -= 1;
                 if let Err(e) = r {
                     s.error.get_or_insert(e);
-                    // Drop what is queued: the stream is broken.
-                    drop(s);
-                    for _ in rx.try_iter() {
-                        st.lock().unwrap_or_else(|p| p.into_inner()).pending -= 1;
-                    }
                 }
             }
         });
