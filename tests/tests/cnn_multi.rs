@@ -285,6 +285,16 @@ fn more_shapes_and_mixes_match_golden() {
     assert_eq!(run + CORE_SHAPES.len(), shape_cases().len());
 }
 
+/// One line per cosimulated case (shown with `--nocapture`): its speed and how long it took.
+fn log_case(name: &str, j: &serde_json::Value, t0: std::time::Instant) {
+    eprintln!(
+        "{name}: {} cycles per frame, {} of one device ({:.0?})",
+        j["cnn"]["cycles_per_frame"],
+        j["cnn"]["fraction_of_one_device"],
+        t0.elapsed()
+    );
+}
+
 /// Cosimulates the cases of [`shape_cases`] that `pick` names; returns how many ran.
 fn run_shape_cases(pick: impl Fn(&str) -> bool) -> usize {
     let tmp = TempDir::new("cnnsys");
@@ -293,12 +303,7 @@ fn run_shape_cases(pick: impl Fn(&str) -> bool) -> usize {
         let t0 = std::time::Instant::now();
         let plan = tmp.write(&format!("{name}.toml"), &text);
         let j = assert_system(&plan);
-        eprintln!(
-            "{name}: {} cycles per frame, {} of one device ({:.0?})",
-            j["cnn"]["cycles_per_frame"],
-            j["cnn"]["fraction_of_one_device"],
-            t0.elapsed()
-        );
+        log_case(name, &j, t0);
         ran += 1;
     }
     ran
@@ -1132,12 +1137,7 @@ fn run_grid_cases(pick: impl Fn(&str) -> bool) -> usize {
             assert_eq!(j["cnn"]["after_stack"], serde_json::json!([1]), "{j}");
             assert!(j["cnn"]["input_factor"].as_f64().unwrap() > 1.0, "{j}");
         }
-        eprintln!(
-            "{name}: {} cycles per frame, {} of one device ({:.0?})",
-            j["cnn"]["cycles_per_frame"],
-            j["cnn"]["fraction_of_one_device"],
-            t0.elapsed()
-        );
+        log_case(name, &j, t0);
         ran += 1;
     }
     ran
