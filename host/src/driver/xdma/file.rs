@@ -91,16 +91,13 @@ fn poll(f: &File, events: i16, deadline: Instant) -> Result<bool, io::Error> {
         // SAFETY: one valid pollfd for the duration of the call.
         let r = unsafe { libc::poll(&mut p, 1, ms) };
         if r < 0 {
-            let e = io::Error::last_os_error();
-            if matches!(classify(e), Errno::Interrupted) {
-                continue;
+            match classify(io::Error::last_os_error()) {
+                Errno::Interrupted => continue,
+                Errno::Other(e) => return Err(e),
+                _ => return Err(io::Error::other("poll failed")),
             }
-            return Err(io::Error::last_os_error());
         }
-        if r == 0 {
-            return Ok(false);
-        }
-        return Ok(true);
+        return Ok(r > 0);
     }
 }
 

@@ -208,18 +208,19 @@ impl<R: RegPort, C: C2h> XdmaDevice<R, C> {
         Instant::now() + self.timeout
     }
 
+    /// The writer's shared state (a panicked writer leaves it readable).
+    fn writer_state(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The host-to-card writer's first error, if any.
     fn writer_error(&self) -> Option<TransportError> {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .error
-            .clone()
+        self.writer_state().error.clone()
     }
 
     /// Packets handed to the writer and not yet written.
     pub fn pending_packets(&self) -> usize {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).pending
+        self.writer_state().pending
     }
 }
 
@@ -309,17 +310,14 @@ impl<R: RegPort, C: C2h> Device for XdmaDevice<R, C> {
         if !packet.is_empty() {
             packets.push(packet);
         }
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| DeviceError::Transport("the host-to-card writer has stopped".into()))?;
+        let stopped = || DeviceError::Transport("the host-to-card writer has stopped".into());
         for p in packets {
-            self.state.lock().unwrap_or_else(|p| p.into_inner()).pending += 1;
-            if tx.send(p).is_err() {
-                return Err(DeviceError::Transport(
-                    "the host-to-card writer has stopped".into(),
-                ));
-            }
+            self.writer_state().pending += 1;
+            self.tx
+                .as_ref()
+                .ok_or_else(stopped)?
+                .send(p)
+                .map_err(|_| stopped())?;
         }
         Ok(())
     }
