@@ -1143,6 +1143,38 @@ fn run_grid_cases(pick: impl Fn(&str) -> bool) -> usize {
     ran
 }
 
+/// A fused CNN system with host-relayed links: the host driver relays every frame of the
+/// gather, and the output is bit-exact.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn host_relayed_cnn_system_is_bit_exact() {
+    let text = std::fs::read_to_string(repo().join("examples/cnn_mnist3_fused4.toml"))
+        .unwrap()
+        .replace(
+            "topology = \"chain\"",
+            "topology = \"chain\"\nmode = \"host\"",
+        );
+    let tmp = TempDir::new("cnn_relay");
+    let plan = tmp.write("relay.toml", &text);
+    let j = assert_system(&plan);
+    let relayed: u64 = j["relay"]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let sent: u64 = j["frames"]["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|k| k.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert!(relayed > 0 && relayed == sent, "{j}");
+}
+
 /// A corrupted, a dropped and a reordered frame of CNN traffic (a fused gather) and a corrupted
 /// frame of a filters gather are each reported as a link error with exit code 1.
 #[test]

@@ -324,6 +324,72 @@ fn link_faults_are_detected_and_reported() {
     assert!(out.contains("CRC"), "{out}");
 }
 
+/// Host-relayed links are relayed by the host driver: every frame a device sends reaches the
+/// host, is decoded with the Rust frame type and forwarded, and the output is bit-exact. A
+/// frame damaged on its way to the host is never forwarded: the relay stops the run and names
+/// the device. A frame damaged on its way from the host is caught by the receiving device.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn host_relay_forwards_every_frame_and_never_a_damaged_one() {
+    let text = plan(8, 8, 2, false, 3, "chain", "host", "rows", "");
+    let tmp = TempDir::new("relay");
+    let (_, r) = run(&text, tmp.path(), None);
+    assert!(r.matched, "{}", r.summary());
+    assert_eq!(r.topology, "host-relayed", "{}", r.summary());
+    // Every frame each device sent was relayed: the relay's count per source device is the
+    // schedule's, and nothing was relayed that the devices did not send.
+    let sent: Vec<usize> = r.frames_sent.iter().map(|k| k.iter().sum()).collect();
+    assert!(sent.iter().all(|n| *n > 0), "{sent:?}");
+    assert_eq!(r.relay.frames, sent, "{}", r.summary());
+    // The channels to the host carried what the relay took; those from it what it forwarded.
+    let n = r.devices.len();
+    let up: u64 = r.channels[..n].iter().map(|c| c.1).sum();
+    let down: u64 = r.channels[n..].iter().map(|c| c.1).sum();
+    assert_eq!(
+        (up, down),
+        (r.relay.beats, r.relay.beats),
+        "{:?}",
+        r.channels
+    );
+    assert!(r.summary().contains("host relay:"), "{}", r.summary());
+    // Damaged on the way up (channel 1: device 1 -> host): the relay refuses it.
+    let tmp = TempDir::new("relay_up");
+    let fault = Fault {
+        kind: FaultKind::Corrupt,
+        channel: 1,
+        frame: 1,
+    };
+    let (_, r) = run(&text, tmp.path(), Some(fault));
+    assert!(!r.matched);
+    let e = r.error.clone().unwrap_or_default();
+    assert!(
+        e.contains("relay: device 1 sent a damaged frame") && e.contains("CRC"),
+        "{e}"
+    );
+    assert!(e.contains("not forwarded") && e.contains("pending"), "{e}");
+    assert_eq!(
+        r.relay.frames[1], 1,
+        "only the frame before the damaged one: {e}"
+    );
+    // Damaged on the way down (channel n + 2: host -> device 2): device 2 flags it.
+    let tmp = TempDir::new("relay_down");
+    let fault = Fault {
+        channel: n + 2,
+        ..fault
+    };
+    let (_, r) = run(&text, tmp.path(), Some(fault));
+    assert!(!r.matched);
+    let e = r.error.clone().unwrap_or_default();
+    assert!(
+        e.contains("device 2: link error") && e.contains("CRC"),
+        "{e}"
+    );
+    assert!(r.devices[2].stats.crc_errors > 0, "{}", r.summary());
+}
+
 /// Node RTL of every strategy lints clean with -Wall, has no lint_off, carries the header; a
 /// coarse Yosys synthesis of a 2-device system with 4 row engines per device infers no latch.
 #[test]

@@ -2241,7 +2241,8 @@ fn device_files(
         &map,
         1,
         &|name| match name {
-            "NODE" => Some(me as u32),
+            // The register table's NODE: device index << 8 | device count.
+            "NODE" => Some(dev.map_or(0, |d| ((me << 8) | d.0.devices.len()) as u32)),
             _ => design_value(design, a, name),
         },
         &|name| {

@@ -9,7 +9,12 @@ use partita_codegen::arch::lstm::System;
 use partita_codegen::design::{Design, ModelDesign};
 use partita_codegen::emit;
 use partita_sim::cosim::{self, BuildOptions, Model};
-use partita_sim::multi::{self, DeviceStats, Fault, MultiOptions};
+use partita_sim::multi::{self, Fault, LinkReport, Lockstep, Wiring};
+
+use crate::driver::lockstep;
+use crate::driver::system::{
+    run_system, DeviceStats, RelayStats, SystemIo, SystemOptions, SystemRun,
+};
 
 use super::{
     first_mismatch, golden_case, output_array, GoldenCase, Mismatch, SimError, SimOptions,
@@ -65,6 +70,8 @@ pub struct MultiReport {
     /// damage, such as an injected fault).
     pub sent_frame_errors: Vec<String>,
     pub delivered_frame_errors: Vec<String>,
+    /// Host-relayed links: frames the host driver relayed, per source device, and beats.
+    pub relay: RelayStats,
     pub rtl_dir: PathBuf,
     pub output: ndarray::ArrayD<f64>,
     /// A CNN system's figures (JSON, and lines for the summary).
@@ -113,6 +120,11 @@ impl MultiReport {
                 "expected": self.frames_expected,
                 "sent_decode_errors": self.sent_frame_errors,
                 "delivered_decode_errors": self.delivered_frame_errors,
+            },
+            "relay": {
+                "frames": self.relay.frames,
+                "beats": self.relay.beats,
+                "seconds": self.relay.seconds,
             },
             "strategies": self.strategies,
             "sim_cycles": self.sim_cycles,
@@ -170,6 +182,13 @@ impl MultiReport {
             s += &format!(" [{i}] {name}: {beats};");
         }
         s += "\n";
+        if self.relay.beats > 0 {
+            let frames: usize = self.relay.frames.iter().sum();
+            s += &format!(
+                "host relay: {frames} frames ({} beats) checked and forwarded by the host driver, per source device {:?}\n",
+                self.relay.beats, self.relay.frames
+            );
+        }
         s += &format!(
             "simulation: {} cycles in {:.2} s; build {:.2} s\nsaturations: hardware {}, golden {}\n",
             self.sim_cycles, self.sim_seconds, self.build_seconds, self.saturations_hw, self.saturations_golden
@@ -304,21 +323,30 @@ pub fn simulate_multi_with(
         models.push(model);
     }
     let build_seconds = t0.elapsed().as_secs_f64();
-    let mopts = MultiOptions {
-        fault,
-        max_cycles: budget,
-        link_timeout: 0,
-        start_skew,
-    };
     let t1 = Instant::now();
-    let run = multi::run(
-        &mut models,
-        &sys,
-        steps,
-        seqs,
-        &codes,
-        partita_codegen::arch::lstm::stream_layout(design),
-        &mopts,
+    let layout = partita_codegen::arch::lstm::stream_layout(design);
+    let xb = layout.pack(&codes, m.input_size);
+    let io = SystemIo {
+        inputs: sys
+            .schedule
+            .nodes
+            .iter()
+            .map(|n| if n.needs_x { xb.clone() } else { Vec::new() })
+            .collect(),
+        outputs: sys.schedule.outputs.iter().map(|o| (o.0, o.2)).collect(),
+        repeats: steps * seqs,
+        out_layout: layout,
+        seq_len: steps as u32,
+        seq_count: seqs as u32,
+    };
+    let run = run_lockstep(
+        models,
+        Wiring::of(&sys),
+        &io,
+        fault,
+        budget,
+        design.plan.plan_hash,
+        start_skew,
     );
     let sim_seconds = t1.elapsed().as_secs_f64();
     let h = m.hidden_size;
@@ -382,6 +410,7 @@ pub fn simulate_multi_with(
         frames_expected,
         sent_frame_errors,
         delivered_frame_errors,
+        relay: run.relay.clone(),
         rtl_dir,
         output,
         cnn: None,
@@ -399,12 +428,12 @@ pub fn simulate_cnn_multi(
 ) -> Result<MultiReport, SimError> {
     use partita_codegen::arch::cnn_system::{CnnSystem, Source};
     use partita_sim::cosim::{self, BuildOptions, Model};
-    use partita_sim::multi::{self, MultiOptions, Streams, Wiring};
     let sys = CnnSystem::new(design).map_err(SimError::Gen)?;
     let wiring = Wiring {
         ports: sys.devices.iter().map(|d| d.ports.len()).collect(),
         links: sys.links.clone(),
         switched: sys.switched,
+        host: sys.mode == partita_codegen::plan::LinkMode::Host,
         latency: sys.latency as u64,
         frame: sys.frame,
     };
@@ -491,7 +520,7 @@ pub fn simulate_cnn_multi(
         })
         .collect();
     let ov = whole.output.values();
-    let streams = Streams {
+    let streams = SystemIo {
         inputs,
         outputs: vec![(sys.out_device, ov)],
         repeats: frames,
@@ -499,17 +528,13 @@ pub fn simulate_cnn_multi(
         seq_len: 1,
         seq_count: frames as u32,
     };
-    let mopts = MultiOptions {
-        fault,
-        max_cycles: budget,
-        link_timeout: 0,
-        start_skew: 0,
-    };
     let t1 = Instant::now();
-    let run = multi::run_wired(&mut models, &wiring, &streams, &mopts);
+    let hash = design.plan.plan_hash;
+    let mut run = run_lockstep(models, wiring.clone(), &streams, fault, budget, hash, 0);
+    let models = std::mem::take(&mut run.models);
     // One frame alone gives the latency, and with the run above the steady state.
     let single = (frames >= 2 && run.error.is_none()).then(|| {
-        let one = Streams {
+        let one = SystemIo {
             inputs: streams
                 .inputs
                 .iter()
@@ -525,7 +550,7 @@ pub fn simulate_cnn_multi(
             seq_count: 1,
             ..streams.clone()
         };
-        multi::run_wired(&mut models, &wiring, &one, &mopts)
+        run_lockstep(models, wiring, &one, fault, budget, hash, 0)
     });
     let sim_seconds = t1.elapsed().as_secs_f64();
     let got = super::cnn::to_chw(whole, &run.codes);
@@ -617,10 +642,78 @@ pub fn simulate_cnn_multi(
         frames_expected,
         sent_frame_errors,
         delivered_frame_errors,
+        relay: run.relay.clone(),
         rtl_dir,
         output,
         cnn: Some(cnn),
     })
+}
+
+/// A lockstep run through the system driver, with what the links carried.
+struct LockRun {
+    codes: Vec<i64>,
+    devices: Vec<DeviceStats>,
+    error: Option<String>,
+    sim_cycles: u64,
+    channel_beats: Vec<u64>,
+    links: LinkReport,
+    relay: RelayStats,
+    /// The models, for another run on the same builds.
+    models: Vec<Model>,
+}
+
+/// Run `models` wired as `wiring` says, each device behind the device trait, through the
+/// system driver (which relays host links), with `fault` injected. The shared clock may run
+/// `budget` cycles.
+fn run_lockstep(
+    models: Vec<Model>,
+    wiring: Wiring,
+    io: &SystemIo,
+    fault: Option<Fault>,
+    budget: u64,
+    plan_hash: u64,
+    start_skew: usize,
+) -> LockRun {
+    let frame = wiring.frame;
+    let (sys, mut devs) = lockstep::devices(Lockstep::new(models, wiring, fault), budget);
+    let mut refs: Vec<&mut dyn crate::driver::Device> = devs
+        .iter_mut()
+        .map(|d| d as &mut dyn crate::driver::Device)
+        .collect();
+    let SystemRun {
+        codes,
+        devices,
+        error,
+        relay,
+        ..
+    } = run_system(
+        &mut refs,
+        io,
+        &SystemOptions {
+            plan_hash,
+            link_timeout: 0,
+            start_skew,
+            frame,
+            // The cycle budget bounds a simulated run; this is the wall-clock backstop.
+            deadline: std::time::Duration::from_secs(3600),
+            // STATUS every 1024 cycles until the outputs are in.
+            poll_rounds: (1024 / lockstep::ROUND_CYCLES) as usize,
+        },
+    );
+    drop(refs);
+    drop(devs);
+    let mut sys = sys.borrow_mut();
+    let links = sys.links();
+    LockRun {
+        codes,
+        devices,
+        error,
+        sim_cycles: sys.now(),
+        channel_beats: links.beats.clone(),
+        links,
+        relay,
+        models: sys.take_models(),
+    }
 }
 
 /// What the link oracle says of a run: the frames each device's framer sent (h, psum,
@@ -634,9 +727,10 @@ struct Verdict {
     error: Option<String>,
 }
 
-fn verdict(run: &multi::MultiRun, frames_expected: &[[usize; 3]], what: &str) -> Verdict {
-    let (frames_sent, sent_frame_errors) = run.frames_sent();
+fn verdict(run: &LockRun, frames_expected: &[[usize; 3]], what: &str) -> Verdict {
+    let (frames_sent, sent_frame_errors) = run.links.frames_sent(frames_expected.len());
     let delivered_frame_errors: Vec<String> = run
+        .links
         .delivered
         .iter()
         .enumerate()

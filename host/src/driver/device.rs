@@ -50,7 +50,16 @@ pub struct Identity {
 /// `partita_hdl::stream::Layout` says.
 pub use partita_hdl::stream::Beat;
 
+/// One beat of a link frame (`partita_hdl::frame`), as a host relays it.
+pub use partita_hdl::frame::Beat as LinkBeat;
+
 /// A partita device: simulated or a board.
+///
+/// Single-device runs use the blocking calls. A system of devices is driven by polling: the
+/// system driver takes what each device has produced ([`Device::stream_take`],
+/// [`Device::link_take`]), relays host links, and lets every device run a while
+/// ([`Device::advance`]) until its one deadline. A backend that cannot be polled keeps the
+/// default methods, which say so.
 pub trait Device {
     fn reset(&mut self) -> Result<(), DeviceError>;
     fn reg_read(&mut self, addr: u32) -> Result<u32, DeviceError>;
@@ -59,6 +68,34 @@ pub trait Device {
     fn stream_write(&mut self, beats: &[Beat]) -> Result<(), DeviceError>;
     /// Wait for `n` beats from the output stream.
     fn stream_read(&mut self, n: usize) -> Result<Vec<Beat>, DeviceError>;
+
+    /// The output beats that have arrived so far, without waiting.
+    fn stream_take(&mut self) -> Result<Vec<Beat>, DeviceError> {
+        Err(not_polled("stream_take"))
+    }
+
+    /// Link ports this device has to the host (`mode = "host"`), whose frames the host relays.
+    fn host_links(&self) -> usize {
+        0
+    }
+
+    /// The beats host link `port` has sent the host so far, without waiting.
+    fn link_take(&mut self, port: usize) -> Result<Vec<LinkBeat>, DeviceError> {
+        let _ = port;
+        Err(not_polled("link_take"))
+    }
+
+    /// Send beats into host link `port` (whole frames).
+    fn link_send(&mut self, port: usize, beats: &[LinkBeat]) -> Result<(), DeviceError> {
+        let _ = (port, beats);
+        Err(not_polled("link_send"))
+    }
+
+    /// Let the device run a little (a simulated device: some cycles; a board: nothing, its
+    /// clock runs anyway). A simulated device whose cycle budget is spent says so here.
+    fn advance(&mut self) -> Result<(), DeviceError> {
+        Ok(())
+    }
 
     fn identify(&mut self) -> Result<Identity, DeviceError> {
         Ok(Identity {
@@ -73,4 +110,10 @@ pub trait Device {
             ],
         })
     }
+}
+
+fn not_polled(what: &str) -> DeviceError {
+    DeviceError::Transport(format!(
+        "this backend runs single-device plans only: it has no {what} (README.md, \"Status\")"
+    ))
 }

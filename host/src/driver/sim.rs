@@ -16,6 +16,9 @@ pub struct Backpressure {
     pub seed: u64,
 }
 
+/// Cycles one [`Device::advance`] runs a simulated device.
+pub const ADVANCE_CYCLES: u64 = 32;
+
 /// A Verilator model behind the device trait.
 pub struct SimDevice {
     model: Model,
@@ -164,6 +167,19 @@ impl Device for SimDevice {
     fn stream_write(&mut self, beats: &[Beat]) -> Result<(), DeviceError> {
         self.input.extend(beats.iter().copied());
         Ok(())
+    }
+
+    fn stream_take(&mut self) -> Result<Vec<Beat>, DeviceError> {
+        Ok(self.output.drain(..).collect())
+    }
+
+    fn advance(&mut self) -> Result<(), DeviceError> {
+        let mut n = 0;
+        self.wait("the run", |_, _| {
+            n += 1;
+            n >= ADVANCE_CYCLES
+        })
+        .map(|_| ())
     }
 
     fn stream_read(&mut self, n: usize) -> Result<Vec<Beat>, DeviceError> {
