@@ -290,6 +290,8 @@ pub enum RegError {
 struct Host {
     axi: Axi,
     reset: bool,
+    /// From this cycle on the device's clock stops (an injected stall).
+    stall_at: Option<u64>,
     /// Input beats not yet taken, output beats not yet collected.
     input: VecDeque<StreamBeat>,
     output: VecDeque<StreamBeat>,
@@ -413,6 +415,14 @@ impl Lockstep {
         h.from_link.clear();
     }
 
+    /// Stop device `d`'s clock from cycle `at` on: it stops answering, as a hung board does
+    /// (a failure injected by tests).
+    pub fn stall(&mut self, d: usize, at: u64) {
+        if let Some(h) = self.hosts.get_mut(d) {
+            h.stall_at = Some(at);
+        }
+    }
+
     /// One clock of every device, its links, and the hub.
     pub fn step(&mut self) {
         let fmt = self.wiring.frame;
@@ -420,6 +430,9 @@ impl Lockstep {
         for d in 0..self.models.len() {
             let mut pins = NodeIn::default();
             let h = &self.hosts[d];
+            if h.stall_at.is_some_and(|t| now >= t) {
+                continue;
+            }
             pins.pins.rst_n = (!h.reset) as u32;
             pins.pins.m_tready = 1;
             h.axi.drive(&mut pins.pins);

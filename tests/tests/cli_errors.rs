@@ -348,7 +348,7 @@ fn input_non_finite() {
 }
 
 #[test]
-fn run_refuses_a_multi_device_plan() {
+fn pcie_backend_refuses_a_multi_device_plan() {
     let dir = TempDir::new("runmulti");
     let y = dir.path().join("y.npy");
     for plan in [
@@ -367,10 +367,12 @@ fn run_refuses_a_multi_device_plan() {
             x.to_str().unwrap(),
             "--output",
             y.to_str().unwrap(),
+            "--backend",
+            "pcie",
         ];
         let err = run_expect_2(&dir, &args);
-        assert!(err.contains("drives one device today"), "{err}");
-        assert!(err.contains("partita sim"), "{err}");
+        assert!(err.contains("drives one card today"), "{err}");
+        assert!(err.contains("--backend sim"), "{err}");
         assert!(!y.exists(), "nothing written on failure");
     }
 }

@@ -390,6 +390,127 @@ fn host_relay_forwards_every_frame_and_never_a_damaged_one() {
     assert!(r.devices[2].stats.crc_errors > 0, "{}", r.summary());
 }
 
+/// `partita run` on a multi-device plan: the system driver brings up every device, relays
+/// the host links, and the output file equals `partita golden` bit for bit.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn run_on_a_multi_device_system_equals_golden() {
+    let tmp = TempDir::new("runsys");
+    for (name, text) in [
+        (
+            "relay",
+            plan(8, 8, 2, false, 3, "chain", "host", "rows", ""),
+        ),
+        ("ring", plan(8, 8, 1, true, 2, "ring", "direct", "cols", "")),
+    ] {
+        let p = tmp.write(&format!("{name}.toml"), &text);
+        let x = tmp.path().join(format!("{name}_x.npy"));
+        ndarray_npy::write_npy(
+            &x,
+            &ndarray::Array3::<f64>::from_shape_fn((2, 3, 8), |(a, b, c)| {
+                (a as f64 - 0.5) * (b as f64 + 1.0) * (c as f64 - 3.0) / 5.0
+            }),
+        )
+        .unwrap();
+        let (y, g) = (
+            tmp.path().join(format!("{name}_y.npy")),
+            tmp.path().join(format!("{name}_g.npy")),
+        );
+        let (code, out, err) = cli(&[
+            "run",
+            p.to_str().unwrap(),
+            "--input",
+            x.to_str().unwrap(),
+            "--output",
+            y.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(
+            out.contains("devices): 2 sequence(s) x 3 step(s) (6 of 6 steps finished)"),
+            "{out}"
+        );
+        assert_eq!(
+            out.contains("frames relayed by the host"),
+            name == "relay",
+            "{out}"
+        );
+        let (code, _, err) = cli(&[
+            "golden",
+            p.to_str().unwrap(),
+            "--input",
+            x.to_str().unwrap(),
+            "--output",
+            g.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            partita_tests::read_f64(&y),
+            partita_tests::read_f64(&g),
+            "{name}"
+        );
+    }
+}
+
+/// A device that stops answering mid-run: the system driver ends the run within its limit,
+/// names the device, the step and what was pending, and keeps the outputs that finished.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn a_stalled_device_ends_the_run_with_what_was_pending() {
+    use partita_host::cosim::multi::lstm_system;
+    use partita_host::driver::{lockstep, run_system, Device, SystemOptions};
+    use partita_sim::multi::Lockstep;
+    let tmp = TempDir::new("stall");
+    let text = plan(8, 8, 1, false, 3, "chain", "host", "rows", "");
+    let d = design_from_text(&text, tmp.path());
+    let sys = partita_codegen::arch::lstm::System::new(&d).unwrap();
+    let (steps, seqs) = (24, 1);
+    let codes: Vec<i64> = (0..steps * 8).map(|i| (i as i64 % 7 - 3) * 100).collect();
+    let s = lstm_system(&d, &sys, &SimOptions::default(), &codes, steps, seqs).unwrap();
+    // A step takes about 140 cycles: device 2 stops after the first few.
+    let mut ls = Lockstep::new(s.models, s.wiring, None);
+    ls.stall(2, 1200);
+    let (_, mut devs) = lockstep::devices(ls, s.budget);
+    for dv in devs.iter_mut() {
+        dv.timeout_cycles = 20_000;
+    }
+    let mut refs: Vec<&mut dyn Device> = devs.iter_mut().map(|d| d as &mut dyn Device).collect();
+    let opts = SystemOptions {
+        plan_hash: d.plan.plan_hash,
+        link_timeout: 0,
+        start_skew: 0,
+        frame: sys.frame,
+        deadline: std::time::Duration::from_secs(600),
+        poll_rounds: 32,
+    };
+    let r = run_system(&mut refs, &s.io, &opts);
+    let e = r.error.clone().unwrap_or_default();
+    assert!(e.starts_with("device 2: "), "{e} {:?}", r.devices);
+    assert!(
+        e.contains("stopped answering") && e.contains("20000 cycles"),
+        "{e}"
+    );
+    assert!(e.contains("pending:") && e.contains("output beats"), "{e}");
+    // The steps before the stall came out, whole; not all of them.
+    assert!(
+        !r.codes.is_empty() && r.codes.len() < steps * 8,
+        "{}",
+        r.codes.len()
+    );
+    assert_eq!(r.codes.len() % 8, 0);
+    // The other devices' counters were still read; the stalled one's were not asked for.
+    assert!(
+        r.devices[0].cycles > 0 && r.devices[2].cycles == 0,
+        "{:?}",
+        r.devices
+    );
+}
+
 /// Node RTL of every strategy lints clean with -Wall, has no lint_off, carries the header; a
 /// coarse Yosys synthesis of a 2-device system with 4 row engines per device infers no latch.
 #[test]

@@ -1,6 +1,8 @@
-//! `partita run`: inputs through a device via the host driver, like a board: no golden model,
-//! just the device's output. Backends: `sim` (the Verilator model of the generated RTL) and
-//! `pcie` (a card behind the Xilinx XDMA driver's device files, one device).
+//! `partita run`: inputs through the devices via the host driver, like boards: no golden model,
+//! just the devices' output. Backends: `sim` (the Verilator models of the generated RTL; a
+//! multi-device plan runs every device in lockstep over the modelled links, driven by the
+//! system driver, which relays host links) and `pcie` (a card behind the Xilinx XDMA driver's
+//! device files, single-device plans).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,8 +23,8 @@ pub struct Args {
     input: PathBuf,
     #[arg(long)]
     output: PathBuf,
-    /// `sim` (Verilator model of the generated RTL) or `pcie` (an XDMA card, one device). The
-    /// `remote` backend (gRPC) is not built yet.
+    /// `sim` (Verilator models of the generated RTL, any number of devices) or `pcie` (an XDMA
+    /// card, single-device plans). The `remote` backend (gRPC) is not built yet.
     #[arg(long, default_value = "sim")]
     backend: String,
     /// Use an already generated RTL directory (sim).
@@ -72,12 +74,11 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     temp::check_out_file(&a.output, "--output").map_err(ArgFailure)?;
     let d = design::from_path(&a.plan)?;
-    if d.plan.devices > 1 {
+    if d.plan.devices > 1 && matches!(backend, Backend::Pcie) {
         return Err(ArgFailure(format!(
-            "`partita run` drives one device today (the multi-device system driver is not built yet), and {} has {} devices; `partita sim {}` runs every device of the system in lockstep over the modelled links and compares the output with the golden model",
+            "--backend pcie drives one card today, and {} has {} devices; the system driver runs multi-device plans on --backend sim (README.md, \"Status\")",
             a.plan.display(),
             d.plan.devices,
-            a.plan.display()
         ))
         .into());
     }
@@ -87,6 +88,9 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..Default::default()
     };
+    if d.plan.devices > 1 {
+        return run_system(&a, &d, &x, &opts, out);
+    }
     let name = match backend {
         Backend::Sim => "sim",
         Backend::Pcie => "pcie",
@@ -177,6 +181,75 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         r.cycles,
         r.saturations,
         r.errors
+    )
+    .map_err(io_failure)
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("the run stopped: {0}")]
+#[diagnostic(
+    code(partita::run),
+    help("the outputs finished before it are in the output file (NaN for the rest); `partita sim` on the plan shows the devices' counters and links")
+)]
+struct RunStopped(String);
+
+/// A multi-device plan on simulated devices: every device's model in lockstep over the
+/// modelled links, driven by the system driver (which relays host links), no golden model.
+fn run_system(
+    a: &Args,
+    d: &design::Design,
+    x: &partita_sim::Input,
+    opts: &SimOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<(), Failure> {
+    use crate::cosim::multi::{cnn_system, lstm_system, run_lockstep};
+    let hash = d.plan.plan_hash;
+    let (run, y, what) = match &d.model {
+        ModelDesign::Lstm(m) => {
+            let sys = partita_codegen::arch::lstm::System::new(d).map_err(GenFailure)?;
+            let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
+            let codes = cosim::input_codes(d, x);
+            let s = lstm_system(d, &sys, opts, &codes, steps, seqs)?;
+            let run = run_lockstep(s.models, s.wiring, &s.io, None, s.budget, hash, 0);
+            let y = cosim::output_array(d, x, m.hidden_size, &run.codes);
+            let done = run.codes.len() / m.hidden_size.max(1);
+            let what = format!(
+                "{seqs} sequence(s) x {steps} step(s) ({done} of {} steps finished)",
+                seqs * steps
+            );
+            (run, y, what)
+        }
+        ModelDesign::Cnn(_) => {
+            let sys = partita_codegen::arch::cnn_system::CnnSystem::new(d).map_err(GenFailure)?;
+            let frames = x.data.shape()[0];
+            let codes = cosim::cnn::input_codes(d, x);
+            let s = cnn_system(d, &sys, opts, &codes, frames)?;
+            let run = run_lockstep(s.models, s.wiring, &s.io, None, s.budget, hash, 0);
+            let y = cosim::cnn::output_array(d, &sys.whole, x, &run.codes);
+            let done = run.codes.len() / sys.whole.output.values().max(1);
+            let what = format!("{frames} frame(s) ({done} finished)");
+            (run, y, what)
+        }
+    };
+    // What finished is written whether or not the run completed.
+    temp::write_npy(&a.output, &y)?;
+    if let Some(e) = run.error {
+        return Err(RunStopped(format!("{e}; {what}, written to {}", a.output.display())).into());
+    }
+    let cycles = run.devices.iter().map(|s| s.cycles).max().unwrap_or(0);
+    let sats: u64 = run.devices.iter().map(|s| s.saturations as u64).sum();
+    let relayed: usize = run.relay.frames.iter().sum();
+    let relay = if relayed > 0 {
+        format!(", {relayed} frames relayed by the host")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "run (sim, {} devices): {what} -> {} {:?}; {cycles} cycles on the slowest device, {sats} saturation events{relay}",
+        run.devices.len(),
+        a.output.display(),
+        y.shape(),
     )
     .map_err(io_failure)
 }

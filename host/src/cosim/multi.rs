@@ -281,67 +281,18 @@ pub fn simulate_multi_with(
         steps,
         codes,
     } = golden_case(design, opts)?;
-    let budget = super::cycle_budget(design, seqs, steps, 0)?;
-    let rtl_dir = match &opts.rtl {
-        Some(d) => {
-            super::check_rtl_dir(design, d)?;
-            d.clone()
-        }
-        None => generate_multi(design)?,
-    };
-    let t0 = Instant::now();
-    // Every device's model is its node design's `node` module (without the device's own top,
-    // which only ties the identity): devices of one design share one build, and each instance
-    // gets its device's identity and memory images. Distinct designs build side by side.
-    let node_modules = emit::node::node_modules(design).map_err(SimError::Gen)?;
-    let jobs: Vec<(PathBuf, BuildOptions)> = sys
-        .schedule
-        .nodes
-        .iter()
-        .map(|n| {
-            (
-                rtl_dir.join(format!("dev{}", n.index)),
-                BuildOptions {
-                    trace: opts.wave.is_some(),
-                    cache: opts.cache.clone(),
-                    ports: n.ports.len(),
-                    top: Some(node_modules[n.index].clone()),
-                    jobs: 0,
-                    skip: Some(format!("{}.v", emit::top_module(design, n.index))),
-                },
-            )
-        })
-        .collect();
-    let mut models = Vec::new();
-    for (n, built) in sys.schedule.nodes.iter().zip(cosim::build_all(&jobs)) {
-        let mut model = Model::load(&built?)?;
-        model.set_identity(n.index);
-        if let Some(w) = &opts.wave {
-            // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
-            model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;
-        }
-        models.push(model);
-    }
-    let build_seconds = t0.elapsed().as_secs_f64();
+    let SimSystem {
+        models,
+        wiring,
+        io,
+        budget,
+        rtl_dir,
+        build_seconds,
+    } = lstm_system(design, &sys, opts, &codes, steps, seqs)?;
     let t1 = Instant::now();
-    let layout = partita_codegen::arch::lstm::stream_layout(design);
-    let xb = layout.pack(&codes, m.input_size);
-    let io = SystemIo {
-        inputs: sys
-            .schedule
-            .nodes
-            .iter()
-            .map(|n| if n.needs_x { xb.clone() } else { Vec::new() })
-            .collect(),
-        outputs: sys.schedule.outputs.iter().map(|o| (o.0, o.2)).collect(),
-        repeats: steps * seqs,
-        out_layout: layout,
-        seq_len: steps as u32,
-        seq_count: seqs as u32,
-    };
     let run = run_lockstep(
         models,
-        Wiring::of(&sys),
+        wiring,
         &io,
         fault,
         budget,
@@ -417,6 +368,97 @@ pub fn simulate_multi_with(
     })
 }
 
+/// A multi-device system ready to run in lockstep: one model per device (built, or from the
+/// cache), its wiring, what the host feeds and collects, and the shared clock's budget.
+pub struct SimSystem {
+    pub models: Vec<Model>,
+    pub wiring: Wiring,
+    pub io: SystemIo,
+    pub budget: u64,
+    pub rtl_dir: PathBuf,
+    pub build_seconds: f64,
+}
+
+/// Generate (unless `opts.rtl`), build and load every device of an LSTM system, and the
+/// streams for `steps` x `seqs` timesteps of input `codes` (`(sequence, timestep, feature)`).
+pub fn lstm_system(
+    design: &Design,
+    sys: &System,
+    opts: &SimOptions,
+    codes: &[i64],
+    steps: usize,
+    seqs: usize,
+) -> Result<SimSystem, SimError> {
+    let ModelDesign::Lstm(m) = &design.model else {
+        return Err(SimError::Gen("not an LSTM plan".into()));
+    };
+    let budget = super::cycle_budget(design, seqs, steps, 0)?;
+    let rtl_dir = match &opts.rtl {
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            d.clone()
+        }
+        None => generate_multi(design)?,
+    };
+    let t0 = Instant::now();
+    // Every device's model is its node design's `node` module (without the device's own top,
+    // which only ties the identity): devices of one design share one build, and each instance
+    // gets its device's identity and memory images. Distinct designs build side by side.
+    let node_modules = emit::node::node_modules(design).map_err(SimError::Gen)?;
+    let jobs: Vec<(PathBuf, BuildOptions)> = sys
+        .schedule
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                rtl_dir.join(format!("dev{}", n.index)),
+                BuildOptions {
+                    trace: opts.wave.is_some(),
+                    cache: opts.cache.clone(),
+                    ports: n.ports.len(),
+                    top: Some(node_modules[n.index].clone()),
+                    jobs: 0,
+                    skip: Some(format!("{}.v", emit::top_module(design, n.index))),
+                },
+            )
+        })
+        .collect();
+    let mut models = Vec::new();
+    for (n, built) in sys.schedule.nodes.iter().zip(cosim::build_all(&jobs)) {
+        let mut model = Model::load(&built?)?;
+        model.set_identity(n.index);
+        if let Some(w) = &opts.wave {
+            // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
+            model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;
+        }
+        models.push(model);
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    let layout = partita_codegen::arch::lstm::stream_layout(design);
+    let xb = layout.pack(codes, m.input_size);
+    let io = SystemIo {
+        inputs: sys
+            .schedule
+            .nodes
+            .iter()
+            .map(|n| if n.needs_x { xb.clone() } else { Vec::new() })
+            .collect(),
+        outputs: sys.schedule.outputs.iter().map(|o| (o.0, o.2)).collect(),
+        repeats: steps * seqs,
+        out_layout: layout,
+        seq_len: steps as u32,
+        seq_count: seqs as u32,
+    };
+    Ok(SimSystem {
+        models,
+        wiring: Wiring::of(sys),
+        io,
+        budget,
+        rtl_dir,
+        build_seconds,
+    })
+}
+
 /// Build every device of a multi-device CNN, run them in lockstep over the modelled links and
 /// compare every output word, and the count, with the single-device golden model. Each device
 /// that reads the image gets its rows of every frame from the host (the host scatters them);
@@ -427,17 +469,8 @@ pub fn simulate_cnn_multi(
     fault: Option<partita_sim::multi::Fault>,
 ) -> Result<MultiReport, SimError> {
     use partita_codegen::arch::cnn_system::{CnnSystem, Source};
-    use partita_sim::cosim::{self, BuildOptions, Model};
     let sys = CnnSystem::new(design).map_err(SimError::Gen)?;
-    let wiring = Wiring {
-        ports: sys.devices.iter().map(|d| d.ports.len()).collect(),
-        links: sys.links.clone(),
-        switched: sys.switched,
-        host: sys.mode == partita_codegen::plan::LinkMode::Host,
-        latency: sys.latency as u64,
-        frame: sys.frame,
-    };
-    let channels = wiring.channel_names();
+    let channels = cnn_wiring(&sys).channel_names();
     check_fault_channel(fault, &channels)?;
     let whole = &sys.whole;
     let super::cnn::Case {
@@ -447,87 +480,15 @@ pub fn simulate_cnn_multi(
         frames,
         codes,
     } = super::cnn::case(design, opts.input.as_deref())?;
-    // The slowest device sets the pace; the budget covers it and the pipeline's fill.
-    let per = sys.cycles_per_frame().max(whole.cycles_per_frame);
-    let budget = 4 * per * (frames as u64 + 4) + 400_000;
-    let max = partita_codegen::limits::SIM_CYCLES.value();
-    if budget > max {
-        return Err(SimError::Input(partita_sim::Error::Input {
-            message: format!(
-                "this run would be allowed {budget} simulated cycles ({per} per frame x {frames} frame(s)), more than the limit of {max}"
-            ),
-            help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
-        }));
-    }
-    let rtl_dir = match &opts.rtl {
-        Some(d) => {
-            super::check_rtl_dir(design, d)?;
-            d.clone()
-        }
-        None => generate_multi(design)?,
-    };
-    let t0 = Instant::now();
-    let jobs: Vec<(std::path::PathBuf, BuildOptions)> = sys
-        .devices
-        .iter()
-        .map(|d| {
-            (
-                rtl_dir.join(format!("dev{}", d.index)),
-                BuildOptions {
-                    trace: opts.wave.is_some(),
-                    cache: opts.cache.clone(),
-                    ports: d.ports.len(),
-                    top: Some(partita_codegen::emit::top_module(design, d.index)),
-                    jobs: 0,
-                    skip: None,
-                },
-            )
-        })
-        .collect();
-    let mut models = Vec::new();
-    for (d, built) in sys.devices.iter().zip(cosim::build_all(&jobs)) {
-        let mut model = Model::load(&built?)?;
-        if let Some(w) = &opts.wave {
-            model.trace(&w.with_extension(format!("dev{}.fst", d.index)))?;
-        }
-        models.push(model);
-    }
-    let build_seconds = t0.elapsed().as_secs_f64();
-    // The host scatters each frame's rows to the devices that read the image.
-    let iv = whole.input.values();
-    let row = whole.input.w * whole.input.c;
-    let inputs: Vec<Vec<partita_hdl::stream::Beat>> = sys
-        .devices
-        .iter()
-        .map(|d| match d.source {
-            Source::Host { lo, hi } => {
-                // Rows lo..=hi, their columns x0..x1, and of every pixel the device's input
-                // channels.
-                let (c0, c1) = d.host_channels;
-                let (x0, x1) = d.host_cols;
-                let c = whole.input.c;
-                let mut v = Vec::with_capacity(frames * (hi - lo + 1) * row);
-                for f in codes.chunks(iv) {
-                    for r in f[lo * row..(hi + 1) * row].chunks(row) {
-                        for px in r[x0 * c..x1 * c].chunks(c) {
-                            v.extend_from_slice(&px[c0..c1]);
-                        }
-                    }
-                }
-                whole.in_layout.pack(&v, d.arch.input.values())
-            }
-            Source::Link { .. } => Vec::new(),
-        })
-        .collect();
+    let SimSystem {
+        models,
+        wiring,
+        io: streams,
+        budget,
+        rtl_dir,
+        build_seconds,
+    } = cnn_system(design, &sys, opts, &codes, frames)?;
     let ov = whole.output.values();
-    let streams = SystemIo {
-        inputs,
-        outputs: vec![(sys.out_device, ov)],
-        repeats: frames,
-        out_layout: whole.out_layout,
-        seq_len: 1,
-        seq_count: frames as u32,
-    };
     let t1 = Instant::now();
     let hash = design.plan.plan_hash;
     let mut run = run_lockstep(models, wiring.clone(), &streams, fault, budget, hash, 0);
@@ -649,23 +610,136 @@ pub fn simulate_cnn_multi(
     })
 }
 
+/// A CNN system's wiring.
+fn cnn_wiring(sys: &partita_codegen::arch::cnn_system::CnnSystem) -> Wiring {
+    Wiring {
+        ports: sys.devices.iter().map(|d| d.ports.len()).collect(),
+        links: sys.links.clone(),
+        switched: sys.switched,
+        host: sys.mode == partita_codegen::plan::LinkMode::Host,
+        latency: sys.latency as u64,
+        frame: sys.frame,
+    }
+}
+
+/// Generate (unless `opts.rtl`), build and load every device of a CNN system, and the streams
+/// for `frames` frames of input `codes` (each frame in the stream's (y, x, c) order): the
+/// host scatters each frame's rows to the devices that read the image.
+pub fn cnn_system(
+    design: &Design,
+    sys: &partita_codegen::arch::cnn_system::CnnSystem,
+    opts: &SimOptions,
+    codes: &[i64],
+    frames: usize,
+) -> Result<SimSystem, SimError> {
+    use partita_codegen::arch::cnn_system::Source;
+    let whole = &sys.whole;
+    // The slowest device sets the pace; the budget covers it and the pipeline's fill.
+    let per = sys.cycles_per_frame().max(whole.cycles_per_frame);
+    let budget = 4 * per * (frames as u64 + 4) + 400_000;
+    let max = partita_codegen::limits::SIM_CYCLES.value();
+    if budget > max {
+        return Err(SimError::Input(partita_sim::Error::Input {
+            message: format!(
+                "this run would be allowed {budget} simulated cycles ({per} per frame x {frames} frame(s)), more than the limit of {max}"
+            ),
+            help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
+        }));
+    }
+    let rtl_dir = match &opts.rtl {
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            d.clone()
+        }
+        None => generate_multi(design)?,
+    };
+    let t0 = Instant::now();
+    let jobs: Vec<(std::path::PathBuf, BuildOptions)> = sys
+        .devices
+        .iter()
+        .map(|d| {
+            (
+                rtl_dir.join(format!("dev{}", d.index)),
+                BuildOptions {
+                    trace: opts.wave.is_some(),
+                    cache: opts.cache.clone(),
+                    ports: d.ports.len(),
+                    top: Some(partita_codegen::emit::top_module(design, d.index)),
+                    jobs: 0,
+                    skip: None,
+                },
+            )
+        })
+        .collect();
+    let mut models = Vec::new();
+    for (d, built) in sys.devices.iter().zip(cosim::build_all(&jobs)) {
+        let mut model = Model::load(&built?)?;
+        if let Some(w) = &opts.wave {
+            model.trace(&w.with_extension(format!("dev{}.fst", d.index)))?;
+        }
+        models.push(model);
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    let iv = whole.input.values();
+    let row = whole.input.w * whole.input.c;
+    let inputs: Vec<Vec<partita_hdl::stream::Beat>> = sys
+        .devices
+        .iter()
+        .map(|d| match d.source {
+            Source::Host { lo, hi } => {
+                // Rows lo..=hi, their columns x0..x1, and of every pixel the device's input
+                // channels.
+                let (c0, c1) = d.host_channels;
+                let (x0, x1) = d.host_cols;
+                let c = whole.input.c;
+                let mut v = Vec::with_capacity(frames * (hi - lo + 1) * row);
+                for f in codes.chunks(iv) {
+                    for r in f[lo * row..(hi + 1) * row].chunks(row) {
+                        for px in r[x0 * c..x1 * c].chunks(c) {
+                            v.extend_from_slice(&px[c0..c1]);
+                        }
+                    }
+                }
+                whole.in_layout.pack(&v, d.arch.input.values())
+            }
+            Source::Link { .. } => Vec::new(),
+        })
+        .collect();
+    let io = SystemIo {
+        inputs,
+        outputs: vec![(sys.out_device, whole.output.values())],
+        repeats: frames,
+        out_layout: whole.out_layout,
+        seq_len: 1,
+        seq_count: frames as u32,
+    };
+    Ok(SimSystem {
+        models,
+        wiring: cnn_wiring(sys),
+        io,
+        budget,
+        rtl_dir,
+        build_seconds,
+    })
+}
+
 /// A lockstep run through the system driver, with what the links carried.
-struct LockRun {
-    codes: Vec<i64>,
-    devices: Vec<DeviceStats>,
-    error: Option<String>,
-    sim_cycles: u64,
-    channel_beats: Vec<u64>,
-    links: LinkReport,
-    relay: RelayStats,
+pub struct LockRun {
+    pub codes: Vec<i64>,
+    pub devices: Vec<DeviceStats>,
+    pub error: Option<String>,
+    pub sim_cycles: u64,
+    pub channel_beats: Vec<u64>,
+    pub links: LinkReport,
+    pub relay: RelayStats,
     /// The models, for another run on the same builds.
-    models: Vec<Model>,
+    pub models: Vec<Model>,
 }
 
 /// Run `models` wired as `wiring` says, each device behind the device trait, through the
 /// system driver (which relays host links), with `fault` injected. The shared clock may run
 /// `budget` cycles.
-fn run_lockstep(
+pub fn run_lockstep(
     models: Vec<Model>,
     wiring: Wiring,
     io: &SystemIo,

@@ -413,12 +413,14 @@ pub fn run_system(devs: &mut [&mut dyn Device], io: &SystemIo, opts: &SystemOpti
             Err(_) => {}
         }
     }
+    // Whole steps or frames only: a step some device has not finished is left out.
     let mut taken = vec![0usize; n];
-    'outer: for _ in 0..io.repeats {
+    for _ in 0..io.repeats {
+        let whole = (0..n).all(|d| taken[d] + out_vec[d] <= outs[d].len());
+        if !whole {
+            break;
+        }
         for &(d, k) in &io.outputs {
-            if taken[d] + k > outs[d].len() {
-                break 'outer;
-            }
             result
                 .codes
                 .extend_from_slice(&outs[d][taken[d]..taken[d] + k]);
