@@ -13,6 +13,8 @@
 //! arguments) or a verb that is not built yet.
 
 pub mod driver;
+#[cfg(feature = "remote")]
+pub mod remote;
 
 #[cfg(feature = "cli")]
 pub mod cli;

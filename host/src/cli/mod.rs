@@ -14,6 +14,7 @@ pub mod gen;
 pub mod golden;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod sim;
 pub mod synth;
 pub mod temp;
@@ -52,8 +53,11 @@ enum Command {
     Bench(bench::Args),
     /// Cost model: predicted cycles per timestep, link traffic, memory and multipliers.
     Report(report::Args),
-    /// Run inputs through a device via the host driver (no golden comparison), like a board.
+    /// Run inputs through the devices via the host driver (no golden comparison), like boards:
+    /// simulated, an XDMA card, or devices served by `partita serve` on other machines.
     Run(run::Args),
+    /// Serve one device of a plan to remote hosts over gRPC (loopback by default).
+    Serve(serve::Args),
     /// Open synthesis of one device's RTL (Yosys): LUTs, FFs, DSP blocks, block RAM and where
     /// each memory went; with --pnr, place and route (nextpnr) for the achieved Fmax.
     Synth(synth::Args),
@@ -97,17 +101,6 @@ impl Failure {
             diag: Box::new(Mismatch(first_line.to_string())),
         }
     }
-}
-
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("`partita {verb}` is not built yet")]
-#[diagnostic(
-    code(partita::not_built),
-    help("{what}: not built yet; see \"Status\" in README.md for what is")
-)]
-pub(crate) struct NotBuilt {
-    pub(crate) verb: &'static str,
-    pub(crate) what: &'static str,
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -158,6 +151,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Bench(a) => bench::run_verb(a, out),
         Command::Report(a) => report::run_verb(a, out),
         Command::Run(a) => run::run(a, out),
+        Command::Serve(a) => serve::run(a, out),
         Command::Synth(a) => synth::run(a, out),
     }
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 use partita_codegen::arch::cnn::CnnArch;
 use partita_codegen::design::{self, ModelDesign};
 
-use super::{io_failure, temp, ArgFailure, Failure, GenFailure, NotBuilt};
+use super::{io_failure, temp, ArgFailure, Failure, GenFailure};
 use crate::cosim::{self, SimError, SimOptions};
 use crate::driver;
 use crate::driver::xdma::file::{FileTransport, XdmaPaths};
 use crate::driver::xdma::XdmaDevice;
+use crate::remote::client::{ClientTls, Connect, RemoteDevice};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,8 +24,8 @@ pub struct Args {
     input: PathBuf,
     #[arg(long)]
     output: PathBuf,
-    /// `sim` (Verilator models of the generated RTL, any number of devices) or `pcie` (an XDMA
-    /// card, single-device plans). The `remote` backend (gRPC) is not built yet.
+    /// `sim` (Verilator models of the generated RTL, any number of devices), `pcie` (an XDMA
+    /// card, single-device plans) or `remote` (devices served by `partita serve`, --connect).
     #[arg(long, default_value = "sim")]
     backend: String,
     /// Use an already generated RTL directory (sim).
@@ -36,31 +37,46 @@ pub struct Args {
     /// The XDMA stream channel K (pcie).
     #[arg(long, default_value_t = 0)]
     channel: u32,
-    /// Each register access, input packet and output vector must finish within this (pcie).
+    /// Each register access, input packet and output vector must finish within this (pcie,
+    /// remote: each request).
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
+    /// Where device N is served (remote), `N=HOST:PORT`, once per device.
+    #[arg(long)]
+    connect: Vec<String>,
+    /// A file holding the token the servers want (remote).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// TLS (remote): the CA of the servers' certificates, the client's certificate and key
+    /// (PEM), and the name the servers' certificates carry.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    #[arg(long, default_value = "localhost")]
+    tls_domain: String,
+    /// The whole run's deadline on several devices (remote), in seconds.
+    #[arg(long, default_value_t = 600)]
+    deadline_s: u64,
 }
 
 /// The device a run goes through.
 enum Backend {
     Sim,
     Pcie,
+    Remote,
 }
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
     let backend = match a.backend.as_str() {
         "sim" => Backend::Sim,
         "pcie" => Backend::Pcie,
-        "remote" => {
-            return Err(NotBuilt {
-                verb: "run --backend remote",
-                what: "The remote backend (gRPC)",
-            }
-            .into())
-        }
+        "remote" => Backend::Remote,
         other => {
             return Err(ArgFailure(format!(
-                "unknown backend `{other}` for --backend; allowed: sim (the Verilator model), pcie (an XDMA card) and remote (not built yet)"
+                "unknown backend `{other}` for --backend; allowed: sim (the Verilator model), pcie (an XDMA card) and remote (devices served by `partita serve`)"
             ))
             .into())
         }
@@ -88,41 +104,52 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..Default::default()
     };
+    let remote = match backend {
+        Backend::Remote => Some(connect_all(&a, &d)?),
+        _ => None,
+    };
     if d.plan.devices > 1 {
-        return run_system(&a, &d, &x, &opts, out);
+        return run_system(&a, &d, &x, &opts, remote, out);
     }
+    let mut remote = remote;
     let name = match backend {
         Backend::Sim => "sim",
         Backend::Pcie => "pcie",
+        Backend::Remote => "remote",
     };
     // The device: a simulated one with the whole run's cycle budget, or the card behind the
     // XDMA files, whose output vectors come one packet each.
-    let open = |budget: u64, out_layout, out_values| -> Result<Box<dyn driver::Device>, Failure> {
-        Ok(match backend {
-            Backend::Sim => {
-                let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
-                dev.budget_cycles = budget;
-                Box::new(dev)
-            }
-            Backend::Pcie => {
-                let paths = XdmaPaths::new(&a.xdma, a.channel);
-                let t = FileTransport::open(&paths).map_err(|e| {
-                    ArgFailure(format!(
-                        "--backend pcie (--xdma {} --channel {}): {e}",
-                        a.xdma, a.channel
+    let mut open =
+        |budget: u64, out_layout, out_values| -> Result<Box<dyn driver::Device>, Failure> {
+            Ok(match backend {
+                Backend::Remote => match remote.take().and_then(|mut v| v.pop()) {
+                    Some(dv) => Box::new(dv),
+                    None => return Err(ArgFailure("no remote device".into()).into()),
+                },
+                Backend::Sim => {
+                    let (mut dev, _, _) = cosim::open_sim_device(&d, &opts)?;
+                    dev.budget_cycles = budget;
+                    Box::new(dev)
+                }
+                Backend::Pcie => {
+                    let paths = XdmaPaths::new(&a.xdma, a.channel);
+                    let t = FileTransport::open(&paths).map_err(|e| {
+                        ArgFailure(format!(
+                            "--backend pcie (--xdma {} --channel {}): {e}",
+                            a.xdma, a.channel
+                        ))
+                    })?;
+                    Box::new(XdmaDevice::new(
+                        t.regs,
+                        t.h2c,
+                        t.c2h,
+                        out_layout,
+                        out_values,
+                        Duration::from_millis(a.timeout_ms),
                     ))
-                })?;
-                Box::new(XdmaDevice::new(
-                    t.regs,
-                    t.h2c,
-                    t.c2h,
-                    out_layout,
-                    out_values,
-                    Duration::from_millis(a.timeout_ms),
-                ))
-            }
-        })
-    };
+                }
+            })
+        };
     let ModelDesign::Lstm(m) = &d.model else {
         // A CNN: frames through the device trait.
         let arch = CnnArch::new(&d).map_err(GenFailure)?;
@@ -193,52 +220,178 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
 )]
 struct RunStopped(String);
 
-/// A multi-device plan on simulated devices: every device's model in lockstep over the
-/// modelled links, driven by the system driver (which relays host links), no golden model.
+/// Parse `--connect N=HOST:PORT` (once per device of the plan), read the credentials, and
+/// connect to every device: handshake (plan hash, device index, version) and lease.
+fn connect_all(a: &Args, d: &design::Design) -> Result<Vec<RemoteDevice>, Failure> {
+    let n = d.plan.devices;
+    let mut addrs: Vec<Option<String>> = vec![None; n];
+    for c in &a.connect {
+        let usage =
+            "expected N=HOST:PORT, N a device of the plan (e.g. --connect 0=127.0.0.1:50551)";
+        let Some((i, addr)) = c.split_once('=') else {
+            return Err(ArgFailure(format!("--connect {c}: {usage}")).into());
+        };
+        let i: usize = i
+            .parse()
+            .map_err(|_| ArgFailure(format!("--connect {c}: `{i}` is not a number; {usage}")))?;
+        if i >= n {
+            return Err(ArgFailure(format!(
+                "--connect {c}: the plan has devices 0..{n}; {usage}"
+            ))
+            .into());
+        }
+        if addrs[i].replace(addr.to_string()).is_some() {
+            return Err(ArgFailure(format!("--connect: device {i} given twice")).into());
+        }
+    }
+    let missing: Vec<usize> = (0..n).filter(|i| addrs[*i].is_none()).collect();
+    if !missing.is_empty() {
+        return Err(ArgFailure(format!(
+            "--backend remote needs --connect N=HOST:PORT for every device of the plan; missing: {missing:?}"
+        ))
+        .into());
+    }
+    let read = |p: &PathBuf, what: &str| -> Result<Vec<u8>, Failure> {
+        std::fs::read(p)
+            .map_err(|e| ArgFailure(format!("{what} {}: cannot read it: {e}", p.display())).into())
+    };
+    let token = match &a.token_file {
+        Some(p) => Some(
+            String::from_utf8_lossy(&read(p, "--token-file")?)
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let tls = |a: &Args| -> Result<Option<ClientTls>, Failure> {
+        Ok(match (&a.tls_ca, &a.tls_cert, &a.tls_key) {
+            (None, None, None) => None,
+            (Some(ca), Some(c), Some(k)) => Some(ClientTls {
+                ca: read(ca, "--tls-ca")?,
+                cert: read(c, "--tls-cert")?,
+                key: read(k, "--tls-key")?,
+                domain: a.tls_domain.clone(),
+            }),
+            _ => {
+                return Err(ArgFailure(
+                    "TLS needs all of --tls-ca, --tls-cert and --tls-key".into(),
+                )
+                .into())
+            }
+        })
+    };
+    let mut devs = Vec::new();
+    for (i, addr) in addrs.into_iter().enumerate() {
+        let addr = addr.unwrap_or_default();
+        devs.push(
+            RemoteDevice::connect(Connect {
+                addr,
+                device: i,
+                plan_hash: d.plan.plan_hash,
+                token: token.clone(),
+                tls: tls(a)?,
+                timeout: Duration::from_millis(a.timeout_ms),
+                client: format!("partita run (pid {})", std::process::id()),
+            })
+            .map_err(SimError::from)?,
+        );
+    }
+    Ok(devs)
+}
+
+/// A multi-device plan through the system driver (which relays host links): on simulated
+/// devices (every device's model in lockstep over the modelled links), or on devices served
+/// by `partita serve` (`remote`; their links must be host-relayed). No golden model.
 fn run_system(
     a: &Args,
     d: &design::Design,
     x: &partita_sim::Input,
     opts: &SimOptions,
+    remote: Option<Vec<RemoteDevice>>,
     out: &mut dyn std::io::Write,
 ) -> Result<(), Failure> {
-    use crate::cosim::multi::{cnn_system, lstm_system, run_lockstep};
+    use crate::cosim::multi::{cnn_io, cnn_system, lstm_io, lstm_system, run_lockstep};
+    use crate::driver::system::{run_system, SystemIo, SystemOptions};
     let hash = d.plan.plan_hash;
-    let (run, y, what) = match &d.model {
+    // Runs `io` on the remote devices or, for the simulated ones, builds them (`sim`).
+    let go = |io: SystemIo,
+              frame: partita_hdl::frame::Format,
+              host: bool,
+              sim: &dyn Fn() -> Result<crate::cosim::multi::SimSystem, SimError>|
+     -> Result<(Vec<i64>, Vec<driver::DeviceStats>, usize, Option<String>), Failure> {
+        Ok(match remote {
+            None => {
+                let s = sim()?;
+                let r = run_lockstep(s.models, s.wiring, &s.io, None, s.budget, hash, 0);
+                (r.codes, r.devices, r.relay.frames.iter().sum(), r.error)
+            }
+            Some(mut devs) => {
+                if !host {
+                    return Err(ArgFailure(format!(
+                        "--backend remote: devices on different machines reach each other through the host, and {} has direct links; set mode = \"host\" in [target.link]",
+                        a.plan.display()
+                    ))
+                    .into());
+                }
+                let mut refs: Vec<&mut dyn driver::Device> = devs
+                    .iter_mut()
+                    .map(|v| v as &mut dyn driver::Device)
+                    .collect();
+                let r = run_system(
+                    &mut refs,
+                    &io,
+                    &SystemOptions {
+                        plan_hash: hash,
+                        link_timeout: 0,
+                        start_skew: 0,
+                        frame,
+                        deadline: Duration::from_secs(a.deadline_s),
+                        poll_rounds: 8,
+                    },
+                );
+                (r.codes, r.devices, r.relay.frames.iter().sum(), r.error)
+            }
+        })
+    };
+    let host_mode = |m| m == partita_codegen::plan::LinkMode::Host;
+    let ((_, devices, relayed, error), y, what) = match &d.model {
         ModelDesign::Lstm(m) => {
             let sys = partita_codegen::arch::lstm::System::new(d).map_err(GenFailure)?;
             let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
             let codes = cosim::input_codes(d, x);
-            let s = lstm_system(d, &sys, opts, &codes, steps, seqs)?;
-            let run = run_lockstep(s.models, s.wiring, &s.io, None, s.budget, hash, 0);
-            let y = cosim::output_array(d, x, m.hidden_size, &run.codes);
-            let done = run.codes.len() / m.hidden_size.max(1);
+            let io = lstm_io(d, &sys, &codes, steps, seqs);
+            let r = go(io, sys.frame, host_mode(sys.schedule.mode), &|| {
+                lstm_system(d, &sys, opts, &codes, steps, seqs)
+            })?;
+            let y = cosim::output_array(d, x, m.hidden_size, &r.0);
+            let done = r.0.len() / m.hidden_size.max(1);
             let what = format!(
                 "{seqs} sequence(s) x {steps} step(s) ({done} of {} steps finished)",
                 seqs * steps
             );
-            (run, y, what)
+            (r, y, what)
         }
         ModelDesign::Cnn(_) => {
             let sys = partita_codegen::arch::cnn_system::CnnSystem::new(d).map_err(GenFailure)?;
             let frames = x.data.shape()[0];
             let codes = cosim::cnn::input_codes(d, x);
-            let s = cnn_system(d, &sys, opts, &codes, frames)?;
-            let run = run_lockstep(s.models, s.wiring, &s.io, None, s.budget, hash, 0);
-            let y = cosim::cnn::output_array(d, &sys.whole, x, &run.codes);
-            let done = run.codes.len() / sys.whole.output.values().max(1);
+            let io = cnn_io(&sys, &codes, frames);
+            let r = go(io, sys.frame, host_mode(sys.mode), &|| {
+                cnn_system(d, &sys, opts, &codes, frames)
+            })?;
+            let y = cosim::cnn::output_array(d, &sys.whole, x, &r.0);
+            let done = r.0.len() / sys.whole.output.values().max(1);
             let what = format!("{frames} frame(s) ({done} finished)");
-            (run, y, what)
+            (r, y, what)
         }
     };
     // What finished is written whether or not the run completed.
     temp::write_npy(&a.output, &y)?;
-    if let Some(e) = run.error {
+    if let Some(e) = error {
         return Err(RunStopped(format!("{e}; {what}, written to {}", a.output.display())).into());
     }
-    let cycles = run.devices.iter().map(|s| s.cycles).max().unwrap_or(0);
-    let sats: u64 = run.devices.iter().map(|s| s.saturations as u64).sum();
-    let relayed: usize = run.relay.frames.iter().sum();
+    let cycles = devices.iter().map(|s| s.cycles).max().unwrap_or(0);
+    let sats: u64 = devices.iter().map(|s| s.saturations as u64).sum();
     let relay = if relayed > 0 {
         format!(", {relayed} frames relayed by the host")
     } else {
@@ -246,8 +399,9 @@ fn run_system(
     };
     writeln!(
         out,
-        "run (sim, {} devices): {what} -> {} {:?}; {cycles} cycles on the slowest device, {sats} saturation events{relay}",
-        run.devices.len(),
+        "run ({}, {} devices): {what} -> {} {:?}; {cycles} cycles on the slowest device, {sats} saturation events{relay}",
+        if a.backend == "remote" { "remote" } else { "sim" },
+        devices.len(),
         a.output.display(),
         y.shape(),
     )

@@ -379,33 +379,18 @@ pub struct SimSystem {
     pub build_seconds: f64,
 }
 
-/// Generate (unless `opts.rtl`), build and load every device of an LSTM system, and the
-/// streams for `steps` x `seqs` timesteps of input `codes` (`(sequence, timestep, feature)`).
-pub fn lstm_system(
+/// The Verilator build of every device of an LSTM system. Every device's model is its node
+/// design's `node` module (without the device's own top, which only ties the identity):
+/// devices of one design share one build, and each instance gets its device's identity and
+/// memory images. Distinct designs build side by side.
+fn lstm_jobs(
     design: &Design,
     sys: &System,
     opts: &SimOptions,
-    codes: &[i64],
-    steps: usize,
-    seqs: usize,
-) -> Result<SimSystem, SimError> {
-    let ModelDesign::Lstm(m) = &design.model else {
-        return Err(SimError::Gen("not an LSTM plan".into()));
-    };
-    let budget = super::cycle_budget(design, seqs, steps, 0)?;
-    let rtl_dir = match &opts.rtl {
-        Some(d) => {
-            super::check_rtl_dir(design, d)?;
-            d.clone()
-        }
-        None => generate_multi(design)?,
-    };
-    let t0 = Instant::now();
-    // Every device's model is its node design's `node` module (without the device's own top,
-    // which only ties the identity): devices of one design share one build, and each instance
-    // gets its device's identity and memory images. Distinct designs build side by side.
+    rtl_dir: &std::path::Path,
+) -> Result<Vec<(PathBuf, BuildOptions)>, SimError> {
     let node_modules = emit::node::node_modules(design).map_err(SimError::Gen)?;
-    let jobs: Vec<(PathBuf, BuildOptions)> = sys
+    Ok(sys
         .schedule
         .nodes
         .iter()
@@ -422,21 +407,43 @@ pub fn lstm_system(
                 },
             )
         })
-        .collect();
-    let mut models = Vec::new();
-    for (n, built) in sys.schedule.nodes.iter().zip(cosim::build_all(&jobs)) {
-        let mut model = Model::load(&built?)?;
-        model.set_identity(n.index);
-        if let Some(w) = &opts.wave {
-            // One FST per device: run.fst -> run.dev0.fst, run.dev1.fst, ...
-            model.trace(&w.with_extension(format!("dev{}.fst", n.index)))?;
-        }
-        models.push(model);
+        .collect())
+}
+
+/// Load a built model; `identity` sets a node model's device index; with `--wave`, one FST
+/// per device (run.fst -> run.dev0.fst, run.dev1.fst, ...).
+fn load_model(
+    built: cosim::Built,
+    identity: Option<usize>,
+    opts: &SimOptions,
+) -> Result<Model, SimError> {
+    let mut model = Model::load(&built)?;
+    let d = identity.unwrap_or(0);
+    if identity.is_some() {
+        model.set_identity(d);
     }
-    let build_seconds = t0.elapsed().as_secs_f64();
+    if let Some(w) = &opts.wave {
+        model.trace(&w.with_extension(format!("dev{d}.fst")))?;
+    }
+    Ok(model)
+}
+
+/// What the host feeds an LSTM system and collects: x to every device that needs it, each
+/// device's slice of h per step.
+pub fn lstm_io(
+    design: &Design,
+    sys: &System,
+    codes: &[i64],
+    steps: usize,
+    seqs: usize,
+) -> SystemIo {
     let layout = partita_codegen::arch::lstm::stream_layout(design);
-    let xb = layout.pack(codes, m.input_size);
-    let io = SystemIo {
+    let input = match &design.model {
+        ModelDesign::Lstm(m) => m.input_size,
+        ModelDesign::Cnn(_) => 1,
+    };
+    let xb = layout.pack(codes, input);
+    SystemIo {
         inputs: sys
             .schedule
             .nodes
@@ -448,7 +455,89 @@ pub fn lstm_system(
         out_layout: layout,
         seq_len: steps as u32,
         seq_count: seqs as u32,
+    }
+}
+
+/// Device `index` of a multi-device plan alone, for `partita serve`: its model, with its one
+/// link port going to the host (the plan's links must be host-relayed).
+pub fn served_device(
+    design: &Design,
+    index: usize,
+    opts: &SimOptions,
+) -> Result<Lockstep, SimError> {
+    let rtl_dir = match &opts.rtl {
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            d.clone()
+        }
+        None => generate_multi(design)?,
     };
+    let (jobs, identity, wiring) = match &design.model {
+        ModelDesign::Lstm(_) => {
+            let sys = System::new(design).map_err(SimError::Gen)?;
+            (
+                lstm_jobs(design, &sys, opts, &rtl_dir)?,
+                Some(index),
+                Wiring::of(&sys),
+            )
+        }
+        ModelDesign::Cnn(_) => {
+            let sys =
+                partita_codegen::arch::cnn_system::CnnSystem::new(design).map_err(SimError::Gen)?;
+            (
+                cnn_jobs(design, &sys, opts, &rtl_dir),
+                None,
+                cnn_wiring(&sys),
+            )
+        }
+    };
+    if !wiring.host {
+        return Err(SimError::Gen(
+            "a served device of a multi-device plan reaches the others through the host: the plan needs mode = \"host\" in [target.link] (direct links cannot cross machines)".into(),
+        ));
+    }
+    let Some(job) = jobs.into_iter().nth(index) else {
+        return Err(SimError::Gen(format!("the plan has no device {index}")));
+    };
+    let built = cosim::build_all(&[job]).into_iter().next();
+    let Some(built) = built else {
+        return Err(SimError::Gen("the build produced no model".into()));
+    };
+    let model = load_model(built?, identity, opts)?;
+    let one = Wiring {
+        ports: vec![1],
+        links: Vec::new(),
+        ..wiring
+    };
+    Ok(Lockstep::new(vec![model], one, None))
+}
+
+/// Generate (unless `opts.rtl`), build and load every device of an LSTM system, and the
+/// streams for `steps` x `seqs` timesteps of input `codes` (`(sequence, timestep, feature)`).
+pub fn lstm_system(
+    design: &Design,
+    sys: &System,
+    opts: &SimOptions,
+    codes: &[i64],
+    steps: usize,
+    seqs: usize,
+) -> Result<SimSystem, SimError> {
+    let budget = super::cycle_budget(design, seqs, steps, 0)?;
+    let rtl_dir = match &opts.rtl {
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            d.clone()
+        }
+        None => generate_multi(design)?,
+    };
+    let t0 = Instant::now();
+    let jobs = lstm_jobs(design, sys, opts, &rtl_dir)?;
+    let mut models = Vec::new();
+    for (n, built) in sys.schedule.nodes.iter().zip(cosim::build_all(&jobs)) {
+        models.push(load_model(built?, Some(n.index), opts)?);
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    let io = lstm_io(design, sys, codes, steps, seqs);
     Ok(SimSystem {
         models,
         wiring: Wiring::of(sys),
@@ -622,40 +711,14 @@ fn cnn_wiring(sys: &partita_codegen::arch::cnn_system::CnnSystem) -> Wiring {
     }
 }
 
-/// Generate (unless `opts.rtl`), build and load every device of a CNN system, and the streams
-/// for `frames` frames of input `codes` (each frame in the stream's (y, x, c) order): the
-/// host scatters each frame's rows to the devices that read the image.
-pub fn cnn_system(
+/// The Verilator build of every device of a CNN system (each its own top).
+fn cnn_jobs(
     design: &Design,
     sys: &partita_codegen::arch::cnn_system::CnnSystem,
     opts: &SimOptions,
-    codes: &[i64],
-    frames: usize,
-) -> Result<SimSystem, SimError> {
-    use partita_codegen::arch::cnn_system::Source;
-    let whole = &sys.whole;
-    // The slowest device sets the pace; the budget covers it and the pipeline's fill.
-    let per = sys.cycles_per_frame().max(whole.cycles_per_frame);
-    let budget = 4 * per * (frames as u64 + 4) + 400_000;
-    let max = partita_codegen::limits::SIM_CYCLES.value();
-    if budget > max {
-        return Err(SimError::Input(partita_sim::Error::Input {
-            message: format!(
-                "this run would be allowed {budget} simulated cycles ({per} per frame x {frames} frame(s)), more than the limit of {max}"
-            ),
-            help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
-        }));
-    }
-    let rtl_dir = match &opts.rtl {
-        Some(d) => {
-            super::check_rtl_dir(design, d)?;
-            d.clone()
-        }
-        None => generate_multi(design)?,
-    };
-    let t0 = Instant::now();
-    let jobs: Vec<(std::path::PathBuf, BuildOptions)> = sys
-        .devices
+    rtl_dir: &std::path::Path,
+) -> Vec<(PathBuf, BuildOptions)> {
+    sys.devices
         .iter()
         .map(|d| {
             (
@@ -670,16 +733,18 @@ pub fn cnn_system(
                 },
             )
         })
-        .collect();
-    let mut models = Vec::new();
-    for (d, built) in sys.devices.iter().zip(cosim::build_all(&jobs)) {
-        let mut model = Model::load(&built?)?;
-        if let Some(w) = &opts.wave {
-            model.trace(&w.with_extension(format!("dev{}.fst", d.index)))?;
-        }
-        models.push(model);
-    }
-    let build_seconds = t0.elapsed().as_secs_f64();
+        .collect()
+}
+
+/// What the host feeds a CNN system and collects: it scatters each frame's rows (their
+/// columns and channels) to the devices that read the image, and reads the output device.
+pub fn cnn_io(
+    sys: &partita_codegen::arch::cnn_system::CnnSystem,
+    codes: &[i64],
+    frames: usize,
+) -> SystemIo {
+    use partita_codegen::arch::cnn_system::Source;
+    let whole = &sys.whole;
     let iv = whole.input.values();
     let row = whole.input.w * whole.input.c;
     let inputs: Vec<Vec<partita_hdl::stream::Beat>> = sys
@@ -705,14 +770,54 @@ pub fn cnn_system(
             Source::Link { .. } => Vec::new(),
         })
         .collect();
-    let io = SystemIo {
+    SystemIo {
         inputs,
         outputs: vec![(sys.out_device, whole.output.values())],
         repeats: frames,
         out_layout: whole.out_layout,
         seq_len: 1,
         seq_count: frames as u32,
+    }
+}
+
+/// Generate (unless `opts.rtl`), build and load every device of a CNN system, and the streams
+/// for `frames` frames of input `codes` (each frame in the stream's (y, x, c) order): the
+/// host scatters each frame's rows to the devices that read the image.
+pub fn cnn_system(
+    design: &Design,
+    sys: &partita_codegen::arch::cnn_system::CnnSystem,
+    opts: &SimOptions,
+    codes: &[i64],
+    frames: usize,
+) -> Result<SimSystem, SimError> {
+    let whole = &sys.whole;
+    // The slowest device sets the pace; the budget covers it and the pipeline's fill.
+    let per = sys.cycles_per_frame().max(whole.cycles_per_frame);
+    let budget = 4 * per * (frames as u64 + 4) + 400_000;
+    let max = partita_codegen::limits::SIM_CYCLES.value();
+    if budget > max {
+        return Err(SimError::Input(partita_sim::Error::Input {
+            message: format!(
+                "this run would be allowed {budget} simulated cycles ({per} per frame x {frames} frame(s)), more than the limit of {max}"
+            ),
+            help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
+        }));
+    }
+    let rtl_dir = match &opts.rtl {
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            d.clone()
+        }
+        None => generate_multi(design)?,
     };
+    let t0 = Instant::now();
+    let jobs = cnn_jobs(design, sys, opts, &rtl_dir);
+    let mut models = Vec::new();
+    for built in cosim::build_all(&jobs) {
+        models.push(load_model(built?, None, opts)?);
+    }
+    let build_seconds = t0.elapsed().as_secs_f64();
+    let io = cnn_io(sys, codes, frames);
     Ok(SimSystem {
         models,
         wiring: cnn_wiring(sys),
