@@ -378,7 +378,7 @@ fn pcie_backend_refuses_a_multi_device_plan() {
 }
 
 #[test]
-fn remote_backend_not_built_yet() {
+fn remote_backend_needs_every_device_connected() {
     let dir = TempDir::new("nb");
     let plan = dir.write("p.toml", LSTM);
     let x = dir.write(
@@ -386,7 +386,7 @@ fn remote_backend_not_built_yet() {
         npy_bytes(ndarray::ArrayD::<f64>::zeros(vec![2, 4])),
     );
     let y = dir.path().join("y.npy");
-    let args = [
+    let base = [
         "run",
         plan.to_str().unwrap(),
         "--input",
@@ -396,9 +396,26 @@ fn remote_backend_not_built_yet() {
         "--backend",
         "remote",
     ];
-    let err = run_expect_2(&dir, &args);
-    assert!(err.contains("is not built yet"), "{err}");
-    assert!(!y.exists(), "nothing written on failure");
+    for (extra, want) in [
+        (vec![], "needs --connect N=HOST:PORT for every device"),
+        (vec!["--connect", "0"], "expected N=HOST:PORT"),
+        (
+            vec!["--connect", "3=127.0.0.1:1"],
+            "the plan has devices 0..1",
+        ),
+        (
+            vec!["--connect", "0=127.0.0.1:1", "--connect", "0=127.0.0.1:2"],
+            "device 0 given twice",
+        ),
+        // Nothing listens on port 1: the connection is refused at once.
+        (vec!["--connect", "0=127.0.0.1:1"], "cannot connect"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        let err = run_expect_2(&dir, &args);
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(!y.exists(), "nothing written on failure");
+    }
 }
 
 #[test]

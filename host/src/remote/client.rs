@@ -65,8 +65,7 @@ impl RemoteDevice {
             |e: String| DeviceError::Transport(format!("device {} at {}: {e}", c.device, c.addr));
         let mut ep = Endpoint::from_shared(format!("{scheme}://{}", c.addr))
             .map_err(|e| bad(format!("not a HOST:PORT address ({e})")))?
-            .connect_timeout(c.timeout)
-            .timeout(c.timeout);
+            .connect_timeout(c.timeout);
         if let Some(t) = &c.tls {
             ep = ep
                 .tls_config(
@@ -142,6 +141,8 @@ impl RemoteDevice {
         F: FnOnce(BoardClient<Channel>, Request<M>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<R>, Status>>,
     {
+        // The server stops a request at its deadline (grpc-timeout); a server that does not
+        // answer at all (stopped, or its network gone) is stopped here, a little later.
         let mut req = Request::new(msg);
         req.set_timeout(self.timeout);
         if let Some(t) = &self.token {
@@ -166,7 +167,13 @@ impl RemoteDevice {
 
 /// A gRPC status as a device error that says where and what.
 fn status_error(where_: &str, s: Status, timeout: Duration) -> DeviceError {
+    // tonic reports its own client-side deadline as a cancelled call.
+    let expired = s.code() == Code::Cancelled && s.message().contains("Timeout expired");
     match s.code() {
+        _ if expired => DeviceError::Deadline {
+            what: format!("{where_} (the server did not answer)"),
+            ms: timeout.as_millis() as u64,
+        },
         Code::DeadlineExceeded => DeviceError::Deadline {
             what: format!("{where_} ({})", s.message()),
             ms: timeout.as_millis() as u64,
