@@ -1,20 +1,24 @@
 //! Generates the gRPC service code of the remote backend (feature `remote`) with tonic-build's
 //! manual builder: the messages are Rust structs in `src/remote/proto.rs`, so no protoc is
-//! needed. Also finds Verilator for the loopback tests that serve simulated devices: without
-//! it they are compiled as `#[ignore]` (skipped); under CI a missing Verilator fails the build.
+//! needed. Also finds Verilator (for the loopback tests that serve simulated devices) and
+//! openssl (for the TLS test's certificates): without them those tests are compiled as
+//! `#[ignore]` (skipped); under CI a missing tool fails the build.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PATH");
     println!("cargo:rerun-if-env-changed=CI");
-    println!("cargo::rustc-check-cfg=cfg(have_verilator)");
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("verilator").is_file()));
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    if found {
-        println!("cargo:rustc-cfg=have_verilator");
-    } else if ci {
-        panic!("CI is set but verilator is missing; .ci/run installs it (bash scripts/ensure-tools.sh verilator)");
+    // Verilator for the served simulated devices; openssl makes the TLS test's certificates.
+    for (tool, cfg) in [("verilator", "have_verilator"), ("openssl", "have_openssl")] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        let found = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+        if found {
+            println!("cargo:rustc-cfg={cfg}");
+        } else if ci {
+            panic!("CI is set but {tool} is missing; .ci/run installs it (bash scripts/ensure-tools.sh {tool})");
+        }
     }
     #[cfg(feature = "remote")]
     services();

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 # HDL tools: Verilator 5.006, Icarus 11, Yosys 0.23 and ccache from Debian; zlib for FST waves;
 # nextpnr for ECP5 (YoWASP, from the Python package index) for the place-and-route test;
 # PyTorch for the test of scripts/torch_export.py.
-bash scripts/ensure-tools.sh --pnr --torch verilator iverilog yosys ccache g++ make zlib1g-dev
+bash scripts/ensure-tools.sh --pnr --torch verilator iverilog yosys ccache g++ make zlib1g-dev openssl
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 # The driver stands alone: a board host builds it without the generator or its templates.

@@ -573,3 +573,138 @@ fn a_dropped_connection_ends_the_run() {
         &["device 0 at 127.0.0.1:"],
     );
 }
+
+/// Make a CA and a certificate it signs for `name` (server or client use), with openssl.
+fn certificates(dir: &Tmp, ca: &str, certs: &[(&str, &str)]) {
+    let sh = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    let (key, pem, subj) = (
+        format!("{ca}.key"),
+        format!("{ca}.pem"),
+        format!("/CN={ca}"),
+    );
+    a.extend([
+        "-keyout",
+        &key,
+        "-out",
+        &pem,
+        "-days",
+        "2",
+        "-subj",
+        &subj,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    sh(&a);
+    for (name, usage) in certs {
+        let (k, csr, p, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(
+            dir.path(&ext),
+            format!("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage={usage}\n"),
+        )
+        .unwrap();
+        let mut a = vec!["req"];
+        a.extend(ec);
+        a.extend(["-keyout", &k, "-out", &csr, "-subj", "/CN=localhost"]);
+        sh(&a);
+        sh(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &pem,
+            "-CAkey",
+            &key,
+            "-CAcreateserial",
+            "-out",
+            &p,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+/// Mutual TLS: a client with a certificate the server's CA signed runs and equals golden; a
+/// plain client and a client whose certificate another CA signed are refused.
+#[test]
+#[cfg_attr(
+    not(all(have_verilator, have_openssl)),
+    ignore = "needs verilator and openssl (bash scripts/ensure-tools.sh verilator openssl)"
+)]
+fn mutual_tls_serves_only_certified_clients() {
+    let dir = Tmp::new("tls");
+    certificates(
+        &dir,
+        "ca",
+        &[("server", "serverAuth"), ("client", "clientAuth")],
+    );
+    certificates(&dir, "other", &[("stranger", "clientAuth")]);
+    let one = dir.file("one.toml", ONE);
+    let p = |n: &str| dir.path(n).display().to_string();
+    let (cert, key, ca) = (p("server.pem"), p("server.key"), p("ca.pem"));
+    let s = serve(
+        &one,
+        0,
+        &["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca],
+        &dir,
+    );
+    let x = input(&dir, "x.npy", 1, 3, 4);
+    let y = dir.path("y.npy");
+    let (ccert, ckey) = (p("client.pem"), p("client.key"));
+    let tls = ["--tls-ca", &ca, "--tls-cert", &ccert, "--tls-key", &ckey];
+    let (code, out, err) = run_remote(&one, &x, &y, &[&s], &tls);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(read(&y), golden(&one, &x, &dir));
+    let log = std::fs::read_to_string(&s.audit).unwrap();
+    assert!(log.contains("(client certificate fnv64:"), "{log}");
+    std::fs::remove_file(&y).unwrap();
+    // Plain text to a TLS server.
+    let (code, _, err) = run_remote(&one, &x, &y, &[&s], &["--timeout-ms", "3000"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(flat(&err).contains("device 0 at 127.0.0.1:"), "{err}");
+    // A certificate from another CA.
+    let (scert, skey) = (p("stranger.pem"), p("stranger.key"));
+    let other = [
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        &scert,
+        "--tls-key",
+        &skey,
+        "--timeout-ms",
+        "3000",
+    ];
+    let (code, _, err) = run_remote(&one, &x, &y, &[&s], &other);
+    assert_eq!(code, 2, "{err}");
+    assert!(flat(&err).contains("device 0 at 127.0.0.1:"), "{err}");
+    assert!(!y.exists());
+}
