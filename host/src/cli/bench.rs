@@ -17,9 +17,26 @@ pub struct Args {
     /// Timesteps per sequence of the benchmark input (2 sequences).
     #[arg(long, default_value_t = 32)]
     steps: usize,
+    /// Measure the host driver instead: register round trip and stream throughput on the
+    /// sim, XDMA-over-cosim and remote (loopback gRPC) backends of a single-device LSTM plan
+    /// (PLANS: one; default examples/lstm_1dev_ew.toml), and the host relay's cost per
+    /// frame on --relay-plan.
+    #[arg(long)]
+    driver: bool,
+    /// A multi-device plan with host-relayed links, for --driver.
+    #[arg(long, default_value = "examples/lstm_3dev_relay.toml")]
+    relay_plan: PathBuf,
 }
 
 pub(crate) fn run_verb(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+    if a.driver {
+        let plan = a
+            .plans
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("examples/lstm_1dev_ew.toml"));
+        return super::bench_driver::run(&plan, &a.relay_plan, a.steps, out);
+    }
     let plans = if a.plans.is_empty() {
         vec![
             PathBuf::from("examples/lstm_1dev_dense.toml"),

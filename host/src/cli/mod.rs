@@ -8,6 +8,7 @@ use clap::{ArgAction, Parser, Subcommand};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 
 pub mod bench;
+mod bench_driver;
 pub mod calibrate;
 pub mod check;
 pub mod gen;

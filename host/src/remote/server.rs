@@ -142,6 +142,8 @@ struct Service {
     lease: Mutex<Lease>,
     audit: Option<Mutex<std::fs::File>>,
     last_request: Arc<Mutex<Instant>>,
+    /// Requests at the device now (the server is not idle while one runs).
+    busy: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -244,7 +246,16 @@ impl Service {
     }
 
     async fn run(&self, lease: u64, who: &str, op: &str, cmd: Cmd) -> Result<Out, Status> {
+        use std::sync::atomic::Ordering;
         self.check_lease(lease, who, op)?;
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let r = self.at_device(who, op, cmd).await;
+        *lock(&self.last_request) = Instant::now();
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    async fn at_device(&self, who: &str, op: &str, cmd: Cmd) -> Result<Out, Status> {
         let (tx, rx) = oneshot::channel();
         if self.jobs.send((cmd, tx)).await.is_err() {
             self.log(who, op, "the device thread has stopped");
@@ -537,7 +548,9 @@ pub fn serve(
         None => None,
     };
     let last_request = Arc::new(Mutex::new(Instant::now()));
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let svc = Arc::new(Service {
+        busy: busy.clone(),
         jobs: jobs.clone(),
         served: opts.served.clone(),
         host_links,
@@ -603,7 +616,8 @@ pub fn serve(
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 if let Some(limit) = idle {
-                    if lock(&last_request).elapsed() > limit {
+                    let busy = busy.load(std::sync::atomic::Ordering::SeqCst) > 0;
+                    if !busy && lock(&last_request).elapsed() > limit {
                         break;
                     }
                 }
