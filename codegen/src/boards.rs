@@ -28,6 +28,9 @@ pub struct Board {
     pub flip_flops: u64,
     /// The data sheet the figures come from.
     pub source: &'static str,
+    /// The Vivado part of a card with a PCIe endpoint the XDMA core can use (`gen --board
+    /// xdma`); None where the board has none or the part is not AMD's.
+    pub xdma_part: Option<&'static str>,
 }
 
 impl Board {
@@ -51,6 +54,7 @@ pub const BOARDS: &[Board] = &[
         luts: 53_200,
         flip_flops: 106_400,
         source: "AMD DS190, Zynq-7000 SoC Data Sheet: Overview, family table (Z-7020: 53,200 LUTs, 106,400 FFs, 140 x 36 Kb block RAM = 4.9 Mb, 220 DSP slices)",
+        xdma_part: None,
     },
     Board {
         name: "zcu102",
@@ -62,6 +66,7 @@ pub const BOARDS: &[Board] = &[
         luts: 274_080,
         flip_flops: 548_160,
         source: "AMD DS891, Zynq UltraScale+ MPSoC Data Sheet: Overview, EG devices table (ZU9EG: 274,080 CLB LUTs, 548,160 CLB flip-flops, 912 x 36 Kb block RAM = 32.1 Mb, no UltraRAM, 2,520 DSP slices)",
+        xdma_part: None,
     },
     Board {
         name: "alveo-u280",
@@ -73,6 +78,7 @@ pub const BOARDS: &[Board] = &[
         luts: 1_303_680,
         flip_flops: 2_607_360,
         source: "AMD DS923, Virtex UltraScale+ FPGA Data Sheet, device table (VU37P: 1,303,680 CLB LUTs, 2,607,360 flip-flops, 2,016 x 36 Kb block RAM = 70.9 Mb, 960 x 288 Kb UltraRAM = 270 Mb, 9,024 DSP slices); DS963 (Alveo U280) for the card",
+        xdma_part: Some("xcu280-fsvh2892-2L-e"),
     },
     Board {
         name: "arria10-gx1150",
@@ -85,6 +91,7 @@ pub const BOARDS: &[Board] = &[
         luts: 854_400,
         flip_flops: 1_708_800,
         source: "Intel Arria 10 Device Overview (A10-OVERVIEW), Arria 10 GX table (GX 1150: 427,200 ALMs, 1,708,800 registers, 2,713 M20K blocks = 54,260 Kb, 1,518 DSP blocks = 3,036 18 x 19 multipliers); LUTs counted as 2 per ALM",
+        xdma_part: None,
     },
     Board {
         name: "ecp5-85f",
@@ -96,6 +103,7 @@ pub const BOARDS: &[Board] = &[
         luts: 83_640,
         flip_flops: 83_640,
         source: "Lattice FPGA-DS-02012, ECP5 and ECP5-5G Family Data Sheet, selection guide table (LFE5U-85: 84K LUTs, 208 sysMEM blocks = 3,744 Kb, 156 18 x 18 multipliers); one flip-flop per LUT4 in each slice",
+        xdma_part: None,
     },
 ];
 

@@ -7,7 +7,7 @@ use partita_hdl::stream::Layout;
 use partita_host::cosim as simulate;
 use partita_host::driver::{run_lstm, Backpressure, Device, DeviceError, SimDevice};
 use partita_sim::cosim::{self, BuildOptions, Model};
-use partita_tests::{design_from_text, TempDir};
+use partita_tests::{cli, design_from_text, TempDir};
 
 const PLAN: &str = "[model]\nkind = \"lstm\"\ninput_size = 3\nhidden_size = 5\nseed = 4\n\
 [sparsity]\nkind = \"bbs\"\nbanks = 2\ndensity = 0.5\n[target]\nengines = 2\n";
@@ -346,5 +346,74 @@ fn xdma_backend_over_a_simulated_card_equals_golden() {
         assert_eq!(run.codes, want, "{tag}");
         assert_eq!(run.errors, 0);
         assert!(run.cycles > 0);
+    }
+}
+
+/// `gen --board xdma`: the wrapper lints clean with `-Wall` together with the device's RTL (a
+/// single device, and a device of a host-relayed system with its link on channel 1), and the
+/// Vivado script names the part, the core's width and channels, and adds every file of the
+/// device's `files.f` and its memory images.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn xdma_board_wrapper_lints_clean() {
+    let tmp = TempDir::new("xdma_board");
+    let one = PLAN.replace("engines = 2\n", "engines = 2\nstream_bits = 64\n");
+    let relay = "[model]\nkind = \"lstm\"\ninput_size = 8\nhidden_size = 8\nseed = 3\n\
+                 [target]\ndevices = 3\nstream_bits = 128\n[target.link]\ntopology = \"chain\"\n\
+                 width = 128\nmode = \"host\"\n[partition]\nstrategy = \"rows\"\n";
+    for (name, text, dir, dw, channels) in [
+        ("one", one.as_str(), "", 64, 1),
+        ("relay", relay, "dev1", 128, 2),
+    ] {
+        let plan = tmp.write(&format!("{name}.toml"), text);
+        let out = tmp.path().join(name);
+        let (code, o, err) = cli(&[
+            "gen",
+            plan.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--board",
+            "xdma",
+            "--part",
+            "xcu280-fsvh2892-2L-e",
+        ]);
+        assert_eq!(code, 0, "{name}: {o}{err}");
+        let dev = out.join(dir);
+        let top = std::fs::read_to_string(dev.join("partita_xdma_top.v")).unwrap();
+        assert!(
+            !top.contains("lint_off") && top.contains("plan hash"),
+            "{name}"
+        );
+        assert_eq!(top.contains("s_axis_link_tdata"), channels == 2, "{name}");
+        let mut args: Vec<String> = partita_tests::rtl_sources(&dev);
+        args.push("partita_xdma_top.v".into());
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        partita_tests::lint(&dev, "partita_xdma_top", &a).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let tcl = std::fs::read_to_string(dev.join("partita_xdma.tcl")).unwrap();
+        assert!(tcl.contains("-part xcu280-fsvh2892-2L-e"), "{name}");
+        assert!(
+            tcl.contains(&format!("CONFIG.axi_data_width {{{dw}_bit}}")),
+            "{name}"
+        );
+        assert!(
+            tcl.contains(&format!("CONFIG.xdma_rnum_chnl {{{channels}}}")),
+            "{name}"
+        );
+        assert_eq!(tcl.contains("M_AXIS_H2C_1"), channels == 2, "{name}");
+        for f in partita_tests::rtl_sources(&dev) {
+            assert!(
+                tcl.contains(&format!("add_files -norecurse $dir/{f}\n")),
+                "{name}: {f}"
+            );
+        }
+        for e in std::fs::read_dir(&dev).unwrap() {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            if n.ends_with(".hex") && !n.starts_with("tb_") {
+                assert!(tcl.contains(&format!("$dir/{n}\n")), "{name}: image {n}");
+            }
+        }
     }
 }

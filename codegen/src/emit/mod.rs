@@ -10,6 +10,7 @@
 
 use crate::design::{Design, ModelDesign};
 
+pub mod board;
 pub mod cnn;
 pub mod engine;
 pub mod ew;

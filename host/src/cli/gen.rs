@@ -16,13 +16,90 @@ pub struct Args {
     /// Output directory (created if missing).
     #[arg(short = 'o', long, default_value = "rtl")]
     out: PathBuf,
+    /// Also write a board wrapper: `xdma` (a Verilog top behind a Xilinx XDMA core and the
+    /// Vivado Tcl that builds its block design; untested on hardware).
+    #[arg(long)]
+    board: Option<String>,
+    /// The Vivado part for --board xdma (default: the plan's board preset's, if it has one).
+    #[arg(long)]
+    part: Option<String>,
 }
 
 pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> {
     let d = design::from_path(&a.plan)?;
     check_out_dir(&a.out)?;
     let vectors = (d.plan.devices == 1).then(|| cosim::tb_vectors(&d));
-    let files = emit::generate(&d, vectors.as_ref()).map_err(GenFailure)?;
+    let mut files = emit::generate(&d, vectors.as_ref()).map_err(GenFailure)?;
+    match a.board.as_deref() {
+        None => {
+            if a.part.is_some() {
+                return Err(ArgFailure("--part goes with --board xdma".into()).into());
+            }
+        }
+        Some("xdma") => {
+            let part = match &a.part {
+                Some(p) => p.clone(),
+                None => d
+                    .plan
+                    .targets
+                    .first()
+                    .and_then(|t| t.board)
+                    .and_then(|b| b.xdma_part)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        ArgFailure(
+                            "--board xdma needs the FPGA's Vivado part: give --part (such as xcu280-fsvh2892-2L-e, an Alveo U280) or [target] board = \"alveo-u280\"".into(),
+                        )
+                    })?,
+            };
+            emit::board::check_part(&part).map_err(|e| ArgFailure(format!("--part: {e}")))?;
+            let mut extra = Vec::new();
+            for dev in 0..d.plan.devices {
+                let prefix = if d.plan.devices > 1 {
+                    format!("dev{dev}/")
+                } else {
+                    String::new()
+                };
+                let mine = |f: &emit::File| {
+                    f.name
+                        .strip_prefix(&prefix)
+                        .filter(|n| !n.contains('/'))
+                        .map(str::to_string)
+                };
+                // The Verilog in files.f order; the memory images (not the testbench's).
+                let sources: Vec<String> = files
+                    .iter()
+                    .find(|f| mine(f).as_deref() == Some("files.f"))
+                    .map(|f| {
+                        f.text
+                            .lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let images: Vec<String> = files
+                    .iter()
+                    .filter_map(mine)
+                    .filter(|n| n.ends_with(".hex") && !n.starts_with("tb_"))
+                    .collect();
+                for f in emit::board::xdma(&d, dev, &sources, &images, &part).map_err(GenFailure)? {
+                    extra.push(emit::File {
+                        name: format!("{prefix}{}", f.name),
+                        text: f.text,
+                    });
+                }
+            }
+            files.extend(extra);
+        }
+        Some(other) => {
+            return Err(ArgFailure(format!(
+                "unknown board wrapper `{other}` for --board; allowed: xdma"
+            ))
+            .into())
+        }
+    }
     write_files(&a.out, &files)?;
     writeln!(
         out,
