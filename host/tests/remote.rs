@@ -1,8 +1,10 @@
-//! Remote boards on loopback: real `partita serve` processes on 127.0.0.1, driven by
+//! Work on other machines, tested on this one. Remote boards on loopback: real `partita
+//! serve` processes on 127.0.0.1, driven by
 //! `partita run --backend remote` and by the remote device directly. Runs equal golden (one
 //! device, and three devices relayed by the host); leases fence out a second client; tokens
 //! are checked; and a server killed, stopped or cut off mid-run ends the run with an error
-//! naming the device, never a hang (every child process runs under a deadline).
+//! naming the device, never a hang (every child process runs under a deadline). And the
+//! Slurm job array of `report --sweep --slurm`, run task by task.
 //!
 //! The servers serve simulated devices, so these tests need verilator; without it they are
 //! reported as skipped (ignored).
@@ -707,4 +709,97 @@ fn mutual_tls_serves_only_certified_clients() {
     assert_eq!(code, 2, "{err}");
     assert!(flat(&err).contains("device 0 at 127.0.0.1:"), "{err}");
     assert!(!y.exists());
+}
+
+/// `report --sweep --slurm`: the job array script, run here task by task with the array index
+/// set as Slurm sets it (and the partita it names, no PARTITA override), then the merge: the
+/// table equals `--measure` on local cores. A missing task fails the merge, naming it.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn slurm_sweep_runs_task_by_task_and_merges() {
+    let dir = Tmp::new("slurm");
+    let plan = dir.file(
+        "small.toml",
+        "[model]\nkind = \"lstm\"\ninput_size = 6\nhidden_size = 8\nseed = 2\n[target.link]\nlatency = 5\n",
+    );
+    let sl = dir.path("sweep");
+    let p = plan.to_str().unwrap();
+    let (code, out, err) = partita(
+        &[
+            "report",
+            p,
+            "--sweep",
+            "devices=1,2",
+            "--slurm",
+            sl.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let script = std::fs::read_to_string(sl.join("sweep.sbatch")).unwrap();
+    assert!(
+        script.contains(&format!("PARTITA=${{PARTITA:-'{BIN}'}}")),
+        "{script}"
+    );
+    let n: usize = script
+        .split("#SBATCH --array=0-")
+        .nth(1)
+        .and_then(|t| t.lines().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap();
+    assert_eq!(n, 4, "rows on 1 device, and rows, cols, gates, ops on 2");
+    for k in 0..=n {
+        let st = Command::new("bash")
+            .arg(sl.join("sweep.sbatch"))
+            .env("SLURM_ARRAY_TASK_ID", k.to_string())
+            .env_remove("PARTITA")
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "task {k}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        assert!(sl.join(format!("task_{k}.json")).is_file());
+    }
+    let merged = Command::new("bash")
+        .arg(sl.join("merge.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let merged = String::from_utf8_lossy(&merged.stdout).into_owned();
+    let (code, local, err) = partita(
+        &[
+            "report",
+            p,
+            "--sweep",
+            "devices=1,2",
+            "--measure",
+            "--jobs",
+            "2",
+        ],
+        Duration::from_secs(600),
+    );
+    assert_eq!(code, 0, "{err}");
+    let table = |s: &str| s[s.find("measured by cosimulation").unwrap()..].to_string();
+    assert_eq!(table(&merged), table(&local));
+    assert_eq!(table(&merged).matches("  yes").count(), 5, "{merged}");
+    std::fs::remove_file(sl.join("task_3.json")).unwrap();
+    let merged = Command::new("bash")
+        .arg(sl.join("merge.sh"))
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(2));
+    assert!(
+        flat(&String::from_utf8_lossy(&merged.stderr)).contains("tasks [3] of 5 have no result"),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
 }
