@@ -437,6 +437,14 @@ fn run_on_a_multi_device_system_equals_golden() {
             name == "relay",
             "{out}"
         );
+        // Per-device counters, read from each device's registers.
+        for dv in 0..if name == "relay" { 3 } else { 2 } {
+            assert!(out.contains(&format!("  device {dv}: ")), "{out}");
+        }
+        assert!(
+            !out.contains(" 0 beats sent"),
+            "every device sent frames: {out}"
+        );
         let (code, _, err) = cli(&[
             "golden",
             p.to_str().unwrap(),

@@ -405,5 +405,15 @@ fn run_system(
         a.output.display(),
         y.shape(),
     )
-    .map_err(io_failure)
+    .map_err(io_failure)?;
+    // Each device's counters, as its registers read after the run.
+    for (i, s) in devices.iter().enumerate() {
+        writeln!(
+            out,
+            "  device {i}: {} cycles, {} MAC cycles, {} link-wait cycles, {} beats sent, {} forwarded, {} received, {} saturations",
+            s.cycles, s.mac_cycles, s.wait_cycles, s.tx_beats, s.fwd_beats, s.rx_beats, s.saturations
+        )
+        .map_err(io_failure)?;
+    }
+    Ok(())
 }
