@@ -203,10 +203,13 @@ impl Relay {
         }
     }
 
-    /// Take every device's host-link beats; forward each whole frame that decodes.
+    /// Take every device's host-link beats; forward each whole frame that decodes. The frames
+    /// for one destination go in one call (one request to a remote device), in the order
+    /// they arrived.
     fn pump(&mut self, devs: &mut [&mut dyn Device], fmt: &Format) -> Result<(), Failed> {
         let t0 = Instant::now();
         let n = devs.len();
+        let mut outgoing: Vec<Vec<LinkBeat>> = vec![Vec::new(); n];
         for d in 0..n {
             for p in 0..self.partial[d].len() {
                 let beats = devs[d]
@@ -233,12 +236,17 @@ impl Relay {
                             ),
                         });
                     }
-                    devs[dst]
-                        .link_send(0, &frame)
-                        .map_err(at(dst, "relaying a frame to it"))?;
                     self.stats.frames[d] += 1;
                     self.stats.beats += frame.len() as u64;
+                    outgoing[dst].extend(frame);
                 }
+            }
+        }
+        for (dst, beats) in outgoing.iter().enumerate() {
+            if !beats.is_empty() {
+                devs[dst]
+                    .link_send(0, beats)
+                    .map_err(at(dst, "relaying frames to it"))?;
             }
         }
         self.stats.seconds += t0.elapsed().as_secs_f64();
