@@ -265,6 +265,18 @@ impl Wiring {
         }
     }
 
+    /// A CNN system's wiring.
+    pub fn of_cnn(sys: &partita_codegen::arch::cnn_system::CnnSystem) -> Wiring {
+        Wiring {
+            ports: sys.devices.iter().map(|d| d.ports.len()).collect(),
+            links: sys.links.clone(),
+            switched: sys.switched,
+            host: sys.mode == partita_codegen::plan::LinkMode::Host,
+            latency: sys.latency as u64,
+            frame: sys.frame,
+        }
+    }
+
     /// The device that transmits into each channel (None: the hub or the host).
     pub fn channel_from(&self) -> Vec<Option<usize>> {
         let nd = self.ports.len();

@@ -244,6 +244,17 @@ fn check_fault_channel(fault: Option<Fault>, channels: &[String]) -> Result<(), 
     }
 }
 
+/// The system's RTL: `opts.rtl` (checked against the plan), or generated into the cache.
+fn system_rtl_dir(design: &Design, opts: &SimOptions) -> Result<PathBuf, SimError> {
+    match &opts.rtl {
+        Some(d) => {
+            super::check_rtl_dir(design, d)?;
+            Ok(d.clone())
+        }
+        None => generate_multi(design),
+    }
+}
+
 /// Write every device's files into a content-addressed cache directory.
 pub fn generate_multi(design: &Design) -> Result<PathBuf, SimError> {
     let files = emit::generate(design, None).map_err(SimError::Gen)?;
@@ -465,13 +476,7 @@ pub fn served_device(
     index: usize,
     opts: &SimOptions,
 ) -> Result<Lockstep, SimError> {
-    let rtl_dir = match &opts.rtl {
-        Some(d) => {
-            super::check_rtl_dir(design, d)?;
-            d.clone()
-        }
-        None => generate_multi(design)?,
-    };
+    let rtl_dir = system_rtl_dir(design, opts)?;
     let (jobs, identity, wiring) = match &design.model {
         ModelDesign::Lstm(_) => {
             let sys = System::new(design).map_err(SimError::Gen)?;
@@ -487,7 +492,7 @@ pub fn served_device(
             (
                 cnn_jobs(design, &sys, opts, &rtl_dir),
                 None,
-                cnn_wiring(&sys),
+                Wiring::of_cnn(&sys),
             )
         }
     };
@@ -523,13 +528,7 @@ pub fn lstm_system(
     seqs: usize,
 ) -> Result<SimSystem, SimError> {
     let budget = super::cycle_budget(design, seqs, steps, 0)?;
-    let rtl_dir = match &opts.rtl {
-        Some(d) => {
-            super::check_rtl_dir(design, d)?;
-            d.clone()
-        }
-        None => generate_multi(design)?,
-    };
+    let rtl_dir = system_rtl_dir(design, opts)?;
     let t0 = Instant::now();
     let jobs = lstm_jobs(design, sys, opts, &rtl_dir)?;
     let mut models = Vec::new();
@@ -559,7 +558,7 @@ pub fn simulate_cnn_multi(
 ) -> Result<MultiReport, SimError> {
     use partita_codegen::arch::cnn_system::{CnnSystem, Source};
     let sys = CnnSystem::new(design).map_err(SimError::Gen)?;
-    let channels = cnn_wiring(&sys).channel_names();
+    let channels = Wiring::of_cnn(&sys).channel_names();
     check_fault_channel(fault, &channels)?;
     let whole = &sys.whole;
     let super::cnn::Case {
@@ -699,18 +698,6 @@ pub fn simulate_cnn_multi(
     })
 }
 
-/// A CNN system's wiring.
-fn cnn_wiring(sys: &partita_codegen::arch::cnn_system::CnnSystem) -> Wiring {
-    Wiring {
-        ports: sys.devices.iter().map(|d| d.ports.len()).collect(),
-        links: sys.links.clone(),
-        switched: sys.switched,
-        host: sys.mode == partita_codegen::plan::LinkMode::Host,
-        latency: sys.latency as u64,
-        frame: sys.frame,
-    }
-}
-
 /// The Verilator build of every device of a CNN system (each its own top).
 fn cnn_jobs(
     design: &Design,
@@ -803,13 +790,7 @@ pub fn cnn_system(
             help: "give fewer frames (README.md, \"Limits\": sim_cycles)".into(),
         }));
     }
-    let rtl_dir = match &opts.rtl {
-        Some(d) => {
-            super::check_rtl_dir(design, d)?;
-            d.clone()
-        }
-        None => generate_multi(design)?,
-    };
+    let rtl_dir = system_rtl_dir(design, opts)?;
     let t0 = Instant::now();
     let jobs = cnn_jobs(design, sys, opts, &rtl_dir);
     let mut models = Vec::new();
@@ -820,7 +801,7 @@ pub fn cnn_system(
     let io = cnn_io(sys, codes, frames);
     Ok(SimSystem {
         models,
-        wiring: cnn_wiring(sys),
+        wiring: Wiring::of_cnn(sys),
         io,
         budget,
         rtl_dir,
