@@ -242,8 +242,9 @@ proptest! {
     }
 }
 
-/// Boards started one after another: the first devices send frames (and finish tick 0) before
-/// the last one is started; nothing is lost and the output is still bit-exact.
+/// Boards started one after another (300 register reads between two starts, the last device
+/// first): the devices started first send frames before the others run; nothing is lost and
+/// the output is still bit-exact.
 #[test]
 #[cfg_attr(
     not(have_verilator),

@@ -270,7 +270,8 @@ pub fn simulate_multi(
     simulate_multi_with(design, opts, fault, 0)
 }
 
-/// As [`simulate_multi`], starting device d after d x `start_skew` register reads.
+/// As [`simulate_multi`], with `start_skew` STATUS reads between two devices' starts (the
+/// system driver starts them from the last to the first).
 pub fn simulate_multi_with(
     design: &Design,
     opts: &SimOptions,
