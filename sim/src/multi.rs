@@ -167,25 +167,29 @@ enum AxiOp {
 /// The AXI4-Lite bus-functional model of one device: one access at a time.
 #[derive(Default)]
 struct Axi {
-    op: Option<AxiOp>,
+    /// Accesses in order: posted writes, then at most one read the host waits for.
+    ops: VecDeque<AxiOp>,
     phase: u8,
-    /// The finished access's read data and response.
+    /// The finished read's data and response.
     done: Option<(u32, u32)>,
+    /// The first posted write the device refused (its address and response), reported by the
+    /// next access.
+    refused: Option<(u32, u32)>,
 }
 
 impl Axi {
     fn drive(&self, p: &mut PinsIn) {
         p.wstrb = 0xf;
-        match (self.op, self.phase) {
+        match (self.ops.front(), self.phase) {
             (Some(AxiOp::W(a, d)), 0) => {
-                p.awaddr = a;
-                p.wdata = d;
+                p.awaddr = *a;
+                p.wdata = *d;
                 p.awvalid = 1;
                 p.wvalid = 1;
             }
             (Some(AxiOp::W(..)), _) => p.bready = 1,
             (Some(AxiOp::R(a)), 0) => {
-                p.araddr = a;
+                p.araddr = *a;
                 p.arvalid = 1;
             }
             (Some(AxiOp::R(_)), _) => p.rready = 1,
@@ -194,17 +198,19 @@ impl Axi {
     }
 
     fn observe(&mut self, o: &PinsOut) {
-        match (self.op, self.phase) {
+        match (self.ops.front().copied(), self.phase) {
             (Some(AxiOp::W(..)), 0) if o.awready == 1 && o.wready == 1 => self.phase = 1,
-            (Some(AxiOp::W(..)), 1) if o.bvalid == 1 => {
-                self.done = Some((0, o.bresp));
-                self.op = None;
+            (Some(AxiOp::W(a, _)), 1) if o.bvalid == 1 => {
+                if o.bresp != 0 && self.refused.is_none() {
+                    self.refused = Some((a, o.bresp));
+                }
+                self.ops.pop_front();
                 self.phase = 0;
             }
             (Some(AxiOp::R(_)), 0) if o.arready == 1 => self.phase = 1,
             (Some(AxiOp::R(_)), 1) if o.rvalid == 1 => {
                 self.done = Some((o.rdata, o.rresp));
-                self.op = None;
+                self.ops.pop_front();
                 self.phase = 0;
             }
             _ => {}
@@ -295,6 +301,8 @@ pub enum RegError {
     Timeout(u64),
     /// The device answered with this AXI response (SLVERR, DECERR).
     Resp(u32),
+    /// A posted write to this address was refused with this response.
+    WriteRefused(u32, u32),
 }
 
 /// What the host side of one device holds: its bus-functional models and queues.
@@ -535,16 +543,23 @@ impl Lockstep {
         self.now += 1;
     }
 
-    /// One register access on device `d`, the system running until it completes (at most
-    /// `limit` cycles). Returns the read data (0 for a write).
-    fn access(&mut self, d: usize, op: AxiOp, limit: u64) -> Result<u32, RegError> {
-        self.hosts[d].axi = Axi {
-            op: Some(op),
-            ..Axi::default()
-        };
+    /// A refused posted write of device `d`, once.
+    fn refused(&mut self, d: usize) -> Result<(), RegError> {
+        match self.hosts[d].axi.refused.take() {
+            Some((a, r)) => Err(RegError::WriteRefused(a, r)),
+            None => Ok(()),
+        }
+    }
+
+    /// Read a register of device `d`: after its posted writes, the system running until the
+    /// read completes (at most `limit` cycles).
+    pub fn reg_read(&mut self, d: usize, addr: u32, limit: u64) -> Result<u32, RegError> {
+        self.refused(d)?;
+        self.hosts[d].axi.ops.push_back(AxiOp::R(addr));
         for _ in 0..limit {
             self.step();
             if let Some((data, resp)) = self.hosts[d].axi.done.take() {
+                self.refused(d)?;
                 return if resp == 0 {
                     Ok(data)
                 } else {
@@ -556,10 +571,10 @@ impl Lockstep {
         Err(RegError::Timeout(limit))
     }
 
-    pub fn reg_read(&mut self, d: usize, addr: u32, limit: u64) -> Result<u32, RegError> {
-        self.access(d, AxiOp::R(addr), limit)
-    }
-
+    /// Write a register of device `d`, posted (as a PCIe write to a BAR is): queued, and
+    /// driven while the system runs; writes to several devices in a row take effect in the
+    /// same cycles. A refusal is reported by the device's next access. At most 64 writes wait;
+    /// beyond that the system runs (at most `limit` cycles) until one completes.
     pub fn reg_write(
         &mut self,
         d: usize,
@@ -567,7 +582,17 @@ impl Lockstep {
         value: u32,
         limit: u64,
     ) -> Result<(), RegError> {
-        self.access(d, AxiOp::W(addr, value), limit).map(|_| ())
+        self.refused(d)?;
+        let mut n = 0;
+        while self.hosts[d].axi.ops.len() >= 64 {
+            if n >= limit {
+                return Err(RegError::Timeout(limit));
+            }
+            self.step();
+            n += 1;
+        }
+        self.hosts[d].axi.ops.push_back(AxiOp::W(addr, value));
+        Ok(())
     }
 
     /// Queue input beats for device `d`; it takes them as it becomes ready.

@@ -58,6 +58,13 @@ impl LockstepDevice {
         match e {
             RegError::Timeout(limit) => DeviceError::Timeout { what, limit },
             RegError::Resp(resp) => DeviceError::Refused { what, resp },
+            RegError::WriteRefused(addr, resp) => DeviceError::Refused {
+                what: format!(
+                    "the posted register write 0x{addr:03x} on device {} (reported by the next access)",
+                    self.index
+                ),
+                resp,
+            },
         }
     }
 }
