@@ -54,6 +54,17 @@ impl LockstepDevice {
         Ok(())
     }
 
+    fn check_port(&self, port: usize) -> Result<(), DeviceError> {
+        if port >= self.host_links() {
+            return Err(DeviceError::Transport(format!(
+                "device {} has no host link port {port} (it has {})",
+                self.index,
+                self.host_links()
+            )));
+        }
+        Ok(())
+    }
+
     fn reg_error(&self, what: String, e: RegError) -> DeviceError {
         match e {
             RegError::Timeout(limit) => DeviceError::Timeout { what, limit },
@@ -163,19 +174,6 @@ impl Device for LockstepDevice {
         let n = s.devices().max(1) as u64;
         for _ in 0..ROUND_CYCLES.div_ceil(n) {
             s.step();
-        }
-        Ok(())
-    }
-}
-
-impl LockstepDevice {
-    fn check_port(&self, port: usize) -> Result<(), DeviceError> {
-        if port >= self.host_links() {
-            return Err(DeviceError::Transport(format!(
-                "device {} has no host link port {port} (it has {})",
-                self.index,
-                self.host_links()
-            )));
         }
         Ok(())
     }

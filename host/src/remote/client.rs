@@ -129,11 +129,6 @@ impl RemoteDevice {
         Ok(dev)
     }
 
-    /// The served device's backend and place, from the handshake.
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
     /// One request with the token and the deadline; a failure names the device, the address
     /// and the step.
     fn call<M, R, F, Fut>(&mut self, what: &str, f: F, msg: M) -> Result<R, DeviceError>
