@@ -231,7 +231,7 @@ fn fake_card(
     answer: impl Fn(Vec<u8>) -> Vec<Vec<u8>> + Send + 'static,
     out: Layout,
     out_values: usize,
-) -> (XdmaDevice<FileRegs, FileC2h>, std::thread::JoinHandle<()>) {
+) -> (XdmaDevice<FileRegs>, std::thread::JoinHandle<()>) {
     let regs = FileRegs::open(&bar(tree, &[0; 64])).unwrap();
     let (h2c, mut card_in) = seqpacket();
     let (mut card_out, c2h) = seqpacket();
@@ -377,4 +377,127 @@ fn the_transport_opens_a_tree_by_prefix_and_channel() {
     let e = FileTransport::open(&paths).err().unwrap();
     assert!(e.to_string().contains("already open"), "{e}");
     drop(t);
+}
+
+/// A device of a host-relayed system has its link on the core's second channel: frames the
+/// host relays go down as one packet each (TLAST on the frame's last beat) and the card's
+/// frames come up the same way, read by a thread of their own (the driver's files cannot be
+/// polled). A fake card echoes each link packet; a packet that is not whole beats, and one
+/// longer than any frame, are framing errors, not beats.
+#[test]
+fn the_host_link_travels_as_one_packet_per_frame_on_channel_1() {
+    use partita_host::driver::xdma::{frame_beats, frame_packets};
+    use partita_host::driver::LinkBeat;
+    let tree = Tree::new("link");
+    let layout = Layout::new(16, 64).unwrap();
+    let regs = FileRegs::open(&bar(&tree, &[0; 16])).unwrap();
+    let (h2c, _card_in) = seqpacket();
+    let (_card_out, c2h) = seqpacket();
+    let (lh2c, mut link_in) = seqpacket();
+    let (mut link_out, lc2h) = seqpacket();
+    // Echo the first two packets; on the third, send a 12-byte packet (not whole 8-byte
+    // beats), then 8 KiB.
+    let card = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        for _ in 0..2 {
+            let n = link_in.read(&mut buf).unwrap();
+            link_out.write_all(&buf[..n]).unwrap();
+        }
+        let _ = link_in.read(&mut buf).unwrap();
+        link_out.write_all(&[7u8; 12]).unwrap();
+        link_out.write_all(&vec![1u8; 8192]).unwrap();
+    });
+    let mut dev = XdmaDevice::new(
+        regs,
+        FileH2c::from_file(h2c, Path::new("h2c_0")),
+        FileC2h::from_file(c2h, Path::new("c2h_0")).unwrap(),
+        layout,
+        4,
+        Duration::from_millis(400),
+    )
+    .with_link(
+        FileH2c::from_file(lh2c, Path::new("h2c_1")),
+        FileC2h::from_file(lc2h, Path::new("c2h_1")).unwrap(),
+        64,
+    );
+    assert_eq!(dev.host_links(), 1);
+    let beat = |w: u64, last: bool| {
+        let mut data = [0u64; partita_hdl::frame::BEAT_WORDS];
+        data[0] = w;
+        LinkBeat { data, last }
+    };
+    // Two frames of 3 and 2 beats, sent in one call.
+    let frames = vec![
+        beat(0x1111, false),
+        beat(0x2222_3333_4444_5555, false),
+        beat(u64::MAX, true),
+        beat(9, false),
+        beat(10, true),
+    ];
+    assert_eq!(frame_packets(&frames, 8).len(), 2);
+    dev.link_send(0, &frames).unwrap();
+    let t = Instant::now();
+    let mut back = Vec::new();
+    while back.len() < frames.len() && t.elapsed() < Duration::from_secs(10) {
+        back.extend(dev.link_take(0).unwrap());
+        dev.advance().unwrap();
+    }
+    assert_eq!(back, frames);
+    // No port 1; a non-whole packet and a too-long one are framing errors.
+    assert!(dev.link_take(1).is_err());
+    dev.link_send(0, &[beat(1, true)]).unwrap();
+    let mut next_error = || loop {
+        match dev.link_take(0) {
+            Err(e) => break e.to_string(),
+            Ok(v) if t.elapsed() < Duration::from_secs(10) => {
+                assert!(v.is_empty(), "{v:?}");
+                dev.advance().unwrap();
+            }
+            Ok(_) => panic!("the broken packet was never reported"),
+        }
+    };
+    let e = next_error();
+    assert!(e.contains("not whole 8-byte beats"), "{e}");
+    let e = next_error();
+    assert!(e.contains("no partita frame is longer"), "{e}");
+    assert!(frame_beats(&[0u8; 8192], 8).unwrap().len() == 1024);
+    drop(dev);
+    card.join().unwrap();
+}
+
+/// `open_card` opens a host-relayed device's link on channel 1, and refuses to put its
+/// streams there too.
+#[test]
+fn a_relayed_card_opens_its_link_channel() {
+    use partita_host::driver::xdma::file::open_card;
+    let tree = Tree::new("card");
+    let prefix = tree.path("xdma3");
+    let prefix = prefix.to_str().unwrap();
+    let layout = Layout::new(16, 64).unwrap();
+    let t = Duration::from_millis(200);
+    let e = open_card(prefix, 1, Some(64), layout, 4, t).err().unwrap();
+    assert!(e.to_string().contains("channel 1 carries"), "{e}");
+    std::fs::write(tree.path("xdma3_user"), [0u8; 64]).unwrap();
+    let mut ends = Vec::new();
+    for ch in [0, 1] {
+        tree.fifo(&format!("xdma3_c2h_{ch}"));
+        let h = tree.fifo(&format!("xdma3_h2c_{ch}"));
+        ends.push(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags_nonblock()
+                .open(h)
+                .unwrap(),
+        );
+    }
+    let dev = open_card(prefix, 0, Some(64), layout, 4, t).unwrap();
+    assert_eq!(dev.host_links(), 1);
+    // The link's C2H is held: a second opener of the card is refused.
+    let e = open_card(prefix, 0, Some(64), layout, 4, t).err().unwrap();
+    assert!(e.to_string().contains("already open"), "{e}");
+    drop(dev);
+    // Without a link file, the card names it.
+    std::fs::remove_file(tree.path("xdma3_c2h_1")).unwrap();
+    let e = open_card(prefix, 0, Some(64), layout, 4, t).err().unwrap();
+    assert!(e.to_string().contains("xdma3_c2h_1"), "{e}");
 }

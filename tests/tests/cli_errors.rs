@@ -348,7 +348,7 @@ fn input_non_finite() {
 }
 
 #[test]
-fn pcie_backend_refuses_a_multi_device_plan() {
+fn pcie_backend_on_a_multi_device_plan_needs_every_card_and_host_links() {
     let dir = TempDir::new("runmulti");
     let y = dir.path().join("y.npy");
     for plan in [
@@ -371,8 +371,25 @@ fn pcie_backend_refuses_a_multi_device_plan() {
             "pcie",
         ];
         let err = run_expect_2(&dir, &args);
-        assert!(err.contains("drives one card today"), "{err}");
-        assert!(err.contains("--backend sim"), "{err}");
+        assert!(
+            err.contains("needs --xdma N=PREFIX for every card; missing: [0, 1, 2"),
+            "{err}"
+        );
+        assert!(!y.exists(), "nothing written on failure");
+        // Every card named: these plans' links are direct, and cards reach each other
+        // only through the host.
+        let cards: Vec<String> = (0..4).map(|k| format!("--xdma={k}=/dev/xdma{k}")).collect();
+        let mut more: Vec<&str> = args.to_vec();
+        let n = partita_codegen::design::from_path(&plan)
+            .unwrap()
+            .plan
+            .devices;
+        more.extend(cards[..n].iter().map(|c| c.as_str()));
+        let err = run_expect_2(&dir, &more);
+        assert!(
+            err.contains("set mode = \"host\" in [target.link]"),
+            "{err}"
+        );
         assert!(!y.exists(), "nothing written on failure");
     }
 }

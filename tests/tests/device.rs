@@ -321,7 +321,7 @@ fn packed_streams_carry_several_values_per_beat() {
     ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
 )]
 fn xdma_backend_over_a_simulated_card_equals_golden() {
-    use partita_host::driver::xdma::{cosim, XdmaDevice};
+    use partita_host::driver::xdma::cosim as xcosim;
     for (tag, stream, layout) in [
         ("xdma1", "", Layout::single(16)),
         ("xdma4", "stream_bits = 64\n", Layout::new(16, 64).unwrap()),
@@ -330,15 +330,18 @@ fn xdma_backend_over_a_simulated_card_equals_golden() {
         let plan = PLAN.replace("engines = 2\n", &format!("engines = 2\n{stream}"));
         let design = design_from_text(&plan, tmp.path());
         let rtl = simulate::generate_into(&design, Some(&tmp.path().join("rtl"))).unwrap();
-        let (regs, h2c, c2h) = cosim::transport(device(&rtl), layout);
-        let mut dev = XdmaDevice::new(
-            regs,
-            h2c,
-            c2h,
-            layout,
-            5,
-            std::time::Duration::from_secs(60),
-        );
+        let built = cosim::build(&rtl, &BuildOptions::default()).unwrap();
+        let make: xcosim::MakeCard = Box::new(move || {
+            let mut d = SimDevice::new(
+                Model::load(&built).map_err(|e| e.to_string())?,
+                Backpressure::default(),
+            );
+            d.reset().map_err(|e| e.to_string())?;
+            Ok(Box::new(d) as Box<dyn Device>)
+        });
+        let card = xcosim::card(make, layout, 0).unwrap();
+        assert!(card.link.is_none());
+        let mut dev = card.device(layout, 5, 0, std::time::Duration::from_secs(60));
         let (x, want) = inputs(&design, 6);
         let err = run_lstm(&mut dev, 0x1234, 6, 1, 5, layout, &x).unwrap_err();
         assert!(matches!(err, DeviceError::Identity(_)), "{tag}: {err}");

@@ -392,7 +392,10 @@ fn host_relay_forwards_every_frame_and_never_a_damaged_one() {
 }
 
 /// `partita run` on a multi-device plan: the system driver brings up every device, relays
-/// the host links, and the output file equals `partita golden` bit for bit.
+/// the host links, and the output file equals `partita golden` bit for bit: on the lockstep
+/// cosim, and on the PCIe backend over simulated cards (`xdma-cosim`: each card on its own
+/// thread and clock, its link on the XDMA core's channel 1, read and written by the backend's
+/// reader and writer threads). Cards need host-relayed links: a direct-linked plan is refused.
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -400,14 +403,14 @@ fn host_relay_forwards_every_frame_and_never_a_damaged_one() {
 )]
 fn run_on_a_multi_device_system_equals_golden() {
     let tmp = TempDir::new("runsys");
-    for (name, text) in [
-        (
-            "relay",
-            plan(8, 8, 2, false, 3, "chain", "host", "rows", ""),
-        ),
-        ("ring", plan(8, 8, 1, true, 2, "ring", "direct", "cols", "")),
+    let relay = plan(8, 8, 2, false, 3, "chain", "host", "rows", "");
+    let ring = plan(8, 8, 1, true, 2, "ring", "direct", "cols", "");
+    for (name, text, backend) in [
+        ("relay", &relay, "sim"),
+        ("ring", &ring, "sim"),
+        ("relay_xdma", &relay, "xdma-cosim"),
     ] {
-        let p = tmp.write(&format!("{name}.toml"), &text);
+        let p = tmp.write(&format!("{name}.toml"), text);
         let x = tmp.path().join(format!("{name}_x.npy"));
         ndarray_npy::write_npy(
             &x,
@@ -427,19 +430,22 @@ fn run_on_a_multi_device_system_equals_golden() {
             x.to_str().unwrap(),
             "--output",
             y.to_str().unwrap(),
+            "--backend",
+            backend,
         ]);
         assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(out.contains(&format!("run ({backend}, ")), "{out}");
         assert!(
             out.contains("devices): 2 sequence(s) x 3 step(s) (6 of 6 steps finished)"),
             "{out}"
         );
         assert_eq!(
             out.contains("frames relayed by the host"),
-            name == "relay",
+            name != "ring",
             "{out}"
         );
         // Per-device counters, read from each device's registers.
-        for dv in 0..if name == "relay" { 3 } else { 2 } {
+        for dv in 0..if name == "ring" { 2 } else { 3 } {
             assert!(out.contains(&format!("  device {dv}: ")), "{out}");
         }
         assert!(
@@ -461,6 +467,22 @@ fn run_on_a_multi_device_system_equals_golden() {
             "{name}"
         );
     }
+    // Cards reach each other only through the host.
+    let p = tmp.path().join("ring.toml");
+    let (x, y) = (tmp.path().join("ring_x.npy"), tmp.path().join("ring_c.npy"));
+    let (code, _, err) = cli(&[
+        "run",
+        p.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        y.to_str().unwrap(),
+        "--backend",
+        "xdma-cosim",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mode = \"host\""), "{err}");
+    assert!(!y.exists());
 }
 
 /// A device that stops answering mid-run: the system driver ends the run within its limit,

@@ -2,7 +2,7 @@
 //! each backend (the simulated device, the XDMA backend over a simulated card, and a remote
 //! device served on loopback gRPC): the register round trip and the stream throughput of a
 //! whole run. On a host-relayed multi-device plan: the relay's time per frame (decode, check,
-//! forward), in process and with every device remote.
+//! forward), in process, with every device remote, and on simulated XDMA cards.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -112,17 +112,17 @@ pub(crate) fn run(
             "sim" => Box::new(cosim::open_sim_device(&d, &opts)?.0),
             "xdma-cosim" => {
                 // A card comes up out of reset; the XDMA backend's reset is CTRL's soft reset.
-                let mut sim = cosim::open_sim_device(&d, &opts)?.0;
-                sim.reset().map_err(cosim::SimError::from)?;
-                let (r, h, c) = driver::xdma::cosim::transport(sim, layout);
-                Box::new(driver::xdma::XdmaDevice::new(
-                    r,
-                    h,
-                    c,
-                    layout,
-                    m.hidden_size,
-                    Duration::from_secs(60),
-                ))
+                let dd = d.clone();
+                let make: driver::xdma::cosim::MakeCard = Box::new(move || {
+                    let mut sim = cosim::open_sim_device(&dd, &SimOptions::default())
+                        .map_err(|e| e.to_string())?
+                        .0;
+                    sim.reset().map_err(|e| e.to_string())?;
+                    Ok(Box::new(sim) as Box<dyn Device>)
+                });
+                let card =
+                    driver::xdma::cosim::card(make, layout, 0).map_err(cosim::SimError::Gen)?;
+                Box::new(card.device(layout, m.hidden_size, 0, Duration::from_secs(60)))
             }
             _ => {
                 let dd = d.clone();
@@ -172,8 +172,8 @@ pub(crate) fn run(
     relay(relay_plan, out)
 }
 
-/// The relay's cost per frame on a host-relayed plan: in process (lockstep devices) and with
-/// every device served on loopback.
+/// The relay's cost per frame on a host-relayed plan: in process (lockstep devices), with
+/// every device served on loopback, and on the PCIe backend over simulated cards.
 fn relay(plan: &Path, out: &mut dyn std::io::Write) -> Result<(), Failure> {
     use crate::cosim::multi::{lstm_io, lstm_system, run_lockstep, served_device};
     use crate::driver::system::{run_system, SystemOptions};
@@ -244,6 +244,29 @@ fn relay(plan: &Path, out: &mut dyn std::io::Write) -> Result<(), Failure> {
     if let Some(e) = &remote.error {
         return Err(ArgFailure(format!("the remote relay benchmark's run failed: {e}")).into());
     }
+    drop(refs);
+    drop(devs);
+    // The PCIe backend over simulated cards: each card's model on its own thread, its link
+    // read and written through the XDMA channel 1 threads.
+    let mut cards = crate::cosim::multi::xdma_cards(&d, &opts, Duration::from_secs(60))?;
+    let mut refs: Vec<&mut dyn Device> = cards.iter_mut().map(|v| v as &mut dyn Device).collect();
+    let t0 = Instant::now();
+    let xdma = run_system(
+        &mut refs,
+        &io,
+        &SystemOptions {
+            plan_hash: d.plan.plan_hash,
+            link_timeout: 0,
+            start_skew: 0,
+            frame: sys.frame,
+            deadline: Duration::from_secs(600),
+            poll_rounds: 8,
+        },
+    );
+    let xdma_s = t0.elapsed().as_secs_f64();
+    if let Some(e) = &xdma.error {
+        return Err(ArgFailure(format!("the XDMA relay benchmark's run failed: {e}")).into());
+    }
     writeln!(
         out,
         "relay on {} ({} devices, {steps} steps)\nwhere        frames  beats  relay us/frame  run (s)  output",
@@ -251,9 +274,10 @@ fn relay(plan: &Path, out: &mut dyn std::io::Write) -> Result<(), Failure> {
         d.plan.devices
     )
     .map_err(io_failure)?;
-    for (name, r, secs) in [
-        ("in process", &local.relay, local_s),
-        ("loopback", &remote.relay, remote_s),
+    for (name, r, secs, codes) in [
+        ("in process", &local.relay, local_s, &local.codes),
+        ("loopback", &remote.relay, remote_s, &remote.codes),
+        ("xdma-cosim", &xdma.relay, xdma_s, &xdma.codes),
     ] {
         let frames: usize = r.frames.iter().sum();
         writeln!(
@@ -263,7 +287,7 @@ fn relay(plan: &Path, out: &mut dyn std::io::Write) -> Result<(), Failure> {
             r.seconds / frames.max(1) as f64 * 1e6,
             if name == "in process" {
                 "reference"
-            } else if remote.codes == local.codes {
+            } else if *codes == local.codes {
                 "same as in process"
             } else {
                 "DIFFERS"

@@ -1,8 +1,9 @@
 //! `partita run`: inputs through the devices via the host driver, like boards: no golden model,
 //! just the devices' output. Backends: `sim` (the Verilator models of the generated RTL; a
 //! multi-device plan runs every device in lockstep over the modelled links, driven by the
-//! system driver, which relays host links) and `pcie` (a card behind the Xilinx XDMA driver's
-//! device files, single-device plans).
+//! system driver, which relays host links), `pcie` (cards behind the Xilinx XDMA driver's
+//! device files), `xdma-cosim` (the same backend over simulated cards, each on its own thread
+//! and clock) and `remote` (devices served by `partita serve`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,8 +14,7 @@ use partita_codegen::design::{self, ModelDesign};
 use super::{io_failure, temp, ArgFailure, Failure, GenFailure};
 use crate::cosim::{self, SimError, SimOptions};
 use crate::driver;
-use crate::driver::xdma::file::{FileTransport, XdmaPaths};
-use crate::driver::xdma::XdmaDevice;
+use crate::driver::xdma::file::open_card;
 use crate::remote::client::{ClientTls, Connect, RemoteDevice};
 
 #[derive(clap::Args)]
@@ -24,17 +24,20 @@ pub struct Args {
     input: PathBuf,
     #[arg(long)]
     output: PathBuf,
-    /// `sim` (Verilator models of the generated RTL, any number of devices), `pcie` (an XDMA
-    /// card, single-device plans) or `remote` (devices served by `partita serve`, --connect).
+    /// `sim` (Verilator models of the generated RTL, any number of devices), `pcie` (XDMA
+    /// cards, --xdma), `xdma-cosim` (the pcie backend over simulated cards) or `remote`
+    /// (devices served by `partita serve`, --connect).
     #[arg(long, default_value = "sim")]
     backend: String,
     /// Use an already generated RTL directory (sim).
     #[arg(long)]
     rtl: Option<PathBuf>,
-    /// The XDMA device files' prefix (pcie): `{prefix}_user`, `{prefix}_h2c_K`, `{prefix}_c2h_K`.
-    #[arg(long, default_value = "/dev/xdma0")]
-    xdma: String,
-    /// The XDMA stream channel K (pcie).
+    /// The XDMA device files' prefix (pcie): `{prefix}_user`, `{prefix}_h2c_K`, `{prefix}_c2h_K`;
+    /// `/dev/xdma0` when not given. A multi-device plan names every card: `N=PREFIX`, once
+    /// per device.
+    #[arg(long)]
+    xdma: Vec<String>,
+    /// The XDMA stream channel K (pcie); a multi-device plan's links use channel 1.
     #[arg(long, default_value_t = 0)]
     channel: u32,
     /// Each register access, input packet and output vector must finish within this (pcie,
@@ -57,15 +60,17 @@ pub struct Args {
     tls_key: Option<PathBuf>,
     #[arg(long, default_value = "localhost")]
     tls_domain: String,
-    /// The whole run's deadline on several devices (remote), in seconds.
+    /// The whole run's deadline on several devices (pcie, xdma-cosim, remote), in seconds.
     #[arg(long, default_value_t = 600)]
     deadline_s: u64,
 }
 
 /// The device a run goes through.
+#[derive(Clone, Copy)]
 enum Backend {
     Sim,
     Pcie,
+    XdmaCosim,
     Remote,
 }
 
@@ -73,10 +78,11 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     let backend = match a.backend.as_str() {
         "sim" => Backend::Sim,
         "pcie" => Backend::Pcie,
+        "xdma-cosim" => Backend::XdmaCosim,
         "remote" => Backend::Remote,
         other => {
             return Err(ArgFailure(format!(
-                "unknown backend `{other}` for --backend; allowed: sim (the Verilator model), pcie (an XDMA card) and remote (devices served by `partita serve`)"
+                "unknown backend `{other}` for --backend; allowed: sim (the Verilator model), pcie (XDMA cards), xdma-cosim (the pcie backend over simulated cards) and remote (devices served by `partita serve`)"
             ))
             .into())
         }
@@ -90,11 +96,16 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
     temp::check_out_file(&a.output, "--output").map_err(ArgFailure)?;
     let d = design::from_path(&a.plan)?;
-    if d.plan.devices > 1 && matches!(backend, Backend::Pcie) {
+    let prefixes = xdma_prefixes(&a, &d, backend)?;
+    // Boards (and remote devices) reach each other through the host.
+    if d.plan.devices > 1
+        && !matches!(backend, Backend::Sim)
+        && !crate::cosim::multi::system_shape(&d)?.host
+    {
         return Err(ArgFailure(format!(
-            "--backend pcie drives one card today, and {} has {} devices; the system driver runs multi-device plans on --backend sim (README.md, \"Status\")",
-            a.plan.display(),
-            d.plan.devices,
+            "--backend {}: devices in different hosts or cards reach each other through the host, and {} has direct links; set mode = \"host\" in [target.link] (the board wrapper carries a host link on the XDMA core's channel 1)",
+            a.backend,
+            a.plan.display()
         ))
         .into());
     }
@@ -104,19 +115,14 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ..Default::default()
     };
-    let remote = match backend {
+    if d.plan.devices > 1 {
+        return run_system(&a, &d, &x, &opts, backend, &prefixes, out);
+    }
+    let mut remote = match backend {
         Backend::Remote => Some(connect_all(&a, &d)?),
         _ => None,
     };
-    if d.plan.devices > 1 {
-        return run_system(&a, &d, &x, &opts, remote, out);
-    }
-    let mut remote = remote;
-    let name = match backend {
-        Backend::Sim => "sim",
-        Backend::Pcie => "pcie",
-        Backend::Remote => "remote",
-    };
+    let name = a.backend.as_str();
     // The device: a simulated one with the whole run's cycle budget, or the card behind the
     // XDMA files, whose output vectors come one packet each.
     let mut open =
@@ -131,20 +137,42 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
                     dev.budget_cycles = budget;
                     Box::new(dev)
                 }
-                Backend::Pcie => {
-                    let paths = XdmaPaths::new(&a.xdma, a.channel);
-                    let t = FileTransport::open(&paths).map_err(|e| {
-                        ArgFailure(format!(
-                            "--backend pcie (--xdma {} --channel {}): {e}",
-                            a.xdma, a.channel
-                        ))
-                    })?;
-                    Box::new(XdmaDevice::new(
-                        t.regs,
-                        t.h2c,
-                        t.c2h,
+                Backend::Pcie => Box::new(
+                    open_card(
+                        &prefixes[0],
+                        a.channel,
+                        None,
                         out_layout,
                         out_values,
+                        Duration::from_millis(a.timeout_ms),
+                    )
+                    .map_err(|e| {
+                        ArgFailure(format!(
+                            "--backend pcie (--xdma {} --channel {}): {e}",
+                            prefixes[0], a.channel
+                        ))
+                    })?,
+                ),
+                Backend::XdmaCosim => {
+                    let make_opts = opts.clone();
+                    let dd = d.clone();
+                    let make: driver::xdma::cosim::MakeCard = Box::new(move || {
+                        let (mut dev, _, _) =
+                            cosim::open_sim_device(&dd, &make_opts).map_err(|e| e.to_string())?;
+                        dev.budget_cycles = budget;
+                        driver::Device::reset(&mut dev).map_err(|e| e.to_string())?;
+                        Ok(Box::new(dev) as Box<dyn driver::Device>)
+                    });
+                    let in_layout = match &d.model {
+                        ModelDesign::Lstm(_) => partita_codegen::arch::lstm::stream_layout(&d),
+                        ModelDesign::Cnn(_) => CnnArch::new(&d).map_err(GenFailure)?.in_layout,
+                    };
+                    let card =
+                        driver::xdma::cosim::card(make, in_layout, 0).map_err(SimError::Gen)?;
+                    Box::new(card.device(
+                        out_layout,
+                        out_values,
+                        0,
                         Duration::from_millis(a.timeout_ms),
                     ))
                 }
@@ -212,6 +240,10 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     .map_err(io_failure)
 }
 
+/// What a multi-device run gave: the output codes, each device's counters, the frames the
+/// host relayed, and the error that ended it, if any.
+type Outcome = (Vec<i64>, Vec<driver::DeviceStats>, usize, Option<String>);
+
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("the run stopped: {0}")]
 #[diagnostic(
@@ -223,34 +255,13 @@ struct RunStopped(String);
 /// Parse `--connect N=HOST:PORT` (once per device of the plan), read the credentials, and
 /// connect to every device: handshake (plan hash, device index, version) and lease.
 fn connect_all(a: &Args, d: &design::Design) -> Result<Vec<RemoteDevice>, Failure> {
-    let n = d.plan.devices;
-    let mut addrs: Vec<Option<String>> = vec![None; n];
-    for c in &a.connect {
-        let usage =
-            "expected N=HOST:PORT, N a device of the plan (e.g. --connect 0=127.0.0.1:50551)";
-        let Some((i, addr)) = c.split_once('=') else {
-            return Err(ArgFailure(format!("--connect {c}: {usage}")).into());
-        };
-        let i: usize = i
-            .parse()
-            .map_err(|_| ArgFailure(format!("--connect {c}: `{i}` is not a number; {usage}")))?;
-        if i >= n {
-            return Err(ArgFailure(format!(
-                "--connect {c}: the plan has devices 0..{n}; {usage}"
-            ))
-            .into());
-        }
-        if addrs[i].replace(addr.to_string()).is_some() {
-            return Err(ArgFailure(format!("--connect: device {i} given twice")).into());
-        }
-    }
-    let missing: Vec<usize> = (0..n).filter(|i| addrs[*i].is_none()).collect();
-    if !missing.is_empty() {
-        return Err(ArgFailure(format!(
-            "--backend remote needs --connect N=HOST:PORT for every device of the plan; missing: {missing:?}"
-        ))
-        .into());
-    }
+    let addrs = per_device(
+        "--connect",
+        &a.connect,
+        d.plan.devices,
+        "N=HOST:PORT, N a device of the plan (e.g. --connect 0=127.0.0.1:50551)",
+        "--backend remote needs --connect N=HOST:PORT for every device of the plan",
+    )?;
     let read = |p: &PathBuf, what: &str| -> Result<Vec<u8>, Failure> {
         std::fs::read(p)
             .map_err(|e| ArgFailure(format!("{what} {}: cannot read it: {e}", p.display())).into())
@@ -282,7 +293,6 @@ fn connect_all(a: &Args, d: &design::Design) -> Result<Vec<RemoteDevice>, Failur
     };
     let mut devs = Vec::new();
     for (i, addr) in addrs.into_iter().enumerate() {
-        let addr = addr.unwrap_or_default();
         devs.push(
             RemoteDevice::connect(Connect {
                 addr,
@@ -307,35 +317,66 @@ fn run_system(
     d: &design::Design,
     x: &partita_sim::Input,
     opts: &SimOptions,
-    remote: Option<Vec<RemoteDevice>>,
+    backend: Backend,
+    prefixes: &[String],
     out: &mut dyn std::io::Write,
 ) -> Result<(), Failure> {
     use crate::cosim::multi::{cnn_io, cnn_system, lstm_io, lstm_system, run_lockstep};
     use crate::driver::system::{run_system, SystemIo, SystemOptions};
     let hash = d.plan.plan_hash;
-    // Runs `io` on the remote devices or, for the simulated ones, builds them (`sim`).
+    let shape = crate::cosim::multi::system_shape(d)?;
+    let timeout = Duration::from_millis(a.timeout_ms);
+    let boards: Option<Vec<Box<dyn driver::Device>>> = match backend {
+        Backend::Sim => None,
+        Backend::Remote => Some(
+            connect_all(a, d)?
+                .into_iter()
+                .map(|v| Box::new(v) as Box<dyn driver::Device>)
+                .collect(),
+        ),
+        Backend::XdmaCosim => Some(
+            crate::cosim::multi::xdma_cards(d, opts, timeout)?
+                .into_iter()
+                .map(|v| Box::new(v) as Box<dyn driver::Device>)
+                .collect(),
+        ),
+        Backend::Pcie => {
+            let mut v: Vec<Box<dyn driver::Device>> = Vec::new();
+            for (k, p) in prefixes.iter().enumerate() {
+                let card = open_card(
+                    p,
+                    a.channel,
+                    Some(shape.frame.link_width),
+                    shape.out_layout,
+                    shape.out_values[k],
+                    timeout,
+                )
+                .map_err(|e| {
+                    ArgFailure(format!(
+                        "--backend pcie, device {k} (--xdma {k}={p} --channel {}): {e}",
+                        a.channel
+                    ))
+                })?;
+                v.push(Box::new(card));
+            }
+            Some(v)
+        }
+    };
+    // Runs `io` on the boards or, for the simulated devices, builds them (`sim`).
     let go = |io: SystemIo,
               frame: partita_hdl::frame::Format,
-              host: bool,
               sim: &dyn Fn() -> Result<crate::cosim::multi::SimSystem, SimError>|
-     -> Result<(Vec<i64>, Vec<driver::DeviceStats>, usize, Option<String>), Failure> {
-        Ok(match remote {
+     -> Result<Outcome, Failure> {
+        Ok(match boards {
             None => {
                 let s = sim()?;
                 let r = run_lockstep(s.models, s.wiring, &s.io, None, s.budget, hash, 0);
                 (r.codes, r.devices, r.relay.frames.iter().sum(), r.error)
             }
             Some(mut devs) => {
-                if !host {
-                    return Err(ArgFailure(format!(
-                        "--backend remote: devices on different machines reach each other through the host, and {} has direct links; set mode = \"host\" in [target.link]",
-                        a.plan.display()
-                    ))
-                    .into());
-                }
                 let mut refs: Vec<&mut dyn driver::Device> = devs
                     .iter_mut()
-                    .map(|v| v as &mut dyn driver::Device)
+                    .map(|v| &mut **v as &mut dyn driver::Device)
                     .collect();
                 let r = run_system(
                     &mut refs,
@@ -353,14 +394,13 @@ fn run_system(
             }
         })
     };
-    let host_mode = |m| m == partita_codegen::plan::LinkMode::Host;
     let ((_, devices, relayed, error), y, what) = match &d.model {
         ModelDesign::Lstm(m) => {
             let sys = partita_codegen::arch::lstm::System::new(d).map_err(GenFailure)?;
             let (seqs, steps) = (x.data.shape()[0], x.data.shape()[1]);
             let codes = cosim::input_codes(d, x);
             let io = lstm_io(d, &sys, &codes, steps, seqs);
-            let r = go(io, sys.frame, host_mode(sys.schedule.mode), &|| {
+            let r = go(io, sys.frame, &|| {
                 lstm_system(d, &sys, opts, &codes, steps, seqs)
             })?;
             let y = cosim::output_array(d, x, m.hidden_size, &r.0);
@@ -376,9 +416,7 @@ fn run_system(
             let frames = x.data.shape()[0];
             let codes = cosim::cnn::input_codes(d, x);
             let io = cnn_io(&sys, &codes, frames);
-            let r = go(io, sys.frame, host_mode(sys.mode), &|| {
-                cnn_system(d, &sys, opts, &codes, frames)
-            })?;
+            let r = go(io, sys.frame, &|| cnn_system(d, &sys, opts, &codes, frames))?;
             let y = cosim::cnn::output_array(d, &sys.whole, x, &r.0);
             let done = r.0.len() / sys.whole.output.values().max(1);
             let what = format!("{frames} frame(s) ({done} finished)");
@@ -400,7 +438,7 @@ fn run_system(
     writeln!(
         out,
         "run ({}, {} devices): {what} -> {} {:?}; {cycles} cycles on the slowest device, {sats} saturation events{relay}",
-        if a.backend == "remote" { "remote" } else { "sim" },
+        a.backend,
         devices.len(),
         a.output.display(),
         y.shape(),
@@ -416,4 +454,81 @@ fn run_system(
         .map_err(io_failure)?;
     }
     Ok(())
+}
+
+/// Each device's XDMA prefix (pcie): one `--xdma PREFIX` (or none: `/dev/xdma0`) for a
+/// single-device plan, `--xdma N=PREFIX` for every device of a multi-device plan.
+fn xdma_prefixes(a: &Args, d: &design::Design, backend: Backend) -> Result<Vec<String>, Failure> {
+    if !matches!(backend, Backend::Pcie) {
+        if !a.xdma.is_empty() {
+            return Err(ArgFailure(format!(
+                "--xdma names the cards of --backend pcie; this run is on --backend {}",
+                a.backend
+            ))
+            .into());
+        }
+        return Ok(Vec::new());
+    }
+    if d.plan.devices == 1 {
+        return match a.xdma.as_slice() {
+            [] => Ok(vec!["/dev/xdma0".into()]),
+            [p] => Ok(vec![p.strip_prefix("0=").unwrap_or(p).to_string()]),
+            _ => Err(ArgFailure(format!(
+                "--xdma given {} times, and {} has one device (one card)",
+                a.xdma.len(),
+                a.plan.display()
+            ))
+            .into()),
+        };
+    }
+    if a.channel == driver::xdma::file::LINK_CHANNEL {
+        return Err(ArgFailure(format!(
+            "--channel {}: a multi-device plan's cards carry their host links on channel {} (the board wrapper's), so their streams use another channel (0 in the wrapper)",
+            a.channel,
+            driver::xdma::file::LINK_CHANNEL
+        ))
+        .into());
+    }
+    per_device(
+        "--xdma",
+        &a.xdma,
+        d.plan.devices,
+        "N=PREFIX, N a device of the plan (e.g. --xdma 0=/dev/xdma0 --xdma 1=/dev/xdma1)",
+        "--backend pcie on a multi-device plan needs --xdma N=PREFIX for every card",
+    )
+}
+
+/// `N=VALUE` options, one for each of the plan's `n` devices, in device order.
+fn per_device(
+    flag: &str,
+    given: &[String],
+    n: usize,
+    usage: &str,
+    missing_what: &str,
+) -> Result<Vec<String>, Failure> {
+    let mut v: Vec<Option<String>> = vec![None; n];
+    for c in given {
+        let Some((i, value)) = c.split_once('=') else {
+            return Err(ArgFailure(format!("{flag} {c}: expected {usage}")).into());
+        };
+        let i: usize = i.parse().map_err(|_| {
+            ArgFailure(format!(
+                "{flag} {c}: `{i}` is not a number; expected {usage}"
+            ))
+        })?;
+        if i >= n {
+            return Err(ArgFailure(format!(
+                "{flag} {c}: the plan has devices 0..{n}; expected {usage}"
+            ))
+            .into());
+        }
+        if v[i].replace(value.to_string()).is_some() {
+            return Err(ArgFailure(format!("{flag}: device {i} given twice")).into());
+        }
+    }
+    let missing: Vec<usize> = (0..n).filter(|i| v[*i].is_none()).collect();
+    if !missing.is_empty() {
+        return Err(ArgFailure(format!("{missing_what}; missing: {missing:?}")).into());
+    }
+    Ok(v.into_iter().flatten().collect())
 }

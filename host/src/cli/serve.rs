@@ -10,8 +10,7 @@ use partita_codegen::design::{self, ModelDesign};
 
 use super::{io_failure, ArgFailure, Failure, GenFailure};
 use crate::cosim::{self, SimOptions};
-use crate::driver::xdma::file::{FileTransport, XdmaPaths};
-use crate::driver::xdma::XdmaDevice;
+use crate::driver::xdma::file::open_card;
 use crate::driver::Device;
 use crate::remote::server::{serve, MakeDevice, ServeError, ServeOptions, Served, ServerTls};
 
@@ -25,7 +24,8 @@ pub struct Args {
     /// Which device of the plan to serve.
     #[arg(long, default_value_t = 0)]
     device: usize,
-    /// `sim` (the Verilator model of the device's RTL) or `xdma` (a card, single-device plans).
+    /// `sim` (the Verilator model of the device's RTL) or `xdma` (a card behind the XDMA
+    /// driver; a device of a multi-device plan has its host link on channel 1).
     #[arg(long, default_value = "sim")]
     backend: String,
     /// Use an already generated RTL directory (sim).
@@ -144,31 +144,44 @@ pub(crate) fn run(a: Args, out: &mut dyn Write) -> Result<(), Failure> {
                     .ok_or_else(|| "no device was built".to_string())
             })
         }
-        "xdma" if n == 1 => {
-            let (layout, values) = match &d.model {
-                ModelDesign::Lstm(m) => (
-                    partita_codegen::arch::lstm::stream_layout(&d),
-                    m.hidden_size,
-                ),
-                ModelDesign::Cnn(_) => {
-                    let arch = partita_codegen::arch::cnn::CnnArch::new(&d).map_err(GenFailure)?;
-                    (arch.out_layout, arch.output.values())
-                }
-            };
-            let paths = XdmaPaths::new(&a.xdma, a.channel);
-            let what = format!("--backend xdma (--xdma {} --channel {})", a.xdma, a.channel);
-            Box::new(move || {
-                let t = FileTransport::open(&paths).map_err(|e| format!("{what}: {e}"))?;
-                Ok(Box::new(XdmaDevice::new(t.regs, t.h2c, t.c2h, layout, values, timeout))
-                    as Box<dyn Device>)
-            })
-        }
         "xdma" => {
-            return Err(ArgFailure(format!(
-                "--backend xdma serves single-device plans today, and {} has {n} devices (README.md, \"Status\")",
-                a.plan.display()
-            ))
-            .into())
+            // One card: its streams on --channel; a device of a host-relayed system also has
+            // its link on channel 1.
+            let (layout, values, link) = if n == 1 {
+                match &d.model {
+                    ModelDesign::Lstm(m) => (
+                        partita_codegen::arch::lstm::stream_layout(&d),
+                        m.hidden_size,
+                        None,
+                    ),
+                    ModelDesign::Cnn(_) => {
+                        let arch =
+                            partita_codegen::arch::cnn::CnnArch::new(&d).map_err(GenFailure)?;
+                        (arch.out_layout, arch.output.values(), None)
+                    }
+                }
+            } else {
+                let shape = crate::cosim::multi::system_shape(&d)?;
+                if !shape.host {
+                    return Err(ArgFailure(format!(
+                        "--backend xdma: {} has direct links; a card serves a device of a multi-device plan only when the host relays its links (mode = \"host\" in [target.link]; the board wrapper puts the link on channel 1)",
+                        a.plan.display()
+                    ))
+                    .into());
+                }
+                (
+                    shape.out_layout,
+                    shape.out_values[a.device],
+                    Some(shape.frame.link_width),
+                )
+            };
+            let (prefix, channel) = (a.xdma.clone(), a.channel);
+            let what = format!("--backend xdma (--xdma {prefix} --channel {channel})");
+            Box::new(move || {
+                open_card(&prefix, channel, link, layout, values, timeout)
+                    .map(|c| Box::new(c) as Box<dyn Device>)
+                    .map_err(|e| format!("{what}: {e}"))
+            })
         }
         other => {
             return Err(ArgFailure(format!(

@@ -477,26 +477,7 @@ pub fn served_device(
     index: usize,
     opts: &SimOptions,
 ) -> Result<Lockstep, SimError> {
-    let rtl_dir = system_rtl_dir(design, opts)?;
-    let (jobs, identity, wiring) = match &design.model {
-        ModelDesign::Lstm(_) => {
-            let sys = System::new(design).map_err(SimError::Gen)?;
-            (
-                lstm_jobs(design, &sys, opts, &rtl_dir)?,
-                Some(index),
-                Wiring::of(&sys),
-            )
-        }
-        ModelDesign::Cnn(_) => {
-            let sys =
-                partita_codegen::arch::cnn_system::CnnSystem::new(design).map_err(SimError::Gen)?;
-            (
-                cnn_jobs(design, &sys, opts, &rtl_dir),
-                None,
-                Wiring::of_cnn(&sys),
-            )
-        }
-    };
+    let (jobs, _, wiring, lstm) = device_jobs(design, opts)?;
     if !wiring.host {
         return Err(SimError::Gen(
             "a served device of a multi-device plan reaches the others through the host: the plan needs mode = \"host\" in [target.link] (direct links cannot cross machines)".into(),
@@ -509,13 +490,129 @@ pub fn served_device(
     let Some(built) = built else {
         return Err(SimError::Gen("the build produced no model".into()));
     };
-    let model = load_model(built?, identity, opts)?;
+    let model = load_model(built?, lstm.then_some(index), opts)?;
     let one = Wiring {
         ports: vec![1],
         links: Vec::new(),
         ..wiring
     };
     Ok(Lockstep::new(vec![model], one, None))
+}
+
+/// A Verilator build: the RTL directory and how to build it.
+type BuildJob = (PathBuf, BuildOptions);
+
+/// Every device's build job of a multi-device plan (generating its RTL unless `opts.rtl`), the
+/// RTL directory, the system's wiring, and whether it is an LSTM.
+fn device_jobs(
+    design: &Design,
+    opts: &SimOptions,
+) -> Result<(Vec<BuildJob>, PathBuf, Wiring, bool), SimError> {
+    let rtl_dir = system_rtl_dir(design, opts)?;
+    Ok(match &design.model {
+        ModelDesign::Lstm(_) => {
+            let sys = System::new(design).map_err(SimError::Gen)?;
+            let jobs = lstm_jobs(design, &sys, opts, &rtl_dir)?;
+            (jobs, rtl_dir, Wiring::of(&sys), true)
+        }
+        ModelDesign::Cnn(_) => {
+            let sys =
+                partita_codegen::arch::cnn_system::CnnSystem::new(design).map_err(SimError::Gen)?;
+            let jobs = cnn_jobs(design, &sys, opts, &rtl_dir);
+            (jobs, rtl_dir, Wiring::of_cnn(&sys), false)
+        }
+    })
+}
+
+/// How the devices of a multi-device plan meet the host: the streams' packing, each device's
+/// output values per step or frame (0: none), whether the links are host-relayed, and the
+/// link frames' format.
+pub struct SystemShape {
+    pub in_layout: partita_hdl::stream::Layout,
+    pub out_layout: partita_hdl::stream::Layout,
+    pub out_values: Vec<usize>,
+    pub host: bool,
+    pub frame: partita_hdl::frame::Format,
+}
+
+pub fn system_shape(design: &Design) -> Result<SystemShape, SimError> {
+    use partita_codegen::plan::LinkMode;
+    let per_device = |n: usize, outputs: &[(usize, usize)]| -> Vec<usize> {
+        (0..n)
+            .map(|d| outputs.iter().filter(|o| o.0 == d).map(|o| o.1).sum())
+            .collect()
+    };
+    Ok(match &design.model {
+        ModelDesign::Lstm(_) => {
+            let sys = System::new(design).map_err(SimError::Gen)?;
+            let layout = partita_codegen::arch::lstm::stream_layout(design);
+            let outputs: Vec<(usize, usize)> =
+                sys.schedule.outputs.iter().map(|o| (o.0, o.2)).collect();
+            SystemShape {
+                in_layout: layout,
+                out_layout: layout,
+                out_values: per_device(sys.schedule.nodes.len(), &outputs),
+                host: sys.schedule.mode == LinkMode::Host,
+                frame: sys.frame,
+            }
+        }
+        ModelDesign::Cnn(_) => {
+            let sys =
+                partita_codegen::arch::cnn_system::CnnSystem::new(design).map_err(SimError::Gen)?;
+            SystemShape {
+                in_layout: sys.whole.in_layout,
+                out_layout: sys.whole.out_layout,
+                out_values: per_device(
+                    sys.devices.len(),
+                    &[(sys.out_device, sys.whole.output.values())],
+                ),
+                host: sys.mode == LinkMode::Host,
+                frame: sys.frame,
+            }
+        }
+    })
+}
+
+/// Every device of a host-relayed plan as a simulated PCIe card (`driver::xdma::cosim`): each
+/// device's model on a thread and clock of its own, behind the XDMA ports, its link on the
+/// second channel. The system driver drives them as it would cards in a host.
+pub fn xdma_cards(
+    design: &Design,
+    opts: &SimOptions,
+    timeout: std::time::Duration,
+) -> Result<Vec<crate::driver::xdma::XdmaDevice<crate::driver::xdma::cosim::CardRegs>>, SimError> {
+    use crate::driver::xdma::cosim::{card, MakeCard};
+    use crate::driver::Device;
+    let shape = system_shape(design)?;
+    if !shape.host {
+        return Err(SimError::Gen(
+            "cards in a host reach each other through it over their second DMA channel: the plan needs mode = \"host\" in [target.link]".into(),
+        ));
+    }
+    // Every model built at once (on every core); each card's thread then loads its own.
+    let (jobs, rtl_dir, _, _) = device_jobs(design, opts)?;
+    for b in cosim::build_all(&jobs) {
+        b?;
+    }
+    let opts = SimOptions {
+        rtl: Some(rtl_dir),
+        ..opts.clone()
+    };
+    let link_bits = shape.frame.link_width;
+    let mut cards = Vec::new();
+    for (index, values) in shape.out_values.iter().enumerate() {
+        let (d, o) = (design.clone(), opts.clone());
+        let make: MakeCard = Box::new(move || {
+            let sys = served_device(&d, index, &o).map_err(|e| e.to_string())?;
+            let (_, mut devs) = lockstep::devices(sys, u64::MAX);
+            let mut dev = devs.pop().ok_or("no device was built")?;
+            dev.reset().map_err(|e| e.to_string())?;
+            Ok(Box::new(dev) as Box<dyn Device>)
+        });
+        let c = card(make, shape.in_layout, link_bits).map_err(SimError::Gen)?;
+        cards.push(c.device(shape.out_layout, *values, link_bits, timeout));
+    }
+    Ok(cards)
 }
 
 /// Generate (unless `opts.rtl`), build and load every device of an LSTM system, and the

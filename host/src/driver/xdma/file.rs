@@ -406,3 +406,35 @@ impl FileTransport {
         Ok(FileTransport { regs, h2c, c2h })
     }
 }
+
+/// The XDMA channel that carries a device's host link (`gen --board xdma` wires it there).
+pub const LINK_CHANNEL: u32 = 1;
+
+/// A card on the driver's files with prefix `prefix`: the user BAR, channel `channel` for the
+/// streams (output vectors of `out_values` values packed as `out` says) and, for a device of a
+/// host-relayed system (`link_bits` given: its link beats' width), channel 1 for its link.
+pub fn open_card(
+    prefix: &str,
+    channel: u32,
+    link_bits: Option<u32>,
+    out: partita_hdl::stream::Layout,
+    out_values: usize,
+    timeout: Duration,
+) -> Result<super::XdmaDevice<FileRegs>, TransportError> {
+    if link_bits.is_some() && channel == LINK_CHANNEL {
+        return Err(TransportError::Access(format!(
+            "channel {LINK_CHANNEL} carries this device's host link (the board wrapper puts it there); its streams are on another channel (0 in the wrapper)"
+        )));
+    }
+    let t = FileTransport::open(&XdmaPaths::new(prefix, channel))?;
+    let dev = super::XdmaDevice::new(t.regs, t.h2c, t.c2h, out, out_values, timeout);
+    Ok(match link_bits {
+        Some(bits) => {
+            let p = XdmaPaths::new(prefix, LINK_CHANNEL);
+            let c2h = FileC2h::open(&p.c2h)?;
+            let h2c = FileH2c::open(&p.h2c)?;
+            dev.with_link(h2c, c2h, bits)
+        }
+        None => dev,
+    })
+}
