@@ -1145,7 +1145,9 @@ fn run_grid_cases(pick: impl Fn(&str) -> bool) -> usize {
 
 /// A fused CNN system with host-relayed links (two convs in strips on 3 devices, the host
 /// relaying every frame of the exchanges and the gather): bit-exact, and the relay forwarded
-/// exactly the frames the devices sent.
+/// exactly the frames the devices sent. The same system on the PCIe backend over simulated
+/// cards (`run --backend xdma-cosim`: each card on its own thread and clock, its link on
+/// channel 1) writes what `golden` writes, byte for byte.
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -1175,6 +1177,32 @@ fn host_relayed_cnn_system_is_bit_exact() {
         .flat_map(|k| k.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
         .sum();
     assert!(relayed > 0 && relayed == sent, "{j}");
+    let x = tmp.path().join("x.npy");
+    ndarray_npy::write_npy(
+        &x,
+        &ndarray::Array4::<f64>::from_shape_fn((2, 1, 12, 7), |(f, _, r, c)| {
+            ((f * 31 + r * 7 + c * 3) % 17) as f64 / 8.0 - 1.0
+        }),
+    )
+    .unwrap();
+    let (y, g) = (tmp.path().join("y.npy"), tmp.path().join("g.npy"));
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (code, out, err) = cli(&[
+        "run",
+        &s(&plan),
+        "--input",
+        &s(&x),
+        "--output",
+        &s(&y),
+        "--backend",
+        "xdma-cosim",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 frame(s) (2 finished)"), "{out}");
+    assert!(out.contains("frames relayed by the host"), "{out}");
+    let (code, _, err) = cli(&["golden", &s(&plan), "--input", &s(&x), "--output", &s(&g)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&y).unwrap(), std::fs::read(&g).unwrap());
 }
 
 /// A corrupted, a dropped and a reordered frame of CNN traffic (a fused gather) and a corrupted

@@ -1420,3 +1420,72 @@ fn ew_lane_systems(pick: &[&str]) {
 fn more_element_wise_lanes_on_nodes_match_golden() {
     ew_lane_systems(&["ew_rows_4", "ew_gates", "ew_layers"]);
 }
+
+/// A card that stops answering in a multi-device run on the PCIe backend (over simulated
+/// cards, each on its own clock): the run ends at the card's deadline, naming it, the step and
+/// what was pending, with the steps that finished kept whole.
+#[test]
+#[cfg_attr(
+    not(have_verilator),
+    ignore = "needs verilator (bash scripts/ensure-tools.sh verilator)"
+)]
+fn a_stalled_card_ends_the_run_with_what_was_pending() {
+    use partita_host::cosim::multi::{lstm_io, xdma_cards_with};
+    use partita_host::driver::{run_system, Device, SystemOptions};
+    let tmp = TempDir::new("card_stall");
+    let text = plan(8, 8, 1, false, 3, "chain", "host", "rows", "");
+    let d = design_from_text(&text, tmp.path());
+    let sys = partita_codegen::arch::lstm::System::new(&d).unwrap();
+    let (steps, seqs) = (24, 1);
+    let codes: Vec<i64> = (0..steps * 8).map(|i| (i as i64 % 7 - 3) * 100).collect();
+    // Card 1 hangs after its fifth output vector (step).
+    let timeout = std::time::Duration::from_millis(1500);
+    let mut cards = xdma_cards_with(&d, &SimOptions::default(), timeout, Some((1, 5))).unwrap();
+    let mut refs: Vec<&mut dyn Device> = cards.iter_mut().map(|c| c as &mut dyn Device).collect();
+    let opts = SystemOptions {
+        plan_hash: d.plan.plan_hash,
+        link_timeout: 0,
+        start_skew: 0,
+        frame: sys.frame,
+        deadline: std::time::Duration::from_secs(120),
+        poll_rounds: 8,
+    };
+    let t = std::time::Instant::now();
+    let r = run_system(&mut refs, &lstm_io(&d, &sys, &codes, steps, seqs), &opts);
+    assert!(t.elapsed() < std::time::Duration::from_secs(60));
+    let e = r.error.clone().unwrap_or_default();
+    assert!(
+        e.starts_with("device 1: "),
+        "error {e:?}, {} codes, {:?}",
+        r.codes.len(),
+        r.devices
+    );
+    assert!(e.contains("pending:") && e.contains("output beats"), "{e}");
+    assert!(
+        e.contains("polling STATUS: device stopped answering") && e.contains("within 1500 ms"),
+        "{e}"
+    );
+    // Card 1 sent 5 vectors of 3 beats; the host may not have taken the last before the
+    // poll that found the card hung.
+    let got: usize = e
+        .split("device 1: ")
+        .nth(2)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(
+        got % 3 == 0 && got <= 15 && e.contains(&format!("device 1: {got} of 72 output beats")),
+        "{e}"
+    );
+    // The steps before the hang came out, whole; not all of them.
+    assert!(
+        !r.codes.is_empty() && r.codes.len() < steps * 8 && r.codes.len() % 8 == 0,
+        "{}",
+        r.codes.len()
+    );
+    assert!(
+        r.devices[0].cycles > 0 && r.devices[1].cycles == 0,
+        "{e}: {:?}",
+        r.devices
+    );
+}

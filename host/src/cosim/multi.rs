@@ -580,8 +580,22 @@ pub fn xdma_cards(
     design: &Design,
     opts: &SimOptions,
     timeout: std::time::Duration,
-) -> Result<Vec<crate::driver::xdma::XdmaDevice<crate::driver::xdma::cosim::CardRegs>>, SimError> {
-    use crate::driver::xdma::cosim::{card, MakeCard};
+) -> Result<Vec<XdmaCard>, SimError> {
+    xdma_cards_with(design, opts, timeout, None)
+}
+
+/// A simulated card behind the PCIe backend.
+pub type XdmaCard = crate::driver::xdma::XdmaDevice<crate::driver::xdma::cosim::CardRegs>;
+
+/// [`xdma_cards`], with card `hang.0` hanging after it has sent `hang.1` output packets: it
+/// answers nothing from then on, as a hung card does (a failure injected by tests).
+pub fn xdma_cards_with(
+    design: &Design,
+    opts: &SimOptions,
+    timeout: std::time::Duration,
+    hang: Option<(usize, usize)>,
+) -> Result<Vec<XdmaCard>, SimError> {
+    use crate::driver::xdma::cosim::{card_with, MakeCard};
     use crate::driver::Device;
     let shape = system_shape(design)?;
     if !shape.host {
@@ -609,7 +623,8 @@ pub fn xdma_cards(
             dev.reset().map_err(|e| e.to_string())?;
             Ok(Box::new(dev) as Box<dyn Device>)
         });
-        let c = card(make, shape.in_layout, link_bits).map_err(SimError::Gen)?;
+        let hang_after = hang.filter(|h| h.0 == index).map(|h| h.1);
+        let c = card_with(make, shape.in_layout, link_bits, hang_after).map_err(SimError::Gen)?;
         cards.push(c.device(shape.out_layout, *values, link_bits, timeout));
     }
     Ok(cards)

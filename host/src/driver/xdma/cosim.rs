@@ -45,7 +45,8 @@ fn transport_error(e: DeviceError) -> TransportError {
         DeviceError::Refused { what, resp } => {
             TransportError::Access(format!("{what}: the card answered AXI response {resp}"))
         }
-        other => TransportError::Stream(other.to_string()),
+        DeviceError::Framing(m) => TransportError::Stream(m),
+        other => TransportError::Io(format!("the simulated card: {other}")),
     }
 }
 
@@ -87,6 +88,17 @@ struct Outgoing {
 /// up), whose input stream is packed as `input` says and whose link beats, if it has a host
 /// link, are `link_bits` wide. The card runs until its register port is dropped.
 pub fn card(make: MakeCard, input: Layout, link_bits: u32) -> Result<Card, String> {
+    card_with(make, input, link_bits, None)
+}
+
+/// [`card`], hanging once it has sent `hang_after` output packets: from then on it answers
+/// nothing and takes nothing, as a hung card does (a failure injected by tests).
+pub fn card_with(
+    make: MakeCard,
+    input: Layout,
+    link_bits: u32,
+    hang_after: Option<usize>,
+) -> Result<Card, String> {
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (h2c_tx, h2c_rx) = mpsc::channel::<Vec<u8>>();
     let (c2h_tx, c2h_rx) = mpsc::channel::<Vec<u8>>();
@@ -117,8 +129,20 @@ pub fn card(make: MakeCard, input: Layout, link_bits: u32) -> Result<Card, Strin
                 tx: lc2h_tx,
                 packet: Vec::new(),
             };
+            let mut sent = 0usize;
             let r = (|| -> Result<(), String> {
                 loop {
+                    if hang_after.is_some_and(|k| sent >= k) {
+                        // Hung: requests stay unanswered until the host gives up on them.
+                        let mut held = Vec::new();
+                        loop {
+                            match req_rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                                Ok(r) => held.push(r),
+                                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                            }
+                        }
+                    }
                     loop {
                         match req_rx.try_recv() {
                             Ok(Request::Read(a, reply)) => {
@@ -147,6 +171,7 @@ pub fn card(make: MakeCard, input: Layout, link_bits: u32) -> Result<Card, Strin
                         beat_bytes(&b, &mut out.packet);
                         if b.last {
                             let _ = out.tx.send(std::mem::take(&mut out.packet));
+                            sent += 1;
                         }
                     }
                     if link {
@@ -237,7 +262,7 @@ impl CardRegs {
             Ok(r) => r,
             Err(mpsc::RecvTimeoutError::Timeout) => Err(TransportError::Timeout {
                 what,
-                limit_ms: left.as_millis() as u64,
+                limit_ms: (left.as_secs_f64() * 1e3).round() as u64,
                 moved: 0,
             }),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(stopped_error(&self.stopped)),
@@ -287,7 +312,7 @@ impl C2h for CardC2h {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     return Err(TransportError::Timeout {
                         what: "card-to-host read of the simulated card".into(),
-                        limit_ms: left.as_millis() as u64,
+                        limit_ms: (left.as_secs_f64() * 1e3).round() as u64,
                         moved: 0,
                     })
                 }
