@@ -225,48 +225,38 @@ fn relay(plan: &Path, out: &mut dyn std::io::Write) -> Result<(), Failure> {
         let addr = serve_here(&d, i, make)?;
         devs.push(connect(addr, i, d.plan.plan_hash)?);
     }
-    let mut refs: Vec<&mut dyn Device> = devs.iter_mut().map(|v| v as &mut dyn Device).collect();
     let io = lstm_io(&d, &sys, &codes, steps, seqs);
-    let t0 = Instant::now();
-    let remote = run_system(
-        &mut refs,
-        &io,
-        &SystemOptions {
-            plan_hash: d.plan.plan_hash,
-            link_timeout: 0,
-            start_skew: 0,
-            frame: sys.frame,
-            deadline: Duration::from_secs(600),
-            poll_rounds: 8,
-        },
-    );
-    let remote_s = t0.elapsed().as_secs_f64();
-    if let Some(e) = &remote.error {
-        return Err(ArgFailure(format!("the remote relay benchmark's run failed: {e}")).into());
-    }
+    // One system run, timed; a failed run ends the benchmark naming `what`.
+    let timed = |refs: &mut [&mut dyn Device], what: &str| {
+        let t0 = Instant::now();
+        let r = run_system(
+            refs,
+            &io,
+            &SystemOptions {
+                plan_hash: d.plan.plan_hash,
+                link_timeout: 0,
+                start_skew: 0,
+                frame: sys.frame,
+                deadline: Duration::from_secs(600),
+                poll_rounds: 8,
+            },
+        );
+        match &r.error {
+            Some(e) => Err(Failure::from(ArgFailure(format!(
+                "the {what} relay benchmark's run failed: {e}"
+            )))),
+            None => Ok((r, t0.elapsed().as_secs_f64())),
+        }
+    };
+    let mut refs: Vec<&mut dyn Device> = devs.iter_mut().map(|v| v as &mut dyn Device).collect();
+    let (remote, remote_s) = timed(&mut refs, "remote")?;
     drop(refs);
     drop(devs);
     // The PCIe backend over simulated cards: each card's model on its own thread, its link
     // read and written through the XDMA channel 1 threads.
     let mut cards = crate::cosim::multi::xdma_cards(&d, &opts, Duration::from_secs(60))?;
     let mut refs: Vec<&mut dyn Device> = cards.iter_mut().map(|v| v as &mut dyn Device).collect();
-    let t0 = Instant::now();
-    let xdma = run_system(
-        &mut refs,
-        &io,
-        &SystemOptions {
-            plan_hash: d.plan.plan_hash,
-            link_timeout: 0,
-            start_skew: 0,
-            frame: sys.frame,
-            deadline: Duration::from_secs(600),
-            poll_rounds: 8,
-        },
-    );
-    let xdma_s = t0.elapsed().as_secs_f64();
-    if let Some(e) = &xdma.error {
-        return Err(ArgFailure(format!("the XDMA relay benchmark's run failed: {e}")).into());
-    }
+    let (xdma, xdma_s) = timed(&mut refs, "XDMA")?;
     writeln!(
         out,
         "relay on {} ({} devices, {steps} steps)\nwhere        frames  beats  relay us/frame  run (s)  output",
