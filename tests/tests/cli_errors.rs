@@ -370,7 +370,14 @@ fn pcie_backend_on_a_multi_device_plan_needs_every_card_and_host_links() {
             "--backend",
             "pcie",
         ];
-        let err = run_expect_2(&dir, &args);
+        // The message as words (miette wraps long lines, and these name long paths).
+        let flat = |e: String| {
+            e.split_whitespace()
+                .filter(|w| *w != "│")
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let err = flat(run_expect_2(&dir, &args));
         assert!(
             err.contains("needs --xdma N=PREFIX for every card; missing: [0, 1, 2"),
             "{err}"
@@ -385,7 +392,7 @@ fn pcie_backend_on_a_multi_device_plan_needs_every_card_and_host_links() {
             .plan
             .devices;
         more.extend(cards[..n].iter().map(|c| c.as_str()));
-        let err = run_expect_2(&dir, &more);
+        let err = flat(run_expect_2(&dir, &more));
         assert!(
             err.contains("set mode = \"host\" in [target.link]"),
             "{err}"

@@ -363,7 +363,8 @@ fn cosim_dense_example_with_backpressure_and_input_file() {
 }
 
 /// `partita run` drives the simulated device through the host driver, like a board: its
-/// output file equals `partita golden`.
+/// output file equals `partita golden`, on the simulated device and on the PCIe backend over a
+/// simulated card (`xdma-cosim`: the card on its own thread and clock).
 #[test]
 #[cfg_attr(
     not(have_verilator),
@@ -394,6 +395,23 @@ fn run_on_simulated_device_equals_golden() {
         out.starts_with("run (sim): 2 sequence(s) x 3 step(s)"),
         "{out}"
     );
+    let yx = tmp.path().join("yx.npy");
+    let (code, out, err) = cli(&[
+        "run",
+        plan.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        yx.to_str().unwrap(),
+        "--backend",
+        "xdma-cosim",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("run (xdma-cosim): 2 sequence(s) x 3 step(s)"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&y).unwrap(), std::fs::read(&yx).unwrap());
     let (code, _, err) = cli(&[
         "golden",
         plan.to_str().unwrap(),

@@ -157,9 +157,10 @@ pub(crate) fn run(a: Args, out: &mut dyn std::io::Write) -> Result<(), Failure> 
                     let make_opts = opts.clone();
                     let dd = d.clone();
                     let make: driver::xdma::cosim::MakeCard = Box::new(move || {
+                        // A card's clock runs from power-up, so no cycle budget: the
+                        // deadlines bound the run, as on a board.
                         let (mut dev, _, _) =
                             cosim::open_sim_device(&dd, &make_opts).map_err(|e| e.to_string())?;
-                        dev.budget_cycles = budget;
                         driver::Device::reset(&mut dev).map_err(|e| e.to_string())?;
                         Ok(Box::new(dev) as Box<dyn driver::Device>)
                     });

@@ -572,9 +572,17 @@ impl<R: RegPort> XdmaDevice<R> {
 
 impl<R: RegPort> Device for XdmaDevice<R> {
     /// The soft reset (CTRL bit 1): the card's datapath and counters back to idle; the XDMA
-    /// core and the PCIe link stay up. Anything read ahead is stale.
+    /// core and the PCIe link stay up. Anything read ahead is stale: the packets the reader
+    /// threads hold are dropped (a packet the card was halfway through is not).
     fn reset(&mut self) -> Result<(), DeviceError> {
         self.spill.clear();
+        if let Some(r) = self.reader.as_mut() {
+            r.take()?;
+        }
+        if let Some(l) = self.link.as_mut() {
+            l.reader.take()?;
+            l.held.clear();
+        }
         let d = self.deadline();
         Ok(self.regs.reg_write(regs::CTRL.offset, 2, d)?)
     }
