@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use partita_hdl::stream::Layout;
 
-use super::{beat_bytes, frame_beats, frame_packets, packet_beats, C2h, H2c, RegPort};
+use super::{beat_bytes, frame_beats, link_beat_bytes, packet_beats, C2h, H2c, RegPort};
 use super::{TransportError, XdmaDevice};
 use crate::driver::device::{Device, DeviceError};
 
@@ -176,11 +176,8 @@ pub fn card_with(
                     }
                     if link {
                         for b in dev.link_take(0).map_err(|e| e.to_string())? {
-                            let last = b.last;
-                            link_out
-                                .packet
-                                .extend(frame_packets(&[b], link_bytes).concat());
-                            if last {
+                            link_beat_bytes(&b, link_bytes, &mut link_out.packet);
+                            if b.last {
                                 let _ = link_out.tx.send(std::mem::take(&mut link_out.packet));
                             }
                         }

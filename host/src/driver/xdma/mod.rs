@@ -166,14 +166,19 @@ pub fn frame_beats(bytes: &[u8], beat_bytes: usize) -> Result<Vec<LinkBeat>, Tra
         .collect())
 }
 
+/// The `beat_bytes` bytes of a link beat, least significant first.
+pub fn link_beat_bytes(b: &LinkBeat, beat_bytes: usize, out: &mut Vec<u8>) {
+    for i in 0..beat_bytes {
+        out.push((b.data[i / 8] >> (8 * (i % 8))) as u8);
+    }
+}
+
 /// Link beats as packets (one per frame, split at TLAST) of `beat_bytes` bytes per beat.
 pub fn frame_packets(beats: &[LinkBeat], beat_bytes: usize) -> Vec<Vec<u8>> {
     let mut packets = Vec::new();
     let mut p = Vec::new();
     for b in beats {
-        for i in 0..beat_bytes {
-            p.push((b.data[i / 8] >> (8 * (i % 8))) as u8);
-        }
+        link_beat_bytes(b, beat_bytes, &mut p);
         if b.last {
             packets.push(std::mem::take(&mut p));
         }
@@ -552,11 +557,6 @@ impl<R: RegPort> XdmaDevice<R> {
 
     fn deadline(&self) -> Instant {
         Instant::now() + self.timeout
-    }
-
-    /// Packets handed to the writer and not yet written.
-    pub fn pending_packets(&self) -> usize {
-        self.writer.pending()
     }
 
     fn link(&mut self, port: usize) -> Result<&mut LinkChannel, DeviceError> {
